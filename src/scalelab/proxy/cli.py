@@ -1,0 +1,99 @@
+"""``scalelab proxy …``: list plans, run a sweep, show a run table.
+
+The core CLI calls ``add_commands(subparsers)``; ``main(argv)`` runs this group alone
+(``python -m scalelab.proxy.cli sweep --plan tiny --out runs.csv``). Progress and notes go to
+stderr; ``--json`` prints one object on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+__all__ = ["add_commands", "main"]
+
+
+def _cmd_plans(args) -> int:
+    from .plans import PLANS
+
+    rows = []
+    for name, fn in PLANS.items():
+        runs = fn(0)
+        doc = (fn.__doc__ or "").strip().split("\n")[0]
+        rows.append({"name": name, "runs": len(runs), "description": doc})
+    if args.json:
+        print(json.dumps(rows))
+    else:
+        for r in rows:
+            print(f"{r['name']:<15} {r['runs']:>4} runs  {r['description']}")
+    return 0
+
+
+def _cmd_sweep(args) -> int:
+    from .plans import get_plan
+    from .sweep import parse_shard, shard_path, sweep
+
+    shard = parse_shard(args.shard)
+    specs = get_plan(args.plan, seed=args.seed)
+    table = sweep(specs, args.out, shard=shard, progress=not args.no_progress, limit=args.limit)
+    mine = len(specs[shard[0]::shard[1]])
+    summary = {"plan": args.plan, "shard": f"{shard[0]}/{shard[1]}", "file": str(shard_path(args.out, shard)),
+               "runs_in_shard": mine, "runs_finished_in_plan": int(len(table)), "runs_in_plan": len(specs)}
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print(f"{summary['runs_finished_in_plan']}/{len(specs)} runs of plan {args.plan!r} finished; "
+              f"shard {summary['shard']} wrote {summary['file']}", file=sys.stderr)
+    return 0
+
+
+def _cmd_show(args) -> int:
+    from .sweep import read_runs
+
+    df = read_runs(args.paths)
+    cols = [c for c in ("family", "N_total", "N_active", "D", "C", "loss", "lr", "batch_size", "density", "run_id") if c in df]
+    if args.json:
+        print(df.to_json(orient="records"))
+    else:
+        print(df[cols].to_string(index=False))
+    return 0
+
+
+def add_commands(subparsers) -> None:
+    """Add the ``proxy`` command (subcommands ``plans``, ``sweep``, ``show``) to an argparse
+    subparsers object; each leaf sets ``func(args) -> int``."""
+    proxy = subparsers.add_parser("proxy", help="train small dense/MoE proxy models and write run tables")
+    sub = proxy.add_subparsers(dest="proxy_command", required=True)
+
+    p = sub.add_parser("plans", help="list the named sweep plans")
+    p.add_argument("--json", action="store_true", help="print one JSON list on stdout")
+    p.set_defaults(func=_cmd_plans)
+
+    p = sub.add_parser("sweep", help="run a named plan, resumably (finished runs are skipped)")
+    p.add_argument("--plan", required=True, help="plan name (see `scalelab proxy plans`)")
+    p.add_argument("--out", required=True, help="run table to append to (.csv or .parquet)")
+    p.add_argument("--shard", default=None, help="i/n: run every n-th run from i, into <out stem>.shard<i>of<n>")
+    p.add_argument("--seed", type=int, default=0, help="seed of every run (init, data sample, order)")
+    p.add_argument("--limit", type=int, default=None, help="stop after this many new runs")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
+    p.set_defaults(func=_cmd_sweep)
+
+    p = sub.add_parser("show", help="print a run table (merging shard files)")
+    p.add_argument("paths", nargs="+", help="run files or globs")
+    p.add_argument("--json", action="store_true", help="print the rows as JSON on stdout")
+    p.set_defaults(func=_cmd_show)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run ``scalelab proxy`` on its own: ``main(["sweep", "--plan", "micro", "--out", "x.csv"])``."""
+    parser = argparse.ArgumentParser(prog="scalelab")
+    add_commands(parser.add_subparsers(dest="command", required=True))
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args(["proxy", *argv])
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,150 @@
+"""Run a plan, resumably, writing one RunTable row per finished run.
+
+- Each finished run is appended to the output file *atomically*: the table is rewritten to a
+  temporary file in the same directory, fsync'ed, and moved over the old one with
+  ``os.replace``. A killed sweep leaves either the old or the new file, never a torn one.
+- Restarting the same command skips every run whose ``run_id`` is already in the output (or in
+  any shard file of it): a killed sweep loses at most the run that was in flight.
+- ``shard=(i, n)`` runs every n-th run of the plan starting at i and writes
+  ``<stem>.shard<i>of<n><suffix>``, so shards on different processes or hosts never share a
+  file. ``read_runs`` merges an output and its shard files (and any paths or globs).
+- Files are CSV, or parquet when the name ends in ``.parquet``.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+import sys
+import tempfile
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import pandas as pd
+
+from .config import RunSpec
+from .train import train_run
+
+__all__ = ["sweep", "read_runs", "shard_path", "parse_shard", "append_row"]
+
+
+def parse_shard(text: str | None) -> tuple[int, int]:
+    """``"i/n"`` -> ``(i, n)`` with ``0 <= i < n``; None -> ``(0, 1)``."""
+    if text is None:
+        return 0, 1
+    m = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text)
+    if not m or not 0 <= int(m[1]) < int(m[2]):
+        raise ValueError(f"--shard must look like i/n with 0 <= i < n (e.g. 0/4), got {text!r}")
+    return int(m[1]), int(m[2])
+
+
+def shard_path(out: str | os.PathLike, shard: tuple[int, int]) -> Path:
+    """The file a shard writes: ``out`` itself for ``(0, 1)``, else ``<stem>.shard<i>of<n><suffix>``."""
+    out = Path(out)
+    i, n = shard
+    return out if n == 1 else out.with_name(f"{out.stem}.shard{i}of{n}{out.suffix}")
+
+
+def _siblings(out: Path) -> list[Path]:
+    pattern = str(out.with_name(f"{glob.escape(out.stem)}.shard*of*{out.suffix}"))
+    return [out] * out.exists() + [Path(p) for p in sorted(glob.glob(pattern))]
+
+
+def _read_one(path: Path) -> pd.DataFrame:
+    return pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+
+
+def read_runs(paths_or_glob: str | os.PathLike | Iterable[str | os.PathLike]) -> pd.DataFrame:
+    """Read and merge run files into one DataFrame (one row per run).
+
+    Accepts a path, a glob, or a list of either. Each plain path also brings in its shard files
+    (``<stem>.shard*of*<suffix>``). Rows repeated across files (same ``run_id``) are kept once.
+    Raises FileNotFoundError when nothing matches.
+    """
+    items = [paths_or_glob] if isinstance(paths_or_glob, (str, os.PathLike)) else list(paths_or_glob)
+    files: list[Path] = []
+    for item in items:
+        s = str(item)
+        if any(c in s for c in "*?["):
+            files.extend(Path(p) for p in sorted(glob.glob(s)))
+        else:
+            files.extend(_siblings(Path(s)))
+    files = list(dict.fromkeys(files))
+    if not files:
+        raise FileNotFoundError(f"no run files at {paths_or_glob!r} (nor shard files next to it); run a sweep first")
+    frames = [f for f in (_read_one(p) for p in files) if len(f)]
+    if not frames:
+        return pd.DataFrame()
+    df = pd.concat(frames, ignore_index=True)
+    if "run_id" in df:
+        df = df.drop_duplicates("run_id", keep="first").reset_index(drop=True)
+    return df
+
+
+def append_row(path: str | os.PathLike, row: dict) -> None:
+    """Append one row to a CSV/parquet run file atomically (rewrite to a temp file, fsync,
+    ``os.replace``)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    old = _read_one(path) if path.exists() else pd.DataFrame()
+    new = pd.DataFrame([row])
+    df = new if old.empty else pd.concat([old, new], ignore_index=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            if path.suffix == ".parquet":
+                df.to_parquet(fh, index=False)
+            else:
+                df.to_csv(fh, index=False)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def sweep(
+    specs: Sequence[RunSpec], out: str | os.PathLike, shard: tuple[int, int] = (0, 1),
+    progress: bool = True, limit: int | None = None,
+) -> pd.DataFrame:
+    """Train the runs of ``specs`` that belong to ``shard`` and are not yet in ``out`` (or its
+    shard files), appending each finished row to ``shard_path(out, shard)``.
+
+    ``limit`` stops after that many new runs (for tests and partial sweeps). Progress (tqdm)
+    goes to stderr. Returns the merged table of every run of ``specs`` finished so far.
+    """
+    i, n = shard
+    mine = list(specs)[i::n]
+    target = shard_path(out, shard)
+    out_path = Path(out)
+    done = set()
+    existing = _siblings(out_path) + ([target] if target.exists() and target not in _siblings(out_path) else [])
+    for p in existing:
+        df = _read_one(p)
+        if "run_id" in df:
+            done.update(df["run_id"].astype(str))
+    todo = [s for s in mine if s.run_id not in done]
+    if limit is not None:
+        todo = todo[:limit]
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(mine), initial=len(mine) - len([s for s in mine if s.run_id not in done]),
+                   desc=f"proxy sweep {i}/{n}", unit="run", file=sys.stderr)
+    for spec in todo:
+        if bar is not None:
+            bar.set_postfix_str(f"{spec.model.family} d={spec.model.d_model} D={spec.train.tokens:.2g}")
+        row = train_run(spec)
+        append_row(target, row)
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix_str(f"last loss {row['loss']:.3f}")
+    if bar is not None:
+        bar.close()
+    ids = {s.run_id for s in specs}
+    table = read_runs(out_path) if _siblings(out_path) else read_runs(target)
+    return table[table["run_id"].isin(ids)].reset_index(drop=True)
