@@ -44,7 +44,8 @@ class ModelConfig:
       moe_impl: how the dropless MoE is computed: ``"dense"`` evaluates every expert on every
         token and weights by the (mostly zero) gates (exact; wasteful, but fastest on CPU for
         small E), ``"ragged"`` sorts token-slots by expert and uses ``jax.lax.ragged_dot``
-        (exact, active FLOPs only), ``"auto"`` picks ragged on GPU/TPU and dense on CPU.
+        (exact, active FLOPs only), ``"auto"`` picks dense on CPU or when E / k <= 4,
+        else ragged (see ``model.moe_impl_for``).
         The accounting (``accounting.flops_per_token``) always counts active FLOPs.
       lb_coef, z_coef: weights of the Switch load-balancing loss and the ST-MoE router z-loss.
       compute_dtype: ``"float32"`` or ``"bfloat16"``; parameters are always float32.

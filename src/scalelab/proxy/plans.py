@@ -143,10 +143,10 @@ def plan_micro(seed: int = 0) -> list[RunSpec]:
 
 
 def plan_tiny(seed: int = 0) -> list[RunSpec]:
-    """12 runs on CPU in minutes: dense d in {32, 48, 64} and their MoE twins (E=8, k=2, G=2),
-    each at D = 2**18 and 2**19 tokens. Losses fall with N and with D; MoE vs dense at matched
-    compute."""
-    models = [_tiny_model(d) for d in (32, 48, 64)]
+    """12 runs on CPU in minutes: dense d in {16, 32, 64} (2 layers) and their MoE twins (E=8,
+    k=2, G=2), each at D = 2**18 and 2**19 tokens. Losses fall with N and with D; MoE vs dense
+    at matched compute."""
+    models = [_tiny_model(d) for d in (16, 32, 64)]
     return dense_vs_moe(models, [2**18, 2**19], _tiny_train(seed), TINY_DATA, "tiny", n_experts=8, top_k=2)
 
 
