@@ -122,3 +122,13 @@ def test_plans_cover_the_spec():
     assert len(plans.get_plan("micro")) == 2
     with pytest.raises(KeyError, match="known plans"):
         plans.get_plan("nope")
+
+
+def test_empty_shard_and_limit_zero_return_empty_tables(tmp_path, monkeypatch):
+    fake = _FakeTrainer()
+    monkeypatch.setattr(sweep_mod, "train_run", fake)
+    one = plans.get_plan("micro")[:1]
+    out = tmp_path / "runs.csv"
+    assert sweep(one, out, shard=(1, 2), progress=False).empty  # shard 1 of 2 has no runs
+    assert sweep(one, out, limit=0, progress=False).empty
+    assert fake.calls == [] and list(tmp_path.iterdir()) == []

@@ -146,5 +146,8 @@ def sweep(
     if bar is not None:
         bar.close()
     ids = {s.run_id for s in specs}
-    table = read_runs(out_path) if _siblings(out_path) else read_runs(target)
+    files = _siblings(out_path) or ([target] if target.exists() else [])
+    if not files:  # nothing finished yet (e.g. an empty shard, or limit=0)
+        return pd.DataFrame(columns=["run_id"])
+    table = read_runs(files)
     return table[table["run_id"].isin(ids)].reset_index(drop=True)
