@@ -1,6 +1,8 @@
 """Token sources: the synthetic language's entropy floor against independent references, data
 budget / density bookkeeping, held-out data disjoint from training data, determinism."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -66,6 +68,15 @@ def test_pool_budget_duplication_and_density():
     assert info["U_D"] == 32 * distinct and 200 <= distinct <= 204
     assert 0.45 <= info["density"] <= 0.52  # half the sequences are copies of 4 prototypes
     assert tokens.density(np.repeat(fresh[:10], 10, axis=0)) == pytest.approx(0.9, abs=1e-9)
+
+
+def test_density_does_not_grow_with_pool_size():
+    """Same duplication rate, pools of 2,000 and 16,000 sequences: equal density within 0.03
+    (the sampling error of a 4,096-sequence sample of a 50/50 mixture is about 0.01)."""
+    cfg = DataConfig(vocab_size=16, order=2, concentration=0.3, duplication=0.5, n_prototypes=4)
+    small = tokens.train_pool(dataclasses.replace(cfg, unique_tokens=16 * 2000), 16, 16 * 2000, seed=0)[1]["density"]
+    large = tokens.train_pool(dataclasses.replace(cfg, unique_tokens=16 * 16000), 16, 16 * 16000, seed=0)[1]["density"]
+    assert abs(small - large) < 0.03 and 0.45 < large < 0.52
 
 
 def test_pool_and_batches_are_deterministic():

@@ -23,9 +23,11 @@ Data budget and density: ``unique_tokens`` (U_D) caps the training pool; trainin
 tokens repeats the pool (``D / U_D`` epochs, reshuffled each epoch). ``duplication`` replaces
 that fraction of the pool's sequences by copies of ``n_prototypes`` prototypes (high-density,
 redundant data). ``density`` measures redundancy the same way for every source: the fraction of
-16-token windows in the pool that repeat an earlier window, ``1 - distinct / total``. It lies
-in [0, 1), does not grow with pool size for non-redundant data, and stands in for Chen et al.'s
-(2025) embedding-cluster density, whose details are not published.
+16-token windows that repeat an earlier window, ``1 - distinct / total``, counted in a fixed-size
+random sample of the pool's sequences (``DENSITY_SAMPLE``, all of them if fewer) so that the
+number does not grow with pool size merely because a bigger pool has more chances to repeat. It
+lies in [0, 1) and stands in for Chen et al.'s (2025) embedding-cluster density, whose details
+are not published.
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ __all__ = [
 ]
 
 DENSITY_WINDOW = 16
+DENSITY_SAMPLE = 4096  # sequences
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -254,10 +257,14 @@ def batches(pool: np.ndarray, batch_size: int, steps: int, seed: int):
         yield pool[order[s * batch_size : (s + 1) * batch_size]]
 
 
-def density(pool: np.ndarray, window: int = DENSITY_WINDOW) -> float:
-    """Redundancy of a pool: ``1 - distinct / total`` over all ``window``-token windows inside
-    its sequences (windows do not cross sequence boundaries)."""
-    pool = np.asarray(pool, dtype=np.uint64)
+def density(pool: np.ndarray, window: int = DENSITY_WINDOW, sample: int | None = DENSITY_SAMPLE) -> float:
+    """Redundancy of a pool: ``1 - distinct / total`` over the ``window``-token windows inside its
+    sequences (windows do not cross sequence boundaries), counted in ``sample`` sequences drawn
+    without replacement with a fixed seed (None or a larger number: all sequences)."""
+    pool = np.asarray(pool)
+    if sample is not None and len(pool) > sample:
+        pool = pool[np.sort(np.random.default_rng(0).choice(len(pool), size=sample, replace=False))]
+    pool = pool.astype(np.uint64)
     n, length = pool.shape
     w = min(window, length)
     h = np.zeros((n, length - w + 1), np.uint64)
