@@ -70,7 +70,7 @@ def sizes(device_size: str, moe_impl: str, attn_impl: str | None) -> tuple[list[
 
 def bench(cfg: ModelConfig, batch_size: int, steps: int, peak: float | None) -> dict:
     train = TrainConfig(batch_size=batch_size)
-    _, tx, step, _ = _compiled(cfg, _opt_key(train))
+    _, tx, step, _, _ = _compiled(cfg, _opt_key(train))
     _, params = nnx.split(init_model(cfg, 0))
     opt_state = tx.init(params)
     rng = np.random.default_rng(0)

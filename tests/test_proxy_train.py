@@ -63,7 +63,7 @@ def test_moe_run_row_and_float32_params():
     from flax import nnx
     from scalelab.proxy.train import _compiled, _opt_key, init_model
 
-    _, tx, step, _ = _compiled(m, _opt_key(t))
+    _, tx, step, _, _ = _compiled(m, _opt_key(t))
     _, params = nnx.split(init_model(m, 0))
     opt_state = tx.init(params)
     batch = tokens.eval_set(DATA, m.seq_len, 16 * 32)[:16]

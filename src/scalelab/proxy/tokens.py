@@ -49,6 +49,7 @@ __all__ = [
     "train_pool",
     "eval_set",
     "batches",
+    "batch_indices",
     "density",
     "unigram_entropy",
     "entropy_floor",
@@ -247,14 +248,20 @@ def eval_set(cfg: DataConfig, seq_len: int, tokens: int) -> np.ndarray:
     return windows[np.linspace(0, len(windows) - 1, min(n, len(windows))).astype(int)]
 
 
-def batches(pool: np.ndarray, batch_size: int, steps: int, seed: int):
-    """Yield ``steps`` int32 batches ``[batch_size, seq_len + 1]`` drawn epoch by epoch from
-    ``pool`` (a fresh permutation each epoch, deterministic in ``seed``)."""
+def batch_indices(n_pool: int, batch_size: int, steps: int, seed: int) -> np.ndarray:
+    """Pool row of every sequence of every step (int32 ``[steps, batch_size]``), epoch by epoch:
+    a fresh permutation of the pool each epoch, deterministic in ``seed``."""
     rng = np.random.default_rng([seed, 3])
     need = steps * batch_size
-    order = np.concatenate([rng.permutation(len(pool)) for _ in range(-(-need // len(pool)))])
-    for s in range(steps):
-        yield pool[order[s * batch_size : (s + 1) * batch_size]]
+    order = np.concatenate([rng.permutation(n_pool) for _ in range(-(-need // n_pool))])
+    return order[:need].reshape(steps, batch_size).astype(np.int32)
+
+
+def batches(pool: np.ndarray, batch_size: int, steps: int, seed: int):
+    """Yield ``steps`` int32 batches ``[batch_size, seq_len + 1]`` of ``pool`` in the order of
+    ``batch_indices``."""
+    for idx in batch_indices(len(pool), batch_size, steps, seed):
+        yield pool[idx]
 
 
 def density(pool: np.ndarray, window: int = DENSITY_WINDOW, sample: int | None = DENSITY_SAMPLE) -> float:

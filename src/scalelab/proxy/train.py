@@ -26,6 +26,7 @@ from .model import Transformer
 __all__ = ["lr_schedule", "train_run", "init_model", "default_compute_dtype", "EVAL_BATCH"]
 
 EVAL_BATCH = 64  # sequences per compiled evaluation call
+CHUNK = 32  # optimiser steps per compiled call (lax.scan); the remainder runs step by step
 
 
 def default_compute_dtype() -> str:
@@ -81,7 +82,7 @@ def _opt_key(cfg: TrainConfig) -> tuple:
 
 @functools.lru_cache(maxsize=32)
 def _compiled(mcfg: ModelConfig, opt_key: tuple):
-    """(graphdef, optimizer, jitted step, jitted eval) for a model config and optimizer
+    """(graphdef, optimizer, jitted step, jitted multi-step, jitted eval) for a model config and optimizer
     constants; cached so that runs of the same shape reuse the compiled programs."""
     b1, b2, eps, wd, clip = opt_key
     tx = _optimizer(TrainConfig(b1=b1, b2=b2, eps=eps, weight_decay=wd, grad_clip=clip))
@@ -95,8 +96,7 @@ def _compiled(mcfg: ModelConfig, opt_key: tuple):
             total = total + mcfg.lb_coef * aux["lb"] + mcfg.z_coef * aux["z"]
         return total, ce
 
-    @functools.partial(jax.jit, donate_argnums=(0, 1))
-    def step(params, opt_state, batch, lr):
+    def step_fn(params, opt_state, batch, lr):
         (_, ce), grads = jax.value_and_grad(losses, has_aux=True)(params, batch)
         inner = opt_state[-1]
         inner = inner._replace(hyperparams={**inner.hyperparams, "learning_rate": lr})
@@ -104,12 +104,29 @@ def _compiled(mcfg: ModelConfig, opt_key: tuple):
         updates, opt_state = tx.update(grads, opt_state, params)
         return optax.apply_updates(params, updates), opt_state, ce
 
+    step = jax.jit(step_fn, donate_argnums=(0, 1))
+
+    @functools.partial(jax.jit, donate_argnums=(0, 1))
+    def multi_step(params, opt_state, batches, lrs):
+        """``K = len(lrs)`` steps in one call (``lax.scan`` over ``batches [K, B, T + 1]``): one
+        dispatch and one host-to-device copy per K steps instead of per step, which is what
+        limits small models on a GPU. Shapes do not depend on D, so runs share the program."""
+
+        def body(carry, x):
+            p, o = carry
+            batch, lr = x
+            p, o, ce = step_fn(p, o, batch, lr)
+            return (p, o), ce
+
+        (params, opt_state), ces = jax.lax.scan(body, (params, opt_state), (batches, lrs))
+        return params, opt_state, ces
+
     @jax.jit
     def eval_sum(params, batch):
         logits, _ = nnx.merge(graphdef, params)(batch[:, :-1])
         return optax.softmax_cross_entropy_with_integer_labels(logits, batch[:, 1:]).sum()
 
-    return graphdef, tx, step, eval_sum
+    return graphdef, tx, step, multi_step, eval_sum
 
 
 def _eval_loss(eval_sum, params, data: np.ndarray) -> float:
@@ -145,17 +162,27 @@ def train_run(spec: RunSpec, progress=None) -> dict:
     tokens_seen = steps * t.batch_size * m.seq_len
     pool, info = tokens.train_pool(d, m.seq_len, tokens_seen, t.seed)
     held_out = tokens.eval_set(d, m.seq_len, t.eval_tokens)
-    graphdef, tx, step, eval_sum = _compiled(m, _opt_key(t))
+    graphdef, tx, step, multi_step, eval_sum = _compiled(m, _opt_key(t))
     _, params = nnx.split(init_model(m, t.seed))
     opt_state = tx.init(params)
     lrs = lr_schedule(t, steps)
-    train_losses = []
-    for s, batch in enumerate(tokens.batches(pool, t.batch_size, steps, t.seed)):
-        params, opt_state, ce = step(params, opt_state, jnp.asarray(batch), lrs[s])
-        if s >= steps - max(1, steps // 10):
-            train_losses.append(ce)
-        if progress is not None and (s % 20 == 0 or s == steps - 1):
-            progress((s + 1) / steps)
+    order = tokens.batch_indices(len(pool), t.batch_size, steps, t.seed)
+    tail = steps - max(1, steps // 10)  # train_loss: mean over the last 10 % of steps
+    ces = []
+    s = 0
+    while s < steps:
+        if steps - s >= CHUNK:
+            params, opt_state, ce = multi_step(params, opt_state, jnp.asarray(pool[order[s : s + CHUNK]]), lrs[s : s + CHUNK])
+            n = CHUNK
+        else:
+            params, opt_state, ce = step(params, opt_state, jnp.asarray(pool[order[s]]), lrs[s])
+            ce, n = ce[None], 1
+        if s + n > tail:
+            ces.append(np.asarray(ce)[max(0, tail - s):])
+        s += n
+        if progress is not None:
+            progress(s / steps)
+    train_losses = np.concatenate(ces)
     loss = _eval_loss(eval_sum, params, held_out)
     counts = accounting.param_counts(m)
     wall = time.perf_counter() - start
@@ -168,7 +195,7 @@ def train_run(spec: RunSpec, progress=None) -> dict:
         "D": tokens_seen,
         "C": accounting.training_flops(m, tokens_seen),
         "loss": loss,
-        "train_loss": float(np.mean([float(x) for x in train_losses])),
+        "train_loss": float(np.mean(train_losses)),
         "E": m.n_experts,
         "k": m.top_k,
         "S": 1.0 - counts["active"] / counts["total"],
