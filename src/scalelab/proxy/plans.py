@@ -151,10 +151,15 @@ def plan_tiny(seed: int = 0) -> list[RunSpec]:
 
 
 def plan_tiny_lr_batch(seed: int = 0) -> list[RunSpec]:
-    """Learning rate x batch size grid (3 x 3) for dense d=48 and its MoE twin at D = 2**18:
-    where are the optimal lr and batch size of each family?"""
+    """Learning rate x batch size grid (3 lr x 4 batch sizes) for dense d=48 and its MoE twin
+    at D = 2**18 and 2**19 (48 runs, ~10 min on 2 CPU cores): optimal lr and batch size of each
+    family at two loss levels."""
     m = _tiny_model(48)
-    return lr_batch_grid([m, moe_of(m)], [3e-3, 1e-2, 3e-2], [8, 16, 32], 2**18, _tiny_train(seed), TINY_DATA, "tiny-lr-batch")
+    return [
+        spec
+        for tokens in (2**18, 2**19)
+        for spec in lr_batch_grid([m, moe_of(m)], [3e-3, 1e-2, 3e-2], [4, 8, 16, 32], tokens, _tiny_train(seed), TINY_DATA, "tiny-lr-batch")
+    ]
 
 
 def plan_tiny_density(seed: int = 0) -> list[RunSpec]:
