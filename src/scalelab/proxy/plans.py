@@ -176,7 +176,8 @@ def plan_tiny_otr(seed: int = 0) -> list[RunSpec]:
 
 def plan_small(seed: int = 0) -> list[RunSpec]:
     """isoFLOP ladder, dense and MoE (E=8, k=2, G=2): budgets 1e11..1e13 FLOPs x d in
-    {32, 48, 64, 96, 128}, 2-4 layers. About an hour on 2 CPU cores; minutes on a GPU."""
+    {32, 48, 64, 96, 128}, 2-4 layers. Sum of C is ~1.4e14 FLOPs: roughly 1-2 hours on 2 CPU
+    cores (the MoE runs compute all experts there), minutes on a GPU."""
     dense = [_tiny_model(32), _tiny_model(48), _tiny_model(64, 3), _tiny_model(96, 3), _tiny_model(128, 4)]
     models = dense + [moe_of(m) for m in dense]
     return isoflop_ladder([1e11, 3e11, 1e12, 3e12, 1e13], models, _tiny_train(seed), TINY_DATA, "small")
@@ -184,7 +185,8 @@ def plan_small(seed: int = 0) -> list[RunSpec]:
 
 def plan_gpu_base(seed: int = 0) -> list[RunSpec]:
     """GPU isoFLOP ladder on bytes of the default text corpus (Python stdlib), seq 256,
-    d in {128 .. 512}, dense and MoE (E=8, k=2, G=2), budgets 1e15..1e17 FLOPs."""
+    d in {128 .. 512}, dense and MoE (E=8, k=2, G=2), budgets 1e15..1e17 FLOPs. Sum of C is
+    ~1.2e18 FLOPs: about an hour or more on one H100/H200 (small models run far below peak)."""
     def m(d, layers):
         return ModelConfig(vocab_size=256, seq_len=256, d_model=d, n_layers=layers, n_heads=max(4, d // 64),
                            compute_dtype=default_compute_dtype())
