@@ -1,0 +1,199 @@
+"""`fit`: one law, one run table, many starts, one compiled program."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Mapping
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from scalelab import laws as _laws
+from scalelab import runs as _runs
+from scalelab.fit import objectives
+from scalelab.fit.multistart import multistart
+
+
+@dataclasses.dataclass(frozen=True)
+class FitResult:
+    """What `fit` returns. Plain values only.
+
+    Attributes:
+      law: law name.
+      params: natural parameters (e.g. chinchilla ``E, A, B, alpha, beta``).
+      unconstrained: the same in the fitting space (``log_A`` etc.).
+      objective: summed objective at ``params`` (Huber: sum of Huber(delta) of
+        log-loss residuals; mse: sum of r^2/2).
+      converged: the winning start met the convergence test (see `scalelab.fit.solver`).
+      best_start: index of the winning start in the start array.
+      n_starts: number of starts.
+      n_iter: LM iterations of the winning start.
+      n_runs: runs with non-zero weight.
+      objective_kind, delta: the objective used.
+      fixed: parameters held fixed (natural values).
+      conventions: the law's input conventions (total vs active N, ...).
+      notes: notes from reading the data (derived columns, dropped rows).
+      seconds: wall time of the fit including compilation.
+    """
+
+    law: str
+    params: dict
+    unconstrained: dict
+    objective: float
+    converged: bool
+    best_start: int
+    n_starts: int
+    n_iter: int
+    n_runs: int
+    objective_kind: str
+    delta: float
+    fixed: dict
+    conventions: str
+    notes: tuple
+    seconds: float
+
+    def predict(self, **inputs) -> np.ndarray:
+        """Predicted loss at the given inputs (e.g. ``N=1e9, D=2e10``)."""
+        law = _laws.get(self.law)
+        return np.asarray(law(self.params, **{k: np.asarray(v, float) for k, v in inputs.items()}))
+
+    def to_json(self) -> dict:
+        """The stable JSON object of ``scalelab fit --json``."""
+        return {
+            "law": self.law,
+            "params": {k: float(v) for k, v in self.params.items()},
+            "objective": float(self.objective),
+            "n_runs": int(self.n_runs),
+            "converged": bool(self.converged),
+            "seconds": float(self.seconds),
+        }
+
+
+_COMPILED: dict = {}
+
+
+def residual_fn_for(law):
+    """``(theta, data) -> log predicted - log observed`` for ``law``."""
+
+    def residual(theta, data):
+        return law.log_predict_theta(theta, data["x"]) - data["y"]
+
+    return residual
+
+
+def compiled_multistart(law, kind: str, screen_iter: int, keep: int, max_iter: int):
+    """A cached ``jit`` of `multistart` for one law and solver setting.
+
+    Signature of the result: ``(starts[S,P], data, delta, free[P], fixed[P]) -> MultiStartResult``.
+    """
+    key = (id(law), kind, screen_iter, keep, max_iter)
+    hit = _COMPILED.get(key)
+    if hit is None or hit[0] is not law:
+        residual = residual_fn_for(law)
+
+        def run(starts, data, delta, free, fixed):
+            return multistart(residual, starts, data, kind=kind, delta=delta, free=free, fixed=fixed,
+                              screen_iter=screen_iter, keep=keep, max_iter=max_iter)
+
+        hit = (law, jax.jit(run))
+        _COMPILED[key] = hit
+    return hit[1]
+
+
+def resolve_starts(law, starts="grid", seed: int = 0) -> np.ndarray:
+    """``"grid"`` (the law's declared grid), an int (random starts), or an array ``[S, P]``."""
+    if isinstance(starts, str):
+        if starts == "grid":
+            return law.grid_starts()
+        if starts.isdigit():
+            return law.random_starts(int(starts), seed)
+        raise ValueError(f"starts must be 'grid', a number of random starts, or an array; got {starts!r}")
+    if isinstance(starts, (int, np.integer)):
+        if starts < 1:
+            raise ValueError(f"starts must be >= 1, got {starts}")
+        return law.random_starts(int(starts), seed)
+    arr = np.asarray(starts, float)
+    if arr.ndim != 2 or arr.shape[1] != law.n_params:
+        raise ValueError(f"starts array must have shape [S, {law.n_params}] "
+                         f"({', '.join(law.unconstrained_names)}); got {arr.shape}")
+    return arr
+
+
+def fixed_vectors(law, fixed: Mapping[str, float] | None, dtype=np.float64):
+    """(free mask, fixed values) in unconstrained order from natural ``fixed`` values."""
+    fixed = dict(fixed or {})
+    unknown = set(fixed) - set(law.params)
+    if unknown:
+        raise ValueError(f"cannot fix {sorted(unknown)}: law {law.name!r} has parameters {law.params}")
+    free = np.array([0.0 if n in fixed else 1.0 for n in law.params], dtype)
+    values = np.array([float(law.transform(n).inverse(jnp.asarray(fixed[n], jnp.float64))) if n in fixed else 0.0
+                       for n in law.params], dtype)
+    return free, values
+
+
+def prepare_data(table: _runs.RunTable, law, weights=None, dtype=np.float64) -> dict:
+    x = {k: np.asarray(v, dtype) for k, v in table.inputs(law.inputs).items()}
+    y = np.log(table.column("loss")).astype(dtype)
+    if weights is None:
+        w = np.ones(len(table), dtype)
+    else:
+        w = np.asarray(weights, dtype)
+        if w.shape != (len(table),):
+            raise ValueError(f"weights must have one entry per run ({len(table)}), got shape {w.shape}")
+        if not np.all(np.isfinite(w)) or np.any(w < 0):
+            raise ValueError("weights must be finite and >= 0")
+    return {"x": x, "y": y, "w": w}
+
+
+def fit(runs, law="chinchilla", *, objective: str = "huber", delta: float = 1e-3, starts="grid",
+        seed: int = 0, fixed: Mapping[str, float] | None = None, weights=None, keep: int = 32,
+        screen_iter: int = 8, max_iter: int = 200, dtype=jnp.float64) -> FitResult:
+    """Fit ``law`` to ``runs`` from many starts at once.
+
+    Args:
+      runs: a path (CSV/parquet), DataFrame or `RunTable`.
+      law: registered name or a `Law`.
+      objective: ``"huber"`` (sum of Huber(delta) of log-loss residuals, Hoffmann/Epoch)
+        or ``"mse"``.
+      delta: Huber threshold on log-loss residuals.
+      starts: ``"grid"`` (the law's declared grid; chinchilla: Hoffmann's 4,500),
+        an int (that many random starts from the law's ranges, seeded by ``seed``),
+        or an array ``[S, P]`` in the unconstrained space.
+      fixed: natural parameter values to hold fixed (e.g. ``{"alpha": 0.34}``).
+      weights: per-run weights (0 drops a run, integers repeat it).
+      keep, screen_iter, max_iter: every start runs ``screen_iter`` LM iterations,
+        the best ``keep`` continue for up to ``max_iter`` (see `multistart`).
+      dtype: float64 (default; reproduces the published optimum to 1e-9) or float32.
+
+    Returns:
+      `FitResult`. Deterministic for given inputs and ``seed``.
+    """
+    t0 = time.perf_counter()
+    law = _laws.get(law)
+    if objective not in objectives.OBJECTIVES:
+        raise ValueError(f"unknown objective {objective!r}; choose one of {objectives.OBJECTIVES}")
+    if not (np.isfinite(delta) and delta > 0):
+        raise ValueError(f"delta must be a positive number, got {delta}")
+    table = _runs.read(runs)
+    free, fixed_values = fixed_vectors(law, fixed)
+    table.require(law.inputs, n_params=int(free.sum()), law=law.name)
+    data = prepare_data(table, law, weights, np.dtype(dtype))
+    start_arr = resolve_starts(law, starts, seed)
+    run = compiled_multistart(law, objective, screen_iter, keep, max_iter)
+    with jax.default_device(jax.devices()[0]):
+        res = run(jnp.asarray(start_arr, dtype), jax.tree.map(jnp.asarray, data),
+                  jnp.asarray(delta, dtype), jnp.asarray(free, dtype), jnp.asarray(fixed_values, dtype))
+        res = jax.device_get(res)
+    theta = np.asarray(res.theta, float)
+    u = {k: float(v) for k, v in law.unflatten(theta).items()}
+    params = {k: float(v) for k, v in law.to_natural(law.unflatten(jnp.asarray(theta))).items()}
+    return FitResult(
+        law=law.name, params=params, unconstrained=u, objective=float(res.f),
+        converged=bool(res.converged) and bool(np.isfinite(res.f)), best_start=int(res.best_start),
+        n_starts=int(start_arr.shape[0]), n_iter=int(res.n_iter),
+        n_runs=int(np.count_nonzero(data["w"])), objective_kind=objective, delta=float(delta),
+        fixed={k: float(v) for k, v in (fixed or {}).items()}, conventions=law.conventions,
+        notes=table.notes, seconds=time.perf_counter() - t0,
+    )

@@ -1,0 +1,64 @@
+"""Registry of declared laws.
+
+Every module in this package that defines module-level `Law` instances is
+imported on first use, and each law is registered under its name and aliases.
+Adding a law is one new module with one declaration; nothing here changes.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+
+from scalelab.laws.base import Law, Transform, identity, positive, unit
+
+_REGISTRY: dict[str, Law] = {}
+_ALIASES: dict[str, str] = {}
+
+
+def _discover() -> None:
+    if _REGISTRY:
+        return
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        if info.name == "base" or info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        for value in vars(module).values():
+            if isinstance(value, Law):
+                register(value)
+
+
+def register(law: Law) -> Law:
+    """Add ``law`` to the registry (idempotent for the same object)."""
+    for key in (law.name, *law.aliases):
+        owner = _ALIASES.get(key)
+        if owner is not None and _REGISTRY[owner] is not law:
+            raise ValueError(f"law name {key!r} is already taken by {owner!r}")
+        _ALIASES[key] = law.name
+    _REGISTRY[law.name] = law
+    return law
+
+
+def get(name: str | Law) -> Law:
+    """The law registered as ``name`` (or an alias); a `Law` passes through."""
+    if isinstance(name, Law):
+        return name
+    _discover()
+    key = _ALIASES.get(name)
+    if key is None:
+        raise KeyError(f"unknown law {name!r}; known laws: {', '.join(names())}")
+    return _REGISTRY[key]
+
+
+def names() -> list[str]:
+    """Registered law names, sorted."""
+    _discover()
+    return sorted(_REGISTRY)
+
+
+def all_laws() -> list[Law]:
+    _discover()
+    return [_REGISTRY[n] for n in names()]
+
+
+__all__ = ["Law", "Transform", "identity", "positive", "unit", "get", "names", "all_laws", "register"]

@@ -1,0 +1,187 @@
+"""The `Law` declaration: a loss law as data plus one pure JAX function.
+
+A law is declared once, as a frozen dataclass. Everything else in scalelab (the
+optax/Levenberg-Marquardt fitter, the bootstrap, the numpyro model, the CLI and
+the docs) reads that declaration; nothing else needs editing to add a law.
+
+Conventions
+-----------
+* ``predict(p, x)`` takes ``p``, a dict of *natural* parameters (e.g. ``E``,
+  ``A``, ``alpha`` for Chinchilla), and ``x``, a dict of input arrays keyed by
+  RunTable column names (``N``, ``D``, ...), and returns the predicted loss in
+  nats per token (natural-log cross-entropy), broadcasting over the inputs.
+* Fitting happens in an *unconstrained* space: each natural parameter has a
+  `Transform` (identity, ``positive`` via exp, ``unit`` via sigmoid). The
+  unconstrained name of a positive parameter ``A`` is ``log_A``; the Hoffmann
+  grid for Chinchilla is stated in those names (``log_A`` is Hoffmann's ``a``).
+* Residuals are always on log loss: ``log predict - log loss``. A law may give
+  ``log_predict(u, x)`` in the unconstrained space when a numerically stabler
+  form exists (Chinchilla's log-sum-exp); it must equal ``log(predict(...))``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from typing import Callable, Mapping
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+Params = dict  # name -> array (natural or unconstrained space)
+Inputs = dict  # RunTable column name -> array
+
+
+@dataclasses.dataclass(frozen=True)
+class Transform:
+    """A bijection from an unconstrained real to a natural parameter.
+
+    Attributes:
+      name: short name used in docs and in ``scalelab laws``.
+      prefix: prefix of the unconstrained parameter's name (``"log_"`` for exp).
+      forward: unconstrained -> natural.
+      inverse: natural -> unconstrained.
+    """
+
+    name: str
+    prefix: str
+    forward: Callable
+    inverse: Callable
+
+
+identity = Transform("identity", "", lambda u: u, lambda v: v)
+positive = Transform("positive", "log_", jnp.exp, jnp.log)
+unit = Transform("unit", "logit_", jax.nn.sigmoid, lambda v: jnp.log(v) - jnp.log1p(-v))
+
+
+def _default_log_predict(law: "Law") -> Callable:
+    def log_predict(u: Params, x: Inputs):
+        return jnp.log(law.predict(law.to_natural(u), x))
+
+    return log_predict
+
+
+@dataclasses.dataclass(frozen=True)
+class Law:
+    """A scaling law declared once.
+
+    Attributes:
+      name: registry name (``scalelab laws`` lists it).
+      inputs: RunTable columns the law reads, e.g. ``("N", "D")``.
+      params: natural parameter names, in a fixed order.
+      predict: ``predict(p, x) -> loss`` (nats/token), pure JAX.
+      transforms: natural name -> `Transform`; missing names are `identity`.
+      start_grid: unconstrained name -> values; the Cartesian product is the
+        default multi-start grid (``None``: random starts from ``start_ranges``).
+      start_ranges: unconstrained name -> (low, high) for random starts and,
+        by default, for weakly informative priors.
+      reference: source -> {natural name: value}: published coefficients.
+      citation: where the form comes from (paper, equation).
+      conventions: what the inputs mean (total vs active N, FLOP counting).
+      log_predict: optional stabler ``log_predict(u, x)`` in unconstrained space.
+      aliases: other names the registry accepts.
+      description: one line for listings.
+    """
+
+    name: str
+    inputs: tuple[str, ...]
+    params: tuple[str, ...]
+    predict: Callable
+    transforms: Mapping[str, Transform] = dataclasses.field(default_factory=dict)
+    start_grid: Mapping[str, tuple] | None = None
+    start_ranges: Mapping[str, tuple[float, float]] = dataclasses.field(default_factory=dict)
+    reference: Mapping[str, Mapping[str, float]] = dataclasses.field(default_factory=dict)
+    citation: str = ""
+    conventions: str = ""
+    log_predict: Callable | None = None
+    aliases: tuple[str, ...] = ()
+    description: str = ""
+
+    def __post_init__(self):
+        unknown = set(self.transforms) - set(self.params)
+        if unknown:
+            raise ValueError(f"law {self.name!r}: transforms for unknown parameters {sorted(unknown)}")
+        names = set(self.unconstrained_names)
+        for field in ("start_grid", "start_ranges"):
+            given = getattr(self, field) or {}
+            bad = set(given) - names
+            if bad:
+                raise ValueError(
+                    f"law {self.name!r}: {field} names {sorted(bad)} are not unconstrained "
+                    f"parameter names {self.unconstrained_names}"
+                )
+        missing = names - set(self.start_ranges)
+        if missing:
+            raise ValueError(f"law {self.name!r}: start_ranges lacks {sorted(missing)}")
+
+    # -- parameter spaces -------------------------------------------------
+    def transform(self, name: str) -> Transform:
+        return self.transforms.get(name, identity)
+
+    @property
+    def unconstrained_names(self) -> tuple[str, ...]:
+        return tuple(self.transform(n).prefix + n for n in self.params)
+
+    @property
+    def n_params(self) -> int:
+        return len(self.params)
+
+    def to_natural(self, u: Params) -> Params:
+        """Unconstrained dict -> natural dict (works on batched arrays)."""
+        return {n: self.transform(n).forward(u[un]) for n, un in zip(self.params, self.unconstrained_names)}
+
+    def to_unconstrained(self, p: Params) -> Params:
+        return {un: self.transform(n).inverse(p[n]) for n, un in zip(self.params, self.unconstrained_names)}
+
+    def unflatten(self, theta) -> Params:
+        """Vector ``theta[..., P]`` in `unconstrained_names` order -> dict."""
+        return {un: theta[..., i] for i, un in enumerate(self.unconstrained_names)}
+
+    def flatten(self, u: Params):
+        return jnp.stack([jnp.asarray(u[un]) for un in self.unconstrained_names], axis=-1)
+
+    # -- prediction --------------------------------------------------------
+    def log_predict_theta(self, theta, x: Inputs):
+        """Log predicted loss from a flat unconstrained vector ``theta``."""
+        fn = self.log_predict or _default_log_predict(self)
+        return fn(self.unflatten(theta), x)
+
+    def __call__(self, params: Mapping[str, float], **inputs):
+        """Predicted loss at natural ``params`` for inputs given by name."""
+        missing = [n for n in self.inputs if n not in inputs]
+        if missing:
+            raise TypeError(f"law {self.name!r} needs inputs {missing}")
+        return self.predict({k: jnp.asarray(v) for k, v in params.items()},
+                            {k: jnp.asarray(v) for k, v in inputs.items()})
+
+    # -- starts ------------------------------------------------------------
+    def grid_starts(self) -> np.ndarray:
+        """The declared start grid as an array ``[n_starts, P]`` (unconstrained)."""
+        if self.start_grid is None:
+            raise ValueError(f"law {self.name!r} declares no start grid; use random starts")
+        axes = [np.asarray(self.start_grid.get(un, [np.mean(self.start_ranges[un])]), float)
+                for un in self.unconstrained_names]
+        return np.array(list(itertools.product(*axes)), dtype=float)
+
+    def random_starts(self, n: int, seed: int = 0) -> np.ndarray:
+        """``n`` starts drawn uniformly from ``start_ranges`` (unconstrained)."""
+        rng = np.random.default_rng(seed)
+        lo = np.array([self.start_ranges[un][0] for un in self.unconstrained_names], float)
+        hi = np.array([self.start_ranges[un][1] for un in self.unconstrained_names], float)
+        return lo + (hi - lo) * rng.random((n, len(lo)))
+
+    def describe(self) -> dict:
+        """Plain-dict description (what ``scalelab laws --json`` prints)."""
+        return {
+            "name": self.name,
+            "aliases": list(self.aliases),
+            "inputs": list(self.inputs),
+            "params": list(self.params),
+            "unconstrained": {n: self.transform(n).name for n in self.params},
+            "start_grid_size": None if self.start_grid is None else int(len(self.grid_starts())),
+            "reference": {k: dict(v) for k, v in self.reference.items()},
+            "citation": self.citation,
+            "conventions": self.conventions,
+            "description": self.description,
+        }
