@@ -146,6 +146,10 @@ def cmd_demo(args) -> int:
     return demo.main(json_out=args.json)
 
 
+COMMAND_MODULES = ("scalelab.fit.cli", "scalelab.compare", "scalelab.bayes.cli", "scalelab.design_cli",
+                   "scalelab.proxy.cli")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="scalelab", description="Differentiable scaling laws in JAX.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -182,12 +186,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_demo)
 
-    try:
-        from scalelab.proxy.cli import add_commands
-    except ImportError:
-        pass
-    else:
-        add_commands(sub)
+    # Commands contributed by other parts of the package: each module defines
+    # add_commands(subparsers), adding subcommands whose `func(args) -> int`.
+    import importlib
+
+    for module in COMMAND_MODULES:
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as err:
+            if err.name is not None and module.startswith(err.name):
+                continue  # that part of the package is not there
+            raise
+        mod.add_commands(sub)
     return parser
 
 
