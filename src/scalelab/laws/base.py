@@ -82,6 +82,8 @@ class Law:
       log_predict: optional stabler ``log_predict(u, x)`` in unconstrained space.
       aliases: other names the registry accepts.
       description: one line for listings.
+      target: the RunTable column the law predicts (``"loss"`` for loss laws;
+        hyper-parameter laws predict e.g. ``"batch_size"`` or ``"lr"``).
     """
 
     name: str
@@ -97,6 +99,7 @@ class Law:
     log_predict: Callable | None = None
     aliases: tuple[str, ...] = ()
     description: str = ""
+    target: str = "loss"
 
     def __post_init__(self):
         unknown = set(self.transforms) - set(self.params)
@@ -184,4 +187,5 @@ class Law:
             "citation": self.citation,
             "conventions": self.conventions,
             "description": self.description,
+            "target": self.target,
         }
