@@ -1,0 +1,61 @@
+"""CLI: JSON contracts, exit codes, stderr/stdout separation."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from scalelab import cli
+
+
+def run(capsys, *argv):
+    code = cli.main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_fit_json_contract(capsys, tmp_path, simulated_runs):
+    path = tmp_path / "runs.csv"
+    simulated_runs.to_csv(path, index=False)
+    code, out, err = run(capsys, "fit", str(path), "--law", "chinchilla", "--starts", "64", "--json")
+    assert code == 0
+    obj = json.loads(out)  # exactly one JSON object on stdout
+    assert set(obj) == {"law", "params", "objective", "n_runs", "converged", "seconds"}
+    assert set(obj["params"]) == {"E", "A", "B", "alpha", "beta"}
+    assert obj["n_runs"] == len(simulated_runs)
+    assert "fitting chinchilla" in err
+
+    fit_json = tmp_path / "fit.json"
+    fit_json.write_text(out)
+    code, out, _ = run(capsys, "allocate", "--from", str(fit_json), "--C", "1e22,1e24", "--json")
+    alloc = json.loads(out)
+    assert code == 0 and len(alloc["N_opt"]) == 2 and alloc["N_opt"][1] > alloc["N_opt"][0]
+
+
+def test_laws_json_lists_inputs_and_params(capsys):
+    code, out, _ = run(capsys, "laws", "--json")
+    laws = {d["name"]: d for d in json.loads(out)["laws"]}
+    assert code == 0
+    assert laws["chinchilla"]["inputs"] == ["N", "D"]
+    assert laws["chinchilla"]["params"] == ["E", "A", "B", "alpha", "beta"]
+
+
+def test_predict_with_reference(capsys):
+    code, out, _ = run(capsys, "predict", "--law", "chinchilla", "--params",
+                       '{"E": 1.69, "A": 406.4, "B": 410.7, "alpha": 0.34, "beta": 0.28}',
+                       "--N", "7e10", "--D", "1.4e12", "--json")
+    obj = json.loads(out)
+    assert obj["loss"][0] == pytest.approx(1.69 + 406.4 / 7e10 ** 0.34 + 410.7 / 1.4e12 ** 0.28, rel=1e-12)
+
+
+def test_bad_file_gives_error_and_exit_2(capsys, tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("N,D,loss\n1e9,2e10,-3\n")
+    code, out, err = run(capsys, "fit", str(bad), "--json")
+    assert code == 2 and out == "" and "'loss' must be > 0" in err
+
+
+def test_console_script_entry_point():
+    out = subprocess.run([sys.executable, "-m", "scalelab.cli", "laws"], capture_output=True, text=True)
+    assert out.returncode == 0 and "chinchilla" in out.stdout

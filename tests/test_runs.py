@@ -1,0 +1,110 @@
+"""RunTable reading and validation: every bad input gets one clear error."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import scalelab
+from scalelab.runs import RunTableError
+
+
+def good():
+    return pd.DataFrame({"N": [1e8, 2e8, 4e8, 8e8, 1.6e9, 3.2e9],
+                         "D": [2e9, 4e9, 8e9, 1.6e10, 3.2e10, 6.4e10],
+                         "loss": [3.5, 3.2, 3.0, 2.8, 2.6, 2.5]})
+
+
+def test_aliases_are_renamed_and_noted():
+    df = good().rename(columns={"N": "params", "D": "tokens", "loss": "final_loss"})
+    t = scalelab.read(df)
+    assert {"N", "D", "loss"} <= set(t.columns)
+    assert any("'params' read as 'N'" in n for n in t.notes)
+
+
+def test_D_derived_from_C_and_noted():
+    df = good()
+    df["C"] = 6 * df["N"] * df["D"]
+    t = scalelab.read(df.drop(columns="D"))
+    np.testing.assert_allclose(t.column("D"), good()["D"], rtol=1e-12)
+    assert any("C / (6 N)" in n for n in t.notes)
+
+
+def test_missing_required_column_names_it():
+    t = scalelab.read(good().drop(columns="D"))
+    with pytest.raises(RunTableError, match="'D'.*C/\\(6N\\)"):
+        scalelab.fit(t, "chinchilla", starts=4)
+
+
+def test_missing_loss():
+    with pytest.raises(RunTableError, match="'loss' missing"):
+        scalelab.read(good().drop(columns="loss"))
+
+
+def test_non_numeric_names_column_and_row():
+    df = good().astype({"D": object})
+    df.loc[3, "D"] = "lots"
+    with pytest.raises(RunTableError, match="'D' has non-numeric values in rows 3"):
+        scalelab.read(df)
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf])
+def test_nan_inf_rejected(value):
+    df = good()
+    df.loc[2, "loss"] = value
+    with pytest.raises(RunTableError, match="'loss' has NaN or infinite values in rows 2"):
+        scalelab.read(df)
+
+
+@pytest.mark.parametrize("col", ["N", "D", "loss", "C"])
+def test_non_positive_rejected(col):
+    df = good()
+    df["C"] = 6 * df["N"] * df["D"]
+    df.loc[[1, 4], col] = [0.0, -1.0]
+    with pytest.raises(RunTableError, match=f"'{col}' must be > 0; rows 1, 4"):
+        scalelab.read(df)
+
+
+def test_too_few_runs_for_law():
+    t = scalelab.read(good().iloc[:5])
+    with pytest.raises(RunTableError, match="5 runs cannot determine the 5 free parameters"):
+        scalelab.fit(t, "chinchilla", starts=4)
+
+
+def test_empty_file(tmp_path):
+    p = tmp_path / "empty.csv"
+    p.write_text("")
+    with pytest.raises(RunTableError, match="empty"):
+        scalelab.read(p)
+
+
+def test_header_only_file(tmp_path):
+    p = tmp_path / "header.csv"
+    p.write_text("N,D,loss\n")
+    with pytest.raises(RunTableError, match="empty"):
+        scalelab.read(p)
+
+
+def test_unreadable_file(tmp_path):
+    p = tmp_path / "bad.parquet"
+    p.write_bytes(b"this is not parquet")
+    with pytest.raises(RunTableError, match="could not read it as parquet"):
+        scalelab.read(p)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(RunTableError, match="no such file"):
+        scalelab.read(tmp_path / "nope.csv")
+
+
+def test_csv_and_parquet_round_trip(tmp_path):
+    df = good()
+    for name in ("runs.csv", "runs.parquet"):
+        scalelab.runs.write(df, tmp_path / name)
+        back = scalelab.read(tmp_path / name)
+        np.testing.assert_allclose(back.column("loss"), df["loss"])
+
+
+def test_drop_highest_loss_keeps_order_and_notes():
+    t = scalelab.read(good()).drop_highest_loss(2)
+    assert list(t.df.index) == [2, 3, 4, 5]
+    assert "dropped the 2 highest-loss rows" in t.notes[-1]
