@@ -135,7 +135,7 @@ def fixed_vectors(law, fixed: Mapping[str, float] | None, dtype=np.float64):
 
 def prepare_data(table: _runs.RunTable, law, weights=None, dtype=np.float64) -> dict:
     x = {k: np.asarray(v, dtype) for k, v in table.inputs(law.inputs).items()}
-    y = np.log(table.column("loss")).astype(dtype)
+    y = np.log(table.column(getattr(law, "target", "loss"))).astype(dtype)
     if weights is None:
         w = np.ones(len(table), dtype)
     else:
@@ -178,7 +178,7 @@ def fit(runs, law="chinchilla", *, objective: str = "huber", delta: float = 1e-3
         raise ValueError(f"delta must be a positive number, got {delta}")
     table = _runs.read(runs)
     free, fixed_values = fixed_vectors(law, fixed)
-    table.require(law.inputs, n_params=int(free.sum()), law=law.name)
+    table.require((*law.inputs, getattr(law, "target", "loss")), n_params=int(free.sum()), law=law.name)
     data = prepare_data(table, law, weights, np.dtype(dtype))
     start_arr = resolve_starts(law, starts, seed)
     run = compiled_multistart(law, objective, screen_iter, keep, max_iter)

@@ -28,9 +28,9 @@ def huber_psi(r, delta):
     return jnp.clip(r, -delta, delta)
 
 
-def huber_weight(r, delta):
+def huber_weight(r, delta, eta=1.0):
     a = jnp.abs(r)
-    return jnp.where(a <= delta, 1.0, delta / jnp.maximum(a, delta))
+    return jnp.where(a <= delta, 1.0, eta * delta / jnp.maximum(a, delta))
 
 
 def rho(kind: str, r, delta):
@@ -46,8 +46,8 @@ def psi(kind: str, r, delta):
     return huber_psi(r, delta) if kind == "huber" else r
 
 
-def irls_weight(kind: str, r, delta):
-    return huber_weight(r, delta) if kind == "huber" else jnp.ones_like(r)
+def irls_weight(kind: str, r, delta, eta=1.0):
+    return huber_weight(r, delta, eta) if kind == "huber" else jnp.ones_like(r)
 
 
 def total(kind: str, r, w, delta):

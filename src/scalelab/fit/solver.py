@@ -9,12 +9,12 @@ a few tens of iterations from any reasonable start, in every lane alike.
 Step (one lane, parameters ``theta`` in the law's unconstrained space)::
 
     r = log predict(theta) - log y          J = dr/dtheta         (n x P)
-    g = J^T (w psi(r))                      H = J^T diag(w * psi(r)/r) J
+    g = J^T (w psi(r))                      H = J^T diag(w * c(r)) J
     (H + lam * (diag H + eps)) step = -g    accept if objective decreases
 
-``psi(r)/r`` is the IRLS weight; the quadratic it defines majorises the Huber
-loss, so for small ``lam`` the step is a descent step of a surrogate that touches
-the objective. ``lam`` shrinks after an accepted step and grows after a rejected
+``c(r)`` is 1 inside the Huber band and ``OUTLIER_CURVATURE * delta/|r|``
+outside: a fraction of the IRLS weight ``psi(r)/r`` (whose quadratic majorises
+the Huber loss), between it and the exact Gauss-Newton curvature 0. ``lam`` shrinks after an accepted step and grows after a rejected
 one. Fixed parameters are handled by a 0/1 ``free`` mask (they never move).
 
 Convergence: the predicted decrease ``g^T (H + eps)^-1 g / 2`` of the surrogate
@@ -32,6 +32,15 @@ import jax.numpy as jnp
 from scalelab.fit import linalg, objectives
 
 
+# Curvature given to runs outside the Huber band, relative to the IRLS weight
+# delta/|r|. 1.0 is the IRLS majoriser (a guaranteed-descent surrogate, but only
+# linear convergence on the near-L1 Huber(1e-3) problem); 0.1 halved the
+# iterations on the Epoch data (76 -> 26 for the grid fit, 60 -> 30 mean per
+# bootstrap resample) at the same optimum. The LM acceptance test keeps every
+# accepted step a descent step whatever this value.
+OUTLIER_CURVATURE = 0.1
+
+
 class LMState(NamedTuple):
     theta: jax.Array      # [P] unconstrained parameters
     f: jax.Array          # objective at theta
@@ -47,7 +56,7 @@ def _normal_equations(residual_fn, theta, data, kind, delta):
     J = jax.jacfwd(residual_fn)(theta, data)  # [n, P]
     w = data["w"]
     g = J.T @ (w * objectives.psi(kind, r, delta))
-    H = (J * (w * objectives.irls_weight(kind, r, delta))[:, None]).T @ J
+    H = (J * (w * objectives.irls_weight(kind, r, delta, OUTLIER_CURVATURE))[:, None]).T @ J
     f = objectives.total(kind, r, w, delta)
     return f, g, H
 

@@ -1,0 +1,204 @@
+"""`fit_many`: thousands of variants of a fit as one compiled, sharded program.
+
+Variants (bootstrap resamples, leave-one-out, rollouts, deltas, fixed
+parameters; see `scalelab.fit.variants`) are array axes. The variant axis is
+laid over a 1-D `jax.sharding.Mesh` of every visible device with `shard_map`;
+on each device the local variants run through `lax.map` in batches of
+``batch_size`` (each batch a `vmap` over variants x starts), so memory stays
+bounded however many variants there are. The same call runs on one CPU, one
+GPU, or many devices; with several hosts, call `jax.distributed.initialize()`
+first and the mesh spans all of them.
+
+Starts:
+
+* ``"auto"`` (default): fit all runs once on the law's full start grid, then
+  start every variant from that optimum plus ``n_jitter`` perturbed copies
+  (Epoch started each bootstrap refit from one point; the jitter guards
+  against a resample whose optimum moved to another basin).
+* ``"grid"``, an int, or an array: every variant screens all those starts and
+  polishes the best ``keep`` (`scalelab.fit.multistart`).
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+from jax.sharding import Mesh, PartitionSpec as P
+
+from scalelab import laws as _laws
+from scalelab import runs as _runs
+from scalelab.fit import objectives
+from scalelab.fit.api import fit, fixed_vectors, prepare_data, resolve_starts, residual_fn_for
+from scalelab.fit.multistart import multistart
+from scalelab.fit.variants import Variants
+
+_COMPILED: dict = {}
+
+# Lanes x runs x parameters held at once per device batch (float64 words), ~1-2 GB of Jacobians.
+DEFAULT_LANE_BUDGET = 2.5e7
+
+
+def _program(law, kind, screen_iter, keep, max_iter, batch_size, devices):
+    key = (id(law), kind, screen_iter, keep, max_iter, batch_size, tuple(d.id for d in devices))
+    hit = _COMPILED.get(key)
+    if hit is not None and hit[0] is law:
+        return hit[1]
+    residual = residual_fn_for(law)
+    mesh = Mesh(np.array(devices), ("v",))
+
+    def one(shared, per_variant):
+        starts, x, y = shared
+        w, delta, free, fixed = per_variant
+        return multistart(residual, starts, {"x": x, "y": y, "w": w}, kind=kind, delta=delta, free=free,
+                          fixed=fixed, screen_iter=screen_iter, keep=keep, max_iter=max_iter)
+
+    def local(starts, x, y, w, delta, free, fixed):
+        return jax.lax.map(lambda pv: one((starts, x, y), pv), (w, delta, free, fixed), batch_size=batch_size)
+
+    sharded = jax.shard_map(local, mesh=mesh,
+                            in_specs=(P(), P(), P(), P("v"), P("v"), P("v"), P("v")),
+                            out_specs=P("v"), check_vma=False)
+    program = jax.jit(sharded)
+    _COMPILED[key] = (law, program)
+    return program
+
+
+def _auto_starts(table, law, kind, n_jitter, seed, dtype):
+    base = fit(table, law, objective=kind, starts="grid" if law.start_grid is not None else 256, seed=seed,
+               dtype=dtype)
+    theta = law.flatten({k: jnp.asarray(v) for k, v in base.unconstrained.items()})
+    theta = np.asarray(theta, float)
+    rng = np.random.default_rng(seed)
+    width = np.array([law.start_ranges[u][1] - law.start_ranges[u][0] for u in law.unconstrained_names])
+    jitter = theta + 0.05 * width * rng.standard_normal((n_jitter, theta.size))
+    return np.vstack([theta[None], jitter]), base
+
+
+def fit_many(runs, law="chinchilla", variants: Variants | None = None, *, objective: str = "huber",
+             starts="auto", n_jitter: int = 1, seed: int = 0, keep: int = 32, screen_iter: int = 8,
+             max_iter: int = 200, dtype=None, batch_size: int | None = None, chunk: int | None = None,
+             devices=None, progress: bool | None = None) -> pd.DataFrame:
+    """Fit every variant of ``law`` (or of each law in a list) to ``runs`` at once.
+
+    Args:
+      runs: path, DataFrame or `RunTable`.
+      law: a law name/`Law`, or a list of them (one compiled program per law,
+        results concatenated).
+      variants: a `Variants` (default: one variant with all runs).
+      objective: ``"huber"`` or ``"mse"``.
+      starts: ``"auto"``, ``"grid"``, an int (random starts) or an array (see module doc).
+      n_jitter: extra perturbed starts around the full-data optimum with ``"auto"``.
+      keep, screen_iter, max_iter: multi-start settings (pruning applies to
+        ``"grid"``/random starts).
+      dtype: float64 on CPU, float32 on accelerators by default.
+      batch_size: variants per `vmap` batch on a device (default from a memory budget).
+      chunk: variants per compiled call (a progress-bar step); default all at once
+        unless more than 8 batches per device.
+      devices: devices of the mesh (default ``jax.devices()``).
+      progress: show a tqdm bar on stderr (default: when there is more than one chunk).
+
+    Returns:
+      DataFrame, one row per variant: the variant's ``info`` columns, ``law``,
+      each natural parameter, ``objective``, ``converged``, ``n_iter``,
+      ``best_start``, ``n_runs``.
+    """
+    if isinstance(law, (list, tuple)):
+        frames = [fit_many(runs, lw, variants, objective=objective, starts=starts, n_jitter=n_jitter, seed=seed,
+                           keep=keep, screen_iter=screen_iter, max_iter=max_iter, dtype=dtype,
+                           batch_size=batch_size, chunk=chunk, devices=devices, progress=progress) for lw in law]
+        return pd.concat(frames, ignore_index=True)
+    law = _laws.get(law)
+    if objective not in objectives.OBJECTIVES:
+        raise ValueError(f"unknown objective {objective!r}; choose one of {objectives.OBJECTIVES}")
+    table = _runs.read(runs)
+    table.require((*law.inputs, getattr(law, "target", "loss")), n_params=law.n_params, law=law.name)
+    if variants is None:
+        from scalelab.fit.variants import full
+
+        variants = full(len(table))
+    if variants.n_runs != len(table):
+        raise ValueError(f"variants are over {variants.n_runs} runs but the table has {len(table)}")
+    devices = list(devices or jax.devices())
+    if dtype is None:
+        dtype = jnp.float64 if devices[0].platform == "cpu" else jnp.float32
+    np_dtype = np.dtype(dtype)
+
+    if isinstance(starts, str) and starts == "auto":
+        start_arr, _ = _auto_starts(table, law, objective, n_jitter, seed, dtype)
+        keep_eff = start_arr.shape[0]
+    else:
+        start_arr = resolve_starts(law, starts, seed)
+        keep_eff = min(keep, start_arr.shape[0])
+
+    V, S, n = len(variants), start_arr.shape[0], len(table)
+    free = np.stack([fixed_vectors(law, f)[0] for f in variants.fixed]).astype(np_dtype)
+    fixed = np.stack([fixed_vectors(law, f)[1] for f in variants.fixed]).astype(np_dtype)
+    n_free = free.sum(axis=1)
+    n_eff = (variants.weights > 0).sum(axis=1)
+    too_few = np.flatnonzero(n_eff <= n_free)
+    if too_few.size:
+        raise _runs.RunTableError(f"variants {too_few[:10].tolist()} keep {int(n_eff[too_few[0]])} runs, too few for "
+                                  f"{int(n_free[too_few[0]])} free parameters of {law.name!r}")
+
+    n_dev = len(devices)
+    if batch_size is None:
+        batch_size = max(1, int(DEFAULT_LANE_BUDGET // max(1, S * n * law.n_params)))
+    per_dev = math.ceil(V / n_dev)
+    batch_size = min(batch_size, per_dev)
+    if chunk is None:
+        chunk = V if per_dev <= 8 * batch_size else n_dev * 8 * batch_size
+    chunk = n_dev * math.ceil(min(chunk, V) / n_dev)  # a multiple of the device count
+    n_chunks = math.ceil(V / chunk)
+    program = _program(law, objective, screen_iter, keep_eff, max_iter, batch_size, devices)
+
+    data = prepare_data(table, law, None, np_dtype)
+    shared = (jnp.asarray(start_arr, np_dtype), jax.tree.map(jnp.asarray, data["x"]), jnp.asarray(data["y"]))
+    per = (variants.weights.astype(np_dtype), variants.delta.astype(np_dtype), free, fixed)
+    show = progress if progress is not None else n_chunks > 1
+    bar = None
+    if show:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=V, desc=f"fit_many {law.name}", unit="variant", file=sys.stderr)
+    outs = []
+    t0 = time.perf_counter()
+    for c in range(n_chunks):  # chunks of variants, for memory and progress; each is one compiled call
+        lo, hi = c * chunk, min((c + 1) * chunk, V)
+        block = [a[lo:hi] for a in per]
+        pad = chunk - (hi - lo)
+        if pad:
+            block = [np.concatenate([a, np.repeat(a[-1:], pad, axis=0)]) for a in block]
+        res = program(*shared, *map(jnp.asarray, block))
+        res = jax.device_get(res)
+        outs.append(jax.tree.map(lambda a: np.asarray(a)[: hi - lo], res))
+        if bar is not None:
+            bar.update(hi - lo)
+    if bar is not None:
+        bar.close()
+    seconds = time.perf_counter() - t0
+    theta = np.concatenate([o.theta for o in outs]).astype(float)
+    natural = law.to_natural(law.unflatten(jnp.asarray(theta)))
+    df = variants.info.reset_index(drop=True).copy()
+    df.insert(0, "law", law.name)
+    for k in law.params:
+        df[k] = np.asarray(natural[k], float)
+    df["objective"] = np.concatenate([o.f for o in outs]).astype(float)
+    df["converged"] = np.concatenate([o.converged for o in outs]).astype(bool) & np.isfinite(df["objective"])
+    df["n_iter"] = np.concatenate([o.n_iter for o in outs]).astype(int)
+    df["best_start"] = np.concatenate([o.best_start for o in outs]).astype(int)
+    df["n_runs"] = n_eff
+    df["delta"] = variants.delta
+    df.attrs.update({"law": law.name, "seconds": seconds, "n_starts": S, "devices": [str(d) for d in devices]})
+    return df
+
+
+def percentile_intervals(df: pd.DataFrame, params, ci: float = 0.95) -> dict:
+    """Percentile intervals ``{name: [lo, hi]}`` of ``params`` over the rows of ``df`` (e.g. bootstrap)."""
+    lo, hi = 50 * (1 - ci), 100 - 50 * (1 - ci)
+    return {k: [float(np.percentile(df[k], lo)), float(np.percentile(df[k], hi))] for k in params}

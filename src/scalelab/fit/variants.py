@@ -1,0 +1,194 @@
+"""Variants: many fits of one law as array axes (weights, delta, fixed parameters).
+
+A `Variants` holds, for ``V`` variants of a fit on the same ``n`` runs:
+
+* ``weights[V, n]``: per-run weights (0 masks a run out; bootstrap counts),
+* ``delta[V]``: Huber threshold,
+* ``fixed``: a list of ``V`` dicts of natural parameter values held fixed,
+* ``info``: a DataFrame with one row describing each variant.
+
+Generators build the common families (bootstrap, leave-one-out, size rollouts,
+delta grids, fixed-exponent grids); ``+`` concatenates, ``*`` crosses two sets.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from scalelab import runs as _runs
+
+
+@dataclasses.dataclass(frozen=True)
+class Variants:
+    weights: np.ndarray
+    delta: np.ndarray
+    fixed: tuple
+    info: pd.DataFrame
+
+    def __post_init__(self):
+        V = self.weights.shape[0]
+        if self.delta.shape != (V,) or len(self.fixed) != V or len(self.info) != V:
+            raise ValueError("Variants: weights, delta, fixed and info must all have one entry per variant")
+        if not np.all(np.isfinite(self.weights)) or np.any(self.weights < 0):
+            raise ValueError("Variants: weights must be finite and >= 0")
+
+    def __len__(self) -> int:
+        return self.weights.shape[0]
+
+    @property
+    def n_runs(self) -> int:
+        return self.weights.shape[1]
+
+    def __add__(self, other: "Variants") -> "Variants":
+        if other.n_runs != self.n_runs:
+            raise ValueError("cannot concatenate variants over different run tables")
+        return Variants(np.concatenate([self.weights, other.weights]), np.concatenate([self.delta, other.delta]),
+                        self.fixed + other.fixed, pd.concat([self.info, other.info], ignore_index=True))
+
+    def __mul__(self, other: "Variants") -> "Variants":
+        """Every variant of ``self`` crossed with every one of ``other`` (weights multiply)."""
+        i, j = np.meshgrid(np.arange(len(self)), np.arange(len(other)), indexing="ij")
+        i, j = i.ravel(), j.ravel()
+        info = pd.concat([self.info.iloc[i].reset_index(drop=True),
+                          other.info.iloc[j].reset_index(drop=True).add_suffix("_2")], axis=1)
+        fixed = tuple({**self.fixed[a], **other.fixed[b]} for a, b in zip(i, j))
+        delta = np.where(other.info["kind"].iloc[j].to_numpy() == "delta", other.delta[j], self.delta[i])
+        return Variants(self.weights[i] * other.weights[j], delta, fixed, info)
+
+
+def _make(weights, info: dict, delta=1e-3, fixed=None) -> Variants:
+    weights = np.asarray(weights, float)
+    V = weights.shape[0]
+    delta = np.broadcast_to(np.asarray(delta, float), (V,)).copy()
+    fixed = tuple(dict(f) for f in fixed) if fixed is not None else tuple({} for _ in range(V))
+    return Variants(weights, delta, fixed, pd.DataFrame(info))
+
+
+def _n(runs) -> int:
+    return runs if isinstance(runs, (int, np.integer)) else len(_runs.read(runs))
+
+
+def full(runs, delta: float = 1e-3) -> Variants:
+    """One variant: all runs."""
+    n = _n(runs)
+    return _make(np.ones((1, n)), {"kind": ["full"], "variant": ["all runs"]}, delta)
+
+
+def bootstrap(runs, n_resamples: int, seed: int = 0, by: str | None = None) -> Variants:
+    """``n_resamples`` resamples with replacement of the runs (weights = counts).
+
+    With ``by`` (e.g. ``"family"``), whole groups of runs are resampled (a
+    cluster bootstrap), keeping runs of one family together.
+    """
+    rng = np.random.default_rng(seed)
+    if by is None:
+        n = _n(runs)
+        idx = rng.integers(0, n, size=(n_resamples, n))
+        weights = np.zeros((n_resamples, n))
+        np.add.at(weights, (np.arange(n_resamples)[:, None], idx), 1.0)
+    else:
+        table = _runs.read(runs)
+        if by not in table.columns:
+            raise _runs.RunTableError(f"cannot bootstrap by {by!r}: no such column; columns are {table.columns}")
+        codes, uniques = pd.factorize(table.df[by])
+        g = len(uniques)
+        picks = rng.integers(0, g, size=(n_resamples, g))
+        counts = np.zeros((n_resamples, g))
+        np.add.at(counts, (np.arange(n_resamples)[:, None], picks), 1.0)
+        weights = counts[:, codes]
+    return _make(weights, {"kind": "bootstrap", "variant": [f"resample {i}" for i in range(n_resamples)],
+                           "resample": np.arange(n_resamples)})
+
+
+def leave_one_out(runs) -> Variants:
+    """``n`` variants, each without one run (row ``i`` of the table, 0-based)."""
+    n = _n(runs)
+    return _make(1.0 - np.eye(n), {"kind": "leave_one_out", "variant": [f"without row {i}" for i in range(n)],
+                                   "left_out_row": np.arange(n)})
+
+
+def rollouts(runs, by: str = "N", n_rungs: int | None = None, min_runs: int = 8) -> Variants:
+    """Leave-largest-out rollouts: fit on every run below a rung of ``by``, predict the next rung.
+
+    Rungs are the distinct values of ``by`` (``N`` for a model-size ladder, ``C``
+    for compute), as in OLMo's ladder and the Hitchhiker's guide. Variant ``i``
+    fits on runs with ``by < rung[i]`` and its target rung is ``rung[i]``
+    (``info.target_rung``). Rungs whose training set has fewer than ``min_runs``
+    runs are skipped. ``n_rungs`` keeps only the largest that many.
+    """
+    table = _runs.read(runs)
+    values = table.column(by)
+    rungs = np.unique(values)
+    rows, targets = [], []
+    for r in rungs:  # rungs are data values, not fits: the fits stay one vmapped program
+        train = values < r
+        if train.sum() >= min_runs:
+            rows.append(train.astype(float))
+            targets.append(r)
+    if n_rungs is not None:
+        rows, targets = rows[-n_rungs:], targets[-n_rungs:]
+    if not rows:
+        raise ValueError(f"no rung of {by!r} has at least {min_runs} smaller runs to fit on")
+    return _make(np.array(rows), {"kind": "rollout", "variant": [f"{by} < {t:.4g}" for t in targets],
+                                  "by": by, "target_rung": targets})
+
+
+def deltas(runs, values: Sequence[float]) -> Variants:
+    """One variant per Huber delta."""
+    n = _n(runs)
+    values = np.asarray(values, float)
+    return _make(np.ones((len(values), n)), {"kind": "delta", "variant": [f"delta={d:g}" for d in values],
+                                             "delta": values}, values)
+
+
+def fixed_grid(runs, grid: dict[str, Sequence[float]]) -> Variants:
+    """One variant per combination of fixed parameter values (e.g. exponents)."""
+    n = _n(runs)
+    names = list(grid)
+    combos = list(itertools.product(*(grid[k] for k in names)))
+    fixed = [dict(zip(names, map(float, c))) for c in combos]
+    info = {"kind": "fixed", "variant": [", ".join(f"{k}={v:g}" for k, v in f.items()) for f in fixed]}
+    for k in names:
+        info[f"fixed_{k}"] = [f[k] for f in fixed]
+    return _make(np.ones((len(combos), n)), info, fixed=fixed)
+
+
+def from_table(runs, spec: pd.DataFrame) -> dict[str, Variants]:
+    """Variants from a table (one row per variant), grouped by law.
+
+    Columns: ``law`` (default chinchilla), ``filter`` (a pandas query on the run
+    table, e.g. ``N < 1e9``; empty: all runs), ``delta`` (default 1e-3),
+    ``fixed`` (``"alpha=0.34;beta=0.28"``), optional ``name``.
+    """
+    table = _runs.read(runs)
+    out: dict[str, list] = {}
+    for i, row in spec.reset_index(drop=True).iterrows():
+        law = str(row.get("law", "chinchilla") or "chinchilla")
+        filt = row.get("filter", "")
+        if isinstance(filt, str) and filt.strip():
+            try:
+                keep = table.df.eval(filt)
+            except Exception as err:
+                raise ValueError(f"variant row {i}: cannot evaluate filter {filt!r}: {err}") from err
+            w = np.asarray(keep, float)
+        else:
+            w = np.ones(len(table))
+        delta = float(row["delta"]) if "delta" in row and pd.notna(row["delta"]) else 1e-3
+        fixed = {}
+        if "fixed" in row and isinstance(row["fixed"], str) and row["fixed"].strip():
+            for item in row["fixed"].split(";"):
+                k, _, v = item.partition("=")
+                fixed[k.strip()] = float(v)
+        name = row["name"] if "name" in row and pd.notna(row.get("name")) else f"row {i}"
+        out.setdefault(law, []).append((w, delta, fixed, {"kind": "table", "variant": name, "row": i,
+                                                           "filter": filt if isinstance(filt, str) else ""}))
+    result = {}
+    for law, items in out.items():
+        result[law] = Variants(np.array([it[0] for it in items]), np.array([it[1] for it in items]),
+                               tuple(it[2] for it in items), pd.DataFrame([it[3] for it in items]))
+    return result
