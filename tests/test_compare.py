@@ -1,0 +1,83 @@
+"""`scalelab compare`: scores against independent NumPy computations on simulated runs."""
+
+import json
+
+import numpy as np
+import pytest
+
+import scalelab
+from scalelab import compare as cmp
+from scalelab.cli import main
+
+TRUTH = {"E": 1.8, "A": 480.0, "B": 2100.0, "alpha": 0.35, "beta": 0.37}
+
+
+@pytest.fixture(scope="module")
+def runs():
+    design = scalelab.isoflop_design(budgets=np.geomspace(1e18, 1e21, 6), n_per_budget=7)
+    df = scalelab.simulate("chinchilla", TRUTH, design, sigma=0.005, seed=2)
+    return df
+
+
+@pytest.fixture(scope="module")
+def result(runs):
+    return cmp.compare(runs, ["chinchilla", "kaplan", "wang2024_moe", "deepseek_lr", "nope"], starts=32)
+
+
+def test_skips_with_reasons(result):
+    by = {r["law"]: r for r in result["laws"]}
+    assert by["wang2024_moe"]["status"] == "skipped" and "['E']" in by["wang2024_moe"]["reason"]
+    assert by["deepseek_lr"]["status"] == "skipped" and "'lr'" in by["deepseek_lr"]["reason"]
+    assert by["nope"]["status"] == "skipped" and "unknown law" in by["nope"]["reason"]
+    assert [r["status"] for r in result["laws"]][:2] == ["ok", "ok"]  # fitted laws ranked first
+
+
+def test_holdout_is_the_largest_model(runs, result):
+    h = result["holdout"]
+    assert h["by"] == "N" and h["value"] == pytest.approx(runs["N"].max())
+    assert h["n"] == int(np.isclose(runs["N"], runs["N"].max()).sum())
+
+
+def test_information_criteria_match_numpy(runs, result):
+    r = next(r for r in result["laws"] if r["law"] == "chinchilla")
+    p = r["params"]
+    pred = p["E"] + p["A"] / runs["N"] ** p["alpha"] + p["B"] / runs["D"] ** p["beta"]
+    res = np.log(pred) - np.log(runs["loss"])
+    n, k = len(runs), 5
+    rss = float(np.sum(res ** 2))
+    assert r["aic"] == pytest.approx(n * np.log(rss / n) + 2 * k, rel=1e-9)
+    assert r["bic"] == pytest.approx(n * np.log(rss / n) + k * np.log(n), rel=1e-9)
+    fit = scalelab.fit(runs, "chinchilla", starts=32)
+    assert r["objective"] == pytest.approx(fit.objective, rel=1e-9)
+
+
+def test_extrapolation_error_is_the_train_only_fit(runs, result):
+    r = next(r for r in result["laws"] if r["law"] == "chinchilla")
+    big = np.isclose(runs["N"], runs["N"].max())
+    train = runs[~big]
+    # an independent fit on the smaller runs only (a different table, not the zero-weight trick)
+    fit = scalelab.fit(train, "chinchilla", starts=32)
+    pred = fit.predict(N=runs["N"][big].to_numpy(), D=runs["D"][big].to_numpy())
+    are = np.mean(np.abs(pred - runs["loss"][big]) / runs["loss"][big])
+    assert r["extrapolation_are"] == pytest.approx(are, rel=1e-5)
+    # data simulated from Chinchilla at 0.5% noise: its own law extrapolates within noise, better than Kaplan
+    k = next(r for r in result["laws"] if r["law"] == "kaplan")
+    assert r["extrapolation_are"] < 0.01
+    assert r["bic"] < k["bic"]
+
+
+def test_cli_json(tmp_path, capsys):
+    df = scalelab.simulate("wang2024_moe", {"A": 400.0, "B": 900.0, "sigma": 1.7, "alpha": 0.33, "beta": 0.31,
+                                            "gamma": 0.08},
+                           {"N": np.tile(np.geomspace(1e8, 1e10, 5), 6), "D": np.repeat(np.geomspace(2e9, 2e11, 6), 5),
+                            "E": np.tile([1.0, 8.0, 1.0, 8.0, 1.0], 6)}, sigma=0.003, seed=0)
+    path = tmp_path / "moe.csv"
+    df.to_csv(path, index=False)
+    rc = main(["compare", str(path), "--laws", "wang2024_moe,clark2022_routed,hossain2025_sparse", "--json",
+               "--starts", "32"])
+    assert rc == 0
+    out = json.loads(capsys.readouterr().out)
+    by = {r["law"]: r for r in out["laws"]}
+    assert by["wang2024_moe"]["status"] == "ok" and by["wang2024_moe"]["extrapolation_are"] < 0.01
+    assert by["clark2022_routed"]["status"] == "ok"  # N and E present
+    assert "['S']" in by["hossain2025_sparse"]["reason"]
