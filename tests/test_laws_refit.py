@@ -1,0 +1,86 @@
+"""Refits on real data against the papers' published coefficients (numbers reported in benchmarks/RESULTS.md).
+
+* clark2022_routed on Clark et al.'s own runs (data/clark2022_routing_moe): final step (249k), validation
+  loss, Dense + S-BASE runs in the standard setting (k = 1, routing frequency 0.5, no extra FLOPs), 61 runs.
+* muennighoff2023_repeat on the data-constrained runs of SLDBench (data/sldbench_snapshot, 182 runs).
+  The snapshot's columns are swapped relative to their names: ``unique_tokens`` holds the total training
+  tokens D and ``tokens`` the unique tokens U_D (the run ids encode params/total/unique, e.g. 2b8-32b-4b is a
+  2.8B model on 32B tokens of 4B unique; and unique_tokens >= tokens in every row).
+"""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import scalelab
+from scalelab import laws
+
+from conftest import _need
+
+
+@pytest.fixture(scope="module")
+def clark_runs():
+    c = pd.read_csv(_need("clark2022_routing_moe", "curves.csv"))
+    last = c.loc[c.groupby("hyper_id").step.idxmax()]
+    s = last[last.router_type.isin(["S-Base", "Dense"]) & (last.k == 1) & (last.flop_increase == 1)
+             & (last.routing_frequency == 0.5)]
+    return pd.DataFrame({"N": s.dense_parameter_count, "E": s.num_experts.astype(float), "loss": s.loss_validation})
+
+
+@pytest.fixture(scope="module")
+def muennighoff_runs():
+    d = pd.read_csv(_need("sldbench_snapshot", "data_constrained_scaling_law__data.csv"))
+    assert (d.unique_tokens >= d.tokens).all()  # the swap described above
+    return pd.DataFrame({"N": d.params, "D": d.unique_tokens, "U_D": d.tokens, "loss": d.loss})
+
+
+def _are(law, p, df):
+    pred = np.asarray(law(p, **{k: df[k].to_numpy() for k in law.inputs}))
+    return np.abs(pred / df["loss"].to_numpy() - 1)
+
+
+def test_clark_published_coefficients_predict_clarks_runs(clark_runs):
+    law = laws.get("clark2022_routed")
+    re = _are(law, law.reference["clark2022_sbase"], clark_runs)
+    assert len(clark_runs) == 61
+    # base-10 logs (our convention) reproduce the runs to 0.7% mean, 2% max; natural logs would be off by x2+
+    assert re.mean() < 0.008 and re.max() < 0.021
+
+
+def test_clark_refit_against_table3(clark_runs):
+    law = laws.get("clark2022_routed")
+    ref = law.reference["clark2022_sbase"]
+    res = scalelab.fit(clark_runs, law, starts=32, seed=0)
+    p = res.params
+    f_ref = np.sum(_huber(np.log(np.asarray(law(ref, N=clark_runs.N.to_numpy(), E=clark_runs.E.to_numpy())))
+                          - np.log(clark_runs.loss.to_numpy())))
+    assert res.objective < f_ref
+    # measured (RESULTS.md): a -0.087, b -0.136, c 0.0121, d 1.146, E_start 2.66, E_max 274
+    assert p["a"] == pytest.approx(ref["a"], abs=0.01)
+    assert p["b"] == pytest.approx(ref["b"], abs=0.035)
+    assert p["c"] == pytest.approx(ref["c"], abs=0.004)
+    assert p["d"] == pytest.approx(ref["d"], abs=0.05)
+    assert 1.5 < p["E_start"] < 3.5 and 150 < p["E_max"] < 500
+    # with Clark's saturation (E_start, E_max) held at Table 3, a, b, c, d land closer still
+    fx = scalelab.fit(clark_runs, law, starts=32, fixed={"E_start": ref["E_start"], "E_max": ref["E_max"]})
+    for k, tol in (("a", 0.003), ("b", 0.012), ("c", 0.0015), ("d", 0.01)):
+        assert fx.params[k] == pytest.approx(ref[k], abs=tol), k
+
+
+def test_muennighoff_refit_against_c4(muennighoff_runs):
+    law = laws.get("muennighoff2023_repeat")
+    ref = law.reference["muennighoff2023_c4"]
+    re_ref = _are(law, ref, muennighoff_runs)
+    # the published C4 fit under-predicts these losses: ARE ~8.3%, 56% more rows below than above
+    assert 0.07 < re_ref.mean() < 0.10
+    res = scalelab.fit(muennighoff_runs, law, starts=32, seed=0)
+    re_fit = _are(law, res.params, muennighoff_runs)
+    assert re_fit.mean() < 0.04  # measured 3.5%
+    # the refit keeps a finite half-life of repeated data (R_D* ~ 25 repetitions vs the paper's 15.4)
+    assert 10 < res.params["R_D_star"] < 60
+    assert res.params["E"] == pytest.approx(ref["E"], abs=0.15)
+
+
+def _huber(r, delta=1e-3):
+    a = np.abs(r)
+    return np.where(a <= delta, 0.5 * r ** 2, delta * (a - 0.5 * delta))
