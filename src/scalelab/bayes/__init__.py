@@ -1,0 +1,20 @@
+"""Bayesian uncertainty for any declared law (issue 5).
+
+``post = scalelab.bayes.sample(runs, "chinchilla", likelihood="huber", groups="N")``
+runs NUTS (numpyro, vectorised chains, started from the fit) and returns a
+`Posterior` backed by ArviZ InferenceData: ``post.params(0.95)``,
+``post.check()`` (R-hat / ESS warnings), ``post.predict(N=..., D=...)``,
+``post.allocate(C)``, ``post.save(path)`` / ``scalelab.bayes.load(path)``.
+``scalelab.bayes.laplace(...)`` is the fast Gaussian approximation for many
+variants (`laplace_core` vmaps).
+"""
+
+from scalelab.bayes.inference import laplace, sample
+from scalelab.bayes.laplace import laplace_core
+from scalelab.bayes.likelihoods import LIKELIHOODS, HuberDensity
+from scalelab.bayes.model import group_index, make_model
+from scalelab.bayes.posterior import Posterior, load
+from scalelab.bayes.priors import default_priors, resolve_priors
+
+__all__ = ["sample", "laplace", "laplace_core", "Posterior", "load", "make_model", "group_index",
+           "default_priors", "resolve_priors", "LIKELIHOODS", "HuberDensity"]

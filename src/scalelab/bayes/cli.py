@@ -1,0 +1,73 @@
+"""``scalelab bayes``: NUTS (or Laplace) posterior of a law, as one JSON object with ``--json``."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+
+def _err(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def cmd_bayes(args) -> int:
+    import warnings
+
+    import scalelab
+    from scalelab import bayes
+
+    table = scalelab.read(args.data)
+    if args.drop_highest_loss:
+        table = table.drop_highest_loss(args.drop_highest_loss)
+    for note in table.notes:
+        _err(f"note: {note}")
+    if not 0 < args.ci < 1:
+        raise ValueError(f"--ci must lie in (0, 1), got {args.ci}")
+    groups = None if args.groups in (None, "none") else args.groups
+    _err(f"{args.method} posterior of {args.law} on {len(table)} runs (likelihood={args.likelihood}, "
+         f"groups={groups}) ...")
+    if args.method == "laplace":
+        post = bayes.laplace(table, args.law, likelihood=args.likelihood, groups=groups, draws=args.samples * args.chains,
+                             seed=args.seed, delta=args.delta)
+    else:
+        post = bayes.sample(table, args.law, likelihood=args.likelihood, groups=groups, chains=args.chains,
+                            draws=args.samples, warmup=args.warmup or args.samples, seed=args.seed,
+                            delta=args.delta)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        post.check()
+    for w in caught:
+        _err(f"warning: {w.message}")
+    out = post.to_json(args.ci)
+    if args.save:
+        post.save(args.save)
+        _err(f"posterior saved to {args.save}")
+    if args.json:
+        print(json.dumps(out))
+    else:
+        print(f"law        {out['law']}  ({args.method}, likelihood={args.likelihood}, {out['n_runs']} runs)")
+        for k, v in out["params"].items():
+            print(f"{k:<10} median {v['median']:.6g}  {100 * args.ci:g}% [{v['lo']:.6g}, {v['hi']:.6g}]")
+        print(f"rhat_max   {out['rhat_max']:.4f}\ness_min    {out['ess_min']:.0f}\nseconds    {out['seconds']:.2f}")
+    return 0
+
+
+def add_commands(sub) -> None:
+    p = sub.add_parser("bayes", help="posterior of a law's parameters (NUTS; --method laplace for the fast mode)")
+    p.add_argument("data", help="run table: CSV or parquet")
+    p.add_argument("--law", default="chinchilla")
+    p.add_argument("--likelihood", default="huber", choices=["huber", "normal", "student_t"])
+    p.add_argument("--groups", default=None,
+                   help="per-group random offsets: 'N' (model size, log10 N rounded to 0.1), a column, or 'none'")
+    p.add_argument("--method", default="nuts", choices=["nuts", "laplace"])
+    p.add_argument("--ci", type=float, default=0.95, help="credible interval mass (equal-tailed)")
+    p.add_argument("--chains", type=int, default=4)
+    p.add_argument("--samples", type=int, default=1000, help="draws per chain after warm-up")
+    p.add_argument("--warmup", type=int, default=0, help="warm-up steps per chain (default: --samples)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--delta", type=float, default=1e-3, help="Huber density threshold (standardised units)")
+    p.add_argument("--drop-highest-loss", type=int, default=0, metavar="K",
+                   help="drop the K highest-loss runs first (Epoch drops 5 on the Chinchilla data)")
+    p.add_argument("--save", metavar="PATH", help="save the posterior (ArviZ netCDF) for predict/allocate --posterior")
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    p.set_defaults(func=cmd_bayes)

@@ -1,0 +1,75 @@
+"""Fast approximate posterior: a Gaussian around the fit (Laplace / Gauss-Newton).
+
+``theta ~ Normal(theta_hat, H^-1)``, ``H = J^T Sigma^-1 J + P0``, where ``J`` is the
+Jacobian of the log prediction at the fit, ``P0`` the prior precision, and
+``Sigma = diag(1 / I) + tau^2 G G^T`` the covariance of the log-loss residuals:
+``I`` the Fisher information of the likelihood for a location (`fisher_information`,
+so heavy-tailed likelihoods are treated by their expected, not observed, curvature:
+the Huber density with delta = 1e-3 has almost no observed curvature), and
+``G`` the run-to-group incidence when runs share a per-group offset of sd ``tau``.
+The noise scale (and Student-t nu) are profiled on a grid at the fit; ``tau`` by
+moments of the group means of the residuals.
+
+`laplace_core` is pure JAX and vmaps over variants (different weights = masks
+or bootstrap counts, different fits): thousands of variants in one program.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from scalelab.bayes.likelihoods import fisher_information, noise_distribution
+
+_S_GRID = jnp.exp(jnp.linspace(jnp.log(1e-4), jnp.log(1.0), 241))
+_NU_GRID = jnp.exp(jnp.linspace(jnp.log(1.0), jnp.log(200.0), 48))
+
+
+def laplace_core(law, theta_hat, x, y, w, onehot, likelihood: str, prior_prec, delta: float = 1e-3):
+    """Gaussian approximation at ``theta_hat`` (pure, jit/vmap-able).
+
+    Args:
+      law: a `Law` (static).
+      theta_hat: ``[P]`` unconstrained fit.
+      x, y, w: inputs, log loss ``[n]``, run weights ``[n]`` (0 masks a run out).
+      onehot: ``[n, G]`` group incidence, or None for i.i.d. noise.
+      likelihood: ``"huber"``, ``"normal"``, ``"student_t"`` (static).
+      prior_prec: ``[P]`` prior precisions (0 for flat).
+
+    Returns:
+      dict with ``theta`` ``[P]``, ``cov`` ``[P, P]``, ``s``, ``nu``, ``tau``.
+    """
+    f = lambda t: law.log_predict_theta(t, x)  # noqa: E731
+    r = y - f(theta_hat)
+    J = jax.jacfwd(f)(theta_hat)
+    if likelihood == "student_t":
+        ss, nn = jnp.meshgrid(_S_GRID, _NU_GRID, indexing="ij")
+    else:
+        ss, nn = _S_GRID[:, None], jnp.full((_S_GRID.shape[0], 1), 5.0)
+    ll = jax.vmap(jax.vmap(lambda s, nu: jnp.sum(w * noise_distribution(likelihood, s, nu, delta).log_prob(r))))(ss, nn)
+    best = jnp.unravel_index(jnp.argmax(ll), ll.shape)
+    s, nu = ss[best], nn[best]
+    info = fisher_information(likelihood, s, nu)
+    d = info * w  # diagonal precision of the i.i.d. part
+    if onehot is None:
+        tau = jnp.asarray(0.0)
+        prec_J = d[:, None] * J
+    else:
+        n_g = onehot.T @ w
+        m_g = (onehot.T @ (w * r)) / jnp.maximum(n_g, 1e-12)
+        present = n_g > 0
+        tau2 = jnp.maximum(0.0, jnp.sum(jnp.where(present, m_g**2 - 1.0 / (info * jnp.maximum(n_g, 1e-12)), 0.0))
+                           / jnp.maximum(present.sum(), 1))
+        tau = jnp.sqrt(tau2)
+        # Woodbury: Sigma^-1 = D - D G (I + tau^2 G^T D G)^-1 tau^2 G^T D
+        DG = d[:, None] * onehot
+        K = jnp.eye(onehot.shape[1]) + tau2 * (onehot.T @ DG)
+        prec_J = d[:, None] * J - DG @ jnp.linalg.solve(K, tau2 * (DG.T @ J))
+    H = J.T @ prec_J + jnp.diag(prior_prec)
+    cov = jnp.linalg.inv(0.5 * (H + H.T))
+    return {"theta": theta_hat, "cov": 0.5 * (cov + cov.T), "s": s, "nu": nu, "tau": tau}
+
+
+def onehot_groups(idx, n_groups):
+    return None if idx is None else jnp.asarray(np.eye(n_groups)[idx])

@@ -1,0 +1,226 @@
+"""`Posterior`: draws of a law's parameters, backed by ArviZ InferenceData.
+
+The posterior group holds the law's unconstrained parameters (``log_A``,
+``alpha``, ...), the noise parameters (``log_s``; ``log_nu`` for Student-t;
+``tau`` and ``z`` with group offsets), with dims ``(chain, draw)``. Natural
+parameters (``A = exp(log_A)``) are derived on demand. Intervals are
+equal-tailed credible intervals from draw quantiles.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import warnings
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from scalelab import laws as _laws
+from scalelab.bayes.frontier import allocation_draws
+from scalelab.bayes.likelihoods import noise_distribution
+
+RHAT_MAX = 1.01
+ESS_MIN = 400
+
+
+def _arviz():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        import arviz as az
+    return az
+
+
+def _interval(draws, ci, axis=0) -> dict:
+    q = (1 - ci) / 2
+    lo, med, hi = np.quantile(draws, [q, 0.5, 1 - q], axis=axis)
+    return {"mean": np.mean(draws, axis=axis), "median": med, "lo": lo, "hi": hi}
+
+
+@dataclasses.dataclass(frozen=True)
+class Posterior:
+    """Posterior draws of ``law``'s parameters given a run table.
+
+    Attributes:
+      law: law name.
+      likelihood: ``"huber"``, ``"normal"`` or ``"student_t"``.
+      method: ``"nuts"`` or ``"laplace"``.
+      idata: ArviZ InferenceData (posterior, and sample_stats for NUTS).
+      delta: the Huber density's threshold.
+      groups: labels of the groups with offsets (empty: no offsets).
+      n_runs: runs the posterior conditions on.
+      seconds: wall time, compilation included.
+    """
+
+    law: str
+    likelihood: str
+    method: str
+    idata: object
+    delta: float = 1e-3
+    groups: tuple = ()
+    n_runs: int = 0
+    seconds: float = 0.0
+
+    # -- draws -------------------------------------------------------------
+    @property
+    def _law(self):
+        return _laws.get(self.law)
+
+    def _flat(self, name) -> np.ndarray:
+        v = np.asarray(self.idata.posterior[name].values)
+        return v.reshape((-1,) + v.shape[2:])
+
+    @property
+    def theta(self) -> np.ndarray:
+        """Unconstrained draws ``[S, P]`` (chains concatenated) in the law's order."""
+        return np.stack([self._flat(un) for un in self._law.unconstrained_names], axis=-1)
+
+    def draws(self) -> dict:
+        """Natural-parameter draws ``{name: [S]}``, plus the noise scale ``s`` (and ``nu``, ``tau``)."""
+        law = self._law
+        out = {k: np.asarray(v) for k, v in law.to_natural(law.unflatten(jnp.asarray(self.theta))).items()}
+        out["s"] = np.exp(self._flat("log_s"))
+        if "log_nu" in self.idata.posterior:
+            out["nu"] = np.exp(self._flat("log_nu"))
+        if "tau" in self.idata.posterior:
+            out["tau"] = self._flat("tau")
+        return out
+
+    @property
+    def n_draws(self) -> int:
+        return int(self.theta.shape[0])
+
+    # -- summaries -----------------------------------------------------------
+    def params(self, ci: float = 0.95) -> dict:
+        """``{name: {mean, median, lo, hi}}`` for natural and noise parameters (``ci`` credible interval)."""
+        return {k: {kk: float(vv) for kk, vv in _interval(v, ci).items()} for k, v in self.draws().items()}
+
+    def diagnostics(self) -> dict:
+        """``rhat_max`` and ``ess_min`` (bulk and tail) over the law and noise parameters, divergences."""
+        az = _arviz()
+        names = [*self._law.unconstrained_names, *[v for v in ("log_s", "log_nu", "tau")
+                                                   if v in self.idata.posterior]]
+        post = self.idata.posterior[names]
+        rhat = az.rhat(post)
+        ess_b = az.ess(post, method="bulk")
+        ess_t = az.ess(post, method="tail")
+        div = 0
+        if hasattr(self.idata, "sample_stats") and "diverging" in self.idata.sample_stats:
+            div = int(self.idata.sample_stats["diverging"].values.sum())
+        return {
+            "rhat_max": float(max(float(rhat[n].max()) for n in names)),
+            "ess_min": float(min(min(float(ess_b[n].min()), float(ess_t[n].min())) for n in names)),
+            "divergences": div,
+        }
+
+    def check(self, rhat_max: float = RHAT_MAX, ess_min: float = ESS_MIN) -> dict:
+        """`diagnostics`, warning (``UserWarning``) when R-hat or ESS fall short."""
+        d = self.diagnostics()
+        if d["rhat_max"] > rhat_max:
+            warnings.warn(f"R-hat {d['rhat_max']:.3f} > {rhat_max}: chains disagree; run more warm-up/draws "
+                          f"or check the model", stacklevel=2)
+        if d["ess_min"] < ess_min:
+            warnings.warn(f"effective sample size {d['ess_min']:.0f} < {ess_min}: intervals are noisy; "
+                          f"draw more", stacklevel=2)
+        if d["divergences"]:
+            warnings.warn(f"{d['divergences']} divergent transitions; intervals may be biased", stacklevel=2)
+        return d
+
+    def summary(self, ci: float = 0.95):
+        """ArviZ summary table (mean, sd, HDI, ESS, R-hat) of the unconstrained and noise parameters."""
+        az = _arviz()
+        names = [*self._law.unconstrained_names, *[v for v in ("log_s", "log_nu", "tau")
+                                                   if v in self.idata.posterior]]
+        return az.summary(self.idata, var_names=names, hdi_prob=ci)
+
+    # -- predictions ---------------------------------------------------------
+    def predict(self, ci: float = 0.95, seed: int = 0, **inputs) -> dict:
+        """Loss at ``inputs`` (e.g. ``N=1e9, D=2e10``; arrays broadcast) with credible intervals.
+
+        Returns arrays: ``median``/``mean``/``lo``/``hi`` of the law's prediction
+        (the curve; uncertainty in the parameters only), and ``new_lo``/``new_hi``
+        for the loss of one new run (plus, for grouped models, a new group's
+        offset, plus the likelihood's noise). Nats per token.
+        """
+        law = self._law
+        missing = [n for n in law.inputs if n not in inputs]
+        if missing:
+            raise ValueError(f"law {self.law!r} needs inputs {missing}")
+        x = {k: jnp.asarray(np.asarray(inputs[k], float)) for k in law.inputs}
+        logp = np.asarray(jax.vmap(lambda t: law.log_predict_theta(t, x))(jnp.asarray(self.theta)))
+        S = logp.shape[0]
+        d = self.draws()
+        key = jax.random.PRNGKey(seed)
+        k1, k2 = jax.random.split(key)
+        shape = logp.shape
+        s = jnp.asarray(d["s"]).reshape((S,) + (1,) * (len(shape) - 1))
+        nu = jnp.asarray(d["nu"]).reshape(s.shape) if "nu" in d else None
+        noise = noise_distribution(self.likelihood, jnp.broadcast_to(s, shape),
+                                   None if nu is None else jnp.broadcast_to(nu, shape), self.delta).sample(k1)
+        if "tau" in d:
+            noise = noise + jnp.asarray(d["tau"]).reshape(s.shape) * jax.random.normal(k2, shape)
+        curve = _interval(np.exp(logp), ci)
+        q = (1 - ci) / 2
+        new = np.quantile(np.exp(logp + np.asarray(noise)), [q, 1 - q], axis=0)
+        return {**curve, "new_lo": new[0], "new_hi": new[1]}
+
+    def allocate(self, C, ci: float = 0.95, extra=None) -> dict:
+        """Compute-optimal ``N_opt``, ``D_opt``, ``tokens_per_param``, ``loss`` at budgets ``C`` (FLOPs, C = 6ND).
+
+        Each is ``{mean, median, lo, hi}`` of arrays over ``C``. Closed form for
+        chinchilla, numeric in JAX for other laws of N and D (``extra``: other
+        inputs held fixed).
+        """
+        out = allocation_draws(self._law, self.theta, C, extra)
+        res = {k: _interval(v, ci) for k, v in out.items()}
+        res["C"] = np.atleast_1d(np.asarray(C, float))
+        return res
+
+    # -- IO --------------------------------------------------------------------
+    def to_json(self, ci: float = 0.95) -> dict:
+        """The stable object of ``scalelab bayes --json``."""
+        d = self.diagnostics()
+        return {"law": self.law, "params": self.params(ci), "ci": float(ci), "rhat_max": d["rhat_max"],
+                "ess_min": d["ess_min"], "seconds": float(self.seconds), "likelihood": self.likelihood,
+                "method": self.method, "groups": len(self.groups), "n_runs": int(self.n_runs),
+                "divergences": d["divergences"]}
+
+    def save(self, path) -> Path:
+        """Write the InferenceData (with this object's metadata in the posterior's attrs) as netCDF."""
+        path = Path(path)
+        meta = {"law": self.law, "likelihood": self.likelihood, "method": self.method, "delta": self.delta,
+                "groups": list(self.groups), "n_runs": self.n_runs, "seconds": self.seconds}
+        self.idata.posterior.attrs["scalelab"] = json.dumps(meta, default=str)
+        self.idata.to_netcdf(str(path), engine="h5netcdf")
+        return path
+
+
+def load(path) -> Posterior:
+    """Read a posterior written by `Posterior.save` (or ``scalelab bayes --save``)."""
+    az = _arviz()
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such posterior file (write one with `scalelab bayes --save`)")
+    idata = az.from_netcdf(str(path), engine="h5netcdf")
+    raw = idata.posterior.attrs.get("scalelab")
+    if raw is None:
+        raise ValueError(f"{path}: not a scalelab posterior (no 'scalelab' metadata in its posterior attrs)")
+    meta = json.loads(raw)
+    return Posterior(law=meta["law"], likelihood=meta["likelihood"], method=meta["method"], idata=idata,
+                     delta=float(meta["delta"]), groups=tuple(meta["groups"]), n_runs=int(meta["n_runs"]),
+                     seconds=float(meta["seconds"]))
+
+
+def from_draws(law, likelihood, method, draws: dict, *, sample_stats=None, delta=1e-3, groups=(), n_runs=0,
+               seconds=0.0) -> Posterior:
+    """A `Posterior` from ``{site: array [chain, draw, ...]}``."""
+    az = _arviz()
+    dims = {"z": ["group"]} if "z" in draws else None
+    coords = {"group": [str(g) for g in groups]} if "z" in draws else None
+    idata = az.from_dict(posterior={k: np.asarray(v) for k, v in draws.items()},
+                         sample_stats=None if sample_stats is None else {k: np.asarray(v) for k, v in sample_stats.items()},
+                         coords=coords, dims=dims)
+    return Posterior(law=law.name, likelihood=likelihood, method=method, idata=idata, delta=delta,
+                     groups=tuple(groups), n_runs=n_runs, seconds=seconds)
