@@ -76,8 +76,20 @@ def cmd_fit(args) -> int:
     if not res.converged:
         _err("warning: the best start did not meet the convergence test; see `n_iter` and try more iterations")
     _err(f"done in {res.seconds:.2f} s (best of {res.n_starts} starts: #{res.best_start}, {res.n_iter} iterations)")
+    out = res.to_json()
+    if args.bootstrap:
+        from scalelab.fit import variants
+        from scalelab.fit.many import fit_many, percentile_intervals
+
+        boot = fit_many(table, args.law, variants.bootstrap(table, args.bootstrap, seed=args.seed, by=args.bootstrap_by),
+                        objective=args.objective, seed=args.seed, progress=True)
+        out["intervals"] = percentile_intervals(boot, list(res.params), ci=args.ci)
+        bad = int((~boot["converged"]).sum())
+        if bad:
+            _err(f"warning: {bad} of {len(boot)} bootstrap refits did not converge")
+        out["seconds"] = res.seconds + boot.attrs["seconds"]
     if args.json:
-        print(json.dumps(res.to_json()))
+        print(json.dumps(out))
     else:
         print(f"law        {res.law}")
         for k, v in res.params.items():
@@ -85,6 +97,8 @@ def cmd_fit(args) -> int:
         print(f"objective  {res.objective:.10g}  ({res.objective_kind}, delta={res.delta})")
         print(f"runs       {res.n_runs}")
         print(f"converged  {res.converged}")
+        for k, (lo, hi) in out.get("intervals", {}).items():
+            print(f"{k:<10} {100 * args.ci:g}% bootstrap interval [{lo:.6g}, {hi:.6g}]")
     return 0
 
 
@@ -164,6 +178,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fix", action="append", metavar="NAME=VALUE", help="hold a parameter fixed (repeatable)")
     p.add_argument("--drop-highest-loss", type=int, default=0, metavar="K",
                    help="drop the K highest-loss runs first (Epoch drops 5 on the Chinchilla data)")
+    p.add_argument("--bootstrap", type=int, default=0, metavar="B",
+                   help="add percentile intervals from B bootstrap refits (one compiled fit_many)")
+    p.add_argument("--bootstrap-by", default=None, metavar="COLUMN",
+                   help="resample whole groups of runs (e.g. family) instead of single runs")
+    p.add_argument("--ci", type=float, default=0.95, help="interval level for --bootstrap")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_fit)
 

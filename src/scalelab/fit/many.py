@@ -40,8 +40,10 @@ from scalelab.fit.variants import Variants
 
 _COMPILED: dict = {}
 
-# Lanes x runs x parameters held at once per device batch (float64 words), ~1-2 GB of Jacobians.
-DEFAULT_LANE_BUDGET = 2.5e7
+# Lanes x runs x parameters held at once per device batch (Jacobian entries):
+# ~0.2 GB of float64 Jacobians on a CPU, ~2 GB of float32 on an accelerator.
+LANE_BUDGET = {"cpu": 2.5e7}
+LANE_BUDGET_ACCELERATOR = 5e8
 
 
 def _program(law, kind, screen_iter, keep, max_iter, batch_size, devices):
@@ -148,7 +150,8 @@ def fit_many(runs, law="chinchilla", variants: Variants | None = None, *, object
 
     n_dev = len(devices)
     if batch_size is None:
-        batch_size = max(1, int(DEFAULT_LANE_BUDGET // max(1, S * n * law.n_params)))
+        budget = LANE_BUDGET.get(devices[0].platform, LANE_BUDGET_ACCELERATOR)
+        batch_size = max(1, int(budget // max(1, S * n * law.n_params)))
     per_dev = math.ceil(V / n_dev)
     batch_size = min(batch_size, per_dev)
     if chunk is None:
