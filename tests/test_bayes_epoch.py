@@ -1,0 +1,52 @@
+"""Posterior on the 240-run Epoch data against Epoch's published bootstrap intervals.
+
+Epoch (Besiroglu et al. 2024; LAWS.md) report 95% bootstrap intervals E 1.769-1.871,
+alpha 0.317-0.373, beta 0.331-0.415. Short chains here (2 x 300); the 4 x 1,000 numbers
+are in benchmarks/RESULTS.md. Tolerances: every 95% interval overlaps Epoch's; for
+E and alpha, the grouped Huber model's widths lie within a factor 1.5 of Epoch's. Beta's
+posterior interval is about half as wide as the bootstrap's under every likelihood we
+tried (RESULTS.md); the test pins that honestly (between 0.3x and 1.5x) rather than hiding it.
+"""
+
+import warnings
+
+import pytest
+
+import scalelab
+from scalelab import bayes
+from scalelab.data import data_dir
+
+warnings.filterwarnings("ignore", category=FutureWarning)
+
+EPOCH = {"E": (1.769, 1.871), "alpha": (0.317, 0.373), "beta": (0.331, 0.415)}
+
+pytestmark = pytest.mark.skipif(not (data_dir() / "epoch_chinchilla" / "runs.csv").exists(),
+                                reason=f"Epoch data not found under {data_dir()} (set SCALELAB_DATA_DIR)")
+
+
+@pytest.fixture(scope="module")
+def epoch():
+    from scalelab.data import epoch_chinchilla
+
+    table = epoch_chinchilla(drop_highest=5)
+    return table, scalelab.fit(table, "chinchilla", starts=64)
+
+
+def test_grouped_huber_matches_epoch_intervals(epoch):
+    table, fit = epoch
+    post = bayes.sample(table, "chinchilla", likelihood="huber", groups="N", chains=2, draws=300, warmup=300,
+                        seed=0, init=fit)
+    assert post.diagnostics()["rhat_max"] < 1.03  # 600 draws; 4 x 1,000 reach <= 1.01 (RESULTS.md)
+    q = post.params(0.95)
+    for k, (lo, hi) in EPOCH.items():
+        assert q[k]["lo"] < hi and q[k]["hi"] > lo, (k, q[k])
+        ratio = (q[k]["hi"] - q[k]["lo"]) / (hi - lo)
+        bounds = (0.3, 1.5) if k == "beta" else (1 / 1.5, 1.5)
+        assert bounds[0] < ratio < bounds[1], (k, ratio)
+
+
+def test_laplace_grouped_overlaps_epoch(epoch):
+    table, fit = epoch
+    q = bayes.laplace(table, "chinchilla", likelihood="huber", groups="N", init=fit).params(0.95)
+    for k, (lo, hi) in EPOCH.items():
+        assert q[k]["lo"] < hi and q[k]["hi"] > lo, (k, q[k])
