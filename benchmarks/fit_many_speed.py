@@ -1,0 +1,128 @@
+"""fit_many throughput: variants x starts of the Chinchilla objective, against SciPy and a vmapped optax L-BFGS.
+
+Same data (Epoch's 240 runs), same process. Each variant is a bootstrap
+resample fitted from the full 4,500-start Hoffmann grid (screen all, polish 32).
+
+Anchors (time per start-solve, extrapolated to the whole job):
+* SciPy L-BFGS-B from ``--scipy-solves`` (variant, start) pairs (the
+  Hoffmann/Epoch procedure; a Python loop by definition);
+* ``--optax``: a plain ``jit(vmap(optax.lbfgs))`` with 200 iterations over
+  ``--optax-variants`` variants x 4,500 starts (DESIGN.md's measured baseline).
+
+    python benchmarks/fit_many_speed.py --variants 1000            # GPU
+    python benchmarks/fit_many_speed.py --variants 20 --optax       # CPU
+"""
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from scipy import optimize
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import device_name, epoch_objective  # noqa: E402
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+
+import scalelab  # noqa: E402
+from scalelab.data import epoch_chinchilla  # noqa: E402
+from scalelab.fit import variants as V  # noqa: E402
+from scalelab.fit.many import fit_many  # noqa: E402
+
+
+def optax_baseline(runs, weights, starts, dtype, iters=200):
+    import optax
+
+    law = scalelab.laws.get("chinchilla")
+    x = {k: jnp.asarray(v, dtype) for k, v in runs.inputs(("N", "D")).items()}
+    y = jnp.log(jnp.asarray(runs.column("loss"), dtype))
+
+    def objective(theta, w):
+        r = law.log_predict_theta(theta, x) - y
+        return jnp.sum(w * optax.losses.huber_loss(r, delta=1e-3))
+
+    opt = optax.lbfgs()
+
+    def solve(theta0, w):
+        f = lambda t: objective(t, w)
+        vg = optax.value_and_grad_from_state(f)
+
+        def step(carry, _):
+            t, s = carry
+            v, g = vg(t, state=s)
+            u, s = opt.update(g, s, t, value=v, grad=g, value_fn=f)
+            return (optax.apply_updates(t, u), s), None
+
+        (t, _), _ = jax.lax.scan(step, (theta0, opt.init(theta0)), None, length=iters)
+        return f(t)
+
+    run = jax.jit(jax.vmap(lambda w: jnp.min(jax.vmap(lambda t0: solve(t0, w))(starts)), in_axes=0))
+    t0 = time.perf_counter()
+    out = run(jnp.asarray(weights, dtype))
+    out.block_until_ready()
+    first = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    out = run(jnp.asarray(weights, dtype))
+    out.block_until_ready()
+    return time.perf_counter() - t0, first, np.asarray(out)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--variants", type=int, default=20)
+    ap.add_argument("--scipy-solves", type=int, default=100)
+    ap.add_argument("--optax", action="store_true")
+    ap.add_argument("--optax-variants", type=int, default=2)
+    ap.add_argument("--dtype", default=None, choices=[None, "float32", "float64"])
+    args = ap.parse_args()
+
+    runs = epoch_chinchilla()
+    law = scalelab.laws.get("chinchilla")
+    grid = law.grid_starts()
+    vs = V.bootstrap(runs, args.variants, seed=0)
+    dtype = None if args.dtype is None else jnp.dtype(args.dtype)
+    solves = args.variants * len(grid)
+    print(f"device: {device_name()}")
+    print(f"job: {args.variants} bootstrap variants x {len(grid)} grid starts = {solves:,} start-solves on {len(runs)} runs")
+
+    # SciPy anchor on a sample of (variant, start) pairs.
+    rng = np.random.default_rng(0)
+    logN, logD, logL = (np.log(runs.column(c)) for c in ("N", "D", "loss"))
+    t0 = time.perf_counter()
+    for _ in range(args.scipy_solves):
+        v, s = rng.integers(args.variants), rng.integers(len(grid))
+        w = vs.weights[v]
+        x0 = grid[s][[1, 2, 0, 3, 4]]
+        sel = np.repeat(np.arange(len(w)), w.astype(int))
+        optimize.minimize(epoch_objective, x0, args=(logN[sel], logD[sel], logL[sel]), method="L-BFGS-B")
+    scipy_per = (time.perf_counter() - t0) / args.scipy_solves
+    print(f"scipy L-BFGS-B: {1e3 * scipy_per:.2f} ms per start-solve -> whole job ~{scipy_per * solves:,.0f} s "
+          f"({1 / scipy_per:,.0f} start-solves/s)")
+
+    # scalelab: first call includes compilation.
+    t0 = time.perf_counter()
+    df = fit_many(runs, law, vs, starts="grid", dtype=dtype, progress=False)
+    first = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    df = fit_many(runs, law, vs, starts="grid", dtype=dtype, progress=False)
+    ours = time.perf_counter() - t0
+    print(f"scalelab fit_many: {ours:.2f} s fitting ({solves / ours:,.0f} start-solves/s, "
+          f"{args.variants / ours:,.1f} variants/s); first call incl. compile {first:.2f} s; "
+          f"converged {df['converged'].mean():.3f}; dtype {args.dtype or 'auto'}")
+    print(f"speed-up vs scipy: {scipy_per * solves / ours:,.0f}x")
+
+    if args.optax:
+        nv = min(args.optax_variants, args.variants)
+        dt = jnp.float32 if (args.dtype or "float32") == "float32" else jnp.float64
+        t_opt, t_first, best = optax_baseline(runs, vs.weights[:nv], jnp.asarray(grid, dt), dt)
+        rate = nv * len(grid) / t_opt
+        print(f"optax L-BFGS (vmap, 200 it): {nv} variants x {len(grid)} starts in {t_opt:.2f} s "
+              f"({rate:,.0f} start-solves/s; compile+run {t_first:.1f} s) -> scalelab is {solves / ours / rate:,.1f}x faster")
+        print(f"  objective optax {best[0]:.10f} vs scalelab {df['objective'].iloc[0]:.10f}")
+
+
+if __name__ == "__main__":
+    main()
