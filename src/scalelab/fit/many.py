@@ -178,6 +178,10 @@ def fit_many(runs, law="chinchilla", variants: Variants | None = None, *, object
         if pad:
             block = [np.concatenate([a, np.repeat(a[-1:], pad, axis=0)]) for a in block]
         res = program(*shared, *map(jnp.asarray, block))
+        if jax.process_count() > 1:  # multi-host: gather the variant shards of every process
+            from jax.experimental import multihost_utils
+
+            res = multihost_utils.process_allgather(res, tiled=True)
         res = jax.device_get(res)
         outs.append(jax.tree.map(lambda a: np.asarray(a)[: hi - lo], res))
         if bar is not None:
