@@ -86,6 +86,25 @@ def laplace(runs, law="chinchilla", *, likelihood: str = "huber", groups=None, p
                       seconds=time.perf_counter() - t0)
 
 
+_MCMC_CACHE: dict = {}
+
+
+def _mcmc(law, likelihood, priors, n_groups, delta, target_accept, warmup, draws, chains, progress):
+    """One `MCMC` per setting, kept so repeated calls with same-shaped data reuse the compiled sampler
+    (``jit_model_args``: data and preconditioner are traced arguments)."""
+    key = (id(law), likelihood, n_groups, float(delta), float(target_accept), warmup, draws, chains, progress)
+    hit = _MCMC_CACHE.get(key) if priors is None else None
+    if hit is not None and hit[0] is law:
+        return hit[1]
+    model = make_model(law, likelihood, priors, n_groups, delta, preconditioned=True)
+    mcmc = MCMC(NUTS(model, target_accept_prob=target_accept, dense_mass=True), num_warmup=warmup,
+                num_samples=draws, num_chains=chains, chain_method="vectorized", progress_bar=progress,
+                jit_model_args=True)
+    if priors is None:
+        _MCMC_CACHE[key] = (law, mcmc)
+    return mcmc
+
+
 def sample(runs, law="chinchilla", *, likelihood: str = "huber", groups=None, priors: Mapping | None = None,
            chains: int = 4, draws: int = 1000, warmup: int = 1000, seed: int = 0, init=None,
            delta: float = 1e-3, target_accept: float = 0.9, progress: bool = False) -> Posterior:
@@ -128,11 +147,10 @@ def sample(runs, law="chinchilla", *, likelihood: str = "huber", groups=None, pr
         # numpyro's unconstrained space: tau (positive) is stored as log tau.
         init_params["tau"] = jnp.full((chains,), jnp.log(jnp.maximum(a["tau"], 1e-3)))
         init_params["z"] = jnp.zeros((chains, len(labels)))
-    model = make_model(law, likelihood, priors, len(labels), delta, precondition=(jnp.asarray(a["theta"]), chol))
-    mcmc = MCMC(NUTS(model, target_accept_prob=target_accept, dense_mass=True), num_warmup=warmup, num_samples=draws,
-                num_chains=chains, chain_method="vectorized", progress_bar=progress)
+    mcmc = _mcmc(law, likelihood, priors, len(labels), delta, target_accept, warmup, draws, chains, progress)
     group = None if idx is None else jnp.asarray(idx)
-    mcmc.run(jax.random.PRNGKey(seed), x, y, group, init_params=init_params, extra_fields=("diverging",))
+    mcmc.run(jax.random.PRNGKey(seed), x, y, group, (jnp.asarray(a["theta"]), chol), init_params=init_params,
+             extra_fields=("diverging",))
     samples = {k: np.asarray(v) for k, v in mcmc.get_samples(group_by_chain=True).items() if k != "w"}
     stats = {"diverging": np.asarray(mcmc.get_extra_fields(group_by_chain=True)["diverging"])}
     return from_draws(law, likelihood, "nuts", samples, sample_stats=stats, delta=delta, groups=labels,

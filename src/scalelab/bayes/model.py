@@ -54,7 +54,7 @@ def group_index(table: _runs.RunTable, groups) -> tuple[np.ndarray | None, tuple
 
 
 def make_model(law, likelihood: str = "huber", priors: Mapping | None = None, n_groups: int = 0,
-               delta: float = 1e-3, precondition=None):
+               delta: float = 1e-3, preconditioned: bool = False):
     """A numpyro model ``model(x, y, group=None)`` for ``law``.
 
     Args:
@@ -63,14 +63,14 @@ def make_model(law, likelihood: str = "huber", priors: Mapping | None = None, n_
       priors: overrides of the default priors (see `scalelab.bayes.priors`).
       n_groups: number of groups with an offset each (0: none).
       delta: the Huber density's threshold (standardised units; Epoch: 1e-3).
-      precondition: optional ``(theta0 [P], L [P, P])``: sample ``w`` with
-        ``theta = theta0 + L w`` (``L`` a Cholesky factor of the Laplace
-        covariance) instead of ``theta``. Same posterior (an affine change of
-        variables has a constant Jacobian), but NUTS sees a near-isotropic
-        target: chinchilla's ``log_A``/``alpha`` correlate at ~0.999 (log N
-        spans 18-23), which otherwise costs ~128 leapfrog steps per draw even
-        with a dense mass matrix. The law's unconstrained names stay in the
-        trace as deterministic sites.
+      preconditioned: if True the model takes ``precondition=(theta0 [P], L [P, P])``
+        and samples ``w`` with ``theta = theta0 + L w`` (``L`` a Cholesky factor of the
+        Laplace covariance) instead of ``theta``. Same posterior (an affine change of
+        variables has a constant Jacobian), but NUTS sees a near-isotropic target:
+        chinchilla's ``log_A``/``alpha`` correlate at ~0.999 (log N spans 18-23), which
+        otherwise costs ~128 leapfrog steps per draw even with a dense mass matrix.
+        The law's unconstrained names stay in the trace as deterministic sites. Passed
+        as a model argument (not baked in) so one compiled sampler serves many data sets.
 
     ``x`` is a dict of input arrays, ``y`` the natural log of the observed loss.
     """
@@ -79,8 +79,8 @@ def make_model(law, likelihood: str = "huber", priors: Mapping | None = None, n_
     pri = resolve_priors(law, priors)
     names = law.unconstrained_names
 
-    def model(x, y, group=None):
-        if precondition is None:
+    def model(x, y, group=None, precondition=None):
+        if not preconditioned:
             theta = jnp.stack([numpyro.sample(un, pri[un]) for un in names], axis=-1)
         else:
             theta0, chol = precondition

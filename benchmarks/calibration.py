@@ -1,0 +1,118 @@
+"""Coverage of scalelab's credible intervals on data simulated from a known Chinchilla law.
+
+Each data set: 8 model sizes (5e7-3e9 parameters) x 5 token budgets (5-200 tokens per
+parameter), 40 runs, losses from ``scalelab.simulate`` (log-normal noise, sigma 0.01),
+optionally times a per-model-size offset ``exp(tau z_g)`` (``--tau``, the grouped
+structure DESIGN.md measured on the Epoch data). For every data set we fit, draw the
+posterior (NUTS, and the Laplace approximation) and record whether the 50/90/95%
+intervals cover: the parameters E, alpha, beta; the law's loss at two extrapolated
+points (N=1e10, D=2e11 and N=7e10, D=1.4e12: 3x and 23x the largest model); and a new
+run's loss there (drawn with fresh noise and a fresh group offset). Coverage should be
+near nominal; with K data sets its binomial standard error is sqrt(p(1-p)/K).
+
+    .venv/bin/python benchmarks/calibration.py --datasets 40 [--tau 0.01 --groups N] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+import warnings
+
+warnings.filterwarnings("ignore")
+
+import numpy as np  # noqa: E402
+
+import scalelab  # noqa: E402
+from scalelab import bayes  # noqa: E402
+
+TRUE = {"E": 1.8, "A": 480.0, "B": 2100.0, "alpha": 0.35, "beta": 0.37}
+LEVELS = (0.5, 0.9, 0.95)
+PARAMS = ("E", "alpha", "beta")
+X_EXT = {"N": np.array([1e10, 7e10]), "D": np.array([2e11, 1.4e12])}
+
+
+def design():
+    sizes = np.geomspace(5e7, 3e9, 8)
+    ratios = np.geomspace(5, 200, 5)
+    N = np.repeat(sizes, len(ratios))
+    D = N * np.tile(ratios, len(sizes))
+    return {"N": N, "D": D}
+
+
+def dataset(seed, sigma, tau):
+    x = design()
+    df = scalelab.simulate("chinchilla", TRUE, x, sigma=sigma, seed=seed)
+    rng = np.random.default_rng(10_000 + seed)
+    g = np.unique(np.round(np.log10(x["N"]), 1), return_inverse=True)[1]
+    df["loss"] = df["loss"] * np.exp(tau * rng.standard_normal(g.max() + 1)[g])
+    clean = np.asarray(scalelab.laws.get("chinchilla")(TRUE, **X_EXT))
+    new = clean * np.exp(sigma * rng.standard_normal(clean.shape) + tau * rng.standard_normal(clean.shape))
+    return df, clean, new
+
+
+def covers(post, clean, new):
+    out = {}
+    for lvl in LEVELS:
+        q = post.params(lvl)
+        pred = post.predict(ci=lvl, seed=1, **X_EXT)
+        out[lvl] = {**{k: bool(q[k]["lo"] < TRUE[k] < q[k]["hi"]) for k in PARAMS},
+                    "loss_ext": [bool(v) for v in (pred["lo"] < clean) & (clean < pred["hi"])],
+                    "new_run_ext": [bool(v) for v in (pred["new_lo"] < new) & (new < pred["new_hi"])]}
+    return out
+
+
+def summarise(records):
+    res = {}
+    for lvl in LEVELS:
+        rows = [r[lvl] for r in records]
+        res[str(lvl)] = {k: float(np.mean([r[k] for r in rows])) for k in PARAMS}
+        res[str(lvl)]["loss_ext"] = float(np.mean([r["loss_ext"] for r in rows]))
+        res[str(lvl)]["new_run_ext"] = float(np.mean([r["new_run_ext"] for r in rows]))
+    return res
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--datasets", type=int, default=40)
+    ap.add_argument("--sigma", type=float, default=0.01)
+    ap.add_argument("--tau", type=float, default=0.0)
+    ap.add_argument("--groups", default="none")
+    ap.add_argument("--likelihood", default="normal")
+    ap.add_argument("--chains", type=int, default=4)
+    ap.add_argument("--draws", type=int, default=500)
+    ap.add_argument("--no-nuts", action="store_true")
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args(argv)
+    groups = None if args.groups == "none" else args.groups
+    rec = {"nuts": [], "laplace": []}
+    rhat = []
+    t0 = time.perf_counter()
+    for k in range(args.datasets):
+        df, clean, new = dataset(k, args.sigma, args.tau)
+        fit = scalelab.fit(df, "chinchilla", objective="mse" if args.likelihood == "normal" else "huber",
+                           starts=16, seed=k)
+        lap = bayes.laplace(df, "chinchilla", likelihood=args.likelihood, groups=groups, init=fit, seed=k)
+        rec["laplace"].append(covers(lap, clean, new))
+        if not args.no_nuts:
+            post = bayes.sample(df, "chinchilla", likelihood=args.likelihood, groups=groups, init=fit,
+                                chains=args.chains, draws=args.draws, warmup=args.draws, seed=k)
+            rhat.append(post.diagnostics()["rhat_max"])
+            rec["nuts"].append(covers(post, clean, new))
+        print(f"data set {k + 1}/{args.datasets} ({time.perf_counter() - t0:.0f} s)", flush=True)
+    out = {"datasets": args.datasets, "sigma": args.sigma, "tau": args.tau, "groups": groups,
+           "likelihood": args.likelihood, "seconds": time.perf_counter() - t0,
+           "se_at_90": float(np.sqrt(0.09 / args.datasets)),
+           "rhat_max": float(max(rhat)) if rhat else None,
+           "coverage": {m: summarise(r) for m, r in rec.items() if r}}
+    for m, cov in out["coverage"].items():
+        print(f"{m}: " + "; ".join(f"{lvl}: " + ", ".join(f"{k} {v:.2f}" for k, v in c.items())
+                                   for lvl, c in cov.items()))
+    if args.json:
+        print(json.dumps(out))
+    return out
+
+
+if __name__ == "__main__":
+    main()
