@@ -76,3 +76,16 @@ def test_one_dimensional_and_degenerate_cells():
     assert r["note"].startswith("quadratic not convex")
     with pytest.raises(Exception, match="lr"):
         hyper.cell_optima(pd.DataFrame({"N": [1e8], "D": [1e9], "loss": [3.0]}))
+
+
+def test_optimum_beyond_the_sweep_lands_on_the_edge():
+    # batch optimum below the swept range: the best lr at the smallest batch, from the fitted quadratic
+    xo, yo = np.log(0.01), np.log(1.0)
+    rows = [{"N": 1e8, "D": 1e9, "lr": lr, "batch_size": bs,
+             "loss": 3 + 0.02 * (np.log(lr) - xo) ** 2 + 0.01 * (np.log(bs) - yo) ** 2
+             + 0.004 * (np.log(lr) - xo) * (np.log(bs) - yo)} for lr in LRS for bs in BSS]
+    r = hyper.cell_optima(pd.DataFrame(rows)).iloc[0]
+    assert r["batch_size_opt"] == pytest.approx(BSS.min())
+    # conditional optimum at y0: 0.04 (x - xo) + 0.004 (y0 - yo) = 0
+    assert np.log(r["lr_opt"]) == pytest.approx(xo - 0.1 * (np.log(BSS.min()) - yo), abs=1e-8)
+    assert "edge of the swept batch_size range" in r["note"]

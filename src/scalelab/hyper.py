@@ -4,10 +4,12 @@ A sweep is a run table with ``lr`` and ``batch_size`` columns and a grid of both
 (one model size and token budget, or one compute budget). Two steps:
 
 1. `cell_optima`: in each cell fit a quadratic in ``(log lr, log batch_size)`` to the losses by
-   least squares (a 1-D quadratic when only one of them varies) and take its stationary point,
-   not the raw argmin of the grid, so the optimum can fall between grid points and noise in a
-   single run moves it less. A cell whose quadratic is not convex, or whose optimum falls outside
-   the swept range, keeps the grid argmin and says so in ``note``.
+   least squares (a 1-D quadratic when only one of them varies) and take its minimum over the
+   swept box, not the raw argmin of the grid, so the optimum can fall between grid points and
+   noise in a single run moves it less. When the stationary point lies outside the box the
+   minimum on the box's edge is taken (e.g. the best lr at the smallest batch) and ``note`` says
+   which range it sits on the edge of: the true optimum lies beyond the sweep. A cell whose
+   quadratic is not convex keeps the grid argmin and says so.
 2. `fit_hyper_laws`: fit the hyper-parameter laws (``batch_size_loss``, ``lr_loss`` against the
    cell's optimal loss; ``deepseek_batch_size``, ``deepseek_lr`` against compute C) to the
    optima, separately per group (e.g. ``family`` = dense / moe), with the same multi-start
@@ -38,6 +40,28 @@ def _quad_features(x: np.ndarray, y: np.ndarray | None):
     return np.stack([np.ones_like(x), x, y, x * x, y * y, x * y], axis=1)
 
 
+def _box_minimum(c, H, xr, yr):
+    """Minimum of the convex quadratic ``c`` (features 1, x, y, x^2, y^2, xy) over the swept box.
+
+    The stationary point when it lies inside; else the best point on the box's edges (the other
+    variable's conditional optimum, clipped), flagged in the returned note.
+    """
+    opt = np.linalg.solve(H, -c[1:3])
+    if xr[0] <= opt[0] <= xr[1] and yr[0] <= opt[1] <= yr[1]:
+        return opt, ""
+    f = lambda x, y: c[0] + c[1] * x + c[2] * y + c[3] * x * x + c[4] * y * y + c[5] * x * y
+    cands = []
+    for y0 in yr:  # batch size at a bound: best lr
+        x0 = np.clip(-(c[1] + c[5] * y0) / (2 * c[3]), *xr)
+        cands.append((f(x0, y0), x0, y0, "batch_size"))
+    for x0 in xr:  # lr at a bound: best batch size
+        y0 = np.clip(-(c[2] + c[5] * x0) / (2 * c[4]), *yr)
+        cands.append((f(x0, y0), x0, y0, "lr"))
+    _, x0, y0, var = min(cands, key=lambda t: t[0])
+    at = [v for v, val, rng in (("lr", x0, xr), ("batch_size", y0, yr)) if val in rng]
+    return np.array([x0, y0]), f"; optimum on the edge of the swept {' and '.join(at) or var} range"
+
+
 def cell_optimum(lr: np.ndarray, bs: np.ndarray, loss: np.ndarray) -> dict:
     """Optimum of one cell from a quadratic in (log lr, log bs). See the module docstring."""
     x, y = np.log(lr), np.log(bs)
@@ -58,13 +82,10 @@ def cell_optimum(lr: np.ndarray, bs: np.ndarray, loss: np.ndarray) -> dict:
         if np.any(np.linalg.eigvalsh(H) <= 0):
             out["note"] = "quadratic not convex: grid argmin"
             return out
-        opt = np.linalg.solve(H, -c[1:3])
-        if not (x.min() <= opt[0] <= x.max() and y.min() <= opt[1] <= y.max()):
-            out["note"] = "quadratic optimum outside the swept range: grid argmin"
-            return out
+        opt, where = _box_minimum(c, H, (x.min(), x.max()), (y.min(), y.max()))
         pred = _quad_features(opt[:1], opt[1:2]) @ c
         out.update(lr_opt=float(np.exp(opt[0])), batch_size_opt=float(np.exp(opt[1])), loss_opt=float(pred[0]),
-                   note="quadratic in (log lr, log batch_size)")
+                   note="quadratic in (log lr, log batch_size)" + where)
         return out
     v = x if vary_x else y
     if len(np.unique(v)) < 3:
