@@ -172,3 +172,19 @@ def test_cli_bayes_json(tmp_path, capsys):
     assert out["ci"] == 0.99 and set(out["params"]["alpha"]) == {"mean", "median", "lo", "hi"}
     assert out["params"]["alpha"]["lo"] < TRUE["alpha"] < out["params"]["alpha"]["hi"]
     assert save.exists()
+
+
+def test_cli_predict_and_allocate_from_posterior(sim_post, tmp_path, capsys):
+    from scalelab.cli import main
+
+    _, _, nuts, _ = sim_post
+    path = nuts.save(tmp_path / "post.nc")
+    assert main(["predict", "--posterior", str(path), "--N", "1e9,7e10", "--D", "2e10,1.4e12", "--ci", "0.9",
+                 "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    ref = nuts.predict(ci=0.9, N=np.array([1e9, 7e10]), D=np.array([2e10, 1.4e12]))
+    np.testing.assert_allclose(out["lo"], ref["lo"]) and np.testing.assert_allclose(out["hi"], ref["hi"])
+    assert main(["allocate", "--posterior", str(path), "--C", "1e21,1e23", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["N_opt"]["lo"][0] < out["N_opt"]["median"][0] < out["N_opt"]["hi"][0]
+    assert out["C"] == [1e21, 1e23]

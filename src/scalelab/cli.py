@@ -118,6 +118,10 @@ def cmd_laws(args) -> int:
 def cmd_predict(args) -> int:
     from scalelab import laws
 
+    if getattr(args, "posterior", None):  # a saved posterior (scalelab bayes --save): intervals
+        from scalelab.bayes.cli import predict_posterior
+
+        return predict_posterior(args)
     law = laws.get(args.law)
     params = _params_from(args, law)
     inputs = {}
@@ -141,6 +145,10 @@ def cmd_allocate(args) -> int:
     from scalelab import laws
     from scalelab.optimal import allocate
 
+    if getattr(args, "posterior", None):
+        from scalelab.bayes.cli import allocate_posterior
+
+        return allocate_posterior(args)
     law = laws.get(args.law)
     params = _params_from(args, law)
     out = allocate(law.name, params, _floats(args.C))

@@ -71,3 +71,80 @@ def add_commands(sub) -> None:
     p.add_argument("--save", metavar="PATH", help="save the posterior (ArviZ netCDF) for predict/allocate --posterior")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.set_defaults(func=cmd_bayes)
+    _add_posterior_options(sub)
+
+
+def _load_for(args):
+    from scalelab import bayes, laws
+
+    post = bayes.load(args.posterior)
+    if args.law not in (None, "chinchilla") and laws.get(args.law).name != post.law:
+        raise ValueError(f"{args.posterior} holds a posterior of law {post.law!r}, not {args.law!r}")
+    if any(getattr(args, k, None) for k in ("params", "fit_json", "reference")):
+        raise ValueError("give either --posterior or a point estimate (--params/--from/--reference), not both")
+    return post
+
+
+def _lists(d):
+    import numpy as np
+
+    return {k: np.atleast_1d(np.asarray(v, float)).tolist() for k, v in d.items()}
+
+
+def predict_posterior(args) -> int:
+    """``scalelab predict --posterior PATH``: loss with intervals of the curve and of a new run."""
+    import numpy as np
+
+    from scalelab import laws
+    from scalelab.cli import _floats
+
+    post = _load_for(args)
+    law = laws.get(post.law)
+    inputs = {}
+    for name in law.inputs:
+        value = getattr(args, name, None)
+        if value is None:
+            raise ValueError(f"law {law.name!r} needs --{name}")
+        inputs[name] = _floats(value)
+    shape = np.broadcast_shapes(*(v.shape for v in inputs.values()))
+    pred = _lists(post.predict(ci=args.ci, **inputs))
+    cols = {k: np.broadcast_to(v, shape).tolist() for k, v in inputs.items()}
+    if args.json:
+        print(json.dumps({"law": law.name, "posterior": str(args.posterior), "ci": args.ci, "inputs": cols,
+                          "loss": pred["median"], **pred}))
+    else:
+        for i in range(len(pred["median"])):
+            print("  ".join(f"{k}={cols[k][i]:.4g}" for k in cols)
+                  + f"  loss={pred['median'][i]:.5g} [{pred['lo'][i]:.5g}, {pred['hi'][i]:.5g}]"
+                  + f"  new run [{pred['new_lo'][i]:.5g}, {pred['new_hi'][i]:.5g}]")
+    return 0
+
+
+def allocate_posterior(args) -> int:
+    """``scalelab allocate --posterior PATH``: N_opt, D_opt, tokens/param with intervals."""
+    from scalelab.cli import _floats
+
+    post = _load_for(args)
+    out = post.allocate(_floats(args.C), ci=args.ci)
+    res = {k: _lists(v) for k, v in out.items() if k != "C"}
+    C = out["C"].tolist()
+    if args.json:
+        print(json.dumps({"law": post.law, "posterior": str(args.posterior), "ci": args.ci, "C": C, **res}))
+    else:
+        for i, c in enumerate(C):
+            n, d, t = res["N_opt"], res["D_opt"], res["tokens_per_param"]
+            print(f"C={c:.3g} FLOPs  N_opt={n['median'][i]:.4g} [{n['lo'][i]:.4g}, {n['hi'][i]:.4g}]  "
+                  f"D_opt={d['median'][i]:.4g} [{d['lo'][i]:.4g}, {d['hi'][i]:.4g}]  "
+                  f"tokens/param={t['median'][i]:.3g} [{t['lo'][i]:.3g}, {t['hi'][i]:.3g}]")
+    return 0
+
+
+def _add_posterior_options(sub) -> None:
+    """``--posterior PATH`` and ``--ci`` on the core ``predict`` and ``allocate`` commands."""
+    for name in ("predict", "allocate"):
+        p = sub.choices.get(name)
+        if p is None:
+            continue
+        p.add_argument("--posterior", metavar="PATH",
+                       help="a saved posterior (`scalelab bayes --save`): report credible intervals")
+        p.add_argument("--ci", type=float, default=0.95, help="credible interval mass with --posterior")
