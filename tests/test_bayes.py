@@ -188,3 +188,14 @@ def test_cli_predict_and_allocate_from_posterior(sim_post, tmp_path, capsys):
     out = json.loads(capsys.readouterr().out)
     assert out["N_opt"]["lo"][0] < out["N_opt"]["median"][0] < out["N_opt"]["hi"][0]
     assert out["C"] == [1e21, 1e23]
+
+
+def test_recommend_batch_size_from_loss(sim_post):
+    # Kaplan's B_crit(L) = lambda_B L^-alpha_B (LAWS.md) at the optimal loss: the interval is the
+    # law applied to the loss interval's ends (monotone transform of each draw, so quantiles map).
+    _, _, nuts, _ = sim_post
+    ref = scalelab.laws.get("batch_size_loss").reference["kaplan2020"]
+    rec = nuts.recommend("batch_size_loss", ref, [1e21, 1e23], ci=0.9)
+    loss = nuts.allocate([1e21, 1e23], ci=0.9)["loss"]
+    np.testing.assert_allclose(rec["lo"], ref["lambda_B"] * loss["hi"] ** -ref["alpha_B"], rtol=1e-2)
+    np.testing.assert_allclose(rec["hi"], ref["lambda_B"] * loss["lo"] ** -ref["alpha_B"], rtol=1e-2)

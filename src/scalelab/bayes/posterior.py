@@ -178,6 +178,32 @@ class Posterior:
         res["C"] = np.atleast_1d(np.asarray(C, float))
         return res
 
+    def recommend(self, hyper_law, hyper_params, C, ci: float = 0.95) -> dict:
+        """A hyper-parameter law's recommendation at the compute-optimal point of budgets ``C``, with intervals.
+
+        ``hyper_law``: e.g. ``"batch_size_loss"`` / ``"lr_loss"`` (inputs: ``loss``) or
+        ``"deepseek_batch_size"`` / ``"deepseek_lr"`` (inputs: ``C``). ``hyper_params``: its
+        natural parameters (a point estimate, e.g. from `scalelab.hyper.fit_hyper_laws`) or a
+        `Posterior` of it (draws paired with this posterior's). Laws of the loss are evaluated at
+        each draw's optimal loss at ``C``, so the interval carries the loss law's uncertainty.
+        Returns ``{mean, median, lo, hi}`` arrays over ``C``.
+        """
+        hl = _laws.get(hyper_law)
+        C = np.atleast_1d(np.asarray(C, float))
+        unknown = set(hl.inputs) - {"loss", "C"}
+        if unknown:
+            raise ValueError(f"hyper-parameter law {hl.name!r} needs inputs {sorted(unknown)}; only loss and C are supplied")
+        loss = allocation_draws(self._law, self.theta, C)["loss"]  # [S, K]
+        if isinstance(hyper_params, Posterior):
+            hp = {k: np.asarray(v) for k, v in hyper_params.draws().items() if k in hl.params}
+            idx = np.arange(loss.shape[0]) % len(next(iter(hp.values())))
+            hp = {k: v[idx][:, None] for k, v in hp.items()}
+        else:
+            hp = {k: float(hyper_params[k]) for k in hl.params}
+        x = {"loss": loss, "C": np.broadcast_to(C, loss.shape)}
+        rec = np.asarray(hl(hp, **{k: x[k] for k in hl.inputs}))
+        return _interval(np.broadcast_to(rec, loss.shape), ci)
+
     # -- IO --------------------------------------------------------------------
     def to_json(self, ci: float = 0.95) -> dict:
         """The stable object of ``scalelab bayes --json``."""
