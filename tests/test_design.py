@@ -76,3 +76,40 @@ def test_epoch_influence_ranks_like_leave_one_out(epoch_runs, epoch_path):
     np.testing.assert_allclose([by_row[int(i)] for i in epoch_runs.df.index], res.influence, rtol=1e-6,
                                atol=1e-12)
     assert max(by_row) == 244  # rows of the 245-row file, not renumbered
+
+
+def test_suggest_greedy_bookkeeping_and_cli(simulated_runs, tmp_path):
+    """Each pick's sd equals the Laplace sd recomputed from scratch with the picked runs added;
+    the budget holds; the CLI prints one JSON object."""
+    law = laws.get("chinchilla")
+    budget = 3e20
+    s = design.suggest(simulated_runs, law, "loss@C=1e24", budget=budget, k=3)
+    assert len(s.runs) == 3 and s.spent <= budget * (1 + 1e-12)
+    assert np.all(np.diff(np.r_[s.sd_before, s.runs["sd_after"]]) < 0)
+    # independent recomputation: information of old + new rows, inverted directly
+    fit = __import__("scalelab").fit(simulated_runs, law)
+    theta = law.flatten({k: jnp.asarray(v) for k, v in fit.unconstrained.items()})
+    x_all = {"N": jnp.asarray(np.r_[simulated_runs["N"], s.runs["N"]]),
+             "D": jnp.asarray(np.r_[simulated_runs["D"], s.runs["D"]])}
+    import jax
+
+    J = np.asarray(jax.jacfwd(lambda th: law.log_predict_theta(th, x_all))(theta))
+    g = np.asarray(jax.grad(design.target_fn(law, "loss@C=1e24"))(theta))
+    n = len(simulated_runs)
+    for i in range(3):
+        Ji = J[: n + i + 1]
+        var = g @ np.linalg.solve(Ji.T @ Ji / s.sigma**2, g)
+        np.testing.assert_allclose(np.sqrt(var), s.runs["sd_after"][i], rtol=1e-6)
+    path = tmp_path / "runs.csv"
+    simulated_runs.to_csv(path, index=False)
+    import contextlib
+    import io
+
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        rc = main(["suggest", str(path), "--law", "chinchilla", "--target", "loss@C=1e24", "--budget", "3e20",
+                   "--k", "3", "--json"])
+    assert rc == 0
+    obj = json.loads(buf.getvalue())
+    assert obj["law"] == "chinchilla" and len(obj["runs"]) == 3
+    np.testing.assert_allclose(obj["sd_after"], s.sd_after, rtol=1e-6)

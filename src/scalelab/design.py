@@ -9,6 +9,9 @@ Targets (a quantity a decision rests on) are written ``QUANTITY@INPUTS``:
 
 Other law inputs are given the same way and held fixed (``loss@C=1e24,E=8``).
 
+Choosing the next runs (`suggest`): a Laplace/Fisher approximation of how much
+each candidate run would shrink the target's predictive variance, greedy per FLOP.
+
 Influence (Koh & Liang 2017; the infinitesimal jackknife of Jaeckel 1972): the fit
 ``theta*(w)`` is differentiable in the per-run weights (`scalelab.fit.implicit`),
 so the first-order change of a target ``T`` when run ``i`` is removed (weight
@@ -280,4 +283,121 @@ def loo_changes(table, law, T, value, *, objective="huber", delta=1e-3, fixed=No
     return vals[order] - value, seconds
 
 
-__all__ = ["Target", "parse_target", "target_fn", "Influence", "influence", "influence_values", "loo_changes"]
+
+
+# --- choosing the next runs ------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Suggestion:
+    """What `suggest` returns.
+
+    Attributes:
+      law, target, value: the target and its value at the fit.
+      sd_before: Laplace (Gauss-Newton) standard deviation of the target now.
+      sd_after: the same after adding the chosen runs.
+      sigma: log-loss noise scale used (1.4826 x MAD of the fit's residuals).
+      budget, spent: FLOPs allowed and used by the chosen runs (``C = 6ND`` each).
+      runs: DataFrame, one row per chosen run in the order chosen: ``N``, ``D``, ``C``,
+        ``tokens_per_param``, ``sd_after`` (target sd once this and the earlier runs are
+        added), ``reduction_per_flop`` (variance removed per FLOP, the greedy criterion).
+    """
+
+    law: str
+    target: str
+    value: float
+    sd_before: float
+    sd_after: float
+    sigma: float
+    budget: float
+    spent: float
+    runs: pd.DataFrame
+
+    def to_json(self) -> dict:
+        """The stable object of ``scalelab suggest --json``."""
+        return {"law": self.law, "target": self.target, "value": float(self.value),
+                "sd_before": float(self.sd_before), "sd_after": float(self.sd_after), "sigma": float(self.sigma),
+                "budget": float(self.budget), "spent": float(self.spent),
+                "runs": [{k: float(v) for k, v in row.items()} for row in self.runs.to_dict("records")]}
+
+
+def candidate_pool(budget: float, n_compute: int = 13, n_ratio: int = 13, min_fraction: float = 1e-4,
+                   tokens_per_param=(1.0, 1000.0)) -> pd.DataFrame:
+    """Log-spaced isoFLOP candidates: ``n_compute`` budgets from ``min_fraction * budget`` to ``budget``,
+    each at ``n_ratio`` log-spaced tokens per parameter (``N = sqrt(C / 6r)``, ``D = C / 6N``)."""
+    if not (np.isfinite(budget) and budget > 0):
+        raise ValueError(f"budget must be a positive number of FLOPs, got {budget}")
+    C = np.repeat(np.geomspace(min_fraction * budget, budget, n_compute), n_ratio)
+    r = np.tile(np.geomspace(*tokens_per_param, n_ratio), n_compute)
+    N = np.sqrt(C / (6.0 * r))
+    return pd.DataFrame({"N": N, "D": C / (6.0 * N), "C": C, "tokens_per_param": r})
+
+
+def suggest(runs, law="chinchilla", target: str | Target = "loss@C=1e24", *, budget: float = 1e21, k: int = 4,
+            objective: str = "huber", delta: float = 1e-3, starts="grid", fixed: Mapping[str, float] | None = None,
+            candidates: pd.DataFrame | None = None) -> Suggestion:
+    """Choose up to ``k`` new runs that most reduce the target's predictive variance per FLOP.
+
+    Laplace/Fisher approximation: the posterior covariance of the unconstrained
+    parameters is ``Sigma = sigma^2 (J^T J)^-1`` (Gauss-Newton information of the
+    log-loss residuals of the current runs, ``sigma`` their robust scale); a
+    candidate run ``c`` adds ``j_c j_c^T / sigma^2`` (``j_c`` the gradient of its
+    predicted log loss), so its variance reduction of ``T`` is
+    ``(g^T Sigma j_c)^2 / (sigma^2 + j_c^T Sigma j_c)`` with ``g = grad T``
+    (Sherman-Morrison). Greedy: repeatedly add the candidate with the largest
+    reduction per FLOP among those that fit in the remaining budget, then update
+    ``Sigma``. Candidates: `candidate_pool` (isoFLOP, log-spaced) unless given;
+    inputs other than N and D are taken from the target (e.g. ``,E=8``).
+    """
+    law = _laws.get(law)
+    target = parse_target(target) if isinstance(target, str) else target
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+    if not {"N", "D"} <= set(law.inputs):
+        raise ValueError(f"law {law.name!r} does not take N and D; candidates are (N, D) runs")
+    T = target_fn(law, target)
+    table = _runs.read(runs)
+    base = _fit(table, law, objective=objective, delta=delta, starts=starts, fixed=fixed)
+    data = jax.tree.map(jnp.asarray, prepare_data(table, law))
+    free = jnp.asarray(fixed_vectors(law, fixed)[0])
+    theta = law.flatten({k_: jnp.asarray(v) for k_, v in base.unconstrained.items()})
+    cand = candidate_pool(budget) if candidates is None else candidates.reset_index(drop=True)
+    held = {n: float(v) for n, v in target.at.items() if n in law.inputs and n not in ("N", "D")}
+    xc = {"N": jnp.asarray(cand["N"].to_numpy(float)), "D": jnp.asarray(cand["D"].to_numpy(float)),
+          **{n: jnp.full(len(cand), v) for n, v in held.items()}}
+    cost = cand["C"].to_numpy(float) if "C" in cand else 6.0 * cand["N"].to_numpy(float) * cand["D"].to_numpy(float)
+
+    J = jax.jacfwd(lambda th: law.log_predict_theta(th, data["x"]))(theta) * free
+    Jc = jax.jacfwd(lambda th: law.log_predict_theta(th, xc))(theta) * free
+    g = jax.grad(T)(theta) * free
+    r = np.asarray(law.log_predict_theta(theta, data["x"]) - data["y"])
+    r = r[np.asarray(data["w"]) > 0]
+    sigma = float(1.4826 * np.median(np.abs(r - np.median(r))))
+    J, Jc, g = (np.asarray(a, float) for a in (J, Jc, g))
+    wmask = np.asarray(data["w"]) > 0
+    info = J[wmask].T @ J[wmask] / sigma**2 + np.diag(1.0 - np.asarray(free))
+    Sigma = np.linalg.inv(info) * np.outer(free, free)
+    var0 = float(g @ Sigma @ g)
+    rows, left, var = [], float(budget), var0
+    available = np.ones(len(cand), bool)
+    for _ in range(k):  # k small sequential picks; each scores all candidates at once
+        Sj = Jc @ Sigma                      # [M, P]
+        red = (Sj @ g) ** 2 / (sigma**2 + np.einsum("mp,mp->m", Sj, Jc))
+        score = np.where(available & (cost <= left), red / cost, -np.inf)
+        m = int(np.argmax(score))
+        if not np.isfinite(score[m]):
+            break
+        s = Sigma @ Jc[m]
+        Sigma = Sigma - np.outer(s, s) / (sigma**2 + Jc[m] @ s)
+        var = float(g @ Sigma @ g)
+        left -= cost[m]
+        available[m] = False
+        rows.append({"N": float(cand["N"][m]), "D": float(cand["D"][m]), "C": float(cost[m]),
+                     "tokens_per_param": float(cand["D"][m] / cand["N"][m]), "sd_after": float(np.sqrt(max(var, 0))),
+                     "reduction_per_flop": float(red[m] / cost[m])})
+    return Suggestion(law.name, target.text, float(T(theta)), float(np.sqrt(var0)), float(np.sqrt(max(var, 0.0))),
+                      sigma, float(budget), float(budget - left), pd.DataFrame(rows))
+
+
+__all__ = ["Target", "parse_target", "target_fn", "Influence", "influence", "influence_values", "loo_changes",
+           "Suggestion", "suggest", "candidate_pool"]

@@ -73,3 +73,38 @@ def add_commands(sub) -> None:
     p.add_argument("--top", type=int, default=20, help="rows shown in the text table (0: all)")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.set_defaults(func=cmd_influence)
+    _add_suggest(sub)
+
+
+def cmd_suggest(args) -> int:
+    from scalelab import design
+
+    table = _read(args)
+    print(f"suggest: {args.law} on {len(table)} runs, target {args.target}, budget {args.budget:.3g} FLOPs, "
+          f"k = {args.k}", file=sys.stderr)
+    res = design.suggest(table, args.law, args.target, budget=args.budget, k=args.k, objective=args.objective,
+                         delta=args.delta, starts=args.starts if args.starts == "grid" else int(args.starts),
+                         fixed=_fixed(args.fix))
+    if args.json:
+        print(json.dumps(res.to_json()))
+        return 0
+    print(f"{res.target} = {res.value:.6g} ({res.law}); Laplace sd {res.sd_before:.3g} now, {res.sd_after:.3g} "
+          f"after the runs below (sigma {res.sigma:.3g}); {res.spent:.3g} of {res.budget:.3g} FLOPs")
+    print(res.runs.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    return 0
+
+
+def _add_suggest(sub) -> None:
+    p = sub.add_parser("suggest", help="choose the next runs that most reduce a forecast's variance per FLOP")
+    p.add_argument("data", help="run table: CSV or parquet")
+    p.add_argument("--law", default="chinchilla")
+    p.add_argument("--target", default="loss@C=1e24", help="as for `scalelab influence`")
+    p.add_argument("--budget", type=float, required=True, help="FLOPs for all new runs together (C = 6ND each)")
+    p.add_argument("--k", type=int, default=4, help="number of runs to choose")
+    p.add_argument("--objective", default="huber", choices=["huber", "mse"])
+    p.add_argument("--delta", type=float, default=1e-3)
+    p.add_argument("--starts", default="grid")
+    p.add_argument("--fix", action="append", metavar="NAME=VALUE")
+    p.add_argument("--drop-highest-loss", type=int, default=0, metavar="K")
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    p.set_defaults(func=cmd_suggest)
