@@ -100,8 +100,7 @@ class Posterior:
     def diagnostics(self) -> dict:
         """``rhat_max`` and ``ess_min`` (bulk and tail) over the law and noise parameters, divergences."""
         az = _arviz()
-        names = [*self._law.unconstrained_names, *[v for v in ("log_s", "log_nu", "tau")
-                                                   if v in self.idata.posterior]]
+        names = self._diag_names()
         post = self.idata.posterior[names]
         rhat = az.rhat(post)
         ess_b = az.ess(post, method="bulk")
@@ -114,6 +113,11 @@ class Posterior:
             "ess_min": float(min(min(float(ess_b[n].min()), float(ess_t[n].min())) for n in names)),
             "divergences": div,
         }
+
+    def _diag_names(self) -> list:
+        # Laplace draws hold the noise parameters fixed (constant draws have no R-hat).
+        noise = [] if self.method == "laplace" else [v for v in ("log_s", "log_nu", "tau") if v in self.idata.posterior]
+        return [*self._law.unconstrained_names, *noise]
 
     def check(self, rhat_max: float = RHAT_MAX, ess_min: float = ESS_MIN) -> dict:
         """`diagnostics`, warning (``UserWarning``) when R-hat or ESS fall short."""
@@ -131,8 +135,7 @@ class Posterior:
     def summary(self, ci: float = 0.95):
         """ArviZ summary table (mean, sd, HDI, ESS, R-hat) of the unconstrained and noise parameters."""
         az = _arviz()
-        names = [*self._law.unconstrained_names, *[v for v in ("log_s", "log_nu", "tau")
-                                                   if v in self.idata.posterior]]
+        names = self._diag_names()
         return az.summary(self.idata, var_names=names, hdi_prob=ci)
 
     # -- predictions ---------------------------------------------------------
