@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy.stats import spearmanr
 
-from scalelab import design, frontier, laws, optimal
+from scalelab import design, laws, optimal
 from scalelab.cli import main
 
 EPOCH = {"E": 1.8169, "A": 482.01, "B": 2085.43, "alpha": 0.3478, "beta": 0.3658}

@@ -11,7 +11,6 @@ tolerance; the step is small enough that no residual crosses the Huber band edge
 import jax
 import jax.numpy as jnp
 import numpy as np
-import pytest
 
 import scalelab
 from scalelab import laws
