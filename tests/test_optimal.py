@@ -39,3 +39,19 @@ def test_published_allocations():
 def test_bad_compute_rejected():
     with pytest.raises(ValueError, match="positive"):
         scalelab.chinchilla_allocation(P, [1e20, -1.0])
+
+
+def test_allocate_other_law_numeric_matches_scipy():
+    """Kaplan's law has no closed form here: allocate() minimises it numerically under C = 6ND."""
+    from scalelab.optimal import allocate
+
+    p = {"Nc": 6.4e13, "Dc": 1.8e13, "aN": 0.076, "aD": 0.103}
+    C = 1e22
+    out = allocate("kaplan", p, C)
+
+    def loss(logN):
+        N = np.exp(logN)
+        return ((p["Nc"] / N) ** (p["aN"] / p["aD"]) + p["Dc"] / (C / (6 * N))) ** p["aD"]
+
+    ref = optimize.minimize_scalar(loss, bounds=(np.log(1e6), np.log(1e15)), method="bounded", options={"xatol": 1e-10})
+    assert float(np.ravel(out["N_opt"])[0]) == pytest.approx(np.exp(ref.x), rel=1e-5)

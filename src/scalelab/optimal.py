@@ -36,13 +36,15 @@ def chinchilla_allocation(params: Mapping[str, float], C) -> dict:
             "loss": E + A / N ** a + B / D ** b}
 
 
-def allocate(law_name: str, params: Mapping[str, float], C) -> dict:
+def allocate(law_name: str, params: Mapping[str, float], C, extra: Mapping[str, float] | None = None) -> dict:
     """Compute-optimal N and D at compute ``C`` for a fitted law.
 
-    Closed form for ``chinchilla``; other laws raise until the numeric frontier
-    (minimising the law under ``C = 6ND`` in JAX) is added.
+    Closed form for ``chinchilla``; any other law of ``N`` and ``D`` by numeric
+    minimisation under ``C = 6ND`` (`scalelab.frontier.frontier`), with other
+    inputs (e.g. ``E``) held at ``extra``.
     """
     if law_name in ("chinchilla", "hoffmann2022", "hoffmann"):
         return chinchilla_allocation(params, C)
-    raise NotImplementedError(f"allocation for law {law_name!r} has no closed form yet; "
-                              "only 'chinchilla' is supported")
+    from scalelab.frontier import frontier
+
+    return frontier(law_name, params, C, extra)
