@@ -52,10 +52,17 @@ def _prior_precision(law, priors):
                       for u in law.unconstrained_names])
 
 
+_LAPLACE_CACHE: dict = {}
+
+
 def _approx(law, theta0, x, y, idx, labels, likelihood, priors, delta):
     onehot = onehot_groups(idx, len(labels))
-    return laplace_core(law, jnp.asarray(theta0), x, y, jnp.ones_like(y), onehot, likelihood,
-                        _prior_precision(law, priors), delta)
+    key = (id(law), likelihood, float(delta), onehot is None)
+    hit = _LAPLACE_CACHE.get(key)
+    if hit is None or hit[0] is not law:
+        hit = (law, jax.jit(lambda t, x, y, w, oh, pp: laplace_core(law, t, x, y, w, oh, likelihood, pp, delta)))
+        _LAPLACE_CACHE[key] = hit
+    return hit[1](jnp.asarray(theta0), x, y, jnp.ones_like(y), onehot, _prior_precision(law, priors))
 
 
 def laplace(runs, law="chinchilla", *, likelihood: str = "huber", groups=None, priors: Mapping | None = None,
