@@ -22,7 +22,7 @@ import numpy as np
 from scipy import optimize
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import device_name, epoch_objective  # noqa: E402
+from _common import device_name, epoch_objective_and_grad  # noqa: E402
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
@@ -97,7 +97,8 @@ def main():
         w = vs.weights[v]
         x0 = grid[s][[1, 2, 0, 3, 4]]
         sel = np.repeat(np.arange(len(w)), w.astype(int))
-        optimize.minimize(epoch_objective, x0, args=(logN[sel], logD[sel], logL[sel]), method="L-BFGS-B")
+        optimize.minimize(epoch_objective_and_grad, x0, args=(logN[sel], logD[sel], logL[sel]), jac=True,
+                          method="L-BFGS-B")
     scipy_per = (time.perf_counter() - t0) / args.scipy_solves
     print(f"scipy L-BFGS-B: {1e3 * scipy_per:.2f} ms per start-solve -> whole job ~{scipy_per * solves:,.0f} s "
           f"({1 / scipy_per:,.0f} start-solves/s)")

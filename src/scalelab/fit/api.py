@@ -148,8 +148,8 @@ def prepare_data(table: _runs.RunTable, law, weights=None, dtype=np.float64) -> 
 
 
 def fit(runs, law="chinchilla", *, objective: str = "huber", delta: float = 1e-3, starts="grid",
-        seed: int = 0, fixed: Mapping[str, float] | None = None, weights=None, keep: int = 32,
-        screen_iter: int = 8, max_iter: int = 200, dtype=jnp.float64) -> FitResult:
+        seed: int = 0, fixed: Mapping[str, float] | None = None, weights=None, keep: int = 64,
+        screen_iter: int = 4, max_iter: int = 200, dtype=jnp.float64) -> FitResult:
     """Fit ``law`` to ``runs`` from many starts at once.
 
     Args:

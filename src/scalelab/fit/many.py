@@ -83,7 +83,7 @@ def _auto_starts(table, law, kind, n_jitter, seed, dtype):
 
 
 def fit_many(runs, law="chinchilla", variants: Variants | None = None, *, objective: str = "huber",
-             starts="auto", n_jitter: int = 1, seed: int = 0, keep: int = 32, screen_iter: int = 8,
+             starts="auto", n_jitter: int = 1, seed: int = 0, keep: int = 64, screen_iter: int = 4,
              max_iter: int = 200, dtype=None, batch_size: int | None = None, chunk: int | None = None,
              devices=None, progress: bool | None = None) -> pd.DataFrame:
     """Fit every variant of ``law`` (or of each law in a list) to ``runs`` at once.

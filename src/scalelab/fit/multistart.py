@@ -1,7 +1,7 @@
 """Multi-start fitting as one compiled program: run all, prune, polish.
 
-Every start runs ``screen_iter`` LM iterations under ``vmap``; the best
-``keep`` starts (by objective) continue for up to ``max_iter`` iterations. On
+Every start runs ``screen_iter`` (default 4) LM iterations under ``vmap``; the best
+``keep`` (default 64) starts continue for up to ``max_iter`` iterations. On
 the Epoch data the pruned search reaches the same optimum as running all 4,500
 Hoffmann starts to convergence (tests/test_fit_epoch.py), at a fraction of the
 work. All of it is pure and jit-able, and itself vmaps over variants (per-run
@@ -28,7 +28,7 @@ class MultiStartResult(NamedTuple):
 
 
 def multistart(residual_fn: Callable, starts, data, *, kind="huber", delta=1e-3, free=None,
-               fixed=None, screen_iter=8, keep=32, max_iter=200, ftol=None) -> MultiStartResult:
+               fixed=None, screen_iter=4, keep=64, max_iter=200, ftol=None) -> MultiStartResult:
     """Fit from every row of ``starts`` ([S, P], unconstrained) and return the best.
 
     Args:
