@@ -53,7 +53,7 @@ def main():
 
     dtype = jnp.float64 if args.dtype == "float64" else jnp.float32
     t0 = time.perf_counter()
-    first = scalelab.fit(runs, law, starts="grid", dtype=dtype)
+    scalelab.fit(runs, law, starts="grid", dtype=dtype)  # compile
     t_first = time.perf_counter() - t0
     times = []
     for _ in range(args.repeat):

@@ -18,6 +18,21 @@ def _err(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
+def read_table(args):
+    """The run table named by ``args.data``, less ``--drop-highest-loss`` rows; notes go to stderr.
+
+    Shared by every command that reads a run table.
+    """
+    import scalelab
+
+    table = scalelab.read(args.data)
+    if getattr(args, "drop_highest_loss", 0):
+        table = table.drop_highest_loss(args.drop_highest_loss)
+    for note in table.notes:
+        _err(f"note: {note}")
+    return table
+
+
 def _floats(text: str) -> np.ndarray:
     """'1e9,2e9' or '1e9' -> array."""
     try:
@@ -60,11 +75,7 @@ def _add_param_source(p) -> None:
 def cmd_fit(args) -> int:
     import scalelab
 
-    table = scalelab.read(args.data)
-    if args.drop_highest_loss:
-        table = table.drop_highest_loss(args.drop_highest_loss)
-    for note in table.notes:
-        _err(f"note: {note}")
+    table = read_table(args)
     fixed = {}
     for item in args.fix or []:
         name, _, value = item.partition("=")

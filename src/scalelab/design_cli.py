@@ -11,12 +11,9 @@ import sys
 
 
 def _read(args):
-    import scalelab
+    from scalelab.cli import read_table
 
-    table = scalelab.read(args.data)
-    if args.drop_highest_loss:
-        table = table.drop_highest_loss(args.drop_highest_loss)
-    return table
+    return read_table(args)
 
 
 def _fixed(items):

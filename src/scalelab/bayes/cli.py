@@ -13,14 +13,10 @@ def _err(msg: str) -> None:
 def cmd_bayes(args) -> int:
     import warnings
 
-    import scalelab
     from scalelab import bayes
+    from scalelab.cli import read_table
 
-    table = scalelab.read(args.data)
-    if args.drop_highest_loss:
-        table = table.drop_highest_loss(args.drop_highest_loss)
-    for note in table.notes:
-        _err(f"note: {note}")
+    table = read_table(args)
     if not 0 < args.ci < 1:
         raise ValueError(f"--ci must lie in (0, 1), got {args.ci}")
     groups = None if args.groups in (None, "none") else args.groups

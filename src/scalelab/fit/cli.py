@@ -9,13 +9,12 @@ import pandas as pd
 
 
 def cmd_fit_many(args) -> int:
-    import scalelab
     from scalelab.fit import variants
     from scalelab.fit.many import fit_many
 
-    table = scalelab.read(args.data)
-    if args.drop_highest_loss:
-        table = table.drop_highest_loss(args.drop_highest_loss)
+    from scalelab.cli import read_table
+
+    table = read_table(args)
     spec_path = Path(args.variants)
     if not spec_path.exists():
         raise FileNotFoundError(f"{spec_path}: no such variants file")

@@ -87,7 +87,6 @@ def lm_step(residual_fn, state: LMState, data, kind, delta, free, ftol, max_step
     theta = state.theta
     f, g, H = _normal_equations(residual_fn, theta, data, kind, delta)
     H, g = _masked(H, g, free)
-    P = theta.shape[0]
     damp = state.lam * (jnp.diag(H) + 1e-12)
     step = -linalg.spd_solve(H + jnp.diag(damp), g) * free
     # Trust region in the unconstrained space: flat directions (a term that can

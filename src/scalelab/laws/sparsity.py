@@ -5,7 +5,6 @@ Both read ``S``, the sparsity in [0, 1): the fraction of weights that are zero
 an expert layer). Loss in nats/token.
 """
 
-import jax.numpy as jnp
 
 from scalelab.laws.base import Law, positive
 

@@ -17,7 +17,6 @@ in D and ``rho = 0`` recovers the base law. ``rho`` is the normalised density of
 """
 
 import jax
-import jax.numpy as jnp
 
 from scalelab.laws.base import Law, positive, unit
 
