@@ -33,6 +33,17 @@ def read_table(args):
     return table
 
 
+def law_inputs(args, law) -> dict:
+    """The law's inputs from ``--N``, ``--D``, ... options (comma-separated numbers)."""
+    inputs = {}
+    for name in law.inputs:
+        value = getattr(args, name, None)
+        if value is None:
+            raise ValueError(f"law {law.name!r} needs --{name}")
+        inputs[name] = _floats(value)
+    return inputs
+
+
 def _floats(text: str) -> np.ndarray:
     """'1e9,2e9' or '1e9' -> array."""
     try:
@@ -135,12 +146,7 @@ def cmd_predict(args) -> int:
         return predict_posterior(args)
     law = laws.get(args.law)
     params = _params_from(args, law)
-    inputs = {}
-    for name in law.inputs:
-        value = getattr(args, name, None)
-        if value is None:
-            raise SystemExit(f"error: law {law.name!r} needs --{name}")
-        inputs[name] = _floats(value)
+    inputs = law_inputs(args, law)
     loss = np.atleast_1d(np.asarray(law(params, **inputs), float))
     shape = np.broadcast_shapes(*(v.shape for v in inputs.values()))
     cols = {k: np.broadcast_to(v, shape).tolist() for k, v in inputs.items()}

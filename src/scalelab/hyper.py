@@ -25,8 +25,6 @@ from __future__ import annotations
 
 from typing import Sequence
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
@@ -143,7 +141,7 @@ def fit_target(df: pd.DataFrame, law, *, starts="grid", seed: int = 0, objective
 
     Returns natural params, objective (sum of r^2/2 for mse), n and convergence.
     """
-    from scalelab.fit.api import compiled_multistart, resolve_starts
+    import scalelab
 
     law = _laws.get(law)
     missing = [c for c in (*law.inputs, law.target) if c not in df.columns]
@@ -151,16 +149,9 @@ def fit_target(df: pd.DataFrame, law, *, starts="grid", seed: int = 0, objective
         raise _runs.RunTableError(f"law {law.name!r} needs column(s) {missing}; columns are {list(df.columns)}")
     if len(df) <= law.n_params:
         raise _runs.RunTableError(f"{len(df)} cells cannot determine the {law.n_params} parameters of {law.name!r}")
-    data = {"x": {c: jnp.asarray(df[c].to_numpy(float)) for c in law.inputs},
-            "y": jnp.asarray(np.log(df[law.target].to_numpy(float))),
-            "w": jnp.ones(len(df))}
-    st = resolve_starts(law, starts, seed)
-    P = law.n_params
-    run = compiled_multistart(law, objective, 8, 32, 200)
-    res = jax.device_get(run(jnp.asarray(st), data, jnp.asarray(delta), jnp.ones(P), jnp.zeros(P)))
-    params = {k: float(v) for k, v in law.to_natural(law.unflatten(jnp.asarray(res.theta))).items()}
-    return {"law": law.name, "target": law.target, "params": params, "objective": float(res.f),
-            "n": int(len(df)), "converged": bool(res.converged)}
+    res = scalelab.fit(df, law, objective=objective, delta=delta, starts=starts, seed=seed)
+    return {"law": law.name, "target": law.target, "params": res.params, "objective": res.objective,
+            "n": res.n_runs, "converged": res.converged}
 
 
 HYPER_LAWS = ("batch_size_loss", "lr_loss", "deepseek_batch_size", "deepseek_lr")

@@ -92,16 +92,11 @@ def predict_posterior(args) -> int:
     import numpy as np
 
     from scalelab import laws
-    from scalelab.cli import _floats
+    from scalelab.cli import law_inputs
 
     post = _load_for(args)
     law = laws.get(post.law)
-    inputs = {}
-    for name in law.inputs:
-        value = getattr(args, name, None)
-        if value is None:
-            raise ValueError(f"law {law.name!r} needs --{name}")
-        inputs[name] = _floats(value)
+    inputs = law_inputs(args, law)
     shape = np.broadcast_shapes(*(v.shape for v in inputs.values()))
     pred = _lists(post.predict(ci=args.ci, **inputs))
     cols = {k: np.broadcast_to(v, shape).tolist() for k, v in inputs.items()}
