@@ -113,3 +113,73 @@ def test_suggest_greedy_bookkeeping_and_cli(simulated_runs, tmp_path):
     obj = json.loads(buf.getvalue())
     assert obj["law"] == "chinchilla" and len(obj["runs"]) == 3
     np.testing.assert_allclose(obj["sd_after"], s.sd_after, rtol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def sim_fit(simulated_runs):
+    """The simulated runs (isoFLOP budgets 1e18..1e22) and their grid fit (compiled once with the test above)."""
+    import scalelab
+
+    return simulated_runs, scalelab.fit(simulated_runs, "chinchilla")
+
+
+def test_suggest_fixed_budget_gradient_beats_greedy(sim_fit):
+    """Fixed-budget criterion: the budget holds, the picks are large runs (not the pool's cheapest, as the
+    old variance-per-FLOP criterion chose), gradient mode's Laplace variance <= greedy's, and its
+    reported sd equals a direct NumPy inversion of the information with the new runs added (1e-6: the
+    two differ only by float64 round-off of rank-one updates)."""
+    import jax
+
+    runs, fit = sim_fit
+    law = laws.get("chinchilla")
+    budget, k, m = 1e23, 4, 0.01  # 10x the largest run so far
+    g1 = design.suggest(runs, law, "loss@C=1e24", budget=budget, k=k, fit=fit, min_fraction=m)
+    g2 = design.suggest(runs, law, "loss@C=1e24", budget=budget, k=k, fit=fit, min_fraction=m, method="gradient",
+                        steps=150)
+    for s in (g1, g2):
+        assert len(s.runs) == k and s.spent <= budget * (1 + 1e-9)
+        assert np.all(s.runs["C"] >= m * budget * (1 - 1e-9))
+        np.testing.assert_allclose(s.runs["C"], 6 * s.runs["N"] * s.runs["D"], rtol=1e-9)
+        assert s.runs["tokens_per_param"].between(1 - 1e-6, 1000 * (1 + 1e-6)).all()
+        assert s.spent >= 0.5 * budget and s.runs["C"].max() >= 0.2 * budget  # not the cheapest candidates
+        assert s.sd_after < 0.95 * s.sd_before
+    assert g2.method == "gradient" and g2.sd_greedy == pytest.approx(g1.sd_after, rel=1e-9)
+    assert g2.sd_after <= g1.sd_after * (1 + 1e-9)
+    # direct recomputation: (J_old^T J_old + J_new^T J_new) / sigma^2, inverted by NumPy
+    theta = law.flatten({k_: jnp.asarray(v) for k_, v in fit.unconstrained.items()})
+    x = {"N": jnp.asarray(np.r_[runs["N"], g2.runs["N"]]), "D": jnp.asarray(np.r_[runs["D"], g2.runs["D"]])}
+    J = np.asarray(jax.jacfwd(lambda th: law.log_predict_theta(th, x))(theta))
+    g = np.asarray(jax.grad(design.target_fn(law, "loss@C=1e24"))(theta))
+    for s, Jn in ((g2, J), (g1, None)):
+        if Jn is None:
+            x = {"N": jnp.asarray(np.r_[runs["N"], s.runs["N"]]), "D": jnp.asarray(np.r_[runs["D"], s.runs["D"]])}
+            Jn = np.asarray(jax.jacfwd(lambda th: law.log_predict_theta(th, x))(theta))
+        np.testing.assert_allclose(np.sqrt(g @ np.linalg.solve(Jn.T @ Jn / s.sigma**2, g)), s.sd_after, rtol=1e-6)
+        np.testing.assert_allclose(np.sqrt(g @ np.linalg.solve(Jn[: len(runs)].T @ Jn[: len(runs)] / s.sigma**2, g)),
+                                   s.sd_before, rtol=1e-6)
+    # a user cost (here 1.5 x 6ND, e.g. attention FLOPs): the gradient mode solves cost(N, rN) = C_i
+    cost = lambda N, D: 9.0 * N * D  # noqa: E731
+    g3 = design.suggest(runs, law, "loss@C=1e24", budget=budget, k=2, fit=fit, method="gradient", cost=cost,
+                        steps=50)
+    np.testing.assert_allclose(g3.runs["C"], 9.0 * g3.runs["N"] * g3.runs["D"], rtol=1e-8)
+    assert g3.spent <= budget * (1 + 1e-9)
+
+
+def test_suggest_cli_gradient_json(sim_fit, tmp_path):
+    """``--method gradient`` through the CLI: the JSON keeps every earlier field and adds method, sd_greedy."""
+    import contextlib
+    import io
+
+    runs, _ = sim_fit
+    path = tmp_path / "runs.csv"
+    runs.to_csv(path, index=False)
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        rc = main(["suggest", str(path), "--target", "loss@C=1e24", "--budget", "1e23", "--k", "4",
+                   "--method", "gradient", "--steps", "150", "--json"])
+    assert rc == 0
+    obj = json.loads(buf.getvalue())
+    assert {"law", "target", "value", "sd_before", "sd_after", "sigma", "budget", "spent", "runs"} <= set(obj)
+    assert obj["method"] == "gradient" and obj["sd_after"] <= obj["sd_greedy"] * (1 + 1e-9)
+    assert {"N", "D", "C", "tokens_per_param", "sd_after", "reduction", "reduction_per_flop"} <= set(obj["runs"][0])
+    assert obj["spent"] <= 1e23 * (1 + 1e-9)

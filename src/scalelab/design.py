@@ -9,8 +9,9 @@ Targets (a quantity a decision rests on) are written ``QUANTITY@INPUTS``:
 
 Other law inputs are given the same way and held fixed (``loss@C=1e24,E=8``).
 
-Choosing the next runs (`suggest`): a Laplace/Fisher approximation of how much
-each candidate run would shrink the target's predictive variance, greedy per FLOP.
+Choosing the next runs (`suggest`): a Laplace/Fisher approximation of the target's
+predictive variance after adding ``k`` runs within a FLOP budget, minimised greedily
+over a candidate pool or by gradient in the runs' sizes and tokens per parameter.
 
 Influence (Koh & Liang 2017; the infinitesimal jackknife of Jaeckel 1972): the fit
 ``theta*(w)`` is differentiable in the per-run weights (`scalelab.fit.implicit`),
@@ -288,19 +289,31 @@ def loo_changes(table, law, T, value, *, objective="huber", delta=1e-3, fixed=No
 # --- choosing the next runs ------------------------------------------------------------------
 
 
+def flops(N, D):
+    """Training FLOPs of a dense run, ``C = 6 N D`` (N total parameters, D tokens; Kaplan et al. 2020)."""
+    return 6.0 * N * D
+
+
 @dataclasses.dataclass(frozen=True)
 class Suggestion:
     """What `suggest` returns.
 
+    Units: FLOPs ``C`` (``6 N D`` unless a ``cost`` was given), ``N`` total
+    parameters, ``D`` tokens, the target in its own unit (``loss``: nats/token).
+
     Attributes:
       law, target, value: the target and its value at the fit.
       sd_before: Laplace (Gauss-Newton) standard deviation of the target now.
-      sd_after: the same after adding the chosen runs.
+      sd_after: the same after adding all the chosen runs.
       sigma: log-loss noise scale used (1.4826 x MAD of the fit's residuals).
-      budget, spent: FLOPs allowed and used by the chosen runs (``C = 6ND`` each).
-      runs: DataFrame, one row per chosen run in the order chosen: ``N``, ``D``, ``C``,
-        ``tokens_per_param``, ``sd_after`` (target sd once this and the earlier runs are
-        added), ``reduction_per_flop`` (variance removed per FLOP, the greedy criterion).
+      budget, spent: FLOPs allowed and used by the chosen runs.
+      runs: DataFrame, one row per chosen run, largest first: ``N``, ``D``, ``C``,
+        ``tokens_per_param``, ``sd_after`` (target sd once this and the rows above are
+        added), ``reduction`` (target variance removed by this run given the rows
+        above) and ``reduction_per_flop`` (``reduction / C``).
+      method: ``"greedy"`` or ``"gradient"``.
+      sd_greedy: ``sd_after`` of the greedy pick (the gradient mode's start).
+      seconds: wall time of the choice (the fit excluded).
     """
 
     law: str
@@ -312,19 +325,24 @@ class Suggestion:
     budget: float
     spent: float
     runs: pd.DataFrame
+    method: str = "greedy"
+    sd_greedy: float | None = None
+    seconds: float = 0.0
 
     def to_json(self) -> dict:
-        """The stable object of ``scalelab suggest --json``."""
+        """The stable object of ``scalelab suggest --json`` (fields are only ever added)."""
         return {"law": self.law, "target": self.target, "value": float(self.value),
                 "sd_before": float(self.sd_before), "sd_after": float(self.sd_after), "sigma": float(self.sigma),
                 "budget": float(self.budget), "spent": float(self.spent),
-                "runs": [{k: float(v) for k, v in row.items()} for row in self.runs.to_dict("records")]}
+                "runs": [{k: float(v) for k, v in row.items()} for row in self.runs.to_dict("records")],
+                "method": self.method,
+                "sd_greedy": None if self.sd_greedy is None else float(self.sd_greedy)}
 
 
 def candidate_pool(budget: float, n_compute: int = 13, n_ratio: int = 13, min_fraction: float = 1e-4,
                    tokens_per_param=(1.0, 1000.0)) -> pd.DataFrame:
-    """Log-spaced isoFLOP candidates: ``n_compute`` budgets from ``min_fraction * budget`` to ``budget``,
-    each at ``n_ratio`` log-spaced tokens per parameter (``N = sqrt(C / 6r)``, ``D = C / 6N``)."""
+    """Log-spaced isoFLOP candidates: ``n_compute`` budgets from ``min_fraction * budget`` to ``budget``
+    FLOPs, each at ``n_ratio`` log-spaced tokens per parameter (``N = sqrt(C / 6r)``, ``D = C / 6N``)."""
     if not (np.isfinite(budget) and budget > 0):
         raise ValueError(f"budget must be a positive number of FLOPs, got {budget}")
     C = np.repeat(np.geomspace(min_fraction * budget, budget, n_compute), n_ratio)
@@ -333,71 +351,290 @@ def candidate_pool(budget: float, n_compute: int = 13, n_ratio: int = 13, min_fr
     return pd.DataFrame({"N": N, "D": C / (6.0 * N), "C": C, "tokens_per_param": r})
 
 
-def suggest(runs, law="chinchilla", target: str | Target = "loss@C=1e24", *, budget: float = 1e21, k: int = 4,
-            objective: str = "huber", delta: float = 1e-3, starts="grid", fixed: Mapping[str, float] | None = None,
-            candidates: pd.DataFrame | None = None) -> Suggestion:
-    """Choose up to ``k`` new runs that most reduce the target's predictive variance per FLOP.
+def laplace_state(law, theta, x, y, w, free=None, prior_cov=None):
+    """Gauss-Newton posterior of the unconstrained parameters at ``theta`` from runs ``x, y, w``.
 
-    Laplace/Fisher approximation: the posterior covariance of the unconstrained
-    parameters is ``Sigma = sigma^2 (J^T J)^-1`` (Gauss-Newton information of the
-    log-loss residuals of the current runs, ``sigma`` their robust scale); a
-    candidate run ``c`` adds ``j_c j_c^T / sigma^2`` (``j_c`` the gradient of its
-    predicted log loss), so its variance reduction of ``T`` is
-    ``(g^T Sigma j_c)^2 / (sigma^2 + j_c^T Sigma j_c)`` with ``g = grad T``
-    (Sherman-Morrison). Greedy: repeatedly add the candidate with the largest
-    reduction per FLOP among those that fit in the remaining budget, then update
-    ``Sigma``. Candidates: `candidate_pool` (isoFLOP, log-spaced) unless given;
-    inputs other than N and D are taken from the target (e.g. ``,E=8``).
+    ``Sigma = sigma^2 (J^T J)^-1`` over the runs with ``w > 0`` (``J`` the Jacobian of
+    the predicted log loss, ``sigma`` = 1.4826 x MAD of the log-loss residuals), or,
+    with ``prior_cov`` (e.g. a posterior's covariance), ``prior_cov`` itself. Fixed
+    parameters (``free == 0``) get zero variance.
+
+    Returns:
+      ``(Sigma [P, P], sigma)`` as NumPy float64.
     """
-    law = _laws.get(law)
-    target = parse_target(target) if isinstance(target, str) else target
-    if k < 1:
-        raise ValueError(f"k must be >= 1, got {k}")
-    if not {"N", "D"} <= set(law.inputs):
-        raise ValueError(f"law {law.name!r} does not take N and D; candidates are (N, D) runs")
-    T = target_fn(law, target)
-    table = _runs.read(runs)
-    base = _fit(table, law, objective=objective, delta=delta, starts=starts, fixed=fixed)
-    data = jax.tree.map(jnp.asarray, prepare_data(table, law))
-    free = jnp.asarray(fixed_vectors(law, fixed)[0])
-    theta = law.flatten({k_: jnp.asarray(v) for k_, v in base.unconstrained.items()})
-    cand = candidate_pool(budget) if candidates is None else candidates.reset_index(drop=True)
-    held = {n: float(v) for n, v in target.at.items() if n in law.inputs and n not in ("N", "D")}
-    xc = {"N": jnp.asarray(cand["N"].to_numpy(float)), "D": jnp.asarray(cand["D"].to_numpy(float)),
-          **{n: jnp.full(len(cand), v) for n, v in held.items()}}
-    cost = cand["C"].to_numpy(float) if "C" in cand else 6.0 * cand["N"].to_numpy(float) * cand["D"].to_numpy(float)
-
-    J = jax.jacfwd(lambda th: law.log_predict_theta(th, data["x"]))(theta) * free
-    Jc = jax.jacfwd(lambda th: law.log_predict_theta(th, xc))(theta) * free
-    g = jax.grad(T)(theta) * free
-    r = np.asarray(law.log_predict_theta(theta, data["x"]) - data["y"])
-    r = r[np.asarray(data["w"]) > 0]
+    theta = jnp.asarray(theta)
+    P = theta.shape[0]
+    free = np.ones(P) if free is None else np.asarray(free, float)
+    keep = np.asarray(w) > 0
+    r = np.asarray(law.log_predict_theta(theta, x) - y)[keep]
     sigma = float(1.4826 * np.median(np.abs(r - np.median(r))))
-    J, Jc, g = (np.asarray(a, float) for a in (J, Jc, g))
-    wmask = np.asarray(data["w"]) > 0
-    info = J[wmask].T @ J[wmask] / sigma**2 + np.diag(1.0 - np.asarray(free))
-    Sigma = np.linalg.inv(info) * np.outer(free, free)
-    var0 = float(g @ Sigma @ g)
-    rows, left, var = [], float(budget), var0
-    available = np.ones(len(cand), bool)
-    for _ in range(k):  # k small sequential picks; each scores all candidates at once
+    if not sigma > 0:
+        raise ValueError("the fit's residuals have zero spread; cannot estimate the noise of new runs")
+    if prior_cov is not None:
+        Sigma = np.asarray(prior_cov, float)
+    else:
+        J = np.asarray(_jacobian_program(law)(theta, x), float)[keep] * free
+        Sigma = np.linalg.inv(J.T @ J / sigma**2 + np.diag(1.0 - free))
+    return Sigma * np.outer(free, free), sigma
+
+
+def sequential_variance(Sigma, g, sigma, Jc):
+    """Target variance after adding runs one at a time (Sherman-Morrison rank-one updates).
+
+    ``Sigma`` ``[P, P]`` the current covariance, ``g`` ``[P]`` the gradient of the
+    target, ``sigma`` the log-loss noise sd of a new run, ``Jc`` ``[m, P]`` the
+    gradients of the new runs' predicted log loss. Returns ``var [m + 1]`` (before
+    and after each added run) and the final covariance.
+    """
+    Sigma = np.array(Sigma, float)
+    var = [float(g @ Sigma @ g)]
+    for j in np.asarray(Jc, float):
+        s = Sigma @ j
+        Sigma = Sigma - np.outer(s, s) / (sigma**2 + j @ s)
+        var.append(float(g @ Sigma @ g))
+    return np.array(var), Sigma
+
+
+def _greedy(Sigma, g, sigma, Jc, cost, k, left):
+    """Greedy fixed-budget pick from a pool: each step adds the candidate that removes the most
+    target variance among those that fit in what is left of the budget after reserving the
+    cheapest candidate's cost for each pick still to come. Returns the chosen indices."""
+    available = np.ones(len(cost), bool)
+    chosen = []
+    cheapest = float(np.min(cost))
+    for i in range(k):  # k small sequential picks; each scores all candidates at once
         Sj = Jc @ Sigma                      # [M, P]
         red = (Sj @ g) ** 2 / (sigma**2 + np.einsum("mp,mp->m", Sj, Jc))
-        score = np.where(available & (cost <= left), red / cost, -np.inf)
+        reserve = (k - 1 - i) * cheapest
+        score = np.where(available & (cost <= left - reserve + 1e-12 * abs(left)), red, -np.inf)
         m = int(np.argmax(score))
         if not np.isfinite(score[m]):
             break
         s = Sigma @ Jc[m]
         Sigma = Sigma - np.outer(s, s) / (sigma**2 + Jc[m] @ s)
-        var = float(g @ Sigma @ g)
         left -= cost[m]
         available[m] = False
-        rows.append({"N": float(cand["N"][m]), "D": float(cand["D"][m]), "C": float(cost[m]),
-                     "tokens_per_param": float(cand["D"][m] / cand["N"][m]), "sd_after": float(np.sqrt(max(var, 0))),
-                     "reduction_per_flop": float(red[m] / cost[m])})
-    return Suggestion(law.name, target.text, float(T(theta)), float(np.sqrt(var0)), float(np.sqrt(max(var, 0.0))),
-                      sigma, float(budget), float(budget - left), pd.DataFrame(rows))
+        chosen.append(m)
+    return chosen
+
+
+def _solve_log_n(cost, C, r, n_newton=30):
+    """``log N`` with ``cost(N, r N) = C``: Newton in log N without gradients, then one
+    differentiable Newton step, whose derivative is the implicit one ``-(df/dC) / (df/dv)``."""
+    f = lambda v, C_, r_: jnp.log(cost(jnp.exp(v), r_ * jnp.exp(v))) - jnp.log(C_)  # noqa: E731
+    df = jax.grad(lambda v, C_, r_: jnp.sum(f(v, C_, r_)))
+    Cs, rs = jax.lax.stop_gradient(C), jax.lax.stop_gradient(r)
+    v = jax.lax.fori_loop(0, n_newton, lambda _, v: v - f(v, Cs, rs) / df(v, Cs, rs), 0.5 * jnp.log(Cs / (6.0 * rs)))
+    v = jax.lax.stop_gradient(v)
+    return v - f(v, C, r) / jax.lax.stop_gradient(df(v, Cs, rs))
+
+
+def gradient_design(law, theta, Sigma, g, sigma, budget, k, *, init_C=None, init_r=None, min_fraction=0.01,
+                    tokens_per_param=(1.0, 1000.0), held=None, free=None, cost=None, steps=300,
+                    learning_rate=0.05):
+    """Optimise ``k`` runs jointly by gradient (optax Adam) of the target's Laplace variance.
+
+    The budget holds by construction: run ``i`` gets ``C_i = budget * (m + (1 - k m) p_i)``
+    FLOPs with ``p = softmax(z)`` over ``k + 1`` logits (the last is FLOPs left unspent)
+    and ``m = min_fraction``, so every run has at least ``m * budget`` and the total is at most
+    ``budget``; its tokens per parameter ``r_i`` is a sigmoid inside ``tokens_per_param``.
+    ``N_i = sqrt(C_i / 6 r_i)`` (or solves ``cost(N, r N) = C_i``), ``D_i = r_i N_i``.
+    The variance ``g^T (Sigma^-1 + Jc^T Jc / sigma^2)^-1 g`` is differentiable in the
+    runs through ``Jc`` (forward-over-reverse). Returns ``(N [k], D [k], C [k], var)`` at the
+    best step of the trajectory (the initial point included, so it is never worse than the start).
+    """
+    if not 0 <= min_fraction * k < 1:
+        raise ValueError(f"min_fraction * k must be in [0, 1), got {min_fraction} x {k}")
+    lo, hi = (float(np.log(v)) for v in tokens_per_param)
+    P = Sigma.shape[0]
+    free = np.ones(P) if free is None else np.asarray(free, float)
+    held = dict(held or {})
+    # information form on the free block (identity on fixed parameters, whose g is 0)
+    prec0 = np.linalg.inv(Sigma + np.diag(1.0 - free)) * np.outer(free, free)
+    C0 = np.full(k, budget / (k + 1)) if init_C is None else np.asarray(init_C, float)
+    r0 = np.full(k, 20.0) if init_r is None else np.asarray(init_r, float)
+    p0 = np.clip((C0 / budget - min_fraction) / (1.0 - k * min_fraction), 1e-9, None)
+    p0 = np.r_[p0, max(1.0 - p0.sum(), 1e-9)]
+    q0 = np.clip((np.log(r0) - lo) / (hi - lo), 1e-6, 1 - 1e-6)
+    params0 = (jnp.asarray(np.log(p0)), jnp.asarray(np.log(q0) - np.log1p(-q0)))
+    program = _gradient_program(law, k, steps, learning_rate, tuple(sorted(held)), cost)
+    (N, D, C), var = program(params0, jnp.asarray(theta), jnp.asarray(prec0), jnp.asarray(g) * free,
+                             jnp.asarray(free), jnp.asarray(sigma), jnp.asarray(budget), jnp.asarray(min_fraction),
+                             jnp.asarray(lo), jnp.asarray(hi), {n: jnp.asarray(v) for n, v in held.items()})
+    return np.asarray(N), np.asarray(D), np.asarray(C), float(var)
+
+
+def _gradient_program(law, k, steps, learning_rate, held_names, cost):
+    """A cached jit of the Adam loop of `gradient_design` for one law, k and setting."""
+    key = ("gradient", id(law), k, steps, learning_rate, held_names, cost)
+    hit = _PROGRAMS.get(key)
+    if hit is not None and hit[0] is law:
+        return hit[1]
+    import optax
+
+    opt = optax.adam(learning_rate)
+
+    def program(params0, theta, prec0, g, free, sigma, budget, m, lo, hi, held):
+        def runs(params):
+            z, u = params
+            p = jax.nn.softmax(z)
+            C = budget * (m + (1.0 - k * m) * p[:k])
+            r = jnp.exp(lo + (hi - lo) * jax.nn.sigmoid(u))
+            N = jnp.sqrt(C / (6.0 * r)) if cost is None else jnp.exp(_solve_log_n(cost, C, r))
+            return N, r * N, C
+
+        def objective(params):  # log of the target's variance after adding the k runs
+            N, D, _ = runs(params)
+            x = {"N": N, "D": D, **{n: jnp.full((k,), v) for n, v in held.items()}}
+            Jc = jax.jacfwd(lambda th: law.log_predict_theta(th, x))(theta) * free
+            prec = prec0 + Jc.T @ Jc / sigma**2 + jnp.diag(1.0 - free)
+            return jnp.log(g @ jnp.linalg.solve(prec, g))
+
+        def step(carry, _):
+            prm, state = carry
+            f, grad = jax.value_and_grad(objective)(prm)
+            upd, state = opt.update(grad, state, prm)
+            return (optax.apply_updates(prm, upd), state), (f, prm)
+
+        (last, _), (fs, trail) = jax.lax.scan(step, (params0, opt.init(params0)), None, length=steps)
+        fs = jnp.r_[fs, objective(last)]
+        trail = jax.tree.map(lambda a, b: jnp.concatenate([a, b[None]]), trail, last)
+        fs = jnp.where(jnp.isfinite(fs), fs, jnp.inf)
+        best = jnp.argmin(fs)
+        return runs(jax.tree.map(lambda a: a[best], trail)), jnp.exp(fs[best])
+
+    program = jax.jit(program)
+    _PROGRAMS[key] = (law, program)
+    return program
+
+
+def _jacobian_program(law):
+    """A cached jit of ``(theta, x) -> d log L(x) / d theta`` ``[n, P]``."""
+    key = ("jacobian", id(law))
+    hit = _PROGRAMS.get(key)
+    if hit is None or hit[0] is not law:
+        hit = (law, jax.jit(lambda theta, x: jax.jacfwd(lambda th: law.log_predict_theta(th, x))(theta)))
+        _PROGRAMS[key] = hit
+    return hit[1]
+
+
+def _target_program(law, target: Target):
+    """A cached jit of ``theta -> (T, grad T)``."""
+    key = ("target", id(law), target.text)
+    hit = _PROGRAMS.get(key)
+    if hit is None or hit[0] is not law:
+        hit = (law, jax.jit(jax.value_and_grad(target_fn(law, target))))
+        _PROGRAMS[key] = hit
+    return hit[1]
+
+
+def suggest(runs, law="chinchilla", target: str | Target = "loss@C=1e24", *, budget: float = 1e21, k: int = 4,
+            method: str = "greedy", min_fraction: float = 0.01, tokens_per_param=(1.0, 1000.0),
+            cost=None, objective: str = "huber", delta: float = 1e-3, starts="grid",
+            fixed: Mapping[str, float] | None = None, candidates: pd.DataFrame | None = None,
+            fit=None, posterior=None, steps: int = 300) -> Suggestion:
+    """Choose ``k`` new runs, together within ``budget`` FLOPs, that most shrink the target's variance.
+
+    Units: ``budget`` and costs in FLOPs (``cost(N, D)``, default `flops` = ``6 N D``), ``N``
+    total parameters, ``D`` tokens; the target in its own unit (``loss``: nats/token).
+
+    Laplace/Fisher approximation: the posterior covariance of the unconstrained
+    parameters is ``Sigma = sigma^2 (J^T J)^-1`` (Gauss-Newton information of the
+    log-loss residuals of the current runs, ``sigma`` their robust scale; or the
+    covariance of ``posterior``'s draws); a new run ``c`` adds ``j_c j_c^T / sigma^2``
+    (``j_c`` the gradient of its predicted log loss), so it removes
+    ``(g^T Sigma j_c)^2 / (sigma^2 + j_c^T Sigma j_c)`` of the variance of ``T``
+    (``g = grad T``; Sherman-Morrison). The objective is the variance after all
+    ``k`` runs at a fixed total budget. (Variance removed *per FLOP* is not a sound
+    criterion: it favours the smallest runs, each of which barely helps.)
+
+    Methods:
+      ``"greedy"``: from a candidate pool (`candidate_pool` from ``min_fraction * budget``
+        to ``budget`` FLOPs, or ``candidates``), repeatedly add the run that removes the most
+        variance among those that fit in the remaining budget (keeping the cheapest
+        candidate's cost for each later pick), then update ``Sigma``.
+      ``"gradient"``: start from the greedy pick and optimise all ``k`` runs' sizes and
+        tokens per parameter jointly by gradient (`gradient_design`; each run gets at least
+        ``min_fraction * budget`` FLOPs and ``tokens_per_param`` bounds D/N). Never worse
+        than greedy in the Laplace variance.
+
+    Args:
+      runs: path, DataFrame or `RunTable` of the runs so far.
+      law, target: as `influence` (inputs other than N and D are taken from the target,
+        e.g. ``loss@C=1e24,E=8``).
+      fit: a `FitResult` of ``law`` on ``runs`` to reuse (otherwise fitted here with
+        ``objective, delta, starts, fixed``).
+      posterior: a `scalelab.bayes` `Posterior`: linearise at its mean and use its covariance.
+      steps: Adam steps of the gradient mode.
+
+    Returns:
+      `Suggestion`.
+    """
+    law = _laws.get(law)
+    target = parse_target(target) if isinstance(target, str) else target
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+    if method not in ("greedy", "gradient"):
+        raise ValueError(f"method must be 'greedy' or 'gradient', got {method!r}")
+    if not (np.isfinite(budget) and budget > 0):
+        raise ValueError(f"budget must be a positive number of FLOPs, got {budget}")
+    if not 0 < min_fraction * k <= 1:
+        raise ValueError(f"min_fraction must be in (0, 1/k] so that k runs of at least min_fraction * budget fit; "
+                         f"got {min_fraction} with k = {k}")
+    if not {"N", "D"} <= set(law.inputs):
+        raise ValueError(f"law {law.name!r} does not take N and D; candidates are (N, D) runs")
+    T_and_grad = _target_program(law, target)
+    table = _runs.read(runs)
+    data = jax.tree.map(jnp.asarray, prepare_data(table, law))
+    free = np.asarray(fixed_vectors(law, fixed)[0])
+    prior_cov = None
+    if posterior is not None:
+        draws = np.asarray(posterior.theta, float)
+        theta = jnp.asarray(draws.mean(axis=0))
+        prior_cov = np.cov(draws, rowvar=False)
+    else:
+        if fit is None:
+            fit = _fit(table, law, objective=objective, delta=delta, starts=starts, fixed=fixed)
+        theta = law.flatten({k_: jnp.asarray(v) for k_, v in fit.unconstrained.items()})
+    t0 = time.perf_counter()
+    Sigma, sigma = laplace_state(law, theta, data["x"], data["y"], data["w"], free, prior_cov)
+    value, g = T_and_grad(theta)
+    g = np.asarray(g, float) * free
+    cost_fn = flops if cost is None else cost
+    cand = candidate_pool(budget, min_fraction=min_fraction, tokens_per_param=tokens_per_param) \
+        if candidates is None else candidates.reset_index(drop=True)
+    held = {n: float(v) for n, v in target.at.items() if n in law.inputs and n not in ("N", "D")}
+
+    def jac(N, D):
+        x = {"N": jnp.asarray(N, float), "D": jnp.asarray(D, float),
+             **{n: jnp.full(len(N), v) for n, v in held.items()}}
+        return np.asarray(_jacobian_program(law)(theta, x), float) * free
+
+    cN, cD = cand["N"].to_numpy(float), cand["D"].to_numpy(float)
+    cc = cand["C"].to_numpy(float) if ("C" in cand and cost is None) else np.asarray(cost_fn(cN, cD), float)
+    Jc = jac(cN, cD)
+    pick = _greedy(Sigma, g, sigma, Jc, cc, k, float(budget))
+    N, D, C = cN[pick], cD[pick], cc[pick]
+    var_greedy = sequential_variance(Sigma, g, sigma, Jc[pick])[0][-1]
+    if method == "gradient" and pick:
+        # the greedy pick may have fewer than k runs (a small pool): pad with the smallest allowed runs
+        C0 = np.r_[C, np.full(k - len(pick), min_fraction * budget)]
+        r0 = np.r_[D / N, np.full(k - len(pick), np.sqrt(np.prod(tokens_per_param)))]
+        N, D, C, _ = gradient_design(law, theta, Sigma, g, sigma, float(budget), k, init_C=C0, init_r=r0,
+                                     min_fraction=min_fraction, tokens_per_param=tokens_per_param, held=held,
+                                     free=free, cost=cost, steps=steps)
+    order = np.argsort(-C, kind="stable")
+    N, D, C = N[order], D[order], C[order]
+    var, _ = sequential_variance(Sigma, g, sigma, jac(N, D)) if len(N) else (np.array([g @ Sigma @ g]), None)
+    red = -np.diff(var)
+    rows = pd.DataFrame({"N": N, "D": D, "C": C, "tokens_per_param": D / N,
+                         "sd_after": np.sqrt(np.maximum(var[1:], 0.0)), "reduction": red,
+                         "reduction_per_flop": red / C})
+    return Suggestion(law.name, target.text, float(value), float(np.sqrt(var[0])),
+                      float(np.sqrt(max(var[-1], 0.0))), sigma, float(budget), float(C.sum()), rows,
+                      method, float(np.sqrt(max(var_greedy, 0.0))), time.perf_counter() - t0)
 
 
 __all__ = ["Target", "parse_target", "target_fn", "Influence", "influence", "influence_values", "loo_changes",
-           "Suggestion", "suggest", "candidate_pool"]
+           "Suggestion", "suggest", "candidate_pool", "flops", "laplace_state", "sequential_variance",
+           "gradient_design"]

@@ -2,6 +2,10 @@
 
 A thin layer over `scalelab.design`. ``--json`` prints exactly one object on stdout;
 progress and tables for people go to stderr/stdout as text otherwise.
+
+``scalelab suggest --json`` object: ``law``, ``target``, ``value``, ``sd_before``, ``sd_after``,
+``sigma``, ``budget``, ``spent`` (FLOPs, ``C = 6ND``), ``runs`` (list of ``N``, ``D``, ``C``,
+``tokens_per_param``, ``sd_after``, ``reduction``, ``reduction_per_flop``), ``method``, ``sd_greedy``.
 """
 
 from __future__ import annotations
@@ -81,23 +85,32 @@ def cmd_suggest(args) -> int:
           f"k = {args.k}", file=sys.stderr)
     res = design.suggest(table, args.law, args.target, budget=args.budget, k=args.k, objective=args.objective,
                          delta=args.delta, starts=args.starts if args.starts == "grid" else int(args.starts),
-                         fixed=_fixed(args.fix))
+                         fixed=_fixed(args.fix), method=args.method, min_fraction=args.min_fraction,
+                         tokens_per_param=(args.min_ratio, args.max_ratio), steps=args.steps)
     if args.json:
         print(json.dumps(res.to_json()))
         return 0
     print(f"{res.target} = {res.value:.6g} ({res.law}); Laplace sd {res.sd_before:.3g} now, {res.sd_after:.3g} "
-          f"after the runs below (sigma {res.sigma:.3g}); {res.spent:.3g} of {res.budget:.3g} FLOPs")
+          f"after the runs below (sigma {res.sigma:.3g}); {res.spent:.3g} of {res.budget:.3g} FLOPs; "
+          f"{res.method}" + (f" (greedy sd {res.sd_greedy:.3g})" if res.method != "greedy" else ""))
     print(res.runs.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     return 0
 
 
 def _add_suggest(sub) -> None:
-    p = sub.add_parser("suggest", help="choose the next runs that most reduce a forecast's variance per FLOP")
+    p = sub.add_parser("suggest", help="choose the next k runs, within a FLOP budget, that most narrow a forecast")
     p.add_argument("data", help="run table: CSV or parquet")
     p.add_argument("--law", default="chinchilla")
     p.add_argument("--target", default="loss@C=1e24", help="as for `scalelab influence`")
     p.add_argument("--budget", type=float, required=True, help="FLOPs for all new runs together (C = 6ND each)")
     p.add_argument("--k", type=int, default=4, help="number of runs to choose")
+    p.add_argument("--method", default="greedy", choices=["greedy", "gradient"],
+                   help="greedy from an isoFLOP candidate pool, or gradient descent on all k runs from there")
+    p.add_argument("--min-fraction", type=float, default=0.01,
+                   help="smallest run, as a fraction of the budget (pool floor and gradient lower bound)")
+    p.add_argument("--min-ratio", type=float, default=1.0, help="fewest tokens per parameter of a new run")
+    p.add_argument("--max-ratio", type=float, default=1000.0, help="most tokens per parameter of a new run")
+    p.add_argument("--steps", type=int, default=300, help="Adam steps of --method gradient")
     p.add_argument("--objective", default="huber", choices=["huber", "mse"])
     p.add_argument("--delta", type=float, default=1e-3)
     p.add_argument("--starts", default="grid")
