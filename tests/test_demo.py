@@ -1,6 +1,7 @@
 """`scalelab demo` runs end to end on the project's own data."""
 
 import json
+import math
 
 import pytest
 
@@ -16,7 +17,19 @@ def test_demo_json(capsys):
     assert fit["params"]["alpha"] == pytest.approx(TRUTH["alpha"], abs=0.03)
     assert fit["params"]["E"] == pytest.approx(TRUTH["E"], rel=0.02)
     proxy = obj["proxy"]
-    assert proxy["runs"] >= 12 and proxy["wang2024_moe"]["converged"]
+    assert proxy["runs"] >= 30 and proxy["wang2024_moe"]["converged"]
     # Wang et al.'s claim (i) on our own proxy runs: MoE beats dense at ~equal compute in most pairs.
     wins = [p["loss_moe"] < p["loss_dense"] for p in proxy["pairs"]]
     assert sum(wins) > len(wins) / 2
+    # Forecasts carry credible intervals (Laplace approximation) that are finite and contain the point
+    # forecast: the Gaussian is centred on the fit, so the fit's prediction must lie inside its 95%
+    # interval unless the approximation is broken.
+    assert proxy["intervals"]["method"] == "laplace" and proxy["intervals"]["ci"] == 0.95
+    assert {f["where"] for f in proxy["forecast"]} == {"largest run", "4x N and D"}
+    assert {(f["law"], f["family"]) for f in proxy["forecast"]} == {
+        ("chinchilla", "dense"), ("wang2024_moe", "dense"), ("wang2024_moe", "moe")}
+    for f in proxy["forecast"]:
+        vals = [f[k] for k in ("loss", "median", "lo", "hi", "new_lo", "new_hi")]
+        assert all(math.isfinite(v) for v in vals), f
+        assert f["lo"] <= f["loss"] <= f["hi"], f
+        assert f["new_lo"] < f["new_hi"] and f["lo"] < f["hi"], f

@@ -120,6 +120,15 @@ def test_plans_cover_the_spec():
     tiny = plans.get_plan("tiny")
     assert len(tiny) >= 12 and {s.model.family for s in tiny} == {"dense", "moe"}
     assert len(plans.get_plan("micro")) == 2
+    # The demo's table extends tiny (same run ids, so `sweep` would reuse its rows); the density grid
+    # crosses 3 widths x 5 token budgets x 3 duplication levels on one unique-token pool.
+    demo = plans.get_plan("tiny-demo")
+    assert len(demo) == 30 and {s.run_id for s in tiny} <= {s.run_id for s in demo}
+    grid = plans.get_plan("tiny-density-grid")
+    assert len(grid) == 45 and len({s.run_id for s in grid}) == 45
+    assert {(s.model.d_model, s.train.tokens, s.data.duplication) for s in grid} == {
+        (d, 2**k, dup) for d in (32, 48, 64) for k in range(16, 21) for dup in (0.0, 0.5, 0.9)}
+    assert {s.data.unique_tokens for s in grid} == {2**16}
     with pytest.raises(KeyError, match="known plans"):
         plans.get_plan("nope")
 

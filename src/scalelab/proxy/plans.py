@@ -150,6 +150,15 @@ def plan_tiny(seed: int = 0) -> list[RunSpec]:
     return dense_vs_moe(models, [2**18, 2**19], _tiny_train(seed), TINY_DATA, "tiny", n_experts=8, top_k=2)
 
 
+def plan_tiny_demo(seed: int = 0) -> list[RunSpec]:
+    """30 runs, the demo's table (``scalelab/data/proxy_tiny_demo.csv``): dense d in
+    {16, 24, 32, 48, 64} (2 layers) and their MoE twins (E=8, k=2, G=2), each at D = 2**17,
+    2**18 and 2**19 tokens; a superset of ``tiny`` (same run ids), with enough sizes and token
+    counts for credible intervals on chinchilla and wang2024_moe. ~5 min on 2 CPU cores."""
+    models = [_tiny_model(d) for d in (16, 24, 32, 48, 64)]
+    return dense_vs_moe(models, [2**17, 2**18, 2**19], _tiny_train(seed), TINY_DATA, "tiny-demo", n_experts=8, top_k=2)
+
+
 def plan_tiny_lr_batch(seed: int = 0) -> list[RunSpec]:
     """Learning rate x batch size grid (3 lr x 4 batch sizes) for dense d=48 and its MoE twin
     at D = 2**18 and 2**19 (48 runs, ~10 min on 2 CPU cores): optimal lr and batch size of each
@@ -167,6 +176,16 @@ def plan_tiny_density(seed: int = 0) -> list[RunSpec]:
     {2**16, 2**17, 2**18, 2**19}, duplication 0, 0.5, 0.9 (density ~0, ~0.5, ~0.9)."""
     return density_grid([_tiny_model(48)], [2**16, 2**17, 2**18, 2**19], [0.0, 0.5, 0.9], 2**16,
                         _tiny_train(seed), TINY_DATA, "tiny-density")
+
+
+def plan_tiny_density_grid(seed: int = 0) -> list[RunSpec]:
+    """Data-density grid large enough to compare laws per duplication level: dense d in
+    {32, 48, 64} (2 layers), U_D = 2**16 unique-pool tokens repeated to D in {2**16 .. 2**20},
+    duplication 0, 0.5, 0.9 (45 runs, roughly 10-20 min on 2 shared CPU cores). Fit on
+    D <= 2**19, predict D = 2**20: see ``benchmarks/proxy_density.py``."""
+    models = [_tiny_model(d) for d in (32, 48, 64)]
+    return density_grid(models, [2**k for k in range(16, 21)], [0.0, 0.5, 0.9], 2**16,
+                        _tiny_train(seed), TINY_DATA, "tiny-density-grid")
 
 
 def plan_tiny_otr(seed: int = 0) -> list[RunSpec]:
@@ -199,8 +218,10 @@ def plan_gpu_base(seed: int = 0) -> list[RunSpec]:
 PLANS: dict[str, Callable[[int], list[RunSpec]]] = {
     "micro": plan_micro,
     "tiny": plan_tiny,
+    "tiny-demo": plan_tiny_demo,
     "tiny-lr-batch": plan_tiny_lr_batch,
     "tiny-density": plan_tiny_density,
+    "tiny-density-grid": plan_tiny_density_grid,
     "tiny-otr": plan_tiny_otr,
     "small": plan_small,
     "gpu-base": plan_gpu_base,
