@@ -23,7 +23,8 @@ alpha, beta + 0.03 z):
      i.e. the same approximation `suggest` optimises, evaluated after refitting on new data;
    * absolute error |T(refit) - T(truth)| in nats/token, and the coverage of the interval.
 
-Ratios are isoflop / suggest and random / suggest (above 1: suggest's runs narrow more).
+"predicted" is the width `suggest`'s approximation gives each design from the step-2 fit, before
+the new runs are trained. Ratios are isoflop / suggest and random / suggest (above 1: suggest's runs narrow more).
 
     python benchmarks/design.py --truths 100
 """
@@ -142,6 +143,15 @@ def main():
     for d in DESIGNS:
         spent = 6 * new[d]["N"] * new[d]["D"]
         assert np.all(spent.sum(axis=1) <= budget * (1 + 1e-6)), d
+    # what suggest's approximation predicts for each design before any new run is trained: score a
+    # design by passing exactly its runs as the candidate pool
+    pred_sd = np.zeros((len(DESIGNS), n_t))
+    for t in range(n_t):
+        fit = SimpleNamespace(unconstrained=law.unflatten(th0[t]))
+        for i, d in enumerate(DESIGNS):
+            pool = pd.DataFrame({"N": new[d]["N"][t], "D": new[d]["D"][t]})
+            pred_sd[i, t] = design.suggest(tables[t], law, args.target, budget=budget * (1 + 1e-9), k=k, fit=fit,
+                                           candidates=pool).sd_after
 
     # 4: simulate new runs, refit every (design, truth) lane at once
     noise = rng.standard_normal((n_t, k))  # the same noise draws for every design (paired comparison)
@@ -173,7 +183,8 @@ def main():
     width = 2 * Z90 * sd
     cover = err <= Z90 * sd
     for i, d in enumerate(DESIGNS):
-        rows.append({"design": d, "median 90% width": np.median(width[i]), "mean 90% width": np.mean(width[i]),
+        rows.append({"design": d, "predicted median width": np.median(2 * Z90 * pred_sd[i]),
+                     "median 90% width": np.median(width[i]), "mean 90% width": np.mean(width[i]),
                      "median |error|": np.median(err[i]), "mean |error|": np.mean(err[i]),
                      "RMSE": np.sqrt(np.mean(err[i] ** 2)), "coverage of 90%": np.mean(cover[i]),
                      "median spent / budget": np.median((6 * new[d]["N"] * new[d]["D"]).sum(1) / budget)})
@@ -184,7 +195,8 @@ def main():
         i = DESIGNS.index(ref)
         for other in ("isoflop", "random"):
             j = DESIGNS.index(other)
-            print(f"{other} / {ref}: width median {np.median(width[j]) / np.median(width[i]):.2f}x "
+            print(f"{other} / {ref}: predicted width median {np.median(pred_sd[j]) / np.median(pred_sd[i]):.2f}x; "
+                  f"width median {np.median(width[j]) / np.median(width[i]):.2f}x "
                   f"(per-truth ratio, median {np.median(width[j] / width[i]):.2f}x); |error| median "
                   f"{np.median(err[j]) / np.median(err[i]):.2f}x, mean {np.mean(err[j]) / np.mean(err[i]):.2f}x, "
                   f"RMSE {np.sqrt(np.mean(err[j]**2) / np.mean(err[i]**2)):.2f}x")
