@@ -562,6 +562,14 @@ def suggest(runs, law="chinchilla", target: str | Target = "loss@C=1e24", *, bud
       runs: path, DataFrame or `RunTable` of the runs so far.
       law, target: as `influence` (inputs other than N and D are taken from the target,
         e.g. ``loss@C=1e24,E=8``).
+      budget: FLOPs for all ``k`` new runs together.
+      k: number of new runs.
+      min_fraction: smallest new run, as a fraction of ``budget`` (floor of the pool and
+        lower bound of the gradient mode; ``min_fraction * k <= 1``).
+      tokens_per_param: ``(lo, hi)`` box for ``D / N`` of a new run.
+      cost: ``cost(N, D) -> FLOPs`` (jax-traceable, increasing in N at fixed D/N); default `flops`.
+      candidates: DataFrame with ``N`` and ``D`` (and optionally ``C``) replacing the pool; pass
+        exactly a design's runs with the greedy mode to score that design.
       fit: a `FitResult` of ``law`` on ``runs`` to reuse (otherwise fitted here with
         ``objective, delta, starts, fixed``).
       posterior: a `scalelab.bayes` `Posterior`: linearise at its mean and use its covariance.
