@@ -145,8 +145,8 @@ def _print_proxy(proxy: dict) -> None:
               f"loss {f['loss']:.3f}  curve [{f['lo']:.3f}, {f['hi']:.3f}]  new run [{f['new_lo']:.3f}, {f['new_hi']:.3f}]")
     for g in proxy["moe_minus_dense"]:
         print(f"  {g['where']:<11} wang2024_moe MoE - dense: {g['loss']:+.3f}  [{g['lo']:+.3f}, {g['hi']:+.3f}]")
-    print("(Laplace: a Gaussian around the fit, fast; the full NUTS posterior: "
-          f"`scalelab bayes src/scalelab/data/{proxy['table']} --law wang2024_moe`)")
+    print("(Laplace: a Gaussian around the fit, fast. NUTS: `scalelab bayes "
+          f"src/scalelab/data/{proxy['table']} --law wang2024_moe`, ~1 min; with sigma free it mixes poorly on these runs)")
     print()
 
 
