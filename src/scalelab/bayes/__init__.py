@@ -9,12 +9,12 @@ runs NUTS (numpyro, vectorised chains, started from the fit) and returns a
 variants (`laplace_core` vmaps).
 """
 
-from scalelab.bayes.inference import laplace, sample
+from scalelab.bayes.inference import laplace, sample, sample_many
 from scalelab.bayes.laplace import laplace_core
 from scalelab.bayes.likelihoods import LIKELIHOODS, HuberDensity
 from scalelab.bayes.model import group_index, make_model
 from scalelab.bayes.posterior import Posterior, load
 from scalelab.bayes.priors import default_priors, resolve_priors
 
-__all__ = ["sample", "laplace", "laplace_core", "Posterior", "load", "make_model", "group_index",
+__all__ = ["sample", "sample_many", "laplace", "laplace_core", "Posterior", "load", "make_model", "group_index",
            "default_priors", "resolve_priors", "LIKELIHOODS", "HuberDensity"]
