@@ -10,7 +10,7 @@ import warnings
 
 import numpy as np
 import pytest
-from scipy import integrate, stats
+from scipy import integrate
 
 import scalelab
 from scalelab import bayes

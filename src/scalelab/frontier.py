@@ -68,8 +68,9 @@ def optimal_log_n(law, theta, C, extra: Mapping | None = None):
     return u - d1(u, theta, C) / d2(u, theta, C)
 
 
-def _point(law, theta, C, extra):
-    """N_opt, D_opt, loss and the law's partial elasticities at the optimum, for scalar C."""
+def optimum(law, theta, C, extra):
+    """N_opt, D_opt, loss and the law's partial elasticities at the optimum, for scalar C and
+    unconstrained ``theta [P]`` (pure; vmap over budgets or posterior draws)."""
     u = optimal_log_n(law, theta, C, extra)
     N = jnp.exp(u)
     D = C / (6.0 * N)
@@ -112,7 +113,7 @@ def frontier(law, params: Mapping[str, float], C, extra: Mapping[str, float] | N
     """
     law, C, extra = _prepare(law, params, C, extra)
     theta = _theta(law, params)
-    out = jax.jit(jax.vmap(lambda c: _point(law, theta, c, extra)))(jnp.asarray(C))
+    out = jax.jit(jax.vmap(lambda c: optimum(law, theta, c, extra)))(jnp.asarray(C))
     return {"C": C, **{k: np.asarray(v, float) for k, v in out.items()}}
 
 
@@ -129,7 +130,7 @@ def sensitivities(law, params: Mapping[str, float], C, extra: Mapping[str, float
 
     def outputs(p, c):
         th = law.flatten(law.to_unconstrained(p))
-        pt = _point(law, th, c, extra)
+        pt = optimum(law, th, c, extra)
         return {"N_opt": pt["N_opt"], "D_opt": pt["D_opt"], "loss": pt["loss"]}
 
     jac = jax.jit(jax.vmap(jax.jacfwd(outputs), (None, 0)))(p0, jnp.asarray(C))
@@ -139,4 +140,4 @@ def sensitivities(law, params: Mapping[str, float], C, extra: Mapping[str, float
             "dlogNopt_dlogC": np.asarray(slope, float)}
 
 
-__all__ = ["frontier", "sensitivities", "optimal_log_n"]
+__all__ = ["frontier", "sensitivities", "optimal_log_n", "optimum"]

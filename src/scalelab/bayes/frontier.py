@@ -1,10 +1,9 @@
 """Compute-optimal allocation under ``C = 6 N D`` for every posterior draw.
 
 Chinchilla has a closed form (Hoffmann et al. 2022, Eq. 4; `scalelab.optimal`).
-Any other law of ``N`` and ``D`` is minimised numerically in JAX: for each draw
-and budget, ``log L(N, C / 6N)`` over ``log N`` on a grid of 513 points spanning
-tokens per parameter from e^-30 to e^30, then Newton steps on ``log N`` (autodiff
-derivatives, step clipped to the grid spacing), all under ``vmap``.
+Any other law of ``N`` and ``D`` is minimised numerically in JAX by
+`scalelab.frontier` (grid over ``log N``, then Newton steps) under ``vmap`` over
+draws and budgets.
 """
 
 from __future__ import annotations
@@ -13,33 +12,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from scalelab.frontier import optimum
 from scalelab.optimal import chinchilla_allocation
 
 
 def _numeric(law, theta, C, extra):
-    def f(logN, th, c):
-        N = jnp.exp(logN)
-        x = {"N": N, "D": c / (6.0 * N), **extra}
-        return law.log_predict_theta(th, x)
-
+    """``N_opt, D_opt, loss`` of shape ``[S, K]``: `scalelab.frontier.optimum` under vmap over draws and budgets."""
     def one(th, c):
-        centre = 0.5 * jnp.log(c / 6.0)
-        grid = centre + jnp.linspace(-15.0, 15.0, 513)
-        vals = jax.vmap(lambda g: f(g, th, c))(grid)
-        vals = jnp.where(jnp.isfinite(vals), vals, jnp.inf)
-        g0 = grid[jnp.argmin(vals)]
-        step = grid[1] - grid[0]
-        d1 = jax.grad(f)
-        d2 = jax.grad(d1)
-
-        def newton(g, _):
-            h = d2(g, th, c)
-            dg = jnp.where(h > 0, -d1(g, th, c) / h, 0.0)
-            return g + jnp.clip(dg, -step, step), None
-
-        g, _ = jax.lax.scan(newton, g0, None, length=12)
-        N = jnp.exp(g)
-        return N, c / (6.0 * N), jnp.exp(f(g, th, c))
+        pt = optimum(law, th, c, extra)
+        return pt["N_opt"], pt["D_opt"], pt["loss"]
 
     return jax.jit(jax.vmap(jax.vmap(one, (None, 0)), (0, None)))(theta, C)
 
