@@ -194,6 +194,14 @@ def test_sample_many_lockstep_equals_sequential(sim_post):
     assert np.all(np.abs(b.std(0) / a.std(0) - 1) < 0.2)
 
 
+def test_unconverged_init_warns():
+    table = _sim(0)
+    fit = scalelab.fit(table, "chinchilla", objective="mse", starts=4, keep=4, screen_iter=1, max_iter=2)
+    assert not fit.converged
+    with pytest.warns(RuntimeWarning, match="did not converge"):
+        bayes.laplace(table, "chinchilla", likelihood="normal", init=fit, draws=100)
+
+
 def test_sample_many_rejects_bad_input():
     with pytest.raises(ValueError, match="same number of runs"):
         bayes.sample_many([_sim(0), _sim(1).iloc[:-3]], "chinchilla", likelihood="normal", draws=10, warmup=10)

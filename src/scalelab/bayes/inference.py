@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import time
+import warnings
 from typing import Mapping
 
 import jax
@@ -37,6 +38,10 @@ def _init_theta(table, law, init, likelihood):
 
         starts = "grid" if law.start_grid is not None else 256
         init = fit(table, law, objective="mse" if likelihood == "normal" else "huber", starts=starts)
+    if getattr(init, "converged", True) is False:
+        warnings.warn(f"the fit that centres the {law.name} posterior did not converge: the Laplace approximation "
+                      "(and NUTS's preconditioner) may be off-centre; refit with more starts or fixed parameters",
+                      RuntimeWarning, stacklevel=3)
     if hasattr(init, "unconstrained"):
         init = init.unconstrained
     init = dict(init)
