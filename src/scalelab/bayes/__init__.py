@@ -6,7 +6,8 @@ runs NUTS (numpyro, vectorised chains, started from the fit) and returns a
 ``post.check()`` (R-hat / ESS warnings), ``post.predict(N=..., D=...)``,
 ``post.allocate(C)``, ``post.save(path)`` / ``scalelab.bayes.load(path)``.
 ``scalelab.bayes.laplace(...)`` is the fast Gaussian approximation for many
-variants (`laplace_core` vmaps).
+variants (`laplace_core` vmaps); ``scalelab.bayes.sample_many(tables, ...)`` runs
+NUTS for many equal-shape run tables in one compiled program.
 """
 
 from scalelab.bayes.inference import laplace, sample, sample_many
