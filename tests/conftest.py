@@ -1,8 +1,27 @@
+import atexit
+import os
+import shutil
+import tempfile
+
+import jax
 import numpy as np
 import pytest
 
 import scalelab
 from scalelab.data import data_dir
+
+# One persistent XLA compilation cache for the whole test session, shared with the processes the
+# tests start (notebook kernels, CLI subprocesses inherit the environment): a program that one
+# test compiled is loaded, not recompiled, by a notebook that builds the same program. A fresh
+# directory per session, removed at exit, so nothing is reused across sessions or versions.
+if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+    _cache = tempfile.mkdtemp(prefix="scalelab-test-xla-")
+    atexit.register(shutil.rmtree, _cache, ignore_errors=True)
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = _cache
+    os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.5")
+jax.config.update("jax_compilation_cache_dir", os.environ["JAX_COMPILATION_CACHE_DIR"])
+jax.config.update("jax_persistent_cache_min_compile_time_secs",
+                  float(os.environ.get("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.5")))
 
 
 def _need(source: str, filename: str = "runs.csv"):
