@@ -219,25 +219,24 @@ def sample_many(datasets, law="chinchilla", *, likelihood: str = "huber", groups
     if len(inits) != len(datasets):
         raise ValueError(f"inits has {len(inits)} entries for {len(datasets)} data sets")
     rng = np.random.default_rng(seed)
-    args, starts, meta = [], [], None
-    for runs, init in zip(datasets, inits):
-        table, x, y, idx, labels = _prepare(runs, law, groups)
-        shape = (len(table), len(labels))
-        if meta is not None and shape != meta[0]:
-            raise ValueError(f"sample_many: every table needs the same number of runs and groups; "
-                             f"got {shape} after {meta[0]} (runs, groups)")
-        meta = (shape, labels)
+    prepared = [_prepare(runs, law, groups) for runs in datasets]  # check every table before any fit
+    shapes = [(len(p[0]), len(p[4])) for p in prepared]
+    if len(set(shapes)) > 1:
+        raise ValueError(f"sample_many: every table needs the same number of runs and groups; "
+                         f"got (runs, groups) = {sorted(set(shapes))}")
+    args, starts = [], []
+    for (table, x, y, idx, labels), init in zip(prepared, inits):
         precond, z0 = _nuts_inputs(table, law, x, y, idx, labels, likelihood, priors, delta, init, chains, rng)
         group = jnp.zeros(len(table), jnp.int32) if idx is None else jnp.asarray(idx)
         args.append((x, y, group if labels else None, precond))
         starts.append(z0)
-    (n_runs, _), labels = meta
+    n_runs, n_groups = shapes[0]
     n_sets = len(datasets)
     if vectorize is None:
         vectorize = 1 if jax.default_backend() == "cpu" else n_sets * chains
     lane_args = jax.tree.map(lambda v: jnp.repeat(v, chains, axis=0), _stack(args))  # lane = set * chains + chain
     lane_z0 = jax.tree.map(lambda v: v.reshape((n_sets * chains,) + v.shape[2:]), _stack(starts))
-    init_fn, advance, constrain = _nuts_program(law, likelihood, priors, len(labels), delta, target_accept, warmup,
+    init_fn, advance, constrain = _nuts_program(law, likelihood, priors, n_groups, delta, target_accept, warmup,
                                                 chunk, dense_mass, int(vectorize))
     states = init_fn(jax.random.split(jax.random.PRNGKey(seed), n_sets * chains), lane_z0, lane_args)
     total = warmup + draws
@@ -261,8 +260,8 @@ def sample_many(datasets, law="chinchilla", *, likelihood: str = "huber", groups
     for d in range(len(datasets)):
         samples = {k: v[d] for k, v in sites.items() if k != "w"}
         stats = {"diverging": diverging[d], "num_steps": num_steps[d]}
-        posts.append(from_draws(law, likelihood, "nuts", samples, sample_stats=stats, delta=delta, groups=labels,
-                                n_runs=n_runs, seconds=seconds))
+        posts.append(from_draws(law, likelihood, "nuts", samples, sample_stats=stats, delta=delta,
+                                groups=prepared[d][4], n_runs=n_runs, seconds=seconds))
     return posts
 
 
