@@ -1,7 +1,7 @@
 """Bayesian uncertainty for any declared law (issue 5).
 
 ``post = scalelab.bayes.sample(runs, "chinchilla", likelihood="huber", groups="N")``
-runs NUTS (numpyro, vectorised chains, started from the fit) and returns a
+runs NUTS (numpyro, all chains in one compiled program, started from the fit) and returns a
 `Posterior` backed by ArviZ InferenceData: ``post.params(0.95)``,
 ``post.check()`` (R-hat / ESS warnings), ``post.predict(N=..., D=...)``,
 ``post.allocate(C)``, ``post.save(path)`` / ``scalelab.bayes.load(path)``.

@@ -274,7 +274,7 @@ def _tqdm(**kw):
 def sample(runs, law="chinchilla", *, likelihood: str = "huber", groups=None, priors: Mapping | None = None,
            chains: int = 4, draws: int = 1000, warmup: int = 1000, seed: int = 0, init=None,
            delta: float = 1e-3, target_accept: float = 0.8, progress: bool | None = None) -> Posterior:
-    """NUTS posterior of ``law`` given ``runs`` (numpyro; chains vectorised in one program).
+    """NUTS posterior of ``law`` given ``runs`` (numpyro; all chains in one compiled program).
 
     Args:
       runs: path, DataFrame or `RunTable` (columns the law needs, and ``loss``).
@@ -284,7 +284,7 @@ def sample(runs, law="chinchilla", *, likelihood: str = "huber", groups=None, pr
       groups: None (i.i.d. residuals), ``"N"`` (a random offset per model size,
         ``log10 N`` rounded to 0.1), a column name, or one label per run.
       priors: overrides of the default priors (`scalelab.bayes.priors`).
-      chains, draws, warmup: NUTS settings (chains advance together, vmapped).
+      chains, draws, warmup: NUTS settings (see `sample_many` for how chains are run on CPU vs accelerators).
       seed: PRNG seed; same inputs and seed give the same draws.
       init: the fit to start from (`FitResult`, natural or unconstrained dict);
         None runs `scalelab.fit`. NUTS is preconditioned by the Laplace covariance
