@@ -39,6 +39,7 @@ import pandas as pd
 from scalelab import frontier as _frontier
 from scalelab import laws as _laws
 from scalelab import runs as _runs
+from scalelab.programs import per_law
 from scalelab.fit import implicit, objectives
 from scalelab.fit.api import fit as _fit, fixed_vectors, prepare_data, residual_fn_for
 
@@ -201,15 +202,9 @@ def influence_values(law, kind, theta, data, delta, T, free=None, fixed=None, me
     return jax.lax.map(one, jnp.arange(n), batch_size=64) - T(theta)
 
 
-_PROGRAMS: dict = {}
-
-
-def _influence_program(law, objective, target: Target, method):
+@per_law
+def _influence_program(law, objective, target: str, method):
     """A cached jit of (polish the fit, target value, influence of every run) for one setting."""
-    key = (id(law), objective, target.text, method)
-    hit = _PROGRAMS.get(key)
-    if hit is not None and hit[0] is law:
-        return hit[1]
     T = target_fn(law, target)
 
     @jax.jit
@@ -218,7 +213,6 @@ def _influence_program(law, objective, target: Target, method):
         theta = solve(theta0[None], data, dl, free, fixed_u)
         return theta, T(theta), influence_values(law, objective, theta, data, dl, T, free, fixed_u, method)
 
-    _PROGRAMS[key] = (law, compute)
     return compute
 
 
@@ -252,7 +246,7 @@ def influence(runs, law="chinchilla", target: str | Target = "loss@C=1e24", *, o
     dl = jnp.asarray(delta, jnp.float64)
 
     t0 = time.perf_counter()
-    compute = _influence_program(law, objective, target, method)
+    compute = _influence_program(law, objective, target.text, method)
     theta, value, infl = jax.block_until_ready(compute(theta0, data, dl, free, fixed_u))
     seconds = time.perf_counter() - t0
     loo_change, loo_seconds = None, None
@@ -464,12 +458,9 @@ def gradient_design(law, theta, Sigma, g, sigma, budget, k, *, init_C=None, init
     return np.asarray(N), np.asarray(D), np.asarray(C), float(var)
 
 
+@per_law
 def _gradient_program(law, k, steps, learning_rate, held_names, cost):
     """A cached jit of the Adam loop of `gradient_design` for one law, k and setting."""
-    key = ("gradient", id(law), k, steps, learning_rate, held_names, cost)
-    hit = _PROGRAMS.get(key)
-    if hit is not None and hit[0] is law:
-        return hit[1]
     import optax
 
     opt = optax.adam(learning_rate)
@@ -503,29 +494,19 @@ def _gradient_program(law, k, steps, learning_rate, held_names, cost):
         best = jnp.argmin(fs)
         return runs(jax.tree.map(lambda a: a[best], trail)), jnp.exp(fs[best])
 
-    program = jax.jit(program)
-    _PROGRAMS[key] = (law, program)
-    return program
+    return jax.jit(program)
 
 
+@per_law
 def _jacobian_program(law):
     """A cached jit of ``(theta, x) -> d log L(x) / d theta`` ``[n, P]``."""
-    key = ("jacobian", id(law))
-    hit = _PROGRAMS.get(key)
-    if hit is None or hit[0] is not law:
-        hit = (law, jax.jit(lambda theta, x: jax.jacfwd(lambda th: law.log_predict_theta(th, x))(theta)))
-        _PROGRAMS[key] = hit
-    return hit[1]
+    return jax.jit(lambda theta, x: jax.jacfwd(lambda th: law.log_predict_theta(th, x))(theta))
 
 
-def _target_program(law, target: Target):
+@per_law
+def _target_program(law, target: str):
     """A cached jit of ``theta -> (T, grad T)``."""
-    key = ("target", id(law), target.text)
-    hit = _PROGRAMS.get(key)
-    if hit is None or hit[0] is not law:
-        hit = (law, jax.jit(jax.value_and_grad(target_fn(law, target))))
-        _PROGRAMS[key] = hit
-    return hit[1]
+    return jax.jit(jax.value_and_grad(target_fn(law, target)))
 
 
 def suggest(runs, law="chinchilla", target: str | Target = "loss@C=1e24", *, budget: float = 1e21, k: int = 4,
@@ -591,7 +572,7 @@ def suggest(runs, law="chinchilla", target: str | Target = "loss@C=1e24", *, bud
                          f"got {min_fraction} with k = {k}")
     if not {"N", "D"} <= set(law.inputs):
         raise ValueError(f"law {law.name!r} does not take N and D; candidates are (N, D) runs")
-    T_and_grad = _target_program(law, target)
+    T_and_grad = _target_program(law, target.text)
     table = _runs.read(runs)
     data = jax.tree.map(jnp.asarray, prepare_data(table, law))
     free = np.asarray(fixed_vectors(law, fixed)[0])

@@ -20,6 +20,7 @@ from scalelab.bayes.laplace import laplace_core, onehot_groups
 from scalelab.bayes.model import group_index, make_model
 from scalelab.bayes.posterior import Posterior, from_draws
 from scalelab.bayes.priors import resolve_priors
+from scalelab.programs import per_law
 
 
 def _prepare(runs, law, groups):
@@ -59,17 +60,16 @@ def _prior_precision(law, priors):
                       for u in law.unconstrained_names])
 
 
-_LAPLACE_CACHE: dict = {}
+@per_law
+def _laplace_program(law, likelihood, delta):
+    """A cached jit of `laplace_core` for one law and likelihood (data, groups and priors traced)."""
+    return jax.jit(lambda t, x, y, w, oh, pp: laplace_core(law, t, x, y, w, oh, likelihood, pp, delta))
 
 
 def _approx(law, theta0, x, y, idx, labels, likelihood, priors, delta):
     onehot = onehot_groups(idx, len(labels))
-    key = (id(law), likelihood, float(delta), onehot is None)
-    hit = _LAPLACE_CACHE.get(key)
-    if hit is None or hit[0] is not law:
-        hit = (law, jax.jit(lambda t, x, y, w, oh, pp: laplace_core(law, t, x, y, w, oh, likelihood, pp, delta)))
-        _LAPLACE_CACHE[key] = hit
-    return hit[1](jnp.asarray(theta0), x, y, jnp.ones_like(y), onehot, _prior_precision(law, priors))
+    program = _laplace_program(law, likelihood, float(delta))
+    return program(jnp.asarray(theta0), x, y, jnp.ones_like(y), onehot, _prior_precision(law, priors))
 
 
 def laplace(runs, law="chinchilla", *, likelihood: str = "huber", groups=None, priors: Mapping | None = None,
@@ -100,10 +100,7 @@ def laplace(runs, law="chinchilla", *, likelihood: str = "huber", groups=None, p
                       seconds=time.perf_counter() - t0)
 
 
-_NUTS_CACHE: dict = {}
-
-
-def _nuts_program(law, likelihood, priors, n_groups, delta, target_accept, warmup, chunk, dense_mass, vectorize):
+def _nuts_program(law, priors, likelihood, n_groups, delta, target_accept, warmup, chunk, dense_mass, vectorize):
     """Compiled NUTS for one model setting, over "lanes" (one chain of one data set each).
 
     Returns ``init(keys, z0, args)``, ``advance(states, args)`` (``chunk`` more iterations of
@@ -116,10 +113,6 @@ def _nuts_program(law, likelihood, priors, n_groups, delta, target_accept, warmu
     preconditioner are traced arguments, so the programs are reused for every call with
     equal shapes.
     """
-    key = (id(law), likelihood, n_groups, float(delta), float(target_accept), warmup, chunk, dense_mass, vectorize)
-    hit = _NUTS_CACHE.get(key) if priors is None else None
-    if hit is not None and hit[0] is law:
-        return hit[1]
     model = make_model(law, likelihood, priors, n_groups, delta, preconditioned=True)
     # Built from numpyro's pure helpers, not `initialize_model`, which evaluates the model op
     # by op outside jit (~150 small compilations, ~5 s on a CPU) to find starts we do not use.
@@ -146,10 +139,10 @@ def _nuts_program(law, likelihood, priors, n_groups, delta, target_accept, warmu
     def constrain(z, args):  # z: [lane, draw, ...]
         return jax.vmap(lambda zl, al: jax.vmap(postprocess_gen(*al))(zl))(z, args)
 
-    prog = (jax.jit(jax.vmap(init_one)), jax.jit(advance), jax.jit(constrain))
-    if priors is None:
-        _NUTS_CACHE[key] = (law, prog)
-    return prog
+    return jax.jit(jax.vmap(init_one)), jax.jit(advance), jax.jit(constrain)
+
+
+_nuts_program_default_priors = per_law(lambda law, *settings: _nuts_program(law, None, *settings))
 
 
 def _nuts_inputs(table, law, x, y, idx, labels, likelihood, priors, delta, init, chains, rng):
@@ -236,8 +229,10 @@ def sample_many(datasets, law="chinchilla", *, likelihood: str = "huber", groups
         vectorize = 1 if jax.default_backend() == "cpu" else n_sets * chains
     lane_args = jax.tree.map(lambda v: jnp.repeat(v, chains, axis=0), _stack(args))  # lane = set * chains + chain
     lane_z0 = jax.tree.map(lambda v: v.reshape((n_sets * chains,) + v.shape[2:]), _stack(starts))
-    init_fn, advance, constrain = _nuts_program(law, likelihood, priors, n_groups, delta, target_accept, warmup,
-                                                chunk, dense_mass, int(vectorize))
+    settings = (likelihood, n_groups, float(delta), float(target_accept), warmup, chunk, dense_mass, int(vectorize))
+    # Programs with the default priors are kept; user priors (distributions, not hashable) build a fresh one.
+    init_fn, advance, constrain = (_nuts_program_default_priors(law, *settings) if priors is None
+                                   else _nuts_program(law, priors, *settings))
     states = init_fn(jax.random.split(jax.random.PRNGKey(seed), n_sets * chains), lane_z0, lane_args)
     total = warmup + draws
     n_chunks = -(-total // chunk)

@@ -14,6 +14,7 @@ from scalelab import laws as _laws
 from scalelab import runs as _runs
 from scalelab.fit import objectives
 from scalelab.fit.multistart import multistart
+from scalelab.programs import per_law
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,7 +72,6 @@ class FitResult:
         }
 
 
-_COMPILED: dict = {}
 
 
 def residual_fn_for(law):
@@ -83,23 +83,19 @@ def residual_fn_for(law):
     return residual
 
 
+@per_law
 def compiled_multistart(law, kind: str, screen_iter: int, keep: int, max_iter: int):
     """A cached ``jit`` of `multistart` for one law and solver setting.
 
     Signature of the result: ``(starts[S,P], data, delta, free[P], fixed[P]) -> MultiStartResult``.
     """
-    key = (id(law), kind, screen_iter, keep, max_iter)
-    hit = _COMPILED.get(key)
-    if hit is None or hit[0] is not law:
-        residual = residual_fn_for(law)
+    residual = residual_fn_for(law)
 
-        def run(starts, data, delta, free, fixed):
-            return multistart(residual, starts, data, kind=kind, delta=delta, free=free, fixed=fixed,
-                              screen_iter=screen_iter, keep=keep, max_iter=max_iter)
+    def run(starts, data, delta, free, fixed):
+        return multistart(residual, starts, data, kind=kind, delta=delta, free=free, fixed=fixed,
+                          screen_iter=screen_iter, keep=keep, max_iter=max_iter)
 
-        hit = (law, jax.jit(run))
-        _COMPILED[key] = hit
-    return hit[1]
+    return jax.jit(run)
 
 
 def resolve_starts(law, starts="grid", seed: int = 0) -> np.ndarray:

@@ -33,8 +33,8 @@ import jax.numpy as jnp
 from scalelab.fit import objectives
 from scalelab.fit.api import residual_fn_for
 from scalelab.fit.multistart import multistart
+from scalelab.programs import per_law
 
-_CACHE: dict = {}
 
 
 def objective_fn(law, kind: str = "huber") -> Callable:
@@ -55,6 +55,7 @@ def masked_hessian(law, kind, theta, data, delta, free, fixed):
     return H * outer + jnp.diag(1.0 - free)
 
 
+@per_law
 def solution(law, kind: str = "huber", *, screen_iter: int = 8, keep: int = 32, max_iter: int = 200,
              ftol: float | None = None, newton_steps: int = 3) -> Callable:
     """The fit as a differentiable function ``(starts, data, delta, free, fixed) -> theta*``.
@@ -75,10 +76,6 @@ def solution(law, kind: str = "huber", *, screen_iter: int = 8, keep: int = 32, 
     Returns ``theta*`` ``[P]`` in the law's unconstrained space. Cached per law
     and setting, so repeated calls reuse one traced function.
     """
-    key = (id(law), kind, screen_iter, keep, max_iter, ftol, newton_steps)
-    hit = _CACHE.get(key)
-    if hit is not None and hit[0] is law:
-        return hit[1]
     residual = residual_fn_for(law)
     h = objective_fn(law, kind)
 
@@ -125,7 +122,6 @@ def solution(law, kind: str = "huber", *, screen_iter: int = 8, keep: int = 32, 
         return (jnp.zeros_like(starts), g_data, g_delta, jnp.zeros_like(free), g_fixed)
 
     solve.defvjp(fwd, bwd)
-    _CACHE[key] = (law, solve)
     return solve
 
 

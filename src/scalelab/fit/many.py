@@ -37,8 +37,8 @@ from scalelab.fit import objectives
 from scalelab.fit.api import fit, fixed_vectors, prepare_data, resolve_starts, residual_fn_for
 from scalelab.fit.multistart import multistart
 from scalelab.fit.variants import Variants
+from scalelab.programs import per_law
 
-_COMPILED: dict = {}
 
 # Lanes x runs x parameters held at once per device batch (Jacobian entries):
 # ~0.2 GB of float64 Jacobians on a CPU, ~2 GB of float32 on an accelerator.
@@ -46,11 +46,8 @@ LANE_BUDGET = {"cpu": 2.5e7}
 LANE_BUDGET_ACCELERATOR = 5e8
 
 
-def _program(law, kind, screen_iter, keep, max_iter, batch_size, devices):
-    key = (id(law), kind, screen_iter, keep, max_iter, batch_size, tuple(d.id for d in devices))
-    hit = _COMPILED.get(key)
-    if hit is not None and hit[0] is law:
-        return hit[1]
+@per_law
+def _program(law, kind, screen_iter, keep, max_iter, batch_size, devices: tuple):
     residual = residual_fn_for(law)
     mesh = Mesh(np.array(devices), ("v",))
 
@@ -66,9 +63,7 @@ def _program(law, kind, screen_iter, keep, max_iter, batch_size, devices):
     sharded = jax.shard_map(local, mesh=mesh,
                             in_specs=(P(), P(), P(), P("v"), P("v"), P("v"), P("v")),
                             out_specs=P("v"), check_vma=False)
-    program = jax.jit(sharded)
-    _COMPILED[key] = (law, program)
-    return program
+    return jax.jit(sharded)
 
 
 def _auto_starts(table, law, kind, n_jitter, seed, dtype):
@@ -158,7 +153,7 @@ def fit_many(runs, law="chinchilla", variants: Variants | None = None, *, object
         chunk = V if per_dev <= 8 * batch_size else n_dev * 8 * batch_size
     chunk = n_dev * math.ceil(min(chunk, V) / n_dev)  # a multiple of the device count
     n_chunks = math.ceil(V / chunk)
-    program = _program(law, objective, screen_iter, keep_eff, max_iter, batch_size, devices)
+    program = _program(law, objective, screen_iter, keep_eff, max_iter, batch_size, tuple(devices))
 
     data = prepare_data(table, law, None, np_dtype)
     shared = (jnp.asarray(start_arr, np_dtype), jax.tree.map(jnp.asarray, data["x"]), jnp.asarray(data["y"]))
