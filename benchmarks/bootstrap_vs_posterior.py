@@ -13,7 +13,9 @@ For each we report the bootstrap sd (``--resamples`` case resamples, refitted in
 `fit_many`) and the NUTS posterior sd (Huber likelihood, i.i.d., 4 chains x ``--draws``), of
 log E, alpha and beta, and their ratio. If the ratio is ~1 on the i.i.d. data and ~2 on the real
 data, the gap is misspecification (structure in the residuals that the bootstrap sees and an
-exchangeable likelihood cannot), not a defect of either method. Last, the median |residual| and
+exchangeable likelihood cannot), not a defect of either method. The sandwich-adjusted posterior
+(`bayes.sandwich`, same draws) is reported beside them: it should track the bootstrap in both
+cases. Last, the median |residual| and
 the mean residual by sextile of tokens per parameter (log10 D/N) show where that structure is.
 
     .venv/bin/python benchmarks/bootstrap_vs_posterior.py [--resamples 1000] [--draws 1000]
@@ -47,9 +49,10 @@ def spreads(df, resamples, draws, seed):
     boot = fit_many(df, "chinchilla", variants.bootstrap(df, resamples, seed=seed), progress=False)
     b = {"log_E": np.log(boot["E"]).std(), "alpha": boot["alpha"].std(), "beta": boot["beta"].std()}
     post = bayes.sample(df, "chinchilla", likelihood="huber", draws=draws, warmup=draws, seed=seed, init=fit)
-    d = post.draws()
-    p = {"log_E": np.log(d["E"]).std(), "alpha": d["alpha"].std(), "beta": d["beta"].std()}
-    return fit, {k: {"bootstrap_sd": float(b[k]), "posterior_sd": float(p[k]), "ratio": float(b[k] / p[k])}
+    sds = lambda d: {"log_E": np.log(d["E"]).std(), "alpha": d["alpha"].std(), "beta": d["beta"].std()}  # noqa: E731
+    p, sw = sds(post.draws()), sds(bayes.sandwich(post, df).draws())
+    return fit, {k: {"bootstrap_sd": float(b[k]), "posterior_sd": float(p[k]), "ratio": float(b[k] / p[k]),
+                     "sandwich_sd": float(sw[k]), "ratio_to_sandwich": float(b[k] / sw[k])}
                  for k in PARAMS}, post.diagnostics()["rhat_max"]
 
 
@@ -80,10 +83,12 @@ def main(argv=None):
            "seconds": time.perf_counter() - t0}
     print(f"device: {out['device']}  ({out['seconds']:.0f} s; bootstrap {args.resamples} resamples, "
           f"NUTS 4 x {args.draws}, R-hat max {out['rhat_max']:.4f})")
-    print(f"{'data':<16} {'param':<6} {'bootstrap sd':>12} {'posterior sd':>12} {'ratio':>6}")
+    print(f"{'data':<16} {'param':<6} {'bootstrap sd':>12} {'posterior sd':>12} {'ratio':>6} "
+          f"{'sandwich sd':>12} {'ratio':>6}")
     for name, res in (("real (Epoch)", res_real), ("i.i.d. resid.", res_iid)):
         for k, v in res.items():
-            print(f"{name:<16} {k:<6} {v['bootstrap_sd']:12.4f} {v['posterior_sd']:12.4f} {v['ratio']:6.2f}")
+            print(f"{name:<16} {k:<6} {v['bootstrap_sd']:12.4f} {v['posterior_sd']:12.4f} {v['ratio']:6.2f} "
+                  f"{v['sandwich_sd']:12.4f} {v['ratio_to_sandwich']:6.2f}")
     print("Huber-fit residuals (log loss) by sextile of log10 tokens per parameter:")
     print(table.to_string(float_format=lambda v: f"{v:.4f}"))
     if args.json:

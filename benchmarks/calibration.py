@@ -10,7 +10,16 @@ points (N=1e10, D=2e11 and N=7e10, D=1.4e12: 3x and 23x the largest model); and 
 run's loss there (drawn with fresh noise and a fresh group offset). Coverage should be
 near nominal; with K data sets its binomial standard error is sqrt(p(1-p)/K).
 
+Misspecified noise, to test the sandwich adjustment (`bayes.sandwich`, ``--adjust sandwich``,
+which adds "nuts+sandwich" and "laplace+sandwich" rows computed from the same draws):
+``--hetero K`` makes the noise sd ``sigma (1 + (K - 1) z^2)``, ``z`` the run's log tokens per
+parameter scaled to [-1, 1] (K times larger at both ends, as on the Epoch data), and
+``--noise laplace|normal`` picks the noise shape; a likelihood that differs from it (e.g.
+Huber on normal noise) is misspecified in shape.
+
     .venv/bin/python benchmarks/calibration.py [--datasets 200] [--tau 0.01 --groups N] [--json]
+    .venv/bin/python benchmarks/calibration.py --hetero 3 --adjust sandwich
+    .venv/bin/python benchmarks/calibration.py --likelihood huber --adjust sandwich
 
 NUTS runs every data set's chains in one compiled program per batch (`bayes.sample_many`).
 """
@@ -44,14 +53,29 @@ def design():
     return {"N": N, "D": D}
 
 
-def dataset(seed, sigma, tau):
+def noise_sd(x, sigma, hetero):
+    """Per-run noise sd: ``sigma (1 + (hetero - 1) z^2)``, z = log(D/N) scaled to [-1, 1] on the design."""
+    lr = np.log(design()["D"] / design()["N"])
+    z = (np.log(x["D"] / x["N"]) - 0.5 * (lr.min() + lr.max())) / (0.5 * (lr.max() - lr.min()))
+    return sigma * (1 + (hetero - 1) * z**2)
+
+
+def dataset(seed, sigma, tau, hetero=1.0, noise="normal"):
     x = design()
-    df = scalelab.simulate("chinchilla", TRUE, x, sigma=sigma, seed=seed)
+    clean_runs = np.asarray(scalelab.laws.get("chinchilla")(TRUE, **x))
     rng = np.random.default_rng(10_000 + seed)
+
+    def eps(shape):  # unit-variance noise of the chosen shape
+        return rng.standard_normal(shape) if noise == "normal" else rng.laplace(0.0, 1 / np.sqrt(2), shape)
     g = np.unique(np.round(np.log10(x["N"]), 1), return_inverse=True)[1]
+    if hetero == 1 and noise == "normal":  # the recorded i.i.d. runs (RESULTS.md) drew through simulate
+        df = scalelab.simulate("chinchilla", TRUE, x, sigma=sigma, seed=seed)
+    else:
+        df = scalelab.simulate("chinchilla", TRUE, x, sigma=0.0, seed=seed)
+        df["loss"] = clean_runs * np.exp(noise_sd(x, sigma, hetero) * eps(clean_runs.shape))
     df["loss"] = df["loss"] * np.exp(tau * rng.standard_normal(g.max() + 1)[g])
     clean = np.asarray(scalelab.laws.get("chinchilla")(TRUE, **X_EXT))
-    new = clean * np.exp(sigma * rng.standard_normal(clean.shape) + tau * rng.standard_normal(clean.shape))
+    new = clean * np.exp(noise_sd(X_EXT, sigma, hetero) * eps(clean.shape) + tau * rng.standard_normal(clean.shape))
     return df, clean, new
 
 
@@ -82,6 +106,9 @@ def main(argv=None):
     ap.add_argument("--batch", type=int, default=50, help="data sets per sample_many call")
     ap.add_argument("--sigma", type=float, default=0.01)
     ap.add_argument("--tau", type=float, default=0.0)
+    ap.add_argument("--hetero", type=float, default=1.0, help="noise sd at both ends of log D/N over the middle")
+    ap.add_argument("--noise", default="normal", choices=["normal", "laplace"])
+    ap.add_argument("--adjust", default="none", choices=["none", "sandwich"])
     ap.add_argument("--groups", default="none")
     ap.add_argument("--likelihood", default="normal")
     ap.add_argument("--chains", type=int, default=4)
@@ -90,16 +117,19 @@ def main(argv=None):
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
     groups = None if args.groups == "none" else args.groups
-    rec = {"nuts": [], "laplace": []}
+    adjust = args.adjust != "none"
+    rec = {"nuts": [], "laplace": [], "nuts+sandwich": [], "laplace+sandwich": []}
     rhat = []
     t0 = time.perf_counter()
-    sets = [dataset(k, args.sigma, args.tau) for k in range(args.datasets)]
+    sets = [dataset(k, args.sigma, args.tau, args.hetero, args.noise) for k in range(args.datasets)]
     fits = [scalelab.fit(df, "chinchilla", objective="mse" if args.likelihood == "normal" else "huber",
                          starts=16, seed=k) for k, (df, _, _) in enumerate(sets)]
     t_fit = time.perf_counter() - t0
     for k, ((df, clean, new), fit) in enumerate(zip(sets, fits)):
         lap = bayes.laplace(df, "chinchilla", likelihood=args.likelihood, groups=groups, init=fit, seed=k)
         rec["laplace"].append(covers(lap, clean, new))
+        if adjust:
+            rec["laplace+sandwich"].append(covers(bayes.sandwich(lap, df), clean, new))
     t_lap = time.perf_counter() - t0 - t_fit
     if not args.no_nuts:
         # All data sets' chains in one compiled program (`bayes.sample_many`), in batches of --batch sets.
@@ -111,9 +141,12 @@ def main(argv=None):
             for k, post in zip(idx, posts):
                 rhat.append(post.diagnostics()["rhat_max"])
                 rec["nuts"].append(covers(post, sets[k][1], sets[k][2]))
+                if adjust:
+                    rec["nuts+sandwich"].append(covers(bayes.sandwich(post, sets[k][0]), sets[k][1], sets[k][2]))
             print(f"data sets {idx.stop}/{args.datasets} ({time.perf_counter() - t0:.0f} s)", flush=True)
     t_nuts = time.perf_counter() - t0 - t_fit - t_lap
     out = {"datasets": args.datasets, "sigma": args.sigma, "tau": args.tau, "groups": groups,
+           "hetero": args.hetero, "noise": args.noise, "adjust": args.adjust,
            "likelihood": args.likelihood, "seconds": time.perf_counter() - t0,
            "seconds_fit": t_fit, "seconds_laplace": t_lap, "seconds_nuts": t_nuts,
            "device": f"{jax.devices()[0].platform}:{getattr(jax.devices()[0], 'device_kind', '?')}",

@@ -7,7 +7,9 @@ runs NUTS (numpyro, all chains in one compiled program, started from the fit) an
 ``post.allocate(C)``, ``post.save(path)`` / ``scalelab.bayes.load(path)``.
 ``scalelab.bayes.laplace(...)`` is the fast Gaussian approximation for many
 variants (`laplace_core` vmaps); ``scalelab.bayes.sample_many(tables, ...)`` runs
-NUTS for many equal-shape run tables in one compiled program.
+NUTS for many equal-shape run tables in one compiled program. ``adjust="sandwich"`` (or
+``scalelab.bayes.sandwich(post, runs)``) widens an i.i.d. posterior to the sandwich covariance
+when the law is misspecified.
 """
 
 from scalelab.bayes.inference import laplace, sample, sample_many
@@ -16,6 +18,7 @@ from scalelab.bayes.likelihoods import LIKELIHOODS, HuberDensity
 from scalelab.bayes.model import group_index, make_model
 from scalelab.bayes.posterior import Posterior, load
 from scalelab.bayes.priors import default_priors, resolve_priors
+from scalelab.bayes.sandwich import ADJUSTMENTS, sandwich, sandwich_map
 
 __all__ = ["sample", "sample_many", "laplace", "laplace_core", "Posterior", "load", "make_model", "group_index",
-           "default_priors", "resolve_priors", "LIKELIHOODS", "HuberDensity"]
+           "default_priors", "resolve_priors", "LIKELIHOODS", "HuberDensity", "sandwich", "sandwich_map", "ADJUSTMENTS"]

@@ -20,15 +20,16 @@ def cmd_bayes(args) -> int:
     if not 0 < args.ci < 1:
         raise ValueError(f"--ci must lie in (0, 1), got {args.ci}")
     groups = None if args.groups in (None, "none") else args.groups
+    adjust = None if args.adjust in (None, "none") else args.adjust
     _err(f"{args.method} posterior of {args.law} on {len(table)} runs (likelihood={args.likelihood}, "
-         f"groups={groups}) ...")
+         f"groups={groups}{', adjust=' + adjust if adjust else ''}) ...")
     if args.method == "laplace":
         post = bayes.laplace(table, args.law, likelihood=args.likelihood, groups=groups, draws=args.samples * args.chains,
-                             seed=args.seed, delta=args.delta)
+                             seed=args.seed, delta=args.delta, adjust=adjust)
     else:
         post = bayes.sample(table, args.law, likelihood=args.likelihood, groups=groups, chains=args.chains,
                             draws=args.samples, warmup=args.warmup or args.samples, seed=args.seed,
-                            delta=args.delta)
+                            delta=args.delta, adjust=adjust)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         post.check()
@@ -41,7 +42,8 @@ def cmd_bayes(args) -> int:
     if args.json:
         print(json.dumps(out))
     else:
-        print(f"law        {out['law']}  ({args.method}, likelihood={args.likelihood}, {out['n_runs']} runs)")
+        adj = f", {adjust}-adjusted" if adjust else ""
+        print(f"law        {out['law']}  ({args.method}{adj}, likelihood={args.likelihood}, {out['n_runs']} runs)")
         for k, v in out["params"].items():
             print(f"{k:<10} median {v['median']:.6g}  {100 * args.ci:g}% [{v['lo']:.6g}, {v['hi']:.6g}]")
         print(f"rhat_max   {out['rhat_max']:.4f}\ness_min    {out['ess_min']:.0f}\nseconds    {out['seconds']:.2f}")
@@ -56,6 +58,9 @@ def add_commands(sub) -> None:
     p.add_argument("--groups", default=None,
                    help="per-group random offsets: 'N' (model size, log10 N rounded to 0.1), a column, or 'none'")
     p.add_argument("--method", default="nuts", choices=["nuts", "laplace"])
+    p.add_argument("--adjust", default=None, choices=["none", "sandwich"],
+                   help="'sandwich': widen the (i.i.d.) posterior to the misspecification-robust sandwich "
+                        "covariance (scalelab.bayes.sandwich)")
     p.add_argument("--ci", type=float, default=0.95, help="credible interval mass (equal-tailed)")
     p.add_argument("--chains", type=int, default=4)
     p.add_argument("--samples", type=int, default=1000, help="draws per chain after warm-up")

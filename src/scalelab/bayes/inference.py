@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import time
 import warnings
@@ -20,6 +21,7 @@ from scalelab.bayes.laplace import laplace_core, onehot_groups
 from scalelab.bayes.model import group_index, make_model
 from scalelab.bayes.posterior import Posterior, from_draws
 from scalelab.bayes.priors import resolve_priors
+from scalelab.bayes.sandwich import ADJUSTMENTS, sandwich
 from scalelab.programs import per_law
 
 
@@ -30,6 +32,21 @@ def _prepare(runs, law, groups):
     y = jnp.asarray(np.log(table.column("loss")))
     idx, labels = group_index(table, groups)
     return table, x, y, idx, labels
+
+
+def _check_adjust(adjust, groups):
+    if adjust is None:
+        return
+    if adjust not in ADJUSTMENTS:
+        raise ValueError(f"unknown adjust {adjust!r}; choose None or one of {ADJUSTMENTS}")
+    if groups is not None:
+        raise ValueError(f"adjust={adjust!r} is for i.i.d. models: use groups=None (see scalelab.bayes.sandwich)")
+
+
+def _adjusted(post, table, adjust, t0):
+    if adjust is None:
+        return post
+    return dataclasses.replace(sandwich(post, table), seconds=time.perf_counter() - t0)
 
 
 def _init_theta(table, law, init, likelihood):
@@ -73,14 +90,15 @@ def _approx(law, theta0, x, y, idx, labels, likelihood, priors, delta):
 
 
 def laplace(runs, law="chinchilla", *, likelihood: str = "huber", groups=None, priors: Mapping | None = None,
-            init=None, draws: int = 4000, seed: int = 0, delta: float = 1e-3) -> Posterior:
+            init=None, draws: int = 4000, seed: int = 0, delta: float = 1e-3, adjust: str | None = None) -> Posterior:
     """Gaussian approximation of the posterior around the fit (see `scalelab.bayes.laplace`).
 
     Same arguments as `sample`; ``draws`` independent draws are stored as 4
     pseudo-chains so diagnostics and summaries read the same. Noise parameters
-    are fixed at their profile estimates.
+    are fixed at their profile estimates (``adjust="sandwich"`` adjusts the law's parameters only).
     """
     t0 = time.perf_counter()
+    _check_adjust(adjust, groups)
     law = _laws.get(law)
     table, x, y, idx, labels = _prepare(runs, law, groups)
     theta0 = _init_theta(table, law, init, likelihood)
@@ -96,8 +114,9 @@ def laplace(runs, law="chinchilla", *, likelihood: str = "huber", groups=None, p
         out["log_nu"] = np.full((chains, per), float(np.log(a["nu"])))
     if labels:
         out["tau"] = np.full((chains, per), float(a["tau"]))
-    return from_draws(law, likelihood, "laplace", out, delta=delta, groups=labels, n_runs=len(table),
+    post = from_draws(law, likelihood, "laplace", out, delta=delta, groups=labels, n_runs=len(table),
                       seconds=time.perf_counter() - t0)
+    return _adjusted(post, table, adjust, t0)
 
 
 def _nuts_program(law, priors, likelihood, n_groups, delta, target_accept, warmup, chunk, dense_mass, vectorize):
@@ -170,7 +189,7 @@ def sample_many(datasets, law="chinchilla", *, likelihood: str = "huber", groups
                 priors: Mapping | None = None, chains: int = 4, draws: int = 1000, warmup: int = 1000,
                 seed: int = 0, inits=None, delta: float = 1e-3, target_accept: float = 0.8,
                 chunk: int = 100, dense_mass: bool = True, vectorize: int | None = None,
-                progress: bool | None = None) -> list[Posterior]:
+                progress: bool | None = None, adjust: str | None = None) -> list[Posterior]:
     """NUTS posteriors of ``law`` for several run tables at once (one program, vmapped).
 
     Every table must have the same number of runs (and groups): the chains of all data
@@ -190,6 +209,8 @@ def sample_many(datasets, law="chinchilla", *, likelihood: str = "huber", groups
         CPU (sequential chains are faster there, measured), all on an accelerator.
       progress: show a tqdm bar (default: when more than one data set or more than
         1,000 iterations).
+      adjust: None, or ``"sandwich"``: map each posterior's draws to the sandwich covariance
+        (`scalelab.bayes.sandwich`), for intervals that hold when the law is misspecified.
       Other arguments: see `sample`.
 
     Returns:
@@ -197,6 +218,7 @@ def sample_many(datasets, law="chinchilla", *, likelihood: str = "huber", groups
       evenly.
     """
     t0 = time.perf_counter()
+    _check_adjust(adjust, groups)
     law = _laws.get(law)
     if likelihood not in ("huber", "normal", "student_t"):
         raise ValueError(f"unknown likelihood {likelihood!r}; choose 'huber', 'normal' or 'student_t'")
@@ -257,6 +279,9 @@ def sample_many(datasets, law="chinchilla", *, likelihood: str = "huber", groups
         stats = {"diverging": diverging[d], "num_steps": num_steps[d]}
         posts.append(from_draws(law, likelihood, "nuts", samples, sample_stats=stats, delta=delta,
                                 groups=prepared[d][4], n_runs=n_runs, seconds=seconds))
+    if adjust is not None:
+        posts = [sandwich(p, prep[0]) for p, prep in zip(posts, prepared)]
+        posts = [dataclasses.replace(p, seconds=(time.perf_counter() - t0) / len(posts)) for p in posts]
     return posts
 
 
@@ -268,7 +293,8 @@ def _tqdm(**kw):
 
 def sample(runs, law="chinchilla", *, likelihood: str = "huber", groups=None, priors: Mapping | None = None,
            chains: int = 4, draws: int = 1000, warmup: int = 1000, seed: int = 0, init=None,
-           delta: float = 1e-3, target_accept: float = 0.8, progress: bool | None = None) -> Posterior:
+           delta: float = 1e-3, target_accept: float = 0.8, progress: bool | None = None,
+           adjust: str | None = None) -> Posterior:
     """NUTS posterior of ``law`` given ``runs`` (numpyro; all chains in one compiled program).
 
     Args:
@@ -288,10 +314,15 @@ def sample(runs, law="chinchilla", *, likelihood: str = "huber", groups=None, pr
       delta: Huber threshold (standardised units; Epoch: 1e-3).
       target_accept: NUTS target acceptance probability (numpyro's default 0.8).
       progress: tqdm bar over iterations (default: when more than 1,000 iterations).
+      adjust: None (the posterior given the law), or ``"sandwich"`` (i.i.d. models only):
+        keep the posterior's centre and shape, widen or narrow it to the sandwich covariance
+        ``Sigma J Sigma`` (Müller 2013; `scalelab.bayes.sandwich`). Use it when the law
+        misses structure in the data: on the Epoch table it brings beta's 95% interval from
+        0.5x to ~0.8x the case bootstrap's, and it leaves a correctly specified posterior alone.
 
     Returns:
       `Posterior`. Call ``.check()`` for R-hat/ESS warnings.
     """
     return sample_many([runs], law, likelihood=likelihood, groups=groups, priors=priors, chains=chains,
                        draws=draws, warmup=warmup, seed=seed, inits=[init], delta=delta,
-                       target_accept=target_accept, progress=progress)[0]
+                       target_accept=target_accept, progress=progress, adjust=adjust)[0]

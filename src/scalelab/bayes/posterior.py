@@ -52,6 +52,8 @@ class Posterior:
       groups: labels of the groups with offsets (empty: no offsets).
       n_runs: runs the posterior conditions on.
       seconds: wall time, compilation included.
+      adjustment: ``""`` (the posterior as sampled) or ``"sandwich"`` (draws mapped to the
+        misspecification-robust sandwich covariance, `scalelab.bayes.sandwich`).
     """
 
     law: str
@@ -62,6 +64,7 @@ class Posterior:
     groups: tuple = ()
     n_runs: int = 0
     seconds: float = 0.0
+    adjustment: str = ""
 
     # -- draws -------------------------------------------------------------
     @property
@@ -214,13 +217,14 @@ class Posterior:
         return {"law": self.law, "params": self.params(ci), "ci": float(ci), "rhat_max": d["rhat_max"],
                 "ess_min": d["ess_min"], "seconds": float(self.seconds), "likelihood": self.likelihood,
                 "method": self.method, "groups": len(self.groups), "n_runs": int(self.n_runs),
-                "divergences": d["divergences"]}
+                "divergences": d["divergences"], "adjustment": self.adjustment or None}
 
     def save(self, path) -> Path:
         """Write the InferenceData (with this object's metadata in the posterior's attrs) as netCDF."""
         path = Path(path)
         meta = {"law": self.law, "likelihood": self.likelihood, "method": self.method, "delta": self.delta,
-                "groups": list(self.groups), "n_runs": self.n_runs, "seconds": self.seconds}
+                "groups": list(self.groups), "n_runs": self.n_runs, "seconds": self.seconds,
+                "adjustment": self.adjustment}
         self.idata.posterior.attrs["scalelab"] = json.dumps(meta, default=str)
         self.idata.to_netcdf(str(path), engine="h5netcdf")
         return path
@@ -239,11 +243,11 @@ def load(path) -> Posterior:
     meta = json.loads(raw)
     return Posterior(law=meta["law"], likelihood=meta["likelihood"], method=meta["method"], idata=idata,
                      delta=float(meta["delta"]), groups=tuple(meta["groups"]), n_runs=int(meta["n_runs"]),
-                     seconds=float(meta["seconds"]))
+                     seconds=float(meta["seconds"]), adjustment=meta.get("adjustment", ""))
 
 
 def from_draws(law, likelihood, method, draws: dict, *, sample_stats=None, delta=1e-3, groups=(), n_runs=0,
-               seconds=0.0) -> Posterior:
+               seconds=0.0, adjustment="") -> Posterior:
     """A `Posterior` from ``{site: array [chain, draw, ...]}``."""
     az = _arviz()
     dims = {"z": ["group"]} if "z" in draws else None
@@ -252,4 +256,4 @@ def from_draws(law, likelihood, method, draws: dict, *, sample_stats=None, delta
                          sample_stats=None if sample_stats is None else {k: np.asarray(v) for k, v in sample_stats.items()},
                          coords=coords, dims=dims)
     return Posterior(law=law.name, likelihood=likelihood, method=method, idata=idata, delta=delta,
-                     groups=tuple(groups), n_runs=n_runs, seconds=seconds)
+                     groups=tuple(groups), n_runs=n_runs, seconds=seconds, adjustment=adjustment)
