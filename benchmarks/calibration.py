@@ -1,7 +1,8 @@
 """Coverage of scalelab's credible intervals on data simulated from a known Chinchilla law.
 
 Each data set: 8 model sizes (5e7-3e9 parameters) x 5 token budgets (5-200 tokens per
-parameter), 40 runs, losses from ``scalelab.simulate`` (log-normal noise, sigma 0.01),
+parameter), 40 runs (``--sizes``/``--ratios`` change the grid; 24 x 10 = 240 runs is the Epoch
+table's size), losses from ``scalelab.simulate`` (log-normal noise, sigma 0.01),
 optionally times a per-model-size offset ``exp(tau z_g)`` (``--tau``, the grouped
 structure DESIGN.md measured on the Epoch data). For every data set we fit, draw the
 posterior (NUTS, and the Laplace approximation) and record whether the 50/90/95%
@@ -45,9 +46,12 @@ PARAMS = ("E", "alpha", "beta")
 X_EXT = {"N": np.array([1e10, 7e10]), "D": np.array([2e11, 1.4e12])}
 
 
+SIZES, RATIOS = 8, 5  # --sizes / --ratios
+
+
 def design():
-    sizes = np.geomspace(5e7, 3e9, 8)
-    ratios = np.geomspace(5, 200, 5)
+    sizes = np.geomspace(5e7, 3e9, SIZES)
+    ratios = np.geomspace(5, 200, RATIOS)
     N = np.repeat(sizes, len(ratios))
     D = N * np.tile(ratios, len(sizes))
     return {"N": N, "D": D}
@@ -106,6 +110,8 @@ def main(argv=None):
     ap.add_argument("--batch", type=int, default=50, help="data sets per sample_many call")
     ap.add_argument("--sigma", type=float, default=0.01)
     ap.add_argument("--tau", type=float, default=0.0)
+    ap.add_argument("--sizes", type=int, default=8, help="model sizes in the design (5e7-3e9)")
+    ap.add_argument("--ratios", type=int, default=5, help="tokens-per-parameter values per size (5-200)")
     ap.add_argument("--hetero", type=float, default=1.0, help="noise sd at both ends of log D/N over the middle")
     ap.add_argument("--noise", default="normal", choices=["normal", "laplace"])
     ap.add_argument("--adjust", default="none", choices=["none", "sandwich"])
@@ -116,6 +122,8 @@ def main(argv=None):
     ap.add_argument("--no-nuts", action="store_true")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
+    global SIZES, RATIOS
+    SIZES, RATIOS = args.sizes, args.ratios
     groups = None if args.groups == "none" else args.groups
     adjust = args.adjust != "none"
     rec = {"nuts": [], "laplace": [], "nuts+sandwich": [], "laplace+sandwich": []}
@@ -146,7 +154,7 @@ def main(argv=None):
             print(f"data sets {idx.stop}/{args.datasets} ({time.perf_counter() - t0:.0f} s)", flush=True)
     t_nuts = time.perf_counter() - t0 - t_fit - t_lap
     out = {"datasets": args.datasets, "sigma": args.sigma, "tau": args.tau, "groups": groups,
-           "hetero": args.hetero, "noise": args.noise, "adjust": args.adjust,
+           "hetero": args.hetero, "noise": args.noise, "adjust": args.adjust, "runs": args.sizes * args.ratios,
            "likelihood": args.likelihood, "seconds": time.perf_counter() - t0,
            "seconds_fit": t_fit, "seconds_laplace": t_lap, "seconds_nuts": t_nuts,
            "device": f"{jax.devices()[0].platform}:{getattr(jax.devices()[0], 'device_kind', '?')}",
