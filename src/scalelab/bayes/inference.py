@@ -43,10 +43,9 @@ def _check_adjust(adjust, groups):
         raise ValueError(f"adjust={adjust!r} is for i.i.d. models: use groups=None (see scalelab.bayes.sandwich)")
 
 
-def _adjusted(post, table, adjust, t0):
-    if adjust is None:
-        return post
-    return dataclasses.replace(sandwich(post, table), seconds=time.perf_counter() - t0)
+def _adjusted(post, table, adjust):
+    """``post`` with the ``adjust`` adjustment applied (None: unchanged); ``seconds`` left to the caller."""
+    return post if adjust is None else sandwich(post, table)
 
 
 def _init_theta(table, law, init, likelihood):
@@ -118,7 +117,7 @@ def laplace(runs, law="chinchilla", *, likelihood: str = "huber", groups=None, p
         out["tau"] = np.full((chains, per), float(a["tau"]))
     post = from_draws(law, likelihood, "laplace", out, delta=delta, groups=labels, n_runs=len(table),
                       seconds=time.perf_counter() - t0)
-    return _adjusted(post, table, adjust, t0)
+    return dataclasses.replace(_adjusted(post, table, adjust), seconds=time.perf_counter() - t0)
 
 
 def _nuts_program(law, priors, likelihood, n_groups, delta, target_accept, warmup, chunk, dense_mass, vectorize):
@@ -293,7 +292,7 @@ def sample_many(datasets, law="chinchilla", *, likelihood: str = "huber", groups
         posts.append(from_draws(law, likelihood, "nuts", samples, sample_stats=stats, delta=delta,
                                 groups=prepared[d][4], n_runs=n_runs, seconds=seconds))
     if adjust is not None:
-        posts = [sandwich(p, prep[0]) for p, prep in zip(posts, prepared)]
+        posts = [_adjusted(p, prep[0], adjust) for p, prep in zip(posts, prepared)]
         posts = [dataclasses.replace(p, seconds=(time.perf_counter() - t0) / len(posts)) for p in posts]
     return posts
 
