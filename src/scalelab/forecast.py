@@ -1,0 +1,404 @@
+"""`forecast`: the loss of a new run beyond the table, with the law chosen by extrapolation.
+
+The one question a team brings: *what loss will the big run reach, and how sure are we?*
+`forecast` answers it without a hand-picked law:
+
+1. **Candidates.** Every loss law whose inputs the table has (or the laws named).
+2. **Rolling origin.** Model sizes are grouped (log10 N within ``size_tol`` decades is one
+   size). Origin k holds out the k largest sizes and fits every candidate on the rest; each
+   held-out run gives a log-loss error ``e = log L_pred - log L`` at an extrapolation distance
+   ``d`` (decades beyond the largest training N or D). All origins and the full table are one
+   `fit_many` call per law (variants are run weights).
+3. **Weights.** Stacking: the simplex weights whose log-space mixture has the least mean squared
+   held-out error (each origin counts equally), shrunk toward equal weights by ``shrink``.
+   In-sample fit never decides.
+4. **Interval.** The stacked held-out errors calibrate a predictive scale that grows with
+   extrapolation distance, ``s(d)^2 = s0^2 + tau^2 d^2``: ``s0`` is the in-sample residual scale
+   (run-to-run noise and misfit at seen sizes), ``tau`` the error per decade beyond the table,
+   fitted by maximum likelihood to the held-out errors with a weak prior (``tau_prior``
+   decades^-1, worth ``prior_weight`` origins) so that one or two origins cannot make it zero.
+   The interval is ``exp(log L* +- t_q(nu) s(d*))`` with Student-t quantiles whose degrees of
+   freedom are the number of origins plus the prior's: parameter uncertainty, noise and the
+   law's form (the spread the candidates show when they extrapolate) all enter through the
+   held-out errors, measured on the table itself.
+
+Units: loss in nats/token; N parameters, D tokens (the laws' own conventions); distances in
+decades (log10).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from scalelab import laws as _laws
+from scalelab import runs as _runs
+
+METHOD = "rolling-origin stacking; Student-t interval calibrated on held-out extrapolation errors"
+
+# Laws a forecast never considers by default: they model something else than a loss ladder of
+# N and D (broken power laws of one input and the hyper-parameter laws).
+NOT_CANDIDATES = ("bnsl", "bnsl2")
+
+
+@dataclasses.dataclass(frozen=True)
+class Forecast:
+    """What `forecast` returns (plain values; `to_json` gives the CLI's object).
+
+    Attributes:
+      weights: law name -> weight (sums to 1).
+      ci: central probability of the intervals.
+      inputs: DataFrame of the target inputs (one row per target, in the given order).
+      loss, lo, hi: point forecast and interval per target (nats/token).
+      distance: decades beyond the training table per target.
+      scale: predictive sd of log loss per target.
+      laws: the fitted Laws' results on the full table (name -> FitResult-like dict of params).
+      origins: per origin, the held-out sizes and per-law mean absolute relative error.
+      s0, tau, nu: the calibrated scale model (see module doc).
+      warnings: identifiability and extrapolation warnings.
+      method: how the answer was computed.
+      seconds: wall time.
+    """
+
+    weights: dict
+    ci: float
+    inputs: pd.DataFrame
+    loss: np.ndarray
+    lo: np.ndarray
+    hi: np.ndarray
+    distance: np.ndarray
+    scale: np.ndarray
+    laws: dict
+    origins: list
+    s0: float
+    tau: float
+    nu: float
+    warnings: list
+    method: str
+    seconds: float
+    rhat_max: float | None = None
+
+    def to_json(self) -> dict:
+        preds = []
+        for i in range(len(self.loss)):
+            preds.append({"inputs": {c: float(self.inputs[c].iloc[i]) for c in self.inputs.columns},
+                          "loss": float(self.loss[i]), "lo": float(self.lo[i]), "hi": float(self.hi[i])})
+        return {"laws": {k: float(v) for k, v in self.weights.items()}, "method": self.method, "ci": float(self.ci),
+                "predictions": preds,
+                "diagnostics": {"rhat_max": self.rhat_max, "warnings": list(self.warnings),
+                                "s0": float(self.s0), "tau": float(self.tau), "nu": float(self.nu),
+                                "origins": self.origins},
+                "seconds": float(self.seconds)}
+
+
+# -- pieces (pure functions of arrays) ------------------------------------------------------
+
+def size_groups(N: np.ndarray, tol: float = 0.05) -> np.ndarray:
+    """Group index per run, 0 = smallest: sorted log10 N split where consecutive gaps exceed ``tol`` decades."""
+    logn = np.log10(np.asarray(N, float))
+    order = np.unique(logn)
+    breaks = np.concatenate([[0], np.cumsum(np.diff(order) > tol)])
+    return breaks[np.searchsorted(order, logn)]
+
+
+def origin_weights(groups: np.ndarray, n_params: int, max_origins: int = 4, min_train_sizes: int = 3,
+                   min_train_frac: float = 0.4) -> np.ndarray:
+    """Run weights ``[K, n]`` of the rolling origins: origin k trains on all but the k largest size groups.
+
+    An origin is kept while its training part has at least ``min_train_sizes`` sizes, more than
+    ``n_params + 1`` runs and at least ``min_train_frac`` of the runs.
+    """
+    n, top = len(groups), int(groups.max())
+    rows = []
+    for k in range(1, max_origins + 1):  # a handful of weight vectors; the fits are one vmapped program
+        train = groups <= top - k
+        n_sizes = top - k + 1
+        if n_sizes < min_train_sizes or train.sum() <= n_params + 1 or train.sum() < min_train_frac * n:
+            break
+        rows.append(train.astype(float))
+    return np.array(rows).reshape(len(rows), n)
+
+
+def extrapolation_distance(train: dict[str, np.ndarray], x: dict[str, np.ndarray], cols=("N", "D")) -> np.ndarray:
+    """Decades beyond the training runs: ``max(0, log10(x / max train))`` maximised over ``cols``."""
+    d = 0.0
+    for c in cols:
+        if c in train and c in x:
+            d = np.maximum(d, np.log10(np.asarray(x[c], float) / np.max(train[c])))
+    return np.maximum(np.asarray(d, float), 0.0)
+
+
+def stack_weights(errors: np.ndarray, origin: np.ndarray, shrink: float = 0.0, iters: int = 2000) -> np.ndarray:
+    """Simplex weights minimising the mean squared stacked error, each origin counting equally.
+
+    Args:
+      errors: ``[L, m]`` held-out log-loss errors of L laws on m held-out runs.
+      origin: ``[m]`` origin index of each held-out run.
+      shrink: the result is ``(1 - shrink) w + shrink / L`` (guards against a weight fitted to a few runs).
+    """
+    L = errors.shape[0]
+    if L == 1:
+        return np.ones(1)
+    ks = np.unique(origin)
+    omega = np.zeros(errors.shape[1])
+    for k in ks:  # per-run weights so that each origin counts equally
+        omega[origin == k] = 1.0 / (len(ks) * np.sum(origin == k))
+    Q = (errors * omega) @ errors.T  # [L, L]: w' Q w is the weighted mean squared stacked error
+    w = np.full(L, 1.0 / L)
+    scale = np.trace(Q) / L + 1e-300
+    for _ in range(iters):  # exponentiated gradient on the simplex (a convex quadratic)
+        g = 2.0 * Q @ w / scale
+        w = w * np.exp(-0.5 * np.clip(g, -50, 50))
+        w /= w.sum()
+    return (1.0 - shrink) * w + shrink / L
+
+
+def honest_errors(errors: np.ndarray, origin: np.ndarray, shrink: float = 0.0) -> np.ndarray:
+    """Stacked held-out errors in which no origin's errors chose its own weights.
+
+    The errors of origin k are combined with the weights stacked on the *other* origins (equal weights
+    when there is no other), so the scale calibrated on them includes the error of choosing the laws.
+    """
+    L = errors.shape[0]
+    out = np.empty(errors.shape[1])
+    for k in np.unique(origin):  # a handful of origins; each is a small quadratic programme
+        mine = origin == k
+        w = stack_weights(errors[:, ~mine], origin[~mine], shrink) if (~mine).any() else np.full(L, 1.0 / L)
+        out[mine] = w @ errors[:, mine]
+    return out
+
+
+def calibrate_scale(e: np.ndarray, d: np.ndarray, origin: np.ndarray, s0: float, tau_prior: float = 0.01,
+                    prior_weight: float = 1.0) -> float:
+    """``tau`` (log-loss sd per decade of extrapolation) by penalised maximum likelihood.
+
+    ``e_j ~ Normal(0, s0^2 + tau^2 d_j^2)``; each origin's runs count as one origin in total, and a
+    prior worth ``prior_weight`` origins sits at ``tau_prior`` (one observation at distance 1 with
+    squared error ``tau_prior^2``), so a table whose few origins happen to extrapolate perfectly
+    still gets a non-zero ``tau``.
+    """
+    ks = np.unique(origin)
+    omega = np.zeros(len(e))
+    for k in ks:
+        omega[origin == k] = 1.0 / np.sum(origin == k)
+    taus = np.geomspace(1e-4, 1.0, 400)
+    var = s0 ** 2 + taus[:, None] ** 2 * d[None, :] ** 2
+    ll = -0.5 * (omega * (np.log(var) + e[None, :] ** 2 / var)).sum(axis=1)
+    var_p = s0 ** 2 + taus ** 2
+    ll += -0.5 * prior_weight * (np.log(var_p) + (s0 ** 2 + tau_prior ** 2) / var_p)
+    return float(taus[np.argmax(ll)])
+
+
+def _t_quantile(q: float, nu: float) -> float:
+    """Student-t quantile by bisection on its CDF (regularised incomplete beta via continued fraction)."""
+    import jax.scipy.special as jss
+
+    lo, hi = 0.0, 1e3
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        x = nu / (nu + mid * mid)
+        cdf = 1.0 - 0.5 * float(jss.betainc(nu / 2.0, 0.5, x))
+        lo, hi = (mid, hi) if cdf < q else (lo, mid)
+    return 0.5 * (lo + hi)
+
+
+# -- the API -----------------------------------------------------------------------------------
+
+def candidates(table: _runs.RunTable, laws="auto") -> list:
+    """The candidate Laws: ``"auto"`` = every loss law whose inputs the table has, else the named ones."""
+    if laws == "auto" or laws is None:
+        return [l for l in _laws.all_laws() if l.target == "loss" and l.name not in NOT_CANDIDATES
+                and all(c in table.columns for c in l.inputs)]
+    if isinstance(laws, str):
+        laws = [s.strip() for s in laws.split(",") if s.strip()]
+    out = []
+    for name in laws:
+        law = _laws.get(name)
+        missing = [c for c in law.inputs if c not in table.columns]
+        if missing:
+            raise _runs.RunTableError(f"law {law.name!r} needs column(s) {missing}; the table has {table.columns}")
+        out.append(law)
+    return out
+
+
+def _default_starts(law):
+    if law.start_grid is not None and len(law.grid_starts()) <= 5000:
+        return "grid"
+    return 128
+
+
+def _read_frame(path) -> pd.DataFrame:
+    """A target file as a DataFrame, unvalidated (targets carry no loss)."""
+    from pathlib import Path
+
+    p = Path(path)
+    if not p.is_file():
+        raise _runs.RunTableError(f"{p}: no such file")
+    with open(p, "rb") as fh:
+        magic = fh.read(4)
+    return pd.read_parquet(p) if magic == b"PAR1" else pd.read_csv(p)
+
+
+def _targets(at, inputs_needed: Sequence[str]) -> pd.DataFrame:
+    """The targets' input columns (a ``loss`` column is never read)."""
+    if isinstance(at, _runs.RunTable):
+        df = at.df
+    elif isinstance(at, pd.DataFrame):
+        df = at
+    elif isinstance(at, dict):
+        df = pd.DataFrame({k: np.atleast_1d(np.asarray(v, float)) for k, v in at.items()})
+    else:
+        df = _read_frame(at)
+    df, _ = _runs._canonical_names(df.copy())
+    df = df.drop(columns=[c for c in ("loss",) if c in df.columns])
+    if "D" not in df.columns and "C" in df.columns and "N" in df.columns:
+        df["D"] = pd.to_numeric(df["C"], errors="coerce") / (6.0 * pd.to_numeric(df["N"], errors="coerce"))
+    if "N" not in df.columns:
+        for alt in ("N_total", "N_active"):
+            if alt in df.columns:
+                df["N"] = df[alt]
+                break
+    missing = [c for c in inputs_needed if c not in df.columns]
+    if missing:
+        raise _runs.RunTableError(f"targets lack column(s) {missing} that the candidate laws need; "
+                                  f"columns are {list(df.columns)}")
+    out = pd.DataFrame({c: pd.to_numeric(df[c], errors="coerce").astype(float) for c in inputs_needed})
+    bad = ~np.isfinite(out.to_numpy()).all(axis=1) | (out.to_numpy() <= 0).any(axis=1)
+    if bad.any():
+        rows = np.flatnonzero(bad)[:10].tolist()
+        raise _runs.RunTableError(f"targets: rows {rows} have missing, non-finite or non-positive inputs")
+    return out
+
+
+def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, max_origins: int = 4,
+             shrink: float = 0.0, tau_prior: float = 0.01, prior_weight: float = 1.0, seed: int = 0,
+             progress: bool | None = None) -> Forecast:
+    """Forecast the loss of new runs at ``at`` from the run table ``runs``.
+
+    Args:
+      runs: path, DataFrame or `RunTable` of training runs (final losses).
+      at: the targets: path, DataFrame or dict of input columns (``N``, ``D``, ... as the laws need);
+        a ``loss`` column is ignored.
+      laws: ``"auto"`` (every loss law whose inputs the table has, weighted by extrapolation), a name,
+        or a list/comma-separated names.
+      ci: central probability of the intervals (e.g. 0.9).
+      size_tol: log10-N gap (decades) below which two model sizes count as one.
+      max_origins: at most this many rolling origins (largest 1, 2, ... sizes held out).
+      shrink: stacking weights are shrunk this much toward equal weights.
+      tau_prior, prior_weight: the weak prior on the per-decade extrapolation scale (see module doc).
+      seed: seed for the random starts of laws without a start grid.
+
+    Returns:
+      `Forecast`; ``Forecast.to_json()`` is the object ``scalelab forecast --json`` prints.
+    """
+    from scalelab.fit import variants as _variants
+    from scalelab.fit.many import fit_many
+
+    t0 = time.perf_counter()
+    if not 0.0 < ci < 1.0:
+        raise ValueError(f"ci must lie in (0, 1), got {ci}")
+    table = _runs.read(runs)
+    cands = candidates(table, laws)
+    if not cands:
+        raise _runs.RunTableError(f"no loss law has all its inputs among the columns {table.columns}; "
+                                  f"see `scalelab laws`")
+    needed = sorted({c for l in cands for c in l.inputs})
+    targets = _targets(at, needed)
+    y = table.column("loss")
+    n = len(table)
+    x_all = {c: table.column(c) for c in needed}
+    size_col = "N" if "N" in table.columns else needed[0]
+    groups = size_groups(table.column(size_col), size_tol)
+    warnings: list[str] = []
+
+    fits, preds_runs, preds_tgt = {}, {}, {}
+    # the same origins for every candidate: enough training runs for the largest law
+    origin_w = origin_weights(groups, max(l.n_params for l in cands), max_origins)
+    K = len(origin_w)
+    if K == 0:
+        warnings.append("fewer than 4 model sizes (or too few runs): no rolling origin can be held out, so the "
+                        "law weights are equal and the interval rests on the prior extrapolation scale alone")
+    W = np.vstack([np.ones((1, n)), origin_w])
+    info = {"kind": ["full"] + ["origin"] * K, "variant": ["all runs"] + [f"origin {k + 1}" for k in range(K)]}
+    variants = _variants._make(W, info)
+    for law in cands:
+        try:
+            df = fit_many(table, law, variants, starts=_default_starts(law), seed=seed, progress=progress)
+        except Exception as err:  # a law that cannot be fitted here drops out, with the reason
+            warnings.append(f"law {law.name!r} dropped: {err}")
+            continue
+        P = {p: df[p].to_numpy()[:, None] for p in law.params}
+        with np.errstate(all="ignore"):
+            pr = np.asarray(law(P, **{c: x_all[c][None, :] for c in law.inputs}), float)
+            pt = np.asarray(law(P, **{c: targets[c].to_numpy()[None, :] for c in law.inputs}), float)
+        if not (np.all(np.isfinite(pr)) and np.all(pr > 0) and np.all(np.isfinite(pt[0])) and np.all(pt[0] > 0)):
+            warnings.append(f"law {law.name!r} dropped: non-finite or non-positive predictions")
+            continue
+        fits[law.name] = {"law": law, "params": {p: float(df[p].iloc[0]) for p in law.params},
+                          "objective": float(df["objective"].iloc[0]), "converged": bool(df["converged"].iloc[0])}
+        preds_runs[law.name], preds_tgt[law.name] = pr, pt[0]
+    if not fits:
+        raise RuntimeError("every candidate law failed to fit: " + "; ".join(warnings))
+    names = list(fits)
+    logy = np.log(y)
+
+    # held-out errors per law, origin and run
+    e_list, d_list, o_list = [], [], []
+    origins = []
+    for k in range(K):
+        held = origin_w[k] == 0
+        train = {c: x_all[c][~held] for c in needed}
+        d = extrapolation_distance(train, {c: x_all[c][held] for c in needed})
+        e = np.stack([np.log(preds_runs[nm][k + 1][held]) - logy[held] for nm in names])
+        e_list.append(e)
+        d_list.append(d)
+        o_list.append(np.full(held.sum(), k))
+        origins.append({"held_out_runs": int(held.sum()),
+                        "held_out_min_N": float(np.min(table.column(size_col)[held])),
+                        "are": {nm: float(np.mean(np.abs(np.expm1(e[i])))) for i, nm in enumerate(names)}})
+    if K:
+        E = np.concatenate(e_list, axis=1)
+        dist = np.concatenate(d_list)
+        orig = np.concatenate(o_list)
+        w = stack_weights(E, orig, shrink=shrink)
+        e_stack = honest_errors(E, orig, shrink=shrink)
+    else:
+        E, dist, orig, e_stack = np.zeros((len(names), 0)), np.zeros(0), np.zeros(0, int), np.zeros(0)
+        w = np.full(len(names), 1.0 / len(names))
+    weights = dict(zip(names, w))
+
+    # stacked in-sample residual scale (robust) and the calibrated extrapolation scale
+    log_full = sum(wi * np.log(preds_runs[nm][0]) for nm, wi in zip(names, w))
+    r = log_full - logy
+    s0 = float(max(1.4826 * np.median(np.abs(r - np.median(r))), 1e-4))
+    tau = calibrate_scale(e_stack, dist, orig, s0, tau_prior, prior_weight) if K else float(tau_prior)
+    nu = float(K + prior_weight + 1.0)
+
+    train_all = {c: x_all[c] for c in needed}
+    d_star = extrapolation_distance(train_all, {c: targets[c].to_numpy() for c in needed})
+    log_pt = sum(wi * np.log(preds_tgt[nm]) for nm, wi in zip(names, w))
+    scale = np.sqrt(s0 ** 2 + tau ** 2 * d_star ** 2)
+    q = _t_quantile(0.5 + ci / 2.0, nu)
+    loss = np.exp(log_pt)
+    lo, hi = np.exp(log_pt - q * scale), np.exp(log_pt + q * scale)
+
+    from scalelab.fit.identify import table_warnings
+
+    warnings = table_warnings(table) + warnings
+    far = d_star > 1.0
+    if far.any():
+        warnings.append(f"targets {np.flatnonzero(far)[:10].tolist()} lie {d_star.max():.2f} decades beyond the "
+                        f"largest run (more than 1 decade): the interval's growth with distance is an extrapolation")
+    return Forecast(weights=weights, ci=float(ci), inputs=targets, loss=loss, lo=lo, hi=hi, distance=d_star,
+                    scale=scale, laws=fits, origins=origins, s0=s0, tau=tau, nu=nu, warnings=warnings,
+                    method=METHOD if len(names) > 1 else f"single law ({names[0]}); " + METHOD.split("; ")[1],
+                    seconds=time.perf_counter() - t0)
+
+
+__all__ = ["forecast", "Forecast", "candidates", "size_groups", "origin_weights", "stack_weights",
+           "calibrate_scale", "extrapolation_distance"]

@@ -1,0 +1,47 @@
+"""`scalelab forecast DATA --at TARGETS.csv [--law NAME|auto] [--ci 0.9] [--json]` (see `scalelab.forecast`)."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+
+def cmd_forecast(args) -> int:
+    from scalelab import forecast as _fc
+    from scalelab import runs as _runs
+
+    table = _runs.read(args.data)
+    for note in table.notes:
+        print(f"note: {note}", file=sys.stderr)
+    print(f"forecasting from {len(table)} runs (laws: {args.law}) ...", file=sys.stderr, flush=True)
+    fc = _fc.forecast(table, args.at, laws=args.law, ci=args.ci, seed=args.seed)
+    for w in fc.warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    out = fc.to_json()
+    if args.json:
+        print(json.dumps(out))
+        return 0
+    print("laws: " + ", ".join(f"{k} {v:.2f}" for k, v in sorted(fc.weights.items(), key=lambda kv: -kv[1])))
+    print(f"method: {fc.method}")
+    pct = f"{100 * fc.ci:g}%"
+    for p in out["predictions"]:
+        inputs = "  ".join(f"{k}={v:.4g}" for k, v in p["inputs"].items())
+        print(f"{inputs}  loss={p['loss']:.4f}  {pct} interval [{p['lo']:.4f}, {p['hi']:.4f}]")
+    return 0
+
+
+def add_commands(subparsers) -> None:
+    p = subparsers.add_parser("forecast", help="forecast new runs' loss, laws weighted by how they extrapolate")
+    p.add_argument("data", help="training run table: CSV or parquet (final losses)")
+    p.add_argument("--at", required=True, metavar="TARGETS",
+                   help="CSV/parquet of target inputs (N, D, ... as the laws need); a loss column is ignored")
+    p.add_argument("--law", default="auto",
+                   help="'auto' (every loss law whose inputs the table has, weighted by rolling-origin "
+                        "extrapolation), one law name, or a comma-separated list")
+    p.add_argument("--ci", type=float, default=0.9, help="central probability of the intervals (default 0.9)")
+    p.add_argument("--seed", type=int, default=0, help="seed for random starts of laws without a start grid")
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    p.set_defaults(func=cmd_forecast)
+
+
+__all__ = ["add_commands", "cmd_forecast"]

@@ -1,0 +1,128 @@
+"""`scalelab.forecast`: rolling-origin law weights, calibrated intervals, the CLI's JSON contract.
+
+References: closed forms (the two-law stacking optimum, the scale model's likelihood maximum on
+many simulated errors), and simulated ladders whose generating law is known.
+"""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import scalelab
+from scalelab import forecast as fc
+from scalelab.cli import main as cli_main
+
+TRUTH = {"E": 1.8, "A": 480.0, "B": 2100.0, "alpha": 0.35, "beta": 0.37}
+
+
+def ladder(law="chinchilla", params=TRUTH, sizes=(3e7, 6e7, 1.2e8, 2.5e8, 5e8, 1e9), ratios=(5, 20, 80),
+           sigma=0.003, seed=0):
+    """A model-size ladder: each size trained at a few tokens-per-parameter ratios."""
+    N = np.repeat(np.asarray(sizes, float), len(ratios))
+    D = N * np.tile(np.asarray(ratios, float), len(sizes))
+    return scalelab.simulate(law, params, {"N": N, "D": D}, sigma=sigma, seed=seed)
+
+
+def test_size_groups_merge_close_sizes():
+    N = np.array([1e8, 1.01e8, 2e8, 2.02e8, 2.05e8, 1e9])
+    np.testing.assert_array_equal(fc.size_groups(N, tol=0.05), [0, 0, 1, 1, 1, 2])
+
+
+def test_origin_weights_hold_out_the_largest_sizes():
+    groups = np.repeat(np.arange(6), 3)
+    W = fc.origin_weights(groups, n_params=5, max_origins=4)
+    # origin k trains on sizes 0..5-k; it stops when fewer than 3 sizes would remain
+    assert W.shape == (3, 18)
+    for k in range(3):
+        np.testing.assert_array_equal(W[k], (groups <= 5 - (k + 1)).astype(float))
+
+
+def test_stack_weights_two_laws_match_the_closed_form():
+    rng = np.random.default_rng(0)
+    e = rng.normal(size=(2, 40)) * [[0.02], [0.01]] + [[0.01], [-0.005]]
+    origin = np.repeat([0, 1], 20)
+    w = fc.stack_weights(e, origin)
+    # minimise mean (w e1 + (1 - w) e2)^2 over w in [0, 1]: w* = sum(e2 (e2 - e1)) / sum((e1 - e2)^2)
+    d = e[0] - e[1]
+    w_star = np.clip(np.sum(e[1] * (e[1] - e[0])) / np.sum(d ** 2), 0, 1)
+    np.testing.assert_allclose(w, [w_star, 1 - w_star], atol=1e-4)
+
+
+def test_calibrate_scale_recovers_tau_from_many_errors():
+    rng = np.random.default_rng(1)
+    d = rng.uniform(0.2, 1.0, 4000)
+    s0, tau = 0.004, 0.015
+    e = rng.normal(size=d.size) * np.sqrt(s0 ** 2 + tau ** 2 * d ** 2)
+    origin = np.arange(d.size) % 200  # 200 origins of 20 runs
+    got = fc.calibrate_scale(e, d, origin, s0, prior_weight=0.0)
+    assert abs(got - tau) / tau < 0.05  # 4,000 draws: the MLE's sd is ~2% of tau; the grid step 2%
+
+
+def test_t_quantile_matches_known_values():
+    # Student-t 95% quantiles (tables): nu=1 6.3138, nu=3 2.3534, nu=10 1.8125; nu large -> 1.6449
+    for nu, q in [(1, 6.3138), (3, 2.3534), (10, 1.8125), (1e6, 1.6449)]:
+        assert fc._t_quantile(0.95, nu) == pytest.approx(q, abs=2e-4)
+
+
+@pytest.fixture(scope="module")
+def small_forecast():
+    runs = ladder(seed=3)
+    at = pd.DataFrame({"N": [2e9, 4e9], "D": [4e10, 8e10], "loss": [99.0, 99.0]})
+    return runs, at, fc.forecast(runs, at, laws="chinchilla,gadre2024_overtrain", ci=0.9)
+
+
+def test_forecast_close_to_truth_and_covers_it(small_forecast):
+    runs, at, res = small_forecast
+    truth = scalelab.laws.get("chinchilla")(TRUTH, N=at["N"].to_numpy(), D=at["D"].to_numpy())
+    truth = np.asarray(truth)
+    assert np.all(np.abs(res.loss - truth) / truth < 0.01)  # 0.3% noise, 2-4x extrapolation
+    assert np.all((res.lo < truth) & (truth < res.hi))
+    assert np.all(res.lo < res.loss) and np.all(res.loss < res.hi)
+    # the interval widens with extrapolation distance
+    assert res.distance[1] > res.distance[0] and (res.hi[1] - res.lo[1]) / res.loss[1] > (res.hi[0] - res.lo[0]) / res.loss[0]
+    assert sum(res.weights.values()) == pytest.approx(1.0)
+
+
+def test_forecast_never_reads_the_targets_loss(small_forecast):
+    runs, at, res = small_forecast
+    other = fc.forecast(runs, at.assign(loss=[0.1, 50.0]), laws="chinchilla,gadre2024_overtrain", ci=0.9)
+    np.testing.assert_array_equal(other.loss, res.loss)
+    np.testing.assert_array_equal(other.hi, res.hi)
+
+
+def test_forecast_cli_json_contract(tmp_path, capsys, small_forecast):
+    runs, at, res = small_forecast
+    train, targets = tmp_path / "train.csv", tmp_path / "targets.csv"
+    runs.to_csv(train, index=False)
+    at.to_csv(targets, index=False)
+    rc = cli_main(["forecast", str(train), "--at", str(targets), "--law", "chinchilla,gadre2024_overtrain",
+                   "--ci", "0.9", "--json"])
+    assert rc == 0
+    out = json.loads(capsys.readouterr().out)
+    assert set(out) == {"laws", "method", "ci", "predictions", "diagnostics", "seconds"}
+    assert set(out["laws"]) == {"chinchilla", "gadre2024_overtrain"}
+    assert sum(out["laws"].values()) == pytest.approx(1.0)
+    assert isinstance(out["method"], str) and out["ci"] == 0.9
+    assert len(out["predictions"]) == len(at)
+    for p, (_, row), lo, hi in zip(out["predictions"], at.iterrows(), res.lo, res.hi):
+        assert set(p) == {"inputs", "loss", "lo", "hi"}
+        assert p["inputs"]["N"] == row["N"] and p["inputs"]["D"] == row["D"]  # in the TARGETS' order
+        assert p["lo"] == pytest.approx(lo) and p["hi"] == pytest.approx(hi)
+    assert out["diagnostics"]["rhat_max"] is None and isinstance(out["diagnostics"]["warnings"], list)
+    assert out["seconds"] > 0
+
+
+def test_forecast_prefers_the_generating_law():
+    """Tables simulated from gadre2024_overtrain vs chinchilla: the generating law gets the larger weight."""
+    gadre = {"E": 1.9, "a": 60.0, "b": 300.0, "eta": 0.16}
+    chin = {"E": 1.8, "A": 400.0, "B": 400.0, "alpha": 0.30, "beta": 0.28}
+    wins = 0
+    trials = [("chinchilla", chin, s) for s in range(3)] + [("gadre2024_overtrain", gadre, s) for s in range(3)]
+    at = pd.DataFrame({"N": [4e9], "D": [8e10]})
+    for name, params, seed in trials:
+        runs = ladder(name, params, ratios=(2, 10, 50, 250), sigma=0.002, seed=seed)
+        res = fc.forecast(runs, at, laws="chinchilla,gadre2024_overtrain")
+        wins += res.weights[name] > 0.5
+    assert wins >= 4  # more often than not (6 tables)
