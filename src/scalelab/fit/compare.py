@@ -21,14 +21,13 @@ Laws whose inputs are missing, or which predict something other than the loss
 
 from __future__ import annotations
 
-import json
-import sys
 from typing import Sequence
 
 import numpy as np
 
 from scalelab import laws as _laws
 from scalelab import runs as _runs
+from scalelab.fit.api import fit as _fit
 
 
 def _default_starts(law, starts):
@@ -57,8 +56,6 @@ def _skip(name, reason):
 def compare_one(table: _runs.RunTable, law, *, mask=None, objective="huber", delta=1e-3, starts=None,
                 seed=0) -> dict:
     """Fit ``law`` on all runs and on the non-held-out runs; return its scores (a plain dict)."""
-    import scalelab
-
     law = _laws.get(law)
     if law.target != "loss":
         return _skip(law.name, f"predicts {law.target!r}, not the loss (a hyper-parameter law)")
@@ -71,7 +68,7 @@ def compare_one(table: _runs.RunTable, law, *, mask=None, objective="huber", del
     notes = [f"input {c!r} is constant in these runs: parameters tied to it are not identified"
              for c in law.inputs if np.ptp(table.column(c)) == 0]
     st = _default_starts(law, starts)
-    full = scalelab.fit(table, law, objective=objective, delta=delta, starts=st, seed=seed)
+    full = _fit(table, law, objective=objective, delta=delta, starts=st, seed=seed)
     y = table.column("loss")
     x = table.inputs(law.inputs)
     pred = np.asarray(law(full.params, **x), float)
@@ -90,7 +87,7 @@ def compare_one(table: _runs.RunTable, law, *, mask=None, objective="huber", del
             out["extrapolation_are"] = None
             out["notes"].append(f"only {n_train} runs below the largest: too few to fit {k} parameters")
         else:
-            part = scalelab.fit(table, law, objective=objective, delta=delta, starts=st, seed=seed,
+            part = _fit(table, law, objective=objective, delta=delta, starts=st, seed=seed,
                                 weights=(~mask).astype(float))
             p_out = np.asarray(law(part.params, **{c: v[mask] for c, v in x.items()}), float)
             re = np.abs(p_out - y[mask]) / y[mask]
@@ -150,47 +147,4 @@ def compare(runs, law_names: Sequence[str] | str | None = None, *, holdout_by: s
             "delta": delta, "laws": rows}
 
 
-def _fmt(v, spec):
-    return "-" if v is None else format(v, spec)
-
-
-def cmd_compare(args) -> int:
-    table = _runs.read(args.data)
-    for note in table.notes:
-        print(f"note: {note}", file=sys.stderr)
-    starts = None if args.starts is None else (args.starts if args.starts == "grid" else int(args.starts))
-    out = compare(table, args.laws, holdout_by=args.holdout_by, objective=args.objective, delta=args.delta,
-                  starts=starts, seed=args.seed)
-    if args.json:
-        print(json.dumps(out))
-        return 0
-    h = out["holdout"]
-    print(f"{out['n_runs']} runs; held out: {h.get('n', 0)} runs with the largest {h.get('by')} "
-          f"({_fmt(h.get('value'), '.4g')}){' - ' + h['note'] if 'note' in h else ''}")
-    print(f"{'law':<28}{'k':>3}{'objective':>12}{'AIC':>10}{'BIC':>10}{'extrap ARE':>12}{'max RE':>9}")
-    for r in out["laws"]:
-        if r["status"] != "ok":
-            print(f"{r['law']:<28} skipped: {r['reason']}")
-            continue
-        are = r.get("extrapolation_are")
-        print(f"{r['law']:<28}{r['n_params']:>3}{r['objective']:>12.4g}{r['aic']:>10.1f}{r['bic']:>10.1f}"
-              f"{_fmt(None if are is None else 100 * are, '11.2f') + '%':>12}"
-              f"{_fmt(None if are is None else 100 * r['extrapolation_max_re'], '8.2f') + '%':>9}")
-    return 0
-
-
-def add_commands(subparsers) -> None:
-    p = subparsers.add_parser("compare", help="fit several laws and compare fit, AIC/BIC and extrapolation")
-    p.add_argument("data", help="run table: CSV or parquet")
-    p.add_argument("--laws", default="chinchilla,kaplan",
-                   help="comma-separated law names, or 'all' (every loss law); default chinchilla,kaplan")
-    p.add_argument("--holdout-by", default=None, help="column whose largest value is held out (default N, else C)")
-    p.add_argument("--objective", default="huber", choices=["huber", "mse"])
-    p.add_argument("--delta", type=float, default=1e-3)
-    p.add_argument("--starts", default=None, help="'grid' or a number of random starts (default: per law)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
-    p.set_defaults(func=cmd_compare)
-
-
-__all__ = ["compare", "compare_one", "holdout_mask", "add_commands"]
+__all__ = ["compare", "compare_one", "holdout_mask"]

@@ -7,7 +7,7 @@ environment variable, else ``../shared/data`` next to the repository checkout
 the package: several have no licence.
 
 The package's own data (the proxy-trainer run table used by ``scalelab demo``)
-ships in ``scalelab/data/``.
+ships in ``scalelab/data/``. (``scalelab.data`` re-exports this module.)
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 
 ENV_VAR = "SCALELAB_DATA_DIR"
-_PACKAGE_DATA = Path(__file__).resolve().parent / "data"
+_PACKAGE_DATA = Path(__file__).resolve().parents[1] / "data"  # src/scalelab/data
 
 
 def data_dir() -> Path:
@@ -24,7 +24,7 @@ def data_dir() -> Path:
     env = os.environ.get(ENV_VAR)
     if env:
         return Path(env).expanduser()
-    repo = Path(__file__).resolve().parents[2]  # src/scalelab -> src -> repo
+    repo = Path(__file__).resolve().parents[3]  # src/scalelab/runs -> src/scalelab -> src -> repo
     candidate = repo.parent / "shared" / "data"
     if candidate.is_dir():
         return candidate
