@@ -14,7 +14,7 @@ from scipy import integrate
 
 import scalelab
 from scalelab import bayes
-from scalelab.bayes.frontier import _numeric
+from scalelab.optimal.frontier import _numeric
 from scalelab.bayes.likelihoods import HuberDensity, huber_log_normaliser
 
 warnings.filterwarnings("ignore", category=FutureWarning)

@@ -6,7 +6,7 @@ import math
 import pytest
 
 from scalelab import cli
-from scalelab.demo import TRUTH
+from scalelab.cli.demo import TRUTH
 
 
 def test_demo_json(capsys):

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 import scalelab
-from scalelab import density
+from scalelab.runs import density
 
 SMALL = dict(n_samples=512, k=32)  # ~16 samples per cluster, as the default 2048/128
 

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from scalelab import frontier, optimal
+from scalelab import optimal
 
 EPOCH = {"E": 1.8169, "A": 482.01, "B": 2085.43, "alpha": 0.3478, "beta": 0.3658}
 C = np.geomspace(1e18, 1e26, 9)
@@ -13,7 +13,7 @@ C = np.geomspace(1e18, 1e26, 9)
 
 def test_chinchilla_matches_closed_form():
     # tolerance 1e-6 relative (the spec); Newton in float64 converges to ~1e-12
-    got = frontier.frontier("chinchilla", EPOCH, C)
+    got = optimal.frontier("chinchilla", EPOCH, C)
     ref = optimal.chinchilla_allocation(EPOCH, C)
     for k in ("N_opt", "D_opt", "tokens_per_param", "loss"):
         np.testing.assert_allclose(got[k], ref[k], rtol=1e-6, err_msg=k)
@@ -24,7 +24,7 @@ def test_chinchilla_matches_closed_form():
 
 def test_sensitivities_match_closed_form_derivatives():
     """d N_opt / d param and the frontier slope vs autodiff of Hoffmann's Eq. 4."""
-    sens = frontier.sensitivities("chinchilla", EPOCH, C[[0, 4, 8]])
+    sens = optimal.sensitivities("chinchilla", EPOCH, C[[0, 4, 8]])
 
     def closed(p, c):
         E, A, B, a, b = (p[k] for k in optimal.CHINCHILLA_PARAMS)
@@ -45,11 +45,11 @@ def test_other_law_with_extra_input_and_errors():
     """wang2024_moe at E = 1 is the dense Chinchilla law with sigma = E."""
     p = {"A": EPOCH["A"], "B": EPOCH["B"], "sigma": EPOCH["E"], "alpha": EPOCH["alpha"], "beta": EPOCH["beta"],
          "gamma": 0.1}
-    got = frontier.frontier("wang2024_moe", p, C, extra={"E": 1.0})
+    got = optimal.frontier("wang2024_moe", p, C, extra={"E": 1.0})
     np.testing.assert_allclose(got["N_opt"], optimal.chinchilla_allocation(EPOCH, C)["N_opt"], rtol=1e-6)
-    more = frontier.frontier("wang2024_moe", p, C, extra={"E": 8.0})
+    more = optimal.frontier("wang2024_moe", p, C, extra={"E": 8.0})
     assert np.all(more["loss"] < got["loss"])  # more experts, lower loss at equal compute (gamma > 0)
     with pytest.raises(ValueError, match="E"):
-        frontier.frontier("wang2024_moe", p, C)
+        optimal.frontier("wang2024_moe", p, C)
     with pytest.raises(ValueError, match="positive"):
-        frontier.frontier("chinchilla", EPOCH, [-1.0])
+        optimal.frontier("chinchilla", EPOCH, [-1.0])

@@ -4,7 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scalelab import hyper, laws
+from scalelab import laws
+from scalelab.optimal import hyper
 
 CH = {"E": 1.8, "A": 480.0, "B": 2100.0, "alpha": 0.35, "beta": 0.37}
 # per family: B_opt = lB L^-aB (sequences), lr_opt = llr L^-alr; MoE: smaller batch, larger lr at equal loss

@@ -10,7 +10,8 @@ import pytest
 
 jax.config.update("jax_enable_x64", True)
 
-from scalelab.proxy import cli, plans
+from scalelab import cli
+from scalelab.proxy import plans
 from scalelab.proxy.sweep import append_row, parse_shard, read_runs, shard_path, sweep
 
 sweep_mod = importlib.import_module("scalelab.proxy.sweep")  # the module; the package re-exports the function
@@ -21,7 +22,7 @@ CONTRACT = ["N", "N_total", "N_active", "D", "C", "loss", "E", "k", "S", "G", "U
 
 def test_micro_plan_end_to_end_via_cli(tmp_path, capsys):
     out = tmp_path / "runs.csv"
-    assert cli.main(["sweep", "--plan", "micro", "--out", str(out), "--no-progress", "--json"]) == 0
+    assert cli.main(["proxy", "sweep", "--plan", "micro", "--out", str(out), "--no-progress", "--json"]) == 0
     df = read_runs(out)
     assert len(df) == 2 and set(df["family"]) == {"dense", "moe"}
     assert set(CONTRACT) <= set(df.columns)

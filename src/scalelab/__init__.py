@@ -10,11 +10,11 @@ import jax as _jax
 _jax.config.update("jax_enable_x64", True)
 
 from scalelab import laws  # noqa: E402
-from scalelab.data import data_dir  # noqa: E402
 from scalelab.fit import FitResult, fit  # noqa: E402
 from scalelab.optimal import allocate, chinchilla_allocation  # noqa: E402
 from scalelab.runs import RunTable, RunTableError, read  # noqa: E402
-from scalelab.simulate import isoflop_design, simulate  # noqa: E402
+from scalelab.runs.data import data_dir  # noqa: E402
+from scalelab.simulate import isoflop_design, simulate  # noqa: E402  (the module first: the function then keeps the name)
 
 __version__ = "0.1.0"
 

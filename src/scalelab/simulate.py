@@ -1,56 +1,5 @@
-"""Synthetic run tables drawn from a known law (for recovery and calibration tests).
+"""``scalelab.simulate``: synthetic run tables (kept importable; the code lives in `scalelab.runs.simulate`)."""
 
-Noise is multiplicative on the loss: ``loss = L(N, D) * exp(sigma * eps)``, so
-``sigma`` is the standard deviation of the log-loss residual (``sigma=0.01`` is
-"1% noise"). ``eps`` is standard normal, or Student-t with ``df`` degrees of
-freedom scaled to unit variance when ``df`` is given.
-"""
+from scalelab.runs.simulate import isoflop_design, simulate
 
-from __future__ import annotations
-
-from typing import Mapping
-
-import numpy as np
-import pandas as pd
-
-from scalelab import laws as _laws
-
-
-def isoflop_design(budgets=(1e18, 3e18, 1e19, 3e19, 1e20), n_per_budget: int = 8,
-                   tokens_per_param=(2.0, 200.0)) -> dict:
-    """(N, D) pairs on isoFLOP curves ``C = 6 N D``, log-spaced in tokens per parameter."""
-    budgets = np.asarray(budgets, float)
-    ratios = np.geomspace(tokens_per_param[0], tokens_per_param[1], n_per_budget)
-    C = np.repeat(budgets, n_per_budget)
-    r = np.tile(ratios, len(budgets))
-    N = np.sqrt(C / (6.0 * r))
-    return {"N": N, "D": C / (6.0 * N), "C": C}
-
-
-def simulate(law, params: Mapping[str, float], inputs: Mapping[str, np.ndarray] | None = None, *,
-             sigma: float = 0.01, df: float | None = None, seed: int = 0) -> pd.DataFrame:
-    """A run table with losses from ``law`` at ``params`` plus noise.
-
-    Args:
-      law: law name or `Law`.
-      params: natural parameters.
-      inputs: input columns (default: `isoflop_design()` for laws of ``N`` and ``D``).
-      sigma: std of log-loss noise.
-      df: Student-t degrees of freedom (None: Gaussian).
-      seed: NumPy seed (same seed, same table).
-    """
-    law = _laws.get(law)
-    if inputs is None:
-        inputs = isoflop_design()
-    inputs = {k: np.asarray(v, float) for k, v in inputs.items()}
-    clean = np.asarray(law(params, **{k: inputs[k] for k in law.inputs}), float)
-    rng = np.random.default_rng(seed)
-    if df is None:
-        eps = rng.standard_normal(clean.shape)
-    else:
-        eps = rng.standard_t(df, clean.shape) * np.sqrt((df - 2.0) / df) if df > 2 else rng.standard_t(df, clean.shape)
-    df_out = pd.DataFrame(inputs)
-    if "C" not in df_out and {"N", "D"} <= set(df_out):
-        df_out["C"] = 6.0 * df_out["N"] * df_out["D"]
-    df_out["loss"] = clean * np.exp(sigma * eps)
-    return df_out
+__all__ = ["isoflop_design", "simulate"]

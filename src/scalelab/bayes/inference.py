@@ -18,20 +18,11 @@ from numpyro.infer.util import constrain_fn, potential_energy
 from scalelab import laws as _laws
 from scalelab import runs as _runs
 from scalelab.bayes.laplace import laplace_core, onehot_groups
-from scalelab.bayes.model import group_index, make_model
+from scalelab.bayes.model import make_model, prepare_data
 from scalelab.bayes.posterior import Posterior, from_draws, prefetch_arviz
 from scalelab.bayes.priors import resolve_priors
 from scalelab.bayes.sandwich import ADJUSTMENTS, sandwich
 from scalelab.programs import per_law
-
-
-def _prepare(runs, law, groups):
-    table = _runs.read(runs)
-    table.require(law.inputs, n_params=law.n_params, law=law.name)
-    x = {k: jnp.asarray(v) for k, v in table.inputs(law.inputs).items()}
-    y = jnp.asarray(np.log(table.column("loss")))
-    idx, labels = group_index(table, groups)
-    return table, x, y, idx, labels
 
 
 def _check_adjust(adjust, groups):
@@ -101,7 +92,7 @@ def laplace(runs, law="chinchilla", *, likelihood: str = "huber", groups=None, p
     prefetch_arviz()
     _check_adjust(adjust, groups)
     law = _laws.get(law)
-    table, x, y, idx, labels = _prepare(runs, law, groups)
+    table, x, y, idx, labels = prepare_data(runs, law, groups)
     theta0 = _init_theta(table, law, init, likelihood)
     a = _approx(law, theta0, x, y, idx, labels, likelihood, priors, delta)
     chains = 4
@@ -246,7 +237,7 @@ def sample_many(datasets, law="chinchilla", *, likelihood: str = "huber", groups
     if len(inits) != len(datasets):
         raise ValueError(f"inits has {len(inits)} entries for {len(datasets)} data sets")
     rng = np.random.default_rng(seed)
-    prepared = [_prepare(runs, law, groups) for runs in datasets]  # check every table before any fit
+    prepared = [prepare_data(runs, law, groups) for runs in datasets]  # check every table before any fit
     shapes = [(len(p[0]), len(p[4])) for p in prepared]
     if len(set(shapes)) > 1:
         raise ValueError(f"sample_many: every table needs the same number of runs and groups; "

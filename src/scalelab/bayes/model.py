@@ -53,6 +53,16 @@ def group_index(table: _runs.RunTable, groups) -> tuple[np.ndarray | None, tuple
     return idx.astype(np.int32), tuple(u.item() if hasattr(u, "item") else u for u in uniq)
 
 
+def prepare_data(runs, law, groups):
+    """``(table, x, y, group index, group labels)``: the runs' inputs and log loss as JAX arrays."""
+    table = _runs.read(runs)
+    table.require(law.inputs, n_params=law.n_params, law=law.name)
+    x = {k: jnp.asarray(v) for k, v in table.inputs(law.inputs).items()}
+    y = jnp.asarray(np.log(table.column("loss")))
+    idx, labels = group_index(table, groups)
+    return table, x, y, idx, labels
+
+
 def make_model(law, likelihood: str = "huber", priors: Mapping | None = None, n_groups: int = 0,
                delta: float = 1e-3, preconditioned: bool = False):
     """A numpyro model ``model(x, y, group=None)`` for ``law``.

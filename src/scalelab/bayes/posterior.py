@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from scalelab import laws as _laws
-from scalelab.bayes.frontier import allocation_draws
+from scalelab.optimal.frontier import allocation_draws
 from scalelab.bayes.likelihoods import noise_distribution
 
 RHAT_MAX = 1.01
@@ -216,7 +216,7 @@ class Posterior:
 
         ``hyper_law``: e.g. ``"batch_size_loss"`` / ``"lr_loss"`` (inputs: ``loss``) or
         ``"deepseek_batch_size"`` / ``"deepseek_lr"`` (inputs: ``C``). ``hyper_params``: its
-        natural parameters (a point estimate, e.g. from `scalelab.hyper.fit_hyper_laws`) or a
+        natural parameters (a point estimate, e.g. from `scalelab.optimal.hyper.fit_hyper_laws`) or a
         `Posterior` of it (draws paired with this posterior's). Laws of the loss are evaluated at
         each draw's optimal loss at ``C``, so the interval carries the loss law's uncertainty.
         Returns ``{mean, median, lo, hi}`` arrays over ``C``.

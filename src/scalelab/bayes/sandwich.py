@@ -109,7 +109,7 @@ def sandwich(posterior, runs):
       sampler statistics kept. Its intervals account for the law's misfit the way a case
       bootstrap does; `Posterior.params` and friends read it as usual.
     """
-    from scalelab.bayes.inference import _prepare
+    from scalelab.bayes.model import prepare_data
     from scalelab.bayes.posterior import from_draws
 
     if posterior.groups:
@@ -118,7 +118,7 @@ def sandwich(posterior, runs):
     if posterior.adjustment:
         raise ValueError(f"posterior is already {posterior.adjustment}-adjusted")
     law = _laws.get(posterior.law)
-    table, x, y, _, _ = _prepare(runs, law, None)
+    table, x, y, _, _ = prepare_data(runs, law, None)
     if len(table) != posterior.n_runs:
         raise ValueError(f"runs has {len(table)} rows but the posterior conditions on {posterior.n_runs}")
     sites = [*law.unconstrained_names, "log_s", *(["log_nu"] if posterior.likelihood == "student_t" else [])]

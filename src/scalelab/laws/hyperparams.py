@@ -2,7 +2,7 @@
 
 These laws predict a hyper-parameter, not a loss: each declares ``target``
 (the RunTable column it predicts, ``batch_size`` or ``lr``), fitted, like the
-loss laws, on log residuals ``log predict - log target``. `scalelab.hyper`
+loss laws, on log residuals ``log predict - log target``. `scalelab.optimal.hyper`
 builds the target column (each sweep cell's optimum) and fits them.
 
 * ``batch_size_loss``: ``B_opt(L) = lambda_B L^-alpha_B`` (Wang et al. 2024, arXiv 2410.05661); Kaplan's

@@ -13,7 +13,7 @@ convention, the paper's functional use of density being a [gap]: the data
 exponent shrinks linearly with density, ``beta_eff = beta (1 - kappa rho)``,
 ``kappa`` in (0, 1), so denser (more redundant) data gives diminishing returns
 in D and ``rho = 0`` recovers the base law. ``rho`` is the normalised density of
-`scalelab.density` (in [0, 1]).
+`scalelab.runs.density` (in [0, 1]).
 """
 
 import jax
@@ -68,7 +68,7 @@ CHEN2025_SUBOPTIMAL_DENSITY = Law(
     reference={},
     citation="Chen et al. 2025, arXiv 2507.10613 (density enters the law by our convention, see module docstring)",
     conventions=("As chen2025_suboptimal, plus density: normalised data density rho in [0, 1] "
-                 "(scalelab.density); data exponent beta (1 - kappa rho). rho = 0 gives chen2025_suboptimal."),
+                 "(scalelab.runs.density); data exponent beta (1 - kappa rho). rho = 0 gives chen2025_suboptimal."),
     description="Chen sub-scaling law with the data exponent lowered by data density.",
 )
 """Chen et al. 2025 sub-optimal law extended with a data-density input (our convention)."""

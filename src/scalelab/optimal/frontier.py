@@ -1,6 +1,6 @@
 """Compute-optimal frontier of any law of ``N`` and ``D`` by optimisation, differentiably.
 
-Convention: ``C = 6 N D`` FLOPs (as `scalelab.optimal`). For a budget ``C`` the
+Convention: ``C = 6 N D`` FLOPs (as `scalelab.optimal.closed_form`). For a budget ``C`` the
 optimum minimises ``log L(N, C / 6N)`` over ``u = log N`` (natural log). Other
 inputs of the law (experts ``E``, sparsity ``S``...) are held fixed at given
 values. Method, per budget and under ``vmap``: the best of 513 grid points
@@ -22,13 +22,14 @@ import jax.numpy as jnp
 import numpy as np
 
 from scalelab import laws as _laws
+from scalelab.optimal.closed_form import chinchilla_allocation
 
 GRID_POINTS = 513
 GRID_HALF_WIDTH = 15.0  # in log N around log sqrt(C/6): tokens per parameter e^-30 .. e^30
 NEWTON_STEPS = 30
 
 
-def _check_law(law, extra):
+def check_law(law, extra):
     if not {"N", "D"} <= set(law.inputs):
         raise ValueError(f"law {law.name!r} does not take N and D; no compute-optimal split under C = 6ND")
     missing = sorted(set(law.inputs) - {"N", "D"} - set(extra or {}))
@@ -86,7 +87,7 @@ def _theta(law, params):
 
 def _prepare(law, params, C, extra):
     law = _laws.get(law)
-    _check_law(law, extra)
+    check_law(law, extra)
     missing = [p for p in law.params if p not in params]
     if missing:
         raise ValueError(f"parameters {missing} missing for law {law.name!r}")
@@ -140,4 +141,52 @@ def sensitivities(law, params: Mapping[str, float], C, extra: Mapping[str, float
             "dlogNopt_dlogC": np.asarray(slope, float)}
 
 
-__all__ = ["frontier", "sensitivities", "optimal_log_n", "optimum"]
+def allocate(law_name: str, params: Mapping[str, float], C, extra: Mapping[str, float] | None = None) -> dict:
+    """Compute-optimal N and D at compute ``C`` for a fitted law.
+
+    Closed form for ``chinchilla``; any other law of ``N`` and ``D`` by numeric
+    minimisation under ``C = 6ND`` (`frontier`), with other
+    inputs (e.g. ``E``) held at ``extra``.
+    """
+    if law_name in ("chinchilla", "hoffmann2022", "hoffmann"):
+        return chinchilla_allocation(params, C)
+    return frontier(law_name, params, C, extra)
+
+
+def _numeric(law, theta, C, extra):
+    """``N_opt, D_opt, loss`` of shape ``[S, K]``: `optimum` under vmap over draws and budgets."""
+    def one(th, c):
+        pt = optimum(law, th, c, extra)
+        return pt["N_opt"], pt["D_opt"], pt["loss"]
+
+    return jax.jit(jax.vmap(jax.vmap(one, (None, 0)), (0, None)))(theta, C)
+
+
+def allocation_draws(law, theta, C, extra=None) -> dict:
+    """``N_opt, D_opt, tokens_per_param, loss`` of shape ``[S, K]`` for draws ``theta [S, P]``, budgets ``C [K]``."""
+    C = np.atleast_1d(np.asarray(C, float))
+    if np.any(~np.isfinite(C)) or np.any(C <= 0):
+        raise ValueError("compute C must be positive and finite (FLOPs)")
+    if law.name == "chinchilla":
+        p = {k: np.asarray(v)[:, None] for k, v in law.to_natural(law.unflatten(jnp.asarray(theta))).items()}
+        return _chinchilla_draws(p, C[None, :])
+    if set(law.inputs) - {"N", "D"} - set(extra or {}):
+        missing = sorted(set(law.inputs) - {"N", "D"} - set(extra or {}))
+        raise ValueError(f"law {law.name!r} also needs inputs {missing} held fixed to allocate; pass them as extra")
+    if not {"N", "D"} <= set(law.inputs):
+        raise ValueError(f"law {law.name!r} does not take N and D; no compute-optimal split under C = 6ND")
+    extra = {k: jnp.asarray(v, float) for k, v in (extra or {}).items()}
+    N, D, L = (np.asarray(a) for a in _numeric(law, jnp.asarray(theta), jnp.asarray(C), extra))
+    return {"N_opt": N, "D_opt": D, "tokens_per_param": D / N, "loss": L}
+
+
+def _chinchilla_draws(p, C):
+    # chinchilla_allocation casts to float; this is its formula on arrays of draws.
+    E, A, B, a, b = (p[k] for k in ("E", "A", "B", "alpha", "beta"))
+    G = (a * A / (b * B)) ** (1.0 / (a + b))
+    N = G * (C / 6.0) ** (b / (a + b))
+    D = (C / 6.0) ** (a / (a + b)) / G
+    return {"N_opt": N, "D_opt": D, "tokens_per_param": D / N, "loss": E + A / N**a + B / D**b}
+
+
+__all__ = ["allocate", "frontier", "sensitivities", "optimal_log_n", "optimum", "allocation_draws"]

@@ -141,7 +141,7 @@ def fit_target(df: pd.DataFrame, law, *, starts="grid", seed: int = 0, objective
 
     Returns natural params, objective (sum of r^2/2 for mse), n and convergence.
     """
-    import scalelab
+    from scalelab.fit import fit
 
     law = _laws.get(law)
     missing = [c for c in (*law.inputs, law.target) if c not in df.columns]
@@ -149,7 +149,7 @@ def fit_target(df: pd.DataFrame, law, *, starts="grid", seed: int = 0, objective
         raise _runs.RunTableError(f"law {law.name!r} needs column(s) {missing}; columns are {list(df.columns)}")
     if len(df) <= law.n_params:
         raise _runs.RunTableError(f"{len(df)} cells cannot determine the {law.n_params} parameters of {law.name!r}")
-    res = scalelab.fit(df, law, objective=objective, delta=delta, starts=starts, seed=seed)
+    res = fit(df, law, objective=objective, delta=delta, starts=starts, seed=seed)
     return {"law": law.name, "target": law.target, "params": res.params, "objective": res.objective,
             "n": res.n_runs, "converged": res.converged}
 

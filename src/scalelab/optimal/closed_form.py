@@ -1,4 +1,4 @@
-"""Compute-optimal allocation.
+"""Compute-optimal allocation in closed form.
 
 Convention: training compute ``C = 6 N D`` FLOPs (N the law's parameter count,
 D tokens; Kaplan/Hoffmann's 6ND, attention FLOPs ignored).
@@ -36,15 +36,4 @@ def chinchilla_allocation(params: Mapping[str, float], C) -> dict:
             "loss": E + A / N ** a + B / D ** b}
 
 
-def allocate(law_name: str, params: Mapping[str, float], C, extra: Mapping[str, float] | None = None) -> dict:
-    """Compute-optimal N and D at compute ``C`` for a fitted law.
-
-    Closed form for ``chinchilla``; any other law of ``N`` and ``D`` by numeric
-    minimisation under ``C = 6ND`` (`scalelab.frontier.frontier`), with other
-    inputs (e.g. ``E``) held at ``extra``.
-    """
-    if law_name in ("chinchilla", "hoffmann2022", "hoffmann"):
-        return chinchilla_allocation(params, C)
-    from scalelab.frontier import frontier
-
-    return frontier(law_name, params, C, extra)
+__all__ = ["chinchilla_allocation", "CHINCHILLA_PARAMS"]

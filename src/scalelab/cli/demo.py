@@ -18,6 +18,8 @@ import json
 
 import numpy as np
 
+from scalelab.cli.options import add_json
+
 PROXY_TABLE = "proxy_tiny_demo.csv"
 PROXY_PLAN = "tiny-demo"
 CI = 0.95
@@ -25,7 +27,7 @@ TRUTH = {"E": 1.8, "A": 480.0, "B": 2100.0, "alpha": 0.35, "beta": 0.37}
 
 
 def simulated_runs():
-    from scalelab.simulate import isoflop_design, simulate
+    from scalelab.runs.simulate import isoflop_design, simulate
 
     design = isoflop_design(budgets=np.geomspace(1e18, 1e22, 9), n_per_budget=9)
     return simulate("chinchilla", TRUTH, design, sigma=0.01, seed=0)
@@ -34,7 +36,7 @@ def simulated_runs():
 def proxy_runs():
     import pandas as pd
 
-    from scalelab.data import package_data
+    from scalelab.runs.data import package_data
 
     path = package_data(PROXY_TABLE)
     return pd.read_csv(path) if path.exists() else None
@@ -173,3 +175,13 @@ def main(json_out: bool = False) -> int:
         print(f"  C={C:.0e} FLOPs: N_opt={alloc['N_opt'][i]:.3g} params, D_opt={alloc['D_opt'][i]:.3g} tokens, "
               f"{alloc['tokens_per_param'][i]:.1f} tokens/param, loss {alloc['loss'][i]:.3f}")
     return 0
+
+
+def cmd_demo(args) -> int:
+    return main(json_out=args.json)
+
+
+def add_commands(sub) -> None:
+    p = sub.add_parser("demo", help="fit and forecast on the built-in run table")
+    add_json(p)
+    p.set_defaults(func=cmd_demo)

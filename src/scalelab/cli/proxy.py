@@ -1,21 +1,18 @@
 """``scalelab proxy …``: list plans, run a sweep, show a run table.
 
-The core CLI calls ``add_commands(subparsers)``; ``main(argv)`` runs this group alone
-(``python -m scalelab.proxy.cli sweep --plan tiny --out runs.csv``). Progress and notes go to
-stderr; ``--json`` prints one object on stdout.
+Progress and notes go to stderr; ``--json`` prints one object on stdout.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 
-__all__ = ["add_commands", "main"]
+__all__ = ["add_commands"]
 
 
 def _cmd_plans(args) -> int:
-    from .plans import PLANS
+    from scalelab.proxy.plans import PLANS
 
     rows = []
     for name, fn in PLANS.items():
@@ -31,8 +28,8 @@ def _cmd_plans(args) -> int:
 
 
 def _cmd_sweep(args) -> int:
-    from .plans import get_plan
-    from .sweep import parse_shard, shard_path, sweep
+    from scalelab.proxy.plans import get_plan
+    from scalelab.proxy.sweep import parse_shard, shard_path, sweep
 
     shard = parse_shard(args.shard)
     specs = get_plan(args.plan, seed=args.seed)
@@ -49,7 +46,7 @@ def _cmd_sweep(args) -> int:
 
 
 def _cmd_show(args) -> int:
-    from .sweep import read_runs
+    from scalelab.proxy.sweep import read_runs
 
     df = read_runs(args.paths)
     cols = [c for c in ("family", "N_total", "N_active", "D", "C", "loss", "lr", "batch_size", "density", "run_id") if c in df]
@@ -84,16 +81,3 @@ def add_commands(subparsers) -> None:
     p.add_argument("paths", nargs="+", help="run files or globs")
     p.add_argument("--json", action="store_true", help="print the rows as JSON on stdout")
     p.set_defaults(func=_cmd_show)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Run ``scalelab proxy`` on its own: ``main(["sweep", "--plan", "micro", "--out", "x.csv"])``."""
-    parser = argparse.ArgumentParser(prog="scalelab")
-    add_commands(parser.add_subparsers(dest="command", required=True))
-    argv = list(sys.argv[1:] if argv is None else argv)
-    args = parser.parse_args(["proxy", *argv])
-    return args.func(args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -20,14 +20,12 @@ Common aliases are renamed (``params``/``num_params`` -> ``N``, ``tokens`` ->
 ``C`` present, ``D = C / (6 N)`` is derived and recorded in ``notes``.
 
 Bad input raises `RunTableError` naming the column and the offending rows;
-nothing is ever dropped silently.
+nothing is ever dropped silently. Reading and writing files: `scalelab.runs.io`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import os
-from pathlib import Path
 from typing import Iterable, Sequence
 
 import numpy as np
@@ -176,41 +174,3 @@ def from_dataframe(df: pd.DataFrame, source: str = "<DataFrame>") -> RunTable:
         df["C"] = 6.0 * n_for_c * df["D"]
         notes.append("C derived as 6 N D" + (" (N_active)" if "N_active" in df.columns else ""))
     return RunTable(df, tuple(notes), source)
-
-
-def read(path: str | os.PathLike | pd.DataFrame | RunTable) -> RunTable:
-    """Read a run table from CSV or parquet (by suffix), or validate a DataFrame.
-
-    A `RunTable` passes through unchanged.
-    """
-    if isinstance(path, RunTable):
-        return path
-    if isinstance(path, pd.DataFrame):
-        return from_dataframe(path)
-    p = Path(path)
-    if not p.exists():
-        raise RunTableError(f"{p}: no such file")
-    if p.is_dir():
-        raise RunTableError(f"{p}: is a directory, not a CSV or parquet file")
-    if p.stat().st_size == 0:
-        raise RunTableError(f"{p}: the file is empty")
-    try:
-        if p.suffix.lower() in (".parquet", ".pq"):
-            df = pd.read_parquet(p)
-        else:
-            df = pd.read_csv(p)
-    except pd.errors.EmptyDataError as err:
-        raise RunTableError(f"{p}: the file has no data ({err})") from err
-    except Exception as err:  # pandas/pyarrow raise many types for unreadable files
-        raise RunTableError(f"{p}: could not read it as {'parquet' if p.suffix.lower() in ('.parquet', '.pq') else 'CSV'}: {err}") from err
-    return from_dataframe(df, source=str(p))
-
-
-def write(table: RunTable | pd.DataFrame, path: str | os.PathLike) -> None:
-    """Write to CSV or parquet by suffix."""
-    df = table.df if isinstance(table, RunTable) else table
-    p = Path(path)
-    if p.suffix.lower() in (".parquet", ".pq"):
-        df.to_parquet(p, index=False)
-    else:
-        df.to_csv(p, index=False)

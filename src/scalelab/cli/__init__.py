@@ -1,0 +1,39 @@
+"""Command-line interface: a thin layer over the Python API, one module per command group.
+
+``--json`` prints exactly one JSON object on stdout; progress and warnings go to stderr.
+`main` parses the arguments before anything numerical is imported: ``--help`` and usage
+errors answer at once, and each command imports only what it uses. Nothing else in
+scalelab imports this package.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from scalelab.cli import bayes, compare, demo, design, fit, predict, proxy
+from scalelab.cli.options import err
+
+GROUPS = (fit, predict, bayes, design, compare, proxy, demo)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="scalelab", description="Differentiable scaling laws in JAX.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for group in GROUPS:
+        group.add_commands(sub)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    from scalelab.runs import RunTableError
+
+    try:
+        return int(args.func(args) or 0)
+    except (RunTableError, ValueError, KeyError, FileNotFoundError, NotImplementedError) as e:
+        msg = e.args[0] if isinstance(e, KeyError) and e.args else e
+        err(f"error: {msg}")
+        return 2
+
+
+__all__ = ["main", "build_parser"]

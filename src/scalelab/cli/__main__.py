@@ -1,0 +1,7 @@
+"""``python -m scalelab.cli``: the same as the ``scalelab`` command."""
+
+import sys
+
+from scalelab.cli import main
+
+sys.exit(main())

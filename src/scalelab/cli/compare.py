@@ -1,0 +1,50 @@
+"""``scalelab compare``: several laws fitted to one run table, scored by fit, AIC/BIC and extrapolation."""
+
+from __future__ import annotations
+
+import json
+
+from scalelab.cli.options import add_json, add_table, read_table, starts_value
+
+
+def _fmt(v, spec):
+    return "-" if v is None else format(v, spec)
+
+
+def cmd_compare(args) -> int:
+    from scalelab.fit.compare import compare
+
+    table = read_table(args)
+    out = compare(table, args.laws, holdout_by=args.holdout_by, objective=args.objective, delta=args.delta,
+                  starts=args.starts, seed=args.seed)
+    if args.json:
+        print(json.dumps(out))
+        return 0
+    h = out["holdout"]
+    print(f"{out['n_runs']} runs; held out: {h.get('n', 0)} runs with the largest {h.get('by')} "
+          f"({_fmt(h.get('value'), '.4g')}){' - ' + h['note'] if 'note' in h else ''}")
+    print(f"{'law':<28}{'k':>3}{'objective':>12}{'AIC':>10}{'BIC':>10}{'extrap ARE':>12}{'max RE':>9}")
+    for r in out["laws"]:
+        if r["status"] != "ok":
+            print(f"{r['law']:<28} skipped: {r['reason']}")
+            continue
+        are = r.get("extrapolation_are")
+        print(f"{r['law']:<28}{r['n_params']:>3}{r['objective']:>12.4g}{r['aic']:>10.1f}{r['bic']:>10.1f}"
+              f"{_fmt(None if are is None else 100 * are, '11.2f') + '%':>12}"
+              f"{_fmt(None if are is None else 100 * r['extrapolation_max_re'], '8.2f') + '%':>9}")
+    return 0
+
+
+def add_commands(subparsers) -> None:
+    p = subparsers.add_parser("compare", help="fit several laws and compare fit, AIC/BIC and extrapolation")
+    add_table(p)
+    p.add_argument("--laws", default="chinchilla,kaplan",
+                   help="comma-separated law names, or 'all' (every loss law); default chinchilla,kaplan")
+    p.add_argument("--holdout-by", default=None, help="column whose largest value is held out (default N, else C)")
+    p.add_argument("--objective", default="huber", choices=["huber", "mse"])
+    p.add_argument("--delta", type=float, default=1e-3)
+    p.add_argument("--starts", type=starts_value, default=None,
+                   help="'grid' or a number of random starts (default: per law)")
+    p.add_argument("--seed", type=int, default=0)
+    add_json(p)
+    p.set_defaults(func=cmd_compare)

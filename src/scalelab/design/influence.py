@@ -1,0 +1,185 @@
+"""Influence of each run on a forecast (Koh & Liang 2017; the infinitesimal jackknife of Jaeckel 1972).
+
+The fit ``theta*(w)`` is differentiable in the per-run weights (`scalelab.fit.implicit`),
+so the first-order change of a target ``T`` when run ``i`` is removed (weight
+1 -> 0) is ``-dT/dw_i = -grad T . d theta*/d w_i``, for all runs from one
+reverse-mode pass. ``method="newton"`` instead takes, per run, one Newton step
+of the objective without that run from the full optimum,
+``theta* + (H - H_i)^-1 grad rho_i`` (``H_i`` the run's own Hessian), and
+evaluates ``T`` there: the leverage correction that the first-order formula
+misses for runs inside the Huber band. Targets as in `scalelab.design.targets`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Mapping
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+
+from scalelab import laws as _laws
+from scalelab import runs as _runs
+from scalelab.design.targets import Target, parse_target, target_fn
+from scalelab.fit import implicit, objectives
+from scalelab.fit.api import fit as _fit, fixed_vectors, prepare_data, residual_fn_for
+from scalelab.programs import per_law
+
+
+@dataclasses.dataclass(frozen=True)
+class Influence:
+    """What `influence` returns.
+
+    Attributes:
+      law, target: what was asked.
+      value: the target at the full-data fit.
+      influence: ``[n]`` predicted change of the target when each run is removed,
+        in the order of the table's runs.
+      loo_change: ``[n]`` change given by actual leave-one-out refits, or None.
+      theta: unconstrained optimum (full data).
+      method: ``"first-order"`` or ``"newton"``.
+      seconds: time of the influence computation (fit excluded); ``loo_seconds`` of the refits.
+      rows: ``[n]`` 0-based row of each run in the table as read (a table reduced with
+        ``drop_highest_loss`` keeps its rows' original numbers), or None for 0..n-1.
+    """
+
+    law: str
+    target: str
+    value: float
+    influence: np.ndarray
+    loo_change: np.ndarray | None
+    theta: np.ndarray
+    method: str
+    seconds: float
+    loo_seconds: float | None = None
+    rows: np.ndarray | None = None
+
+    def table(self) -> pd.DataFrame:
+        """One row per run, ranked by ``|influence|`` (largest first)."""
+        rows = np.arange(len(self.influence)) if self.rows is None else self.rows
+        df = pd.DataFrame({"row": rows, "influence": self.influence,
+                           "loo_change": self.loo_change if self.loo_change is not None else np.nan})
+        return df.reindex(np.argsort(-np.abs(self.influence), kind="stable")).reset_index(drop=True)
+
+    def to_json(self) -> dict:
+        """The stable object of ``scalelab influence --json``."""
+        t = self.table()
+        return {"law": self.law, "target": self.target, "value": float(self.value),
+                "runs": [{"row": int(r), "influence": float(i),
+                          "loo_change": None if self.loo_change is None else float(l)}
+                         for r, i, l in zip(t["row"], t["influence"], t["loo_change"])]}
+
+
+def influence_values(law, kind, theta, data, delta, T, free=None, fixed=None, method="first-order"):
+    """Influence of every run on ``T`` at the optimum ``theta`` (pure JAX; jit-able).
+
+    ``first-order``: ``-dT/dw_i`` through the implicit gradient of the fit.
+    ``newton``: ``T(theta + (H - H_i)^-1 grad rho_i) - T(theta)`` per run.
+    """
+    P = theta.shape[0]
+    free = jnp.ones((P,), theta.dtype) if free is None else free
+    fixed = jnp.zeros((P,), theta.dtype) if fixed is None else fixed
+    solve = implicit.solution(law, kind, keep=1, max_iter=50)
+    if method == "first-order":
+        g = jax.grad(lambda w: T(solve(theta[None], {**data, "w": w}, delta, free, fixed)))(data["w"])
+        return -g
+    if method != "newton":
+        raise ValueError(f"method must be 'first-order' or 'newton', got {method!r}")
+    residual = residual_fn_for(law)
+    H = implicit.masked_hessian(law, kind, theta, data, delta, free, fixed)
+    n = data["w"].shape[0]
+
+    def run_loss(th, i):  # w_i rho(r_i(theta)) of run i alone
+        full = jnp.where(free > 0, th, fixed)
+        one = {"x": {k: v[i][None] for k, v in data["x"].items()}, "y": data["y"][i][None], "w": data["w"][i][None]}
+        return objectives.total(kind, residual(full, one), one["w"], delta)
+
+    def one(i):
+        g_i = jax.grad(run_loss)(theta, i) * free
+        H_i = jax.hessian(run_loss)(theta, i) * (free[:, None] * free[None, :])
+        step = jnp.linalg.solve(H - H_i, g_i) * free
+        return T(theta + step)
+
+    return jax.lax.map(one, jnp.arange(n), batch_size=64) - T(theta)
+
+
+@per_law
+def _influence_program(law, objective, target: str, method):
+    """A cached jit of (polish the fit, target value, influence of every run) for one setting."""
+    T = target_fn(law, target)
+
+    @jax.jit
+    def compute(theta0, data, dl, free, fixed_u):
+        solve = implicit.solution(law, objective, keep=1, max_iter=50)
+        theta = solve(theta0[None], data, dl, free, fixed_u)
+        return theta, T(theta), influence_values(law, objective, theta, data, dl, T, free, fixed_u, method)
+
+    return compute
+
+
+def influence(runs, law="chinchilla", target: str | Target = "loss@C=1e24", *, objective: str = "huber",
+              delta: float = 1e-3, starts="grid", fixed: Mapping[str, float] | None = None,
+              method: str = "first-order", loo: bool = False, progress: bool = False) -> Influence:
+    """Influence of each run of ``runs`` on ``target`` for a fit of ``law``.
+
+    Args:
+      runs: path, DataFrame or `RunTable` (rows keep their order: ``row`` i is the
+        table's i-th row, 0-based).
+      law: name or `Law`.
+      target: e.g. ``"loss@C=1e24"`` (see `parse_target`).
+      objective, delta, starts, fixed: the fit (as `scalelab.fit`).
+      method: ``"first-order"`` (implicit gradient) or ``"newton"`` (one Newton
+        step of each leave-one-out objective; see module doc).
+      loo: also refit without each run (`fit_many` over `variants.leave_one_out`,
+        warm-started) and report the actual change of the target.
+
+    Returns:
+      `Influence`.
+    """
+    law = _laws.get(law)
+    target = parse_target(target) if isinstance(target, str) else target
+    T = target_fn(law, target)
+    table = _runs.read(runs)
+    base = _fit(table, law, objective=objective, delta=delta, starts=starts, fixed=fixed)
+    data = jax.tree.map(jnp.asarray, prepare_data(table, law))
+    free, fixed_u = (jnp.asarray(a) for a in fixed_vectors(law, fixed))
+    theta0 = law.flatten({k: jnp.asarray(v) for k, v in base.unconstrained.items()})
+    dl = jnp.asarray(delta, jnp.float64)
+
+    t0 = time.perf_counter()
+    compute = _influence_program(law, objective, target.text, method)
+    theta, value, infl = jax.block_until_ready(compute(theta0, data, dl, free, fixed_u))
+    seconds = time.perf_counter() - t0
+    loo_change, loo_seconds = None, None
+    if loo:
+        loo_change, loo_seconds = loo_changes(table, law, T, float(value), objective=objective, delta=delta,
+                                              fixed=fixed, progress=progress)
+    index = table.df.index
+    rows = np.asarray(index, int) if pd.api.types.is_integer_dtype(index) else None
+    return Influence(law.name, target.text, float(value), np.asarray(infl, float), loo_change,
+                     np.asarray(theta, float), method, seconds, loo_seconds, rows)
+
+
+def loo_changes(table, law, T, value, *, objective="huber", delta=1e-3, fixed=None, progress=False):
+    """Change of ``T`` under each leave-one-out refit (one compiled `fit_many`), and its seconds."""
+    from scalelab.fit import variants as _variants
+    from scalelab.fit.many import fit_many
+
+    n = len(table)
+    vs = _variants.leave_one_out(n)
+    vs = dataclasses.replace(vs, delta=np.full(n, float(delta)),
+                             fixed=tuple(dict(fixed or {}) for _ in range(n)))
+    t0 = time.perf_counter()
+    df = fit_many(table, law, vs, objective=objective, starts="auto", dtype=jnp.float64, progress=progress)
+    seconds = time.perf_counter() - t0
+    nat = {k: jnp.asarray(df[k].to_numpy(float)) for k in law.params}
+    thetas = law.flatten(law.to_unconstrained(nat))
+    vals = np.asarray(jax.jit(jax.vmap(T))(thetas), float)
+    order = np.argsort(df["left_out_row"].to_numpy())
+    return vals[order] - value, seconds
+
+
+__all__ = ["Influence", "influence", "influence_values", "loo_changes"]

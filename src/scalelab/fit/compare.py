@@ -1,0 +1,150 @@
+"""Model comparison: fit several laws to one run table and score them side by side.
+
+For every law whose input columns the table has, `compare` reports
+
+* ``objective``: the in-sample summed Huber(delta) of log-loss residuals (the fit's own objective);
+* ``aic`` and ``bic``: information criteria from a Gaussian approximation on the log-loss
+  residuals at the fitted parameters, ``n log(RSS/n) + 2k`` and ``n log(RSS/n) + k log n``
+  with ``k`` free parameters (the Huber fit is robust, the criteria are the usual
+  least-squares ones: use them to rank laws of different sizes, not as likelihoods);
+* ``extrapolation_are``: mean absolute relative error ``|L_pred - L| / L`` on the held-out
+  largest runs when the law is fitted on the rest (the Hitchhiker's Guide metric,
+  Choshen et al. 2025), and its maximum ``extrapolation_max_re``.
+
+The hold-out split is the same for every law: the rows whose ``holdout_by`` column (default
+``N``, else ``C``) equals its largest value (the largest model). The train-only fit reuses the
+full fit's compiled program by giving the held-out rows weight 0.
+
+Laws whose inputs are missing, or which predict something other than the loss
+(hyper-parameter laws), are skipped with a reason; nothing fails for a missing column.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from scalelab import laws as _laws
+from scalelab import runs as _runs
+from scalelab.fit.api import fit as _fit
+
+
+def _default_starts(law, starts):
+    if starts is not None:
+        return starts
+    if law.start_grid is not None and len(law.grid_starts()) <= 5000:
+        return "grid"
+    return 128
+
+
+def holdout_mask(table: _runs.RunTable, by: str | None = None) -> tuple[np.ndarray, str]:
+    """Boolean mask of the held-out (largest) runs and the column used."""
+    if by is None:
+        by = "N" if "N" in table.columns else ("C" if "C" in table.columns else None)
+    if by is None or by not in table.columns:
+        raise _runs.RunTableError(f"cannot choose the largest runs: column {by or 'N/C'!r} missing; "
+                                  f"columns are {table.columns}")
+    v = table.column(by)
+    return np.isclose(v, v.max(), rtol=1e-9), by
+
+
+def _skip(name, reason):
+    return {"law": name, "status": "skipped", "reason": reason}
+
+
+def compare_one(table: _runs.RunTable, law, *, mask=None, objective="huber", delta=1e-3, starts=None,
+                seed=0) -> dict:
+    """Fit ``law`` on all runs and on the non-held-out runs; return its scores (a plain dict)."""
+    law = _laws.get(law)
+    if law.target != "loss":
+        return _skip(law.name, f"predicts {law.target!r}, not the loss (a hyper-parameter law)")
+    missing = [c for c in law.inputs if c not in table.columns]
+    if missing:
+        return _skip(law.name, f"needs column(s) {missing} that the runs do not have")
+    n, k = len(table), law.n_params
+    if n <= k:
+        return _skip(law.name, f"{n} runs cannot determine its {k} parameters")
+    notes = [f"input {c!r} is constant in these runs: parameters tied to it are not identified"
+             for c in law.inputs if np.ptp(table.column(c)) == 0]
+    st = _default_starts(law, starts)
+    full = _fit(table, law, objective=objective, delta=delta, starts=st, seed=seed)
+    y = table.column("loss")
+    x = table.inputs(law.inputs)
+    pred = np.asarray(law(full.params, **x), float)
+    r = np.log(pred) - np.log(y)
+    rss = float(np.sum(r ** 2))
+    out = {
+        "law": law.name, "status": "ok", "n_params": k, "n_runs": n,
+        "objective": float(full.objective), "converged": bool(full.converged),
+        "aic": float(n * np.log(rss / n) + 2 * k), "bic": float(n * np.log(rss / n) + k * np.log(n)),
+        "rmse_log": float(np.sqrt(rss / n)), "params": {p: float(v) for p, v in full.params.items()},
+        "conventions": law.conventions, "notes": notes,
+    }
+    if mask is not None and mask.any():
+        n_train = int((~mask).sum())
+        if n_train <= k:
+            out["extrapolation_are"] = None
+            out["notes"].append(f"only {n_train} runs below the largest: too few to fit {k} parameters")
+        else:
+            part = _fit(table, law, objective=objective, delta=delta, starts=st, seed=seed,
+                                weights=(~mask).astype(float))
+            p_out = np.asarray(law(part.params, **{c: v[mask] for c, v in x.items()}), float)
+            re = np.abs(p_out - y[mask]) / y[mask]
+            out.update(extrapolation_are=float(re.mean()), extrapolation_max_re=float(re.max()),
+                       n_holdout=int(mask.sum()), train_params={p: float(v) for p, v in part.params.items()},
+                       train_converged=bool(part.converged))
+    return out
+
+
+def compare(runs, law_names: Sequence[str] | str | None = None, *, holdout_by: str | None = None,
+            objective: str = "huber", delta: float = 1e-3, starts=None, seed: int = 0) -> dict:
+    """Fit several laws to ``runs`` and score each (see the module docstring).
+
+    Args:
+      runs: path, DataFrame or `RunTable`.
+      law_names: names (list or comma-separated); ``None`` or ``"all"``: every registered loss law.
+      holdout_by: column whose largest value marks the held-out runs (default ``N``, else ``C``).
+      objective, delta: as in `scalelab.fit`.
+      starts: as in `scalelab.fit`; default the law's grid when it has one of <= 5,000 starts,
+        else 128 random starts.
+
+    Returns:
+      ``{"n_runs", "holdout": {"by", "value", "n"}, "laws": [per-law dicts]}``, laws ranked by
+      extrapolation error (skipped laws last, with their reasons).
+    """
+    table = _runs.read(runs)
+    if law_names is None or law_names == "all":
+        names = [l.name for l in _laws.all_laws() if l.target == "loss"]
+    elif isinstance(law_names, str):
+        names = [s.strip() for s in law_names.split(",") if s.strip()]
+    else:
+        names = list(law_names)
+    try:
+        mask, by = holdout_mask(table, holdout_by)
+        holdout = {"by": by, "value": float(table.column(by)[mask][0]), "n": int(mask.sum())}
+        if mask.all():
+            mask, holdout["note"] = None, f"every run has the same {by}: no extrapolation split"
+    except _runs.RunTableError as err:
+        mask, holdout = None, {"by": holdout_by, "note": str(err)}
+    rows = []
+    for name in names:
+        try:
+            law = _laws.get(name)
+        except KeyError as err:
+            rows.append(_skip(name, str(err.args[0])))
+            continue
+        rows.append(compare_one(table, law, mask=mask, objective=objective, delta=delta, starts=starts, seed=seed))
+
+    def rank(r):
+        if r["status"] != "ok":
+            return (2, 0.0)
+        e = r.get("extrapolation_are")
+        return (0, e) if e is not None else (1, r["bic"])
+
+    rows.sort(key=rank)
+    return {"source": table.source, "n_runs": len(table), "holdout": holdout, "objective": objective,
+            "delta": delta, "laws": rows}
+
+
+__all__ = ["compare", "compare_one", "holdout_mask"]

@@ -1,0 +1,12 @@
+"""Runs: the validated run table every other stage reads, its files, the data directory, simulated tables.
+
+`read` / `write` (CSV or parquet by suffix), `RunTable`, `from_dataframe`, `RunTableError`.
+``scalelab.runs.data`` finds the public data, ``scalelab.runs.simulate`` draws tables from a law,
+``scalelab.runs.density`` measures a token corpus's data density.
+"""
+
+from scalelab.runs.io import is_parquet, read, write
+from scalelab.runs.table import ALIASES, NUMERIC, POSITIVE, TEXT, RunTable, RunTableError, from_dataframe
+
+__all__ = ["read", "write", "is_parquet", "RunTable", "RunTableError", "from_dataframe", "ALIASES", "NUMERIC",
+           "POSITIVE", "TEXT"]
