@@ -126,3 +126,25 @@ def test_forecast_prefers_the_generating_law():
         res = fc.forecast(runs, at, laws="chinchilla,gadre2024_overtrain")
         wins += res.weights[name] > 0.5
     assert wins >= 4  # more often than not (6 tables)
+
+
+def test_nan_and_text_in_unused_columns_are_carried_not_refused(tmp_path, capsys):
+    runs = ladder(seed=5)
+    runs["lr"] = np.where(np.arange(len(runs)) % 3 == 0, np.nan, 3e-4)  # an export's sparse column
+    runs["batch_size"] = "n/a"
+    runs["notes"] = "free text"
+    table = scalelab.read(runs)
+    res = scalelab.fit(table, "chinchilla", starts=64)
+    ref = scalelab.fit(runs[["N", "D", "C", "loss"]], "chinchilla", starts=64)
+    assert res.params == pytest.approx(ref.params, rel=1e-12)
+    assert table.df["batch_size"].eq("n/a").all() and table.df["notes"].eq("free text").all()  # untouched
+    with pytest.raises(scalelab.RunTableError, match="'lr' has NaN"):
+        table.column("lr")  # refused only when a method reads it
+    path = tmp_path / "train.csv"
+    runs.to_csv(path, index=False)
+    at = tmp_path / "at.csv"
+    pd.DataFrame({"N": [2e9], "D": [4e10]}).to_csv(at, index=False)
+    assert cli_main(["forecast", str(path), "--at", str(at), "--law", "chinchilla", "--json"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["predictions"][0]["loss"] > 0
+    assert "left untouched" in captured.err and "'lr'" in captured.err and "'notes'" in captured.err

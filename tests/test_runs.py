@@ -40,11 +40,18 @@ def test_missing_loss():
         scalelab.read(good().drop(columns="loss"))
 
 
+def use(df, cols=("N", "D", "C", "loss")):
+    """Bad values are refused when a method reads the column (here: a law of N, D, C and loss)."""
+    return scalelab.read(df).require([c for c in cols if c in df.columns])
+
+
 def test_non_numeric_names_column_and_row():
     df = good().astype({"D": object})
     df.loc[3, "D"] = "lots"
     with pytest.raises(RunTableError, match="'D' has non-numeric values in rows 3"):
-        scalelab.read(df)
+        use(df)
+    with pytest.raises(RunTableError, match="'D' has non-numeric values in rows 3"):
+        scalelab.fit(df, "chinchilla", starts=4)
 
 
 @pytest.mark.parametrize("value", [np.nan, np.inf])
@@ -52,7 +59,7 @@ def test_nan_inf_rejected(value):
     df = good()
     df.loc[2, "loss"] = value
     with pytest.raises(RunTableError, match="'loss' has NaN or infinite values in rows 2"):
-        scalelab.read(df)
+        use(df)
 
 
 @pytest.mark.parametrize("col", ["N", "D", "loss", "C"])
@@ -61,7 +68,7 @@ def test_non_positive_rejected(col):
     df["C"] = 6 * df["N"] * df["D"]
     df.loc[[1, 4], col] = [0.0, -1.0]
     with pytest.raises(RunTableError, match=f"'{col}' must be > 0; rows 1, 4"):
-        scalelab.read(df)
+        use(df)
 
 
 def test_too_few_runs_for_law():

@@ -38,6 +38,7 @@ import pandas as pd
 
 from scalelab import laws as _laws
 from scalelab import runs as _runs
+from scalelab.runs.table import _canonical_names as canonical_names
 
 METHOD = "rolling-origin stacking; Student-t interval calibrated on held-out extrapolation errors"
 
@@ -63,6 +64,8 @@ class Forecast:
       warnings: identifiability and extrapolation warnings.
       method: how the answer was computed.
       seconds: wall time.
+      rhat_max: largest R-hat when a sampler answered (None: no sampler).
+      notes: what was read or derived, and the table's columns no candidate law reads (left untouched).
     """
 
     weights: dict
@@ -82,6 +85,7 @@ class Forecast:
     method: str
     seconds: float
     rhat_max: float | None = None
+    notes: tuple = ()
 
     def to_json(self) -> dict:
         preds = []
@@ -232,18 +236,6 @@ def _default_starts(law):
     return 128
 
 
-def _read_frame(path) -> pd.DataFrame:
-    """A target file as a DataFrame, unvalidated (targets carry no loss)."""
-    from pathlib import Path
-
-    p = Path(path)
-    if not p.is_file():
-        raise _runs.RunTableError(f"{p}: no such file")
-    with open(p, "rb") as fh:
-        magic = fh.read(4)
-    return pd.read_parquet(p) if magic == b"PAR1" else pd.read_csv(p)
-
-
 def _targets(at, inputs_needed: Sequence[str]) -> pd.DataFrame:
     """The targets' input columns (a ``loss`` column is never read)."""
     if isinstance(at, _runs.RunTable):
@@ -253,8 +245,8 @@ def _targets(at, inputs_needed: Sequence[str]) -> pd.DataFrame:
     elif isinstance(at, dict):
         df = pd.DataFrame({k: np.atleast_1d(np.asarray(v, float)) for k, v in at.items()})
     else:
-        df = _read_frame(at)
-    df, _ = _runs._canonical_names(df.copy())
+        df = _runs.read_frame(at)
+    df, _ = canonical_names(df.copy())
     df = df.drop(columns=[c for c in ("loss",) if c in df.columns])
     if "D" not in df.columns and "C" in df.columns and "N" in df.columns:
         df["D"] = pd.to_numeric(df["C"], errors="coerce") / (6.0 * pd.to_numeric(df["N"], errors="coerce"))
@@ -394,10 +386,12 @@ def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, 
     if far.any():
         warnings.append(f"targets {np.flatnonzero(far)[:10].tolist()} lie {d_star.max():.2f} decades beyond the "
                         f"largest run (more than 1 decade): the interval's growth with distance is an extrapolation")
+    ignored = table.ignored(set(needed) | {"loss"})
+    notes = table.notes + ((f"columns not read by the candidate laws (left untouched): {ignored}",) if ignored else ())
     return Forecast(weights=weights, ci=float(ci), inputs=targets, loss=loss, lo=lo, hi=hi, distance=d_star,
                     scale=scale, laws=fits, origins=origins, s0=s0, tau=tau, nu=nu, warnings=warnings,
                     method=METHOD if len(names) > 1 else f"single law ({names[0]}); " + METHOD.split("; ")[1],
-                    seconds=time.perf_counter() - t0)
+                    seconds=time.perf_counter() - t0, notes=notes)
 
 
 __all__ = ["forecast", "Forecast", "candidates", "size_groups", "origin_weights", "stack_weights",

@@ -5,8 +5,8 @@
 ``scalelab.runs.density`` measures a token corpus's data density.
 """
 
-from scalelab.runs.io import is_parquet, read, write
+from scalelab.runs.io import is_parquet, read, read_frame, write
 from scalelab.runs.table import ALIASES, NUMERIC, POSITIVE, TEXT, RunTable, RunTableError, from_dataframe
 
-__all__ = ["read", "write", "is_parquet", "RunTable", "RunTableError", "from_dataframe", "ALIASES", "NUMERIC",
+__all__ = ["read", "read_frame", "write", "is_parquet", "RunTable", "RunTableError", "from_dataframe", "ALIASES", "NUMERIC",
            "POSITIVE", "TEXT"]

@@ -17,6 +17,23 @@ def is_parquet(path: str | os.PathLike) -> bool:
     return Path(path).suffix.lower() in PARQUET_SUFFIXES
 
 
+def read_frame(path: str | os.PathLike) -> pd.DataFrame:
+    """A CSV or parquet file as a raw DataFrame (no validation); clear errors for missing or empty files."""
+    p = Path(path)
+    if not p.exists():
+        raise RunTableError(f"{p}: no such file")
+    if p.is_dir():
+        raise RunTableError(f"{p}: is a directory, not a CSV or parquet file")
+    if p.stat().st_size == 0:
+        raise RunTableError(f"{p}: the file is empty")
+    try:
+        return pd.read_parquet(p) if is_parquet(p) else pd.read_csv(p)
+    except pd.errors.EmptyDataError as err:
+        raise RunTableError(f"{p}: the file has no data ({err})") from err
+    except Exception as err:  # pandas/pyarrow raise many types for unreadable files
+        raise RunTableError(f"{p}: could not read it as {'parquet' if is_parquet(p) else 'CSV'}: {err}") from err
+
+
 def read(path: str | os.PathLike | pd.DataFrame | RunTable) -> RunTable:
     """Read a run table from CSV or parquet (by suffix), or validate a DataFrame.
 
@@ -26,20 +43,7 @@ def read(path: str | os.PathLike | pd.DataFrame | RunTable) -> RunTable:
         return path
     if isinstance(path, pd.DataFrame):
         return from_dataframe(path)
-    p = Path(path)
-    if not p.exists():
-        raise RunTableError(f"{p}: no such file")
-    if p.is_dir():
-        raise RunTableError(f"{p}: is a directory, not a CSV or parquet file")
-    if p.stat().st_size == 0:
-        raise RunTableError(f"{p}: the file is empty")
-    try:
-        df = pd.read_parquet(p) if is_parquet(p) else pd.read_csv(p)
-    except pd.errors.EmptyDataError as err:
-        raise RunTableError(f"{p}: the file has no data ({err})") from err
-    except Exception as err:  # pandas/pyarrow raise many types for unreadable files
-        raise RunTableError(f"{p}: could not read it as {'parquet' if is_parquet(p) else 'CSV'}: {err}") from err
-    return from_dataframe(df, source=str(p))
+    return from_dataframe(read_frame(path), source=str(Path(path)))
 
 
 def write(table: RunTable | pd.DataFrame, path: str | os.PathLike) -> None:
@@ -52,4 +56,4 @@ def write(table: RunTable | pd.DataFrame, path: str | os.PathLike) -> None:
         df.to_csv(p, index=False)
 
 
-__all__ = ["read", "write", "is_parquet", "PARQUET_SUFFIXES"]
+__all__ = ["read", "read_frame", "write", "is_parquet", "PARQUET_SUFFIXES"]

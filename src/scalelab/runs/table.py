@@ -26,7 +26,7 @@ nothing is ever dropped silently. Reading and writing files: `scalelab.runs.io`.
 from __future__ import annotations
 
 import dataclasses
-from typing import Iterable, Sequence
+from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -63,11 +63,15 @@ class RunTable:
       df: the canonical DataFrame (original row order and index kept).
       notes: human-readable notes (derived columns, renamed aliases).
       source: where the data came from (path or ``"<DataFrame>"``).
+      invalid: column -> what is wrong with it. A known column with bad values (NaN, text,
+        non-positive) is kept as read and refused only when a method uses it (`column`,
+        `require`): an export's ``lr`` column, empty for some runs, does not stop a fit of N and D.
     """
 
     df: pd.DataFrame
     notes: tuple[str, ...] = ()
     source: str = "<DataFrame>"
+    invalid: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.df)
@@ -80,7 +84,14 @@ class RunTable:
         """Column ``name`` as float64 NumPy array, or a clear error if absent."""
         if name not in self.df.columns:
             raise RunTableError(f"column {name!r} missing; columns are {self.columns}")
+        if name in self.invalid:
+            raise RunTableError(self.invalid[name])
         return self.df[name].to_numpy(dtype=float)
+
+    def ignored(self, used: Iterable[str]) -> list[str]:
+        """Columns that a method reading ``used`` leaves alone (carried through untouched)."""
+        used = set(used)
+        return [c for c in self.columns if c not in used]
 
     def inputs(self, names: Iterable[str]) -> dict[str, np.ndarray]:
         return {n: self.column(n) for n in names}
@@ -92,6 +103,8 @@ class RunTable:
             if c not in self.df.columns:
                 hint = " (give D, or C and N: D = C/(6N))" if c == "D" else ""
                 raise RunTableError(f"column {c!r} needed{who} is missing{hint}; columns are {self.columns}")
+            if c in self.invalid:
+                raise RunTableError(self.invalid[c] + (f" (needed{who})" if who else ""))
         if n_params is not None and len(self.df) <= n_params:
             raise RunTableError(
                 f"{len(self.df)} runs cannot determine the {n_params} free parameters{who}; "
@@ -101,10 +114,10 @@ class RunTable:
     def drop_highest_loss(self, n: int) -> "RunTable":
         """Drop the ``n`` highest-loss rows (Epoch's convention on the Chinchilla data)."""
         keep = self.df.drop(self.df["loss"].nlargest(n).index) if n else self.df
-        return RunTable(keep, self.notes + (f"dropped the {n} highest-loss rows",), self.source)
+        return dataclasses.replace(self, df=keep, notes=self.notes + (f"dropped the {n} highest-loss rows",))
 
     def select(self, mask) -> "RunTable":
-        return RunTable(self.df[np.asarray(mask, bool)], self.notes, self.source)
+        return dataclasses.replace(self, df=self.df[np.asarray(mask, bool)])
 
 
 def _rows(idx: Iterable, limit: int = 10) -> str:
@@ -135,42 +148,49 @@ def from_dataframe(df: pd.DataFrame, source: str = "<DataFrame>") -> RunTable:
     df, notes = _canonical_names(df.copy())
     if "loss" not in df.columns:
         raise RunTableError(f"{source}: column 'loss' missing; columns are {list(df.columns)}")
+    invalid = {}
     for col in NUMERIC:
         if col not in df.columns:
             continue
-        values = pd.to_numeric(df[col], errors="coerce")
-        bad = values.isna() & df[col].notna()
-        if bad.any():
-            raise RunTableError(
-                f"{source}: column {col!r} has non-numeric values in rows {_rows(df.index[bad])} "
-                f"(e.g. {df[col][bad].iloc[0]!r})"
-            )
-        values = values.astype(float)
-        nonfinite = ~np.isfinite(values.to_numpy())
-        if nonfinite.any():
-            raise RunTableError(f"{source}: column {col!r} has NaN or infinite values in rows "
-                                f"{_rows(df.index[nonfinite])}")
-        if col in POSITIVE:
-            nonpos = values.to_numpy() <= 0
-            if nonpos.any():
-                raise RunTableError(f"{source}: column {col!r} must be > 0; rows {_rows(df.index[nonpos])} "
-                                    f"are zero or negative")
-        if col == "S":
-            out = (values.to_numpy() < 0) | (values.to_numpy() >= 1)
-            if out.any():
-                raise RunTableError(f"{source}: column 'S' (sparsity) must lie in [0, 1); rows {_rows(df.index[out])}")
-        df[col] = values
+        problem, values = _check_numeric(df[col], col, source)
+        if problem:  # refused when used (RunTable.column / require), carried through untouched otherwise
+            invalid[col] = problem
+        else:
+            df[col] = values
+    ok = lambda c: c in df.columns and c not in invalid  # noqa: E731
     if "N" not in df.columns:
         for alt in ("N_total", "N_active"):
-            if alt in df.columns:
+            if ok(alt):
                 df["N"] = df[alt]
                 notes.append(f"N taken from {alt} (the law's N convention: {alt})")
                 break
-    if "D" not in df.columns and "C" in df.columns and "N" in df.columns:
+    if "D" not in df.columns and ok("C") and ok("N"):
         df["D"] = df["C"] / (6.0 * df["N"])
         notes.append("D derived as C / (6 N) (no token column given)")
-    if "C" not in df.columns and "D" in df.columns and "N" in df.columns:
-        n_for_c = df["N_active"] if "N_active" in df.columns else df["N"]
+    if "C" not in df.columns and ok("D") and ok("N"):
+        n_for_c = df["N_active"] if ok("N_active") else df["N"]
         df["C"] = 6.0 * n_for_c * df["D"]
-        notes.append("C derived as 6 N D" + (" (N_active)" if "N_active" in df.columns else ""))
-    return RunTable(df, tuple(notes), source)
+        notes.append("C derived as 6 N D" + (" (N_active)" if ok("N_active") else ""))
+    return RunTable(df, tuple(notes), source, invalid)
+
+
+def _check_numeric(raw: pd.Series, col: str, source: str) -> tuple[str | None, pd.Series]:
+    """(what is wrong with a known numeric column or None, its float values)."""
+    values = pd.to_numeric(raw, errors="coerce")
+    bad = values.isna() & raw.notna()
+    if bad.any():
+        return (f"{source}: column {col!r} has non-numeric values in rows {_rows(raw.index[bad])} "
+                f"(e.g. {raw[bad].iloc[0]!r})"), values
+    values = values.astype(float)
+    nonfinite = ~np.isfinite(values.to_numpy())
+    if nonfinite.any():
+        return f"{source}: column {col!r} has NaN or infinite values in rows {_rows(raw.index[nonfinite])}", values
+    if col in POSITIVE:
+        nonpos = values.to_numpy() <= 0
+        if nonpos.any():
+            return f"{source}: column {col!r} must be > 0; rows {_rows(raw.index[nonpos])} are zero or negative", values
+    if col == "S":
+        out = (values.to_numpy() < 0) | (values.to_numpy() >= 1)
+        if out.any():
+            return f"{source}: column 'S' (sparsity) must lie in [0, 1); rows {_rows(raw.index[out])}", values
+    return None, values

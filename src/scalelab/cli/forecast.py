@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import json
-import sys
+
+from scalelab.cli.options import add_json, add_table, err, read_table
 
 
 def cmd_forecast(args) -> int:
     from scalelab import forecast as _fc
-    from scalelab import runs as _runs
 
-    table = _runs.read(args.data)
-    for note in table.notes:
-        print(f"note: {note}", file=sys.stderr)
-    print(f"forecasting from {len(table)} runs (laws: {args.law}) ...", file=sys.stderr, flush=True)
+    table = read_table(args)
+    err(f"forecasting from {len(table)} runs (laws: {args.law}) ...")
     fc = _fc.forecast(table, args.at, laws=args.law, ci=args.ci, seed=args.seed)
+    for note in fc.notes[len(table.notes):]:
+        err(f"note: {note}")
     for w in fc.warnings:
-        print(f"warning: {w}", file=sys.stderr)
+        err(f"warning: {w}")
     out = fc.to_json()
     if args.json:
         print(json.dumps(out))
@@ -32,7 +32,7 @@ def cmd_forecast(args) -> int:
 
 def add_commands(subparsers) -> None:
     p = subparsers.add_parser("forecast", help="forecast new runs' loss, laws weighted by how they extrapolate")
-    p.add_argument("data", help="training run table: CSV or parquet (final losses)")
+    add_table(p)
     p.add_argument("--at", required=True, metavar="TARGETS",
                    help="CSV/parquet of target inputs (N, D, ... as the laws need); a loss column is ignored")
     p.add_argument("--law", default="auto",
@@ -40,7 +40,7 @@ def add_commands(subparsers) -> None:
                         "extrapolation), one law name, or a comma-separated list")
     p.add_argument("--ci", type=float, default=0.9, help="central probability of the intervals (default 0.9)")
     p.add_argument("--seed", type=int, default=0, help="seed for random starts of laws without a start grid")
-    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    add_json(p)
     p.set_defaults(func=cmd_forecast)
 
 
