@@ -7,20 +7,23 @@
   split at ``C = 6 N D`` is Chinchilla's closed form (`skaling_allocation`).
 * ``farseer`` (Li et al. 2025, "Farseer: a refined scaling law", arXiv 2506.10972, Eq. 3), as
   coded in the active-sl benchmark (PlanarG/active-sl, farseer_scaling_law): 9 parameters,
-  ``L = exp(s n**q + S) + exp(B n**b + Q) * D**(-exp(A n**a + E))``; the irreducible part, the
-  coefficient and the D-exponent all depend on model size. Here ``n = N / 1e9``: an exact
-  reparameterisation of the raw-N form (``s_raw = s * 1e9**-q``, ``B_raw = B * 1e9**-b``,
-  ``A_raw = A * 1e9**-a``; see `farseer_from_raw_n`) that centres ``log n`` on the data and
-  decorrelates each coefficient from its exponent. ``D`` stays in raw tokens: rescaling ``D``
-  would change the family (the D-exponent depends on N), so it is not done. Fitted in the log form
-  ``log L = LSE(s n**q + S, B n**b + Q - exp(A n**a + E) log D)``, with ``q, a > 0`` and ``b < 0``
-  as the authors constrain them. Its compute-optimal split is numeric (`scalelab.frontier`).
+  ``L = exp(s N**q + S) + exp(B N**b + Q) * D**(-exp(A N**a + E))``; the irreducible part, the
+  coefficient and the D-exponent all depend on model size. Fitted raw, that form is degenerate:
+  on real tables the optimum sits where ``q -> 0`` and ``s, S -> -inf, +inf`` (the irreducible part
+  tends to a power of N), and the solver never converges. So the law is declared in a centred
+  Box-Cox form, ``n = N / 1e9``, each ``c N**k + C`` written ``C' + c' (n**k - 1) / k``:
+  the same function for ``k != 0`` (`farseer_from_paper`, `farseer_to_paper` convert), whose
+  ``k -> 0`` limit ``C' + c' log n`` lies at finite parameters. ``C'`` is the term's value at
+  N = 1e9 and ``c'`` its slope in log N. ``D`` stays in raw tokens: rescaling ``D`` would change
+  the family (the D-exponent depends on N). Log form:
+  ``log L = LSE(S + s bc_q(n), Q + B bc_b(n) - exp(E + A bc_a(n)) log D)``. The compute-optimal
+  split is numeric (`scalelab.frontier`).
 """
 
 import jax.numpy as jnp
 import numpy as np
 
-from scalelab.laws.base import Law, Transform, positive
+from scalelab.laws.base import Law, positive
 
 # -- skaling ------------------------------------------------------------------------------------
 
@@ -97,62 +100,91 @@ SKALING = Law(
 
 # -- farseer ------------------------------------------------------------------------------------
 
-FARSEER_N_UNIT = 1e9  # N enters as n = N / 1e9 (exact reparameterisation of the raw-N form)
+FARSEER_N_UNIT = 1e9  # N enters as n = N / 1e9
 
-# b < 0 (the coefficient's N-dependence decays), as the authors constrain it.
-negative = Transform("negative", "log_neg_", lambda u: -jnp.exp(u), lambda v: jnp.log(-v))
+
+def _box_cox(q, ln):
+    """``(n**q - 1) / q`` from ``ln = log n``, exact at ``q = 0`` (``log n``) and smooth through it."""
+    z = q * ln
+    small = jnp.abs(z) < 1e-8
+    z_safe = jnp.where(small, 1.0, z)
+    return ln * jnp.where(small, 1.0 + 0.5 * z, jnp.expm1(z_safe) / z_safe)
+
+
+def _farseer_terms(p, x):
+    """(log irreducible part, log coefficient, D-exponent) at ``x``; ``p`` natural."""
+    ln = jnp.log(x["N"] / FARSEER_N_UNIT)
+    log_irreducible = p["S"] + p["s"] * _box_cox(p["q"], ln)
+    log_coefficient = p["Q"] + p["B"] * _box_cox(p["b"], ln)
+    exponent = jnp.exp(p["E"] + p["A"] * _box_cox(p["a"], ln))
+    return log_irreducible, log_coefficient, exponent
 
 
 def _farseer_predict(p, x):
-    n = x["N"] / FARSEER_N_UNIT
-    return (jnp.exp(p["s"] * n ** p["q"] + p["S"])
-            + jnp.exp(p["B"] * n ** p["b"] + p["Q"]) * x["D"] ** (-jnp.exp(p["A"] * n ** p["a"] + p["E"])))
+    log_irr, log_coef, exponent = _farseer_terms(p, x)
+    return jnp.exp(log_irr) + jnp.exp(log_coef) * x["D"] ** (-exponent)
 
 
 def _farseer_log_predict(u, x):
-    ln = jnp.log(x["N"] / FARSEER_N_UNIT)
-    irreducible = u["s"] * jnp.exp(jnp.exp(u["log_q"]) * ln) + u["S"]
-    exponent = jnp.exp(u["A"] * jnp.exp(jnp.exp(u["log_a"]) * ln) + u["E"])
-    data_term = u["B"] * jnp.exp(-jnp.exp(u["log_neg_b"]) * ln) + u["Q"] - exponent * jnp.log(x["D"])
-    t1, t2 = jnp.broadcast_arrays(irreducible, data_term)
+    log_irr, log_coef, exponent = _farseer_terms(u, x)  # every farseer parameter is unconstrained
+    t1, t2 = jnp.broadcast_arrays(log_irr, log_coef - exponent * jnp.log(x["D"]))
     return jnp.logaddexp(t1, t2)
 
 
-def farseer_from_raw_n(raw):
-    """Convert farseer parameters stated on raw ``N`` (parameters) to this law's ``n = N/1e9`` form."""
-    p = dict(raw)
-    p["s"] = raw["s"] * FARSEER_N_UNIT ** raw["q"]
-    p["B"] = raw["B"] * FARSEER_N_UNIT ** raw["b"]
-    p["A"] = raw["A"] * FARSEER_N_UNIT ** raw["a"]
-    return p
+def farseer_from_paper(paper):
+    """This law's parameters from the paper's (Li et al. 2025, Eq. 3) on raw ``N``.
+
+    Paper form: ``exp(s N**q + S) + exp(B N**b + Q) * D**(-exp(A N**a + E))`` with ``q, b, a != 0``.
+    Ours: each ``c N**k + C`` becomes ``C' + c' (n**k - 1)/k`` with ``n = N/1e9``, ``c' = c 1e9**k k``
+    and ``C' = C + c 1e9**k`` (the value and log-slope at N = 1e9): the same function.
+    """
+    out = {}
+    for c, k, C in (("s", "q", "S"), ("B", "b", "Q"), ("A", "a", "E")):
+        scaled = float(paper[c]) * FARSEER_N_UNIT ** float(paper[k])
+        out[c], out[k], out[C] = scaled * float(paper[k]), float(paper[k]), float(paper[C]) + scaled
+    return out
 
 
-# Random starts only: 9 parameters make any useful Cartesian grid too large.  Ranges in the n = N/1e9 form,
-# wide enough to hold fits to Epoch, the Hitchhiker (Gadre) families and Porian's configurations.
+def farseer_to_paper(params):
+    """Inverse of `farseer_from_paper` (needs ``q, b, a != 0``)."""
+    out = {}
+    for c, k, C in (("s", "q", "S"), ("B", "b", "Q"), ("A", "a", "E")):
+        scaled = float(params[c]) / float(params[k])
+        out[c], out[k], out[C] = scaled * FARSEER_N_UNIT ** -float(params[k]), float(params[k]), float(params[C]) - scaled
+    return out
+
+
+# Random starts only (9 parameters: any useful Cartesian grid is too large).  Ranges in the centred form,
+# where each parameter means something: S, Q, E the log irreducible loss, log coefficient and log D-exponent
+# at N = 1e9; s, B, A their slopes in log N; q, b, a their curvatures.
 FARSEER = Law(
     name="farseer",
     aliases=("li2025_farseer",),
     inputs=("N", "D"),
-    params=("E", "s", "q", "S", "B", "b", "Q", "A", "a"),
+    params=("S", "s", "q", "Q", "B", "b", "E", "A", "a"),
     predict=_farseer_predict,
     log_predict=_farseer_log_predict,
-    transforms={"q": positive, "b": negative, "a": positive},
+    transforms={},
     start_grid=None,
     start_ranges={
-        "E": (-3.0, 1.0),
-        "s": (-1.5, 0.5),
-        "log_q": (float(np.log(0.02)), float(np.log(0.8))),
-        "S": (-0.5, 2.0),
-        "B": (-3.0, 3.0),
-        "log_neg_b": (float(np.log(0.02)), float(np.log(0.8))),
+        "S": (0.0, 1.3),
+        "s": (-0.3, 0.1),
+        "q": (-1.0, 1.0),
         "Q": (0.0, 15.0),
-        "A": (-3.0, 1.0),
-        "log_a": (float(np.log(0.01)), float(np.log(0.5))),
+        "B": (-1.5, 1.5),
+        "b": (-1.0, 1.0),
+        "E": (-3.0, 0.0),
+        "A": (-0.5, 0.5),
+        "a": (-1.0, 1.0),
     },
     reference={},
     citation="Li et al. 2025, 'Farseer: a refined scaling law in large language models', arXiv 2506.10972, Eq. 3",
-    conventions=("N: total parameters, entering as n = N/1e9 (s, B, A are on that scale; farseer_from_raw_n "
-                 "converts raw-N coefficients); D: training tokens, raw; loss in nats/token. Compute-optimal "
-                 "split: numeric (scalelab.frontier). No published coefficients carried."),
-    description="Farseer exp(s n^q + S) + exp(B n^b + Q) D^-exp(A n^a + E), n = N/1e9.",
+    conventions=("N: total parameters, entering as n = N/1e9; D: training tokens (raw: rescaling D would change the "
+                 "family, since the D-exponent depends on N); loss in nats/token. Centred Box-Cox form of the paper's "
+                 "Eq. 3: L = exp(S + s (n^q-1)/q) + exp(Q + B (n^b-1)/b) D^-exp(E + A (n^a-1)/a), the same function "
+                 "for q, b, a != 0 (farseer_from_paper / farseer_to_paper convert), and its log n limit at 0, where "
+                 "the paper's form sends its coefficients to infinity. Exponents q, b, a are free reals (the paper's "
+                 "code bounds q, a > 0 > b). Compute-optimal split: numeric (scalelab.frontier). No published "
+                 "coefficients carried."),
+    description="Farseer exp(S + s bc_q(n)) + exp(Q + B bc_b(n)) D^-exp(E + A bc_a(n)), n = N/1e9.",
 )
