@@ -111,7 +111,8 @@ def farseer(p, N, D, **_):
         return C + c * (np.log(n) if k == 0 else (n ** k - 1) / k)
 
     exponent = np.exp(term(p["E"], p["A"], p["a"]))
-    return np.exp(term(p["S"], p["s"], p["q"])) + np.exp(term(p["Q"], p["B"], p["b"])) * D ** -exponent
+    coefficient = np.exp(term(p["Q"], p["B"], p["b"])) * 1e10 ** np.exp(p["E"])  # Q: log data term at (1e9, 1e10)
+    return np.exp(term(p["S"], p["s"], p["q"])) + coefficient * D ** -exponent
 
 
 REFS = {

@@ -14,10 +14,11 @@
   Box-Cox form, ``n = N / 1e9``, each ``c N**k + C`` written ``C' + c' (n**k - 1) / k``:
   the same function for ``k != 0`` (`farseer_from_paper`, `farseer_to_paper` convert), whose
   ``k -> 0`` limit ``C' + c' log n`` lies at finite parameters. ``C'`` is the term's value at
-  N = 1e9 and ``c'`` its slope in log N. ``D`` stays in raw tokens: rescaling ``D`` would change
-  the family (the D-exponent depends on N). Log form:
-  ``log L = LSE(S + s bc_q(n), Q + B bc_b(n) - exp(E + A bc_a(n)) log D)``. The compute-optimal
-  split is numeric (`scalelab.frontier`).
+  N = 1e9 and ``c'`` its slope in log N. The data term's offset is further shifted by
+  ``exp(E) log 1e10`` so that ``Q`` is the log data term at N = 1e9, D = 1e10 (also exact; it
+  decouples ``Q`` from ``E``). ``D`` itself is not rescaled: that would change the family (the
+  D-exponent depends on N). Log form: ``log L = LSE(S + s bc_q(n), Q + B bc_b(n) + e^E log 1e10
+  - exp(E + A bc_a(n)) log D)``. The compute-optimal split is numeric (`scalelab.frontier`).
 """
 
 import jax.numpy as jnp
@@ -101,6 +102,7 @@ SKALING = Law(
 # -- farseer ------------------------------------------------------------------------------------
 
 FARSEER_N_UNIT = 1e9  # N enters as n = N / 1e9
+FARSEER_D_REF = 1e10  # Q is the log of the data term at N = 1e9, D = 1e10 tokens
 
 
 def _box_cox(q, ln):
@@ -111,52 +113,56 @@ def _box_cox(q, ln):
     return ln * jnp.where(small, 1.0 + 0.5 * z, jnp.expm1(z_safe) / z_safe)
 
 
-def _farseer_terms(p, x):
-    """(log irreducible part, log coefficient, D-exponent) at ``x``; ``p`` natural."""
+def _farseer_log_terms(p, x):
+    """(log irreducible part, log data term) at ``x`` for natural ``p`` (every farseer parameter is real)."""
     ln = jnp.log(x["N"] / FARSEER_N_UNIT)
     log_irreducible = p["S"] + p["s"] * _box_cox(p["q"], ln)
-    log_coefficient = p["Q"] + p["B"] * _box_cox(p["b"], ln)
     exponent = jnp.exp(p["E"] + p["A"] * _box_cox(p["a"], ln))
-    return log_irreducible, log_coefficient, exponent
+    log_data = (p["Q"] + p["B"] * _box_cox(p["b"], ln) + jnp.exp(p["E"]) * np.log(FARSEER_D_REF)
+                - exponent * jnp.log(x["D"]))
+    return jnp.broadcast_arrays(log_irreducible, log_data)
 
 
 def _farseer_predict(p, x):
-    log_irr, log_coef, exponent = _farseer_terms(p, x)
-    return jnp.exp(log_irr) + jnp.exp(log_coef) * x["D"] ** (-exponent)
+    log_irr, log_data = _farseer_log_terms(p, x)
+    return jnp.exp(log_irr) + jnp.exp(log_data)
 
 
 def _farseer_log_predict(u, x):
-    log_irr, log_coef, exponent = _farseer_terms(u, x)  # every farseer parameter is unconstrained
-    t1, t2 = jnp.broadcast_arrays(log_irr, log_coef - exponent * jnp.log(x["D"]))
-    return jnp.logaddexp(t1, t2)
+    return jnp.logaddexp(*_farseer_log_terms(u, x))  # identity transforms: u is p
+
+
+_PAIRS = (("s", "q", "S"), ("B", "b", "Q"), ("A", "a", "E"))  # (coefficient, exponent, offset) of each c N^k + C
 
 
 def farseer_from_paper(paper):
-    """This law's parameters from the paper's (Li et al. 2025, Eq. 3) on raw ``N``.
+    """This law's parameters from the paper's (Li et al. 2025, Eq. 3) on raw ``N``, ``q, b, a != 0``.
 
-    Paper form: ``exp(s N**q + S) + exp(B N**b + Q) * D**(-exp(A N**a + E))`` with ``q, b, a != 0``.
-    Ours: each ``c N**k + C`` becomes ``C' + c' (n**k - 1)/k`` with ``n = N/1e9``, ``c' = c 1e9**k k``
-    and ``C' = C + c 1e9**k`` (the value and log-slope at N = 1e9): the same function.
+    Paper form: ``exp(s N**q + S) + exp(B N**b + Q) * D**(-exp(A N**a + E))``. Ours writes each
+    ``c N**k + C`` as ``C' + c' (n**k - 1)/k`` with ``n = N/1e9``, ``c' = c 1e9**k k``,
+    ``C' = C + c 1e9**k`` (value and log-slope at N = 1e9), then ``Q'' = Q' - exp(E') log 1e10``.
     """
     out = {}
-    for c, k, C in (("s", "q", "S"), ("B", "b", "Q"), ("A", "a", "E")):
+    for c, k, C in _PAIRS:
         scaled = float(paper[c]) * FARSEER_N_UNIT ** float(paper[k])
         out[c], out[k], out[C] = scaled * float(paper[k]), float(paper[k]), float(paper[C]) + scaled
+    out["Q"] -= np.exp(out["E"]) * np.log(FARSEER_D_REF)
     return out
 
 
 def farseer_to_paper(params):
     """Inverse of `farseer_from_paper` (needs ``q, b, a != 0``)."""
+    params = {**params, "Q": float(params["Q"]) + np.exp(float(params["E"])) * np.log(FARSEER_D_REF)}
     out = {}
-    for c, k, C in (("s", "q", "S"), ("B", "b", "Q"), ("A", "a", "E")):
+    for c, k, C in _PAIRS:
         scaled = float(params[c]) / float(params[k])
         out[c], out[k], out[C] = scaled * FARSEER_N_UNIT ** -float(params[k]), float(params[k]), float(params[C]) - scaled
     return out
 
 
-# Random starts only (9 parameters: any useful Cartesian grid is too large).  Ranges in the centred form,
-# where each parameter means something: S, Q, E the log irreducible loss, log coefficient and log D-exponent
-# at N = 1e9; s, B, A their slopes in log N; q, b, a their curvatures.
+# Random starts only (9 parameters: any useful Cartesian grid is too large).  In the centred form each
+# parameter means something, so ranges are easy to state: S, Q the log irreducible loss and log data term at
+# N = 1e9 (Q at D = 1e10), E the log D-exponent there; s, B, A their slopes in log N; q, b, a curvatures.
 FARSEER = Law(
     name="farseer",
     aliases=("li2025_farseer",),
@@ -170,21 +176,21 @@ FARSEER = Law(
         "S": (0.0, 1.3),
         "s": (-0.3, 0.1),
         "q": (-1.0, 1.0),
-        "Q": (0.0, 15.0),
+        "Q": (-3.0, 0.7),
         "B": (-1.5, 1.5),
         "b": (-1.0, 1.0),
-        "E": (-3.0, 0.0),
+        "E": (-3.0, 0.4),
         "A": (-0.5, 0.5),
         "a": (-1.0, 1.0),
     },
     reference={},
     citation="Li et al. 2025, 'Farseer: a refined scaling law in large language models', arXiv 2506.10972, Eq. 3",
-    conventions=("N: total parameters, entering as n = N/1e9; D: training tokens (raw: rescaling D would change the "
-                 "family, since the D-exponent depends on N); loss in nats/token. Centred Box-Cox form of the paper's "
-                 "Eq. 3: L = exp(S + s (n^q-1)/q) + exp(Q + B (n^b-1)/b) D^-exp(E + A (n^a-1)/a), the same function "
-                 "for q, b, a != 0 (farseer_from_paper / farseer_to_paper convert), and its log n limit at 0, where "
-                 "the paper's form sends its coefficients to infinity. Exponents q, b, a are free reals (the paper's "
-                 "code bounds q, a > 0 > b). Compute-optimal split: numeric (scalelab.frontier). No published "
-                 "coefficients carried."),
-    description="Farseer exp(S + s bc_q(n)) + exp(Q + B bc_b(n)) D^-exp(E + A bc_a(n)), n = N/1e9.",
+    conventions=("N: total parameters, entering as n = N/1e9; D: training tokens; loss in nats/token. Centred "
+                 "Box-Cox form of the paper's Eq. 3, bc_k(n) = (n^k - 1)/k (log n at k = 0): "
+                 "L = exp(S + s bc_q(n)) + exp(Q + B bc_b(n) + e^E log 1e10) D^-exp(E + A bc_a(n)), the same "
+                 "function as the paper's for q, b, a != 0 (farseer_from_paper / farseer_to_paper convert) plus its "
+                 "limits at 0, where the paper's coefficients go to infinity. Exponents q, b, a are free reals (the "
+                 "paper's code bounds q, a > 0 > b). Compute-optimal split: numeric (scalelab.frontier). No "
+                 "published coefficients carried."),
+    description="Farseer exp(S + s bc_q(n)) + exp(Q' + B bc_b(n)) D^-exp(E + A bc_a(n)), n = N/1e9.",
 )
