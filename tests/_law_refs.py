@@ -99,6 +99,22 @@ def kaplan(p, N, D, **_):
     return ((p["Nc"] / N) ** (p["aN"] / p["aD"]) + p["Dc"] / D) ** p["aD"]
 
 
+def skaling(p, N, D, **_):
+    return p["E"] + (p["A"] / N ** p["alpha"] + p["B"] / D ** p["beta"]) ** p["kappa"]
+
+
+def farseer(p, N, D, **_):
+    # centred Box-Cox form on n = N/1e9: C + c (n^k - 1)/k, and C + c log n at k = 0
+    n = N / 1e9
+
+    def term(C, c, k):
+        return C + c * (np.log(n) if k == 0 else (n ** k - 1) / k)
+
+    exponent = np.exp(term(p["E"], p["A"], p["a"]))
+    coefficient = np.exp(term(p["Q"], p["B"], p["b"])) * 1e10 ** np.exp(p["E"])  # Q: log data term at (1e9, 1e10)
+    return np.exp(term(p["S"], p["s"], p["q"])) + coefficient * D ** -exponent
+
+
 REFS = {
     "chinchilla": chinchilla, "kaplan": kaplan, "wang2024_moe": wang,
     "wang2024_moe_active": lambda p, N_active, D, E, **_: wang(p, N_active, D, E),
@@ -107,6 +123,7 @@ REFS = {
     "clark2022_routed": clark, "krajewski2024_granularity": krajewski, "muennighoff2023_repeat": muennighoff,
     "gadre2024_overtrain": gadre, "bnsl": bnsl, "bnsl2": bnsl, "batch_size_loss": batch_size_loss,
     "lr_loss": lr_loss, "deepseek_batch_size": deepseek_batch_size, "deepseek_lr": deepseek_lr,
+    "skaling": skaling, "farseer": farseer,
 }
 
 
