@@ -15,8 +15,9 @@ from scalelab.optimal import allocate, chinchilla_allocation  # noqa: E402
 from scalelab.runs import RunTable, RunTableError, read  # noqa: E402
 from scalelab.runs.data import data_dir  # noqa: E402
 from scalelab.simulate import isoflop_design, simulate  # noqa: E402  (the module first: the function then keeps the name)
+from scalelab.forecast import Forecast, forecast  # noqa: E402  (likewise: scalelab.forecast is the function)
 
 __version__ = "0.1.0"
 
 __all__ = ["laws", "fit", "FitResult", "allocate", "chinchilla_allocation", "read", "RunTable",
-           "RunTableError", "simulate", "isoflop_design", "data_dir", "__version__"]
+           "RunTableError", "simulate", "isoflop_design", "data_dir", "forecast", "Forecast", "__version__"]
