@@ -97,12 +97,45 @@ def scipy_chinchilla(train: pd.DataFrame, test: pd.DataFrame, n_starts: int) -> 
     return np.exp(e) + np.exp(a) / test["N"].to_numpy() ** alpha + np.exp(b) / test["D"].to_numpy() ** beta
 
 
+def one_family(job) -> dict:
+    """Forecast one family's largest size from the rest (and the SciPy reference); a plain dict."""
+    name, df, args = job
+    train, test = split(df)
+    at = test.drop(columns=["loss"])
+    t0 = time.perf_counter()
+    fc = forecast(train, at, laws=args.laws, ci=args.ci, progress=False)
+    t_auto = time.perf_counter() - t0
+    y = test["loss"].to_numpy()
+    row = {"family": name, "n_train": len(train), "n_test": len(test),
+           "are": float(np.mean(np.abs(fc.loss - y) / y)), "covered": bool(np.all((fc.lo <= y) & (y <= fc.hi))),
+           "width": float(np.median((fc.hi - fc.lo) / fc.loss)), "seconds": t_auto, "weights": fc.weights,
+           "tau": fc.tau, "s0": fc.s0, "distance": float(np.max(fc.distance)), "warnings": fc.warnings,
+           "origins": fc.origins, "loss": fc.loss.tolist(), "lo": fc.lo.tolist(), "hi": fc.hi.tolist(),
+           "y": y.tolist(), "details": {k: (v.tolist() if isinstance(v, np.ndarray) else v)
+                                        for k, v in fc.details.items()}}
+    if not args.no_ref and {"N", "D"} <= set(df.columns) and np.ptp(np.log(train["D"])) > 0:
+        t0 = time.perf_counter()
+        ref = scipy_chinchilla(train, test, args.ref_starts)
+        row["are_ref"] = float(np.mean(np.abs(ref - y) / y))
+        row["seconds_ref"] = time.perf_counter() - t0
+    return row
+
+
+def format_row(row: dict) -> str:
+    top = ", ".join(f"{k} {v:.2f}" for k, v in sorted(row["weights"].items(), key=lambda kv: -kv[1])[:3])
+    ref_s = f"{100 * row['are_ref']:8.2f}%" if "are_ref" in row else f"{'-':>9}"
+    return (f"{row['family']:<44}{row['n_train']:>6}{row['n_test']:>5}{100 * row['are']:9.2f}%"
+            f"{'yes' if row['covered'] else 'NO':>7}{100 * row['width']:7.2f}%{ref_s}  {top}  ({row['seconds']:.0f} s)")
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--families", default=None, help="comma-separated name prefixes (default: all)")
     ap.add_argument("--ref-starts", type=int, default=4500, help="Hoffmann-grid starts for the SciPy reference")
     ap.add_argument("--no-ref", action="store_true", help="skip the SciPy reference")
     ap.add_argument("--ci", type=float, default=0.9)
+    ap.add_argument("--laws", default="auto", help="candidate laws for the forecast (default auto)")
+    ap.add_argument("--jobs", type=int, default=1, help="worker processes (families run in parallel)")
     ap.add_argument("--json", help="write per-family results here")
     args = ap.parse_args(argv)
     fams = families()
@@ -110,31 +143,23 @@ def main(argv=None) -> int:
         pre = args.families.split(",")
         fams = {k: v for k, v in fams.items() if any(k.startswith(p) for p in pre)}
     rows = []
-    print(f"device: {device_name()}", flush=True)
+    print(f"device: {device_name()}" + (f"; {args.jobs} worker processes" if args.jobs > 1 else ""), flush=True)
     print(f"{'family':<44}{'train':>6}{'test':>5}{'ARE auto':>10}{'cover':>7}{'width':>8}{'ARE ref':>9}  weights")
-    for name, df in fams.items():
-        train, test = split(df)
-        at = test.drop(columns=["loss"])
-        t0 = time.perf_counter()
-        fc = forecast(train, at, laws="auto", ci=args.ci, progress=False)
-        t_auto = time.perf_counter() - t0
-        y = test["loss"].to_numpy()
-        are = float(np.mean(np.abs(fc.loss - y) / y))
-        covered = bool(np.all((fc.lo <= y) & (y <= fc.hi)))
-        width = float(np.median((fc.hi - fc.lo) / fc.loss))
-        row = {"family": name, "n_train": len(train), "n_test": len(test), "are": are, "covered": covered,
-               "width": width, "seconds": t_auto, "weights": fc.weights, "tau": fc.tau, "s0": fc.s0,
-               "distance": float(np.max(fc.distance)), "warnings": fc.warnings}
-        if not args.no_ref and {"N", "D"} <= set(df.columns) and np.ptp(np.log(train["D"])) > 0:
-            t0 = time.perf_counter()
-            ref = scipy_chinchilla(train, test, args.ref_starts)
-            row["are_ref"] = float(np.mean(np.abs(ref - y) / y))
-            row["seconds_ref"] = time.perf_counter() - t0
-        rows.append(row)
-        top = ", ".join(f"{k} {v:.2f}" for k, v in sorted(fc.weights.items(), key=lambda kv: -kv[1])[:3])
-        ref_s = f"{100 * row['are_ref']:8.2f}%" if "are_ref" in row else f"{'-':>9}"
-        print(f"{name:<44}{len(train):>6}{len(test):>5}{100 * are:9.2f}%{'yes' if covered else 'NO':>7}"
-              f"{100 * width:7.2f}%{ref_s}  {top}  ({t_auto:.0f} s)", flush=True)
+    jobs = [(name, df, args) for name, df in fams.items()]
+    if args.jobs > 1:  # families are independent: one process each (no shared JAX state)
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(args.jobs, mp_context=mp.get_context("spawn")) as pool:
+            results = pool.map(one_family, jobs)
+            for row in results:
+                rows.append(row)
+                print(format_row(row), flush=True)
+    else:
+        for job in jobs:
+            row = one_family(job)
+            rows.append(row)
+            print(format_row(row), flush=True)
     are = np.array([r["are"] for r in rows])
     cov = np.array([r["covered"] for r in rows])
     wid = np.array([r["width"] for r in rows])

@@ -66,6 +66,9 @@ class Forecast:
       seconds: wall time.
       rhat_max: largest R-hat when a sampler answered (None: no sampler).
       notes: what was read or derived, and the table's columns no candidate law reads (left untouched).
+      details: the raw material of the choice, for study: ``names``; ``errors`` [L, m] held-out log
+        errors per law, with ``distance`` and ``origin`` [m]; ``log_targets`` [L, T] each law's log
+        forecast; ``residuals`` [L, n] each law's in-sample log residuals.
     """
 
     weights: dict
@@ -86,6 +89,7 @@ class Forecast:
     seconds: float
     rhat_max: float | None = None
     notes: tuple = ()
+    details: dict = dataclasses.field(default_factory=dict, repr=False)
 
     def to_json(self) -> dict:
         preds = []
@@ -391,7 +395,11 @@ def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, 
     return Forecast(weights=weights, ci=float(ci), inputs=targets, loss=loss, lo=lo, hi=hi, distance=d_star,
                     scale=scale, laws=fits, origins=origins, s0=s0, tau=tau, nu=nu, warnings=warnings,
                     method=METHOD if len(names) > 1 else f"single law ({names[0]}); " + METHOD.split("; ")[1],
-                    seconds=time.perf_counter() - t0, notes=notes)
+                    seconds=time.perf_counter() - t0, notes=notes,
+                    details={"names": names, "errors": E, "distance": dist, "origin": orig,
+                             "log_targets": np.stack([np.log(preds_tgt[nm]) for nm in names]),
+                             "residuals": np.stack([np.log(preds_runs[nm][0]) - logy for nm in names]),
+                             "target_distance": d_star})
 
 
 __all__ = ["forecast", "Forecast", "candidates", "size_groups", "origin_weights", "stack_weights",
