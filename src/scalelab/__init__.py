@@ -12,11 +12,21 @@ _jax.config.update("jax_enable_x64", True)
 from scalelab import laws  # noqa: E402
 from scalelab.data import data_dir  # noqa: E402
 from scalelab.fit import FitResult, fit  # noqa: E402
+from scalelab.isoflop import isoflop  # noqa: E402
 from scalelab.optimal import allocate, chinchilla_allocation  # noqa: E402
 from scalelab.runs import RunTable, RunTableError, read  # noqa: E402
 from scalelab.simulate import isoflop_design, simulate  # noqa: E402
 
+
+
+def report(runs, law="chinchilla", out="report", **kwargs):
+    """Write the HTML report with figures (`scalelab.report.report`); returns the path of index.html."""
+    from scalelab.report import report as _report
+
+    return _report(runs, law, out, **kwargs)
+
+
 __version__ = "0.1.0"
 
 __all__ = ["laws", "fit", "FitResult", "allocate", "chinchilla_allocation", "read", "RunTable",
-           "RunTableError", "simulate", "isoflop_design", "data_dir", "__version__"]
+           "RunTableError", "simulate", "isoflop_design", "data_dir", "isoflop", "report", "__version__"]

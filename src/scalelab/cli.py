@@ -110,6 +110,10 @@ def cmd_fit(args) -> int:
         if bad:
             _err(f"warning: {bad} of {len(boot)} bootstrap refits did not converge")
         out["seconds"] = res.seconds + boot.attrs["seconds"]
+    if getattr(args, "plot", None):  # the runs, the fitted law and (with --bootstrap) its band
+        from scalelab.report_cli import plot_fit
+
+        plot_fit(table, res.law, res.params, args.plot, boot if args.bootstrap else None, args.ci)
     if args.json:
         print(json.dumps(out))
     else:
@@ -186,7 +190,7 @@ def cmd_demo(args) -> int:
 
 
 COMMAND_MODULES = ("scalelab.fit.cli", "scalelab.compare", "scalelab.bayes.cli", "scalelab.design_cli",
-                   "scalelab.proxy.cli")
+                   "scalelab.proxy.cli", "scalelab.report_cli")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -209,6 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="resample whole groups of runs (e.g. family) instead of single runs")
     p.add_argument("--ci", type=float, default=0.95, help="interval level for --bootstrap")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--plot", metavar="FILE", help="also write the figure of the fit (.png, .svg or .pdf)")
     p.set_defaults(func=cmd_fit)
 
     p = sub.add_parser("laws", help="list the declared laws")
