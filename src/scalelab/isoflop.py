@@ -416,7 +416,8 @@ def isoflop(runs, *, method: str = DEFAULT_METHOD, tolerance: float = DEFAULT_TO
     spread = {m: methods[m]["a"] for m in METHODS if np.isfinite(methods[m]["a"])}
     if spread and max(spread.values()) - min(spread.values()) > 0.05:
         warnings.append("the methods disagree on a by more than 0.05 (" + ", ".join(f"{m} {v:.3f}" for m, v in spread.items())
-                        + "): the isoFLOP profiles are asymmetric or the grids off-centre; prefer akima or cubic")
+                        + "): the isoFLOP profiles are asymmetric or off-centre (the parabola is biased then) or the losses "
+                        "noisy against the profiles' curvature (Akima follows the noise; the parabola and cubic smooth it)")
     a3 = None
     if approach3:
         a3 = approach3_frontier(table, approach3, budgets, ci=ci, n_boot=n_boot_law, seed=seed, starts=law_starts)
@@ -464,16 +465,28 @@ def approach3_frontier(runs, law="chinchilla", budgets=None, *, ci: float = 0.9,
     warnings = [] if res.converged else [f"the {law.name} fit did not meet the convergence test"]
     rows = [res.params]
     if n_boot:
-        boot = fit_many(table, law, variants.bootstrap(table, n_boot, seed=seed), seed=seed)
+        # warm starts: the full fit's optimum and one perturbed copy (no second grid search)
+        theta0 = np.asarray(law.flatten({k: jnp.asarray(v) for k, v in res.unconstrained.items()}), float)
+        jitter = theta0 + 0.02 * np.random.default_rng(seed).standard_normal(theta0.size)
+        boot = fit_many(table, law, variants.bootstrap(table, n_boot, seed=seed), starts=np.vstack([theta0, jitter]),
+                        keep=2, seed=seed)
         if (~boot["converged"]).any():
             warnings.append(f"{int((~boot['converged']).sum())} of {n_boot} bootstrap refits did not converge")
         rows += boot[list(law.params)].to_dict("records")
-    P = {k: jnp.asarray([float(r[k]) for r in rows]) for k in law.params}
-    theta = law.flatten(law.to_unconstrained(P))  # [1 + n_boot, P]
-    ex = {k: jnp.asarray(float(v)) for k, v in (extra or {}).items()}
     lc = np.log(budgets)
-    logn = jax.jit(jax.vmap(lambda th: jax.vmap(lambda c: _frontier.optimal_log_n(law, th, c, ex))(jnp.exp(lc))))(theta)
-    logn = np.asarray(logn, float)  # [1 + n_boot, K]
+    if law.name == "chinchilla" and not extra:  # Hoffmann et al. 2022, Eq. 4: N_opt = G (C/6)^(beta/(alpha+beta))
+        al = np.array([float(r["alpha"]) for r in rows])[:, None]
+        be = np.array([float(r["beta"]) for r in rows])[:, None]
+        A = np.array([float(r["A"]) for r in rows])[:, None]
+        B = np.array([float(r["B"]) for r in rows])[:, None]
+        logn = np.log((al * A / (be * B)) ** (1 / (al + be))) + be / (al + be) * (lc - np.log(6.0))
+    else:
+        P = {k: jnp.asarray([float(r[k]) for r in rows]) for k in law.params}
+        theta = law.flatten(law.to_unconstrained(P))  # [1 + n_boot, P]
+        ex = {k: jnp.asarray(float(v)) for k, v in (extra or {}).items()}
+        logn = jax.jit(jax.vmap(lambda th: jax.vmap(lambda c: _frontier.optimal_log_n(law, th, c, ex))(
+            jnp.exp(lc))))(theta)
+        logn = np.asarray(logn, float)  # [1 + n_boot, K]
     slope, _ = _slopes(lc, logn, np.ones_like(logn))
     a_all = slope
     q = 50 * (1 - ci)

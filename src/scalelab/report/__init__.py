@@ -118,14 +118,19 @@ def _extra_values(table, law) -> dict:
     return out
 
 
-def _bootstrap_draws(table, law, n_boot, seed, fixed, starts):
+def _bootstrap_draws(table, law, n_boot, seed, fixed, fit):
+    """Bootstrap refits (runs resampled), warm-started from ``fit`` and one perturbed copy of it."""
+    import jax.numpy as jnp
+
     from scalelab.fit import variants
     from scalelab.fit.many import fit_many
 
     vs = variants.bootstrap(table, n_boot, seed=seed)
     if fixed:
         vs = dataclasses.replace(vs, fixed=tuple(dict(fixed) for _ in range(len(vs))))
-    boot = fit_many(table, law, vs, seed=seed, starts=starts)
+    theta0 = np.asarray(law.flatten({k: jnp.asarray(v) for k, v in fit.unconstrained.items()}), float)
+    jitter = theta0 + 0.02 * np.random.default_rng(seed).standard_normal(theta0.size)
+    boot = fit_many(table, law, vs, seed=seed, starts=np.vstack([theta0, jitter]), keep=2)
     return {k: boot[k].to_numpy(float) for k in law.params}, int((~boot["converged"]).sum())
 
 
@@ -228,7 +233,7 @@ def report(runs, law: str = "chinchilla", out="report", *, ci: float = 0.9, n_bo
         warnings.append(f"the {law_obj.name} fit did not meet the convergence test (objective {fit.objective:.4g})")
     draws, n_bad = (None, 0)
     if n_boot:
-        draws, n_bad = _bootstrap_draws(table, law_obj, n_boot, seed, fixed, "auto")
+        draws, n_bad = _bootstrap_draws(table, law_obj, n_boot, seed, fixed, fit)
         if n_bad:
             warnings.append(f"{n_bad} of {n_boot} bootstrap refits did not converge (kept in the bands)")
     ctx = Context(table, law_obj, dict(fit.params), draws, f"bootstrap, {n_boot} refits" if n_boot else "no band",
