@@ -116,7 +116,7 @@ def test_report_cli_unwritable_out_and_moe_figures(tmp_path, capsys):
     assert "error:" in err and "cannot write the report" in err
     out = tmp_path / "moe"
     assert cli.main(["report", str(runs), "--law", "wang2024_moe", "--out", str(out), "--bootstrap", "0",
-                     "--compare", "none", "--no-influence"]) == 0
+                     "--compare", "none", "--no-influence", "--starts", "32"]) == 0
     assert capsys.readouterr().out.strip() == str(out / "index.html")
     assert png_size(out / "g_loss_vs_E.png") == (800, 450)
     summary = json.loads((out / "report.json").read_text())

@@ -165,7 +165,8 @@ def cmd_report(args) -> int:
         fixed[name] = float(value)
     _err(f"writing the report on {len(table)} runs to {out}/ ...")
     path = report(table, args.law, out, ci=args.ci, n_boot=args.bootstrap, compare_laws=None if laws == "none" else laws,
-                  seed=args.seed, fixed=fixed or None, influence=not args.no_influence)
+                  seed=args.seed, fixed=fixed or None, influence=not args.no_influence,
+                  starts=args.starts if args.starts == "grid" else int(args.starts))
     summary = json.loads((path.parent / "report.json").read_text())
     for w in summary["warnings"]:
         _err(f"warning: {w}")
@@ -212,6 +213,7 @@ def add_commands(sub) -> None:
                    help="laws for the comparison panel: 'auto' (every law the table supports), a comma list, or 'none'")
     p.add_argument("--fix", action="append", metavar="NAME=VALUE", help="hold a parameter fixed (repeatable)")
     p.add_argument("--no-influence", action="store_true", help="skip the influence figure (d)")
+    p.add_argument("--starts", default="grid", help="'grid' (the law's grid) or a number of random starts")
     p.add_argument("--drop-highest-loss", type=int, default=0, metavar="K")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true", help="print the report's summary as one JSON object")

@@ -32,6 +32,7 @@ import numpy as np
 
 from scalelab import laws as _laws
 from scalelab import runs as _runs
+from scalelab.programs import per_law
 from scalelab.report import figures, html
 
 
@@ -69,11 +70,19 @@ class Context:
     def predict(self, params: Mapping, x: Mapping) -> np.ndarray:
         """Loss at inputs ``x`` (arrays ``[G]``); parameters may be arrays ``[B]`` -> ``[B, G]``."""
         batched = any(np.ndim(v) > 0 for v in params.values())
-        p = {k: (np.asarray(v, float)[:, None] if batched else float(v)) for k, v in params.items()}
+        p = {k: (np.asarray(v, float)[:, None] if batched else np.asarray(float(v))) for k, v in params.items()}
         xs = {k: np.asarray(x[k], float) for k in self.law.inputs}
         if "C" in self.law.inputs and "C" not in x:
             xs["C"] = 6.0 * np.asarray(x["N"], float) * np.asarray(x["D"], float)
-        return np.asarray(self.law(p, **xs), float)
+        return np.asarray(_predict_program(self.law)(p, xs), float)
+
+
+@per_law
+def _predict_program(law):
+    """``jit`` of the law's prediction: one compiled program per input shape instead of op-by-op dispatch."""
+    import jax
+
+    return jax.jit(law.predict)
 
 
 def _budgets(C_max: float, n: int = 4) -> np.ndarray:

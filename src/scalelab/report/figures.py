@@ -76,17 +76,22 @@ def loss_vs_compute(ctx, ci: float = 0.9, max_sizes: int = 8):
     key, pick = size_groups(N, max_sizes)
     colors = dict(zip(pick, _cmap(len(pick))))
     ax.scatter(C, L, s=12, c="0.65", zorder=1, label="runs")
-    for g in pick:
+    curves = []
+    for g in pick:  # one evaluation of the law for all sizes (one shape: one compiled kernel set)
         rows = key == g
         n = float(np.median(N[rows]))
         k = float(np.median(C[rows] / ctx.col("D")[rows]))  # FLOPs per token of this size
         cs = np.geomspace(C[rows].min() / 1.5, C[rows].max() * 1.5, 60)
-        x = {"N": np.full_like(cs, n), "D": cs / k, **ctx.held_inputs(rows, cs.size)}
+        curves.append((g, rows, n, cs, {"N": np.full_like(cs, n), "D": cs / k, **ctx.held_inputs(rows, cs.size)}))
+    x = {name: np.concatenate([c[4][name] for c in curves]) for name in curves[0][4]}
+    point = ctx.predict(ctx.params, x).reshape(len(curves), -1)
+    band = None if ctx.draws is None else _band(ctx.predict(ctx.draws, x), ci)
+    for i, (g, rows, n, cs, _) in enumerate(curves):
         ax.scatter(C[rows], L[rows], s=14, color=colors[g], zorder=2)
-        ax.plot(cs, ctx.predict(ctx.params, x), color=colors[g], lw=1.6, zorder=3, label=f"N = {n:.3g}")
-        if ctx.draws is not None:
-            lo, hi = _band(ctx.predict(ctx.draws, x), ci)
-            ax.fill_between(cs, lo, hi, color=colors[g], alpha=0.25, lw=0)
+        ax.plot(cs, point[i], color=colors[g], lw=1.6, zorder=3, label=f"N = {n:.3g}")
+        if band is not None:
+            sl = slice(i * cs.size, (i + 1) * cs.size)
+            ax.fill_between(cs, band[0][sl], band[1][sl], color=colors[g], alpha=0.25, lw=0)
     held = ctx.heldout
     if held is not None and held.any():
         ax.scatter(C[held], L[held], s=60, facecolors="none", edgecolors="crimson", lw=1.5, zorder=4,
@@ -217,8 +222,8 @@ def isoloss(ctx, frontier_out: dict):
     """Iso-loss contours of the fitted law in (N, D), the runs, isoFLOP lines and the frontier."""
     fig, ax = new_figure(8, 6)
     N, D = ctx.col("N"), ctx.col("D")
-    n = np.geomspace(N.min() / 3, N.max() * 30, 120)
-    d = np.geomspace(D.min() / 3, D.max() * 30, 120)
+    n = np.geomspace(N.min() / 3, N.max() * 30, 80)
+    d = np.geomspace(D.min() / 3, D.max() * 30, 80)
     NN, DD = np.meshgrid(n, d)
     x = {"N": NN.ravel(), "D": DD.ravel(), **{k: np.full(NN.size, v) for k, v in ctx.extra.items()}}
     Lg = ctx.predict(ctx.params, x).reshape(NN.shape)
@@ -251,15 +256,21 @@ def extra_input(ctx, name: str, ci: float = 0.9):
     key, pick = size_groups(N, 4)
     Dm = float(np.median(D))
     colors = _cmap(len(pick))
-    for g, color in zip(pick, colors):
+    xs = []
+    for g in pick:
+        n = float(np.median(N[key == g]))
+        xs.append({**{k: np.full(grid.size, float(np.median(ctx.col(k)))) for k in ctx.law.inputs},
+                   "N": np.full(grid.size, n), "D": np.full(grid.size, Dm), name: grid})
+    x = {k: np.concatenate([xi[k] for xi in xs]) for k in xs[0]}
+    point = ctx.predict(ctx.params, x).reshape(len(pick), -1)
+    band = None if ctx.draws is None else _band(ctx.predict(ctx.draws, x), ci)
+    for i, (g, color) in enumerate(zip(pick, colors)):
         rows = key == g
         n = float(np.median(N[rows]))
-        x = {**{k: np.full(grid.size, float(np.median(ctx.col(k)))) for k in ctx.law.inputs},
-             "N": np.full(grid.size, n), "D": np.full(grid.size, Dm), name: grid}
-        ax.plot(grid, ctx.predict(ctx.params, x), color=color, lw=1.6, label=f"N = {n:.3g}, D = {Dm:.3g}")
-        if ctx.draws is not None:
-            lo, hi = _band(ctx.predict(ctx.draws, x), ci)
-            ax.fill_between(grid, lo, hi, color=color, alpha=0.2, lw=0)
+        ax.plot(grid, point[i], color=color, lw=1.6, label=f"N = {n:.3g}, D = {Dm:.3g}")
+        if band is not None:
+            sl = slice(i * grid.size, (i + 1) * grid.size)
+            ax.fill_between(grid, band[0][sl], band[1][sl], color=color, alpha=0.2, lw=0)
         near = rows & np.isclose(D, Dm, rtol=0.5)
         ax.scatter(v[near], L[near], color=color, s=18, zorder=3)
     ax.set(xscale="log" if positive and name != "S" else "linear", xlabel=f"{name}", ylabel="loss (nats/token)",
