@@ -288,9 +288,18 @@ def report(runs, law: str = "chinchilla", out="report", *, ci: float = 0.9, n_bo
         try:
             from scalelab.isoflop import IsoFLOPError, isoflop
 
+            # Approach 2 on the runs at the held values of other inputs (e.g. the dense runs of an MoE table)
+            same = np.ones(len(table), bool)
+            for k, v in extra.items():
+                same &= np.isclose(table.column(k), v)
             try:
-                iso = isoflop(table, approach3=None, ci=ci, seed=seed)
-                warnings.extend(f"isoFLOP: {w}" for w in iso.warnings)
+                iso = isoflop(table.select(same), approach3=None, ci=ci, seed=seed)
+                if iso.methods[iso.method]["n_budgets"] < 3:
+                    skipped.append(f"no Approach 2 overlay: only {iso.methods[iso.method]['n_budgets']} budgets have a "
+                                   f"bracketed minimum (3 or more make an isoFLOP structure)")
+                    iso = None
+                else:
+                    warnings.extend(f"isoFLOP: {w}" for w in iso.warnings)
             except IsoFLOPError as err:
                 iso = None
                 skipped.append(f"no Approach 2 overlay: {err}")
@@ -342,7 +351,8 @@ def report(runs, law: str = "chinchilla", out="report", *, ci: float = 0.9, n_bo
         "seconds": time.perf_counter() - t0,
     }
     (out / "report.json").write_text(json.dumps(summary, indent=1, default=_json_default))
-    page = html.page(summary, title or f"scalelab report: {Path(str(table.source)).name}")
+    name = "" if str(table.source).startswith("<") else f": {Path(str(table.source)).name}"
+    page = html.page(summary, title or f"scalelab report{name}")
     path = out / "index.html"
     path.write_text(page, encoding="utf-8")
     return path

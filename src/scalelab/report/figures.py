@@ -41,6 +41,19 @@ def pixel_size(fig) -> tuple[int, int]:
     return int(round(w * DPI)), int(round(h * DPI))
 
 
+def plain_log_axis(axis) -> None:
+    """Tick labels like 2.5 instead of 2.5x10^0 on a log axis that spans less than a decade or two."""
+    from matplotlib.ticker import FuncFormatter, LogLocator
+
+    lo, hi = axis.get_view_interval()
+    if lo <= 0 or hi / lo > 30:  # wide ranges read better as powers of ten
+        return
+    fmt = FuncFormatter(lambda v, _: f"{v:.3g}")
+    axis.set_major_formatter(fmt)
+    axis.set_minor_locator(LogLocator(subs=(2, 3, 5)))
+    axis.set_minor_formatter(fmt)
+
+
 def _cmap(n):
     import matplotlib
 
@@ -98,6 +111,7 @@ def loss_vs_compute(ctx, ci: float = 0.9, max_sizes: int = 8):
                    label=f"held out (largest {ctx.holdout_by})")
     ax.set(xscale="log", yscale="log", xlabel="training compute C (FLOPs)", ylabel="loss (nats/token)",
            title=f"(a) {ctx.law.name}: loss against compute, fit and {100 * ci:g}% band ({ctx.band_method})")
+    plain_log_axis(ax.yaxis)
     ax.legend(fontsize=7, ncol=2, loc="upper right")
     ax.grid(True, which="major", alpha=0.3)
     fig.tight_layout()
@@ -127,6 +141,8 @@ def frontier(ctx, frontier_out: dict, iso=None, ci: float = 0.9):
                 ax.scatter(iso.budgets[ok], vals[key][ok], marker=marker, color=color, s=30, zorder=3,
                            label=f"Approach 2 ({m})")
         ax.set(xscale="log", yscale="log", xlabel="compute C (FLOPs)", ylabel=label)
+        if key == "tokens_per_param":
+            plain_log_axis(ax.yaxis)
         ax.grid(True, alpha=0.3)
     axes[0].legend(fontsize=7)
     extra = f", {', '.join(f'{k}={v:g}' for k, v in ctx.extra.items())} held" if ctx.extra else ""
@@ -275,6 +291,8 @@ def extra_input(ctx, name: str, ci: float = 0.9):
         ax.scatter(v[near], L[near], color=color, s=18, zorder=3)
     ax.set(xscale="log" if positive and name != "S" else "linear", xlabel=f"{name}", ylabel="loss (nats/token)",
            title=f"(g) {ctx.law.name}: loss against {name} at fixed N and D (runs at D within 50%)")
+    if positive and name != "S":
+        plain_log_axis(ax.xaxis)
     ax.legend(fontsize=7)
     ax.grid(True, alpha=0.3)
     fig.tight_layout()
@@ -315,6 +333,7 @@ def isoflop_profiles(iso, methods=("akima", "parabola")):
     ax.set(xscale="log", yscale="log", xlabel="N (parameters)", ylabel="loss (nats/token)",
            title=f"Approach 2: isoFLOP profiles (labels: C in FLOPs); a = {iso.a:.3f} "
                  f"[{iso.a_interval[0]:.3f}, {iso.a_interval[1]:.3f}] ({iso.method})")
+    plain_log_axis(ax.yaxis)
     ax.legend(fontsize=7)
     ax.grid(True, alpha=0.3)
     fig.tight_layout()

@@ -151,7 +151,7 @@ written in {s['seconds']:.1f} s by scalelab.</p>
 {headline}
 <h2>Warnings</h2>
 <ul class="warnings">{warn}</ul>
-{('<ul>' + skipped + '</ul>') if skipped else ''}
+{('<h2>Not drawn</h2><ul>' + skipped + '</ul>') if skipped else ''}
 <h2>Parameters</h2>
 {_params_table(s)}
 <h2>Compute-optimal allocation (C = 6ND; as <code>scalelab allocate</code>)</h2>
