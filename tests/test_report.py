@@ -121,3 +121,20 @@ def test_report_cli_unwritable_out_and_moe_figures(tmp_path, capsys):
     assert png_size(out / "g_loss_vs_E.png") == (800, 450)
     summary = json.loads((out / "report.json").read_text())
     assert summary["extra_held"] == {"E": 1.0} and len(summary["allocation"]) == 4
+
+
+def test_fit_plot_option(tmp_path, capsys, simulated_runs):
+    path = tmp_path / "runs.csv"
+    simulated_runs.to_csv(path, index=False)
+    assert cli.main(["fit", str(path), "--starts", "64", "--plot", str(tmp_path / "fit.png")]) == 0
+    assert png_size(tmp_path / "fit.png") == EXPECTED["a_loss_vs_compute.png"]
+    capsys.readouterr()
+
+
+def test_importing_the_figure_modules_leaves_pyplot_alone():
+    import subprocess
+    import sys
+
+    code = ("import sys, scalelab.report, scalelab.plot, scalelab.report_cli; "
+            "assert 'matplotlib.pyplot' not in sys.modules, 'pyplot imported'")
+    subprocess.run([sys.executable, "-c", code], check=True)

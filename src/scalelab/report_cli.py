@@ -44,7 +44,7 @@ def save_plot(fig, path) -> Path:
     return p
 
 
-def plot_fit(table, law, params, path, draws=None, ci: float = 0.9) -> Path:
+def plot_fit(table, law, params, path, draws=None, ci: float = 0.9, draws_label: str = "bootstrap refits") -> Path:
     """``--plot FILE`` of `fit`, `bayes` and `forecast`: loss against compute with the fitted law.
 
     Args:
@@ -67,8 +67,8 @@ def plot_fit(table, law, params, path, draws=None, ci: float = 0.9) -> Path:
     except runs.RunTableError:
         held, by = None, "N"
     ctx = Context(table, law, {k: float(v) for k, v in params.items()}, draws,
-                  "draws" if draws is not None else "point fit", held, by, {})
-    return save_plot(figures.loss_vs_compute(ctx, ci), path)
+                  draws_label if draws is not None else "point fit", held, by, {})
+    return save_plot(figures.loss_vs_compute(ctx, ci, label=""), path)
 
 
 def plot_posterior(table, post, path, ci: float = 0.9) -> Path:
@@ -79,7 +79,7 @@ def plot_posterior(table, post, path, ci: float = 0.9) -> Path:
     nat = post.draws()
     draws = {k: np.asarray(nat[k], float).ravel() for k in law.params}
     med = {k: float(np.median(v)) for k, v in draws.items()}
-    return plot_fit(table, law, med, path, draws=draws, ci=ci)
+    return plot_fit(table, law, med, path, draws=draws, ci=ci, draws_label=f"{post.method} posterior")
 
 
 def _with_posterior_plot(func):

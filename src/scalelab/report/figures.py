@@ -78,7 +78,7 @@ def size_groups(N, max_sizes: int = 8):
 # --- (a) loss against compute ---------------------------------------------------------------------
 
 
-def loss_vs_compute(ctx, ci: float = 0.9, max_sizes: int = 8):
+def loss_vs_compute(ctx, ci: float = 0.9, max_sizes: int = 8, label: str = "(a) "):
     """Runs, the fitted law per model size, its ``ci`` band, and the held-out largest runs marked.
 
     ``ctx`` is the report's context (`scalelab.report.Context`): table columns, the law, its
@@ -110,7 +110,7 @@ def loss_vs_compute(ctx, ci: float = 0.9, max_sizes: int = 8):
         ax.scatter(C[held], L[held], s=60, facecolors="none", edgecolors="crimson", lw=1.5, zorder=4,
                    label=f"held out (largest {ctx.holdout_by})")
     ax.set(xscale="log", yscale="log", xlabel="training compute C (FLOPs)", ylabel="loss (nats/token)",
-           title=f"(a) {ctx.law.name}: loss against compute, fit and {100 * ci:g}% band ({ctx.band_method})")
+           title=f"{label}{ctx.law.name}: loss against compute, fit and {100 * ci:g}% band ({ctx.band_method})")
     plain_log_axis(ax.yaxis)
     ax.legend(fontsize=7, ncol=2, loc="upper right")
     ax.grid(True, which="major", alpha=0.3)
