@@ -87,7 +87,7 @@ def test_unbracketed_budget_is_warned_and_left_out():
     res = isoflop(runs[keep], approach3=None, n_boot=50)
     assert not res.bracketed[0] and res.bracketed[1:].all()
     assert np.isnan(res.N_opt[0])
-    assert any("not bracketed" in w and "smallest model" in w for w in res.warnings)
+    assert any("not bracketed" in w and "smallest model" in w and f"C={res.budgets[0]:.3g}" in w for w in res.warnings)
 
 
 def test_group_budgets_tolerance():

@@ -205,8 +205,8 @@ def curve(x, y, method: str, xq) -> np.ndarray:
         return akima_eval(x, y[None], xq)[0]
     degree = {"parabola": 2, "cubic": 3}[method]
     mu, sc = x.mean(), max(np.ptp(x), 1e-12) / 2
-    coef = np.polyfit((x - mu) / sc, y, degree)
-    return np.polyval(coef, (xq - mu) / sc)
+    coef = np.linalg.lstsq(np.vander((x - mu) / sc, degree + 1, increasing=True), y, rcond=None)[0]
+    return np.vander((xq - mu) / sc, degree + 1, increasing=True) @ coef
 
 
 # --- power laws over budgets ---------------------------------------------------------------------
@@ -375,20 +375,20 @@ def isoflop(runs, *, method: str = DEFAULT_METHOD, tolerance: float = DEFAULT_TO
         raise IsoFLOPError(f"Approach 2 needs at least 2 compute budgets with >= {min_sizes} model sizes each, "
                            f"to place a minimum per budget and fit N_opt ~ C^a: {cause}. Train >= {min_sizes} "
                            f"model sizes at each of >= 2 budgets, or widen --tolerance if nearby C should be one budget")
-    for k in np.flatnonzero(~usable):
-        warnings.append(f"budget C={budgets[k]:.3g} has {sizes[k]} model size(s), fewer than {min_sizes}: left out")
+    thin = np.flatnonzero(~usable)
+    if thin.size:
+        warnings.append(f"{thin.size} of {len(budgets)} budgets have fewer than {min_sizes} model sizes and are left out: "
+                        + _listing(budgets[thin], sizes[thin], "size(s)"))
     K = len(budgets)
     bracketed = np.zeros(K, bool)
     per = {m: {"N_opt": np.full(K, np.nan), "loss_opt": np.full(K, np.nan)} for m in METHODS}
+    edge = {"smallest": [], "largest": []}
     for k in np.flatnonzero(usable):  # budgets are ragged groups of data; each method is vectorised
         x, y = _profile(points, k)
         j = int(np.argmin(y))
         bracketed[k] = 0 < j < x.size - 1
         if not bracketed[k]:
-            side = "smallest" if j == 0 else "largest"
-            warnings.append(f"budget C={budgets[k]:.3g}: the lowest loss is at the {side} model (N={np.exp(x[j]):.3g}); "
-                            f"its minimum is not bracketed by runs on both sides, so the budget is left out of the "
-                            f"power-law fits (train a {'smaller' if side == 'smallest' else 'larger'} model there)")
+            edge["smallest" if j == 0 else "largest"].append(k)
             continue
         for m in METHODS:
             u = minimum(x, y[None], m)[0]
@@ -397,6 +397,13 @@ def isoflop(runs, *, method: str = DEFAULT_METHOD, tolerance: float = DEFAULT_TO
                 continue
             per[m]["N_opt"][k] = np.exp(u)
             per[m]["loss_opt"][k] = float(np.exp(curve(x, y, m, [u])[0]))
+    for side, ks in edge.items():
+        if ks:
+            warnings.append(f"{len(ks)} budget(s) have their lowest loss at the {side} model, so their minimum is not "
+                            f"bracketed by runs on both sides and they are left out of the power-law fits (train a "
+                            f"{'smaller' if side == 'smallest' else 'larger'} model there): "
+                            + _listing(budgets[ks], np.exp([_profile(points, k)[0].min() if side == 'smallest' else
+                                                            _profile(points, k)[0].max() for k in ks]), "", "N="))
     methods = {}
     for m in METHODS:
         N_opt = per[m]["N_opt"]
@@ -434,6 +441,12 @@ def isoflop(runs, *, method: str = DEFAULT_METHOD, tolerance: float = DEFAULT_TO
                    a_interval=head["a_interval"], b=head["b"], b_interval=head["b_interval"], methods=methods,
                    sizes=sizes, bracketed=bracketed, points=points, approach3=a3, warnings=tuple(warnings),
                    tolerance=float(tolerance), ci=float(ci))
+
+
+def _listing(C, values, unit: str = "", prefix: str = "", limit: int = 6) -> str:
+    """'C=1e+19 (N=3.2e+08), ...' for up to ``limit`` budgets."""
+    items = [f"C={c:.3g} ({prefix}{v:.3g}{' ' + unit if unit else ''})" for c, v in zip(C, values)]
+    return ", ".join(items[:limit]) + (f", ... ({len(items)} in all)" if len(items) > limit else "")
 
 
 def _profile(points: pd.DataFrame, k: int):
