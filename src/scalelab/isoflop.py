@@ -3,8 +3,8 @@
 Runs are grouped by training compute (the ``C`` column when the table has one, else
 ``C = 6 N D`` FLOPs, N the table's parameter count, D tokens). Sorted by ``C``, a budget
 starts at its smallest run and takes every run within a factor ``1 + tolerance`` of it; its
-value is the geometric mean of its runs' ``C``. Runs of one budget with the same ``N``
-are averaged (in log loss).
+value is the geometric mean of its runs' ``C``. Runs of one budget whose ``N`` differ by less
+than 2% are one model size: their ln N and ln loss are averaged.
 
 For every budget the loss is modelled against ``x = ln N`` (natural log), on ``y = ln loss``,
 by three methods, all reported:
@@ -46,6 +46,7 @@ METHODS = ("parabola", "cubic", "akima")
 DEFAULT_METHOD = "akima"
 DEFAULT_TOLERANCE = 0.1
 MIN_SIZES = 3
+SIZE_TOLERANCE = 0.02  # relative: runs of one budget whose N differ by less are one model size
 
 
 class IsoFLOPError(_runs.RunTableError):
@@ -312,10 +313,8 @@ class IsoFLOP:
         })
 
     def profile(self, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """``(ln N, ln loss)`` of budget ``k``'s runs, sorted by N (duplicates averaged)."""
-        p = self.points[self.points["budget"] == k]
-        g = p.groupby("N", sort=True)["loss"].apply(lambda s: float(np.mean(np.log(s))))
-        return np.log(g.index.to_numpy(float)), g.to_numpy(float)
+        """``(ln N, ln loss)`` of budget ``k``'s model sizes, ascending (runs of one size averaged)."""
+        return _profile(self.points, k)
 
 
 def _profiles(table: _runs.RunTable, tolerance: float):
@@ -328,6 +327,15 @@ def _profiles(table: _runs.RunTable, tolerance: float):
         C, c_note = 6.0 * N * table.column("D"), "C = 6ND"
     labels, budgets = group_budgets(C, tolerance)
     points = pd.DataFrame({"budget": labels, "C_budget": budgets[labels], "C": C, "N": N, "loss": L})
+    # Model sizes within SIZE_TOLERANCE of each other in one budget are one size (digitised or rounded
+    # counts): knots a hair apart would give the interpolant absurd slopes.
+    size = np.empty(len(points), int)
+    for k in range(len(budgets)):  # ragged groups of data
+        idx = np.flatnonzero(labels == k)
+        idx = idx[np.argsort(N[idx], kind="stable")]
+        grp = np.concatenate([[0], np.cumsum(np.diff(np.log(N[idx])) > np.log1p(SIZE_TOLERANCE))])
+        size[idx] = grp
+    points["size"] = size
     return points, budgets, c_note
 
 
@@ -361,7 +369,7 @@ def isoflop(runs, *, method: str = DEFAULT_METHOD, tolerance: float = DEFAULT_TO
     table = _runs.read(runs)
     points, budgets, c_note = _profiles(table, tolerance)
     warnings = []
-    sizes = np.array([points.loc[points["budget"] == k, "N"].nunique() for k in range(len(budgets))])
+    sizes = np.array([points.loc[points["budget"] == k, "size"].nunique() for k in range(len(budgets))])
     usable = sizes >= min_sizes
     if usable.sum() < 2:
         few = ", ".join(f"C={budgets[k]:.3g} ({sizes[k]} size{'s' if sizes[k] != 1 else ''})"
@@ -451,8 +459,9 @@ def _listing(C, values, unit: str = "", prefix: str = "", limit: int = 6) -> str
 
 def _profile(points: pd.DataFrame, k: int):
     p = points[points["budget"] == k]
-    g = p.groupby("N", sort=True)["loss"].apply(lambda s: float(np.mean(np.log(s))))
-    return np.log(g.index.to_numpy(float)), g.to_numpy(float)
+    g = pd.DataFrame({"x": np.log(p["N"].to_numpy(float)), "y": np.log(p["loss"].to_numpy(float)),
+                      "size": p["size"].to_numpy()}).groupby("size", sort=True).mean()
+    return g["x"].to_numpy(float), g["y"].to_numpy(float)
 
 
 def approach3_frontier(runs, law="chinchilla", budgets=None, *, ci: float = 0.9, n_boot: int = 100, seed: int = 0,

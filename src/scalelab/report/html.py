@@ -12,8 +12,8 @@ body { font-family: system-ui, -apple-system, 'Segoe UI', sans-serif; margin: 24
 h1 { font-size: 1.5em; margin-bottom: 0.2em; }
 h2 { font-size: 1.15em; margin-top: 1.6em; border-bottom: 1px solid #ddd; padding-bottom: 4px; }
 p.meta { color: #555; margin-top: 0; }
-table { border-collapse: collapse; margin: 8px 0; font-size: 0.9em; }
-th, td { border: 1px solid #ccc; padding: 3px 8px; text-align: right; }
+table { border-collapse: collapse; margin: 8px 0; font-size: 0.85em; }
+th, td { border: 1px solid #ccc; padding: 3px 8px; text-align: right; white-space: nowrap; }
 th { background: #f3f3f3; }
 td.name { text-align: left; font-family: monospace; }
 figure { margin: 12px 0 24px; }
@@ -54,7 +54,7 @@ def _fmt(v, spec=".4g") -> str:
     return format(v, spec)
 
 
-def _interval(row, key, spec=".4g") -> str:
+def _interval(row, key, spec=".3g") -> str:
     lo, hi = row.get(f"{key}_lo"), row.get(f"{key}_hi")
     if lo is None:
         return ""
@@ -75,12 +75,13 @@ def _alloc_table(s) -> str:
     if not s["allocation"]:
         return "<p>No compute-optimal allocation for this law.</p>"
     ci = f"{100 * s['ci']:g}%"
-    head = ("<tr><th>C (FLOPs)</th><th>N_opt (parameters)</th><th>" + ci + " interval</th><th>D_opt (tokens)</th><th>"
-            + ci + " interval</th><th>tokens / parameter</th><th>loss at optimum</th><th>" + ci + " interval</th></tr>")
+    head = ("<tr><th>C (FLOPs)</th><th>N_opt (params)</th><th>" + ci + " interval</th><th>D_opt (tokens)</th><th>"
+            + ci + " interval</th><th>tokens/param</th><th>" + ci + " interval</th><th>loss</th><th>" + ci
+            + " interval</th></tr>")
     rows = "".join(
         f"<tr><td>{r['C']:.3g}</td><td class='n_opt'>{r['N_opt']:.4g}</td><td>{_interval(r, 'N_opt')}</td>"
         f"<td class='d_opt'>{r['D_opt']:.4g}</td><td>{_interval(r, 'D_opt')}</td><td>{r['tokens_per_param']:.3g}</td>"
-        f"<td>{r['loss']:.4f}</td><td>{_interval(r, 'loss')}</td></tr>" for r in s["allocation"])
+        f"<td>{_interval(r, 'tokens_per_param')}</td><td>{r['loss']:.4f}</td><td>{_interval(r, 'loss')}</td></tr>" for r in s["allocation"])
     held = ", ".join(f"{k} = {v:g}" for k, v in s["extra_held"].items())
     note = f"<p>Other inputs held at the table's most common value: {_e(held)}.</p>" if held else ""
     return f"<table id='allocation'>{head}{rows}</table>{note}"
@@ -91,15 +92,18 @@ def _iso_table(s) -> str:
     if not iso:
         return ""
     a = iso["a"]
+    shown = [row for row in zip(iso["budgets"], iso["sizes"], iso["bracketed"], iso["N_opt"], iso["D_opt"]) if row[1] >= 3]
     rows = "".join(
         f"<tr><td>{c:.3g}</td><td>{n}</td><td>{'yes' if b else 'no'}</td><td>{_fmt(no)}</td><td>{_fmt(do)}</td></tr>"
-        for c, n, b, no, do in zip(iso["budgets"], iso["sizes"], iso["bracketed"], iso["N_opt"], iso["D_opt"]))
+        for c, n, b, no, do in shown)
+    hidden = len(iso["budgets"]) - len(shown)
+    more = f"<p>{hidden} budgets with fewer than 3 model sizes are not listed.</p>" if hidden else ""
     ci = f"{100 * iso['ci']:g}%"
     return (f"<p>Approach 2 ({_e(iso['method'])}): N_opt ~ C<sup>a</sup> with a = {_fmt(a, '.3f')} "
             f"[{_fmt(iso['a_interval'][0], '.3f')}, {_fmt(iso['a_interval'][1], '.3f')}], D_opt ~ C<sup>b</sup> with "
             f"b = {_fmt(iso['b'], '.3f')} ({ci} intervals, budgets resampled).</p>"
             f"<table id='isoflop'><tr><th>budget C</th><th>sizes</th><th>bracketed</th><th>N_opt</th><th>D_opt</th></tr>"
-            f"{rows}</table>")
+            f"{rows}</table>{more}")
 
 
 def _comparison_table(s) -> str:
@@ -156,10 +160,11 @@ written in {s['seconds']:.1f} s by scalelab.</p>
 {_params_table(s)}
 <h2>Compute-optimal allocation (C = 6ND; as <code>scalelab allocate</code>)</h2>
 {_alloc_table(s)}
-{_iso_table(s)}
-<h2>Law comparison</h2>
-{_comparison_table(s)}
 <h2>Figures</h2>
 {fig_html}
+<h2>Approach 2 (isoFLOP profiles)</h2>
+{_iso_table(s) or '<p>The table has no isoFLOP structure (see "Not drawn").</p>'}
+<h2>Law comparison</h2>
+{_comparison_table(s)}
 </body></html>
 """
