@@ -71,9 +71,10 @@ class Context:
         """Loss at inputs ``x`` (arrays ``[G]``); parameters may be arrays ``[B]`` -> ``[B, G]``."""
         batched = any(np.ndim(v) > 0 for v in params.values())
         p = {k: (np.asarray(v, float)[:, None] if batched else np.asarray(float(v))) for k, v in params.items()}
+        x = dict(x)
+        if "C" in self.law.inputs and "C" not in x:  # a law of compute: C = 6ND at the given N and D
+            x["C"] = 6.0 * np.asarray(x["N"], float) * np.asarray(x["D"], float)
         xs = {k: np.asarray(x[k], float) for k in self.law.inputs}
-        if "C" in self.law.inputs and "C" not in x:
-            xs["C"] = 6.0 * np.asarray(x["N"], float) * np.asarray(x["D"], float)
         return np.asarray(_predict_program(self.law)(p, xs), float)
 
 
