@@ -62,7 +62,7 @@ def png_size(path):
 @pytest.fixture(scope="module")
 def built(simulated_runs, tmp_path_factory):
     out = tmp_path_factory.mktemp("report")
-    path = scalelab.report(simulated_runs, "chinchilla", out, n_boot=16, compare_laws=["chinchilla"], starts=64)
+    path = scalelab.report(simulated_runs, "auto", out, n_boot=16, compare_laws=["chinchilla"], starts=64)
     return simulated_runs, out, path
 
 
@@ -85,6 +85,7 @@ def test_report_figures_exist_with_their_sizes_and_the_page_parses(built):
 def test_allocation_table_matches_allocate(built):
     runs, out, path = built
     summary = json.loads((out / "report.json").read_text())
+    assert summary["requested_law"] == "auto" and summary["law"] == "chinchilla"
     res = scalelab.fit(runs, "chinchilla", starts=64)  # an independent fit with the same settings
     C = np.array([r["C"] for r in summary["allocation"]])
     ref = scalelab.allocate("chinchilla", res.params, C)
@@ -138,3 +139,30 @@ def test_importing_the_figure_modules_leaves_pyplot_alone():
     code = ("import sys, scalelab.report, scalelab.plot, scalelab.report_cli; "
             "assert 'matplotlib.pyplot' not in sys.modules, 'pyplot imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_forecast_weights_are_read_from_the_forecast_contract(monkeypatch, simulated_runs, tmp_path):
+    # scalelab.forecast may not be installed: a stand-in with issue 13's JSON contract must be read, and the
+    # comparison figure must draw its weights beside the extrapolation scores.
+    import sys
+    import types
+
+    from scalelab.report import _forecast_weights, figures
+
+    seen = {}
+
+    def forecast(runs, at, laws="auto", ci=0.9):
+        seen.update(at=at, laws=laws, ci=ci)
+        return {"laws": {"chinchilla": 0.75, "kaplan": 0.25}, "method": "stacking", "ci": ci, "predictions": [],
+                "diagnostics": {"rhat_max": None, "warnings": []}, "seconds": 0.0}
+
+    monkeypatch.setitem(sys.modules, "scalelab.forecast", types.SimpleNamespace(forecast=forecast))
+    weights, note = _forecast_weights(scalelab.read(simulated_runs), {"N": 1e9, "D": 2e10}, "auto", 0.9)
+    assert weights == {"chinchilla": 0.75, "kaplan": 0.25} and note is None
+    assert list(seen["at"].columns) == ["N", "D"] and "loss" not in seen["at"] and seen["laws"] == "auto"
+    rows = [{"law": "chinchilla", "status": "ok", "extrapolation_are": 0.01},
+            {"law": "kaplan", "status": "ok", "extrapolation_are": 0.02}]
+    fig = figures.law_comparison(rows, weights, "test")
+    assert figures.pixel_size(fig) == (1200, 420)
+    figures.save(fig, tmp_path / "e.png")
+    assert png_size(tmp_path / "e.png") == (1200, 420)

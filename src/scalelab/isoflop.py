@@ -34,7 +34,7 @@ frontier's exponents over the same budgets and their intervals from a bootstrap 
 from __future__ import annotations
 
 import dataclasses
-from typing import Mapping, Sequence
+from typing import Mapping
 
 import numpy as np
 import pandas as pd
