@@ -128,6 +128,13 @@ def format_row(row: dict) -> str:
             f"{'yes' if row['covered'] else 'NO':>7}{100 * row['width']:7.2f}%{ref_s}  {top}  ({row['seconds']:.0f} s)")
 
 
+def _emit(row: dict, sink) -> None:
+    print(format_row(row), flush=True)
+    if sink is not None:  # one JSON line per family as it finishes: nothing lost if the run is cut short
+        sink.write(json.dumps(row, default=str) + "\n")
+        sink.flush()
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--families", default=None, help="comma-separated name prefixes (default: all)")
@@ -137,6 +144,7 @@ def main(argv=None) -> int:
     ap.add_argument("--laws", default="auto", help="candidate laws for the forecast (default auto)")
     ap.add_argument("--jobs", type=int, default=1, help="worker processes (families run in parallel)")
     ap.add_argument("--json", help="write per-family results here")
+    ap.add_argument("--jsonl", help="append one JSON line per family as it finishes")
     args = ap.parse_args(argv)
     fams = families()
     if args.families:
@@ -145,21 +153,20 @@ def main(argv=None) -> int:
     rows = []
     print(f"device: {device_name()}" + (f"; {args.jobs} worker processes" if args.jobs > 1 else ""), flush=True)
     print(f"{'family':<44}{'train':>6}{'test':>5}{'ARE auto':>10}{'cover':>7}{'width':>8}{'ARE ref':>9}  weights")
-    jobs = [(name, df, args) for name, df in fams.items()]
+    jobs = sorted([(name, df, args) for name, df in fams.items()], key=lambda j: len(j[1]))  # small first
+    sink = open(args.jsonl, "a") if args.jsonl else None
     if args.jobs > 1:  # families are independent: one process each (no shared JAX state)
         import multiprocessing as mp
-        from concurrent.futures import ProcessPoolExecutor
+        from concurrent.futures import ProcessPoolExecutor, as_completed
 
         with ProcessPoolExecutor(args.jobs, mp_context=mp.get_context("spawn")) as pool:
-            results = pool.map(one_family, jobs)
-            for row in results:
-                rows.append(row)
-                print(format_row(row), flush=True)
+            for fut in as_completed([pool.submit(one_family, job) for job in jobs]):
+                rows.append(fut.result())
+                _emit(rows[-1], sink)
     else:
         for job in jobs:
-            row = one_family(job)
-            rows.append(row)
-            print(format_row(row), flush=True)
+            rows.append(one_family(job))
+            _emit(rows[-1], sink)
     are = np.array([r["are"] for r in rows])
     cov = np.array([r["covered"] for r in rows])
     wid = np.array([r["width"] for r in rows])

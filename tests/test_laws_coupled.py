@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 import scalelab
-from scalelab import frontier, laws
+from scalelab import laws
+from scalelab.optimal import frontier
 from scalelab.laws.coupled import farseer_from_paper, farseer_to_paper, skaling_allocation
 
 from _law_refs import huber

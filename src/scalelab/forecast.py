@@ -323,6 +323,7 @@ def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, 
     info = {"kind": ["full"] + ["origin"] * K, "variant": ["all runs"] + [f"origin {k + 1}" for k in range(K)]}
     variants = _variants._make(W, info)
     for law in cands:
+        t_law = time.perf_counter()
         try:
             df = fit_many(table, law, variants, starts=_default_starts(law), seed=seed, progress=progress)
         except Exception as err:  # a law that cannot be fitted here drops out, with the reason
@@ -336,7 +337,8 @@ def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, 
             warnings.append(f"law {law.name!r} dropped: non-finite or non-positive predictions")
             continue
         fits[law.name] = {"law": law, "params": {p: float(df[p].iloc[0]) for p in law.params},
-                          "objective": float(df["objective"].iloc[0]), "converged": bool(df["converged"].iloc[0])}
+                          "objective": float(df["objective"].iloc[0]), "converged": bool(df["converged"].iloc[0]),
+                          "seconds": time.perf_counter() - t_law}
         preds_runs[law.name], preds_tgt[law.name] = pr, pt[0]
     if not fits:
         raise RuntimeError("every candidate law failed to fit: " + "; ".join(warnings))

@@ -1,19 +1,18 @@
-"""Figures (matplotlib, Agg backend): fits and frontiers with credible bands.
+"""Figures of a posterior: fits and frontiers with credible bands.
 
-Every function takes plain values (a run table, a `Posterior`) and returns the
-matplotlib ``Figure``; nothing is shown or saved unless asked (``path=``).
+Every function takes plain values (a run table, a `Posterior`) and returns a
+matplotlib ``Figure`` on its own Agg canvas (`scalelab.report.figures.new_figure`):
+importing this module changes no backend and no pyplot state; nothing is shown or
+saved unless asked (``path=``). The report's figures (`scalelab.report.figures`) work
+from point fits and bootstrap refits too.
 """
 
 from __future__ import annotations
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from scalelab import runs as _runs  # noqa: E402
+from scalelab import runs as _runs
+from scalelab.report.figures import new_figure
 
 
 def fit_bands(runs, posterior, ci: float = 0.95, max_sizes: int = 8, path=None):
@@ -26,10 +25,12 @@ def fit_bands(runs, posterior, ci: float = 0.95, max_sizes: int = 8, path=None):
     table = _runs.read(runs)
     N, D, L = table.column("N"), table.column("D"), table.column("loss")
     C = 6.0 * N * D
-    fig, ax = plt.subplots(figsize=(7, 5))
+    fig, ax = new_figure(7, 5)
     sizes = np.unique(np.round(np.log10(N), 1))
     pick = sizes[np.unique(np.linspace(0, len(sizes) - 1, min(max_sizes, len(sizes))).round().astype(int))]
-    cmap = plt.get_cmap("viridis")
+    import matplotlib
+
+    cmap = matplotlib.colormaps["viridis"]
     ax.scatter(C, L, s=8, c="0.6", label="runs")
     for i, lg in enumerate(pick):
         n = 10.0**lg
@@ -51,7 +52,7 @@ def frontier_bands(posterior, C=None, ci: float = 0.95, path=None):
     """Compute-optimal ``N_opt(C)`` and ``D_opt(C)`` with credible bands (C = 6ND)."""
     C = np.geomspace(1e18, 1e26, 40) if C is None else np.asarray(C, float)
     out = posterior.allocate(C, ci=ci)
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    fig, axes = new_figure(10, 4, ncols=2)
     for ax, key, label in ((axes[0], "N_opt", "N_opt (parameters)"), (axes[1], "D_opt", "D_opt (tokens)")):
         ax.plot(C, out[key]["median"], color="C0")
         ax.fill_between(C, out[key]["lo"], out[key]["hi"], color="C0", alpha=0.3, label=f"{100 * ci:g}% band")

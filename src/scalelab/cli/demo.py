@@ -24,6 +24,7 @@ PROXY_TABLE = "proxy_tiny_demo.csv"
 PROXY_PLAN = "tiny-demo"
 CI = 0.95
 TRUTH = {"E": 1.8, "A": 480.0, "B": 2100.0, "alpha": 0.35, "beta": 0.37}
+REPORT_DIR = "scalelab-demo-report"
 
 
 def simulated_runs():
@@ -174,6 +175,11 @@ def main(json_out: bool = False) -> int:
     for i, C in enumerate(budgets):
         print(f"  C={C:.0e} FLOPs: N_opt={alloc['N_opt'][i]:.3g} params, D_opt={alloc['D_opt'][i]:.3g} tokens, "
               f"{alloc['tokens_per_param'][i]:.1f} tokens/param, loss {alloc['loss'][i]:.3f}")
+    if proxy is not None:  # the report with figures on the proxy runs (wang2024_moe, sigma at the entropy floor)
+        path = scalelab.report(proxy_runs(), "wang2024_moe", REPORT_DIR, fixed={"sigma": proxy["entropy_floor"]},
+                               compare_laws=["chinchilla", "kaplan", "wang2024_moe"], n_boot=100, starts=256,
+                               title=f"scalelab demo: proxy runs ({PROXY_TABLE}, dense and MoE)")
+        print(f"\nreport with figures: {path.resolve()}")
     return 0
 
 

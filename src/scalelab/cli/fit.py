@@ -30,6 +30,10 @@ def cmd_fit(args) -> int:
         if bad:
             err(f"warning: {bad} of {len(boot)} bootstrap refits did not converge")
         out["seconds"] = res.seconds + boot.attrs["seconds"]
+    if getattr(args, "plot", None):  # the runs, the fitted law and (with --bootstrap) its band
+        from scalelab.cli.report import plot_fit
+
+        plot_fit(table, res.law, res.params, args.plot, boot if args.bootstrap else None, args.ci)
     if args.json:
         print(json.dumps(out))
     else:
@@ -79,6 +83,8 @@ def add_commands(sub) -> None:
     p.add_argument("--bootstrap-by", default=None, metavar="COLUMN",
                    help="resample whole groups of runs (e.g. family) instead of single runs")
     p.add_argument("--ci", type=float, default=0.95, help="interval level for --bootstrap")
+    p.add_argument("--plot", metavar="FILE", default=None,
+                   help="also write the figure of the fit (.png, .svg or .pdf)")
     add_json(p)
     p.set_defaults(func=cmd_fit)
 

@@ -18,7 +18,7 @@
   ``exp(E) log 1e10`` so that ``Q`` is the log data term at N = 1e9, D = 1e10 (also exact; it
   decouples ``Q`` from ``E``). ``D`` itself is not rescaled: that would change the family (the
   D-exponent depends on N). Log form: ``log L = LSE(S + s bc_q(n), Q + B bc_b(n) + e^E log 1e10
-  - exp(E + A bc_a(n)) log D)``. The compute-optimal split is numeric (`scalelab.frontier`).
+  - exp(E + A bc_a(n)) log D)``. The compute-optimal split is numeric (`scalelab.optimal.frontier`).
 """
 
 import jax.numpy as jnp
@@ -190,7 +190,7 @@ FARSEER = Law(
                  "L = exp(S + s bc_q(n)) + exp(Q + B bc_b(n) + e^E log 1e10) D^-exp(E + A bc_a(n)), the same "
                  "function as the paper's for q, b, a != 0 (farseer_from_paper / farseer_to_paper convert) plus its "
                  "limits at 0, where the paper's coefficients go to infinity. Exponents q, b, a are free reals (the "
-                 "paper's code bounds q, a > 0 > b). Compute-optimal split: numeric (scalelab.frontier). No "
+                 "paper's code bounds q, a > 0 > b). Compute-optimal split: numeric (scalelab.optimal.frontier). No "
                  "published coefficients carried."),
     description="Farseer exp(S + s bc_q(n)) + exp(Q' + B bc_b(n)) D^-exp(E + A bc_a(n)), n = N/1e9.",
 )

@@ -1,0 +1,224 @@
+"""`scalelab report` and `scalelab isoflop`, and the ``--plot FILE`` option of other commands.
+
+Each command is a thin layer over `scalelab.report.report` and `scalelab.optimal.isoflop.isoflop`;
+``--json`` prints one object on stdout, notes and warnings go to stderr. Errors raise
+`ValueError` (or `RunTableError`), which the CLI prints as ``error: ...`` with exit status 2.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from scalelab.cli.options import add_table
+
+
+def _err(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def check_writable_file(path) -> Path:
+    """``path``'s directory exists and is writable, else a ValueError naming it (checked before any work)."""
+    p = Path(path)
+    parent = p.parent if str(p.parent) else Path(".")
+    if p.is_dir():
+        raise ValueError(f"--plot {str(p)!r} is a directory; give a file name such as fit.png")
+    if not parent.is_dir():
+        raise ValueError(f"cannot write {str(p)!r}: directory {str(parent)!r} does not exist")
+    import os
+
+    if not os.access(parent, os.W_OK):
+        raise ValueError(f"cannot write {str(p)!r}: directory {str(parent)!r} is not writable")
+    return p
+
+
+def save_plot(fig, path) -> Path:
+    """Write a figure for ``--plot FILE`` (PNG, or SVG/PDF by suffix) and say so on stderr."""
+    p = check_writable_file(path)
+    fmt = p.suffix.lower().lstrip(".") or "png"
+    if fmt not in ("png", "svg", "pdf"):
+        raise ValueError(f"--plot {str(p)!r}: give a .png, .svg or .pdf file")
+    fig.savefig(p, format=fmt, dpi=100)
+    _err(f"wrote {p}")
+    return p
+
+
+def plot_fit(table, law, params, path, draws=None, ci: float = 0.9, draws_label: str = "bootstrap refits") -> Path:
+    """``--plot FILE`` of `fit`, `bayes` and `forecast`: loss against compute with the fitted law.
+
+    Args:
+      table: the runs (`RunTable`, DataFrame or path).
+      law: name or `Law`.
+      params: natural parameters (point values).
+      draws: optional ``{param: [B]}`` (bootstrap refits or posterior draws) for a ``ci`` band.
+    """
+    from scalelab import laws, runs
+    from scalelab.compare import holdout_mask
+    from scalelab.report import Context, figures
+
+    table = runs.read(table)
+    law = laws.get(law)
+    if draws is not None and not isinstance(draws, dict):  # a fit_many DataFrame of refits
+        draws = {k: np.asarray(draws[k], float) for k in law.params}
+    try:
+        mask, by = holdout_mask(table)
+        held = None if mask.all() else mask
+    except runs.RunTableError:
+        held, by = None, "N"
+    ctx = Context(table, law, {k: float(v) for k, v in params.items()}, draws,
+                  draws_label if draws is not None else "point fit", held, by, {})
+    return save_plot(figures.loss_vs_compute(ctx, ci, label=""), path)
+
+
+def plot_posterior(table, post, path, ci: float = 0.9) -> Path:
+    """``--plot FILE`` of `bayes`: the fit figure with the posterior's band."""
+    from scalelab import laws
+
+    law = laws.get(post.law)
+    nat = post.draws()
+    draws = {k: np.asarray(nat[k], float).ravel() for k in law.params}
+    med = {k: float(np.median(v)) for k, v in draws.items()}
+    return plot_fit(table, law, med, path, draws=draws, ci=ci, draws_label=f"{post.method} posterior")
+
+
+def _with_posterior_plot(func):
+    """Wrap `scalelab bayes`: with ``--plot FILE``, save the posterior (to a temporary file unless
+    ``--save`` is given), then draw it over the runs."""
+
+    def run(args) -> int:
+        if not getattr(args, "plot", None):
+            return func(args)
+        check_writable_file(args.plot)
+        import tempfile
+
+        from scalelab import bayes
+        from scalelab.cli.options import read_table
+
+        with tempfile.TemporaryDirectory() as tmp:
+            own = not getattr(args, "save", None)
+            if own:
+                args.save = str(Path(tmp) / "posterior.nc")
+            rc = func(args)
+            if rc == 0:
+                post = bayes.load(args.save)
+                plot_posterior(read_table(args), post, args.plot, ci=getattr(args, "ci", 0.9) or 0.9)
+            if own:
+                args.save = None
+        return rc
+
+    return run
+
+
+def cmd_isoflop(args) -> int:
+    from scalelab.cli.options import read_table
+    from scalelab.optimal.isoflop import isoflop
+
+    if args.plot:
+        check_writable_file(args.plot)
+    table = read_table(args)
+    res = isoflop(table, method=args.method, tolerance=args.tolerance, ci=args.ci, n_boot=args.bootstrap,
+                  seed=args.seed, approach3=None if args.law in ("none", "") else args.law,
+                  n_boot_law=args.law_bootstrap)
+    for w in res.warnings:
+        _err(f"warning: {w}")
+    if args.plot:
+        from scalelab.report import figures
+
+        save_plot(figures.isoflop_profiles(res), args.plot)
+    out = res.to_json()
+    if args.json:
+        print(json.dumps(out))
+        return 0
+    ci = f"{100 * res.ci:g}%"
+    print(f"{len(res.budgets)} budgets (C {'column' if 'C' in table.columns else '= 6ND'}, tolerance {res.tolerance:g})")
+    print(f"{'budget C':>10} {'sizes':>5} {'brkt':>4} " + " ".join(f"{'N_opt ' + m:>16}" for m in res.methods)
+          + f" {'D_opt ' + res.method:>16}")
+    for k, c in enumerate(res.budgets):
+        print(f"{c:>10.3g} {res.sizes[k]:>5} {'yes' if res.bracketed[k] else 'no':>4} "
+              + " ".join(f"{res.methods[m]['N_opt'][k]:>16.4g}" for m in res.methods) + f" {res.D_opt[k]:>16.4g}")
+    for m, v in res.methods.items():
+        mark = " (headline)" if m == res.method else ""
+        print(f"{m:<9} a = {v['a']:.3f} [{v['a_interval'][0]:.3f}, {v['a_interval'][1]:.3f}]  "
+              f"b = {v['b']:.3f} [{v['b_interval'][0]:.3f}, {v['b_interval'][1]:.3f}]  ({ci}, "
+              f"{v['n_budgets']} budgets){mark}")
+    a3 = res.approach3
+    if a3:
+        print(f"approach3 {a3['law']}: a = {a3['a']:.3f} [{a3['a_interval'][0]:.3f}, {a3['a_interval'][1]:.3f}]  "
+              f"b = {a3['b']:.3f} [{a3['b_interval'][0]:.3f}, {a3['b_interval'][1]:.3f}]  "
+              f"({'agrees' if a3['agree'] else 'DISAGREES'} with Approach 2)")
+    return 0
+
+
+def cmd_report(args) -> int:
+    from scalelab.cli.options import read_table
+    from scalelab.report import report
+
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"cannot write the report to {str(out)!r}: it is a file, not a directory; choose --out DIR")
+    table = read_table(args)
+    laws = args.compare if args.compare in ("auto", "none") else [s.strip() for s in args.compare.split(",") if s.strip()]
+    fixed = {}
+    for item in args.fix or []:
+        name, _, value = item.partition("=")
+        fixed[name] = float(value)
+    _err(f"writing the report on {len(table)} runs to {out}/ ...")
+    path = report(table, args.law, out, ci=args.ci, n_boot=args.bootstrap, compare_laws=None if laws == "none" else laws,
+                  seed=args.seed, fixed=fixed or None, influence=not args.no_influence,
+                  starts=args.starts if args.starts == "grid" else int(args.starts))
+    summary = json.loads((path.parent / "report.json").read_text())
+    for w in summary["warnings"]:
+        _err(f"warning: {w}")
+    if args.json:
+        print(json.dumps({"index": str(path), **summary}))
+    else:
+        print(path)
+    return 0
+
+
+def add_plot_option(parser) -> None:
+    """``--plot FILE`` on a command whose function calls `plot_fit`/`plot_posterior`."""
+    parser.add_argument("--plot", metavar="FILE", default=None,
+                        help="also write the command's main figure (.png, .svg or .pdf)")
+
+
+def add_commands(sub) -> None:
+    bayes = sub.choices.get("bayes")
+    if bayes is not None and "--plot" not in bayes._option_string_actions:  # noqa: SLF001
+        add_plot_option(bayes)
+        bayes.set_defaults(func=_with_posterior_plot(bayes.get_default("func")))
+    p = sub.add_parser("isoflop", help="Approach 2: compute-optimal N and D from isoFLOP profiles, vs the law's frontier")
+    add_table(p)
+    p.add_argument("--method", default="akima", choices=["akima", "cubic", "parabola"],
+                   help="headline method (all three are reported); default akima (Porian et al. 2024)")
+    p.add_argument("--tolerance", type=float, default=0.1,
+                   help="runs within a factor 1+TOL in C share a budget (default 0.1)")
+    p.add_argument("--ci", type=float, default=0.9, help="interval level (default 0.9)")
+    p.add_argument("--bootstrap", type=int, default=1000, help="budget resamples for the intervals of a and b")
+    p.add_argument("--law", default="chinchilla", help="Approach 3 law to compare with ('none' to skip)")
+    p.add_argument("--law-bootstrap", type=int, default=100, help="bootstrap refits of the Approach 3 law")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    add_plot_option(p)
+    p.set_defaults(func=cmd_isoflop)
+
+    p = sub.add_parser("report", help="write an HTML report with figures (loss curves, frontier, residuals, ...)")
+    add_table(p)
+    p.add_argument("--law", default="chinchilla", help="law name, or 'auto' (chosen by extrapolation)")
+    p.add_argument("--out", required=True, help="output directory (index.html and PNG figures)")
+    p.add_argument("--ci", type=float, default=0.9)
+    p.add_argument("--bootstrap", type=int, default=200, help="bootstrap refits for the bands (0: none)")
+    p.add_argument("--compare", default="auto",
+                   help="laws for the comparison panel: 'auto' (every law the table supports), a comma list, or 'none'")
+    p.add_argument("--fix", action="append", metavar="NAME=VALUE", help="hold a parameter fixed (repeatable)")
+    p.add_argument("--no-influence", action="store_true", help="skip the influence figure (d)")
+    p.add_argument("--starts", default="grid", help="'grid' (the law's grid) or a number of random starts")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true", help="print the report's summary as one JSON object")
+    p.set_defaults(func=cmd_report)
+
+
+__all__ = ["add_commands", "add_plot_option", "plot_fit", "plot_posterior", "save_plot", "check_writable_file"]

@@ -1,0 +1,525 @@
+"""Approach 2 (Hoffmann et al. 2022, Sec. 3.2): compute-optimal sizes from isoFLOP profiles.
+
+Runs are grouped by training compute (the ``C`` column when the table has one, else
+``C = 6 N D`` FLOPs, N the table's parameter count, D tokens). Sorted by ``C``, a budget
+starts at its smallest run and takes every run within a factor ``1 + tolerance`` of it; its
+value is the geometric mean of its runs' ``C``. Runs of one budget whose ``N`` differ by less
+than 2% are one model size: their ln N and ln loss are averaged.
+
+For every budget the loss is modelled against ``x = ln N`` (natural log), on ``y = ln loss``,
+by three methods, all reported:
+
+* ``parabola``: least-squares quadratic in ``x`` over the budget's runs; its vertex is
+  ``N_opt`` (Hoffmann's Approach 2). An isoFLOP profile of ``E + A/N^alpha + B/D^beta`` is not
+  symmetric in ``ln N`` unless ``alpha = beta``, so the vertex of a parabola fitted to runs
+  placed off-centre is pulled towards the side with more runs (benchmarks/isoflop_bias.py);
+* ``cubic``: least-squares cubic in ``x``; its local minimum (the asymmetry's first-order term
+  removes most of that bias);
+* ``akima``: Akima's (1970) piecewise cubic through the points, minimised exactly on each
+  piece (Porian et al. 2024, arXiv 2406.19146, interpolate the isoFLOP curve this way; the
+  default method, and the one that reproduces their published exponents).
+
+``D_opt = C / (6 N_opt)`` at the budget's ``C``. A budget whose lowest-loss run is its smallest
+or largest model has no bracketed minimum: it is warned about and left out of the power-law
+fits. ``N_opt ~ C^a`` and ``D_opt ~ C^b`` are ordinary least squares on ``ln`` values over the
+bracketed budgets (``b = 1 - a`` by construction), with percentile intervals from a bootstrap
+that resamples whole budgets (isoFLOP profiles) with replacement.
+
+Approach 3, for comparison: the table's fit of a loss law (default Chinchilla), its
+frontier's exponents over the same budgets and their intervals from a bootstrap of the fit
+(`scalelab.fit.many.fit_many`); a warning when Approach 2's and Approach 3's intervals for
+``a`` do not overlap.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Mapping
+
+import numpy as np
+import pandas as pd
+
+from scalelab import laws as _laws
+from scalelab import runs as _runs
+
+METHODS = ("parabola", "cubic", "akima")
+DEFAULT_METHOD = "akima"
+DEFAULT_TOLERANCE = 0.1
+MIN_SIZES = 3
+SIZE_TOLERANCE = 0.02  # relative: runs of one budget whose N differ by less are one model size
+
+
+class IsoFLOPError(_runs.RunTableError):
+    """The table has no usable isoFLOP structure (the message names the cause and a fix)."""
+
+
+# --- grouping ------------------------------------------------------------------------------------
+
+
+def group_budgets(C, tolerance: float = DEFAULT_TOLERANCE) -> tuple[np.ndarray, np.ndarray]:
+    """Budget label of every run and the budgets' values (FLOPs, geometric means), ascending.
+
+    Sorted by ``C``, a budget opens at its smallest run and takes every later run with
+    ``C <= (1 + tolerance) * C_first``.
+    """
+    C = np.asarray(C, float)
+    if not (np.isfinite(tolerance) and tolerance >= 0):
+        raise ValueError(f"tolerance must be a number >= 0 (a relative FLOP difference), got {tolerance}")
+    order = np.argsort(C, kind="stable")
+    labels = np.empty(C.size, int)
+    k, first = -1, None
+    for i in order:  # one pass over the sorted runs (grouping data, not a loop over fits)
+        if first is None or C[i] > (1.0 + tolerance) * first:
+            k, first = k + 1, C[i]
+        labels[i] = k
+    budgets = np.array([np.exp(np.mean(np.log(C[labels == j]))) for j in range(k + 1)])
+    return labels, budgets
+
+
+# --- per-budget minima, vectorised over resamples/rows of Y --------------------------------------
+
+
+def _poly_min(x, Y, degree: int) -> np.ndarray:
+    """``argmin`` in ``x`` of the least-squares polynomial of ``degree`` through each row of ``Y``.
+
+    ``x [m]``, ``Y [B, m]`` -> ``[B]``; NaN where the polynomial has no local minimum inside
+    ``[min x, max x]``.
+    """
+    x = np.asarray(x, float)
+    Y = np.atleast_2d(Y)
+    mu, sc = x.mean(), max(np.ptp(x), 1e-12) / 2
+    z = (x - mu) / sc
+    V = np.vander(z, degree + 1, increasing=True)  # [m, degree+1]
+    coef = np.linalg.lstsq(V, Y.T, rcond=None)[0].T  # [B, degree+1]: c0 + c1 z + c2 z^2 (+ c3 z^3)
+    if degree == 2:
+        c1, c2 = coef[:, 1], coef[:, 2]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            z0 = np.where(c2 > 0, -c1 / (2 * c2), np.nan)
+    elif degree == 3:
+        c1, c2, c3 = coef[:, 1], coef[:, 2], coef[:, 3]
+        # p'(z) = c1 + 2 c2 z + 3 c3 z^2; the local minimum is the root where p'' = 2 c2 + 6 c3 z > 0
+        disc = c2**2 - 3 * c3 * c1
+        with np.errstate(divide="ignore", invalid="ignore"):
+            sq = np.sqrt(np.where(disc >= 0, disc, np.nan))
+            cubic = (-c2 + sq) / (3 * c3)  # the root with p'' = 2 sq > 0
+            quad = np.where(c2 > 0, -c1 / (2 * c2), np.nan)
+            z0 = np.where(np.abs(c3) > 1e-12 * (np.abs(c2) + np.abs(c1) + 1e-300), cubic, quad)
+    else:
+        raise ValueError(f"degree must be 2 or 3, got {degree}")
+    z0 = np.where((z0 >= z.min()) & (z0 <= z.max()), z0, np.nan)
+    return mu + sc * z0
+
+
+def akima_slopes(x, Y) -> np.ndarray:
+    """Akima (1970) derivatives at the knots ``x [m]`` of each row of ``Y [B, m]`` -> ``[B, m]``.
+
+    End slopes are extended linearly (two ghost intervals each side), as in Akima's paper
+    and SciPy's ``Akima1DInterpolator``.
+    """
+    x = np.asarray(x, float)
+    Y = np.atleast_2d(np.asarray(Y, float))
+    m = np.diff(Y, axis=1) / np.diff(x)  # [B, m-1]
+    left1 = 2 * m[:, :1] - m[:, 1:2]
+    left0 = 2 * left1 - m[:, :1]
+    right1 = 2 * m[:, -1:] - m[:, -2:-1]
+    right2 = 2 * right1 - m[:, -1:]
+    mm = np.concatenate([left0, left1, m, right1, right2], axis=1)  # [B, m+3]
+    dm = np.abs(np.diff(mm, axis=1))  # [B, m+2]
+    f1, f2 = dm[:, 2:], dm[:, :-2]  # [B, m]
+    f12 = f1 + f2
+    t = 0.5 * (mm[:, 3:] + mm[:, :-3])
+    defined = f12 > 1e-9 * np.max(f12, axis=1, keepdims=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        weighted = (f1 * mm[:, 1:-2] + f2 * mm[:, 2:-1]) / f12
+    return np.where(defined, weighted, t)
+
+
+def akima_eval(x, Y, xq) -> np.ndarray:
+    """The Akima interpolant of each row of ``Y [B, m]`` at ``xq [q]`` -> ``[B, q]`` (for figures)."""
+    x = np.asarray(x, float)
+    Y = np.atleast_2d(np.asarray(Y, float))
+    t = akima_slopes(x, Y)
+    i = np.clip(np.searchsorted(x, xq, side="right") - 1, 0, x.size - 2)
+    h = x[i + 1] - x[i]
+    s = np.asarray(xq, float) - x[i]
+    mi = (Y[:, i + 1] - Y[:, i]) / h
+    c2 = (3 * mi - 2 * t[:, i] - t[:, i + 1]) / h
+    c3 = (t[:, i] + t[:, i + 1] - 2 * mi) / h**2
+    return Y[:, i] + t[:, i] * s + c2 * s**2 + c3 * s**3
+
+
+def _akima_min(x, Y) -> tuple[np.ndarray, np.ndarray]:
+    """Exact minimum of the Akima interpolant of each row: (``x_min [B]``, ``y_min [B]``).
+
+    Each piece ``y_i + t_i s + c2 s^2 + c3 s^3`` on ``s in [0, h_i]`` is minimised in closed
+    form; ``x_min`` is NaN when the minimum lies at either end of the data (not bracketed).
+    """
+    x = np.asarray(x, float)
+    Y = np.atleast_2d(np.asarray(Y, float))
+    t = akima_slopes(x, Y)
+    h = np.diff(x)  # [m-1]
+    mi = np.diff(Y, axis=1) / h
+    ti, tj = t[:, :-1], t[:, 1:]
+    c2 = (3 * mi - 2 * ti - tj) / h
+    c3 = (ti + tj - 2 * mi) / h**2
+    # p'(s) = ti + 2 c2 s + 3 c3 s^2 = 0
+    a, b, c = 3 * c3, 2 * c2, ti
+    disc = b**2 - 4 * a * c
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sq = np.sqrt(np.where(disc >= 0, disc, np.nan))
+        small = np.abs(a) < 1e-12 * (np.abs(b) + 1e-300)
+        r1 = np.where(small, -c / b, (-b + sq) / (2 * a))
+        r2 = np.where(small, np.nan, (-b - sq) / (2 * a))
+    cands, vals = [], []
+    for r in (r1, r2):  # two roots per piece
+        ok = (r > 0) & (r < h)
+        s = np.where(ok, r, 0.0)
+        v = Y[:, :-1] + ti * s + c2 * s**2 + c3 * s**3
+        cands.append(x[:-1] + s)
+        vals.append(np.where(ok, v, np.inf))
+    cands.append(np.broadcast_to(x, Y.shape))
+    vals.append(Y)
+    X = np.concatenate(cands, axis=1)
+    V = np.concatenate(vals, axis=1)
+    j = np.argmin(V, axis=1)
+    xm = np.take_along_axis(X, j[:, None], 1)[:, 0]
+    ym = np.take_along_axis(V, j[:, None], 1)[:, 0]
+    interior = (xm > x[0]) & (xm < x[-1])
+    return np.where(interior, xm, np.nan), ym
+
+
+def minimum(x, Y, method: str) -> np.ndarray:
+    """``ln N_opt`` of each row of ``Y`` (``ln loss``) against ``x = ln N`` by ``method`` (see module doc)."""
+    if method == "parabola":
+        return _poly_min(x, Y, 2)
+    if method == "cubic":
+        return _poly_min(x, Y, 3)
+    if method == "akima":
+        return _akima_min(x, Y)[0]
+    raise ValueError(f"unknown method {method!r}; choose one of {METHODS}")
+
+
+def curve(x, y, method: str, xq) -> np.ndarray:
+    """The fitted ``ln loss`` of one budget at ``xq`` (``ln N``), for figures."""
+    x, y, xq = (np.asarray(v, float) for v in (x, y, xq))
+    if method == "akima":
+        return akima_eval(x, y[None], xq)[0]
+    degree = {"parabola": 2, "cubic": 3}[method]
+    mu, sc = x.mean(), max(np.ptp(x), 1e-12) / 2
+    coef = np.linalg.lstsq(np.vander((x - mu) / sc, degree + 1, increasing=True), y, rcond=None)[0]
+    return np.vander((xq - mu) / sc, degree + 1, increasing=True) @ coef
+
+
+# --- power laws over budgets ---------------------------------------------------------------------
+
+
+def _slopes(logC, logY, W) -> tuple[np.ndarray, np.ndarray]:
+    """Weighted least-squares slope and intercept of ``logY`` on ``logC`` for each weight row ``W [B, K]``."""
+    sw = W.sum(1)
+    mx = (W * logC).sum(1) / sw
+    my = (W * logY).sum(1) / sw
+    sxx = (W * (logC - mx[:, None]) ** 2).sum(1)
+    sxy = (W * (logC - mx[:, None]) * (logY - my[:, None])).sum(1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        slope = np.where(sxx > 1e-12, sxy / sxx, np.nan)
+    return slope, my - slope * mx
+
+
+def power_law(C, N_opt, n_boot: int = 1000, ci: float = 0.9, seed: int = 0) -> dict:
+    """``N_opt = k C^a`` by OLS on logs, with a percentile interval from resampling budgets.
+
+    Returns ``{"a", "coef", "a_interval", "n_budgets"}`` (NaN when fewer than two budgets).
+    """
+    C, N_opt = np.asarray(C, float), np.asarray(N_opt, float)
+    ok = np.isfinite(N_opt)
+    lc, ln = np.log(C[ok]), np.log(N_opt[ok])
+    K = lc.size
+    if K < 2:
+        return {"a": float("nan"), "coef": float("nan"), "a_interval": [float("nan")] * 2, "n_budgets": int(K)}
+    a, c0 = _slopes(lc, ln, np.ones((1, K)))
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, K, size=(n_boot, K))
+    W = np.zeros((n_boot, K))
+    np.add.at(W, (np.arange(n_boot)[:, None], idx), 1.0)
+    boot, _ = _slopes(lc, ln, W)
+    q = 50 * (1 - ci)
+    lo, hi = np.nanpercentile(boot, [q, 100 - q]) if np.isfinite(boot).any() else (np.nan, np.nan)
+    return {"a": float(a[0]), "coef": float(np.exp(c0[0])), "a_interval": [float(lo), float(hi)],
+            "n_budgets": int(K)}
+
+
+# --- result ------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class IsoFLOP:
+    """What `isoflop` returns. Plain values only.
+
+    Attributes:
+      budgets: ``[K]`` budget values (FLOPs), ascending.
+      method: the headline method (``a``, ``N_opt`` ... are its).
+      N_opt, D_opt: ``[K]`` headline optimum per budget (parameters, tokens); NaN where the
+        minimum is not bracketed.
+      a, a_interval, b, b_interval: exponents of ``N_opt ~ C^a``, ``D_opt ~ C^b`` and their
+        ``ci`` bootstrap intervals (headline method).
+      methods: ``{method: {"N_opt", "D_opt", "loss_opt", "a", "a_interval", "b", "b_interval"}}``.
+      sizes: ``[K]`` distinct model sizes per budget.
+      bracketed: ``[K]`` whether each budget's lowest-loss run has larger and smaller runs beside it.
+      points: the runs used: ``budget`` (index), ``C_budget``, ``N``, ``loss``.
+      approach3: the law-fit comparison (see `isoflop`), or None.
+      warnings: every warning, as sentences.
+      tolerance, ci: as given.
+    """
+
+    budgets: np.ndarray
+    method: str
+    N_opt: np.ndarray
+    D_opt: np.ndarray
+    a: float
+    a_interval: list
+    b: float
+    b_interval: list
+    methods: dict
+    sizes: np.ndarray
+    bracketed: np.ndarray
+    points: pd.DataFrame
+    approach3: dict | None
+    warnings: tuple
+    tolerance: float
+    ci: float
+
+    def to_json(self) -> dict:
+        """The stable object of ``scalelab isoflop --json`` (NaN written as null)."""
+
+        def clean(v):
+            if isinstance(v, dict):
+                return {k: clean(x) for k, x in v.items()}
+            if isinstance(v, (list, tuple, np.ndarray)):
+                return [clean(x) for x in np.asarray(v, dtype=object).tolist()] if not isinstance(v, (list, tuple)) \
+                    else [clean(x) for x in v]
+            if isinstance(v, (bool, np.bool_)):
+                return bool(v)
+            if isinstance(v, (int, np.integer)):
+                return int(v)
+            if isinstance(v, (float, np.floating)):
+                return float(v) if np.isfinite(v) else None
+            return v
+
+        return clean({
+            "budgets": self.budgets, "method": self.method, "tolerance": self.tolerance, "ci": self.ci,
+            "N_opt": self.N_opt, "D_opt": self.D_opt, "a": self.a, "a_interval": self.a_interval,
+            "b": self.b, "b_interval": self.b_interval, "sizes": self.sizes, "bracketed": self.bracketed,
+            "methods": self.methods, "approach3": self.approach3, "warnings": list(self.warnings),
+        })
+
+    def profile(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(ln N, ln loss)`` of budget ``k``'s model sizes, ascending (runs of one size averaged)."""
+        return _profile(self.points, k)
+
+
+def _profiles(table: _runs.RunTable, tolerance: float):
+    table.require(("N", "loss"))
+    N, L = table.column("N"), table.column("loss")
+    if "C" in table.columns:
+        C, c_note = table.column("C"), "the table's C column"
+    else:
+        table.require(("D",))
+        C, c_note = 6.0 * N * table.column("D"), "C = 6ND"
+    labels, budgets = group_budgets(C, tolerance)
+    points = pd.DataFrame({"budget": labels, "C_budget": budgets[labels], "C": C, "N": N, "loss": L})
+    # Model sizes within SIZE_TOLERANCE of each other in one budget are one size (digitised or rounded
+    # counts): knots a hair apart would give the interpolant absurd slopes.
+    size = np.empty(len(points), int)
+    for k in range(len(budgets)):  # ragged groups of data
+        idx = np.flatnonzero(labels == k)
+        idx = idx[np.argsort(N[idx], kind="stable")]
+        grp = np.concatenate([[0], np.cumsum(np.diff(np.log(N[idx])) > np.log1p(SIZE_TOLERANCE))])
+        size[idx] = grp
+    points["size"] = size
+    return points, budgets, c_note
+
+
+def isoflop(runs, *, method: str = DEFAULT_METHOD, tolerance: float = DEFAULT_TOLERANCE, ci: float = 0.9,
+            n_boot: int = 1000, seed: int = 0, min_sizes: int = MIN_SIZES, approach3: str | None = "chinchilla",
+            n_boot_law: int = 100, law_starts="grid") -> IsoFLOP:
+    """Approach 2 on ``runs`` (see the module doc for the method).
+
+    Args:
+      runs: path, DataFrame or `RunTable` with ``N`` (parameters), ``loss`` (nats/token) and
+        ``C`` (FLOPs) or ``D`` (tokens; then ``C = 6ND``).
+      method: headline method, one of ``parabola``, ``cubic``, ``akima``; all three are reported.
+      tolerance: runs within a factor ``1 + tolerance`` in ``C`` share a budget.
+      ci: level of the bootstrap intervals.
+      n_boot: budget resamples for the intervals of ``a`` and ``b``.
+      min_sizes: budgets with fewer distinct model sizes are left out (with a warning).
+      approach3: law whose fitted frontier is compared (a name), or None to skip the fit.
+      n_boot_law: bootstrap refits of that law (one compiled `fit_many`).
+      law_starts: the law fit's starts (as `scalelab.fit`).
+
+    Returns:
+      `IsoFLOP`.
+
+    Raises:
+      IsoFLOPError: fewer than two budgets with ``min_sizes`` model sizes.
+    """
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {METHODS}")
+    if not 0 < ci < 1:
+        raise ValueError(f"ci must lie in (0, 1), got {ci}")
+    table = _runs.read(runs)
+    points, budgets, c_note = _profiles(table, tolerance)
+    warnings = []
+    sizes = np.array([points.loc[points["budget"] == k, "size"].nunique() for k in range(len(budgets))])
+    usable = sizes >= min_sizes
+    if usable.sum() < 2:
+        few = ", ".join(f"C={budgets[k]:.3g} ({sizes[k]} size{'s' if sizes[k] != 1 else ''})"
+                        for k in range(len(budgets)))
+        if len(budgets) == 1:
+            cause = f"all runs share one compute budget ({few}; {c_note}, tolerance {tolerance:g})"
+        else:
+            cause = (f"only {int(usable.sum())} of {len(budgets)} compute budgets have at least {min_sizes} model "
+                     f"sizes ({few if len(budgets) <= 12 else str(len(budgets)) + ' budgets'}; {c_note}, "
+                     f"tolerance {tolerance:g})")
+        raise IsoFLOPError(f"Approach 2 needs at least 2 compute budgets with >= {min_sizes} model sizes each, "
+                           f"to place a minimum per budget and fit N_opt ~ C^a: {cause}. Train >= {min_sizes} "
+                           f"model sizes at each of >= 2 budgets, or widen --tolerance if nearby C should be one budget")
+    thin = np.flatnonzero(~usable)
+    if thin.size:
+        warnings.append(f"{thin.size} of {len(budgets)} budgets have fewer than {min_sizes} model sizes and are left out: "
+                        + _listing(budgets[thin], sizes[thin], "size(s)"))
+    K = len(budgets)
+    bracketed = np.zeros(K, bool)
+    per = {m: {"N_opt": np.full(K, np.nan), "loss_opt": np.full(K, np.nan)} for m in METHODS}
+    edge = {"smallest": [], "largest": []}
+    for k in np.flatnonzero(usable):  # budgets are ragged groups of data; each method is vectorised
+        x, y = _profile(points, k)
+        j = int(np.argmin(y))
+        bracketed[k] = 0 < j < x.size - 1
+        if not bracketed[k]:
+            edge["smallest" if j == 0 else "largest"].append(k)
+            continue
+        for m in METHODS:
+            u = minimum(x, y[None], m)[0]
+            if not np.isfinite(u):
+                warnings.append(f"budget C={budgets[k]:.3g}: the {m} fit has no minimum inside the sampled sizes")
+                continue
+            per[m]["N_opt"][k] = np.exp(u)
+            per[m]["loss_opt"][k] = float(np.exp(curve(x, y, m, [u])[0]))
+    for side, ks in edge.items():
+        if ks:
+            warnings.append(f"{len(ks)} budget(s) have their lowest loss at the {side} model, so their minimum is not "
+                            f"bracketed by runs on both sides and they are left out of the power-law fits (train a "
+                            f"{'smaller' if side == 'smallest' else 'larger'} model there): "
+                            + _listing(budgets[ks], np.exp([_profile(points, k)[0].min() if side == 'smallest' else
+                                                            _profile(points, k)[0].max() for k in ks]), "", "N="))
+    methods = {}
+    for m in METHODS:
+        N_opt = per[m]["N_opt"]
+        D_opt = budgets / (6.0 * N_opt)
+        pa = power_law(budgets, N_opt, n_boot, ci, seed)
+        pb = power_law(budgets, D_opt, n_boot, ci, seed)
+        methods[m] = {"N_opt": N_opt, "D_opt": D_opt, "loss_opt": per[m]["loss_opt"], "a": pa["a"],
+                      "a_interval": pa["a_interval"], "b": pb["a"], "b_interval": pb["a_interval"],
+                      "n_budgets": pa["n_budgets"]}
+    head = methods[method]
+    if head["n_budgets"] < 2:
+        raise IsoFLOPError(f"only {head['n_budgets']} budget(s) have a bracketed minimum ({method}); Approach 2 needs "
+                           f"2 or more: add runs on both sides of each budget's lowest loss")
+    if head["n_budgets"] < 4:
+        warnings.append(f"the exponents rest on {head['n_budgets']} budgets; intervals from resampling so few budgets "
+                        f"are unreliable")
+    spread = {m: methods[m]["a"] for m in METHODS if np.isfinite(methods[m]["a"])}
+    if spread and max(spread.values()) - min(spread.values()) > 0.05:
+        warnings.append("the methods disagree on a by more than 0.05 (" + ", ".join(f"{m} {v:.3f}" for m, v in spread.items())
+                        + "): the isoFLOP profiles are asymmetric or off-centre (the parabola is biased then) or the losses "
+                        "noisy against the profiles' curvature (Akima follows the noise; the parabola and cubic smooth it)")
+    a3 = None
+    if approach3:
+        a3 = approach3_frontier(table, approach3, budgets, ci=ci, n_boot=n_boot_law, seed=seed, starts=law_starts)
+        for key in ("a", "b"):
+            lo2, hi2 = head[f"{key}_interval"]
+            lo3, hi3 = a3[f"{key}_interval"]
+            if np.all(np.isfinite([lo2, hi2, lo3, hi3])) and (hi2 < lo3 or hi3 < lo2):
+                warnings.append(f"Approach 2 ({method}) and Approach 3 ({a3['law']}) disagree on {key}: "
+                                f"{head[key]:.3f} [{lo2:.3f}, {hi2:.3f}] vs {a3[key]:.3f} [{lo3:.3f}, {hi3:.3f}] "
+                                f"({100 * ci:g}% intervals do not overlap)")
+        a3["agree"] = not any("disagree on" in w and "Approach 3" in w for w in warnings)
+        warnings.extend(f"approach 3: {w}" for w in a3.pop("warnings", []))
+    return IsoFLOP(budgets=budgets, method=method, N_opt=head["N_opt"], D_opt=head["D_opt"], a=head["a"],
+                   a_interval=head["a_interval"], b=head["b"], b_interval=head["b_interval"], methods=methods,
+                   sizes=sizes, bracketed=bracketed, points=points, approach3=a3, warnings=tuple(warnings),
+                   tolerance=float(tolerance), ci=float(ci))
+
+
+def _listing(C, values, unit: str = "", prefix: str = "", limit: int = 6) -> str:
+    """'C=1e+19 (N=3.2e+08), ...' for up to ``limit`` budgets."""
+    items = [f"C={c:.3g} ({prefix}{v:.3g}{' ' + unit if unit else ''})" for c, v in zip(C, values)]
+    return ", ".join(items[:limit]) + (f", ... ({len(items)} in all)" if len(items) > limit else "")
+
+
+def _profile(points: pd.DataFrame, k: int):
+    p = points[points["budget"] == k]
+    g = pd.DataFrame({"x": np.log(p["N"].to_numpy(float)), "y": np.log(p["loss"].to_numpy(float)),
+                      "size": p["size"].to_numpy()}).groupby("size", sort=True).mean()
+    return g["x"].to_numpy(float), g["y"].to_numpy(float)
+
+
+def approach3_frontier(runs, law="chinchilla", budgets=None, *, ci: float = 0.9, n_boot: int = 100, seed: int = 0,
+                       starts="grid", extra: Mapping[str, float] | None = None) -> dict:
+    """Approach 3: the exponents of a fitted law's compute-optimal frontier, with bootstrap intervals.
+
+    ``a`` is the slope of ``ln N_opt`` against ``ln C`` over ``budgets`` (for Chinchilla exactly
+    ``beta / (alpha + beta)``), ``b = 1 - a``. Intervals: percentiles over ``n_boot`` refits
+    on resampled runs (`fit_many`, `variants.bootstrap`).
+    """
+    import jax
+    import jax.numpy as jnp
+
+    from scalelab.optimal import frontier as _frontier
+    from scalelab.fit import fit, variants
+    from scalelab.fit.many import fit_many
+
+    law = _laws.get(law)
+    table = _runs.read(runs)
+    budgets = np.asarray(budgets if budgets is not None else
+                         np.geomspace(table.column("C").min(), table.column("C").max(), 8), float)
+    res = fit(table, law, starts=starts, seed=seed)
+    warnings = [] if res.converged else [f"the {law.name} fit did not meet the convergence test"]
+    rows = [res.params]
+    if n_boot:
+        # warm starts: the full fit's optimum and one perturbed copy (no second grid search)
+        theta0 = np.asarray(law.flatten({k: jnp.asarray(v) for k, v in res.unconstrained.items()}), float)
+        jitter = theta0 + 0.02 * np.random.default_rng(seed).standard_normal(theta0.size)
+        boot = fit_many(table, law, variants.bootstrap(table, n_boot, seed=seed), starts=np.vstack([theta0, jitter]),
+                        keep=2, seed=seed)
+        if (~boot["converged"]).any():
+            warnings.append(f"{int((~boot['converged']).sum())} of {n_boot} bootstrap refits did not converge")
+        rows += boot[list(law.params)].to_dict("records")
+    lc = np.log(budgets)
+    if law.name == "chinchilla" and not extra:  # Hoffmann et al. 2022, Eq. 4: N_opt = G (C/6)^(beta/(alpha+beta))
+        al = np.array([float(r["alpha"]) for r in rows])[:, None]
+        be = np.array([float(r["beta"]) for r in rows])[:, None]
+        A = np.array([float(r["A"]) for r in rows])[:, None]
+        B = np.array([float(r["B"]) for r in rows])[:, None]
+        logn = np.log((al * A / (be * B)) ** (1 / (al + be))) + be / (al + be) * (lc - np.log(6.0))
+    else:
+        P = {k: jnp.asarray([float(r[k]) for r in rows]) for k in law.params}
+        theta = law.flatten(law.to_unconstrained(P))  # [1 + n_boot, P]
+        ex = {k: jnp.asarray(float(v)) for k, v in (extra or {}).items()}
+        logn = jax.jit(jax.vmap(lambda th: jax.vmap(lambda c: _frontier.optimal_log_n(law, th, c, ex))(
+            jnp.exp(lc))))(theta)
+        logn = np.asarray(logn, float)  # [1 + n_boot, K]
+    slope, _ = _slopes(lc, logn, np.ones_like(logn))
+    a_all = slope
+    q = 50 * (1 - ci)
+    boot_a = a_all[1:]
+    lo, hi = (np.nanpercentile(boot_a, [q, 100 - q]) if boot_a.size else (np.nan, np.nan))
+    N = np.exp(logn[0])
+    return {"law": law.name, "params": {k: float(v) for k, v in res.params.items()}, "a": float(a_all[0]),
+            "a_interval": [float(lo), float(hi)], "b": float(1 - a_all[0]), "b_interval": [float(1 - hi), float(1 - lo)],
+            "budgets": budgets.tolist(), "N_opt": N.tolist(), "D_opt": (budgets / (6 * N)).tolist(),
+            "n_boot": int(n_boot), "warnings": warnings}
+
+
+__all__ = ["isoflop", "IsoFLOP", "IsoFLOPError", "group_budgets", "minimum", "curve", "power_law",
+           "approach3_frontier", "akima_slopes", "akima_eval", "METHODS"]

@@ -1,0 +1,168 @@
+"""`scalelab report`: the page parses, every figure it references is a PNG of the size it states,
+and the compute-optimal table equals `scalelab allocate` on an independent fit."""
+
+import json
+import struct
+from html.parser import HTMLParser
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import scalelab
+from scalelab import cli
+
+# Figure sizes in pixels (figsize x 100 dpi, scalelab.report.figures): what the page must reference.
+EXPECTED = {"a_loss_vs_compute.png": (800, 500), "b_frontier.png": (1200, 420), "c_residuals.png": (1200, 420),
+            "d_influence.png": (800, 450), "e_law_comparison.png": (800, 420), "f_isoloss.png": (800, 600),
+            "isoflop.png": (800, 500)}
+VOID = {"meta", "img", "br", "hr", "link", "input"}
+
+
+class Page(HTMLParser):
+    """Collects images and table cells, and checks that every element is closed in order."""
+
+    def __init__(self):
+        super().__init__()
+        self.stack, self.images, self.cells, self.errors = [], [], {}, []
+        self._cell = None
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "img":
+            self.images.append(a)
+        if tag not in VOID:
+            self.stack.append(tag)
+        if tag == "td" and a.get("class") in ("n_opt", "d_opt"):
+            self._cell = a["class"]
+            self.cells.setdefault(self._cell, []).append("")
+
+    def handle_endtag(self, tag):
+        if tag in VOID:
+            return
+        if not self.stack or self.stack[-1] != tag:
+            self.errors.append(f"</{tag}> closes <{self.stack[-1] if self.stack else None}>")
+        else:
+            self.stack.pop()
+        if tag == "td":
+            self._cell = None
+
+    def handle_data(self, data):
+        if self._cell:
+            self.cells[self._cell][-1] += data
+
+
+def png_size(path):
+    head = path.read_bytes()[:24]
+    assert head[:8] == b"\x89PNG\r\n\x1a\n", f"{path.name} is not a PNG"
+    assert head[12:16] == b"IHDR"
+    return struct.unpack(">II", head[16:24])
+
+
+@pytest.fixture(scope="module")
+def built(simulated_runs, tmp_path_factory):
+    out = tmp_path_factory.mktemp("report")
+    path = scalelab.report(simulated_runs, "auto", out, n_boot=16, compare_laws=["chinchilla"], starts=64)
+    return simulated_runs, out, path
+
+
+def test_report_figures_exist_with_their_sizes_and_the_page_parses(built):
+    _, out, path = built
+    assert path == out / "index.html"
+    page = Page()
+    page.feed(path.read_text(encoding="utf-8"))
+    page.close()
+    assert not page.errors and page.stack == [], (page.errors, page.stack)
+    srcs = {img["src"]: img for img in page.images}
+    assert set(EXPECTED) <= set(srcs)  # (a)-(f) and the isoFLOP profiles: the simulated table is an isoFLOP grid
+    for name, img in srcs.items():
+        w, h = png_size(out / name)
+        assert (w, h) == (int(img["width"]), int(img["height"]))
+        if name in EXPECTED:
+            assert (w, h) == EXPECTED[name]
+
+
+def test_allocation_table_matches_allocate(built):
+    runs, out, path = built
+    summary = json.loads((out / "report.json").read_text())
+    assert summary["requested_law"] == "auto" and summary["law"] == "chinchilla"
+    res = scalelab.fit(runs, "chinchilla", starts=64)  # an independent fit with the same settings
+    C = np.array([r["C"] for r in summary["allocation"]])
+    ref = scalelab.allocate("chinchilla", res.params, C)
+    np.testing.assert_allclose([r["N_opt"] for r in summary["allocation"]], ref["N_opt"], rtol=1e-6)
+    np.testing.assert_allclose([r["D_opt"] for r in summary["allocation"]], ref["D_opt"], rtol=1e-6)
+    page = Page()
+    page.feed(path.read_text(encoding="utf-8"))
+    # the page prints 4 significant digits
+    np.testing.assert_allclose([float(v) for v in page.cells["n_opt"]], ref["N_opt"], rtol=6e-4)
+    np.testing.assert_allclose([float(v) for v in page.cells["d_opt"]], ref["D_opt"], rtol=6e-4)
+    for r in summary["allocation"]:
+        assert r["N_opt_lo"] <= r["N_opt_hi"]
+    a = summary["isoflop"]["a"]
+    assert a == pytest.approx(0.37 / 0.72, abs=0.08)  # Approach 2 on the simulated isoFLOP grid (1% noise)
+
+
+def test_report_cli_unwritable_out_and_moe_figures(tmp_path, capsys):
+    runs = tmp_path / "runs.csv"
+    rng = np.random.default_rng(0)
+    N = np.repeat([2e7, 5e7, 1e8, 2e8], 4)
+    E = np.tile([1, 4, 8, 16], 4).astype(float)
+    D = np.tile([1e9, 2e9, 4e9, 8e9], 4)
+    loss = (1.8 + 300 / N**0.32 * E**-0.08 + 900 / D**0.3) * np.exp(0.003 * rng.standard_normal(N.size))
+    pd.DataFrame({"N": N, "D": D, "E": E, "loss": loss}).to_csv(runs, index=False)
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert cli.main(["report", str(runs), "--out", str(blocker / "sub"), "--bootstrap", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "error:" in err and "cannot write the report" in err
+    out = tmp_path / "moe"
+    assert cli.main(["report", str(runs), "--law", "wang2024_moe", "--out", str(out), "--bootstrap", "0",
+                     "--compare", "none", "--no-influence", "--starts", "32"]) == 0
+    assert capsys.readouterr().out.strip() == str(out / "index.html")
+    assert png_size(out / "g_loss_vs_E.png") == (800, 450)
+    summary = json.loads((out / "report.json").read_text())
+    assert summary["extra_held"] == {"E": 1.0} and len(summary["allocation"]) == 4
+
+
+def test_fit_plot_option(tmp_path, capsys, simulated_runs):
+    path = tmp_path / "runs.csv"
+    simulated_runs.to_csv(path, index=False)
+    assert cli.main(["fit", str(path), "--starts", "64", "--plot", str(tmp_path / "fit.png")]) == 0
+    assert png_size(tmp_path / "fit.png") == EXPECTED["a_loss_vs_compute.png"]
+    capsys.readouterr()
+
+
+def test_importing_the_figure_modules_leaves_pyplot_alone():
+    import subprocess
+    import sys
+
+    code = ("import sys, scalelab.report, scalelab.plot, scalelab.cli.report; "
+            "assert 'matplotlib.pyplot' not in sys.modules, 'pyplot imported'")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_forecast_weights_are_read_from_the_forecast_contract(monkeypatch, simulated_runs, tmp_path):
+    # scalelab.forecast may not be installed: a stand-in with issue 13's JSON contract must be read, and the
+    # comparison figure must draw its weights beside the extrapolation scores.
+    import sys
+    import types
+
+    from scalelab.report import _forecast_weights, figures
+
+    seen = {}
+
+    def forecast(runs, at, laws="auto", ci=0.9):
+        seen.update(at=at, laws=laws, ci=ci)
+        return {"laws": {"chinchilla": 0.75, "kaplan": 0.25}, "method": "stacking", "ci": ci, "predictions": [],
+                "diagnostics": {"rhat_max": None, "warnings": []}, "seconds": 0.0}
+
+    monkeypatch.setitem(sys.modules, "scalelab.forecast", types.SimpleNamespace(forecast=forecast))
+    weights, note = _forecast_weights(scalelab.read(simulated_runs), {"N": 1e9, "D": 2e10}, "auto", 0.9)
+    assert weights == {"chinchilla": 0.75, "kaplan": 0.25} and note is None
+    assert list(seen["at"].columns) == ["N", "D"] and "loss" not in seen["at"] and seen["laws"] == "auto"
+    rows = [{"law": "chinchilla", "status": "ok", "extrapolation_are": 0.01},
+            {"law": "kaplan", "status": "ok", "extrapolation_are": 0.02}]
+    fig = figures.law_comparison(rows, weights, "test")
+    assert figures.pixel_size(fig) == (1200, 420)
+    figures.save(fig, tmp_path / "e.png")
+    assert png_size(tmp_path / "e.png") == (1200, 420)
