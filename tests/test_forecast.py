@@ -52,14 +52,18 @@ def test_stack_weights_two_laws_match_the_closed_form():
     np.testing.assert_allclose(w, [w_star, 1 - w_star], atol=1e-4)
 
 
-def test_calibrate_scale_recovers_tau_from_many_errors():
+def test_calibrate_scale_recovers_tau_and_sigma_from_many_errors():
     rng = np.random.default_rng(1)
-    d = rng.uniform(0.2, 1.0, 4000)
-    s0, tau = 0.004, 0.015
-    e = rng.normal(size=d.size) * np.sqrt(s0 ** 2 + tau ** 2 * d ** 2)
-    origin = np.arange(d.size) % 200  # 200 origins of 20 runs
-    got = fc.calibrate_scale(e, d, origin, s0, prior_weight=0.0)
-    assert abs(got - tau) / tau < 0.05  # 4,000 draws: the MLE's sd is ~2% of tau; the grid step 2%
+    d = rng.uniform(0.1, 1.0, 800)
+    s0, tau, sigma = 0.004, 0.03, 0.01
+    e = rng.normal(size=d.size) * np.sqrt(s0 ** 2 + sigma ** 2 + tau ** 2 * d ** 2)
+    origin = np.arange(d.size) % 40  # 40 origins of 20 runs
+    got_tau, got_sigma = fc.calibrate_scale(e, d, origin, s0, prior_weight=0.0)
+    # 800 draws: the MLE's sd is ~5% of tau and ~20% of sigma (a smaller share of the variance)
+    assert abs(got_tau - tau) / tau < 0.15 and abs(got_sigma - sigma) / sigma < 0.6
+    # without any discrepancy sigma stays near zero
+    e0 = rng.normal(size=d.size) * np.sqrt(s0 ** 2 + tau ** 2 * d ** 2)
+    assert fc.calibrate_scale(e0, d, origin, s0, prior_weight=0.0)[1] < 0.004
 
 
 def test_t_quantile_matches_known_values():

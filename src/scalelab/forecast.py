@@ -60,7 +60,7 @@ class Forecast:
       scale: predictive sd of log loss per target.
       laws: the fitted Laws' results on the full table (name -> FitResult-like dict of params).
       origins: per origin, the held-out sizes and per-law mean absolute relative error.
-      s0, tau, nu: the calibrated scale model (see module doc).
+      s0, tau, nu, sigma: the calibrated scale model (see module doc).
       warnings: identifiability and extrapolation warnings.
       method: how the answer was computed.
       seconds: wall time.
@@ -88,6 +88,7 @@ class Forecast:
     method: str
     seconds: float
     rhat_max: float | None = None
+    sigma: float = 0.0
     notes: tuple = ()
     details: dict = dataclasses.field(default_factory=dict, repr=False)
 
@@ -99,7 +100,8 @@ class Forecast:
         return {"laws": {k: float(v) for k, v in self.weights.items()}, "method": self.method, "ci": float(self.ci),
                 "predictions": preds,
                 "diagnostics": {"rhat_max": self.rhat_max, "warnings": list(self.warnings),
-                                "s0": float(self.s0), "tau": float(self.tau), "nu": float(self.nu),
+                                "s0": float(self.s0), "tau": float(self.tau), "sigma": float(self.sigma),
+                                "nu": float(self.nu),
                                 "origins": self.origins},
                 "seconds": float(self.seconds)}
 
@@ -182,24 +184,32 @@ def honest_errors(errors: np.ndarray, origin: np.ndarray, shrink: float = 0.0) -
 
 
 def calibrate_scale(e: np.ndarray, d: np.ndarray, origin: np.ndarray, s0: float, tau_prior: float = 0.01,
-                    prior_weight: float = 1.0) -> float:
-    """``tau`` (log-loss sd per decade of extrapolation) by penalised maximum likelihood.
+                    prior_weight: float = 1.0) -> tuple[float, float]:
+    """``(tau, sigma)``: the held-out error scale, by penalised maximum likelihood on a grid.
 
-    ``e_j ~ Normal(0, s0^2 + tau^2 d_j^2)``; each origin's runs count as one origin in total, and a
-    prior worth ``prior_weight`` origins sits at ``tau_prior`` (one observation at distance 1 with
-    squared error ``tau_prior^2``), so a table whose few origins happen to extrapolate perfectly
-    still gets a non-zero ``tau``.
+    ``e_j ~ Normal(0, s0^2 + sigma^2 + tau^2 d_j^2)``: ``sigma`` is a discrepancy that appears as soon
+    as a size is held out (a law that bends away from the largest sizes, whatever the distance),
+    ``tau`` the part that grows per decade of extrapolation. Each origin's runs count as one origin
+    in total, and a prior worth ``prior_weight`` origins sits at ``tau_prior`` (one observation at
+    distance 1 with squared error ``tau_prior^2``), so a table whose few origins happen to
+    extrapolate perfectly still gets a non-zero scale.
     """
     ks = np.unique(origin)
     omega = np.zeros(len(e))
     for k in ks:
         omega[origin == k] = 1.0 / np.sum(origin == k)
-    taus = np.geomspace(1e-4, 1.0, 400)
-    var = s0 ** 2 + taus[:, None] ** 2 * d[None, :] ** 2
-    ll = -0.5 * (omega * (np.log(var) + e[None, :] ** 2 / var)).sum(axis=1)
-    var_p = s0 ** 2 + taus ** 2
-    ll += -0.5 * prior_weight * (np.log(var_p) + (s0 ** 2 + tau_prior ** 2) / var_p)
-    return float(taus[np.argmax(ll)])
+    taus = np.concatenate([[0.0], np.geomspace(1e-4, 1.0, 160)])
+    sigmas = np.concatenate([[0.0], np.geomspace(1e-4, 0.3, 160)])
+    T, S = np.meshgrid(taus, sigmas, indexing="ij")
+    base = s0 ** 2 + S ** 2
+    ll = np.zeros_like(T)
+    for j in range(len(e)):  # held-out runs (tens): accumulate instead of a [taus, sigmas, runs] block
+        var = base + T ** 2 * d[j] ** 2
+        ll -= 0.5 * omega[j] * (np.log(var) + e[j] ** 2 / var)
+    var_p = base + T ** 2
+    ll -= 0.5 * prior_weight * (np.log(var_p) + (s0 ** 2 + tau_prior ** 2) / var_p)
+    i = np.unravel_index(np.argmax(ll), ll.shape)
+    return float(T[i]), float(S[i])
 
 
 def _t_quantile(q: float, nu: float) -> float:
@@ -374,13 +384,13 @@ def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, 
     log_full = sum(wi * np.log(preds_runs[nm][0]) for nm, wi in zip(names, w))
     r = log_full - logy
     s0 = float(max(1.4826 * np.median(np.abs(r - np.median(r))), 1e-4))
-    tau = calibrate_scale(e_stack, dist, orig, s0, tau_prior, prior_weight) if K else float(tau_prior)
+    tau, sigma = calibrate_scale(e_stack, dist, orig, s0, tau_prior, prior_weight) if K else (float(tau_prior), 0.0)
     nu = float(K + prior_weight + 1.0)
 
     train_all = {c: x_all[c] for c in needed}
     d_star = extrapolation_distance(train_all, {c: targets[c].to_numpy() for c in needed})
     log_pt = sum(wi * np.log(preds_tgt[nm]) for nm, wi in zip(names, w))
-    scale = np.sqrt(s0 ** 2 + tau ** 2 * d_star ** 2)
+    scale = np.sqrt(s0 ** 2 + sigma ** 2 + tau ** 2 * d_star ** 2)
     q = _t_quantile(0.5 + ci / 2.0, nu)
     loss = np.exp(log_pt)
     lo, hi = np.exp(log_pt - q * scale), np.exp(log_pt + q * scale)
@@ -395,7 +405,7 @@ def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, 
     ignored = table.ignored(set(needed) | {"loss"})
     notes = table.notes + ((f"columns not read by the candidate laws (left untouched): {ignored}",) if ignored else ())
     return Forecast(weights=weights, ci=float(ci), inputs=targets, loss=loss, lo=lo, hi=hi, distance=d_star,
-                    scale=scale, laws=fits, origins=origins, s0=s0, tau=tau, nu=nu, warnings=warnings,
+                    scale=scale, laws=fits, origins=origins, s0=s0, tau=tau, nu=nu, sigma=sigma, warnings=warnings,
                     method=METHOD if len(names) > 1 else f"single law ({names[0]}); " + METHOD.split("; ")[1],
                     seconds=time.perf_counter() - t0, notes=notes,
                     details={"names": names, "errors": E, "distance": dist, "origin": orig,
