@@ -12,7 +12,8 @@ random search (20k screened 4 LM iterations, best 512 polished up to 500), and t
 (first call, with compilation, and warm). Defaults: chinchilla Hoffmann's 4,500-start grid, skaling its
 1,728-start grid (keep 64, 4 screening iterations, up to 200), farseer its 512-start grid with FARSEER_FIT.
 
-Usage: python benchmarks/coupled_laws.py [--global] [--porian all|N] [--laws chinchilla,skaling,farseer]
+Usage: python benchmarks/coupled_laws.py [--global] [--porian few|all] [--laws chinchilla,skaling,farseer]
+       [--tables epoch,gadre_rpj,...]
 """
 
 from __future__ import annotations
@@ -103,9 +104,12 @@ def main(argv=None) -> int:
     ap.add_argument("--global", dest="glob", action="store_true", help="objective gap to a 20k-start search")
     ap.add_argument("--porian", default="few", help="'few' (5 configurations) or 'all' (15)")
     ap.add_argument("--laws", default="chinchilla,skaling,farseer")
+    ap.add_argument("--tables", default=None, help="comma-separated table names (default: all)")
     args = ap.parse_args(argv)
     names = args.laws.split(",")
     tabs = tables(args.porian)
+    if args.tables:
+        tabs = {k: tabs[k] for k in args.tables.split(",")}
     print(f"device: {device_name()}")
     t0 = time.perf_counter()
     if args.glob:

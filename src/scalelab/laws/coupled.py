@@ -8,9 +8,10 @@
 * ``farseer`` (Li et al. 2025, "Farseer: a refined scaling law", arXiv 2506.10972, Eq. 3), as
   coded in the active-sl benchmark (PlanarG/active-sl, farseer_scaling_law): 9 parameters,
   ``L = exp(s N**q + S) + exp(B N**b + Q) * D**(-exp(A N**a + E))``; the irreducible part, the
-  coefficient and the D-exponent all depend on model size. Fitted raw, that form is degenerate:
-  on real tables the optimum sits where ``q -> 0`` and ``s, S -> -inf, +inf`` (the irreducible part
-  tends to a power of N), and the solver never converges. So the law is declared in a centred
+  coefficient and the D-exponent all depend on model size. Fitted raw (with the code's bounds
+  ``q, a > 0 > b``), that form is degenerate: on Epoch, a Gadre and a Porian table the fits ran to
+  ``q ~ 0.001`` with ``s, S ~ -100, +100`` (the irreducible part tending to a power of N) and did
+  not converge. So the law is declared in a centred
   Box-Cox form, ``n = N / 1e9``, each ``c N**k + C`` written ``C' + c' (n**k - 1) / k``:
   the same function for ``k != 0`` (`farseer_from_paper`, `farseer_to_paper` convert), whose
   ``k -> 0`` limit ``C' + c' log n`` lies at finite parameters. ``C'`` is the term's value at
