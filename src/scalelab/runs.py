@@ -108,6 +108,24 @@ class RunTable:
     def select(self, mask) -> "RunTable":
         return RunTable(self.df[np.asarray(mask, bool)], self.notes, self.source)
 
+    # -- curve tables (several rows per run: run_id + step); logic in scalelab.curves.schedule --
+    @property
+    def is_curve(self) -> bool:
+        """True when some ``run_id`` has several rows (checkpoints at different ``step``)."""
+        from scalelab.curves.schedule import is_curve_table
+
+        return is_curve_table(self.df)
+
+    def final(self) -> "RunTable":
+        """Each run's last checkpoint (largest ``step``); a one-row-per-run table passes through."""
+        if not self.is_curve:
+            return self
+        from scalelab.curves.schedule import final_rows
+
+        keep = final_rows(self.df)
+        return RunTable(keep, self.notes + (f"curve table: kept each run's last checkpoint (final()), {len(keep)} "
+                                            f"of {len(self.df)} rows",), self.source)
+
 
 def _rows(idx: Iterable, limit: int = 10) -> str:
     idx = list(idx)
@@ -162,6 +180,10 @@ def from_dataframe(df: pd.DataFrame, source: str = "<DataFrame>") -> RunTable:
             if out.any():
                 raise RunTableError(f"{source}: column 'S' (sparsity) must lie in [0, 1); rows {_rows(df.index[out])}")
         df[col] = values
+    if "run_id" in df.columns and "step" in df.columns and df["run_id"].duplicated().any():
+        from scalelab.curves.schedule import check_curve_table  # curve table: several rows per run
+
+        check_curve_table(df, source, error=RunTableError)
     if "N" not in df.columns:
         for alt in ("N_total", "N_active"):
             if alt in df.columns:

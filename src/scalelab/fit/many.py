@@ -34,7 +34,7 @@ from jax.sharding import Mesh, PartitionSpec as P
 from scalelab import laws as _laws
 from scalelab import runs as _runs
 from scalelab.fit import objectives
-from scalelab.fit.api import fit, fixed_vectors, prepare_data, resolve_starts, residual_fn_for
+from scalelab.fit.api import fit, fixed_vectors, prepare_data, resolve_starts, residual_fn_for, table_for
 from scalelab.fit.multistart import multistart
 from scalelab.fit.variants import Variants
 from scalelab.programs import per_law
@@ -113,7 +113,7 @@ def fit_many(runs, law="chinchilla", variants: Variants | None = None, *, object
     law = _laws.get(law)
     if objective not in objectives.OBJECTIVES:
         raise ValueError(f"unknown objective {objective!r}; choose one of {objectives.OBJECTIVES}")
-    table = _runs.read(runs)
+    table = table_for(_runs.read(runs), law)
     table.require((*law.inputs, getattr(law, "target", "loss")), n_params=law.n_params, law=law.name)
     if variants is None:
         from scalelab.fit.variants import full
