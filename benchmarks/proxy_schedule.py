@@ -29,22 +29,22 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-STEPS, PEAK, EVERY = 512, 1e-2, 32
+STEPS, PEAK, EVERY, D_MODEL, MIN_STEP = 512, 1e-2, 32, 32, 0
 
 
 def specs(seeds: int, schedule: str):
     from scalelab.proxy import plans
     from scalelab.proxy.config import RunSpec
 
-    m = plans._tiny_model(32)
+    m = plans._tiny_model(D_MODEL)
     return [RunSpec(m, plans._tiny_train(seed, tokens=STEPS * 16 * 64, schedule=schedule, eval_tokens=2**14),
                     plans.TINY_DATA, "curves", schedule) for seed in range(seeds)]
 
 
-def base(out: Path, seeds: int) -> None:
+def base(out: Path, seeds: int, schedules=("cosine", "constant", "wsd")) -> None:
     from scalelab.proxy.sweep import sweep
 
-    for schedule in ("cosine", "constant", "wsd"):
+    for schedule in schedules:
         sweep(specs(seeds, schedule), out / "runs.csv", curve_every=EVERY, progress=True)
 
 
@@ -54,13 +54,13 @@ def opt(out: Path, seeds: int) -> dict:
     from scalelab.proxy.sweep import curves_path, sweep
 
     cur = pd.read_csv(curves_path(out / "runs.csv"))
-    cur = cur[cur["schedule"].isin(["cosine", "constant", "wsd"])]
+    cur = cur[cur["schedule"].isin(["cosine", "constant", "wsd"]) & (cur["step"] >= MIN_STEP)]
     t0 = time.perf_counter()
     fit = scalelab.fit(cur[["run_id", "step", "lr", "loss"]], "multipower")
     fit_s = time.perf_counter() - t0
     warm = int(round(0.05 * STEPS))
     t0 = time.perf_counter()
-    res = curves.optimize_schedule(fit, STEPS, PEAK, warm, final_lr=0.0)
+    res = curves.optimize_schedule(fit, STEPS, PEAK, warm)
     opt_s = time.perf_counter() - t0
     sched = out / "optimised_schedule.csv"
     res.table().to_csv(sched, index=False)
@@ -73,6 +73,7 @@ def opt(out: Path, seeds: int) -> dict:
         "fit": {"params": fit.params, "objective": fit.objective, "converged": fit.converged, "seconds": fit_s,
                 "rows": int(len(cur))},
         "predicted_final": res.predicted,
+        "optimised_lr_at": {int(s): float(res.lrs[s]) for s in (0, warm, 128, 256, 384, 448, 480, 500, STEPS)},
         "optimise_seconds": opt_s,
         "final_loss": final.reset_index().to_dict(orient="records"),
         "per_seed": per_seed.reset_index().to_dict(orient="records"),
@@ -84,16 +85,24 @@ def opt(out: Path, seeds: int) -> dict:
 
 
 def main(argv=None) -> int:
+    global STEPS, PEAK, EVERY, D_MODEL, MIN_STEP
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--dir", required=True, help="output folder (run table, curves, schedule)")
     ap.add_argument("--phase", default="all", choices=["base", "opt", "all"])
     ap.add_argument("--seeds", type=int, default=2)
     ap.add_argument("--json", default=None)
+    ap.add_argument("--steps", type=int, default=STEPS)
+    ap.add_argument("--peak-lr", type=float, default=PEAK)
+    ap.add_argument("--every", type=int, default=EVERY)
+    ap.add_argument("--d-model", type=int, default=D_MODEL)
+    ap.add_argument("--schedules", default="cosine,constant,wsd", help="base phase: schedules to train")
+    ap.add_argument("--min-step", type=int, default=0, help="fit rows at step >= this only (skip the early transient)")
     args = ap.parse_args(argv)
+    STEPS, PEAK, EVERY, D_MODEL, MIN_STEP = args.steps, args.peak_lr, args.every, args.d_model, args.min_step
     out = Path(args.dir)
     out.mkdir(parents=True, exist_ok=True)
     if args.phase in ("base", "all"):
-        base(out, args.seeds)
+        base(out, args.seeds, tuple(args.schedules.split(",")))
     if args.phase in ("opt", "all"):
         summary = opt(out, args.seeds)
         text = json.dumps(summary, indent=1, default=float)

@@ -186,7 +186,7 @@ def cmd_demo(args) -> int:
 
 
 COMMAND_MODULES = ("scalelab.fit.cli", "scalelab.compare", "scalelab.bayes.cli", "scalelab.design_cli",
-                   "scalelab.proxy.cli")
+                   "scalelab.proxy.cli", "scalelab.curves_cli")
 
 
 def build_parser() -> argparse.ArgumentParser:

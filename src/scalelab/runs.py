@@ -155,6 +155,7 @@ def from_dataframe(df: pd.DataFrame, source: str = "<DataFrame>") -> RunTable:
     df, notes = _canonical_names(df.copy())
     if "loss" not in df.columns:
         raise RunTableError(f"{source}: column 'loss' missing; columns are {list(df.columns)}")
+    curve = "run_id" in df.columns and "step" in df.columns and bool(df["run_id"].duplicated().any())
     for col in NUMERIC:
         if col not in df.columns:
             continue
@@ -170,7 +171,7 @@ def from_dataframe(df: pd.DataFrame, source: str = "<DataFrame>") -> RunTable:
         if nonfinite.any():
             raise RunTableError(f"{source}: column {col!r} has NaN or infinite values in rows "
                                 f"{_rows(df.index[nonfinite])}")
-        if col in POSITIVE:
+        if col in POSITIVE and not (curve and col == "lr"):  # a curve's schedule may reach lr 0 (checked below)
             nonpos = values.to_numpy() <= 0
             if nonpos.any():
                 raise RunTableError(f"{source}: column {col!r} must be > 0; rows {_rows(df.index[nonpos])} "
@@ -180,7 +181,7 @@ def from_dataframe(df: pd.DataFrame, source: str = "<DataFrame>") -> RunTable:
             if out.any():
                 raise RunTableError(f"{source}: column 'S' (sparsity) must lie in [0, 1); rows {_rows(df.index[out])}")
         df[col] = values
-    if "run_id" in df.columns and "step" in df.columns and df["run_id"].duplicated().any():
+    if curve:
         from scalelab.curves.schedule import check_curve_table  # curve table: several rows per run
 
         check_curve_table(df, source, error=RunTableError)

@@ -7,8 +7,9 @@ with knots ``k = 0..M`` evenly spaced from the end of warm-up to the last step,
 
 so ``eta_0 = peak_lr``, the schedule never increases, and it stays above ``min_lr``. The warm-up
 is linear from 0 at step 0 to ``peak_lr`` at step ``warmup`` (the curve-table convention). Adam
-(optax) minimises the law's predicted loss at the last step over ``z``, starting from the
-cosine schedule, inside one compiled ``lax.scan``; the best iterate is kept.
+(optax) minimises the law's predicted loss at the last step over ``z`` from three starts (the
+cosine baseline, the WSD baseline, and WSD with a 50 % decay), vmapped in one compiled
+``lax.scan``; the best iterate of the best start is kept.
 """
 
 from __future__ import annotations
@@ -119,9 +120,14 @@ def optimize_schedule(fit, steps: int, peak_lr: float, warmup: int = 0, *, min_l
     span = peak_lr - min_lr
 
     cos = _schedule.cosine(steps, peak_lr, warmup, final_lr=baseline_final * peak_lr)
-    frac = np.clip((np.interp(knot_steps, np.arange(steps + 1), cos) - min_lr) / span, 1e-4, 1.0)
-    inc = np.maximum(np.diff(-np.log(frac)), 1e-6)
-    z0 = np.log(np.expm1(inc))  # softplus^-1 of the cosine's log-decrements
+    wsd = _schedule.wsd(steps, peak_lr, warmup, decay_frac=wsd_decay, final_lr=baseline_final * peak_lr)
+    wsd_long = _schedule.wsd(steps, peak_lr, warmup, decay_frac=0.5, final_lr=0.5 * baseline_final * peak_lr)
+
+    def z_from(lrs):  # softplus^-1 of a schedule's log-decrements between knots
+        frac = np.clip((np.interp(knot_steps, np.arange(steps + 1), lrs) - min_lr) / span, 1e-4, 1.0)
+        return np.log(np.expm1(np.maximum(np.diff(-np.log(frac)), 1e-3)))
+
+    z0 = np.stack([z_from(cos), z_from(wsd), z_from(wsd_long)])  # three starts, one vmapped program
 
     def lrs_of(z):
         logf = -jnp.concatenate([jnp.zeros(1), jnp.cumsum(jax.nn.softplus(z))])
@@ -135,6 +141,7 @@ def optimize_schedule(fit, steps: int, peak_lr: float, warmup: int = 0, *, min_l
     tx = optax.adam(learning_rate)
 
     @jax.jit
+    @jax.vmap
     def run(z):
         def body(carry, _):
             z, state, best_z, best_f = carry
@@ -148,15 +155,15 @@ def optimize_schedule(fit, steps: int, peak_lr: float, warmup: int = 0, *, min_l
         init = (z, tx.init(z), z, jnp.asarray(jnp.inf, z.dtype))
         (z, _, best_z, best_f), _ = jax.lax.scan(body, init, None, length=iterations)
         f = objective(z)
-        return jnp.where(f < best_f, z, best_z)
+        better = f < best_f
+        return jnp.where(better, z, best_z), jnp.where(better, f, best_f)
 
     with jax.enable_x64(True):
-        z = run(jnp.asarray(z0, jnp.float64))
-        knot_lrs = np.asarray(lrs_of(z), float)
+        zs, fs = run(jnp.asarray(z0, jnp.float64))
+        knot_lrs = np.asarray(lrs_of(zs[int(jnp.argmin(fs))]), float)
     head_s, head_l = ([0.0], [0.0]) if warmup > 0 else ([], [])
     lrs = np.interp(np.arange(steps + 1, dtype=float), np.concatenate([head_s, knot_steps]),
                     np.concatenate([head_l, knot_lrs]))
-    wsd = _schedule.wsd(steps, peak_lr, warmup, decay_frac=wsd_decay, final_lr=baseline_final * peak_lr)
     const = _schedule.constant(steps, peak_lr, warmup)
     fitted = {"law": law, "params": params}
     predicted = {name: final_loss(fitted, s) for name, s in

@@ -104,14 +104,28 @@ def relative_errors(fit, table) -> pd.DataFrame:
     return pd.DataFrame({"mean_rel_error": g.mean(), "worst_rel_error": g.max(), "rows": g.size()})
 
 
-def thin(table, every: int, keep_last: bool = True) -> pd.DataFrame:
-    """Every ``every``-th row of each run (and its last): a shorter curve table for quick fits.
+def thin(table, every: int, keep_kinks: float | None = 0.01) -> pd.DataFrame:
+    """Every ``every``-th row of each run, its first and last, and (``keep_kinks``) the rows where
+    the schedule bends: a shorter curve table for quick fits.
 
-    The schedule is still read from the kept rows, so thin only curves whose lr is smooth
-    between the kept rows (a step change would be smeared over the gap).
+    The schedule is read from the kept rows (piecewise linear between them), so a row where the
+    lr departs from the straight line through its neighbours by more than ``keep_kinks`` (relative)
+    is kept, with its neighbours: a step change stays a step change instead of being smeared.
     """
     df = getattr(table, "df", table)
-    pos = df.groupby(df["run_id"].astype(str), sort=False).cumcount().to_numpy()
-    size = df.groupby(df["run_id"].astype(str), sort=False)["step"].transform("size").to_numpy()
-    keep = (pos % every == 0) | (keep_last & (pos == size - 1))
+    key = df["run_id"].astype(str).to_numpy()
+    pos = df.groupby(key, sort=False).cumcount().to_numpy()
+    size = df.groupby(key, sort=False)["step"].transform("size").to_numpy()
+    keep = (pos % every == 0) | (pos == size - 1)
+    if keep_kinks is not None and "lr" in df.columns:
+        s, lr = df["step"].to_numpy(float), df["lr"].to_numpy(float)
+        same_prev = np.r_[False, key[1:] == key[:-1]]
+        same_next = np.r_[key[:-1] == key[1:], False]
+        inner = same_prev & same_next
+        i = np.flatnonzero(inner)
+        w = (s[i] - s[i - 1]) / (s[i + 1] - s[i - 1])
+        line = lr[i - 1] + w * (lr[i + 1] - lr[i - 1])
+        kink = np.zeros(len(df), bool)
+        kink[i] = np.abs(lr[i] - line) > keep_kinks * np.maximum(np.abs(lr[i]), 1e-300)
+        keep |= kink | (np.r_[kink[1:], False] & same_next) | (np.r_[False, kink[:-1]] & same_prev)
     return df[keep]
