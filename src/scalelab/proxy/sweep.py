@@ -172,7 +172,8 @@ def sweep(
         if bar is not None:
             bar.set_postfix_str(f"{spec.model.family} d={spec.model.d_model} D={spec.train.tokens:.2g}")
         run_id, lrs = _schedule_for(spec, schedule)
-        row = train_run(spec, lrs=lrs, curve_every=curve_every)
+        extra = {**({"lrs": lrs} if lrs is not None else {}), **({"curve_every": curve_every} if curve_every else {})}
+        row = train_run(spec, **extra)
         row["run_id"] = run_id
         curve = row.pop("curve", None)
         if curve:
