@@ -222,3 +222,10 @@ def test_schedule_cli_writes_a_schedule(tmp_path):
     df = pd.read_csv(out)
     assert list(df.columns) == ["step", "lr"] and df["step"].iloc[-1] == 6000
     assert np.all(np.diff(df["lr"][df["step"] >= 300]) <= 0)
+
+
+def test_compare_skips_curve_laws_with_a_reason():
+    from scalelab import compare
+
+    out = compare.compare_one(scalelab.read(_curves_df()).final(), "multipower")
+    assert out["status"] == "skipped" and "relative_errors" in out["reason"]
