@@ -68,22 +68,23 @@ def _random_schedule(rng, T=3000, warm=150, peak=1e-3):
 def test_summed_lr_is_the_exact_per_step_sum():
     df = _random_schedule(np.random.default_rng(0))
     x = schedule.encode(df)
-    S_t, eta_t, *_ = segments({k: jnp.asarray(v) for k, v in x.items()})
+    g = segments({k: jnp.asarray(v) for k, v in x.items()})
+    S_t, eta_t = g.S_t, g.eta_t
     per_step = schedule.per_step(df["step"], df["lr"])
     np.testing.assert_allclose(np.asarray(S_t), np.cumsum(per_step)[df["step"].to_numpy()], rtol=1e-12)
     np.testing.assert_allclose(np.asarray(eta_t), df["lr"].to_numpy(), rtol=1e-12)
 
 
 def test_curve_laws_match_per_step_sums():
-    # Midpoint rule per segment of <= T/256 steps vs the exact per-step sums: the loss-drop terms
-    # are ~0.1-0.3 nats here; the worst row (the first after warm-up, where S is small and G steep)
-    # is 3.5e-4 off; 5e-4 relative on the loss is the quadrature's error budget.
+    # Two-point Gauss-Legendre per segment of <= T/256 steps vs the exact per-step sums: the
+    # loss-drop terms are ~0.1-0.3 nats here; the worst row (the first after warm-up, where S is
+    # small and G steep) is 5e-6 off; 2e-5 relative on the loss is the quadrature's error budget.
     df = _random_schedule(np.random.default_rng(1))
     lrs = schedule.per_step(df["step"], df["lr"])
     t = df["step"].to_numpy()
     p = {"L0": 2.5, "A": 0.6, "alpha": 0.45, "B": 400.0, "C": 2.0, "beta": 0.6, "gamma": 0.65}
     ours = np.asarray(MP(p, **{k: df[k].to_numpy() for k in ("run_id", "step", "lr")}))
-    np.testing.assert_allclose(ours, _per_step_multipower(p, lrs, t), rtol=5e-4)
+    np.testing.assert_allclose(ours, _per_step_multipower(p, lrs, t), rtol=2e-5)
     q = {"L0": 2.5, "A": 0.6, "alpha": 0.45, "C": 300.0, "lam": 0.995}
     ours = np.asarray(LA(q, **{k: df[k].to_numpy() for k in ("run_id", "step", "lr")}))
     np.testing.assert_allclose(ours, _per_step_annealing(q, lrs, t), rtol=1e-10)  # exact geometric sums
@@ -153,7 +154,7 @@ def test_published_parameters_give_published_heldout_error():
 
 @pytest.fixture(scope="module")
 def fit_25m():
-    train = curves.thin(_load(25, TRAIN), 3)  # every 3rd row (+ the step change of wsdcon_9): fast
+    train = curves.thin(_load(25, TRAIN), 4)  # every 4th row (+ the step change of wsdcon_9): fast
     return scalelab.fit(train, "multipower")
 
 
@@ -193,7 +194,7 @@ def test_lr_annealing_recovers_parameters_and_bootstraps_whole_runs():
 @pytest.fixture(scope="module")
 def optimised():
     fit = {"law": "multipower", "params": MP.reference["luo2025_100M"]}
-    return fit, curves.optimize_schedule(fit, 6000, 3e-4, 300, min_lr=1e-6, knots=256, iterations=600)
+    return fit, curves.optimize_schedule(fit, 6000, 3e-4, 300, min_lr=1e-6, knots=128, iterations=300)
 
 
 def test_optimised_schedule_constraints_and_gain(optimised):
@@ -218,7 +219,7 @@ def test_schedule_cli_writes_a_schedule(tmp_path):
     src.write_text(json.dumps({"law": "multipower", "params": MP.reference["luo2025_100M"]}))
     out = tmp_path / "schedule.csv"
     assert main(["schedule", "--from", str(src), "--steps", "6000", "--peak-lr", "3e-4", "--warmup", "300",
-                 "--min-lr", "1e-6", "--knots", "256", "--iterations", "600", "--every", "10", "--out", str(out)]) == 0
+                 "--min-lr", "1e-6", "--knots", "128", "--iterations", "300", "--every", "10", "--out", str(out)]) == 0
     df = pd.read_csv(out)
     assert list(df.columns) == ["step", "lr"] and df["step"].iloc[-1] == 6000
     assert np.all(np.diff(df["lr"][df["step"] >= 300]) <= 0)
