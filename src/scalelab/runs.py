@@ -21,6 +21,12 @@ Common aliases are renamed (``params``/``num_params`` -> ``N``, ``tokens`` ->
 
 Bad input raises `RunTableError` naming the column and the offending rows;
 nothing is ever dropped silently.
+
+A *curve table* has several rows per ``run_id`` (checkpoints at ``step``, with the
+``lr`` of that step): its steps must increase within each run, every run needs two rows
+or more, and ``lr`` may be 0 but not negative (`scalelab.curves.schedule` holds the
+checks and the schedule convention). Final-loss laws are fitted on `RunTable.final`
+(each run's last checkpoint, noted in the result); curve laws use every row.
 """
 
 from __future__ import annotations
