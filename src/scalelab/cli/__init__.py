@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import argparse
 
-from scalelab.cli import bayes, compare, demo, design, fit, forecast, predict, proxy, report
+from scalelab.cli import bayes, compare, curves, demo, design, fit, forecast, predict, proxy, report
 from scalelab.cli.options import err
 
-GROUPS = (fit, predict, forecast, bayes, report, design, compare, proxy, demo)  # report after bayes: it adds bayes --plot
+GROUPS = (fit, predict, forecast, bayes, report, curves, design, compare, proxy, demo)  # report after bayes: it adds bayes --plot
 
 
 def build_parser() -> argparse.ArgumentParser:

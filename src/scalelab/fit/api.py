@@ -129,8 +129,17 @@ def fixed_vectors(law, fixed: Mapping[str, float] | None, dtype=np.float64):
     return free, values
 
 
+def table_for(table: _runs.RunTable, law) -> _runs.RunTable:
+    """The rows ``law`` is fitted on: every row for a curve law (one with ``prepare``), each
+    run's last checkpoint (`RunTable.final`, with a note) for a final-loss law on a curve table."""
+    return table if getattr(law, "prepare", None) is not None else table.final()
+
+
 def prepare_data(table: _runs.RunTable, law, weights=None, dtype=np.float64) -> dict:
-    x = {k: np.asarray(v, dtype) for k, v in table.inputs(law.inputs).items()}
+    if getattr(law, "prepare", None) is not None:  # curve laws build per-row schedule arrays
+        x = {k: np.asarray(v, dtype) for k, v in law.prepare(table.df, dtype).items()}
+    else:
+        x = {k: np.asarray(v, dtype) for k, v in table.inputs(law.inputs).items()}
     y = np.log(table.column(getattr(law, "target", "loss"))).astype(dtype)
     if weights is None:
         w = np.ones(len(table), dtype)
@@ -172,7 +181,7 @@ def fit(runs, law="chinchilla", *, objective: str = "huber", delta: float = 1e-3
         raise ValueError(f"unknown objective {objective!r}; choose one of {objectives.OBJECTIVES}")
     if not (np.isfinite(delta) and delta > 0):
         raise ValueError(f"delta must be a positive number, got {delta}")
-    table = _runs.read(runs)
+    table = table_for(_runs.read(runs), law)
     free, fixed_values = fixed_vectors(law, fixed)
     table.require((*law.inputs, getattr(law, "target", "loss")), n_params=int(free.sum()), law=law.name)
     data = prepare_data(table, law, weights, np.dtype(dtype))

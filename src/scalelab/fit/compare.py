@@ -59,6 +59,9 @@ def compare_one(table: _runs.RunTable, law, *, mask=None, objective="huber", del
     law = _laws.get(law)
     if law.target != "loss":
         return _skip(law.name, f"predicts {law.target!r}, not the loss (a hyper-parameter law)")
+    if getattr(law, "prepare", None) is not None:
+        return _skip(law.name, "a learning-curve law (whole curves over an LR schedule); score it with "
+                               "scalelab.curves.relative_errors on held-out schedules")
     missing = [c for c in law.inputs if c not in table.columns]
     if missing:
         return _skip(law.name, f"needs column(s) {missing} that the runs do not have")

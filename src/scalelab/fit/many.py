@@ -34,7 +34,7 @@ from jax.sharding import Mesh, PartitionSpec as P
 from scalelab import laws as _laws
 from scalelab import runs as _runs
 from scalelab.fit import objectives
-from scalelab.fit.api import fit, fixed_vectors, prepare_data, resolve_starts, residual_fn_for
+from scalelab.fit.api import fit, fixed_vectors, prepare_data, resolve_starts, residual_fn_for, table_for
 from scalelab.fit.multistart import multistart
 from scalelab.fit.variants import Variants
 from scalelab.programs import per_law
@@ -113,7 +113,7 @@ def fit_many(runs, law="chinchilla", variants: Variants | None = None, *, object
     law = _laws.get(law)
     if objective not in objectives.OBJECTIVES:
         raise ValueError(f"unknown objective {objective!r}; choose one of {objectives.OBJECTIVES}")
-    table = _runs.read(runs)
+    table = table_for(_runs.read(runs), law)
     table.require((*law.inputs, getattr(law, "target", "loss")), n_params=law.n_params, law=law.name)
     if variants is None:
         from scalelab.fit.variants import full
@@ -144,9 +144,11 @@ def fit_many(runs, law="chinchilla", variants: Variants | None = None, *, object
                                   f"{int(n_free[too_few[0]])} free parameters of {law.name!r}")
 
     n_dev = len(devices)
+    data = prepare_data(table, law, None, np_dtype)
     if batch_size is None:
         budget = LANE_BUDGET.get(devices[0].platform, LANE_BUDGET_ACCELERATOR)
-        batch_size = max(1, int(budget // max(1, S * n * law.n_params)))
+        width = max(1, max(np.size(v) for v in data["x"].values()) // max(n, 1))  # curve laws: knots per row
+        batch_size = max(1, int(budget // max(1, S * n * law.n_params * width)))
     per_dev = math.ceil(V / n_dev)
     batch_size = min(batch_size, per_dev)
     if chunk is None:
@@ -155,7 +157,6 @@ def fit_many(runs, law="chinchilla", variants: Variants | None = None, *, object
     n_chunks = math.ceil(V / chunk)
     program = _program(law, objective, screen_iter, keep_eff, max_iter, batch_size, tuple(devices))
 
-    data = prepare_data(table, law, None, np_dtype)
     shared = (jnp.asarray(start_arr, np_dtype), jax.tree.map(jnp.asarray, data["x"]), jnp.asarray(data["y"]))
     per = (variants.weights.astype(np_dtype), variants.delta.astype(np_dtype), free, fixed)
     show = progress if progress is not None else n_chunks > 1

@@ -9,11 +9,17 @@
   ``<stem>.shard<i>of<n><suffix>``, so shards on different processes or hosts never share a
   file. ``read_runs`` merges an output and its shard files (and any paths or globs).
 - Files are CSV, or parquet when the name ends in ``.parquet``.
+- Whole curves (``curve_every=k``): every run also appends its logged steps (``run_id, step,
+  lr, train_loss, loss`` plus the run's ``N``, ``D`` per step, ``seed``, ``schedule``) to
+  ``<stem>.curves<suffix>`` next to the run table: a curve table for the curve laws.
+- A schedule CSV (``schedule=path``, columns ``step, lr``; see ``train.read_schedule``)
+  replaces every run's schedule; those runs get ids ``<spec id>-s<schedule hash>``.
 """
 
 from __future__ import annotations
 
 import glob
+import hashlib
 import os
 import re
 import sys
@@ -24,9 +30,31 @@ from typing import Iterable, Sequence
 import pandas as pd
 
 from .config import RunSpec
-from .train import train_run
+from .train import read_schedule, train_run
 
-__all__ = ["sweep", "read_runs", "shard_path", "parse_shard", "append_row"]
+__all__ = ["sweep", "read_runs", "shard_path", "parse_shard", "append_row", "curves_path"]
+
+
+def curves_path(out: str | os.PathLike) -> Path:
+    """The curve file written beside a run table: ``<stem>.curves<suffix>``."""
+    out = Path(out)
+    return out.with_name(f"{out.stem}.curves{out.suffix}")
+
+
+def _schedule_for(spec: RunSpec, schedule) -> tuple[str, object]:
+    """(run id, per-update lrs or None) of ``spec`` under an optional schedule CSV."""
+    if schedule is None:
+        return spec.run_id, None
+    lrs = read_schedule(schedule, spec.train.steps(spec.model.seq_len))
+    return f"{spec.run_id}-s{hashlib.sha1(lrs.tobytes()).hexdigest()[:8]}", lrs
+
+
+def append_rows(path: str | os.PathLike, rows: list[dict]) -> None:
+    """Append several rows at once (atomically, as `append_row`)."""
+    path = Path(path)
+    old = _read_one(path) if path.exists() else pd.DataFrame()
+    new = pd.DataFrame(rows)
+    _write_atomic(path, new if old.empty else pd.concat([old, new], ignore_index=True))
 
 
 def parse_shard(text: str | None) -> tuple[int, int]:
@@ -86,10 +114,13 @@ def append_row(path: str | os.PathLike, row: dict) -> None:
     """Append one row to a CSV/parquet run file atomically (rewrite to a temp file, fsync,
     ``os.replace``)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     old = _read_one(path) if path.exists() else pd.DataFrame()
     new = pd.DataFrame([row])
-    df = new if old.empty else pd.concat([old, new], ignore_index=True)
+    _write_atomic(path, new if old.empty else pd.concat([old, new], ignore_index=True))
+
+
+def _write_atomic(path: Path, df: pd.DataFrame) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
@@ -108,12 +139,13 @@ def append_row(path: str | os.PathLike, row: dict) -> None:
 
 def sweep(
     specs: Sequence[RunSpec], out: str | os.PathLike, shard: tuple[int, int] = (0, 1),
-    progress: bool = True, limit: int | None = None,
+    progress: bool = True, limit: int | None = None, curve_every: int = 0, schedule=None,
 ) -> pd.DataFrame:
     """Train the runs of ``specs`` that belong to ``shard`` and are not yet in ``out`` (or its
     shard files), appending each finished row to ``shard_path(out, shard)``.
 
-    ``limit`` stops after that many new runs (for tests and partial sweeps). Progress (tqdm)
+    ``limit`` stops after that many new runs (for tests and partial sweeps). ``curve_every``
+    and ``schedule``: see the module doc. Progress (tqdm)
     goes to stderr. Returns the merged table of every run of ``specs`` finished so far.
     """
     i, n = shard
@@ -126,26 +158,36 @@ def sweep(
         df = _read_one(p)
         if "run_id" in df:
             done.update(df["run_id"].astype(str))
-    todo = [s for s in mine if s.run_id not in done]
+    ids_of = {id(s): _schedule_for(s, schedule)[0] for s in mine}
+    todo = [s for s in mine if ids_of[id(s)] not in done]
     if limit is not None:
         todo = todo[:limit]
     bar = None
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=len(mine), initial=len(mine) - len([s for s in mine if s.run_id not in done]),
+        bar = tqdm(total=len(mine), initial=len(mine) - len([s for s in mine if ids_of[id(s)] not in done]),
                    desc=f"proxy sweep {i}/{n}", unit="run", file=sys.stderr)
     for spec in todo:
         if bar is not None:
             bar.set_postfix_str(f"{spec.model.family} d={spec.model.d_model} D={spec.train.tokens:.2g}")
-        row = train_run(spec)
+        run_id, lrs = _schedule_for(spec, schedule)
+        extra = {**({"lrs": lrs} if lrs is not None else {}), **({"curve_every": curve_every} if curve_every else {})}
+        row = train_run(spec, **extra)
+        row["run_id"] = run_id
+        curve = row.pop("curve", None)
+        if curve:
+            per_step = row["D"] / row["step"]
+            extra = {"run_id": run_id, "N": row["N"], "seed": row["seed"], "schedule": row["schedule"]}
+            append_rows(shard_path(curves_path(out), shard),
+                        [{**extra, **c, "D": per_step * c["step"]} for c in curve])
         append_row(target, row)
         if bar is not None:
             bar.update(1)
             bar.set_postfix_str(f"last loss {row['loss']:.3f}")
     if bar is not None:
         bar.close()
-    ids = {s.run_id for s in specs}
+    ids = {_schedule_for(s, schedule)[0] for s in specs}
     files = _siblings(out_path) or ([target] if target.exists() else [])
     if not files:  # nothing finished yet (e.g. an empty shard, or limit=0)
         return pd.DataFrame(columns=["run_id"])

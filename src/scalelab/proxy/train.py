@@ -23,7 +23,7 @@ from . import accounting, tokens
 from .config import ModelConfig, RunSpec, TrainConfig
 from .model import Transformer
 
-__all__ = ["lr_schedule", "train_run", "init_model", "default_compute_dtype", "EVAL_BATCH"]
+__all__ = ["lr_schedule", "read_schedule", "train_run", "init_model", "default_compute_dtype", "EVAL_BATCH"]
 
 EVAL_BATCH = 64  # sequences per compiled evaluation call
 CHUNK = 32  # optimiser steps per compiled call (lax.scan); the remainder runs step by step
@@ -39,12 +39,16 @@ def lr_schedule(cfg: TrainConfig, steps: int) -> np.ndarray:
 
     ``cosine``: linear warmup from 0 over ``warmup_frac * steps``, cosine decay to
     ``final_lr_frac * lr`` at the last step. ``wsd``: the same warmup, constant ``lr``, then
-    linear decay to ``final_lr_frac * lr`` over the last ``decay_frac * steps``.
+    linear decay to ``final_lr_frac * lr`` over the last ``decay_frac * steps``. ``constant``:
+    the same warmup, then ``lr`` to the end.
     """
     warm = max(1, int(round(cfg.warmup_frac * steps))) if cfg.warmup_frac > 0 else 0
     end = cfg.final_lr_frac * cfg.lr
     if cfg.schedule == "cosine":
         sched = optax.warmup_cosine_decay_schedule(0.0, cfg.lr, warm, max(steps, warm + 1), end)
+    elif cfg.schedule == "constant":
+        sched = optax.join_schedules([optax.linear_schedule(0.0, cfg.lr, max(warm, 1)),
+                                      optax.constant_schedule(cfg.lr)], [warm])
     elif cfg.schedule == "wsd":
         decay = max(1, int(round(cfg.decay_frac * steps)))
         stable = max(0, steps - warm - decay)
@@ -57,9 +61,33 @@ def lr_schedule(cfg: TrainConfig, steps: int) -> np.ndarray:
             [warm, warm + stable],
         )
     else:
-        raise ValueError(f"unknown schedule {cfg.schedule!r}; use 'cosine' or 'wsd'")
+        raise ValueError(f"unknown schedule {cfg.schedule!r}; use 'cosine', 'wsd' or 'constant' "
+                         f"(or give a schedule CSV: train_run(spec, lrs=read_schedule(path, steps)))")
     # +1: the lr applied at step s is the schedule after s+1 updates' worth of warmup
     return np.array([float(sched(s + 1 if s < warm else s)) for s in range(steps)], np.float32)
+
+
+def read_schedule(path, steps: int) -> np.ndarray:
+    """Per-update learning rates ``[steps]`` from a schedule CSV with columns ``step, lr``.
+
+    ``lr`` at ``step`` s is the rate of the s-th update (steps count updates, from 1); between
+    rows the rate is linear, and before the first row it warms up linearly from 0 at step 0 (the
+    curve-table convention of ``scalelab.curves.schedule``). Rows past ``steps`` are ignored; a
+    schedule that ends before ``steps`` is an error.
+    """
+    import pandas as pd
+
+    df = pd.read_csv(path)
+    if not {"step", "lr"} <= set(df.columns):
+        raise ValueError(f"{path}: a schedule CSV needs columns 'step' and 'lr'; columns are {list(df.columns)}")
+    s, lr = df["step"].to_numpy(float), df["lr"].to_numpy(float)
+    if np.any(np.diff(s) <= 0) or np.any(~np.isfinite(lr)) or np.any(lr < 0):
+        raise ValueError(f"{path}: steps must increase and lr be finite and >= 0")
+    if s[-1] < steps:
+        raise ValueError(f"{path}: the schedule ends at step {s[-1]:g}, before the run's {steps} steps")
+    if s[0] > 0:
+        s, lr = np.concatenate([[0.0], s]), np.concatenate([[0.0], lr])
+    return np.interp(np.arange(1, steps + 1, dtype=float), s, lr).astype(np.float32)
 
 
 def init_model(cfg: ModelConfig, seed: int) -> Transformer:
@@ -145,8 +173,15 @@ def _eval_loss(eval_sum, params, data: np.ndarray) -> float:
     return total / count
 
 
-def train_run(spec: RunSpec, progress=None) -> dict:
+def train_run(spec: RunSpec, progress=None, *, lrs=None, curve_every: int = 0) -> dict:
     """Train ``spec`` and return its RunTable row (a dict).
+
+    ``lrs`` (``[steps]``, e.g. from `read_schedule`) replaces the config's schedule; the row's
+    ``schedule`` is then ``"custom"``. With ``curve_every = k > 0`` the row also holds
+    ``curve``: a list of dicts, one per logged step (every k updates, the end of warm-up and the
+    last step), with ``step`` (updates done), ``lr`` (rate of that update), ``train_loss`` (mean
+    training cross-entropy of the updates since the previous log) and ``loss`` (held-out
+    cross-entropy, nats/token, of the parameters at that step).
 
     Row units: ``loss`` final held-out mean cross-entropy (nats/token); ``D`` training tokens
     actually seen (whole steps); ``C`` FLOPs by ``accounting.flops_per_token``; ``N`` =
@@ -165,13 +200,22 @@ def train_run(spec: RunSpec, progress=None) -> dict:
     graphdef, tx, step, multi_step, eval_sum = _compiled(m, _opt_key(t))
     _, params = nnx.split(init_model(m, t.seed))
     opt_state = tx.init(params)
-    lrs = lr_schedule(t, steps)
+    custom = lrs is not None
+    lrs = lr_schedule(t, steps) if lrs is None else np.asarray(lrs, np.float32)
+    if lrs.shape != (steps,):
+        raise ValueError(f"lrs must hold one learning rate per update ({steps}), got shape {lrs.shape}")
     order = tokens.batch_indices(len(pool), t.batch_size, steps, t.seed)
     tail = steps - max(1, steps // 10)  # train_loss: mean over the last 10 % of steps
     ces = []
+    log_at = set()
+    if curve_every:
+        warm = int(round(t.warmup_frac * steps)) if t.warmup_frac > 0 and not custom else 0
+        log_at = set(range(curve_every, steps + 1, curve_every)) | {steps} | ({warm} if 0 < warm < steps else set())
+    curve, window = [], []
     s = 0
     while s < steps:
-        if steps - s >= CHUNK:
+        room = min((x for x in log_at if x > s), default=steps) - s  # updates before the next log point
+        if room >= CHUNK:
             params, opt_state, ce = multi_step(params, opt_state, jnp.asarray(pool[order[s : s + CHUNK]]), lrs[s : s + CHUNK])
             n = CHUNK
         else:
@@ -179,7 +223,13 @@ def train_run(spec: RunSpec, progress=None) -> dict:
             ce, n = ce[None], 1
         if s + n > tail:
             ces.append(np.asarray(ce)[max(0, tail - s):])
+        if curve_every:
+            window.append(np.asarray(ce))
         s += n
+        if s in log_at:
+            curve.append({"step": s, "lr": float(lrs[s - 1]), "train_loss": float(np.mean(np.concatenate(window))),
+                          "loss": _eval_loss(eval_sum, params, held_out)})
+            window = []
         if progress is not None:
             progress(s / steps)
     train_losses = np.concatenate(ces)
@@ -207,7 +257,7 @@ def train_run(spec: RunSpec, progress=None) -> dict:
         "lr": t.lr,
         "batch_size": t.batch_size,
         "batch_tokens": t.batch_size * m.seq_len,
-        "schedule": t.schedule,
+        "schedule": "custom" if custom else t.schedule,
         "step": steps,
         "seed": t.seed,
         "run_id": spec.run_id,
@@ -221,4 +271,5 @@ def train_run(spec: RunSpec, progress=None) -> dict:
         "seq_len": m.seq_len,
         "compute_dtype": m.compute_dtype,
         "wall_s": wall,
+        **({"curve": curve} if curve_every else {}),
     }

@@ -21,6 +21,12 @@ Common aliases are renamed (``params``/``num_params`` -> ``N``, ``tokens`` ->
 
 Bad input raises `RunTableError` naming the column and the offending rows;
 nothing is ever dropped silently. Reading and writing files: `scalelab.runs.io`.
+
+A *curve table* has several rows per ``run_id`` (checkpoints at ``step``, with the
+``lr`` of that step): its steps must increase within each run, every run needs two rows
+or more, and ``lr`` may be 0 but not negative (`scalelab.curves.schedule` holds the
+checks and the schedule convention). Final-loss laws are fitted on `RunTable.final`
+(each run's last checkpoint, noted in the result); curve laws use every row.
 """
 
 from __future__ import annotations
@@ -119,6 +125,24 @@ class RunTable:
     def select(self, mask) -> "RunTable":
         return dataclasses.replace(self, df=self.df[np.asarray(mask, bool)])
 
+    # -- curve tables (several rows per run: run_id + step); logic in scalelab.curves.schedule --
+    @property
+    def is_curve(self) -> bool:
+        """True when some ``run_id`` has several rows (checkpoints at different ``step``)."""
+        from scalelab.curves.schedule import is_curve_table
+
+        return is_curve_table(self.df)
+
+    def final(self) -> "RunTable":
+        """Each run's last checkpoint (largest ``step``); a one-row-per-run table passes through."""
+        if not self.is_curve:
+            return self
+        from scalelab.curves.schedule import final_rows
+
+        keep = final_rows(self.df)
+        return RunTable(keep, self.notes + (f"curve table: kept each run's last checkpoint (final()), {len(keep)} "
+                                            f"of {len(self.df)} rows",), self.source)
+
 
 def _rows(idx: Iterable, limit: int = 10) -> str:
     idx = list(idx)
@@ -148,15 +172,21 @@ def from_dataframe(df: pd.DataFrame, source: str = "<DataFrame>") -> RunTable:
     df, notes = _canonical_names(df.copy())
     if "loss" not in df.columns:
         raise RunTableError(f"{source}: column 'loss' missing; columns are {list(df.columns)}")
+    curve = "run_id" in df.columns and "step" in df.columns and bool(df["run_id"].duplicated().any())
     invalid = {}
     for col in NUMERIC:
         if col not in df.columns:
             continue
-        problem, values = _check_numeric(df[col], col, source)
+        # a curve's schedule may reach lr 0 (checked with the curve table below)
+        problem, values = _check_numeric(df[col], col, source, positive=col in POSITIVE and not (curve and col == "lr"))
         if problem:  # refused when used (RunTable.column / require), carried through untouched otherwise
             invalid[col] = problem
         else:
             df[col] = values
+    if curve:
+        from scalelab.curves.schedule import check_curve_table  # curve table: several rows per run
+
+        check_curve_table(df, source, error=RunTableError)
     ok = lambda c: c in df.columns and c not in invalid  # noqa: E731
     if "N" not in df.columns:
         for alt in ("N_total", "N_active"):
@@ -174,7 +204,7 @@ def from_dataframe(df: pd.DataFrame, source: str = "<DataFrame>") -> RunTable:
     return RunTable(df, tuple(notes), source, invalid)
 
 
-def _check_numeric(raw: pd.Series, col: str, source: str) -> tuple[str | None, pd.Series]:
+def _check_numeric(raw: pd.Series, col: str, source: str, positive: bool) -> tuple[str | None, pd.Series]:
     """(what is wrong with a known numeric column or None, its float values)."""
     values = pd.to_numeric(raw, errors="coerce")
     bad = values.isna() & raw.notna()
@@ -185,7 +215,7 @@ def _check_numeric(raw: pd.Series, col: str, source: str) -> tuple[str | None, p
     nonfinite = ~np.isfinite(values.to_numpy())
     if nonfinite.any():
         return f"{source}: column {col!r} has NaN or infinite values in rows {_rows(raw.index[nonfinite])}", values
-    if col in POSITIVE:
+    if positive:
         nonpos = values.to_numpy() <= 0
         if nonpos.any():
             return f"{source}: column {col!r} must be > 0; rows {_rows(raw.index[nonpos])} are zero or negative", values

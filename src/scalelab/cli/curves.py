@@ -1,0 +1,55 @@
+"""``scalelab schedule``: optimise a learning-rate schedule through a fitted curve law.
+
+    scalelab fit curves.csv --law multipower --json > fit.json
+    scalelab schedule --from fit.json --steps 24000 --peak-lr 3e-4 --warmup 2160 --out schedule.csv
+
+The CSV holds ``step, lr`` rows (the learning rate of each update; warm-up from 0 at step 0 is
+implied, see `scalelab.curves.schedule`), readable by ``scalelab proxy`` and by
+`scalelab.curves.predict_table`. The predicted final losses of the optimised schedule, cosine and
+WSD (same steps, peak and warm-up) go to stderr, or to stdout as one JSON object with ``--json``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+
+def cmd_schedule(args) -> int:
+    from scalelab import curves
+
+    src = Path(args.fit_json)
+    if not src.exists():
+        raise FileNotFoundError(f"{src}: no such fit file; write one with `scalelab fit CURVES.csv --law multipower --json`")
+    fit = json.loads(src.read_text())
+    if "law" not in fit or "params" not in fit:
+        raise ValueError(f"{src}: expected a `scalelab fit --json` object with 'law' and 'params'")
+    res = curves.optimize_schedule(fit, args.steps, args.peak_lr, args.warmup, min_lr=args.min_lr,
+                                   knots=args.knots, iterations=args.iterations)
+    res.table(every=args.every).to_csv(args.out, index=False)
+    out = {**res.to_json(), "out": str(args.out)}
+    if args.json:
+        print(json.dumps(out))
+    else:
+        p = res.predicted
+        print(f"wrote {args.out}: {res.steps} steps, peak {res.peak_lr:g}, warm-up {res.warmup}", file=sys.stderr)
+        print(f"predicted final loss ({res.law.name}): optimised {p['optimised']:.5f}, cosine {p['cosine']:.5f} "
+              f"(gain {res.gain_vs_cosine:.5f}), wsd {p['wsd']:.5f} (gain {res.gain_vs_wsd:.5f}), "
+              f"constant {p['constant']:.5f}", file=sys.stderr)
+    return 0
+
+
+def add_commands(sub) -> None:
+    p = sub.add_parser("schedule", help="optimise an LR schedule through a fitted curve law (multipower, lr_annealing)")
+    p.add_argument("--from", dest="fit_json", required=True, help="a saved `scalelab fit --json` of a curve law")
+    p.add_argument("--steps", type=int, required=True, help="total optimizer updates")
+    p.add_argument("--peak-lr", type=float, required=True, help="learning rate at the end of warm-up (the maximum)")
+    p.add_argument("--warmup", type=int, default=0, help="linear warm-up steps from lr 0 (default 0)")
+    p.add_argument("--min-lr", type=float, default=0.0, help="the schedule stays above this (default 0)")
+    p.add_argument("--knots", type=int, default=512, help="schedule knots after warm-up (linear between)")
+    p.add_argument("--iterations", type=int, default=3000, help="Adam iterations")
+    p.add_argument("--every", type=int, default=1, help="write a row every this many steps (and the last)")
+    p.add_argument("--out", required=True, help="schedule CSV to write (step, lr)")
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    p.set_defaults(func=cmd_schedule)

@@ -1,0 +1,173 @@
+"""Learning-rate schedules optimised by gradient through a fitted curve law (Luo et al. 2025, section 5).
+
+The schedule after warm-up is parameterised so that every constraint holds by construction:
+with knots ``k = 0..M`` evenly spaced from the end of warm-up to the last step,
+
+    eta_k = min_lr + (peak_lr - min_lr) * exp(-sum_{j<=k} softplus(z_j)),   z_0 = -inf
+
+so ``eta_0 = peak_lr``, the schedule never increases, and it stays above ``min_lr``. The warm-up
+is linear from 0 at step 0 to ``peak_lr`` at step ``warmup`` (the curve-table convention). Adam
+(optax) minimises the law's predicted loss at the last step over ``z`` from three starts (the
+cosine baseline, the WSD baseline, and WSD with a 50 % decay), vmapped in one compiled
+``lax.scan``; the best iterate of the best start is kept.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pandas as pd
+
+from scalelab.curves import schedule as _schedule
+from scalelab.curves.predict import law_and_params
+
+
+@dataclasses.dataclass(frozen=True)
+class ScheduleResult:
+    """An optimised schedule and what the fitted law predicts for it and its baselines.
+
+    Attributes:
+      law: the `Law` used; params: its natural parameters.
+      steps, warmup, peak_lr, min_lr: the problem (steps = updates; lr per update).
+      lrs: float64 ``[steps + 1]``, the learning rate at steps 0..steps (``lrs[0] = 0`` with warm-up).
+      predicted: predicted final loss (nats/token) of ``optimised``, ``cosine`` and ``wsd`` (both
+        from ``peak_lr`` to ``baseline_final * peak_lr``, WSD decaying linearly over the last
+        ``wsd_decay`` of steps), and ``constant``.
+      gain_vs_cosine, gain_vs_wsd: predicted loss reduction (baseline - optimised), nats/token.
+      iterations: Adam iterations run.
+    """
+
+    law: object
+    params: dict
+    steps: int
+    warmup: int
+    peak_lr: float
+    min_lr: float
+    lrs: np.ndarray
+    predicted: dict
+    gain_vs_cosine: float
+    gain_vs_wsd: float
+    iterations: int
+
+    def table(self, every: int = 1) -> pd.DataFrame:
+        """The schedule as ``step, lr`` rows (every ``every`` steps and the last; step 0 omitted
+        when its lr is 0): a schedule CSV for ``scalelab proxy`` and `predict_table`."""
+        return _schedule.schedule_table(self.lrs, every)[["step", "lr"]]
+
+    def to_json(self) -> dict:
+        return {"law": self.law.name, "params": dict(self.params), "steps": self.steps, "warmup": self.warmup,
+                "peak_lr": self.peak_lr, "min_lr": self.min_lr, "predicted": dict(self.predicted),
+                "gain_vs_cosine": self.gain_vs_cosine, "gain_vs_wsd": self.gain_vs_wsd,
+                "iterations": self.iterations}
+
+
+def _knot_inputs(steps: int, warmup: int, knot_steps: np.ndarray, knot_lrs):
+    """Law inputs for the final step of one schedule given by knots after warm-up."""
+    head_s = np.array([0.0, float(warmup)]) if warmup > 0 else np.zeros(0)
+    ks = jnp.concatenate([jnp.asarray(head_s), jnp.asarray(knot_steps, jnp.float64)])
+    head_l = jnp.zeros(2).at[1].set(knot_lrs[0]) if warmup > 0 else jnp.zeros(0)
+    kl = jnp.concatenate([head_l, knot_lrs])
+    return {"t": jnp.asarray([float(steps)]), "knot_step": ks[None, :], "knot_lr": kl[None, :]}
+
+
+def final_loss(fit, lrs, max_knots: int = 8192) -> float:
+    """The fitted law's predicted loss at the last step of a per-step schedule ``lrs[0..T]``.
+
+    The schedule's knots are its steps (at most ``max_knots``, evenly spaced, linear between).
+    """
+    law, params = law_and_params(fit)
+    lrs = np.asarray(lrs, float)
+    T = len(lrs) - 1
+    ks = np.unique(np.round(np.linspace(0, T, min(T + 1, max_knots)))).astype(float)
+    x = {"t": jnp.asarray([float(T)]), "knot_step": jnp.asarray(ks)[None], "knot_lr": jnp.asarray(lrs[ks.astype(int)])[None]}
+    with jax.enable_x64(True):
+        return float(law.predict({k: jnp.asarray(v, jnp.float64) for k, v in params.items()}, x)[0])
+
+
+def optimize_schedule(fit, steps: int, peak_lr: float, warmup: int = 0, *, min_lr: float = 0.0,
+                      knots: int = 512, iterations: int = 3000, learning_rate: float = 0.05,
+                      baseline_final: float = 0.1, wsd_decay: float = 0.2) -> ScheduleResult:
+    """Schedule minimising the fitted law's predicted final loss, non-increasing after warm-up.
+
+    Args:
+      fit: a fitted curve law (`FitResult`, or ``{"law", "params"}``), e.g. ``multipower``.
+      steps: total updates T; the loss is predicted at step T.
+      peak_lr: the learning rate at the end of warm-up (the schedule's maximum).
+      warmup: linear warm-up steps from lr 0 at step 0 (0: start at ``peak_lr``).
+      min_lr: the schedule stays above this learning rate.
+      knots: schedule knots after warm-up (at most one per step; linear in between).
+      iterations, learning_rate: Adam on the decrement parameters ``z``.
+      baseline_final, wsd_decay: the cosine and WSD baselines end at ``baseline_final *
+        peak_lr``; WSD decays linearly over the last ``wsd_decay`` of the steps.
+
+    Returns:
+      `ScheduleResult` (per-step ``lrs``, predicted final losses, gains over cosine and WSD).
+    """
+    law, params = law_and_params(fit)
+    if getattr(law, "prepare", None) is None:
+        raise ValueError(f"law {law.name!r} is not a curve law (the schedule does not enter it)")
+    steps, warmup = int(steps), int(warmup)
+    if not (0 <= warmup < steps):
+        raise ValueError(f"need 0 <= warmup < steps; got warmup={warmup}, steps={steps}")
+    if not (peak_lr > 0 and 0 <= min_lr < peak_lr):
+        raise ValueError(f"need peak_lr > 0 and 0 <= min_lr < peak_lr; got peak_lr={peak_lr}, min_lr={min_lr}")
+    M = int(min(knots, steps - warmup))
+    knot_steps = np.linspace(warmup, steps, M + 1)
+    span = peak_lr - min_lr
+
+    cos = _schedule.cosine(steps, peak_lr, warmup, final_lr=baseline_final * peak_lr)
+    wsd = _schedule.wsd(steps, peak_lr, warmup, decay_frac=wsd_decay, final_lr=baseline_final * peak_lr)
+    wsd_long = _schedule.wsd(steps, peak_lr, warmup, decay_frac=0.5, final_lr=0.5 * baseline_final * peak_lr)
+
+    def z_from(lrs):  # softplus^-1 of a schedule's log-decrements between knots
+        frac = np.clip((np.interp(knot_steps, np.arange(steps + 1), lrs) - min_lr) / span, 1e-4, 1.0)
+        return np.log(np.expm1(np.maximum(np.diff(-np.log(frac)), 1e-3)))
+
+    z0 = np.stack([z_from(cos), z_from(wsd), z_from(wsd_long)])  # three starts, one vmapped program
+
+    def lrs_of(z):
+        logf = -jnp.concatenate([jnp.zeros(1), jnp.cumsum(jax.nn.softplus(z))])
+        return min_lr + span * jnp.exp(logf)
+
+    p = {k: jnp.asarray(v, jnp.float64) for k, v in params.items()}
+
+    def objective(z):
+        return law.predict(p, _knot_inputs(steps, warmup, knot_steps, lrs_of(z)))[0]
+
+    tx = optax.adam(learning_rate)
+
+    @jax.jit
+    @jax.vmap
+    def run(z):
+        def body(carry, _):
+            z, state, best_z, best_f = carry
+            f, g = jax.value_and_grad(objective)(z)
+            better = f < best_f
+            best_z = jnp.where(better, z, best_z)
+            best_f = jnp.where(better, f, best_f)
+            upd, state = tx.update(g, state, z)
+            return (optax.apply_updates(z, upd), state, best_z, best_f), f
+
+        init = (z, tx.init(z), z, jnp.asarray(jnp.inf, z.dtype))
+        (z, _, best_z, best_f), _ = jax.lax.scan(body, init, None, length=iterations)
+        f = objective(z)
+        better = f < best_f
+        return jnp.where(better, z, best_z), jnp.where(better, f, best_f)
+
+    with jax.enable_x64(True):
+        zs, fs = run(jnp.asarray(z0, jnp.float64))
+        knot_lrs = np.asarray(lrs_of(zs[int(jnp.argmin(fs))]), float)
+    head_s, head_l = ([0.0], [0.0]) if warmup > 0 else ([], [])
+    lrs = np.interp(np.arange(steps + 1, dtype=float), np.concatenate([head_s, knot_steps]),
+                    np.concatenate([head_l, knot_lrs]))
+    const = _schedule.constant(steps, peak_lr, warmup)
+    fitted = {"law": law, "params": params}
+    predicted = {name: final_loss(fitted, s) for name, s in
+                 (("optimised", lrs), ("cosine", cos), ("wsd", wsd), ("constant", const))}
+    return ScheduleResult(law, params, steps, warmup, float(peak_lr), float(min_lr), lrs, predicted,
+                          predicted["cosine"] - predicted["optimised"], predicted["wsd"] - predicted["optimised"],
+                          int(iterations))

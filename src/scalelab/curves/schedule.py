@@ -1,0 +1,223 @@
+"""Curve tables and learning-rate schedules as plain NumPy data (no JAX, nothing else of scalelab's).
+
+A *curve table* has several rows per run: ``run_id`` plus ``step`` (optimizer steps), with
+``loss`` at that step and ``lr``, the learning rate applied at that step.
+
+Schedule convention
+-------------------
+A run's schedule is given by its rows' ``(step, lr)`` pairs and is **piecewise linear between
+rows, per step**: the learning rate at an integer step between two rows is the straight line
+between them. When a run's first row is above step 0, the schedule **warms up linearly from
+lr 0 at step 0** to that first row (the usual linear warm-up; the multi-power law's authors
+warm up this way and do not log the warm-up steps). Before the first row nothing else is
+assumed. A step change of the learning rate is written as two rows one step apart.
+
+Schedule integrals use the per-step sums of the multi-power law's code (Luo et al. 2025):
+``S(t) = sum_{tau=0..t} eta_tau`` (learning rate x steps, warm-up included), which for a
+piecewise-linear schedule is the trapezoid area plus ``(eta_0 + eta_t) / 2``.
+
+Encoding for the curve laws
+---------------------------
+`encode` turns a table into per-row arrays that the laws in `scalelab.laws.curves` integrate
+in JAX: for each row, the row's step ``t`` and its run's schedule as knots ``(knot_step,
+knot_lr)`` [n_rows, K], padded to the longest run by repeating the last knot (zero-length
+segments add nothing). Knots are the run's rows (plus the warm-up start), with long gaps cut
+into pieces of at most ``max_segment`` steps so that a midpoint rule per piece is accurate;
+a run with more than ``max_knots`` knots is thinned (every m-th knot kept: the schedule is
+then resampled piecewise-linearly, which bounds memory at ``n_rows x max_knots``). The laws
+need only the knots before each row's step; a row may lie between knots.
+
+This module imports nothing of scalelab's, so the run table (lowest floor) can call its checks.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["is_curve_table", "check_curve_table", "final_rows", "encode", "knots_of",
+           "constant", "cosine", "wsd", "per_step", "schedule_table", "DEFAULT_SEGMENTS", "DEFAULT_MAX_KNOTS"]
+
+DEFAULT_SEGMENTS = 256    # the longest run is cut into at least this many pieces (midpoint accuracy)
+DEFAULT_MAX_KNOTS = 2048  # knots per run at most (memory: n_rows x knots per array)
+
+
+class CurveTableError(ValueError):
+    """Bad curve data; the message names the run, the rows and a fix."""
+
+
+def is_curve_table(df: pd.DataFrame) -> bool:
+    """True when ``df`` has ``run_id`` and ``step`` and some run has more than one row."""
+    return ("run_id" in df.columns and "step" in df.columns
+            and bool(df["run_id"].duplicated().any()))
+
+
+def _rows(idx, limit: int = 8) -> str:
+    idx = list(idx)
+    shown = ", ".join(str(i) for i in idx[:limit])
+    return shown + (f", ... ({len(idx)} rows)" if len(idx) > limit else "")
+
+
+def check_curve_table(df: pd.DataFrame, source: str = "<DataFrame>", need_lr: bool = False,
+                      error=CurveTableError) -> None:
+    """Raise ``error`` for a malformed curve table (one naming the run, rows and fix).
+
+    Checks: steps sorted within each run (rows in increasing ``step``), no duplicate step in a
+    run, every run with at least two rows, steps >= 0, and (``need_lr`` or an ``lr`` column
+    present) ``lr`` present, finite and >= 0 on every row.
+    """
+    if "run_id" not in df.columns or "step" not in df.columns:
+        raise error(f"{source}: a curve table needs columns 'run_id' and 'step'; columns are {list(df.columns)}")
+    step = pd.to_numeric(df["step"], errors="coerce")
+    if step.isna().any():
+        raise error(f"{source}: column 'step' is missing or non-numeric in rows {_rows(df.index[step.isna()])}")
+    if (step < 0).any():
+        raise error(f"{source}: column 'step' must be >= 0; rows {_rows(df.index[step < 0])} are negative")
+    runs = df["run_id"].astype(str)
+    for run, idx in runs.groupby(runs, sort=False).groups.items():
+        s = step.loc[idx].to_numpy()
+        if len(s) < 2:
+            raise error(f"{source}: run {run!r} has a single row (row {_rows(idx)}); a curve needs at least two "
+                        f"checkpoints: drop that run, or fit a final-loss law on table.final()")
+        d = np.diff(s)
+        if (d == 0).any():
+            dup = np.asarray(idx)[1:][d == 0]
+            raise error(f"{source}: run {run!r} has duplicate steps in rows {_rows(dup)}; keep one row per step "
+                        f"(e.g. df.drop_duplicates(['run_id', 'step'], keep='last'))")
+        if (d < 0).any():
+            bad = np.asarray(idx)[1:][d < 0]
+            raise error(f"{source}: run {run!r} has steps out of order at rows {_rows(bad)}; sort the table "
+                        f"(df.sort_values(['run_id', 'step']))")
+    if need_lr or "lr" in df.columns:
+        if "lr" not in df.columns:
+            raise error(f"{source}: column 'lr' (learning rate at each row's step) is missing; curve laws need the "
+                        f"schedule: give lr per row (piecewise linear between rows, linear warm-up from 0)")
+        lr = pd.to_numeric(df["lr"], errors="coerce")
+        missing = lr.isna() | ~np.isfinite(lr.to_numpy(dtype=float, na_value=np.nan))
+        if missing.any():
+            raise error(f"{source}: column 'lr' is missing or not finite in rows {_rows(df.index[missing])}; "
+                        f"give the learning rate at every row")
+        if (lr < 0).any():
+            raise error(f"{source}: column 'lr' must be >= 0; rows {_rows(df.index[lr < 0])} are negative")
+
+
+def final_rows(df: pd.DataFrame) -> pd.DataFrame:
+    """Each run's last checkpoint (largest ``step``), in the order runs first appear."""
+    step = pd.to_numeric(df["step"], errors="coerce")
+    last = step.groupby(df["run_id"].astype(str), sort=False).idxmax()
+    return df.loc[last.to_numpy()]
+
+
+def knots_of(step: np.ndarray, lr: np.ndarray, max_segment: float, max_knots: int = DEFAULT_MAX_KNOTS):
+    """One run's schedule knots ``(steps, lrs)``: warm-up start, its rows, long gaps cut.
+
+    ``step``/``lr`` are the run's rows (sorted). A first row above step 0 gets a knot (0, 0).
+    Gaps longer than ``max_segment`` steps are cut into equal pieces (lr interpolated).
+    More than ``max_knots`` knots: every m-th is kept, always with the first and last.
+    """
+    step = np.asarray(step, float)
+    lr = np.asarray(lr, float)
+    if step[0] > 0:
+        step = np.concatenate([[0.0], step])
+        lr = np.concatenate([[0.0], lr])
+    gaps = np.diff(step)
+    pieces = np.maximum(1, np.ceil(gaps / max(max_segment, 1e-9)).astype(int))
+    if np.any(pieces > 1):
+        frac = np.concatenate([np.arange(1, p + 1) / p for p in pieces])
+        left = np.repeat(np.arange(len(gaps)), pieces)
+        new_s = step[left] + frac * gaps[left]
+        new_l = lr[left] + frac * (lr[left + 1] - lr[left])
+        step = np.concatenate([step[:1], new_s])
+        lr = np.concatenate([lr[:1], new_l])
+    if len(step) > max_knots:
+        m = math.ceil((len(step) - 1) / (max_knots - 1))
+        keep = np.unique(np.concatenate([np.arange(0, len(step), m), [len(step) - 1]]))
+        step, lr = step[keep], lr[keep]
+    return step, lr
+
+
+def encode(df: pd.DataFrame, max_segment: float | None = None, max_knots: int = DEFAULT_MAX_KNOTS,
+           dtype=np.float64) -> dict:
+    """Per-row schedule arrays for the curve laws.
+
+    Args:
+      df: a curve table (``run_id``, ``step``, ``lr``; checked by `check_curve_table`).
+      max_segment: longest piece between knots, in steps (default: the longest run's last step
+        / ``DEFAULT_SEGMENTS``).
+      max_knots: knots per run at most (see the module doc).
+
+    Returns:
+      ``{"t": [n], "knot_step": [n, K], "knot_lr": [n, K]}``; row ``i`` carries its run's knots.
+    """
+    if is_curve_table(df):
+        check_curve_table(df, need_lr=True)
+    step = df["step"].to_numpy(dtype=float)
+    lr = df["lr"].to_numpy(dtype=float)
+    if max_segment is None:
+        max_segment = max(1.0, float(np.max(step)) / DEFAULT_SEGMENTS)
+    runs = df["run_id"].astype(str).to_numpy()
+    codes, uniq = pd.factorize(runs, sort=False)
+    knots = []
+    for r in range(len(uniq)):  # data preparation at the edge, once per table
+        rows = np.flatnonzero(codes == r)
+        knots.append(knots_of(step[rows], lr[rows], max_segment, max_knots))
+    K = max(len(k[0]) for k in knots)
+    ks = np.empty((len(uniq), K), dtype)
+    kl = np.empty((len(uniq), K), dtype)
+    for r, (s, l) in enumerate(knots):
+        ks[r, : len(s)], ks[r, len(s):] = s, s[-1]
+        kl[r, : len(l)], kl[r, len(l):] = l, l[-1]
+    return {"t": step.astype(dtype), "knot_step": ks[codes], "knot_lr": kl[codes]}
+
+
+# -- schedule builders (per-step learning rates, float64 [steps + 1] for steps 0..steps) --------
+
+def _warm(steps: int, warmup: int, peak: float) -> np.ndarray:
+    s = np.arange(steps + 1, dtype=float)
+    return peak * np.minimum(1.0, s / max(warmup, 1)) if warmup > 0 else np.full(steps + 1, peak)
+
+
+def constant(steps: int, peak_lr: float, warmup: int = 0) -> np.ndarray:
+    """Linear warm-up from 0 over ``warmup`` steps, then ``peak_lr`` to step ``steps``."""
+    return _warm(steps, warmup, peak_lr)
+
+
+def cosine(steps: int, peak_lr: float, warmup: int = 0, final_lr: float = 0.0) -> np.ndarray:
+    """Linear warm-up, then cosine from ``peak_lr`` at ``warmup`` to ``final_lr`` at ``steps``."""
+    s = np.arange(steps + 1, dtype=float)
+    frac = np.clip((s - warmup) / max(steps - warmup, 1), 0.0, 1.0)
+    out = final_lr + 0.5 * (peak_lr - final_lr) * (1 + np.cos(np.pi * frac))
+    return np.where(s < warmup, _warm(steps, warmup, peak_lr), out)
+
+
+def wsd(steps: int, peak_lr: float, warmup: int = 0, decay_frac: float = 0.2, final_lr: float = 0.0) -> np.ndarray:
+    """Warm-up, stable at ``peak_lr``, then linear decay to ``final_lr`` over the last ``decay_frac`` of steps."""
+    s = np.arange(steps + 1, dtype=float)
+    start = steps - max(1, int(round(decay_frac * steps)))
+    frac = np.clip((s - start) / max(steps - start, 1), 0.0, 1.0)
+    out = peak_lr + frac * (final_lr - peak_lr)
+    return np.where(s < warmup, _warm(steps, warmup, peak_lr), out)
+
+
+def per_step(step, lr, steps: int | None = None) -> np.ndarray:
+    """A run's per-step learning rates for steps 0..``steps`` under the module's convention."""
+    step = np.asarray(step, float)
+    lr = np.asarray(lr, float)
+    if step[0] > 0:
+        step, lr = np.concatenate([[0.0], step]), np.concatenate([[0.0], lr])
+    steps = int(step[-1]) if steps is None else int(steps)
+    return np.interp(np.arange(steps + 1, dtype=float), step, lr)
+
+
+def schedule_table(lrs: np.ndarray, every: int = 1, run_id: str = "schedule") -> pd.DataFrame:
+    """A per-step schedule ``lrs[0..T]`` as rows ``run_id, step, lr`` every ``every`` steps (and at T).
+
+    Step 0 is dropped when its lr is 0 (the warm-up convention restores it).
+    """
+    T = len(lrs) - 1
+    steps = np.unique(np.concatenate([np.arange(0, T + 1, every), [T]]))
+    if lrs[0] == 0 and len(steps) > 1:
+        steps = steps[1:]
+    return pd.DataFrame({"run_id": run_id, "step": steps.astype(int), "lr": np.asarray(lrs, float)[steps]})

@@ -1,0 +1,232 @@
+"""Curve tables, the curve laws (multipower, lr_annealing), forecasts and schedule optimisation.
+
+References: per-step float64 NumPy sums written from the multi-power authors' code (their
+`evaluation.py`: ``S1 = cumsum(lrs)[t]``, ``LD = sum_k (eta_k - eta_{k-1}) G(eta_k^-gamma S_k(t))``),
+the annealing momentum by its recursion, the authors' published held-out errors, and parameters
+recovered from simulated curves.
+"""
+
+from __future__ import annotations
+
+import json
+
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+import pytest
+
+import scalelab
+from scalelab import curves, laws
+from scalelab.curves import schedule
+from scalelab.data import data_dir
+from scalelab.fit import variants
+from scalelab.fit.api import table_for
+from scalelab.fit.many import fit_many
+from scalelab.laws.curves import segments
+
+MP = laws.get("multipower")
+LA = laws.get("lr_annealing")
+TRAIN = ["cosine_24000", "constant_24000", "wsdcon_9"]
+TEST = ["constant_72000", "cosine_72000", "wsd_20000_24000", "wsdld_20000_24000", "wsdcon_3", "wsdcon_18"]
+
+
+# ----------------------------------------------------------------------------- references
+
+def _per_step_multipower(p, lrs, t):
+    """The authors' per-step formula (numpy, float64) at steps ``t`` for per-step ``lrs[0..T]``."""
+    cs = np.cumsum(lrs)
+    gap = np.zeros_like(lrs)
+    gap[1:] = np.diff(lrs)
+    out = []
+    for s in t:
+        G = 1 - (1 + p["C"] * lrs[1:s + 1] ** (-p["gamma"]) * (cs[s] - cs[:s])) ** (-p["beta"])
+        out.append(p["L0"] + p["A"] * cs[s] ** (-p["alpha"]) + p["B"] * np.sum(gap[1:s + 1] * G))
+    return np.array(out)
+
+
+def _per_step_annealing(p, lrs, t):
+    """Tissue et al.'s recursion m_i = lam m_{i-1} + (eta_{i-1} - eta_i), S2 = sum m_i."""
+    m, S2 = 0.0, np.zeros(len(lrs))
+    for i in range(1, len(lrs)):
+        m = p["lam"] * m + (lrs[i - 1] - lrs[i])
+        S2[i] = S2[i - 1] + m
+    cs = np.cumsum(lrs)
+    return p["L0"] + p["A"] * cs[t] ** (-p["alpha"]) - p["C"] * S2[t]
+
+
+def _random_schedule(rng, T=3000, warm=150, peak=1e-3):
+    """Rows every ~50-150 steps of a warm-up + stable + decay + step-down schedule (run 'r')."""
+    steps = np.unique(np.concatenate([np.cumsum(rng.integers(50, 150, 40)), [T]]))
+    steps = steps[(steps > warm) & (steps <= T)]
+    lrs = np.interp(steps, [warm, 1200, 2200, T], [peak, peak, 0.3 * peak, 0.1 * peak])
+    lrs[steps > 2600] *= 0.5
+    return pd.DataFrame({"run_id": "r", "step": steps, "lr": lrs})
+
+
+# ----------------------------------------------------------------------------- integrals
+
+def test_summed_lr_is_the_exact_per_step_sum():
+    df = _random_schedule(np.random.default_rng(0))
+    x = schedule.encode(df)
+    g = segments({k: jnp.asarray(v) for k, v in x.items()})
+    S_t, eta_t = g.S_t, g.eta_t
+    per_step = schedule.per_step(df["step"], df["lr"])
+    np.testing.assert_allclose(np.asarray(S_t), np.cumsum(per_step)[df["step"].to_numpy()], rtol=1e-12)
+    np.testing.assert_allclose(np.asarray(eta_t), df["lr"].to_numpy(), rtol=1e-12)
+
+
+def test_curve_laws_match_per_step_sums():
+    # Two-point Gauss-Legendre per segment of <= T/256 steps vs the exact per-step sums: the
+    # loss-drop terms are ~0.1-0.3 nats here; the worst row (the first after warm-up, where S is
+    # small and G steep) is 5e-6 off; 2e-5 relative on the loss is the quadrature's error budget.
+    df = _random_schedule(np.random.default_rng(1))
+    lrs = schedule.per_step(df["step"], df["lr"])
+    t = df["step"].to_numpy()
+    p = {"L0": 2.5, "A": 0.6, "alpha": 0.45, "B": 400.0, "C": 2.0, "beta": 0.6, "gamma": 0.65}
+    ours = np.asarray(MP(p, **{k: df[k].to_numpy() for k in ("run_id", "step", "lr")}))
+    np.testing.assert_allclose(ours, _per_step_multipower(p, lrs, t), rtol=2e-5)
+    q = {"L0": 2.5, "A": 0.6, "alpha": 0.45, "C": 300.0, "lam": 0.995}
+    ours = np.asarray(LA(q, **{k: df[k].to_numpy() for k in ("run_id", "step", "lr")}))
+    np.testing.assert_allclose(ours, _per_step_annealing(q, lrs, t), rtol=1e-10)  # exact geometric sums
+
+
+# ----------------------------------------------------------------------------- curve tables
+
+def _curves_df():
+    return pd.DataFrame({"run_id": ["a"] * 3 + ["b"] * 3, "step": [10, 20, 30, 10, 20, 40],
+                         "lr": [1e-3] * 6, "loss": [3.0, 2.8, 2.7, 3.1, 2.9, 2.6],
+                         "N": [1e6] * 3 + [2e6] * 3, "D": [1e7, 2e7, 3e7, 1e7, 2e7, 4e7]})
+
+
+@pytest.mark.parametrize("edit, match", [
+    (lambda d: d.assign(step=[10, 30, 20, 10, 20, 40]), "out of order.*sort"),
+    (lambda d: d.assign(step=[10, 20, 20, 10, 20, 40]), "duplicate steps.*drop_duplicates"),
+    (lambda d: d.assign(lr=[1e-3, np.nan, 1e-3, 1e-3, 1e-3, 1e-3]), "lr"),
+    (lambda d: d.assign(lr=[1e-3, -1e-3, 1e-3, 1e-3, 1e-3, 1e-3]), "lr"),
+    (lambda d: pd.concat([d, d.iloc[:1].assign(run_id="c")], ignore_index=True), "single row.*final"),
+])
+def test_bad_curve_tables_are_refused(edit, match):
+    with pytest.raises(scalelab.RunTableError, match=match):
+        scalelab.read(edit(_curves_df()))
+
+
+def test_missing_lr_is_refused_for_curve_laws():
+    with pytest.raises(ValueError, match="lr"):
+        curves.predict_table({"law": "multipower", "params": MP.reference["luo2025_100M"]},
+                             _curves_df().drop(columns="lr"))
+
+
+def test_final_keeps_last_checkpoint_and_final_loss_laws_use_it():
+    table = scalelab.read(_curves_df())
+    assert table.is_curve
+    final = table.final()
+    assert final.df["step"].tolist() == [30, 40] and final.df["loss"].tolist() == [2.7, 2.6]
+    assert any("last checkpoint" in n for n in final.notes)
+    assert len(table_for(table, laws.get("chinchilla"))) == 2  # final-loss law: final()
+    assert len(table_for(table, MP)) == 6                        # curve law: every row
+
+
+# ----------------------------------------------------------------------------- published data
+
+def _load(size, names):
+    root = data_dir() / "multipower_law" / f"csv_{size}"
+    if not root.exists():
+        pytest.skip(f"public data {root} not found (set SCALELAB_DATA_DIR)")
+    frames = []
+    for n in names:
+        df = pd.read_csv(root / f"{n}.csv")
+        if df["step"].max() == 24000:  # the authors' loader keeps steps < 24000 of these files
+            df = df[df["step"] < 24000]
+        frames.append(df.assign(run_id=n))
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_published_parameters_give_published_heldout_error():
+    # Published PredE for 100M: 0.142% with the authors' per-step schedules; ours reads the
+    # schedule from the CSV rows (piecewise linear): 0.143-0.145% (PROVENANCE.md).
+    err = curves.relative_errors({"law": "multipower", "params": MP.reference["luo2025_100M"]},
+                                 _load(100, TEST))
+    assert abs(err["mean_rel_error"].mean() - 0.00142) < 0.00006
+    # Worst row: published 0.58%; ours 1.8% on wsdcon_3's first row after its step change at 8000,
+    # which the rows (7936 -> 8000) make a 64-step linear ramp under our convention.
+    assert err["worst_rel_error"].drop("wsdcon_3").max() < 0.011 and err["worst_rel_error"].max() < 0.02
+
+
+@pytest.fixture(scope="module")
+def fit_25m():
+    train = curves.thin(_load(25, TRAIN), 4)  # every 4th row (+ the step change of wsdcon_9): fast
+    return scalelab.fit(train, "multipower")
+
+
+def test_multipower_fit_forecasts_heldout_schedules(fit_25m):
+    # The issue's bar: mean relative error <= 0.2% on the 6 held-out schedules (published 0.110%).
+    assert fit_25m.converged
+    err = curves.relative_errors(fit_25m, _load(25, TEST))
+    assert err["mean_rel_error"].mean() <= 0.002
+    assert len(err) == 6 and err["rows"].sum() == len(_load(25, TEST))
+
+
+# ----------------------------------------------------------------------------- lr_annealing
+
+def test_lr_annealing_recovers_parameters_and_bootstraps_whole_runs():
+    rng = np.random.default_rng(3)
+    truth = {"L0": 2.2, "A": 0.5, "alpha": 0.5, "C": 150.0, "lam": 0.99}
+    frames = []
+    for name, lrs in (("cos", schedule.cosine(2000, 3e-3, 100, 3e-4)), ("const", schedule.constant(2000, 3e-3, 100)),
+                      ("wsd", schedule.wsd(2000, 3e-3, 100, 0.3, 3e-4)), ("wsd2", schedule.wsd(1500, 3e-3, 100, 0.5))):
+        frames.append(schedule.schedule_table(lrs, every=100, run_id=name))
+    df = pd.concat(frames, ignore_index=True)
+    clean = np.asarray(LA(truth, **{k: df[k].to_numpy() for k in ("run_id", "step", "lr")}))
+    df["loss"] = clean * np.exp(2e-4 * rng.standard_normal(len(df)))
+    boot = variants.bootstrap(df, 3, seed=0, by="run_id")
+    codes = pd.factorize(df["run_id"])[0]
+    assert all(len(set(w[codes == c])) == 1 for w in boot.weights for c in range(4))  # whole runs resampled
+    # one compiled program: the full fit and 3 run-bootstrap refits, each from the law's start grid
+    out = fit_many(df, "lr_annealing", variants.full(df) + boot, starts="grid", batch_size=4)
+    assert len(out) == 4 and out["converged"].all()
+    full = out.iloc[0]
+    for k, tol in (("L0", 0.02), ("A", 0.05), ("alpha", 0.05), ("C", 0.1), ("lam", 0.002)):
+        assert abs(full[k] / truth[k] - 1) < tol, (k, full[k])
+
+
+# ----------------------------------------------------------------------------- schedules
+
+@pytest.fixture(scope="module")
+def optimised():
+    fit = {"law": "multipower", "params": MP.reference["luo2025_100M"]}
+    return fit, curves.optimize_schedule(fit, 6000, 3e-4, 300, min_lr=1e-6, knots=128, iterations=300)
+
+
+def test_optimised_schedule_constraints_and_gain(optimised):
+    fit, res = optimised
+    lrs = res.lrs
+    assert lrs.shape == (6001,)
+    np.testing.assert_allclose(lrs[:301], 3e-4 * np.arange(301) / 300, rtol=1e-12)  # linear warm-up
+    assert np.all(np.diff(lrs[300:]) <= 0)               # non-increasing after warm-up
+    assert lrs.max() <= 3e-4 and lrs[300:].min() >= 1e-6
+    p = res.predicted
+    assert p["optimised"] <= p["cosine"] and p["optimised"] <= p["wsd"]
+    assert res.gain_vs_cosine == pytest.approx(p["cosine"] - p["optimised"])
+    # an independent path: the written schedule table through predict_table
+    table = res.table(every=1).assign(run_id="opt")
+    assert curves.predict_table(fit, table)[-1] == pytest.approx(p["optimised"], abs=2e-4)
+
+
+def test_schedule_cli_writes_a_schedule(tmp_path):
+    from scalelab.cli import main
+
+    src = tmp_path / "fit.json"
+    src.write_text(json.dumps({"law": "multipower", "params": MP.reference["luo2025_100M"]}))
+    out = tmp_path / "schedule.csv"
+    assert main(["schedule", "--from", str(src), "--steps", "6000", "--peak-lr", "3e-4", "--warmup", "300",
+                 "--min-lr", "1e-6", "--knots", "128", "--iterations", "300", "--every", "10", "--out", str(out)]) == 0
+    df = pd.read_csv(out)
+    assert list(df.columns) == ["step", "lr"] and df["step"].iloc[-1] == 6000
+    assert np.all(np.diff(df["lr"][df["step"] >= 300]) <= 0)
+
+
+def test_compare_skips_curve_laws_with_a_reason():
+    from scalelab import compare
+
+    out = compare.compare_one(scalelab.read(_curves_df()).final(), "multipower")
+    assert out["status"] == "skipped" and "relative_errors" in out["reason"]
