@@ -16,6 +16,23 @@ import sys
 from scalelab.cli.options import add_fit, add_json, add_table, fixed_from, read_table
 
 
+def spearman(a, b) -> float:
+    """Spearman rank correlation in NumPy (ties get their average rank), so that `--loo` needs no SciPy."""
+    import numpy as np
+
+    def ranks(x):
+        x = np.asarray(x, float)
+        order = np.argsort(x, kind="mergesort")
+        r = np.empty(len(x))
+        r[order] = np.arange(len(x), dtype=float)
+        _, inv, counts = np.unique(x, return_inverse=True, return_counts=True)
+        sums = np.bincount(inv, weights=r)
+        return (sums / counts)[inv]
+
+    ra, rb = ranks(a), ranks(b)
+    return float(np.corrcoef(ra, rb)[0, 1])
+
+
 def cmd_influence(args) -> int:
     from scalelab import design
 
@@ -34,9 +51,7 @@ def cmd_influence(args) -> int:
     shown = t if args.top <= 0 else t.head(args.top)
     print(shown.to_string(index=False, float_format=lambda v: f"{v:+.3e}"))
     if args.loo:
-        from scipy.stats import spearmanr
-
-        rho = spearmanr(res.influence, res.loo_change)[0]
+        rho = spearman(res.influence, res.loo_change)
         print(f"Spearman(influence, leave-one-out change) = {rho:.4f}; refits {res.loo_seconds:.2f} s")
     return 0
 

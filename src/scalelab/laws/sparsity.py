@@ -66,7 +66,7 @@ FRANTAR2023_SPARSITY = Law(
     reference={},
     citation="Frantar, Riquelme, Houlsby, Alistarh, Evci 2023, arXiv 2309.08520, Eq. 1 (form [review] in LAWS.md)",
     conventions=("N: non-zero parameters (dense count times 1-S); D: training tokens; S: weight sparsity in [0,1). "
-                 "No published coefficients are carried ([gap] in LAWS.md). At S = 0: Chinchilla with "
+                 "No published coefficients are carried (the paper gives none). At S = 0: Chinchilla with "
                  "A = aS + cS, alpha = bN, B = aD^bD, beta = bD, E = c."),
     description="Frantar sparsity law (aS(1-S)^bS + cS)(1/N)^bN + (aD/D)^bD + c.",
 )

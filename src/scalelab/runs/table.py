@@ -80,6 +80,11 @@ class RunTable:
     notes: tuple[str, ...] = ()
     source: str = "<DataFrame>"
     invalid: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    lines: Mapping | None = None  # index label -> file line, when read from a file
+
+    def rows(self, labels: Iterable) -> str:
+        """``lines 5, 9`` (a file's lines) or ``rows 3, 7`` (DataFrame index labels) for ``labels``."""
+        return _rows(labels, lines=self.lines)
 
     def __len__(self) -> int:
         return len(self.df)
@@ -231,7 +236,7 @@ def from_dataframe(df: pd.DataFrame, source: str = "<DataFrame>", *, columns: Ma
         n_for_c = df["N_active"] if ok("N_active") else df["N"]
         df["C"] = 6.0 * n_for_c * df["D"]
         notes.append("C derived as 6 N D" + (" (N_active)" if ok("N_active") else ""))
-    return RunTable(df, tuple(notes), source, invalid)
+    return RunTable(df, tuple(notes), source, invalid, line_of)
 
 
 def _check_numeric(raw: pd.Series, col: str, source: str, lines: Mapping | None = None

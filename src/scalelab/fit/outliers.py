@@ -1,0 +1,26 @@
+"""Robust outliers of a fit: runs whose log-loss residual lies far from the others'.
+
+A run is named when ``|r - median(r)| > k * MAD`` with ``r = log L_pred - log L`` and
+``MAD = median(|r - median(r)|)`` (k = 6 by default: about 4 standard deviations of a normal
+sample, so a clean table of a few hundred runs names none), and the miss exceeds ``floor``
+(0.1% of the loss: a near-perfect fit, whose MAD is round-off, names nothing). The Huber fit already limits such a
+run's pull; the warning says which runs to check (a unit mistake, a diverged run, a typo).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def robust_outliers(table, law, params, k: float = 6.0, floor: float = 1e-3) -> dict:
+    """``{"index": labels, "residual": log residuals, "mad": MAD}`` of the runs beyond ``k`` MADs."""
+    x = table.inputs(law.inputs)
+    y = table.column(getattr(law, "target", "loss"))
+    r = np.log(np.asarray(law(params, **x), float)) - np.log(y)
+    med = np.median(r)
+    mad = float(np.median(np.abs(r - med)))
+    far = (np.abs(r - med) > max(k * mad, floor)) & np.isfinite(r)
+    return {"index": list(table.df.index[far]), "residual": r[far].tolist(), "mad": mad}
+
+
+__all__ = ["robust_outliers"]
