@@ -165,3 +165,17 @@ def test_bootstrap_keeps_fix_and_delta():
     np.testing.assert_allclose(boot["alpha"], 0.3478, rtol=1e-12)
     assert np.all(boot["delta"] == 0.01)
     assert boot["beta"].std() > 0  # the free ones still move between resamples
+
+
+def test_greedy_suggestion_spends_the_budget():
+    """A pool where the smallest runs remove slightly more Laplace variance than large ones (the Epoch
+    case): the greedy pick still spends most of the budget (each pick >= half its share of what is left:
+    >= 1 - (1/2)(7/8)(5/6)(3/4)... ~ 73% for k = 4), and the picks are distinct candidates."""
+    from scalelab.design.next_runs import _greedy
+
+    cost = np.geomspace(1.0, 100.0, 60)
+    Jc = np.c_[1.0 / (1.0 + 1e-3 * cost), 0.1 * np.log(cost)]
+    budget, k = 100.0, 4
+    pick = _greedy(np.eye(2), np.array([1.0, 0.0]), 0.1, Jc, cost, k, budget)
+    assert len(pick) == k == len(set(pick))
+    assert 0.7 * budget <= cost[pick].sum() <= budget * (1 + 1e-12)
