@@ -179,3 +179,28 @@ def test_greedy_suggestion_spends_the_budget():
     pick = _greedy(np.eye(2), np.array([1.0, 0.0]), 0.1, Jc, cost, k, budget)
     assert len(pick) == k == len(set(pick))
     assert 0.7 * budget <= cost[pick].sum() <= budget * (1 + 1e-12)
+
+
+def test_proxy_plans_descriptions_are_whole(capsys):
+    """Each plan's description is its docstring's first paragraph, whole: brackets balanced, ends a sentence."""
+    from scalelab.proxy.plans import PLANS
+
+    rc, out, _ = run(capsys, "proxy", "plans", "--json")
+    assert rc == 0
+    rows = {r["name"]: r["description"] for r in json.loads(out)}
+    assert set(rows) == set(PLANS)
+    for name, text in rows.items():
+        para = " ".join(ln.strip() for ln in PLANS[name].__doc__.strip().split("\n\n")[0].splitlines())
+        assert text == para and text.count("(") == text.count(")") and text.count("{") == text.count("}")
+        assert text.endswith((".", ")")), (name, text)
+
+
+def test_compare_says_when_the_holdout_is_one_run():
+    from scalelab.fit.compare import compare
+
+    d = pd.DataFrame({"N": [1e8, 2e8, 4e8, 8e8, 8e8, 1.6e9], "D": [2e9, 4e9, 8e9, 1.6e10, 2e10, 3.2e10],
+                      "loss": [3.4, 3.2, 3.0, 2.8, 2.75, 2.6]})
+    out = compare(d, [])  # no law: only the split is decided
+    assert out["holdout"]["n"] == 1 and "rests on 1 held-out run" in out["holdout"]["warning"]
+    out = compare(d.assign(N=[1e8, 2e8, 4e8, 1.6e9, 1.6e9, 1.6e9]), [])
+    assert out["holdout"]["n"] == 3 and "warning" not in out["holdout"]

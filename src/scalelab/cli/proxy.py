@@ -11,13 +11,19 @@ import sys
 __all__ = ["add_commands"]
 
 
+def _summary(doc: str | None) -> str:
+    """A plan docstring's first paragraph on one line (whole sentences, never cut mid-line)."""
+    para = (doc or "").strip().split("\n\n")[0]
+    return " ".join(line.strip() for line in para.splitlines())
+
+
 def _cmd_plans(args) -> int:
     from scalelab.proxy.plans import PLANS
 
     rows = []
     for name, fn in PLANS.items():
         runs = fn(0)
-        doc = (fn.__doc__ or "").strip().split("\n")[0]
+        doc = _summary(fn.__doc__)
         rows.append({"name": name, "runs": len(runs), "description": doc})
     if args.json:
         print(json.dumps(rows))
