@@ -49,9 +49,7 @@ def cmd_fit(args) -> int:
         shown = ", ".join(f"{r:+.3f}" for r in far["residual"][:10])
         err(f"warning: {len(far['index'])} run(s) lie more than 6 MADs from the fit ({table.rows(far['index'])}; "
             f"log residuals {shown}; MAD {far['mad']:.3g}): check them for unit mistakes or diverged runs")
-    out = res.to_json()
-    if far["index"]:
-        out["outliers"] = {"rows": [str(i) for i in far["index"]], "log_residual": far["residual"]}
+    out = res.to_json()  # the stable contract; outliers are named on stderr only
     if args.bootstrap:
         from scalelab.fit import variants
         from scalelab.fit.many import fit_many, percentile_intervals

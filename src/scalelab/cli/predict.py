@@ -128,10 +128,19 @@ def allocate_posterior(args) -> int:
     """``scalelab allocate --posterior PATH``: N_opt, D_opt, tokens/param with intervals."""
     from scalelab import laws
 
+    import numpy as np
+
     post = _load_for(args)
-    out = post.allocate(floats(args.C, "--C"), ci=args.ci, extra=_held(args, laws.get(post.law)) or None)
+    with np.errstate(all="ignore"):  # a degenerate posterior is reported below, not as RuntimeWarnings
+        out = post.allocate(floats(args.C, "--C"), ci=args.ci, extra=_held(args, laws.get(post.law)) or None)
     res = {k: _lists(v) for k, v in out.items() if k != "C"}
     C = out["C"].tolist()
+    bad = [c for i, c in enumerate(C) if not all(np.isfinite(res[k][s][i]) for k in ("N_opt", "D_opt")
+                                                 for s in ("median", "lo", "hi"))]
+    if bad:
+        raise ValueError(f"--posterior {args.posterior}: no finite compute-optimal allocation at C = "
+                         f"{', '.join(f'{c:.3g}' for c in bad)} (a degenerate posterior: its draws give no optimum, "
+                         f"e.g. alpha + beta near 0); check its diagnostics (`scalelab bayes`) and refit")
     if args.json:
         print(json.dumps({"law": post.law, "posterior": str(args.posterior), "ci": args.ci, "C": C, **res}))
     else:
