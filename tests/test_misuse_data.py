@@ -97,6 +97,13 @@ def test_binary_non_parquet_names_the_file(tmp_path):
         read_frame(p)
 
 
+def test_json_named_csv_says_json(tmp_path):
+    p = tmp_path / "runs.csv"
+    p.write_text('{"N": [1e8], "D": [2e9], "loss": [3.0]}')
+    with pytest.raises(RunTableError, match="runs.csv: looks like JSON, not CSV"):
+        scalelab.read(p)
+
+
 def test_columns_map_lets_any_table_in(tmp_path):
     df = pd.DataFrame({"dense_parameter_count": good()["N"], "num_experts": 8.0, "tok": good()["D"],
                        "loss_validation": good()["loss"]})

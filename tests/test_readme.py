@@ -1,8 +1,11 @@
 """The README's examples run as written (issue 18).
 
 Every ```bash and ```python block of README.md is extracted; the python blocks run in order in
-one namespace, the bash lines through a shell, from a directory whose ``../shared/data`` is the
-data directory (the README's paths assume the data beside the checkout). Blocks listed in
+one namespace, the bash lines' ``scalelab`` commands through `scalelab.cli.main` in this process
+(``&&`` and ``> FILE`` as a shell would; compiled fits are then shared with the python blocks,
+which keeps the test short; tests/test_cli.py runs the installed console script itself), from a
+directory whose ``../shared/data`` is the data directory (the README's paths assume the data
+beside the checkout). Blocks listed in
 ILLUSTRATIVE are too long for the suite; they are still checked: a python block must compile
 and use no name that no earlier block (or itself) defines, a bash block's commands must exist.
 """
@@ -13,8 +16,6 @@ import os
 import re
 import shlex
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -22,7 +23,6 @@ import pytest
 from scalelab.data import data_dir
 
 README = Path(__file__).resolve().parents[1] / "README.md"
-SRC = str(README.parent / "src")
 
 # first line of a block -> why it does not run here
 ILLUSTRATIVE = {
@@ -89,11 +89,27 @@ def workdir(tmp_path_factory):
     return root / "clone"
 
 
+def _scalelab(command: str, capsys) -> None:
+    """One ``scalelab ... [> FILE]`` command of a README line, run by `cli.main`."""
+    from scalelab import cli
+
+    words = shlex.split(command, comments=True)
+    out_file = None
+    if ">" in words:
+        i = words.index(">")
+        words, out_file = words[:i], words[i + 1]
+    assert words[0] == "scalelab", command
+    capsys.readouterr()
+    rc = cli.main(words[1:])
+    out = capsys.readouterr()
+    assert rc == 0, f"{command}\n{out.err[-2000:]}"
+    if out_file:
+        Path(out_file).write_text(out.out)
+
+
 @pytest.mark.slow
-def test_readme_blocks_run_as_written(workdir, monkeypatch):
+def test_readme_blocks_run_as_written(workdir, monkeypatch, capsys):
     monkeypatch.chdir(workdir)
-    env = {**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", ""),
-           "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ["PATH"]}
     ns: dict = {}
     for kind, code in blocks():
         if _why(code):
@@ -104,7 +120,5 @@ def test_readme_blocks_run_as_written(workdir, monkeypatch):
         for line in code.strip().splitlines():
             if any(line.startswith(k) for k in SKIP_LINES):
                 continue
-            shell = line.replace("scalelab ", f"{shlex.quote(sys.executable)} -m scalelab.cli ")
-            r = subprocess.run(shell, shell=True, cwd=workdir, env=env, capture_output=True, text=True, timeout=300)
-            assert r.returncode == 0, f"{line}\n{r.stderr[-2000:]}"
-            assert "Traceback" not in r.stderr, line
+            for command in line.split("&&"):
+                _scalelab(command.strip(), capsys)

@@ -85,6 +85,9 @@ def read_frame(path: str | os.PathLike, *, sep: str | None = None) -> pd.DataFra
     except UnicodeDecodeError as err:
         raise RunTableError(f"{p}: not UTF-8 text and not parquet ({err.reason} at byte {err.start}); "
                             f"save it as UTF-8 CSV or parquet") from err
+    if text.lstrip()[:1] in ("{", "["):
+        raise RunTableError(f"{p}: looks like JSON, not CSV; give a CSV or parquet run table "
+                            f"(pandas: pd.read_json(...).to_csv(..., index=False))")
     sep, decimal = sniff(text, sep)
     try:
         df = pd.read_csv(_io.StringIO(text), sep=sep, decimal=decimal)
