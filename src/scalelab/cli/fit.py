@@ -32,7 +32,7 @@ def cmd_fit(args) -> int:
     law = laws.get(args.law)
     table = read_table(args)
     fixed = fixed_from(args.fix)
-    extra = fixed_from(args.hold) or {}
+    extra = fixed_from(args.hold, "--hold") or {}
     if args.allocate and not args.bootstrap:
         raise UsageError("--allocate needs --bootstrap B (intervals of N_opt and D_opt come from the refits); "
                          "for a point allocation use `scalelab allocate --from FIT.json`")

@@ -101,17 +101,17 @@ def read_table(args):
     return table
 
 
-def fixed_from(items) -> dict | None:
+def fixed_from(items, flag: str = "--fix") -> dict | None:
     """``--fix NAME=VALUE`` (repeatable) as ``{name: value}``, or None when none is given."""
     out = {}
     for item in items or ():
         name, sep, value = item.partition("=")
         if not sep or not name.strip():
-            raise UsageError(f"--fix {item!r}: write NAME=VALUE")
+            raise UsageError(f"{flag} {item!r}: write NAME=VALUE")
         try:
             out[name.strip()] = float(value)
         except ValueError:
-            raise UsageError(f"--fix {item!r}: {value!r} is not a number") from None
+            raise UsageError(f"{flag} {item!r}: {value!r} is not a number") from None
     return out or None
 
 
