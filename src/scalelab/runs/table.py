@@ -126,6 +126,8 @@ class RunTable:
 
     def drop_highest_loss(self, n: int) -> "RunTable":
         """Drop the ``n`` highest-loss rows (Epoch's convention on the Chinchilla data)."""
+        if n:
+            self.column("loss")  # a loss column that cannot be read is refused here, not by pandas
         keep = self.df.drop(self.df["loss"].nlargest(n).index) if n else self.df
         return dataclasses.replace(self, df=keep, notes=self.notes + (f"dropped the {n} highest-loss rows",))
 
