@@ -229,3 +229,26 @@ def test_allocate_on_a_degenerate_posterior_is_an_error(capsys, monkeypatch):
     monkeypatch.setattr(bayes, "load", lambda path: Degenerate())
     rc, out, err = run(capsys, "allocate", "--posterior", "post.nc", "--C", "1e21")
     assert rc == 2 and out == "" and err.startswith("error: --posterior post.nc: no finite") and "nan" not in err
+
+
+@pytest.mark.parametrize("argv,flag", [
+    (["fit", "x.csv", "--drop-highest-loss", "-3"], "argument --drop-highest-loss: must be at least 0"),
+    (["fit", "x.csv", "--ci", "2"], "argument --ci: must lie strictly between 0 and 1"),
+    (["fit", "x.csv", "--bootstrap", "-1"], "argument --bootstrap: must be at least 0"),
+    (["fit", "x.csv", "--max-iter", "0"], "argument --max-iter: must be at least 1"),
+    (["proxy", "sweep", "--plan", "micro", "--out", "x.csv", "--limit", "-1"], "argument --limit: must be at least 0"),
+    (["suggest", "x.csv", "--budget", "1e21", "--k", "0"], "argument --k: must be at least 1"),
+])
+def test_bad_numbers_are_usage_errors(capsys, argv, flag):
+    """Values that were silently used (--limit -1 trained a run; --drop-highest-loss -3 dropped none)."""
+    with pytest.raises(SystemExit) as e:
+        cli.main(argv)
+    assert e.value.code == 2 and flag in capsys.readouterr().err
+
+
+def test_sep_must_be_one_character(tmp_path):
+    p = tmp_path / "t.csv"
+    p.write_text("N\tD\tloss\n1e8\t2e9\t3.1\n2e8\t4e9\t3.0\n")
+    with pytest.raises(scalelab.RunTableError, match="--sep 'ab': give one character"):
+        scalelab.read(p, sep="ab")
+    np.testing.assert_array_equal(scalelab.read(p, sep="tab").column("loss"), [3.1, 3.0])

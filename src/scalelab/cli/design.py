@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import sys
 
-from scalelab.cli.options import add_fit, add_json, add_table, fixed_from, read_table
+from scalelab.cli.options import add_fit, add_json, add_table, count, fixed_from, read_table
 
 
 def spearman(a, b) -> float:
@@ -98,13 +98,13 @@ def _add_suggest(sub) -> None:
     add_fit(p)
     p.add_argument("--target", default="loss@C=1e24", help="as for `scalelab influence`")
     p.add_argument("--budget", type=float, required=True, help="FLOPs for all new runs together (C = 6ND each)")
-    p.add_argument("--k", type=int, default=4, help="number of runs to choose")
+    p.add_argument("--k", type=count(1), default=4, help="number of runs to choose")
     p.add_argument("--method", default="greedy", choices=["greedy", "gradient"],
                    help="greedy from an isoFLOP candidate pool, or gradient descent on all k runs from there")
     p.add_argument("--min-fraction", type=float, default=0.01,
                    help="smallest run, as a fraction of the budget (pool floor and gradient lower bound)")
     p.add_argument("--min-ratio", type=float, default=1.0, help="fewest tokens per parameter of a new run")
     p.add_argument("--max-ratio", type=float, default=1000.0, help="most tokens per parameter of a new run")
-    p.add_argument("--steps", type=int, default=300, help="Adam steps of --method gradient")
+    p.add_argument("--steps", type=count(1), default=300, help="Adam steps of --method gradient")
     add_json(p)
     p.set_defaults(func=cmd_suggest)

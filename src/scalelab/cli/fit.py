@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from scalelab.cli.options import (UsageError, add_fit, add_json, add_table, err, fixed_from, floats, read_table,
+from scalelab.cli.options import (UsageError, add_fit, count, fraction, add_json, add_table, err, fixed_from, floats, read_table,
                                   starts_value)
 
 
@@ -115,11 +115,11 @@ def add_commands(sub) -> None:
     p = sub.add_parser("fit", help="fit a law to a run table (CSV/parquet)")
     add_table(p)
     add_fit(p, seed=True, max_iter=True)
-    p.add_argument("--bootstrap", type=int, default=0, metavar="B",
+    p.add_argument("--bootstrap", type=count(0), default=0, metavar="B",
                    help="add percentile intervals from B bootstrap refits (one compiled fit_many)")
     p.add_argument("--bootstrap-by", default=None, metavar="COLUMN",
                    help="resample whole groups of runs (e.g. family) instead of single runs")
-    p.add_argument("--ci", type=float, default=0.95, help="interval level for --bootstrap")
+    p.add_argument("--ci", type=fraction, default=0.95, help="interval level for --bootstrap")
     p.add_argument("--allocate", metavar="C", help="with --bootstrap: intervals of N_opt, D_opt and tokens/param "
                                                    "at these compute budgets (FLOPs, comma-separated)")
     p.add_argument("--hold", action="append", metavar="NAME=VALUE",

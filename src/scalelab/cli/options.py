@@ -47,13 +47,38 @@ def column_map(text: str | None) -> dict | None:
     return out
 
 
+def count(minimum: int):
+    """An argparse type: a whole number >= ``minimum`` (argparse names the flag in its error)."""
+    def parse(text: str) -> int:
+        try:
+            n = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if n < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {n}")
+        return n
+
+    return parse
+
+
+def fraction(text: str) -> float:
+    """An argparse type: a probability strictly between 0 and 1 (``--ci``)."""
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 < v < 1:
+        raise argparse.ArgumentTypeError(f"must lie strictly between 0 and 1 (e.g. 0.95), got {v}")
+    return v
+
+
 def add_table(p) -> None:
     """The run table positional, ``--map``, ``--sep`` and ``--drop-highest-loss`` (read back by `read_table`)."""
     p.add_argument("data", help="run table: CSV (separator sniffed) or parquet")
     p.add_argument("--map", dest="column_map", metavar="NAME=COLUMN,...",
                    help="read these columns of the file as these names, e.g. loss=loss_validation,E=num_experts")
     p.add_argument("--sep", default=None, help="CSV separator (default: sniffed among , ; tab |)")
-    p.add_argument("--drop-highest-loss", type=int, default=0, metavar="K",
+    p.add_argument("--drop-highest-loss", type=count(0), default=0, metavar="K",
                    help="drop the K highest-loss runs first (Epoch drops 5 on the Chinchilla data)")
 
 
@@ -77,7 +102,7 @@ def add_fit(p, *, starts=None, fix: bool = True, seed: bool = False, max_iter: b
                         "has one, else 128 random starts" + (" ('auto': warm start from the full fit)"
                                                              if starts == "auto" else ""))
     if max_iter:
-        p.add_argument("--max-iter", type=int, default=200, metavar="N",
+        p.add_argument("--max-iter", type=count(1), default=200, metavar="N",
                        help="most Levenberg-Marquardt iterations per start (raise it if a fit does not converge)")
     if fix:
         p.add_argument("--fix", action="append", metavar="NAME=VALUE", help="hold a parameter fixed (repeatable)")
@@ -190,5 +215,5 @@ def params_from(args, law) -> dict:
         raise UsageError(f"{flag}: a parameter is not a number ({e})") from None
 
 
-__all__ = ["err", "starts_value", "add_table", "add_fit", "add_json", "read_table", "fixed_from", "floats",
+__all__ = ["count", "fraction", "err", "starts_value", "add_table", "add_fit", "add_json", "read_table", "fixed_from", "floats",
            "law_inputs", "add_param_source", "params_from", "UsageError", "column_map", "add_law", "LAW_HELP"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from scalelab.cli.options import UsageError, add_json, add_param_source, floats, law_inputs, params_from
+from scalelab.cli.options import UsageError, add_json, fraction, add_param_source, floats, law_inputs, params_from
 
 # Every input some registered law reads (see `scalelab laws`); declared statically so that the parser
 # is built without importing the laws.
@@ -155,7 +155,7 @@ def allocate_posterior(args) -> int:
 def _add_posterior(p) -> None:
     p.add_argument("--posterior", metavar="PATH",
                    help="a saved posterior (`scalelab bayes --save`): report credible intervals")
-    p.add_argument("--ci", type=float, default=0.95, help="credible interval mass with --posterior")
+    p.add_argument("--ci", type=fraction, default=0.95, help="credible interval mass with --posterior")
 
 
 def add_commands(sub) -> None:

@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import sys
 
+from scalelab.cli.options import count
+
 __all__ = ["add_commands"]
 
 
@@ -78,7 +80,7 @@ def add_commands(subparsers) -> None:
     p.add_argument("--out", required=True, help="run table to append to (.csv or .parquet)")
     p.add_argument("--shard", default=None, help="i/n: run every n-th run from i, into <out stem>.shard<i>of<n>")
     p.add_argument("--seed", type=int, default=0, help="seed of every run (init, data sample, order)")
-    p.add_argument("--limit", type=int, default=None, help="stop after this many new runs")
+    p.add_argument("--limit", type=count(0), default=None, help="stop after this many new runs")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     p.set_defaults(func=_cmd_sweep)

@@ -80,6 +80,10 @@ def read_frame(path: str | os.PathLike, *, sep: str | None = None) -> pd.DataFra
             return pd.read_csv(p, sep=sep or ",")
         except Exception as err:
             raise RunTableError(f"{p}: could not read it as gzipped CSV: {err}") from err
+    if sep is not None:
+        sep = {"tab": "\t", "\\t": "\t"}.get(sep, sep)
+        if len(sep) != 1:
+            raise RunTableError(f"--sep {sep!r}: give one character (',', ';', '|', or 'tab')")
     try:
         text = p.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as err:
