@@ -1,6 +1,8 @@
 """Command-line interface: a thin layer over the Python API, one module per command group.
 
 ``--json`` prints exactly one JSON object on stdout; progress and warnings go to stderr.
+Every usage or data error prints one ``error: ...`` line naming the flag, file, column or rows,
+and exits 2 (argparse's own usage errors exit 2 too).
 `main` parses the arguments before anything numerical is imported: ``--help`` and usage
 errors answer at once, and each command imports only what it uses. Nothing else in
 scalelab imports this package.
@@ -16,8 +18,18 @@ from scalelab.cli.options import err
 GROUPS = (fit, predict, forecast, bayes, report, curves, design, compare, proxy, demo)  # report after bayes: it adds bayes --plot
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("scalelab")
+    except PackageNotFoundError:  # run from a source tree without installing
+        return "unknown (not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="scalelab", description="Differentiable scaling laws in JAX.")
+    parser.add_argument("--version", action="version", version=f"scalelab {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     for group in GROUPS:
         group.add_commands(sub)
@@ -30,7 +42,7 @@ def main(argv=None) -> int:
 
     try:
         return int(args.func(args) or 0)
-    except (RunTableError, ValueError, KeyError, FileNotFoundError, NotImplementedError) as e:
+    except (RunTableError, ValueError, KeyError, OSError, NotImplementedError) as e:
         msg = e.args[0] if isinstance(e, KeyError) and e.args else e
         err(f"error: {msg}")
         return 2

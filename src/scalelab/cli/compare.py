@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from scalelab.cli.options import add_json, add_table, read_table, starts_value
+from scalelab.cli.options import UsageError, add_json, add_table, err, read_table, starts_value
 
 
 def _fmt(v, spec):
@@ -12,8 +12,14 @@ def _fmt(v, spec):
 
 
 def cmd_compare(args) -> int:
+    from scalelab import laws
     from scalelab.fit.compare import compare
 
+    if args.laws != "all":
+        names = [s.strip() for s in args.laws.split(",") if s.strip()]
+        unknown = [n for n in names if n not in laws.names() and not _known(laws, n)]
+        if unknown or not names:
+            raise UsageError(f"--laws: unknown law(s) {unknown or [args.laws]}; known: {', '.join(laws.names())}")
     table = read_table(args)
     out = compare(table, args.laws, holdout_by=args.holdout_by, objective=args.objective, delta=args.delta,
                   starts=args.starts, seed=args.seed)
@@ -21,6 +27,8 @@ def cmd_compare(args) -> int:
         print(json.dumps(out))
         return 0
     h = out["holdout"]
+    if h.get("warning"):
+        err(f"warning: {h['warning']}")
     print(f"{out['n_runs']} runs; held out: {h.get('n', 0)} runs with the largest {h.get('by')} "
           f"({_fmt(h.get('value'), '.4g')}){' - ' + h['note'] if 'note' in h else ''}")
     print(f"{'law':<28}{'k':>3}{'objective':>12}{'AIC':>10}{'BIC':>10}{'extrap ARE':>12}{'max RE':>9}")
@@ -33,6 +41,14 @@ def cmd_compare(args) -> int:
               f"{_fmt(None if are is None else 100 * are, '11.2f') + '%':>12}"
               f"{_fmt(None if are is None else 100 * r['extrapolation_max_re'], '8.2f') + '%':>9}")
     return 0
+
+
+def _known(laws, name) -> bool:
+    try:
+        laws.get(name)
+        return True
+    except KeyError:
+        return False
 
 
 def add_commands(subparsers) -> None:

@@ -13,7 +13,24 @@ from __future__ import annotations
 import json
 import sys
 
-from scalelab.cli.options import add_fit, add_json, add_table, fixed_from, read_table
+from scalelab.cli.options import add_fit, add_json, add_table, count, fixed_from, read_table
+
+
+def spearman(a, b) -> float:
+    """Spearman rank correlation in NumPy (ties get their average rank), so that `--loo` needs no SciPy."""
+    import numpy as np
+
+    def ranks(x):
+        x = np.asarray(x, float)
+        order = np.argsort(x, kind="mergesort")
+        r = np.empty(len(x))
+        r[order] = np.arange(len(x), dtype=float)
+        _, inv, counts = np.unique(x, return_inverse=True, return_counts=True)
+        sums = np.bincount(inv, weights=r)
+        return (sums / counts)[inv]
+
+    ra, rb = ranks(a), ranks(b)
+    return float(np.corrcoef(ra, rb)[0, 1])
 
 
 def cmd_influence(args) -> int:
@@ -34,9 +51,7 @@ def cmd_influence(args) -> int:
     shown = t if args.top <= 0 else t.head(args.top)
     print(shown.to_string(index=False, float_format=lambda v: f"{v:+.3e}"))
     if args.loo:
-        from scipy.stats import spearmanr
-
-        rho = spearmanr(res.influence, res.loo_change)[0]
+        rho = spearman(res.influence, res.loo_change)
         print(f"Spearman(influence, leave-one-out change) = {rho:.4f}; refits {res.loo_seconds:.2f} s")
     return 0
 
@@ -83,13 +98,13 @@ def _add_suggest(sub) -> None:
     add_fit(p)
     p.add_argument("--target", default="loss@C=1e24", help="as for `scalelab influence`")
     p.add_argument("--budget", type=float, required=True, help="FLOPs for all new runs together (C = 6ND each)")
-    p.add_argument("--k", type=int, default=4, help="number of runs to choose")
+    p.add_argument("--k", type=count(1), default=4, help="number of runs to choose")
     p.add_argument("--method", default="greedy", choices=["greedy", "gradient"],
                    help="greedy from an isoFLOP candidate pool, or gradient descent on all k runs from there")
     p.add_argument("--min-fraction", type=float, default=0.01,
                    help="smallest run, as a fraction of the budget (pool floor and gradient lower bound)")
     p.add_argument("--min-ratio", type=float, default=1.0, help="fewest tokens per parameter of a new run")
     p.add_argument("--max-ratio", type=float, default=1000.0, help="most tokens per parameter of a new run")
-    p.add_argument("--steps", type=int, default=300, help="Adam steps of --method gradient")
+    p.add_argument("--steps", type=count(1), default=300, help="Adam steps of --method gradient")
     add_json(p)
     p.set_defaults(func=cmd_suggest)

@@ -4,31 +4,66 @@ from __future__ import annotations
 
 import json
 
-from scalelab.cli.options import add_fit, add_json, add_table, err, fixed_from, read_table, starts_value
+from scalelab.cli.options import (UsageError, add_fit, count, fraction, add_json, add_table, err, fixed_from, floats, read_table,
+                                  starts_value)
+
+
+def _allocation_intervals(law, boot, C, extra, ci):
+    """N_opt, D_opt, tokens/param percentile intervals over bootstrap refits (one vmapped solve)."""
+    import jax.numpy as jnp
+    import numpy as np
+
+    from scalelab.optimal.frontier import allocation_draws
+
+    theta = law.flatten(law.to_unconstrained({k: jnp.asarray(boot[k].to_numpy(float)) for k in law.params}))
+    draws = allocation_draws(law, np.asarray(theta), C, extra)
+    lo, hi = 50 * (1 - ci), 100 - 50 * (1 - ci)
+    return {"C": C.tolist(), **{k: {"median": np.median(draws[k], 0).tolist(), "lo": np.percentile(draws[k], lo, 0).tolist(),
+                                    "hi": np.percentile(draws[k], hi, 0).tolist()}
+                                for k in ("N_opt", "D_opt", "tokens_per_param")}}
 
 
 def cmd_fit(args) -> int:
+    from scalelab import laws
     from scalelab.fit import fit
+    from scalelab.fit.api import default_starts
+    from scalelab.fit.outliers import robust_outliers
 
+    law = laws.get(args.law)
     table = read_table(args)
     fixed = fixed_from(args.fix)
-    err(f"fitting {args.law} to {len(table)} runs ({args.objective}, delta={args.delta}, starts={args.starts}) ...")
-    res = fit(table, args.law, objective=args.objective, delta=args.delta, starts=args.starts, seed=args.seed,
-              fixed=fixed)
+    extra = fixed_from(args.hold, "--hold") or {}
+    if args.allocate and not args.bootstrap:
+        raise UsageError("--allocate needs --bootstrap B (intervals of N_opt and D_opt come from the refits); "
+                         "for a point allocation use `scalelab allocate --from FIT.json`")
+    starts = default_starts(law) if args.starts is None else args.starts
+    err(f"fitting {law.name} to {len(table)} runs ({args.objective}, delta={args.delta}, starts={starts}) ...")
+    res = fit(table, law, objective=args.objective, delta=args.delta, starts=starts, seed=args.seed,
+              fixed=fixed, max_iter=args.max_iter)
     if not res.converged:
-        err("warning: the best start did not meet the convergence test; see `n_iter` and try more iterations")
+        err(f"warning: the best start did not meet the convergence test after {res.n_iter} iterations; "
+            f"try --max-iter {2 * args.max_iter} or more starts (--starts N)")
     err(f"done in {res.seconds:.2f} s (best of {res.n_starts} starts: #{res.best_start}, {res.n_iter} iterations)")
-    out = res.to_json()
+    far = robust_outliers(table, law, res.params)
+    if far["index"]:
+        shown = ", ".join(f"{r:+.3f}" for r in far["residual"][:10])
+        err(f"warning: {len(far['index'])} run(s) lie more than 6 MADs from the fit ({table.rows(far['index'])}; "
+            f"log residuals {shown}; MAD {far['mad']:.3g}): check them for unit mistakes or diverged runs")
+    out = res.to_json()  # the stable contract; outliers are named on stderr only
     if args.bootstrap:
         from scalelab.fit import variants
         from scalelab.fit.many import fit_many, percentile_intervals
 
-        boot = fit_many(table, args.law, variants.bootstrap(table, args.bootstrap, seed=args.seed, by=args.bootstrap_by),
-                        objective=args.objective, seed=args.seed, progress=True)
-        out["intervals"] = percentile_intervals(boot, list(res.params), ci=args.ci)
+        boot = fit_many(table, law, variants.bootstrap(table, args.bootstrap, seed=args.seed, by=args.bootstrap_by),
+                        objective=args.objective, seed=args.seed, progress=True, delta=args.delta, fixed=fixed,
+                        max_iter=args.max_iter)
+        free = [k for k in res.params if k not in (fixed or {})]
+        out["intervals"] = percentile_intervals(boot, free, ci=args.ci)
         bad = int((~boot["converged"]).sum())
         if bad:
             err(f"warning: {bad} of {len(boot)} bootstrap refits did not converge")
+        if args.allocate:
+            out["allocation"] = _allocation_intervals(law, boot, floats(args.allocate, "--allocate"), extra, args.ci)
         out["seconds"] = res.seconds + boot.attrs["seconds"]
     if getattr(args, "plot", None):  # the runs, the fitted law and (with --bootstrap) its band
         from scalelab.cli.report import plot_fit
@@ -45,6 +80,13 @@ def cmd_fit(args) -> int:
         print(f"converged  {res.converged}")
         for k, (lo, hi) in out.get("intervals", {}).items():
             print(f"{k:<10} {100 * args.ci:g}% bootstrap interval [{lo:.6g}, {hi:.6g}]")
+        for k in fixed or {}:
+            print(f"{k:<10} fixed (no interval)")
+        a = out.get("allocation")
+        for i, c in enumerate(a["C"] if a else ()):
+            print(f"C={c:.3g} FLOPs  " + "  ".join(
+                f"{k}={a[k]['median'][i]:.4g} [{a[k]['lo'][i]:.4g}, {a[k]['hi'][i]:.4g}]"
+                for k in ("N_opt", "D_opt", "tokens_per_param")))
     return 0
 
 
@@ -61,8 +103,7 @@ def cmd_fit_many(args) -> int:
     spec_path = Path(args.variants)
     if not spec_path.exists():
         raise FileNotFoundError(f"{spec_path}: no such variants file")
-    spec = pd.read_json(spec_path) if spec_path.suffix == ".json" else (
-        pd.read_parquet(spec_path) if io.is_parquet(spec_path) else pd.read_csv(spec_path))
+    spec = pd.read_json(spec_path) if spec_path.suffix == ".json" else io.read_frame(spec_path)
     groups = variants.from_table(table, spec)
     frames = []
     for law, vs in groups.items():  # one compiled program per law
@@ -77,12 +118,16 @@ def cmd_fit_many(args) -> int:
 def add_commands(sub) -> None:
     p = sub.add_parser("fit", help="fit a law to a run table (CSV/parquet)")
     add_table(p)
-    add_fit(p, seed=True)
-    p.add_argument("--bootstrap", type=int, default=0, metavar="B",
+    add_fit(p, seed=True, max_iter=True)
+    p.add_argument("--bootstrap", type=count(0), default=0, metavar="B",
                    help="add percentile intervals from B bootstrap refits (one compiled fit_many)")
     p.add_argument("--bootstrap-by", default=None, metavar="COLUMN",
                    help="resample whole groups of runs (e.g. family) instead of single runs")
-    p.add_argument("--ci", type=float, default=0.95, help="interval level for --bootstrap")
+    p.add_argument("--ci", type=fraction, default=0.95, help="interval level for --bootstrap")
+    p.add_argument("--allocate", metavar="C", help="with --bootstrap: intervals of N_opt, D_opt and tokens/param "
+                                                   "at these compute budgets (FLOPs, comma-separated)")
+    p.add_argument("--hold", action="append", metavar="NAME=VALUE",
+                   help="with --allocate: a law input held fixed (e.g. E=8 experts; repeatable)")
     p.add_argument("--plot", metavar="FILE", default=None,
                    help="also write the figure of the fit (.png, .svg or .pdf)")
     add_json(p)

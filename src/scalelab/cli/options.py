@@ -30,21 +30,80 @@ def starts_value(text: str):
     return n
 
 
+class UsageError(ValueError):
+    """A flag or file the user gave is unusable; `main` prints ``error: ...`` and exits 2."""
+
+
+def column_map(text: str | None) -> dict | None:
+    """``--map loss=loss_validation,E=num_experts`` as ``{"loss": "loss_validation", "E": "num_experts"}``."""
+    if not text:
+        return None
+    out = {}
+    for item in text.split(","):
+        name, sep, col = item.partition("=")
+        if not sep or not name.strip() or not col.strip():
+            raise UsageError(f"--map {text!r}: write CANONICAL=COLUMN[,CANONICAL=COLUMN...] (e.g. loss=loss_validation)")
+        out[name.strip()] = col.strip()
+    return out
+
+
+def count(minimum: int):
+    """An argparse type: a whole number >= ``minimum`` (argparse names the flag in its error)."""
+    def parse(text: str) -> int:
+        try:
+            n = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if n < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {n}")
+        return n
+
+    return parse
+
+
+def fraction(text: str) -> float:
+    """An argparse type: a probability strictly between 0 and 1 (``--ci``)."""
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 < v < 1:
+        raise argparse.ArgumentTypeError(f"must lie strictly between 0 and 1 (e.g. 0.95), got {v}")
+    return v
+
+
 def add_table(p) -> None:
-    """The run table positional and ``--drop-highest-loss`` (read back by `read_table`)."""
-    p.add_argument("data", help="run table: CSV or parquet")
-    p.add_argument("--drop-highest-loss", type=int, default=0, metavar="K",
+    """The run table positional, ``--map``, ``--sep`` and ``--drop-highest-loss`` (read back by `read_table`)."""
+    p.add_argument("data", help="run table: CSV (separator sniffed) or parquet")
+    p.add_argument("--map", dest="column_map", metavar="NAME=COLUMN,...",
+                   help="read these columns of the file as these names, e.g. loss=loss_validation,E=num_experts")
+    p.add_argument("--sep", default=None, help="CSV separator (default: sniffed among , ; tab |)")
+    p.add_argument("--drop-highest-loss", type=count(0), default=0, metavar="K",
                    help="drop the K highest-loss runs first (Epoch drops 5 on the Chinchilla data)")
 
 
-def add_fit(p, *, starts="grid", fix: bool = True, seed: bool = False) -> None:
-    """``--law``, ``--objective``, ``--delta``, ``--starts`` (and ``--fix``, ``--seed``) of a point fit."""
-    p.add_argument("--law", default="chinchilla", help="law name (see `scalelab laws`)")
-    p.add_argument("--objective", default="huber", choices=["huber", "mse"])
+LAW_HELP = ("the law to use (default {default}), e.g. chinchilla, kaplan, wang2024_moe, clark2022_routed, bnsl; "
+            "`scalelab laws` lists and describes every one")
+
+
+def add_law(p, default: str | None = "chinchilla") -> None:
+    """``--law NAME`` (checked when the command runs: an unknown name exits 2 listing the known ones)."""
+    p.add_argument("--law", default=default, metavar="NAME", help=LAW_HELP.format(default=default))
+
+
+def add_fit(p, *, starts=None, fix: bool = True, seed: bool = False, max_iter: bool = False) -> None:
+    """``--law``, ``--objective``, ``--delta``, ``--starts``, ``--max-iter`` (and ``--fix``, ``--seed``) of a point fit."""
+    add_law(p)
+    p.add_argument("--objective", default="huber", choices=["huber", "mse"],
+                   help="huber (robust, Hoffmann/Epoch) or mse on log-loss residuals")
     p.add_argument("--delta", type=float, default=1e-3, help="Huber threshold on log-loss residuals")
     p.add_argument("--starts", type=starts_value, default=starts,
-                   help="'grid' (the law's grid) or a number of random starts" + (" ('auto': warm start from the "
-                                                                                    "full fit)" if starts == "auto" else ""))
+                   help="'grid' (the law's grid) or a number of random starts; default: the law's grid when it "
+                        "has one, else 128 random starts" + (" ('auto': warm start from the full fit)"
+                                                             if starts == "auto" else ""))
+    if max_iter:
+        p.add_argument("--max-iter", type=count(1), default=200, metavar="N",
+                       help="most Levenberg-Marquardt iterations per start (raise it if a fit does not converge)")
     if fix:
         p.add_argument("--fix", action="append", metavar="NAME=VALUE", help="hold a parameter fixed (repeatable)")
     if seed:
@@ -59,7 +118,7 @@ def read_table(args):
     """The run table named by ``args.data``, less ``--drop-highest-loss`` rows; notes go to stderr."""
     from scalelab.runs import read
 
-    table = read(args.data)
+    table = read(args.data, columns=column_map(getattr(args, "column_map", None)), sep=getattr(args, "sep", None))
     if getattr(args, "drop_highest_loss", 0):
         table = table.drop_highest_loss(args.drop_highest_loss)
     for note in table.notes:
@@ -67,44 +126,47 @@ def read_table(args):
     return table
 
 
-def fixed_from(items) -> dict | None:
+def fixed_from(items, flag: str = "--fix") -> dict | None:
     """``--fix NAME=VALUE`` (repeatable) as ``{name: value}``, or None when none is given."""
     out = {}
     for item in items or ():
         name, sep, value = item.partition("=")
         if not sep or not name.strip():
-            raise ValueError(f"--fix {item!r}: write NAME=VALUE")
+            raise UsageError(f"{flag} {item!r}: write NAME=VALUE")
         try:
             out[name.strip()] = float(value)
         except ValueError:
-            raise ValueError(f"--fix {item!r}: {value!r} is not a number") from None
+            raise UsageError(f"{flag} {item!r}: {value!r} is not a number") from None
     return out or None
 
 
-def floats(text: str):
-    """'1e9,2e9' or '1e9' -> float64 NumPy array."""
+def floats(text: str, flag: str = "") -> "np.ndarray":  # noqa: F821
+    """'1e9,2e9' or '1e9' -> float64 NumPy array (``flag`` names the option in errors)."""
     import numpy as np
 
     try:
-        return np.array([float(t) for t in str(text).split(",") if t.strip()], float)
+        out = np.array([float(t) for t in str(text).split(",") if t.strip()], float)
     except ValueError as e:
-        raise SystemExit(f"error: could not read numbers from {text!r}: {e}")
+        raise UsageError(f"{flag or 'value'} {text!r}: could not read numbers ({e})") from None
+    if out.size == 0 or not np.all(np.isfinite(out)):
+        raise UsageError(f"{flag or 'value'} {text!r}: give finite numbers, comma-separated")
+    return out
 
 
-def law_inputs(args, law) -> dict:
-    """The law's inputs from ``--N``, ``--D``, ... options (comma-separated numbers)."""
+def law_inputs(args, law, extra=()) -> dict:
+    """The law's inputs (and ``extra`` ones) from ``--N``, ``--D``, ... options (comma-separated numbers)."""
     inputs = {}
-    for name in law.inputs:
+    for name in (*law.inputs, *extra):
         value = getattr(args, name, None)
         if value is None:
-            raise ValueError(f"law {law.name!r} needs --{name}")
-        inputs[name] = floats(value)
+            raise UsageError(f"law {law.name!r} needs --{name}")
+        inputs[name] = floats(value, f"--{name}")
     return inputs
 
 
 def add_param_source(p) -> None:
     """Where a point estimate comes from: ``--params``, ``--from FIT.json`` or ``--reference``."""
-    p.add_argument("--law", default="chinchilla", help="law name (see `scalelab laws`)")
+    add_law(p)
     p.add_argument("--params", help='natural parameters as JSON, e.g. \'{"E": 1.8, ...}\'')
     p.add_argument("--from", dest="fit_json", help="a saved `scalelab fit --json` output")
     p.add_argument("--reference", help="a published reference of the law (e.g. hoffmann2022, epoch2024)")
@@ -115,25 +177,43 @@ def params_from(args, law) -> dict:
     """Natural parameters from exactly one of ``--params``, ``--from``, ``--reference``."""
     sources = [s for s in (args.params, args.fit_json, args.reference) if s]
     if len(sources) != 1:
-        raise SystemExit("error: give exactly one of --params JSON, --from FIT.json, --reference SOURCE")
+        raise UsageError("give exactly one of --params JSON, --from FIT.json, --reference SOURCE")
     if args.reference:
         if args.reference not in law.reference:
-            raise SystemExit(f"error: law {law.name!r} has no reference {args.reference!r}; "
+            raise UsageError(f"--reference {args.reference!r}: law {law.name!r} has no such reference; "
                              f"known: {sorted(law.reference)}")
         return dict(law.reference[args.reference])
     if args.fit_json:
-        obj = json.loads(Path(args.fit_json).read_text())
+        path = Path(args.fit_json)
+        if not path.is_file():
+            raise UsageError(f"--from {path}: no such file")
+        try:
+            obj = json.loads(path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise UsageError(f"--from {path}: not the JSON of `scalelab fit --json` ({e})") from None
+        if not isinstance(obj, dict) or not isinstance(obj.get("params"), dict):
+            raise UsageError(f"--from {path}: no 'params' object; give a `scalelab fit --json` output")
         if obj.get("law") not in (None, law.name) and obj.get("law") not in law.aliases:
-            raise SystemExit(f"error: {args.fit_json} holds a fit of law {obj.get('law')!r}, not {law.name!r}")
-        params = obj["params"]
+            raise UsageError(f"--from {path}: holds a fit of law {obj.get('law')!r}, not {law.name!r} (add --law "
+                             f"{obj.get('law')})")
+        params, flag = obj["params"], f"--from {path}"
     else:
-        params = json.loads(args.params)
+        try:
+            params = json.loads(args.params)
+        except json.JSONDecodeError as e:
+            raise UsageError(f"--params: not JSON ({e}); write e.g. '{{\"E\": 1.8, \"A\": 406.4, ...}}'") from None
+        if not isinstance(params, dict):
+            raise UsageError("--params: give a JSON object of parameter values")
+        flag = "--params"
     params = {k: (v["median"] if isinstance(v, dict) else v) for k, v in params.items()}
     missing = [p for p in law.params if p not in params]
     if missing:
-        raise SystemExit(f"error: parameters {missing} missing for law {law.name!r}")
-    return {k: float(params[k]) for k in law.params}
+        raise UsageError(f"{flag}: parameters {missing} missing for law {law.name!r}")
+    try:
+        return {k: float(params[k]) for k in law.params}
+    except (TypeError, ValueError) as e:
+        raise UsageError(f"{flag}: a parameter is not a number ({e})") from None
 
 
-__all__ = ["err", "starts_value", "add_table", "add_fit", "add_json", "read_table", "fixed_from", "floats",
-           "law_inputs", "add_param_source", "params_from"]
+__all__ = ["count", "fraction", "err", "starts_value", "add_table", "add_fit", "add_json", "read_table", "fixed_from", "floats",
+           "law_inputs", "add_param_source", "params_from", "UsageError", "column_map", "add_law", "LAW_HELP"]

@@ -5,7 +5,12 @@ from __future__ import annotations
 
 import json
 
-from scalelab.cli.options import add_json, add_param_source, floats, law_inputs, params_from
+from scalelab.cli.options import UsageError, add_json, fraction, add_param_source, floats, law_inputs, params_from
+
+# Every input some registered law reads (see `scalelab laws`); declared statically so that the parser
+# is built without importing the laws.
+INPUTS = ("N", "N_active", "D", "C", "E", "k", "S", "G", "U_D", "density", "loss", "M", "lr", "batch_size")
+HELD = ("E", "k", "S", "G", "U_D", "density")  # inputs `allocate` holds fixed while it splits C into N and D
 
 
 def cmd_laws(args) -> int:
@@ -19,6 +24,22 @@ def cmd_laws(args) -> int:
             print(f"{d['name']:<24} inputs={','.join(d['inputs']):<12} params={','.join(d['params'])}")
             print(f"{'':<24} {d['description']}")
     return 0
+
+
+def _held(args, law) -> dict:
+    """Inputs besides N and D that allocation holds fixed (``--E 8`` ...), as floats."""
+    need = [n for n in law.inputs if n not in ("N", "D")]
+    missing = [n for n in need if getattr(args, n, None) is None]
+    if missing:
+        raise UsageError(f"law {law.name!r} also needs {', '.join('--' + n for n in missing)} (held fixed while C "
+                         f"is split into N and D)")
+    out = {}
+    for n in need:
+        v = floats(getattr(args, n), f"--{n}")
+        if v.size != 1:
+            raise UsageError(f"--{n}: give one value to hold fixed, got {v.size}")
+        out[n] = float(v[0])
+    return out
 
 
 def cmd_predict(args) -> int:
@@ -52,7 +73,7 @@ def cmd_allocate(args) -> int:
         return allocate_posterior(args)
     law = laws.get(args.law)
     params = params_from(args, law)
-    out = allocate(law.name, params, floats(args.C))
+    out = allocate(law.name, params, floats(args.C, "--C"), _held(args, law) or None)
     out = {k: np.atleast_1d(v).tolist() for k, v in out.items()}
     if args.json:
         print(json.dumps({"law": law.name, "params": params, **out}))
@@ -105,10 +126,21 @@ def predict_posterior(args) -> int:
 
 def allocate_posterior(args) -> int:
     """``scalelab allocate --posterior PATH``: N_opt, D_opt, tokens/param with intervals."""
+    from scalelab import laws
+
+    import numpy as np
+
     post = _load_for(args)
-    out = post.allocate(floats(args.C), ci=args.ci)
+    with np.errstate(all="ignore"):  # a degenerate posterior is reported below, not as RuntimeWarnings
+        out = post.allocate(floats(args.C, "--C"), ci=args.ci, extra=_held(args, laws.get(post.law)) or None)
     res = {k: _lists(v) for k, v in out.items() if k != "C"}
     C = out["C"].tolist()
+    bad = [c for i, c in enumerate(C) if not all(np.isfinite(res[k][s][i]) for k in ("N_opt", "D_opt")
+                                                 for s in ("median", "lo", "hi"))]
+    if bad:
+        raise ValueError(f"--posterior {args.posterior}: no finite compute-optimal allocation at C = "
+                         f"{', '.join(f'{c:.3g}' for c in bad)} (a degenerate posterior: its draws give no optimum, "
+                         f"e.g. alpha + beta near 0); check its diagnostics (`scalelab bayes`) and refit")
     if args.json:
         print(json.dumps({"law": post.law, "posterior": str(args.posterior), "ci": args.ci, "C": C, **res}))
     else:
@@ -123,7 +155,7 @@ def allocate_posterior(args) -> int:
 def _add_posterior(p) -> None:
     p.add_argument("--posterior", metavar="PATH",
                    help="a saved posterior (`scalelab bayes --save`): report credible intervals")
-    p.add_argument("--ci", type=float, default=0.95, help="credible interval mass with --posterior")
+    p.add_argument("--ci", type=fraction, default=0.95, help="credible interval mass with --posterior")
 
 
 def add_commands(sub) -> None:
@@ -133,7 +165,7 @@ def add_commands(sub) -> None:
 
     p = sub.add_parser("predict", help="predicted loss at given inputs")
     add_param_source(p)
-    for name in ("N", "D", "C", "E", "k", "S", "G", "U_D", "M", "lr", "batch_size"):
+    for name in INPUTS:
         p.add_argument(f"--{name}", help=f"input {name} (comma-separated for several)")
     _add_posterior(p)
     p.set_defaults(func=cmd_predict)
@@ -141,5 +173,7 @@ def add_commands(sub) -> None:
     p = sub.add_parser("allocate", help="compute-optimal model size and tokens at compute C (C = 6ND)")
     add_param_source(p)
     p.add_argument("--C", required=True, help="training compute in FLOPs (comma-separated for several)")
+    for name in HELD:
+        p.add_argument(f"--{name}", help=f"input {name} held fixed, for laws that read it (e.g. --E 8 experts)")
     _add_posterior(p)
     p.set_defaults(func=cmd_allocate)

@@ -8,7 +8,15 @@ from __future__ import annotations
 import json
 import sys
 
+from scalelab.cli.options import count
+
 __all__ = ["add_commands"]
+
+
+def _summary(doc: str | None) -> str:
+    """A plan docstring's first paragraph on one line (whole sentences, never cut mid-line)."""
+    para = (doc or "").strip().split("\n\n")[0]
+    return " ".join(line.strip() for line in para.splitlines())
 
 
 def _cmd_plans(args) -> int:
@@ -17,7 +25,7 @@ def _cmd_plans(args) -> int:
     rows = []
     for name, fn in PLANS.items():
         runs = fn(0)
-        doc = (fn.__doc__ or "").strip().split("\n")[0]
+        doc = _summary(fn.__doc__)
         rows.append({"name": name, "runs": len(runs), "description": doc})
     if args.json:
         print(json.dumps(rows))
@@ -72,7 +80,7 @@ def add_commands(subparsers) -> None:
     p.add_argument("--out", required=True, help="run table to append to (.csv or .parquet)")
     p.add_argument("--shard", default=None, help="i/n: run every n-th run from i, into <out stem>.shard<i>of<n>")
     p.add_argument("--seed", type=int, default=0, help="seed of every run (init, data sample, order)")
-    p.add_argument("--limit", type=int, default=None, help="stop after this many new runs")
+    p.add_argument("--limit", type=count(0), default=None, help="stop after this many new runs")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     p.set_defaults(func=_cmd_sweep)

@@ -129,10 +129,17 @@ def sequential_variance(Sigma, g, sigma, Jc):
     return np.array(var), Sigma
 
 
+FAIR_SHARE = 0.5  # each greedy pick spends at least this fraction of its share of what is left
+
+
 def _greedy(Sigma, g, sigma, Jc, cost, k, left):
     """Greedy fixed-budget pick from a pool: each step adds the candidate that removes the most
     target variance among those that fit in what is left of the budget after reserving the
-    cheapest candidate's cost for each pick still to come. Returns the chosen indices."""
+    cheapest candidate's cost for each pick still to come, and that spend at least
+    ``FAIR_SHARE`` of their share (what is left / picks to come) when any such candidate fits.
+    The floor spends the budget (at least ~70% of it for k = 4): the Laplace variance assumes
+    the law exact, and by it alone many small runs often look as good as a few large ones, which
+    leaves most of a budget the user meant to spend unspent. Returns the chosen indices."""
     available = np.ones(len(cost), bool)
     chosen = []
     cheapest = float(np.min(cost))
@@ -140,7 +147,9 @@ def _greedy(Sigma, g, sigma, Jc, cost, k, left):
         Sj = Jc @ Sigma                      # [M, P]
         red = (Sj @ g) ** 2 / (sigma**2 + np.einsum("mp,mp->m", Sj, Jc))
         reserve = (k - 1 - i) * cheapest
-        score = np.where(available & (cost <= left - reserve + 1e-12 * abs(left)), red, -np.inf)
+        fits = available & (cost <= left - reserve + 1e-12 * abs(left))
+        big = fits & (cost >= FAIR_SHARE * left / (k - i))
+        score = np.where(big if big.any() else fits, red, -np.inf)
         m = int(np.argmax(score))
         if not np.isfinite(score[m]):
             break
@@ -168,10 +177,11 @@ def gradient_design(law, theta, Sigma, g, sigma, budget, k, *, init_C=None, init
                     learning_rate=0.05):
     """Optimise ``k`` runs jointly by gradient (optax Adam) of the target's Laplace variance.
 
-    The budget holds by construction: run ``i`` gets ``C_i = budget * (m + (1 - k m) p_i)``
-    FLOPs with ``p = softmax(z)`` over ``k + 1`` logits (the last is FLOPs left unspent)
-    and ``m = min_fraction``, so every run has at least ``m * budget`` and the total is at most
-    ``budget``; its tokens per parameter ``r_i`` is a sigmoid inside ``tokens_per_param``.
+    The budget is spent by construction: run ``i`` gets ``C_i = budget * (m + (1 - k m) p_i)``
+    FLOPs with ``p = softmax(z)`` over ``k`` logits and ``m = min_fraction``, so every run has at
+    least ``m * budget`` and the total is ``budget`` (by the Laplace variance alone, which assumes
+    the law exact, a few small runs often look as good as large ones; a budget given for k runs
+    is meant to be spent); its tokens per parameter ``r_i`` is a sigmoid inside ``tokens_per_param``.
     ``N_i = sqrt(C_i / 6 r_i)`` (or solves ``cost(N, r N) = C_i``), ``D_i = r_i N_i``.
     The variance ``g^T (Sigma^-1 + Jc^T Jc / sigma^2)^-1 g`` is differentiable in the
     runs through ``Jc`` (forward-over-reverse). Returns ``(N [k], D [k], C [k], var)`` at the
@@ -188,7 +198,7 @@ def gradient_design(law, theta, Sigma, g, sigma, budget, k, *, init_C=None, init
     C0 = np.full(k, budget / (k + 1)) if init_C is None else np.asarray(init_C, float)
     r0 = np.full(k, 20.0) if init_r is None else np.asarray(init_r, float)
     p0 = np.clip((C0 / budget - min_fraction) / (1.0 - k * min_fraction), 1e-9, None)
-    p0 = np.r_[p0, max(1.0 - p0.sum(), 1e-9)]
+    p0 = p0 / p0.sum()
     q0 = np.clip((np.log(r0) - lo) / (hi - lo), 1e-6, 1 - 1e-6)
     params0 = (jnp.asarray(np.log(p0)), jnp.asarray(np.log(q0) - np.log1p(-q0)))
     program = _gradient_program(law, k, steps, learning_rate, tuple(sorted(held)), cost)
@@ -276,8 +286,9 @@ def suggest(runs, law="chinchilla", target: str | Target = "loss@C=1e24", *, bud
         candidate's cost for each later pick), then update ``Sigma``.
       ``"gradient"``: start from the greedy pick and optimise all ``k`` runs' sizes and
         tokens per parameter jointly by gradient (`gradient_design`; each run gets at least
-        ``min_fraction * budget`` FLOPs and ``tokens_per_param`` bounds D/N). Never worse
-        than greedy in the Laplace variance.
+        ``min_fraction * budget`` FLOPs, the total is the budget, and ``tokens_per_param``
+        bounds D/N). Never worse than greedy in the Laplace variance (greedy's pick is kept
+        when the gradient finds nothing better).
 
     Args:
       runs: path, DataFrame or `RunTable` of the runs so far.
@@ -349,9 +360,11 @@ def suggest(runs, law="chinchilla", target: str | Target = "loss@C=1e24", *, bud
         # the greedy pick may have fewer than k runs (a small pool): pad with the smallest allowed runs
         C0 = np.r_[C, np.full(k - len(pick), min_fraction * budget)]
         r0 = np.r_[D / N, np.full(k - len(pick), np.sqrt(np.prod(tokens_per_param)))]
-        N, D, C, _ = gradient_design(law, theta, Sigma, g, sigma, float(budget), k, init_C=C0, init_r=r0,
-                                     min_fraction=min_fraction, tokens_per_param=tokens_per_param, held=held,
-                                     free=free, cost=cost, steps=steps)
+        N2, D2, C2, var2 = gradient_design(law, theta, Sigma, g, sigma, float(budget), k, init_C=C0, init_r=r0,
+                                           min_fraction=min_fraction, tokens_per_param=tokens_per_param, held=held,
+                                           free=free, cost=cost, steps=steps)
+        if var2 <= var_greedy:  # else keep the greedy pick: never worse than greedy
+            N, D, C = N2, D2, C2
     order = np.argsort(-C, kind="stable")
     N, D, C = N[order], D[order], C[order]
     var, _ = sequential_variance(Sigma, g, sigma, jac(N, D)) if len(N) else (np.array([g @ Sigma @ g]), None)

@@ -98,8 +98,19 @@ def compiled_multistart(law, kind: str, screen_iter: int, keep: int, max_iter: i
     return jax.jit(run)
 
 
+def default_starts(law):
+    """The law's own start strategy: its grid when it declares one of <= 5,000 starts, else 128
+    random starts from its ranges (what ``scalelab fit``/``compare`` use when ``--starts`` is not given)."""
+    if law.start_grid is not None and len(law.grid_starts()) <= 5000:
+        return "grid"
+    return 128
+
+
 def resolve_starts(law, starts="grid", seed: int = 0) -> np.ndarray:
-    """``"grid"`` (the law's declared grid), an int (random starts), or an array ``[S, P]``."""
+    """``"grid"`` (the law's declared grid), an int (random starts), an array ``[S, P]``, or None
+    (`default_starts`)."""
+    if starts is None:
+        starts = default_starts(law)
     if isinstance(starts, str):
         if starts == "grid":
             return law.grid_starts()

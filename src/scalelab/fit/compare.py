@@ -27,15 +27,12 @@ import numpy as np
 
 from scalelab import laws as _laws
 from scalelab import runs as _runs
+from scalelab.fit.api import default_starts
 from scalelab.fit.api import fit as _fit
 
 
 def _default_starts(law, starts):
-    if starts is not None:
-        return starts
-    if law.start_grid is not None and len(law.grid_starts()) <= 5000:
-        return "grid"
-    return 128
+    return default_starts(law) if starts is None else starts
 
 
 def holdout_mask(table: _runs.RunTable, by: str | None = None) -> tuple[np.ndarray, str]:
@@ -128,6 +125,10 @@ def compare(runs, law_names: Sequence[str] | str | None = None, *, holdout_by: s
         holdout = {"by": by, "value": float(table.column(by)[mask][0]), "n": int(mask.sum())}
         if mask.all():
             mask, holdout["note"] = None, f"every run has the same {by}: no extrapolation split"
+        elif mask.sum() < 3:
+            holdout["warning"] = (f"the extrapolation error rests on {int(mask.sum())} held-out run(s) (those with "
+                                  f"the largest {by}): a ranking by it is anecdotal; compare AIC/BIC too, or hold "
+                                  f"out a column with more runs at its largest value (--holdout-by)")
     except _runs.RunTableError as err:
         mask, holdout = None, {"by": holdout_by, "note": str(err)}
     rows = []

@@ -80,7 +80,8 @@ def _auto_starts(table, law, kind, n_jitter, seed, dtype):
 def fit_many(runs, law="chinchilla", variants: Variants | None = None, *, objective: str = "huber",
              starts="auto", n_jitter: int = 1, seed: int = 0, keep: int = 64, screen_iter: int = 4,
              max_iter: int = 200, dtype=None, batch_size: int | None = None, chunk: int | None = None,
-             devices=None, progress: bool | None = None) -> pd.DataFrame:
+             devices=None, progress: bool | None = None, delta: float | None = None,
+             fixed: dict | None = None) -> pd.DataFrame:
     """Fit every variant of ``law`` (or of each law in a list) to ``runs`` at once.
 
     Args:
@@ -99,6 +100,9 @@ def fit_many(runs, law="chinchilla", variants: Variants | None = None, *, object
         unless more than 8 batches per device.
       devices: devices of the mesh (default ``jax.devices()``).
       progress: show a tqdm bar on stderr (default: when there is more than one chunk).
+      delta: Huber threshold applied to every variant (default: each variant's own).
+      fixed: natural parameter values held fixed in every variant, on top of each variant's own
+        (``scalelab fit --bootstrap --fix alpha=0.34`` resamples with alpha held).
 
     Returns:
       DataFrame, one row per variant: the variant's ``info`` columns, ``law``,
@@ -108,7 +112,8 @@ def fit_many(runs, law="chinchilla", variants: Variants | None = None, *, object
     if isinstance(law, (list, tuple)):
         frames = [fit_many(runs, lw, variants, objective=objective, starts=starts, n_jitter=n_jitter, seed=seed,
                            keep=keep, screen_iter=screen_iter, max_iter=max_iter, dtype=dtype,
-                           batch_size=batch_size, chunk=chunk, devices=devices, progress=progress) for lw in law]
+                           batch_size=batch_size, chunk=chunk, devices=devices, progress=progress, delta=delta,
+                           fixed=fixed) for lw in law]
         return pd.concat(frames, ignore_index=True)
     law = _laws.get(law)
     if objective not in objectives.OBJECTIVES:
@@ -119,6 +124,12 @@ def fit_many(runs, law="chinchilla", variants: Variants | None = None, *, object
         from scalelab.fit.variants import full
 
         variants = full(len(table))
+    if delta is not None or fixed:
+        import dataclasses
+
+        variants = dataclasses.replace(
+            variants, delta=variants.delta if delta is None else np.full(len(variants), float(delta)),
+            fixed=tuple({**f, **(fixed or {})} for f in variants.fixed))
     if variants.n_runs != len(table):
         raise ValueError(f"variants are over {variants.n_runs} runs but the table has {len(table)}")
     devices = list(devices or jax.devices())

@@ -162,7 +162,8 @@ class Law:
     def grid_starts(self) -> np.ndarray:
         """The declared start grid as an array ``[n_starts, P]`` (unconstrained)."""
         if self.start_grid is None:
-            raise ValueError(f"law {self.name!r} declares no start grid; use random starts")
+            raise ValueError(f"law {self.name!r} declares no start grid; use random starts "
+                             f"(starts=N, or --starts N on the command line)")
         axes = [np.asarray(self.start_grid.get(un, [np.mean(self.start_ranges[un])]), float)
                 for un in self.unconstrained_names]
         return np.array(list(itertools.product(*axes)), dtype=float)

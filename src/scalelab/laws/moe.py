@@ -50,7 +50,7 @@ WANG2024_MOE = Law(
     log_predict=_wang_log_predict_for("N"),
     conventions=("N: TOTAL parameters (all experts; the RunTable's N column, which for MoE runs should hold "
                  "N_total); D: training tokens; E: number of experts (E = 1: dense). Whether the paper's N is "
-                 "total or active is a [gap]: use wang2024_moe_active for the active-parameter convention. "
+                 "total or active is not stated in the paper: use wang2024_moe_active for the active-parameter convention. "
                  "No published coefficients ([weak] source only). At E = 1 exactly the dense law "
                  "A/N^alpha + B/D^beta + sigma."),
     description="Wang 2024 unified law A/(N^alpha E^gamma) + B/D^beta + sigma, N total.",
@@ -65,7 +65,7 @@ WANG2024_MOE_ACTIVE = Law(
     predict=_wang_predict_for("N_active"),
     log_predict=_wang_log_predict_for("N_active"),
     conventions=("N_active: parameters active per token (routed experts only); D tokens; E experts. "
-                 "Same form as wang2024_moe, the other N convention ([gap] in the paper)."),
+                 "Same form as wang2024_moe, the other N convention (the paper does not say which)."),
     description="Wang 2024 unified law with N = active parameters.",
     **_WANG_KW,
 )
@@ -114,7 +114,7 @@ CLARK2022_ROUTED = Law(
     citation="Clark et al. 2022, 'Unified Scaling Laws for Routed Language Models', arXiv 2202.01169, Eq. 1/Table 3",
     conventions=("N: dense parameters seen per token (Clark's dense_parameter_count, i.e. active); E: number of "
                  "experts (1 = dense); D fixed at 130B tokens (final step). Logarithms are base 10 for L, N and Ê "
-                 "(the base is a [gap] in LAWS.md; base 10 is the one under which the published d = 1.104 gives "
+                 "(the paper does not state the base; base 10 is the one under which the published d = 1.104 gives "
                  "losses near 3 nats at N ~ 1e8; our refit on Clark's data agrees, see RESULTS.md). "
                  "Ê = 1/(1/(E-1+(1/E_start-1/E_max)^-1) + 1/E_max) saturates at E_max; Ê(E=1) = E_start."),
     description="Clark routed-MoE law log L = a log N + b log Ê + c log N log Ê + d (log10).",

@@ -38,7 +38,7 @@ GADRE2024_OVERTRAIN = Law(
     reference={},
     citation="Gadre et al. 2024, 'Language models scale reliably with over-training', arXiv 2403.08540, Eq. 4",
     conventions=("N: total parameters; D: training tokens; M = D/N; C = 6 N D computed from N and D (the "
-                 "RunTable's C column is not read). No coefficients carried (LAWS.md [review], none quoted)."),
+                 "RunTable's C column is not read). No coefficients carried (the paper quotes none)."),
     description="Gadre over-training law E + (a M^eta + b M^-eta) C^-eta, M = D/N.",
 )
 """Gadre et al. 2024 over-training law."""

@@ -64,9 +64,9 @@ FRANTAR2023_SPARSITY = Law(
         "log_aD": (5.0, 25.0), "log_bD": (-3.0, -0.5), "log_c": (-2.0, 1.0),
     },
     reference={},
-    citation="Frantar, Riquelme, Houlsby, Alistarh, Evci 2023, arXiv 2309.08520, Eq. 1 (form [review] in LAWS.md)",
+    citation="Frantar, Riquelme, Houlsby, Alistarh, Evci 2023, arXiv 2309.08520, Eq. 1",
     conventions=("N: non-zero parameters (dense count times 1-S); D: training tokens; S: weight sparsity in [0,1). "
-                 "No published coefficients are carried ([gap] in LAWS.md). At S = 0: Chinchilla with "
+                 "No published coefficients are carried (the paper gives none). At S = 0: Chinchilla with "
                  "A = aS + cS, alpha = bN, B = aD^bD, beta = bD, E = c."),
     description="Frantar sparsity law (aS(1-S)^bS + cS)(1/N)^bN + (aD/D)^bD + c.",
 )

@@ -8,7 +8,11 @@
 - ``shard=(i, n)`` runs every n-th run of the plan starting at i and writes
   ``<stem>.shard<i>of<n><suffix>``, so shards on different processes or hosts never share a
   file. ``read_runs`` merges an output and its shard files (and any paths or globs).
-- Files are CSV, or parquet when the name ends in ``.parquet``.
+- Files are CSV, or parquet when the name ends in ``.parquet``. Every row carries
+  ``written_by = "scalelab proxy sweep"``; a sweep writes only into a new file or one that
+  marker says it wrote (`check_target`), never into a user's table. Files get the user's umask
+  (an existing file keeps its mode) and a killed write leaves no temp file behind for long
+  (`scalelab.proxy.atomic`).
 - Whole curves (``curve_every=k``): every run also appends its logged steps (``run_id, step,
   lr, train_loss, loss`` plus the run's ``N``, ``D`` per step, ``seed``, ``schedule``) to
   ``<stem>.curves<suffix>`` next to the run table: a curve table for the curve laws.
@@ -23,16 +27,36 @@ import hashlib
 import os
 import re
 import sys
-import tempfile
 from pathlib import Path
 from typing import Iterable, Sequence
 
 import pandas as pd
 
+from .atomic import remove_stale, replace_atomic
 from .config import RunSpec
 from .train import read_schedule, train_run
 
-__all__ = ["sweep", "read_runs", "shard_path", "parse_shard", "append_row", "curves_path"]
+__all__ = ["sweep", "read_runs", "shard_path", "parse_shard", "append_row", "check_target", "MARKER", "curves_path"]
+
+MARKER = ("written_by", "scalelab proxy sweep")
+
+
+def check_target(path: str | os.PathLike) -> None:
+    """Refuse to write into ``path`` unless it is absent or a sweep file (every row marked)."""
+    path = Path(path)
+    if not path.exists():
+        return
+    col, value = MARKER
+    if path.is_dir():
+        raise ValueError(f"--out {path}: is a directory; name a .csv or .parquet file")
+    try:
+        df = _read_one(path)
+    except Exception as err:
+        raise ValueError(f"--out {path}: exists and is not a sweep file ({err}); choose a new file") from None
+    if col not in df.columns or (df[col] != value).any():
+        raise ValueError(f"--out {path}: exists and was not written by `scalelab proxy sweep` (no {col!r} "
+                         f"marker column), so it is left untouched; choose a new file (a sweep resumes only "
+                         f"into its own output)")
 
 
 def curves_path(out: str | os.PathLike) -> Path:
@@ -111,30 +135,34 @@ def read_runs(paths_or_glob: str | os.PathLike | Iterable[str | os.PathLike]) ->
 
 
 def append_row(path: str | os.PathLike, row: dict) -> None:
-    """Append one row to a CSV/parquet run file atomically (rewrite to a temp file, fsync,
-    ``os.replace``)."""
+    """Append one row (marked ``written_by``) to a CSV/parquet sweep file atomically (rewrite to
+    a temp file, fsync, ``os.replace``); refuses a file that is not a sweep's (`check_target`)."""
     path = Path(path)
+    check_target(path)
     old = _read_one(path) if path.exists() else pd.DataFrame()
-    new = pd.DataFrame([row])
-    _write_atomic(path, new if old.empty else pd.concat([old, new], ignore_index=True))
+    new = pd.DataFrame([{**row, MARKER[0]: MARKER[1]}])
+    df = new if old.empty else pd.concat([old, new], ignore_index=True)
+
+    def write(fh):
+        if path.suffix == ".parquet":
+            df.to_parquet(fh, index=False)
+        else:
+            df.to_csv(fh, index=False)
+
+    replace_atomic(path, write)
 
 
 def _write_atomic(path: Path, df: pd.DataFrame) -> None:
+    """Replace ``path`` with ``df`` atomically (`scalelab.proxy.atomic`): the curve file beside a sweep."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            if path.suffix == ".parquet":
-                df.to_parquet(fh, index=False)
-            else:
-                df.to_csv(fh, index=False)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+
+    def write(fh):
+        if path.suffix == ".parquet":
+            df.to_parquet(fh, index=False)
+        else:
+            df.to_csv(fh, index=False)
+
+    replace_atomic(path, write)
 
 
 def sweep(
@@ -152,6 +180,8 @@ def sweep(
     mine = list(specs)[i::n]
     target = shard_path(out, shard)
     out_path = Path(out)
+    check_target(target)  # before any training: a user's table is never appended to
+    remove_stale(target)
     done = set()
     existing = _siblings(out_path) + ([target] if target.exists() and target not in _siblings(out_path) else [])
     for p in existing:

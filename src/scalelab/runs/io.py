@@ -1,24 +1,63 @@
-"""Run tables on disk: CSV or parquet, chosen by the file's suffix here and nowhere else."""
+"""Run tables on disk: CSV (separator and decimal comma sniffed, or named) or parquet (recognised
+by its magic bytes, whatever the file is called). `read_frame` is the one file reader."""
 
 from __future__ import annotations
 
+import csv
+import io as _io
 import os
+import re
 from pathlib import Path
+from typing import Mapping
 
 import pandas as pd
 
 from scalelab.runs.table import RunTable, RunTableError, from_dataframe
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
+PARQUET_MAGIC = b"PAR1"
+SEPARATORS = (",", ";", "\t", "|")
 
 
 def is_parquet(path: str | os.PathLike) -> bool:
-    """Whether ``path`` names a parquet file (by suffix); anything else is read and written as CSV."""
+    """Whether ``path`` names a parquet file (by suffix); anything else is written as CSV."""
     return Path(path).suffix.lower() in PARQUET_SUFFIXES
 
 
-def read_frame(path: str | os.PathLike) -> pd.DataFrame:
-    """A CSV or parquet file as a raw DataFrame (no validation); clear errors for missing or empty files."""
+def _magic(p: Path) -> bytes:
+    with open(p, "rb") as fh:
+        return fh.read(4)
+
+
+def sniff(text: str, sep: str | None = None) -> tuple[str, str]:
+    """(separator, decimal mark) of CSV ``text``: the candidate separator most frequent in the
+    header line, unless ``sep`` names it; a decimal comma when the separator is not a comma and
+    the data hold numbers like ``2,5``."""
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    header = lines[0] if lines else ""
+    if sep is None:
+        counts = {d: header.count(d) for d in SEPARATORS}
+        sep = max(counts, key=counts.get) if max(counts.values()) > 0 else ","
+    decimal = "."
+    if sep != "," and any(re.search(r"(^|\D)\d+,\d+($|[eE\D])", ln) for ln in lines[1:50]):
+        decimal = ","
+    return sep, decimal
+
+
+def _lines(text: str, n_rows: int) -> list[int] | None:
+    """File line (1-based) of each data row: non-blank lines after the header."""
+    nonblank = [i + 1 for i, ln in enumerate(text.splitlines()) if ln.strip()]
+    lines = nonblank[1:]
+    return lines if len(lines) == n_rows else None
+
+
+def read_frame(path: str | os.PathLike, *, sep: str | None = None) -> pd.DataFrame:
+    """A CSV or parquet file as a raw DataFrame (no validation).
+
+    Parquet is recognised by its magic bytes; CSV separators (``, ; tab |``) and a decimal comma
+    are sniffed unless ``sep`` is given. A repeated header name is kept repeated (not renamed
+    ``N.1``) so that validation can refuse it. ``df.attrs["lines"]`` holds the file line of each row.
+    """
     p = Path(path)
     if not p.exists():
         raise RunTableError(f"{p}: no such file")
@@ -26,24 +65,67 @@ def read_frame(path: str | os.PathLike) -> pd.DataFrame:
         raise RunTableError(f"{p}: is a directory, not a CSV or parquet file")
     if p.stat().st_size == 0:
         raise RunTableError(f"{p}: the file is empty")
+    magic = _magic(p)
+    if magic == PARQUET_MAGIC:
+        try:
+            return pd.read_parquet(p)
+        except Exception as err:  # pyarrow raises many types for damaged files
+            raise RunTableError(f"{p}: could not read it as parquet: {err}") from err
+    if is_parquet(p):
+        raise RunTableError(f"{p}: could not read it as parquet: named parquet but it lacks the PAR1 magic bytes")
+    if magic[:2] == b"PK":
+        raise RunTableError(f"{p}: a zip or Excel file, not CSV; export it as CSV or parquet")
+    if magic[:2] == b"\x1f\x8b":  # gzip: let pandas decompress it
+        try:
+            return pd.read_csv(p, sep=sep or ",")
+        except Exception as err:
+            raise RunTableError(f"{p}: could not read it as gzipped CSV: {err}") from err
+    if sep is not None:
+        sep = {"tab": "\t", "\\t": "\t"}.get(sep, sep)
+        if len(sep) != 1:
+            raise RunTableError(f"--sep {sep!r}: give one character (',', ';', '|', or 'tab')")
     try:
-        return pd.read_parquet(p) if is_parquet(p) else pd.read_csv(p)
+        text = p.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise RunTableError(f"{p}: not UTF-8 text and not parquet ({err.reason} at byte {err.start}); "
+                            f"save it as UTF-8 CSV or parquet") from err
+    if text.lstrip()[:1] in ("{", "["):
+        raise RunTableError(f"{p}: looks like JSON, not CSV; give a CSV or parquet run table "
+                            f"(pandas: pd.read_json(...).to_csv(..., index=False))")
+    sep, decimal = sniff(text, sep)
+    try:
+        df = pd.read_csv(_io.StringIO(text), sep=sep, decimal=decimal)
     except pd.errors.EmptyDataError as err:
         raise RunTableError(f"{p}: the file has no data ({err})") from err
-    except Exception as err:  # pandas/pyarrow raise many types for unreadable files
-        raise RunTableError(f"{p}: could not read it as {'parquet' if is_parquet(p) else 'CSV'}: {err}") from err
+    except Exception as err:  # pandas raises many types for unreadable files
+        raise RunTableError(f"{p}: could not read it as CSV (separator {sep!r}; name it with --sep): {err}") from err
+    header = next(csv.reader(_io.StringIO(text.lstrip("\r\n")), delimiter=sep), [])
+    if len(header) == df.shape[1] and len(set(header)) < len(header):
+        df.columns = [h.strip() if isinstance(h, str) else h for h in header]  # keep repeats visible
+    df.attrs["lines"] = _lines(text, len(df))
+    return df
 
 
-def read(path: str | os.PathLike | pd.DataFrame | RunTable) -> RunTable:
-    """Read a run table from CSV or parquet (by suffix), or validate a DataFrame.
+def read(path: str | os.PathLike | pd.DataFrame | RunTable, *, columns: Mapping[str, str] | None = None,
+         sep: str | None = None) -> RunTable:
+    """Read a run table from CSV or parquet, or validate a DataFrame.
 
-    A `RunTable` passes through unchanged.
+    Args:
+      columns: ``{canonical name: column in the file}``, e.g. ``{"loss": "loss_validation",
+        "E": "num_experts"}``, renamed before validation.
+      sep: the CSV separator (default: sniffed).
+
+    A `RunTable` passes through unchanged (``columns`` must then be None). Errors about rows of a
+    file name its line numbers.
     """
     if isinstance(path, RunTable):
+        if columns:
+            raise RunTableError("columns= applies when reading a file or DataFrame, not to a RunTable")
         return path
     if isinstance(path, pd.DataFrame):
-        return from_dataframe(path)
-    return from_dataframe(read_frame(path), source=str(Path(path)))
+        return from_dataframe(path, columns=columns)
+    df = read_frame(path, sep=sep)
+    return from_dataframe(df, source=str(Path(path)), columns=columns, lines=df.attrs.get("lines"))
 
 
 def write(table: RunTable | pd.DataFrame, path: str | os.PathLike) -> None:
@@ -56,4 +138,4 @@ def write(table: RunTable | pd.DataFrame, path: str | os.PathLike) -> None:
         df.to_csv(p, index=False)
 
 
-__all__ = ["read", "read_frame", "write", "is_parquet", "PARQUET_SUFFIXES"]
+__all__ = ["read", "read_frame", "write", "is_parquet", "sniff", "PARQUET_SUFFIXES"]

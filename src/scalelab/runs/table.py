@@ -19,8 +19,11 @@ Common aliases are renamed (``params``/``num_params`` -> ``N``, ``tokens`` ->
 ``D``, ``flops``/``Training FLOP`` -> ``C``, ...). When ``D`` is absent and
 ``C`` present, ``D = C / (6 N)`` is derived and recorded in ``notes``.
 
-Bad input raises `RunTableError` naming the column and the offending rows;
-nothing is ever dropped silently. Reading and writing files: `scalelab.runs.io`.
+Bad input raises `RunTableError` naming the column and the offending rows (file line
+numbers when the table came from a file); nothing is ever dropped silently. Values that no
+language-model run has (``N``/``D`` outside [1e3, 1e16], ``loss`` outside (0, 20] nats, a loss
+with no variation), a column given twice, and an alias beside its canonical name are refused
+the same way, when a method reads the column. Reading and writing files: `scalelab.runs.io`.
 
 A *curve table* has several rows per ``run_id`` (checkpoints at ``step``, with the
 ``lr`` of that step): its steps must increase within each run, every run needs two rows
@@ -41,6 +44,11 @@ NUMERIC = ("N", "N_total", "N_active", "D", "C", "loss", "E", "k", "S", "G", "U_
            "batch_size", "density", "step")
 POSITIVE = ("N", "N_total", "N_active", "D", "C", "loss", "E", "k", "G", "U_D", "lr", "batch_size")
 TEXT = ("run_id", "family")
+# Plausible ranges: parameters and tokens of any language-model run lie in [1e3, 1e16]; a
+# per-token loss in nats lies in (0, 20] (ln of a 10^8-token vocabulary is 18.4). Values outside
+# are unit mistakes (loss in bits x 1e3, N in millions) or corrupt rows, never runs.
+RANGES = {"N": (1e3, 1e16), "N_total": (1e3, 1e16), "N_active": (1e3, 1e16), "D": (1e3, 1e16)}
+LOSS_MAX = 20.0
 
 ALIASES = {
     "n": "N", "params": "N", "num_params": "N", "n_params": "N", "parameters": "N",
@@ -78,6 +86,11 @@ class RunTable:
     notes: tuple[str, ...] = ()
     source: str = "<DataFrame>"
     invalid: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    lines: Mapping | None = None  # index label -> file line, when read from a file
+
+    def rows(self, labels: Iterable) -> str:
+        """``lines 5, 9`` (a file's lines) or ``rows 3, 7`` (DataFrame index labels) for ``labels``."""
+        return _rows(labels, lines=self.lines)
 
     def __len__(self) -> int:
         return len(self.df)
@@ -119,6 +132,8 @@ class RunTable:
 
     def drop_highest_loss(self, n: int) -> "RunTable":
         """Drop the ``n`` highest-loss rows (Epoch's convention on the Chinchilla data)."""
+        if n:
+            self.column("loss")  # a loss column that cannot be read is refused here, not by pandas
         keep = self.df.drop(self.df["loss"].nlargest(n).index) if n else self.df
         return dataclasses.replace(self, df=keep, notes=self.notes + (f"dropped the {n} highest-loss rows",))
 
@@ -140,49 +155,102 @@ class RunTable:
         from scalelab.curves.schedule import final_rows
 
         keep = final_rows(self.df)
-        return RunTable(keep, self.notes + (f"curve table: kept each run's last checkpoint (final()), {len(keep)} "
-                                            f"of {len(self.df)} rows",), self.source)
+        return dataclasses.replace(self, df=keep, notes=self.notes + (
+            f"curve table: kept each run's last checkpoint (final()), {len(keep)} of {len(self.df)} rows",))
 
 
-def _rows(idx: Iterable, limit: int = 10) -> str:
+def _rows(idx: Iterable, limit: int = 10, lines: Mapping | None = None) -> str:
+    """``rows 3, 7`` (DataFrame index labels) or ``lines 5, 9`` (file lines, when ``lines`` maps them)."""
     idx = list(idx)
+    word = "rows"
+    if lines is not None:
+        idx, word = [lines.get(i, i) for i in idx], "lines"
     shown = ", ".join(str(i) for i in idx[:limit])
-    return shown + (f", ... ({len(idx)} rows)" if len(idx) > limit else "")
+    return f"{word} {shown}" + (f", ... ({len(idx)} {word})" if len(idx) > limit else "")
 
 
-def _canonical_names(df: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
-    notes, rename = [], {}
+def _duplicates(df: pd.DataFrame, source: str) -> tuple[pd.DataFrame, dict]:
+    """Keep the first of each repeated column name; a repeated name is refused when used."""
+    invalid = {}
+    names = [str(c) for c in df.columns]
+    dup = df.columns.duplicated()
+    for name in dict.fromkeys(n for n, d in zip(names, dup) if d):
+        where = [i + 1 for i, n in enumerate(names) if n == name]
+        key = name if name in NUMERIC or name in TEXT else ALIASES.get(name.strip().lower(), name)
+        invalid[key] = (f"{source}: column {name!r} appears {len(where)} times (columns "
+                         f"{', '.join(map(str, where))}); keep one, or rename the others")
+    return df.loc[:, ~dup], invalid
+
+
+def _canonical_names(df: pd.DataFrame, source: str) -> tuple[pd.DataFrame, list[str], dict]:
+    """Aliases renamed; two columns that mean the same thing (``params`` beside ``N``, or
+    ``params`` beside ``num_params``) make that column invalid: which one is meant is unknown."""
+    notes, rename, clash = [], {}, {}
     canonical = set(NUMERIC) | set(TEXT)
     for col in df.columns:
         if col in canonical:
             continue
         target = ALIASES.get(str(col).strip().lower())
-        if target is not None and target not in df.columns and target not in rename.values():
-            rename[col] = target
-            notes.append(f"column {col!r} read as {target!r}")
-    return df.rename(columns=rename), notes
+        if target is None:
+            continue
+        if target in df.columns or target in rename.values():
+            other = target if target in df.columns else next(k for k, v in rename.items() if v == target)
+            clash[target] = (f"{source}: columns {other!r} and {col!r} both mean {target!r}; drop one, or "
+                             f"name the one to use (--map {target}=COLUMN, or read(..., columns={{{target!r}: ...}}))")
+            continue
+        rename[col] = target
+        notes.append(f"column {col!r} read as {target!r}")
+    return df.rename(columns=rename), notes, clash
 
 
-def from_dataframe(df: pd.DataFrame, source: str = "<DataFrame>") -> RunTable:
-    """Validate a DataFrame into a `RunTable` (aliases renamed, D derived from C)."""
+def map_columns(df: pd.DataFrame, columns: Mapping[str, str] | None, source: str = "<DataFrame>") -> pd.DataFrame:
+    """Rename ``{canonical: column in the table}`` (``{"loss": "loss_validation", "E": "num_experts"}``)."""
+    if not columns:
+        return df
+    unknown = [k for k in columns if k not in NUMERIC and k not in TEXT]
+    if unknown:
+        raise RunTableError(f"{source}: cannot map to {unknown}: known columns are {list(NUMERIC + TEXT)}")
+    missing = [v for v in columns.values() if v not in df.columns]
+    if missing:
+        raise RunTableError(f"{source}: mapped column(s) {missing} not in the table; columns are {list(df.columns)}")
+    taken = [k for k, v in columns.items() if k in df.columns and k != v and k not in columns.values()]
+    if taken:
+        raise RunTableError(f"{source}: the table already has column(s) {taken}; map those too "
+                            f"(e.g. {taken[0]}_old) or drop them first")
+    return df.rename(columns={v: k for k, v in columns.items()})
+
+
+def from_dataframe(df: pd.DataFrame, source: str = "<DataFrame>", *, columns: Mapping[str, str] | None = None,
+                   lines: Sequence[int] | None = None) -> RunTable:
+    """Validate a DataFrame into a `RunTable` (aliases renamed, D derived from C).
+
+    Args:
+      columns: ``{canonical name: column of df}`` renamed first (e.g. ``{"loss": "loss_validation"}``).
+      lines: the file line of each row, so that errors name lines instead of DataFrame rows.
+    """
     if not isinstance(df, pd.DataFrame):
         raise RunTableError(f"expected a pandas DataFrame, got {type(df).__name__}")
     if len(df) == 0:
         raise RunTableError(f"{source}: the run table is empty (no rows)")
-    df, notes = _canonical_names(df.copy())
+    df, invalid = _duplicates(df, source)
+    df = map_columns(df.copy(), columns, source)
+    df, notes, clash = _canonical_names(df, source)
+    line_of = None if lines is None else dict(zip(df.index, lines))
     if "loss" not in df.columns:
-        raise RunTableError(f"{source}: column 'loss' missing; columns are {list(df.columns)}")
+        raise RunTableError(f"{source}: column 'loss' missing; columns are {list(df.columns)}"
+                            f" (name it: --map loss=COLUMN, or read(..., columns={{'loss': COLUMN}}))")
     curve = "run_id" in df.columns and "step" in df.columns and bool(df["run_id"].duplicated().any())
-    invalid = {}
     for col in NUMERIC:
-        if col not in df.columns:
+        if col not in df.columns or col in invalid:
             continue
         # a curve's schedule may reach lr 0 (checked with the curve table below)
-        problem, values = _check_numeric(df[col], col, source, positive=col in POSITIVE and not (curve and col == "lr"))
+        problem, values = _check_numeric(df[col], col, source, line_of,
+                                         positive=col in POSITIVE and not (curve and col == "lr"))
         if problem:  # refused when used (RunTable.column / require), carried through untouched otherwise
             invalid[col] = problem
         else:
             df[col] = values
+    invalid.update({k: v for k, v in clash.items() if k not in invalid})
     if curve:
         from scalelab.curves.schedule import check_curve_table  # curve table: several rows per run
 
@@ -201,26 +269,43 @@ def from_dataframe(df: pd.DataFrame, source: str = "<DataFrame>") -> RunTable:
         n_for_c = df["N_active"] if ok("N_active") else df["N"]
         df["C"] = 6.0 * n_for_c * df["D"]
         notes.append("C derived as 6 N D" + (" (N_active)" if ok("N_active") else ""))
-    return RunTable(df, tuple(notes), source, invalid)
+    return RunTable(df, tuple(notes), source, invalid, line_of)
 
 
-def _check_numeric(raw: pd.Series, col: str, source: str, positive: bool) -> tuple[str | None, pd.Series]:
+def _check_numeric(raw: pd.Series, col: str, source: str, lines: Mapping | None = None,
+                   positive: bool = True) -> tuple[str | None, pd.Series]:
     """(what is wrong with a known numeric column or None, its float values)."""
+    rows = lambda mask: _rows(raw.index[mask], lines=lines)  # noqa: E731
     values = pd.to_numeric(raw, errors="coerce")
-    bad = values.isna() & raw.notna()
+    bad = (values.isna() & raw.notna()).to_numpy()
     if bad.any():
-        return (f"{source}: column {col!r} has non-numeric values in rows {_rows(raw.index[bad])} "
+        return (f"{source}: column {col!r} has non-numeric values in {rows(bad)} "
                 f"(e.g. {raw[bad].iloc[0]!r})"), values
     values = values.astype(float)
-    nonfinite = ~np.isfinite(values.to_numpy())
+    v = values.to_numpy()
+    nonfinite = ~np.isfinite(v)
     if nonfinite.any():
-        return f"{source}: column {col!r} has NaN or infinite values in rows {_rows(raw.index[nonfinite])}", values
-    if positive:
-        nonpos = values.to_numpy() <= 0
+        return f"{source}: column {col!r} has NaN or infinite values in {rows(nonfinite)}", values
+    if positive and col in POSITIVE:
+        nonpos = v <= 0
         if nonpos.any():
-            return f"{source}: column {col!r} must be > 0; rows {_rows(raw.index[nonpos])} are zero or negative", values
+            return f"{source}: column {col!r} must be > 0; {rows(nonpos)} are zero or negative", values
     if col == "S":
-        out = (values.to_numpy() < 0) | (values.to_numpy() >= 1)
+        out = (v < 0) | (v >= 1)
         if out.any():
-            return f"{source}: column 'S' (sparsity) must lie in [0, 1); rows {_rows(raw.index[out])}", values
+            return f"{source}: column 'S' (sparsity) must lie in [0, 1); {rows(out)}", values
+    if col in RANGES:
+        lo, hi = RANGES[col]
+        out = (v < lo) | (v > hi)
+        if out.any():
+            return (f"{source}: column {col!r} has implausible values in {rows(out)} (e.g. {v[out][0]:.4g}); "
+                    f"{col} of a language-model run lies in [{lo:.0e}, {hi:.0e}]: check the units"), values
+    if col == "loss":
+        out = v > LOSS_MAX
+        if out.any():
+            return (f"{source}: column 'loss' has implausible values in {rows(out)} (e.g. {v[out][0]:.4g}); "
+                    f"a loss in nats per token lies in (0, {LOSS_MAX:g}]: is it a perplexity, or in bits x 1000?"), values
+        if len(v) > 1 and np.ptp(v) == 0:
+            return (f"{source}: column 'loss' has no variation (every run has {v[0]:.6g}): "
+                    f"no law can be fitted to a constant"), values
     return None, values

@@ -1,0 +1,254 @@
+"""The CLI under misuse (issue 18): every usage or data error exits 2 with one ``error:`` line naming the
+flag, file, column or lines; every law fits with ``--law NAME`` alone; the inputs each command needs have
+options. References: closed forms and NumPy computations written out here."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import scalelab
+from scalelab import cli, laws
+from scalelab.cli.design import spearman
+from scalelab.fit.api import resolve_starts
+
+EPOCH = {"E": 1.8172, "A": 482.01, "B": 2085.43, "alpha": 0.3478, "beta": 0.3658}
+
+
+def run(capsys, *argv):
+    rc = cli.main(list(argv))
+    out = capsys.readouterr()
+    return rc, out.out, out.err
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as e:
+        cli.main(["--version"])
+    assert e.value.code == 0 and capsys.readouterr().out.strip() == f"scalelab {scalelab.__version__}"
+
+
+def test_compare_unknown_law_exits_2_before_fitting(capsys, tmp_path):
+    rc, out, err = run(capsys, "compare", str(tmp_path / "never_read.csv"), "--laws", "chinchilla,chinchila")
+    assert rc == 2 and err.startswith("error: --laws") and "'chinchila'" in err and out == ""
+
+
+@pytest.mark.parametrize("argv,flag", [
+    (["predict", "--law", "chinchilla", "--N", "1e9", "--D", "2e10"], "give exactly one of --params"),
+    (["predict", "--params", "{oops", "--N", "1e9", "--D", "2e10"], "--params: not JSON"),
+    (["predict", "--reference", "nope", "--N", "1e9", "--D", "2e10"], "--reference 'nope'"),
+    (["predict", "--reference", "epoch2024", "--N", "1e9,x", "--D", "2e10"], "--N '1e9,x'"),
+    (["allocate", "--reference", "epoch2024", "--C", "abc"], "--C 'abc'"),
+    (["predict", "--law", "nolaw", "--reference", "x", "--N", "1"], "unknown law"),
+])
+def test_usage_errors_exit_2_and_name_the_flag(capsys, argv, flag):
+    rc, out, err = run(capsys, *argv)
+    assert rc == 2 and err.startswith("error: ") and flag in err and out == ""
+
+
+def test_from_a_file_that_is_not_fit_json(capsys, tmp_path):
+    p = tmp_path / "fit.json"
+    p.write_text('{"law": "chinchilla"}\n{"params": {}}\n')  # two objects: "Extra data" in json terms
+    rc, _, err = run(capsys, "predict", "--from", str(p), "--N", "1e9", "--D", "2e10")
+    assert rc == 2 and err.startswith(f"error: --from {p}: not the JSON")
+    rc, _, err = run(capsys, "predict", "--from", str(tmp_path / "missing.json"), "--N", "1e9", "--D", "2e10")
+    assert rc == 2 and "missing.json: no such file" in err
+
+
+def test_starts_and_map_errors_name_the_flag(capsys, tmp_path):
+    with pytest.raises(SystemExit) as e:
+        cli.main(["fit", "x.csv", "--starts", "foo"])
+    assert e.value.code == 2 and "argument --starts: 'foo'" in capsys.readouterr().err
+    rc, _, err = run(capsys, "fit", str(tmp_path / "x.csv"), "--map", "loss")
+    assert rc == 2 and err.startswith("error: --map 'loss'")
+
+
+def test_laws_output_has_no_maintainer_notes(capsys):
+    rc, out, _ = run(capsys, "laws", "--json")
+    assert rc == 0 and "[gap]" not in out and "LAWS.md" not in out
+    assert len(json.loads(out)["laws"]) == len(laws.names())
+
+
+def test_every_law_has_a_default_start_strategy():
+    for law in laws.all_laws():
+        starts = resolve_starts(law, None)
+        assert starts.ndim == 2 and starts.shape[1] == law.n_params and len(starts) >= 9
+
+
+def test_predict_takes_every_law_input(capsys):
+    """--N_active (wang2024_moe_active), --density, --loss: the law evaluated by hand in NumPy."""
+    p = {"A": 30.0, "B": 400.0, "sigma": 1.7, "alpha": 0.3, "beta": 0.3, "gamma": 0.1}
+    rc, out, err = run(capsys, "predict", "--law", "wang2024_moe_active", "--params", json.dumps(p),
+                       "--N_active", "1e8,1e9", "--D", "2e10", "--E", "8", "--json")
+    assert rc == 0, err
+    N = np.array([1e8, 1e9])
+    ref = p["A"] / (N ** p["alpha"] * 8 ** p["gamma"]) + p["B"] / 2e10 ** p["beta"] + p["sigma"]
+    np.testing.assert_allclose(json.loads(out)["loss"], ref, rtol=1e-10)
+    lr = {"lambda_lr": 0.01, "alpha_lr": 1.5}
+    rc, out, err = run(capsys, "predict", "--law", "lr_loss", "--params", json.dumps(lr), "--loss", "2.5", "--json")
+    assert rc == 0, err
+    np.testing.assert_allclose(json.loads(out)["loss"], [0.01 * 2.5 ** -1.5], rtol=1e-10)
+
+
+def test_allocate_moe_takes_its_held_inputs(capsys):
+    """``--E 8`` for wang2024_moe: N_opt against a brute-force NumPy search of L(N, C/6N, E=8)."""
+    p = {"A": 30.0, "B": 400.0, "sigma": 1.7, "alpha": 0.3, "beta": 0.32, "gamma": 0.1}
+    rc, _, err = run(capsys, "allocate", "--law", "wang2024_moe", "--params", json.dumps(p), "--C", "1e21")
+    assert rc == 2 and "--E" in err
+    rc, out, err = run(capsys, "allocate", "--law", "wang2024_moe", "--params", json.dumps(p), "--C", "1e21",
+                       "--E", "8", "--json")
+    assert rc == 0, err
+    N = np.geomspace(1e6, 1e13, 200001)
+    L = p["A"] / (N ** p["alpha"] * 8 ** p["gamma"]) + p["B"] / (1e21 / (6 * N)) ** p["beta"] + p["sigma"]
+    np.testing.assert_allclose(json.loads(out)["N_opt"][0], N[np.argmin(L)], rtol=2e-4)  # grid step 8e-5 in log
+
+
+def test_chinchilla_allocation_on_arrays():
+    """Bootstrap draws x budgets broadcast; each entry equals the scalar closed form."""
+    draws = {k: np.array([v, v * 1.05])[:, None] for k, v in EPOCH.items()}
+    C = np.array([1e21, 1e23])
+    out = scalelab.chinchilla_allocation(draws, C)
+    assert out["N_opt"].shape == (2, 2)
+    for i in range(2):
+        one = scalelab.chinchilla_allocation({k: float(v[i, 0]) for k, v in draws.items()}, C)
+        np.testing.assert_allclose(out["N_opt"][i], one["N_opt"], rtol=1e-12)
+
+
+def test_spearman_without_scipy():
+    """Rank correlation with ties, against the definition: Pearson correlation of average ranks."""
+    a = np.array([1.0, 2.0, 2.0, 4.0, 5.0])
+    b = np.array([5.0, 6.0, 7.0, 8.0, 7.0])
+    ra, rb = np.array([1, 2.5, 2.5, 4, 5]), np.array([1, 2, 3.5, 5, 3.5])
+    assert spearman(a, b) == pytest.approx(np.corrcoef(ra, rb)[0, 1], rel=1e-12)
+    import inspect
+
+    from scalelab.cli import design as cli_design
+    assert "scipy" not in inspect.getsource(cli_design)
+
+
+@pytest.fixture(scope="module")
+def clark_file(tmp_path_factory):
+    """Clark-style export: the law's own column names are not ours; one run's loss is corrupted."""
+    law = laws.get("clark2022_routed")
+    ref = law.reference["clark2022_sbase"]
+    N, E = np.meshgrid(np.geomspace(1.5e7, 1.3e9, 6), np.array([1.0, 4, 16, 64, 256]))
+    df = scalelab.simulate(law, ref, {"N": N.ravel(), "E": E.ravel()}, sigma=0.002, seed=1)
+    df.loc[7, "loss"] *= 1.5  # file line 9
+    df = df.rename(columns={"N": "dense_parameter_count", "E": "num_experts", "loss": "loss_validation"})
+    p = tmp_path_factory.mktemp("clark") / "clark.csv"
+    df.to_csv(p, index=False)
+    return p, ref
+
+
+def test_any_law_fits_with_law_alone_and_map_and_outliers(clark_file, capsys):
+    """`fit DATA --law clark2022_routed` (no --starts: the law has no grid), columns named by --map, the
+    corrupted run named by its file line in a warning and the parameters recovered despite it."""
+    p, ref = clark_file
+    rc, out, err = run(capsys, "fit", str(p), "--law", "clark2022_routed",
+                       "--map", "N=dense_parameter_count,loss=loss_validation", "--json")
+    assert rc == 0, err
+    res = json.loads(out)
+    assert "1 run(s) lie more than 6 MADs from the fit (lines 9;" in err  # the corrupted one, and only it
+    for k in ("a", "b", "d"):  # the identified ones (c multiplies log N log E, E_start/E_max saturate)
+        assert res["params"][k] == pytest.approx(ref[k], rel=0.1)
+
+
+def test_bootstrap_keeps_fix_and_delta():
+    """fit_many(delta=, fixed=): every refit holds the fixed value and uses the delta given."""
+    from scalelab.fit import variants
+    from scalelab.fit.many import fit_many
+
+    d = scalelab.isoflop_design(np.geomspace(1e18, 1e20, 3), 5)
+    t = scalelab.read(scalelab.simulate("chinchilla", EPOCH, d, sigma=0.01, seed=2))
+    boot = fit_many(t, "chinchilla", variants.bootstrap(t, 6, seed=0), starts=4, fixed={"alpha": 0.3478},
+                    delta=0.01)
+    np.testing.assert_allclose(boot["alpha"], 0.3478, rtol=1e-12)
+    assert np.all(boot["delta"] == 0.01)
+    assert boot["beta"].std() > 0  # the free ones still move between resamples
+    # `fit --bootstrap --allocate`: N_opt intervals = percentiles of the closed form over the refits
+    from scalelab.cli.fit import _allocation_intervals
+
+    C = np.array([1e21, 1e23])
+    a = _allocation_intervals(laws.get("chinchilla"), boot, C, {}, 0.9)
+    ref = scalelab.chinchilla_allocation({k: boot[k].to_numpy()[:, None] for k in EPOCH}, C)["N_opt"]
+    np.testing.assert_allclose(a["N_opt"]["lo"], np.percentile(ref, 5, axis=0), rtol=1e-9)
+    np.testing.assert_allclose(a["N_opt"]["hi"], np.percentile(ref, 95, axis=0), rtol=1e-9)
+
+
+def test_greedy_suggestion_spends_the_budget():
+    """A pool where the smallest runs remove slightly more Laplace variance than large ones (the Epoch
+    case): the greedy pick still spends most of the budget (each pick >= half its share of what is left:
+    >= 1 - (1/2)(7/8)(5/6)(3/4)... ~ 73% for k = 4), and the picks are distinct candidates."""
+    from scalelab.design.next_runs import _greedy
+
+    cost = np.geomspace(1.0, 100.0, 60)
+    Jc = np.c_[1.0 / (1.0 + 1e-3 * cost), 0.1 * np.log(cost)]
+    budget, k = 100.0, 4
+    pick = _greedy(np.eye(2), np.array([1.0, 0.0]), 0.1, Jc, cost, k, budget)
+    assert len(pick) == k == len(set(pick))
+    assert 0.7 * budget <= cost[pick].sum() <= budget * (1 + 1e-12)
+
+
+def test_proxy_plans_descriptions_are_whole(capsys):
+    """Each plan's description is its docstring's first paragraph, whole: brackets balanced, ends a sentence."""
+    from scalelab.proxy.plans import PLANS
+
+    rc, out, _ = run(capsys, "proxy", "plans", "--json")
+    assert rc == 0
+    rows = {r["name"]: r["description"] for r in json.loads(out)}
+    assert set(rows) == set(PLANS)
+    for name, text in rows.items():
+        para = " ".join(ln.strip() for ln in PLANS[name].__doc__.strip().split("\n\n")[0].splitlines())
+        assert text == para and text.count("(") == text.count(")") and text.count("{") == text.count("}")
+        assert text.endswith((".", ")")), (name, text)
+
+
+def test_compare_says_when_the_holdout_is_one_run():
+    from scalelab.fit.compare import compare
+
+    d = pd.DataFrame({"N": [1e8, 2e8, 4e8, 8e8, 8e8, 1.6e9], "D": [2e9, 4e9, 8e9, 1.6e10, 2e10, 3.2e10],
+                      "loss": [3.4, 3.2, 3.0, 2.8, 2.75, 2.6]})
+    out = compare(d, [])  # no law: only the split is decided
+    assert out["holdout"]["n"] == 1 and "rests on 1 held-out run" in out["holdout"]["warning"]
+    out = compare(d.assign(N=[1e8, 2e8, 4e8, 1.6e9, 1.6e9, 1.6e9]), [])
+    assert out["holdout"]["n"] == 3 and "warning" not in out["holdout"]
+
+
+def test_allocate_on_a_degenerate_posterior_is_an_error(capsys, monkeypatch):
+    """A posterior whose allocation is NaN (draws with no optimum) exits 2 naming it, instead of nan [nan, nan]."""
+    from scalelab import bayes
+
+    class Degenerate:
+        law = "chinchilla"
+
+        def allocate(self, C, ci=0.95, extra=None):
+            C = np.atleast_1d(C)
+            nan = {s: np.full(C.shape, np.nan) for s in ("median", "mean", "lo", "hi")}
+            return {"C": C, "N_opt": nan, "D_opt": nan, "tokens_per_param": nan, "loss": nan}
+
+    monkeypatch.setattr(bayes, "load", lambda path: Degenerate())
+    rc, out, err = run(capsys, "allocate", "--posterior", "post.nc", "--C", "1e21")
+    assert rc == 2 and out == "" and err.startswith("error: --posterior post.nc: no finite") and "nan" not in err
+
+
+@pytest.mark.parametrize("argv,flag", [
+    (["fit", "x.csv", "--drop-highest-loss", "-3"], "argument --drop-highest-loss: must be at least 0"),
+    (["fit", "x.csv", "--ci", "2"], "argument --ci: must lie strictly between 0 and 1"),
+    (["fit", "x.csv", "--bootstrap", "-1"], "argument --bootstrap: must be at least 0"),
+    (["fit", "x.csv", "--max-iter", "0"], "argument --max-iter: must be at least 1"),
+    (["proxy", "sweep", "--plan", "micro", "--out", "x.csv", "--limit", "-1"], "argument --limit: must be at least 0"),
+    (["suggest", "x.csv", "--budget", "1e21", "--k", "0"], "argument --k: must be at least 1"),
+])
+def test_bad_numbers_are_usage_errors(capsys, argv, flag):
+    """Values that were silently used (--limit -1 trained a run; --drop-highest-loss -3 dropped none)."""
+    with pytest.raises(SystemExit) as e:
+        cli.main(argv)
+    assert e.value.code == 2 and flag in capsys.readouterr().err
+
+
+def test_sep_must_be_one_character(tmp_path):
+    p = tmp_path / "t.csv"
+    p.write_text("N\tD\tloss\n1e8\t2e9\t3.1\n2e8\t4e9\t3.0\n")
+    with pytest.raises(scalelab.RunTableError, match="--sep 'ab': give one character"):
+        scalelab.read(p, sep="ab")
+    np.testing.assert_array_equal(scalelab.read(p, sep="tab").column("loss"), [3.1, 3.0])

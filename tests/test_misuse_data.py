@@ -1,0 +1,125 @@
+"""Bad tables at the data edge: each ends in a clear error naming the column and the file lines, or a
+correct read (issue 18). The references are the values written into the files."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import scalelab
+from scalelab.runs import RunTableError, read_frame
+
+
+def good(n=8):
+    N = np.geomspace(1e7, 1e9, n)
+    D = 20 * N
+    return pd.DataFrame({"N": N, "D": D, "loss": 1.7 + 400 / N ** 0.34 + 410 / D ** 0.28})
+
+
+def use(t):
+    return t.require(["N", "D", "loss"])
+
+
+def test_duplicated_column_is_refused(tmp_path):
+    p = tmp_path / "dup.csv"
+    df = good()
+    p.write_text("N,D,N,loss\n" + "\n".join(f"{a},{b},{2 * a},{c}" for a, b, c in df.to_numpy()) + "\n")
+    t = scalelab.read(p)
+    with pytest.raises(RunTableError, match=r"'N' appears 2 times \(columns 1, 3\)"):
+        use(t)
+    t.require(["D", "loss"])  # the columns no method reads stay usable
+
+
+def test_alias_beside_canonical_is_refused():
+    df = good()
+    df["params"] = df["N"] * 2
+    t = scalelab.read(df)
+    with pytest.raises(RunTableError, match="'N' and 'params' both mean 'N'"):
+        use(t)
+    # naming the one to use lets it in
+    t = scalelab.read(df.drop(columns="N"), columns={"N": "params"})
+    np.testing.assert_array_equal(t.column("N"), df["params"].to_numpy())
+
+
+@pytest.mark.parametrize("col,value,match", [
+    ("N", 1e300, "'N' has implausible values in lines 5 .*1e\\+300"),
+    ("D", 10.0, "'D' has implausible values in lines 5"),
+    ("loss", 1e300, "'loss' has implausible values in lines 5"),
+])
+def test_implausible_values_name_the_file_line(tmp_path, col, value, match):
+    df = good()
+    df.loc[3, col] = value  # data row 3 is file line 5 (header on line 1)
+    p = tmp_path / "bad.csv"
+    df.to_csv(p, index=False)
+    with pytest.raises(RunTableError, match=match):
+        scalelab.fit(p, "chinchilla", starts=2)
+
+
+def test_constant_loss_is_refused():
+    df = good()
+    df["loss"] = 3.0
+    with pytest.raises(RunTableError, match="no variation"):
+        scalelab.fit(df, "chinchilla", starts=2)
+
+
+def test_blank_lines_keep_file_line_numbers(tmp_path):
+    p = tmp_path / "blank.csv"
+    p.write_text("N,D,loss\n1e8,2e9,3.0\n\n1e9,bad,2.7\n1e10,2e11,2.4\n")
+    with pytest.raises(RunTableError, match="non-numeric values in lines 4 "):
+        use(scalelab.read(p))
+    with pytest.raises(RunTableError, match="non-numeric values in rows 1 "):  # a DataFrame: its index
+        use(scalelab.read(pd.read_csv(p)))
+
+
+def test_semicolon_and_decimal_comma_are_sniffed(tmp_path):
+    df = good()
+    p = tmp_path / "eu.csv"
+    p.write_text("N;D;loss\n" + "\n".join(";".join(f"{v:.6f}".replace(".", ",") for v in row)
+                                          for row in df.to_numpy()) + "\n")
+    t = scalelab.read(p)
+    np.testing.assert_allclose(t.column("loss"), df["loss"], rtol=1e-6)
+    np.testing.assert_allclose(t.column("N"), df["N"], rtol=1e-9)
+    tab = tmp_path / "tab.txt"
+    df.to_csv(tab, sep="\t", index=False)
+    np.testing.assert_allclose(scalelab.read(tab).column("D"), df["D"])
+    np.testing.assert_allclose(scalelab.read(tab, sep="\t").column("D"), df["D"])
+
+
+def test_parquet_recognised_by_magic_bytes(tmp_path):
+    p = tmp_path / "runs.csv"  # a parquet file with the wrong suffix
+    good().to_parquet(p)
+    np.testing.assert_allclose(scalelab.read(p).column("loss"), good()["loss"])
+
+
+def test_binary_non_parquet_names_the_file(tmp_path):
+    p = tmp_path / "runs.csv"
+    p.write_bytes(b"\x00\xff\xfe garbage \x81\x82")
+    with pytest.raises(RunTableError, match="runs.csv: not UTF-8 text and not parquet"):
+        read_frame(p)
+
+
+def test_drop_highest_loss_on_a_bad_loss_column_names_it(tmp_path):
+    p = tmp_path / "runs.csv"
+    p.write_text("N,D,loss\n1e8,2e9,3.1\n2e8,4e9,lots\n4e8,8e9,2.9\n")
+    with pytest.raises(RunTableError, match="'loss' has non-numeric values in lines 3"):
+        scalelab.read(p).drop_highest_loss(1)
+
+
+def test_json_named_csv_says_json(tmp_path):
+    p = tmp_path / "runs.csv"
+    p.write_text('{"N": [1e8], "D": [2e9], "loss": [3.0]}')
+    with pytest.raises(RunTableError, match="runs.csv: looks like JSON, not CSV"):
+        scalelab.read(p)
+
+
+def test_columns_map_lets_any_table_in(tmp_path):
+    df = pd.DataFrame({"dense_parameter_count": good()["N"], "num_experts": 8.0, "tok": good()["D"],
+                       "loss_validation": good()["loss"]})
+    p = tmp_path / "clark.csv"
+    df.to_csv(p, index=False)
+    with pytest.raises(RunTableError, match="'loss' missing.*--map loss=COLUMN"):
+        scalelab.read(p)
+    t = scalelab.read(p, columns={"loss": "loss_validation", "N": "dense_parameter_count", "D": "tok"})
+    np.testing.assert_array_equal(t.column("loss"), df["loss_validation"].to_numpy())
+    assert t.column("E")[0] == 8.0  # num_experts is a known alias
+    with pytest.raises(RunTableError, match=r"mapped column\(s\) \['nope'\] not in the table"):
+        scalelab.read(p, columns={"loss": "nope"})
