@@ -260,7 +260,7 @@ def _targets(at, inputs_needed: Sequence[str]) -> pd.DataFrame:
         df = pd.DataFrame({k: np.atleast_1d(np.asarray(v, float)) for k, v in at.items()})
     else:
         df = _runs.read_frame(at)
-    df, _ = canonical_names(df.copy())
+    df = canonical_names(df.copy(), "targets")[0]
     df = df.drop(columns=[c for c in ("loss",) if c in df.columns])
     if "D" not in df.columns and "C" in df.columns and "N" in df.columns:
         df["D"] = pd.to_numeric(df["C"], errors="coerce") / (6.0 * pd.to_numeric(df["N"], errors="coerce"))

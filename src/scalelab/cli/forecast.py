@@ -8,11 +8,11 @@ from scalelab.cli.options import add_json, add_table, err, read_table
 
 
 def cmd_forecast(args) -> int:
-    from scalelab import forecast as _fc
+    from scalelab.forecast import forecast
 
     table = read_table(args)
     err(f"forecasting from {len(table)} runs (laws: {args.law}) ...")
-    fc = _fc.forecast(table, args.at, laws=args.law, ci=args.ci, seed=args.seed)
+    fc = forecast(table, args.at, laws=args.law, ci=args.ci, seed=args.seed)
     for note in fc.notes[len(table.notes):]:
         err(f"note: {note}")
     for w in fc.warnings:
