@@ -186,7 +186,7 @@ def cmd_demo(args) -> int:
 
 
 COMMAND_MODULES = ("scalelab.fit.cli", "scalelab.compare", "scalelab.bayes.cli", "scalelab.design_cli",
-                   "scalelab.proxy.cli")
+                   "scalelab.proxy.cli", "scalelab.cache_cli")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -248,7 +248,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from scalelab import cache
     from scalelab.runs import RunTableError
+
+    cache.enable()  # compile once per machine (SCALELAB_CACHE_DIR moves it, =off turns it off)
 
     try:
         return int(args.func(args) or 0)
