@@ -91,7 +91,7 @@ def cmd_fit(args) -> int:
     for item in args.fix or []:
         name, _, value = item.partition("=")
         fixed[name] = float(value)
-    starts = args.starts if args.starts == "grid" else int(args.starts)
+    starts = args.starts if args.starts in ("auto", "grid") else int(args.starts)
     _err(f"fitting {args.law} to {len(table)} runs ({args.objective}, delta={args.delta}, starts={args.starts}) ...")
     res = scalelab.fit(table, args.law, objective=args.objective, delta=args.delta, starts=starts,
                        seed=args.seed, fixed=fixed or None)
@@ -110,6 +110,7 @@ def cmd_fit(args) -> int:
         if bad:
             _err(f"warning: {bad} of {len(boot)} bootstrap refits did not converge")
         out["seconds"] = res.seconds + boot.attrs["seconds"]
+        out["compile_seconds"] = res.compile_seconds + boot.attrs.get("compile_seconds", 0.0)
     if args.json:
         print(json.dumps(out))
     else:
@@ -198,7 +199,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--law", default="chinchilla")
     p.add_argument("--objective", default="huber", choices=["huber", "mse"])
     p.add_argument("--delta", type=float, default=1e-3, help="Huber threshold on log-loss residuals")
-    p.add_argument("--starts", default="grid", help="'grid' (the law's grid) or a number of random starts")
+    p.add_argument("--starts", default="auto",
+                   help="'auto' (variable projection for laws with linear parameters, else the grid), "
+                        "'grid' (the law's grid) or a number of random starts")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--fix", action="append", metavar="NAME=VALUE", help="hold a parameter fixed (repeatable)")
     p.add_argument("--drop-highest-loss", type=int, default=0, metavar="K",
