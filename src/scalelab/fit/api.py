@@ -217,7 +217,8 @@ def fit(runs, law="chinchilla", *, objective: str = "huber", delta: float = 1e-3
         run = compiled_multistart(law, objective, screen_iter, keep, max_iter)
     # shape buckets: tables of 200 and 240 runs (or 100 and 128 random starts) share one program
     padded = _buckets.pad_rows(data)
-    padded_starts = start_arr if isinstance(starts, str) else _buckets.pad_starts(start_arr)
+    fixed_set = isinstance(starts, str) and starts in ("auto", "grid")  # the same starts for every table
+    padded_starts = start_arr if fixed_set else _buckets.pad_starts(start_arr)
     with jax.default_device(jax.devices()[0]):
         res, compile_seconds = call_timed(
             run, jnp.asarray(padded_starts, dtype), jax.tree.map(jnp.asarray, padded),
