@@ -210,8 +210,8 @@ def fit(runs, law="chinchilla", *, objective: str = "huber", delta: float = 1e-3
     _cache.enable()
     projection = isinstance(starts, str) and starts == "auto" and bool(law.linear)
     if projection:
-        start_arr = _screen.nonlinear_grid(law)
-        run = compiled_projection(law, objective, _screen.DEFAULT_KEEP, max_iter)
+        start_arr = _screen.nonlinear_grid(law, _screen.DEFAULT_POINTS)
+        run = compiled_projection(law, objective, _screen.DEFAULT_KEEP, max_iter, _screen.DEFAULT_IRLS)
     else:
         start_arr = resolve_starts(law, starts, seed)
         run = compiled_multistart(law, objective, screen_iter, keep, max_iter)
