@@ -33,3 +33,41 @@ def epoch_objective_and_grad(theta, logN, logD, logL, delta=1e-3):
     grad = np.array([np.sum(psi * s[0]), np.sum(psi * s[1]), np.sum(psi * s[2]),
                      -np.sum(psi * s[0] * logN), -np.sum(psi * s[1] * logD)])
     return np.sum(special.huber(delta, r)), grad
+
+
+def vpnls(N, D, L, step=0.01, lo=0.0, hi=1.0, delta=1e-3, irls_iter=5):
+    """The VPNLS procedure (variable projection + NNLS; arXiv 2603.22339), in NumPy/SciPy, as an anchor.
+
+    A grid over (alpha, beta) in [lo, hi] at resolution ``step``; at each point, (E, A, B) >= 0 by
+    scipy.optimize.nnls on the loss scale with relative weights 1/L^2 (so the squared residual is the
+    first-order log residual), re-weighted ``irls_iter`` times by the Huber(delta) IRLS weight of the
+    log residuals; the grid point with the lowest summed Huber(delta) of log residuals wins, with no
+    polish (exponents to the grid's resolution).
+
+    Returns ``(params dict, objective)``; the objective is Epoch's (summed Huber(1e-3) of log residuals).
+    """
+    from scipy import optimize
+
+    logL = np.log(L)
+    grid = np.arange(lo, hi + step / 2, step)
+    best = (np.inf, None)
+    for alpha in grid:  # the anchor is a loop by definition
+        nA = N ** -alpha
+        for beta in grid:
+            X = np.stack([np.ones_like(N), nA, D ** -beta], axis=1)
+            w = 1.0 / (L * L)
+            for _ in range(irls_iter + 1):
+                sw = np.sqrt(w)
+                c, _ = optimize.nnls(X * sw[:, None], L * sw)
+                pred = X @ c
+                if not np.all(pred > 0):
+                    break
+                r = np.log(pred) - logL
+                a = np.abs(r)
+                w = np.where(a <= delta, 1.0, delta / np.maximum(a, delta)) / (L * L)
+            if not np.all(pred > 0):
+                continue
+            f = np.sum(special.huber(delta, np.log(pred) - logL))
+            if f < best[0]:
+                best = (f, {"E": c[0], "A": c[1], "B": c[2], "alpha": float(alpha), "beta": float(beta)})
+    return best[1], best[0]

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import argparse
 
-from scalelab.cli import bayes, compare, curves, demo, design, fit, forecast, predict, proxy, report
+from scalelab.cli import bayes, cache, compare, curves, demo, design, fit, forecast, predict, proxy, report
 from scalelab.cli.options import err
 
-GROUPS = (fit, predict, forecast, bayes, report, curves, design, compare, proxy, demo)  # report after bayes: it adds bayes --plot
+GROUPS = (fit, predict, forecast, bayes, report, curves, design, compare, proxy, demo, cache)  # report after bayes: it adds bayes --plot
 
 
 def _version() -> str:
@@ -38,6 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    from scalelab import cache as _cache
+
+    _cache.enable()  # compile once per machine (SCALELAB_CACHE_DIR moves it, =off turns it off)
     from scalelab.runs import RunTableError
 
     try:

@@ -26,7 +26,6 @@ def _allocation_intervals(law, boot, C, extra, ci):
 def cmd_fit(args) -> int:
     from scalelab import laws
     from scalelab.fit import fit
-    from scalelab.fit.api import default_starts
     from scalelab.fit.outliers import robust_outliers
 
     law = laws.get(args.law)
@@ -36,7 +35,7 @@ def cmd_fit(args) -> int:
     if args.allocate and not args.bootstrap:
         raise UsageError("--allocate needs --bootstrap B (intervals of N_opt and D_opt come from the refits); "
                          "for a point allocation use `scalelab allocate --from FIT.json`")
-    starts = default_starts(law) if args.starts is None else args.starts
+    starts = "auto" if args.starts is None else args.starts  # auto: projection when the law has linear parameters
     err(f"fitting {law.name} to {len(table)} runs ({args.objective}, delta={args.delta}, starts={starts}) ...")
     res = fit(table, law, objective=args.objective, delta=args.delta, starts=starts, seed=args.seed,
               fixed=fixed, max_iter=args.max_iter)
@@ -62,6 +61,7 @@ def cmd_fit(args) -> int:
         bad = int((~boot["converged"]).sum())
         if bad:
             err(f"warning: {bad} of {len(boot)} bootstrap refits did not converge")
+        out["compile_seconds"] = res.compile_seconds + boot.attrs.get("compile_seconds", 0.0)
         if args.allocate:
             out["allocation"] = _allocation_intervals(law, boot, floats(args.allocate, "--allocate"), extra, args.ci)
         out["seconds"] = res.seconds + boot.attrs["seconds"]

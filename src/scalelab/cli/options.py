@@ -98,8 +98,9 @@ def add_fit(p, *, starts=None, fix: bool = True, seed: bool = False, max_iter: b
                    help="huber (robust, Hoffmann/Epoch) or mse on log-loss residuals")
     p.add_argument("--delta", type=float, default=1e-3, help="Huber threshold on log-loss residuals")
     p.add_argument("--starts", type=starts_value, default=starts,
-                   help="'grid' (the law's grid) or a number of random starts; default: the law's grid when it "
-                        "has one, else 128 random starts" + (" ('auto': warm start from the full fit)"
+                   help="'grid' (the law's grid) or a number of random starts; default: variable projection "
+                        "for laws with linear parameters, else the law's grid when it has one, else 128 random "
+                        "starts" + (" ('auto': warm start from the full fit)"
                                                              if starts == "auto" else ""))
     if max_iter:
         p.add_argument("--max-iter", type=count(1), default=200, metavar="N",

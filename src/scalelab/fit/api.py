@@ -12,9 +12,12 @@ import numpy as np
 
 from scalelab import laws as _laws
 from scalelab import runs as _runs
+from scalelab import cache as _cache
+from scalelab.fit import buckets as _buckets
 from scalelab.fit import objectives
+from scalelab.fit import screen as _screen
 from scalelab.fit.multistart import multistart
-from scalelab.programs import per_law
+from scalelab.programs import call_timed, per_law
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,6 +40,11 @@ class FitResult:
       conventions: the law's input conventions (total vs active N, ...).
       notes: notes from reading the data (derived columns, dropped rows).
       seconds: wall time of the fit including compilation.
+      compile_seconds: of ``seconds``, the time spent tracing and compiling (or
+        loading from the persistent cache, `scalelab.cache`); 0 when this process
+        had already compiled the program.
+      method: ``"projection"`` (variable-projection screen + LM, `scalelab.fit.screen`)
+        or ``"multistart"`` (every start screened by LM, `scalelab.fit.multistart`).
     """
 
     law: str
@@ -54,6 +62,8 @@ class FitResult:
     conventions: str
     notes: tuple
     seconds: float
+    compile_seconds: float = 0.0
+    method: str = "multistart"
 
     def predict(self, **inputs) -> np.ndarray:
         """Predicted loss at the given inputs (e.g. ``N=1e9, D=2e10``)."""
@@ -69,6 +79,7 @@ class FitResult:
             "n_runs": int(self.n_runs),
             "converged": bool(self.converged),
             "seconds": float(self.seconds),
+            "compile_seconds": float(self.compile_seconds),
         }
 
 
@@ -106,10 +117,24 @@ def default_starts(law):
     return 128
 
 
+@per_law
+def compiled_projection(law, kind: str, keep: int, max_iter: int, irls_iter: int = _screen.DEFAULT_IRLS):
+    """A cached ``jit`` of `scalelab.fit.screen.vp_multistart` (same signature as `compiled_multistart`,
+    with the nonlinear grid ``[G, q]`` in place of the starts)."""
+    residual = residual_fn_for(law)
+
+    def run(grid, data, delta, free, fixed):
+        return _screen.vp_multistart(law, residual, grid, data, kind=kind, delta=delta, free=free, fixed=fixed,
+                                     keep=keep, irls_iter=irls_iter, max_iter=max_iter)
+
+    return jax.jit(run)
+
+
 def resolve_starts(law, starts="grid", seed: int = 0) -> np.ndarray:
-    """``"grid"`` (the law's declared grid), an int (random starts), an array ``[S, P]``, or None
-    (`default_starts`)."""
-    if starts is None:
+    """``"grid"`` (the law's declared grid), an int (random starts), an array ``[S, P]``, or
+    None / ``"auto"`` (`default_starts`: the grid when the law declares one of <= 5,000 starts, else
+    128 random starts)."""
+    if starts is None or (isinstance(starts, str) and starts == "auto"):
         starts = default_starts(law)
     if isinstance(starts, str):
         if starts == "grid":
@@ -163,7 +188,7 @@ def prepare_data(table: _runs.RunTable, law, weights=None, dtype=np.float64) -> 
     return {"x": x, "y": y, "w": w}
 
 
-def fit(runs, law="chinchilla", *, objective: str = "huber", delta: float = 1e-3, starts="grid",
+def fit(runs, law="chinchilla", *, objective: str = "huber", delta: float = 1e-3, starts="auto",
         seed: int = 0, fixed: Mapping[str, float] | None = None, weights=None, keep: int = 64,
         screen_iter: int = 4, max_iter: int = 200, dtype=jnp.float64) -> FitResult:
     """Fit ``law`` to ``runs`` from many starts at once.
@@ -174,9 +199,11 @@ def fit(runs, law="chinchilla", *, objective: str = "huber", delta: float = 1e-3
       objective: ``"huber"`` (sum of Huber(delta) of log-loss residuals, Hoffmann/Epoch)
         or ``"mse"``.
       delta: Huber threshold on log-loss residuals.
-      starts: ``"grid"`` (the law's declared grid; chinchilla: Hoffmann's 4,500),
-        an int (that many random starts from the law's ranges, seeded by ``seed``),
-        or an array ``[S, P]`` in the unconstrained space.
+      starts: ``"auto"`` (default: variable-projection screening for laws that
+        declare `Law.linear` parameters, `scalelab.fit.screen`; else the law's grid,
+        else 256 random starts), ``"grid"`` (the law's declared grid; chinchilla:
+        Hoffmann's 4,500), an int (that many random starts from the law's ranges,
+        seeded by ``seed``), or an array ``[S, P]`` in the unconstrained space.
       fixed: natural parameter values to hold fixed (e.g. ``{"alpha": 0.34}``).
       weights: per-run weights (0 drops a run, integers repeat it).
       keep, screen_iter, max_iter: every start runs ``screen_iter`` LM iterations,
@@ -196,11 +223,22 @@ def fit(runs, law="chinchilla", *, objective: str = "huber", delta: float = 1e-3
     free, fixed_values = fixed_vectors(law, fixed)
     table.require((*law.inputs, getattr(law, "target", "loss")), n_params=int(free.sum()), law=law.name)
     data = prepare_data(table, law, weights, np.dtype(dtype))
-    start_arr = resolve_starts(law, starts, seed)
-    run = compiled_multistart(law, objective, screen_iter, keep, max_iter)
+    _cache.enable()
+    projection = isinstance(starts, str) and starts == "auto" and bool(law.linear)
+    if projection:
+        start_arr = _screen.nonlinear_grid(law, _screen.DEFAULT_POINTS)
+        run = compiled_projection(law, objective, _screen.DEFAULT_KEEP, max_iter, _screen.DEFAULT_IRLS)
+    else:
+        start_arr = resolve_starts(law, starts, seed)
+        run = compiled_multistart(law, objective, screen_iter, keep, max_iter)
+    # shape buckets: tables of 200 and 240 runs (or 100 and 128 random starts) share one program
+    padded = _buckets.pad_rows(data)
+    fixed_set = isinstance(starts, str) and starts in ("auto", "grid")  # the same starts for every table
+    padded_starts = start_arr if fixed_set else _buckets.pad_starts(start_arr)
     with jax.default_device(jax.devices()[0]):
-        res = run(jnp.asarray(start_arr, dtype), jax.tree.map(jnp.asarray, data),
-                  jnp.asarray(delta, dtype), jnp.asarray(free, dtype), jnp.asarray(fixed_values, dtype))
+        res, compile_seconds = call_timed(
+            run, jnp.asarray(padded_starts, dtype), jax.tree.map(jnp.asarray, padded),
+            jnp.asarray(delta, dtype), jnp.asarray(free, dtype), jnp.asarray(fixed_values, dtype))
         res = jax.device_get(res)
     theta = np.asarray(res.theta, float)
     u = {k: float(v) for k, v in law.unflatten(theta).items()}
@@ -211,5 +249,6 @@ def fit(runs, law="chinchilla", *, objective: str = "huber", delta: float = 1e-3
         n_starts=int(start_arr.shape[0]), n_iter=int(res.n_iter),
         n_runs=int(np.count_nonzero(data["w"])), objective_kind=objective, delta=float(delta),
         fixed={k: float(v) for k, v in (fixed or {}).items()}, conventions=law.conventions,
-        notes=table.notes, seconds=time.perf_counter() - t0,
+        notes=table.notes, seconds=time.perf_counter() - t0, compile_seconds=compile_seconds,
+        method="projection" if projection else "multistart",
     )

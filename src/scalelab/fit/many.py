@@ -32,12 +32,14 @@ import pandas as pd
 from jax.sharding import Mesh, PartitionSpec as P
 
 from scalelab import laws as _laws
+from scalelab import cache as _cache
 from scalelab import runs as _runs
+from scalelab.fit import buckets as _buckets
 from scalelab.fit import objectives
 from scalelab.fit.api import fit, fixed_vectors, prepare_data, resolve_starts, residual_fn_for, table_for
 from scalelab.fit.multistart import multistart
 from scalelab.fit.variants import Variants
-from scalelab.programs import per_law
+from scalelab.programs import call_timed, per_law
 
 
 # Lanes x runs x parameters held at once per device batch (Jacobian entries):
@@ -67,8 +69,7 @@ def _program(law, kind, screen_iter, keep, max_iter, batch_size, devices: tuple)
 
 
 def _auto_starts(table, law, kind, n_jitter, seed, dtype):
-    base = fit(table, law, objective=kind, starts="grid" if law.start_grid is not None else 256, seed=seed,
-               dtype=dtype)
+    base = fit(table, law, objective=kind, starts="auto", seed=seed, dtype=dtype)
     theta = law.flatten({k: jnp.asarray(v) for k, v in base.unconstrained.items()})
     theta = np.asarray(theta, float)
     rng = np.random.default_rng(seed)
@@ -132,6 +133,7 @@ def fit_many(runs, law="chinchilla", variants: Variants | None = None, *, object
             fixed=tuple({**f, **(fixed or {})} for f in variants.fixed))
     if variants.n_runs != len(table):
         raise ValueError(f"variants are over {variants.n_runs} runs but the table has {len(table)}")
+    _cache.enable()
     devices = list(devices or jax.devices())
     if dtype is None:
         dtype = jnp.float64 if devices[0].platform == "cpu" else jnp.float32
@@ -144,7 +146,8 @@ def fit_many(runs, law="chinchilla", variants: Variants | None = None, *, object
         start_arr = resolve_starts(law, starts, seed)
         keep_eff = min(keep, start_arr.shape[0])
 
-    V, S, n = len(variants), start_arr.shape[0], len(table)
+    V, S = len(variants), start_arr.shape[0]
+    n = _buckets.bucket_size(len(table))  # shape buckets: 200 and 240 runs, or 3,900 and 4,000 variants, share a program
     free = np.stack([fixed_vectors(law, f)[0] for f in variants.fixed]).astype(np_dtype)
     fixed = np.stack([fixed_vectors(law, f)[1] for f in variants.fixed]).astype(np_dtype)
     n_free = free.sum(axis=1)
@@ -158,18 +161,19 @@ def fit_many(runs, law="chinchilla", variants: Variants | None = None, *, object
     data = prepare_data(table, law, None, np_dtype)
     if batch_size is None:
         budget = LANE_BUDGET.get(devices[0].platform, LANE_BUDGET_ACCELERATOR)
-        width = max(1, max(np.size(v) for v in data["x"].values()) // max(n, 1))  # curve laws: knots per row
+        width = max(1, max(np.size(v) for v in data["x"].values()) // max(len(table), 1))  # curve laws: knots per row
         batch_size = max(1, int(budget // max(1, S * n * law.n_params * width)))
-    per_dev = math.ceil(V / n_dev)
+    per_dev = math.ceil(_buckets.bucket_size(V) / n_dev)
     batch_size = min(batch_size, per_dev)
     if chunk is None:
-        chunk = V if per_dev <= 8 * batch_size else n_dev * 8 * batch_size
-    chunk = n_dev * math.ceil(min(chunk, V) / n_dev)  # a multiple of the device count
+        chunk = _buckets.bucket_size(V) if per_dev <= 8 * batch_size else n_dev * 8 * batch_size
+    chunk = n_dev * math.ceil(min(chunk, _buckets.bucket_size(V)) / n_dev)  # a multiple of the device count
     n_chunks = math.ceil(V / chunk)
     program = _program(law, objective, screen_iter, keep_eff, max_iter, batch_size, tuple(devices))
 
+    data = _buckets.pad_rows(data, n)
     shared = (jnp.asarray(start_arr, np_dtype), jax.tree.map(jnp.asarray, data["x"]), jnp.asarray(data["y"]))
-    per = (variants.weights.astype(np_dtype), variants.delta.astype(np_dtype), free, fixed)
+    per = (_buckets.pad_weights(variants.weights.astype(np_dtype), n), variants.delta.astype(np_dtype), free, fixed)
     show = progress if progress is not None else n_chunks > 1
     bar = None
     if show:
@@ -177,6 +181,7 @@ def fit_many(runs, law="chinchilla", variants: Variants | None = None, *, object
 
         bar = tqdm(total=V, desc=f"fit_many {law.name}", unit="variant", file=sys.stderr)
     outs = []
+    compile_seconds = 0.0
     t0 = time.perf_counter()
     for c in range(n_chunks):  # chunks of variants, for memory and progress; each is one compiled call
         lo, hi = c * chunk, min((c + 1) * chunk, V)
@@ -184,7 +189,8 @@ def fit_many(runs, law="chinchilla", variants: Variants | None = None, *, object
         pad = chunk - (hi - lo)
         if pad:
             block = [np.concatenate([a, np.repeat(a[-1:], pad, axis=0)]) for a in block]
-        res = program(*shared, *map(jnp.asarray, block))
+        res, seconds_c = call_timed(program, *shared, *map(jnp.asarray, block))
+        compile_seconds += seconds_c
         if jax.process_count() > 1:  # multi-host: gather the variant shards of every process
             from jax.experimental import multihost_utils
 
@@ -208,7 +214,7 @@ def fit_many(runs, law="chinchilla", variants: Variants | None = None, *, object
     df["best_start"] = np.concatenate([o.best_start for o in outs]).astype(int)
     df["n_runs"] = n_eff
     df["delta"] = variants.delta
-    df.attrs.update({"law": law.name, "seconds": seconds, "n_starts": S, "devices": [str(d) for d in devices]})
+    df.attrs.update({"law": law.name, "seconds": seconds, "compile_seconds": compile_seconds, "n_starts": S, "devices": [str(d) for d in devices]})
     return df
 
 

@@ -84,6 +84,12 @@ class Law:
       description: one line for listings.
       target: the RunTable column the law predicts (``"loss"`` for loss laws;
         hyper-parameter laws predict e.g. ``"batch_size"`` or ``"lr"``).
+      linear: parameters that enter ``predict`` linearly once the others are
+        fixed, with no term free of them (chinchilla: ``E, A, B`` given
+        ``alpha, beta``): ``predict = sum_k c_k basis_k(x)``. Each must be
+        `positive` (solved by non-negative least squares) or `identity`
+        (unconstrained). The fitter then screens by variable projection
+        (`scalelab.fit.screen`): a grid over the other parameters only.
     """
 
     name: str
@@ -100,8 +106,13 @@ class Law:
     aliases: tuple[str, ...] = ()
     description: str = ""
     target: str = "loss"
+    linear: tuple[str, ...] = ()
 
     def __post_init__(self):
+        bad = [n for n in self.linear if n not in self.params or self.transform(n) not in (positive, identity)]
+        if bad:
+            raise ValueError(f"law {self.name!r}: linear parameters {bad} must be parameters of the law with a "
+                             f"positive or identity transform")
         unknown = set(self.transforms) - set(self.params)
         if unknown:
             raise ValueError(f"law {self.name!r}: transforms for unknown parameters {sorted(unknown)}")
@@ -143,6 +154,29 @@ class Law:
 
     def flatten(self, u: Params):
         return jnp.stack([jnp.asarray(u[un]) for un in self.unconstrained_names], axis=-1)
+
+    @property
+    def nonlinear(self) -> tuple[str, ...]:
+        """Parameters not declared `linear` (all of them when none is)."""
+        return tuple(n for n in self.params if n not in self.linear)
+
+    def linear_basis(self, p_nonlinear: Params, x: Inputs):
+        """``[..., n, k]`` columns with ``predict = basis @ c`` for ``c`` the `linear` parameters (in order).
+
+        Derived from ``predict`` itself (column ``k`` is the prediction with ``c_k = 1``
+        and the other linear parameters 0), so the declaration stays one function.
+        """
+        if not self.linear:
+            raise ValueError(f"law {self.name!r} declares no linear parameters")
+        k = len(self.linear)
+        eye = jnp.eye(k)
+
+        def column(onehot):
+            p = dict(p_nonlinear)
+            p.update({n: onehot[i] for i, n in enumerate(self.linear)})
+            return self.predict(p, x)
+
+        return jnp.moveaxis(jax.vmap(column)(eye), 0, -1)
 
     # -- prediction --------------------------------------------------------
     def log_predict_theta(self, theta, x: Inputs):
@@ -189,4 +223,5 @@ class Law:
             "conventions": self.conventions,
             "description": self.description,
             "target": self.target,
+            "linear": list(self.linear),
         }

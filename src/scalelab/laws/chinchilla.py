@@ -66,4 +66,5 @@ CHINCHILLA = Law(
     citation="Hoffmann et al. 2022, arXiv 2203.15556, Eq. 2; Besiroglu et al. 2024, arXiv 2404.10102",
     conventions="N: total parameters (embeddings included); D: training tokens; loss in nats/token.",
     description="Dense compute-optimal law E + A/N^alpha + B/D^beta.",
+    linear=("E", "A", "B"),
 )

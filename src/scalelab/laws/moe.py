@@ -40,6 +40,7 @@ _WANG_KW = dict(
     },
     reference={},
     citation="Wang, Chen, Li, He, Zhang, Wang 2024 (EMNLP), arXiv 2410.05661, Eq. 5 (adapted from Clark et al. 2022)",
+    linear=("A", "B", "sigma"),
 )
 
 WANG2024_MOE = Law(

@@ -1,0 +1,86 @@
+"""End-to-end CLI latency: cold (empty compilation cache), second call (cache filled), cache off.
+
+Each timing is one fresh process (``python -m scalelab.cli ...``), wall clock from start to exit,
+as a user sees it. The compilation cache goes to a fresh temporary directory
+(SCALELAB_CACHE_DIR), so "cold" really is cold and the user's own cache is untouched. Anchor in
+the same run: ``python -c "import jax"`` (the floor every JAX program pays) and ``--help``.
+
+    python benchmarks/cli_latency.py [--data PATH] [--bootstrap 4000] [--nuts] [--repeat 2]
+
+Prints one line per command: cold, second call (best of --repeat), off, and what `fit --json`
+reports as compile_seconds on each. Device name and load average beside the absolute times.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import device_name  # noqa: E402
+
+
+def run(argv, env):
+    t0 = time.perf_counter()
+    out = subprocess.run(argv, env=env, capture_output=True, text=True)
+    dt = time.perf_counter() - t0
+    if out.returncode not in (0,):
+        raise RuntimeError(f"{' '.join(argv)} failed ({out.returncode}): {out.stderr[-2000:]}")
+    obj = None
+    try:
+        obj = json.loads(out.stdout)
+    except ValueError:
+        pass
+    return dt, obj
+
+
+def main():
+    from scalelab.data import data_dir
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", default=str(data_dir() / "epoch_chinchilla" / "runs.csv"))
+    ap.add_argument("--bootstrap", type=int, default=4000)
+    ap.add_argument("--nuts", action="store_true", help="also time `bayes` (4 chains x 1,000 draws)")
+    ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--cli", default=f"{sys.executable} -m scalelab.cli", help="how to call the CLI")
+    args = ap.parse_args()
+    cli = args.cli.split()
+    base = [*cli, "fit", args.data, "--drop-highest-loss", "5", "--json"]
+    commands = {
+        "--help": [*cli, "--help"],
+        "fit --json": base,
+        "fit --starts grid --json": [*base, "--starts", "grid"],
+    }
+    if args.bootstrap:
+        commands[f"fit --bootstrap {args.bootstrap} --json"] = [*base, "--bootstrap", str(args.bootstrap)]
+    if args.nuts:
+        commands["bayes (NUTS 4 x 1,000) --json"] = [*cli, "bayes", args.data, "--drop-highest-loss", "5",
+                                                     "--chains", "4", "--samples", "1000", "--json"]
+    env0 = {k: v for k, v in os.environ.items() if not k.startswith("JAX_COMPILATION_CACHE")}
+    print(f"device: {device_name()}; load average {os.getloadavg()[0]:.1f} (1 min)")
+    t_jax, _ = run([sys.executable, "-c", "import jax; jax.numpy.zeros(1).block_until_ready()"], env0)
+    print(f"anchor: python -c 'import jax' (+ one op): {t_jax:.2f} s")
+    with tempfile.TemporaryDirectory(prefix="scalelab-cli-latency-") as tmp:
+        env = {**env0, "SCALELAB_CACHE_DIR": tmp}
+        off = {**env0, "SCALELAB_CACHE_DIR": "off"}
+        for name, argv in commands.items():
+            cold, o1 = run(argv, env)
+            second = []
+            for _ in range(args.repeat):
+                second.append(run(argv, env))
+            best, o2 = min(second, key=lambda t: t[0])
+            t_off, o3 = run(argv, off) if name != "--help" else (float("nan"), None)
+            cs = lambda o: f"{o['compile_seconds']:.2f}" if o and "compile_seconds" in o else "-"
+            print(f"{name:<34} cold {cold:6.2f} s (compile {cs(o1)})  second {best:6.2f} s (compile {cs(o2)})  "
+                  f"cache off {t_off:6.2f} s (compile {cs(o3)})  second/jax-import {best / t_jax:.1f}x")
+        info = json.loads(subprocess.run([*cli, "cache", "info", "--json"], env=env, capture_output=True,
+                                         text=True).stdout)
+        print(f"cache after the runs: {info.get('entries')} entries, {info.get('bytes', 0) / 1e6:.1f} MB")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,115 @@
+"""The persistent compilation cache: miss then hit across processes, corrupt entry, off, unwritable.
+
+Each case runs a fresh Python process (the cache is per process state in JAX) that
+compiles one small program and reports JAX's own cache-hit events and the result.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+SRC = str(Path(__file__).resolve().parents[1] / "src")
+
+PROGRAM = r"""
+import json, warnings
+import jax, jax.numpy as jnp
+from scalelab import cache
+events = []
+jax.monitoring.register_event_listener(lambda name, **kw: events.append(name))
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    d = cache.enable()
+    f = jax.jit(lambda x: jnp.cumsum(jnp.sin(x) ** 2) @ jnp.cos(x))
+    y = float(f(jnp.arange(7.0)))
+print(json.dumps({"dir": None if d is None else str(d), "y": y,
+                  "hits": events.count("/jax/compilation_cache/cache_hits"),
+                  "warnings": [str(w.message) for w in caught]}))
+"""
+
+
+def run(env_extra: dict) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("JAX_COMPILATION_CACHE", "SCALELAB_CACHE"))}
+    env.update({"PYTHONPATH": SRC, "JAX_PLATFORMS": "cpu", "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0"})
+    env.update(env_extra)
+    out = subprocess.run([sys.executable, "-c", PROGRAM], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+# Independent reference for the program's value (NumPy float32 would differ in the last bits;
+# JAX defaults to float32, so compare at float32 resolution).
+X = np.arange(7.0)
+EXPECTED = float(np.cumsum(np.sin(X) ** 2) @ np.cos(X))
+
+
+def entries(path):
+    return [p for p in Path(path).rglob("*") if p.is_file() and not p.name.startswith((".probe-", ".verified"))]
+
+
+@pytest.fixture(scope="module")
+def filled(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cache")
+    first = run({"SCALELAB_CACHE_DIR": str(root)})
+    second = run({"SCALELAB_CACHE_DIR": str(root)})
+    return root, first, second
+
+
+def test_miss_then_hit(filled):
+    root, first, second = filled
+    assert first["dir"].startswith(str(root)) and "jax" in Path(first["dir"]).name
+    assert first["hits"] == 0 and entries(first["dir"])  # a miss writes an entry
+    assert second["hits"] >= 1  # the second process loads it
+    assert first["y"] == pytest.approx(EXPECTED, rel=1e-5) and second["y"] == first["y"]
+
+
+def test_info_and_clear(filled, monkeypatch):
+    from scalelab import cache
+
+    root, first, _ = filled
+    monkeypatch.setenv("SCALELAB_CACHE_DIR", str(root))
+    got = cache.info()
+    assert got["enabled"] and got["directory"] == first["dir"]
+    assert got["entries"] == len(entries(first["dir"])) > 0 and got["bytes"] > 0
+    monkeypatch.setenv("SCALELAB_CACHE_DIR", "off")
+    assert cache.info()["enabled"] is False
+
+
+def test_corrupt_entry_recompiles(filled, tmp_path):
+    root, first, _ = filled
+    import shutil
+
+    copy = tmp_path / "c"
+    shutil.copytree(root, copy)
+    setup = Path(first["dir"]).name
+    for p in entries(copy / setup):
+        p.write_bytes(b"not an executable")
+    got = run({"SCALELAB_CACHE_DIR": str(copy)})
+    assert got["y"] == pytest.approx(EXPECTED, rel=1e-5)
+    assert got["hits"] == 0 and sum("corrupt" in w for w in got["warnings"]) == 1
+    again = run({"SCALELAB_CACHE_DIR": str(copy)})  # the recompiled entry was written back
+    assert again["hits"] >= 1 and again["y"] == got["y"]
+
+
+def test_off_and_unwritable(tmp_path):
+    off = run({"SCALELAB_CACHE_DIR": "off"})
+    assert off["dir"] is None and off["hits"] == 0 and off["y"] == pytest.approx(EXPECTED, rel=1e-5)
+    blocked = tmp_path / "file"
+    blocked.write_text("a file where the cache directory should be")
+    bad = run({"SCALELAB_CACHE_DIR": str(blocked)})
+    assert bad["dir"] is None and bad["y"] == pytest.approx(EXPECTED, rel=1e-5)
+    assert sum("not usable" in w for w in bad["warnings"]) == 1
+
+
+def test_clear_removes_entries(tmp_path, monkeypatch):
+    from scalelab import cache
+
+    monkeypatch.setenv("SCALELAB_CACHE_DIR", str(tmp_path))
+    first = run({"SCALELAB_CACHE_DIR": str(tmp_path)})
+    n = len(entries(first["dir"]))
+    assert n > 0
+    assert cache.clear()["removed_entries"] == n and not entries(tmp_path)
