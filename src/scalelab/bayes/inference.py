@@ -408,11 +408,15 @@ def sample(runs, law="chinchilla", *, likelihood: str = "huber", groups=None, pr
         ``Sigma J Sigma`` (Müller 2013; `scalelab.bayes.sandwich`). For large tables where the law
         misses structure in the data: on the 240-run Epoch table it brings beta's 95% interval
         from 0.5x to ~0.8x the case bootstrap's (E, alpha ~1.1x, ~1.3x). It is asymptotic: with
-        a correct model it changes little, but on small tables (40 runs, Huber likelihood) it
-        over-covers (benchmarks/RESULTS.md, "Sandwich adjustment").
+        a correct model it changes little, but on small tables (40 runs, Huber likelihood) its
+        asymptotic form over-covers (benchmarks/RESULTS.md, "Sandwich adjustment"); below 120
+        runs it is shrunk (`scalelab.bayes.sandwich`) and says so in ``warnings``.
 
     Returns:
-      `Posterior`. Call ``.check()`` for R-hat/ESS warnings.
+      `Posterior`: ``method`` says what answered (``"nuts"``), ``warnings`` the identifiability
+      of the table and fit (`scalelab.fit.identify`), the adjustment made or not, and any run-on
+      rounds; ``converged`` whether R-hat <= 1.01, ESS >= 400 and no divergences
+      (``.check()`` warns).
     """
     return sample_many([runs], law, likelihood=likelihood, groups=groups, priors=priors, chains=chains,
                        draws=draws, warmup=warmup, seed=seed, inits=[init], delta=delta,

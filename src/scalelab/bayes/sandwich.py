@@ -17,15 +17,28 @@ Cooley & Davison 2012) keeps the posterior's centre and shape and replaces its c
 ``log_nu`` for Student-t; those held fixed, as the Laplace mode's noise scale, are left
 alone), ``r_i`` run ``i``'s log-loss residual, and ``n / (n - q)`` the usual small-sample
 factor (HC1). Draws are mapped affinely, ``phi' = m + A (phi - m)`` with
-``A Sigma A^T = Sigma J Sigma`` (``A = chol(Sigma J Sigma) chol(Sigma)^-1``). When the law
+``A Sigma A^T = Sigma J Sigma`` (``A = L M^1/2 L^-1``, ``Sigma = L L^T``, ``M = L^T J L``). When the law
 and noise model are right, ``J ~ Sigma^-1`` and ``A ~ I``: nothing changes (checked by
 simulation, `benchmarks/calibration.py`). The argument is asymptotic (``Sigma ~ H^-1``): on
 small tables it can over-widen, e.g. 40 runs with the Huber likelihood on Gaussian noise,
-where the unadjusted posterior is already calibrated and the adjusted one covers 95-99% at
+where the unadjusted posterior is already calibrated and the asymptotic form covers 95-99% at
 90% nominal. Use it on large tables where the law's misfit is the bigger risk (RESULTS.md). For the Normal likelihood this is White's
 heteroscedasticity-consistent covariance; for the Huber density (delta -> 0, a Laplace
 density) it is the least-absolute-deviations covariance ``(X^T X)^-1 / (4 f(0)^2)``
 with the posterior standing in for ``2 f(0)``.
+
+Small tables. On 12-75 runs the asymptotic form failed badly (issue 13: widths of 1e5-1e16 %,
+NaN on 12 runs): the posterior is curved, its mean lies off the ridge where every run's score
+points the same way, and ``Sigma`` (the posterior covariance, far wider than the inverse
+curvature at the mode) enters twice. The default small-sample correction (`sandwich_map`,
+``small_sample=True``) takes the scores at the draw of highest likelihood, centres them, and
+shrinks the variance inflation toward the identity (toward the model's own information) with
+weight ``n / min_runs`` below `min_runs` = 20 runs per sampled parameter (120 for chinchilla).
+Whatever the table, no direction's standard deviation changes by more than ``MAX_SD_FACTOR``
+(10x), so a sampled (unconstrained) parameter's interval widens 10x at most; a positive
+parameter's natural-scale interval (``A = exp(log_A)``) can stretch more. ``adjust="auto"`` (the
+default of `sample`, `laplace` and ``scalelab bayes``) applies the adjustment only from
+`min_runs` runs, where it was calibrated (RESULTS.md, "Small tables").
 
 Only for i.i.d. models (``groups=None``): with group offsets the scores of the global
 parameters are not independent across runs.
