@@ -96,11 +96,12 @@ def test_sandwich_stays_within_10x_on_20_runs(post20, t20):
 
 def test_sandwich_on_12_runs_is_finite(t12):
     # The 12-run table gave NaN before; now finite draws, capped, and a note that it is rough.
-    lap = bayes.laplace(t12, "chinchilla", adjust=None, draws=400)
+    fit = scalelab.fit(t12, "chinchilla", objective="huber", starts=32)
+    lap = bayes.laplace(t12, "chinchilla", adjust=None, draws=400, init=fit)
     adj = bayes.sandwich(lap, t12)
     assert np.all(np.isfinite(adj.theta))
     assert np.all(adj.theta.std(0) <= MAX_SD_FACTOR * lap.theta.std(0) * (1 + 1e-9))
-    lap = bayes.laplace(t12, "chinchilla", adjust="sandwich", draws=400)
+    lap = bayes.laplace(t12, "chinchilla", adjust="sandwich", draws=400, init=fit)
     assert np.all(np.isfinite(lap.theta))
     assert any("below the" in w and "rough" in w for w in lap.warnings), lap.warnings
 
