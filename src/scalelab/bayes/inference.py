@@ -315,6 +315,7 @@ def sample_many(datasets, law="chinchilla", *, likelihood: str = "huber", groups
                 disable=not show)
     states, hist = _advance_lanes(advance, states, lane_args, total, chunk, bar)
     per_set_runs: dict = {}
+    first_rhat: dict = {}
     take = lambda t, lanes, cut=slice(None): tuple(  # noqa: E731
         jax.tree.map(lambda v: np.asarray(v)[lanes][:, cut], u) for u in t)
     lanes_of = lambda d: np.arange(d * chains, (d + 1) * chains)  # noqa: E731
@@ -343,13 +344,13 @@ def sample_many(datasets, law="chinchilla", *, likelihood: str = "huber", groups
         states = jax.tree.map(lambda full, sub: full.at[lanes].set(sub), states, sub_states)
         for j, d in enumerate(failing):
             rows = np.arange(j * chains, (j + 1) * chains)
-            before = posts[d].diagnostics()["rhat_max"]
+            before = first_rhat.setdefault(d, posts[d].diagnostics()["rhat_max"])
             joined = tuple(jax.tree.map(lambda o, n: np.concatenate([o, np.asarray(n)[rows]], 1), ot, nt)
                            for ot, nt in zip(per_set[d], new))
             per_set[d] = take(joined, np.arange(chains), slice(-2 * kept, None))
             ran = per_set_runs.get(d, draws) + joined[1].shape[1] - kept
             per_set_runs[d] = ran
-            posts[d] = build(d, notes=(f"R-hat {before:.3f} after {warmup} warm-up and {kept} draws per chain: "
+            posts[d] = build(d, notes=(f"R-hat {before:.3f} after {warmup} warm-up and {draws} draws per chain: "
                                        f"the chains ran on to {warmup + ran} iterations, the last {2 * kept} kept",))
         kept *= 2
     if bar is not None:
