@@ -259,8 +259,8 @@ def sample_many(datasets, law="chinchilla", *, likelihood: str = "huber", groups
       adjust: ``"auto"`` (default; `resolve_adjust`), None, or ``"sandwich"``: map each posterior's
         draws to the sandwich covariance (`scalelab.bayes.sandwich`), for intervals that hold when
         the law is misspecified.
-      extend: rounds of running on the data sets whose R-hat exceeds 1.01 (each doubles the
-        post-warm-up iterations and keeps the last half; a note in ``Posterior.warnings``).
+      extend: rounds of running on the data sets whose R-hat exceeds 1.01 (each runs three times
+        the draws kept so far and keeps the last twice as many; a note in ``Posterior.warnings``).
         0: never. What is still unconverged after them is returned with its diagnostics:
         ``Posterior.converged`` is False and ``to_json`` lists why.
       Other arguments: see `sample`.
@@ -330,8 +330,8 @@ def sample_many(datasets, law="chinchilla", *, likelihood: str = "huber", groups
 
     posts = [build(d) for d in range(n_sets)]
     # Chains that disagree (R-hat > 1.01) run on from where they stand (adaptation done, the same
-    # compiled step): each round doubles the post-warm-up iterations and keeps the last half, the
-    # first half counting as more warm-up. Small tables need it: the E-alpha ridge of a 12-run
+    # compiled step): each round runs three times the draws kept so far and keeps the last twice as
+    # many, the earlier iterations counting as more warm-up. Small tables need it: the E-alpha ridge of a 12-run
     # table is long and curved, and 1,000 draws cover it only a few times (RESULTS.md, "Small tables").
     kept = draws
     for _ in range(int(extend)):

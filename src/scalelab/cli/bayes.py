@@ -70,7 +70,7 @@ def add_commands(sub) -> None:
     p.add_argument("--samples", type=int, default=1000, help="draws per chain after warm-up")
     p.add_argument("--warmup", type=int, default=0, help="warm-up steps per chain (default: --samples)")
     p.add_argument("--extend", type=int, default=2,
-                   help="rounds of running the chains on (x2 iterations each) while R-hat > 1.01 (0: never)")
+                   help="rounds of running the chains on (each keeps twice the draws) while R-hat > 1.01 (0: never)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--delta", type=float, default=1e-3, help="Huber density threshold (standardised units)")
     p.add_argument("--save", metavar="PATH", help="save the posterior (ArviZ netCDF) for predict/allocate --posterior")
