@@ -21,7 +21,7 @@ from scalelab.bayes.laplace import laplace_core, onehot_groups
 from scalelab.bayes.model import make_model, prepare_data
 from scalelab.bayes.posterior import Posterior, from_draws, prefetch_arviz
 from scalelab.bayes.priors import resolve_priors
-from scalelab.bayes.posterior import ESS_MIN, RHAT_MAX
+from scalelab.bayes.posterior import RHAT_MAX
 from scalelab.bayes.sandwich import ADJUSTMENTS, MAX_SD_FACTOR, MIN_RUNS_PER_PARAM, min_runs, sandwich
 from scalelab.programs import per_law
 
