@@ -22,7 +22,13 @@ Huber on normal noise) is misspecified in shape.
     .venv/bin/python benchmarks/calibration.py --hetero 3 --adjust sandwich
     .venv/bin/python benchmarks/calibration.py --likelihood huber --adjust sandwich
 
-NUTS runs every data set's chains in one compiled program per batch (`bayes.sample_many`).
+NUTS runs every data set's chains in one compiled program per batch (`bayes.sample_many`),
+with the default run-on rounds while R-hat > 1.01 (``--extend``). The "default" row is what
+``scalelab bayes`` answers with its defaults (``adjust="auto"``: the sandwich from
+`bayes.sandwich.min_runs` runs, 120 for chinchilla, the plain posterior below), computed from the
+same draws:
+
+    .venv/bin/python benchmarks/calibration.py --sizes 4 --ratios 3 --likelihood huber --hetero 3
 """
 
 from __future__ import annotations
@@ -115,6 +121,7 @@ def main(argv=None):
     ap.add_argument("--hetero", type=float, default=1.0, help="noise sd at both ends of log D/N over the middle")
     ap.add_argument("--noise", default="normal", choices=["normal", "laplace"])
     ap.add_argument("--adjust", default="none", choices=["none", "sandwich"])
+    ap.add_argument("--extend", type=int, default=2, help="run-on rounds while R-hat > 1.01 (bayes.sample_many)")
     ap.add_argument("--groups", default="none")
     ap.add_argument("--likelihood", default="normal")
     ap.add_argument("--chains", type=int, default=4)
@@ -126,7 +133,8 @@ def main(argv=None):
     SIZES, RATIOS = args.sizes, args.ratios
     groups = None if args.groups == "none" else args.groups
     adjust = args.adjust != "none"
-    rec = {"nuts": [], "laplace": [], "nuts+sandwich": [], "laplace+sandwich": []}
+    rec = {"nuts": [], "laplace": [], "nuts+sandwich": [], "laplace+sandwich": [], "default": []}
+    auto, _ = bayes.inference.resolve_adjust("auto", "chinchilla", args.likelihood, args.sizes * args.ratios, groups)
     rhat = []
     t0 = time.perf_counter()
     sets = [dataset(k, args.sigma, args.tau, args.hetero, args.noise) for k in range(args.datasets)]
@@ -134,7 +142,7 @@ def main(argv=None):
                          starts=16, seed=k) for k, (df, _, _) in enumerate(sets)]
     t_fit = time.perf_counter() - t0
     for k, ((df, clean, new), fit) in enumerate(zip(sets, fits)):
-        lap = bayes.laplace(df, "chinchilla", likelihood=args.likelihood, groups=groups, init=fit, seed=k)
+        lap = bayes.laplace(df, "chinchilla", likelihood=args.likelihood, groups=groups, init=fit, seed=k, adjust=None)
         rec["laplace"].append(covers(lap, clean, new))
         if adjust:
             rec["laplace+sandwich"].append(covers(bayes.sandwich(lap, df), clean, new))
@@ -145,12 +153,14 @@ def main(argv=None):
             idx = range(b, min(b + args.batch, args.datasets))
             posts = bayes.sample_many([sets[k][0] for k in idx], "chinchilla", likelihood=args.likelihood,
                                       groups=groups, inits=[fits[k] for k in idx], chains=args.chains,
-                                      draws=args.draws, warmup=args.draws, seed=b)
+                                      draws=args.draws, warmup=args.draws, seed=b, adjust=None, extend=args.extend)
             for k, post in zip(idx, posts):
                 rhat.append(post.diagnostics()["rhat_max"])
                 rec["nuts"].append(covers(post, sets[k][1], sets[k][2]))
+                sw = bayes.sandwich(post, sets[k][0]) if adjust or auto else None
                 if adjust:
-                    rec["nuts+sandwich"].append(covers(bayes.sandwich(post, sets[k][0]), sets[k][1], sets[k][2]))
+                    rec["nuts+sandwich"].append(covers(sw, sets[k][1], sets[k][2]))
+                rec["default"].append(covers(sw if auto else post, sets[k][1], sets[k][2]))
             print(f"data sets {idx.stop}/{args.datasets} ({time.perf_counter() - t0:.0f} s)", flush=True)
     t_nuts = time.perf_counter() - t0 - t_fit - t_lap
     out = {"datasets": args.datasets, "sigma": args.sigma, "tau": args.tau, "groups": groups,
@@ -161,6 +171,7 @@ def main(argv=None):
            "se_at_90": float(np.sqrt(0.09 / args.datasets)),
            "rhat_max": float(max(rhat)) if rhat else None,
            "rhat_above_1.01": int(np.sum(np.asarray(rhat) > 1.01)),
+           "default_adjust": auto,
            "coverage": {m: summarise(r) for m, r in rec.items() if r}}
     for m, cov in out["coverage"].items():
         print(f"{m}: " + "; ".join(f"{lvl}: " + ", ".join(f"{k} {v:.2f}" for k, v in c.items())

@@ -42,8 +42,9 @@ def sim_post():
 
 def test_default_priors_from_start_ranges():
     pri = bayes.default_priors(LAW)
-    # chinchilla declares log_A in (0, 25), alpha in (0, 2): midpoint, half width.
-    assert pri["log_A"] == (12.5, 12.5) and pri["alpha"] == (1.0, 1.0)
+    # chinchilla declares log_A in (0, 25): midpoint, half width; alpha in (0, 2) is wider than the
+    # weakly informative exponent prior Normal(0.5, 0.5), which it gets instead.
+    assert pri["log_A"] == (12.5, 12.5) and pri["alpha"] == (0.5, 0.5)
     resolved = bayes.resolve_priors(LAW, {"alpha": (0.3, 0.1)})
     assert float(resolved["alpha"].loc) == 0.3 and float(resolved["alpha"].scale) == 0.1
     with pytest.raises(ValueError, match="log_A"):
@@ -268,7 +269,7 @@ def test_sandwich_matches_numpy_reference(sim_post):
     # with g_i the per-run score of the Normal log density at the posterior mean: here by central
     # finite differences in float64 NumPy, not autodiff.
     table, _, nuts, _ = sim_post
-    adj = bayes.sandwich(nuts, table)
+    adj = bayes.sandwich(nuts, table, small_sample=False)  # the asymptotic form, as published
     assert adj.adjustment == "sandwich" and adj.method == "nuts"
     phi = np.column_stack([nuts.theta, nuts._flat("log_s")])
     N, D = table["N"].to_numpy(float), table["D"].to_numpy(float)
@@ -317,7 +318,7 @@ def test_sandwich_widens_by_the_closed_form_under_heteroscedastic_noise():
             t, sd = _hetero_table(seed, K)
             fit = scalelab.fit(t, "chinchilla", objective="mse", starts=16, seed=seed)
             lap = bayes.laplace(t, "chinchilla", likelihood="normal", init=fit, draws=2000, seed=seed)
-            ratios.append(bayes.sandwich(lap, t).theta.var(0) / lap.theta.var(0))
+            ratios.append(bayes.sandwich(lap, t, small_sample=False).theta.var(0) / lap.theta.var(0))
         N, D = t["N"].to_numpy(float), t["D"].to_numpy(float)
         X = np.column_stack([(_chinchilla_log_loss_np(u0 + 1e-6 * e, N, D) - _chinchilla_log_loss_np(u0 - 1e-6 * e, N, D))
                              / 2e-6 for e in np.eye(5)])

@@ -21,22 +21,66 @@ from scalelab.bayes.laplace import laplace_core, onehot_groups
 from scalelab.bayes.model import make_model, prepare_data
 from scalelab.bayes.posterior import Posterior, from_draws, prefetch_arviz
 from scalelab.bayes.priors import resolve_priors
-from scalelab.bayes.sandwich import ADJUSTMENTS, sandwich
+from scalelab.bayes.posterior import RHAT_MAX
+from scalelab.bayes.sandwich import ADJUSTMENTS, MAX_SD_FACTOR, MIN_RUNS_PER_PARAM, min_runs, sandwich
 from scalelab.programs import per_law
 
 
 def _check_adjust(adjust, groups):
-    if adjust is None:
+    if adjust in (None, "none", "auto"):
         return
     if adjust not in ADJUSTMENTS:
-        raise ValueError(f"unknown adjust {adjust!r}; choose None or one of {ADJUSTMENTS}")
+        raise ValueError(f"unknown adjust {adjust!r}; choose None, 'auto' or one of {ADJUSTMENTS}")
     if groups is not None:
         raise ValueError(f"adjust={adjust!r} is for i.i.d. models: use groups=None (see scalelab.bayes.sandwich)")
+
+
+def resolve_adjust(adjust, law, likelihood: str, n_runs: int, groups=None) -> tuple[str | None, str]:
+    """``(adjustment or None, why)`` for ``adjust`` in None/"none", "auto", "sandwich".
+
+    ``"auto"``: the sandwich when the model is i.i.d. and the table has at least
+    `scalelab.bayes.sandwich.min_runs` runs (20 per sampled parameter: 120 for chinchilla with
+    the Huber likelihood), else none. Below that the scores' outer product is too noisy an
+    estimate (40-run tables over-cover with it, RESULTS.md); above it the unadjusted posterior
+    under-covers when the law misses structure (Epoch: beta's interval 0.5x the bootstrap's).
+    """
+    if adjust in (None, "none"):
+        return None, ""
+    need = min_runs(law, likelihood)
+    if adjust != "auto":
+        if n_runs < need:
+            return adjust, (f"adjust={adjust}: {n_runs} runs is below the {need} from which the sandwich holds; "
+                            f"it is shrunk toward the unadjusted posterior (weight {n_runs}/{need}) and capped at "
+                            f"{MAX_SD_FACTOR:g}x in standard deviation: read its intervals as rough")
+        return adjust, ""
+    if groups is not None:
+        return None, "adjust=auto: no sandwich adjustment with group offsets (it is built for i.i.d. models)"
+    if n_runs < need:
+        return None, (f"adjust=auto: no sandwich adjustment on {n_runs} runs (it holds from {need}, "
+                      f"{MIN_RUNS_PER_PARAM} per sampled parameter); the posterior assumes the law is right")
+    return "sandwich", (f"adjust=auto: sandwich-adjusted ({n_runs} >= {need} runs), for misfit of the law "
+                        f"that the i.i.d. likelihood does not see")
 
 
 def _adjusted(post, table, adjust):
     """``post`` with the ``adjust`` adjustment applied (None: unchanged); ``seconds`` left to the caller."""
     return post if adjust is None else sandwich(post, table)
+
+
+def _identify_warnings(table, law, theta) -> list[str]:
+    """Identifiability warnings of the table and of the posterior's centre (`scalelab.fit.identify`)."""
+    from scalelab.fit.identify import parameter_warnings, table_warnings
+
+    med = np.median(np.asarray(theta), axis=0)
+    return [*table_warnings(table), *parameter_warnings(law, dict(zip(law.unconstrained_names, med)))]
+
+
+def _finish(post, table, law, adjust, notes=()):
+    """Adjust (``adjust`` as resolved by `resolve_adjust`) and attach warnings to ``post``."""
+    kind, why = resolve_adjust(adjust, law, post.likelihood, len(table), post.groups or None)
+    out = _adjusted(post, table, kind)
+    extra = [*notes, *([why] if why else []), *_identify_warnings(table, law, post.theta)]
+    return dataclasses.replace(out, warnings=tuple(dict.fromkeys([*post.warnings, *extra])))
 
 
 def _init_theta(table, law, init, likelihood):
@@ -81,12 +125,13 @@ def _approx(law, theta0, x, y, idx, labels, likelihood, priors, delta):
 
 
 def laplace(runs, law="chinchilla", *, likelihood: str = "huber", groups=None, priors: Mapping | None = None,
-            init=None, draws: int = 4000, seed: int = 0, delta: float = 1e-3, adjust: str | None = None) -> Posterior:
+            init=None, draws: int = 4000, seed: int = 0, delta: float = 1e-3, adjust: str | None = "auto") -> Posterior:
     """Gaussian approximation of the posterior around the fit (see `scalelab.bayes.laplace`).
 
     Same arguments as `sample`; ``draws`` independent draws are stored as 4
-    pseudo-chains so diagnostics and summaries read the same. Noise parameters
-    are fixed at their profile estimates (``adjust="sandwich"`` adjusts the law's parameters only).
+    pseudo-chains so summaries read the same (R-hat and ESS are None: they mean nothing for
+    independent draws). Noise parameters are fixed at their profile estimates
+    (``adjust="sandwich"`` adjusts the law's parameters only).
     """
     t0 = time.perf_counter()
     prefetch_arviz()
@@ -108,7 +153,7 @@ def laplace(runs, law="chinchilla", *, likelihood: str = "huber", groups=None, p
         out["tau"] = np.full((chains, per), float(a["tau"]))
     post = from_draws(law, likelihood, "laplace", out, delta=delta, groups=labels, n_runs=len(table),
                       seconds=time.perf_counter() - t0)
-    return dataclasses.replace(_adjusted(post, table, adjust), seconds=time.perf_counter() - t0)
+    return dataclasses.replace(_finish(post, table, law, adjust), seconds=time.perf_counter() - t0)
 
 
 def _nuts_program(law, priors, likelihood, n_groups, delta, target_accept, warmup, chunk, dense_mass, vectorize):
@@ -191,7 +236,7 @@ def sample_many(datasets, law="chinchilla", *, likelihood: str = "huber", groups
                 priors: Mapping | None = None, chains: int = 4, draws: int = 1000, warmup: int = 1000,
                 seed: int = 0, inits=None, delta: float = 1e-3, target_accept: float = 0.8,
                 chunk: int = 100, dense_mass: bool = True, vectorize: int | None = None,
-                progress: bool | None = None, adjust: str | None = None) -> list[Posterior]:
+                progress: bool | None = None, adjust: str | None = "auto", extend: int = 2) -> list[Posterior]:
     """NUTS posteriors of ``law`` for several run tables at once (one program, vmapped).
 
     Every table must have the same number of runs (and groups): the chains of all data
@@ -211,8 +256,13 @@ def sample_many(datasets, law="chinchilla", *, likelihood: str = "huber", groups
         CPU (sequential chains are faster there, measured), all on an accelerator.
       progress: show a tqdm bar (default: when more than one data set or more than
         1,000 iterations).
-      adjust: None, or ``"sandwich"``: map each posterior's draws to the sandwich covariance
-        (`scalelab.bayes.sandwich`), for intervals that hold when the law is misspecified.
+      adjust: ``"auto"`` (default; `resolve_adjust`), None, or ``"sandwich"``: map each posterior's
+        draws to the sandwich covariance (`scalelab.bayes.sandwich`), for intervals that hold when
+        the law is misspecified.
+      extend: rounds of running on the data sets whose R-hat exceeds 1.01 (each runs three times
+        the draws kept so far and keeps the last twice as many; a note in ``Posterior.warnings``).
+        0: never. What is still unconverged after them is returned with its diagnostics:
+        ``Posterior.converged`` is False and ``to_json`` lists why.
       Other arguments: see `sample`.
 
     Returns:
@@ -260,32 +310,66 @@ def sample_many(datasets, law="chinchilla", *, likelihood: str = "huber", groups
                                    else _nuts_program(law, priors, *settings))
     states = init_fn(jax.random.split(jax.random.PRNGKey(seed), n_sets * chains), lane_z0, lane_args)
     total = warmup + draws
-    n_chunks = -(-total // chunk)
     show = (n_sets > 1 or total > 1000) if progress is None else progress
-    bar = _tqdm(total=n_chunks * chunk, desc=f"NUTS {n_sets} data set(s) x {chains} chains", disable=not show)
-    outs = []
-    for _ in range(n_chunks):
-        states, out = advance(states, lane_args)
-        outs.append(jax.tree.map(np.asarray, out))
-        bar.update(chunk)
-    bar.close()
-    keep = slice(warmup, total)
-    z, diverging, num_steps = (jax.tree.map(lambda *v: np.concatenate(v, axis=1)[:, keep], *[o[i] for o in outs])
-                               for i in range(3))
-    sites = constrain(jax.tree.map(jnp.asarray, z), lane_args)
-    by_set = lambda v: np.asarray(v).reshape((n_sets, chains) + np.shape(v)[1:])  # noqa: E731
-    sites, diverging, num_steps = (jax.tree.map(by_set, t) for t in (sites, diverging, num_steps))
+    bar = _tqdm(total=-(-total // chunk) * chunk, desc=f"NUTS {n_sets} data set(s) x {chains} chains",
+                disable=not show)
+    states, hist = _advance_lanes(advance, states, lane_args, total, chunk, bar)
+    per_set_runs: dict = {}
+    first_rhat: dict = {}
+    take = lambda t, lanes, cut=slice(None): tuple(  # noqa: E731
+        jax.tree.map(lambda v: np.asarray(v)[lanes][:, cut], u) for u in t)
+    lanes_of = lambda d: np.arange(d * chains, (d + 1) * chains)  # noqa: E731
+    per_set = {d: take(hist, lanes_of(d), slice(warmup, total)) for d in range(n_sets)}  # post-warm-up draws
+
+    def build(d, notes=()):
+        z, diverging, num_steps = per_set[d]
+        sites = constrain(jax.tree.map(jnp.asarray, z), jax.tree.map(lambda v: v[lanes_of(d)], lane_args))
+        samples = {k: np.asarray(v) for k, v in sites.items() if k != "w"}
+        return from_draws(law, likelihood, "nuts", samples, sample_stats={"diverging": diverging, "num_steps": num_steps},
+                          delta=delta, groups=prepared[d][4], n_runs=n_runs, seconds=0.0, warnings=notes)
+
+    posts = [build(d) for d in range(n_sets)]
+    # Chains that disagree (R-hat > 1.01) run on from where they stand (adaptation done, the same
+    # compiled step): each round runs three times the draws kept so far and keeps the last twice as
+    # many, the earlier iterations counting as more warm-up. Small tables need it: the E-alpha ridge of a 12-run
+    # table is long and curved, and 1,000 draws cover it only a few times (RESULTS.md, "Small tables").
+    kept = draws
+    for _ in range(int(extend)):
+        failing = [d for d, p in enumerate(posts) if p.diagnostics()["rhat_max"] > RHAT_MAX]
+        if not failing:
+            break
+        lanes = np.concatenate([lanes_of(d) for d in failing])
+        sub_states, new = _advance_lanes(advance, jax.tree.map(lambda v: v[lanes], states),
+                                         jax.tree.map(lambda v: v[lanes], lane_args), 3 * kept, chunk, None)
+        states = jax.tree.map(lambda full, sub: full.at[lanes].set(sub), states, sub_states)
+        for j, d in enumerate(failing):
+            rows = np.arange(j * chains, (j + 1) * chains)
+            before = first_rhat.setdefault(d, posts[d].diagnostics()["rhat_max"])
+            joined = tuple(jax.tree.map(lambda o, n: np.concatenate([o, np.asarray(n)[rows]], 1), ot, nt)
+                           for ot, nt in zip(per_set[d], new))
+            per_set[d] = take(joined, np.arange(chains), slice(-2 * kept, None))
+            ran = per_set_runs.get(d, draws) + joined[1].shape[1] - kept
+            per_set_runs[d] = ran
+            posts[d] = build(d, notes=(f"R-hat {before:.3f} after {warmup} warm-up and {draws} draws per chain: "
+                                       f"the chains ran on to {warmup + ran} iterations, the last {2 * kept} kept",))
+        kept *= 2
+    if bar is not None:
+        bar.close()
     seconds = (time.perf_counter() - t0) / len(datasets)
-    posts = []
-    for d in range(len(datasets)):
-        samples = {k: v[d] for k, v in sites.items() if k != "w"}
-        stats = {"diverging": diverging[d], "num_steps": num_steps[d]}
-        posts.append(from_draws(law, likelihood, "nuts", samples, sample_stats=stats, delta=delta,
-                                groups=prepared[d][4], n_runs=n_runs, seconds=seconds))
-    if adjust is not None:
-        posts = [_adjusted(p, prep[0], adjust) for p, prep in zip(posts, prepared)]
-        posts = [dataclasses.replace(p, seconds=(time.perf_counter() - t0) / len(posts)) for p in posts]
+    posts = [dataclasses.replace(_finish(p, prep[0], law, adjust), seconds=seconds) for p, prep in zip(posts, prepared)]
     return posts
+
+
+def _advance_lanes(advance, states, args, iterations, chunk, bar):
+    """Run ``iterations`` (rounded up to ``chunk``) more NUTS steps of every lane; ``(states, (z, div, steps))``."""
+    outs = []
+    for _ in range(-(-int(iterations) // chunk)):
+        states, out = advance(states, args)
+        outs.append(jax.tree.map(np.asarray, out))
+        if bar is not None:
+            bar.update(chunk)
+    hist = tuple(jax.tree.map(lambda *v: np.concatenate(v, axis=1), *[o[i] for o in outs]) for i in range(3))
+    return states, hist
 
 
 def _tqdm(**kw):
@@ -297,7 +381,7 @@ def _tqdm(**kw):
 def sample(runs, law="chinchilla", *, likelihood: str = "huber", groups=None, priors: Mapping | None = None,
            chains: int = 4, draws: int = 1000, warmup: int = 1000, seed: int = 0, init=None,
            delta: float = 1e-3, target_accept: float = 0.8, progress: bool | None = None,
-           adjust: str | None = None) -> Posterior:
+           adjust: str | None = "auto", extend: int = 2) -> Posterior:
     """NUTS posterior of ``law`` given ``runs`` (numpyro; all chains in one compiled program).
 
     Args:
@@ -317,17 +401,24 @@ def sample(runs, law="chinchilla", *, likelihood: str = "huber", groups=None, pr
       delta: Huber threshold (standardised units; Epoch: 1e-3).
       target_accept: NUTS target acceptance probability (numpyro's default 0.8).
       progress: tqdm bar over iterations (default: when more than 1,000 iterations).
-      adjust: None (the posterior given the law), or ``"sandwich"`` (i.i.d. models only):
+      extend: rounds of running on while R-hat > 1.01 (see `sample_many`).
+      adjust: ``"auto"`` (default): ``"sandwich"`` on i.i.d. models of tables with at least
+        `scalelab.bayes.sandwich.min_runs` runs (120 for chinchilla), None otherwise
+        (`resolve_adjust`). None (the posterior given the law), or ``"sandwich"`` (i.i.d. models only):
         keep the posterior's centre and shape, widen or narrow it to the sandwich covariance
         ``Sigma J Sigma`` (Müller 2013; `scalelab.bayes.sandwich`). For large tables where the law
         misses structure in the data: on the 240-run Epoch table it brings beta's 95% interval
         from 0.5x to ~0.8x the case bootstrap's (E, alpha ~1.1x, ~1.3x). It is asymptotic: with
-        a correct model it changes little, but on small tables (40 runs, Huber likelihood) it
-        over-covers (benchmarks/RESULTS.md, "Sandwich adjustment").
+        a correct model it changes little, but on small tables (40 runs, Huber likelihood) its
+        asymptotic form over-covers (benchmarks/RESULTS.md, "Sandwich adjustment"); below 120
+        runs it is shrunk (`scalelab.bayes.sandwich`) and says so in ``warnings``.
 
     Returns:
-      `Posterior`. Call ``.check()`` for R-hat/ESS warnings.
+      `Posterior`: ``method`` says what answered (``"nuts"``), ``warnings`` the identifiability
+      of the table and fit (`scalelab.fit.identify`), the adjustment made or not, and any run-on
+      rounds; ``converged`` whether R-hat <= 1.01, ESS >= 400 and no divergences
+      (``.check()`` warns).
     """
     return sample_many([runs], law, likelihood=likelihood, groups=groups, priors=priors, chains=chains,
                        draws=draws, warmup=warmup, seed=seed, inits=[init], delta=delta,
-                       target_accept=target_accept, progress=progress, adjust=adjust)[0]
+                       target_accept=target_accept, progress=progress, adjust=adjust, extend=extend)[0]

@@ -81,6 +81,10 @@ class Posterior:
       seconds: wall time, compilation included.
       adjustment: ``""`` (the posterior as sampled) or ``"sandwich"`` (draws mapped to the
         misspecification-robust sandwich covariance, `scalelab.bayes.sandwich`).
+      warnings: what the caller should know about this posterior: identifiability of the table
+        and the fit (`scalelab.fit.identify`), how the sampler got there (longer warm-up), and
+        why an adjustment was or was not applied. Convergence warnings (R-hat, ESS) are computed
+        from the draws by `check` / `problems`, and travel with `save`.
     """
 
     law: str
@@ -92,6 +96,7 @@ class Posterior:
     n_runs: int = 0
     seconds: float = 0.0
     adjustment: str = ""
+    warnings: tuple = ()
 
     # -- draws -------------------------------------------------------------
     @property
@@ -128,7 +133,13 @@ class Posterior:
         return {k: {kk: float(vv) for kk, vv in _interval(v, ci).items()} for k, v in self.draws().items()}
 
     def diagnostics(self) -> dict:
-        """``rhat_max`` and ``ess_min`` (bulk and tail) over the law and noise parameters, divergences."""
+        """``rhat_max`` and ``ess_min`` (bulk and tail) over the law and noise parameters, divergences.
+
+        For the Laplace approximation (independent draws, no chains) ``rhat_max`` and ``ess_min``
+        are None: they mean nothing there.
+        """
+        if self.method == "laplace":
+            return {"rhat_max": None, "ess_min": None, "divergences": 0}
         az = _arviz()
         names = self._diag_names()
         post = self.idata.posterior[names]
@@ -149,17 +160,29 @@ class Posterior:
         noise = [] if self.method == "laplace" else [v for v in ("log_s", "log_nu", "tau") if v in self.idata.posterior]
         return [*self._law.unconstrained_names, *noise]
 
+    def problems(self, rhat_max: float = RHAT_MAX, ess_min: float = ESS_MIN, d: dict | None = None) -> list[str]:
+        """Convergence failures as sentences (empty: the checks pass; always empty for Laplace)."""
+        d = self.diagnostics() if d is None else d
+        out = []
+        if d["rhat_max"] is not None and not d["rhat_max"] <= rhat_max:
+            out.append(f"R-hat {d['rhat_max']:.3f} > {rhat_max}: the chains disagree and the intervals are not "
+                       f"to be trusted; run more warm-up/draws (--warmup, --samples) or check the model")
+        if d["ess_min"] is not None and not d["ess_min"] >= ess_min:
+            out.append(f"effective sample size {d['ess_min']:.0f} < {ess_min:g}: intervals are noisy; draw more")
+        if d["divergences"]:
+            out.append(f"{d['divergences']} divergent transitions; intervals may be biased")
+        return out
+
+    @property
+    def converged(self) -> bool:
+        """Whether the default checks (R-hat <= 1.01, ESS >= 400, no divergences) pass."""
+        return not self.problems()
+
     def check(self, rhat_max: float = RHAT_MAX, ess_min: float = ESS_MIN) -> dict:
         """`diagnostics`, warning (``UserWarning``) when R-hat or ESS fall short."""
         d = self.diagnostics()
-        if d["rhat_max"] > rhat_max:
-            warnings.warn(f"R-hat {d['rhat_max']:.3f} > {rhat_max}: chains disagree; run more warm-up/draws "
-                          f"or check the model", stacklevel=2)
-        if d["ess_min"] < ess_min:
-            warnings.warn(f"effective sample size {d['ess_min']:.0f} < {ess_min}: intervals are noisy; "
-                          f"draw more", stacklevel=2)
-        if d["divergences"]:
-            warnings.warn(f"{d['divergences']} divergent transitions; intervals may be biased", stacklevel=2)
+        for msg in self.problems(rhat_max, ess_min, d):
+            warnings.warn(msg, stacklevel=2)
         return d
 
     def summary(self, ci: float = 0.95):
@@ -241,24 +264,32 @@ class Posterior:
     def to_json(self, ci: float = 0.95) -> dict:
         """The stable object of ``scalelab bayes --json``."""
         d = self.diagnostics()
+        problems = self.problems(d=d)
         return {"law": self.law, "params": self.params(ci), "ci": float(ci), "rhat_max": d["rhat_max"],
                 "ess_min": d["ess_min"], "seconds": float(self.seconds), "likelihood": self.likelihood,
                 "method": self.method, "groups": len(self.groups), "n_runs": int(self.n_runs),
-                "divergences": d["divergences"], "adjustment": self.adjustment or None}
+                "divergences": d["divergences"], "adjustment": self.adjustment or None,
+                "converged": not problems, "warnings": [*self.warnings, *problems]}
 
     def save(self, path) -> Path:
         """Write the InferenceData (with this object's metadata in the posterior's attrs) as netCDF."""
         path = Path(path)
+        d = self.diagnostics()
         meta = {"law": self.law, "likelihood": self.likelihood, "method": self.method, "delta": self.delta,
                 "groups": list(self.groups), "n_runs": self.n_runs, "seconds": self.seconds,
-                "adjustment": self.adjustment}
+                "adjustment": self.adjustment, "warnings": list(self.warnings), "diagnostics": d,
+                "problems": self.problems(d=d)}
         self.idata.posterior.attrs["scalelab"] = json.dumps(meta, default=str)
         self.idata.to_netcdf(str(path), engine="h5netcdf")
         return path
 
 
 def load(path) -> Posterior:
-    """Read a posterior written by `Posterior.save` (or ``scalelab bayes --save``)."""
+    """Read a posterior written by `Posterior.save` (or ``scalelab bayes --save``).
+
+    A posterior saved after failing its checks (R-hat, ESS, divergences) is loaded, with a
+    ``UserWarning`` per failure: every later use (``predict``/``allocate --posterior``) says so.
+    """
     az = _arviz()
     path = Path(path)
     if not path.exists():
@@ -268,13 +299,18 @@ def load(path) -> Posterior:
     if raw is None:
         raise ValueError(f"{path}: not a scalelab posterior (no 'scalelab' metadata in its posterior attrs)")
     meta = json.loads(raw)
-    return Posterior(law=meta["law"], likelihood=meta["likelihood"], method=meta["method"], idata=idata,
+    post = Posterior(law=meta["law"], likelihood=meta["likelihood"], method=meta["method"], idata=idata,
                      delta=float(meta["delta"]), groups=tuple(meta["groups"]), n_runs=int(meta["n_runs"]),
-                     seconds=float(meta["seconds"]), adjustment=meta.get("adjustment", ""))
+                     seconds=float(meta["seconds"]), adjustment=meta.get("adjustment", ""),
+                     warnings=tuple(meta.get("warnings", ())))
+    # Recomputed from the stored draws (files written before diagnostics were saved are checked too).
+    for msg in post.problems():
+        warnings.warn(f"{path}: this posterior failed its checks when drawn: {msg}", stacklevel=2)
+    return post
 
 
 def from_draws(law, likelihood, method, draws: dict, *, sample_stats=None, delta=1e-3, groups=(), n_runs=0,
-               seconds=0.0, adjustment="") -> Posterior:
+               seconds=0.0, adjustment="", warnings=()) -> Posterior:
     """A `Posterior` from ``{site: array [chain, draw, ...]}``."""
     az = _arviz()
     dims = {"z": ["group"]} if "z" in draws else None
@@ -283,4 +319,5 @@ def from_draws(law, likelihood, method, draws: dict, *, sample_stats=None, delta
                          sample_stats=None if sample_stats is None else {k: np.asarray(v) for k, v in sample_stats.items()},
                          coords=coords, dims=dims)
     return Posterior(law=law.name, likelihood=likelihood, method=method, idata=idata, delta=delta,
-                     groups=tuple(groups), n_runs=n_runs, seconds=seconds, adjustment=adjustment)
+                     groups=tuple(groups), n_runs=n_runs, seconds=seconds, adjustment=adjustment,
+                     warnings=tuple(warnings))

@@ -85,9 +85,17 @@ def cmd_allocate(args) -> int:
 
 
 def _load_for(args):
-    from scalelab import bayes, laws
+    import warnings
 
-    post = bayes.load(args.posterior)
+    from scalelab import bayes, laws
+    from scalelab.cli.options import err
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UserWarning)
+        post = bayes.load(args.posterior)
+    # A posterior that failed its checks when drawn (R-hat, ESS) says so at every use.
+    for w in caught:
+        err(f"warning: {w.message}")
     if args.law not in (None, "chinchilla") and laws.get(args.law).name != post.law:
         raise ValueError(f"{args.posterior} holds a posterior of law {post.law!r}, not {args.law!r}")
     if any(getattr(args, k, None) for k in ("params", "fit_json", "reference")):
