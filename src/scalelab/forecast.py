@@ -244,12 +244,6 @@ def candidates(table: _runs.RunTable, laws="auto") -> list:
     return out
 
 
-def _default_starts(law):
-    if law.start_grid is not None and len(law.grid_starts()) <= 5000:
-        return "grid"
-    return 128
-
-
 def _targets(at, inputs_needed: Sequence[str]) -> pd.DataFrame:
     """The targets' input columns (a ``loss`` column is never read)."""
     if isinstance(at, _runs.RunTable):
@@ -303,6 +297,7 @@ def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, 
       `Forecast`; ``Forecast.to_json()`` is the object ``scalelab forecast --json`` prints.
     """
     from scalelab.fit import variants as _variants
+    from scalelab.fit.api import default_starts
     from scalelab.fit.many import fit_many
 
     t0 = time.perf_counter()
@@ -335,7 +330,7 @@ def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, 
     for law in cands:
         t_law = time.perf_counter()
         try:
-            df = fit_many(table, law, variants, starts=_default_starts(law), seed=seed, progress=progress)
+            df = fit_many(table, law, variants, starts=default_starts(law), seed=seed, progress=progress)
         except Exception as err:  # a law that cannot be fitted here drops out, with the reason
             warnings.append(f"law {law.name!r} dropped: {err}")
             continue

@@ -189,8 +189,8 @@ def prepare_data(table: _runs.RunTable, law, weights=None, dtype=np.float64) -> 
 
 
 def fit(runs, law="chinchilla", *, objective: str = "huber", delta: float = 1e-3, starts="auto",
-        seed: int = 0, fixed: Mapping[str, float] | None = None, weights=None, keep: int = 64,
-        screen_iter: int = 4, max_iter: int = 200, dtype=jnp.float64) -> FitResult:
+        seed: int = 0, fixed: Mapping[str, float] | None = None, weights=None, keep: int | None = None,
+        screen_iter: int | None = None, max_iter: int | None = None, dtype=jnp.float64) -> FitResult:
     """Fit ``law`` to ``runs`` from many starts at once.
 
     Args:
@@ -207,7 +207,8 @@ def fit(runs, law="chinchilla", *, objective: str = "huber", delta: float = 1e-3
       fixed: natural parameter values to hold fixed (e.g. ``{"alpha": 0.34}``).
       weights: per-run weights (0 drops a run, integers repeat it).
       keep, screen_iter, max_iter: every start runs ``screen_iter`` LM iterations,
-        the best ``keep`` continue for up to ``max_iter`` (see `multistart`).
+        the best ``keep`` continue for up to ``max_iter`` (see `multistart`); None: the law's
+        `fit_options`, else 64, 4, 200.
       dtype: float64 (default; reproduces the published optimum to 1e-9) or float32.
 
     Returns:
@@ -215,6 +216,7 @@ def fit(runs, law="chinchilla", *, objective: str = "huber", delta: float = 1e-3
     """
     t0 = time.perf_counter()
     law = _laws.get(law)
+    keep, screen_iter, max_iter = law.solver_settings(keep, screen_iter, max_iter)
     if objective not in objectives.OBJECTIVES:
         raise ValueError(f"unknown objective {objective!r}; choose one of {objectives.OBJECTIVES}")
     if not (np.isfinite(delta) and delta > 0):

@@ -79,8 +79,8 @@ def _auto_starts(table, law, kind, n_jitter, seed, dtype):
 
 
 def fit_many(runs, law="chinchilla", variants: Variants | None = None, *, objective: str = "huber",
-             starts="auto", n_jitter: int = 1, seed: int = 0, keep: int = 64, screen_iter: int = 4,
-             max_iter: int = 200, dtype=None, batch_size: int | None = None, chunk: int | None = None,
+             starts="auto", n_jitter: int = 1, seed: int = 0, keep: int | None = None, screen_iter: int | None = None,
+             max_iter: int | None = None, dtype=None, batch_size: int | None = None, chunk: int | None = None,
              devices=None, progress: bool | None = None, delta: float | None = None,
              fixed: dict | None = None) -> pd.DataFrame:
     """Fit every variant of ``law`` (or of each law in a list) to ``runs`` at once.
@@ -117,6 +117,7 @@ def fit_many(runs, law="chinchilla", variants: Variants | None = None, *, object
                            fixed=fixed) for lw in law]
         return pd.concat(frames, ignore_index=True)
     law = _laws.get(law)
+    keep, screen_iter, max_iter = law.solver_settings(keep, screen_iter, max_iter)
     if objective not in objectives.OBJECTIVES:
         raise ValueError(f"unknown objective {objective!r}; choose one of {objectives.OBJECTIVES}")
     table = table_for(_runs.read(runs), law)

@@ -90,6 +90,9 @@ class Law:
         `positive` (solved by non-negative least squares) or `identity`
         (unconstrained). The fitter then screens by variable projection
         (`scalelab.fit.screen`): a grid over the other parameters only.
+      fit_options: the law's own multistart settings (``keep``, ``screen_iter``, ``max_iter``),
+        used by `fit` and `fit_many` when the caller gives none (farseer's long valleys need
+        more iterations than the package default of 64 kept starts, 4 screening and 200 LM steps).
     """
 
     name: str
@@ -107,8 +110,19 @@ class Law:
     description: str = ""
     target: str = "loss"
     linear: tuple[str, ...] = ()
+    fit_options: Mapping[str, int] = dataclasses.field(default_factory=dict)
+
+    def solver_settings(self, keep=None, screen_iter=None, max_iter=None) -> tuple[int, int, int]:
+        """(keep, screen_iter, max_iter): the caller's, else the law's `fit_options`, else 64, 4, 200."""
+        o = self.fit_options
+        return (int(keep if keep is not None else o.get("keep", 64)),
+                int(screen_iter if screen_iter is not None else o.get("screen_iter", 4)),
+                int(max_iter if max_iter is not None else o.get("max_iter", 200)))
 
     def __post_init__(self):
+        unknown_opts = set(self.fit_options) - {"keep", "screen_iter", "max_iter"}
+        if unknown_opts:
+            raise ValueError(f"law {self.name!r}: fit_options {sorted(unknown_opts)} are not keep, screen_iter, max_iter")
         bad = [n for n in self.linear if n not in self.params or self.transform(n) not in (positive, identity)]
         if bad:
             raise ValueError(f"law {self.name!r}: linear parameters {bad} must be parameters of the law with a "

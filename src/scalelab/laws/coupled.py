@@ -198,7 +198,8 @@ FARSEER = Law(
                  "L = exp(S + s bc_q(n)) + exp(Q + B bc_b(n) + e^E log 1e10) D^-exp(E + A bc_a(n)), the same "
                  "function as the paper's for q, b, a != 0 (farseer_from_paper / farseer_to_paper convert) plus its "
                  "limits at 0, where the paper's coefficients go to infinity. Exponents q, b, a are free reals (the "
-                 "paper's code bounds q, a > 0 > b). Fit with FARSEER_FIT (more iterations than the default). "
+                 "paper's code bounds q, a > 0 > b). Its fit_options (FARSEER_FIT) give more iterations than the default. "
                  "Compute-optimal split: numeric (scalelab.optimal.frontier). No published coefficients carried."),
+    fit_options=FARSEER_FIT,
     description="Farseer exp(S + s bc_q(n)) + exp(Q' + B bc_b(n)) D^-exp(E + A bc_a(n)), n = N/1e9.",
 )

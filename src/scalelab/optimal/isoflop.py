@@ -475,7 +475,7 @@ def approach3_frontier(runs, law="chinchilla", budgets=None, *, ci: float = 0.9,
     import jax
     import jax.numpy as jnp
 
-    from scalelab.optimal import frontier as _frontier
+    from scalelab import optimal as _frontier
     from scalelab.fit import fit, variants
     from scalelab.fit.many import fit_many
 

@@ -160,7 +160,7 @@ def _frontier_draws(law, draws, C, extra) -> dict:
     import jax
     import jax.numpy as jnp
 
-    from scalelab.optimal import frontier as _frontier
+    from scalelab import optimal as _frontier
 
     theta = law.flatten(law.to_unconstrained({k: jnp.asarray(v) for k, v in draws.items()}))
     ex = {k: jnp.asarray(float(v)) for k, v in extra.items()}
