@@ -71,7 +71,7 @@ class Posterior:
     """Posterior draws of ``law``'s parameters given a run table.
 
     Attributes:
-      law: law name.
+      law: the `Law` (a loaded posterior resolves its saved name once, at `load`).
       likelihood: ``"huber"``, ``"normal"`` or ``"student_t"``.
       method: ``"nuts"`` or ``"laplace"``.
       idata: ArviZ InferenceData (posterior, and sample_stats for NUTS).
@@ -83,7 +83,7 @@ class Posterior:
         misspecification-robust sandwich covariance, `scalelab.bayes.sandwich`).
     """
 
-    law: str
+    law: _laws.Law
     likelihood: str
     method: str
     idata: object
@@ -94,10 +94,6 @@ class Posterior:
     adjustment: str = ""
 
     # -- draws -------------------------------------------------------------
-    @property
-    def _law(self):
-        return _laws.get(self.law)
-
     def _flat(self, name) -> np.ndarray:
         v = np.asarray(self.idata.posterior[name].values)
         return v.reshape((-1,) + v.shape[2:])
@@ -105,11 +101,11 @@ class Posterior:
     @property
     def theta(self) -> np.ndarray:
         """Unconstrained draws ``[S, P]`` (chains concatenated) in the law's order."""
-        return np.stack([self._flat(un) for un in self._law.unconstrained_names], axis=-1)
+        return np.stack([self._flat(un) for un in self.law.unconstrained_names], axis=-1)
 
     def draws(self) -> dict:
         """Natural-parameter draws ``{name: [S]}``, plus the noise scale ``s`` (and ``nu``, ``tau``)."""
-        law = self._law
+        law = self.law
         out = {k: np.asarray(v) for k, v in law.to_natural(law.unflatten(jnp.asarray(self.theta))).items()}
         out["s"] = np.exp(self._flat("log_s"))
         if "log_nu" in self.idata.posterior:
@@ -147,7 +143,7 @@ class Posterior:
     def _diag_names(self) -> list:
         # Laplace draws hold the noise parameters fixed (constant draws have no R-hat).
         noise = [] if self.method == "laplace" else [v for v in ("log_s", "log_nu", "tau") if v in self.idata.posterior]
-        return [*self._law.unconstrained_names, *noise]
+        return [*self.law.unconstrained_names, *noise]
 
     def check(self, rhat_max: float = RHAT_MAX, ess_min: float = ESS_MIN) -> dict:
         """`diagnostics`, warning (``UserWarning``) when R-hat or ESS fall short."""
@@ -177,10 +173,10 @@ class Posterior:
         for the loss of one new run (plus, for grouped models, a new group's
         offset, plus the likelihood's noise). Nats per token.
         """
-        law = self._law
+        law = self.law
         missing = [n for n in law.inputs if n not in inputs]
         if missing:
-            raise ValueError(f"law {self.law!r} needs inputs {missing}")
+            raise ValueError(f"law {self.law.name!r} needs inputs {missing}")
         x = {k: jnp.asarray(np.asarray(inputs[k], float)) for k in law.inputs}
         logp = np.asarray(jax.vmap(lambda t: law.log_predict_theta(t, x))(jnp.asarray(self.theta)))
         S = logp.shape[0]
@@ -206,7 +202,7 @@ class Posterior:
         chinchilla, numeric in JAX for other laws of N and D (``extra``: other
         inputs held fixed).
         """
-        out = allocation_draws(self._law, self.theta, C, extra)
+        out = allocation_draws(self.law, self.theta, C, extra)
         res = {k: _interval(v, ci) for k, v in out.items()}
         res["C"] = np.atleast_1d(np.asarray(C, float))
         return res
@@ -226,7 +222,7 @@ class Posterior:
         unknown = set(hl.inputs) - {"loss", "C"}
         if unknown:
             raise ValueError(f"hyper-parameter law {hl.name!r} needs inputs {sorted(unknown)}; only loss and C are supplied")
-        loss = allocation_draws(self._law, self.theta, C)["loss"]  # [S, K]
+        loss = allocation_draws(self.law, self.theta, C)["loss"]  # [S, K]
         if isinstance(hyper_params, Posterior):
             hp = {k: np.asarray(v) for k, v in hyper_params.draws().items() if k in hl.params}
             idx = np.arange(loss.shape[0]) % len(next(iter(hp.values())))
@@ -241,7 +237,7 @@ class Posterior:
     def to_json(self, ci: float = 0.95) -> dict:
         """The stable object of ``scalelab bayes --json``."""
         d = self.diagnostics()
-        return {"law": self.law, "params": self.params(ci), "ci": float(ci), "rhat_max": d["rhat_max"],
+        return {"law": self.law.name, "params": self.params(ci), "ci": float(ci), "rhat_max": d["rhat_max"],
                 "ess_min": d["ess_min"], "seconds": float(self.seconds), "likelihood": self.likelihood,
                 "method": self.method, "groups": len(self.groups), "n_runs": int(self.n_runs),
                 "divergences": d["divergences"], "adjustment": self.adjustment or None}
@@ -249,7 +245,7 @@ class Posterior:
     def save(self, path) -> Path:
         """Write the InferenceData (with this object's metadata in the posterior's attrs) as netCDF."""
         path = Path(path)
-        meta = {"law": self.law, "likelihood": self.likelihood, "method": self.method, "delta": self.delta,
+        meta = {"law": self.law.name, "likelihood": self.likelihood, "method": self.method, "delta": self.delta,
                 "groups": list(self.groups), "n_runs": self.n_runs, "seconds": self.seconds,
                 "adjustment": self.adjustment}
         self.idata.posterior.attrs["scalelab"] = json.dumps(meta, default=str)
@@ -268,7 +264,7 @@ def load(path) -> Posterior:
     if raw is None:
         raise ValueError(f"{path}: not a scalelab posterior (no 'scalelab' metadata in its posterior attrs)")
     meta = json.loads(raw)
-    return Posterior(law=meta["law"], likelihood=meta["likelihood"], method=meta["method"], idata=idata,
+    return Posterior(law=_laws.get(meta["law"]), likelihood=meta["likelihood"], method=meta["method"], idata=idata,
                      delta=float(meta["delta"]), groups=tuple(meta["groups"]), n_runs=int(meta["n_runs"]),
                      seconds=float(meta["seconds"]), adjustment=meta.get("adjustment", ""))
 
@@ -282,5 +278,5 @@ def from_draws(law, likelihood, method, draws: dict, *, sample_stats=None, delta
     idata = az.from_dict(posterior={k: np.asarray(v) for k, v in draws.items()},
                          sample_stats=None if sample_stats is None else {k: np.asarray(v) for k, v in sample_stats.items()},
                          coords=coords, dims=dims)
-    return Posterior(law=law.name, likelihood=likelihood, method=method, idata=idata, delta=delta,
+    return Posterior(law=law, likelihood=likelihood, method=method, idata=idata, delta=delta,
                      groups=tuple(groups), n_runs=n_runs, seconds=seconds, adjustment=adjustment)

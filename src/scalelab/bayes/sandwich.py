@@ -117,7 +117,7 @@ def sandwich(posterior, runs):
                          "global parameters' per-run scores are not independent")
     if posterior.adjustment:
         raise ValueError(f"posterior is already {posterior.adjustment}-adjusted")
-    law = _laws.get(posterior.law)
+    law = posterior.law
     table, x, y, _, _ = prepare_data(runs, law, None)
     if len(table) != posterior.n_runs:
         raise ValueError(f"runs has {len(table)} rows but the posterior conditions on {posterior.n_runs}")

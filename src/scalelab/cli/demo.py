@@ -55,9 +55,7 @@ def _gap(res, post, ci, moe: dict, dense: dict) -> dict:
     import jax
     import jax.numpy as jnp
 
-    from scalelab import laws
-
-    law = laws.get(post.law)
+    law = post.law
     theta = jnp.asarray(post.theta)
 
     def curve(x):

@@ -67,8 +67,8 @@ def _load_for(args):
     from scalelab import bayes, laws
 
     post = bayes.load(args.posterior)
-    if args.law not in (None, "chinchilla") and laws.get(args.law).name != post.law:
-        raise ValueError(f"{args.posterior} holds a posterior of law {post.law!r}, not {args.law!r}")
+    if args.law not in (None, "chinchilla") and laws.get(args.law).name != post.law.name:
+        raise ValueError(f"{args.posterior} holds a posterior of law {post.law.name!r}, not {args.law!r}")
     if any(getattr(args, k, None) for k in ("params", "fit_json", "reference")):
         raise ValueError("give either --posterior or a point estimate (--params/--from/--reference), not both")
     return post
@@ -84,10 +84,8 @@ def predict_posterior(args) -> int:
     """``scalelab predict --posterior PATH``: loss with intervals of the curve and of a new run."""
     import numpy as np
 
-    from scalelab import laws
-
     post = _load_for(args)
-    law = laws.get(post.law)
+    law = post.law
     inputs = law_inputs(args, law)
     shape = np.broadcast_shapes(*(v.shape for v in inputs.values()))
     pred = _lists(post.predict(ci=args.ci, **inputs))
@@ -110,7 +108,7 @@ def allocate_posterior(args) -> int:
     res = {k: _lists(v) for k, v in out.items() if k != "C"}
     C = out["C"].tolist()
     if args.json:
-        print(json.dumps({"law": post.law, "posterior": str(args.posterior), "ci": args.ci, "C": C, **res}))
+        print(json.dumps({"law": post.law.name, "posterior": str(args.posterior), "ci": args.ci, "C": C, **res}))
     else:
         for i, c in enumerate(C):
             n, d, t = res["N_opt"], res["D_opt"], res["tokens_per_param"]

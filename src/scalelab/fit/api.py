@@ -22,7 +22,7 @@ class FitResult:
     """What `fit` returns. Plain values only.
 
     Attributes:
-      law: law name.
+      law: the `Law` that was fitted (``str(law)`` is its name; an unregistered Law works too).
       params: natural parameters (e.g. chinchilla ``E, A, B, alpha, beta``).
       unconstrained: the same in the fitting space (``log_A`` etc.).
       objective: summed objective at ``params`` (Huber: sum of Huber(delta) of
@@ -39,7 +39,7 @@ class FitResult:
       seconds: wall time of the fit including compilation.
     """
 
-    law: str
+    law: _laws.Law
     params: dict
     unconstrained: dict
     objective: float
@@ -57,13 +57,12 @@ class FitResult:
 
     def predict(self, **inputs) -> np.ndarray:
         """Predicted loss at the given inputs (e.g. ``N=1e9, D=2e10``)."""
-        law = _laws.get(self.law)
-        return np.asarray(law(self.params, **{k: np.asarray(v, float) for k, v in inputs.items()}))
+        return np.asarray(self.law(self.params, **{k: np.asarray(v, float) for k, v in inputs.items()}))
 
     def to_json(self) -> dict:
         """The stable JSON object of ``scalelab fit --json``."""
         return {
-            "law": self.law,
+            "law": self.law.name,
             "params": {k: float(v) for k, v in self.params.items()},
             "objective": float(self.objective),
             "n_runs": int(self.n_runs),
@@ -186,7 +185,7 @@ def fit(runs, law="chinchilla", *, objective: str = "huber", delta: float = 1e-3
     u = {k: float(v) for k, v in law.unflatten(theta).items()}
     params = {k: float(v) for k, v in law.to_natural(law.unflatten(jnp.asarray(theta))).items()}
     return FitResult(
-        law=law.name, params=params, unconstrained=u, objective=float(res.f),
+        law=law, params=params, unconstrained=u, objective=float(res.f),
         converged=bool(res.converged) and bool(np.isfinite(res.f)), best_start=int(res.best_start),
         n_starts=int(start_arr.shape[0]), n_iter=int(res.n_iter),
         n_runs=int(np.count_nonzero(data["w"])), objective_kind=objective, delta=float(delta),

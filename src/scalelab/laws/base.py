@@ -118,6 +118,9 @@ class Law:
         if missing:
             raise ValueError(f"law {self.name!r}: start_ranges lacks {sorted(missing)}")
 
+    def __str__(self) -> str:  # results print their law by name
+        return self.name
+
     # -- parameter spaces -------------------------------------------------
     def transform(self, name: str) -> Transform:
         return self.transforms.get(name, identity)

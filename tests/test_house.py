@@ -1,0 +1,58 @@
+"""The house's structural contracts: results hold their Law, one data preparation reads
+``law.target``, and nothing global changes at import. Each test failed before its fix."""
+
+import numpy as np
+import pytest
+
+import scalelab
+from scalelab import bayes, laws
+from scalelab.laws import Law, positive
+
+TRUE = {"E": 1.5, "A": 40.0, "alpha": 0.3}
+N = np.geomspace(1e7, 1e10, 24)
+
+
+def _power(p, x):
+    return p["E"] + p["A"] / x["N"] ** p["alpha"]
+
+
+def _law(name):
+    """A one-input law ``E + A / N^alpha`` that is never registered."""
+    return Law(name=name, inputs=("N",), params=("E", "A", "alpha"), predict=_power,
+               transforms={"E": positive, "A": positive},
+               start_ranges={"log_E": (-1.0, 1.0), "log_A": (0.0, 8.0), "alpha": (0.0, 1.0)})
+
+
+@pytest.fixture(scope="module")
+def power_runs():
+    return scalelab.simulate(_law("power_probe"), TRUE, {"N": N}, sigma=0.005, seed=3)
+
+
+def _expected(params, n):  # float64 NumPy, independent of JAX
+    return params["E"] + params["A"] / n ** params["alpha"]
+
+
+def test_fit_result_holds_an_unregistered_law(power_runs):
+    law = _law("power_probe")
+    assert "power_probe" not in laws.names()
+    res = scalelab.fit(power_runs, law, starts=16)
+    assert res.law is law and res.to_json()["law"] == "power_probe"
+    n = np.array([2e10, 1e11])
+    np.testing.assert_allclose(res.predict(N=n), _expected(res.params, n), rtol=1e-12)
+
+
+def test_a_law_reusing_a_registered_name_predicts_with_itself(power_runs):
+    impostor = _law("chinchilla")  # the registered chinchilla needs N and D; this one N only
+    res = scalelab.fit(power_runs, impostor, starts=16)
+    assert res.law is impostor and res.law is not laws.get("chinchilla")
+    n = np.array([3e10])
+    np.testing.assert_allclose(res.predict(N=n), _expected(res.params, n), rtol=1e-12)
+
+
+def test_posterior_holds_an_unregistered_law(power_runs):
+    law = _law("power_probe")
+    post = bayes.laplace(power_runs, law, likelihood="normal", draws=400, seed=0)
+    assert post.law is law and post.to_json(0.9)["law"] == "power_probe"
+    pred = post.predict(ci=0.9, N=np.array([1e11]))
+    mean = {k: float(v["median"]) for k, v in post.params(0.9).items()}
+    assert pred["lo"][0] < _expected(mean, 1e11) < pred["hi"][0]
