@@ -56,3 +56,31 @@ def test_posterior_holds_an_unregistered_law(power_runs):
     pred = post.predict(ci=0.9, N=np.array([1e11]))
     mean = {k: float(v["median"]) for k, v in post.params(0.9).items()}
     assert pred["lo"][0] < _expected(mean, 1e11) < pred["hi"][0]
+
+
+def test_fit_many_takes_delta_and_fixed_like_fit(power_runs):
+    from scalelab.fit.many import fit_many
+
+    law = _law("power_probe")
+    one = scalelab.fit(power_runs, law, starts=16, delta=0.05, fixed={"alpha": 0.3})
+    many = fit_many(power_runs, law, starts=16, delta=0.05, fixed={"alpha": 0.3})
+    assert many["alpha"].iloc[0] == pytest.approx(0.3, rel=1e-12)
+    for k in ("E", "A"):
+        assert many[k].iloc[0] == pytest.approx(one.params[k], rel=1e-6)
+    assert many["objective"].iloc[0] == pytest.approx(one.objective, rel=1e-9)
+
+
+def test_bayes_models_the_laws_target_column():
+    # batch_size_loss predicts batch_size from the loss: B = lambda_B * L^-alpha_B
+    loss = np.linspace(2.2, 3.6, 30)
+    truth = {"lambda_B": 3e7, "alpha_B": 4.0}
+    rng = np.random.default_rng(0)
+    batch = truth["lambda_B"] * loss ** -truth["alpha_B"] * np.exp(0.02 * rng.standard_normal(loss.size))
+    import pandas as pd
+
+    runs = pd.DataFrame({"loss": loss, "batch_size": batch})
+    post = bayes.laplace(runs, "batch_size_loss", likelihood="normal", draws=400, seed=0)
+    ref = np.polyfit(np.log(loss), np.log(batch), 1)  # float64 NumPy least squares on the log target
+    p = post.params(0.95)
+    assert p["alpha_B"]["median"] == pytest.approx(-ref[0], abs=0.02)
+    assert p["lambda_B"]["median"] == pytest.approx(np.exp(ref[1]), rel=0.02)

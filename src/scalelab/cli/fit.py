@@ -24,7 +24,7 @@ def cmd_fit(args) -> int:
         from scalelab.fit.many import fit_many, percentile_intervals
 
         boot = fit_many(table, args.law, variants.bootstrap(table, args.bootstrap, seed=args.seed, by=args.bootstrap_by),
-                        objective=args.objective, seed=args.seed, progress=True)
+                        objective=args.objective, delta=args.delta, fixed=fixed, seed=args.seed, progress=True)
         out["intervals"] = percentile_intervals(boot, list(res.params), ci=args.ci)
         bad = int((~boot["converged"]).sum())
         if bad:

@@ -22,10 +22,10 @@ import numpy as np
 import pandas as pd
 
 from scalelab import laws as _laws
-from scalelab import runs as _runs
 from scalelab.design.targets import Target, parse_target, target_fn
 from scalelab.fit import implicit, objectives
-from scalelab.fit.api import fit as _fit, fixed_vectors, prepare_data, residual_fn_for
+from scalelab.fit.api import fit as _fit, fixed_vectors, residual_fn_for
+from scalelab.fit.problem import prepare
 from scalelab.programs import per_law
 
 
@@ -142,9 +142,9 @@ def influence(runs, law="chinchilla", target: str | Target = "loss@C=1e24", *, o
     law = _laws.get(law)
     target = parse_target(target) if isinstance(target, str) else target
     T = target_fn(law, target)
-    table = _runs.read(runs)
+    table, data = prepare(runs, law)
     base = _fit(table, law, objective=objective, delta=delta, starts=starts, fixed=fixed)
-    data = jax.tree.map(jnp.asarray, prepare_data(table, law))
+    data = jax.tree.map(jnp.asarray, data)
     free, fixed_u = (jnp.asarray(a) for a in fixed_vectors(law, fixed))
     theta0 = law.flatten({k: jnp.asarray(v) for k, v in base.unconstrained.items()})
     dl = jnp.asarray(delta, jnp.float64)

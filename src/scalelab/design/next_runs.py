@@ -17,9 +17,9 @@ import numpy as np
 import pandas as pd
 
 from scalelab import laws as _laws
-from scalelab import runs as _runs
 from scalelab.design.targets import Target, parse_target, target_fn
-from scalelab.fit.api import fit as _fit, fixed_vectors, prepare_data
+from scalelab.fit.api import fit as _fit, fixed_vectors
+from scalelab.fit.problem import prepare
 from scalelab.programs import per_law
 
 
@@ -313,8 +313,8 @@ def suggest(runs, law="chinchilla", target: str | Target = "loss@C=1e24", *, bud
     if not {"N", "D"} <= set(law.inputs):
         raise ValueError(f"law {law.name!r} does not take N and D; candidates are (N, D) runs")
     T_and_grad = _target_program(law, target.text)
-    table = _runs.read(runs)
-    data = jax.tree.map(jnp.asarray, prepare_data(table, law))
+    table, data = prepare(runs, law)
+    data = jax.tree.map(jnp.asarray, data)
     free = np.asarray(fixed_vectors(law, fixed)[0])
     prior_cov = None
     if posterior is not None:

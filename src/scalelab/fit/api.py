@@ -11,9 +11,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from scalelab import laws as _laws
-from scalelab import runs as _runs
 from scalelab.fit import objectives
 from scalelab.fit.multistart import multistart
+from scalelab.fit.problem import prepare, prepare_data  # noqa: F401  (prepare_data: kept importable here)
 from scalelab.programs import per_law
 
 
@@ -128,20 +128,6 @@ def fixed_vectors(law, fixed: Mapping[str, float] | None, dtype=np.float64):
     return free, values
 
 
-def prepare_data(table: _runs.RunTable, law, weights=None, dtype=np.float64) -> dict:
-    x = {k: np.asarray(v, dtype) for k, v in table.inputs(law.inputs).items()}
-    y = np.log(table.column(getattr(law, "target", "loss"))).astype(dtype)
-    if weights is None:
-        w = np.ones(len(table), dtype)
-    else:
-        w = np.asarray(weights, dtype)
-        if w.shape != (len(table),):
-            raise ValueError(f"weights must have one entry per run ({len(table)}), got shape {w.shape}")
-        if not np.all(np.isfinite(w)) or np.any(w < 0):
-            raise ValueError("weights must be finite and >= 0")
-    return {"x": x, "y": y, "w": w}
-
-
 def fit(runs, law="chinchilla", *, objective: str = "huber", delta: float = 1e-3, starts="grid",
         seed: int = 0, fixed: Mapping[str, float] | None = None, weights=None, keep: int = 64,
         screen_iter: int = 4, max_iter: int = 200, dtype=jnp.float64) -> FitResult:
@@ -171,10 +157,8 @@ def fit(runs, law="chinchilla", *, objective: str = "huber", delta: float = 1e-3
         raise ValueError(f"unknown objective {objective!r}; choose one of {objectives.OBJECTIVES}")
     if not (np.isfinite(delta) and delta > 0):
         raise ValueError(f"delta must be a positive number, got {delta}")
-    table = _runs.read(runs)
     free, fixed_values = fixed_vectors(law, fixed)
-    table.require((*law.inputs, getattr(law, "target", "loss")), n_params=int(free.sum()), law=law.name)
-    data = prepare_data(table, law, weights, np.dtype(dtype))
+    table, data = prepare(runs, law, weights, n_free=int(free.sum()), dtype=np.dtype(dtype))
     start_arr = resolve_starts(law, starts, seed)
     run = compiled_multistart(law, objective, screen_iter, keep, max_iter)
     with jax.default_device(jax.devices()[0]):

@@ -21,9 +21,11 @@ Starts:
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import sys
 import time
+from typing import Mapping
 
 import jax
 import jax.numpy as jnp
@@ -34,8 +36,9 @@ from jax.sharding import Mesh, PartitionSpec as P
 from scalelab import laws as _laws
 from scalelab import runs as _runs
 from scalelab.fit import objectives
-from scalelab.fit.api import fit, fixed_vectors, prepare_data, resolve_starts, residual_fn_for
+from scalelab.fit.api import fit, fixed_vectors, resolve_starts, residual_fn_for
 from scalelab.fit.multistart import multistart
+from scalelab.fit.problem import prepare
 from scalelab.fit.variants import Variants
 from scalelab.programs import per_law
 
@@ -66,9 +69,9 @@ def _program(law, kind, screen_iter, keep, max_iter, batch_size, devices: tuple)
     return jax.jit(sharded)
 
 
-def _auto_starts(table, law, kind, n_jitter, seed, dtype):
+def _auto_starts(table, law, kind, n_jitter, seed, dtype, delta=1e-3, fixed=None):
     base = fit(table, law, objective=kind, starts="grid" if law.start_grid is not None else 256, seed=seed,
-               dtype=dtype)
+               dtype=dtype, delta=delta, fixed=fixed)
     theta = law.flatten({k: jnp.asarray(v) for k, v in base.unconstrained.items()})
     theta = np.asarray(theta, float)
     rng = np.random.default_rng(seed)
@@ -78,6 +81,7 @@ def _auto_starts(table, law, kind, n_jitter, seed, dtype):
 
 
 def fit_many(runs, law="chinchilla", variants: Variants | None = None, *, objective: str = "huber",
+             delta: float | None = None, fixed: Mapping[str, float] | None = None,
              starts="auto", n_jitter: int = 1, seed: int = 0, keep: int = 64, screen_iter: int = 4,
              max_iter: int = 200, dtype=None, batch_size: int | None = None, chunk: int | None = None,
              devices=None, progress: bool | None = None) -> pd.DataFrame:
@@ -89,6 +93,9 @@ def fit_many(runs, law="chinchilla", variants: Variants | None = None, *, object
         results concatenated).
       variants: a `Variants` (default: one variant with all runs).
       objective: ``"huber"`` or ``"mse"``.
+      delta: Huber threshold of every variant, replacing the variants' own (None keeps them).
+      fixed: natural parameter values held fixed in every variant (as in `fit`), under each
+        variant's own fixed values (a variant's own value wins).
       starts: ``"auto"``, ``"grid"``, an int (random starts) or an array (see module doc).
       n_jitter: extra perturbed starts around the full-data optimum with ``"auto"``.
       keep, screen_iter, max_iter: multi-start settings (pruning applies to
@@ -106,28 +113,34 @@ def fit_many(runs, law="chinchilla", variants: Variants | None = None, *, object
       ``best_start``, ``n_runs``.
     """
     if isinstance(law, (list, tuple)):
-        frames = [fit_many(runs, lw, variants, objective=objective, starts=starts, n_jitter=n_jitter, seed=seed,
+        frames = [fit_many(runs, lw, variants, objective=objective, delta=delta, fixed=fixed, starts=starts, n_jitter=n_jitter, seed=seed,
                            keep=keep, screen_iter=screen_iter, max_iter=max_iter, dtype=dtype,
                            batch_size=batch_size, chunk=chunk, devices=devices, progress=progress) for lw in law]
         return pd.concat(frames, ignore_index=True)
     law = _laws.get(law)
     if objective not in objectives.OBJECTIVES:
         raise ValueError(f"unknown objective {objective!r}; choose one of {objectives.OBJECTIVES}")
-    table = _runs.read(runs)
-    table.require((*law.inputs, getattr(law, "target", "loss")), n_params=law.n_params, law=law.name)
+    devices = list(devices or jax.devices())
+    if dtype is None:
+        dtype = jnp.float64 if devices[0].platform == "cpu" else jnp.float32
+    np_dtype = np.dtype(dtype)
+    table, data = prepare(runs, law, None, dtype=np_dtype)
     if variants is None:
         from scalelab.fit.variants import full
 
         variants = full(len(table))
     if variants.n_runs != len(table):
         raise ValueError(f"variants are over {variants.n_runs} runs but the table has {len(table)}")
-    devices = list(devices or jax.devices())
-    if dtype is None:
-        dtype = jnp.float64 if devices[0].platform == "cpu" else jnp.float32
-    np_dtype = np.dtype(dtype)
+    if delta is not None:
+        if not (np.isfinite(delta) and delta > 0):
+            raise ValueError(f"delta must be a positive number, got {delta}")
+        variants = dataclasses.replace(variants, delta=np.full(len(variants), float(delta)))
+    if fixed:
+        variants = dataclasses.replace(variants, fixed=tuple({**fixed, **f} for f in variants.fixed))
 
     if isinstance(starts, str) and starts == "auto":
-        start_arr, _ = _auto_starts(table, law, objective, n_jitter, seed, dtype)
+        start_arr, _ = _auto_starts(table, law, objective, n_jitter, seed, dtype,
+                                    1e-3 if delta is None else delta, fixed)
         keep_eff = start_arr.shape[0]
     else:
         start_arr = resolve_starts(law, starts, seed)
@@ -155,7 +168,6 @@ def fit_many(runs, law="chinchilla", variants: Variants | None = None, *, object
     n_chunks = math.ceil(V / chunk)
     program = _program(law, objective, screen_iter, keep_eff, max_iter, batch_size, tuple(devices))
 
-    data = prepare_data(table, law, None, np_dtype)
     shared = (jnp.asarray(start_arr, np_dtype), jax.tree.map(jnp.asarray, data["x"]), jnp.asarray(data["y"]))
     per = (variants.weights.astype(np_dtype), variants.delta.astype(np_dtype), free, fixed)
     show = progress if progress is not None else n_chunks > 1
