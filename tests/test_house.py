@@ -84,3 +84,29 @@ def test_bayes_models_the_laws_target_column():
     p = post.params(0.95)
     assert p["alpha_B"]["median"] == pytest.approx(-ref[0], abs=0.02)
     assert p["lambda_B"]["median"] == pytest.approx(np.exp(ref[1]), rel=0.02)
+
+
+def test_allocation_comes_from_the_law_not_its_name():
+    # A law that reuses the name "chinchilla" but counts tokens twice: B / (D/2)^beta. Its optimum is
+    # Chinchilla's closed form with B' = B 2^beta (an independent reference); the registered
+    # chinchilla's closed form with B would be wrong for it.
+    import dataclasses
+
+    import jax.numpy as jnp
+
+    from scalelab.optimal import allocation_draws, closed_form
+
+    chin = laws.get("chinchilla")
+    impostor = dataclasses.replace(
+        chin, predict=lambda p, x: p["E"] + p["A"] / x["N"] ** p["alpha"] + p["B"] / (x["D"] / 2) ** p["beta"],
+        log_predict=None, allocation=None)
+    p = {"E": 1.8, "A": 480.0, "B": 2100.0, "alpha": 0.35, "beta": 0.37}
+    theta = np.asarray(impostor.flatten(impostor.to_unconstrained({k: jnp.asarray(v) for k, v in p.items()})))[None]
+    C = np.array([1e21, 1e24])
+    got = allocation_draws(impostor, theta, C)
+    ref = closed_form(chin, {**p, "B": p["B"] * 2 ** p["beta"]}, C)
+    np.testing.assert_allclose(got["N_opt"][0], ref["N_opt"], rtol=1e-6)
+    np.testing.assert_allclose(got["loss"][0], ref["loss"], rtol=1e-9)
+    # a renamed copy of chinchilla keeps its declared closed form
+    renamed = dataclasses.replace(chin, name="my_chinchilla", aliases=())
+    np.testing.assert_allclose(scalelab.allocate(renamed, p, C)["N_opt"], closed_form(chin, p, C)["N_opt"], rtol=1e-14)

@@ -84,6 +84,10 @@ class Law:
       description: one line for listings.
       target: the RunTable column the law predicts (``"loss"`` for loss laws;
         hyper-parameter laws predict e.g. ``"batch_size"`` or ``"lr"``).
+      allocation: optional closed-form compute-optimal split under ``C = 6 N D`` FLOPs,
+        ``allocation(p, C) -> {"N_opt", "D_opt", "tokens_per_param", "loss"}`` for natural
+        parameters ``p`` and compute ``C`` (arrays that broadcast, e.g. draws ``[S, 1]`` against
+        budgets ``[1, K]``). `scalelab.optimal` uses it; laws without one are minimised numerically.
     """
 
     name: str
@@ -100,6 +104,7 @@ class Law:
     aliases: tuple[str, ...] = ()
     description: str = ""
     target: str = "loss"
+    allocation: Callable | None = None
 
     def __post_init__(self):
         unknown = set(self.transforms) - set(self.params)
