@@ -17,6 +17,9 @@ from scalelab import bayes, laws
 from scalelab.optimal.frontier import _numeric
 from scalelab.bayes.likelihoods import HuberDensity, huber_log_normaliser
 
+# this module's own JAX reference computations (gradients, Jacobians, parameter transforms) run in float64
+pytestmark = pytest.mark.usefixtures("x64")
+
 warnings.filterwarnings("ignore", category=FutureWarning)
 
 TRUE = {"E": 1.8, "A": 480.0, "B": 2100.0, "alpha": 0.35, "beta": 0.37}

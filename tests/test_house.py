@@ -92,8 +92,6 @@ def test_allocation_comes_from_the_law_not_its_name():
     # chinchilla's closed form with B would be wrong for it.
     import dataclasses
 
-    import jax.numpy as jnp
-
     from scalelab.optimal import allocation_draws, closed_form
 
     chin = laws.get("chinchilla")
@@ -101,7 +99,8 @@ def test_allocation_comes_from_the_law_not_its_name():
         chin, predict=lambda p, x: p["E"] + p["A"] / x["N"] ** p["alpha"] + p["B"] / (x["D"] / 2) ** p["beta"],
         log_predict=None, allocation=None)
     p = {"E": 1.8, "A": 480.0, "B": 2100.0, "alpha": 0.35, "beta": 0.37}
-    theta = np.asarray(impostor.flatten(impostor.to_unconstrained({k: jnp.asarray(v) for k, v in p.items()})))[None]
+    assert impostor.unconstrained_names == ("log_E", "log_A", "log_B", "alpha", "beta")
+    theta = np.array([[np.log(p["E"]), np.log(p["A"]), np.log(p["B"]), p["alpha"], p["beta"]]])
     C = np.array([1e21, 1e24])
     got = allocation_draws(impostor, theta, C)
     ref = closed_form(chin, {**p, "B": p["B"] * 2 ** p["beta"]}, C)
@@ -110,3 +109,47 @@ def test_allocation_comes_from_the_law_not_its_name():
     # a renamed copy of chinchilla keeps its declared closed form
     renamed = dataclasses.replace(chin, name="my_chinchilla", aliases=())
     np.testing.assert_allclose(scalelab.allocate(renamed, p, C)["N_opt"], closed_form(chin, p, C)["N_opt"], rtol=1e-14)
+
+
+def _python(code, **env):
+    import os
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={**os.environ, **env}, timeout=600)
+    assert out.returncode == 0, out.stderr
+    return out.stdout.split()
+
+
+def test_importing_scalelab_changes_nothing_global():
+    code = ("import jax, matplotlib\n"
+            "import scalelab, scalelab.plot, scalelab.bayes, scalelab.fit.api\n"
+            "print(jax.config.jax_enable_x64, matplotlib.get_backend())")
+    assert _python(code, MPLBACKEND="svg") == ["False", "svg"]
+
+
+def test_float64_is_scoped_to_the_calls_that_need_it():
+    import jax
+
+    law = laws.get("chinchilla")
+    p = {"E": 1.8, "A": 480.0, "B": 2100.0, "alpha": 0.35, "beta": 0.37}
+    assert not jax.config.jax_enable_x64
+    out64 = law(p, N=np.array([1e9, 7e10]), D=np.array([2e10, 1.4e12]))
+    out32 = law(p, N=np.array([1e9, 7e10], np.float32), D=np.array([2e10, 1.4e12], np.float32))
+    assert out64.dtype == np.float64 and out32.dtype == np.float32  # the caller's float32 stays float32
+    ref = 1.8 + 480.0 / np.array([1e9, 7e10]) ** 0.35 + 2100.0 / np.array([2e10, 1.4e12]) ** 0.37
+    np.testing.assert_allclose(np.asarray(out64), ref, rtol=1e-14)
+    assert not jax.config.jax_enable_x64
+
+
+def test_cli_parses_before_importing_jax_and_fit_loads_no_sampler_or_plotting(tmp_path, simulated_runs):
+    code = ("import sys\nfrom scalelab.cli import build_parser\nbuild_parser().parse_args(['fit', 'x.csv'])\n"
+            "print(*sorted(m for m in ('jax', 'numpy', 'pandas') if m in sys.modules) or ['none'])")
+    assert _python(code) == ["none"]
+    path = tmp_path / "runs.csv"
+    simulated_runs.to_csv(path, index=False)
+    code = ("import sys, contextlib, io\nfrom scalelab.cli import main\n"
+            f"with contextlib.redirect_stdout(io.StringIO()):\n    assert main(['fit', {str(path)!r}, '--starts', '64', '--json']) == 0\n"
+            "print(*sorted(m for m in ('arviz', 'matplotlib', 'flax', 'numpyro') if m in sys.modules) or ['none'])")
+    assert _python(code) == ["none"]

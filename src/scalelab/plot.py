@@ -1,19 +1,17 @@
-"""Figures (matplotlib, Agg backend): fits and frontiers with credible bands.
+"""Figures (matplotlib): fits and frontiers with credible bands.
 
 Every function takes plain values (a run table, a `Posterior`) and returns the
-matplotlib ``Figure``; nothing is shown or saved unless asked (``path=``).
+matplotlib ``Figure``; nothing is shown or saved unless asked (``path=``). Importing this
+module leaves the matplotlib backend as the caller set it (without a display, matplotlib
+picks a non-interactive one itself).
 """
 
 from __future__ import annotations
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
 
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from scalelab import runs as _runs  # noqa: E402
+from scalelab import runs as _runs
 
 
 def fit_bands(runs, posterior, ci: float = 0.95, max_sizes: int = 8, path=None):

@@ -21,39 +21,17 @@ import numpy as np
 from scalelab import laws as _laws
 from scalelab.optimal.frontier import allocation_draws
 from scalelab.bayes.likelihoods import noise_distribution
+from scalelab.programs import float64
 
 RHAT_MAX = 1.01
 ESS_MIN = 400
 
 
-_ARVIZ_THREAD = None
-
-
-def prefetch_arviz() -> None:
-    """Start importing ArviZ in a background thread (it takes ~2.7 s on a 2-core CPU).
-
-    `sample`/`laplace` call this first, so the import overlaps with XLA compiling the fit
-    and the sampler (compilation releases the GIL); `_arviz` joins the thread before use.
-    """
-    global _ARVIZ_THREAD
-    import sys
-    import threading
-
-    if "arviz" in sys.modules or _ARVIZ_THREAD is not None:
-        return
-    _ARVIZ_THREAD = threading.Thread(target=_import_arviz, name="scalelab-import-arviz", daemon=True)
-    _ARVIZ_THREAD.start()
-
-
-def _import_arviz():
-    # A module-scoped filter (catch_warnings is not thread-safe): ArviZ's FutureWarnings only.
-    warnings.filterwarnings("ignore", category=FutureWarning, module=r"arviz(\.|$)")
-    import arviz  # noqa: F401
-
-
 def _arviz():
-    if _ARVIZ_THREAD is not None:
-        _ARVIZ_THREAD.join()
+    """ArviZ, imported on first use (only the Posterior needs it; `scalelab.fit` never loads it).
+
+    Its FutureWarnings at import are silenced for the import alone (a scoped filter).
+    """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
         import arviz as az
@@ -103,6 +81,7 @@ class Posterior:
         """Unconstrained draws ``[S, P]`` (chains concatenated) in the law's order."""
         return np.stack([self._flat(un) for un in self.law.unconstrained_names], axis=-1)
 
+    @float64
     def draws(self) -> dict:
         """Natural-parameter draws ``{name: [S]}``, plus the noise scale ``s`` (and ``nu``, ``tau``)."""
         law = self.law
@@ -165,6 +144,7 @@ class Posterior:
         return az.summary(self.idata, var_names=names, hdi_prob=ci)
 
     # -- predictions ---------------------------------------------------------
+    @float64
     def predict(self, ci: float = 0.95, seed: int = 0, **inputs) -> dict:
         """Loss at ``inputs`` (e.g. ``N=1e9, D=2e10``; arrays broadcast) with credible intervals.
 
@@ -195,6 +175,7 @@ class Posterior:
         new = np.quantile(np.exp(logp + np.asarray(noise)), [q, 1 - q], axis=0)
         return {**curve, "new_lo": new[0], "new_hi": new[1]}
 
+    @float64
     def allocate(self, C, ci: float = 0.95, extra=None) -> dict:
         """Compute-optimal ``N_opt``, ``D_opt``, ``tokens_per_param``, ``loss`` at budgets ``C`` (FLOPs, C = 6ND).
 
@@ -207,6 +188,7 @@ class Posterior:
         res["C"] = np.atleast_1d(np.asarray(C, float))
         return res
 
+    @float64
     def recommend(self, hyper_law, hyper_params, C, ci: float = 0.95) -> dict:
         """A hyper-parameter law's recommendation at the compute-optimal point of budgets ``C``, with intervals.
 

@@ -39,7 +39,7 @@ import numpy as np
 
 from scalelab import laws as _laws
 from scalelab.bayes.likelihoods import noise_distribution
-from scalelab.programs import per_law
+from scalelab.programs import float64, per_law
 
 ADJUSTMENTS = ("sandwich",)
 
@@ -57,6 +57,7 @@ def _score_program(law, likelihood, delta):
     return jax.jit(jax.jacfwd(loglik))
 
 
+@float64
 def sandwich_map(law, likelihood: str, phi, x, y, delta: float = 1e-3):
     """The affine map of the sandwich adjustment.
 
@@ -97,6 +98,7 @@ def sandwich_map(law, likelihood: str, phi, x, y, delta: float = 1e-3):
     return m, A, free
 
 
+@float64
 def sandwich(posterior, runs):
     """The `Posterior` with its draws sandwich-adjusted for misspecification (module docstring).
 

@@ -26,7 +26,7 @@ from scalelab.design.targets import Target, parse_target, target_fn
 from scalelab.fit import implicit, objectives
 from scalelab.fit.api import fit as _fit, fixed_vectors, residual_fn_for
 from scalelab.fit.problem import prepare
-from scalelab.programs import per_law
+from scalelab.programs import float64, per_law
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,6 +120,7 @@ def _influence_program(law, objective, target: str, method):
     return compute
 
 
+@float64
 def influence(runs, law="chinchilla", target: str | Target = "loss@C=1e24", *, objective: str = "huber",
               delta: float = 1e-3, starts="grid", fixed: Mapping[str, float] | None = None,
               method: str = "first-order", loo: bool = False, progress: bool = False) -> Influence:
@@ -163,6 +164,7 @@ def influence(runs, law="chinchilla", target: str | Target = "loss@C=1e24", *, o
                      np.asarray(theta, float), method, seconds, loo_seconds, rows)
 
 
+@float64
 def loo_changes(table, law, T, value, *, objective="huber", delta=1e-3, fixed=None, progress=False):
     """Change of ``T`` under each leave-one-out refit (one compiled `fit_many`), and its seconds."""
     from scalelab.fit import variants as _variants

@@ -20,7 +20,7 @@ from scalelab import laws as _laws
 from scalelab.design.targets import Target, parse_target, target_fn
 from scalelab.fit.api import fit as _fit, fixed_vectors
 from scalelab.fit.problem import prepare
-from scalelab.programs import per_law
+from scalelab.programs import float64, per_law
 
 
 def flops(N, D):
@@ -85,6 +85,7 @@ def candidate_pool(budget: float, n_compute: int = 13, n_ratio: int = 13, min_fr
     return pd.DataFrame({"N": N, "D": C / (6.0 * N), "C": C, "tokens_per_param": r})
 
 
+@float64
 def laplace_state(law, theta, x, y, w, free=None, prior_cov=None):
     """Gauss-Newton posterior of the unconstrained parameters at ``theta`` from runs ``x, y, w``.
 
@@ -163,6 +164,7 @@ def _solve_log_n(cost, C, r, n_newton=30):
     return v - f(v, C, r) / jax.lax.stop_gradient(df(v, Cs, rs))
 
 
+@float64
 def gradient_design(law, theta, Sigma, g, sigma, budget, k, *, init_C=None, init_r=None, min_fraction=0.01,
                     tokens_per_param=(1.0, 1000.0), held=None, free=None, cost=None, steps=300,
                     learning_rate=0.05):
@@ -249,6 +251,7 @@ def _target_program(law, target: str):
     return jax.jit(jax.value_and_grad(target_fn(law, target)))
 
 
+@float64
 def suggest(runs, law="chinchilla", target: str | Target = "loss@C=1e24", *, budget: float = 1e21, k: int = 4,
             method: str = "greedy", min_fraction: float = 0.01, tokens_per_param=(1.0, 1000.0),
             cost=None, objective: str = "huber", delta: float = 1e-3, starts="grid",

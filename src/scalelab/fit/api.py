@@ -14,7 +14,7 @@ from scalelab import laws as _laws
 from scalelab.fit import objectives
 from scalelab.fit.multistart import multistart
 from scalelab.fit.problem import prepare, prepare_data  # noqa: F401  (prepare_data: kept importable here)
-from scalelab.programs import per_law
+from scalelab.programs import float64, per_law
 
 
 @dataclasses.dataclass(frozen=True)
@@ -128,6 +128,7 @@ def fixed_vectors(law, fixed: Mapping[str, float] | None, dtype=np.float64):
     return free, values
 
 
+@float64
 def fit(runs, law="chinchilla", *, objective: str = "huber", delta: float = 1e-3, starts="grid",
         seed: int = 0, fixed: Mapping[str, float] | None = None, weights=None, keep: int = 64,
         screen_iter: int = 4, max_iter: int = 200, dtype=jnp.float64) -> FitResult:

@@ -40,7 +40,7 @@ from scalelab.fit.api import fit, fixed_vectors, resolve_starts, residual_fn_for
 from scalelab.fit.multistart import multistart
 from scalelab.fit.problem import prepare
 from scalelab.fit.variants import Variants
-from scalelab.programs import per_law
+from scalelab.programs import float64, per_law
 
 
 # Lanes x runs x parameters held at once per device batch (Jacobian entries):
@@ -80,6 +80,7 @@ def _auto_starts(table, law, kind, n_jitter, seed, dtype, delta=1e-3, fixed=None
     return np.vstack([theta[None], jitter]), base
 
 
+@float64
 def fit_many(runs, law="chinchilla", variants: Variants | None = None, *, objective: str = "huber",
              delta: float | None = None, fixed: Mapping[str, float] | None = None,
              starts="auto", n_jitter: int = 1, seed: int = 0, keep: int = 64, screen_iter: int = 4,

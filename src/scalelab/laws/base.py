@@ -29,6 +29,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from scalelab.programs import float64
+
 Params = dict  # name -> array (natural or unconstrained space)
 Inputs = dict  # RunTable column name -> array
 
@@ -158,8 +160,10 @@ class Law:
         fn = self.log_predict or _default_log_predict(self)
         return fn(self.unflatten(theta), x)
 
+    @float64
     def __call__(self, params: Mapping[str, float], **inputs):
-        """Predicted loss at natural ``params`` for inputs given by name."""
+        """Predicted loss at natural ``params`` for inputs given by name (float64 unless the
+        inputs are float32 arrays, which keep their dtype)."""
         missing = [n for n in self.inputs if n not in inputs]
         if missing:
             raise TypeError(f"law {self.name!r} needs inputs {missing}")

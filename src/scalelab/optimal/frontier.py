@@ -23,6 +23,7 @@ import numpy as np
 
 from scalelab import laws as _laws
 from scalelab.optimal.closed_form import closed_form, compute_budgets
+from scalelab.programs import float64
 
 GRID_POINTS = 513
 GRID_HALF_WIDTH = 15.0  # in log N around log sqrt(C/6): tokens per parameter e^-30 .. e^30
@@ -96,6 +97,7 @@ def _prepare(law, params, C, extra):
     return law, C, extra
 
 
+@float64
 def frontier(law, params: Mapping[str, float], C, extra: Mapping[str, float] | None = None) -> dict:
     """Compute-optimal ``N`` and ``D`` at budgets ``C`` for any law of ``N`` and ``D``.
 
@@ -116,6 +118,7 @@ def frontier(law, params: Mapping[str, float], C, extra: Mapping[str, float] | N
     return {"C": C, **{k: np.asarray(v, float) for k, v in out.items()}}
 
 
+@float64
 def sensitivities(law, params: Mapping[str, float], C, extra: Mapping[str, float] | None = None) -> dict:
     """Derivatives of the frontier with respect to the law's natural parameters.
 
@@ -161,6 +164,7 @@ def _numeric(law, theta, C, extra):
     return jax.jit(jax.vmap(jax.vmap(one, (None, 0)), (0, None)))(theta, C)
 
 
+@float64
 def allocation_draws(law, theta, C, extra=None) -> dict:
     """``N_opt, D_opt, tokens_per_param, loss`` of shape ``[S, K]`` for draws ``theta [S, P]``, budgets ``C [K]``."""
     C = np.atleast_1d(compute_budgets(C))
