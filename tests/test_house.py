@@ -153,3 +153,34 @@ def test_cli_parses_before_importing_jax_and_fit_loads_no_sampler_or_plotting(tm
             f"with contextlib.redirect_stdout(io.StringIO()):\n    assert main(['fit', {str(path)!r}, '--starts', '64', '--json']) == 0\n"
             "print(*sorted(m for m in ('arviz', 'matplotlib', 'flax', 'numpyro') if m in sys.modules) or ['none'])")
     assert _python(code) == ["none"]
+
+
+def test_one_laplace_design_and_bayes_share_it(power_runs, x64):
+    # design's Gauss-Newton covariance sigma^2 (J^T J)^-1 (sigma = 1.4826 MAD, alpha held fixed) is bayes'
+    # laplace_core at a given noise scale; reference: the same formula in NumPy with the analytic Jacobian.
+    import jax.numpy as jnp
+
+    from scalelab.bayes.laplace import laplace_core
+    from scalelab.design import laplace_state
+
+    law = _law("power_probe")
+    res = scalelab.fit(power_runs, law, starts=16, fixed={"alpha": 0.3})
+    E, A, a = res.params["E"], res.params["A"], res.params["alpha"]
+    n, y = power_runs["N"].to_numpy(), np.log(power_runs["loss"].to_numpy())
+    f = E + A * n**-a
+    J = np.stack([E / f, A * n**-a / f, -A * n**-a * np.log(n) / f], axis=1)  # d log f / d (log_E, log_A, alpha)
+    r = np.log(f) - y
+    sigma = 1.4826 * np.median(np.abs(r - np.median(r)))
+    Jf = J[:, :2]
+    ref = np.zeros((3, 3))
+    ref[:2, :2] = sigma**2 * np.linalg.inv(Jf.T @ Jf)
+
+    theta = jnp.asarray([np.log(E), np.log(A), a])
+    x = {"N": jnp.asarray(n)}
+    free = np.array([1.0, 1.0, 0.0])
+    core = laplace_core(law, theta, x, jnp.asarray(y), jnp.ones(len(n)), None, "normal", jnp.asarray(1.0 - free),
+                        scale=sigma, free=jnp.asarray(free))
+    np.testing.assert_allclose(np.asarray(core["cov"])[:2, :2], ref[:2, :2], rtol=1e-8)
+    Sigma, s = laplace_state(law, theta, x, jnp.asarray(y), np.ones(len(n)), free)
+    assert s == pytest.approx(sigma, rel=1e-10)
+    np.testing.assert_allclose(Sigma, ref, rtol=1e-8, atol=1e-300)

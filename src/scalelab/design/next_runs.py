@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from scalelab import laws as _laws
+from scalelab.bayes.laplace import laplace_core
 from scalelab.design.targets import Target, parse_target, target_fn
 from scalelab.fit.api import fit as _fit, fixed_vectors
 from scalelab.fit.problem import prepare
@@ -90,9 +91,10 @@ def laplace_state(law, theta, x, y, w, free=None, prior_cov=None):
     """Gauss-Newton posterior of the unconstrained parameters at ``theta`` from runs ``x, y, w``.
 
     ``Sigma = sigma^2 (J^T J)^-1`` over the runs with ``w > 0`` (``J`` the Jacobian of
-    the predicted log loss, ``sigma`` = 1.4826 x MAD of the log-loss residuals), or,
-    with ``prior_cov`` (e.g. a posterior's covariance), ``prior_cov`` itself. Fixed
-    parameters (``free == 0``) get zero variance.
+    the predicted log loss, ``sigma`` = 1.4826 x MAD of the log-loss residuals): the Laplace
+    approximation of `scalelab.bayes` (`laplace_core`, normal noise at that scale), or, with
+    ``prior_cov`` (e.g. a posterior's covariance), ``prior_cov`` itself. Fixed parameters
+    (``free == 0``) get zero variance.
 
     Returns:
       ``(Sigma [P, P], sigma)`` as NumPy float64.
@@ -108,8 +110,9 @@ def laplace_state(law, theta, x, y, w, free=None, prior_cov=None):
     if prior_cov is not None:
         Sigma = np.asarray(prior_cov, float)
     else:
-        J = np.asarray(_jacobian_program(law)(theta, x), float)[keep] * free
-        Sigma = np.linalg.inv(J.T @ J / sigma**2 + np.diag(1.0 - free))
+        a = _laplace_program(law)(theta, x, jnp.asarray(y), jnp.asarray(keep, float), jnp.asarray(1.0 - free),
+                                  jnp.asarray(sigma), jnp.asarray(free))
+        Sigma = np.asarray(a["cov"], float)
     return Sigma * np.outer(free, free), sigma
 
 
@@ -237,6 +240,13 @@ def _gradient_program(law, k, steps, learning_rate, held_names, cost):
         return runs(jax.tree.map(lambda a: a[best], trail)), jnp.exp(fs[best])
 
     return jax.jit(program)
+
+
+@per_law
+def _laplace_program(law):
+    """A cached jit of bayes' `laplace_core` with normal noise of a given scale and fixed parameters masked."""
+    return jax.jit(lambda theta, x, y, w, prior_prec, s, free: laplace_core(
+        law, theta, x, y, w, None, "normal", prior_prec, scale=s, free=free))
 
 
 @per_law
