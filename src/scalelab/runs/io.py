@@ -17,6 +17,16 @@ def is_parquet(path: str | os.PathLike) -> bool:
     return Path(path).suffix.lower() in PARQUET_SUFFIXES
 
 
+def read_frame(path: str | os.PathLike) -> pd.DataFrame:
+    """A plain DataFrame from parquet, JSON (``.json``, records) or CSV, by suffix (e.g. a variants table)."""
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"{p}: no such file")
+    if is_parquet(p):
+        return pd.read_parquet(p)
+    return pd.read_json(p) if p.suffix.lower() == ".json" else pd.read_csv(p)
+
+
 def read(path: str | os.PathLike | pd.DataFrame | RunTable) -> RunTable:
     """Read a run table from CSV or parquet (by suffix), or validate a DataFrame.
 
@@ -52,4 +62,4 @@ def write(table: RunTable | pd.DataFrame, path: str | os.PathLike) -> None:
         df.to_csv(p, index=False)
 
 
-__all__ = ["read", "write", "is_parquet", "PARQUET_SUFFIXES"]
+__all__ = ["read", "write", "read_frame", "is_parquet", "PARQUET_SUFFIXES"]
