@@ -242,7 +242,8 @@ def test_cli_predict_and_allocate_from_posterior(sim_post, tmp_path, capsys):
                  "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     ref = nuts.predict(ci=0.9, N=np.array([1e9, 7e10]), D=np.array([2e10, 1.4e12]))
-    np.testing.assert_allclose(out["lo"], ref["lo"]) and np.testing.assert_allclose(out["hi"], ref["hi"])
+    np.testing.assert_allclose(out["lo"], ref["lo"])  # two statements: assert_allclose returns None
+    np.testing.assert_allclose(out["hi"], ref["hi"])
     assert main(["allocate", "--posterior", str(path), "--C", "1e21,1e23", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["N_opt"]["lo"][0] < out["N_opt"]["median"][0] < out["N_opt"]["hi"][0]
