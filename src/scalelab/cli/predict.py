@@ -21,15 +21,20 @@ def cmd_laws(args) -> int:
     return 0
 
 
+def _point_estimate(args):
+    """The law named by ``--law`` and its natural parameters from ``--params``/``--from``/``--reference``."""
+    from scalelab import laws
+
+    law = laws.get(args.law)
+    return law, params_from(args, law)
+
+
 def cmd_predict(args) -> int:
     import numpy as np
 
-    from scalelab import laws
-
     if args.posterior:
         return predict_posterior(args)
-    law = laws.get(args.law)
-    params = params_from(args, law)
+    law, params = _point_estimate(args)
     inputs = law_inputs(args, law)
     loss = np.atleast_1d(np.asarray(law(params, **inputs), float))
     shape = np.broadcast_shapes(*(v.shape for v in inputs.values()))
@@ -45,14 +50,12 @@ def cmd_predict(args) -> int:
 def cmd_allocate(args) -> int:
     import numpy as np
 
-    from scalelab import laws
     from scalelab.optimal import allocate
 
     if args.posterior:
         return allocate_posterior(args)
-    law = laws.get(args.law)
-    params = params_from(args, law)
-    out = allocate(law.name, params, floats(args.C))
+    law, params = _point_estimate(args)
+    out = allocate(law, params, floats(args.C))
     out = {k: np.atleast_1d(v).tolist() for k, v in out.items()}
     if args.json:
         print(json.dumps({"law": law.name, "params": params, **out}))
