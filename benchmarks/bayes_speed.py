@@ -30,6 +30,8 @@ import scalelab  # noqa: E402
 from scalelab import bayes  # noqa: E402
 from scalelab.data import epoch_chinchilla  # noqa: E402
 
+jax.config.update("jax_enable_x64", True)  # this script's own JAX reference code runs in float64
+
 
 def scipy_objective(u, logN, logD, y):
     e, a, b, alpha, beta = u

@@ -49,6 +49,8 @@ from scalelab import design, laws  # noqa: E402
 from scalelab.fit.api import residual_fn_for  # noqa: E402
 from scalelab.fit.multistart import multistart  # noqa: E402
 
+jax.config.update("jax_enable_x64", True)  # this script's own JAX reference code runs in float64
+
 BASE = {"E": 1.8, "A": 480.0, "B": 2100.0, "alpha": 0.35, "beta": 0.37}
 DESIGNS = ("gradient", "greedy", "isoflop", "random")
 Z90 = 1.6448536269514722

@@ -32,6 +32,8 @@ from scalelab.data import epoch_chinchilla  # noqa: E402
 from scalelab.fit import variants as V  # noqa: E402
 from scalelab.fit.many import fit_many  # noqa: E402
 
+jax.config.update("jax_enable_x64", True)  # this script's own JAX reference code runs in float64
+
 
 def optax_baseline(runs, weights, starts, dtype, iters=200):
     import optax

@@ -27,7 +27,7 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parents[1] / "src"
 sys.path.insert(0, str(SRC))
 try:
-    import scalelab  # noqa: F401  (the package switches on jax_enable_x64; proxy code is explicit about dtypes)
+    import scalelab  # noqa: F401  (the proxy code is explicit about dtypes; importing scalelab changes no JAX setting)
 except ImportError:  # a bare accelerator host without the core's dependencies: load only proxy/
     pkg = types.ModuleType("scalelab")
     pkg.__path__ = [str(SRC / "scalelab")]

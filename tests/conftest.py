@@ -24,6 +24,14 @@ jax.config.update("jax_persistent_cache_min_compile_time_secs",
                   float(os.environ.get("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.5")))
 
 
+@pytest.fixture
+def x64():
+    """JAX's 64-bit mode for a test's own JAX reference computations (scalelab scopes its own
+    float64 inside its functions; importing it changes no JAX setting)."""
+    with jax.enable_x64(True):
+        yield
+
+
 def _need(source: str, filename: str = "runs.csv"):
     path = data_dir() / source / filename
     if not path.exists():

@@ -10,6 +10,9 @@ from scipy.stats import spearmanr
 from scalelab import design, laws, optimal
 from scalelab.cli import main
 
+# this module's own JAX reference computations (gradients, Jacobians, parameter transforms) run in float64
+pytestmark = pytest.mark.usefixtures("x64")
+
 EPOCH = {"E": 1.8169, "A": 482.01, "B": 2085.43, "alpha": 0.3478, "beta": 0.3658}
 
 

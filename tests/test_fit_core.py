@@ -111,14 +111,14 @@ def test_bad_settings_raise(simulated_runs):
         scalelab.fit(simulated_runs, "chinchilla", starts=np.zeros((3, 4)))
 
 
-def test_huber_matches_scipy():
+def test_huber_matches_scipy(x64):  # the internal kernel called directly: the caller picks float64
     from scipy import special
 
     r = np.linspace(-0.01, 0.01, 101)
     np.testing.assert_allclose(objectives.huber_rho(r, 1e-3), special.huber(1e-3, r), rtol=1e-12, atol=1e-18)
 
 
-def test_cholesky_solve_matches_numpy():
+def test_cholesky_solve_matches_numpy(x64):
     rng = np.random.default_rng(0)
     M = rng.standard_normal((20, 7, 7))
     A = M @ np.swapaxes(M, 1, 2) + 7 * np.eye(7)

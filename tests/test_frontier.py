@@ -7,6 +7,9 @@ import pytest
 
 from scalelab import optimal
 
+# this module's own JAX reference computations (gradients, Jacobians, parameter transforms) run in float64
+pytestmark = pytest.mark.usefixtures("x64")
+
 EPOCH = {"E": 1.8169, "A": 482.01, "B": 2085.43, "alpha": 0.3478, "beta": 0.3658}
 C = np.geomspace(1e18, 1e26, 9)
 

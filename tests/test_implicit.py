@@ -11,11 +11,15 @@ tolerance; the step is small enough that no residual crosses the Huber band edge
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 import scalelab
 from scalelab import laws
 from scalelab.fit import implicit
 from scalelab.fit.api import fixed_vectors, prepare_data
+
+# this module's own JAX reference computations (gradients, Jacobians, parameter transforms) run in float64
+pytestmark = pytest.mark.usefixtures("x64")
 
 H_FD = 1e-6
 RTOL = 1e-4

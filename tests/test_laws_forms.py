@@ -12,6 +12,9 @@ from scalelab import laws
 
 from _law_refs import REFS
 
+# the log form is called directly here (an internal pure-JAX function): the test asks for float64
+pytestmark = pytest.mark.usefixtures("x64")
+
 REQUIRED = ["chinchilla", "kaplan", "wang2024_moe", "chen2025_suboptimal", "hossain2025_sparse",
             "frantar2023_sparsity", "abnar2025_moe", "clark2022_routed", "krajewski2024_granularity",
             "muennighoff2023_repeat", "gadre2024_overtrain", "bnsl", "batch_size_loss", "lr_loss",

@@ -7,6 +7,9 @@ import pytest
 import scalelab
 from scalelab import laws
 
+# this module's own JAX reference computations (gradients, Jacobians, parameter transforms) run in float64
+pytestmark = pytest.mark.usefixtures("x64")
+
 
 def test_registry_has_core_laws_and_aliases():
     assert {"chinchilla", "kaplan"} <= set(laws.names())

@@ -8,11 +8,17 @@ import numpy as np
 import pytest
 from flax import nnx
 
-jax.config.update("jax_enable_x64", True)  # as `import scalelab` does: the proxy must not care
-
 from scalelab.proxy import accounting
 from scalelab.proxy.config import ModelConfig
 from scalelab.proxy.model import Transformer
+
+
+@pytest.fixture(autouse=True)
+def _x64():
+    """JAX's 64-bit mode on around each test, as a caller may have it: the proxy is explicit about dtypes."""
+    with jax.enable_x64(True):
+        yield
+
 
 CONFIGS = [
     ModelConfig(vocab_size=32, seq_len=16, d_model=32, n_layers=2, n_heads=4),

@@ -8,13 +8,19 @@ import jax
 import pandas as pd
 import pytest
 
-jax.config.update("jax_enable_x64", True)
-
 from scalelab import cli
 from scalelab.proxy import plans
 from scalelab.proxy.sweep import append_row, parse_shard, read_runs, shard_path, sweep
 
 sweep_mod = importlib.import_module("scalelab.proxy.sweep")  # the module; the package re-exports the function
+
+
+@pytest.fixture(autouse=True)
+def _x64():
+    """JAX's 64-bit mode on around each test, as a caller may have it: the proxy is explicit about dtypes."""
+    with jax.enable_x64(True):
+        yield
+
 
 CONTRACT = ["N", "N_total", "N_active", "D", "C", "loss", "E", "k", "S", "G", "U_D", "lr", "batch_size",
             "density", "run_id", "family", "step", "seed"]

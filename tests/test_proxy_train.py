@@ -7,11 +7,17 @@ import jax
 import numpy as np
 import pytest
 
-jax.config.update("jax_enable_x64", True)  # as `import scalelab` does
-
 from scalelab.proxy import tokens
 from scalelab.proxy.config import DataConfig, ModelConfig, RunSpec, TrainConfig
 from scalelab.proxy.train import lr_schedule, train_run
+
+
+@pytest.fixture(autouse=True)
+def _x64():
+    """JAX's 64-bit mode on around each test, as a caller may have it: the proxy is explicit about dtypes."""
+    with jax.enable_x64(True):
+        yield
+
 
 DATA = DataConfig(vocab_size=16, order=2, mix=0.5, concentration=0.1)
 MODEL = ModelConfig(vocab_size=16, seq_len=32, d_model=32, n_layers=1, n_heads=2)

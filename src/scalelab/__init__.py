@@ -1,34 +1,86 @@
 """scalelab: differentiable scaling laws in JAX.
 
-Importing scalelab enables JAX's 64-bit mode (``jax_enable_x64``): the fitter
-reproduces published optima to 1e-9 in float64. Arrays created with an explicit
-float32/bfloat16 dtype (the proxy trainer, GPU runs) keep that dtype.
+The public face, flat and lazy: ``scalelab.read``, ``RunTable``, ``laws``, ``fit``, ``fit_many``,
+``variants``, ``bayes``, ``allocate``, ``influence``, ``suggest``, ``compare``, ``simulate``, ...
+Each name imports its module on first use, so ``import scalelab`` (and the command line's
+``--help``) loads no JAX. Importing scalelab changes nothing global: float64 is switched on
+inside the functions that need it (``jax.enable_x64``), not for the whole process.
 """
 
-import jax as _jax
+from __future__ import annotations
 
-_jax.config.update("jax_enable_x64", True)
+import importlib
 
-from scalelab import laws  # noqa: E402
-from scalelab.fit import FitResult, fit  # noqa: E402
-from scalelab.optimal.isoflop import isoflop  # noqa: E402
-from scalelab.optimal import allocate, chinchilla_allocation  # noqa: E402
-from scalelab.runs import RunTable, RunTableError, read  # noqa: E402
-from scalelab.runs.data import data_dir  # noqa: E402
-from scalelab.simulate import isoflop_design, simulate  # noqa: E402  (the module first: the function then keeps the name)
-from scalelab.forecast import Forecast, forecast  # noqa: E402  (likewise: scalelab.forecast is the function)
-
-
-
-def report(runs, law="chinchilla", out="report", **kwargs):
-    """Write the HTML report with figures (`scalelab.report.report`); returns the path of index.html."""
-    from scalelab.report import report as _report
-
-    return _report(runs, law, out, **kwargs)
-
+# The `fit` package and the `simulate` module share their names with the functions exported
+# below; import them first (both are cheap: they load nothing until used), so that the
+# functions keep the names when other code later imports their submodules.
+import scalelab.fit as _fit_package  # noqa: F401
+import scalelab.simulate as _simulate_module  # noqa: F401
 
 __version__ = "0.1.0"
 
-__all__ = ["laws", "fit", "FitResult", "allocate", "chinchilla_allocation", "read", "RunTable",
-           "RunTableError", "simulate", "isoflop_design", "data_dir", "forecast", "Forecast", "isoflop", "report",
-           "__version__"]
+# public name -> (module, attribute); attribute None: the module itself
+_EXPORTS = {
+    "read": ("scalelab.runs", "read"),
+    "write": ("scalelab.runs", "write"),
+    "RunTable": ("scalelab.runs", "RunTable"),
+    "RunTableError": ("scalelab.runs", "RunTableError"),
+    "from_dataframe": ("scalelab.runs", "from_dataframe"),
+    "data_dir": ("scalelab.runs.data", "data_dir"),
+    "isoflop_design": ("scalelab.runs.simulate", "isoflop_design"),
+    "laws": ("scalelab.laws", None),
+    "Law": ("scalelab.laws", "Law"),
+    "FitResult": ("scalelab.fit.api", "FitResult"),
+    "fit_many": ("scalelab.fit.many", "fit_many"),
+    "variants": ("scalelab.fit.variants", None),
+    "compare": ("scalelab.compare", None),
+    "bayes": ("scalelab.bayes", None),
+    "optimal": ("scalelab.optimal", None),
+    "allocate": ("scalelab.optimal", "allocate"),
+    "chinchilla_allocation": ("scalelab.optimal", "chinchilla_allocation"),
+    "frontier": ("scalelab.optimal", "frontier"),
+    "design": ("scalelab.design", None),
+    "influence": ("scalelab.design", "influence"),
+    "suggest": ("scalelab.design", "suggest"),
+    "runs": ("scalelab.runs", None),
+    "proxy": ("scalelab.proxy", None),
+    "plot": ("scalelab.plot", None),
+    # modules that are also callable (calling one calls its function of the same name)
+    "forecast": ("scalelab.forecast", None),
+    "Forecast": ("scalelab.forecast", "Forecast"),
+    "report": ("scalelab.report", None),
+    "isoflop": ("scalelab.optimal.isoflop", "isoflop"),
+}
+
+
+def fit(runs, law="chinchilla", **options):
+    """Fit ``law`` to ``runs`` from many starts at once: `scalelab.fit.api.fit` (options and returns there)."""
+    from scalelab.fit.api import fit as _fit
+
+    return _fit(runs, law, **options)
+
+
+def simulate(law, params, inputs=None, **options):
+    """A run table drawn from ``law`` at ``params`` plus noise: `scalelab.runs.simulate.simulate`."""
+    from scalelab.runs.simulate import simulate as _simulate
+
+    return _simulate(law, params, inputs, **options)
+
+
+def __getattr__(name: str):
+    try:
+        module, attr = _EXPORTS[name]
+    except KeyError:
+        raise AttributeError(f"module 'scalelab' has no attribute {name!r}") from None
+    value = importlib.import_module(module)
+    if attr is not None:
+        value = getattr(value, attr)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_EXPORTS))
+
+
+__all__ = ["fit", "simulate", *_EXPORTS, "__version__"]

@@ -1,10 +1,14 @@
-"""One memo for programs built per law and setting (jit-compiled fitters, samplers, gradients).
+"""Programs: one memo for programs built per law and setting, and the float64 scope they run in.
 
 JAX compiles a ``jit`` once per input shape, but only for the *same* function object: a
 builder that wraps a fresh closure on every call recompiles every time. `per_law` keeps
 one built program per ``(law, settings)``. The law is keyed by identity (a `Law` holds
 callables and dicts, so it is not hashed by value), and the memo holds the law itself,
 so its id cannot be reused while the entry lives.
+
+`float64` runs a public entry point inside ``jax.enable_x64(True)``: fits reproduce published
+optima to 1e-9 in float64, while importing scalelab leaves the process's ``jax_enable_x64``
+setting alone. Arrays the caller made in float32 (or bfloat16) keep their dtype inside.
 """
 
 from __future__ import annotations
@@ -61,4 +65,19 @@ def call_timed(jitted, *args):
     return hit[1](*args), seconds
 
 
-__all__ = ["per_law", "call_timed"]
+
+
+def float64(fn):
+    """Decorator: call ``fn`` with JAX's 64-bit mode on, restoring the caller's setting on return."""
+
+    @functools.wraps(fn)
+    def scoped(*args, **kwargs):
+        import jax
+
+        with jax.enable_x64(True):
+            return fn(*args, **kwargs)
+
+    return scoped
+
+
+__all__ = ["per_law", "call_timed", "float64"]

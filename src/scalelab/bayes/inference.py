@@ -19,11 +19,11 @@ from scalelab import laws as _laws
 from scalelab import runs as _runs
 from scalelab.bayes.laplace import laplace_core, onehot_groups
 from scalelab.bayes.model import make_model, prepare_data
-from scalelab.bayes.posterior import Posterior, from_draws, prefetch_arviz
+from scalelab.bayes.posterior import Posterior, from_draws
 from scalelab.bayes.priors import resolve_priors
 from scalelab.bayes.posterior import RHAT_MAX
 from scalelab.bayes.sandwich import ADJUSTMENTS, MAX_SD_FACTOR, MIN_RUNS_PER_PARAM, min_runs, sandwich
-from scalelab.programs import per_law
+from scalelab.programs import float64, per_law
 
 
 def _check_adjust(adjust, groups):
@@ -124,6 +124,7 @@ def _approx(law, theta0, x, y, idx, labels, likelihood, priors, delta):
     return program(jnp.asarray(theta0), x, y, jnp.ones_like(y), onehot, _prior_precision(law, priors))
 
 
+@float64
 def laplace(runs, law="chinchilla", *, likelihood: str = "huber", groups=None, priors: Mapping | None = None,
             init=None, draws: int = 4000, seed: int = 0, delta: float = 1e-3, adjust: str | None = "auto") -> Posterior:
     """Gaussian approximation of the posterior around the fit (see `scalelab.bayes.laplace`).
@@ -134,7 +135,6 @@ def laplace(runs, law="chinchilla", *, likelihood: str = "huber", groups=None, p
     (``adjust="sandwich"`` adjusts the law's parameters only).
     """
     t0 = time.perf_counter()
-    prefetch_arviz()
     _check_adjust(adjust, groups)
     law = _laws.get(law)
     table, x, y, idx, labels = prepare_data(runs, law, groups)
@@ -232,6 +232,7 @@ def _stack(trees):
     return jax.tree.map(lambda *v: jnp.asarray(np.stack([np.asarray(u) for u in v])), *trees)
 
 
+@float64
 def sample_many(datasets, law="chinchilla", *, likelihood: str = "huber", groups=None,
                 priors: Mapping | None = None, chains: int = 4, draws: int = 1000, warmup: int = 1000,
                 seed: int = 0, inits=None, delta: float = 1e-3, target_accept: float = 0.8,
@@ -270,7 +271,6 @@ def sample_many(datasets, law="chinchilla", *, likelihood: str = "huber", groups
       evenly.
     """
     t0 = time.perf_counter()
-    prefetch_arviz()
     _check_adjust(adjust, groups)
     law = _laws.get(law)
     if likelihood not in ("huber", "normal", "student_t"):
@@ -378,6 +378,7 @@ def _tqdm(**kw):
     return tqdm(**kw)
 
 
+@float64
 def sample(runs, law="chinchilla", *, likelihood: str = "huber", groups=None, priors: Mapping | None = None,
            chains: int = 4, draws: int = 1000, warmup: int = 1000, seed: int = 0, init=None,
            delta: float = 1e-3, target_accept: float = 0.8, progress: bool | None = None,

@@ -27,7 +27,8 @@ _S_GRID = jnp.exp(jnp.linspace(jnp.log(1e-4), jnp.log(1.0), 241))
 _NU_GRID = jnp.exp(jnp.linspace(jnp.log(1.0), jnp.log(200.0), 48))
 
 
-def laplace_core(law, theta_hat, x, y, w, onehot, likelihood: str, prior_prec, delta: float = 1e-3):
+def laplace_core(law, theta_hat, x, y, w, onehot, likelihood: str, prior_prec, delta: float = 1e-3, *,
+                 scale=None, free=None):
     """Gaussian approximation at ``theta_hat`` (pure, jit/vmap-able).
 
     Args:
@@ -37,6 +38,11 @@ def laplace_core(law, theta_hat, x, y, w, onehot, likelihood: str, prior_prec, d
       onehot: ``[n, G]`` group incidence, or None for i.i.d. noise.
       likelihood: ``"huber"``, ``"normal"``, ``"student_t"`` (static).
       prior_prec: ``[P]`` prior precisions (0 for flat).
+      scale: a given noise scale ``s`` of the log-loss residuals instead of its profile estimate
+        (`scalelab.design` passes a robust 1.4826 x MAD); with ``"normal"`` the information is
+        then the Gauss-Newton ``J^T W J / s^2``.
+      free: ``[P]`` mask, 0 for parameters held fixed: their Jacobian columns are zeroed, so the
+        free parameters' covariance is conditional on them (give them prior precision > 0).
 
     Returns:
       dict with ``theta`` ``[P]``, ``cov`` ``[P, P]``, ``s``, ``nu``, ``tau``.
@@ -44,15 +50,20 @@ def laplace_core(law, theta_hat, x, y, w, onehot, likelihood: str, prior_prec, d
     f = lambda t: law.log_predict_theta(t, x)  # noqa: E731
     r = y - f(theta_hat)
     J = jax.jacfwd(f)(theta_hat)
-    if likelihood == "student_t":
-        ss, nn = jnp.meshgrid(_S_GRID, _NU_GRID, indexing="ij")
+    if free is not None:
+        J = J * free
+    if scale is not None:
+        s, nu = jnp.asarray(scale), jnp.asarray(5.0)
     else:
-        ss, nn = _S_GRID[:, None], jnp.full((_S_GRID.shape[0], 1), 5.0)
-    ll = jax.vmap(jax.vmap(lambda s, nu: jnp.sum(w * noise_distribution(likelihood, s, nu, delta).log_prob(r))))(ss, nn)
-    best = jnp.unravel_index(jnp.argmax(ll), ll.shape)
-    s, nu = ss[best], nn[best]
+        if likelihood == "student_t":
+            ss, nn = jnp.meshgrid(_S_GRID, _NU_GRID, indexing="ij")
+        else:
+            ss, nn = _S_GRID[:, None], jnp.full((_S_GRID.shape[0], 1), 5.0)
+        ll = jax.vmap(jax.vmap(lambda s, nu: jnp.sum(w * noise_distribution(likelihood, s, nu, delta).log_prob(r))))(ss, nn)
+        best = jnp.unravel_index(jnp.argmax(ll), ll.shape)
+        s, nu = ss[best], nn[best]
     info = fisher_information(likelihood, s, nu)
-    if likelihood == "huber":
+    if likelihood == "huber" and scale is None:
         # The Huber/Laplace log-likelihood sum |r|/s has curvature 2 n f(0) / s, with f(0) the density of
         # the residuals at 0; the Laplace-model value f(0) = 1/(2s) overstates it when residuals are
         # flatter than Laplace near 0 (they are on the Epoch data). Estimate f(0) with a box kernel of

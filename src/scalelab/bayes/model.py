@@ -26,6 +26,7 @@ import numpyro.distributions as dist
 from scalelab import runs as _runs
 from scalelab.bayes.likelihoods import LIKELIHOODS, noise_distribution
 from scalelab.bayes.priors import resolve_priors
+from scalelab.fit.problem import prepare
 
 
 def group_index(table: _runs.RunTable, groups) -> tuple[np.ndarray | None, tuple]:
@@ -54,13 +55,11 @@ def group_index(table: _runs.RunTable, groups) -> tuple[np.ndarray | None, tuple
 
 
 def prepare_data(runs, law, groups):
-    """``(table, x, y, group index, group labels)``: the runs' inputs and log loss as JAX arrays."""
-    table = _runs.read(runs)
-    table.require(law.inputs, n_params=law.n_params, law=law.name)
-    x = {k: jnp.asarray(v) for k, v in table.inputs(law.inputs).items()}
-    y = jnp.asarray(np.log(table.column("loss")))
+    """``(table, x, y, group index, group labels)``: `scalelab.fit.problem.prepare`'s inputs and log
+    target (``law.target``: the loss, or a hyper-parameter law's column) as JAX arrays."""
+    table, data = prepare(runs, law)
     idx, labels = group_index(table, groups)
-    return table, x, y, idx, labels
+    return table, {k: jnp.asarray(v) for k, v in data["x"].items()}, jnp.asarray(data["y"]), idx, labels
 
 
 def make_model(law, likelihood: str = "huber", priors: Mapping | None = None, n_groups: int = 0,

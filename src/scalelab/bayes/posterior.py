@@ -21,39 +21,17 @@ import numpy as np
 from scalelab import laws as _laws
 from scalelab.optimal.frontier import allocation_draws
 from scalelab.bayes.likelihoods import noise_distribution
+from scalelab.programs import float64
 
 RHAT_MAX = 1.01
 ESS_MIN = 400
 
 
-_ARVIZ_THREAD = None
-
-
-def prefetch_arviz() -> None:
-    """Start importing ArviZ in a background thread (it takes ~2.7 s on a 2-core CPU).
-
-    `sample`/`laplace` call this first, so the import overlaps with XLA compiling the fit
-    and the sampler (compilation releases the GIL); `_arviz` joins the thread before use.
-    """
-    global _ARVIZ_THREAD
-    import sys
-    import threading
-
-    if "arviz" in sys.modules or _ARVIZ_THREAD is not None:
-        return
-    _ARVIZ_THREAD = threading.Thread(target=_import_arviz, name="scalelab-import-arviz", daemon=True)
-    _ARVIZ_THREAD.start()
-
-
-def _import_arviz():
-    # A module-scoped filter (catch_warnings is not thread-safe): ArviZ's FutureWarnings only.
-    warnings.filterwarnings("ignore", category=FutureWarning, module=r"arviz(\.|$)")
-    import arviz  # noqa: F401
-
-
 def _arviz():
-    if _ARVIZ_THREAD is not None:
-        _ARVIZ_THREAD.join()
+    """ArviZ, imported on first use (only the Posterior needs it; `scalelab.fit` never loads it).
+
+    Its FutureWarnings at import are silenced for the import alone (a scoped filter).
+    """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
         import arviz as az
@@ -71,7 +49,7 @@ class Posterior:
     """Posterior draws of ``law``'s parameters given a run table.
 
     Attributes:
-      law: law name.
+      law: the `Law` (a loaded posterior resolves its saved name once, at `load`).
       likelihood: ``"huber"``, ``"normal"`` or ``"student_t"``.
       method: ``"nuts"`` or ``"laplace"``.
       idata: ArviZ InferenceData (posterior, and sample_stats for NUTS).
@@ -87,7 +65,7 @@ class Posterior:
         from the draws by `check` / `problems`, and travel with `save`.
     """
 
-    law: str
+    law: _laws.Law
     likelihood: str
     method: str
     idata: object
@@ -99,10 +77,6 @@ class Posterior:
     warnings: tuple = ()
 
     # -- draws -------------------------------------------------------------
-    @property
-    def _law(self):
-        return _laws.get(self.law)
-
     def _flat(self, name) -> np.ndarray:
         v = np.asarray(self.idata.posterior[name].values)
         return v.reshape((-1,) + v.shape[2:])
@@ -110,11 +84,12 @@ class Posterior:
     @property
     def theta(self) -> np.ndarray:
         """Unconstrained draws ``[S, P]`` (chains concatenated) in the law's order."""
-        return np.stack([self._flat(un) for un in self._law.unconstrained_names], axis=-1)
+        return np.stack([self._flat(un) for un in self.law.unconstrained_names], axis=-1)
 
+    @float64
     def draws(self) -> dict:
         """Natural-parameter draws ``{name: [S]}``, plus the noise scale ``s`` (and ``nu``, ``tau``)."""
-        law = self._law
+        law = self.law
         out = {k: np.asarray(v) for k, v in law.to_natural(law.unflatten(jnp.asarray(self.theta))).items()}
         out["s"] = np.exp(self._flat("log_s"))
         if "log_nu" in self.idata.posterior:
@@ -158,7 +133,7 @@ class Posterior:
     def _diag_names(self) -> list:
         # Laplace draws hold the noise parameters fixed (constant draws have no R-hat).
         noise = [] if self.method == "laplace" else [v for v in ("log_s", "log_nu", "tau") if v in self.idata.posterior]
-        return [*self._law.unconstrained_names, *noise]
+        return [*self.law.unconstrained_names, *noise]
 
     def problems(self, rhat_max: float = RHAT_MAX, ess_min: float = ESS_MIN, d: dict | None = None) -> list[str]:
         """Convergence failures as sentences (empty: the checks pass; always empty for Laplace)."""
@@ -192,6 +167,7 @@ class Posterior:
         return az.summary(self.idata, var_names=names, hdi_prob=ci)
 
     # -- predictions ---------------------------------------------------------
+    @float64
     def predict(self, ci: float = 0.95, seed: int = 0, **inputs) -> dict:
         """Loss at ``inputs`` (e.g. ``N=1e9, D=2e10``; arrays broadcast) with credible intervals.
 
@@ -200,10 +176,10 @@ class Posterior:
         for the loss of one new run (plus, for grouped models, a new group's
         offset, plus the likelihood's noise). Nats per token.
         """
-        law = self._law
+        law = self.law
         missing = [n for n in law.inputs if n not in inputs]
         if missing:
-            raise ValueError(f"law {self.law!r} needs inputs {missing}")
+            raise ValueError(f"law {self.law.name!r} needs inputs {missing}")
         x = {k: jnp.asarray(np.asarray(inputs[k], float)) for k in law.inputs}
         logp = np.asarray(jax.vmap(lambda t: law.log_predict_theta(t, x))(jnp.asarray(self.theta)))
         S = logp.shape[0]
@@ -222,6 +198,7 @@ class Posterior:
         new = np.quantile(np.exp(logp + np.asarray(noise)), [q, 1 - q], axis=0)
         return {**curve, "new_lo": new[0], "new_hi": new[1]}
 
+    @float64
     def allocate(self, C, ci: float = 0.95, extra=None) -> dict:
         """Compute-optimal ``N_opt``, ``D_opt``, ``tokens_per_param``, ``loss`` at budgets ``C`` (FLOPs, C = 6ND).
 
@@ -229,11 +206,12 @@ class Posterior:
         chinchilla, numeric in JAX for other laws of N and D (``extra``: other
         inputs held fixed).
         """
-        out = allocation_draws(self._law, self.theta, C, extra)
+        out = allocation_draws(self.law, self.theta, C, extra)
         res = {k: _interval(v, ci) for k, v in out.items()}
         res["C"] = np.atleast_1d(np.asarray(C, float))
         return res
 
+    @float64
     def recommend(self, hyper_law, hyper_params, C, ci: float = 0.95) -> dict:
         """A hyper-parameter law's recommendation at the compute-optimal point of budgets ``C``, with intervals.
 
@@ -249,7 +227,7 @@ class Posterior:
         unknown = set(hl.inputs) - {"loss", "C"}
         if unknown:
             raise ValueError(f"hyper-parameter law {hl.name!r} needs inputs {sorted(unknown)}; only loss and C are supplied")
-        loss = allocation_draws(self._law, self.theta, C)["loss"]  # [S, K]
+        loss = allocation_draws(self.law, self.theta, C)["loss"]  # [S, K]
         if isinstance(hyper_params, Posterior):
             hp = {k: np.asarray(v) for k, v in hyper_params.draws().items() if k in hl.params}
             idx = np.arange(loss.shape[0]) % len(next(iter(hp.values())))
@@ -265,7 +243,7 @@ class Posterior:
         """The stable object of ``scalelab bayes --json``."""
         d = self.diagnostics()
         problems = self.problems(d=d)
-        return {"law": self.law, "params": self.params(ci), "ci": float(ci), "rhat_max": d["rhat_max"],
+        return {"law": self.law.name, "params": self.params(ci), "ci": float(ci), "rhat_max": d["rhat_max"],
                 "ess_min": d["ess_min"], "seconds": float(self.seconds), "likelihood": self.likelihood,
                 "method": self.method, "groups": len(self.groups), "n_runs": int(self.n_runs),
                 "divergences": d["divergences"], "adjustment": self.adjustment or None,
@@ -275,7 +253,7 @@ class Posterior:
         """Write the InferenceData (with this object's metadata in the posterior's attrs) as netCDF."""
         path = Path(path)
         d = self.diagnostics()
-        meta = {"law": self.law, "likelihood": self.likelihood, "method": self.method, "delta": self.delta,
+        meta = {"law": self.law.name, "likelihood": self.likelihood, "method": self.method, "delta": self.delta,
                 "groups": list(self.groups), "n_runs": self.n_runs, "seconds": self.seconds,
                 "adjustment": self.adjustment, "warnings": list(self.warnings), "diagnostics": d,
                 "problems": self.problems(d=d)}
@@ -299,7 +277,7 @@ def load(path) -> Posterior:
     if raw is None:
         raise ValueError(f"{path}: not a scalelab posterior (no 'scalelab' metadata in its posterior attrs)")
     meta = json.loads(raw)
-    post = Posterior(law=meta["law"], likelihood=meta["likelihood"], method=meta["method"], idata=idata,
+    post = Posterior(law=_laws.get(meta["law"]), likelihood=meta["likelihood"], method=meta["method"], idata=idata,
                      delta=float(meta["delta"]), groups=tuple(meta["groups"]), n_runs=int(meta["n_runs"]),
                      seconds=float(meta["seconds"]), adjustment=meta.get("adjustment", ""),
                      warnings=tuple(meta.get("warnings", ())))
@@ -318,6 +296,6 @@ def from_draws(law, likelihood, method, draws: dict, *, sample_stats=None, delta
     idata = az.from_dict(posterior={k: np.asarray(v) for k, v in draws.items()},
                          sample_stats=None if sample_stats is None else {k: np.asarray(v) for k, v in sample_stats.items()},
                          coords=coords, dims=dims)
-    return Posterior(law=law.name, likelihood=likelihood, method=method, idata=idata, delta=delta,
+    return Posterior(law=law, likelihood=likelihood, method=method, idata=idata, delta=delta,
                      groups=tuple(groups), n_runs=n_runs, seconds=seconds, adjustment=adjustment,
                      warnings=tuple(warnings))

@@ -52,7 +52,7 @@ import numpy as np
 
 from scalelab import laws as _laws
 from scalelab.bayes.likelihoods import noise_distribution
-from scalelab.programs import per_law
+from scalelab.programs import float64, per_law
 
 ADJUSTMENTS = ("sandwich",)
 
@@ -84,6 +84,7 @@ def min_runs(law, likelihood: str = "huber") -> int:
     return MIN_RUNS_PER_PARAM * (law.n_params + (2 if likelihood == "student_t" else 1))
 
 
+@float64
 def sandwich_map(law, likelihood: str, phi, x, y, delta: float = 1e-3, small_sample: bool = True):
     """The affine map of the sandwich adjustment.
 
@@ -168,6 +169,7 @@ def _loglik_program(law, likelihood, delta):
     return jax.jit(jax.vmap(loglik, in_axes=(0, None, None)))
 
 
+@float64
 def sandwich(posterior, runs, *, small_sample: bool = True):
     """The `Posterior` with its draws sandwich-adjusted for misspecification (module docstring).
 
@@ -190,7 +192,7 @@ def sandwich(posterior, runs, *, small_sample: bool = True):
                          "global parameters' per-run scores are not independent")
     if posterior.adjustment:
         raise ValueError(f"posterior is already {posterior.adjustment}-adjusted")
-    law = _laws.get(posterior.law)
+    law = posterior.law
     table, x, y, _, _ = prepare_data(runs, law, None)
     if len(table) != posterior.n_runs:
         raise ValueError(f"runs has {len(table)} rows but the posterior conditions on {posterior.n_runs}")

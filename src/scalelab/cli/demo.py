@@ -16,9 +16,8 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
-
 from scalelab.cli.options import add_json
+from scalelab.programs import float64
 
 PROXY_TABLE = "proxy_tiny_demo.csv"
 PROXY_PLAN = "tiny-demo"
@@ -28,6 +27,8 @@ REPORT_DIR = "scalelab-demo-report"
 
 
 def simulated_runs():
+    import numpy as np
+
     from scalelab.runs.simulate import isoflop_design, simulate
 
     design = isoflop_design(budgets=np.geomspace(1e18, 1e22, 9), n_per_budget=9)
@@ -50,15 +51,15 @@ def _forecast(res, post, ci=CI, **x) -> dict:
             **{k: float(pi[k]) for k in ("median", "lo", "hi", "new_lo", "new_hi")}}
 
 
+@float64
 def _gap(res, post, ci, moe: dict, dense: dict) -> dict:
     """MoE minus dense loss under one law, point and credible interval (paired draws, so the
     parameters' shared uncertainty cancels)."""
     import jax
     import jax.numpy as jnp
+    import numpy as np
 
-    from scalelab import laws
-
-    law = laws.get(post.law)
+    law = post.law
     theta = jnp.asarray(post.theta)
 
     def curve(x):
@@ -81,6 +82,8 @@ def proxy_section(ci: float = CI) -> dict | None:
     puts a tight prior on it (log E ~ Normal(log floor, 0.01)) so its Gaussian is centred on
     the fit.
     """
+    import numpy as np
+
     import scalelab
     from scalelab import bayes
 
@@ -155,6 +158,8 @@ def _print_proxy(proxy: dict) -> None:
 
 
 def main(json_out: bool = False) -> int:
+    import numpy as np
+
     import scalelab
 
     proxy = proxy_section()

@@ -91,8 +91,6 @@ def cmd_fit(args) -> int:
 
 
 def cmd_fit_many(args) -> int:
-    from pathlib import Path
-
     import pandas as pd
 
     from scalelab.fit import variants
@@ -100,10 +98,7 @@ def cmd_fit_many(args) -> int:
     from scalelab.runs import io
 
     table = read_table(args)
-    spec_path = Path(args.variants)
-    if not spec_path.exists():
-        raise FileNotFoundError(f"{spec_path}: no such variants file")
-    spec = pd.read_json(spec_path) if spec_path.suffix == ".json" else io.read_frame(spec_path)
+    spec = io.read_frame(args.variants)
     groups = variants.from_table(table, spec)
     frames = []
     for law, vs in groups.items():  # one compiled program per law

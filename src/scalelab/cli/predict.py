@@ -42,15 +42,20 @@ def _held(args, law) -> dict:
     return out
 
 
+def _point_estimate(args):
+    """The law named by ``--law`` and its natural parameters from ``--params``/``--from``/``--reference``."""
+    from scalelab import laws
+
+    law = laws.get(args.law)
+    return law, params_from(args, law)
+
+
 def cmd_predict(args) -> int:
     import numpy as np
 
-    from scalelab import laws
-
     if args.posterior:
         return predict_posterior(args)
-    law = laws.get(args.law)
-    params = params_from(args, law)
+    law, params = _point_estimate(args)
     inputs = law_inputs(args, law)
     loss = np.atleast_1d(np.asarray(law(params, **inputs), float))
     shape = np.broadcast_shapes(*(v.shape for v in inputs.values()))
@@ -66,14 +71,12 @@ def cmd_predict(args) -> int:
 def cmd_allocate(args) -> int:
     import numpy as np
 
-    from scalelab import laws
     from scalelab.optimal import allocate
 
     if args.posterior:
         return allocate_posterior(args)
-    law = laws.get(args.law)
-    params = params_from(args, law)
-    out = allocate(law.name, params, floats(args.C, "--C"), _held(args, law) or None)
+    law, params = _point_estimate(args)
+    out = allocate(law, params, floats(args.C, "--C"), _held(args, law) or None)
     out = {k: np.atleast_1d(v).tolist() for k, v in out.items()}
     if args.json:
         print(json.dumps({"law": law.name, "params": params, **out}))
@@ -96,8 +99,8 @@ def _load_for(args):
     # A posterior that failed its checks when drawn (R-hat, ESS) says so at every use.
     for w in caught:
         err(f"warning: {w.message}")
-    if args.law not in (None, "chinchilla") and laws.get(args.law).name != post.law:
-        raise ValueError(f"{args.posterior} holds a posterior of law {post.law!r}, not {args.law!r}")
+    if args.law not in (None, "chinchilla") and laws.get(args.law).name != post.law.name:
+        raise ValueError(f"{args.posterior} holds a posterior of law {post.law.name!r}, not {args.law!r}")
     if any(getattr(args, k, None) for k in ("params", "fit_json", "reference")):
         raise ValueError("give either --posterior or a point estimate (--params/--from/--reference), not both")
     return post
@@ -113,10 +116,8 @@ def predict_posterior(args) -> int:
     """``scalelab predict --posterior PATH``: loss with intervals of the curve and of a new run."""
     import numpy as np
 
-    from scalelab import laws
-
     post = _load_for(args)
-    law = laws.get(post.law)
+    law = post.law
     inputs = law_inputs(args, law)
     shape = np.broadcast_shapes(*(v.shape for v in inputs.values()))
     pred = _lists(post.predict(ci=args.ci, **inputs))
@@ -150,7 +151,7 @@ def allocate_posterior(args) -> int:
                          f"{', '.join(f'{c:.3g}' for c in bad)} (a degenerate posterior: its draws give no optimum, "
                          f"e.g. alpha + beta near 0); check its diagnostics (`scalelab bayes`) and refit")
     if args.json:
-        print(json.dumps({"law": post.law, "posterior": str(args.posterior), "ci": args.ci, "C": C, **res}))
+        print(json.dumps({"law": post.law.name, "posterior": str(args.posterior), "ci": args.ci, "C": C, **res}))
     else:
         for i, c in enumerate(C):
             n, d, t = res["N_opt"], res["D_opt"], res["tokens_per_param"]

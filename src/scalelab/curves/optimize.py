@@ -24,6 +24,7 @@ import pandas as pd
 
 from scalelab.curves import schedule as _schedule
 from scalelab.curves.predict import law_and_params
+from scalelab.programs import float64
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,6 +89,7 @@ def final_loss(fit, lrs, max_knots: int = 8192) -> float:
         return float(law.predict({k: jnp.asarray(v, jnp.float64) for k, v in params.items()}, x)[0])
 
 
+@float64
 def optimize_schedule(fit, steps: int, peak_lr: float, warmup: int = 0, *, min_lr: float = 0.0,
                       knots: int = 512, iterations: int = 3000, learning_rate: float = 0.05,
                       baseline_final: float = 0.1, wsd_decay: float = 0.2) -> ScheduleResult:

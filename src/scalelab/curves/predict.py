@@ -12,7 +12,7 @@ import pandas as pd
 
 from scalelab import laws as _laws
 from scalelab.curves import schedule as _schedule
-from scalelab.programs import per_law
+from scalelab.programs import float64, per_law
 
 ROW_CHUNK = 4096  # rows per compiled evaluation (memory: ROW_CHUNK x knots per array)
 
@@ -64,6 +64,7 @@ def _predict_program(law):
     return jax.jit(law.predict)
 
 
+@float64
 def predict_table(fit, table, max_segment: float | None = None) -> np.ndarray:
     """One predicted loss (nats/token) per row of a ``run_id, step, lr`` table.
 

@@ -22,11 +22,11 @@ import numpy as np
 import pandas as pd
 
 from scalelab import laws as _laws
-from scalelab import runs as _runs
 from scalelab.design.targets import Target, parse_target, target_fn
 from scalelab.fit import implicit, objectives
-from scalelab.fit.api import fit as _fit, fixed_vectors, prepare_data, residual_fn_for
-from scalelab.programs import per_law
+from scalelab.fit.api import fit as _fit, fixed_vectors, residual_fn_for
+from scalelab.fit.problem import prepare
+from scalelab.programs import float64, per_law
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,6 +120,7 @@ def _influence_program(law, objective, target: str, method):
     return compute
 
 
+@float64
 def influence(runs, law="chinchilla", target: str | Target = "loss@C=1e24", *, objective: str = "huber",
               delta: float = 1e-3, starts="grid", fixed: Mapping[str, float] | None = None,
               method: str = "first-order", loo: bool = False, progress: bool = False) -> Influence:
@@ -142,9 +143,9 @@ def influence(runs, law="chinchilla", target: str | Target = "loss@C=1e24", *, o
     law = _laws.get(law)
     target = parse_target(target) if isinstance(target, str) else target
     T = target_fn(law, target)
-    table = _runs.read(runs)
+    table, data = prepare(runs, law)
     base = _fit(table, law, objective=objective, delta=delta, starts=starts, fixed=fixed)
-    data = jax.tree.map(jnp.asarray, prepare_data(table, law))
+    data = jax.tree.map(jnp.asarray, data)
     free, fixed_u = (jnp.asarray(a) for a in fixed_vectors(law, fixed))
     theta0 = law.flatten({k: jnp.asarray(v) for k, v in base.unconstrained.items()})
     dl = jnp.asarray(delta, jnp.float64)
@@ -163,6 +164,7 @@ def influence(runs, law="chinchilla", target: str | Target = "loss@C=1e24", *, o
                      np.asarray(theta, float), method, seconds, loo_seconds, rows)
 
 
+@float64
 def loo_changes(table, law, T, value, *, objective="huber", delta=1e-3, fixed=None, progress=False):
     """Change of ``T`` under each leave-one-out refit (one compiled `fit_many`), and its seconds."""
     from scalelab.fit import variants as _variants

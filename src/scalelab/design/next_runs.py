@@ -17,10 +17,11 @@ import numpy as np
 import pandas as pd
 
 from scalelab import laws as _laws
-from scalelab import runs as _runs
+from scalelab.bayes.laplace import laplace_core
 from scalelab.design.targets import Target, parse_target, target_fn
-from scalelab.fit.api import fit as _fit, fixed_vectors, prepare_data
-from scalelab.programs import per_law
+from scalelab.fit.api import fit as _fit, fixed_vectors
+from scalelab.fit.problem import prepare
+from scalelab.programs import float64, per_law
 
 
 def flops(N, D):
@@ -85,13 +86,15 @@ def candidate_pool(budget: float, n_compute: int = 13, n_ratio: int = 13, min_fr
     return pd.DataFrame({"N": N, "D": C / (6.0 * N), "C": C, "tokens_per_param": r})
 
 
+@float64
 def laplace_state(law, theta, x, y, w, free=None, prior_cov=None):
     """Gauss-Newton posterior of the unconstrained parameters at ``theta`` from runs ``x, y, w``.
 
     ``Sigma = sigma^2 (J^T J)^-1`` over the runs with ``w > 0`` (``J`` the Jacobian of
-    the predicted log loss, ``sigma`` = 1.4826 x MAD of the log-loss residuals), or,
-    with ``prior_cov`` (e.g. a posterior's covariance), ``prior_cov`` itself. Fixed
-    parameters (``free == 0``) get zero variance.
+    the predicted log loss, ``sigma`` = 1.4826 x MAD of the log-loss residuals): the Laplace
+    approximation of `scalelab.bayes` (`laplace_core`, normal noise at that scale), or, with
+    ``prior_cov`` (e.g. a posterior's covariance), ``prior_cov`` itself. Fixed parameters
+    (``free == 0``) get zero variance.
 
     Returns:
       ``(Sigma [P, P], sigma)`` as NumPy float64.
@@ -107,8 +110,9 @@ def laplace_state(law, theta, x, y, w, free=None, prior_cov=None):
     if prior_cov is not None:
         Sigma = np.asarray(prior_cov, float)
     else:
-        J = np.asarray(_jacobian_program(law)(theta, x), float)[keep] * free
-        Sigma = np.linalg.inv(J.T @ J / sigma**2 + np.diag(1.0 - free))
+        a = _laplace_program(law)(theta, x, jnp.asarray(y), jnp.asarray(keep, float), jnp.asarray(1.0 - free),
+                                  jnp.asarray(sigma), jnp.asarray(free))
+        Sigma = np.asarray(a["cov"], float)
     return Sigma * np.outer(free, free), sigma
 
 
@@ -172,6 +176,7 @@ def _solve_log_n(cost, C, r, n_newton=30):
     return v - f(v, C, r) / jax.lax.stop_gradient(df(v, Cs, rs))
 
 
+@float64
 def gradient_design(law, theta, Sigma, g, sigma, budget, k, *, init_C=None, init_r=None, min_fraction=0.01,
                     tokens_per_param=(1.0, 1000.0), held=None, free=None, cost=None, steps=300,
                     learning_rate=0.05):
@@ -248,6 +253,13 @@ def _gradient_program(law, k, steps, learning_rate, held_names, cost):
 
 
 @per_law
+def _laplace_program(law):
+    """A cached jit of bayes' `laplace_core` with normal noise of a given scale and fixed parameters masked."""
+    return jax.jit(lambda theta, x, y, w, prior_prec, s, free: laplace_core(
+        law, theta, x, y, w, None, "normal", prior_prec, scale=s, free=free))
+
+
+@per_law
 def _jacobian_program(law):
     """A cached jit of ``(theta, x) -> d log L(x) / d theta`` ``[n, P]``."""
     return jax.jit(lambda theta, x: jax.jacfwd(lambda th: law.log_predict_theta(th, x))(theta))
@@ -259,6 +271,7 @@ def _target_program(law, target: str):
     return jax.jit(jax.value_and_grad(target_fn(law, target)))
 
 
+@float64
 def suggest(runs, law="chinchilla", target: str | Target = "loss@C=1e24", *, budget: float = 1e21, k: int = 4,
             method: str = "greedy", min_fraction: float = 0.01, tokens_per_param=(1.0, 1000.0),
             cost=None, objective: str = "huber", delta: float = 1e-3, starts="grid",
@@ -324,8 +337,8 @@ def suggest(runs, law="chinchilla", target: str | Target = "loss@C=1e24", *, bud
     if not {"N", "D"} <= set(law.inputs):
         raise ValueError(f"law {law.name!r} does not take N and D; candidates are (N, D) runs")
     T_and_grad = _target_program(law, target.text)
-    table = _runs.read(runs)
-    data = jax.tree.map(jnp.asarray, prepare_data(table, law))
+    table, data = prepare(runs, law)
+    data = jax.tree.map(jnp.asarray, data)
     free = np.asarray(fixed_vectors(law, fixed)[0])
     prior_cov = None
     if posterior is not None:

@@ -1,7 +1,28 @@
-"""Fitting: objectives, the batched LM solver, multi-start, `fit`."""
+"""Fitting: objectives, the batched LM solver, multi-start, `fit`, `fit_many`, variants, compare.
 
-from scalelab.fit.api import FitResult, fit
-from scalelab.fit.multistart import MultiStartResult, multistart
-from scalelab.fit.objectives import huber_rho
+Names load their modules on first use (``scalelab.fit.fit`` is `scalelab.fit.api.fit`), so that
+importing the package, as ``import scalelab`` does, loads no JAX.
+"""
 
-__all__ = ["FitResult", "fit", "MultiStartResult", "multistart", "huber_rho"]
+import importlib
+
+_EXPORTS = {
+    "FitResult": "scalelab.fit.api",
+    "fit": "scalelab.fit.api",
+    "MultiStartResult": "scalelab.fit.multistart",
+    "multistart": "scalelab.fit.multistart",
+    "huber_rho": "scalelab.fit.objectives",
+    "prepare": "scalelab.fit.problem",
+    "fit_many": "scalelab.fit.many",
+}
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'scalelab.fit' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value
+    return value
+
+
+__all__ = list(_EXPORTS)

@@ -17,7 +17,8 @@ from scalelab.fit import buckets as _buckets
 from scalelab.fit import objectives
 from scalelab.fit import screen as _screen
 from scalelab.fit.multistart import multistart
-from scalelab.programs import call_timed, per_law
+from scalelab.fit.problem import prepare, prepare_data, table_for  # noqa: F401  (kept importable here)
+from scalelab.programs import call_timed, float64, per_law
 
 
 @dataclasses.dataclass(frozen=True)
@@ -25,7 +26,7 @@ class FitResult:
     """What `fit` returns. Plain values only.
 
     Attributes:
-      law: law name.
+      law: the `Law` that was fitted (``str(law)`` is its name; an unregistered Law works too).
       params: natural parameters (e.g. chinchilla ``E, A, B, alpha, beta``).
       unconstrained: the same in the fitting space (``log_A`` etc.).
       objective: summed objective at ``params`` (Huber: sum of Huber(delta) of
@@ -47,7 +48,7 @@ class FitResult:
         or ``"multistart"`` (every start screened by LM, `scalelab.fit.multistart`).
     """
 
-    law: str
+    law: _laws.Law
     params: dict
     unconstrained: dict
     objective: float
@@ -67,13 +68,12 @@ class FitResult:
 
     def predict(self, **inputs) -> np.ndarray:
         """Predicted loss at the given inputs (e.g. ``N=1e9, D=2e10``)."""
-        law = _laws.get(self.law)
-        return np.asarray(law(self.params, **{k: np.asarray(v, float) for k, v in inputs.items()}))
+        return np.asarray(self.law(self.params, **{k: np.asarray(v, float) for k, v in inputs.items()}))
 
     def to_json(self) -> dict:
         """The stable JSON object of ``scalelab fit --json``."""
         return {
-            "law": self.law,
+            "law": self.law.name,
             "params": {k: float(v) for k, v in self.params.items()},
             "objective": float(self.objective),
             "n_runs": int(self.n_runs),
@@ -165,29 +165,7 @@ def fixed_vectors(law, fixed: Mapping[str, float] | None, dtype=np.float64):
     return free, values
 
 
-def table_for(table: _runs.RunTable, law) -> _runs.RunTable:
-    """The rows ``law`` is fitted on: every row for a curve law (one with ``prepare``), each
-    run's last checkpoint (`RunTable.final`, with a note) for a final-loss law on a curve table."""
-    return table if getattr(law, "prepare", None) is not None else table.final()
-
-
-def prepare_data(table: _runs.RunTable, law, weights=None, dtype=np.float64) -> dict:
-    if getattr(law, "prepare", None) is not None:  # curve laws build per-row schedule arrays
-        x = {k: np.asarray(v, dtype) for k, v in law.prepare(table.df, dtype).items()}
-    else:
-        x = {k: np.asarray(v, dtype) for k, v in table.inputs(law.inputs).items()}
-    y = np.log(table.column(getattr(law, "target", "loss"))).astype(dtype)
-    if weights is None:
-        w = np.ones(len(table), dtype)
-    else:
-        w = np.asarray(weights, dtype)
-        if w.shape != (len(table),):
-            raise ValueError(f"weights must have one entry per run ({len(table)}), got shape {w.shape}")
-        if not np.all(np.isfinite(w)) or np.any(w < 0):
-            raise ValueError("weights must be finite and >= 0")
-    return {"x": x, "y": y, "w": w}
-
-
+@float64
 def fit(runs, law="chinchilla", *, objective: str = "huber", delta: float = 1e-3, starts="auto",
         seed: int = 0, fixed: Mapping[str, float] | None = None, weights=None, keep: int | None = None,
         screen_iter: int | None = None, max_iter: int | None = None, dtype=jnp.float64) -> FitResult:
@@ -221,10 +199,8 @@ def fit(runs, law="chinchilla", *, objective: str = "huber", delta: float = 1e-3
         raise ValueError(f"unknown objective {objective!r}; choose one of {objectives.OBJECTIVES}")
     if not (np.isfinite(delta) and delta > 0):
         raise ValueError(f"delta must be a positive number, got {delta}")
-    table = table_for(_runs.read(runs), law)
     free, fixed_values = fixed_vectors(law, fixed)
-    table.require((*law.inputs, getattr(law, "target", "loss")), n_params=int(free.sum()), law=law.name)
-    data = prepare_data(table, law, weights, np.dtype(dtype))
+    table, data = prepare(runs, law, weights, n_free=int(free.sum()), dtype=np.dtype(dtype))
     _cache.enable()
     projection = isinstance(starts, str) and starts == "auto" and bool(law.linear)
     if projection:
@@ -246,7 +222,7 @@ def fit(runs, law="chinchilla", *, objective: str = "huber", delta: float = 1e-3
     u = {k: float(v) for k, v in law.unflatten(theta).items()}
     params = {k: float(v) for k, v in law.to_natural(law.unflatten(jnp.asarray(theta))).items()}
     return FitResult(
-        law=law.name, params=params, unconstrained=u, objective=float(res.f),
+        law=law, params=params, unconstrained=u, objective=float(res.f),
         converged=bool(res.converged) and bool(np.isfinite(res.f)), best_start=int(res.best_start),
         n_starts=int(start_arr.shape[0]), n_iter=int(res.n_iter),
         n_runs=int(np.count_nonzero(data["w"])), objective_kind=objective, delta=float(delta),

@@ -29,6 +29,7 @@ from scalelab import laws as _laws
 from scalelab import runs as _runs
 from scalelab.fit.api import default_starts
 from scalelab.fit.api import fit as _fit
+from scalelab.programs import float64
 
 
 def _default_starts(law, starts):
@@ -50,6 +51,7 @@ def _skip(name, reason):
     return {"law": name, "status": "skipped", "reason": reason}
 
 
+@float64
 def compare_one(table: _runs.RunTable, law, *, mask=None, objective="huber", delta=1e-3, starts=None,
                 seed=0) -> dict:
     """Fit ``law`` on all runs and on the non-held-out runs; return its scores (a plain dict)."""
@@ -97,6 +99,7 @@ def compare_one(table: _runs.RunTable, law, *, mask=None, objective="huber", del
     return out
 
 
+@float64
 def compare(runs, law_names: Sequence[str] | str | None = None, *, holdout_by: str | None = None,
             objective: str = "huber", delta: float = 1e-3, starts=None, seed: int = 0) -> dict:
     """Fit several laws to ``runs`` and score each (see the module docstring).

@@ -21,9 +21,11 @@ Starts:
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import sys
 import time
+from typing import Mapping
 
 import jax
 import jax.numpy as jnp
@@ -36,10 +38,11 @@ from scalelab import cache as _cache
 from scalelab import runs as _runs
 from scalelab.fit import buckets as _buckets
 from scalelab.fit import objectives
-from scalelab.fit.api import fit, fixed_vectors, prepare_data, resolve_starts, residual_fn_for, table_for
+from scalelab.fit.api import fit, fixed_vectors, resolve_starts, residual_fn_for
 from scalelab.fit.multistart import multistart
+from scalelab.fit.problem import prepare
 from scalelab.fit.variants import Variants
-from scalelab.programs import call_timed, per_law
+from scalelab.programs import call_timed, float64, per_law
 
 
 # Lanes x runs x parameters held at once per device batch (Jacobian entries):
@@ -68,8 +71,9 @@ def _program(law, kind, screen_iter, keep, max_iter, batch_size, devices: tuple)
     return jax.jit(sharded)
 
 
-def _auto_starts(table, law, kind, n_jitter, seed, dtype):
-    base = fit(table, law, objective=kind, starts="auto", seed=seed, dtype=dtype)
+def _auto_starts(table, law, kind, n_jitter, seed, dtype, delta=1e-3, fixed=None):
+    base = fit(table, law, objective=kind, starts="auto", seed=seed,
+               dtype=dtype, delta=delta, fixed=fixed)
     theta = law.flatten({k: jnp.asarray(v) for k, v in base.unconstrained.items()})
     theta = np.asarray(theta, float)
     rng = np.random.default_rng(seed)
@@ -78,11 +82,13 @@ def _auto_starts(table, law, kind, n_jitter, seed, dtype):
     return np.vstack([theta[None], jitter]), base
 
 
+@float64
 def fit_many(runs, law="chinchilla", variants: Variants | None = None, *, objective: str = "huber",
-             starts="auto", n_jitter: int = 1, seed: int = 0, keep: int | None = None, screen_iter: int | None = None,
-             max_iter: int | None = None, dtype=None, batch_size: int | None = None, chunk: int | None = None,
-             devices=None, progress: bool | None = None, delta: float | None = None,
-             fixed: dict | None = None) -> pd.DataFrame:
+             delta: float | None = None, fixed: Mapping[str, float] | None = None,
+             starts="auto", n_jitter: int = 1, seed: int = 0, keep: int | None = None,
+             screen_iter: int | None = None, max_iter: int | None = None, dtype=None,
+             batch_size: int | None = None, chunk: int | None = None,
+             devices=None, progress: bool | None = None) -> pd.DataFrame:
     """Fit every variant of ``law`` (or of each law in a list) to ``runs`` at once.
 
     Args:
@@ -91,6 +97,9 @@ def fit_many(runs, law="chinchilla", variants: Variants | None = None, *, object
         results concatenated).
       variants: a `Variants` (default: one variant with all runs).
       objective: ``"huber"`` or ``"mse"``.
+      delta: Huber threshold of every variant, replacing the variants' own (None keeps them).
+      fixed: natural parameter values held fixed in every variant (as in `fit`), under each
+        variant's own fixed values (a variant's own value wins).
       starts: ``"auto"``, ``"grid"``, an int (random starts) or an array (see module doc).
       n_jitter: extra perturbed starts around the full-data optimum with ``"auto"``.
       keep, screen_iter, max_iter: multi-start settings (pruning applies to
@@ -101,9 +110,6 @@ def fit_many(runs, law="chinchilla", variants: Variants | None = None, *, object
         unless more than 8 batches per device.
       devices: devices of the mesh (default ``jax.devices()``).
       progress: show a tqdm bar on stderr (default: when there is more than one chunk).
-      delta: Huber threshold applied to every variant (default: each variant's own).
-      fixed: natural parameter values held fixed in every variant, on top of each variant's own
-        (``scalelab fit --bootstrap --fix alpha=0.34`` resamples with alpha held).
 
     Returns:
       DataFrame, one row per variant: the variant's ``info`` columns, ``law``,
@@ -111,37 +117,36 @@ def fit_many(runs, law="chinchilla", variants: Variants | None = None, *, object
       ``best_start``, ``n_runs``.
     """
     if isinstance(law, (list, tuple)):
-        frames = [fit_many(runs, lw, variants, objective=objective, starts=starts, n_jitter=n_jitter, seed=seed,
+        frames = [fit_many(runs, lw, variants, objective=objective, delta=delta, fixed=fixed, starts=starts, n_jitter=n_jitter, seed=seed,
                            keep=keep, screen_iter=screen_iter, max_iter=max_iter, dtype=dtype,
-                           batch_size=batch_size, chunk=chunk, devices=devices, progress=progress, delta=delta,
-                           fixed=fixed) for lw in law]
+                           batch_size=batch_size, chunk=chunk, devices=devices, progress=progress) for lw in law]
         return pd.concat(frames, ignore_index=True)
     law = _laws.get(law)
     keep, screen_iter, max_iter = law.solver_settings(keep, screen_iter, max_iter)
     if objective not in objectives.OBJECTIVES:
         raise ValueError(f"unknown objective {objective!r}; choose one of {objectives.OBJECTIVES}")
-    table = table_for(_runs.read(runs), law)
-    table.require((*law.inputs, getattr(law, "target", "loss")), n_params=law.n_params, law=law.name)
-    if variants is None:
-        from scalelab.fit.variants import full
-
-        variants = full(len(table))
-    if delta is not None or fixed:
-        import dataclasses
-
-        variants = dataclasses.replace(
-            variants, delta=variants.delta if delta is None else np.full(len(variants), float(delta)),
-            fixed=tuple({**f, **(fixed or {})} for f in variants.fixed))
-    if variants.n_runs != len(table):
-        raise ValueError(f"variants are over {variants.n_runs} runs but the table has {len(table)}")
     _cache.enable()
     devices = list(devices or jax.devices())
     if dtype is None:
         dtype = jnp.float64 if devices[0].platform == "cpu" else jnp.float32
     np_dtype = np.dtype(dtype)
+    table, data = prepare(runs, law, None, dtype=np_dtype)
+    if variants is None:
+        from scalelab.fit.variants import full
+
+        variants = full(len(table))
+    if variants.n_runs != len(table):
+        raise ValueError(f"variants are over {variants.n_runs} runs but the table has {len(table)}")
+    if delta is not None:
+        if not (np.isfinite(delta) and delta > 0):
+            raise ValueError(f"delta must be a positive number, got {delta}")
+        variants = dataclasses.replace(variants, delta=np.full(len(variants), float(delta)))
+    if fixed:
+        variants = dataclasses.replace(variants, fixed=tuple({**fixed, **f} for f in variants.fixed))
 
     if isinstance(starts, str) and starts == "auto":
-        start_arr, _ = _auto_starts(table, law, objective, n_jitter, seed, dtype)
+        start_arr, _ = _auto_starts(table, law, objective, n_jitter, seed, dtype,
+                                    1e-3 if delta is None else delta, fixed)
         keep_eff = start_arr.shape[0]
     else:
         start_arr = resolve_starts(law, starts, seed)
@@ -159,7 +164,6 @@ def fit_many(runs, law="chinchilla", variants: Variants | None = None, *, object
                                   f"{int(n_free[too_few[0]])} free parameters of {law.name!r}")
 
     n_dev = len(devices)
-    data = prepare_data(table, law, None, np_dtype)
     if batch_size is None:
         budget = LANE_BUDGET.get(devices[0].platform, LANE_BUDGET_ACCELERATOR)
         width = max(1, max(np.size(v) for v in data["x"].values()) // max(len(table), 1))  # curve laws: knots per row

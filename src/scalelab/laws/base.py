@@ -29,6 +29,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from scalelab.programs import float64
+
 Params = dict  # name -> array (natural or unconstrained space)
 Inputs = dict  # RunTable column name -> array
 
@@ -93,6 +95,10 @@ class Law:
       fit_options: the law's own multistart settings (``keep``, ``screen_iter``, ``max_iter``),
         used by `fit` and `fit_many` when the caller gives none (farseer's long valleys need
         more iterations than the package default of 64 kept starts, 4 screening and 200 LM steps).
+      allocation: optional closed-form compute-optimal split under ``C = 6 N D`` FLOPs,
+        ``allocation(p, C) -> {"N_opt", "D_opt", "tokens_per_param", "loss"}`` for natural
+        parameters ``p`` and compute ``C`` (arrays that broadcast, e.g. draws ``[S, 1]`` against
+        budgets ``[1, K]``). `scalelab.optimal` uses it; laws without one are minimised numerically.
     """
 
     name: str
@@ -111,6 +117,7 @@ class Law:
     target: str = "loss"
     linear: tuple[str, ...] = ()
     fit_options: Mapping[str, int] = dataclasses.field(default_factory=dict)
+    allocation: Callable | None = None
 
     def solver_settings(self, keep=None, screen_iter=None, max_iter=None) -> tuple[int, int, int]:
         """(keep, screen_iter, max_iter): the caller's, else the law's `fit_options`, else 64, 4, 200."""
@@ -142,6 +149,9 @@ class Law:
         missing = names - set(self.start_ranges)
         if missing:
             raise ValueError(f"law {self.name!r}: start_ranges lacks {sorted(missing)}")
+
+    def __str__(self) -> str:  # results print their law by name
+        return self.name
 
     # -- parameter spaces -------------------------------------------------
     def transform(self, name: str) -> Transform:
@@ -198,8 +208,10 @@ class Law:
         fn = self.log_predict or _default_log_predict(self)
         return fn(self.unflatten(theta), x)
 
+    @float64
     def __call__(self, params: Mapping[str, float], **inputs):
-        """Predicted loss at natural ``params`` for inputs given by name."""
+        """Predicted loss at natural ``params`` for inputs given by name (float64 unless the
+        inputs are float32 arrays, which keep their dtype)."""
         missing = [n for n in self.inputs if n not in inputs]
         if missing:
             raise TypeError(f"law {self.name!r} needs inputs {missing}")

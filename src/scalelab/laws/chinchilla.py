@@ -32,6 +32,16 @@ def _log_predict(u, x):
     return jnp.logaddexp(jnp.logaddexp(terms[0], terms[1]), terms[2])
 
 
+def _allocation(p, C):
+    # Hoffmann et al. 2022, Eq. 4: G = (alpha A / (beta B))^(1/(alpha+beta)),
+    # N_opt = G (C/6)^(beta/(alpha+beta)), D_opt = (C/6)^(alpha/(alpha+beta)) / G.
+    E, A, B, a, b = (p[k] for k in ("E", "A", "B", "alpha", "beta"))
+    G = (a * A / (b * B)) ** (1.0 / (a + b))
+    N = G * (C / 6.0) ** (b / (a + b))
+    D = (C / 6.0) ** (a / (a + b)) / G
+    return {"N_opt": N, "D_opt": D, "tokens_per_param": D / N, "loss": E + A / N**a + B / D**b}
+
+
 HOFFMANN_GRID = {
     "log_E": tuple(np.arange(-1.0, 1.01, 0.5)),
     "log_A": tuple(np.arange(0.0, 25.1, 5.0)),
@@ -47,6 +57,7 @@ CHINCHILLA = Law(
     params=("E", "A", "B", "alpha", "beta"),
     predict=_predict,
     log_predict=_log_predict,
+    allocation=_allocation,
     transforms={"E": positive, "A": positive, "B": positive},
     start_grid=HOFFMANN_GRID,
     start_ranges={

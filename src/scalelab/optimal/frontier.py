@@ -22,7 +22,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from scalelab import laws as _laws
-from scalelab.optimal.closed_form import chinchilla_allocation
+from scalelab.optimal.closed_form import closed_form, compute_budgets
+from scalelab.programs import float64
 
 GRID_POINTS = 513
 GRID_HALF_WIDTH = 15.0  # in log N around log sqrt(C/6): tokens per parameter e^-30 .. e^30
@@ -91,13 +92,12 @@ def _prepare(law, params, C, extra):
     missing = [p for p in law.params if p not in params]
     if missing:
         raise ValueError(f"parameters {missing} missing for law {law.name!r}")
-    C = np.atleast_1d(np.asarray(C, float))
-    if np.any(~np.isfinite(C)) or np.any(C <= 0):
-        raise ValueError("compute C must be positive and finite (FLOPs)")
+    C = np.atleast_1d(compute_budgets(C))
     extra = {k: jnp.asarray(float(v)) for k, v in (extra or {}).items() if k in law.inputs}
     return law, C, extra
 
 
+@float64
 def frontier(law, params: Mapping[str, float], C, extra: Mapping[str, float] | None = None) -> dict:
     """Compute-optimal ``N`` and ``D`` at budgets ``C`` for any law of ``N`` and ``D``.
 
@@ -118,6 +118,7 @@ def frontier(law, params: Mapping[str, float], C, extra: Mapping[str, float] | N
     return {"C": C, **{k: np.asarray(v, float) for k, v in out.items()}}
 
 
+@float64
 def sensitivities(law, params: Mapping[str, float], C, extra: Mapping[str, float] | None = None) -> dict:
     """Derivatives of the frontier with respect to the law's natural parameters.
 
@@ -141,16 +142,17 @@ def sensitivities(law, params: Mapping[str, float], C, extra: Mapping[str, float
             "dlogNopt_dlogC": np.asarray(slope, float)}
 
 
-def allocate(law_name: str, params: Mapping[str, float], C, extra: Mapping[str, float] | None = None) -> dict:
-    """Compute-optimal N and D at compute ``C`` for a fitted law.
+def allocate(law, params: Mapping[str, float], C, extra: Mapping[str, float] | None = None) -> dict:
+    """Compute-optimal N and D at compute ``C`` for a fitted law (name or `Law`).
 
-    Closed form for ``chinchilla``; any other law of ``N`` and ``D`` by numeric
-    minimisation under ``C = 6ND`` (`frontier`), with other
-    inputs (e.g. ``E``) held at ``extra``.
+    The law's declared closed form (`Law.allocation`, e.g. chinchilla's) when it has one; any
+    other law of ``N`` and ``D`` by numeric minimisation under ``C = 6ND`` (`frontier`), with
+    other inputs (e.g. ``E``) held at ``extra``.
     """
-    if law_name in ("chinchilla", "hoffmann2022", "hoffmann"):
-        return chinchilla_allocation(params, C)
-    return frontier(law_name, params, C, extra)
+    law = _laws.get(law)
+    if law.allocation is not None:
+        return closed_form(law, params, C)
+    return frontier(law, params, C, extra)
 
 
 def _numeric(law, theta, C, extra):
@@ -162,14 +164,13 @@ def _numeric(law, theta, C, extra):
     return jax.jit(jax.vmap(jax.vmap(one, (None, 0)), (0, None)))(theta, C)
 
 
+@float64
 def allocation_draws(law, theta, C, extra=None) -> dict:
     """``N_opt, D_opt, tokens_per_param, loss`` of shape ``[S, K]`` for draws ``theta [S, P]``, budgets ``C [K]``."""
-    C = np.atleast_1d(np.asarray(C, float))
-    if np.any(~np.isfinite(C)) or np.any(C <= 0):
-        raise ValueError("compute C must be positive and finite (FLOPs)")
-    if law.name == "chinchilla":
+    C = np.atleast_1d(compute_budgets(C))
+    if law.allocation is not None:  # the law's closed form, on arrays of draws [S, 1] x budgets [1, K]
         p = {k: np.asarray(v)[:, None] for k, v in law.to_natural(law.unflatten(jnp.asarray(theta))).items()}
-        return _chinchilla_draws(p, C[None, :])
+        return {k: np.asarray(v) for k, v in law.allocation(p, C[None, :]).items()}
     if set(law.inputs) - {"N", "D"} - set(extra or {}):
         missing = sorted(set(law.inputs) - {"N", "D"} - set(extra or {}))
         raise ValueError(f"law {law.name!r} also needs inputs {missing} held fixed to allocate; pass them as extra")
@@ -178,15 +179,6 @@ def allocation_draws(law, theta, C, extra=None) -> dict:
     extra = {k: jnp.asarray(v, float) for k, v in (extra or {}).items()}
     N, D, L = (np.asarray(a) for a in _numeric(law, jnp.asarray(theta), jnp.asarray(C), extra))
     return {"N_opt": N, "D_opt": D, "tokens_per_param": D / N, "loss": L}
-
-
-def _chinchilla_draws(p, C):
-    # chinchilla_allocation casts to float; this is its formula on arrays of draws.
-    E, A, B, a, b = (p[k] for k in ("E", "A", "B", "alpha", "beta"))
-    G = (a * A / (b * B)) ** (1.0 / (a + b))
-    N = G * (C / 6.0) ** (b / (a + b))
-    D = (C / 6.0) ** (a / (a + b)) / G
-    return {"N_opt": N, "D_opt": D, "tokens_per_param": D / N, "loss": E + A / N**a + B / D**b}
 
 
 __all__ = ["allocate", "frontier", "sensitivities", "optimal_log_n", "optimum", "allocation_draws"]

@@ -41,6 +41,7 @@ import pandas as pd
 
 from scalelab import laws as _laws
 from scalelab import runs as _runs
+from scalelab.programs import float64
 
 METHODS = ("parabola", "cubic", "akima")
 DEFAULT_METHOD = "akima"
@@ -339,6 +340,7 @@ def _profiles(table: _runs.RunTable, tolerance: float):
     return points, budgets, c_note
 
 
+@float64
 def isoflop(runs, *, method: str = DEFAULT_METHOD, tolerance: float = DEFAULT_TOLERANCE, ci: float = 0.9,
             n_boot: int = 1000, seed: int = 0, min_sizes: int = MIN_SIZES, approach3: str | None = "chinchilla",
             n_boot_law: int = 100, law_starts="grid") -> IsoFLOP:

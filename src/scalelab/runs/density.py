@@ -42,9 +42,12 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
+from scalelab.programs import float64
+
 _PRIMES = (1_000_003, 999_983, 998_981)
 
 
+@float64
 def embed(tokens, dim: int = 512, ngrams: Sequence[int] = (1, 2, 3), seed: int = 0) -> jax.Array:
     """Hashed n-gram embedding ``[n, dim]`` of integer token sequences ``[n, L]`` (L2-normalised)."""
     tok = jnp.asarray(tokens, jnp.int64) + 1
@@ -68,6 +71,7 @@ def embed(tokens, dim: int = 512, ngrams: Sequence[int] = (1, 2, 3), seed: int =
     return emb / jnp.maximum(jnp.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
 
 
+@float64
 def kmeans(X, k: int, n_iter: int = 50, seed: int = 0):
     """k-means in JAX: k-means++ seeding, ``n_iter`` Lloyd steps. Returns (centroids [k, d], labels [n])."""
     X = jnp.asarray(X)
@@ -112,6 +116,7 @@ class Density:
     cluster_radii: tuple  # r_c / R
 
 
+@float64
 def data_density(tokens, *, n_samples: int = 2048, k: int = 128, d: int = 16, dim: int = 512,
                  seed: int = 0) -> Density:
     """Normalised data density of a corpus given as token sequences ``[n, L]`` (see module docstring)."""
