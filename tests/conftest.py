@@ -24,11 +24,38 @@ jax.config.update("jax_persistent_cache_min_compile_time_secs",
                   float(os.environ.get("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.5")))
 
 
+# SCALELAB_REQUIRE_DATA=1 (CI sets it in .ci/run): a missing public data set FAILS the run instead of
+# skipping the tests that read it. Tests that need a data set call `_need`; any other skip whose reason
+# names SCALELAB_DATA_DIR (the convention for data skips) is turned into a failure as well.
+REQUIRE_DATA = os.environ.get("SCALELAB_REQUIRE_DATA", "") not in ("", "0")
+DATA_SOURCES = ("epoch_chinchilla", "clark2022_routing_moe", "sldbench_snapshot")
+
+
 def _need(source: str, filename: str = "runs.csv"):
     path = data_dir() / source / filename
     if not path.exists():
-        pytest.skip(f"public data {path} not found (set SCALELAB_DATA_DIR to the directory holding '{source}/')")
+        msg = f"public data {path} not found (set SCALELAB_DATA_DIR to the directory holding '{source}/')"
+        if REQUIRE_DATA:
+            pytest.fail(msg + "; SCALELAB_REQUIRE_DATA=1 forbids skipping", pytrace=False)
+        pytest.skip(msg)
     return path
+
+
+def pytest_sessionstart(session):
+    if REQUIRE_DATA:
+        missing = [s for s in DATA_SOURCES if not (data_dir() / s).is_dir()]
+        if missing:
+            pytest.exit(f"SCALELAB_REQUIRE_DATA=1 but the public data sets {missing} are not under {data_dir()} "
+                        "(check out the shared data beside the repository, or set SCALELAB_DATA_DIR)", returncode=1)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    if REQUIRE_DATA and rep.skipped and "SCALELAB_DATA_DIR" in str(rep.longrepr):
+        rep.outcome = "failed"
+        rep.longrepr = f"skipped for missing data, which SCALELAB_REQUIRE_DATA=1 forbids: {rep.longrepr}"
 
 
 @pytest.fixture(scope="session")
