@@ -82,3 +82,28 @@ def simulated_runs():
     """Chinchilla runs on 9 isoFLOP budgets x 9 sizes, 1% log-normal noise."""
     design = scalelab.isoflop_design(budgets=np.geomspace(1e18, 1e22, 9), n_per_budget=9)
     return scalelab.simulate("chinchilla", TRUTH, design, sigma=0.01, seed=1)
+
+
+# Under pytest-xdist (`make test` runs `-n 2 --dist loadgroup`): a test that uses a module-scoped
+# fixture runs on the same worker as the module's other users of it (the fixture and the programs it
+# compiles are built once), and every user of the Epoch grid fit (4,500 starts) shares one worker.
+# Tests without such fixtures are spread one by one. Without xdist this hook does nothing.
+SHARED_SESSION_FIXTURES = ("epoch_fit",)
+
+
+def pytest_collection_modifyitems(config, items):
+    if not config.pluginmanager.hasplugin("xdist"):
+        return
+    for item in items:
+        info = getattr(item, "_fixtureinfo", None)
+        if info is None:
+            continue
+        if any(f in info.name2fixturedefs for f in SHARED_SESSION_FIXTURES):
+            group = "epoch_fit"
+        else:
+            shared = sorted(name for name, defs in info.name2fixturedefs.items()
+                            if defs and defs[-1].scope in ("module", "class", "package"))
+            if not shared:
+                continue
+            group = f"{item.module.__name__}:{','.join(shared)}"
+        item.add_marker(pytest.mark.xdist_group(group))
