@@ -56,6 +56,8 @@ def test_scipy_cannot_improve_on_our_optimum(epoch_fit, epoch_runs):
     assert res.fun >= epoch_fit.objective * (1 - 1e-9)
 
 
+@pytest.mark.slow  # 500 starts run to convergence; `make test-all`. In CI, test_reaches_epoch_objective
+# already shows the pruned search reaching the published optimum.
 def test_pruned_search_finds_full_grid_optimum(epoch_runs, epoch_fit):
     """Keeping all 4,500 starts to convergence gives the same optimum as screening + keeping 32."""
     import scalelab
