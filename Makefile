@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install bench clean
+.PHONY: demo test test-all install bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -19,8 +19,17 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/scalelab demo
 
+# `make test` (what CI runs): every test except those marked `slow`, on both cores of CI's machine
+# (pytest-xdist; tests/conftest.py keeps the users of one module fixture, and of the Epoch grid fit,
+# on one worker). `make test-all` runs the slow ones too. pytest's exit code is make's.
+PYTEST_WORKERS ?= 2
+PYTEST := $(PY) -m pytest -q -ra -n $(PYTEST_WORKERS) --dist loadgroup
+
 test: $(STAMP)
-	$(PY) -m pytest -q -ra
+	$(PYTEST) -m "not slow"
+
+test-all: $(STAMP)
+	$(PYTEST)
 
 bench: $(STAMP)
 	$(PY) benchmarks/fit_speed.py

@@ -32,11 +32,38 @@ def x64():
         yield
 
 
+# SCALELAB_REQUIRE_DATA=1 (CI sets it in .ci/run): a missing public data set FAILS the run instead of
+# skipping the tests that read it. Tests that need a data set call `_need`; any other skip whose reason
+# names SCALELAB_DATA_DIR (the convention for data skips) is turned into a failure as well.
+REQUIRE_DATA = os.environ.get("SCALELAB_REQUIRE_DATA", "") not in ("", "0")
+DATA_SOURCES = ("epoch_chinchilla", "clark2022_routing_moe", "sldbench_snapshot")
+
+
 def _need(source: str, filename: str = "runs.csv"):
     path = data_dir() / source / filename
     if not path.exists():
-        pytest.skip(f"public data {path} not found (set SCALELAB_DATA_DIR to the directory holding '{source}/')")
+        msg = f"public data {path} not found (set SCALELAB_DATA_DIR to the directory holding '{source}/')"
+        if REQUIRE_DATA:
+            pytest.fail(msg + "; SCALELAB_REQUIRE_DATA=1 forbids skipping", pytrace=False)
+        pytest.skip(msg)
     return path
+
+
+def pytest_sessionstart(session):
+    if REQUIRE_DATA:
+        missing = [s for s in DATA_SOURCES if not (data_dir() / s).is_dir()]
+        if missing:
+            pytest.exit(f"SCALELAB_REQUIRE_DATA=1 but the public data sets {missing} are not under {data_dir()} "
+                        "(check out the shared data beside the repository, or set SCALELAB_DATA_DIR)", returncode=1)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    if REQUIRE_DATA and rep.skipped and "SCALELAB_DATA_DIR" in str(rep.longrepr):
+        rep.outcome = "failed"
+        rep.longrepr = f"skipped for missing data, which SCALELAB_REQUIRE_DATA=1 forbids: {rep.longrepr}"
 
 
 @pytest.fixture(scope="session")
@@ -63,3 +90,28 @@ def simulated_runs():
     """Chinchilla runs on 9 isoFLOP budgets x 9 sizes, 1% log-normal noise."""
     design = scalelab.isoflop_design(budgets=np.geomspace(1e18, 1e22, 9), n_per_budget=9)
     return scalelab.simulate("chinchilla", TRUTH, design, sigma=0.01, seed=1)
+
+
+# Under pytest-xdist (`make test` runs `-n 2 --dist loadgroup`): a test that uses a module-scoped
+# fixture runs on the same worker as the module's other users of it (the fixture and the programs it
+# compiles are built once), and every user of the Epoch grid fit (4,500 starts) shares one worker.
+# Tests without such fixtures are spread one by one. Without xdist this hook does nothing.
+SHARED_SESSION_FIXTURES = ("epoch_fit",)
+
+
+def pytest_collection_modifyitems(config, items):
+    if not config.pluginmanager.hasplugin("xdist"):
+        return
+    for item in items:
+        info = getattr(item, "_fixtureinfo", None)
+        if info is None:
+            continue
+        if any(f in info.name2fixturedefs for f in SHARED_SESSION_FIXTURES):
+            group = "epoch_fit"
+        else:
+            shared = sorted(name for name, defs in info.name2fixturedefs.items()
+                            if defs and defs[-1].scope in ("module", "class", "package"))
+            if not shared:
+                continue
+            group = f"{item.module.__name__}:{','.join(shared)}"
+        item.add_marker(pytest.mark.xdist_group(group))

@@ -62,7 +62,6 @@ def test_embedding_properties():
 
 
 def test_alpha_c_per_otr_bucket():
-    rng = np.random.default_rng(0)
     rows = []
     # buckets with known exponents: L = lambda / C^alpha, alpha falling with OTR
     for otr, alpha in ((5.0, 0.06), (20.0, 0.05), (80.0, 0.03)):
@@ -72,12 +71,18 @@ def test_alpha_c_per_otr_bucket():
     out = density.alpha_c_by_otr(pd.DataFrame(rows), edges=(0, 10, 50, 300))
     np.testing.assert_allclose(out["alpha_C"], [0.06, 0.05, 0.03], rtol=1e-9)
     np.testing.assert_allclose(out["lambda_C"], 40.0, rtol=1e-6)
-    # on Chen-law runs, each bucket's exponent is NumPy's log-log slope
+    # Chen-law runs at one fixed OTR r per bucket, with E = 0, alpha = beta = a and k_D = k_N = 0: both
+    # factors are 1.5, N = sqrt(C / (6 r)), so L = 1.5 (A + B r^-a) (6 r)^(a/2) C^(-a/2) exactly: a closed
+    # form for alpha_C (a/2) and lambda_C, independent of the fitting code (the default bucket edges).
     law = scalelab.laws.get("chen2025_suboptimal")
-    d = scalelab.isoflop_design(budgets=np.geomspace(1e18, 1e22, 8), n_per_budget=12, tokens_per_param=(2, 500))
-    runs = scalelab.simulate(law, law.reference["chen2025"], d, sigma=0.0)
+    p = {"E": 0.0, "A": 61.9, "B": 455.3, "alpha": 0.28, "beta": 0.28, "k_D": 0.0, "k_N": 0.0}
+    C = np.repeat(np.geomspace(1e18, 1e22, 5), 3)
+    r = np.tile([5.0, 20.0, 150.0], 5)
+    N = np.sqrt(C / (6 * r))
+    runs = pd.DataFrame({"N": N, "D": r * N, "C": C, "loss": np.asarray(law(p, N=N, D=r * N))})
     out = density.alpha_c_by_otr(runs)
-    otr = runs["D"] / runs["N"]
-    g = runs[(otr >= 10) & (otr < 30)]
-    slope = np.polyfit(np.log(g["C"]), np.log(g["loss"]), 1)[0]
-    assert out.loc[out.otr_low == 10, "alpha_C"].item() == pytest.approx(-slope, rel=1e-12)
+    assert list(out["otr_low"]) == [0, 10, 100] and list(out["n_runs"]) == [5, 5, 5]
+    np.testing.assert_allclose(out["alpha_C"], 0.14, rtol=1e-9)
+    rr = np.array([5.0, 20.0, 150.0])
+    np.testing.assert_allclose(out["lambda_C"], 1.5 * (p["A"] + p["B"] * rr ** -0.28) * (6 * rr) ** 0.14, rtol=1e-8)
+    np.testing.assert_allclose(out["rmse_log"], 0.0, atol=1e-9)

@@ -1,4 +1,5 @@
-"""Execute the notebooks in notebooks/ (nbclient); each must run top to bottom without error."""
+"""Execute the notebooks in notebooks/ (nbclient) top to bottom, then assert, in the notebook's own kernel,
+what the notebook shows: the numbers it prints and the claims its text makes about them."""
 
 from pathlib import Path
 
@@ -7,13 +8,72 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
+# One cell appended per notebook (fast mode, SCALELAB_NB_FAST=1), run after the last cell.
+CHECKS = {
+    "epoch_bayes.ipynb": """
+import matplotlib.figure
+assert len(runs) == 240
+# 1. the point fit is Epoch's grid optimum (published objective 0.0010182740)
+assert fit.objective < 0.0010182740 + 0.5e-10, fit.objective
+# 2. residuals grouped by model size: the group means spread far more than i.i.d. noise would allow
+n_per_group = len(r) / len(means)
+assert means.std() > 1.5 * r.std() / np.sqrt(n_per_group), (means.std(), r.std(), n_per_group)
+# 3. the posterior converged and each 95% interval overlaps Epoch's bootstrap interval;
+#    beta's stays about half as wide as Epoch's (text of 3b)
+d = post.diagnostics()
+assert d['rhat_max'] < 1.1 and d['divergences'] == 0, d  # fast mode, 2 x 200 draws: 1.07 measured
+for k, (lo, hi) in epoch.items():
+    assert q[k]['lo'] < hi and q[k]['hi'] > lo, (k, q[k])
+assert (q['beta']['hi'] - q['beta']['lo']) / (0.415 - 0.331) < 0.75
+# 3b. the sandwich keeps the i.i.d. centre and widens every interval
+for k in epoch:
+    assert qa[k]['hi'] - qa[k]['lo'] > qi[k]['hi'] - qi[k]['lo'], k
+    assert abs(qa[k]['median'] - qi[k]['median']) < 1e-9 + 0.05 * (qi[k]['hi'] - qi[k]['lo']), k
+# 4. curve band inside the new-run band, and wider the further the prediction extrapolates
+assert np.all((pred['new_lo'] < pred['lo']) & (pred['lo'] < pred['median']) & (pred['median'] < pred['hi'])
+              & (pred['hi'] < pred['new_hi']))
+assert np.all(np.diff(pred['hi'] - pred['lo']) > 0)
+# 5. allocation intervals bracket the median and widen with compute
+for key in ('N_opt', 'tokens_per_param'):
+    a = alloc[key]
+    assert np.all((a['lo'] < a['median']) & (a['median'] < a['hi'])), key
+assert np.all(np.diff(np.log(alloc['tokens_per_param']['hi'] / alloc['tokens_per_param']['lo'])) > 0)
+assert np.all(np.diff(alloc['N_opt']['median']) > 0)
+# 6. Laplace and NUTS intervals overlap; the figures were drawn
+for k in ('E', 'alpha', 'beta'):
+    assert ql[k]['lo'] < q[k]['hi'] and ql[k]['hi'] > q[k]['lo'], (k, ql[k], q[k])
+for f in (fig1, fig2):
+    assert isinstance(f, matplotlib.figure.Figure) and f.axes and any(ax.has_data() for ax in f.axes)
+""",
+    "design_next_runs.ipynb": """
+assert len(runs) == 30 and K == 4
+# the forecast's Laplace sd falls with the suggested runs; the gradient mode starts at the greedy
+# runs, so it is never worse; both stay within the budget
+assert best.sd_after < best.sd_before and greedy.sd_after < greedy.sd_before
+assert best.sd_after <= greedy.sd_after * (1 + 1e-9), (best.sd_after, greedy.sd_after)
+assert best.spent <= BUDGET * (1 + 1e-9) and greedy.spent <= BUDGET * (1 + 1e-9)
+assert len(best.runs) == K
+# tokens per parameter inside the box the notebook set
+tpp = best.runs['tokens_per_param'].to_numpy()
+assert np.all((tpp >= BOX[0] * (1 - 1e-9)) & (tpp <= BOX[1] * (1 + 1e-9))), tpp
+# at equal compute, the suggested runs narrow the forecast more than the isoFLOP grid
+assert scored.sd_after / best.sd_after > 1.0, (scored.sd_after, best.sd_after)
+# the truth lies within 4 Laplace sds of the forecast made from the runs so far
+assert abs(best.value - truth_value) < 4 * best.sd_before, (best.value, truth_value, best.sd_before)
+""",
+}
+
 
 def _needs_epoch(path: Path) -> bool:
     return "epoch" in path.name
 
 
+def test_every_notebook_has_checks():
+    assert {p.name for p in NOTEBOOKS} == set(CHECKS)
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
-def test_notebook_runs(path, monkeypatch):
+def test_notebook_runs_and_shows_what_it_claims(path, monkeypatch):
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")
     if _needs_epoch(path):
@@ -23,6 +83,7 @@ def test_notebook_runs(path, monkeypatch):
             pytest.skip(f"Epoch data not found under {data_dir()} (set SCALELAB_DATA_DIR)")
     monkeypatch.setenv("SCALELAB_NB_FAST", "1")
     nb = nbformat.read(path, as_version=4)
+    nb.cells.append(nbformat.v4.new_code_cell(CHECKS[path.name]))
     client = nbclient.NotebookClient(nb, timeout=300, kernel_name="python3",
                                      resources={"metadata": {"path": str(path.parent)}})
     client.execute()
