@@ -170,7 +170,7 @@ def test_multipower_fit_forecasts_heldout_schedules(fit_25m):
 
 def test_lr_annealing_recovers_parameters_and_bootstraps_whole_runs():
     rng = np.random.default_rng(3)
-    truth = {"L0": 2.2, "A": 0.5, "alpha": 0.5, "C": 150.0, "lam": 0.99}
+    truth = {"L0": 2.2, "A": 0.5, "alpha": 0.5, "C": 15.0, "lam": 0.99}
     frames = []
     for name, lrs in (("cos", schedule.cosine(2000, 3e-3, 100, 3e-4)), ("const", schedule.constant(2000, 3e-3, 100)),
                       ("wsd", schedule.wsd(2000, 3e-3, 100, 0.3, 3e-4)), ("wsd2", schedule.wsd(1500, 3e-3, 100, 0.5))):

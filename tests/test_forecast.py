@@ -4,8 +4,8 @@ References: closed forms (the two-law stacking optimum, the scale model's likeli
 many simulated errors), and simulated ladders whose generating law is known.
 """
 
+import importlib
 import json
-import sys
 
 import numpy as np
 import pandas as pd
@@ -14,7 +14,7 @@ import pytest
 import scalelab
 from scalelab.cli import main as cli_main
 
-fc = sys.modules["scalelab.forecast"]  # the module (the name scalelab.forecast is the function)
+fc = importlib.import_module("scalelab.forecast")  # the module (also callable: scalelab.forecast(...))
 
 TRUTH = {"E": 1.8, "A": 480.0, "B": 2100.0, "alpha": 0.35, "beta": 0.37}
 
@@ -103,9 +103,11 @@ def test_forecast_cli_json_contract(tmp_path, capsys, small_forecast):
     train, targets = tmp_path / "train.csv", tmp_path / "targets.csv"
     runs.to_csv(train, index=False)
     at.to_csv(targets, index=False)
+    fig = tmp_path / "forecast.png"
     rc = cli_main(["forecast", str(train), "--at", str(targets), "--law", "chinchilla,gadre2024_overtrain",
-                   "--ci", "0.9", "--json"])
+                   "--ci", "0.9", "--json", "--plot", str(fig)])
     assert rc == 0
+    assert fig.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"  # --plot wrote the figure
     out = json.loads(capsys.readouterr().out)
     assert set(out) == {"laws", "method", "ci", "predictions", "diagnostics", "seconds"}
     assert set(out["laws"]) == {"chinchilla", "gadre2024_overtrain"}

@@ -213,6 +213,7 @@ def calibrate_scale(e: np.ndarray, d: np.ndarray, origin: np.ndarray, s0: float,
     return float(T[i]), float(S[i])
 
 
+@float64
 def _t_quantile(q: float, nu: float) -> float:
     """Student-t quantile by bisection on its CDF (regularised incomplete beta via continued fraction)."""
     import jax.scipy.special as jss

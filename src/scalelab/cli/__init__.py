@@ -33,6 +33,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     for group in GROUPS:
         group.add_commands(sub)
+    for command in sub.choices.values():  # every command: warnings can be made fatal
+        command.add_argument("--strict", action="store_true",
+                             help="exit 2 if any warning was printed (a posterior that failed its checks, "
+                                  "an identifiability warning, a non-converged fit, ...)")
     return parser
 
 
@@ -43,8 +47,15 @@ def main(argv=None) -> int:
     _cache.enable()  # compile once per machine (SCALELAB_CACHE_DIR moves it, =off turns it off)
     from scalelab.runs import RunTableError
 
+    from scalelab.cli.options import WARNED
+
+    WARNED.clear()
     try:
-        return int(args.func(args) or 0)
+        rc = int(args.func(args) or 0)
+        if rc == 0 and getattr(args, "strict", False) and WARNED:
+            err(f"error: --strict: {len(WARNED)} warning(s) above")
+            return 2
+        return rc
     except (RunTableError, ValueError, KeyError, OSError, NotImplementedError) as e:
         msg = e.args[0] if isinstance(e, KeyError) and e.args else e
         err(f"error: {msg}")

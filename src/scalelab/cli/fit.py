@@ -43,6 +43,8 @@ def cmd_fit(args) -> int:
         err(f"warning: the best start did not meet the convergence test after {res.n_iter} iterations; "
             f"try --max-iter {2 * args.max_iter} or more starts (--starts N)")
     err(f"done in {res.seconds:.2f} s (best of {res.n_starts} starts: #{res.best_start}, {res.n_iter} iterations)")
+    for w in res.warnings:  # identifiability: the design, and parameters at the edge of their range
+        err(f"warning: {w}")
     far = robust_outliers(table, law, res.params)
     if far["index"]:
         shown = ", ".join(f"{r:+.3f}" for r in far["residual"][:10])

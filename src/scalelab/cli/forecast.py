@@ -18,6 +18,11 @@ def cmd_forecast(args) -> int:
     for w in fc.warnings:
         err(f"warning: {w}")
     out = fc.to_json()
+    if getattr(args, "plot", None):  # the runs and the law with the largest weight
+        from scalelab.cli.report import plot_fit
+
+        top = max(fc.weights, key=fc.weights.get)
+        plot_fit(table, fc.laws[top]["law"], fc.laws[top]["params"], args.plot)
     if args.json:
         print(json.dumps(out))
         return 0
@@ -40,6 +45,8 @@ def add_commands(subparsers) -> None:
                         "extrapolation), one law name, or a comma-separated list")
     p.add_argument("--ci", type=float, default=0.9, help="central probability of the intervals (default 0.9)")
     p.add_argument("--seed", type=int, default=0, help="seed for random starts of laws without a start grid")
+    p.add_argument("--plot", metavar="FILE", default=None,
+                   help="also write the figure of the runs and the law with the largest weight (.png, .svg, .pdf)")
     add_json(p)
     p.set_defaults(func=cmd_forecast)
 

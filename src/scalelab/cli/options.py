@@ -12,8 +12,13 @@ import sys
 from pathlib import Path
 
 
+WARNED: list[str] = []  # warnings this command printed (``--strict`` turns any into exit 2)
+
+
 def err(msg: str) -> None:
     """Progress, notes and warnings: stderr (stdout carries only the command's result)."""
+    if msg.startswith("warning:"):
+        WARNED.append(msg)
     print(msg, file=sys.stderr, flush=True)
 
 

@@ -11,7 +11,6 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
 
 from scalelab.cli.options import add_table
 
@@ -55,6 +54,8 @@ def plot_fit(table, law, params, path, draws=None, ci: float = 0.9, draws_label:
       params: natural parameters (point values).
       draws: optional ``{param: [B]}`` (bootstrap refits or posterior draws) for a ``ci`` band.
     """
+    import numpy as np
+
     from scalelab import laws, runs
     from scalelab.compare import holdout_mask
     from scalelab.report import Context, figures
@@ -75,6 +76,8 @@ def plot_fit(table, law, params, path, draws=None, ci: float = 0.9, draws_label:
 
 def plot_posterior(table, post, path, ci: float = 0.9) -> Path:
     """``--plot FILE`` of `bayes`: the fit figure with the posterior's band."""
+    import numpy as np
+
     from scalelab import laws
 
     law = laws.get(post.law)

@@ -17,6 +17,7 @@ from scalelab.fit import buckets as _buckets
 from scalelab.fit import objectives
 from scalelab.fit import screen as _screen
 from scalelab.fit.multistart import multistart
+from scalelab.fit import identify as _identify
 from scalelab.fit.problem import prepare, prepare_data, table_for  # noqa: F401  (kept importable here)
 from scalelab.programs import call_timed, float64, per_law
 
@@ -46,6 +47,8 @@ class FitResult:
         had already compiled the program.
       method: ``"projection"`` (variable-projection screen + LM, `scalelab.fit.screen`)
         or ``"multistart"`` (every start screened by LM, `scalelab.fit.multistart`).
+      warnings: identifiability warnings (`scalelab.fit.identify`): the design and parameters at
+        the edge of their range.
     """
 
     law: _laws.Law
@@ -65,6 +68,7 @@ class FitResult:
     seconds: float
     compile_seconds: float = 0.0
     method: str = "multistart"
+    warnings: tuple = ()
 
     def predict(self, **inputs) -> np.ndarray:
         """Predicted loss at the given inputs (e.g. ``N=1e9, D=2e10``)."""
@@ -80,6 +84,7 @@ class FitResult:
             "converged": bool(self.converged),
             "seconds": float(self.seconds),
             "compile_seconds": float(self.compile_seconds),
+            "warnings": list(self.warnings),
         }
 
 
@@ -229,4 +234,5 @@ def fit(runs, law="chinchilla", *, objective: str = "huber", delta: float = 1e-3
         fixed={k: float(v) for k, v in (fixed or {}).items()}, conventions=law.conventions,
         notes=table.notes, seconds=time.perf_counter() - t0, compile_seconds=compile_seconds,
         method="projection" if projection else "multistart",
+        warnings=tuple(_identify.table_warnings(table) + _identify.parameter_warnings(law, u)),
     )

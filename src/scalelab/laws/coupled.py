@@ -93,10 +93,10 @@ SKALING = Law(
         "log_kappa": (float(np.log(0.2)), float(np.log(1.2))),
     },
     reference={},
-    citation="Videau et al. 2026, arXiv 2608.07222 (kappa-coupled Chinchilla); LAWS.md §2b",
+    citation="Videau et al. 2026, arXiv 2608.07222 (kappa-coupled Chinchilla)",
     conventions=("N: total parameters (embeddings included, as chinchilla); D: training tokens; loss in nats/token. "
                  "kappa = 1 is chinchilla. Compute-optimal split under C = 6ND: skaling_allocation (closed form). "
-                 "No published coefficients carried (LAWS.md: abstract and a third-party summary only)."),
+                 "No published coefficients carried (the source is the abstract and a third-party summary only)."),
     description="Kappa-coupled Chinchilla E + (A/N^alpha + B/D^beta)^kappa.",
 )
 

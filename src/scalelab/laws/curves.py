@@ -31,6 +31,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from scalelab.programs import float64
 from scalelab.laws.base import Law, positive, unit
 
 CURVE_INPUTS = ("run_id", "step", "lr")
@@ -48,6 +49,7 @@ class CurveLaw(Law):
 
     prepare: Callable | None = None
 
+    @float64
     def __call__(self, params, **inputs):
         """Predicted loss per row for ``run_id``, ``step``, ``lr`` arrays (one entry per row)."""
         import pandas as pd
@@ -152,7 +154,7 @@ MULTIPOWER = CurveLaw(
     prepare=prepare_curves,
     transforms={k: positive for k in _MP_PARAMS},
     start_grid={
-        "log_L0": (np.log(1.5), np.log(3.0)),
+        "log_L0": (np.log(1.5), np.log(2.2), np.log(3.0)),
         "log_A": (np.log(0.5),),
         "log_alpha": (np.log(0.5),),
         "log_B": (np.log(30.0), np.log(300.0), np.log(3000.0)),
@@ -189,7 +191,7 @@ LR_ANNEALING = CurveLaw(
     prepare=prepare_curves,
     transforms={"L0": positive, "A": positive, "alpha": positive, "C": positive, "lam": unit},
     start_grid={
-        "log_L0": (np.log(1.5), np.log(3.0)),
+        "log_L0": (np.log(1.5), np.log(2.2), np.log(3.0)),
         "log_A": (np.log(0.5),),
         "log_alpha": (np.log(0.5),),
         "log_C": (np.log(0.03), np.log(0.3), np.log(3.0)),

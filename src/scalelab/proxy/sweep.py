@@ -141,19 +141,11 @@ def append_row(path: str | os.PathLike, row: dict) -> None:
     check_target(path)
     old = _read_one(path) if path.exists() else pd.DataFrame()
     new = pd.DataFrame([{**row, MARKER[0]: MARKER[1]}])
-    df = new if old.empty else pd.concat([old, new], ignore_index=True)
-
-    def write(fh):
-        if path.suffix == ".parquet":
-            df.to_parquet(fh, index=False)
-        else:
-            df.to_csv(fh, index=False)
-
-    replace_atomic(path, write)
+    _write_atomic(path, new if old.empty else pd.concat([old, new], ignore_index=True))
 
 
 def _write_atomic(path: Path, df: pd.DataFrame) -> None:
-    """Replace ``path`` with ``df`` atomically (`scalelab.proxy.atomic`): the curve file beside a sweep."""
+    """Replace ``path`` with ``df`` atomically (`scalelab.proxy.atomic`): the run table or its curve file."""
     path.parent.mkdir(parents=True, exist_ok=True)
 
     def write(fh):
