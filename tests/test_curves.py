@@ -17,12 +17,15 @@ import pytest
 
 import scalelab
 from scalelab import curves, laws
-from scalelab.curves import schedule
+from scalelab.laws import schedule
 from scalelab.data import data_dir
 from scalelab.fit import variants
 from scalelab.fit.api import table_for
 from scalelab.fit.many import fit_many
 from scalelab.laws.curves import segments
+
+# the module checks JAX kernels (schedule integrals) directly against float64 NumPy to 1e-12
+pytestmark = pytest.mark.usefixtures("x64")
 
 MP = laws.get("multipower")
 LA = laws.get("lr_annealing")

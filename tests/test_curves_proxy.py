@@ -2,12 +2,9 @@
 
 import dataclasses
 
-import jax
 import numpy as np
 import pandas as pd
 import pytest
-
-jax.config.update("jax_enable_x64", True)
 
 import scalelab
 from scalelab.proxy import plans

@@ -4,7 +4,7 @@
     scalelab schedule --from fit.json --steps 24000 --peak-lr 3e-4 --warmup 2160 --out schedule.csv
 
 The CSV holds ``step, lr`` rows (the learning rate of each update; warm-up from 0 at step 0 is
-implied, see `scalelab.curves.schedule`), readable by ``scalelab proxy`` and by
+implied, see `scalelab.laws.schedule`), readable by ``scalelab proxy`` and by
 `scalelab.curves.predict_table`. The predicted final losses of the optimised schedule, cosine and
 WSD (same steps, peak and warm-up) go to stderr, or to stdout as one JSON object with ``--json``.
 """

@@ -152,6 +152,8 @@ def _print_proxy(proxy: dict) -> None:
     for g in proxy["moe_minus_dense"]:
         print(f"  {g['where']:<11} wang2024_moe MoE - dense: {g['loss']:+.3f}  [{g['lo']:+.3f}, {g['hi']:+.3f}]")
     # the installed file's own path, so that the hint runs from any directory (not only a clone's root)
+    from scalelab.runs.data import package_data
+
     print("(Laplace: a Gaussian around the fit, fast. NUTS: `scalelab bayes "
           f"{package_data(proxy['table'])} --law wang2024_moe`, ~1 min; with sigma free it mixes poorly on these runs)")
     print()

@@ -1,23 +1,23 @@
 """Whole learning curves: curve tables, schedule integrals, forecasts and schedule optimisation.
 
-* `schedule`: curve-table checks, the schedule convention (piecewise linear between rows, linear
-  warm-up from 0), per-row encodings for the curve laws, and schedule builders (cosine, WSD,
-  constant). Pure NumPy, nothing else of scalelab's: the run table calls its checks.
+* `schedule` (declared beside the curve laws, `scalelab.laws.schedule`, and re-exported here):
+  curve-table checks, the schedule convention (piecewise linear between rows, linear warm-up from
+  0), per-row encodings for the curve laws, and schedule builders (cosine, WSD, constant). Pure
+  NumPy, nothing else of scalelab's: the run table and the laws call it, so it sits on their floor.
 * `predict_table(fit, table)`: one predicted loss per row of ``run_id, step, lr`` rows.
 * `optimize_schedule(fit, steps, peak_lr, warmup)`: a non-increasing schedule after warm-up that
   minimises the fitted law's final loss, by gradient (optax) through the law.
 
 The curve laws themselves (``multipower``, ``lr_annealing``) are declared in
-`scalelab.laws.curves`. The heavier functions load on first use, so that importing
-`scalelab.curves.schedule` from the run table pulls in nothing else.
+`scalelab.laws.curves`. The heavier functions load on first use.
 """
 
 from __future__ import annotations
 
 import importlib
 
-from scalelab.curves import schedule
-from scalelab.curves.schedule import constant, cosine, wsd
+from scalelab.laws import schedule
+from scalelab.laws.schedule import constant, cosine, wsd
 
 _LAZY = {
     "predict_table": "scalelab.curves.predict",

@@ -22,7 +22,7 @@ import numpy as np
 import optax
 import pandas as pd
 
-from scalelab.curves import schedule as _schedule
+from scalelab.laws import schedule as _schedule
 from scalelab.curves.predict import law_and_params
 from scalelab.programs import float64
 

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from scalelab import laws as _laws
-from scalelab.curves import schedule as _schedule
+from scalelab.laws import schedule as _schedule
 from scalelab.programs import float64, per_law
 
 ROW_CHUNK = 4096  # rows per compiled evaluation (memory: ROW_CHUNK x knots per array)

@@ -11,14 +11,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from scalelab import laws as _laws
-from scalelab import runs as _runs
 from scalelab import cache as _cache
 from scalelab.fit import buckets as _buckets
 from scalelab.fit import objectives
 from scalelab.fit import screen as _screen
 from scalelab.fit.multistart import multistart
 from scalelab.fit import identify as _identify
-from scalelab.fit.problem import prepare, prepare_data, table_for  # noqa: F401  (kept importable here)
+from scalelab.fit.problem import prepare, prepare_data, table_for  # noqa: F401  (prepare_data, table_for: kept importable here)
 from scalelab.programs import call_timed, float64, per_law
 
 

@@ -1,7 +1,7 @@
 """Learning-curve laws: loss at every step of a run as a function of its learning-rate schedule.
 
 Both laws read a curve table (``run_id, step, lr`` and ``loss`` per row; see
-`scalelab.curves.schedule` for the schedule convention: piecewise linear between rows, linear
+`scalelab.laws.schedule` for the schedule convention: piecewise linear between rows, linear
 warm-up from 0 at step 0 up to a first row above step 0). Their ``prepare`` turns a table into
 per-row arrays: the row's step ``t`` [n] and its run's schedule knots ``knot_step``,
 ``knot_lr`` [n, K]; ``predict`` integrates the schedule up to ``t`` in JAX, vectorised over rows,
@@ -64,8 +64,8 @@ class CurveLaw(Law):
 
 
 def prepare_curves(df, dtype=np.float64) -> dict:
-    """Curve table rows -> ``{"t", "knot_step", "knot_lr"}`` (see `scalelab.curves.schedule.encode`)."""
-    from scalelab.curves import schedule
+    """Curve table rows -> ``{"t", "knot_step", "knot_lr"}`` (see `scalelab.laws.schedule.encode`)."""
+    from scalelab.laws import schedule
 
     return schedule.encode(df, dtype=dtype)
 

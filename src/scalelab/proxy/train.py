@@ -72,7 +72,7 @@ def read_schedule(path, steps: int) -> np.ndarray:
 
     ``lr`` at ``step`` s is the rate of the s-th update (steps count updates, from 1); between
     rows the rate is linear, and before the first row it warms up linearly from 0 at step 0 (the
-    curve-table convention of ``scalelab.curves.schedule``). Rows past ``steps`` are ignored; a
+    curve-table convention of ``scalelab.laws.schedule``). Rows past ``steps`` are ignored; a
     schedule that ends before ``steps`` is an error.
     """
     import pandas as pd

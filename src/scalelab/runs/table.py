@@ -27,7 +27,7 @@ the same way, when a method reads the column. Reading and writing files: `scalel
 
 A *curve table* has several rows per ``run_id`` (checkpoints at ``step``, with the
 ``lr`` of that step): its steps must increase within each run, every run needs two rows
-or more, and ``lr`` may be 0 but not negative (`scalelab.curves.schedule` holds the
+or more, and ``lr`` may be 0 but not negative (`scalelab.laws.schedule` holds the
 checks and the schedule convention). Final-loss laws are fitted on `RunTable.final`
 (each run's last checkpoint, noted in the result); curve laws use every row.
 """
@@ -140,11 +140,11 @@ class RunTable:
     def select(self, mask) -> "RunTable":
         return dataclasses.replace(self, df=self.df[np.asarray(mask, bool)])
 
-    # -- curve tables (several rows per run: run_id + step); logic in scalelab.curves.schedule --
+    # -- curve tables (several rows per run: run_id + step); logic in scalelab.laws.schedule --
     @property
     def is_curve(self) -> bool:
         """True when some ``run_id`` has several rows (checkpoints at different ``step``)."""
-        from scalelab.curves.schedule import is_curve_table
+        from scalelab.laws.schedule import is_curve_table
 
         return is_curve_table(self.df)
 
@@ -152,7 +152,7 @@ class RunTable:
         """Each run's last checkpoint (largest ``step``); a one-row-per-run table passes through."""
         if not self.is_curve:
             return self
-        from scalelab.curves.schedule import final_rows
+        from scalelab.laws.schedule import final_rows
 
         keep = final_rows(self.df)
         return dataclasses.replace(self, df=keep, notes=self.notes + (
@@ -252,7 +252,7 @@ def from_dataframe(df: pd.DataFrame, source: str = "<DataFrame>", *, columns: Ma
             df[col] = values
     invalid.update({k: v for k, v in clash.items() if k not in invalid})
     if curve:
-        from scalelab.curves.schedule import check_curve_table  # curve table: several rows per run
+        from scalelab.laws.schedule import check_curve_table  # curve table: several rows per run
 
         check_curve_table(df, source, error=RunTableError)
     ok = lambda c: c in df.columns and c not in invalid  # noqa: E731
