@@ -30,7 +30,7 @@ import pandas as pd
 
 import scalelab
 from scalelab import curves, laws
-from scalelab.curves import schedule
+from scalelab.laws import schedule
 from scalelab.data import data_dir
 
 TRAIN = ["cosine_24000", "constant_24000", "wsdcon_9"]
