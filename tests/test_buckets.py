@@ -8,6 +8,9 @@ import pytest
 import scalelab
 from scalelab.fit import api, buckets, screen
 
+# padding is checked against float64 objectives to 1e-12: the module runs in JAX's 64-bit mode (scalelab scopes its own)
+pytestmark = pytest.mark.usefixtures("x64")
+
 TRUTH = {"E": 1.8, "A": 480.0, "B": 2100.0, "alpha": 0.35, "beta": 0.37}
 
 

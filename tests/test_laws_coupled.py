@@ -14,6 +14,9 @@ from scalelab.laws.coupled import farseer_from_paper, farseer_to_paper, skaling_
 
 from _law_refs import huber
 
+# the laws' JAX forms are checked against float64 NumPy: the module runs in JAX's 64-bit mode (scalelab scopes its own)
+pytestmark = pytest.mark.usefixtures("x64")
+
 SK, FA, CH = laws.get("skaling"), laws.get("farseer"), laws.get("chinchilla")
 RNG = np.random.default_rng(1)
 N = np.exp(RNG.uniform(np.log(1e6), np.log(1e11), 64))

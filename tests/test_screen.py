@@ -16,6 +16,9 @@ import scalelab
 from scalelab import laws
 from scalelab.fit import screen
 
+# the projection kernels are checked against float64 NumPy and SciPy: the module runs in JAX's 64-bit mode (scalelab scopes its own)
+pytestmark = pytest.mark.usefixtures("x64")
+
 
 def test_project_is_nnls():
     rng = np.random.default_rng(0)

@@ -10,6 +10,12 @@ from scalelab.cli.options import (UsageError, add_fit, count, fraction, add_json
 
 def _allocation_intervals(law, boot, C, extra, ci):
     """N_opt, D_opt, tokens/param percentile intervals over bootstrap refits (one vmapped solve)."""
+    from scalelab.programs import float64
+
+    return float64(_allocation_intervals64)(law, boot, C, extra, ci)
+
+
+def _allocation_intervals64(law, boot, C, extra, ci):
     import jax.numpy as jnp
     import numpy as np
 
