@@ -57,9 +57,8 @@ from scalelab.programs import float64, per_law
 ADJUSTMENTS = ("sandwich",)
 
 
-@per_law
-def _score_program(law, likelihood, delta):
-    """jit of the per-run scores ``[n, q]`` of ``(theta, log_s[, log_nu])`` (data traced)."""
+def _run_loglik(law, likelihood, delta):
+    """``(phi, x, y) -> [n]``: each run's log-likelihood at ``phi = (theta, log_s[, log_nu])``."""
     P = law.n_params
 
     def loglik(phi, x, y):
@@ -67,7 +66,13 @@ def _score_program(law, likelihood, delta):
         nu = jnp.exp(phi[P + 1]) if likelihood == "student_t" else None
         return noise_distribution(likelihood, jnp.exp(phi[P]), nu, delta).log_prob(y - mu)
 
-    return jax.jit(jax.jacfwd(loglik))
+    return loglik
+
+
+@per_law
+def _score_program(law, likelihood, delta):
+    """jit of the per-run scores ``[n, q]`` of ``(theta, log_s[, log_nu])`` (data traced)."""
+    return jax.jit(jax.jacfwd(_run_loglik(law, likelihood, delta)))
 
 
 # Below this many runs per sampled parameter the scores' outer product is too noisy an estimate
@@ -159,14 +164,8 @@ def sandwich_map(law, likelihood: str, phi, x, y, delta: float = 1e-3, small_sam
 @per_law
 def _loglik_program(law, likelihood, delta):
     """jit of the summed log-likelihood of each draw ``[S, q] -> [S]`` (data traced)."""
-    P = law.n_params
-
-    def loglik(phi, x, y):
-        mu = law.log_predict_theta(phi[:P], x)
-        nu = jnp.exp(phi[P + 1]) if likelihood == "student_t" else None
-        return jnp.sum(noise_distribution(likelihood, jnp.exp(phi[P]), nu, delta).log_prob(y - mu))
-
-    return jax.jit(jax.vmap(loglik, in_axes=(0, None, None)))
+    run = _run_loglik(law, likelihood, delta)
+    return jax.jit(jax.vmap(lambda phi, x, y: jnp.sum(run(phi, x, y)), in_axes=(0, None, None)))
 
 
 @float64
