@@ -4,18 +4,14 @@ from __future__ import annotations
 
 import json
 
+from scalelab.programs import float64  # a decorator only: imports no JAX until called
 from scalelab.cli.options import (UsageError, add_fit, count, fraction, add_json, add_table, err, fixed_from, floats, read_table,
                                   starts_value)
 
 
+@float64
 def _allocation_intervals(law, boot, C, extra, ci):
     """N_opt, D_opt, tokens/param percentile intervals over bootstrap refits (one vmapped solve)."""
-    from scalelab.programs import float64
-
-    return float64(_allocation_intervals64)(law, boot, C, extra, ci)
-
-
-def _allocation_intervals64(law, boot, C, extra, ci):
     import jax.numpy as jnp
     import numpy as np
 

@@ -49,8 +49,8 @@ def parameter_warnings(law, unconstrained: dict, margin: float = 1.0) -> list[st
     """Warnings for fitted parameters at the edge of their range.
 
     A parameter is at the edge when its unconstrained value lies more than ``margin`` range-widths
-    outside the law's ``start_ranges`` (a scale running off to 0 or infinity), when a sigmoid-bounded
-    value is within 1e-6 of 0 or 1, or when a positive exponent (``log_`` name) is below 1e-4.
+    outside the law's ``start_ranges`` (a scale or exponent running off to 0 or infinity), or when a
+    sigmoid-bounded value is within 1e-6 of 0 or 1.
     """
     out = []
     for name, uname in zip(law.params, law.unconstrained_names):
