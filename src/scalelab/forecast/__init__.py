@@ -38,6 +38,7 @@ import pandas as pd
 from scalelab import laws as _laws
 from scalelab import runs as _runs
 from scalelab.runs.table import _canonical_names as canonical_names
+from scalelab.forecast import curves as _curves
 from scalelab.forecast.calibrate import (calibrate_scale, extrapolation_distance, honest_errors, origin_weights,
                                          size_groups, stack_weights, t_quantile)
 from scalelab.programs import float64
@@ -114,7 +115,7 @@ def candidates(table: _runs.RunTable, laws="auto") -> list:
     """The candidate Laws: ``"auto"`` = every loss law whose inputs the table has, else the named ones."""
     if laws == "auto" or laws is None:
         return [l for l in _laws.all_laws() if l.target == "loss" and l.name not in NOT_CANDIDATES
-                and all(c in table.columns for c in l.inputs)]
+                and not isinstance(l, _curves.CurveLaw) and all(c in table.columns for c in l.inputs)]
     if isinstance(laws, str):
         laws = [s.strip() for s in laws.split(",") if s.strip()]
     out = []
@@ -165,7 +166,9 @@ def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, 
     """Forecast the loss of new runs at ``at`` from the run table ``runs``.
 
     Args:
-      runs: path, DataFrame or `RunTable` of training runs (final losses).
+      runs: path, DataFrame or `RunTable` of training runs (final losses). A curve table with the
+        curve laws (or ``"auto"`` and an ``lr`` column) is forecast row by row instead, on the target
+        schedules ``at`` (``run_id, step, lr`` rows): `scalelab.forecast.curves`.
       at: the targets: path, DataFrame or dict of input columns (``N``, ``D``, ... as the laws need);
         a ``loss`` column is ignored.
       laws: ``"auto"`` (every loss law whose inputs the table has, weighted by extrapolation), a name,
@@ -188,6 +191,9 @@ def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, 
     if not 0.0 < ci < 1.0:
         raise ValueError(f"ci must lie in (0, 1), got {ci}")
     table = _runs.read(runs)
+    if _curves.is_curve_request(table, laws):  # whole learning curves: `scalelab.forecast.curves`
+        return _curves.forecast_curves(table, at, laws=laws, ci=ci, shrink=shrink, tau_prior=tau_prior,
+                                       prior_weight=prior_weight, seed=seed, progress=progress)
     cands = candidates(table, laws)
     if not cands:
         raise _runs.RunTableError(f"no loss law has all its inputs among the columns {table.columns}; "

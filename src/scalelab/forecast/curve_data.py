@@ -1,0 +1,143 @@
+"""The curve forecast's rows: training rows (missing losses, thinning), target schedules, origins.
+
+Plain pandas/NumPy at the edge of `scalelab.forecast.curves` (see its module doc); errors name the
+cause and the fix. Steps in optimizer steps, losses in nats/token.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+
+from scalelab import runs as _runs
+from scalelab.laws.curves import CURVE_INPUTS
+from scalelab.runs.table import LOSS_MAX, _canonical_names as canonical_names
+
+
+def training_table(table: _runs.RunTable) -> tuple:
+    """``(table, weight [n], warnings)``: rows whose loss is missing keep their schedule, weight 0.
+
+    Rows at step 0 get weight 0 too (no summed learning rate yet: the laws' power of S is infinite).
+    """
+    df = table.df.reset_index(drop=True)  # positions, not labels, from here on
+    table = dataclasses.replace(table, df=df, lines=None)
+    for c in ("run_id", "step", "lr", "loss"):
+        if c not in df.columns:
+            raise _runs.RunTableError(f"{table.source}: column {c!r} missing; a curve forecast needs run_id, step, "
+                                      f"lr and loss per row (columns are {table.columns})")
+    for c in ("step", "lr"):
+        if c in table.invalid:
+            raise _runs.RunTableError(table.invalid[c])
+    loss = pd.to_numeric(df["loss"], errors="coerce").to_numpy(float)
+    ok = np.isfinite(loss) & (loss > 0) & (loss <= LOSS_MAX)
+    warnings = []
+    if not ok.all():
+        warnings.append(f"{int((~ok).sum())} rows without a usable loss (NaN, non-positive or above {LOSS_MAX:g}) "
+                        f"keep their lr in the schedule but are not fitted")
+        fill = np.median(loss[ok]) if ok.any() else 1.0
+        df = df.assign(loss=np.where(ok, loss, fill))
+        table = dataclasses.replace(table, df=df, invalid={k: v for k, v in table.invalid.items() if k != "loss"})
+    at0 = df["step"].to_numpy(float) == 0
+    w = (ok & ~at0).astype(float)
+    return table, w, warnings
+
+
+def targets(at) -> pd.DataFrame:
+    """The target rows ``run_id, step, lr`` in the given order (a ``loss`` column is never read)."""
+    if isinstance(at, _runs.RunTable):
+        df = at.df
+    elif isinstance(at, pd.DataFrame):
+        df = at
+    elif isinstance(at, dict):
+        df = pd.DataFrame({k: np.atleast_1d(np.asarray(v)) for k, v in at.items()})
+    else:
+        df = _runs.read_frame(at)
+    df = canonical_names(df.drop(columns=[c for c in df.columns if str(c).strip().lower() == "loss"]).copy(),
+                         "targets")[0]
+    missing = [c for c in CURVE_INPUTS if c not in df.columns]
+    if missing:
+        raise _runs.RunTableError(f"targets lack column(s) {missing}; a curve forecast's targets are whole schedules: "
+                                  f"rows of run_id, step, lr (every row of each target run up to the steps asked); "
+                                  f"columns are {list(df.columns)}")
+    if len(df) == 0:
+        raise _runs.RunTableError("targets: no rows")
+    step = pd.to_numeric(df["step"], errors="coerce").to_numpy(float)
+    lr = pd.to_numeric(df["lr"], errors="coerce").to_numpy(float)
+    bad = ~np.isfinite(step) | (step < 0) | ~np.isfinite(lr) | (lr < 0) | df["run_id"].isna().to_numpy()
+    if bad.any():
+        raise _runs.RunTableError(f"targets: rows {np.flatnonzero(bad)[:10].tolist()} have a missing run_id, or a "
+                                  f"step or lr that is missing, not finite or negative")
+    return pd.DataFrame({"run_id": df["run_id"].to_numpy(), "step": step, "lr": lr})
+
+
+def schedules(tg: pd.DataFrame) -> tuple:
+    """``(rows sorted by run and step with one row per (run, step), index of each target row in them)``."""
+    key = tg["run_id"].astype(str)
+    sched = tg.assign(run_id=key).sort_values(["run_id", "step"], kind="stable")
+    dup = sched.duplicated(["run_id", "step"], keep=False)
+    clash = sched[dup].groupby(["run_id", "step"])["lr"].nunique()
+    if (clash > 1).any():
+        run, step = clash[clash > 1].index[0]
+        raise _runs.RunTableError(f"targets: run {run!r} gives two learning rates at step {step:g}; one lr per step")
+    sched = sched.drop_duplicates(["run_id", "step"])
+    # a run given by one row at step s warms up linearly from 0 to it; a row halfway on that line
+    # writes the same schedule with two rows, as a curve table needs
+    size = sched.groupby("run_id")["step"].transform("size").to_numpy()
+    one = sched[(size == 1) & (sched["step"].to_numpy() >= 1)]
+    half = np.floor(one["step"].to_numpy() / 2)
+    extra = pd.DataFrame({"run_id": one["run_id"].to_numpy(), "step": half,
+                          "lr": one["lr"].to_numpy() * half / one["step"].to_numpy()})
+    sched = pd.concat([sched, extra]).sort_values(["run_id", "step"], kind="stable").reset_index(drop=True)
+    where = pd.MultiIndex.from_frame(sched[["run_id", "step"]]).get_indexer(
+        pd.MultiIndex.from_arrays([key.to_numpy(), tg["step"].to_numpy()]))
+    return sched, where
+
+
+def curve_origins(run: np.ndarray, step: np.ndarray, w: np.ndarray, n_params: int, max_runs: int = 12,
+                  truncate=(0.5,)) -> tuple:
+    """``(weights [K, n], info)``: the origins' row weights and, per origin, its kind, what it holds out,
+    the held-out rows ``held`` [n] and the longest training step ``horizon``.
+
+    Leave-one-schedule-out origins need 3 runs or more (at most ``max_runs``, spread over the runs);
+    a truncated origin needs more than ``n_params + 1`` fitted rows before its cut.
+    """
+    valid = w > 0
+    runs = list(dict.fromkeys(run[valid]))
+    rows, info = [], []
+    if len(runs) >= 3:
+        pick = [runs[i] for i in np.unique(np.round(np.linspace(0, len(runs) - 1, min(max_runs, len(runs)))).astype(int))]
+        for r in pick:  # a handful of weight vectors; their fits are one vmapped program
+            wk = w * (run != r)
+            if (wk > 0).sum() > n_params + 1:
+                rows.append(wk)
+                info.append({"kind": "leave schedule out", "held_out": str(r), "held": valid & (run == r),
+                             "horizon": float(step[wk > 0].max())})
+    top = step[valid].max() if valid.any() else 0.0
+    for f in truncate:
+        cut = f * top
+        wk = w * (step <= cut)
+        held = valid & (step > cut)
+        if (wk > 0).sum() > n_params + 1 and held.any():
+            rows.append(wk)
+            info.append({"kind": "truncated curves", "held_out": f"steps > {cut:g}", "held": held, "horizon": float(cut)})
+    return np.array(rows).reshape(len(rows), len(w)), info
+
+
+def fit_rows(df: pd.DataFrame, w: np.ndarray, max_rows: int) -> np.ndarray:
+    """Mask of the rows the laws are fitted on: all, or every m-th row of each run (with its first,
+    last and schedule kinks, `scalelab.curves.thin`) so that about ``max_rows`` fitted rows remain.
+
+    The fit's cost grows with rows x schedule knots; neighbouring checkpoints of a smooth curve add
+    little. Every row still counts in the held-out errors.
+    """
+    from scalelab.curves.predict import thin
+
+    every = int(np.ceil((w > 0).sum() / max(max_rows, 1)))
+    if every <= 1:
+        return np.ones(len(df), bool)
+    return np.isin(np.arange(len(df)), thin(df.assign(_pos=np.arange(len(df))), every)["_pos"].to_numpy())
+
+
+__all__ = ["training_table", "targets", "schedules", "curve_origins", "fit_rows"]

@@ -1,0 +1,312 @@
+"""Curve forecasts: the loss at every step of runs under schedules not seen in training.
+
+`scalelab.forecast` sends a curve table (several ``run_id, step, lr, loss`` rows per run) with the
+curve laws (``multipower``, ``lr_annealing``; ``"auto"`` = both) here. The principle is the
+final-loss forecast's: weights and the interval come from held-out extrapolation, never from the
+in-sample fit alone.
+
+1. **Origins** (each one variant of a single `fit_many` call per law; run weights are 0 on the
+   held-out rows):
+   * *leave one schedule out* (3 or more training runs): fit on the other runs, predict the
+     held-out run's whole curve. Its errors measure the transfer to an unseen schedule.
+   * *truncated curves*: fit every run's rows up to ``f x`` the longest training step (``f`` in
+     ``truncate``), predict the later rows. Their errors measure extrapolation in steps.
+   Each held-out row gives a log-loss error ``e = log L_pred - log L`` at a distance ``d``: the
+   decades of its step beyond the longest step of that origin's training rows (0 inside).
+2. **Weights**: stacking on those errors, each origin counting equally (`stack_weights`).
+3. **Interval**: Student-t on log loss with ``s(d)^2 = s0^2 + sigma^2 + tau^2 d^2``: ``s0`` the
+   stacked in-sample residual scale (the noise of one logged loss), ``sigma`` the error of an
+   unseen schedule at seen steps, ``tau`` the error per decade of steps beyond the training
+   curves, fitted to the honest stacked errors (`honest_errors`, `calibrate_scale`) with the
+   weak prior of the final-loss forecast. With fewer than 3 training runs no schedule can be left
+   out: a warning says so and ``sigma`` is floored at ``sigma_prior``.
+
+Rows whose loss is missing (NaN, non-positive or implausible) keep their ``lr`` in the schedule
+and get weight 0 in every fit. A target table (``at``) holds whole schedules: ``run_id, step,
+lr`` rows, each run's schedule read from its rows as in training (piecewise linear between rows,
+linear warm-up from 0); its ``loss`` column is never read. Units: loss in nats/token, steps in
+optimizer steps, distances in decades (log10) of steps. The rows at the edge (missing losses,
+thinning, target schedules, origins) are prepared in `scalelab.forecast.curve_data`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+
+from scalelab import laws as _laws
+from scalelab import runs as _runs
+from scalelab.forecast.calibrate import calibrate_scale, honest_errors, stack_weights, t_quantile
+from scalelab.forecast.curve_data import curve_origins, fit_rows, schedules, targets, training_table
+from scalelab.laws.curves import CURVE_INPUTS, CurveLaw
+from scalelab.programs import float64, per_law
+
+METHOD = ("leave-one-schedule-out and truncated-curve origins, stacking; Student-t interval calibrated on "
+          "held-out curve errors")
+ROW_BUDGET = 2e7  # variants x rows x knots evaluated at once when predicting training rows (memory)
+
+
+@dataclasses.dataclass(frozen=True)
+class CurveForecast:
+    """What a curve forecast returns (plain values; `to_json` gives the CLI's object).
+
+    Attributes as `scalelab.forecast.Forecast`'s; ``inputs`` holds the targets' ``run_id, step, lr``
+    in the given row order and ``distance`` the decades of each target's step beyond the longest
+    training step.
+    """
+
+    weights: dict
+    ci: float
+    inputs: pd.DataFrame
+    loss: np.ndarray
+    lo: np.ndarray
+    hi: np.ndarray
+    distance: np.ndarray
+    scale: np.ndarray
+    laws: dict
+    origins: list
+    s0: float
+    tau: float
+    nu: float
+    warnings: list
+    method: str
+    seconds: float
+    rhat_max: float | None = None
+    sigma: float = 0.0
+    notes: tuple = ()
+    details: dict = dataclasses.field(default_factory=dict, repr=False)
+
+    def to_json(self) -> dict:
+        def plain(v):  # NumPy scalars -> Python values (a run_id may be text or a number)
+            return v.item() if hasattr(v, "item") else v
+
+        preds = []
+        for i in range(len(self.loss)):
+            row = self.inputs.iloc[i]
+            step = float(row["step"])
+            preds.append({"inputs": {"run_id": plain(row["run_id"]), "step": int(step) if step.is_integer() else step,
+                                     "lr": float(row["lr"])},
+                          "loss": float(self.loss[i]), "lo": float(self.lo[i]), "hi": float(self.hi[i])})
+        return {"laws": {k: float(v) for k, v in self.weights.items()}, "method": self.method, "ci": float(self.ci),
+                "predictions": preds,
+                "diagnostics": {"rhat_max": self.rhat_max, "warnings": list(self.warnings), "s0": float(self.s0),
+                                "tau": float(self.tau), "sigma": float(self.sigma), "nu": float(self.nu),
+                                "origins": self.origins},
+                "seconds": float(self.seconds)}
+
+
+# -- which path ----------------------------------------------------------------------------------
+
+def _names(laws) -> list:
+    if isinstance(laws, str):
+        return [s.strip() for s in laws.split(",") if s.strip()]
+    return list(laws)
+
+
+def is_curve_request(table: _runs.RunTable, laws="auto") -> bool:
+    """True when ``laws`` are all curve laws, or ``"auto"`` on a curve table with an ``lr`` column.
+
+    Mixing curve and final-loss laws in one forecast is refused (they answer different questions).
+    """
+    if laws == "auto" or laws is None:
+        return table.is_curve and "lr" in table.columns
+    kinds = {isinstance(_laws.get(n), CurveLaw) for n in _names(laws)}
+    if kinds == {True, False}:
+        raise ValueError(f"laws {laws!r} mix curve laws with final-loss laws; forecast whole curves with the curve "
+                         f"laws alone, or final losses (table.final()) with the others")
+    return kinds == {True}
+
+
+def curve_candidates(laws="auto") -> list:
+    """The curve Laws: ``"auto"`` = every registered curve law, else the named ones."""
+    if laws == "auto" or laws is None:
+        return [lw for lw in _laws.all_laws() if isinstance(lw, CurveLaw)]
+    return [_laws.get(n) for n in _names(laws)]
+
+
+def _starts(fit_table, law, w, seed: int, n_jitter: int = 1) -> np.ndarray:
+    """The law's start grid fitted once to every fitted row, plus ``n_jitter`` perturbed copies:
+    the starts of every origin's refit (as `fit_many`'s ``"auto"``, with the rows' weights)."""
+    from scalelab.fit.api import fit
+
+    base = fit(fit_table, law, weights=w, starts="grid", seed=seed)
+    theta = np.asarray(law.flatten({k: jnp.asarray(v) for k, v in base.unconstrained.items()}), float)
+    width = np.array([law.start_ranges[u][1] - law.start_ranges[u][0] for u in law.unconstrained_names])
+    jitter = theta + 0.05 * width * np.random.default_rng(seed).standard_normal((n_jitter, theta.size))
+    return np.vstack([theta[None], jitter])
+
+
+@per_law
+def _variants_program(law):
+    return jax.jit(jax.vmap(law.predict, in_axes=(0, None)))
+
+
+def predict_rows(law, params: dict, x: dict) -> np.ndarray:
+    """``[V, n]`` predictions of ``V`` parameter sets (natural, arrays ``[V]``) at ``n`` prepared rows."""
+    program = _variants_program(law)
+    V = len(next(iter(params.values())))
+    n, K = x["knot_step"].shape
+    chunk = max(64, int(ROW_BUDGET // max(1, V * K)))
+    p = {k: jnp.asarray(np.asarray(v, float)) for k, v in params.items()}
+    out = [np.asarray(program(p, {k: jnp.asarray(v[i:i + chunk]) for k, v in x.items()}))
+           for i in range(0, n, chunk)]  # row chunks bound memory
+    return np.concatenate(out, axis=1).astype(float)
+
+
+def _distance(step, horizon) -> np.ndarray:
+    return np.maximum(0.0, np.log10(np.maximum(np.asarray(step, float), 1.0) / max(horizon, 1.0)))
+
+
+# -- the forecast ------------------------------------------------------------------------------------
+
+@float64
+def forecast_curves(runs, at, laws="auto", ci: float = 0.9, *, truncate=(0.5,), max_runs: int = 12,
+                    max_rows: int = 160, shrink: float = 0.0, tau_prior: float = 0.01, prior_weight: float = 1.0,
+                    sigma_prior: float = 0.01, seed: int = 0, progress: bool | None = None) -> CurveForecast:
+    """Forecast the loss at every row of unseen schedules ``at`` from the curve table ``runs``.
+
+    Args:
+      runs: path, DataFrame or `RunTable`: a curve table of ``run_id, step, lr, loss`` rows (other
+        columns are carried untouched; rows with a missing loss keep their schedule, unfitted).
+      at: path, DataFrame or dict of ``run_id, step, lr`` rows: whole target schedules (every row
+        of each target run up to the steps asked). A ``loss`` column is never read.
+      laws: ``"auto"`` (every curve law, weighted by held-out error), a curve law's name, or a list.
+      ci: central probability of the intervals.
+      truncate: fractions of the longest training step at which the truncated origins cut the curves.
+      max_runs: at most this many leave-one-schedule-out origins.
+      max_rows: the laws are fitted on about this many rows (`fit_rows`); errors use every row.
+      shrink, tau_prior, prior_weight: as in `scalelab.forecast.forecast`.
+      sigma_prior: floor of the schedule-transfer scale when no schedule can be left out (< 3 runs).
+
+    Returns:
+      `CurveForecast`, one prediction per row of ``at`` in its order.
+    """
+    from scalelab.fit import variants as _variants
+    from scalelab.fit.many import fit_many
+
+    t0 = time.perf_counter()
+    if not 0.0 < ci < 1.0:
+        raise ValueError(f"ci must lie in (0, 1), got {ci}")
+    table = _runs.read(runs)
+    cands = curve_candidates(laws)
+    bad = [lw.name for lw in cands if not isinstance(lw, CurveLaw)]
+    if bad:
+        raise ValueError(f"laws {bad} are not curve laws; a curve forecast uses "
+                         f"{[lw.name for lw in curve_candidates()]}")
+    tg = targets(at)
+    sched, where = schedules(tg)
+    table, w, warnings = training_table(table)
+    df = table.df
+    notes = ()
+    run = df["run_id"].astype(str).to_numpy()
+    step = df["step"].to_numpy(float)
+    logy = np.log(df["loss"].to_numpy(float))
+    valid = w > 0
+    n_runs = len(set(run[valid]))
+    W, info = curve_origins(run, step, w, max(lw.n_params for lw in cands), max_runs, truncate)
+    K = len(W)
+    if n_runs < 3:
+        warnings.append(f"{n_runs} training run(s): no schedule can be left out, so the error of an unseen schedule "
+                        f"is not measured; its scale is floored at {sigma_prior:g} (log loss)")
+    if K == 0:
+        warnings.append("no origin could be held out: the law weights are equal and the interval rests on the priors")
+    keep = fit_rows(df, w, max_rows)
+    fit_table = dataclasses.replace(table, df=df[keep])
+    if not keep.all():
+        notes = (f"laws fitted on {int(keep.sum())} of {len(df)} rows (every run's rows thinned, schedule kinks "
+                 f"kept); every row counts in the held-out errors",)
+    variants = _variants._make(np.vstack([w[None], W])[:, keep],
+                               {"kind": ["full"] + [o["kind"] for o in info],
+                                "variant": ["all rows"] + [o["held_out"] for o in info]})
+
+    fits, pred_rows, pred_tgt = {}, {}, {}
+    for law in cands:  # two laws at most: one compiled fit_many each (all origins are variants)
+        t_law = time.perf_counter()
+        try:
+            starts = _starts(fit_table, law, w[keep], seed)
+            out = fit_many(fit_table, law, variants, starts=starts, seed=seed, progress=progress)
+        except Exception as err:  # a law that cannot be fitted here drops out, with the reason
+            warnings.append(f"law {law.name!r} dropped: {err}")
+            continue
+        P = {p: out[p].to_numpy() for p in law.params}
+        with np.errstate(all="ignore"):
+            pr = predict_rows(law, P, law.prepare(df, np.float64))
+            pt = predict_rows(law, {k: v[:1] for k, v in P.items()}, law.prepare(sched, np.float64))[0]
+        if not (np.all(np.isfinite(pr[:, valid])) and np.all(pr[:, valid] > 0)):
+            warnings.append(f"law {law.name!r} dropped: non-finite or non-positive predictions on the training rows")
+            continue
+        fits[law.name] = {"law": law, "params": {p: float(out[p].iloc[0]) for p in law.params},
+                          "objective": float(out["objective"].iloc[0]), "converged": bool(out["converged"].iloc[0]),
+                          "seconds": time.perf_counter() - t_law}
+        pred_rows[law.name], pred_tgt[law.name] = pr, pt
+    if not fits:
+        raise RuntimeError("every curve law failed to fit: " + "; ".join(warnings))
+    names = list(fits)
+
+    e_list, d_list, o_list, origins = [], [], [], []
+    for k, o in enumerate(info):
+        held = o["held"]
+        e = np.stack([np.log(pred_rows[nm][k + 1][held]) - logy[held] for nm in names])
+        ok = np.all(np.isfinite(e), axis=0)
+        e_list.append(e[:, ok])
+        d_list.append(_distance(step[held][ok], o["horizon"]))
+        o_list.append(np.full(ok.sum(), k))
+        origins.append({"kind": o["kind"], "held_out": o["held_out"], "rows": int(held.sum()),
+                        "are": {nm: float(np.mean(np.abs(np.expm1(e[i, ok])))) for i, nm in enumerate(names)}})
+    E = np.concatenate(e_list, axis=1) if K else np.zeros((len(names), 0))
+    dist = np.concatenate(d_list) if K else np.zeros(0)
+    orig = np.concatenate(o_list) if K else np.zeros(0, int)
+    if E.shape[1]:
+        wts = stack_weights(E, orig, shrink=shrink)
+        e_stack = honest_errors(E, orig, shrink=shrink)
+    else:
+        wts, e_stack = np.full(len(names), 1.0 / len(names)), np.zeros(0)
+    weights = dict(zip(names, wts))
+
+    r = sum(wi * np.log(pred_rows[nm][0][valid]) for nm, wi in zip(names, wts)) - logy[valid]
+    s0 = float(max(1.4826 * np.median(np.abs(r - np.median(r))), 1e-4))
+    if E.shape[1]:
+        tau, sigma = calibrate_scale(e_stack, dist, orig, s0, tau_prior, prior_weight)
+    else:
+        tau, sigma = float(tau_prior), 0.0
+    if n_runs < 3:
+        sigma = max(sigma, sigma_prior)
+    nu = float(len(np.unique(orig)) + prior_weight + 1.0)
+
+    horizon = float(step[valid].max())
+    d_sched = _distance(sched["step"].to_numpy(), horizon)
+    log_pt = sum(wi * np.log(np.where(pred_tgt[nm] > 0, pred_tgt[nm], np.nan)) for nm, wi in zip(names, wts))
+    scale_s = np.sqrt(s0 ** 2 + sigma ** 2 + tau ** 2 * d_sched ** 2)
+    q = t_quantile(0.5 + ci / 2.0, nu)
+    log_pt, scale, d_star = log_pt[where], scale_s[where], d_sched[where]
+    if not np.all(np.isfinite(log_pt)):
+        warnings.append(f"target rows {np.flatnonzero(~np.isfinite(log_pt))[:10].tolist()} have no finite forecast "
+                        f"(no summed learning rate yet, e.g. step 0 with lr 0)")
+    if d_star.max() > 1.0:
+        warnings.append(f"targets reach {d_star.max():.2f} decades of steps beyond the longest training curve "
+                        f"(more than 1 decade): the interval's growth with distance is an extrapolation")
+    lr_top = float(df["lr"].to_numpy(float).max())
+    if tg["lr"].max() > 1.05 * lr_top:
+        warnings.append(f"target learning rates reach {tg['lr'].max():.3g}, above the training runs' largest "
+                        f"({lr_top:.3g}): the laws were not fitted there")
+    if "N" in df.columns and "N" not in table.invalid and len(np.unique(df["N"])) > 1:
+        warnings.append("the table holds several model sizes (N) but the curve laws have no N: forecast one size "
+                        "at a time")
+    ignored = table.ignored(set(CURVE_INPUTS) | {"loss"})
+    notes = table.notes + notes + ((f"columns not read by the curve laws (left untouched): {ignored}",) if ignored else ())
+    method = METHOD if len(names) > 1 else f"single law ({names[0]}); " + METHOD.split(", stacking; ")[1]
+    return CurveForecast(weights=weights, ci=float(ci), inputs=tg, loss=np.exp(log_pt), lo=np.exp(log_pt - q * scale),
+                         hi=np.exp(log_pt + q * scale), distance=d_star, scale=scale, laws=fits, origins=origins,
+                         s0=s0, tau=float(tau), nu=nu, sigma=float(sigma), warnings=warnings, method=method,
+                         seconds=time.perf_counter() - t0, notes=notes,
+                         details={"names": names, "errors": E, "distance": dist, "origin": orig,
+                                  "log_targets": np.stack([np.log(pred_tgt[nm][where]) for nm in names])})
+
+
+__all__ = ["forecast_curves", "CurveForecast", "is_curve_request", "curve_candidates", "curve_origins",
+           "training_table", "targets", "predict_rows"]

@@ -1,0 +1,145 @@
+"""Curve forecasts (`scalelab.forecast` on a curve table): unseen schedules, one prediction per target row.
+
+References: curves simulated from the multi-power law with known parameters (the 100M model's
+published ones), evaluated per step in float64 NumPy by the authors' formula; the CLI's JSON
+contract of the forecast issue.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import io
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import scalelab
+from scalelab.cli import main as cli_main
+from scalelab.laws import schedule
+
+fcc = importlib.import_module("scalelab.forecast.curves")
+TRUTH = scalelab.laws.get("multipower").reference["luo2025_100M"]
+STEPS, PEAK, WARM = 3000, 3e-4, 150
+
+
+def per_step_multipower(p, lrs, t):
+    """The authors' per-step formula (float64 NumPy) at steps ``t`` for per-step ``lrs[0..T]``."""
+    cs = np.cumsum(lrs)
+    gap = np.zeros_like(lrs)
+    gap[1:] = np.diff(lrs)
+    out = []
+    for s in t:
+        G = 1 - (1 + p["C"] * lrs[1:s + 1] ** (-p["gamma"]) * (cs[s] - cs[:s])) ** (-p["beta"])
+        out.append(p["L0"] + p["A"] * cs[s] ** (-p["alpha"]) + p["B"] * np.sum(gap[1:s + 1] * G))
+    return np.array(out)
+
+
+def curve(name, lrs, every=100, sigma=0.0, rng=None):
+    """Rows from the end of the warm-up (as the authors' curves; the convention restores the warm-up)."""
+    steps = np.unique(np.r_[WARM, np.arange(every, len(lrs), every), len(lrs) - 1])
+    steps = steps[steps >= WARM]
+    df = pd.DataFrame({"run_id": name, "step": steps, "lr": lrs[steps]})
+    loss = per_step_multipower(TRUTH, lrs, steps)
+    if sigma:
+        loss = loss * np.exp(sigma * rng.standard_normal(len(loss)))
+    return df.assign(loss=loss)
+
+
+def tables():
+    """4 noisy training curves (0.02% per row, two rows without a loss, an extra column with NaN),
+    the held-out schedule's rows in shuffled order with a loss column that must not be read, its truth."""
+    rng = np.random.default_rng(0)
+    train = pd.concat([
+        curve("cosine", schedule.cosine(STEPS, PEAK, WARM, 0.1 * PEAK), sigma=2e-4, rng=rng),
+        curve("constant", schedule.constant(STEPS, PEAK, WARM), sigma=2e-4, rng=rng),
+        curve("wsd", schedule.wsd(STEPS, PEAK, WARM, 0.2, 0.1 * PEAK), sigma=2e-4, rng=rng),
+        curve("wsd_half", schedule.wsd(2000, PEAK, WARM, 0.5, 0.1 * PEAK), sigma=2e-4, rng=rng),
+    ], ignore_index=True)
+    train["grad_norm"] = np.where(np.arange(len(train)) % 3 == 0, np.nan, 1.0)
+    train.loc[[5, 40], "loss"] = np.nan
+    truth = curve("wsd_long", schedule.wsd(STEPS, PEAK, WARM, 0.35, 0.05 * PEAK), every=150)
+    at = truth.sample(frac=1.0, random_state=1).reset_index(drop=True)
+    return train, at.assign(loss=99.0), truth
+
+
+@pytest.fixture(scope="module")
+def simulated(tmp_path_factory):
+    """4 training schedules (noisy, 0.02%), one held-out schedule (its true curve), and the forecast
+    by exactly the CLI call ``scalelab forecast TRAIN --law multipower --at AT --ci 0.9 --json``."""
+    train, at, truth = tables()
+    tmp = tmp_path_factory.mktemp("curves")
+    t, a = tmp / "train.csv", tmp / "at.csv"
+    train.to_csv(t, index=False)
+    at.to_csv(a, index=False)
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        rc = cli_main(["forecast", str(t), "--law", "multipower", "--at", str(a), "--ci", "0.9", "--json"])
+    assert rc == 0, err.getvalue()
+    true_loss = truth.set_index("step").loc[at["step"], "loss"].to_numpy()
+    return train, at, true_loss, json.loads(out.getvalue()), err.getvalue()
+
+
+def test_curve_forecast_recovers_an_unseen_schedule(simulated):
+    train, at, true_loss, out, stderr = simulated
+    loss, lo, hi = (np.array([p[k] for p in out["predictions"]]) for k in ("loss", "lo", "hi"))
+    # point forecast: the fitted law on a schedule it never saw, against the generating curve;
+    # 0.2% = ten times the per-row noise of the training losses
+    rel = np.abs(loss / true_loss - 1)
+    assert rel.mean() < 2e-3 and rel.max() < 5e-3, (rel.mean(), rel.max())
+    assert np.mean((lo <= true_loss) & (true_loss <= hi)) >= 0.9
+    assert np.median((hi - lo) / loss) < 0.03  # informative, not a blanket
+    kinds = [o["kind"] for o in out["diagnostics"]["origins"]]
+    assert kinds == ["leave schedule out"] * 4 + ["truncated curves"]
+    assert any("without a usable loss" in w for w in out["diagnostics"]["warnings"])
+    assert "grad_norm" in stderr  # the unread column is named, and carried without complaint
+
+
+def test_curve_forecast_json_contract(simulated):
+    train, at, true_loss, out, _ = simulated
+    assert set(out) == {"laws", "method", "ci", "predictions", "diagnostics", "seconds"}
+    assert out["laws"] == {"multipower": 1.0} and out["ci"] == 0.9 and isinstance(out["method"], str)
+    assert out["diagnostics"]["rhat_max"] is None and isinstance(out["diagnostics"]["warnings"], list)
+    assert out["seconds"] > 0
+    preds = out["predictions"]
+    assert len(preds) == len(at)  # one per AT row, in AT's order
+    for p, (_, row) in zip(preds, at.iterrows()):
+        assert set(p) == {"inputs", "loss", "lo", "hi"}
+        assert p["inputs"] == {"run_id": row["run_id"], "step": int(row["step"]), "lr": row["lr"]}
+        assert p["lo"] <= p["loss"] <= p["hi"]
+
+
+def test_targets_keep_only_the_schedule():
+    at = pd.DataFrame({"run_id": ["x", "x"], "step": [10, 20], "learning_rate": [1e-3, 5e-4], "loss": [99.0, -1.0],
+                       "note": ["a", "b"]})
+    tg = fcc.targets(at)  # the loss column is dropped before anything reads it; the lr alias is understood
+    assert list(tg.columns) == ["run_id", "step", "lr"]
+    np.testing.assert_array_equal(tg["lr"], [1e-3, 5e-4])
+
+
+def test_targets_without_the_schedule_are_refused():
+    train, at, _ = tables()
+    for col in ("run_id", "step", "lr"):
+        with pytest.raises(scalelab.RunTableError, match=rf"targets lack column\(s\) \['{col}'\].*run_id, step, lr"):
+            scalelab.forecast(train, at.drop(columns=[col]), laws="multipower")
+    with pytest.raises(scalelab.RunTableError, match="lr that is missing"):
+        scalelab.forecast(train, at.assign(lr=np.where(at.index == 3, np.nan, at["lr"])), laws="multipower")
+
+
+def test_single_row_target_runs_follow_the_warmup_convention():
+    sched, where = fcc.schedules(pd.DataFrame({"run_id": ["a", "b", "b"], "step": [1000.0, 500.0, 900.0],
+                                                "lr": [2e-4, 3e-4, 1e-4]}))
+    a = sched[sched["run_id"] == "a"]
+    np.testing.assert_allclose(a[["step", "lr"]].to_numpy(), [[500.0, 1e-4], [1000.0, 2e-4]])  # on the warm-up line
+    assert sched.iloc[where][["run_id", "step"]].values.tolist() == [["a", 1000.0], ["b", 500.0], ["b", 900.0]]
+
+
+def test_which_path_a_forecast_takes():
+    train = scalelab.read(tables()[0])
+    assert fcc.is_curve_request(train, "auto") and fcc.is_curve_request(train, "multipower,lr_annealing")
+    assert not fcc.is_curve_request(train.final(), "auto") and not fcc.is_curve_request(train, "chinchilla")
+    assert {lw.name for lw in fcc.curve_candidates("auto")} == {"lr_annealing", "multipower"}
+    with pytest.raises(ValueError, match="mix curve laws"):
+        fcc.is_curve_request(train, "multipower,chinchilla")
