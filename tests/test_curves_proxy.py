@@ -59,3 +59,20 @@ def test_sweep_writes_a_curve_table_and_resumes(tmp_path, micro_spec):
     assert len(cur.final()) == 1 and cur.final().df["loss"].iloc[0] == pytest.approx(table["loss"].iloc[0])
     sweep([micro_spec], out, progress=False, curve_every=16, schedule=sched)  # done: nothing new
     assert len(read_runs(out)) == 1 and len(pd.read_csv(curves_path(out))) == 2
+
+
+def test_proxy_cli_logs_curves_under_a_schedule_csv(tmp_path, capsys, micro_spec):
+    import json
+
+    from scalelab.cli import main
+
+    sched = tmp_path / "schedule.csv"
+    pd.DataFrame({"step": [4, 32], "lr": [1e-2, 1e-3]}).to_csv(sched, index=False)
+    out = tmp_path / "runs.csv"
+    assert main(["proxy", "sweep", "--plan", "micro", "--out", str(out), "--limit", "1", "--curve-every", "8",
+                 "--schedule", str(sched), "--no-progress", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    cur = pd.read_csv(summary["curves_file"])
+    assert cur["step"].tolist() == [8, 16, 24, 32] and cur["run_id"].str.startswith(micro_spec.run_id + "-s").all()
+    # the run followed the CSV: lr of update s is linear from (4, 1e-2) to (32, 1e-3)
+    np.testing.assert_allclose(cur["lr"], np.interp(cur["step"], [4, 32], [1e-2, 1e-3]), rtol=1e-6)

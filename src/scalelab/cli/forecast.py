@@ -1,4 +1,5 @@
-"""`scalelab forecast DATA --at TARGETS.csv [--law NAME|auto] [--ci 0.9] [--json]` (see `scalelab.forecast`)."""
+"""`scalelab forecast DATA --at TARGETS.csv [--law NAME|auto] [--ci 0.9] [--json]` (see `scalelab.forecast`;
+curve tables: `scalelab.forecast.curves`)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,11 @@ def cmd_forecast(args) -> int:
     for w in fc.warnings:
         err(f"warning: {w}")
     out = fc.to_json()
-    if getattr(args, "plot", None):  # the runs and the law with the largest weight
+    from scalelab.forecast.curves import CurveForecast
+
+    if getattr(args, "plot", None) and isinstance(fc, CurveForecast):
+        err("warning: --plot draws final-loss forecasts only; no figure for a curve forecast")
+    elif getattr(args, "plot", None):  # the runs and the law with the largest weight
         from scalelab.cli.report import plot_fit
 
         top = max(fc.weights, key=fc.weights.get)
@@ -30,7 +35,7 @@ def cmd_forecast(args) -> int:
     print(f"method: {fc.method}")
     pct = f"{100 * fc.ci:g}%"
     for p in out["predictions"]:
-        inputs = "  ".join(f"{k}={v:.4g}" for k, v in p["inputs"].items())
+        inputs = "  ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in p["inputs"].items())
         print(f"{inputs}  loss={p['loss']:.4f}  {pct} interval [{p['lo']:.4f}, {p['hi']:.4f}]")
     return 0
 
@@ -39,10 +44,12 @@ def add_commands(subparsers) -> None:
     p = subparsers.add_parser("forecast", help="forecast new runs' loss, laws weighted by how they extrapolate")
     add_table(p)
     p.add_argument("--at", required=True, metavar="TARGETS",
-                   help="CSV/parquet of target inputs (N, D, ... as the laws need); a loss column is ignored")
+                   help="CSV/parquet of target inputs (N, D, ... as the laws need; for a curve table, whole "
+                        "schedules as run_id, step, lr rows, one prediction per row); a loss column is ignored")
     p.add_argument("--law", default="auto",
                    help="'auto' (every loss law whose inputs the table has, weighted by rolling-origin "
-                        "extrapolation), one law name, or a comma-separated list")
+                        "extrapolation; on a curve table with lr: multipower and lr_annealing, weighted by "
+                        "held-out schedules), one law name, or a comma-separated list")
     p.add_argument("--ci", type=float, default=0.9, help="central probability of the intervals (default 0.9)")
     p.add_argument("--seed", type=int, default=0, help="seed for random starts of laws without a start grid")
     p.add_argument("--plot", metavar="FILE", default=None,

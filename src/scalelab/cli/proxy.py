@@ -37,14 +37,17 @@ def _cmd_plans(args) -> int:
 
 def _cmd_sweep(args) -> int:
     from scalelab.proxy.plans import get_plan
-    from scalelab.proxy.sweep import parse_shard, shard_path, sweep
+    from scalelab.proxy.sweep import curves_path, parse_shard, shard_path, sweep
 
     shard = parse_shard(args.shard)
     specs = get_plan(args.plan, seed=args.seed)
-    table = sweep(specs, args.out, shard=shard, progress=not args.no_progress, limit=args.limit)
+    table = sweep(specs, args.out, shard=shard, progress=not args.no_progress, limit=args.limit,
+                  curve_every=args.curve_every, schedule=args.schedule)
     mine = len(specs[shard[0]::shard[1]])
     summary = {"plan": args.plan, "shard": f"{shard[0]}/{shard[1]}", "file": str(shard_path(args.out, shard)),
                "runs_in_shard": mine, "runs_finished_in_plan": int(len(table)), "runs_in_plan": len(specs)}
+    if args.curve_every:
+        summary["curves_file"] = str(shard_path(curves_path(args.out), shard))
     if args.json:
         print(json.dumps(summary))
     else:
@@ -81,6 +84,12 @@ def add_commands(subparsers) -> None:
     p.add_argument("--shard", default=None, help="i/n: run every n-th run from i, into <out stem>.shard<i>of<n>")
     p.add_argument("--seed", type=int, default=0, help="seed of every run (init, data sample, order)")
     p.add_argument("--limit", type=count(0), default=None, help="stop after this many new runs")
+    p.add_argument("--curve-every", type=count(0), default=0, metavar="K",
+                   help="also log every run's curve (step, lr, train_loss, held-out loss) every K updates to "
+                        "<out stem>.curves<suffix>: a curve table for the curve laws (default 0: off)")
+    p.add_argument("--schedule", default=None, metavar="FILE",
+                   help="CSV of step, lr rows replacing every run's schedule (piecewise linear, linear warm-up "
+                        "from 0; e.g. the output of `scalelab schedule`); run ids get a schedule suffix")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     p.set_defaults(func=_cmd_sweep)

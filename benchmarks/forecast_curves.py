@@ -1,0 +1,90 @@
+"""`scalelab forecast` on whole curves: the authors' multi-power split, point errors and 90% intervals.
+
+Data: ``data/multipower_law`` (Luo et al. 2025; split in its PROVENANCE.md, loaded as in
+``benchmarks/multipower.py``): per size (25M, 100M, 400M) the forecast is fitted on the 3 training
+schedules (``cosine_24000, constant_24000, wsdcon_9``) and asked for every row of the 6 held-out
+schedules, given only their ``run_id, step, lr`` (their losses are never shown), exactly as
+``scalelab forecast TRAIN.csv --law auto --at AT.csv --ci 0.9 --json`` does.
+
+Printed per size: PredE (mean over the 6 schedules of each one's mean |pred - loss| / loss, the
+authors' metric) of the stacked forecast and of each law's own point forecast, WorstE, the law
+weights, the coverage of the 90% intervals (fraction of held-out rows whose loss lies inside, overall
+and per schedule), their median relative width (hi - lo) / loss, the calibrated scale (s0, sigma,
+tau), and the wall time, with the device.
+
+Usage: python benchmarks/forecast_curves.py [--sizes 25,100,400] [--laws auto] [--ci 0.9] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import device_name  # noqa: E402
+from multipower import PUBLISHED_PREDE, TEST, TRAIN, load  # noqa: E402
+
+import scalelab  # noqa: E402
+
+
+def scores(pred: np.ndarray, lo: np.ndarray | None, hi: np.ndarray | None, test: pd.DataFrame) -> dict:
+    loss = test["loss"].to_numpy(float)
+    rel = pd.Series(np.abs(pred / loss - 1), index=test.index)
+    per = rel.groupby(test["run_id"].to_numpy(), sort=False)
+    out = {"PredE": float(per.mean().mean()), "WorstE": float(rel.max()),
+           "per_schedule": {k: float(v) for k, v in per.mean().items()}}
+    if lo is not None:
+        inside = pd.Series((lo <= loss) & (loss <= hi), index=test.index)
+        out.update(coverage=float(inside.mean()),
+                   coverage_per_schedule={k: float(v) for k, v in
+                                          inside.groupby(test["run_id"].to_numpy(), sort=False).mean().items()},
+                   median_width=float(np.median((hi - lo) / pred)))
+    return out
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--sizes", default="25,100,400")
+    ap.add_argument("--laws", default="auto", help="auto, multipower, lr_annealing")
+    ap.add_argument("--ci", type=float, default=0.9)
+    ap.add_argument("--json", default=None)
+    args = ap.parse_args(argv)
+    device = device_name()
+    out = {"device": device, "laws": args.laws, "ci": args.ci, "sizes": {}}
+    for size in args.sizes.split(","):
+        train, test = load(size, TRAIN), load(size, TEST)
+        at = test[["run_id", "step", "lr"]]  # the held-out losses are never shown
+        t0 = time.perf_counter()
+        fc = scalelab.forecast(train, at, laws=args.laws, ci=args.ci)
+        seconds = time.perf_counter() - t0
+        entry = {"weights": {k: float(v) for k, v in fc.weights.items()}, "seconds": seconds,
+                 "s0": fc.s0, "sigma": fc.sigma, "tau": fc.tau, "nu": fc.nu, "origins": fc.origins,
+                 "warnings": fc.warnings, "published_PredE": PUBLISHED_PREDE[size],
+                 "forecast": scores(fc.loss, fc.lo, fc.hi, test)}
+        for i, name in enumerate(fc.details["names"]):  # each law's own point forecast
+            entry[name] = scores(np.exp(fc.details["log_targets"][i]), None, None, test)
+        out["sizes"][size] = entry
+        f = entry["forecast"]
+        laws = ", ".join(f"{k} {v:.2f}" for k, v in entry["weights"].items())
+        each = ", ".join(f"{nm} {100 * entry[nm]['PredE']:.3f}%" for nm in fc.details["names"])
+        print(f"{size}M: PredE {100 * f['PredE']:.3f}% (published multipower {100 * PUBLISHED_PREDE[size]:.3f}%; "
+              f"{each}), WorstE {100 * f['WorstE']:.2f}%, weights {laws}; 90% coverage {100 * f['coverage']:.1f}% "
+              f"of {len(test)} rows, median width {100 * f['median_width']:.2f}%; s0 {fc.s0:.2g} sigma {fc.sigma:.2g} "
+              f"tau {fc.tau:.2g}; {seconds:.0f} s on {device}", file=sys.stderr)
+        print("   coverage per schedule: " + ", ".join(f"{k} {100 * v:.0f}%"
+                                                      for k, v in f["coverage_per_schedule"].items()), file=sys.stderr)
+    text = json.dumps(out, indent=1)
+    print(text)
+    if args.json:
+        Path(args.json).write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
