@@ -137,8 +137,10 @@ def test_single_row_target_runs_follow_the_warmup_convention():
 
 
 def test_which_path_a_forecast_takes():
-    train = scalelab.read(tables()[0])
-    assert fcc.is_curve_request(train, "auto") and fcc.is_curve_request(train, "multipower,lr_annealing")
+    train, at, _ = tables()
+    train = scalelab.read(train)
+    assert fcc.is_curve_request(train, "auto", at) and fcc.is_curve_request(train, "multipower,lr_annealing")
+    assert not fcc.is_curve_request(train, "auto", pd.DataFrame({"N": [1e9], "D": [2e10]}))  # final losses asked
     assert not fcc.is_curve_request(train.final(), "auto") and not fcc.is_curve_request(train, "chinchilla")
     assert {lw.name for lw in fcc.curve_candidates("auto")} == {"lr_annealing", "multipower"}
     with pytest.raises(ValueError, match="mix curve laws"):

@@ -191,7 +191,7 @@ def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, 
     if not 0.0 < ci < 1.0:
         raise ValueError(f"ci must lie in (0, 1), got {ci}")
     table = _runs.read(runs)
-    if _curves.is_curve_request(table, laws):  # whole learning curves: `scalelab.forecast.curves`
+    if _curves.is_curve_request(table, laws, at):  # whole learning curves: `scalelab.forecast.curves`
         return _curves.forecast_curves(table, at, laws=laws, ci=ci, shrink=shrink, tau_prior=tau_prior,
                                        prior_weight=prior_weight, seed=seed, progress=progress)
     cands = candidates(table, laws)

@@ -44,16 +44,25 @@ def training_table(table: _runs.RunTable) -> tuple:
     return table, w, warnings
 
 
+def _frame(at) -> pd.DataFrame:
+    if isinstance(at, _runs.RunTable):
+        return at.df
+    if isinstance(at, pd.DataFrame):
+        return at
+    if isinstance(at, dict):
+        return pd.DataFrame({k: np.atleast_1d(np.asarray(v)) for k, v in at.items()})
+    return _runs.read_frame(at)
+
+
+def target_is_schedule(at) -> bool:
+    """Whether the targets name schedule rows (``step`` and ``lr``, aliases understood)."""
+    cols = canonical_names(_frame(at).head(0).copy(), "targets")[0].columns
+    return "step" in cols and "lr" in cols
+
+
 def targets(at) -> pd.DataFrame:
     """The target rows ``run_id, step, lr`` in the given order (a ``loss`` column is never read)."""
-    if isinstance(at, _runs.RunTable):
-        df = at.df
-    elif isinstance(at, pd.DataFrame):
-        df = at
-    elif isinstance(at, dict):
-        df = pd.DataFrame({k: np.atleast_1d(np.asarray(v)) for k, v in at.items()})
-    else:
-        df = _runs.read_frame(at)
+    df = _frame(at)
     df = canonical_names(df.drop(columns=[c for c in df.columns if str(c).strip().lower() == "loss"]).copy(),
                          "targets")[0]
     missing = [c for c in CURVE_INPUTS if c not in df.columns]
@@ -140,4 +149,4 @@ def fit_rows(df: pd.DataFrame, w: np.ndarray, max_rows: int) -> np.ndarray:
     return np.isin(np.arange(len(df)), thin(df.assign(_pos=np.arange(len(df))), every)["_pos"].to_numpy())
 
 
-__all__ = ["training_table", "targets", "schedules", "curve_origins", "fit_rows"]
+__all__ = ["training_table", "targets", "target_is_schedule", "schedules", "curve_origins", "fit_rows"]

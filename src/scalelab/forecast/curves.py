@@ -42,7 +42,8 @@ import pandas as pd
 from scalelab import laws as _laws
 from scalelab import runs as _runs
 from scalelab.forecast.calibrate import calibrate_scale, honest_errors, stack_weights, t_quantile
-from scalelab.forecast.curve_data import curve_origins, fit_rows, schedules, targets, training_table
+from scalelab.forecast.curve_data import (curve_origins, fit_rows, schedules, target_is_schedule, targets,
+                                          training_table)
 from scalelab.laws.curves import CURVE_INPUTS, CurveLaw
 from scalelab.programs import float64, per_law
 
@@ -108,13 +109,15 @@ def _names(laws) -> list:
     return list(laws)
 
 
-def is_curve_request(table: _runs.RunTable, laws="auto") -> bool:
-    """True when ``laws`` are all curve laws, or ``"auto"`` on a curve table with an ``lr`` column.
+def is_curve_request(table: _runs.RunTable, laws="auto", at=None) -> bool:
+    """True when ``laws`` are all curve laws, or ``"auto"`` on a curve table with an ``lr`` column
+    (and, when the targets ``at`` are given, targets that are schedules: ``step`` and ``lr`` rows;
+    targets of N, D ask for final losses, which the final-loss laws forecast from ``table.final()``).
 
     Mixing curve and final-loss laws in one forecast is refused (they answer different questions).
     """
     if laws == "auto" or laws is None:
-        return table.is_curve and "lr" in table.columns
+        return table.is_curve and "lr" in table.columns and (at is None or target_is_schedule(at))
     kinds = {isinstance(_laws.get(n), CurveLaw) for n in _names(laws)}
     if kinds == {True, False}:
         raise ValueError(f"laws {laws!r} mix curve laws with final-loss laws; forecast whole curves with the curve "
