@@ -308,7 +308,8 @@ def forecast_curves(runs, at, laws="auto", ci: float = 0.9, *, truncate=(0.5,), 
                          s0=s0, tau=float(tau), nu=nu, sigma=float(sigma), warnings=warnings, method=method,
                          seconds=time.perf_counter() - t0, notes=notes,
                          details={"names": names, "errors": E, "distance": dist, "origin": orig,
-                                  "log_targets": np.stack([np.log(pred_tgt[nm][where]) for nm in names])})
+                                  "log_targets": np.stack([np.log(pred_tgt[nm][where]) for nm in names]),
+                                  "residuals": np.stack([np.log(pred_rows[nm][0][valid]) for nm in names]) - logy[valid]})
 
 
 __all__ = ["forecast_curves", "CurveForecast", "is_curve_request", "curve_candidates", "curve_origins",
