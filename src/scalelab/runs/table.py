@@ -206,8 +206,8 @@ def _old_sweep_columns(df: pd.DataFrame, source: str) -> tuple[pd.DataFrame, lis
     cols = set(map(str, df.columns))
     if "density" in cols and "ngram_repeat" not in cols and any(set(g) <= cols for g in SWEEP_SIGNATURES):
         return df.rename(columns={"density": "ngram_repeat"}), [
-            f"column 'density' of this proxy sweep table (written before the rename) read as 'ngram_repeat': "
-            f"the share of repeated 16-token windows, not Chen et al.'s data density"]
+            "column 'density' of this proxy sweep table (written before the rename) read as 'ngram_repeat': "
+            "the share of repeated 16-token windows, not Chen et al.'s data density"]
     return df, []
 
 
