@@ -159,6 +159,11 @@ def rescore(path: str, ci: float) -> int:
             continue
         c = combine(r["details"], ci)
         y = np.asarray(r["y"])
+        r.setdefault("n_train", len(r["details"]["residuals"][0]))
+        r.setdefault("n_test", len(y))
+        r.setdefault("seconds", 0.0)
+        if "draw" in r:  # a benchmarks/forecast_small.py row: one sub-table of a family
+            r["family"] = f"{r['family'][:34]} n{r['n']} #{r['draw']}"
         rows.append({**r, "are": float(np.mean(np.abs(c["loss"] - y) / y)),
                      "covered": bool(np.all((c["lo"] <= y) & (y <= c["hi"]))),
                      "width": float(np.median((c["hi"] - c["lo"]) / c["loss"])),

@@ -72,6 +72,26 @@ def test_stack_weights_solve_the_simplex_programme_exactly():
     np.testing.assert_allclose(fc.stack_weights(wild, origin, ridge=0.0), np.append(w, 0.0), atol=1e-9)
 
 
+def test_an_unstable_law_takes_no_weight_and_does_not_widen_the_interval():
+    """Three origins; a law missing one held-out run by 450% (log 1.7) is out, the rest are combined as before."""
+    rng = np.random.default_rng(5)
+    origin = np.repeat([0, 1, 2], 4)
+    e = rng.normal(0, 0.01, (3, 12))
+    wild = np.vstack([e, rng.normal(0, 0.01, (1, 12))])
+    wild[3, 2] = 1.7
+    assert fc.stable(wild).tolist() == [True, True, True, False]
+    details = {"names": ["a", "b", "c", "d"], "errors": wild, "distance": np.full(12, 0.2), "origin": origin,
+               "log_targets": np.log([[2.0], [2.02], [1.98], [9.0]]), "residuals": rng.normal(0, 0.005, (4, 30)),
+               "target_distance": np.array([0.3])}
+    got = fc.combine(details)
+    ref = fc.combine({**details, "names": ["a", "b", "c"], "errors": e, "log_targets": details["log_targets"][:3],
+                      "residuals": details["residuals"][:3]})
+    assert got["weights"][3] == 0.0
+    np.testing.assert_allclose(got["weights"][:3], ref["weights"], atol=1e-12)
+    for k in ("loss", "lo", "hi"):
+        np.testing.assert_allclose(got[k], ref[k], rtol=1e-12)
+
+
 def test_viable_needs_two_runs_per_parameter():
     np.testing.assert_array_equal(fc.viable(12, [4, 5, 6, 7, 9]), [True, True, True, False, False])
     assert fc.viable(20, [9]).all() and not fc.viable(17, [9]).any()

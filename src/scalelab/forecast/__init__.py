@@ -44,7 +44,7 @@ from scalelab import laws as _laws
 from scalelab import runs as _runs
 from scalelab.runs.table import _canonical_names as canonical_names
 from scalelab.forecast.calibrate import (calibrate_scale, combine, extrapolation_distance, origin_weights, size_groups,
-                                         stack_weights, t_quantile, viable)
+                                         stable, stack_weights, t_quantile, viable)
 from scalelab.programs import float64
 
 METHOD = "rolling-origin stacking; Student-t interval calibrated on held-out extrapolation errors"
@@ -304,7 +304,7 @@ def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, 
 
 
 __all__ = ["forecast", "Forecast", "candidates", "supported", "combine", "size_groups", "origin_weights", "stack_weights",
-           "calibrate_scale", "extrapolation_distance", "t_quantile", "viable"]
+           "calibrate_scale", "extrapolation_distance", "t_quantile", "viable", "stable"]
 
 
 class _CallableModule(__import__("types").ModuleType):

@@ -136,6 +136,17 @@ def calibrate_scale(e: np.ndarray, d: np.ndarray, origin: np.ndarray, s0: float,
     return float(T[i]), float(S[i])
 
 
+def stable(errors: np.ndarray, factor: float = 5.0, floor: float = 0.02) -> np.ndarray:
+    """Which laws extrapolated stably on every origin: worst held-out log error at most ``factor`` times
+    the median law's worst (and at least ``floor``, 2%, is always allowed).
+
+    A law that misses one held-out size by 400% (a many-parameter law on a short ladder) would, at even a
+    few percent of weight, dominate a log-space mixture and its interval; it gets none.
+    """
+    worst = np.max(np.abs(errors), axis=1) if errors.size else np.zeros(errors.shape[0])
+    return worst <= max(factor * float(np.median(worst)), floor)
+
+
 def combine(details: dict, ci: float = 0.9, *, reference: str | None = "chinchilla", shrink: float = 0.0,
             tau_prior: float = 0.01, prior_weight: float = 1.0) -> dict:
     """The forecast from the candidates' held-out errors and forecasts: weights, point, scale, interval.
@@ -162,8 +173,10 @@ def combine(details: dict, ci: float = 0.9, *, reference: str | None = "chinchil
     d_star = np.asarray(details["target_distance"], float)
     K = len(np.unique(orig))
     if K:
-        w = stack_weights(E, orig, shrink=shrink)
-        e_stack = honest_errors(E, orig, shrink=shrink)
+        ok = stable(E)  # unstable laws take no weight and no part in the honest errors or the spread
+        w = np.zeros(len(names))
+        w[ok] = stack_weights(E[ok], orig, shrink=shrink)
+        e_stack = honest_errors(E[ok], orig, shrink=shrink)
     else:  # nothing held out: the reference form when it is a candidate, else equal weights
         w = np.array([nm == reference for nm in names], float) if reference in names else np.ones(len(names))
         w /= w.sum()
@@ -196,5 +209,5 @@ def t_quantile(q: float, nu: float) -> float:
     return 0.5 * (lo + hi)
 
 
-__all__ = ["combine", "size_groups", "origin_weights", "viable", "extrapolation_distance", "stack_weights", "honest_errors",
+__all__ = ["combine", "stable", "size_groups", "origin_weights", "viable", "extrapolation_distance", "stack_weights", "honest_errors",
            "calibrate_scale", "t_quantile"]
