@@ -169,6 +169,9 @@ def rescore(path: str, ci: float) -> int:
                      "width": float(np.median((c["hi"] - c["lo"]) / c["loss"])),
                      "weights": dict(zip(r["details"]["names"], c["weights"].tolist()))})
         _emit(rows[-1], None)
+    for n in sorted({r["n"] for r in rows if "n" in r}):  # forecast_small rows: one summary per table size
+        print(f"\n{n}-run sub-tables:", end="")
+        summary([r for r in rows if r.get("n") == n])
     summary(rows)
     return 0
 
@@ -178,9 +181,10 @@ def summary(rows: list) -> None:
     cov = np.array([r["covered"] for r in rows])
     wid = np.array([r["width"] for r in rows])
     ref = np.array([r.get("are_ref", np.nan) for r in rows])
-    print(f"\n{len(rows)} families: forecast auto mean ARE {100 * are.mean():.2f}% "
-          f"(families with a reference: {100 * np.mean(are[np.isfinite(ref)]) if np.isfinite(ref).any() else np.nan:.2f}%); "
-          f"SciPy Chinchilla reference {100 * np.nanmean(ref) if np.isfinite(ref).any() else np.nan:.2f}%")
+    has_ref = np.isfinite(ref)
+    print(f"\n{len(rows)} tables: forecast auto mean ARE {100 * are.mean():.2f}%" +
+          (f" (tables with a reference: {100 * np.mean(are[has_ref]):.2f}%); SciPy Chinchilla reference "
+           f"{100 * np.mean(ref[has_ref]):.2f}%" if has_ref.any() else ""))
     print(f"90% intervals contain every target on {cov.sum()}/{len(rows)} families ({100 * cov.mean():.0f}%); "
           f"median relative width {100 * np.median(wid):.2f}%")
 
