@@ -12,6 +12,12 @@ summed Huber(1e-3) on log loss, from the Hoffmann grid (``--ref-starts`` evenly 
 the 4,500; the full grid by default), Chinchilla form. It has no interval.
 
     python benchmarks/forecast.py [--families epoch,gadre] [--ref-starts 4500] [--json out.json]
+    python benchmarks/forecast.py --rescore fc.jsonl   # today's weights and intervals on saved fits
+
+``--jsonl`` saves each family's held-out errors and forecasts per law (``Forecast.details``);
+``--rescore`` recomputes the weights, point forecasts and intervals from such a file with the
+current `scalelab.forecast.combine` (the fits themselves are not redone), so a change of the
+combination rule is measured on exactly the same fits.
 """
 
 from __future__ import annotations
@@ -142,6 +148,47 @@ def _emit(row: dict, sink) -> None:
         sink.flush()
 
 
+def rescore(path: str, ci: float) -> int:
+    """Weights and intervals of the current `combine` on the fits saved in a ``--jsonl`` file."""
+    from scalelab.forecast import combine
+
+    rows = []
+    for line in open(path):
+        r = json.loads(line)
+        if "details" not in r:
+            continue
+        c = combine(r["details"], ci)
+        y = np.asarray(r["y"])
+        r.setdefault("n_train", len(r["details"]["residuals"][0]))
+        r.setdefault("n_test", len(y))
+        r.setdefault("seconds", 0.0)
+        if "draw" in r:  # a benchmarks/forecast_small.py row: one sub-table of a family
+            r["family"] = f"{r['family'][:34]} n{r['n']} #{r['draw']}"
+        rows.append({**r, "are": float(np.mean(np.abs(c["loss"] - y) / y)),
+                     "covered": bool(np.all((c["lo"] <= y) & (y <= c["hi"]))),
+                     "width": float(np.median((c["hi"] - c["lo"]) / c["loss"])),
+                     "weights": dict(zip(r["details"]["names"], c["weights"].tolist()))})
+        _emit(rows[-1], None)
+    for n in sorted({r["n"] for r in rows if "n" in r}):  # forecast_small rows: one summary per table size
+        print(f"\n{n}-run sub-tables:", end="")
+        summary([r for r in rows if r.get("n") == n])
+    summary(rows)
+    return 0
+
+
+def summary(rows: list) -> None:
+    are = np.array([r["are"] for r in rows])
+    cov = np.array([r["covered"] for r in rows])
+    wid = np.array([r["width"] for r in rows])
+    ref = np.array([r.get("are_ref", np.nan) for r in rows])
+    has_ref = np.isfinite(ref)
+    print(f"\n{len(rows)} tables: forecast auto mean ARE {100 * are.mean():.2f}%" +
+          (f" (tables with a reference: {100 * np.mean(are[has_ref]):.2f}%); SciPy Chinchilla reference "
+           f"{100 * np.mean(ref[has_ref]):.2f}%" if has_ref.any() else ""))
+    print(f"90% intervals contain every target on {cov.sum()}/{len(rows)} families ({100 * cov.mean():.0f}%); "
+          f"median relative width {100 * np.median(wid):.2f}%")
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--families", default=None, help="comma-separated name prefixes (default: all)")
@@ -153,7 +200,10 @@ def main(argv=None) -> int:
     ap.add_argument("--jobs", type=int, default=1, help="worker processes (families run in parallel)")
     ap.add_argument("--json", help="write per-family results here")
     ap.add_argument("--jsonl", help="append one JSON line per family as it finishes")
+    ap.add_argument("--rescore", help="recompute weights and intervals from a --jsonl file's saved fits")
     args = ap.parse_args(argv)
+    if args.rescore:
+        return rescore(args.rescore, args.ci)
     fams = families()
     if args.families:
         pre = args.families.split(",")
@@ -179,15 +229,7 @@ def main(argv=None) -> int:
         ref = np.array([r["are_ref"] for r in rows])
         print(f"\n{len(rows)} families: SciPy Chinchilla reference mean ARE {100 * np.nanmean(ref):.2f}%")
         return 0
-    are = np.array([r["are"] for r in rows])
-    cov = np.array([r["covered"] for r in rows])
-    wid = np.array([r["width"] for r in rows])
-    ref = np.array([r.get("are_ref", np.nan) for r in rows])
-    print(f"\n{len(rows)} families: forecast auto mean ARE {100 * are.mean():.2f}% "
-          f"(families with a reference: {100 * np.mean(are[np.isfinite(ref)]):.2f}%); "
-          f"SciPy Chinchilla reference {100 * np.nanmean(ref):.2f}%")
-    print(f"90% intervals contain every target on {cov.sum()}/{len(rows)} families ({100 * cov.mean():.0f}%); "
-          f"median relative width {100 * np.median(wid):.2f}%")
+    summary(rows)
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1, default=str))
     return 0

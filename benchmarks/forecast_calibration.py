@@ -30,6 +30,10 @@ from scalelab.forecast import forecast  # noqa: E402
 TRUTHS = {
     # kappa-coupled Chinchilla with kappa well below 1 (the re-analysis finds 0.22-0.77 on public sweeps)
     "skaling": ("skaling", {"E": 1.7, "A": 300.0, "B": 900.0, "alpha": 0.32, "beta": 0.30, "kappa": 0.7}),
+    # Farseer (centred form, laws/coupled.py): irreducible loss e^0.6 = 1.82 at 1e9 parameters falling with N,
+    # data term e^-1 at (1e9, 1e10 tokens), D-exponent e^-1.1 = 0.33 growing slowly with N (losses 3.8 to 1.8)
+    "farseer": ("farseer", {"S": 0.6, "s": -0.08, "q": 0.0, "Q": -1.0, "B": 0.3, "b": 0.0, "E": -1.1, "A": 0.05,
+                            "a": 0.0}),
 }
 
 

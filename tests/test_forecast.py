@@ -45,11 +45,56 @@ def test_stack_weights_two_laws_match_the_closed_form():
     rng = np.random.default_rng(0)
     e = rng.normal(size=(2, 40)) * [[0.02], [0.01]] + [[0.01], [-0.005]]
     origin = np.repeat([0, 1], 20)
-    w = fc.stack_weights(e, origin)
+    w = fc.stack_weights(e, origin, ridge=0.0)
     # minimise mean (w e1 + (1 - w) e2)^2 over w in [0, 1]: w* = sum(e2 (e2 - e1)) / sum((e1 - e2)^2)
     d = e[0] - e[1]
     w_star = np.clip(np.sum(e[1] * (e[1] - e[0])) / np.sum(d ** 2), 0, 1)
     np.testing.assert_allclose(w, [w_star, 1 - w_star], atol=1e-4)
+
+
+def test_stack_weights_solve_the_simplex_programme_exactly():
+    """Five laws: the exact optimum (SciPy SLSQP from many starts, float64) and a wild law left out."""
+    optimize = pytest.importorskip("scipy.optimize")
+    rng = np.random.default_rng(4)
+    e = rng.normal(size=(5, 30)) * [[0.02], [0.01], [0.015], [0.03], [0.012]] + rng.normal(0, 0.01, (5, 1))
+    origin = np.repeat([0, 1, 2], 10)
+    w = fc.stack_weights(e, origin, ridge=0.0)
+    omega = np.concatenate([np.full(10, 1 / 30)] * 3)
+    Q = (e * omega) @ e.T
+    best = min((optimize.minimize(lambda v: v @ Q @ v, x0, method="SLSQP", bounds=[(0, 1)] * 5,
+                                  constraints={"type": "eq", "fun": lambda v: v.sum() - 1}, tol=1e-14)
+                for x0 in rng.dirichlet(np.ones(5), 20)), key=lambda r: r.fun)
+    assert w @ Q @ w <= best.fun * (1 + 1e-6)
+    np.testing.assert_allclose(w, best.x, atol=1e-4)
+    # a law 50x as wrong as the best (errors of the same sign: nothing to cancel) takes weight 0 and
+    # leaves the others' weights as they were (a step size set by the largest error would stall them)
+    wild = np.vstack([e, 50.0 * e[np.argmax(w)]])
+    np.testing.assert_allclose(fc.stack_weights(wild, origin, ridge=0.0), np.append(w, 0.0), atol=1e-9)
+
+
+def test_an_unstable_law_takes_no_weight_and_does_not_widen_the_interval():
+    """Three origins; a law missing one held-out run by 450% (log 1.7) is out, the rest are combined as before."""
+    rng = np.random.default_rng(5)
+    origin = np.repeat([0, 1, 2], 4)
+    e = rng.normal(0, 0.01, (3, 12))
+    wild = np.vstack([e, rng.normal(0, 0.01, (1, 12))])
+    wild[3, 2] = 1.7
+    assert fc.stable(wild).tolist() == [True, True, True, False]
+    details = {"names": ["a", "b", "c", "d"], "errors": wild, "distance": np.full(12, 0.2), "origin": origin,
+               "log_targets": np.log([[2.0], [2.02], [1.98], [9.0]]), "residuals": rng.normal(0, 0.005, (4, 30)),
+               "target_distance": np.array([0.3])}
+    got = fc.combine(details)
+    ref = fc.combine({**details, "names": ["a", "b", "c"], "errors": e, "log_targets": details["log_targets"][:3],
+                      "residuals": details["residuals"][:3]})
+    assert got["weights"][3] == 0.0
+    np.testing.assert_allclose(got["weights"][:3], ref["weights"], atol=1e-12)
+    for k in ("loss", "lo", "hi"):
+        np.testing.assert_allclose(got[k], ref[k], rtol=1e-12)
+
+
+def test_viable_needs_two_runs_per_parameter():
+    np.testing.assert_array_equal(fc.viable(12, [4, 5, 6, 7, 9]), [True, True, True, False, False])
+    assert fc.viable(20, [9]).all() and not fc.viable(17, [9]).any()
 
 
 def test_calibrate_scale_recovers_tau_and_sigma_from_many_errors():
@@ -156,3 +201,34 @@ def test_nan_and_text_in_unused_columns_are_carried_not_refused(tmp_path, capsys
     captured = capsys.readouterr()
     assert json.loads(captured.out)["predictions"][0]["loss"] > 0
     assert "left untouched" in captured.err and "'lr'" in captured.err and "'notes'" in captured.err
+
+
+def test_small_table_drops_laws_it_cannot_support():
+    """14 runs support 7 parameters: the 9-parameter law is no candidate, a 6-run table keeps the smallest laws."""
+    table = scalelab.read(ladder(sizes=(3e7, 6e7, 1.2e8, 2.5e8, 5e8, 1e9, 2e9), ratios=(5, 40), seed=6))
+    kept, dropped = fc.supported(len(table), fc.candidates(table, "auto"))
+    assert dropped == ["farseer"] and {"chinchilla", "chen2025_suboptimal", "skaling"} <= {l.name for l in kept}
+    kept, dropped = fc.supported(6, fc.candidates(table, "auto"))
+    assert sorted(l.name for l in kept) == ["gadre2024_overtrain", "kaplan"]  # 4 parameters, the fewest
+
+
+def test_the_scale_carries_the_form_term(small_forecast):
+    """s^2 = s0^2 + sigma^2 + tau^2 d^2 + f^2 / K, f the weighted spread of the laws' forecasts."""
+    runs, at, res = small_forecast
+    K = len(res.origins)
+    assert K >= 1
+    logs = res.details["log_targets"]
+    w = np.array([res.weights[n] for n in res.details["names"]])
+    f = np.sqrt(w @ (logs - w @ logs) ** 2) / np.sqrt(K)
+    np.testing.assert_allclose(res.form, f, rtol=1e-9)
+    s = np.sqrt(res.s0 ** 2 + res.sigma ** 2 + res.tau ** 2 * res.distance ** 2 + f ** 2)
+    np.testing.assert_allclose(res.scale, s, rtol=1e-9)
+
+
+def test_no_origin_falls_back_to_the_reference_law_with_a_warning():
+    """Three sizes: nothing can be held out, so Chinchilla answers (in-sample fit never chooses)."""
+    runs = ladder(sizes=(1e8, 3e8, 1e9), ratios=(5, 10, 20, 40, 80), seed=7)
+    res = fc.forecast(runs, pd.DataFrame({"N": [3e9], "D": [6e10]}), laws="chinchilla,gadre2024_overtrain")
+    assert res.weights == {"chinchilla": 1.0, "gadre2024_overtrain": 0.0}
+    assert any("no rolling origin" in w for w in res.warnings)
+    assert res.lo[0] < res.loss[0] < res.hi[0]

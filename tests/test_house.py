@@ -184,3 +184,30 @@ def test_one_laplace_design_and_bayes_share_it(power_runs, x64):
     Sigma, s = laplace_state(law, theta, x, jnp.asarray(y), np.ones(len(n)), free)
     assert s == pytest.approx(sigma, rel=1e-10)
     np.testing.assert_allclose(Sigma, ref, rtol=1e-8, atol=1e-300)
+
+
+def test_influence_holds_its_law_even_one_reusing_a_registered_name(power_runs):
+    from scalelab import design
+
+    impostor = _law("chinchilla")  # one input N; the registered chinchilla would need N and D
+    res = design.influence(power_runs, impostor, "loss@N=1e11,D=1e12", starts=16)
+    assert res.law is impostor and res.to_json()["law"] == "chinchilla"
+    fit = scalelab.fit(power_runs, impostor, starts=16)
+    assert res.value == pytest.approx(_expected(fit.params, 1e11), rel=1e-6)  # the impostor's own prediction
+    assert res.influence.shape == (len(N),) and np.all(np.isfinite(res.influence))
+
+
+def test_suggestion_holds_an_unregistered_law(simulated_runs):
+    import dataclasses
+
+    from scalelab import design
+    from scalelab.optimal import closed_form
+
+    law = dataclasses.replace(laws.get("chinchilla"), name="chinchilla_probe", aliases=())
+    assert "chinchilla_probe" not in laws.names()
+    fit = scalelab.fit(simulated_runs, law, starts=32)
+    s = design.suggest(simulated_runs, law, "loss@C=1e24", budget=1e21, k=2, fit=fit)
+    assert s.law is law and s.to_json()["law"] == "chinchilla_probe"
+    # the target is the renamed law's compute-optimal loss (Hoffmann's closed form, float64 NumPy)
+    assert s.value == pytest.approx(float(closed_form(laws.get("chinchilla"), fit.params, np.array([1e24]))["loss"][0]),
+                                    rel=1e-6)

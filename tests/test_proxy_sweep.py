@@ -23,7 +23,7 @@ def _x64():
 
 
 CONTRACT = ["N", "N_total", "N_active", "D", "C", "loss", "E", "k", "S", "G", "U_D", "lr", "batch_size",
-            "density", "run_id", "family", "step", "seed"]
+            "ngram_repeat", "run_id", "family", "step", "seed"]
 
 
 def test_micro_plan_end_to_end_via_cli(tmp_path, capsys):
@@ -31,7 +31,7 @@ def test_micro_plan_end_to_end_via_cli(tmp_path, capsys):
     assert cli.main(["proxy", "sweep", "--plan", "micro", "--out", str(out), "--no-progress", "--json"]) == 0
     df = read_runs(out)
     assert len(df) == 2 and set(df["family"]) == {"dense", "moe"}
-    assert set(CONTRACT) <= set(df.columns)
+    assert set(CONTRACT) <= set(df.columns) and "density" not in df.columns  # density: Chen's, not the proxy's
     assert (df["N"] == df["N_total"]).all() and (df[["N", "D", "C", "loss"]] > 0).all().all()
     moe = df[df["family"] == "moe"].iloc[0]
     dense = df[df["family"] == "dense"].iloc[0]

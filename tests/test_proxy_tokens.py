@@ -1,5 +1,5 @@
 """Token sources: the synthetic language's entropy floor against independent references, data
-budget / density bookkeeping, held-out data disjoint from training data, determinism."""
+budget / ngram_repeat bookkeeping, held-out data disjoint from training data, determinism."""
 
 import dataclasses
 
@@ -55,27 +55,27 @@ def test_floor_matches_monte_carlo_loss_of_true_distribution():
     assert abs(nll.mean() - lang.floor(seq_len)) < 4 * se
 
 
-def test_pool_budget_duplication_and_density():
+def test_pool_budget_duplication_and_ngram_repeat():
     cfg = DataConfig(vocab_size=16, order=2, concentration=0.3)
     fresh, info = tokens.train_pool(cfg, seq_len=32, tokens=32 * 500, seed=0)
     assert fresh.shape == (500, 33) and fresh.dtype == np.int32
     assert info["U_D"] == info["pool_tokens"] == 32 * 500 and info["epochs"] == 1.0
-    assert info["density"] < 0.01  # 16-token windows of a 2.2-nat/token language do not repeat by chance
+    assert info["ngram_repeat"] < 0.01  # 16-token windows of a 2.2-nat/token language do not repeat by chance
     dup = DataConfig(vocab_size=16, order=2, concentration=0.3, unique_tokens=32 * 400, duplication=0.5, n_prototypes=4)
     pool, info = tokens.train_pool(dup, seq_len=32, tokens=32 * 1600, seed=0)
     assert len(pool) == 400 and info["epochs"] == 4.0
     distinct = len(np.unique(pool, axis=0))
     assert info["U_D"] == 32 * distinct and 200 <= distinct <= 204
-    assert 0.45 <= info["density"] <= 0.52  # half the sequences are copies of 4 prototypes
-    assert tokens.density(np.repeat(fresh[:10], 10, axis=0)) == pytest.approx(0.9, abs=1e-9)
+    assert 0.45 <= info["ngram_repeat"] <= 0.52  # half the sequences are copies of 4 prototypes
+    assert tokens.ngram_repeat(np.repeat(fresh[:10], 10, axis=0)) == pytest.approx(0.9, abs=1e-9)
 
 
-def test_density_does_not_grow_with_pool_size():
-    """Same duplication rate, pools of 2,000 and 16,000 sequences: equal density within 0.03
+def test_ngram_repeat_does_not_grow_with_pool_size():
+    """Same duplication rate, pools of 2,000 and 16,000 sequences: equal ngram_repeat within 0.03
     (the sampling error of a 4,096-sequence sample of a 50/50 mixture is about 0.01)."""
     cfg = DataConfig(vocab_size=16, order=2, concentration=0.3, duplication=0.5, n_prototypes=4)
-    small = tokens.train_pool(dataclasses.replace(cfg, unique_tokens=16 * 2000), 16, 16 * 2000, seed=0)[1]["density"]
-    large = tokens.train_pool(dataclasses.replace(cfg, unique_tokens=16 * 16000), 16, 16 * 16000, seed=0)[1]["density"]
+    small = tokens.train_pool(dataclasses.replace(cfg, unique_tokens=16 * 2000), 16, 16 * 2000, seed=0)[1]["ngram_repeat"]
+    large = tokens.train_pool(dataclasses.replace(cfg, unique_tokens=16 * 16000), 16, 16 * 16000, seed=0)[1]["ngram_repeat"]
     assert abs(small - large) < 0.03 and 0.45 < large < 0.52
 
 

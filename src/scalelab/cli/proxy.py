@@ -60,7 +60,7 @@ def _cmd_show(args) -> int:
     from scalelab.proxy.sweep import read_runs
 
     df = read_runs(args.paths)
-    cols = [c for c in ("family", "N_total", "N_active", "D", "C", "loss", "lr", "batch_size", "density", "run_id") if c in df]
+    cols = [c for c in ("family", "N_total", "N_active", "D", "C", "loss", "lr", "batch_size", "ngram_repeat", "run_id") if c in df]
     if args.json:
         print(df.to_json(orient="records"))
     else:

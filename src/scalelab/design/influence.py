@@ -34,7 +34,8 @@ class Influence:
     """What `influence` returns.
 
     Attributes:
-      law, target: what was asked.
+      law: the `Law` whose fit was examined (``str(law)`` is its name; an unregistered Law works too).
+      target: what was asked.
       value: the target at the full-data fit.
       influence: ``[n]`` predicted change of the target when each run is removed,
         in the order of the table's runs.
@@ -46,7 +47,7 @@ class Influence:
         ``drop_highest_loss`` keeps its rows' original numbers), or None for 0..n-1.
     """
 
-    law: str
+    law: _laws.Law
     target: str
     value: float
     influence: np.ndarray
@@ -67,7 +68,7 @@ class Influence:
     def to_json(self) -> dict:
         """The stable object of ``scalelab influence --json``."""
         t = self.table()
-        return {"law": self.law, "target": self.target, "value": float(self.value),
+        return {"law": self.law.name, "target": self.target, "value": float(self.value),
                 "runs": [{"row": int(r), "influence": float(i),
                           "loo_change": None if self.loo_change is None else float(l)}
                          for r, i, l in zip(t["row"], t["influence"], t["loo_change"])]}
@@ -160,7 +161,7 @@ def influence(runs, law="chinchilla", target: str | Target = "loss@C=1e24", *, o
                                               fixed=fixed, progress=progress)
     index = table.df.index
     rows = np.asarray(index, int) if pd.api.types.is_integer_dtype(index) else None
-    return Influence(law.name, target.text, float(value), np.asarray(infl, float), loo_change,
+    return Influence(law, target.text, float(value), np.asarray(infl, float), loo_change,
                      np.asarray(theta, float), method, seconds, loo_seconds, rows)
 
 

@@ -37,7 +37,8 @@ class Suggestion:
     parameters, ``D`` tokens, the target in its own unit (``loss``: nats/token).
 
     Attributes:
-      law, target, value: the target and its value at the fit.
+      law: the `Law` the forecast comes from (``str(law)`` is its name; an unregistered Law works too).
+      target, value: the target and its value at the fit.
       sd_before: Laplace (Gauss-Newton) standard deviation of the target now.
       sd_after: the same after adding all the chosen runs.
       sigma: log-loss noise scale used (1.4826 x MAD of the fit's residuals).
@@ -51,7 +52,7 @@ class Suggestion:
       seconds: wall time of the choice (the fit excluded).
     """
 
-    law: str
+    law: _laws.Law
     target: str
     value: float
     sd_before: float
@@ -66,7 +67,7 @@ class Suggestion:
 
     def to_json(self) -> dict:
         """The stable object of ``scalelab suggest --json`` (fields are only ever added)."""
-        return {"law": self.law, "target": self.target, "value": float(self.value),
+        return {"law": self.law.name, "target": self.target, "value": float(self.value),
                 "sd_before": float(self.sd_before), "sd_after": float(self.sd_after), "sigma": float(self.sigma),
                 "budget": float(self.budget), "spent": float(self.spent),
                 "runs": [{k: float(v) for k, v in row.items()} for row in self.runs.to_dict("records")],
@@ -385,7 +386,7 @@ def suggest(runs, law="chinchilla", target: str | Target = "loss@C=1e24", *, bud
     rows = pd.DataFrame({"N": N, "D": D, "C": C, "tokens_per_param": D / N,
                          "sd_after": np.sqrt(np.maximum(var[1:], 0.0)), "reduction": red,
                          "reduction_per_flop": red / C})
-    return Suggestion(law.name, target.text, float(value), float(np.sqrt(var[0])),
+    return Suggestion(law, target.text, float(value), float(np.sqrt(var[0])),
                       float(np.sqrt(max(var[-1], 0.0))), sigma, float(budget), float(C.sum()), rows,
                       method, float(np.sqrt(max(var_greedy, 0.0))), time.perf_counter() - t0)
 

@@ -3,7 +3,9 @@
 The one question a team brings: *what loss will the big run reach, and how sure are we?*
 `forecast` answers it without a hand-picked law:
 
-1. **Candidates.** Every loss law whose inputs the table has (or the laws named).
+1. **Candidates.** Every loss law whose inputs the table has (or the laws named), among those the
+   table can support: at least two runs per parameter (a 9-parameter law on 12 runs interpolates
+   and extrapolates by accident).
 2. **Rolling origin.** Model sizes are grouped (log10 N within ``size_tol`` decades is one
    size). Origin k holds out the k largest sizes and fits every candidate on the rest; each
    held-out run gives a log-loss error ``e = log L_pred - log L`` at an extrapolation distance
@@ -11,16 +13,19 @@ The one question a team brings: *what loss will the big run reach, and how sure 
    `fit_many` call per law (variants are run weights).
 3. **Weights.** Stacking: the simplex weights whose log-space mixture has the least mean squared
    held-out error (each origin counts equally), shrunk toward equal weights by ``shrink``.
-   In-sample fit never decides.
+   In-sample fit never decides: when no origin can be held out (fewer than 4 sizes), the reference
+   form (Chinchilla) answers, with a warning.
 4. **Interval.** The stacked held-out errors calibrate a predictive scale that grows with
-   extrapolation distance, ``s(d)^2 = s0^2 + tau^2 d^2``: ``s0`` is the in-sample residual scale
-   (run-to-run noise and misfit at seen sizes), ``tau`` the error per decade beyond the table,
-   fitted by maximum likelihood to the held-out errors with a weak prior (``tau_prior``
+   extrapolation distance, ``s(d)^2 = s0^2 + sigma^2 + tau^2 d^2``: ``s0`` is the in-sample residual
+   scale (run-to-run noise and misfit at seen sizes), ``sigma`` a discrepancy that appears as soon as
+   a size is held out, ``tau`` the error per decade beyond the table, fitted by maximum likelihood to the held-out errors with a weak prior (``tau_prior``
    decades^-1, worth ``prior_weight`` origins) so that one or two origins cannot make it zero.
-   The interval is ``exp(log L* +- t_q(nu) s(d*))`` with Student-t quantiles whose degrees of
-   freedom are the number of origins plus the prior's: parameter uncertainty, noise and the
-   law's form (the spread the candidates show when they extrapolate) all enter through the
-   held-out errors, measured on the table itself.
+   A fourth term carries the law's form where the origins are few: the weighted spread of the
+   candidates' forecasts at the target, ``f^2 = sum_l w_l (log L_l - log L*)^2``, enters with
+   weight ``1/K`` (K origins; all of it when there is none), so ``s^2 = s0^2 + sigma^2 + tau^2 d^2
+   + f^2 / K``. The interval is ``exp(log L* +- t_q(nu) s(d*))`` with Student-t quantiles whose
+   degrees of freedom are the number of origins plus the prior's: parameter uncertainty, noise
+   and the law's form all enter, measured on the table itself.
 
 Units: loss in nats/token; N parameters, D tokens (the laws' own conventions); distances in
 decades (log10).
@@ -39,11 +44,14 @@ from scalelab import laws as _laws
 from scalelab import runs as _runs
 from scalelab.runs.table import _canonical_names as canonical_names
 from scalelab.forecast import curves as _curves
-from scalelab.forecast.calibrate import (calibrate_scale, extrapolation_distance, honest_errors, origin_weights,
-                                         size_groups, stack_weights, t_quantile)
+from scalelab.forecast.calibrate import (calibrate_scale, combine, extrapolation_distance, origin_weights, size_groups,
+                                         stable, stack_weights, t_quantile, viable)
 from scalelab.programs import float64
 
 METHOD = "rolling-origin stacking; Student-t interval calibrated on held-out extrapolation errors"
+
+# The form that answers when no rolling origin can be held out (Hoffmann et al.'s, the field's default).
+REFERENCE = "chinchilla"
 
 # Laws a forecast never considers by default: they model something else than a loss ladder of
 # N and D (broken power laws of one input and the hyper-parameter laws).
@@ -64,6 +72,7 @@ class Forecast:
       laws: the fitted Laws' results on the full table (name -> FitResult-like dict of params).
       origins: per origin, the held-out sizes and per-law mean absolute relative error.
       s0, tau, nu, sigma: the calibrated scale model (see module doc).
+      form: per target, the form term ``f / sqrt(K)`` of the scale (sd of log loss).
       warnings: identifiability and extrapolation warnings.
       method: how the answer was computed.
       seconds: wall time.
@@ -92,6 +101,7 @@ class Forecast:
     seconds: float
     rhat_max: float | None = None
     sigma: float = 0.0
+    form: np.ndarray | None = None
     notes: tuple = ()
     details: dict = dataclasses.field(default_factory=dict, repr=False)
 
@@ -105,6 +115,7 @@ class Forecast:
                 "diagnostics": {"rhat_max": self.rhat_max, "warnings": list(self.warnings),
                                 "s0": float(self.s0), "tau": float(self.tau), "sigma": float(self.sigma),
                                 "nu": float(self.nu),
+                                "form": None if self.form is None else [float(f) for f in self.form],
                                 "origins": self.origins},
                 "seconds": float(self.seconds)}
 
@@ -126,6 +137,15 @@ def candidates(table: _runs.RunTable, laws="auto") -> list:
             raise _runs.RunTableError(f"law {law.name!r} needs column(s) {missing}; the table has {table.columns}")
         out.append(law)
     return out
+
+
+def supported(n_runs: int, cands: list) -> tuple[list, list]:
+    """``(kept, dropped names)``: the candidate Laws a table of ``n_runs`` runs supports (two runs per
+    parameter, `viable`); when none is, the laws with the fewest parameters."""
+    ok = viable(n_runs, [l.n_params for l in cands])
+    if not ok.any():  # a tiny table: the laws with the fewest parameters
+        ok = np.array([l.n_params == min(m.n_params for m in cands) for l in cands])
+    return [l for l, k in zip(cands, ok) if k], [l.name for l, k in zip(cands, ok) if not k]
 
 
 def _targets(at, inputs_needed: Sequence[str]) -> pd.DataFrame:
@@ -198,6 +218,9 @@ def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, 
     if not cands:
         raise _runs.RunTableError(f"no loss law has all its inputs among the columns {table.columns}; "
                                   f"see `scalelab laws`")
+    dropped_small = []
+    if laws == "auto" or laws is None:  # a law needs at least two runs per parameter to be a candidate
+        cands, dropped_small = supported(len(table), cands)
     needed = sorted({c for l in cands for c in l.inputs})
     targets = _targets(at, needed)
     y = table.column("loss")
@@ -212,8 +235,9 @@ def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, 
     origin_w = origin_weights(groups, max(l.n_params for l in cands), max_origins)
     K = len(origin_w)
     if K == 0:
-        warnings.append("fewer than 4 model sizes (or too few runs): no rolling origin can be held out, so the "
-                        "law weights are equal and the interval rests on the prior extrapolation scale alone")
+        warnings.append("fewer than 4 model sizes (or too few runs): no rolling origin can be held out, so no "
+                        f"law is chosen by extrapolation ({REFERENCE} answers when it is a candidate, else equal "
+                        "weights) and the interval rests on the prior extrapolation scale alone")
     W = np.vstack([np.ones((1, n)), origin_w])
     info = {"kind": ["full"] + ["origin"] * K, "variant": ["all runs"] + [f"origin {k + 1}" for k in range(K)]}
     variants = _variants._make(W, info)
@@ -254,31 +278,17 @@ def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, 
         origins.append({"held_out_runs": int(held.sum()),
                         "held_out_min_N": float(np.min(table.column(size_col)[held])),
                         "are": {nm: float(np.mean(np.abs(np.expm1(e[i])))) for i, nm in enumerate(names)}})
-    if K:
-        E = np.concatenate(e_list, axis=1)
-        dist = np.concatenate(d_list)
-        orig = np.concatenate(o_list)
-        w = stack_weights(E, orig, shrink=shrink)
-        e_stack = honest_errors(E, orig, shrink=shrink)
-    else:
-        E, dist, orig, e_stack = np.zeros((len(names), 0)), np.zeros(0), np.zeros(0, int), np.zeros(0)
-        w = np.full(len(names), 1.0 / len(names))
-    weights = dict(zip(names, w))
-
-    # stacked in-sample residual scale (robust) and the calibrated extrapolation scale
-    log_full = sum(wi * np.log(preds_runs[nm][0]) for nm, wi in zip(names, w))
-    r = log_full - logy
-    s0 = float(max(1.4826 * np.median(np.abs(r - np.median(r))), 1e-4))
-    tau, sigma = calibrate_scale(e_stack, dist, orig, s0, tau_prior, prior_weight) if K else (float(tau_prior), 0.0)
-    nu = float(K + prior_weight + 1.0)
-
+    E = np.concatenate(e_list, axis=1) if K else np.zeros((len(names), 0))
+    dist = np.concatenate(d_list) if K else np.zeros(0)
+    orig = np.concatenate(o_list) if K else np.zeros(0, int)
     train_all = {c: x_all[c] for c in needed}
     d_star = extrapolation_distance(train_all, {c: targets[c].to_numpy() for c in needed})
-    log_pt = sum(wi * np.log(preds_tgt[nm]) for nm, wi in zip(names, w))
-    scale = np.sqrt(s0 ** 2 + sigma ** 2 + tau ** 2 * d_star ** 2)
-    q = t_quantile(0.5 + ci / 2.0, nu)
-    loss = np.exp(log_pt)
-    lo, hi = np.exp(log_pt - q * scale), np.exp(log_pt + q * scale)
+    details = {"names": names, "errors": E, "distance": dist, "origin": orig,
+               "log_targets": np.stack([np.log(preds_tgt[nm]) for nm in names]),
+               "residuals": np.stack([np.log(preds_runs[nm][0]) - logy for nm in names]),
+               "target_distance": d_star}
+    c = combine(details, ci, reference=REFERENCE, shrink=shrink, tau_prior=tau_prior, prior_weight=prior_weight)
+    weights = dict(zip(names, c["weights"]))
 
     from scalelab.fit.identify import table_warnings
 
@@ -289,18 +299,18 @@ def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, 
                         f"largest run (more than 1 decade): the interval's growth with distance is an extrapolation")
     ignored = table.ignored(set(needed) | {"loss"})
     notes = table.notes + ((f"columns not read by the candidate laws (left untouched): {ignored}",) if ignored else ())
-    return Forecast(weights=weights, ci=float(ci), inputs=targets, loss=loss, lo=lo, hi=hi, distance=d_star,
-                    scale=scale, laws=fits, origins=origins, s0=s0, tau=tau, nu=nu, sigma=sigma, warnings=warnings,
+    if dropped_small:
+        notes += (f"{len(table)} runs support laws of at most {len(table) // 2} parameters (two runs per parameter): "
+                  f"not candidates here: {dropped_small}",)
+    return Forecast(weights=weights, ci=float(ci), inputs=targets, loss=c["loss"], lo=c["lo"], hi=c["hi"],
+                    distance=d_star, scale=c["scale"], laws=fits, origins=origins, s0=c["s0"], tau=c["tau"], nu=c["nu"],
+                    sigma=c["sigma"], form=c["form"], warnings=warnings,
                     method=METHOD if len(names) > 1 else f"single law ({names[0]}); " + METHOD.split("; ")[1],
-                    seconds=time.perf_counter() - t0, notes=notes,
-                    details={"names": names, "errors": E, "distance": dist, "origin": orig,
-                             "log_targets": np.stack([np.log(preds_tgt[nm]) for nm in names]),
-                             "residuals": np.stack([np.log(preds_runs[nm][0]) - logy for nm in names]),
-                             "target_distance": d_star})
+                    seconds=time.perf_counter() - t0, notes=notes, details=details)
 
 
-__all__ = ["forecast", "Forecast", "candidates", "size_groups", "origin_weights", "stack_weights",
-           "calibrate_scale", "extrapolation_distance"]
+__all__ = ["forecast", "Forecast", "candidates", "supported", "combine", "size_groups", "origin_weights", "stack_weights",
+           "calibrate_scale", "extrapolation_distance", "t_quantile", "viable", "stable"]
 
 
 class _CallableModule(__import__("types").ModuleType):

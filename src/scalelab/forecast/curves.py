@@ -13,13 +13,15 @@ in-sample fit alone.
      ``truncate``), predict the later rows. Their errors measure extrapolation in steps.
    Each held-out row gives a log-loss error ``e = log L_pred - log L`` at a distance ``d``: the
    decades of its step beyond the longest step of that origin's training rows (0 inside).
-2. **Weights**: stacking on those errors, each origin counting equally (`stack_weights`).
-3. **Interval**: Student-t on log loss with ``s(d)^2 = s0^2 + sigma^2 + tau^2 d^2``: ``s0`` the
-   stacked in-sample residual scale (the noise of one logged loss), ``sigma`` the error of an
-   unseen schedule at seen steps, ``tau`` the error per decade of steps beyond the training
-   curves, fitted to the honest stacked errors (`honest_errors`, `calibrate_scale`) with the
-   weak prior of the final-loss forecast. With fewer than 3 training runs no schedule can be left
-   out: a warning says so and ``sigma`` is floored at ``sigma_prior``.
+2. **Weights and interval**: the final-loss forecast's pure step `calibrate.combine` on those
+   errors: stacking weights (each origin counting equally; a law that extrapolated wildly takes
+   none), and a Student-t interval on log loss with ``s(d)^2 = s0^2 + sigma^2 + tau^2 d^2 + f^2``:
+   ``s0`` the stacked in-sample residual scale (the noise of one logged loss), ``sigma`` the error
+   of an unseen schedule at seen steps, ``tau`` the error per decade of steps beyond the training
+   curves (both fitted to the honest stacked errors, with the weak prior of the final-loss
+   forecast), ``f`` the laws' disagreement at the target over the square root of the number of
+   origins. With fewer than 3 training runs no schedule can be left out: a warning says so and
+   ``sigma`` is floored at ``sigma_prior``.
 
 Rows whose loss is missing (NaN, non-positive or implausible) keep their ``lr`` in the schedule
 and get weight 0 in every fit. A target table (``at``) holds whole schedules: ``run_id, step,
@@ -41,7 +43,7 @@ import pandas as pd
 
 from scalelab import laws as _laws
 from scalelab import runs as _runs
-from scalelab.forecast.calibrate import calibrate_scale, honest_errors, stack_weights, t_quantile
+from scalelab.forecast.calibrate import combine, t_quantile
 from scalelab.forecast.curve_data import (curve_origins, fit_rows, schedules, target_is_schedule, targets,
                                           training_table)
 from scalelab.laws.curves import CURVE_INPUTS, CurveLaw
@@ -264,29 +266,22 @@ def forecast_curves(runs, at, laws="auto", ci: float = 0.9, *, truncate=(0.5,), 
     E = np.concatenate(e_list, axis=1) if K else np.zeros((len(names), 0))
     dist = np.concatenate(d_list) if K else np.zeros(0)
     orig = np.concatenate(o_list) if K else np.zeros(0, int)
-    if E.shape[1]:
-        wts = stack_weights(E, orig, shrink=shrink)
-        e_stack = honest_errors(E, orig, shrink=shrink)
-    else:
-        wts, e_stack = np.full(len(names), 1.0 / len(names)), np.zeros(0)
-    weights = dict(zip(names, wts))
-
-    r = sum(wi * np.log(pred_rows[nm][0][valid]) for nm, wi in zip(names, wts)) - logy[valid]
-    s0 = float(max(1.4826 * np.median(np.abs(r - np.median(r))), 1e-4))
-    if E.shape[1]:
-        tau, sigma = calibrate_scale(e_stack, dist, orig, s0, tau_prior, prior_weight)
-    else:
-        tau, sigma = float(tau_prior), 0.0
-    if n_runs < 3:
-        sigma = max(sigma, sigma_prior)
-    nu = float(len(np.unique(orig)) + prior_weight + 1.0)
-
     horizon = float(step[valid].max())
-    d_sched = _distance(sched["step"].to_numpy(), horizon)
-    log_pt = sum(wi * np.log(np.where(pred_tgt[nm] > 0, pred_tgt[nm], np.nan)) for nm, wi in zip(names, wts))
-    scale_s = np.sqrt(s0 ** 2 + sigma ** 2 + tau ** 2 * d_sched ** 2)
-    q = t_quantile(0.5 + ci / 2.0, nu)
-    log_pt, scale, d_star = log_pt[where], scale_s[where], d_sched[where]
+    d_star = _distance(tg["step"].to_numpy(), horizon)
+    with np.errstate(all="ignore"):
+        log_t = np.stack([np.log(np.where(pred_tgt[nm] > 0, pred_tgt[nm], np.nan))[where] for nm in names])
+    details = {"names": names, "errors": E, "distance": dist, "origin": orig, "log_targets": log_t,
+               "residuals": np.stack([np.log(pred_rows[nm][0][valid]) for nm in names]) - logy[valid],
+               "target_distance": d_star}
+    # the final-loss forecast's pure step from held-out errors to weights and interval (equal weights
+    # when nothing could be held out)
+    c = combine(details, ci, reference=None, shrink=shrink, tau_prior=tau_prior, prior_weight=prior_weight)
+    scale, sigma = c["scale"], c["sigma"]
+    if n_runs < 3 and sigma < sigma_prior:  # no schedule left out: the transfer scale is the prior's
+        scale, sigma = np.sqrt(scale ** 2 + sigma_prior ** 2 - sigma ** 2), sigma_prior
+    q = t_quantile(0.5 + ci / 2.0, c["nu"])
+    log_pt = np.log(c["loss"])
+    weights = dict(zip(names, c["weights"]))
     if not np.all(np.isfinite(log_pt)):
         warnings.append(f"target rows {np.flatnonzero(~np.isfinite(log_pt))[:10].tolist()} have no finite forecast "
                         f"(no summed learning rate yet, e.g. step 0 with lr 0)")
@@ -303,13 +298,10 @@ def forecast_curves(runs, at, laws="auto", ci: float = 0.9, *, truncate=(0.5,), 
     ignored = table.ignored(set(CURVE_INPUTS) | {"loss"})
     notes = table.notes + notes + ((f"columns not read by the curve laws (left untouched): {ignored}",) if ignored else ())
     method = METHOD if len(names) > 1 else f"single law ({names[0]}); " + METHOD.split(", stacking; ")[1]
-    return CurveForecast(weights=weights, ci=float(ci), inputs=tg, loss=np.exp(log_pt), lo=np.exp(log_pt - q * scale),
+    return CurveForecast(weights=weights, ci=float(ci), inputs=tg, loss=c["loss"], lo=np.exp(log_pt - q * scale),
                          hi=np.exp(log_pt + q * scale), distance=d_star, scale=scale, laws=fits, origins=origins,
-                         s0=s0, tau=float(tau), nu=nu, sigma=float(sigma), warnings=warnings, method=method,
-                         seconds=time.perf_counter() - t0, notes=notes,
-                         details={"names": names, "errors": E, "distance": dist, "origin": orig,
-                                  "log_targets": np.stack([np.log(pred_tgt[nm][where]) for nm in names]),
-                                  "residuals": np.stack([np.log(pred_rows[nm][0][valid]) for nm in names]) - logy[valid]})
+                         s0=c["s0"], tau=c["tau"], nu=c["nu"], sigma=float(sigma), warnings=warnings, method=method,
+                         seconds=time.perf_counter() - t0, notes=notes, details=details)
 
 
 __all__ = ["forecast_curves", "CurveForecast", "is_curve_request", "curve_candidates", "curve_origins",

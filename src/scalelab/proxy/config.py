@@ -155,7 +155,7 @@ class DataConfig:
       unique_tokens: U_D, size of the training pool in tokens; None means as many as the run
         trains on (one epoch, no repetition).
       duplication: fraction of the training pool's sequences that are copies of a small set of
-        prototype sequences (0: none). Raises the measured ``density``.
+        prototype sequences (0: none). Raises the measured ``ngram_repeat``.
       n_prototypes: distinct prototypes the duplicates are drawn from.
       paths: files or globs for ``"text"``; empty means the default corpus.
       max_bytes: cap on bytes read for ``"text"``.

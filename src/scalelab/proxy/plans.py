@@ -173,7 +173,7 @@ def plan_tiny_lr_batch(seed: int = 0) -> list[RunSpec]:
 
 def plan_tiny_density(seed: int = 0) -> list[RunSpec]:
     """Data-density grid: dense d=48, U_D = 2**16 unique-pool tokens repeated to D in
-    {2**16, 2**17, 2**18, 2**19}, duplication 0, 0.5, 0.9 (density ~0, ~0.5, ~0.9)."""
+    {2**16, 2**17, 2**18, 2**19}, duplication 0, 0.5, 0.9 (ngram_repeat ~0, ~0.5, ~0.9)."""
     return density_grid([_tiny_model(48)], [2**16, 2**17, 2**18, 2**19], [0.0, 0.5, 0.9], 2**16,
                         _tiny_train(seed), TINY_DATA, "tiny-density")
 

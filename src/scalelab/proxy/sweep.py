@@ -16,6 +16,10 @@
 - Whole curves (``curve_every=k``): every run also appends its logged steps (``run_id, step,
   lr, train_loss, loss`` plus the run's ``N``, ``D`` per step, ``seed``, ``schedule``) to
   ``<stem>.curves<suffix>`` next to the run table: a curve table for the curve laws.
+- The pool's share of repeated 16-token windows is the column ``ngram_repeat``, not ``density``
+  (which a run table reserves for Chen et al.'s data density; see `scalelab.proxy.tokens`). A sweep
+  file written before that rename is read with its ``density`` column renamed (`legacy_columns`),
+  so a resumed sweep keeps one column.
 - A schedule CSV (``schedule=path``, columns ``step, lr``; see ``train.read_schedule``)
   replaces every run's schedule; those runs get ids ``<spec id>-s<schedule hash>``.
 """
@@ -36,9 +40,24 @@ from .atomic import remove_stale, replace_atomic
 from .config import RunSpec
 from .train import read_schedule, train_run
 
-__all__ = ["sweep", "read_runs", "shard_path", "parse_shard", "append_row", "check_target", "MARKER", "curves_path"]
+__all__ = ["sweep", "read_runs", "shard_path", "parse_shard", "append_row", "check_target", "MARKER", "curves_path",
+           "legacy_columns"]
 
 MARKER = ("written_by", "scalelab proxy sweep")
+# Columns only the proxy trainer writes: with MARKER they identify a sweep table (the same rule as
+# `scalelab.runs.table`'s reading of old sweep files; proxy/ imports nothing else of scalelab's).
+SWEEP_SIGNATURE = ("duplication", "entropy_floor")
+
+
+def legacy_columns(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with an old sweep file's ``density`` column (the share of repeated 16-token windows,
+    written under that name before it became ``ngram_repeat``) renamed ``ngram_repeat``. A table is a
+    sweep's when it has the ``written_by`` marker or all of `SWEEP_SIGNATURE`; any other is untouched."""
+    cols = set(df.columns)
+    sweep_table = MARKER[0] in cols or set(SWEEP_SIGNATURE) <= cols
+    if sweep_table and "density" in cols and "ngram_repeat" not in cols:
+        return df.rename(columns={"density": "ngram_repeat"})
+    return df
 
 
 def check_target(path: str | os.PathLike) -> None:
@@ -104,7 +123,7 @@ def _siblings(out: Path) -> list[Path]:
 
 
 def _read_one(path: Path) -> pd.DataFrame:
-    return pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+    return legacy_columns(pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path))
 
 
 def read_runs(paths_or_glob: str | os.PathLike | Iterable[str | os.PathLike]) -> pd.DataFrame:

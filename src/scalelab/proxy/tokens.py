@@ -19,15 +19,22 @@ Text (``source="text"``): bytes (vocabulary 256) of local files. The default cor
 Python versions. Files are read in sorted order up to ``max_bytes``; a file is held out for
 evaluation when the first byte of the SHA-1 of its relative path is ``< 26`` (about 10 %).
 
-Data budget and density: ``unique_tokens`` (U_D) caps the training pool; training for D > U_D
+Data budget and redundancy: ``unique_tokens`` (U_D) caps the training pool; training for D > U_D
 tokens repeats the pool (``D / U_D`` epochs, reshuffled each epoch). ``duplication`` replaces
 that fraction of the pool's sequences by copies of ``n_prototypes`` prototypes (high-density,
-redundant data). ``density`` measures redundancy the same way for every source: the fraction of
-16-token windows that repeat an earlier window, ``1 - distinct / total``, counted in a fixed-size
-random sample of the pool's sequences (``DENSITY_SAMPLE``, all of them if fewer) so that the
-number does not grow with pool size merely because a bigger pool has more chances to repeat. It
-lies in [0, 1) and stands in for Chen et al.'s (2025) embedding-cluster density, whose details
-are not published.
+redundant data). ``ngram_repeat`` measures redundancy the same way for every source: the fraction
+of 16-token windows that repeat an earlier window, ``1 - distinct / total``, counted in a
+fixed-size random sample of the pool's sequences (``NGRAM_SAMPLE``, all of them if fewer) so that
+the number does not grow with pool size merely because a bigger pool has more chances to repeat.
+It lies in [0, 1).
+
+Column convention: a run table's ``density`` column is Chen et al.'s (2025) data density, the
+input of the density laws (``chen2025_suboptimal_density``; measured by `scalelab.runs.density`).
+The repeat share is a different quantity and is written as ``ngram_repeat``, never ``density``, so
+that a sweep table fed to a density law fails with a clear error instead of being misread. To use
+it as a stand-in for the density deliberately, map it: ``read(path, columns={"density":
+"ngram_repeat"})``. Sweep files written before the rename carry it as ``density``; both readers
+(`scalelab.proxy.sweep.read_runs` and `scalelab.runs.read`) rename it back at read.
 """
 
 from __future__ import annotations
@@ -50,14 +57,14 @@ __all__ = [
     "eval_set",
     "batches",
     "batch_indices",
-    "density",
+    "ngram_repeat",
     "unigram_entropy",
     "entropy_floor",
     "default_corpus_files",
 ]
 
-DENSITY_WINDOW = 16
-DENSITY_SAMPLE = 4096  # sequences
+NGRAM_WINDOW = 16
+NGRAM_SAMPLE = 4096  # sequences
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -203,7 +210,8 @@ def train_pool(cfg: DataConfig, seq_len: int, tokens: int, seed: int) -> tuple[n
 
     Returns ``(pool, info)``: pool int32 ``[n, seq_len + 1]``; info has ``U_D`` (distinct
     training tokens in the pool: distinct sequences x ``seq_len``), ``pool_tokens``,
-    ``density`` and ``epochs`` (D / pool_tokens).
+    ``ngram_repeat`` (`ngram_repeat` of the pool; not Chen et al.'s density, see the module doc)
+    and ``epochs`` (D / pool_tokens).
     """
     need = -(-tokens // seq_len)  # sequences for one pass over D tokens
     n = need if cfg.unique_tokens is None else max(1, -(-cfg.unique_tokens // seq_len))
@@ -229,7 +237,7 @@ def train_pool(cfg: DataConfig, seq_len: int, tokens: int, seed: int) -> tuple[n
     info = {
         "U_D": int(distinct * seq_len),
         "pool_tokens": int(len(pool) * seq_len),
-        "density": density(pool),
+        "ngram_repeat": ngram_repeat(pool),
         "epochs": tokens / (len(pool) * seq_len),
     }
     return pool, info
@@ -264,10 +272,11 @@ def batches(pool: np.ndarray, batch_size: int, steps: int, seed: int):
         yield pool[idx]
 
 
-def density(pool: np.ndarray, window: int = DENSITY_WINDOW, sample: int | None = DENSITY_SAMPLE) -> float:
+def ngram_repeat(pool: np.ndarray, window: int = NGRAM_WINDOW, sample: int | None = NGRAM_SAMPLE) -> float:
     """Redundancy of a pool: ``1 - distinct / total`` over the ``window``-token windows inside its
     sequences (windows do not cross sequence boundaries), counted in ``sample`` sequences drawn
-    without replacement with a fixed seed (None or a larger number: all sequences)."""
+    without replacement with a fixed seed (None or a larger number: all sequences). In [0, 1);
+    the ``ngram_repeat`` column of a sweep table (not the ``density`` of the density laws)."""
     pool = np.asarray(pool)
     if sample is not None and len(pool) > sample:
         pool = pool[np.sort(np.random.default_rng(0).choice(len(pool), size=sample, replace=False))]

@@ -252,7 +252,7 @@ def train_run(spec: RunSpec, progress=None, *, lrs=None, curve_every: int = 0) -
         "G": m.granularity,
         "U_D": info["U_D"],
         "epochs": info["epochs"],
-        "density": info["density"],
+        "ngram_repeat": info["ngram_repeat"],  # not Chen's `density` (see proxy.tokens)
         "duplication": d.duplication,
         "lr": t.lr,
         "batch_size": t.batch_size,

@@ -15,6 +15,14 @@ optional    ``E`` experts, ``k`` experts per token, ``S`` sparsity, ``G``
             ``density``, ``run_id``, ``family``, ``step``
 ========== ==================================================================
 
+``density`` is Chen et al.'s (2025) data density in [0, 1), the input of the density laws
+(`scalelab.runs.density` measures it). The proxy trainer's share of repeated 16-token windows is
+another quantity and has its own column, ``ngram_repeat`` (`scalelab.proxy.tokens`); a density law
+refuses a table that has only that, naming the mapping that uses it deliberately
+(``columns={"density": "ngram_repeat"}``). A proxy sweep file written before that column was
+renamed (``density`` beside the sweep's ``written_by`` marker, or beside its ``duplication`` and
+``entropy_floor`` columns) has it renamed ``ngram_repeat`` at read, with a note.
+
 Common aliases are renamed (``params``/``num_params`` -> ``N``, ``tokens`` ->
 ``D``, ``flops``/``Training FLOP`` -> ``C``, ...). When ``D`` is absent and
 ``C`` present, ``D = C / (6 N)`` is derived and recorded in ``notes``.
@@ -65,6 +73,14 @@ ALIASES = {
 }
 
 
+# An old proxy sweep table: the columns (any one of a group) that only the proxy trainer writes
+# (the same rule as `scalelab.proxy.sweep.legacy_columns`; runs/ imports nothing above it).
+SWEEP_SIGNATURES = (("written_by",), ("duplication", "entropy_floor"))
+NGRAM_HINT = ("'ngram_repeat' is the proxy trainer's share of repeated 16-token windows, not Chen et al.'s data "
+              "density; to use it as a stand-in, map it deliberately: read(path, columns={'density': 'ngram_repeat'}) "
+              "or --map density=ngram_repeat")
+
+
 class RunTableError(ValueError):
     """Raised for bad run data; the message names the column, rows and a fix."""
 
@@ -102,7 +118,8 @@ class RunTable:
     def column(self, name: str) -> np.ndarray:
         """Column ``name`` as float64 NumPy array, or a clear error if absent."""
         if name not in self.df.columns:
-            raise RunTableError(f"column {name!r} missing; columns are {self.columns}")
+            hint = f" ({NGRAM_HINT})" if name == "density" and "ngram_repeat" in self.df.columns else ""
+            raise RunTableError(f"column {name!r} missing{hint}; columns are {self.columns}")
         if name in self.invalid:
             raise RunTableError(self.invalid[name])
         return self.df[name].to_numpy(dtype=float)
@@ -121,6 +138,8 @@ class RunTable:
         for c in columns:
             if c not in self.df.columns:
                 hint = " (give D, or C and N: D = C/(6N))" if c == "D" else ""
+                if c == "density" and "ngram_repeat" in self.df.columns:
+                    hint = f" ({NGRAM_HINT})"
                 raise RunTableError(f"column {c!r} needed{who} is missing{hint}; columns are {self.columns}")
             if c in self.invalid:
                 raise RunTableError(self.invalid[c] + (f" (needed{who})" if who else ""))
@@ -182,6 +201,16 @@ def _duplicates(df: pd.DataFrame, source: str) -> tuple[pd.DataFrame, dict]:
     return df.loc[:, ~dup], invalid
 
 
+def _old_sweep_columns(df: pd.DataFrame, source: str) -> tuple[pd.DataFrame, list[str]]:
+    """An old proxy sweep table's ``density`` (the n-gram repeat share) renamed ``ngram_repeat``, noted."""
+    cols = set(map(str, df.columns))
+    if "density" in cols and "ngram_repeat" not in cols and any(set(g) <= cols for g in SWEEP_SIGNATURES):
+        return df.rename(columns={"density": "ngram_repeat"}), [
+            "column 'density' of this proxy sweep table (written before the rename) read as 'ngram_repeat': "
+            "the share of repeated 16-token windows, not Chen et al.'s data density"]
+    return df, []
+
+
 def _canonical_names(df: pd.DataFrame, source: str) -> tuple[pd.DataFrame, list[str], dict]:
     """Aliases renamed; two columns that mean the same thing (``params`` beside ``N``, or
     ``params`` beside ``num_params``) make that column invalid: which one is meant is unknown."""
@@ -233,8 +262,10 @@ def from_dataframe(df: pd.DataFrame, source: str = "<DataFrame>", *, columns: Ma
     if len(df) == 0:
         raise RunTableError(f"{source}: the run table is empty (no rows)")
     df, invalid = _duplicates(df, source)
-    df = map_columns(df.copy(), columns, source)
-    df, notes, clash = _canonical_names(df, source)
+    df, notes = _old_sweep_columns(df.copy(), source)
+    df = map_columns(df, columns, source)
+    df, more, clash = _canonical_names(df, source)
+    notes += more
     line_of = None if lines is None else dict(zip(df.index, lines))
     if "loss" not in df.columns:
         raise RunTableError(f"{source}: column 'loss' missing; columns are {list(df.columns)}"
