@@ -12,7 +12,7 @@ def cmd_forecast(args) -> int:
     from scalelab.forecast import forecast
 
     table = read_table(args)
-    err(f"forecasting from {len(table)} runs (laws: {args.law}) ...")
+    err(f"forecasting from {len(table)} {'rows' if table.is_curve else 'runs'} (laws: {args.law}) ...")
     fc = forecast(table, args.at, laws=args.law, ci=args.ci, seed=args.seed)
     for note in fc.notes[len(table.notes):]:
         err(f"note: {note}")
