@@ -51,7 +51,7 @@ from scalelab.programs import float64, per_law
 
 METHOD = ("leave-one-schedule-out and truncated-curve origins, stacking; Student-t interval calibrated on "
           "held-out curve errors")
-ROW_BUDGET = 2e7  # variants x rows x knots evaluated at once when predicting training rows (memory)
+ROW_BUDGET = 5e6  # variants x rows x knots evaluated at once when predicting rows (memory: ~40 MB per temporary)
 
 
 @dataclasses.dataclass(frozen=True)
