@@ -251,6 +251,11 @@ def forecast_curves(runs, at, laws="auto", ci: float = 0.9, *, truncate=(0.5,), 
         pred_rows[law.name], pred_tgt[law.name] = pr, pt
     if not fits:
         raise RuntimeError("every curve law failed to fit: " + "; ".join(warnings))
+    bad_at = {nm: ~(np.isfinite(pt) & (pt > 0)) for nm, pt in pred_tgt.items()}
+    nowhere = np.logical_and.reduce(list(bad_at.values()))  # rows no law can forecast (step 0 with lr 0)
+    for nm in [nm for nm in fits if (bad_at[nm] & ~nowhere).any()][: len(fits) - 1]:
+        warnings.append(f"law {nm!r} dropped: non-finite or non-positive forecasts at targets another law forecasts")
+        del fits[nm]
     names = list(fits)
 
     e_list, d_list, o_list, origins = [], [], [], []
