@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import sys
 
-from scalelab.cli.options import add_fit, add_json, add_table, count, err, fixed_from, read_table
+from scalelab.cli.options import UsageError, add_fit, add_json, add_table, count, err, fixed_from, read_table
 
 
 def spearman(a, b) -> float:
@@ -75,8 +75,14 @@ def add_commands(sub) -> None:
 
 
 def cmd_suggest(args) -> int:
+    import math
+
     from scalelab import design
 
+    lo, hi = args.min_ratio, args.max_ratio
+    if not (math.isfinite(lo) and math.isfinite(hi) and 0 < lo <= hi):
+        raise UsageError(f"--min-ratio {lo:g} and --max-ratio {hi:g}: tokens per parameter must satisfy "
+                         f"0 < --min-ratio <= --max-ratio (e.g. 1 and 1000)")
     table = read_table(args)
     print(f"suggest: {args.law} on {len(table)} runs, target {args.target}, budget {args.budget:.3g} FLOPs, "
           f"k = {args.k}", file=sys.stderr)

@@ -160,13 +160,24 @@ def floats(text: str, flag: str = "") -> "np.ndarray":  # noqa: F821
 
 
 def law_inputs(args, law, extra=()) -> dict:
-    """The law's inputs (and ``extra`` ones) from ``--N``, ``--D``, ... options (comma-separated numbers)."""
+    """The law's inputs (and ``extra`` ones) from ``--N``, ``--D``, ... options (comma-separated numbers).
+
+    Each option gives one value or the same number of values as the others; inputs that are counts
+    or sizes (N, D, E, ...) must be > 0 (a loss at N = 0 or N < 0 is not a number)."""
+    from scalelab.runs.table import POSITIVE
+
     inputs = {}
     for name in (*law.inputs, *extra):
         value = getattr(args, name, None)
         if value is None:
             raise UsageError(f"law {law.name!r} needs --{name}")
         inputs[name] = floats(value, f"--{name}")
+        if name in POSITIVE and not (inputs[name] > 0).all():
+            raise UsageError(f"--{name} {value!r}: {name} must be > 0")
+    sizes = {n: v.size for n, v in inputs.items() if v.size != 1}
+    if len(set(sizes.values())) > 1:
+        raise UsageError("give one value or the same number of values to each input: "
+                         + ", ".join(f"--{n} has {k}" for n, k in sizes.items()))
     return inputs
 
 

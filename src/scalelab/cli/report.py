@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 
-from scalelab.cli.options import add_table
+from scalelab.cli.options import add_table, fixed_from
 
 
 def _err(msg: str) -> None:
@@ -164,10 +164,7 @@ def cmd_report(args) -> int:
         raise ValueError(f"cannot write the report to {str(out)!r}: it is a file, not a directory; choose --out DIR")
     table = read_table(args)
     laws = args.compare if args.compare in ("auto", "none") else [s.strip() for s in args.compare.split(",") if s.strip()]
-    fixed = {}
-    for item in args.fix or []:
-        name, _, value = item.partition("=")
-        fixed[name] = float(value)
+    fixed = fixed_from(args.fix)
     _err(f"writing the report on {len(table)} runs to {out}/ ...")
     path = report(table, args.law, out, ci=args.ci, n_boot=args.bootstrap, compare_laws=None if laws == "none" else laws,
                   seed=args.seed, fixed=fixed or None, influence=not args.no_influence,

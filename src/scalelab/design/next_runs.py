@@ -387,6 +387,9 @@ def suggest(runs, law="chinchilla", target: str | Target = "loss@C=1e24", *, bud
     if not 0 < min_fraction * k <= 1:
         raise ValueError(f"min_fraction must be in (0, 1/k] so that k runs of at least min_fraction * budget fit; "
                          f"got {min_fraction} with k = {k}")
+    lo_r, hi_r = (float(v) for v in tokens_per_param)
+    if not (np.isfinite(lo_r) and np.isfinite(hi_r) and 0 < lo_r <= hi_r):
+        raise ValueError(f"tokens_per_param must be (lo, hi) with 0 < lo <= hi, got {tuple(tokens_per_param)}")
     if min_separation is None:
         min_separation = MIN_SEPARATION if candidates is None else 0.0
     if not (np.isfinite(min_separation) and min_separation >= 0):

@@ -1,0 +1,285 @@
+"""A battery of misuse cases beyond issue 18's own files: each ends in exit 2 with one ``error:`` line that
+names the flag, file, column or lines, or in a correct read; no traceback, no exit 0 with a wrong answer,
+and no user file written over. References: the values written into the files, and their checksums."""
+
+import gzip
+import hashlib
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import scalelab
+from scalelab import cli
+from scalelab.runs import RunTableError
+
+
+def good(n=12):
+    N = np.repeat(np.geomspace(1e7, 1e9, n // 3), 3)
+    D = N * np.tile([10.0, 30.0, 100.0], n // 3)
+    return pd.DataFrame({"N": N, "D": D, "loss": 1.7 + 400 / N ** 0.34 + 410 / D ** 0.28})
+
+
+def run(capsys, *argv):
+    """rc, stdout, stderr of one CLI call; argparse's own exits count as their status."""
+    try:
+        rc = cli.main([str(a) for a in argv])
+    except SystemExit as e:
+        rc = e.code
+    out = capsys.readouterr()
+    return rc, out.out, out.err
+
+
+def fails(capsys, *argv, match):
+    rc, out, err = run(capsys, *argv)
+    assert rc == 2 and "Traceback" not in err, err
+    line = [ln for ln in err.splitlines() if "error:" in ln][-1]
+    assert match in line, line
+    return line
+
+
+def digest(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+# -- the data edge: a correct read, or an error naming the file and what is wrong --------------------------
+
+def write_variant(tmp_path, kind):
+    df, p = good(), tmp_path / f"{kind}.csv"
+    if kind == "tsv":
+        df.to_csv(p, sep="\t", index=False)
+    elif kind == "bom":
+        p.write_bytes(b"\xef\xbb\xbf" + df.to_csv(index=False).encode())
+    elif kind == "crlf":
+        p.write_bytes(df.to_csv(index=False).replace("\n", "\r\n").encode())
+    elif kind == "padded_header":
+        df.rename(columns={"N": " N ", "loss": "loss "}).to_csv(p, index=False)
+    elif kind == "lower_case":
+        df.rename(columns={"N": "n", "D": "d", "loss": "Loss"}).to_csv(p, index=False)
+    elif kind == "index_column":
+        df.to_csv(p)
+    elif kind == "gzip":
+        p = tmp_path / "runs.csv.gz"
+        with gzip.open(p, "wt") as fh:
+            df.to_csv(fh, index=False)
+    return df, p
+
+
+@pytest.mark.parametrize("kind", ["tsv", "bom", "crlf", "padded_header", "lower_case", "index_column", "gzip"])
+def test_tables_read_correctly(tmp_path, kind):
+    df, p = write_variant(tmp_path, kind)
+    t = scalelab.read(p)
+    for c in ("N", "D", "loss"):
+        np.testing.assert_allclose(t.column(c), df[c].to_numpy(), rtol=1e-15)
+
+
+def test_unicode_column_names_are_named_and_mapped(tmp_path, capsys):
+    df = good()
+    p = tmp_path / "u.csv"
+    df.rename(columns={"N": "Ñ", "loss": "损失"}).to_csv(p, index=False)
+    fails(capsys, "fit", p, match="column 'loss' missing; columns are ['Ñ', 'D', '损失']")
+    t = scalelab.read(p, columns={"N": "Ñ", "loss": "损失"})
+    np.testing.assert_array_equal(t.column("loss"), df["loss"].to_numpy())
+
+
+@pytest.mark.parametrize("content,match", [
+    (b"", "the file is empty"),
+    (b"N,D,loss\n", "the run table is empty (no rows)"),
+    (b"PK\x03\x04[Content_Types].xml", "a zip or Excel file, not CSV"),
+    (b'[{"N": 1e9, "D": 2e10, "loss": 2.5}]', "looks like JSON, not CSV"),
+    (b"N,D,loss\n1e9,2e10,2.5\n2e9,4e10,2.4,9\n", "Expected 3 fields in line 3"),
+    ("N,D,loss,modèle\n1e9,2e10,2.5,x\n".encode("latin-1"), "not UTF-8 text"),
+    (b"N,D,loss\n10M,2e10,2.5\n20M,4e10,2.4\n100M,2e11,2.3\n", "column 'N' has non-numeric values in lines 2, 3, 4"),
+])
+def test_unreadable_files_name_themselves(tmp_path, capsys, content, match):
+    p = tmp_path / "runs.csv"
+    p.write_bytes(content)
+    line = fails(capsys, "fit", p, match=match)
+    assert str(p) in line
+
+
+def test_a_directory_is_not_a_table(tmp_path, capsys):
+    fails(capsys, "fit", tmp_path, match="is a directory, not a CSV or parquet file")
+
+
+@pytest.mark.parametrize("col,value,match", [
+    ("D", -5e9, "column 'D' must be > 0; lines 4 are zero or negative"),
+    ("N", "big", "column 'N' has non-numeric values in lines 4 (e.g. 'big')"),
+])
+def test_bad_cells_name_the_line(tmp_path, capsys, col, value, match):
+    df = good().astype({col: object})
+    df.loc[2, col] = value  # data row 2 is file line 4
+    p = tmp_path / "runs.csv"
+    df.to_csv(p, index=False)
+    fails(capsys, "fit", p, match=match)
+
+
+def test_repeated_rows_are_refused_naming_both_lines(tmp_path, capsys):
+    """A table concatenated twice (or a run written twice) would count those runs twice in the fit."""
+    df = good()
+    p = tmp_path / "runs.csv"
+    pd.concat([df, df.iloc[[1, 4]]]).to_csv(p, index=False)  # data rows 12, 13 (lines 14, 15) repeat lines 3, 6
+    fails(capsys, "fit", p, match="lines 14, 15 repeat lines 3, 6 exactly (every column)")
+    with pytest.raises(RunTableError, match="rows 12 repeat rows 0 exactly"):
+        scalelab.read(pd.concat([df, df.iloc[[0]]], ignore_index=True)).column("loss")
+    # runs told apart by a column are distinct runs
+    twice = pd.concat([df.assign(seed=0), df.assign(seed=1)], ignore_index=True)
+    assert len(scalelab.read(twice).column("loss")) == 2 * len(df)
+
+
+# -- forecast: --at files and tables that cannot be extrapolated --------------------------------------------
+
+@pytest.fixture
+def runs_csv(tmp_path):
+    p = tmp_path / "runs.csv"
+    good().to_csv(p, index=False)
+    return p
+
+
+@pytest.mark.parametrize("content,match", [
+    ("N,D\n", "no target rows"),
+    ("N,D\n7e9,1.4e11\n-1,1e11\n", "column 'N' must hold numbers > 0; lines 3 (e.g. -1.0)"),
+    ("N,D\n7e9,x\n", "column 'D' must hold numbers > 0; lines 2 (e.g. 'x')"),
+    ("", "the file is empty"),
+])
+def test_forecast_at_files(tmp_path, capsys, runs_csv, content, match):
+    at = tmp_path / "at.csv"
+    at.write_text(content)
+    line = fails(capsys, "forecast", runs_csv, "--at", at, "--law", "chinchilla", match=match)
+    assert str(at) in line
+
+
+def test_forecast_at_needs_the_laws_columns(tmp_path, capsys, runs_csv):
+    at = tmp_path / "at.csv"
+    at.write_text("N\n7e9\n")
+    fails(capsys, "forecast", runs_csv, "--at", at, "--law", "chinchilla", match="lack column(s) ['D']")
+
+
+def test_forecast_from_one_model_size_is_refused(tmp_path, capsys):
+    df = good().assign(N=1e9)
+    p, at = tmp_path / "one.csv", tmp_path / "at.csv"
+    df.to_csv(p, index=False)
+    at.write_text("N,D\n7e9,1.4e11\n")
+    fails(capsys, "forecast", p, "--at", at, match="every run has N = 1e+09, and --at asks for N = 7e+09")
+
+
+def test_forecast_when_no_law_can_be_fitted_is_a_data_error(tmp_path, capsys):
+    p, at = tmp_path / "five.csv", tmp_path / "at.csv"
+    good().iloc[[0, 3, 6, 9, 10]].to_csv(p, index=False)  # 5 runs, 5 parameters
+    at.write_text("N,D\n7e9,1.4e11\n")
+    line = fails(capsys, "forecast", p, "--at", at, "--law", "chinchilla", match="every candidate law failed to fit")
+    assert str(p) in line and "give at least 6 runs" in line
+
+
+@pytest.mark.parametrize("argv,match", [
+    (["--ci", "1.5"], "argument --ci: must lie strictly between 0 and 1"),
+    (["--law", "nonexistent"], "unknown law 'nonexistent'"),
+])
+def test_forecast_flags(tmp_path, capsys, runs_csv, argv, match):
+    at = tmp_path / "at.csv"
+    at.write_text("N,D\n7e9,1.4e11\n")
+    fails(capsys, "forecast", runs_csv, "--at", at, *argv, match=match)
+
+
+# -- predict / allocate: inputs that have no answer, options a law does not read --------------------------
+
+@pytest.mark.parametrize("argv,match", [
+    (["predict", "--N", "-1", "--D", "2e10"], "--N '-1': N must be > 0"),
+    (["predict", "--N", "1e9", "--D", "0"], "--D '0': D must be > 0"),
+    (["predict", "--N", "1e9,2e9", "--D", "2e10,3e10,4e10"], "--N has 2, --D has 3"),
+    (["predict", "--N", "1e9", "--D", "2e10", "--E", "8"], "law 'chinchilla' does not read --E"),
+    (["allocate", "--C", "1e24", "--E", "8"], "law 'chinchilla' does not read --E"),
+])
+def test_predict_and_allocate_refuse_what_has_no_answer(capsys, argv, match):
+    fails(capsys, *argv, "--reference", "epoch2024", match=match)
+
+
+def test_predict_broadcasts_one_value_against_many(capsys):
+    rc, out, _ = run(capsys, "predict", "--reference", "epoch2024", "--N", "1e9,2e9", "--D", "2e10", "--json")
+    assert rc == 0
+    p = scalelab.laws.get("chinchilla").reference["epoch2024"]
+    ref = [p["E"] + p["A"] / n ** p["alpha"] + p["B"] / 2e10 ** p["beta"] for n in (1e9, 2e9)]
+    np.testing.assert_allclose(json.loads(out)["loss"], ref, rtol=1e-6)
+
+
+def test_a_file_that_is_not_a_posterior(tmp_path, capsys, runs_csv):
+    fails(capsys, "predict", "--posterior", runs_csv, "--N", "1e9", "--D", "2e10",
+          match=f"{runs_csv}: not a posterior file written by `scalelab bayes --save`")
+    fails(capsys, "allocate", "--posterior", tmp_path, "--C", "1e22",
+          match=f"{tmp_path}: is a directory, not a posterior file")
+
+
+# -- bayes: --save never overwrites a user's file; flags checked before sampling ---------------------------
+
+def test_bayes_save_is_checked_before_sampling(tmp_path, capsys, runs_csv):
+    before = digest(runs_csv)
+    fails(capsys, "bayes", runs_csv, "--save", runs_csv, match="exists and is not a saved posterior")
+    assert digest(runs_csv) == before
+    fails(capsys, "bayes", runs_csv, "--save", tmp_path, match="is a directory")
+    fails(capsys, "bayes", runs_csv, "--save", tmp_path / "no" / "p.nc", match="does not exist")
+
+
+@pytest.mark.parametrize("argv,match", [
+    (["--chains", "0"], "argument --chains: must be at least 1"),
+    (["--samples", "0"], "argument --samples: must be at least 1"),
+    (["--ci", "1.5"], "argument --ci: must lie strictly between 0 and 1"),
+])
+def test_bayes_flags(capsys, runs_csv, argv, match):
+    fails(capsys, "bayes", runs_csv, *argv, match=match)
+
+
+def test_every_law_option_has_help():
+    parser = cli.build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    for name, p in sub.choices.items():
+        for a in p._actions:
+            if "--law" in a.option_strings:
+                assert a.help, name
+
+
+# -- compare, suggest, report, fit, fit-many -----------------------------------------------------------------
+
+def test_compare_holdout_column_must_exist(capsys, runs_csv):
+    fails(capsys, "compare", runs_csv, "--holdout-by", "nothere", match="--holdout-by 'nothere': no such column")
+
+
+@pytest.mark.parametrize("lo,hi", [("100", "10"), ("0", "1000"), ("-1", "10")])
+def test_suggest_ratio_box(capsys, runs_csv, lo, hi):
+    fails(capsys, "suggest", runs_csv, "--budget", "1e21", "--min-ratio", lo, "--max-ratio", hi,
+          match="0 < --min-ratio <= --max-ratio")
+
+
+def test_report_fix_names_the_flag(tmp_path, capsys, runs_csv):
+    fails(capsys, "report", runs_csv, "--out", tmp_path / "rep", "--fix", "alpha=abc", match="--fix 'alpha=abc'")
+
+
+@pytest.mark.parametrize("argv,match", [
+    (["--hold", "E=8"], "--hold applies to --allocate"),
+    (["--hold", "E=8", "--allocate", "1e21", "--bootstrap", "4"], "--hold E: law 'chinchilla' does not hold it"),
+    (["--allocate", "-1", "--bootstrap", "4"], "--allocate '-1': compute budgets must be > 0"),
+])
+def test_fit_hold_and_allocate(capsys, runs_csv, argv, match):
+    rc, out, err = run(capsys, "fit", runs_csv, *argv)
+    assert rc == 2 and match in err and "fit_many" not in err  # refused before any fit
+    assert "fitting" not in err
+
+
+def test_fit_many_variants_and_out(tmp_path, capsys, runs_csv):
+    spec = tmp_path / "v.csv"
+    spec.write_text("foo,bar\n1,2\n")
+    fails(capsys, "fit-many", runs_csv, "--variants", spec, "--out", tmp_path / "r.csv",
+          match="columns ['foo', 'bar'] are not variant settings")
+    spec.write_text("law,delta\n")
+    fails(capsys, "fit-many", runs_csv, "--variants", spec, "--out", tmp_path / "r.csv", match="no variant rows")
+    spec.write_text("law,delta\nchinchilla,0.001\nchinchila,0.001\n")
+    fails(capsys, "fit-many", runs_csv, "--variants", spec, "--out", tmp_path / "r.csv", match="unknown law 'chinchila'")
+    spec.write_text("law,fixed\nchinchilla,alpha=x\n")
+    fails(capsys, "fit-many", runs_csv, "--variants", spec, "--out", tmp_path / "r.csv",
+          match="fixed 'alpha=x': write NAME=VALUE")
+    # the user's run table as --out: refused before any fit, and left as it was
+    spec.write_text("law,delta\nchinchilla,0.001\n")
+    before = digest(runs_csv)
+    fails(capsys, "fit-many", runs_csv, "--variants", spec, "--out", runs_csv, match="is not a `scalelab fit-many` result")
+    assert digest(runs_csv) == before
+    fails(capsys, "fit-many", runs_csv, "--variants", spec, "--out", tmp_path, match="is a directory")
