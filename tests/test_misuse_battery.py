@@ -283,3 +283,55 @@ def test_fit_many_variants_and_out(tmp_path, capsys, runs_csv):
     fails(capsys, "fit-many", runs_csv, "--variants", spec, "--out", runs_csv, match="is not a `scalelab fit-many` result")
     assert digest(runs_csv) == before
     fails(capsys, "fit-many", runs_csv, "--variants", spec, "--out", tmp_path, match="is a directory")
+
+
+def test_outputs_overwrite_only_their_own_kind(tmp_path):
+    """`check_own_output` (fit-many --out, schedule --out): an earlier output of the same command may be
+    replaced; a run table, or a curve table that merely has step and lr columns, may not."""
+    from scalelab.cli.fit import FIT_MANY_COLUMNS
+    from scalelab.cli.options import UsageError, check_own_output
+
+    own = tmp_path / "own.csv"
+    pd.DataFrame({c: [1] for c in (*FIT_MANY_COLUMNS, "alpha")}).to_csv(own, index=False)
+    check_own_output(own, FIT_MANY_COLUMNS, "--out", "a fit-many result")  # no error
+    check_own_output(tmp_path / "new.csv", FIT_MANY_COLUMNS, "--out", "a fit-many result")
+    sched = tmp_path / "s.csv"
+    pd.DataFrame({"step": [1, 2], "lr": [1e-4, 2e-4]}).to_csv(sched, index=False)
+    check_own_output(sched, ("step", "lr"), "--out", "a schedule", exact=True)
+    curve = tmp_path / "curve.csv"
+    pd.DataFrame({"run_id": ["a", "a"], "step": [1, 2], "lr": [1e-4, 2e-4], "loss": [3.0, 2.9]}).to_csv(curve, index=False)
+    for path, cols, exact in ((curve, ("step", "lr"), True), (curve, FIT_MANY_COLUMNS, False)):
+        with pytest.raises(UsageError, match="is left untouched"):
+            check_own_output(path, cols, "--out", "x", exact=exact)
+
+
+@pytest.mark.parametrize("argv,match", [
+    (["--from", "RUNS", "--steps", "100", "--peak-lr", "3e-4", "--out", "NEW"], "--from RUNS: not the JSON"),
+    (["--from", "FIT", "--steps", "100", "--peak-lr", "3e-4", "--out", "RUNS"], "--out 'RUNS' exists and is not"),
+    (["--from", "FIT", "--steps", "100", "--peak-lr", "3e-4", "--warmup", "200", "--out", "NEW"],
+     "--warmup 200: give 0 <= --warmup < --steps (100)"),
+    (["--from", "FIT", "--steps", "100", "--peak-lr", "-1", "--out", "NEW"], "0 <= --min-lr < --peak-lr"),
+    (["--from", "FIT", "--steps", "0", "--peak-lr", "3e-4", "--out", "NEW"], "argument --steps: must be at least 1"),
+])
+def test_schedule_flags(tmp_path, capsys, runs_csv, argv, match):
+    fit = tmp_path / "fit.json"
+    fit.write_text(json.dumps({"law": "multipower", "params": {}}))
+    names = {"RUNS": str(runs_csv), "FIT": str(fit), "NEW": str(tmp_path / "s.csv")}
+    before = digest(runs_csv)
+    argv = [names.get(a, a) for a in argv]
+    fails(capsys, "schedule", *argv, match=match.replace("RUNS", str(runs_csv)))
+    assert digest(runs_csv) == before and not (tmp_path / "s.csv").exists()
+
+
+def test_replicates_are_not_new_points(tmp_path, capsys):
+    """Runs repeated at the same (N, D) (other seeds) add no point of the curve: 12 runs at 4 points cannot
+    determine chinchilla's 5 parameters, with 3 of them free they can."""
+    df = good().iloc[[0, 3, 6, 9]]
+    reps = pd.concat([df.assign(loss=df["loss"] * (1 + 1e-3 * s), seed=s) for s in range(3)], ignore_index=True)
+    p = tmp_path / "reps.csv"
+    reps.to_csv(p, index=False)
+    fails(capsys, "fit", p, match="the 12 runs sit at only 4 distinct (N, D) point(s)")
+    from scalelab.fit.problem import prepare
+
+    table, data = prepare(p, scalelab.laws.get("chinchilla"), n_free=3)
+    assert len(data["y"]) == 12

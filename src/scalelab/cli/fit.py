@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 from scalelab.programs import float64  # a decorator only: imports no JAX until called
-from scalelab.cli.options import (UsageError, add_fit, count, fraction, add_json, add_table, err, fixed_from, floats, read_table,
-                                  starts_value)
+from scalelab.cli.options import (UsageError, add_fit, check_own_output, count, fraction, add_json, add_table, err,
+                                  fixed_from, floats, read_table, starts_value)
 
 
 @float64
@@ -106,28 +106,6 @@ def cmd_fit(args) -> int:
 
 VARIANT_COLUMNS = ("law", "filter", "delta", "fixed", "name")
 FIT_MANY_COLUMNS = ("law", "kind", "variant", "objective", "converged")  # what every fit-many result holds
-
-
-def check_own_output(path, columns, flag, what) -> None:
-    """An existing ``path`` is overwritten only when it is this command's own earlier output (a table with
-    ``columns``); a user's run table or any other file is refused before any work, and left untouched."""
-    from pathlib import Path
-
-    from scalelab.runs import RunTableError, io
-
-    p = Path(path)
-    if p.is_dir():
-        raise UsageError(f"{flag} {str(p)!r} is a directory; give a file name (.csv or .parquet)")
-    if not (p.parent if str(p.parent) else Path(".")).is_dir():
-        raise UsageError(f"{flag} {str(p)!r}: directory {str(p.parent)!r} does not exist")
-    if not p.exists():
-        return
-    try:
-        ours = set(columns) <= set(io.read_frame(p).columns)
-    except (RunTableError, ValueError, OSError):
-        ours = False
-    if not ours:
-        raise UsageError(f"{flag} {str(p)!r} exists and is not {what}; it is left untouched: choose another file")
 
 
 def cmd_fit_many(args) -> int:
