@@ -335,3 +335,15 @@ def test_replicates_are_not_new_points(tmp_path, capsys):
 
     table, data = prepare(p, scalelab.laws.get("chinchilla"), n_free=3)
     assert len(data["y"]) == 12
+
+
+def test_compare_skips_a_law_the_points_cannot_determine():
+    """clark2022_routed reads N and E only: 30 runs at 5 distinct (N, E) points (D varies) leave its 6
+    parameters undetermined, so compare skips it with the reason instead of ranking a non-identified fit."""
+    from scalelab.fit.compare import compare_one
+
+    N = np.tile(np.geomspace(1e8, 1e10, 5), 6)
+    df = pd.DataFrame({"N": N, "D": np.repeat(np.geomspace(2e9, 2e11, 6), 5), "E": np.tile([1.0, 8.0, 1.0, 8.0, 1.0], 6)})
+    df["loss"] = 1.8 + 400 / df["N"] ** 0.33 + 900 / df["D"] ** 0.31
+    out = compare_one(scalelab.read(df), "clark2022_routed")
+    assert out["status"] == "skipped" and "only 5 distinct (N, E) points" in out["reason"]
