@@ -347,3 +347,34 @@ def test_compare_skips_a_law_the_points_cannot_determine():
     df["loss"] = 1.8 + 400 / df["N"] ** 0.33 + 900 / df["D"] ** 0.31
     out = compare_one(scalelab.read(df), "clark2022_routed")
     assert out["status"] == "skipped" and "only 5 distinct (N, E) points" in out["reason"]
+
+
+def test_an_unforeseen_failure_is_one_error_line(capsys, monkeypatch):
+    """A failure no check foresaw still ends in one ``error:`` line (exit 2), not a traceback;
+    SCALELAB_TRACEBACK=1 re-raises it for whoever debugs it."""
+    from scalelab.cli import predict
+
+    def boom(args):
+        raise TypeError("add got incompatible shapes for broadcasting: (2,), (3,)")
+
+    monkeypatch.setattr(predict, "cmd_laws", boom)
+    line = fails(capsys, "laws", match="error: the command failed unexpectedly (TypeError: add got incompatible")
+    assert "SCALELAB_TRACEBACK=1" in line
+    monkeypatch.setenv("SCALELAB_TRACEBACK", "1")
+    with pytest.raises(TypeError):
+        cli.main(["laws"])
+
+
+@pytest.mark.parametrize("argv,match", [
+    (["predict", "--N", "7", "--D", "2e10"], "--N '7': N of a language-model run lies in [1e+03, 1e+16]"),
+    (["predict", "--N", "7e9", "--D", "1e20"], "--D '1e20': D of a language-model run lies in"),
+])
+def test_inputs_in_the_wrong_units(capsys, argv, match):
+    fails(capsys, *argv, "--reference", "epoch2024", match=match)
+
+
+def test_forecast_at_in_the_wrong_units(tmp_path, capsys, runs_csv):
+    at = tmp_path / "at.csv"
+    at.write_text("N,D\n7e9,1.4e11\n7,140\n")
+    fails(capsys, "forecast", runs_csv, "--at", at, "--law", "chinchilla",
+          match="column 'N' has implausible values in lines 3 (e.g. 7)")

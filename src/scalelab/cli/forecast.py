@@ -18,7 +18,7 @@ def read_targets(path):
     import pandas as pd
 
     from scalelab.runs import POSITIVE, read_frame
-    from scalelab.runs.table import _canonical_names
+    from scalelab.runs.table import RANGES, _canonical_names
 
     raw = read_frame(path)
     if len(raw) == 0:
@@ -28,6 +28,13 @@ def read_targets(path):
     for col in [c for c in df.columns if c in POSITIVE and c != "loss"]:
         v = pd.to_numeric(df[col], errors="coerce").to_numpy(float)
         bad = ~np.isfinite(v) | ~(v > 0)
+        lo, hi = RANGES.get(col, (0.0, np.inf))
+        out = ~bad & ((v < lo) | (v > hi))
+        if out.any():
+            where = ", ".join(str(lines[i]) for i in np.flatnonzero(out)[:10])
+            raise UsageError(f"--at {path}: column {col!r} has implausible values in lines {where} (e.g. "
+                             f"{v[out][0]:.4g}); {col} of a language-model run lies in [{lo:.0e}, {hi:.0e}]: "
+                             f"check the units (7e9 for 7B, not 7)")
         if bad.any():
             where = ", ".join(str(lines[i]) for i in np.flatnonzero(bad)[:10])
             first = df[col].iloc[int(np.flatnonzero(bad)[0])]
