@@ -378,3 +378,22 @@ def test_forecast_at_in_the_wrong_units(tmp_path, capsys, runs_csv):
     at.write_text("N,D\n7e9,1.4e11\n7,140\n")
     fails(capsys, "forecast", runs_csv, "--at", at, "--law", "chinchilla",
           match="column 'N' has implausible values in lines 3 (e.g. 7)")
+
+
+@pytest.mark.parametrize("fix,match", [
+    ("E=0", "cannot fix E=0.0: outside the parameter's range"),
+    ("alpha=nan", "cannot fix alpha=nan"),
+    ("B=-5", "cannot fix B=-5.0"),
+])
+def test_fixed_values_outside_the_parameters_range(capsys, runs_csv, fix, match):
+    fails(capsys, "fit", runs_csv, "--fix", fix, match=match)
+
+
+@pytest.mark.parametrize("cmd", [["suggest", "--budget", "1e21"], ["influence"]])
+def test_targets_with_inputs_the_law_does_not_read(capsys, runs_csv, cmd):
+    fails(capsys, cmd[0], runs_csv, *cmd[1:], "--target", "loss@C=1e24,E=8",
+          match="law 'chinchilla' does not read ['E']")
+
+
+def test_bayes_delta_must_be_positive(capsys, runs_csv):
+    fails(capsys, "bayes", runs_csv, "--method", "laplace", "--delta", "-1", match="argument --delta: must be")

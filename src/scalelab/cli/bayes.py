@@ -9,6 +9,20 @@ from scalelab.cli.options import UsageError, add_json, add_law, add_table, count
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"  # a netCDF-4 file (what `--save` writes) starts with these bytes
 
 
+def positive(text: str) -> float:
+    """An argparse type: a finite number > 0 (``--delta``)."""
+    import argparse
+    import math
+
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (math.isfinite(v) and v > 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
+    return v
+
+
 def check_save(path) -> None:
     """``--save PATH`` is checked before sampling: its directory exists, and an existing PATH is a saved
     posterior (netCDF-4), never a user's other file (a run table, a figure) to be overwritten."""
@@ -91,7 +105,7 @@ def add_commands(sub) -> None:
     p.add_argument("--extend", type=count(0), default=2,
                    help="rounds of running the chains on (each keeps twice the draws) while R-hat > 1.01 (0: never)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--delta", type=float, default=1e-3, help="Huber density threshold (standardised units)")
+    p.add_argument("--delta", type=positive, default=1e-3, help="Huber density threshold (standardised units)")
     p.add_argument("--save", metavar="PATH", help="save the posterior (ArviZ netCDF) for predict/allocate --posterior")
     add_json(p)
     p.set_defaults(func=cmd_bayes)
