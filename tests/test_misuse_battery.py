@@ -59,6 +59,10 @@ def write_variant(tmp_path, kind):
         df.rename(columns={"N": "n", "D": "d", "loss": "Loss"}).to_csv(p, index=False)
     elif kind == "index_column":
         df.to_csv(p)
+    elif kind == "cp1252":  # an older spreadsheet's export: accented column name, not UTF-8
+        p.write_bytes(df.assign(modèle="x").to_csv(index=False).encode("cp1252"))
+    elif kind == "utf16":  # Excel's "Unicode text": UTF-16 with a BOM, tab-separated
+        p.write_bytes(df.to_csv(index=False, sep="\t").encode("utf-16"))
     elif kind == "gzip":
         p = tmp_path / "runs.csv.gz"
         with gzip.open(p, "wt") as fh:
@@ -66,7 +70,8 @@ def write_variant(tmp_path, kind):
     return df, p
 
 
-@pytest.mark.parametrize("kind", ["tsv", "bom", "crlf", "padded_header", "lower_case", "index_column", "gzip"])
+@pytest.mark.parametrize("kind", ["tsv", "bom", "crlf", "padded_header", "lower_case", "index_column", "cp1252",
+                                  "utf16", "gzip"])
 def test_tables_read_correctly(tmp_path, kind):
     df, p = write_variant(tmp_path, kind)
     t = scalelab.read(p)
@@ -89,7 +94,8 @@ def test_unicode_column_names_are_named_and_mapped(tmp_path, capsys):
     (b"PK\x03\x04[Content_Types].xml", "a zip or Excel file, not CSV"),
     (b'[{"N": 1e9, "D": 2e10, "loss": 2.5}]', "looks like JSON, not CSV"),
     (b"N,D,loss\n1e9,2e10,2.5\n2e9,4e10,2.4,9\n", "Expected 3 fields in line 3"),
-    ("N,D,loss,modèle\n1e9,2e10,2.5,x\n".encode("latin-1"), "not UTF-8 text"),
+    (b"\x89\x00\xff\xfe\x00binary\x00" * 50, "not UTF-8 text and not parquet"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 64, "an Excel (.xls) file, not CSV"),
     (b"N,D,loss\n10M,2e10,2.5\n20M,4e10,2.4\n100M,2e11,2.3\n", "column 'N' has non-numeric values in lines 2, 3, 4"),
 ])
 def test_unreadable_files_name_themselves(tmp_path, capsys, content, match):
