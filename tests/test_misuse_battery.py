@@ -403,3 +403,17 @@ def test_targets_with_inputs_the_law_does_not_read(capsys, runs_csv, cmd):
 
 def test_bayes_delta_must_be_positive(capsys, runs_csv):
     fails(capsys, "bayes", runs_csv, "--method", "laplace", "--delta", "-1", match="argument --delta: must be")
+
+
+def test_report_never_overwrites_a_users_page(tmp_path, capsys, runs_csv):
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "index.html").write_text("<p>my page</p>")
+    before = digest(site / "index.html")
+    fails(capsys, "report", runs_csv, "--out", site, match="already holds index.html, not from a scalelab report")
+    assert digest(site / "index.html") == before
+    # an earlier scalelab report there may be replaced (checked without writing one)
+    from scalelab.cli.report import check_report_dir
+
+    (site / "report.json").write_text(json.dumps({"headline": {}, "figures": [], "params": {}}))
+    check_report_dir(site)

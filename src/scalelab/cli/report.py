@@ -155,6 +155,27 @@ def cmd_isoflop(args) -> int:
     return 0
 
 
+REPORT_FILES = ("index.html", "report.json", "a_loss_vs_compute.png", "b_frontier.png", "c_residuals.png",
+                "d_influence.png", "e_law_comparison.png", "f_isoloss.png", "isoflop.png")
+
+
+def check_report_dir(out: Path) -> None:
+    """A report replaces the files of an earlier report only: a directory whose ``index.html`` (or a figure
+    name) is someone else's file, with no scalelab ``report.json`` beside it, is refused and left untouched."""
+    if not out.is_dir():
+        return
+    clash = [f for f in REPORT_FILES if (out / f).exists()]
+    if not clash:
+        return
+    try:
+        ours = {"headline", "figures", "params"} <= set(json.loads((out / "report.json").read_text()))
+    except (OSError, ValueError, TypeError):
+        ours = False
+    if not ours:
+        raise ValueError(f"--out {str(out)!r} already holds {', '.join(clash)}, not from a scalelab report; they "
+                         f"are left untouched: choose a new or empty directory")
+
+
 def cmd_report(args) -> int:
     from scalelab.cli.options import read_table
     from scalelab.report import report
@@ -162,6 +183,7 @@ def cmd_report(args) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise ValueError(f"cannot write the report to {str(out)!r}: it is a file, not a directory; choose --out DIR")
+    check_report_dir(out)
     table = read_table(args)
     laws = args.compare if args.compare in ("auto", "none") else [s.strip() for s in args.compare.split(",") if s.strip()]
     fixed = fixed_from(args.fix)
