@@ -159,7 +159,8 @@ def test_forecast_at_files(tmp_path, capsys, runs_csv, content, match):
 def test_forecast_at_needs_the_laws_columns(tmp_path, capsys, runs_csv):
     at = tmp_path / "at.csv"
     at.write_text("N\n7e9\n")
-    fails(capsys, "forecast", runs_csv, "--at", at, "--law", "chinchilla", match="lack column(s) ['D']")
+    line = fails(capsys, "forecast", runs_csv, "--at", at, "--law", "chinchilla", match="lack column(s) ['D']")
+    assert f"--at {at}" in line
 
 
 def test_forecast_from_one_model_size_is_refused(tmp_path, capsys):

@@ -74,6 +74,10 @@ def cmd_forecast(args) -> int:
         if "every candidate law failed" not in str(e):
             raise
         raise UsageError(f"{args.data}: {e}") from None
+    except ValueError as e:  # the targets' own errors, named by the file they came from
+        if not str(e).startswith("targets"):
+            raise
+        raise UsageError(f"--at {args.at}: {e}") from None
     for note in fc.notes[len(table.notes):]:
         err(f"note: {note}")
     for w in fc.warnings:
