@@ -418,3 +418,15 @@ def test_report_never_overwrites_a_users_page(tmp_path, capsys, runs_csv):
 
     (site / "report.json").write_text(json.dumps({"headline": {}, "figures": [], "params": {}}))
     check_report_dir(site)
+
+
+@pytest.mark.parametrize("argv,match", [
+    (["isoflop", "RUNS", "--ci", "1.5"], "argument --ci: must lie strictly between 0 and 1"),
+    (["isoflop", "RUNS", "--bootstrap", "-1"], "argument --bootstrap: must be at least 0"),
+    (["report", "RUNS", "--out", "OUT", "--ci", "1.5"], "argument --ci: must lie strictly between 0 and 1"),
+    (["report", "RUNS", "--out", "OUT", "--bootstrap", "-5"], "argument --bootstrap: must be at least 0"),
+    (["influence", "RUNS", "--top", "-5"], "argument --top: must be at least 0"),
+])
+def test_report_isoflop_influence_flags(tmp_path, capsys, runs_csv, argv, match):
+    argv = [{"RUNS": str(runs_csv), "OUT": str(tmp_path / "rep")}.get(a, a) for a in argv]
+    fails(capsys, *argv, match=match)

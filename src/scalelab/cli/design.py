@@ -68,7 +68,7 @@ def add_commands(sub) -> None:
     p.add_argument("--method", default="first-order", choices=["first-order", "newton"],
                    help="first-order implicit gradient, or one Newton step per left-out run")
     p.add_argument("--loo", action="store_true", help="also refit without each run and report the actual change")
-    p.add_argument("--top", type=int, default=20, help="rows shown in the text table (0: all)")
+    p.add_argument("--top", type=count(0), default=20, help="rows shown in the text table (0: all)")
     add_json(p)
     p.set_defaults(func=cmd_influence)
     _add_suggest(sub)

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 
-from scalelab.cli.options import add_table, fixed_from
+from scalelab.cli.options import add_table, count, fixed_from, fraction
 
 
 def _err(msg: str) -> None:
@@ -218,10 +218,10 @@ def add_commands(sub) -> None:
                    help="headline method (all three are reported); default akima (Porian et al. 2024)")
     p.add_argument("--tolerance", type=float, default=0.1,
                    help="runs within a factor 1+TOL in C share a budget (default 0.1)")
-    p.add_argument("--ci", type=float, default=0.9, help="interval level (default 0.9)")
-    p.add_argument("--bootstrap", type=int, default=1000, help="budget resamples for the intervals of a and b")
+    p.add_argument("--ci", type=fraction, default=0.9, help="interval level (default 0.9)")
+    p.add_argument("--bootstrap", type=count(0), default=1000, help="budget resamples for the intervals of a and b")
     p.add_argument("--law", default="chinchilla", help="Approach 3 law to compare with ('none' to skip)")
-    p.add_argument("--law-bootstrap", type=int, default=100, help="bootstrap refits of the Approach 3 law")
+    p.add_argument("--law-bootstrap", type=count(0), default=100, help="bootstrap refits of the Approach 3 law")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     add_plot_option(p)
@@ -231,8 +231,8 @@ def add_commands(sub) -> None:
     add_table(p)
     p.add_argument("--law", default="chinchilla", help="law name, or 'auto' (chosen by extrapolation)")
     p.add_argument("--out", required=True, help="output directory (index.html and PNG figures)")
-    p.add_argument("--ci", type=float, default=0.9)
-    p.add_argument("--bootstrap", type=int, default=200, help="bootstrap refits for the bands (0: none)")
+    p.add_argument("--ci", type=fraction, default=0.9, help="interval level of the bands (default 0.9)")
+    p.add_argument("--bootstrap", type=count(0), default=200, help="bootstrap refits for the bands (0: none)")
     p.add_argument("--compare", default="auto",
                    help="laws for the comparison panel: 'auto' (every law the table supports), a comma list, or 'none'")
     p.add_argument("--fix", action="append", metavar="NAME=VALUE", help="hold a parameter fixed (repeatable)")
