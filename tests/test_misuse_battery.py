@@ -430,3 +430,9 @@ def test_report_never_overwrites_a_users_page(tmp_path, capsys, runs_csv):
 def test_report_isoflop_influence_flags(tmp_path, capsys, runs_csv, argv, match):
     argv = [{"RUNS": str(runs_csv), "OUT": str(tmp_path / "rep")}.get(a, a) for a in argv]
     fails(capsys, *argv, match=match)
+
+
+def test_proxy_show_names_an_unreadable_file(tmp_path, capsys):
+    p = tmp_path / "empty.csv"
+    p.write_text("")
+    fails(capsys, "proxy", "show", p, match=f"{p}: could not read the run files")
