@@ -436,3 +436,27 @@ def test_proxy_show_names_an_unreadable_file(tmp_path, capsys):
     p = tmp_path / "empty.csv"
     p.write_text("")
     fails(capsys, "proxy", "show", p, match=f"{p}: could not read the run files")
+
+
+def test_a_failed_posterior_is_fatal_under_strict(tmp_path, capsys):
+    """Chains that disagree (R-hat >> 1.01) travel with the saved posterior: every later use warns, and
+    --strict turns the warning into exit 2. The draws are built by hand: two chains 20 sds apart."""
+    from scalelab.bayes.posterior import from_draws
+
+    law = scalelab.laws.get("chinchilla")
+    nat = law.reference["epoch2024"]
+    theta = np.asarray(law.flatten(law.to_unconstrained({k: np.asarray(v) for k, v in nat.items()})))
+    rng = np.random.default_rng(0)
+    z = theta[None, None, :] * (1 + 0.01 * rng.standard_normal((2, 200, len(theta))))
+    z[1] *= 1.2  # the second chain elsewhere
+    draws = {n: z[..., i] for i, n in enumerate(law.unconstrained_names)}
+    draws["log_s"] = np.log(0.01) + 0.01 * rng.standard_normal((2, 200))
+    post = from_draws(law, "normal", "nuts", draws, n_runs=30)
+    assert not post.converged
+    path = post.save(tmp_path / "bad.nc")
+    for argv in (["predict", "--posterior", path, "--N", "1e9", "--D", "2e10"],
+                 ["allocate", "--posterior", path, "--C", "1e22"]):
+        rc, _, err = run(capsys, *argv)
+        assert rc == 0 and "failed its checks when drawn: R-hat" in err
+        rc, _, err = run(capsys, *argv, "--strict")
+        assert rc == 2 and "error: --strict" in err
