@@ -22,8 +22,8 @@ Common aliases are renamed (``params``/``num_params`` -> ``N``, ``tokens`` ->
 Bad input raises `RunTableError` naming the column and the offending rows (file line
 numbers when the table came from a file); nothing is ever dropped silently. Values that no
 language-model run has (``N``/``D`` outside [1e3, 1e16], ``loss`` outside (0, 20] nats, a loss
-with no variation), a column given twice, an alias beside its canonical name, and rows that repeat
-an earlier row in every column are refused the same way, when a method reads the column. Reading and writing files: `scalelab.runs.io`.
+with no variation), a column given twice, an alias beside its canonical name, and (in a file) rows
+that repeat an earlier row in every column are refused the same way, when a method reads the column. Reading and writing files: `scalelab.runs.io`.
 
 A *curve table* has several rows per ``run_id`` (checkpoints at ``step``, with the
 ``lr`` of that step): its steps must increase within each run, every run needs two rows
@@ -251,7 +251,9 @@ def from_dataframe(df: pd.DataFrame, source: str = "<DataFrame>", *, columns: Ma
         else:
             df[col] = values
     invalid.update({k: v for k, v in clash.items() if k not in invalid})
-    repeated = _repeated_rows(df, source, line_of)
+    # A file's repeated rows are a mistake (concatenated twice, a row written twice); a DataFrame's may be
+    # deliberate (resampled with replacement), so only files are checked.
+    repeated = _repeated_rows(df, source, line_of) if source != "<DataFrame>" else None
     if repeated and "loss" not in invalid:  # every method reads the loss: refused wherever the table is used
         invalid["loss"] = repeated
     if curve:
