@@ -464,3 +464,11 @@ def test_a_failed_posterior_is_fatal_under_strict(tmp_path, capsys):
         assert rc == 0 and "failed its checks when drawn: R-hat" in err
         rc, _, err = run(capsys, *argv, "--strict")
         assert rc == 2 and "error: --strict" in err
+
+
+def test_commands_and_laws_that_do_not_go_together(tmp_path, capsys, runs_csv):
+    fails(capsys, "allocate", "--law", "multipower", "--reference", "luo2025_25M", "--C", "1e21",
+          match="law 'multipower' does not take N and D")
+    at = tmp_path / "at.csv"
+    at.write_text("N,D\n7e9,1.4e11\n")
+    fails(capsys, "forecast", runs_csv, "--at", at, "--law", "deepseek_lr", match="--law deepseek_lr: predicts 'lr'")

@@ -64,6 +64,13 @@ def check_spread(table, targets, data) -> None:
 def cmd_forecast(args) -> int:
     from scalelab.forecast import forecast
 
+    if args.law != "auto":
+        from scalelab import laws
+
+        for name in [s.strip() for s in args.law.split(",") if s.strip()]:
+            if laws.get(name).target != "loss":
+                raise UsageError(f"--law {name}: predicts {laws.get(name).target!r}, not the loss; forecast weighs "
+                                 f"loss laws (see `scalelab laws`)")
     targets = read_targets(args.at)
     table = read_table(args)
     check_spread(table, targets, args.data)

@@ -36,6 +36,9 @@ def _unread(args, law, options) -> None:
 
 def _held(args, law) -> dict:
     """Inputs besides N and D that allocation holds fixed (``--E 8`` ...), as floats."""
+    if not {"N", "D"} <= set(law.inputs):
+        raise UsageError(f"law {law.name!r} does not take N and D (its inputs: {', '.join(law.inputs)}): allocate "
+                         f"splits a compute budget C = 6ND into N and D, for laws that read both")
     _unread(args, law, HELD)
     need = [n for n in law.inputs if n not in ("N", "D")]
     missing = [n for n in need if getattr(args, n, None) is None]
