@@ -2,7 +2,8 @@
 
 ``--json`` prints exactly one JSON object on stdout; progress and warnings go to stderr.
 Every usage or data error prints one ``error: ...`` line naming the flag, file, column or rows,
-and exits 2 (argparse's own usage errors exit 2 too).
+and exits 2 (argparse's own usage errors exit 2 too); so does a failure no check foresaw, named by
+its type (``SCALELAB_TRACEBACK=1`` re-raises it with the traceback).
 `main` parses the arguments before anything numerical is imported: ``--help`` and usage
 errors answer at once, and each command imports only what it uses. Nothing else in
 scalelab imports this package.
@@ -59,6 +60,14 @@ def main(argv=None) -> int:
     except (RunTableError, ValueError, KeyError, OSError, NotImplementedError) as e:
         msg = e.args[0] if isinstance(e, KeyError) and e.args else e
         err(f"error: {msg}")
+        return 2
+    except Exception as e:  # a failure no check foresaw: one line naming it, not a traceback
+        import os
+
+        if os.environ.get("SCALELAB_TRACEBACK", "") not in ("", "0"):
+            raise
+        err(f"error: the command failed unexpectedly ({type(e).__name__}: {e}); please report it with the command "
+            f"line (SCALELAB_TRACEBACK=1 shows where it failed)")
         return 2
 
 
