@@ -282,11 +282,12 @@ def from_dataframe(df: pd.DataFrame, source: str = "<DataFrame>", *, columns: Ma
         else:
             df[col] = values
     invalid.update({k: v for k, v in clash.items() if k not in invalid})
-    # A file's repeated rows are a mistake (concatenated twice, a row written twice); a DataFrame's may be
+    # A file's repeated rows are often a mistake (concatenated twice, a row written twice), but may be real
+    # (two seeds that agree to the printed digits): said in a note, fitted as given. A DataFrame's may be
     # deliberate (resampled with replacement), so only files are checked.
     repeated = _repeated_rows(df, source, line_of) if source != "<DataFrame>" else None
-    if repeated and "loss" not in invalid:  # every method reads the loss: refused wherever the table is used
-        invalid["loss"] = repeated
+    if repeated:
+        notes.append(repeated)
     if curve:
         from scalelab.laws.schedule import check_curve_table  # curve table: several rows per run
 
@@ -321,9 +322,8 @@ def _repeated_rows(df: pd.DataFrame, source: str, lines: Mapping | None = None) 
     first = pd.Series(np.arange(len(df))).groupby(group.to_numpy()).transform("min").to_numpy()
     earlier = first[dup]
     return (f"{source}: {_rows(df.index[dup], lines=lines)} repeat "
-            f"{_rows(df.index[earlier], lines=lines)} exactly (every column): a run given twice counts twice "
-            f"in a fit; drop the repeats (pandas: df.drop_duplicates()), or tell the runs apart (a run_id or "
-            f"seed column)")
+            f"{_rows(df.index[earlier], lines=lines)} exactly (every column): each copy counts as a run in a fit "
+            f"(fitted as given); if they are one run written twice, drop the repeats (pandas: df.drop_duplicates())")
 
 
 def _check_numeric(raw: pd.Series, col: str, source: str, lines: Mapping | None = None,
