@@ -70,7 +70,7 @@ def test_cli_json(tmp_path, capsys):
     df = scalelab.simulate("wang2024_moe", {"A": 400.0, "B": 900.0, "sigma": 1.7, "alpha": 0.33, "beta": 0.31,
                                             "gamma": 0.08},
                            {"N": np.tile(np.geomspace(1e8, 1e10, 5), 6), "D": np.repeat(np.geomspace(2e9, 2e11, 6), 5),
-                            "E": np.tile([1.0, 8.0, 1.0, 8.0, 1.0], 6)}, sigma=0.003, seed=0)
+                            "E": np.tile([1.0, 8.0], 15)}, sigma=0.003, seed=0)  # 10 distinct (N, E) points
     path = tmp_path / "moe.csv"
     df.to_csv(path, index=False)
     rc = main(["compare", str(path), "--laws", "wang2024_moe,clark2022_routed,hossain2025_sparse", "--json",

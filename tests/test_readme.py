@@ -117,7 +117,7 @@ def test_readme_blocks_run_as_written(workdir, monkeypatch, capsys):
         if kind == "python":
             exec(compile(code, "README.md", "exec"), ns)  # noqa: S102 - the README's own example
             continue
-        for line in code.strip().splitlines():
+        for line in code.strip().replace("\\\n", " ").splitlines():  # a trailing backslash continues the line
             if any(line.startswith(k) for k in SKIP_LINES):
                 continue
             for command in line.split("&&"):

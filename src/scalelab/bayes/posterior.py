@@ -272,8 +272,14 @@ def load(path) -> Posterior:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such posterior file (write one with `scalelab bayes --save`)")
-    idata = az.from_netcdf(str(path), engine="h5netcdf")
-    raw = idata.posterior.attrs.get("scalelab")
+    if path.is_dir():
+        raise ValueError(f"{path}: is a directory, not a posterior file (write one with `scalelab bayes --save`)")
+    try:
+        idata = az.from_netcdf(str(path), engine="h5netcdf")
+        raw = idata.posterior.attrs.get("scalelab")
+    except Exception as e:  # h5py/netCDF raise many types for files that are not theirs
+        why = str(e).splitlines()[0][:160] if str(e) else type(e).__name__
+        raise ValueError(f"{path}: not a posterior file written by `scalelab bayes --save` ({why})") from e
     if raw is None:
         raise ValueError(f"{path}: not a scalelab posterior (no 'scalelab' metadata in its posterior attrs)")
     meta = json.loads(raw)

@@ -2,7 +2,9 @@
 
 ``--json`` prints exactly one JSON object on stdout; progress and warnings go to stderr.
 Every usage or data error prints one ``error: ...`` line naming the flag, file, column or rows,
-and exits 2 (argparse's own usage errors exit 2 too).
+and exits 2 (argparse's own usage errors exit 2 too). A failure no check foresaw (a bug, not the
+user's input) prints one ``error:`` line naming its type and exits 1 (``SCALELAB_TRACEBACK=1``
+re-raises it with the traceback).
 `main` parses the arguments before anything numerical is imported: ``--help`` and usage
 errors answer at once, and each command imports only what it uses. Nothing else in
 scalelab imports this package.
@@ -60,6 +62,14 @@ def main(argv=None) -> int:
         msg = e.args[0] if isinstance(e, KeyError) and e.args else e
         err(f"error: {msg}")
         return 2
+    except Exception as e:  # a failure no check foresaw: one line naming it, not a traceback
+        import os
+
+        if os.environ.get("SCALELAB_TRACEBACK", "") not in ("", "0"):
+            raise
+        err(f"error: the command failed unexpectedly ({type(e).__name__}: {e}); please report it with the command "
+            f"line (SCALELAB_TRACEBACK=1 shows where it failed)")
+        return 1
 
 
 __all__ = ["main", "build_parser"]

@@ -4,16 +4,49 @@ from __future__ import annotations
 
 import json
 
-from scalelab.cli.options import add_json, add_table, err, read_table
+from scalelab.cli.options import UsageError, add_json, add_law, add_table, count, err, fraction, read_table
+
+HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"  # a netCDF-4 file (what `--save` writes) starts with these bytes
+
+
+def positive(text: str) -> float:
+    """An argparse type: a finite number > 0 (``--delta``)."""
+    import argparse
+    import math
+
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (math.isfinite(v) and v > 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
+    return v
+
+
+def check_save(path) -> None:
+    """``--save PATH`` is checked before sampling: its directory exists, and an existing PATH is a saved
+    posterior (netCDF-4), never a user's other file (a run table, a figure) to be overwritten."""
+    from pathlib import Path
+
+    p = Path(path)
+    if p.is_dir():
+        raise UsageError(f"--save {str(p)!r} is a directory; give a file name such as posterior.nc")
+    if not (p.parent if str(p.parent) else Path(".")).is_dir():
+        raise UsageError(f"--save {str(p)!r}: directory {str(p.parent)!r} does not exist")
+    if p.exists():
+        with open(p, "rb") as fh:
+            if fh.read(8) != HDF5_MAGIC:
+                raise UsageError(f"--save {str(p)!r} exists and is not a saved posterior (netCDF); it is left "
+                                 f"untouched: choose another file name")
 
 def cmd_bayes(args) -> int:
     import warnings
 
     from scalelab import bayes
 
+    if args.save:
+        check_save(args.save)
     table = read_table(args)
-    if not 0 < args.ci < 1:
-        raise ValueError(f"--ci must lie in (0, 1), got {args.ci}")
     groups = None if args.groups in (None, "none") else args.groups
     adjust = None if args.adjust == "none" else args.adjust
     err(f"{args.method} posterior of {args.law} on {len(table)} runs (likelihood={args.likelihood}, "
@@ -56,7 +89,7 @@ def cmd_bayes(args) -> int:
 def add_commands(sub) -> None:
     p = sub.add_parser("bayes", help="posterior of a law's parameters (NUTS; --method laplace for the fast mode)")
     add_table(p)
-    p.add_argument("--law", default="chinchilla")
+    add_law(p)
     p.add_argument("--likelihood", default="huber", choices=["huber", "normal", "student_t"])
     p.add_argument("--groups", default=None,
                    help="per-group random offsets: 'N' (model size, log10 N rounded to 0.1), a column, or 'none'")
@@ -65,14 +98,14 @@ def add_commands(sub) -> None:
                    help="'sandwich': map the (i.i.d.) posterior to the misspecification-robust sandwich "
                         "covariance (scalelab.bayes.sandwich); 'auto' (default): sandwich on i.i.d. models "
                         "from 20 runs per sampled parameter (120 for chinchilla), none below")
-    p.add_argument("--ci", type=float, default=0.95, help="credible interval mass (equal-tailed)")
-    p.add_argument("--chains", type=int, default=4)
-    p.add_argument("--samples", type=int, default=1000, help="draws per chain after warm-up")
-    p.add_argument("--warmup", type=int, default=0, help="warm-up steps per chain (default: --samples)")
-    p.add_argument("--extend", type=int, default=2,
+    p.add_argument("--ci", type=fraction, default=0.95, help="credible interval mass (equal-tailed)")
+    p.add_argument("--chains", type=count(1), default=4, help="Markov chains, run side by side (vmap)")
+    p.add_argument("--samples", type=count(1), default=1000, help="draws per chain after warm-up")
+    p.add_argument("--warmup", type=count(0), default=0, help="warm-up steps per chain (default: --samples)")
+    p.add_argument("--extend", type=count(0), default=2,
                    help="rounds of running the chains on (each keeps twice the draws) while R-hat > 1.01 (0: never)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--delta", type=float, default=1e-3, help="Huber density threshold (standardised units)")
+    p.add_argument("--delta", type=positive, default=1e-3, help="Huber density threshold (standardised units)")
     p.add_argument("--save", metavar="PATH", help="save the posterior (ArviZ netCDF) for predict/allocate --posterior")
     add_json(p)
     p.set_defaults(func=cmd_bayes)

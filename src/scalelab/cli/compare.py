@@ -21,6 +21,8 @@ def cmd_compare(args) -> int:
         if unknown or not names:
             raise UsageError(f"--laws: unknown law(s) {unknown or [args.laws]}; known: {', '.join(laws.names())}")
     table = read_table(args)
+    if args.holdout_by is not None and args.holdout_by not in table.columns:
+        raise UsageError(f"--holdout-by {args.holdout_by!r}: no such column; columns are {table.columns}")
     out = compare(table, args.laws, holdout_by=args.holdout_by, objective=args.objective, delta=args.delta,
                   starts=args.starts, seed=args.seed)
     if args.json:
@@ -57,8 +59,9 @@ def add_commands(subparsers) -> None:
     p.add_argument("--laws", default="chinchilla,kaplan",
                    help="comma-separated law names, or 'all' (every loss law); default chinchilla,kaplan")
     p.add_argument("--holdout-by", default=None, help="column whose largest value is held out (default N, else C)")
-    p.add_argument("--objective", default="huber", choices=["huber", "mse"])
-    p.add_argument("--delta", type=float, default=1e-3)
+    p.add_argument("--objective", default="huber", choices=["huber", "mse"],
+                   help="huber (robust, Hoffmann/Epoch) or mse on log-loss residuals")
+    p.add_argument("--delta", type=float, default=1e-3, help="Huber threshold on log-loss residuals")
     p.add_argument("--starts", type=starts_value, default=None,
                    help="'grid' or a number of random starts (default: per law)")
     p.add_argument("--seed", type=int, default=0)

@@ -15,15 +15,27 @@ import json
 import sys
 from pathlib import Path
 
+from scalelab.cli.options import count
+
 
 def cmd_schedule(args) -> int:
     from scalelab import curves
 
+    from scalelab.cli.options import UsageError, check_own_output
+
+    check_own_output(args.out, ("step", "lr"), "--out", "a `scalelab schedule` output (step, lr)", exact=True)
+    if not 0 <= args.warmup < args.steps:
+        raise UsageError(f"--warmup {args.warmup}: give 0 <= --warmup < --steps ({args.steps})")
+    if not 0 <= args.min_lr < args.peak_lr:
+        raise UsageError(f"--min-lr {args.min_lr:g} and --peak-lr {args.peak_lr:g}: give 0 <= --min-lr < --peak-lr")
     src = Path(args.fit_json)
-    if not src.exists():
+    if not src.is_file():
         raise FileNotFoundError(f"{src}: no such fit file; write one with `scalelab fit CURVES.csv --law multipower --json`")
-    fit = json.loads(src.read_text())
-    if "law" not in fit or "params" not in fit:
+    try:
+        fit = json.loads(src.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise UsageError(f"--from {src}: not the JSON of `scalelab fit --json` ({e})") from None
+    if not isinstance(fit, dict) or "law" not in fit or "params" not in fit:
         raise ValueError(f"{src}: expected a `scalelab fit --json` object with 'law' and 'params'")
     res = curves.optimize_schedule(fit, args.steps, args.peak_lr, args.warmup, min_lr=args.min_lr,
                                    knots=args.knots, iterations=args.iterations)
@@ -43,13 +55,13 @@ def cmd_schedule(args) -> int:
 def add_commands(sub) -> None:
     p = sub.add_parser("schedule", help="optimise an LR schedule through a fitted curve law (multipower, lr_annealing)")
     p.add_argument("--from", dest="fit_json", required=True, help="a saved `scalelab fit --json` of a curve law")
-    p.add_argument("--steps", type=int, required=True, help="total optimizer updates")
+    p.add_argument("--steps", type=count(1), required=True, help="total optimizer updates")
     p.add_argument("--peak-lr", type=float, required=True, help="learning rate at the end of warm-up (the maximum)")
-    p.add_argument("--warmup", type=int, default=0, help="linear warm-up steps from lr 0 (default 0)")
+    p.add_argument("--warmup", type=count(0), default=0, help="linear warm-up steps from lr 0 (default 0)")
     p.add_argument("--min-lr", type=float, default=0.0, help="the schedule stays above this (default 0)")
-    p.add_argument("--knots", type=int, default=512, help="schedule knots after warm-up (linear between)")
-    p.add_argument("--iterations", type=int, default=3000, help="Adam iterations")
-    p.add_argument("--every", type=int, default=1, help="write a row every this many steps (and the last)")
+    p.add_argument("--knots", type=count(2), default=512, help="schedule knots after warm-up (linear between)")
+    p.add_argument("--iterations", type=count(1), default=3000, help="Adam iterations")
+    p.add_argument("--every", type=count(1), default=1, help="write a row every this many steps (and the last)")
     p.add_argument("--out", required=True, help="schedule CSV to write (step, lr)")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.set_defaults(func=cmd_schedule)

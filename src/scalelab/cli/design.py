@@ -6,6 +6,8 @@ progress and tables for people go to stderr/stdout as text otherwise.
 ``scalelab suggest --json`` object: ``law``, ``target``, ``value``, ``sd_before``, ``sd_after``,
 ``sigma``, ``budget``, ``spent`` (FLOPs, ``C = 6ND``), ``runs`` (list of ``N``, ``D``, ``C``,
 ``tokens_per_param``, ``sd_after``, ``reduction``, ``reduction_per_flop``), ``method``, ``sd_greedy``.
+A suggestion with fewer than ``--k`` runs or under 90% of the budget spent prints a ``warning:`` on stderr
+that says how much and why (``--strict`` makes it exit 2).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 import json
 import sys
 
-from scalelab.cli.options import add_fit, add_json, add_table, count, fixed_from, read_table
+from scalelab.cli.options import UsageError, add_fit, add_json, add_table, count, err, fixed_from, read_table
 
 
 def spearman(a, b) -> float:
@@ -66,30 +68,69 @@ def add_commands(sub) -> None:
     p.add_argument("--method", default="first-order", choices=["first-order", "newton"],
                    help="first-order implicit gradient, or one Newton step per left-out run")
     p.add_argument("--loo", action="store_true", help="also refit without each run and report the actual change")
-    p.add_argument("--top", type=int, default=20, help="rows shown in the text table (0: all)")
+    p.add_argument("--top", type=count(0), default=20, help="rows shown in the text table (0: all)")
     add_json(p)
     p.set_defaults(func=cmd_influence)
     _add_suggest(sub)
 
 
 def cmd_suggest(args) -> int:
+    import math
+
     from scalelab import design
 
+    lo, hi = args.min_ratio, args.max_ratio
+    if not (math.isfinite(lo) and math.isfinite(hi) and 0 < lo <= hi):
+        raise UsageError(f"--min-ratio {lo:g} and --max-ratio {hi:g}: tokens per parameter must satisfy "
+                         f"0 < --min-ratio <= --max-ratio (e.g. 1 and 1000)")
     table = read_table(args)
     print(f"suggest: {args.law} on {len(table)} runs, target {args.target}, budget {args.budget:.3g} FLOPs, "
           f"k = {args.k}", file=sys.stderr)
     res = design.suggest(table, args.law, args.target, budget=args.budget, k=args.k, objective=args.objective,
                          delta=args.delta, starts=args.starts,
                          fixed=fixed_from(args.fix), method=args.method, min_fraction=args.min_fraction,
-                         tokens_per_param=(args.min_ratio, args.max_ratio), steps=args.steps)
+                         tokens_per_param=(args.min_ratio, args.max_ratio), steps=args.steps,
+                         min_separation=args.min_separation)
+    short = _shortfall(res, args.k)
+    if short:
+        err(f"warning: {short}")
     if args.json:
         print(json.dumps(res.to_json()))
         return 0
     print(f"{res.target} = {res.value:.6g} ({res.law}); Laplace sd {res.sd_before:.3g} now, {res.sd_after:.3g} "
-          f"after the runs below (sigma {res.sigma:.3g}); {res.spent:.3g} of {res.budget:.3g} FLOPs; "
+          f"after the runs below (sigma {res.sigma:.3g}); {res.spent:.3g} of {res.budget:.3g} FLOPs "
+          f"({100 * res.spent / res.budget:.0f}% spent); "
           f"{res.method}" + (f" (greedy sd {res.sd_greedy:.3g})" if res.method != "greedy" else ""))
     print(res.runs.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     return 0
+
+
+SPEND_FLOOR = 0.9  # below this fraction of the budget, `suggest` says how much is left unspent and why
+
+
+def _shortfall(res, k) -> str:
+    """A sentence when the suggestion spends less than `SPEND_FLOOR` of the budget or has fewer than k runs."""
+    n, frac = len(res.runs), res.spent / res.budget
+    if n >= k and frac >= SPEND_FLOOR:
+        return ""
+    return (f"{n} of {k} runs chosen, {res.spent:.3g} of {res.budget:.3g} FLOPs spent ({100 * frac:.0f}%): "
+            "the isoFLOP pool has too few candidates that fit the rest of the budget and lie --min-separation "
+            "apart; lower --min-separation or --min-fraction, widen --min-ratio/--max-ratio, or use "
+            "--method gradient, which splits the whole budget")
+
+
+def decades(text: str) -> float:
+    """An argparse type: a finite number of decades >= 0 (``--min-separation``)."""
+    import argparse
+    import math
+
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (math.isfinite(v) and v >= 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number of decades >= 0, got {text}")
+    return v
 
 
 def _add_suggest(sub) -> None:
@@ -106,5 +147,8 @@ def _add_suggest(sub) -> None:
     p.add_argument("--min-ratio", type=float, default=1.0, help="fewest tokens per parameter of a new run")
     p.add_argument("--max-ratio", type=float, default=1000.0, help="most tokens per parameter of a new run")
     p.add_argument("--steps", type=count(1), default=300, help="Adam steps of --method gradient")
+    p.add_argument("--min-separation", type=decades, default=0.25,
+                   help="least distance between two new runs in (log10 N, log10 D), decades (0.25: e.g. 1.5x "
+                        "in both N and D); 0 lets runs repeat one design point")
     add_json(p)
     p.set_defaults(func=cmd_suggest)

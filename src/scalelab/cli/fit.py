@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 from scalelab.programs import float64  # a decorator only: imports no JAX until called
-from scalelab.cli.options import (UsageError, add_fit, count, fraction, add_json, add_table, err, fixed_from, floats, read_table,
-                                  starts_value)
+from scalelab.cli.options import (UsageError, add_fit, check_own_output, count, fraction, add_json, add_table, err,
+                                  fixed_from, floats, read_table, starts_value)
 
 
 @float64
@@ -34,9 +34,19 @@ def cmd_fit(args) -> int:
     table = read_table(args)
     fixed = fixed_from(args.fix)
     extra = fixed_from(args.hold, "--hold") or {}
+    if extra and not args.allocate:
+        raise UsageError("--hold applies to --allocate (inputs held fixed while C is split into N and D); "
+                         "add --allocate C --bootstrap B, or drop --hold")
+    unread = [n for n in extra if n not in law.inputs or n in ("N", "D")]
+    if unread:
+        raise UsageError(f"--hold {', '.join(unread)}: law {law.name!r} does not hold it fixed (its inputs: "
+                         f"{', '.join(law.inputs)}; N and D are what --allocate chooses)")
     if args.allocate and not args.bootstrap:
         raise UsageError("--allocate needs --bootstrap B (intervals of N_opt and D_opt come from the refits); "
                          "for a point allocation use `scalelab allocate --from FIT.json`")
+    budgets = floats(args.allocate, "--allocate") if args.allocate else None
+    if budgets is not None and not (budgets > 0).all():
+        raise UsageError(f"--allocate {args.allocate!r}: compute budgets must be > 0 FLOPs")
     starts = "auto" if args.starts is None else args.starts  # auto: projection when the law has linear parameters
     err(f"fitting {law.name} to {len(table)} runs ({args.objective}, delta={args.delta}, starts={starts}) ...")
     res = fit(table, law, objective=args.objective, delta=args.delta, starts=starts, seed=args.seed,
@@ -67,7 +77,7 @@ def cmd_fit(args) -> int:
             err(f"warning: {bad} of {len(boot)} bootstrap refits did not converge")
         out["compile_seconds"] = res.compile_seconds + boot.attrs.get("compile_seconds", 0.0)
         if args.allocate:
-            out["allocation"] = _allocation_intervals(law, boot, floats(args.allocate, "--allocate"), extra, args.ci)
+            out["allocation"] = _allocation_intervals(law, boot, budgets, extra, args.ci)
         out["seconds"] = res.seconds + boot.attrs["seconds"]
     if getattr(args, "plot", None):  # the runs, the fitted law and (with --bootstrap) its band
         from scalelab.cli.report import plot_fit
@@ -94,6 +104,10 @@ def cmd_fit(args) -> int:
     return 0
 
 
+VARIANT_COLUMNS = ("law", "filter", "delta", "fixed", "name")
+FIT_MANY_COLUMNS = ("law", "kind", "variant", "objective", "converged")  # what every fit-many result holds
+
+
 def cmd_fit_many(args) -> int:
     import pandas as pd
 
@@ -101,8 +115,18 @@ def cmd_fit_many(args) -> int:
     from scalelab.fit.many import fit_many
     from scalelab.runs import io
 
-    table = read_table(args)
+    check_own_output(args.out, FIT_MANY_COLUMNS, "--out", "a `scalelab fit-many` result")
     spec = io.read_frame(args.variants)
+    unknown = [c for c in spec.columns if c not in VARIANT_COLUMNS]
+    if unknown or len(spec) == 0:
+        raise UsageError(f"--variants {args.variants}: " + (f"columns {unknown} are not variant settings; " if unknown
+                         else "no variant rows; ") + f"give one row per variant with columns among {VARIANT_COLUMNS}")
+    if "law" in spec.columns:
+        from scalelab import laws
+
+        for name in dict.fromkeys(str(v) for v in spec["law"].dropna()):
+            laws.get(name)  # an unknown name exits 2 listing the known ones, before any fit
+    table = read_table(args)
     groups = variants.from_table(table, spec)
     frames = []
     for law, vs in groups.items():  # one compiled program per law

@@ -5,15 +5,88 @@ from __future__ import annotations
 
 import json
 
-from scalelab.cli.options import add_json, add_table, err, read_table
+from scalelab.cli.options import UsageError, add_json, add_table, err, fraction, read_table
+
+# inputs a law learns from their spread across the runs (C is N and D, loss is the response, lr and the
+# batch size belong to hyper-parameter laws): one value in the table cannot be extrapolated from
+SPREAD = ("N", "N_total", "N_active", "D", "E", "k", "S", "G", "U_D", "density")
+
+
+def read_targets(path):
+    """``--at`` as a DataFrame: the file exists and has rows, and every input column it gives holds
+    numbers > 0 (errors name the file and its lines; which columns the laws need is checked later)."""
+    import numpy as np
+    import pandas as pd
+
+    from scalelab.runs import POSITIVE, read_frame
+    from scalelab.runs.table import RANGES, _canonical_names
+
+    raw = read_frame(path)
+    if len(raw) == 0:
+        raise UsageError(f"--at {path}: no target rows (a header alone); give one row per run to forecast")
+    df = _canonical_names(raw.copy(), f"--at {path}")[0]
+    lines = raw.attrs.get("lines") or [i + 2 for i in range(len(df))]
+    schedule = "step" in df.columns  # schedule rows (a curve forecast): lr may reach 0, checked there
+    for col in [c for c in df.columns if c in POSITIVE and c != "loss" and not (schedule and c == "lr")]:
+        v = pd.to_numeric(df[col], errors="coerce").to_numpy(float)
+        bad = ~np.isfinite(v) | ~(v > 0)
+        lo, hi = RANGES.get(col, (0.0, np.inf))
+        out = ~bad & ((v < lo) | (v > hi))
+        if out.any():
+            where = ", ".join(str(lines[i]) for i in np.flatnonzero(out)[:10])
+            raise UsageError(f"--at {path}: column {col!r} has implausible values in lines {where} (e.g. "
+                             f"{v[out][0]:.4g}); {col} of a language-model run lies in [{lo:.0e}, {hi:.0e}]: "
+                             f"check the units (7e9 for 7B, not 7)")
+        if bad.any():
+            where = ", ".join(str(lines[i]) for i in np.flatnonzero(bad)[:10])
+            first = df[col].iloc[int(np.flatnonzero(bad)[0])]
+            raise UsageError(f"--at {path}: column {col!r} must hold numbers > 0; lines {where} "
+                             f"(e.g. {first if isinstance(first, str) else float(first)!r})")
+    return df
+
+
+def check_spread(table, targets, data) -> None:
+    """Refuse a forecast at a value of an input that every run shares a different value of (e.g. one model
+    size, N = 1e9, and a target at N = 7e9): no law can learn the loss's change with it from one value."""
+    import numpy as np
+
+    for col in SPREAD:
+        if col not in table.columns or col not in targets.columns or col in table.invalid:
+            continue
+        have = np.unique(table.column(col))
+        want = np.asarray(targets[col], float)
+        if len(have) == 1 and not np.allclose(want, have[0], rtol=1e-6):
+            other = want[~np.isclose(want, have[0], rtol=1e-6)][0]
+            raise UsageError(f"{data}: every run has {col} = {have[0]:.4g}, and --at asks for {col} = {other:.4g}: "
+                             f"how the loss changes with {col} cannot be learnt from one value; add runs at two "
+                             f"or more values of {col} (four or more model sizes for weights and intervals "
+                             f"calibrated by extrapolation)")
 
 
 def cmd_forecast(args) -> int:
     from scalelab.forecast import forecast
 
+    if args.law != "auto":
+        from scalelab import laws
+
+        for name in [s.strip() for s in args.law.split(",") if s.strip()]:
+            if laws.get(name).target != "loss":
+                raise UsageError(f"--law {name}: predicts {laws.get(name).target!r}, not the loss; forecast weighs "
+                                 f"loss laws (see `scalelab laws`)")
+    targets = read_targets(args.at)
     table = read_table(args)
+    check_spread(table, targets, args.data)
     err(f"forecasting from {len(table)} {'rows' if table.is_curve else 'runs'} (laws: {args.law}) ...")
-    fc = forecast(table, args.at, laws=args.law, ci=args.ci, seed=args.seed)
+    try:
+        fc = forecast(table, targets, laws=args.law, ci=args.ci, seed=args.seed)
+    except RuntimeError as e:  # every candidate law failed to fit here: the reasons, as a data error
+        if "every candidate law failed" not in str(e):
+            raise
+        raise UsageError(f"{args.data}: {e}") from None
+    except ValueError as e:  # the targets' own errors, named by the file they came from
+        if not str(e).startswith("targets"):
+            raise
+        raise UsageError(f"--at {args.at}: {e}") from None
     for note in fc.notes[len(table.notes):]:
         err(f"note: {note}")
     for w in fc.warnings:
@@ -50,7 +123,7 @@ def add_commands(subparsers) -> None:
                    help="'auto' (every loss law whose inputs the table has, weighted by rolling-origin "
                         "extrapolation; on a curve table with lr: multipower and lr_annealing, weighted by "
                         "held-out schedules), one law name, or a comma-separated list")
-    p.add_argument("--ci", type=float, default=0.9, help="central probability of the intervals (default 0.9)")
+    p.add_argument("--ci", type=fraction, default=0.9, help="central probability of the intervals (default 0.9)")
     p.add_argument("--seed", type=int, default=0, help="seed for random starts of laws without a start grid")
     p.add_argument("--plot", metavar="FILE", default=None,
                    help="also write the figure of the runs and the law with the largest weight (.png, .svg, .pdf)")

@@ -159,14 +159,51 @@ def floats(text: str, flag: str = "") -> "np.ndarray":  # noqa: F821
     return out
 
 
+def check_own_output(path, columns, flag, what, *, exact: bool = False) -> None:
+    """An existing ``path`` is overwritten only when it is this command's own earlier output: a table
+    holding ``columns`` (exactly those with ``exact``). A user's run table or any other file is refused
+    before any work, and left untouched."""
+    from scalelab.runs import RunTableError, io
+
+    p = Path(path)
+    if p.is_dir():
+        raise UsageError(f"{flag} {str(p)!r} is a directory; give a file name (.csv or .parquet)")
+    if not (p.parent if str(p.parent) else Path(".")).is_dir():
+        raise UsageError(f"{flag} {str(p)!r}: directory {str(p.parent)!r} does not exist")
+    if not p.exists():
+        return
+    try:
+        have = set(io.read_frame(p).columns)
+        ours = have == set(columns) if exact else set(columns) <= have
+    except (RunTableError, ValueError, OSError):
+        ours = False
+    if not ours:
+        raise UsageError(f"{flag} {str(p)!r} exists and is not {what}; it is left untouched: choose another file")
+
+
 def law_inputs(args, law, extra=()) -> dict:
-    """The law's inputs (and ``extra`` ones) from ``--N``, ``--D``, ... options (comma-separated numbers)."""
+    """The law's inputs (and ``extra`` ones) from ``--N``, ``--D``, ... options (comma-separated numbers).
+
+    Each option gives one value or the same number of values as the others; inputs that are counts
+    or sizes (N, D, E, ...) must be > 0 (a loss at N = 0 or N < 0 is not a number)."""
+    from scalelab.runs.table import POSITIVE, RANGES
+
     inputs = {}
     for name in (*law.inputs, *extra):
         value = getattr(args, name, None)
         if value is None:
             raise UsageError(f"law {law.name!r} needs --{name}")
         inputs[name] = floats(value, f"--{name}")
+        if name in POSITIVE and not (inputs[name] > 0).all():
+            raise UsageError(f"--{name} {value!r}: {name} must be > 0")
+        lo, hi = RANGES.get(name, (0.0, float("inf")))
+        if not ((inputs[name] >= lo) & (inputs[name] <= hi)).all():
+            raise UsageError(f"--{name} {value!r}: {name} of a language-model run lies in [{lo:.0e}, {hi:.0e}]; "
+                             f"check the units (7e9 for 7B, not 7)")
+    sizes = {n: v.size for n, v in inputs.items() if v.size != 1}
+    if len(set(sizes.values())) > 1:
+        raise UsageError("give one value or the same number of values to each input: "
+                         + ", ".join(f"--{n} has {k}" for n, k in sizes.items()))
     return inputs
 
 
@@ -221,5 +258,5 @@ def params_from(args, law) -> dict:
         raise UsageError(f"{flag}: a parameter is not a number ({e})") from None
 
 
-__all__ = ["count", "fraction", "err", "starts_value", "add_table", "add_fit", "add_json", "read_table", "fixed_from", "floats",
+__all__ = ["check_own_output", "count", "fraction", "err", "starts_value", "add_table", "add_fit", "add_json", "read_table", "fixed_from", "floats",
            "law_inputs", "add_param_source", "params_from", "UsageError", "column_map", "add_law", "LAW_HELP"]

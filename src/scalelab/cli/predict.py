@@ -26,8 +26,20 @@ def cmd_laws(args) -> int:
     return 0
 
 
+def _unread(args, law, options) -> None:
+    """Refuse ``--E 8`` (etc.) for a law that does not read E: the answer would silently ignore it."""
+    given = [n for n in options if getattr(args, n, None) is not None and n not in law.inputs]
+    if given:
+        raise UsageError(f"law {law.name!r} does not read {', '.join('--' + n for n in given)} (its inputs: "
+                         f"{', '.join(law.inputs)}); drop the option, or pick a law that reads it (`scalelab laws`)")
+
+
 def _held(args, law) -> dict:
     """Inputs besides N and D that allocation holds fixed (``--E 8`` ...), as floats."""
+    if not {"N", "D"} <= set(law.inputs):
+        raise UsageError(f"law {law.name!r} does not take N and D (its inputs: {', '.join(law.inputs)}): allocate "
+                         f"splits a compute budget C = 6ND into N and D, for laws that read both")
+    _unread(args, law, HELD)
     need = [n for n in law.inputs if n not in ("N", "D")]
     missing = [n for n in need if getattr(args, n, None) is None]
     if missing:
@@ -56,6 +68,7 @@ def cmd_predict(args) -> int:
     if args.posterior:
         return predict_posterior(args)
     law, params = _point_estimate(args)
+    _unread(args, law, INPUTS)
     inputs = law_inputs(args, law)
     loss = np.atleast_1d(np.asarray(law(params, **inputs), float))
     shape = np.broadcast_shapes(*(v.shape for v in inputs.values()))
@@ -118,6 +131,7 @@ def predict_posterior(args) -> int:
 
     post = _load_for(args)
     law = post.law
+    _unread(args, law, INPUTS)
     inputs = law_inputs(args, law)
     shape = np.broadcast_shapes(*(v.shape for v in inputs.values()))
     pred = _lists(post.predict(ci=args.ci, **inputs))

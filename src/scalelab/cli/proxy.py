@@ -59,7 +59,12 @@ def _cmd_sweep(args) -> int:
 def _cmd_show(args) -> int:
     from scalelab.proxy.sweep import read_runs
 
-    df = read_runs(args.paths)
+    try:
+        df = read_runs(args.paths)
+    except ValueError as e:  # pandas' parser errors do not say which file
+        from scalelab.cli.options import UsageError
+
+        raise UsageError(f"{', '.join(args.paths)}: could not read the run files ({e})") from None
     cols = [c for c in ("family", "N_total", "N_active", "D", "C", "loss", "lr", "batch_size", "ngram_repeat", "run_id") if c in df]
     if args.json:
         print(df.to_json(orient="records"))

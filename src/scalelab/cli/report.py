@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 
-from scalelab.cli.options import add_table
+from scalelab.cli.options import add_table, count, fixed_from, fraction
 
 
 def _err(msg: str) -> None:
@@ -155,6 +155,27 @@ def cmd_isoflop(args) -> int:
     return 0
 
 
+REPORT_FILES = ("index.html", "report.json", "a_loss_vs_compute.png", "b_frontier.png", "c_residuals.png",
+                "d_influence.png", "e_law_comparison.png", "f_isoloss.png", "isoflop.png")
+
+
+def check_report_dir(out: Path) -> None:
+    """A report replaces the files of an earlier report only: a directory whose ``index.html`` (or a figure
+    name) is someone else's file, with no scalelab ``report.json`` beside it, is refused and left untouched."""
+    if not out.is_dir():
+        return
+    clash = [f for f in REPORT_FILES if (out / f).exists()]
+    if not clash:
+        return
+    try:
+        ours = {"headline", "figures", "params"} <= set(json.loads((out / "report.json").read_text()))
+    except (OSError, ValueError, TypeError):
+        ours = False
+    if not ours:
+        raise ValueError(f"--out {str(out)!r} already holds {', '.join(clash)}, not from a scalelab report; they "
+                         f"are left untouched: choose a new or empty directory")
+
+
 def cmd_report(args) -> int:
     from scalelab.cli.options import read_table
     from scalelab.report import report
@@ -162,12 +183,10 @@ def cmd_report(args) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise ValueError(f"cannot write the report to {str(out)!r}: it is a file, not a directory; choose --out DIR")
+    check_report_dir(out)
     table = read_table(args)
     laws = args.compare if args.compare in ("auto", "none") else [s.strip() for s in args.compare.split(",") if s.strip()]
-    fixed = {}
-    for item in args.fix or []:
-        name, _, value = item.partition("=")
-        fixed[name] = float(value)
+    fixed = fixed_from(args.fix)
     _err(f"writing the report on {len(table)} runs to {out}/ ...")
     path = report(table, args.law, out, ci=args.ci, n_boot=args.bootstrap, compare_laws=None if laws == "none" else laws,
                   seed=args.seed, fixed=fixed or None, influence=not args.no_influence,
@@ -199,10 +218,10 @@ def add_commands(sub) -> None:
                    help="headline method (all three are reported); default akima (Porian et al. 2024)")
     p.add_argument("--tolerance", type=float, default=0.1,
                    help="runs within a factor 1+TOL in C share a budget (default 0.1)")
-    p.add_argument("--ci", type=float, default=0.9, help="interval level (default 0.9)")
-    p.add_argument("--bootstrap", type=int, default=1000, help="budget resamples for the intervals of a and b")
+    p.add_argument("--ci", type=fraction, default=0.9, help="interval level (default 0.9)")
+    p.add_argument("--bootstrap", type=count(0), default=1000, help="budget resamples for the intervals of a and b")
     p.add_argument("--law", default="chinchilla", help="Approach 3 law to compare with ('none' to skip)")
-    p.add_argument("--law-bootstrap", type=int, default=100, help="bootstrap refits of the Approach 3 law")
+    p.add_argument("--law-bootstrap", type=count(0), default=100, help="bootstrap refits of the Approach 3 law")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     add_plot_option(p)
@@ -212,8 +231,8 @@ def add_commands(sub) -> None:
     add_table(p)
     p.add_argument("--law", default="chinchilla", help="law name, or 'auto' (chosen by extrapolation)")
     p.add_argument("--out", required=True, help="output directory (index.html and PNG figures)")
-    p.add_argument("--ci", type=float, default=0.9)
-    p.add_argument("--bootstrap", type=int, default=200, help="bootstrap refits for the bands (0: none)")
+    p.add_argument("--ci", type=fraction, default=0.9, help="interval level of the bands (default 0.9)")
+    p.add_argument("--bootstrap", type=count(0), default=200, help="bootstrap refits for the bands (0: none)")
     p.add_argument("--compare", default="auto",
                    help="laws for the comparison panel: 'auto' (every law the table supports), a comma list, or 'none'")
     p.add_argument("--fix", action="append", metavar="NAME=VALUE", help="hold a parameter fixed (repeatable)")

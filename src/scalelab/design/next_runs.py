@@ -135,16 +135,31 @@ def sequential_variance(Sigma, g, sigma, Jc):
 
 
 FAIR_SHARE = 0.5  # each greedy pick spends at least this fraction of its share of what is left
+MIN_SEPARATION = 0.25  # decades: default least distance between two new runs in (log10 N, log10 D)
 
 
-def _greedy(Sigma, g, sigma, Jc, cost, k, left):
+def separation(N, D):
+    """Least pairwise distance between runs in (log10 N, log10 D), in decades (``inf`` for < 2 runs).
+    0.25 is e.g. a factor 1.5 in both N and D, or 1.78 in one of them."""
+    z = np.c_[np.log10(np.asarray(N, float)), np.log10(np.asarray(D, float))]
+    if len(z) < 2:
+        return float("inf")
+    d = np.sqrt(((z[:, None, :] - z[None, :, :]) ** 2).sum(-1))
+    return float(d[np.triu_indices(len(z), 1)].min())
+
+
+def _greedy(Sigma, g, sigma, Jc, cost, k, left, logs=None, min_separation=0.0):
     """Greedy fixed-budget pick from a pool: each step adds the candidate that removes the most
     target variance among those that fit in what is left of the budget after reserving the
     cheapest candidate's cost for each pick still to come, and that spend at least
     ``FAIR_SHARE`` of their share (what is left / picks to come) when any such candidate fits.
     The floor spends the budget (at least ~70% of it for k = 4): the Laplace variance assumes
     the law exact, and by it alone many small runs often look as good as a few large ones, which
-    leaves most of a budget the user meant to spend unspent. Returns the chosen indices."""
+    leaves most of a budget the user meant to spend unspent. With ``logs`` (``[M, 2]``, the
+    candidates' log10 N, log10 D), a candidate closer than ``min_separation`` decades to a run
+    already chosen is not eligible: by the Laplace variance alone (the law exact) repeating
+    one design point is often optimal, which bets the whole budget on the law's form.
+    Returns the chosen indices."""
     available = np.ones(len(cost), bool)
     chosen = []
     cheapest = float(np.min(cost))
@@ -153,6 +168,9 @@ def _greedy(Sigma, g, sigma, Jc, cost, k, left):
         red = (Sj @ g) ** 2 / (sigma**2 + np.einsum("mp,mp->m", Sj, Jc))
         reserve = (k - 1 - i) * cheapest
         fits = available & (cost <= left - reserve + 1e-12 * abs(left))
+        if logs is not None and min_separation > 0 and chosen:
+            near = np.sqrt(((logs[:, None, :] - logs[None, chosen, :]) ** 2).sum(-1)).min(1) < min_separation
+            fits &= ~near
         big = fits & (cost >= FAIR_SHARE * left / (k - i))
         score = np.where(big if big.any() else fits, red, -np.inf)
         m = int(np.argmax(score))
@@ -180,7 +198,7 @@ def _solve_log_n(cost, C, r, n_newton=30):
 @float64
 def gradient_design(law, theta, Sigma, g, sigma, budget, k, *, init_C=None, init_r=None, min_fraction=0.01,
                     tokens_per_param=(1.0, 1000.0), held=None, free=None, cost=None, steps=300,
-                    learning_rate=0.05):
+                    learning_rate=0.05, min_separation=0.0):
     """Optimise ``k`` runs jointly by gradient (optax Adam) of the target's Laplace variance.
 
     The budget is spent by construction: run ``i`` gets ``C_i = budget * (m + (1 - k m) p_i)``
@@ -190,8 +208,13 @@ def gradient_design(law, theta, Sigma, g, sigma, budget, k, *, init_C=None, init
     is meant to be spent); its tokens per parameter ``r_i`` is a sigmoid inside ``tokens_per_param``.
     ``N_i = sqrt(C_i / 6 r_i)`` (or solves ``cost(N, r N) = C_i``), ``D_i = r_i N_i``.
     The variance ``g^T (Sigma^-1 + Jc^T Jc / sigma^2)^-1 g`` is differentiable in the
-    runs through ``Jc`` (forward-over-reverse). Returns ``(N [k], D [k], C [k], var)`` at the
-    best step of the trajectory (the initial point included, so it is never worse than the start).
+    runs through ``Jc`` (forward-over-reverse). Runs closer than ``min_separation`` decades in
+    (log10 N, log10 D) are pushed apart by a penalty (zero once they are ``SEPARATION_MARGIN x
+    min_separation`` apart), and only steps whose runs are all ``min_separation`` apart count:
+    by the variance alone (the law exact) the runs often collapse onto one or two design points.
+    Returns ``(N [k], D [k], C [k], var)`` at the best such step of the trajectory (the initial
+    point included, so it is never worse than a start that keeps the separation; ``var = inf``
+    when no step does).
     """
     if not 0 <= min_fraction * k < 1:
         raise ValueError(f"min_fraction * k must be in [0, 1), got {min_fraction} x {k}")
@@ -210,8 +233,13 @@ def gradient_design(law, theta, Sigma, g, sigma, budget, k, *, init_C=None, init
     program = _gradient_program(law, k, steps, learning_rate, tuple(sorted(held)), cost)
     (N, D, C), var = program(params0, jnp.asarray(theta), jnp.asarray(prec0), jnp.asarray(g) * free,
                              jnp.asarray(free), jnp.asarray(sigma), jnp.asarray(budget), jnp.asarray(min_fraction),
-                             jnp.asarray(lo), jnp.asarray(hi), {n: jnp.asarray(v) for n, v in held.items()})
+                             jnp.asarray(lo), jnp.asarray(hi), {n: jnp.asarray(v) for n, v in held.items()},
+                             jnp.asarray(float(min_separation)))
     return np.asarray(N), np.asarray(D), np.asarray(C), float(var)
+
+
+SEPARATION_MARGIN = 1.2  # the gradient penalty keeps runs this many min_separations apart, so the optimum
+SEPARATION_WEIGHT = 100.0  # of the penalised objective still keeps min_separation; weight vs log variance
 
 
 @per_law
@@ -221,7 +249,7 @@ def _gradient_program(law, k, steps, learning_rate, held_names, cost):
 
     opt = optax.adam(learning_rate)
 
-    def program(params0, theta, prec0, g, free, sigma, budget, m, lo, hi, held):
+    def program(params0, theta, prec0, g, free, sigma, budget, m, lo, hi, held, sep):
         def runs(params):
             z, u = params
             p = jax.nn.softmax(z)
@@ -230,23 +258,38 @@ def _gradient_program(law, k, steps, learning_rate, held_names, cost):
             N = jnp.sqrt(C / (6.0 * r)) if cost is None else jnp.exp(_solve_log_n(cost, C, r))
             return N, r * N, C
 
-        def objective(params):  # log of the target's variance after adding the k runs
+        iu = jnp.triu_indices(k, 1)
+
+        def distances(N, D):  # pairwise distances in (log10 N, log10 D), decades [k (k - 1) / 2]
+            z = jnp.stack([jnp.log10(N), jnp.log10(D)], -1)
+            d2 = jnp.sum((z[:, None, :] - z[None, :, :]) ** 2, -1)[iu]
+            return jnp.sqrt(d2 + 1e-12)
+
+        def log_var(params):  # log of the target's variance after adding the k runs
             N, D, _ = runs(params)
             x = {"N": N, "D": D, **{n: jnp.full((k,), v) for n, v in held.items()}}
             Jc = jax.jacfwd(lambda th: law.log_predict_theta(th, x))(theta) * free
             prec = prec0 + Jc.T @ Jc / sigma**2 + jnp.diag(1.0 - free)
             return jnp.log(g @ jnp.linalg.solve(prec, g))
 
+        def objective(params):  # + a hinge penalty on runs closer than the margin (0 when they are not)
+            N, D, _ = runs(params)
+            d = distances(N, D)
+            short = jax.nn.relu(1.0 - d / jnp.maximum(SEPARATION_MARGIN * sep, 1e-12))
+            f = log_var(params)
+            return f + SEPARATION_WEIGHT * jnp.sum(short**2) * (sep > 0), (f, jnp.all(d >= sep * (1.0 - 1e-9)))
+
         def step(carry, _):
             prm, state = carry
-            f, grad = jax.value_and_grad(objective)(prm)
+            (_, (f, ok)), grad = jax.value_and_grad(objective, has_aux=True)(prm)
             upd, state = opt.update(grad, state, prm)
-            return (optax.apply_updates(prm, upd), state), (f, prm)
+            return (optax.apply_updates(prm, upd), state), (f, ok, prm)
 
-        (last, _), (fs, trail) = jax.lax.scan(step, (params0, opt.init(params0)), None, length=steps)
-        fs = jnp.r_[fs, objective(last)]
+        (last, _), (fs, ok, trail) = jax.lax.scan(step, (params0, opt.init(params0)), None, length=steps)
+        _, (f_last, ok_last) = objective(last)
+        fs, ok = jnp.r_[fs, f_last], jnp.r_[ok, ok_last]
         trail = jax.tree.map(lambda a, b: jnp.concatenate([a, b[None]]), trail, last)
-        fs = jnp.where(jnp.isfinite(fs), fs, jnp.inf)
+        fs = jnp.where(jnp.isfinite(fs) & ok, fs, jnp.inf)
         best = jnp.argmin(fs)
         return runs(jax.tree.map(lambda a: a[best], trail)), jnp.exp(fs[best])
 
@@ -277,7 +320,7 @@ def suggest(runs, law="chinchilla", target: str | Target = "loss@C=1e24", *, bud
             method: str = "greedy", min_fraction: float = 0.01, tokens_per_param=(1.0, 1000.0),
             cost=None, objective: str = "huber", delta: float = 1e-3, starts="grid",
             fixed: Mapping[str, float] | None = None, candidates: pd.DataFrame | None = None,
-            fit=None, posterior=None, steps: int = 300) -> Suggestion:
+            fit=None, posterior=None, steps: int = 300, min_separation: float | None = None) -> Suggestion:
     """Choose ``k`` new runs, together within ``budget`` FLOPs, that most shrink the target's variance.
 
     Units: ``budget`` and costs in FLOPs (``cost(N, D)``, default `flops` = ``6 N D``), ``N``
@@ -304,6 +347,13 @@ def suggest(runs, law="chinchilla", target: str | Target = "loss@C=1e24", *, bud
         bounds D/N). Never worse than greedy in the Laplace variance (greedy's pick is kept
         when the gradient finds nothing better).
 
+    Both methods keep the new runs at least ``min_separation`` decades apart in
+    (log10 N, log10 D) (`separation`): by the Laplace variance alone, which takes the law as
+    exact, the best design often repeats one or two points (e.g. k runs at the
+    tokens-per-parameter bound), which bets the budget on the law's form and tells nothing about
+    where it fails. The greedy mode may then return fewer than ``k`` runs, or spend less than
+    the budget, when the pool has too few candidates far enough apart; ``spent`` says how much.
+
     Args:
       runs: path, DataFrame or `RunTable` of the runs so far.
       law, target: as `influence` (inputs other than N and D are taken from the target,
@@ -320,6 +370,9 @@ def suggest(runs, law="chinchilla", target: str | Target = "loss@C=1e24", *, bud
         ``objective, delta, starts, fixed``).
       posterior: a `scalelab.bayes` `Posterior`: linearise at its mean and use its covariance.
       steps: Adam steps of the gradient mode.
+      min_separation: least distance between two new runs in (log10 N, log10 D), decades;
+        default `MIN_SEPARATION` (0.25) for the pool and 0 with ``candidates`` (a given design
+        is scored as it is).
 
     Returns:
       `Suggestion`.
@@ -335,6 +388,13 @@ def suggest(runs, law="chinchilla", target: str | Target = "loss@C=1e24", *, bud
     if not 0 < min_fraction * k <= 1:
         raise ValueError(f"min_fraction must be in (0, 1/k] so that k runs of at least min_fraction * budget fit; "
                          f"got {min_fraction} with k = {k}")
+    lo_r, hi_r = (float(v) for v in tokens_per_param)
+    if not (np.isfinite(lo_r) and np.isfinite(hi_r) and 0 < lo_r <= hi_r):
+        raise ValueError(f"tokens_per_param must be (lo, hi) with 0 < lo <= hi, got {tuple(tokens_per_param)}")
+    if min_separation is None:
+        min_separation = MIN_SEPARATION if candidates is None else 0.0
+    if not (np.isfinite(min_separation) and min_separation >= 0):
+        raise ValueError(f"min_separation must be a non-negative number of decades, got {min_separation}")
     if not {"N", "D"} <= set(law.inputs):
         raise ValueError(f"law {law.name!r} does not take N and D; candidates are (N, D) runs")
     T_and_grad = _target_program(law, target.text)
@@ -367,16 +427,16 @@ def suggest(runs, law="chinchilla", target: str | Target = "loss@C=1e24", *, bud
     cN, cD = cand["N"].to_numpy(float), cand["D"].to_numpy(float)
     cc = cand["C"].to_numpy(float) if ("C" in cand and cost is None) else np.asarray(cost_fn(cN, cD), float)
     Jc = jac(cN, cD)
-    pick = _greedy(Sigma, g, sigma, Jc, cc, k, float(budget))
+    pick = _greedy(Sigma, g, sigma, Jc, cc, k, float(budget), np.c_[np.log10(cN), np.log10(cD)], min_separation)
     N, D, C = cN[pick], cD[pick], cc[pick]
     var_greedy = sequential_variance(Sigma, g, sigma, Jc[pick])[0][-1]
     if method == "gradient" and pick:
         # the greedy pick may have fewer than k runs (a small pool): pad with the smallest allowed runs
         C0 = np.r_[C, np.full(k - len(pick), min_fraction * budget)]
-        r0 = np.r_[D / N, np.full(k - len(pick), np.sqrt(np.prod(tokens_per_param)))]
+        r0 = np.r_[D / N, np.geomspace(*tokens_per_param, k - len(pick) + 2)[1:-1]]  # padding spread apart
         N2, D2, C2, var2 = gradient_design(law, theta, Sigma, g, sigma, float(budget), k, init_C=C0, init_r=r0,
                                            min_fraction=min_fraction, tokens_per_param=tokens_per_param, held=held,
-                                           free=free, cost=cost, steps=steps)
+                                           free=free, cost=cost, steps=steps, min_separation=min_separation)
         if var2 <= var_greedy:  # else keep the greedy pick: never worse than greedy
             N, D, C = N2, D2, C2
     order = np.argsort(-C, kind="stable")
@@ -392,4 +452,4 @@ def suggest(runs, law="chinchilla", target: str | Target = "loss@C=1e24", *, bud
 
 
 __all__ = ["Suggestion", "suggest", "candidate_pool", "flops", "laplace_state", "sequential_variance",
-           "gradient_design"]
+           "gradient_design", "separation", "MIN_SEPARATION"]

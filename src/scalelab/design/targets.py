@@ -79,6 +79,10 @@ def target_fn(law, target: Target | str):
     if missing:
         raise ValueError(f"target {target.text!r}: law {law.name!r} also needs inputs {missing} (e.g. "
                          f"'{target.text},{missing[0]}=...')")
+    unread = sorted(set(at) - set(law.inputs) - {"C"})
+    if unread:  # e.g. E=8 for a dense law: the forecast would silently be the dense one
+        raise ValueError(f"target {target.text!r}: law {law.name!r} does not read {unread} (its inputs: "
+                         f"{', '.join(law.inputs)}); drop them, or pick a law that reads them")
     if target.at_compute:
         C = at.pop("C")
         check_law(law, at)

@@ -166,6 +166,10 @@ def fixed_vectors(law, fixed: Mapping[str, float] | None, dtype=np.float64):
     free = np.array([0.0 if n in fixed else 1.0 for n in law.params], dtype)
     values = np.array([float(law.transform(n).inverse(jnp.asarray(fixed[n], jnp.float64))) if n in fixed else 0.0
                        for n in law.params], dtype)
+    bad = [n for n, v in zip(law.params, values) if n in fixed and not np.isfinite(v)]
+    if bad:  # e.g. a positive parameter fixed at 0, or a NaN: the fit would run on non-numbers
+        raise ValueError(f"cannot fix {', '.join(f'{n}={fixed[n]!r}' for n in bad)}: outside the parameter's range "
+                         f"in law {law.name!r} (a finite number, > 0 for E, A, B and other positive parameters)")
     return free, values
 
 

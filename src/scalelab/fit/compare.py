@@ -67,6 +67,10 @@ def compare_one(table: _runs.RunTable, law, *, mask=None, objective="huber", del
     n, k = len(table), law.n_params
     if n <= k:
         return _skip(law.name, f"{n} runs cannot determine its {k} parameters")
+    points = len(table.df[list(law.inputs)].drop_duplicates())
+    if points <= k:  # runs that differ only in inputs the law does not read are one point of its curve
+        return _skip(law.name, f"the {n} runs sit at only {points} distinct ({', '.join(law.inputs)}) points, "
+                               f"which cannot determine its {k} parameters")
     notes = [f"input {c!r} is constant in these runs: parameters tied to it are not identified"
              for c in law.inputs if np.ptp(table.column(c)) == 0]
     st = _default_starts(law, starts)

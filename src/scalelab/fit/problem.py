@@ -47,8 +47,15 @@ def prepare(runs, law, weights=None, *, n_free: int | None = None, dtype=np.floa
     ``n_free`` free parameters (default all of the law's); ``data`` is `prepare_data`'s.
     """
     table = table_for(_runs.read(runs), law)
-    table.require((*law.inputs, law.target), n_params=law.n_params if n_free is None else int(n_free),
-                  law=law.name)
+    n_params = law.n_params if n_free is None else int(n_free)
+    table.require((*law.inputs, law.target), n_params=n_params, law=law.name)
+    # replicates (runs at the same inputs, e.g. other seeds) add no new point of the law's curve
+    points = len(table.df[list(law.inputs)].drop_duplicates())
+    if points <= n_params < len(table):
+        raise _runs.RunTableError(
+            f"the {len(table)} runs sit at only {points} distinct ({', '.join(law.inputs)}) point(s), which cannot "
+            f"determine the {n_params} free parameters of law {law.name!r}; give runs at {n_params + 1} or more "
+            f"distinct points (or hold parameters fixed)")
     return table, prepare_data(table, law, weights, dtype)
 
 

@@ -183,7 +183,11 @@ def from_table(runs, spec: pd.DataFrame) -> dict[str, Variants]:
         if "fixed" in row and isinstance(row["fixed"], str) and row["fixed"].strip():
             for item in row["fixed"].split(";"):
                 k, _, v = item.partition("=")
-                fixed[k.strip()] = float(v)
+                try:
+                    fixed[k.strip()] = float(v)
+                except ValueError:
+                    raise ValueError(f"variant row {i}: fixed {row['fixed']!r}: write NAME=VALUE;NAME=VALUE "
+                                     f"(e.g. alpha=0.34;beta=0.28)") from None
         name = row["name"] if "name" in row and pd.notna(row.get("name")) else f"row {i}"
         out.setdefault(law, []).append((w, delta, fixed, {"kind": "table", "variant": name, "row": i,
                                                            "filter": filt if isinstance(filt, str) else ""}))

@@ -48,7 +48,7 @@ from scalelab.forecast.calibrate import (calibrate_scale, combine, extrapolation
                                          stable, stack_weights, t_quantile, viable)
 from scalelab.programs import float64
 
-METHOD = "rolling-origin stacking; Student-t interval calibrated on held-out extrapolation errors"
+METHOD = "rolling-origin stacking; Student-t interval calibrated on held-out extrapolation errors and the laws' disagreement"
 
 # The form that answers when no rolling origin can be held out (Hoffmann et al.'s, the field's default).
 REFERENCE = "chinchilla"

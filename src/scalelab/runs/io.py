@@ -29,6 +29,32 @@ def _magic(p: Path) -> bytes:
         return fh.read(4)
 
 
+OLE2_MAGIC = b"\xd0\xcf\x11\xe0"  # legacy Office files (.xls)
+
+
+def _decode(p: Path) -> str:
+    """The text of a CSV file: UTF-8 (a BOM allowed), UTF-16 when it starts with a UTF-16 BOM (Excel's
+    "Unicode text" export), else Windows-1252 when the bytes look like text (an export from an older
+    spreadsheet: accented column names); anything else is refused naming the file."""
+    raw = p.read_bytes()
+    if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        try:
+            return raw.decode("utf-16")
+        except UnicodeDecodeError as err:
+            raise RunTableError(f"{p}: starts like UTF-16 text but does not decode ({err.reason})") from err
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        printable = sum(32 <= b < 127 or b in (9, 10, 13) for b in raw[:65536]) / max(1, min(len(raw), 65536))
+        if b"\x00" not in raw and printable >= 0.95:
+            try:
+                return raw.decode("cp1252")
+            except UnicodeDecodeError:
+                pass
+        raise RunTableError(f"{p}: not UTF-8 text and not parquet ({err.reason} at byte {err.start}); "
+                            f"save it as UTF-8 CSV or parquet") from err
+
+
 def sniff(text: str, sep: str | None = None) -> tuple[str, str]:
     """(separator, decimal mark) of CSV ``text``: the candidate separator most frequent in the
     header line, unless ``sep`` names it; a decimal comma when the separator is not a comma and
@@ -84,11 +110,9 @@ def read_frame(path: str | os.PathLike, *, sep: str | None = None) -> pd.DataFra
         sep = {"tab": "\t", "\\t": "\t"}.get(sep, sep)
         if len(sep) != 1:
             raise RunTableError(f"--sep {sep!r}: give one character (',', ';', '|', or 'tab')")
-    try:
-        text = p.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as err:
-        raise RunTableError(f"{p}: not UTF-8 text and not parquet ({err.reason} at byte {err.start}); "
-                            f"save it as UTF-8 CSV or parquet") from err
+    if magic == OLE2_MAGIC:
+        raise RunTableError(f"{p}: an Excel (.xls) file, not CSV; export it as CSV or parquet")
+    text = _decode(p)
     if text.lstrip()[:1] in ("{", "["):
         raise RunTableError(f"{p}: looks like JSON, not CSV; give a CSV or parquet run table "
                             f"(pandas: pd.read_json(...).to_csv(..., index=False))")

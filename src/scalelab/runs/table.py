@@ -30,8 +30,8 @@ Common aliases are renamed (``params``/``num_params`` -> ``N``, ``tokens`` ->
 Bad input raises `RunTableError` naming the column and the offending rows (file line
 numbers when the table came from a file); nothing is ever dropped silently. Values that no
 language-model run has (``N``/``D`` outside [1e3, 1e16], ``loss`` outside (0, 20] nats, a loss
-with no variation), a column given twice, and an alias beside its canonical name are refused
-the same way, when a method reads the column. Reading and writing files: `scalelab.runs.io`.
+with no variation), a column given twice, an alias beside its canonical name, and (in a file) rows
+that repeat an earlier row in every column are refused the same way, when a method reads the column. Reading and writing files: `scalelab.runs.io`.
 
 A *curve table* has several rows per ``run_id`` (checkpoints at ``step``, with the
 ``lr`` of that step): its steps must increase within each run, every run needs two rows
@@ -282,6 +282,12 @@ def from_dataframe(df: pd.DataFrame, source: str = "<DataFrame>", *, columns: Ma
         else:
             df[col] = values
     invalid.update({k: v for k, v in clash.items() if k not in invalid})
+    # A file's repeated rows are often a mistake (concatenated twice, a row written twice), but may be real
+    # (two seeds that agree to the printed digits): said in a note, fitted as given. A DataFrame's may be
+    # deliberate (resampled with replacement), so only files are checked.
+    repeated = _repeated_rows(df, source, line_of) if source != "<DataFrame>" else None
+    if repeated:
+        notes.append(repeated)
     if curve:
         from scalelab.laws.schedule import check_curve_table  # curve table: several rows per run
 
@@ -301,6 +307,23 @@ def from_dataframe(df: pd.DataFrame, source: str = "<DataFrame>", *, columns: Ma
         df["C"] = 6.0 * n_for_c * df["D"]
         notes.append("C derived as 6 N D" + (" (N_active)" if ok("N_active") else ""))
     return RunTable(df, tuple(notes), source, invalid, line_of)
+
+
+def _repeated_rows(df: pd.DataFrame, source: str, lines: Mapping | None = None) -> str | None:
+    """What is wrong when rows repeat an earlier row in every column (a file concatenated twice, a
+    sweep row written twice): each copy would count as another run in a fit. None when none repeat."""
+    try:
+        dup = df.duplicated(keep="first").to_numpy()
+    except TypeError:  # cells that cannot be compared (lists in a DataFrame): nothing to say
+        return None
+    if not dup.any():
+        return None
+    group = df.reset_index(drop=True).groupby(list(df.columns), dropna=False, sort=False).ngroup()
+    first = pd.Series(np.arange(len(df))).groupby(group.to_numpy()).transform("min").to_numpy()
+    earlier = first[dup]
+    return (f"{source}: {_rows(df.index[dup], lines=lines)} repeat "
+            f"{_rows(df.index[earlier], lines=lines)} exactly (every column): each copy counts as a run in a fit "
+            f"(fitted as given); if they are one run written twice, drop the repeats (pandas: df.drop_duplicates())")
 
 
 def _check_numeric(raw: pd.Series, col: str, source: str, lines: Mapping | None = None,
