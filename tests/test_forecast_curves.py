@@ -145,3 +145,11 @@ def test_which_path_a_forecast_takes():
     assert {lw.name for lw in fcc.curve_candidates("auto")} == {"lr_annealing", "multipower"}
     with pytest.raises(ValueError, match="mix curve laws"):
         fcc.is_curve_request(train, "multipower,chinchilla")
+
+
+def test_cli_targets_may_be_schedules_that_reach_lr_zero(tmp_path):
+    from scalelab.cli.forecast import read_targets
+
+    path = tmp_path / "at.csv"
+    pd.DataFrame({"run_id": ["x", "x"], "step": [100, 200], "lr": [1e-3, 0.0]}).to_csv(path, index=False)
+    np.testing.assert_array_equal(fcc.targets(read_targets(path))["lr"], [1e-3, 0.0])  # a cosine to 0 is a schedule
