@@ -23,12 +23,15 @@ def test_parse_target_grammar_and_errors():
     assert t.at == {"N": 1e9, "D": 2e10} and not t.at_compute
     assert design.parse_target("tokens_per_param@C=1e24,E=8").at == {"C": 1e24, "E": 8.0}
     for bad, msg in [("loss", "look like"), ("ppl@C=1e24", "unknown"), ("N_opt@N=1e9,D=1e10", "budget"),
-                     ("loss@N=1e9", "both"), ("loss@C=-1", "positive"), ("loss@C=1e24,N=1e9", "not both"),
+                     ("loss@C=-1", "positive"), ("loss@C=1e24,N=1e9", "not both"),
                      ("loss@C=abc", "not a number")]:
         with pytest.raises(ValueError, match=msg):
             design.parse_target(bad)
     with pytest.raises(ValueError, match="E"):
         design.target_fn("wang2024_moe", "loss@C=1e24")
+    # a loss target names the law's inputs: checked against the law, not against N and D
+    with pytest.raises(ValueError, match=r"also needs inputs \['D'\]"):
+        design.target_fn("chinchilla", "loss@N=1e9")
 
 
 def test_targets_equal_closed_form():

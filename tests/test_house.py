@@ -190,7 +190,7 @@ def test_influence_holds_its_law_even_one_reusing_a_registered_name(power_runs):
     from scalelab import design
 
     impostor = _law("chinchilla")  # one input N; the registered chinchilla would need N and D
-    res = design.influence(power_runs, impostor, "loss@N=1e11,D=1e12", starts=16)
+    res = design.influence(power_runs, impostor, "loss@N=1e11", starts=16)
     assert res.law is impostor and res.to_json()["law"] == "chinchilla"
     fit = scalelab.fit(power_runs, impostor, starts=16)
     assert res.value == pytest.approx(_expected(fit.params, 1e11), rel=1e-6)  # the impostor's own prediction

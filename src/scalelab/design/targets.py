@@ -65,8 +65,8 @@ def parse_target(text: str) -> Target:
     else:
         if quantity != "loss":
             raise ValueError(f"target {text!r}: {quantity} is defined at a compute budget; write {quantity}@C=...")
-        if not {"N", "D"} <= set(at):
-            raise ValueError(f"target {text!r}: give C=... or both N=... and D=...")
+        if not at:  # which inputs: the law's (checked against the law in `target_fn`)
+            raise ValueError(f"target {text!r}: give C=... or the law's inputs (e.g. N=...,D=...)")
     return Target(quantity, at, str(text).strip())
 
 
