@@ -136,6 +136,32 @@ def test_repeated_rows_are_named_in_a_note(tmp_path, capsys):
     # a DataFrame resampled with replacement on purpose (a hand-made bootstrap) is taken without a note
     again = scalelab.read(pd.concat([df, df.iloc[[0]]], ignore_index=True))
     assert len(again.column("loss")) == len(df) + 1 and not any("repeat" in n for n in again.notes)
+    # runs told apart by a column are distinct runs
+    pd.concat([df.assign(seed=0), df.assign(seed=1)]).to_csv(p2, index=False)
+    assert len(scalelab.read(p2).column("loss")) == 2 * len(df)
+    assert not any("repeat" in n for n in scalelab.read(p2).notes)
+
+
+# -- forecast: --at files and tables that cannot be extrapolated --------------------------------------------
+
+@pytest.fixture
+def runs_csv(tmp_path):
+    p = tmp_path / "runs.csv"
+    good().to_csv(p, index=False)
+    return p
+
+
+@pytest.mark.parametrize("content,match", [
+    ("N,D\n", "no target rows"),
+    ("N,D\n7e9,1.4e11\n-1,1e11\n", "column 'N' must hold numbers > 0; lines 3 (e.g. -1.0)"),
+    ("N,D\n7e9,x\n", "column 'D' must hold numbers > 0; lines 2 (e.g. 'x')"),
+    ("", "the file is empty"),
+])
+def test_forecast_at_files(tmp_path, capsys, runs_csv, content, match):
+    at = tmp_path / "at.csv"
+    at.write_text(content)
+    line = fails(capsys, "forecast", runs_csv, "--at", at, "--law", "chinchilla", match=match)
+    assert str(at) in line
 
 
 def test_forecast_at_needs_the_laws_columns(tmp_path, capsys, runs_csv):
