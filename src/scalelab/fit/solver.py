@@ -17,6 +17,16 @@ outside: a fraction of the IRLS weight ``psi(r)/r`` (whose quadratic majorises
 the Huber loss), between it and the exact Gauss-Newton curvature 0. ``lam`` shrinks after an accepted step and grows after a rejected
 one. Fixed parameters are handled by a 0/1 ``free`` mask (they never move).
 
+Lanes: `lm_lanes` runs many lanes (starts, or variants x starts) in ONE loop
+whose state has the lanes as leading axes; only the loop-free single-lane
+`lm_init` / `lm_step` are vmapped. A ``vmap`` wrapped around a ``while_loop``
+works too (`lm_run`), but JAX's batching rule for a while loop re-batches its
+body several times per vmap level (to find which carries are batched), and
+under the two nested vmaps of `scalelab.fit.many` that tracing took most of a
+fresh process's time, which no persistent compilation cache can save (its key
+is computed after tracing). Lanes that have finished are frozen with ``where``,
+exactly as the batching rule does, so the two give the same numbers.
+
 Convergence: the predicted decrease ``g^T (H + eps)^-1 g / 2`` of the surrogate
 falls below ``ftol * objective``; a lane that hits ``max_iter`` first reports
 ``converged = False``.
@@ -136,3 +146,56 @@ def lm_run(residual_fn: Callable, theta0, data, *, kind="huber", delta=1e-3, fre
         return jax.tree.map(lambda a, b: jnp.where(s.done, a, b), s, new)
 
     return jax.lax.while_loop(cond, body, state)
+
+
+def _hold(mask, a):
+    """``mask`` [*B] broadcast against a lane array ``a`` [*B, ...]."""
+    return mask.reshape(mask.shape + (1,) * (a.ndim - mask.ndim))
+
+
+def lane_vmap(g):
+    """The default `lm_lanes` lane map: lanes ``[L]`` sharing ``data``, ``delta`` and ``free``."""
+    return jax.vmap(g, in_axes=(0, None, None, None))
+
+
+def lm_lanes(residual_fn: Callable, theta0, data, *, kind="huber", delta=1e-3, free=None,
+             max_iter=100, ftol=None, fixed_iter=False, lane_map=lane_vmap) -> LMState:
+    """Run LM on every lane of ``theta0`` ``[*B, P]`` at once, in one loop (no vmap around it).
+
+    Each lane does what `lm_run` does for it (same iterations, same numbers): it
+    stops when done or after ``max_iter`` iterations, and is then held fixed while
+    the others go on.
+
+    Args:
+      theta0: ``[*B, P]`` unconstrained starts, ``*B`` the lane axes.
+      data, delta, free: what the single-lane `lm_init` / `lm_step` take, batched as
+        ``lane_map`` says (default: shared by all lanes; ``free`` [P]).
+      fixed_iter: run exactly ``max_iter`` sweeps (a ``fori_loop``, for short
+        screening runs) instead of a ``while_loop`` that stops when every lane has.
+      lane_map: ``g -> batched g`` for ``g(lane, data, delta, free)``, where ``lane`` is a
+        ``[P]`` start or an `LMState`; e.g. two nested vmaps for variants x starts.
+
+    Returns:
+      `LMState` with leading axes ``*B``.
+    """
+    dtype = theta0.dtype
+    if free is None:
+        free = jnp.ones(theta0.shape[-1:], dtype)
+    free = jnp.asarray(free, dtype)
+    if ftol is None:
+        ftol = 1e-12 if dtype == jnp.float64 else 1e-5
+    init = lane_map(lambda t, d, dl, fr: lm_init(residual_fn, t, d, kind, dl, fr))
+    step = lane_map(lambda s, d, dl, fr: lm_step(residual_fn, s, d, kind, dl, fr, ftol))
+    state = init(theta0, data, delta, free)
+
+    def hold(s):
+        return s.done | (s.it >= max_iter)
+
+    def body(s):
+        new = step(s, data, delta, free)
+        h = hold(s)
+        return jax.tree.map(lambda a, b: jnp.where(_hold(h, a), a, b), s, new)
+
+    if fixed_iter:
+        return jax.lax.fori_loop(0, max_iter, lambda _, s: body(s), state)
+    return jax.lax.while_loop(lambda s: jnp.any(~hold(s)), body, state)
