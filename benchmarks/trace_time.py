@@ -59,15 +59,9 @@ def _variants(n: int):
     return _make(W, {"variant": [f"v{k}" for k in range(5)]})
 
 
-def child(law_name: str, n: int) -> dict:
-    """One fit_many call in this (fresh) process, its compiled call split into phases."""
+def _phase_timer(phases: dict):
+    """A stand-in for `scalelab.programs.call_timed` that times each phase of the first call."""
     import jax
-
-    from scalelab.fit import many
-    from scalelab import laws
-    from scalelab.fit.api import default_starts
-
-    phases = {"trace": 0.0, "lower": 0.0, "compile": 0.0, "run": 0.0}
 
     def call_timed(jitted, *args):
         t0 = time.perf_counter()
@@ -83,24 +77,40 @@ def child(law_name: str, n: int) -> dict:
             phases[k] += dt
         return out, t3 - t0
 
-    many.call_timed = call_timed
+    return call_timed
+
+
+def child(law_name: str, n: int, what: str = "fit_many") -> dict:
+    """One ``fit_many`` (or ``fit``) call in this (fresh) process, its compiled call split into phases."""
+    from scalelab import laws
+    from scalelab.fit import api, many
+    from scalelab.fit.api import default_starts
+
+    phases = {"trace": 0.0, "lower": 0.0, "compile": 0.0, "run": 0.0}
+    many.call_timed = api.call_timed = _phase_timer(phases)
     table = _table(n)
-    t0 = time.perf_counter()
-    df = many.fit_many(table, law_name, _variants(len(table)), starts=default_starts(laws.get(law_name)), progress=False)
-    wall = time.perf_counter() - t0
     law = laws.get(law_name)
-    return {"law": law_name, "n": len(table), "wall": wall, **phases,
-            "objective": df["objective"].tolist(),
-            "params": {p: df[p].tolist() for p in law.params}}
+    t0 = time.perf_counter()
+    if what == "fit":
+        res = api.fit(table, law_name)
+        rows = [res.params]
+        objective = [res.objective]
+    else:
+        df = many.fit_many(table, law_name, _variants(len(table)), starts=default_starts(law), progress=False)
+        rows = df.to_dict("records")
+        objective = df["objective"].tolist()
+    wall = time.perf_counter() - t0
+    return {"law": law_name, "n": len(table), "what": what, "wall": wall, **phases, "objective": objective,
+            "params": {p: [float(r[p]) for r in rows] for p in law.params}}
 
 
-def _run_child(src: str | None, law: str, n: int) -> dict:
+def _run_child(src: str | None, law: str, n: int, what: str) -> dict:
     env = dict(os.environ)
     if src:
         env["PYTHONPATH"] = src + os.pathsep + env.get("PYTHONPATH", "")
     bench = os.path.dirname(os.path.abspath(__file__))
     env["PYTHONPATH"] = env["PYTHONPATH"] + os.pathsep + bench if env.get("PYTHONPATH") else bench
-    out = subprocess.run([sys.executable, os.path.abspath(__file__), "--child", law, str(n)],
+    out = subprocess.run([sys.executable, os.path.abspath(__file__), "--child", law, str(n), what],
                          env=env, capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -126,25 +136,27 @@ def _forecast_seconds(src: str | None, n: int) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--child", nargs=2, metavar=("LAW", "N"))
+    ap.add_argument("--child", nargs=3, metavar=("LAW", "N", "WHAT"))
     ap.add_argument("--src", default=None, help="PYTHONPATH of the code to measure (default: this checkout's)")
     ap.add_argument("--laws", default=",".join(FORECAST_LAWS))
     ap.add_argument("--sizes", default="12,240")
+    ap.add_argument("--what", default="fit_many", choices=("fit_many", "fit"),
+                    help="time fit_many (5 weight rows, the law's default starts) or fit (default settings)")
     ap.add_argument("--no-forecast", action="store_true")
     ap.add_argument("--json", default=None, help="also write every row to this file")
     args = ap.parse_args()
     if args.child:
-        print(json.dumps(child(args.child[0], int(args.child[1]))))
+        print(json.dumps(child(args.child[0], int(args.child[1]), args.child[2])))
         return
     from _common import device_name
 
-    print(f"device: {device_name()}; code: {args.src or 'this checkout'}")
+    print(f"device: {device_name()}; code: {args.src or 'this checkout'}; {args.what}, fresh process, cache warm")
     print(f"{'law':22s} {'runs':>5s} {'wall':>7s} {'trace':>7s} {'lower':>7s} {'compile':>7s} {'run':>7s}  objective[0]")
     rows = []
     for n in map(int, args.sizes.split(",")):
         for law in args.laws.split(","):
-            _run_child(args.src, law, n)  # fills the persistent cache
-            r = _run_child(args.src, law, n)
+            _run_child(args.src, law, n, args.what)  # fills the persistent cache
+            r = _run_child(args.src, law, n, args.what)
             rows.append(r)
             print(f"{law:22s} {r['n']:5d} {r['wall']:7.2f} {r['trace']:7.2f} {r['lower']:7.2f} {r['compile']:7.2f} "
                   f"{r['run']:7.2f}  {r['objective'][0]:.10g}", flush=True)
