@@ -77,38 +77,68 @@ def _masked(H, g, free):
     return H, g * free
 
 
-def lm_init(residual_fn, theta, data, kind, delta, free, lam0=1e-3):
-    f, g, H = _normal_equations(residual_fn, theta, data, kind, delta)
-    H, g = _masked(H, g, free)
-    dec = _decrement(H, g)
-    f = jnp.where(jnp.isfinite(f), f, jnp.inf)
-    return LMState(theta, f, jnp.asarray(lam0, theta.dtype), dec, jnp.asarray(0), jnp.asarray(False), jnp.asarray(False))
+def _one_lane(g):
+    return g
+
+
+def _lane_system(residual_fn, kind, lane_map):
+    """Per lane (under ``lane_map``): objective, masked gradient and curvature, and ``free``."""
+
+    def one(theta, data, delta, free):
+        f, g, H = _normal_equations(residual_fn, theta, data, kind, delta)
+        H, g = _masked(H, g, free)
+        return f, g, H, free
+
+    return lane_map(one)
+
+
+# Below, the linear algebra runs on arrays with any leading lane axes ``[..., P]``, outside the
+# lane map: a vmapped P x P solve costs ~P^3 batching-rule calls to trace, a batched one none.
+
+def _diag(H):
+    return jnp.diagonal(H, axis1=-2, axis2=-1)
+
+
+def _add_diag(H, d):
+    """``H + diag(d)``, batched (only the diagonal changes: no ``0 * inf`` off it)."""
+    eye = jnp.eye(H.shape[-1], dtype=bool)
+    return jnp.where(eye, H + d[..., None, :], H)
 
 
 def _decrement(H, g):
-    eps = jnp.finfo(H.dtype).eps * (1.0 + jnp.max(jnp.abs(jnp.diag(H))))
-    step = linalg.spd_solve(H + eps * jnp.eye(H.shape[0], dtype=H.dtype), g)
-    dec = 0.5 * jnp.dot(g, step)
+    eps = jnp.finfo(H.dtype).eps * (1.0 + jnp.max(jnp.abs(_diag(H)), axis=-1))
+    step = linalg.spd_solve(_add_diag(H, jnp.broadcast_to(eps[..., None], g.shape)), g)
+    dec = 0.5 * jnp.einsum("...i,...i->...", g, step)
     return jnp.where(jnp.isfinite(dec), jnp.abs(dec), jnp.inf)
 
 
-def lm_step(residual_fn, state: LMState, data, kind, delta, free, ftol, max_step=2.0) -> LMState:
-    """One LM iteration for one lane (vmapped by the caller)."""
+def lm_init(residual_fn, theta, data, kind, delta, free, lam0=1e-3, lane_map=_one_lane):
+    """The LM state at ``theta`` (``[P]``, or ``[*B, P]`` lanes with a ``lane_map``, see `lm_lanes`)."""
+    f, g, H, _ = _lane_system(residual_fn, kind, lane_map)(theta, data, delta, free)
+    dec = _decrement(H, g)
+    f = jnp.where(jnp.isfinite(f), f, jnp.inf)
+    lanes = f.shape
+    return LMState(theta, f, jnp.full(lanes, lam0, theta.dtype), dec, jnp.zeros(lanes, int),
+                   jnp.zeros(lanes, bool), jnp.zeros(lanes, bool))
+
+
+def lm_step(residual_fn, state: LMState, data, kind, delta, free, ftol, max_step=2.0,
+            lane_map=_one_lane) -> LMState:
+    """One LM iteration for one lane, or for every lane at once with a ``lane_map`` (see `lm_lanes`)."""
     theta = state.theta
-    f, g, H = _normal_equations(residual_fn, theta, data, kind, delta)
-    H, g = _masked(H, g, free)
-    damp = state.lam * (jnp.diag(H) + 1e-12)
-    step = -linalg.spd_solve(H + jnp.diag(damp), g) * free
+    f, g, H, free_l = _lane_system(residual_fn, kind, lane_map)(theta, data, delta, free)
+    damp = state.lam[..., None] * (_diag(H) + 1e-12)
+    step = -linalg.spd_solve(_add_diag(H, damp), g) * free_l
     # Trust region in the unconstrained space: flat directions (a term that can
     # vanish) otherwise send a lane to |theta| ~ 1e5, where exp() under/overflows
     # through denormals and the whole vmapped batch slows ~100x.
-    size = jnp.max(jnp.abs(step))
+    size = jnp.max(jnp.abs(step), axis=-1, keepdims=True)
     step = step * jnp.minimum(1.0, max_step / jnp.where(size > 0, size, 1.0))
     trial = theta + step
-    r_trial = residual_fn(trial, data)
-    f_trial = objectives.total(kind, r_trial, data["w"], delta)
-    ok = jnp.isfinite(f_trial) & (f_trial < f) & jnp.all(jnp.isfinite(trial))
-    theta_new = jnp.where(ok, trial, theta)
+    f_trial = lane_map(lambda t, d, dl, fr: objectives.total(kind, residual_fn(t, d), d["w"], dl))(
+        trial, data, delta, free)
+    ok = jnp.isfinite(f_trial) & (f_trial < f) & jnp.all(jnp.isfinite(trial), axis=-1)
+    theta_new = jnp.where(ok[..., None], trial, theta)
     f_new = jnp.where(ok, f_trial, f)
     lam = jnp.where(ok, jnp.maximum(state.lam * 0.3, 1e-9), jnp.minimum(state.lam * 8.0, 1e12))
     dec = _decrement(H, g)
@@ -172,8 +202,9 @@ def lm_lanes(residual_fn: Callable, theta0, data, *, kind="huber", delta=1e-3, f
         ``lane_map`` says (default: shared by all lanes; ``free`` [P]).
       fixed_iter: run exactly ``max_iter`` sweeps (a ``fori_loop``, for short
         screening runs) instead of a ``while_loop`` that stops when every lane has.
-      lane_map: ``g -> batched g`` for ``g(lane, data, delta, free)``, where ``lane`` is a
-        ``[P]`` start or an `LMState`; e.g. two nested vmaps for variants x starts.
+      lane_map: ``g -> batched g`` for ``g(theta[P], data, delta, free)`` (one lane's residual,
+        Jacobian and objective: no control flow, cheap to vmap); e.g. two nested vmaps for
+        variants x starts. The P x P solves run on the batched arrays, outside it.
 
     Returns:
       `LMState` with leading axes ``*B``.
@@ -184,15 +215,13 @@ def lm_lanes(residual_fn: Callable, theta0, data, *, kind="huber", delta=1e-3, f
     free = jnp.asarray(free, dtype)
     if ftol is None:
         ftol = 1e-12 if dtype == jnp.float64 else 1e-5
-    init = lane_map(lambda t, d, dl, fr: lm_init(residual_fn, t, d, kind, dl, fr))
-    step = lane_map(lambda s, d, dl, fr: lm_step(residual_fn, s, d, kind, dl, fr, ftol))
-    state = init(theta0, data, delta, free)
+    state = lm_init(residual_fn, theta0, data, kind, delta, free, lane_map=lane_map)
 
     def hold(s):
         return s.done | (s.it >= max_iter)
 
     def body(s):
-        new = step(s, data, delta, free)
+        new = lm_step(residual_fn, s, data, kind, delta, free, ftol, lane_map=lane_map)
         h = hold(s)
         return jax.tree.map(lambda a, b: jnp.where(_hold(h, a), a, b), s, new)
 
