@@ -1,11 +1,13 @@
 """Multi-start fitting as one compiled program: run all, prune, polish.
 
-Every start runs ``screen_iter`` (default 4) LM iterations under ``vmap``; the best
-``keep`` (default 64) starts continue for up to ``max_iter`` iterations. On
-the Epoch data the pruned search reaches the same optimum as running all 4,500
-Hoffmann starts to convergence (tests/test_fit_epoch.py), at a fraction of the
-work. All of it is pure and jit-able, and itself vmaps over variants (per-run
-weights, Huber delta, fixed-parameter masks) in `scalelab.fit.many`.
+Every start runs ``screen_iter`` (default 4) LM iterations, all starts as lanes of
+one loop (`scalelab.fit.solver.lm_lanes`); the best ``keep`` (default 64) starts
+continue for up to ``max_iter`` iterations. On the Epoch data the pruned search
+reaches the same optimum as running all 4,500 Hoffmann starts to convergence
+(tests/test_fit_epoch.py), at a fraction of the work. All of it is pure and
+jit-able. `multistart_variants` does the same for many variants at once (per-run
+weights, Huber delta, fixed-parameter masks; `scalelab.fit.many`): every variant x
+start is a lane of the same loops, so no vmap is wrapped around a loop.
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ def multistart(residual_fn: Callable, starts, data, *, kind="huber", delta=1e-3,
     S, P = starts.shape
     dtype = starts.dtype
     free = jnp.ones((P,), dtype) if free is None else jnp.asarray(free, dtype)
-    fixed = jnp.zeros((P,), dtype) if fixed is None else jnp.asarray(fixed, dtype)
+    fixed = None if fixed is None else jnp.asarray(fixed, dtype)  # None: starts keep their own values
     return _search(residual_fn, starts, data, kind, delta, free, fixed, screen_iter, keep, max_iter, ftol,
                    None)
 
@@ -81,7 +83,8 @@ def _search(residual_fn, starts, data, kind, delta, free, fixed, screen_iter, ke
     def lane_map(g):
         return over_v(jax.vmap(g, in_axes=(0, None, None, None)), (0, data_axes, 0, 0))
 
-    starts = over_v(lambda fr, fx: jnp.where(fr[None, :] > 0, starts, fx[None, :]), (0, 0))(free, fixed)
+    if fixed is not None:
+        starts = over_v(lambda fr, fx: jnp.where(fr[None, :] > 0, starts, fx[None, :]), (0, 0))(free, fixed)
     run = lambda t0, n, fixed_iter: solver.lm_lanes(residual_fn, t0, data, kind=kind, delta=delta, free=free,
                                                      max_iter=n, ftol=ftol, fixed_iter=fixed_iter,
                                                      lane_map=lane_map)

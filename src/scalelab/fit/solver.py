@@ -18,14 +18,15 @@ the Huber loss), between it and the exact Gauss-Newton curvature 0. ``lam`` shri
 one. Fixed parameters are handled by a 0/1 ``free`` mask (they never move).
 
 Lanes: `lm_lanes` runs many lanes (starts, or variants x starts) in ONE loop
-whose state has the lanes as leading axes; only the loop-free single-lane
-`lm_init` / `lm_step` are vmapped. A ``vmap`` wrapped around a ``while_loop``
-works too (`lm_run`), but JAX's batching rule for a while loop re-batches its
-body several times per vmap level (to find which carries are batched), and
-under the two nested vmaps of `scalelab.fit.many` that tracing took most of a
-fresh process's time, which no persistent compilation cache can save (its key
-is computed after tracing). Lanes that have finished are frozen with ``where``,
-exactly as the batching rule does, so the two give the same numbers.
+whose state has the lanes as leading axes. Only each lane's residual, Jacobian
+and objective are vmapped (a ``lane_map``, no control flow inside); the ``P x P``
+solves act on the batched arrays directly. A ``vmap`` wrapped around the
+single-lane loop `lm_run` gives the same numbers, but JAX's batching rule for a
+while loop re-batches its body several times per vmap level (to find which
+carries are batched), and under the two nested vmaps `scalelab.fit.many` had,
+that tracing took most of a fresh process's time, which no persistent
+compilation cache can save (its key is computed after tracing). Lanes that have
+finished are frozen with ``where``, as the batching rule froze them.
 
 Convergence: the predicted decrease ``g^T (H + eps)^-1 g / 2`` of the surrogate
 falls below ``ftol * objective``; a lane that hits ``max_iter`` first reports
@@ -154,8 +155,8 @@ def lm_run(residual_fn: Callable, theta0, data, *, kind="huber", delta=1e-3, fre
     """Run LM from ``theta0`` (one lane) for at most ``max_iter`` iterations.
 
     ``residual_fn(theta, data) -> r[n]``; ``data`` must hold per-run weights
-    ``w[n]``. Use under ``vmap`` for many starts/variants: with ``stop_early``
-    the batch stops when every lane has converged.
+    ``w[n]``. For many starts or variants use `lm_lanes` (the same numbers, far
+    cheaper to trace than this loop under ``vmap``).
     """
     dtype = theta0.dtype
     if free is None:
