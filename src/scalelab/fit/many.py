@@ -4,8 +4,8 @@ Variants (bootstrap resamples, leave-one-out, rollouts, deltas, fixed
 parameters; see `scalelab.fit.variants`) are array axes. The variant axis is
 laid over a 1-D `jax.sharding.Mesh` of every visible device with `shard_map`;
 on each device the local variants run through `lax.map` in batches of
-``batch_size`` (each batch a `vmap` over variants x starts), so memory stays
-bounded however many variants there are. The same call runs on one CPU, one
+``batch_size`` (each batch one LM loop whose lanes are its variants x starts,
+`scalelab.fit.multistart.multistart_variants`), so memory stays bounded however many variants there are. The same call runs on one CPU, one
 GPU, or many devices; with several hosts, call `jax.distributed.initialize()`
 first and the mesh spans all of them.
 
@@ -39,7 +39,7 @@ from scalelab import runs as _runs
 from scalelab.fit import buckets as _buckets
 from scalelab.fit import objectives
 from scalelab.fit.api import fit, fixed_vectors, resolve_starts, residual_fn_for
-from scalelab.fit.multistart import multistart
+from scalelab.fit.multistart import multistart_variants
 from scalelab.fit.problem import prepare
 from scalelab.fit.variants import Variants
 from scalelab.programs import call_timed, float64, per_law
@@ -56,14 +56,20 @@ def _program(law, kind, screen_iter, keep, max_iter, batch_size, devices: tuple)
     residual = residual_fn_for(law)
     mesh = Mesh(np.array(devices), ("v",))
 
-    def one(shared, per_variant):
-        starts, x, y = shared
-        w, delta, free, fixed = per_variant
-        return multistart(residual, starts, {"x": x, "y": y, "w": w}, kind=kind, delta=delta, free=free,
-                          fixed=fixed, screen_iter=screen_iter, keep=keep, max_iter=max_iter)
+    def batch(starts, x, y, per_variant):
+        w, delta, free, fixed = per_variant  # [B, ...]: every variant x start of the batch is one LM lane
+        return multistart_variants(residual, starts, {"x": x, "y": y, "w": w}, {"x": None, "y": None, "w": 0},
+                                   kind=kind, delta=delta, free=free, fixed=fixed,
+                                   screen_iter=screen_iter, keep=keep, max_iter=max_iter)
 
     def local(starts, x, y, w, delta, free, fixed):
-        return jax.lax.map(lambda pv: one((starts, x, y), pv), (w, delta, free, fixed), batch_size=batch_size)
+        # batches of batch_size variants one after another (memory); the caller pads the
+        # local variants to a multiple of batch_size, so the batch program is traced once
+        per = (w, delta, free, fixed)
+        nb = w.shape[0] // batch_size
+        res = jax.lax.map(lambda pv: batch(starts, x, y, pv),
+                          jax.tree.map(lambda a: a.reshape((nb, batch_size) + a.shape[1:]), per))
+        return jax.tree.map(lambda a: a.reshape((nb * batch_size,) + a.shape[2:]), res)
 
     sharded = jax.shard_map(local, mesh=mesh,
                             in_specs=(P(), P(), P(), P("v"), P("v"), P("v"), P("v")),
@@ -173,6 +179,10 @@ def fit_many(runs, law="chinchilla", variants: Variants | None = None, *, object
     if chunk is None:
         chunk = _buckets.bucket_size(V) if per_dev <= 8 * batch_size else n_dev * 8 * batch_size
     chunk = n_dev * math.ceil(min(chunk, _buckets.bucket_size(V)) / n_dev)  # a multiple of the device count
+    local = chunk // n_dev  # variants per device per call, in equal batches (the last padded)
+    n_batches = math.ceil(local / batch_size)
+    batch_size = math.ceil(local / n_batches)
+    chunk = n_dev * n_batches * batch_size
     n_chunks = math.ceil(V / chunk)
     program = _program(law, objective, screen_iter, keep_eff, max_iter, batch_size, tuple(devices))
 

@@ -17,6 +17,17 @@ outside: a fraction of the IRLS weight ``psi(r)/r`` (whose quadratic majorises
 the Huber loss), between it and the exact Gauss-Newton curvature 0. ``lam`` shrinks after an accepted step and grows after a rejected
 one. Fixed parameters are handled by a 0/1 ``free`` mask (they never move).
 
+Lanes: `lm_lanes` runs many lanes (starts, or variants x starts) in ONE loop
+whose state has the lanes as leading axes. Only each lane's residual, Jacobian
+and objective are vmapped (a ``lane_map``, no control flow inside); the ``P x P``
+solves act on the batched arrays directly. A ``vmap`` wrapped around the
+single-lane loop `lm_run` gives the same numbers, but JAX's batching rule for a
+while loop re-batches its body several times per vmap level (to find which
+carries are batched), and under the two nested vmaps `scalelab.fit.many` had,
+that tracing took most of a fresh process's time, which no persistent
+compilation cache can save (its key is computed after tracing). Lanes that have
+finished are frozen with ``where``, as the batching rule froze them.
+
 Convergence: the predicted decrease ``g^T (H + eps)^-1 g / 2`` of the surrogate
 falls below ``ftol * objective``; a lane that hits ``max_iter`` first reports
 ``converged = False``.
@@ -67,38 +78,68 @@ def _masked(H, g, free):
     return H, g * free
 
 
-def lm_init(residual_fn, theta, data, kind, delta, free, lam0=1e-3):
-    f, g, H = _normal_equations(residual_fn, theta, data, kind, delta)
-    H, g = _masked(H, g, free)
-    dec = _decrement(H, g)
-    f = jnp.where(jnp.isfinite(f), f, jnp.inf)
-    return LMState(theta, f, jnp.asarray(lam0, theta.dtype), dec, jnp.asarray(0), jnp.asarray(False), jnp.asarray(False))
+def _one_lane(g):
+    return g
+
+
+def _lane_system(residual_fn, kind, lane_map):
+    """Per lane (under ``lane_map``): objective, masked gradient and curvature, and ``free``."""
+
+    def one(theta, data, delta, free):
+        f, g, H = _normal_equations(residual_fn, theta, data, kind, delta)
+        H, g = _masked(H, g, free)
+        return f, g, H, free
+
+    return lane_map(one)
+
+
+# Below, the linear algebra runs on arrays with any leading lane axes ``[..., P]``, outside the
+# lane map: a vmapped P x P solve costs ~P^3 batching-rule calls to trace, a batched one none.
+
+def _diag(H):
+    return jnp.diagonal(H, axis1=-2, axis2=-1)
+
+
+def _add_diag(H, d):
+    """``H + diag(d)``, batched (only the diagonal changes: no ``0 * inf`` off it)."""
+    eye = jnp.eye(H.shape[-1], dtype=bool)
+    return jnp.where(eye, H + d[..., None, :], H)
 
 
 def _decrement(H, g):
-    eps = jnp.finfo(H.dtype).eps * (1.0 + jnp.max(jnp.abs(jnp.diag(H))))
-    step = linalg.spd_solve(H + eps * jnp.eye(H.shape[0], dtype=H.dtype), g)
-    dec = 0.5 * jnp.dot(g, step)
+    eps = jnp.finfo(H.dtype).eps * (1.0 + jnp.max(jnp.abs(_diag(H)), axis=-1))
+    step = linalg.spd_solve(_add_diag(H, jnp.broadcast_to(eps[..., None], g.shape)), g)
+    dec = 0.5 * jnp.einsum("...i,...i->...", g, step)
     return jnp.where(jnp.isfinite(dec), jnp.abs(dec), jnp.inf)
 
 
-def lm_step(residual_fn, state: LMState, data, kind, delta, free, ftol, max_step=2.0) -> LMState:
-    """One LM iteration for one lane (vmapped by the caller)."""
+def lm_init(residual_fn, theta, data, kind, delta, free, lam0=1e-3, lane_map=_one_lane):
+    """The LM state at ``theta`` (``[P]``, or ``[*B, P]`` lanes with a ``lane_map``, see `lm_lanes`)."""
+    f, g, H, _ = _lane_system(residual_fn, kind, lane_map)(theta, data, delta, free)
+    dec = _decrement(H, g)
+    f = jnp.where(jnp.isfinite(f), f, jnp.inf)
+    lanes = f.shape
+    return LMState(theta, f, jnp.full(lanes, lam0, theta.dtype), dec, jnp.zeros(lanes, int),
+                   jnp.zeros(lanes, bool), jnp.zeros(lanes, bool))
+
+
+def lm_step(residual_fn, state: LMState, data, kind, delta, free, ftol, max_step=2.0,
+            lane_map=_one_lane) -> LMState:
+    """One LM iteration for one lane, or for every lane at once with a ``lane_map`` (see `lm_lanes`)."""
     theta = state.theta
-    f, g, H = _normal_equations(residual_fn, theta, data, kind, delta)
-    H, g = _masked(H, g, free)
-    damp = state.lam * (jnp.diag(H) + 1e-12)
-    step = -linalg.spd_solve(H + jnp.diag(damp), g) * free
+    f, g, H, free_l = _lane_system(residual_fn, kind, lane_map)(theta, data, delta, free)
+    damp = state.lam[..., None] * (_diag(H) + 1e-12)
+    step = -linalg.spd_solve(_add_diag(H, damp), g) * free_l
     # Trust region in the unconstrained space: flat directions (a term that can
     # vanish) otherwise send a lane to |theta| ~ 1e5, where exp() under/overflows
     # through denormals and the whole vmapped batch slows ~100x.
-    size = jnp.max(jnp.abs(step))
+    size = jnp.max(jnp.abs(step), axis=-1, keepdims=True)
     step = step * jnp.minimum(1.0, max_step / jnp.where(size > 0, size, 1.0))
     trial = theta + step
-    r_trial = residual_fn(trial, data)
-    f_trial = objectives.total(kind, r_trial, data["w"], delta)
-    ok = jnp.isfinite(f_trial) & (f_trial < f) & jnp.all(jnp.isfinite(trial))
-    theta_new = jnp.where(ok, trial, theta)
+    f_trial = lane_map(lambda t, d, dl, fr: objectives.total(kind, residual_fn(t, d), d["w"], dl))(
+        trial, data, delta, free)
+    ok = jnp.isfinite(f_trial) & (f_trial < f) & jnp.all(jnp.isfinite(trial), axis=-1)
+    theta_new = jnp.where(ok[..., None], trial, theta)
     f_new = jnp.where(ok, f_trial, f)
     lam = jnp.where(ok, jnp.maximum(state.lam * 0.3, 1e-9), jnp.minimum(state.lam * 8.0, 1e12))
     dec = _decrement(H, g)
@@ -114,8 +155,8 @@ def lm_run(residual_fn: Callable, theta0, data, *, kind="huber", delta=1e-3, fre
     """Run LM from ``theta0`` (one lane) for at most ``max_iter`` iterations.
 
     ``residual_fn(theta, data) -> r[n]``; ``data`` must hold per-run weights
-    ``w[n]``. Use under ``vmap`` for many starts/variants: with ``stop_early``
-    the batch stops when every lane has converged.
+    ``w[n]``. For many starts or variants use `lm_lanes` (the same numbers, far
+    cheaper to trace than this loop under ``vmap``).
     """
     dtype = theta0.dtype
     if free is None:
@@ -136,3 +177,55 @@ def lm_run(residual_fn: Callable, theta0, data, *, kind="huber", delta=1e-3, fre
         return jax.tree.map(lambda a, b: jnp.where(s.done, a, b), s, new)
 
     return jax.lax.while_loop(cond, body, state)
+
+
+def _hold(mask, a):
+    """``mask`` [*B] broadcast against a lane array ``a`` [*B, ...]."""
+    return mask.reshape(mask.shape + (1,) * (a.ndim - mask.ndim))
+
+
+def lane_vmap(g):
+    """The default `lm_lanes` lane map: lanes ``[L]`` sharing ``data``, ``delta`` and ``free``."""
+    return jax.vmap(g, in_axes=(0, None, None, None))
+
+
+def lm_lanes(residual_fn: Callable, theta0, data, *, kind="huber", delta=1e-3, free=None,
+             max_iter=100, ftol=None, fixed_iter=False, lane_map=lane_vmap) -> LMState:
+    """Run LM on every lane of ``theta0`` ``[*B, P]`` at once, in one loop (no vmap around it).
+
+    Each lane does what `lm_run` does for it (same iterations, same numbers): it
+    stops when done or after ``max_iter`` iterations, and is then held fixed while
+    the others go on.
+
+    Args:
+      theta0: ``[*B, P]`` unconstrained starts, ``*B`` the lane axes.
+      data, delta, free: what the single-lane `lm_init` / `lm_step` take, batched as
+        ``lane_map`` says (default: shared by all lanes; ``free`` [P]).
+      fixed_iter: run exactly ``max_iter`` sweeps (a ``fori_loop``, for short
+        screening runs) instead of a ``while_loop`` that stops when every lane has.
+      lane_map: ``g -> batched g`` for ``g(theta[P], data, delta, free)`` (one lane's residual,
+        Jacobian and objective: no control flow, cheap to vmap); e.g. two nested vmaps for
+        variants x starts. The P x P solves run on the batched arrays, outside it.
+
+    Returns:
+      `LMState` with leading axes ``*B``.
+    """
+    dtype = theta0.dtype
+    if free is None:
+        free = jnp.ones(theta0.shape[-1:], dtype)
+    free = jnp.asarray(free, dtype)
+    if ftol is None:
+        ftol = 1e-12 if dtype == jnp.float64 else 1e-5
+    state = lm_init(residual_fn, theta0, data, kind, delta, free, lane_map=lane_map)
+
+    def hold(s):
+        return s.done | (s.it >= max_iter)
+
+    def body(s):
+        new = lm_step(residual_fn, s, data, kind, delta, free, ftol, lane_map=lane_map)
+        h = hold(s)
+        return jax.tree.map(lambda a, b: jnp.where(_hold(h, a), a, b), s, new)
+
+    if fixed_iter:
+        return jax.lax.fori_loop(0, max_iter, lambda _, s: body(s), state)
+    return jax.lax.while_loop(lambda s: jnp.any(~hold(s)), body, state)
