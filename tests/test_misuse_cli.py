@@ -179,7 +179,7 @@ def test_greedy_suggestion_spends_the_budget():
     """A pool where the smallest runs remove slightly more Laplace variance than large ones (the Epoch
     case): the greedy pick still spends most of the budget (each pick >= half its share of what is left:
     >= 1 - (1/2)(7/8)(5/6)(3/4)... ~ 73% for k = 4), and the picks are distinct candidates."""
-    from scalelab.design.next_runs import _greedy
+    from scalelab.design.select import _greedy
 
     cost = np.geomspace(1.0, 100.0, 60)
     Jc = np.c_[1.0 / (1.0 + 1e-3 * cost), 0.1 * np.log(cost)]
