@@ -46,6 +46,8 @@ def main():
     ap.add_argument("--bootstrap", type=int, default=4000)
     ap.add_argument("--nuts", action="store_true", help="also time `bayes` (4 chains x 1,000 draws)")
     ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--no-forecast", action="store_true",
+                    help="skip `forecast` on a 30-run table (every 8th Epoch run; targets: the largest model's runs)")
     ap.add_argument("--cli", default=f"{sys.executable} -m scalelab.cli", help="how to call the CLI")
     args = ap.parse_args()
     cli = args.cli.split()
@@ -60,6 +62,17 @@ def main():
     if args.nuts:
         commands["bayes (NUTS 4 x 1,000) --json"] = [*cli, "bayes", args.data, "--drop-highest-loss", "5",
                                                      "--chains", "4", "--samples", "1000", "--json"]
+    if not args.no_forecast:  # the "forecast on a 30-run table"
+        import pandas as pd
+
+        df = pd.read_csv(args.data)
+        big = df["N"] >= df["N"].quantile(0.95)
+        small = df[~big].sort_values(["N", "D"]).iloc[::8].head(30)
+        tmpdir = Path(tempfile.mkdtemp(prefix="scalelab-cli-latency-data-"))
+        small[["N", "D", "loss"]].to_csv(tmpdir / "train30.csv", index=False)
+        df[big][["N", "D"]].to_csv(tmpdir / "targets.csv", index=False)
+        commands["forecast (30 runs) --json"] = [*cli, "forecast", str(tmpdir / "train30.csv"), "--at",
+                                                str(tmpdir / "targets.csv"), "--json"]
     env0 = {k: v for k, v in os.environ.items() if not k.startswith("JAX_COMPILATION_CACHE")}
     print(f"device: {device_name()}; load average {os.getloadavg()[0]:.1f} (1 min)")
     t_jax, _ = run([sys.executable, "-c", "import jax; jax.numpy.zeros(1).block_until_ready()"], env0)

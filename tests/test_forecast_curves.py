@@ -82,7 +82,7 @@ def simulated(tmp_path_factory):
     return train, at, true_loss, json.loads(out.getvalue()), err.getvalue()
 
 
-def test_curve_forecast_recovers_an_unseen_schedule(simulated):
+def test_curve_forecast_recovers_an_unseen_schedule_with_the_json_contract(simulated):
     train, at, true_loss, out, stderr = simulated
     loss, lo, hi = (np.array([p[k] for p in out["predictions"]]) for k in ("loss", "lo", "hi"))
     # point forecast: the fitted law on a schedule it never saw, against the generating curve;
@@ -95,10 +95,7 @@ def test_curve_forecast_recovers_an_unseen_schedule(simulated):
     assert kinds == ["leave schedule out"] * 4 + ["truncated curves"]
     assert any("without a usable loss" in w for w in out["diagnostics"]["warnings"])
     assert "grad_norm" in stderr  # the unread column is named, and carried without complaint
-
-
-def test_curve_forecast_json_contract(simulated):
-    train, at, true_loss, out, _ = simulated
+    # the JSON contract (one test with the above: the forecast behind both is the expensive part)
     assert set(out) == {"laws", "method", "ci", "predictions", "diagnostics", "seconds"}
     assert out["laws"] == {"multipower": 1.0} and out["ci"] == 0.9 and isinstance(out["method"], str)
     assert out["diagnostics"]["rhat_max"] is None and isinstance(out["diagnostics"]["warnings"], list)

@@ -46,7 +46,7 @@ from scalelab.runs.table import _canonical_names as canonical_names
 from scalelab.forecast import curves as _curves
 from scalelab.forecast.calibrate import (calibrate_scale, combine, extrapolation_distance, origin_weights, size_groups,
                                          stable, stack_weights, t_quantile, viable)
-from scalelab.programs import float64
+from scalelab.programs import float64, per_law
 
 METHOD = "rolling-origin stacking; Student-t interval calibrated on held-out extrapolation errors and the laws' disagreement"
 
@@ -137,6 +137,14 @@ def candidates(table: _runs.RunTable, laws="auto") -> list:
             raise _runs.RunTableError(f"law {law.name!r} needs column(s) {missing}; the table has {table.columns}")
         out.append(law)
     return out
+
+
+@per_law
+def _predict_program(law):
+    """A cached jit of ``(params {name: [V, 1]}, inputs {column: [1, m]}) -> loss [V, m]`` (natural parameters)."""
+    import jax
+
+    return jax.jit(lambda P, x: law(P, **x))
 
 
 def supported(n_runs: int, cands: list) -> tuple[list, list]:
@@ -249,9 +257,9 @@ def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, 
             warnings.append(f"law {law.name!r} dropped: {err}")
             continue
         P = {p: df[p].to_numpy()[:, None] for p in law.params}
-        with np.errstate(all="ignore"):
-            pr = np.asarray(law(P, **{c: x_all[c][None, :] for c in law.inputs}), float)
-            pt = np.asarray(law(P, **{c: targets[c].to_numpy()[None, :] for c in law.inputs}), float)
+        x = {c: np.concatenate([x_all[c], targets[c].to_numpy()])[None, :] for c in law.inputs}
+        both = np.asarray(_predict_program(law)(P, x), float)  # [variants, runs + targets], one compiled call
+        pr, pt = both[:, :n], both[:, n:]
         if not (np.all(np.isfinite(pr)) and np.all(pr > 0) and np.all(np.isfinite(pt[0])) and np.all(pt[0] > 0)):
             warnings.append(f"law {law.name!r} dropped: non-finite or non-positive predictions")
             continue
