@@ -130,3 +130,15 @@ REFS = {
 def huber(r, delta=1e-3):
     a = np.abs(r)
     return np.where(a <= delta, 0.5 * r ** 2, delta * (a - 0.5 * delta))
+
+
+def per_step_multipower(p, lrs, t):
+    """Multi-power loss by the authors' per-step formula (float64 NumPy) at steps ``t`` for per-step ``lrs[0..T]``."""
+    cs = np.cumsum(lrs)
+    gap = np.zeros_like(lrs)
+    gap[1:] = np.diff(lrs)
+    out = []
+    for s in t:
+        G = 1 - (1 + p["C"] * lrs[1:s + 1] ** (-p["gamma"]) * (cs[s] - cs[:s])) ** (-p["beta"])
+        out.append(p["L0"] + p["A"] * cs[s] ** (-p["alpha"]) + p["B"] * np.sum(gap[1:s + 1] * G))
+    return np.array(out)

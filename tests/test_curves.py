@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 
 import scalelab
+from _law_refs import per_step_multipower
 from scalelab import curves, laws
 from scalelab.laws import schedule
 from scalelab.data import data_dir
@@ -34,18 +35,6 @@ TEST = ["constant_72000", "cosine_72000", "wsd_20000_24000", "wsdld_20000_24000"
 
 
 # ----------------------------------------------------------------------------- references
-
-def _per_step_multipower(p, lrs, t):
-    """The authors' per-step formula (numpy, float64) at steps ``t`` for per-step ``lrs[0..T]``."""
-    cs = np.cumsum(lrs)
-    gap = np.zeros_like(lrs)
-    gap[1:] = np.diff(lrs)
-    out = []
-    for s in t:
-        G = 1 - (1 + p["C"] * lrs[1:s + 1] ** (-p["gamma"]) * (cs[s] - cs[:s])) ** (-p["beta"])
-        out.append(p["L0"] + p["A"] * cs[s] ** (-p["alpha"]) + p["B"] * np.sum(gap[1:s + 1] * G))
-    return np.array(out)
-
 
 def _per_step_annealing(p, lrs, t):
     """Tissue et al.'s recursion m_i = lam m_{i-1} + (eta_{i-1} - eta_i), S2 = sum m_i."""
@@ -87,7 +76,7 @@ def test_curve_laws_match_per_step_sums():
     t = df["step"].to_numpy()
     p = {"L0": 2.5, "A": 0.6, "alpha": 0.45, "B": 400.0, "C": 2.0, "beta": 0.6, "gamma": 0.65}
     ours = np.asarray(MP(p, **{k: df[k].to_numpy() for k in ("run_id", "step", "lr")}))
-    np.testing.assert_allclose(ours, _per_step_multipower(p, lrs, t), rtol=2e-5)
+    np.testing.assert_allclose(ours, per_step_multipower(p, lrs, t), rtol=2e-5)
     q = {"L0": 2.5, "A": 0.6, "alpha": 0.45, "C": 300.0, "lam": 0.995}
     ours = np.asarray(LA(q, **{k: df[k].to_numpy() for k in ("run_id", "step", "lr")}))
     np.testing.assert_allclose(ours, _per_step_annealing(q, lrs, t), rtol=1e-10)  # exact geometric sums

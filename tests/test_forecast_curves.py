@@ -17,24 +17,13 @@ import pandas as pd
 import pytest
 
 import scalelab
+from _law_refs import per_step_multipower
 from scalelab.cli import main as cli_main
 from scalelab.laws import schedule
 
 fcc = importlib.import_module("scalelab.forecast.curves")
 TRUTH = scalelab.laws.get("multipower").reference["luo2025_100M"]
 STEPS, PEAK, WARM = 3000, 3e-4, 150
-
-
-def per_step_multipower(p, lrs, t):
-    """The authors' per-step formula (float64 NumPy) at steps ``t`` for per-step ``lrs[0..T]``."""
-    cs = np.cumsum(lrs)
-    gap = np.zeros_like(lrs)
-    gap[1:] = np.diff(lrs)
-    out = []
-    for s in t:
-        G = 1 - (1 + p["C"] * lrs[1:s + 1] ** (-p["gamma"]) * (cs[s] - cs[:s])) ** (-p["beta"])
-        out.append(p["L0"] + p["A"] * cs[s] ** (-p["alpha"]) + p["B"] * np.sum(gap[1:s + 1] * G))
-    return np.array(out)
 
 
 def curve(name, lrs, every=100, sigma=0.0, rng=None):

@@ -33,7 +33,6 @@ decades (log10).
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from typing import Sequence
 
@@ -46,6 +45,7 @@ from scalelab.runs.table import _canonical_names as canonical_names
 from scalelab.forecast import curves as _curves
 from scalelab.forecast.calibrate import (calibrate_scale, combine, extrapolation_distance, origin_weights, size_groups,
                                          stable, stack_weights, t_quantile, viable)
+from scalelab.forecast.result import Forecast
 from scalelab.programs import float64, per_law
 
 METHOD = "rolling-origin stacking; Student-t interval calibrated on held-out extrapolation errors and the laws' disagreement"
@@ -56,68 +56,6 @@ REFERENCE = "chinchilla"
 # Laws a forecast never considers by default: they model something else than a loss ladder of
 # N and D (broken power laws of one input and the hyper-parameter laws).
 NOT_CANDIDATES = ("bnsl", "bnsl2")
-
-
-@dataclasses.dataclass(frozen=True)
-class Forecast:
-    """What `forecast` returns (plain values; `to_json` gives the CLI's object).
-
-    Attributes:
-      weights: law name -> weight (sums to 1).
-      ci: central probability of the intervals.
-      inputs: DataFrame of the target inputs (one row per target, in the given order).
-      loss, lo, hi: point forecast and interval per target (nats/token).
-      distance: decades beyond the training table per target.
-      scale: predictive sd of log loss per target.
-      laws: the fitted Laws' results on the full table (name -> FitResult-like dict of params).
-      origins: per origin, the held-out sizes and per-law mean absolute relative error.
-      s0, tau, nu, sigma: the calibrated scale model (see module doc).
-      form: per target, the form term ``f / sqrt(K)`` of the scale (sd of log loss).
-      warnings: identifiability and extrapolation warnings.
-      method: how the answer was computed.
-      seconds: wall time.
-      rhat_max: largest R-hat when a sampler answered (None: no sampler).
-      notes: what was read or derived, and the table's columns no candidate law reads (left untouched).
-      details: the raw material of the choice, for study: ``names``; ``errors`` [L, m] held-out log
-        errors per law, with ``distance`` and ``origin`` [m]; ``log_targets`` [L, T] each law's log
-        forecast; ``residuals`` [L, n] each law's in-sample log residuals.
-    """
-
-    weights: dict
-    ci: float
-    inputs: pd.DataFrame
-    loss: np.ndarray
-    lo: np.ndarray
-    hi: np.ndarray
-    distance: np.ndarray
-    scale: np.ndarray
-    laws: dict
-    origins: list
-    s0: float
-    tau: float
-    nu: float
-    warnings: list
-    method: str
-    seconds: float
-    rhat_max: float | None = None
-    sigma: float = 0.0
-    form: np.ndarray | None = None
-    notes: tuple = ()
-    details: dict = dataclasses.field(default_factory=dict, repr=False)
-
-    def to_json(self) -> dict:
-        preds = []
-        for i in range(len(self.loss)):
-            preds.append({"inputs": {c: float(self.inputs[c].iloc[i]) for c in self.inputs.columns},
-                          "loss": float(self.loss[i]), "lo": float(self.lo[i]), "hi": float(self.hi[i])})
-        return {"laws": {k: float(v) for k, v in self.weights.items()}, "method": self.method, "ci": float(self.ci),
-                "predictions": preds,
-                "diagnostics": {"rhat_max": self.rhat_max, "warnings": list(self.warnings),
-                                "s0": float(self.s0), "tau": float(self.tau), "sigma": float(self.sigma),
-                                "nu": float(self.nu),
-                                "form": None if self.form is None else [float(f) for f in self.form],
-                                "origins": self.origins},
-                "seconds": float(self.seconds)}
 
 
 # -- the API -----------------------------------------------------------------------------------

@@ -39,11 +39,11 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
-import pandas as pd
 
 from scalelab import laws as _laws
 from scalelab import runs as _runs
 from scalelab.forecast.calibrate import combine, t_quantile
+from scalelab.forecast.result import Forecast
 from scalelab.forecast.curve_data import (curve_origins, fit_rows, schedules, target_is_schedule, targets,
                                           training_table)
 from scalelab.laws.curves import CURVE_INPUTS, CurveLaw
@@ -55,52 +55,16 @@ ROW_BUDGET = 5e6  # variants x rows x knots evaluated at once when predicting ro
 
 
 @dataclasses.dataclass(frozen=True)
-class CurveForecast:
-    """What a curve forecast returns (plain values; `to_json` gives the CLI's object).
+class CurveForecast(Forecast):
+    """What a curve forecast returns: a `Forecast` whose ``inputs`` hold the targets' ``run_id, step, lr``
+    in the given row order and whose ``distance`` is the decades of each target's step beyond the
+    longest training step."""
 
-    Attributes as `scalelab.forecast.Forecast`'s; ``inputs`` holds the targets' ``run_id, step, lr``
-    in the given row order and ``distance`` the decades of each target's step beyond the longest
-    training step.
-    """
-
-    weights: dict
-    ci: float
-    inputs: pd.DataFrame
-    loss: np.ndarray
-    lo: np.ndarray
-    hi: np.ndarray
-    distance: np.ndarray
-    scale: np.ndarray
-    laws: dict
-    origins: list
-    s0: float
-    tau: float
-    nu: float
-    warnings: list
-    method: str
-    seconds: float
-    rhat_max: float | None = None
-    sigma: float = 0.0
-    notes: tuple = ()
-    details: dict = dataclasses.field(default_factory=dict, repr=False)
-
-    def to_json(self) -> dict:
-        def plain(v):  # NumPy scalars -> Python values (a run_id may be text or a number)
-            return v.item() if hasattr(v, "item") else v
-
-        preds = []
-        for i in range(len(self.loss)):
-            row = self.inputs.iloc[i]
-            step = float(row["step"])
-            preds.append({"inputs": {"run_id": plain(row["run_id"]), "step": int(step) if step.is_integer() else step,
-                                     "lr": float(row["lr"])},
-                          "loss": float(self.loss[i]), "lo": float(self.lo[i]), "hi": float(self.hi[i])})
-        return {"laws": {k: float(v) for k, v in self.weights.items()}, "method": self.method, "ci": float(self.ci),
-                "predictions": preds,
-                "diagnostics": {"rhat_max": self.rhat_max, "warnings": list(self.warnings), "s0": float(self.s0),
-                                "tau": float(self.tau), "sigma": float(self.sigma), "nu": float(self.nu),
-                                "origins": self.origins},
-                "seconds": float(self.seconds)}
+    def target_inputs(self, i: int) -> dict:
+        row = self.inputs.iloc[i]
+        run_id = row["run_id"].item() if hasattr(row["run_id"], "item") else row["run_id"]  # text or a number
+        step = float(row["step"])
+        return {"run_id": run_id, "step": int(step) if step.is_integer() else step, "lr": float(row["lr"])}
 
 
 # -- which path ----------------------------------------------------------------------------------
@@ -305,7 +269,8 @@ def forecast_curves(runs, at, laws="auto", ci: float = 0.9, *, truncate=(0.5,), 
     method = METHOD if len(names) > 1 else f"single law ({names[0]}); " + METHOD.split(", stacking; ")[1]
     return CurveForecast(weights=weights, ci=float(ci), inputs=tg, loss=c["loss"], lo=np.exp(log_pt - q * scale),
                          hi=np.exp(log_pt + q * scale), distance=d_star, scale=scale, laws=fits, origins=origins,
-                         s0=c["s0"], tau=c["tau"], nu=c["nu"], sigma=float(sigma), warnings=warnings, method=method,
+                         s0=c["s0"], tau=c["tau"], nu=c["nu"], sigma=float(sigma), form=c["form"], warnings=warnings,
+                         method=method,
                          seconds=time.perf_counter() - t0, notes=notes, details=details)
 
 
