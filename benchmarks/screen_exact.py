@@ -76,6 +76,10 @@ def main():
     worst, rows = 0.0, 0
     t_vp = t_grid = 0.0
     for name, table in tables(args.simulated):
+        loss = np.asarray((table.df if hasattr(table, "df") else table)["loss"], float)
+        if loss.max() > 20.0:  # a loss no language-model run has: refused by the data edge
+            print(f"{name:<36} skipped: a simulated loss above 20 nats ({loss.max():.3g})")
+            continue
         t0 = time.perf_counter()
         vp = scalelab.fit(table, "chinchilla")
         t1 = time.perf_counter()
