@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 
 from scalelab.cli.options import count
 
@@ -21,22 +20,17 @@ from scalelab.cli.options import count
 def cmd_schedule(args) -> int:
     from scalelab import curves
 
-    from scalelab.cli.options import UsageError, check_own_output
+    from scalelab.cli.options import UsageError, check_own_output, read_fit_json
 
     check_own_output(args.out, ("step", "lr"), "--out", "a `scalelab schedule` output (step, lr)", exact=True)
     if not 0 <= args.warmup < args.steps:
         raise UsageError(f"--warmup {args.warmup}: give 0 <= --warmup < --steps ({args.steps})")
     if not 0 <= args.min_lr < args.peak_lr:
         raise UsageError(f"--min-lr {args.min_lr:g} and --peak-lr {args.peak_lr:g}: give 0 <= --min-lr < --peak-lr")
-    src = Path(args.fit_json)
-    if not src.is_file():
-        raise FileNotFoundError(f"{src}: no such fit file; write one with `scalelab fit CURVES.csv --law multipower --json`")
-    try:
-        fit = json.loads(src.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise UsageError(f"--from {src}: not the JSON of `scalelab fit --json` ({e})") from None
-    if not isinstance(fit, dict) or "law" not in fit or "params" not in fit:
-        raise ValueError(f"{src}: expected a `scalelab fit --json` object with 'law' and 'params'")
+    fit = read_fit_json(args.fit_json)
+    if "law" not in fit:
+        raise UsageError(f"--from {args.fit_json}: names no law; give a `scalelab fit CURVES.csv --law multipower "
+                         f"--json` output")
     res = curves.optimize_schedule(fit, args.steps, args.peak_lr, args.warmup, min_lr=args.min_lr,
                                    knots=args.knots, iterations=args.iterations)
     res.table(every=args.every).to_csv(args.out, index=False)

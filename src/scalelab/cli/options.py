@@ -216,6 +216,21 @@ def add_param_source(p) -> None:
     add_json(p)
 
 
+def read_fit_json(path, flag: str = "--from") -> dict:
+    """The object of a saved `scalelab fit --json` output (a dict with a ``params`` object), or a
+    `UsageError` naming ``flag`` and the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise UsageError(f"{flag} {path}: no such file")
+    try:
+        obj = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise UsageError(f"{flag} {path}: not the JSON of `scalelab fit --json` ({e})") from None
+    if not isinstance(obj, dict) or not isinstance(obj.get("params"), dict):
+        raise UsageError(f"{flag} {path}: no 'params' object; give a `scalelab fit --json` output")
+    return obj
+
+
 def params_from(args, law) -> dict:
     """Natural parameters from exactly one of ``--params``, ``--from``, ``--reference``."""
     sources = [s for s in (args.params, args.fit_json, args.reference) if s]
@@ -228,14 +243,7 @@ def params_from(args, law) -> dict:
         return dict(law.reference[args.reference])
     if args.fit_json:
         path = Path(args.fit_json)
-        if not path.is_file():
-            raise UsageError(f"--from {path}: no such file")
-        try:
-            obj = json.loads(path.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise UsageError(f"--from {path}: not the JSON of `scalelab fit --json` ({e})") from None
-        if not isinstance(obj, dict) or not isinstance(obj.get("params"), dict):
-            raise UsageError(f"--from {path}: no 'params' object; give a `scalelab fit --json` output")
+        obj = read_fit_json(path)
         if obj.get("law") not in (None, law.name) and obj.get("law") not in law.aliases:
             raise UsageError(f"--from {path}: holds a fit of law {obj.get('law')!r}, not {law.name!r} (add --law "
                              f"{obj.get('law')})")
