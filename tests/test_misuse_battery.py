@@ -177,6 +177,9 @@ def test_forecast_from_one_model_size_is_refused(tmp_path, capsys):
     df.to_csv(p, index=False)
     at.write_text("N,D\n7e9,1.4e11\n")
     fails(capsys, "forecast", p, "--at", at, match="every run has N = 1e+09, and --at asks for N = 7e+09")
+    # the same rule in Python (it lives in forecast, not at the CLI edge)
+    with pytest.raises(RunTableError, match="every run has N = 1e\\+09, and the target table asks for N = 7e\\+09"):
+        scalelab.forecast(df, {"N": [7e9], "D": [1.4e11]}, laws="kaplan")
 
 
 def test_forecast_when_no_law_can_be_fitted_is_a_data_error(tmp_path, capsys):

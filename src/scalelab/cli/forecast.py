@@ -7,11 +7,6 @@ import json
 
 from scalelab.cli.options import UsageError, add_json, add_table, err, fraction, read_table
 
-# inputs a law learns from their spread across the runs (C is N and D, loss is the response, lr and the
-# batch size belong to hyper-parameter laws): one value in the table cannot be extrapolated from
-SPREAD = ("N", "N_total", "N_active", "D", "E", "k", "S", "G", "U_D", "density")
-
-
 def read_targets(path):
     """``--at`` as a DataFrame: the file exists and has rows, and every input column it gives holds
     numbers > 0 (errors name the file and its lines; which columns the laws need is checked later)."""
@@ -45,24 +40,6 @@ def read_targets(path):
     return df
 
 
-def check_spread(table, targets, data) -> None:
-    """Refuse a forecast at a value of an input that every run shares a different value of (e.g. one model
-    size, N = 1e9, and a target at N = 7e9): no law can learn the loss's change with it from one value."""
-    import numpy as np
-
-    for col in SPREAD:
-        if col not in table.columns or col not in targets.columns or col in table.invalid:
-            continue
-        have = np.unique(table.column(col))
-        want = np.asarray(targets[col], float)
-        if len(have) == 1 and not np.allclose(want, have[0], rtol=1e-6):
-            other = want[~np.isclose(want, have[0], rtol=1e-6)][0]
-            raise UsageError(f"{data}: every run has {col} = {have[0]:.4g}, and --at asks for {col} = {other:.4g}: "
-                             f"how the loss changes with {col} cannot be learnt from one value; add runs at two "
-                             f"or more values of {col} (four or more model sizes for weights and intervals "
-                             f"calibrated by extrapolation)")
-
-
 def cmd_forecast(args) -> int:
     from scalelab.forecast import forecast
 
@@ -74,8 +51,8 @@ def cmd_forecast(args) -> int:
                 raise UsageError(f"--law {name}: predicts {laws.get(name).target!r}, not the loss; forecast weighs "
                                  f"loss laws (see `scalelab laws`)")
     targets = read_targets(args.at)
+    targets.attrs["asker"] = "--at"  # forecast's errors about the targets name the flag
     table = read_table(args)
-    check_spread(table, targets, args.data)
     err(f"forecasting from {len(table)} {'rows' if table.is_curve else 'runs'} (laws: {args.law}) ...")
     try:
         fc = forecast(table, targets, laws=args.law, ci=args.ci, seed=args.seed)

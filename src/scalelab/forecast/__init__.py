@@ -94,6 +94,28 @@ def supported(n_runs: int, cands: list) -> tuple[list, list]:
     return [l for l, k in zip(cands, ok) if k], [l.name for l, k in zip(cands, ok) if not k]
 
 
+# inputs a law learns from their spread across the runs (C is N and D, loss is the response, lr and the
+# batch size belong to hyper-parameter laws): one value in the table cannot be extrapolated from
+SPREAD = ("N", "N_total", "N_active", "D", "E", "k", "S", "G", "U_D", "density")
+
+
+def check_spread(table: _runs.RunTable, targets: pd.DataFrame, asker: str = "the target table") -> None:
+    """Refuse a forecast at a value of an input that every run shares a different value of (e.g. one model
+    size, N = 1e9, and a target at N = 7e9): no law can learn the loss's change with it from one value.
+    ``asker`` names where the targets came from in the message (the CLI: ``--at``)."""
+    for col in SPREAD:
+        if col not in table.columns or col not in targets.columns or col in table.invalid:
+            continue
+        have = np.unique(table.column(col))
+        want = np.asarray(targets[col], float)
+        if len(have) == 1 and not np.allclose(want, have[0], rtol=1e-6):
+            other = want[~np.isclose(want, have[0], rtol=1e-6)][0]
+            raise _runs.RunTableError(
+                f"{table.source}: every run has {col} = {have[0]:.4g}, and {asker} asks for {col} = {other:.4g}: "
+                f"how the loss changes with {col} cannot be learnt from one value; add runs at two or more values "
+                f"of {col} (four or more model sizes for weights and intervals calibrated by extrapolation)")
+
+
 def _targets(at, inputs_needed: Sequence[str]) -> pd.DataFrame:
     """The targets' input columns (a ``loss`` column is never read)."""
     if isinstance(at, _runs.RunTable):
@@ -169,6 +191,8 @@ def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, 
         cands, dropped_small = supported(len(table), cands)
     needed = sorted({c for l in cands for c in l.inputs})
     targets = _targets(at, needed)
+    check_spread(table, targets, at.attrs.get("asker", "the target table") if isinstance(at, pd.DataFrame)
+                 else "the target table")
     y = table.column("loss")
     n = len(table)
     x_all = {c: table.column(c) for c in needed}
