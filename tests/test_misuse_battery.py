@@ -399,6 +399,9 @@ def test_forecast_at_in_the_wrong_units(tmp_path, capsys, runs_csv):
     at.write_text("N,D\n7e9,1.4e11\n7,140\n")
     fails(capsys, "forecast", runs_csv, "--at", at, "--law", "chinchilla",
           match="column 'N' has implausible values in lines 3 (e.g. 7)")
+    # the same check in Python, where a DataFrame's rows are named by position
+    with pytest.raises(RunTableError, match="column 'N' has implausible values in rows 1 "):
+        scalelab.forecast(runs_csv, pd.DataFrame({"N": [7e9, 7.0], "D": [1.4e11, 140.0]}), laws="chinchilla")
 
 
 @pytest.mark.parametrize("fix,match", [

@@ -8,35 +8,13 @@ import json
 from scalelab.cli.options import UsageError, add_json, add_table, err, fraction, read_table
 
 def read_targets(path):
-    """``--at`` as a DataFrame: the file exists and has rows, and every input column it gives holds
-    numbers > 0 (errors name the file and its lines; which columns the laws need is checked later)."""
-    import numpy as np
-    import pandas as pd
+    """``--at`` as a DataFrame (with its file line numbers): the file exists and has rows. Its values are
+    checked by `scalelab.forecast` (errors name the file's lines, and the CLI names the flag)."""
+    from scalelab.runs import read_frame
 
-    from scalelab.runs import POSITIVE, read_frame
-    from scalelab.runs.table import RANGES, _canonical_names
-
-    raw = read_frame(path)
-    if len(raw) == 0:
+    df = read_frame(path)
+    if len(df) == 0:
         raise UsageError(f"--at {path}: no target rows (a header alone); give one row per run to forecast")
-    df = _canonical_names(raw.copy(), f"--at {path}")[0]
-    lines = raw.attrs.get("lines") or [i + 2 for i in range(len(df))]
-    schedule = "step" in df.columns  # schedule rows (a curve forecast): lr may reach 0, checked there
-    for col in [c for c in df.columns if c in POSITIVE and c != "loss" and not (schedule and c == "lr")]:
-        v = pd.to_numeric(df[col], errors="coerce").to_numpy(float)
-        bad = ~np.isfinite(v) | ~(v > 0)
-        lo, hi = RANGES.get(col, (0.0, np.inf))
-        out = ~bad & ((v < lo) | (v > hi))
-        if out.any():
-            where = ", ".join(str(lines[i]) for i in np.flatnonzero(out)[:10])
-            raise UsageError(f"--at {path}: column {col!r} has implausible values in lines {where} (e.g. "
-                             f"{v[out][0]:.4g}); {col} of a language-model run lies in [{lo:.0e}, {hi:.0e}]: "
-                             f"check the units (7e9 for 7B, not 7)")
-        if bad.any():
-            where = ", ".join(str(lines[i]) for i in np.flatnonzero(bad)[:10])
-            first = df[col].iloc[int(np.flatnonzero(bad)[0])]
-            raise UsageError(f"--at {path}: column {col!r} must hold numbers > 0; lines {where} "
-                             f"(e.g. {first if isinstance(first, str) else float(first)!r})")
     return df
 
 

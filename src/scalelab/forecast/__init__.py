@@ -41,7 +41,7 @@ import pandas as pd
 
 from scalelab import laws as _laws
 from scalelab import runs as _runs
-from scalelab.runs.table import _canonical_names as canonical_names
+from scalelab.runs.table import RANGES, _canonical_names as canonical_names
 from scalelab.forecast import curves as _curves
 from scalelab.forecast.calibrate import (calibrate_scale, combine, extrapolation_distance, origin_weights, size_groups,
                                          stable, stack_weights, t_quantile, viable)
@@ -139,11 +139,24 @@ def _targets(at, inputs_needed: Sequence[str]) -> pd.DataFrame:
     if missing:
         raise _runs.RunTableError(f"targets lack column(s) {missing} that the candidate laws need; "
                                   f"columns are {list(df.columns)}")
+    lines = df.attrs.get("lines")  # a file's line numbers (`read_frame`), else the rows' positions
+    where = lambda idx: (f"lines {', '.join(str(lines[i]) for i in idx[:10])}" if lines
+                         else f"rows {', '.join(str(i) for i in idx[:10])}")
     out = pd.DataFrame({c: pd.to_numeric(df[c], errors="coerce").astype(float) for c in inputs_needed})
-    bad = ~np.isfinite(out.to_numpy()).all(axis=1) | (out.to_numpy() <= 0).any(axis=1)
-    if bad.any():
-        rows = np.flatnonzero(bad)[:10].tolist()
-        raise _runs.RunTableError(f"targets: rows {rows} have missing, non-finite or non-positive inputs")
+    # every input the laws read, in the file's order: a number > 0, in a language-model run's range
+    for c in [c for c in df.columns if c in out.columns]:
+        v = out[c].to_numpy()
+        bad = ~np.isfinite(v) | ~(v > 0)
+        lo, hi = RANGES.get(c, (0.0, np.inf))
+        off = ~bad & ((v < lo) | (v > hi))
+        if off.any():
+            raise _runs.RunTableError(f"targets: column {c!r} has implausible values in {where(np.flatnonzero(off))} "
+                                      f"(e.g. {v[off][0]:.4g}); {c} of a language-model run lies in [{lo:.0e}, "
+                                      f"{hi:.0e}]: check the units (7e9 for 7B, not 7)")
+        if bad.any():
+            first = df[c].iloc[int(np.flatnonzero(bad)[0])]
+            raise _runs.RunTableError(f"targets: column {c!r} must hold numbers > 0; {where(np.flatnonzero(bad))} "
+                                      f"(e.g. {first if isinstance(first, str) else float(first)!r})")
     return out
 
 
