@@ -113,3 +113,91 @@ def test_clear_removes_entries(tmp_path, monkeypatch):
     n = len(entries(first["dir"]))
     assert n > 0
     assert cache.clear()["removed_entries"] == n and not entries(tmp_path)
+
+
+# -- traced programs (jax.export) ----------------------------------------------------------------
+
+FIT_PROGRAM = r"""
+import json, warnings
+import numpy as np
+from scalelab import cache, fit_many, variants
+from scalelab.simulate import simulate
+N = np.repeat([2e7, 5e7, 1.2e8, 3e8], 3); D = N * np.tile([10.0, 20.0, 40.0], 4)
+table = simulate("kaplan", {"Nc": 6.4e13, "Dc": 1.8e13, "aN": 0.076, "aD": 0.103},
+                 {"N": N, "D": D}, sigma=0.01, seed=3)
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    df = fit_many(table, "kaplan", variants.leave_one_out(table), starts="grid")
+print(json.dumps({"objective": df["objective"].tolist(), "Nc": df["Nc"].tolist(),
+                  "traced": cache._state["programs_traced"], "loaded": cache._state["programs_loaded"],
+                  "warnings": [str(w.message) for w in caught]}))
+"""
+
+
+def run_fit(env_extra: dict) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("JAX_COMPILATION_CACHE", "SCALELAB_CACHE"))}
+    env.update({"PYTHONPATH": SRC, "JAX_PLATFORMS": "cpu"})
+    env.update(env_extra)
+    out = subprocess.run([sys.executable, "-c", FIT_PROGRAM], env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def programs(root):
+    return [p for p in Path(root).rglob("*.jaxexport")]
+
+
+@pytest.fixture(scope="module")
+def kept(tmp_path_factory):
+    root = tmp_path_factory.mktemp("programs")
+    first = run_fit({"SCALELAB_CACHE_DIR": str(root)})
+    second = run_fit({"SCALELAB_CACHE_DIR": str(root)})
+    off = run_fit({"SCALELAB_CACHE_DIR": "off"})
+    return root, first, second, off
+
+
+def test_traced_program_kept_and_loaded(kept):
+    root, first, second, off = kept
+    assert first["traced"] >= 1 and first["loaded"] == 0 and programs(root)  # a miss traces and writes it
+    assert second["loaded"] >= 1 and second["traced"] == 0  # the next process reads it instead of tracing
+    # the loaded program computes what the ordinary (traced, uncached) one does
+    np.testing.assert_allclose(second["objective"], off["objective"], rtol=1e-12, atol=0)
+    np.testing.assert_allclose(second["Nc"], off["Nc"], rtol=1e-12)
+    assert off["traced"] == off["loaded"] == 0  # cache off: nothing kept, nothing read
+
+
+def test_corrupt_traced_program_is_traced_again(kept, tmp_path):
+    import shutil
+
+    root, _, _, off = kept
+    copy = tmp_path / "c"
+    shutil.copytree(root, copy)
+    for p in programs(copy):
+        p.write_bytes(b"not a program")
+    got = run_fit({"SCALELAB_CACHE_DIR": str(copy)})
+    assert got["traced"] >= 1 and got["loaded"] == 0
+    assert sum("corrupt traced program" in w for w in got["warnings"]) == 1
+    np.testing.assert_allclose(got["objective"], off["objective"], rtol=1e-12, atol=0)
+    again = run_fit({"SCALELAB_CACHE_DIR": str(copy)})  # rewritten
+    assert again["loaded"] >= 1 and again["traced"] == 0
+
+
+def test_program_key_follows_source_and_law(tmp_path, monkeypatch):
+    import dataclasses
+
+    import jax.numpy as jnp
+
+    from scalelab import cache, laws
+
+    monkeypatch.setitem(cache._state, "enabled", True)
+    monkeypatch.setitem(cache._state, "dir", tmp_path)
+    args = (jnp.zeros((3, 2)), {"x": jnp.ones(5)})
+    a = cache._program_path("p|chinchilla", args)
+    assert a == cache._program_path("p|chinchilla", args)
+    assert a != cache._program_path("p|chinchilla", (jnp.zeros((4, 2)), {"x": jnp.ones(5)}))  # shapes
+    assert a != cache._program_path("p|kaplan", args)  # name and settings
+    monkeypatch.setitem(cache._state, "digest", "edited source")
+    assert a != cache._program_path("p|chinchilla", args)  # another version of scalelab's code
+    law = laws.get("chinchilla")
+    assert laws.stable_name(law) == "chinchilla"
+    assert laws.stable_name(dataclasses.replace(law, start_grid=None)) is None  # a user's variant: never kept

@@ -44,22 +44,26 @@ def _signature(args) -> tuple:
                        for a in leaves)
 
 
-def call_timed(jitted, *args):
+def call_timed(jitted, *args, name: str | None = None):
     """``(jitted(*args), compile_seconds)``: compilation timed apart from running.
 
     The first call for an argument signature lowers and compiles ahead of time
     (``jitted.lower(*args).compile()``; with `scalelab.cache` on, a persistent-cache hit
     loads instead of compiling) and keeps the executable; later calls with the same
-    shapes and dtypes run it and report 0 seconds.
+    shapes and dtypes run it and report 0 seconds. ``name``: a stable name of the program
+    and its settings, for a program built for one of scalelab's own laws: its traced form is
+    then kept on disk too (`scalelab.cache.compile_program`), so a later process skips tracing.
     """
     import time
+
+    from scalelab import cache
 
     key = (id(jitted), _signature(args))
     hit = _COMPILED.get(key)
     seconds = 0.0
     if hit is None or hit[0] is not jitted:
         t0 = time.perf_counter()
-        hit = (jitted, jitted.lower(*args).compile())
+        hit = (jitted, cache.compile_program(name, jitted, args))
         seconds = time.perf_counter() - t0
         _COMPILED[key] = hit
     return hit[1](*args), seconds

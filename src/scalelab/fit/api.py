@@ -211,12 +211,15 @@ def fit(runs, law="chinchilla", *, objective: str = "huber", delta: float = 1e-3
     table, data = prepare(runs, law, weights, n_free=int(free.sum()), dtype=np.dtype(dtype))
     _cache.enable()
     projection = isinstance(starts, str) and starts == "auto" and bool(law.linear)
+    stable = _laws.stable_name(law)  # scalelab's own law: its traced program is kept on disk (`scalelab.cache`)
     if projection:
         start_arr = _screen.nonlinear_grid(law, _screen.DEFAULT_POINTS)
         run = compiled_projection(law, objective, _screen.DEFAULT_KEEP, max_iter, _screen.DEFAULT_IRLS)
+        name = f"fit.projection|{stable}|{objective}|{_screen.DEFAULT_KEEP}|{max_iter}|{_screen.DEFAULT_IRLS}"
     else:
         start_arr = resolve_starts(law, starts, seed)
         run = compiled_multistart(law, objective, screen_iter, keep, max_iter)
+        name = f"fit.multistart|{stable}|{objective}|{screen_iter}|{keep}|{max_iter}"
     # shape buckets: tables of 200 and 240 runs (or 100 and 128 random starts) share one program
     padded = _buckets.pad_rows(data)
     fixed_set = isinstance(starts, str) and starts in ("auto", "grid")  # the same starts for every table
@@ -224,7 +227,8 @@ def fit(runs, law="chinchilla", *, objective: str = "huber", delta: float = 1e-3
     with jax.default_device(jax.devices()[0]):
         res, compile_seconds = call_timed(
             run, jnp.asarray(padded_starts, dtype), jax.tree.map(jnp.asarray, padded),
-            jnp.asarray(delta, dtype), jnp.asarray(free, dtype), jnp.asarray(fixed_values, dtype))
+            jnp.asarray(delta, dtype), jnp.asarray(free, dtype), jnp.asarray(fixed_values, dtype),
+            name=None if stable is None else name)
         res = jax.device_get(res)
     theta = np.asarray(res.theta, float)
     u = {k: float(v) for k, v in law.unflatten(theta).items()}

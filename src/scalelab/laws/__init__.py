@@ -14,6 +14,7 @@ from scalelab.laws.base import Law, Transform, identity, positive, unit
 
 _REGISTRY: dict[str, Law] = {}
 _ALIASES: dict[str, str] = {}
+_BUILTIN: dict[str, Law] = {}  # the laws this package declares (not a user's registered ones)
 
 
 def _discover() -> None:
@@ -26,6 +27,7 @@ def _discover() -> None:
         for value in vars(module).values():
             if isinstance(value, Law):
                 register(value)
+                _BUILTIN[value.name] = value
 
 
 def register(law: Law) -> Law:
@@ -56,9 +58,20 @@ def names() -> list[str]:
     return sorted(_REGISTRY)
 
 
+def stable_name(law: Law) -> str | None:
+    """``law.name`` when ``law`` is one of the laws this package declares, else ``None``.
+
+    A declared law is fixed by the package's source, so a program traced for it can be kept on disk
+    and reused by a later process (`scalelab.cache.compile_program`); a user's law (or a copy of a
+    declared one with other fields) is traced in every process.
+    """
+    _discover()
+    return law.name if _BUILTIN.get(law.name) is law else None
+
+
 def all_laws() -> list[Law]:
     _discover()
     return [_REGISTRY[n] for n in names()]
 
 
-__all__ = ["Law", "Transform", "identity", "positive", "unit", "get", "names", "all_laws", "register"]
+__all__ = ["Law", "Transform", "identity", "positive", "unit", "get", "names", "all_laws", "register", "stable_name"]
