@@ -16,7 +16,8 @@ Padding never changes a result:
   curvature: see `scalelab.fit.objectives`, whose sums are weighted);
 * starts: padded rows repeat the last start after the real ones, so the best start
   and its index are unchanged (``argmin`` returns the first of equal values);
-* variants: padded variants repeat the last variant and are cut from the output.
+* variants: padded variants repeat the last variant and are cut from the output
+  (`variant_bucket`: 1-6 variants run as 6, then 8, 12, ...).
 """
 
 from __future__ import annotations
@@ -34,6 +35,17 @@ def bucket_size(n: int) -> int:
     k = (n - 1).bit_length()  # 2^(k-1) < n <= 2^k
     three = 3 << (k - 2)       # 1.5 * 2^(k-1)
     return three if n <= three else 1 << k
+
+
+def variant_bucket(n: int) -> int:
+    """The bucket of a variant axis of ``n``: 6 up to 6 variants, then `bucket_size` (8, 12, 16, ...).
+
+    A handful of variants (a forecast's full table and its 1-4 rolling origins) is common, and each
+    padded variant costs a whole fit: 5 variants run as 6, not 8, while every count up to 6 still
+    shares one program.
+    """
+    n = int(n)
+    return 6 if n <= 6 else bucket_size(n)
 
 
 def pad_rows(data: dict, size: int | None = None) -> dict:
@@ -80,4 +92,4 @@ def pad_leading(arrays, size: int):
     return out
 
 
-__all__ = ["bucket_size", "pad_rows", "pad_weights", "pad_starts", "pad_leading", "MIN_BUCKET"]
+__all__ = ["bucket_size", "variant_bucket", "pad_rows", "pad_weights", "pad_starts", "pad_leading", "MIN_BUCKET"]

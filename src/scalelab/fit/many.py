@@ -174,17 +174,20 @@ def fit_many(runs, law="chinchilla", variants: Variants | None = None, *, object
         budget = LANE_BUDGET.get(devices[0].platform, LANE_BUDGET_ACCELERATOR)
         width = max(1, max(np.size(v) for v in data["x"].values()) // max(len(table), 1))  # curve laws: knots per row
         batch_size = max(1, int(budget // max(1, S * n * law.n_params * width)))
-    per_dev = math.ceil(_buckets.bucket_size(V) / n_dev)
+    Vb = _buckets.variant_bucket(V)
+    per_dev = math.ceil(Vb / n_dev)
     batch_size = min(batch_size, per_dev)
     if chunk is None:
-        chunk = _buckets.bucket_size(V) if per_dev <= 8 * batch_size else n_dev * 8 * batch_size
-    chunk = n_dev * math.ceil(min(chunk, _buckets.bucket_size(V)) / n_dev)  # a multiple of the device count
+        chunk = Vb if per_dev <= 8 * batch_size else n_dev * 8 * batch_size
+    chunk = n_dev * math.ceil(min(chunk, Vb) / n_dev)  # a multiple of the device count
     local = chunk // n_dev  # variants per device per call, in equal batches (the last padded)
     n_batches = math.ceil(local / batch_size)
     batch_size = math.ceil(local / n_batches)
     chunk = n_dev * n_batches * batch_size
     n_chunks = math.ceil(V / chunk)
     program = _program(law, objective, screen_iter, keep_eff, max_iter, batch_size, tuple(devices))
+    stable = _laws.stable_name(law)  # scalelab's own law: its traced program is kept on disk (`scalelab.cache`)
+    name = None if stable is None else f"fit_many|{stable}|{objective}|{screen_iter}|{keep_eff}|{max_iter}|{batch_size}"
 
     data = _buckets.pad_rows(data, n)
     shared = (jnp.asarray(start_arr, np_dtype), jax.tree.map(jnp.asarray, data["x"]), jnp.asarray(data["y"]))
@@ -204,7 +207,7 @@ def fit_many(runs, law="chinchilla", variants: Variants | None = None, *, object
         pad = chunk - (hi - lo)
         if pad:
             block = [np.concatenate([a, np.repeat(a[-1:], pad, axis=0)]) for a in block]
-        res, seconds_c = call_timed(program, *shared, *map(jnp.asarray, block))
+        res, seconds_c = call_timed(program, *shared, *map(jnp.asarray, block), name=name)
         compile_seconds += seconds_c
         if jax.process_count() > 1:  # multi-host: gather the variant shards of every process
             from jax.experimental import multihost_utils
