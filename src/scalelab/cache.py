@@ -300,11 +300,14 @@ def compile_program(name: str | None, jitted, args: tuple):
     path = None if name is None or " at 0x" in name else _program_path(name, args)
     if path is None:
         return jitted.lower(*args).compile()
-    exp = tree = None
+    leaves, in_tree = jax.tree.flatten(args)
+    exp = out_tree = None
     if path.is_file():
         try:
             with path.open("rb") as fh:
-                tree, blob = pickle.load(fh)
+                kept_in, out_tree, blob = pickle.load(fh)
+            if kept_in != in_tree:
+                raise ValueError("argument structure differs")
             exp = export.deserialize(bytearray(blob))
         except Exception as err:  # a truncated or foreign entry: trace again and rewrite it
             _warn(f"scalelab: removed a corrupt traced program from the cache ({path.name}: {type(err).__name__}); "
@@ -320,25 +323,25 @@ def compile_program(name: str | None, jitted, args: tuple):
         _state["programs_traced"] += 1
         box = {}
 
-        def flat(*a):  # outputs as a flat tuple: the exported form needs no pytree registration
-            leaves, box["tree"] = jax.tree.flatten(jitted(*a))
-            return tuple(leaves)
+        def flat(*a):  # flat leaves in and out: the exported form needs no pytree registration
+            out, box["tree"] = jax.tree.flatten(jitted(*jax.tree.unflatten(in_tree, a)))
+            return tuple(out)
 
         try:
-            exp = export.export(jax.jit(flat))(*args)
+            exp = export.export(jax.jit(flat))(*leaves)
             blob = bytes(exp.serialize())
         except Exception:  # a program jax.export cannot serialize (or no flatbuffers): compiled as usual
             return jitted.lower(*args).compile()
-        tree = box["tree"]
+        out_tree = box["tree"]
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             with tempfile.NamedTemporaryFile(dir=path.parent, prefix=".probe-", delete=False) as fh:
-                pickle.dump((tree, blob), fh)
+                pickle.dump((in_tree, out_tree, blob), fh)
             os.replace(fh.name, path)  # atomic: a concurrent reader sees the old entry or the whole new one
         except OSError:
             pass  # an unwritable cache never fails a command
-    compiled = jax.jit(exp.call).lower(*args).compile()
-    return lambda *a: jax.tree.unflatten(tree, list(compiled(*a)))
+    compiled = jax.jit(exp.call).lower(*leaves).compile()
+    return lambda *a: jax.tree.unflatten(out_tree, list(compiled(*jax.tree.leaves(a))))
 
 
 __all__ = ["enable", "info", "clear", "root", "directory", "key", "compile_program"]
