@@ -224,15 +224,16 @@ def fit(runs, law="chinchilla", *, objective: str = "huber", delta: float = 1e-3
     padded = _buckets.pad_rows(data)
     fixed_set = isinstance(starts, str) and starts in ("auto", "grid")  # the same starts for every table
     padded_starts = start_arr if fixed_set else _buckets.pad_starts(start_arr)
+    # device_put, not jnp.asarray: on a NumPy array the latter compiles a small program per shape
+    put = lambda a: jax.device_put(np.asarray(a, np.dtype(dtype)), jax.devices()[0])  # noqa: E731
     with jax.default_device(jax.devices()[0]):
         res, compile_seconds = call_timed(
-            run, jnp.asarray(padded_starts, dtype), jax.tree.map(jnp.asarray, padded),
-            jnp.asarray(delta, dtype), jnp.asarray(free, dtype), jnp.asarray(fixed_values, dtype),
+            run, put(padded_starts), jax.tree.map(put, padded), put(delta), put(free), put(fixed_values),
             name=None if stable is None else name)
         res = jax.device_get(res)
     theta = np.asarray(res.theta, float)
     u = {k: float(v) for k, v in law.unflatten(theta).items()}
-    params = {k: float(v) for k, v in law.to_natural(law.unflatten(jnp.asarray(theta))).items()}
+    params = {k: float(v) for k, v in law.to_natural(law.unflatten(theta)).items()}
     return FitResult(
         law=law, params=params, unconstrained=u, objective=float(res.f),
         converged=bool(res.converged) and bool(np.isfinite(res.f)), best_start=int(res.best_start),

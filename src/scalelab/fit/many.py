@@ -190,7 +190,9 @@ def fit_many(runs, law="chinchilla", variants: Variants | None = None, *, object
     name = None if stable is None else f"fit_many|{stable}|{objective}|{screen_iter}|{keep_eff}|{max_iter}|{batch_size}"
 
     data = _buckets.pad_rows(data, n)
-    shared = (jnp.asarray(start_arr, np_dtype), jax.tree.map(jnp.asarray, data["x"]), jnp.asarray(data["y"]))
+    # device_put, not jnp.asarray: on a NumPy array the latter compiles a small program per shape
+    put = lambda a: jax.device_put(np.asarray(a, np_dtype))  # noqa: E731
+    shared = (put(start_arr), jax.tree.map(put, data["x"]), put(data["y"]))
     per = (_buckets.pad_weights(variants.weights.astype(np_dtype), n), variants.delta.astype(np_dtype), free, fixed)
     show = progress if progress is not None else n_chunks > 1
     bar = None
@@ -207,7 +209,7 @@ def fit_many(runs, law="chinchilla", variants: Variants | None = None, *, object
         pad = chunk - (hi - lo)
         if pad:
             block = [np.concatenate([a, np.repeat(a[-1:], pad, axis=0)]) for a in block]
-        res, seconds_c = call_timed(program, *shared, *map(jnp.asarray, block), name=name)
+        res, seconds_c = call_timed(program, *shared, *map(put, block), name=name)
         compile_seconds += seconds_c
         if jax.process_count() > 1:  # multi-host: gather the variant shards of every process
             from jax.experimental import multihost_utils
@@ -221,7 +223,7 @@ def fit_many(runs, law="chinchilla", variants: Variants | None = None, *, object
         bar.close()
     seconds = time.perf_counter() - t0
     theta = np.concatenate([o.theta for o in outs]).astype(float)
-    natural = law.to_natural(law.unflatten(jnp.asarray(theta)))
+    natural = law.to_natural(law.unflatten(theta))  # NumPy slices: no per-slice programs
     df = variants.info.reset_index(drop=True).copy()
     df.insert(0, "law", law.name)
     for k in law.params:
