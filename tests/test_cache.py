@@ -160,6 +160,11 @@ def test_traced_program_kept_and_loaded(kept):
     root, first, second, off = kept
     assert first["traced"] >= 1 and first["loaded"] == 0 and programs(root)  # a miss traces and writes it
     assert second["loaded"] >= 1 and second["traced"] == 0  # the next process reads it instead of tracing
+    from scalelab import cache
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SCALELAB_CACHE_DIR", str(root))
+        assert cache.info()["programs"] == len(programs(root)) >= 1
     # the loaded program computes what the ordinary (traced, uncached) one does
     np.testing.assert_allclose(second["objective"], off["objective"], rtol=1e-12, atol=0)
     np.testing.assert_allclose(second["Nc"], off["Nc"], rtol=1e-12)

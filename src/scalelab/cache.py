@@ -225,6 +225,7 @@ def info() -> dict:
     out.update({
         "directory": str(d),
         "entries": len(mine),
+        "programs": sum(p.suffix == ".jaxexport" for p in mine),  # traced programs (`compile_program`)
         "bytes": int(sum(p.stat().st_size for p in mine)),
         "setups": sorted(p.name for p in r.iterdir() if p.is_dir()) if r.is_dir() else [],
         "entries_all_setups": len(allf),

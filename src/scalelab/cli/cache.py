@@ -20,7 +20,7 @@ def cmd_cache(args) -> int:
         else:
             print(f"root        {out['root']}")
             print(f"this setup  {out['directory']}")
-            print(f"entries     {out['entries']} ({out['bytes'] / 1e6:.1f} MB)")
+            print(f"entries     {out['entries']} ({out['bytes'] / 1e6:.1f} MB; {out['programs']} of them traced programs)")
             print(f"all setups  {len(out['setups'])} ({out['entries_all_setups']} entries, "
                   f"{out['bytes_all_setups'] / 1e6:.1f} MB)")
     else:
