@@ -201,8 +201,13 @@ def test_program_key_follows_source_and_law(tmp_path, monkeypatch):
     assert a == cache._program_path("p|chinchilla", args)
     assert a != cache._program_path("p|chinchilla", (jnp.zeros((4, 2)), {"x": jnp.ones(5)}))  # shapes
     assert a != cache._program_path("p|kaplan", args)  # name and settings
+    a.parent.mkdir(parents=True)
+    a.write_bytes(b"a program of this code")
     monkeypatch.setitem(cache._state, "digest", "edited source")
-    assert a != cache._program_path("p|chinchilla", args)  # another version of scalelab's code
+    b = cache._program_path("p|chinchilla", args)
+    assert a != b  # another version of scalelab's code
+    cache._drop_stale(a.parent)  # what writing b does first: the other version's programs go
+    assert not a.exists()
     law = laws.get("chinchilla")
     assert laws.stable_name(law) == "chinchilla"
     assert laws.stable_name(dataclasses.replace(law, start_grid=None)) is None  # a user's variant: never kept

@@ -29,7 +29,8 @@ module): about half of a second `scalelab forecast`. A program that scalelab bui
 own laws is therefore also kept *traced*: exported once with `jax.export` (StableHLO, serialized)
 under ``programs/`` in the same directory, keyed by the program's name and settings, the shapes and
 dtypes of its arguments, the 64-bit mode, the devices and a digest of scalelab's own source files
-(an edited or upgraded package never reads a program traced from other code). A later process
+(an edited or upgraded package never reads a program traced from other code, and removes those
+programs when it writes its own). A later process
 deserializes it instead of tracing, and its compilation is a hit in the executable cache. Only
 single-device programs are kept; a corrupt entry warns once, is removed and traced again.
 
@@ -281,7 +282,18 @@ def _program_path(name: str, args) -> Path | None:
     d = jax.devices()[0]
     raw = repr((name, str(tree), sig, bool(jax.config.jax_enable_x64), d.platform, getattr(d, "device_kind", ""),
                 _source_digest()))
-    return _state["dir"] / PROGRAMS / (hashlib.sha256(raw.encode()).hexdigest()[:40] + ".jaxexport")
+    return _state["dir"] / PROGRAMS / f"{_source_digest()[:16]}-{hashlib.sha256(raw.encode()).hexdigest()[:32]}.jaxexport"
+
+
+def _drop_stale(folder: Path) -> None:
+    """Remove traced programs of other versions of scalelab's code (their file names start with another digest)."""
+    mine = _source_digest()[:16] + "-"
+    for p in folder.glob("*.jaxexport"):
+        if not p.name.startswith(mine):
+            try:
+                p.unlink()
+            except OSError:
+                pass
 
 
 def compile_program(name: str | None, jitted, args: tuple):
@@ -336,6 +348,7 @@ def compile_program(name: str | None, jitted, args: tuple):
         out_tree = box["tree"]
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
+            _drop_stale(path.parent)  # an edited or upgraded package's programs are never read again
             with tempfile.NamedTemporaryFile(dir=path.parent, prefix=".probe-", delete=False) as fh:
                 pickle.dump((in_tree, out_tree, blob), fh)
             os.replace(fh.name, path)  # atomic: a concurrent reader sees the old entry or the whole new one
