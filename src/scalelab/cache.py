@@ -296,13 +296,15 @@ def _drop_stale(folder: Path) -> None:
                 pass
 
 
-def compile_program(name: str | None, jitted, args: tuple):
+def compile_program(name: str | None, jitted, args: tuple, compiler_options: dict | None = None):
     """``jitted.lower(*args).compile()``, tracing it at most once per machine.
 
     Args:
       name: a stable name of the program and its settings (e.g. ``"fit_many|chinchilla|huber|4|64|200"``),
         or ``None`` for a program that is not kept (a user's law): it is traced as usual.
       jitted: the ``jax.jit`` function; args: its arguments (arrays and pytrees of arrays).
+      compiler_options: XLA options the kept program is compiled with (those given to ``jax.jit``
+        apply to ``jitted`` itself, not to its exported form).
 
     Returns:
       A callable ``(*args) -> outputs`` (the same pytree as ``jitted``'s), compiled for ``args``'s shapes.
@@ -354,7 +356,7 @@ def compile_program(name: str | None, jitted, args: tuple):
             os.replace(fh.name, path)  # atomic: a concurrent reader sees the old entry or the whole new one
         except OSError:
             pass  # an unwritable cache never fails a command
-    compiled = jax.jit(exp.call).lower(*leaves).compile()
+    compiled = jax.jit(exp.call, compiler_options=compiler_options).lower(*leaves).compile()
     return lambda *a: jax.tree.unflatten(out_tree, list(compiled(*jax.tree.leaves(a))))
 
 
