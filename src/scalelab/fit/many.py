@@ -41,6 +41,7 @@ from scalelab.fit import objectives
 from scalelab.fit.api import fit, fixed_vectors, resolve_starts, residual_fn_for
 from scalelab.fit.multistart import multistart_variants
 from scalelab.fit.problem import prepare
+from scalelab.fit.solver import Compaction
 from scalelab.fit.variants import Variants
 from scalelab.programs import call_timed, float64, per_law
 
@@ -50,9 +51,13 @@ from scalelab.programs import call_timed, float64, per_law
 LANE_BUDGET = {"cpu": 2.5e7}
 LANE_BUDGET_ACCELERATOR = 5e8
 
+# Default lane compaction per platform (see `fit_many`'s ``compaction``); platforms not named run
+# one loop per batch.
+COMPACTION = {"cpu": Compaction(first=8, width=256, sweeps=4)}
+
 
 @per_law
-def _program(law, kind, screen_iter, keep, max_iter, batch_size, devices: tuple):
+def _program(law, kind, screen_iter, keep, max_iter, batch_size, devices: tuple, compaction=None):
     residual = residual_fn_for(law)
     mesh = Mesh(np.array(devices), ("v",))
 
@@ -60,7 +65,7 @@ def _program(law, kind, screen_iter, keep, max_iter, batch_size, devices: tuple)
         w, delta, free, fixed = per_variant  # [B, ...]: every variant x start of the batch is one LM lane
         return multistart_variants(residual, starts, {"x": x, "y": y, "w": w}, {"x": None, "y": None, "w": 0},
                                    kind=kind, delta=delta, free=free, fixed=fixed,
-                                   screen_iter=screen_iter, keep=keep, max_iter=max_iter)
+                                   screen_iter=screen_iter, keep=keep, max_iter=max_iter, compaction=compaction)
 
     def local(starts, x, y, w, delta, free, fixed):
         # batches of batch_size variants one after another (memory); the caller pads the
@@ -94,7 +99,7 @@ def fit_many(runs, law="chinchilla", variants: Variants | None = None, *, object
              starts="auto", n_jitter: int = 1, seed: int = 0, keep: int | None = None,
              screen_iter: int | None = None, max_iter: int | None = None, dtype=None,
              batch_size: int | None = None, chunk: int | None = None,
-             devices=None, progress: bool | None = None) -> pd.DataFrame:
+             devices=None, progress: bool | None = None, compaction=None) -> pd.DataFrame:
     """Fit every variant of ``law`` (or of each law in a list) to ``runs`` at once.
 
     Args:
@@ -116,6 +121,11 @@ def fit_many(runs, law="chinchilla", variants: Variants | None = None, *, object
         unless more than 8 batches per device.
       devices: devices of the mesh (default ``jax.devices()``).
       progress: show a tqdm bar on stderr (default: when there is more than one chunk).
+      compaction: how the LM loop treats lanes (variants x starts) that finish early. None: the
+        device's default (`COMPACTION`: on a CPU, after a few sweeps only the lanes still running
+        are gathered and stepped, `scalelab.fit.solver.lm_lanes_compact`); False: one loop in which
+        every lane waits for the slowest of its batch; or a `scalelab.fit.solver.Compaction`.
+        The optimum of every variant is the same either way (to round-off).
 
     Returns:
       DataFrame, one row per variant: the variant's ``info`` columns, ``law``,
@@ -125,7 +135,8 @@ def fit_many(runs, law="chinchilla", variants: Variants | None = None, *, object
     if isinstance(law, (list, tuple)):
         frames = [fit_many(runs, lw, variants, objective=objective, delta=delta, fixed=fixed, starts=starts, n_jitter=n_jitter, seed=seed,
                            keep=keep, screen_iter=screen_iter, max_iter=max_iter, dtype=dtype,
-                           batch_size=batch_size, chunk=chunk, devices=devices, progress=progress) for lw in law]
+                           batch_size=batch_size, chunk=chunk, devices=devices, progress=progress,
+                           compaction=compaction) for lw in law]
         return pd.concat(frames, ignore_index=True)
     law = _laws.get(law)
     keep, screen_iter, max_iter = law.solver_settings(keep, screen_iter, max_iter)
@@ -184,7 +195,10 @@ def fit_many(runs, law="chinchilla", variants: Variants | None = None, *, object
     batch_size = math.ceil(local / n_batches)
     chunk = n_dev * n_batches * batch_size
     n_chunks = math.ceil(V / chunk)
-    program = _program(law, objective, screen_iter, keep_eff, max_iter, batch_size, tuple(devices))
+    if compaction is None:
+        compaction = COMPACTION.get(devices[0].platform)
+    program = _program(law, objective, screen_iter, keep_eff, max_iter, batch_size, tuple(devices),
+                       compaction=compaction or None)
 
     data = _buckets.pad_rows(data, n)
     shared = (jnp.asarray(start_arr, np_dtype), jax.tree.map(jnp.asarray, data["x"]), jnp.asarray(data["y"]))
