@@ -53,33 +53,55 @@ LANE_BUDGET_ACCELERATOR = 5e8
 
 # Default lane compaction per platform (see `fit_many`'s ``compaction``); platforms not named run
 # one loop per batch.
-COMPACTION = {"cpu": Compaction(first=8, width=256, sweeps=4)}
+COMPACTION = {"cpu": Compaction(first=0, width=256, sweeps=4)}
 
 
 @per_law
-def _program(law, kind, screen_iter, keep, max_iter, batch_size, devices: tuple, compaction=None):
+def _program(law, kind, screen_iter, keep, max_iter, batch_size, devices: tuple, compaction=None,
+             rows_per_variant=False):
     residual = residual_fn_for(law)
     mesh = Mesh(np.array(devices), ("v",))
+    # rows_per_variant: x and y carry a leading variant axis (each variant's own runs, see `_variant_rows`)
+    axes = {"x": 0, "y": 0, "w": 0} if rows_per_variant else {"x": None, "y": None, "w": 0}
 
     def batch(starts, x, y, per_variant):
         w, delta, free, fixed = per_variant  # [B, ...]: every variant x start of the batch is one LM lane
-        return multistart_variants(residual, starts, {"x": x, "y": y, "w": w}, {"x": None, "y": None, "w": 0},
+        return multistart_variants(residual, starts, {"x": x, "y": y, "w": w}, axes,
                                    kind=kind, delta=delta, free=free, fixed=fixed,
                                    screen_iter=screen_iter, keep=keep, max_iter=max_iter, compaction=compaction)
 
     def local(starts, x, y, w, delta, free, fixed):
         # batches of batch_size variants one after another (memory); the caller pads the
         # local variants to a multiple of batch_size, so the batch program is traced once
-        per = (w, delta, free, fixed)
         nb = w.shape[0] // batch_size
-        res = jax.lax.map(lambda pv: batch(starts, x, y, pv),
-                          jax.tree.map(lambda a: a.reshape((nb, batch_size) + a.shape[1:]), per))
+        split = lambda a: a.reshape((nb, batch_size) + a.shape[1:])
+        if rows_per_variant:
+            res = jax.lax.map(lambda b: batch(starts, b[0], b[1], b[2:]),
+                              jax.tree.map(split, (x, y, w, delta, free, fixed)))
+        else:
+            res = jax.lax.map(lambda pv: batch(starts, x, y, pv), jax.tree.map(split, (w, delta, free, fixed)))
         return jax.tree.map(lambda a: a.reshape((nb * batch_size,) + a.shape[2:]), res)
 
+    v = P("v") if rows_per_variant else P()
     sharded = jax.shard_map(local, mesh=mesh,
-                            in_specs=(P(), P(), P(), P("v"), P("v"), P("v"), P("v")),
+                            in_specs=(P(), v, v, P("v"), P("v"), P("v"), P("v")),
                             out_specs=P("v"), check_vma=False)
     return jax.jit(sharded)
+
+
+def _variant_rows(weights, n_rows: int):
+    """Each variant's own runs: indices ``[V, m]`` of the runs it weighs (> 0), in table order, then
+    runs of weight 0 up to ``m`` (a bucket size); None when ``m`` would not be below ``n_rows``.
+
+    A bootstrap resample weighs ~63% of the runs; a run of weight 0 adds nothing to the objective,
+    gradient or curvature, so fitting each variant on its own ``m`` runs gives its optimum (the
+    sums differ only in order) at ``m / n_rows`` of the work per iteration.
+    """
+    nz = weights > 0
+    m = _buckets.bucket_size(int(nz.sum(axis=1).max()))
+    if m >= n_rows:
+        return None
+    return np.argsort(~nz, axis=1, kind="stable")[:, :m]
 
 
 def _auto_starts(table, law, kind, n_jitter, seed, dtype, delta=1e-3, fixed=None):
@@ -99,7 +121,8 @@ def fit_many(runs, law="chinchilla", variants: Variants | None = None, *, object
              starts="auto", n_jitter: int = 1, seed: int = 0, keep: int | None = None,
              screen_iter: int | None = None, max_iter: int | None = None, dtype=None,
              batch_size: int | None = None, chunk: int | None = None,
-             devices=None, progress: bool | None = None, compaction=None) -> pd.DataFrame:
+             devices=None, progress: bool | None = None, compaction=None,
+             drop_unweighted: bool = True) -> pd.DataFrame:
     """Fit every variant of ``law`` (or of each law in a list) to ``runs`` at once.
 
     Args:
@@ -126,6 +149,10 @@ def fit_many(runs, law="chinchilla", variants: Variants | None = None, *, object
         are gathered and stepped, `scalelab.fit.solver.lm_lanes_compact`); False: one loop in which
         every lane waits for the slowest of its batch; or a `scalelab.fit.solver.Compaction`.
         The optimum of every variant is the same either way (to round-off).
+      drop_unweighted: fit each variant on only the runs it weighs (> 0), gathered per variant and
+        padded to a bucket size, when that is fewer than all runs (a bootstrap resample weighs ~63%
+        of them). Runs of weight 0 add nothing to a variant's objective, so its optimum is the same
+        (the sums differ only in order); False keeps every run in every lane.
 
     Returns:
       DataFrame, one row per variant: the variant's ``info`` columns, ``law``,
@@ -136,7 +163,7 @@ def fit_many(runs, law="chinchilla", variants: Variants | None = None, *, object
         frames = [fit_many(runs, lw, variants, objective=objective, delta=delta, fixed=fixed, starts=starts, n_jitter=n_jitter, seed=seed,
                            keep=keep, screen_iter=screen_iter, max_iter=max_iter, dtype=dtype,
                            batch_size=batch_size, chunk=chunk, devices=devices, progress=progress,
-                           compaction=compaction) for lw in law]
+                           compaction=compaction, drop_unweighted=drop_unweighted) for lw in law]
         return pd.concat(frames, ignore_index=True)
     law = _laws.get(law)
     keep, screen_iter, max_iter = law.solver_settings(keep, screen_iter, max_iter)
@@ -180,11 +207,13 @@ def fit_many(runs, law="chinchilla", variants: Variants | None = None, *, object
         raise _runs.RunTableError(f"variants {too_few[:10].tolist()} keep {int(n_eff[too_few[0]])} runs, too few for "
                                   f"{int(n_free[too_few[0]])} free parameters of {law.name!r}")
 
+    rows = _variant_rows(variants.weights, n) if drop_unweighted else None
+    m = n if rows is None else rows.shape[1]  # runs per lane
     n_dev = len(devices)
     if batch_size is None:
         budget = LANE_BUDGET.get(devices[0].platform, LANE_BUDGET_ACCELERATOR)
         width = max(1, max(np.size(v) for v in data["x"].values()) // max(len(table), 1))  # curve laws: knots per row
-        batch_size = max(1, int(budget // max(1, S * n * law.n_params * width)))
+        batch_size = max(1, int(budget // max(1, S * m * law.n_params * width)))
     per_dev = math.ceil(_buckets.bucket_size(V) / n_dev)
     batch_size = min(batch_size, per_dev)
     if chunk is None:
@@ -198,11 +227,19 @@ def fit_many(runs, law="chinchilla", variants: Variants | None = None, *, object
     if compaction is None:
         compaction = COMPACTION.get(devices[0].platform)
     program = _program(law, objective, screen_iter, keep_eff, max_iter, batch_size, tuple(devices),
-                       compaction=compaction or None)
+                       compaction=compaction or None, rows_per_variant=rows is not None)
 
-    data = _buckets.pad_rows(data, n)
-    shared = (jnp.asarray(start_arr, np_dtype), jax.tree.map(jnp.asarray, data["x"]), jnp.asarray(data["y"]))
-    per = (_buckets.pad_weights(variants.weights.astype(np_dtype), n), variants.delta.astype(np_dtype), free, fixed)
+    starts_dev = jnp.asarray(start_arr, np_dtype)
+    if rows is None:
+        data = _buckets.pad_rows(data, n)
+        shared = (starts_dev, jax.tree.map(jnp.asarray, data["x"]), jnp.asarray(data["y"]))
+        per = (_buckets.pad_weights(variants.weights.astype(np_dtype), n), variants.delta.astype(np_dtype), free, fixed)
+        call = lambda block: call_timed(program, *shared, *map(jnp.asarray, block))
+    else:  # every variant on its own runs: x, y and w gathered per variant
+        x_v = {k: np.asarray(v)[rows] for k, v in data["x"].items()}
+        per = (x_v, np.asarray(data["y"])[rows], np.take_along_axis(variants.weights, rows, axis=1).astype(np_dtype),
+               variants.delta.astype(np_dtype), free, fixed)
+        call = lambda block: call_timed(program, starts_dev, *jax.tree.map(jnp.asarray, block))
     show = progress if progress is not None else n_chunks > 1
     bar = None
     if show:
@@ -214,11 +251,9 @@ def fit_many(runs, law="chinchilla", variants: Variants | None = None, *, object
     t0 = time.perf_counter()
     for c in range(n_chunks):  # chunks of variants, for memory and progress; each is one compiled call
         lo, hi = c * chunk, min((c + 1) * chunk, V)
-        block = [a[lo:hi] for a in per]
         pad = chunk - (hi - lo)
-        if pad:
-            block = [np.concatenate([a, np.repeat(a[-1:], pad, axis=0)]) for a in block]
-        res, seconds_c = call_timed(program, *shared, *map(jnp.asarray, block))
+        block = jax.tree.map(lambda a: np.concatenate([a[lo:hi], np.repeat(a[hi - 1:hi], pad, axis=0)]), per)
+        res, seconds_c = call(block)
         compile_seconds += seconds_c
         if jax.process_count() > 1:  # multi-host: gather the variant shards of every process
             from jax.experimental import multihost_utils
