@@ -104,9 +104,16 @@ def _variant_rows(weights, n_rows: int):
     return np.argsort(~nz, axis=1, kind="stable")[:, :m]
 
 
-def _auto_starts(table, law, kind, n_jitter, seed, dtype, delta=1e-3, fixed=None):
-    base = fit(table, law, objective=kind, starts="auto", seed=seed,
-               dtype=dtype, delta=delta, fixed=fixed)
+def _auto_starts(table, law, kind, n_jitter, seed, dtype, delta=1e-3, fixed=None, base=None):
+    if base is None:
+        base = fit(table, law, objective=kind, starts="auto", seed=seed,
+                   dtype=dtype, delta=delta, fixed=fixed)
+    elif base.law.name != law.name or base.objective_kind != kind or base.n_runs != len(table) or (
+            not np.isclose(base.delta, delta, rtol=1e-12) and kind == "huber") or dict(base.fixed or {}) != dict(fixed or {}):
+        raise ValueError(f"start_fit is a fit of {base.law.name!r} ({base.objective_kind}, delta={base.delta}, "
+                         f"{base.n_runs} runs, fixed {dict(base.fixed or {})}), not of {law.name!r} ({kind}, "
+                         f"delta={delta}, {len(table)} runs, fixed {dict(fixed or {})}) on these runs; pass the "
+                         f"fit of this table with the same settings, or none")
     theta = law.flatten({k: jnp.asarray(v) for k, v in base.unconstrained.items()})
     theta = np.asarray(theta, float)
     rng = np.random.default_rng(seed)
@@ -122,7 +129,7 @@ def fit_many(runs, law="chinchilla", variants: Variants | None = None, *, object
              screen_iter: int | None = None, max_iter: int | None = None, dtype=None,
              batch_size: int | None = None, chunk: int | None = None,
              devices=None, progress: bool | None = None, compaction=None,
-             drop_unweighted: bool = True) -> pd.DataFrame:
+             drop_unweighted: bool = True, start_fit=None) -> pd.DataFrame:
     """Fit every variant of ``law`` (or of each law in a list) to ``runs`` at once.
 
     Args:
@@ -153,6 +160,9 @@ def fit_many(runs, law="chinchilla", variants: Variants | None = None, *, object
         padded to a bucket size, when that is fewer than all runs (a bootstrap resample weighs ~63%
         of them). Runs of weight 0 add nothing to a variant's objective, so its optimum is the same
         (the sums differ only in order); False keeps every run in every lane.
+      start_fit: with ``starts="auto"``, the `scalelab.fit.FitResult` of ``law`` on all of ``runs``
+        with the same objective, delta and fixed parameters (e.g. the fit the caller has just made,
+        as ``scalelab fit --bootstrap`` does) to start from, instead of fitting it again here.
 
     Returns:
       DataFrame, one row per variant: the variant's ``info`` columns, ``law``,
@@ -160,6 +170,8 @@ def fit_many(runs, law="chinchilla", variants: Variants | None = None, *, object
       ``best_start``, ``n_runs``.
     """
     if isinstance(law, (list, tuple)):
+        if start_fit is not None:
+            raise ValueError("start_fit is the fit of one law; fit_many over a list of laws fits each itself")
         frames = [fit_many(runs, lw, variants, objective=objective, delta=delta, fixed=fixed, starts=starts, n_jitter=n_jitter, seed=seed,
                            keep=keep, screen_iter=screen_iter, max_iter=max_iter, dtype=dtype,
                            batch_size=batch_size, chunk=chunk, devices=devices, progress=progress,
@@ -190,7 +202,7 @@ def fit_many(runs, law="chinchilla", variants: Variants | None = None, *, object
 
     if isinstance(starts, str) and starts == "auto":
         start_arr, _ = _auto_starts(table, law, objective, n_jitter, seed, dtype,
-                                    1e-3 if delta is None else delta, fixed)
+                                    1e-3 if delta is None else delta, fixed, base=start_fit)
         keep_eff = start_arr.shape[0]
     else:
         start_arr = resolve_starts(law, starts, seed)
