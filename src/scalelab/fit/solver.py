@@ -315,7 +315,8 @@ def lm_lanes_compact(residual_fn: Callable, theta0, data, data_axes, *, kind="hu
     width = min(int(compaction.width), L)
     if width >= L:  # nothing to gather: the plain loop
         return advance(state, max_iter, data, delta, free, group_map)
-    state = advance(state, int(compaction.first), data, delta, free, group_map)
+    if compaction.first > 0:
+        state = advance(state, int(compaction.first), data, delta, free, group_map)
     flat = jax.tree.map(lambda a: a.reshape((L,) + a.shape[2:]), state)
 
     def one_round(flat):
