@@ -138,3 +138,27 @@ def test_start_fit_is_the_fit_it_replaces(tables):
     np.testing.assert_allclose(b["objective"], a["objective"], rtol=1e-13)
     with pytest.raises(ValueError, match="start_fit"):
         fit_many(df, LAW, vs, delta=1e-2, start_fit=base, progress=False)
+
+
+@pytest.mark.parametrize("law_name", ["chinchilla", "kaplan"])
+def test_split_data_part_is_the_residual(simulated_runs, law_name, x64):
+    """`split_data_part`: the data-only operations (the logs of N and D) go to ``pre``, and
+    ``post(theta, pre(data))`` is the residual, bit for bit (the same operations in the same order),
+    with the same Jacobian."""
+    import jax
+    import jax.numpy as jnp
+
+    from scalelab.fit.api import residual_fn_for
+    from scalelab.fit.problem import prepare
+    from scalelab.fit.solver import split_data_part
+
+    law = scalelab.laws.get(law_name)
+    _, data = prepare(simulated_runs, law, None, dtype=np.float64)
+    data = jax.tree.map(jnp.asarray, data)
+    residual = residual_fn_for(law)
+    theta = jnp.asarray(law.random_starts(1, seed=5)[0])
+    pre, post = split_data_part(residual, theta, data)
+    parts = pre(data)
+    assert parts and all(p.shape == data["y"].shape for p in parts)  # per-run values, not theta's
+    np.testing.assert_array_equal(post(theta, parts), residual(theta, data))
+    np.testing.assert_array_equal(jax.jacfwd(post)(theta, parts), jax.jacfwd(residual)(theta, data))
