@@ -143,8 +143,9 @@ def test_start_fit_is_the_fit_it_replaces(tables):
 @pytest.mark.parametrize("law_name", ["chinchilla", "kaplan"])
 def test_split_data_part_is_the_residual(simulated_runs, law_name, x64):
     """`split_data_part`: the data-only operations (the logs of N and D) go to ``pre``, and
-    ``post(theta, pre(data))`` is the residual, bit for bit (the same operations in the same order),
-    with the same Jacobian."""
+    ``post(theta, pre(data))`` is the residual, bit for bit (the same operations in the same order).
+    The Jacobians agree to round-off (1e-12 relative, 1e-15 absolute: kaplan's entries of ~1e-13
+    differ in their last bits, 2e-16, between the traced and the eager derivative)."""
     import jax
     import jax.numpy as jnp
 
@@ -161,4 +162,5 @@ def test_split_data_part_is_the_residual(simulated_runs, law_name, x64):
     parts = pre(data)
     assert parts and all(p.shape == data["y"].shape for p in parts)  # per-run values, not theta's
     np.testing.assert_array_equal(post(theta, parts), residual(theta, data))
-    np.testing.assert_array_equal(jax.jacfwd(post)(theta, parts), jax.jacfwd(residual)(theta, data))
+    np.testing.assert_allclose(jax.jacfwd(post)(theta, parts), jax.jacfwd(residual)(theta, data),
+                               rtol=1e-12, atol=1e-15)
