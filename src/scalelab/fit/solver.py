@@ -368,7 +368,12 @@ def lm_lanes_compact(residual_fn: Callable, theta0, data, data_axes, *, kind="hu
     one_lane = jax.tree.map(lambda ax, sub: sub if ax is None else jax.tree.map(lambda a: a[0], sub),
                             data_axes, data, is_leaf=lambda a: a is None)
     spec = lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype)
-    pre, post = split_data_part(residual_fn, spec(theta0[0, 0]), jax.tree.map(spec, one_lane))
+    try:
+        pre, post = split_data_part(residual_fn, spec(theta0[0, 0]), jax.tree.map(spec, one_lane))
+    except Exception:  # a jaxpr this JAX cannot rebuild: evaluate the whole residual every sweep
+        lane_tree = jax.tree.structure(one_lane)
+        pre = jax.tree.leaves
+        post = lambda t, parts: residual_fn(t, jax.tree.unflatten(lane_tree, parts))
     w_axis = data_axes.get("w") if isinstance(data_axes, dict) else data_axes
 
     def one_round(flat):
