@@ -69,7 +69,7 @@ def cmd_fit(args) -> int:
 
         boot = fit_many(table, law, variants.bootstrap(table, args.bootstrap, seed=args.seed, by=args.bootstrap_by),
                         objective=args.objective, seed=args.seed, progress=True, delta=args.delta, fixed=fixed,
-                        max_iter=args.max_iter)
+                        max_iter=args.max_iter, start_fit=res)  # the resamples start from this fit's optimum
         free = [k for k in res.params if k not in (fixed or {})]
         out["intervals"] = percentile_intervals(boot, free, ci=args.ci)
         bad = int((~boot["converged"]).sum())

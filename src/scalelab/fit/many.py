@@ -17,6 +17,12 @@ Starts:
   against a resample whose optimum moved to another basin).
 * ``"grid"``, an int, or an array: every variant screens all those starts and
   polishes the best ``keep`` (`scalelab.fit.multistart`).
+
+Cost (the 4,000-resample bootstrap of a 240-run table, benchmarks/RESULTS.md): lanes finish after
+anywhere from 9 to 69 LM iterations. On a CPU the lanes still running are gathered into small rounds
+(``compaction``, `scalelab.fit.solver.lm_lanes_compact`) so that finished lanes cost nothing, and each
+variant is fitted on only the runs it weighs (``drop_unweighted``). Neither changes a variant's
+optimum.
 """
 
 from __future__ import annotations
@@ -41,6 +47,7 @@ from scalelab.fit import objectives
 from scalelab.fit.api import fit, fixed_vectors, resolve_starts, residual_fn_for
 from scalelab.fit.multistart import multistart_variants
 from scalelab.fit.problem import prepare
+from scalelab.fit.solver import Compaction
 from scalelab.fit.variants import Variants
 from scalelab.programs import call_timed, float64, per_law
 
@@ -50,36 +57,74 @@ from scalelab.programs import call_timed, float64, per_law
 LANE_BUDGET = {"cpu": 2.5e7}
 LANE_BUDGET_ACCELERATOR = 5e8
 
+# Default lane compaction per platform (see `fit_many`'s ``compaction``); platforms not named run
+# one loop per batch.
+COMPACTION = {"cpu": Compaction(first=0, width=256, sweeps=4)}
+
 
 @per_law
-def _program(law, kind, screen_iter, keep, max_iter, batch_size, devices: tuple):
+def _program(law, kind, screen_iter, keep, max_iter, batch_size, devices: tuple, compaction=None,
+             rows_per_variant=False):
     residual = residual_fn_for(law)
     mesh = Mesh(np.array(devices), ("v",))
+    # rows_per_variant: x and y carry a leading variant axis (each variant's own runs, see `_variant_rows`)
+    axes = {"x": 0, "y": 0, "w": 0} if rows_per_variant else {"x": None, "y": None, "w": 0}
 
     def batch(starts, x, y, per_variant):
         w, delta, free, fixed = per_variant  # [B, ...]: every variant x start of the batch is one LM lane
-        return multistart_variants(residual, starts, {"x": x, "y": y, "w": w}, {"x": None, "y": None, "w": 0},
+        return multistart_variants(residual, starts, {"x": x, "y": y, "w": w}, axes,
                                    kind=kind, delta=delta, free=free, fixed=fixed,
-                                   screen_iter=screen_iter, keep=keep, max_iter=max_iter)
+                                   screen_iter=screen_iter, keep=keep, max_iter=max_iter, compaction=compaction)
 
     def local(starts, x, y, w, delta, free, fixed):
         # batches of batch_size variants one after another (memory); the caller pads the
         # local variants to a multiple of batch_size, so the batch program is traced once
-        per = (w, delta, free, fixed)
         nb = w.shape[0] // batch_size
-        res = jax.lax.map(lambda pv: batch(starts, x, y, pv),
-                          jax.tree.map(lambda a: a.reshape((nb, batch_size) + a.shape[1:]), per))
+        split = lambda a: a.reshape((nb, batch_size) + a.shape[1:])
+        if rows_per_variant:
+            res = jax.lax.map(lambda b: batch(starts, b[0], b[1], b[2:]),
+                              jax.tree.map(split, (x, y, w, delta, free, fixed)))
+        else:
+            res = jax.lax.map(lambda pv: batch(starts, x, y, pv), jax.tree.map(split, (w, delta, free, fixed)))
         return jax.tree.map(lambda a: a.reshape((nb * batch_size,) + a.shape[2:]), res)
 
+    v = P("v") if rows_per_variant else P()
     sharded = jax.shard_map(local, mesh=mesh,
-                            in_specs=(P(), P(), P(), P("v"), P("v"), P("v"), P("v")),
+                            in_specs=(P(), v, v, P("v"), P("v"), P("v"), P("v")),
                             out_specs=P("v"), check_vma=False)
     return jax.jit(sharded)
 
 
-def _auto_starts(table, law, kind, n_jitter, seed, dtype, delta=1e-3, fixed=None):
-    base = fit(table, law, objective=kind, starts="auto", seed=seed,
-               dtype=dtype, delta=delta, fixed=fixed)
+# Per-variant run counts are padded to a multiple of this (finer than the table buckets: the count
+# is the busiest resample's, ~170 of 240 runs for any bootstrap of a 240-run table).
+ROW_STEP = 8
+
+
+def _variant_rows(weights, n_rows: int):
+    """Each variant's own runs: indices ``[V, m]`` of the runs it weighs (> 0), in table order, then
+    runs of weight 0 up to ``m`` (a multiple of `ROW_STEP`); None when ``m`` would not be below ``n_rows``.
+
+    A bootstrap resample weighs ~63% of the runs; a run of weight 0 adds nothing to the objective,
+    gradient or curvature, so fitting each variant on its own ``m`` runs gives its optimum (the
+    sums differ only in order) at ``m / n_rows`` of the work per iteration.
+    """
+    nz = weights > 0
+    m = ROW_STEP * -(-int(nz.sum(axis=1).max()) // ROW_STEP)
+    if m >= n_rows:
+        return None
+    return np.argsort(~nz, axis=1, kind="stable")[:, :m]
+
+
+def _auto_starts(table, law, kind, n_jitter, seed, dtype, delta=1e-3, fixed=None, base=None):
+    if base is None:
+        base = fit(table, law, objective=kind, starts="auto", seed=seed,
+                   dtype=dtype, delta=delta, fixed=fixed)
+    elif base.law.name != law.name or base.objective_kind != kind or base.n_runs != len(table) or (
+            not np.isclose(base.delta, delta, rtol=1e-12) and kind == "huber") or dict(base.fixed or {}) != dict(fixed or {}):
+        raise ValueError(f"start_fit is a fit of {base.law.name!r} ({base.objective_kind}, delta={base.delta}, "
+                         f"{base.n_runs} runs, fixed {dict(base.fixed or {})}), not of {law.name!r} ({kind}, "
+                         f"delta={delta}, {len(table)} runs, fixed {dict(fixed or {})}) on these runs; pass the "
+                         f"fit of this table with the same settings, or none")
     theta = law.flatten({k: jnp.asarray(v) for k, v in base.unconstrained.items()})
     theta = np.asarray(theta, float)
     rng = np.random.default_rng(seed)
@@ -94,7 +139,8 @@ def fit_many(runs, law="chinchilla", variants: Variants | None = None, *, object
              starts="auto", n_jitter: int = 1, seed: int = 0, keep: int | None = None,
              screen_iter: int | None = None, max_iter: int | None = None, dtype=None,
              batch_size: int | None = None, chunk: int | None = None,
-             devices=None, progress: bool | None = None) -> pd.DataFrame:
+             devices=None, progress: bool | None = None, compaction=None,
+             drop_unweighted: bool = True, start_fit=None) -> pd.DataFrame:
     """Fit every variant of ``law`` (or of each law in a list) to ``runs`` at once.
 
     Args:
@@ -116,6 +162,18 @@ def fit_many(runs, law="chinchilla", variants: Variants | None = None, *, object
         unless more than 8 batches per device.
       devices: devices of the mesh (default ``jax.devices()``).
       progress: show a tqdm bar on stderr (default: when there is more than one chunk).
+      compaction: how the LM loop treats lanes (variants x starts) that finish early. None: the
+        device's default (`COMPACTION`: on a CPU, after a few sweeps only the lanes still running
+        are gathered and stepped, `scalelab.fit.solver.lm_lanes_compact`); False: one loop in which
+        every lane waits for the slowest of its batch; or a `scalelab.fit.solver.Compaction`.
+        The optimum of every variant is the same either way (to round-off).
+      drop_unweighted: fit each variant on only the runs it weighs (> 0), gathered per variant and
+        padded to a bucket size, when that is fewer than all runs (a bootstrap resample weighs ~63%
+        of them). Runs of weight 0 add nothing to a variant's objective, so its optimum is the same
+        (the sums differ only in order); False keeps every run in every lane.
+      start_fit: with ``starts="auto"``, the `scalelab.fit.FitResult` of ``law`` on all of ``runs``
+        with the same objective, delta and fixed parameters (e.g. the fit the caller has just made,
+        as ``scalelab fit --bootstrap`` does) to start from, instead of fitting it again here.
 
     Returns:
       DataFrame, one row per variant: the variant's ``info`` columns, ``law``,
@@ -123,9 +181,12 @@ def fit_many(runs, law="chinchilla", variants: Variants | None = None, *, object
       ``best_start``, ``n_runs``.
     """
     if isinstance(law, (list, tuple)):
+        if start_fit is not None:
+            raise ValueError("start_fit is the fit of one law; fit_many over a list of laws fits each itself")
         frames = [fit_many(runs, lw, variants, objective=objective, delta=delta, fixed=fixed, starts=starts, n_jitter=n_jitter, seed=seed,
                            keep=keep, screen_iter=screen_iter, max_iter=max_iter, dtype=dtype,
-                           batch_size=batch_size, chunk=chunk, devices=devices, progress=progress) for lw in law]
+                           batch_size=batch_size, chunk=chunk, devices=devices, progress=progress,
+                           compaction=compaction, drop_unweighted=drop_unweighted) for lw in law]
         return pd.concat(frames, ignore_index=True)
     law = _laws.get(law)
     keep, screen_iter, max_iter = law.solver_settings(keep, screen_iter, max_iter)
@@ -152,7 +213,7 @@ def fit_many(runs, law="chinchilla", variants: Variants | None = None, *, object
 
     if isinstance(starts, str) and starts == "auto":
         start_arr, _ = _auto_starts(table, law, objective, n_jitter, seed, dtype,
-                                    1e-3 if delta is None else delta, fixed)
+                                    1e-3 if delta is None else delta, fixed, base=start_fit)
         keep_eff = start_arr.shape[0]
     else:
         start_arr = resolve_starts(law, starts, seed)
@@ -169,11 +230,13 @@ def fit_many(runs, law="chinchilla", variants: Variants | None = None, *, object
         raise _runs.RunTableError(f"variants {too_few[:10].tolist()} keep {int(n_eff[too_few[0]])} runs, too few for "
                                   f"{int(n_free[too_few[0]])} free parameters of {law.name!r}")
 
+    rows = _variant_rows(variants.weights, n) if drop_unweighted else None
+    m = n if rows is None else rows.shape[1]  # runs per lane
     n_dev = len(devices)
     if batch_size is None:
         budget = LANE_BUDGET.get(devices[0].platform, LANE_BUDGET_ACCELERATOR)
         width = max(1, max(np.size(v) for v in data["x"].values()) // max(len(table), 1))  # curve laws: knots per row
-        batch_size = max(1, int(budget // max(1, S * n * law.n_params * width)))
+        batch_size = max(1, int(budget // max(1, S * m * law.n_params * width)))
     Vb = _buckets.variant_bucket(V)
     per_dev = math.ceil(Vb / n_dev)
     batch_size = min(batch_size, per_dev)
@@ -185,15 +248,27 @@ def fit_many(runs, law="chinchilla", variants: Variants | None = None, *, object
     batch_size = math.ceil(local / n_batches)
     chunk = n_dev * n_batches * batch_size
     n_chunks = math.ceil(V / chunk)
-    program = _program(law, objective, screen_iter, keep_eff, max_iter, batch_size, tuple(devices))
+    if compaction is None:
+        compaction = COMPACTION.get(devices[0].platform)
+    program = _program(law, objective, screen_iter, keep_eff, max_iter, batch_size, tuple(devices),
+                       compaction=compaction or None, rows_per_variant=rows is not None)
     stable = _laws.stable_name(law)  # scalelab's own law: its traced program is kept on disk (`scalelab.cache`)
-    name = None if stable is None else f"fit_many|{stable}|{objective}|{screen_iter}|{keep_eff}|{max_iter}|{batch_size}"
+    name = None if stable is None else (f"fit_many|{stable}|{objective}|{screen_iter}|{keep_eff}|{max_iter}|"
+                                        f"{batch_size}|{compaction or None}|{rows is not None}")
 
-    data = _buckets.pad_rows(data, n)
     # device_put, not jnp.asarray: on a NumPy array the latter compiles a small program per shape
     put = lambda a: jax.device_put(np.asarray(a, np_dtype))  # noqa: E731
-    shared = (put(start_arr), jax.tree.map(put, data["x"]), put(data["y"]))
-    per = (_buckets.pad_weights(variants.weights.astype(np_dtype), n), variants.delta.astype(np_dtype), free, fixed)
+    starts_dev = put(start_arr)
+    if rows is None:
+        data = _buckets.pad_rows(data, n)
+        shared = (starts_dev, jax.tree.map(put, data["x"]), put(data["y"]))
+        per = (_buckets.pad_weights(variants.weights.astype(np_dtype), n), variants.delta.astype(np_dtype), free, fixed)
+        call = lambda block: call_timed(program, *shared, *map(put, block), name=name)  # noqa: E731
+    else:  # every variant on its own runs: x, y and w gathered per variant
+        x_v = {k: np.asarray(v)[rows] for k, v in data["x"].items()}
+        per = (x_v, np.asarray(data["y"])[rows], np.take_along_axis(variants.weights, rows, axis=1).astype(np_dtype),
+               variants.delta.astype(np_dtype), free, fixed)
+        call = lambda block: call_timed(program, starts_dev, *jax.tree.map(put, block), name=name)  # noqa: E731
     show = progress if progress is not None else n_chunks > 1
     bar = None
     if show:
@@ -205,11 +280,9 @@ def fit_many(runs, law="chinchilla", variants: Variants | None = None, *, object
     t0 = time.perf_counter()
     for c in range(n_chunks):  # chunks of variants, for memory and progress; each is one compiled call
         lo, hi = c * chunk, min((c + 1) * chunk, V)
-        block = [a[lo:hi] for a in per]
         pad = chunk - (hi - lo)
-        if pad:
-            block = [np.concatenate([a, np.repeat(a[-1:], pad, axis=0)]) for a in block]
-        res, seconds_c = call_timed(program, *shared, *map(put, block), name=name)
+        block = jax.tree.map(lambda a: np.concatenate([a[lo:hi], np.repeat(a[hi - 1:hi], pad, axis=0)]), per)
+        res, seconds_c = call(block)
         compile_seconds += seconds_c
         if jax.process_count() > 1:  # multi-host: gather the variant shards of every process
             from jax.experimental import multihost_utils

@@ -53,7 +53,8 @@ def multistart(residual_fn: Callable, starts, data, *, kind="huber", delta=1e-3,
 
 
 def multistart_variants(residual_fn: Callable, starts, data, data_axes, *, kind="huber", delta, free, fixed,
-                        screen_iter=4, keep=64, max_iter=200, ftol=None) -> MultiStartResult:
+                        screen_iter=4, keep=64, max_iter=200, ftol=None,
+                        compaction: solver.Compaction | None = None) -> MultiStartResult:
     """`multistart` for ``V`` variants at once: the same starts, per-variant data and settings.
 
     Every variant x start is one lane of one LM loop (`scalelab.fit.solver.lm_lanes`),
@@ -64,16 +65,20 @@ def multistart_variants(residual_fn: Callable, starts, data, data_axes, *, kind=
       data: the data dict; ``data_axes`` a pytree prefix of it: 0 where a leaf has a
         leading variant axis (e.g. ``{"x": None, "y": None, "w": 0}``), None where shared.
       delta: [V]; free, fixed: [V, P].
+      compaction: None runs the polish as one loop over all variants x kept starts; a
+        `scalelab.fit.solver.Compaction` runs it with `scalelab.fit.solver.lm_lanes_compact`
+        (only the lanes still running cost a sweep; the same optimum, to round-off).
 
     Returns:
       `MultiStartResult` with a leading variant axis ``[V]`` on every field.
     """
     dtype = starts.dtype
     return _search(residual_fn, starts, data, kind, jnp.asarray(delta, dtype), jnp.asarray(free, dtype),
-                   jnp.asarray(fixed, dtype), screen_iter, keep, max_iter, ftol, data_axes)
+                   jnp.asarray(fixed, dtype), screen_iter, keep, max_iter, ftol, data_axes, compaction)
 
 
-def _search(residual_fn, starts, data, kind, delta, free, fixed, screen_iter, keep, max_iter, ftol, data_axes):
+def _search(residual_fn, starts, data, kind, delta, free, fixed, screen_iter, keep, max_iter, ftol, data_axes,
+            compaction=None):
     """Screen, prune, polish. ``data_axes`` None: one variant; else a leading variant axis (see above)."""
     S = starts.shape[0]
     per_variant = data_axes is not None
@@ -85,9 +90,13 @@ def _search(residual_fn, starts, data, kind, delta, free, fixed, screen_iter, ke
 
     if fixed is not None:
         starts = over_v(lambda fr, fx: jnp.where(fr[None, :] > 0, starts, fx[None, :]), (0, 0))(free, fixed)
-    run = lambda t0, n, fixed_iter: solver.lm_lanes(residual_fn, t0, data, kind=kind, delta=delta, free=free,
-                                                     max_iter=n, ftol=ftol, fixed_iter=fixed_iter,
-                                                     lane_map=lane_map)
+    def run(t0, n, fixed_iter):
+        if per_variant and compaction is not None and not fixed_iter:
+            return solver.lm_lanes_compact(residual_fn, t0, data, data_axes, kind=kind, delta=delta, free=free,
+                                           max_iter=n, ftol=ftol, compaction=compaction)
+        return solver.lm_lanes(residual_fn, t0, data, kind=kind, delta=delta, free=free, max_iter=n, ftol=ftol,
+                               fixed_iter=fixed_iter, lane_map=lane_map)
+
     keep = min(keep, S)
     if keep < S:
         screened = run(starts, screen_iter, True)
