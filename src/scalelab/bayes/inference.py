@@ -17,6 +17,7 @@ from numpyro.infer.util import constrain_fn, potential_energy
 
 from scalelab import laws as _laws
 from scalelab import runs as _runs
+from scalelab.bayes import reparam as _reparam
 from scalelab.bayes.laplace import laplace_core, onehot_groups
 from scalelab.bayes.model import make_model, prepare_data
 from scalelab.bayes.posterior import Posterior, from_draws
@@ -99,7 +100,8 @@ def laplace(runs, law="chinchilla", *, likelihood: str = "huber", groups=None, p
     return dataclasses.replace(_finish(post, table, law, adjust), seconds=time.perf_counter() - t0)
 
 
-def _nuts_program(law, priors, likelihood, n_groups, delta, target_accept, warmup, chunk, dense_mass, vectorize):
+def _nuts_program(law, priors, likelihood, n_groups, delta, target_accept, warmup, chunk, dense_mass, vectorize,
+                  terms=((), ()), chart=None):
     """Compiled NUTS for one model setting, over "lanes" (one chain of one data set each).
 
     Returns ``init(keys, z0, args)``, ``advance(states, args)`` (``chunk`` more iterations of
@@ -112,7 +114,7 @@ def _nuts_program(law, priors, likelihood, n_groups, delta, target_accept, warmu
     preconditioner are traced arguments, so the programs are reused for every call with
     equal shapes.
     """
-    model = make_model(law, likelihood, priors, n_groups, delta, preconditioned=True)
+    model = make_model(law, likelihood, priors, n_groups, delta, preconditioned=True, terms=terms, chart=chart)
     # Built from numpyro's pure helpers, not `initialize_model`, which evaluates the model op
     # by op outside jit (~150 small compilations, ~5 s on a CPU) to find starts we do not use.
     potential_fn_gen = lambda *args: functools.partial(potential_energy, model, args, {})  # noqa: E731
@@ -151,14 +153,23 @@ def _run_once_options():
     return {"xla_backend_optimization_level": 0} if jax.default_backend() == "cpu" else None
 
 
+RETRY_ACCEPT = 0.95
 _nuts_program_default_priors = per_law(lambda law, *settings: _nuts_program(law, None, *settings))
 
 
-def _nuts_inputs(table, law, x, y, idx, labels, likelihood, priors, delta, init, chains, rng):
-    """Preconditioner ``(theta_fit, chol)`` and dispersed chain starts for one data set."""
+def _nuts_inputs(table, law, x, y, idx, labels, likelihood, priors, delta, init, chains, rng, chart=None, terms=None):
+    """Preconditioner ``(phi_fit, chol, centres)``, dispersed chain starts and the power-law terms for one data set.
+
+    ``terms`` None: found from this table (`reparam.power_terms`); ``chart`` None samples the
+    law's own coordinates (then ``phi = theta``).
+    """
     theta0 = _init_theta(table, law, init, likelihood)
     a = _approx(law, theta0, x, y, idx, labels, likelihood, priors, delta)
-    L = np.linalg.cholesky(np.asarray(a["cov"]) + 1e-12 * np.eye(law.n_params))
+    if terms is None:
+        found = _reparam.power_terms(law, x, a["theta"]) if chart else ()
+        terms = (found, _reparam.free_positives(law, found) if chart == "ridge" else ())
+    const = _reparam.constants(*terms, x, a["theta"])
+    phi_hat, L = _reparam.precondition(a["theta"], a["cov"], terms, const, chart)
     # Chains start at independent draws of the Laplace approximation: w ~ Normal(0, I).
     z0 = {"w": rng.standard_normal((chains, law.n_params)),
           "log_s": np.full((chains,), float(np.log(a["s"])))}
@@ -168,7 +179,7 @@ def _nuts_inputs(table, law, x, y, idx, labels, likelihood, priors, delta, init,
         # numpyro's unconstrained space: tau (positive) is stored as log tau.
         z0["tau"] = np.full((chains,), float(np.log(max(float(a["tau"]), 1e-3))))
         z0["z"] = np.zeros((chains, len(labels)))
-    return (np.asarray(a["theta"]), L), z0
+    return (phi_hat, L, const), z0, terms, dict(zip(law.unconstrained_names, np.asarray(theta0, float)))
 
 
 def _stack(trees):
@@ -180,7 +191,8 @@ def sample_many(datasets, law="chinchilla", *, likelihood: str = "huber", groups
                 priors: Mapping | None = None, chains: int = 4, draws: int = 1000, warmup: int = 1000,
                 seed: int = 0, inits=None, delta: float = 1e-3, target_accept: float = 0.8,
                 chunk: int = 100, dense_mass: bool = True, vectorize: int | None = None,
-                progress: bool | None = None, adjust: str | None = "auto", extend: int = 2) -> list[Posterior]:
+                progress: bool | None = None, adjust: str | None = "auto", extend: int = 2,
+                reparam: str | None = "ridge", retry: bool = True) -> list[Posterior]:
     """NUTS posteriors of ``law`` for several run tables at once (one program, vmapped).
 
     Every table must have the same number of runs (and groups): the chains of all data
@@ -235,19 +247,29 @@ def sample_many(datasets, law="chinchilla", *, likelihood: str = "huber", groups
     if len(set(shapes)) > 1:
         raise ValueError(f"sample_many: every table needs the same number of runs and groups; "
                          f"got (runs, groups) = {sorted(set(shapes))}")
-    args, starts = [], []
+    if reparam not in _reparam.CHARTS:
+        raise ValueError(f"reparam={reparam!r}: choose 'ridge', 'centre' or None")
+    args, starts, terms, centres = [], [], None, []
     for (table, x, y, idx, labels), init in zip(prepared, inits):
-        precond, z0 = _nuts_inputs(table, law, x, y, idx, labels, likelihood, priors, delta, init, chains, rng)
+        precond, z0, terms, theta0 = _nuts_inputs(table, law, x, y, idx, labels, likelihood, priors, delta, init, chains, rng,
+                                          reparam, terms)
         group = jnp.zeros(len(table), jnp.int32) if idx is None else jnp.asarray(idx)
         args.append((x, y, group if labels else None, precond))
         starts.append(z0)
+        centres.append(theta0)
+    chart = reparam if terms[0] else None
+    sampler = (f"NUTS, target acceptance {target_accept:g}, {warmup} warm-up, " +
+               ("the law's own coordinates" if chart is None else
+                f"{chart} chart ({', '.join(law.params[i] for i, _, _ in terms[0])} as their terms' "
+                + ("values and slopes" if chart == "ridge" else "values") + " at the design's centre)"))
     n_runs, n_groups = shapes[0]
     n_sets = len(datasets)
     if vectorize is None:
         vectorize = 1 if jax.default_backend() == "cpu" else n_sets * chains
     lane_args = jax.tree.map(lambda v: jnp.repeat(v, chains, axis=0), _stack(args))  # lane = set * chains + chain
     lane_z0 = jax.tree.map(lambda v: v.reshape((n_sets * chains,) + v.shape[2:]), _stack(starts))
-    settings = (likelihood, n_groups, float(delta), float(target_accept), warmup, chunk, dense_mass, int(vectorize))
+    settings = (likelihood, n_groups, float(delta), float(target_accept), warmup, chunk, dense_mass, int(vectorize),
+                terms, chart)
     # Programs with the default priors are kept; user priors (distributions, not hashable) build a fresh one.
     init_fn, advance, constrain = (_nuts_program_default_priors(law, *settings) if priors is None
                                    else _nuts_program(law, priors, *settings))
@@ -269,7 +291,8 @@ def sample_many(datasets, law="chinchilla", *, likelihood: str = "huber", groups
         sites = constrain(jax.tree.map(jnp.asarray, z), jax.tree.map(lambda v: v[lanes_of(d)], lane_args))
         samples = {k: np.asarray(v) for k, v in sites.items() if k != "w"}
         return from_draws(law, likelihood, "nuts", samples, sample_stats={"diverging": diverging, "num_steps": num_steps},
-                          delta=delta, groups=prepared[d][4], n_runs=n_runs, seconds=0.0, warnings=notes)
+                          delta=delta, groups=prepared[d][4], n_runs=n_runs, seconds=0.0, warnings=notes,
+                          sampler=sampler)
 
     posts = [build(d) for d in range(n_sets)]
     # Chains that disagree (R-hat > 1.01) run on from where they stand (adaptation done, the same
@@ -298,6 +321,27 @@ def sample_many(datasets, law="chinchilla", *, likelihood: str = "huber", groups
         kept *= 2
     if bar is not None:
         bar.close()
+    # Still R-hat > 1.01: sample those tables again from a fresh start, with smaller steps and a longer
+    # adaptation (target acceptance RETRY_ACCEPT, twice the warm-up), and keep whichever agrees better.
+    # A chain that adapted its step and mass matrix in the far tail of the ridge (exponent -> 0, E -> 0) can
+    # stay there for thousands of iterations; a fresh adaptation with smaller steps usually does not.
+    failing = [d for d, p in enumerate(posts) if p.diagnostics()["rhat_max"] > RHAT_MAX]
+    if failing and retry:
+        again = sample_many([prepared[d][0] for d in failing], law, likelihood=likelihood, groups=groups, priors=priors,
+                            chains=chains, draws=draws, warmup=2 * max(int(warmup), 500), seed=seed + 1,
+                            inits=[centres[d] for d in failing], delta=delta,
+                            target_accept=max(RETRY_ACCEPT, float(target_accept)), chunk=chunk,
+                            dense_mass=dense_mass, vectorize=vectorize, progress=False, adjust=None, extend=extend,
+                            reparam=reparam, retry=False)
+        for d, p in zip(failing, again):
+            r0, r1 = posts[d].diagnostics()["rhat_max"], p.diagnostics()["rhat_max"]
+            note = (f"R-hat {r0:.3f} after {warmup} warm-up, {draws} draws and {int(extend)} run-on round(s): "
+                    f"sampled again with target acceptance {max(RETRY_ACCEPT, float(target_accept)):g} and "
+                    f"{2 * max(int(warmup), 500)} warm-up: R-hat {r1:.3f}")
+            if r1 < r0:
+                posts[d] = dataclasses.replace(p, warnings=(*p.warnings, note + " (these draws answer)"))
+            else:
+                posts[d] = dataclasses.replace(posts[d], warnings=(*posts[d].warnings, note + " (the first draws answer)"))
     seconds = (time.perf_counter() - t0) / len(datasets)
     posts = [dataclasses.replace(_finish(p, prep[0], law, adjust), seconds=seconds) for p, prep in zip(posts, prepared)]
     return posts
@@ -325,7 +369,8 @@ def _tqdm(**kw):
 def sample(runs, law="chinchilla", *, likelihood: str = "huber", groups=None, priors: Mapping | None = None,
            chains: int = 4, draws: int = 1000, warmup: int = 1000, seed: int = 0, init=None,
            delta: float = 1e-3, target_accept: float = 0.8, progress: bool | None = None,
-           adjust: str | None = "auto", extend: int = 2) -> Posterior:
+           adjust: str | None = "auto", extend: int = 2, reparam: str | None = "ridge",
+           retry: bool = True) -> Posterior:
     """NUTS posterior of ``law`` given ``runs`` (numpyro; all chains in one compiled program).
 
     Args:
@@ -365,4 +410,5 @@ def sample(runs, law="chinchilla", *, likelihood: str = "huber", groups=None, pr
     """
     return sample_many([runs], law, likelihood=likelihood, groups=groups, priors=priors, chains=chains,
                        draws=draws, warmup=warmup, seed=seed, inits=[init], delta=delta,
-                       target_accept=target_accept, progress=progress, adjust=adjust, extend=extend)[0]
+                       target_accept=target_accept, progress=progress, adjust=adjust, extend=extend,
+                       reparam=reparam, retry=retry)[0]
