@@ -47,7 +47,7 @@ def fit20(t20):
 def post20(t20, fit20):
     # One run-on round at most (extend=1): enough to see it act, few enough to stay fast.
     return bayes.sample(t20, "chinchilla", chains=2, draws=300, warmup=300, seed=0, init=fit20, adjust=None,
-                        extend=1, progress=False)
+                        extend=1, retry=False, progress=False)
 
 
 def test_run_on_rounds_improve_mixing(post20):
@@ -150,7 +150,7 @@ def test_failed_posterior_warns_at_every_use(t20, fit20, tmp_path, capsys):
     from scalelab.cli import main
 
     post = bayes.sample(t20, "chinchilla", chains=2, draws=40, warmup=300, seed=0, init=fit20, extend=0,
-                        progress=False)
+                        retry=False, progress=False)
     assert not post.converged
     out = post.to_json()
     assert out["converged"] is False and any("effective sample size" in w for w in out["warnings"])
