@@ -217,8 +217,18 @@ def sample_many(datasets, law="chinchilla", *, likelihood: str = "huber", groups
         the law is misspecified.
       extend: rounds of running on the data sets whose R-hat exceeds 1.01 (each runs three times
         the draws kept so far and keeps the last twice as many; a note in ``Posterior.warnings``).
-        0: never. What is still unconverged after them is returned with its diagnostics:
-        ``Posterior.converged`` is False and ``to_json`` lists why.
+        0: never.
+      reparam: the coordinates NUTS moves in (`scalelab.bayes.reparam`): ``"ridge"`` (default:
+        each power-law term ``c / x**e`` by its value and its slope at the design's centre, a free
+        positive parameter such as E on its natural scale), ``"centre"`` (each term's value at the
+        centre: affine, so the preconditioner already does it) or None (the law's own). The
+        posterior is the same (the chart's Jacobian is in the density); on 12-run tables the ridge
+        chart mixes where the law's own coordinates leave chains stranded (RESULTS.md, "Small tables").
+        Laws without such terms, or fits with an exponent <= 0, are sampled in their own coordinates.
+      retry: tables whose R-hat still exceeds 1.01 after the run-on rounds are sampled again from fresh
+        starts with target acceptance 0.95 and twice the warm-up; the better-mixed draws answer, and
+        ``warnings`` and ``Posterior.sampler`` say which. What is still unconverged after that is
+        returned with its diagnostics: ``Posterior.converged`` is False and ``to_json`` lists why.
       Other arguments: see `sample`.
 
     Returns:
@@ -241,7 +251,6 @@ def sample_many(datasets, law="chinchilla", *, likelihood: str = "huber", groups
     inits = [None] * len(datasets) if inits is None else list(inits)
     if len(inits) != len(datasets):
         raise ValueError(f"inits has {len(inits)} entries for {len(datasets)} data sets")
-    rng = np.random.default_rng(seed)
     prepared = [prepare_data(runs, law, groups) for runs in datasets]  # check every table before any fit
     shapes = [(len(p[0]), len(p[4])) for p in prepared]
     if len(set(shapes)) > 1:
@@ -249,14 +258,23 @@ def sample_many(datasets, law="chinchilla", *, likelihood: str = "huber", groups
                          f"got (runs, groups) = {sorted(set(shapes))}")
     if reparam not in _reparam.CHARTS:
         raise ValueError(f"reparam={reparam!r}: choose 'ridge', 'centre' or None")
-    args, starts, terms, centres = [], [], None, []
-    for (table, x, y, idx, labels), init in zip(prepared, inits):
-        precond, z0, terms, theta0 = _nuts_inputs(table, law, x, y, idx, labels, likelihood, priors, delta, init, chains, rng,
-                                          reparam, terms)
-        group = jnp.zeros(len(table), jnp.int32) if idx is None else jnp.asarray(idx)
-        args.append((x, y, group if labels else None, precond))
-        starts.append(z0)
-        centres.append(theta0)
+    def inputs(chart, inits):
+        args, starts, terms, centres = [], [], None, []
+        for (table, x, y, idx, labels), init in zip(prepared, inits):
+            precond, z0, terms, theta0 = _nuts_inputs(table, law, x, y, idx, labels, likelihood, priors, delta, init,
+                                                      chains, np.random.default_rng(seed + len(args)), chart, terms)
+            group = jnp.zeros(len(table), jnp.int32) if idx is None else jnp.asarray(idx)
+            args.append((x, y, group if labels else None, precond))
+            starts.append(z0)
+            centres.append(theta0)
+        return args, starts, terms, centres
+
+    args, starts, terms, centres = inputs(reparam, inits)
+    if not all(_reparam.usable(np.array([c[u] for u in law.unconstrained_names]), terms[0], reparam) for c in centres):
+        # The ridge chart samples the log of each term's slope: a fit with an exponent <= 0 is sampled in
+        # the law's own coordinates (the whole batch, so that one program serves it).
+        reparam = None
+        args, starts, terms, centres = inputs(None, centres)
     chart = reparam if terms[0] else None
     sampler = (f"NUTS, target acceptance {target_accept:g}, {warmup} warm-up, " +
                ("the law's own coordinates" if chart is None else
@@ -391,6 +409,8 @@ def sample(runs, law="chinchilla", *, likelihood: str = "huber", groups=None, pr
       target_accept: NUTS target acceptance probability (numpyro's default 0.8).
       progress: tqdm bar over iterations (default: when more than 1,000 iterations).
       extend: rounds of running on while R-hat > 1.01 (see `sample_many`).
+      reparam, retry: the coordinates NUTS moves in, and the second pass for tables still at
+        R-hat > 1.01 (see `sample_many`).
       adjust: ``"auto"`` (default): ``"sandwich"`` on i.i.d. models of tables with at least
         `scalelab.bayes.sandwich.min_runs` runs (120 for chinchilla), None otherwise
         (`resolve_adjust`). None (the posterior given the law), or ``"sandwich"`` (i.i.d. models only):
@@ -403,7 +423,8 @@ def sample(runs, law="chinchilla", *, likelihood: str = "huber", groups=None, pr
         runs it is shrunk (`scalelab.bayes.sandwich`) and says so in ``warnings``.
 
     Returns:
-      `Posterior`: ``method`` says what answered (``"nuts"``), ``warnings`` the identifiability
+      `Posterior`: ``method`` says what answered (``"nuts"``; ``sampler`` how: coordinates, target
+      acceptance, warm-up, and whether a second pass answered), ``warnings`` the identifiability
       of the table and fit (`scalelab.fit.identify`), the adjustment made or not, and any run-on
       rounds; ``converged`` whether R-hat <= 1.01, ESS >= 400 and no divergences
       (``.check()`` warns).

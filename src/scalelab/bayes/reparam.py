@@ -1,20 +1,28 @@
-"""Sampling coordinates for power-law terms: each term's value (and slope) at the design's centre.
+"""Sampling coordinates for power-law terms: each term's value and slope at the design's centre.
 
-A power-law term ``c / x**e`` (chinchilla: ``A / N**alpha`` and ``B / D**beta``) enters the
-unconstrained space as ``log_c - e log x``. With ``log x`` far from 0 (log N spans 18-23),
-``log_c`` and ``e`` are nearly collinear, and on small tables the posterior runs down a curved
-ridge: a smaller exponent needs a larger value of the term at the centre (its slope,
-``e c / x0**e``, is what the runs pin down) and a smaller ``E``. The chart here samples, per term,
+A power-law term ``c / x**e`` (chinchilla: ``A / N**alpha`` and ``B / D**beta``) enters the law's
+unconstrained space as ``log_c - e log x``. On small tables the posterior runs down a curved ridge:
+the runs pin down each term's slope at the centre of the design, ``g = e T`` with
+``T = c / x0**e`` the term's value there, and the loss at the centre, ``E + T + ...``; a smaller
+exponent then needs a larger ``T = g / e`` and a smaller ``E``. In ``(log_E, log_c, e)`` that path
+bends twice (``T`` goes as ``1/e``, and ``log E`` falls off a cliff as ``E -> 0``), and NUTS chains
+adapted on one part of it strand in another (R-hat up to 1.6 on 12-run tables, RESULTS.md). In
+``(E, T, g)`` it is nearly straight: ``E + T`` constant, ``g`` constant.
 
-``v = log_c - e log x0 + h(e)``, with ``log x0`` the runs' mean of ``log x`` (the geometric-mean
-input) and ``h(e) = log(s softplus(e / s))`` (``"slope"``: ``v`` is then about the log of the
-term's slope ``e c / x0**e`` in log x at the centre, for exponents well above ``s``), or
-``h = 0`` (``"centre"``: ``v`` is the log of the term's value at the centre; an affine change,
-which the Laplace preconditioner and the dense mass matrix already absorb).
+Charts (``phi``, NUTS's coordinates before the Laplace preconditioner):
 
-The map ``theta -> phi`` (``log_c -> v``, every other coordinate kept) is triangular with unit
-diagonal, so its Jacobian determinant is 1: the posterior is the law's own, the prior stays on
-the law's own parameters, and the law's unconstrained names are recorded as before.
+* ``"ridge"`` (the default of `scalelab.bayes.sample`): per term, ``log_c -> softplus^-1(T / s_T)``
+  (``T`` on a natural scale above ``s_T``, the fit's ``T``, on a log scale below) and
+  ``e -> log g = log(e T)``; each free positive `linear` parameter (chinchilla's ``E``)
+  ``log_E -> softplus^-1(E / s_E)``, ``s_E`` a twentieth of the fit's ``E``. The chart covers
+  exponents > 0 only (a term that falls with its input; the sampler uses the law's own
+  coordinates when a fitted exponent is <= 0).
+* ``"centre"``: per term ``log_c -> log T = log_c - e log x0``, ``log x0`` the runs' mean of
+  ``log x``. Affine: the Laplace preconditioner and the dense mass matrix already absorb it (it was
+  measured to change nothing), kept for comparison.
+
+The density in ``phi`` carries ``log |det d theta / d phi|`` (`to_theta`), so the posterior is the law's
+own: the priors stay on the law's parameters and the law's unconstrained names are recorded.
 
 Terms are found from the law's function, not its name: unconstrained coordinates ``(i, j)``,
 ``i`` the log of a positive parameter and ``j`` an identity-transformed one, form a term in
