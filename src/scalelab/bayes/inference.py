@@ -225,7 +225,8 @@ def sample_many(datasets, law="chinchilla", *, likelihood: str = "huber", groups
         posterior is the same (the chart's Jacobian is in the density); on 12-run tables the ridge
         chart mixes where the law's own coordinates leave chains stranded (RESULTS.md, "Small tables").
         Laws without such terms, or fits with an exponent <= 0, are sampled in their own coordinates.
-      retry: tables whose R-hat still exceeds 1.01 after the run-on rounds are sampled again from fresh
+      retry: tables whose R-hat still exceeds 1.01 after the run-on rounds, or that had divergent
+        transitions, are sampled again from fresh
         starts with target acceptance 0.95 and twice the warm-up; the better-mixed draws answer, and
         ``warnings`` and ``Posterior.sampler`` say which. What is still unconverged after that is
         returned with its diagnostics: ``Posterior.converged`` is False and ``to_json`` lists why.
@@ -279,7 +280,8 @@ def sample_many(datasets, law="chinchilla", *, likelihood: str = "huber", groups
     sampler = (f"NUTS, target acceptance {target_accept:g}, {warmup} warm-up, " +
                ("the law's own coordinates" if chart is None else
                 f"{chart} chart ({', '.join(law.params[i] for i, _, _ in terms[0])} as their terms' "
-                + ("values and slopes" if chart == "ridge" else "values") + " at the design's centre)"))
+                + ("values and slopes" if chart == "ridge" else "values") + " at the design's centre"
+                + "".join(f", {law.params[k]} on its natural scale" for k in terms[1]) + ")"))
     n_runs, n_groups = shapes[0]
     n_sets = len(datasets)
     if vectorize is None:
@@ -339,11 +341,15 @@ def sample_many(datasets, law="chinchilla", *, likelihood: str = "huber", groups
         kept *= 2
     if bar is not None:
         bar.close()
-    # Still R-hat > 1.01: sample those tables again from a fresh start, with smaller steps and a longer
+    # Still R-hat > 1.01, or divergent transitions: sample those tables again from a fresh start, with smaller steps and a longer
     # adaptation (target acceptance RETRY_ACCEPT, twice the warm-up), and keep whichever agrees better.
     # A chain that adapted its step and mass matrix in the far tail of the ridge (exponent -> 0, E -> 0) can
     # stay there for thousands of iterations; a fresh adaptation with smaller steps usually does not.
-    failing = [d for d, p in enumerate(posts) if p.diagnostics()["rhat_max"] > RHAT_MAX]
+    def mixed(p):  # (mixed, R-hat): R-hat <= 1.01 and no divergent transitions
+        d = p.diagnostics()
+        return d["rhat_max"] <= RHAT_MAX and d["divergences"] == 0, d["rhat_max"]
+
+    failing = [d for d, p in enumerate(posts) if not mixed(p)[0]]
     if failing and retry:
         again = sample_many([prepared[d][0] for d in failing], law, likelihood=likelihood, groups=groups, priors=priors,
                             chains=chains, draws=draws, warmup=2 * max(int(warmup), 500), seed=seed + 1,
@@ -352,11 +358,13 @@ def sample_many(datasets, law="chinchilla", *, likelihood: str = "huber", groups
                             dense_mass=dense_mass, vectorize=vectorize, progress=False, adjust=None, extend=extend,
                             reparam=reparam, retry=False)
         for d, p in zip(failing, again):
-            r0, r1 = posts[d].diagnostics()["rhat_max"], p.diagnostics()["rhat_max"]
-            note = (f"R-hat {r0:.3f} after {warmup} warm-up, {draws} draws and {int(extend)} run-on round(s): "
-                    f"sampled again with target acceptance {max(RETRY_ACCEPT, float(target_accept)):g} and "
-                    f"{2 * max(int(warmup), 500)} warm-up: R-hat {r1:.3f}")
-            if r1 < r0:
+            (ok0, r0), (ok1, r1) = mixed(posts[d]), mixed(p)
+            div0, div1 = posts[d].diagnostics()["divergences"], p.diagnostics()["divergences"]
+            note = (f"R-hat {r0:.3f} ({div0} divergent) after {warmup} warm-up, {draws} draws and {int(extend)} "
+                    f"run-on round(s): sampled again with target acceptance "
+                    f"{max(RETRY_ACCEPT, float(target_accept)):g} and {2 * max(int(warmup), 500)} warm-up: "
+                    f"R-hat {r1:.3f} ({div1} divergent)")
+            if (ok1, -r1) > (ok0, -r0):
                 posts[d] = dataclasses.replace(p, warnings=(*p.warnings, note + " (these draws answer)"))
             else:
                 posts[d] = dataclasses.replace(posts[d], warnings=(*posts[d].warnings, note + " (the first draws answer)"))
