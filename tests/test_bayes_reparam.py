@@ -119,6 +119,16 @@ def test_same_posterior_as_the_law_own_coordinates(t40, fit40):
             assert abs(np.quantile(da, q) - np.quantile(db, q)) < 6 * se, (un, q)
 
 
+def test_nonpositive_exponent_falls_back_to_the_law_own_coordinates(t40, fit40):
+    # The ridge chart samples log(alpha T): centred on a fit with alpha <= 0 it cannot serve, and NUTS says
+    # it moved in the law's own coordinates. (warmup=1000 reuses the program compiled above.)
+    init = dict(fit40.unconstrained)
+    init["alpha"] = -0.05
+    post = bayes.sample(t40, "chinchilla", chains=2, draws=50, warmup=1000, init=init, adjust=None, extend=0,
+                        retry=False, progress=False)
+    assert "own coordinates" in post.sampler and np.all(np.isfinite(post.theta))
+
+
 def test_mixes_on_a_12_run_table():
     # 4 model sizes x 3 token counts (benchmarks/calibration.py's 12-run design, set 0: heteroscedastic noise),
     # at the defaults: 22 of 40 such tables kept R-hat > 1.01 in the law's own coordinates at 4 x 500 after

@@ -158,7 +158,8 @@ _nuts_program_default_priors = per_law(lambda law, *settings: _nuts_program(law,
 
 
 def _nuts_inputs(table, law, x, y, idx, labels, likelihood, priors, delta, init, chains, rng, chart=None, terms=None):
-    """Preconditioner ``(phi_fit, chol, centres)``, dispersed chain starts and the power-law terms for one data set.
+    """Preconditioner ``(phi_fit, chol, constants)``, dispersed chain starts, the power-law terms, the centre
+    (unconstrained dict) and whether ``chart`` can serve this table (`reparam.usable`), for one data set.
 
     ``terms`` None: found from this table (`reparam.power_terms`); ``chart`` None samples the
     law's own coordinates (then ``phi = theta``).
@@ -169,7 +170,8 @@ def _nuts_inputs(table, law, x, y, idx, labels, likelihood, priors, delta, init,
         found = _reparam.power_terms(law, x, a["theta"]) if chart else ()
         terms = (found, _reparam.free_positives(law, found) if chart == "ridge" else ())
     const = _reparam.constants(*terms, x, a["theta"])
-    phi_hat, L = _reparam.precondition(a["theta"], a["cov"], terms, const, chart)
+    usable = _reparam.usable(a["theta"], terms[0], chart)
+    phi_hat, L = _reparam.precondition(a["theta"], a["cov"], terms, const, chart if usable else None)
     # Chains start at independent draws of the Laplace approximation: w ~ Normal(0, I).
     z0 = {"w": rng.standard_normal((chains, law.n_params)),
           "log_s": np.full((chains,), float(np.log(a["s"])))}
@@ -179,7 +181,7 @@ def _nuts_inputs(table, law, x, y, idx, labels, likelihood, priors, delta, init,
         # numpyro's unconstrained space: tau (positive) is stored as log tau.
         z0["tau"] = np.full((chains,), float(np.log(max(float(a["tau"]), 1e-3))))
         z0["z"] = np.zeros((chains, len(labels)))
-    return (phi_hat, L, const), z0, terms, dict(zip(law.unconstrained_names, np.asarray(theta0, float)))
+    return (phi_hat, L, const), z0, terms, dict(zip(law.unconstrained_names, np.asarray(theta0, float))), usable
 
 
 def _stack(trees):
@@ -259,23 +261,26 @@ def sample_many(datasets, law="chinchilla", *, likelihood: str = "huber", groups
                          f"got (runs, groups) = {sorted(set(shapes))}")
     if reparam not in _reparam.CHARTS:
         raise ValueError(f"reparam={reparam!r}: choose 'ridge', 'centre' or None")
+
     def inputs(chart, inits):
-        args, starts, terms, centres = [], [], None, []
+        args, starts, terms, centres, ok = [], [], None, [], []
         for (table, x, y, idx, labels), init in zip(prepared, inits):
-            precond, z0, terms, theta0 = _nuts_inputs(table, law, x, y, idx, labels, likelihood, priors, delta, init,
-                                                      chains, np.random.default_rng(seed + len(args)), chart, terms)
+            precond, z0, terms, theta0, usable = _nuts_inputs(table, law, x, y, idx, labels, likelihood, priors, delta,
+                                                              init, chains, np.random.default_rng(seed + len(args)),
+                                                              chart, terms)
             group = jnp.zeros(len(table), jnp.int32) if idx is None else jnp.asarray(idx)
             args.append((x, y, group if labels else None, precond))
             starts.append(z0)
             centres.append(theta0)
-        return args, starts, terms, centres
+            ok.append(usable)
+        return args, starts, terms, centres, all(ok)
 
-    args, starts, terms, centres = inputs(reparam, inits)
-    if not all(_reparam.usable(np.array([c[u] for u in law.unconstrained_names]), terms[0], reparam) for c in centres):
+    args, starts, terms, centres, usable = inputs(reparam, inits)
+    if not usable:
         # The ridge chart samples the log of each term's slope: a fit with an exponent <= 0 is sampled in
         # the law's own coordinates (the whole batch, so that one program serves it).
         reparam = None
-        args, starts, terms, centres = inputs(None, centres)
+        args, starts, terms, centres, _ = inputs(None, centres)
     chart = reparam if terms[0] else None
     sampler = (f"NUTS, target acceptance {target_accept:g}, {warmup} warm-up, " +
                ("the law's own coordinates" if chart is None else
@@ -284,6 +289,7 @@ def sample_many(datasets, law="chinchilla", *, likelihood: str = "huber", groups
                 + "".join(f", {law.params[k]} on its natural scale" for k in terms[1]) + ")"))
     n_runs, n_groups = shapes[0]
     n_sets = len(datasets)
+    vectorize_given = vectorize
     if vectorize is None:
         vectorize = 1 if jax.default_backend() == "cpu" else n_sets * chains
     lane_args = jax.tree.map(lambda v: jnp.repeat(v, chains, axis=0), _stack(args))  # lane = set * chains + chain
@@ -355,7 +361,7 @@ def sample_many(datasets, law="chinchilla", *, likelihood: str = "huber", groups
                             chains=chains, draws=draws, warmup=2 * max(int(warmup), 500), seed=seed + 1,
                             inits=[centres[d] for d in failing], delta=delta,
                             target_accept=max(RETRY_ACCEPT, float(target_accept)), chunk=chunk,
-                            dense_mass=dense_mass, vectorize=vectorize, progress=False, adjust=None, extend=extend,
+                            dense_mass=dense_mass, vectorize=vectorize_given, progress=False, adjust=None, extend=extend,
                             reparam=reparam, retry=False)
         for d, p in zip(failing, again):
             (ok0, r0), (ok1, r1) = mixed(posts[d]), mixed(p)
