@@ -29,6 +29,10 @@ with the default run-on rounds while R-hat > 1.01 (``--extend``). The "default" 
 same draws:
 
     .venv/bin/python benchmarks/calibration.py --sizes 4 --ratios 3 --likelihood huber --hetero 3
+
+``--reparam ridge|centre|none`` picks the coordinates NUTS moves in (`bayes.reparam`; the default
+"ridge" is `bayes.sample`'s), ``--no-retry`` drops the second pass for tables still at R-hat > 1.01,
+``--first K`` starts at simulated set K (to split a long study over several processes).
 """
 
 from __future__ import annotations
@@ -122,6 +126,10 @@ def main(argv=None):
     ap.add_argument("--noise", default="normal", choices=["normal", "laplace"])
     ap.add_argument("--adjust", default="none", choices=["none", "sandwich"])
     ap.add_argument("--extend", type=int, default=2, help="run-on rounds while R-hat > 1.01 (bayes.sample_many)")
+    ap.add_argument("--reparam", default="ridge", choices=["ridge", "centre", "none"],
+                    help="NUTS coordinates (bayes.reparam; none: the law's own)")
+    ap.add_argument("--no-retry", action="store_true", help="no second pass for tables still at R-hat > 1.01")
+    ap.add_argument("--first", type=int, default=0, help="index of the first simulated data set")
     ap.add_argument("--groups", default="none")
     ap.add_argument("--likelihood", default="normal")
     ap.add_argument("--chains", type=int, default=4)
@@ -135,11 +143,11 @@ def main(argv=None):
     adjust = args.adjust != "none"
     rec = {"nuts": [], "laplace": [], "nuts+sandwich": [], "laplace+sandwich": [], "default": []}
     auto, _ = bayes.inference.resolve_adjust("auto", "chinchilla", args.likelihood, args.sizes * args.ratios, groups)
-    rhat = []
+    rhat, retried, div = [], 0, []
     t0 = time.perf_counter()
-    sets = [dataset(k, args.sigma, args.tau, args.hetero, args.noise) for k in range(args.datasets)]
+    sets = [dataset(args.first + k, args.sigma, args.tau, args.hetero, args.noise) for k in range(args.datasets)]
     fits = [scalelab.fit(df, "chinchilla", objective="mse" if args.likelihood == "normal" else "huber",
-                         starts=16, seed=k) for k, (df, _, _) in enumerate(sets)]
+                         starts=16, seed=args.first + k) for k, (df, _, _) in enumerate(sets)]
     t_fit = time.perf_counter() - t0
     for k, ((df, clean, new), fit) in enumerate(zip(sets, fits)):
         lap = bayes.laplace(df, "chinchilla", likelihood=args.likelihood, groups=groups, init=fit, seed=k, adjust=None)
@@ -153,9 +161,14 @@ def main(argv=None):
             idx = range(b, min(b + args.batch, args.datasets))
             posts = bayes.sample_many([sets[k][0] for k in idx], "chinchilla", likelihood=args.likelihood,
                                       groups=groups, inits=[fits[k] for k in idx], chains=args.chains,
-                                      draws=args.draws, warmup=args.draws, seed=b, adjust=None, extend=args.extend)
+                                      draws=args.draws, warmup=args.draws, seed=b, adjust=None, extend=args.extend,
+                                      reparam=None if args.reparam == "none" else args.reparam,
+                                      retry=not args.no_retry)
             for k, post in zip(idx, posts):
-                rhat.append(post.diagnostics()["rhat_max"])
+                d = post.diagnostics()
+                rhat.append(d["rhat_max"])
+                div.append(d["divergences"])
+                retried += any("sampled again" in w for w in post.warnings)
                 rec["nuts"].append(covers(post, sets[k][1], sets[k][2]))
                 sw = bayes.sandwich(post, sets[k][0]) if adjust or auto else None
                 if adjust:
@@ -171,11 +184,18 @@ def main(argv=None):
            "se_at_90": float(np.sqrt(0.09 / args.datasets)),
            "rhat_max": float(max(rhat)) if rhat else None,
            "rhat_above_1.01": int(np.sum(np.asarray(rhat) > 1.01)),
+           "rhat_quantiles_50_90_max": [float(q) for q in np.quantile(rhat, [0.5, 0.9, 1.0])] if rhat else None,
+           "sampled_again": retried, "sets_with_divergences": int(np.sum(np.asarray(div) > 0)),
+           "reparam": args.reparam, "retry": not args.no_retry, "draws": args.draws, "first": args.first,
            "default_adjust": auto,
            "coverage": {m: summarise(r) for m, r in rec.items() if r}}
     for m, cov in out["coverage"].items():
         print(f"{m}: " + "; ".join(f"{lvl}: " + ", ".join(f"{k} {v:.2f}" for k, v in c.items())
                                    for lvl, c in cov.items()))
+    if rhat:
+        print(f"R-hat max over sets {max(rhat):.3f}, median {np.median(rhat):.4f}, {out['rhat_above_1.01']} of "
+              f"{len(rhat)} sets > 1.01; sampled again: {retried}; sets with divergences: {out['sets_with_divergences']}; "
+              f"NUTS {t_nuts:.0f} s")
     if args.json:
         print(json.dumps(out))
     return out

@@ -38,7 +38,8 @@ def _sim(seed, sigma=0.01):
 def sim_post():
     table = _sim(0)
     fit = scalelab.fit(table, "chinchilla", objective="mse", starts=32)
-    nuts = bayes.sample(table, "chinchilla", likelihood="normal", chains=2, draws=400, warmup=400, seed=0, init=fit)
+    nuts = bayes.sample(table, "chinchilla", likelihood="normal", chains=2, draws=400, warmup=400, seed=0, init=fit,
+                        retry=False)
     lap = bayes.laplace(table, "chinchilla", likelihood="normal", init=fit, draws=4000)
     return table, fit, nuts, lap
 
@@ -179,7 +180,7 @@ def test_sample_many_nuts_coverage_loose():
     tables = [_sim(300 + k) for k in range(24)]
     fits = [scalelab.fit(t, "chinchilla", objective="mse", starts=16, seed=k) for k, t in enumerate(tables)]
     posts = bayes.sample_many(tables, "chinchilla", likelihood="normal", inits=fits, chains=2, draws=300,
-                              warmup=300, seed=1, progress=False)
+                              warmup=300, seed=1, retry=False, progress=False)
     hits, hits50 = [], []
     for fit, post in zip(fits, posts):
         assert post.diagnostics()["rhat_max"] < 1.1
@@ -200,7 +201,7 @@ def test_sample_many_lockstep_equals_sequential(sim_post):
     # (accelerator default) sample the same posterior: means within 0.25 sd, sds within 20%.
     table, fit, _, _ = sim_post
     seq, vec = (bayes.sample_many([table], "chinchilla", likelihood="normal", inits=[fit], chains=2, draws=400,
-                                  warmup=300, seed=3, vectorize=v, progress=False)[0] for v in (1, 2))
+                                  warmup=300, seed=3, vectorize=v, retry=False, progress=False)[0] for v in (1, 2))
     a, b = seq.theta, vec.theta
     assert np.all(np.abs(a.mean(0) - b.mean(0)) < 0.25 * a.std(0))
     assert np.all(np.abs(b.std(0) / a.std(0) - 1) < 0.2)

@@ -90,7 +90,7 @@ def test_nuts_shaped_grouped_student_t_posterior_roundtrips(table, fit, tmp_path
 @pytest.mark.slow
 def test_grouped_student_t_nuts_posterior_roundtrips(table, fit, tmp_path):
     post = bayes.sample(table, "chinchilla", likelihood="student_t", groups="N", chains=2, draws=100, warmup=100,
-                        seed=0, init=fit, extend=0, progress=False)
+                        seed=0, init=fit, extend=0, retry=False, progress=False)
     names = set(post.idata.posterior.data_vars)
     assert {"log_s", "log_nu", "tau", "z"} <= names and post.method == "nuts"
     assert len(post.groups) == post.idata.posterior["z"].shape[-1] > 1

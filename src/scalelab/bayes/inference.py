@@ -17,6 +17,7 @@ from numpyro.infer.util import constrain_fn, potential_energy
 
 from scalelab import laws as _laws
 from scalelab import runs as _runs
+from scalelab.bayes import reparam as _reparam
 from scalelab.bayes.laplace import laplace_core, onehot_groups
 from scalelab.bayes.model import make_model, prepare_data
 from scalelab.bayes.posterior import Posterior, from_draws
@@ -99,7 +100,8 @@ def laplace(runs, law="chinchilla", *, likelihood: str = "huber", groups=None, p
     return dataclasses.replace(_finish(post, table, law, adjust), seconds=time.perf_counter() - t0)
 
 
-def _nuts_program(law, priors, likelihood, n_groups, delta, target_accept, warmup, chunk, dense_mass, vectorize):
+def _nuts_program(law, priors, likelihood, n_groups, delta, target_accept, warmup, chunk, dense_mass, vectorize,
+                  terms=((), ()), chart=None):
     """Compiled NUTS for one model setting, over "lanes" (one chain of one data set each).
 
     Returns ``init(keys, z0, args)``, ``advance(states, args)`` (``chunk`` more iterations of
@@ -112,7 +114,7 @@ def _nuts_program(law, priors, likelihood, n_groups, delta, target_accept, warmu
     preconditioner are traced arguments, so the programs are reused for every call with
     equal shapes.
     """
-    model = make_model(law, likelihood, priors, n_groups, delta, preconditioned=True)
+    model = make_model(law, likelihood, priors, n_groups, delta, preconditioned=True, terms=terms, chart=chart)
     # Built from numpyro's pure helpers, not `initialize_model`, which evaluates the model op
     # by op outside jit (~150 small compilations, ~5 s on a CPU) to find starts we do not use.
     potential_fn_gen = lambda *args: functools.partial(potential_energy, model, args, {})  # noqa: E731
@@ -151,14 +153,25 @@ def _run_once_options():
     return {"xla_backend_optimization_level": 0} if jax.default_backend() == "cpu" else None
 
 
+RETRY_ACCEPT = 0.95
 _nuts_program_default_priors = per_law(lambda law, *settings: _nuts_program(law, None, *settings))
 
 
-def _nuts_inputs(table, law, x, y, idx, labels, likelihood, priors, delta, init, chains, rng):
-    """Preconditioner ``(theta_fit, chol)`` and dispersed chain starts for one data set."""
+def _nuts_inputs(table, law, x, y, idx, labels, likelihood, priors, delta, init, chains, rng, chart=None, terms=None):
+    """Preconditioner ``(phi_fit, chol, constants)``, dispersed chain starts, the power-law terms, the centre
+    (unconstrained dict) and whether ``chart`` can serve this table (`reparam.usable`), for one data set.
+
+    ``terms`` None: found from this table (`reparam.power_terms`); ``chart`` None samples the
+    law's own coordinates (then ``phi = theta``).
+    """
     theta0 = _init_theta(table, law, init, likelihood)
     a = _approx(law, theta0, x, y, idx, labels, likelihood, priors, delta)
-    L = np.linalg.cholesky(np.asarray(a["cov"]) + 1e-12 * np.eye(law.n_params))
+    if terms is None:
+        found = _reparam.power_terms(law, x, a["theta"]) if chart else ()
+        terms = (found, _reparam.free_positives(law, found) if chart == "ridge" else ())
+    const = _reparam.constants(*terms, x, a["theta"])
+    usable = _reparam.usable(a["theta"], terms[0], chart)
+    phi_hat, L = _reparam.precondition(a["theta"], a["cov"], terms, const, chart if usable else None)
     # Chains start at independent draws of the Laplace approximation: w ~ Normal(0, I).
     z0 = {"w": rng.standard_normal((chains, law.n_params)),
           "log_s": np.full((chains,), float(np.log(a["s"])))}
@@ -168,7 +181,7 @@ def _nuts_inputs(table, law, x, y, idx, labels, likelihood, priors, delta, init,
         # numpyro's unconstrained space: tau (positive) is stored as log tau.
         z0["tau"] = np.full((chains,), float(np.log(max(float(a["tau"]), 1e-3))))
         z0["z"] = np.zeros((chains, len(labels)))
-    return (np.asarray(a["theta"]), L), z0
+    return (phi_hat, L, const), z0, terms, dict(zip(law.unconstrained_names, np.asarray(theta0, float))), usable
 
 
 def _stack(trees):
@@ -180,7 +193,8 @@ def sample_many(datasets, law="chinchilla", *, likelihood: str = "huber", groups
                 priors: Mapping | None = None, chains: int = 4, draws: int = 1000, warmup: int = 1000,
                 seed: int = 0, inits=None, delta: float = 1e-3, target_accept: float = 0.8,
                 chunk: int = 100, dense_mass: bool = True, vectorize: int | None = None,
-                progress: bool | None = None, adjust: str | None = "auto", extend: int = 2) -> list[Posterior]:
+                progress: bool | None = None, adjust: str | None = "auto", extend: int = 2,
+                reparam: str | None = "ridge", retry: bool = True) -> list[Posterior]:
     """NUTS posteriors of ``law`` for several run tables at once (one program, vmapped).
 
     Every table must have the same number of runs (and groups): the chains of all data
@@ -205,8 +219,19 @@ def sample_many(datasets, law="chinchilla", *, likelihood: str = "huber", groups
         the law is misspecified.
       extend: rounds of running on the data sets whose R-hat exceeds 1.01 (each runs three times
         the draws kept so far and keeps the last twice as many; a note in ``Posterior.warnings``).
-        0: never. What is still unconverged after them is returned with its diagnostics:
-        ``Posterior.converged`` is False and ``to_json`` lists why.
+        0: never.
+      reparam: the coordinates NUTS moves in (`scalelab.bayes.reparam`): ``"ridge"`` (default:
+        each power-law term ``c / x**e`` by its value and its slope at the design's centre, a free
+        positive parameter such as E on its natural scale), ``"centre"`` (each term's value at the
+        centre: affine, so the preconditioner already does it) or None (the law's own). The
+        posterior is the same (the chart's Jacobian is in the density); on 12-run tables the ridge
+        chart mixes where the law's own coordinates leave chains stranded (RESULTS.md, "Small tables").
+        Laws without such terms, or fits with an exponent <= 0, are sampled in their own coordinates.
+      retry: tables whose R-hat still exceeds 1.01 after the run-on rounds, or that had divergent
+        transitions, are sampled again from fresh
+        starts with target acceptance 0.95 and twice the warm-up; the better-mixed draws answer, and
+        ``warnings`` and ``Posterior.sampler`` say which. What is still unconverged after that is
+        returned with its diagnostics: ``Posterior.converged`` is False and ``to_json`` lists why.
       Other arguments: see `sample`.
 
     Returns:
@@ -229,25 +254,48 @@ def sample_many(datasets, law="chinchilla", *, likelihood: str = "huber", groups
     inits = [None] * len(datasets) if inits is None else list(inits)
     if len(inits) != len(datasets):
         raise ValueError(f"inits has {len(inits)} entries for {len(datasets)} data sets")
-    rng = np.random.default_rng(seed)
     prepared = [prepare_data(runs, law, groups) for runs in datasets]  # check every table before any fit
     shapes = [(len(p[0]), len(p[4])) for p in prepared]
     if len(set(shapes)) > 1:
         raise ValueError(f"sample_many: every table needs the same number of runs and groups; "
                          f"got (runs, groups) = {sorted(set(shapes))}")
-    args, starts = [], []
-    for (table, x, y, idx, labels), init in zip(prepared, inits):
-        precond, z0 = _nuts_inputs(table, law, x, y, idx, labels, likelihood, priors, delta, init, chains, rng)
-        group = jnp.zeros(len(table), jnp.int32) if idx is None else jnp.asarray(idx)
-        args.append((x, y, group if labels else None, precond))
-        starts.append(z0)
+    if reparam not in _reparam.CHARTS:
+        raise ValueError(f"reparam={reparam!r}: choose 'ridge', 'centre' or None")
+
+    def inputs(chart, inits):
+        args, starts, terms, centres, ok = [], [], None, [], []
+        for (table, x, y, idx, labels), init in zip(prepared, inits):
+            precond, z0, terms, theta0, usable = _nuts_inputs(table, law, x, y, idx, labels, likelihood, priors, delta,
+                                                              init, chains, np.random.default_rng(seed + len(args)),
+                                                              chart, terms)
+            group = jnp.zeros(len(table), jnp.int32) if idx is None else jnp.asarray(idx)
+            args.append((x, y, group if labels else None, precond))
+            starts.append(z0)
+            centres.append(theta0)
+            ok.append(usable)
+        return args, starts, terms, centres, all(ok)
+
+    args, starts, terms, centres, usable = inputs(reparam, inits)
+    if not usable:
+        # The ridge chart samples the log of each term's slope: a fit with an exponent <= 0 is sampled in
+        # the law's own coordinates (the whole batch, so that one program serves it).
+        reparam = None
+        args, starts, terms, centres, _ = inputs(None, centres)
+    chart = reparam if terms[0] else None
+    sampler = (f"NUTS, target acceptance {target_accept:g}, {warmup} warm-up, " +
+               ("the law's own coordinates" if chart is None else
+                f"{chart} chart ({', '.join(law.params[i] for i, _, _ in terms[0])} as their terms' "
+                + ("values and slopes" if chart == "ridge" else "values") + " at the design's centre"
+                + "".join(f", {law.params[k]} on its natural scale" for k in terms[1]) + ")"))
     n_runs, n_groups = shapes[0]
     n_sets = len(datasets)
+    vectorize_given = vectorize
     if vectorize is None:
         vectorize = 1 if jax.default_backend() == "cpu" else n_sets * chains
     lane_args = jax.tree.map(lambda v: jnp.repeat(v, chains, axis=0), _stack(args))  # lane = set * chains + chain
     lane_z0 = jax.tree.map(lambda v: v.reshape((n_sets * chains,) + v.shape[2:]), _stack(starts))
-    settings = (likelihood, n_groups, float(delta), float(target_accept), warmup, chunk, dense_mass, int(vectorize))
+    settings = (likelihood, n_groups, float(delta), float(target_accept), warmup, chunk, dense_mass, int(vectorize),
+                terms, chart)
     # Programs with the default priors are kept; user priors (distributions, not hashable) build a fresh one.
     init_fn, advance, constrain = (_nuts_program_default_priors(law, *settings) if priors is None
                                    else _nuts_program(law, priors, *settings))
@@ -269,7 +317,8 @@ def sample_many(datasets, law="chinchilla", *, likelihood: str = "huber", groups
         sites = constrain(jax.tree.map(jnp.asarray, z), jax.tree.map(lambda v: v[lanes_of(d)], lane_args))
         samples = {k: np.asarray(v) for k, v in sites.items() if k != "w"}
         return from_draws(law, likelihood, "nuts", samples, sample_stats={"diverging": diverging, "num_steps": num_steps},
-                          delta=delta, groups=prepared[d][4], n_runs=n_runs, seconds=0.0, warnings=notes)
+                          delta=delta, groups=prepared[d][4], n_runs=n_runs, seconds=0.0, warnings=notes,
+                          sampler=sampler)
 
     posts = [build(d) for d in range(n_sets)]
     # Chains that disagree (R-hat > 1.01) run on from where they stand (adaptation done, the same
@@ -298,6 +347,33 @@ def sample_many(datasets, law="chinchilla", *, likelihood: str = "huber", groups
         kept *= 2
     if bar is not None:
         bar.close()
+    # Still R-hat > 1.01, or divergent transitions: sample those tables again from a fresh start, with smaller steps and a longer
+    # adaptation (target acceptance RETRY_ACCEPT, twice the warm-up), and keep whichever agrees better.
+    # A chain that adapted its step and mass matrix in the far tail of the ridge (exponent -> 0, E -> 0) can
+    # stay there for thousands of iterations; a fresh adaptation with smaller steps usually does not.
+    def mixed(p):  # (mixed, R-hat): R-hat <= 1.01 and no divergent transitions
+        d = p.diagnostics()
+        return d["rhat_max"] <= RHAT_MAX and d["divergences"] == 0, d["rhat_max"]
+
+    failing = [d for d, p in enumerate(posts) if not mixed(p)[0]]
+    if failing and retry:
+        again = sample_many([prepared[d][0] for d in failing], law, likelihood=likelihood, groups=groups, priors=priors,
+                            chains=chains, draws=draws, warmup=2 * max(int(warmup), 500), seed=seed + 1,
+                            inits=[centres[d] for d in failing], delta=delta,
+                            target_accept=max(RETRY_ACCEPT, float(target_accept)), chunk=chunk,
+                            dense_mass=dense_mass, vectorize=vectorize_given, progress=False, adjust=None, extend=extend,
+                            reparam=reparam, retry=False)
+        for d, p in zip(failing, again):
+            (ok0, r0), (ok1, r1) = mixed(posts[d]), mixed(p)
+            div0, div1 = posts[d].diagnostics()["divergences"], p.diagnostics()["divergences"]
+            note = (f"R-hat {r0:.3f} ({div0} divergent) after {warmup} warm-up, {draws} draws and {int(extend)} "
+                    f"run-on round(s): sampled again with target acceptance "
+                    f"{max(RETRY_ACCEPT, float(target_accept)):g} and {2 * max(int(warmup), 500)} warm-up: "
+                    f"R-hat {r1:.3f} ({div1} divergent)")
+            if (ok1, -r1) > (ok0, -r0):
+                posts[d] = dataclasses.replace(p, warnings=(*p.warnings, note + " (these draws answer)"))
+            else:
+                posts[d] = dataclasses.replace(posts[d], warnings=(*posts[d].warnings, note + " (the first draws answer)"))
     seconds = (time.perf_counter() - t0) / len(datasets)
     posts = [dataclasses.replace(_finish(p, prep[0], law, adjust), seconds=seconds) for p, prep in zip(posts, prepared)]
     return posts
@@ -325,7 +401,8 @@ def _tqdm(**kw):
 def sample(runs, law="chinchilla", *, likelihood: str = "huber", groups=None, priors: Mapping | None = None,
            chains: int = 4, draws: int = 1000, warmup: int = 1000, seed: int = 0, init=None,
            delta: float = 1e-3, target_accept: float = 0.8, progress: bool | None = None,
-           adjust: str | None = "auto", extend: int = 2) -> Posterior:
+           adjust: str | None = "auto", extend: int = 2, reparam: str | None = "ridge",
+           retry: bool = True) -> Posterior:
     """NUTS posterior of ``law`` given ``runs`` (numpyro; all chains in one compiled program).
 
     Args:
@@ -346,6 +423,8 @@ def sample(runs, law="chinchilla", *, likelihood: str = "huber", groups=None, pr
       target_accept: NUTS target acceptance probability (numpyro's default 0.8).
       progress: tqdm bar over iterations (default: when more than 1,000 iterations).
       extend: rounds of running on while R-hat > 1.01 (see `sample_many`).
+      reparam, retry: the coordinates NUTS moves in, and the second pass for tables still at
+        R-hat > 1.01 (see `sample_many`).
       adjust: ``"auto"`` (default): ``"sandwich"`` on i.i.d. models of tables with at least
         `scalelab.bayes.sandwich.min_runs` runs (120 for chinchilla), None otherwise
         (`resolve_adjust`). None (the posterior given the law), or ``"sandwich"`` (i.i.d. models only):
@@ -358,11 +437,13 @@ def sample(runs, law="chinchilla", *, likelihood: str = "huber", groups=None, pr
         runs it is shrunk (`scalelab.bayes.sandwich`) and says so in ``warnings``.
 
     Returns:
-      `Posterior`: ``method`` says what answered (``"nuts"``), ``warnings`` the identifiability
+      `Posterior`: ``method`` says what answered (``"nuts"``; ``sampler`` how: coordinates, target
+      acceptance, warm-up, and whether a second pass answered), ``warnings`` the identifiability
       of the table and fit (`scalelab.fit.identify`), the adjustment made or not, and any run-on
       rounds; ``converged`` whether R-hat <= 1.01, ESS >= 400 and no divergences
       (``.check()`` warns).
     """
     return sample_many([runs], law, likelihood=likelihood, groups=groups, priors=priors, chains=chains,
                        draws=draws, warmup=warmup, seed=seed, inits=[init], delta=delta,
-                       target_accept=target_accept, progress=progress, adjust=adjust, extend=extend)[0]
+                       target_accept=target_accept, progress=progress, adjust=adjust, extend=extend,
+                       reparam=reparam, retry=retry)[0]

@@ -24,6 +24,7 @@ import numpyro
 import numpyro.distributions as dist
 
 from scalelab import runs as _runs
+from scalelab.bayes import reparam as _reparam
 from scalelab.bayes.likelihoods import LIKELIHOODS, noise_distribution
 from scalelab.bayes.priors import resolve_priors
 from scalelab.fit.problem import prepare
@@ -63,7 +64,7 @@ def prepare_data(runs, law, groups):
 
 
 def make_model(law, likelihood: str = "huber", priors: Mapping | None = None, n_groups: int = 0,
-               delta: float = 1e-3, preconditioned: bool = False):
+               delta: float = 1e-3, preconditioned: bool = False, terms: tuple = ((), ()), chart: str | None = None):
     """A numpyro model ``model(x, y, group=None)`` for ``law``.
 
     Args:
@@ -80,6 +81,10 @@ def make_model(law, likelihood: str = "huber", priors: Mapping | None = None, n_
         otherwise costs ~128 leapfrog steps per draw even with a dense mass matrix.
         The law's unconstrained names stay in the trace as deterministic sites. Passed
         as a model argument (not baked in) so one compiled sampler serves many data sets.
+        With ``terms`` (`scalelab.bayes.reparam.power_terms`) and a ``chart``, ``precondition`` is
+        ``(phi0, L, centres)`` and ``phi = phi0 + L w`` are the chart's coordinates (each power-law
+        term's value or slope at the design's centre, `scalelab.bayes.reparam`), mapped back to
+        ``theta`` with unit Jacobian: the same posterior again.
 
     ``x`` is a dict of input arrays, ``y`` the natural log of the observed loss.
     """
@@ -92,9 +97,12 @@ def make_model(law, likelihood: str = "huber", priors: Mapping | None = None, n_
         if not preconditioned:
             theta = jnp.stack([numpyro.sample(un, pri[un]) for un in names], axis=-1)
         else:
-            theta0, chol = precondition
+            theta0, chol = precondition[:2]
             w = numpyro.sample("w", dist.ImproperUniform(dist.constraints.real_vector, (), (len(names),)))
             theta = theta0 + chol @ w
+            if chart:
+                theta, logj = _reparam.to_theta(theta, terms, precondition[2], chart)
+                numpyro.factor("chart_jacobian", logj)
             for i, un in enumerate(names):
                 numpyro.factor(f"prior_{un}", pri[un].log_prob(numpyro.deterministic(un, theta[i])))
         mu = law.log_predict_theta(theta, x)

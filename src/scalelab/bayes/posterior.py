@@ -63,6 +63,9 @@ class Posterior:
         and the fit (`scalelab.fit.identify`), how the sampler got there (longer warm-up), and
         why an adjustment was or was not applied. Convergence warnings (R-hat, ESS) are computed
         from the draws by `check` / `problems`, and travel with `save`.
+      sampler: how NUTS answered: target acceptance, warm-up and the coordinates it moved in
+        (`scalelab.bayes.reparam`); ``""`` for Laplace draws. A re-run after R-hat > 1.01 says so here
+        and in ``warnings``.
     """
 
     law: _laws.Law
@@ -75,6 +78,7 @@ class Posterior:
     seconds: float = 0.0
     adjustment: str = ""
     warnings: tuple = ()
+    sampler: str = ""
 
     # -- draws -------------------------------------------------------------
     def _flat(self, name) -> np.ndarray:
@@ -247,7 +251,8 @@ class Posterior:
                 "ess_min": d["ess_min"], "seconds": float(self.seconds), "likelihood": self.likelihood,
                 "method": self.method, "groups": len(self.groups), "n_runs": int(self.n_runs),
                 "divergences": d["divergences"], "adjustment": self.adjustment or None,
-                "converged": not problems, "warnings": [*self.warnings, *problems]}
+                "converged": not problems, "warnings": [*self.warnings, *problems],
+                "sampler": self.sampler or None}
 
     def save(self, path) -> Path:
         """Write the InferenceData (with this object's metadata in the posterior's attrs) as netCDF."""
@@ -255,7 +260,8 @@ class Posterior:
         d = self.diagnostics()
         meta = {"law": self.law.name, "likelihood": self.likelihood, "method": self.method, "delta": self.delta,
                 "groups": list(self.groups), "n_runs": self.n_runs, "seconds": self.seconds,
-                "adjustment": self.adjustment, "warnings": list(self.warnings), "diagnostics": d,
+                "adjustment": self.adjustment, "warnings": list(self.warnings), "sampler": self.sampler,
+                "diagnostics": d,
                 "problems": self.problems(d=d)}
         self.idata.posterior.attrs["scalelab"] = json.dumps(meta, default=str)
         self.idata.to_netcdf(str(path), engine="h5netcdf")
@@ -286,7 +292,7 @@ def load(path) -> Posterior:
     post = Posterior(law=_laws.get(meta["law"]), likelihood=meta["likelihood"], method=meta["method"], idata=idata,
                      delta=float(meta["delta"]), groups=tuple(meta["groups"]), n_runs=int(meta["n_runs"]),
                      seconds=float(meta["seconds"]), adjustment=meta.get("adjustment", ""),
-                     warnings=tuple(meta.get("warnings", ())))
+                     warnings=tuple(meta.get("warnings", ())), sampler=meta.get("sampler", ""))
     # Recomputed from the stored draws (files written before diagnostics were saved are checked too).
     for msg in post.problems():
         warnings.warn(f"{path}: this posterior failed its checks when drawn: {msg}", stacklevel=2)
@@ -294,7 +300,7 @@ def load(path) -> Posterior:
 
 
 def from_draws(law, likelihood, method, draws: dict, *, sample_stats=None, delta=1e-3, groups=(), n_runs=0,
-               seconds=0.0, adjustment="", warnings=()) -> Posterior:
+               seconds=0.0, adjustment="", warnings=(), sampler="") -> Posterior:
     """A `Posterior` from ``{site: array [chain, draw, ...]}``."""
     az = _arviz()
     dims = {"z": ["group"]} if "z" in draws else None
@@ -304,4 +310,4 @@ def from_draws(law, likelihood, method, draws: dict, *, sample_stats=None, delta
                          coords=coords, dims=dims)
     return Posterior(law=law, likelihood=likelihood, method=method, idata=idata, delta=delta,
                      groups=tuple(groups), n_runs=n_runs, seconds=seconds, adjustment=adjustment,
-                     warnings=tuple(warnings))
+                     warnings=tuple(warnings), sampler=sampler)

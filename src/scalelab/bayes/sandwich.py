@@ -207,4 +207,4 @@ def sandwich(posterior, runs, *, small_sample: bool = True):
         stats = {k: np.asarray(v.values) for k, v in posterior.idata.sample_stats.items()}
     return from_draws(law, posterior.likelihood, posterior.method, out, sample_stats=stats, delta=posterior.delta,
                       n_runs=posterior.n_runs, seconds=posterior.seconds, adjustment="sandwich",
-                      warnings=posterior.warnings)
+                      warnings=posterior.warnings, sampler=posterior.sampler)
