@@ -24,7 +24,7 @@ from scalelab.bayes.posterior import Posterior, from_draws
 from scalelab.bayes.priors import resolve_priors
 from scalelab.bayes.posterior import RHAT_MAX
 from scalelab.bayes.adjust import _adjusted, _check_adjust, _finish, resolve_adjust  # noqa: F401
-from scalelab.programs import float64, per_law
+from scalelab.programs import call_timed, float64, per_law
 
 
 def _init_theta(table, law, init, likelihood):
@@ -51,8 +51,8 @@ def _init_theta(table, law, init, likelihood):
 
 def _prior_precision(law, priors):
     pri = resolve_priors(law, priors)
-    return jnp.array([1.0 / float(pri[u].scale) ** 2 if isinstance(pri[u], dist.Normal) else 0.0
-                      for u in law.unconstrained_names])
+    return np.array([1.0 / float(pri[u].scale) ** 2 if isinstance(pri[u], dist.Normal) else 0.0
+                     for u in law.unconstrained_names])
 
 
 @per_law
@@ -65,7 +65,7 @@ def _laplace_program(law, likelihood, delta):
 def _approx(law, theta0, x, y, idx, labels, likelihood, priors, delta):
     onehot = onehot_groups(idx, len(labels))
     program = _laplace_program(law, likelihood, float(delta))
-    return program(jnp.asarray(theta0), x, y, jnp.ones_like(y), onehot, _prior_precision(law, priors))
+    return program(np.asarray(theta0), x, y, np.ones(np.shape(y)), onehot, _prior_precision(law, priors))
 
 
 @float64
@@ -148,6 +148,11 @@ def _nuts_program(law, priors, likelihood, n_groups, delta, target_accept, warmu
             jax.jit(constrain, compiler_options=once))
 
 
+def _kept(program, name: str, compiler_options):
+    """``program`` called through `scalelab.programs.call_timed` under ``name``: its traced form is kept on disk."""
+    return lambda *args: call_timed(program, *args, name=name, compiler_options=compiler_options)[0]
+
+
 def _run_once_options():
     """XLA options for programs that run once per call (CPU: no backend optimisation)."""
     return {"xla_backend_optimization_level": 0} if jax.default_backend() == "cpu" else None
@@ -185,7 +190,8 @@ def _nuts_inputs(table, law, x, y, idx, labels, likelihood, priors, delta, init,
 
 
 def _stack(trees):
-    return jax.tree.map(lambda *v: jnp.asarray(np.stack([np.asarray(u) for u in v])), *trees)
+    """Stacked on the host (NumPy): a jnp op on NumPy arrays compiles a small program per shape."""
+    return jax.tree.map(lambda *v: np.stack([np.asarray(u) for u in v]), *trees)
 
 
 @float64
@@ -268,7 +274,7 @@ def sample_many(datasets, law="chinchilla", *, likelihood: str = "huber", groups
             precond, z0, terms, theta0, usable = _nuts_inputs(table, law, x, y, idx, labels, likelihood, priors, delta,
                                                               init, chains, np.random.default_rng(seed + len(args)),
                                                               chart, terms)
-            group = jnp.zeros(len(table), jnp.int32) if idx is None else jnp.asarray(idx)
+            group = np.zeros(len(table), np.int32) if idx is None else np.asarray(idx)
             args.append((x, y, group if labels else None, precond))
             starts.append(z0)
             centres.append(theta0)
@@ -292,13 +298,18 @@ def sample_many(datasets, law="chinchilla", *, likelihood: str = "huber", groups
     vectorize_given = vectorize
     if vectorize is None:
         vectorize = 1 if jax.default_backend() == "cpu" else n_sets * chains
-    lane_args = jax.tree.map(lambda v: jnp.repeat(v, chains, axis=0), _stack(args))  # lane = set * chains + chain
+    # lane = set * chains + chain; host arrays (NumPy), moved to the device by the compiled programs
+    lane_args = jax.tree.map(lambda v: np.repeat(v, chains, axis=0), _stack(args))
     lane_z0 = jax.tree.map(lambda v: v.reshape((n_sets * chains,) + v.shape[2:]), _stack(starts))
     settings = (likelihood, n_groups, float(delta), float(target_accept), warmup, chunk, dense_mass, int(vectorize),
                 terms, chart)
     # Programs with the default priors are kept; user priors (distributions, not hashable) build a fresh one.
     init_fn, advance, constrain = (_nuts_program_default_priors(law, *settings) if priors is None
                                    else _nuts_program(law, priors, *settings))
+    if priors is None and _laws.stable_name(law) is not None:  # traced once per machine (`scalelab.cache`)
+        tag, once = f"nuts|{law.name}|{settings!r}", _run_once_options()
+        init_fn, advance, constrain = (_kept(init_fn, tag + "|init", once), _kept(advance, tag + "|advance", None),
+                                       _kept(constrain, tag + "|constrain", once))
     states = init_fn(jax.random.split(jax.random.PRNGKey(seed), n_sets * chains), lane_z0, lane_args)
     total = warmup + draws
     show = (n_sets > 1 or total > 1000) if progress is None else progress
@@ -314,7 +325,7 @@ def sample_many(datasets, law="chinchilla", *, likelihood: str = "huber", groups
 
     def build(d, notes=()):
         z, diverging, num_steps = per_set[d]
-        sites = constrain(jax.tree.map(jnp.asarray, z), jax.tree.map(lambda v: v[lanes_of(d)], lane_args))
+        sites = constrain(z, jax.tree.map(lambda v: v[lanes_of(d)], lane_args))
         samples = {k: np.asarray(v) for k, v in sites.items() if k != "w"}
         return from_draws(law, likelihood, "nuts", samples, sample_stats={"diverging": diverging, "num_steps": num_steps},
                           delta=delta, groups=prepared[d][4], n_runs=n_runs, seconds=0.0, warnings=notes,

@@ -23,8 +23,9 @@ import numpy as np
 
 from scalelab.bayes.likelihoods import fisher_information, noise_distribution
 
-_S_GRID = jnp.exp(jnp.linspace(jnp.log(1e-4), jnp.log(1.0), 241))
-_NU_GRID = jnp.exp(jnp.linspace(jnp.log(1.0), jnp.log(200.0), 48))
+# NumPy, not jnp: a module-level jnp array is a compiled program run at import
+_S_GRID = np.exp(np.linspace(np.log(1e-4), np.log(1.0), 241))
+_NU_GRID = np.exp(np.linspace(np.log(1.0), np.log(200.0), 48))
 
 
 def laplace_core(law, theta_hat, x, y, w, onehot, likelihood: str, prior_prec, delta: float = 1e-3, *,
@@ -58,7 +59,7 @@ def laplace_core(law, theta_hat, x, y, w, onehot, likelihood: str, prior_prec, d
         if likelihood == "student_t":
             ss, nn = jnp.meshgrid(_S_GRID, _NU_GRID, indexing="ij")
         else:
-            ss, nn = _S_GRID[:, None], jnp.full((_S_GRID.shape[0], 1), 5.0)
+            ss, nn = jnp.asarray(_S_GRID)[:, None], jnp.full((_S_GRID.shape[0], 1), 5.0)
         ll = jax.vmap(jax.vmap(lambda s, nu: jnp.sum(w * noise_distribution(likelihood, s, nu, delta).log_prob(r))))(ss, nn)
         best = jnp.unravel_index(jnp.argmax(ll), ll.shape)
         s, nu = ss[best], nn[best]
@@ -94,4 +95,4 @@ def laplace_core(law, theta_hat, x, y, w, onehot, likelihood: str, prior_prec, d
 
 
 def onehot_groups(idx, n_groups):
-    return None if idx is None else jnp.asarray(np.eye(n_groups)[idx])
+    return None if idx is None else np.eye(n_groups)[idx]  # host array: no per-shape program
