@@ -98,6 +98,13 @@ def residual_fn_for(law):
     return residual
 
 
+def fit_compiler_options() -> dict | None:
+    """XLA options of `fit`'s programs: on a CPU, backend optimisation level 1 (measured on Epoch's 240
+    runs, 2-core CPU: compiles in 3.9-4.2 s instead of 4.5 s and runs as fast, 0.091-0.094 s warm against
+    0.098 s); other backends their default."""
+    return {"xla_backend_optimization_level": 1} if jax.default_backend() == "cpu" else None
+
+
 @per_law
 def compiled_multistart(law, kind: str, screen_iter: int, keep: int, max_iter: int):
     """A cached ``jit`` of `multistart` for one law and solver setting.
@@ -110,7 +117,7 @@ def compiled_multistart(law, kind: str, screen_iter: int, keep: int, max_iter: i
         return multistart(residual, starts, data, kind=kind, delta=delta, free=free, fixed=fixed,
                           screen_iter=screen_iter, keep=keep, max_iter=max_iter)
 
-    return jax.jit(run)
+    return jax.jit(run, compiler_options=fit_compiler_options())
 
 
 def default_starts(law):
@@ -131,7 +138,7 @@ def compiled_projection(law, kind: str, keep: int, max_iter: int, irls_iter: int
         return _screen.vp_multistart(law, residual, grid, data, kind=kind, delta=delta, free=free, fixed=fixed,
                                      keep=keep, irls_iter=irls_iter, max_iter=max_iter)
 
-    return jax.jit(run)
+    return jax.jit(run, compiler_options=fit_compiler_options())
 
 
 def resolve_starts(law, starts="grid", seed: int = 0) -> np.ndarray:
@@ -229,7 +236,7 @@ def fit(runs, law="chinchilla", *, objective: str = "huber", delta: float = 1e-3
     with jax.default_device(jax.devices()[0]):
         res, compile_seconds = call_timed(
             run, put(padded_starts), jax.tree.map(put, padded), put(delta), put(free), put(fixed_values),
-            name=None if stable is None else name)
+            name=None if stable is None else name, compiler_options=fit_compiler_options())
         res = jax.device_get(res)
     theta = np.asarray(res.theta, float)
     u = {k: float(v) for k, v in law.unflatten(theta).items()}
