@@ -33,7 +33,9 @@ decades (log10).
 
 from __future__ import annotations
 
+import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Sequence
 
 import numpy as np
@@ -46,7 +48,7 @@ from scalelab.forecast import curves as _curves
 from scalelab.forecast.calibrate import (calibrate_scale, combine, extrapolation_distance, origin_weights, size_groups,
                                          stable, stack_weights, t_quantile, viable)
 from scalelab.forecast.result import Forecast
-from scalelab.programs import float64, per_law
+from scalelab.programs import call_timed, float64, per_law
 
 METHOD = "rolling-origin stacking; Student-t interval calibrated on held-out extrapolation errors and the laws' disagreement"
 
@@ -83,6 +85,13 @@ def _predict_program(law):
     import jax
 
     return jax.jit(lambda P, x: law(P, **x))
+
+
+def _predict(law, P, x):
+    """``law`` at the variants' parameters ``P`` and inputs ``x``: one compiled call, kept traced and compiled
+    on disk for scalelab's own laws (`scalelab.cache`)."""
+    stable = _laws.stable_name(law)
+    return call_timed(_predict_program(law), P, x, name=None if stable is None else f"forecast.predict|{stable}")[0]
 
 
 def supported(n_runs: int, cands: list) -> tuple[list, list]:
@@ -224,24 +233,32 @@ def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, 
     W = np.vstack([np.ones((1, n)), origin_w])
     info = {"kind": ["full"] + ["origin"] * K, "variant": ["all runs"] + [f"origin {k + 1}" for k in range(K)]}
     variants = _variants._make(W, info)
-    for law in cands:
+    def fit_law(law):
+        """One candidate's fits (full table and origins, one `fit_many`) and predictions, or why it dropped."""
         t_law = time.perf_counter()
         try:
             df = fit_many(table, law, variants, starts=default_starts(law), seed=seed, progress=progress)
         except Exception as err:  # a law that cannot be fitted here drops out, with the reason
-            warnings.append(f"law {law.name!r} dropped: {err}")
-            continue
+            return f"law {law.name!r} dropped: {err}"
         P = {p: df[p].to_numpy()[:, None] for p in law.params}
         x = {c: np.concatenate([x_all[c], targets[c].to_numpy()])[None, :] for c in law.inputs}
-        both = np.asarray(_predict_program(law)(P, x), float)  # [variants, runs + targets], one compiled call
+        both = np.asarray(_predict(law, P, x), float)  # [variants, runs + targets], one compiled call
         pr, pt = both[:, :n], both[:, n:]
         if not (np.all(np.isfinite(pr)) and np.all(pr > 0) and np.all(np.isfinite(pt[0])) and np.all(pt[0] > 0)):
-            warnings.append(f"law {law.name!r} dropped: non-finite or non-positive predictions")
+            return f"law {law.name!r} dropped: non-finite or non-positive predictions"
+        return ({"law": law, "params": {p: float(df[p].iloc[0]) for p in law.params},
+                 "objective": float(df["objective"].iloc[0]), "converged": bool(df["converged"].iloc[0]),
+                 "seconds": time.perf_counter() - t_law}, pr, pt[0])
+
+    # the candidates' programs run side by side (JAX releases the GIL while a program runs): on a 2-core
+    # CPU six laws took 1.4 s instead of 2.3 s, the same fits; results are taken in the candidates' order
+    with ThreadPoolExecutor(max_workers=max(1, min(len(cands), os.cpu_count() or 1))) as pool:
+        outcomes = list(pool.map(float64(fit_law), cands))
+    for law, out in zip(cands, outcomes):
+        if isinstance(out, str):
+            warnings.append(out)
             continue
-        fits[law.name] = {"law": law, "params": {p: float(df[p].iloc[0]) for p in law.params},
-                          "objective": float(df["objective"].iloc[0]), "converged": bool(df["converged"].iloc[0]),
-                          "seconds": time.perf_counter() - t_law}
-        preds_runs[law.name], preds_tgt[law.name] = pr, pt[0]
+        fits[law.name], preds_runs[law.name], preds_tgt[law.name] = out
     if not fits:
         raise RuntimeError("every candidate law failed to fit: " + "; ".join(warnings))
     names = list(fits)
