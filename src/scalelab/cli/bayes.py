@@ -82,6 +82,8 @@ def cmd_bayes(args) -> int:
             print(f"rhat_max   {out['rhat_max']:.4f}\ness_min    {out['ess_min']:.0f}")
         if not out["converged"]:
             print("converged  no (see the warnings)")
+        if out.get("sampler"):  # how NUTS answered (chart, target acceptance, warm-up)
+            print(f"sampler    {out['sampler']}")
         print(f"seconds    {out['seconds']:.2f}")
     return 0
 
