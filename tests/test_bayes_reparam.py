@@ -101,6 +101,7 @@ def fit40(t40):
     return scalelab.fit(t40, "chinchilla", objective="huber", starts=16)
 
 
+@pytest.mark.slow  # make test-all; CI's time budget
 def test_same_posterior_as_the_law_own_coordinates(t40, fit40):
     # A change of coordinates with its Jacobian leaves the posterior alone: means and 90% intervals of the
     # ridge chart's draws match those of the law's own coordinates within Monte-Carlo error (4 standard

@@ -171,6 +171,7 @@ def test_traced_program_kept_and_loaded(kept):
     assert off["traced"] == off["loaded"] == 0  # cache off: nothing kept, nothing read
 
 
+@pytest.mark.slow  # make test-all; CI's time budget
 def test_corrupt_traced_program_is_traced_again(kept, tmp_path):
     import shutil
 

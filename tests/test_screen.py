@@ -97,6 +97,7 @@ def test_simulated_tables_reach_grid_optimum():
     assert same >= 15, gaps
 
 
+@pytest.mark.slow  # make test-all; CI's time budget
 def test_refining_the_best_points_keeps_every_points_ranking():
     """Huber re-weightings on the best 256 least-squares points only (the default) reach the optimum that
     re-weighting all 4,096 points reaches, on tables with Student-t noise (where re-weighting matters)."""

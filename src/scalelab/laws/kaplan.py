@@ -6,6 +6,8 @@ N is the *non-embedding* parameter count and D tokens, as in Kaplan; loss in
 nats/token. Published: aN 0.076, aD 0.103, Nc 6.4e13, Dc 1.8e13.
 """
 
+import math
+
 import jax.numpy as jnp
 
 from scalelab.laws.base import Law, positive
@@ -32,8 +34,8 @@ KAPLAN = Law(
     start_grid={
         "log_Nc": (20.0, 30.0, 40.0),
         "log_Dc": (20.0, 30.0, 40.0),
-        "log_aN": tuple(jnp.log(jnp.array([0.03, 0.1, 0.3])).tolist()),
-        "log_aD": tuple(jnp.log(jnp.array([0.03, 0.1, 0.3])).tolist()),
+        "log_aN": tuple(math.log(v) for v in (0.03, 0.1, 0.3)),  # plain floats: no program run at import
+        "log_aD": tuple(math.log(v) for v in (0.03, 0.1, 0.3)),
     },
     start_ranges={
         "log_Nc": (15.0, 45.0),
