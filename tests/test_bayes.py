@@ -172,6 +172,7 @@ def test_laplace_coverage_loose():
     assert np.all((cov50 >= 0.24) & (cov50 <= 0.76)), cov50
 
 
+@pytest.mark.slow  # make test-all; CI's time budget
 def test_sample_many_nuts_coverage_loose():
     # NUTS for 24 simulated data sets in one program (`sample_many`). Each posterior must be
     # that data set's own (means at its own least-squares fit, within 0.5 posterior sd: a

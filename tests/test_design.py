@@ -46,6 +46,7 @@ def test_targets_equal_closed_form():
     np.testing.assert_allclose(got, float(law(EPOCH, N=1e9, D=2e10)), rtol=1e-12)
 
 
+@pytest.mark.slow  # make test-all; CI's time budget
 def test_epoch_influence_ranks_like_leave_one_out(epoch_runs, epoch_path):
     """Spec: Spearman >= 0.9 between influence and LOO refits on the loss forecast at C = 1e24.
 
