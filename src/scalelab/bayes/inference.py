@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import functools
 import time
 import warnings
 from typing import Mapping
@@ -12,19 +11,18 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import numpyro.distributions as dist
-from numpyro.infer.hmc import hmc
-from numpyro.infer.util import constrain_fn, potential_energy
 
 from scalelab import laws as _laws
 from scalelab import runs as _runs
 from scalelab.bayes import reparam as _reparam
 from scalelab.bayes.laplace import laplace_core, onehot_groups
-from scalelab.bayes.model import make_model, prepare_data
+from scalelab.bayes.model import prepare_data
+from scalelab.bayes.nuts import advance_lanes, nuts_programs, run_once_options
 from scalelab.bayes.posterior import Posterior, from_draws
 from scalelab.bayes.priors import resolve_priors
 from scalelab.bayes.posterior import RHAT_MAX
 from scalelab.bayes.adjust import _adjusted, _check_adjust, _finish, resolve_adjust  # noqa: F401
-from scalelab.programs import call_timed, float64, per_law
+from scalelab.programs import float64, per_law
 
 
 def _init_theta(table, law, init, likelihood):
@@ -59,7 +57,7 @@ def _prior_precision(law, priors):
 def _laplace_program(law, likelihood, delta):
     """A cached jit of `laplace_core` for one law and likelihood (data, groups and priors traced)."""
     return jax.jit(lambda t, x, y, w, oh, pp: laplace_core(law, t, x, y, w, oh, likelihood, pp, delta),
-                   compiler_options=_run_once_options())
+                   compiler_options=run_once_options())
 
 
 def _approx(law, theta0, x, y, idx, labels, likelihood, priors, delta):
@@ -100,66 +98,7 @@ def laplace(runs, law="chinchilla", *, likelihood: str = "huber", groups=None, p
     return dataclasses.replace(_finish(post, table, law, adjust), seconds=time.perf_counter() - t0)
 
 
-def _nuts_program(law, priors, likelihood, n_groups, delta, target_accept, warmup, chunk, dense_mass, vectorize,
-                  terms=((), ()), chart=None):
-    """Compiled NUTS for one model setting, over "lanes" (one chain of one data set each).
-
-    Returns ``init(keys, z0, args)``, ``advance(states, args)`` (``chunk`` more iterations of
-    every lane) and ``constrain(z, args)`` (unconstrained draws -> every site). Built on
-    numpyro's functional NUTS (`numpyro.infer.hmc.hmc`). ``vectorize`` lanes advance in
-    lock-step under ``vmap`` (each NUTS iteration then waits for the lane with the deepest
-    tree), the batches one after another (``lax.map``): on a CPU one lane at a time is the
-    fastest (measured: 4 Epoch chains 0.6 s vs 0.9-1.1 s per 100 warm-up iterations, and
-    a smaller program to compile); on an accelerator all lanes at once. Data and
-    preconditioner are traced arguments, so the programs are reused for every call with
-    equal shapes.
-    """
-    model = make_model(law, likelihood, priors, n_groups, delta, preconditioned=True, terms=terms, chart=chart)
-    # Built from numpyro's pure helpers, not `initialize_model`, which evaluates the model op
-    # by op outside jit (~150 small compilations, ~5 s on a CPU) to find starts we do not use.
-    potential_fn_gen = lambda *args: functools.partial(potential_energy, model, args, {})  # noqa: E731
-    postprocess_gen = lambda *args: functools.partial(constrain_fn, model, args, {},  # noqa: E731
-                                                      return_deterministic=True)
-    init_kernel, sample_kernel = hmc(potential_fn_gen=potential_fn_gen, algo="NUTS")
-
-    def init_one(rng_key, z0, args):
-        return init_kernel(z0, warmup, dense_mass=[tuple(sorted(z0))] if dense_mass else [],
-                           target_accept_prob=target_accept, model_args=args, rng_key=rng_key)
-
-    def advance_one(lane):
-        state, args = lane
-
-        def step(st, _):
-            st = sample_kernel(st, model_args=args)
-            return st, (st.z, st.diverging, st.num_steps)
-        return jax.lax.scan(step, state, None, length=chunk)
-
-    def advance(states, args):
-        return jax.lax.map(advance_one, (states, args), batch_size=vectorize if vectorize > 1 else None)
-
-    def constrain(z, args):  # z: [lane, draw, ...]
-        return jax.vmap(lambda zl, al: jax.vmap(postprocess_gen(*al))(zl))(z, args)
-
-    # init and constrain run once per call: on a CPU, XLA's optimisation passes cost more than
-    # they save there (init: 2.4 s -> 1.0 s to compile on the 2-core CPU, measured); the sampler
-    # keeps them (at -O0 it compiles no faster and samples 3-5x slower).
-    once = _run_once_options()
-    return (jax.jit(jax.vmap(init_one), compiler_options=once), jax.jit(advance),
-            jax.jit(constrain, compiler_options=once))
-
-
-def _kept(program, name: str, compiler_options):
-    """``program`` called through `scalelab.programs.call_timed` under ``name``: its traced form is kept on disk."""
-    return lambda *args: call_timed(program, *args, name=name, compiler_options=compiler_options)[0]
-
-
-def _run_once_options():
-    """XLA options for programs that run once per call (CPU: no backend optimisation)."""
-    return {"xla_backend_optimization_level": 0} if jax.default_backend() == "cpu" else None
-
-
 RETRY_ACCEPT = 0.95
-_nuts_program_default_priors = per_law(lambda law, *settings: _nuts_program(law, None, *settings))
 
 
 def _nuts_inputs(table, law, x, y, idx, labels, likelihood, priors, delta, init, chains, rng, chart=None, terms=None):
@@ -304,18 +243,13 @@ def sample_many(datasets, law="chinchilla", *, likelihood: str = "huber", groups
     settings = (likelihood, n_groups, float(delta), float(target_accept), warmup, chunk, dense_mass, int(vectorize),
                 terms, chart)
     # Programs with the default priors are kept; user priors (distributions, not hashable) build a fresh one.
-    init_fn, advance, constrain = (_nuts_program_default_priors(law, *settings) if priors is None
-                                   else _nuts_program(law, priors, *settings))
-    if priors is None and _laws.stable_name(law) is not None:  # traced once per machine (`scalelab.cache`)
-        tag, once = f"nuts|{law.name}|{settings!r}", _run_once_options()
-        init_fn, advance, constrain = (_kept(init_fn, tag + "|init", once), _kept(advance, tag + "|advance", None),
-                                       _kept(constrain, tag + "|constrain", once))
+    init_fn, advance, constrain = nuts_programs(law, priors, settings)
     states = init_fn(jax.random.split(jax.random.PRNGKey(seed), n_sets * chains), lane_z0, lane_args)
     total = warmup + draws
     show = (n_sets > 1 or total > 1000) if progress is None else progress
     bar = _tqdm(total=-(-total // chunk) * chunk, desc=f"NUTS {n_sets} data set(s) x {chains} chains",
                 disable=not show)
-    states, hist = _advance_lanes(advance, states, lane_args, total, chunk, bar)
+    states, hist = advance_lanes(advance, states, lane_args, total, chunk, bar)
     per_set_runs: dict = {}
     first_rhat: dict = {}
     take = lambda t, lanes, cut=slice(None): tuple(  # noqa: E731
@@ -342,7 +276,7 @@ def sample_many(datasets, law="chinchilla", *, likelihood: str = "huber", groups
         if not failing:
             break
         lanes = np.concatenate([lanes_of(d) for d in failing])
-        sub_states, new = _advance_lanes(advance, jax.tree.map(lambda v: v[lanes], states),
+        sub_states, new = advance_lanes(advance, jax.tree.map(lambda v: v[lanes], states),
                                          jax.tree.map(lambda v: v[lanes], lane_args), 3 * kept, chunk, None)
         states = jax.tree.map(lambda full, sub: full.at[lanes].set(sub), states, sub_states)
         for j, d in enumerate(failing):
@@ -388,18 +322,6 @@ def sample_many(datasets, law="chinchilla", *, likelihood: str = "huber", groups
     seconds = (time.perf_counter() - t0) / len(datasets)
     posts = [dataclasses.replace(_finish(p, prep[0], law, adjust), seconds=seconds) for p, prep in zip(posts, prepared)]
     return posts
-
-
-def _advance_lanes(advance, states, args, iterations, chunk, bar):
-    """Run ``iterations`` (rounded up to ``chunk``) more NUTS steps of every lane; ``(states, (z, div, steps))``."""
-    outs = []
-    for _ in range(-(-int(iterations) // chunk)):
-        states, out = advance(states, args)
-        outs.append(jax.tree.map(np.asarray, out))
-        if bar is not None:
-            bar.update(chunk)
-    hist = tuple(jax.tree.map(lambda *v: np.concatenate(v, axis=1), *[o[i] for o in outs]) for i in range(3))
-    return states, hist
 
 
 def _tqdm(**kw):
