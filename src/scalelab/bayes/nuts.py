@@ -29,11 +29,10 @@ def nuts_programs(law, priors, settings: tuple):
     if priors is not None:
         return _build(law, priors, *settings)
     init, advance, constrain = _default_priors(law, *settings)
-    if _laws.stable_name(law) is None:
-        return init, advance, constrain
-    tag, once = f"nuts|{law.name}|{settings!r}", run_once_options()
+    once = run_once_options()
     kept = lambda program, part, options: (  # noqa: E731
-        lambda *args: call_timed(program, *args, name=f"{tag}|{part}", compiler_options=options)[0])
+        lambda *args: call_timed(program, *args, name=_laws.program_name(f"nuts.{part}", law, repr(settings)),
+                                 compiler_options=options)[0])
     return kept(init, "init", once), kept(advance, "advance", None), kept(constrain, "constrain", once)
 
 

@@ -218,15 +218,14 @@ def fit(runs, law="chinchilla", *, objective: str = "huber", delta: float = 1e-3
     table, data = prepare(runs, law, weights, n_free=int(free.sum()), dtype=np.dtype(dtype))
     _cache.enable()
     projection = isinstance(starts, str) and starts == "auto" and bool(law.linear)
-    stable = _laws.stable_name(law)  # scalelab's own law: its traced program is kept on disk (`scalelab.cache`)
     if projection:
         start_arr = _screen.nonlinear_grid(law, _screen.DEFAULT_POINTS)
         run = compiled_projection(law, objective, _screen.DEFAULT_KEEP, max_iter, _screen.DEFAULT_IRLS)
-        name = f"fit.projection|{stable}|{objective}|{_screen.DEFAULT_KEEP}|{max_iter}|{_screen.DEFAULT_IRLS}"
+        name = _laws.program_name("fit.projection", law, objective, _screen.DEFAULT_KEEP, max_iter, _screen.DEFAULT_IRLS)
     else:
         start_arr = resolve_starts(law, starts, seed)
         run = compiled_multistart(law, objective, screen_iter, keep, max_iter)
-        name = f"fit.multistart|{stable}|{objective}|{screen_iter}|{keep}|{max_iter}"
+        name = _laws.program_name("fit.multistart", law, objective, screen_iter, keep, max_iter)
     # shape buckets: tables of 200 and 240 runs (or 100 and 128 random starts) share one program
     padded = _buckets.pad_rows(data)
     fixed_set = isinstance(starts, str) and starts in ("auto", "grid")  # the same starts for every table
@@ -236,7 +235,7 @@ def fit(runs, law="chinchilla", *, objective: str = "huber", delta: float = 1e-3
     with jax.default_device(jax.devices()[0]):
         res, compile_seconds = call_timed(
             run, put(padded_starts), jax.tree.map(put, padded), put(delta), put(free), put(fixed_values),
-            name=None if stable is None else name, compiler_options=fit_compiler_options())
+            name=name, compiler_options=fit_compiler_options())
         res = jax.device_get(res)
     theta = np.asarray(res.theta, float)
     u = {k: float(v) for k, v in law.unflatten(theta).items()}

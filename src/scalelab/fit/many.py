@@ -260,9 +260,9 @@ def fit_many(runs, law="chinchilla", variants: Variants | None = None, *, object
                       if keep_eff == S and S <= 8 and V >= COMPACTION_MIN_VARIANTS else None)
     program = _program(law, objective, screen_iter, keep_eff, max_iter, batch_size, tuple(devices),
                        compaction=compaction or None, rows_per_variant=rows is not None)
-    stable = _laws.stable_name(law)  # scalelab's own law: its traced program is kept on disk (`scalelab.cache`)
-    name = None if stable is None else (f"fit_many|{stable}|{objective}|{screen_iter}|{keep_eff}|{max_iter}|"
-                                        f"{batch_size}|{compaction or None}|{rows is not None}")
+    # scalelab's own law: its traced program is kept on disk (`scalelab.cache`)
+    name = _laws.program_name("fit_many", law, objective, screen_iter, keep_eff, max_iter, batch_size,
+                              compaction or None, rows is not None)
 
     # device_put, not jnp.asarray: on a NumPy array the latter compiles a small program per shape
     put = lambda a: jax.device_put(np.asarray(a, np_dtype))  # noqa: E731

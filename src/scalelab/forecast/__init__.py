@@ -90,8 +90,7 @@ def _predict_program(law):
 def _predict(law, P, x):
     """``law`` at the variants' parameters ``P`` and inputs ``x``: one compiled call, kept traced and compiled
     on disk for scalelab's own laws (`scalelab.cache`)."""
-    stable = _laws.stable_name(law)
-    return call_timed(_predict_program(law), P, x, name=None if stable is None else f"forecast.predict|{stable}")[0]
+    return call_timed(_predict_program(law), P, x, name=_laws.program_name("forecast.predict", law))[0]
 
 
 def supported(n_runs: int, cands: list) -> tuple[list, list]:

@@ -69,9 +69,16 @@ def stable_name(law: Law) -> str | None:
     return law.name if _BUILTIN.get(law.name) is law else None
 
 
+def program_name(kind: str, law: Law, *settings) -> str | None:
+    """``"kind|law|setting|..."``: the name under which a program built for ``law`` is kept traced on disk
+    (`scalelab.programs.call_timed`), or ``None`` when ``law`` is not one of this package's (`stable_name`)."""
+    name = stable_name(law)
+    return None if name is None else "|".join([kind, name, *map(str, settings)])
+
+
 def all_laws() -> list[Law]:
     _discover()
     return [_REGISTRY[n] for n in names()]
 
 
-__all__ = ["Law", "Transform", "identity", "positive", "unit", "get", "names", "all_laws", "register", "stable_name"]
+__all__ = ["Law", "Transform", "identity", "positive", "unit", "get", "names", "all_laws", "register", "stable_name", "program_name"]
