@@ -55,7 +55,7 @@ OFF = ("off", "0", "none", "false", "no", "")
 MIN_COMPILE_SECONDS = 0.2
 
 _state: dict = {"enabled": None, "dir": None, "warned": False, "digest": None,
-                "programs_traced": 0, "programs_loaded": 0}
+                "programs_traced": 0, "programs_loaded": 0, "programs_unkept": 0}
 
 
 def root() -> Path | None:
@@ -335,18 +335,21 @@ def compile_program(name: str | None, jitted, args: tuple, compiler_options: dic
     if exp is not None:
         _state["programs_loaded"] += 1
     else:
-        _state["programs_traced"] += 1
         box = {}
+        # the function under the jit: a jit with its own compiler options cannot be nested in another
+        inner = getattr(jitted, "__wrapped__", jitted)
 
         def flat(*a):  # flat leaves in and out: the exported form needs no pytree registration
-            out, box["tree"] = jax.tree.flatten(jitted(*jax.tree.unflatten(in_tree, a)))
+            out, box["tree"] = jax.tree.flatten(inner(*jax.tree.unflatten(in_tree, a)))
             return tuple(out)
 
         try:
             exp = export.export(jax.jit(flat))(*leaves)
             blob = bytes(exp.serialize())
         except Exception:  # a program jax.export cannot serialize (or no flatbuffers): compiled as usual
+            _state["programs_unkept"] += 1
             return jitted.lower(*args).compile()
+        _state["programs_traced"] += 1
         out_tree = box["tree"]
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
