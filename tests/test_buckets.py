@@ -84,7 +84,7 @@ def test_padding_changes_no_result():
             np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-12, atol=0)
     grid = jnp.asarray(screen.nonlinear_grid(law))
     run = api.compiled_projection(law, "huber", screen.DEFAULT_KEEP, 200)
-    raw = run(grid, jax.tree.map(jnp.asarray, data), jnp.asarray(1e-3), jnp.ones(5), jnp.zeros(5))
+    raw = run(grid, jax.tree.map(jnp.asarray, data), jnp.asarray(1e-3), jnp.ones(5), jnp.zeros(5))[0]
     assert float(raw.f) == pytest.approx(padded.objective, rel=1e-12, abs=0)
     np.testing.assert_allclose(np.asarray(raw.theta), np.asarray(theta), rtol=1e-6)
 

@@ -47,6 +47,18 @@ def test_objective_agrees_with_scipy_float64(epoch_fit, epoch_runs):
     assert scipy_objective(theta, N, D, L) == pytest.approx(epoch_fit.objective, rel=1e-10)
 
 
+def test_log_residuals_match_numpy(epoch_fit, epoch_runs):
+    """FitResult.log_residuals (computed inside the fit's program) are log L_pred - log L in float64
+    NumPy at the reported parameters, in the table's row order."""
+    N, D, L = (epoch_runs.column(c) for c in ("N", "D", "loss"))
+    p = epoch_fit.params
+    theta = np.array([np.log(p["A"]), np.log(p["B"]), np.log(p["E"]), p["alpha"], p["beta"]])
+    a, b, e, alpha, beta = theta
+    ref = special.logsumexp([a - alpha * np.log(N), b - beta * np.log(D), np.full_like(N, e)], axis=0) - np.log(L)
+    assert epoch_fit.log_residuals.shape == ref.shape
+    np.testing.assert_allclose(epoch_fit.log_residuals, ref, rtol=0, atol=1e-12)
+
+
 def test_scipy_cannot_improve_on_our_optimum(epoch_fit, epoch_runs):
     """L-BFGS-B started at our optimum finds nothing meaningfully lower (it is a minimum)."""
     N, D, L = (epoch_runs.column(c) for c in ("N", "D", "loss"))

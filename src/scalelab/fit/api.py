@@ -48,6 +48,8 @@ class FitResult:
         or ``"multistart"`` (every start screened by LM, `scalelab.fit.multistart`).
       warnings: identifiability warnings (`scalelab.fit.identify`): the design and parameters at
         the edge of their range.
+      log_residuals: ``log L_pred - log L`` of each run at ``params``, in the table's row order
+        (runs of weight 0 included).
     """
 
     law: _laws.Law
@@ -68,6 +70,7 @@ class FitResult:
     compile_seconds: float = 0.0
     method: str = "multistart"
     warnings: tuple = ()
+    log_residuals: np.ndarray | None = None
 
     def predict(self, **inputs) -> np.ndarray:
         """Predicted loss at the given inputs (e.g. ``N=1e9, D=2e10``)."""
@@ -114,10 +117,17 @@ def compiled_multistart(law, kind: str, screen_iter: int, keep: int, max_iter: i
     residual = residual_fn_for(law)
 
     def run(starts, data, delta, free, fixed):
-        return multistart(residual, starts, data, kind=kind, delta=delta, free=free, fixed=fixed,
-                          screen_iter=screen_iter, keep=keep, max_iter=max_iter)
+        res = multistart(residual, starts, data, kind=kind, delta=delta, free=free, fixed=fixed,
+                         screen_iter=screen_iter, keep=keep, max_iter=max_iter)
+        return _with_natural(law, residual, res, data)
 
     return jax.jit(run, compiler_options=fit_compiler_options())
+
+
+def _with_natural(law, residual, res, data):
+    """``(res, natural params, log residuals)``: what `fit` reports, computed inside its program (done
+    eagerly after it, each of those few operations compiled a program of its own: ~0.2 s a process)."""
+    return res, law.to_natural(law.unflatten(res.theta)), residual(res.theta, data)
 
 
 def default_starts(law):
@@ -135,8 +145,9 @@ def compiled_projection(law, kind: str, keep: int, max_iter: int, irls_iter: int
     residual = residual_fn_for(law)
 
     def run(grid, data, delta, free, fixed):
-        return _screen.vp_multistart(law, residual, grid, data, kind=kind, delta=delta, free=free, fixed=fixed,
-                                     keep=keep, irls_iter=irls_iter, max_iter=max_iter)
+        res = _screen.vp_multistart(law, residual, grid, data, kind=kind, delta=delta, free=free, fixed=fixed,
+                                    keep=keep, irls_iter=irls_iter, max_iter=max_iter)
+        return _with_natural(law, residual, res, data)
 
     return jax.jit(run, compiler_options=fit_compiler_options())
 
@@ -236,10 +247,10 @@ def fit(runs, law="chinchilla", *, objective: str = "huber", delta: float = 1e-3
         res, compile_seconds = call_timed(
             run, put(padded_starts), jax.tree.map(put, padded), put(delta), put(free), put(fixed_values),
             name=name, compiler_options=fit_compiler_options())
-        res = jax.device_get(res)
+        res, natural, log_residuals = jax.device_get(res)
     theta = np.asarray(res.theta, float)
     u = {k: float(v) for k, v in law.unflatten(theta).items()}
-    params = {k: float(v) for k, v in law.to_natural(law.unflatten(theta)).items()}
+    params = {k: float(v) for k, v in natural.items()}
     return FitResult(
         law=law, params=params, unconstrained=u, objective=float(res.f),
         converged=bool(res.converged) and bool(np.isfinite(res.f)), best_start=int(res.best_start),
@@ -249,4 +260,5 @@ def fit(runs, law="chinchilla", *, objective: str = "huber", delta: float = 1e-3
         notes=table.notes, seconds=time.perf_counter() - t0, compile_seconds=compile_seconds,
         method="projection" if projection else "multistart",
         warnings=tuple(_identify.table_warnings(table) + _identify.parameter_warnings(law, u)),
+        log_residuals=np.asarray(log_residuals, float)[:len(table)],
     )
