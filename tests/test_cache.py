@@ -163,11 +163,12 @@ def test_traced_program_kept_and_loaded(kept):
     assert first["traced"] >= 2 and first["loaded"] == 0 and programs(root)  # a miss traces and writes it
     assert first["unkept"] == 0  # every program of a built-in law could be kept (fit_many's and fit's)
     assert second["loaded"] == first["traced"] and second["traced"] == 0  # the next process reads them
+    assert len(list(Path(root).rglob("*.xla"))) == len(programs(root))  # each beside its compiled form
     from scalelab import cache
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("SCALELAB_CACHE_DIR", str(root))
-        assert cache.info()["programs"] == len(programs(root)) >= 1
+        assert cache.info()["programs"] == cache.info()["executables"] == len(programs(root)) >= 1
     # the loaded program computes what the ordinary (traced, uncached) one does
     np.testing.assert_allclose(second["objective"], off["objective"], rtol=1e-12, atol=0)
     np.testing.assert_allclose(second["Nc"], off["Nc"], rtol=1e-12)
@@ -181,7 +182,7 @@ def test_corrupt_traced_program_is_traced_again(kept, tmp_path):
     root, _, _, off = kept
     copy = tmp_path / "c"
     shutil.copytree(root, copy)
-    for p in programs(copy):
+    for p in [*programs(copy), *Path(copy).rglob("*.xla")]:
         p.write_bytes(b"not a program")
     got = run_fit({"SCALELAB_CACHE_DIR": str(copy)})
     assert got["traced"] >= 1 and got["loaded"] == 0
@@ -191,27 +192,54 @@ def test_corrupt_traced_program_is_traced_again(kept, tmp_path):
     assert again["loaded"] >= 1 and again["traced"] == 0
 
 
+def test_corrupt_kept_file_reads_as_missing(tmp_path, monkeypatch):
+    """A kept file that is not a pickle of the expected structure warns once, is removed, reads as None
+    (the program is then built from the next form down: the traced one, or a fresh trace)."""
+    import jax
+
+    from scalelab import cache, kept
+
+    monkeypatch.setitem(cache._state, "warned", False)
+    tree = jax.tree.structure((1, {"x": 2}))
+    bad = tmp_path / "p.xla"
+    bad.write_bytes(b"\x80\x04truncated")
+    with pytest.warns(RuntimeWarning, match="corrupt traced program"):
+        assert kept._read(bad, tree) is None
+    assert not bad.exists() and kept._read(bad, tree) is None  # removed; absent reads as None too
+    kept._write(bad, (tree, "out", b"payload"))
+    assert kept._read(bad, tree) == ("out", [b"payload"])
+    other = jax.tree.structure((1, 2))
+    with pytest.warns(RuntimeWarning):  # written for other arguments: foreign
+        monkeypatch.setitem(cache._state, "warned", False)
+        assert kept._read(bad, other) is None
+
+
 def test_program_key_follows_source_and_law(tmp_path, monkeypatch):
     import dataclasses
 
     import jax.numpy as jnp
 
-    from scalelab import cache, laws
+    from scalelab import cache, kept, laws
 
     monkeypatch.setitem(cache._state, "enabled", True)
     monkeypatch.setitem(cache._state, "dir", tmp_path)
     args = (jnp.zeros((3, 2)), {"x": jnp.ones(5)})
-    a = cache._program_path("p|chinchilla", args)
-    assert a == cache._program_path("p|chinchilla", args)
-    assert a != cache._program_path("p|chinchilla", (jnp.zeros((4, 2)), {"x": jnp.ones(5)}))  # shapes
-    assert a != cache._program_path("p|kaplan", args)  # name and settings
+    a = kept._program_path("p|chinchilla", args)
+    assert a == kept._program_path("p|chinchilla", args)
+    assert a != kept._program_path("p|chinchilla", (jnp.zeros((4, 2)), {"x": jnp.ones(5)}))  # shapes
+    assert a != kept._program_path("p|kaplan", args)  # name and settings
     a.parent.mkdir(parents=True)
     a.write_bytes(b"a program of this code")
     monkeypatch.setitem(cache._state, "digest", "edited source")
-    b = cache._program_path("p|chinchilla", args)
+    b = kept._program_path("p|chinchilla", args)
     assert a != b  # another version of scalelab's code
-    cache._drop_stale(a.parent)  # what writing b does first: the other version's programs go
+    kept._drop_stale(a.parent)  # what writing b does first: the other version's programs go
     assert not a.exists()
+    monkeypatch.setitem(cache._state, "digest", None)
+    c = kept._program_path("p|chinchilla", args)
+    assert c != kept._program_path("p|chinchilla", args, {"xla_backend_optimization_level": 1})  # XLA options
+    monkeypatch.setenv("XLA_FLAGS", "--xla_cpu_enable_fast_math=true")
+    assert c != kept._program_path("p|chinchilla", args)  # and XLA's flags: the executable depends on both
     law = laws.get("chinchilla")
     assert laws.stable_name(law) == "chinchilla"
     assert laws.stable_name(dataclasses.replace(law, start_grid=None)) is None  # a user's variant: never kept

@@ -23,16 +23,8 @@ fitting entry points, and is idempotent. A user who set
 command compiles as before; a corrupt entry is reported by JAX as a warning naming
 the entry, recompiled, and rewritten.
 
-Traced programs (`compile_program`). With the executable cached, a new process still traces and
-lowers every program before JAX can look its executable up (the key is computed from the lowered
-module): about half of a second `scalelab forecast`. A program that scalelab builds for one of its
-own laws is therefore also kept *traced*: exported once with `jax.export` (StableHLO, serialized)
-under ``programs/`` in the same directory, keyed by the program's name and settings, the shapes and
-dtypes of its arguments, the 64-bit mode, the devices and a digest of scalelab's own source files
-(an edited or upgraded package never reads a program traced from other code, and removes those
-programs when it writes its own). A later process
-deserializes it instead of tracing, and its compilation is a hit in the executable cache. Only
-single-device programs are kept; a corrupt entry warns once, is removed and traced again.
+Programs scalelab builds for its own laws are also kept traced and compiled in the same
+directory (`scalelab.kept`), so that a second process neither traces nor lowers them.
 
 The cache is trusted code (JAX's warning): keep it in a directory only you can write.
 """
@@ -226,7 +218,8 @@ def info() -> dict:
     out.update({
         "directory": str(d),
         "entries": len(mine),
-        "programs": sum(p.suffix == ".jaxexport" for p in mine),  # traced programs (`compile_program`)
+        "programs": sum(p.suffix == ".jaxexport" for p in mine),  # traced programs (`scalelab.kept`)
+        "executables": sum(p.suffix == ".xla" for p in mine),  # their compiled forms
         "bytes": int(sum(p.stat().st_size for p in mine)),
         "setups": sorted(p.name for p in r.iterdir() if p.is_dir()) if r.is_dir() else [],
         "entries_all_setups": len(allf),
@@ -253,114 +246,4 @@ def clear(all_setups: bool = True) -> dict:
     return {"root": str(r), "removed_entries": n, "removed_bytes": size}
 
 
-# -- traced programs ------------------------------------------------------------------------------
-
-PROGRAMS = "programs"  # subdirectory of the traced (exported) programs
-
-
-def _source_digest() -> str:
-    """sha256 of scalelab's own source files (paths and bytes): a traced program is valid for this code only."""
-    if _state.get("digest") is None:
-        pkg = Path(__file__).resolve().parent
-        h = hashlib.sha256()
-        for p in sorted(pkg.rglob("*.py")):
-            h.update(str(p.relative_to(pkg)).encode())
-            h.update(p.read_bytes())
-        _state["digest"] = h.hexdigest()
-    return _state["digest"]
-
-
-def _program_path(name: str, args) -> Path | None:
-    """Where the traced program ``name`` for ``args`` lives, or ``None`` when it is not kept."""
-    import jax
-
-    if not _state["enabled"] or _state["dir"] is None or jax.device_count() != 1 or jax.process_count() != 1:
-        return None  # scalelab's own cache only (not a directory the user gave JAX), one device
-    leaves, tree = jax.tree.flatten(args)
-    sig = [(tuple(getattr(a, "shape", ())), str(getattr(a, "dtype", type(a).__name__)),
-            bool(getattr(a, "weak_type", False))) for a in leaves]
-    d = jax.devices()[0]
-    raw = repr((name, str(tree), sig, bool(jax.config.jax_enable_x64), d.platform, getattr(d, "device_kind", ""),
-                _source_digest()))
-    return _state["dir"] / PROGRAMS / f"{_source_digest()[:16]}-{hashlib.sha256(raw.encode()).hexdigest()[:32]}.jaxexport"
-
-
-def _drop_stale(folder: Path) -> None:
-    """Remove traced programs of other versions of scalelab's code (their file names start with another digest)."""
-    mine = _source_digest()[:16] + "-"
-    for p in folder.glob("*.jaxexport"):
-        if not p.name.startswith(mine):
-            try:
-                p.unlink()
-            except OSError:
-                pass
-
-
-def compile_program(name: str | None, jitted, args: tuple, compiler_options: dict | None = None):
-    """``jitted.lower(*args).compile()``, tracing it at most once per machine.
-
-    Args:
-      name: a stable name of the program and its settings (e.g. ``"fit_many|chinchilla|huber|4|64|200"``),
-        or ``None`` for a program that is not kept (a user's law): it is traced as usual.
-      jitted: the ``jax.jit`` function; args: its arguments (arrays and pytrees of arrays).
-      compiler_options: XLA options the kept program is compiled with (those given to ``jax.jit``
-        apply to ``jitted`` itself, not to its exported form).
-
-    Returns:
-      A callable ``(*args) -> outputs`` (the same pytree as ``jitted``'s), compiled for ``args``'s shapes.
-    """
-    import jax
-    from jax import export
-
-    path = None if name is None or " at 0x" in name else _program_path(name, args)
-    if path is None:
-        return jitted.lower(*args).compile()
-    leaves, in_tree = jax.tree.flatten(args)
-    exp = out_tree = None
-    if path.is_file():
-        try:
-            with path.open("rb") as fh:
-                kept_in, out_tree, blob = pickle.load(fh)
-            if kept_in != in_tree:
-                raise ValueError("argument structure differs")
-            exp = export.deserialize(bytearray(blob))
-        except Exception as err:  # a truncated or foreign entry: trace again and rewrite it
-            _warn(f"scalelab: removed a corrupt traced program from the cache ({path.name}: {type(err).__name__}); "
-                  f"it is traced again.")
-            exp = None
-            try:
-                path.unlink()
-            except OSError:
-                pass
-    if exp is not None:
-        _state["programs_loaded"] += 1
-    else:
-        box = {}
-        # the function under the jit: a jit with its own compiler options cannot be nested in another
-        inner = getattr(jitted, "__wrapped__", jitted)
-
-        def flat(*a):  # flat leaves in and out: the exported form needs no pytree registration
-            out, box["tree"] = jax.tree.flatten(inner(*jax.tree.unflatten(in_tree, a)))
-            return tuple(out)
-
-        try:
-            exp = export.export(jax.jit(flat))(*leaves)
-            blob = bytes(exp.serialize())
-        except Exception:  # a program jax.export cannot serialize (or no flatbuffers): compiled as usual
-            _state["programs_unkept"] += 1
-            return jitted.lower(*args).compile()
-        _state["programs_traced"] += 1
-        out_tree = box["tree"]
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            _drop_stale(path.parent)  # an edited or upgraded package's programs are never read again
-            with tempfile.NamedTemporaryFile(dir=path.parent, prefix=".probe-", delete=False) as fh:
-                pickle.dump((in_tree, out_tree, blob), fh)
-            os.replace(fh.name, path)  # atomic: a concurrent reader sees the old entry or the whole new one
-        except OSError:
-            pass  # an unwritable cache never fails a command
-    compiled = jax.jit(exp.call, compiler_options=compiler_options).lower(*leaves).compile()
-    return lambda *a: jax.tree.unflatten(out_tree, list(compiled(*jax.tree.leaves(a))))
-
-
-__all__ = ["enable", "info", "clear", "root", "directory", "key", "compile_program"]
+__all__ = ["enable", "info", "clear", "root", "directory", "key"]

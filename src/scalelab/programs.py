@@ -52,19 +52,19 @@ def call_timed(jitted, *args, name: str | None = None, compiler_options: dict | 
     loads instead of compiling) and keeps the executable; later calls with the same
     shapes and dtypes run it and report 0 seconds. ``name``: a stable name of the program
     and its settings, for a program built for one of scalelab's own laws: its traced form is
-    then kept on disk too (`scalelab.cache.compile_program`), so a later process skips tracing;
+    then kept on disk too (`scalelab.kept.compile_program`), so a later process skips tracing;
     ``compiler_options`` are the XLA options of that kept form.
     """
     import time
 
-    from scalelab import cache
+    from scalelab import kept
 
     key = (id(jitted), _signature(args))
     hit = _COMPILED.get(key)
     seconds = 0.0
     if hit is None or hit[0] is not jitted:
         t0 = time.perf_counter()
-        hit = (jitted, cache.compile_program(name, jitted, args, compiler_options))
+        hit = (jitted, kept.compile_program(name, jitted, args, compiler_options))
         seconds = time.perf_counter() - t0
         _COMPILED[key] = hit
     return hit[1](*args), seconds

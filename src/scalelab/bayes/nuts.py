@@ -3,7 +3,7 @@
 `nuts_programs` returns ``init``, ``advance`` and ``constrain`` over "lanes" (one chain of one data
 set each); `advance_lanes` runs them chunk by chunk. With the default priors a program is built once
 per law and setting (`scalelab.programs.per_law`) and, for scalelab's own laws, kept traced on disk
-(`scalelab.cache.compile_program`), so a second process neither traces nor compiles it.
+(`scalelab.kept.compile_program`), so a second process neither traces nor compiles it.
 """
 
 from __future__ import annotations

@@ -62,7 +62,7 @@ def stable_name(law: Law) -> str | None:
     """``law.name`` when ``law`` is one of the laws this package declares, else ``None``.
 
     A declared law is fixed by the package's source, so a program traced for it can be kept on disk
-    and reused by a later process (`scalelab.cache.compile_program`); a user's law (or a copy of a
+    and reused by a later process (`scalelab.kept.compile_program`); a user's law (or a copy of a
     declared one with other fields) is traced in every process.
     """
     _discover()
