@@ -20,7 +20,7 @@ Starts:
 
 Cost (the 4,000-resample bootstrap of a 240-run table, benchmarks/RESULTS.md): lanes finish after
 anywhere from 9 to 69 LM iterations. On a CPU the lanes still running are gathered into small rounds
-(``compaction``, `scalelab.fit.solver.lm_lanes_compact`) so that finished lanes cost nothing, and each
+(``compaction``, `scalelab.fit.compaction.lm_lanes_compact`) so that finished lanes cost nothing, and each
 variant is fitted on only the runs it weighs (``drop_unweighted``). Neither changes a variant's
 optimum.
 """
@@ -47,7 +47,7 @@ from scalelab.fit import objectives
 from scalelab.fit.api import fit, fixed_vectors, resolve_starts, residual_fn_for
 from scalelab.fit.multistart import multistart_variants
 from scalelab.fit.problem import prepare
-from scalelab.fit.solver import Compaction
+from scalelab.fit.compaction import Compaction
 from scalelab.fit.variants import Variants
 from scalelab.programs import call_timed, float64, per_law
 
@@ -167,10 +167,10 @@ def fit_many(runs, law="chinchilla", variants: Variants | None = None, *, object
       progress: show a tqdm bar on stderr (default: when there is more than one chunk).
       compaction: how the LM loop treats lanes (variants x starts) that finish early. None: the
         device's default (`COMPACTION`: on a CPU, after a few sweeps only the lanes still running
-        are gathered and stepped, `scalelab.fit.solver.lm_lanes_compact`) when every variant runs a
+        are gathered and stepped, `scalelab.fit.compaction.lm_lanes_compact`) when every variant runs a
         few unpruned starts (``"auto"``: a bootstrap) and there are `COMPACTION_MIN_VARIANTS` or more
         variants, else one loop; False: one loop in which
-        every lane waits for the slowest of its batch; or a `scalelab.fit.solver.Compaction`.
+        every lane waits for the slowest of its batch; or a `scalelab.fit.compaction.Compaction`.
         With a start grid (a forecast's origins) compaction measured no gain (2.5 vs 3.0 s warm on
         a 30-run forecast, 2-core CPU) and a program twice as slow to compile and to load.
         The optimum of every variant is the same either way (to round-off).

@@ -18,6 +18,7 @@ import jax
 import jax.numpy as jnp
 
 from scalelab.fit import solver
+from scalelab.fit.compaction import Compaction, lm_lanes_compact
 
 
 class MultiStartResult(NamedTuple):
@@ -30,7 +31,7 @@ class MultiStartResult(NamedTuple):
 
 
 def multistart(residual_fn: Callable, starts, data, *, kind="huber", delta=1e-3, free=None,
-               fixed=None, screen_iter=4, keep=64, max_iter=200, ftol=None) -> MultiStartResult:
+               fixed=None, screen_iter=4, keep=64, max_iter=200, ftol=None, one_loop=False) -> MultiStartResult:
     """Fit from every row of ``starts`` ([S, P], unconstrained) and return the best.
 
     Args:
@@ -43,18 +44,22 @@ def multistart(residual_fn: Callable, starts, data, *, kind="huber", delta=1e-3,
       screen_iter: iterations every start gets before pruning.
       keep: number of starts that continue after screening (``>= S``: no pruning).
       max_iter: iteration cap for the survivors.
+      one_loop: screen and polish in one LM loop (`scalelab.fit.solver.lm_lanes`'s ``prune``): half
+        the program to compile, the pruned starts still computed while the survivors go on. For a
+        few tens of starts (`scalelab.fit.screen`'s polish); with thousands, two loops run faster.
+        ``screen_f`` then holds each start's last objective (a pruned start's: after screening).
     """
     S, P = starts.shape
     dtype = starts.dtype
     free = jnp.ones((P,), dtype) if free is None else jnp.asarray(free, dtype)
     fixed = None if fixed is None else jnp.asarray(fixed, dtype)  # None: starts keep their own values
     return _search(residual_fn, starts, data, kind, delta, free, fixed, screen_iter, keep, max_iter, ftol,
-                   None)
+                   None, one_loop=one_loop)
 
 
 def multistart_variants(residual_fn: Callable, starts, data, data_axes, *, kind="huber", delta, free, fixed,
                         screen_iter=4, keep=64, max_iter=200, ftol=None,
-                        compaction: solver.Compaction | None = None) -> MultiStartResult:
+                        compaction: Compaction | None = None) -> MultiStartResult:
     """`multistart` for ``V`` variants at once: the same starts, per-variant data and settings.
 
     Every variant x start is one lane of one LM loop (`scalelab.fit.solver.lm_lanes`),
@@ -66,7 +71,7 @@ def multistart_variants(residual_fn: Callable, starts, data, data_axes, *, kind=
         leading variant axis (e.g. ``{"x": None, "y": None, "w": 0}``), None where shared.
       delta: [V]; free, fixed: [V, P].
       compaction: None runs the polish as one loop over all variants x kept starts; a
-        `scalelab.fit.solver.Compaction` runs it with `scalelab.fit.solver.lm_lanes_compact`
+        `scalelab.fit.compaction.Compaction` runs it with `scalelab.fit.compaction.lm_lanes_compact`
         (only the lanes still running cost a sweep; the same optimum, to round-off).
 
     Returns:
@@ -78,7 +83,7 @@ def multistart_variants(residual_fn: Callable, starts, data, data_axes, *, kind=
 
 
 def _search(residual_fn, starts, data, kind, delta, free, fixed, screen_iter, keep, max_iter, ftol, data_axes,
-            compaction=None):
+            compaction=None, one_loop=False):
     """Screen, prune, polish. ``data_axes`` None: one variant; else a leading variant axis (see above)."""
     S = starts.shape[0]
     per_variant = data_axes is not None
@@ -92,13 +97,17 @@ def _search(residual_fn, starts, data, kind, delta, free, fixed, screen_iter, ke
         starts = over_v(lambda fr, fx: jnp.where(fr[None, :] > 0, starts, fx[None, :]), (0, 0))(free, fixed)
     def run(t0, n, fixed_iter):
         if per_variant and compaction is not None and not fixed_iter:
-            return solver.lm_lanes_compact(residual_fn, t0, data, data_axes, kind=kind, delta=delta, free=free,
+            return lm_lanes_compact(residual_fn, t0, data, data_axes, kind=kind, delta=delta, free=free,
                                            max_iter=n, ftol=ftol, compaction=compaction)
         return solver.lm_lanes(residual_fn, t0, data, kind=kind, delta=delta, free=free, max_iter=n, ftol=ftol,
                                fixed_iter=fixed_iter, lane_map=lane_map)
 
     keep = min(keep, S)
-    if keep < S:
+    if keep < S and one_loop and not per_variant:
+        final = solver.lm_lanes(residual_fn, starts, data, kind=kind, delta=delta, free=free, max_iter=max_iter,
+                                ftol=ftol, lane_map=lane_map, prune=(screen_iter, keep))
+        idx, screen_f, n_iter = jnp.arange(S), final.f, final.it
+    elif keep < S:
         screened = run(starts, screen_iter, True)
 
         def prune(theta, f, it):

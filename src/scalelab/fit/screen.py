@@ -210,7 +210,7 @@ def vp_multistart(law, residual_fn, grid, data, *, kind="huber", delta=1e-3, fre
     masked = jnp.where(member, fs[None, :], jnp.inf)
     idx = jnp.concatenate([top, jnp.argmin(masked, axis=1)])
     res = multistart(residual_fn, thetas[idx], data, kind=kind, delta=delta, free=free, fixed=fixed,
-                     keep=keep, max_iter=max_iter, ftol=ftol)
+                     keep=keep, max_iter=max_iter, ftol=ftol, one_loop=True)
     return res._replace(best_start=idx[res.best_start], screen_f=fs)
 
 
