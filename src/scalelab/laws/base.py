@@ -187,20 +187,22 @@ class Law:
     def linear_basis(self, p_nonlinear: Params, x: Inputs):
         """``[..., n, k]`` columns with ``predict = basis @ c`` for ``c`` the `linear` parameters (in order).
 
-        Derived from ``predict`` itself (column ``k`` is the prediction with ``c_k = 1``
-        and the other linear parameters 0), so the declaration stays one function.
+        Derived from ``predict`` itself, so the declaration stays one function: ``predict`` is
+        linear in ``c`` with no term free of it, so its Jacobian in ``c`` (at ``c = 0``) is the basis,
+        column ``k`` the prediction with ``c_k = 1`` and the other linear parameters 0. Forward mode
+        evaluates the law's terms once for all columns (a column per one-hot ``c`` evaluated them
+        once per column).
         """
         if not self.linear:
             raise ValueError(f"law {self.name!r} declares no linear parameters")
-        k = len(self.linear)
-        eye = jnp.eye(k)
+        dtype = jnp.result_type(*[jnp.asarray(v).dtype for v in [*p_nonlinear.values(), *jax.tree.leaves(x)]])
 
-        def column(onehot):
+        def predict_c(c):
             p = dict(p_nonlinear)
-            p.update({n: onehot[i] for i, n in enumerate(self.linear)})
+            p.update({n: c[i] for i, n in enumerate(self.linear)})
             return self.predict(p, x)
 
-        return jnp.moveaxis(jax.vmap(column)(eye), 0, -1)
+        return jax.jacfwd(predict_c)(jnp.zeros(len(self.linear), dtype))
 
     # -- prediction --------------------------------------------------------
     def log_predict_theta(self, theta, x: Inputs):

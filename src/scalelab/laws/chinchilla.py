@@ -16,7 +16,9 @@ from scalelab.laws.base import Law, positive
 
 
 def _predict(p, x):
-    return p["E"] + p["A"] / x["N"] ** p["alpha"] + p["B"] / x["D"] ** p["beta"]
+    # A N^-alpha as A exp(-alpha log N): the same number, and log N is then an operation on the data
+    # alone, computed once by the variable-projection screen rather than at each of its grid points
+    return p["E"] + p["A"] * jnp.exp(-p["alpha"] * jnp.log(x["N"])) + p["B"] * jnp.exp(-p["beta"] * jnp.log(x["D"]))
 
 
 def _log_predict(u, x):

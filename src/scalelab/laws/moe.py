@@ -12,8 +12,9 @@ from scalelab.laws.base import Law, positive
 
 
 def _wang_predict_for(n_col):
-    def predict(p, x):
-        return p["A"] / (x[n_col] ** p["alpha"] * x["E"] ** p["gamma"]) + p["B"] / x["D"] ** p["beta"] + p["sigma"]
+    def predict(p, x):  # powers as exp(-a log x): the logs are data alone (see chinchilla's predict)
+        return (p["A"] * jnp.exp(-p["alpha"] * jnp.log(x[n_col]) - p["gamma"] * jnp.log(x["E"]))
+                + p["B"] * jnp.exp(-p["beta"] * jnp.log(x["D"])) + p["sigma"])
     return predict
 
 
