@@ -23,8 +23,8 @@ fitting entry points, and is idempotent. A user who set
 command compiles as before; a corrupt entry is reported by JAX as a warning naming
 the entry, recompiled, and rewritten.
 
-Programs scalelab builds for its own laws are also kept traced and compiled in the same
-directory (`scalelab.kept`), so that a second process neither traces nor lowers them.
+Programs scalelab builds for its own laws are also kept traced in the same directory
+(`scalelab.kept`), so that a second process does not trace them again.
 
 The cache is trusted code (JAX's warning): keep it in a directory only you can write.
 """
@@ -219,7 +219,6 @@ def info() -> dict:
         "directory": str(d),
         "entries": len(mine),
         "programs": sum(p.suffix == ".jaxexport" for p in mine),  # traced programs (`scalelab.kept`)
-        "executables": sum(p.suffix == ".xla" for p in mine),  # their compiled forms
         "bytes": int(sum(p.stat().st_size for p in mine)),
         "setups": sorted(p.name for p in r.iterdir() if p.is_dir()) if r.is_dir() else [],
         "entries_all_setups": len(allf),

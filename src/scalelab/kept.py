@@ -1,29 +1,24 @@
-"""Programs kept on disk: a program scalelab builds for one of its own laws is traced and compiled
-once per machine, not once per process.
+"""Programs kept on disk: a program scalelab builds for one of its own laws is traced once per
+machine, not once per process.
 
 With JAX's executable cache warm (`scalelab.cache`), a new process still traces and lowers every
-program before JAX can look its executable up (the key is computed from the lowered module), and
-then reads and deserializes it: about half of a second `scalelab forecast`, and most of a second
-``scalelab fit``. `compile_program` therefore keeps two files per program under ``programs/`` in
-the cache directory, both named by the same key:
+program before JAX can look its executable up (the key is computed from the lowered module): about
+half of a second `scalelab forecast`. `compile_program` therefore keeps each such program *traced*:
+exported once with `jax.export` (StableHLO, serialized) to ``programs/`` in the cache directory. A
+later process deserializes it instead of tracing, and its compilation is a hit in JAX's cache.
 
-* ``.jaxexport``: the program traced, exported with `jax.export` (StableHLO, serialized);
-* ``.xla``: the executable compiled from that exported form (``jax.experimental.serialize_executable``).
-
-A later process loads the executable directly (no tracing, no lowering, no cache lookup). When
-that file is missing or unreadable, it compiles the exported form instead (no tracing; its
-compilation is a hit in JAX's cache) and writes the executable again. The executable is compiled
-from the exported form, not from the traced function itself, because XLA's CPU backend cannot
-serialize every executable compiled from a direct lowering (a ``top_k`` becomes a sort with a
-comparator it does not serialize) while it can those compiled from the exported form.
+The compiled executable itself is not kept beside it (``jax.experimental.serialize_executable``):
+tried, it loaded in 0.2 s less, but an XLA:CPU executable compiled in a process that had compiled
+other programs before can leave out kernels it shares with them, and in a new process it then
+failed at its first run ("Function bitcast_concatenate_fusion.4 not found"). Files of that kind
+(``.xla``) left by that version are removed with the other stale programs.
 
 The key covers the program's name and settings, the shapes and dtypes of its arguments, the 64-bit
-mode, the device, the XLA options and ``XLA_FLAGS``, the host CPU's feature flags (an executable
-compiled for one CPU is not run on another that shares the home directory), and a digest of
-scalelab's own source files: an edited or upgraded package never reads a program traced from other
-code, and removes those programs when it writes its own. Only single-device programs are kept; a
-corrupt entry warns once, is removed and built again. Nothing is kept when the cache is off or the
-user pointed JAX at a cache of their own.
+mode, the device, the XLA options and ``XLA_FLAGS``, and a digest of scalelab's own source files:
+an edited or upgraded package never reads a program traced from other code, and removes those
+programs when it writes its own. Only single-device programs are kept; a corrupt entry warns once,
+is removed and traced again. Nothing is kept when the cache is off or the user pointed JAX at a
+cache of their own.
 """
 
 from __future__ import annotations
@@ -52,22 +47,8 @@ def _source_digest() -> str:
     return _state["digest"]
 
 
-def _host_cpu() -> str:
-    """The host CPU's feature flags (Linux), which XLA's CPU code generation targets; '' elsewhere."""
-    if "host_cpu" not in _state:
-        flags = ""
-        try:
-            with open("/proc/cpuinfo") as fh:
-                flags = next((line for line in fh if line.startswith("flags")), "")
-        except OSError:
-            pass
-        _state["host_cpu"] = hashlib.sha256(flags.encode()).hexdigest()[:16] if flags else ""
-    return _state["host_cpu"]
-
-
 def _program_path(name: str, args, compiler_options: dict | None = None) -> Path | None:
-    """Where the program ``name`` for ``args`` is kept (the ``.jaxexport`` file; its executable sits
-    beside it as ``.xla``), or ``None`` when it is not kept."""
+    """Where the traced program ``name`` for ``args`` is kept, or ``None`` when it is not kept."""
     import jax
 
     if not _state["enabled"] or _state["dir"] is None or jax.device_count() != 1 or jax.process_count() != 1:
@@ -77,16 +58,16 @@ def _program_path(name: str, args, compiler_options: dict | None = None) -> Path
             bool(getattr(a, "weak_type", False))) for a in leaves]
     d = jax.devices()[0]
     raw = repr((name, str(tree), sig, bool(jax.config.jax_enable_x64), d.platform, getattr(d, "device_kind", ""),
-                sorted((compiler_options or {}).items()), os.environ.get("XLA_FLAGS", ""),
-                _host_cpu() if d.platform == "cpu" else "", _source_digest()))
+                sorted((compiler_options or {}).items()), os.environ.get("XLA_FLAGS", ""), _source_digest()))
     return _state["dir"] / PROGRAMS / f"{_source_digest()[:16]}-{hashlib.sha256(raw.encode()).hexdigest()[:32]}.jaxexport"
 
 
 def _drop_stale(folder: Path) -> None:
-    """Remove kept programs of other versions of scalelab's code (their file names start with another digest)."""
+    """Remove kept programs of other versions of scalelab's code (their file names start with another digest),
+    and compiled executables (``.xla``) an earlier version kept."""
     mine = _source_digest()[:16] + "-"
     for p in [*folder.glob("*.jaxexport"), *folder.glob("*.xla")]:
-        if not p.name.startswith(mine):
+        if p.suffix == ".xla" or not p.name.startswith(mine):
             try:
                 p.unlink()
             except OSError:
@@ -127,14 +108,8 @@ def _read(path: Path, in_tree):
         return None
 
 
-def _flat_caller(compiled, out_tree):
-    import jax
-
-    return lambda *a: jax.tree.unflatten(out_tree, list(compiled(*jax.tree.leaves(a))))
-
-
 def compile_program(name: str | None, jitted, args: tuple, compiler_options: dict | None = None):
-    """``jitted.lower(*args).compile()``, tracing and compiling it at most once per machine.
+    """``jitted.lower(*args).compile()``, tracing it at most once per machine.
 
     Args:
       name: a stable name of the program and its settings (e.g. ``"fit_many|chinchilla|huber|4|64|200"``),
@@ -148,23 +123,11 @@ def compile_program(name: str | None, jitted, args: tuple, compiler_options: dic
     """
     import jax
     from jax import export
-    from jax.experimental import serialize_executable
 
     path = None if name is None or " at 0x" in name else _program_path(name, args, compiler_options)
     if path is None:
         return jitted.lower(*args).compile()
     leaves, in_tree = jax.tree.flatten(args)
-    exe_path = path.with_suffix(".xla")
-    got = _read(exe_path, in_tree)
-    if got is not None:  # the executable itself: no tracing, lowering or cache lookup
-        out_tree, (payload, exe_in, exe_out) = got
-        try:
-            compiled = serialize_executable.deserialize_and_load(payload, exe_in, exe_out)
-            _state["programs_loaded"] += 1
-            return _flat_caller(compiled, out_tree)
-        except Exception:  # an executable this jaxlib cannot load: compile it from the traced form
-            pass
-    exp = None
     got = _read(path, in_tree)
     if got is not None:
         out_tree, (blob,) = got
@@ -189,11 +152,7 @@ def compile_program(name: str | None, jitted, args: tuple, compiler_options: dic
         out_tree = box["tree"]
         _write(path, (in_tree, out_tree, blob))
     compiled = jax.jit(exp.call, compiler_options=compiler_options).lower(*leaves).compile()
-    try:
-        _write(exe_path, (in_tree, out_tree, *serialize_executable.serialize(compiled)))
-    except Exception:  # an executable XLA cannot serialize: the traced form alone is kept
-        pass
-    return _flat_caller(compiled, out_tree)
+    return lambda *a: jax.tree.unflatten(out_tree, list(compiled(*jax.tree.leaves(a))))
 
 
 __all__ = ["compile_program", "PROGRAMS"]
