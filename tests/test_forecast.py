@@ -203,6 +203,18 @@ def test_nan_and_text_in_unused_columns_are_carried_not_refused(tmp_path, capsys
     assert "left untouched" in captured.err and "'lr'" in captured.err and "'notes'" in captured.err
 
 
+def test_laws_needing_inputs_the_targets_lack_are_no_candidates():
+    """A column of the runs that the targets leave out (experts E beside a dense ladder): the laws that read
+    it are dropped, the others kept; when no law fits the targets, all are returned (the error names the gap)."""
+    cands = fc.candidates(scalelab.read(ladder().assign(E=1.0)))
+    assert any("E" in l.inputs for l in cands)  # the MoE laws are candidates of the runs
+    kept, dropped = fc.answerable(cands, ["N", "D"])
+    assert dropped == [l.name for l in cands if "E" in l.inputs] and "wang2024_moe" in dropped
+    assert [l.name for l in kept] == [l.name for l in cands if "E" not in l.inputs]
+    assert fc.answerable(cands, ["N", "D", "E"]) == (cands, [])
+    assert fc.answerable(cands, ["C"]) == (cands, [])
+
+
 def test_small_table_drops_laws_it_cannot_support():
     """14 runs support 7 parameters: the 9-parameter law is no candidate, a 6-run table keeps the smallest laws."""
     table = scalelab.read(ladder(sizes=(3e7, 6e7, 1.2e8, 2.5e8, 5e8, 1e9, 2e9), ratios=(5, 40), seed=6))

@@ -93,6 +93,16 @@ def _predict(law, P, x):
     return call_timed(_predict_program(law), P, x, name=_laws.program_name("forecast.predict", law))[0]
 
 
+def answerable(cands: list, columns) -> tuple[list, list]:
+    """``(kept, dropped names)``: the candidate Laws whose inputs the targets' ``columns`` give (a column
+    of the runs that the targets leave out, e.g. experts ``E`` beside a dense ladder, makes its laws no
+    candidates); all of them when none is, so that the error names what the targets lack."""
+    ok = [all(c in columns for c in l.inputs) for l in cands]
+    if not any(ok):
+        return list(cands), []
+    return [l for l, k in zip(cands, ok) if k], [l.name for l, k in zip(cands, ok) if not k]
+
+
 def supported(n_runs: int, cands: list) -> tuple[list, list]:
     """``(kept, dropped names)``: the candidate Laws a table of ``n_runs`` runs supports (two runs per
     parameter, `viable`); when none is, the laws with the fewest parameters."""
@@ -124,8 +134,8 @@ def check_spread(table: _runs.RunTable, targets: pd.DataFrame, asker: str = "the
                 f"of {col} (four or more model sizes for weights and intervals calibrated by extrapolation)")
 
 
-def _targets(at, inputs_needed: Sequence[str]) -> pd.DataFrame:
-    """The targets' input columns (a ``loss`` column is never read)."""
+def _target_frame(at) -> pd.DataFrame:
+    """The targets as given, columns under their canonical names (``C`` and ``N`` give ``D``)."""
     if isinstance(at, _runs.RunTable):
         df = at.df
     elif isinstance(at, pd.DataFrame):
@@ -143,6 +153,11 @@ def _targets(at, inputs_needed: Sequence[str]) -> pd.DataFrame:
             if alt in df.columns:
                 df["N"] = df[alt]
                 break
+    return df
+
+
+def _target_inputs(df: pd.DataFrame, inputs_needed: Sequence[str]) -> pd.DataFrame:
+    """`_targets` of a frame from `_target_frame`: the inputs, checked (numbers > 0, plausible ranges)."""
     missing = [c for c in inputs_needed if c not in df.columns]
     if missing:
         raise _runs.RunTableError(f"targets lack column(s) {missing} that the candidate laws need; "
@@ -207,11 +222,13 @@ def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, 
     if not cands:
         raise _runs.RunTableError(f"no loss law has all its inputs among the columns {table.columns}; "
                                   f"see `scalelab laws`")
-    dropped_small = []
-    if laws == "auto" or laws is None:  # a law needs at least two runs per parameter to be a candidate
-        cands, dropped_small = supported(len(table), cands)
+    dropped_small, dropped_inputs = [], []
+    target_frame = _target_frame(at)
+    if laws == "auto" or laws is None:
+        cands, dropped_inputs = answerable(cands, target_frame.columns)  # laws the targets can be asked of
+        cands, dropped_small = supported(len(table), cands)  # at least two runs per parameter
     needed = sorted({c for l in cands for c in l.inputs})
-    targets = _targets(at, needed)
+    targets = _target_inputs(target_frame, needed)
     check_spread(table, targets, at.attrs.get("asker", "the target table") if isinstance(at, pd.DataFrame)
                  else "the target table")
     y = table.column("loss")
@@ -298,6 +315,9 @@ def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, 
                         f"largest run (more than 1 decade): the interval's growth with distance is an extrapolation")
     ignored = table.ignored(set(needed) | {"loss"})
     notes = table.notes + ((f"columns not read by the candidate laws (left untouched): {ignored}",) if ignored else ())
+    if dropped_inputs:
+        notes += (f"not candidates: {dropped_inputs}, whose inputs the targets do not give (they have "
+                  f"{[c for c in target_frame.columns]})",)
     if dropped_small:
         notes += (f"{len(table)} runs support laws of at most {len(table) // 2} parameters (two runs per parameter): "
                   f"not candidates here: {dropped_small}",)
