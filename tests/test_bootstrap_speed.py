@@ -46,7 +46,8 @@ def runs(tables):
     out = []
     for truth, df in tables:
         vs = V.bootstrap(df, N_RESAMPLES, seed=7)
-        plain = fit_many(df, LAW, vs, compaction=False, drop_unweighted=False, progress=False)
+        # keep=1: the start pruning that compaction brings by default, so that both run the same lanes
+        plain = fit_many(df, LAW, vs, compaction=False, keep=1, drop_unweighted=False, progress=False)
         compact = fit_many(df, LAW, vs, compaction=SMALL, drop_unweighted=False, progress=False)
         fast = fit_many(df, LAW, vs, compaction=SMALL, progress=False)
         out.append((truth, df, vs, plain, compact, fast))

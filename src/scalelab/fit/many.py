@@ -158,8 +158,9 @@ def fit_many(runs, law="chinchilla", variants: Variants | None = None, *, object
       starts: ``"auto"``, ``"grid"``, an int (random starts) or an array (see module doc).
       n_jitter: extra perturbed starts around the full-data optimum with ``"auto"``.
       keep, screen_iter, max_iter: multi-start settings: after ``screen_iter`` LM sweeps only the
-        best ``keep`` starts of each variant go on. With ``"auto"`` keep defaults to 1 (the jittered
-        starts continue only when they are ahead of the optimum's after screening).
+        best ``keep`` starts of each variant go on. With ``"auto"`` keep defaults to 1 where lanes are
+        compacted (the jittered starts continue only when they are ahead of the optimum's after
+        screening), else to every start.
       dtype: float64 on CPU, float32 on accelerators by default.
       batch_size: variants per `vmap` batch on a device (default from a memory budget).
       chunk: variants per compiled call (a progress-bar step); default all at once
@@ -223,10 +224,7 @@ def fit_many(runs, law="chinchilla", variants: Variants | None = None, *, object
     if isinstance(starts, str) and starts == "auto":
         start_arr, _ = _auto_starts(table, law, objective, n_jitter, seed, dtype,
                                     1e-3 if delta is None else delta, fixed, base=start_fit)
-        # the jittered starts are screened `screen_iter` sweeps beside the optimum's and go on only if
-        # they are then ahead: a guard against a resample whose optimum moved basin, at 4 sweeps a lane
-        # instead of the ~33 it took to converge (Epoch bootstrap: it never won by more than 1e-12)
-        keep_eff = min(1 if keep_given is None else keep_given, start_arr.shape[0])
+        keep_eff = None  # decided with the compaction, below
     else:
         start_arr = resolve_starts(law, starts, seed)
         keep_eff = min(keep, start_arr.shape[0])
@@ -264,6 +262,12 @@ def fit_many(runs, law="chinchilla", variants: Variants | None = None, *, object
         compaction = (COMPACTION.get(devices[0].platform)
                       if S <= 8 and V >= COMPACTION_MIN_VARIANTS and isinstance(starts, str) and starts == "auto"
                       else None)
+    if keep_eff is None:
+        # many resamples (compaction on): the jittered starts are screened `screen_iter` sweeps beside the
+        # optimum's and go on only if they are then ahead, a guard against a resample whose optimum moved
+        # basin at 4 sweeps a lane instead of the ~33 it took to converge (Epoch bootstrap: it never won by
+        # more than 1e-12). Few variants: every start runs, in one loop (half the program to compile).
+        keep_eff = min(keep_given, S) if keep_given is not None else (1 if compaction else S)
     program = _program(law, objective, screen_iter, keep_eff, max_iter, batch_size, tuple(devices),
                        compaction=compaction or None, rows_per_variant=rows is not None)
     # scalelab's own law: its traced program is kept on disk (`scalelab.cache`)
