@@ -8,12 +8,14 @@ parameter, with its own noise). Printed: the share of new runs inside their ``--
 (nominal ``--ci``), with its binomial standard error, the median relative width, and the mean
 absolute relative error of the point forecast.
 
-    python benchmarks/forecast_calibration.py [--truth skaling|farseer] [--sets 40] [--laws auto]
+    python benchmarks/forecast_calibration.py [--truth skaling|farseer] [--sets 40] [--laws auto] [--jsonl F]
+    python benchmarks/forecast_calibration.py --rescore F   # today's interval rule on the saved fits
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -46,7 +48,11 @@ def main(argv=None) -> int:
     ap.add_argument("--sigma", type=float, default=0.005, help="log-loss noise sd of every run")
     ap.add_argument("--laws", default="auto")
     ap.add_argument("--ci", type=float, default=0.9)
+    ap.add_argument("--jsonl", help="also write each set's forecast details and new runs here (for --rescore)")
+    ap.add_argument("--rescore", help="re-apply today's `combine` to the details saved by --jsonl (no fitting)")
     args = ap.parse_args(argv)
+    if args.rescore:
+        return rescore(args.rescore, args.ci)
     law, params = TRUTHS[args.truth]
     law = scalelab.laws.get(law)
     step = 2.0
@@ -67,6 +73,10 @@ def main(argv=None) -> int:
         inside.extend(((fc.lo <= new) & (new <= fc.hi)).tolist())
         widths.extend(((fc.hi - fc.lo) / fc.loss).tolist())
         ares.extend((np.abs(fc.loss - new) / new).tolist())
+        if args.jsonl:
+            with open(args.jsonl, "a") as fh:
+                fh.write(json.dumps({"truth": args.truth, "set": s, "new": new.tolist(),
+                                     "details": jsonable(fc.details)}) + "\n")
         if (s + 1) % 10 == 0:
             print(f"  {s + 1} sets, coverage so far {np.mean(inside):.3f}", file=sys.stderr, flush=True)
     cov = float(np.mean(inside))
@@ -77,6 +87,33 @@ def main(argv=None) -> int:
     print(f"{100 * args.ci:g}% interval coverage of new runs 1-2 size steps beyond: {cov:.3f} (se {se:.3f}); "
           f"median relative width {100 * np.median(widths):.2f}%; mean ARE {100 * np.mean(ares):.2f}%; "
           f"{time.perf_counter() - t0:.0f} s")
+    return 0
+
+
+def jsonable(obj):
+    """Forecast details (NumPy arrays inside) as plain JSON values."""
+    if isinstance(obj, dict):
+        return {k: jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [jsonable(v) for v in obj]
+    return obj.tolist() if isinstance(obj, np.ndarray) else obj
+
+
+def rescore(path: str, ci: float) -> int:
+    """Coverage, width and ARE of today's `scalelab.forecast.calibrate.combine` on saved details."""
+    from scalelab.forecast.calibrate import combine
+
+    rows = [json.loads(line) for line in open(path)]
+    inside, widths = [], []
+    for r in rows:
+        c = combine(r["details"], ci)
+        new = np.asarray(r["new"])
+        inside.extend(((c["lo"] <= new) & (new <= c["hi"])).tolist())
+        widths.extend(((c["hi"] - c["lo"]) / c["loss"]).tolist())
+    cov = float(np.mean(inside))
+    print(f"{path}: {len(rows)} sets ({', '.join(sorted({r['truth'] for r in rows}))}); {100 * ci:g}% coverage "
+          f"{cov:.3f} (se {np.sqrt(cov * (1 - cov) / len(inside)):.3f}); median relative width "
+          f"{100 * np.median(widths):.2f}%")
     return 0
 
 
