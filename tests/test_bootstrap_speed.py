@@ -104,6 +104,8 @@ def test_per_variant_runs_keep_every_optimum(runs):
         np.testing.assert_array_equal(fast["n_runs"], (vs.weights > 0).sum(axis=1))
 
 
+@pytest.mark.slow  # make test-all (a program of its own to compile); in CI the pruned path's resamples are
+# checked against SciPy (test_simulated_resamples_reach_scipy_optimum)
 def test_jittered_start_pruned_after_screening_loses_nothing(runs):
     """With ``starts="auto"`` the jittered start goes on after its screening sweeps only when it is then
     ahead (keep=1); every start run to convergence (keep=2) reaches the same optimum on every resample."""
