@@ -70,7 +70,7 @@ class FitResult:
     compile_seconds: float = 0.0
     method: str = "multistart"
     warnings: tuple = ()
-    log_residuals: np.ndarray | None = None
+    log_residuals: np.ndarray | None = dataclasses.field(default=None, compare=False, repr=False)
 
     def predict(self, **inputs) -> np.ndarray:
         """Predicted loss at the given inputs (e.g. ``N=1e9, D=2e10``)."""
