@@ -85,6 +85,7 @@ def test_epoch_influence_ranks_like_leave_one_out(epoch_runs, epoch_path):
     assert max(by_row) == 244  # rows of the 245-row file, not renumbered
 
 
+@pytest.mark.slow  # make test-all; CI's time budget (the CLI's greedy path stays in test_suggest_spread)
 def test_suggest_greedy_bookkeeping_and_cli(simulated_runs, tmp_path):
     """Each pick's sd equals the Laplace sd recomputed from scratch with the picked runs added;
     the budget holds; the CLI prints one JSON object."""
