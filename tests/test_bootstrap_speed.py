@@ -46,9 +46,10 @@ def runs(tables):
     out = []
     for truth, df in tables:
         vs = V.bootstrap(df, N_RESAMPLES, seed=7)
-        # keep=1: the start pruning that compaction brings by default, so that both run the same lanes
-        plain = fit_many(df, LAW, vs, compaction=False, keep=1, drop_unweighted=False, progress=False)
-        compact = fit_many(df, LAW, vs, compaction=SMALL, drop_unweighted=False, progress=False)
+        # keep=2: every start runs to convergence in both (one LM loop each: cheap programs to compile);
+        # `fast` is the default path, the jittered start pruned after screening (keep 1)
+        plain = fit_many(df, LAW, vs, compaction=False, keep=2, drop_unweighted=False, progress=False)
+        compact = fit_many(df, LAW, vs, compaction=SMALL, keep=2, drop_unweighted=False, progress=False)
         fast = fit_many(df, LAW, vs, compaction=SMALL, progress=False)
         out.append((truth, df, vs, plain, compact, fast))
     return out
@@ -92,15 +93,15 @@ def test_compaction_with_fixed_parameters_and_deltas(tables):
 
 
 def test_per_variant_runs_keep_every_optimum(runs):
-    """Fitting each resample on only the runs it weighs: the same optimum as on all runs. The sums
-    differ only in order (round-off ~1e-16 per step), so the objectives agree to 1e-12 relative and
-    the parameters to 1e-6 (A and B lie along the optimum's flattest direction; measured up to 1.3e-7
-    in A, where the objective changes by < 1e-13)."""
+    """The default path (each resample on only the runs it weighs, the jittered start pruned after
+    screening): the same optimum as every start run to convergence on all runs. The objectives agree to
+    1e-12 relative, the parameters to 1e-5 (A and B lie along the optimum's flattest direction, where the
+    winning start, the optimum's or the jittered one, moves B by up to 1.8e-6 at equal objectives)."""
     for _, df, vs, plain, _, fast in runs:
         assert fast["converged"].all() and plain["converged"].all()
         np.testing.assert_allclose(fast["objective"], plain["objective"], rtol=1e-12)
         for k in PARAMS:
-            np.testing.assert_allclose(fast[k], plain[k], rtol=1e-6, err_msg=k)
+            np.testing.assert_allclose(fast[k], plain[k], rtol=1e-5, err_msg=k)
         np.testing.assert_array_equal(fast["n_runs"], (vs.weights > 0).sum(axis=1))
 
 
