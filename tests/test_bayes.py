@@ -197,6 +197,7 @@ def test_sample_many_nuts_coverage_loose():
     assert np.all((cov50 >= 0.16) & (cov50 <= 0.84)), cov50
 
 
+@pytest.mark.slow  # make test-all; CI's time budget
 def test_sample_many_lockstep_equals_sequential(sim_post):
     # The same chains advanced one after another (CPU default) or in lock-step under vmap
     # (accelerator default) sample the same posterior: means within 0.25 sd, sds within 20%.

@@ -90,6 +90,7 @@ def test_moe_implementations_agree():
     assert np.abs(np.asarray(dropping(x)[0]) - outs["dense"]).max() > 1e-3
 
 
+@pytest.mark.slow  # make test-all; CI's time budget (a model compiled for this check alone)
 def test_dtypes_are_explicit():
     cfg = ModelConfig(vocab_size=32, seq_len=8, d_model=16, n_layers=1, n_heads=2, n_experts=4, top_k=2,
                       granularity=2, compute_dtype="bfloat16")

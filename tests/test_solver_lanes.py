@@ -76,6 +76,8 @@ def test_lanes_equal_per_lane_while_loops(problem, converged, x64, fixed_iter):
         assert lanes.converged.mean() > 0.5  # the comparison covers converged lanes
 
 
+@pytest.mark.slow  # make test-all; CI's time budget (in CI, fit_many's 50 variants against 50 separate fits
+# exercise multistart_variants: tests/test_fit_many.py)
 def test_multistart_variants_equal_multistart_per_variant(problem, x64):
     law, data, w, delta, free, fixed, starts = problem
     residual = residual_fn_for(law)
