@@ -57,7 +57,7 @@ def cmd_fit(args) -> int:
     err(f"done in {res.seconds:.2f} s (best of {res.n_starts} starts: #{res.best_start}, {res.n_iter} iterations)")
     for w in res.warnings:  # identifiability: the design, and parameters at the edge of their range
         err(f"warning: {w}")
-    far = robust_outliers(table, law, res.params, log_residuals=res.log_residuals)
+    far = robust_outliers(table, res.log_residuals)
     if far["index"]:
         shown = ", ".join(f"{r:+.3f}" for r in far["residual"][:10])
         err(f"warning: {len(far['index'])} run(s) lie more than 6 MADs from the fit ({table.rows(far['index'])}; "

@@ -221,13 +221,12 @@ def fit_many(runs, law="chinchilla", variants: Variants | None = None, *, object
     if fixed:
         variants = dataclasses.replace(variants, fixed=tuple({**fixed, **f} for f in variants.fixed))
 
-    if isinstance(starts, str) and starts == "auto":
+    auto = isinstance(starts, str) and starts == "auto"
+    if auto:
         start_arr, _ = _auto_starts(table, law, objective, n_jitter, seed, dtype,
                                     1e-3 if delta is None else delta, fixed, base=start_fit)
-        keep_eff = None  # decided with the compaction, below
     else:
         start_arr = resolve_starts(law, starts, seed)
-        keep_eff = min(keep, start_arr.shape[0])
 
     V, S = len(variants), start_arr.shape[0]
     n = _buckets.bucket_size(len(table))  # shape buckets: 200 and 240 runs, or 3,900 and 4,000 variants, share a program
@@ -259,14 +258,14 @@ def fit_many(runs, law="chinchilla", variants: Variants | None = None, *, object
     chunk = n_dev * n_batches * batch_size
     n_chunks = math.ceil(V / chunk)
     if compaction is None:  # the device's default, for many variants of a few unpruned starts (a bootstrap)
-        compaction = (COMPACTION.get(devices[0].platform)
-                      if S <= 8 and V >= COMPACTION_MIN_VARIANTS and isinstance(starts, str) and starts == "auto"
-                      else None)
-    if keep_eff is None:
-        # many resamples (compaction on): the jittered starts are screened `screen_iter` sweeps beside the
-        # optimum's and go on only if they are then ahead, a guard against a resample whose optimum moved
-        # basin at 4 sweeps a lane instead of the ~33 it took to converge (Epoch bootstrap: it never won by
-        # more than 1e-12). Few variants: every start runs, in one loop (half the program to compile).
+        compaction = COMPACTION.get(devices[0].platform) if auto and S <= 8 and V >= COMPACTION_MIN_VARIANTS else None
+    # "auto" with many resamples (compaction on): the jittered starts are screened `screen_iter` sweeps
+    # beside the optimum's and go on only if they are then ahead, a guard against a resample whose optimum
+    # moved basin at 4 sweeps a lane instead of the ~33 it took to converge (Epoch bootstrap: it never won
+    # by more than 1e-12). Few variants: every start runs, in one loop (half the program to compile).
+    if not auto:
+        keep_eff = min(keep, S)
+    else:
         keep_eff = min(keep_given, S) if keep_given is not None else (1 if compaction else S)
     program = _program(law, objective, screen_iter, keep_eff, max_iter, batch_size, tuple(devices),
                        compaction=compaction or None, rows_per_variant=rows is not None)

@@ -14,18 +14,13 @@ from __future__ import annotations
 import numpy as np
 
 
-def robust_outliers(table, law, params, k: float = 6.0, floor: float = 1e-2, log_residuals=None) -> dict:
+def robust_outliers(table, log_residuals, k: float = 6.0, floor: float = 1e-2) -> dict:
     """``{"index": labels, "residual": log residuals, "mad": MAD}`` of the runs beyond ``k`` MADs.
 
-    ``log_residuals``: the fit's own (`FitResult.log_residuals`, table order), when at hand;
-    else they are computed from ``params``.
+    ``log_residuals``: the fit's own, ``log L_pred - log L`` in the table's row order
+    (`FitResult.log_residuals`: computed inside the fit's program, not again here).
     """
-    if log_residuals is not None:
-        r = np.asarray(log_residuals, float)
-    else:
-        x = table.inputs(law.inputs)
-        y = table.column(getattr(law, "target", "loss"))
-        r = np.log(np.asarray(law(params, **x), float)) - np.log(y)
+    r = np.asarray(log_residuals, float)
     med = np.median(r)
     mad = float(np.median(np.abs(r - med)))
     far = (np.abs(r - med) > max(k * mad, floor)) & np.isfinite(r)
