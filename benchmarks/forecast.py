@@ -121,7 +121,7 @@ def one_family(job) -> dict:
     row = {"family": name, "n_train": len(train), "n_test": len(test),
            "are": float(np.mean(np.abs(fc.loss - y) / y)), "covered": bool(np.all((fc.lo <= y) & (y <= fc.hi))),
            "width": float(np.median((fc.hi - fc.lo) / fc.loss)), "seconds": t_auto, "weights": fc.weights,
-           "tau": fc.tau, "s0": fc.s0, "distance": float(np.max(fc.distance)), "warnings": fc.warnings,
+           "tau": np.asarray(fc.tau).tolist(), "s0": np.asarray(fc.s0).tolist(), "distance": float(np.max(fc.distance)), "warnings": fc.warnings,
            "origins": fc.origins, "loss": fc.loss.tolist(), "lo": fc.lo.tolist(), "hi": fc.hi.tolist(),
            "y": y.tolist(), "details": {k: (v.tolist() if isinstance(v, np.ndarray) else v)
                                         for k, v in fc.details.items()}}

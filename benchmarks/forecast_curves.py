@@ -64,7 +64,7 @@ def main(argv=None) -> int:
         fc = scalelab.forecast(train, at, laws=args.laws, ci=args.ci)
         seconds = time.perf_counter() - t0
         entry = {"weights": {k: float(v) for k, v in fc.weights.items()}, "seconds": seconds,
-                 "s0": fc.s0, "sigma": fc.sigma, "tau": fc.tau, "nu": fc.nu, "origins": fc.origins,
+                 "s0": np.asarray(fc.s0).tolist(), "sigma": np.asarray(fc.sigma).tolist(), "tau": np.asarray(fc.tau).tolist(), "nu": fc.nu, "origins": fc.origins,
                  "warnings": fc.warnings, "published_PredE": PUBLISHED_PREDE[size],
                  "forecast": scores(fc.loss, fc.lo, fc.hi, test)}
         for i, name in enumerate(fc.details["names"]):  # each law's own point forecast
@@ -75,8 +75,8 @@ def main(argv=None) -> int:
         each = ", ".join(f"{nm} {100 * entry[nm]['PredE']:.3f}%" for nm in fc.details["names"])
         print(f"{size}M: PredE {100 * f['PredE']:.3f}% (published multipower {100 * PUBLISHED_PREDE[size]:.3f}%; "
               f"{each}), WorstE {100 * f['WorstE']:.2f}%, weights {laws}; 90% coverage {100 * f['coverage']:.1f}% "
-              f"of {len(test)} rows, median width {100 * f['median_width']:.2f}%; s0 {fc.s0:.2g} sigma {fc.sigma:.2g} "
-              f"tau {fc.tau:.2g}; {seconds:.0f} s on {device}", file=sys.stderr)
+              f"of {len(test)} rows, median width {100 * f['median_width']:.2f}%; s0 {np.max(fc.s0):.2g} sigma {np.max(fc.sigma):.2g} "
+              f"tau {np.max(fc.tau):.2g} (largest over targets); {seconds:.0f} s on {device}", file=sys.stderr)
         print("   coverage per schedule: " + ", ".join(f"{k} {100 * v:.0f}%"
                                                       for k, v in f["coverage_per_schedule"].items()), file=sys.stderr)
     text = json.dumps(out, indent=1)

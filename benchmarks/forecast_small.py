@@ -75,7 +75,8 @@ def main(argv=None) -> int:
                        "width": float(np.median((fc.hi - fc.lo) / fc.loss)), "seconds": time.perf_counter() - t0,
                        "weights": fc.weights, "y": y.tolist(),
                        "details": {a: (b.tolist() if isinstance(b, np.ndarray) else b) for a, b in fc.details.items()},
-                       "s0": fc.s0, "tau": fc.tau, "sigma": fc.sigma, "nu": fc.nu}
+                       "s0": np.asarray(fc.s0).tolist(), "tau": np.asarray(fc.tau).tolist(),
+                       "sigma": np.asarray(fc.sigma).tolist(), "nu": fc.nu}
                 rows.append(row)
                 top = max(fc.weights, key=fc.weights.get)
                 print(f"{name[:40]:<41}{n:>4}{k:>3}{100 * row['are']:8.2f}%{100 * row['are_chinchilla']:8.2f}%"

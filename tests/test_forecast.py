@@ -111,6 +111,65 @@ def test_calibrate_scale_recovers_tau_and_sigma_from_many_errors():
     assert fc.calibrate_scale(e0, d, origin, s0, prior_weight=0.0)[1] < 0.004
 
 
+def test_robust_scale_weighted_median_matches_repeated_rows():
+    """Integer weights act as repeated rows: the weighted MAD equals NumPy's on the repeated sample (odd count)."""
+    rng = np.random.default_rng(4)
+    r, w = rng.normal(size=9), rng.integers(1, 5, size=9)
+    if w.sum() % 2 == 0:
+        w[0] += 1
+    rep = np.repeat(r, w)
+    want = 1.4826 * np.median(np.abs(rep - np.median(rep)))
+    assert fc.robust_scale(r, w.astype(float)) == pytest.approx(want, rel=1e-12)
+    assert fc.robust_scale(r) == pytest.approx(1.4826 * np.median(np.abs(r - np.median(r))), rel=1e-12)
+    even = r[:8]  # equal weights, even count: the midpoint, as np.median
+    assert fc.robust_scale(even, np.ones(8)) == pytest.approx(1.4826 * np.median(np.abs(even - np.median(even))),
+                                                             rel=1e-12)
+
+
+def test_local_weights_are_a_gaussian_kernel():
+    x = np.array([-1.0, 0.0, 0.5, 2.0])
+    np.testing.assert_allclose(fc.local_weights(x, 0.5, 0.5), np.exp(-0.5 * ((x - 0.5) / 0.5) ** 2), rtol=1e-12)
+
+
+def test_calibrate_scale_weights_drop_an_origin():
+    """A kernel that is zero on one origin's runs gives the scale of the other origins alone (no prior)."""
+    rng = np.random.default_rng(5)
+    d = rng.uniform(0.1, 1.0, 60)
+    origin = np.repeat(np.arange(3), 20)
+    e = rng.normal(size=60) * np.where(origin == 2, 0.2, 0.01)  # origin 2 is wild
+    keep = origin < 2
+    got = fc.calibrate_scale(e, d, origin, 0.004, prior_weight=0.0, weights=keep.astype(float))
+    want = fc.calibrate_scale(e[keep], d[keep], origin[keep], 0.004, prior_weight=0.0)
+    assert got == pytest.approx(want, rel=1e-12)
+    assert fc.calibrate_scale(e, d, origin, 0.004, prior_weight=0.0)[1] > 3 * want[1]
+
+
+def test_interval_is_calibrated_near_the_target_in_tokens_per_parameter():
+    """Held-out errors of 10% at 0.1 token per parameter and 0.5% at 1,000: with positions the early-read target's
+    interval is wide and the final-loss target's narrow; without, both get one scale in between."""
+    rng = np.random.default_rng(6)
+    m = 40
+    pos = np.tile([-1.0, 3.0], m // 2)  # log10 D/N of the held-out runs
+    e = rng.normal(size=m) * np.where(pos < 0, 0.1, 0.005)
+    details = {"names": ["a"], "errors": e[None], "distance": np.full(m, 0.2), "origin": np.repeat(np.arange(4), m // 4),
+               "log_targets": np.log([[3.0, 2.5]]), "target_distance": np.array([0.2, 0.2]),
+               "residuals": (rng.normal(size=60) * np.where(np.arange(60) % 2, 0.003, 0.05))[None],
+               "run_position": np.where(np.arange(60) % 2, 3.0, -1.0), "position": pos,
+               "target_position": np.array([-1.0, 3.0])}
+    loc = fc.combine(details, 0.9)
+    one = fc.combine(details, 0.9, bandwidth=None)
+    w_loc, w_one = ((c["hi"] - c["lo"]) / c["loss"] for c in (loc, one))
+    assert w_loc[0] > 5 * w_loc[1]  # 10% vs 0.5% errors: the scales differ about 20-fold
+    assert w_one[0] == pytest.approx(w_one[1], rel=0.05)
+    assert w_loc[1] < 0.5 * w_one[1] and w_loc[0] > w_one[0]
+    # each target's local scale is the global rule applied to the runs at its position
+    near = pos > 0
+    s0 = fc.robust_scale(details["residuals"][0][np.arange(60) % 2 == 1])
+    tau, sigma = fc.calibrate_scale(e[near], details["distance"][near], details["origin"][near], s0,
+                                    weights=np.ones(near.sum()))
+    assert loc["s0"][1] == pytest.approx(s0, rel=1e-6) and loc["sigma"][1] == pytest.approx(sigma, rel=1e-6)
+
+
 def test_t_quantile_matches_known_values():
     # Student-t 95% quantiles (tables): nu=1 6.3138, nu=3 2.3534, nu=10 1.8125; nu large -> 1.6449
     for nu, q in [(1, 6.3138), (3, 2.3534), (10, 1.8125), (1e6, 1.6449)]:

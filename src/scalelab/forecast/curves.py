@@ -246,8 +246,9 @@ def forecast_curves(runs, at, laws="auto", ci: float = 0.9, *, truncate=(0.5,), 
     # when nothing could be held out)
     c = combine(details, ci, reference=None, shrink=shrink, tau_prior=tau_prior, prior_weight=prior_weight)
     scale, sigma = c["scale"], c["sigma"]
-    if n_runs < 3 and sigma < sigma_prior:  # no schedule left out: the transfer scale is the prior's
-        scale, sigma = np.sqrt(scale ** 2 + sigma_prior ** 2 - sigma ** 2), sigma_prior
+    if n_runs < 3:  # no schedule left out: the transfer scale is at least the prior's
+        up = np.maximum(sigma, sigma_prior)
+        scale, sigma = np.sqrt(scale ** 2 + up ** 2 - sigma ** 2), up
     q = t_quantile(0.5 + ci / 2.0, c["nu"])
     log_pt = np.log(c["loss"])
     weights = dict(zip(names, c["weights"]))
@@ -269,7 +270,7 @@ def forecast_curves(runs, at, laws="auto", ci: float = 0.9, *, truncate=(0.5,), 
     method = METHOD if len(names) > 1 else f"single law ({names[0]}); " + METHOD.split(", stacking; ")[1]
     return CurveForecast(weights=weights, ci=float(ci), inputs=tg, loss=c["loss"], lo=np.exp(log_pt - q * scale),
                          hi=np.exp(log_pt + q * scale), distance=d_star, scale=scale, laws=fits, origins=origins,
-                         s0=c["s0"], tau=c["tau"], nu=c["nu"], sigma=float(sigma), form=c["form"], warnings=warnings,
+                         s0=c["s0"], tau=c["tau"], nu=c["nu"], sigma=sigma, form=c["form"], warnings=warnings,
                          method=method,
                          seconds=time.perf_counter() - t0, notes=notes, details=details)
 

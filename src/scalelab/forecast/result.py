@@ -24,7 +24,9 @@ class Forecast:
       scale: predictive sd of log loss per target.
       laws: the fitted Laws' results on the full table (name -> FitResult-like dict of params).
       origins: per origin, the held-out sizes and per-law mean absolute relative error.
-      s0, tau, nu, sigma: the calibrated scale model (see module doc).
+      s0, tau, sigma: the calibrated scale model per target (arrays [T]; see `scalelab.forecast`'s
+        module doc): calibrated near each target in tokens per parameter when the laws read N and D.
+      nu: degrees of freedom of the Student-t interval.
       form: per target, the form term ``f / sqrt(K)`` of the scale (sd of log loss).
       warnings: identifiability and extrapolation warnings.
       method: how the answer was computed.
@@ -46,14 +48,14 @@ class Forecast:
     scale: np.ndarray
     laws: dict
     origins: list
-    s0: float
-    tau: float
+    s0: np.ndarray
+    tau: np.ndarray
     nu: float
     warnings: list
     method: str
     seconds: float
     rhat_max: float | None = None
-    sigma: float = 0.0
+    sigma: np.ndarray | float = 0.0
     form: np.ndarray | None = None
     notes: tuple = ()
     details: dict = dataclasses.field(default_factory=dict, repr=False)
@@ -68,11 +70,16 @@ class Forecast:
         return {"laws": {k: float(v) for k, v in self.weights.items()}, "method": self.method, "ci": float(self.ci),
                 "predictions": preds,
                 "diagnostics": {"rhat_max": self.rhat_max, "warnings": list(self.warnings),
-                                "s0": float(self.s0), "tau": float(self.tau), "sigma": float(self.sigma),
+                                "s0": _floats(self.s0), "tau": _floats(self.tau), "sigma": _floats(self.sigma),
                                 "nu": float(self.nu),
                                 "form": None if self.form is None else [float(f) for f in self.form],
                                 "origins": self.origins},
                 "seconds": float(self.seconds)}
+
+
+def _floats(v) -> list:
+    """A per-target array (or one number) as a list of plain floats."""
+    return [float(x) for x in np.atleast_1d(np.asarray(v, float))]
 
 
 __all__ = ["Forecast"]
