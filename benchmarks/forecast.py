@@ -13,6 +13,7 @@ the 4,500; the full grid by default), Chinchilla form. It has no interval.
 
     python benchmarks/forecast.py [--families epoch,gadre] [--ref-starts 4500] [--json out.json]
     python benchmarks/forecast.py --rescore fc.jsonl   # today's weights and intervals on saved fits
+    python benchmarks/forecast.py --rescore fc.jsonl --bandwidth none   # ... with one scale for every target
 
 ``--jsonl`` saves each family's held-out errors and forecasts per law (``Forecast.details``);
 ``--rescore`` recomputes the weights, point forecasts and intervals from such a file with the
@@ -148,7 +149,12 @@ def _emit(row: dict, sink) -> None:
         sink.flush()
 
 
-def rescore(path: str, ci: float) -> int:
+def bandwidth_arg(text: str):
+    """``--bandwidth``: decades of tokens per parameter, or ``none`` for one scale for every target."""
+    return None if text.lower() == "none" else float(text)
+
+
+def rescore(path: str, ci: float, bandwidth="default") -> int:
     """Weights and intervals of the current `combine` on the fits saved in a ``--jsonl`` file."""
     from scalelab.forecast import combine
 
@@ -157,7 +163,7 @@ def rescore(path: str, ci: float) -> int:
         r = json.loads(line)
         if "details" not in r:
             continue
-        c = combine(r["details"], ci)
+        c = combine(r["details"], ci) if bandwidth == "default" else combine(r["details"], ci, bandwidth=bandwidth)
         y = np.asarray(r["y"])
         r.setdefault("n_train", len(r["details"]["residuals"][0]))
         r.setdefault("n_test", len(y))
@@ -201,9 +207,11 @@ def main(argv=None) -> int:
     ap.add_argument("--json", help="write per-family results here")
     ap.add_argument("--jsonl", help="append one JSON line per family as it finishes")
     ap.add_argument("--rescore", help="recompute weights and intervals from a --jsonl file's saved fits")
+    ap.add_argument("--bandwidth", type=bandwidth_arg, default="default",
+                    help="with --rescore: the interval's locality in decades of tokens per parameter, or none")
     args = ap.parse_args(argv)
     if args.rescore:
-        return rescore(args.rescore, args.ci)
+        return rescore(args.rescore, args.ci, args.bandwidth)
     fams = families()
     if args.families:
         pre = args.families.split(",")
