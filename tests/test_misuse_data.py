@@ -40,6 +40,23 @@ def test_alias_beside_canonical_is_refused():
     np.testing.assert_array_equal(t.column("N"), df["params"].to_numpy())
 
 
+def test_text_column_under_an_alias_name_is_left_untouched():
+    """'data' holding dataset names beside D is an extra column, not a second D; carried through as given."""
+    df = good()
+    df["data"] = "c4"
+    t = scalelab.read(df)
+    np.testing.assert_array_equal(t.column("D"), df["D"].to_numpy())
+    assert list(t.df["data"].unique()) == ["c4"]
+
+
+def test_alias_repeating_the_canonical_values_is_no_clash():
+    df = good()
+    df["params"] = df["N"]
+    t = scalelab.read(df)
+    np.testing.assert_array_equal(t.column("N"), df["N"].to_numpy())
+    assert any("'params' repeats 'N'" in n for n in t.notes)
+
+
 @pytest.mark.parametrize("col,value,match", [
     ("N", 1e300, "'N' has implausible values in lines 5 .*1e\\+300"),
     ("D", 10.0, "'D' has implausible values in lines 5"),

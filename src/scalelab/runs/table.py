@@ -24,7 +24,8 @@ renamed (``density`` beside the sweep's ``written_by`` marker, or beside its ``d
 ``entropy_floor`` columns) has it renamed ``ngram_repeat`` at read, with a note.
 
 Common aliases are renamed (``params``/``num_params`` -> ``N``, ``tokens`` ->
-``D``, ``flops``/``Training FLOP`` -> ``C``, ...). When ``D`` is absent and
+``D``, ``flops``/``Training FLOP`` -> ``C``, ...); a text column under an alias's name (``data``
+holding dataset names) and an alias repeating its canonical column's values are left untouched. When ``D`` is absent and
 ``C`` present, ``D = C / (6 N)`` is derived and recorded in ``notes``.
 
 Bad input raises `RunTableError` naming the column and the offending rows (file line
@@ -222,6 +223,11 @@ def _canonical_names(df: pd.DataFrame, source: str) -> tuple[pd.DataFrame, list[
         target = ALIASES.get(str(col).strip().lower())
         if target is None:
             continue
+        if target in NUMERIC and _is_text(df[col]):  # a text column ('data': 'c4') is no number's alias
+            continue
+        if target in df.columns and _same_values(df[col], df[target]):
+            notes.append(f"column {col!r} repeats {target!r} (the same values): left untouched")
+            continue
         if target in df.columns or target in rename.values():
             other = target if target in df.columns else next(k for k, v in rename.items() if v == target)
             clash[target] = (f"{source}: columns {other!r} and {col!r} both mean {target!r}; drop one, or "
@@ -230,6 +236,23 @@ def _canonical_names(df: pd.DataFrame, source: str) -> tuple[pd.DataFrame, list[
         rename[col] = target
         notes.append(f"column {col!r} read as {target!r}")
     return df.rename(columns=rename), notes, clash
+
+
+def _is_text(col) -> bool:
+    """Whether a column holds text only: values, none of which reads as a number (a dataset's name, not a count)."""
+    if isinstance(col, pd.DataFrame):  # a name given twice: the duplicate-column check reports it
+        return False
+    vals = col.dropna()
+    return len(vals) > 0 and bool(pd.to_numeric(vals, errors="coerce").isna().all())
+
+
+def _same_values(a, b) -> bool:
+    """Whether two columns hold the same numbers (NaN where the other has NaN): one quantity written twice."""
+    if isinstance(a, pd.DataFrame) or isinstance(b, pd.DataFrame):
+        return False
+    x, y = (pd.to_numeric(c, errors="coerce").to_numpy(float) for c in (a, b))
+    return bool(np.array_equal(np.isnan(x), np.isnan(y)) and np.allclose(x[~np.isnan(x)], y[~np.isnan(y)],
+                                                                        rtol=1e-9, atol=0.0))
 
 
 def map_columns(df: pd.DataFrame, columns: Mapping[str, str] | None, source: str = "<DataFrame>") -> pd.DataFrame:
