@@ -151,7 +151,7 @@ def _emit(row: dict, sink) -> None:
 
 def bandwidth_arg(text: str):
     """``--bandwidth``: decades of tokens per parameter, or ``none`` for one scale for every target."""
-    return None if text.lower() == "none" else float(text)
+    return text if text == "default" else None if text.lower() == "none" else float(text)
 
 
 def rescore(path: str, ci: float, bandwidth="default") -> int:

@@ -50,7 +50,7 @@ def main(argv=None) -> int:
     ap.add_argument("--ci", type=float, default=0.9)
     ap.add_argument("--jsonl", help="also write each set's forecast details and new runs here (for --rescore)")
     ap.add_argument("--rescore", help="re-apply today's `combine` to the details saved by --jsonl (no fitting)")
-    ap.add_argument("--bandwidth", type=lambda t: None if t.lower() == "none" else float(t), default="default",
+    ap.add_argument("--bandwidth", type=lambda t: t if t == "default" else None if t.lower() == "none" else float(t), default="default",
                     help="with --rescore: the interval's locality in decades of tokens per parameter, or none")
     args = ap.parse_args(argv)
     if args.rescore:
