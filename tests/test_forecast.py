@@ -296,6 +296,15 @@ def test_the_scale_carries_the_form_term(small_forecast):
     np.testing.assert_allclose(res.scale, s, rtol=1e-9)
 
 
+def test_the_scale_is_per_target_and_the_method_says_where_it_was_calibrated(small_forecast):
+    runs, at, res = small_forecast
+    assert res.s0.shape == res.sigma.shape == res.tau.shape == (len(at),)
+    assert res.method.endswith("near each target in tokens per parameter")
+    np.testing.assert_allclose(res.details["target_position"], np.log10(at["D"] / at["N"]), rtol=1e-12)
+    out = res.to_json()["diagnostics"]
+    assert len(out["s0"]) == len(at) and all(isinstance(v, float) for v in out["sigma"])
+
+
 def test_no_origin_falls_back_to_the_reference_law_with_a_warning():
     """Three sizes: nothing can be held out, so Chinchilla answers (in-sample fit never chooses)."""
     runs = ladder(sizes=(1e8, 3e8, 1e9), ratios=(5, 10, 20, 40, 80), seed=7)

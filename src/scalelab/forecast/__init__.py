@@ -335,7 +335,8 @@ def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, 
     return Forecast(weights=weights, ci=float(ci), inputs=targets, loss=c["loss"], lo=c["lo"], hi=c["hi"],
                     distance=d_star, scale=c["scale"], laws=fits, origins=origins, s0=c["s0"], tau=c["tau"], nu=c["nu"],
                     sigma=c["sigma"], form=c["form"], warnings=warnings,
-                    method=METHOD if len(names) > 1 else f"single law ({names[0]}); " + METHOD.split("; ")[1],
+                    method=(METHOD if len(names) > 1 else f"single law ({names[0]}); " + METHOD.split("; ")[1])
+                    + (", near each target in tokens per parameter" if "target_position" in details else ""),
                     seconds=time.perf_counter() - t0, notes=notes, details=details)
 
 
