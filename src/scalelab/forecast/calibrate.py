@@ -234,8 +234,9 @@ def combine(details: dict, ci: float = 0.9, *, reference: str | None = "chinchil
     if local:  # one scale per target, from the runs and held-out errors near it in tokens per parameter
         pos_r, pos_h = np.asarray(details["run_position"], float), np.asarray(details["position"], float)
         pos_t = np.asarray(details["target_position"], float)
-        # targets within 0.005 decades share one calibration (the kernel's weights move < 3% at two
-        # bandwidths): a thousand targets over four decades cost at most 400 small grid searches
+        # each target is calibrated at its position rounded to 0.01 decades (the kernel's weights move < 3%
+        # at two bandwidths), shared with its neighbours: a thousand targets over four decades cost at most
+        # 400 small grid searches
         at, which = np.unique(np.round(pos_t, 2), return_inverse=True)
         parts = []
         for p in at:  # a few distinct positions; each is one small grid search
