@@ -305,6 +305,16 @@ def test_the_scale_is_per_target_and_the_method_says_where_it_was_calibrated(sma
     assert len(out["s0"]) == len(at) and all(isinstance(v, float) for v in out["sigma"])
 
 
+def test_progress_bar_counts_the_candidate_laws(capsys):
+    runs = ladder(sizes=(1e8, 3e8, 1e9), ratios=(5, 10, 20, 40, 80), seed=7)
+    at = pd.DataFrame({"N": [3e9], "D": [6e10]})
+    fc.forecast(runs, at, laws="chinchilla,gadre2024_overtrain", progress=True)
+    err = capsys.readouterr().err
+    assert "forecast: fitting 2 laws x 1 fits" in err and "2/2" in err
+    fc.forecast(runs, at, laws="chinchilla,gadre2024_overtrain", progress=False)
+    assert "forecast: fitting" not in capsys.readouterr().err
+
+
 def test_no_origin_falls_back_to_the_reference_law_with_a_warning():
     """Three sizes: nothing can be held out, so Chinchilla answers (in-sample fit never chooses)."""
     runs = ladder(sizes=(1e8, 3e8, 1e9), ratios=(5, 10, 20, 40, 80), seed=7)

@@ -39,6 +39,7 @@ decades (log10).
 from __future__ import annotations
 
 import os
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Sequence
@@ -209,6 +210,8 @@ def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, 
       shrink: stacking weights are shrunk this much toward equal weights.
       tau_prior, prior_weight: the weak prior on the per-decade extrapolation scale (see module doc).
       seed: seed for the random starts of laws without a start grid.
+      progress: a bar on stderr as the candidate laws' fits finish: True always, None on a terminal only
+        (a first call compiles for tens of seconds), False never.
 
     Returns:
       `Forecast`; ``Forecast.to_json()`` is the object ``scalelab forecast --json`` prints.
@@ -259,7 +262,7 @@ def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, 
         """One candidate's fits (full table and origins, one `fit_many`) and predictions, or why it dropped."""
         t_law = time.perf_counter()
         try:
-            df = fit_many(table, law, variants, starts=default_starts(law), seed=seed, progress=progress)
+            df = fit_many(table, law, variants, starts=default_starts(law), seed=seed, progress=False)
         except Exception as err:  # a law that cannot be fitted here drops out, with the reason
             return f"law {law.name!r} dropped: {err}"
         P = {p: df[p].to_numpy()[:, None] for p in law.params}
@@ -275,7 +278,9 @@ def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, 
     # the candidates' programs run side by side (JAX releases the GIL while a program runs): on a 2-core
     # CPU six laws took 1.4 s instead of 2.3 s, the same fits; results are taken in the candidates' order
     with ThreadPoolExecutor(max_workers=max(1, min(len(cands), os.cpu_count() or 1))) as pool:
-        outcomes = list(pool.map(float64(fit_law), cands))
+        futures = [pool.submit(float64(fit_law), law) for law in cands]
+        _progress(futures, progress, f"forecast: fitting {len(cands)} laws x {1 + K} fits")
+        outcomes = [f.result() for f in futures]
     for law, out in zip(cands, outcomes):
         if isinstance(out, str):
             warnings.append(out)
@@ -338,6 +343,21 @@ def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, 
                     method=(METHOD if len(names) > 1 else f"single law ({names[0]}); " + METHOD.split("; ")[1])
                     + (", near each target in tokens per parameter" if "target_position" in details else ""),
                     seconds=time.perf_counter() - t0, notes=notes, details=details)
+
+
+def _progress(futures, progress: bool | None, desc: str) -> None:
+    """A bar over the candidate laws as their fits finish (stderr): always with ``progress=True``, on a terminal
+    with None (a cold first call compiles for tens of seconds), never with False."""
+    from concurrent.futures import as_completed
+
+    if progress is False:
+        return
+    from tqdm.auto import tqdm
+
+    with tqdm(total=len(futures), desc=desc, unit="law", file=sys.stderr,
+              disable=None if progress is None else False) as bar:
+        for _ in as_completed(futures):
+            bar.update(1)
 
 
 __all__ = ["forecast", "Forecast", "candidates", "supported", "combine", "size_groups", "origin_weights", "stack_weights",
