@@ -13,6 +13,7 @@ the 4,500; the full grid by default), Chinchilla form. It has no interval.
 
     python benchmarks/forecast.py [--families epoch,gadre] [--ref-starts 4500] [--json out.json]
     python benchmarks/forecast.py --rescore fc.jsonl   # today's weights and intervals on saved fits
+    python benchmarks/forecast.py --ref-only --jsonl ref.jsonl; ... --rescore fc.jsonl ref.jsonl   # with the reference
     python benchmarks/forecast.py --rescore fc.jsonl --bandwidth none   # ... with one scale for every target
 
 ``--jsonl`` saves each family's held-out errors and forecasts per law (``Forecast.details``);
@@ -154,15 +155,19 @@ def bandwidth_arg(text: str):
     return text if text == "default" else None if text.lower() == "none" else float(text)
 
 
-def rescore(path: str, ci: float, bandwidth="default") -> int:
-    """Weights and intervals of the current `combine` on the fits saved in a ``--jsonl`` file."""
+def rescore(paths, ci: float, bandwidth="default") -> int:
+    """Weights and intervals of the current `combine` on the fits saved in ``--jsonl`` files; the SciPy
+    reference's errors of a ``--ref-only --jsonl`` file among them join their families' rows."""
     from scalelab.forecast import combine
 
+    lines = [json.loads(line) for path in ([paths] if isinstance(paths, str) else paths) for line in open(path)]
+    ref = {r["family"]: r for r in lines if "details" not in r and "are_ref" in r}
     rows = []
-    for line in open(path):
-        r = json.loads(line)
+    for r in lines:
         if "details" not in r:
             continue
+        if r["family"] in ref and "draw" not in r:
+            r.update({k: ref[r["family"]][k] for k in ("are_ref", "seconds_ref")})
         c = combine(r["details"], ci) if bandwidth == "default" else combine(r["details"], ci, bandwidth=bandwidth)
         y = np.asarray(r["y"])
         r.setdefault("n_train", len(r["details"]["residuals"][0]))
@@ -206,7 +211,8 @@ def main(argv=None) -> int:
     ap.add_argument("--jobs", type=int, default=1, help="worker processes (families run in parallel)")
     ap.add_argument("--json", help="write per-family results here")
     ap.add_argument("--jsonl", help="append one JSON line per family as it finishes")
-    ap.add_argument("--rescore", help="recompute weights and intervals from a --jsonl file's saved fits")
+    ap.add_argument("--rescore", nargs="+", help="recompute weights and intervals from --jsonl files' saved fits "
+                                                 "(a --ref-only --jsonl file among them adds the reference's errors)")
     ap.add_argument("--bandwidth", type=bandwidth_arg, default="default",
                     help="with --rescore: the interval's locality in decades of tokens per parameter, or none")
     args = ap.parse_args(argv)
