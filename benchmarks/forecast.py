@@ -183,6 +183,13 @@ def rescore(paths, ci: float, bandwidth="default") -> int:
     for n in sorted({r["n"] for r in rows if "n" in r}):  # forecast_small rows: one summary per table size
         print(f"\n{n}-run sub-tables:", end="")
         summary([r for r in rows if r.get("n") == n])
+    porian = [r for r in rows if r["family"].startswith("porian") and "chinchilla_standard" not in r["family"]]
+    if porian and "n" not in rows[0]:  # the public families: final losses apart from Porian's early readouts
+        print("\nfinal-loss families:", end="")
+        summary([r for r in rows if r not in porian])
+        print("\nPorian's Kaplan-decay and constant-LR configurations:", end="")
+        summary(porian)
+        print()
     summary(rows)
     return 0
 
