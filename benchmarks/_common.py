@@ -1,4 +1,4 @@
-"""Shared helpers for benchmarks: device names and the SciPy anchor objective."""
+"""Shared helpers for benchmarks: device names, the SciPy anchor objective, the forecasts' rescoring option."""
 
 import platform
 
@@ -13,6 +13,15 @@ def device_name() -> str:
     kind = getattr(d, "device_kind", d.platform)
     cpu = platform.processor() or platform.machine()
     return f"{d.platform}:{kind} x{jax.device_count()} (host {cpu}, {__import__('os').cpu_count()} cores)"
+
+
+def bandwidth_option(text: str) -> dict:
+    """``--bandwidth`` of the forecast benchmarks' ``--rescore`` as keyword arguments of
+    `scalelab.forecast.combine`: ``default`` (its own), ``none`` (one scale for every target) or decades of
+    tokens per parameter."""
+    if text == "default":
+        return {}
+    return {"bandwidth": None if text.lower() == "none" else float(text)}
 
 
 def epoch_objective(theta, logN, logD, logL, delta=1e-3):

@@ -35,7 +35,7 @@ import pandas as pd
 from scipy import optimize
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import device_name, epoch_objective_and_grad  # noqa: E402
+from _common import bandwidth_option, device_name, epoch_objective_and_grad  # noqa: E402
 
 import scalelab  # noqa: E402
 from scalelab.data import data_dir  # noqa: E402
@@ -150,12 +150,7 @@ def _emit(row: dict, sink) -> None:
         sink.flush()
 
 
-def bandwidth_arg(text: str):
-    """``--bandwidth``: decades of tokens per parameter, or ``none`` for one scale for every target."""
-    return text if text == "default" else None if text.lower() == "none" else float(text)
-
-
-def rescore(paths, ci: float, bandwidth="default") -> int:
+def rescore(paths, ci: float, options: dict | None = None) -> int:
     """Weights and intervals of the current `combine` on the fits saved in ``--jsonl`` files; the SciPy
     reference's errors of a ``--ref-only --jsonl`` file among them join their families' rows."""
     from scalelab.forecast import combine
@@ -168,7 +163,7 @@ def rescore(paths, ci: float, bandwidth="default") -> int:
             continue
         if r["family"] in ref and "draw" not in r:
             r.update({k: ref[r["family"]][k] for k in ("are_ref", "seconds_ref")})
-        c = combine(r["details"], ci) if bandwidth == "default" else combine(r["details"], ci, bandwidth=bandwidth)
+        c = combine(r["details"], ci, **(options or {}))
         y = np.asarray(r["y"])
         r.setdefault("n_train", len(r["details"]["residuals"][0]))
         r.setdefault("n_test", len(y))
@@ -220,7 +215,7 @@ def main(argv=None) -> int:
     ap.add_argument("--jsonl", help="append one JSON line per family as it finishes")
     ap.add_argument("--rescore", nargs="+", help="recompute weights and intervals from --jsonl files' saved fits "
                                                  "(a --ref-only --jsonl file among them adds the reference's errors)")
-    ap.add_argument("--bandwidth", type=bandwidth_arg, default="default",
+    ap.add_argument("--bandwidth", type=bandwidth_option, default="default",
                     help="with --rescore: the interval's locality in decades of tokens per parameter, or none")
     args = ap.parse_args(argv)
     if args.rescore:

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import device_name  # noqa: E402
+from _common import bandwidth_option, device_name  # noqa: E402
 
 import scalelab  # noqa: E402
 from scalelab.forecast import forecast  # noqa: E402
@@ -50,7 +50,7 @@ def main(argv=None) -> int:
     ap.add_argument("--ci", type=float, default=0.9)
     ap.add_argument("--jsonl", help="also write each set's forecast details and new runs here (for --rescore)")
     ap.add_argument("--rescore", help="re-apply today's `combine` to the details saved by --jsonl (no fitting)")
-    ap.add_argument("--bandwidth", type=lambda t: t if t == "default" else None if t.lower() == "none" else float(t), default="default",
+    ap.add_argument("--bandwidth", type=bandwidth_option, default="default",
                     help="with --rescore: the interval's locality in decades of tokens per parameter, or none")
     args = ap.parse_args(argv)
     if args.rescore:
@@ -101,14 +101,14 @@ def jsonable(obj):
     return obj.tolist() if isinstance(obj, np.ndarray) else obj
 
 
-def rescore(path: str, ci: float, bandwidth="default") -> int:
+def rescore(path: str, ci: float, options: dict | None = None) -> int:
     """Coverage, width and ARE of today's `scalelab.forecast.calibrate.combine` on saved details."""
     from scalelab.forecast.calibrate import combine
 
     rows = [json.loads(line) for line in open(path)]
     inside, widths = [], []
     for r in rows:
-        c = combine(r["details"], ci) if bandwidth == "default" else combine(r["details"], ci, bandwidth=bandwidth)
+        c = combine(r["details"], ci, **(options or {}))
         new = np.asarray(r["new"])
         inside.extend(((c["lo"] <= new) & (new <= c["hi"])).tolist())
         widths.extend(((c["hi"] - c["lo"]) / c["loss"]).tolist())

@@ -164,7 +164,8 @@ def _target_frame(at) -> pd.DataFrame:
 
 
 def _target_inputs(df: pd.DataFrame, inputs_needed: Sequence[str]) -> pd.DataFrame:
-    """`_targets` of a frame from `_target_frame`: the inputs, checked (numbers > 0, plausible ranges)."""
+    """The inputs the candidate laws need, from a frame of `_target_frame`, checked (numbers > 0, plausible
+    ranges; a ``loss`` column is never read)."""
     missing = [c for c in inputs_needed if c not in df.columns]
     if missing:
         raise _runs.RunTableError(f"targets lack column(s) {missing} that the candidate laws need; "
@@ -292,7 +293,7 @@ def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, 
     logy = np.log(y)
 
     # held-out errors per law, origin and run
-    e_list, d_list, o_list = [], [], []
+    e_list, d_list, o_list, h_list = [], [], [], []
     origins = []
     for k in range(K):
         held = origin_w[k] == 0
@@ -302,12 +303,14 @@ def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, 
         e_list.append(e)
         d_list.append(d)
         o_list.append(np.full(held.sum(), k))
+        h_list.append(np.flatnonzero(held))
         origins.append({"held_out_runs": int(held.sum()),
                         "held_out_min_N": float(np.min(table.column(size_col)[held])),
                         "are": {nm: float(np.mean(np.abs(np.expm1(e[i])))) for i, nm in enumerate(names)}})
     E = np.concatenate(e_list, axis=1) if K else np.zeros((len(names), 0))
     dist = np.concatenate(d_list) if K else np.zeros(0)
     orig = np.concatenate(o_list) if K else np.zeros(0, int)
+    held_rows = np.concatenate(h_list) if K else np.zeros(0, int)  # the table's row of each held-out error
     train_all = {c: x_all[c] for c in needed}
     d_star = extrapolation_distance(train_all, {c: targets[c].to_numpy() for c in needed})
     details = {"names": names, "errors": E, "distance": dist, "origin": orig,
@@ -316,8 +319,7 @@ def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, 
                "target_distance": d_star}
     pos = position(x_all)
     if pos is not None:  # tokens per parameter of every run, held-out run and target: the interval's locality
-        held_pos = [pos[origin_w[k] == 0] for k in range(K)]
-        details.update(run_position=pos, position=np.concatenate(held_pos) if K else np.zeros(0),
+        details.update(run_position=pos, position=pos[held_rows],
                        target_position=position({c: targets[c].to_numpy() for c in needed}))
     c = combine(details, ci, reference=REFERENCE, shrink=shrink, tau_prior=tau_prior, prior_weight=prior_weight)
     weights = dict(zip(names, c["weights"]))
@@ -333,7 +335,7 @@ def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, 
     notes = table.notes + ((f"columns not read by the candidate laws (left untouched): {ignored}",) if ignored else ())
     if dropped_inputs:
         notes += (f"not candidates: {dropped_inputs}, whose inputs the targets do not give (they have "
-                  f"{[c for c in target_frame.columns]})",)
+                  f"{list(target_frame.columns)})",)
     if dropped_small:
         notes += (f"{len(table)} runs support laws of at most {len(table) // 2} parameters (two runs per parameter): "
                   f"not candidates here: {dropped_small}",)
@@ -341,7 +343,7 @@ def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, 
                     distance=d_star, scale=c["scale"], laws=fits, origins=origins, s0=c["s0"], tau=c["tau"], nu=c["nu"],
                     sigma=c["sigma"], form=c["form"], warnings=warnings,
                     method=(METHOD if len(names) > 1 else f"single law ({names[0]}); " + METHOD.split("; ")[1])
-                    + (", near each target in tokens per parameter" if "target_position" in details else ""),
+                    + (", near each target in tokens per parameter" if c["local"] else ""),
                     seconds=time.perf_counter() - t0, notes=notes, details=details)
 
 

@@ -211,7 +211,8 @@ def combine(details: dict, ci: float = 0.9, *, reference: str | None = "chinchil
 
     Returns:
       dict: ``weights`` [L], ``loss``/``lo``/``hi`` [T] (nats/token), ``scale``, ``form``, ``s0``, ``sigma``
-      and ``tau`` [T] (sd of log loss; tau per decade), ``nu``.
+      and ``tau`` [T] (sd of log loss; tau per decade), ``nu``, ``local`` (whether the scale was calibrated
+      near each target).
     """
     names = list(details["names"])
     E, dist = np.asarray(details["errors"], float), np.asarray(details["distance"], float)
@@ -233,21 +234,21 @@ def combine(details: dict, ci: float = 0.9, *, reference: str | None = "chinchil
     local = bandwidth is not None and all(k in details for k in ("run_position", "position", "target_position"))
     if local:  # one scale per target, from the runs and held-out errors near it in tokens per parameter
         pos_r, pos_h = np.asarray(details["run_position"], float), np.asarray(details["position"], float)
-        pos_t = np.asarray(details["target_position"], float)
         # each target is calibrated at its position rounded to 0.01 decades (the kernel's weights move < 3%
         # at two bandwidths), shared with its neighbours: a thousand targets over four decades cost at most
         # 400 small grid searches
-        at, which = np.unique(np.round(pos_t, 2), return_inverse=True)
-        parts = []
-        for p in at:  # a few distinct positions; each is one small grid search
-            s0_p = max(robust_scale(r, local_weights(pos_r, p, bandwidth)), 1e-4)
-            parts.append((s0_p,) + (calibrate_scale(e_stack, dist, orig, s0_p, tau_prior, prior_weight,
-                                                    local_weights(pos_h, p, bandwidth)) if K else (tau_prior, 0.0)))
-        s0, tau, sigma = (np.array([parts[i][j] for i in np.ravel(which)], float) for j in range(3))
-    else:
-        s0_1 = max(robust_scale(r), 1e-4)
-        tau_1, sigma_1 = calibrate_scale(e_stack, dist, orig, s0_1, tau_prior, prior_weight) if K else (tau_prior, 0.0)
-        s0, tau, sigma = np.full(T, s0_1), np.full(T, float(tau_1)), np.full(T, float(sigma_1))
+        at, which = np.unique(np.round(np.asarray(details["target_position"], float), 2), return_inverse=True)
+        kernel = lambda x, p: local_weights(x, p, bandwidth)  # noqa: E731
+    else:  # one scale for every target: every run counts fully
+        at, which, pos_r, pos_h = [None], np.zeros(T, int), None, None
+        kernel = lambda x, p: None  # noqa: E731
+    parts = []
+    for p in at:  # a few distinct positions; each is one small grid search
+        s0_p = max(robust_scale(r, kernel(pos_r, p)), 1e-4)
+        tau_p, sigma_p = (calibrate_scale(e_stack, dist, orig, s0_p, tau_prior, prior_weight, kernel(pos_h, p))
+                          if K else (tau_prior, 0.0))
+        parts.append((s0_p, tau_p, sigma_p))
+    s0, tau, sigma = np.asarray(parts, float)[np.ravel(which)].T
     nu = float(K + prior_weight + 1.0)
     log_pt = w @ logs
     # the law's form: the weighted disagreement of the candidates at each target, trusted less as more
@@ -257,7 +258,7 @@ def combine(details: dict, ci: float = 0.9, *, reference: str | None = "chinchil
     scale = np.sqrt(s0 ** 2 + sigma ** 2 + tau ** 2 * d_star ** 2 + form ** 2)
     q = t_quantile(0.5 + ci / 2.0, nu)
     return {"weights": w, "loss": np.exp(log_pt), "lo": np.exp(log_pt - q * scale), "hi": np.exp(log_pt + q * scale),
-            "scale": scale, "form": form, "s0": s0, "sigma": sigma, "tau": tau, "nu": nu}
+            "scale": scale, "form": form, "s0": s0, "sigma": sigma, "tau": tau, "nu": nu, "local": local}
 
 
 def t_quantile(q: float, nu: float) -> float:

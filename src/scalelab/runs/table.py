@@ -25,8 +25,8 @@ renamed (``density`` beside the sweep's ``written_by`` marker, or beside its ``d
 
 Common aliases are renamed (``params``/``num_params`` -> ``N``, ``tokens`` ->
 ``D``, ``flops``/``Training FLOP`` -> ``C``, ...); a text column under an alias's name (``data``
-holding dataset names) and an alias repeating its canonical column's values are left untouched. When ``D`` is absent and
-``C`` present, ``D = C / (6 N)`` is derived and recorded in ``notes``.
+holding dataset names) and an alias repeating its canonical column's values are left untouched.
+When ``D`` is absent and ``C`` present, ``D = C / (6 N)`` is derived and recorded in ``notes``.
 
 Bad input raises `RunTableError` naming the column and the offending rows (file line
 numbers when the table came from a file); nothing is ever dropped silently. Values that no
