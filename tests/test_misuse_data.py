@@ -29,15 +29,25 @@ def test_duplicated_column_is_refused(tmp_path):
     t.require(["D", "loss"])  # the columns no method reads stay usable
 
 
-def test_alias_beside_canonical_is_refused():
+def test_alias_beside_canonical_is_an_extra_column():
+    """``params`` (total parameters, say) beside ``N``: the table named the column to read; the alias is
+    carried untouched with a note saying how to read it instead. Two aliases and no ``N`` stay ambiguous."""
     df = good()
     df["params"] = df["N"] * 2
+    df["val_loss"] = np.where(np.arange(len(df)) % 2, np.nan, df["loss"] * 1.1)  # a W&B export's partial column
     t = scalelab.read(df)
-    with pytest.raises(RunTableError, match="'N' and 'params' both mean 'N'"):
-        use(t)
+    use(t)  # N, D and loss are valid: nothing clashes
+    np.testing.assert_array_equal(t.column("N"), df["N"].to_numpy())
+    np.testing.assert_array_equal(t.column("loss"), df["loss"].to_numpy())
+    np.testing.assert_array_equal(t.df["params"], df["params"])
+    assert any("'params' left untouched" in n and "--map N=params" in n for n in t.notes)
+    assert any("'val_loss' left untouched" in n for n in t.notes)
     # naming the one to use lets it in
     t = scalelab.read(df.drop(columns="N"), columns={"N": "params"})
     np.testing.assert_array_equal(t.column("N"), df["params"].to_numpy())
+    t = scalelab.read(df.drop(columns="N").assign(num_params=df["N"]))
+    with pytest.raises(RunTableError, match="'params' and 'num_params' both mean 'N'"):
+        use(t)
 
 
 def test_text_column_under_an_alias_name_is_left_untouched():

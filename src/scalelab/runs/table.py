@@ -25,13 +25,14 @@ renamed (``density`` beside the sweep's ``written_by`` marker, or beside its ``d
 
 Common aliases are renamed (``params``/``num_params`` -> ``N``, ``tokens`` ->
 ``D``, ``flops``/``Training FLOP`` -> ``C``, ...); a text column under an alias's name (``data``
-holding dataset names) and an alias repeating its canonical column's values are left untouched.
+holding dataset names) and an alias beside its canonical column (``val_loss`` beside ``loss``) are
+extra columns, left untouched with a note: the canonical column is read.
 When ``D`` is absent and ``C`` present, ``D = C / (6 N)`` is derived and recorded in ``notes``.
 
 Bad input raises `RunTableError` naming the column and the offending rows (file line
 numbers when the table came from a file); nothing is ever dropped silently. Values that no
 language-model run has (``N``/``D`` outside [1e3, 1e16], ``loss`` outside (0, 20] nats, a loss
-with no variation), a column given twice, an alias beside its canonical name, and (in a file) rows
+with no variation), a column given twice, two aliases of one absent column, and (in a file) rows
 that repeat an earlier row in every column are refused the same way, when a method reads the column. Reading and writing files: `scalelab.runs.io`.
 
 A *curve table* has several rows per ``run_id`` (checkpoints at ``step``, with the
@@ -213,8 +214,9 @@ def _old_sweep_columns(df: pd.DataFrame, source: str) -> tuple[pd.DataFrame, lis
 
 
 def _canonical_names(df: pd.DataFrame, source: str) -> tuple[pd.DataFrame, list[str], dict]:
-    """Aliases renamed; two columns that mean the same thing (``params`` beside ``N``, or
-    ``params`` beside ``num_params``) make that column invalid: which one is meant is unknown."""
+    """Aliases renamed. Beside its canonical column (``val_loss`` beside ``loss``) an alias is an extra
+    column, left untouched with a note: the table named the column to read. Two aliases of one column
+    and no canonical one (``params`` beside ``num_params``) make that column invalid: which is meant is unknown."""
     notes, rename, clash = [], {}, {}
     canonical = set(NUMERIC) | set(TEXT)
     for col in df.columns:
@@ -225,11 +227,14 @@ def _canonical_names(df: pd.DataFrame, source: str) -> tuple[pd.DataFrame, list[
             continue
         if target in NUMERIC and _is_text(df[col]):  # a text column ('data': 'c4') is no number's alias
             continue
-        if target in df.columns and _same_values(df[col], df[target]):
-            notes.append(f"column {col!r} repeats {target!r} (the same values): left untouched")
+        if target in df.columns:  # the table names the column itself: that one is read, the alias is an extra
+            same = _same_values(df[col], df[target])
+            notes.append(f"column {col!r} repeats {target!r} (the same values): left untouched" if same else
+                         f"column {col!r} left untouched: the table's own {target!r} column is read (to read "
+                         f"{col!r} instead: --map {target}={col}, or read(..., columns={{{target!r}: {col!r}}}))")
             continue
-        if target in df.columns or target in rename.values():
-            other = target if target in df.columns else next(k for k, v in rename.items() if v == target)
+        if target in rename.values():
+            other = next(k for k, v in rename.items() if v == target)
             clash[target] = (f"{source}: columns {other!r} and {col!r} both mean {target!r}; drop one, or "
                              f"name the one to use (--map {target}=COLUMN, or read(..., columns={{{target!r}: ...}}))")
             continue
