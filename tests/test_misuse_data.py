@@ -42,9 +42,10 @@ def test_alias_beside_canonical_is_an_extra_column():
     np.testing.assert_array_equal(t.df["params"], df["params"])
     assert any("'params' left untouched" in n and "--map N=params" in n for n in t.notes)
     assert any("'val_loss' left untouched" in n for n in t.notes)
-    # naming the one to use lets it in
-    t = scalelab.read(df.drop(columns="N"), columns={"N": "params"})
+    # naming the one to use lets it in, as the note says; the displaced column is kept aside
+    t = scalelab.read(df, columns={"N": "params"})
     np.testing.assert_array_equal(t.column("N"), df["params"].to_numpy())
+    np.testing.assert_array_equal(t.df["N_unmapped"], df["N"].to_numpy())
     t = scalelab.read(df.drop(columns="N").assign(num_params=df["N"]))
     with pytest.raises(RunTableError, match="'params' and 'num_params' both mean 'N'"):
         use(t)

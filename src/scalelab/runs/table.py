@@ -261,7 +261,10 @@ def _same_values(a, b) -> bool:
 
 
 def map_columns(df: pd.DataFrame, columns: Mapping[str, str] | None, source: str = "<DataFrame>") -> pd.DataFrame:
-    """Rename ``{canonical: column in the table}`` (``{"loss": "loss_validation", "E": "num_experts"}``)."""
+    """Rename ``{canonical: column in the table}`` (``{"loss": "loss_validation", "E": "num_experts"}``).
+
+    A canonical column that the mapping displaces (``{"loss": "val_loss"}`` in a table that has ``loss``)
+    is kept, renamed ``loss_unmapped``: an extra column, not read."""
     if not columns:
         return df
     unknown = [k for k in columns if k not in NUMERIC and k not in TEXT]
@@ -270,11 +273,11 @@ def map_columns(df: pd.DataFrame, columns: Mapping[str, str] | None, source: str
     missing = [v for v in columns.values() if v not in df.columns]
     if missing:
         raise RunTableError(f"{source}: mapped column(s) {missing} not in the table; columns are {list(df.columns)}")
-    taken = [k for k, v in columns.items() if k in df.columns and k != v and k not in columns.values()]
-    if taken:
-        raise RunTableError(f"{source}: the table already has column(s) {taken}; map those too "
-                            f"(e.g. {taken[0]}_old) or drop them first")
-    return df.rename(columns={v: k for k, v in columns.items()})
+    aside = {k: f"{k}_unmapped" for k, v in columns.items() if k in df.columns and k != v and k not in columns.values()}
+    if any(a in df.columns for a in aside.values()):
+        raise RunTableError(f"{source}: the table already has column(s) {list(aside)} and {list(aside.values())}; "
+                            "drop or rename them first")
+    return df.rename(columns=aside).rename(columns={v: k for k, v in columns.items()})
 
 
 def from_dataframe(df: pd.DataFrame, source: str = "<DataFrame>", *, columns: Mapping[str, str] | None = None,
