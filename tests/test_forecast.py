@@ -240,6 +240,27 @@ def test_forecast_prefers_the_generating_law():
     assert wins >= 4  # more often than not (6 tables)
 
 
+def test_runs_without_a_loss_are_left_out_with_a_warning(tmp_path):
+    """Unfinished runs (an empty loss cell) are left out of a forecast, said in its warnings: the forecast
+    equals the one from the table without them. A loss that is there but wrong (zero, text) is refused."""
+    runs = ladder(seed=5)
+    gaps = runs.assign(loss=np.where(np.isin(np.arange(len(runs)), [2, 9]), np.nan, runs["loss"]))
+    path = tmp_path / "train.csv"
+    gaps.to_csv(path, index=False)
+    at = pd.DataFrame({"N": [2e9, 3e9], "D": [4e10, 9e10]})
+    res = fc.forecast(path, at, laws="chinchilla")
+    ref = fc.forecast(runs.drop(index=[2, 9]), at, laws="chinchilla")
+    for k in ("loss", "lo", "hi"):
+        np.testing.assert_allclose(getattr(res, k), getattr(ref, k), rtol=1e-9)
+    assert any("no 'loss' in lines 4, 11: 2 of 18 runs left out" in w for w in res.warnings)
+    assert not any("left out" in w for w in ref.warnings)
+    for bad, match in ((0.0, "must be > 0"), ("n/a", "non-numeric")):
+        wrong = gaps.astype({"loss": object})
+        wrong.loc[5, "loss"] = bad
+        with pytest.raises(scalelab.RunTableError, match=match):
+            fc.forecast(wrong, at, laws="chinchilla")
+
+
 def test_nan_and_text_in_unused_columns_are_carried_not_refused(tmp_path, capsys):
     runs = ladder(seed=5)
     runs["lr"] = np.where(np.arange(len(runs)) % 3 == 0, np.nan, 3e-4)  # an export's sparse column
@@ -305,20 +326,17 @@ def test_the_scale_is_per_target_and_the_method_says_where_it_was_calibrated(sma
     assert len(out["s0"]) == len(at) and all(isinstance(v, float) for v in out["sigma"])
 
 
-def test_progress_bar_counts_the_candidate_laws(capsys):
+def test_no_origin_falls_back_to_the_reference_law_with_a_warning(capsys):
+    """Three sizes: nothing can be held out, so Chinchilla answers (in-sample fit never chooses).
+    With ``progress=True`` a bar counts the candidate laws' fits on stderr; ``False`` shows none."""
     runs = ladder(sizes=(1e8, 3e8, 1e9), ratios=(5, 10, 20, 40, 80), seed=7)
     at = pd.DataFrame({"N": [3e9], "D": [6e10]})
-    fc.forecast(runs, at, laws="chinchilla,gadre2024_overtrain", progress=True)
+    res = fc.forecast(runs, at, laws="chinchilla,gadre2024_overtrain", progress=True)
     err = capsys.readouterr().err
     assert "forecast: fitting 2 laws x 1 fits" in err and "2/2" in err
-    fc.forecast(runs, at, laws="chinchilla,gadre2024_overtrain", progress=False)
-    assert "forecast: fitting" not in capsys.readouterr().err
-
-
-def test_no_origin_falls_back_to_the_reference_law_with_a_warning():
-    """Three sizes: nothing can be held out, so Chinchilla answers (in-sample fit never chooses)."""
-    runs = ladder(sizes=(1e8, 3e8, 1e9), ratios=(5, 10, 20, 40, 80), seed=7)
-    res = fc.forecast(runs, pd.DataFrame({"N": [3e9], "D": [6e10]}), laws="chinchilla,gadre2024_overtrain")
     assert res.weights == {"chinchilla": 1.0, "gadre2024_overtrain": 0.0}
     assert any("no rolling origin" in w for w in res.warnings)
     assert res.lo[0] < res.loss[0] < res.hi[0]
+    again = fc.forecast(runs, at, laws="chinchilla,gadre2024_overtrain", progress=False)
+    assert "forecast: fitting" not in capsys.readouterr().err
+    assert again.loss == pytest.approx(res.loss, rel=1e-12)

@@ -228,6 +228,7 @@ def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, 
     if _curves.is_curve_request(table, laws, at):  # whole learning curves: `scalelab.forecast.curves`
         return _curves.forecast_curves(table, at, laws=laws, ci=ci, shrink=shrink, tau_prior=tau_prior,
                                        prior_weight=prior_weight, seed=seed, progress=progress)
+    table, left_out = table.without_missing("loss")  # unfinished runs: said in the warnings, not fitted
     cands = candidates(table, laws)
     if not cands:
         raise _runs.RunTableError(f"no loss law has all its inputs among the columns {table.columns}; "
@@ -326,7 +327,7 @@ def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, 
 
     from scalelab.fit.identify import table_warnings
 
-    warnings = table_warnings(table) + warnings
+    warnings = table_warnings(table) + ([left_out] if left_out else []) + warnings
     far = d_star > 1.0
     if far.any():
         warnings.append(f"targets {np.flatnonzero(far)[:10].tolist()} lie {d_star.max():.2f} decades beyond the "

@@ -158,6 +158,22 @@ class RunTable:
         keep = self.df.drop(self.df["loss"].nlargest(n).index) if n else self.df
         return dataclasses.replace(self, df=keep, notes=self.notes + (f"dropped the {n} highest-loss rows",))
 
+    def without_missing(self, name: str = "loss") -> tuple["RunTable", str | None]:
+        """Runs whose ``name`` is empty (NaN: a run that crashed or is still going) left out, and what was left
+        out, said (None when nothing was). Any other fault of the column (text, zero, implausible) stays refused."""
+        raw = self.df[name] if name in self.df.columns else None
+        if raw is None or name not in self.invalid or isinstance(raw, pd.DataFrame):
+            return self, None
+        missing = raw.isna().to_numpy()
+        if missing.all() or _check_numeric(raw, name, self.source, self.lines)[0] != self.invalid[name]:
+            return self, None  # the fault is not (only) the empty cells
+        keep = self.df[~missing]
+        problem, values = _check_numeric(keep[name], name, self.source, self.lines)
+        invalid = {k: v for k, v in self.invalid.items() if k != name} | ({name: problem} if problem else {})
+        table = dataclasses.replace(self, df=keep if problem else keep.assign(**{name: values}), invalid=invalid)
+        return table, (f"{self.source}: no {name!r} in {self.rows(self.df.index[missing])}: "
+                       f"{int(missing.sum())} of {len(missing)} runs left out")
+
     def select(self, mask) -> "RunTable":
         return dataclasses.replace(self, df=self.df[np.asarray(mask, bool)])
 
