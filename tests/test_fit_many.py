@@ -68,6 +68,24 @@ def test_bootstrap_by_group_keeps_groups_together():
     assert np.all(vs.weights.sum(axis=1) == 12)
 
 
+def test_bootstrap_redraws_only_the_resamples_too_short_for_the_law():
+    """``min_runs``: a 12-run table resampled 2,000 times keeps 5 or fewer distinct runs in a few resamples
+    (too few for Chinchilla's 5 parameters); those, and only those, are drawn again. The reference is the plain
+    draw (the same random stream, NumPy's own counts), which every other resample equals."""
+    plain = V.bootstrap(12, 2000, seed=0)
+    kept = V.bootstrap(12, 2000, seed=0, min_runs=6)
+    short = (plain.weights > 0).sum(axis=1) < 6
+    assert short.sum() > 0  # the case exists at this seed
+    assert ((kept.weights > 0).sum(axis=1) >= 6).all() and np.all(kept.weights.sum(axis=1) == 12)
+    np.testing.assert_array_equal(kept.info["redrawn"], short)
+    np.testing.assert_array_equal(kept.weights[~short], plain.weights[~short])
+    rng = np.random.default_rng(0)  # the plain draw, written out
+    ref = np.stack([np.bincount(row, minlength=12) for row in rng.integers(0, 12, size=(2000, 12))])
+    np.testing.assert_array_equal(plain.weights, ref)
+    with pytest.raises(scalelab.RunTableError, match="too small"):
+        V.bootstrap(4, 10, min_runs=5)
+
+
 def test_variants_need_enough_runs(simulated_runs):
     w = np.zeros((1, len(simulated_runs)))
     w[0, :4] = 1

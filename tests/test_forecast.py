@@ -261,6 +261,20 @@ def test_runs_without_a_loss_are_left_out_with_a_warning(tmp_path):
             fc.forecast(wrong, at, laws="chinchilla")
 
 
+def test_curve_table_with_size_targets_forecasts_from_each_run_final_checkpoint():
+    """Checkpoints of each run (``run_id``, ``step``) and targets of N and D ask for final losses: the forecast
+    is the one from each run's last row (it failed: the fits saw the final rows, the origins every row)."""
+    runs = ladder(seed=3).assign(run_id=lambda df: [f"r{i}" for i in range(len(df))], step=1000)
+    early = runs.assign(step=500, D=runs["D"] / 2, loss=runs["loss"] * 1.05)
+    curves = pd.concat([early, runs], ignore_index=True).sort_values(["run_id", "step"], kind="stable")
+    at = pd.DataFrame({"N": [2e9], "D": [4e10]})
+    res = fc.forecast(curves, at, laws="chinchilla")
+    ref = fc.forecast(runs, at, laws="chinchilla")
+    for k in ("loss", "lo", "hi"):
+        np.testing.assert_allclose(getattr(res, k), getattr(ref, k), rtol=1e-9)
+    assert any("last checkpoint" in n for n in res.notes)
+
+
 def test_nan_and_text_in_unused_columns_are_carried_not_refused(tmp_path, capsys):
     runs = ladder(seed=5)
     runs["lr"] = np.where(np.arange(len(runs)) % 3 == 0, np.nan, 3e-4)  # an export's sparse column

@@ -252,3 +252,35 @@ def test_sep_must_be_one_character(tmp_path):
     with pytest.raises(scalelab.RunTableError, match="--sep 'ab': give one character"):
         scalelab.read(p, sep="ab")
     np.testing.assert_array_equal(scalelab.read(p, sep="tab").column("loss"), [3.1, 3.0])
+
+
+def test_small_curve_table_fits_bootstraps_and_compares_on_final_losses(capsys, tmp_path):
+    """A 12-run table given as checkpoints (run_id, step: two rows per run) and a final-loss law: fit,
+    its bootstrap and compare read each run's last checkpoint (they failed: residuals and resample weights
+    over 24 rows against a fit of 12), and the bootstrap's rare resamples that keep too few distinct runs for
+    5 parameters are drawn again instead of failing. Reference: the same calls on the final rows alone."""
+    N = np.repeat(np.geomspace(5e7, 2e9, 4), 3)
+    D = N * np.tile([10.0, 30.0, 90.0], 4)
+    final = scalelab.simulate("chinchilla", EPOCH, {"N": N, "D": D}, sigma=0.004, seed=3).assign(
+        run_id=[f"r{i}" for i in range(12)], step=2000)
+    early = final.assign(step=1000, D=final["D"] / 2, loss=final["loss"] * 1.04, C=final["C"] / 2)
+    curves = pd.concat([early, final]).sort_values(["run_id", "step"], kind="stable")
+    final = final.sort_values("run_id", kind="stable")  # the curve table's runs in its order (r0, r1, r10, ...)
+    paths = {}
+    for name, df in (("curves", curves), ("final", final)):
+        paths[name] = tmp_path / f"{name}.csv"
+        df.to_csv(paths[name], index=False)
+    got = {}
+    for name, path in paths.items():
+        rc, out, err = run(capsys, "fit", str(path), "--law", "chinchilla", "--bootstrap", "200", "--json")
+        assert rc == 0, err
+        got[name] = json.loads(out)
+        if name == "curves":
+            assert "last checkpoint" in err
+    assert got["curves"]["params"] == pytest.approx(got["final"]["params"], rel=1e-9)
+    for k, (lo, hi) in got["final"]["intervals"].items():  # the same resamples of the same runs
+        assert got["curves"]["intervals"][k] == pytest.approx([lo, hi], rel=1e-5), k
+    a = scalelab.compare.compare(paths["curves"], ["chinchilla"])
+    b = scalelab.compare.compare(paths["final"], ["chinchilla"])
+    assert a["n_runs"] == b["n_runs"] == 12
+    assert a["laws"][0]["extrapolation_are"] == pytest.approx(b["laws"][0]["extrapolation_are"], rel=1e-9)

@@ -29,9 +29,13 @@ def cmd_fit(args) -> int:
     from scalelab import laws
     from scalelab.fit import fit
     from scalelab.fit.outliers import robust_outliers
+    from scalelab.fit.problem import table_for
 
     law = laws.get(args.law)
-    table = read_table(args)
+    read = read_table(args)
+    table = table_for(read, law)  # a curve table and a final-loss law: each run's last checkpoint
+    for note in table.notes[len(read.notes):]:
+        err(f"note: {note}")
     fixed = fixed_from(args.fix)
     extra = fixed_from(args.hold, "--hold") or {}
     if extra and not args.allocate:
@@ -67,10 +71,14 @@ def cmd_fit(args) -> int:
         from scalelab.fit import variants
         from scalelab.fit.many import fit_many, percentile_intervals
 
-        boot = fit_many(table, law, variants.bootstrap(table, args.bootstrap, seed=args.seed, by=args.bootstrap_by),
-                        objective=args.objective, seed=args.seed, progress=True, delta=args.delta, fixed=fixed,
-                        max_iter=args.max_iter, start_fit=res)  # the resamples start from this fit's optimum
         free = [k for k in res.params if k not in (fixed or {})]
+        # every resample keeps more distinct runs than free parameters (a small table's rare short ones are redrawn)
+        vs = variants.bootstrap(table, args.bootstrap, seed=args.seed, by=args.bootstrap_by, min_runs=len(free) + 1)
+        if vs.info["redrawn"].any():
+            err(f"note: {int(vs.info['redrawn'].sum())} of {len(vs)} resamples kept {len(free)} or fewer distinct runs "
+                f"(too few for {len(free)} free parameters) and were drawn again")
+        boot = fit_many(table, law, vs, objective=args.objective, seed=args.seed, progress=True, delta=args.delta,
+                        fixed=fixed, max_iter=args.max_iter, start_fit=res)  # the resamples start from this fit's optimum
         out["intervals"] = percentile_intervals(boot, free, ci=args.ci)
         bad = int((~boot["converged"]).sum())
         if bad:

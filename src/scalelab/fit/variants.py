@@ -79,30 +79,49 @@ def full(runs, delta: float = 1e-3) -> Variants:
     return _make(np.ones((1, n)), {"kind": ["full"], "variant": ["all runs"]}, delta)
 
 
-def bootstrap(runs, n_resamples: int, seed: int = 0, by: str | None = None) -> Variants:
+def bootstrap(runs, n_resamples: int, seed: int = 0, by: str | None = None, min_runs: int = 0) -> Variants:
     """``n_resamples`` resamples with replacement of the runs (weights = counts).
 
     With ``by`` (e.g. ``"family"``), whole groups of runs are resampled (a
     cluster bootstrap), keeping runs of one family together.
+
+    ``min_runs``: a resample that keeps fewer distinct runs is drawn again (until none does), so that every
+    resample can determine a law's parameters: pass the law's free parameters + 1. A 12-run table resampled
+    for 5 parameters has about 1 such resample in 100; the result is then the bootstrap conditional on
+    resamples that identify the law. ``info["redrawn"]`` says which were drawn again. The other resamples
+    are the ones drawn without ``min_runs`` (the same random stream).
     """
     rng = np.random.default_rng(seed)
     if by is None:
-        n = _n(runs)
-        idx = rng.integers(0, n, size=(n_resamples, n))
-        weights = np.zeros((n_resamples, n))
-        np.add.at(weights, (np.arange(n_resamples)[:, None], idx), 1.0)
+        g = _n(runs)
+        codes = np.arange(g)
     else:
         table = _runs.read(runs)
         if by not in table.columns:
             raise _runs.RunTableError(f"cannot bootstrap by {by!r}: no such column; columns are {table.columns}")
         codes, uniques = pd.factorize(table.df[by])
         g = len(uniques)
-        picks = rng.integers(0, g, size=(n_resamples, g))
-        counts = np.zeros((n_resamples, g))
-        np.add.at(counts, (np.arange(n_resamples)[:, None], picks), 1.0)
-        weights = counts[:, codes]
+    if min_runs > len(codes):
+        raise _runs.RunTableError(f"no resample of {len(codes)} runs keeps {min_runs}: the table is too small")
+
+    def draw(m):  # [m, n] run weights: counts of g groups (or runs) drawn with replacement, spread to their runs
+        counts = np.zeros((m, g))
+        np.add.at(counts, (np.arange(m)[:, None], rng.integers(0, g, size=(m, g))), 1.0)
+        return counts[:, codes]
+
+    weights = draw(n_resamples)
+    redrawn = np.zeros(n_resamples, bool)
+    for _ in range(10_000):  # redraw rounds, each redrawing every short resample at once (a round or two)
+        short = (weights > 0).sum(axis=1) < min_runs
+        if not short.any():
+            break
+        redrawn |= short
+        weights[short] = draw(int(short.sum()))
+    else:
+        raise _runs.RunTableError(f"resamples of these {len(codes)} runs rarely keep {min_runs} of them; "
+                                  f"use fewer free parameters or more runs")
     return _make(weights, {"kind": "bootstrap", "variant": [f"resample {i}" for i in range(n_resamples)],
-                           "resample": np.arange(n_resamples)})
+                           "resample": np.arange(n_resamples), "redrawn": redrawn})
 
 
 def leave_one_out(runs) -> Variants:

@@ -135,7 +135,8 @@ def _bootstrap_draws(table, law, n_boot, seed, fixed, fit):
     from scalelab.fit import variants
     from scalelab.fit.many import fit_many
 
-    vs = variants.bootstrap(table, n_boot, seed=seed)
+    n_free = law.n_params - len(fixed or {})
+    vs = variants.bootstrap(table, n_boot, seed=seed, min_runs=n_free + 1)  # each resample identifies the law
     if fixed:
         vs = dataclasses.replace(vs, fixed=tuple(dict(fixed) for _ in range(len(vs))))
     theta0 = np.asarray(law.flatten({k: jnp.asarray(v) for k, v in fit.unconstrained.items()}), float)
@@ -206,7 +207,7 @@ def report(runs, law: str = "chinchilla", out="report", *, ci: float = 0.9, n_bo
     except OSError as err:
         raise ValueError(f"cannot write the report to {str(out)!r}: {err.strerror or err}; "
                          f"choose a writable directory with --out") from None
-    table = _runs.read(runs)
+    table = _runs.read(runs).final()  # the report's laws are final-loss laws: a curve table's last checkpoints
     warnings: list[str] = [f"data: {n}" for n in table.notes]
     C_table = table.column("C") if "C" in table.columns else None
 
