@@ -118,6 +118,21 @@ def test_final_keeps_last_checkpoint_and_final_loss_laws_use_it():
     assert len(table_for(table, MP)) == 6                        # curve law: every row
 
 
+def test_curve_table_with_repeated_index_labels():
+    """Two frames joined by ``pd.concat`` (labels 0, 1, 2 twice): the last checkpoints are found by position
+    (they crashed the curve checks with an IndexError, or picked two rows per label). Reference: the same
+    table with a fresh index."""
+    df = _curves_df()
+    joined = pd.concat([df.iloc[:3].reset_index(drop=True), df.iloc[3:].reset_index(drop=True)])
+    assert joined.index.tolist() == [0, 1, 2, 0, 1, 2]
+    final = scalelab.read(joined).final()
+    ref = scalelab.read(df).final()
+    np.testing.assert_array_equal(final.df["loss"], ref.df["loss"])
+    np.testing.assert_array_equal(final.df["step"], [30, 40])
+    with pytest.raises(scalelab.RunTableError, match="run 'b' has steps out of order at rows 2"):
+        scalelab.read(joined.assign(step=[10, 20, 30, 10, 40, 20]))
+
+
 # ----------------------------------------------------------------------------- published data
 
 def _load(size, names):

@@ -78,6 +78,18 @@ def test_noiseless_chinchilla_recovers_the_closed_form_exponent():
     assert not res.warnings
 
 
+def test_checkpoints_of_each_run_give_the_final_losses_result():
+    """A curve table (each run's checkpoints, run_id and step) is read at each run's last checkpoint: the same
+    Approach 2 as the final rows alone (it used every checkpoint as a run of its own budget)."""
+    runs = chinchilla_grid().assign(step=2)
+    runs["run_id"] = [f"r{i:03d}" for i in range(len(runs))]
+    early = runs.assign(step=1, D=runs["D"] / 2, loss=runs["loss"] * 1.05)
+    curves = pd.concat([early, runs]).sort_values(["run_id", "step"], kind="stable")
+    got, ref = isoflop(curves, approach3=None, n_boot=50), isoflop(runs, approach3=None, n_boot=50)
+    assert got.a == pytest.approx(ref.a, rel=1e-12) and got.b == pytest.approx(ref.b, rel=1e-12)
+    np.testing.assert_allclose(got.N_opt, ref.N_opt, rtol=1e-12)
+
+
 def test_unbracketed_budget_is_warned_and_left_out():
     runs = chinchilla_grid(below=1.0, above=1.0)
     C = 6 * runs["N"] * runs["D"]

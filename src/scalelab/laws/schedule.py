@@ -76,8 +76,9 @@ def check_curve_table(df: pd.DataFrame, source: str = "<DataFrame>", need_lr: bo
     if (step < 0).any():
         raise error(f"{source}: column 'step' must be >= 0; rows {_rows(df.index[step < 0])} are negative")
     runs = df["run_id"].astype(str)
-    for run, idx in runs.groupby(runs, sort=False).groups.items():
-        s = step.loc[idx].to_numpy()
+    steps = step.to_numpy()
+    for run, pos in runs.groupby(runs, sort=False).indices.items():  # positions: a DataFrame's labels may repeat
+        s, idx = steps[pos], df.index[pos]
         if len(s) < 2:
             raise error(f"{source}: run {run!r} has a single row (row {_rows(idx)}); a curve needs at least two "
                         f"checkpoints: drop that run, or fit a final-loss law on table.final()")
@@ -105,9 +106,11 @@ def check_curve_table(df: pd.DataFrame, source: str = "<DataFrame>", need_lr: bo
 
 def final_rows(df: pd.DataFrame) -> pd.DataFrame:
     """Each run's last checkpoint (largest ``step``), in the order runs first appear."""
-    step = pd.to_numeric(df["step"], errors="coerce")
-    last = step.groupby(df["run_id"].astype(str), sort=False).idxmax()
-    return df.loc[last.to_numpy()]
+    step = pd.to_numeric(df["step"], errors="coerce").to_numpy(float)
+    codes = pd.factorize(df["run_id"].astype(str))[0]  # runs numbered in the order they first appear
+    order = np.lexsort((np.arange(len(step)), -step, codes))  # per run: largest step first, then the earlier row
+    first = order[np.r_[True, np.diff(codes[order]) != 0]]
+    return df.iloc[first]  # by position: a DataFrame's index labels may repeat (pd.concat)
 
 
 def knots_of(step: np.ndarray, lr: np.ndarray, max_segment: float, max_knots: int = DEFAULT_MAX_KNOTS):

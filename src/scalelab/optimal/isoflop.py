@@ -169,7 +169,7 @@ def isoflop(runs, *, method: str = DEFAULT_METHOD, tolerance: float = DEFAULT_TO
         raise ValueError(f"unknown method {method!r}; choose one of {METHODS}")
     if not 0 < ci < 1:
         raise ValueError(f"ci must lie in (0, 1), got {ci}")
-    table = _runs.read(runs)
+    table = _runs.read(runs).final()  # Approach 2 reads final losses: a curve table's last checkpoints
     points, budgets, c_note = _profiles(table, tolerance)
     warnings = []
     sizes = np.array([points.loc[points["budget"] == k, "size"].nunique() for k in range(len(budgets))])
@@ -283,7 +283,7 @@ def approach3_frontier(runs, law="chinchilla", budgets=None, *, ci: float = 0.9,
     from scalelab.fit.many import fit_many
 
     law = _laws.get(law)
-    table = _runs.read(runs)
+    table = _runs.read(runs).final()  # a final-loss law: a curve table's last checkpoints
     budgets = np.asarray(budgets if budgets is not None else
                          np.geomspace(table.column("C").min(), table.column("C").max(), 8), float)
     res = fit(table, law, starts=starts, seed=seed)
@@ -293,8 +293,8 @@ def approach3_frontier(runs, law="chinchilla", budgets=None, *, ci: float = 0.9,
         # warm starts: the full fit's optimum and one perturbed copy (no second grid search)
         theta0 = np.asarray(law.flatten({k: jnp.asarray(v) for k, v in res.unconstrained.items()}), float)
         jitter = theta0 + 0.02 * np.random.default_rng(seed).standard_normal(theta0.size)
-        boot = fit_many(table, law, variants.bootstrap(table, n_boot, seed=seed), starts=np.vstack([theta0, jitter]),
-                        keep=2, seed=seed)
+        vs = variants.bootstrap(table, n_boot, seed=seed, min_runs=law.n_params + 1)  # each resample identifies it
+        boot = fit_many(table, law, vs, starts=np.vstack([theta0, jitter]), keep=2, seed=seed)
         if (~boot["converged"]).any():
             warnings.append(f"{int((~boot['converged']).sum())} of {n_boot} bootstrap refits did not converge")
         rows += boot[list(law.params)].to_dict("records")
