@@ -86,6 +86,18 @@ def test_bootstrap_redraws_only_the_resamples_too_short_for_the_law():
         V.bootstrap(4, 10, min_runs=5)
 
 
+def test_variants_from_a_spec_on_a_curve_table_weigh_each_run_once():
+    """A curve table (two checkpoints per run) and a final-loss law: the spec's filters are evaluated on each
+    run's last checkpoint, the rows `fit_many` fits (they were over every checkpoint: refused as a mismatch)."""
+    final = pd.DataFrame({"run_id": ["a", "b", "c"], "step": 2, "N": [1e8, 1e9, 1e10], "D": [2e9, 2e10, 2e11],
+                          "loss": [3.0, 2.6, 2.3]})
+    curves = pd.concat([final.assign(step=1, D=final["D"] / 2, loss=final["loss"] + 0.2), final]).sort_values(
+        ["run_id", "step"], kind="stable")
+    spec = pd.DataFrame({"law": ["chinchilla", "chinchilla"], "filter": ["", "N < 5e9"]})
+    vs = V.from_table(curves, spec)["chinchilla"]
+    np.testing.assert_array_equal(vs.weights, [[1, 1, 1], [1, 1, 0]])
+
+
 def test_variants_need_enough_runs(simulated_runs):
     w = np.zeros((1, len(simulated_runs)))
     w[0, :4] = 1

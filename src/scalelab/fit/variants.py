@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from scalelab import runs as _runs
+from scalelab.fit.problem import table_for
 
 
 @dataclasses.dataclass(frozen=True)
@@ -184,10 +185,14 @@ def from_table(runs, spec: pd.DataFrame) -> dict[str, Variants]:
     table, e.g. ``N < 1e9``; empty: all runs), ``delta`` (default 1e-3),
     ``fixed`` (``"alpha=0.34;beta=0.28"``), optional ``name``.
     """
-    table = _runs.read(runs)
+    from scalelab import laws as _laws  # here: importing the laws imports JAX, which the generators above need not
+
+    read = _runs.read(runs)
+    tables: dict[str, _runs.RunTable] = {}  # per law, the rows it is fitted on (a curve table's last checkpoints)
     out: dict[str, list] = {}
     for i, row in spec.reset_index(drop=True).iterrows():
         law = str(row.get("law", "chinchilla") or "chinchilla")
+        table = tables.setdefault(law, table_for(read, _laws.get(law)))
         filt = row.get("filter", "")
         if isinstance(filt, str) and filt.strip():
             try:
