@@ -96,6 +96,8 @@ def test_variants_from_a_spec_on_a_curve_table_weigh_each_run_once():
     spec = pd.DataFrame({"law": ["chinchilla", "chinchilla"], "filter": ["", "N < 5e9"]})
     vs = V.from_table(curves, spec)["chinchilla"]
     np.testing.assert_array_equal(vs.weights, [[1, 1, 1], [1, 1, 0]])
+    with pytest.raises(ValueError, match=r"over 6 runs but the table has 3 \(a curve table.*table.final\(\)"):
+        fit_many(curves, "chinchilla", V.bootstrap(curves, 4))  # variants over every checkpoint: said how to mend
 
 
 def test_variants_need_enough_runs(simulated_runs):

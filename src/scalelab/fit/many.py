@@ -213,7 +213,10 @@ def fit_many(runs, law="chinchilla", variants: Variants | None = None, *, object
 
         variants = full(len(table))
     if variants.n_runs != len(table):
-        raise ValueError(f"variants are over {variants.n_runs} runs but the table has {len(table)}")
+        read = _runs.read(runs)
+        hint = (f" (a curve table: {law.name!r} is fitted on each run's last checkpoint; build the variants "
+                f"on table.final())" if len(read) == variants.n_runs and read.is_curve else "")
+        raise ValueError(f"variants are over {variants.n_runs} runs but the table has {len(table)}{hint}")
     if delta is not None:
         if not (np.isfinite(delta) and delta > 0):
             raise ValueError(f"delta must be a positive number, got {delta}")
