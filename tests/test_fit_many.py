@@ -89,14 +89,14 @@ def test_bootstrap_redraws_only_the_resamples_too_short_for_the_law():
 def test_variants_from_a_spec_on_a_curve_table_weigh_each_run_once():
     """A curve table (two checkpoints per run) and a final-loss law: the spec's filters are evaluated on each
     run's last checkpoint, the rows `fit_many` fits (they were over every checkpoint: refused as a mismatch)."""
-    final = pd.DataFrame({"run_id": ["a", "b", "c"], "step": 2, "N": [1e8, 1e9, 1e10], "D": [2e9, 2e10, 2e11],
-                          "loss": [3.0, 2.6, 2.3]})
+    final = pd.DataFrame({"run_id": list("abcdefg"), "step": 2, "N": np.geomspace(1e8, 1e10, 7),
+                          "D": np.geomspace(2e9, 2e11, 7) * [1, 3, 1, 3, 1, 3, 1], "loss": np.linspace(3.0, 2.3, 7)})
     curves = pd.concat([final.assign(step=1, D=final["D"] / 2, loss=final["loss"] + 0.2), final]).sort_values(
         ["run_id", "step"], kind="stable")
     spec = pd.DataFrame({"law": ["chinchilla", "chinchilla"], "filter": ["", "N < 5e9"]})
     vs = V.from_table(curves, spec)["chinchilla"]
-    np.testing.assert_array_equal(vs.weights, [[1, 1, 1], [1, 1, 0]])
-    with pytest.raises(ValueError, match=r"over 6 runs but the table has 3 \(a curve table.*table.final\(\)"):
+    np.testing.assert_array_equal(vs.weights, [[1] * 7, [1] * 6 + [0]])
+    with pytest.raises(ValueError, match=r"over 14 runs but the table has 7 \(a curve table.*table.final\(\)"):
         fit_many(curves, "chinchilla", V.bootstrap(curves, 4))  # variants over every checkpoint: said how to mend
 
 
