@@ -309,6 +309,21 @@ def test_laws_needing_inputs_the_targets_lack_are_no_candidates():
     assert fc.answerable(cands, ["C"]) == (cands, [])
 
 
+def test_laws_reading_an_invalid_column_are_no_candidates():
+    """An export's experts column, empty for some runs: the laws that read E are dropped from ``auto`` (the
+    forecast failed on the column), the others kept; when every law reads it, all are returned (the error
+    names the column)."""
+    table = scalelab.read(ladder().assign(E=np.where(np.arange(18) % 2, np.nan, 1.0)))
+    assert "E" in table.invalid
+    cands = fc.candidates(table)
+    kept, dropped = fc.readable(table, cands)
+    assert dropped == [l.name for l in cands if "E" in l.inputs] and "wang2024_moe" in dropped
+    assert [l.name for l in kept] == [l.name for l in cands if "E" not in l.inputs]
+    moe = [l for l in cands if "E" in l.inputs]
+    assert fc.readable(table, moe) == (moe, [])
+    assert fc.readable(scalelab.read(ladder().assign(E=1.0)), cands) == (cands, [])
+
+
 def test_small_table_drops_laws_it_cannot_support():
     """14 runs support 7 parameters: the 9-parameter law is no candidate, a 6-run table keeps the smallest laws."""
     table = scalelab.read(ladder(sizes=(3e7, 6e7, 1.2e8, 2.5e8, 5e8, 1e9, 2e9), ratios=(5, 40), seed=6))

@@ -110,6 +110,16 @@ def answerable(cands: list, columns) -> tuple[list, list]:
     return [l for l, k in zip(cands, ok) if k], [l.name for l, k in zip(cands, ok) if not k]
 
 
+def readable(table: _runs.RunTable, cands: list) -> tuple[list, list]:
+    """``(kept, dropped names)``: the candidate Laws whose inputs hold valid values in the runs (an export's
+    ``E`` column, empty for its dense runs, makes the MoE laws no candidates instead of failing the forecast);
+    all of them when none is, so that the error names the column."""
+    ok = [not any(c in table.invalid for c in l.inputs) for l in cands]
+    if not any(ok):
+        return list(cands), []
+    return [l for l, k in zip(cands, ok) if k], [l.name for l, k in zip(cands, ok) if not k]
+
+
 def supported(n_runs: int, cands: list) -> tuple[list, list]:
     """``(kept, dropped names)``: the candidate Laws a table of ``n_runs`` runs supports (two runs per
     parameter, `viable`); when none is, the laws with the fewest parameters."""
@@ -234,9 +244,10 @@ def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, 
     if not cands:
         raise _runs.RunTableError(f"no loss law has all its inputs among the columns {table.columns}; "
                                   f"see `scalelab laws`")
-    dropped_small, dropped_inputs = [], []
+    dropped_small, dropped_inputs, dropped_invalid = [], [], []
     target_frame = _target_frame(at)
     if laws == "auto" or laws is None:
+        cands, dropped_invalid = readable(table, cands)  # laws whose inputs the runs hold as numbers
         cands, dropped_inputs = answerable(cands, target_frame.columns)  # laws the targets can be asked of
         cands, dropped_small = supported(len(table), cands)  # at least two runs per parameter
     needed = sorted({c for l in cands for c in l.inputs})
@@ -335,6 +346,10 @@ def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, 
                         f"largest run (more than 1 decade): the interval's growth with distance is an extrapolation")
     ignored = table.ignored(set(needed) | {"loss"})
     notes = table.notes + ((f"columns not read by the candidate laws (left untouched): {ignored}",) if ignored else ())
+    if dropped_invalid:
+        notes += (f"not candidates: {dropped_invalid}, whose inputs hold values no law can read in the runs: "
+                  + "; ".join(dict.fromkeys(table.invalid[c] for n in dropped_invalid for c in _laws.get(n).inputs
+                                            if c in table.invalid)),)
     if dropped_inputs:
         notes += (f"not candidates: {dropped_inputs}, whose inputs the targets do not give (they have "
                   f"{list(target_frame.columns)})",)
