@@ -186,7 +186,7 @@ def law_inputs(args, law, extra=()) -> dict:
 
     Each option gives one value or the same number of values as the others; inputs that are counts
     or sizes (N, D, E, ...) must be > 0 (a loss at N = 0 or N < 0 is not a number)."""
-    from scalelab.runs.table import POSITIVE, RANGES
+    from scalelab.runs.columns import POSITIVE, RANGES
 
     inputs = {}
     for name in (*law.inputs, *extra):

@@ -49,7 +49,7 @@ import pandas as pd
 
 from scalelab import laws as _laws
 from scalelab import runs as _runs
-from scalelab.runs.table import RANGES, _canonical_names as canonical_names
+from scalelab.runs.columns import RANGES, canonical_names
 from scalelab.forecast import curves as _curves
 from scalelab.forecast.calibrate import (calibrate_scale, combine, extrapolation_distance, local_weights,
                                          origin_weights, position, robust_scale, size_groups,

@@ -13,7 +13,7 @@ import pandas as pd
 
 from scalelab import runs as _runs
 from scalelab.laws.curves import CURVE_INPUTS
-from scalelab.runs.table import LOSS_MAX, _canonical_names as canonical_names
+from scalelab.runs.columns import LOSS_MAX, canonical_names
 
 
 def training_table(table: _runs.RunTable) -> tuple:

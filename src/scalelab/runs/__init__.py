@@ -6,7 +6,8 @@
 """
 
 from scalelab.runs.io import is_parquet, read, read_frame, write
-from scalelab.runs.table import ALIASES, NUMERIC, POSITIVE, TEXT, RunTable, RunTableError, from_dataframe
+from scalelab.runs.columns import ALIASES, NUMERIC, POSITIVE, TEXT, RunTableError
+from scalelab.runs.table import RunTable, from_dataframe
 
 __all__ = ["read", "read_frame", "write", "is_parquet", "RunTable", "RunTableError", "from_dataframe", "ALIASES", "NUMERIC",
            "POSITIVE", "TEXT"]

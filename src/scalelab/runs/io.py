@@ -12,7 +12,8 @@ from typing import Mapping
 
 import pandas as pd
 
-from scalelab.runs.table import RunTable, RunTableError, from_dataframe
+from scalelab.runs.columns import RunTableError
+from scalelab.runs.table import RunTable, from_dataframe
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
 PARQUET_MAGIC = b"PAR1"

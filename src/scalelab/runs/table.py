@@ -23,10 +23,8 @@ refuses a table that has only that, naming the mapping that uses it deliberately
 renamed (``density`` beside the sweep's ``written_by`` marker, or beside its ``duplication`` and
 ``entropy_floor`` columns) has it renamed ``ngram_repeat`` at read, with a note.
 
-Common aliases are renamed (``params``/``num_params`` -> ``N``, ``tokens`` ->
-``D``, ``flops``/``Training FLOP`` -> ``C``, ...); a text column under an alias's name (``data``
-holding dataset names) and an alias beside its canonical column (``val_loss`` beside ``loss``) are
-extra columns, left untouched with a note: the canonical column is read.
+Column names are made canonical first (`scalelab.runs.columns`: ``params`` -> ``N``, ``tokens`` ->
+``D``, ...; an alias beside its canonical column is an extra column, left untouched with a note).
 When ``D`` is absent and ``C`` present, ``D = C / (6 N)`` is derived and recorded in ``notes``.
 
 Bad input raises `RunTableError` naming the column and the offending rows (file line
@@ -50,30 +48,8 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-NUMERIC = ("N", "N_total", "N_active", "D", "C", "loss", "E", "k", "S", "G", "U_D", "lr",
-           "batch_size", "density", "step")
-POSITIVE = ("N", "N_total", "N_active", "D", "C", "loss", "E", "k", "G", "U_D", "lr", "batch_size")
-TEXT = ("run_id", "family")
-# Plausible ranges: parameters and tokens of any language-model run lie in [1e3, 1e16]; a
-# per-token loss in nats lies in (0, 20] (ln of a 10^8-token vocabulary is 18.4). Values outside
-# are unit mistakes (loss in bits x 1e3, N in millions) or corrupt rows, never runs.
-RANGES = {"N": (1e3, 1e16), "N_total": (1e3, 1e16), "N_active": (1e3, 1e16), "D": (1e3, 1e16)}
-LOSS_MAX = 20.0
-
-ALIASES = {
-    "n": "N", "params": "N", "num_params": "N", "n_params": "N", "parameters": "N",
-    "model size": "N", "model_size": "N", "nparams": "N",
-    "n_total": "N_total", "total_params": "N_total",
-    "n_active": "N_active", "active_params": "N_active",
-    "d": "D", "tokens": "D", "num_tokens": "D", "n_tokens": "D", "data": "D", "train_tokens": "D",
-    "c": "C", "flops": "C", "compute": "C", "training flop": "C", "training_flops": "C",
-    "train_flops": "C",
-    "loss": "loss", "final_loss": "loss", "eval_loss": "loss", "val_loss": "loss", "l": "loss",
-    "experts": "E", "num_experts": "E", "n_experts": "E", "top_k": "k", "sparsity": "S",
-    "granularity": "G", "unique_tokens": "U_D", "learning_rate": "lr", "batch": "batch_size",
-    "bs": "batch_size", "run": "run_id", "model": "family",
-}
-
+from scalelab.runs.columns import (LOSS_MAX, NUMERIC, POSITIVE, RANGES, RunTableError, canonical_names,
+                                   duplicate_columns, map_columns)
 
 # An old proxy sweep table: the columns (any one of a group) that only the proxy trainer writes
 # (the same rule as `scalelab.proxy.sweep.legacy_columns`; runs/ imports nothing above it).
@@ -81,10 +57,6 @@ SWEEP_SIGNATURES = (("written_by",), ("duplication", "entropy_floor"))
 NGRAM_HINT = ("'ngram_repeat' is the proxy trainer's share of repeated 16-token windows, not Chen et al.'s data "
               "density; to use it as a stand-in, map it deliberately: read(path, columns={'density': 'ngram_repeat'}) "
               "or --map density=ngram_repeat")
-
-
-class RunTableError(ValueError):
-    """Raised for bad run data; the message names the column, rows and a fix."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -206,19 +178,6 @@ def _rows(idx: Iterable, limit: int = 10, lines: Mapping | None = None) -> str:
     return f"{word} {shown}" + (f", ... ({len(idx)} {word})" if len(idx) > limit else "")
 
 
-def _duplicates(df: pd.DataFrame, source: str) -> tuple[pd.DataFrame, dict]:
-    """Keep the first of each repeated column name; a repeated name is refused when used."""
-    invalid = {}
-    names = [str(c) for c in df.columns]
-    dup = df.columns.duplicated()
-    for name in dict.fromkeys(n for n, d in zip(names, dup) if d):
-        where = [i + 1 for i, n in enumerate(names) if n == name]
-        key = name if name in NUMERIC or name in TEXT else ALIASES.get(name.strip().lower(), name)
-        invalid[key] = (f"{source}: column {name!r} appears {len(where)} times (columns "
-                         f"{', '.join(map(str, where))}); keep one, or rename the others")
-    return df.loc[:, ~dup], invalid
-
-
 def _old_sweep_columns(df: pd.DataFrame, source: str) -> tuple[pd.DataFrame, list[str]]:
     """An old proxy sweep table's ``density`` (the n-gram repeat share) renamed ``ngram_repeat``, noted."""
     cols = set(map(str, df.columns))
@@ -227,73 +186,6 @@ def _old_sweep_columns(df: pd.DataFrame, source: str) -> tuple[pd.DataFrame, lis
             "column 'density' of this proxy sweep table (written before the rename) read as 'ngram_repeat': "
             "the share of repeated 16-token windows, not Chen et al.'s data density"]
     return df, []
-
-
-def _canonical_names(df: pd.DataFrame, source: str) -> tuple[pd.DataFrame, list[str], dict]:
-    """Aliases renamed. Beside its canonical column (``val_loss`` beside ``loss``) an alias is an extra
-    column, left untouched with a note: the table named the column to read. Two aliases of one column
-    and no canonical one (``params`` beside ``num_params``) make that column invalid: which is meant is unknown."""
-    notes, rename, clash = [], {}, {}
-    canonical = set(NUMERIC) | set(TEXT)
-    for col in df.columns:
-        if col in canonical:
-            continue
-        target = ALIASES.get(str(col).strip().lower())
-        if target is None:
-            continue
-        if target in NUMERIC and _is_text(df[col]):  # a text column ('data': 'c4') is no number's alias
-            continue
-        if target in df.columns:  # the table names the column itself: that one is read, the alias is an extra
-            same = _same_values(df[col], df[target])
-            notes.append(f"column {col!r} repeats {target!r} (the same values): left untouched" if same else
-                         f"column {col!r} left untouched: the table's own {target!r} column is read (to read "
-                         f"{col!r} instead: --map {target}={col}, or read(..., columns={{{target!r}: {col!r}}}))")
-            continue
-        if target in rename.values():
-            other = next(k for k, v in rename.items() if v == target)
-            clash[target] = (f"{source}: columns {other!r} and {col!r} both mean {target!r}; drop one, or "
-                             f"name the one to use (--map {target}=COLUMN, or read(..., columns={{{target!r}: ...}}))")
-            continue
-        rename[col] = target
-        notes.append(f"column {col!r} read as {target!r}")
-    return df.rename(columns=rename), notes, clash
-
-
-def _is_text(col) -> bool:
-    """Whether a column holds text only: values, none of which reads as a number (a dataset's name, not a count)."""
-    if isinstance(col, pd.DataFrame):  # a name given twice: the duplicate-column check reports it
-        return False
-    vals = col.dropna()
-    return len(vals) > 0 and bool(pd.to_numeric(vals, errors="coerce").isna().all())
-
-
-def _same_values(a, b) -> bool:
-    """Whether two columns hold the same numbers (NaN where the other has NaN): one quantity written twice."""
-    if isinstance(a, pd.DataFrame) or isinstance(b, pd.DataFrame):
-        return False
-    x, y = (pd.to_numeric(c, errors="coerce").to_numpy(float) for c in (a, b))
-    return bool(np.array_equal(np.isnan(x), np.isnan(y)) and np.allclose(x[~np.isnan(x)], y[~np.isnan(y)],
-                                                                        rtol=1e-9, atol=0.0))
-
-
-def map_columns(df: pd.DataFrame, columns: Mapping[str, str] | None, source: str = "<DataFrame>") -> pd.DataFrame:
-    """Rename ``{canonical: column in the table}`` (``{"loss": "loss_validation", "E": "num_experts"}``).
-
-    A canonical column that the mapping displaces (``{"loss": "val_loss"}`` in a table that has ``loss``)
-    is kept, renamed ``loss_unmapped``: an extra column, not read."""
-    if not columns:
-        return df
-    unknown = [k for k in columns if k not in NUMERIC and k not in TEXT]
-    if unknown:
-        raise RunTableError(f"{source}: cannot map to {unknown}: known columns are {list(NUMERIC + TEXT)}")
-    missing = [v for v in columns.values() if v not in df.columns]
-    if missing:
-        raise RunTableError(f"{source}: mapped column(s) {missing} not in the table; columns are {list(df.columns)}")
-    aside = {k: f"{k}_unmapped" for k, v in columns.items() if k in df.columns and k != v and k not in columns.values()}
-    if any(a in df.columns for a in aside.values()):
-        raise RunTableError(f"{source}: the table already has column(s) {list(aside)} and {list(aside.values())}; "
-                            "drop or rename them first")
-    return df.rename(columns=aside).rename(columns={v: k for k, v in columns.items()})
 
 
 def from_dataframe(df: pd.DataFrame, source: str = "<DataFrame>", *, columns: Mapping[str, str] | None = None,
@@ -308,10 +200,10 @@ def from_dataframe(df: pd.DataFrame, source: str = "<DataFrame>", *, columns: Ma
         raise RunTableError(f"expected a pandas DataFrame, got {type(df).__name__}")
     if len(df) == 0:
         raise RunTableError(f"{source}: the run table is empty (no rows)")
-    df, invalid = _duplicates(df, source)
+    df, invalid = duplicate_columns(df, source)
     df, notes = _old_sweep_columns(df.copy(), source)
     df = map_columns(df, columns, source)
-    df, more, clash = _canonical_names(df, source)
+    df, more, clash = canonical_names(df, source)
     notes += more
     line_of = None if lines is None else dict(zip(df.index, lines))
     if "loss" not in df.columns:

@@ -1,0 +1,125 @@
+"""The column vocabulary of a run table: canonical names, their aliases, plausible ranges, and the
+renaming of a table's columns to the canonical names.
+
+Common aliases are renamed (``params``/``num_params`` -> ``N``, ``tokens`` -> ``D``,
+``flops``/``Training FLOP`` -> ``C``, ...). A text column under an alias's name (``data`` holding
+dataset names) and an alias beside its canonical column (``val_loss`` beside ``loss``) are extra
+columns, left untouched with a note: the canonical column is read. Two aliases of one absent column
+(``params`` beside ``num_params``), or a column name given twice, make that column invalid: which one
+is meant is unknown. `scalelab.runs.table` validates the values.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+import numpy as np
+import pandas as pd
+
+NUMERIC = ("N", "N_total", "N_active", "D", "C", "loss", "E", "k", "S", "G", "U_D", "lr",
+           "batch_size", "density", "step")
+POSITIVE = ("N", "N_total", "N_active", "D", "C", "loss", "E", "k", "G", "U_D", "lr", "batch_size")
+TEXT = ("run_id", "family")
+# Plausible ranges: parameters and tokens of any language-model run lie in [1e3, 1e16]; a
+# per-token loss in nats lies in (0, 20] (ln of a 10^8-token vocabulary is 18.4). Values outside
+# are unit mistakes (loss in bits x 1e3, N in millions) or corrupt rows, never runs.
+RANGES = {"N": (1e3, 1e16), "N_total": (1e3, 1e16), "N_active": (1e3, 1e16), "D": (1e3, 1e16)}
+LOSS_MAX = 20.0
+
+ALIASES = {
+    "n": "N", "params": "N", "num_params": "N", "n_params": "N", "parameters": "N",
+    "model size": "N", "model_size": "N", "nparams": "N",
+    "n_total": "N_total", "total_params": "N_total",
+    "n_active": "N_active", "active_params": "N_active",
+    "d": "D", "tokens": "D", "num_tokens": "D", "n_tokens": "D", "data": "D", "train_tokens": "D",
+    "c": "C", "flops": "C", "compute": "C", "training flop": "C", "training_flops": "C",
+    "train_flops": "C",
+    "loss": "loss", "final_loss": "loss", "eval_loss": "loss", "val_loss": "loss", "l": "loss",
+    "experts": "E", "num_experts": "E", "n_experts": "E", "top_k": "k", "sparsity": "S",
+    "granularity": "G", "unique_tokens": "U_D", "learning_rate": "lr", "batch": "batch_size",
+    "bs": "batch_size", "run": "run_id", "model": "family",
+}
+
+
+class RunTableError(ValueError):
+    """Raised for bad run data; the message names the column, rows and a fix."""
+
+
+def duplicate_columns(df: pd.DataFrame, source: str) -> tuple[pd.DataFrame, dict]:
+    """Keep the first of each repeated column name; a repeated name is refused when used."""
+    invalid = {}
+    names = [str(c) for c in df.columns]
+    dup = df.columns.duplicated()
+    for name in dict.fromkeys(n for n, d in zip(names, dup) if d):
+        where = [i + 1 for i, n in enumerate(names) if n == name]
+        key = name if name in NUMERIC or name in TEXT else ALIASES.get(name.strip().lower(), name)
+        invalid[key] = (f"{source}: column {name!r} appears {len(where)} times (columns "
+                         f"{', '.join(map(str, where))}); keep one, or rename the others")
+    return df.loc[:, ~dup], invalid
+
+
+def canonical_names(df: pd.DataFrame, source: str) -> tuple[pd.DataFrame, list[str], dict]:
+    """Aliases renamed. Beside its canonical column (``val_loss`` beside ``loss``) an alias is an extra
+    column, left untouched with a note: the table named the column to read. Two aliases of one column
+    and no canonical one (``params`` beside ``num_params``) make that column invalid: which is meant is unknown."""
+    notes, rename, clash = [], {}, {}
+    canonical = set(NUMERIC) | set(TEXT)
+    for col in df.columns:
+        if col in canonical:
+            continue
+        target = ALIASES.get(str(col).strip().lower())
+        if target is None:
+            continue
+        if target in NUMERIC and _is_text(df[col]):  # a text column ('data': 'c4') is no number's alias
+            continue
+        if target in df.columns:  # the table names the column itself: that one is read, the alias is an extra
+            same = _same_values(df[col], df[target])
+            notes.append(f"column {col!r} repeats {target!r} (the same values): left untouched" if same else
+                         f"column {col!r} left untouched: the table's own {target!r} column is read (to read "
+                         f"{col!r} instead: --map {target}={col}, or read(..., columns={{{target!r}: {col!r}}}))")
+            continue
+        if target in rename.values():
+            other = next(k for k, v in rename.items() if v == target)
+            clash[target] = (f"{source}: columns {other!r} and {col!r} both mean {target!r}; drop one, or "
+                             f"name the one to use (--map {target}=COLUMN, or read(..., columns={{{target!r}: ...}}))")
+            continue
+        rename[col] = target
+        notes.append(f"column {col!r} read as {target!r}")
+    return df.rename(columns=rename), notes, clash
+
+
+def _is_text(col) -> bool:
+    """Whether a column holds text only: values, none of which reads as a number (a dataset's name, not a count)."""
+    if isinstance(col, pd.DataFrame):  # a name given twice: the duplicate-column check reports it
+        return False
+    vals = col.dropna()
+    return len(vals) > 0 and bool(pd.to_numeric(vals, errors="coerce").isna().all())
+
+
+def _same_values(a, b) -> bool:
+    """Whether two columns hold the same numbers (NaN where the other has NaN): one quantity written twice."""
+    if isinstance(a, pd.DataFrame) or isinstance(b, pd.DataFrame):
+        return False
+    x, y = (pd.to_numeric(c, errors="coerce").to_numpy(float) for c in (a, b))
+    return bool(np.array_equal(np.isnan(x), np.isnan(y)) and np.allclose(x[~np.isnan(x)], y[~np.isnan(y)],
+                                                                        rtol=1e-9, atol=0.0))
+
+
+def map_columns(df: pd.DataFrame, columns: Mapping[str, str] | None, source: str = "<DataFrame>") -> pd.DataFrame:
+    """Rename ``{canonical: column in the table}`` (``{"loss": "loss_validation", "E": "num_experts"}``).
+
+    A canonical column that the mapping displaces (``{"loss": "val_loss"}`` in a table that has ``loss``)
+    is kept, renamed ``loss_unmapped``: an extra column, not read."""
+    if not columns:
+        return df
+    unknown = [k for k in columns if k not in NUMERIC and k not in TEXT]
+    if unknown:
+        raise RunTableError(f"{source}: cannot map to {unknown}: known columns are {list(NUMERIC + TEXT)}")
+    missing = [v for v in columns.values() if v not in df.columns]
+    if missing:
+        raise RunTableError(f"{source}: mapped column(s) {missing} not in the table; columns are {list(df.columns)}")
+    aside = {k: f"{k}_unmapped" for k, v in columns.items() if k in df.columns and k != v and k not in columns.values()}
+    if any(a in df.columns for a in aside.values()):
+        raise RunTableError(f"{source}: the table already has column(s) {list(aside)} and {list(aside.values())}; "
+                            "drop or rename them first")
+    return df.rename(columns=aside).rename(columns={v: k for k, v in columns.items()})
