@@ -100,24 +100,26 @@ def _predict(law, P, x):
     return call_timed(_predict_program(law), P, x, name=_laws.program_name("forecast.predict", law))[0]
 
 
+def _split(cands: list, ok) -> tuple[list, list]:
+    """``(kept Laws, dropped names)`` of the candidates by ``ok``; every candidate kept when none is ok, so
+    that the error that follows names what they all lack."""
+    if not any(ok):
+        return list(cands), []
+    return [l for l, k in zip(cands, ok) if k], [l.name for l, k in zip(cands, ok) if not k]
+
+
 def answerable(cands: list, columns) -> tuple[list, list]:
     """``(kept, dropped names)``: the candidate Laws whose inputs the targets' ``columns`` give (a column
     of the runs that the targets leave out, e.g. experts ``E`` beside a dense ladder, makes its laws no
     candidates); all of them when none is, so that the error names what the targets lack."""
-    ok = [all(c in columns for c in l.inputs) for l in cands]
-    if not any(ok):
-        return list(cands), []
-    return [l for l, k in zip(cands, ok) if k], [l.name for l, k in zip(cands, ok) if not k]
+    return _split(cands, [all(c in columns for c in l.inputs) for l in cands])
 
 
 def readable(table: _runs.RunTable, cands: list) -> tuple[list, list]:
     """``(kept, dropped names)``: the candidate Laws whose inputs hold valid values in the runs (an export's
     ``E`` column, empty for its dense runs, makes the MoE laws no candidates instead of failing the forecast);
     all of them when none is, so that the error names the column."""
-    ok = [not any(c in table.invalid for c in l.inputs) for l in cands]
-    if not any(ok):
-        return list(cands), []
-    return [l for l, k in zip(cands, ok) if k], [l.name for l, k in zip(cands, ok) if not k]
+    return _split(cands, [not any(c in table.invalid for c in l.inputs) for l in cands])
 
 
 def supported(n_runs: int, cands: list) -> tuple[list, list]:
@@ -126,7 +128,7 @@ def supported(n_runs: int, cands: list) -> tuple[list, list]:
     ok = viable(n_runs, [l.n_params for l in cands])
     if not ok.any():  # a tiny table: the laws with the fewest parameters
         ok = np.array([l.n_params == min(m.n_params for m in cands) for l in cands])
-    return [l for l, k in zip(cands, ok) if k], [l.name for l, k in zip(cands, ok) if not k]
+    return _split(cands, ok)
 
 
 # inputs a law learns from their spread across the runs (C is N and D, loss is the response, lr and the

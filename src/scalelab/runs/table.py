@@ -132,13 +132,12 @@ class RunTable:
 
     def without_missing(self, name: str = "loss") -> tuple["RunTable", str | None]:
         """Runs whose ``name`` is empty (NaN: a run that crashed or is still going) left out, and what was left
-        out, said (None when nothing was). Any other fault of the column (text, zero, implausible) stays refused."""
-        raw = self.df[name] if name in self.df.columns else None
-        if raw is None or name not in self.invalid or isinstance(raw, pd.DataFrame):
+        out, said (None when nothing was). Any other fault of the column (text, zero, implausible) stays refused:
+        the column is checked again on the runs kept."""
+        raw = self.df[name] if name in self.invalid and name in self.df.columns else None
+        missing = raw.isna().to_numpy() if isinstance(raw, pd.Series) else np.zeros(1, bool)
+        if not missing.any() or missing.all():
             return self, None
-        missing = raw.isna().to_numpy()
-        if missing.all() or _check_numeric(raw, name, self.source, self.lines)[0] != self.invalid[name]:
-            return self, None  # the fault is not (only) the empty cells
         keep = self.df[~missing]
         problem, values = _check_numeric(keep[name], name, self.source, self.lines)
         invalid = {k: v for k, v in self.invalid.items() if k != name} | ({name: problem} if problem else {})
