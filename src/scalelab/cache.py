@@ -31,9 +31,7 @@ The cache is trusted code (JAX's warning): keep it in a directory only you can w
 
 from __future__ import annotations
 
-import hashlib
 import os
-import pickle
 import re
 import shutil
 import tempfile

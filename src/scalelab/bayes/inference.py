@@ -13,7 +13,6 @@ import numpy as np
 import numpyro.distributions as dist
 
 from scalelab import laws as _laws
-from scalelab import runs as _runs
 from scalelab.bayes import reparam as _reparam
 from scalelab.bayes.laplace import laplace_core, onehot_groups
 from scalelab.bayes.model import prepare_data

@@ -263,7 +263,7 @@ def report(runs, law: str = "chinchilla", out="report", *, ci: float = 0.9, n_bo
                 warnings.append(f"the runs span {span:.2f} decades in {k} (< 1): exponents tied to {k} are weakly "
                                 f"identified")
 
-    figs, captions, skipped = {}, {}, []
+    figs, skipped = {}, []
     figs["a_loss_vs_compute.png"] = figures.loss_vs_compute(ctx, ci)
     alloc_rows, iso = [], None
     if has_nd:

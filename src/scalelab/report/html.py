@@ -141,7 +141,7 @@ def page(s: dict, title: str) -> str:
     fig_html = "".join(_figure(n, figs[n], s) for n in order if n in figs)
     warn = "".join(f"<li>{_e(w)}</li>" for w in s["warnings"]) or "<li>none</li>"
     skipped = "".join(f"<li>{_e(w)}</li>" for w in s["skipped"])
-    law_line = _e(s["law"]) + (f" (chosen by law=auto)" if s["requested_law"] == "auto" else "")
+    law_line = _e(s["law"]) + (" (chosen by law=auto)" if s["requested_law"] == "auto" else "")
     head = s["headline"]
     headline = (f"<p>Headline forecast: {_e(head['target'])} = {head['value']:.4g} nats/token.</p>"
                 if head.get("value") is not None else "")
