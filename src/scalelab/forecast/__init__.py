@@ -52,8 +52,8 @@ from scalelab import runs as _runs
 from scalelab.runs.columns import RANGES, canonical_names
 from scalelab.forecast import curves as _curves
 from scalelab.forecast.calibrate import (calibrate_scale, combine, extrapolation_distance, local_weights,
-                                         origin_weights, position, robust_scale, size_groups,
-                                         stable, stack_weights, t_quantile, viable)
+                                         consistent, origin_weights, position, robust_scale, size_groups,
+                                         stable, stack_weights, strayed_warning, t_quantile, viable)
 from scalelab.forecast.result import Forecast
 from scalelab.programs import call_timed, float64, per_law
 
@@ -341,7 +341,7 @@ def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, 
 
     from scalelab.fit.identify import table_warnings
 
-    warnings = table_warnings(table) + ([left_out] if left_out else []) + warnings
+    warnings = table_warnings(table) + ([left_out] if left_out else []) + warnings + strayed_warning(c["strayed"])
     far = d_star > 1.0
     if far.any():
         warnings.append(f"targets {np.flatnonzero(far)[:10].tolist()} lie {d_star.max():.2f} decades beyond the "
@@ -383,7 +383,7 @@ def _progress(futures, progress: bool | None, desc: str) -> None:
 
 __all__ = ["forecast", "Forecast", "candidates", "supported", "combine", "size_groups", "origin_weights", "stack_weights",
            "calibrate_scale", "extrapolation_distance", "t_quantile", "viable", "stable", "local_weights", "robust_scale",
-           "position"]
+           "position", "consistent"]
 
 
 class _CallableModule(__import__("types").ModuleType):

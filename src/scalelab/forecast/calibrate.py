@@ -188,6 +188,45 @@ def stable(errors: np.ndarray, factor: float = 5.0, floor: float = 0.02) -> np.n
     return worst <= max(factor * float(np.median(worst)), floor)
 
 
+def consistent(log_targets: np.ndarray, errors: np.ndarray | None = None, factor: float = 5.0,
+               floor: float = 0.02) -> np.ndarray:
+    """Which laws' forecasts at the targets agree with the other candidates': the largest log distance from the
+    candidates' median forecast at most ``factor`` times the largest held-out error of the laws that extrapolated
+    stably (`stable`; with no held-out errors, ``factor`` times the median law's distance), and ``floor`` (2%)
+    always allowed. All laws when none, or a single one, would be kept (with two laws, neither can be blamed).
+
+    The weights rest on the origins' fits, the forecast on the fit to the whole table: a many-parameter law
+    whose whole-table fit lands elsewhere than its origins' (a 9-parameter law on 18 runs forecasting a loss
+    of 680 where the others say 1.9) would carry its origin weight to a forecast nothing validated.
+
+    Args:
+      log_targets: ``[L, T]`` each law's log forecast at the targets.
+      errors: ``[L, m]`` held-out log errors of the same laws, or None (or ``m = 0``) when no origin was held out.
+    """
+    logs = np.asarray(log_targets, float)
+    logs = logs[:, np.all(np.isfinite(logs), axis=0)]  # targets every law forecasts (a curve's step 0 may not)
+    L = logs.shape[0]
+    if L < 3 or logs.shape[1] == 0:
+        return np.ones(L, bool)
+    dev = np.max(np.abs(logs - np.median(logs, axis=0)), axis=1)
+    if errors is not None and np.size(errors):
+        E = np.asarray(errors, float)
+        reach = float(np.max(np.abs(E[stable(E)])))
+    else:
+        reach = float(np.median(dev))
+    ok = dev <= max(factor * reach, floor)
+    return ok if ok.sum() > 1 else np.ones(L, bool)
+
+
+def strayed_warning(strayed: list) -> list[str]:
+    """The warning for the laws `calibrate.consistent` left out (none: no warning)."""
+    if not strayed:
+        return []
+    return [f"{strayed} forecast the targets far from the other candidate laws (more than 5x the largest held-out "
+            f"error of the laws that extrapolated stably; with nothing held out, 5x the median law's distance): their "
+            f"fit to the whole table is not what the rolling origins validated, so they take no weight"]
+
+
 def combine(details: dict, ci: float = 0.9, *, reference: str | None = "chinchilla", shrink: float = 0.0,
             tau_prior: float = 0.01, prior_weight: float = 1.0, bandwidth: float | None = 0.35) -> dict:
     """The forecast from the candidates' held-out errors and forecasts: weights, point, scale, interval.
@@ -210,7 +249,8 @@ def combine(details: dict, ci: float = 0.9, *, reference: str | None = "chinchil
         the one and too narrow for the other. None: one scale for every target.
 
     Returns:
-      dict: ``weights`` [L], ``loss``/``lo``/``hi`` [T] (nats/token), ``scale``, ``form``, ``s0``, ``sigma``
+      dict: ``weights`` [L], ``strayed`` (names of the laws left out by `consistent`), ``loss``/``lo``/``hi``
+      [T] (nats/token), ``scale``, ``form``, ``s0``, ``sigma``
       and ``tau`` [T] (sd of log loss; tau per decade), ``nu``, ``local`` (whether the scale was calibrated
       near each target).
     """
@@ -221,13 +261,18 @@ def combine(details: dict, ci: float = 0.9, *, reference: str | None = "chinchil
     res = np.asarray(details["residuals"], float)
     d_star = np.asarray(details["target_distance"], float)
     K = len(np.unique(orig))
+    # laws whose whole-table forecast strays from the others' far beyond any held-out error take no part
+    agree = consistent(logs, E if K else None)
     if K:
-        ok = stable(E)  # unstable laws take no weight and no part in the honest errors or the spread
+        ok = stable(E) & agree  # unstable laws take no weight and no part in the honest errors or the spread
+        if not ok.any():  # the laws that agree all extrapolated unstably: the stable ones answer
+            ok, agree = stable(E), np.ones(len(names), bool)
         w = np.zeros(len(names))
         w[ok] = stack_weights(E[ok], orig, shrink=shrink)
         e_stack = honest_errors(E[ok], orig, shrink=shrink)
     else:  # nothing held out: the reference form when it is a candidate, else equal weights
-        w = np.array([nm == reference for nm in names], float) if reference in names else np.ones(len(names))
+        w = (np.array([nm == reference for nm in names], float) if reference in names and agree[names.index(reference)]
+             else agree.astype(float))
         w /= w.sum()
     r = w @ res  # stacked in-sample residuals: their robust scale is s0
     T = logs.shape[1]
@@ -253,11 +298,12 @@ def combine(details: dict, ci: float = 0.9, *, reference: str | None = "chinchil
     log_pt = w @ logs
     # the law's form: the weighted disagreement of the candidates at each target, trusted less as more
     # origins have measured the extrapolation error directly (1 / K of its variance; all of it with none)
-    w_spread = w if K else np.full(len(names), 1.0 / len(names))  # no origin: every candidate's view counts
+    w_spread = w if K else agree / agree.sum()  # no origin: every agreeing candidate's view counts
     form = np.sqrt(w_spread @ (logs - log_pt) ** 2) / np.sqrt(max(K, 1))
     scale = np.sqrt(s0 ** 2 + sigma ** 2 + tau ** 2 * d_star ** 2 + form ** 2)
     q = t_quantile(0.5 + ci / 2.0, nu)
-    return {"weights": w, "loss": np.exp(log_pt), "lo": np.exp(log_pt - q * scale), "hi": np.exp(log_pt + q * scale),
+    return {"weights": w, "strayed": [nm for nm, a in zip(names, agree) if not a], "loss": np.exp(log_pt),
+            "lo": np.exp(log_pt - q * scale), "hi": np.exp(log_pt + q * scale),
             "scale": scale, "form": form, "s0": s0, "sigma": sigma, "tau": tau, "nu": nu, "local": local}
 
 
@@ -303,5 +349,5 @@ def _beta_fraction(a: float, b: float, x: float) -> float:
     return h
 
 
-__all__ = ["combine", "position", "stable", "size_groups", "origin_weights", "viable", "extrapolation_distance", "stack_weights", "honest_errors",
+__all__ = ["combine", "position", "stable", "consistent", "strayed_warning", "size_groups", "origin_weights", "viable", "extrapolation_distance", "stack_weights", "honest_errors",
            "calibrate_scale", "t_quantile", "local_weights", "robust_scale"]

@@ -42,7 +42,7 @@ import numpy as np
 
 from scalelab import laws as _laws
 from scalelab import runs as _runs
-from scalelab.forecast.calibrate import combine, t_quantile
+from scalelab.forecast.calibrate import combine, strayed_warning, t_quantile
 from scalelab.forecast.result import Forecast
 from scalelab.forecast.curve_data import (curve_origins, fit_rows, schedules, target_is_schedule, targets,
                                           training_table)
@@ -252,6 +252,7 @@ def forecast_curves(runs, at, laws="auto", ci: float = 0.9, *, truncate=(0.5,), 
     q = t_quantile(0.5 + ci / 2.0, c["nu"])
     log_pt = np.log(c["loss"])
     weights = dict(zip(names, c["weights"]))
+    warnings += strayed_warning(c["strayed"])
     if not np.all(np.isfinite(log_pt)):
         warnings.append(f"target rows {np.flatnonzero(~np.isfinite(log_pt))[:10].tolist()} have no finite forecast "
                         f"(no summed learning rate yet, e.g. step 0 with lr 0)")
