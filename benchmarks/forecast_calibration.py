@@ -106,16 +106,17 @@ def rescore(path: str, ci: float, options: dict | None = None) -> int:
     from scalelab.forecast.calibrate import combine
 
     rows = [json.loads(line) for line in open(path)]
-    inside, widths = [], []
+    inside, widths, ares = [], [], []
     for r in rows:
         c = combine(r["details"], ci, **(options or {}))
         new = np.asarray(r["new"])
         inside.extend(((c["lo"] <= new) & (new <= c["hi"])).tolist())
         widths.extend(((c["hi"] - c["lo"]) / c["loss"]).tolist())
+        ares.extend((np.abs(c["loss"] - new) / new).tolist())
     cov = float(np.mean(inside))
     print(f"{path}: {len(rows)} sets ({', '.join(sorted({r['truth'] for r in rows}))}); {100 * ci:g}% coverage "
           f"{cov:.3f} (se {np.sqrt(cov * (1 - cov) / len(inside)):.3f}); median relative width "
-          f"{100 * np.median(widths):.2f}%")
+          f"{100 * np.median(widths):.2f}%; mean ARE {100 * np.mean(ares):.2f}%")
     return 0
 
 

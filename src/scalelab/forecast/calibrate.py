@@ -249,7 +249,7 @@ def combine(details: dict, ci: float = 0.9, *, reference: str | None = "chinchil
         the one and too narrow for the other. None: one scale for every target.
 
     Returns:
-      dict: ``weights`` [L], ``strayed`` (names of the laws left out by `consistent`), ``loss``/``lo``/``hi``
+      dict: ``weights`` [L], ``strayed`` (names of the stable laws left out by `consistent`), ``loss``/``lo``/``hi``
       [T] (nats/token), ``scale``, ``form``, ``s0``, ``sigma``
       and ``tau`` [T] (sd of log loss; tau per decade), ``nu``, ``local`` (whether the scale was calibrated
       near each target).
@@ -263,10 +263,12 @@ def combine(details: dict, ci: float = 0.9, *, reference: str | None = "chinchil
     K = len(np.unique(orig))
     # laws whose whole-table forecast strays from the others' far beyond any held-out error take no part
     agree = consistent(logs, E if K else None)
+    strayed = ~agree  # the laws this rule leaves out (not those already out as unstable)
     if K:
         ok = stable(E) & agree  # unstable laws take no weight and no part in the honest errors or the spread
         if not ok.any():  # the laws that agree all extrapolated unstably: the stable ones answer
-            ok, agree = stable(E), np.ones(len(names), bool)
+            ok = stable(E)
+        strayed = stable(E) & ~ok
         w = np.zeros(len(names))
         w[ok] = stack_weights(E[ok], orig, shrink=shrink)
         e_stack = honest_errors(E[ok], orig, shrink=shrink)
@@ -302,7 +304,7 @@ def combine(details: dict, ci: float = 0.9, *, reference: str | None = "chinchil
     form = np.sqrt(w_spread @ (logs - log_pt) ** 2) / np.sqrt(max(K, 1))
     scale = np.sqrt(s0 ** 2 + sigma ** 2 + tau ** 2 * d_star ** 2 + form ** 2)
     q = t_quantile(0.5 + ci / 2.0, nu)
-    return {"weights": w, "strayed": [nm for nm, a in zip(names, agree) if not a], "loss": np.exp(log_pt),
+    return {"weights": w, "strayed": [nm for nm, out in zip(names, strayed) if out], "loss": np.exp(log_pt),
             "lo": np.exp(log_pt - q * scale), "hi": np.exp(log_pt + q * scale),
             "scale": scale, "form": form, "s0": s0, "sigma": sigma, "tau": tau, "nu": nu, "local": local}
 
