@@ -1,4 +1,5 @@
-"""The forecast interval's degrees of freedom: today's ``nu = K + 2`` against a Welch-Satterthwaite ``nu``.
+"""The forecast interval's degrees of freedom: today's ``nu = K + 2`` against a Welch-Satterthwaite ``nu``
+and against larger plain ``nu`` (2K + 2, 4K + 2, the normal quantile).
 
 Rescores saved fits only (no fitting): the JSON lines of ``forecast.py --jsonl`` (public families),
 ``forecast_small.py --jsonl`` (small sub-tables) and ``forecast_calibration.py --jsonl`` (simulated
@@ -20,7 +21,10 @@ import numpy as np
 from scalelab.forecast.calibrate import combine, t_quantile
 
 RULES = {"nu = K + 2 (today)": None, "W-S, d_k = K + 1": lambda K: K + 1.0,
-         "W-S, d_k = K / 2 + 1/2": lambda K: K / 2.0 + 0.5, "W-S, d_k = 1.5": lambda K: 1.5}
+         "W-S, d_k = K / 2 + 1/2": lambda K: K / 2.0 + 0.5, "W-S, d_k = 1.5": lambda K: 1.5,
+         # plain degrees of freedom, larger than today's (narrower intervals): is one factor enough for every design?
+         "nu = 2K + 2": ("nu", lambda K: 2.0 * K + 2.0), "nu = 4K + 2": ("nu", lambda K: 4.0 * K + 2.0),
+         "normal quantile": ("nu", lambda K: 1e9)}
 
 
 def interval(details: dict, rule, ci: float = 0.9, n_params: int = 6) -> tuple:
@@ -29,6 +33,10 @@ def interval(details: dict, rule, ci: float = 0.9, n_params: int = 6) -> tuple:
     if rule is None:
         return c["loss"], c["lo"], c["hi"]
     K = len(np.unique(np.asarray(details["origin"], int)))
+    if isinstance(rule, tuple):  # ("nu", f): Student-t quantiles with nu = f(K) on today's scale
+        q = t_quantile(0.5 + ci / 2.0, rule[1](K))
+        lp = np.log(c["loss"])
+        return c["loss"], np.exp(lp - q * c["scale"]), np.exp(lp + q * c["scale"])
     n = np.asarray(details["residuals"]).shape[1]
     v0, vs = c["s0"] ** 2, c["sigma"] ** 2
     vt, vf = (c["tau"] * np.asarray(details["target_distance"], float)) ** 2, c["form"] ** 2

@@ -14,7 +14,9 @@ The one question a team brings: *what loss will the big run reach, and how sure 
 3. **Weights.** Stacking: the simplex weights whose log-space mixture has the least mean squared
    held-out error (each origin counts equally), shrunk toward equal weights by ``shrink``.
    In-sample fit never decides: when no origin can be held out (fewer than 4 sizes), the reference
-   form (Chinchilla) answers, with a warning.
+   form (Chinchilla) answers, with a warning. A law whose fit to the whole table forecasts the targets
+   far from the other candidates (beyond 5x the largest held-out error of the laws that extrapolated
+   stably, `calibrate.consistent`) takes no weight, with a warning: the origins did not validate that fit.
 4. **Interval.** The stacked held-out errors calibrate a predictive scale that grows with
    extrapolation distance, ``s(d)^2 = s0^2 + sigma^2 + tau^2 d^2``: ``s0`` is the in-sample residual
    scale (run-to-run noise and misfit at seen sizes), ``sigma`` a discrepancy that appears as soon as
