@@ -1,5 +1,9 @@
 """Coverage of scalelab's credible intervals on data simulated from a known Chinchilla law.
 
+The forecast's intervals on a *misspecified* form (the truth a kappa != 1 Skaling law or Farseer, fitted
+with the whole candidate set) are measured by `benchmarks/forecast_calibration.py`; ``--truth`` here runs
+it with the arguments that follow (``python benchmarks/calibration.py --truth farseer --sizes 8 --sets 100``).
+
 Each data set: 8 model sizes (5e7-3e9 parameters) x 5 token budgets (5-200 tokens per
 parameter), 40 runs (``--sizes``/``--ratios`` change the grid; 24 x 10 = 240 runs is the Epoch
 table's size), losses from ``scalelab.simulate`` (log-normal noise, sigma 0.01),
@@ -115,6 +119,14 @@ def summarise(records):
 
 
 def main(argv=None):
+    import sys
+
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if any(a == "--truth" or a.startswith("--truth=") for a in argv):  # the forecast on a misspecified form
+        sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parent))
+        import forecast_calibration
+
+        return forecast_calibration.main(argv)
     ap = argparse.ArgumentParser()
     ap.add_argument("--datasets", type=int, default=200)
     ap.add_argument("--batch", type=int, default=50, help="data sets per sample_many call")
