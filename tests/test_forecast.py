@@ -141,6 +141,43 @@ def test_a_law_whose_whole_table_forecast_strays_takes_no_weight():
         np.testing.assert_allclose(got0[k], ref0[k], rtol=1e-12)
 
 
+def test_size_weights_widen_until_enough_runs():
+    x = np.log10(np.repeat([1e8, 2e8, 4e8, 8e8, 1.6e9], 3))  # 15 runs, 5 sizes
+    # a target at 3.2e9: 0.3 decades holds 3 runs, so the kernel widens to the 10th nearest (at 2e8, 1.2 decades)
+    np.testing.assert_allclose(fc.size_weights(x, np.log10(3.2e9), 0.3, 10),
+                               fc.local_weights(x, np.log10(3.2e9), np.log10(3.2e9 / 2e8)), rtol=1e-12)
+    # enough runs within the bandwidth: the plain kernel
+    np.testing.assert_allclose(fc.size_weights(x, np.log10(1.6e9), 0.5, 3), fc.local_weights(x, np.log10(1.6e9), 0.5),
+                               rtol=1e-12)
+    # more runs asked for than the table has: every run's distance bounds the bandwidth
+    np.testing.assert_allclose(fc.size_weights(x, 10.0, 0.1, 99), fc.local_weights(x, 10.0, 10.0 - x.min()), rtol=1e-12)
+
+
+def test_s0_comes_from_the_runs_nearest_the_target_in_size():
+    """Residual scatter 3% at the four smallest sizes and 0.3% at the two largest (12 runs each): a target beyond
+    the largest size takes its s0 from the largest models (the weighted MAD of the nearest runs, NumPy), where
+    every size counted alike gave a scale set by the noisy small models; without sizes, the old scale exactly."""
+    rng = np.random.default_rng(3)
+    size = np.repeat(np.log10([1e8, 2e8, 4e8, 8e8, 1.6e9, 3.2e9]), 12)
+    r = rng.normal(0, np.where(size < 9.0, 0.03, 0.003))
+    details = {"names": ["a"], "errors": np.zeros((1, 0)), "distance": np.zeros(0), "origin": np.zeros(0, int),
+               "log_targets": np.log([[2.0]]), "residuals": r[None, :], "target_distance": np.array([0.3]),
+               "run_size": size, "target_size": np.array([np.log10(6.4e9)])}
+    got = fc.combine(details, reference=None)
+    plain = fc.combine({k: v for k, v in details.items() if k not in ("run_size", "target_size")}, reference=None)
+    assert got["sized"] and not plain["sized"]
+    assert plain["s0"][0] == pytest.approx(fc.robust_scale(r), rel=1e-12)  # every size alike
+    w = fc.size_weights(size, np.log10(6.4e9), 0.3, 10)
+    assert got["s0"][0] == pytest.approx(fc.robust_scale(r, w), rel=1e-12)
+    assert 0.002 < got["s0"][0] < 0.006 < 0.009 < plain["s0"][0]  # the large models' 0.3%, not the mixture's ~1.1%
+    # with nothing to tell the sizes apart (the same scatter everywhere) the two agree
+    flat = rng.normal(0, 0.01, size.size)
+    a = fc.combine({**details, "residuals": flat[None, :]}, reference=None)["s0"][0]
+    b = fc.combine({**details, "residuals": flat[None, :], "run_size": None, "target_size": None},
+                   reference=None, size_bandwidth=None)["s0"][0]
+    assert a == pytest.approx(b, rel=0.35)
+
+
 def test_viable_needs_two_runs_per_parameter():
     np.testing.assert_array_equal(fc.viable(12, [4, 5, 6, 7, 9]), [True, True, True, False, False])
     assert fc.viable(20, [9]).all() and not fc.viable(17, [9]).any()
@@ -398,8 +435,10 @@ def test_the_scale_carries_the_form_term(small_forecast):
 def test_the_scale_is_per_target_and_the_method_says_where_it_was_calibrated(small_forecast):
     runs, at, res = small_forecast
     assert res.s0.shape == res.sigma.shape == res.tau.shape == (len(at),)
-    assert res.method.endswith("near each target in tokens per parameter")
+    assert res.method.endswith("near each target in tokens per parameter (run-to-run scatter: near it in model size)")
     np.testing.assert_allclose(res.details["target_position"], np.log10(at["D"] / at["N"]), rtol=1e-12)
+    np.testing.assert_allclose(res.details["target_size"], np.log10(at["N"]), rtol=1e-12)
+    np.testing.assert_allclose(res.details["run_size"], np.log10(runs["N"]), rtol=1e-12)
     out = res.to_json()["diagnostics"]
     assert len(out["s0"]) == len(at) and all(isinstance(v, float) for v in out["sigma"])
 

@@ -32,7 +32,10 @@ The one question a team brings: *what loss will the big run reach, and how sure 
    the runs and held-out errors near it in tokens per parameter (``log10 D/N``, a Gaussian kernel of
    0.35 decades; `calibrate.combine`'s ``bandwidth``): ladders that read losses early in long runs
    (a fraction of a token per parameter) miss those points by 5-15% and their final losses by ~1%,
-   and one scale for both was too narrow for the first and too wide for the second.
+   and one scale for both was too narrow for the first and too wide for the second. ``s0`` is also
+   calibrated near the target in model size (a kernel of 0.3 decades of N, widened to hold at least 10
+   runs; ``size_bandwidth``): the scatter of a ladder's largest models, not of its smallest, describes
+   a run beyond them.
 
 Units: loss in nats/token; N parameters, D tokens (the laws' own conventions); distances in
 decades (log10).
@@ -54,7 +57,7 @@ from scalelab import runs as _runs
 from scalelab.runs.columns import RANGES, canonical_names
 from scalelab.forecast import curves as _curves
 from scalelab.forecast.calibrate import (calibrate_scale, combine, extrapolation_distance, local_weights,
-                                         consistent, origin_weights, position, robust_scale, size_groups,
+                                         consistent, origin_weights, position, robust_scale, size_groups, size_weights,
                                          stable, stack_weights, strayed_warning, t_quantile, viable)
 from scalelab.forecast.result import Forecast
 from scalelab.programs import call_timed, float64, per_law
@@ -338,6 +341,8 @@ def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, 
     if pos is not None:  # tokens per parameter of every run, held-out run and target: the interval's locality
         details.update(run_position=pos, position=pos[held_rows],
                        target_position=position({c: targets[c].to_numpy() for c in needed}))
+    if "N" in x_all:  # the model size of every run and target: s0 is calibrated on the runs nearest in size too
+        details.update(run_size=np.log10(x_all["N"]), target_size=np.log10(targets["N"].to_numpy()))
     c = combine(details, ci, reference=REFERENCE, shrink=shrink, tau_prior=tau_prior, prior_weight=prior_weight)
     weights = dict(zip(names, c["weights"]))
 
@@ -364,7 +369,8 @@ def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, 
                     distance=d_star, scale=c["scale"], laws=fits, origins=origins, s0=c["s0"], tau=c["tau"], nu=c["nu"],
                     sigma=c["sigma"], form=c["form"], warnings=warnings,
                     method=(METHOD if len(names) > 1 else f"single law ({names[0]}); " + METHOD.split("; ")[1])
-                    + (", near each target in tokens per parameter" if c["local"] else ""),
+                    + (", near each target in tokens per parameter" if c["local"] else "")
+                    + (" (run-to-run scatter: near it in model size)" if c["sized"] else ""),
                     seconds=time.perf_counter() - t0, notes=notes, details=details)
 
 
@@ -385,7 +391,7 @@ def _progress(futures, progress: bool | None, desc: str) -> None:
 
 __all__ = ["forecast", "Forecast", "candidates", "supported", "combine", "size_groups", "origin_weights", "stack_weights",
            "calibrate_scale", "extrapolation_distance", "t_quantile", "viable", "stable", "local_weights", "robust_scale",
-           "position", "consistent"]
+           "position", "consistent", "size_weights"]
 
 
 class _CallableModule(__import__("types").ModuleType):

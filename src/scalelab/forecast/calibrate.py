@@ -159,6 +159,18 @@ def local_weights(x: np.ndarray, at: float, bandwidth: float) -> np.ndarray:
     return np.exp(k - np.max(k)) if len(k) else k
 
 
+def size_weights(x: np.ndarray, at: float, bandwidth: float, min_runs: int = 10) -> np.ndarray:
+    """Gaussian kernel weights (`local_weights`) of runs at log10 sizes ``x`` around ``at``, the bandwidth widened
+    from ``bandwidth`` decades to the distance of the ``min_runs``-th nearest run: a target beyond the largest
+    model is described by the largest models, and never by fewer than ``min_runs`` runs (a scale from two or
+    three runs would be noise)."""
+    x = np.asarray(x, float)
+    if not len(x):
+        return x
+    reach = float(np.sort(np.abs(x - at))[min(int(min_runs), len(x)) - 1])
+    return local_weights(x, at, max(float(bandwidth), reach))
+
+
 def robust_scale(r: np.ndarray, weights: np.ndarray | None = None) -> float:
     """``1.4826 x`` the (weighted) median absolute deviation from the (weighted) median: the sd of normal noise,
     unmoved by a few wild runs."""
@@ -228,7 +240,8 @@ def strayed_warning(strayed: list) -> list[str]:
 
 
 def combine(details: dict, ci: float = 0.9, *, reference: str | None = "chinchilla", shrink: float = 0.0,
-            tau_prior: float = 0.01, prior_weight: float = 1.0, bandwidth: float | None = 0.35) -> dict:
+            tau_prior: float = 0.01, prior_weight: float = 1.0, bandwidth: float | None = 0.35,
+            size_bandwidth: float | None = 0.3, min_runs: int = 10) -> dict:
     """The forecast from the candidates' held-out errors and forecasts: weights, point, scale, interval.
 
     Pure: `scalelab.forecast` calls it on the fits it made, and a study can call it again on saved
@@ -247,12 +260,16 @@ def combine(details: dict, ci: float = 0.9, *, reference: str | None = "chinchil
         `local_weights`): the laws miss runs read early in training (a fraction of a token per parameter)
         by 5-15% and the final losses of the same ladder by ~1%, and one scale for both is too wide for
         the one and too narrow for the other. None: one scale for every target.
+      size_bandwidth, min_runs: with ``run_size`` [n] and ``target_size`` [T] (log10 N) in ``details``, each
+        target's ``s0`` is also calibrated on the runs near it in model size (`size_weights`: a Gaussian kernel of
+        this many decades, widened until ``min_runs`` runs lie within it): the run-to-run scatter of a ladder's
+        largest models, not of its smallest, describes a run beyond them. None: every size counts alike.
 
     Returns:
       dict: ``weights`` [L], ``strayed`` (names of the stable laws left out by `consistent`), ``loss``/``lo``/``hi``
       [T] (nats/token), ``scale``, ``form``, ``s0``, ``sigma``
       and ``tau`` [T] (sd of log loss; tau per decade), ``nu``, ``local`` (whether the scale was calibrated
-      near each target).
+      near each target in tokens per parameter), ``sized`` (whether ``s0`` was, in model size).
     """
     names = list(details["names"])
     E, dist = np.asarray(details["errors"], float), np.asarray(details["distance"], float)
@@ -279,20 +296,27 @@ def combine(details: dict, ci: float = 0.9, *, reference: str | None = "chinchil
     r = w @ res  # stacked in-sample residuals: their robust scale is s0
     T = logs.shape[1]
     local = bandwidth is not None and all(k in details for k in ("run_position", "position", "target_position"))
-    if local:  # one scale per target, from the runs and held-out errors near it in tokens per parameter
-        pos_r, pos_h = np.asarray(details["run_position"], float), np.asarray(details["position"], float)
-        # each target is calibrated at its position rounded to 0.01 decades (the kernel's weights move < 3%
-        # at two bandwidths), shared with its neighbours: a thousand targets over four decades cost at most
-        # 400 small grid searches
-        at, which = np.unique(np.round(np.asarray(details["target_position"], float), 2), return_inverse=True)
-        kernel = lambda x, p: local_weights(x, p, bandwidth)  # noqa: E731
-    else:  # one scale for every target: every run counts fully
-        at, which, pos_r, pos_h = [None], np.zeros(T, int), None, None
-        kernel = lambda x, p: None  # noqa: E731
+    sized = size_bandwidth is not None and all(k in details for k in ("run_size", "target_size"))
+    # one scale per target: s0 from the runs near it in tokens per parameter and in model size, sigma and tau from
+    # the held-out errors near it in tokens per parameter. Each target is calibrated at its position and size
+    # rounded to 0.01 decades (the kernels' weights move < 3% at two bandwidths), shared with its neighbours: a
+    # thousand targets over four decades cost at most a few hundred small grid searches
+    pos_r = np.asarray(details["run_position"], float) if local else None
+    pos_h = np.asarray(details["position"], float) if local else None
+    size_r = np.asarray(details["run_size"], float) if sized else None
+    keys = np.stack([np.round(np.asarray(details["target_position"], float), 2) if local else np.zeros(T),
+                     np.round(np.asarray(details["target_size"], float), 2) if sized else np.zeros(T)], axis=1)
+    at, which = np.unique(keys, axis=0, return_inverse=True)
     parts = []
-    for p in at:  # a few distinct positions; each is one small grid search
-        s0_p = max(robust_scale(r, kernel(pos_r, p)), 1e-4)
-        tau_p, sigma_p = (calibrate_scale(e_stack, dist, orig, s0_p, tau_prior, prior_weight, kernel(pos_h, p))
+    for p, z in at:  # a few distinct (position, size) pairs; each is one small grid search
+        near = np.ones(len(r))
+        if local:
+            near = near * local_weights(pos_r, p, bandwidth)
+        if sized:
+            near = near * size_weights(size_r, z, size_bandwidth, min_runs)
+        s0_p = max(robust_scale(r, near if (local or sized) else None), 1e-4)
+        tau_p, sigma_p = (calibrate_scale(e_stack, dist, orig, s0_p, tau_prior, prior_weight,
+                                          local_weights(pos_h, p, bandwidth) if local else None)
                           if K else (tau_prior, 0.0))
         parts.append((s0_p, tau_p, sigma_p))
     s0, tau, sigma = np.asarray(parts, float)[np.ravel(which)].T
@@ -306,7 +330,8 @@ def combine(details: dict, ci: float = 0.9, *, reference: str | None = "chinchil
     q = t_quantile(0.5 + ci / 2.0, nu)
     return {"weights": w, "strayed": [nm for nm, out in zip(names, strayed) if out], "loss": np.exp(log_pt),
             "lo": np.exp(log_pt - q * scale), "hi": np.exp(log_pt + q * scale),
-            "scale": scale, "form": form, "s0": s0, "sigma": sigma, "tau": tau, "nu": nu, "local": local}
+            "scale": scale, "form": form, "s0": s0, "sigma": sigma, "tau": tau, "nu": nu, "local": local,
+            "sized": sized}
 
 
 def t_quantile(q: float, nu: float) -> float:
@@ -352,4 +377,4 @@ def _beta_fraction(a: float, b: float, x: float) -> float:
 
 
 __all__ = ["combine", "position", "stable", "consistent", "strayed_warning", "size_groups", "origin_weights", "viable", "extrapolation_distance", "stack_weights", "honest_errors",
-           "calibrate_scale", "t_quantile", "local_weights", "robust_scale"]
+           "calibrate_scale", "t_quantile", "local_weights", "size_weights", "robust_scale"]
