@@ -24,6 +24,28 @@ def bandwidth_option(text: str) -> dict:
     return {"bandwidth": None if text.lower() == "none" else float(text)}
 
 
+def combine_options(ap) -> None:
+    """The forecast benchmarks' ``--rescore`` options that set `scalelab.forecast.combine`'s rules (each
+    ``default``: combine's own; ``none``: the rule off): ``--bandwidth``, ``--size-bandwidth``, ``--stray-factor``."""
+    ap.add_argument("--bandwidth", type=bandwidth_option, default="default",
+                    help="with --rescore: the interval's locality in decades of tokens per parameter, or none")
+    ap.add_argument("--size-bandwidth", default="default",
+                    help="with --rescore: s0's locality in decades of model size, or none (every size alike)")
+    ap.add_argument("--stray-factor", default="default",
+                    help="with --rescore: leave out laws whose forecast strays beyond this many times the held-out "
+                         "errors, or none")
+
+
+def rescore_options(args) -> dict:
+    """Keyword arguments of `scalelab.forecast.combine` from the options of `combine_options`."""
+    out = dict(args.bandwidth)
+    for key in ("size_bandwidth", "stray_factor"):
+        text = getattr(args, key)
+        if text != "default":
+            out[key] = None if text.lower() == "none" else float(text)
+    return out
+
+
 def epoch_objective(theta, logN, logD, logL, delta=1e-3):
     """Epoch/Hoffmann objective in float64: sum Huber(LSE(a - alpha logN, b - beta logD, e) - log L)."""
     a, b, e, alpha, beta = theta

@@ -35,7 +35,7 @@ import pandas as pd
 from scipy import optimize
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import bandwidth_option, device_name, epoch_objective_and_grad  # noqa: E402
+from _common import combine_options, device_name, rescore_options, epoch_objective_and_grad  # noqa: E402
 
 import scalelab  # noqa: E402
 from scalelab.data import data_dir  # noqa: E402
@@ -215,11 +215,10 @@ def main(argv=None) -> int:
     ap.add_argument("--jsonl", help="append one JSON line per family as it finishes")
     ap.add_argument("--rescore", nargs="+", help="recompute weights and intervals from --jsonl files' saved fits "
                                                  "(a --ref-only --jsonl file among them adds the reference's errors)")
-    ap.add_argument("--bandwidth", type=bandwidth_option, default="default",
-                    help="with --rescore: the interval's locality in decades of tokens per parameter, or none")
+    combine_options(ap)
     args = ap.parse_args(argv)
     if args.rescore:
-        return rescore(args.rescore, args.ci, args.bandwidth)
+        return rescore(args.rescore, args.ci, rescore_options(args))
     fams = families()
     if args.families:
         pre = args.families.split(",")

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import bandwidth_option, device_name  # noqa: E402
+from _common import combine_options, device_name, rescore_options  # noqa: E402
 
 import scalelab  # noqa: E402
 from scalelab.forecast import forecast  # noqa: E402
@@ -50,11 +50,10 @@ def main(argv=None) -> int:
     ap.add_argument("--ci", type=float, default=0.9)
     ap.add_argument("--jsonl", help="also write each set's forecast details and new runs here (for --rescore)")
     ap.add_argument("--rescore", help="re-apply today's `combine` to the details saved by --jsonl (no fitting)")
-    ap.add_argument("--bandwidth", type=bandwidth_option, default="default",
-                    help="with --rescore: the interval's locality in decades of tokens per parameter, or none")
+    combine_options(ap)
     args = ap.parse_args(argv)
     if args.rescore:
-        return rescore(args.rescore, args.ci, args.bandwidth)
+        return rescore(args.rescore, args.ci, rescore_options(args))
     law, params = TRUTHS[args.truth]
     law = scalelab.laws.get(law)
     step = 2.0

@@ -130,6 +130,8 @@ def test_a_law_whose_whole_table_forecast_strays_takes_no_weight():
     for k in ("loss", "lo", "hi"):
         np.testing.assert_allclose(got[k], ref[k], rtol=1e-12)
     assert np.all(got["hi"] < 2.3) and fc.strayed_warning(got["strayed"])[0].startswith("['d'] forecast the targets")
+    off = fc.combine(details, stray_factor=None)  # the rule off: the old combination, carried away by the stray law
+    assert off["strayed"] == [] and off["weights"][3] == pytest.approx(free["weights"][3]) and off["loss"][0] > 3.0
     # nothing held out: the reference answers and the straying law does not widen the interval
     flat = {**details, "errors": np.zeros((4, 0)), "distance": np.zeros(0), "origin": np.zeros(0, int),
             "names": ["chinchilla", "b", "c", "d"]}

@@ -241,7 +241,7 @@ def strayed_warning(strayed: list) -> list[str]:
 
 def combine(details: dict, ci: float = 0.9, *, reference: str | None = "chinchilla", shrink: float = 0.0,
             tau_prior: float = 0.01, prior_weight: float = 1.0, bandwidth: float | None = 0.35,
-            size_bandwidth: float | None = 0.3, min_runs: int = 10) -> dict:
+            size_bandwidth: float | None = 0.3, min_runs: int = 10, stray_factor: float | None = 5.0) -> dict:
     """The forecast from the candidates' held-out errors and forecasts: weights, point, scale, interval.
 
     Pure: `scalelab.forecast` calls it on the fits it made, and a study can call it again on saved
@@ -264,6 +264,8 @@ def combine(details: dict, ci: float = 0.9, *, reference: str | None = "chinchil
         target's ``s0`` is also calibrated on the runs near it in model size (`size_weights`: a Gaussian kernel of
         this many decades, widened until ``min_runs`` runs lie within it): the run-to-run scatter of a ladder's
         largest models, not of its smallest, describes a run beyond them. None: every size counts alike.
+      stray_factor: a law whose forecast at the targets lies farther from the candidates' median than this many
+        times the largest held-out error of the stable laws takes no weight (`consistent`). None: none is left out.
 
     Returns:
       dict: ``weights`` [L], ``strayed`` (names of the stable laws left out by `consistent`), ``loss``/``lo``/``hi``
@@ -279,7 +281,8 @@ def combine(details: dict, ci: float = 0.9, *, reference: str | None = "chinchil
     d_star = np.asarray(details["target_distance"], float)
     K = len(np.unique(orig))
     # laws whose whole-table forecast strays from the others' far beyond any held-out error take no part
-    agree = consistent(logs, E if K else None)
+    agree = (consistent(logs, E if K else None, factor=stray_factor) if stray_factor is not None
+             else np.ones(len(names), bool))
     strayed = ~agree  # the laws this rule leaves out (not those already out as unstable)
     if K:
         ok = stable(E) & agree  # unstable laws take no weight and no part in the honest errors or the spread
