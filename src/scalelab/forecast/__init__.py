@@ -3,9 +3,9 @@
 The one question a team brings: *what loss will the big run reach, and how sure are we?*
 `forecast` answers it without a hand-picked law:
 
-1. **Candidates.** Every loss law whose inputs the table has (or the laws named), among those the
-   table can support: at least two runs per parameter (a 9-parameter law on 12 runs interpolates
-   and extrapolates by accident).
+1. **Candidates** (`candidate_laws`). Every loss law whose inputs the table has (or the laws named),
+   among those the table can support: at least two runs per parameter (a 9-parameter law on 12 runs
+   interpolates and extrapolates by accident). The targets are read and checked by `target_table`.
 2. **Rolling origin.** Model sizes are grouped (log10 N within ``size_tol`` decades is one
    size). Origin k holds out the k largest sizes and fits every candidate on the rest; each
    held-out run gives a log-loss error ``e = log L_pred - log L`` at an extrapolation distance
@@ -47,48 +47,25 @@ import os
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
 
 from scalelab import laws as _laws
 from scalelab import runs as _runs
-from scalelab.runs.columns import RANGES, canonical_names
 from scalelab.forecast import curves as _curves
+from scalelab.forecast.candidate_laws import answerable, candidates, readable, supported
 from scalelab.forecast.calibrate import (calibrate_scale, combine, extrapolation_distance, local_weights,
                                          consistent, origin_weights, position, robust_scale, size_groups, size_weights,
                                          stable, stack_weights, strayed_warning, t_quantile, viable)
 from scalelab.forecast.result import Forecast
+from scalelab.forecast.target_table import check_spread, target_frame, target_inputs
 from scalelab.programs import call_timed, float64, per_law
 
 METHOD = "rolling-origin stacking; Student-t interval calibrated on held-out extrapolation errors and the laws' disagreement"
 
 # The form that answers when no rolling origin can be held out (Hoffmann et al.'s, the field's default).
 REFERENCE = "chinchilla"
-
-# Laws a forecast never considers by default: they model something else than a loss ladder of
-# N and D (broken power laws of one input and the hyper-parameter laws).
-NOT_CANDIDATES = ("bnsl", "bnsl2")
-
-
-# -- the API -----------------------------------------------------------------------------------
-
-def candidates(table: _runs.RunTable, laws="auto") -> list:
-    """The candidate Laws: ``"auto"`` = every loss law whose inputs the table has, else the named ones."""
-    if laws == "auto" or laws is None:
-        return [l for l in _laws.all_laws() if l.target == "loss" and l.name not in NOT_CANDIDATES
-                and not isinstance(l, _curves.CurveLaw) and all(c in table.columns for c in l.inputs)]
-    if isinstance(laws, str):
-        laws = [s.strip() for s in laws.split(",") if s.strip()]
-    out = []
-    for name in laws:
-        law = _laws.get(name)
-        missing = [c for c in law.inputs if c not in table.columns]
-        if missing:
-            raise _runs.RunTableError(f"law {law.name!r} needs column(s) {missing}; the table has {table.columns}")
-        out.append(law)
-    return out
 
 
 @per_law
@@ -103,109 +80,6 @@ def _predict(law, P, x):
     """``law`` at the variants' parameters ``P`` and inputs ``x``: one compiled call, kept traced and compiled
     on disk for scalelab's own laws (`scalelab.cache`)."""
     return call_timed(_predict_program(law), P, x, name=_laws.program_name("forecast.predict", law))[0]
-
-
-def _split(cands: list, ok) -> tuple[list, list]:
-    """``(kept Laws, dropped names)`` of the candidates by ``ok``; every candidate kept when none is ok, so
-    that the error that follows names what they all lack."""
-    if not any(ok):
-        return list(cands), []
-    return [l for l, k in zip(cands, ok) if k], [l.name for l, k in zip(cands, ok) if not k]
-
-
-def answerable(cands: list, columns) -> tuple[list, list]:
-    """``(kept, dropped names)``: the candidate Laws whose inputs the targets' ``columns`` give (a column
-    of the runs that the targets leave out, e.g. experts ``E`` beside a dense ladder, makes its laws no
-    candidates); all of them when none is, so that the error names what the targets lack."""
-    return _split(cands, [all(c in columns for c in l.inputs) for l in cands])
-
-
-def readable(table: _runs.RunTable, cands: list) -> tuple[list, list]:
-    """``(kept, dropped names)``: the candidate Laws whose inputs hold valid values in the runs (an export's
-    ``E`` column, empty for its dense runs, makes the MoE laws no candidates instead of failing the forecast);
-    all of them when none is, so that the error names the column."""
-    return _split(cands, [not any(c in table.invalid for c in l.inputs) for l in cands])
-
-
-def supported(n_runs: int, cands: list) -> tuple[list, list]:
-    """``(kept, dropped names)``: the candidate Laws a table of ``n_runs`` runs supports (two runs per
-    parameter, `viable`); when none is, the laws with the fewest parameters."""
-    ok = viable(n_runs, [l.n_params for l in cands])
-    if not ok.any():  # a tiny table: the laws with the fewest parameters
-        ok = np.array([l.n_params == min(m.n_params for m in cands) for l in cands])
-    return _split(cands, ok)
-
-
-# inputs a law learns from their spread across the runs (C is N and D, loss is the response, lr and the
-# batch size belong to hyper-parameter laws): one value in the table cannot be extrapolated from
-SPREAD = ("N", "N_total", "N_active", "D", "E", "k", "S", "G", "U_D", "density")
-
-
-def check_spread(table: _runs.RunTable, targets: pd.DataFrame, asker: str = "the target table") -> None:
-    """Refuse a forecast at a value of an input that every run shares a different value of (e.g. one model
-    size, N = 1e9, and a target at N = 7e9): no law can learn the loss's change with it from one value.
-    ``asker`` names where the targets came from in the message (the CLI: ``--at``)."""
-    for col in SPREAD:
-        if col not in table.columns or col not in targets.columns or col in table.invalid:
-            continue
-        have = np.unique(table.column(col))
-        want = np.asarray(targets[col], float)
-        if len(have) == 1 and not np.allclose(want, have[0], rtol=1e-6):
-            other = want[~np.isclose(want, have[0], rtol=1e-6)][0]
-            raise _runs.RunTableError(
-                f"{table.source}: every run has {col} = {have[0]:.4g}, and {asker} asks for {col} = {other:.4g}: "
-                f"how the loss changes with {col} cannot be learnt from one value; add runs at two or more values "
-                f"of {col} (four or more model sizes for weights and intervals calibrated by extrapolation)")
-
-
-def _target_frame(at) -> pd.DataFrame:
-    """The targets as given, columns under their canonical names (``C`` and ``N`` give ``D``)."""
-    if isinstance(at, _runs.RunTable):
-        df = at.df
-    elif isinstance(at, pd.DataFrame):
-        df = at
-    elif isinstance(at, dict):
-        df = pd.DataFrame({k: np.atleast_1d(np.asarray(v, float)) for k, v in at.items()})
-    else:
-        df = _runs.read_frame(at)
-    df = canonical_names(df.copy(), "targets")[0]
-    df = df.drop(columns=[c for c in ("loss",) if c in df.columns])
-    if "D" not in df.columns and "C" in df.columns and "N" in df.columns:
-        df["D"] = pd.to_numeric(df["C"], errors="coerce") / (6.0 * pd.to_numeric(df["N"], errors="coerce"))
-    if "N" not in df.columns:
-        for alt in ("N_total", "N_active"):
-            if alt in df.columns:
-                df["N"] = df[alt]
-                break
-    return df
-
-
-def _target_inputs(df: pd.DataFrame, inputs_needed: Sequence[str]) -> pd.DataFrame:
-    """The inputs the candidate laws need, from a frame of `_target_frame`, checked (numbers > 0, plausible
-    ranges; a ``loss`` column is never read)."""
-    missing = [c for c in inputs_needed if c not in df.columns]
-    if missing:
-        raise _runs.RunTableError(f"targets lack column(s) {missing} that the candidate laws need; "
-                                  f"columns are {list(df.columns)}")
-    lines = df.attrs.get("lines")  # a file's line numbers (`read_frame`), else the rows' positions
-    where = lambda idx: (f"lines {', '.join(str(lines[i]) for i in idx[:10])}" if lines
-                         else f"rows {', '.join(str(i) for i in idx[:10])}")
-    out = pd.DataFrame({c: pd.to_numeric(df[c], errors="coerce").astype(float) for c in inputs_needed})
-    # every input the laws read, in the file's order: a number > 0, in a language-model run's range
-    for c in [c for c in df.columns if c in out.columns]:
-        v = out[c].to_numpy()
-        bad = ~np.isfinite(v) | ~(v > 0)
-        lo, hi = RANGES.get(c, (0.0, np.inf))
-        off = ~bad & ((v < lo) | (v > hi))
-        if off.any():
-            raise _runs.RunTableError(f"targets: column {c!r} has implausible values in {where(np.flatnonzero(off))} "
-                                      f"(e.g. {v[off][0]:.4g}); {c} of a language-model run lies in [{lo:.0e}, "
-                                      f"{hi:.0e}]: check the units (7e9 for 7B, not 7)")
-        if bad.any():
-            first = df[c].iloc[int(np.flatnonzero(bad)[0])]
-            raise _runs.RunTableError(f"targets: column {c!r} must hold numbers > 0; {where(np.flatnonzero(bad))} "
-                                      f"(e.g. {first if isinstance(first, str) else float(first)!r})")
-    return out
 
 
 @float64
@@ -252,13 +126,13 @@ def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, 
         raise _runs.RunTableError(f"no loss law has all its inputs among the columns {table.columns}; "
                                   f"see `scalelab laws`")
     dropped_small, dropped_inputs, dropped_invalid = [], [], []
-    target_frame = _target_frame(at)
+    asked = target_frame(at)
     if laws == "auto" or laws is None:
         cands, dropped_invalid = readable(table, cands)  # laws whose inputs the runs hold as numbers
-        cands, dropped_inputs = answerable(cands, target_frame.columns)  # laws the targets can be asked of
+        cands, dropped_inputs = answerable(cands, asked.columns)  # laws the targets can be asked of
         cands, dropped_small = supported(len(table), cands)  # at least two runs per parameter
     needed = sorted({c for l in cands for c in l.inputs})
-    targets = _target_inputs(target_frame, needed)
+    targets = target_inputs(asked, needed)
     check_spread(table, targets, at.attrs.get("asker", "the target table") if isinstance(at, pd.DataFrame)
                  else "the target table")
     y = table.column("loss")
@@ -361,7 +235,7 @@ def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, 
                                             if c in table.invalid)),)
     if dropped_inputs:
         notes += (f"not candidates: {dropped_inputs}, whose inputs the targets do not give (they have "
-                  f"{list(target_frame.columns)})",)
+                  f"{list(asked.columns)})",)
     if dropped_small:
         notes += (f"{len(table)} runs support laws of at most {len(table) // 2} parameters (two runs per parameter): "
                   f"not candidates here: {dropped_small}",)
@@ -389,7 +263,7 @@ def _progress(futures, progress: bool | None, desc: str) -> None:
             bar.update(1)
 
 
-__all__ = ["forecast", "Forecast", "candidates", "supported", "combine", "size_groups", "origin_weights", "stack_weights",
+__all__ = ["forecast", "Forecast", "candidates", "answerable", "readable", "supported", "check_spread", "combine", "size_groups", "origin_weights", "stack_weights",
            "calibrate_scale", "extrapolation_distance", "t_quantile", "viable", "stable", "local_weights", "robust_scale",
            "position", "consistent", "size_weights"]
 

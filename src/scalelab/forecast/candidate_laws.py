@@ -1,0 +1,67 @@
+"""The candidate laws of a forecast: every loss law whose inputs the table has (or the named ones), kept
+only where the runs can feed them, the targets can ask them and the table can support them.
+
+Each ``answerable``/``readable``/``supported`` returns ``(kept Laws, dropped names)`` so that `scalelab.forecast`
+can say in a note why a law was no candidate.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from scalelab import laws as _laws
+from scalelab import runs as _runs
+from scalelab.forecast.calibrate import viable
+from scalelab.laws.curves import CurveLaw
+
+# Laws a forecast never considers by default: they model something else than a loss ladder of
+# N and D (broken power laws of one input and the hyper-parameter laws).
+NOT_CANDIDATES = ("bnsl", "bnsl2")
+
+
+def candidates(table: _runs.RunTable, laws="auto") -> list:
+    """The candidate Laws: ``"auto"`` = every loss law whose inputs the table has, else the named ones."""
+    if laws == "auto" or laws is None:
+        return [l for l in _laws.all_laws() if l.target == "loss" and l.name not in NOT_CANDIDATES
+                and not isinstance(l, CurveLaw) and all(c in table.columns for c in l.inputs)]
+    if isinstance(laws, str):
+        laws = [s.strip() for s in laws.split(",") if s.strip()]
+    out = []
+    for name in laws:
+        law = _laws.get(name)
+        missing = [c for c in law.inputs if c not in table.columns]
+        if missing:
+            raise _runs.RunTableError(f"law {law.name!r} needs column(s) {missing}; the table has {table.columns}")
+        out.append(law)
+    return out
+
+
+def _split(cands: list, ok) -> tuple[list, list]:
+    """``(kept Laws, dropped names)`` of the candidates by ``ok``; every candidate kept when none is ok, so
+    that the error that follows names what they all lack."""
+    if not any(ok):
+        return list(cands), []
+    return [l for l, k in zip(cands, ok) if k], [l.name for l, k in zip(cands, ok) if not k]
+
+
+def answerable(cands: list, columns) -> tuple[list, list]:
+    """``(kept, dropped names)``: the candidate Laws whose inputs the targets' ``columns`` give (a column
+    of the runs that the targets leave out, e.g. experts ``E`` beside a dense ladder, makes its laws no
+    candidates); all of them when none is, so that the error names what the targets lack."""
+    return _split(cands, [all(c in columns for c in l.inputs) for l in cands])
+
+
+def readable(table: _runs.RunTable, cands: list) -> tuple[list, list]:
+    """``(kept, dropped names)``: the candidate Laws whose inputs hold valid values in the runs (an export's
+    ``E`` column, empty for its dense runs, makes the MoE laws no candidates instead of failing the forecast);
+    all of them when none is, so that the error names the column."""
+    return _split(cands, [not any(c in table.invalid for c in l.inputs) for l in cands])
+
+
+def supported(n_runs: int, cands: list) -> tuple[list, list]:
+    """``(kept, dropped names)``: the candidate Laws a table of ``n_runs`` runs supports (two runs per
+    parameter, `viable`); when none is, the laws with the fewest parameters."""
+    ok = viable(n_runs, [l.n_params for l in cands])
+    if not ok.any():  # a tiny table: the laws with the fewest parameters
+        ok = np.array([l.n_params == min(m.n_params for m in cands) for l in cands])
+    return _split(cands, ok)

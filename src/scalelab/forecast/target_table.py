@@ -1,0 +1,85 @@
+"""The targets of a forecast: the rows asked for (a path, DataFrame, dict or RunTable), their columns under
+the canonical names, the inputs the candidate laws need checked (numbers > 0 in a run's range; a ``loss``
+column is never read), and the refusal of a target no table of one value can answer.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from scalelab import runs as _runs
+from scalelab.runs.columns import RANGES, canonical_names
+
+# inputs a law learns from their spread across the runs (C is N and D, loss is the response, lr and the
+# batch size belong to hyper-parameter laws): one value in the table cannot be extrapolated from
+SPREAD = ("N", "N_total", "N_active", "D", "E", "k", "S", "G", "U_D", "density")
+
+
+def check_spread(table: _runs.RunTable, targets: pd.DataFrame, asker: str = "the target table") -> None:
+    """Refuse a forecast at a value of an input that every run shares a different value of (e.g. one model
+    size, N = 1e9, and a target at N = 7e9): no law can learn the loss's change with it from one value.
+    ``asker`` names where the targets came from in the message (the CLI: ``--at``)."""
+    for col in SPREAD:
+        if col not in table.columns or col not in targets.columns or col in table.invalid:
+            continue
+        have = np.unique(table.column(col))
+        want = np.asarray(targets[col], float)
+        if len(have) == 1 and not np.allclose(want, have[0], rtol=1e-6):
+            other = want[~np.isclose(want, have[0], rtol=1e-6)][0]
+            raise _runs.RunTableError(
+                f"{table.source}: every run has {col} = {have[0]:.4g}, and {asker} asks for {col} = {other:.4g}: "
+                f"how the loss changes with {col} cannot be learnt from one value; add runs at two or more values "
+                f"of {col} (four or more model sizes for weights and intervals calibrated by extrapolation)")
+
+
+def target_frame(at) -> pd.DataFrame:
+    """The targets as given, columns under their canonical names (``C`` and ``N`` give ``D``)."""
+    if isinstance(at, _runs.RunTable):
+        df = at.df
+    elif isinstance(at, pd.DataFrame):
+        df = at
+    elif isinstance(at, dict):
+        df = pd.DataFrame({k: np.atleast_1d(np.asarray(v, float)) for k, v in at.items()})
+    else:
+        df = _runs.read_frame(at)
+    df = canonical_names(df.copy(), "targets")[0]
+    df = df.drop(columns=[c for c in ("loss",) if c in df.columns])
+    if "D" not in df.columns and "C" in df.columns and "N" in df.columns:
+        df["D"] = pd.to_numeric(df["C"], errors="coerce") / (6.0 * pd.to_numeric(df["N"], errors="coerce"))
+    if "N" not in df.columns:
+        for alt in ("N_total", "N_active"):
+            if alt in df.columns:
+                df["N"] = df[alt]
+                break
+    return df
+
+
+def target_inputs(df: pd.DataFrame, inputs_needed: Sequence[str]) -> pd.DataFrame:
+    """The inputs the candidate laws need, from a frame of `target_frame`, checked (numbers > 0, plausible
+    ranges; a ``loss`` column is never read)."""
+    missing = [c for c in inputs_needed if c not in df.columns]
+    if missing:
+        raise _runs.RunTableError(f"targets lack column(s) {missing} that the candidate laws need; "
+                                  f"columns are {list(df.columns)}")
+    lines = df.attrs.get("lines")  # a file's line numbers (`read_frame`), else the rows' positions
+    where = lambda idx: (f"lines {', '.join(str(lines[i]) for i in idx[:10])}" if lines
+                         else f"rows {', '.join(str(i) for i in idx[:10])}")
+    out = pd.DataFrame({c: pd.to_numeric(df[c], errors="coerce").astype(float) for c in inputs_needed})
+    # every input the laws read, in the file's order: a number > 0, in a language-model run's range
+    for c in [c for c in df.columns if c in out.columns]:
+        v = out[c].to_numpy()
+        bad = ~np.isfinite(v) | ~(v > 0)
+        lo, hi = RANGES.get(c, (0.0, np.inf))
+        off = ~bad & ((v < lo) | (v > hi))
+        if off.any():
+            raise _runs.RunTableError(f"targets: column {c!r} has implausible values in {where(np.flatnonzero(off))} "
+                                      f"(e.g. {v[off][0]:.4g}); {c} of a language-model run lies in [{lo:.0e}, "
+                                      f"{hi:.0e}]: check the units (7e9 for 7B, not 7)")
+        if bad.any():
+            first = df[c].iloc[int(np.flatnonzero(bad)[0])]
+            raise _runs.RunTableError(f"targets: column {c!r} must hold numbers > 0; {where(np.flatnonzero(bad))} "
+                                      f"(e.g. {first if isinstance(first, str) else float(first)!r})")
+    return out
