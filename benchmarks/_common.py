@@ -15,19 +15,10 @@ def device_name() -> str:
     return f"{d.platform}:{kind} x{jax.device_count()} (host {cpu}, {__import__('os').cpu_count()} cores)"
 
 
-def bandwidth_option(text: str) -> dict:
-    """``--bandwidth`` of the forecast benchmarks' ``--rescore`` as keyword arguments of
-    `scalelab.forecast.combine`: ``default`` (its own), ``none`` (one scale for every target) or decades of
-    tokens per parameter."""
-    if text == "default":
-        return {}
-    return {"bandwidth": None if text.lower() == "none" else float(text)}
-
-
 def combine_options(ap) -> None:
-    """The forecast benchmarks' ``--rescore`` options that set `scalelab.forecast.combine`'s rules (each
-    ``default``: combine's own; ``none``: the rule off): ``--bandwidth``, ``--size-bandwidth``, ``--stray-factor``."""
-    ap.add_argument("--bandwidth", type=bandwidth_option, default="default",
+    """The forecast benchmarks' ``--rescore`` options that set `scalelab.forecast.combine`'s rules, each ``default``
+    (combine's own), ``none`` (the rule off) or a number: ``--bandwidth``, ``--size-bandwidth``, ``--stray-factor``."""
+    ap.add_argument("--bandwidth", default="default",
                     help="with --rescore: the interval's locality in decades of tokens per parameter, or none")
     ap.add_argument("--size-bandwidth", default="default",
                     help="with --rescore: s0's locality in decades of model size, or none (every size alike)")
@@ -38,8 +29,8 @@ def combine_options(ap) -> None:
 
 def rescore_options(args) -> dict:
     """Keyword arguments of `scalelab.forecast.combine` from the options of `combine_options`."""
-    out = dict(args.bandwidth)
-    for key in ("size_bandwidth", "stray_factor"):
+    out = {}
+    for key in ("bandwidth", "size_bandwidth", "stray_factor"):
         text = getattr(args, key)
         if text != "default":
             out[key] = None if text.lower() == "none" else float(text)

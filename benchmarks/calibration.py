@@ -43,8 +43,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 import warnings
+from pathlib import Path
 
 warnings.filterwarnings("ignore")
 
@@ -119,11 +121,9 @@ def summarise(records):
 
 
 def main(argv=None):
-    import sys
-
     argv = sys.argv[1:] if argv is None else list(argv)
     if any(a == "--truth" or a.startswith("--truth=") for a in argv):  # the forecast on a misspecified form
-        sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parent))
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
         import forecast_calibration
 
         return forecast_calibration.main(argv)

@@ -35,13 +35,12 @@ def interval(details: dict, rule, ci: float = 0.9, n_params: int = 6) -> tuple:
     K = len(np.unique(np.asarray(details["origin"], int)))
     if isinstance(rule, tuple):  # ("nu", f): Student-t quantiles with nu = f(K) on today's scale
         q = t_quantile(0.5 + ci / 2.0, rule[1](K))
-        lp = np.log(c["loss"])
-        return c["loss"], np.exp(lp - q * c["scale"]), np.exp(lp + q * c["scale"])
-    n = np.asarray(details["residuals"]).shape[1]
-    v0, vs = c["s0"] ** 2, c["sigma"] ** 2
-    vt, vf = (c["tau"] * np.asarray(details["target_distance"], float)) ** 2, c["form"] ** 2
-    nu = (v0 + vs + vt + vf) ** 2 / (v0 ** 2 / max(n - n_params, 1) + (vs + vt) ** 2 / rule(K) + vf ** 2 / (K + 1.0))
-    q = np.array([t_quantile(0.5 + ci / 2.0, float(min(v, 200.0))) for v in np.atleast_1d(nu)])
+    else:  # Welch-Satterthwaite, the rule giving the variance parts' degrees of freedom
+        n = np.asarray(details["residuals"]).shape[1]
+        v0, vs = c["s0"] ** 2, c["sigma"] ** 2
+        vt, vf = (c["tau"] * np.asarray(details["target_distance"], float)) ** 2, c["form"] ** 2
+        nu = (v0 + vs + vt + vf) ** 2 / (v0 ** 2 / max(n - n_params, 1) + (vs + vt) ** 2 / rule(K) + vf ** 2 / (K + 1.0))
+        q = np.array([t_quantile(0.5 + ci / 2.0, float(min(v, 200.0))) for v in np.atleast_1d(nu)])
     lp = np.log(c["loss"])
     return c["loss"], np.exp(lp - q * c["scale"]), np.exp(lp + q * c["scale"])
 

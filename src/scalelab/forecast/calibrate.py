@@ -200,7 +200,12 @@ def stable(errors: np.ndarray, factor: float = 5.0, floor: float = 0.02) -> np.n
     return worst <= max(factor * float(np.median(worst)), floor)
 
 
-def consistent(log_targets: np.ndarray, errors: np.ndarray | None = None, factor: float = 5.0,
+# A law whose forecast lies farther from the candidates' than this many times the largest held-out error of the
+# stable laws takes no weight (`consistent`).
+STRAY_FACTOR = 5.0
+
+
+def consistent(log_targets: np.ndarray, errors: np.ndarray | None = None, factor: float = STRAY_FACTOR,
                floor: float = 0.02) -> np.ndarray:
     """Which laws' forecasts at the targets agree with the other candidates': the largest log distance from the
     candidates' median forecast at most ``factor`` times the largest held-out error of the laws that extrapolated
@@ -234,14 +239,16 @@ def strayed_warning(strayed: list) -> list[str]:
     """The warning for the laws `calibrate.consistent` left out (none: no warning)."""
     if not strayed:
         return []
-    return [f"{strayed} forecast the targets far from the other candidate laws (more than 5x the largest held-out "
-            f"error of the laws that extrapolated stably; with nothing held out, 5x the median law's distance): their "
-            f"fit to the whole table is not what the rolling origins validated, so they take no weight"]
+    return [f"{strayed} forecast the targets far from the other candidate laws (more than {STRAY_FACTOR:g}x the largest "
+            f"held-out error of the laws that extrapolated stably; with nothing held out, {STRAY_FACTOR:g}x the median "
+            f"law's distance): their fit to the whole table is not what the rolling origins validated, so they take "
+            f"no weight"]
 
 
 def combine(details: dict, ci: float = 0.9, *, reference: str | None = "chinchilla", shrink: float = 0.0,
             tau_prior: float = 0.01, prior_weight: float = 1.0, bandwidth: float | None = 0.35,
-            size_bandwidth: float | None = 0.3, min_runs: int = 10, stray_factor: float | None = 5.0) -> dict:
+            size_bandwidth: float | None = 0.3, min_runs: int = 10,
+            stray_factor: float | None = STRAY_FACTOR) -> dict:
     """The forecast from the candidates' held-out errors and forecasts: weights, point, scale, interval.
 
     Pure: `scalelab.forecast` calls it on the fits it made, and a study can call it again on saved
@@ -285,10 +292,11 @@ def combine(details: dict, ci: float = 0.9, *, reference: str | None = "chinchil
              else np.ones(len(names), bool))
     strayed = ~agree  # the laws this rule leaves out (not those already out as unstable)
     if K:
-        ok = stable(E) & agree  # unstable laws take no weight and no part in the honest errors or the spread
+        steady = stable(E)
+        ok = steady & agree  # unstable laws take no weight and no part in the honest errors or the spread
         if not ok.any():  # the laws that agree all extrapolated unstably: the stable ones answer
-            ok = stable(E)
-        strayed = stable(E) & ~ok
+            ok = steady
+        strayed = steady & ~ok
         w = np.zeros(len(names))
         w[ok] = stack_weights(E[ok], orig, shrink=shrink)
         e_stack = honest_errors(E[ok], orig, shrink=shrink)
@@ -379,5 +387,5 @@ def _beta_fraction(a: float, b: float, x: float) -> float:
     return h
 
 
-__all__ = ["combine", "position", "stable", "consistent", "strayed_warning", "size_groups", "origin_weights", "viable", "extrapolation_distance", "stack_weights", "honest_errors",
+__all__ = ["combine", "position", "stable", "consistent", "strayed_warning", "STRAY_FACTOR", "size_groups", "origin_weights", "viable", "extrapolation_distance", "stack_weights", "honest_errors",
            "calibrate_scale", "t_quantile", "local_weights", "size_weights", "robust_scale"]
