@@ -105,17 +105,28 @@ def rescore(path: str, ci: float, options: dict | None = None) -> int:
     from scalelab.forecast.calibrate import combine
 
     rows = [json.loads(line) for line in open(path)]
-    inside, widths, ares = [], [], []
+    inside, widths, ares, errors, parts = [], [], [], [], []
     for r in rows:
         c = combine(r["details"], ci, **(options or {}))
         new = np.asarray(r["new"])
         inside.extend(((c["lo"] <= new) & (new <= c["hi"])).tolist())
         widths.extend(((c["hi"] - c["lo"]) / c["loss"]).tolist())
         ares.extend((np.abs(c["loss"] - new) / new).tolist())
+        errors.append(np.log(new / c["loss"]))  # [targets] log error of the point forecast
+        d = np.asarray(r["details"]["target_distance"], float)
+        parts.append(np.stack([c["s0"], c["sigma"], c["tau"] * d, c["form"], c["scale"]]))  # [5, targets]
     cov = float(np.mean(inside))
     print(f"{path}: {len(rows)} sets ({', '.join(sorted({r['truth'] for r in rows}))}); {100 * ci:g}% coverage "
           f"{cov:.3f} (se {np.sqrt(cov * (1 - cov) / len(inside)):.3f}); median relative width "
           f"{100 * np.median(widths):.2f}%; mean ARE {100 * np.mean(ares):.2f}%")
+    e, P = np.array(errors), np.array(parts)  # [sets, targets], [sets, 5, targets]
+    z = e / P[:, 4]
+    share = np.mean(P[:, :4] ** 2, axis=0) / np.mean(P[:, 4] ** 2, axis=0)  # [4, targets]
+    for t in range(e.shape[1]):  # where the coverage comes from: the error's bias and spread against the scale
+        print(f"  target {t}: log error mean {e[:, t].mean():+.4f}, sd {e[:, t].std():.4f}; median scale "
+              f"{np.median(P[:, 4, t]):.4f} (variance shares s0 {share[0, t]:.2f}, sigma {share[1, t]:.2f}, "
+              f"tau d {share[2, t]:.2f}, form {share[3, t]:.2f}); z = error / scale: mean {z[:, t].mean():+.2f}, "
+              f"sd {z[:, t].std():.2f}")
     return 0
 
 
