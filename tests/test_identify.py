@@ -70,3 +70,66 @@ def test_fit_reports_warnings_and_strict_makes_them_fatal(tmp_path, capsys):
     assert any("D is a function of N" in w for w in __import__("json").loads(captured.out)["warnings"])
     assert cli_main(["fit", str(path), "--starts", "16", "--json", "--strict"]) == 2
     assert "error: --strict" in capsys.readouterr().err
+
+
+def two_families(nan_lr_in="rpj"):
+    """Two families' ladders in one table (c4 irreducible loss 1.8, rpj 2.1), an ``lr`` column empty for one."""
+    rows = []
+    for fam, E in (("c4", 1.8), ("rpj", 2.1)):
+        for N in np.geomspace(2e7, 1e9, 5):
+            for r in (10.0, 20.0, 40.0):
+                rows.append({"family": fam, "N": N, "D": r * N, "loss": E + 400 / N ** 0.34 + 1000 / (r * N) ** 0.28,
+                             "lr": np.nan if fam == nan_lr_in else 3e-4})
+    return pd.DataFrame(rows)
+
+
+def test_several_families_fitted_as_one_ladder_are_named():
+    from scalelab.fit.identify import family_warnings
+
+    t = scalelab.read(two_families())
+    (w,) = family_warnings(t, ("N", "D"))
+    assert "2 families" in w and "c4: 15" in w and "rpj: 15" in w and "--family" in w
+    fit = scalelab.fit(t, "chinchilla", starts=16)
+    assert any("2 families" in x for x in fit.warnings)
+    # one family, or an input that tells the families apart (experts: dense E = 1, MoE E = 8), says nothing
+    assert family_warnings(scalelab.read(two_families().query("family == 'c4'")), ("N", "D")) == []
+    moe = two_families().assign(E=lambda d: np.where(d["family"] == "c4", 1.0, 8.0))
+    assert family_warnings(scalelab.read(moe), ("N", "D", "E")) == []
+    assert family_warnings(scalelab.read(moe), ("N", "D")) != []  # E in the table, but the law does not read it
+
+
+def test_read_keeps_one_family_validated_on_its_own_rows(tmp_path):
+    path = tmp_path / "two.csv"
+    two_families(nan_lr_in="rpj").to_csv(path, index=False)
+    assert "lr" in scalelab.read(path).invalid  # empty for the rpj runs
+    c4 = scalelab.read(path, family="c4")
+    assert len(c4) == 15 and set(c4.df["family"]) == {"c4"} and "lr" not in c4.invalid
+    np.testing.assert_array_equal(c4.column("lr"), np.full(15, 3e-4))
+    assert c4.notes[0] == "kept the 15 runs of family c4 (15 others left out)"
+    assert len(scalelab.read(path, family=["c4", "rpj"])) == 30
+    # the rpj rows are file lines 17-31: an error about them still names the file's lines
+    bad = two_families().assign(loss=lambda d: np.where(np.arange(30) == 20, -1.0, d["loss"]))
+    bad.to_csv(path, index=False)
+    with pytest.raises(scalelab.runs.RunTableError, match="lines 22 "):
+        scalelab.read(path, family="rpj").column("loss")
+    with pytest.raises(scalelab.runs.RunTableError, match="no runs of family \\['gpt'\\].*holds: c4, rpj"):
+        scalelab.read(path, family="gpt")
+    with pytest.raises(scalelab.runs.RunTableError, match="no 'family' column"):
+        scalelab.read(two_families().drop(columns="family"), family="c4")
+
+
+def test_cli_family_option_fits_the_family_alone(tmp_path, capsys):
+    import json
+
+    path, alone = tmp_path / "two.csv", tmp_path / "c4.csv"
+    two_families().to_csv(path, index=False)
+    two_families().query("family == 'c4'").to_csv(alone, index=False)
+    assert cli_main(["fit", str(path), "--family", "c4", "--starts", "16", "--json"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    assert cli_main(["fit", str(alone), "--starts", "16", "--json"]) == 0
+    want = json.loads(capsys.readouterr().out)
+    assert got["params"] == want["params"] and not any("families" in w for w in got["warnings"])
+    assert cli_main(["fit", str(path), "--starts", "16", "--json"]) == 0
+    assert any("2 families" in w for w in json.loads(capsys.readouterr().out)["warnings"])
+    assert cli_main(["fit", str(path), "--family", ","]) == 2
+    assert "--family: name at least one family" in capsys.readouterr().err

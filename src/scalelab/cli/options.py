@@ -78,13 +78,15 @@ def fraction(text: str) -> float:
 
 
 def add_table(p) -> None:
-    """The run table positional, ``--map``, ``--sep`` and ``--drop-highest-loss`` (read back by `read_table`)."""
+    """The run table positional, ``--map``, ``--sep``, ``--drop-highest-loss`` and ``--family`` (read back by `read_table`)."""
     p.add_argument("data", help="run table: CSV (separator sniffed) or parquet")
     p.add_argument("--map", dest="column_map", metavar="NAME=COLUMN,...",
                    help="read these columns of the file as these names, e.g. loss=loss_validation,E=num_experts")
     p.add_argument("--sep", default=None, help="CSV separator (default: sniffed among , ; tab |)")
     p.add_argument("--drop-highest-loss", type=count(0), default=0, metavar="K",
                    help="drop the K highest-loss runs first (Epoch drops 5 on the Chinchilla data)")
+    p.add_argument("--family", metavar="NAME[,NAME...]",
+                   help="keep only the runs of these families (values of the table's 'family' column)")
 
 
 LAW_HELP = ("the law to use (default {default}), e.g. chinchilla, kaplan, wang2024_moe, clark2022_routed, bnsl; "
@@ -121,10 +123,17 @@ def add_json(p) -> None:
 
 
 def read_table(args):
-    """The run table named by ``args.data``, less ``--drop-highest-loss`` rows; notes go to stderr."""
+    """The run table named by ``args.data``, of the ``--family`` runs, less ``--drop-highest-loss`` rows; notes go
+    to stderr."""
     from scalelab.runs import read
 
-    table = read(args.data, columns=column_map(getattr(args, "column_map", None)), sep=getattr(args, "sep", None))
+    family = getattr(args, "family", None)
+    if family is not None:
+        family = [f.strip() for f in family.split(",") if f.strip()]
+        if not family:
+            raise UsageError("--family: name at least one family (values of the table's 'family' column)")
+    table = read(args.data, columns=column_map(getattr(args, "column_map", None)), sep=getattr(args, "sep", None),
+                 family=family)
     if getattr(args, "drop_highest_loss", 0):
         table = table.drop_highest_loss(args.drop_highest_loss)
     for note in table.notes:

@@ -9,6 +9,8 @@ Each check returns plain strings (empty list: nothing to say). They are shared b
 * less than a decade spanned in N or D: exponents rest on a short lever arm.
 * a fitted parameter at the edge of its range (unconstrained value far outside the law's start
   range, a sigmoid-bounded value at 0 or 1, an exponent at zero).
+* runs of several families (the ``family`` column) fitted as one ladder by a law that reads nothing
+  telling them apart: one set of parameters for, say, two datasets' ladders describes neither.
 """
 
 from __future__ import annotations
@@ -45,6 +47,28 @@ def table_warnings(table, columns=("N", "D")) -> list[str]:
     return out
 
 
+def family_warnings(table, inputs) -> list[str]:
+    """A warning when the table's ``family`` column names several families and none of ``inputs`` (the columns
+    the law or laws read) tells them apart: no input column other than N, D, C whose values differ between every
+    two families (a dense and a MoE family, told apart by ``E``, are one law's business)."""
+    if "family" not in table.columns:
+        return []
+    fam = table.df["family"]
+    groups = {str(k): g.index for k, g in table.df.groupby(fam.astype(str), sort=True) if str(k) != "nan"}
+    if len(groups) < 2:
+        return []
+    for c in inputs:
+        if c in ("N", "D", "C") or c not in table.columns:
+            continue
+        values = [set(np.round(table.df.loc[idx, c].to_numpy(dtype=float), 12)) for idx in groups.values()]
+        if all(not (a & b) for i, a in enumerate(values) for b in values[i + 1:]):
+            return []
+    sizes = ", ".join(f"{k}: {len(v)}" for k, v in list(groups.items())[:6]) + (", ..." if len(groups) > 6 else "")
+    return [f"the runs come from {len(groups)} families (column 'family': {sizes} runs) and the law reads no input "
+            f"that tells them apart: they are fitted as one ladder; fit each family on its own rows (--family NAME; "
+            f"in Python, scalelab.read(path, family=NAME))"]
+
+
 def parameter_warnings(law, unconstrained: dict, margin: float = 1.0) -> list[str]:
     """Warnings for fitted parameters at the edge of their range.
 
@@ -74,4 +98,4 @@ def parameter_warnings(law, unconstrained: dict, margin: float = 1.0) -> list[st
     return out
 
 
-__all__ = ["table_warnings", "parameter_warnings"]
+__all__ = ["table_warnings", "family_warnings", "parameter_warnings"]

@@ -4,11 +4,12 @@ by its magic bytes, whatever the file is called). `read_frame` is the one file r
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io as _io
 import os
 import re
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import pandas as pd
 
@@ -132,25 +133,53 @@ def read_frame(path: str | os.PathLike, *, sep: str | None = None) -> pd.DataFra
 
 
 def read(path: str | os.PathLike | pd.DataFrame | RunTable, *, columns: Mapping[str, str] | None = None,
-         sep: str | None = None) -> RunTable:
+         sep: str | None = None, family: str | Sequence[str] | None = None) -> RunTable:
     """Read a run table from CSV or parquet, or validate a DataFrame.
 
     Args:
       columns: ``{canonical name: column in the file}``, e.g. ``{"loss": "loss_validation",
         "E": "num_experts"}``, renamed before validation.
       sep: the CSV separator (default: sniffed).
+      family: keep only the runs of this family (or these families): the values of the ``family``
+        column (or its alias ``model``). The kept rows are validated on their own, so a column that
+        only the other families leave empty does not stand in the way.
 
-    A `RunTable` passes through unchanged (``columns`` must then be None). Errors about rows of a
-    file name its line numbers.
+    A `RunTable` passes through unchanged (``columns`` and ``family`` must then be None). Errors about
+    rows of a file name its line numbers.
     """
     if isinstance(path, RunTable):
-        if columns:
-            raise RunTableError("columns= applies when reading a file or DataFrame, not to a RunTable")
+        if columns or family is not None:
+            raise RunTableError("columns= and family= apply when reading a file or DataFrame, not to a RunTable")
         return path
     if isinstance(path, pd.DataFrame):
-        return from_dataframe(path, columns=columns)
-    df = read_frame(path, sep=sep)
-    return from_dataframe(df, source=str(Path(path)), columns=columns, lines=df.attrs.get("lines"))
+        df, source, lines = path, "<DataFrame>", None
+    else:
+        df = read_frame(path, sep=sep)
+        source, lines = str(Path(path)), df.attrs.get("lines")
+    table = from_dataframe(df, source=source, columns=columns, lines=lines)
+    return table if family is None else _of_families(table, df, family, columns, lines)
+
+
+def _of_families(table: RunTable, raw: pd.DataFrame, family, columns, lines) -> RunTable:
+    """``table`` less the runs of other families: the raw rows of the families asked for, validated again."""
+    names = [family] if isinstance(family, str) else list(family)
+    names = [str(n).strip() for n in names if str(n).strip()]
+    if not names:
+        raise RunTableError("family=: name at least one family")
+    if "family" not in table.columns:
+        raise RunTableError(f"{table.source}: no 'family' column to choose the runs of {names} from; columns are "
+                            f"{table.columns}")
+    values = table.df["family"].astype(str).str.strip()
+    known = sorted(set(values))
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        shown = ", ".join(known[:20]) + (", ..." if len(known) > 20 else "")
+        raise RunTableError(f"{table.source}: no runs of family {unknown}; the 'family' column holds: {shown}")
+    keep = values.isin(names).to_numpy()
+    kept = from_dataframe(raw[keep], source=table.source, columns=columns,
+                          lines=None if lines is None else [ln for ln, k in zip(lines, keep) if k])
+    note = f"kept the {int(keep.sum())} runs of family {', '.join(names)} ({int((~keep).sum())} others left out)"
+    return dataclasses.replace(kept, notes=(note,) + kept.notes)
 
 
 def write(table: RunTable | pd.DataFrame, path: str | os.PathLike) -> None:
