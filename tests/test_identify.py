@@ -56,8 +56,8 @@ def test_forecast_warns_beyond_a_decade():
     runs = scalelab.simulate("chinchilla", {"E": 1.8, "A": 480.0, "B": 2100.0, "alpha": 0.35, "beta": 0.37},
                              {"N": N, "D": D}, sigma=0.003, seed=2)
     fc = scalelab.forecast(runs, {"N": [3e9, 3e10], "D": [6e10, 6e11]}, laws="chinchilla")
-    far = [w for w in fc.warnings if "decades beyond the largest run" in w]
-    assert len(far) == 1 and far[0].startswith("targets [1]")  # only the second target is > 1 decade out
+    far = [w for w in fc.warnings if "decades outside the runs" in w]
+    assert len(far) == 1 and far[0].startswith("targets [1] (1 of 2)")  # only the second target is > 1 decade out
 
 
 def test_fit_reports_warnings_and_strict_makes_them_fatal(tmp_path, capsys):
@@ -133,3 +133,18 @@ def test_cli_family_option_fits_the_family_alone(tmp_path, capsys):
     assert any("2 families" in w for w in json.loads(capsys.readouterr().out)["warnings"])
     assert cli_main(["fit", str(path), "--family", ","]) == 2
     assert "--family: name at least one family" in capsys.readouterr().err
+
+
+def test_fit_json_holds_every_warning_strict_counts(tmp_path, capsys):
+    N = np.geomspace(1e7, 1e10, 8)
+    t = table(N, 20 * N).df.copy()
+    t.loc[3, "loss"] *= 1.5  # one run far off the law: named as an outlier
+    path = tmp_path / "prop.csv"
+    t.to_csv(path, index=False)
+    assert cli_main(["fit", str(path), "--starts", "16", "--max-iter", "2", "--json"]) == 0
+    captured = capsys.readouterr()
+    on_stderr = [line[len("warning: "):] for line in captured.err.splitlines() if line.startswith("warning: ")]
+    in_json = __import__("json").loads(captured.out)["warnings"]
+    assert len(on_stderr) == 3 and sorted(in_json) == sorted(on_stderr)  # not converged, D ~ N, the outlier
+    assert any("did not meet the convergence test" in w for w in in_json)
+    assert any("more than 6 MADs" in w for w in in_json)

@@ -32,6 +32,10 @@ def cmd_fit(args) -> int:
     from scalelab.fit.problem import table_for
 
     law = laws.get(args.law)
+    if getattr(args, "plot", None):  # a figure that cannot be written is refused before the fit, not after
+        from scalelab.cli.report import check_writable_file
+
+        check_writable_file(args.plot)
     read = read_table(args)
     table = table_for(read, law)  # a curve table and a final-loss law: each run's last checkpoint
     for note in table.notes[len(read.notes):]:
@@ -55,18 +59,21 @@ def cmd_fit(args) -> int:
     err(f"fitting {law.name} to {len(table)} runs ({args.objective}, delta={args.delta}, starts={starts}) ...")
     res = fit(table, law, objective=args.objective, delta=args.delta, starts=starts, seed=args.seed,
               fixed=fixed, max_iter=args.max_iter)
+    said = []  # every warning, on stderr and in the JSON's warnings (what --strict counts)
     if not res.converged:
-        err(f"warning: the best start did not meet the convergence test after {res.n_iter} iterations; "
-            f"try --max-iter {2 * args.max_iter} or more starts (--starts N)")
+        said.append(f"the best start did not meet the convergence test after {res.n_iter} iterations; "
+                    f"try --max-iter {2 * args.max_iter} or more starts (--starts N)")
     err(f"done in {res.seconds:.2f} s (best of {res.n_starts} starts: #{res.best_start}, {res.n_iter} iterations)")
-    for w in res.warnings:  # identifiability: the design, and parameters at the edge of their range
-        err(f"warning: {w}")
+    said += res.warnings  # identifiability: the design, and parameters at the edge of their range
     far = robust_outliers(table, res.log_residuals)
     if far["index"]:
         shown = ", ".join(f"{r:+.3f}" for r in far["residual"][:10])
-        err(f"warning: {len(far['index'])} run(s) lie more than 6 MADs from the fit ({table.rows(far['index'])}; "
-            f"log residuals {shown}; MAD {far['mad']:.3g}): check them for unit mistakes or diverged runs")
-    out = res.to_json()  # the stable contract; outliers are named on stderr only
+        said.append(f"{len(far['index'])} run(s) lie more than 6 MADs from the fit ({table.rows(far['index'])}; "
+                    f"log residuals {shown}; MAD {far['mad']:.3g}): check them for unit mistakes or diverged runs")
+    for w in said:
+        err(f"warning: {w}")
+    out = res.to_json()  # the stable contract
+    out["warnings"] = list(dict.fromkeys([*out.get("warnings", []), *said]))
     if args.bootstrap:
         from scalelab.fit import variants
         from scalelab.fit.many import fit_many, percentile_intervals
@@ -83,6 +90,7 @@ def cmd_fit(args) -> int:
         bad = int((~boot["converged"]).sum())
         if bad:
             err(f"warning: {bad} of {len(boot)} bootstrap refits did not converge")
+            out["warnings"].append(f"{bad} of {len(boot)} bootstrap refits did not converge")
         out["compile_seconds"] = res.compile_seconds + boot.attrs.get("compile_seconds", 0.0)
         if args.allocate:
             out["allocation"] = _allocation_intervals(law, boot, budgets, extra, args.ci)

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import json
 
-from scalelab.cli.options import UsageError, add_json, add_table, err, fraction, read_table
+from scalelab.cli.options import UsageError, add_json, add_table, column_map, err, fraction, read_table
+
 
 def read_targets(path):
     """``--at`` as a DataFrame (with its file line numbers): the file exists and has rows. Its values are
@@ -28,7 +29,18 @@ def cmd_forecast(args) -> int:
             if laws.get(name).target != "loss":
                 raise UsageError(f"--law {name}: predicts {laws.get(name).target!r}, not the loss; forecast weighs "
                                  f"loss laws (see `scalelab laws`)")
+    if getattr(args, "plot", None):  # a figure that cannot be written is refused before the fits, not after
+        from scalelab.cli.report import check_writable_file
+
+        check_writable_file(args.plot)
     targets = read_targets(args.at)
+    # --map names the run table's columns; a targets file with the same headers is read under the same names
+    renames = {src: name for name, src in (column_map(args.column_map) or {}).items()
+               if src in targets.columns and name not in targets.columns}
+    if renames:
+        lines = targets.attrs.get("lines")
+        targets = targets.rename(columns=renames)
+        targets.attrs["lines"] = lines
     targets.attrs["asker"] = "--at"  # forecast's errors about the targets name the flag
     table = read_table(args)
     err(f"forecasting from {len(table)} {'rows' if table.is_curve else 'runs'} (laws: {args.law}) ...")

@@ -20,13 +20,16 @@ def _err(msg: str) -> None:
 
 
 def check_writable_file(path) -> Path:
-    """``path``'s directory exists and is writable, else a ValueError naming it (checked before any work)."""
+    """``path``'s directory exists and is writable and its suffix names a format we write (.png, .svg, .pdf; none:
+    PNG), else a ValueError naming it (checked before any work)."""
     p = Path(path)
     parent = p.parent if str(p.parent) else Path(".")
     if p.is_dir():
         raise ValueError(f"--plot {str(p)!r} is a directory; give a file name such as fit.png")
     if not parent.is_dir():
         raise ValueError(f"cannot write {str(p)!r}: directory {str(parent)!r} does not exist")
+    if p.suffix.lower() not in ("", ".png", ".svg", ".pdf"):
+        raise ValueError(f"--plot {str(p)!r}: give a .png, .svg or .pdf file")
     import os
 
     if not os.access(parent, os.W_OK):

@@ -9,7 +9,8 @@ The one question a team brings: *what loss will the big run reach, and how sure 
 2. **Rolling origin.** Model sizes are grouped (log10 N within ``size_tol`` decades is one
    size). Origin k holds out the k largest sizes and fits every candidate on the rest; each
    held-out run gives a log-loss error ``e = log L_pred - log L`` at an extrapolation distance
-   ``d`` (decades beyond the largest training N or D). All origins and the full table are one
+   ``d`` (decades outside the training runs' N, D and tokens per parameter,
+   `calibrate.extrapolation_distance`). All origins and the full table are one
    `fit_many` call per law (variants are run weights).
 3. **Weights.** Stacking: the simplex weights whose log-space mixture has the least mean squared
    held-out error (each origin counts equally), shrunk toward equal weights by ``shrink``.
@@ -54,7 +55,7 @@ import pandas as pd
 from scalelab import laws as _laws
 from scalelab import runs as _runs
 from scalelab.forecast import curves as _curves
-from scalelab.forecast.candidate_laws import answerable, candidates, readable, supported
+from scalelab.forecast.candidate_laws import NOT_CANDIDATES, answerable, candidates, readable, supported
 from scalelab.forecast.calibrate import (calibrate_scale, combine, extrapolation_distance, local_weights,
                                          consistent, origin_weights, position, robust_scale, size_groups, size_weights,
                                          stable, stack_weights, strayed_warning, t_quantile, viable)
@@ -123,8 +124,11 @@ def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, 
     table, left_out = table.without_missing("loss")  # unfinished runs: said in the warnings, not fitted
     cands = candidates(table, laws)
     if not cands:
+        named = [n for n in NOT_CANDIDATES if all(c in table.columns for c in _laws.get(n).inputs)]
         raise _runs.RunTableError(f"no loss law has all its inputs among the columns {table.columns}; "
-                                  f"see `scalelab laws`")
+                                  + (f"{named} read them but are never chosen automatically: name one "
+                                     f"(laws='{named[0]}', --law {named[0]}); " if named else "")
+                                  + "see `scalelab laws`")
     dropped_small, dropped_inputs, dropped_invalid = [], [], []
     asked = target_frame(at)
     if laws == "auto" or laws is None:
@@ -223,10 +227,12 @@ def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, 
     from scalelab.fit.identify import family_warnings, table_warnings
 
     warnings = table_warnings(table) + family_warnings(table, needed) + ([left_out] if left_out else []) + warnings + strayed_warning(c["strayed"])
-    far = d_star > 1.0
-    if far.any():
-        warnings.append(f"targets {np.flatnonzero(far)[:10].tolist()} lie {d_star.max():.2f} decades beyond the "
-                        f"largest run (more than 1 decade): the interval's growth with distance is an extrapolation")
+    far = np.flatnonzero(d_star > 1.0)
+    if len(far):
+        shown = ", ".join(map(str, far[:10])) + (", ..." if len(far) > 10 else "")
+        warnings.append(f"targets [{shown}] ({len(far)} of {len(d_star)}) lie up to {d_star.max():.2f} decades outside "
+                        f"the runs (beyond the largest or below the smallest N or D, or off their tokens per "
+                        f"parameter; more than 1 decade): the interval's growth with distance is an extrapolation")
     ignored = table.ignored(set(needed) | {"loss"})
     notes = table.notes + ((f"columns not read by the candidate laws (left untouched): {ignored}",) if ignored else ())
     if dropped_invalid:

@@ -5,9 +5,9 @@ Arrays in, arrays out (NumPy); distances in decades (log10), errors in log loss.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
+
+from scalelab.forecast.student_t import t_quantile
 
 
 def size_groups(N: np.ndarray, tol: float = 0.05) -> np.ndarray:
@@ -57,12 +57,26 @@ def viable(n_runs: int, n_params, per_param: float = 2.0) -> np.ndarray:
 
 
 def extrapolation_distance(train: dict[str, np.ndarray], x: dict[str, np.ndarray], cols=("N", "D")) -> np.ndarray:
-    """Decades beyond the training runs: ``max(0, log10(x / max train))`` maximised over ``cols``."""
-    d = 0.0
-    for c in cols:
-        if c in train and c in x:
-            d = np.maximum(d, np.log10(np.asarray(x[c], float) / np.max(train[c])))
-    return np.maximum(np.asarray(d, float), 0.0)
+    """Decades outside the training runs, per row of ``x``: the largest over ``cols`` of how far each value lies
+    beyond the runs' largest (``log10(x / max)``) or below their smallest (``log10(min / x)``), and, with N and D
+    both, how far its tokens per parameter ``log10(D / N)`` lie outside the runs' (a 2e9-parameter target at 0.05
+    tokens per parameter is no interpolation because 2e9 and 1e8 tokens each occur in a 5-80 tokens-per-parameter
+    ladder). 0 inside. When ``x`` has none of ``cols`` (a law of compute alone), its columns shared with
+    ``train`` are measured instead."""
+    use = [c for c in cols if c in train and c in x] or [c for c in x if c in train]
+    n = len(np.atleast_1d(np.asarray(x[use[0]]))) if use else len(next(iter(x.values()), []))
+    d = np.zeros(n)
+
+    def outside(v, ref):
+        v, ref = np.log10(np.asarray(v, float)), np.log10(np.asarray(ref, float))
+        return np.maximum(np.maximum(v - np.max(ref), np.min(ref) - v), 0.0)
+
+    for c in use:
+        d = np.maximum(d, outside(x[c], train[c]))
+    if "N" in use and "D" in use:
+        d = np.maximum(d, outside(np.asarray(x["D"], float) / np.asarray(x["N"], float),
+                                  np.asarray(train["D"], float) / np.asarray(train["N"], float)))
+    return d
 
 
 def stack_weights(errors: np.ndarray, origin: np.ndarray, shrink: float = 0.0, ridge: float = 0.2) -> np.ndarray:
@@ -343,48 +357,6 @@ def combine(details: dict, ci: float = 0.9, *, reference: str | None = "chinchil
             "lo": np.exp(log_pt - q * scale), "hi": np.exp(log_pt + q * scale),
             "scale": scale, "form": form, "s0": s0, "sigma": sigma, "tau": tau, "nu": nu, "local": local,
             "sized": sized}
-
-
-def t_quantile(q: float, nu: float) -> float:
-    """Student-t quantile by bisection on its CDF, ``1 - I_x(nu/2, 1/2) / 2`` with ``x = nu / (nu + t^2)``
-    (the regularised incomplete beta by its continued fraction, `_betainc`: plain floats, no compiled program)."""
-    lo, hi = 0.0, 1e3
-    for _ in range(200):
-        mid = 0.5 * (lo + hi)
-        cdf = 1.0 - 0.5 * _betainc(nu / 2.0, 0.5, nu / (nu + mid * mid))
-        lo, hi = (mid, hi) if cdf < q else (lo, mid)
-    return 0.5 * (lo + hi)
-
-
-def _betainc(a: float, b: float, x: float) -> float:
-    """The regularised incomplete beta ``I_x(a, b)`` by Lentz's continued fraction (Press et al., *Numerical
-    Recipes*, 6.4), on the side of ``x`` where it converges fast."""
-    if x <= 0.0:
-        return 0.0
-    if x >= 1.0:
-        return 1.0
-    front = math.exp(math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x))
-    if x < (a + 1.0) / (a + b + 2.0):
-        return front * _beta_fraction(a, b, x) / a
-    return 1.0 - front * _beta_fraction(b, a, 1.0 - x) / b
-
-
-def _beta_fraction(a: float, b: float, x: float) -> float:
-    tiny = 1e-300
-    c, d = 1.0, 1.0 - (a + b) * x / (a + 1.0)
-    d = 1.0 / (d if abs(d) > tiny else tiny)
-    h = d
-    for m in range(1, 500):
-        for num in (m * (b - m) * x / ((a + 2 * m - 1.0) * (a + 2 * m)),
-                    -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1.0))):
-            d = 1.0 + num * d
-            d = 1.0 / (d if abs(d) > tiny else tiny)
-            c = 1.0 + num / c
-            c = c if abs(c) > tiny else tiny
-            h *= d * c
-        if abs(d * c - 1.0) < 1e-15:
-            break
-    return h
 
 
 __all__ = ["combine", "position", "stable", "consistent", "strayed_warning", "STRAY_FACTOR", "size_groups", "origin_weights", "viable", "extrapolation_distance", "stack_weights", "honest_errors",

@@ -36,7 +36,8 @@ def check_spread(table: _runs.RunTable, targets: pd.DataFrame, asker: str = "the
 
 
 def target_frame(at) -> pd.DataFrame:
-    """The targets as given, columns under their canonical names (``C`` and ``N`` give ``D``)."""
+    """The targets as given, columns under their canonical names (``C`` and ``N`` give ``D``; ``N`` and ``D`` give
+    ``C = 6 N D``, with ``N_active`` when given, as the run table derives it)."""
     if isinstance(at, _runs.RunTable):
         df = at.df
     elif isinstance(at, pd.DataFrame):
@@ -54,6 +55,9 @@ def target_frame(at) -> pd.DataFrame:
             if alt in df.columns:
                 df["N"] = df[alt]
                 break
+    if "C" not in df.columns and "D" in df.columns and "N" in df.columns:  # as the run table derives it
+        n_for_c = df["N_active"] if "N_active" in df.columns else df["N"]
+        df["C"] = 6.0 * pd.to_numeric(n_for_c, errors="coerce") * pd.to_numeric(df["D"], errors="coerce")
     return df
 
 

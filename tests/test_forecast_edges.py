@@ -1,0 +1,100 @@
+"""`scalelab forecast` at the edges a new user reaches: targets below or beside the runs, a law of compute
+alone, a targets file under the run table's own headers, a figure that cannot be written."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import scalelab
+from scalelab.cli import main as cli_main
+from scalelab.forecast.calibrate import extrapolation_distance
+
+TRUTH = {"E": 1.7, "A": 400.0, "B": 1000.0, "alpha": 0.34, "beta": 0.28}
+
+
+def ladder(seed=0):
+    """7 sizes 2e7-2e9 x 5 tokens per parameter (5-80), Chinchilla truth times 0.5% log-normal noise."""
+    N = np.repeat(np.geomspace(2e7, 2e9, 7), 5)
+    D = N * np.tile([5.0, 10.0, 20.0, 40.0, 80.0], 7)
+    return scalelab.simulate("chinchilla", TRUTH, {"N": N, "D": D}, sigma=0.005, seed=seed)
+
+
+def truth(N, D):
+    N, D = np.asarray(N, float), np.asarray(D, float)
+    return TRUTH["E"] + TRUTH["A"] / N ** TRUTH["alpha"] + TRUTH["B"] / D ** TRUTH["beta"]
+
+
+def test_distance_counts_below_the_runs_and_off_their_tokens_per_parameter():
+    train = {"N": np.array([1e8, 1e9]), "D": np.array([1e9, 4e10])}  # 10 and 40 tokens per parameter
+    x = {"N": np.array([5e8, 1e10, 1e6, 1e9]), "D": np.array([1e10, 4e11, 1e9, 1e9])}
+    want = [0.0,  # inside every range (20 tokens per parameter)
+            1.0,  # one decade beyond the largest N and D (40 tokens per parameter: inside)
+            2.0,  # 2 decades below the smallest N; D inside; 1,000 tokens per parameter: log10(1000/40) = 1.40
+            np.log10(10.0 / 1.0)]  # N and D inside, but 1 token per parameter against at least 10
+    np.testing.assert_allclose(extrapolation_distance(train, x), want, atol=1e-12)
+    # a law of compute alone is measured in C
+    np.testing.assert_allclose(extrapolation_distance({"C": np.array([1e18, 1e20])}, {"C": np.array([1e19, 1e22])}),
+                               [0.0, 2.0], atol=1e-12)
+
+
+def test_a_target_below_the_runs_is_warned_about_and_its_interval_widens():
+    runs = ladder()
+    inside = {"N": [3e8], "D": [6e9]}
+    off = {"N": [2e7], "D": [2e6]}  # the smallest size at 0.1 tokens per parameter (the runs: 5-80): 1.7 decades off
+    a = scalelab.forecast(runs, inside, laws="chinchilla")
+    b = scalelab.forecast(runs, off, laws="chinchilla")
+    assert not any("outside the runs" in w for w in a.warnings)
+    (w,) = [w for w in b.warnings if "outside the runs" in w]
+    assert w.startswith("targets [0] (1 of 1) lie up to 1.70 decades outside")
+    width = lambda fc: float((fc.hi - fc.lo)[0] / fc.loss[0])  # noqa: E731
+    assert width(b) > 2 * width(a)  # before: narrower than the interval inside the runs (0.04% wide)
+    assert b.lo[0] <= truth(2e7, 2e6) <= b.hi[0]
+
+
+def test_the_warning_counts_every_far_target():
+    N = np.geomspace(1e8, 1e12, 40)
+    fc = scalelab.forecast(ladder(), {"N": N, "D": 20 * N}, laws="chinchilla")
+    far = np.flatnonzero(np.log10(N / 2e9) > 1.0)
+    (w,) = [w for w in fc.warnings if "outside the runs" in w]
+    assert w.startswith(f"targets [{', '.join(map(str, far[:10]))}, ...] ({len(far)} of 40)")
+
+
+def test_a_law_of_compute_alone_forecasts_targets_given_as_N_and_D():
+    runs = ladder()
+    fc = scalelab.forecast(runs, {"N": [4e9], "D": [8e10]}, laws="bnsl")  # C = 6 N D derived for the targets
+    assert fc.weights == {"bnsl": 1.0}
+    assert np.isfinite(fc.loss).all() and fc.lo[0] < fc.loss[0] < fc.hi[0]
+    assert abs(fc.loss[0] / truth(4e9, 8e10) - 1) < 0.05
+
+
+def test_targets_read_under_the_run_tables_map(tmp_path, capsys):
+    runs = ladder().rename(columns={"N": "Paramètres", "D": "Jetons", "loss": "perte"})
+    runs.to_csv(tmp_path / "runs.csv", index=False)
+    pd.DataFrame({"Paramètres": [4e9], "Jetons": [8e10]}).to_csv(tmp_path / "at.csv", index=False)
+    pd.DataFrame({"N": [4e9], "D": [8e10]}).to_csv(tmp_path / "at_plain.csv", index=False)
+    common = ["forecast", str(tmp_path / "runs.csv"), "--map", "N=Paramètres,D=Jetons,loss=perte", "--law",
+              "chinchilla", "--json"]
+    assert cli_main([*common, "--at", str(tmp_path / "at.csv")]) == 0
+    mapped = json.loads(capsys.readouterr().out)["predictions"][0]
+    assert cli_main([*common, "--at", str(tmp_path / "at_plain.csv")]) == 0
+    plain = json.loads(capsys.readouterr().out)["predictions"][0]
+    assert mapped == plain and mapped["inputs"] == {"N": 4e9, "D": 8e10}
+
+
+@pytest.mark.parametrize("command", ["forecast", "fit"])
+def test_a_plot_that_cannot_be_written_is_refused_before_any_fit(tmp_path, capsys, command):
+    ladder().to_csv(tmp_path / "runs.csv", index=False)
+    pd.DataFrame({"N": [4e9], "D": [8e10]}).to_csv(tmp_path / "at.csv", index=False)
+    extra = ["--at", str(tmp_path / "at.csv")] if command == "forecast" else []
+    assert cli_main([command, str(tmp_path / "runs.csv"), *extra, "--plot", str(tmp_path / "fig.txt")]) == 2
+    err = capsys.readouterr().err
+    assert "give a .png, .svg or .pdf file" in err
+    assert "forecasting from" not in err and "fitting" not in err  # refused before the work
+
+
+def test_a_table_of_compute_alone_names_the_law_that_reads_it():
+    runs = ladder()[["C", "loss"]]
+    with pytest.raises(scalelab.runs.RunTableError, match=r"\['bnsl', 'bnsl2'\] read them .*--law bnsl"):
+        scalelab.forecast(runs, {"C": [1e22]})
