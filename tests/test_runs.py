@@ -115,3 +115,37 @@ def test_drop_highest_loss_keeps_order_and_notes():
     t = scalelab.read(good()).drop_highest_loss(2)
     assert list(t.df.index) == [2, 3, 4, 5]
     assert "dropped the 2 highest-loss rows" in t.notes[-1]
+
+
+def test_drop_highest_loss_leaves_crashed_runs_to_the_command():
+    df = good().assign(loss=[3.5, np.nan, 3.0, 2.8, np.nan, 2.5])  # two runs crashed: no loss
+    t = scalelab.read(df).drop_highest_loss(2)  # the highest two with a loss: 3.5 and 3.0
+    assert list(t.df.index) == [1, 3, 4, 5]
+    kept, said = t.without_missing("loss")
+    assert list(kept.df.index) == [3, 5] and "2 of 4 runs left out" in said
+    with pytest.raises(RunTableError, match="cannot drop the 4 highest-loss runs of 4 with a loss"):
+        scalelab.read(df).drop_highest_loss(4)
+    with pytest.raises(RunTableError, match="must be > 0"):  # a loss column with other faults is still refused
+        scalelab.read(good().assign(loss=[3.5, -1.0, 3.0, 2.8, 2.6, 2.5])).drop_highest_loss(1)
+
+
+def test_tokens_per_parameter_far_from_any_run_suggests_units():
+    assert not any("tokens per parameter" in n for n in scalelab.read(good()).notes)  # 20 tokens per parameter
+    # a 1B-32B ladder at 20 tokens per parameter with N written in millions (1,000-32,000: plausible counts alone)
+    N = np.array([1e3, 2e3, 4e3, 8e3, 1.6e4, 3.2e4])
+    millions = pd.DataFrame({"N": N, "D": 20 * N * 1e6, "loss": good()["loss"]})
+    (note,) = [n for n in scalelab.read(millions).notes if "tokens per parameter" in n]
+    assert "median tokens per parameter is 2e+07" in note and "N in millions" in note
+
+
+def test_two_ladders_mixed_are_named_seeds_are_not(tmp_path):
+    seeds = pd.concat([good(), good().assign(loss=good()["loss"] * 1.01)])  # a second seed, 1% off
+    assert not any("apart" in n for n in scalelab.read(seeds).notes)
+    mixed = pd.concat([good(), good().assign(loss=good()["loss"] * 1.5)])  # validation losses beside train losses
+    mixed.to_csv(tmp_path / "mixed.csv", index=False)
+    (note,) = [n for n in scalelab.read(tmp_path / "mixed.csv").notes if "apart" in n]
+    assert "6 input points (runs alike in N, D)" in note and "50% apart" in note and "lines 2, 3" in note
+    # told apart by a column, or an isoFLOP profile (one budget, no N or D given), says nothing
+    assert not any("apart" in n for n in scalelab.read(mixed.assign(family=["train"] * 6 + ["val"] * 6)).notes)
+    profile = pd.DataFrame({"C": [1e19] * 4, "loss": [3.0, 2.8, 2.9, 3.6]})
+    assert not any("apart" in n for n in scalelab.read(profile).notes)

@@ -59,6 +59,11 @@ NGRAM_HINT = ("'ngram_repeat' is the proxy trainer's share of repeated 16-token 
               "or --map density=ngram_repeat")
 
 
+# Tokens per parameter (D / N) of real language-model runs: from early checkpoints (~0.01) to small models
+# trained far past Chinchilla (SmolLM2-135M on 2T tokens: 1.5e4). A table's median outside is a unit mistake.
+TOKENS_PER_PARAM = (1e-3, 1e5)
+
+
 @dataclasses.dataclass(frozen=True)
 class RunTable:
     """Validated runs plus notes on what was derived.
@@ -124,10 +129,16 @@ class RunTable:
             )
 
     def drop_highest_loss(self, n: int) -> "RunTable":
-        """Drop the ``n`` highest-loss rows (Epoch's convention on the Chinchilla data)."""
-        if n:
-            self.column("loss")  # a loss column that cannot be read is refused here, not by pandas
-        keep = self.df.drop(self.df["loss"].nlargest(n).index) if n else self.df
+        """Drop the ``n`` highest-loss rows (Epoch's convention on the Chinchilla data). Runs whose loss is empty
+        (crashed or unfinished) are not among them: they stay, for the command to leave out or refuse as it does."""
+        if not n:
+            return self
+        self.without_missing("loss")[0].column("loss")  # a loss column that cannot be read is refused here
+        losses = pd.to_numeric(self.df["loss"], errors="coerce")
+        if n >= losses.notna().sum():
+            raise RunTableError(f"{self.source}: cannot drop the {n} highest-loss runs of {int(losses.notna().sum())} "
+                                f"with a loss: none would be left (--drop-highest-loss K needs K below that)")
+        keep = self.df.drop(losses.nlargest(n).index)
         return dataclasses.replace(self, df=keep, notes=self.notes + (f"dropped the {n} highest-loss rows",))
 
     def without_missing(self, name: str = "loss") -> tuple["RunTable", str | None]:
@@ -226,6 +237,9 @@ def from_dataframe(df: pd.DataFrame, source: str = "<DataFrame>", *, columns: Ma
     repeated = _repeated_rows(df, source, line_of) if source != "<DataFrame>" else None
     if repeated:
         notes.append(repeated)
+    conflicting = None if curve else _conflicting_losses(df, invalid, source, line_of)
+    if conflicting:
+        notes.append(conflicting)
     if curve:
         from scalelab.laws.schedule import check_curve_table  # curve table: several rows per run
 
@@ -244,6 +258,12 @@ def from_dataframe(df: pd.DataFrame, source: str = "<DataFrame>", *, columns: Ma
         n_for_c = df["N_active"] if ok("N_active") else df["N"]
         df["C"] = 6.0 * n_for_c * df["D"]
         notes.append("C derived as 6 N D" + (" (N_active)" if ok("N_active") else ""))
+    if ok("N") and ok("D"):
+        ratio = float(np.median(df["D"].to_numpy(float) / df["N"].to_numpy(float)))
+        if not TOKENS_PER_PARAM[0] <= ratio <= TOKENS_PER_PARAM[1]:
+            notes.append(f"the runs' median tokens per parameter is {ratio:.3g}, far outside what language-model runs "
+                         f"use ({TOKENS_PER_PARAM[0]:g} to {TOKENS_PER_PARAM[1]:g}): are N or D in other units (N in "
+                         f"millions, D in billions)? Laws and allocations read both as counts")
     return RunTable(df, tuple(notes), source, invalid, line_of)
 
 
@@ -262,6 +282,31 @@ def _repeated_rows(df: pd.DataFrame, source: str, lines: Mapping | None = None) 
     return (f"{source}: {_rows(df.index[dup], lines=lines)} repeat "
             f"{_rows(df.index[earlier], lines=lines)} exactly (every column): each copy counts as a run in a fit "
             f"(fitted as given); if they are one run written twice, drop the repeats (pandas: df.drop_duplicates())")
+
+
+# Runs alike in every input whose losses differ by more than this share are no seeds of one run (seed-to-seed
+# scatter is ~1%): two ladders mixed, e.g. train and validation losses, or two datasets.
+CONFLICT_SPREAD = 0.1
+
+
+def _conflicting_losses(df: pd.DataFrame, invalid: Mapping, source: str, lines: Mapping | None = None) -> str | None:
+    """What is wrong when runs alike in every numeric column but the loss (and in ``family``) have losses more than
+    `CONFLICT_SPREAD` apart: a law fitted to both sees one input point with two losses. None when none do."""
+    keys = [c for c in (*NUMERIC, "family") if c in df.columns and c != "loss" and c not in invalid]
+    sized = any(c in keys for c in ("N", "N_total", "N_active")) and any(c in keys for c in ("D", "C"))
+    if not sized or "loss" in invalid or "loss" not in df.columns:  # without a size and a data amount, runs alike
+        return None  # in what is given (one compute budget: an isoFLOP profile) are no repeats of one run
+    loss = df["loss"].to_numpy(float)
+    group = df.reset_index(drop=True).groupby(keys, dropna=False, sort=False).ngroup().to_numpy()
+    hi, lo = (pd.Series(loss).groupby(group).transform(f).to_numpy() for f in ("max", "min"))
+    spread = hi / lo - 1.0
+    off = spread > CONFLICT_SPREAD
+    if not off.any():
+        return None
+    return (f"{source}: {len(np.unique(group[off]))} input points (runs alike in {', '.join(keys)}) carry losses up "
+            f"to {100 * spread.max():.0f}% apart ({_rows(df.index[off][:10], lines=lines)}): seeds of one run differ "
+            f"by ~1%, so these look like two ladders mixed (train and validation losses, two datasets); keep one, "
+            f"or tell them apart in a column such as family")
 
 
 def _check_numeric(raw: pd.Series, col: str, source: str, lines: Mapping | None = None,
