@@ -98,3 +98,33 @@ def test_a_table_of_compute_alone_names_the_law_that_reads_it():
     runs = ladder()[["C", "loss"]]
     with pytest.raises(scalelab.runs.RunTableError, match=r"\['bnsl', 'bnsl2'\] read them .*--law bnsl"):
         scalelab.forecast(runs, {"C": [1e22]})
+
+
+def test_columns_scalelab_derived_are_not_named_as_unread():
+    runs = ladder()  # N, D, C (the simulation's own C) and loss
+    unread = lambda fc: [n for n in fc.notes if "columns not read" in n]  # noqa: E731
+    at = {"N": [4e9], "D": [8e10]}
+    assert unread(scalelab.forecast(runs, at, laws="chinchilla")) == [
+        "columns not read by the candidate laws (left untouched): ['C']"]  # the table's own C: named
+    assert unread(scalelab.forecast(runs.drop(columns="C"), at, laws="chinchilla")) == []  # C derived: not named
+    assert scalelab.read(runs.drop(columns="C")).derived == ("C",)
+
+
+def test_the_forecast_figure_draws_the_targets_with_their_intervals(tmp_path, monkeypatch):
+    from matplotlib.container import ErrorbarContainer
+
+    from scalelab.cli import report
+
+    drawn = {}
+    monkeypatch.setattr(report, "save_plot", lambda fig, path: drawn.setdefault("fig", fig))
+    targets = {"C": np.array([1e22, 1e23]), "loss": np.array([2.4, 2.2]), "lo": np.array([2.3, 2.0]),
+               "hi": np.array([2.5, 2.3])}
+    report.plot_fit(ladder(), "chinchilla", TRUTH, tmp_path / "f.png", targets=targets)
+    ax = drawn["fig"].axes[0]
+    (bars,) = [c for c in ax.containers if isinstance(c, ErrorbarContainer)]
+    x, y = bars.lines[0].get_data()
+    np.testing.assert_allclose(x, targets["C"]) and np.testing.assert_allclose(y, targets["loss"])
+    lows = [seg[0][1] for seg in bars.lines[2][0].get_segments()]
+    np.testing.assert_allclose(lows, targets["lo"])
+    labels = ax.get_legend_handles_labels()[1]
+    assert "forecasts, 90% intervals" in labels and not any(lbl.startswith("held out") for lbl in labels)

@@ -284,3 +284,17 @@ def test_small_curve_table_fits_bootstraps_and_compares_on_final_losses(capsys, 
     b = scalelab.compare.compare(paths["final"], ["chinchilla"])
     assert a["n_runs"] == b["n_runs"] == 12
     assert a["laws"][0]["extrapolation_are"] == pytest.approx(b["laws"][0]["extrapolation_are"], rel=1e-9)
+
+
+def test_predict_derives_D_from_N_and_C(capsys):
+    base = ["predict", "--law", "chinchilla", "--reference", "epoch2024", "--json"]
+    assert cli.main([*base, "--N", "7e10,1e11", "--C", "5.88e23,1.2e24"]) == 0
+    out = capsys.readouterr()
+    got = json.loads(out.out)
+    assert "D derived as C / (6 N)" in out.err and "C" not in got["inputs"]
+    assert cli.main([*base, "--N", "7e10,1e11", "--D", f"{5.88e23 / 4.2e11!r},{1.2e24 / 6e11!r}"]) == 0
+    want = json.loads(capsys.readouterr().out)
+    np.testing.assert_allclose(got["inputs"]["D"], [1.4e12, 2e12], rtol=1e-12)
+    np.testing.assert_allclose(got["loss"], want["loss"], rtol=1e-12)
+    assert cli.main([*base, "--N", "7e10,1e11", "--C", "1e23,2e23,3e23"]) == 2
+    assert "same number of values to --N and --C" in capsys.readouterr().err

@@ -67,7 +67,11 @@ def cmd_forecast(args) -> int:
         from scalelab.cli.report import plot_fit
 
         top = max(fc.weights, key=fc.weights.get)
-        plot_fit(table, fc.laws[top]["law"], fc.laws[top]["params"], args.plot)
+        x = fc.inputs
+        C = (x["C"].to_numpy(float) if "C" in x else 6.0 * x["N_active" if "N_active" in x else "N"].to_numpy(float)
+             * x["D"].to_numpy(float)) if ("C" in x or "D" in x) else None
+        plot_fit(table, fc.laws[top]["law"], fc.laws[top]["params"], args.plot, ci=fc.ci,
+                 targets=None if C is None else {"C": C, "loss": fc.loss, "lo": fc.lo, "hi": fc.hi})
     if args.json:
         print(json.dumps(out))
         return 0

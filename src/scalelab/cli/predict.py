@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import json
 
-from scalelab.cli.options import UsageError, add_json, fraction, add_param_source, floats, law_inputs, params_from
+from scalelab.cli.options import (UsageError, add_json, err, fraction, add_param_source, floats, law_inputs,
+                                  params_from)
 
 # Every input some registered law reads (see `scalelab laws`); declared statically so that the parser
 # is built without importing the laws.
@@ -32,6 +33,30 @@ def _unread(args, law, options) -> None:
     if given:
         raise UsageError(f"law {law.name!r} does not read {', '.join('--' + n for n in given)} (its inputs: "
                          f"{', '.join(law.inputs)}); drop the option, or pick a law that reads it (`scalelab laws`)")
+
+
+def _derive(args, law) -> None:
+    """``--N`` with ``--C`` for a law of N and D (``D = C / (6 N)``), ``--N`` with ``--D`` for a law of compute alone
+    (``C = 6 N D``): derived as a run table derives them, and said on stderr."""
+    import numpy as np
+
+    def given(*names):
+        return all(getattr(args, n, None) is not None for n in names)
+
+    if {"N", "D"} <= set(law.inputs) and "C" not in law.inputs and given("N", "C") and not given("D"):
+        made, parts, rule = "D", ("N", "C"), lambda N, C: C / (6.0 * N)
+    elif law.inputs == ("C",) and given("N", "D") and not given("C"):
+        made, parts, rule = "C", ("N", "D"), lambda N, D: 6.0 * N * D
+    else:
+        return
+    values = [floats(getattr(args, n), f"--{n}") for n in parts]
+    if len({v.size for v in values} - {1}) > 1:
+        raise UsageError(f"give one value or the same number of values to --{parts[0]} and --{parts[1]}")
+    setattr(args, made, ",".join(repr(float(v)) for v in np.atleast_1d(rule(*values))))
+    for n in parts:
+        if n not in law.inputs:
+            setattr(args, n, None)
+    err(f"note: {made} derived as {'C / (6 N)' if made == 'D' else '6 N D'} from --{parts[0]} and --{parts[1]}")
 
 
 def _held(args, law) -> dict:
@@ -68,6 +93,7 @@ def cmd_predict(args) -> int:
     if args.posterior:
         return predict_posterior(args)
     law, params = _point_estimate(args)
+    _derive(args, law)
     _unread(args, law, INPUTS)
     inputs = law_inputs(args, law)
     loss = np.atleast_1d(np.asarray(law(params, **inputs), float))
@@ -131,6 +157,7 @@ def predict_posterior(args) -> int:
 
     post = _load_for(args)
     law = post.law
+    _derive(args, law)
     _unread(args, law, INPUTS)
     inputs = law_inputs(args, law)
     shape = np.broadcast_shapes(*(v.shape for v in inputs.values()))

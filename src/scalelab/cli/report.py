@@ -48,7 +48,8 @@ def save_plot(fig, path) -> Path:
     return p
 
 
-def plot_fit(table, law, params, path, draws=None, ci: float = 0.9, draws_label: str = "bootstrap refits") -> Path:
+def plot_fit(table, law, params, path, draws=None, ci: float = 0.9, draws_label: str = "bootstrap refits",
+             targets=None) -> Path:
     """``--plot FILE`` of `fit`, `bayes` and `forecast`: loss against compute with the fitted law.
 
     Args:
@@ -56,6 +57,8 @@ def plot_fit(table, law, params, path, draws=None, ci: float = 0.9, draws_label:
       law: name or `Law`.
       params: natural parameters (point values).
       draws: optional ``{param: [B]}`` (bootstrap refits or posterior draws) for a ``ci`` band.
+      targets: optional ``{"C", "loss", "lo", "hi"}`` arrays (FLOPs, nats/token): forecasts drawn with their
+        ``ci`` intervals (`forecast`'s figure).
     """
     import numpy as np
 
@@ -69,12 +72,22 @@ def plot_fit(table, law, params, path, draws=None, ci: float = 0.9, draws_label:
         draws = {k: np.asarray(draws[k], float) for k in law.params}
     try:
         mask, by = holdout_mask(table)
-        held = None if mask.all() else mask
+        held = None if mask.all() or targets is not None else mask  # a forecast's law saw every run
     except runs.RunTableError:
         held, by = None, "N"
     ctx = Context(table, law, {k: float(v) for k, v in params.items()}, draws,
                   draws_label if draws is not None else "point fit", held, by, {})
-    return save_plot(figures.loss_vs_compute(ctx, ci, label=""), path)
+    fig = figures.loss_vs_compute(ctx, ci, label="")
+    if targets is not None:
+        ax = fig.axes[0]
+        C, loss = np.asarray(targets["C"], float), np.asarray(targets["loss"], float)
+        err_bars = [loss - np.asarray(targets["lo"], float), np.asarray(targets["hi"], float) - loss]
+        ax.errorbar(C, loss, yerr=err_bars, fmt="D", color="black", ms=5, capsize=3, zorder=5,
+                    label=f"forecasts, {100 * ci:g}% intervals")
+        ax.set_title(f"forecast: the runs, the top-weighted law ({law.name}) and the forecasts")
+        ax.legend(fontsize=7, ncol=2, loc="upper right")
+        fig.tight_layout()
+    return save_plot(fig, path)
 
 
 def plot_posterior(table, post, path, ci: float = 0.9) -> Path:

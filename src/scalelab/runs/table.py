@@ -82,6 +82,7 @@ class RunTable:
     source: str = "<DataFrame>"
     invalid: Mapping[str, str] = dataclasses.field(default_factory=dict)
     lines: Mapping | None = None  # index label -> file line, when read from a file
+    derived: tuple[str, ...] = ()  # columns scalelab added (D from C, C from N and D, N from N_active): not the user's
 
     def rows(self, labels: Iterable) -> str:
         """``lines 5, 9`` (a file's lines) or ``rows 3, 7`` (DataFrame index labels) for ``labels``."""
@@ -104,9 +105,10 @@ class RunTable:
         return self.df[name].to_numpy(dtype=float)
 
     def ignored(self, used: Iterable[str]) -> list[str]:
-        """Columns that a method reading ``used`` leaves alone (carried through untouched)."""
+        """The table's own columns that a method reading ``used`` leaves alone (carried through untouched); columns
+        scalelab derived are not among them."""
         used = set(used)
-        return [c for c in self.columns if c not in used]
+        return [c for c in self.columns if c not in used and c not in self.derived]
 
     def inputs(self, names: Iterable[str]) -> dict[str, np.ndarray]:
         return {n: self.column(n) for n in names}
@@ -245,6 +247,7 @@ def from_dataframe(df: pd.DataFrame, source: str = "<DataFrame>", *, columns: Ma
 
         check_curve_table(df, source, error=RunTableError)
     ok = lambda c: c in df.columns and c not in invalid  # noqa: E731
+    given = set(df.columns)
     if "N" not in df.columns:
         for alt in ("N_total", "N_active"):
             if ok(alt):
@@ -264,7 +267,7 @@ def from_dataframe(df: pd.DataFrame, source: str = "<DataFrame>", *, columns: Ma
             notes.append(f"the runs' median tokens per parameter is {ratio:.3g}, far outside what language-model runs "
                          f"use ({TOKENS_PER_PARAM[0]:g} to {TOKENS_PER_PARAM[1]:g}): are N or D in other units (N in "
                          f"millions, D in billions)? Laws and allocations read both as counts")
-    return RunTable(df, tuple(notes), source, invalid, line_of)
+    return RunTable(df, tuple(notes), source, invalid, line_of, tuple(c for c in df.columns if c not in given))
 
 
 def _repeated_rows(df: pd.DataFrame, source: str, lines: Mapping | None = None) -> str | None:
