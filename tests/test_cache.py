@@ -115,6 +115,28 @@ def test_clear_removes_entries(tmp_path, monkeypatch):
     assert cache.clear()["removed_entries"] == n and not entries(tmp_path)
 
 
+def test_clear_and_info_leave_other_programs_caches_alone(tmp_path, monkeypatch):
+    from scalelab import cache
+
+    monkeypatch.setenv("SCALELAB_CACHE_DIR", str(tmp_path))  # a root set to ~/.cache by mistake
+    (tmp_path / "pip" / "http").mkdir(parents=True)
+    (tmp_path / "huggingface" / "hub").mkdir(parents=True)
+    (tmp_path / "huggingface" / "hub" / "model.bin").write_text("weights")
+    (tmp_path / "notes.txt").write_text("a file of the user's")
+    ours = tmp_path / cache.key()
+    ours.mkdir()
+    (ours / "prog-cache").write_bytes(b"x" * 10)
+    old = tmp_path / "jax0.9.0-jaxlib0.9.0-cuda-NVIDIA_H100"  # an older setup: scalelab's too
+    old.mkdir()
+    (old / "prog-cache").write_bytes(b"y" * 5)
+    got = cache.info()
+    assert got["setups"] == sorted([cache.key(), old.name]) and got["entries_all_setups"] == 2
+    assert cache.clear() == {"root": str(tmp_path), "removed_entries": 2, "removed_bytes": 15}
+    assert not ours.exists() and not old.exists()
+    assert (tmp_path / "huggingface" / "hub" / "model.bin").read_text() == "weights"
+    assert (tmp_path / "pip" / "http").is_dir() and (tmp_path / "notes.txt").exists()
+
+
 # -- traced programs (jax.export) ----------------------------------------------------------------
 
 FIT_PROGRAM = r"""

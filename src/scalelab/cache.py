@@ -198,6 +198,16 @@ def enable() -> Path | None:
     return path
 
 
+# The names `key` gives setup subdirectories: only these are scalelab's, whatever else shares the root (a root set to
+# ``~/.cache`` by mistake also holds pip's and other programs' caches, which `info` and `clear` must leave alone).
+_SETUP = re.compile(r"^jax[0-9][A-Za-z0-9._]*-jaxlib[0-9][A-Za-z0-9._]*-[A-Za-z0-9._-]+$")
+
+
+def _setups(r: Path) -> list[Path]:
+    """The setup subdirectories of root ``r`` (named as `key` names them)."""
+    return sorted(p for p in r.iterdir() if p.is_dir() and _SETUP.match(p.name)) if r.is_dir() else []
+
+
 def _entries(path: Path) -> list[Path]:
     if not path.is_dir():
         return []
@@ -212,13 +222,13 @@ def info() -> dict:
         return out
     d = directory()
     mine = _entries(d)
-    allf = _entries(r)
+    allf = [p for sub in _setups(r) for p in _entries(sub)]
     out.update({
         "directory": str(d),
         "entries": len(mine),
         "programs": sum(p.suffix == ".jaxexport" for p in mine),  # traced programs (`scalelab.kept`)
         "bytes": int(sum(p.stat().st_size for p in mine)),
-        "setups": sorted(p.name for p in r.iterdir() if p.is_dir()) if r.is_dir() else [],
+        "setups": [p.name for p in _setups(r)],
         "entries_all_setups": len(allf),
         "bytes_all_setups": int(sum(p.stat().st_size for p in allf)),
     })
@@ -226,20 +236,16 @@ def info() -> dict:
 
 
 def clear(all_setups: bool = True) -> dict:
-    """Delete cached entries (every setup under the root, or only this one); returns what was removed."""
+    """Delete cached entries (every setup under the root, or only this one); returns what was removed. Only the
+    setup subdirectories scalelab writes (named by `key`) are removed: anything else under the root stays."""
     r = root()
     if r is None:
         return {"root": None, "removed_entries": 0, "removed_bytes": 0}
-    target = r if all_setups else directory()
-    files = _entries(target)
+    targets = _setups(r) if all_setups else [d for d in [directory()] if d.is_dir()]
+    files = [p for t in targets for p in _entries(t)]
     n, size = len(files), int(sum(p.stat().st_size for p in files))
-    if target.is_dir():
-        if all_setups:
-            for sub in target.iterdir():  # only what this module writes: setup subdirectories
-                if sub.is_dir():
-                    shutil.rmtree(sub)
-        else:
-            shutil.rmtree(target)
+    for t in targets:
+        shutil.rmtree(t)
     return {"root": str(r), "removed_entries": n, "removed_bytes": size}
 
 
