@@ -169,10 +169,30 @@ def test_bootstrap_keeps_fix_and_delta():
     from scalelab.cli.fit import _allocation_intervals
 
     C = np.array([1e21, 1e23])
-    a = _allocation_intervals(laws.get("chinchilla"), boot, C, {}, 0.9)
+    a, said = _allocation_intervals(laws.get("chinchilla"), boot, C, {}, 0.9)
     ref = scalelab.chinchilla_allocation({k: boot[k].to_numpy()[:, None] for k in EPOCH}, C)["N_opt"]
     np.testing.assert_allclose(a["N_opt"]["lo"], np.percentile(ref, 5, axis=0), rtol=1e-9)
     np.testing.assert_allclose(a["N_opt"]["hi"], np.percentile(ref, 95, axis=0), rtol=1e-9)
+    assert said == []
+    # refits whose exponent went negative (a design that cannot pin it down) have no optimum: left out, and said
+    bad = boot.copy()
+    bad.loc[:1, "beta"] = -0.4
+    a2, said = _allocation_intervals(laws.get("chinchilla"), bad, C, {}, 0.9)
+    np.testing.assert_allclose(a2["N_opt"]["lo"], np.percentile(ref[2:], 5, axis=0), rtol=1e-9)
+    assert said == ["2 of 6 bootstrap refits have no finite compute-optimal split (an exponent <= 0); the allocation "
+                    "intervals are over the others"]
+
+
+def test_allocation_without_a_finite_optimum_is_refused(tmp_path, capsys):
+    """A fit whose exponent is negative has no compute-optimal split: allocate exits 2 naming the parameters,
+    instead of printing NaN (which is not JSON)."""
+    fit = {"law": "chinchilla", "params": {**EPOCH, "beta": -0.45}}
+    (tmp_path / "fit.json").write_text(json.dumps(fit))
+    assert cli.main(["allocate", "--from", str(tmp_path / "fit.json"), "--C", "1e20", "--json"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and "no compute-optimal split for chinchilla" in captured.err and "beta=-0.45" in captured.err
+    with pytest.raises(ValueError, match="an exponent <= 0"):
+        scalelab.allocate("chinchilla", {**EPOCH, "beta": -0.45}, 1e20)
 
 
 def test_greedy_suggestion_spends_the_budget():
@@ -298,3 +318,92 @@ def test_predict_derives_D_from_N_and_C(capsys):
     np.testing.assert_allclose(got["loss"], want["loss"], rtol=1e-12)
     assert cli.main([*base, "--N", "7e10,1e11", "--C", "1e23,2e23,3e23"]) == 2
     assert "same number of values to --N and --C" in capsys.readouterr().err
+
+
+def test_compare_warns_on_stderr_with_json_too(tmp_path, capsys):
+    """One held-out run (one largest size): compare's warning is on stderr whether or not --json is given, so that
+    --strict exits alike."""
+    N = np.r_[np.repeat(np.geomspace(1e8, 8e8, 4), 3), 3e9]
+    D = N * np.r_[np.tile([10.0, 20.0, 40.0], 4), 20.0]
+    t = scalelab.simulate("chinchilla", EPOCH, {"N": N, "D": D}, sigma=0.003, seed=1)
+    t.to_csv(tmp_path / "t.csv", index=False)
+    for extra in ([], ["--json"]):
+        assert cli.main(["compare", str(tmp_path / "t.csv"), "--laws", "chinchilla", "--starts", "16", "--strict",
+                         *extra]) == 2
+        assert "rests on 1 held-out run" in capsys.readouterr().err
+
+
+def test_fit_many_refuses_a_bad_delta_and_names_unconverged_variants(tmp_path, capsys):
+    t = scalelab.simulate("chinchilla", EPOCH, {"N": np.repeat([1e8, 3e8, 1e9], 3),
+                                                "D": np.repeat([1e8, 3e8, 1e9], 3) * np.tile([10, 20, 40], 3)},
+                          sigma=0.003, seed=1)
+    t.to_csv(tmp_path / "t.csv", index=False)
+    pd.DataFrame({"name": ["neg"], "law": ["chinchilla"], "delta": [-1.0]}).to_csv(tmp_path / "v.csv", index=False)
+    assert cli.main(["fit-many", str(tmp_path / "t.csv"), "--variants", str(tmp_path / "v.csv"),
+                     "--out", str(tmp_path / "o.csv")]) == 2
+    assert "variant row 0: delta -1.0: the Huber threshold must be a number > 0" in capsys.readouterr().err
+    assert not (tmp_path / "o.csv").exists()
+    with pytest.raises(ValueError, match="every Huber delta must be a number > 0"):
+        scalelab.variants.deltas(t, [1e-3, 0.0])
+
+
+
+def test_fit_many_names_the_variants_that_did_not_converge(tmp_path, capsys, monkeypatch):
+    from scalelab.fit import many
+
+    t = scalelab.simulate("chinchilla", EPOCH, {"N": np.repeat([1e8, 3e8, 1e9], 3),
+                                                "D": np.repeat([1e8, 3e8, 1e9], 3) * np.tile([10, 20, 40], 3)},
+                          sigma=0.003, seed=1)
+    t.to_csv(tmp_path / "t.csv", index=False)
+    pd.DataFrame({"name": ["short", "fine"], "law": ["chinchilla"] * 2}).to_csv(tmp_path / "v.csv", index=False)
+    real = many.fit_many
+
+    def first_fails(*a, **k):  # the first variant's solver stops short (as a too-small --max-iter would make it)
+        out = real(*a, **k)
+        out.loc[out["variant"] == "short", "converged"] = False
+        return out
+
+    monkeypatch.setattr(many, "fit_many", first_fails)
+    assert cli.main(["fit-many", str(tmp_path / "t.csv"), "--variants", str(tmp_path / "v.csv"),
+                     "--out", str(tmp_path / "o.csv"), "--starts", "4"]) == 0
+    assert "warning: 1 of 2 variants did not converge (short)" in capsys.readouterr().err
+    assert list(pd.read_csv(tmp_path / "o.csv")["converged"]) == [False, True]
+
+
+def test_a_parameter_fixed_twice_is_refused(tmp_path, capsys):
+    scalelab.simulate("chinchilla", EPOCH, {"N": [1e8, 3e8, 1e9] * 3, "D": [2e9] * 3 + [6e9] * 3 + [2e10] * 3},
+                      sigma=0.003, seed=1).to_csv(tmp_path / "t.csv", index=False)
+    assert cli.main(["fit", str(tmp_path / "t.csv"), "--fix", "alpha=0.34", "--fix", "alpha=0.5"]) == 2
+    assert "--fix alpha given twice (0.34 and 0.5)" in capsys.readouterr().err
+
+
+def test_influence_and_suggest_say_what_the_design_cannot_pin_down(tmp_path, capsys):
+    """One model size: the N exponent is not identified, so an influence or a suggestion computed from the fit is
+    as unsure as it is: the fit's design warning is printed, carried in --json, and fails --strict."""
+    D = np.geomspace(1e9, 1e11, 8)
+    t = scalelab.simulate("chinchilla", EPOCH, {"N": np.full(8, 3e8), "D": D}, sigma=0.003, seed=1)
+    t.to_csv(tmp_path / "oneN.csv", index=False)
+    for cmd in (["influence", "--target", "loss@C=1e20"], ["suggest", "--target", "loss@C=1e20", "--budget", "1e19",
+                                                           "--k", "2"]):
+        assert cli.main([cmd[0], str(tmp_path / "oneN.csv"), *cmd[1:], "--starts", "16", "--json"]) == 0
+        out = capsys.readouterr()
+        got = json.loads(out.out)["warnings"]
+        assert any(w.startswith("every run shares one N (3e+08)") for w in got)
+        assert all(f"warning: {w}" in out.err for w in got)
+
+
+def test_suggest_warns_when_its_runs_lie_far_outside_the_ladder(epoch_path, capsys):
+    """A budget far below the ladder's runs buys runs decades smaller than any in the table: their forecast
+    variance is an extrapolation of the law, and said."""
+    assert cli.main(["suggest", str(epoch_path), "--target", "loss@C=1e22", "--budget", "1e10", "--k", "2",
+                     "--json"]) == 0
+    out = capsys.readouterr()
+    runs = json.loads(out.out)["runs"]
+    n_min = scalelab.read(epoch_path).column("N").min()
+    far = sum(r["N"] < n_min / 10 for r in runs)
+    assert far > 0 and f"{far} of {len(runs)} suggested runs lie more than a decade outside" in out.err
+
+
+def test_one_bootstrap_refit_is_refused(tmp_path, capsys):
+    assert cli.main(["fit", str(tmp_path / "never_read.csv"), "--bootstrap", "1"]) == 2
+    assert "--bootstrap 1: one refit gives no interval" in capsys.readouterr().err

@@ -166,3 +166,24 @@ def test_forecast_weights_are_read_from_the_forecast_contract(monkeypatch, simul
     assert figures.pixel_size(fig) == (1200, 420)
     figures.save(fig, tmp_path / "e.png")
     assert png_size(tmp_path / "e.png") == (1200, 420)
+
+
+def test_a_design_that_cannot_pin_the_exponents_is_warned_about_and_gets_no_allocation(tmp_path, capsys):
+    """D proportional to N (a Chinchilla-optimal ladder): the fit's exponents trade off, so the report says so; an
+    exponent below 0 (fixed here; such designs let fits find one) gives no compute-optimal split, which is skipped
+    and said; the table's notes (C derived, rows dropped) are notes, not warnings."""
+    N = np.geomspace(2e7, 2e9, 10)
+    loss = 1.7 + 400 / N ** 0.34 + 1000 / (20 * N) ** 0.28
+    path = tmp_path / "prop.csv"
+    pd.DataFrame({"N": N, "D": 20 * N, "loss": loss * np.exp(0.01 * np.sin(3 * np.arange(10)))}).to_csv(path, index=False)
+    out = tmp_path / "rep"
+    rc = cli.main(["report", str(path), "--out", str(out), "--bootstrap", "0", "--compare", "none",
+                   "--no-influence", "--drop-highest-loss", "1", "--fix", "beta=-0.2", "--json"])
+    assert rc == 0
+    s = json.loads(capsys.readouterr().out)
+    assert any("D is a function of N" in w for w in s["warnings"])
+    assert "C derived as 6 N D" in s["notes"] and "dropped the 1 highest-loss rows" in s["notes"]
+    assert not any("derived" in w or "dropped" in w for w in s["warnings"])
+    assert next(p["value"] for p in s["params"] if p["name"] == "beta") == -0.2  # a loss that rises with D
+    assert s["allocation"] == [] and any("no compute-optimal allocation" in w for w in s["warnings"])
+    assert any("no finite compute-optimal split" in k for k in s["skipped"])

@@ -25,12 +25,12 @@ def cmd_compare(args) -> int:
         raise UsageError(f"--holdout-by {args.holdout_by!r}: no such column; columns are {table.columns}")
     out = compare(table, args.laws, holdout_by=args.holdout_by, objective=args.objective, delta=args.delta,
                   starts=args.starts, seed=args.seed)
+    h = out["holdout"]
+    if h.get("warning"):  # on stderr with --json too: --strict counts it either way
+        err(f"warning: {h['warning']}")
     if args.json:
         print(json.dumps(out))
         return 0
-    h = out["holdout"]
-    if h.get("warning"):
-        err(f"warning: {h['warning']}")
     print(f"{out['n_runs']} runs; held out: {h.get('n', 0)} runs with the largest {h.get('by')} "
           f"({_fmt(h.get('value'), '.4g')}){' - ' + h['note'] if 'note' in h else ''}")
     print(f"{'law':<28}{'k':>3}{'objective':>12}{'AIC':>10}{'BIC':>10}{'extrap ARE':>12}{'max RE':>9}")

@@ -11,18 +11,27 @@ from scalelab.cli.options import (UsageError, add_fit, check_own_output, count, 
 
 @float64
 def _allocation_intervals(law, boot, C, extra, ci):
-    """N_opt, D_opt, tokens/param percentile intervals over bootstrap refits (one vmapped solve)."""
+    """N_opt, D_opt, tokens/param percentile intervals over bootstrap refits (one vmapped solve), over the refits
+    with a finite optimum, and the warnings (refits without one)."""
     import jax.numpy as jnp
     import numpy as np
 
     from scalelab.optimal.frontier import allocation_draws
 
     theta = law.flatten(law.to_unconstrained({k: jnp.asarray(boot[k].to_numpy(float)) for k in law.params}))
-    draws = allocation_draws(law, np.asarray(theta), C, extra)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        draws = allocation_draws(law, np.asarray(theta), C, extra)
+    ok = np.isfinite(draws["N_opt"]) & np.isfinite(draws["D_opt"])  # [B, K]: refits with a finite optimum
+    if not ok.any(axis=0).all():
+        raise UsageError(f"--allocate: no bootstrap refit has a finite compute-optimal split at C = "
+                         f"{C[~ok.any(axis=0)][0]:.3g} (the loss does not fall with both N and D: an exponent <= 0; "
+                         f"see the fit's warnings)")
+    said = [] if ok.all() else [f"{int((~ok.all(axis=1)).sum())} of {len(ok)} bootstrap refits have no finite "
+                                f"compute-optimal split (an exponent <= 0); the allocation intervals are over the others"]
     lo, hi = 50 * (1 - ci), 100 - 50 * (1 - ci)
-    return {"C": C.tolist(), **{k: {"median": np.median(draws[k], 0).tolist(), "lo": np.percentile(draws[k], lo, 0).tolist(),
-                                    "hi": np.percentile(draws[k], hi, 0).tolist()}
-                                for k in ("N_opt", "D_opt", "tokens_per_param")}}
+    pick = {k: np.where(ok, draws[k], np.nan) for k in ("N_opt", "D_opt", "tokens_per_param")}
+    return {"C": C.tolist(), **{k: {"median": np.nanmedian(v, 0).tolist(), "lo": np.nanpercentile(v, lo, 0).tolist(),
+                                    "hi": np.nanpercentile(v, hi, 0).tolist()} for k, v in pick.items()}}, said
 
 
 def cmd_fit(args) -> int:
@@ -32,6 +41,9 @@ def cmd_fit(args) -> int:
     from scalelab.fit.problem import table_for
 
     law = laws.get(args.law)
+    if args.bootstrap == 1:
+        raise UsageError("--bootstrap 1: one refit gives no interval (its 'interval' is one point, which may not even "
+                         "hold the fit); give 100 or more, or 0 for none")
     if getattr(args, "plot", None):  # a figure that cannot be written is refused before the fit, not after
         from scalelab.cli.report import check_writable_file
 
@@ -93,7 +105,10 @@ def cmd_fit(args) -> int:
             out["warnings"].append(f"{bad} of {len(boot)} bootstrap refits did not converge")
         out["compile_seconds"] = res.compile_seconds + boot.attrs.get("compile_seconds", 0.0)
         if args.allocate:
-            out["allocation"] = _allocation_intervals(law, boot, budgets, extra, args.ci)
+            out["allocation"], said = _allocation_intervals(law, boot, budgets, extra, args.ci)
+            for w in said:
+                err(f"warning: {w}")
+            out["warnings"] += said
         out["seconds"] = res.seconds + boot.attrs["seconds"]
     if getattr(args, "plot", None):  # the runs, the fitted law and (with --bootstrap) its band
         from scalelab.cli.report import plot_fit
@@ -113,6 +128,9 @@ def cmd_fit(args) -> int:
         for k in fixed or {}:
             print(f"{k:<10} fixed (no interval)")
         a = out.get("allocation")
+        if a:
+            print(f"compute-optimal allocation: median of the {args.bootstrap} bootstrap refits, "
+                  f"[{100 * args.ci:g}% interval] (the fit's own: scalelab allocate --from FIT.json)")
         for i, c in enumerate(a["C"] if a else ()):
             print(f"C={c:.3g} FLOPs  " + "  ".join(
                 f"{k}={a[k]['median'][i]:.4g} [{a[k]['lo'][i]:.4g}, {a[k]['hi'][i]:.4g}]"
@@ -151,6 +169,11 @@ def cmd_fit_many(args) -> int:
     out = pd.concat(frames, ignore_index=True).sort_values("row").reset_index(drop=True)
     io.write(out, args.out)
     err(f"wrote {len(out)} rows to {args.out}")
+    bad = ~out["converged"].astype(bool)
+    if bad.any():
+        names = out.loc[bad, "variant"]
+        err(f"warning: {int(bad.sum())} of {len(out)} variants did not converge ({', '.join(map(str, names[:10]))}"
+            f"{', ...' if bad.sum() > 10 else ''}): see their 'converged' column")
     return 0
 
 

@@ -149,9 +149,12 @@ def fixed_from(items, flag: str = "--fix") -> dict | None:
         if not sep or not name.strip():
             raise UsageError(f"{flag} {item!r}: write NAME=VALUE")
         try:
-            out[name.strip()] = float(value)
+            v = float(value)
         except ValueError:
             raise UsageError(f"{flag} {item!r}: {value!r} is not a number") from None
+        if name.strip() in out and out[name.strip()] != v:
+            raise UsageError(f"{flag} {name.strip()} given twice ({out[name.strip()]:g} and {v:g}); give it once")
+        out[name.strip()] = v
     return out or None
 
 

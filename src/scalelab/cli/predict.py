@@ -135,9 +135,10 @@ def _load_for(args):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", UserWarning)
         post = bayes.load(args.posterior)
-    # A posterior that failed its checks when drawn (R-hat, ESS) says so at every use.
-    for w in caught:
-        err(f"warning: {w.message}")
+    # A posterior that failed its checks when drawn (R-hat, ESS) says so at every use (and in --json's warnings).
+    args.warnings = [str(w.message) for w in caught]
+    for w in args.warnings:
+        err(f"warning: {w}")
     if args.law not in (None, "chinchilla") and laws.get(args.law).name != post.law.name:
         raise ValueError(f"{args.posterior} holds a posterior of law {post.law.name!r}, not {args.law!r}")
     if any(getattr(args, k, None) for k in ("params", "fit_json", "reference")):
@@ -164,7 +165,8 @@ def predict_posterior(args) -> int:
     pred = _lists(post.predict(ci=args.ci, **inputs))
     cols = {k: np.broadcast_to(v, shape).tolist() for k, v in inputs.items()}
     if args.json:
-        print(json.dumps({"law": law.name, "posterior": str(args.posterior), "ci": args.ci, "inputs": cols,
+        print(json.dumps({"law": law.name, "posterior": str(args.posterior), "ci": args.ci, "warnings": args.warnings,
+                          "inputs": cols,
                           "loss": pred["median"], **pred}))
     else:
         for i in range(len(pred["median"])):
@@ -192,7 +194,8 @@ def allocate_posterior(args) -> int:
                          f"{', '.join(f'{c:.3g}' for c in bad)} (a degenerate posterior: its draws give no optimum, "
                          f"e.g. alpha + beta near 0); check its diagnostics (`scalelab bayes`) and refit")
     if args.json:
-        print(json.dumps({"law": post.law.name, "posterior": str(args.posterior), "ci": args.ci, "C": C, **res}))
+        print(json.dumps({"law": post.law.name, "posterior": str(args.posterior), "ci": args.ci,
+                          "warnings": args.warnings, "C": C, **res}))
     else:
         for i, c in enumerate(C):
             n, d, t = res["N_opt"], res["D_opt"], res["tokens_per_param"]
@@ -223,7 +226,10 @@ def add_commands(sub) -> None:
     p = sub.add_parser("allocate", help="compute-optimal model size and tokens at compute C (C = 6ND)")
     add_param_source(p)
     p.add_argument("--C", required=True, help="training compute in FLOPs (comma-separated for several)")
+    meaning = {"E": "experts", "k": "experts active per token", "S": "sparsity", "G": "granularity",
+               "U_D": "unique tokens", "density": "data density"}
     for name in HELD:
-        p.add_argument(f"--{name}", help=f"input {name} held fixed, for laws that read it (e.g. --E 8 experts)")
+        p.add_argument(f"--{name}", help=f"{meaning.get(name, name)} ({name}), held fixed while C is split, for laws "
+                                         f"that read it")
     _add_posterior(p)
     p.set_defaults(func=cmd_allocate)

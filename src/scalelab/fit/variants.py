@@ -37,6 +37,9 @@ class Variants:
             raise ValueError("Variants: weights, delta, fixed and info must all have one entry per variant")
         if not np.all(np.isfinite(self.weights)) or np.any(self.weights < 0):
             raise ValueError("Variants: weights must be finite and >= 0")
+        if not np.all(np.isfinite(self.delta) & (self.delta > 0)):
+            raise ValueError(f"Variants: every Huber delta must be a number > 0 (a threshold on |log residual|); got "
+                             f"{self.delta[~(np.isfinite(self.delta) & (self.delta > 0))][:5].tolist()}")
 
     def __len__(self) -> int:
         return self.weights.shape[0]
@@ -202,7 +205,13 @@ def from_table(runs, spec: pd.DataFrame) -> dict[str, Variants]:
             w = np.asarray(keep, float)
         else:
             w = np.ones(len(table))
-        delta = float(row["delta"]) if "delta" in row and pd.notna(row["delta"]) else 1e-3
+        try:
+            delta = float(row["delta"]) if "delta" in row and pd.notna(row["delta"]) else 1e-3
+        except ValueError:
+            delta = float("nan")
+        if not (np.isfinite(delta) and delta > 0):
+            raise ValueError(f"variant row {i}: delta {row['delta']!r}: the Huber threshold must be a number > 0 "
+                             f"(e.g. 1e-3)")
         fixed = {}
         if "fixed" in row and isinstance(row["fixed"], str) and row["fixed"].strip():
             for item in row["fixed"].split(";"):

@@ -150,9 +150,15 @@ def allocate(law, params: Mapping[str, float], C, extra: Mapping[str, float] | N
     other inputs (e.g. ``E``) held at ``extra``.
     """
     law = _laws.get(law)
-    if law.allocation is not None:
-        return closed_form(law, params, C)
-    return frontier(law, params, C, extra)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        out = closed_form(law, params, C) if law.allocation is not None else frontier(law, params, C, extra)
+    if not all(np.isfinite(np.asarray(out[k], float)).all() for k in ("N_opt", "D_opt")):
+        shown = ", ".join(f"{k}={float(params[k]):.4g}" for k in law.params if k in params)
+        raise ValueError(f"no compute-optimal split for {law.name} at these parameters ({shown}): N_opt and D_opt are "
+                         f"not finite, as when the loss does not fall with both N and D (an exponent <= 0). A table "
+                         f"whose D is a function of N, or that has one N or one D, cannot pin the exponents down: see "
+                         f"the fit's warnings")
+    return out
 
 
 def _numeric(law, theta, C, extra):

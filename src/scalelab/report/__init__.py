@@ -208,7 +208,7 @@ def report(runs, law: str = "chinchilla", out="report", *, ci: float = 0.9, n_bo
         raise ValueError(f"cannot write the report to {str(out)!r}: {err.strerror or err}; "
                          f"choose a writable directory with --out") from None
     table = _runs.read(runs).final()  # the report's laws are final-loss laws: a curve table's last checkpoints
-    warnings: list[str] = [f"data: {n}" for n in table.notes]
+    warnings: list[str] = []  # what may be wrong; the table's notes (derived columns, renamed aliases) go apart
     C_table = table.column("C") if "C" in table.columns else None
 
     # (e) first: law="auto" chooses from it
@@ -256,20 +256,19 @@ def report(runs, law: str = "chinchilla", out="report", *, ci: float = 0.9, n_bo
         lo, hi = (np.nanpercentile(draws[k], [q, 100 - q]) if draws is not None else (np.nan, np.nan))
         param_rows.append({"name": k, "value": float(v), "lo": float(lo), "hi": float(hi),
                            "fixed": bool(fixed and k in fixed)})
-    for k in ("N", "D"):
-        if k in table.columns:
-            span = float(np.log10(table.column(k).max() / table.column(k).min()))
-            if span < 1:
-                warnings.append(f"the runs span {span:.2f} decades in {k} (< 1): exponents tied to {k} are weakly "
-                                f"identified")
+    warnings.extend(w for w in fit.warnings if w not in warnings)  # identifiability: the design, parameters at edges
 
     figs, skipped = {}, []
     figs["a_loss_vs_compute.png"] = figures.loss_vs_compute(ctx, ci)
-    alloc_rows, iso = [], None
+    alloc_rows, iso, point = [], None, None
     if has_nd:
         from scalelab.optimal import allocate
 
-        point = allocate(law_obj.name, fit.params, budgets, extra or None)
+        try:
+            point = allocate(law_obj.name, fit.params, budgets, extra or None)
+        except ValueError as err:  # an exponent <= 0 (a design that cannot pin them down): no optimum to show
+            warnings.append(f"no compute-optimal allocation: {err}")
+    if point is not None:
         Cmin = float((C_table if C_table is not None else ctx.compute).min())
         Cgrid = np.geomspace(Cmin, head_C * 10, 50)
         both = _frontier_draws(law_obj, draws, np.concatenate([budgets, Cgrid]), extra) if draws is not None else None
@@ -312,6 +311,9 @@ def report(runs, law: str = "chinchilla", out="report", *, ci: float = 0.9, n_bo
         figs["f_isoloss.png"] = figures.isoloss(ctx, fr)
         if iso is not None:
             figs["isoflop.png"] = figures.isoflop_profiles(iso)
+    elif has_nd:
+        skipped.append("the fit gives no finite compute-optimal split: no frontier (b), allocation table or iso-loss "
+                       "contours (f)")
     else:
         skipped.append(f"law {law_obj.name!r} does not take N and D: no compute-optimal frontier (b), allocation "
                        f"table or iso-loss contours (f)")
@@ -350,7 +352,8 @@ def report(runs, law: str = "chinchilla", out="report", *, ci: float = 0.9, n_bo
             for r in comparison["laws"]],
         "weights": weights,
         "isoflop": None if iso is None else {k: v for k, v in iso.to_json().items() if k != "methods"},
-        "figures": {k: list(v) for k, v in sizes.items()}, "warnings": warnings, "skipped": skipped,
+        "figures": {k: list(v) for k, v in sizes.items()}, "notes": list(table.notes), "warnings": warnings,
+        "skipped": skipped,
         "seconds": time.perf_counter() - t0,
     }
     (out / "report.json").write_text(json.dumps(summary, indent=1, default=_json_default))

@@ -141,6 +141,7 @@ def page(s: dict, title: str) -> str:
     fig_html = "".join(_figure(n, figs[n], s) for n in order if n in figs)
     warn = "".join(f"<li>{_e(w)}</li>" for w in s["warnings"]) or "<li>none</li>"
     skipped = "".join(f"<li>{_e(w)}</li>" for w in s["skipped"])
+    notes = "".join(f"<li>{_e(n)}</li>" for n in s.get("notes", []))
     law_line = _e(s["law"]) + (" (chosen by law=auto)" if s["requested_law"] == "auto" else "")
     head = s["headline"]
     headline = (f"<p>Headline forecast: {_e(head['target'])} = {head['value']:.4g} nats/token.</p>"
@@ -155,6 +156,7 @@ written in {s['seconds']:.1f} s by scalelab.</p>
 {headline}
 <h2>Warnings</h2>
 <ul class="warnings">{warn}</ul>
+{('<h2>Notes on the data</h2><ul>' + notes + '</ul>') if notes else ''}
 {('<h2>Not drawn</h2><ul>' + skipped + '</ul>') if skipped else ''}
 <h2>Parameters</h2>
 {_params_table(s)}
