@@ -187,3 +187,14 @@ def test_a_design_that_cannot_pin_the_exponents_is_warned_about_and_gets_no_allo
     assert next(p["value"] for p in s["params"] if p["name"] == "beta") == -0.2  # a loss that rises with D
     assert s["allocation"] == [] and any("no compute-optimal allocation" in w for w in s["warnings"])
     assert any("no finite compute-optimal split" in k for k in s["skipped"])
+
+
+def test_the_reports_fit_is_the_fit_command_gives(tmp_path, simulated_runs):
+    """The report's default starts are `scalelab.fit`'s (variable projection for Chinchilla): the same parameters,
+    so that a report and a fit of one table never disagree (on an ill-posed table the grid found another optimum)."""
+    scalelab.report(simulated_runs, "chinchilla", tmp_path / "rep", n_boot=0, compare_laws=None, influence=False)
+    s = json.loads((tmp_path / "rep" / "report.json").read_text())
+    ref = scalelab.fit(simulated_runs, "chinchilla")
+    assert s["objective"] == pytest.approx(ref.objective, rel=1e-12)
+    for p in s["params"]:
+        assert p["value"] == pytest.approx(ref.params[p["name"]], rel=1e-9)

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 
-from scalelab.cli.options import add_table, count, fixed_from, fraction
+from scalelab.cli.options import add_table, count, fixed_from, fraction, starts_value
 
 
 def _err(msg: str) -> None:
@@ -206,7 +206,7 @@ def cmd_report(args) -> int:
     _err(f"writing the report on {len(table)} runs to {out}/ ...")
     path = report(table, args.law, out, ci=args.ci, n_boot=args.bootstrap, compare_laws=None if laws == "none" else laws,
                   seed=args.seed, fixed=fixed or None, influence=not args.no_influence,
-                  starts=args.starts if args.starts == "grid" else int(args.starts))
+                  starts=args.starts)
     summary = json.loads((path.parent / "report.json").read_text())
     for w in summary["warnings"]:
         _err(f"warning: {w}")
@@ -253,7 +253,9 @@ def add_commands(sub) -> None:
                    help="laws for the comparison panel: 'auto' (every law the table supports), a comma list, or 'none'")
     p.add_argument("--fix", action="append", metavar="NAME=VALUE", help="hold a parameter fixed (repeatable)")
     p.add_argument("--no-influence", action="store_true", help="skip the influence figure (d)")
-    p.add_argument("--starts", default="grid", help="'grid' (the law's grid) or a number of random starts")
+    p.add_argument("--starts", type=starts_value, default="auto",
+                   help="'auto' (as `scalelab fit`: variable projection for laws with linear parameters, else the "
+                        "law's grid), 'grid', or a number of random starts")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true", help="print the report's summary as one JSON object")
     p.set_defaults(func=cmd_report)

@@ -172,7 +172,7 @@ def _frontier_draws(law, draws, C, extra) -> dict:
 
 @float64
 def report(runs, law: str = "chinchilla", out="report", *, ci: float = 0.9, n_boot: int = 200,
-           compare_laws: Sequence[str] | str | None = "auto", starts="grid", fixed: Mapping[str, float] | None = None,
+           compare_laws: Sequence[str] | str | None = "auto", starts="auto", fixed: Mapping[str, float] | None = None,
            budgets=None, seed: int = 0, influence: bool = True, title: str | None = None) -> Path:
     """Write the report on ``runs`` to directory ``out``; returns the path of ``index.html``.
 
@@ -185,7 +185,8 @@ def report(runs, law: str = "chinchilla", out="report", *, ci: float = 0.9, n_bo
       n_boot: bootstrap refits for the bands (0: point fit only).
       compare_laws: candidate laws for (e) and ``law="auto"``: ``"auto"`` (every loss law whose
         inputs the table has), a list, or None to skip the comparison.
-      starts, fixed: the fit (as `scalelab.fit`); ``fixed`` also holds in every bootstrap refit.
+      starts, fixed: the fit (as `scalelab.fit`, whose default ``"auto"`` it shares, so that the report's fit is the
+        one `scalelab fit` gives); ``fixed`` also holds in every bootstrap refit.
       budgets: compute budgets (FLOPs) of the allocation table (default 4 round decades from the
         largest run's compute up).
       influence: draw (d) (one more compiled program).
@@ -215,7 +216,7 @@ def report(runs, law: str = "chinchilla", out="report", *, ci: float = 0.9, n_bo
     comparison, weights = None, None
     if compare_laws is not None or law == "auto":
         names = None if compare_laws in (None, "auto") else compare_laws
-        comparison = _compare.compare(table, names, seed=seed, starts=None if starts == "grid" else starts)
+        comparison = _compare.compare(table, names, seed=seed, starts=None if starts in ("grid", "auto") else starts)
         for r in comparison["laws"]:
             for note in r.get("notes", []):
                 warnings.append(f"compare {r['law']}: {note}")
