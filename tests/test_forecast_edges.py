@@ -39,26 +39,19 @@ def test_distance_counts_below_the_runs_and_off_their_tokens_per_parameter():
                                [0.0, 2.0], atol=1e-12)
 
 
-def test_a_target_below_the_runs_is_warned_about_and_its_interval_widens():
-    runs = ladder()
-    inside = {"N": [3e8], "D": [6e9]}
-    off = {"N": [2e7], "D": [2e6]}  # the smallest size at 0.1 tokens per parameter (the runs: 5-80): 1.7 decades off
-    a = scalelab.forecast(runs, inside, laws="chinchilla")
-    b = scalelab.forecast(runs, off, laws="chinchilla")
-    assert not any("outside the runs" in w for w in a.warnings)
-    (w,) = [w for w in b.warnings if "outside the runs" in w]
-    assert w.startswith("targets [0] (1 of 1) lie up to 1.70 decades outside")
-    width = lambda fc: float((fc.hi - fc.lo)[0] / fc.loss[0])  # noqa: E731
-    assert width(b) > 2 * width(a)  # before: narrower than the interval inside the runs (0.04% wide)
-    assert b.lo[0] <= truth(2e7, 2e6) <= b.hi[0]
-
-
-def test_the_warning_counts_every_far_target():
+def test_targets_outside_the_runs_are_warned_about_and_their_intervals_widen():
+    """One forecast (one compiled set of fits): a target inside the ladder, one at the smallest size and 0.1 tokens
+    per parameter (the runs: 5-80; 1.7 decades off, though its N and D each occur in the table), and 40 targets up
+    to 1e12 parameters, 23 of them over a decade beyond."""
     N = np.geomspace(1e8, 1e12, 40)
-    fc = scalelab.forecast(ladder(), {"N": N, "D": 20 * N}, laws="chinchilla")
-    far = np.flatnonzero(np.log10(N / 2e9) > 1.0)
+    fc = scalelab.forecast(ladder(), {"N": [3e8, 2e7, *N], "D": [6e9, 2e6, *(20 * N)]}, laws="chinchilla")
+    np.testing.assert_allclose(fc.details["target_distance"][:2], [0.0, np.log10(5.0 / 0.1)], atol=1e-9)
+    far = 2 + np.flatnonzero(np.log10(N / 2e9) > 1.0)
     (w,) = [w for w in fc.warnings if "outside the runs" in w]
-    assert w.startswith(f"targets [{', '.join(map(str, far[:10]))}, ...] ({len(far)} of 40)")
+    assert w.startswith(f"targets [1, {', '.join(map(str, far[:9]))}, ...] ({len(far) + 1} of 42)")
+    width = (fc.hi - fc.lo) / fc.loss
+    assert width[1] > 2 * width[0]  # before: narrower than the interval inside the runs (0.04% wide)
+    assert fc.lo[1] <= truth(2e7, 2e6) <= fc.hi[1]
 
 
 def test_a_law_of_compute_alone_forecasts_targets_given_as_N_and_D():

@@ -384,7 +384,7 @@ def test_influence_and_suggest_say_what_the_design_cannot_pin_down(tmp_path, cap
     t = scalelab.simulate("chinchilla", EPOCH, {"N": np.full(8, 3e8), "D": D}, sigma=0.003, seed=1)
     t.to_csv(tmp_path / "oneN.csv", index=False)
     for cmd in (["influence", "--target", "loss@C=1e20"], ["suggest", "--target", "loss@C=1e20", "--budget", "1e19",
-                                                           "--k", "2"]):
+                                                           "--k", "1"]):
         assert cli.main([cmd[0], str(tmp_path / "oneN.csv"), *cmd[1:], "--starts", "16", "--json"]) == 0
         out = capsys.readouterr()
         got = json.loads(out.out)["warnings"]
@@ -392,14 +392,17 @@ def test_influence_and_suggest_say_what_the_design_cannot_pin_down(tmp_path, cap
         assert all(f"warning: {w}" in out.err for w in got)
 
 
-def test_suggest_warns_when_its_runs_lie_far_outside_the_ladder(epoch_path, capsys):
+def test_suggest_warns_when_its_runs_lie_far_outside_the_ladder(tmp_path, capsys):
     """A budget far below the ladder's runs buys runs decades smaller than any in the table: their forecast
     variance is an extrapolation of the law, and said."""
-    assert cli.main(["suggest", str(epoch_path), "--target", "loss@C=1e22", "--budget", "1e10", "--k", "2",
-                     "--json"]) == 0
+    N = np.repeat(np.geomspace(5e7, 2e9, 4), 3)
+    t = scalelab.simulate("chinchilla", EPOCH, {"N": N, "D": N * np.tile([10.0, 20.0, 40.0], 4)}, sigma=0.003, seed=1)
+    t.to_csv(tmp_path / "t.csv", index=False)
+    assert cli.main(["suggest", str(tmp_path / "t.csv"), "--target", "loss@C=1e22", "--budget", "1e10", "--k", "2",
+                     "--starts", "16", "--json"]) == 0
     out = capsys.readouterr()
     runs = json.loads(out.out)["runs"]
-    n_min = scalelab.read(epoch_path).column("N").min()
+    n_min = N.min()
     far = sum(r["N"] < n_min / 10 for r in runs)
     assert far > 0 and f"{far} of {len(runs)} suggested runs lie more than a decade outside" in out.err
 
