@@ -27,6 +27,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+from scipy import special
 from scipy.optimize import minimize
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -41,24 +42,14 @@ CURVATURES = {"q": 0.0, "b": 0.0, "a": 0.0}
 LAMBDAS = (0.1, 1.0, 10.0)
 
 
-def box_cox(k, ln):
-    """``(n**k - 1) / k`` from ``ln = log n``, ``log n`` at ``k = 0``."""
-    z = k * ln
-    return np.where(np.abs(z) < 1e-8, ln * (1.0 + 0.5 * z), np.expm1(z) / np.where(np.abs(z) < 1e-8, 1.0, k))
-
-
 def log_farseer(v, N, D):
     """Farseer's log loss in scalelab's centred form (`scalelab.laws.coupled`), float64 NumPy, ``v`` in NAMES order."""
     S, s, q, Q, B, b, E, A, a = v
-    ln = np.log(N / FARSEER_N_UNIT)
-    irreducible = S + s * box_cox(q, ln)
-    data = Q + B * box_cox(b, ln) + np.exp(E) * np.log(FARSEER_D_REF) - np.exp(E + A * box_cox(a, ln)) * np.log(D)
+    n = N / FARSEER_N_UNIT
+    irreducible = S + s * special.boxcox(n, q)  # (n**q - 1) / q, log n at q = 0
+    exponent = np.exp(E + A * special.boxcox(n, a))
+    data = Q + B * special.boxcox(n, b) + np.exp(E) * np.log(FARSEER_D_REF) - exponent * np.log(D)
     return np.logaddexp(irreducible, data)
-
-
-def huber(r, delta=1e-3):
-    a = np.abs(r)
-    return np.where(a <= delta, 0.5 * r * r, delta * (a - 0.5 * delta))
 
 
 def penalised(train, lam, starts):
@@ -68,7 +59,8 @@ def penalised(train, lam, starts):
 
     def objective(v):
         with np.errstate(all="ignore"):
-            value = np.sum(huber(log_farseer(v, N, D) - y)) + lam * len(y) * 1e-3 * (v[2] ** 2 + v[5] ** 2 + v[8] ** 2)
+            value = (np.sum(special.huber(1e-3, log_farseer(v, N, D) - y))
+                     + lam * len(y) * 1e-3 * (v[2] ** 2 + v[5] ** 2 + v[8] ** 2))
         return value if np.isfinite(value) else 1e300
 
     best = min((minimize(objective, s, method="L-BFGS-B", options={"maxiter": 3000}) for s in starts),

@@ -54,11 +54,10 @@ def _adjusted(post, table, adjust):
 
 def _identify_warnings(table, law, theta) -> list[str]:
     """Identifiability warnings of the table and of the posterior's centre (`scalelab.fit.identify`)."""
-    from scalelab.fit.identify import family_warnings, parameter_warnings, table_warnings
+    from scalelab.fit.identify import design_warnings, parameter_warnings
 
     med = np.median(np.asarray(theta), axis=0)
-    return [*table_warnings(table), *family_warnings(table, law.inputs),
-            *parameter_warnings(law, dict(zip(law.unconstrained_names, med)))]
+    return [*design_warnings(table, law.inputs), *parameter_warnings(law, dict(zip(law.unconstrained_names, med)))]
 
 
 def _finish(post, table, law, adjust, notes=()):

@@ -36,31 +36,19 @@ def spearman(a, b) -> float:
     return float(np.corrcoef(ra, rb)[0, 1])
 
 
-def _design_warnings(table, law_name: str) -> list[str]:
-    """The fit's design warnings (`scalelab.fit.identify`: D a function of N, one N or D, a short span, families
-    pooled), printed on stderr: an influence or a suggestion computed from parameters the runs cannot pin down is
-    as unsure as they are, and --strict counts them."""
-    from scalelab import laws
-    from scalelab.fit.identify import family_warnings, table_warnings
-
-    said = table_warnings(table) + family_warnings(table, laws.get(law_name).inputs)
-    for w in said:
-        err(f"warning: {w}")
-    return said
-
-
 def cmd_influence(args) -> int:
     from scalelab import design
 
     table = read_table(args)
-    said = _design_warnings(table, args.law)
     print(f"influence: {args.law} on {len(table)} runs, target {args.target}"
           + (" (with leave-one-out refits)" if args.loo else ""), file=sys.stderr)
     res = design.influence(table, args.law, args.target, objective=args.objective, delta=args.delta,
                            starts=args.starts,
                            fixed=fixed_from(args.fix), method=args.method, loo=args.loo, progress=args.loo)
+    for w in res.warnings:  # the fit's: the design, parameters at the edge of their range
+        err(f"warning: {w}")
     if args.json:
-        print(json.dumps({**res.to_json(), "warnings": said}))
+        print(json.dumps(res.to_json()))
         return 0
     t = res.table()
     print(f"{res.target} = {res.value:.6g} ({res.law}); influence = predicted change when the run is removed "
@@ -99,8 +87,6 @@ def cmd_suggest(args) -> int:
         raise UsageError(f"--min-ratio {lo:g} and --max-ratio {hi:g}: tokens per parameter must satisfy "
                          f"0 < --min-ratio <= --max-ratio (e.g. 1 and 1000)")
     table = read_table(args)
-    said = _design_warnings(table, args.law)  # printed already
-    printed = len(said)
     print(f"suggest: {args.law} on {len(table)} runs, target {args.target}, budget {args.budget:.3g} FLOPs, "
           f"k = {args.k}", file=sys.stderr)
     res = design.suggest(table, args.law, args.target, budget=args.budget, k=args.k, objective=args.objective,
@@ -108,8 +94,9 @@ def cmd_suggest(args) -> int:
                          fixed=fixed_from(args.fix), method=args.method, min_fraction=args.min_fraction,
                          tokens_per_param=(args.min_ratio, args.max_ratio), steps=args.steps,
                          min_separation=args.min_separation)
-    said += [w for w in (_shortfall(res, args.k), _outside(res, table)) if w]
-    for w in said[printed:]:
+    short = _shortfall(res, args.k)
+    said = [*res.warnings, *([short] if short else [])]
+    for w in said:
         err(f"warning: {w}")
     if args.json:
         print(json.dumps({**res.to_json(), "warnings": said}))
@@ -123,22 +110,6 @@ def cmd_suggest(args) -> int:
 
 
 SPEND_FLOOR = 0.9  # below this fraction of the budget, `suggest` says how much is left unspent and why
-
-
-def _outside(res, table) -> str:
-    """A sentence when suggested runs lie more than a decade outside the runs' model sizes: the law's variance
-    there is an extrapolation, and so is the reduction claimed for them."""
-    import numpy as np
-
-    if "N" not in res.runs.columns or "N" not in table.columns:
-        return ""
-    n, lo, hi = res.runs["N"].to_numpy(float), table.column("N").min(), table.column("N").max()
-    far = (n < lo / 10) | (n > hi * 10)
-    if not far.any():
-        return ""
-    return (f"{int(far.sum())} of {len(n)} suggested runs lie more than a decade outside the runs' model sizes "
-            f"({lo:.3g} to {hi:.3g} parameters; e.g. N = {n[far][0]:.3g}): the forecast's variance there, and its "
-            f"reduction, are extrapolations of the law; a larger --budget buys runs nearer the ladder")
 
 
 def _shortfall(res, k) -> str:

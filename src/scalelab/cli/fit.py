@@ -84,8 +84,7 @@ def cmd_fit(args) -> int:
                     f"log residuals {shown}; MAD {far['mad']:.3g}): check them for unit mistakes or diverged runs")
     for w in said:
         err(f"warning: {w}")
-    out = res.to_json()  # the stable contract
-    out["warnings"] = list(dict.fromkeys([*out.get("warnings", []), *said]))
+    out = {**res.to_json(), "warnings": said}  # the stable contract; its warnings: every one printed
     if args.bootstrap:
         from scalelab.fit import variants
         from scalelab.fit.many import fit_many, percentile_intervals

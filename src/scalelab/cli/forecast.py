@@ -67,9 +67,10 @@ def cmd_forecast(args) -> int:
         from scalelab.cli.report import plot_fit
 
         top = max(fc.weights, key=fc.weights.get)
-        x = fc.inputs
-        C = (x["C"].to_numpy(float) if "C" in x else 6.0 * x["N_active" if "N_active" in x else "N"].to_numpy(float)
-             * x["D"].to_numpy(float)) if ("C" in x or "D" in x) else None
+        from scalelab.runs.columns import implied_amounts
+
+        x = {c: fc.inputs[c].to_numpy(float) for c in fc.inputs.columns}
+        C = x.get("C", implied_amounts(x).get("C"))  # the targets' compute, as the runs' (C = 6 N D)
         plot_fit(table, fc.laws[top]["law"], fc.laws[top]["params"], args.plot, ci=fc.ci,
                  targets=None if C is None else {"C": C, "loss": fc.loss, "lo": fc.lo, "hi": fc.hi})
     if args.json:

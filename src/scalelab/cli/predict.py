@@ -36,23 +36,20 @@ def _unread(args, law, options) -> None:
 
 
 def _derive(args, law) -> None:
-    """``--N`` with ``--C`` for a law of N and D (``D = C / (6 N)``), ``--N`` with ``--D`` for a law of compute alone
-    (``C = 6 N D``): derived as a run table derives them, and said on stderr."""
+    """``--N`` with ``--C`` for a law of N and D gives ``--D``, ``--N`` with ``--D`` for a law of compute alone gives
+    ``--C``: derived as a run table derives them (`scalelab.runs.columns.implied_amounts`), and said on stderr."""
     import numpy as np
 
-    def given(*names):
-        return all(getattr(args, n, None) is not None for n in names)
+    from scalelab.runs.columns import implied_amounts
 
-    if {"N", "D"} <= set(law.inputs) and "C" not in law.inputs and given("N", "C") and not given("D"):
-        made, parts, rule = "D", ("N", "C"), lambda N, C: C / (6.0 * N)
-    elif law.inputs == ("C",) and given("N", "D") and not given("C"):
-        made, parts, rule = "C", ("N", "D"), lambda N, D: 6.0 * N * D
-    else:
+    made = next((c for c in ("D", "C") if c in law.inputs and getattr(args, c, None) is None), None)
+    parts = {"D": ("N", "C"), "C": ("N", "D")}.get(made, ())
+    if not parts or not all(getattr(args, n, None) is not None for n in parts):
         return
-    values = [floats(getattr(args, n), f"--{n}") for n in parts]
-    if len({v.size for v in values} - {1}) > 1:
+    values = {n: floats(getattr(args, n), f"--{n}") for n in parts}
+    if len({v.size for v in values.values()} - {1}) > 1:
         raise UsageError(f"give one value or the same number of values to --{parts[0]} and --{parts[1]}")
-    setattr(args, made, ",".join(repr(float(v)) for v in np.atleast_1d(rule(*values))))
+    setattr(args, made, ",".join(repr(float(v)) for v in np.atleast_1d(implied_amounts(values)[made])))
     for n in parts:
         if n not in law.inputs:
             setattr(args, n, None)

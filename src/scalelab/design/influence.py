@@ -45,6 +45,8 @@ class Influence:
       seconds: time of the influence computation (fit excluded); ``loo_seconds`` of the refits.
       rows: ``[n]`` 0-based row of each run in the table as read (a table reduced with
         ``drop_highest_loss`` keeps its rows' original numbers), or None for 0..n-1.
+      warnings: the fit's (`scalelab.fit.identify`): an influence on parameters the runs cannot pin down is as
+        unsure as they are.
     """
 
     law: _laws.Law
@@ -57,6 +59,7 @@ class Influence:
     seconds: float
     loo_seconds: float | None = None
     rows: np.ndarray | None = None
+    warnings: tuple = ()
 
     def table(self) -> pd.DataFrame:
         """One row per run, ranked by ``|influence|`` (largest first)."""
@@ -71,7 +74,8 @@ class Influence:
         return {"law": self.law.name, "target": self.target, "value": float(self.value),
                 "runs": [{"row": int(r), "influence": float(i),
                           "loo_change": None if self.loo_change is None else float(l)}
-                         for r, i, l in zip(t["row"], t["influence"], t["loo_change"])]}
+                         for r, i, l in zip(t["row"], t["influence"], t["loo_change"])],
+                "warnings": list(self.warnings)}
 
 
 def influence_values(law, kind, theta, data, delta, T, free=None, fixed=None, method="first-order"):
@@ -162,7 +166,7 @@ def influence(runs, law="chinchilla", target: str | Target = "loss@C=1e24", *, o
     index = table.df.index
     rows = np.asarray(index, int) if pd.api.types.is_integer_dtype(index) else None
     return Influence(law, target.text, float(value), np.asarray(infl, float), loo_change,
-                     np.asarray(theta, float), method, seconds, loo_seconds, rows)
+                     np.asarray(theta, float), method, seconds, loo_seconds, rows, tuple(base.warnings))
 
 
 @float64

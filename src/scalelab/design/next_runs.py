@@ -22,6 +22,7 @@ from scalelab.design.select import (MIN_SEPARATION, _greedy, gradient_design,
                                     separation, sequential_variance)
 from scalelab.design.targets import Target, parse_target, target_fn
 from scalelab.fit.api import fit as _fit, fixed_vectors
+from scalelab.fit.identify import design_warnings
 from scalelab.fit.problem import prepare
 from scalelab.programs import float64, per_law
 
@@ -52,6 +53,8 @@ class Suggestion:
       method: ``"greedy"`` or ``"gradient"``.
       sd_greedy: ``sd_after`` of the greedy pick (the gradient mode's start).
       seconds: wall time of the choice (the fit excluded).
+      warnings: the fit's (`scalelab.fit.identify`; the design's alone with a ``posterior``), and chosen runs
+        more than a decade outside the runs' model sizes (their variance there is an extrapolation of the law).
     """
 
     law: _laws.Law
@@ -66,6 +69,7 @@ class Suggestion:
     method: str = "greedy"
     sd_greedy: float | None = None
     seconds: float = 0.0
+    warnings: tuple = ()
 
     def to_json(self) -> dict:
         """The stable object of ``scalelab suggest --json`` (fields are only ever added)."""
@@ -74,7 +78,8 @@ class Suggestion:
                 "budget": float(self.budget), "spent": float(self.spent),
                 "runs": [{k: float(v) for k, v in row.items()} for row in self.runs.to_dict("records")],
                 "method": self.method,
-                "sd_greedy": None if self.sd_greedy is None else float(self.sd_greedy)}
+                "sd_greedy": None if self.sd_greedy is None else float(self.sd_greedy),
+                "warnings": list(self.warnings)}
 
 
 def candidate_pool(budget: float, n_compute: int = 13, n_ratio: int = 13, min_fraction: float = 1e-4,
@@ -269,9 +274,17 @@ def suggest(runs, law="chinchilla", target: str | Target = "loss@C=1e24", *, bud
     rows = pd.DataFrame({"N": N, "D": D, "C": C, "tokens_per_param": D / N,
                          "sd_after": np.sqrt(np.maximum(var[1:], 0.0)), "reduction": red,
                          "reduction_per_flop": red / C})
+    said = list(fit.warnings) if posterior is None else design_warnings(table, law.inputs)
+    lo, hi = table.column("N").min(), table.column("N").max()
+    far = (N < lo / 10) | (N > hi * 10)
+    if far.any():
+        said.append(f"{int(far.sum())} of {len(N)} suggested runs lie more than a decade outside the runs' model "
+                    f"sizes ({lo:.3g} to {hi:.3g} parameters; e.g. N = {N[far][0]:.3g}): the forecast's variance "
+                    f"there, and its reduction, are extrapolations of the law; a larger budget buys runs nearer "
+                    f"the ladder")
     return Suggestion(law, target.text, float(value), float(np.sqrt(var[0])),
                       float(np.sqrt(max(var[-1], 0.0))), sigma, float(budget), float(C.sum()), rows,
-                      method, float(np.sqrt(max(var_greedy, 0.0))), time.perf_counter() - t0)
+                      method, float(np.sqrt(max(var_greedy, 0.0))), time.perf_counter() - t0, tuple(said))
 
 
 __all__ = ["Suggestion", "suggest", "candidate_pool", "flops", "laplace_state", "sequential_variance",

@@ -259,7 +259,6 @@ def fit(runs, law="chinchilla", *, objective: str = "huber", delta: float = 1e-3
         fixed={k: float(v) for k, v in (fixed or {}).items()}, conventions=law.conventions,
         notes=table.notes, seconds=time.perf_counter() - t0, compile_seconds=compile_seconds,
         method="projection" if projection else "multistart",
-        warnings=tuple(_identify.table_warnings(table) + _identify.family_warnings(table, law.inputs)
-                       + _identify.parameter_warnings(law, u)),
+        warnings=tuple(_identify.design_warnings(table, law.inputs) + _identify.parameter_warnings(law, u)),
         log_residuals=np.asarray(log_residuals, float)[:len(table)],
     )

@@ -69,6 +69,12 @@ def family_warnings(table, inputs) -> list[str]:
             f"in Python, scalelab.read(path, family=NAME))"]
 
 
+def design_warnings(table, inputs) -> list[str]:
+    """Everything the runs' design says about a fit of a law reading ``inputs``: `table_warnings` and
+    `family_warnings` (what `fit`, `forecast`, the posteriors, `influence` and `suggest` report)."""
+    return table_warnings(table) + family_warnings(table, inputs)
+
+
 def parameter_warnings(law, unconstrained: dict, margin: float = 1.0) -> list[str]:
     """Warnings for fitted parameters at the edge of their range.
 
@@ -98,4 +104,4 @@ def parameter_warnings(law, unconstrained: dict, margin: float = 1.0) -> list[st
     return out
 
 
-__all__ = ["table_warnings", "family_warnings", "parameter_warnings"]
+__all__ = ["table_warnings", "family_warnings", "design_warnings", "parameter_warnings"]

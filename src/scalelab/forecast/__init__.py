@@ -224,9 +224,9 @@ def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, 
     c = combine(details, ci, reference=REFERENCE, shrink=shrink, tau_prior=tau_prior, prior_weight=prior_weight)
     weights = dict(zip(names, c["weights"]))
 
-    from scalelab.fit.identify import family_warnings, table_warnings
+    from scalelab.fit.identify import design_warnings
 
-    warnings = table_warnings(table) + family_warnings(table, needed) + ([left_out] if left_out else []) + warnings + strayed_warning(c["strayed"])
+    warnings = design_warnings(table, needed) + ([left_out] if left_out else []) + warnings + strayed_warning(c["strayed"])
     far = np.flatnonzero(d_star > 1.0)
     if len(far):
         shown = ", ".join(map(str, far[:10])) + (", ..." if len(far) > 10 else "")

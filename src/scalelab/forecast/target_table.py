@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from scalelab import runs as _runs
-from scalelab.runs.columns import RANGES, canonical_names
+from scalelab.runs.columns import RANGES, canonical_names, implied_amounts
 
 # inputs a law learns from their spread across the runs (C is N and D, loss is the response, lr and the
 # batch size belong to hyper-parameter laws): one value in the table cannot be extrapolated from
@@ -48,16 +48,14 @@ def target_frame(at) -> pd.DataFrame:
         df = _runs.read_frame(at)
     df = canonical_names(df.copy(), "targets")[0]
     df = df.drop(columns=[c for c in ("loss",) if c in df.columns])
-    if "D" not in df.columns and "C" in df.columns and "N" in df.columns:
-        df["D"] = pd.to_numeric(df["C"], errors="coerce") / (6.0 * pd.to_numeric(df["N"], errors="coerce"))
     if "N" not in df.columns:
         for alt in ("N_total", "N_active"):
             if alt in df.columns:
                 df["N"] = df[alt]
                 break
-    if "C" not in df.columns and "D" in df.columns and "N" in df.columns:  # as the run table derives it
-        n_for_c = df["N_active"] if "N_active" in df.columns else df["N"]
-        df["C"] = 6.0 * pd.to_numeric(n_for_c, errors="coerce") * pd.to_numeric(df["D"], errors="coerce")
+    amounts = {c: pd.to_numeric(df[c], errors="coerce") for c in ("N", "N_active", "D", "C") if c in df.columns}
+    for c, values in implied_amounts(amounts).items():  # as the run table derives them
+        df[c] = values
     return df
 
 

@@ -41,6 +41,19 @@ ALIASES = {
 }
 
 
+def implied_amounts(cols: Mapping) -> dict:
+    """What ``C = 6 N D`` implies that ``cols`` lacks: ``D = C / (6 N)`` without ``D``, and ``C = 6 N D`` without ``C``
+    (with ``N_active`` when given: a MoE run's FLOPs follow its active parameters). ``cols`` maps names to arrays or
+    Series of valid values (parameters, tokens, FLOPs); only the added columns are returned. The one rule of a run
+    table, a forecast's targets and ``predict``'s options alike."""
+    out = {}
+    if "D" not in cols and "C" in cols and "N" in cols:
+        out["D"] = cols["C"] / (6.0 * cols["N"])
+    if "C" not in cols and "N" in cols and "D" in cols:
+        out["C"] = 6.0 * (cols["N_active"] if "N_active" in cols else cols["N"]) * cols["D"]
+    return out
+
+
 class RunTableError(ValueError):
     """Raised for bad run data; the message names the column, rows and a fix."""
 

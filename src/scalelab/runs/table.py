@@ -49,7 +49,7 @@ import numpy as np
 import pandas as pd
 
 from scalelab.runs.columns import (LOSS_MAX, NUMERIC, POSITIVE, RANGES, RunTableError, canonical_names,
-                                   duplicate_columns, map_columns)
+                                   duplicate_columns, implied_amounts, map_columns)
 
 # An old proxy sweep table: the columns (any one of a group) that only the proxy trainer writes
 # (the same rule as `scalelab.proxy.sweep.legacy_columns`; runs/ imports nothing above it).
@@ -254,13 +254,13 @@ def from_dataframe(df: pd.DataFrame, source: str = "<DataFrame>", *, columns: Ma
                 df["N"] = df[alt]
                 notes.append(f"N taken from {alt} (the law's N convention: {alt})")
                 break
-    if "D" not in df.columns and ok("C") and ok("N"):
-        df["D"] = df["C"] / (6.0 * df["N"])
-        notes.append("D derived as C / (6 N) (no token column given)")
-    if "C" not in df.columns and ok("D") and ok("N"):
-        n_for_c = df["N_active"] if ok("N_active") else df["N"]
-        df["C"] = 6.0 * n_for_c * df["D"]
-        notes.append("C derived as 6 N D" + (" (N_active)" if ok("N_active") else ""))
+    usable = {c: df[c] for c in ("N", "N_active", "D", "C") if ok(c)}
+    for c, values in implied_amounts(usable).items():
+        if c in df.columns:  # there but unreadable: refused when used, never replaced
+            continue
+        df[c] = values
+        notes.append("D derived as C / (6 N) (no token column given)" if c == "D" else
+                     "C derived as 6 N D" + (" (N_active)" if "N_active" in usable else ""))
     if ok("N") and ok("D"):
         ratio = float(np.median(df["D"].to_numpy(float) / df["N"].to_numpy(float)))
         if not TOKENS_PER_PARAM[0] <= ratio <= TOKENS_PER_PARAM[1]:
