@@ -53,15 +53,18 @@ def _prior_precision(law, priors):
 
 
 @per_law
-def _laplace_program(law, likelihood, delta):
+def _laplace_program(law, likelihood, delta, local_density=False):
     """A cached jit of `laplace_core` for one law and likelihood (data, groups and priors traced)."""
-    return jax.jit(lambda t, x, y, w, oh, pp: laplace_core(law, t, x, y, w, oh, likelihood, pp, delta),
+    return jax.jit(lambda t, x, y, w, oh, pp: laplace_core(law, t, x, y, w, oh, likelihood, pp, delta,
+                                                           local_density=local_density),
                    compiler_options=run_once_options())
 
 
-def _approx(law, theta0, x, y, idx, labels, likelihood, priors, delta):
+def _approx(law, theta0, x, y, idx, labels, likelihood, priors, delta, local_density=False):
+    """The Laplace approximation at ``theta0``: ``local_density`` for the `laplace` posterior, the pooled
+    form for NUTS's preconditioner (`scalelab.bayes.laplace`)."""
     onehot = onehot_groups(idx, len(labels))
-    program = _laplace_program(law, likelihood, float(delta))
+    program = _laplace_program(law, likelihood, float(delta), bool(local_density))
     return program(np.asarray(theta0), x, y, np.ones(np.shape(y)), onehot, _prior_precision(law, priors))
 
 
@@ -80,7 +83,7 @@ def laplace(runs, law="chinchilla", *, likelihood: str = "huber", groups=None, p
     law = _laws.get(law)
     table, x, y, idx, labels = prepare_data(runs, law, groups)
     theta0 = _init_theta(table, law, init, likelihood)
-    a = _approx(law, theta0, x, y, idx, labels, likelihood, priors, delta)
+    a = _approx(law, theta0, x, y, idx, labels, likelihood, priors, delta, local_density=True)
     chains = 4
     per = max(1, draws // chains)
     L = np.linalg.cholesky(np.asarray(a["cov"]) + 1e-12 * np.eye(law.n_params))
