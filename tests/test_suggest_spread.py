@@ -43,7 +43,8 @@ def test_epoch_suggestion_is_spread_and_spends_the_budget(capsys, epoch_path, me
     C = np.array([6.0 * r["N"] * r["D"] for r in runs])
     np.testing.assert_allclose(C.sum(), obj["spent"], rtol=1e-9)
     assert SPEND * BUDGET <= obj["spent"] <= BUDGET * (1 + 1e-9)
-    assert "warning" not in err
+    # the budget is spent: no warning but the fit's naming of the runs Epoch drops (the table here is all 245)
+    assert not [w for w in err.splitlines() if w.startswith("warning:") and "6 MADs" not in w], err
     # still narrows the forecast, and the gradient mode is never worse than its (spread) greedy start
     assert obj["sd_after"] < obj["sd_before"]
     if method == "gradient":

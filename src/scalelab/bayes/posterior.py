@@ -22,6 +22,8 @@ from scalelab import laws as _laws
 from scalelab.optimal.frontier import allocation_draws
 from scalelab.bayes.likelihoods import noise_distribution
 from scalelab.programs import float64
+from scalelab.levels import check_ci
+from scalelab.runs.columns import law_inputs
 
 RHAT_MAX = 1.01
 ESS_MIN = 400
@@ -39,7 +41,7 @@ def _arviz():
 
 
 def _interval(draws, ci, axis=0) -> dict:
-    q = (1 - ci) / 2
+    q = (1 - check_ci(ci)) / 2
     lo, med, hi = np.quantile(draws, [q, 0.5, 1 - q], axis=axis)
     return {"mean": np.mean(draws, axis=axis), "median": med, "lo": lo, "hi": hi}
 
@@ -181,10 +183,9 @@ class Posterior:
         offset, plus the likelihood's noise). Nats per token.
         """
         law = self.law
-        missing = [n for n in law.inputs if n not in inputs]
-        if missing:
-            raise ValueError(f"law {self.law.name!r} needs inputs {missing}")
-        x = {k: jnp.asarray(np.asarray(inputs[k], float)) for k in law.inputs}
+        check_ci(ci)
+        inputs = law_inputs(law.name, law.inputs, inputs)  # as FitResult.predict and the CLI check them
+        x = {k: jnp.asarray(inputs[k]) for k in law.inputs}
         logp = np.asarray(jax.vmap(lambda t: law.log_predict_theta(t, x))(jnp.asarray(self.theta)))
         S = logp.shape[0]
         d = self.draws()

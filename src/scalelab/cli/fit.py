@@ -37,7 +37,6 @@ def _allocation_intervals(law, boot, C, extra, ci):
 def cmd_fit(args) -> int:
     from scalelab import laws
     from scalelab.fit import fit
-    from scalelab.fit.outliers import robust_outliers
     from scalelab.fit.problem import table_for
 
     law = laws.get(args.law)
@@ -76,12 +75,7 @@ def cmd_fit(args) -> int:
         said.append(f"the best start did not meet the convergence test after {res.n_iter} iterations; "
                     f"try --max-iter {2 * args.max_iter} or more starts (--starts N)")
     err(f"done in {res.seconds:.2f} s (best of {res.n_starts} starts: #{res.best_start}, {res.n_iter} iterations)")
-    said += res.warnings  # identifiability: the design, and parameters at the edge of their range
-    far = robust_outliers(table, res.log_residuals)
-    if far["index"]:
-        shown = ", ".join(f"{r:+.3f}" for r in far["residual"][:10])
-        said.append(f"{len(far['index'])} run(s) lie more than 6 MADs from the fit ({table.rows(far['index'])}; "
-                    f"log residuals {shown}; MAD {far['mad']:.3g}): check them for unit mistakes or diverged runs")
+    said += res.warnings  # identifiability (the design, parameters at the edge of their range), outlying runs
     for w in said:
         err(f"warning: {w}")
     out = {**res.to_json(), "warnings": said}  # the stable contract; its warnings: every one printed

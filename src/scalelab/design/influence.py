@@ -43,8 +43,10 @@ class Influence:
       theta: unconstrained optimum (full data).
       method: ``"first-order"`` or ``"newton"``.
       seconds: time of the influence computation (fit excluded); ``loo_seconds`` of the refits.
-      rows: ``[n]`` 0-based row of each run in the table as read (a table reduced with
-        ``drop_highest_loss`` keeps its rows' original numbers), or None for 0..n-1.
+      rows: ``[n]`` each run's label in the table's index (``df.loc[row]``): a file's 0-based data row
+        (a table reduced with ``drop_highest_loss`` keeps its rows' original numbers), a DataFrame's own
+        index (integers or text), or None for 0..n-1.
+      lines: ``[n]`` each run's line in the file it was read from (as errors and warnings name them), or None.
       warnings: the fit's (`scalelab.fit.identify`): an influence on parameters the runs cannot pin down is as
         unsure as they are.
     """
@@ -60,11 +62,13 @@ class Influence:
     loo_seconds: float | None = None
     rows: np.ndarray | None = None
     warnings: tuple = ()
+    lines: np.ndarray | None = None
 
     def table(self) -> pd.DataFrame:
         """One row per run, ranked by ``|influence|`` (largest first)."""
         rows = np.arange(len(self.influence)) if self.rows is None else self.rows
-        df = pd.DataFrame({"row": rows, "influence": self.influence,
+        df = pd.DataFrame({"row": rows, **({} if self.lines is None else {"line": self.lines}),
+                           "influence": self.influence,
                            "loo_change": self.loo_change if self.loo_change is not None else np.nan})
         return df.reindex(np.argsort(-np.abs(self.influence), kind="stable")).reset_index(drop=True)
 
@@ -72,9 +76,10 @@ class Influence:
         """The stable object of ``scalelab influence --json``."""
         t = self.table()
         return {"law": self.law.name, "target": self.target, "value": float(self.value),
-                "runs": [{"row": int(r), "influence": float(i),
-                          "loo_change": None if self.loo_change is None else float(l)}
-                         for r, i, l in zip(t["row"], t["influence"], t["loo_change"])],
+                "runs": [{"row": _label(r), **({} if self.lines is None else {"line": int(line)}),
+                          "influence": float(i), "loo_change": None if self.loo_change is None else float(l)}
+                         for r, line, i, l in zip(t["row"], t.get("line", t["row"]), t["influence"],
+                                                  t["loo_change"])],
                 "warnings": list(self.warnings)}
 
 
@@ -125,6 +130,11 @@ def _influence_program(law, objective, target: str, method):
     return compute
 
 
+def _label(r):
+    """An index label as JSON has it: an integer, else its text."""
+    return int(r) if isinstance(r, (int, np.integer)) else str(r)
+
+
 @float64
 def influence(runs, law="chinchilla", target: str | Target = "loss@C=1e24", *, objective: str = "huber",
               delta: float = 1e-3, starts="grid", fixed: Mapping[str, float] | None = None,
@@ -132,8 +142,8 @@ def influence(runs, law="chinchilla", target: str | Target = "loss@C=1e24", *, o
     """Influence of each run of ``runs`` on ``target`` for a fit of ``law``.
 
     Args:
-      runs: path, DataFrame or `RunTable` (rows keep their order: ``row`` i is the
-        table's i-th row, 0-based).
+      runs: path, DataFrame or `RunTable` (``Influence.rows`` are its index labels, and file lines when
+        read from a file).
       law: name or `Law`.
       target: e.g. ``"loss@C=1e24"`` (see `parse_target`).
       objective, delta, starts, fixed: the fit (as `scalelab.fit`).
@@ -164,9 +174,10 @@ def influence(runs, law="chinchilla", target: str | Target = "loss@C=1e24", *, o
         loo_change, loo_seconds = loo_changes(table, law, T, float(value), objective=objective, delta=delta,
                                               fixed=fixed, progress=progress)
     index = table.df.index
-    rows = np.asarray(index, int) if pd.api.types.is_integer_dtype(index) else None
+    rows = np.asarray(index, int) if pd.api.types.is_integer_dtype(index) else np.asarray(index, object)
+    lines = None if table.lines is None else np.array([table.lines.get(i, -1) for i in index], int)
     return Influence(law, target.text, float(value), np.asarray(infl, float), loo_change,
-                     np.asarray(theta, float), method, seconds, loo_seconds, rows, tuple(base.warnings))
+                     np.asarray(theta, float), method, seconds, loo_seconds, rows, tuple(base.warnings), lines)
 
 
 @float64

@@ -16,9 +16,11 @@ from scalelab.fit import buckets as _buckets
 from scalelab.fit import objectives
 from scalelab.fit import screen as _screen
 from scalelab.fit.multistart import multistart
+from scalelab.fit.outliers import outlier_warnings
 from scalelab.fit import identify as _identify
 from scalelab.fit.problem import prepare, prepare_data, table_for  # noqa: F401  (prepare_data, table_for: kept importable here)
 from scalelab.programs import call_timed, float64, per_law
+from scalelab.runs.columns import law_inputs
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,7 +49,7 @@ class FitResult:
       method: ``"projection"`` (variable-projection screen + LM, `scalelab.fit.screen`)
         or ``"multistart"`` (every start screened by LM, `scalelab.fit.multistart`).
       warnings: identifiability warnings (`scalelab.fit.identify`): the design and parameters at
-        the edge of their range.
+        the edge of their range; and runs far from the fit (`scalelab.fit.outliers`).
       log_residuals: ``log L_pred - log L`` of each run at ``params``, in the table's row order
         (runs of weight 0 included).
     """
@@ -73,7 +75,13 @@ class FitResult:
     log_residuals: np.ndarray | None = dataclasses.field(default=None, compare=False, repr=False)
 
     def predict(self, **inputs) -> np.ndarray:
-        """Predicted loss at the given inputs (e.g. ``N=1e9, D=2e10``)."""
+        """Predicted loss at the given inputs (e.g. ``N=1e9, D=2e10``; arrays broadcast), nats per token.
+
+        Checked as ``scalelab predict`` checks its options (`scalelab.runs.columns.law_inputs`): ``D``
+        may come as ``C`` (``D = C / (6N)``); an input the law does not read, or an ``N`` or ``D`` outside
+        a language-model run's range (``N=7`` for 7B), is refused with a ValueError."""
+        if getattr(self.law, "prepare", None) is None:  # curve laws take their schedule arrays as given
+            inputs = law_inputs(self.law.name, self.law.inputs, inputs)
         return np.asarray(self.law(self.params, **{k: np.asarray(v, float) for k, v in inputs.items()}))
 
     def to_json(self) -> dict:
@@ -251,6 +259,7 @@ def fit(runs, law="chinchilla", *, objective: str = "huber", delta: float = 1e-3
     theta = np.asarray(res.theta, float)
     u = {k: float(v) for k, v in law.unflatten(theta).items()}
     params = {k: float(v) for k, v in natural.items()}
+    log_residuals = np.asarray(log_residuals, float)[:len(table)]
     return FitResult(
         law=law, params=params, unconstrained=u, objective=float(res.f),
         converged=bool(res.converged) and bool(np.isfinite(res.f)), best_start=int(res.best_start),
@@ -259,6 +268,7 @@ def fit(runs, law="chinchilla", *, objective: str = "huber", delta: float = 1e-3
         fixed={k: float(v) for k, v in (fixed or {}).items()}, conventions=law.conventions,
         notes=table.notes, seconds=time.perf_counter() - t0, compile_seconds=compile_seconds,
         method="projection" if projection else "multistart",
-        warnings=tuple(_identify.design_warnings(table, law.inputs) + _identify.parameter_warnings(law, u)),
-        log_residuals=np.asarray(log_residuals, float)[:len(table)],
+        warnings=tuple(_identify.design_warnings(table, law.inputs) + _identify.parameter_warnings(law, u)
+                       + outlier_warnings(table, log_residuals, data["w"], n_free=int(free.sum()))),
+        log_residuals=log_residuals,
     )

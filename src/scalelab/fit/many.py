@@ -50,6 +50,7 @@ from scalelab.fit.problem import prepare
 from scalelab.fit.compaction import Compaction
 from scalelab.fit.variants import Variants
 from scalelab.programs import call_timed, float64, per_law
+from scalelab.levels import check_ci
 
 
 # Lanes x runs x parameters held at once per device batch (Jacobian entries):
@@ -333,5 +334,6 @@ def fit_many(runs, law="chinchilla", variants: Variants | None = None, *, object
 
 def percentile_intervals(df: pd.DataFrame, params, ci: float = 0.95) -> dict:
     """Percentile intervals ``{name: [lo, hi]}`` of ``params`` over the rows of ``df`` (e.g. bootstrap)."""
+    ci = check_ci(ci)
     lo, hi = 50 * (1 - ci), 100 - 50 * (1 - ci)
     return {k: [float(np.percentile(df[k], lo)), float(np.percentile(df[k], hi))] for k in params}

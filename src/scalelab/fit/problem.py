@@ -8,6 +8,7 @@ the law's inputs ``x``, with per-run weights ``w``.
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 from scalelab import runs as _runs
 
@@ -22,7 +23,9 @@ def prepare_data(table: _runs.RunTable, law, weights=None, dtype=np.float64) -> 
     """``{"x": {input: [n]}, "y": log target [n], "w": [n]}`` as NumPy arrays of ``dtype``.
 
     ``weights``: one finite, non-negative weight per run (0 drops a run, integers repeat it);
-    default all ones. Curve laws (`scalelab.laws.curves`) build their per-row schedule arrays.
+    default all ones. An array is read in the table's row order; a `pandas.Series` is matched to
+    the table's index by label (its labels must be the table's). Curve laws
+    (`scalelab.laws.curves`) build their per-row schedule arrays.
     """
     if getattr(law, "prepare", None) is not None:  # curve laws build per-row schedule arrays
         x = {k: np.asarray(v, dtype) for k, v in law.prepare(table.df, dtype).items()}
@@ -32,6 +35,14 @@ def prepare_data(table: _runs.RunTable, law, weights=None, dtype=np.float64) -> 
     if weights is None:
         w = np.ones(len(table), dtype)
     else:
+        if isinstance(weights, pd.Series):  # by label, never silently by position
+            index = table.df.index
+            if not (index.is_unique and weights.index.is_unique and len(weights) == len(index)
+                    and weights.index.isin(index).all()):
+                raise ValueError(f"weights is a pandas Series whose index does not match the run table's "
+                                 f"({len(weights)} labels for {len(index)} runs): index it like the table "
+                                 f"(weights.reindex(table.index)) or pass a NumPy array in the table's row order")
+            weights = weights.reindex(index)
         w = np.asarray(weights, dtype)
         if w.shape != (len(table),):
             raise ValueError(f"weights must have one entry per run ({len(table)}), got shape {w.shape}")
@@ -56,7 +67,16 @@ def prepare(runs, law, weights=None, *, n_free: int | None = None, dtype=np.floa
             f"the {len(table)} runs sit at only {points} distinct ({', '.join(law.inputs)}) point(s), which cannot "
             f"determine the {n_params} free parameters of law {law.name!r}; give runs at {n_params + 1} or more "
             f"distinct points (or hold parameters fixed)")
-    return table, prepare_data(table, law, weights, dtype)
+    data = prepare_data(table, law, weights, dtype)
+    if weights is not None:  # the runs a weight of 0 leaves out cannot pin a parameter down either
+        used = data["w"] > 0
+        points = len(table.df.loc[used, list(law.inputs)].drop_duplicates())
+        if points <= n_params:
+            raise _runs.RunTableError(
+                f"{int(used.sum())} of the {len(table)} runs have a weight > 0, at {points} distinct "
+                f"({', '.join(law.inputs)}) point(s), which cannot determine the {n_params} free parameters of "
+                f"law {law.name!r}; give weight to runs at {n_params + 1} or more distinct points")
+    return table, data
 
 
 __all__ = ["prepare", "prepare_data", "table_for"]

@@ -52,6 +52,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pandas as pd
 
+from scalelab.callable_module import make_callable
 from scalelab import laws as _laws
 from scalelab import runs as _runs
 from scalelab.forecast import curves as _curves
@@ -62,6 +63,7 @@ from scalelab.forecast.calibrate import (calibrate_scale, combine, extrapolation
 from scalelab.forecast.result import Forecast
 from scalelab.forecast.target_table import check_spread, target_frame, target_inputs
 from scalelab.programs import call_timed, float64, per_law
+from scalelab.levels import check_ci
 
 METHOD = "rolling-origin stacking; Student-t interval calibrated on held-out extrapolation errors and the laws' disagreement"
 
@@ -114,8 +116,7 @@ def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, 
     from scalelab.fit.many import fit_many
 
     t0 = time.perf_counter()
-    if not 0.0 < ci < 1.0:
-        raise ValueError(f"ci must lie in (0, 1), got {ci}")
+    ci = check_ci(ci)
     table = _runs.read(runs)
     if _curves.is_curve_request(table, laws, at):  # whole learning curves: `scalelab.forecast.curves`
         return _curves.forecast_curves(table, at, laws=laws, ci=ci, shrink=shrink, tau_prior=tau_prior,
@@ -274,11 +275,4 @@ __all__ = ["forecast", "Forecast", "candidates", "answerable", "readable", "supp
            "position", "consistent", "size_weights"]
 
 
-class _CallableModule(__import__("types").ModuleType):
-    """`scalelab.forecast` is this module and, called, its function `forecast` (the public face's promise)."""
-
-    def __call__(self, *args, **kwargs):
-        return forecast(*args, **kwargs)
-
-
-__import__("sys").modules[__name__].__class__ = _CallableModule
+make_callable(__name__)  # scalelab.forecast(...) calls forecast(...)

@@ -26,6 +26,9 @@ def candidates(table: _runs.RunTable, laws="auto") -> list:
                 and not isinstance(l, CurveLaw) and all(c in table.columns for c in l.inputs)]
     if isinstance(laws, str):
         laws = [s.strip() for s in laws.split(",") if s.strip()]
+    if not len(laws):
+        raise ValueError("laws names no law; give 'auto' (the default: every loss law the table can answer), "
+                         "one name, or several (a list, or names separated by commas); see `scalelab laws`")
     out = []
     for name in laws:
         law = _laws.get(name)

@@ -48,6 +48,7 @@ from scalelab.forecast.curve_data import (curve_origins, fit_rows, schedules, ta
                                           training_table)
 from scalelab.laws.curves import CURVE_INPUTS, CurveLaw
 from scalelab.programs import float64, per_law
+from scalelab.levels import check_ci
 
 METHOD = ("leave-one-schedule-out and truncated-curve origins, stacking; Student-t interval calibrated on "
           "held-out curve errors")
@@ -159,8 +160,7 @@ def forecast_curves(runs, at, laws="auto", ci: float = 0.9, *, truncate=(0.5,), 
     from scalelab.fit.many import fit_many
 
     t0 = time.perf_counter()
-    if not 0.0 < ci < 1.0:
-        raise ValueError(f"ci must lie in (0, 1), got {ci}")
+    ci = check_ci(ci)
     table = _runs.read(runs)
     cands = curve_candidates(laws)
     bad = [lw.name for lw in cands if not isinstance(lw, CurveLaw)]

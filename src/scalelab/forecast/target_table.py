@@ -5,6 +5,7 @@ column is never read), and the refusal of a target no table of one value can ans
 
 from __future__ import annotations
 
+import os
 from typing import Sequence
 
 import numpy as np
@@ -44,8 +45,16 @@ def target_frame(at) -> pd.DataFrame:
         df = at
     elif isinstance(at, dict):
         df = pd.DataFrame({k: np.atleast_1d(np.asarray(v, float)) for k, v in at.items()})
-    else:
+    elif isinstance(at, (list, tuple)) and at and all(isinstance(r, dict) for r in at):
+        df = pd.DataFrame(list(at))  # one dict per target
+    elif isinstance(at, (str, os.PathLike)):
         df = _runs.read_frame(at)
+    else:
+        raise _runs.RunTableError(f"targets: expected a CSV or parquet path, a DataFrame, a dict of columns or a list "
+                                  f"of one dict per target; got a {type(at).__name__}")
+    if len(df) == 0:
+        raise _runs.RunTableError("the targets hold no rows: give one row per run to forecast (its N and D, or "
+                                  "the inputs the laws read)")
     df = canonical_names(df.copy(), "targets")[0]
     df = df.drop(columns=[c for c in ("loss",) if c in df.columns])
     if "N" not in df.columns:

@@ -45,6 +45,10 @@ def get(name: str | Law) -> Law:
     """The law registered as ``name`` (or an alias); a `Law` passes through."""
     if isinstance(name, Law):
         return name
+    if not isinstance(name, str):
+        held = getattr(name, "law", None)  # a FitResult, Posterior, Forecast, ... holds its Law
+        hint = f" (it holds one: pass its .law, and its .params where parameters are asked)" if isinstance(held, Law) else ""
+        raise TypeError(f"expected a law's name or a Law, got a {type(name).__name__}{hint}")
     _discover()
     key = _ALIASES.get(name)
     if key is None:

@@ -220,6 +220,17 @@ class Law:
         return self.predict({k: jnp.asarray(v) for k, v in params.items()},
                             {k: jnp.asarray(v) for k, v in inputs.items()})
 
+    # -- pickling ----------------------------------------------------------
+    def __reduce__(self):
+        """A law this package declares pickles as its name (its functions are JAX's, which pickle does not
+        take), so results that hold it (`FitResult`, `Forecast`, ...) go through pickle, joblib and notebook
+        caches. A user's own law pickles field by field, as far as its functions allow."""
+        from scalelab.laws import get, stable_name
+
+        if stable_name(self) is not None:
+            return (get, (self.name,))
+        return super().__reduce__()
+
     # -- starts ------------------------------------------------------------
     def grid_starts(self) -> np.ndarray:
         """The declared start grid as an array ``[n_starts, P]`` (unconstrained)."""

@@ -45,6 +45,7 @@ from scalelab.optimal.profiles import (DEFAULT_METHOD, DEFAULT_TOLERANCE, METHOD
                                        _slopes, akima_eval, akima_slopes, curve,
                                        group_budgets, minimum, power_law)
 from scalelab.programs import float64
+from scalelab.levels import check_ci
 
 class IsoFLOPError(_runs.RunTableError):
     """The table has no usable isoFLOP structure (the message names the cause and a fix)."""
@@ -167,8 +168,7 @@ def isoflop(runs, *, method: str = DEFAULT_METHOD, tolerance: float = DEFAULT_TO
     """
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {METHODS}")
-    if not 0 < ci < 1:
-        raise ValueError(f"ci must lie in (0, 1), got {ci}")
+    check_ci(ci)
     table = _runs.read(runs).final()  # Approach 2 reads final losses: a curve table's last checkpoints
     points, budgets, c_note = _profiles(table, tolerance)
     warnings = []
@@ -282,6 +282,7 @@ def approach3_frontier(runs, law="chinchilla", budgets=None, *, ci: float = 0.9,
     from scalelab.fit import fit, variants
     from scalelab.fit.many import fit_many
 
+    check_ci(ci)
     law = _laws.get(law)
     table = _runs.read(runs).final()  # a final-loss law: a curve table's last checkpoints
     budgets = np.asarray(budgets if budgets is not None else

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from scalelab.levels import check_ci
+
 METHODS = ("parabola", "cubic", "akima")
 DEFAULT_METHOD = "akima"
 DEFAULT_TOLERANCE = 0.1
@@ -201,7 +203,7 @@ def power_law(C, N_opt, n_boot: int = 1000, ci: float = 0.9, seed: int = 0) -> d
     W = np.zeros((n_boot, K))
     np.add.at(W, (np.arange(n_boot)[:, None], idx), 1.0)
     boot, _ = _slopes(lc, ln, W)
-    q = 50 * (1 - ci)
+    q = 50 * (1 - check_ci(ci))
     lo, hi = np.nanpercentile(boot, [q, 100 - q]) if np.isfinite(boot).any() else (np.nan, np.nan)
     return {"a": float(a[0]), "coef": float(np.exp(c0[0])), "a_interval": [float(lo), float(hi)],
             "n_budgets": int(K)}

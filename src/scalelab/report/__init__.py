@@ -30,6 +30,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from scalelab.callable_module import make_callable
 from scalelab import laws as _laws
 from scalelab import runs as _runs
 from scalelab.programs import float64, per_law
@@ -383,11 +384,4 @@ def _json_default(v):
 __all__ = ["report", "Context", "figures", "html"]
 
 
-class _CallableModule(__import__("types").ModuleType):
-    """`scalelab.report` is this module and, called, its function `report` (the public face's promise)."""
-
-    def __call__(self, *args, **kwargs):
-        return report(*args, **kwargs)
-
-
-__import__("sys").modules[__name__].__class__ = _CallableModule
+make_callable(__name__)  # scalelab.report(...) calls report(...)

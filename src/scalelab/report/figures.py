@@ -187,7 +187,8 @@ def influence(ctx, infl, label_top: int = 5):
     fig.colorbar(sc, ax=ax, label="log10 tokens per parameter")
     top = np.argsort(-np.abs(rel))[:label_top]
     for i in top:
-        ax.annotate(f"row {int(infl.rows[i]) if infl.rows is not None else i}", (N[i], rel[i]), fontsize=7,
+        name = f"line {infl.lines[i]}" if infl.lines is not None else f"row {infl.rows[i] if infl.rows is not None else i}"
+        ax.annotate(name, (N[i], rel[i]), fontsize=7,
                     xytext=(3, 3), textcoords="offset points")
     ax.axhline(0, color="0.3", lw=1)
     ax.set(xscale="log", xlabel="N (parameters)", ylabel="change of the forecast if removed (%)",

@@ -54,6 +54,41 @@ def implied_amounts(cols: Mapping) -> dict:
     return out
 
 
+AMOUNTS = ("N", "N_total", "N_active", "D", "C")
+
+
+def law_inputs(law_name: str, needed, given: Mapping) -> dict:
+    """The ``needed`` inputs of a prediction from ``given`` (``{name: number or array}``), checked as the CLI's
+    ``predict`` checks its options: ``D = C / (6N)`` or ``C = 6 N D`` derived when the law needs it
+    (`implied_amounts`); an input the law neither reads nor needs for that refused (a typo, or ``C`` beside
+    ``N`` and ``D`` that could disagree with them); parameters, tokens and FLOPs finite, > 0 and, for ``N``
+    and ``D``, in a language-model run's range (`RANGES`: 7 is not 7B). Returns float arrays of the
+    needed names. Raises ValueError naming the input."""
+    needed = tuple(needed)
+    values = {k: np.asarray(v, float) for k, v in given.items()}
+    used = set()
+    for c, v in implied_amounts({k: values[k] for k in ("N", "N_active", "D", "C") if k in values}).items():
+        if c in needed:
+            values[c] = v
+            used |= {"C", "N"} if c == "D" else {"N", "N_active", "D"}
+    extra = [k for k in given if k not in needed and k not in used]
+    if extra:
+        raise ValueError(f"law {law_name!r} does not read {extra}; its inputs are {list(needed)}")
+    missing = [k for k in needed if k not in values]
+    if missing:
+        hint = " (or D from C and N: D = C / (6N))" if "D" in missing else ""
+        raise ValueError(f"law {law_name!r} needs inputs {missing}{hint}")
+    for k in (k for k in needed if k in AMOUNTS):
+        v = values[k]
+        if not (np.all(np.isfinite(v)) and np.all(v > 0)):
+            raise ValueError(f"{k} must be finite and > 0, got {v}")
+        lo, hi = RANGES.get(k, (0.0, np.inf))
+        if not np.all((v >= lo) & (v <= hi)):
+            raise ValueError(f"{k} = {v}: {k} of a language-model run lies in [{lo:.0e}, {hi:.0e}]; "
+                             f"check the units (7e9 for 7B, not 7)")
+    return {k: values[k] for k in needed}
+
+
 class RunTableError(ValueError):
     """Raised for bad run data; the message names the column, rows and a fix."""
 

@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 from typing import Mapping, Sequence
 
+import numpy as np
 import pandas as pd
 
 from scalelab.runs.columns import RunTableError
@@ -132,9 +133,9 @@ def read_frame(path: str | os.PathLike, *, sep: str | None = None) -> pd.DataFra
     return df
 
 
-def read(path: str | os.PathLike | pd.DataFrame | RunTable, *, columns: Mapping[str, str] | None = None,
+def read(path: str | os.PathLike | pd.DataFrame | Mapping | RunTable, *, columns: Mapping[str, str] | None = None,
          sep: str | None = None, family: str | Sequence[str] | None = None) -> RunTable:
-    """Read a run table from CSV or parquet, or validate a DataFrame.
+    """Read a run table from CSV or parquet, or validate a DataFrame (or a dict of columns).
 
     Args:
       columns: ``{canonical name: column in the file}``, e.g. ``{"loss": "loss_validation",
@@ -151,8 +152,16 @@ def read(path: str | os.PathLike | pd.DataFrame | RunTable, *, columns: Mapping[
         if columns or family is not None:
             raise RunTableError("columns= and family= apply when reading a file or DataFrame, not to a RunTable")
         return path
+    if isinstance(path, Mapping):  # {column: values}, as pandas.DataFrame reads it
+        try:
+            path = pd.DataFrame({k: np.atleast_1d(np.asarray(v)) for k, v in path.items()})
+        except ValueError as err:
+            raise RunTableError(f"a dict of columns must give each column the same number of values: {err}") from None
     if isinstance(path, pd.DataFrame):
         df, source, lines = path, "<DataFrame>", None
+    elif not isinstance(path, (str, os.PathLike)):
+        raise RunTableError(f"expected a path (CSV or parquet), a pandas DataFrame, a dict of columns or a RunTable; "
+                            f"got a {type(path).__name__}")
     else:
         df = read_frame(path, sep=sep)
         source, lines = str(Path(path)), df.attrs.get("lines")
@@ -162,7 +171,7 @@ def read(path: str | os.PathLike | pd.DataFrame | RunTable, *, columns: Mapping[
 
 def _of_families(table: RunTable, raw: pd.DataFrame, family, columns, lines) -> RunTable:
     """``table`` less the runs of other families: the raw rows of the families asked for, validated again."""
-    names = [family] if isinstance(family, str) else list(family)
+    names = [family] if isinstance(family, (str, int, float)) else list(family)
     names = [str(n).strip() for n in names if str(n).strip()]
     if not names:
         raise RunTableError("family=: name at least one family")

@@ -1,0 +1,26 @@
+"""Modules that are also functions: ``scalelab.forecast(...)``, ``scalelab.report(...)``, ``scalelab.compare(...)``.
+
+The public face (`scalelab.__init__`) exports these as modules, so that ``scalelab.forecast.Forecast``
+and ``scalelab.compare.compare_one`` work, and promises that calling one calls its function of the
+same name. `make_callable` keeps that promise for a module, once, at the end of the module.
+"""
+
+from __future__ import annotations
+
+import sys
+import types
+
+
+class CallableModule(types.ModuleType):
+    """A module whose call is its function of the same name (the module's last dotted part)."""
+
+    def __call__(self, *args, **kwargs):
+        return getattr(self, self.__name__.rsplit(".", 1)[-1])(*args, **kwargs)
+
+
+def make_callable(module_name: str) -> None:
+    """Make the module ``module_name`` callable: ``module(...)`` is ``module.<last name part>(...)``."""
+    sys.modules[module_name].__class__ = CallableModule
+
+
+__all__ = ["CallableModule", "make_callable"]

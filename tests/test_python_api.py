@@ -1,0 +1,155 @@
+"""The Python API as a notebook user calls it: inputs a DataFrame user passes, misuse refused with a message,
+results that agree with an independent NumPy computation and go through pickle.
+
+Each case was found by trying the API as a new user would (session 9): a pandas Series of weights applied
+by position to a shuffled table, a fit on 3 weighted runs reported as converged, ``predict(N=7)`` answering
+245 nats, a reversed posterior interval at ``ci=-0.5``, an empty target table failing after every fit, and
+more below.
+"""
+
+import pickle
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import scalelab
+from scalelab import bayes
+from scalelab.runs import RunTableError
+
+TRUTH = {"E": 1.8, "A": 480.0, "B": 2100.0, "alpha": 0.35, "beta": 0.37}
+
+
+def closed_form(p, N, D):
+    return p["E"] + p["A"] * N ** -p["alpha"] + p["B"] * D ** -p["beta"]
+
+
+@pytest.fixture(scope="module")
+def runs():
+    """48 Chinchilla runs (6 budgets x 8 sizes, 1% noise) under a shuffled integer index, as after df.sample."""
+    design = scalelab.isoflop_design(budgets=np.geomspace(1e18, 1e21, 6), n_per_budget=8)
+    df = scalelab.simulate("chinchilla", TRUTH, design, sigma=0.01, seed=3)
+    return df.sample(frac=1.0, random_state=0)
+
+
+@pytest.fixture(scope="module")
+def res(runs):
+    return scalelab.fit(runs, "chinchilla")
+
+
+def test_weights_series_are_matched_by_label_not_position(runs):
+    big = pd.Series((runs["N"] > 3e8).astype(float).to_numpy(), index=runs.index)
+    by_label = scalelab.fit(runs, "chinchilla", weights=big.sort_index())  # same labels, another order
+    by_position = scalelab.fit(runs, "chinchilla", weights=big.to_numpy())
+    assert by_label.n_runs == int(big.sum())
+    assert by_label.params == pytest.approx(by_position.params, rel=1e-9)
+    with pytest.raises(ValueError, match="index does not match"):
+        scalelab.fit(runs, "chinchilla", weights=big.reset_index(drop=True).set_axis([f"r{i}" for i in range(len(big))]))
+
+
+def test_weights_that_leave_too_few_runs_are_refused(runs):
+    w = np.zeros(len(runs))
+    w[:3] = 1.0
+    with pytest.raises(RunTableError, match="3 of the 48 runs have a weight > 0"):
+        scalelab.fit(runs, "chinchilla", weights=w)
+    with pytest.raises(RunTableError, match="0 of the 48 runs"):
+        scalelab.fit(runs, "chinchilla", weights=np.zeros(len(runs)))
+
+
+def test_predict_checks_inputs_like_the_cli(res):
+    N, D = np.array([7e10, 1e9]), np.array([1.4e12, 2e10])
+    assert res.predict(N=N, D=D) == pytest.approx(closed_form(res.params, N, D), rel=1e-12)
+    # D from C = 6 N D, as `scalelab predict --N --C` derives it
+    assert res.predict(N=N, C=6 * N * D) == pytest.approx(closed_form(res.params, N, D), rel=1e-12)
+    with pytest.raises(ValueError, match="check the units"):
+        res.predict(N=7, D=1.4e12)  # 7B meant
+    with pytest.raises(ValueError, match=r"does not read \['foo'\]"):
+        res.predict(N=7e10, D=1.4e12, foo=3)
+    with pytest.raises(ValueError, match=r"does not read \['C'\]"):  # C beside N and D could disagree with them
+        res.predict(N=7e10, D=1.4e12, C=1.0)
+    with pytest.raises(ValueError, match=r"needs inputs \['D'\]"):
+        res.predict(N=7e10)
+
+
+def test_outlying_run_is_named_in_the_results_warnings(runs):
+    bad = runs.copy()
+    label = bad.index[5]
+    bad.loc[label, "loss"] *= 1.5
+    warned = scalelab.fit(bad, "chinchilla").warnings
+    assert any("6 MADs" in w and f"rows {label}" in w for w in warned), warned
+    w = np.ones(len(bad))
+    w[5] = 0.0  # weighted out: not part of the fit, not named
+    assert not any("6 MADs" in s for s in scalelab.fit(bad, "chinchilla", weights=w).warnings)
+    assert not any("6 MADs" in s for s in scalelab.fit(runs, "chinchilla").warnings)
+
+
+def test_posterior_refuses_a_level_outside_0_1(runs, res):
+    post = bayes.laplace(runs, "chinchilla", init=res, draws=400)
+    assert post.params(0.9)["alpha"]["lo"] < post.params(0.9)["alpha"]["hi"]
+    for ci in (-0.5, 0.0, 1.0, 95, "0.9", None):
+        with pytest.raises(ValueError, match="ci must"):
+            post.params(ci)
+    with pytest.raises(ValueError, match="for 90% give ci=0.9"):
+        post.predict(ci=90, N=1e10, D=2e11)
+    with pytest.raises(ValueError, match="check the units"):
+        post.predict(N=7, D=1.4e12)
+
+
+def test_forecast_refuses_empty_targets_and_empty_law_lists_before_fitting(runs):
+    with pytest.raises(RunTableError, match="targets hold no rows"):
+        scalelab.forecast(runs, at={"N": [], "D": []}, laws="chinchilla")
+    with pytest.raises(ValueError, match="names no law"):
+        scalelab.forecast(runs, at={"N": [7e10], "D": [1.4e12]}, laws=[])
+    with pytest.raises(ValueError, match="ci must"):
+        scalelab.forecast(runs, at={"N": [7e10], "D": [1.4e12]}, ci="0.9")
+    with pytest.raises(RunTableError, match="expected a CSV or parquet path"):
+        scalelab.forecast(runs, at=7e10, laws="chinchilla")
+
+
+def test_inputs_a_notebook_user_passes(runs, res):
+    # a dict of columns reads as the DataFrame it makes
+    as_dict = scalelab.fit({c: runs[c].to_numpy() for c in runs.columns}, "chinchilla")
+    assert as_dict.params == pytest.approx(res.params, rel=1e-9)
+    with pytest.raises(RunTableError, match="got a int"):
+        scalelab.read(3)
+    # a numeric family column, named by its value
+    kept = scalelab.read(runs.assign(family=np.where(runs["N"] > 3e8, 1, 2)), family=1)
+    assert len(kept) == int((runs["N"] > 3e8).sum())
+    # a result where a law is asked for: told what to pass
+    with pytest.raises(TypeError, match=r"pass its \.law"):
+        scalelab.allocate(res, res.params, 1e24)
+    # the compare module is callable, like forecast and report
+    assert callable(scalelab.compare) and scalelab.compare.compare_one is not None
+    # a target's inputs read under the run table's aliases (c is C)
+    assert scalelab.design.targets.parse_target("loss@c=1e24").at == {"C": 1e24}
+
+
+def test_results_pickle(res):
+    back = pickle.loads(pickle.dumps(res))
+    assert back.law is res.law and back.params == res.params
+    assert back.predict(N=1e10, D=2e11) == pytest.approx(res.predict(N=1e10, D=2e11), rel=0, abs=0)
+
+
+def test_influence_rows_are_the_tables_labels_and_file_lines(runs, tmp_path):
+    small = runs.iloc[:24].copy()
+    small.index = [f"run{i}" for i in range(len(small))]
+    infl = scalelab.influence(small, "chinchilla", "loss@N=1e10,D=2e11", starts=16)
+    t = infl.table()
+    assert set(t["row"]) == set(small.index)
+    top = t["row"].iloc[0]
+    assert small.loc[top, "N"] > 0 and infl.to_json()["runs"][0]["row"] == top
+    path = tmp_path / "runs.csv"
+    small.to_csv(path, index=False)
+    from_file = scalelab.influence(path, "chinchilla", "loss@N=1e10,D=2e11", starts=16)
+    lines = from_file.table()
+    assert (lines["line"] == lines["row"] + 2).all()  # line 1 is the header
+    assert from_file.to_json()["runs"][0]["line"] == int(lines["line"].iloc[0])
+
+
+def test_curve_table_errors_name_file_lines(tmp_path):
+    df = pd.DataFrame({"run_id": ["a"] * 3 + ["b"] * 3, "step": [1, 2, 3, 1, 2, 2],
+                       "lr": 1e-3, "N": 1e8, "D": [1e8, 2e8, 3e8] * 2, "loss": [4.0, 3.5, 3.2, 4.1, 3.6, 3.3]})
+    path = tmp_path / "curves.csv"
+    df.to_csv(path, index=False)
+    with pytest.raises(RunTableError, match="duplicate steps in lines 7"):
+        scalelab.read(path)
