@@ -51,7 +51,8 @@ def spreads(df, resamples, draws, seed):
     fit = scalelab.fit(df, "chinchilla")
     boot = fit_many(df, "chinchilla", variants.bootstrap(df, resamples, seed=seed), progress=False)
     b = {"log_E": np.log(boot["E"]).std(), "alpha": boot["alpha"].std(), "beta": boot["beta"].std()}
-    post = bayes.sample(df, "chinchilla", likelihood="huber", draws=draws, warmup=draws, seed=seed, init=fit)
+    post = bayes.sample(df, "chinchilla", likelihood="huber", draws=draws, warmup=draws, seed=seed, init=fit,
+                        adjust=None)  # the posterior as sampled; its sandwich below
     sds = lambda d: {"log_E": np.log(d["E"]).std(), "alpha": d["alpha"].std(), "beta": d["beta"].std()}  # noqa: E731
     p, sw = sds(post.draws()), sds(bayes.sandwich(post, df).draws())
     lap = bayes.laplace(df, "chinchilla", likelihood="huber", init=fit, draws=8000, seed=seed, adjust=None)
