@@ -6,6 +6,7 @@ The measured mixing and coverage over many simulated 12-run tables at the defaul
 benchmarks/RESULTS.md ("Small tables: the ridge chart"); here small, fast settings.
 """
 
+import dataclasses
 import warnings
 
 import jax
@@ -123,8 +124,8 @@ def test_same_posterior_as_the_law_own_coordinates(t40, fit40):
 def test_nonpositive_exponent_falls_back_to_the_law_own_coordinates(t40, fit40):
     # The ridge chart samples log(alpha T): centred on a fit with alpha <= 0 it cannot serve, and NUTS says
     # it moved in the law's own coordinates. (warmup=1000 reuses the program compiled above.)
-    init = dict(fit40.unconstrained)
-    init["alpha"] = -0.05
+    # a FitResult is the centre as given (a dict would only start a fit, polished back to alpha > 0)
+    init = dataclasses.replace(fit40, unconstrained={**fit40.unconstrained, "alpha": -0.05})
     post = bayes.sample(t40, "chinchilla", chains=2, draws=50, warmup=1000, init=init, adjust=None, extend=0,
                         retry=False, progress=False)
     assert "own coordinates" in post.sampler and np.all(np.isfinite(post.theta))

@@ -193,7 +193,10 @@ def test_the_reports_fit_is_the_fit_command_gives(tmp_path, simulated_runs):
     """The report's default starts are `scalelab.fit`'s (variable projection for Chinchilla): the same parameters,
     so that a report and a fit of one table never disagree (on an ill-posed table the grid found another optimum)."""
     scalelab.report(simulated_runs, "chinchilla", tmp_path / "rep", n_boot=0, compare_laws=None, influence=False)
-    s = json.loads((tmp_path / "rep" / "report.json").read_text())
+    # strict JSON: no bootstrap means no interval, written null (it was a bare NaN token, which parsers refuse)
+    s = json.loads((tmp_path / "rep" / "report.json").read_text(),
+                   parse_constant=lambda c: pytest.fail(f"report.json holds {c}"))
+    assert all(p["lo"] is None and p["hi"] is None for p in s["params"])
     ref = scalelab.fit(simulated_runs, "chinchilla")
     assert s["objective"] == pytest.approx(ref.objective, rel=1e-12)
     for p in s["params"]:

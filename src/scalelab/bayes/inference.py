@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 import warnings
 from typing import Mapping
@@ -11,8 +12,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import numpyro.distributions as dist
+import pandas as pd
 
 from scalelab import laws as _laws
+from scalelab import runs as _runs
 from scalelab.bayes import reparam as _reparam
 from scalelab.bayes.laplace import laplace_core, onehot_groups
 from scalelab.bayes.model import prepare_data
@@ -25,18 +28,22 @@ from scalelab.programs import float64, per_law
 
 
 def _init_theta(table, law, init, likelihood):
-    """Unconstrained start ``[P]``: a FitResult, a dict (natural or unconstrained), or None (run `fit`)."""
-    if init is None:
-        from scalelab.fit import fit
+    """Unconstrained centre ``[P]``: a FitResult's optimum; a dict (natural or unconstrained) starts a fit polished
+    to the optimum (a Gaussian at a rounded, non-optimal point has a meaningless curvature); None runs `fit`."""
+    from scalelab.fit import fit
 
-        starts = "grid" if law.start_grid is not None else 256
+    if isinstance(init, Mapping) or init is None:
+        starts = _dict_theta(law, init)[None] if init is not None else "grid" if law.start_grid is not None else 256
         init = fit(table, law, objective="mse" if likelihood == "normal" else "huber", starts=starts)
     if getattr(init, "converged", True) is False:
         warnings.warn(f"the fit that centres the {law.name} posterior did not converge: the Laplace approximation "
                       "(and NUTS's preconditioner) may be off-centre; refit with more starts or fixed parameters",
                       RuntimeWarning, stacklevel=3)
-    if hasattr(init, "unconstrained"):
-        init = init.unconstrained
+    return _dict_theta(law, init.unconstrained)
+
+
+def _dict_theta(law, init) -> np.ndarray:
+    """``[P]`` unconstrained values from a dict of the law's natural or unconstrained parameters."""
     init = dict(init)
     if set(law.unconstrained_names) <= set(init):
         return np.array([float(init[u]) for u in law.unconstrained_names])
@@ -73,13 +80,15 @@ def laplace(runs, law="chinchilla", *, likelihood: str = "huber", groups=None, p
             init=None, draws: int = 4000, seed: int = 0, delta: float = 1e-3, adjust: str | None = "auto") -> Posterior:
     """Gaussian approximation of the posterior around the fit (see `scalelab.bayes.laplace`).
 
-    Same arguments as `sample`; ``draws`` independent draws are stored as 4
+    Same arguments as `sample`; ``draws`` independent draws (rounded down to a multiple of 4) are stored as 4
     pseudo-chains so summaries read the same (R-hat and ESS are None: they mean nothing for
     independent draws). Noise parameters are fixed at their profile estimates
     (``adjust="sandwich"`` adjusts the law's parameters only).
     """
     t0 = time.perf_counter()
     _check_adjust(adjust, groups)
+    if isinstance(draws, bool) or not isinstance(draws, (int, np.integer)) or draws < 4:
+        raise ValueError(f"draws must be a whole number >= 4 (4 pseudo-chains of draws // 4 each), got {draws!r}")
     law = _laws.get(law)
     table, x, y, idx, labels = prepare_data(runs, law, groups)
     theta0 = _init_theta(table, law, init, likelihood)
@@ -195,6 +204,8 @@ def sample_many(datasets, law="chinchilla", *, likelihood: str = "huber", groups
             raise ValueError(f"{name} must be >= 1, got {v}")
     if int(warmup) < 0:
         raise ValueError(f"warmup must be >= 0, got {warmup}")
+    if isinstance(datasets, (str, os.PathLike, pd.DataFrame, _runs.RunTable)):  # list() would iterate its columns
+        raise TypeError(f"sample_many takes a list of run tables; for one {type(datasets).__name__} use bayes.sample")
     datasets = list(datasets)
     if not datasets:
         raise ValueError("sample_many needs at least one run table")
@@ -350,8 +361,8 @@ def sample(runs, law="chinchilla", *, likelihood: str = "huber", groups=None, pr
       priors: overrides of the default priors (`scalelab.bayes.priors`).
       chains, draws, warmup: NUTS settings (see `sample_many` for how chains are run on CPU vs accelerators).
       seed: PRNG seed; same inputs and seed give the same draws.
-      init: the fit to start from (`FitResult`, natural or unconstrained dict);
-        None runs `scalelab.fit`. NUTS is preconditioned by the Laplace covariance
+      init: the fit to start from: a `FitResult` (its optimum), or a natural or unconstrained dict
+        (a fit's start, polished to the optimum); None runs `scalelab.fit`. NUTS is preconditioned by the Laplace covariance
         around it (see `make_model`), and chains start at independent draws from that
         approximation, so they are dispersed for R-hat to mean something.
       delta: Huber threshold (standardised units; Epoch: 1e-3).

@@ -22,6 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 import numpyro
 import numpyro.distributions as dist
+import pandas as pd
 
 from scalelab import runs as _runs
 from scalelab.bayes import reparam as _reparam
@@ -35,7 +36,8 @@ def group_index(table: _runs.RunTable, groups) -> tuple[np.ndarray | None, tuple
 
     ``groups``: None (no offsets); ``"N"`` (model size: ``log10 N`` rounded to
     0.1, as DESIGN.md measured); another column name (e.g. ``"family"``); or one
-    label per run.
+    label per run (a `pandas.Series` matched to the table's index by label). A run
+    without a label (empty, NaN) is refused: which group it belongs to is unknown.
     """
     if groups is None:
         return None, ()
@@ -48,9 +50,13 @@ def group_index(table: _runs.RunTable, groups) -> tuple[np.ndarray | None, tuple
             raise ValueError(f"groups={groups!r}: give 'N' (model size), a column name "
                              f"({table.columns}) or one label per run")
     else:
-        labels = np.asarray(groups)
-        if labels.shape != (len(table),):
-            raise ValueError(f"groups must have one label per run ({len(table)}), got shape {labels.shape}")
+        labels = table.per_run(groups, "groups")
+    missing = pd.isna(labels)
+    if missing.any():
+        raise ValueError(f"groups: {table.rows(table.df.index[missing])} have no group label; give every run one "
+                         f"(or leave those runs out)")
+    if labels.dtype == object:  # mixed types (text and numbers) sort as text
+        labels = labels.astype(str)
     uniq, idx = np.unique(labels, return_inverse=True)
     return idx.astype(np.int32), tuple(u.item() if hasattr(u, "item") else u for u in uniq)
 

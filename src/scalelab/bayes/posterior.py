@@ -238,6 +238,9 @@ class Posterior:
             idx = np.arange(loss.shape[0]) % len(next(iter(hp.values())))
             hp = {k: v[idx][:, None] for k, v in hp.items()}
         else:
+            missing = [k for k in hl.params if k not in hyper_params]
+            if missing:
+                raise ValueError(f"hyper_params lack {missing} of law {hl.name!r} (its parameters: {list(hl.params)})")
             hp = {k: float(hyper_params[k]) for k in hl.params}
         x = {"loss": loss, "C": np.broadcast_to(C, loss.shape)}
         rec = np.asarray(hl(hp, **{k: x[k] for k in hl.inputs}))

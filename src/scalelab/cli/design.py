@@ -94,12 +94,10 @@ def cmd_suggest(args) -> int:
                          fixed=fixed_from(args.fix), method=args.method, min_fraction=args.min_fraction,
                          tokens_per_param=(args.min_ratio, args.max_ratio), steps=args.steps,
                          min_separation=args.min_separation)
-    short = _shortfall(res, args.k)
-    said = [*res.warnings, *([short] if short else [])]
-    for w in said:
+    for w in res.warnings:  # the fit's, runs far outside the ladder, a budget left unspent
         err(f"warning: {w}")
     if args.json:
-        print(json.dumps({**res.to_json(), "warnings": said}))
+        print(json.dumps(res.to_json()))
         return 0
     print(f"{res.target} = {res.value:.6g} ({res.law}); Laplace sd {res.sd_before:.3g} now, {res.sd_after:.3g} "
           f"after the runs below (sigma {res.sigma:.3g}); {res.spent:.3g} of {res.budget:.3g} FLOPs "
@@ -107,20 +105,6 @@ def cmd_suggest(args) -> int:
           f"{res.method}" + (f" (greedy sd {res.sd_greedy:.3g})" if res.method != "greedy" else ""))
     print(res.runs.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     return 0
-
-
-SPEND_FLOOR = 0.9  # below this fraction of the budget, `suggest` says how much is left unspent and why
-
-
-def _shortfall(res, k) -> str:
-    """A sentence when the suggestion spends less than `SPEND_FLOOR` of the budget or has fewer than k runs."""
-    n, frac = len(res.runs), res.spent / res.budget
-    if n >= k and frac >= SPEND_FLOOR:
-        return ""
-    return (f"{n} of {k} runs chosen, {res.spent:.3g} of {res.budget:.3g} FLOPs spent ({100 * frac:.0f}%): "
-            "the isoFLOP pool has too few candidates that fit the rest of the budget and lie --min-separation "
-            "apart; lower --min-separation or --min-fraction, widen --min-ratio/--max-ratio, or use "
-            "--method gradient, which splits the whole budget")
 
 
 def decades(text: str) -> float:

@@ -282,10 +282,18 @@ def suggest(runs, law="chinchilla", target: str | Target = "loss@C=1e24", *, bud
                     f"sizes ({lo:.3g} to {hi:.3g} parameters; e.g. N = {N[far][0]:.3g}): the forecast's variance "
                     f"there, and its reduction, are extrapolations of the law; a larger budget buys runs nearer "
                     f"the ladder")
+    if len(N) < k or C.sum() < SPEND_FLOOR * budget:
+        said.append(f"{len(N)} of {k} runs chosen, {C.sum():.3g} of {budget:.3g} FLOPs spent "
+                    f"({100 * C.sum() / budget:.0f}%): the isoFLOP pool has too few candidates that fit the rest of "
+                    f"the budget and lie min_separation apart; lower min_separation or min_fraction (--min-separation, "
+                    f"--min-fraction), widen tokens_per_param (--min-ratio/--max-ratio), or use method='gradient' "
+                    f"(--method gradient), which splits the whole budget")
     return Suggestion(law, target.text, float(value), float(np.sqrt(var[0])),
                       float(np.sqrt(max(var[-1], 0.0))), sigma, float(budget), float(C.sum()), rows,
                       method, float(np.sqrt(max(var_greedy, 0.0))), time.perf_counter() - t0, tuple(said))
 
+
+SPEND_FLOOR = 0.9  # below this fraction of the budget (or with fewer than k runs), `suggest` says why in its warnings
 
 __all__ = ["Suggestion", "suggest", "candidate_pool", "flops", "laplace_state", "sequential_variance",
            "gradient_design", "separation", "MIN_SEPARATION"]

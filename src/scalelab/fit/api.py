@@ -48,8 +48,9 @@ class FitResult:
         had already compiled the program.
       method: ``"projection"`` (variable-projection screen + LM, `scalelab.fit.screen`)
         or ``"multistart"`` (every start screened by LM, `scalelab.fit.multistart`).
-      warnings: identifiability warnings (`scalelab.fit.identify`): the design and parameters at
-        the edge of their range; and runs far from the fit (`scalelab.fit.outliers`).
+      warnings: what the fit could not settle, in sentences: no convergence; identifiability
+        (`scalelab.fit.identify`: the design, parameters at the edge of their range); runs far
+        from the fit (`scalelab.fit.outliers`). ``scalelab fit --json`` prints the same list.
       log_residuals: ``log L_pred - log L`` of each run at ``params``, in the table's row order
         (runs of weight 0 included).
     """
@@ -260,15 +261,19 @@ def fit(runs, law="chinchilla", *, objective: str = "huber", delta: float = 1e-3
     u = {k: float(v) for k, v in law.unflatten(theta).items()}
     params = {k: float(v) for k, v in natural.items()}
     log_residuals = np.asarray(log_residuals, float)[:len(table)]
+    converged = bool(res.converged) and bool(np.isfinite(res.f))
+    unconverged = [] if converged else [
+        f"the best start did not meet the convergence test after {int(res.n_iter)} iterations; give more "
+        f"iterations (max_iter={2 * max_iter}, --max-iter {2 * max_iter}) or more starts (starts=N, --starts N)"]
     return FitResult(
         law=law, params=params, unconstrained=u, objective=float(res.f),
-        converged=bool(res.converged) and bool(np.isfinite(res.f)), best_start=int(res.best_start),
+        converged=converged, best_start=int(res.best_start),
         n_starts=int(start_arr.shape[0]), n_iter=int(res.n_iter),
         n_runs=int(np.count_nonzero(data["w"])), objective_kind=objective, delta=float(delta),
         fixed={k: float(v) for k, v in (fixed or {}).items()}, conventions=law.conventions,
         notes=table.notes, seconds=time.perf_counter() - t0, compile_seconds=compile_seconds,
         method="projection" if projection else "multistart",
-        warnings=tuple(_identify.design_warnings(table, law.inputs) + _identify.parameter_warnings(law, u)
+        warnings=tuple(unconverged + _identify.design_warnings(table, law.inputs) + _identify.parameter_warnings(law, u)
                        + outlier_warnings(table, log_residuals, data["w"], n_free=int(free.sum()))),
         log_residuals=log_residuals,
     )

@@ -335,5 +335,6 @@ def fit_many(runs, law="chinchilla", variants: Variants | None = None, *, object
 def percentile_intervals(df: pd.DataFrame, params, ci: float = 0.95) -> dict:
     """Percentile intervals ``{name: [lo, hi]}`` of ``params`` over the rows of ``df`` (e.g. bootstrap)."""
     ci = check_ci(ci)
+    params = [params] if isinstance(params, str) else list(params)
     lo, hi = 50 * (1 - ci), 100 - 50 * (1 - ci)
     return {k: [float(np.percentile(df[k], lo)), float(np.percentile(df[k], hi))] for k in params}

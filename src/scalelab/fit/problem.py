@@ -8,7 +8,6 @@ the law's inputs ``x``, with per-run weights ``w``.
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
 from scalelab import runs as _runs
 
@@ -35,17 +34,7 @@ def prepare_data(table: _runs.RunTable, law, weights=None, dtype=np.float64) -> 
     if weights is None:
         w = np.ones(len(table), dtype)
     else:
-        if isinstance(weights, pd.Series):  # by label, never silently by position
-            index = table.df.index
-            if not (index.is_unique and weights.index.is_unique and len(weights) == len(index)
-                    and weights.index.isin(index).all()):
-                raise ValueError(f"weights is a pandas Series whose index does not match the run table's "
-                                 f"({len(weights)} labels for {len(index)} runs): index it like the table "
-                                 f"(weights.reindex(table.index)) or pass a NumPy array in the table's row order")
-            weights = weights.reindex(index)
-        w = np.asarray(weights, dtype)
-        if w.shape != (len(table),):
-            raise ValueError(f"weights must have one entry per run ({len(table)}), got shape {w.shape}")
+        w = table.per_run(weights, "weights").astype(dtype)  # a Series by label, never silently by position
         if not np.all(np.isfinite(w)) or np.any(w < 0):
             raise ValueError("weights must be finite and >= 0")
     return {"x": x, "y": y, "w": w}

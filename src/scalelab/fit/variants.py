@@ -104,6 +104,9 @@ def bootstrap(runs, n_resamples: int, seed: int = 0, by: str | None = None, min_
         if by not in table.columns:
             raise _runs.RunTableError(f"cannot bootstrap by {by!r}: no such column; columns are {table.columns}")
         codes, uniques = pd.factorize(table.df[by])
+        if (codes < 0).any():  # factorize's -1 would take the last group's count
+            raise _runs.RunTableError(f"cannot bootstrap by {by!r}: {table.rows(table.df.index[codes < 0])} have no "
+                                      f"{by!r}; give every run one (or leave those runs out)")
         g = len(uniques)
     if min_runs > len(codes):
         raise _runs.RunTableError(f"no resample of {len(codes)} runs keeps {min_runs}: the table is too small")
@@ -202,7 +205,12 @@ def from_table(runs, spec: pd.DataFrame) -> dict[str, Variants]:
                 keep = table.df.eval(filt)
             except Exception as err:
                 raise ValueError(f"variant row {i}: cannot evaluate filter {filt!r}: {err}") from err
-            w = np.asarray(keep, float)
+            keep = np.asarray(keep)
+            if keep.shape != (len(table),) or keep.dtype != bool:  # "N" or "D / N" would become the weights
+                raise ValueError(f"variant row {i}: filter {filt!r} is not a condition on each run (it gives "
+                                 f"{keep.dtype} values of shape {keep.shape}); write one such as 'N < 1e9' or "
+                                 f"'D / N > 20'")
+            w = keep.astype(float)
         else:
             w = np.ones(len(table))
         try:

@@ -36,6 +36,10 @@ def check_law(law, extra):
     missing = sorted(set(law.inputs) - {"N", "D"} - set(extra or {}))
     if missing:
         raise ValueError(f"law {law.name!r} also needs inputs {missing} held fixed (e.g. E=8); give them as extra")
+    unread = sorted(set(extra or {}) - (set(law.inputs) - {"N", "D"}))
+    if unread:  # a typo, or E=8 for a dense law: the answer would silently be the other one
+        raise ValueError(f"law {law.name!r} does not read {unread} (its inputs: {', '.join(law.inputs)}); drop them "
+                         f"from extra")
 
 
 def _log_loss(law, theta, u, C, extra):
@@ -110,7 +114,9 @@ def frontier(law, params: Mapping[str, float], C, extra: Mapping[str, float] | N
     Returns a dict of arrays over ``C``: ``C``, ``N_opt`` (parameters), ``D_opt``
     (tokens), ``tokens_per_param``, ``loss`` (nats/token) at the optimum, and the
     law's partial elasticities there, ``dlogL_dlogN`` (D held) and ``dlogL_dlogD``
-    (N held); at an interior optimum of ``C = 6ND`` the two are equal.
+    (N held); at an interior optimum of ``C = 6ND`` the two are equal. Where they differ the
+    loss keeps falling toward an edge of the search (tokens per parameter e^-30..e^30): that budget
+    has no interior optimum, and `allocate` refuses it.
     """
     law, C, extra = _prepare(law, params, C, extra)
     theta = _theta(law, params)
@@ -150,8 +156,18 @@ def allocate(law, params: Mapping[str, float], C, extra: Mapping[str, float] | N
     other inputs (e.g. ``E``) held at ``extra``.
     """
     law = _laws.get(law)
+    check_law(law, extra)  # extra inputs the law reads, none it does not (a closed form would ignore them)
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         out = closed_form(law, params, C) if law.allocation is not None else frontier(law, params, C, extra)
+    if "dlogL_dlogN" in out:  # the numeric optimum: stationary under C = 6ND, or the search ran into its edge
+        eN, eD = (np.asarray(out[k], float) for k in ("dlogL_dlogN", "dlogL_dlogD"))
+        edge = ~np.isclose(eN, eD, rtol=1e-3, atol=1e-9)
+        if edge.any():
+            shown = ", ".join(f"{k}={float(params[k]):.4g}" for k in law.params if k in params)
+            raise ValueError(f"no interior compute-optimal split for {law.name} at these parameters ({shown}) at "
+                             f"C = {np.atleast_1d(out['C'])[edge][0]:.3g}: the loss keeps falling toward "
+                             f"{np.atleast_1d(out['tokens_per_param'])[edge][0]:.3g} tokens per parameter, the edge of "
+                             f"the search (its elasticities in N and D differ: {eN[edge][0]:.4g} vs {eD[edge][0]:.4g})")
     if not all(np.isfinite(np.asarray(out[k], float)).all() for k in ("N_opt", "D_opt")):
         shown = ", ".join(f"{k}={float(params[k]):.4g}" for k in law.params if k in params)
         raise ValueError(f"no compute-optimal split for {law.name} at these parameters ({shown}): N_opt and D_opt are "

@@ -72,6 +72,8 @@ class IsoFLOP:
       approach3: the law-fit comparison (see `isoflop`), or None.
       warnings: every warning, as sentences.
       tolerance, ci: as given.
+      notes: the run table's notes (`RunTable.notes`: columns derived, repeated rows, runs alike in
+        every input whose losses differ, as when two ladders are mixed).
     """
 
     budgets: np.ndarray
@@ -90,6 +92,7 @@ class IsoFLOP:
     warnings: tuple
     tolerance: float
     ci: float
+    notes: tuple = ()
 
     def to_json(self) -> dict:
         """The stable object of ``scalelab isoflop --json`` (NaN written as null)."""
@@ -113,6 +116,7 @@ class IsoFLOP:
             "N_opt": self.N_opt, "D_opt": self.D_opt, "a": self.a, "a_interval": self.a_interval,
             "b": self.b, "b_interval": self.b_interval, "sizes": self.sizes, "bracketed": self.bracketed,
             "methods": self.methods, "approach3": self.approach3, "warnings": list(self.warnings),
+            "notes": list(self.notes),
         })
 
     def profile(self, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -251,7 +255,7 @@ def isoflop(runs, *, method: str = DEFAULT_METHOD, tolerance: float = DEFAULT_TO
     return IsoFLOP(budgets=budgets, method=method, N_opt=head["N_opt"], D_opt=head["D_opt"], a=head["a"],
                    a_interval=head["a_interval"], b=head["b"], b_interval=head["b_interval"], methods=methods,
                    sizes=sizes, bracketed=bracketed, points=points, approach3=a3, warnings=tuple(warnings),
-                   tolerance=float(tolerance), ci=float(ci))
+                   tolerance=float(tolerance), ci=float(ci), notes=tuple(table.notes))
 
 
 def _listing(C, values, unit: str = "", prefix: str = "", limit: int = 6) -> str:
@@ -267,6 +271,7 @@ def _profile(points: pd.DataFrame, k: int):
     return g["x"].to_numpy(float), g["y"].to_numpy(float)
 
 
+@float64
 def approach3_frontier(runs, law="chinchilla", budgets=None, *, ci: float = 0.9, n_boot: int = 100, seed: int = 0,
                        starts="grid", extra: Mapping[str, float] | None = None) -> dict:
     """Approach 3: the exponents of a fitted law's compute-optimal frontier, with bootstrap intervals.
@@ -280,13 +285,18 @@ def approach3_frontier(runs, law="chinchilla", budgets=None, *, ci: float = 0.9,
 
     from scalelab import optimal as _frontier
     from scalelab.fit import fit, variants
+    from scalelab.optimal.frontier import check_law
     from scalelab.fit.many import fit_many
 
     check_ci(ci)
     law = _laws.get(law)
+    check_law(law, extra)  # a law of N and D (bnsl, of C alone, has no split to fit)
     table = _runs.read(runs).final()  # a final-loss law: a curve table's last checkpoints
-    budgets = np.asarray(budgets if budgets is not None else
-                         np.geomspace(table.column("C").min(), table.column("C").max(), 8), float)
+    budgets = np.atleast_1d(np.asarray(budgets if budgets is not None else
+                                       np.geomspace(table.column("C").min(), table.column("C").max(), 8), float))
+    if len(budgets) < 2 or not (np.all(np.isfinite(budgets)) and np.all(budgets > 0)):
+        raise ValueError(f"budgets: give two or more compute budgets in FLOPs, finite and > 0 (the slope of "
+                         f"ln N_opt on ln C needs two); got {budgets}")
     res = fit(table, law, starts=starts, seed=seed)
     warnings = [] if res.converged else [f"the {law.name} fit did not meet the convergence test"]
     rows = [res.params]

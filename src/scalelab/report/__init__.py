@@ -242,9 +242,7 @@ def report(runs, law: str = "chinchilla", out="report", *, ci: float = 0.9, n_bo
     head_C = float(budgets[-1])
     head_target = "loss@C=" + f"{head_C:.6g}" + "".join(f",{k}={v:.6g}" for k, v in extra.items())
 
-    fit = scalelab.fit(table, law_obj, starts=starts, seed=seed, fixed=fixed)
-    if not fit.converged:
-        warnings.append(f"the {law_obj.name} fit did not meet the convergence test (objective {fit.objective:.4g})")
+    fit = scalelab.fit(table, law_obj, starts=starts, seed=seed, fixed=fixed)  # its warnings are added below
     draws, n_bad = (None, 0)
     if n_boot:
         draws, n_bad = _bootstrap_draws(table, law_obj, n_boot, seed, fixed, fit)
@@ -258,7 +256,7 @@ def report(runs, law: str = "chinchilla", out="report", *, ci: float = 0.9, n_bo
         lo, hi = (np.nanpercentile(draws[k], [q, 100 - q]) if draws is not None else (np.nan, np.nan))
         param_rows.append({"name": k, "value": float(v), "lo": float(lo), "hi": float(hi),
                            "fixed": bool(fixed and k in fixed)})
-    warnings.extend(w for w in fit.warnings if w not in warnings)  # identifiability: the design, parameters at edges
+    warnings.extend(w for w in fit.warnings if w not in warnings)  # convergence, identifiability, outlying runs
 
     figs, skipped = {}, []
     figs["a_loss_vs_compute.png"] = figures.loss_vs_compute(ctx, ci)
@@ -358,7 +356,9 @@ def report(runs, law: str = "chinchilla", out="report", *, ci: float = 0.9, n_bo
         "skipped": skipped,
         "seconds": time.perf_counter() - t0,
     }
-    (out / "report.json").write_text(json.dumps(summary, indent=1, default=_json_default))
+    plain = json.loads(json.dumps(summary, default=_json_default))  # NumPy values as Python's
+    # strict JSON: a number that is not finite (no bootstrap, no interval) is null, never a bare NaN token
+    (out / "report.json").write_text(json.dumps(_finite(plain), indent=1, allow_nan=False))
     name = "" if str(table.source).startswith("<") else f": {Path(str(table.source)).name}"
     page = html.page(summary, title or f"scalelab report{name}")
     path = out / "index.html"
@@ -371,6 +371,17 @@ def _largest_run(table) -> dict:
     i = int(np.argmax(table.column("N"))) if "N" in table.columns else 0
     row = table.df.iloc[i]
     return {k: float(row[k]) for k in table.columns if k in _runs.NUMERIC and k != "loss"}
+
+
+def _finite(v):
+    """``v`` (JSON-like: dicts, lists, numbers) with every non-finite float replaced by None."""
+    if isinstance(v, float):
+        return v if np.isfinite(v) else None
+    if isinstance(v, dict):
+        return {k: _finite(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_finite(x) for x in v]
+    return v
 
 
 def _json_default(v):

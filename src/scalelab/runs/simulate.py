@@ -19,8 +19,14 @@ from scalelab import laws as _laws
 def isoflop_design(budgets=(1e18, 3e18, 1e19, 3e19, 1e20), n_per_budget: int = 8,
                    tokens_per_param=(2.0, 200.0)) -> dict:
     """(N, D) pairs on isoFLOP curves ``C = 6 N D``, log-spaced in tokens per parameter."""
-    budgets = np.asarray(budgets, float)
-    ratios = np.geomspace(tokens_per_param[0], tokens_per_param[1], n_per_budget)
+    budgets = np.atleast_1d(np.asarray(budgets, float))
+    lo, hi = (float(v) for v in tokens_per_param)
+    if budgets.ndim != 1 or not (np.all(np.isfinite(budgets)) and np.all(budgets > 0)):
+        raise ValueError(f"budgets must be compute budgets in FLOPs, finite and > 0; got {budgets}")
+    if not (0 < lo <= hi < np.inf) or int(n_per_budget) < 1:
+        raise ValueError(f"tokens_per_param must be (low, high) with 0 < low <= high, and n_per_budget >= 1; "
+                         f"got {tokens_per_param}, {n_per_budget}")
+    ratios = np.geomspace(lo, hi, int(n_per_budget))
     C = np.repeat(budgets, n_per_budget)
     r = np.tile(ratios, len(budgets))
     N = np.sqrt(C / (6.0 * r))
@@ -40,6 +46,11 @@ def simulate(law, params: Mapping[str, float], inputs: Mapping[str, np.ndarray] 
       seed: NumPy seed (same seed, same table).
     """
     law = _laws.get(law)
+    missing = [p for p in law.params if p not in params]
+    if missing:
+        raise ValueError(f"law {law.name!r} needs parameters {missing} (its parameters: {list(law.params)})")
+    if not (np.isfinite(sigma) and sigma >= 0):
+        raise ValueError(f"sigma (the sd of the log-loss noise) must be finite and >= 0, got {sigma}")
     if inputs is None:
         inputs = isoflop_design()
     inputs = {k: np.asarray(v, float) for k, v in inputs.items()}

@@ -91,6 +91,23 @@ class RunTable:
     def __len__(self) -> int:
         return len(self.df)
 
+    def per_run(self, values, name: str) -> np.ndarray:
+        """``values`` given one per run (weights, group labels) as an array in the table's row order: a
+        `pandas.Series` is matched to the table's index by label (never silently by position; labels that
+        are not the table's are refused), anything else is read in row order and must have one entry per run."""
+        if isinstance(values, pd.Series):
+            index = self.df.index
+            if not (index.is_unique and values.index.is_unique and len(values) == len(index)
+                    and values.index.isin(index).all()):
+                raise ValueError(f"{name} is a pandas Series whose index does not match the run table's "
+                                 f"({len(values)} labels for {len(index)} runs): index it like the table "
+                                 f"({name}.reindex(table.index)) or pass an array in the table's row order")
+            values = values.reindex(index)
+        out = np.asarray(values)
+        if out.shape != (len(self),):
+            raise ValueError(f"{name} must have one entry per run ({len(self)}), got shape {out.shape}")
+        return out
+
     @property
     def columns(self) -> list[str]:
         return list(self.df.columns)
