@@ -76,7 +76,10 @@ def test_epoch_influence_ranks_like_leave_one_out(epoch_runs, epoch_path):
     assert rc == 0
     obj = json.loads(buf.getvalue())
     assert set(obj) == {"law", "target", "value", "runs", "warnings"} and obj["law"] == "chinchilla"
-    assert obj["warnings"] == []  # Epoch's design: nothing the fit cannot pin down
+    # Epoch's design: nothing the fit cannot pin down; the fit names the runs far from the law (since the outlier
+    # warning moved into the fit's own warnings), each with its file line, which the runs' entries carry too
+    assert len(obj["warnings"]) == 1 and "more than 6 MADs" in obj["warnings"][0], obj["warnings"]
+    assert {r["line"] for r in obj["runs"]} == set(range(2, 247)) - {2, 3, 4, 5, 6}  # the 5 highest-loss rows dropped
     assert len(obj["runs"]) == 240 and all(r["loo_change"] is None for r in obj["runs"])
     mags = [abs(r["influence"]) for r in obj["runs"]]
     assert mags == sorted(mags, reverse=True)
