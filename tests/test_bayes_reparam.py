@@ -104,20 +104,26 @@ def fit40(t40):
 
 @pytest.mark.slow  # make test-all; CI's time budget
 def test_same_posterior_as_the_law_own_coordinates(t40, fit40):
-    # A change of coordinates with its Jacobian leaves the posterior alone: means and 90% intervals of the
-    # ridge chart's draws match those of the law's own coordinates within Monte-Carlo error (4 standard
-    # errors from both samples' ESS; the quantiles' errors are about 1.5x the mean's at 90%, hence 6).
+    # A change of coordinates with its Jacobian leaves the posterior alone: the ridge chart's draws match those of
+    # the law's own coordinates within Monte-Carlo error (4 standard errors from both samples' ESS; the quantiles'
+    # errors are about 1.5x the mean's at 90%, hence 6), where the own coordinates are a valid reference. On this
+    # table the posterior of log_E (and alpha) has a long lower tail (E -> 0 with alpha -> 0) that NUTS in the own
+    # coordinates under-samples while R-hat reads ~1.005: an independent float64 random-walk reference
+    # (benchmarks/ridge_reference.py, RESULTS.md "Which chart is right") puts log_E's 5% quantile at 0.310 and
+    # its mean at 0.530, the ridge chart at 0.301 / 0.528, the own coordinates at 0.354 / 0.544 (4 x 3,000 draws).
+    # So the comparison covers beta, and the upper quantile of log_E and alpha, not their lower tails.
     kw = dict(chains=2, draws=500, warmup=1000, init=fit40, adjust=None, extend=0, retry=False, progress=False)
     a = bayes.sample(t40, "chinchilla", reparam="ridge", seed=0, **kw)
     b = bayes.sample(t40, "chinchilla", reparam=None, seed=1, **kw)
     assert a.sampler.startswith("NUTS") and "ridge chart (A, B" in a.sampler
     assert "own coordinates" in b.sampler
     az = bayes.posterior._arviz()
-    for un in ("log_E", "alpha", "beta"):
+    for un, quantiles in (("log_E", (0.95,)), ("alpha", (0.95,)), ("beta", (0.05, 0.95))):
         da, db = a.idata.posterior[un].values, b.idata.posterior[un].values
         se = np.sqrt(da.var() / float(az.ess(da)) + db.var() / float(az.ess(db)))
-        assert abs(da.mean() - db.mean()) < 4 * se, (un, da.mean(), db.mean(), se)
-        for q in (0.05, 0.95):
+        if un == "beta":
+            assert abs(da.mean() - db.mean()) < 4 * se, (un, da.mean(), db.mean(), se)
+        for q in quantiles:
             assert abs(np.quantile(da, q) - np.quantile(db, q)) < 6 * se, (un, q)
 
 
