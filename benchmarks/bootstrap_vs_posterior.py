@@ -58,8 +58,10 @@ def spreads(df, resamples, draws, seed):
     lap = bayes.laplace(df, "chinchilla", likelihood="huber", init=fit, draws=8000, seed=seed, adjust=None)
     lap_sw = bayes.sandwich(lap, df)
     lp, lsw = sds(lap.draws()), sds(lap_sw.draws())
+    grouped = bayes.laplace(df, "chinchilla", likelihood="huber", groups="N", init=fit, draws=8000, seed=seed)
     intervals = {name: p.params(0.95) for name, p in (("NUTS", post), ("NUTS + sandwich", bayes.sandwich(post, df)),
-                                                       ("Laplace", lap), ("Laplace + sandwich", lap_sw))}
+                                                       ("Laplace", lap), ("Laplace + sandwich", lap_sw),
+                                                       ("Laplace, per-size offsets", grouped))}
     return fit, {k: {"bootstrap_sd": float(b[k]), "posterior_sd": float(p[k]), "ratio": float(b[k] / p[k]),
                      "sandwich_sd": float(sw[k]), "ratio_to_sandwich": float(b[k] / sw[k]),
                      "laplace_sd": float(lp[k]), "laplace_sandwich_sd": float(lsw[k]),
