@@ -208,6 +208,8 @@ def test_forecast_flags(tmp_path, capsys, runs_csv, argv, match):
     (["predict", "--N", "1e9,2e9", "--D", "2e10,3e10,4e10"], "--N has 2, --D has 3"),
     (["predict", "--N", "1e9", "--D", "2e10", "--E", "8"], "law 'chinchilla' does not read --E"),
     (["allocate", "--C", "1e24", "--E", "8"], "law 'chinchilla' does not read --E"),
+    # thousands separators: commas separate values, so 7,000,000,000 would be read as 7, 0, 0, 0
+    (["predict", "--N", "7,000,000,000", "--D", "1.4e12"], "without thousands separators (7000000000"),
 ])
 def test_predict_and_allocate_refuse_what_has_no_answer(capsys, argv, match):
     fails(capsys, *argv, "--reference", "epoch2024", match=match)

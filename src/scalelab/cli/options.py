@@ -159,9 +159,17 @@ def fixed_from(items, flag: str = "--fix") -> dict | None:
 
 
 def floats(text: str, flag: str = "") -> "np.ndarray":  # noqa: F821
-    """'1e9,2e9' or '1e9' -> float64 NumPy array (``flag`` names the option in errors)."""
+    """'1e9,2e9' or '1e9' -> float64 NumPy array (``flag`` names the option in errors). Commas separate values,
+    so a parameter, token or FLOP count written with thousands separators (--N 7,000,000,000) is refused rather
+    than read as 7, 0, 0, 0 (a list of expert counts, --E 8,128,512, is read as the list it is)."""
+    import re
+
     import numpy as np
 
+    amount = flag.lstrip("-") in ("N", "N_total", "N_active", "D", "C", "allocate")
+    if amount and re.fullmatch(r"\s*\d{1,3}(,\d{3})+\s*", str(text)):
+        raise UsageError(f"{flag or 'value'} {text!r}: commas separate values here; write the number without "
+                         f"thousands separators ({str(text).replace(',', '').strip()}, or in e-notation)")
     try:
         out = np.array([float(t) for t in str(text).split(",") if t.strip()], float)
     except ValueError as e:
