@@ -69,6 +69,8 @@ def test_predict_checks_inputs_like_the_cli(res):
         res.predict(N=7e10, D=1.4e12, C=1.0)
     with pytest.raises(ValueError, match=r"needs inputs \['D'\]"):
         res.predict(N=7e10)
+    with pytest.raises(ValueError, match="do not broadcast"):
+        res.predict(N=[1e9, 2e9, 3e9], D=[2e10, 3e10])
 
 
 def test_outlying_run_is_named_in_the_results_warnings(runs):

@@ -66,6 +66,12 @@ def law_inputs(law_name: str, needed, given: Mapping) -> dict:
     needed names. Raises ValueError naming the input."""
     needed = tuple(needed)
     values = {k: np.asarray(v, float) for k, v in given.items()}
+    try:
+        np.broadcast_shapes(*(v.shape for v in values.values()))
+    except ValueError:
+        shown = ", ".join(f"{k} {v.shape}" for k, v in values.items())
+        raise ValueError(f"inputs of shapes {shown} do not broadcast: give one value or the same number of values "
+                         f"to each") from None
     used = set()
     for c, v in implied_amounts({k: values[k] for k in ("N", "N_active", "D", "C") if k in values}).items():
         if c in needed:
