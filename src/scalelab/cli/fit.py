@@ -71,12 +71,11 @@ def cmd_fit(args) -> int:
     res = fit(table, law, objective=args.objective, delta=args.delta, starts=starts, seed=args.seed,
               fixed=fixed, max_iter=args.max_iter)
     err(f"done in {res.seconds:.2f} s (best of {res.n_starts} starts: #{res.best_start}, {res.n_iter} iterations)")
-    # every warning, on stderr and in the JSON's warnings (what --strict counts): no convergence, identifiability
-    # (the design, parameters at the edge of their range), outlying runs
-    said = list(res.warnings)
-    for w in said:
+    # the stable contract; its warnings (no convergence, identifiability, outlying runs) are every one printed on
+    # stderr, what --strict counts, and the bootstrap's below join them
+    out = res.to_json()
+    for w in out["warnings"]:
         err(f"warning: {w}")
-    out = {**res.to_json(), "warnings": said}  # the stable contract; its warnings: every one printed
     if args.bootstrap:
         from scalelab.fit import variants
         from scalelab.fit.many import fit_many, percentile_intervals

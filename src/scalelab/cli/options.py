@@ -206,7 +206,7 @@ def law_inputs(args, law, extra=()) -> dict:
 
     Each option gives one value or the same number of values as the others; inputs that are counts
     or sizes (N, D, E, ...) must be > 0 (a loss at N = 0 or N < 0 is not a number)."""
-    from scalelab.runs.columns import POSITIVE, RANGES
+    from scalelab.runs.columns import value_problem
 
     inputs = {}
     for name in (*law.inputs, *extra):
@@ -214,12 +214,9 @@ def law_inputs(args, law, extra=()) -> dict:
         if value is None:
             raise UsageError(f"law {law.name!r} needs --{name}")
         inputs[name] = floats(value, f"--{name}")
-        if name in POSITIVE and not (inputs[name] > 0).all():
-            raise UsageError(f"--{name} {value!r}: {name} must be > 0")
-        lo, hi = RANGES.get(name, (0.0, float("inf")))
-        if not ((inputs[name] >= lo) & (inputs[name] <= hi)).all():
-            raise UsageError(f"--{name} {value!r}: {name} of a language-model run lies in [{lo:.0e}, {hi:.0e}]; "
-                             f"check the units (7e9 for 7B, not 7)")
+        problem = value_problem(name, inputs[name])  # the rule FitResult.predict applies too
+        if problem:
+            raise UsageError(f"--{name} {value!r}: {problem}")
     sizes = {n: v.size for n, v in inputs.items() if v.size != 1}
     if len(set(sizes.values())) > 1:
         raise UsageError("give one value or the same number of values to each input: "

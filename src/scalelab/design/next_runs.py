@@ -26,6 +26,8 @@ from scalelab.fit.identify import design_warnings
 from scalelab.fit.problem import prepare
 from scalelab.programs import float64, per_law
 
+SPEND_FLOOR = 0.9  # below this fraction of the budget (or with fewer than k runs), `suggest` says why in its warnings
+
 
 def flops(N, D):
     """Training FLOPs of a dense run, ``C = 6 N D`` (N total parameters, D tokens; Kaplan et al. 2020)."""
@@ -292,8 +294,6 @@ def suggest(runs, law="chinchilla", target: str | Target = "loss@C=1e24", *, bud
                       float(np.sqrt(max(var[-1], 0.0))), sigma, float(budget), float(C.sum()), rows,
                       method, float(np.sqrt(max(var_greedy, 0.0))), time.perf_counter() - t0, tuple(said))
 
-
-SPEND_FLOOR = 0.9  # below this fraction of the budget (or with fewer than k runs), `suggest` says why in its warnings
 
 __all__ = ["Suggestion", "suggest", "candidate_pool", "flops", "laplace_state", "sequential_variance",
            "gradient_design", "separation", "MIN_SEPARATION"]

@@ -49,22 +49,17 @@ def prepare(runs, law, weights=None, *, n_free: int | None = None, dtype=np.floa
     table = table_for(_runs.read(runs), law)
     n_params = law.n_params if n_free is None else int(n_free)
     table.require((*law.inputs, law.target), n_params=n_params, law=law.name)
-    # replicates (runs at the same inputs, e.g. other seeds) add no new point of the law's curve
-    points = len(table.df[list(law.inputs)].drop_duplicates())
-    if points <= n_params < len(table):
-        raise _runs.RunTableError(
-            f"the {len(table)} runs sit at only {points} distinct ({', '.join(law.inputs)}) point(s), which cannot "
-            f"determine the {n_params} free parameters of law {law.name!r}; give runs at {n_params + 1} or more "
-            f"distinct points (or hold parameters fixed)")
     data = prepare_data(table, law, weights, dtype)
-    if weights is not None:  # the runs a weight of 0 leaves out cannot pin a parameter down either
-        used = data["w"] > 0
-        points = len(table.df.loc[used, list(law.inputs)].drop_duplicates())
-        if points <= n_params:
-            raise _runs.RunTableError(
-                f"{int(used.sum())} of the {len(table)} runs have a weight > 0, at {points} distinct "
-                f"({', '.join(law.inputs)}) point(s), which cannot determine the {n_params} free parameters of "
-                f"law {law.name!r}; give weight to runs at {n_params + 1} or more distinct points")
+    # replicates (runs at the same inputs, e.g. other seeds) add no new point of the law's curve, nor do runs of weight 0
+    used = data["w"] > 0
+    points = len(table.df.loc[used, list(law.inputs)].drop_duplicates())
+    if points <= n_params:
+        runs = f"the {len(table)} runs sit" if used.all() else \
+            f"{int(used.sum())} of the {len(table)} runs have a weight > 0, and sit"
+        raise _runs.RunTableError(
+            f"{runs} at only {points} distinct ({', '.join(law.inputs)}) point(s), which cannot determine the "
+            f"{n_params} free parameters of law {law.name!r}; give runs{'' if used.all() else ' weight'} at "
+            f"{n_params + 1} or more distinct points (or hold parameters fixed)")
     return table, data
 
 

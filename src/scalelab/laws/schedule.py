@@ -54,46 +54,44 @@ def is_curve_table(df: pd.DataFrame) -> bool:
             and bool(df["run_id"].duplicated().any()))
 
 
-def _rows(idx, lines=None, limit: int = 8) -> str:
-    """``rows 3, 7`` (DataFrame labels) or ``lines 5, 9`` (a file's lines, when ``lines`` maps labels to them)."""
-    idx, word = list(idx), "rows"
-    if lines is not None:
-        idx, word = [lines.get(i, i) for i in idx], "lines"
+def _rows(idx, limit: int = 8) -> str:
+    """``rows 3, 7``: DataFrame labels (`check_curve_table`'s default ``rows``)."""
+    idx = list(idx)
     shown = ", ".join(str(i) for i in idx[:limit])
-    return f"{word} {shown}" + (f", ... ({len(idx)} {word})" if len(idx) > limit else "")
+    return f"rows {shown}" + (f", ... ({len(idx)} rows)" if len(idx) > limit else "")
 
 
 def check_curve_table(df: pd.DataFrame, source: str = "<DataFrame>", need_lr: bool = False,
-                      error=CurveTableError, lines=None) -> None:
+                      error=CurveTableError, rows=_rows) -> None:
     """Raise ``error`` for a malformed curve table (one naming the run, rows and fix).
 
     Checks: steps sorted within each run (rows in increasing ``step``), no duplicate step in a
     run, every run with at least two rows, steps >= 0, and (``need_lr`` or an ``lr`` column
-    present) ``lr`` present, finite and >= 0 on every row. ``lines``: the file line of each index
-    label, so that errors name lines (as the run table's do).
+    present) ``lr`` present, finite and >= 0 on every row. ``rows``: how errors name the offending index labels
+    (the run table passes its own, which names a file's lines).
     """
     if "run_id" not in df.columns or "step" not in df.columns:
         raise error(f"{source}: a curve table needs columns 'run_id' and 'step'; columns are {list(df.columns)}")
     step = pd.to_numeric(df["step"], errors="coerce")
     if step.isna().any():
-        raise error(f"{source}: column 'step' is missing or non-numeric in {_rows(df.index[step.isna()], lines)}")
+        raise error(f"{source}: column 'step' is missing or non-numeric in {rows(df.index[step.isna()])}")
     if (step < 0).any():
-        raise error(f"{source}: column 'step' must be >= 0; {_rows(df.index[step < 0], lines)} are negative")
+        raise error(f"{source}: column 'step' must be >= 0; {rows(df.index[step < 0])} are negative")
     runs = df["run_id"].astype(str)
     steps = step.to_numpy()
     for run, pos in runs.groupby(runs, sort=False).indices.items():  # positions: a DataFrame's labels may repeat
         s, idx = steps[pos], df.index[pos]
         if len(s) < 2:
-            raise error(f"{source}: run {run!r} has a single row ({_rows(idx, lines)}); a curve needs at least two "
+            raise error(f"{source}: run {run!r} has a single row ({rows(idx)}); a curve needs at least two "
                         f"checkpoints: drop that run, or fit a final-loss law on table.final()")
         d = np.diff(s)
         if (d == 0).any():
             dup = np.asarray(idx)[1:][d == 0]
-            raise error(f"{source}: run {run!r} has duplicate steps in {_rows(dup, lines)}; keep one row per step "
+            raise error(f"{source}: run {run!r} has duplicate steps in {rows(dup)}; keep one row per step "
                         f"(e.g. df.drop_duplicates(['run_id', 'step'], keep='last'))")
         if (d < 0).any():
             bad = np.asarray(idx)[1:][d < 0]
-            raise error(f"{source}: run {run!r} has steps out of order at {_rows(bad, lines)}; sort the table "
+            raise error(f"{source}: run {run!r} has steps out of order at {rows(bad)}; sort the table "
                         f"(df.sort_values(['run_id', 'step']))")
     if need_lr or "lr" in df.columns:
         if "lr" not in df.columns:
@@ -102,10 +100,10 @@ def check_curve_table(df: pd.DataFrame, source: str = "<DataFrame>", need_lr: bo
         lr = pd.to_numeric(df["lr"], errors="coerce")
         missing = lr.isna() | ~np.isfinite(lr.to_numpy(dtype=float, na_value=np.nan))
         if missing.any():
-            raise error(f"{source}: column 'lr' is missing or not finite in {_rows(df.index[missing], lines)}; "
+            raise error(f"{source}: column 'lr' is missing or not finite in {rows(df.index[missing])}; "
                         f"give the learning rate at every row")
         if (lr < 0).any():
-            raise error(f"{source}: column 'lr' must be >= 0; {_rows(df.index[lr < 0], lines)} are negative")
+            raise error(f"{source}: column 'lr' must be >= 0; {rows(df.index[lr < 0])} are negative")
 
 
 def final_rows(df: pd.DataFrame) -> pd.DataFrame:

@@ -159,17 +159,16 @@ def allocate(law, params: Mapping[str, float], C, extra: Mapping[str, float] | N
     check_law(law, extra)  # extra inputs the law reads, none it does not (a closed form would ignore them)
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         out = closed_form(law, params, C) if law.allocation is not None else frontier(law, params, C, extra)
+    shown = ", ".join(f"{k}={float(params[k]):.4g}" for k in law.params if k in params)
     if "dlogL_dlogN" in out:  # the numeric optimum: stationary under C = 6ND, or the search ran into its edge
         eN, eD = (np.asarray(out[k], float) for k in ("dlogL_dlogN", "dlogL_dlogD"))
         edge = ~np.isclose(eN, eD, rtol=1e-3, atol=1e-9)
         if edge.any():
-            shown = ", ".join(f"{k}={float(params[k]):.4g}" for k in law.params if k in params)
             raise ValueError(f"no interior compute-optimal split for {law.name} at these parameters ({shown}) at "
                              f"C = {np.atleast_1d(out['C'])[edge][0]:.3g}: the loss keeps falling toward "
                              f"{np.atleast_1d(out['tokens_per_param'])[edge][0]:.3g} tokens per parameter, the edge of "
                              f"the search (its elasticities in N and D differ: {eN[edge][0]:.4g} vs {eD[edge][0]:.4g})")
     if not all(np.isfinite(np.asarray(out[k], float)).all() for k in ("N_opt", "D_opt")):
-        shown = ", ".join(f"{k}={float(params[k]):.4g}" for k in law.params if k in params)
         raise ValueError(f"no compute-optimal split for {law.name} at these parameters ({shown}): N_opt and D_opt are "
                          f"not finite, as when the loss does not fall with both N and D (an exponent <= 0). A table "
                          f"whose D is a function of N, or that has one N or one D, cannot pin the exponents down: see "

@@ -45,6 +45,7 @@ from scalelab.optimal.profiles import (DEFAULT_METHOD, DEFAULT_TOLERANCE, METHOD
                                        _slopes, akima_eval, akima_slopes, curve,
                                        group_budgets, minimum, power_law)
 from scalelab.programs import float64
+from scalelab.jsonable import plain
 from scalelab.levels import check_ci
 
 class IsoFLOPError(_runs.RunTableError):
@@ -95,23 +96,8 @@ class IsoFLOP:
     notes: tuple = ()
 
     def to_json(self) -> dict:
-        """The stable object of ``scalelab isoflop --json`` (NaN written as null)."""
-
-        def clean(v):
-            if isinstance(v, dict):
-                return {k: clean(x) for k, x in v.items()}
-            if isinstance(v, (list, tuple, np.ndarray)):
-                return [clean(x) for x in np.asarray(v, dtype=object).tolist()] if not isinstance(v, (list, tuple)) \
-                    else [clean(x) for x in v]
-            if isinstance(v, (bool, np.bool_)):
-                return bool(v)
-            if isinstance(v, (int, np.integer)):
-                return int(v)
-            if isinstance(v, (float, np.floating)):
-                return float(v) if np.isfinite(v) else None
-            return v
-
-        return clean({
+        """The stable object of ``scalelab isoflop --json`` (NaN written as null: `scalelab.jsonable.plain`)."""
+        return plain({
             "budgets": self.budgets, "method": self.method, "tolerance": self.tolerance, "ci": self.ci,
             "N_opt": self.N_opt, "D_opt": self.D_opt, "a": self.a, "a_interval": self.a_interval,
             "b": self.b, "b_interval": self.b_interval, "sizes": self.sizes, "bracketed": self.bracketed,

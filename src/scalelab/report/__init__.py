@@ -31,6 +31,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from scalelab.callable_module import make_callable
+from scalelab.jsonable import plain
 from scalelab import laws as _laws
 from scalelab import runs as _runs
 from scalelab.programs import float64, per_law
@@ -356,9 +357,8 @@ def report(runs, law: str = "chinchilla", out="report", *, ci: float = 0.9, n_bo
         "skipped": skipped,
         "seconds": time.perf_counter() - t0,
     }
-    plain = json.loads(json.dumps(summary, default=_json_default))  # NumPy values as Python's
-    # strict JSON: a number that is not finite (no bootstrap, no interval) is null, never a bare NaN token
-    (out / "report.json").write_text(json.dumps(_finite(plain), indent=1, allow_nan=False))
+    # strict JSON: NumPy values as Python's, a number that is not finite (no bootstrap, no interval) null
+    (out / "report.json").write_text(json.dumps(plain(summary), indent=1, allow_nan=False))
     name = "" if str(table.source).startswith("<") else f": {Path(str(table.source)).name}"
     page = html.page(summary, title or f"scalelab report{name}")
     path = out / "index.html"
@@ -371,25 +371,6 @@ def _largest_run(table) -> dict:
     i = int(np.argmax(table.column("N"))) if "N" in table.columns else 0
     row = table.df.iloc[i]
     return {k: float(row[k]) for k in table.columns if k in _runs.NUMERIC and k != "loss"}
-
-
-def _finite(v):
-    """``v`` (JSON-like: dicts, lists, numbers) with every non-finite float replaced by None."""
-    if isinstance(v, float):
-        return v if np.isfinite(v) else None
-    if isinstance(v, dict):
-        return {k: _finite(x) for k, x in v.items()}
-    if isinstance(v, list):
-        return [_finite(x) for x in v]
-    return v
-
-
-def _json_default(v):
-    if isinstance(v, (np.floating, np.integer)):
-        return v.item()
-    if isinstance(v, np.ndarray):
-        return v.tolist()
-    return str(v)
 
 
 __all__ = ["report", "Context", "figures", "html"]

@@ -54,16 +54,28 @@ def implied_amounts(cols: Mapping) -> dict:
     return out
 
 
-AMOUNTS = ("N", "N_total", "N_active", "D", "C")
+def value_problem(name: str, values) -> str | None:
+    """What is wrong with the values of input ``name`` of a prediction (``"N must be > 0"``, or a parameter or token
+    count outside a language-model run's range, `RANGES`: 7 is not 7B), or None: one rule for ``scalelab predict``'s
+    options and `law_inputs`."""
+    v = np.asarray(values, float)
+    if not np.all(np.isfinite(v)):
+        return f"{name} must be a finite number"
+    if name in POSITIVE and not np.all(v > 0):
+        return f"{name} must be > 0"
+    lo, hi = RANGES.get(name, (-np.inf, np.inf))
+    if not np.all((v >= lo) & (v <= hi)):
+        return f"{name} of a language-model run lies in [{lo:.0e}, {hi:.0e}]; check the units (7e9 for 7B, not 7)"
+    return None
 
 
 def law_inputs(law_name: str, needed, given: Mapping) -> dict:
     """The ``needed`` inputs of a prediction from ``given`` (``{name: number or array}``), checked as the CLI's
     ``predict`` checks its options: ``D = C / (6N)`` or ``C = 6 N D`` derived when the law needs it
     (`implied_amounts`); an input the law neither reads nor needs for that refused (a typo, or ``C`` beside
-    ``N`` and ``D`` that could disagree with them); parameters, tokens and FLOPs finite, > 0 and, for ``N``
-    and ``D``, in a language-model run's range (`RANGES`: 7 is not 7B). Returns float arrays of the
-    needed names. Raises ValueError naming the input."""
+    ``N`` and ``D`` that could disagree with them); each value checked by `value_problem` (finite, > 0 where a
+    count must be, ``N`` and ``D`` in a language-model run's range). Returns float arrays of the needed names.
+    Raises ValueError naming the input."""
     needed = tuple(needed)
     values = {k: np.asarray(v, float) for k, v in given.items()}
     try:
@@ -84,14 +96,10 @@ def law_inputs(law_name: str, needed, given: Mapping) -> dict:
     if missing:
         hint = " (or D from C and N: D = C / (6N))" if "D" in missing else ""
         raise ValueError(f"law {law_name!r} needs inputs {missing}{hint}")
-    for k in (k for k in needed if k in AMOUNTS):
-        v = values[k]
-        if not (np.all(np.isfinite(v)) and np.all(v > 0)):
-            raise ValueError(f"{k} must be finite and > 0, got {v}")
-        lo, hi = RANGES.get(k, (0.0, np.inf))
-        if not np.all((v >= lo) & (v <= hi)):
-            raise ValueError(f"{k} = {v}: {k} of a language-model run lies in [{lo:.0e}, {hi:.0e}]; "
-                             f"check the units (7e9 for 7B, not 7)")
+    for k in needed:
+        problem = value_problem(k, values[k])
+        if problem:
+            raise ValueError(f"{k} = {values[k]}: {problem}")
     return {k: values[k] for k in needed}
 
 

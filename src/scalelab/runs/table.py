@@ -262,7 +262,7 @@ def from_dataframe(df: pd.DataFrame, source: str = "<DataFrame>", *, columns: Ma
     if curve:
         from scalelab.laws.schedule import check_curve_table  # curve table: several rows per run
 
-        check_curve_table(df, source, error=RunTableError, lines=line_of)
+        check_curve_table(df, source, error=RunTableError, rows=lambda idx: _rows(idx, lines=line_of))
     ok = lambda c: c in df.columns and c not in invalid  # noqa: E731
     given = set(df.columns)
     if "N" not in df.columns:
