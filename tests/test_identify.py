@@ -98,6 +98,23 @@ def test_several_families_fitted_as_one_ladder_are_named():
     assert family_warnings(scalelab.read(moe), ("N", "D")) != []  # E in the table, but the law does not read it
 
 
+def test_a_model_column_naming_each_size_is_no_family():
+    """A Hitchhiker-style export: a ``model`` column (read as ``family``) names each model size's checkpoints. That
+    is one ladder, so no "several families" warning, from the function, a fit or the forecast CLI's JSON."""
+    from scalelab.fit.identify import family_warnings
+
+    df = two_families().query("family == 'c4'").drop(columns="family")
+    df.insert(0, "model", df["N"].map(lambda n: f"{n / 1e6:.0f}m"))
+    t = scalelab.read(df)
+    assert "family" in t.columns and t.df["family"].nunique() == 5
+    assert family_warnings(t, ("N", "D")) == []
+    assert not any("families" in w for w in scalelab.fit(t, "chinchilla", starts=16).warnings)
+    # two sizes under one name make it a grouping again, and it is named
+    df.loc[df["N"] == df["N"].max(), "model"] = df["model"].iloc[0]
+    (w,) = family_warnings(scalelab.read(df), ("N", "D"))
+    assert "4 families" in w
+
+
 def test_read_keeps_one_family_validated_on_its_own_rows(tmp_path):
     path = tmp_path / "two.csv"
     two_families(nan_lr_in="rpj").to_csv(path, index=False)

@@ -50,13 +50,17 @@ def table_warnings(table, columns=("N", "D")) -> list[str]:
 def family_warnings(table, inputs) -> list[str]:
     """A warning when the table's ``family`` column names several families and none of ``inputs`` (the columns
     the law or laws read) tells them apart: no input column other than N, D, C whose values differ between every
-    two families (a dense and a MoE family, told apart by ``E``, are one law's business)."""
+    two families (a dense and a MoE family, told apart by ``E``, are one law's business). A column that holds one
+    model size per value (``model``: 125m, 1.3b, ... naming each size's runs, read as ``family``) names the models
+    of one ladder and says nothing."""
     if "family" not in table.columns:
         return []
     fam = table.df["family"]
     groups = {str(k): g.index for k, g in table.df.groupby(fam.astype(str), sort=True) if str(k) != "nan"}
     if len(groups) < 2:
         return []
+    if "N" in table.columns and all(table.df.loc[idx, "N"].nunique() <= 1 for idx in groups.values()):
+        return []  # one model size per value: the column names the ladder's models (a 'model' column), not ladders
     for c in inputs:
         if c in ("N", "D", "C") or c not in table.columns:
             continue
