@@ -151,3 +151,35 @@ def test_columns_map_lets_any_table_in(tmp_path):
     assert t.column("E")[0] == 8.0  # num_experts is a known alias
     with pytest.raises(RunTableError, match=r"mapped column\(s\) \['nope'\] not in the table"):
         scalelab.read(p, columns={"loss": "nope"})
+
+
+def test_counts_with_suffixes_are_read(tmp_path, capsys):
+    """'125m', '1.3B', '2T' in a count column (as model cards and the Hitchhiker exports write sizes) read as
+    1.25e8, 1.3e9, 2e12: in a file, under an alias (model_size, tokens), in a forecast's targets and in the CLI's
+    --N, as the numbers written out. A loss column is never read so, nor an unknown suffix."""
+    from scalelab.runs.columns import numbers
+
+    np.testing.assert_array_equal(numbers(["125m", "1.3B", " 2T ", "12k", "7e3M", 5, "7X", None], "N").to_numpy(),
+                                  [1.25e8, 1.3e9, 2e12, 1.2e4, 7e9, 5.0, np.nan, np.nan])
+    assert np.isnan(numbers(["3M"], "loss").to_numpy()).all()
+    df = good()
+    text = df.assign(N=[f"{n / 1e6:.12g}M" for n in df["N"]], D=[f"{d / 1e9:.12g}b" for d in df["D"]])
+    text.rename(columns={"N": "model_size", "D": "tokens"}).to_csv(tmp_path / "t.csv", index=False)
+    t = scalelab.read(tmp_path / "t.csv")
+    np.testing.assert_allclose(t.column("N"), df["N"], rtol=1e-6)
+    np.testing.assert_allclose(t.column("D"), df["D"], rtol=1e-6)
+    bad = text.assign(loss=text["loss"].astype(str).str.cat(["k"] * len(text)))
+    with pytest.raises(RunTableError, match="'loss' has non-numeric values"):
+        scalelab.read(bad).require(["loss"])
+    from scalelab.forecast.target_table import target_frame, target_inputs
+
+    at = target_inputs(target_frame(pd.DataFrame({"N": ["7B", "70B"], "D": ["1.4T", "1.4e12"]})), ["N", "D"])
+    np.testing.assert_array_equal(at.to_numpy(), [[7e9, 1.4e12], [7e10, 1.4e12]])
+    from scalelab.cli import main as cli_main
+
+    P = '{"E": 1.8, "A": 400, "B": 1000, "alpha": 0.34, "beta": 0.28}'
+    capsys.readouterr()
+    assert cli_main(["predict", "--law", "chinchilla", "--params", P, "--N", "7B", "--D", "1.4T", "--json"]) == 0
+    out = __import__("json").loads(capsys.readouterr().out)
+    loss = out["loss"] if isinstance(out, dict) else out[0]["loss"]
+    assert np.ravel(loss)[0] == pytest.approx(1.8 + 400 / 7e9 ** 0.34 + 1000 / 1.4e12 ** 0.28, rel=1e-9)

@@ -161,7 +161,8 @@ def fixed_from(items, flag: str = "--fix") -> dict | None:
 def floats(text: str, flag: str = "") -> "np.ndarray":  # noqa: F821
     """'1e9,2e9' or '1e9' -> float64 NumPy array (``flag`` names the option in errors). Commas separate values,
     so a parameter, token or FLOP count written with thousands separators (--N 7,000,000,000) is refused rather
-    than read as 7, 0, 0, 0 (a list of expert counts, --E 8,128,512, is read as the list it is)."""
+    than read as 7, 0, 0, 0 (a list of expert counts, --E 8,128,512, is read as the list it is). A count may carry
+    a suffix (--N 7B, --D 1.4T: `scalelab.runs.columns.numbers`)."""
     import re
 
     import numpy as np
@@ -169,11 +170,20 @@ def floats(text: str, flag: str = "") -> "np.ndarray":  # noqa: F821
     amount = flag.lstrip("-") in ("N", "N_total", "N_active", "D", "C", "allocate")
     if amount and re.fullmatch(r"\s*\d{1,3}(,\d{3})+\s*", str(text)):
         raise UsageError(f"{flag or 'value'} {text!r}: commas separate values here; write the number without "
-                         f"thousands separators ({str(text).replace(',', '').strip()}, or in e-notation)")
-    try:
-        out = np.array([float(t) for t in str(text).split(",") if t.strip()], float)
-    except ValueError as e:
-        raise UsageError(f"{flag or 'value'} {text!r}: could not read numbers ({e})") from None
+                         f"thousands separators ({str(text).replace(',', '').strip()}, in e-notation, or with a suffix: 7B)")
+    parts = [t for t in str(text).split(",") if t.strip()]
+    if amount:  # a count may carry a suffix, as a table's may: --N 7B, --D 1.4T
+        from scalelab.runs.columns import numbers
+
+        out = numbers(parts, "N").to_numpy()
+        if np.isnan(out).any():
+            raise UsageError(f"{flag or 'value'} {text!r}: could not read {parts[int(np.isnan(out).argmax())]!r} as a "
+                             f"number (7e9, or 7B)")
+    else:
+        try:
+            out = np.array([float(t) for t in parts], float)
+        except ValueError as e:
+            raise UsageError(f"{flag or 'value'} {text!r}: could not read numbers ({e})") from None
     if out.size == 0 or not np.all(np.isfinite(out)):
         raise UsageError(f"{flag or 'value'} {text!r}: give finite numbers, comma-separated")
     return out

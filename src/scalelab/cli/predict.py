@@ -216,7 +216,7 @@ def add_commands(sub) -> None:
     p = sub.add_parser("predict", help="predicted loss at given inputs")
     add_param_source(p)
     for name in INPUTS:
-        p.add_argument(f"--{name}", help=f"input {name} (comma-separated for several)")
+        p.add_argument(f"--{name}", help=f"input {name} (comma-separated for several; a count may read 7e9 or 7B)")
     _add_posterior(p)
     p.set_defaults(func=cmd_predict)
 

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from scalelab import runs as _runs
-from scalelab.runs.columns import RANGES, canonical_names, implied_amounts
+from scalelab.runs.columns import RANGES, canonical_names, implied_amounts, numbers
 
 # inputs a law learns from their spread across the runs (C is N and D, loss is the response, lr and the
 # batch size belong to hyper-parameter laws): one value in the table cannot be extrapolated from
@@ -62,7 +62,7 @@ def target_frame(at) -> pd.DataFrame:
             if alt in df.columns:
                 df["N"] = df[alt]
                 break
-    amounts = {c: pd.to_numeric(df[c], errors="coerce") for c in ("N", "N_active", "D", "C") if c in df.columns}
+    amounts = {c: numbers(df[c], c) for c in ("N", "N_active", "D", "C") if c in df.columns}
     for c, values in implied_amounts(amounts).items():  # as the run table derives them
         df[c] = values
     return df
@@ -78,7 +78,7 @@ def target_inputs(df: pd.DataFrame, inputs_needed: Sequence[str]) -> pd.DataFram
     lines = df.attrs.get("lines")  # a file's line numbers (`read_frame`), else the rows' positions
     where = lambda idx: (f"lines {', '.join(str(lines[i]) for i in idx[:10])}" if lines
                          else f"rows {', '.join(str(i) for i in idx[:10])}")
-    out = pd.DataFrame({c: pd.to_numeric(df[c], errors="coerce").astype(float) for c in inputs_needed})
+    out = pd.DataFrame({c: numbers(df[c], c) for c in inputs_needed})
     # every input the laws read, in the file's order: a number > 0, in a language-model run's range
     for c in [c for c in df.columns if c in out.columns]:
         v = out[c].to_numpy()

@@ -25,6 +25,11 @@ TEXT = ("run_id", "family")
 # are unit mistakes (loss in bits x 1e3, N in millions) or corrupt rows, never runs.
 RANGES = {"N": (1e3, 1e16), "N_total": (1e3, 1e16), "N_active": (1e3, 1e16), "D": (1e3, 1e16)}
 LOSS_MAX = 20.0
+# Counts may be written with a suffix, as model cards and exports do ('125M', '1.3B', '300B', '2T'): thousand,
+# million, billion, trillion, either case.
+AMOUNTS = ("N", "N_total", "N_active", "D", "C", "U_D")
+SUFFIXES = {"k": 1e3, "m": 1e6, "b": 1e9, "t": 1e12}
+_SUFFIXED = r"^\s*([+]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)\s*([kKmMbBtT])\s*$"
 
 ALIASES = {
     "n": "N", "params": "N", "num_params": "N", "n_params": "N", "parameters": "N",
@@ -39,6 +44,19 @@ ALIASES = {
     "granularity": "G", "unique_tokens": "U_D", "learning_rate": "lr", "batch": "batch_size",
     "bs": "batch_size", "run": "run_id", "model": "family",
 }
+
+
+def numbers(values, col: str | None = None) -> pd.Series:
+    """A column's values as float64 (NaN where a value does not read as a number), as ``pd.to_numeric`` reads
+    them; for a count column (`AMOUNTS`: N, D, C, ...) also a number with a suffix, '125M' = 1.25e8, '1.3B' =
+    1.3e9, '2T' = 2e12 (`SUFFIXES`, either case). The one reading of a number in run tables and targets."""
+    raw = values if isinstance(values, pd.Series) else pd.Series(values)
+    out = pd.to_numeric(raw, errors="coerce").astype(float)
+    text = out.isna() & raw.notna()
+    if col in AMOUNTS and text.any():
+        parts = raw[text].astype(str).str.extract(_SUFFIXED)
+        out[text] = pd.to_numeric(parts[0], errors="coerce") * parts[1].str.lower().map(SUFFIXES)
+    return out
 
 
 def implied_amounts(cols: Mapping) -> dict:
@@ -132,10 +150,10 @@ def canonical_names(df: pd.DataFrame, source: str) -> tuple[pd.DataFrame, list[s
         target = ALIASES.get(str(col).strip().lower())
         if target is None:
             continue
-        if target in NUMERIC and _is_text(df[col]):  # a text column ('data': 'c4') is no number's alias
+        if target in NUMERIC and _is_text(df[col], target):  # a text column ('data': 'c4') is no number's alias
             continue
         if target in df.columns:  # the table names the column itself: that one is read, the alias is an extra
-            same = _same_values(df[col], df[target])
+            same = _same_values(df[col], df[target], target)
             notes.append(f"column {col!r} repeats {target!r} (the same values): left untouched" if same else
                          f"column {col!r} left untouched: the table's own {target!r} column is read (to read "
                          f"{col!r} instead: --map {target}={col}, or read(..., columns={{{target!r}: {col!r}}}))")
@@ -150,19 +168,20 @@ def canonical_names(df: pd.DataFrame, source: str) -> tuple[pd.DataFrame, list[s
     return df.rename(columns=rename), notes, clash
 
 
-def _is_text(col) -> bool:
-    """Whether a column holds text only: values, none of which reads as a number (a dataset's name, not a count)."""
+def _is_text(col, name: str | None = None) -> bool:
+    """Whether a column holds text only: values, none of which reads as a number (a dataset's name, not a count;
+    '125m' is a count when the column would be read as ``name`` = N, see `numbers`)."""
     if isinstance(col, pd.DataFrame):  # a name given twice: the duplicate-column check reports it
         return False
     vals = col.dropna()
-    return len(vals) > 0 and bool(pd.to_numeric(vals, errors="coerce").isna().all())
+    return len(vals) > 0 and bool(numbers(vals, name).isna().all())
 
 
-def _same_values(a, b) -> bool:
+def _same_values(a, b, name: str | None = None) -> bool:
     """Whether two columns hold the same numbers (NaN where the other has NaN): one quantity written twice."""
     if isinstance(a, pd.DataFrame) or isinstance(b, pd.DataFrame):
         return False
-    x, y = (pd.to_numeric(c, errors="coerce").to_numpy(float) for c in (a, b))
+    x, y = (numbers(c, name).to_numpy() for c in (a, b))
     return bool(np.array_equal(np.isnan(x), np.isnan(y)) and np.allclose(x[~np.isnan(x)], y[~np.isnan(y)],
                                                                         rtol=1e-9, atol=0.0))
 

@@ -49,7 +49,7 @@ import numpy as np
 import pandas as pd
 
 from scalelab.runs.columns import (LOSS_MAX, NUMERIC, POSITIVE, RANGES, RunTableError, canonical_names,
-                                   duplicate_columns, implied_amounts, map_columns)
+                                   duplicate_columns, implied_amounts, map_columns, numbers)
 
 # An old proxy sweep table: the columns (any one of a group) that only the proxy trainer writes
 # (the same rule as `scalelab.proxy.sweep.legacy_columns`; runs/ imports nothing above it).
@@ -333,7 +333,7 @@ def _check_numeric(raw: pd.Series, col: str, source: str, lines: Mapping | None 
                    positive: bool = True) -> tuple[str | None, pd.Series]:
     """(what is wrong with a known numeric column or None, its float values)."""
     rows = lambda mask: _rows(raw.index[mask], lines=lines)  # noqa: E731
-    values = pd.to_numeric(raw, errors="coerce")
+    values = numbers(raw, col)
     bad = (values.isna() & raw.notna()).to_numpy()
     if bad.any():
         return (f"{source}: column {col!r} has non-numeric values in {rows(bad)} "
