@@ -15,6 +15,7 @@ the 4,500; the full grid by default), Chinchilla form. It has no interval.
     python benchmarks/forecast.py --rescore fc.jsonl   # today's weights and intervals on saved fits
     python benchmarks/forecast.py --ref-only --jsonl ref.jsonl; ... --rescore fc.jsonl ref.jsonl   # with the reference
     python benchmarks/forecast.py --rescore fc.jsonl --bandwidth none   # ... with one scale for every target
+    python benchmarks/forecast.py --unseen   # GPT-3 and OPT checkpoints: families no rule was tuned on
 
 ``--jsonl`` saves each family's held-out errors and forecasts per law (``Forecast.details``);
 ``--rescore`` recomputes the weights, point forecasts and intervals from such a file with the
@@ -205,6 +206,8 @@ def summary(rows: list) -> None:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--families", default=None, help="comma-separated name prefixes (default: all)")
+    ap.add_argument("--unseen", action="store_true", help="the families no forecast rule was tuned on instead "
+                                                          "(benchmarks/unseen_families.py: GPT-3 and OPT checkpoints)")
     ap.add_argument("--ref-starts", type=int, default=4500, help="Hoffmann-grid starts for the SciPy reference")
     ap.add_argument("--no-ref", action="store_true", help="skip the SciPy reference")
     ap.add_argument("--ref-only", action="store_true", help="run only the SciPy reference (no forecast)")
@@ -219,7 +222,12 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     if args.rescore:
         return rescore(args.rescore, args.ci, rescore_options(args))
-    fams = families()
+    if args.unseen:
+        from unseen_families import unseen_families
+
+        fams = unseen_families()
+    else:
+        fams = families()
     if args.families:
         pre = args.families.split(",")
         fams = {k: v for k, v in fams.items() if any(k.startswith(p) for p in pre)}
