@@ -93,7 +93,6 @@ def _curves_df():
 @pytest.mark.parametrize("edit, match", [
     (lambda d: d.assign(step=[10, 30, 20, 10, 20, 40]), "out of order.*sort"),
     (lambda d: d.assign(step=[10, 20, 20, 10, 20, 40]), "duplicate steps.*drop_duplicates"),
-    (lambda d: d.assign(lr=[1e-3, np.nan, 1e-3, 1e-3, 1e-3, 1e-3]), "lr"),
     (lambda d: d.assign(lr=[1e-3, -1e-3, 1e-3, 1e-3, 1e-3, 1e-3]), "lr"),
     (lambda d: pd.concat([d, d.iloc[:1].assign(run_id="c")], ignore_index=True), "single row.*final"),
 ])
@@ -106,6 +105,13 @@ def test_missing_lr_is_refused_for_curve_laws():
     with pytest.raises(ValueError, match="lr"):
         curves.predict_table({"law": "multipower", "params": MP.reference["luo2025_100M"]},
                              _curves_df().drop(columns="lr"))
+    # an lr cell left empty is read (a final-loss law does not read lr) and refused where a curve law needs it
+    gap = scalelab.read(_curves_df().assign(lr=[1e-3, np.nan, 1e-3, 1e-3, 1e-3, 1e-3]))
+    assert "lr" in gap.invalid
+    with pytest.raises(ValueError, match="'lr' must be a finite number"):
+        curves.predict_table({"law": "multipower", "params": MP.reference["luo2025_100M"]}, gap.df)
+    with pytest.raises(ValueError, match="'lr'"):
+        scalelab.fit(gap, "multipower", starts=4)
 
 
 def test_final_keeps_last_checkpoint_and_final_loss_laws_use_it():
@@ -114,8 +120,51 @@ def test_final_keeps_last_checkpoint_and_final_loss_laws_use_it():
     final = table.final()
     assert final.df["step"].tolist() == [30, 40] and final.df["loss"].tolist() == [2.7, 2.6]
     assert any("last checkpoint" in n for n in final.notes)
-    assert len(table_for(table, laws.get("chinchilla"))) == 2  # final-loss law: final()
     assert len(table_for(table, MP)) == 6                        # curve law: every row
+    # a final-loss law: two last checkpoints cannot determine it, and D is recorded at each step: every checkpoint
+    points = table_for(table, laws.get("chinchilla"))
+    assert len(points) == 6 and not points.is_curve and "only 2 runs" in points.checkpoints
+
+
+TRUTH = {"E": 1.8, "A": 400.0, "B": 1000.0, "alpha": 0.34, "beta": 0.28}
+
+
+def _logged_ladder(sizes, final_D, per_step_D=True):
+    """A ladder logged as curves (run_id, step, N, D, lr, loss): 8 checkpoints per run from 1/30 of its final D on;
+    D the tokens seen at each (or, ``per_step_D=False``, the run's final D on every row, as some exports write it);
+    loss the Chinchilla form at (N, D seen); lr empty on every third row, as exports have it."""
+    rows = []
+    for i, (N, Dfin) in enumerate(zip(sizes, final_D)):
+        for j, D in enumerate(np.geomspace(Dfin / 30, Dfin, 8)):
+            rows.append({"run_id": f"m{i}", "step": 1000 * (j + 1), "N": N, "D": D if per_step_D else Dfin,
+                         "lr": np.nan if (8 * i + j) % 3 == 0 else 3e-4,
+                         "loss": TRUTH["E"] + TRUTH["A"] / N ** TRUTH["alpha"] + TRUTH["B"] / D ** TRUTH["beta"]})
+    return pd.DataFrame(rows)
+
+
+def test_checkpoints_become_runs_when_the_last_ones_cannot_determine_the_law():
+    """The Hitchhiker protocol: five sizes all trained to 3e10 tokens leave one D among the last checkpoints, so
+    every checkpoint (N, D seen) is a run; the fit recovers the generating law (closed form) and warns why; a
+    forecast of a larger model's checkpoints meets the truth. Last checkpoints that suffice are kept as before."""
+    sizes = np.geomspace(5e7, 1e9, 5)
+    df = _logged_ladder(sizes, [3e10] * 5)
+    points = scalelab.read(df).final_points()
+    assert len(points) == 40 and "only 5 runs" in points.checkpoints
+    fit = scalelab.fit(df, "chinchilla")
+    np.testing.assert_allclose([fit.params[k] for k in TRUTH], list(TRUTH.values()), rtol=2e-3)
+    assert any("every checkpoint is read as a run" in w for w in fit.warnings)
+    big = 4e9
+    at = pd.DataFrame({"N": [big, big], "D": [2e10, 3e10]})
+    truth = TRUTH["E"] + TRUTH["A"] / big ** TRUTH["alpha"] + TRUTH["B"] / at["D"].to_numpy() ** TRUTH["beta"]
+    fc = scalelab.forecast(df, at, progress=False)
+    assert np.all(np.abs(fc.loss / truth - 1) < 0.01)
+    assert any("every checkpoint is read as a run" in w for w in fc.warnings)
+    # eight sizes whose last checkpoints span D (20 tokens per parameter): those are the runs, as before
+    wide = scalelab.read(_logged_ladder(np.geomspace(5e7, 1e9, 8), 20 * np.geomspace(5e7, 1e9, 8)))
+    assert len(wide.final_points()) == 8 and wide.final_points().checkpoints is None
+    # D written as the run's final D on every row: the checkpoints hold no other D, so nothing changes
+    flat = scalelab.read(_logged_ladder(sizes, [3e10] * 5, per_step_D=False)).final_points()
+    assert len(flat) == 5 and flat.checkpoints is None
 
 
 def test_curve_table_with_repeated_index_labels():

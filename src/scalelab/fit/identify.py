@@ -75,8 +75,9 @@ def family_warnings(table, inputs) -> list[str]:
 
 def design_warnings(table, inputs) -> list[str]:
     """Everything the runs' design says about a fit of a law reading ``inputs``: `table_warnings` and
-    `family_warnings` (what `fit`, `forecast`, the posteriors, `influence` and `suggest` report)."""
-    return table_warnings(table) + family_warnings(table, inputs)
+    `family_warnings`, and why a curve table's checkpoints are read as runs (`RunTable.final_points`): what `fit`,
+    `forecast`, the posteriors, `influence` and `suggest` report."""
+    return table_warnings(table) + family_warnings(table, inputs) + ([table.checkpoints] if table.checkpoints else [])
 
 
 def parameter_warnings(law, unconstrained: dict, margin: float = 1.0) -> list[str]:

@@ -14,8 +14,9 @@ from scalelab import runs as _runs
 
 def table_for(table: _runs.RunTable, law) -> _runs.RunTable:
     """The rows ``law`` is fitted on: every row for a curve law (one with ``prepare``), each
-    run's last checkpoint (`RunTable.final`, with a note) for a final-loss law on a curve table."""
-    return table if getattr(law, "prepare", None) is not None else table.final()
+    run's last checkpoint (`RunTable.final_points`, with a note; every checkpoint when the last ones cannot
+    determine the law) for a final-loss law on a curve table."""
+    return table if getattr(law, "prepare", None) is not None else table.final_points()
 
 
 def prepare_data(table: _runs.RunTable, law, weights=None, dtype=np.float64) -> dict:

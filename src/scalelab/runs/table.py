@@ -83,6 +83,7 @@ class RunTable:
     invalid: Mapping[str, str] = dataclasses.field(default_factory=dict)
     lines: Mapping | None = None  # index label -> file line, when read from a file
     derived: tuple[str, ...] = ()  # columns scalelab added (D from C, C from N and D, N from N_active): not the user's
+    checkpoints: str | None = None  # why a curve table's checkpoints are read as runs (`final_points`), a warning
 
     def rows(self, labels: Iterable) -> str:
         """``lines 5, 9`` (a file's lines) or ``rows 3, 7`` (DataFrame index labels) for ``labels``."""
@@ -196,6 +197,18 @@ class RunTable:
         return dataclasses.replace(self, df=keep, notes=self.notes + (
             f"curve table: kept each run's last checkpoint (final()), {len(keep)} of {len(self.df)} rows",))
 
+    def final_points(self) -> "RunTable":
+        """The rows a final-loss law is fitted on: each run's last checkpoint (`final`), unless those cannot
+        determine the law and D is recorded at every checkpoint; then every checkpoint is a run at its own D
+        (``step`` renamed ``checkpoint_step``, so the table is one row per point) and ``checkpoints`` says why
+        (`scalelab.laws.schedule.checkpoints_needed`; fits and forecasts warn with it)."""
+        from scalelab.laws.schedule import checkpoints_needed
+
+        why = checkpoints_needed(self.df) if self.is_curve else None
+        if why is None:
+            return self.final()
+        return dataclasses.replace(self, df=self.df.rename(columns={"step": "checkpoint_step"}), checkpoints=why)
+
 
 def _rows(idx: Iterable, limit: int = 10, lines: Mapping | None = None) -> str:
     """``rows 3, 7`` (DataFrame index labels) or ``lines 5, 9`` (file lines, when ``lines`` maps them)."""
@@ -262,7 +275,10 @@ def from_dataframe(df: pd.DataFrame, source: str = "<DataFrame>", *, columns: Ma
     if curve:
         from scalelab.laws.schedule import check_curve_table  # curve table: several rows per run
 
-        check_curve_table(df, source, error=RunTableError, rows=lambda idx: _rows(idx, lines=line_of))
+        # an lr column a final-loss law does not read may hold anything (it is invalid, refused when a curve law
+        # reads it: the curve laws check their table again, lr included)
+        check_curve_table(df.drop(columns=["lr"]) if "lr" in invalid else df, source, error=RunTableError,
+                          rows=lambda idx: _rows(idx, lines=line_of))
     ok = lambda c: c in df.columns and c not in invalid  # noqa: E731
     given = set(df.columns)
     if "N" not in df.columns:
