@@ -144,6 +144,11 @@ def test_identifiability_warnings_in_bayes_json(tmp_path, capsys):
     assert main(["bayes", str(csv), "--method", "laplace"]) == 0
     text = capsys.readouterr().out
     assert "rhat" not in text and "ess" not in text
+    # Laplace profiles the noise scale: printed as the estimate it is, not as a zero-width interval
+    (s_line,) = [line for line in text.splitlines() if line.startswith("s ")]
+    assert "held at its estimate" in s_line and "%" not in s_line
+    assert out["params"]["s"]["lo"] == out["params"]["s"]["hi"]
+    assert all("median" in line for line in text.splitlines() if line[:5].strip() in ("E", "A", "B", "alpha", "beta"))
 
 
 def test_failed_posterior_warns_at_every_use(t20, fit20, tmp_path, capsys):

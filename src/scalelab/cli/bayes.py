@@ -76,8 +76,9 @@ def cmd_bayes(args) -> int:
     else:
         adj = f", {out['adjustment']}-adjusted" if out["adjustment"] else ""
         print(f"law        {out['law']}  ({out['method']}{adj}, likelihood={args.likelihood}, {out['n_runs']} runs)")
-        for k, v in out["params"].items():
-            print(f"{k:<10} median {v['median']:.6g}  {100 * args.ci:g}% [{v['lo']:.6g}, {v['hi']:.6g}]")
+        for k, v in out["params"].items():  # a quantity the method holds at its estimate (Laplace's s) has no interval
+            print(f"{k:<10} {v['median']:.6g}  (held at its estimate: no interval)" if v["lo"] == v["hi"] else
+                  f"{k:<10} median {v['median']:.6g}  {100 * args.ci:g}% [{v['lo']:.6g}, {v['hi']:.6g}]")
         if out["rhat_max"] is not None:  # Laplace draws are independent: no R-hat or ESS to report
             print(f"rhat_max   {out['rhat_max']:.4f}\ness_min    {out['ess_min']:.0f}")
         if not out["converged"]:
