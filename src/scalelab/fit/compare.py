@@ -120,7 +120,7 @@ def compare(runs, law_names: Sequence[str] | str | None = None, *, holdout_by: s
       ``{"n_runs", "holdout": {"by", "value", "n"}, "laws": [per-law dicts]}``, laws ranked by
       extrapolation error (skipped laws last, with their reasons).
     """
-    table = _runs.read(runs).final_points()  # every law compared is a final-loss law: a curve table's last checkpoints
+    table = _runs.read(runs).final_points()  # every law compared is a final-loss law: a curve table's last checkpoints (or all)
     if law_names is None or law_names == "all":
         names = [l.name for l in _laws.all_laws() if l.target == "loss"]
     elif isinstance(law_names, str):

@@ -121,7 +121,7 @@ def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, 
     if _curves.is_curve_request(table, laws, at):  # whole learning curves: `scalelab.forecast.curves`
         return _curves.forecast_curves(table, at, laws=laws, ci=ci, shrink=shrink, tau_prior=tau_prior,
                                        prior_weight=prior_weight, seed=seed, progress=progress)
-    table = table.final_points()  # a curve table asked for final losses: each run's last checkpoint (noted)
+    table = table.final_points()  # a curve table asked for final losses: each run's last checkpoint (or all, warned)
     table, left_out = table.without_missing("loss")  # unfinished runs: said in the warnings, not fitted
     cands = candidates(table, laws)
     if not cands:

@@ -277,7 +277,7 @@ def approach3_frontier(runs, law="chinchilla", budgets=None, *, ci: float = 0.9,
     check_ci(ci)
     law = _laws.get(law)
     check_law(law, extra)  # a law of N and D (bnsl, of C alone, has no split to fit)
-    table = _runs.read(runs).final_points()  # a final-loss law: a curve table's last checkpoints
+    table = _runs.read(runs).final_points()  # a final-loss law: a curve table's last checkpoints (or all)
     budgets = np.atleast_1d(np.asarray(budgets if budgets is not None else
                                        np.geomspace(table.column("C").min(), table.column("C").max(), 8), float))
     if len(budgets) < 2 or not (np.all(np.isfinite(budgets)) and np.all(budgets > 0)):

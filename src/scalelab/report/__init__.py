@@ -210,7 +210,7 @@ def report(runs, law: str = "chinchilla", out="report", *, ci: float = 0.9, n_bo
     except OSError as err:
         raise ValueError(f"cannot write the report to {str(out)!r}: {err.strerror or err}; "
                          f"choose a writable directory with --out") from None
-    table = _runs.read(runs).final_points()  # the report's laws are final-loss laws: a curve table's last checkpoints
+    table = _runs.read(runs).final_points()  # final-loss laws: a curve table's last checkpoints (or all, when those cannot serve)
     warnings: list[str] = []  # what may be wrong; the table's notes (derived columns, renamed aliases) go apart
     C_table = table.column("C") if "C" in table.columns else None
 
