@@ -159,9 +159,17 @@ def test_checkpoints_become_runs_when_the_last_ones_cannot_determine_the_law():
     fc = scalelab.forecast(df, at, laws=["chinchilla"], progress=False)  # one law: the rows are what is tested
     assert np.all(np.abs(fc.loss / truth - 1) < 0.01)
     assert any("every checkpoint is read as a run" in w for w in fc.warnings)
-    # eight sizes whose last checkpoints span D (20 tokens per parameter): those are the runs, as before
-    wide = scalelab.read(_logged_ladder(np.geomspace(5e7, 1e9, 8), 20 * np.geomspace(5e7, 1e9, 8)))
+    # eight sizes whose last checkpoints span D at 10 and 40 tokens per parameter: those are the runs, as before
+    N8 = np.geomspace(5e7, 1e9, 8)
+    wide = scalelab.read(_logged_ladder(N8, N8 * np.tile([10.0, 40.0], 4)))
     assert len(wide.final_points()) == 8 and wide.final_points().checkpoints is None
+    # every run stopped at 20 tokens per parameter: the last checkpoints cannot tell N's term from D's either
+    ratio = scalelab.read(_logged_ladder(N8, 20 * N8)).final_points()
+    assert len(ratio) == 64 and "D is a function of N" in ratio.checkpoints
+    # a W&B export's names: Name (the run), Step, tokens, params; read as run_id, step, D, N: the same table
+    export = _logged_ladder(sizes, [3e10] * 5).rename(columns={"run_id": "Name", "step": "Step", "N": "params",
+                                                                 "D": "tokens"})
+    assert scalelab.read(export).is_curve and "only 5 runs" in scalelab.read(export).final_points().checkpoints
     # D written as the run's final D on every row: the checkpoints hold no other D, so nothing changes
     flat = scalelab.read(_logged_ladder(sizes, [3e10] * 5, per_step_D=False)).final_points()
     assert len(flat) == 5 and flat.checkpoints is None

@@ -17,10 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
-# |corr(log N, log D)| above this, with a residual scatter below DEPENDENCE_SCATTER decades, is
-# "D proportional to N" (a fixed tokens-per-parameter ratio, or any power of N).
-DEPENDENCE_CORR = 0.999
-DEPENDENCE_SCATTER = 0.02
+from scalelab.runs.design import d_follows_n
+
 MIN_DECADES = 1.0
 
 
@@ -36,14 +34,11 @@ def table_warnings(table, columns=("N", "D")) -> list[str]:
         elif span < MIN_DECADES:
             out.append(f"the runs span only {span:.2f} decades in {c} (less than {MIN_DECADES:g}): its exponent "
                        f"rests on a short lever arm")
-    if len(cols) == 2 and all(np.ptp(logs[c]) > 0 for c in cols) and len(table) >= 3:
-        a, b = logs[cols[0]], logs[cols[1]]
-        corr = float(np.corrcoef(a, b)[0, 1])
-        slope, icpt = np.polyfit(a, b, 1)
-        scatter = float(np.std(b - (slope * a + icpt)))
-        if abs(corr) > DEPENDENCE_CORR and scatter < DEPENDENCE_SCATTER:
-            out.append(f"D is a function of N across the runs (log D = {slope:.3g} log N + {icpt:.3g}, scatter "
-                       f"{scatter:.3g} decades): the N and D terms are not separately identified; vary D at fixed N")
+    follows = d_follows_n(table.column(cols[0]), table.column(cols[1])) if len(cols) == 2 else None
+    if follows is not None:
+        slope, icpt, scatter = follows
+        out.append(f"D is a function of N across the runs (log D = {slope:.3g} log N + {icpt:.3g}, scatter "
+                   f"{scatter:.3g} decades): the N and D terms are not separately identified; vary D at fixed N")
     return out
 
 
@@ -51,16 +46,17 @@ def family_warnings(table, inputs) -> list[str]:
     """A warning when the table's ``family`` column names several families and none of ``inputs`` (the columns
     the law or laws read) tells them apart: no input column other than N, D, C whose values differ between every
     two families (a dense and a MoE family, told apart by ``E``, are one law's business). A column that holds one
-    model size per value (``model``: 125m, 1.3b, ... naming each size's runs, read as ``family``) names the models
-    of one ladder and says nothing."""
+    model size per value, within 5% (``model``: 125m, 1.3b, ... naming each size's runs, read as ``family``),
+    names the models of one ladder and says nothing."""
     if "family" not in table.columns:
         return []
     fam = table.df["family"]
     groups = {str(k): g.index for k, g in table.df.groupby(fam.astype(str), sort=True) if str(k) != "nan"}
     if len(groups) < 2:
         return []
-    if "N" in table.columns and all(table.df.loc[idx, "N"].nunique() <= 1 for idx in groups.values()):
-        return []  # one model size per value: the column names the ladder's models (a 'model' column), not ladders
+    if "N" in table.columns and all(table.df.loc[idx, "N"].max() <= 1.05 * table.df.loc[idx, "N"].min()
+                                    for idx in groups.values()):
+        return []  # one model size per value (within 5%): the column names the ladder's models, not ladders
     for c in inputs:
         if c in ("N", "D", "C") or c not in table.columns:
             continue

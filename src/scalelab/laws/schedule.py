@@ -37,7 +37,7 @@ import math
 import numpy as np
 import pandas as pd
 
-__all__ = ["is_curve_table", "check_curve_table", "final_rows", "checkpoints_needed", "encode", "knots_of",
+__all__ = ["is_curve_table", "check_curve_table", "final_rows", "encode", "knots_of",
            "constant", "cosine", "wsd", "per_step", "schedule_table", "DEFAULT_SEGMENTS", "DEFAULT_MAX_KNOTS"]
 
 DEFAULT_SEGMENTS = 256    # the longest run is cut into at least this many pieces (midpoint accuracy)
@@ -113,34 +113,6 @@ def final_rows(df: pd.DataFrame) -> pd.DataFrame:
     order = np.lexsort((np.arange(len(step)), -step, codes))  # per run: largest step first, then the earlier row
     first = order[np.r_[True, np.diff(codes[order]) != 0]]
     return df.iloc[first]  # by position: a DataFrame's index labels may repeat (pd.concat)
-
-
-MIN_FINAL_RUNS = 6        # a Chinchilla-type law (5 parameters) needs more last checkpoints than this ...
-MIN_FINAL_D_DECADES = 0.1  # ... spanning at least this much D, or its D term is not identified by them
-
-
-def checkpoints_needed(df: pd.DataFrame) -> str | None:
-    """Why a final-loss law must read every checkpoint of this curve table as a run (N, D at its step), or None.
-
-    Each run's last checkpoint (`final_rows`) is what a final-loss law is fitted on. When the table records D at
-    every checkpoint (D varies within a run, as tokens seen) and the last checkpoints cannot separate the law's N
-    and D terms (fewer than `MIN_FINAL_RUNS` runs, or less than `MIN_FINAL_D_DECADES` of D among them: a ladder
-    whose runs all stop at one token count), the checkpoints are the only D variation there is (the Hitchhiker
-    protocol, Choshen et al. 2025). A checkpoint of a decaying schedule sits above the loss of a run trained to
-    that D, which the returned reason says."""
-    if "D" not in df.columns:
-        return None
-    D = pd.to_numeric(df["D"], errors="coerce")
-    if D.isna().any() or (D <= 0).any() or not (D.groupby(df["run_id"].astype(str)).nunique() > 1).any():
-        return None
-    last = np.log10(final_rows(df.assign(D=D))["D"].to_numpy(float))
-    if len(last) >= MIN_FINAL_RUNS and np.ptp(last) >= MIN_FINAL_D_DECADES:
-        return None
-    short = (f"only {len(last)} runs" if len(last) < MIN_FINAL_RUNS
-             else f"their D spans {np.ptp(last):.2g} decades")
-    return (f"each run's last checkpoint cannot determine a final-loss law ({short}), so every checkpoint is read as "
-            f"a run at its own D (tokens seen); a checkpoint of a decaying schedule sits above the loss of a run "
-            f"trained to that D, and checkpoints of one run are not independent runs")
 
 
 def knots_of(step: np.ndarray, lr: np.ndarray, max_segment: float, max_knots: int = DEFAULT_MAX_KNOTS):

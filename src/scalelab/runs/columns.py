@@ -43,6 +43,9 @@ ALIASES = {
     "experts": "E", "num_experts": "E", "n_experts": "E", "top_k": "k", "sparsity": "S",
     "granularity": "G", "unique_tokens": "U_D", "learning_rate": "lr", "batch": "batch_size",
     "bs": "batch_size", "run": "run_id", "model": "family",
+    # curve exports (W&B: Name, Step, _step, trainer/global_step) and canonical names written in capitals
+    "name": "run_id", "run_name": "run_id", "run_id": "run_id", "step": "step", "_step": "step",
+    "global_step": "step", "trainer/global_step": "step",
 }
 
 

@@ -201,8 +201,8 @@ class RunTable:
         """The rows a final-loss law is fitted on: each run's last checkpoint (`final`), unless those cannot
         determine the law and D is recorded at every checkpoint; then every checkpoint is a run at its own D
         (``step`` renamed ``checkpoint_step``, so the table is one row per point) and ``checkpoints`` says why
-        (`scalelab.laws.schedule.checkpoints_needed`; fits and forecasts warn with it)."""
-        from scalelab.laws.schedule import checkpoints_needed
+        (`scalelab.runs.design.checkpoints_needed`; fits and forecasts warn with it)."""
+        from scalelab.runs.design import checkpoints_needed
 
         why = checkpoints_needed(self.df) if self.is_curve else None
         if why is None:
