@@ -183,3 +183,27 @@ def test_counts_with_suffixes_are_read(tmp_path, capsys):
     out = __import__("json").loads(capsys.readouterr().out)
     loss = out["loss"] if isinstance(out, dict) else out[0]["loss"]
     assert np.ravel(loss)[0] == pytest.approx(1.8 + 400 / 7e9 ** 0.34 + 1000 / 1.4e12 ** 0.28, rel=1e-9)
+
+
+def test_map_repeats_and_maps_a_column_whose_name_holds_a_comma(tmp_path, capsys):
+    """--map given twice keeps both pairs (it kept the last only), a column named 'loss (val, nats)' maps, and one
+    name mapped to two columns is refused: the fit equals the one on the canonical columns."""
+    import json
+
+    from scalelab.cli import main as cli_main
+
+    df = good(10)
+    df.to_csv(tmp_path / "plain.csv", index=False)
+    df.rename(columns={"D": "tokens_seen", "loss": "loss (val, nats)"}).to_csv(tmp_path / "named.csv", index=False)
+    capsys.readouterr()
+    assert cli_main(["fit", str(tmp_path / "plain.csv"), "--starts", "16", "--json"]) == 0
+    ref = json.loads(capsys.readouterr().out)
+    assert cli_main(["fit", str(tmp_path / "named.csv"), "--map", "loss=loss (val, nats)", "--map", "D=tokens_seen",
+                     "--starts", "16", "--json"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    assert got["params"] == pytest.approx(ref["params"], rel=1e-9)
+    assert cli_main(["fit", str(tmp_path / "named.csv"), "--map", "loss=loss (val, nats),D=tokens_seen",
+                     "--starts", "16", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["params"] == pytest.approx(ref["params"], rel=1e-9)
+    assert cli_main(["fit", str(tmp_path / "named.csv"), "--map", "D=tokens_seen", "--map", "D=loss"]) == 2
+    assert "D given twice" in capsys.readouterr().err

@@ -39,16 +39,27 @@ class UsageError(ValueError):
     """A flag or file the user gave is unusable; `main` prints ``error: ...`` and exits 2."""
 
 
-def column_map(text: str | None) -> dict | None:
-    """``--map loss=loss_validation,E=num_experts`` as ``{"loss": "loss_validation", "E": "num_experts"}``."""
+def column_map(text) -> dict | None:
+    """``--map loss=loss_validation,E=num_experts`` as ``{"loss": "loss_validation", "E": "num_experts"}``.
+
+    ``text``: one string or the list of every ``--map`` given (the option may repeat). A comma starts a new
+    pair only where ``NAME=`` follows, so a column whose name holds a comma maps too ('loss=loss (val, nats)');
+    one name mapped to two columns is refused."""
+    import re
+
     if not text:
         return None
     out = {}
-    for item in text.split(","):
-        name, sep, col = item.partition("=")
-        if not sep or not name.strip() or not col.strip():
-            raise UsageError(f"--map {text!r}: write CANONICAL=COLUMN[,CANONICAL=COLUMN...] (e.g. loss=loss_validation)")
-        out[name.strip()] = col.strip()
+    for item in (re.split(r",(?=\s*[A-Za-z_]\w*\s*=)", t) for t in ([text] if isinstance(text, str) else text)):
+        for pair in item:
+            name, sep, col = pair.partition("=")
+            if not sep or not name.strip() or not col.strip():
+                raise UsageError(f"--map {pair!r}: write CANONICAL=COLUMN[,CANONICAL=COLUMN...] "
+                                 f"(e.g. loss=loss_validation)")
+            if out.get(name.strip(), col.strip()) != col.strip():
+                raise UsageError(f"--map: {name.strip()} given twice ({out[name.strip()]!r} and {col.strip()!r}); "
+                                 f"give it once")
+            out[name.strip()] = col.strip()
     return out
 
 
@@ -80,8 +91,9 @@ def fraction(text: str) -> float:
 def add_table(p) -> None:
     """The run table positional, ``--map``, ``--sep``, ``--drop-highest-loss`` and ``--family`` (read back by `read_table`)."""
     p.add_argument("data", help="run table: CSV (separator sniffed) or parquet")
-    p.add_argument("--map", dest="column_map", metavar="NAME=COLUMN,...",
-                   help="read these columns of the file as these names, e.g. loss=loss_validation,E=num_experts")
+    p.add_argument("--map", dest="column_map", metavar="NAME=COLUMN,...", action="append",
+                   help="read these columns of the file as these names, e.g. loss=loss_validation,E=num_experts "
+                        "(may repeat)")
     p.add_argument("--sep", default=None, help="CSV separator (default: sniffed among , ; tab |)")
     p.add_argument("--drop-highest-loss", type=count(0), default=0, metavar="K",
                    help="drop the K highest-loss runs first (Epoch drops 5 on the Chinchilla data)")
