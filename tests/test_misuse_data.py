@@ -207,3 +207,13 @@ def test_map_repeats_and_maps_a_column_whose_name_holds_a_comma(tmp_path, capsys
     assert json.loads(capsys.readouterr().out)["params"] == pytest.approx(ref["params"], rel=1e-9)
     assert cli_main(["fit", str(tmp_path / "named.csv"), "--map", "D=tokens_seen", "--map", "D=loss"]) == 2
     assert "D given twice" in capsys.readouterr().err
+
+
+def test_d_from_an_unreadable_c_names_the_c_cells(tmp_path):
+    """A table of N, C, loss with an empty C cell: the fit's 'D missing' error says D comes from C and which line
+    of C is bad (it said only 'give D, or C and N', which the table does)."""
+    df = good().assign(C=lambda d: 6 * d["N"] * d["D"]).drop(columns="D")
+    df.loc[3, "C"] = np.nan
+    df.to_csv(tmp_path / "c.csv", index=False)
+    with pytest.raises(RunTableError, match=r"derived as C/\(6N\), and C cannot be read: .*'C' has NaN .* lines 5"):
+        scalelab.fit(tmp_path / "c.csv", "chinchilla", starts=16)

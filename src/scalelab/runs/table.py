@@ -137,6 +137,8 @@ class RunTable:
         for c in columns:
             if c not in self.df.columns:
                 hint = " (give D, or C and N: D = C/(6N))" if c == "D" else ""
+                if c == "D" and "C" in self.invalid:  # D would be derived from C, whose values are the fault
+                    hint = f" (it is derived as C/(6N), and C cannot be read: {self.invalid['C']})"
                 if c == "density" and "ngram_repeat" in self.df.columns:
                     hint = f" ({NGRAM_HINT})"
                 raise RunTableError(f"column {c!r} needed{who} is missing{hint}; columns are {self.columns}")
