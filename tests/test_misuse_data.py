@@ -217,3 +217,17 @@ def test_d_from_an_unreadable_c_names_the_c_cells(tmp_path):
     df.to_csv(tmp_path / "c.csv", index=False)
     with pytest.raises(RunTableError, match=r"derived as C/\(6N\), and C cannot be read: .*'C' has NaN .* lines 5"):
         scalelab.fit(tmp_path / "c.csv", "chinchilla", starts=16)
+
+
+def test_a_spreadsheets_blank_rows_are_left_out_with_a_note(tmp_path):
+    """Rows of separators only (',,' from a spreadsheet export) are no runs: left out, named by line, and the fit
+    equals the one on the file without them (they were called repeated runs, then refused as NaN)."""
+    df = good(10)
+    df.to_csv(tmp_path / "plain.csv", index=False)
+    text = (tmp_path / "plain.csv").read_text().splitlines()
+    (tmp_path / "blank.csv").write_text("\n".join(text[:4] + [",,"] + text[4:] + [",,", ",,"]) + "\n")
+    t = scalelab.read(tmp_path / "blank.csv")
+    assert len(t) == 10 and any("lines 5, 13, 14 have every cell empty" in n for n in t.notes)
+    a, b = scalelab.fit(tmp_path / "plain.csv", "chinchilla", starts=16), scalelab.fit(t, "chinchilla", starts=16)
+    assert a.params == pytest.approx(b.params, rel=1e-12)
+    assert t.rows([t.df.index[-1]]) == "lines 12"  # lines after the blank row keep their numbers

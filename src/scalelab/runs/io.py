@@ -157,6 +157,7 @@ def read(path: str | os.PathLike | pd.DataFrame | Mapping | RunTable, *, columns
             path = pd.DataFrame({k: np.atleast_1d(np.asarray(v)) for k, v in path.items()})
         except ValueError as err:
             raise RunTableError(f"a dict of columns must give each column the same number of values: {err}") from None
+    blank = None
     if isinstance(path, pd.DataFrame):
         df, source, lines = path, "<DataFrame>", None
     elif not isinstance(path, (str, os.PathLike)):
@@ -165,8 +166,23 @@ def read(path: str | os.PathLike | pd.DataFrame | Mapping | RunTable, *, columns
     else:
         df = read_frame(path, sep=sep)
         source, lines = str(Path(path)), df.attrs.get("lines")
+        df, lines, blank = _without_blank_rows(df, lines, source)
     table = from_dataframe(df, source=source, columns=columns, lines=lines)
+    if blank:
+        table = dataclasses.replace(table, notes=(blank,) + table.notes)
     return table if family is None else _of_families(table, df, family, columns, lines)
+
+
+def _without_blank_rows(df: pd.DataFrame, lines, source: str):
+    """``(df, lines, note)``: a file's rows with every cell empty (a spreadsheet's ``,,,`` rows) left out, and
+    the note saying which lines (None when there were none; a file of blank rows only is left to be refused)."""
+    empty = df.isna().all(axis=1).to_numpy()
+    if not empty.any() or empty.all():
+        return df, lines, None
+    where = (f"lines {', '.join(str(ln) for ln, e in zip(lines, empty) if e)}" if lines is not None
+             else f"{int(empty.sum())} rows")
+    return (df[~empty], None if lines is None else [ln for ln, e in zip(lines, empty) if not e],
+            f"{source}: {where} have every cell empty: left out")
 
 
 def _of_families(table: RunTable, raw: pd.DataFrame, family, columns, lines) -> RunTable:
