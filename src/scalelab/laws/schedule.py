@@ -88,7 +88,8 @@ def check_curve_table(df: pd.DataFrame, source: str = "<DataFrame>", need_lr: bo
         if (d == 0).any():
             dup = np.asarray(idx)[1:][d == 0]
             raise error(f"{source}: run {run!r} has duplicate steps in {rows(dup)}; keep one row per step "
-                        f"(e.g. df.drop_duplicates(['run_id', 'step'], keep='last'))")
+                        f"(e.g. df.drop_duplicates(['run_id', 'step'], keep='last')), or, if they are seeds of one "
+                        f"configuration, give each seed its own run_id")
         if (d < 0).any():
             bad = np.asarray(idx)[1:][d < 0]
             raise error(f"{source}: run {run!r} has steps out of order at {rows(bad)}; sort the table "

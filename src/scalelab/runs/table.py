@@ -184,10 +184,11 @@ class RunTable:
     # -- curve tables (several rows per run: run_id + step); logic in scalelab.laws.schedule --
     @property
     def is_curve(self) -> bool:
-        """True when some ``run_id`` has several rows (checkpoints at different ``step``)."""
+        """True when some ``run_id`` has several rows (checkpoints at different ``step``) and they are not read as
+        runs of their own (`final_points`)."""
         from scalelab.laws.schedule import is_curve_table
 
-        return is_curve_table(self.df)
+        return self.checkpoints is None and is_curve_table(self.df)
 
     def final(self) -> "RunTable":
         """Each run's last checkpoint (largest ``step``); a one-row-per-run table passes through."""
@@ -201,15 +202,15 @@ class RunTable:
 
     def final_points(self) -> "RunTable":
         """The rows a final-loss law is fitted on: each run's last checkpoint (`final`), unless those cannot
-        determine the law and D is recorded at every checkpoint; then every checkpoint is a run at its own D
-        (``step`` renamed ``checkpoint_step``, so the table is one row per point) and ``checkpoints`` says why
-        (`scalelab.runs.design.checkpoints_needed`; fits and forecasts warn with it)."""
+        determine the law and D is recorded at every checkpoint; then every checkpoint is a run at its own D (the
+        table is no longer `is_curve`) and ``checkpoints`` says why (`scalelab.runs.design.checkpoints_needed`;
+        fits and forecasts warn with it)."""
         from scalelab.runs.design import checkpoints_needed
 
         why = checkpoints_needed(self.df) if self.is_curve else None
         if why is None:
             return self.final()
-        return dataclasses.replace(self, df=self.df.rename(columns={"step": "checkpoint_step"}), checkpoints=why)
+        return dataclasses.replace(self, checkpoints=why)
 
 
 def _rows(idx: Iterable, limit: int = 10, lines: Mapping | None = None) -> str:
