@@ -231,3 +231,15 @@ def test_a_spreadsheets_blank_rows_are_left_out_with_a_note(tmp_path):
     a, b = scalelab.fit(tmp_path / "plain.csv", "chinchilla", starts=16), scalelab.fit(t, "chinchilla", starts=16)
     assert a.params == pytest.approx(b.params, rel=1e-12)
     assert t.rows([t.df.index[-1]]) == "lines 12"  # lines after the blank row keep their numbers
+
+
+def test_report_on_an_empty_loss_cell_blames_the_table_not_a_law(tmp_path):
+    """The report refused a crashed run's empty loss "(needed by law 'bnsl')", a law the user never named."""
+    from scalelab.report import report
+
+    df = good(10)
+    df.loc[4, "loss"] = np.nan
+    df.to_csv(tmp_path / "crashed.csv", index=False)
+    with pytest.raises(RunTableError, match="'loss' has NaN or infinite values in lines 6") as err:
+        report(tmp_path / "crashed.csv", out=tmp_path / "rep")
+    assert "law" not in str(err.value)
