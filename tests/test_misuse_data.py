@@ -162,6 +162,9 @@ def test_counts_with_suffixes_are_read(tmp_path, capsys):
     np.testing.assert_array_equal(numbers(["125m", "1.3B", " 2T ", "12k", "7e3M", 5, "7X", None], "N").to_numpy(),
                                   [1.25e8, 1.3e9, 2e12, 1.2e4, 7e9, 5.0, np.nan, np.nan])
     assert np.isnan(numbers(["3M"], "loss").to_numpy()).all()
+    # a whole count in thousands separators (a quoted CSV cell); a misplaced separator is no number
+    np.testing.assert_array_equal(numbers(["73,824,672", " 1,000 ", "1,00", "12,345.5"], "N").to_numpy(),
+                                  [73824672.0, 1000.0, np.nan, np.nan])
     df = good()
     text = df.assign(N=[f"{n / 1e6:.12g}M" for n in df["N"]], D=[f"{d / 1e9:.12g}b" for d in df["D"]])
     text.rename(columns={"N": "model_size", "D": "tokens"}).to_csv(tmp_path / "t.csv", index=False)

@@ -30,6 +30,7 @@ LOSS_MAX = 20.0
 AMOUNTS = ("N", "N_total", "N_active", "D", "C", "U_D")
 SUFFIXES = {"k": 1e3, "m": 1e6, "b": 1e9, "t": 1e12}
 _SUFFIXED = r"^\s*([+]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)\s*([kKmMbBtT])\s*$"
+_GROUPED = r"\s*\d{1,3}(?:,\d{3})+\s*"  # a whole count in thousands separators, quoted in a CSV: "73,824,672"
 
 ALIASES = {
     "n": "N", "params": "N", "num_params": "N", "n_params": "N", "parameters": "N",
@@ -52,13 +53,16 @@ ALIASES = {
 def numbers(values, col: str | None = None) -> pd.Series:
     """A column's values as float64 (NaN where a value does not read as a number), as ``pd.to_numeric`` reads
     them; for a count column (`AMOUNTS`: N, D, C, ...) also a number with a suffix, '125M' = 1.25e8, '1.3B' =
-    1.3e9, '2T' = 2e12 (`SUFFIXES`, either case). The one reading of a number in run tables and targets."""
+    1.3e9, '2T' = 2e12 (`SUFFIXES`, either case), and a whole number in thousands separators, '73,824,672'. The
+    one reading of a number in run tables and targets."""
     raw = values if isinstance(values, pd.Series) else pd.Series(values)
     out = pd.to_numeric(raw, errors="coerce").astype(float)
     text = out.isna() & raw.notna()
     if col in AMOUNTS and text.any():
-        parts = raw[text].astype(str).str.extract(_SUFFIXED)
-        out[text] = pd.to_numeric(parts[0], errors="coerce") * parts[1].str.lower().map(SUFFIXES)
+        cells = raw[text].astype(str)
+        grouped = pd.to_numeric(cells.where(cells.str.fullmatch(_GROUPED)).str.replace(",", ""), errors="coerce")
+        parts = cells.str.extract(_SUFFIXED)
+        out[text] = grouped.fillna(pd.to_numeric(parts[0], errors="coerce") * parts[1].str.lower().map(SUFFIXES))
     return out
 
 
