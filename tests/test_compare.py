@@ -81,3 +81,26 @@ def test_cli_json(tmp_path, capsys):
     assert by["wang2024_moe"]["status"] == "ok" and by["wang2024_moe"]["extrapolation_are"] < 0.01
     assert by["clark2022_routed"]["status"] == "ok"  # N and E present
     assert "['S']" in by["hossain2025_sparse"]["reason"]
+
+
+def test_unconverged_fits_and_constant_inputs_are_warned_and_strict_fails(runs, tmp_path, capsys, monkeypatch):
+    """A law whose fit did not converge was reported converged: false with nothing on stderr, and --strict passed;
+    each law's notes (no convergence, a constant input) are now warnings that --strict counts."""
+    import dataclasses
+
+    from scalelab.fit import compare as fit_compare
+
+    real = fit_compare._fit
+    monkeypatch.setattr(fit_compare, "_fit", lambda *a, **k: dataclasses.replace(real(*a, **k), converged=False))
+    out = cmp.compare(runs, ["chinchilla"], starts=8)
+    (law,) = out["laws"]
+    assert law["converged"] is False and law["train_converged"] is False
+    assert any("fit to every run did not converge" in n for n in law["notes"])
+    assert any("below the largest did not converge" in n for n in law["notes"])
+    monkeypatch.setattr(fit_compare, "_fit", real)
+    one_d = runs.assign(D=3e9)
+    one_d.to_csv(tmp_path / "one_d.csv", index=False)
+    capsys.readouterr()
+    assert main(["compare", str(tmp_path / "one_d.csv"), "--laws", "chinchilla", "--starts", "8"]) == 0
+    assert "warning: chinchilla: input 'D' is constant" in capsys.readouterr().err
+    assert main(["compare", str(tmp_path / "one_d.csv"), "--laws", "chinchilla", "--starts", "8", "--strict"]) == 2

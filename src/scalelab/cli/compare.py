@@ -28,6 +28,9 @@ def cmd_compare(args) -> int:
     h = out["holdout"]
     if h.get("warning"):  # on stderr with --json too: --strict counts it either way
         err(f"warning: {h['warning']}")
+    for r in out["laws"]:  # what a law's fit could not settle (constant inputs, no convergence): likewise
+        for note in r.get("notes", []):
+            err(f"warning: {r['law']}: {note}")
     if args.json:
         print(json.dumps(out))
         return 0

@@ -87,6 +87,8 @@ def compare_one(table: _runs.RunTable, law, *, mask=None, objective="huber", del
         "rmse_log": float(np.sqrt(rss / n)), "params": {p: float(v) for p, v in full.params.items()},
         "conventions": law.conventions, "notes": notes,
     }
+    if not full.converged:
+        notes.append("its fit to every run did not converge: the objective and AIC/BIC may not be its optimum's")
     if mask is not None and mask.any():
         n_train = int((~mask).sum())
         if n_train <= k:
@@ -100,6 +102,9 @@ def compare_one(table: _runs.RunTable, law, *, mask=None, objective="huber", del
             out.update(extrapolation_are=float(re.mean()), extrapolation_max_re=float(re.max()),
                        n_holdout=int(mask.sum()), train_params={p: float(v) for p, v in part.params.items()},
                        train_converged=bool(part.converged))
+            if not part.converged:
+                notes.append("its fit to the runs below the largest did not converge: the extrapolation error may "
+                             "not be its optimum's")
     return out
 
 
