@@ -179,14 +179,14 @@ def floats(text: str, flag: str = "") -> "np.ndarray":  # noqa: F821
 
     import numpy as np
 
+    from scalelab.runs.columns import GROUPED, numbers
+
     amount = flag.lstrip("-") in ("N", "N_total", "N_active", "D", "C", "allocate")
-    if amount and re.fullmatch(r"\s*\d{1,3}(,\d{3})+\s*", str(text)):
+    if amount and re.fullmatch(GROUPED, str(text)):  # in a table's cell this reads as one count; here it is a list
         raise UsageError(f"{flag or 'value'} {text!r}: commas separate values here; write the number without "
                          f"thousands separators ({str(text).replace(',', '').strip()}, in e-notation, or with a suffix: 7B)")
     parts = [t for t in str(text).split(",") if t.strip()]
     if amount:  # a count may carry a suffix, as a table's may: --N 7B, --D 1.4T
-        from scalelab.runs.columns import numbers
-
         out = numbers(parts, "N").to_numpy()
         if np.isnan(out).any():
             raise UsageError(f"{flag or 'value'} {text!r}: could not read {parts[int(np.isnan(out).argmax())]!r} as a "

@@ -211,7 +211,6 @@ def report(runs, law: str = "chinchilla", out="report", *, ci: float = 0.9, n_bo
         raise ValueError(f"cannot write the report to {str(out)!r}: {err.strerror or err}; "
                          f"choose a writable directory with --out") from None
     table = _runs.read(runs).final_points()  # final-loss laws: a curve table's last checkpoints (or all, when those cannot serve)
-    table.require(["loss"])  # every part reads the loss: its fault is the table's, not the first law's to read it
     warnings: list[str] = []  # what may be wrong; the table's notes (derived columns, renamed aliases) go apart
     C_table = table.column("C") if "C" in table.columns else None
 

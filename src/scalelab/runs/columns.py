@@ -30,7 +30,7 @@ LOSS_MAX = 20.0
 AMOUNTS = ("N", "N_total", "N_active", "D", "C", "U_D")
 SUFFIXES = {"k": 1e3, "m": 1e6, "b": 1e9, "t": 1e12}
 _SUFFIXED = r"^\s*([+]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)\s*([kKmMbBtT])\s*$"
-_GROUPED = r"\s*\d{1,3}(?:,\d{3})+\s*"  # a whole count in thousands separators, quoted in a CSV: "73,824,672"
+GROUPED = r"\s*\d{1,3}(?:,\d{3})+\s*"  # a whole count in thousands separators, quoted in a CSV: "73,824,672"
 
 ALIASES = {
     "n": "N", "params": "N", "num_params": "N", "n_params": "N", "parameters": "N",
@@ -60,7 +60,7 @@ def numbers(values, col: str | None = None) -> pd.Series:
     text = out.isna() & raw.notna()
     if col in AMOUNTS and text.any():
         cells = raw[text].astype(str)
-        grouped = pd.to_numeric(cells.where(cells.str.fullmatch(_GROUPED)).str.replace(",", ""), errors="coerce")
+        grouped = pd.to_numeric(cells.where(cells.str.fullmatch(GROUPED)).str.replace(",", ""), errors="coerce")
         parts = cells.str.extract(_SUFFIXED)
         out[text] = grouped.fillna(pd.to_numeric(parts[0], errors="coerce") * parts[1].str.lower().map(SUFFIXES))
     return out

@@ -31,9 +31,9 @@ def d_follows_n(N, D) -> tuple[float, float, float] | None:
     return (float(slope), float(icpt), scatter) if abs(corr) > DEPENDENCE_CORR and scatter < DEPENDENCE_SCATTER else None
 
 
-def checkpoints_needed(df: pd.DataFrame) -> str | None:
-    """Why a final-loss law must read every checkpoint of this curve table (``run_id``, ``step``) as a run at its
-    own N and D, or None.
+def checkpoints_needed(df: pd.DataFrame, last: pd.DataFrame) -> str | None:
+    """Why a final-loss law must read every checkpoint of this curve table (``run_id``, ``step``; N and D valid
+    numbers) as a run at its own N and D, or None. ``last``: each run's last checkpoint (`RunTable.final`).
 
     Each run's last checkpoint is what a final-loss law is fitted on. When the table records D at every
     checkpoint (D varies within a run, as tokens seen) and the last checkpoints cannot separate the law's N and D
@@ -42,17 +42,8 @@ def checkpoints_needed(df: pd.DataFrame) -> str | None:
     parameter), the checkpoints are the only independent D variation there is (the Hitchhiker protocol, Choshen
     et al. 2025). A checkpoint of a decaying schedule sits above the loss of a run trained to that D, which the
     returned reason says."""
-    from scalelab.laws.schedule import final_rows
-
-    if "D" not in df.columns or "N" not in df.columns:
-        return None
-    D = pd.to_numeric(df["D"], errors="coerce")
-    N = pd.to_numeric(df["N"], errors="coerce")
-    if D.isna().any() or N.isna().any() or (D <= 0).any() or (N <= 0).any():
-        return None
-    if not (D.groupby(df["run_id"].astype(str)).nunique() > 1).any():
+    if not (df["D"].groupby(df["run_id"].astype(str)).nunique() > 1).any():
         return None  # D written once per run (its final D on every row): the checkpoints hold no other D
-    last = final_rows(df.assign(D=D, N=N))
     span = float(np.ptp(np.log10(last["D"].to_numpy(float))))
     follows = d_follows_n(last["N"], last["D"])
     if len(last) < MIN_FINAL_RUNS:

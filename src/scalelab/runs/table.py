@@ -142,8 +142,8 @@ class RunTable:
                 if c == "density" and "ngram_repeat" in self.df.columns:
                     hint = f" ({NGRAM_HINT})"
                 raise RunTableError(f"column {c!r} needed{who} is missing{hint}; columns are {self.columns}")
-            if c in self.invalid:
-                raise RunTableError(self.invalid[c] + (f" (needed{who})" if who else ""))
+            if c in self.invalid:  # the loss is every law's response: its fault is the table's, not one law's
+                raise RunTableError(self.invalid[c] + (f" (needed{who})" if who and c != "loss" else ""))
         if n_params is not None and len(self.df) <= n_params:
             raise RunTableError(
                 f"{len(self.df)} runs cannot determine the {n_params} free parameters{who}; "
@@ -207,10 +207,12 @@ class RunTable:
         fits and forecasts warn with it)."""
         from scalelab.runs.design import checkpoints_needed
 
-        why = checkpoints_needed(self.df) if self.is_curve else None
-        if why is None:
-            return self.final()
-        return dataclasses.replace(self, checkpoints=why)
+        if not self.is_curve:
+            return self
+        last = self.final()
+        readable = all(c in self.df.columns and c not in self.invalid for c in ("N", "D"))
+        why = checkpoints_needed(self.df, last.df) if readable else None
+        return last if why is None else dataclasses.replace(self, checkpoints=why)
 
 
 def _rows(idx: Iterable, limit: int = 10, lines: Mapping | None = None) -> str:
