@@ -7,6 +7,8 @@ Each check returns plain strings (empty list: nothing to say). They are shared b
   a Chinchilla-type law trade off exactly, so only their combination is identified.
 * every run shares one N or one D: that input's exponent and coefficient are not identified.
 * less than a decade spanned in N or D: exponents rest on a short lever arm.
+* a median tokens per parameter no language-model run uses (below 1e-3 or above 1e5): N or D written
+  in other units (N in millions, D in billions), which every law and allocation reads as counts.
 * a fitted parameter at the edge of its range (unconstrained value far outside the law's start
   range, a sigmoid-bounded value at 0 or 1, an exponent at zero).
 * runs of several families (the ``family`` column) fitted as one ladder by a law that reads nothing
@@ -20,6 +22,10 @@ import numpy as np
 from scalelab.runs.design import d_follows_n
 
 MIN_DECADES = 1.0
+
+# Tokens per parameter (D / N) of real language-model runs: from early checkpoints (~0.01) to small models
+# trained far past Chinchilla (SmolLM2-135M on 2T tokens: 1.5e4). A table's median outside is a unit mistake.
+TOKENS_PER_PARAM = (1e-3, 1e5)
 
 
 def table_warnings(table, columns=("N", "D")) -> list[str]:
@@ -39,6 +45,12 @@ def table_warnings(table, columns=("N", "D")) -> list[str]:
         slope, icpt, scatter = follows
         out.append(f"D is a function of N across the runs (log D = {slope:.3g} log N + {icpt:.3g}, scatter "
                    f"{scatter:.3g} decades): the N and D terms are not separately identified; vary D at fixed N")
+    if len(cols) == 2:
+        ratio = float(10 ** np.median(logs["D"] - logs["N"]))
+        if not TOKENS_PER_PARAM[0] <= ratio <= TOKENS_PER_PARAM[1]:
+            out.append(f"the runs' median tokens per parameter is {ratio:.3g}, far outside what language-model runs use "
+                       f"({TOKENS_PER_PARAM[0]:g} to {TOKENS_PER_PARAM[1]:g}): are N or D in other units (N in millions, "
+                       f"D in billions)? Laws and allocations read both as counts")
     return out
 
 

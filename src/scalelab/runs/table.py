@@ -59,11 +59,6 @@ NGRAM_HINT = ("'ngram_repeat' is the proxy trainer's share of repeated 16-token 
               "or --map density=ngram_repeat")
 
 
-# Tokens per parameter (D / N) of real language-model runs: from early checkpoints (~0.01) to small models
-# trained far past Chinchilla (SmolLM2-135M on 2T tokens: 1.5e4). A table's median outside is a unit mistake.
-TOKENS_PER_PARAM = (1e-3, 1e5)
-
-
 @dataclasses.dataclass(frozen=True)
 class RunTable:
     """Validated runs plus notes on what was derived.
@@ -299,12 +294,6 @@ def from_dataframe(df: pd.DataFrame, source: str = "<DataFrame>", *, columns: Ma
         df[c] = values
         notes.append("D derived as C / (6 N) (no token column given)" if c == "D" else
                      "C derived as 6 N D" + (" (N_active)" if "N_active" in usable else ""))
-    if ok("N") and ok("D"):
-        ratio = float(np.median(df["D"].to_numpy(float) / df["N"].to_numpy(float)))
-        if not TOKENS_PER_PARAM[0] <= ratio <= TOKENS_PER_PARAM[1]:
-            notes.append(f"the runs' median tokens per parameter is {ratio:.3g}, far outside what language-model runs "
-                         f"use ({TOKENS_PER_PARAM[0]:g} to {TOKENS_PER_PARAM[1]:g}): are N or D in other units (N in "
-                         f"millions, D in billions)? Laws and allocations read both as counts")
     return RunTable(df, tuple(notes), source, invalid, line_of, tuple(c for c in df.columns if c not in given))
 
 
