@@ -104,3 +104,25 @@ def test_unconverged_fits_and_constant_inputs_are_warned_and_strict_fails(runs, 
     assert main(["compare", str(tmp_path / "one_d.csv"), "--laws", "chinchilla", "--starts", "8"]) == 0
     assert "warning: chinchilla: input 'D' is constant" in capsys.readouterr().err
     assert main(["compare", str(tmp_path / "one_d.csv"), "--laws", "chinchilla", "--starts", "8", "--strict"]) == 2
+
+
+def test_design_warnings_reach_compare_json_stderr_and_strict(tmp_path, capsys):
+    """`fit` warned that D is a function of N (or that a curve's checkpoints were read as runs); `compare`, fitting the
+    same laws to the same runs, said nothing: its JSON had no warnings and --strict passed."""
+    N = np.geomspace(1e7, 1e10, 8)
+    prop = scalelab.simulate("chinchilla", TRUTH, {"N": N, "D": 20 * N}, sigma=0.003, seed=1)
+    out = cmp.compare(prop, ["chinchilla", "kaplan"], starts=8)
+    assert any("D is a function of N" in w for w in out["warnings"]), out["warnings"]
+    (said,) = [w for w in scalelab.fit(prop, "chinchilla", starts=8).warnings if "D is a function of N" in w]
+    assert out["warnings"] == [said]  # the design's warning, word for word as fit says it, and nothing else
+    path = tmp_path / "prop.csv"
+    prop.to_csv(path, index=False)
+    capsys.readouterr()
+    assert main(["compare", str(path), "--laws", "chinchilla", "--starts", "8", "--json"]) == 0
+    cap = capsys.readouterr()
+    assert "warning: D is a function of N" in cap.err and json.loads(cap.out)["warnings"]
+    assert main(["compare", str(path), "--laws", "chinchilla", "--starts", "8", "--strict"]) == 2
+    # a ladder varied in N and D is warned about nothing of its design
+    varied = scalelab.simulate("chinchilla", TRUTH, {"N": np.repeat(N, 3), "D": np.repeat(N, 3) * np.tile([5.0, 20.0, 80.0], 8)},
+                               sigma=0.003, seed=1)
+    assert cmp.compare(varied, ["chinchilla"], starts=8)["warnings"] == []

@@ -26,6 +26,8 @@ def cmd_compare(args) -> int:
     out = compare(table, args.laws, holdout_by=args.holdout_by, objective=args.objective, delta=args.delta,
                   starts=args.starts, seed=args.seed)
     h = out["holdout"]
+    for w in out["warnings"]:  # the runs' design, as `fit` prints it
+        err(f"warning: {w}")
     if h.get("warning"):  # on stderr with --json too: --strict counts it either way
         err(f"warning: {h['warning']}")
     for r in out["laws"]:  # what a law's fit could not settle (constant inputs, no convergence): likewise

@@ -122,8 +122,10 @@ def compare(runs, law_names: Sequence[str] | str | None = None, *, holdout_by: s
         else 128 random starts.
 
     Returns:
-      ``{"n_runs", "holdout": {"by", "value", "n"}, "laws": [per-law dicts]}``, laws ranked by
-      extrapolation error (skipped laws last, with their reasons).
+      ``{"n_runs", "holdout": {"by", "value", "n"}, "laws": [per-law dicts], "warnings": [str]}``, laws
+      ranked by extrapolation error (skipped laws last, with their reasons); ``warnings`` say what the runs'
+      design leaves undetermined for the laws fitted (`fit.identify.design_warnings`: D a function of N, a
+      short lever arm, several families, a curve's checkpoints read as runs), as `scalelab.fit` says it.
     """
     table = _runs.read(runs).final_points()  # every law compared is a final-loss law: a curve table's last checkpoints (or all)
     if law_names is None or law_names == "all":
@@ -159,8 +161,11 @@ def compare(runs, law_names: Sequence[str] | str | None = None, *, holdout_by: s
         return (0, e) if e is not None else (1, r["bic"])
 
     rows.sort(key=rank)
+    from scalelab.fit.identify import design_warnings
+
+    inputs = sorted({c for r in rows if r["status"] == "ok" for c in _laws.get(r["law"]).inputs})
     return {"source": table.source, "n_runs": len(table), "holdout": holdout, "objective": objective,
-            "delta": delta, "laws": rows}
+            "delta": delta, "laws": rows, "warnings": design_warnings(table, inputs) if inputs else []}
 
 
 __all__ = ["compare", "compare_one", "holdout_mask"]

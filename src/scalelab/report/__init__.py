@@ -222,6 +222,7 @@ def report(runs, law: str = "chinchilla", out="report", *, ci: float = 0.9, n_bo
         for r in comparison["laws"]:
             for note in r.get("notes", []):
                 warnings.append(f"compare {r['law']}: {note}")
+        warnings.extend(comparison["warnings"])
         weights, weights_note = _forecast_weights(table, _largest_run(table), "auto" if names is None else names, ci)
         if weights_note:
             warnings.append(weights_note)
