@@ -1,0 +1,127 @@
+"""Two more ways to build the forecast interval's scale, rescored on saved fits (no refitting).
+
+`scalelab.forecast.combine` builds ``s^2 = s0^2 + sigma^2 + tau^2 d^2 + f^2 / K``: the run-to-run scatter ``s0``,
+the held-out discrepancy ``sigma`` and per-decade error ``tau`` fitted on the rolling origins' honest errors, and
+the laws' disagreement ``f`` at the target over K origins. The rules here change one assumption each:
+
+* **form as a floor** (``s^2 = s0^2 + max(sigma^2 + tau^2 d^2, f^2 / K)``): the origins' errors and the laws'
+  disagreement are two measures of one thing, the error of the law's form beyond the table, so the larger
+  should answer instead of their sum; also with the whole spread ``f^2`` as the floor (``floor, whole spread``);
+* **distance relative to the training span** (``d / span``, span = decades of N the training runs cover, at least
+  0.3): a power law fitted over a longer lever arm extrapolates a decade better (regression leverage), and every
+  origin trains on fewer sizes than the full table does; ``tau`` is then per training span, not per decade.
+
+Each is printed next to today's rule on the same fits: families (tables) with every target inside the interval and
+the median relative width, and for the simulated ladders the share of new runs inside.
+
+    python benchmarks/forecast_scale_rules.py --public fc.jsonl --unseen unseen.jsonl --small small.jsonl \\
+        --calibration cal_sk6.jsonl cal_fs6.jsonl cal_sk8.jsonl cal_fs8.jsonl
+
+The files are those of ``forecast.py --jsonl`` (public families; ``--unseen --jsonl`` for the GPT-3 / OPT ones),
+``forecast_small.py --jsonl`` and ``forecast_calibration.py --jsonl``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+
+import numpy as np
+
+from scalelab.forecast.calibrate import combine, size_groups, t_quantile
+
+
+def floor_rule(whole: bool):
+    """The interval with the form term as a floor on the held-out part of the scale (``whole``: the whole spread)."""
+    def rule(details: dict, ci: float) -> tuple:
+        c = combine(details, ci)
+        K = max(len(np.unique(np.asarray(details["origin"], int))), 1)
+        held = c["sigma"] ** 2 + (c["tau"] * np.asarray(details["target_distance"], float)) ** 2
+        form = c["form"] ** 2 * (K if whole else 1.0)  # combine's form is the spread / sqrt(K)
+        scale = np.sqrt(c["s0"] ** 2 + np.maximum(held, form))
+        q = t_quantile(0.5 + ci / 2.0, c["nu"])
+        lp = np.log(c["loss"])
+        return c["loss"], np.exp(lp - q * scale), np.exp(lp + q * scale)
+    return rule
+
+
+def relative_details(details: dict, floor: float = 0.3) -> dict:
+    """``details`` with every held-out and target distance divided by its training runs' span in decades of N."""
+    d = copy.deepcopy(details)
+    z = np.asarray(d["run_size"], float)
+    groups = size_groups(10 ** z, 0.05)
+    top = groups.max()
+    origin = np.asarray(d["origin"], int)
+    span = lambda train: max(float(np.ptp(z[train])), floor)  # noqa: E731
+    dist = np.asarray(d["distance"], float).copy()
+    for k in np.unique(origin):  # origin k (0-based) trains on all but the k + 1 largest size groups
+        dist[origin == k] /= span(groups <= top - (k + 1))
+    d["distance"] = dist
+    d["target_distance"] = np.asarray(d["target_distance"], float) / span(np.ones(len(z), bool))
+    return d
+
+
+def relative_rule(details: dict, ci: float) -> tuple:
+    c = combine(relative_details(details), ci)
+    return c["loss"], c["lo"], c["hi"]
+
+
+def today(details: dict, ci: float) -> tuple:
+    c = combine(details, ci)
+    return c["loss"], c["lo"], c["hi"]
+
+
+RULES = {"today": today, "form as a floor": floor_rule(False), "floor, whole spread": floor_rule(True),
+         "d / span": relative_rule}
+
+
+def families(rows, rule, ci) -> str:
+    """Tables with every target inside their interval, and the median relative width."""
+    inside, width = 0, []
+    for r in rows:
+        loss, lo, hi = rule(r["details"], ci)
+        y = np.asarray(r["y"], float)
+        inside += bool(np.all((lo <= y) & (y <= hi)))
+        width.append(np.median((hi - lo) / loss))
+    return f"{inside}/{len(rows)}, {100 * np.median(width):.1f}%"
+
+
+def coverage(rows, rule, ci) -> str:
+    """Share of the simulated new runs inside their interval, and the median relative width."""
+    inside, width = [], []
+    for r in rows:
+        loss, lo, hi = rule(r["details"], ci)
+        new = np.asarray(r["new"], float)
+        inside.extend(((lo <= new) & (new <= hi)).tolist())
+        width.extend(((hi - lo) / loss).tolist())
+    return f"{np.mean(inside):.3f} ({100 * np.median(width):.1f}%)"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--public", required=True, help="forecast.py --jsonl output")
+    ap.add_argument("--unseen", help="forecast.py --unseen --jsonl output")
+    ap.add_argument("--small", help="forecast_small.py --jsonl output")
+    ap.add_argument("--calibration", nargs="*", default=[], help="forecast_calibration.py --jsonl outputs")
+    ap.add_argument("--ci", type=float, default=0.9)
+    args = ap.parse_args()
+    load = lambda path: [json.loads(line) for line in open(path) if '"details"' in line]  # noqa: E731
+    public = load(args.public)
+    porian = [r for r in public if r["family"].startswith("porian") and "chinchilla_standard" not in r["family"]]
+    final = [r for r in public if r not in porian]
+    small = load(args.small) if args.small else []
+    unseen = load(args.unseen) if args.unseen else []
+    cal = [load(p) for p in args.calibration]
+    print("| rule | final-loss 11 | Porian Kaplan/const 13 | unseen 4 | small 12 / 20 runs | simulated |")
+    print("|---|---|---|---|---|---|")
+    for name, rule in RULES.items():
+        sm = " / ".join(families([r for r in small if r["n"] == n], rule, args.ci) for n in (12, 20)) if small else "-"
+        print(f"| {name} | {families(final, rule, args.ci)} | {families(porian, rule, args.ci)} | "
+              f"{families(unseen, rule, args.ci) if unseen else '-'} | {sm} | "
+              f"{' / '.join(coverage(rows, rule, args.ci) for rows in cal) or '-'} |", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
