@@ -27,13 +27,14 @@ import numpy as np
 
 from scalelab import laws as _laws
 from scalelab import runs as _runs
-from scalelab.fit.api import default_starts
 from scalelab.fit.api import fit as _fit
 from scalelab.programs import float64
 
 
-def _default_starts(law, starts):
-    return default_starts(law) if starts is None else starts
+def _default_starts(starts):
+    """``starts`` as given, or `scalelab.fit`'s own default (``"auto"``: variable-projection screening for laws with
+    linear parameters): a law compared is fitted exactly as ``scalelab fit`` fits it."""
+    return "auto" if starts is None else starts
 
 
 def holdout_mask(table: _runs.RunTable, by: str | None = None) -> tuple[np.ndarray, str]:
@@ -73,7 +74,7 @@ def compare_one(table: _runs.RunTable, law, *, mask=None, objective="huber", del
                                f"which cannot determine its {k} parameters")
     notes = [f"input {c!r} is constant in these runs: parameters tied to it are not identified"
              for c in law.inputs if np.ptp(table.column(c)) == 0]
-    st = _default_starts(law, starts)
+    st = _default_starts(starts)
     full = _fit(table, law, objective=objective, delta=delta, starts=st, seed=seed)
     y = table.column("loss")
     x = table.inputs(law.inputs)
@@ -118,8 +119,8 @@ def compare(runs, law_names: Sequence[str] | str | None = None, *, holdout_by: s
       law_names: names (list or comma-separated); ``None`` or ``"all"``: every registered loss law.
       holdout_by: column whose largest value marks the held-out runs (default ``N``, else ``C``).
       objective, delta: as in `scalelab.fit`.
-      starts: as in `scalelab.fit`; default the law's grid when it has one of <= 5,000 starts,
-        else 128 random starts.
+      starts: as in `scalelab.fit`; default (None) fit's own default, ``"auto"``, so that each law's fit to every
+        run is the one ``scalelab fit`` gives.
 
     Returns:
       ``{"n_runs", "holdout": {"by", "value", "n"}, "laws": [per-law dicts], "warnings": [str]}``, laws
