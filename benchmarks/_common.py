@@ -93,3 +93,42 @@ def vpnls(N, D, L, step=0.01, lo=0.0, hi=1.0, delta=1e-3, irls_iter=5):
             if f < best[0]:
                 best = (f, {"E": c[0], "A": c[1], "B": c[2], "alpha": float(alpha), "beta": float(beta)})
     return best[1], best[0]
+
+
+def tables_covered(rows, interval) -> str:
+    """Saved forecasts (``--jsonl`` rows with ``details`` and the targets' losses ``y``) whose every target lies inside
+    ``interval(details) -> (loss, lo, hi)``, out of all, and the median relative width ``(hi - lo) / loss``."""
+    inside, width = 0, []
+    for r in rows:
+        loss, lo, hi = interval(r["details"])
+        y = np.asarray(r["y"], float)
+        inside += bool(np.all((lo <= y) & (y <= hi)))
+        width.append(np.median((hi - lo) / loss))
+    return f"{inside}/{len(rows)}, {100 * np.median(width):.1f}%"
+
+
+def runs_covered(rows, interval) -> str:
+    """The share of simulated new runs (``forecast_calibration.py --jsonl`` rows' ``new``) inside
+    ``interval(details) -> (loss, lo, hi)``, and the median relative width in parentheses."""
+    inside, width = [], []
+    for r in rows:
+        loss, lo, hi = interval(r["details"])
+        new = np.asarray(r["new"], float)
+        inside.extend(((lo <= new) & (new <= hi)).tolist())
+        width.extend(((hi - lo) / loss).tolist())
+    return f"{np.mean(inside):.3f} ({100 * np.median(width):.1f}%)"
+
+
+def saved_forecasts(path: str | None) -> list:
+    """The rows of a forecast benchmark's ``--jsonl`` file that hold a forecast's ``details`` (none without a path)."""
+    import json
+
+    return [json.loads(line) for line in open(path) if '"details"' in line] if path else []
+
+
+def public_groups(rows: list) -> tuple[list, list]:
+    """``(final-loss families, Porian's early readouts)`` of `benchmarks/forecast.py`'s public rows: Porian's Kaplan-decay
+    and constant-LR configurations read isoFLOP losses mid-training; every other family (Porian's Chinchilla-decay pair
+    included) gives final losses."""
+    porian = [r for r in rows if r["family"].startswith("porian") and "chinchilla_standard" not in r["family"]]
+    return [r for r in rows if r not in porian], porian

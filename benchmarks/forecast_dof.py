@@ -14,11 +14,15 @@ ladders). The Welch-Satterthwaite rule gives each part of the scale
 from __future__ import annotations
 
 import argparse
-import json
+import sys
+from pathlib import Path
 
 import numpy as np
 
-from scalelab.forecast.calibrate import combine, t_quantile
+from scalelab.forecast.calibrate import combine, t_quantile  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import public_groups, runs_covered, saved_forecasts, tables_covered  # noqa: E402
 
 RULES = {"nu = K + 2 (today)": None, "W-S, d_k = K + 1": lambda K: K + 1.0,
          "W-S, d_k = K / 2 + 1/2": lambda K: K / 2.0 + 0.5, "W-S, d_k = 1.5": lambda K: 1.5,
@@ -47,24 +51,12 @@ def interval(details: dict, rule, ci: float = 0.9, n_params: int = 6) -> tuple:
 
 def families(rows, rule) -> str:
     """Families (tables) with every target inside, and the median relative width."""
-    inside, width = 0, []
-    for r in rows:
-        loss, lo, hi = interval(r["details"], rule)
-        y = np.asarray(r["y"])
-        inside += bool(np.all((lo <= y) & (y <= hi)))
-        width.append(np.median((hi - lo) / loss))
-    return f"{inside}/{len(rows)}, {100 * np.median(width):.1f}%"
+    return tables_covered(rows, lambda details: interval(details, rule))
 
 
 def coverage(rows, rule) -> str:
     """Share of new runs inside (simulated ladders), and the median relative width."""
-    inside, width = [], []
-    for r in rows:
-        loss, lo, hi = interval(r["details"], rule)
-        new = np.asarray(r["new"])
-        inside.extend(((lo <= new) & (new <= hi)).tolist())
-        width.extend(((hi - lo) / loss).tolist())
-    return f"{np.mean(inside):.3f} ({100 * np.median(width):.1f}%)"
+    return runs_covered(rows, lambda details: interval(details, rule))
 
 
 def main() -> int:
@@ -73,12 +65,9 @@ def main() -> int:
     ap.add_argument("--small", help="forecast_small.py --jsonl output")
     ap.add_argument("--calibration", nargs="*", default=[], help="forecast_calibration.py --jsonl outputs")
     args = ap.parse_args()
-    load = lambda path: [json.loads(line) for line in open(path) if '"details"' in line]  # noqa: E731
-    public = load(args.public)
-    porian = [r for r in public if r["family"].startswith("porian") and "chinchilla_standard" not in r["family"]]
-    final = [r for r in public if r not in porian]
-    small = load(args.small) if args.small else []
-    cal = [load(p) for p in args.calibration]
+    final, porian = public_groups(saved_forecasts(args.public))
+    small = saved_forecasts(args.small)
+    cal = [saved_forecasts(p) for p in args.calibration]
     print("| rule | final-loss families | Porian Kaplan/const | small 12 / 20 runs | simulated (90%) |")
     for name, rule in RULES.items():
         sm = " / ".join(families([r for r in small if r["n"] == n], rule) for n in (12, 20)) if small else "-"

@@ -25,11 +25,15 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
+import sys
+from pathlib import Path
 
 import numpy as np
 
-from scalelab.forecast.calibrate import combine, size_groups, t_quantile
+from scalelab.forecast.calibrate import combine, size_groups, t_quantile  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import public_groups, runs_covered, saved_forecasts, tables_covered  # noqa: E402
 
 
 def floor_rule(whole: bool):
@@ -78,24 +82,12 @@ RULES = {"today": today, "form as a floor": floor_rule(False), "floor, whole spr
 
 def families(rows, rule, ci) -> str:
     """Tables with every target inside their interval, and the median relative width."""
-    inside, width = 0, []
-    for r in rows:
-        loss, lo, hi = rule(r["details"], ci)
-        y = np.asarray(r["y"], float)
-        inside += bool(np.all((lo <= y) & (y <= hi)))
-        width.append(np.median((hi - lo) / loss))
-    return f"{inside}/{len(rows)}, {100 * np.median(width):.1f}%"
+    return tables_covered(rows, lambda details: rule(details, ci))
 
 
 def coverage(rows, rule, ci) -> str:
     """Share of the simulated new runs inside their interval, and the median relative width."""
-    inside, width = [], []
-    for r in rows:
-        loss, lo, hi = rule(r["details"], ci)
-        new = np.asarray(r["new"], float)
-        inside.extend(((lo <= new) & (new <= hi)).tolist())
-        width.extend(((hi - lo) / loss).tolist())
-    return f"{np.mean(inside):.3f} ({100 * np.median(width):.1f}%)"
+    return runs_covered(rows, lambda details: rule(details, ci))
 
 
 def main() -> int:
@@ -106,13 +98,10 @@ def main() -> int:
     ap.add_argument("--calibration", nargs="*", default=[], help="forecast_calibration.py --jsonl outputs")
     ap.add_argument("--ci", type=float, default=0.9)
     args = ap.parse_args()
-    load = lambda path: [json.loads(line) for line in open(path) if '"details"' in line]  # noqa: E731
-    public = load(args.public)
-    porian = [r for r in public if r["family"].startswith("porian") and "chinchilla_standard" not in r["family"]]
-    final = [r for r in public if r not in porian]
-    small = load(args.small) if args.small else []
-    unseen = load(args.unseen) if args.unseen else []
-    cal = [load(p) for p in args.calibration]
+    final, porian = public_groups(saved_forecasts(args.public))
+    small = saved_forecasts(args.small)
+    unseen = saved_forecasts(args.unseen)
+    cal = [saved_forecasts(p) for p in args.calibration]
     print("| rule | final-loss 11 | Porian Kaplan/const 13 | unseen 4 | small 12 / 20 runs | simulated |")
     print("|---|---|---|---|---|---|")
     for name, rule in RULES.items():
