@@ -11,7 +11,8 @@ the laws' disagreement ``f`` at the target over K origins. The rules here change
   0.3): a power law fitted over a longer lever arm extrapolates a decade better (regression leverage), and every
   origin trains on fewer sizes than the full table does; ``tau`` is then per training span, not per decade.
 
-Each is printed next to today's rule on the same fits: families (tables) with every target inside the interval and
+A second table bounds every rule of this kind: today's interval scaled by one factor for all tables, chosen in hindsight,
+with the share of tables it covers and its median width. Each is printed next to today's rule on the same fits: families (tables) with every target inside the interval and
 the median relative width, and for the simulated ladders the share of new runs inside.
 
     python benchmarks/forecast_scale_rules.py --public fc.jsonl --unseen unseen.jsonl --small small.jsonl \\
@@ -90,6 +91,17 @@ def coverage(rows, rule, ci) -> str:
     return runs_covered(rows, lambda details: rule(details, ci))
 
 
+FACTORS = (1.0, 0.9, 0.8, 0.7, 0.6, 0.5)
+
+
+def scaled(factor: float, ci: float):
+    """Today's interval with its half-width (in log loss) times ``factor``."""
+    def interval(details: dict) -> tuple:
+        loss, lo, hi = today(details, ci)
+        return loss, loss * (lo / loss) ** factor, loss * (hi / loss) ** factor
+    return interval
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--public", required=True, help="forecast.py --jsonl output")
@@ -109,6 +121,11 @@ def main() -> int:
         print(f"| {name} | {families(final, rule, args.ci)} | {families(porian, rule, args.ci)} | "
               f"{families(unseen, rule, args.ci) if unseen else '-'} | {sm} | "
               f"{' / '.join(coverage(rows, rule, args.ci) for rows in cal) or '-'} |", flush=True)
+    print("\n| today's half-width x | final-loss 11 | final-loss 11 + unseen 4 | Porian Kaplan/const 13 | small 12 + 20 runs |")
+    print("|---|---|---|---|---|")
+    for f in FACTORS:
+        cover = lambda rows: tables_covered(rows, scaled(f, args.ci)) if rows else "-"  # noqa: E731
+        print(f"| {f:g} | {cover(final)} | {cover(final + unseen)} | {cover(porian)} | {cover(small)} |", flush=True)
     return 0
 
 
