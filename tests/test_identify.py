@@ -66,6 +66,22 @@ def test_forecast_warns_of_a_weighted_law_whose_parameter_ran_to_an_edge():
                                                                        laws="chinchilla").warnings)
 
 
+def test_weighted_parameter_warnings_name_only_the_laws_that_carry_a_forecast():
+    """What the final-loss and curve forecasts both report: a weighted law's parameter at an edge, with its weight;
+    a law of weight 0 says nothing."""
+    from scalelab.fit.identify import weighted_parameter_warnings
+
+    mp = scalelab.laws.get("multipower")
+    params = dict(mp.reference["luo2025_100M"])
+    fits = {"multipower": {"law": mp, "params": {**params, "C": 1e-12}},  # log_C = -27.6: far below its range
+            "chinchilla": {"law": scalelab.laws.get("chinchilla"),
+                           "params": {"E": 1e-20, "A": 400.0, "B": 400.0, "alpha": 0.3, "beta": 0.3}}}
+    (w,) = weighted_parameter_warnings(fits, {"multipower": 0.75, "chinchilla": 0.0})
+    assert w.startswith("parameter 'C' of 'multipower' is at the edge of its range") and w.endswith("(weight 0.75 in the forecast)")
+    assert len(weighted_parameter_warnings(fits, {"multipower": 0.75, "chinchilla": 0.25})) == 2
+    assert weighted_parameter_warnings({"multipower": {"law": mp, "params": params}}, {"multipower": 1.0}) == []
+
+
 def test_forecast_warns_beyond_a_decade():
     N = np.repeat(np.geomspace(3e7, 1e9, 6), 3)
     D = N * np.tile([5.0, 20.0, 80.0], 6)

@@ -225,13 +225,10 @@ def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, 
     c = combine(details, ci, reference=REFERENCE, shrink=shrink, tau_prior=tau_prior, prior_weight=prior_weight)
     weights = dict(zip(names, c["weights"]))
 
-    from scalelab.fit.identify import design_warnings, parameter_warnings
+    from scalelab.fit.identify import design_warnings, weighted_parameter_warnings
 
-    warnings = design_warnings(table, needed) + ([left_out] if left_out else []) + warnings + strayed_warning(c["strayed"])
-    for nm, f in fits.items():  # the laws that carry the forecast: parameters of their whole-table fit at an edge
-        if weights[nm] > 0:
-            warnings += [f"{w} (weight {weights[nm]:.2f} in the forecast)"
-                         for w in parameter_warnings(f["law"], f["law"].to_unconstrained(f["params"]))]
+    warnings = (design_warnings(table, needed) + ([left_out] if left_out else []) + warnings
+                + strayed_warning(c["strayed"]) + weighted_parameter_warnings(fits, weights))
     far = np.flatnonzero(d_star > 1.0)
     if len(far):
         shown = ", ".join(map(str, far[:10])) + (", ..." if len(far) > 10 else "")

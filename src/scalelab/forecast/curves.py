@@ -252,7 +252,9 @@ def forecast_curves(runs, at, laws="auto", ci: float = 0.9, *, truncate=(0.5,), 
     q = t_quantile(0.5 + ci / 2.0, c["nu"])
     log_pt = np.log(c["loss"])
     weights = dict(zip(names, c["weights"]))
-    warnings += strayed_warning(c["strayed"])
+    from scalelab.fit.identify import weighted_parameter_warnings
+
+    warnings += strayed_warning(c["strayed"]) + weighted_parameter_warnings(fits, weights)
     if not np.all(np.isfinite(log_pt)):
         warnings.append(f"target rows {np.flatnonzero(~np.isfinite(log_pt))[:10].tolist()} have no finite forecast "
                         f"(no summed learning rate yet, e.g. step 0 with lr 0)")
