@@ -52,14 +52,17 @@ def test_parameter_at_the_edge_of_its_range():
 
 def test_forecast_warns_of_a_weighted_law_whose_parameter_ran_to_an_edge():
     """The issue's edge-of-range warning reached fit and the posteriors but not forecast: a Chinchilla forecast from runs
-    whose irreducible loss is 0 (E runs off to exp(-5.8)) said nothing. It now says what fit says, with the law's weight."""
+    whose irreducible loss is 0 (E runs off to exp(-5.8)) said nothing. It now says what fit says, with the law's weight
+    (fit's own warning of these runs is the same sentence: log_E = -5.79)."""
     N = np.repeat(np.geomspace(5e7, 2e9, 6), 3)
     runs = scalelab.simulate("chinchilla", {"E": 0.0, "A": 480.0, "B": 2100.0, "alpha": 0.35, "beta": 0.37},
                              {"N": N, "D": N * np.tile([5.0, 20.0, 80.0], 6)}, sigma=0.003, seed=0)
-    (said,) = [w for w in scalelab.fit(runs, "chinchilla").warnings if "edge of its range" in w]
-    assert "'E'" in said
     fc = scalelab.forecast(runs, {"N": [4e9], "D": [8e10]}, laws="chinchilla")
-    assert [w for w in fc.warnings if "edge of its range" in w] == [f"{said} (weight 1.00 in the forecast)"]
+    (said,) = [w for w in fc.warnings if "edge of its range" in w]
+    E = fc.laws["chinchilla"]["params"]["E"]  # the truth's floor is 0: its fit runs below log_E's range (-1..1)
+    assert E < np.exp(-3.0) and said == (f"parameter 'E' of 'chinchilla' is at the edge of its range (log_E = "
+                                         f"{np.log(E):.3g}, range -1..1): the data do not determine it (weight 1.00 "
+                                         f"in the forecast)")
     # the same law on runs with a real floor (E = 1.8): nothing at an edge, nothing said
     floor = runs.assign(loss=runs["loss"] + 1.8)
     assert not any("edge of its range" in w for w in scalelab.forecast(floor, {"N": [4e9], "D": [8e10]},
