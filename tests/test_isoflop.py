@@ -90,6 +90,18 @@ def test_checkpoints_of_each_run_give_the_final_losses_result():
     np.testing.assert_allclose(got.N_opt, ref.N_opt, rtol=1e-12)
 
 
+def test_N_in_millions_is_warned_about():
+    """A grid with N written in millions (D as counts) gives the same exponents (a unit moves every optimum by one
+    factor) and optima a million times too small; Approach 2 said nothing (the table's note was on stderr only)."""
+    grid = chinchilla_grid(budgets=np.geomspace(1e23, 1e26, 5))  # 5e9-5e12 parameters: 5e3-5e6 "millions", in range
+    ref = isoflop(grid, approach3=None, n_boot=0)
+    assert not ref.warnings
+    res = isoflop(grid.assign(N=grid["N"] / 1e6), approach3=None, n_boot=0)
+    assert res.a == pytest.approx(ref.a, abs=1e-9)
+    (w,) = [w for w in res.warnings if "tokens per parameter" in w]
+    assert "N in millions" in w
+
+
 def test_unbracketed_budget_is_warned_and_left_out():
     runs = chinchilla_grid(below=1.0, above=1.0)
     C = 6 * runs["N"] * runs["D"]

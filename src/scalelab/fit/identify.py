@@ -45,13 +45,20 @@ def table_warnings(table, columns=("N", "D")) -> list[str]:
         slope, icpt, scatter = follows
         out.append(f"D is a function of N across the runs (log D = {slope:.3g} log N + {icpt:.3g}, scatter "
                    f"{scatter:.3g} decades): the N and D terms are not separately identified; vary D at fixed N")
-    if len(cols) == 2:
-        ratio = float(10 ** np.median(logs["D"] - logs["N"]))
-        if not TOKENS_PER_PARAM[0] <= ratio <= TOKENS_PER_PARAM[1]:
-            out.append(f"the runs' median tokens per parameter is {ratio:.3g}, far outside what language-model runs use "
-                       f"({TOKENS_PER_PARAM[0]:g} to {TOKENS_PER_PARAM[1]:g}): are N or D in other units (N in millions, "
-                       f"D in billions)? Laws and allocations read both as counts")
-    return out
+    return out + unit_warnings(table)
+
+
+def unit_warnings(table) -> list[str]:
+    """A warning when the runs' median tokens per parameter (D / N) is one no language-model run uses
+    (`TOKENS_PER_PARAM`): N or D written in other units, which every law, allocation and Approach 2 reads as counts."""
+    if not {"N", "D"} <= set(table.columns) or {"N", "D"} & set(table.invalid):  # (an unreadable one is refused where read)
+        return []
+    ratio = float(np.median(table.column("D") / table.column("N")))
+    if TOKENS_PER_PARAM[0] <= ratio <= TOKENS_PER_PARAM[1]:
+        return []
+    return [f"the runs' median tokens per parameter is {ratio:.3g}, far outside what language-model runs use "
+            f"({TOKENS_PER_PARAM[0]:g} to {TOKENS_PER_PARAM[1]:g}): are N or D in other units (N in millions, "
+            f"D in billions)? Laws and allocations read both as counts"]
 
 
 def family_warnings(table, inputs) -> list[str]:
@@ -125,4 +132,4 @@ def weighted_parameter_warnings(fits: dict, weights: dict) -> list[str]:
             for w in parameter_warnings(f["law"], f["law"].to_unconstrained(f["params"]))]
 
 
-__all__ = ["table_warnings", "family_warnings", "design_warnings", "parameter_warnings", "weighted_parameter_warnings"]
+__all__ = ["table_warnings", "unit_warnings", "family_warnings", "design_warnings", "parameter_warnings", "weighted_parameter_warnings"]

@@ -161,7 +161,9 @@ def isoflop(runs, *, method: str = DEFAULT_METHOD, tolerance: float = DEFAULT_TO
     check_ci(ci)
     table = _runs.read(runs).final()  # Approach 2 reads final losses: a curve table's last checkpoints
     points, budgets, c_note = _profiles(table, tolerance)
-    warnings = []
+    from scalelab.fit.identify import unit_warnings
+
+    warnings = unit_warnings(table)  # N in millions moves every optimum by that factor
     sizes = np.array([points.loc[points["budget"] == k, "size"].nunique() for k in range(len(budgets))])
     usable = sizes >= min_sizes
     if usable.sum() < 2:
