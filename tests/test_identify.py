@@ -107,6 +107,20 @@ def test_fit_reports_warnings_and_strict_makes_them_fatal(tmp_path, capsys):
     assert "error: --strict" in capsys.readouterr().err
 
 
+def test_fit_many_reports_the_design_warnings_and_strict_counts_them(tmp_path, capsys):
+    """fit-many fitted a D-proportional-to-N ladder without the warning that `fit` gives for the same runs."""
+    N = np.geomspace(1e7, 1e10, 8)
+    path, spec, out = tmp_path / "prop.csv", tmp_path / "variants.csv", tmp_path / "out.csv"
+    table(N, 20 * N).df.to_csv(path, index=False)
+    pd.DataFrame({"law": ["gadre2024_overtrain", "gadre2024_overtrain"], "delta": [1e-3, 1e-2]}).to_csv(spec, index=False)
+    assert cli_main(["fit-many", str(path), "--variants", str(spec), "--out", str(out), "--starts", "4"]) == 0
+    said = [line for line in capsys.readouterr().err.splitlines() if "D is a function of N" in line]
+    assert len(said) == 1 and said[0].startswith("warning: ")  # once, however many variants
+    out.unlink()
+    assert cli_main(["fit-many", str(path), "--variants", str(spec), "--out", str(out), "--starts", "4",
+                     "--strict"]) == 2
+
+
 def two_families(nan_lr_in="rpj"):
     """Two families' ladders in one table (c4 irreducible loss 1.8, rpj 2.1), an ``lr`` column empty for one."""
     rows = []

@@ -152,6 +152,12 @@ def cmd_fit_many(args) -> int:
             laws.get(name)  # an unknown name exits 2 listing the known ones, before any fit
     table = read_table(args)
     groups = variants.from_table(table, spec)
+    from scalelab import laws as _laws
+    from scalelab.fit.identify import design_warnings
+
+    said = dict.fromkeys(w for law in groups for w in design_warnings(table, _laws.get(law).inputs))
+    for w in said:  # what the runs' design leaves undetermined, as `scalelab fit` says it
+        err(f"warning: {w}")
     frames = []
     for law, vs in groups.items():  # one compiled program per law
         err(f"fit_many: {len(vs)} variants of {law} on {len(table)} runs")
