@@ -67,7 +67,7 @@ def add_commands(subparsers) -> None:
     p.add_argument("--objective", default="huber", choices=["huber", "mse"],
                    help="huber (robust, Hoffmann/Epoch) or mse on log-loss residuals")
     p.add_argument("--delta", type=float, default=1e-3, help="Huber threshold on log-loss residuals")
-    p.add_argument("--starts", type=starts_value, default=None,
+    p.add_argument("--starts", type=starts_value, default="auto",
                    help="'grid', 'auto' or a number of random starts (default: as scalelab fit, 'auto')")
     p.add_argument("--seed", type=int, default=0)
     add_json(p)

@@ -135,7 +135,9 @@ FIT_MANY_COLUMNS = ("law", "kind", "variant", "objective", "converged")  # what 
 def cmd_fit_many(args) -> int:
     import pandas as pd
 
+    from scalelab import laws
     from scalelab.fit import variants
+    from scalelab.fit.identify import design_warnings
     from scalelab.fit.many import fit_many
     from scalelab.runs import io
 
@@ -146,16 +148,11 @@ def cmd_fit_many(args) -> int:
         raise UsageError(f"--variants {args.variants}: " + (f"columns {unknown} are not variant settings; " if unknown
                          else "no variant rows; ") + f"give one row per variant with columns among {VARIANT_COLUMNS}")
     if "law" in spec.columns:
-        from scalelab import laws
-
         for name in dict.fromkeys(str(v) for v in spec["law"].dropna()):
             laws.get(name)  # an unknown name exits 2 listing the known ones, before any fit
     table = read_table(args)
     groups = variants.from_table(table, spec)
-    from scalelab import laws as _laws
-    from scalelab.fit.identify import design_warnings
-
-    said = dict.fromkeys(w for law in groups for w in design_warnings(table, _laws.get(law).inputs))
+    said = dict.fromkeys(w for law in groups for w in design_warnings(table, laws.get(law).inputs))
     for w in said:  # what the runs' design leaves undetermined, as `scalelab fit` says it
         err(f"warning: {w}")
     frames = []

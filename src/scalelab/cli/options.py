@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -45,8 +46,6 @@ def column_map(text) -> dict | None:
     ``text``: one string or the list of every ``--map`` given (the option may repeat). A comma starts a new
     pair only where ``NAME=`` follows, so a column whose name holds a comma maps too ('loss=loss (val, nats)');
     one name mapped to two columns is refused."""
-    import re
-
     if not text:
         return None
     out = {}
@@ -175,8 +174,6 @@ def floats(text: str, flag: str = "") -> "np.ndarray":  # noqa: F821
     so a parameter, token or FLOP count written with thousands separators (--N 7,000,000,000) is refused rather
     than read as 7, 0, 0, 0 (a list of expert counts, --E 8,128,512, is read as the list it is). A count may carry
     a suffix (--N 7B, --D 1.4T: `scalelab.runs.columns.numbers`)."""
-    import re
-
     import numpy as np
 
     from scalelab.runs.columns import GROUPED, numbers

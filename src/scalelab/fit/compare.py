@@ -31,12 +31,6 @@ from scalelab.fit.api import fit as _fit
 from scalelab.programs import float64
 
 
-def _default_starts(starts):
-    """``starts`` as given, or `scalelab.fit`'s own default (``"auto"``: variable-projection screening for laws with
-    linear parameters): a law compared is fitted exactly as ``scalelab fit`` fits it."""
-    return "auto" if starts is None else starts
-
-
 def holdout_mask(table: _runs.RunTable, by: str | None = None) -> tuple[np.ndarray, str]:
     """Boolean mask of the held-out (largest) runs and the column used."""
     if by is None:
@@ -53,7 +47,7 @@ def _skip(name, reason):
 
 
 @float64
-def compare_one(table: _runs.RunTable, law, *, mask=None, objective="huber", delta=1e-3, starts=None,
+def compare_one(table: _runs.RunTable, law, *, mask=None, objective="huber", delta=1e-3, starts="auto",
                 seed=0) -> dict:
     """Fit ``law`` on all runs and on the non-held-out runs; return its scores (a plain dict)."""
     law = _laws.get(law)
@@ -74,8 +68,7 @@ def compare_one(table: _runs.RunTable, law, *, mask=None, objective="huber", del
                                f"which cannot determine its {k} parameters")
     notes = [f"input {c!r} is constant in these runs: parameters tied to it are not identified"
              for c in law.inputs if np.ptp(table.column(c)) == 0]
-    st = _default_starts(starts)
-    full = _fit(table, law, objective=objective, delta=delta, starts=st, seed=seed)
+    full = _fit(table, law, objective=objective, delta=delta, starts=starts, seed=seed)
     y = table.column("loss")
     x = table.inputs(law.inputs)
     pred = np.asarray(law(full.params, **x), float)
@@ -96,7 +89,7 @@ def compare_one(table: _runs.RunTable, law, *, mask=None, objective="huber", del
             out["extrapolation_are"] = None
             out["notes"].append(f"only {n_train} runs below the largest: too few to fit {k} parameters")
         else:
-            part = _fit(table, law, objective=objective, delta=delta, starts=st, seed=seed,
+            part = _fit(table, law, objective=objective, delta=delta, starts=starts, seed=seed,
                                 weights=(~mask).astype(float))
             p_out = np.asarray(law(part.params, **{c: v[mask] for c, v in x.items()}), float)
             re = np.abs(p_out - y[mask]) / y[mask]
@@ -111,7 +104,7 @@ def compare_one(table: _runs.RunTable, law, *, mask=None, objective="huber", del
 
 @float64
 def compare(runs, law_names: Sequence[str] | str | None = None, *, holdout_by: str | None = None,
-            objective: str = "huber", delta: float = 1e-3, starts=None, seed: int = 0) -> dict:
+            objective: str = "huber", delta: float = 1e-3, starts="auto", seed: int = 0) -> dict:
     """Fit several laws to ``runs`` and score each (see the module docstring).
 
     Args:
@@ -119,8 +112,8 @@ def compare(runs, law_names: Sequence[str] | str | None = None, *, holdout_by: s
       law_names: names (list or comma-separated); ``None`` or ``"all"``: every registered loss law.
       holdout_by: column whose largest value marks the held-out runs (default ``N``, else ``C``).
       objective, delta: as in `scalelab.fit`.
-      starts: as in `scalelab.fit`; default (None) fit's own default, ``"auto"``, so that each law's fit to every
-        run is the one ``scalelab fit`` gives.
+      starts: as in `scalelab.fit`, whose default (``"auto"``: variable-projection screening for laws with linear
+        parameters) it shares, so that each law's fit to every run is the one ``scalelab fit`` gives.
 
     Returns:
       ``{"n_runs", "holdout": {"by", "value", "n"}, "laws": [per-law dicts], "warnings": [str]}``, laws

@@ -218,7 +218,7 @@ def report(runs, law: str = "chinchilla", out="report", *, ci: float = 0.9, n_bo
     comparison, weights = None, None
     if compare_laws is not None or law == "auto":
         names = None if compare_laws in (None, "auto") else compare_laws
-        comparison = _compare.compare(table, names, seed=seed, starts=None if starts in ("grid", "auto") else starts)
+        comparison = _compare.compare(table, names, seed=seed, starts="auto" if starts == "grid" else starts)
         for r in comparison["laws"]:
             for note in r.get("notes", []):
                 warnings.append(f"compare {r['law']}: {note}")

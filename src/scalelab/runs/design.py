@@ -44,13 +44,11 @@ def checkpoints_needed(df: pd.DataFrame, last: pd.DataFrame) -> str | None:
     returned reason says."""
     if not (df["D"].groupby(df["run_id"].astype(str)).nunique() > 1).any():
         return None  # D written once per run (its final D on every row): the checkpoints hold no other D
-    span = float(np.ptp(np.log10(last["D"].to_numpy(float))))
-    follows = d_follows_n(last["N"], last["D"])
     if len(last) < MIN_FINAL_RUNS:
         short = f"only {len(last)} runs"
-    elif span < MIN_FINAL_D_DECADES:
+    elif (span := float(np.ptp(np.log10(last["D"].to_numpy(float))))) < MIN_FINAL_D_DECADES:
         short = f"their D spans {span:.2g} decades"
-    elif follows is not None:
+    elif (follows := d_follows_n(last["N"], last["D"])) is not None:
         short = f"their D is a function of N, log D = {follows[0]:.3g} log N + {follows[1]:.3g}"
     else:
         return None
