@@ -165,6 +165,13 @@ def test_counts_with_suffixes_are_read(tmp_path, capsys):
     # a whole count in thousands separators (a quoted CSV cell); a misplaced separator is no number
     np.testing.assert_array_equal(numbers(["73,824,672", " 1,000 ", "1,00", "12,345.5"], "N").to_numpy(),
                                   [73824672.0, 1000.0, np.nan, np.nan])
+    # a suffixed count with a decimal comma; with exactly three digits after the comma it could be either, so unread
+    np.testing.assert_allclose(numbers(["2,7B", "1,25m", " 13,0 T", "0,1234k", "1,300B", "2,7"], "N").to_numpy(),
+                               [2.7e9, 1.25e6, 1.3e13, 123.4, np.nan, np.nan], rtol=1e-15)
+    (tmp_path / "eu.csv").write_text("N;D;loss\n2,7B;54B;2,31\n400M;8B;2,70\n")  # decimal commas throughout
+    eu = scalelab.read(tmp_path / "eu.csv")
+    np.testing.assert_allclose(np.c_[eu.column("N"), eu.column("D"), eu.column("loss")],
+                               [[2.7e9, 5.4e10, 2.31], [4e8, 8e9, 2.70]], rtol=1e-15)
     df = good()
     text = df.assign(N=[f"{n / 1e6:.12g}M" for n in df["N"]], D=[f"{d / 1e9:.12g}b" for d in df["D"]])
     text.rename(columns={"N": "model_size", "D": "tokens"}).to_csv(tmp_path / "t.csv", index=False)

@@ -31,6 +31,9 @@ AMOUNTS = ("N", "N_total", "N_active", "D", "C", "U_D")
 SUFFIXES = {"k": 1e3, "m": 1e6, "b": 1e9, "t": 1e12}
 _SUFFIXED = r"^\s*([+]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)\s*([kKmMbBtT])\s*$"
 GROUPED = r"\s*\d{1,3}(?:,\d{3})+\s*"  # a whole count in thousands separators, quoted in a CSV: "73,824,672"
+# A suffixed count with a decimal comma ('2,7B' in a semicolon CSV with decimal commas): a comma followed by other than
+# exactly three digits is no thousands separator. '1,300B' (1.3e9 or 1.3e12?) stays unread.
+_SUFFIXED_COMMA = r"^\s*([+]?\d+),(\d{1,2}|\d{4,})\s*([kKmMbBtT])\s*$"
 
 ALIASES = {
     "n": "N", "params": "N", "num_params": "N", "n_params": "N", "parameters": "N",
@@ -53,8 +56,9 @@ ALIASES = {
 def numbers(values, col: str | None = None) -> pd.Series:
     """A column's values as float64 (NaN where a value does not read as a number), as ``pd.to_numeric`` reads
     them; for a count column (`AMOUNTS`: N, D, C, ...) also a number with a suffix, '125M' = 1.25e8, '1.3B' =
-    1.3e9, '2T' = 2e12 (`SUFFIXES`, either case), and a whole number in thousands separators, '73,824,672'. The
-    one reading of a number in run tables and targets."""
+    1.3e9, '2T' = 2e12 (`SUFFIXES`, either case), also with a decimal comma ('2,7B' = 2.7e9; not '1,300B', which
+    could be either), and a whole number in thousands separators, '73,824,672'. The one reading of a number in run
+    tables and targets."""
     raw = values if isinstance(values, pd.Series) else pd.Series(values)
     out = pd.to_numeric(raw, errors="coerce").astype(float)
     text = out.isna() & raw.notna()
@@ -62,7 +66,10 @@ def numbers(values, col: str | None = None) -> pd.Series:
         cells = raw[text].astype(str)
         grouped = pd.to_numeric(cells.where(cells.str.fullmatch(GROUPED)).str.replace(",", ""), errors="coerce")
         parts = cells.str.extract(_SUFFIXED)
-        out[text] = grouped.fillna(pd.to_numeric(parts[0], errors="coerce") * parts[1].str.lower().map(SUFFIXES))
+        comma = cells.str.extract(_SUFFIXED_COMMA)
+        suffixed = pd.to_numeric(parts[0], errors="coerce") * parts[1].str.lower().map(SUFFIXES)
+        decimal = pd.to_numeric(comma[0] + "." + comma[1], errors="coerce") * comma[2].str.lower().map(SUFFIXES)
+        out[text] = grouped.fillna(suffixed).fillna(decimal)
     return out
 
 
