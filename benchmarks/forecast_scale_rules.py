@@ -9,17 +9,21 @@ the laws' disagreement ``f`` at the target over K origins. The rules here change
   should answer instead of their sum; also with the whole spread ``f^2`` as the floor (``floor, whole spread``);
 * **distance relative to the training span** (``d / span``, span = decades of N the training runs cover, at least
   0.3): a power law fitted over a longer lever arm extrapolates a decade better (regression leverage), and every
-  origin trains on fewer sizes than the full table does; ``tau`` is then per training span, not per decade.
+  origin trains on fewer sizes than the full table does; ``tau`` is then per training span, not per decade;
+* **beyond the origins' reach** (twelfth session): a target farther out than every held-out run (``d* > r``, r the
+  largest held-out distance) counts ``d* x d* / r`` decades, the growth beyond what the origins measured being unknown;
+* **one origin, a heavier prior** (twelfth session): with a single origin the prior counts as three origins.
 
 A second table bounds every rule of this kind: today's interval scaled by one factor for all tables, chosen in hindsight,
 with the share of tables it covers and its median width. Each is printed next to today's rule on the same fits: families (tables) with every target inside the interval and
 the median relative width, and for the simulated ladders the share of new runs inside.
 
     python benchmarks/forecast_scale_rules.py --public fc.jsonl --unseen unseen.jsonl --small small.jsonl \\
-        --calibration cal_sk6.jsonl cal_fs6.jsonl cal_sk8.jsonl cal_fs8.jsonl
+        --calibration cal_sk6.jsonl cal_fs6.jsonl cal_sk8.jsonl cal_fs8.jsonl [--farther h2.jsonl]
 
 The files are those of ``forecast.py --jsonl`` (public families; ``--unseen --jsonl`` for the GPT-3 / OPT ones),
-``forecast_small.py --jsonl`` and ``forecast_calibration.py --jsonl``.
+``forecast_small.py --jsonl`` and ``forecast_calibration.py --jsonl``; ``--farther`` takes ``forecast.py --hold-out 2
+--jsonl``'s (the two largest sizes forecast) and adds its final-loss and Porian columns.
 """
 
 from __future__ import annotations
@@ -72,13 +76,32 @@ def relative_rule(details: dict, ci: float) -> tuple:
     return c["loss"], c["lo"], c["hi"]
 
 
+def reach_rule(details: dict, ci: float) -> tuple:
+    """Targets beyond the farthest held-out run count ``d* x max(1, d* / r)`` decades (r: that run's distance)."""
+    d = copy.deepcopy(details)
+    dist = np.asarray(d["distance"], float)
+    if len(dist):
+        r = max(float(dist.max()), 0.05)
+        t = np.asarray(d["target_distance"], float)
+        d["target_distance"] = t * np.maximum(1.0, t / r)
+    c = combine(d, ci)
+    return c["loss"], c["lo"], c["hi"]
+
+
+def one_origin_prior(details: dict, ci: float) -> tuple:
+    """With one origin the prior counts as three origins (otherwise as one, as today)."""
+    K = len(np.unique(np.asarray(details["origin"], int)))
+    c = combine(details, ci, prior_weight=3.0 if K == 1 else 1.0)
+    return c["loss"], c["lo"], c["hi"]
+
+
 def today(details: dict, ci: float) -> tuple:
     c = combine(details, ci)
     return c["loss"], c["lo"], c["hi"]
 
 
 RULES = {"today": today, "form as a floor": floor_rule(False), "floor, whole spread": floor_rule(True),
-         "d / span": relative_rule}
+         "d / span": relative_rule, "beyond the origins' reach": reach_rule, "one origin, prior worth 3": one_origin_prior}
 
 
 def families(rows, rule, ci) -> str:
@@ -108,19 +131,23 @@ def main() -> int:
     ap.add_argument("--unseen", help="forecast.py --unseen --jsonl output")
     ap.add_argument("--small", help="forecast_small.py --jsonl output")
     ap.add_argument("--calibration", nargs="*", default=[], help="forecast_calibration.py --jsonl outputs")
+    ap.add_argument("--farther", help="forecast.py --hold-out 2 --jsonl output (the two largest sizes forecast)")
     ap.add_argument("--ci", type=float, default=0.9)
     args = ap.parse_args()
     final, porian = public_groups(saved_forecasts(args.public))
     small = saved_forecasts(args.small)
     unseen = saved_forecasts(args.unseen)
     cal = [saved_forecasts(p) for p in args.calibration]
-    print("| rule | final-loss 11 | Porian Kaplan/const 13 | unseen 4 | small 12 / 20 runs | simulated |")
-    print("|---|---|---|---|---|---|")
+    far_final, far_porian = public_groups(saved_forecasts(args.farther))
+    extra = " two largest out: final-loss 11 / Porian 13 |" if args.farther else ""
+    print(f"| rule | final-loss 11 | Porian Kaplan/const 13 | unseen 4 | small 12 / 20 runs | simulated |{extra}")
+    print("|---|---|---|---|---|---|" + ("---|" if extra else ""))
     for name, rule in RULES.items():
         sm = " / ".join(families([r for r in small if r["n"] == n], rule, args.ci) for n in (12, 20)) if small else "-"
+        far = (f" {families(far_final, rule, args.ci)} / {families(far_porian, rule, args.ci)} |" if extra else "")
         print(f"| {name} | {families(final, rule, args.ci)} | {families(porian, rule, args.ci)} | "
               f"{families(unseen, rule, args.ci) if unseen else '-'} | {sm} | "
-              f"{' / '.join(coverage(rows, rule, args.ci) for rows in cal) or '-'} |", flush=True)
+              f"{' / '.join(coverage(rows, rule, args.ci) for rows in cal) or '-'} |{far}", flush=True)
     print("\n| today's half-width x | final-loss 11 | final-loss 11 + unseen 4 | Porian Kaplan/const 13 | small 12 + 20 runs |")
     print("|---|---|---|---|---|")
     for f in FACTORS:
