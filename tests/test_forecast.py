@@ -463,7 +463,7 @@ def test_no_origin_falls_back_to_the_reference_law_with_a_warning(capsys):
 
 def test_one_origin_and_a_farther_target_is_warned_about():
     """Four sizes: one rolling origin (the largest held out, 0.32 decades beyond the rest). A target a decade beyond the
-    ladder is warned about (its scale is mostly the prior's); one inside the origin's reach is not."""
+    ladder is warned about (one held-out size measured its error); one inside the origin's reach is not."""
     runs = ladder(sizes=(3e7, 6e7, 1.2e8, 2.5e8), ratios=(5, 20, 80), seed=2)
     far = fc.forecast(runs, {"N": [2.5e9], "D": [5e10]}, laws="chinchilla", progress=False)
     near = fc.forecast(runs, {"N": [4e8], "D": [8e9]}, laws="chinchilla", progress=False)

@@ -239,9 +239,9 @@ def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, 
     reach = float(np.max(details["distance"])) if K else 0.0
     if K == 1 and d_star.max() > reach + 0.1:
         warnings.append(f"the interval rests on one rolling origin, whose held-out runs lie up to {reach:.2f} decades "
-                        f"outside its training runs, and the targets lie up to {d_star.max():.2f} decades out: with one "
-                        f"origin the scale of a farther extrapolation is mostly the prior's, and such intervals have been "
-                        f"too narrow (benchmarks/RESULTS.md, twelfth session); add a model size to hold out")
+                        f"outside its training runs, and the targets lie up to {d_star.max():.2f} decades out: one held-out "
+                        f"size measured the error, and such intervals have been several times too narrow "
+                        f"(benchmarks/RESULTS.md, twelfth session); add a model size to hold out")
     ignored = table.ignored(set(needed) | {"loss"})
     notes = table.notes + ((f"columns not read by the candidate laws (left untouched): {ignored}",) if ignored else ())
     if dropped_invalid:
