@@ -120,7 +120,7 @@ def one_family(job) -> dict:
         return {"family": name, "n_train": len(train), "n_test": len(test), "are_ref": float(np.mean(np.abs(ref - y) / y)),
                 "seconds_ref": time.perf_counter() - t0}
     t0 = time.perf_counter()
-    fc = forecast(train, at, laws=args.laws, ci=args.ci, progress=False)
+    fc = forecast(train, at, laws=args.laws, ci=args.ci, min_train_sizes=args.min_train_sizes, progress=False)
     t_auto = time.perf_counter() - t0
     y = test["loss"].to_numpy()
     row = {"family": name, "n_train": len(train), "n_test": len(test),
@@ -216,6 +216,8 @@ def main(argv=None) -> int:
     ap.add_argument("--ci", type=float, default=0.9)
     ap.add_argument("--hold-out", type=int, default=1, help="forecast the runs of this many largest model sizes "
                     "(default 1, the issue's benchmark; 2 forecasts farther out, on a split no rule was tuned on)")
+    ap.add_argument("--min-train-sizes", type=int, default=3, help="an origin's training runs span at least this "
+                    "many sizes (scalelab.forecast's default 3; 2 gives short ladders a second origin)")
     ap.add_argument("--laws", default="auto", help="candidate laws for the forecast (default auto)")
     ap.add_argument("--jobs", type=int, default=1, help="worker processes (families run in parallel)")
     ap.add_argument("--json", help="write per-family results here")

@@ -464,12 +464,15 @@ def test_no_origin_falls_back_to_the_reference_law_with_a_warning(capsys):
 def test_one_origin_and_a_farther_target_is_warned_about():
     """Four sizes: one rolling origin (the largest held out, 0.32 decades beyond the rest). A target a decade beyond the
     ladder is warned about (one held-out size measured its error); one inside the origin's reach is not."""
-    runs = ladder(sizes=(3e7, 6e7, 1.2e8, 2.5e8), ratios=(5, 20, 80), seed=2)
+    runs = ladder(sizes=(3e7, 6e7, 1.2e8, 2.5e8), ratios=(5, 10, 20, 80), seed=2)
     far = fc.forecast(runs, {"N": [2.5e9], "D": [5e10]}, laws="chinchilla", progress=False)
     near = fc.forecast(runs, {"N": [4e8], "D": [8e9]}, laws="chinchilla", progress=False)
-    assert [o["held_out_runs"] for o in far.origins] == [3]
+    assert [o["held_out_runs"] for o in far.origins] == [4]
     assert any("rests on one rolling origin" in w and "1.00 decades out" in w for w in far.warnings), far.warnings
     assert not any("rolling origin" in w for w in near.warnings), near.warnings
+    two = fc.forecast(runs, {"N": [2.5e9], "D": [5e10]}, laws="chinchilla", min_train_sizes=2, progress=False)
+    assert [o["held_out_runs"] for o in two.origins] == [4, 8]  # a second origin, trained on the two smallest sizes
+    assert not any("rests on one rolling origin" in w for w in two.warnings), two.warnings
 
 
 @pytest.mark.slow  # six laws on an 18-run ladder: ~40 s cold; `make test-all`. The rule itself is checked in CI above

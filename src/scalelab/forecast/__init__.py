@@ -87,8 +87,8 @@ def _predict(law, P, x):
 
 @float64
 def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, max_origins: int = 4,
-             shrink: float = 0.0, tau_prior: float = 0.01, prior_weight: float = 1.0, seed: int = 0,
-             progress: bool | None = None) -> Forecast:
+             min_train_sizes: int = 3, shrink: float = 0.0, tau_prior: float = 0.01, prior_weight: float = 1.0,
+             seed: int = 0, progress: bool | None = None) -> Forecast:
     """Forecast the loss of new runs at ``at`` from the run table ``runs``.
 
     Args:
@@ -102,6 +102,7 @@ def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, 
       ci: central probability of the intervals (e.g. 0.9).
       size_tol: log10-N gap (decades) below which two model sizes count as one.
       max_origins: at most this many rolling origins (largest 1, 2, ... sizes held out).
+      min_train_sizes: an origin is kept while its training runs span at least this many model sizes.
       shrink: stacking weights are shrunk this much toward equal weights.
       tau_prior, prior_weight: the weak prior on the per-decade extrapolation scale (see module doc).
       seed: seed for the random starts of laws without a start grid.
@@ -149,7 +150,7 @@ def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, 
 
     fits, preds_runs, preds_tgt = {}, {}, {}
     # the same origins for every candidate: enough training runs for the largest law
-    origin_w = origin_weights(groups, max(l.n_params for l in cands), max_origins)
+    origin_w = origin_weights(groups, max(l.n_params for l in cands), max_origins, min_train_sizes)
     K = len(origin_w)
     if K == 0:
         warnings.append("fewer than 4 model sizes (or too few runs): no rolling origin can be held out, so no "
