@@ -17,8 +17,8 @@ def device_name() -> str:
 
 def combine_options(ap) -> None:
     """The forecast benchmarks' ``--rescore`` options that set `scalelab.forecast.combine`'s rules, each ``default``
-    (combine's own), ``none`` (the rule off) or a number: ``--bandwidth``, ``--size-bandwidth``, ``--stray-factor``,
-    ``--tau-prior`` (a number only)."""
+    (combine's own), ``none`` (the rule off) or a number: ``--bandwidth``, ``--size-bandwidth``, ``--stray-factor``;
+    and ``--tau-prior``, a number (default: combine's own)."""
     ap.add_argument("--bandwidth", default="default",
                     help="with --rescore: the interval's locality in decades of tokens per parameter, or none")
     ap.add_argument("--size-bandwidth", default="default",
@@ -26,17 +26,19 @@ def combine_options(ap) -> None:
     ap.add_argument("--stray-factor", default="default",
                     help="with --rescore: leave out laws whose forecast strays beyond this many times the held-out "
                          "errors, or none")
-    ap.add_argument("--tau-prior", default="default",
+    ap.add_argument("--tau-prior", type=float, default=None,
                     help="with --rescore: the prior's error growth per decade of extrapolation (log loss; combine's 0.01)")
 
 
 def rescore_options(args) -> dict:
     """Keyword arguments of `scalelab.forecast.combine` from the options of `combine_options`."""
     out = {}
-    for key in ("bandwidth", "size_bandwidth", "stray_factor", "tau_prior"):
+    for key in ("bandwidth", "size_bandwidth", "stray_factor"):
         text = getattr(args, key)
         if text != "default":
             out[key] = None if text.lower() == "none" else float(text)
+    if args.tau_prior is not None:
+        out["tau_prior"] = args.tau_prior
     return out
 
 

@@ -236,8 +236,7 @@ def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, 
         warnings.append(f"targets [{shown}] ({len(far)} of {len(d_star)}) lie up to {d_star.max():.2f} decades outside "
                         f"the runs (beyond the largest or below the smallest N or D, or off their tokens per "
                         f"parameter; more than 1 decade): the interval's growth with distance is an extrapolation")
-    K = len(np.unique(details["origin"]))
-    reach = float(np.max(details["distance"])) if K else 0.0
+    reach = float(np.max(dist)) if K else 0.0  # the farthest held-out run's distance (decades)
     if K == 1 and d_star.max() > reach + 0.1:
         warnings.append(f"the interval rests on one rolling origin, whose held-out runs lie up to {reach:.2f} decades "
                         f"outside its training runs, and the targets lie up to {d_star.max():.2f} decades out: one held-out "

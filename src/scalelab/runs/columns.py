@@ -33,7 +33,7 @@ _SUFFIXED = r"^\s*([+]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)\s*([kKmMbBtT])\s*$"
 GROUPED = r"\s*\d{1,3}(?:,\d{3})+\s*"  # a whole count in thousands separators, quoted in a CSV: "73,824,672"
 # A suffixed count with a decimal comma ('2,7B' in a semicolon CSV with decimal commas): a comma followed by other than
 # exactly three digits is no thousands separator. '1,300B' (1.3e9 or 1.3e12?) stays unread.
-_SUFFIXED_COMMA = r"^\s*([+]?\d+),(\d{1,2}|\d{4,})\s*([kKmMbBtT])\s*$"
+_DECIMAL_COMMA = r"\s*[+]?\d+,(?:\d{1,2}|\d{4,})\s*[kKmMbBtT]\s*"
 
 ALIASES = {
     "n": "N", "params": "N", "num_params": "N", "n_params": "N", "parameters": "N",
@@ -65,11 +65,9 @@ def numbers(values, col: str | None = None) -> pd.Series:
     if col in AMOUNTS and text.any():
         cells = raw[text].astype(str)
         grouped = pd.to_numeric(cells.where(cells.str.fullmatch(GROUPED)).str.replace(",", ""), errors="coerce")
+        cells = cells.where(~cells.str.fullmatch(_DECIMAL_COMMA), cells.str.replace(",", ".", regex=False))
         parts = cells.str.extract(_SUFFIXED)
-        comma = cells.str.extract(_SUFFIXED_COMMA)
-        suffixed = pd.to_numeric(parts[0], errors="coerce") * parts[1].str.lower().map(SUFFIXES)
-        decimal = pd.to_numeric(comma[0] + "." + comma[1], errors="coerce") * comma[2].str.lower().map(SUFFIXES)
-        out[text] = grouped.fillna(suffixed).fillna(decimal)
+        out[text] = grouped.fillna(pd.to_numeric(parts[0], errors="coerce") * parts[1].str.lower().map(SUFFIXES))
     return out
 
 
