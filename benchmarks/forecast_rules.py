@@ -12,6 +12,11 @@ For each saved forecast (the ``--jsonl`` files of `benchmarks/forecast.py`, `for
   counting equally) regressed on the extrapolation distance through 0, ``e ~ b d``, and the forecast moved by
   ``-b d*`` at the target's distance ``d*``: a bias that every candidate shares (all of them under-predicting
   the largest sizes) is out of the simplex weights' reach;
+* pseudo-BMA and pseudo-BMA+ (Yao et al. 2018, "Using stacking to average Bayesian predictive
+  distributions"), the other weighting the issue names: ``w_l ~ exp(elpd_l)``, each origin one pointwise
+  term, the law's held-out log errors read as ``Normal(0, s_l^2)`` with ``s_l^2`` its mean squared error over
+  the origins; pseudo-BMA+ averages the weights over Bayesian-bootstrap draws of the origins (Dirichlet(1)).
+  Its interval is `combine`'s with these weights (``weigh=``: the honest errors use them too);
 * the best single law in hindsight (its error at the targets): a bound no rule that sees only the table
   can be expected to reach.
 
@@ -32,6 +37,34 @@ import numpy as np
 from scalelab.forecast.calibrate import combine, honest_errors, stable, stack_weights
 
 POWERS = (0.0, 0.5, 1.0, 2.0, np.inf)
+
+
+def pseudo_bma(errors: np.ndarray, origin: np.ndarray, shrink: float = 0.0, draws: int = 0,
+               seed: int = 0) -> np.ndarray:
+    """Pseudo-BMA weights ``[L]`` from held-out log errors ``[L, m]`` of rolling origins ``origin [m]``: each
+    origin's mean log predictive density under ``Normal(0, s_l^2)`` (``s_l^2`` the law's mean over the origins
+    of their mean squared error) is one pointwise term of ``elpd_l``; ``draws`` > 0: pseudo-BMA+, the weights
+    averaged over Bayesian-bootstrap draws of the origins (the pointwise terms weighted by ``K`` x Dirichlet(1)).
+    ``shrink`` as `stack_weights`'s: ``(1 - shrink) w + shrink / L``. Without draws this is the closed form
+    ``w_l ~ s_l^-K`` (K origins): inverse mean squared error to the power K / 2."""
+    L = errors.shape[0]
+    if L == 1:
+        return np.ones(1)
+    ks = np.unique(origin)
+    mse = np.stack([np.mean(errors[:, origin == k] ** 2, axis=1) for k in ks], axis=1)  # [L, K]
+    s2 = mse.mean(axis=1, keepdims=True)
+    lpd = -0.5 * (np.log(2.0 * np.pi * s2) + mse / s2)  # [L, K]: each origin's mean log density per run
+    a = (np.random.default_rng(seed).dirichlet(np.ones(len(ks)), size=draws) * len(ks) if draws
+         else np.ones((1, len(ks))))
+    elpd = a @ lpd.T  # [draws, L]
+    w = np.exp(elpd - elpd.max(axis=1, keepdims=True))
+    w = (w / w.sum(axis=1, keepdims=True)).mean(axis=0)
+    return (1.0 - shrink) * w + shrink / L
+
+
+def pseudo_bma_plus(errors, origin, shrink=0.0):
+    """`pseudo_bma` with 1,000 Bayesian-bootstrap draws (pseudo-BMA+)."""
+    return pseudo_bma(errors, origin, shrink, draws=1000)
 
 
 def rules(row: dict) -> dict[str, float] | None:
@@ -65,6 +98,13 @@ def rules(row: dict) -> dict[str, float] | None:
     ks = np.unique(origin)
     score = sum(np.mean(E[:, origin == k] ** 2, axis=1) for k in ks) / len(ks)
     out["pick"] = are(logs[int(np.argmin(score))])
+    for key, weigh in (("pseudo-BMA", pseudo_bma), ("pseudo-BMA+", pseudo_bma_plus)):
+        b = combine(d, 0.9, weigh=weigh)
+        inside = (b["lo"] <= truth) & (truth <= b["hi"])
+        out[key] = are(np.log(b["loss"]))
+        out[f"{key} covers all"], out[f"{key} covered"] = float(inside.all()), float(inside.mean())
+        out[f"{key} width"] = float(np.median((b["hi"] - b["lo"]) / b["loss"]))
+    out["width"] = float(np.median((c["hi"] - c["lo"]) / c["loss"]))
     out["hindsight"] = min(are(lg) for lg in logs)
     return out
 
@@ -74,9 +114,9 @@ def main(argv=None) -> int:
     ap.add_argument("files", nargs="+", help="--jsonl files of the forecast benchmarks")
     ap.add_argument("--per-table", action="store_true", help="also print each family's ARE today and with the trend removed")
     args = ap.parse_args(argv)
-    names = [f"stack p={p:g}" for p in POWERS] + ["trend", "pick", "hindsight"]
+    names = [f"stack p={p:g}" for p in POWERS] + ["trend", "pick", "pseudo-BMA", "pseudo-BMA+", "hindsight"]
     print("mean ARE (%) at the targets; p = 0 is `forecast`'s rule (every origin equal), inf the first origin alone")
-    cover = {}
+    cover, weighed = {}, {}
     print("| file | tables | " + " | ".join(names) + " |")
     print("|---|---|" + "---|" * len(names))
     for path in args.files:
@@ -96,12 +136,20 @@ def main(argv=None) -> int:
             print(f"| {label} | {len(got)} | " + " | ".join(f"{100 * np.mean([g[n] for g in got]):.2f}" for n in names) + " |")
             cover[label] = [np.mean([g[n] for g in got]) for n in ("covers all", "trend covers all", "covered",
                                                                     "trend covered")]
+            weighed[label] = [f([g[f"{rule}{n}"] for g in got]) for rule in ("", "pseudo-BMA ", "pseudo-BMA+ ")
+                              for n, f in (("covers all", np.mean), ("covered", np.mean), ("width", np.median))]
     print("\n90% intervals (`forecast`'s) and the same intervals moved with the trend-removed centre:")
     print("| file | tables with every target inside: today | with the trend removed | targets inside: today | "
           "with the trend removed |")
     print("|---|---|---|---|---|")
     for label, v in cover.items():
         print(f"| {label} | " + " | ".join(f"{x:.3f}" for x in v) + " |")
+    print("\n90% intervals with stacking's weights (today) and pseudo-BMA's: share of tables with every target inside, "
+          "share of targets inside, median relative width")
+    print("| file | stacking | | | pseudo-BMA | | | pseudo-BMA+ | | |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for label, v in weighed.items():
+        print(f"| {label} | " + " | ".join(f"{100 * x:.2f}%" if i % 3 == 2 else f"{x:.3f}" for i, x in enumerate(v)) + " |")
     return 0
 
 

@@ -92,6 +92,27 @@ def test_an_unstable_law_takes_no_weight_and_does_not_widen_the_interval():
         np.testing.assert_allclose(got[k], ref[k], rtol=1e-12)
 
 
+def test_combine_takes_another_weighting_rule_for_weights_and_honest_errors():
+    """``weigh=`` replaces stacking everywhere: a rule that always picks law 'b' gives exactly the forecast and interval
+    of a table whose only candidate is 'b' (its errors alone calibrate the scale, no spread between laws); the default
+    is stacking itself."""
+    rng = np.random.default_rng(6)
+    origin = np.repeat([0, 1, 2], 4)
+    details = {"names": ["a", "b", "c"], "errors": rng.normal(0, 0.01, (3, 12)), "distance": np.full(12, 0.2),
+               "origin": origin, "log_targets": np.log([[2.0], [2.03], [1.97]]),
+               "residuals": rng.normal(0, 0.005, (3, 30)), "target_distance": np.array([0.3])}
+    pick_b = lambda errors, origin, shrink: np.eye(len(errors))[1]  # noqa: E731
+    got = fc.combine(details, weigh=pick_b)
+    alone = fc.combine({**details, "names": ["b"], "errors": details["errors"][1:2],
+                        "log_targets": details["log_targets"][1:2], "residuals": details["residuals"][1:2]})
+    np.testing.assert_array_equal(got["weights"], [0.0, 1.0, 0.0])
+    for k in ("loss", "lo", "hi", "scale"):
+        np.testing.assert_allclose(got[k], alone[k], rtol=1e-12)
+    default, stacked = fc.combine(details), fc.combine(details, weigh=fc.stack_weights)
+    for k in ("weights", "loss", "lo", "hi"):
+        np.testing.assert_allclose(default[k], stacked[k], rtol=1e-12)
+
+
 def test_consistent_flags_a_forecast_far_beyond_any_held_out_error():
     """The threshold is 5x the largest held-out error of the stable laws (here 0.01): a law 0.049 (log) from the
     median forecast is kept, one at 0.051 is not; with nothing held out, 5x the median law's distance."""
