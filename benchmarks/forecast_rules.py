@@ -112,7 +112,7 @@ def rules(row: dict) -> dict[str, float] | None:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("files", nargs="+", help="--jsonl files of the forecast benchmarks")
-    ap.add_argument("--per-table", action="store_true", help="also print each family's ARE today and with the trend removed")
+    ap.add_argument("--per-table", action="store_true", help="also print each family's ARE today, with the trend removed and with pseudo-BMA weights")
     args = ap.parse_args(argv)
     names = [f"stack p={p:g}" for p in POWERS] + ["trend", "pick", "pseudo-BMA", "pseudo-BMA+", "hindsight"]
     print("mean ARE (%) at the targets; p = 0 is `forecast`'s rule (every origin equal), inf the first origin alone")
@@ -132,7 +132,9 @@ def main(argv=None) -> int:
                 for r in part:
                     g = rules(r)
                     if g is not None:
-                        print(f"|   {r['family']} | 1 | {100 * g['stack p=0']:.2f} -> trend {100 * g['trend']:.2f} |")
+                        print(f"|   {r['family']} | 1 | {100 * g['stack p=0']:.2f} -> trend {100 * g['trend']:.2f}, "
+                              f"pseudo-BMA {100 * g['pseudo-BMA']:.2f} (covers all: {g['covers all']:.0f} -> "
+                              f"{g['pseudo-BMA covers all']:.0f}) |")
             print(f"| {label} | {len(got)} | " + " | ".join(f"{100 * np.mean([g[n] for g in got]):.2f}" for n in names) + " |")
             cover[label] = [np.mean([g[n] for g in got]) for n in ("covers all", "trend covers all", "covered",
                                                                     "trend covered")]
