@@ -17,6 +17,9 @@ For each saved forecast (the ``--jsonl`` files of `benchmarks/forecast.py`, `for
   term, the law's held-out log errors read as ``Normal(0, s_l^2)`` with ``s_l^2`` its mean squared error over
   the origins; pseudo-BMA+ averages the weights over Bayesian-bootstrap draws of the origins (Dirichlet(1)).
   Its interval is `combine`'s with these weights (``weigh=``: the honest errors use them too);
+* the laws blind to an input that other candidates read left out (on a MoE table with ``E``, Kaplan's and
+  Gadre's laws, which read N and D only; on a repeated-data table with ``U_D``, all but Muennighoff's): a law
+  that ignores the experts cannot tell the targets' expert counts apart;
 * the best single law in hindsight (its error at the targets): a bound no rule that sees only the table
   can be expected to reach.
 
@@ -34,6 +37,7 @@ import sys
 
 import numpy as np
 
+from scalelab import laws as _laws
 from scalelab.forecast.calibrate import combine, honest_errors, stable, stack_weights
 
 POWERS = (0.0, 0.5, 1.0, 2.0, np.inf)
@@ -105,6 +109,16 @@ def rules(row: dict) -> dict[str, float] | None:
         out[f"{key} covers all"], out[f"{key} covered"] = float(inside.all()), float(inside.mean())
         out[f"{key} width"] = float(np.median((b["hi"] - b["lo"]) / b["loss"]))
     out["width"] = float(np.median((c["hi"] - c["lo"]) / c["loss"]))
+    reads = [set(_laws.get(nm).inputs) - {"N", "D", "C"} for nm in d["names"]]
+    informed = np.array([bool(r) for r in reads])
+    if informed.any() and not informed.all():  # some laws read an input (E, U_D) that the others ignore
+        keep = {"names": list(np.asarray(d["names"])[informed])}
+        keep.update({k: np.asarray(d[k], float)[informed] for k in ("errors", "log_targets", "residuals")})
+        b = combine({**d, **keep}, 0.9)
+        inside = (b["lo"] <= truth) & (truth <= b["hi"])
+        out["informed"] = {"today": out["stack p=0"], "are": are(np.log(b["loss"])), "covers all": float(inside.all()),
+                           "width": float(np.median((b["hi"] - b["lo"]) / b["loss"])), "today covers all":
+                           out["covers all"], "today width": out["width"]}
     out["hindsight"] = min(are(lg) for lg in logs)
     return out
 
@@ -146,6 +160,16 @@ def main(argv=None) -> int:
     print("|---|---|---|---|---|")
     for label, v in cover.items():
         print(f"| {label} | " + " | ".join(f"{x:.3f}" for x in v) + " |")
+    print("\nLaws blind to an input other candidates read, left out (tables where some law reads E or U_D): ARE, every "
+          "target inside, median width, today -> without them")
+    for path in args.files:
+        for r in (json.loads(line) for line in open(path)):
+            g = rules(r) if "details" in r else None
+            if g is not None and "informed" in g:
+                i = g["informed"]
+                print(f"|   {r.get('family', path)} | {100 * i['today']:.2f}% -> {100 * i['are']:.2f}% | "
+                      f"{i['today covers all']:.0f} -> {i['covers all']:.0f} | {100 * i['today width']:.1f}% -> "
+                      f"{100 * i['width']:.1f}% |")
     print("\n90% intervals with stacking's weights (today) and pseudo-BMA's: share of tables with every target inside, "
           "share of targets inside, median relative width")
     print("| file | stacking | | | pseudo-BMA | | | pseudo-BMA+ | | |")
