@@ -103,6 +103,72 @@ def test_columns_scalelab_derived_are_not_named_as_unread():
     assert scalelab.read(runs.drop(columns="C")).derived == ("C",)
 
 
+def test_an_axis_held_at_one_value_makes_no_candidate():
+    """A dense ladder exported with ``E = 1`` on every run and asked at ``E = 1``: the MoE laws have no expert count
+    to learn from and are no candidates. Asked at E = 8 they stay, for the spread check to refuse the table as before;
+    with E varying across the runs, or not given by the targets, this rule leaves them alone."""
+    from scalelab.forecast.candidate_laws import candidates, varied
+    from scalelab.forecast.target_table import target_frame
+
+    at = {"N": [4e9], "D": [8e10]}
+    table = scalelab.read(ladder().assign(E=1.0))
+    cands = candidates(table)
+    moe = [l.name for l in cands if "E" in l.inputs]
+    assert {"clark2022_routed", "wang2024_moe"} <= set(moe)
+    kept, dropped = varied(table, cands, target_frame({**at, "E": [1.0]}))
+    assert dropped == moe and [l.name for l in kept] == [l.name for l in cands if "E" not in l.inputs]
+    assert varied(table, cands, target_frame({**at, "E": [8.0]})) == (cands, [])
+    assert varied(table, cands, target_frame(at)) == (cands, [])
+    mixed = scalelab.read(ladder().assign(E=np.where(np.arange(35) % 2, 8.0, 1.0)))
+    assert varied(mixed, candidates(mixed), target_frame({**at, "E": [1.0]}))[1] == []
+    with pytest.raises(scalelab.runs.RunTableError, match="every run has E = 1, and the target table asks for E = 8"):
+        scalelab.forecast(ladder().assign(E=1.0), {**at, "E": [8.0]})
+
+
+def test_a_targets_C_far_from_6ND_is_said_to_be_unread():
+    from scalelab.forecast.target_table import target_frame
+
+    bad = target_frame({"N": [4e9, 4e9], "D": [8e10, 8e10], "C": [1.92e21, 1.92e18]})
+    assert bad.attrs["warnings"] == ["targets: C is not 6 N D in rows 1 (e.g. C = 1.92e+18 against 6 N D = 1.92e+21): "
+                                     "the forecast reads N and D, not C; check which of them is meant"]
+    # within 3x of 6 N D (attention FLOPs, 6 N_active D for a MoE run) nothing is said
+    assert target_frame({"N": [4e9], "D": [8e10], "C": [5e21]}).attrs["warnings"] == []
+    assert target_frame({"N": [4e9], "N_active": [1e9], "D": [8e10], "C": [4.8e20]}).attrs["warnings"] == []
+
+
+@pytest.mark.slow  # six laws fitted twice on a 35-run ladder: ~35 s cold; the rules themselves are checked just above
+def test_an_idle_axis_and_a_stray_C_leave_the_forecast_as_it_was():
+    runs, at = ladder(), {"N": [4e9], "D": [8e10]}
+    plain = scalelab.forecast(runs, at)
+    fc = scalelab.forecast(runs.assign(E=1.0), {**at, "E": [1.0], "C": [6e-3 * 4e9 * 8e10]})
+    assert fc.weights == plain.weights
+    for k in ("loss", "lo", "hi"):
+        np.testing.assert_allclose(getattr(fc, k), getattr(plain, k), rtol=1e-12)
+    (note,) = [n for n in fc.notes if "not candidates" in n]
+    assert "'clark2022_routed'" in note and "'wang2024_moe'" in note and "(E = 1)" in note
+    assert any(w.startswith("targets: C is not 6 N D") for w in fc.warnings)
+    assert not any("C is not" in w for w in plain.warnings)
+
+
+def test_targets_read_as_a_run_table_is_read():
+    """The targets' columns follow the run table's rules: a name given twice or two aliases of one input are
+    refused when a law reads it (not the first one silently used), and a sparsity of 0 (a dense target) is a
+    number a sparsity law can be asked at, as in the runs."""
+    from scalelab.forecast.target_table import target_frame, target_inputs
+
+    two = target_frame(pd.DataFrame({"num_params": [1.6e9], "params": [7e9], "D": [1.4e11]}))
+    with pytest.raises(scalelab.runs.RunTableError, match="columns 'num_params' and 'params' both mean 'N'"):
+        target_inputs(two, ["N", "D"])
+    assert list(target_inputs(two, ["D"])["D"]) == [1.4e11]  # an unread clash stands in no one's way
+    twice = target_frame(pd.DataFrame([[7e9, 7e9, 1.4e11]], columns=["N", "N", "D"]))
+    with pytest.raises(scalelab.runs.RunTableError, match="column 'N' appears 2 times"):
+        target_inputs(twice, ["N", "D"])
+    dense = target_inputs(target_frame({"N": [7e9], "D": [1.4e11], "S": [0.0]}), ["N", "D", "S"])
+    assert list(dense["S"]) == [0.0]
+    with pytest.raises(scalelab.runs.RunTableError, match="column 'N' must hold numbers > 0"):
+        target_inputs(target_frame({"N": [0.0], "D": [1.4e11]}), ["N", "D"])
+
+
 def test_the_forecast_figure_draws_the_targets_with_their_intervals(tmp_path, monkeypatch):
     from matplotlib.container import ErrorbarContainer
 

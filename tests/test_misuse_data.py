@@ -49,6 +49,12 @@ def test_alias_beside_canonical_is_an_extra_column():
     t = scalelab.read(df.drop(columns="N").assign(num_params=df["N"]))
     with pytest.raises(RunTableError, match="'params' and 'num_params' both mean 'N'"):
         use(t)
+    # other labs' export names (Datablations' and ColPret's): read as N and D, not left for C / (6 N) to replace
+    t = scalelab.read(good().rename(columns={"N": "num_parameters", "D": "tokens_seen"}))
+    np.testing.assert_array_equal(t.column("D"), good()["D"].to_numpy())
+    assert "D" not in t.derived
+    for col, name in (("N", "n_parameters"), ("D", "training_tokens"), ("D", "num_train_tokens")):
+        np.testing.assert_array_equal(scalelab.read(good().rename(columns={col: name})).column(col), good()[col])
 
 
 def test_text_column_under_an_alias_name_is_left_untouched():

@@ -5,7 +5,8 @@ The one question a team brings: *what loss will the big run reach, and how sure 
 
 1. **Candidates** (`candidate_laws`). Every loss law whose inputs the table has (or the laws named),
    among those the table can support: at least two runs per parameter (a 9-parameter law on 12 runs
-   interpolates and extrapolates by accident). The targets are read and checked by `target_table`.
+   interpolates and extrapolates by accident), and none whose extra axis (experts, sparsity, ...) every
+   run and target holds at one value. The targets are read and checked by `target_table`.
 2. **Rolling origin.** Model sizes are grouped (log10 N within ``size_tol`` decades is one
    size). Origin k holds out the k largest sizes and fits every candidate on the rest; each
    held-out run gives a log-loss error ``e = log L_pred - log L`` at an extrapolation distance
@@ -56,7 +57,7 @@ from scalelab.callable_module import make_callable
 from scalelab import laws as _laws
 from scalelab import runs as _runs
 from scalelab.forecast import curves as _curves
-from scalelab.forecast.candidate_laws import NOT_CANDIDATES, answerable, candidates, readable, supported
+from scalelab.forecast.candidate_laws import AXES, NOT_CANDIDATES, answerable, candidates, readable, supported, varied
 from scalelab.forecast.calibrate import (calibrate_scale, combine, extrapolation_distance, local_weights,
                                          consistent, origin_weights, position, robust_scale, size_groups, size_weights,
                                          stable, stack_weights, strayed_warning, t_quantile, viable)
@@ -131,11 +132,12 @@ def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, 
                                   + (f"{named} read them but are never chosen automatically: name one "
                                      f"(laws='{named[0]}', --law {named[0]}); " if named else "")
                                   + "see `scalelab laws`")
-    dropped_small, dropped_inputs, dropped_invalid = [], [], []
+    dropped_small, dropped_inputs, dropped_invalid, dropped_idle = [], [], [], []
     asked = target_frame(at)
     if laws == "auto" or laws is None:
         cands, dropped_invalid = readable(table, cands)  # laws whose inputs the runs hold as numbers
         cands, dropped_inputs = answerable(cands, asked.columns)  # laws the targets can be asked of
+        cands, dropped_idle = varied(table, cands, asked)  # no law with an axis (E, S, ...) held at one value
         cands, dropped_small = supported(len(table), cands)  # at least two runs per parameter
     needed = sorted({c for l in cands for c in l.inputs})
     targets = target_inputs(asked, needed)
@@ -228,7 +230,7 @@ def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, 
 
     from scalelab.fit.identify import design_warnings, weighted_parameter_warnings
 
-    warnings = (design_warnings(table, needed) + ([left_out] if left_out else []) + warnings
+    warnings = (design_warnings(table, needed) + ([left_out] if left_out else []) + asked.attrs["warnings"] + warnings
                 + strayed_warning(c["strayed"]) + weighted_parameter_warnings(fits, weights))
     far = np.flatnonzero(d_star > 1.0)
     if len(far):
@@ -251,6 +253,11 @@ def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, 
     if dropped_inputs:
         notes += (f"not candidates: {dropped_inputs}, whose inputs the targets do not give (they have "
                   f"{list(asked.columns)})",)
+    if dropped_idle:
+        held = [f"{c} = {table.column(c)[0]:g}" for c in AXES
+                if c in table.columns and c not in table.invalid and np.ptp(table.column(c)) == 0]
+        notes += (f"not candidates: {dropped_idle}: every run and target shares one value of an input they read "
+                  f"({', '.join(held)}), so they would answer as dense laws with terms the runs cannot determine",)
     if dropped_small:
         notes += (f"{len(table)} runs support laws of at most {len(table) // 2} parameters (two runs per parameter): "
                   f"not candidates here: {dropped_small}",)

@@ -8,6 +8,7 @@ can say in a note why a law was no candidate.
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 from scalelab import laws as _laws
 from scalelab import runs as _runs
@@ -17,6 +18,11 @@ from scalelab.laws.curves import CurveLaw
 # Laws a forecast never considers by default: they model something else than a loss ladder of
 # N and D (broken power laws of one input and the hyper-parameter laws).
 NOT_CANDIDATES = ("bnsl", "bnsl2")
+
+# Inputs that add an axis to a dense law of N and D (experts, sparsity, granularity, data density): with one value in
+# every run and the targets, the law's terms in them are not identified and it answers as a dense law. (Unique tokens
+# U_D are not among them: with one U_D, the tokens beyond it still tell repeated data from fresh.)
+AXES = ("E", "S", "G", "density")
 
 
 def candidates(table: _runs.RunTable, laws="auto") -> list:
@@ -59,6 +65,21 @@ def readable(table: _runs.RunTable, cands: list) -> tuple[list, list]:
     ``E`` column, empty for its dense runs, makes the MoE laws no candidates instead of failing the forecast);
     all of them when none is, so that the error names the column."""
     return _split(cands, [not any(c in table.invalid for c in l.inputs) for l in cands])
+
+
+def varied(table: _runs.RunTable, cands: list, targets) -> tuple[list, list]:
+    """``(kept, dropped names)``: the candidate Laws that read no `AXES` input which every run and every target
+    (``targets``, a frame of `target_frame`) share one value of (``E = 1`` throughout: a MoE law with nothing to
+    learn about experts, whose unidentified terms would only perturb the weights of the others); all of them when
+    none is. A target at another value is kept for `target_table.check_spread` to refuse."""
+    def idle(c):
+        if c not in table.columns or c in table.invalid or c not in targets.columns:
+            return False
+        have = np.unique(table.column(c))
+        want = pd.to_numeric(targets[c], errors="coerce").to_numpy(float)
+        return len(have) == 1 and bool(np.allclose(want, have[0], rtol=1e-6))
+
+    return _split(cands, [not any(idle(c) for c in l.inputs if c in AXES) for l in cands])
 
 
 def supported(n_runs: int, cands: list) -> tuple[list, list]:

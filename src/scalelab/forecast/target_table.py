@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from scalelab import runs as _runs
-from scalelab.runs.columns import RANGES, canonical_names, implied_amounts, numbers
+from scalelab.runs.columns import POSITIVE, RANGES, canonical_names, duplicate_columns, implied_amounts, numbers
 
 # inputs a law learns from their spread across the runs (C is N and D, loss is the response, lr and the
 # batch size belong to hyper-parameter laws): one value in the table cannot be extrapolated from
@@ -36,9 +36,18 @@ def check_spread(table: _runs.RunTable, targets: pd.DataFrame, asker: str = "the
                 f"of {col} (four or more model sizes for weights and intervals calibrated by extrapolation)")
 
 
+# A target's FLOPs beside its N and D more than this factor away from 6 N D (6 N_active D) are said to be unread
+C_FACTOR = 3.0
+
+
 def target_frame(at) -> pd.DataFrame:
     """The targets as given, columns under their canonical names (``C`` and ``N`` give ``D``; ``N`` and ``D`` give
-    ``C = 6 N D``, with ``N_active`` when given, as the run table derives it)."""
+    ``C = 6 N D``, with ``N_active`` when given, as the run table derives it).
+
+    As a run table reads them: a column name given twice, or two aliases of one column (``tokens`` beside
+    ``train_tokens``), make that column unreadable, refused by `target_inputs` when a law needs it
+    (``attrs["invalid"]``: {column: message}). ``attrs["warnings"]``: a ``C`` given beside ``N`` and ``D`` that
+    is more than `C_FACTOR` x off ``6 N D`` (the laws read N and D; C is not read)."""
     if isinstance(at, _runs.RunTable):
         df = at.df
     elif isinstance(at, pd.DataFrame):
@@ -55,22 +64,40 @@ def target_frame(at) -> pd.DataFrame:
     if len(df) == 0:
         raise _runs.RunTableError("the targets hold no rows: give one row per run to forecast (its N and D, or "
                                   "the inputs the laws read)")
-    df = canonical_names(df.copy(), "targets")[0]
+    source = f"targets {at}" if isinstance(at, (str, os.PathLike)) else "targets"
+    lines = df.attrs.get("lines")
+    df, invalid = duplicate_columns(df, source)
+    df, _, clash = canonical_names(df.copy(), source)
+    invalid = {**invalid, **clash}
     df = df.drop(columns=[c for c in ("loss",) if c in df.columns])
     if "N" not in df.columns:
         for alt in ("N_total", "N_active"):
             if alt in df.columns:
                 df["N"] = df[alt]
                 break
-    amounts = {c: numbers(df[c], c) for c in ("N", "N_active", "D", "C") if c in df.columns}
+    amounts = {c: numbers(df[c], c) for c in ("N", "N_active", "D", "C") if c in df.columns and c not in invalid}
+    warnings = []
+    if {"N", "D", "C"} <= set(amounts):
+        ratio = (amounts["C"] / (6.0 * amounts.get("N_active", amounts["N"]) * amounts["D"])).to_numpy()
+        off = np.flatnonzero(np.isfinite(ratio) & ((ratio > C_FACTOR) | (ratio < 1.0 / C_FACTOR)))
+        if len(off):
+            where = ", ".join(str(lines[i] if lines else i) for i in off[:10]) + (", ..." if len(off) > 10 else "")
+            warnings.append(f"{source}: C is not 6 N D in {'lines' if lines else 'rows'} {where} (e.g. C = "
+                            f"{amounts['C'].iloc[off[0]]:.3g} against 6 N D = "
+                            f"{amounts['C'].iloc[off[0]] / ratio[off[0]]:.3g}): the forecast reads N and D, not C; "
+                            f"check which of them is meant")
     for c, values in implied_amounts(amounts).items():  # as the run table derives them
         df[c] = values
+    df.attrs.update(lines=lines, invalid=invalid, warnings=warnings)
     return df
 
 
 def target_inputs(df: pd.DataFrame, inputs_needed: Sequence[str]) -> pd.DataFrame:
     """The inputs the candidate laws need, from a frame of `target_frame`, checked (numbers > 0, plausible
     ranges; a ``loss`` column is never read)."""
+    unreadable = [c for c in inputs_needed if c in df.attrs.get("invalid", {})]
+    if unreadable:
+        raise _runs.RunTableError(df.attrs["invalid"][unreadable[0]])
     missing = [c for c in inputs_needed if c not in df.columns]
     if missing:
         raise _runs.RunTableError(f"targets lack column(s) {missing} that the candidate laws need; "
@@ -79,10 +106,11 @@ def target_inputs(df: pd.DataFrame, inputs_needed: Sequence[str]) -> pd.DataFram
     where = lambda idx: (f"lines {', '.join(str(lines[i]) for i in idx[:10])}" if lines
                          else f"rows {', '.join(str(i) for i in idx[:10])}")
     out = pd.DataFrame({c: numbers(df[c], c) for c in inputs_needed})
-    # every input the laws read, in the file's order: a number > 0, in a language-model run's range
+    # every input the laws read, in the file's order: a number (> 0 for a count, `POSITIVE`: a sparsity may be 0, as
+    # in the run table), in a language-model run's range
     for c in [c for c in df.columns if c in out.columns]:
         v = out[c].to_numpy()
-        bad = ~np.isfinite(v) | ~(v > 0)
+        bad = ~np.isfinite(v) | ((c in POSITIVE) & ~(v > 0))
         lo, hi = RANGES.get(c, (0.0, np.inf))
         off = ~bad & ((v < lo) | (v > hi))
         if off.any():
@@ -91,6 +119,7 @@ def target_inputs(df: pd.DataFrame, inputs_needed: Sequence[str]) -> pd.DataFram
                                       f"{hi:.0e}]: check the units (7e9 for 7B, not 7)")
         if bad.any():
             first = df[c].iloc[int(np.flatnonzero(bad)[0])]
-            raise _runs.RunTableError(f"targets: column {c!r} must hold numbers > 0; {where(np.flatnonzero(bad))} "
+            raise _runs.RunTableError(f"targets: column {c!r} must hold numbers{' > 0' if c in POSITIVE else ''}; "
+                                      f"{where(np.flatnonzero(bad))} "
                                       f"(e.g. {first if isinstance(first, str) else float(first)!r})")
     return out

@@ -36,11 +36,12 @@ GROUPED = r"\s*\d{1,3}(?:,\d{3})+\s*"  # a whole count in thousands separators, 
 _DECIMAL_COMMA = r"\s*[+]?\d+,(?:\d{1,2}|\d{4,})\s*[kKmMbBtT]\s*"
 
 ALIASES = {
-    "n": "N", "params": "N", "num_params": "N", "n_params": "N", "parameters": "N",
-    "model size": "N", "model_size": "N", "nparams": "N",
+    "n": "N", "params": "N", "num_params": "N", "n_params": "N", "parameters": "N", "num_parameters": "N",
+    "n_parameters": "N", "model size": "N", "model_size": "N", "nparams": "N",
     "n_total": "N_total", "total_params": "N_total",
     "n_active": "N_active", "active_params": "N_active",
     "d": "D", "tokens": "D", "num_tokens": "D", "n_tokens": "D", "data": "D", "train_tokens": "D",
+    "training_tokens": "D", "num_train_tokens": "D", "tokens_seen": "D",
     "c": "C", "flops": "C", "compute": "C", "training flop": "C", "training_flops": "C",
     "train_flops": "C",
     "loss": "loss", "final_loss": "loss", "eval_loss": "loss", "val_loss": "loss", "l": "loss",
