@@ -9,6 +9,7 @@ recovered from simulated curves.
 from __future__ import annotations
 
 import json
+import re
 
 import jax.numpy as jnp
 import numpy as np
@@ -97,8 +98,14 @@ def _curves_df():
     (lambda d: pd.concat([d, d.iloc[:1].assign(run_id="c")], ignore_index=True), "single row.*final"),
 ])
 def test_bad_curve_tables_are_refused(edit, match):
+    """Refused where a curve law reads them; a final-loss law reads each row as a run of its own, with a warning
+    (``run_id`` and ``step`` that are no curves are columns it does not use: a model's name shared by runs of
+    several token budgets, W&B's 'Name' and 'Step')."""
+    table = scalelab.read(edit(_curves_df()))
     with pytest.raises(scalelab.RunTableError, match=match):
-        scalelab.read(edit(_curves_df()))
+        scalelab.fit(table, "multipower", starts=4)
+    assert re.search(match, table.checkpoints) and "each row is a run of its own" in table.checkpoints
+    assert not table.is_curve and table.final_points() is table
 
 
 def test_missing_lr_is_refused_for_curve_laws():
@@ -140,6 +147,23 @@ def _logged_ladder(sizes, final_D, per_step_D=True):
                          "lr": np.nan if (8 * i + j) % 3 == 0 else 3e-4,
                          "loss": TRUTH["E"] + TRUTH["A"] / N ** TRUTH["alpha"] + TRUTH["B"] / D ** TRUTH["beta"]})
     return pd.DataFrame(rows)
+
+
+def test_a_models_name_shared_by_runs_of_several_budgets_is_no_curve():
+    """An export naming each run by its model ('name', read as run_id) with its last 'step': five sizes at three token
+    budgets each, one size trained once. Those rows are no learning curves (the once-trained size has a single row):
+    the table used to be refused; a final-loss law now reads every row as a run, as on the table without the two
+    columns, and says so."""
+    N = np.repeat(np.geomspace(5e7, 8e8, 5), 3)[:-2]
+    D = N * np.tile([10.0, 20.0, 40.0], 5)[:-2]
+    loss = TRUTH["E"] + TRUTH["A"] / N ** TRUTH["alpha"] + TRUTH["B"] / D ** TRUTH["beta"]
+    plain = pd.DataFrame({"N": N, "D": D, "loss": loss})
+    named = plain.assign(name=[f"model-{n:.0e}" for n in N], step=D / 1e6)
+    table = scalelab.read(named)
+    assert "has a single row" in table.checkpoints and not table.is_curve and len(table.final_points()) == len(N)
+    fit, ref = scalelab.fit(table, "chinchilla"), scalelab.fit(plain, "chinchilla")
+    np.testing.assert_allclose([fit.params[k] for k in TRUTH], [ref.params[k] for k in TRUTH], rtol=1e-9)
+    assert any("each row is a run of its own" in w for w in fit.warnings)
 
 
 def test_checkpoints_become_runs_when_the_last_ones_cannot_determine_the_law():
@@ -187,7 +211,7 @@ def test_curve_table_with_repeated_index_labels():
     np.testing.assert_array_equal(final.df["loss"], ref.df["loss"])
     np.testing.assert_array_equal(final.df["step"], [30, 40])
     with pytest.raises(scalelab.RunTableError, match="run 'b' has steps out of order at rows 2"):
-        scalelab.read(joined.assign(step=[10, 20, 30, 10, 40, 20]))
+        scalelab.read(joined.assign(step=[10, 20, 30, 10, 40, 20])).require(["run_id", "step", "lr"])
 
 
 # ----------------------------------------------------------------------------- published data

@@ -154,7 +154,7 @@ def test_curve_table_errors_name_file_lines(tmp_path):
     path = tmp_path / "curves.csv"
     df.to_csv(path, index=False)
     with pytest.raises(RunTableError, match="duplicate steps in lines 7"):
-        scalelab.read(path)
+        scalelab.read(path).require(["run_id", "step", "lr"], law="multipower")
 
 
 # --- a second trial: bayes, variants, allocation, isoFLOP, report -------------------------------------------------

@@ -78,7 +78,8 @@ class RunTable:
     invalid: Mapping[str, str] = dataclasses.field(default_factory=dict)
     lines: Mapping | None = None  # index label -> file line, when read from a file
     derived: tuple[str, ...] = ()  # columns scalelab added (D from C, C from N and D, N from N_active): not the user's
-    checkpoints: str | None = None  # why a curve table's checkpoints are read as runs (`final_points`), a warning
+    checkpoints: str | None = None  # why a curve table's checkpoints are read as runs (`final_points`), or why its
+    # run_id and step are no curves (each row then a run of its own): a warning of every fit and forecast
 
     def rows(self, labels: Iterable) -> str:
         """``lines 5, 9`` (a file's lines) or ``rows 3, 7`` (DataFrame index labels) for ``labels``."""
@@ -272,13 +273,20 @@ def from_dataframe(df: pd.DataFrame, source: str = "<DataFrame>", *, columns: Ma
     conflicting = None if curve else _conflicting_losses(df, invalid, source, line_of)
     if conflicting:
         notes.append(conflicting)
+    not_curves = None
     if curve:
         from scalelab.laws.schedule import check_curve_table  # curve table: several rows per run
 
         # an lr column a final-loss law does not read may hold anything (it is invalid, refused when a curve law
         # reads it: the curve laws check their table again, lr included)
-        check_curve_table(df.drop(columns=["lr"]) if "lr" in invalid else df, source, error=RunTableError,
-                          rows=lambda idx: _rows(idx, lines=line_of))
+        try:
+            check_curve_table(df.drop(columns=["lr"]) if "lr" in invalid else df, source, error=RunTableError,
+                              rows=lambda idx: _rows(idx, lines=line_of))
+        except RunTableError as bad:  # run_id and step are no curves (a model's name shared by runs of several
+            # token budgets, W&B's 'Name' and 'Step'): refused where a curve law reads them; every row is a run
+            invalid.update(run_id=str(bad), step=str(bad))
+            not_curves = (f"{bad}. So the rows are not read as learning curves: each row is a run of its own, at its "
+                          f"own N and D (a curve law refuses the table)")
     ok = lambda c: c in df.columns and c not in invalid  # noqa: E731
     given = set(df.columns)
     if "N" not in df.columns:
@@ -294,7 +302,8 @@ def from_dataframe(df: pd.DataFrame, source: str = "<DataFrame>", *, columns: Ma
         df[c] = values
         notes.append("D derived as C / (6 N) (no token column given)" if c == "D" else
                      "C derived as 6 N D" + (" (N_active)" if "N_active" in usable else ""))
-    return RunTable(df, tuple(notes), source, invalid, line_of, tuple(c for c in df.columns if c not in given))
+    return RunTable(df, tuple(notes), source, invalid, line_of, tuple(c for c in df.columns if c not in given),
+                    checkpoints=not_curves)
 
 
 def _repeated_rows(df: pd.DataFrame, source: str, lines: Mapping | None = None) -> str | None:
