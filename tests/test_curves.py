@@ -164,6 +164,9 @@ def test_a_models_name_shared_by_runs_of_several_budgets_is_no_curve():
     fit, ref = scalelab.fit(table, "chinchilla"), scalelab.fit(plain, "chinchilla")
     np.testing.assert_allclose([fit.params[k] for k in TRUTH], [ref.params[k] for k in TRUTH], rtol=1e-9)
     assert any("each row is a run of its own" in w for w in fit.warnings)
+    # read as runs, they are checked as runs: one (N, D) written twice with losses 20% apart is said to be two ladders
+    mixed = scalelab.read(pd.concat([named, named.iloc[:1].assign(loss=1.2 * loss[0], step=D[0] / 1e6 + 1)]))
+    assert any("look like two ladders mixed" in n for n in mixed.notes)
 
 
 def test_checkpoints_become_runs_when_the_last_ones_cannot_determine_the_law():

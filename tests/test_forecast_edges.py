@@ -107,7 +107,7 @@ def test_an_axis_held_at_one_value_makes_no_candidate():
     """A dense ladder exported with ``E = 1`` on every run and asked at ``E = 1``: the MoE laws have no expert count
     to learn from and are no candidates. Asked at E = 8 they stay, for the spread check to refuse the table as before;
     with E varying across the runs, or not given by the targets, this rule leaves them alone."""
-    from scalelab.forecast.candidate_laws import candidates, varied
+    from scalelab.forecast.candidate_laws import candidates, idle_axes, varied
     from scalelab.forecast.target_table import target_frame
 
     at = {"N": [4e9], "D": [8e10]}
@@ -115,12 +115,14 @@ def test_an_axis_held_at_one_value_makes_no_candidate():
     cands = candidates(table)
     moe = [l.name for l in cands if "E" in l.inputs]
     assert {"clark2022_routed", "wang2024_moe"} <= set(moe)
-    kept, dropped = varied(table, cands, target_frame({**at, "E": [1.0]}))
+    idle = idle_axes(table, target_frame({**at, "E": ["1"]}))
+    assert idle == {"E": 1.0}
+    kept, dropped = varied(cands, idle)
     assert dropped == moe and [l.name for l in kept] == [l.name for l in cands if "E" not in l.inputs]
-    assert varied(table, cands, target_frame({**at, "E": [8.0]})) == (cands, [])
-    assert varied(table, cands, target_frame(at)) == (cands, [])
+    assert idle_axes(table, target_frame({**at, "E": [8.0]})) == {}
+    assert idle_axes(table, target_frame(at)) == {}
     mixed = scalelab.read(ladder().assign(E=np.where(np.arange(35) % 2, 8.0, 1.0)))
-    assert varied(mixed, candidates(mixed), target_frame({**at, "E": [1.0]}))[1] == []
+    assert idle_axes(mixed, target_frame({**at, "E": [1.0]})) == {}
     with pytest.raises(scalelab.runs.RunTableError, match="every run has E = 1, and the target table asks for E = 8"):
         scalelab.forecast(ladder().assign(E=1.0), {**at, "E": [8.0]})
 

@@ -57,7 +57,8 @@ from scalelab.callable_module import make_callable
 from scalelab import laws as _laws
 from scalelab import runs as _runs
 from scalelab.forecast import curves as _curves
-from scalelab.forecast.candidate_laws import AXES, NOT_CANDIDATES, answerable, candidates, readable, supported, varied
+from scalelab.forecast.candidate_laws import (NOT_CANDIDATES, answerable, candidates, idle_axes, readable,
+                                              supported, varied)
 from scalelab.forecast.calibrate import (calibrate_scale, combine, extrapolation_distance, local_weights,
                                          consistent, origin_weights, position, robust_scale, size_groups, size_weights,
                                          stable, stack_weights, strayed_warning, t_quantile, viable)
@@ -132,12 +133,13 @@ def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, 
                                   + (f"{named} read them but are never chosen automatically: name one "
                                      f"(laws='{named[0]}', --law {named[0]}); " if named else "")
                                   + "see `scalelab laws`")
-    dropped_small, dropped_inputs, dropped_invalid, dropped_idle = [], [], [], []
+    dropped_small, dropped_inputs, dropped_invalid, dropped_idle, idle = [], [], [], [], {}
     asked = target_frame(at)
     if laws == "auto" or laws is None:
         cands, dropped_invalid = readable(table, cands)  # laws whose inputs the runs hold as numbers
         cands, dropped_inputs = answerable(cands, asked.columns)  # laws the targets can be asked of
-        cands, dropped_idle = varied(table, cands, asked)  # no law with an axis (E, S, ...) held at one value
+        idle = idle_axes(table, asked)  # experts, sparsity, ... held at one value by every run and target
+        cands, dropped_idle = varied(cands, idle)
         cands, dropped_small = supported(len(table), cands)  # at least two runs per parameter
     needed = sorted({c for l in cands for c in l.inputs})
     targets = target_inputs(asked, needed)
@@ -254,10 +256,9 @@ def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, 
         notes += (f"not candidates: {dropped_inputs}, whose inputs the targets do not give (they have "
                   f"{list(asked.columns)})",)
     if dropped_idle:
-        held = [f"{c} = {table.column(c)[0]:g}" for c in AXES
-                if c in table.columns and c not in table.invalid and np.ptp(table.column(c)) == 0]
         notes += (f"not candidates: {dropped_idle}: every run and target shares one value of an input they read "
-                  f"({', '.join(held)}), so they would answer as dense laws with terms the runs cannot determine",)
+                  f"({', '.join(f'{c} = {v:g}' for c, v in idle.items())}), so they would answer as dense laws with "
+                  f"terms the runs cannot determine",)
     if dropped_small:
         notes += (f"{len(table)} runs support laws of at most {len(table) // 2} parameters (two runs per parameter): "
                   f"not candidates here: {dropped_small}",)

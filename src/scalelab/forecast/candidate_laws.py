@@ -8,12 +8,12 @@ can say in a note why a law was no candidate.
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
 from scalelab import laws as _laws
 from scalelab import runs as _runs
 from scalelab.forecast.calibrate import viable
 from scalelab.laws.curves import CurveLaw
+from scalelab.runs.columns import numbers
 
 # Laws a forecast never considers by default: they model something else than a loss ladder of
 # N and D (broken power laws of one input and the hyper-parameter laws).
@@ -67,19 +67,25 @@ def readable(table: _runs.RunTable, cands: list) -> tuple[list, list]:
     return _split(cands, [not any(c in table.invalid for c in l.inputs) for l in cands])
 
 
-def varied(table: _runs.RunTable, cands: list, targets) -> tuple[list, list]:
-    """``(kept, dropped names)``: the candidate Laws that read no `AXES` input which every run and every target
-    (``targets``, a frame of `target_frame`) share one value of (``E = 1`` throughout: a MoE law with nothing to
-    learn about experts, whose unidentified terms would only perturb the weights of the others); all of them when
-    none is. A target at another value is kept for `target_table.check_spread` to refuse."""
-    def idle(c):
+def idle_axes(table: _runs.RunTable, targets) -> dict[str, float]:
+    """``{column: value}``: the `AXES` inputs (experts, sparsity, ...) that every run and every target (``targets``, a
+    frame of `target_frame`) hold at one value. A target at another value leaves the column out, for
+    `target_table.check_spread` to refuse."""
+    out = {}
+    for c in AXES:
         if c not in table.columns or c in table.invalid or c not in targets.columns:
-            return False
+            continue
         have = np.unique(table.column(c))
-        want = pd.to_numeric(targets[c], errors="coerce").to_numpy(float)
-        return len(have) == 1 and bool(np.allclose(want, have[0], rtol=1e-6))
+        if len(have) == 1 and np.allclose(numbers(targets[c], c).to_numpy(), have[0], rtol=1e-6):
+            out[c] = float(have[0])
+    return out
 
-    return _split(cands, [not any(idle(c) for c in l.inputs if c in AXES) for l in cands])
+
+def varied(cands: list, idle) -> tuple[list, list]:
+    """``(kept, dropped names)``: the candidate Laws that read none of the ``idle`` inputs (`idle_axes`; ``E = 1``
+    throughout: a MoE law with nothing to learn about experts, whose unidentified terms would only perturb the
+    weights of the others); all of them when none is."""
+    return _split(cands, [not any(c in idle for c in l.inputs) for l in cands])
 
 
 def supported(n_runs: int, cands: list) -> tuple[list, list]:

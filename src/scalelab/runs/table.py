@@ -270,9 +270,6 @@ def from_dataframe(df: pd.DataFrame, source: str = "<DataFrame>", *, columns: Ma
     repeated = _repeated_rows(df, source, line_of) if source != "<DataFrame>" else None
     if repeated:
         notes.append(repeated)
-    conflicting = None if curve else _conflicting_losses(df, invalid, source, line_of)
-    if conflicting:
-        notes.append(conflicting)
     not_curves = None
     if curve:
         from scalelab.laws.schedule import check_curve_table  # curve table: several rows per run
@@ -287,6 +284,10 @@ def from_dataframe(df: pd.DataFrame, source: str = "<DataFrame>", *, columns: Ma
             invalid.update(run_id=str(bad), step=str(bad))
             not_curves = (f"{bad}. So the rows are not read as learning curves: each row is a run of its own, at its "
                           f"own N and D (a curve law refuses the table)")
+    # rows of one (N, D) with other losses: a curve's checkpoints share N and differ in D, so only runs are checked
+    conflicting = None if curve and not not_curves else _conflicting_losses(df, invalid, source, line_of)
+    if conflicting:
+        notes.append(conflicting)
     ok = lambda c: c in df.columns and c not in invalid  # noqa: E731
     given = set(df.columns)
     if "N" not in df.columns:
