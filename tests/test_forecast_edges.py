@@ -127,6 +127,32 @@ def test_an_axis_held_at_one_value_makes_no_candidate():
         scalelab.forecast(ladder().assign(E=1.0), {**at, "E": [8.0]})
 
 
+def test_an_input_no_candidate_reads_is_said_to_be_ignored():
+    """Found on MoE exports: an experts column empty for the dense runs made the laws that read E no candidates, and
+    targets at E = 1..32 all got one forecast, without a warning. Now each way an input goes unread is said (and a law
+    asked beyond the runs' expert counts is said to extrapolate in them); a table that needs none says nothing."""
+    from scalelab.forecast.target_table import axis_warnings, target_frame
+
+    E = np.tile([1.0, 4.0, 8.0, 16.0, 32.0], 7)
+    moe = scalelab.read(ladder().assign(E=E))
+    gappy = scalelab.read(ladder().assign(E=np.where(E == 1.0, np.nan, E)))
+    at = {"N": [4e9] * 3, "D": [8e10] * 3}
+    (w,) = axis_warnings(gappy, target_frame({**at, "E": [1.0, 8.0, 32.0]}), {"N", "D"})
+    assert w == ("the targets give E = 1, 8, 32, which none of the forecast's laws reads: every target is forecast "
+                 "as if E did not matter (the notes name the laws left out, and why)")
+    (w,) = axis_warnings(moe, target_frame(at), {"N", "D"})
+    assert w.startswith("the runs differ in E (1, 4, 8, 16, 32), which none of the forecast's laws reads")
+    (w,) = axis_warnings(moe, target_frame({**at, "E": [8.0, 64.0, 128.0]}), {"N", "D", "E"})
+    assert w.startswith("the targets ask E = 8, 64, 128, outside the runs' 1 to 32: the laws extrapolate in E")
+    dense = scalelab.read(ladder().assign(E=1.0))
+    for table, targets, read in [(moe, {**at, "E": [1.0, 8.0, 32.0]}, {"N", "D", "E"}),  # read, inside the runs
+                                 (dense, {**at, "E": [1.0] * 3}, {"N", "D"}),  # one value throughout: nothing to read
+                                 (scalelab.read(ladder()), at, {"N", "D"})]:  # a dense ladder
+        assert axis_warnings(table, target_frame(targets), read) == []
+    fc = scalelab.forecast(gappy, {**at, "E": [1.0, 8.0, 32.0]}, laws="chinchilla")  # the forecast says it too
+    assert any("which none of the forecast's laws reads" in w for w in fc.warnings)
+
+
 def test_a_targets_C_far_from_6ND_is_said_to_be_unread():
     from scalelab.forecast.target_table import target_frame
 

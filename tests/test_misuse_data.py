@@ -55,6 +55,10 @@ def test_alias_beside_canonical_is_an_extra_column():
     assert "D" not in t.derived
     for col, name in (("N", "n_parameters"), ("D", "training_tokens"), ("D", "num_train_tokens")):
         np.testing.assert_array_equal(scalelab.read(good().rename(columns={col: name})).column(col), good()[col])
+    # a MoE export's total and active counts: N is the total, and the note names the laws whose N is the active one
+    moe = scalelab.read(good().rename(columns={"N": "total_params"}).assign(active_params=lambda d: d.total_params / 4))
+    np.testing.assert_array_equal(moe.column("N"), good()["N"])
+    assert any("N taken from N_total" in n and "clark2022_routed" in n and "--map N=N_active" in n for n in moe.notes)
 
 
 def test_text_column_under_an_alias_name_is_left_untouched():

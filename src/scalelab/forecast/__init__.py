@@ -63,7 +63,7 @@ from scalelab.forecast.calibrate import (calibrate_scale, combine, extrapolation
                                          consistent, origin_weights, position, robust_scale, size_groups, size_weights,
                                          stable, stack_weights, strayed_warning, t_quantile, viable)
 from scalelab.forecast.result import Forecast
-from scalelab.forecast.target_table import check_spread, target_frame, target_inputs
+from scalelab.forecast.target_table import axis_warnings, check_spread, target_frame, target_inputs
 from scalelab.programs import call_timed, float64, per_law
 from scalelab.levels import check_ci
 
@@ -232,7 +232,8 @@ def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, 
 
     from scalelab.fit.identify import design_warnings, weighted_parameter_warnings
 
-    warnings = (design_warnings(table, needed) + ([left_out] if left_out else []) + asked.attrs["warnings"] + warnings
+    warnings = (design_warnings(table, needed) + ([left_out] if left_out else []) + asked.attrs["warnings"]
+                + axis_warnings(table, asked, needed) + warnings
                 + strayed_warning(c["strayed"]) + weighted_parameter_warnings(fits, weights))
     far = np.flatnonzero(d_star > 1.0)
     if len(far):

@@ -36,6 +36,48 @@ def check_spread(table: _runs.RunTable, targets: pd.DataFrame, asker: str = "the
                 f"of {col} (four or more model sizes for weights and intervals calibrated by extrapolation)")
 
 
+# inputs beyond N and D that a law may read (experts, top-k, sparsity, granularity, unique tokens, data density)
+AXES = ("E", "k", "S", "G", "U_D", "density")
+
+
+def axis_warnings(table: _runs.RunTable, targets: pd.DataFrame, read) -> list[str]:
+    """What the candidate laws, which read the columns ``read``, make of the other inputs of the runs and targets
+    (`AXES`): an input the targets give (and the runs vary, or lack) that no candidate reads is forecast as if it did
+    not matter (a MoE table whose experts column is empty for the dense runs: the laws that read E were no
+    candidates); one the runs vary that the targets leave out pools runs of every value into one ladder; one the laws
+    read that the targets ask beyond the runs' values is extrapolated in, which the interval's distance (N, D,
+    tokens per parameter) does not count."""
+    def values(df, c):
+        v = numbers(df[c], c).to_numpy()
+        return v[np.isfinite(v)]
+
+    def shown(v):
+        u = np.unique(v)
+        return ", ".join(f"{x:g}" for x in u[:6]) + (", ..." if len(u) > 6 else "")
+
+    out = []
+    for c in AXES:
+        tv = values(targets, c) if c in targets.columns else None
+        rv = values(table.df, c) if c in table.columns else None
+        if tv is None and rv is None:
+            continue
+        if c in read:
+            if tv is not None and rv is not None and len(rv) and len(tv) and (tv.max() > rv.max() * (1 + 1e-9)
+                                                                             or tv.min() < rv.min() * (1 - 1e-9)):
+                out.append(f"the targets ask {c} = {shown(tv)}, outside the runs' {rv.min():g} to {rv.max():g}: the "
+                           f"laws extrapolate in {c}, and the interval's distance (decades of N, D and tokens per "
+                           f"parameter) does not count it")
+            continue
+        varies = lambda v: v is not None and len(np.unique(v)) > 1  # noqa: E731
+        if tv is not None and len(tv) and (varies(tv) or varies(rv) or rv is None):
+            out.append(f"the targets give {c} = {shown(tv)}, which none of the forecast's laws reads: every target "
+                       f"is forecast as if {c} did not matter (the notes name the laws left out, and why)")
+        elif tv is None and varies(rv):
+            out.append(f"the runs differ in {c} ({shown(rv)}), which none of the forecast's laws reads and the "
+                       f"targets do not give: runs of every {c} are fitted as one ladder")
+    return out
+
+
 # A target's FLOPs beside its N and D more than this factor away from 6 N D (6 N_active D) are said to be unread
 C_FACTOR = 3.0
 

@@ -294,7 +294,9 @@ def from_dataframe(df: pd.DataFrame, source: str = "<DataFrame>", *, columns: Ma
         for alt in ("N_total", "N_active"):
             if ok(alt):
                 df["N"] = df[alt]
-                notes.append(f"N taken from {alt} (the law's N convention: {alt})")
+                notes.append(f"N taken from {alt} (the law's N convention: {alt})" + (
+                    "; laws that define N as the active parameters (clark2022_routed, hossain2025_sparse) read it "
+                    "too: --map N=N_active for those" if alt == "N_total" and ok("N_active") else ""))
                 break
     usable = {c: df[c] for c in ("N", "N_active", "D", "C") if ok(c)}
     for c, values in implied_amounts(usable).items():
