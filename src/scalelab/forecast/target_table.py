@@ -37,12 +37,12 @@ def check_spread(table: _runs.RunTable, targets: pd.DataFrame, asker: str = "the
 
 
 # inputs beyond N and D that a law may read (experts, top-k, sparsity, granularity, unique tokens, data density)
-AXES = ("E", "k", "S", "G", "U_D", "density")
+EXTRA_INPUTS = ("E", "k", "S", "G", "U_D", "density")
 
 
 def axis_warnings(table: _runs.RunTable, targets: pd.DataFrame, read) -> list[str]:
     """What the candidate laws, which read the columns ``read``, make of the other inputs of the runs and targets
-    (`AXES`): an input the targets give (and the runs vary, or lack) that no candidate reads is forecast as if it did
+    (`EXTRA_INPUTS`): an input the targets give (and the runs vary, or lack) that no candidate reads is forecast as if it did
     not matter (a MoE table whose experts column is empty for the dense runs: the laws that read E were no
     candidates); one the runs vary that the targets leave out pools runs of every value into one ladder; one the laws
     read that the targets ask beyond the runs' values is extrapolated in, which the interval's distance (N, D,
@@ -56,7 +56,7 @@ def axis_warnings(table: _runs.RunTable, targets: pd.DataFrame, read) -> list[st
         return ", ".join(f"{x:g}" for x in u[:6]) + (", ..." if len(u) > 6 else "")
 
     out = []
-    for c in AXES:
+    for c in EXTRA_INPUTS:
         tv = values(targets, c) if c in targets.columns else None
         rv = values(table.df, c) if c in table.columns else None
         if tv is None and rv is None:
