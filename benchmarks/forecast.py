@@ -83,8 +83,11 @@ def families() -> dict[str, pd.DataFrame]:
     p = root / "sldbench_snapshot" / "data_constrained_scaling_law__data.csv"
     if p.exists():
         s = pd.read_csv(p)
-        fams["sldbench_data_constrained"] = pd.DataFrame({"N": s["params"], "D": s["tokens"],
-                                                          "U_D": s["unique_tokens"], "loss": s["loss"]})
+        # the snapshot's columns are swapped relative to their names (RESULTS, "Refit of Muennighoff et al."):
+        # 'unique_tokens' holds the total training tokens D, 'tokens' the unique tokens U_D (ids params-total-unique)
+        assert (s["unique_tokens"] >= s["tokens"]).all()
+        fams["sldbench_data_constrained"] = pd.DataFrame({"N": s["params"], "D": s["unique_tokens"],
+                                                          "U_D": s["tokens"], "loss": s["loss"]})
     return fams
 
 
