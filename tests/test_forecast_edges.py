@@ -142,8 +142,9 @@ def test_an_input_no_candidate_reads_is_said_to_be_ignored():
                  "as if E did not matter (the notes name the laws left out, and why)")
     (w,) = axis_warnings(moe, target_frame(at), {"N", "D"})
     assert w.startswith("the runs differ in E (1, 4, 8, 16, 32), which none of the forecast's laws reads")
-    (w,) = axis_warnings(moe, target_frame({**at, "E": [8.0, 64.0, 128.0]}), {"N", "D", "E"})
-    assert w.startswith("the targets ask E = 8, 64, 128, outside the runs' 1 to 32: the laws extrapolate in E")
+    (w,) = axis_warnings(moe, target_frame({"N": [4e9] * 4, "D": [8e10] * 4, "E": [8.0, 34.0, 64.0, 128.0]}),
+                         {"N", "D", "E"})  # 34 experts: within 10% of the runs' 32, not said
+    assert w.startswith("the targets ask E = 64, 128, outside the runs' 1 to 32: the laws extrapolate in E")
     dense = scalelab.read(ladder().assign(E=1.0))
     for table, targets, read in [(moe, {**at, "E": [1.0, 8.0, 32.0]}, {"N", "D", "E"}),  # read, inside the runs
                                  (dense, {**at, "E": [1.0] * 3}, {"N", "D"}),  # one value throughout: nothing to read

@@ -38,15 +38,16 @@ def check_spread(table: _runs.RunTable, targets: pd.DataFrame, asker: str = "the
 
 # inputs beyond N and D that a law may read (experts, top-k, sparsity, granularity, unique tokens, data density)
 EXTRA_INPUTS = ("E", "k", "S", "G", "U_D", "density")
+OUTSIDE = 1.1  # a target's value of one of them more than 10% beyond the runs' is said to be extrapolated in
 
 
 def axis_warnings(table: _runs.RunTable, targets: pd.DataFrame, read) -> list[str]:
     """What the candidate laws, which read the columns ``read``, make of the other inputs of the runs and targets
-    (`EXTRA_INPUTS`): an input the targets give (and the runs vary, or lack) that no candidate reads is forecast as if it did
-    not matter (a MoE table whose experts column is empty for the dense runs: the laws that read E were no
+    (`EXTRA_INPUTS`): an input the targets give (and the runs vary, or lack) that no candidate reads is forecast as if
+    it did not matter (a MoE table whose experts column is empty for the dense runs: the laws that read E were no
     candidates); one the runs vary that the targets leave out pools runs of every value into one ladder; one the laws
-    read that the targets ask beyond the runs' values is extrapolated in, which the interval's distance (N, D,
-    tokens per parameter) does not count."""
+    read that the targets ask beyond the runs' values (by more than a factor `OUTSIDE`) is extrapolated in, which the
+    interval's distance (N, D, tokens per parameter) does not count."""
     def values(df, c):
         v = numbers(df[c], c).to_numpy()
         return v[np.isfinite(v)]
@@ -62,10 +63,11 @@ def axis_warnings(table: _runs.RunTable, targets: pd.DataFrame, read) -> list[st
         if tv is None and rv is None:
             continue
         if c in read:
-            if tv is not None and rv is not None and len(rv) and len(tv) and (tv.max() > rv.max() * (1 + 1e-9)
-                                                                             or tv.min() < rv.min() * (1 - 1e-9)):
-                out.append(f"the targets ask {c} = {shown(tv)}, outside the runs' {rv.min():g} to {rv.max():g}: the "
-                           f"laws extrapolate in {c}, and the interval's distance (decades of N, D and tokens per "
+            beyond = (tv[(tv > rv.max() * OUTSIDE) | (tv < rv.min() / OUTSIDE)] if tv is not None and rv is not None
+                      and len(rv) else [])
+            if len(beyond):
+                out.append(f"the targets ask {c} = {shown(beyond)}, outside the runs' {rv.min():g} to {rv.max():g}: "
+                           f"the laws extrapolate in {c}, and the interval's distance (decades of N, D and tokens per "
                            f"parameter) does not count it")
             continue
         varies = lambda v: v is not None and len(np.unique(v)) > 1  # noqa: E731
