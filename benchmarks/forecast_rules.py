@@ -130,25 +130,26 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     names = [f"stack p={p:g}" for p in POWERS] + ["trend", "pick", "pseudo-BMA", "pseudo-BMA+", "hindsight"]
     print("mean ARE (%) at the targets; p = 0 is `forecast`'s rule (every origin equal), inf the first origin alone")
-    cover, weighed = {}, {}
+    cover, weighed, blind = {}, {}, []
     print("| file | tables | " + " | ".join(names) + " |")
     print("|---|---|" + "---|" * len(names))
     for path in args.files:
-        rows = [json.loads(line) for line in open(path)]
+        # every rule scored once per saved forecast (each refits nothing, but pseudo-BMA+ draws 1,000 weights)
+        scored = [(r, rules(r)) for r in (json.loads(line) for line in open(path)) if "details" in r]
+        scored = [(r, g) for r, g in scored if g is not None]
         # the public families (forecast.py's rows carry "family"): also the final-loss ones apart from Porian's
         # Kaplan-decay / constant-LR configurations (losses read early in a run), as forecast.py --rescore splits
         early = lambda r: r.get("family", "").startswith("porian") and "chinchilla_standard" not in r["family"]  # noqa: E731
-        parts = [(path, rows)] + ([(f"{path} (final-loss)", [r for r in rows if not early(r)])]
-                                  if any(early(r) for r in rows) else [])
+        parts = [(path, scored)] + ([(f"{path} (final-loss)", [(r, g) for r, g in scored if not early(r)])]
+                                    if any(early(r) for r, _ in scored) else [])
+        if args.per_table and scored and "family" in scored[0][0]:
+            for r, g in scored:
+                print(f"|   {r['family']} | 1 | {100 * g['stack p=0']:.2f} -> trend {100 * g['trend']:.2f}, "
+                      f"pseudo-BMA {100 * g['pseudo-BMA']:.2f} (covers all: {g['covers all']:.0f} -> "
+                      f"{g['pseudo-BMA covers all']:.0f}) |")
+        blind += [(r.get("family", path), g["informed"]) for r, g in scored if "informed" in g]
         for label, part in parts:
-            got = [r for r in map(rules, part) if r is not None]
-            if args.per_table and label == path and "family" in part[0]:
-                for r in part:
-                    g = rules(r)
-                    if g is not None:
-                        print(f"|   {r['family']} | 1 | {100 * g['stack p=0']:.2f} -> trend {100 * g['trend']:.2f}, "
-                              f"pseudo-BMA {100 * g['pseudo-BMA']:.2f} (covers all: {g['covers all']:.0f} -> "
-                              f"{g['pseudo-BMA covers all']:.0f}) |")
+            got = [g for _, g in part]
             print(f"| {label} | {len(got)} | " + " | ".join(f"{100 * np.mean([g[n] for g in got]):.2f}" for n in names) + " |")
             cover[label] = [np.mean([g[n] for g in got]) for n in ("covers all", "trend covers all", "covered",
                                                                     "trend covered")]
@@ -162,14 +163,9 @@ def main(argv=None) -> int:
         print(f"| {label} | " + " | ".join(f"{x:.3f}" for x in v) + " |")
     print("\nLaws blind to an input other candidates read, left out (tables where some law reads E or U_D): ARE, every "
           "target inside, median width, today -> without them")
-    for path in args.files:
-        for r in (json.loads(line) for line in open(path)):
-            g = rules(r) if "details" in r else None
-            if g is not None and "informed" in g:
-                i = g["informed"]
-                print(f"|   {r.get('family', path)} | {100 * i['today']:.2f}% -> {100 * i['are']:.2f}% | "
-                      f"{i['today covers all']:.0f} -> {i['covers all']:.0f} | {100 * i['today width']:.1f}% -> "
-                      f"{100 * i['width']:.1f}% |")
+    for family, i in blind:
+        print(f"|   {family} | {100 * i['today']:.2f}% -> {100 * i['are']:.2f}% | {i['today covers all']:.0f} -> "
+              f"{i['covers all']:.0f} | {100 * i['today width']:.1f}% -> {100 * i['width']:.1f}% |")
     print("\n90% intervals with stacking's weights (today) and pseudo-BMA's: share of tables with every target inside, "
           "share of targets inside, median relative width")
     print("| file | stacking | | | pseudo-BMA | | | pseudo-BMA+ | | |")

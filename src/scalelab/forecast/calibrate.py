@@ -117,7 +117,7 @@ def stack_weights(errors: np.ndarray, origin: np.ndarray, shrink: float = 0.0, r
     return (1.0 - shrink) * w + shrink / L
 
 
-def honest_errors(errors: np.ndarray, origin: np.ndarray, shrink: float = 0.0, weigh=None) -> np.ndarray:
+def honest_errors(errors: np.ndarray, origin: np.ndarray, shrink: float = 0.0, weigh=stack_weights) -> np.ndarray:
     """Stacked held-out errors in which no origin's errors chose its own weights.
 
     The errors of origin k are combined with the weights stacked on the *other* origins, so the scale
@@ -125,7 +125,6 @@ def honest_errors(errors: np.ndarray, origin: np.ndarray, shrink: float = 0.0, w
     other: its own stacked weights are used (optimistic; the caller widens the interval's tails).
     ``weigh(errors, origin, shrink)`` -> weights replaces `stack_weights` (a study of another weighting rule).
     """
-    weigh = stack_weights if weigh is None else weigh
     out = np.empty(errors.shape[1])
     for k in np.unique(origin):  # a handful of origins; each is a small quadratic programme
         mine = origin == k
@@ -263,7 +262,7 @@ def strayed_warning(strayed: list) -> list[str]:
 def combine(details: dict, ci: float = 0.9, *, reference: str | None = "chinchilla", shrink: float = 0.0,
             tau_prior: float = 0.01, prior_weight: float = 1.0, bandwidth: float | None = 0.35,
             size_bandwidth: float | None = 0.3, min_runs: int = 10,
-            stray_factor: float | None = STRAY_FACTOR, weigh=None) -> dict:
+            stray_factor: float | None = STRAY_FACTOR, weigh=stack_weights) -> dict:
     """The forecast from the candidates' held-out errors and forecasts: weights, point, scale, interval.
 
     Pure: `scalelab.forecast` calls it on the fits it made, and a study can call it again on saved
@@ -289,7 +288,7 @@ def combine(details: dict, ci: float = 0.9, *, reference: str | None = "chinchil
       stray_factor: a law whose forecast at the targets lies farther from the candidates' median than this many
         times the largest held-out error of the stable laws takes no weight (`consistent`). None: none is left out.
       weigh: ``weigh(errors [L, m], origin [m], shrink) -> weights [L]`` in place of `stack_weights`, for the
-        weights and the honest errors alike (a study of another rule, e.g. pseudo-BMA; None: stacking).
+        weights and the honest errors alike (a study of another rule, e.g. pseudo-BMA; default: stacking).
 
     Returns:
       dict: ``weights`` [L], ``strayed`` (names of the stable laws left out by `consistent`), ``loss``/``lo``/``hi``
@@ -315,7 +314,7 @@ def combine(details: dict, ci: float = 0.9, *, reference: str | None = "chinchil
             ok = steady
         strayed = steady & ~ok
         w = np.zeros(len(names))
-        w[ok] = (stack_weights if weigh is None else weigh)(E[ok], orig, shrink)
+        w[ok] = weigh(E[ok], orig, shrink)
         e_stack = honest_errors(E[ok], orig, shrink, weigh)
     else:  # nothing held out: the reference form when it is a candidate, else equal weights
         w = (np.array([nm == reference for nm in names], float) if reference in names and agree[names.index(reference)]

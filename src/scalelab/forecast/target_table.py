@@ -36,8 +36,8 @@ def check_spread(table: _runs.RunTable, targets: pd.DataFrame, asker: str = "the
                 f"of {col} (four or more model sizes for weights and intervals calibrated by extrapolation)")
 
 
-# inputs beyond N and D that a law may read (experts, top-k, sparsity, granularity, unique tokens, data density)
-EXTRA_INPUTS = ("E", "k", "S", "G", "U_D", "density")
+# the inputs beyond N and D among them (experts, top-k, sparsity, granularity, unique tokens, data density)
+EXTRA_INPUTS = tuple(c for c in SPREAD if c not in ("N", "N_total", "N_active", "D"))
 OUTSIDE = 1.1  # a target's value of one of them more than 10% beyond the runs' is said to be extrapolated in
 
 
@@ -121,8 +121,8 @@ def target_frame(at) -> pd.DataFrame:
                 break
     amounts = {c: numbers(df[c], c) for c in ("N", "N_active", "D", "C") if c in df.columns and c not in invalid}
     warnings = []
-    if {"N", "D", "C"} <= set(amounts):
-        ratio = (amounts["C"] / (6.0 * amounts.get("N_active", amounts["N"]) * amounts["D"])).to_numpy()
+    if {"N", "D", "C"} <= set(amounts):  # C as the one rule would derive it from N (or N_active) and D, against C
+        ratio = (amounts["C"] / implied_amounts({k: v for k, v in amounts.items() if k != "C"})["C"]).to_numpy()
         off = np.flatnonzero(np.isfinite(ratio) & ((ratio > C_FACTOR) | (ratio < 1.0 / C_FACTOR)))
         if len(off):
             where = ", ".join(str(lines[i] if lines else i) for i in off[:10]) + (", ..." if len(off) > 10 else "")
