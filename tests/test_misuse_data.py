@@ -29,6 +29,28 @@ def test_duplicated_column_is_refused(tmp_path):
     t.require(["D", "loss"])  # the columns no method reads stay usable
 
 
+def test_a_one_letter_alias_yields_to_a_longer_name_and_a_repeated_alias_is_read_once():
+    """``d`` (a model width, as configs write it) beside ``tokens``: both are aliases of D, and the longer name is
+    the one a table means; ``d`` is carried untouched with a note. Two aliases holding the same values are one
+    quantity written twice: read once. Two long aliases with different values stay ambiguous (next test). The same
+    rules read the forecast's targets."""
+    from scalelab.forecast.target_table import target_frame, target_inputs
+
+    df = good().rename(columns={"D": "tokens"}).assign(d=lambda f: np.round(f.N ** 0.4))
+    for frame in (df, df[["d", "N", "tokens", "loss"]]):  # whichever comes first in the file
+        t = scalelab.read(frame)
+        use(t)
+        np.testing.assert_array_equal(t.column("D"), good()["D"].to_numpy())
+        np.testing.assert_array_equal(t.df["d"], df["d"])
+        assert any("'d' left untouched: 'tokens' is read as 'D'" in n and "--map D=d" in n for n in t.notes)
+    twice = scalelab.read(good().rename(columns={"N": "params"}).assign(num_params=lambda f: f.params))
+    use(twice)
+    np.testing.assert_array_equal(twice.column("N"), good()["N"].to_numpy())
+    assert any("'num_params' repeats 'params'" in n for n in twice.notes)
+    at = target_inputs(target_frame(pd.DataFrame({"N": [7e9], "tokens": [1.4e11], "d": [4096.0]})), ["N", "D"])
+    assert list(at["D"]) == [1.4e11]
+
+
 def test_alias_beside_canonical_is_an_extra_column():
     """``params`` (total parameters, say) beside ``N``: the table named the column to read; the alias is
     carried untouched with a note saying how to read it instead. Two aliases and no ``N`` stay ambiguous."""

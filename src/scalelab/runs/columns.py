@@ -154,10 +154,13 @@ def duplicate_columns(df: pd.DataFrame, source: str) -> tuple[pd.DataFrame, dict
 def canonical_names(df: pd.DataFrame, source: str) -> tuple[pd.DataFrame, list[str], dict]:
     """Aliases renamed. Beside its canonical column (``val_loss`` beside ``loss``) an alias is an extra
     column, left untouched with a note: the table named the column to read. Two aliases of one column
-    and no canonical one (``params`` beside ``num_params``) make that column invalid: which is meant is unknown."""
+    and no canonical one (``params`` beside ``num_params``) make that column invalid: which is meant is unknown,
+    unless they hold the same values (one is read, the other is a repeat) or one of them is a single letter
+    (``d`` beside ``tokens``: the longer name is read, and ``d``, often a model width, is left untouched)."""
     notes, rename, clash = [], {}, {}
     canonical = set(NUMERIC) | set(TEXT)
-    for col in df.columns:
+    # single-letter aliases (n, d, c, l) last: a longer name for the same column is read before them
+    for col in sorted(df.columns, key=lambda c: len(str(c).strip()) == 1):
         if col in canonical:
             continue
         target = ALIASES.get(str(col).strip().lower())
@@ -173,8 +176,14 @@ def canonical_names(df: pd.DataFrame, source: str) -> tuple[pd.DataFrame, list[s
             continue
         if target in rename.values():
             other = next(k for k, v in rename.items() if v == target)
-            clash[target] = (f"{source}: columns {other!r} and {col!r} both mean {target!r}; drop one, or "
-                             f"name the one to use (--map {target}=COLUMN, or read(..., columns={{{target!r}: ...}}))")
+            if _same_values(df[col], df[other], target):
+                notes.append(f"column {col!r} repeats {other!r} (the same values), read as {target!r}: left untouched")
+            elif len(str(col).strip()) == 1:
+                notes.append(f"column {col!r} left untouched: {other!r} is read as {target!r} (a one-letter name is "
+                             f"read only when no longer one names the column; to read {col!r}: --map {target}={col})")
+            else:
+                clash[target] = (f"{source}: columns {other!r} and {col!r} both mean {target!r}; drop one, or "
+                                 f"name the one to use (--map {target}=COLUMN, or read(..., columns={{{target!r}: ...}}))")
             continue
         rename[col] = target
         notes.append(f"column {col!r} read as {target!r}")
