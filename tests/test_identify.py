@@ -61,7 +61,8 @@ def test_forecast_warns_of_a_weighted_law_whose_parameter_ran_to_an_edge():
     (said,) = [w for w in fc.warnings if "edge of its range" in w]
     E = fc.laws["chinchilla"]["params"]["E"]  # the truth's floor is 0: its fit runs below log_E's range (-1..1)
     assert E < np.exp(-3.0) and said == (f"parameter 'E' of 'chinchilla' is at the edge of its range (log_E = "
-                                         f"{np.log(E):.3g}, range -1..1): the data do not determine it (weight 1.00 "
+                                         f"{np.log(E):.3g}, more than 1 width beyond its start range -1..1): the data do "
+                                         f"not determine it (weight 1.00 "
                                          f"in the forecast)")
     # the same law on runs with a real floor (E = 1.8): nothing at an edge, nothing said
     floor = runs.assign(loss=runs["loss"] + 1.8)

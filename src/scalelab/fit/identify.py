@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from scalelab.runs.design import d_follows_n
+from scalelab.runs.columns import C_FACTOR, compute_ratio
 
 MIN_DECADES = 1.0
 
@@ -50,15 +51,26 @@ def table_warnings(table, columns=("N", "D")) -> list[str]:
 
 def unit_warnings(table) -> list[str]:
     """A warning when the runs' median tokens per parameter (D / N) is one no language-model run uses
-    (`TOKENS_PER_PARAM`): N or D written in other units, which every law, allocation and Approach 2 reads as counts."""
+    (`TOKENS_PER_PARAM`): N or D written in other units, which every law, allocation and Approach 2 reads as counts;
+    and when the table's own C (not derived) is more than `C_FACTOR` x off 6 N D: one of the three is in other units
+    or means something else, and the laws of N and D read N and D, not C."""
     if not {"N", "D"} <= set(table.columns) or {"N", "D"} & set(table.invalid):  # (an unreadable one is refused where read)
         return []
+    out = []
     ratio = float(np.median(table.column("D") / table.column("N")))
-    if TOKENS_PER_PARAM[0] <= ratio <= TOKENS_PER_PARAM[1]:
-        return []
-    return [f"the runs' median tokens per parameter is {ratio:.3g}, far outside what language-model runs use "
-            f"({TOKENS_PER_PARAM[0]:g} to {TOKENS_PER_PARAM[1]:g}): are N or D in other units (N in millions, "
-            f"D in billions)? Laws and allocations read both as counts"]
+    if not TOKENS_PER_PARAM[0] <= ratio <= TOKENS_PER_PARAM[1]:
+        out.append(f"the runs' median tokens per parameter is {ratio:.3g}, far outside what language-model runs use "
+                   f"({TOKENS_PER_PARAM[0]:g} to {TOKENS_PER_PARAM[1]:g}): are N or D in other units (N in millions, "
+                   f"D in billions)? Laws and allocations read both as counts")
+    given = [c for c in ("N", "N_active", "D", "C") if c in table.columns and c not in table.invalid
+             and c not in table.derived]
+    c_ratio = compute_ratio({c: table.column(c) for c in given}) if {"N", "D", "C"} <= set(given) else None
+    off = np.flatnonzero((c_ratio > C_FACTOR) | (c_ratio < 1.0 / C_FACTOR)) if c_ratio is not None else []
+    if len(off):
+        out.append(f"the runs' C is not 6 N D in {table.rows(table.df.index[off])} (e.g. C = "
+                   f"{table.column('C')[off[0]]:.3g} against 6 N D = {table.column('C')[off[0]] / c_ratio[off[0]]:.3g}): "
+                   f"one of them is in other units or means something else; laws of N and D read N and D, not C")
+    return out
 
 
 def family_warnings(table, inputs) -> list[str]:
@@ -113,8 +125,9 @@ def parameter_warnings(law, unconstrained: dict, margin: float = 1.0) -> list[st
             out.append(f"parameter {name!r} of {law.name!r} is not finite")
             continue
         if u < lo - margin * width or u > hi + margin * width:
-            out.append(f"parameter {name!r} of {law.name!r} is at the edge of its range ({uname} = {u:.3g}, "
-                       f"range {lo:g}..{hi:g}): the data do not determine it")
+            out.append(f"parameter {name!r} of {law.name!r} is at the edge of its range ({uname} = {u:.3g}, more than "
+                       f"{margin:g} width{'s' if margin != 1 else ''} beyond its start range {lo:g}..{hi:g}): the data "
+                       f"do not determine it")
             continue
         tr = law.transform(name).name
         if tr == "unit":

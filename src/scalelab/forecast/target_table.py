@@ -12,7 +12,9 @@ import numpy as np
 import pandas as pd
 
 from scalelab import runs as _runs
-from scalelab.runs.columns import POSITIVE, RANGES, canonical_names, duplicate_columns, implied_amounts, numbers
+from scalelab.runs.rows import one_letter_amount
+from scalelab.runs.columns import (C_FACTOR, POSITIVE, RANGES, canonical_names, compute_ratio, duplicate_columns,
+                                   implied_amounts, numbers)
 
 # inputs a law learns from their spread across the runs (C is N and D, loss is the response, lr and the
 # batch size belong to hyper-parameter laws): one value in the table cannot be extrapolated from
@@ -80,10 +82,6 @@ def axis_warnings(table: _runs.RunTable, targets: pd.DataFrame, read) -> list[st
     return out
 
 
-# A target's FLOPs beside its N and D more than this factor away from 6 N D (6 N_active D) are said to be unread
-C_FACTOR = 3.0
-
-
 def target_frame(at) -> pd.DataFrame:
     """The targets as given, columns under their canonical names (``C`` and ``N`` give ``D``; ``N`` and ``D`` give
     ``C = 6 N D``, with ``N_active`` when given, as the run table derives it).
@@ -119,10 +117,11 @@ def target_frame(at) -> pd.DataFrame:
             if alt in df.columns:
                 df["N"] = df[alt]
                 break
+    df, invalid, _ = one_letter_amount(df, invalid, [])  # 'd' beside C and N, a model width: as the run table reads it
     amounts = {c: numbers(df[c], c) for c in ("N", "N_active", "D", "C") if c in df.columns and c not in invalid}
     warnings = []
     if {"N", "D", "C"} <= set(amounts):  # C as the one rule would derive it from N (or N_active) and D, against C
-        ratio = (amounts["C"] / implied_amounts({k: v for k, v in amounts.items() if k != "C"})["C"]).to_numpy()
+        ratio = compute_ratio(amounts)
         off = np.flatnonzero(np.isfinite(ratio) & ((ratio > C_FACTOR) | (ratio < 1.0 / C_FACTOR)))
         if len(off):
             where = ", ".join(str(lines[i] if lines else i) for i in off[:10]) + (", ..." if len(off) > 10 else "")
@@ -130,9 +129,10 @@ def target_frame(at) -> pd.DataFrame:
                             f"{amounts['C'].iloc[off[0]]:.3g} against 6 N D = "
                             f"{amounts['C'].iloc[off[0]] / ratio[off[0]]:.3g}): the forecast reads N and D, not C; "
                             f"check which of them is meant")
-    for c, values in implied_amounts(amounts).items():  # as the run table derives them
+    derived = implied_amounts(amounts)
+    for c, values in derived.items():  # as the run table derives them
         df[c] = values
-    df.attrs.update(lines=lines, invalid=invalid, warnings=warnings)
+    df.attrs.update(lines=lines, invalid=invalid, warnings=warnings, derived=list(derived))
     return df
 
 
@@ -160,7 +160,9 @@ def target_inputs(df: pd.DataFrame, inputs_needed: Sequence[str]) -> pd.DataFram
         if off.any():
             raise _runs.RunTableError(f"targets: column {c!r} has implausible values in {where(np.flatnonzero(off))} "
                                       f"(e.g. {v[off][0]:.4g}); {c} of a language-model run lies in [{lo:.0e}, "
-                                      f"{hi:.0e}]: check the units (7e9 for 7B, not 7)")
+                                      f"{hi:.0e}]: check the units (7e9 for 7B, not 7)"
+                                      + (" of C, from which it is derived as C / (6 N): C is in FLOPs"
+                                         if c == "D" and "D" in df.attrs.get("derived", ()) else ""))
         if bad.any():
             first = df[c].iloc[int(np.flatnonzero(bad)[0])]
             raise _runs.RunTableError(f"targets: column {c!r} must hold numbers{' > 0' if c in POSITIVE else ''}; "

@@ -6,11 +6,13 @@ Common aliases are renamed (``params``/``num_params`` -> ``N``, ``tokens`` -> ``
 dataset names) and an alias beside its canonical column (``val_loss`` beside ``loss``) are extra
 columns, left untouched with a note: the canonical column is read. Two aliases of one absent column
 (``params`` beside ``num_params``), or a column name given twice, make that column invalid: which one
-is meant is unknown. `scalelab.runs.table` validates the values.
+is meant is unknown (unless they hold the same values, or one is a single letter, which yields). A count named
+with its unit (``params_M``, ``tokens_B``) is read multiplied by it. `scalelab.runs.table` validates the values.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Mapping
 
 import numpy as np
@@ -37,14 +39,17 @@ _DECIMAL_COMMA = r"\s*[+]?\d+,(?:\d{1,2}|\d{4,})\s*[kKmMbBtT]\s*"
 
 ALIASES = {
     "n": "N", "params": "N", "num_params": "N", "n_params": "N", "parameters": "N", "num_parameters": "N",
-    "n_parameters": "N", "model size": "N", "model_size": "N", "nparams": "N",
+    "n_parameters": "N", "model size": "N", "model_size": "N", "nparams": "N", "model_params": "N",
+    "non_embedding_params": "N", "non_embedding_parameters": "N",
     "n_total": "N_total", "total_params": "N_total",
     "n_active": "N_active", "active_params": "N_active",
     "d": "D", "tokens": "D", "num_tokens": "D", "n_tokens": "D", "data": "D", "train_tokens": "D",
-    "training_tokens": "D", "num_train_tokens": "D", "tokens_seen": "D",
+    "training_tokens": "D", "num_train_tokens": "D", "tokens_seen": "D", "tokens_trained": "D",
     "c": "C", "flops": "C", "compute": "C", "training flop": "C", "training_flops": "C",
     "train_flops": "C",
     "loss": "loss", "final_loss": "loss", "eval_loss": "loss", "val_loss": "loss", "l": "loss",
+    "loss_final": "loss", "validation_loss": "loss", "validation loss": "loss", "test_loss": "loss",
+    "eval/loss": "loss", "val/loss": "loss", "validation/loss": "loss", "lm_loss": "loss", "lm loss": "loss",
     "experts": "E", "num_experts": "E", "n_experts": "E", "top_k": "k", "sparsity": "S",
     "granularity": "G", "unique_tokens": "U_D", "learning_rate": "lr", "batch": "batch_size",
     "bs": "batch_size", "run": "run_id", "model": "family",
@@ -52,6 +57,36 @@ ALIASES = {
     "name": "run_id", "run_name": "run_id", "run_id": "run_id", "step": "step", "_step": "step",
     "global_step": "step", "trainer/global_step": "step",
 }
+
+# A count column named with its unit ('params_M', 'tokens_B', 'model_size (B)', 'tokens_billions'): an alias of
+# N, D, ... whose values are multiplied by the unit on reading, with a note.
+UNITS = {"k": 1e3, "m": 1e6, "b": 1e9, "t": 1e12, "thousands": 1e3, "millions": 1e6, "billions": 1e9,
+         "trillions": 1e12, "thousand": 1e3, "million": 1e6, "billion": 1e9, "trillion": 1e12}
+_UNIT_NAME = r"^(.+?)[ _]?(?:\((k|m|b|t)\)|_(k|m|b|t)|[ _](thousands?|millions?|billions?|trillions?))$"
+# A C beside N and D more than this factor away from 6 N D (6 N_active D) is said to disagree with them
+C_FACTOR = 3.0
+
+
+def unit_alias(name: str) -> tuple[str, float] | None:
+    """``(canonical count column, factor)`` of a column named with its unit (``params_M`` -> ``("N", 1e6)``), or
+    None: the name less its unit must be a count's canonical name (``N_M``, ``D_B``) or a longer than one letter alias
+    of one (`AMOUNTS`)."""
+    m = re.match(_UNIT_NAME, str(name).strip(), flags=re.IGNORECASE)
+    if not m:
+        return None
+    base, unit = m.group(1).strip(), next(g for g in m.groups()[1:] if g).lower()
+    if base in AMOUNTS:  # the canonical name as written: N_M, D_B
+        return base, UNITS[unit]
+    target = ALIASES.get(base.lower())
+    return (target, UNITS[unit]) if target in AMOUNTS and len(base) > 1 else None
+
+
+def compute_ratio(amounts: Mapping) -> np.ndarray | None:
+    """``C / (6 N D)`` per row (``6 N_active D`` when given: `implied_amounts`), or None without all three."""
+    if not {"N", "D", "C"} <= set(amounts):
+        return None
+    implied = implied_amounts({k: v for k, v in amounts.items() if k != "C"})["C"]
+    return np.asarray(amounts["C"], float) / np.asarray(implied, float)
 
 
 def numbers(values, col: str | None = None) -> pd.Series:
@@ -156,14 +191,18 @@ def canonical_names(df: pd.DataFrame, source: str) -> tuple[pd.DataFrame, list[s
     column, left untouched with a note: the table named the column to read. Two aliases of one column
     and no canonical one (``params`` beside ``num_params``) make that column invalid: which is meant is unknown,
     unless they hold the same values (one is read, the other is a repeat) or one of them is a single letter
-    (``d`` beside ``tokens``: the longer name is read, and ``d``, often a model width, is left untouched)."""
-    notes, rename, clash = [], {}, {}
+    (``d`` beside ``tokens``: the longer name is read, and ``d``, often a model width, is left untouched).
+    A count named with its unit (``params_M``, ``tokens_B``: `unit_alias`) is read multiplied by it.
+    ``df.attrs["renamed"]``: {canonical name: the table's column read as it}."""
+    notes, rename, clash, scaled = [], {}, {}, {}
     canonical = set(NUMERIC) | set(TEXT)
     # single-letter aliases (n, d, c, l) last: a longer name for the same column is read before them
     for col in sorted(df.columns, key=lambda c: len(str(c).strip()) == 1):
         if col in canonical:
             continue
-        target = ALIASES.get(str(col).strip().lower())
+        target, unit = ALIASES.get(str(col).strip().lower()), unit_alias(col)
+        if target is None and unit is not None:
+            target = unit[0]
         if target is None:
             continue
         if target in NUMERIC and _is_text(df[col], target):  # a text column ('data': 'c4') is no number's alias
@@ -176,7 +215,7 @@ def canonical_names(df: pd.DataFrame, source: str) -> tuple[pd.DataFrame, list[s
             continue
         if target in rename.values():
             other = next(k for k, v in rename.items() if v == target)
-            if _same_values(df[col], df[other], target):
+            if col not in scaled and other not in scaled and _same_values(df[col], df[other], target):
                 notes.append(f"column {col!r} repeats {other!r} (the same values), read as {target!r}: left untouched")
             elif len(str(col).strip()) == 1:
                 notes.append(f"column {col!r} left untouched: {other!r} is read as {target!r} (a one-letter name is "
@@ -186,8 +225,16 @@ def canonical_names(df: pd.DataFrame, source: str) -> tuple[pd.DataFrame, list[s
                                  f"name the one to use (--map {target}=COLUMN, or read(..., columns={{{target!r}: ...}}))")
             continue
         rename[col] = target
-        notes.append(f"column {col!r} read as {target!r}")
-    return df.rename(columns=rename), notes, clash
+        if unit is not None and str(col).strip().lower() not in ALIASES:
+            scaled[col] = unit[1]
+            notes.append(f"column {col!r} read as {target!r} in units of {unit[1]:g} (its values x {unit[1]:g})")
+        else:
+            notes.append(f"column {col!r} read as {target!r}")
+    if scaled:
+        df = df.assign(**{str(c): numbers(df[c], rename[c]) * f for c, f in scaled.items()})
+    out = df.rename(columns=rename)
+    out.attrs["renamed"] = {t: c for c, t in rename.items()}
+    return out, notes, clash
 
 
 def _is_text(col, name: str | None = None) -> bool:

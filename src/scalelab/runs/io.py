@@ -80,11 +80,22 @@ def _lines(text: str, n_rows: int) -> list[int] | None:
     return lines if len(lines) == n_rows else None
 
 
+def _preamble_blanked(text: str) -> str:
+    """Comment lines above the header (``# exported from wandb ...``) blanked, so the header is the first line read;
+    the file's line numbers are kept (`_lines` counts the blank lines). A ``#`` further down is data."""
+    lines = text.split("\n")
+    i = 0
+    while i < len(lines) and (not lines[i].strip() or lines[i].lstrip().startswith("#")):
+        i += 1
+    return "\n" * i + "\n".join(lines[i:]) if i else text
+
+
 def read_frame(path: str | os.PathLike, *, sep: str | None = None) -> pd.DataFrame:
     """A CSV or parquet file as a raw DataFrame (no validation).
 
     Parquet is recognised by its magic bytes; CSV separators (``, ; tab |``) and a decimal comma
-    are sniffed unless ``sep`` is given. A repeated header name is kept repeated (not renamed
+    are sniffed unless ``sep`` is given; comment lines above the header (``# exported ...``) are skipped. A repeated
+    header name is kept repeated (not renamed
     ``N.1``) so that validation can refuse it. ``df.attrs["lines"]`` holds the file line of each row.
     """
     p = Path(path)
@@ -115,7 +126,7 @@ def read_frame(path: str | os.PathLike, *, sep: str | None = None) -> pd.DataFra
             raise RunTableError(f"--sep {sep!r}: give one character (',', ';', '|', or 'tab')")
     if magic == OLE2_MAGIC:
         raise RunTableError(f"{p}: an Excel (.xls) file, not CSV; export it as CSV or parquet")
-    text = _decode(p)
+    text = _preamble_blanked(_decode(p))
     if text.lstrip()[:1] in ("{", "["):
         raise RunTableError(f"{p}: looks like JSON, not CSV; give a CSV or parquet run table "
                             f"(pandas: pd.read_json(...).to_csv(..., index=False))")

@@ -50,6 +50,7 @@ import pandas as pd
 
 from scalelab.runs.columns import (LOSS_MAX, NUMERIC, POSITIVE, RANGES, RunTableError, canonical_names,
                                    duplicate_columns, implied_amounts, map_columns, numbers)
+from scalelab.runs.rows import conflicting_losses, implied_runs, named_rows, one_letter_amount, repeated_rows
 
 # An old proxy sweep table: the columns (any one of a group) that only the proxy trainer writes
 # (the same rule as `scalelab.proxy.sweep.legacy_columns`; runs/ imports nothing above it).
@@ -83,7 +84,7 @@ class RunTable:
 
     def rows(self, labels: Iterable) -> str:
         """``lines 5, 9`` (a file's lines) or ``rows 3, 7`` (DataFrame index labels) for ``labels``."""
-        return _rows(labels, lines=self.lines)
+        return named_rows(labels, lines=self.lines)
 
     def __len__(self) -> int:
         return len(self.df)
@@ -211,16 +212,6 @@ class RunTable:
         return last if why is None else dataclasses.replace(self, checkpoints=why)
 
 
-def _rows(idx: Iterable, limit: int = 10, lines: Mapping | None = None) -> str:
-    """``rows 3, 7`` (DataFrame index labels) or ``lines 5, 9`` (file lines, when ``lines`` maps them)."""
-    idx = list(idx)
-    word = "rows"
-    if lines is not None:
-        idx, word = [lines.get(i, i) for i in idx], "lines"
-    shown = ", ".join(str(i) for i in idx[:limit])
-    return f"{word} {shown}" + (f", ... ({len(idx)} {word})" if len(idx) > limit else "")
-
-
 def _old_sweep_columns(df: pd.DataFrame, source: str) -> tuple[pd.DataFrame, list[str]]:
     """An old proxy sweep table's ``density`` (the n-gram repeat share) renamed ``ngram_repeat``, noted."""
     cols = set(map(str, df.columns))
@@ -252,6 +243,8 @@ def from_dataframe(df: pd.DataFrame, source: str = "<DataFrame>", *, columns: Ma
     if "loss" not in df.columns:
         raise RunTableError(f"{source}: column 'loss' missing; columns are {list(df.columns)}"
                             f" (name it: --map loss=COLUMN, or read(..., columns={{'loss': COLUMN}}))")
+    df, implied = implied_runs(df, invalid)
+    notes += implied
     curve = "run_id" in df.columns and "step" in df.columns and bool(df["run_id"].duplicated().any())
     for col in NUMERIC:
         if col not in df.columns or col in invalid:
@@ -264,10 +257,11 @@ def from_dataframe(df: pd.DataFrame, source: str = "<DataFrame>", *, columns: Ma
         else:
             df[col] = values
     invalid.update({k: v for k, v in clash.items() if k not in invalid})
+    df, invalid, notes = one_letter_amount(df, invalid, notes)
     # A file's repeated rows are often a mistake (concatenated twice, a row written twice), but may be real
     # (two seeds that agree to the printed digits): said in a note, fitted as given. A DataFrame's may be
     # deliberate (resampled with replacement), so only files are checked.
-    repeated = _repeated_rows(df, source, line_of) if source != "<DataFrame>" else None
+    repeated = repeated_rows(df, source, line_of) if source != "<DataFrame>" else None
     if repeated:
         notes.append(repeated)
     not_curves = None
@@ -278,18 +272,18 @@ def from_dataframe(df: pd.DataFrame, source: str = "<DataFrame>", *, columns: Ma
         # reads it: the curve laws check their table again, lr included)
         try:
             check_curve_table(df.drop(columns=["lr"]) if "lr" in invalid else df, source, error=RunTableError,
-                              rows=lambda idx: _rows(idx, lines=line_of))
+                              rows=lambda idx: named_rows(idx, lines=line_of))
         except RunTableError as bad:  # run_id and step are no curves (a model's name shared by runs of several
             # token budgets, W&B's 'Name' and 'Step'): refused where a curve law reads them; every row is a run
             invalid.update(run_id=str(bad), step=str(bad))
             not_curves = (f"{bad}. So the rows are not read as learning curves: each row is a run of its own, at its "
                           f"own N and D (a curve law refuses the table)")
     # rows of one (N, D) with other losses: a curve's checkpoints share N and differ in D, so only runs are checked
-    conflicting = None if curve and not not_curves else _conflicting_losses(df, invalid, source, line_of)
+    conflicting = None if curve and not not_curves else conflicting_losses(df, invalid, source, line_of)
     if conflicting:
         notes.append(conflicting)
     ok = lambda c: c in df.columns and c not in invalid  # noqa: E731
-    given = set(df.columns)
+    given = set(df.columns) - ({"run_id"} if implied else set())
     if "N" not in df.columns:
         for alt in ("N_total", "N_active"):
             if ok(alt):
@@ -309,52 +303,10 @@ def from_dataframe(df: pd.DataFrame, source: str = "<DataFrame>", *, columns: Ma
                     checkpoints=not_curves)
 
 
-def _repeated_rows(df: pd.DataFrame, source: str, lines: Mapping | None = None) -> str | None:
-    """What is wrong when rows repeat an earlier row in every column (a file concatenated twice, a
-    sweep row written twice): each copy would count as another run in a fit. None when none repeat."""
-    try:
-        dup = df.duplicated(keep="first").to_numpy()
-    except TypeError:  # cells that cannot be compared (lists in a DataFrame): nothing to say
-        return None
-    if not dup.any():
-        return None
-    group = df.reset_index(drop=True).groupby(list(df.columns), dropna=False, sort=False).ngroup()
-    first = pd.Series(np.arange(len(df))).groupby(group.to_numpy()).transform("min").to_numpy()
-    earlier = first[dup]
-    return (f"{source}: {_rows(df.index[dup], lines=lines)} repeat "
-            f"{_rows(df.index[earlier], lines=lines)} exactly (every column): each copy counts as a run in a fit "
-            f"(fitted as given); if they are one run written twice, drop the repeats (pandas: df.drop_duplicates())")
-
-
-# Runs alike in every input whose losses differ by more than this share are no seeds of one run (seed-to-seed
-# scatter is ~1%): two ladders mixed, e.g. train and validation losses, or two datasets.
-CONFLICT_SPREAD = 0.1
-
-
-def _conflicting_losses(df: pd.DataFrame, invalid: Mapping, source: str, lines: Mapping | None = None) -> str | None:
-    """What is wrong when runs alike in every numeric column but the loss (and in ``family``) have losses more than
-    `CONFLICT_SPREAD` apart: a law fitted to both sees one input point with two losses. None when none do."""
-    keys = [c for c in (*NUMERIC, "family") if c in df.columns and c != "loss" and c not in invalid]
-    sized = any(c in keys for c in ("N", "N_total", "N_active")) and any(c in keys for c in ("D", "C"))
-    if not sized or "loss" in invalid or "loss" not in df.columns:  # without a size and a data amount, runs alike
-        return None  # in what is given (one compute budget: an isoFLOP profile) are no repeats of one run
-    loss = df["loss"].to_numpy(float)
-    group = df.reset_index(drop=True).groupby(keys, dropna=False, sort=False).ngroup().to_numpy()
-    hi, lo = (pd.Series(loss).groupby(group).transform(f).to_numpy() for f in ("max", "min"))
-    spread = hi / lo - 1.0
-    off = spread > CONFLICT_SPREAD
-    if not off.any():
-        return None
-    return (f"{source}: {len(np.unique(group[off]))} input points (runs alike in {', '.join(keys)}) carry losses up "
-            f"to {100 * spread.max():.0f}% apart ({_rows(df.index[off][:10], lines=lines)}): seeds of one run differ "
-            f"by ~1%, so these look like two ladders mixed (train and validation losses, two datasets); keep one, "
-            f"or tell them apart in a column such as family")
-
-
 def _check_numeric(raw: pd.Series, col: str, source: str, lines: Mapping | None = None,
                    positive: bool = True) -> tuple[str | None, pd.Series]:
     """(what is wrong with a known numeric column or None, its float values)."""
-    rows = lambda mask: _rows(raw.index[mask], lines=lines)  # noqa: E731
+    rows = lambda mask: named_rows(raw.index[mask], lines=lines)  # noqa: E731
     values = numbers(raw, col)
     bad = (values.isna() & raw.notna()).to_numpy()
     if bad.any():

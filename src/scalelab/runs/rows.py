@@ -1,0 +1,118 @@
+"""What a run table's rows are: a run's checkpoints without its name, an amount under a one-letter name, rows
+repeated, runs alike in their inputs with other losses. Each returns what `scalelab.runs.table` notes (or what it
+reads instead), never raises: the rows are fitted as read.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Mapping
+
+import numpy as np
+import pandas as pd
+
+from scalelab.runs.columns import C_FACTOR, NUMERIC, compute_ratio, numbers
+
+
+def named_rows(idx: Iterable, limit: int = 10, lines: Mapping | None = None) -> str:
+    """``rows 3, 7`` (DataFrame index labels) or ``lines 5, 9`` (file lines, when ``lines`` maps them)."""
+    idx = list(idx)
+    word = "rows"
+    if lines is not None:
+        idx, word = [lines.get(i, i) for i in idx], "lines"
+    shown = ", ".join(str(i) for i in idx[:limit])
+    return f"{word} {shown}" + (f", ... ({len(idx)} {word})" if len(idx) > limit else "")
+
+
+def one_letter_amount(df: pd.DataFrame, invalid: Mapping, notes: list) -> tuple[pd.DataFrame, dict, list]:
+    """A one-letter column read as N, D or C (``d``, ``n``, ``c``) put back as an extra column when the table's other
+    two amounts are readable and it is not, or disagrees with them by more than `C_FACTOR` on most rows (``C, N, d``
+    with ``d`` a model width: C / (6 N d) is a million); the one rule ``C = 6 N D`` then derives it from them, as when
+    no such column is given. Returns ``(df, invalid, notes)``, the note that read it replaced by one that says why not."""
+    weak = [(t, c) for t, c in df.attrs.get("renamed", {}).items() if t in ("N", "D", "C") and len(str(c).strip()) == 1]
+    others = [t for t in ("N", "D", "C") if not weak or t != weak[0][0]]
+    if len(weak) != 1 or weak[0][1] in df.columns or not all(c in df.columns and c not in invalid for c in others):
+        return df, dict(invalid), list(notes)
+    (target, col), = weak
+    if target in invalid:
+        why = "its values are no amount of a language-model run"
+    else:
+        amounts = {c: numbers(df[c], c) for c in ("N", "N_active", "D", "C") if c in df.columns and c not in invalid}
+        off = float(np.median(np.abs(np.log10(compute_ratio(amounts)))))
+        if not off > np.log10(C_FACTOR):
+            return df, dict(invalid), list(notes)
+        why = f"with the table's other two amounts it is {10 ** off:.3g}x off C = 6 N D"
+    said = f"column {col!r} read as {target!r}"
+    return df.rename(columns={target: col}), {k: v for k, v in invalid.items() if k != target}, [
+        n for n in notes if n != said] + [
+        f"column {col!r} not read as {target!r}: {why} (a one-letter name such as d may be a model width); {target} is "
+        f"derived from the other two instead (to read {col!r}: --map {target}={col})"]
+
+
+def implied_runs(df: pd.DataFrame, invalid: Mapping) -> tuple[pd.DataFrame, list[str]]:
+    """A ``run_id`` implied for a table with ``step`` but no ``run_id`` whose rows alike in every input but ``step``
+    (and ``lr``, a schedule's) fall in loss as the step grows: checkpoints of one run each, D its token budget. Read
+    as runs, every checkpoint would be a finished run at the full D. Rows alike in nothing, or whose losses do not
+    fall, stay runs of their own."""
+    if "step" not in df.columns or "run_id" in df.columns or "loss" in invalid or "step" in invalid:
+        return df, []
+    keys = [c for c in (*NUMERIC, "family") if c in df.columns and c not in ("step", "lr", "loss") and c not in invalid]
+    if not keys:
+        return df, []
+    group = df.reset_index(drop=True).groupby(keys, dropna=False, sort=False).ngroup().to_numpy()
+    sizes = np.bincount(group)
+    if not (sizes > 1).any():
+        return df, []
+    step, loss = numbers(df["step"]).to_numpy(), numbers(df["loss"]).to_numpy()
+    for g in np.flatnonzero(sizes > 1):  # every multi-row group must read as one run's checkpoints
+        m = group == g
+        s, l = step[m], loss[m]
+        if len(np.unique(s)) < len(s) or not l[np.argmax(s)] < l[np.argmin(s)]:
+            return df, []
+    out = df.assign(run_id=[f"run {g}" for g in group])
+    return out, [f"column 'step' without 'run_id': {int((sizes > 1).sum())} groups of rows alike in "
+                 f"{', '.join(keys)} whose loss falls with step are read as the checkpoints of one run each (run_id "
+                 f"'run 0', 'run 1', ... in order of appearance); a final-loss law reads each run's last one. Give "
+                 f"run_id (or D at every checkpoint) if they are runs of their own"]
+
+
+def repeated_rows(df: pd.DataFrame, source: str, lines: Mapping | None = None) -> str | None:
+    """What is wrong when rows repeat an earlier row in every column (a file concatenated twice, a
+    sweep row written twice): each copy would count as another run in a fit. None when none repeat."""
+    try:
+        dup = df.duplicated(keep="first").to_numpy()
+    except TypeError:  # cells that cannot be compared (lists in a DataFrame): nothing to say
+        return None
+    if not dup.any():
+        return None
+    group = df.reset_index(drop=True).groupby(list(df.columns), dropna=False, sort=False).ngroup()
+    first = pd.Series(np.arange(len(df))).groupby(group.to_numpy()).transform("min").to_numpy()
+    earlier = first[dup]
+    return (f"{source}: {named_rows(df.index[dup], lines=lines)} repeat "
+            f"{named_rows(df.index[earlier], lines=lines)} exactly (every column): each copy counts as a run in a fit "
+            f"(fitted as given); if they are one run written twice, drop the repeats (pandas: df.drop_duplicates())")
+
+
+# Runs alike in every input whose losses differ by more than this share are no seeds of one run (seed-to-seed
+# scatter is ~1%): two ladders mixed, e.g. train and validation losses, or two datasets.
+CONFLICT_SPREAD = 0.1
+
+
+def conflicting_losses(df: pd.DataFrame, invalid: Mapping, source: str, lines: Mapping | None = None) -> str | None:
+    """What is wrong when runs alike in every numeric column but the loss and the step (and in ``family``) have losses
+    more than `CONFLICT_SPREAD` apart (checkpoints read as runs at one D are such runs): a law fitted to both sees one
+    input point with two losses. None when none do."""
+    keys = [c for c in (*NUMERIC, "family") if c in df.columns and c not in ("loss", "step") and c not in invalid]
+    sized = any(c in keys for c in ("N", "N_total", "N_active")) and any(c in keys for c in ("D", "C"))
+    if not sized or "loss" in invalid or "loss" not in df.columns:  # without a size and a data amount, runs alike
+        return None  # in what is given (one compute budget: an isoFLOP profile) are no repeats of one run
+    loss = df["loss"].to_numpy(float)
+    group = df.reset_index(drop=True).groupby(keys, dropna=False, sort=False).ngroup().to_numpy()
+    hi, lo = (pd.Series(loss).groupby(group).transform(f).to_numpy() for f in ("max", "min"))
+    spread = hi / lo - 1.0
+    off = spread > CONFLICT_SPREAD
+    if not off.any():
+        return None
+    return (f"{source}: {len(np.unique(group[off]))} input points (runs alike in {', '.join(keys)}) carry losses up "
+            f"to {100 * spread.max():.0f}% apart ({named_rows(df.index[off][:10], lines=lines)}): seeds of one run differ "
+            f"by ~1%, so these look like two ladders mixed (train and validation losses, two datasets); keep one, "
+            f"or tell them apart in a column such as family")

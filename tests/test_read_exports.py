@@ -1,0 +1,130 @@
+"""Other labs' exports read as they mean (a third new-user trial of `scalelab forecast` on ladder-shaped tables).
+
+References: the values written into the tables (a Chinchilla ladder in counts), the same table written the
+canonical way, and C = 6 N D.
+"""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import scalelab
+from scalelab.fit.identify import unit_warnings
+from scalelab.forecast.target_table import target_frame, target_inputs
+from scalelab.runs import RunTableError
+from scalelab.runs.columns import unit_alias
+
+
+def ladder(n_sizes=5, tpp=(10.0, 40.0)):
+    N = np.repeat(np.geomspace(5e7, 1e9, n_sizes), len(tpp))
+    D = N * np.tile(tpp, n_sizes)
+    return pd.DataFrame({"N": N, "D": D, "loss": 1.7 + 400 / N ** 0.34 + 410 / D ** 0.28})
+
+
+def checkpoints(df, fractions=(0.25, 0.5, 1.0)):
+    """Each run's checkpoints as rows: ``step`` grows, D stays the run's token budget, the loss falls to the run's."""
+    rows = [row.assign(step=int(1000 * f), loss=row["loss"] + 0.3 * (1.0 - f)) for f in fractions
+            for row in [df.copy()]]
+    return pd.concat(rows).sort_index(kind="stable").reset_index(drop=True)
+
+
+def test_checkpoints_without_run_id_are_read_as_runs_of_their_budget():
+    """``step, N, D, loss`` rows with D the run's budget (no ``run_id``): each group of rows alike in N and D whose
+    loss falls with step is one run's checkpoints, and a final-loss law reads its last one, as with ``run_id``. Read
+    as runs, every checkpoint was a finished run at the full D (3.3% off in the trial, no warning)."""
+    runs = ladder()
+    table = scalelab.read(checkpoints(runs))
+    final = table.final_points()
+    np.testing.assert_array_equal(final.column("loss"), runs["loss"].to_numpy())
+    np.testing.assert_array_equal(final.column("D"), runs["D"].to_numpy())
+    assert "run_id" in table.derived and final.checkpoints is None
+    assert any(n.startswith("column 'step' without 'run_id': 10 groups of rows alike in N, D") for n in table.notes)
+    # the same rows with their run_id given read alike
+    named = scalelab.read(checkpoints(runs).assign(run_id=lambda f: f.groupby(["N", "D"], sort=False).ngroup()))
+    np.testing.assert_array_equal(named.final_points().column("loss"), final.column("loss"))
+    # rows whose loss does not fall with step are no checkpoints of one run: runs of their own, and a note says
+    # that runs alike in N and D carry losses far apart (step is no input that tells runs apart)
+    rising = checkpoints(runs).assign(loss=lambda f: f["loss"] + 1.5 * f["step"] / 1000)
+    odd = scalelab.read(rising)
+    assert "run_id" not in odd.columns and len(odd.final_points()) == len(rising)
+    assert any("carry losses up to" in n for n in odd.notes)
+    # rows alike in nothing stay runs: D recorded at every checkpoint
+    own = scalelab.read(checkpoints(runs).assign(D=lambda f: f["D"] * f["step"] / 1000))
+    assert "run_id" not in own.columns and len(own.final_points()) == 3 * len(runs)
+
+
+def test_a_one_letter_d_that_is_no_token_count_gives_way_to_C_over_6N():
+    """An isoFLOP export ``C, N, d, n_layers, loss`` with ``d`` the model width: read as D it displaced C / (6 N) (a
+    forecast 5% off); it is put back as an extra column when C / (6 N d) is far from 1, or when its values are no
+    token count at all, and D is derived from C and N. The targets are read by the same rule."""
+    runs = ladder()
+    iso = runs.assign(C=6 * runs.N * runs.D, d=np.round(runs.N ** 0.4 / 64) * 64, n_layers=12).drop(columns="D")
+    table = scalelab.read(iso)
+    np.testing.assert_allclose(table.column("D"), runs["D"].to_numpy(), rtol=1e-12)
+    np.testing.assert_array_equal(table.df["d"], iso["d"])
+    assert "D" in table.derived
+    (said,) = [n for n in table.notes if n.startswith("column 'd'")]
+    assert "not read as 'D'" in said and "x off C = 6 N D" in said and "--map D=d" in said
+    small = scalelab.read(iso.assign(d=iso["d"] / 64))  # widths below 1e3: no token count at all
+    np.testing.assert_allclose(small.column("D"), runs["D"].to_numpy(), rtol=1e-12)
+    assert any("its values are no amount" in n for n in small.notes)
+    at = target_inputs(target_frame(pd.DataFrame({"C": [6 * 2e9 * 4e10], "N": [2e9], "d": [2048.0]})), ["N", "D"])
+    np.testing.assert_allclose(at["D"], [4e10], rtol=1e-12)
+    # a d that is the token count (C = 6 N d) is read as D, as before
+    tokens = scalelab.read(runs.rename(columns={"D": "d"}).assign(C=6 * runs.N * runs.D))
+    np.testing.assert_array_equal(tokens.column("D"), runs["D"].to_numpy())
+    assert "D" not in tokens.derived
+
+
+def test_counts_named_with_their_unit_and_common_loss_names_are_read():
+    """``params_M``, ``tokens_B``, ``model_size (B)``, ``N_M`` are counts in millions and billions: read multiplied,
+    with a note (``d_b``, ``n_m``: one letter and a unit, too short to tell). Loss names of common exports (W&B's ``eval/loss``, ``validation_loss``, ``test_loss``, ...) are the
+    loss; ``train/loss`` beside ``eval/loss`` is carried untouched."""
+    runs = ladder()
+    for frame in (runs.assign(params_M=runs.N / 1e6, tokens_B=runs.D / 1e9).drop(columns=["N", "D"]),
+                  runs.assign(**{"model_size (B)": runs.N / 1e9, "tokens_billions": runs.D / 1e9}).drop(columns=["N", "D"]),
+                  runs.assign(N_M=runs.N / 1e6, D_B=runs.D / 1e9).drop(columns=["N", "D"])):
+        t = scalelab.read(frame)
+        np.testing.assert_allclose(t.column("N"), runs["N"].to_numpy(), rtol=1e-12)
+        np.testing.assert_allclose(t.column("D"), runs["D"].to_numpy(), rtol=1e-12)
+    assert any("'params_M' read as 'N' in units of 1e+06" in n for n in scalelab.read(
+        runs.assign(params_M=runs.N / 1e6).drop(columns="N")).notes)
+    assert unit_alias("d_b") is None and unit_alias("lr_m") is None
+    for name in ("eval/loss", "val/loss", "validation_loss", "Validation Loss", "test_loss", "loss_final", "lm_loss"):
+        t = scalelab.read(runs.rename(columns={"loss": name}))
+        np.testing.assert_array_equal(t.column("loss"), runs["loss"].to_numpy())
+    both = scalelab.read(runs.rename(columns={"loss": "eval/loss"}).assign(**{"train/loss": runs["loss"] - 0.1}))
+    np.testing.assert_array_equal(both.column("loss"), runs["loss"].to_numpy())
+    for name, col in (("model_params", "N"), ("non_embedding_params", "N"), ("tokens_trained", "D")):
+        np.testing.assert_array_equal(scalelab.read(runs.rename(columns={col: name})).column(col), runs[col])
+
+
+def test_a_comment_above_the_header_is_skipped_and_lines_keep_their_numbers(tmp_path):
+    runs = ladder()
+    p = tmp_path / "export.csv"
+    p.write_text("# exported from wandb 2024-05-01\n# project ladder\n" + runs.to_csv(index=False))
+    t = scalelab.read(p)
+    np.testing.assert_array_equal(t.column("loss"), runs["loss"].to_numpy())
+    assert t.rows(t.df.index[[0]]) == "lines 4"  # the file's own line: two comments, the header, then the data
+
+
+def test_a_runs_C_far_from_6ND_is_warned_about():
+    """C, N and D all given: C more than 3x off 6 N D means one of them is in other units or another quantity."""
+    runs = ladder().assign(C=lambda f: 6 * f.N * f.D)
+    assert not any("C is not 6 N D" in w for w in unit_warnings(scalelab.read(runs)))
+    runs.loc[3, "C"] *= 10
+    (said,) = [w for w in unit_warnings(scalelab.read(runs)) if "C is not 6 N D" in w]
+    assert "rows 3" in said and f"C = {runs.loc[3, 'C']:.3g}" in said
+
+
+def test_a_table_without_N_is_told_how_to_name_it():
+    runs = ladder().rename(columns={"N": "size"})
+    with pytest.raises(RunTableError, match=r"the dense laws read N \(parameters: .*\): name the column that holds "
+                                            r"it with --map N=COLUMN"):
+        scalelab.forecast(runs, {"size": [2e9], "D": [4e10]})
+
+
+def test_a_targets_D_derived_from_C_in_other_units_names_C():
+    """Compute in PF-days under ``compute``: the targets' D = C / (6 N) is 1e-11; the message names C."""
+    with pytest.raises(RunTableError, match=r"implausible values .* of C, from which it is derived as C / \(6 N\)"):
+        target_inputs(target_frame(pd.DataFrame({"N": [4.6e9], "compute": [1.16]})), ["N", "D"])
