@@ -440,6 +440,11 @@ def test_small_table_drops_laws_it_cannot_support():
     assert dropped == ["farseer"] and {"chinchilla", "chen2025_suboptimal", "skaling"} <= {l.name for l in kept}
     kept, dropped = fc.supported(6, fc.candidates(table, "auto"))
     assert sorted(l.name for l in kept) == ["gadre2024_overtrain", "kaplan"]  # 4 parameters, the fewest
+    note = fc.supported_note(6, kept, dropped)
+    assert note.startswith("6 runs support laws of at most 3 parameters") and note.endswith(
+        "; none has so few, so the laws with the fewest (4) answer")
+    kept, dropped = fc.supported(len(table), fc.candidates(table, "auto"))
+    assert "none has so few" not in fc.supported_note(len(table), kept, dropped)
 
 
 def test_the_scale_carries_the_form_term(small_forecast):

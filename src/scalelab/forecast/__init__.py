@@ -58,7 +58,7 @@ from scalelab import laws as _laws
 from scalelab import runs as _runs
 from scalelab.forecast import curves as _curves
 from scalelab.forecast.candidate_laws import (NOT_CANDIDATES, answerable, candidates, idle_axes, readable,
-                                              supported, varied)
+                                              supported, supported_note, varied)
 from scalelab.forecast.calibrate import (calibrate_scale, combine, extrapolation_distance, local_weights,
                                          consistent, origin_weights, position, robust_scale, size_groups, size_weights,
                                          stable, stack_weights, strayed_warning, t_quantile, viable)
@@ -68,6 +68,10 @@ from scalelab.programs import call_timed, float64, per_law
 from scalelab.levels import check_ci
 
 METHOD = "rolling-origin stacking; Student-t interval calibrated on held-out extrapolation errors and the laws' disagreement"
+
+# What the dense laws' inputs are, for a table that has neither under a name scalelab reads
+_NAMED = {"N": "parameters: N, params, num_params, model_size, or a count named with its unit, params_M",
+          "D": "training tokens: D, tokens, num_tokens, train_tokens, tokens_B, or C with N, as D = C / (6 N)"}
 
 # The form that answers when no rolling origin can be held out (Hoffmann et al.'s, the field's default).
 REFERENCE = "chinchilla"
@@ -129,9 +133,14 @@ def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, 
     cands = candidates(table, laws)
     if not cands:
         named = [n for n in NOT_CANDIDATES if all(c in table.columns for c in _laws.get(n).inputs)]
+        lacks = [c for c in ("N", "D") if c not in table.columns]
         raise _runs.RunTableError(f"no loss law has all its inputs among the columns {table.columns}; "
                                   + (f"{named} read them but are never chosen automatically: name one "
                                      f"(laws='{named[0]}', --law {named[0]}); " if named else "")
+                                  + (f"the dense laws read {' and '.join(lacks)} ({', '.join(_NAMED[c] for c in lacks)}): "
+                                     f"name the column that holds {'them' if len(lacks) > 1 else 'it'} with "
+                                     f"{' '.join(f'--map {c}=COLUMN' for c in lacks)} (read(..., columns=...)), in counts; "
+                                     if lacks else "")
                                   + "see `scalelab laws`")
     dropped_small, dropped_inputs, dropped_invalid, dropped_idle, idle = [], [], [], [], {}
     asked = target_frame(at)
@@ -261,8 +270,7 @@ def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, 
                   f"({', '.join(f'{c} = {v:g}' for c, v in idle.items())}), so they would answer as dense laws with "
                   f"terms the runs cannot determine",)
     if dropped_small:
-        notes += (f"{len(table)} runs support laws of at most {len(table) // 2} parameters (two runs per parameter): "
-                  f"not candidates here: {dropped_small}",)
+        notes += (supported_note(len(table), cands, dropped_small),)
     return Forecast(weights=weights, ci=float(ci), inputs=targets, loss=c["loss"], lo=c["lo"], hi=c["hi"],
                     distance=d_star, scale=c["scale"], laws=fits, origins=origins, s0=c["s0"], tau=c["tau"], nu=c["nu"],
                     sigma=c["sigma"], form=c["form"], warnings=warnings,
@@ -287,7 +295,7 @@ def _progress(futures, progress: bool | None, desc: str) -> None:
             bar.update(1)
 
 
-__all__ = ["forecast", "Forecast", "candidates", "answerable", "readable", "supported", "check_spread", "combine", "size_groups", "origin_weights", "stack_weights",
+__all__ = ["forecast", "Forecast", "candidates", "answerable", "readable", "supported", "supported_note", "check_spread", "combine", "size_groups", "origin_weights", "stack_weights",
            "calibrate_scale", "extrapolation_distance", "t_quantile", "viable", "stable", "local_weights", "robust_scale",
            "position", "consistent", "size_weights"]
 

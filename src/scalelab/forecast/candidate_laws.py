@@ -95,3 +95,12 @@ def supported(n_runs: int, cands: list) -> tuple[list, list]:
     if not ok.any():  # a tiny table: the laws with the fewest parameters
         ok = np.array([l.n_params == min(m.n_params for m in cands) for l in cands])
     return _split(cands, ok)
+
+
+def supported_note(n_runs: int, kept: list, dropped: list) -> str:
+    """The note on the laws `supported` left out of a table of ``n_runs`` runs (``kept`` Laws, ``dropped`` names),
+    saying so when none has as few parameters as the runs support and the ones with the fewest answer anyway."""
+    fewest = min(l.n_params for l in kept)
+    return (f"{n_runs} runs support laws of at most {n_runs // 2} parameters (two runs per parameter): not candidates "
+            f"here: {dropped}" + (f"; none has so few, so the laws with the fewest ({fewest}) answer"
+                                  if fewest > n_runs // 2 else ""))
