@@ -1,0 +1,144 @@
+"""`scalelab forecast` on simulated ladders shaped like other labs' public ones: the shapes the private benchmark
+describes (12 to 404 runs, the largest model size forecast, up to 2.5e10 parameters, a dense N x D grid).
+
+Each shape is a design of (N, D) runs; its losses come from a known truth (Chinchilla with Hoffmann et al.'s
+parameters, or the kappa-coupled Chinchilla of Videau et al. with kappa 1.2 or 0.8) times log-normal noise
+(``--sigma``, 0.5%). The largest model size is held out and forecast from the rest by exactly the CLI call
+``scalelab forecast TRAIN.csv --at TARGETS.csv --ci 0.9 --json`` (in this process: `scalelab.cli.main`), and by the
+SciPy Chinchilla reference of `benchmarks/forecast.py` (Hoffmann grid, L-BFGS-B, summed Huber). Printed per shape,
+over ``--seeds`` noise draws: the mean absolute relative error against the noiseless truth (and the reference's),
+the share of the held-out noisy runs inside their interval, the share of families with every held-out run inside,
+the median relative width, and the seconds per call.
+
+    python benchmarks/forecast_shapes.py [--seeds 3] [--shapes pythia,grid404] [--jsonl F]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import device_name  # noqa: E402
+from forecast import scipy_chinchilla  # noqa: E402
+
+import scalelab  # noqa: E402
+from scalelab.cli import main as cli_main  # noqa: E402
+
+HOFFMANN = {"E": 1.69, "A": 406.4, "B": 410.7, "alpha": 0.34, "beta": 0.28, "kappa": 1.0}
+EPOCH = {"E": 1.82, "A": 482.0, "B": 2085.4, "alpha": 0.3478, "beta": 0.3658, "kappa": 1.0}
+
+
+def grid(N, tpp):
+    """Every size at every tokens per parameter: ``(N, D)`` arrays."""
+    N, tpp = np.asarray(N, float), np.asarray(tpp, float)
+    return np.repeat(N, len(tpp)), np.repeat(N, len(tpp)) * np.tile(tpp, len(N))
+
+
+def shapes() -> dict:
+    """name -> (N, D, truth parameters of the kappa-coupled law, what it imitates)."""
+    out = {}
+    NP = np.array([70.4e6, 162e6, 405e6, 1.01e9, 1.41e9, 2.78e9, 6.86e9, 11.8e9])
+    out["pythia"] = (NP, np.full(len(NP), 300e9), HOFFMANN, "8 sizes 70M-12B, all at 300B tokens")
+    NO = [190e6, 370e6, 760e6, 1.3e9, 3.2e9, 7.3e9]
+    out["olmo_k1.2"] = (*grid(NO, [20, 40, 100, 200]), {**HOFFMANN, "E": 1.75, "kappa": 1.2},
+                        "6 sizes 190M-7.3B x 20-200 tokens per parameter, kappa 1.2")
+    out["olmo_k0.8"] = (*grid(NO, [20, 40, 100, 200]), {**HOFFMANN, "E": 1.60, "kappa": 0.8}, "the same, kappa 0.8")
+    out["big"] = (*grid([1e9, 2e9, 4e9, 7.5e9, 13e9], [10, 20, 40]), HOFFMANN, "1B-7.5B x 3 ratios, forecast 13B")
+    out["cerebras20"] = (*grid(np.geomspace(1.1e8, 1.3e10, 12), [20]), HOFFMANN, "12 sizes at 20 tokens per parameter")
+    NG, DG = np.logspace(7, np.log10(2.5e10), 20), np.logspace(np.log10(2e9), np.log10(5e11), 20)
+    gN, gD = np.repeat(NG, 20), np.tile(DG, 20)
+    rep = [50, 150, 250, 350]  # four runs repeated (seeds): 404 runs
+    out["grid404"] = (np.r_[gN, gN[rep]], np.r_[gD, gD[rep]], EPOCH, "20 N (1e7-2.5e10) x 20 D + 4 repeats")
+    out["runs12_4x3"] = (*grid([125e6, 350e6, 760e6, 1.3e9], [10, 20, 40]), {**HOFFMANN, "E": 1.60, "kappa": 0.8},
+                         "12 runs: 4 sizes x 3 ratios, kappa 0.8")
+    out["runs12_6x2"] = (*grid([70e6, 160e6, 410e6, 1e9, 2.8e9, 6.9e9], [20, 80]),
+                         {**HOFFMANN, "E": 1.60, "kappa": 0.8}, "12 runs: 6 sizes x 2 ratios, kappa 0.8")
+    N1, D1 = grid([100e6, 250e6, 500e6, 1e9, 2e9, 4e9], [10, 20, 50, 100])
+    out["top1"] = (np.r_[N1, 8e9], np.r_[D1, 160e9], HOFFMANN, "6 sizes x 4 ratios, the largest size one run")
+    return out
+
+
+def one(name, N, D, truth, seed, sigma, tmp: Path) -> dict:
+    law = scalelab.laws.get("skaling")
+    clean = np.asarray(law(truth, N=N, D=D), float)
+    loss = clean * np.exp(sigma * np.random.default_rng(seed).standard_normal(len(N)))
+    runs = pd.DataFrame({"N": N, "D": D, "loss": loss})
+    test = runs["N"] == runs["N"].max()
+    train, at = runs[~test], runs[test]
+    train.to_csv(tmp / "train.csv", index=False)
+    at[["N", "D"]].to_csv(tmp / "targets.csv", index=False)
+    out, err = io.StringIO(), io.StringIO()
+    t0 = time.perf_counter()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        rc = cli_main(["forecast", str(tmp / "train.csv"), "--at", str(tmp / "targets.csv"), "--ci", "0.9", "--json"])
+    seconds = time.perf_counter() - t0
+    if rc != 0:
+        return {"shape": name, "seed": seed, "failed": err.getvalue().strip().splitlines()[-1:]}
+    js = json.loads(out.getvalue())
+    pred, lo, hi = (np.array([p[k] for p in js["predictions"]]) for k in ("loss", "lo", "hi"))
+    truth_at, y = clean[test.to_numpy()], at["loss"].to_numpy()
+    ref = scipy_chinchilla(train.reset_index(drop=True), at.reset_index(drop=True), 64)
+    return {"shape": name, "seed": seed, "n_train": int((~test).sum()), "n_test": int(test.sum()),
+            "are": float(np.mean(np.abs(pred / truth_at - 1))), "ref_are": float(np.mean(np.abs(ref / truth_at - 1))),
+            "inside": float(np.mean((lo <= y) & (y <= hi))), "all_inside": bool(np.all((lo <= y) & (y <= hi))),
+            "truth_inside": float(np.mean((lo <= truth_at) & (truth_at <= hi))),
+            "width": float(np.median((hi - lo) / pred)), "seconds": seconds, "laws": js["laws"],
+            "warnings": js["diagnostics"]["warnings"]}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--shapes", default="", help="comma-separated names (default: all)")
+    ap.add_argument("--sigma", type=float, default=0.005)
+    ap.add_argument("--jsonl")
+    args = ap.parse_args(argv)
+    table = shapes()
+    names = [s for s in args.shapes.split(",") if s] or list(table)
+    print(f"device: {device_name()}; noise {args.sigma:.2%} per run; {args.seeds} seeds per shape")
+    print(f"{'shape':12s} {'runs':>5s} {'held':>4s} {'MARE':>6s} {'SciPy':>6s} {'runs in':>8s} {'all in':>7s} "
+          f"{'truth in':>8s} {'width':>6s} {'s/call':>6s}  imitates")
+    rows = []
+    sink = open(args.jsonl, "w") if args.jsonl else None
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in names:
+            N, D, truth, what = table[name]
+            got = [one(name, N, D, truth, seed, args.sigma, Path(tmp)) for seed in range(args.seeds)]
+            for r in got:
+                if sink:
+                    sink.write(json.dumps(r) + "\n")
+            ok = [r for r in got if "failed" in r] or None
+            good = [r for r in got if "failed" not in r]
+            rows += good
+            if ok:
+                print(f"{name:12s} FAILED: {ok[0]['failed']}")
+            if not good:
+                continue
+            m = lambda k: float(np.mean([r[k] for r in good]))  # noqa: E731
+            print(f"{name:12s} {good[0]['n_train']:5d} {good[0]['n_test']:4d} {100 * m('are'):5.2f}% "
+                  f"{100 * m('ref_are'):5.2f}% {m('inside'):8.2f} {sum(r['all_inside'] for r in good):3d}/{len(good):<3d} "
+                  f"{m('truth_inside'):8.2f} {100 * float(np.median([r['width'] for r in good])):5.2f}% "
+                  f"{m('seconds'):6.1f}  {what}")
+    if sink:
+        sink.close()
+    if rows:
+        fam = sum(r["all_inside"] for r in rows)
+        print(f"{'all':12s} {'':5s} {'':4s} {100 * np.mean([r['are'] for r in rows]):5.2f}% "
+              f"{100 * np.mean([r['ref_are'] for r in rows]):5.2f}% {np.mean([r['inside'] for r in rows]):8.2f} "
+              f"{fam:3d}/{len(rows):<3d} {np.mean([r['truth_inside'] for r in rows]):8.2f} "
+              f"{100 * np.median([r['width'] for r in rows]):5.2f}%")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
