@@ -21,9 +21,9 @@ def ladder(n_sizes=5, tpp=(10.0, 40.0)):
     return pd.DataFrame({"N": N, "D": D, "loss": 1.7 + 400 / N ** 0.34 + 410 / D ** 0.28})
 
 
-def checkpoints(df, fractions=(0.25, 0.5, 1.0)):
+def checkpoints(df, fractions=(0.25, 0.5, 1.0), drop=0.3):
     """Each run's checkpoints as rows: ``step`` grows, D stays the run's token budget, the loss falls to the run's."""
-    rows = [row.assign(step=int(1000 * f), loss=row["loss"] + 0.3 * (1.0 - f)) for f in fractions
+    rows = [row.assign(step=int(1000 * f), loss=row["loss"] + drop * (1.0 - f)) for f in fractions
             for row in [df.copy()]]
     return pd.concat(rows).sort_index(kind="stable").reset_index(drop=True)
 
@@ -128,3 +128,59 @@ def test_a_targets_D_derived_from_C_in_other_units_names_C():
     """Compute in PF-days under ``compute``: the targets' D = C / (6 N) is 1e-11; the message names C."""
     with pytest.raises(RunTableError, match=r"implausible values .* of C, from which it is derived as C / \(6 N\)"):
         target_inputs(target_frame(pd.DataFrame({"N": [4.6e9], "compute": [1.16]})), ["N", "D"])
+
+
+def test_the_checkpoint_reading_does_not_misfire_and_says_what_it_did():
+    """The second trial of the new readings (other commands, other tables): a sweep whose ``step`` counts each run's
+    total steps stays runs (its batch size tells them apart; rows out of step order are no checkpoints); a cumulative
+    FLOPs column beside D does not stop checkpoints being read; a resumed run's repeated step and two seeds' interleaved
+    checkpoints are warned about, not read silently; a fit says it read rows as checkpoints."""
+    from scalelab.fit.identify import design_warnings
+
+    runs = ladder()
+    sweep = pd.concat([runs.assign(global_batch_size=b, step=int(1e6 / b), loss=runs["loss"] + 0.01 * np.log2(b))
+                       for b in (256, 512, 1024)], ignore_index=True).sort_values("step", kind="stable")
+    for frame in (sweep, sweep.sample(frac=1.0, random_state=0)):
+        t = scalelab.read(frame)
+        assert "run_id" not in t.columns and len(t.final_points()) == len(sweep)
+    shuffled = checkpoints(runs).iloc[::-1].reset_index(drop=True)  # each run's rows last step first
+    assert "run_id" not in scalelab.read(shuffled).columns
+    cum = checkpoints(runs).assign(C=lambda f: 6 * f.N * f.D * f.step / 1000)  # FLOPs so far, D the budget
+    t = scalelab.read(cum).final_points()
+    np.testing.assert_array_equal(t.column("loss"), runs["loss"].to_numpy())
+    (said,) = [w for w in design_warnings(t, ["N", "D"]) if "read as the checkpoints of one run each" in w]
+    resumed = checkpoints(runs)
+    resumed = pd.concat([resumed.iloc[:2], resumed.iloc[1:]], ignore_index=True)  # step 500 of run 0 written twice
+    t = scalelab.read(resumed).final_points()
+    assert any("duplicate steps" in w for w in design_warnings(t, ["N", "D"]))
+    assert not any("read as the checkpoints of one run each" in w for w in design_warnings(t, ["N", "D"]))
+    seeds = pd.concat([checkpoints(runs, drop=0.8).assign(seed=s, loss=lambda f, s=s: f["loss"] * (1 + 0.005 * s))
+                       for s in (0, 1)], ignore_index=True)
+    t = scalelab.read(seeds).final_points()
+    assert any("look like the checkpoints of runs" in w for w in design_warnings(t, ["N", "D"]))
+
+
+def test_a_column_that_only_looks_weaker_keeps_its_reading():
+    """``d`` holding the tokens beside C in PF-days: C / (6 N) is no token count, so ``d`` stays D (and C is said to be
+    off 6 N D). ``tokens_b`` beside ``tokens`` (a data mixture's second source) yields. D derived from a C in PF-days is
+    refused where read, naming C."""
+    runs = ladder()
+    pf = runs.rename(columns={"D": "d"}).assign(C=6 * runs.N * runs.D / 8.64e19)
+    t = scalelab.read(pf)
+    np.testing.assert_array_equal(t.column("D"), runs["D"].to_numpy())
+    assert any("C is not 6 N D" in w for w in unit_warnings(t))
+    mix = scalelab.read(runs.rename(columns={"D": "tokens"}).assign(tokens_a=runs.D / 2, tokens_b=runs.D / 2))
+    np.testing.assert_array_equal(mix.column("D"), runs["D"].to_numpy())
+    np.testing.assert_array_equal(mix.df["tokens_b"], runs["D"] / 2)
+    derived = scalelab.read(runs.drop(columns="D").assign(compute=6 * runs.N * runs.D / 8.64e19))
+    with pytest.raises(RunTableError, match=r"of C, from which it is derived as C / \(6 N\)"):
+        derived.column("D")
+
+
+def test_dropping_the_highest_losses_of_a_curve_table_drops_runs():
+    """``--drop-highest-loss K`` on checkpoints: the K runs whose last checkpoint is worst, every row of them (it
+    dropped K early checkpoints, which the fit never reads)."""
+    runs = ladder()
+    t = scalelab.read(checkpoints(runs).assign(run_id=lambda f: f.groupby(["N", "D"], sort=False).ngroup()))
+    kept = t.drop_highest_loss(3).final_points()
+    np.testing.assert_array_equal(np.sort(kept.column("loss")), np.sort(runs["loss"].to_numpy())[:-3])

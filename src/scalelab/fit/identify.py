@@ -20,13 +20,10 @@ from __future__ import annotations
 import numpy as np
 
 from scalelab.runs.design import d_follows_n
-from scalelab.runs.columns import C_FACTOR, compute_ratio
+from scalelab.runs.rows import conflicting_losses
+from scalelab.runs.columns import C_FACTOR, TOKENS_PER_PARAM, compute_ratio
 
 MIN_DECADES = 1.0
-
-# Tokens per parameter (D / N) of real language-model runs: from early checkpoints (~0.01) to small models
-# trained far past Chinchilla (SmolLM2-135M on 2T tokens: 1.5e4). A table's median outside is a unit mistake.
-TOKENS_PER_PARAM = (1e-3, 1e5)
 
 
 def table_warnings(table, columns=("N", "D")) -> list[str]:
@@ -102,9 +99,18 @@ def family_warnings(table, inputs) -> list[str]:
 
 def design_warnings(table, inputs) -> list[str]:
     """Everything the runs' design says about a fit of a law reading ``inputs``: `table_warnings` and
-    `family_warnings`, and why a curve table's checkpoints are read as runs (`RunTable.final_points`): what `fit`,
-    `forecast`, the posteriors, `influence` and `suggest` report."""
-    return table_warnings(table) + family_warnings(table, inputs) + ([table.checkpoints] if table.checkpoints else [])
+    `family_warnings`, why a curve table's checkpoints are read as runs (`RunTable.final_points`), and that rows were
+    read as checkpoints of runs the table did not name (``run_id`` implied, `scalelab.runs.rows.implied_runs`): what
+    `fit`, `forecast`, the posteriors, `influence` and `suggest` report."""
+    implied = ["rows with 'step' and no 'run_id' were read as the checkpoints of one run each (rows alike in every input "
+               "but step, in step order, losses falling), each run's last one as its final loss: give run_id, or drop "
+               "step, if each row is a run of its own (a sweep whose step counts a run's total steps)"]
+    mixed = (conflicting_losses(table.df, table.invalid, table.source, table.lines)
+             if "step" in table.columns and not table.is_curve and "run_id" not in table.derived else None)
+    stepped = [f"{mixed}. The table has a 'step' column: these look like the checkpoints of runs (seeds, or a resumed "
+               f"run) read as finished runs at their full D; give each run a run_id"] if mixed else []
+    return (table_warnings(table) + family_warnings(table, inputs) + ([table.checkpoints] if table.checkpoints else [])
+            + (implied if "run_id" in table.derived and not table.checkpoints else []) + stepped)
 
 
 def parameter_warnings(law, unconstrained: dict, margin: float = 1.0) -> list[str]:

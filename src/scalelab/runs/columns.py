@@ -52,7 +52,8 @@ ALIASES = {
     "eval/loss": "loss", "val/loss": "loss", "validation/loss": "loss", "lm_loss": "loss", "lm loss": "loss",
     "experts": "E", "num_experts": "E", "n_experts": "E", "top_k": "k", "sparsity": "S",
     "granularity": "G", "unique_tokens": "U_D", "learning_rate": "lr", "batch": "batch_size",
-    "bs": "batch_size", "run": "run_id", "model": "family",
+    "bs": "batch_size", "global_batch_size": "batch_size", "train_batch_size": "batch_size", "run": "run_id",
+    "model": "family",
     # curve exports (W&B: Name, Step, _step, trainer/global_step) and canonical names written in capitals
     "name": "run_id", "run_name": "run_id", "run_id": "run_id", "step": "step", "_step": "step",
     "global_step": "step", "trainer/global_step": "step",
@@ -65,6 +66,9 @@ UNITS = {"k": 1e3, "m": 1e6, "b": 1e9, "t": 1e12, "thousands": 1e3, "millions": 
 _UNIT_NAME = r"^(.+?)[ _]?(?:\((k|m|b|t)\)|_(k|m|b|t)|[ _](thousands?|millions?|billions?|trillions?))$"
 # A C beside N and D more than this factor away from 6 N D (6 N_active D) is said to disagree with them
 C_FACTOR = 3.0
+# Tokens per parameter (D / N) of real language-model runs: from early checkpoints (~0.01) to small models trained
+# far past Chinchilla (SmolLM2-135M on 2T tokens: 1.5e4). A table's median outside is a unit mistake.
+TOKENS_PER_PARAM = (1e-3, 1e5)
 
 
 def unit_alias(name: str) -> tuple[str, float] | None:
@@ -196,8 +200,11 @@ def canonical_names(df: pd.DataFrame, source: str) -> tuple[pd.DataFrame, list[s
     ``df.attrs["renamed"]``: {canonical name: the table's column read as it}."""
     notes, rename, clash, scaled = [], {}, {}, {}
     canonical = set(NUMERIC) | set(TEXT)
-    # single-letter aliases (n, d, c, l) last: a longer name for the same column is read before them
-    for col in sorted(df.columns, key=lambda c: len(str(c).strip()) == 1):
+    # a plain alias first, then a count named with its unit (tokens_b), then a single letter (n, d, c, l): a weaker
+    # name yields to a stronger one for the same column (tokens beside tokens_b, a data mixture's second source)
+    rank = lambda c: 2 if len(str(c).strip()) == 1 else (  # noqa: E731
+        1 if ALIASES.get(str(c).strip().lower()) is None and unit_alias(c) is not None else 0)
+    for col in sorted(df.columns, key=rank):
         if col in canonical:
             continue
         target, unit = ALIASES.get(str(col).strip().lower()), unit_alias(col)
@@ -217,9 +224,10 @@ def canonical_names(df: pd.DataFrame, source: str) -> tuple[pd.DataFrame, list[s
             other = next(k for k, v in rename.items() if v == target)
             if col not in scaled and other not in scaled and _same_values(df[col], df[other], target):
                 notes.append(f"column {col!r} repeats {other!r} (the same values), read as {target!r}: left untouched")
-            elif len(str(col).strip()) == 1:
-                notes.append(f"column {col!r} left untouched: {other!r} is read as {target!r} (a one-letter name is "
-                             f"read only when no longer one names the column; to read {col!r}: --map {target}={col})")
+            elif rank(col) > rank(other):
+                notes.append(f"column {col!r} left untouched: {other!r} is read as {target!r} (a one-letter name, or "
+                             f"one with a unit, is read only when no plainer one names the column; to read {col!r}: "
+                             f"--map {target}={col})")
             else:
                 clash[target] = (f"{source}: columns {other!r} and {col!r} both mean {target!r}; drop one, or "
                                  f"name the one to use (--map {target}=COLUMN, or read(..., columns={{{target!r}: ...}}))")

@@ -10,7 +10,7 @@ from typing import Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-from scalelab.runs.columns import C_FACTOR, NUMERIC, compute_ratio, numbers
+from scalelab.runs.columns import C_FACTOR, NUMERIC, TOKENS_PER_PARAM, compute_ratio, numbers
 
 
 def named_rows(idx: Iterable, limit: int = 10, lines: Mapping | None = None) -> str:
@@ -24,19 +24,24 @@ def named_rows(idx: Iterable, limit: int = 10, lines: Mapping | None = None) -> 
 
 
 def one_letter_amount(df: pd.DataFrame, invalid: Mapping, notes: list) -> tuple[pd.DataFrame, dict, list]:
-    """A one-letter column read as N, D or C (``d``, ``n``, ``c``) put back as an extra column when the table's other
-    two amounts are readable and it is not, or disagrees with them by more than `C_FACTOR` on most rows (``C, N, d``
-    with ``d`` a model width: C / (6 N d) is a million); the one rule ``C = 6 N D`` then derives it from them, as when
-    no such column is given. Returns ``(df, invalid, notes)``, the note that read it replaced by one that says why not."""
-    weak = [(t, c) for t, c in df.attrs.get("renamed", {}).items() if t in ("N", "D", "C") and len(str(c).strip()) == 1]
+    """A one-letter column read as D or C (``d``, ``c``) put back as an extra column when the table's other two amounts
+    are readable and it is not, or disagrees with them by more than `C_FACTOR` on most rows (``C, N, d`` with ``d`` a
+    model width: C / (6 N d) is a million), and (for D) C / (6 N) is a plausible token count (`TOKENS_PER_PARAM`: not
+    with C in PF-days); the one rule ``C = 6 N D`` then derives it from the other two, as when no such column is given. Returns ``(df, invalid, notes)``, the note that read it replaced by one that says why not."""
+    # D and C only: the one rule derives them (N it does not), and the alternative must be a plausible token count
+    weak = [(t, c) for t, c in df.attrs.get("renamed", {}).items() if t in ("D", "C") and len(str(c).strip()) == 1]
     others = [t for t in ("N", "D", "C") if not weak or t != weak[0][0]]
     if len(weak) != 1 or weak[0][1] in df.columns or not all(c in df.columns and c not in invalid for c in others):
         return df, dict(invalid), list(notes)
     (target, col), = weak
+    amounts = {c: numbers(df[c], c) for c in ("N", "N_active", "D", "C") if c in df.columns and c not in invalid}
+    if target == "D":  # C in other units (PF-days) would derive tokens no run has: the column is kept then
+        tpp = float(np.median(amounts["C"] / (6.0 * amounts["N"] ** 2)))
+        if not TOKENS_PER_PARAM[0] <= tpp <= TOKENS_PER_PARAM[1]:
+            return df, dict(invalid), list(notes)
     if target in invalid:
         why = "its values are no amount of a language-model run"
     else:
-        amounts = {c: numbers(df[c], c) for c in ("N", "N_active", "D", "C") if c in df.columns and c not in invalid}
         off = float(np.median(np.abs(np.log10(compute_ratio(amounts)))))
         if not off > np.log10(C_FACTOR):
             return df, dict(invalid), list(notes)
@@ -50,12 +55,16 @@ def one_letter_amount(df: pd.DataFrame, invalid: Mapping, notes: list) -> tuple[
 
 def implied_runs(df: pd.DataFrame, invalid: Mapping) -> tuple[pd.DataFrame, list[str]]:
     """A ``run_id`` implied for a table with ``step`` but no ``run_id`` whose rows alike in every input but ``step``
-    (and ``lr``, a schedule's) fall in loss as the step grows: checkpoints of one run each, D its token budget. Read
-    as runs, every checkpoint would be a finished run at the full D. Rows alike in nothing, or whose losses do not
-    fall, stay runs of their own."""
+    (and ``lr``, a schedule's, and ``C`` beside ``D``, which may count the FLOPs so far) are written in the order of
+    their steps and fall in loss from the first to the last: checkpoints of one run each, D its token budget. Read
+    as runs, every checkpoint would be a finished run at the full D. Rows alike in nothing, out of step order, or
+    whose losses do not fall, stay runs of their own. A repeated step (a resumed run) is left for the curve check
+    to name: the rows are then read as runs, with its warning."""
     if "step" not in df.columns or "run_id" in df.columns or "loss" in invalid or "step" in invalid:
         return df, []
-    keys = [c for c in (*NUMERIC, "family") if c in df.columns and c not in ("step", "lr", "loss") and c not in invalid]
+    # C beside D may count the FLOPs so far (a cumulative column): the run is N and D
+    skip = ("step", "lr", "loss") + (("C",) if "D" in df.columns and "D" not in invalid else ())
+    keys = [c for c in (*NUMERIC, "family") if c in df.columns and c not in skip and c not in invalid]
     if not keys:
         return df, []
     group = df.reset_index(drop=True).groupby(keys, dropna=False, sort=False).ngroup().to_numpy()
@@ -63,10 +72,10 @@ def implied_runs(df: pd.DataFrame, invalid: Mapping) -> tuple[pd.DataFrame, list
     if not (sizes > 1).any():
         return df, []
     step, loss = numbers(df["step"]).to_numpy(), numbers(df["loss"]).to_numpy()
-    for g in np.flatnonzero(sizes > 1):  # every multi-row group must read as one run's checkpoints
-        m = group == g
+    for g in np.flatnonzero(sizes > 1):  # every multi-row group must read as one run's checkpoints: written in the
+        m = group == g  # order of its steps (a repeated step, as a resumed run writes, is for the curve check to name)
         s, l = step[m], loss[m]
-        if len(np.unique(s)) < len(s) or not l[np.argmax(s)] < l[np.argmin(s)]:
+        if not (np.all(np.diff(s) >= 0) and s[-1] > s[0] and l[-1] < l[0]):
             return df, []
     out = df.assign(run_id=[f"run {g}" for g in group])
     return out, [f"column 'step' without 'run_id': {int((sizes > 1).sum())} groups of rows alike in "

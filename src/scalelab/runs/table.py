@@ -157,6 +157,14 @@ class RunTable:
         if n >= losses.notna().sum():
             raise RunTableError(f"{self.source}: cannot drop the {n} highest-loss runs of {int(losses.notna().sum())} "
                                 f"with a loss: none would be left (--drop-highest-loss K needs K below that)")
+        if self.is_curve:  # a curve table's runs, by their last checkpoint's loss: every row of each run dropped
+            from scalelab.laws.schedule import final_rows
+
+            last = final_rows(self.df)
+            worst = last["run_id"].iloc[np.argsort(-pd.to_numeric(last["loss"], errors="coerce").to_numpy())[:n]]
+            keep = self.df[~self.df["run_id"].isin(set(worst))]
+            return dataclasses.replace(self, df=keep, notes=self.notes + (
+                f"dropped the {n} runs with the highest last-checkpoint loss (all their rows)",))
         keep = self.df.drop(losses.nlargest(n).index)
         return dataclasses.replace(self, df=keep, notes=self.notes + (f"dropped the {n} highest-loss rows",))
 
@@ -297,6 +305,9 @@ def from_dataframe(df: pd.DataFrame, source: str = "<DataFrame>", *, columns: Ma
         if c in df.columns:  # there but unreadable: refused when used, never replaced
             continue
         df[c] = values
+        problem = _check_numeric(values, c, source, line_of)[0]
+        if problem:  # compute in other units (PF-days) derives tokens no run has: refused when used, naming C
+            invalid[c] = problem + " of C, from which it is derived as C / (6 N): C is in FLOPs"
         notes.append("D derived as C / (6 N) (no token column given)" if c == "D" else
                      "C derived as 6 N D" + (" (N_active)" if "N_active" in usable else ""))
     return RunTable(df, tuple(notes), source, invalid, line_of, tuple(c for c in df.columns if c not in given),
