@@ -27,7 +27,8 @@ def one_letter_amount(df: pd.DataFrame, invalid: Mapping, notes: list) -> tuple[
     """A one-letter column read as D or C (``d``, ``c``) put back as an extra column when the table's other two amounts
     are readable and it is not, or disagrees with them by more than `C_FACTOR` on most rows (``C, N, d`` with ``d`` a
     model width: C / (6 N d) is a million), and (for D) C / (6 N) is a plausible token count (`TOKENS_PER_PARAM`: not
-    with C in PF-days); the one rule ``C = 6 N D`` then derives it from the other two, as when no such column is given. Returns ``(df, invalid, notes)``, the note that read it replaced by one that says why not."""
+    with C in PF-days); the one rule ``C = 6 N D`` then derives it from the other two, as when no such column is
+    given. Returns ``(df, invalid, notes)``, the note that read it replaced by one that says why not."""
     # D and C only: the one rule derives them (N it does not), and the alternative must be a plausible token count
     weak = [(t, c) for t, c in df.attrs.get("renamed", {}).items() if t in ("D", "C") and len(str(c).strip()) == 1]
     others = [t for t in ("N", "D", "C") if not weak or t != weak[0][0]]
