@@ -263,13 +263,16 @@ def _same_values(a, b, name: str | None = None) -> bool:
                                                                         rtol=1e-9, atol=0.0))
 
 
-def map_columns(df: pd.DataFrame, columns: Mapping[str, str] | None, source: str = "<DataFrame>") -> pd.DataFrame:
-    """Rename ``{canonical: column in the table}`` (``{"loss": "loss_validation", "E": "num_experts"}``).
+def map_columns(df: pd.DataFrame, columns: Mapping[str, str] | None,
+                source: str = "<DataFrame>") -> tuple[pd.DataFrame, list[str]]:
+    """Rename ``{canonical: column in the table}`` (``{"loss": "loss_validation", "E": "num_experts"}``); returns
+    ``(df, notes)``.
 
     A canonical column that the mapping displaces (``{"loss": "val_loss"}`` in a table that has ``loss``)
-    is kept, renamed ``loss_unmapped``: an extra column, not read."""
+    is kept, renamed ``loss_unmapped``: an extra column, not read. A count mapped from a column named with its unit
+    (``{"N": "params_M"}``, `unit_alias`) is multiplied by it, as when it is read unmapped."""
     if not columns:
-        return df
+        return df, []
     unknown = [k for k in columns if k not in NUMERIC and k not in TEXT]
     if unknown:
         raise RunTableError(f"{source}: cannot map to {unknown}: known columns are {list(NUMERIC + TEXT)}")
@@ -280,4 +283,9 @@ def map_columns(df: pd.DataFrame, columns: Mapping[str, str] | None, source: str
     if any(a in df.columns for a in aside.values()):
         raise RunTableError(f"{source}: the table already has column(s) {list(aside)} and {list(aside.values())}; "
                             "drop or rename them first")
-    return df.rename(columns=aside).rename(columns={v: k for k, v in columns.items()})
+    units = {k: unit_alias(v) for k, v in columns.items()}
+    units = {k: u[1] for k, u in units.items() if u is not None and u[0] == k}
+    out = df.rename(columns=aside).rename(columns={v: k for k, v in columns.items()})
+    if units:
+        out = out.assign(**{k: numbers(out[k], k) * f for k, f in units.items()})
+    return out, [f"column {columns[k]!r} read as {k!r} in units of {f:g} (its values x {f:g})" for k, f in units.items()]

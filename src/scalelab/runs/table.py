@@ -244,7 +244,8 @@ def from_dataframe(df: pd.DataFrame, source: str = "<DataFrame>", *, columns: Ma
         raise RunTableError(f"{source}: the run table is empty (no rows)")
     df, invalid = duplicate_columns(df, source)
     df, notes = _old_sweep_columns(df.copy(), source)
-    df = map_columns(df, columns, source)
+    df, mapped = map_columns(df, columns, source)
+    notes += mapped
     df, more, clash = canonical_names(df, source)
     notes += more
     line_of = None if lines is None else dict(zip(df.index, lines))
