@@ -92,6 +92,9 @@ def test_counts_named_with_their_unit_and_common_loss_names_are_read():
     assert unit_alias("d_b") is None and unit_alias("lr_m") is None
     mapped = scalelab.read(runs.assign(params_M=runs.N / 1e6).drop(columns="N"), columns={"N": "params_M"})
     np.testing.assert_allclose(mapped.column("N"), runs["N"].to_numpy(), rtol=1e-12)  # mapped, the unit still holds
+    raw = scalelab.read(runs.assign(params_m=runs.N).drop(columns="N"))  # counts under a unit's name: read as written
+    np.testing.assert_array_equal(raw.column("N"), runs["N"].to_numpy())
+    assert any("'params_m' read as 'N' as written, not x 1e+06" in n for n in raw.notes)
     for name in ("eval/loss", "val/loss", "validation_loss", "Validation Loss", "test_loss", "loss_final", "lm_loss"):
         t = scalelab.read(runs.rename(columns={"loss": name}))
         np.testing.assert_array_equal(t.column("loss"), runs["loss"].to_numpy())

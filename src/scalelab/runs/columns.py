@@ -85,6 +85,23 @@ def unit_alias(name: str) -> tuple[str, float] | None:
     return (target, UNITS[unit]) if target in AMOUNTS and len(base) > 1 else None
 
 
+# The largest count a unit-named column may reach once multiplied: beyond, its values are counts already
+# ('params_m' holding 3.2e9: x 1e6 would be 3e15 parameters)
+SCALED_MAX = {"N": 1e13, "N_total": 1e13, "N_active": 1e13, "D": 1e15, "U_D": 1e15}
+
+
+def unit_scale(values, name: str, factor: float, col) -> tuple[pd.Series, str]:
+    """The values of a count column named with its unit (`unit_alias`), multiplied by ``factor``, and the note that says
+    so; read as written when multiplied they would pass `SCALED_MAX` (a column whose values are counts already)."""
+    v = numbers(values, name)
+    x = v.to_numpy(float)
+    median = float(np.median(x[np.isfinite(x)])) if np.isfinite(x).any() else 0.0
+    if median * factor > SCALED_MAX.get(name, np.inf):
+        return v, (f"column {col!r} read as {name!r} as written, not x {factor:g}: its values are counts already "
+                   f"(x {factor:g}, the median would be {median * factor:.3g})")
+    return v * factor, f"column {col!r} read as {name!r} in units of {factor:g} (its values x {factor:g})"
+
+
 def compute_ratio(amounts: Mapping) -> np.ndarray | None:
     """``C / (6 N D)`` per row (``6 N_active D`` when given: `implied_amounts`), or None without all three."""
     if not {"N", "D", "C"} <= set(amounts):
@@ -234,12 +251,12 @@ def canonical_names(df: pd.DataFrame, source: str) -> tuple[pd.DataFrame, list[s
             continue
         rename[col] = target
         if unit is not None and str(col).strip().lower() not in ALIASES:
-            scaled[col] = unit[1]
-            notes.append(f"column {col!r} read as {target!r} in units of {unit[1]:g} (its values x {unit[1]:g})")
+            scaled[col], said = unit_scale(df[col], target, unit[1], col)
+            notes.append(said)
         else:
             notes.append(f"column {col!r} read as {target!r}")
     if scaled:
-        df = df.assign(**{str(c): numbers(df[c], rename[c]) * f for c, f in scaled.items()})
+        df = df.assign(**{str(c): v for c, v in scaled.items()})
     out = df.rename(columns=rename)
     out.attrs["renamed"] = {t: c for c, t in rename.items()}
     return out, notes, clash
@@ -286,6 +303,7 @@ def map_columns(df: pd.DataFrame, columns: Mapping[str, str] | None,
     units = {k: unit_alias(v) for k, v in columns.items()}
     units = {k: u[1] for k, u in units.items() if u is not None and u[0] == k}
     out = df.rename(columns=aside).rename(columns={v: k for k, v in columns.items()})
-    if units:
-        out = out.assign(**{k: numbers(out[k], k) * f for k, f in units.items()})
-    return out, [f"column {columns[k]!r} read as {k!r} in units of {f:g} (its values x {f:g})" for k, f in units.items()]
+    scaled = {k: unit_scale(out[k], k, f, columns[k]) for k, f in units.items()}
+    if scaled:
+        out = out.assign(**{k: v for k, (v, _) in scaled.items()})
+    return out, [said for _, said in scaled.values()]
