@@ -117,11 +117,11 @@ def main(argv=None) -> int:
             for r in got:
                 if sink:
                     sink.write(json.dumps(r) + "\n")
-            ok = [r for r in got if "failed" in r] or None
+            failed = [r for r in got if "failed" in r]
             good = [r for r in got if "failed" not in r]
             rows += good
-            if ok:
-                print(f"{name:12s} FAILED: {ok[0]['failed']}")
+            if failed:
+                print(f"{name:12s} FAILED: {failed[0]['failed']}")
             if not good:
                 continue
             m = lambda k: float(np.mean([r[k] for r in good]))  # noqa: E731

@@ -20,8 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from scalelab.runs.design import d_follows_n
-from scalelab.runs.rows import conflicting_losses
-from scalelab.runs.columns import C_FACTOR, TOKENS_PER_PARAM, compute_ratio
+from scalelab.runs.columns import TOKENS_PER_PARAM, compute_mismatch
 
 MIN_DECADES = 1.0
 
@@ -49,8 +48,8 @@ def table_warnings(table, columns=("N", "D")) -> list[str]:
 def unit_warnings(table) -> list[str]:
     """A warning when the runs' median tokens per parameter (D / N) is one no language-model run uses
     (`TOKENS_PER_PARAM`): N or D written in other units, which every law, allocation and Approach 2 reads as counts;
-    and when the table's own C (not derived) is more than `C_FACTOR` x off 6 N D: one of the three is in other units
-    or means something else, and the laws of N and D read N and D, not C."""
+    and when the table's own C (not derived) is more than `C_FACTOR` x off 6 N D (`compute_mismatch`): one of the
+    three is in other units or means something else, and the laws of N and D read N and D, not C."""
     if not {"N", "D"} <= set(table.columns) or {"N", "D"} & set(table.invalid):  # (an unreadable one is refused where read)
         return []
     out = []
@@ -61,12 +60,10 @@ def unit_warnings(table) -> list[str]:
                    f"D in billions)? Laws and allocations read both as counts")
     given = [c for c in ("N", "N_active", "D", "C") if c in table.columns and c not in table.invalid
              and c not in table.derived]
-    c_ratio = compute_ratio({c: table.column(c) for c in given}) if {"N", "D", "C"} <= set(given) else None
-    off = np.flatnonzero((c_ratio > C_FACTOR) | (c_ratio < 1.0 / C_FACTOR)) if c_ratio is not None else []
-    if len(off):
-        out.append(f"the runs' C is not 6 N D in {table.rows(table.df.index[off])} (e.g. C = "
-                   f"{table.column('C')[off[0]]:.3g} against 6 N D = {table.column('C')[off[0]] / c_ratio[off[0]]:.3g}): "
-                   f"one of them is in other units or means something else; laws of N and D read N and D, not C")
+    mismatch = compute_mismatch({c: table.column(c) for c in given}, lambda off: table.rows(table.df.index[off]))
+    if mismatch:
+        out.append(f"the runs' {mismatch}: one of them is in other units or means something else; laws of N and D "
+                   f"read N and D, not C")
     return out
 
 
@@ -105,12 +102,8 @@ def design_warnings(table, inputs) -> list[str]:
     implied = ["rows with 'step' and no 'run_id' were read as the checkpoints of one run each (rows alike in every input "
                "but step, in step order, losses falling), each run's last one as its final loss: give run_id, or drop "
                "step, if each row is a run of its own (a sweep whose step counts a run's total steps)"]
-    mixed = (conflicting_losses(table.df, table.invalid, table.source, table.lines)
-             if "step" in table.columns and not table.is_curve and "run_id" not in table.derived else None)
-    stepped = [f"{mixed}. The table has a 'step' column: these look like the checkpoints of runs (seeds, or a resumed "
-               f"run) read as finished runs at their full D; give each run a run_id"] if mixed else []
     return (table_warnings(table) + family_warnings(table, inputs) + ([table.checkpoints] if table.checkpoints else [])
-            + (implied if "run_id" in table.derived and not table.checkpoints else []) + stepped)
+            + (implied if "run_id" in table.derived and not table.checkpoints else []))
 
 
 def parameter_warnings(law, unconstrained: dict, margin: float = 1.0) -> list[str]:

@@ -13,7 +13,7 @@ import pandas as pd
 
 from scalelab import runs as _runs
 from scalelab.runs.rows import one_letter_amount
-from scalelab.runs.columns import (C_FACTOR, POSITIVE, RANGES, canonical_names, compute_ratio, duplicate_columns,
+from scalelab.runs.columns import (FROM_C, POSITIVE, RANGES, canonical_names, compute_mismatch, duplicate_columns,
                                    implied_amounts, numbers)
 
 # inputs a law learns from their spread across the runs (C is N and D, loss is the response, lr and the
@@ -89,7 +89,7 @@ def target_frame(at) -> pd.DataFrame:
     As a run table reads them: a column name given twice, or two aliases of one column (``tokens`` beside
     ``train_tokens``), make that column unreadable, refused by `target_inputs` when a law needs it
     (``attrs["invalid"]``: {column: message}). ``attrs["warnings"]``: a ``C`` given beside ``N`` and ``D`` that
-    is more than `C_FACTOR` x off ``6 N D`` (the laws read N and D; C is not read)."""
+    is more than `C_FACTOR` x off ``6 N D`` (`compute_mismatch`; the laws read N and D; C is not read)."""
     if isinstance(at, _runs.RunTable):
         df = at.df
     elif isinstance(at, pd.DataFrame):
@@ -119,16 +119,10 @@ def target_frame(at) -> pd.DataFrame:
                 break
     df, invalid, _ = one_letter_amount(df, invalid, [])  # 'd' beside C and N, a model width: as the run table reads it
     amounts = {c: numbers(df[c], c) for c in ("N", "N_active", "D", "C") if c in df.columns and c not in invalid}
-    warnings = []
-    if {"N", "D", "C"} <= set(amounts):  # C as the one rule would derive it from N (or N_active) and D, against C
-        ratio = compute_ratio(amounts)
-        off = np.flatnonzero(np.isfinite(ratio) & ((ratio > C_FACTOR) | (ratio < 1.0 / C_FACTOR)))
-        if len(off):
-            where = ", ".join(str(lines[i] if lines else i) for i in off[:10]) + (", ..." if len(off) > 10 else "")
-            warnings.append(f"{source}: C is not 6 N D in {'lines' if lines else 'rows'} {where} (e.g. C = "
-                            f"{amounts['C'].iloc[off[0]]:.3g} against 6 N D = "
-                            f"{amounts['C'].iloc[off[0]] / ratio[off[0]]:.3g}): the forecast reads N and D, not C; "
-                            f"check which of them is meant")
+    # C as the one rule would derive it from N (or N_active) and D, against C
+    mismatch = compute_mismatch(amounts, lambda off: f"{'lines' if lines else 'rows'} " + ", ".join(
+        str(lines[i] if lines else i) for i in off[:10]) + (", ..." if len(off) > 10 else ""))
+    warnings = [f"{source}: {mismatch}: the forecast reads N and D, not C; check which of them is meant"] if mismatch else []
     derived = implied_amounts(amounts)
     for c, values in derived.items():  # as the run table derives them
         df[c] = values
@@ -161,8 +155,7 @@ def target_inputs(df: pd.DataFrame, inputs_needed: Sequence[str]) -> pd.DataFram
             raise _runs.RunTableError(f"targets: column {c!r} has implausible values in {where(np.flatnonzero(off))} "
                                       f"(e.g. {v[off][0]:.4g}); {c} of a language-model run lies in [{lo:.0e}, "
                                       f"{hi:.0e}]: check the units (7e9 for 7B, not 7)"
-                                      + (" of C, from which it is derived as C / (6 N): C is in FLOPs"
-                                         if c == "D" and "D" in df.attrs.get("derived", ()) else ""))
+                                      + (FROM_C if c == "D" and "D" in df.attrs.get("derived", ()) else ""))
         if bad.any():
             first = df[c].iloc[int(np.flatnonzero(bad)[0])]
             raise _runs.RunTableError(f"targets: column {c!r} must hold numbers{' > 0' if c in POSITIVE else ''}; "

@@ -61,8 +61,8 @@ ALIASES = {
 
 # A count column named with its unit ('params_M', 'tokens_B', 'model_size (B)', 'tokens_billions'): an alias of
 # N, D, ... whose values are multiplied by the unit on reading, with a note.
-UNITS = {"k": 1e3, "m": 1e6, "b": 1e9, "t": 1e12, "thousands": 1e3, "millions": 1e6, "billions": 1e9,
-         "trillions": 1e12, "thousand": 1e3, "million": 1e6, "billion": 1e9, "trillion": 1e12}
+UNITS = {**SUFFIXES, **{w + s: f for w, f in (("thousand", 1e3), ("million", 1e6), ("billion", 1e9),
+                                                ("trillion", 1e12)) for s in ("", "s")}}
 _UNIT_NAME = r"^(.+?)[ _]?(?:\((k|m|b|t)\)|_(k|m|b|t)|[ _](thousands?|millions?|billions?|trillions?))$"
 # A C beside N and D more than this factor away from 6 N D (6 N_active D) is said to disagree with them
 C_FACTOR = 3.0
@@ -108,6 +108,24 @@ def compute_ratio(amounts: Mapping) -> np.ndarray | None:
         return None
     implied = implied_amounts({k: v for k, v in amounts.items() if k != "C"})["C"]
     return np.asarray(amounts["C"], float) / np.asarray(implied, float)
+
+
+def compute_mismatch(amounts: Mapping, where) -> str | None:
+    """``"C is not 6 N D in <where(rows)> (e.g. C = ... against 6 N D = ...)"``: the rows whose C is more than
+    `C_FACTOR` x off 6 N D (`compute_ratio`), named by ``where`` (row positions -> text); None when none is, or when
+    ``amounts`` lacks one of the three. The one check of a run table's and a forecast's targets' C."""
+    ratio = compute_ratio(amounts)
+    if ratio is None:
+        return None
+    off = np.flatnonzero(np.isfinite(ratio) & ((ratio > C_FACTOR) | (ratio < 1.0 / C_FACTOR)))
+    if not len(off):
+        return None
+    c = float(np.asarray(amounts["C"], float)[off[0]])
+    return f"C is not 6 N D in {where(off)} (e.g. C = {c:.3g} against 6 N D = {c / ratio[off[0]]:.3g})"
+
+
+# What a D derived from C (``C / (6 N)``) outside a run's range says of C (compute in PF-days, not FLOPs)
+FROM_C = " of C, from which it is derived as C / (6 N): C is in FLOPs"
 
 
 def numbers(values, col: str | None = None) -> pd.Series:
@@ -217,18 +235,19 @@ def canonical_names(df: pd.DataFrame, source: str) -> tuple[pd.DataFrame, list[s
     ``df.attrs["renamed"]``: {canonical name: the table's column read as it}."""
     notes, rename, clash, scaled = [], {}, {}, {}
     canonical = set(NUMERIC) | set(TEXT)
-    # a plain alias first, then a count named with its unit (tokens_b), then a single letter (n, d, c, l): a weaker
-    # name yields to a stronger one for the same column (tokens beside tokens_b, a data mixture's second source)
-    rank = lambda c: 2 if len(str(c).strip()) == 1 else (  # noqa: E731
-        1 if ALIASES.get(str(c).strip().lower()) is None and unit_alias(c) is not None else 0)
-    for col in sorted(df.columns, key=rank):
-        if col in canonical:
+    # each column's reading: (canonical name, unit factor or None, rank). A plain alias first, then a count named with
+    # its unit (tokens_b), then a single letter (n, d, c, l): a weaker name yields to a stronger one for the same
+    # column (tokens beside tokens_b, a data mixture's second source)
+    reading = {}
+    for col in df.columns:
+        plain, unit = ALIASES.get(str(col).strip().lower()), unit_alias(col)
+        if col in canonical or (plain is None and unit is None):
             continue
-        target, unit = ALIASES.get(str(col).strip().lower()), unit_alias(col)
-        if target is None and unit is not None:
-            target = unit[0]
-        if target is None:
-            continue
+        rank = 2 if len(str(col).strip()) == 1 else (0 if plain is not None else 1)
+        reading[col] = (plain, None, rank) if plain is not None else (unit[0], unit[1], rank)
+    rank = lambda c: reading[c][2]  # noqa: E731
+    for col in sorted(reading, key=rank):
+        target, factor, _ = reading[col]
         if target in NUMERIC and _is_text(df[col], target):  # a text column ('data': 'c4') is no number's alias
             continue
         if target in df.columns:  # the table names the column itself: that one is read, the alias is an extra
@@ -250,8 +269,8 @@ def canonical_names(df: pd.DataFrame, source: str) -> tuple[pd.DataFrame, list[s
                                  f"name the one to use (--map {target}=COLUMN, or read(..., columns={{{target!r}: ...}}))")
             continue
         rename[col] = target
-        if unit is not None and str(col).strip().lower() not in ALIASES:
-            scaled[col], said = unit_scale(df[col], target, unit[1], col)
+        if factor is not None:
+            scaled[col], said = unit_scale(df[col], target, factor, col)
             notes.append(said)
         else:
             notes.append(f"column {col!r} read as {target!r}")

@@ -95,8 +95,8 @@ def read_frame(path: str | os.PathLike, *, sep: str | None = None) -> pd.DataFra
 
     Parquet is recognised by its magic bytes; CSV separators (``, ; tab |``) and a decimal comma
     are sniffed unless ``sep`` is given; comment lines above the header (``# exported ...``) are skipped. A repeated
-    header name is kept repeated (not renamed
-    ``N.1``) so that validation can refuse it. ``df.attrs["lines"]`` holds the file line of each row.
+    header name is kept repeated (not renamed ``N.1``) so that validation can refuse it. ``df.attrs["lines"]`` holds
+    the file line of each row.
     """
     p = Path(path)
     if not p.exists():

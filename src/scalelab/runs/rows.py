@@ -10,7 +10,7 @@ from typing import Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-from scalelab.runs.columns import C_FACTOR, NUMERIC, TOKENS_PER_PARAM, compute_ratio, numbers
+from scalelab.runs.columns import C_FACTOR, NUMERIC, TOKENS_PER_PARAM, compute_ratio, implied_amounts, numbers
 
 
 def named_rows(idx: Iterable, limit: int = 10, lines: Mapping | None = None) -> str:
@@ -37,7 +37,7 @@ def one_letter_amount(df: pd.DataFrame, invalid: Mapping, notes: list) -> tuple[
     (target, col), = weak
     amounts = {c: numbers(df[c], c) for c in ("N", "N_active", "D", "C") if c in df.columns and c not in invalid}
     if target == "D":  # C in other units (PF-days) would derive tokens no run has: the column is kept then
-        tpp = float(np.median(amounts["C"] / (6.0 * amounts["N"] ** 2)))
+        tpp = float(np.median(implied_amounts({"N": amounts["N"], "C": amounts["C"]})["D"] / amounts["N"]))
         if not TOKENS_PER_PARAM[0] <= tpp <= TOKENS_PER_PARAM[1]:
             return df, dict(invalid), list(notes)
     if target in invalid:

@@ -48,7 +48,7 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from scalelab.runs.columns import (LOSS_MAX, NUMERIC, POSITIVE, RANGES, RunTableError, canonical_names,
+from scalelab.runs.columns import (FROM_C, LOSS_MAX, NUMERIC, POSITIVE, RANGES, RunTableError, canonical_names,
                                    duplicate_columns, implied_amounts, map_columns, numbers)
 from scalelab.runs.rows import conflicting_losses, implied_runs, named_rows, one_letter_amount, repeated_rows
 
@@ -291,6 +291,10 @@ def from_dataframe(df: pd.DataFrame, source: str = "<DataFrame>", *, columns: Ma
     conflicting = None if curve and not not_curves else conflicting_losses(df, invalid, source, line_of)
     if conflicting:
         notes.append(conflicting)
+        if "step" in df.columns and not not_curves and not implied:  # checkpoints read as runs at their full D: a
+            # warning of every fit (seeds, or a resumed run, written without run_id)
+            not_curves = (f"{conflicting}. The table has a 'step' column: these look like the checkpoints of runs "
+                          f"(seeds, or a resumed run) read as finished runs at their full D; give each run a run_id")
     ok = lambda c: c in df.columns and c not in invalid  # noqa: E731
     given = set(df.columns) - ({"run_id"} if implied else set())
     if "N" not in df.columns:
@@ -308,7 +312,7 @@ def from_dataframe(df: pd.DataFrame, source: str = "<DataFrame>", *, columns: Ma
         df[c] = values
         problem = _check_numeric(values, c, source, line_of)[0]
         if problem:  # compute in other units (PF-days) derives tokens no run has: refused when used, naming C
-            invalid[c] = problem + " of C, from which it is derived as C / (6 N): C is in FLOPs"
+            invalid[c] = problem + FROM_C
         notes.append("D derived as C / (6 N) (no token column given)" if c == "D" else
                      "C derived as 6 N D" + (" (N_active)" if "N_active" in usable else ""))
     return RunTable(df, tuple(notes), source, invalid, line_of, tuple(c for c in df.columns if c not in given),
