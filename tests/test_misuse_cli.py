@@ -306,6 +306,28 @@ def test_small_curve_table_fits_bootstraps_and_compares_on_final_losses(capsys, 
     assert a["laws"][0]["extrapolation_are"] == pytest.approx(b["laws"][0]["extrapolation_are"], rel=1e-9)
 
 
+def test_progress_lines_count_runs_not_checkpoint_rows(capsys, tmp_path):
+    """A 12-run table given as checkpoints (two rows per run): the commands' progress lines said "on 24 runs" and
+    left out the note that each run's last checkpoint is read; a curve law's line counts runs and checkpoints."""
+    from scalelab.cli.options import law_rows
+
+    N = np.repeat(np.geomspace(5e7, 2e9, 4), 3)
+    final = scalelab.simulate("chinchilla", EPOCH, {"N": N, "D": N * np.tile([10.0, 30.0, 90.0], 4)}, sigma=0.004,
+                              seed=3).assign(run_id=[f"r{i}" for i in range(12)], step=2000, lr=1e-3)
+    early = final.assign(step=1000, D=final["D"] / 2, loss=final["loss"] * 1.04, C=final["C"] / 2)
+    path = tmp_path / "curves.csv"
+    pd.concat([early, final]).to_csv(path, index=False)
+    table = scalelab.read(path)
+    rows, words = law_rows(table, "chinchilla")
+    assert (len(rows), words) == (12, "12 runs") and "last checkpoint" in capsys.readouterr().err
+    assert law_rows(table, "multipower")[1] == "12 runs (24 checkpoints)"
+    assert law_rows(table, "auto")[1] == "12 runs"
+    rc, out, err = run(capsys, "bayes", str(path), "--method", "laplace", "--law", "chinchilla", "--json")
+    assert rc == 0, err
+    assert "on 12 runs" in err and "24 runs" not in err and "last checkpoint" in err
+    assert json.loads(out)["n_runs"] == 12
+
+
 def test_predict_derives_D_from_N_and_C(capsys):
     base = ["predict", "--law", "chinchilla", "--reference", "epoch2024", "--json"]
     assert cli.main([*base, "--N", "7e10,1e11", "--C", "5.88e23,1.2e24"]) == 0

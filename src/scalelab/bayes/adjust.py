@@ -23,6 +23,7 @@ def _check_adjust(adjust, groups):
 def resolve_adjust(adjust, law, likelihood: str, n_runs: int, groups=None) -> tuple[str | None, str]:
     """``(adjustment or None, why)`` for ``adjust`` in None/"none", "auto", "sandwich".
 
+    A curve law gets none (its rows are checkpoints of a few runs, not i.i.d.), with a note saying so.
     ``"auto"``: the sandwich when the model is i.i.d. and the table has at least
     `scalelab.bayes.sandwich.min_runs` runs (20 per sampled parameter: 120 for chinchilla with
     the Huber likelihood), else none. Below that the scores' outer product is too noisy an
@@ -31,6 +32,10 @@ def resolve_adjust(adjust, law, likelihood: str, n_runs: int, groups=None) -> tu
     """
     if adjust in (None, "none"):
         return None, ""
+    if getattr(law, "prepare", None) is not None:  # a curve law: its rows are checkpoints of a few runs
+        return None, (f"adjust={adjust}: no sandwich adjustment for the curve law {law.name!r}: its rows are "
+                      f"checkpoints of a few runs, not independent draws, so their scores' outer product does not "
+                      f"estimate the misfit; the posterior assumes the law is right")
     need = min_runs(law, likelihood)
     if adjust != "auto":
         if n_runs < need:

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import json
 
-from scalelab.cli.options import UsageError, add_json, add_law, add_table, count, err, fraction, read_table
+from scalelab.cli.options import dumps, UsageError, add_json, add_law, add_table, count, err, fraction, law_rows, read_table
 
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"  # a netCDF-4 file (what `--save` writes) starts with these bytes
 
@@ -49,7 +48,7 @@ def cmd_bayes(args) -> int:
     table = read_table(args)
     groups = None if args.groups in (None, "none") else args.groups
     adjust = None if args.adjust == "none" else args.adjust
-    err(f"{args.method} posterior of {args.law} on {len(table)} runs (likelihood={args.likelihood}, "
+    err(f"{args.method} posterior of {args.law} on {law_rows(table, args.law)[1]} (likelihood={args.likelihood}, "
         f"groups={groups}, adjust={adjust}) ...")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", RuntimeWarning)
@@ -72,7 +71,7 @@ def cmd_bayes(args) -> int:
         err(f"posterior saved to {args.save}" + ("" if out["converged"] else
                                                   " (with its failed diagnostics: every later use warns)"))
     if args.json:
-        print(json.dumps(out))
+        print(dumps(out))
     else:
         adj = f", {out['adjustment']}-adjusted" if out["adjustment"] else ""
         print(f"law        {out['law']}  ({out['method']}{adj}, likelihood={args.likelihood}, {out['n_runs']} runs)")

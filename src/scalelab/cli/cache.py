@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+from scalelab.cli.options import dumps
 
 
 def cmd_cache(args) -> int:
@@ -13,7 +13,7 @@ def cmd_cache(args) -> int:
     else:
         out = cache.clear(all_setups=not args.this_setup)
     if args.json:
-        print(json.dumps(out))
+        print(dumps(out))
     elif args.action == "info":
         if not out["enabled"]:
             print(f"compilation cache: off ({cache.ENV}={out['env']!r})")

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import json
 
-from scalelab.cli.options import UsageError, add_json, add_table, err, read_table, starts_value
+from scalelab.cli.options import dumps, UsageError, add_json, add_table, err, read_table, starts_value
 
 
 def _fmt(v, spec):
@@ -34,7 +33,7 @@ def cmd_compare(args) -> int:
         for note in r.get("notes", []):
             err(f"warning: {r['law']}: {note}")
     if args.json:
-        print(json.dumps(out))
+        print(dumps(out))
         return 0
     print(f"{out['n_runs']} runs; held out: {h.get('n', 0)} runs with the largest {h.get('by')} "
           f"({_fmt(h.get('value'), '.4g')}){' - ' + h['note'] if 'note' in h else ''}")

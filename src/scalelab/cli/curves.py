@@ -11,10 +11,9 @@ WSD (same steps, peak and warm-up) go to stderr, or to stdout as one JSON object
 
 from __future__ import annotations
 
-import json
 import sys
 
-from scalelab.cli.options import count
+from scalelab.cli.options import dumps, count
 
 
 def cmd_schedule(args) -> int:
@@ -36,7 +35,7 @@ def cmd_schedule(args) -> int:
     res.table(every=args.every).to_csv(args.out, index=False)
     out = {**res.to_json(), "out": str(args.out)}
     if args.json:
-        print(json.dumps(out))
+        print(dumps(out))
     else:
         p = res.predicted
         print(f"wrote {args.out}: {res.steps} steps, peak {res.peak_lr:g}, warm-up {res.warmup}", file=sys.stderr)

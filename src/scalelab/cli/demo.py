@@ -14,9 +14,8 @@
 
 from __future__ import annotations
 
-import json
 
-from scalelab.cli.options import add_json
+from scalelab.cli.options import dumps, add_json
 from scalelab.programs import float64
 
 PROXY_TABLE = "proxy_tiny_demo.csv"
@@ -170,7 +169,7 @@ def main(json_out: bool = False) -> int:
     budgets = np.array([1e21, 1e22, 1e23, 1e24])
     alloc = scalelab.chinchilla_allocation(res.params, budgets)
     if json_out:
-        print(json.dumps({"proxy": proxy, "simulated": {"truth": TRUTH, "fit": res.to_json(),
+        print(dumps({"proxy": proxy, "simulated": {"truth": TRUTH, "fit": res.to_json(),
                           "allocation": {k: np.asarray(v).tolist() for k, v in alloc.items()}}}))
         return 0
     if proxy is not None:

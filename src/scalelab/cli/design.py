@@ -13,10 +13,9 @@ the table's model sizes, prints a ``warning:`` on stderr that says how much and 
 
 from __future__ import annotations
 
-import json
 import sys
 
-from scalelab.cli.options import UsageError, add_fit, add_json, add_table, count, err, fixed_from, read_table
+from scalelab.cli.options import dumps, UsageError, add_fit, add_json, add_table, count, err, fixed_from, law_rows, read_table
 
 
 def spearman(a, b) -> float:
@@ -40,7 +39,7 @@ def cmd_influence(args) -> int:
     from scalelab import design
 
     table = read_table(args)
-    print(f"influence: {args.law} on {len(table)} runs, target {args.target}"
+    print(f"influence: {args.law} on {law_rows(table, args.law)[1]}, target {args.target}"
           + (" (with leave-one-out refits)" if args.loo else ""), file=sys.stderr)
     res = design.influence(table, args.law, args.target, objective=args.objective, delta=args.delta,
                            starts=args.starts,
@@ -48,7 +47,7 @@ def cmd_influence(args) -> int:
     for w in res.warnings:  # the fit's: the design, parameters at the edge of their range
         err(f"warning: {w}")
     if args.json:
-        print(json.dumps(res.to_json()))
+        print(dumps(res.to_json()))
         return 0
     t = res.table()
     print(f"{res.target} = {res.value:.6g} ({res.law}); influence = predicted change when the run is removed "
@@ -87,7 +86,7 @@ def cmd_suggest(args) -> int:
         raise UsageError(f"--min-ratio {lo:g} and --max-ratio {hi:g}: tokens per parameter must satisfy "
                          f"0 < --min-ratio <= --max-ratio (e.g. 1 and 1000)")
     table = read_table(args)
-    print(f"suggest: {args.law} on {len(table)} runs, target {args.target}, budget {args.budget:.3g} FLOPs, "
+    print(f"suggest: {args.law} on {law_rows(table, args.law)[1]}, target {args.target}, budget {args.budget:.3g} FLOPs, "
           f"k = {args.k}", file=sys.stderr)
     res = design.suggest(table, args.law, args.target, budget=args.budget, k=args.k, objective=args.objective,
                          delta=args.delta, starts=args.starts,
@@ -97,7 +96,7 @@ def cmd_suggest(args) -> int:
     for w in res.warnings:  # the fit's, runs far outside the ladder, a budget left unspent
         err(f"warning: {w}")
     if args.json:
-        print(json.dumps(res.to_json()))
+        print(dumps(res.to_json()))
         return 0
     print(f"{res.target} = {res.value:.6g} ({res.law}); Laplace sd {res.sd_before:.3g} now, {res.sd_after:.3g} "
           f"after the runs below (sigma {res.sigma:.3g}); {res.spent:.3g} of {res.budget:.3g} FLOPs "

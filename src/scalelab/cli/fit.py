@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
 
 from scalelab.programs import float64  # a decorator only: imports no JAX until called
-from scalelab.cli.options import (UsageError, add_fit, check_own_output, count, fraction, add_json, add_table, err,
-                                  fixed_from, floats, read_table, starts_value)
+from scalelab.cli.options import (dumps, UsageError, add_fit, check_own_output, count, fraction, add_json, add_table, err,
+                                  fixed_from, floats, law_rows, read_table, starts_value)
 
 
 @float64
@@ -37,8 +36,6 @@ def _allocation_intervals(law, boot, C, extra, ci):
 def cmd_fit(args) -> int:
     from scalelab import laws
     from scalelab.fit import fit
-    from scalelab.fit.problem import table_for
-
     law = laws.get(args.law)
     if args.bootstrap == 1:
         raise UsageError("--bootstrap 1: one refit gives no interval (its 'interval' is one point, which may not even "
@@ -47,10 +44,7 @@ def cmd_fit(args) -> int:
         from scalelab.cli.report import check_writable_file
 
         check_writable_file(args.plot)
-    read = read_table(args)
-    table = table_for(read, law)  # a curve table and a final-loss law: each run's last checkpoint
-    for note in table.notes[len(read.notes):]:
-        err(f"note: {note}")
+    table, runs = law_rows(read_table(args), law)  # a curve table and a final-loss law: each run's last checkpoint
     fixed = fixed_from(args.fix)
     extra = fixed_from(args.hold, "--hold") or {}
     if extra and not args.allocate:
@@ -67,7 +61,7 @@ def cmd_fit(args) -> int:
     if budgets is not None and not (budgets > 0).all():
         raise UsageError(f"--allocate {args.allocate!r}: compute budgets must be > 0 FLOPs")
     starts = "auto" if args.starts is None else args.starts  # auto: projection when the law has linear parameters
-    err(f"fitting {law.name} to {len(table)} runs ({args.objective}, delta={args.delta}, starts={starts}) ...")
+    err(f"fitting {law.name} to {runs} ({args.objective}, delta={args.delta}, starts={starts}) ...")
     res = fit(table, law, objective=args.objective, delta=args.delta, starts=starts, seed=args.seed,
               fixed=fixed, max_iter=args.max_iter)
     err(f"done in {res.seconds:.2f} s (best of {res.n_starts} starts: #{res.best_start}, {res.n_iter} iterations)")
@@ -105,7 +99,7 @@ def cmd_fit(args) -> int:
 
         plot_fit(table, res.law, res.params, args.plot, boot if args.bootstrap else None, args.ci)
     if args.json:
-        print(json.dumps(out))
+        print(dumps(out))
     else:
         print(f"law        {res.law}")
         for k, v in res.params.items():
@@ -157,7 +151,7 @@ def cmd_fit_many(args) -> int:
         err(f"warning: {w}")
     frames = []
     for law, vs in groups.items():  # one compiled program per law
-        err(f"fit_many: {len(vs)} variants of {law} on {len(table)} runs")
+        err(f"fit_many: {len(vs)} variants of {law} on {law_rows(table, law)[1]}")
         frames.append(fit_many(table, law, vs, starts=args.starts, progress=True))
     out = pd.concat(frames, ignore_index=True).sort_values("row").reset_index(drop=True)
     io.write(out, args.out)

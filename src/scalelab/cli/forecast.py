@@ -3,9 +3,8 @@ curve tables: `scalelab.forecast.curves`)."""
 
 from __future__ import annotations
 
-import json
 
-from scalelab.cli.options import UsageError, add_json, add_table, column_map, err, fraction, read_table
+from scalelab.cli.options import dumps, UsageError, add_json, add_table, column_map, err, fraction, read_table
 
 
 def read_targets(path):
@@ -74,7 +73,7 @@ def cmd_forecast(args) -> int:
         plot_fit(table, fc.laws[top]["law"], fc.laws[top]["params"], args.plot, ci=fc.ci,
                  targets=None if C is None else {"C": C, "loss": fc.loss, "lo": fc.lo, "hi": fc.hi})
     if args.json:
-        print(json.dumps(out))
+        print(dumps(out))
         return 0
     print("laws: " + ", ".join(f"{k} {v:.2f}" for k, v in sorted(fc.weights.items(), key=lambda kv: -kv[1])))
     print(f"method: {fc.method}")

@@ -152,6 +152,36 @@ def read_table(args):
     return table
 
 
+def dumps(obj) -> str:
+    """``obj`` as strict JSON text (`scalelab.jsonable.plain`: NumPy values as numbers, a non-finite number as
+    ``null``; Python's ``json`` would write bare ``NaN``/``Infinity`` tokens, which strict parsers refuse)."""
+    from scalelab.jsonable import plain
+
+    return json.dumps(plain(obj), allow_nan=False)
+
+
+def law_rows(table, law):
+    """``(rows, words)``: the rows ``law`` is fitted on (`scalelab.fit.problem.table_for`: a final-loss law on a
+    curve table reads each run's last checkpoint) and them in words for a progress line ("20 runs", "4 runs (110
+    checkpoints)"); the notes that choosing the rows adds go to stderr. ``law``: a Law, its name, or "auto" (laws
+    chosen later: the rows of a final-loss law)."""
+    from scalelab import laws
+    from scalelab.fit.problem import curve_rows, table_for
+
+    law = law if law == "auto" or not isinstance(law, str) else laws.get(law)
+    rows = table.final_points() if law == "auto" else table_for(table, law)
+    notes = list(rows.notes[len(table.notes):])
+    if law != "auto" and getattr(law, "prepare", None) is not None:  # a curve law: the rows it fits (`curve_rows`)
+        _, fitted, said = curve_rows(rows)
+        notes += said
+        words = f"{rows.df['run_id'].nunique()} runs ({int(fitted.sum())} checkpoints)"
+    else:
+        words = f"{rows.df['run_id'].nunique()} runs ({len(rows)} checkpoints)" if rows.is_curve else f"{len(rows)} runs"
+    for note in notes:
+        err(f"note: {note}")
+    return rows, words
+
+
 def fixed_from(items, flag: str = "--fix") -> dict | None:
     """``--fix NAME=VALUE`` (repeatable) as ``{name: value}``, or None when none is given."""
     out = {}
@@ -303,4 +333,4 @@ def params_from(args, law) -> dict:
 
 
 __all__ = ["check_own_output", "count", "fraction", "err", "starts_value", "add_table", "add_fit", "add_json", "read_table", "fixed_from", "floats",
-           "law_inputs", "add_param_source", "params_from", "UsageError", "column_map", "add_law", "LAW_HELP"]
+           "law_inputs", "dumps", "law_rows", "add_param_source", "params_from", "UsageError", "column_map", "add_law", "LAW_HELP"]

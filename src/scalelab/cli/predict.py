@@ -3,9 +3,8 @@ posterior (``--posterior``, from ``scalelab bayes --save``) predicts and allocat
 
 from __future__ import annotations
 
-import json
 
-from scalelab.cli.options import (UsageError, add_json, err, fraction, add_param_source, floats, law_inputs,
+from scalelab.cli.options import (dumps, UsageError, add_json, err, fraction, add_param_source, floats, law_inputs,
                                   params_from)
 
 # Every input some registered law reads (see `scalelab laws`); declared statically so that the parser
@@ -19,7 +18,7 @@ def cmd_laws(args) -> int:
 
     described = [law.describe() for law in laws.all_laws()]
     if args.json:
-        print(json.dumps({"laws": described}))
+        print(dumps({"laws": described}))
     else:
         for d in described:
             print(f"{d['name']:<24} inputs={','.join(d['inputs']):<12} params={','.join(d['params'])}")
@@ -97,7 +96,7 @@ def cmd_predict(args) -> int:
     shape = np.broadcast_shapes(*(v.shape for v in inputs.values()))
     cols = {k: np.broadcast_to(v, shape).tolist() for k, v in inputs.items()}
     if args.json:
-        print(json.dumps({"law": law.name, "params": params, "inputs": cols, "loss": loss.tolist()}))
+        print(dumps({"law": law.name, "params": params, "inputs": cols, "loss": loss.tolist()}))
     else:
         for i in range(len(loss)):
             print("  ".join(f"{k}={cols[k][i]:.4g}" for k in cols) + f"  loss={loss[i]:.6g}")
@@ -115,7 +114,7 @@ def cmd_allocate(args) -> int:
     out = allocate(law, params, floats(args.C, "--C"), _held(args, law) or None)
     out = {k: np.atleast_1d(v).tolist() for k, v in out.items()}
     if args.json:
-        print(json.dumps({"law": law.name, "params": params, **out}))
+        print(dumps({"law": law.name, "params": params, **out}))
     else:
         for i in range(len(out["C"])):
             print(f"C={out['C'][i]:.3g} FLOPs  N_opt={out['N_opt'][i]:.4g}  D_opt={out['D_opt'][i]:.4g} tokens  "
@@ -162,7 +161,7 @@ def predict_posterior(args) -> int:
     pred = _lists(post.predict(ci=args.ci, **inputs))
     cols = {k: np.broadcast_to(v, shape).tolist() for k, v in inputs.items()}
     if args.json:
-        print(json.dumps({"law": law.name, "posterior": str(args.posterior), "ci": args.ci, "warnings": args.warnings,
+        print(dumps({"law": law.name, "posterior": str(args.posterior), "ci": args.ci, "warnings": args.warnings,
                           "inputs": cols,
                           "loss": pred["median"], **pred}))
     else:
@@ -191,7 +190,7 @@ def allocate_posterior(args) -> int:
                          f"{', '.join(f'{c:.3g}' for c in bad)} (a degenerate posterior: its draws give no optimum, "
                          f"e.g. alpha + beta near 0); check its diagnostics (`scalelab bayes`) and refit")
     if args.json:
-        print(json.dumps({"law": post.law.name, "posterior": str(args.posterior), "ci": args.ci,
+        print(dumps({"law": post.law.name, "posterior": str(args.posterior), "ci": args.ci,
                           "warnings": args.warnings, "C": C, **res}))
     else:
         for i, c in enumerate(C):

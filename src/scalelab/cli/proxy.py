@@ -5,10 +5,9 @@ Progress and notes go to stderr; ``--json`` prints one object on stdout.
 
 from __future__ import annotations
 
-import json
 import sys
 
-from scalelab.cli.options import count
+from scalelab.cli.options import dumps, count
 
 __all__ = ["add_commands"]
 
@@ -28,7 +27,7 @@ def _cmd_plans(args) -> int:
         doc = _summary(fn.__doc__)
         rows.append({"name": name, "runs": len(runs), "description": doc})
     if args.json:
-        print(json.dumps(rows))
+        print(dumps(rows))
     else:
         for r in rows:
             print(f"{r['name']:<15} {r['runs']:>4} runs  {r['description']}")
@@ -49,7 +48,7 @@ def _cmd_sweep(args) -> int:
     if args.curve_every:
         summary["curves_file"] = str(shard_path(curves_path(args.out), shard))
     if args.json:
-        print(json.dumps(summary))
+        print(dumps(summary))
     else:
         print(f"{summary['runs_finished_in_plan']}/{len(specs)} runs of plan {args.plan!r} finished; "
               f"shard {summary['shard']} wrote {summary['file']}", file=sys.stderr)

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 
-from scalelab.cli.options import add_table, count, fixed_from, fraction, starts_value
+from scalelab.cli.options import dumps, add_table, count, fixed_from, fraction, starts_value
 
 
 def _err(msg: str) -> None:
@@ -149,7 +149,7 @@ def cmd_isoflop(args) -> int:
         save_plot(figures.isoflop_profiles(res), args.plot)
     out = res.to_json()
     if args.json:
-        print(json.dumps(out))
+        print(dumps(out))
         return 0
     ci = f"{100 * res.ci:g}%"
     print(f"{len(res.budgets)} budgets (C {'column' if 'C' in table.columns else '= 6ND'}, tolerance {res.tolerance:g})")
@@ -193,7 +193,7 @@ def check_report_dir(out: Path) -> None:
 
 
 def cmd_report(args) -> int:
-    from scalelab.cli.options import read_table
+    from scalelab.cli.options import law_rows, read_table
     from scalelab.report import report
 
     out = Path(args.out)
@@ -203,7 +203,7 @@ def cmd_report(args) -> int:
     table = read_table(args)
     laws = args.compare if args.compare in ("auto", "none") else [s.strip() for s in args.compare.split(",") if s.strip()]
     fixed = fixed_from(args.fix)
-    _err(f"writing the report on {len(table)} runs to {out}/ ...")
+    _err(f"writing the report on {law_rows(table, args.law)[1]} to {out}/ ...")
     path = report(table, args.law, out, ci=args.ci, n_boot=args.bootstrap, compare_laws=None if laws == "none" else laws,
                   seed=args.seed, fixed=fixed or None, influence=not args.no_influence,
                   starts=args.starts)
@@ -211,7 +211,7 @@ def cmd_report(args) -> int:
     for w in summary["warnings"]:
         _err(f"warning: {w}")
     if args.json:
-        print(json.dumps({"index": str(path), **summary}))
+        print(dumps({"index": str(path), **summary}))
     else:
         print(path)
     return 0

@@ -94,6 +94,28 @@ def family_warnings(table, inputs) -> list[str]:
             f"in Python, scalelab.read(path, family=NAME))"]
 
 
+def curve_warnings(table) -> list[str]:
+    """What a curve table's design leaves a curve law (inputs ``run_id, step, lr``) unable to say: several model
+    sizes pooled into one law with no N, and no run whose learning rate decays after its peak (the laws' annealing
+    term, which a decaying target schedule reads, is then not determined by the data)."""
+    import pandas as pd
+
+    df, out = table.df, []
+    if "N" in df.columns and "N" not in table.invalid and pd.to_numeric(df["N"], errors="coerce").nunique() > 1:
+        out.append("the table holds several model sizes (N) but the curve laws have no N: their fit pools the sizes "
+                   "into one curve; fit and forecast one size at a time")
+    if {"run_id", "step", "lr"} <= set(df.columns) and not {"step", "lr"} & set(table.invalid):
+        lr = pd.DataFrame({"run": df["run_id"].astype(str), "step": pd.to_numeric(df["step"], errors="coerce"),
+                           "lr": pd.to_numeric(df["lr"], errors="coerce")}).sort_values(["run", "step"])
+        peak = lr.groupby("run")["lr"].transform("max")
+        after = lr.groupby("run")["lr"].cummax() >= peak  # rows at or after each run's peak
+        if not (after & (lr["lr"] < 0.9 * peak)).any():
+            out.append("no run's learning rate decays after its peak (each holds it within 10% of the peak): the "
+                       "laws' annealing term is not determined by these runs, so a forecast or schedule that decays "
+                       "rests on its start range; train one run with a decay")
+    return out
+
+
 def design_warnings(table, inputs) -> list[str]:
     """Everything the runs' design says about a fit of a law reading ``inputs``: `table_warnings` and
     `family_warnings`, why a curve table's checkpoints are read as runs (`RunTable.final_points`), and that rows were
@@ -102,7 +124,8 @@ def design_warnings(table, inputs) -> list[str]:
     implied = ["rows with 'step' and no 'run_id' were read as the checkpoints of one run each (rows alike in every input "
                "but step, in step order, losses falling), each run's last one as its final loss: give run_id, or drop "
                "step, if each row is a run of its own (a sweep whose step counts a run's total steps)"]
-    return (table_warnings(table) + family_warnings(table, inputs) + ([table.checkpoints] if table.checkpoints else [])
+    design = curve_warnings(table) if {"step", "lr"} <= set(inputs) else table_warnings(table)
+    return (design + family_warnings(table, inputs) + ([table.checkpoints] if table.checkpoints else [])
             + (implied if "run_id" in table.derived and not table.checkpoints else []))
 
 
@@ -144,4 +167,4 @@ def weighted_parameter_warnings(fits: dict, weights: dict) -> list[str]:
             for w in parameter_warnings(f["law"], f["law"].to_unconstrained(f["params"]))]
 
 
-__all__ = ["table_warnings", "unit_warnings", "family_warnings", "design_warnings", "parameter_warnings", "weighted_parameter_warnings"]
+__all__ = ["table_warnings", "curve_warnings", "unit_warnings", "family_warnings", "design_warnings", "parameter_warnings", "weighted_parameter_warnings"]

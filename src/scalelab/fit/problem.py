@@ -7,9 +7,13 @@ the law's inputs ``x``, with per-run weights ``w``.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
+import pandas as pd
 
 from scalelab import runs as _runs
+from scalelab.runs.columns import LOSS_MAX
 
 
 def table_for(table: _runs.RunTable, law) -> _runs.RunTable:
@@ -17,6 +21,40 @@ def table_for(table: _runs.RunTable, law) -> _runs.RunTable:
     run's last checkpoint (`RunTable.final_points`, with a note; every checkpoint when the last ones cannot
     determine the law) for a final-loss law on a curve table."""
     return table if getattr(law, "prepare", None) is not None else table.final_points()
+
+
+def curve_rows(table: _runs.RunTable) -> tuple:
+    """``(table, fitted [n] bool, notes)``: the rows of a curve table that a curve law is fitted on.
+
+    Every row stays in its run's schedule (the laws read each run's learning rates from all of its rows), but two
+    kinds are not fitted: rows whose loss is missing or unusable (NaN, text, non-positive or above `LOSS_MAX`; their
+    loss is filled with the median so that the column reads), and rows at step 0 (no learning rate summed yet: the
+    laws' power of S is infinite there, and a loss at initialisation is not theirs to model). Dropping either kind
+    instead would cut the schedule: a run's learning-rate drop logged on a row without a loss would become a slope.
+    ``notes`` says what is not fitted. The table's index (its file lines) is kept.
+    """
+    df = table.df
+    for c in ("run_id", "step", "lr", "loss"):
+        if c not in df.columns:
+            raise _runs.RunTableError(f"{table.source}: column {c!r} missing; a curve law needs run_id, step, lr and "
+                                      f"loss per row (columns are {table.columns})")
+    for c in ("step", "lr"):
+        if c in table.invalid:
+            raise _runs.RunTableError(table.invalid[c])
+    loss = pd.to_numeric(df["loss"], errors="coerce").to_numpy(float)
+    ok = np.isfinite(loss) & (loss > 0) & (loss <= LOSS_MAX)
+    notes = []
+    if not ok.all():
+        notes.append(f"{int((~ok).sum())} rows without a usable loss (NaN, non-positive or above {LOSS_MAX:g}) "
+                     f"keep their lr in the schedule but are not fitted")
+        fill = np.median(loss[ok]) if ok.any() else 1.0
+        table = dataclasses.replace(table, df=df.assign(loss=np.where(ok, loss, fill)),
+                                    invalid={k: v for k, v in table.invalid.items() if k != "loss"})
+    at0 = pd.to_numeric(df["step"], errors="coerce").to_numpy(float) == 0
+    if (ok & at0).any():
+        notes.append(f"{int((ok & at0).sum())} rows at step 0 keep their lr in the schedule but are not fitted (no "
+                     f"learning rate summed yet: the law's loss there is infinite)")
+    return table, ok & ~at0, notes
 
 
 def prepare_data(table: _runs.RunTable, law, weights=None, dtype=np.float64) -> dict:
@@ -49,8 +87,15 @@ def prepare(runs, law, weights=None, *, n_free: int | None = None, dtype=np.floa
     """
     table = table_for(_runs.read(runs), law)
     n_params = law.n_params if n_free is None else int(n_free)
+    fitted = None
+    if getattr(law, "prepare", None) is not None:  # a curve law: every row in the schedule, some not fitted
+        table, fitted, notes = curve_rows(table)
+        table = dataclasses.replace(table, notes=table.notes + tuple(notes))
     table.require((*law.inputs, law.target), n_params=n_params, law=law.name)
     data = prepare_data(table, law, weights, dtype)
+    if fitted is not None and not fitted.all():  # the schedule read from every row, the arrays of the fitted ones
+        data = {"x": {k: v[fitted] for k, v in data["x"].items()}, "y": data["y"][fitted], "w": data["w"][fitted]}
+        table = table.select(fitted)
     # replicates (runs at the same inputs, e.g. other seeds) add no new point of the law's curve, nor do runs of weight 0
     used = data["w"] > 0
     points = len(table.df.loc[used, list(law.inputs)].drop_duplicates())
@@ -64,4 +109,4 @@ def prepare(runs, law, weights=None, *, n_free: int | None = None, dtype=np.floa
     return table, data
 
 
-__all__ = ["prepare", "prepare_data", "table_for"]
+__all__ = ["prepare", "prepare_data", "table_for", "curve_rows"]

@@ -13,35 +13,16 @@ import pandas as pd
 
 from scalelab import runs as _runs
 from scalelab.laws.curves import CURVE_INPUTS
-from scalelab.runs.columns import LOSS_MAX, canonical_names
+from scalelab.fit.problem import curve_rows
+from scalelab.runs.columns import canonical_names
 
 
 def training_table(table: _runs.RunTable) -> tuple:
-    """``(table, weight [n], warnings)``: rows whose loss is missing keep their schedule, weight 0.
-
-    Rows at step 0 get weight 0 too (no summed learning rate yet: the laws' power of S is infinite).
-    """
-    df = table.df.reset_index(drop=True)  # positions, not labels, from here on
-    table = dataclasses.replace(table, df=df, lines=None)
-    for c in ("run_id", "step", "lr", "loss"):
-        if c not in df.columns:
-            raise _runs.RunTableError(f"{table.source}: column {c!r} missing; a curve forecast needs run_id, step, "
-                                      f"lr and loss per row (columns are {table.columns})")
-    for c in ("step", "lr"):
-        if c in table.invalid:
-            raise _runs.RunTableError(table.invalid[c])
-    loss = pd.to_numeric(df["loss"], errors="coerce").to_numpy(float)
-    ok = np.isfinite(loss) & (loss > 0) & (loss <= LOSS_MAX)
-    warnings = []
-    if not ok.all():
-        warnings.append(f"{int((~ok).sum())} rows without a usable loss (NaN, non-positive or above {LOSS_MAX:g}) "
-                        f"keep their lr in the schedule but are not fitted")
-        fill = np.median(loss[ok]) if ok.any() else 1.0
-        df = df.assign(loss=np.where(ok, loss, fill))
-        table = dataclasses.replace(table, df=df, invalid={k: v for k, v in table.invalid.items() if k != "loss"})
-    at0 = df["step"].to_numpy(float) == 0
-    w = (ok & ~at0).astype(float)
-    return table, w, warnings
+    """``(table, weight [n], warnings)``: `scalelab.fit.problem.curve_rows` (rows without a usable loss and rows at
+    step 0 keep their schedule, weight 0), the index reset to positions."""
+    table, fitted, warnings = curve_rows(table)
+    table = dataclasses.replace(table, df=table.df.reset_index(drop=True), lines=None)  # positions from here on
+    return table, fitted.astype(float), warnings
 
 
 def _frame(at) -> pd.DataFrame:

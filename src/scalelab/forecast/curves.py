@@ -157,6 +157,7 @@ def forecast_curves(runs, at, laws="auto", ci: float = 0.9, *, truncate=(0.5,), 
       `CurveForecast`, one prediction per row of ``at`` in its order.
     """
     from scalelab.fit import variants as _variants
+    from scalelab.fit.identify import curve_warnings
     from scalelab.fit.many import fit_many
 
     t0 = time.perf_counter()
@@ -265,9 +266,7 @@ def forecast_curves(runs, at, laws="auto", ci: float = 0.9, *, truncate=(0.5,), 
     if tg["lr"].max() > 1.05 * lr_top:
         warnings.append(f"target learning rates reach {tg['lr'].max():.3g}, above the training runs' largest "
                         f"({lr_top:.3g}): the laws were not fitted there")
-    if "N" in df.columns and "N" not in table.invalid and len(np.unique(df["N"])) > 1:
-        warnings.append("the table holds several model sizes (N) but the curve laws have no N: forecast one size "
-                        "at a time")
+    warnings += curve_warnings(table)  # several sizes pooled; no run whose lr decays
     ignored = table.ignored(set(CURVE_INPUTS) | {"loss"})
     notes = table.notes + notes + ((f"columns not read by the curve laws (left untouched): {ignored}",) if ignored else ())
     method = METHOD if len(names) > 1 else f"single law ({names[0]}); " + METHOD.split(", stacking; ")[1]

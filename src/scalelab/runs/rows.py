@@ -126,3 +126,33 @@ def conflicting_losses(df: pd.DataFrame, invalid: Mapping, source: str, lines: M
             f"to {100 * spread.max():.0f}% apart ({named_rows(df.index[off][:10], lines=lines)}): seeds of one run differ "
             f"by ~1%, so these look like two ladders mixed (train and validation losses, two datasets); keep one, "
             f"or tell them apart in a column such as family")
+
+
+def split_rows(df: pd.DataFrame) -> tuple[pd.DataFrame, list]:
+    """``(df, notes)``: rows of one run at one step that each hold a part of the row (a W&B export logs the loss
+    and the learning rate in separate rows) merged into one, at the first row's place; groups whose rows disagree on
+    any value the laws read (`NUMERIC`), or repeat each other whole, are left as they are (the curve table's duplicate-step check and the
+    repeated-rows note see them)."""
+    if not {"run_id", "step"} <= set(df.columns) or not df["run_id"].duplicated().any():
+        return df, []
+    keys = [df["run_id"].astype(str).rename("_run"), pd.to_numeric(df["step"], errors="coerce").rename("_step")]
+    many = df.groupby(keys, sort=False, dropna=False)["step"].transform("size").to_numpy() > 1
+    if not many.any():
+        return df, []
+    sub = df[many]
+    g = sub.groupby([k[many] for k in keys], sort=False, dropna=False)
+    filled, size = g.count(), g.size()
+    read = [c for c in df.columns if c in NUMERIC]  # the columns laws read; others (W&B's own _step) take the first
+    agree = (g[read].nunique(dropna=True) <= 1).all(axis=1)
+    split = (filled[read].lt(size, axis=0) & filled[read].gt(0)).any(axis=1)  # a column filled in some rows only
+    ok = agree & split
+    if not ok.any():
+        return df, []
+    first = sub.index.to_series().groupby([k[many] for k in keys], sort=False, dropna=False).first()[ok]
+    merged = g.first()[ok].set_axis(first.to_numpy())  # first non-empty value of each column
+    merged = merged[[c for c in df.columns if c in merged.columns]]
+    members = sub.index[pd.MultiIndex.from_arrays([k[many] for k in keys]).isin(ok.index[ok])]
+    out = df.drop(index=members.difference(first.to_numpy()))
+    out.loc[merged.index, merged.columns] = merged
+    return out, [f"{len(members)} rows at {int(ok.sum())} (run_id, step) pairs each held part of a row (the loss and "
+                 f"the lr logged in separate rows, as W&B exports do): merged into one row per step"]

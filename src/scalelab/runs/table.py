@@ -50,7 +50,8 @@ import pandas as pd
 
 from scalelab.runs.columns import (FROM_C, LOSS_MAX, NUMERIC, POSITIVE, RANGES, RunTableError, canonical_names,
                                    duplicate_columns, implied_amounts, map_columns, numbers)
-from scalelab.runs.rows import conflicting_losses, implied_runs, named_rows, one_letter_amount, repeated_rows
+from scalelab.runs.rows import (conflicting_losses, implied_runs, named_rows, one_letter_amount, repeated_rows,
+                                split_rows)
 
 # An old proxy sweep table: the columns (any one of a group) that only the proxy trainer writes
 # (the same rule as `scalelab.proxy.sweep.legacy_columns`; runs/ imports nothing above it).
@@ -254,6 +255,8 @@ def from_dataframe(df: pd.DataFrame, source: str = "<DataFrame>", *, columns: Ma
                             f" (name it: --map loss=COLUMN, or read(..., columns={{'loss': COLUMN}}))")
     df, implied = implied_runs(df, invalid)
     notes += implied
+    df, merged = split_rows(df)
+    notes += merged
     curve = "run_id" in df.columns and "step" in df.columns and bool(df["run_id"].duplicated().any())
     for col in NUMERIC:
         if col not in df.columns or col in invalid:

@@ -1,0 +1,107 @@
+"""Which rows of a curve table a curve law is fitted on, what its design cannot tell, and exports read as written.
+
+References: the same table without the rows in question (the fit must not move), a table built to trigger each
+warning, the merged W&B export written by hand, strict JSON (`json.loads` refusing NaN/Infinity tokens).
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import scalelab
+from scalelab import laws
+from scalelab.bayes.adjust import resolve_adjust
+from scalelab.fit import identify
+from scalelab.laws import schedule
+
+LA = laws.get("lr_annealing")
+TRUTH = {"L0": 2.2, "A": 0.5, "alpha": 0.5, "C": 15.0, "lam": 0.99}
+
+
+def curves(every=100) -> pd.DataFrame:
+    """Three noisy lr_annealing curves (cosine, constant, WSD) logged every ``every`` steps from step 100."""
+    rng = np.random.default_rng(5)
+    frames = [schedule.schedule_table(lrs, every=every, run_id=name) for name, lrs in (
+        ("cos", schedule.cosine(2000, 3e-3, 100, 3e-4)), ("const", schedule.constant(2000, 3e-3, 100)),
+        ("wsd", schedule.wsd(2000, 3e-3, 100, 0.3, 3e-4)))]
+    df = pd.concat(frames, ignore_index=True)
+    df = df[df["step"] > 0].reset_index(drop=True)
+    clean = np.asarray(LA(TRUTH, **{k: df[k].to_numpy() for k in ("run_id", "step", "lr")}))
+    return df.assign(loss=clean * np.exp(2e-4 * rng.standard_normal(len(df))))
+
+
+def test_step_zero_and_lr_only_rows_stay_in_the_schedule_but_are_not_fitted():
+    """A step-0 row (the loss at initialisation, lr 0) made `fit` return its first start with an infinite objective
+    (exit 0), and rows holding only an lr were refused ("loss has NaN"), while dropping them cuts the schedule. Both
+    now keep the schedule and are not fitted: the fit equals the fit of the logged rows alone."""
+    base = curves()
+    start = base.groupby("run_id", sort=False).head(1).assign(step=0, lr=0.0, loss=10.8)
+    mids = base.assign(step=base["step"] - 50, loss=np.nan)  # lr-only rows on the same linear pieces
+    mids = mids[mids["step"] > 100]
+    mids = mids.assign(lr=[np.interp(s, base.loc[base["run_id"] == r, "step"], base.loc[base["run_id"] == r, "lr"])
+                           for r, s in zip(mids["run_id"], mids["step"])])  # the schedule's own lr at those steps
+    full = pd.concat([start, base, mids]).sort_values(["run_id", "step"], kind="stable").reset_index(drop=True)
+    ref = scalelab.fit(base, "lr_annealing", starts="grid")
+    got = scalelab.fit(full, "lr_annealing", starts="grid")
+    assert np.isfinite(got.objective) and got.converged
+    assert got.objective == pytest.approx(ref.objective, rel=1e-6)
+    for k, v in ref.params.items():
+        assert got.params[k] == pytest.approx(v, rel=1e-5), k
+    assert got.n_runs == len(base)  # the fitted rows
+    assert any("rows at step 0" in n for n in got.notes) and any("without a usable loss" in n for n in got.notes)
+
+
+def test_curve_design_warnings():
+    """Several model sizes pooled into one curve law (its fit said only that N spans less than a decade, of an N
+    exponent the law does not have), and no run whose lr decays (the annealing term undetermined)."""
+    df = curves(every=200)
+    assert identify.curve_warnings(scalelab.read(df)) == []
+    sized = df.assign(N=np.where(df["run_id"] == "cos", 2.5e7, 1e8))
+    said = identify.curve_warnings(scalelab.read(sized))
+    assert len(said) == 1 and "several model sizes" in said[0]
+    const = df[df["run_id"] == "const"]
+    said = identify.curve_warnings(scalelab.read(const))
+    assert len(said) == 1 and "decays after its peak" in said[0]
+    fit = scalelab.fit(sized, "lr_annealing", starts="grid")
+    assert any("several model sizes" in w for w in fit.warnings)
+    assert not any("decades in N" in w for w in fit.warnings)
+
+
+def test_loss_and_lr_logged_in_separate_rows_are_merged(tmp_path):
+    """A W&B export logs the loss and the lr in separate rows at one step (with W&B's own _step counter): refused
+    as duplicate steps, with advice (drop_duplicates) that loses one of the two. Now merged into one row per step."""
+    df = curves(every=200)
+    lr_rows = df.drop(columns="loss").assign(_step=np.arange(len(df)) * 2)
+    loss_rows = df.drop(columns="lr").assign(_step=np.arange(len(df)) * 2 + 1)
+    export = pd.concat([lr_rows, loss_rows]).sort_values(["run_id", "step", "_step"], kind="stable")
+    path = tmp_path / "export.csv"
+    export.to_csv(path, index=False)
+    table = scalelab.read(path)
+    assert len(table) == len(df) and any("merged into one row per step" in n for n in table.notes)
+    got = table.df.sort_values(["run_id", "step"])[["run_id", "step", "lr", "loss"]].reset_index(drop=True)
+    want = df.sort_values(["run_id", "step"])[["run_id", "step", "lr", "loss"]].reset_index(drop=True)
+    pd.testing.assert_frame_equal(got, want, check_dtype=False)
+    # rows of one step that disagree on a value the laws read stay two rows: the duplicate step is refused
+    clash = pd.concat([df, df.iloc[[3]].assign(loss=df["loss"].iloc[3] * 1.1)]).sort_values(["run_id", "step"], kind="stable")
+    with pytest.raises(scalelab.RunTableError, match="duplicate steps"):
+        scalelab.fit(clash, "lr_annealing")
+
+
+def test_no_sandwich_on_checkpoints_and_json_is_strict():
+    """`bayes --method laplace` on a curve law took its 228 checkpoints of 3 runs for 228 independent runs and
+    sandwich-adjusted; a target no law can forecast printed bare NaN/Infinity tokens in --json."""
+    from scalelab.cli import options
+
+    kind, why = resolve_adjust("auto", LA, "huber", 10_000)
+    assert kind is None and "checkpoints" in why
+    assert resolve_adjust("auto", laws.get("chinchilla"), "huber", 10_000)[0] == "sandwich"
+
+    def strict(text):
+        return json.loads(text, parse_constant=lambda c: (_ for _ in ()).throw(ValueError(c)))
+
+    out = strict(options.dumps({"loss": [1.0, float("nan"), np.float64("inf")], "n": np.int64(3), "ok": np.bool_(True)}))
+    assert out == {"loss": [1.0, None, None], "n": 3, "ok": True}
