@@ -4,7 +4,8 @@
     scalelab schedule --from fit.json --steps 24000 --peak-lr 3e-4 --warmup 2160 --out schedule.csv
 
 The CSV holds ``step, lr`` rows (the learning rate of each update; warm-up from 0 at step 0 is
-implied, see `scalelab.laws.schedule`), readable by ``scalelab proxy`` and by
+implied, see `scalelab.laws.schedule`; with ``--every K`` a row every K steps plus the rows where
+the schedule bends, so that read back it is the optimised schedule), readable by ``scalelab proxy`` and by
 `scalelab.curves.predict_table`. The predicted final losses of the optimised schedule, cosine and
 WSD (same steps, peak and warm-up) go to stderr, or to stdout as one JSON object with ``--json``.
 """
@@ -54,7 +55,8 @@ def add_commands(sub) -> None:
     p.add_argument("--min-lr", type=float, default=0.0, help="the schedule stays above this (default 0)")
     p.add_argument("--knots", type=count(2), default=512, help="schedule knots after warm-up (linear between)")
     p.add_argument("--iterations", type=count(1), default=3000, help="Adam iterations")
-    p.add_argument("--every", type=count(1), default=1, help="write a row every this many steps (and the last)")
+    p.add_argument("--every", type=count(1), default=1, help="write a row every this many steps, the last, and the rows where the schedule bends (end of "
+                   "warm-up, decay), so the file read back is the optimised schedule")
     p.add_argument("--out", required=True, help="schedule CSV to write (step, lr)")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.set_defaults(func=cmd_schedule)

@@ -54,10 +54,15 @@ class ScheduleResult:
     gain_vs_wsd: float
     iterations: int
 
-    def table(self, every: int = 1) -> pd.DataFrame:
+    def table(self, every: int = 1, tol: float = 1e-4) -> pd.DataFrame:
         """The schedule as ``step, lr`` rows (every ``every`` steps and the last; step 0 omitted
-        when its lr is 0): a schedule CSV for ``scalelab proxy`` and `predict_table`."""
-        return _schedule.schedule_table(self.lrs, every)[["step", "lr"]]
+        when its lr is 0): a schedule CSV for ``scalelab proxy`` and `predict_table`.
+
+        The rows where the schedule bends (the end of warm-up, the start and end of the decay) are
+        kept too, so the table read back (piecewise linear between rows) is within ``tol *
+        peak_lr`` of ``lrs`` at every step: it is the schedule whose loss was predicted.
+        """
+        return _schedule.schedule_table(self.lrs, every, tol=tol)[["step", "lr"]]
 
     def to_json(self) -> dict:
         return {"law": self.law.name, "params": dict(self.params), "steps": self.steps, "warmup": self.warmup,

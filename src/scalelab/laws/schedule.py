@@ -217,13 +217,43 @@ def per_step(step, lr, steps: int | None = None) -> np.ndarray:
     return np.interp(np.arange(steps + 1, dtype=float), step, lr)
 
 
-def schedule_table(lrs: np.ndarray, every: int = 1, run_id: str = "schedule") -> pd.DataFrame:
+def schedule_table(lrs: np.ndarray, every: int = 1, run_id: str = "schedule", tol: float | None = None) -> pd.DataFrame:
     """A per-step schedule ``lrs[0..T]`` as rows ``run_id, step, lr`` every ``every`` steps (and at T).
 
-    Step 0 is dropped when its lr is 0 (the warm-up convention restores it).
+    Step 0 is dropped when its lr is 0 (the warm-up convention restores it). ``tol`` (a fraction of
+    the largest lr): also keep the rows where the schedule bends (the end of warm-up, the start and
+    end of a decay, the knots of a curved decay), so that the table read back under the module's
+    convention (piecewise linear between rows) is within ``tol * max(lrs)`` of ``lrs`` at every
+    step; ``None`` keeps only the every-``every`` rows and the last.
     """
+    lrs = np.asarray(lrs, float)
     T = len(lrs) - 1
-    steps = np.unique(np.concatenate([np.arange(0, T + 1, every), [T]]))
+    keep = np.zeros(T + 1, bool)
+    keep[::every] = True
+    keep[T] = True
+    if tol is not None:
+        keep = _keep_bends(lrs, keep, tol * float(np.max(np.abs(lrs))))
+    steps = np.flatnonzero(keep)
     if lrs[0] == 0 and len(steps) > 1:
         steps = steps[1:]
-    return pd.DataFrame({"run_id": run_id, "step": steps.astype(int), "lr": np.asarray(lrs, float)[steps]})
+    return pd.DataFrame({"run_id": run_id, "step": steps.astype(int), "lr": lrs[steps]})
+
+
+def _keep_bends(lrs: np.ndarray, keep: np.ndarray, atol: float) -> np.ndarray:
+    """``keep`` (bool, steps 0..T, first and last True) plus the steps that bring the piecewise-linear
+    line through the kept steps within ``atol`` of ``lrs`` everywhere (Douglas-Peucker: each round
+    adds, in every segment still off by more than ``atol``, the step farthest from its chord)."""
+    s = np.arange(len(lrs))
+    keep = keep.copy()
+    keep[0] = keep[-1] = True
+    if len(lrs) < 3:
+        return keep
+    while True:  # rounds of refinement (about log2 of the longest segment), not a loop over steps
+        kept = np.flatnonzero(keep)
+        dev = np.abs(lrs - np.interp(s, kept, lrs[kept]))
+        seg = np.minimum(np.searchsorted(kept, s, side="right") - 1, len(kept) - 2)  # step -> its segment
+        worst = np.maximum.reduceat(dev, kept[:-1])
+        hit = np.flatnonzero((dev > atol) & (dev == worst[seg]))
+        if len(hit) == 0:
+            return keep
+        keep[hit[np.unique(seg[hit], return_index=True)[1]]] = True
