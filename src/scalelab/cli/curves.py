@@ -7,7 +7,9 @@ The CSV holds ``step, lr`` rows (the learning rate of each update; warm-up from 
 implied, see `scalelab.laws.schedule`; with ``--every K`` a row every K steps plus the rows where
 the schedule bends, so that read back it is the optimised schedule), readable by ``scalelab proxy`` and by
 `scalelab.curves.predict_table`. The predicted final losses of the optimised schedule, cosine and
-WSD (same steps, peak and warm-up) go to stderr, or to stdout as one JSON object with ``--json``.
+WSD (same steps, peak, warm-up and --min-lr: they decay to max(min-lr, 0.1 x peak)) go to stderr,
+or to stdout as one JSON object with ``--json`` (its ``notes`` say when --min-lr raised the
+baselines' end, or when a baseline beat the optimiser and was written instead, ``source``).
 """
 
 from __future__ import annotations
@@ -43,6 +45,8 @@ def cmd_schedule(args) -> int:
         print(f"predicted final loss ({res.law.name}): optimised {p['optimised']:.5f}, cosine {p['cosine']:.5f} "
               f"(gain {res.gain_vs_cosine:.5f}), wsd {p['wsd']:.5f} (gain {res.gain_vs_wsd:.5f}), "
               f"constant {p['constant']:.5f}", file=sys.stderr)
+        for note in res.notes:
+            print(f"note: {note}", file=sys.stderr)
     return 0
 
 

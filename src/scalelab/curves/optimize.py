@@ -10,6 +10,12 @@ is linear from 0 at step 0 to ``peak_lr`` at step ``warmup`` (the curve-table co
 (optax) minimises the law's predicted loss at the last step over ``z`` from three starts (the
 cosine baseline, the WSD baseline, and WSD with a 50 % decay), vmapped in one compiled
 ``lax.scan``; the best iterate of the best start is kept.
+
+The baselines obey the same constraints (warm-up, peak, ``min_lr``): cosine and WSD decay to
+``max(min_lr, baseline_final * peak_lr)``. Every baseline is a feasible schedule, so the result is
+never predicted worse than the best of them: where the optimised schedule is predicted worse (the
+parameterisation cannot be exactly constant, and Adam may stop short), the best baseline is
+returned instead, with a note.
 """
 
 from __future__ import annotations
@@ -35,11 +41,15 @@ class ScheduleResult:
       law: the `Law` used; params: its natural parameters.
       steps, warmup, peak_lr, min_lr: the problem (steps = updates; lr per update).
       lrs: float64 ``[steps + 1]``, the learning rate at steps 0..steps (``lrs[0] = 0`` with warm-up).
-      predicted: predicted final loss (nats/token) of ``optimised``, ``cosine`` and ``wsd`` (both
-        from ``peak_lr`` to ``baseline_final * peak_lr``, WSD decaying linearly over the last
-        ``wsd_decay`` of steps), and ``constant``.
+      predicted: predicted final loss (nats/token) of ``optimised`` (the returned ``lrs``),
+        ``cosine`` and ``wsd`` (both from ``peak_lr`` to ``baseline_final_lr``, WSD decaying
+        linearly over the last ``wsd_decay`` of steps), and ``constant``.
       gain_vs_cosine, gain_vs_wsd: predicted loss reduction (baseline - optimised), nats/token.
       iterations: Adam iterations run.
+      baseline_final_lr: where cosine and WSD end, ``max(min_lr, baseline_final * peak_lr)``.
+      baselines: per-step lrs ``[steps + 1]`` of ``cosine``, ``wsd`` and ``constant``.
+      source: ``"optimised"``, or the baseline returned because the optimised schedule was worse.
+      notes: sentences for the user (a raised baseline end, a baseline returned).
     """
 
     law: object
@@ -53,6 +63,10 @@ class ScheduleResult:
     gain_vs_cosine: float
     gain_vs_wsd: float
     iterations: int
+    baseline_final_lr: float = 0.0
+    baselines: dict = dataclasses.field(default_factory=dict)
+    source: str = "optimised"
+    notes: tuple = ()
 
     def table(self, every: int = 1, tol: float = 1e-4) -> pd.DataFrame:
         """The schedule as ``step, lr`` rows (every ``every`` steps and the last; step 0 omitted
@@ -68,7 +82,8 @@ class ScheduleResult:
         return {"law": self.law.name, "params": dict(self.params), "steps": self.steps, "warmup": self.warmup,
                 "peak_lr": self.peak_lr, "min_lr": self.min_lr, "predicted": dict(self.predicted),
                 "gain_vs_cosine": self.gain_vs_cosine, "gain_vs_wsd": self.gain_vs_wsd,
-                "iterations": self.iterations}
+                "iterations": self.iterations, "baseline_final_lr": self.baseline_final_lr,
+                "source": self.source, "notes": list(self.notes)}
 
 
 def _knot_inputs(steps: int, warmup: int, knot_steps: np.ndarray, knot_lrs):
@@ -108,11 +123,12 @@ def optimize_schedule(fit, steps: int, peak_lr: float, warmup: int = 0, *, min_l
       min_lr: the schedule stays above this learning rate.
       knots: schedule knots after warm-up (at most one per step; linear in between).
       iterations, learning_rate: Adam on the decrement parameters ``z``.
-      baseline_final, wsd_decay: the cosine and WSD baselines end at ``baseline_final *
-        peak_lr``; WSD decays linearly over the last ``wsd_decay`` of the steps.
+      baseline_final, wsd_decay: the cosine and WSD baselines end at ``max(min_lr,
+        baseline_final * peak_lr)``; WSD decays linearly over the last ``wsd_decay`` of the steps.
 
     Returns:
-      `ScheduleResult` (per-step ``lrs``, predicted final losses, gains over cosine and WSD).
+      `ScheduleResult` (per-step ``lrs``, predicted final losses, gains over cosine and WSD). Its
+      ``lrs`` are the optimised schedule, or the best baseline where that is predicted lower.
     """
     law, params = law_and_params(fit)
     if getattr(law, "prepare", None) is None:
@@ -126,9 +142,12 @@ def optimize_schedule(fit, steps: int, peak_lr: float, warmup: int = 0, *, min_l
     knot_steps = np.linspace(warmup, steps, M + 1)
     span = peak_lr - min_lr
 
-    cos = _schedule.cosine(steps, peak_lr, warmup, final_lr=baseline_final * peak_lr)
-    wsd = _schedule.wsd(steps, peak_lr, warmup, decay_frac=wsd_decay, final_lr=baseline_final * peak_lr)
-    wsd_long = _schedule.wsd(steps, peak_lr, warmup, decay_frac=0.5, final_lr=0.5 * baseline_final * peak_lr)
+    # Baselines under the optimised schedule's constraints: a baseline ending below min_lr is another
+    # problem, and made the optimiser look worse than WSD (trial 5, --min-lr 1e-4: gain -0.02).
+    end = max(float(min_lr), baseline_final * peak_lr)
+    cos = _schedule.cosine(steps, peak_lr, warmup, final_lr=end)
+    wsd = _schedule.wsd(steps, peak_lr, warmup, decay_frac=wsd_decay, final_lr=end)
+    wsd_long = _schedule.wsd(steps, peak_lr, warmup, decay_frac=0.5, final_lr=max(float(min_lr), 0.5 * end))
 
     def z_from(lrs):  # softplus^-1 of a schedule's log-decrements between knots
         frac = np.clip((np.interp(knot_steps, np.arange(steps + 1), lrs) - min_lr) / span, 1e-4, 1.0)
@@ -171,10 +190,19 @@ def optimize_schedule(fit, steps: int, peak_lr: float, warmup: int = 0, *, min_l
     head_s, head_l = ([0.0], [0.0]) if warmup > 0 else ([], [])
     lrs = np.interp(np.arange(steps + 1, dtype=float), np.concatenate([head_s, knot_steps]),
                     np.concatenate([head_l, knot_lrs]))
-    const = _schedule.constant(steps, peak_lr, warmup)
+    baselines = {"cosine": cos, "wsd": wsd, "constant": _schedule.constant(steps, peak_lr, warmup)}
     fitted = {"law": law, "params": params}
-    predicted = {name: final_loss(fitted, s) for name, s in
-                 (("optimised", lrs), ("cosine", cos), ("wsd", wsd), ("constant", const))}
+    predicted = {name: final_loss(fitted, s) for name, s in (("optimised", lrs), *baselines.items())}
+    notes = []
+    if end > baseline_final * peak_lr:
+        notes.append(f"the cosine and WSD baselines decay to min_lr={end:g} (not {baseline_final:g} x peak_lr = "
+                     f"{baseline_final * peak_lr:g}), the bound the optimised schedule obeys")
+    best = min(baselines, key=lambda k: predicted[k])
+    source = "optimised"
+    if predicted[best] < predicted["optimised"]:
+        notes.append(f"the optimised schedule (predicted {predicted['optimised']:.6f}) was worse than the "
+                     f"{best} baseline ({predicted[best]:.6f}); the {best} schedule is returned")
+        source, lrs, predicted["optimised"] = best, baselines[best], predicted[best]
     return ScheduleResult(law, params, steps, warmup, float(peak_lr), float(min_lr), lrs, predicted,
                           predicted["cosine"] - predicted["optimised"], predicted["wsd"] - predicted["optimised"],
-                          int(iterations))
+                          int(iterations), end, baselines, source, tuple(notes))
