@@ -31,7 +31,9 @@ def suggest(capsys, path, *extra):
     return json.loads(out.out), out.err
 
 
-@pytest.mark.parametrize("method", ["greedy", "gradient"])
+# greedy's selection and bookkeeping are also tested on a simulated table (test_design.py); on Epoch it runs with
+# `make test-all` only, to keep `make test` within CI's 10 minutes
+@pytest.mark.parametrize("method", [pytest.param("greedy", marks=pytest.mark.slow), "gradient"])
 def test_epoch_suggestion_is_spread_and_spends_the_budget(capsys, epoch_path, method):
     obj, err = suggest(capsys, epoch_path, "--method", method)
     runs = obj["runs"]
