@@ -160,6 +160,19 @@ def dumps(obj) -> str:
     return json.dumps(plain(obj), allow_nan=False)
 
 
+def refuse_curve_laws(names, command: str) -> None:
+    """A ``UsageError`` when every law in ``names`` is a learning-curve law, which ``command`` (scored on final losses
+    of runs of several sizes) cannot use; it names the command that can."""
+    from scalelab import laws
+
+    curve = [n for n in names if getattr(laws.get(n), "prepare", None) is not None]
+    if names and len(curve) == len(names):
+        raise UsageError(f"{command}: {', '.join(curve)} {'is a learning-curve law' if len(curve) == 1 else 'are learning-curve laws'} "
+                         f"(the loss along a run's lr schedule, not across model sizes), which {command} cannot use; "
+                         f"`scalelab forecast CURVES.csv --law auto --at SCHEDULES.csv` scores and weights the curve "
+                         f"laws on held-out schedules, and `scalelab fit CURVES.csv --law NAME` fits one")
+
+
 def law_rows(table, law):
     """``(rows, words)``: the rows ``law`` is fitted on (`scalelab.fit.problem.table_for`: a final-loss law on a
     curve table reads each run's last checkpoint) and them in words for a progress line ("20 runs", "4 runs (110
@@ -257,6 +270,11 @@ def law_inputs(args, law, extra=()) -> dict:
     or sizes (N, D, E, ...) must be > 0 (a loss at N = 0 or N < 0 is not a number)."""
     from scalelab.runs.columns import value_problem
 
+    if getattr(law, "prepare", None) is not None:  # a curve law reads whole schedules, not one value per input
+        raise UsageError(f"law {law.name!r} is a learning-curve law: it predicts the loss along whole schedules "
+                         f"(run_id, step, lr rows), which predict's options cannot give; use `scalelab forecast "
+                         f"CURVES.csv --law {law.name} --at SCHEDULES.csv`, or scalelab.curves.predict_table(fit, "
+                         f"SCHEDULES.csv) in Python")
     inputs = {}
     for name in (*law.inputs, *extra):
         value = getattr(args, name, None)
@@ -333,4 +351,4 @@ def params_from(args, law) -> dict:
 
 
 __all__ = ["check_own_output", "count", "fraction", "err", "starts_value", "add_table", "add_fit", "add_json", "read_table", "fixed_from", "floats",
-           "law_inputs", "dumps", "law_rows", "add_param_source", "params_from", "UsageError", "column_map", "add_law", "LAW_HELP"]
+           "law_inputs", "dumps", "law_rows", "refuse_curve_laws", "add_param_source", "params_from", "UsageError", "column_map", "add_law", "LAW_HELP"]

@@ -193,9 +193,11 @@ def check_report_dir(out: Path) -> None:
 
 
 def cmd_report(args) -> int:
-    from scalelab.cli.options import law_rows, read_table
+    from scalelab.cli.options import law_rows, read_table, refuse_curve_laws
     from scalelab.report import report
 
+    if args.law != "auto":
+        refuse_curve_laws([args.law], "report")
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise ValueError(f"cannot write the report to {str(out)!r}: it is a file, not a directory; choose --out DIR")

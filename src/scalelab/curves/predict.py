@@ -74,7 +74,7 @@ def predict_table(fit, table, max_segment: float | None = None) -> np.ndarray:
       table: path, DataFrame or `RunTable` with ``run_id``, ``step``, ``lr`` per row; the
         schedules need not be those fitted. Each run's schedule is its rows' lr, piecewise
         linear between rows, warming up linearly from 0 at step 0 to a first row above step 0.
-      max_segment: longest quadrature piece in steps (default: longest run / 256).
+      max_segment: longest quadrature piece in steps (default: each run's last step / 256).
 
     Returns:
       float64 array, one prediction per row, in the table's row order.

@@ -39,6 +39,7 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pandas as pd
 
 from scalelab import laws as _laws
 from scalelab import runs as _runs
@@ -126,6 +127,16 @@ def predict_rows(law, params: dict, x: dict) -> np.ndarray:
     out = [np.asarray(program(p, {k: jnp.asarray(v[i:i + chunk]) for k, v in x.items()}))
            for i in range(0, n, chunk)]  # row chunks bound memory
     return np.concatenate(out, axis=1).astype(float)
+
+
+def _decayed_to(df) -> float:
+    """The lowest learning rate any run of ``df`` (``run_id, step, lr`` rows) reaches at or after its peak."""
+    lr = pd.to_numeric(df["lr"], errors="coerce")
+    run = df["run_id"].astype(str)
+    order = np.argsort(pd.to_numeric(df["step"], errors="coerce").to_numpy(), kind="stable")
+    lr, run = lr.iloc[order].reset_index(drop=True), run.iloc[order].reset_index(drop=True)
+    after = lr.groupby(run).cummax() >= lr.groupby(run).transform("max")
+    return float(lr[after].min())
 
 
 def _distance(step, horizon) -> np.ndarray:
@@ -266,6 +277,11 @@ def forecast_curves(runs, at, laws="auto", ci: float = 0.9, *, truncate=(0.5,), 
     if tg["lr"].max() > 1.05 * lr_top:
         warnings.append(f"target learning rates reach {tg['lr'].max():.3g}, above the training runs' largest "
                         f"({lr_top:.3g}): the laws were not fitted there")
+    floor, tg_floor = _decayed_to(df), _decayed_to(tg)
+    if tg_floor < 0.5 * floor:
+        warnings.append(f"target schedules decay to lr {tg_floor:.3g}, below the lowest the training runs reach after "
+                        f"their peak ({floor:.3g}): the laws' annealing term is extrapolated there, and the held-out "
+                        f"schedules did not measure that error")
     warnings += curve_warnings(table)  # several sizes pooled; no run whose lr decays
     ignored = table.ignored(set(CURVE_INPUTS) | {"loss"})
     notes = table.notes + notes + ((f"columns not read by the curve laws (left untouched): {ignored}",) if ignored else ())

@@ -14,7 +14,7 @@ Integrals (per-step sums as in the multi-power law's code, learning rate x steps
 * per segment ``j`` between knots (cut at ``t``), decrement ``d_j = eta(start) - eta(end)``
   (negative during warm-up), spread evenly over its steps;
 * the multi-power loss-drop sum over the updates ``k`` of a segment is taken by two-point
-  Gauss-Legendre quadrature (a segment is at most ``1/256`` of the longest run by default):
+  Gauss-Legendre quadrature (a segment is at most ``1/256`` of its run by default):
   within 1e-5 of the exact per-step sum on the loss in tests/test_curves.py, and within 2.2e-4
   (mean 3e-6) on the authors' 400M curves, the worst row being the first after a step change;
   the annealing momentum's geometric sums are exact per segment.

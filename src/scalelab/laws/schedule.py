@@ -40,7 +40,7 @@ import pandas as pd
 __all__ = ["is_curve_table", "check_curve_table", "final_rows", "encode", "knots_of",
            "constant", "cosine", "wsd", "per_step", "schedule_table", "DEFAULT_SEGMENTS", "DEFAULT_MAX_KNOTS"]
 
-DEFAULT_SEGMENTS = 256    # the longest run is cut into at least this many pieces (midpoint accuracy)
+DEFAULT_SEGMENTS = 256    # each run is cut into at least this many pieces (quadrature accuracy)
 DEFAULT_MAX_KNOTS = 2048  # knots per run at most (memory: n_rows x knots per array)
 
 
@@ -92,6 +92,11 @@ def check_curve_table(df: pd.DataFrame, source: str = "<DataFrame>", need_lr: bo
                         f"configuration, give each seed its own run_id")
         if (d < 0).any():
             bad = np.asarray(idx)[1:][d < 0]
+            if len(np.unique(s)) < len(s):  # steps that go back and repeat: a run resumed from a checkpoint
+                raise error(f"{source}: run {run!r} goes back to earlier steps at {rows(bad)} and repeats them: a run "
+                            f"resumed from an earlier checkpoint? Keep, for each step, the resumed run's row (e.g. "
+                            f"df.drop_duplicates(['run_id', 'step'], keep='last').sort_values(['run_id', 'step'])), "
+                            f"or give the two parts their own run_id")
             raise error(f"{source}: run {run!r} has steps out of order at {rows(bad)}; sort the table "
                         f"(df.sort_values(['run_id', 'step']))")
     if need_lr or "lr" in df.columns:
@@ -150,8 +155,9 @@ def encode(df: pd.DataFrame, max_segment: float | None = None, max_knots: int = 
 
     Args:
       df: a curve table (``run_id``, ``step``, ``lr``; checked by `check_curve_table`).
-      max_segment: longest piece between knots, in steps (default: the longest run's last step
-        / ``DEFAULT_SEGMENTS``).
+      max_segment: longest piece between knots, in steps (default: each run's own last step
+        / ``DEFAULT_SEGMENTS``, so that a run's encoding, and the prediction at its rows, does not depend
+        on the other runs of the table).
       max_knots: knots per run at most (see the module doc).
 
     Returns:
@@ -161,14 +167,13 @@ def encode(df: pd.DataFrame, max_segment: float | None = None, max_knots: int = 
         check_curve_table(df, need_lr=True)
     step = df["step"].to_numpy(dtype=float)
     lr = df["lr"].to_numpy(dtype=float)
-    if max_segment is None:
-        max_segment = max(1.0, float(np.max(step)) / DEFAULT_SEGMENTS)
     runs = df["run_id"].astype(str).to_numpy()
     codes, uniq = pd.factorize(runs, sort=False)
     knots = []
     for r in range(len(uniq)):  # data preparation at the edge, once per table
         rows = np.flatnonzero(codes == r)
-        knots.append(knots_of(step[rows], lr[rows], max_segment, max_knots))
+        seg = max(1.0, float(np.max(step[rows])) / DEFAULT_SEGMENTS) if max_segment is None else max_segment
+        knots.append(knots_of(step[rows], lr[rows], seg, max_knots))
     K = max(len(k[0]) for k in knots)
     ks = np.empty((len(uniq), K), dtype)
     kl = np.empty((len(uniq), K), dtype)

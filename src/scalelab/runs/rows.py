@@ -156,3 +156,20 @@ def split_rows(df: pd.DataFrame) -> tuple[pd.DataFrame, list]:
     out.loc[merged.index, merged.columns] = merged
     return out, [f"{len(members)} rows at {int(ok.sum())} (run_id, step) pairs each held part of a row (the loss and "
                  f"the lr logged in separate rows, as W&B exports do): merged into one row per step"]
+
+
+def sort_curves(df: pd.DataFrame) -> tuple[pd.DataFrame, list]:
+    """``(df, notes)``: a curve table whose runs' rows are out of step order (shuffled, or exported newest first)
+    sorted by step within each run (runs in their order of first appearance; the index, and so the file lines,
+    kept). A run whose steps repeat is left as it is: a run resumed from an earlier checkpoint, or seeds under one
+    run_id, which the curve table's check refuses with what to do."""
+    step = pd.to_numeric(df["step"], errors="coerce")
+    run = pd.Series(pd.factorize(df["run_id"].astype(str), sort=False)[0], index=df.index)
+    if step.isna().any() or pd.DataFrame({"run": run, "step": step}).duplicated().any():
+        return df, []
+    back = step.groupby(run).diff() < 0  # a run's step going back in the file's order
+    if not back.any():
+        return df, []
+    order = np.lexsort((step.to_numpy(), run.to_numpy()))
+    return df.iloc[order], [f"rows of {int(run[back].nunique())} run(s) were out of step order: sorted by step "
+                            f"within each run"]

@@ -51,7 +51,7 @@ import pandas as pd
 from scalelab.runs.columns import (FROM_C, LOSS_MAX, NUMERIC, POSITIVE, RANGES, RunTableError, canonical_names,
                                    duplicate_columns, implied_amounts, map_columns, numbers)
 from scalelab.runs.rows import (conflicting_losses, implied_runs, named_rows, one_letter_amount, repeated_rows,
-                                split_rows)
+                                sort_curves, split_rows)
 
 # An old proxy sweep table: the columns (any one of a group) that only the proxy trainer writes
 # (the same rule as `scalelab.proxy.sweep.legacy_columns`; runs/ imports nothing above it).
@@ -279,6 +279,9 @@ def from_dataframe(df: pd.DataFrame, source: str = "<DataFrame>", *, columns: Ma
     not_curves = None
     if curve:
         from scalelab.laws.schedule import check_curve_table  # curve table: several rows per run
+
+        df, resorted = sort_curves(df)
+        notes += resorted
 
         # an lr column a final-loss law does not read may hold anything (it is invalid, refused when a curve law
         # reads it: the curve laws check their table again, lr included)
