@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from scalelab.laws.schedule import after_peak
 from scalelab.runs.design import d_follows_n
 from scalelab.runs.columns import TOKENS_PER_PARAM, compute_mismatch
 
@@ -105,11 +106,8 @@ def curve_warnings(table) -> list[str]:
         out.append("the table holds several model sizes (N) but the curve laws have no N: their fit pools the sizes "
                    "into one curve; fit and forecast one size at a time")
     if {"run_id", "step", "lr"} <= set(df.columns) and not {"step", "lr"} & set(table.invalid):
-        lr = pd.DataFrame({"run": df["run_id"].astype(str), "step": pd.to_numeric(df["step"], errors="coerce"),
-                           "lr": pd.to_numeric(df["lr"], errors="coerce")}).sort_values(["run", "step"])
-        peak = lr.groupby("run")["lr"].transform("max")
-        after = lr.groupby("run")["lr"].cummax() >= peak  # rows at or after each run's peak
-        if not (after & (lr["lr"] < 0.9 * peak)).any():
+        after = after_peak(df)
+        if not (after["lr"] < 0.9 * after["peak"]).any():
             out.append("no run's learning rate decays after its peak (each holds it within 10% of the peak): the "
                        "laws' annealing term is not determined by these runs, so a forecast or schedule that decays "
                        "rests on its start range; train one run with a decay")

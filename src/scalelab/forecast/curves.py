@@ -39,7 +39,6 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
-import pandas as pd
 
 from scalelab import laws as _laws
 from scalelab import runs as _runs
@@ -48,6 +47,7 @@ from scalelab.forecast.result import Forecast
 from scalelab.forecast.curve_data import (curve_origins, fit_rows, schedules, target_is_schedule, targets,
                                           training_table)
 from scalelab.laws.curves import CURVE_INPUTS, CurveLaw
+from scalelab.laws.schedule import after_peak
 from scalelab.programs import float64, per_law
 from scalelab.levels import check_ci
 
@@ -131,12 +131,7 @@ def predict_rows(law, params: dict, x: dict) -> np.ndarray:
 
 def _decayed_to(df) -> float:
     """The lowest learning rate any run of ``df`` (``run_id, step, lr`` rows) reaches at or after its peak."""
-    lr = pd.to_numeric(df["lr"], errors="coerce")
-    run = df["run_id"].astype(str)
-    order = np.argsort(pd.to_numeric(df["step"], errors="coerce").to_numpy(), kind="stable")
-    lr, run = lr.iloc[order].reset_index(drop=True), run.iloc[order].reset_index(drop=True)
-    after = lr.groupby(run).cummax() >= lr.groupby(run).transform("max")
-    return float(lr[after].min())
+    return float(after_peak(df)["lr"].min())
 
 
 def _distance(step, horizon) -> np.ndarray:

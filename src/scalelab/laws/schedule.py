@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["is_curve_table", "check_curve_table", "final_rows", "encode", "knots_of",
-           "constant", "cosine", "wsd", "per_step", "schedule_table", "DEFAULT_SEGMENTS", "DEFAULT_MAX_KNOTS"]
+           "constant", "cosine", "wsd", "per_step", "after_peak", "schedule_table", "DEFAULT_SEGMENTS", "DEFAULT_MAX_KNOTS"]
 
 DEFAULT_SEGMENTS = 256    # each run is cut into at least this many pieces (quadrature accuracy)
 DEFAULT_MAX_KNOTS = 2048  # knots per run at most (memory: n_rows x knots per array)
@@ -210,6 +210,16 @@ def wsd(steps: int, peak_lr: float, warmup: int = 0, decay_frac: float = 0.2, fi
     frac = np.clip((s - start) / max(steps - start, 1), 0.0, 1.0)
     out = peak_lr + frac * (final_lr - peak_lr)
     return np.where(s < warmup, _warm(steps, warmup, peak_lr), out)
+
+
+def after_peak(df: pd.DataFrame) -> pd.DataFrame:
+    """The rows of a curve table (``run_id, step, lr``) at or after their run's largest learning rate, as
+    ``run, step, lr, peak`` (the warm-up's rows left out): where a run decays, and to what."""
+    out = pd.DataFrame({"run": df["run_id"].astype(str).to_numpy(),
+                        "step": pd.to_numeric(df["step"], errors="coerce").to_numpy(),
+                        "lr": pd.to_numeric(df["lr"], errors="coerce").to_numpy()}).sort_values(["run", "step"])
+    out["peak"] = out.groupby("run")["lr"].transform("max")
+    return out[out.groupby("run")["lr"].cummax() >= out["peak"]]
 
 
 def per_step(step, lr, steps: int | None = None) -> np.ndarray:
