@@ -176,3 +176,14 @@ def test_compare_and_report_name_the_command_for_curve_laws(capsys, tmp_path):
     assert cli.main(["report", str(path), "--law", "lr_annealing", "--out", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err
     assert "learning-curve law" in err and "column 'N'" not in err and not (tmp_path / "r").exists()
+
+
+def test_a_numeric_run_id_is_echoed_as_written():
+    """A target row's run_id 2 came back as 2.0 in --json (the row was read across columns of mixed types)."""
+    from scalelab.forecast.curves import CurveForecast
+
+    fc = object.__new__(CurveForecast)  # only the targets matter here; a whole forecast is tested elsewhere
+    object.__setattr__(fc, "inputs", pd.DataFrame({"run_id": [2, 3], "step": [100.0, 150.5], "lr": [1e-3, 0.0]}))
+    got = fc.target_inputs(0)
+    assert got == {"run_id": 2, "step": 100, "lr": 1e-3} and type(got["run_id"]) is int and type(got["step"]) is int
+    assert fc.target_inputs(1)["step"] == 150.5

@@ -63,10 +63,10 @@ class CurveForecast(Forecast):
     longest training step."""
 
     def target_inputs(self, i: int) -> dict:
-        row = self.inputs.iloc[i]
-        run_id = row["run_id"].item() if hasattr(row["run_id"], "item") else row["run_id"]  # text or a number
-        step = float(row["step"])
-        return {"run_id": run_id, "step": int(step) if step.is_integer() else step, "lr": float(row["lr"])}
+        run_id = self.inputs["run_id"].iloc[i]  # by column: a row of mixed types would turn run_id 2 into 2.0
+        run_id = run_id.item() if hasattr(run_id, "item") else run_id  # text or a number
+        step = float(self.inputs["step"].iloc[i])
+        return {"run_id": run_id, "step": int(step) if step.is_integer() else step, "lr": float(self.inputs["lr"].iloc[i])}
 
 
 # -- which path ----------------------------------------------------------------------------------
