@@ -187,3 +187,16 @@ def test_a_numeric_run_id_is_echoed_as_written():
     got = fc.target_inputs(0)
     assert got == {"run_id": 2, "step": 100, "lr": 1e-3} and type(got["run_id"]) is int and type(got["step"]) is int
     assert fc.target_inputs(1)["step"] == 150.5
+
+
+def test_split_rows_are_merged_by_position():
+    """Frames joined by pd.concat repeat index labels: merging by label would have dropped or overwritten the rows of
+    other runs that share a label."""
+    df = curves(every=400)
+    lr_rows = df.drop(columns="loss")
+    loss_rows = df.drop(columns="lr")
+    joined = pd.concat([lr_rows, loss_rows])  # labels 0..n-1 twice
+    table = scalelab.read(joined)
+    got = table.df.sort_values(["run_id", "step"])[["run_id", "step", "lr", "loss"]].reset_index(drop=True)
+    want = df.sort_values(["run_id", "step"])[["run_id", "step", "lr", "loss"]].reset_index(drop=True)
+    pd.testing.assert_frame_equal(got, want, check_dtype=False)

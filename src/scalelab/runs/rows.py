@@ -130,32 +130,38 @@ def conflicting_losses(df: pd.DataFrame, invalid: Mapping, source: str, lines: M
 
 def split_rows(df: pd.DataFrame) -> tuple[pd.DataFrame, list]:
     """``(df, notes)``: rows of one run at one step that each hold a part of the row (a W&B export logs the loss
-    and the learning rate in separate rows) merged into one, at the first row's place; groups whose rows disagree on
-    any value the laws read (`NUMERIC`), or repeat each other whole, are left as they are (the curve table's duplicate-step check and the
-    repeated-rows note see them)."""
+    and the learning rate in separate rows) merged into one, at the first row's place. Groups whose rows disagree on
+    a value the laws read (`NUMERIC`), or repeat each other whole, are left as they are (the curve table's
+    duplicate-step check and the repeated-rows note see them); other columns (W&B's own ``_step``) take their
+    first value. By position: a DataFrame's index labels may repeat (frames joined by ``pd.concat``)."""
     if not {"run_id", "step"} <= set(df.columns) or not df["run_id"].duplicated().any():
         return df, []
-    keys = [df["run_id"].astype(str).rename("_run"), pd.to_numeric(df["step"], errors="coerce").rename("_step")]
-    many = df.groupby(keys, sort=False, dropna=False)["step"].transform("size").to_numpy() > 1
+    step = pd.to_numeric(df["step"], errors="coerce").to_numpy(float)
+    code = pd.MultiIndex.from_arrays([df["run_id"].astype(str).to_numpy(), step]).factorize()[0]
+    many = (np.bincount(code[code >= 0], minlength=code.max() + 1)[code] > 1) & np.isfinite(step) & (code >= 0)
     if not many.any():
         return df, []
-    sub = df[many]
-    g = sub.groupby([k[many] for k in keys], sort=False, dropna=False)
-    filled, size = g.count(), g.size()
-    read = [c for c in df.columns if c in NUMERIC]  # the columns laws read; others (W&B's own _step) take the first
+    pos = np.flatnonzero(many)
+    sub = df.iloc[pos].reset_index(drop=True)
+    g = sub.groupby(code[pos], sort=False)
+    read = [c for c in df.columns if c in NUMERIC]
+    filled, size = g[read].count(), g.size()
     agree = (g[read].nunique(dropna=True) <= 1).all(axis=1)
-    split = (filled[read].lt(size, axis=0) & filled[read].gt(0)).any(axis=1)  # a column filled in some rows only
-    ok = agree & split
+    split = (filled.lt(size, axis=0) & filled.gt(0)).any(axis=1)  # a column filled in some of the rows only
+    ok = (agree & split).reindex(code[pos]).to_numpy()
     if not ok.any():
         return df, []
-    first = sub.index.to_series().groupby([k[many] for k in keys], sort=False, dropna=False).first()[ok]
-    merged = g.first()[ok].set_axis(first.to_numpy())  # first non-empty value of each column
-    merged = merged[[c for c in df.columns if c in merged.columns]]
-    members = sub.index[pd.MultiIndex.from_arrays([k[many] for k in keys]).isin(ok.index[ok])]
-    out = df.drop(index=members.difference(first.to_numpy()))
-    out.loc[merged.index, merged.columns] = merged
-    return out, [f"{len(members)} rows at {int(ok.sum())} (run_id, step) pairs each held part of a row (the loss and "
-                 f"the lr logged in separate rows, as W&B exports do): merged into one row per step"]
+    first = pd.Series(pos[ok]).groupby(code[pos][ok], sort=False).transform("min").to_numpy()
+    merged = g.first()  # the first non-empty value of each column, per group
+    out = df.copy()
+    heads = np.unique(first)
+    for j, c in enumerate(df.columns):
+        if c in merged.columns:
+            out.iloc[heads, j] = merged.loc[code[heads], c].to_numpy()
+    drop = np.setdiff1d(pos[ok], heads)
+    return out.iloc[np.setdiff1d(np.arange(len(df)), drop)], [
+        f"{int(ok.sum())} rows at {len(heads)} (run_id, step) pairs each held part of a row (the loss and the lr "
+        f"logged in separate rows, as W&B exports do): merged into one row per step"]
 
 
 def sort_curves(df: pd.DataFrame) -> tuple[pd.DataFrame, list]:
