@@ -200,3 +200,35 @@ def test_split_rows_are_merged_by_position():
     got = table.df.sort_values(["run_id", "step"])[["run_id", "step", "lr", "loss"]].reset_index(drop=True)
     want = df.sort_values(["run_id", "step"])[["run_id", "step", "lr", "loss"]].reset_index(drop=True)
     pd.testing.assert_frame_equal(got, want, check_dtype=False)
+
+
+def test_the_new_readings_do_not_misfire(tmp_path):
+    """A second trial of the rules above: a shuffled final-loss sweep (run_id a model's name, step each run's length,
+    D per row) was sorted into checkpoints and 14 of 22 runs dropped; --family picked rows by the sorted table's
+    positions from the file's; seeds whose rounded losses tie, and a crashed seed beside its sibling, were merged."""
+    base = curves(every=200).assign(family=lambda d: np.where(d["run_id"] == "wsd", "y", "x"))
+    path = tmp_path / "family.csv"
+    base.sample(frac=1.0, random_state=1).to_csv(path, index=False)  # shuffled, families interleaved
+    cols = ["run_id", "step", "lr", "loss"]
+    got = scalelab.read(path, family="x").df[cols].sort_values(cols[:2]).reset_index(drop=True)
+    want = base[base["family"] == "x"][cols].sort_values(cols[:2]).reset_index(drop=True)
+    pd.testing.assert_frame_equal(got, want, check_dtype=False)
+    split = pd.concat([base.drop(columns="loss"), base.drop(columns="lr")]).sort_values(["run_id", "step"], kind="stable")
+    split.to_csv(path, index=False)
+    got = scalelab.read(path, family="x").df[cols].sort_values(cols[:2]).reset_index(drop=True)
+    pd.testing.assert_frame_equal(got, want, check_dtype=False)
+
+    N = np.repeat([2e7, 4e7, 8e7], 3)
+    sweep = pd.DataFrame({"run_id": np.repeat(["20M", "40M", "80M"], 3), "N": N, "D": N * np.tile([10, 20, 40], 3),
+                          "loss": np.linspace(4.0, 3.0, 9), "lr": 3e-4})
+    sweep["step"] = (sweep["D"] / 5e5).astype(int)
+    sweep.sample(frac=1.0, random_state=2).to_csv(path, index=False)
+    table = scalelab.read(path)
+    assert len(table.final_points()) == 9 and not any("sorted" in n for n in table.notes)
+
+    seeds = pd.DataFrame({"run_id": ["a", "a", "b", "b"], "seed": [0, 1, 0, 1], "N": [2e7] * 2 + [4e7] * 2,
+                          "D": [4e8] * 2 + [8e8] * 2, "step": [800] * 2 + [1600] * 2, "loss": [4.31, 4.31, 4.02, 4.02],
+                          "batch_size": [256, np.nan, 256, np.nan]})
+    assert len(scalelab.read(seeds)) == 4
+    crashed = seeds.assign(loss=[4.31, np.nan, 4.02, np.nan], lr=[np.nan, 3e-4, np.nan, 3e-4]).drop(columns="batch_size")
+    assert len(scalelab.read(crashed)) == 4

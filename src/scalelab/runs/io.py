@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from scalelab.runs.columns import RunTableError
-from scalelab.runs.table import RunTable, from_dataframe
+from scalelab.runs.table import RunTable, from_dataframe, named_columns
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
 PARQUET_MAGIC = b"PAR1"
@@ -211,7 +211,9 @@ def _of_families(table: RunTable, raw: pd.DataFrame, family, columns, lines) -> 
     if unknown:
         shown = ", ".join(known[:20]) + (", ..." if len(known) > 20 else "")
         raise RunTableError(f"{table.source}: no runs of family {unknown}; the 'family' column holds: {shown}")
-    keep = values.isin(names).to_numpy()
+    # which raw rows: their own family cells, read under the same names (the table's rows may have been sorted or
+    # merged when read, so its order is not the file's)
+    keep = named_columns(raw, table.source, columns)[0]["family"].astype(str).str.strip().isin(names).to_numpy()
     kept = from_dataframe(raw[keep], source=table.source, columns=columns,
                           lines=None if lines is None else [ln for ln, k in zip(lines, keep) if k])
     note = f"kept the {int(keep.sum())} runs of family {', '.join(names)} ({int((~keep).sum())} others left out)"

@@ -130,10 +130,11 @@ def conflicting_losses(df: pd.DataFrame, invalid: Mapping, source: str, lines: M
 
 def split_rows(df: pd.DataFrame) -> tuple[pd.DataFrame, list]:
     """``(df, notes)``: rows of one run at one step that each hold a part of the row (a W&B export logs the loss
-    and the learning rate in separate rows) merged into one, at the first row's place. Groups whose rows disagree on
-    a value the laws read (`NUMERIC`), or repeat each other whole, are left as they are (the curve table's
-    duplicate-step check and the repeated-rows note see them); other columns (W&B's own ``_step``) take their
-    first value. By position: a DataFrame's index labels may repeat (frames joined by ``pd.concat``)."""
+    and the learning rate in separate rows) merged into one, at the first row's place. Left as they are (for the
+    curve table's duplicate-step check and the repeated-rows note): groups whose rows disagree on any value (W&B's own
+    counters, ``_step`` or ``_timestamp``, aside: they take the first row's), whose rows each hold the loss (seeds
+    whose rounded losses tie), or where a row holds nothing another lacks (a crashed seed's row beside its
+    sibling's). By position: a DataFrame's index labels may repeat (frames joined by ``pd.concat``)."""
     if not {"run_id", "step"} <= set(df.columns) or not df["run_id"].duplicated().any():
         return df, []
     step = pd.to_numeric(df["step"], errors="coerce").to_numpy(float)
@@ -145,10 +146,15 @@ def split_rows(df: pd.DataFrame) -> tuple[pd.DataFrame, list]:
     sub = df.iloc[pos].reset_index(drop=True)
     g = sub.groupby(code[pos], sort=False)
     read = [c for c in df.columns if c in NUMERIC]
-    filled, size = g[read].count(), g.size()
-    agree = (g[read].nunique(dropna=True) <= 1).all(axis=1)
-    split = (filled.lt(size, axis=0) & filled.gt(0)).any(axis=1)  # a column filled in some of the rows only
-    ok = (agree & split).reindex(code[pos]).to_numpy()
+    told = [c for c in df.columns if not str(c).startswith("_")]  # W&B's own counters (_step, _timestamp) differ
+    agree = (g[told].nunique(dropna=True) <= 1).all(axis=1)
+    # a split row: every row of the group holds a value that some other row lacks, and at most one holds the loss
+    filled = sub[read].notna()
+    count = filled.groupby(code[pos]).transform("sum")
+    size = pd.Series(code[pos]).map(g.size()).to_numpy()[:, None]
+    adds = pd.Series((filled & (count < size)).any(axis=1).to_numpy()).groupby(code[pos]).all()
+    one_loss = g["loss"].count() <= 1 if "loss" in read else True
+    ok = (agree & adds & one_loss).reindex(code[pos]).to_numpy()
     if not ok.any():
         return df, []
     first = pd.Series(pos[ok]).groupby(code[pos][ok], sort=False).transform("min").to_numpy()
@@ -165,10 +171,12 @@ def split_rows(df: pd.DataFrame) -> tuple[pd.DataFrame, list]:
 
 
 def sort_curves(df: pd.DataFrame) -> tuple[pd.DataFrame, list]:
-    """``(df, notes)``: a curve table whose runs' rows are out of step order (shuffled, or exported newest first)
-    sorted by step within each run (runs in their order of first appearance; the index, and so the file lines,
+    """``(df, notes)``: a learning-curve table (``lr``, no ``D`` or ``C``) whose runs' rows are out of step order
+    (shuffled, or exported newest first) sorted by step within each run (runs in their order of first appearance; the index, and so the file lines,
     kept). A run whose steps repeat is left as it is: a run resumed from an earlier checkpoint, or seeds under one
     run_id, which the curve table's check refuses with what to do."""
+    if "lr" not in df.columns or {"D", "C"} & set(df.columns):  # a sweep's final losses (run_id a model's name,
+        return df, []  # step each run's length, D at each row) would read as checkpoints: only lr curves are sorted
     step = pd.to_numeric(df["step"], errors="coerce")
     run = pd.Series(pd.factorize(df["run_id"].astype(str), sort=False)[0], index=df.index)
     if step.isna().any() or pd.DataFrame({"run": run, "step": step}).duplicated().any():

@@ -231,6 +231,16 @@ def _old_sweep_columns(df: pd.DataFrame, source: str) -> tuple[pd.DataFrame, lis
     return df, []
 
 
+def named_columns(df: pd.DataFrame, source: str, columns: Mapping[str, str] | None = None) -> tuple:
+    """``(df, invalid, notes, clash)``: ``df``'s columns under their canonical names (repeated names, old sweep
+    names, the ``columns`` map, aliases and units), row for row: the first step of `from_dataframe`."""
+    df, invalid = duplicate_columns(df, source)
+    df, notes = _old_sweep_columns(df.copy(), source)
+    df, mapped = map_columns(df, columns, source)
+    df, more, clash = canonical_names(df, source)
+    return df, invalid, notes + mapped + more, clash
+
+
 def from_dataframe(df: pd.DataFrame, source: str = "<DataFrame>", *, columns: Mapping[str, str] | None = None,
                    lines: Sequence[int] | None = None) -> RunTable:
     """Validate a DataFrame into a `RunTable` (aliases renamed, D derived from C).
@@ -243,12 +253,7 @@ def from_dataframe(df: pd.DataFrame, source: str = "<DataFrame>", *, columns: Ma
         raise RunTableError(f"expected a pandas DataFrame, got {type(df).__name__}")
     if len(df) == 0:
         raise RunTableError(f"{source}: the run table is empty (no rows)")
-    df, invalid = duplicate_columns(df, source)
-    df, notes = _old_sweep_columns(df.copy(), source)
-    df, mapped = map_columns(df, columns, source)
-    notes += mapped
-    df, more, clash = canonical_names(df, source)
-    notes += more
+    df, invalid, notes, clash = named_columns(df, source, columns)
     line_of = None if lines is None else dict(zip(df.index, lines))
     if "loss" not in df.columns:
         raise RunTableError(f"{source}: column 'loss' missing; columns are {list(df.columns)}"
