@@ -210,7 +210,9 @@ def test_the_new_readings_do_not_misfire(tmp_path):
     path = tmp_path / "family.csv"
     base.sample(frac=1.0, random_state=1).to_csv(path, index=False)  # shuffled, families interleaved
     cols = ["run_id", "step", "lr", "loss"]
-    got = scalelab.read(path, family="x").df[cols].sort_values(cols[:2]).reset_index(drop=True)
+    kept = scalelab.read(path, family="x")
+    assert kept.notes[0].startswith("kept the 2 runs (20 rows) of family x")  # runs, not checkpoint rows
+    got = kept.df[cols].sort_values(cols[:2]).reset_index(drop=True)
     want = base[base["family"] == "x"][cols].sort_values(cols[:2]).reset_index(drop=True)
     pd.testing.assert_frame_equal(got, want, check_dtype=False)
     split = pd.concat([base.drop(columns="loss"), base.drop(columns="lr")]).sort_values(["run_id", "step"], kind="stable")

@@ -216,7 +216,10 @@ def _of_families(table: RunTable, raw: pd.DataFrame, family, columns, lines) -> 
     keep = named_columns(raw, table.source, columns)[0]["family"].astype(str).str.strip().isin(names).to_numpy()
     kept = from_dataframe(raw[keep], source=table.source, columns=columns,
                           lines=None if lines is None else [ln for ln, k in zip(lines, keep) if k])
-    note = f"kept the {int(keep.sum())} runs of family {', '.join(names)} ({int((~keep).sum())} others left out)"
+    others = (~keep).sum()
+    note = (f"kept the {kept.df['run_id'].nunique()} runs ({int(keep.sum())} rows) of family {', '.join(names)} "
+            f"({int(others)} other rows left out)" if kept.is_curve else
+            f"kept the {int(keep.sum())} runs of family {', '.join(names)} ({int(others)} others left out)")
     return dataclasses.replace(kept, notes=(note,) + kept.notes)
 
 
