@@ -176,6 +176,12 @@ def test_compare_and_report_name_the_command_for_curve_laws(capsys, tmp_path):
     assert cli.main(["report", str(path), "--law", "lr_annealing", "--out", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err
     assert "learning-curve law" in err and "column 'N'" not in err and not (tmp_path / "r").exists()
+    # the Python API says it too (the refusal lives in compare and report, not in their commands)
+    with pytest.raises(ValueError, match="learning-curve law"):
+        scalelab.compare.compare(path, ["multipower"])
+    with pytest.raises(ValueError, match="learning-curve law"):
+        scalelab.report(path, "lr_annealing", tmp_path / "r2")
+    assert not (tmp_path / "r2").exists()
 
 
 def test_a_numeric_run_id_is_echoed_as_written():

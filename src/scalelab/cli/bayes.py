@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-
-from scalelab.cli.options import dumps, UsageError, add_json, add_law, add_table, count, err, fraction, law_rows, read_table
+from scalelab.cli.options import UsageError, add_json, add_law, add_table, count, dumps, err, fraction, law_rows, read_table
 
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"  # a netCDF-4 file (what `--save` writes) starts with these bytes
 

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-
-from scalelab.cli.options import dumps, UsageError, add_json, add_table, err, read_table, refuse_curve_laws, starts_value
+from scalelab.cli.options import UsageError, add_json, add_table, dumps, err, read_table, starts_value
 
 
 def _fmt(v, spec):
@@ -19,7 +18,6 @@ def cmd_compare(args) -> int:
         unknown = [n for n in names if n not in laws.names() and not _known(laws, n)]
         if unknown or not names:
             raise UsageError(f"--laws: unknown law(s) {unknown or [args.laws]}; known: {', '.join(laws.names())}")
-        refuse_curve_laws(names, "compare")
     table = read_table(args)
     if args.holdout_by is not None and args.holdout_by not in table.columns:
         raise UsageError(f"--holdout-by {args.holdout_by!r}: no such column; columns are {table.columns}")

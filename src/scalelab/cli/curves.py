@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import sys
 
-from scalelab.cli.options import dumps, count
+from scalelab.cli.options import count, dumps
 
 
 def cmd_schedule(args) -> int:

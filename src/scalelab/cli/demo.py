@@ -14,8 +14,7 @@
 
 from __future__ import annotations
 
-
-from scalelab.cli.options import dumps, add_json
+from scalelab.cli.options import add_json, dumps
 from scalelab.programs import float64
 
 PROXY_TABLE = "proxy_tiny_demo.csv"

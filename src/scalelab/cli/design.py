@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import sys
 
-from scalelab.cli.options import dumps, UsageError, add_fit, add_json, add_table, count, err, fixed_from, law_rows, read_table
+from scalelab.cli.options import UsageError, add_fit, add_json, add_table, count, dumps, err, fixed_from, law_rows, read_table
 
 
 def spearman(a, b) -> float:

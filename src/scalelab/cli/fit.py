@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-
 from scalelab.programs import float64  # a decorator only: imports no JAX until called
-from scalelab.cli.options import (dumps, UsageError, add_fit, check_own_output, count, fraction, add_json, add_table, err,
+from scalelab.cli.options import (UsageError, add_fit, check_own_output, count, fraction, add_json, add_table, dumps, err,
                                   fixed_from, floats, law_rows, read_table, starts_value)
 
 

@@ -3,8 +3,7 @@ curve tables: `scalelab.forecast.curves`)."""
 
 from __future__ import annotations
 
-
-from scalelab.cli.options import dumps, UsageError, add_json, add_table, column_map, err, fraction, read_table
+from scalelab.cli.options import UsageError, add_json, add_table, column_map, dumps, err, fraction, read_table
 
 
 def read_targets(path):

@@ -160,19 +160,6 @@ def dumps(obj) -> str:
     return json.dumps(plain(obj), allow_nan=False)
 
 
-def refuse_curve_laws(names, command: str) -> None:
-    """A ``UsageError`` when every law in ``names`` is a learning-curve law, which ``command`` (scored on final losses
-    of runs of several sizes) cannot use; it names the command that can."""
-    from scalelab import laws
-
-    curve = [n for n in names if getattr(laws.get(n), "prepare", None) is not None]
-    if names and len(curve) == len(names):
-        raise UsageError(f"{command}: {', '.join(curve)} {'is a learning-curve law' if len(curve) == 1 else 'are learning-curve laws'} "
-                         f"(the loss along a run's lr schedule, not across model sizes), which {command} cannot use; "
-                         f"`scalelab forecast CURVES.csv --law auto --at SCHEDULES.csv` scores and weights the curve "
-                         f"laws on held-out schedules, and `scalelab fit CURVES.csv --law NAME` fits one")
-
-
 def law_rows(table, law):
     """``(rows, words)``: the rows ``law`` is fitted on (`scalelab.fit.problem.table_for`: a final-loss law on a
     curve table reads each run's last checkpoint) and them in words for a progress line ("20 runs", "4 runs (110
@@ -351,4 +338,4 @@ def params_from(args, law) -> dict:
 
 
 __all__ = ["check_own_output", "count", "fraction", "err", "starts_value", "add_table", "add_fit", "add_json", "read_table", "fixed_from", "floats",
-           "law_inputs", "dumps", "law_rows", "refuse_curve_laws", "add_param_source", "params_from", "UsageError", "column_map", "add_law", "LAW_HELP"]
+           "law_inputs", "dumps", "law_rows", "add_param_source", "params_from", "UsageError", "column_map", "add_law", "LAW_HELP"]

@@ -3,8 +3,7 @@ posterior (``--posterior``, from ``scalelab bayes --save``) predicts and allocat
 
 from __future__ import annotations
 
-
-from scalelab.cli.options import (dumps, UsageError, add_json, err, fraction, add_param_source, floats, law_inputs,
+from scalelab.cli.options import (UsageError, add_json, dumps, err, fraction, add_param_source, floats, law_inputs,
                                   params_from)
 
 # Every input some registered law reads (see `scalelab laws`); declared statically so that the parser

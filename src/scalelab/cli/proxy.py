@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sys
 
-from scalelab.cli.options import dumps, count
+from scalelab.cli.options import count, dumps
 
 __all__ = ["add_commands"]
 

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 
-from scalelab.cli.options import dumps, add_table, count, fixed_from, fraction, starts_value
+from scalelab.cli.options import add_table, count, dumps, fixed_from, fraction, starts_value
 
 
 def _err(msg: str) -> None:
@@ -193,11 +193,9 @@ def check_report_dir(out: Path) -> None:
 
 
 def cmd_report(args) -> int:
-    from scalelab.cli.options import law_rows, read_table, refuse_curve_laws
+    from scalelab.cli.options import law_rows, read_table
     from scalelab.report import report
 
-    if args.law != "auto":
-        refuse_curve_laws([args.law], "report")
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise ValueError(f"cannot write the report to {str(out)!r}: it is a file, not a directory; choose --out DIR")

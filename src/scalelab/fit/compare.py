@@ -28,6 +28,7 @@ import numpy as np
 from scalelab import laws as _laws
 from scalelab import runs as _runs
 from scalelab.fit.api import fit as _fit
+from scalelab.laws.curves import refuse_curve_laws
 from scalelab.programs import float64
 
 
@@ -128,6 +129,7 @@ def compare(runs, law_names: Sequence[str] | str | None = None, *, holdout_by: s
         names = [s.strip() for s in law_names.split(",") if s.strip()]
     else:
         names = list(law_names)
+    refuse_curve_laws(names, "compare")
     try:
         mask, by = holdout_mask(table, holdout_by)
         holdout = {"by": by, "value": float(table.column(by)[mask][0]), "n": int(mask.sum())}

@@ -63,6 +63,21 @@ class CurveLaw(Law):
                             {k: jnp.asarray(v) for k, v in x.items()})
 
 
+def refuse_curve_laws(names, what: str) -> None:
+    """A ``ValueError`` when every law in ``names`` (names or Laws) is a learning-curve law, which ``what`` (scored on
+    the final losses of runs of several sizes: `scalelab.compare`, `scalelab.report`) cannot use; it names the
+    commands that can."""
+    from scalelab import laws
+
+    known = [n if not isinstance(n, str) else laws.get(n) for n in names if not isinstance(n, str) or n in laws.names()]
+    curve = [lw.name for lw in known if getattr(lw, "prepare", None) is not None]  # (an unknown name is no curve law)
+    if curve and len(curve) == len(names):
+        raise ValueError(f"{what}: {', '.join(curve)} {'is a learning-curve law' if len(curve) == 1 else 'are learning-curve laws'} "
+                         f"(the loss along a run's lr schedule, not across model sizes), which {what} cannot use; "
+                         f"`scalelab forecast CURVES.csv --law auto --at SCHEDULES.csv` scores and weights the curve "
+                         f"laws on held-out schedules, and `scalelab fit CURVES.csv --law NAME` fits one")
+
+
 def prepare_curves(df, dtype=np.float64) -> dict:
     """Curve table rows -> ``{"t", "knot_step", "knot_lr"}`` (see `scalelab.laws.schedule.encode`)."""
     from scalelab.laws import schedule

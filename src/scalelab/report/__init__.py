@@ -199,8 +199,11 @@ def report(runs, law: str = "chinchilla", out="report", *, ci: float = 0.9, n_bo
     """
     import scalelab
     from scalelab import compare as _compare
+    from scalelab.laws.curves import refuse_curve_laws
 
     t0 = time.perf_counter()
+    if law != "auto":
+        refuse_curve_laws([law], "report")  # before anything is written
     out = Path(out)
     try:
         out.mkdir(parents=True, exist_ok=True)

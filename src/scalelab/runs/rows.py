@@ -139,31 +139,27 @@ def split_rows(df: pd.DataFrame) -> tuple[pd.DataFrame, list]:
         return df, []
     step = pd.to_numeric(df["step"], errors="coerce").to_numpy(float)
     code = pd.MultiIndex.from_arrays([df["run_id"].astype(str).to_numpy(), step]).factorize()[0]
-    many = (np.bincount(code[code >= 0], minlength=code.max() + 1)[code] > 1) & np.isfinite(step) & (code >= 0)
-    if not many.any():
+    size = np.bincount(code[code >= 0], minlength=code.max() + 1)[code]  # rows in each row's (run, step)
+    pos = np.flatnonzero((size > 1) & np.isfinite(step) & (code >= 0))
+    if not len(pos):
         return df, []
-    pos = np.flatnonzero(many)
-    sub = df.iloc[pos].reset_index(drop=True)
-    g = sub.groupby(code[pos], sort=False)
+    sub, key = df.iloc[pos].reset_index(drop=True), code[pos]
+    g = sub.groupby(key, sort=False)
     read = [c for c in df.columns if c in NUMERIC]
     told = [c for c in df.columns if not str(c).startswith("_")]  # W&B's own counters (_step, _timestamp) differ
     agree = (g[told].nunique(dropna=True) <= 1).all(axis=1)
     # a split row: every row of the group holds a value that some other row lacks, and at most one holds the loss
     filled = sub[read].notna()
-    count = filled.groupby(code[pos]).transform("sum")
-    size = pd.Series(code[pos]).map(g.size()).to_numpy()[:, None]
-    adds = pd.Series((filled & (count < size)).any(axis=1).to_numpy()).groupby(code[pos]).all()
+    adds = (filled & (filled.groupby(key).transform("sum").to_numpy() < size[pos, None])).any(axis=1).groupby(key).all()
     one_loss = g["loss"].count() <= 1 if "loss" in read else True
-    ok = (agree & adds & one_loss).reindex(code[pos]).to_numpy()
+    ok = (agree & adds & one_loss).reindex(key).to_numpy()
     if not ok.any():
         return df, []
-    first = pd.Series(pos[ok]).groupby(code[pos][ok], sort=False).transform("min").to_numpy()
+    heads = pos[ok & ~pd.Series(key).duplicated().to_numpy()]  # each group's first row takes the merged values
     merged = g.first()  # the first non-empty value of each column, per group
     out = df.copy()
-    heads = np.unique(first)
     for j, c in enumerate(df.columns):
-        if c in merged.columns:
-            out.iloc[heads, j] = merged.loc[code[heads], c].to_numpy()
+        out.iloc[heads, j] = merged.loc[code[heads], c].to_numpy()
     drop = np.setdiff1d(pos[ok], heads)
     return out.iloc[np.setdiff1d(np.arange(len(df)), drop)], [
         f"{int(ok.sum())} rows at {len(heads)} (run_id, step) pairs each held part of a row (the loss and the lr "
