@@ -5,7 +5,11 @@ as a user sees it. The compilation cache goes to a fresh temporary directory
 (SCALELAB_CACHE_DIR), so "cold" really is cold and the user's own cache is untouched. Anchor in
 the same run: ``python -c "import jax"`` (the floor every JAX program pays) and ``--help``.
 
-    python benchmarks/cli_latency.py [--data PATH] [--bootstrap 4000] [--nuts] [--repeat 2]
+    python benchmarks/cli_latency.py [--data PATH] [--bootstrap 4000] [--nuts] [--repeat 2] [--xla-default]
+
+``--xla-default`` also times every command with XLA's default CPU emitters (``SCALELAB_FAST_COMPILE=0``:
+the command does not add ``--xla_cpu_use_fusion_emitters=false``, `scalelab.compiler`), each in its own
+fresh cache, and prints the ratio of the cold and second calls.
 
 Prints one line per command: cold, second call (best of --repeat), off, and what `fit --json`
 reports as compile_seconds on each. Device name and load average beside the absolute times.
@@ -48,6 +52,8 @@ def main():
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--no-forecast", action="store_true",
                     help="skip `forecast` on a 30-run table (every 8th Epoch run; targets: the largest model's runs)")
+    ap.add_argument("--xla-default", action="store_true",
+                    help="also time each command with XLA's default CPU emitters (SCALELAB_FAST_COMPILE=0)")
     ap.add_argument("--cli", default=f"{sys.executable} -m scalelab.cli", help="how to call the CLI")
     args = ap.parse_args()
     cli = args.cli.split()
@@ -77,22 +83,34 @@ def main():
     print(f"device: {device_name()}; load average {os.getloadavg()[0]:.1f} (1 min)")
     t_jax, _ = run([sys.executable, "-c", "import jax; jax.numpy.zeros(1).block_until_ready()"], env0)
     print(f"anchor: python -c 'import jax' (+ one op): {t_jax:.2f} s")
-    with tempfile.TemporaryDirectory(prefix="scalelab-cli-latency-") as tmp:
-        env = {**env0, "SCALELAB_CACHE_DIR": tmp}
-        off = {**env0, "SCALELAB_CACHE_DIR": "off"}
-        for name, argv in commands.items():
-            cold, o1 = run(argv, env)
-            second = []
-            for _ in range(args.repeat):
-                second.append(run(argv, env))
-            best, o2 = min(second, key=lambda t: t[0])
-            t_off, o3 = run(argv, off) if name != "--help" else (float("nan"), None)
-            cs = lambda o: f"{o['compile_seconds']:.2f}" if o and "compile_seconds" in o else "-"
-            print(f"{name:<34} cold {cold:6.2f} s (compile {cs(o1)})  second {best:6.2f} s (compile {cs(o2)})  "
-                  f"cache off {t_off:6.2f} s (compile {cs(o3)})  second/jax-import {best / t_jax:.1f}x")
-        info = json.loads(subprocess.run([*cli, "cache", "info", "--json"], env=env, capture_output=True,
-                                         text=True).stdout)
-        print(f"cache after the runs: {info.get('entries')} entries, {info.get('bytes', 0) / 1e6:.1f} MB")
+    settings = {"scalelab's compiler flag": {}}
+    if args.xla_default:
+        settings["XLA's default emitters"] = {"SCALELAB_FAST_COMPILE": "0"}
+    times = {}
+    for label, extra in settings.items():
+        print(f"-- {label}")
+        with tempfile.TemporaryDirectory(prefix="scalelab-cli-latency-") as tmp:
+            env = {**env0, **extra, "SCALELAB_CACHE_DIR": tmp}
+            off = {**env0, **extra, "SCALELAB_CACHE_DIR": "off"}
+            for name, argv in commands.items():
+                cold, o1 = run(argv, env)
+                second = []
+                for _ in range(args.repeat):
+                    second.append(run(argv, env))
+                best, o2 = min(second, key=lambda t: t[0])
+                t_off, o3 = run(argv, off) if name != "--help" else (float("nan"), None)
+                times[label, name] = (cold, best)
+                cs = lambda o: f"{o['compile_seconds']:.2f}" if o and "compile_seconds" in o else "-"
+                print(f"{name:<34} cold {cold:6.2f} s (compile {cs(o1)})  second {best:6.2f} s (compile {cs(o2)})  "
+                      f"cache off {t_off:6.2f} s (compile {cs(o3)})  second/jax-import {best / t_jax:.1f}x")
+            info = json.loads(subprocess.run([*cli, "cache", "info", "--json"], env=env, capture_output=True,
+                                             text=True).stdout)
+            print(f"cache after the runs: {info.get('entries')} entries, {info.get('bytes', 0) / 1e6:.1f} MB")
+    if args.xla_default:
+        a, b = settings
+        for name in commands:
+            (c1, s1), (c0, s0) = times[a, name], times[b, name]
+            print(f"{name:<34} XLA default / scalelab's flag: cold {c0 / c1:.2f}x, second {s0 / s1:.2f}x")
 
 
 if __name__ == "__main__":

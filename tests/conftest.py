@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 
 import scalelab
+from scalelab import compiler
 from scalelab.data import data_dir
+
+# The compiler settings of the `scalelab` command (scalelab.cli.run: XLA:CPU's faster-compiling emitters),
+# for the tests that call the CLI or the Python API in this process and for the processes they start: the
+# suite runs what a user runs. Set before any test starts a JAX backend.
+compiler.apply(os.environ)
 
 # One persistent XLA compilation cache for the whole test session, shared with the processes the
 # tests start (notebook kernels, CLI subprocesses inherit the environment): a program that one

@@ -2,6 +2,6 @@
 
 import sys
 
-from scalelab.cli import main
+from scalelab.cli import run
 
-sys.exit(main())
+sys.exit(run())
