@@ -21,10 +21,10 @@ def test_fit_json_contract(capsys, tmp_path, simulated_runs):
     code, out, err = run(capsys, "fit", str(path), "--law", "chinchilla", "--starts", "64", "--json")
     assert code == 0
     obj = json.loads(out)  # exactly one JSON object on stdout
-    assert set(obj) == {"law", "params", "objective", "n_runs", "converged", "seconds", "compile_seconds",
+    assert set(obj) == {"law", "params", "objective", "n_runs", "n_rows", "converged", "seconds", "compile_seconds",
                         "warnings"}
     assert set(obj["params"]) == {"E", "A", "B", "alpha", "beta"}
-    assert obj["n_runs"] == len(simulated_runs)
+    assert obj["n_runs"] == obj["n_rows"] == len(simulated_runs)
     assert "fitting chinchilla" in err
 
     fit_json = tmp_path / "fit.json"

@@ -51,7 +51,8 @@ def test_step_zero_and_lr_only_rows_stay_in_the_schedule_but_are_not_fitted():
     assert got.objective == pytest.approx(ref.objective, rel=1e-6)
     for k, v in ref.params.items():
         assert got.params[k] == pytest.approx(v, rel=1e-5), k
-    assert got.n_runs == len(base)  # the fitted rows
+    # the runs and the rows fitted: 3 runs, their logged checkpoints (`fit --json` said n_runs = rows: 57 "runs")
+    assert (got.n_runs, got.n_rows) == (3, len(base)) and got.to_json()["n_rows"] == len(base)
     assert any("rows at step 0" in n for n in got.notes) and any("without a usable loss" in n for n in got.notes)
 
 

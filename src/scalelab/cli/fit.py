@@ -104,7 +104,8 @@ def cmd_fit(args) -> int:
         for k, v in res.params.items():
             print(f"{k:<10} {v:.6g}")
         print(f"objective  {res.objective:.10g}  ({res.objective_kind}, delta={res.delta})")
-        print(f"runs       {res.n_runs}")
+        rows = f" ({res.n_rows} checkpoints)" if res.n_rows not in (None, res.n_runs) else ""
+        print(f"runs       {res.n_runs}{rows}")
         print(f"converged  {res.converged}")
         for k, (lo, hi) in out.get("intervals", {}).items():
             print(f"{k:<10} {100 * args.ci:g}% bootstrap interval [{lo:.6g}, {hi:.6g}]")

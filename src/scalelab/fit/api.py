@@ -37,7 +37,9 @@ class FitResult:
       best_start: index of the winning start in the start array.
       n_starts: number of starts.
       n_iter: LM iterations of the winning start.
-      n_runs: runs with non-zero weight.
+      n_runs: runs with non-zero weight (for a curve law, the runs whose checkpoints were fitted).
+      n_rows: rows fitted (non-zero weight): ``n_runs`` for a table of one row per run, the
+        checkpoints for a curve law.
       objective_kind, delta: the objective used.
       fixed: parameters held fixed (natural values).
       conventions: the law's input conventions (total vs active N, ...).
@@ -74,6 +76,7 @@ class FitResult:
     method: str = "multistart"
     warnings: tuple = ()
     log_residuals: np.ndarray | None = dataclasses.field(default=None, compare=False, repr=False)
+    n_rows: int | None = None
 
     def predict(self, **inputs) -> np.ndarray:
         """Predicted loss at the given inputs (e.g. ``N=1e9, D=2e10``; arrays broadcast), nats per token.
@@ -92,6 +95,7 @@ class FitResult:
             "params": {k: float(v) for k, v in self.params.items()},
             "objective": float(self.objective),
             "n_runs": int(self.n_runs),
+            "n_rows": int(self.n_runs if self.n_rows is None else self.n_rows),
             "converged": bool(self.converged),
             "seconds": float(self.seconds),
             "compile_seconds": float(self.compile_seconds),
@@ -108,6 +112,15 @@ def residual_fn_for(law):
         return law.log_predict_theta(theta, data["x"]) - data["y"]
 
     return residual
+
+
+def _fitted_runs(table, law, w) -> int:
+    """Runs with a fitted row: rows of non-zero weight, or for a curve law (checkpoints of runs) the distinct
+    ``run_id`` among them."""
+    w = np.asarray(w)[:len(table)]
+    if getattr(law, "prepare", None) is None or "run_id" not in table.df.columns:
+        return int(np.count_nonzero(w))
+    return int(table.df["run_id"].astype(str)[w != 0].nunique())
 
 
 def fit_compiler_options() -> dict | None:
@@ -269,7 +282,7 @@ def fit(runs, law="chinchilla", *, objective: str = "huber", delta: float = 1e-3
         law=law, params=params, unconstrained=u, objective=float(res.f),
         converged=converged, best_start=int(res.best_start),
         n_starts=int(start_arr.shape[0]), n_iter=int(res.n_iter),
-        n_runs=int(np.count_nonzero(data["w"])), objective_kind=objective, delta=float(delta),
+        n_runs=_fitted_runs(table, law, data["w"]), n_rows=int(np.count_nonzero(data["w"])), objective_kind=objective, delta=float(delta),
         fixed={k: float(v) for k, v in (fixed or {}).items()}, conventions=law.conventions,
         notes=table.notes, seconds=time.perf_counter() - t0, compile_seconds=compile_seconds,
         method="projection" if projection else "multistart",
