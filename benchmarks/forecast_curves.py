@@ -12,7 +12,12 @@ weights, the coverage of the 90% intervals (fraction of held-out rows whose loss
 and per schedule), their median relative width (hi - lo) / loss, the calibrated scale (s0, sigma,
 tau), and the wall time, with the device.
 
-Usage: python benchmarks/forecast_curves.py [--sizes 25,100,400] [--laws auto] [--ci 0.9] [--json out.json]
+Usage: python benchmarks/forecast_curves.py [--sizes 25,100,400] [--laws auto] [--ci 0.9] [--json out.json] [--by-step]
+
+``--by-step`` also prints, per size, which runs are branches of one run (`shared_trunks` over the training and
+held-out runs together: the same losses where their learning rates agree), the loss of each run at the first
+step every run logs at the peak learning rate, and the signed log error (%) of the stacked forecast and of each
+law per held-out schedule and step range, beside the interval's half-width.
 """
 
 from __future__ import annotations
@@ -48,12 +53,36 @@ def scores(pred: np.ndarray, lo: np.ndarray | None, hi: np.ndarray | None, test:
     return out
 
 
+def by_step(train: pd.DataFrame, test: pd.DataFrame, fc) -> None:
+    """Branches of one run, each run's loss at a shared peak-lr step, and signed errors per schedule and step range."""
+    from scalelab.forecast.curve_data import shared_trunks
+
+    both = pd.concat([train, test], ignore_index=True)
+    print(f"   branches of one run (training and held-out runs): {shared_trunks(both, np.ones(len(both)))}",
+          file=sys.stderr)
+    # each run's row nearest a quarter of the shortest run (before any decay of these schedules): runs of one
+    # schedule differ there by their seeds' noise only
+    ref = 0.25 * both.groupby("run_id")["step"].max().min()
+    near = both.loc[(both["step"] - ref).abs().groupby(both["run_id"]).idxmin()].set_index("run_id")
+    print(f"   loss (step, lr) near step {ref:g}: " + ", ".join(f"{k} {v['loss']:.4f} ({v['step']:g}, {v['lr']:.3g})"
+                                                            for k, v in near.iterrows()), file=sys.stderr)
+    y = np.log(test["loss"].to_numpy(float))
+    cols = {"stacked": np.log(fc.loss) - y, **{nm: fc.details["log_targets"][i] - y
+                                               for i, nm in enumerate(fc.details["names"])},
+            "half-width": np.log(fc.hi) - np.log(fc.loss)}
+    df = pd.DataFrame({"run": test["run_id"].to_numpy(), "steps": pd.cut(test["step"], [0, 12000, 24000, 48000, 72000]),
+                       **cols})
+    table = (100 * df.groupby(["run", "steps"], observed=True)[list(cols)].mean()).round(3)
+    print("   signed log error (%, forecast - loss) per schedule and step range:\n" + table.to_string(), file=sys.stderr)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sizes", default="25,100,400")
     ap.add_argument("--laws", default="auto", help="auto, multipower, lr_annealing")
     ap.add_argument("--ci", type=float, default=0.9)
     ap.add_argument("--json", default=None)
+    ap.add_argument("--by-step", action="store_true", help="branches, offsets and signed errors per step range")
     args = ap.parse_args(argv)
     device = device_name()
     out = {"device": device, "laws": args.laws, "ci": args.ci, "sizes": {}}
@@ -79,6 +108,8 @@ def main(argv=None) -> int:
               f"tau {np.max(fc.tau):.2g} (largest over targets); {seconds:.0f} s on {device}", file=sys.stderr)
         print("   coverage per schedule: " + ", ".join(f"{k} {100 * v:.0f}%"
                                                       for k, v in f["coverage_per_schedule"].items()), file=sys.stderr)
+        if args.by_step:
+            by_step(train, test, fc)
     text = json.dumps(out, indent=1)
     print(text)
     if args.json:

@@ -140,3 +140,29 @@ def test_cli_targets_may_be_schedules_that_reach_lr_zero(tmp_path):
     path = tmp_path / "at.csv"
     pd.DataFrame({"run_id": ["x", "x"], "step": [100, 200], "lr": [1e-3, 0.0]}).to_csv(path, index=False)
     np.testing.assert_array_equal(fcc.targets(read_targets(path))["lr"], [1e-3, 0.0])  # a cosine to 0 is a schedule
+
+
+def test_branches_of_one_run_are_found_and_warned_about():
+    """Runs that continue one run's checkpoints (a WSD decay branched off a constant run) log the same losses where
+    their learning rates agree; independent runs of one schedule do not (their seeds' noise). Leaving one branch out
+    keeps its trunk in the fit, so the interval misses the seed-to-seed spread: the forecast says so."""
+    rng = np.random.default_rng(3)
+    lrs = {"constant": schedule.constant(STEPS, PEAK, WARM), "wsd": schedule.wsd(STEPS, PEAK, WARM, 0.2, 0.1 * PEAK),
+           "cosine": schedule.cosine(STEPS, PEAK, WARM, 0.1 * PEAK)}
+    runs = {k: curve(k, v, sigma=2e-4, rng=rng) for k, v in lrs.items()}
+    assert fcc.shared_trunks(pd.concat(runs.values()), np.ones(sum(map(len, runs.values())))) == []
+    # the WSD run branched from the constant run: its rows before the decay are the constant run's checkpoints
+    wsd, const = runs["wsd"].set_index("step"), runs["constant"].set_index("step")
+    stable = wsd.index[np.isclose(wsd["lr"], PEAK)]
+    wsd.loc[stable, "loss"] = const.loc[stable, "loss"]
+    branched = pd.concat([runs["cosine"], const.reset_index(), wsd.reset_index()], ignore_index=True)
+    w = np.ones(len(branched))
+    assert fcc.shared_trunks(branched, w) == [["constant", "wsd"]]
+    said = fcc.trunk_warnings(branched, w)
+    assert len(said) == 1 and "'constant', 'wsd'" in said[0] and "branches of one run" in said[0]
+    # rows that are not fitted (weight 0) do not count: without the stable rows the two runs share no checkpoint
+    assert fcc.shared_trunks(branched, np.where(branched["step"].isin(stable) & (branched["run_id"] == "wsd"), 0.0, 1.0)) == []
+
+
+def test_independent_training_runs_give_no_branch_warning(simulated):
+    assert not any("branches of one run" in w for w in simulated[3]["diagnostics"]["warnings"])

@@ -25,6 +25,47 @@ def training_table(table: _runs.RunTable) -> tuple:
     return table, fitted.astype(float), warnings
 
 
+def shared_trunks(df: pd.DataFrame, w: np.ndarray, rtol: float = 1e-6) -> list:
+    """Groups of runs that are branches of one run: at every step both logged with a usable loss and the same
+    learning rate (at least 2 such steps), their losses agree to ``rtol``, as a run's checkpoints do when other
+    schedules continue from them (WSD and step-down branches of one warm-up and stable phase). Independent
+    runs of one schedule differ by their seeds' noise (0.1-0.3% in loss). Returns lists of run ids, each of 2 or
+    more runs, in table order."""
+    rows = df.loc[np.asarray(w) > 0, ["run_id", "step", "lr", "loss"]]
+    runs = list(dict.fromkeys(rows["run_id"]))
+    by = {r: g.drop_duplicates("step").set_index("step") for r, g in rows.groupby("run_id", sort=False)}
+    parent = {r: r for r in runs}
+
+    def root(r):
+        while parent[r] != r:
+            r = parent[r]
+        return r
+
+    for i, a in enumerate(runs):
+        for b in runs[i + 1:]:
+            j = by[a].join(by[b], how="inner", lsuffix="_a", rsuffix="_b")
+            j = j[np.isclose(j["lr_a"], j["lr_b"], rtol=1e-9, atol=0.0)]
+            if len(j) >= 2 and np.allclose(j["loss_a"], j["loss_b"], rtol=rtol, atol=0.0):
+                parent[root(b)] = root(a)
+    groups = {}
+    for r in runs:
+        groups.setdefault(root(r), []).append(r)
+    return [g for g in groups.values() if len(g) > 1]
+
+
+def trunk_warnings(df: pd.DataFrame, w: np.ndarray) -> list:
+    """A warning per group of training runs that are branches of one run (`shared_trunks`): leaving one of them out
+    keeps its trunk in the fit, so the held-out schedules do not measure how independent runs differ."""
+    out = []
+    for g in shared_trunks(df, w):
+        shown = ", ".join(repr(str(r)) for r in g[:6]) + (", ..." if len(g) > 6 else "")
+        out.append(f"training runs {shown} log the same losses where their learning rates agree (branches of one run): "
+                   f"leaving one of them out does not measure how independent runs of a schedule differ (their seeds' "
+                   f"noise, often 0.1-0.3% in loss), and the interval leaves that out for targets trained as runs of "
+                   f"their own")
+    return out
+
+
 def _frame(at) -> pd.DataFrame:
     if isinstance(at, _runs.RunTable):
         return at.df

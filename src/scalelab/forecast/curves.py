@@ -21,7 +21,10 @@ in-sample fit alone.
    curves (both fitted to the honest stacked errors, with the weak prior of the final-loss
    forecast), ``f`` the laws' disagreement at the target over the square root of the number of
    origins. With fewer than 3 training runs no schedule can be left out: a warning says so and
-   ``sigma`` is floored at ``sigma_prior``.
+   ``sigma`` is floored at ``sigma_prior``. Training runs that are branches of one run (the same losses
+   where their learning rates agree, `curve_data.shared_trunks`) are warned about: leaving one out keeps
+   its trunk in the fit, so ``sigma`` misses the seed-to-seed spread of independent runs (on the
+   authors' 400M split, 0.33% between two runs of one schedule: RESULTS.md, sixteenth session).
 
 Rows whose loss is missing (NaN, non-positive or implausible) keep their ``lr`` in the schedule
 and get weight 0 in every fit. A target table (``at``) holds whole schedules: ``run_id, step,
@@ -45,7 +48,7 @@ from scalelab import runs as _runs
 from scalelab.forecast.calibrate import combine, strayed_warning, t_quantile
 from scalelab.forecast.result import Forecast
 from scalelab.forecast.curve_data import (curve_origins, fit_rows, schedules, target_is_schedule, targets,
-                                          training_table)
+                                          shared_trunks, training_table, trunk_warnings)
 from scalelab.laws.curves import CURVE_INPUTS, CurveLaw
 from scalelab.laws.schedule import after_peak
 from scalelab.programs import float64, per_law
@@ -278,6 +281,8 @@ def forecast_curves(runs, at, laws="auto", ci: float = 0.9, *, truncate=(0.5,), 
                         f"their peak ({floor:.3g}): the laws' annealing term is extrapolated there, and the held-out "
                         f"schedules did not measure that error")
     warnings += curve_warnings(table)  # several sizes pooled; no run whose lr decays
+    if n_runs >= 3:  # schedules were left out: say when some of them are branches of one run
+        warnings += trunk_warnings(df, w)
     ignored = table.ignored(set(CURVE_INPUTS) | {"loss"})
     notes = table.notes + notes + ((f"columns not read by the curve laws (left untouched): {ignored}",) if ignored else ())
     method = METHOD if len(names) > 1 else f"single law ({names[0]}); " + METHOD.split(", stacking; ")[1]
@@ -289,4 +294,4 @@ def forecast_curves(runs, at, laws="auto", ci: float = 0.9, *, truncate=(0.5,), 
 
 
 __all__ = ["forecast_curves", "CurveForecast", "is_curve_request", "curve_candidates", "curve_origins",
-           "training_table", "targets", "predict_rows"]
+           "training_table", "targets", "predict_rows", "shared_trunks", "trunk_warnings"]
