@@ -43,7 +43,7 @@ def shared_trunks(df: pd.DataFrame, w: np.ndarray, rtol: float = 1e-6) -> list:
 
     for i, a in enumerate(runs):
         for b in runs[i + 1:]:
-            j = by[a].join(by[b], how="inner", lsuffix="_a", rsuffix="_b")
+            j = by[a].merge(by[b], how="inner", left_index=True, right_index=True, suffixes=("_a", "_b"))
             j = j[np.isclose(j["lr_a"], j["lr_b"], rtol=1e-9, atol=0.0)]
             if len(j) >= 2 and np.allclose(j["loss_a"], j["loss_b"], rtol=rtol, atol=0.0):
                 parent[root(b)] = root(a)
