@@ -86,7 +86,7 @@ def main():
     settings = {"scalelab's compiler flag": {}}
     if args.xla_default:
         settings["XLA's default emitters"] = {"SCALELAB_FAST_COMPILE": "0"}
-    times = {}
+    times, answers = {}, {}
     for label, extra in settings.items():
         print(f"-- {label}")
         with tempfile.TemporaryDirectory(prefix="scalelab-cli-latency-") as tmp:
@@ -100,6 +100,7 @@ def main():
                 best, o2 = min(second, key=lambda t: t[0])
                 t_off, o3 = run(argv, off) if name != "--help" else (float("nan"), None)
                 times[label, name] = (cold, best)
+                answers[label, name] = o1
                 cs = lambda o: f"{o['compile_seconds']:.2f}" if o and "compile_seconds" in o else "-"
                 print(f"{name:<34} cold {cold:6.2f} s (compile {cs(o1)})  second {best:6.2f} s (compile {cs(o2)})  "
                       f"cache off {t_off:6.2f} s (compile {cs(o3)})  second/jax-import {best / t_jax:.1f}x")
@@ -110,7 +111,28 @@ def main():
         a, b = settings
         for name in commands:
             (c1, s1), (c0, s0) = times[a, name], times[b, name]
-            print(f"{name:<34} XLA default / scalelab's flag: cold {c0 / c1:.2f}x, second {s0 / s1:.2f}x")
+            same = _largest_difference(answers[a, name], answers[b, name])
+            print(f"{name:<34} XLA default / scalelab's flag: cold {c0 / c1:.2f}x, second {s0 / s1:.2f}x"
+                  + (f"; answers differ by at most {same:.1e} (relative)" if same is not None else ""))
+
+
+def _largest_difference(x, y) -> float | None:
+    """The largest relative difference between the numbers of two JSON answers' ``params`` (fit) or
+    ``predictions`` (forecast: loss, lo, hi); None when neither holds them."""
+    def numbers(o):
+        if not o:
+            return None
+        if "predictions" in o:
+            return [p[k] for p in o["predictions"] for k in ("loss", "lo", "hi")]
+        if "params" in o:
+            return list(o["params"].values())
+        return None
+    a, b = numbers(x), numbers(y)
+    if a is None or b is None or len(a) != len(b):
+        return None
+    import numpy as np
+
+    return float(np.max(np.abs(np.asarray(a, float) / np.asarray(b, float) - 1)))
 
 
 if __name__ == "__main__":
