@@ -501,7 +501,6 @@ def test_one_origin_and_a_farther_target_is_warned_about():
     assert not any("rests on one rolling origin" in w for w in two.warnings), two.warnings
 
 
-@pytest.mark.slow  # six laws on an 18-run ladder: ~40 s cold; `make test-all`. The rule itself is checked in CI above
 def test_a_straying_farseer_fit_no_longer_carries_the_forecast():
     """Seen in `benchmarks/forecast_calibration.py --truth farseer` (set 56): Farseer's fit to the whole 18-run
     ladder forecast a loss of ~680 at the next sizes while its origin fits had earned it 0.82 of the weight

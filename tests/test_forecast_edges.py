@@ -165,7 +165,6 @@ def test_a_targets_C_far_from_6ND_is_said_to_be_unread():
     assert target_frame({"N": [4e9], "N_active": [1e9], "D": [8e10], "C": [4.8e20]}).attrs["warnings"] == []
 
 
-@pytest.mark.slow  # six laws fitted twice on a 35-run ladder: ~35 s cold; the rules themselves are checked just above
 def test_an_idle_axis_and_a_stray_C_leave_the_forecast_as_it_was():
     runs, at = ladder(), {"N": [4e9], "D": [8e10]}
     plain = scalelab.forecast(runs, at)
