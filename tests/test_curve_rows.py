@@ -56,6 +56,29 @@ def test_step_zero_and_lr_only_rows_stay_in_the_schedule_but_are_not_fitted():
     assert any("rows at step 0" in n for n in got.notes) and any("without a usable loss" in n for n in got.notes)
 
 
+def test_fit_cli_counts_runs_and_checkpoints_and_bootstraps_a_curve_law(capsys, tmp_path):
+    """`fit --law lr_annealing --bootstrap`: the resamples start from the fit of every row (`start_fit`, matched to
+    the table by the rows it fitted, not its runs), and the JSON counts 3 runs of 30 checkpoints."""
+    from scalelab import cli
+
+    path = tmp_path / "curves.csv"
+    curves(every=200).to_csv(path, index=False)
+    assert cli.main(["fit", str(path), "--law", "lr_annealing", "--bootstrap", "8", "--json"]) == 0, capsys.readouterr().err
+    out = json.loads(capsys.readouterr().out)
+    assert (out["n_runs"], out["n_rows"]) == (3, 30) and set(out["intervals"]) >= {"L0", "alpha"}
+    # fit_many's rows count the same way: whole runs resampled, each variant's distinct runs and their checkpoints
+    from scalelab.fit import variants
+    from scalelab.fit.many import fit_many
+
+    table = scalelab.read(curves(every=200))
+    vs = variants.bootstrap(table, 4, seed=0, by="run_id")
+    got = fit_many(table, "lr_annealing", vs, progress=False)
+    kept = vs.weights > 0
+    want = [len(set(table.df["run_id"][k])) for k in kept]
+    assert got["n_runs"].tolist() == want and got["n_rows"].tolist() == kept.sum(axis=1).tolist()
+    assert got["n_runs"].max() <= 3 and (got["n_rows"] >= 10 * got["n_runs"]).all()  # runs, not rows (10 per run)
+
+
 def test_curve_design_warnings():
     """Several model sizes pooled into one curve law (its fit said only that N spans less than a decade, of an N
     exponent the law does not have), and no run whose lr decays (the annealing term undetermined)."""

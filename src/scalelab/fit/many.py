@@ -119,15 +119,32 @@ def _variant_rows(weights, n_rows: int):
     return np.argsort(~nz, axis=1, kind="stable")[:, :m]
 
 
+def _variant_runs(table, law, weights: np.ndarray) -> np.ndarray:
+    """Runs with a fitted row per variant: its rows of non-zero weight, or for a curve law (checkpoints of runs) the
+    distinct ``run_id`` among them."""
+    fitted = np.asarray(weights) > 0
+    if getattr(law, "prepare", None) is None or "run_id" not in table.df.columns:
+        return fitted.sum(axis=1)
+    codes = pd.factorize(table.df["run_id"].astype(str))[0]
+    order = np.argsort(codes, kind="stable")
+    starts = np.flatnonzero(np.r_[True, np.diff(codes[order]) != 0])  # each run's first column once sorted
+    return np.logical_or.reduceat(fitted[:, order], starts, axis=1).sum(axis=1)
+
+
+def _rows_of(fit_result) -> int:
+    """The rows a `FitResult` fitted (a curve law's checkpoints; a run table's runs)."""
+    return fit_result.n_runs if fit_result.n_rows is None else fit_result.n_rows
+
+
 def _auto_starts(table, law, kind, n_jitter, seed, dtype, delta=1e-3, fixed=None, base=None):
     if base is None:
         base = fit(table, law, objective=kind, starts="auto", seed=seed,
                    dtype=dtype, delta=delta, fixed=fixed)
-    elif base.law.name != law.name or base.objective_kind != kind or base.n_runs != len(table) or (
+    elif base.law.name != law.name or base.objective_kind != kind or _rows_of(base) != len(table) or (
             not np.isclose(base.delta, delta, rtol=1e-12) and kind == "huber") or dict(base.fixed or {}) != dict(fixed or {}):
         raise ValueError(f"start_fit is a fit of {base.law.name!r} ({base.objective_kind}, delta={base.delta}, "
-                         f"{base.n_runs} runs, fixed {dict(base.fixed or {})}), not of {law.name!r} ({kind}, "
-                         f"delta={delta}, {len(table)} runs, fixed {dict(fixed or {})}) on these runs; pass the "
+                         f"{_rows_of(base)} rows, fixed {dict(base.fixed or {})}), not of {law.name!r} ({kind}, "
+                         f"delta={delta}, {len(table)} rows, fixed {dict(fixed or {})}) on these runs; pass the "
                          f"fit of this table with the same settings, or none")
     theta = law.flatten({k: jnp.asarray(v) for k, v in base.unconstrained.items()})
     theta = np.asarray(theta, float)
@@ -188,7 +205,8 @@ def fit_many(runs, law="chinchilla", variants: Variants | None = None, *, object
     Returns:
       DataFrame, one row per variant: the variant's ``info`` columns, ``law``,
       each natural parameter, ``objective``, ``converged``, ``n_iter``,
-      ``best_start``, ``n_runs``.
+      ``best_start``, ``n_runs`` (runs with a fitted row; for a curve law, runs whose checkpoints were fitted),
+      ``n_rows`` (rows of non-zero weight).
     """
     if isinstance(law, (list, tuple)):
         if start_fit is not None:
@@ -326,7 +344,8 @@ def fit_many(runs, law="chinchilla", variants: Variants | None = None, *, object
     df["converged"] = np.concatenate([o.converged for o in outs]).astype(bool) & np.isfinite(df["objective"])
     df["n_iter"] = np.concatenate([o.n_iter for o in outs]).astype(int)
     df["best_start"] = np.concatenate([o.best_start for o in outs]).astype(int)
-    df["n_runs"] = n_eff
+    df["n_runs"] = _variant_runs(table, law, variants.weights)
+    df["n_rows"] = n_eff
     df["delta"] = variants.delta
     df.attrs.update({"law": law.name, "seconds": seconds, "compile_seconds": compile_seconds, "n_starts": S, "devices": [str(d) for d in devices]})
     return df
