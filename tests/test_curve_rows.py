@@ -264,3 +264,10 @@ def test_the_new_readings_do_not_misfire(tmp_path):
     assert len(scalelab.read(seeds)) == 4
     crashed = seeds.assign(loss=[4.31, np.nan, 4.02, np.nan], lr=[np.nan, 3e-4, np.nan, 3e-4]).drop(columns="batch_size")
     assert len(scalelab.read(crashed)) == 4
+
+
+def test_one_rule_tells_curve_laws_apart():
+    """`laws.is_curve_law`, the one test every module uses: the laws that read whole schedules, and no other."""
+    curve = {lw.name for lw in laws.all_laws() if laws.is_curve_law(lw)}
+    assert curve == {lw.name for lw in laws.all_laws() if isinstance(lw, laws.curves.CurveLaw)} == {"multipower", "lr_annealing"}
+    assert not laws.is_curve_law(laws.get("chinchilla")) and not laws.is_curve_law("multipower")  # a name is no law

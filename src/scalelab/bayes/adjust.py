@@ -9,6 +9,7 @@ import dataclasses
 import numpy as np
 
 from scalelab.bayes.sandwich import ADJUSTMENTS, MAX_SD_FACTOR, MIN_RUNS_PER_PARAM, min_runs, sandwich
+from scalelab.laws.base import is_curve_law
 
 
 def _check_adjust(adjust, groups):
@@ -32,7 +33,7 @@ def resolve_adjust(adjust, law, likelihood: str, n_runs: int, groups=None) -> tu
     """
     if adjust in (None, "none"):
         return None, ""
-    if getattr(law, "prepare", None) is not None:  # a curve law: its rows are checkpoints of a few runs
+    if is_curve_law(law):  # a curve law: its rows are checkpoints of a few runs
         return None, (f"adjust={adjust}: no sandwich adjustment for the curve law {law.name!r}: its rows are "
                       f"checkpoints of a few runs, not independent draws, so their scores' outer product does not "
                       f"estimate the misfit; the posterior assumes the law is right")

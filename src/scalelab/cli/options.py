@@ -167,11 +167,12 @@ def law_rows(table, law):
     chosen later: the rows of a final-loss law)."""
     from scalelab import laws
     from scalelab.fit.problem import curve_rows, table_for
+    from scalelab.laws import is_curve_law
 
     law = law if law == "auto" or not isinstance(law, str) else laws.get(law)
     rows = table.final_points() if law == "auto" else table_for(table, law)
     notes = list(rows.notes[len(table.notes):])
-    if law != "auto" and getattr(law, "prepare", None) is not None:  # a curve law: the rows it fits (`curve_rows`)
+    if law != "auto" and is_curve_law(law):  # a curve law: the rows it fits (`curve_rows`)
         _, fitted, said = curve_rows(rows)
         notes += said
         words = f"{rows.df['run_id'].nunique()} runs ({int(fitted.sum())} checkpoints)"
@@ -255,9 +256,10 @@ def law_inputs(args, law, extra=()) -> dict:
 
     Each option gives one value or the same number of values as the others; inputs that are counts
     or sizes (N, D, E, ...) must be > 0 (a loss at N = 0 or N < 0 is not a number)."""
+    from scalelab.laws import is_curve_law
     from scalelab.runs.columns import value_problem
 
-    if getattr(law, "prepare", None) is not None:  # a curve law reads whole schedules, not one value per input
+    if is_curve_law(law):  # a curve law reads whole schedules, not one value per input
         raise UsageError(f"law {law.name!r} is a learning-curve law: it predicts the loss along whole schedules "
                          f"(run_id, step, lr rows), which predict's options cannot give; use `scalelab forecast "
                          f"CURVES.csv --law {law.name} --at SCHEDULES.csv`, or scalelab.curves.predict_table(fit, "

@@ -29,6 +29,7 @@ import optax
 import pandas as pd
 
 from scalelab.laws import schedule as _schedule
+from scalelab.laws.base import is_curve_law
 from scalelab.curves.predict import law_and_params
 from scalelab.programs import float64
 
@@ -131,7 +132,7 @@ def optimize_schedule(fit, steps: int, peak_lr: float, warmup: int = 0, *, min_l
       ``lrs`` are the optimised schedule, or the best baseline where that is predicted lower.
     """
     law, params = law_and_params(fit)
-    if getattr(law, "prepare", None) is None:
+    if not is_curve_law(law):
         raise ValueError(f"law {law.name!r} is not a curve law (the schedule does not enter it)")
     steps, warmup = int(steps), int(warmup)
     if not (0 <= warmup < steps):

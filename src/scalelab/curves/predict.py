@@ -12,6 +12,7 @@ import pandas as pd
 
 from scalelab import laws as _laws
 from scalelab.laws import schedule as _schedule
+from scalelab.laws.base import is_curve_law
 from scalelab.programs import float64, per_law
 
 ROW_CHUNK = 4096  # rows per compiled evaluation (memory: ROW_CHUNK x knots per array)
@@ -80,7 +81,7 @@ def predict_table(fit, table, max_segment: float | None = None) -> np.ndarray:
       float64 array, one prediction per row, in the table's row order.
     """
     law, params = law_and_params(fit)
-    if getattr(law, "prepare", None) is None:
+    if not is_curve_law(law):
         raise ValueError(f"law {law.name!r} is not a curve law; predict_table needs one of "
                          f"{[lw.name for lw in _laws.all_laws() if getattr(lw, 'prepare', None) is not None]}")
     df = curve_inputs(table)

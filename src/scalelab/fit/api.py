@@ -18,6 +18,7 @@ from scalelab.fit import screen as _screen
 from scalelab.fit.multistart import multistart
 from scalelab.fit.outliers import outlier_warnings
 from scalelab.fit import identify as _identify
+from scalelab.laws.base import is_curve_law
 from scalelab.fit.problem import prepare, prepare_data, table_for  # noqa: F401  (prepare_data, table_for: kept importable here)
 from scalelab.programs import call_timed, float64, per_law
 from scalelab.runs.columns import law_inputs
@@ -84,7 +85,7 @@ class FitResult:
         Checked as ``scalelab predict`` checks its options (`scalelab.runs.columns.law_inputs`): ``D``
         may come as ``C`` (``D = C / (6N)``); an input the law does not read, or an ``N`` or ``D`` outside
         a language-model run's range (``N=7`` for 7B), is refused with a ValueError."""
-        if getattr(self.law, "prepare", None) is None:  # curve laws take their schedule arrays as given
+        if not is_curve_law(self.law):  # curve laws take their schedule arrays as given
             inputs = law_inputs(self.law.name, self.law.inputs, inputs)
         return np.asarray(self.law(self.params, **{k: np.asarray(v, float) for k, v in inputs.items()}))
 
@@ -118,7 +119,7 @@ def _fitted_runs(table, law, w) -> int:
     """Runs with a fitted row: rows of non-zero weight, or for a curve law (checkpoints of runs) the distinct
     ``run_id`` among them."""
     w = np.asarray(w)[:len(table)]
-    if getattr(law, "prepare", None) is None or "run_id" not in table.df.columns:
+    if not is_curve_law(law) or "run_id" not in table.df.columns:
         return int(np.count_nonzero(w))
     return int(table.df["run_id"].astype(str)[w != 0].nunique())
 

@@ -28,6 +28,7 @@ import numpy as np
 from scalelab import laws as _laws
 from scalelab import runs as _runs
 from scalelab.fit.api import fit as _fit
+from scalelab.laws.base import is_curve_law
 from scalelab.laws.curves import refuse_curve_laws
 from scalelab.programs import float64
 
@@ -54,7 +55,7 @@ def compare_one(table: _runs.RunTable, law, *, mask=None, objective="huber", del
     law = _laws.get(law)
     if law.target != "loss":
         return _skip(law.name, f"predicts {law.target!r}, not the loss (a hyper-parameter law)")
-    if getattr(law, "prepare", None) is not None:
+    if is_curve_law(law):
         return _skip(law.name, "a learning-curve law (whole curves over an LR schedule); score it with "
                                "scalelab.curves.relative_errors on held-out schedules")
     missing = [c for c in law.inputs if c not in table.columns]

@@ -47,6 +47,7 @@ from scalelab.fit import objectives
 from scalelab.fit.api import fit, fixed_vectors, resolve_starts, residual_fn_for
 from scalelab.fit.multistart import multistart_variants
 from scalelab.fit.problem import prepare
+from scalelab.laws.base import is_curve_law
 from scalelab.fit.compaction import Compaction
 from scalelab.fit.variants import Variants
 from scalelab.programs import call_timed, float64, per_law
@@ -123,7 +124,7 @@ def _variant_runs(table, law, weights: np.ndarray) -> np.ndarray:
     """Runs with a fitted row per variant: its rows of non-zero weight, or for a curve law (checkpoints of runs) the
     distinct ``run_id`` among them."""
     fitted = np.asarray(weights) > 0
-    if getattr(law, "prepare", None) is None or "run_id" not in table.df.columns:
+    if not is_curve_law(law) or "run_id" not in table.df.columns:
         return fitted.sum(axis=1)
     codes = pd.factorize(table.df["run_id"].astype(str))[0]
     order = np.argsort(codes, kind="stable")

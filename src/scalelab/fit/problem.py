@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from scalelab import runs as _runs
+from scalelab.laws.base import is_curve_law
 from scalelab.runs.columns import LOSS_MAX
 
 
@@ -20,7 +21,7 @@ def table_for(table: _runs.RunTable, law) -> _runs.RunTable:
     """The rows ``law`` is fitted on: every row for a curve law (one with ``prepare``), each
     run's last checkpoint (`RunTable.final_points`, with a note; every checkpoint when the last ones cannot
     determine the law) for a final-loss law on a curve table."""
-    return table if getattr(law, "prepare", None) is not None else table.final_points()
+    return table if is_curve_law(law) else table.final_points()
 
 
 def curve_rows(table: _runs.RunTable) -> tuple:
@@ -65,7 +66,7 @@ def prepare_data(table: _runs.RunTable, law, weights=None, dtype=np.float64) -> 
     the table's index by label (its labels must be the table's). Curve laws
     (`scalelab.laws.curves`) build their per-row schedule arrays.
     """
-    if getattr(law, "prepare", None) is not None:  # curve laws build per-row schedule arrays
+    if is_curve_law(law):  # curve laws build per-row schedule arrays
         x = {k: np.asarray(v, dtype) for k, v in law.prepare(table.df, dtype).items()}
     else:
         x = {k: np.asarray(v, dtype) for k, v in table.inputs(law.inputs).items()}
@@ -88,7 +89,7 @@ def prepare(runs, law, weights=None, *, n_free: int | None = None, dtype=np.floa
     table = table_for(_runs.read(runs), law)
     n_params = law.n_params if n_free is None else int(n_free)
     fitted = None
-    if getattr(law, "prepare", None) is not None:  # a curve law: every row in the schedule, some not fitted
+    if is_curve_law(law):  # a curve law: every row in the schedule, some not fitted
         table, fitted, notes = curve_rows(table)
         table = dataclasses.replace(table, notes=table.notes + tuple(notes))
     table.require((*law.inputs, law.target), n_params=n_params, law=law.name)

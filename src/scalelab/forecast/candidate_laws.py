@@ -12,7 +12,7 @@ import numpy as np
 from scalelab import laws as _laws
 from scalelab import runs as _runs
 from scalelab.forecast.calibrate import viable
-from scalelab.laws.curves import CurveLaw
+from scalelab.laws.base import is_curve_law
 from scalelab.runs.columns import numbers
 
 # Laws a forecast never considers by default: they model something else than a loss ladder of
@@ -29,7 +29,7 @@ def candidates(table: _runs.RunTable, laws="auto") -> list:
     """The candidate Laws: ``"auto"`` = every loss law whose inputs the table has, else the named ones."""
     if laws == "auto" or laws is None:
         return [l for l in _laws.all_laws() if l.target == "loss" and l.name not in NOT_CANDIDATES
-                and not isinstance(l, CurveLaw) and all(c in table.columns for c in l.inputs)]
+                and not is_curve_law(l) and all(c in table.columns for c in l.inputs)]
     if isinstance(laws, str):
         laws = [s.strip() for s in laws.split(",") if s.strip()]
     if not len(laws):

@@ -49,7 +49,8 @@ from scalelab.forecast.calibrate import combine, strayed_warning, t_quantile
 from scalelab.forecast.result import Forecast
 from scalelab.forecast.curve_data import (curve_origins, fit_rows, schedules, target_is_schedule, targets,
                                           shared_trunks, training_table, trunk_warnings)
-from scalelab.laws.curves import CURVE_INPUTS, CurveLaw
+from scalelab.laws.base import is_curve_law
+from scalelab.laws.curves import CURVE_INPUTS
 from scalelab.laws.schedule import after_peak
 from scalelab.programs import float64, per_law
 from scalelab.levels import check_ci
@@ -89,7 +90,7 @@ def is_curve_request(table: _runs.RunTable, laws="auto", at=None) -> bool:
     """
     if laws == "auto" or laws is None:
         return table.is_curve and "lr" in table.columns and (at is None or target_is_schedule(at))
-    kinds = {isinstance(_laws.get(n), CurveLaw) for n in _names(laws)}
+    kinds = {is_curve_law(_laws.get(n)) for n in _names(laws)}
     if kinds == {True, False}:
         raise ValueError(f"laws {laws!r} mix curve laws with final-loss laws; forecast whole curves with the curve "
                          f"laws alone, or final losses (table.final()) with the others")
@@ -99,7 +100,7 @@ def is_curve_request(table: _runs.RunTable, laws="auto", at=None) -> bool:
 def curve_candidates(laws="auto") -> list:
     """The curve Laws: ``"auto"`` = every registered curve law, else the named ones."""
     if laws == "auto" or laws is None:
-        return [lw for lw in _laws.all_laws() if isinstance(lw, CurveLaw)]
+        return [lw for lw in _laws.all_laws() if is_curve_law(lw)]
     return [_laws.get(n) for n in _names(laws)]
 
 
@@ -173,7 +174,7 @@ def forecast_curves(runs, at, laws="auto", ci: float = 0.9, *, truncate=(0.5,), 
     ci = check_ci(ci)
     table = _runs.read(runs)
     cands = curve_candidates(laws)
-    bad = [lw.name for lw in cands if not isinstance(lw, CurveLaw)]
+    bad = [lw.name for lw in cands if not is_curve_law(lw)]
     if bad:
         raise ValueError(f"laws {bad} are not curve laws; a curve forecast uses "
                          f"{[lw.name for lw in curve_candidates()]}")

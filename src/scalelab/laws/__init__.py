@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-from scalelab.laws.base import Law, Transform, identity, positive, unit
+from scalelab.laws.base import Law, Transform, identity, is_curve_law, positive, unit
 
 _REGISTRY: dict[str, Law] = {}
 _ALIASES: dict[str, str] = {}
@@ -85,4 +85,4 @@ def all_laws() -> list[Law]:
     return [_REGISTRY[n] for n in names()]
 
 
-__all__ = ["Law", "Transform", "identity", "positive", "unit", "get", "names", "all_laws", "register", "stable_name", "program_name"]
+__all__ = ["Law", "Transform", "identity", "is_curve_law", "positive", "unit", "get", "names", "all_laws", "register", "stable_name", "program_name"]

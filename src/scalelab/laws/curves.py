@@ -32,7 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from scalelab.programs import float64
-from scalelab.laws.base import Law, positive, unit
+from scalelab.laws.base import Law, is_curve_law, positive, unit
 
 CURVE_INPUTS = ("run_id", "step", "lr")
 
@@ -70,7 +70,7 @@ def refuse_curve_laws(names, what: str) -> None:
     from scalelab import laws
 
     known = [n if not isinstance(n, str) else laws.get(n) for n in names if not isinstance(n, str) or n in laws.names()]
-    curve = [lw.name for lw in known if getattr(lw, "prepare", None) is not None]  # (an unknown name is no curve law)
+    curve = [lw.name for lw in known if is_curve_law(lw)]  # (an unknown name is no curve law)
     if curve and len(curve) == len(names):
         raise ValueError(f"{what}: {', '.join(curve)} {'is a learning-curve law' if len(curve) == 1 else 'are learning-curve laws'} "
                          f"(the loss along a run's lr schedule, not across model sizes), which {what} cannot use; "
