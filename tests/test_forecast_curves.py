@@ -22,6 +22,7 @@ from scalelab.cli import main as cli_main
 from scalelab.laws import schedule
 
 fcc = importlib.import_module("scalelab.forecast.curves")
+fcd = importlib.import_module("scalelab.forecast.curve_data")
 TRUTH = scalelab.laws.get("multipower").reference["luo2025_100M"]
 STEPS, PEAK, WARM = 3000, 3e-4, 150
 
@@ -150,18 +151,18 @@ def test_branches_of_one_run_are_found_and_warned_about():
     lrs = {"constant": schedule.constant(STEPS, PEAK, WARM), "wsd": schedule.wsd(STEPS, PEAK, WARM, 0.2, 0.1 * PEAK),
            "cosine": schedule.cosine(STEPS, PEAK, WARM, 0.1 * PEAK)}
     runs = {k: curve(k, v, sigma=2e-4, rng=rng) for k, v in lrs.items()}
-    assert fcc.shared_trunks(pd.concat(runs.values()), np.ones(sum(map(len, runs.values())))) == []
+    assert fcd.shared_trunks(pd.concat(runs.values()), np.ones(sum(map(len, runs.values())))) == []
     # the WSD run branched from the constant run: its rows before the decay are the constant run's checkpoints
     wsd, const = runs["wsd"].set_index("step"), runs["constant"].set_index("step")
     stable = wsd.index[np.isclose(wsd["lr"], PEAK)]
     wsd.loc[stable, "loss"] = const.loc[stable, "loss"]
     branched = pd.concat([runs["cosine"], const.reset_index(), wsd.reset_index()], ignore_index=True)
     w = np.ones(len(branched))
-    assert fcc.shared_trunks(branched, w) == [["constant", "wsd"]]
-    said = fcc.trunk_warnings(branched, w)
+    assert fcd.shared_trunks(branched, w) == [["constant", "wsd"]]
+    said = fcd.trunk_warnings(branched, w)
     assert len(said) == 1 and "'constant', 'wsd'" in said[0] and "branches of one run" in said[0]
     # rows that are not fitted (weight 0) do not count: without the stable rows the two runs share no checkpoint
-    assert fcc.shared_trunks(branched, np.where(branched["step"].isin(stable) & (branched["run_id"] == "wsd"), 0.0, 1.0)) == []
+    assert fcd.shared_trunks(branched, np.where(branched["step"].isin(stable) & (branched["run_id"] == "wsd"), 0.0, 1.0)) == []
 
 
 def test_independent_training_runs_give_no_branch_warning(simulated):

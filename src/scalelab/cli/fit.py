@@ -104,7 +104,7 @@ def cmd_fit(args) -> int:
         for k, v in res.params.items():
             print(f"{k:<10} {v:.6g}")
         print(f"objective  {res.objective:.10g}  ({res.objective_kind}, delta={res.delta})")
-        rows = f" ({res.n_rows} checkpoints)" if res.n_rows not in (None, res.n_runs) else ""
+        rows = f" ({res.n_rows} checkpoints)" if res.n_rows != res.n_runs else ""
         print(f"runs       {res.n_runs}{rows}")
         print(f"converged  {res.converged}")
         for k, (lo, hi) in out.get("intervals", {}).items():

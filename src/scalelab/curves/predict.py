@@ -83,7 +83,7 @@ def predict_table(fit, table, max_segment: float | None = None) -> np.ndarray:
     law, params = law_and_params(fit)
     if not is_curve_law(law):
         raise ValueError(f"law {law.name!r} is not a curve law; predict_table needs one of "
-                         f"{[lw.name for lw in _laws.all_laws() if getattr(lw, 'prepare', None) is not None]}")
+                         f"{[lw.name for lw in _laws.all_laws() if is_curve_law(lw)]}")
     df = curve_inputs(table)
     x = _schedule.encode(df, max_segment=max_segment)
     program = _predict_program(law)

@@ -19,7 +19,7 @@ from scalelab.fit.multistart import multistart
 from scalelab.fit.outliers import outlier_warnings
 from scalelab.fit import identify as _identify
 from scalelab.laws.base import is_curve_law
-from scalelab.fit.problem import prepare, prepare_data, table_for  # noqa: F401  (prepare_data, table_for: kept importable here)
+from scalelab.fit.problem import fitted_runs, prepare, prepare_data, table_for  # noqa: F401  (prepare_data, table_for: kept importable here)
 from scalelab.programs import call_timed, float64, per_law
 from scalelab.runs.columns import law_inputs
 
@@ -39,7 +39,7 @@ class FitResult:
       n_starts: number of starts.
       n_iter: LM iterations of the winning start.
       n_runs: runs with non-zero weight (for a curve law, the runs whose checkpoints were fitted).
-      n_rows: rows fitted (non-zero weight): ``n_runs`` for a table of one row per run, the
+      n_rows: rows fitted (non-zero weight): ``n_runs`` for a table of one row per run (the default), the
         checkpoints for a curve law.
       objective_kind, delta: the objective used.
       fixed: parameters held fixed (natural values).
@@ -79,6 +79,10 @@ class FitResult:
     log_residuals: np.ndarray | None = dataclasses.field(default=None, compare=False, repr=False)
     n_rows: int | None = None
 
+    def __post_init__(self):
+        if self.n_rows is None:  # a result built without it: one row per run
+            object.__setattr__(self, "n_rows", self.n_runs)
+
     def predict(self, **inputs) -> np.ndarray:
         """Predicted loss at the given inputs (e.g. ``N=1e9, D=2e10``; arrays broadcast), nats per token.
 
@@ -96,7 +100,7 @@ class FitResult:
             "params": {k: float(v) for k, v in self.params.items()},
             "objective": float(self.objective),
             "n_runs": int(self.n_runs),
-            "n_rows": int(self.n_runs if self.n_rows is None else self.n_rows),
+            "n_rows": int(self.n_rows),
             "converged": bool(self.converged),
             "seconds": float(self.seconds),
             "compile_seconds": float(self.compile_seconds),
@@ -113,15 +117,6 @@ def residual_fn_for(law):
         return law.log_predict_theta(theta, data["x"]) - data["y"]
 
     return residual
-
-
-def _fitted_runs(table, law, w) -> int:
-    """Runs with a fitted row: rows of non-zero weight, or for a curve law (checkpoints of runs) the distinct
-    ``run_id`` among them."""
-    w = np.asarray(w)[:len(table)]
-    if not is_curve_law(law) or "run_id" not in table.df.columns:
-        return int(np.count_nonzero(w))
-    return int(table.df["run_id"].astype(str)[w != 0].nunique())
 
 
 def fit_compiler_options() -> dict | None:
@@ -283,7 +278,7 @@ def fit(runs, law="chinchilla", *, objective: str = "huber", delta: float = 1e-3
         law=law, params=params, unconstrained=u, objective=float(res.f),
         converged=converged, best_start=int(res.best_start),
         n_starts=int(start_arr.shape[0]), n_iter=int(res.n_iter),
-        n_runs=_fitted_runs(table, law, data["w"]), n_rows=int(np.count_nonzero(data["w"])), objective_kind=objective, delta=float(delta),
+        n_runs=int(fitted_runs(table, law, data["w"])[0]), n_rows=int(np.count_nonzero(data["w"])), objective_kind=objective, delta=float(delta),
         fixed={k: float(v) for k, v in (fixed or {}).items()}, conventions=law.conventions,
         notes=table.notes, seconds=time.perf_counter() - t0, compile_seconds=compile_seconds,
         method="projection" if projection else "multistart",

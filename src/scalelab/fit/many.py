@@ -46,8 +46,7 @@ from scalelab.fit import buckets as _buckets
 from scalelab.fit import objectives
 from scalelab.fit.api import fit, fixed_vectors, resolve_starts, residual_fn_for
 from scalelab.fit.multistart import multistart_variants
-from scalelab.fit.problem import prepare
-from scalelab.laws.base import is_curve_law
+from scalelab.fit.problem import fitted_runs, prepare
 from scalelab.fit.compaction import Compaction
 from scalelab.fit.variants import Variants
 from scalelab.programs import call_timed, float64, per_law
@@ -120,31 +119,14 @@ def _variant_rows(weights, n_rows: int):
     return np.argsort(~nz, axis=1, kind="stable")[:, :m]
 
 
-def _variant_runs(table, law, weights: np.ndarray) -> np.ndarray:
-    """Runs with a fitted row per variant: its rows of non-zero weight, or for a curve law (checkpoints of runs) the
-    distinct ``run_id`` among them."""
-    fitted = np.asarray(weights) > 0
-    if not is_curve_law(law) or "run_id" not in table.df.columns:
-        return fitted.sum(axis=1)
-    codes = pd.factorize(table.df["run_id"].astype(str))[0]
-    order = np.argsort(codes, kind="stable")
-    starts = np.flatnonzero(np.r_[True, np.diff(codes[order]) != 0])  # each run's first column once sorted
-    return np.logical_or.reduceat(fitted[:, order], starts, axis=1).sum(axis=1)
-
-
-def _rows_of(fit_result) -> int:
-    """The rows a `FitResult` fitted (a curve law's checkpoints; a run table's runs)."""
-    return fit_result.n_runs if fit_result.n_rows is None else fit_result.n_rows
-
-
 def _auto_starts(table, law, kind, n_jitter, seed, dtype, delta=1e-3, fixed=None, base=None):
     if base is None:
         base = fit(table, law, objective=kind, starts="auto", seed=seed,
                    dtype=dtype, delta=delta, fixed=fixed)
-    elif base.law.name != law.name or base.objective_kind != kind or _rows_of(base) != len(table) or (
+    elif base.law.name != law.name or base.objective_kind != kind or base.n_rows != len(table) or (
             not np.isclose(base.delta, delta, rtol=1e-12) and kind == "huber") or dict(base.fixed or {}) != dict(fixed or {}):
         raise ValueError(f"start_fit is a fit of {base.law.name!r} ({base.objective_kind}, delta={base.delta}, "
-                         f"{_rows_of(base)} rows, fixed {dict(base.fixed or {})}), not of {law.name!r} ({kind}, "
+                         f"{base.n_rows} rows, fixed {dict(base.fixed or {})}), not of {law.name!r} ({kind}, "
                          f"delta={delta}, {len(table)} rows, fixed {dict(fixed or {})}) on these runs; pass the "
                          f"fit of this table with the same settings, or none")
     theta = law.flatten({k: jnp.asarray(v) for k, v in base.unconstrained.items()})
@@ -345,7 +327,7 @@ def fit_many(runs, law="chinchilla", variants: Variants | None = None, *, object
     df["converged"] = np.concatenate([o.converged for o in outs]).astype(bool) & np.isfinite(df["objective"])
     df["n_iter"] = np.concatenate([o.n_iter for o in outs]).astype(int)
     df["best_start"] = np.concatenate([o.best_start for o in outs]).astype(int)
-    df["n_runs"] = _variant_runs(table, law, variants.weights)
+    df["n_runs"] = fitted_runs(table, law, variants.weights)
     df["n_rows"] = n_eff
     df["delta"] = variants.delta
     df.attrs.update({"law": law.name, "seconds": seconds, "compile_seconds": compile_seconds, "n_starts": S, "devices": [str(d) for d in devices]})

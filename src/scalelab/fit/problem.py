@@ -24,6 +24,18 @@ def table_for(table: _runs.RunTable, law) -> _runs.RunTable:
     return table if is_curve_law(law) else table.final_points()
 
 
+def fitted_runs(table: _runs.RunTable, law, weights) -> np.ndarray:
+    """Runs with a fitted row, per weight vector (``weights`` [V, n] over ``table``'s rows): rows of non-zero weight,
+    or for a curve law (checkpoints of runs) the distinct ``run_id`` among them. [V] integers."""
+    fitted = np.atleast_2d(np.asarray(weights)) > 0
+    if not is_curve_law(law) or "run_id" not in table.df.columns:
+        return fitted.sum(axis=1)
+    codes = pd.factorize(table.df["run_id"].astype(str))[0]
+    order = np.argsort(codes, kind="stable")
+    first = np.flatnonzero(np.r_[True, np.diff(codes[order]) != 0])  # each run's first column once sorted
+    return np.logical_or.reduceat(fitted[:, order], first, axis=1).sum(axis=1)
+
+
 def curve_rows(table: _runs.RunTable) -> tuple:
     """``(table, fitted [n] bool, notes)``: the rows of a curve table that a curve law is fitted on.
 

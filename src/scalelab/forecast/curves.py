@@ -48,7 +48,7 @@ from scalelab import runs as _runs
 from scalelab.forecast.calibrate import combine, strayed_warning, t_quantile
 from scalelab.forecast.result import Forecast
 from scalelab.forecast.curve_data import (curve_origins, fit_rows, schedules, target_is_schedule, targets,
-                                          shared_trunks, training_table, trunk_warnings)
+                                          training_table, trunk_warnings)
 from scalelab.laws.base import is_curve_law
 from scalelab.laws.curves import CURVE_INPUTS
 from scalelab.laws.schedule import after_peak
@@ -295,4 +295,4 @@ def forecast_curves(runs, at, laws="auto", ci: float = 0.9, *, truncate=(0.5,), 
 
 
 __all__ = ["forecast_curves", "CurveForecast", "is_curve_request", "curve_candidates", "curve_origins",
-           "training_table", "targets", "predict_rows", "shared_trunks", "trunk_warnings"]
+           "training_table", "targets", "predict_rows"]

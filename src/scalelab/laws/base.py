@@ -270,4 +270,3 @@ def is_curve_law(law) -> bool:
     """True for a learning-curve law (`scalelab.laws.curves.CurveLaw`): one that reads whole schedules, its rows
     prepared by its own ``prepare`` (``run_id, step, lr`` per checkpoint), not one value per input per run."""
     return getattr(law, "prepare", None) is not None
-
