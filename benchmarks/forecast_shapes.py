@@ -1,5 +1,6 @@
 """`scalelab forecast` on simulated ladders shaped like other labs' public ones: the shapes the private benchmark
-describes (12 to 404 runs, the largest model size forecast, up to 2.5e10 parameters, a dense N x D grid).
+describes (12 to 404 runs, the largest model size forecast, up to 2.5e10 parameters, a dense N x D grid, also with a
+coupled truth on which a Chinchilla fit misses by 1-1.6%).
 
 Each shape is a design of (N, D) runs; its losses come from a known truth (Chinchilla with Hoffmann et al.'s
 parameters, or the kappa-coupled Chinchilla of Videau et al. with kappa 1.2 or 0.8) times log-normal noise
@@ -59,6 +60,11 @@ def shapes() -> dict:
     gN, gD = np.repeat(NG, 20), np.tile(DG, 20)
     rep = [50, 150, 250, 350]  # four runs repeated (seeds): 404 runs
     out["grid404"] = (np.r_[gN, gN[rep]], np.r_[gD, gD[rep]], EPOCH, "20 N (1e7-2.5e10) x 20 D + 4 repeats")
+    # the issue's dense grid is one where Chinchilla misses and a coupled law does not: the same grid, coupled truths
+    out["grid404_k1.4"] = (np.r_[gN, gN[rep]], np.r_[gD, gD[rep]], {**HOFFMANN, "E": 1.80, "kappa": 1.4},
+                           "the same grid, kappa 1.4")
+    out["grid404_k0.6"] = (np.r_[gN, gN[rep]], np.r_[gD, gD[rep]], {**HOFFMANN, "E": 1.40, "kappa": 0.6},
+                           "the same grid, kappa 0.6")
     out["runs12_4x3"] = (*grid([125e6, 350e6, 760e6, 1.3e9], [10, 20, 40]), {**HOFFMANN, "E": 1.60, "kappa": 0.8},
                          "12 runs: 4 sizes x 3 ratios, kappa 0.8")
     out["runs12_6x2"] = (*grid([70e6, 160e6, 410e6, 1e9, 2.8e9, 6.9e9], [20, 80]),
