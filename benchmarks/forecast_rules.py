@@ -11,7 +11,8 @@ For each saved forecast (the ``--jsonl`` files of `benchmarks/forecast.py`, `for
 * stacking with the held-out trend removed: the honest stacked held-out errors (`honest_errors`, each origin
   counting equally) regressed on the extrapolation distance through 0, ``e ~ b d``, and the forecast moved by
   ``-b d*`` at the target's distance ``d*``: a bias that every candidate shares (all of them under-predicting
-  the largest sizes) is out of the simplex weights' reach;
+  the largest sizes) is out of the simplex weights' reach; also only where two or more origins agree on the
+  trend's sign (their mean honest errors), a gate against a trend that one origin's luck makes;
 * pseudo-BMA and pseudo-BMA+ (Yao et al. 2018, "Using stacking to average Bayesian predictive
   distributions"), the other weighting the issue names: ``w_l ~ exp(elpd_l)``, each origin one pointwise
   term, the law's held-out log errors read as ``Normal(0, s_l^2)`` with ``s_l^2`` its mean squared error over
@@ -96,6 +97,10 @@ def rules(row: dict) -> dict[str, float] | None:
     b = np.sum(omega * e * dist) / np.sum(omega * dist ** 2)  # log error per decade beyond the training runs
     shift = np.exp(-b * np.asarray(d["target_distance"], float))
     out["trend"] = are(np.log(c["loss"] * shift))
+    # gated: the trend removed only where at least two origins agree on its sign (their mean honest errors)
+    means = np.array([np.mean(e[origin == k]) for k in np.unique(origin)])
+    agreed = len(means) >= 2 and (np.all(means > 0) or np.all(means < 0))
+    out["trend if origins agree"] = out["trend"] if agreed else out["stack p=0"]
     for key, (lo, hi) in {"": (c["lo"], c["hi"]), "trend ": (c["lo"] * shift, c["hi"] * shift)}.items():
         inside = (lo <= truth) & (truth <= hi)  # the interval moved with its centre, its scale as calibrated
         out[f"{key}covers all"], out[f"{key}covered"] = float(inside.all()), float(inside.mean())
@@ -128,7 +133,7 @@ def main(argv=None) -> int:
     ap.add_argument("files", nargs="+", help="--jsonl files of the forecast benchmarks")
     ap.add_argument("--per-table", action="store_true", help="also print each family's ARE today, with the trend removed and with pseudo-BMA weights")
     args = ap.parse_args(argv)
-    names = [f"stack p={p:g}" for p in POWERS] + ["trend", "pick", "pseudo-BMA", "pseudo-BMA+", "hindsight"]
+    names = [f"stack p={p:g}" for p in POWERS] + ["trend", "trend if origins agree", "pick", "pseudo-BMA", "pseudo-BMA+", "hindsight"]
     print("mean ARE (%) at the targets; p = 0 is `forecast`'s rule (every origin equal), inf the first origin alone")
     cover, weighed, blind = {}, {}, []
     print("| file | tables | " + " | ".join(names) + " |")
