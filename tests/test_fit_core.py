@@ -25,6 +25,11 @@ def test_noise_free_data_recovered_exactly():
     for k, v in TRUTH.items():
         assert res.params[k] == pytest.approx(v, rel=1e-5), k
     assert res.objective < 1e-14
+    # an exact fit is a converged one: the decrement is rounding noise there, never 1e-10 below an objective of 1e-30
+    grid = scalelab.fit(df, "chinchilla")  # the default: Hoffmann's grid, as the CLI fits
+    assert grid.objective < 1e-20
+    assert res.converged and grid.converged
+    assert not any("convergence" in w for w in grid.warnings)
 
 
 def test_float32_and_float64_agree(simulated_runs):

@@ -29,8 +29,8 @@ compilation cache can save (its key is computed after tracing). Lanes that have
 finished are frozen with ``where``, as the batching rule froze them.
 
 Convergence: the predicted decrease ``g^T (H + eps)^-1 g / 2`` of the surrogate
-falls below ``ftol * objective``; a lane that hits ``max_iter`` first reports
-``converged = False``.
+falls below ``ftol * objective``, or the objective itself is at rounding level (`exact_fit_floor`);
+a lane that hits ``max_iter`` first reports ``converged = False``.
 """
 
 from __future__ import annotations
@@ -50,6 +50,12 @@ from scalelab.fit import linalg, objectives
 # bootstrap resample) at the same optimum. The LM acceptance test keeps every
 # accepted step a descent step whatever this value.
 OUTLIER_CURVATURE = 0.1
+
+
+def exact_fit_floor(dtype) -> float:
+    """The objective below which a fit is exact to rounding: ``eps^1.5`` of the dtype (3e-24 in float64, where a
+    summed squared log residual that small means residuals ~1e-12; 4e-11 in float32)."""
+    return float(jnp.finfo(dtype).eps) ** 1.5
 
 
 class LMState(NamedTuple):
@@ -149,9 +155,11 @@ def lm_step(residual_fn, state: LMState, data, kind, delta, free, ftol, max_step
     ok = jnp.isfinite(f_trial) & (f_trial < f) & jnp.all(jnp.isfinite(trial), axis=-1)
     keep = lambda new, old: jnp.where(_hold(ok, new), new, old)
     lam = jnp.where(ok, jnp.maximum(state.lam * 0.3, 1e-9), jnp.minimum(state.lam * 8.0, 1e12))
-    # Converged when even the full surrogate step from theta would gain less than ftol relative,
-    # or when damping is saturated and no step improves (a flat valley).
-    converged = state.decrement <= ftol * jnp.maximum(f, jnp.finfo(f.dtype).tiny)
+    # Converged when even the full surrogate step from theta would gain less than ftol relative, or
+    # when the objective is at rounding level (an exact fit, e.g. noiseless simulated runs: there the
+    # decrement is rounding noise too, never ftol below the objective). Done also when damping is
+    # saturated and no step improves (a flat valley).
+    converged = (state.decrement <= ftol * jnp.maximum(f, jnp.finfo(f.dtype).tiny)) | (f <= exact_fit_floor(f.dtype))
     done = converged | (lam >= 1e12)
     H_new, g_new = keep(H_trial, H), keep(g_trial, g)
     dec = keep(_decrement(H_trial, g_trial), state.decrement)
