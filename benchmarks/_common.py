@@ -17,7 +17,8 @@ def device_name() -> str:
 
 def combine_options(ap) -> None:
     """The forecast benchmarks' ``--rescore`` options that set `scalelab.forecast.combine`'s rules, each ``default``
-    (combine's own), ``none`` (the rule off) or a number: ``--bandwidth``, ``--size-bandwidth``, ``--stray-factor``;
+    (combine's own), ``none`` (the rule off) or a number: ``--bandwidth``, ``--size-bandwidth``, ``--stray-factor``,
+    ``--shift-factor``;
     and ``--tau-prior``, a number (default: combine's own)."""
     ap.add_argument("--bandwidth", default="default",
                     help="with --rescore: the interval's locality in decades of tokens per parameter, or none")
@@ -26,6 +27,9 @@ def combine_options(ap) -> None:
     ap.add_argument("--stray-factor", default="default",
                     help="with --rescore: leave out laws whose forecast strays beyond this many times the held-out "
                          "errors, or none")
+    ap.add_argument("--shift-factor", default="default",
+                    help="with --rescore: leave out laws whose forecast moves beyond this many times their first "
+                         "origin's held-out error when the largest size is added, or none")
     ap.add_argument("--tau-prior", type=float, default=None,
                     help="with --rescore: the prior's error growth per decade of extrapolation (log loss; combine's 0.01)")
 
@@ -33,7 +37,7 @@ def combine_options(ap) -> None:
 def rescore_options(args) -> dict:
     """Keyword arguments of `scalelab.forecast.combine` from the options of `combine_options`."""
     out = {}
-    for key in ("bandwidth", "size_bandwidth", "stray_factor"):
+    for key in ("bandwidth", "size_bandwidth", "stray_factor", "shift_factor"):
         text = getattr(args, key)
         if text != "default":
             out[key] = None if text.lower() == "none" else float(text)

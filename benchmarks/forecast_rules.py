@@ -83,7 +83,7 @@ def rules(row: dict) -> dict[str, float] | None:
     are = lambda log_pred: float(np.mean(np.abs(np.exp(log_pred) - truth) / truth))  # noqa: E731
     out = {}
     c = combine(d, 0.9)
-    ok = stable(E) & ~np.isin(d["names"], c["strayed"])  # the laws forecast stacks (`calibrate.consistent`)
+    ok = stable(E) & ~np.isin(d["names"], c["strayed"] + c["unsettled"])  # the laws forecast stacks
     for p in POWERS:
         f = (origin == origin.min()).astype(float) if np.isinf(p) else (origin - origin.min() + 1.0) ** -p
         keep = f > 0

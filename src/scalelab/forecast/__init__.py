@@ -19,6 +19,9 @@ The one question a team brings: *what loss will the big run reach, and how sure 
    form (Chinchilla) answers, with a warning. A law whose fit to the whole table forecasts the targets
    far from the other candidates (beyond 5x the largest held-out error of the laws that extrapolated
    stably, `calibrate.consistent`) takes no weight, with a warning: the origins did not validate that fit.
+   So does a law whose forecast moves, when the largest size joins its fit, far beyond the error its first
+   origin made at that size (5x, at least 10%: `calibrate.settled`): the fit went along a direction the runs
+   do not determine.
 4. **Interval.** The stacked held-out errors calibrate a predictive scale that grows with
    extrapolation distance, ``s(d)^2 = s0^2 + sigma^2 + tau^2 d^2``: ``s0`` is the in-sample residual
    scale (run-to-run noise and misfit at seen sizes), ``sigma`` a discrepancy that appears as soon as
@@ -187,7 +190,7 @@ def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, 
             return f"law {law.name!r} dropped: non-finite or non-positive predictions"
         return ({"law": law, "params": {p: float(df[p].iloc[0]) for p in law.params},
                  "objective": float(df["objective"].iloc[0]), "converged": bool(df["converged"].iloc[0]),
-                 "seconds": time.perf_counter() - t_law}, pr, pt[0])
+                 "seconds": time.perf_counter() - t_law}, pr, pt)
 
     # the candidates' programs run side by side (JAX releases the GIL while a program runs): on a 2-core
     # CPU six laws took 1.4 s instead of 2.3 s, the same fits; results are taken in the candidates' order
@@ -227,9 +230,12 @@ def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, 
     train_all = {c: x_all[c] for c in needed}
     d_star = extrapolation_distance(train_all, {c: targets[c].to_numpy() for c in needed})
     details = {"names": names, "errors": E, "distance": dist, "origin": orig,
-               "log_targets": np.stack([np.log(preds_tgt[nm]) for nm in names]),
+               "log_targets": np.stack([np.log(preds_tgt[nm][0]) for nm in names]),
                "residuals": np.stack([np.log(preds_runs[nm][0]) - logy for nm in names]),
                "target_distance": d_star}
+    with np.errstate(divide="ignore", invalid="ignore"):  # an origin's fit may forecast a target <= 0: NaN there
+        details["origin_log_targets"] = np.stack([np.log(np.where(preds_tgt[nm][1:] > 0, preds_tgt[nm][1:], np.nan))
+                                                  for nm in names]).reshape(len(names), K, -1)
     pos = position(x_all)
     if pos is not None:  # tokens per parameter of every run, held-out run and target: the interval's locality
         details.update(run_position=pos, position=pos[held_rows],
@@ -243,7 +249,7 @@ def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, 
 
     warnings = (design_warnings(table, needed) + ([left_out] if left_out else []) + asked.attrs["warnings"]
                 + axis_warnings(table, asked, needed) + warnings
-                + strayed_warning(c["strayed"]) + weighted_parameter_warnings(fits, weights))
+                + strayed_warning(c["strayed"], c["unsettled"]) + weighted_parameter_warnings(fits, weights))
     far = np.flatnonzero(d_star > 1.0)
     if len(far):
         shown = ", ".join(map(str, far[:10])) + (", ..." if len(far) > 10 else "")

@@ -249,11 +249,45 @@ def consistent(log_targets: np.ndarray, errors: np.ndarray | None = None, factor
     return ok if ok.sum() > 1 else np.ones(L, bool)
 
 
-def strayed_warning(strayed: list) -> list[str]:
-    """The warning for the laws `calibrate.consistent` left out (none: no warning)."""
+def settled(log_targets: np.ndarray, origin_log_targets: np.ndarray | None, errors: np.ndarray | None,
+            origin: np.ndarray | None, factor: float = STRAY_FACTOR, floor: float = 0.02) -> np.ndarray:
+    """Which laws' forecasts at the targets stay where their first origin put them: the whole-table fit's log forecast
+    within ``factor`` times the law's own held-out error on the first origin (root mean square, at least ``floor``)
+    of the first origin's fit's forecast (the fit to every run but the largest size's).
+
+    Adding the largest size moves a law's forecast by about the error it made there. A law whose forecast jumps
+    far more (a 9-parameter law on 30 runs: 0.3% off the held-out size, then 14% lower at the target once that size
+    is in the fit) has a whole-table fit along a direction the runs do not determine, which no origin validated.
+    All laws when there is no origin (``origin_log_targets`` None or ``[L, 0, T]``) or fewer than two would stay.
+
+    Args:
+      log_targets: ``[L, T]`` each law's log forecast at the targets (the fit to the whole table).
+      origin_log_targets: ``[L, K, T]`` the same from each origin's fit (NaN where an origin's fit forecast <= 0).
+      errors, origin: ``[L, m]`` held-out log errors and ``[m]`` their origin (0 = the largest size held out).
+    """
+    logs = np.asarray(log_targets, float)
+    L = logs.shape[0]
+    if origin_log_targets is None or errors is None or not np.size(errors):
+        return np.ones(L, bool)
+    first = np.asarray(origin_log_targets, float)[:, 0, :]
+    cols = np.all(np.isfinite(logs), axis=0)  # targets every law forecasts (a curve's step 0 may not)
+    shift = np.max(np.abs(logs[:, cols] - first[:, cols]), axis=1, initial=0.0)
+    shift = np.where(np.isfinite(shift), shift, np.inf)  # an origin fit with no forecast there validated nothing
+    E = np.asarray(errors, float)[:, np.asarray(origin) == np.min(origin)]
+    own = np.sqrt(np.mean(E ** 2, axis=1))
+    ok = shift <= factor * np.maximum(own, floor)
+    return ok if ok.sum() > 1 else np.ones(L, bool)
+
+
+def strayed_warning(strayed: list, unsettled: list = ()) -> list[str]:
+    """The warnings for the laws `calibrate.consistent` and `calibrate.settled` left out (none: no warning)."""
+    out = [] if not unsettled else [
+        f"{list(unsettled)} forecast the targets far from where their first rolling origin's fit did (by more than "
+        f"{STRAY_FACTOR:g}x their own held-out error there, and over {2 * STRAY_FACTOR:g}%): adding the largest size moved their fit along a "
+        f"direction the runs do not determine, which no origin validated, so they take no weight"]
     if not strayed:
-        return []
-    return [f"{strayed} forecast the targets far from the other candidate laws (more than {STRAY_FACTOR:g}x the largest "
+        return out
+    return out + [f"{strayed} forecast the targets far from the other candidate laws (more than {STRAY_FACTOR:g}x the largest "
             f"held-out error of the laws that extrapolated stably; with nothing held out, {STRAY_FACTOR:g}x the median "
             f"law's distance): their fit to the whole table is not what the rolling origins validated, so they take "
             f"no weight"]
@@ -262,7 +296,8 @@ def strayed_warning(strayed: list) -> list[str]:
 def combine(details: dict, ci: float = 0.9, *, reference: str | None = "chinchilla", shrink: float = 0.0,
             tau_prior: float = 0.01, prior_weight: float = 1.0, bandwidth: float | None = 0.35,
             size_bandwidth: float | None = 0.3, min_runs: int = 10,
-            stray_factor: float | None = STRAY_FACTOR, weigh=stack_weights) -> dict:
+            stray_factor: float | None = STRAY_FACTOR, shift_factor: float | None = STRAY_FACTOR,
+            weigh=stack_weights) -> dict:
     """The forecast from the candidates' held-out errors and forecasts: weights, point, scale, interval.
 
     Pure: `scalelab.forecast` calls it on the fits it made, and a study can call it again on saved
@@ -273,7 +308,8 @@ def combine(details: dict, ci: float = 0.9, *, reference: str | None = "chinchil
         ``origin`` [m]; ``log_targets`` [L, T] each law's log forecast at the targets; ``residuals``
         [L, n] in-sample log residuals on the full table; ``target_distance`` [T] (decades). Optional
         positions (`position`, decades of tokens per parameter): ``run_position`` [n], ``position`` [m]
-        of the held-out runs, ``target_position`` [T].
+        of the held-out runs, ``target_position`` [T]; ``origin_log_targets`` [L, K, T] each origin's fit's log
+        forecast at the targets (`settled`).
       ci: central probability of the interval.
       reference: the law that answers alone when no origin was held out (equal weights if absent).
       bandwidth: with positions, each target's ``s0``, ``sigma`` and ``tau`` are calibrated on the runs and
@@ -287,11 +323,15 @@ def combine(details: dict, ci: float = 0.9, *, reference: str | None = "chinchil
         largest models, not of its smallest, describes a run beyond them. None: every size counts alike.
       stray_factor: a law whose forecast at the targets lies farther from the candidates' median than this many
         times the largest held-out error of the stable laws takes no weight (`consistent`). None: none is left out.
+      shift_factor: a law whose whole-table forecast at the targets lies farther from its first origin's than this
+        many times its own held-out error there takes no weight (`settled`; needs ``origin_log_targets`` [L, K, T] in
+        ``details``). None: none is left out.
       weigh: ``weigh(errors [L, m], origin [m], shrink) -> weights [L]`` in place of `stack_weights`, for the
         weights and the honest errors alike (a study of another rule, e.g. pseudo-BMA; default: stacking).
 
     Returns:
-      dict: ``weights`` [L], ``strayed`` (names of the stable laws left out by `consistent`), ``loss``/``lo``/``hi``
+      dict: ``weights`` [L], ``strayed`` and ``unsettled`` (names of the stable laws left out by `consistent` and by
+      `settled`), ``loss``/``lo``/``hi``
       [T] (nats/token), ``scale``, ``form``, ``s0``, ``sigma``
       and ``tau`` [T] (sd of log loss; tau per decade), ``nu``, ``local`` (whether the scale was calibrated
       near each target in tokens per parameter), ``sized`` (whether ``s0`` was, in model size).
@@ -304,15 +344,19 @@ def combine(details: dict, ci: float = 0.9, *, reference: str | None = "chinchil
     d_star = np.asarray(details["target_distance"], float)
     K = len(np.unique(orig))
     # laws whose whole-table forecast strays from the others' far beyond any held-out error take no part
-    agree = (consistent(logs, E if K else None, factor=stray_factor) if stray_factor is not None
-             else np.ones(len(names), bool))
-    strayed = ~agree  # the laws this rule leaves out (not those already out as unstable)
+    cons = (consistent(logs, E if K else None, factor=stray_factor) if stray_factor is not None
+            else np.ones(len(names), bool))
+    # and laws whose forecast jumped when the largest size joined their fit, far beyond their own error there
+    unmoved = (settled(logs, details.get("origin_log_targets"), E, orig, factor=shift_factor)
+               if shift_factor is not None and K else np.ones(len(names), bool))
+    agree = cons & unmoved
+    left = ~agree  # the laws these rules leave out (not those already out as unstable)
     if K:
         steady = stable(E)
         ok = steady & agree  # unstable laws take no weight and no part in the honest errors or the spread
         if not ok.any():  # the laws that agree all extrapolated unstably: the stable ones answer
             ok = steady
-        strayed = steady & ~ok
+        left = steady & ~ok
         w = np.zeros(len(names))
         w[ok] = weigh(E[ok], orig, shrink)
         e_stack = honest_errors(E[ok], orig, shrink, weigh)
@@ -355,11 +399,12 @@ def combine(details: dict, ci: float = 0.9, *, reference: str | None = "chinchil
     form = np.sqrt(w_spread @ (logs - log_pt) ** 2) / np.sqrt(max(K, 1))
     scale = np.sqrt(s0 ** 2 + sigma ** 2 + tau ** 2 * d_star ** 2 + form ** 2)
     q = t_quantile(0.5 + ci / 2.0, nu)
-    return {"weights": w, "strayed": [nm for nm, out in zip(names, strayed) if out], "loss": np.exp(log_pt),
+    return {"weights": w, "strayed": [nm for nm, out in zip(names, left & ~cons) if out],
+            "unsettled": [nm for nm, out in zip(names, left & cons & ~unmoved) if out], "loss": np.exp(log_pt),
             "lo": np.exp(log_pt - q * scale), "hi": np.exp(log_pt + q * scale),
             "scale": scale, "form": form, "s0": s0, "sigma": sigma, "tau": tau, "nu": nu, "local": local,
             "sized": sized}
 
 
-__all__ = ["combine", "position", "stable", "consistent", "strayed_warning", "STRAY_FACTOR", "size_groups", "origin_weights", "viable", "extrapolation_distance", "stack_weights", "honest_errors",
+__all__ = ["combine", "position", "stable", "consistent", "settled", "strayed_warning", "STRAY_FACTOR", "size_groups", "origin_weights", "viable", "extrapolation_distance", "stack_weights", "honest_errors",
            "calibrate_scale", "t_quantile", "local_weights", "size_weights", "robust_scale"]
