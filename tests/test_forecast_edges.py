@@ -197,6 +197,24 @@ def test_a_law_whose_whole_table_fit_jumps_takes_no_weight():
     assert np.all((fc.lo <= truth_at) & (truth_at <= fc.hi))
 
 
+def test_unique_tokens_equal_to_the_tokens_are_no_unread_axis():
+    """Found by a new-user trial: a single-epoch export's ``unique_tokens`` (equal to D on every run) was warned about
+    as an input the runs differ in and no law reads, and failed ``--strict``. With no data repeated the unique tokens
+    cannot matter; with some runs repeating data, the warning stays."""
+    from scalelab.forecast.target_table import axis_warnings, target_frame
+
+    runs = ladder()
+    at = {"N": [4e9], "D": [8e10]}
+    fresh = scalelab.read(runs.assign(U_D=runs["D"] * np.tile([1.0, 1.0, 2.0, 1.0, 3.0], 7)))  # U_D >= D throughout
+    assert axis_warnings(fresh, target_frame(at), {"N", "D"}) == []
+    assert axis_warnings(fresh, target_frame({**at, "U_D": [8e10]}), {"N", "D"}) == []
+    repeated = scalelab.read(runs.assign(U_D=runs["D"] * np.tile([1.0, 0.5, 1.0, 0.25, 1.0], 7)))
+    (w,) = axis_warnings(repeated, target_frame(at), {"N", "D"})
+    assert w.startswith("the runs differ in U_D (")
+    (w,) = axis_warnings(fresh, target_frame({**at, "U_D": [2e10]}), {"N", "D"})  # a target that repeats its data
+    assert w.startswith("the targets give U_D = 2e+10, which none of the forecast's laws reads")
+
+
 def test_a_targets_C_far_from_6ND_is_said_to_be_unread():
     from scalelab.forecast.target_table import target_frame
 

@@ -58,12 +58,21 @@ def axis_warnings(table: _runs.RunTable, targets: pd.DataFrame, read) -> list[st
         u = np.unique(v)
         return ", ".join(f"{x:g}" for x in u[:6]) + (", ..." if len(u) > 6 else "")
 
+    def fresh(df):  # every row's unique tokens at least its tokens: no data repeated, U_D cannot matter
+        if "U_D" not in df.columns or "D" not in df.columns:
+            return False
+        u, d = numbers(df["U_D"], "U_D").to_numpy(), numbers(df["D"], "D").to_numpy()
+        ok = np.isfinite(u) & np.isfinite(d)
+        return bool(ok.any() and np.all(u[ok] >= d[ok] * (1.0 - 1e-9)))
+
     out = []
     for c in EXTRA_INPUTS:
         tv = values(targets, c) if c in targets.columns else None
         rv = values(table.df, c) if c in table.columns else None
         if tv is None and rv is None:
             continue
+        if c == "U_D" and c not in read and (rv is None or fresh(table.df)) and (tv is None or fresh(targets)):
+            continue  # single-epoch runs (and targets): the unique tokens are the tokens, nothing pooled or ignored
         if c in read:
             beyond = (tv[(tv > rv.max() * OUTSIDE) | (tv < rv.min() / OUTSIDE)] if tv is not None and rv is not None
                       and len(rv) else [])
