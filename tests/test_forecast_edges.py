@@ -215,6 +215,16 @@ def test_unique_tokens_equal_to_the_tokens_are_no_unread_axis():
     assert w.startswith("the targets give U_D = 2e+10, which none of the forecast's laws reads")
 
 
+def test_targets_as_a_dict_of_written_counts_read_as_a_files_cells():
+    """Found by a new-user trial: ``at={"N": ["4B"], "D": ["80B"]}`` raised a bare ValueError in the Python API, where
+    the same counts in a targets CSV (or a DataFrame) are read. A dict's values are now read as a file's cells."""
+    runs = ladder()
+    as_text = scalelab.forecast(runs, {"N": ["4B", "2000M"], "D": ["80B", "4e10"]}, laws="chinchilla")
+    as_numbers = scalelab.forecast(runs, {"N": [4e9, 2e9], "D": [8e10, 4e10]}, laws="chinchilla")
+    np.testing.assert_allclose(as_text.loss, as_numbers.loss, rtol=1e-12)
+    np.testing.assert_allclose(as_text.loss, truth([4e9, 2e9], [8e10, 4e10]), rtol=0.02)
+
+
 def test_a_targets_C_far_from_6ND_is_said_to_be_unread():
     from scalelab.forecast.target_table import target_frame
 

@@ -104,7 +104,7 @@ def target_frame(at) -> pd.DataFrame:
     elif isinstance(at, pd.DataFrame):
         df = at
     elif isinstance(at, dict):
-        df = pd.DataFrame({k: np.atleast_1d(np.asarray(v, float)) for k, v in at.items()})
+        df = pd.DataFrame({k: np.atleast_1d(np.asarray(v)) for k, v in at.items()})  # read below, as a file's cells
     elif isinstance(at, (list, tuple)) and at and all(isinstance(r, dict) for r in at):
         df = pd.DataFrame(list(at))  # one dict per target
     elif isinstance(at, (str, os.PathLike)):
