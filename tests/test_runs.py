@@ -129,6 +129,25 @@ def test_drop_highest_loss_leaves_crashed_runs_to_the_command():
         scalelab.read(good().assign(loss=[3.5, -1.0, 3.0, 2.8, 2.6, 2.5])).drop_highest_loss(1)
 
 
+def test_a_diverged_run_is_left_out_like_a_crashed_one():
+    """Found by a new-user trial: one run logged as ``diverged`` or ``inf`` made the whole table unusable, where an
+    empty cell is left out with a note. A word with no digit and an infinite loss are no result either; a number the
+    table cannot read (``2,5x``) and a zero loss are still refused."""
+    for cell, shown in (("diverged", "e.g. 'diverged'"), (np.inf, "e.g. inf"), ("N/A", "e.g. 'N/A'")):
+        df = good().astype({"loss": object})
+        df.loc[2, "loss"] = cell
+        kept, said = scalelab.read(df).without_missing("loss")
+        assert list(kept.df.index) == [0, 1, 3, 4, 5] and "1 of 6 runs left out" in said and shown in said
+        np.testing.assert_allclose(kept.column("loss"), good()["loss"].drop(2))
+    for cell, problem in (("2,5x", "non-numeric values"), (0.0, "must be > 0")):
+        df = good().astype({"loss": object})
+        df.loc[2, "loss"] = cell
+        kept, said = scalelab.read(df).without_missing("loss")
+        assert said is None
+        with pytest.raises(RunTableError, match=problem):
+            kept.column("loss")
+
+
 def test_tokens_per_parameter_far_from_any_run_suggests_units():
     from scalelab.fit.identify import design_warnings
 

@@ -170,18 +170,28 @@ class RunTable:
         return dataclasses.replace(self, df=keep, notes=self.notes + (f"dropped the {n} highest-loss rows",))
 
     def without_missing(self, name: str = "loss") -> tuple["RunTable", str | None]:
-        """Runs whose ``name`` is empty (NaN: a run that crashed or is still going) left out, and what was left
-        out, said (None when nothing was). Any other fault of the column (text, zero, implausible) stays refused:
-        the column is checked again on the runs kept."""
+        """Runs with no ``name`` left out, and what was left out, said (None when nothing was). No value is an empty
+        cell (NaN: a run that crashed or is still going), an infinite one (a run that diverged) or a word with no digit
+        in it ('diverged', 'failed', 'N/A'). Any other fault of the column (a number it cannot read, zero,
+        implausible) stays refused: the column is checked again on the runs kept."""
         raw = self.df[name] if name in self.invalid and name in self.df.columns else None
-        missing = raw.isna().to_numpy() if isinstance(raw, pd.Series) else np.zeros(1, bool)
+        if isinstance(raw, pd.Series):
+            values = numbers(raw, name).to_numpy()
+            words = raw.notna().to_numpy() & np.isnan(values) & ~raw.astype(str).str.contains(r"\d").to_numpy()
+            missing = raw.isna().to_numpy() | np.isinf(values) | words
+        else:
+            missing = np.zeros(1, bool)
         if not missing.any() or missing.all():
             return self, None
         keep = self.df[~missing]
         problem, values = _check_numeric(keep[name], name, self.source, self.lines)
         invalid = {k: v for k, v in self.invalid.items() if k != name} | ({name: problem} if problem else {})
         table = dataclasses.replace(self, df=keep if problem else keep.assign(**{name: values}), invalid=invalid)
-        return table, (f"{self.source}: no {name!r} in {self.rows(self.df.index[missing])}: "
+        given = raw[missing & raw.notna().to_numpy()]
+        first = given.iloc[0] if len(given) else None
+        shown = (f" (empty, infinite or a word: e.g. {first!r})" if isinstance(first, str) else
+                 f" (empty, infinite or a word: e.g. {float(first):g})" if len(given) else "")
+        return table, (f"{self.source}: no {name!r} in {self.rows(self.df.index[missing])}{shown}: "
                        f"{int(missing.sum())} of {len(missing)} runs left out")
 
     def select(self, mask) -> "RunTable":
