@@ -159,7 +159,7 @@ def test_binary_non_parquet_names_the_file(tmp_path):
 
 def test_drop_highest_loss_on_a_bad_loss_column_names_it(tmp_path):
     p = tmp_path / "runs.csv"
-    p.write_text("N,D,loss\n1e8,2e9,3.1\n2e8,4e9,lots\n4e8,8e9,2.9\n")
+    p.write_text("N,D,loss\n1e8,2e9,3.1\n2e8,4e9,3.0.1\n4e8,8e9,2.9\n")
     with pytest.raises(RunTableError, match="'loss' has non-numeric values in lines 3"):
         scalelab.read(p).drop_highest_loss(1)
 
