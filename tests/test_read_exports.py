@@ -113,6 +113,39 @@ def test_a_comment_above_the_header_is_skipped_and_lines_keep_their_numbers(tmp_
     assert t.rows(t.df.index[[0]]) == "lines 4"  # the file's own line: two comments, the header, then the data
 
 
+def test_a_header_that_starts_with_a_hash_is_the_header(tmp_path):
+    """Found by a new-user trial: ``#,N,D,loss`` (a row-number column) and ``#Params,#Tokens,loss`` were skipped as
+    comments, and the first run became the header ("column 'loss' missing"). A ``#`` line right above numbers, with as
+    many fields, is the header; a comment above a header, even one with as many commas, is still skipped."""
+    runs = ladder()
+    p = tmp_path / "runs.csv"
+    p.write_text(runs.rename_axis("#").reset_index().to_csv(index=False))
+    t = scalelab.read(p)
+    np.testing.assert_array_equal(t.column("loss"), runs["loss"].to_numpy())
+    assert "#" in t.df.columns and t.rows(t.df.index[[0]]) == "lines 2"
+    p.write_text(runs.rename(columns={"N": "#Params", "D": "#Tokens"}).to_csv(index=False))
+    t = scalelab.read(p)
+    np.testing.assert_array_equal(t.column("N"), runs["N"].to_numpy())
+    np.testing.assert_array_equal(t.column("D"), runs["D"].to_numpy())
+    p.write_text("# exported, by me, today\n" + runs.to_csv(index=False))  # three fields, as the header has
+    t = scalelab.read(p)
+    np.testing.assert_array_equal(t.column("loss"), runs["loss"].to_numpy())
+    assert t.rows(t.df.index[[0]]) == "lines 3"
+
+
+def test_headers_written_as_people_write_them_are_read():
+    """Found by a new-user trial: ``Training Tokens (B)`` (spaces for underscores), ``Params [M]`` (a unit in brackets),
+    ``D_tokens`` and ``dataset_size`` were refused as unknown columns."""
+    runs = ladder()
+    for names, factors in ((("Model Size (M)", "Training Tokens (B)"), (1e6, 1e9)), (("Params [M]", "Tokens [B]"), (1e6, 1e9)),
+                           (("N_params", "D_tokens"), (1, 1)), (("model-size", "dataset_size"), (1, 1)),
+                           (("num params", "data size"), (1, 1))):
+        frame = pd.DataFrame({names[0]: runs.N / factors[0], names[1]: runs.D / factors[1], "loss": runs.loss})
+        t = scalelab.read(frame)
+        np.testing.assert_allclose(t.column("N"), runs["N"].to_numpy(), rtol=1e-12)
+        np.testing.assert_allclose(t.column("D"), runs["D"].to_numpy(), rtol=1e-12)
+
+
 def test_a_runs_C_far_from_6ND_is_warned_about():
     """C, N and D all given: C more than 3x off 6 N D means one of them is in other units or another quantity."""
     runs = ladder().assign(C=lambda f: 6 * f.N * f.D)

@@ -20,7 +20,7 @@ import numpy as np
 
 from scalelab import laws as _laws
 from scalelab.optimal.frontier import check_law, optimal_log_n
-from scalelab.runs.columns import ALIASES, NUMERIC
+from scalelab.runs.columns import NUMERIC, alias
 
 QUANTITIES = ("loss", "N_opt", "D_opt", "tokens_per_param")
 
@@ -54,7 +54,7 @@ def parse_target(text: str) -> Target:
         if "=" not in part:
             raise ValueError(f"target {text!r}: {part!r} is not NAME=VALUE")
         k, v = (s.strip() for s in part.split("=", 1))
-        k = k if k in NUMERIC else ALIASES.get(k.lower(), k)  # c=1e24 is C, as a run table's column c is
+        k = k if k in NUMERIC else (alias(k) or k)  # c=1e24 is C, as a run table's column c is
         try:
             at[k] = float(v)
         except ValueError:

@@ -57,13 +57,25 @@ ALIASES = {
     # curve exports (W&B: Name, Step, _step, trainer/global_step) and canonical names written in capitals
     "name": "run_id", "run_name": "run_id", "run_id": "run_id", "step": "step", "_step": "step",
     "global_step": "step", "trainer/global_step": "step",
+    "d_tokens": "D", "dataset_size": "D", "data_size": "D",
 }
+
+
+def alias(name) -> str | None:
+    """The canonical column an alias names (`ALIASES`), read as a person writes it: any case, spaces or hyphens for
+    underscores (``Training Tokens``, ``model-size``), and a leading ``#`` for "number of" (``#Params``); None if none."""
+    key = str(name).strip().lower()
+    for k in (key, re.sub(r"[\s\-]+", "_", key), key.lstrip("#").strip(), re.sub(r"[\s\-]+", "_", key.lstrip("#").strip())):
+        if k in ALIASES:
+            return ALIASES[k]
+    return None
 
 # A count column named with its unit ('params_M', 'tokens_B', 'model_size (B)', 'tokens_billions'): an alias of
 # N, D, ... whose values are multiplied by the unit on reading, with a note.
 UNITS = {**SUFFIXES, **{w + s: f for w, f in (("thousand", 1e3), ("million", 1e6), ("billion", 1e9),
                                                 ("trillion", 1e12)) for s in ("", "s")}}
-_UNIT_NAME = r"^(.+?)[ _]?(?:\((k|m|b|t)\)|_(k|m|b|t)|[ _](thousands?|millions?|billions?|trillions?))$"
+_UNIT_NAME = (r"^(.+?)[ _]?(?:\((k|m|b|t)\)|\[(k|m|b|t)\]|_(k|m|b|t)|"
+              r"[ _](thousands?|millions?|billions?|trillions?))$")
 # A C beside N and D more than this factor away from 6 N D (6 N_active D) is said to disagree with them
 C_FACTOR = 3.0
 # Tokens per parameter (D / N) of real language-model runs: from early checkpoints (~0.01) to small models trained
@@ -81,7 +93,7 @@ def unit_alias(name: str) -> tuple[str, float] | None:
     base, unit = m.group(1).strip(), next(g for g in m.groups()[1:] if g).lower()
     if base in AMOUNTS:  # the canonical name as written: N_M, D_B
         return base, UNITS[unit]
-    target = ALIASES.get(base.lower())
+    target = alias(base)
     return (target, UNITS[unit]) if target in AMOUNTS and len(base) > 1 else None
 
 
@@ -219,7 +231,7 @@ def duplicate_columns(df: pd.DataFrame, source: str) -> tuple[pd.DataFrame, dict
     dup = df.columns.duplicated()
     for name in dict.fromkeys(n for n, d in zip(names, dup) if d):
         where = [i + 1 for i, n in enumerate(names) if n == name]
-        key = name if name in NUMERIC or name in TEXT else ALIASES.get(name.strip().lower(), name)
+        key = name if name in NUMERIC or name in TEXT else (alias(name) or name)
         invalid[key] = (f"{source}: column {name!r} appears {len(where)} times (columns "
                          f"{', '.join(map(str, where))}); keep one, or rename the others")
     return df.loc[:, ~dup], invalid
@@ -240,7 +252,7 @@ def canonical_names(df: pd.DataFrame, source: str) -> tuple[pd.DataFrame, list[s
     # column (tokens beside tokens_b, a data mixture's second source)
     reading = {}
     for col in df.columns:
-        plain, unit = ALIASES.get(str(col).strip().lower()), unit_alias(col)
+        plain, unit = alias(col), unit_alias(col)
         if col in canonical or (plain is None and unit is None):
             continue
         rank = 2 if len(str(col).strip()) == 1 else (0 if plain is not None else 1)

@@ -80,13 +80,30 @@ def _lines(text: str, n_rows: int) -> list[int] | None:
     return lines if len(lines) == n_rows else None
 
 
+def _numeric(field: str) -> bool:
+    try:
+        float(field.strip().strip('"'))
+    except ValueError:
+        return False
+    return True
+
+
 def _preamble_blanked(text: str) -> str:
     """Comment lines above the header (``# exported from wandb ...``) blanked, so the header is the first line read;
-    the file's line numbers are kept (`_lines` counts the blank lines). A ``#`` further down is data."""
+    the file's line numbers are kept (`_lines` counts the blank lines). A ``#`` further down is data. A ``#`` line
+    right above a line of numbers, with as many fields, is the header itself (``#,N,D,loss`` with a row-number column,
+    ``#Params,#Tokens,loss``), not a comment."""
     lines = text.split("\n")
     i = 0
     while i < len(lines) and (not lines[i].strip() or lines[i].lstrip().startswith("#")):
         i += 1
+    if i and i < len(lines):
+        above = max(j for j in range(i) if lines[j].strip()) if any(ln.strip() for ln in lines[:i]) else None
+        sep = max(",;\t|", key=lines[i].count)
+        fields = lines[i].split(sep)
+        if (above is not None and lines[i].count(sep) and lines[above].count(sep) == lines[i].count(sep)
+                and sum(map(_numeric, fields)) >= len(fields) / 2):
+            i = above  # the header starts with '#'
     return "\n" * i + "\n".join(lines[i:]) if i else text
 
 
