@@ -148,6 +148,28 @@ def test_several_families_fitted_as_one_ladder_are_named():
     assert family_warnings(scalelab.read(moe), ("N", "D")) != []  # E in the table, but the law does not read it
 
 
+def test_two_ladders_told_apart_by_an_unread_column_are_named():
+    """Found by a new-user trial: a ``dataset`` column (c4, rpj) splitting runs alike in N and D into two ladders was
+    only listed among the unread columns, where a ``family`` column is warned about. Seeds of one run (a ``seed``
+    column, 0.5% scatter) and names of single runs are no second ladder, and say nothing."""
+    from scalelab.fit.identify import ladder_warnings
+
+    df = two_families().rename(columns={"family": "dataset"})
+    (w,) = ladder_warnings(scalelab.read(df), ("N", "D"))
+    assert w.startswith("column 'dataset' (c4: 15, rpj: 15 runs), which no law reads, tells apart runs alike in N, D")
+    assert "--map family=dataset --family VALUE" in w
+    gap = np.median(np.log(df.query("dataset == 'rpj'")["loss"].to_numpy() / df.query("dataset == 'c4'")["loss"].to_numpy()))
+    assert f"a median {100 * np.expm1(gap):.0f}%" in w
+    assert any(x == w for x in scalelab.fit(scalelab.read(df), "chinchilla", starts=16).warnings)
+    assert ladder_warnings(scalelab.read(df.query("dataset == 'c4'")), ("N", "D")) == []
+    c4 = df.query("dataset == 'c4'").drop(columns="dataset")
+    seeds = pd.concat([c4.assign(seed=s, loss=c4["loss"] * np.exp(0.005 * np.random.default_rng(s).standard_normal(15)))
+                       for s in range(3)], ignore_index=True)
+    assert ladder_warnings(scalelab.read(seeds), ("N", "D")) == []
+    named = seeds.assign(label=[f"run{i}" for i in range(45)], seed=0)  # every run its own label: no grouping
+    assert ladder_warnings(scalelab.read(named.drop(columns="seed")), ("N", "D")) == []
+
+
 def test_a_model_column_naming_each_size_is_no_family():
     """A Hitchhiker-style export: a ``model`` column (read as ``family``) names each model size's checkpoints. That
     is one ladder, so no "several families" warning, from the function, a fit or the forecast CLI's JSON."""

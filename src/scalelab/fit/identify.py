@@ -12,7 +12,8 @@ Each check returns plain strings (empty list: nothing to say). They are shared b
 * a fitted parameter at the edge of its range (unconstrained value far outside the law's start
   range, a sigmoid-bounded value at 0 or 1, an exponent at zero).
 * runs of several families (the ``family`` column) fitted as one ladder by a law that reads nothing
-  telling them apart: one set of parameters for, say, two datasets' ladders describes neither.
+  telling them apart: one set of parameters for, say, two datasets' ladders describes neither; and the same
+  told by another column no law reads (``dataset``), where runs alike in the law's inputs differ in loss.
 """
 
 from __future__ import annotations
@@ -95,6 +96,49 @@ def family_warnings(table, inputs) -> list[str]:
             f"in Python, scalelab.read(path, family=NAME))"]
 
 
+# Runs alike in every input the law reads, told apart by an unread column, whose losses differ by more than this median
+# share are two ladders (two datasets, train and validation losses), not seeds of one run (their scatter is ~0.1-1%)
+LADDER_GAP = 0.02
+
+
+def ladder_warnings(table, inputs) -> list[str]:
+    """A warning when a column the laws do not read (a text or few-valued column, e.g. ``dataset``: c4, pile) tells
+    apart runs alike in every input of ``inputs`` whose losses differ by a median of more than `LADDER_GAP`: two
+    ladders pooled into one fit. (The ``family`` column has `family_warnings`.)"""
+    import pandas as pd
+
+    from scalelab.runs.columns import NUMERIC, TEXT
+
+    keys = [c for c in inputs if c in table.columns and c not in table.invalid]
+    if not keys or "loss" in table.invalid or table.is_curve or len(table.df) < 4:
+        return []
+    df = table.df
+    logy = np.log(pd.to_numeric(df["loss"], errors="coerce").to_numpy(float))
+    point = df[keys].round(12).astype(str).agg("|".join, axis=1).to_numpy()  # the input point of each run
+    out = []
+    for col in df.columns:
+        if col in NUMERIC or col in TEXT or col in keys:
+            continue
+        label = df[col].astype(str).to_numpy()
+        values = np.unique(label)
+        if not 2 <= len(values) <= min(10, len(df) // 2):  # a few groups, each of two runs or more
+            continue
+        gaps = []  # per input point holding two labels: the loss gap between them
+        for pt in np.unique(point):
+            here = point == pt
+            means = {v: np.mean(logy[here & (label == v)]) for v in np.unique(label[here])}
+            if len(means) > 1:
+                gaps.append(max(means.values()) - min(means.values()))
+        if len(gaps) < 2 or np.median(gaps) <= np.log1p(LADDER_GAP):
+            continue
+        sizes = ", ".join(f"{v}: {int(np.sum(label == v))}" for v in values[:6]) + (", ..." if len(values) > 6 else "")
+        out.append(f"column {col!r} ({sizes} runs), which no law reads, tells apart runs alike in {', '.join(keys)} "
+                   f"whose losses differ by a median {100 * np.expm1(np.median(gaps)):.0f}% ({len(gaps)} such input "
+                   f"points): two ladders fitted as one; keep one (--map family={col} --family VALUE; in Python, "
+                   f"scalelab.read(path, columns={{'family': {col!r}}}, family=VALUE))")
+    return out
+
+
 def curve_warnings(table) -> list[str]:
     """What a curve table's design leaves a curve law (inputs ``run_id, step, lr``) unable to say: several model
     sizes pooled into one law with no N, and no run whose learning rate decays after its peak (the laws' annealing
@@ -123,7 +167,8 @@ def design_warnings(table, inputs) -> list[str]:
                "but step, in step order, losses falling), each run's last one as its final loss: give run_id, or drop "
                "step, if each row is a run of its own (a sweep whose step counts a run's total steps)"]
     design = curve_warnings(table) if {"step", "lr"} <= set(inputs) else table_warnings(table)
-    return (design + family_warnings(table, inputs) + ([table.checkpoints] if table.checkpoints else [])
+    return (design + family_warnings(table, inputs) + ladder_warnings(table, inputs)
+            + ([table.checkpoints] if table.checkpoints else [])
             + (implied if "run_id" in table.derived and not table.checkpoints else []))
 
 
@@ -165,4 +210,4 @@ def weighted_parameter_warnings(fits: dict, weights: dict) -> list[str]:
             for w in parameter_warnings(f["law"], f["law"].to_unconstrained(f["params"]))]
 
 
-__all__ = ["table_warnings", "curve_warnings", "unit_warnings", "family_warnings", "design_warnings", "parameter_warnings", "weighted_parameter_warnings"]
+__all__ = ["table_warnings", "curve_warnings", "ladder_warnings", "unit_warnings", "family_warnings", "design_warnings", "parameter_warnings", "weighted_parameter_warnings"]
