@@ -100,6 +100,7 @@ def test_columns_scalelab_derived_are_not_named_as_unread():
     assert unread(scalelab.forecast(runs, at, laws="chinchilla")) == [
         "columns not read by the candidate laws (left untouched): ['C']"]  # the table's own C: named
     assert unread(scalelab.forecast(runs.drop(columns="C"), at, laws="chinchilla")) == []  # C derived: not named
+    assert unread(scalelab.forecast(runs.drop(columns="D"), at, laws="chinchilla")) == []  # D derived from C: C is read
     assert scalelab.read(runs.drop(columns="C")).derived == ("C",)
 
 

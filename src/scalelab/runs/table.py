@@ -122,8 +122,10 @@ class RunTable:
 
     def ignored(self, used: Iterable[str]) -> list[str]:
         """The table's own columns that a method reading ``used`` leaves alone (carried through untouched); columns
-        scalelab derived are not among them."""
+        scalelab derived are not among them, nor those it derived them from (``C``, when ``D = C / (6 N)`` is used)."""
         used = set(used)
+        if "D" in self.derived and "D" in used:
+            used |= {"C"}
         return [c for c in self.columns if c not in used and c not in self.derived]
 
     def inputs(self, names: Iterable[str]) -> dict[str, np.ndarray]:
