@@ -226,6 +226,13 @@ def test_targets_as_a_dict_of_written_counts_read_as_a_files_cells():
     np.testing.assert_allclose(as_text.loss, truth([4e9, 2e9], [8e10, 4e10]), rtol=0.02)
 
 
+def test_when_every_law_fails_the_error_names_why_first():
+    """Found by a new-user trial: on 3 runs the error listed the rolling-origin note before the laws' own reasons."""
+    runs = ladder().iloc[[0, 1, 5]]  # 3 runs, 2 sizes: every law has more parameters than runs
+    with pytest.raises(RuntimeError, match=r"^every candidate law failed to fit: law '\w+' dropped: 3 runs cannot"):
+        scalelab.forecast(runs, {"N": [4e9], "D": [8e10]}, laws="kaplan,gadre2024_overtrain")
+
+
 def test_a_targets_C_far_from_6ND_is_said_to_be_unread():
     from scalelab.forecast.target_table import target_frame
 

@@ -198,13 +198,15 @@ def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, 
         futures = [pool.submit(float64(fit_law), law) for law in cands]
         _progress(futures, progress, f"forecast: fitting {len(cands)} laws x {1 + K} fits")
         outcomes = [f.result() for f in futures]
+    dropped = []
     for law, out in zip(cands, outcomes):
         if isinstance(out, str):
-            warnings.append(out)
+            dropped.append(out)
             continue
         fits[law.name], preds_runs[law.name], preds_tgt[law.name] = out
     if not fits:
-        raise RuntimeError("every candidate law failed to fit: " + "; ".join(warnings))
+        raise RuntimeError("every candidate law failed to fit: " + "; ".join(dropped + warnings))
+    warnings += dropped
     names = list(fits)
     logy = np.log(y)
 
