@@ -164,6 +164,18 @@ def test_drop_highest_loss_on_a_bad_loss_column_names_it(tmp_path):
         scalelab.read(p).drop_highest_loss(1)
 
 
+def test_a_wrong_separator_named_is_said(tmp_path):
+    """Found by a new-user trial: ``--sep ';'`` on a comma file gave "column 'loss' missing; columns are ['N,D,loss']"."""
+    p = tmp_path / "runs.csv"
+    p.write_text("N,D,loss\n1e8,2e9,3.1\n2e8,4e9,3.0\n")
+    with pytest.raises(RunTableError, match="it looks separated by ',': leave --sep out"):
+        scalelab.read(p, sep=";")
+    assert list(scalelab.read(p, sep=",").df.columns)[:3] == ["N", "D", "loss"]
+    one = tmp_path / "one.csv"  # a one-column file read with its own separator named is no mistake
+    one.write_text("loss\n3.1\n3.0\n")
+    assert list(scalelab.runs.read_frame(one, sep=";").columns) == ["loss"]
+
+
 def test_json_named_csv_says_json(tmp_path):
     p = tmp_path / "runs.csv"
     p.write_text('{"N": [1e8], "D": [2e9], "loss": [3.0]}')

@@ -147,6 +147,7 @@ def read_frame(path: str | os.PathLike, *, sep: str | None = None) -> pd.DataFra
     if text.lstrip()[:1] in ("{", "["):
         raise RunTableError(f"{p}: looks like JSON, not CSV; give a CSV or parquet run table "
                             f"(pandas: pd.read_json(...).to_csv(..., index=False))")
+    given = sep is not None
     sep, decimal = sniff(text, sep)
     try:
         df = pd.read_csv(_io.StringIO(text), sep=sep, decimal=decimal)
@@ -155,6 +156,12 @@ def read_frame(path: str | os.PathLike, *, sep: str | None = None) -> pd.DataFra
     except Exception as err:  # pandas raises many types for unreadable files
         raise RunTableError(f"{p}: could not read it as CSV (separator {sep!r}; name it with --sep): {err}") from err
     header = next(csv.reader(_io.StringIO(text.lstrip("\r\n")), delimiter=sep), [])
+    if given and df.shape[1] == 1:  # one column under the separator named: is the file separated by another?
+        other = next((s for s in ",;\t|" if s != sep and str(df.columns[0]).count(s)), None)
+        if other is not None:
+            raise RunTableError(f"{p}: read with separator {sep!r} the file has one column ({str(df.columns[0])!r}); "
+                                f"it looks separated by {other!r}: leave --sep out (it is sniffed) or give --sep "
+                                f"{'tab' if other == chr(9) else repr(other)}")
     if len(header) == df.shape[1] and len(set(header)) < len(header):
         df.columns = [h.strip() if isinstance(h, str) else h for h in header]  # keep repeats visible
     df.attrs["lines"] = _lines(text, len(df))
