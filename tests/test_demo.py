@@ -33,3 +33,17 @@ def test_demo_json(capsys):
         assert all(math.isfinite(v) for v in vals), f
         assert f["lo"] <= f["loss"] <= f["hi"], f
         assert f["new_lo"] < f["new_hi"] and f["lo"] < f["hi"], f
+
+
+def test_demo_leaves_a_users_report_directory_alone(tmp_path, monkeypatch, capsys):
+    """Found by a new-user trial: ``scalelab demo`` replaced ``./scalelab-demo-report/index.html`` that was not its
+    own. It is refused before any work, as ``report --out`` refuses such a directory; ``report --out ''`` too."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "scalelab-demo-report").mkdir()
+    (tmp_path / "scalelab-demo-report" / "index.html").write_text("my notes")
+    assert cli.main(["demo"]) == 2
+    assert "already holds index.html, not from a scalelab report" in capsys.readouterr().err
+    assert (tmp_path / "scalelab-demo-report" / "index.html").read_text() == "my notes"
+    assert cli.main(["report", "runs.csv", "--out", ""]) == 2
+    assert "--out '': give the directory" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["scalelab-demo-report"]

@@ -178,6 +178,17 @@ def test_cli_json_contract_and_errors(tmp_path, capsys):
     assert "error:" in capsys.readouterr().err
 
 
+def test_cli_strict_counts_isoflops_warnings(tmp_path, capsys):
+    """Found by a new-user trial: ``isoflop`` (and ``report``) printed warnings that ``--strict`` did not count."""
+    path = tmp_path / "runs.csv"
+    pd.concat([chinchilla_grid(), chinchilla_grid(budgets=[3e21], below=-0.2, above=1.0)]).to_csv(path, index=False)
+    # the last budget's sizes all lie above its optimum: not bracketed, a warning
+    assert cli.main(["isoflop", str(path), "--law", "none", "--bootstrap", "20"]) == 0
+    assert "lowest loss at the smallest model" in capsys.readouterr().err
+    assert cli.main(["isoflop", str(path), "--law", "none", "--bootstrap", "20", "--strict"]) == 2
+    assert "--strict: 1 warning(s) above" in capsys.readouterr().err
+
+
 def test_approach3_agrees_on_chinchilla_data(simulated_runs):
     # The simulated table (tests/conftest.py) is Chinchilla with alpha 0.35, beta 0.37 on 9 isoFLOP budgets:
     # both approaches estimate a = beta/(alpha+beta) = 0.514, and their intervals overlap.

@@ -8,15 +8,10 @@ Each command is a thin layer over `scalelab.report.report` and `scalelab.optimal
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 
-from scalelab.cli.options import add_table, count, dumps, fixed_from, fraction, starts_value
-
-
-def _err(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
+from scalelab.cli.options import add_table, count, dumps, err as _err, fixed_from, fraction, starts_value
 
 
 def check_writable_file(path) -> Path:
@@ -175,7 +170,7 @@ REPORT_FILES = ("index.html", "report.json", "a_loss_vs_compute.png", "b_frontie
                 "d_influence.png", "e_law_comparison.png", "f_isoloss.png", "isoflop.png")
 
 
-def check_report_dir(out: Path) -> None:
+def check_report_dir(out: Path, flag: str = "--out") -> None:
     """A report replaces the files of an earlier report only: a directory whose ``index.html`` (or a figure
     name) is someone else's file, with no scalelab ``report.json`` beside it, is refused and left untouched."""
     if not out.is_dir():
@@ -188,14 +183,17 @@ def check_report_dir(out: Path) -> None:
     except (OSError, ValueError, TypeError):
         ours = False
     if not ours:
-        raise ValueError(f"--out {str(out)!r} already holds {', '.join(clash)}, not from a scalelab report; they "
-                         f"are left untouched: choose a new or empty directory")
+        raise ValueError(f"{flag} {str(out)!r} already holds {', '.join(clash)}, not from a scalelab report; they "
+                         f"are left untouched: " + ("choose a new or empty directory" if flag == "--out" else
+                                                    "run the demo in another directory"))
 
 
 def cmd_report(args) -> int:
     from scalelab.cli.options import law_rows, read_table
     from scalelab.report import report
 
+    if not str(args.out).strip():
+        raise ValueError("--out '': give the directory to write the report to (created if missing)")
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise ValueError(f"cannot write the report to {str(out)!r}: it is a file, not a directory; choose --out DIR")
