@@ -50,6 +50,22 @@ def test_predict_with_reference(capsys):
     assert obj["loss"][0] == pytest.approx(1.69 + 406.4 / 7e10 ** 0.34 + 410.7 / 1.4e12 ** 0.28, rel=1e-12)
 
 
+def test_predict_names_what_a_hyper_parameter_law_predicts(capsys):
+    """Found by a new-user trial: ``predict --law batch_size_loss`` printed its batch size as ``loss=2.5e6``, and the
+    JSON named it ``loss``. The value is named by the law's target; non-finite parameters are warned about."""
+    code, out, _ = run(capsys, "predict", "--law", "batch_size_loss", "--params", '{"lambda_B": 2e8, "alpha_B": 4.76}',
+                       "--loss", "2.5", "--json")
+    obj = json.loads(out)
+    assert code == 0 and obj["target"] == "batch_size" and "loss" not in obj
+    assert obj["batch_size"][0] == pytest.approx(2e8 * 2.5 ** -4.76, rel=1e-12)
+    code, out, _ = run(capsys, "predict", "--law", "batch_size_loss", "--params", '{"lambda_B": 2e8, "alpha_B": 4.76}',
+                       "--loss", "2.5")
+    assert out.strip().startswith("loss=2.5  batch_size=")
+    code, out, err = run(capsys, "predict", "--law", "chinchilla", "--params",
+                         '{"E": 1.69, "A": 406.4, "B": 410.7, "alpha": NaN, "beta": 0.28}', "--N", "7e10", "--D", "1e12")
+    assert "warning: 1 of 1 predictions are not finite numbers" in err
+
+
 def test_bad_file_gives_error_and_exit_2(capsys, tmp_path):
     bad = tmp_path / "bad.csv"
     bad.write_text("N,D,loss\n1e9,2e10,-3\n")

@@ -91,14 +91,18 @@ def cmd_predict(args) -> int:
     _derive(args, law)
     _unread(args, law, INPUTS)
     inputs = law_inputs(args, law)
-    loss = np.atleast_1d(np.asarray(law(params, **inputs), float))
+    value = np.atleast_1d(np.asarray(law(params, **inputs), float))
     shape = np.broadcast_shapes(*(v.shape for v in inputs.values()))
     cols = {k: np.broadcast_to(v, shape).tolist() for k, v in inputs.items()}
+    target = law.target  # what the law predicts: the loss, or a batch size or learning rate (hyper-parameter laws)
+    if not np.all(np.isfinite(value)):
+        err(f"warning: {int(np.sum(~np.isfinite(value)))} of {len(value)} predictions are not finite numbers: check "
+            f"the parameters ({', '.join(f'{k}={v:g}' for k, v in params.items())})")
     if args.json:
-        print(dumps({"law": law.name, "params": params, "inputs": cols, "loss": loss.tolist()}))
+        print(dumps({"law": law.name, "params": params, "inputs": cols, "target": target, target: value.tolist()}))
     else:
-        for i in range(len(loss)):
-            print("  ".join(f"{k}={cols[k][i]:.4g}" for k in cols) + f"  loss={loss[i]:.6g}")
+        for i in range(len(value)):
+            print("  ".join(f"{k}={cols[k][i]:.4g}" for k in cols) + f"  {target}={value[i]:.6g}")
     return 0
 
 
