@@ -86,6 +86,9 @@ def test_allocation_table_matches_allocate(built):
     runs, out, path = built
     summary = json.loads((out / "report.json").read_text())
     assert summary["requested_law"] == "auto" and summary["law"] == "chinchilla"
+    assert summary["chosen_by"].startswith("the law scalelab.forecast weighs highest") or (
+        summary["chosen_by"].startswith("the law with the least extrapolation error") and summary["weights"] is None)
+    assert "chosen by law=auto: the law" in path.read_text(encoding="utf-8")
     res = scalelab.fit(runs, "chinchilla", starts=64)  # an independent fit with the same settings
     C = np.array([r["C"] for r in summary["allocation"]])
     ref = scalelab.allocate("chinchilla", res.params, C)
@@ -197,6 +200,10 @@ def test_the_reports_fit_is_the_fit_command_gives(tmp_path, simulated_runs):
     s = json.loads((tmp_path / "rep" / "report.json").read_text(),
                    parse_constant=lambda c: pytest.fail(f"report.json holds {c}"))
     assert all(p["lo"] is None and p["hi"] is None for p in s["params"])
+    # without influence the headline is still the loss at the largest budget's compute-optimal allocation (a new-user
+    # trial found it null); law named, so nothing was chosen
+    assert s["headline"]["value"] == pytest.approx(s["allocation"][-1]["loss"], rel=1e-12)
+    assert s["headline"]["target"].startswith(f"loss@C={s['allocation'][-1]['C']:.6g}") and s["chosen_by"] is None
     ref = scalelab.fit(simulated_runs, "chinchilla")
     assert s["objective"] == pytest.approx(ref.objective, rel=1e-12)
     for p in s["params"]:

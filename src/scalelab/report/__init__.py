@@ -235,6 +235,14 @@ def report(runs, law: str = "chinchilla", out="report", *, ci: float = 0.9, n_bo
     except _runs.RunTableError:
         heldout, by = None, "N"
     law_name = _choose_auto(comparison, weights) if law == "auto" else law
+    chosen_by = None
+    if law == "auto":
+        n_held = (comparison or {}).get("holdout", {}).get("n", 0)
+        chosen_by = (f"the law scalelab.forecast weighs highest ({weights[law_name]:.2f} of the weight, from its rolling "
+                     f"origins' held-out errors)" if weights else
+                     f"the law with the least extrapolation error on the {n_held} held-out run(s)")
+    if comparison is not None and comparison.get("holdout", {}).get("warning"):
+        warnings.append(f"compare: {comparison['holdout']['warning']}")
     law_obj = _laws.get(law_name)
     missing = [c for c in law_obj.inputs if c not in table.columns]
     if missing:
@@ -350,7 +358,9 @@ def report(runs, law: str = "chinchilla", out="report", *, ci: float = 0.9, n_bo
         "source": table.source, "n_runs": len(table), "law": law_obj.name, "requested_law": law,
         "ci": ci, "band": ctx.band_method, "holdout_by": by, "params": param_rows, "objective": float(fit.objective),
         "converged": bool(fit.converged), "allocation": alloc_rows, "extra_held": extra,
-        "headline": {"target": head_target, "value": None if infl is None else float(infl.value)},
+        "headline": {"target": head_target, "value": float(infl.value) if infl is not None else
+                     (alloc_rows[-1]["loss"] if alloc_rows else None)},
+        "chosen_by": chosen_by,
         "influence_top": [] if infl is None else infl.to_json()["runs"][:10],
         "comparison": None if comparison is None else [
             {k: r.get(k) for k in ("law", "status", "reason", "extrapolation_are", "aic", "bic", "n_params")}

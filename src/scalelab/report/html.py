@@ -142,7 +142,8 @@ def page(s: dict, title: str) -> str:
     warn = "".join(f"<li>{_e(w)}</li>" for w in s["warnings"]) or "<li>none</li>"
     skipped = "".join(f"<li>{_e(w)}</li>" for w in s["skipped"])
     notes = "".join(f"<li>{_e(n)}</li>" for n in s.get("notes", []))
-    law_line = _e(s["law"]) + (" (chosen by law=auto)" if s["requested_law"] == "auto" else "")
+    law_line = _e(s["law"]) + (f" (chosen by law=auto: {_e(s.get('chosen_by') or '')})" if s["requested_law"] == "auto"
+                               else "")
     head = s["headline"]
     headline = (f"<p>Headline forecast: {_e(head['target'])} = {head['value']:.4g} nats/token.</p>"
                 if head.get("value") is not None else "")
