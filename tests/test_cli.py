@@ -66,6 +66,25 @@ def test_predict_names_what_a_hyper_parameter_law_predicts(capsys):
     assert "warning: 1 of 1 predictions are not finite numbers" in err
 
 
+def test_from_a_fit_file_reads_its_law_and_a_posterior_summary_is_said(capsys, tmp_path):
+    """Found by a new-user trial: ``predict/allocate --from FIT.json`` of a Kaplan fit needed ``--law kaplan`` although
+    the file names its law; a ``bayes --json`` summary was read as a point fit (its medians) without a word."""
+    fit = {"law": "kaplan", "params": {"Nc": 8.8e13, "Dc": 5.4e13, "aN": 0.076, "aD": 0.095}}
+    path = tmp_path / "fit.json"
+    path.write_text(json.dumps(fit))
+    code, out, _ = run(capsys, "predict", "--from", str(path), "--N", "1e9", "--D", "2e10", "--json")
+    ref = ((8.8e13 / 1e9) ** (0.076 / 0.095) + 5.4e13 / 2e10) ** 0.095
+    assert code == 0 and json.loads(out)["law"] == "kaplan" and json.loads(out)["loss"][0] == pytest.approx(ref, rel=1e-9)
+    code, _, err = run(capsys, "predict", "--from", str(path), "--law", "chinchilla", "--N", "1e9", "--D", "2e10")
+    assert code == 2 and "holds a fit of law 'kaplan', not 'chinchilla'" in err  # a law named still has the say
+    summary = {"law": "chinchilla", "params": {k: {"median": v, "lo": v, "hi": v} for k, v in
+                                               {"E": 1.69, "A": 406.4, "B": 410.7, "alpha": 0.34, "beta": 0.28}.items()}}
+    path.write_text(json.dumps(summary))
+    code, out, err = run(capsys, "predict", "--from", str(path), "--N", "7e10", "--D", "1.4e12", "--json")
+    assert code == 0 and "the posterior's per-parameter medians are read as a point fit" in err
+    assert json.loads(out)["loss"][0] == pytest.approx(1.69 + 406.4 / 7e10 ** 0.34 + 410.7 / 1.4e12 ** 0.28, rel=1e-12)
+
+
 def test_bad_file_gives_error_and_exit_2(capsys, tmp_path):
     bad = tmp_path / "bad.csv"
     bad.write_text("N,D,loss\n1e9,2e10,-3\n")

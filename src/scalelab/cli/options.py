@@ -281,8 +281,10 @@ def law_inputs(args, law, extra=()) -> dict:
 
 
 def add_param_source(p) -> None:
-    """Where a point estimate comes from: ``--params``, ``--from FIT.json`` or ``--reference``."""
-    add_law(p)
+    """Where a point estimate comes from: ``--params``, ``--from FIT.json`` or ``--reference``; ``--law`` defaults to the
+    law a ``--from`` file names, else chinchilla."""
+    p.add_argument("--law", default=None, metavar="NAME",
+                   help=LAW_HELP.format(default="the law a --from file names, else chinchilla"))
     p.add_argument("--params", help='natural parameters as JSON, e.g. \'{"E": 1.8, ...}\'')
     p.add_argument("--from", dest="fit_json", help="a saved `scalelab fit --json` output")
     p.add_argument("--reference", help="a published reference of the law (e.g. hoffmann2022, epoch2024)")
@@ -329,6 +331,10 @@ def params_from(args, law) -> dict:
         if not isinstance(params, dict):
             raise UsageError("--params: give a JSON object of parameter values")
         flag = "--params"
+    if any(isinstance(v, dict) for v in params.values()):  # a `bayes --json` summary: medians, not one fit
+        err(f"note: {flag}: the posterior's per-parameter medians are read as a point fit (they need not lie on the "
+            f"law's best fit together); for credible intervals save the posterior (bayes --save P.nc) and give "
+            f"--posterior P.nc")
     params = {k: (v["median"] if isinstance(v, dict) else v) for k, v in params.items()}
     missing = [p for p in law.params if p not in params]
     if missing:

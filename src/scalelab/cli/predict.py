@@ -4,7 +4,7 @@ posterior (``--posterior``, from ``scalelab bayes --save``) predicts and allocat
 from __future__ import annotations
 
 from scalelab.cli.options import (UsageError, add_json, dumps, err, fraction, add_param_source, floats, law_inputs,
-                                  params_from)
+                                  params_from, read_fit_json)
 
 # Every input some registered law reads (see `scalelab laws`); declared statically so that the parser
 # is built without importing the laws.
@@ -75,10 +75,14 @@ def _held(args, law) -> dict:
 
 
 def _point_estimate(args):
-    """The law named by ``--law`` and its natural parameters from ``--params``/``--from``/``--reference``."""
+    """The law named by ``--law`` (else the one a ``--from`` file names, else chinchilla) and its natural parameters
+    from ``--params``/``--from``/``--reference``."""
     from scalelab import laws
 
-    law = laws.get(args.law)
+    name = args.law
+    if name is None and args.fit_json and not args.params and not args.reference:
+        name = read_fit_json(args.fit_json).get("law")
+    law = laws.get(name or "chinchilla")
     return law, params_from(args, law)
 
 
