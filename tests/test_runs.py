@@ -58,7 +58,8 @@ def test_non_numeric_names_column_and_row():
 def test_nan_inf_rejected(value):
     df = good()
     df.loc[2, "loss"] = value
-    with pytest.raises(RunTableError, match="'loss' has NaN or infinite values in rows 2"):
+    with pytest.raises(RunTableError, match="'loss' has NaN or infinite values in rows 2: runs that crashed or "
+                                            "diverged have no loss to fit; drop those rows"):
         use(df)
 
 

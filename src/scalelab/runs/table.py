@@ -355,7 +355,9 @@ def _check_numeric(raw: pd.Series, col: str, source: str, lines: Mapping | None 
     v = values.to_numpy()
     nonfinite = ~np.isfinite(v)
     if nonfinite.any():
-        return f"{source}: column {col!r} has NaN or infinite values in {rows(nonfinite)}", values
+        fix = (": runs that crashed or diverged have no loss to fit; drop those rows (scalelab forecast leaves them out)"
+               if col == "loss" else "")
+        return f"{source}: column {col!r} has NaN or infinite values in {rows(nonfinite)}{fix}", values
     if positive and col in POSITIVE:
         nonpos = v <= 0
         if nonpos.any():
