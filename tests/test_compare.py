@@ -121,6 +121,10 @@ def test_design_warnings_reach_compare_json_stderr_and_strict(tmp_path, capsys):
     assert main(["compare", str(path), "--laws", "chinchilla", "--starts", "8", "--json"]) == 0
     cap = capsys.readouterr()
     assert "warning: D is a function of N" in cap.err and json.loads(cap.out)["warnings"]
+    # every warning on stderr is in the JSON's warnings (the held-out split's too: a new-user trial found them only
+    # on stderr and inside the JSON's holdout object)
+    printed = [ln[len("warning: "):] for ln in cap.err.splitlines() if ln.startswith("warning: ")]
+    assert len(printed) >= 2 and json.loads(cap.out)["warnings"] == printed
     assert main(["compare", str(path), "--laws", "chinchilla", "--starts", "8", "--strict"]) == 2
     # a ladder varied in N and D is warned about nothing of its design
     varied = scalelab.simulate("chinchilla", TRUTH, {"N": N, "D": N * np.tile([5.0, 20.0, 80.0, 40.0], 2)}, sigma=0.003,

@@ -24,15 +24,14 @@ def cmd_compare(args) -> int:
     out = compare(table, args.laws, holdout_by=args.holdout_by, objective=args.objective, delta=args.delta,
                   starts=args.starts, seed=args.seed)
     h = out["holdout"]
-    for w in out["warnings"]:  # the runs' design, as `fit` prints it
+    # the runs' design (as `fit` prints it), the held-out split, and what a law's fit could not settle (constant
+    # inputs, no convergence): on stderr with --json too (--strict counts them), and every one in the JSON's warnings
+    printed = (list(out["warnings"]) + ([h["warning"]] if h.get("warning") else [])
+               + [f"{r['law']}: {note}" for r in out["laws"] for note in r.get("notes", [])])
+    for w in printed:
         err(f"warning: {w}")
-    if h.get("warning"):  # on stderr with --json too: --strict counts it either way
-        err(f"warning: {h['warning']}")
-    for r in out["laws"]:  # what a law's fit could not settle (constant inputs, no convergence): likewise
-        for note in r.get("notes", []):
-            err(f"warning: {r['law']}: {note}")
     if args.json:
-        print(dumps(out))
+        print(dumps({**out, "warnings": printed}))
         return 0
     print(f"{out['n_runs']} runs; held out: {h.get('n', 0)} runs with the largest {h.get('by')} "
           f"({_fmt(h.get('value'), '.4g')}){' - ' + h['note'] if 'note' in h else ''}")
