@@ -22,7 +22,8 @@ import sys
 
 import numpy as np
 
-from scalelab.forecast.calibrate import combine, honest_errors, stable
+from scalelab.forecast.agreement import stable
+from scalelab.forecast.calibrate import combine, honest_errors
 
 
 def ratios(row: dict) -> tuple[float, float] | None:

@@ -39,7 +39,8 @@ import sys
 import numpy as np
 
 from scalelab import laws as _laws
-from scalelab.forecast.calibrate import combine, honest_errors, stable, stack_weights
+from scalelab.forecast.agreement import stable
+from scalelab.forecast.calibrate import combine, honest_errors, stack_weights
 
 POWERS = (0.0, 0.5, 1.0, 2.0, np.inf)
 

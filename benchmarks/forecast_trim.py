@@ -68,7 +68,8 @@ def run_family(name: str, trims: list[int], path: str) -> None:
 
 def score(path: str) -> int:
     """The four rules of the module docstring on the saved fits."""
-    from scalelab.forecast.calibrate import combine, honest_errors, stable, stack_weights
+    from scalelab.forecast.agreement import stable
+    from scalelab.forecast.calibrate import combine, honest_errors, stack_weights
 
     by = collections.defaultdict(dict)
     for line in open(path):

@@ -156,9 +156,9 @@ def test_an_input_no_candidate_reads_is_said_to_be_ignored():
 
 
 def test_settled_flags_a_forecast_that_jumps_when_the_largest_size_joins():
-    """`calibrate.settled` against hand-made numbers: the whole-table forecast may move from the first origin's by
+    """`agreement.settled` against hand-made numbers: the whole-table forecast may move from the first origin's by
     5x the law's own held-out error there (root mean square), at least 10%."""
-    from scalelab.forecast.calibrate import settled
+    from scalelab.forecast.agreement import settled
 
     logs = np.log([[2.0, 1.9]] * 4)
     first = logs[:, None, :] + np.array([0.14, 0.06, 0.01, 0.02])[:, None, None]  # moved 14%, 6%, 1%, 2% (log)

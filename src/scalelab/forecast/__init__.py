@@ -18,9 +18,9 @@ The one question a team brings: *what loss will the big run reach, and how sure 
    In-sample fit never decides: when no origin can be held out (fewer than 4 sizes), the reference
    form (Chinchilla) answers, with a warning. A law whose fit to the whole table forecasts the targets
    far from the other candidates (beyond 5x the largest held-out error of the laws that extrapolated
-   stably, `calibrate.consistent`) takes no weight, with a warning: the origins did not validate that fit.
+   stably, `agreement.consistent`) takes no weight, with a warning: the origins did not validate that fit.
    So does a law whose forecast moves, when the largest size joins its fit, far beyond the error its first
-   origin made at that size (5x, at least 10%: `calibrate.settled`): the fit went along a direction the runs
+   origin made at that size (5x, at least 10%: `agreement.settled`): the fit went along a direction the runs
    do not determine.
 4. **Interval.** The stacked held-out errors calibrate a predictive scale that grows with
    extrapolation distance, ``s(d)^2 = s0^2 + sigma^2 + tau^2 d^2``: ``s0`` is the in-sample residual
@@ -62,9 +62,10 @@ from scalelab import runs as _runs
 from scalelab.forecast import curves as _curves
 from scalelab.forecast.candidate_laws import (NOT_CANDIDATES, answerable, candidates, idle_axes, readable,
                                               supported, supported_note, varied)
+from scalelab.forecast.agreement import consistent, stable, strayed_warning
 from scalelab.forecast.calibrate import (calibrate_scale, combine, extrapolation_distance, local_weights,
-                                         consistent, origin_weights, position, robust_scale, size_groups, size_weights,
-                                         stable, stack_weights, strayed_warning, t_quantile, viable)
+                                         origin_weights, position, robust_scale, size_groups, size_weights,
+                                         stack_weights, t_quantile, viable)
 from scalelab.forecast.result import Forecast
 from scalelab.forecast.target_table import axis_warnings, check_spread, target_frame, target_inputs
 from scalelab.programs import call_timed, float64, per_law

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from scalelab.forecast.agreement import STRAY_FACTOR, consistent, settled, stable
 from scalelab.forecast.student_t import t_quantile
 
 
@@ -203,96 +204,6 @@ def robust_scale(r: np.ndarray, weights: np.ndarray | None = None) -> float:
     return 1.4826 * wmedian(np.abs(r - wmedian(r)))
 
 
-def stable(errors: np.ndarray, factor: float = 5.0, floor: float = 0.02) -> np.ndarray:
-    """Which laws extrapolated stably on every origin: worst held-out log error at most ``factor`` times
-    the median law's worst (and at least ``floor``, 2%, is always allowed).
-
-    A law that misses one held-out size by 400% (a many-parameter law on a short ladder) would, at even a
-    few percent of weight, dominate a log-space mixture and its interval; it gets none.
-    """
-    worst = np.max(np.abs(errors), axis=1) if errors.size else np.zeros(errors.shape[0])
-    return worst <= max(factor * float(np.median(worst)), floor)
-
-
-# A law whose forecast lies farther from the candidates' than this many times the largest held-out error of the
-# stable laws takes no weight (`consistent`).
-STRAY_FACTOR = 5.0
-
-
-def consistent(log_targets: np.ndarray, errors: np.ndarray | None = None, factor: float = STRAY_FACTOR,
-               floor: float = 0.02) -> np.ndarray:
-    """Which laws' forecasts at the targets agree with the other candidates': the largest log distance from the
-    candidates' median forecast at most ``factor`` times the largest held-out error of the laws that extrapolated
-    stably (`stable`; with no held-out errors, ``factor`` times the median law's distance), and ``floor`` (2%)
-    always allowed. All laws when none, or a single one, would be kept (with two laws, neither can be blamed).
-
-    The weights rest on the origins' fits, the forecast on the fit to the whole table: a many-parameter law
-    whose whole-table fit lands elsewhere than its origins' (a 9-parameter law on 18 runs forecasting a loss
-    of 680 where the others say 1.9) would carry its origin weight to a forecast nothing validated.
-
-    Args:
-      log_targets: ``[L, T]`` each law's log forecast at the targets.
-      errors: ``[L, m]`` held-out log errors of the same laws, or None (or ``m = 0``) when no origin was held out.
-    """
-    logs = np.asarray(log_targets, float)
-    logs = logs[:, np.all(np.isfinite(logs), axis=0)]  # targets every law forecasts (a curve's step 0 may not)
-    L = logs.shape[0]
-    if L < 3 or logs.shape[1] == 0:
-        return np.ones(L, bool)
-    dev = np.max(np.abs(logs - np.median(logs, axis=0)), axis=1)
-    if errors is not None and np.size(errors):
-        E = np.asarray(errors, float)
-        reach = float(np.max(np.abs(E[stable(E)])))
-    else:
-        reach = float(np.median(dev))
-    ok = dev <= max(factor * reach, floor)
-    return ok if ok.sum() > 1 else np.ones(L, bool)
-
-
-def settled(log_targets: np.ndarray, origin_log_targets: np.ndarray | None, errors: np.ndarray | None,
-            origin: np.ndarray | None, factor: float = STRAY_FACTOR, floor: float = 0.02) -> np.ndarray:
-    """Which laws' forecasts at the targets stay where their first origin put them: the whole-table fit's log forecast
-    within ``factor`` times the law's own held-out error on the first origin (root mean square, at least ``floor``)
-    of the first origin's fit's forecast (the fit to every run but the largest size's).
-
-    Adding the largest size moves a law's forecast by about the error it made there. A law whose forecast jumps
-    far more (a 9-parameter law on 30 runs: 0.3% off the held-out size, then 14% lower at the target once that size
-    is in the fit) has a whole-table fit along a direction the runs do not determine, which no origin validated.
-    All laws when there is no origin (``origin_log_targets`` None or ``[L, 0, T]``) or fewer than two would stay.
-
-    Args:
-      log_targets: ``[L, T]`` each law's log forecast at the targets (the fit to the whole table).
-      origin_log_targets: ``[L, K, T]`` the same from each origin's fit (NaN where an origin's fit forecast <= 0).
-      errors, origin: ``[L, m]`` held-out log errors and ``[m]`` their origin (0 = the largest size held out).
-    """
-    logs = np.asarray(log_targets, float)
-    L = logs.shape[0]
-    if origin_log_targets is None or errors is None or not np.size(errors):
-        return np.ones(L, bool)
-    first = np.asarray(origin_log_targets, float)[:, 0, :]
-    cols = np.all(np.isfinite(logs), axis=0)  # targets every law forecasts (a curve's step 0 may not)
-    shift = np.max(np.abs(logs[:, cols] - first[:, cols]), axis=1, initial=0.0)
-    shift = np.where(np.isfinite(shift), shift, np.inf)  # an origin fit with no forecast there validated nothing
-    E = np.asarray(errors, float)[:, np.asarray(origin) == np.min(origin)]
-    own = np.sqrt(np.mean(E ** 2, axis=1))
-    ok = shift <= factor * np.maximum(own, floor)
-    return ok if ok.sum() > 1 else np.ones(L, bool)
-
-
-def strayed_warning(strayed: list, unsettled: list = ()) -> list[str]:
-    """The warnings for the laws `calibrate.consistent` and `calibrate.settled` left out (none: no warning)."""
-    out = [] if not unsettled else [
-        f"{list(unsettled)} forecast the targets far from where their first rolling origin's fit did (by more than "
-        f"{STRAY_FACTOR:g}x their own held-out error there, and over {2 * STRAY_FACTOR:g}%): adding the largest size moved their fit along a "
-        f"direction the runs do not determine, which no origin validated, so they take no weight"]
-    if not strayed:
-        return out
-    return out + [f"{strayed} forecast the targets far from the other candidate laws (more than {STRAY_FACTOR:g}x the largest "
-            f"held-out error of the laws that extrapolated stably; with nothing held out, {STRAY_FACTOR:g}x the median "
-            f"law's distance): their fit to the whole table is not what the rolling origins validated, so they take "
-            f"no weight"]
-
-
 def combine(details: dict, ci: float = 0.9, *, reference: str | None = "chinchilla", shrink: float = 0.0,
             tau_prior: float = 0.01, prior_weight: float = 1.0, bandwidth: float | None = 0.35,
             size_bandwidth: float | None = 0.3, min_runs: int = 10,
@@ -406,5 +317,5 @@ def combine(details: dict, ci: float = 0.9, *, reference: str | None = "chinchil
             "sized": sized}
 
 
-__all__ = ["combine", "position", "stable", "consistent", "settled", "strayed_warning", "STRAY_FACTOR", "size_groups", "origin_weights", "viable", "extrapolation_distance", "stack_weights", "honest_errors",
+__all__ = ["combine", "position", "size_groups", "origin_weights", "viable", "extrapolation_distance", "stack_weights", "honest_errors",
            "calibrate_scale", "t_quantile", "local_weights", "size_weights", "robust_scale"]

@@ -45,7 +45,8 @@ import numpy as np
 
 from scalelab import laws as _laws
 from scalelab import runs as _runs
-from scalelab.forecast.calibrate import combine, strayed_warning, t_quantile
+from scalelab.forecast.agreement import strayed_warning
+from scalelab.forecast.calibrate import combine, t_quantile
 from scalelab.forecast.result import Forecast
 from scalelab.forecast.curve_data import (curve_origins, fit_rows, schedules, target_is_schedule, targets,
                                           training_table, trunk_warnings)
