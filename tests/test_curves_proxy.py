@@ -76,3 +76,13 @@ def test_proxy_cli_logs_curves_under_a_schedule_csv(tmp_path, capsys, micro_spec
     assert cur["step"].tolist() == [8, 16, 24, 32] and cur["run_id"].str.startswith(micro_spec.run_id + "-s").all()
     # the run followed the CSV: lr of update s is linear from (4, 1e-2) to (32, 1e-3)
     np.testing.assert_allclose(cur["lr"], np.interp(cur["step"], [4, 32], [1e-2, 1e-3]), rtol=1e-6)
+    # the runs table records the rate the run reached (the CSV's peak), not the plan's (a new-user trial found the
+    # plan's 1e-2 there under a 3e-4 schedule); a schedule far longer than the runs is cut, and said
+    runs = pd.read_csv(summary["file"])
+    assert runs["lr"].iloc[0] == pytest.approx(1e-2) and runs["schedule"].iloc[0] == "custom"
+    long = tmp_path / "long.csv"
+    pd.DataFrame({"step": [4, 24000], "lr": [3e-4, 3e-5]}).to_csv(long, index=False)
+    assert main(["proxy", "sweep", "--plan", "micro", "--out", str(tmp_path / "b.csv"), "--limit", "1",
+                 "--schedule", str(long), "--no-progress", "--json"]) == 0
+    assert "runs to step 24000, and the plan's runs take at most 32 steps" in capsys.readouterr().err
+    assert pd.read_csv(tmp_path / "b.csv")["lr"].iloc[0] == pytest.approx(3e-4, rel=1e-6)  # its peak, at step 4

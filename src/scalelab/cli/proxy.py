@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sys
 
-from scalelab.cli.options import count, dumps
+from scalelab.cli.options import count, dumps, err
 
 __all__ = ["add_commands"]
 
@@ -40,6 +40,16 @@ def _cmd_sweep(args) -> int:
 
     shard = parse_shard(args.shard)
     specs = get_plan(args.plan, seed=args.seed)
+    if args.schedule:  # a schedule longer than the runs is cut at their last step: its decay may never be reached
+        import pandas as pd
+
+        sched = pd.read_csv(args.schedule)  # its faults are the sweep's to name (`proxy.train.read_schedule`)
+        last = float(pd.to_numeric(sched["step"], errors="coerce").max()) if "step" in sched.columns else 0.0
+        longest = max(s.train.steps(s.model.seq_len) for s in specs)
+        if last > 1.01 * longest:
+            err(f"warning: the schedule {args.schedule} runs to step {last:g}, and the plan's runs take at most "
+                f"{longest} steps: each run follows only its first steps (what comes later, a decay included, is "
+                f"cut); write the schedule for the runs' length (scalelab schedule --steps {longest})")
     table = sweep(specs, args.out, shard=shard, progress=not args.no_progress, limit=args.limit,
                   curve_every=args.curve_every, schedule=args.schedule)
     mine = len(specs[shard[0]::shard[1]])

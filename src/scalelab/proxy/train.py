@@ -254,7 +254,7 @@ def train_run(spec: RunSpec, progress=None, *, lrs=None, curve_every: int = 0) -
         "epochs": info["epochs"],
         "ngram_repeat": info["ngram_repeat"],  # not Chen's `density` (see proxy.tokens)
         "duplication": d.duplication,
-        "lr": t.lr,
+        "lr": float(np.max(lrs)) if custom else t.lr,  # a custom schedule's peak, the rate the run reached
         "batch_size": t.batch_size,
         "batch_tokens": t.batch_size * m.seq_len,
         "schedule": "custom" if custom else t.schedule,
