@@ -112,6 +112,8 @@ def test_bad_settings_raise(simulated_runs):
         scalelab.fit(simulated_runs, "chinchilla", fixed={"gamma": 1.0})
     with pytest.raises(KeyError, match="unknown law"):
         scalelab.fit(simulated_runs, "no_such_law")
+    with pytest.raises(KeyError, match="unknown law 'chinchila'; did you mean 'chinchilla'"):  # a typo is named
+        scalelab.fit(simulated_runs, "chinchila")
     with pytest.raises(ValueError, match="shape"):
         scalelab.fit(simulated_runs, "chinchilla", starts=np.zeros((3, 4)))
 

@@ -52,7 +52,11 @@ def get(name: str | Law) -> Law:
     _discover()
     key = _ALIASES.get(name)
     if key is None:
-        raise KeyError(f"unknown law {name!r}; known laws: {', '.join(names())}")
+        import difflib
+
+        close = difflib.get_close_matches(name.lower(), list(_ALIASES), n=1, cutoff=0.6)
+        hint = f"did you mean {_ALIASES[close[0]]!r}? " if close else ""
+        raise KeyError(f"unknown law {name!r}; {hint}known laws: {', '.join(names())}")
     return _REGISTRY[key]
 
 
