@@ -149,6 +149,7 @@ def test_any_law_fits_with_law_alone_and_map_and_outliers(clark_file, capsys):
     assert rc == 0, err
     res = json.loads(out)
     assert "1 run(s) lie more than 6 MADs from the fit (lines 9;" in err  # the corrupted one, and only it
+    assert "their losses +50." in err  # its loss x 1.5: above the fit, by ~50% (a new-user trial read the sign wrong)
     for k in ("a", "b", "d"):  # the identified ones (c multiplies log N log E, E_start/E_max saturate)
         assert res["params"][k] == pytest.approx(ref[k], rel=0.1)
 

@@ -47,9 +47,11 @@ def outlier_warnings(table, log_residuals, weights=None, n_free: int = 0) -> lis
     far = robust_outliers(table.df.index[used], r[used], exact=min(n_free, int(used.sum()) // 4))
     if not far["index"]:
         return []
-    shown = ", ".join(f"{x:+.3f}" for x in far["residual"][:10])
-    return [f"{len(far['index'])} run(s) lie more than 6 MADs from the fit ({table.rows(far['index'])}; "
-            f"log residuals {shown}; MAD {far['mad']:.3g}): check them for unit mistakes or diverged runs"]
+    # the residual is log(fit) - log(loss): a loss above the fit has a negative one; say it as the loss sees it
+    shown = ", ".join(f"{100 * np.expm1(-x):+.1f}%" for x in far["residual"][:10])
+    return [f"{len(far['index'])} run(s) lie more than 6 MADs from the fit ({table.rows(far['index'])}; their "
+            f"losses {shown} against the fit; MAD {far['mad']:.3g} in log loss): check them for unit mistakes or "
+            f"diverged runs"]
 
 
 __all__ = ["robust_outliers", "outlier_warnings"]
