@@ -153,3 +153,15 @@ def test_each_law_is_fitted_as_scalelab_fit_fits_it():
     assert law["objective"] == pytest.approx(fit.objective, rel=1e-9)
     for p, v in fit.params.items():
         assert law["params"][p] == pytest.approx(v, rel=1e-6, abs=1e-12)
+
+
+def test_compare_names_a_law_once_and_refuses_when_none_can_be_compared(tmp_path, capsys):
+    """Found by a new-user trial: ``--laws kaplan,kaplan`` listed Kaplan twice, and a table no named law could read
+    exited 0 with an empty table."""
+    N = np.repeat(np.geomspace(1e7, 1e9, 5), 3)
+    runs = scalelab.simulate("chinchilla", TRUTH, {"N": N, "D": N * np.tile([5.0, 20.0, 80.0], 5)}, sigma=0.003, seed=1)
+    assert [r["law"] for r in cmp.compare(runs, "kaplan,kaplan", starts=8)["laws"]] == ["kaplan"]
+    path = tmp_path / "dense.csv"
+    runs.to_csv(path, index=False)
+    assert main(["compare", str(path), "--laws", "wang2024_moe,clark2022_routed"]) == 2
+    assert "no law could be compared on these runs: wang2024_moe: needs column(s) ['E']" in capsys.readouterr().err

@@ -30,10 +30,13 @@ def cmd_compare(args) -> int:
                + [f"{r['law']}: {note}" for r in out["laws"] for note in r.get("notes", [])])
     for w in printed:
         err(f"warning: {w}")
+    if not any(r["status"] == "ok" for r in out["laws"]):
+        raise UsageError("no law could be compared on these runs: " + "; ".join(
+            f"{r['law']}: {r['reason']}" for r in out["laws"]))
     if args.json:
         print(dumps({**out, "warnings": printed}))
         return 0
-    print(f"{out['n_runs']} runs; held out: {h.get('n', 0)} runs with the largest {h.get('by')} "
+    print(f"{out['n_runs']} run{'s' if out['n_runs'] != 1 else ''}; held out: {h.get('n', 0)} run{'s' if h.get('n', 0) != 1 else ''} with the largest {h.get('by')} "
           f"({_fmt(h.get('value'), '.4g')}){' - ' + h['note'] if 'note' in h else ''}")
     print(f"{'law':<28}{'k':>3}{'objective':>12}{'AIC':>10}{'BIC':>10}{'extrap ARE':>12}{'max RE':>9}")
     for r in out["laws"]:

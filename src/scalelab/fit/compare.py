@@ -130,6 +130,7 @@ def compare(runs, law_names: Sequence[str] | str | None = None, *, holdout_by: s
         names = [s.strip() for s in law_names.split(",") if s.strip()]
     else:
         names = list(law_names)
+    names = list(dict.fromkeys(names))  # a law named twice is compared once
     refuse_curve_laws(names, "compare")
     try:
         mask, by = holdout_mask(table, holdout_by)
