@@ -241,6 +241,8 @@ def test_simulation_inputs_checked():
 def test_fit_warns_when_it_did_not_converge(runs):
     short = scalelab.fit(runs, "chinchilla", starts=4, max_iter=1)
     assert not short.converged and any("did not meet the convergence test" in w for w in short.warnings)
+    # the advice is a number of iterations that can help: twice the law's default (200), not twice the 1 given
+    assert any("give more iterations (max_iter=400, --max-iter 400)" in w for w in short.warnings)
 
 
 def test_isoflop_carries_the_tables_notes():

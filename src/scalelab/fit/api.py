@@ -271,9 +271,10 @@ def fit(runs, law="chinchilla", *, objective: str = "huber", delta: float = 1e-3
     params = {k: float(v) for k, v in natural.items()}
     log_residuals = np.asarray(log_residuals, float)[:len(table)]
     converged = bool(res.converged) and bool(np.isfinite(res.f))
+    more = max(2 * max_iter, 2 * law.solver_settings()[2])  # twice the cap, and never below twice the law's default
     unconverged = [] if converged else [
         f"the best start did not meet the convergence test after {int(res.n_iter)} iterations; give more "
-        f"iterations (max_iter={2 * max_iter}, --max-iter {2 * max_iter}) or more starts (starts=N, --starts N)"]
+        f"iterations (max_iter={more}, --max-iter {more}) or more starts (starts=N, --starts N)"]
     return FitResult(
         law=law, params=params, unconstrained=u, objective=float(res.f),
         converged=converged, best_start=int(res.best_start),
