@@ -195,7 +195,7 @@ def optimize_schedule(fit, steps: int, peak_lr: float, warmup: int = 0, *, min_l
     fitted = {"law": law, "params": params}
     predicted = {name: final_loss(fitted, s) for name, s in (("optimised", lrs), *baselines.items())}
     notes = []
-    if end > baseline_final * peak_lr:
+    if end > baseline_final * peak_lr * (1.0 + 1e-9):  # the same rate up to rounding: nothing to say
         notes.append(f"the cosine and WSD baselines decay to min_lr={end:g} (not {baseline_final:g} x peak_lr = "
                      f"{baseline_final * peak_lr:g}), the bound the optimised schedule obeys")
     best = min(baselines, key=lambda k: predicted[k])
