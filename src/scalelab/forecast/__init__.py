@@ -238,7 +238,7 @@ def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, 
                "target_distance": d_star}
     with np.errstate(divide="ignore", invalid="ignore"):  # an origin's fit may forecast a target <= 0: NaN there
         details["origin_log_targets"] = np.stack([np.log(np.where(preds_tgt[nm][1:] > 0, preds_tgt[nm][1:], np.nan))
-                                                  for nm in names]).reshape(len(names), K, -1)
+                                                  for nm in names]).reshape(len(names), K, len(targets))
     pos = position(x_all)
     if pos is not None:  # tokens per parameter of every run, held-out run and target: the interval's locality
         details.update(run_position=pos, position=pos[held_rows],
