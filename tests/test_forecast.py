@@ -351,7 +351,8 @@ def test_forecast_prefers_the_generating_law():
 
 def test_runs_without_a_loss_are_left_out_with_a_warning(tmp_path):
     """Unfinished runs (an empty loss cell) are left out of a forecast, said in its warnings: the forecast
-    equals the one from the table without them. A loss that is there but wrong (zero, text) is refused."""
+    equals the one from the table without them. A loss that is there but wrong (zero, a number that does not read)
+    is refused; a word such as ``n/a`` is no loss, and left out like an empty cell."""
     runs = ladder(seed=5)
     gaps = runs.assign(loss=np.where(np.isin(np.arange(len(runs)), [2, 9]), np.nan, runs["loss"]))
     path = tmp_path / "train.csv"
@@ -363,11 +364,14 @@ def test_runs_without_a_loss_are_left_out_with_a_warning(tmp_path):
         np.testing.assert_allclose(getattr(res, k), getattr(ref, k), rtol=1e-9)
     assert any("no 'loss' in lines 4, 11: 2 of 18 runs left out" in w for w in res.warnings)
     assert not any("left out" in w for w in ref.warnings)
-    for bad, match in ((0.0, "must be > 0"), ("n/a", "non-numeric")):
+    for bad, match in ((0.0, "must be > 0"), ("2.5.1", "non-numeric")):
         wrong = gaps.astype({"loss": object})
         wrong.loc[5, "loss"] = bad
         with pytest.raises(scalelab.RunTableError, match=match):
             fc.forecast(wrong, at, laws="chinchilla")
+    word = gaps.astype({"loss": object})
+    word.loc[5, "loss"] = "n/a"
+    assert any("3 of 18 runs left out" in w for w in fc.forecast(word, at, laws="chinchilla").warnings)
 
 
 def test_curve_table_with_size_targets_forecasts_from_each_run_final_checkpoint():

@@ -87,7 +87,7 @@ def test_predict_takes_every_law_input(capsys):
     lr = {"lambda_lr": 0.01, "alpha_lr": 1.5}
     rc, out, err = run(capsys, "predict", "--law", "lr_loss", "--params", json.dumps(lr), "--loss", "2.5", "--json")
     assert rc == 0, err
-    np.testing.assert_allclose(json.loads(out)["loss"], [0.01 * 2.5 ** -1.5], rtol=1e-10)
+    np.testing.assert_allclose(json.loads(out)["lr"], [0.01 * 2.5 ** -1.5], rtol=1e-10)  # named by the law's target
 
 
 def test_allocate_moe_takes_its_held_inputs(capsys):
