@@ -133,6 +133,13 @@ def test_fit_plot_option(tmp_path, capsys, simulated_runs):
     assert cli.main(["fit", str(path), "--starts", "64", "--plot", str(tmp_path / "fit.png")]) == 0
     assert png_size(tmp_path / "fit.png") == EXPECTED["a_loss_vs_compute.png"]
     capsys.readouterr()
+    # bayes --plot draws from a posterior kept in a temporary file: not announced as saved (a new-user trial was told
+    # of a /tmp path already deleted); with --save it is
+    assert cli.main(["bayes", str(path), "--method", "laplace", "--plot", str(tmp_path / "post.png")]) == 0
+    assert (tmp_path / "post.png").exists() and "posterior saved" not in capsys.readouterr().err
+    assert cli.main(["bayes", str(path), "--method", "laplace", "--save", str(tmp_path / "p.nc"), "--plot",
+                     str(tmp_path / "post2.png")]) == 0
+    assert f"posterior saved to {tmp_path / 'p.nc'}" in capsys.readouterr().err and (tmp_path / "p.nc").exists()
 
 
 def test_importing_the_figure_modules_leaves_pyplot_alone():

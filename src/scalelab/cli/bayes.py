@@ -67,8 +67,9 @@ def cmd_bayes(args) -> int:
         err(f"warning: {msg}")
     if args.save:
         post.save(args.save)
-        err(f"posterior saved to {args.save}" + ("" if out["converged"] else
-                                                  " (with its failed diagnostics: every later use warns)"))
+        if not getattr(args, "save_is_temporary", False):
+            err(f"posterior saved to {args.save}" + ("" if out["converged"] else
+                                                      " (with its failed diagnostics: every later use warns)"))
     if args.json:
         print(dumps(out))
     else:

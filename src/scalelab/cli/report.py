@@ -115,12 +115,13 @@ def _with_posterior_plot(func):
             own = not getattr(args, "save", None)
             if own:
                 args.save = str(Path(tmp) / "posterior.nc")
+                args.save_is_temporary = True  # the plot's own copy: not announced as saved
             rc = func(args)
             if rc == 0:
                 post = bayes.load(args.save)
                 plot_posterior(read_table(args), post, args.plot, ci=getattr(args, "ci", 0.9) or 0.9)
             if own:
-                args.save = None
+                args.save, args.save_is_temporary = None, False
         return rc
 
     return run
