@@ -138,6 +138,7 @@ def test_influence_rows_are_the_tables_labels_and_file_lines(runs, tmp_path):
     infl = scalelab.influence(small, "chinchilla", "loss@N=1e10,D=2e11", starts=16)
     t = infl.table()
     assert set(t["row"]) == set(small.index)
+    assert "loo_change" not in t.columns  # no refits asked: no column of NaN (a new-user trial found one)
     top = t["row"].iloc[0]
     assert small.loc[top, "N"] > 0 and infl.to_json()["runs"][0]["row"] == top
     path = tmp_path / "runs.csv"

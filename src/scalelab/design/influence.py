@@ -65,11 +65,11 @@ class Influence:
     lines: np.ndarray | None = None
 
     def table(self) -> pd.DataFrame:
-        """One row per run, ranked by ``|influence|`` (largest first)."""
+        """One row per run, ranked by ``|influence|`` (largest first); ``loo_change`` only when refits were made."""
         rows = np.arange(len(self.influence)) if self.rows is None else self.rows
         df = pd.DataFrame({"row": rows, **({} if self.lines is None else {"line": self.lines}),
                            "influence": self.influence,
-                           "loo_change": self.loo_change if self.loo_change is not None else np.nan})
+                           **({} if self.loo_change is None else {"loo_change": self.loo_change})})
         return df.reindex(np.argsort(-np.abs(self.influence), kind="stable")).reset_index(drop=True)
 
     def to_json(self) -> dict:
@@ -79,7 +79,7 @@ class Influence:
                 "runs": [{"row": _label(r), **({} if self.lines is None else {"line": int(line)}),
                           "influence": float(i), "loo_change": None if self.loo_change is None else float(l)}
                          for r, line, i, l in zip(t["row"], t.get("line", t["row"]), t["influence"],
-                                                  t["loo_change"])],
+                                                  t.get("loo_change", t["influence"]))],
                 "warnings": list(self.warnings)}
 
 
