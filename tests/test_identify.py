@@ -162,6 +162,10 @@ def test_two_ladders_told_apart_by_an_unread_column_are_named():
     assert f"a median {100 * np.expm1(gap):.0f}%" in w
     assert any(x == w for x in scalelab.fit(scalelab.read(df), "chinchilla", starts=16).warnings)
     assert ladder_warnings(scalelab.read(df.query("dataset == 'c4'")), ("N", "D")) == []
+    two = df.assign(mix=np.where(df["dataset"] == "c4", "a", "b"))  # a second column telling the same ladders apart
+    (w,) = ladder_warnings(scalelab.read(two), ("N", "D"))  # one warning naming both
+    assert w.startswith("columns no law reads tell apart runs alike in N, D whose losses differ: 'dataset' (c4: 15")
+    assert "'mix' (a: 15, b: 15 runs; a median" in w
     c4 = df.query("dataset == 'c4'").drop(columns="dataset")
     seeds = pd.concat([c4.assign(seed=s, loss=c4["loss"] * np.exp(0.005 * np.random.default_rng(s).standard_normal(15)))
                        for s in range(3)], ignore_index=True)

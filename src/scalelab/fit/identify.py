@@ -132,11 +132,19 @@ def ladder_warnings(table, inputs) -> list[str]:
         if len(gaps) < 2 or np.median(gaps) <= np.log1p(LADDER_GAP):
             continue
         sizes = ", ".join(f"{v}: {int(np.sum(label == v))}" for v in values[:6]) + (", ..." if len(values) > 6 else "")
-        out.append(f"column {col!r} ({sizes} runs), which no law reads, tells apart runs alike in {', '.join(keys)} "
-                   f"whose losses differ by a median {100 * np.expm1(np.median(gaps)):.0f}% ({len(gaps)} such input "
-                   f"points): two ladders fitted as one; keep one (--map family={col} --family VALUE; in Python, "
-                   f"scalelab.read(path, columns={{'family': {col!r}}}, family=VALUE))")
-    return out
+        out.append((col, sizes, 100 * np.expm1(np.median(gaps)), len(gaps)))
+    if len(out) == 1:
+        (col, sizes, gap, n), = out
+        return [f"column {col!r} ({sizes} runs), which no law reads, tells apart runs alike in {', '.join(keys)} "
+                f"whose losses differ by a median {gap:.0f}% ({n} such input points): two ladders fitted as one; keep "
+                f"one (--map family={col} --family VALUE; in Python, scalelab.read(path, columns={{'family': {col!r}}}, "
+                f"family=VALUE))"]
+    if out:  # several such columns (a table of many configurations): one warning naming each
+        each = "; ".join(f"{col!r} ({sizes} runs; a median {gap:.0f}% apart at {n} input points)"
+                         for col, sizes, gap, n in out)
+        return [f"columns no law reads tell apart runs alike in {', '.join(keys)} whose losses differ: {each}: "
+                f"several ladders fitted as one; keep one (--map family=COLUMN --family VALUE, or filter the rows)"]
+    return []
 
 
 def curve_warnings(table) -> list[str]:
