@@ -114,7 +114,8 @@ def ladder_warnings(table, inputs) -> list[str]:
         return []
     df = table.df
     logy = np.log(pd.to_numeric(df["loss"], errors="coerce").to_numpy(float))
-    point = df[keys].round(12).astype(str).agg("|".join, axis=1).to_numpy()  # the input point of each run
+    inputs = df[keys].apply(pd.to_numeric, errors="coerce").round(12)
+    point = inputs.groupby(keys, dropna=False, sort=False).ngroup().to_numpy()  # the input point of each run
     out = []
     for col in df.columns:
         if col in NUMERIC or col in TEXT or col in keys:
@@ -123,12 +124,11 @@ def ladder_warnings(table, inputs) -> list[str]:
         values = np.unique(label)
         if not 2 <= len(values) <= min(10, len(df) // 2):  # a few groups, each of two runs or more
             continue
-        gaps = []  # per input point holding two labels: the loss gap between them
-        for pt in np.unique(point):
-            here = point == pt
-            means = {v: np.mean(logy[here & (label == v)]) for v in np.unique(label[here])}
-            if len(means) > 1:
-                gaps.append(max(means.values()) - min(means.values()))
+        # per input point holding two labels or more: the gap between the labels' mean log losses there
+        means = pd.Series(logy).groupby([point, label]).mean()
+        by_point = means.groupby(level=0)
+        spread = (by_point.max() - by_point.min())[by_point.size() > 1]
+        gaps = spread.to_numpy()
         if len(gaps) < 2 or np.median(gaps) <= np.log1p(LADDER_GAP):
             continue
         sizes = ", ".join(f"{v}: {int(np.sum(label == v))}" for v in values[:6]) + (", ..." if len(values) > 6 else "")
