@@ -35,7 +35,8 @@ class Forecast:
       notes: what was read or derived, and the table's columns no candidate law reads (left untouched).
       details: the raw material of the choice, for study: ``names``; ``errors`` [L, m] held-out log
         errors per law, with ``distance`` and ``origin`` [m]; ``log_targets`` [L, T] each law's log
-        forecast; ``residuals`` [L, n] each law's in-sample log residuals.
+        forecast, ``origin_log_targets`` [L, K, T] each origin's fit's (NaN where it forecast <= 0);
+        ``residuals`` [L, n] each law's in-sample log residuals.
     """
 
     weights: dict
