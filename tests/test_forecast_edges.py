@@ -101,6 +101,8 @@ def test_columns_scalelab_derived_are_not_named_as_unread():
         "columns not read by the candidate laws (left untouched): ['C']"]  # the table's own C: named
     assert unread(scalelab.forecast(runs.drop(columns="C"), at, laws="chinchilla")) == []  # C derived: not named
     assert unread(scalelab.forecast(runs.drop(columns="D"), at, laws="chinchilla")) == []  # D derived from C: C is read
+    total = runs.drop(columns="C").rename(columns={"N": "N_total"})  # N taken from N_total: N_total is read
+    assert scalelab.read(total).ignored({"N", "D", "loss"}) == []
     assert scalelab.read(runs.drop(columns="C")).derived == ("C",)
 
 

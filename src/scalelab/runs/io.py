@@ -99,7 +99,7 @@ def _preamble_blanked(text: str) -> str:
         i += 1
     if i and i < len(lines):
         above = max(j for j in range(i) if lines[j].strip()) if any(ln.strip() for ln in lines[:i]) else None
-        sep = max(",;\t|", key=lines[i].count)
+        sep = max(SEPARATORS, key=lines[i].count)
         fields = lines[i].split(sep)
         if (above is not None and lines[i].count(sep) and lines[above].count(sep) == lines[i].count(sep)
                 and sum(map(_numeric, fields)) >= len(fields) / 2):
@@ -157,7 +157,7 @@ def read_frame(path: str | os.PathLike, *, sep: str | None = None) -> pd.DataFra
         raise RunTableError(f"{p}: could not read it as CSV (separator {sep!r}; name it with --sep): {err}") from err
     header = next(csv.reader(_io.StringIO(text.lstrip("\r\n")), delimiter=sep), [])
     if given and df.shape[1] == 1:  # one column under the separator named: is the file separated by another?
-        other = next((s for s in ",;\t|" if s != sep and str(df.columns[0]).count(s)), None)
+        other = next((s for s in SEPARATORS if s != sep and str(df.columns[0]).count(s)), None)
         if other is not None:
             raise RunTableError(f"{p}: read with separator {sep!r} the file has one column ({str(df.columns[0])!r}); "
                                 f"it looks separated by {other!r}: leave --sep out (it is sniffed) or give --sep "

@@ -82,6 +82,7 @@ class RunTable:
     derived: tuple[str, ...] = ()  # columns scalelab added (D from C, C from N and D, N from N_active): not the user's
     checkpoints: str | None = None  # why a curve table's checkpoints are read as runs (`final_points`), or why its
     # run_id and step are no curves (each row then a run of its own): a warning of every fit and forecast
+    sources: Mapping[str, tuple] = dataclasses.field(default_factory=dict)  # derived column -> the columns it came from
 
     def rows(self, labels: Iterable) -> str:
         """``lines 5, 9`` (a file's lines) or ``rows 3, 7`` (DataFrame index labels) for ``labels``."""
@@ -122,10 +123,10 @@ class RunTable:
 
     def ignored(self, used: Iterable[str]) -> list[str]:
         """The table's own columns that a method reading ``used`` leaves alone (carried through untouched); columns
-        scalelab derived are not among them, nor those it derived them from (``C``, when ``D = C / (6 N)`` is used)."""
+        scalelab derived are not among them, nor those a used column was derived from (``C`` when ``D = C / (6 N)`` is
+        used, ``N_total`` when N was taken from it)."""
         used = set(used)
-        if "D" in self.derived and "D" in used:
-            used |= {"C"}
+        used |= {s for c in used for s in self.sources.get(c, ())}
         return [c for c in self.columns if c not in used and c not in self.derived]
 
     def inputs(self, names: Iterable[str]) -> dict[str, np.ndarray]:
@@ -320,10 +321,12 @@ def from_dataframe(df: pd.DataFrame, source: str = "<DataFrame>", *, columns: Ma
                           f"(seeds, or a resumed run) read as finished runs at their full D; give each run a run_id")
     ok = lambda c: c in df.columns and c not in invalid  # noqa: E731
     given = set(df.columns) - ({"run_id"} if implied else set())
+    sources = {}
     if "N" not in df.columns:
         for alt in ("N_total", "N_active"):
             if ok(alt):
                 df["N"] = df[alt]
+                sources["N"] = (alt,)
                 notes.append(f"N taken from {alt} (the law's N convention: {alt})" + (
                     "; laws that define N as the active parameters (clark2022_routed, hossain2025_sparse) read it "
                     "too: --map N=N_active for those" if alt == "N_total" and ok("N_active") else ""))
@@ -333,13 +336,14 @@ def from_dataframe(df: pd.DataFrame, source: str = "<DataFrame>", *, columns: Ma
         if c in df.columns:  # there but unreadable: refused when used, never replaced
             continue
         df[c] = values
+        sources[c] = ("C", "N") if c == "D" else ("N_active" if "N_active" in usable else "N", "D")
         problem = _check_numeric(values, c, source, line_of)[0]
         if problem:  # compute in other units (PF-days) derives tokens no run has: refused when used, naming C
             invalid[c] = problem + FROM_C
         notes.append("D derived as C / (6 N) (no token column given)" if c == "D" else
                      "C derived as 6 N D" + (" (N_active)" if "N_active" in usable else ""))
     return RunTable(df, tuple(notes), source, invalid, line_of, tuple(c for c in df.columns if c not in given),
-                    checkpoints=not_curves)
+                    checkpoints=not_curves, sources=sources)
 
 
 def _check_numeric(raw: pd.Series, col: str, source: str, lines: Mapping | None = None,
