@@ -14,7 +14,11 @@ from __future__ import annotations
 import numpy as np
 
 
-def stable(errors: np.ndarray, factor: float = 5.0, floor: float = 0.02) -> np.ndarray:
+# A held-out error or a forecast's distance of this much (2% in log loss) is never held against a law
+FLOOR = 0.02
+
+
+def stable(errors: np.ndarray, factor: float = 5.0, floor: float = FLOOR) -> np.ndarray:
     """Which laws extrapolated stably on every origin: worst held-out log error at most ``factor`` times
     the median law's worst (and at least ``floor``, 2%, is always allowed).
 
@@ -31,7 +35,7 @@ STRAY_FACTOR = 5.0
 
 
 def consistent(log_targets: np.ndarray, errors: np.ndarray | None = None, factor: float = STRAY_FACTOR,
-               floor: float = 0.02) -> np.ndarray:
+               floor: float = FLOOR) -> np.ndarray:
     """Which laws' forecasts at the targets agree with the other candidates': the largest log distance from the
     candidates' median forecast at most ``factor`` times the largest held-out error of the laws that extrapolated
     stably (`stable`; with no held-out errors, ``factor`` times the median law's distance), and ``floor`` (2%)
@@ -61,7 +65,7 @@ def consistent(log_targets: np.ndarray, errors: np.ndarray | None = None, factor
 
 
 def settled(log_targets: np.ndarray, origin_log_targets: np.ndarray | None, errors: np.ndarray | None,
-            origin: np.ndarray | None, factor: float = STRAY_FACTOR, floor: float = 0.02) -> np.ndarray:
+            origin: np.ndarray | None, factor: float = STRAY_FACTOR, floor: float = FLOOR) -> np.ndarray:
     """Which laws' forecasts at the targets stay where their first origin put them: the whole-table fit's log forecast
     within ``factor`` times the law's own held-out error on the first origin (root mean square, at least ``floor``)
     of the first origin's fit's forecast (the fit to every run but the largest size's).
@@ -94,7 +98,7 @@ def strayed_warning(strayed: list, unsettled: list = ()) -> list[str]:
     """The warnings for the laws `consistent` and `settled` left out (none: no warning)."""
     out = [] if not unsettled else [
         f"{list(unsettled)} forecast the targets far from where their first rolling origin's fit did (by more than "
-        f"{STRAY_FACTOR:g}x their own held-out error there, and over {2 * STRAY_FACTOR:g}%): adding the largest size moved their fit along a "
+        f"{STRAY_FACTOR:g}x their own held-out error there, and over {100 * FLOOR * STRAY_FACTOR:g}%): adding the largest size moved their fit along a "
         f"direction the runs do not determine, which no origin validated, so they take no weight"]
     if not strayed:
         return out
@@ -104,4 +108,4 @@ def strayed_warning(strayed: list, unsettled: list = ()) -> list[str]:
             f"no weight"]
 
 
-__all__ = ["stable", "consistent", "settled", "strayed_warning", "STRAY_FACTOR"]
+__all__ = ["stable", "consistent", "settled", "strayed_warning", "STRAY_FACTOR", "FLOOR"]
