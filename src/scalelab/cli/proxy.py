@@ -41,10 +41,9 @@ def _cmd_sweep(args) -> int:
     shard = parse_shard(args.shard)
     specs = get_plan(args.plan, seed=args.seed)
     if args.schedule:  # a schedule longer than the runs is cut at their last step: its decay may never be reached
-        import pandas as pd
+        from scalelab.proxy.train import schedule_points
 
-        sched = pd.read_csv(args.schedule)  # its faults are the sweep's to name (`proxy.train.read_schedule`)
-        last = float(pd.to_numeric(sched["step"], errors="coerce").max()) if "step" in sched.columns else 0.0
+        last = float(schedule_points(args.schedule)[0][-1])  # a faulty CSV is refused here, before any run
         longest = max(s.train.steps(s.model.seq_len) for s in specs)
         if last > 1.01 * longest:
             err(f"warning: the schedule {args.schedule} runs to step {last:g}, and the plan's runs take at most "

@@ -23,7 +23,7 @@ from . import accounting, tokens
 from .config import ModelConfig, RunSpec, TrainConfig
 from .model import Transformer
 
-__all__ = ["lr_schedule", "read_schedule", "train_run", "init_model", "default_compute_dtype", "EVAL_BATCH"]
+__all__ = ["lr_schedule", "read_schedule", "schedule_points", "train_run", "init_model", "default_compute_dtype", "EVAL_BATCH"]
 
 EVAL_BATCH = 64  # sequences per compiled evaluation call
 CHUNK = 32  # optimiser steps per compiled call (lax.scan); the remainder runs step by step
@@ -67,14 +67,8 @@ def lr_schedule(cfg: TrainConfig, steps: int) -> np.ndarray:
     return np.array([float(sched(s + 1 if s < warm else s)) for s in range(steps)], np.float32)
 
 
-def read_schedule(path, steps: int) -> np.ndarray:
-    """Per-update learning rates ``[steps]`` from a schedule CSV with columns ``step, lr``.
-
-    ``lr`` at ``step`` s is the rate of the s-th update (steps count updates, from 1); between
-    rows the rate is linear, and before the first row it warms up linearly from 0 at step 0 (the
-    curve-table convention of ``scalelab.laws.schedule``). Rows past ``steps`` are ignored; a
-    schedule that ends before ``steps`` is an error.
-    """
+def schedule_points(path) -> tuple[np.ndarray, np.ndarray]:
+    """``(step, lr)`` rows of a schedule CSV (columns ``step, lr``), checked: steps increasing, rates finite, >= 0."""
     import pandas as pd
 
     df = pd.read_csv(path)
@@ -83,6 +77,18 @@ def read_schedule(path, steps: int) -> np.ndarray:
     s, lr = df["step"].to_numpy(float), df["lr"].to_numpy(float)
     if np.any(np.diff(s) <= 0) or np.any(~np.isfinite(lr)) or np.any(lr < 0):
         raise ValueError(f"{path}: steps must increase and lr be finite and >= 0")
+    return s, lr
+
+
+def read_schedule(path, steps: int) -> np.ndarray:
+    """Per-update learning rates ``[steps]`` from a schedule CSV with columns ``step, lr``.
+
+    ``lr`` at ``step`` s is the rate of the s-th update (steps count updates, from 1); between
+    rows the rate is linear, and before the first row it warms up linearly from 0 at step 0 (the
+    curve-table convention of ``scalelab.laws.schedule``). Rows past ``steps`` are ignored; a
+    schedule that ends before ``steps`` is an error.
+    """
+    s, lr = schedule_points(path)
     if s[-1] < steps:
         raise ValueError(f"{path}: the schedule ends at step {s[-1]:g}, before the run's {steps} steps")
     if s[0] > 0:
