@@ -22,7 +22,7 @@ import numpy as np
 
 from scalelab.laws.schedule import after_peak
 from scalelab.runs.design import d_follows_n
-from scalelab.runs.columns import TOKENS_PER_PARAM, compute_mismatch
+from scalelab.runs.columns import NUMERIC, TEXT, TOKENS_PER_PARAM, compute_mismatch
 
 MIN_DECADES = 1.0
 
@@ -106,8 +106,6 @@ def ladder_warnings(table, inputs) -> list[str]:
     apart runs alike in every input of ``inputs`` whose losses differ by a median of more than `LADDER_GAP`: two
     ladders pooled into one fit. (The ``family`` column has `family_warnings`.)"""
     import pandas as pd
-
-    from scalelab.runs.columns import NUMERIC, TEXT
 
     keys = [c for c in inputs if c in table.columns and c not in table.invalid]
     if not keys or "loss" in table.invalid or table.is_curve or len(table.df) < 4:
