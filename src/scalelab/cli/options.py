@@ -306,8 +306,9 @@ def read_fit_json(path, flag: str = "--from") -> dict:
     return obj
 
 
-def params_from(args, law) -> dict:
-    """Natural parameters from exactly one of ``--params``, ``--from``, ``--reference``."""
+def params_from(args, law, saved: dict | None = None) -> dict:
+    """Natural parameters from exactly one of ``--params``, ``--from``, ``--reference`` (``saved``: the ``--from`` file's
+    object when the caller has read it already)."""
     sources = [s for s in (args.params, args.fit_json, args.reference) if s]
     if len(sources) != 1:
         raise UsageError("give exactly one of --params JSON, --from FIT.json, --reference SOURCE")
@@ -318,7 +319,7 @@ def params_from(args, law) -> dict:
         return dict(law.reference[args.reference])
     if args.fit_json:
         path = Path(args.fit_json)
-        obj = read_fit_json(path)
+        obj = saved if saved is not None else read_fit_json(path)
         if obj.get("law") not in (None, law.name) and obj.get("law") not in law.aliases:
             raise UsageError(f"--from {path}: holds a fit of law {obj.get('law')!r}, not {law.name!r} (add --law "
                              f"{obj.get('law')})")

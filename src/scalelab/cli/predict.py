@@ -79,11 +79,9 @@ def _point_estimate(args):
     from ``--params``/``--from``/``--reference``."""
     from scalelab import laws
 
-    name = args.law
-    if name is None and args.fit_json and not args.params and not args.reference:
-        name = read_fit_json(args.fit_json).get("law")
-    law = laws.get(name or "chinchilla")
-    return law, params_from(args, law)
+    saved = read_fit_json(args.fit_json) if args.fit_json and not args.params and not args.reference else None
+    law = laws.get(args.law or (saved or {}).get("law") or "chinchilla")
+    return law, params_from(args, law, saved)
 
 
 def cmd_predict(args) -> int:
