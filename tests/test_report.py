@@ -14,7 +14,7 @@ from scalelab import cli
 
 # Figure sizes in pixels (figsize x 100 dpi, scalelab.report.figures): what the page must reference.
 EXPECTED = {"a_loss_vs_compute.png": (800, 500), "b_frontier.png": (1200, 420), "c_residuals.png": (1200, 420),
-            "d_influence.png": (800, 450), "e_law_comparison.png": (800, 420), "f_isoloss.png": (800, 600),
+            "d_influence.png": (800, 450), "e_law_comparison.png": (1200, 420), "f_isoloss.png": (800, 600),
             "isoflop.png": (800, 500)}
 VOID = {"meta", "img", "br", "hr", "link", "input"}
 
@@ -68,6 +68,8 @@ def built(simulated_runs, tmp_path_factory):
 
 def test_report_figures_exist_with_their_sizes_and_the_page_parses(built):
     _, out, path = built
+    # (e) has two panels, the extrapolation scores and the forecast weights (law="auto" chose by the weights)
+    assert json.loads((out / "report.json").read_text())["weights"] == {"chinchilla": 1.0}
     assert path == out / "index.html"
     page = Page()
     page.feed(path.read_text(encoding="utf-8"))
@@ -161,7 +163,7 @@ def test_forecast_weights_are_read_from_the_forecast_contract(monkeypatch, simul
 
     seen = {}
 
-    def forecast(runs, at, laws="auto", ci=0.9):
+    def forecast(runs, at, laws="auto", ci=0.9, progress=None):
         seen.update(at=at, laws=laws, ci=ci)
         return {"laws": {"chinchilla": 0.75, "kaplan": 0.25}, "method": "stacking", "ci": ci, "predictions": [],
                 "diagnostics": {"rhat_max": None, "warnings": []}, "seconds": 0.0}
@@ -215,3 +217,28 @@ def test_the_reports_fit_is_the_fit_command_gives(tmp_path, simulated_runs):
     assert s["objective"] == pytest.approx(ref.objective, rel=1e-12)
     for p in s["params"]:
         assert p["value"] == pytest.approx(ref.params[p["name"]], rel=1e-9)
+
+
+def test_the_real_forecasts_weights_reach_the_report(simulated_runs):
+    # `scalelab.forecast` returns a Forecast, not the CLI's JSON object: the report read only a dict, so its
+    # comparison never showed the weights (and law="auto" never chose by them) although the forecast had run
+    from scalelab.report import _forecast_weights, _largest_run
+
+    table = scalelab.read(simulated_runs)
+    weights, note = _forecast_weights(table, _largest_run(table), ["chinchilla", "kaplan"], 0.9)
+    ref = scalelab.forecast(table, pd.DataFrame([_largest_run(table)]), laws=["chinchilla", "kaplan"], ci=0.9,
+                            progress=False)
+    assert note is None and weights == pytest.approx(ref.weights, abs=1e-12)
+    assert sum(weights.values()) == pytest.approx(1.0, abs=1e-12)
+
+
+def test_the_report_shows_its_steps_on_stderr_when_asked(simulated_runs, tmp_path, capsys):
+    scalelab.report(simulated_runs, "chinchilla", tmp_path / "rep", n_boot=4, compare_laws=None, influence=False,
+                    progress=True)
+    err = capsys.readouterr().err
+    for step in ("fitting chinchilla", "bootstrap, 4 refits", "frontier and isoFLOP", "figures", "done"):
+        assert step in err
+    assert "4/4" in err  # the steps that applied fill the bar
+    scalelab.report(simulated_runs, "chinchilla", tmp_path / "rep2", n_boot=0, compare_laws=None, influence=False,
+                    progress=False)
+    assert capsys.readouterr().err == ""

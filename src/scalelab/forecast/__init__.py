@@ -49,7 +49,6 @@ decades (log10).
 from __future__ import annotations
 
 import os
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -70,6 +69,7 @@ from scalelab.forecast.result import Forecast
 from scalelab.forecast.target_table import axis_warnings, check_spread, target_frame, target_inputs
 from scalelab.programs import call_timed, float64, per_law
 from scalelab.levels import check_ci
+from scalelab.progress import bar
 
 METHOD = "rolling-origin stacking; Student-t interval calibrated on held-out extrapolation errors and the laws' disagreement"
 
@@ -290,18 +290,15 @@ def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, 
 
 
 def _progress(futures, progress: bool | None, desc: str) -> None:
-    """A bar over the candidate laws as their fits finish (stderr): always with ``progress=True``, on a terminal
-    with None (a cold first call compiles for tens of seconds), never with False."""
+    """A bar over the candidate laws as their fits finish (`scalelab.progress`' convention: a cold first call
+    compiles for tens of seconds)."""
     from concurrent.futures import as_completed
 
     if progress is False:
         return
-    from tqdm.auto import tqdm
-
-    with tqdm(total=len(futures), desc=desc, unit="law", file=sys.stderr,
-              disable=None if progress is None else False) as bar:
+    with bar(len(futures), desc, "law", progress) as shown:
         for _ in as_completed(futures):
-            bar.update(1)
+            shown.update(1)
 
 
 __all__ = ["forecast", "Forecast", "candidates", "answerable", "readable", "supported", "supported_note", "check_spread", "combine", "size_groups", "origin_weights", "stack_weights",

@@ -36,6 +36,7 @@ from scalelab import laws as _laws
 from scalelab import runs as _runs
 from scalelab.programs import float64, per_law
 from scalelab.report import figures, html
+from scalelab.report.bands import bootstrap_draws, frontier_draws
 
 
 @dataclasses.dataclass
@@ -112,9 +113,10 @@ def _forecast_weights(table, at: dict, laws, ci: float):
     import pandas as pd
 
     try:
-        out = forecast(table, pd.DataFrame([at]), laws=laws, ci=ci)
+        out = forecast(table, pd.DataFrame([at]), laws=laws, ci=ci, progress=False)  # the report's own bar shows
     except Exception as err:  # the forecast is an optional panel; the report must still build
         return None, f"forecast weights unavailable: {err}"
+    out = out.to_json() if hasattr(out, "to_json") else out  # a Forecast, or a stand-in's JSON object
     w = out.get("laws") if isinstance(out, dict) else None
     return ({k: float(v) for k, v in w.items()} if w else None), None
 
@@ -130,52 +132,11 @@ def _extra_values(table, law) -> dict:
     return out
 
 
-def _bootstrap_draws(table, law, n_boot, seed, fixed, fit):
-    """Bootstrap refits (runs resampled), warm-started from ``fit`` and one perturbed copy of it."""
-    import jax.numpy as jnp
-
-    from scalelab.fit import variants
-    from scalelab.fit.many import fit_many
-
-    n_free = law.n_params - len(fixed or {})
-    vs = variants.bootstrap(table, n_boot, seed=seed, min_runs=n_free + 1)  # each resample identifies the law
-    if fixed:
-        vs = dataclasses.replace(vs, fixed=tuple(dict(fixed) for _ in range(len(vs))))
-    theta0 = np.asarray(law.flatten({k: jnp.asarray(v) for k, v in fit.unconstrained.items()}), float)
-    jitter = theta0 + 0.02 * np.random.default_rng(seed).standard_normal(theta0.size)
-    boot = fit_many(table, law, vs, seed=seed, starts=np.vstack([theta0, jitter]), keep=2)
-    return {k: boot[k].to_numpy(float) for k in law.params}, int((~boot["converged"]).sum())
-
-
-def _frontier_draws(law, draws, C, extra) -> dict:
-    """N_opt, D_opt, tokens/param and loss at budgets ``C`` for every draw: arrays ``[B, K]``.
-
-    Chinchilla: the closed form (Hoffmann et al. 2022, Eq. 4) over the draws in NumPy; any other
-    law: the numeric frontier (`scalelab.optimal.frontier.optimum`) under one jitted double vmap.
-    """
-    C = np.asarray(C, float)
-    if law.name == "chinchilla" and not extra:
-        E, A, B, a, b = (np.asarray(draws[k], float)[:, None] for k in ("E", "A", "B", "alpha", "beta"))
-        G = (a * A / (b * B)) ** (1.0 / (a + b))
-        N = G * (C / 6.0) ** (b / (a + b))
-        D = (C / 6.0) ** (a / (a + b)) / G
-        return {"N_opt": N, "D_opt": D, "tokens_per_param": D / N, "loss": E + A / N**a + B / D**b}
-    import jax
-    import jax.numpy as jnp
-
-    from scalelab import optimal as _frontier
-
-    theta = law.flatten(law.to_unconstrained({k: jnp.asarray(v) for k, v in draws.items()}))
-    ex = {k: jnp.asarray(float(v)) for k, v in extra.items()}
-    f = jax.jit(jax.vmap(lambda th: jax.vmap(lambda c: _frontier.optimum(law, th, c, ex))(jnp.asarray(C))))
-    out = f(theta)
-    return {k: np.asarray(out[k], float) for k in ("N_opt", "D_opt", "tokens_per_param", "loss")}
-
-
 @float64
 def report(runs, law: str = "chinchilla", out="report", *, ci: float = 0.9, n_boot: int = 200,
            compare_laws: Sequence[str] | str | None = "auto", starts="auto", fixed: Mapping[str, float] | None = None,
-           budgets=None, seed: int = 0, influence: bool = True, title: str | None = None) -> Path:
+           budgets=None, seed: int = 0, influence: bool = True, title: str | None = None,
+           progress: bool | None = None) -> Path:
     """Write the report on ``runs`` to directory ``out``; returns the path of ``index.html``.
 
     Args:
@@ -193,6 +154,8 @@ def report(runs, law: str = "chinchilla", out="report", *, ci: float = 0.9, n_bo
         largest run's compute up).
       influence: draw (d) (one more compiled program).
       title: page title (default from the data source).
+      progress: a bar over the report's steps on stderr (comparing laws, fitting, bootstrap, frontier, influence,
+        figures; a report takes a minute): True always, None on a terminal only, False never.
 
     Raises:
       ValueError: ``out`` cannot be written, or the law cannot be fitted to these runs.
@@ -200,6 +163,7 @@ def report(runs, law: str = "chinchilla", out="report", *, ci: float = 0.9, n_bo
     import scalelab
     from scalelab import compare as _compare
     from scalelab.laws.curves import refuse_curve_laws
+    from scalelab.progress import Steps
 
     t0 = time.perf_counter()
     if law != "auto":
@@ -216,11 +180,14 @@ def report(runs, law: str = "chinchilla", out="report", *, ci: float = 0.9, n_bo
     table = _runs.read(runs).final_points()  # final-loss laws: a curve table's last checkpoints (or all, when those cannot serve)
     warnings: list[str] = []  # what may be wrong; the table's notes (derived columns, renamed aliases) go apart
     C_table = table.column("C") if "C" in table.columns else None
+    steps = Steps(2 + (compare_laws is not None or law == "auto") + bool(n_boot) + 1 + bool(influence), "report",
+                  progress)
 
     # (e) first: law="auto" chooses from it
     comparison, weights = None, None
     if compare_laws is not None or law == "auto":
         names = None if compare_laws in (None, "auto") else compare_laws
+        steps("comparing laws")
         comparison = _compare.compare(table, names, seed=seed, starts="auto" if starts == "grid" else starts)
         for r in comparison["laws"]:
             for note in r.get("notes", []):
@@ -255,10 +222,12 @@ def report(runs, law: str = "chinchilla", out="report", *, ci: float = 0.9, n_bo
     head_C = float(budgets[-1])
     head_target = "loss@C=" + f"{head_C:.6g}" + "".join(f",{k}={v:.6g}" for k, v in extra.items())
 
+    steps(f"fitting {law_obj.name}")
     fit = scalelab.fit(table, law_obj, starts=starts, seed=seed, fixed=fixed)  # its warnings are added below
     draws, n_bad = (None, 0)
     if n_boot:
-        draws, n_bad = _bootstrap_draws(table, law_obj, n_boot, seed, fixed, fit)
+        steps(f"bootstrap, {n_boot} refits")
+        draws, n_bad = bootstrap_draws(table, law_obj, n_boot, seed, fixed, fit)
         if n_bad:
             warnings.append(f"{n_bad} of {n_boot} bootstrap refits did not converge (kept in the bands)")
     ctx = Context(table, law_obj, dict(fit.params), draws, f"bootstrap, {n_boot} refits" if n_boot else "no band",
@@ -282,9 +251,10 @@ def report(runs, law: str = "chinchilla", out="report", *, ci: float = 0.9, n_bo
         except ValueError as err:  # an exponent <= 0 (a design that cannot pin them down): no optimum to show
             warnings.append(f"no compute-optimal allocation: {err}")
     if point is not None:
+        steps("frontier and isoFLOP")
         Cmin = float((C_table if C_table is not None else ctx.compute).min())
         Cgrid = np.geomspace(Cmin, head_C * 10, 50)
-        both = _frontier_draws(law_obj, draws, np.concatenate([budgets, Cgrid]), extra) if draws is not None else None
+        both = frontier_draws(law_obj, draws, np.concatenate([budgets, Cgrid]), extra) if draws is not None else None
         bd = None if both is None else {k: v[:, :len(budgets)] for k, v in both.items()}
         gd = None if both is None else {k: v[:, len(budgets):] for k, v in both.items()}
         for i, c in enumerate(budgets):
@@ -336,6 +306,7 @@ def report(runs, law: str = "chinchilla", out="report", *, ci: float = 0.9, n_bo
     if influence and has_nd:
         from scalelab.design import influence as _influence
 
+        steps("influence")
         try:
             infl = _influence(table, law_obj, head_target, starts=starts, fixed=fixed)
             figs["d_influence.png"] = figures.influence(ctx, infl)
@@ -350,6 +321,7 @@ def report(runs, law: str = "chinchilla", out="report", *, ci: float = 0.9, n_bo
         if k not in ("N", "D", "C"):
             figs[f"g_loss_vs_{k}.png"] = figures.extra_input(ctx, k, ci)
 
+    steps("figures")
     sizes = {}
     for name, fig in figs.items():
         figures.save(fig, out / name)
@@ -377,6 +349,7 @@ def report(runs, law: str = "chinchilla", out="report", *, ci: float = 0.9, n_bo
     page = html.page(summary, title or f"scalelab report{name}")
     path = out / "index.html"
     path.write_text(page, encoding="utf-8")
+    steps.close()
     return path
 
 
