@@ -102,6 +102,17 @@ def test_counts_named_with_their_unit_and_common_loss_names_are_read():
     np.testing.assert_array_equal(both.column("loss"), runs["loss"].to_numpy())
     for name, col in (("model_params", "N"), ("non_embedding_params", "N"), ("tokens_trained", "D")):
         np.testing.assert_array_equal(scalelab.read(runs.rename(columns={col: name})).column(col), runs[col])
+    # an export with the total and the non-embedding count (Kaplan's convention) beside it: the total is read, in either
+    # column order, and the note says how to read the other (the table was refused as two aliases of N)
+    for order in (1, -1):
+        df = runs.rename(columns={"N": "params"}).assign(non_embedding_params=0.8 * runs["N"])
+        t = scalelab.read(df[list(df.columns)[::order]])
+        np.testing.assert_array_equal(t.column("N"), runs["N"].to_numpy())
+        assert any("'non_embedding_params' left untouched: 'params' is read as 'N'" in n
+                   and "--map N=non_embedding_params" in n for n in t.notes)
+    t = scalelab.read(runs.rename(columns={"N": "params"}).assign(**{"Non-Embedding Params": 0.8 * runs["N"]}),
+                      columns={"N": "Non-Embedding Params"})
+    np.testing.assert_allclose(t.column("N"), 0.8 * runs["N"].to_numpy(), rtol=1e-15)
 
 
 def test_a_comment_above_the_header_is_skipped_and_lines_keep_their_numbers(tmp_path):

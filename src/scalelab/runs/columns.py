@@ -6,7 +6,8 @@ Common aliases are renamed (``params``/``num_params`` -> ``N``, ``tokens`` -> ``
 dataset names) and an alias beside its canonical column (``val_loss`` beside ``loss``) are extra
 columns, left untouched with a note: the canonical column is read. Two aliases of one absent column
 (``params`` beside ``num_params``), or a column name given twice, make that column invalid: which one
-is meant is unknown (unless they hold the same values, or one is a single letter, which yields). A count named
+is meant is unknown (unless they hold the same values, or one is a single letter, a count with its unit or a
+non-embedding count, which yields). A count named
 with its unit (``params_M``, ``tokens_B``) is read multiplied by it. `scalelab.runs.table` validates the values.
 """
 
@@ -59,6 +60,11 @@ ALIASES = {
     "global_step": "step", "trainer/global_step": "step",
     "d_tokens": "D", "dataset_size": "D", "data_size": "D",
 }
+
+
+# Aliases of a count with a qualifier: beside the plain count (``params``) they yield to it, as a count with its unit
+# does (the total parameter count is the one C = 6ND and Hoffmann's laws read); alone, they are read.
+QUALIFIED = ("non_embedding_",)
 
 
 def alias(name) -> str | None:
@@ -242,7 +248,8 @@ def canonical_names(df: pd.DataFrame, source: str) -> tuple[pd.DataFrame, list[s
     column, left untouched with a note: the table named the column to read. Two aliases of one column
     and no canonical one (``params`` beside ``num_params``) make that column invalid: which is meant is unknown,
     unless they hold the same values (one is read, the other is a repeat) or one of them is a single letter
-    (``d`` beside ``tokens``: the longer name is read, and ``d``, often a model width, is left untouched).
+    (``d`` beside ``tokens``: the longer name is read, and ``d``, often a model width, is left untouched), a count
+    with its unit, or a non-embedding count (``non_embedding_params`` beside ``params``: the total is read).
     A count named with its unit (``params_M``, ``tokens_B``: `unit_alias`) is read multiplied by it.
     ``df.attrs["renamed"]``: {canonical name: the table's column read as it}."""
     notes, rename, clash, scaled = [], {}, {}, {}
@@ -255,7 +262,8 @@ def canonical_names(df: pd.DataFrame, source: str) -> tuple[pd.DataFrame, list[s
         plain, unit = alias(col), unit_alias(col)
         if col in canonical or (plain is None and unit is None):
             continue
-        rank = 2 if len(str(col).strip()) == 1 else (0 if plain is not None else 1)
+        qualified = any(re.sub(r"[\s\-]+", "_", str(col).strip().lower().lstrip("#")).startswith(q) for q in QUALIFIED)
+        rank = 2 if len(str(col).strip()) == 1 else (0 if plain is not None and not qualified else 1)
         reading[col] = (plain, None, rank) if plain is not None else (unit[0], unit[1], rank)
     rank = lambda c: reading[c][2]  # noqa: E731
     for col in sorted(reading, key=rank):
@@ -273,9 +281,9 @@ def canonical_names(df: pd.DataFrame, source: str) -> tuple[pd.DataFrame, list[s
             if col not in scaled and other not in scaled and _same_values(df[col], df[other], target):
                 notes.append(f"column {col!r} repeats {other!r} (the same values), read as {target!r}: left untouched")
             elif rank(col) > rank(other):
-                notes.append(f"column {col!r} left untouched: {other!r} is read as {target!r} (a one-letter name, or "
-                             f"one with a unit, is read only when no plainer one names the column; to read {col!r}: "
-                             f"--map {target}={col})")
+                notes.append(f"column {col!r} left untouched: {other!r} is read as {target!r} (a one-letter name, "
+                             f"one with a unit or a non-embedding count is read only when no plainer one names the "
+                             f"column; to read {col!r}: --map {target}={col})")
             else:
                 clash[target] = (f"{source}: columns {other!r} and {col!r} both mean {target!r}; drop one, or "
                                  f"name the one to use (--map {target}=COLUMN, or read(..., columns={{{target!r}: ...}}))")
