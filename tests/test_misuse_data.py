@@ -24,9 +24,14 @@ def test_duplicated_column_is_refused(tmp_path):
     df = good()
     p.write_text("N,D,N,loss\n" + "\n".join(f"{a},{b},{2 * a},{c}" for a, b, c in df.to_numpy()) + "\n")
     t = scalelab.read(p)
-    with pytest.raises(RunTableError, match=r"'N' appears 2 times \(columns 1, 3\)"):
+    with pytest.raises(RunTableError, match=r"'N' appears 2 times \(columns 1, 3\) with different values"):
         use(t)
     t.require(["D", "loss"])  # the columns no method reads stay usable
+    # the same column exported twice (identical cells) is read once, with a note; the docstring always said so
+    p.write_text("N,D,N,loss\n" + "\n".join(f"{a},{b},{a},{c}" for a, b, c in df.to_numpy()) + "\n")
+    t = scalelab.read(p)
+    np.testing.assert_array_equal(t.column("N"), df["N"].to_numpy())
+    assert any("'N' appears 2 times (columns 1, 3) with the same values: read once" in n for n in t.notes)
 
 
 def test_a_one_letter_alias_yields_to_a_longer_name_and_a_repeated_alias_is_read_once():

@@ -117,7 +117,7 @@ def target_frame(at) -> pd.DataFrame:
                                   "the inputs the laws read)")
     source = f"targets {at}" if isinstance(at, (str, os.PathLike)) else "targets"
     lines = df.attrs.get("lines")
-    df, invalid = duplicate_columns(df, source)
+    df, invalid, _ = duplicate_columns(df, source)  # a column exported twice with the same values is read once
     df, _, clash = canonical_names(df.copy(), source)
     invalid = {**invalid, **clash}
     df = df.drop(columns=[c for c in ("loss",) if c in df.columns])

@@ -230,17 +230,34 @@ class RunTableError(ValueError):
     """Raised for bad run data; the message names the column, rows and a fix."""
 
 
-def duplicate_columns(df: pd.DataFrame, source: str) -> tuple[pd.DataFrame, dict]:
-    """Keep the first of each repeated column name; a repeated name is refused when used."""
-    invalid = {}
+def duplicate_columns(df: pd.DataFrame, source: str) -> tuple[pd.DataFrame, dict, list[str]]:
+    """``(df, invalid, notes)``: the first of each repeated column name kept. A name repeated with the same values in
+    every copy (one column exported twice) is read, with a note; repeated with other values, it is refused when used:
+    which copy is meant is unknown."""
+    invalid, notes = {}, []
     names = [str(c) for c in df.columns]
     dup = df.columns.duplicated()
     for name in dict.fromkeys(n for n, d in zip(names, dup) if d):
         where = [i + 1 for i, n in enumerate(names) if n == name]
         key = name if name in NUMERIC or name in TEXT else (alias(name) or name)
+        copies = [df.iloc[:, i - 1] for i in where]
+        if all(_same_copy(copies[0], c, key) for c in copies[1:]):
+            notes.append(f"column {name!r} appears {len(where)} times (columns {', '.join(map(str, where))}) with the "
+                         f"same values: read once")
+            continue
         invalid[key] = (f"{source}: column {name!r} appears {len(where)} times (columns "
-                         f"{', '.join(map(str, where))}); keep one, or rename the others")
-    return df.loc[:, ~dup], invalid
+                        f"{', '.join(map(str, where))}) with different values; keep one, or rename the others")
+    return df.loc[:, ~dup], invalid, notes
+
+
+def _same_copy(a: pd.Series, b: pd.Series, key: str) -> bool:
+    """Whether two copies of a column hold the same cells (numbers within 1e-9 for a numeric column)."""
+    if a.equals(b):
+        return True
+    try:
+        return key in NUMERIC and _same_values(a, b, key)
+    except (ValueError, TypeError):
+        return False
 
 
 def canonical_names(df: pd.DataFrame, source: str) -> tuple[pd.DataFrame, list[str], dict]:

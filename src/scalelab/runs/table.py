@@ -247,11 +247,11 @@ def _old_sweep_columns(df: pd.DataFrame, source: str) -> tuple[pd.DataFrame, lis
 def named_columns(df: pd.DataFrame, source: str, columns: Mapping[str, str] | None = None) -> tuple:
     """``(df, invalid, notes, clash)``: ``df``'s columns under their canonical names (repeated names, old sweep
     names, the ``columns`` map, aliases and units), row for row: the first step of `from_dataframe`."""
-    df, invalid = duplicate_columns(df, source)
+    df, invalid, repeated = duplicate_columns(df, source)
     df, notes = _old_sweep_columns(df.copy(), source)
     df, mapped = map_columns(df, columns, source)
     df, more, clash = canonical_names(df, source)
-    return df, invalid, notes + mapped + more, clash
+    return df, invalid, repeated + notes + mapped + more, clash
 
 
 def from_dataframe(df: pd.DataFrame, source: str = "<DataFrame>", *, columns: Mapping[str, str] | None = None,
