@@ -103,6 +103,14 @@ def test_off_and_unwritable(tmp_path):
     bad = run({"SCALELAB_CACHE_DIR": str(blocked)})
     assert bad["dir"] is None and bad["y"] == pytest.approx(EXPECTED, rel=1e-5)
     assert sum("not usable" in w for w in bad["warnings"]) == 1
+    # `cache info` says why, where it listed "entries 0" under a directory inside the file
+    from scalelab import cache
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SCALELAB_CACHE_DIR", str(blocked))
+        got = cache.info()
+    assert got["usable"] is False and "directory" not in got
+    assert got["problem"].startswith(f"{blocked} is a file, not a directory")
 
 
 def test_clear_removes_entries(tmp_path, monkeypatch):

@@ -215,15 +215,21 @@ def _entries(path: Path) -> list[Path]:
 
 
 def info() -> dict:
-    """What the cache holds: directory, whether it is on, entries and bytes (this setup and all setups)."""
+    """What the cache holds: directory, whether it is on, entries and bytes (this setup and all setups). A root that
+    cannot be a directory (a file on its path) gives ``usable`` False and the ``problem``."""
     r = root()
     out = {"root": None if r is None else str(r), "enabled": r is not None, "env": os.environ.get(ENV)}
     if r is None:
         return out
+    blocked = next((p for p in (r, *r.parents) if p.exists() and not p.is_dir()), None)
+    if blocked is not None:  # every command compiles without the cache (`enable` warns); say why here too
+        return {**out, "usable": False, "problem": f"{blocked} is a file, not a directory: set {ENV} to a writable "
+                                                   f"directory, or {ENV}=off"}
     d = directory()
     mine = _entries(d)
     allf = [p for sub in _setups(r) for p in _entries(sub)]
     out.update({
+        "usable": True,
         "directory": str(d),
         "entries": len(mine),
         "programs": sum(p.suffix == ".jaxexport" for p in mine),  # traced programs (`scalelab.kept`)

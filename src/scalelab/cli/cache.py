@@ -17,6 +17,9 @@ def cmd_cache(args) -> int:
     elif args.action == "info":
         if not out["enabled"]:
             print(f"compilation cache: off ({cache.ENV}={out['env']!r})")
+        elif not out["usable"]:
+            print(f"root        {out['root']}")
+            print(f"not usable  {out['problem']}")
         else:
             print(f"root        {out['root']}")
             print(f"this setup  {out['directory']}")
