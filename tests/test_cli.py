@@ -1,6 +1,7 @@
 """CLI: JSON contracts, exit codes, stderr/stdout separation."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -95,3 +96,24 @@ def test_bad_file_gives_error_and_exit_2(capsys, tmp_path):
 def test_console_script_entry_point():
     out = subprocess.run([sys.executable, "-m", "scalelab.cli", "laws"], capture_output=True, text=True)
     assert out.returncode == 0 and "chinchilla" in out.stdout
+
+
+def test_a_reader_that_stops_early_gets_no_error_and_a_cache_warning_is_one_line(tmp_path):
+    # `scalelab laws | head -1` printed "error: [Errno 32] Broken pipe" (exit 2); a command's stdout whose reader is
+    # gone is now left quietly with the status a shell gives such a tool (128 + SIGPIPE)
+    proc = subprocess.Popen([sys.executable, "-m", "scalelab.cli", "laws"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    proc.stdout.close()  # before the command writes a line: its first print meets a closed pipe
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 141 and err == ""
+    # a cache directory that cannot be made is said in one line (it was Python's RuntimeWarning with a source line),
+    # and --strict does not fail on it: it concerns the machine, not the results
+    blocked = tmp_path / "file"
+    blocked.write_text("")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("JAX_COMPILATION_CACHE", "SCALELAB_CACHE"))}
+    env["SCALELAB_CACHE_DIR"] = str(blocked)  # (a JAX cache directory of the test session's own would be kept)
+    out = subprocess.run([sys.executable, "-m", "scalelab.cli", "laws", "--strict"], capture_output=True, text=True,
+                         env=env, timeout=120)
+    assert out.returncode == 0 and "chinchilla" in out.stdout
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"scalelab: compilation cache {blocked}") and "not usable" in lines[0]

@@ -13,6 +13,7 @@ scalelab imports this package.
 from __future__ import annotations
 
 import argparse
+import sys
 
 from scalelab.cli import bayes, cache, compare, curves, demo, design, fit, forecast, predict, proxy, report
 from scalelab.cli.options import err
@@ -43,13 +44,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    import warnings
+
     args = build_parser().parse_args(argv)
     from scalelab import cache as _cache
-
-    _cache.enable()  # compile once per machine (SCALELAB_CACHE_DIR moves it, =off turns it off)
-    from scalelab.runs import RunTableError
-
     from scalelab.cli.options import WARNED
+
+    with warnings.catch_warnings(record=True) as caught:  # one line on stderr, not Python's warning and source line
+        warnings.simplefilter("always", RuntimeWarning)
+        _cache.enable()  # compile once per machine (SCALELAB_CACHE_DIR moves it, =off turns it off)
+    for w in caught:
+        err(str(w.message))  # about the machine, not the results: --strict does not count it
+    from scalelab.runs import RunTableError
 
     WARNED.clear()
     try:
@@ -58,6 +64,11 @@ def main(argv=None) -> int:
             err(f"error: --strict: {len(WARNED)} warning(s) above")
             return 2
         return rc
+    except BrokenPipeError:  # the reader stopped early (`scalelab laws | head -3`): quiet, as Unix tools are
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing left to flush at exit
+        return 141  # 128 + SIGPIPE, the status a shell gives such a tool
     except (RunTableError, ValueError, KeyError, OSError, NotImplementedError) as e:
         msg = e.args[0] if isinstance(e, KeyError) and e.args else e
         err(f"error: {msg}")
