@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import importlib
 
-# The `fit` package and the `simulate` module share their names with the functions exported
-# below; import them first (both are cheap: they load nothing until used), so that the
-# functions keep the names when other code later imports their submodules.
+# `scalelab.fit` and `scalelab.simulate` are modules that are also callable (`scalelab.callable_module`): calling one
+# calls its function of the same name, and ``import scalelab.fit.many as m`` finds the package's submodule (a function
+# of that name hid the package). Both are cheap to import: they load nothing until used.
 import scalelab.fit as _fit_package  # noqa: F401
 import scalelab.simulate as _simulate_module  # noqa: F401
 
@@ -51,20 +51,6 @@ _EXPORTS = {
     "report": ("scalelab.report", None),
     "isoflop": ("scalelab.optimal.isoflop", "isoflop"),
 }
-
-
-def fit(runs, law="chinchilla", **options):
-    """Fit ``law`` to ``runs`` from many starts at once: `scalelab.fit.api.fit` (options and returns there)."""
-    from scalelab.fit.api import fit as _fit
-
-    return _fit(runs, law, **options)
-
-
-def simulate(law, params, inputs=None, **options):
-    """A run table drawn from ``law`` at ``params`` plus noise: `scalelab.runs.simulate.simulate`."""
-    from scalelab.runs.simulate import simulate as _simulate
-
-    return _simulate(law, params, inputs, **options)
 
 
 def __getattr__(name: str):

@@ -1,4 +1,10 @@
-"""``scalelab.simulate``: synthetic run tables (kept importable; the code lives in `scalelab.runs.simulate`)."""
+"""``scalelab.simulate``: synthetic run tables (kept importable; the code lives in `scalelab.runs.simulate`).
+
+Called, the module is its function: ``scalelab.simulate(law, params, inputs, ...)`` is
+`scalelab.runs.simulate.simulate`.
+"""
+
+from scalelab.callable_module import make_callable
 
 
 def __getattr__(name: str):
@@ -10,3 +16,5 @@ def __getattr__(name: str):
 
 
 __all__ = ["isoflop_design", "simulate"]
+
+make_callable(__name__)  # scalelab.simulate(...) calls scalelab.runs.simulate.simulate(...)

@@ -1,10 +1,13 @@
 """Fitting: objectives, the batched LM solver, multi-start, `fit`, `fit_many`, variants, compare.
 
-Names load their modules on first use (``scalelab.fit.fit`` is `scalelab.fit.api.fit`), so that
+Called, the package is its function: ``scalelab.fit(runs, law, ...)`` is `scalelab.fit.api.fit` (options and
+returns there). Names load their modules on first use (``scalelab.fit.fit`` is `scalelab.fit.api.fit`), so that
 importing the package, as ``import scalelab`` does, loads no JAX.
 """
 
 import importlib
+
+from scalelab.callable_module import make_callable
 
 _EXPORTS = {
     "FitResult": "scalelab.fit.api",
@@ -26,3 +29,5 @@ def __getattr__(name: str):
 
 
 __all__ = list(_EXPORTS)
+
+make_callable(__name__)  # scalelab.fit(...) calls scalelab.fit.api.fit(...)
