@@ -111,8 +111,10 @@ def compare(runs, law_names: Sequence[str] | str | None = None, *, holdout_by: s
 
     Args:
       runs: path, DataFrame or `RunTable`.
-      law_names: names (list or comma-separated); ``None`` or ``"all"``: every registered loss law.
-      holdout_by: column whose largest value marks the held-out runs (default ``N``, else ``C``).
+      law_names: names (list or comma-separated), a `Law` or a list of Laws; ``None`` or ``"all"``: every registered
+        loss law. An unknown name is skipped with its reason; an empty list gives the hold-out split alone.
+      holdout_by: column whose largest value marks the held-out runs (default ``N``, else ``C``); a column the runs
+        lack is refused.
       objective, delta: as in `scalelab.fit`.
       starts: as in `scalelab.fit`, whose default (``"auto"``: variable-projection screening for laws with linear
         parameters) it shares, so that each law's fit to every run is the one ``scalelab fit`` gives.
@@ -125,13 +127,15 @@ def compare(runs, law_names: Sequence[str] | str | None = None, *, holdout_by: s
     """
     table = _runs.read(runs).final_points()  # every law compared is a final-loss law: a curve table's last checkpoints (or all)
     if law_names is None or law_names == "all":
-        names = [l.name for l in _laws.all_laws() if l.target == "loss"]
-    elif isinstance(law_names, str):
-        names = [s.strip() for s in law_names.split(",") if s.strip()]
+        asked = [l for l in _laws.all_laws() if l.target == "loss"]
     else:
-        names = list(law_names)
-    names = list(dict.fromkeys(names))  # a law named twice is compared once
-    refuse_curve_laws(names, "compare")
+        asked = _laws.listed(law_names)  # [] scores no law: the result holds the hold-out split alone
+    # a law named twice is compared once; a Law object is compared as given (a user's law need not be registered)
+    asked = list({(x.name if isinstance(x, _laws.Law) else x): x for x in asked}.items())
+    refuse_curve_laws([x for _, x in asked], "compare")
+    if holdout_by is not None and holdout_by not in table.columns:
+        raise ValueError(f"compare: holdout_by={holdout_by!r} is not a column of the runs; columns are "
+                         f"{table.columns} (default: N, else C)")
     try:
         mask, by = holdout_mask(table, holdout_by)
         holdout = {"by": by, "value": float(table.column(by)[mask][0]), "n": int(mask.sum())}
@@ -143,13 +147,14 @@ def compare(runs, law_names: Sequence[str] | str | None = None, *, holdout_by: s
                                   f"out a column with more runs at its largest value (--holdout-by)")
     except _runs.RunTableError as err:
         mask, holdout = None, {"by": holdout_by, "note": str(err)}
-    rows = []
-    for name in names:
+    rows, fitted = [], {}
+    for name, item in asked:
         try:
-            law = _laws.get(name)
+            law = _laws.get(item)
         except KeyError as err:
             rows.append(_skip(name, str(err.args[0])))
             continue
+        fitted[name] = law
         rows.append(compare_one(table, law, mask=mask, objective=objective, delta=delta, starts=starts, seed=seed))
 
     def rank(r):
@@ -161,7 +166,7 @@ def compare(runs, law_names: Sequence[str] | str | None = None, *, holdout_by: s
     rows.sort(key=rank)
     from scalelab.fit.identify import design_warnings
 
-    inputs = sorted({c for r in rows if r["status"] == "ok" for c in _laws.get(r["law"]).inputs})
+    inputs = sorted({c for r in rows if r["status"] == "ok" for c in fitted[r["law"]].inputs})
     return {"source": table.source, "n_runs": len(table), "holdout": holdout, "objective": objective,
             "delta": delta, "laws": rows, "warnings": design_warnings(table, inputs) if inputs else []}
 

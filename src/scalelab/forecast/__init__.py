@@ -128,6 +128,7 @@ def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, 
 
     t0 = time.perf_counter()
     ci = check_ci(ci)
+    laws = "auto" if laws is None or (isinstance(laws, str) and laws.strip() == "auto") else _laws.listed(laws)
     table = _runs.read(runs)
     if _curves.is_curve_request(table, laws, at):  # whole learning curves: `scalelab.forecast.curves`
         return _curves.forecast_curves(table, at, laws=laws, ci=ci, shrink=shrink, tau_prior=tau_prior,

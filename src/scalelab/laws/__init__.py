@@ -41,8 +41,20 @@ def register(law: Law) -> Law:
     return law
 
 
+class UnknownLawError(KeyError, ValueError):
+    """No law is registered under the name asked for: a KeyError (a name looked up) and a ValueError (a bad argument),
+    whose message reads as written (a KeyError's would be quoted)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
 def get(name: str | Law) -> Law:
-    """The law registered as ``name`` (or an alias); a `Law` passes through."""
+    """The law registered as ``name`` (or an alias; any case when that names one law); a `Law` passes through.
+
+    Raises:
+      UnknownLawError: no such law (a KeyError and a ValueError), naming the nearest name.
+    """
     if isinstance(name, Law):
         return name
     if not isinstance(name, str):
@@ -51,13 +63,39 @@ def get(name: str | Law) -> Law:
         raise TypeError(f"expected a law's name or a Law, got a {type(name).__name__}{hint}")
     _discover()
     key = _ALIASES.get(name)
+    if key is None:  # 'Chinchilla', ' kaplan ': the one law whose name or alias matches regardless of case
+        folded = {_ALIASES[k] for k in _ALIASES if k.lower() == name.strip().lower()}
+        key = folded.pop() if len(folded) == 1 else None
     if key is None:
         import difflib
 
         close = difflib.get_close_matches(name.lower(), list(_ALIASES), n=1, cutoff=0.6)
         hint = f"did you mean {_ALIASES[close[0]]!r}? " if close else ""
-        raise KeyError(f"unknown law {name!r}; {hint}known laws: {', '.join(names())}")
+        raise UnknownLawError(f"unknown law {name!r}; {hint}known laws: {', '.join(names())}")
     return _REGISTRY[key]
+
+
+def listed(laws) -> list:
+    """The laws a ``laws`` argument names, as a list: names separated by commas in one string, one `Law`, or a
+    sequence of names and Laws (each element as `get` takes it; not looked up here).
+
+    Raises:
+      TypeError: anything else (a number, a dict, a FitResult: pass its ``.law``).
+    """
+    if isinstance(laws, str):
+        return [s.strip() for s in laws.split(",") if s.strip()]
+    if isinstance(laws, Law):
+        return [laws]
+    if isinstance(laws, (list, tuple)) or (hasattr(laws, "__iter__") and not isinstance(laws, (dict, bytes))):
+        out = list(laws)
+        bad = [x for x in out if not isinstance(x, (str, Law))]
+        if not bad:
+            return out
+        laws = bad[0]
+    held = getattr(laws, "law", None)
+    hint = " (it holds one: pass its .law)" if isinstance(held, Law) else ""
+    raise TypeError(f"laws: expected law names (a list, or one string separated by commas), a Law or a list of "
+                    f"Laws; got a value of type {type(laws).__name__}{hint}")
 
 
 def names() -> list[str]:
@@ -89,4 +127,4 @@ def all_laws() -> list[Law]:
     return [_REGISTRY[n] for n in names()]
 
 
-__all__ = ["Law", "Transform", "identity", "is_curve_law", "positive", "unit", "get", "names", "all_laws", "register", "stable_name", "program_name"]
+__all__ = ["Law", "Transform", "identity", "is_curve_law", "positive", "unit", "get", "listed", "names", "all_laws", "UnknownLawError", "register", "stable_name", "program_name"]
