@@ -43,10 +43,46 @@ def closed_form(law, params: Mapping[str, float], C) -> dict:
     return {"C": C, **{k: np.asarray(v, float) for k, v in out.items()}}
 
 
+def point_params(params, law) -> Mapping[str, float]:
+    """A fit's parameter values: a mapping as it is, or the ``.params`` of a result that holds them (a `FitResult`),
+    whose law must be ``law``.
+
+    Raises:
+      ValueError: the result is of another law. TypeError: ``params`` is neither.
+    """
+    if isinstance(params, Mapping):
+        return params
+    held, of = getattr(params, "params", None), getattr(params, "law", None)
+    if isinstance(held, Mapping):
+        if isinstance(of, _laws.Law) and of.name != law.name:
+            raise ValueError(f"the parameters given are a fit of {of.name!r}, not of {law.name!r}")
+        return held
+    raise TypeError(f"params: expected a dict of {law.name}'s parameter values {law.params} (or a FitResult); got "
+                    f"a {type(params).__name__}")
+
+
+def split_error(law, params: Mapping[str, float]) -> ValueError:
+    """The error for parameters that give no finite compute-optimal split (an exponent <= 0)."""
+    shown = ", ".join(f"{k}={float(params[k]):.4g}" for k in law.params if k in params and np.size(params[k]) == 1)
+    return ValueError(f"no compute-optimal split for {law.name} at these parameters ({shown}): N_opt and D_opt are "
+                      f"not finite, as when the loss does not fall with both N and D (an exponent <= 0). A table "
+                      f"whose D is a function of N, or that has one N or one D, cannot pin the exponents down: see "
+                      f"the fit's warnings")
+
+
 def chinchilla_allocation(params: Mapping[str, float], C) -> dict:
     """Closed-form compute-optimal split for ``E + A/N^alpha + B/D^beta`` under ``C = 6ND``
-    (Hoffmann et al. 2022, Eq. 4; the ``chinchilla`` law's declared allocation). See `closed_form`."""
-    return closed_form("chinchilla", params, C)
+    (Hoffmann et al. 2022, Eq. 4; the ``chinchilla`` law's declared allocation). See `closed_form`.
+
+    ``params``: the five values, or a chinchilla `FitResult`. Raises ValueError where the split is not finite (an
+    exponent <= 0), as `scalelab.allocate` does."""
+    law = _laws.get("chinchilla")
+    params = point_params(params, law)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        out = closed_form(law, params, C)
+    if not all(np.isfinite(out[k]).all() for k in ("N_opt", "D_opt")):
+        raise split_error(law, params)
+    return out
 
 
-__all__ = ["closed_form", "chinchilla_allocation", "compute_budgets", "CHINCHILLA_PARAMS"]
+__all__ = ["closed_form", "chinchilla_allocation", "point_params", "split_error", "compute_budgets", "CHINCHILLA_PARAMS"]

@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from scalelab import laws as _laws
-from scalelab.optimal.closed_form import closed_form, compute_budgets
+from scalelab.optimal.closed_form import closed_form, compute_budgets, point_params, split_error
 from scalelab.programs import float64
 
 GRID_POINTS = 513
@@ -149,13 +149,15 @@ def sensitivities(law, params: Mapping[str, float], C, extra: Mapping[str, float
 
 
 def allocate(law, params: Mapping[str, float], C, extra: Mapping[str, float] | None = None) -> dict:
-    """Compute-optimal N and D at compute ``C`` for a fitted law (name or `Law`).
+    """Compute-optimal N and D at compute ``C`` for a fitted law (name or `Law`) at ``params`` (a dict, or its
+    `FitResult`).
 
     The law's declared closed form (`Law.allocation`, e.g. chinchilla's) when it has one; any
     other law of ``N`` and ``D`` by numeric minimisation under ``C = 6ND`` (`frontier`), with
     other inputs (e.g. ``E``) held at ``extra``.
     """
     law = _laws.get(law)
+    params = point_params(params, law)  # a dict, or a FitResult's
     check_law(law, extra)  # extra inputs the law reads, none it does not (a closed form would ignore them)
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         out = closed_form(law, params, C) if law.allocation is not None else frontier(law, params, C, extra)
@@ -169,10 +171,7 @@ def allocate(law, params: Mapping[str, float], C, extra: Mapping[str, float] | N
                              f"{np.atleast_1d(out['tokens_per_param'])[edge][0]:.3g} tokens per parameter, the edge of "
                              f"the search (its elasticities in N and D differ: {eN[edge][0]:.4g} vs {eD[edge][0]:.4g})")
     if not all(np.isfinite(np.asarray(out[k], float)).all() for k in ("N_opt", "D_opt")):
-        raise ValueError(f"no compute-optimal split for {law.name} at these parameters ({shown}): N_opt and D_opt are "
-                         f"not finite, as when the loss does not fall with both N and D (an exponent <= 0). A table "
-                         f"whose D is a function of N, or that has one N or one D, cannot pin the exponents down: see "
-                         f"the fit's warnings")
+        raise split_error(law, params)
     return out
 
 
