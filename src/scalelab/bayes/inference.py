@@ -199,11 +199,12 @@ def sample_many(datasets, law="chinchilla", *, likelihood: str = "huber", groups
     law = _laws.get(law)
     if likelihood not in ("huber", "normal", "student_t"):
         raise ValueError(f"unknown likelihood {likelihood!r}; choose 'huber', 'normal' or 'student_t'")
-    for name, v in (("chains", chains), ("draws", draws), ("chunk", chunk)):
-        if int(v) < 1:
-            raise ValueError(f"{name} must be >= 1, got {v}")
-    if int(warmup) < 0:
-        raise ValueError(f"warmup must be >= 0, got {warmup}")
+    for name, v, least in (("chains", chains, 1), ("draws", draws, 1), ("chunk", chunk, 1), ("warmup", warmup, 0)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < least:
+            raise ValueError(f"{name} must be a whole number >= {least}, got {v!r}")
+    if not 0.0 < float(target_accept) < 1.0:
+        raise ValueError(f"target_accept is NUTS' target acceptance probability, in (0, 1) (numpyro's default 0.8); "
+                         f"got {target_accept!r}")
     if isinstance(datasets, (str, os.PathLike, pd.DataFrame, _runs.RunTable)):  # list() would iterate its columns
         raise TypeError(f"sample_many takes a list of run tables; for one {type(datasets).__name__} use bayes.sample")
     datasets = list(datasets)

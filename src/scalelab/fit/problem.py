@@ -96,8 +96,12 @@ def prepare(runs, law, weights=None, *, n_free: int | None = None, dtype=np.floa
     """``(table, data)``: ``runs`` read (path, DataFrame or `RunTable`) and checked at the edge.
 
     The table must hold the law's inputs and its ``target`` column, and more runs than the
-    ``n_free`` free parameters (default all of the law's); ``data`` is `prepare_data`'s.
+    ``n_free`` free parameters (default all of the law's); ``data`` is `prepare_data`'s. ``dtype``: float64 or
+    float32 (the solver's arithmetic; anything else is refused).
     """
+    if np.dtype(dtype) not in (np.dtype(np.float32), np.dtype(np.float64)):
+        raise ValueError(f"dtype must be float64 (the default, which reproduces published optima) or float32; got "
+                         f"{np.dtype(dtype)}")
     table = table_for(_runs.read(runs), law)
     n_params = law.n_params if n_free is None else int(n_free)
     fitted = None

@@ -37,6 +37,7 @@ from scalelab import runs as _runs
 from scalelab.programs import float64, per_law
 from scalelab.report import figures, html
 from scalelab.report.bands import bootstrap_draws, frontier_draws
+from scalelab.optimal.closed_form import compute_budgets
 
 
 @dataclasses.dataclass
@@ -168,6 +169,12 @@ def report(runs, law: str = "chinchilla", out="report", *, ci: float = 0.9, n_bo
     t0 = time.perf_counter()
     if law != "auto":
         refuse_curve_laws([law], "report")  # before anything is written
+    if budgets is not None:
+        try:
+            budgets = compute_budgets(np.atleast_1d(budgets))
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"budgets: {err}; give the compute budgets of the allocation table in FLOPs, e.g. "
+                             f"[1e22, 1e23]") from None
     out = Path(out)
     try:
         out.mkdir(parents=True, exist_ok=True)

@@ -130,6 +130,7 @@ class RunTable:
         return [c for c in self.columns if c not in used and c not in self.derived]
 
     def inputs(self, names: Iterable[str]) -> dict[str, np.ndarray]:
+        """``{name: column(name)}`` for each of ``names`` (float64 arrays, checked as `column` checks them)."""
         return {n: self.column(n) for n in names}
 
     def require(self, columns: Sequence[str], n_params: int | None = None, law: str = "") -> None:
@@ -154,6 +155,8 @@ class RunTable:
     def drop_highest_loss(self, n: int) -> "RunTable":
         """Drop the ``n`` highest-loss rows (Epoch's convention on the Chinchilla data). Runs whose loss is empty
         (crashed or unfinished) are not among them: they stay, for the command to leave out or refuse as it does."""
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
+            raise ValueError(f"drop_highest_loss: n counts runs, a whole number >= 0; got {n!r}")
         if not n:
             return self
         self.without_missing("loss")[0].column("loss")  # a loss column that cannot be read is refused here
@@ -198,7 +201,13 @@ class RunTable:
                        f"{int(missing.sum())} of {len(missing)} runs left out")
 
     def select(self, mask) -> "RunTable":
-        return dataclasses.replace(self, df=self.df[np.asarray(mask, bool)])
+        """The rows where ``mask`` (booleans, one per row, in the table's order) is True, as a table of the same
+        source and notes. Positions or labels are no mask: ``table.select(np.isin(np.arange(len(table)), rows))``."""
+        m = np.asarray(mask)
+        if m.dtype != bool or m.shape != (len(self.df),):
+            raise ValueError(f"select: expected {len(self.df)} booleans, one per row; got {m.dtype} values of shape "
+                             f"{m.shape}")
+        return dataclasses.replace(self, df=self.df[m])
 
     # -- curve tables (several rows per run: run_id + step); logic in scalelab.laws.schedule --
     @property
