@@ -94,3 +94,20 @@ def test_suggest_huge_budget_advises_a_smaller_one(runs, fit):
     assert np.all(N > 10 * runs["N"].max())  # beyond the ladder
     far = [w for w in s.warnings if "outside the runs' model sizes" in w]
     assert far and "smaller budget" in far[0] and "larger budget" not in far[0]
+
+
+# --- C: simulate with scalars ------------------------------------------------------------------------------------
+
+def test_simulate_scalars_are_one_run():
+    out = scalelab.simulate("chinchilla", TRUTH, {"N": 1e8, "D": 1e9}, sigma=0.0)
+    assert len(out) == 1
+    closed = TRUTH["E"] + TRUTH["A"] / 1e8 ** TRUTH["alpha"] + TRUTH["B"] / 1e9 ** TRUTH["beta"]
+    np.testing.assert_allclose(out["loss"].iloc[0], closed, rtol=1e-6)  # float32 law evaluation allowed
+    np.testing.assert_allclose(out["C"].iloc[0], 6e17)
+    # a scalar N beside several D: that N for every run
+    out = scalelab.simulate("chinchilla", TRUTH, {"N": 1e8, "D": [1e9, 1e10, 1e11]}, sigma=0.0)
+    assert len(out) == 3 and np.all(out["N"] == 1e8)
+    np.testing.assert_allclose(out["loss"], laws.get("chinchilla")(TRUTH, N=np.full(3, 1e8),
+                                                                    D=np.array([1e9, 1e10, 1e11])), rtol=1e-6)
+    with pytest.raises(ValueError, match="one length"):
+        scalelab.simulate("chinchilla", TRUTH, {"N": [1e8, 2e8], "D": [1e9, 1e10, 1e11]})
