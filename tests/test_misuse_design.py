@@ -111,3 +111,40 @@ def test_simulate_scalars_are_one_run():
                                                                     D=np.array([1e9, 1e10, 1e11])), rtol=1e-6)
     with pytest.raises(ValueError, match="one length"):
         scalelab.simulate("chinchilla", TRUTH, {"N": [1e8, 2e8], "D": [1e9, 1e10, 1e11]})
+
+
+# --- D: fit_many and its helpers ---------------------------------------------------------------------------------
+
+def test_bootstrap_refuses_no_resamples(runs):
+    for bad in (0, -3, 2.5):
+        with pytest.raises(ValueError, match="n_resamples must be a whole number >= 1"):
+            variants.bootstrap(runs, bad)
+
+
+def test_fit_many_refuses_what_is_not_variants(runs):
+    with pytest.raises(TypeError, match=r"variants must be a scalelab\.fit\.variants\.Variants.*got a list"):
+        scalelab.fit_many(runs, "chinchilla", [1] * len(runs))
+    with pytest.raises(ValueError, match="no variant"):
+        scalelab.fit_many(runs, "chinchilla", variants.deltas(runs, []))
+
+
+def test_percentile_intervals_names_the_columns():
+    boot = pd.DataFrame({"law": "chinchilla", "alpha": [0.30, 0.34, 0.38], "beta": [0.3, 0.3, 0.3]})
+    with pytest.raises(ValueError, match=r"no column \['gamma'\].*'alpha', 'beta'"):
+        percentile_intervals(boot, ["gamma"])
+    lo, hi = percentile_intervals(boot, "alpha", ci=0.5)["alpha"]
+    np.testing.assert_allclose([lo, hi], np.percentile(boot["alpha"], [25, 75]))
+
+
+# --- E: rollout labels -------------------------------------------------------------------------------------------
+
+def test_rollout_labels_tell_close_rungs_apart():
+    """Two sizes 3e-7 apart (6.322240e8 and 6.322243e8, as in Epoch's table) shared the label 'N < 6.322e+08'."""
+    N = np.r_[np.geomspace(1e8, 5e8, 8), 6.322240e8, 6.322243e8, 8e8]
+    table = scalelab.simulate("chinchilla", TRUTH, {"N": N, "D": 20 * N}, sigma=0.0)
+    v = variants.rollouts(table, by="N")
+    labels = v.info["variant"].tolist()
+    assert len(set(labels)) == len(labels) == 3, labels
+    cuts = [float(t.split("<")[1]) for t in labels]
+    assert np.all(np.diff(cuts) > 0)  # the labels order as the rungs do
+    np.testing.assert_allclose(cuts, v.info["target_rung"], rtol=1e-7)
