@@ -8,6 +8,7 @@ sizes and tokens per parameter. Targets as in `scalelab.design.targets`.
 from __future__ import annotations
 
 import dataclasses
+import re
 import time
 from typing import Mapping
 
@@ -24,7 +25,9 @@ from scalelab.design.targets import Target, parse_target, target_fn
 from scalelab.fit.api import fit as _fit, fixed_vectors
 from scalelab.fit.identify import design_warnings
 from scalelab.fit.problem import prepare
+from scalelab.forecast.target_table import target_frame, target_inputs
 from scalelab.programs import float64, per_law
+from scalelab.runs.columns import RANGES, RunTableError
 
 SPEND_FLOOR = 0.9  # below this fraction of the budget (or with fewer than k runs), `suggest` says why in its warnings
 
@@ -96,6 +99,55 @@ def candidate_pool(budget: float, n_compute: int = 13, n_ratio: int = 13, min_fr
     return pd.DataFrame({"N": N, "D": C / (6.0 * N), "C": C, "tokens_per_param": r})
 
 
+def plausible(N, D):
+    """Which runs lie in the plausible ranges of a language-model run (`scalelab.runs.columns.RANGES`: N and D in
+    [1e3, 1e16]), the ranges `read` and `predict` hold runs to: `suggest` proposes no run they would refuse."""
+    (n_lo, n_hi), (d_lo, d_hi) = RANGES["N"], RANGES["D"]
+    N, D = np.asarray(N, float), np.asarray(D, float)
+    return (N >= n_lo) & (N <= n_hi) & (D >= d_lo) & (D <= d_hi)
+
+
+def read_candidates(candidates) -> pd.DataFrame:
+    """``candidates`` (DataFrame, dict of columns, list of dicts or path) as `forecast` reads its targets
+    (`target_frame`: run-table aliases such as ``params``/``tokens``, ``D = C / 6N``, ``C = 6 N D``), with N and D
+    numbers > 0 in the plausible ranges (`target_inputs`). Returns columns ``N``, ``D``, ``C`` (``C`` as given, else
+    ``6 N D``); ``attrs["warnings"]``: a given ``C`` far from ``6 N D``. Raises `RunTableError` naming the fix."""
+    rename = lambda msg: re.sub(r"^(the )?targets\b", lambda m: (m.group(1) or "") + "candidates", msg)  # noqa: E731
+    if isinstance(candidates, pd.DataFrame) and len(candidates) == 0:
+        raise RunTableError("candidates hold no rows: give one row per run to score (its N and D)")
+    try:
+        frame = target_frame(candidates)
+        if not {"N", "D"} <= set(frame.columns):
+            raise RunTableError(f"candidates need columns N (parameters) and D (tokens), or N and C (D = C / 6N); "
+                                f"got columns {list(frame.columns)}")
+        out = target_inputs(frame, ("N", "D"))
+    except RunTableError as err:
+        raise RunTableError(rename(str(err))) from None
+    out = out.reset_index(drop=True)
+    out["C"] = frame["C"].to_numpy(float) if "C" in frame.columns else 6.0 * out["N"] * out["D"]
+    out.attrs["warnings"] = [rename(w) for w in frame.attrs.get("warnings", [])]
+    return out
+
+
+def _law_of(law, fit, posterior):
+    """The law `suggest` forecasts with: ``law`` when given, else that of ``fit`` or ``posterior``, else
+    chinchilla; a fit or posterior of another law than the one given is refused."""
+    for name, given in (("fit", fit), ("posterior", posterior)):
+        if given is None:
+            continue
+        own = getattr(given, "law", None)
+        if not isinstance(own, _laws.Law):
+            raise TypeError(f"{name} must be a scalelab {'FitResult' if name == 'fit' else 'Posterior'} (from "
+                            f"scalelab.{name if name == 'fit' else 'bayes.sample'}), got a {type(given).__name__}")
+        if law is None:
+            law = own
+        elif _laws.get(law).name != own.name:
+            raise ValueError(f"{name} is of law {own.name!r}, not of the law given, {_laws.get(law).name!r}: pass "
+                             f"law={own.name!r} (or leave law out: suggest takes the {name}'s), or a {name} of "
+                             f"{_laws.get(law).name!r}")
+    return _laws.get("chinchilla" if law is None else law)
+
+
 @float64
 def laplace_state(law, theta, x, y, w, free=None, prior_cov=None):
     """Gauss-Newton posterior of the unconstrained parameters at ``theta`` from runs ``x, y, w``.
@@ -146,7 +198,7 @@ def _target_program(law, target: str):
 
 
 @float64
-def suggest(runs, law="chinchilla", target: str | Target = "loss@C=1e24", *, budget: float = 1e21, k: int = 4,
+def suggest(runs, law=None, target: str | Target = "loss@C=1e24", *, budget: float = 1e21, k: int = 4,
             method: str = "greedy", min_fraction: float = 0.01, tokens_per_param=(1.0, 1000.0),
             cost=None, objective: str = "huber", delta: float = 1e-3, starts="grid",
             fixed: Mapping[str, float] | None = None, candidates: pd.DataFrame | None = None,
@@ -186,7 +238,9 @@ def suggest(runs, law="chinchilla", target: str | Target = "loss@C=1e24", *, bud
 
     Args:
       runs: path, DataFrame or `RunTable` of the runs so far.
-      law, target: as `influence` (inputs other than N and D are taken from the target,
+      law: law name or `Law`; default the law of ``fit`` or ``posterior`` when one is given, else
+        ``"chinchilla"``. A ``fit`` or ``posterior`` of another law than the one given is refused.
+      target: as `influence` (inputs other than N and D are taken from the target,
         e.g. ``loss@C=1e24,E=8``).
       budget: FLOPs for all ``k`` new runs together.
       k: number of new runs.
@@ -194,8 +248,10 @@ def suggest(runs, law="chinchilla", target: str | Target = "loss@C=1e24", *, bud
         lower bound of the gradient mode; ``min_fraction * k <= 1``).
       tokens_per_param: ``(lo, hi)`` box for ``D / N`` of a new run.
       cost: ``cost(N, D) -> FLOPs`` (jax-traceable, increasing in N at fixed D/N); default `flops`.
-      candidates: DataFrame with ``N`` and ``D`` (and optionally ``C``) replacing the pool; pass
-        exactly a design's runs with the greedy mode to score that design.
+      candidates: DataFrame (or dict of columns, list of dicts, path) with ``N`` and ``D``, or ``N`` and ``C``
+        (optionally all three), replacing the pool; read as `forecast` reads its targets (`read_candidates`: run
+        table aliases such as ``params`` and ``tokens``; N and D in the plausible ranges). Pass exactly a design's
+        runs with the greedy mode to score that design.
       fit: a `FitResult` of ``law`` on ``runs`` to reuse (otherwise fitted here with
         ``objective, delta, starts, fixed``).
       posterior: a `scalelab.bayes` `Posterior`: linearise at its mean and use its covariance.
@@ -204,10 +260,13 @@ def suggest(runs, law="chinchilla", target: str | Target = "loss@C=1e24", *, bud
         default `MIN_SEPARATION` (0.25) for the pool and 0 with ``candidates`` (a given design
         is scored as it is).
 
+    The pool keeps only runs in the plausible ranges of a language-model run (`plausible`: N and D in
+    [1e3, 1e16]), which `read` and `predict` require; a budget that buys none is refused.
+
     Returns:
       `Suggestion`.
     """
-    law = _laws.get(law)
+    law = _law_of(law, fit, posterior)
     target = parse_target(target) if isinstance(target, str) else target
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
@@ -245,8 +304,21 @@ def suggest(runs, law="chinchilla", target: str | Target = "loss@C=1e24", *, bud
     value, g = T_and_grad(theta)
     g = np.asarray(g, float) * free
     cost_fn = flops if cost is None else cost
-    cand = candidate_pool(budget, min_fraction=min_fraction, tokens_per_param=tokens_per_param) \
-        if candidates is None else candidates.reset_index(drop=True)
+    if candidates is None:
+        cand = candidate_pool(budget, min_fraction=min_fraction, tokens_per_param=tokens_per_param)
+        ok = plausible(cand["N"], cand["D"])
+        if not ok.any():  # all too small (N or D < 1e3), all too large (> 1e16), or a tokens_per_param box off both
+            small = ((cand["N"] < RANGES["N"][0]) | (cand["D"] < RANGES["D"][0])).all()
+            large = ((cand["N"] > RANGES["N"][1]) | (cand["D"] > RANGES["D"][1])).all()
+            fix = ("raise the budget (one run of N = D = 1e3 costs 6e6 FLOPs)" if small else
+                   "lower the budget" if large else "bring tokens_per_param nearer 20")
+            raise ValueError(f"budget {budget:.3g} FLOPs buys no plausible run: its pool (runs of "
+                             f"{min_fraction * budget:.3g} to {budget:.3g} FLOPs at {lo_r:g} to {hi_r:g} tokens per "
+                             f"parameter) has none with N and D in [{RANGES['N'][0]:.0e}, {RANGES['N'][1]:.0e}], the "
+                             f"ranges `read` and `predict` hold runs to; {fix}")
+        cand, dropped = cand[ok].reset_index(drop=True), int((~ok).sum())
+    else:
+        cand, dropped = read_candidates(candidates), 0
     held = {n: float(v) for n, v in target.at.items() if n in law.inputs and n not in ("N", "D")}
 
     def jac(N, D):
@@ -267,7 +339,8 @@ def suggest(runs, law="chinchilla", target: str | Target = "loss@C=1e24", *, bud
         N2, D2, C2, var2 = gradient_design(law, theta, Sigma, g, sigma, float(budget), k, init_C=C0, init_r=r0,
                                            min_fraction=min_fraction, tokens_per_param=tokens_per_param, held=held,
                                            free=free, cost=cost, steps=steps, min_separation=min_separation)
-        if var2 <= var_greedy:  # else keep the greedy pick: never worse than greedy
+        # else keep the greedy pick: never worse than greedy, and no run `read` and `predict` would refuse
+        if var2 <= var_greedy and plausible(N2, D2).all():
             N, D, C = N2, D2, C2
     order = np.argsort(-C, kind="stable")
     N, D, C = N[order], D[order], C[order]
@@ -277,19 +350,28 @@ def suggest(runs, law="chinchilla", target: str | Target = "loss@C=1e24", *, bud
                          "sd_after": np.sqrt(np.maximum(var[1:], 0.0)), "reduction": red,
                          "reduction_per_flop": red / C})
     said = list(fit.warnings) if posterior is None else design_warnings(table, law.inputs)
+    said += [] if candidates is None else cand.attrs["warnings"]
     lo, hi = table.column("N").min(), table.column("N").max()
-    far = (N < lo / 10) | (N > hi * 10)
-    if far.any():
-        said.append(f"{int(far.sum())} of {len(N)} suggested runs lie more than a decade outside the runs' model "
-                    f"sizes ({lo:.3g} to {hi:.3g} parameters; e.g. N = {N[far][0]:.3g}): the forecast's variance "
-                    f"there, and its reduction, are extrapolations of the law; a larger budget buys runs nearer "
-                    f"the ladder")
-    if len(N) < k or C.sum() < SPEND_FLOOR * budget:
+    below, above = N < lo / 10, N > hi * 10
+    if (below | above).any():
+        advice = ("runs below the ladder need a larger budget, runs above it a smaller one"
+                  if below.any() and above.any() else "a larger budget buys runs nearer the ladder" if below.any() else
+                  "a smaller budget (or min_fraction) buys runs nearer the ladder")
+        said.append(f"{int((below | above).sum())} of {len(N)} suggested runs lie more than a decade outside the runs' "
+                    f"model sizes ({lo:.3g} to {hi:.3g} parameters; e.g. N = {N[below | above][0]:.3g}): the "
+                    f"forecast's variance there, and its reduction, are extrapolations of the law; {advice}")
+    if (len(N) < k or C.sum() < SPEND_FLOOR * budget) and candidates is not None:
+        said.append(f"{len(N)} of {k} runs chosen, {C.sum():.3g} of {budget:.3g} FLOPs spent "
+                    f"({100 * C.sum() / budget:.0f}%): the candidates given hold too few runs that fit the rest of the "
+                    f"budget and lie min_separation apart; give more candidates, or a smaller k")
+    elif len(N) < k or C.sum() < SPEND_FLOOR * budget:
         said.append(f"{len(N)} of {k} runs chosen, {C.sum():.3g} of {budget:.3g} FLOPs spent "
                     f"({100 * C.sum() / budget:.0f}%): the isoFLOP pool has too few candidates that fit the rest of "
                     f"the budget and lie min_separation apart; lower min_separation or min_fraction (--min-separation, "
                     f"--min-fraction), widen tokens_per_param (--min-ratio/--max-ratio), or use method='gradient' "
-                    f"(--method gradient), which splits the whole budget")
+                    f"(--method gradient), which splits the whole budget" + (
+                        f" ({dropped} of the pool's runs were left out: N or D outside [1e3, 1e16], the plausible "
+                        f"ranges of a language-model run)" if dropped else ""))
     return Suggestion(law, target.text, float(value), float(np.sqrt(var[0])),
                       float(np.sqrt(max(var[-1], 0.0))), sigma, float(budget), float(C.sum()), rows,
                       method, float(np.sqrt(max(var_greedy, 0.0))), time.perf_counter() - t0, tuple(said))

@@ -214,6 +214,13 @@ def fit_many(runs, law="chinchilla", variants: Variants | None = None, *, object
         from scalelab.fit.variants import full
 
         variants = full(len(table))
+    if not isinstance(variants, Variants):
+        raise TypeError(f"variants must be a scalelab.fit.variants.Variants (e.g. variants.bootstrap(runs, 1000), "
+                        f"leave_one_out, rollouts, deltas, fixed_grid), or None for one fit on all runs; got a "
+                        f"{type(variants).__name__}")
+    if len(variants) == 0:
+        raise ValueError("variants holds no variant: nothing to fit; build at least one (e.g. "
+                         "variants.bootstrap(runs, 1000))")
     if variants.n_runs != len(table):
         read = _runs.read(runs)
         hint = (f" (a curve table: {law.name!r} is fitted on each run's last checkpoint; build the variants "
@@ -338,5 +345,9 @@ def percentile_intervals(df: pd.DataFrame, params, ci: float = 0.95) -> dict:
     """Percentile intervals ``{name: [lo, hi]}`` of ``params`` over the rows of ``df`` (e.g. bootstrap)."""
     ci = check_ci(ci)
     params = [params] if isinstance(params, str) else list(params)
+    missing = [k for k in params if k not in df.columns]
+    if missing:
+        raise ValueError(f"percentile_intervals: no column {missing} in the fits; columns are {list(df.columns)}: "
+                         f"name parameters of the law fitted")
     lo, hi = 50 * (1 - ci), 100 - 50 * (1 - ci)
     return {k: [float(np.percentile(df[k], lo)), float(np.percentile(df[k], hi))] for k in params}

@@ -95,6 +95,8 @@ def bootstrap(runs, n_resamples: int, seed: int = 0, by: str | None = None, min_
     resamples that identify the law. ``info["redrawn"]`` says which were drawn again. The other resamples
     are the ones drawn without ``min_runs`` (the same random stream).
     """
+    if isinstance(n_resamples, bool) or not isinstance(n_resamples, (int, np.integer)) or n_resamples < 1:
+        raise ValueError(f"n_resamples must be a whole number >= 1 (e.g. 1000), got {n_resamples!r}")
     rng = np.random.default_rng(seed)
     if by is None:
         g = _n(runs)
@@ -160,8 +162,19 @@ def rollouts(runs, by: str = "N", n_rungs: int | None = None, min_runs: int = 8)
         rows, targets = rows[-n_rungs:], targets[-n_rungs:]
     if not rows:
         raise ValueError(f"no rung of {by!r} has at least {min_runs} smaller runs to fit on")
-    return _make(np.array(rows), {"kind": "rollout", "variant": [f"{by} < {t:.4g}" for t in targets],
+    return _make(np.array(rows), {"kind": "rollout", "variant": [f"{by} < {t}" for t in _distinct_labels(targets)],
                                   "by": by, "target_rung": targets})
+
+
+def _distinct_labels(values, least: int = 4) -> list[str]:
+    """``values`` written with the fewest significant figures (at least ``least``) that tell the distinct ones
+    apart: two close rungs (6.322240e8 and 6.322243e8) would share a 4-figure label. Up to 17 (exact)."""
+    values = [float(v) for v in values]
+    for digits in range(least, 18):  # a handful of formats of a few labels, not a loop over fits
+        text = [f"{v:.{digits}g}" for v in values]
+        if len(set(text)) == len(set(values)):
+            return text
+    return [repr(v) for v in values]
 
 
 def deltas(runs, values: Sequence[float]) -> Variants:

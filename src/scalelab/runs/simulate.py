@@ -40,7 +40,8 @@ def simulate(law, params: Mapping[str, float], inputs: Mapping[str, np.ndarray] 
     Args:
       law: law name or `Law`.
       params: natural parameters.
-      inputs: input columns (default: `isoflop_design()` for laws of ``N`` and ``D``).
+      inputs: input columns (default: `isoflop_design()` for laws of ``N`` and ``D``); a scalar is one run,
+        and a scalar beside arrays is held at that value for every run.
       sigma: std of log-loss noise.
       df: Student-t degrees of freedom (None: Gaussian).
       seed: NumPy seed (same seed, same table).
@@ -53,7 +54,13 @@ def simulate(law, params: Mapping[str, float], inputs: Mapping[str, np.ndarray] 
         raise ValueError(f"sigma (the sd of the log-loss noise) must be finite and >= 0, got {sigma}")
     if inputs is None:
         inputs = isoflop_design()
-    inputs = {k: np.asarray(v, float) for k, v in inputs.items()}
+    # a scalar is one run; inputs of different lengths broadcast (one N against several D) or are refused
+    inputs = {k: np.atleast_1d(np.asarray(v, float)) for k, v in inputs.items()}
+    try:
+        inputs = dict(zip(inputs, np.broadcast_arrays(*inputs.values())))
+    except ValueError:
+        raise ValueError(f"inputs must be scalars or arrays of one length (one entry per run); got lengths "
+                         f"{ {k: len(v) for k, v in inputs.items()} }") from None
     clean = np.asarray(law(params, **{k: inputs[k] for k in law.inputs}), float)
     rng = np.random.default_rng(seed)
     if df is None:

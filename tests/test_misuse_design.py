@@ -1,0 +1,150 @@
+"""What a new user tries with `suggest`, `simulate`, `fit_many` and the variants, and what they must be told.
+
+Each case failed, before its fix, with a bare KeyError, a pandas or NumPy error from deep inside, or an answer the
+package itself refuses (a suggested run of N = 880 parameters, which `read` and `predict` reject). References are
+the package's own rules (`scalelab.runs.columns.RANGES`, the law's closed form), recomputed here.
+"""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import scalelab
+from scalelab import laws
+from scalelab.fit import variants
+from scalelab.fit.many import percentile_intervals
+from scalelab.runs import RunTableError
+from scalelab.runs.columns import RANGES
+
+TRUTH = {"E": 1.8, "A": 480.0, "B": 2100.0, "alpha": 0.35, "beta": 0.37}
+
+
+@pytest.fixture(scope="module")
+def runs():
+    """40 Chinchilla runs on 5 isoFLOP budgets (1e18 to 1e20 FLOPs; N from 3e7 to 3e9), 1% noise."""
+    return scalelab.simulate("chinchilla", TRUTH, scalelab.isoflop_design(), sigma=0.01, seed=3)
+
+
+@pytest.fixture(scope="module")
+def fit(runs):
+    return scalelab.fit(runs, "chinchilla")
+
+
+def in_ranges(N, D):
+    (n_lo, n_hi), (d_lo, d_hi) = RANGES["N"], RANGES["D"]
+    return np.all((N >= n_lo) & (N <= n_hi) & (D >= d_lo) & (D <= d_hi))
+
+
+# --- A: suggest's law and candidates ---------------------------------------------------------------------------
+
+def test_suggest_takes_the_fits_law_and_refuses_a_fit_of_another(runs):
+    kaplan = scalelab.fit(runs, "kaplan")
+    s = scalelab.suggest(runs, fit=kaplan, budget=1e21, k=2)
+    assert s.law.name == "kaplan" and np.isfinite(s.sd_after)
+    with pytest.raises(ValueError, match="fit is of law 'kaplan', not of the law given, 'chinchilla'"):
+        scalelab.suggest(runs, "chinchilla", fit=kaplan, budget=1e21, k=2)
+
+
+def test_suggest_candidates_need_n_and_d(runs, fit):
+    with pytest.raises(RunTableError, match=r"candidates need columns N .* and D"):
+        scalelab.suggest(runs, fit=fit, candidates=pd.DataFrame({"N": [1e9]}))
+
+
+def test_suggest_reads_candidates_with_the_run_tables_aliases(runs, fit):
+    """``params``/``tokens`` are N and D as in a run table: the same design scores the same."""
+    N, D = np.array([1e9, 3e8]), np.array([2e10, 6e9])
+    plain = scalelab.suggest(runs, fit=fit, k=2, candidates=pd.DataFrame({"N": N, "D": D}))
+    alias = scalelab.suggest(runs, fit=fit, k=2, candidates=pd.DataFrame({"params": N, "tokens": D}))
+    np.testing.assert_allclose(alias.runs[["N", "D", "C"]].to_numpy(), plain.runs[["N", "D", "C"]].to_numpy())
+    np.testing.assert_allclose(alias.sd_after, plain.sd_after, rtol=1e-12)
+    np.testing.assert_allclose(plain.runs["C"], 6 * plain.runs["N"] * plain.runs["D"], rtol=1e-12)
+    # N and C give D = C / 6N, as a run table derives it
+    by_c = scalelab.suggest(runs, fit=fit, k=2, candidates=pd.DataFrame({"N": N, "C": 6 * N * D}))
+    np.testing.assert_allclose(by_c.runs["D"].to_numpy(), plain.runs["D"].to_numpy(), rtol=1e-12)
+
+
+def test_suggest_refuses_implausible_candidates(runs, fit):
+    with pytest.raises(RunTableError, match=r"candidates: column 'N' has implausible values"):
+        scalelab.suggest(runs, fit=fit, candidates=pd.DataFrame({"N": [880.0, 1e9], "D": [1e9, 2e10]}))
+
+
+# --- B: suggest proposes only runs the package accepts, and advises the right way -----------------------------
+
+def test_suggest_small_budget_proposes_only_plausible_runs(runs, fit):
+    s = scalelab.suggest(runs, fit=fit, budget=1e10)
+    assert len(s.runs) >= 1 and s.spent <= s.budget * (1 + 1e-12)
+    N, D = s.runs["N"].to_numpy(), s.runs["D"].to_numpy()
+    assert in_ranges(N, D), s.runs
+    fit.predict(N=N, D=D)  # what predict refuses (N < 1e3) is not proposed
+    far = [w for w in s.warnings if "outside the runs' model sizes" in w]
+    assert far and "larger budget" in far[0]
+
+
+def test_suggest_refuses_a_budget_that_buys_no_plausible_run(runs, fit):
+    with pytest.raises(ValueError, match=r"buys no plausible run.*raise the budget"):
+        scalelab.suggest(runs, fit=fit, budget=1e6)  # N = D = 1e3 costs 6e6 FLOPs
+    with pytest.raises(ValueError, match=r"buys no plausible run.*lower the budget"):
+        scalelab.suggest(runs, fit=fit, budget=1e40)  # N = sqrt(C / 6000) > 1e16 for all of the pool
+
+
+def test_suggest_huge_budget_advises_a_smaller_one(runs, fit):
+    s = scalelab.suggest(runs, fit=fit, budget=1e30)
+    N, D = s.runs["N"].to_numpy(), s.runs["D"].to_numpy()
+    assert in_ranges(N, D), s.runs
+    assert np.all(N > 10 * runs["N"].max())  # beyond the ladder
+    far = [w for w in s.warnings if "outside the runs' model sizes" in w]
+    assert far and "smaller budget" in far[0] and "larger budget" not in far[0]
+
+
+# --- C: simulate with scalars ------------------------------------------------------------------------------------
+
+def test_simulate_scalars_are_one_run():
+    out = scalelab.simulate("chinchilla", TRUTH, {"N": 1e8, "D": 1e9}, sigma=0.0)
+    assert len(out) == 1
+    closed = TRUTH["E"] + TRUTH["A"] / 1e8 ** TRUTH["alpha"] + TRUTH["B"] / 1e9 ** TRUTH["beta"]
+    np.testing.assert_allclose(out["loss"].iloc[0], closed, rtol=1e-6)  # float32 law evaluation allowed
+    np.testing.assert_allclose(out["C"].iloc[0], 6e17)
+    # a scalar N beside several D: that N for every run
+    out = scalelab.simulate("chinchilla", TRUTH, {"N": 1e8, "D": [1e9, 1e10, 1e11]}, sigma=0.0)
+    assert len(out) == 3 and np.all(out["N"] == 1e8)
+    np.testing.assert_allclose(out["loss"], laws.get("chinchilla")(TRUTH, N=np.full(3, 1e8),
+                                                                    D=np.array([1e9, 1e10, 1e11])), rtol=1e-6)
+    with pytest.raises(ValueError, match="one length"):
+        scalelab.simulate("chinchilla", TRUTH, {"N": [1e8, 2e8], "D": [1e9, 1e10, 1e11]})
+
+
+# --- D: fit_many and its helpers ---------------------------------------------------------------------------------
+
+def test_bootstrap_refuses_no_resamples(runs):
+    for bad in (0, -3, 2.5):
+        with pytest.raises(ValueError, match="n_resamples must be a whole number >= 1"):
+            variants.bootstrap(runs, bad)
+
+
+def test_fit_many_refuses_what_is_not_variants(runs):
+    with pytest.raises(TypeError, match=r"variants must be a scalelab\.fit\.variants\.Variants.*got a list"):
+        scalelab.fit_many(runs, "chinchilla", [1] * len(runs))
+    with pytest.raises(ValueError, match="no variant"):
+        scalelab.fit_many(runs, "chinchilla", variants.deltas(runs, []))
+
+
+def test_percentile_intervals_names_the_columns():
+    boot = pd.DataFrame({"law": "chinchilla", "alpha": [0.30, 0.34, 0.38], "beta": [0.3, 0.3, 0.3]})
+    with pytest.raises(ValueError, match=r"no column \['gamma'\].*'alpha', 'beta'"):
+        percentile_intervals(boot, ["gamma"])
+    lo, hi = percentile_intervals(boot, "alpha", ci=0.5)["alpha"]
+    np.testing.assert_allclose([lo, hi], np.percentile(boot["alpha"], [25, 75]))
+
+
+# --- E: rollout labels -------------------------------------------------------------------------------------------
+
+def test_rollout_labels_tell_close_rungs_apart():
+    """Two sizes 3e-7 apart (6.322240e8 and 6.322243e8, as in Epoch's table) shared the label 'N < 6.322e+08'."""
+    N = np.r_[np.geomspace(1e8, 5e8, 8), 6.322240e8, 6.322243e8, 8e8]
+    table = scalelab.simulate("chinchilla", TRUTH, {"N": N, "D": 20 * N}, sigma=0.0)
+    v = variants.rollouts(table, by="N")
+    labels = v.info["variant"].tolist()
+    assert len(set(labels)) == len(labels) == 3, labels
+    cuts = [float(t.split("<")[1]) for t in labels]
+    assert np.all(np.diff(cuts) > 0)  # the labels order as the rungs do
+    np.testing.assert_allclose(cuts, v.info["target_rung"], rtol=1e-7)
