@@ -148,3 +148,17 @@ def test_rollout_labels_tell_close_rungs_apart():
     cuts = [float(t.split("<")[1]) for t in labels]
     assert np.all(np.diff(cuts) > 0)  # the labels order as the rungs do
     np.testing.assert_allclose(cuts, v.info["target_rung"], rtol=1e-7)
+
+
+def test_rollouts_refuse_no_rungs_and_intervals_refuse_no_fits(tmp_path):
+    from scalelab.fit import variants
+    from scalelab.fit.many import percentile_intervals
+
+    runs = scalelab.simulate("chinchilla", {"E": 1.8, "A": 480.0, "B": 2100.0, "alpha": 0.35, "beta": 0.37},
+                             scalelab.isoflop_design(budgets=np.geomspace(1e18, 1e21, 4), n_per_budget=6), seed=0)
+    for bad in (0, -1, 1.5):  # 0 kept every rung (rows[-0:] is the whole list)
+        with pytest.raises(ValueError, match="n_rungs must be a whole number >= 1"):
+            variants.rollouts(runs, n_rungs=bad)
+    assert len(variants.rollouts(runs, n_rungs=1)) == 1
+    with pytest.raises(ValueError, match="the fits hold no row"):
+        percentile_intervals(pd.DataFrame({"E": []}), ["E"])

@@ -345,6 +345,8 @@ def percentile_intervals(df: pd.DataFrame, params, ci: float = 0.95) -> dict:
     """Percentile intervals ``{name: [lo, hi]}`` of ``params`` over the rows of ``df`` (e.g. bootstrap)."""
     ci = check_ci(ci)
     params = [params] if isinstance(params, str) else list(params)
+    if len(df) == 0:
+        raise ValueError("percentile_intervals: the fits hold no row (no variant was fitted)")
     missing = [k for k in params if k not in df.columns]
     if missing:
         raise ValueError(f"percentile_intervals: no column {missing} in the fits; columns are {list(df.columns)}: "

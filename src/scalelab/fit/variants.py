@@ -149,6 +149,8 @@ def rollouts(runs, by: str = "N", n_rungs: int | None = None, min_runs: int = 8)
     (``info.target_rung``). Rungs whose training set has fewer than ``min_runs``
     runs are skipped. ``n_rungs`` keeps only the largest that many.
     """
+    if n_rungs is not None and (isinstance(n_rungs, bool) or not isinstance(n_rungs, (int, np.integer)) or n_rungs < 1):
+        raise ValueError(f"n_rungs must be a whole number >= 1 (the largest rungs kept), or None for all; got {n_rungs!r}")
     table = _runs.read(runs)
     values = table.column(by)
     rungs = np.unique(values)
