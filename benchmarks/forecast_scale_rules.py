@@ -13,6 +13,9 @@ the laws' disagreement ``f`` at the target over K origins. The rules here change
 * **beyond the origins' reach** (twelfth session): a target farther out than every held-out run (``d* > r``, r the
   largest held-out distance) counts ``d* x d* / r`` decades, the growth beyond what the origins measured being unknown;
 * **one origin, a heavier prior** (twelfth session): with a single origin the prior counts as three origins.
+* **a prior tied to the scatter** (eighteenth session): the prior's error growth per decade ``tau_prior`` is ``ratio x s0``
+  of each target (the runs' own scatter near it) instead of 0.01; each target is then combined alone, so the row
+  "today, target by target" checks that cutting the targets apart changes nothing else.
 
 A second table bounds every rule of this kind: today's interval scaled by one factor for all tables, chosen in hindsight,
 with the share of tables it covers and its median width. Each is printed next to today's rule on the same fits: families (tables) with every target inside the interval and
@@ -95,13 +98,38 @@ def one_origin_prior(details: dict, ci: float) -> tuple:
     return c["loss"], c["lo"], c["hi"]
 
 
+def one_target(details: dict, t: int) -> dict:
+    """``details`` cut to target ``t`` alone (every per-target array keeps its axis)."""
+    d = dict(details)
+    d["log_targets"] = np.asarray(details["log_targets"], float)[:, [t]]
+    for k in ("target_distance", "target_position", "target_size"):
+        if k in d:
+            d[k] = np.asarray(d[k], float)[[t]]
+    if d.get("origin_log_targets") is not None:
+        d["origin_log_targets"] = np.asarray(d["origin_log_targets"], float)[:, :, [t]]
+    return d
+
+
+def scatter_prior(ratio: float | None):
+    """The prior's error growth per decade tied to each target's run-to-run scatter: ``tau_prior = ratio x s0``
+    instead of 0.01 (eighteenth session; ``None``: 0.01, today's, through the same per-target calls)."""
+    def rule(details: dict, ci: float) -> tuple:
+        s0 = combine(details, ci)["s0"]
+        out = [combine(one_target(details, t), ci, tau_prior=0.01 if ratio is None else ratio * s0[t])
+               for t in range(len(s0))]
+        return tuple(np.concatenate([np.atleast_1d(o[k]) for o in out]) for k in ("loss", "lo", "hi"))
+    return rule
+
+
 def today(details: dict, ci: float) -> tuple:
     c = combine(details, ci)
     return c["loss"], c["lo"], c["hi"]
 
 
 RULES = {"today": today, "form as a floor": floor_rule(False), "floor, whole spread": floor_rule(True),
-         "d / span": relative_rule, "beyond the origins' reach": reach_rule, "one origin, prior worth 3": one_origin_prior}
+         "d / span": relative_rule, "beyond the origins' reach": reach_rule, "one origin, prior worth 3": one_origin_prior,
+         "today, target by target": scatter_prior(None), "prior 1 x s0 per decade": scatter_prior(1.0),
+         "prior 2 x s0 per decade": scatter_prior(2.0)}
 
 
 def families(rows, rule, ci) -> str:
