@@ -433,3 +433,29 @@ def test_suggest_warns_when_its_runs_lie_far_outside_the_ladder(tmp_path, capsys
 def test_one_bootstrap_refit_is_refused(tmp_path, capsys):
     assert cli.main(["fit", str(tmp_path / "never_read.csv"), "--bootstrap", "1"]) == 2
     assert "--bootstrap 1: one refit gives no interval" in capsys.readouterr().err
+
+
+def test_what_a_readme_trial_found_in_report_compare_and_bayes(capsys, tmp_path, simulated_runs):
+    # report --law auto --compare none compared every law anyway and drew the comparison: refused before writing
+    out = tmp_path / "rep"
+    with pytest.raises(ValueError, match="law='auto' chooses the law by comparing"):
+        scalelab.report(simulated_runs, "auto", out, compare_laws=None, n_boot=0, influence=False, progress=False)
+    assert not out.exists()
+    # compare: a law the runs below the split cannot determine is skipped; the others are still compared (the whole
+    # command failed on it)
+    runs = scalelab.simulate("chinchilla", {"E": 1.8, "A": 480.0, "B": 2100.0, "alpha": 0.35, "beta": 0.37},
+                             scalelab.isoflop_design(budgets=np.geomspace(1e18, 1e20, 6), n_per_budget=5), sigma=0.005,
+                             seed=3)
+    res = scalelab.compare(runs, ["chinchilla", "bnsl"], holdout_by="C")
+    by = {r["law"]: r for r in res["laws"]}
+    assert by["chinchilla"]["status"] == "ok" and by["chinchilla"]["extrapolation_are"] < 0.01
+    assert by["bnsl"]["status"] == "skipped" and "cannot determine" in by["bnsl"]["reason"]
+    # bayes: which adjustment adjust=auto chose is a note, so --strict passes a posterior that passed its checks; with
+    # --plot the table's notes are said once and the saved posterior is not warned about again as a Python warning
+    data = tmp_path / "runs.csv"
+    simulated_runs.drop(columns=[c for c in ("C",) if c in simulated_runs.columns]).to_csv(data, index=False)
+    rc, stdout, err = run(capsys, "bayes", str(data), "--method", "laplace", "--samples", "200", "--chains", "2",
+                          "--strict", "--plot", str(tmp_path / "post.png"), "--json")
+    assert rc == 0 and "note: adjust=auto: no sandwich adjustment" in err and "warning: adjust=auto" not in err
+    assert err.count("note: C derived") == 1 and "UserWarning" not in err  # it was said twice
+    assert "adjust=auto: no sandwich adjustment" in " ".join(json.loads(stdout)["warnings"])

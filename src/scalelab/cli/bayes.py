@@ -63,8 +63,8 @@ def cmd_bayes(args) -> int:
             err(f"warning: {w.message}")
     out = post.to_json(args.ci)
     # Identifiability, adjustment and convergence notes: on stderr and in --json "warnings".
-    for msg in out["warnings"]:
-        err(f"warning: {msg}")
+    for msg in out["warnings"]:  # which adjustment `adjust=auto` chose is said, not warned (--strict ignores it)
+        err(f"{'note' if msg.startswith('adjust=auto:') else 'warning'}: {msg}")
     if args.save:
         post.save(args.save)
         if not getattr(args, "save_is_temporary", False):
@@ -101,7 +101,8 @@ def add_commands(sub) -> None:
                         "covariance (scalelab.bayes.sandwich); 'auto' (default): sandwich on i.i.d. models "
                         "from 20 runs per sampled parameter (120 for chinchilla), none below")
     p.add_argument("--ci", type=fraction, default=0.95, help="credible interval mass (equal-tailed)")
-    p.add_argument("--chains", type=count(1), default=4, help="Markov chains, run side by side (vmap)")
+    p.add_argument("--chains", type=count(1), default=4, help="Markov chains (one after another on a CPU, where that is fastest; in lock-step under vmap on an "
+                        "accelerator)")
     p.add_argument("--samples", type=count(1), default=1000, help="draws per chain after warm-up")
     p.add_argument("--warmup", type=count(0), default=0, help="warm-up steps per chain (default: --samples)")
     p.add_argument("--extend", type=count(0), default=2,

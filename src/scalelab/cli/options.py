@@ -116,10 +116,10 @@ def add_fit(p, *, starts=None, fix: bool = True, seed: bool = False, max_iter: b
                    help="huber (robust, Hoffmann/Epoch) or mse on log-loss residuals")
     p.add_argument("--delta", type=float, default=1e-3, help="Huber threshold on log-loss residuals")
     p.add_argument("--starts", type=starts_value, default=starts,
-                   help="'grid' (the law's grid) or a number of random starts; default: variable projection "
-                        "for laws with linear parameters, else the law's grid when it has one, else 128 random "
-                        "starts" + (" ('auto': warm start from the full fit)"
-                                                             if starts == "auto" else ""))
+                   help="'grid' (the law's grid), 'auto' or a number of random starts; 'auto' (the default): "
+                        "variable projection for laws with linear parameters, else the law's grid when it has one, "
+                        "else 128 random starts" + (" (here: a warm start from the full fit)"
+                                                    if starts == "auto" else ""))
     if max_iter:
         p.add_argument("--max-iter", type=count(1), default=200, metavar="N",
                        help="most Levenberg-Marquardt iterations per start (raise it if a fit does not converge)")
@@ -133,9 +133,9 @@ def add_json(p) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
 
 
-def read_table(args):
+def read_table(args, quiet: bool = False):
     """The run table named by ``args.data``, of the ``--family`` runs, less ``--drop-highest-loss`` rows; notes go
-    to stderr."""
+    to stderr (``quiet``: not, for a second reading of a table whose notes were said)."""
     from scalelab.runs import read
 
     family = getattr(args, "family", None)
@@ -147,7 +147,7 @@ def read_table(args):
                  family=family)
     if getattr(args, "drop_highest_loss", 0):
         table = table.drop_highest_loss(args.drop_highest_loss)
-    for note in table.notes:
+    for note in () if quiet else table.notes:
         err(f"note: {note}")
     return table
 

@@ -8,6 +8,7 @@ Each command is a thin layer over `scalelab.report.report` and `scalelab.optimal
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 
@@ -118,8 +119,11 @@ def _with_posterior_plot(func):
                 args.save_is_temporary = True  # the plot's own copy: not announced as saved
             rc = func(args)
             if rc == 0:
-                post = bayes.load(args.save)
-                plot_posterior(read_table(args), post, args.plot, ci=getattr(args, "ci", 0.9) or 0.9)
+                with warnings.catch_warnings():  # the posterior's checks and the table's notes were said once
+                    warnings.simplefilter("ignore")
+                    post = bayes.load(args.save)
+                    table = read_table(args, quiet=True)
+                plot_posterior(table, post, args.plot, ci=getattr(args, "ci", 0.9) or 0.9)
             if own:
                 args.save, args.save_is_temporary = None, False
         return rc

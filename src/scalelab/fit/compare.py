@@ -154,8 +154,12 @@ def compare(runs, law_names: Sequence[str] | str | None = None, *, holdout_by: s
         except KeyError as err:
             rows.append(_skip(name, str(err.args[0])))
             continue
+        try:
+            rows.append(compare_one(table, law, mask=mask, objective=objective, delta=delta, starts=starts, seed=seed))
+        except (ValueError, _runs.RunTableError) as err:  # e.g. the runs below the split cannot determine this law
+            rows.append(_skip(name, str(err)))
+            continue
         fitted[name] = law
-        rows.append(compare_one(table, law, mask=mask, objective=objective, delta=delta, starts=starts, seed=seed))
 
     def rank(r):
         if r["status"] != "ok":

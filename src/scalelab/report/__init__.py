@@ -169,6 +169,9 @@ def report(runs, law: str = "chinchilla", out="report", *, ci: float = 0.9, n_bo
     t0 = time.perf_counter()
     if law != "auto":
         refuse_curve_laws([law], "report")  # before anything is written
+    elif compare_laws is None:  # it compared every law anyway, and drew the comparison it was told not to
+        raise ValueError("law='auto' chooses the law by comparing the candidates, and compare_laws=None (--compare "
+                         "none) asks for no comparison: name the law (--law NAME), or let the report compare")
     if budgets is not None:
         try:
             budgets = compute_budgets(np.atleast_1d(budgets))
