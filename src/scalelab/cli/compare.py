@@ -28,11 +28,11 @@ def cmd_compare(args) -> int:
     # inputs, no convergence): on stderr with --json too (--strict counts them), and every one in the JSON's warnings
     printed = (list(out["warnings"]) + ([h["warning"]] if h.get("warning") else [])
                + [f"{r['law']}: {note}" for r in out["laws"] for note in r.get("notes", [])])
-    for w in printed:
-        err(f"warning: {w}")
-    if not any(r["status"] == "ok" for r in out["laws"]):
+    if not any(r["status"] == "ok" for r in out["laws"]):  # the reasons alone: no warning about a comparison not made
         raise UsageError("no law could be compared on these runs: " + "; ".join(
             f"{r['law']}: {r['reason']}" for r in out["laws"]))
+    for w in printed:
+        err(f"warning: {w}")
     if args.json:
         print(dumps({**out, "warnings": printed}))
         return 0
