@@ -1,4 +1,4 @@
-"""The level of an interval (``ci``), one check for every function that takes it.
+"""The level of an interval (``ci``), one check for every function that takes it; and what a count is (`is_count`).
 
 ``ci`` is the probability an interval holds (0.9 for a 90% interval), strictly between 0 and 1:
 not a percentage (90) and not a string. Every interval in scalelab (posterior, bootstrap,
@@ -20,4 +20,10 @@ def check_ci(ci) -> float:
     return float(ci)
 
 
-__all__ = ["check_ci"]
+def is_count(value, least: int = 0) -> bool:
+    """Whether ``value`` is a whole number (a Python or NumPy integer, not a bool or a float) >= ``least``: a count of
+    draws, runs, resamples, rungs. The caller's error says what the count is."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= least
+
+
+__all__ = ["check_ci", "is_count"]

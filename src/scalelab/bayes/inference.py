@@ -24,6 +24,7 @@ from scalelab.bayes.posterior import Posterior, from_draws
 from scalelab.bayes.priors import resolve_priors
 from scalelab.bayes.posterior import RHAT_MAX
 from scalelab.bayes.adjust import _adjusted, _check_adjust, _finish, resolve_adjust  # noqa: F401
+from scalelab.levels import is_count
 from scalelab.programs import float64, per_law
 
 
@@ -87,7 +88,7 @@ def laplace(runs, law="chinchilla", *, likelihood: str = "huber", groups=None, p
     """
     t0 = time.perf_counter()
     _check_adjust(adjust, groups)
-    if isinstance(draws, bool) or not isinstance(draws, (int, np.integer)) or draws < 4:
+    if not is_count(draws, 4):
         raise ValueError(f"draws must be a whole number >= 4 (4 pseudo-chains of draws // 4 each), got {draws!r}")
     law = _laws.get(law)
     table, x, y, idx, labels = prepare_data(runs, law, groups)
@@ -200,7 +201,7 @@ def sample_many(datasets, law="chinchilla", *, likelihood: str = "huber", groups
     if likelihood not in ("huber", "normal", "student_t"):
         raise ValueError(f"unknown likelihood {likelihood!r}; choose 'huber', 'normal' or 'student_t'")
     for name, v, least in (("chains", chains, 1), ("draws", draws, 1), ("chunk", chunk, 1), ("warmup", warmup, 0)):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < least:
+        if not is_count(v, least):
             raise ValueError(f"{name} must be a whole number >= {least}, got {v!r}")
     if not 0.0 < float(target_accept) < 1.0:
         raise ValueError(f"target_accept is NUTS' target acceptance probability, in (0, 1) (numpyro's default 0.8); "

@@ -8,7 +8,6 @@ sizes and tokens per parameter. Targets as in `scalelab.design.targets`.
 from __future__ import annotations
 
 import dataclasses
-import re
 import time
 from typing import Mapping
 
@@ -112,20 +111,13 @@ def read_candidates(candidates) -> pd.DataFrame:
     (`target_frame`: run-table aliases such as ``params``/``tokens``, ``D = C / 6N``, ``C = 6 N D``), with N and D
     numbers > 0 in the plausible ranges (`target_inputs`). Returns columns ``N``, ``D``, ``C`` (``C`` as given, else
     ``6 N D``); ``attrs["warnings"]``: a given ``C`` far from ``6 N D``. Raises `RunTableError` naming the fix."""
-    rename = lambda msg: re.sub(r"^(the )?targets\b", lambda m: (m.group(1) or "") + "candidates", msg)  # noqa: E731
-    if isinstance(candidates, pd.DataFrame) and len(candidates) == 0:
-        raise RunTableError("candidates hold no rows: give one row per run to score (its N and D)")
-    try:
-        frame = target_frame(candidates)
-        if not {"N", "D"} <= set(frame.columns):
-            raise RunTableError(f"candidates need columns N (parameters) and D (tokens), or N and C (D = C / 6N); "
-                                f"got columns {list(frame.columns)}")
-        out = target_inputs(frame, ("N", "D"))
-    except RunTableError as err:
-        raise RunTableError(rename(str(err))) from None
-    out = out.reset_index(drop=True)
+    frame = target_frame(candidates, "candidates")
+    if not {"N", "D"} <= set(frame.columns):
+        raise RunTableError(f"candidates need columns N (parameters) and D (tokens), or N and C (D = C / 6N); "
+                            f"got columns {list(frame.columns)}")
+    out = target_inputs(frame, ("N", "D"), "candidates").reset_index(drop=True)
     out["C"] = frame["C"].to_numpy(float) if "C" in frame.columns else 6.0 * out["N"] * out["D"]
-    out.attrs["warnings"] = [rename(w) for w in frame.attrs.get("warnings", [])]
+    out.attrs["warnings"] = list(frame.attrs.get("warnings", []))
     return out
 
 

@@ -22,6 +22,7 @@ import pandas as pd
 
 from scalelab import runs as _runs
 from scalelab.fit.problem import table_for
+from scalelab.levels import is_count
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,7 +96,7 @@ def bootstrap(runs, n_resamples: int, seed: int = 0, by: str | None = None, min_
     resamples that identify the law. ``info["redrawn"]`` says which were drawn again. The other resamples
     are the ones drawn without ``min_runs`` (the same random stream).
     """
-    if isinstance(n_resamples, bool) or not isinstance(n_resamples, (int, np.integer)) or n_resamples < 1:
+    if not is_count(n_resamples, 1):
         raise ValueError(f"n_resamples must be a whole number >= 1 (e.g. 1000), got {n_resamples!r}")
     rng = np.random.default_rng(seed)
     if by is None:
@@ -149,7 +150,7 @@ def rollouts(runs, by: str = "N", n_rungs: int | None = None, min_runs: int = 8)
     (``info.target_rung``). Rungs whose training set has fewer than ``min_runs``
     runs are skipped. ``n_rungs`` keeps only the largest that many.
     """
-    if n_rungs is not None and (isinstance(n_rungs, bool) or not isinstance(n_rungs, (int, np.integer)) or n_rungs < 1):
+    if n_rungs is not None and not is_count(n_rungs, 1):
         raise ValueError(f"n_rungs must be a whole number >= 1 (the largest rungs kept), or None for all; got {n_rungs!r}")
     table = _runs.read(runs)
     values = table.column(by)

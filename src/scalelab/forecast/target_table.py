@@ -91,14 +91,15 @@ def axis_warnings(table: _runs.RunTable, targets: pd.DataFrame, read) -> list[st
     return out
 
 
-def target_frame(at) -> pd.DataFrame:
+def target_frame(at, what: str = "targets") -> pd.DataFrame:
     """The targets as given, columns under their canonical names (``C`` and ``N`` give ``D``; ``N`` and ``D`` give
     ``C = 6 N D``, with ``N_active`` when given, as the run table derives it).
 
     As a run table reads them: a column name given twice, or two aliases of one column (``tokens`` beside
     ``train_tokens``), make that column unreadable, refused by `target_inputs` when a law needs it
     (``attrs["invalid"]``: {column: message}). ``attrs["warnings"]``: a ``C`` given beside ``N`` and ``D`` that
-    is more than `C_FACTOR` x off ``6 N D`` (`compute_mismatch`; the laws read N and D; C is not read)."""
+    is more than `C_FACTOR` x off ``6 N D`` (`compute_mismatch`; the laws read N and D; C is not read).
+    ``what`` names the rows in messages (`scalelab.suggest` reads its ``candidates`` here too)."""
     if isinstance(at, _runs.RunTable):
         df = at.df
     elif isinstance(at, pd.DataFrame):
@@ -110,12 +111,12 @@ def target_frame(at) -> pd.DataFrame:
     elif isinstance(at, (str, os.PathLike)):
         df = _runs.read_frame(at)
     else:
-        raise _runs.RunTableError(f"targets: expected a CSV or parquet path, a DataFrame, a dict of columns or a list "
+        raise _runs.RunTableError(f"{what}: expected a CSV or parquet path, a DataFrame, a dict of columns or a list "
                                   f"of one dict per target; got a {type(at).__name__}")
     if len(df) == 0:
-        raise _runs.RunTableError("the targets hold no rows: give one row per run to forecast (its N and D, or "
-                                  "the inputs the laws read)")
-    source = f"targets {at}" if isinstance(at, (str, os.PathLike)) else "targets"
+        raise _runs.RunTableError(f"the {what} hold no rows: give one row per run (its N and D, or the inputs the "
+                                  f"laws read)")
+    source = f"{what} {at}" if isinstance(at, (str, os.PathLike)) else what
     lines = df.attrs.get("lines")
     df, invalid, _ = duplicate_columns(df, source)  # a column exported twice with the same values is read once
     df, _, clash = canonical_names(df.copy(), source)
@@ -139,15 +140,15 @@ def target_frame(at) -> pd.DataFrame:
     return df
 
 
-def target_inputs(df: pd.DataFrame, inputs_needed: Sequence[str]) -> pd.DataFrame:
+def target_inputs(df: pd.DataFrame, inputs_needed: Sequence[str], what: str = "targets") -> pd.DataFrame:
     """The inputs the candidate laws need, from a frame of `target_frame`, checked (numbers > 0, plausible
-    ranges; a ``loss`` column is never read)."""
+    ranges; a ``loss`` column is never read); ``what`` as in `target_frame`."""
     unreadable = [c for c in inputs_needed if c in df.attrs.get("invalid", {})]
     if unreadable:
         raise _runs.RunTableError(df.attrs["invalid"][unreadable[0]])
     missing = [c for c in inputs_needed if c not in df.columns]
     if missing:
-        raise _runs.RunTableError(f"targets lack column(s) {missing} that the candidate laws need; "
+        raise _runs.RunTableError(f"{what} lack column(s) {missing} that the candidate laws need; "
                                   f"columns are {list(df.columns)}")
     lines = df.attrs.get("lines")  # a file's line numbers (`read_frame`), else the rows' positions
     where = lambda idx: (f"lines {', '.join(str(lines[i]) for i in idx[:10])}" if lines
@@ -161,13 +162,13 @@ def target_inputs(df: pd.DataFrame, inputs_needed: Sequence[str]) -> pd.DataFram
         lo, hi = RANGES.get(c, (0.0, np.inf))
         off = ~bad & ((v < lo) | (v > hi))
         if off.any():
-            raise _runs.RunTableError(f"targets: column {c!r} has implausible values in {where(np.flatnonzero(off))} "
+            raise _runs.RunTableError(f"{what}: column {c!r} has implausible values in {where(np.flatnonzero(off))} "
                                       f"(e.g. {v[off][0]:.4g}); {c} of a language-model run lies in [{lo:.0e}, "
                                       f"{hi:.0e}]: check the units (7e9 for 7B, not 7)"
                                       + (FROM_C if c == "D" and "D" in df.attrs.get("derived", ()) else ""))
         if bad.any():
             first = df[c].iloc[int(np.flatnonzero(bad)[0])]
-            raise _runs.RunTableError(f"targets: column {c!r} must hold numbers{' > 0' if c in POSITIVE else ''}; "
+            raise _runs.RunTableError(f"{what}: column {c!r} must hold numbers{' > 0' if c in POSITIVE else ''}; "
                                       f"{where(np.flatnonzero(bad))} "
                                       f"(e.g. {first if isinstance(first, str) else float(first)!r})")
     return out

@@ -70,11 +70,15 @@ QUALIFIED = ("non_embedding_",)
 def alias(name) -> str | None:
     """The canonical column an alias names (`ALIASES`), read as a person writes it: any case, spaces or hyphens for
     underscores (``Training Tokens``, ``model-size``), and a leading ``#`` for "number of" (``#Params``); None if none."""
+    return next((ALIASES[k] for k in _alias_keys(name) if k in ALIASES), None)
+
+
+def _alias_keys(name) -> tuple[str, ...]:
+    """The spellings of ``name`` looked up in `ALIASES`: lower case, then spaces and hyphens as underscores, each with
+    and without a leading ``#``."""
     key = str(name).strip().lower()
-    for k in (key, re.sub(r"[\s\-]+", "_", key), key.lstrip("#").strip(), re.sub(r"[\s\-]+", "_", key.lstrip("#").strip())):
-        if k in ALIASES:
-            return ALIASES[k]
-    return None
+    bare = key.lstrip("#").strip()
+    return key, re.sub(r"[\s\-]+", "_", key), bare, re.sub(r"[\s\-]+", "_", bare)
 
 # A count column named with its unit ('params_M', 'tokens_B', 'model_size (B)', 'tokens_billions'): an alias of
 # N, D, ... whose values are multiplied by the unit on reading, with a note.
@@ -279,7 +283,7 @@ def canonical_names(df: pd.DataFrame, source: str) -> tuple[pd.DataFrame, list[s
         plain, unit = alias(col), unit_alias(col)
         if col in canonical or (plain is None and unit is None):
             continue
-        qualified = any(re.sub(r"[\s\-]+", "_", str(col).strip().lower().lstrip("#")).startswith(q) for q in QUALIFIED)
+        qualified = any(k.startswith(q) for k in _alias_keys(col) for q in QUALIFIED)
         rank = 2 if len(str(col).strip()) == 1 else (0 if plain is not None and not qualified else 1)
         reading[col] = (plain, None, rank) if plain is not None else (unit[0], unit[1], rank)
     rank = lambda c: reading[c][2]  # noqa: E731

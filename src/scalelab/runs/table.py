@@ -48,6 +48,7 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from scalelab.levels import is_count
 from scalelab.runs.columns import (FROM_C, LOSS_MAX, NUMERIC, POSITIVE, RANGES, RunTableError, canonical_names,
                                    duplicate_columns, implied_amounts, map_columns, numbers)
 from scalelab.runs.rows import (conflicting_losses, implied_runs, named_rows, one_letter_amount, repeated_rows,
@@ -155,7 +156,7 @@ class RunTable:
     def drop_highest_loss(self, n: int) -> "RunTable":
         """Drop the ``n`` highest-loss rows (Epoch's convention on the Chinchilla data). Runs whose loss is empty
         (crashed or unfinished) are not among them: they stay, for the command to leave out or refuse as it does."""
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
+        if not is_count(n):
             raise ValueError(f"drop_highest_loss: n counts runs, a whole number >= 0; got {n!r}")
         if not n:
             return self
