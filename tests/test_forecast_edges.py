@@ -13,6 +13,10 @@ from scalelab.forecast.calibrate import extrapolation_distance
 
 TRUTH = {"E": 1.7, "A": 400.0, "B": 1000.0, "alpha": 0.34, "beta": 0.28}
 
+# The tests that forecast with every candidate law (laws="auto") compile each law's rolling-origin program for
+# their table's shape bucket; on 30 runs each, and on one xdist worker, the second one finds them compiled.
+AUTO_30 = pytest.mark.xdist_group("forecast_edges_auto_30")
+
 
 def ladder(seed=0):
     """7 sizes 2e7-2e9 x 5 tokens per parameter (5-80), Chinchilla truth times 0.5% log-normal noise."""
@@ -176,6 +180,7 @@ def test_settled_flags_a_forecast_that_jumps_when_the_largest_size_joins():
     assert settled(logs[:2], first[:2], errors[:2], origin).all()  # fewer than two would stay: all stay
 
 
+@AUTO_30
 def test_a_law_whose_whole_table_fit_jumps_takes_no_weight():
     """Found by a new-user trial: on 30 runs (6 sizes 3e7-3e9 x 5-80 tokens per parameter, Hoffmann's law, 0.5% noise)
     Farseer's fit to the whole table forecast 2.5e10 parameters 14% below its first origin's fit, which had missed
@@ -246,8 +251,9 @@ def test_a_targets_C_far_from_6ND_is_said_to_be_unread():
     assert target_frame({"N": [4e9], "N_active": [1e9], "D": [8e10], "C": [4.8e20]}).attrs["warnings"] == []
 
 
+@AUTO_30
 def test_an_idle_axis_and_a_stray_C_leave_the_forecast_as_it_was():
-    runs, at = ladder(), {"N": [4e9], "D": [8e10]}
+    runs, at = ladder().iloc[:30], {"N": [4e9], "D": [8e10]}  # 6 sizes: the shapes of the test above
     plain = scalelab.forecast(runs, at)
     fc = scalelab.forecast(runs.assign(E=1.0), {**at, "E": [1.0], "C": [6e-3 * 4e9 * 8e10]})
     assert fc.weights == plain.weights
