@@ -233,3 +233,44 @@ def test_dropping_the_highest_losses_of_a_curve_table_drops_runs():
     t = scalelab.read(checkpoints(runs).assign(run_id=lambda f: f.groupby(["N", "D"], sort=False).ngroup()))
     kept = t.drop_highest_loss(3).final_points()
     np.testing.assert_array_equal(np.sort(kept.column("loss")), np.sort(runs["loss"].to_numpy())[:-3])
+
+
+def test_columns_no_law_reads_may_have_empty_cells_among_their_words_and_numbers():
+    """Found by a trial of the benchmark's exact command: an export's unread column with empty cells ('hellaswag':
+    numbers and blanks; 'notes': words and blanks) made every forecast and fit fail after fitting (TypeError from
+    sorting its labels: pandas 3 keeps a missing cell missing where pandas 2 wrote it as 'nan'). Such columns are
+    carried untouched and the answer is the one of the table without them; a column that tells two ladders apart
+    is still found with some of its cells empty; a family column with an empty cell still chooses its families."""
+    from scalelab.fit.identify import ladder_warnings
+
+    df = ladder(n_sizes=6, tpp=(5.0, 20.0, 80.0))
+    blanks = np.arange(len(df)) % 3 == 0
+    messy = df.assign(hellaswag=np.where(blanks, np.nan, 0.31), notes=np.where(blanks, None, "ok"))
+    at = {"N": [4e9], "D": [8e10]}
+    fc = scalelab.forecast(messy, at, laws="chinchilla", progress=False)
+    ref = scalelab.forecast(df, at, laws="chinchilla", progress=False)
+    np.testing.assert_allclose([fc.loss[0], fc.lo[0], fc.hi[0]], [ref.loss[0], ref.lo[0], ref.hi[0]], rtol=1e-12)
+    assert any("'hellaswag'" in n and "'notes'" in n for n in fc.notes if "left untouched" in n)
+    fit = scalelab.fit(messy, "chinchilla", starts=64)
+    assert fit.params == pytest.approx(scalelab.fit(df, "chinchilla", starts=64).params, rel=1e-12)
+
+    two = pd.concat([df.assign(dataset="c4"), df.assign(loss=df["loss"] * 1.08, dataset="pile")], ignore_index=True)
+    two.loc[[0, 25], "dataset"] = np.nan  # two runs whose dataset was not logged
+    (w,) = ladder_warnings(scalelab.read(two), ["N", "D"])
+    assert w.startswith("column 'dataset' (c4: 17, nan: 2, pile: 17 runs)") and "median 8%" in w
+
+    fam = df.assign(family=["a"] * 8 + [np.nan] + ["b"] * 9)
+    assert len(scalelab.read(fam, family="a")) == 8
+    with pytest.raises(RunTableError, match=r"no runs of family \['c'\]; the 'family' column holds: a, b, nan"):
+        scalelab.read(fam, family="c")
+
+
+def test_labels_read_a_missing_cell_as_one_text_under_any_pandas():
+    from scalelab.labels import MISSING, as_text
+
+    s = pd.Series(["c4", np.nan, None, 3, 2.5], index=[5, 6, 7, 8, 9])
+    out = as_text(s)
+    assert list(out) == ["c4", MISSING, MISSING, "3", "2.5"] and list(out.index) == [5, 6, 7, 8, 9]
+    assert list(as_text(pd.Series(["a", pd.NA], dtype="string"))) == ["a", MISSING]
+    assert list(as_text([1.0, float("nan")])) == ["1.0", MISSING]
+    assert np.unique(as_text(s).to_numpy()).tolist() == sorted(["c4", "nan", "3", "2.5"])

@@ -29,6 +29,7 @@ from scalelab.bayes import reparam as _reparam
 from scalelab.bayes.likelihoods import LIKELIHOODS, noise_distribution
 from scalelab.bayes.priors import resolve_priors
 from scalelab.fit.problem import prepare
+from scalelab.labels import as_text
 
 
 def group_index(table: _runs.RunTable, groups) -> tuple[np.ndarray | None, tuple]:
@@ -56,7 +57,7 @@ def group_index(table: _runs.RunTable, groups) -> tuple[np.ndarray | None, tuple
         raise ValueError(f"groups: {table.rows(table.df.index[missing])} have no group label; give every run one "
                          f"(or leave those runs out)")
     if labels.dtype == object:  # mixed types (text and numbers) sort as text
-        labels = labels.astype(str)
+        labels = as_text(labels)
     uniq, idx = np.unique(labels, return_inverse=True)
     return idx.astype(np.int32), tuple(u.item() if hasattr(u, "item") else u for u in uniq)
 

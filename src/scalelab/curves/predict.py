@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from scalelab import laws as _laws
+from scalelab.labels import as_text
 from scalelab.laws import schedule as _schedule
 from scalelab.laws.base import is_curve_law
 from scalelab.programs import float64, per_law
@@ -102,7 +103,7 @@ def relative_errors(fit, table) -> pd.DataFrame:
     df = curve_inputs(table)
     pred = predict_table(fit, df)
     rel = np.abs(pred - df["loss"].to_numpy(float)) / df["loss"].to_numpy(float)
-    g = pd.Series(rel, index=df.index).groupby(df["run_id"].astype(str).to_numpy(), sort=False)
+    g = pd.Series(rel, index=df.index).groupby(as_text(df["run_id"]).to_numpy(), sort=False)
     return pd.DataFrame({"mean_rel_error": g.mean(), "worst_rel_error": g.max(), "rows": g.size()})
 
 
@@ -115,7 +116,7 @@ def thin(table, every: int, keep_kinks: float | None = 0.01) -> pd.DataFrame:
     is kept, with its neighbours: a step change stays a step change instead of being smeared.
     """
     df = getattr(table, "df", table)
-    key = df["run_id"].astype(str).to_numpy()
+    key = as_text(df["run_id"]).to_numpy()
     pos = df.groupby(key, sort=False).cumcount().to_numpy()
     size = df.groupby(key, sort=False)["step"].transform("size").to_numpy()
     keep = (pos % every == 0) | (pos == size - 1)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from scalelab.labels import as_text
 from scalelab.laws.schedule import after_peak
 from scalelab.runs.design import d_follows_n
 from scalelab.runs.columns import NUMERIC, TEXT, TOKENS_PER_PARAM, compute_mismatch
@@ -78,7 +79,7 @@ def family_warnings(table, inputs) -> list[str]:
     if "family" not in table.columns:
         return []
     fam = table.df["family"]
-    groups = {str(k): g.index for k, g in table.df.groupby(fam.astype(str), sort=True) if str(k) != "nan"}
+    groups = {str(k): g.index for k, g in table.df.groupby(as_text(fam), sort=True) if str(k) != "nan"}
     if len(groups) < 2:
         return []
     if "N" in table.columns and all(table.df.loc[idx, "N"].max() <= 1.05 * table.df.loc[idx, "N"].min()
@@ -118,7 +119,7 @@ def ladder_warnings(table, inputs) -> list[str]:
     for col in df.columns:
         if col in NUMERIC or col in TEXT or col in keys:
             continue
-        label = df[col].astype(str).to_numpy()
+        label = as_text(df[col]).to_numpy()
         values = np.unique(label)
         if not 2 <= len(values) <= min(10, len(df) // 2):  # a few groups, each of two runs or more
             continue

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from scalelab import runs as _runs
+from scalelab.labels import as_text
 from scalelab.laws.base import is_curve_law
 from scalelab.runs.columns import LOSS_MAX
 
@@ -30,7 +31,7 @@ def fitted_runs(table: _runs.RunTable, law, weights) -> np.ndarray:
     fitted = np.atleast_2d(np.asarray(weights)) > 0
     if not is_curve_law(law) or "run_id" not in table.df.columns:
         return fitted.sum(axis=1)
-    codes = pd.factorize(table.df["run_id"].astype(str))[0]
+    codes = pd.factorize(as_text(table.df["run_id"]))[0]
     order = np.argsort(codes, kind="stable")
     first = np.flatnonzero(np.r_[True, np.diff(codes[order]) != 0])  # each run's first column once sorted
     return np.logical_or.reduceat(fitted[:, order], first, axis=1).sum(axis=1)

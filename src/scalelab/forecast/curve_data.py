@@ -14,6 +14,7 @@ import pandas as pd
 from scalelab import runs as _runs
 from scalelab.laws.curves import CURVE_INPUTS
 from scalelab.fit.problem import curve_rows
+from scalelab.labels import as_text
 from scalelab.runs.columns import canonical_names
 
 
@@ -105,7 +106,7 @@ def targets(at) -> pd.DataFrame:
 
 def schedules(tg: pd.DataFrame) -> tuple:
     """``(rows sorted by run and step with one row per (run, step), index of each target row in them)``."""
-    key = tg["run_id"].astype(str)
+    key = as_text(tg["run_id"])
     sched = tg.assign(run_id=key).sort_values(["run_id", "step"], kind="stable")
     dup = sched.duplicated(["run_id", "step"], keep=False)
     clash = sched[dup].groupby(["run_id", "step"])["lr"].nunique()

@@ -51,6 +51,7 @@ from scalelab.forecast.result import Forecast
 from scalelab.forecast.curve_data import (curve_origins, fit_rows, schedules, target_is_schedule, targets,
                                           training_table, trunk_warnings)
 from scalelab.laws.base import is_curve_law
+from scalelab.labels import as_text
 from scalelab.laws.curves import CURVE_INPUTS
 from scalelab.laws.schedule import after_peak
 from scalelab.programs import float64, per_law
@@ -184,7 +185,7 @@ def forecast_curves(runs, at, laws="auto", ci: float = 0.9, *, truncate=(0.5,), 
     table, w, warnings = training_table(table)
     df = table.df
     notes = ()
-    run = df["run_id"].astype(str).to_numpy()
+    run = as_text(df["run_id"]).to_numpy()
     step = df["step"].to_numpy(float)
     logy = np.log(df["loss"].to_numpy(float))
     valid = w > 0

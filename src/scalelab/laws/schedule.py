@@ -37,6 +37,8 @@ import math
 import numpy as np
 import pandas as pd
 
+from scalelab.labels import as_text
+
 __all__ = ["is_curve_table", "check_curve_table", "final_rows", "encode", "knots_of",
            "constant", "cosine", "wsd", "per_step", "after_peak", "schedule_table", "DEFAULT_SEGMENTS", "DEFAULT_MAX_KNOTS"]
 
@@ -77,7 +79,7 @@ def check_curve_table(df: pd.DataFrame, source: str = "<DataFrame>", need_lr: bo
         raise error(f"{source}: column 'step' is missing or non-numeric in {rows(df.index[step.isna()])}")
     if (step < 0).any():
         raise error(f"{source}: column 'step' must be >= 0; {rows(df.index[step < 0])} are negative")
-    runs = df["run_id"].astype(str)
+    runs = as_text(df["run_id"])
     steps = step.to_numpy()
     for run, pos in runs.groupby(runs, sort=False).indices.items():  # positions: a DataFrame's labels may repeat
         s, idx = steps[pos], df.index[pos]
@@ -115,7 +117,7 @@ def check_curve_table(df: pd.DataFrame, source: str = "<DataFrame>", need_lr: bo
 def final_rows(df: pd.DataFrame) -> pd.DataFrame:
     """Each run's last checkpoint (largest ``step``), in the order runs first appear."""
     step = pd.to_numeric(df["step"], errors="coerce").to_numpy(float)
-    codes = pd.factorize(df["run_id"].astype(str))[0]  # runs numbered in the order they first appear
+    codes = pd.factorize(as_text(df["run_id"]))[0]  # runs numbered in the order they first appear
     order = np.lexsort((np.arange(len(step)), -step, codes))  # per run: largest step first, then the earlier row
     first = order[np.r_[True, np.diff(codes[order]) != 0]]
     return df.iloc[first]  # by position: a DataFrame's index labels may repeat (pd.concat)
@@ -167,7 +169,7 @@ def encode(df: pd.DataFrame, max_segment: float | None = None, max_knots: int = 
         check_curve_table(df, need_lr=True)
     step = df["step"].to_numpy(dtype=float)
     lr = df["lr"].to_numpy(dtype=float)
-    runs = df["run_id"].astype(str).to_numpy()
+    runs = as_text(df["run_id"]).to_numpy()
     codes, uniq = pd.factorize(runs, sort=False)
     knots = []
     for r in range(len(uniq)):  # data preparation at the edge, once per table
@@ -215,7 +217,7 @@ def wsd(steps: int, peak_lr: float, warmup: int = 0, decay_frac: float = 0.2, fi
 def after_peak(df: pd.DataFrame) -> pd.DataFrame:
     """The rows of a curve table (``run_id, step, lr``) at or after their run's largest learning rate, as
     ``run, step, lr, peak`` (the warm-up's rows left out): where a run decays, and to what."""
-    out = pd.DataFrame({"run": df["run_id"].astype(str).to_numpy(),
+    out = pd.DataFrame({"run": as_text(df["run_id"]).to_numpy(),
                         "step": pd.to_numeric(df["step"], errors="coerce").to_numpy(),
                         "lr": pd.to_numeric(df["lr"], errors="coerce").to_numpy()}).sort_values(["run", "step"])
     out["peak"] = out.groupby("run")["lr"].transform("max")

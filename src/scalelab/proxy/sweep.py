@@ -40,6 +40,8 @@ from .atomic import remove_stale, replace_atomic
 from .config import RunSpec
 from .train import read_schedule, train_run
 
+from scalelab.labels import as_text
+
 __all__ = ["sweep", "read_runs", "shard_path", "parse_shard", "append_row", "check_target", "MARKER", "curves_path",
            "legacy_columns"]
 
@@ -198,7 +200,7 @@ def sweep(
     for p in existing:
         df = _read_one(p)
         if "run_id" in df:
-            done.update(df["run_id"].astype(str))
+            done.update(as_text(df["run_id"]))
     ids_of = {id(s): _schedule_for(s, schedule)[0] for s in mine}
     todo = [s for s in mine if ids_of[id(s)] not in done]
     if limit is not None:

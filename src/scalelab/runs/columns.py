@@ -19,6 +19,8 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
+from scalelab.labels import as_text
+
 NUMERIC = ("N", "N_total", "N_active", "D", "C", "loss", "E", "k", "S", "G", "U_D", "lr",
            "batch_size", "density", "step")
 POSITIVE = ("N", "N_total", "N_active", "D", "C", "loss", "E", "k", "G", "U_D", "lr", "batch_size")
@@ -160,7 +162,7 @@ def numbers(values, col: str | None = None) -> pd.Series:
     out = pd.to_numeric(raw, errors="coerce").astype(float)
     text = out.isna() & raw.notna()
     if col in AMOUNTS and text.any():
-        cells = raw[text].astype(str)
+        cells = as_text(raw[text])
         grouped = pd.to_numeric(cells.where(cells.str.fullmatch(GROUPED)).str.replace(",", ""), errors="coerce")
         cells = cells.where(~cells.str.fullmatch(_DECIMAL_COMMA), cells.str.replace(",", ".", regex=False))
         parts = cells.str.extract(_SUFFIXED)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from scalelab.labels import as_text
+
 # |corr(log N, log D)| above this, with a residual scatter below DEPENDENCE_SCATTER decades, is
 # "D proportional to N" (a fixed tokens-per-parameter ratio, or any power of N).
 DEPENDENCE_CORR = 0.999
@@ -42,7 +44,7 @@ def checkpoints_needed(df: pd.DataFrame, last: pd.DataFrame) -> str | None:
     parameter), the checkpoints are the only independent D variation there is (the Hitchhiker protocol, Choshen
     et al. 2025). A checkpoint of a decaying schedule sits above the loss of a run trained to that D, which the
     returned reason says."""
-    if not (df["D"].groupby(df["run_id"].astype(str)).nunique() > 1).any():
+    if not (df["D"].groupby(as_text(df["run_id"])).nunique() > 1).any():
         return None  # D written once per run (its final D on every row): the checkpoints hold no other D
     if len(last) < MIN_FINAL_RUNS:
         short = f"only {len(last)} runs"

@@ -14,6 +14,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from scalelab.labels import as_text
 from scalelab.runs.columns import RunTableError
 from scalelab.runs.table import RunTable, from_dataframe, named_columns
 
@@ -229,7 +230,7 @@ def _of_families(table: RunTable, raw: pd.DataFrame, family, columns, lines) -> 
     if "family" not in table.columns:
         raise RunTableError(f"{table.source}: no 'family' column to choose the runs of {names} from; columns are "
                             f"{table.columns}")
-    values = table.df["family"].astype(str).str.strip()
+    values = as_text(table.df["family"]).str.strip()
     known = sorted(set(values))
     unknown = [n for n in names if n not in known]
     if unknown:
@@ -237,7 +238,7 @@ def _of_families(table: RunTable, raw: pd.DataFrame, family, columns, lines) -> 
         raise RunTableError(f"{table.source}: no runs of family {unknown}; the 'family' column holds: {shown}")
     # which raw rows: their own family cells, read under the same names (the table's rows may have been sorted or
     # merged when read, so its order is not the file's)
-    keep = named_columns(raw, table.source, columns)[0]["family"].astype(str).str.strip().isin(names).to_numpy()
+    keep = as_text(named_columns(raw, table.source, columns)[0]["family"]).str.strip().isin(names).to_numpy()
     kept = from_dataframe(raw[keep], source=table.source, columns=columns,
                           lines=None if lines is None else [ln for ln, k in zip(lines, keep) if k])
     others = (~keep).sum()

@@ -10,6 +10,7 @@ from typing import Iterable, Mapping
 import numpy as np
 import pandas as pd
 
+from scalelab.labels import as_text
 from scalelab.runs.columns import C_FACTOR, NUMERIC, TOKENS_PER_PARAM, compute_ratio, implied_amounts, numbers
 
 
@@ -138,7 +139,7 @@ def split_rows(df: pd.DataFrame) -> tuple[pd.DataFrame, list]:
     if not {"run_id", "step"} <= set(df.columns) or not df["run_id"].duplicated().any():
         return df, []
     step = pd.to_numeric(df["step"], errors="coerce").to_numpy(float)
-    code = pd.MultiIndex.from_arrays([df["run_id"].astype(str).to_numpy(), step]).factorize()[0]
+    code = pd.MultiIndex.from_arrays([as_text(df["run_id"]).to_numpy(), step]).factorize()[0]
     size = np.bincount(code[code >= 0], minlength=code.max() + 1)[code]  # rows in each row's (run, step)
     pos = np.flatnonzero((size > 1) & np.isfinite(step) & (code >= 0))
     if not len(pos):
@@ -174,7 +175,7 @@ def sort_curves(df: pd.DataFrame) -> tuple[pd.DataFrame, list]:
     if "lr" not in df.columns or {"D", "C"} & set(df.columns):  # a sweep's final losses (run_id a model's name,
         return df, []  # step each run's length, D at each row) would read as checkpoints: only lr curves are sorted
     step = pd.to_numeric(df["step"], errors="coerce")
-    run = pd.Series(pd.factorize(df["run_id"].astype(str), sort=False)[0], index=df.index)
+    run = pd.Series(pd.factorize(as_text(df["run_id"]), sort=False)[0], index=df.index)
     if step.isna().any() or pd.DataFrame({"run": run, "step": step}).duplicated().any():
         return df, []
     back = step.groupby(run).diff() < 0  # a run's step going back in the file's order

@@ -48,6 +48,7 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from scalelab.labels import as_text
 from scalelab.levels import is_count
 from scalelab.runs.columns import (FROM_C, LOSS_MAX, NUMERIC, POSITIVE, RANGES, RunTableError, canonical_names,
                                    duplicate_columns, implied_amounts, map_columns, numbers)
@@ -184,7 +185,7 @@ class RunTable:
         raw = self.df[name] if name in self.invalid and name in self.df.columns else None
         if isinstance(raw, pd.Series):
             values = numbers(raw, name).to_numpy()
-            words = raw.notna().to_numpy() & np.isnan(values) & ~raw.astype(str).str.contains(r"\d").to_numpy()
+            words = raw.notna().to_numpy() & np.isnan(values) & ~as_text(raw).str.contains(r"\d").to_numpy()
             missing = raw.isna().to_numpy() | np.isinf(values) | words
         else:
             missing = np.zeros(1, bool)

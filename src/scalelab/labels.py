@@ -1,0 +1,24 @@
+"""Cells read as labels: run ids, families, groups, the values of a column no law reads.
+
+The one conversion of a column to text. ``Series.astype(str)`` turns a missing cell into the text 'nan' under
+pandas 2 but keeps it missing (a float NaN among strings) under pandas 3, where sorting, ``np.unique`` and
+grouping the labels then fail or drop those rows. Here a missing cell (NaN, None, pd.NA) is the label `MISSING`
+under both.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+MISSING = "nan"
+
+
+def as_text(values) -> pd.Series:
+    """``values`` (a Series, array or list) as a Series of str, a missing cell as `MISSING`; numbers as ``str()``
+    writes them ('1.0', '3'). The index of a Series is kept."""
+    s = values if isinstance(values, pd.Series) else pd.Series(np.asarray(values, dtype=object))
+    return s.astype(object).where(s.notna(), MISSING).map(str).astype(object)
+
+
+__all__ = ["as_text", "MISSING"]
