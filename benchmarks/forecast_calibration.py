@@ -3,8 +3,8 @@
 Each data set is a model-size ladder (``--sizes`` sizes from 3e7 parameters up, each trained at
 ``--ratios`` tokens per parameter) whose losses come from a *coupled* truth (a kappa != 1 Skaling
 law or a Farseer law) times log-normal noise. `forecast(laws=...)` fits the candidate set on it
-and forecasts one new run of the next sizes (1 to 2 size steps beyond the table, 20 tokens per
-parameter, with its own noise). Printed: the share of new runs inside their ``--ci`` interval
+and forecasts one new run of the next sizes (1 to 2 size steps beyond the table, or ``--beyond`` multiples
+of the largest size; 20 tokens per parameter, with its own noise). Printed: the share of new runs inside their ``--ci`` interval
 (nominal ``--ci``), with its binomial standard error, the median relative width, and the mean
 absolute relative error of the point forecast.
 
@@ -46,6 +46,8 @@ def main(argv=None) -> int:
     ap.add_argument("--sizes", type=int, default=6)
     ap.add_argument("--ratios", default="5,20,80")
     ap.add_argument("--sigma", type=float, default=0.005, help="log-loss noise sd of every run")
+    ap.add_argument("--beyond", default="2,4", help="the new runs' sizes, as multiples of the largest size (default: "
+                    "1 and 2 size steps beyond)")
     ap.add_argument("--laws", default="auto")
     ap.add_argument("--ci", type=float, default=0.9)
     ap.add_argument("--jsonl", help="also write each set's forecast details and new runs here (for --rescore)")
@@ -61,7 +63,8 @@ def main(argv=None) -> int:
     ratios = np.array([float(r) for r in args.ratios.split(",")])
     N = np.repeat(sizes, len(ratios))
     D = N * np.tile(ratios, len(sizes))
-    Nt = sizes[-1] * step ** np.array([1.0, 2.0])
+    factors = np.array([float(f) for f in args.beyond.split(",")])
+    Nt = sizes[-1] * factors
     at = pd.DataFrame({"N": Nt, "D": 20.0 * Nt})
     truth_t = np.asarray(law(params, N=at["N"].to_numpy(), D=at["D"].to_numpy()), float)
     rng = np.random.default_rng(12345)
@@ -85,9 +88,14 @@ def main(argv=None) -> int:
     print(f"device: {device_name()}")
     print(f"truth {args.truth} {params}; {args.sets} ladders of {len(N)} runs ({args.sizes} sizes x {len(ratios)} "
           f"ratios, noise sd {args.sigma}); candidates {args.laws}")
-    print(f"{100 * args.ci:g}% interval coverage of new runs 1-2 size steps beyond: {cov:.3f} (se {se:.3f}); "
+    print(f"{100 * args.ci:g}% interval coverage of new runs {args.beyond} x the largest size: {cov:.3f} (se {se:.3f}); "
           f"median relative width {100 * np.median(widths):.2f}%; mean ARE {100 * np.mean(ares):.2f}%; "
           f"{time.perf_counter() - t0:.0f} s")
+    by = np.reshape(inside, (args.sets, len(factors))).mean(axis=0)
+    w_by = np.median(np.reshape(widths, (args.sets, len(factors))), axis=0)
+    e_by = np.mean(np.reshape(ares, (args.sets, len(factors))), axis=0)
+    print("by distance: " + "; ".join(f"{f:g}x {c:.3f} ({100 * w:.1f}% wide, ARE {100 * e:.2f}%)"
+                                      for f, c, w, e in zip(factors, by, w_by, e_by)))
     return 0
 
 
