@@ -3,10 +3,11 @@
 Each data set is a model-size ladder (``--sizes`` sizes from 3e7 parameters up, each trained at
 ``--ratios`` tokens per parameter) whose losses come from a *coupled* truth (a kappa != 1 Skaling
 law or a Farseer law) times log-normal noise. `forecast(laws=...)` fits the candidate set on it
-and forecasts one new run of the next sizes (1 to 2 size steps beyond the table, or ``--beyond`` multiples
-of the largest size; 20 tokens per parameter, with its own noise). Printed: the share of new runs inside their ``--ci`` interval
-(nominal ``--ci``), with its binomial standard error, the median relative width, and the mean
-absolute relative error of the point forecast.
+and forecasts one new run of the next sizes (1 to 2 size steps beyond the table, or ``--beyond``
+multiples of the largest size; 20 tokens per parameter, with its own noise). Printed: the share of
+new runs inside their ``--ci`` interval (nominal ``--ci``), with its binomial standard error, the
+median relative width, and the mean absolute relative error of the point forecast; then the same
+per distance.
 
     python benchmarks/forecast_calibration.py [--truth skaling|farseer] [--sets 40] [--laws auto] [--jsonl F]
     python benchmarks/forecast_calibration.py --rescore F   # today's interval rule on the saved fits
