@@ -271,3 +271,31 @@ def test_one_rule_tells_curve_laws_apart():
     curve = {lw.name for lw in laws.all_laws() if laws.is_curve_law(lw)}
     assert curve == {lw.name for lw in laws.all_laws() if isinstance(lw, laws.curves.CurveLaw)} == {"multipower", "lr_annealing"}
     assert not laws.is_curve_law(laws.get("chinchilla")) and not laws.is_curve_law("multipower")  # a name is no law
+
+
+def test_checkpoints_without_a_run_and_two_columns_naming_the_runs_are_refused(tmp_path):
+    """Found by a trial of exports: checkpoints whose run_id cell is empty were fitted as one made-up run whose
+    schedule was pieced from three runs' rows (exit 0; and the curve forecast ended in 'error: nan'); and a table
+    with two run-id columns ('run': one sweep name; 'name': the runs) was read by whichever came first, said to be
+    'the same values', because both read as no numbers at all. Both are now refused, saying why, where a curve law
+    reads them; a copy of the run ids under a second name is still read once."""
+    df = curves()
+    blank = df.astype({"run_id": object})
+    blank.loc[[5, 25, 45], "run_id"] = np.nan
+    path = tmp_path / "blank.csv"
+    blank.to_csv(path, index=False)
+    want = r"column 'run_id' is empty in lines 7, 27, 47: each checkpoint must name its run"
+    with pytest.raises(scalelab.RunTableError, match=want):
+        scalelab.fit(path, "lr_annealing")
+    at = schedule.schedule_table(schedule.cosine(3000, 3e-3, 100, 3e-4), every=500, run_id="long")
+    with pytest.raises(scalelab.RunTableError, match=want):
+        scalelab.forecast(path, at, laws="lr_annealing", progress=False)
+
+    two = df.rename(columns={"run_id": "name"}).assign(run="sweep1")[["run", "name", "step", "lr", "loss"]]
+    with pytest.raises(scalelab.RunTableError, match="columns 'run' and 'name' both mean 'run_id'"):
+        scalelab.fit(two, "lr_annealing")
+    copy = df.rename(columns={"run_id": "name"}).assign(run=df["run_id"])[["run", "name", "step", "lr", "loss"]]
+    table = scalelab.read(copy)
+    assert any("column 'name' repeats 'run' (the same values)" in n for n in table.notes)
+    ref = scalelab.fit(df, "lr_annealing")
+    assert scalelab.fit(table, "lr_annealing").params == pytest.approx(ref.params, rel=1e-9)

@@ -274,3 +274,14 @@ def test_labels_read_a_missing_cell_as_one_text_under_any_pandas():
     assert list(as_text(pd.Series(["a", pd.NA], dtype="string"))) == ["a", MISSING]
     assert list(as_text([1.0, float("nan")])) == ["1.0", MISSING]
     assert np.unique(as_text(s).to_numpy()).tolist() == sorted(["c4", "nan", "3", "2.5"])
+
+
+def test_a_family_of_whole_numbers_with_an_empty_cell_is_chosen_by_its_number():
+    """Found by a trial: a family column of whole numbers with one empty cell is read as decimals, and
+    ``--family 1`` found no runs ('the family column holds: 1.0, 2.0, nan'). Whole decimals are read as whole."""
+    from scalelab.labels import as_text
+
+    df = ladder(n_sizes=5).assign(family=[1, 1, 1, 1, 1, 2, 2, 2, 2, np.nan])
+    assert len(scalelab.read(df, family="1")) == 5 and len(scalelab.read(df, family="2")) == 4
+    assert list(as_text(pd.Series([1.0, np.nan, 2.0]))) == ["1", "nan", "2"]
+    assert list(as_text(pd.Series([1.0, 2.5]))) == ["1.0", "2.5"]  # not every value whole: written as they are

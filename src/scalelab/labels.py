@@ -16,8 +16,17 @@ MISSING = "nan"
 
 def as_text(values) -> pd.Series:
     """``values`` (a Series, array or list) as a Series of str, a missing cell as `MISSING`; numbers as ``str()``
-    writes them ('1.0', '3'). The index of a Series is kept."""
+    writes them ('2.5', '3'), except that a column of decimals whose every value is whole is written as whole
+    numbers ('1', not '1.0': a column of integers with one empty cell is read as decimals). The index of a Series
+    is kept."""
     s = values if isinstance(values, pd.Series) else pd.Series(np.asarray(values, dtype=object))
+    if pd.api.types.is_float_dtype(s.dtype):
+        v = s.to_numpy(float)
+        ok = np.isfinite(v)
+        if ok.any() and np.all(v[ok] == np.round(v[ok])) and np.all(np.abs(v[ok]) < 2.0 ** 53):
+            out = s.astype(object).copy()
+            out[ok] = [str(int(t)) for t in v[ok]]
+            s = out
     return s.astype(object).where(s.notna(), MISSING).map(str).astype(object)
 
 

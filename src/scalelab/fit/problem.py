@@ -52,7 +52,7 @@ def curve_rows(table: _runs.RunTable) -> tuple:
         if c not in df.columns:
             raise _runs.RunTableError(f"{table.source}: column {c!r} missing; a curve law needs run_id, step, lr and "
                                       f"loss per row (columns are {table.columns})")
-    for c in ("step", "lr"):
+    for c in ("run_id", "step", "lr"):  # run_id first: two columns naming the runs explain a bad step order
         if c in table.invalid:
             raise _runs.RunTableError(table.invalid[c])
     loss = pd.to_numeric(df["loss"], errors="coerce").to_numpy(float)

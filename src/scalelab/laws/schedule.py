@@ -67,13 +67,17 @@ def check_curve_table(df: pd.DataFrame, source: str = "<DataFrame>", need_lr: bo
                       error=CurveTableError, rows=_rows) -> None:
     """Raise ``error`` for a malformed curve table (one naming the run, rows and fix).
 
-    Checks: steps sorted within each run (rows in increasing ``step``), no duplicate step in a
+    Checks: every row names its run (``run_id`` not empty), steps sorted within each run (rows in increasing ``step``), no duplicate step in a
     run, every run with at least two rows, steps >= 0, and (``need_lr`` or an ``lr`` column
     present) ``lr`` present, finite and >= 0 on every row. ``rows``: how errors name the offending index labels
     (the run table passes its own, which names a file's lines).
     """
     if "run_id" not in df.columns or "step" not in df.columns:
         raise error(f"{source}: a curve table needs columns 'run_id' and 'step'; columns are {list(df.columns)}")
+    blank = df["run_id"].isna().to_numpy()
+    if blank.any():  # a checkpoint of no named run: pooled under one made-up run, its schedule pieced from others'
+        raise error(f"{source}: column 'run_id' is empty in {rows(df.index[blank])}: each checkpoint must name its "
+                    f"run; fill those cells, or drop the rows")
     step = pd.to_numeric(df["step"], errors="coerce")
     if step.isna().any():
         raise error(f"{source}: column 'step' is missing or non-numeric in {rows(df.index[step.isna()])}")

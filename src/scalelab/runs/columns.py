@@ -334,10 +334,15 @@ def _is_text(col, name: str | None = None) -> bool:
 
 
 def _same_values(a, b, name: str | None = None) -> bool:
-    """Whether two columns hold the same numbers (NaN where the other has NaN): one quantity written twice."""
-    if isinstance(a, pd.DataFrame) or isinstance(b, pd.DataFrame):
+    """Whether two columns hold the same values, one quantity written twice: the same numbers (to 1e-9, empty
+    where the other is empty), and the same text in every cell either of them writes as words (run ids)."""
+    if isinstance(a, pd.DataFrame) or isinstance(b, pd.DataFrame) or len(a) != len(b):
         return False
     x, y = (numbers(c, name).to_numpy() for c in (a, b))
+    words = (np.isnan(x) & a.notna().to_numpy()) | (np.isnan(y) & b.notna().to_numpy())
+    if not np.array_equal(as_text(a).to_numpy()[words], as_text(b).to_numpy()[words]):
+        return False
+    x, y = x[~words], y[~words]
     return bool(np.array_equal(np.isnan(x), np.isnan(y)) and np.allclose(x[~np.isnan(x)], y[~np.isnan(y)],
                                                                         rtol=1e-9, atol=0.0))
 

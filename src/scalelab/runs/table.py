@@ -319,7 +319,8 @@ def from_dataframe(df: pd.DataFrame, source: str = "<DataFrame>", *, columns: Ma
                               rows=lambda idx: named_rows(idx, lines=line_of))
         except RunTableError as bad:  # run_id and step are no curves (a model's name shared by runs of several
             # token budgets, W&B's 'Name' and 'Step'): refused where a curve law reads them; every row is a run
-            invalid.update(run_id=str(bad), step=str(bad))
+            for name in ("run_id", "step"):  # a clash of two run-id columns, found first, is the reason to give
+                invalid.setdefault(name, str(bad))
             not_curves = (f"{bad}. So the rows are not read as learning curves: each row is a run of its own, at its "
                           f"own N and D (a curve law refuses the table)")
     # rows of one (N, D) with other losses: a curve's checkpoints share N and differ in D, so only runs are checked
