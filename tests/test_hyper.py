@@ -90,3 +90,17 @@ def test_optimum_beyond_the_sweep_lands_on_the_edge():
     # conditional optimum at y0: 0.04 (x - xo) + 0.004 (y0 - yo) = 0
     assert np.log(r["lr_opt"]) == pytest.approx(xo - 0.1 * (np.log(BSS.min()) - yo), abs=1e-8)
     assert "edge of the swept batch_size range" in r["note"]
+
+
+def test_runs_of_no_family_are_a_cell_of_their_own():
+    """Found by a trial: a sweep whose family cell is empty for one run lost that run from its cell without a word
+    (pandas' groupby drops a missing key). It is now a cell of its own, and every run is in some cell."""
+    rows = [{"family": "a", "N": 1e8, "D": 1e9, "lr": lr, "batch_size": bs,
+             "loss": 3 + 0.02 * np.log(lr / 0.01) ** 2 + 0.01 * np.log(bs / 64) ** 2} for lr in LRS for bs in BSS]
+    df = pd.DataFrame(rows)
+    df.loc[0, "family"] = np.nan
+    opt = hyper.cell_optima(df)
+    assert len(opt) == 2 and opt["family"].isna().sum() == 1
+    assert opt["n_runs"].tolist() == [len(df) - 1, 1]
+    fits = hyper.fit_hyper_laws(opt)
+    assert set(fits) == {"a", "nan"}

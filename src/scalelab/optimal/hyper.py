@@ -124,7 +124,7 @@ def cell_optima(runs, cell: Sequence[str] | None = None, by: Sequence[str] = ("f
         cell = [c for c in ("N", "D") if c in df.columns] or ["C"]
     keys = [c for c in by if c in df.columns] + list(cell)
     rows = []
-    for key, g in df.groupby(keys, sort=True):
+    for key, g in df.groupby(keys, sort=True, dropna=False):  # runs of no family are a cell of their own
         key = key if isinstance(key, tuple) else (key,)
         r = dict(zip(keys, key))
         r.update(cell_optimum(g["lr"].to_numpy(float), g["batch_size"].to_numpy(float), g["loss"].to_numpy(float)))
@@ -165,7 +165,7 @@ def fit_hyper_laws(optima: pd.DataFrame, law_names: Sequence[str] = HYPER_LAWS, 
     missing, or a group with too few cells, gets ``{"skipped": reason}``.
     """
     df = optima.rename(columns={"lr_opt": "lr", "batch_size_opt": "batch_size", "loss_opt": "loss"})
-    groups = df.groupby(by) if (by and by in df.columns) else [("all", df)]
+    groups = df.groupby(by, dropna=False) if (by and by in df.columns) else [("all", df)]
     out = {}
     for g, part in groups:
         out[str(g)] = {}
