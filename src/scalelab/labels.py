@@ -15,7 +15,7 @@ MISSING = "nan"
 
 
 def as_text(values) -> pd.Series:
-    """``values`` (a Series, array or list) as a Series of str, a missing cell as `MISSING`; numbers as ``str()``
+    """``values`` (a Series, array or list) as a Series of text, a missing cell as `MISSING`; numbers as ``str()``
     writes them ('2.5', '3'), except that a column of decimals whose every value is whole is written as whole
     numbers ('1', not '1.0': a column of integers with one empty cell is read as decimals). The index of a Series
     is kept."""
@@ -24,10 +24,10 @@ def as_text(values) -> pd.Series:
         v = s.to_numpy(float)
         ok = np.isfinite(v)
         if ok.any() and np.all(v[ok] == np.round(v[ok])) and np.all(np.abs(v[ok]) < 2.0 ** 53):
-            out = s.astype(object).copy()
-            out[ok] = [str(int(t)) for t in v[ok]]
-            s = out
-    return s.astype(object).where(s.notna(), MISSING).map(str).astype(object)
-
+            s = s.astype(object).where(~ok, pd.Series(np.where(ok, v, 0.0).astype(np.int64), index=s.index))
+    missing = s.isna()
+    if missing.any():  # only then is each cell looked at: a column of text is read as it is (run ids of long curves)
+        s = s.astype(object).where(~missing, MISSING)
+    return s.astype(str)
 
 __all__ = ["as_text", "MISSING"]

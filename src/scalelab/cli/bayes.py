@@ -101,8 +101,9 @@ def add_commands(sub) -> None:
                         "covariance (scalelab.bayes.sandwich); 'auto' (default): sandwich on i.i.d. models "
                         "from 20 runs per sampled parameter (120 for chinchilla), none below")
     p.add_argument("--ci", type=fraction, default=0.95, help="credible interval mass (equal-tailed)")
-    p.add_argument("--chains", type=count(1), default=4, help="Markov chains (one after another on a CPU, where that is fastest; in lock-step under vmap on an "
-                        "accelerator)")
+    p.add_argument("--chains", type=count(1), default=4,
+                   help="Markov chains (one after another on a CPU, where that is fastest; in lock-step under vmap "
+                        "on an accelerator)")
     p.add_argument("--samples", type=count(1), default=1000, help="draws per chain after warm-up")
     p.add_argument("--warmup", type=count(0), default=0, help="warm-up steps per chain (default: --samples)")
     p.add_argument("--extend", type=count(0), default=2,

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from scalelab.labels import as_text
+from scalelab.labels import MISSING, as_text
 from scalelab.laws.schedule import after_peak
 from scalelab.runs.design import d_follows_n
 from scalelab.runs.columns import NUMERIC, TEXT, TOKENS_PER_PARAM, compute_mismatch
@@ -79,7 +79,7 @@ def family_warnings(table, inputs) -> list[str]:
     if "family" not in table.columns:
         return []
     fam = table.df["family"]
-    groups = {str(k): g.index for k, g in table.df.groupby(as_text(fam), sort=True) if str(k) != "nan"}
+    groups = {str(k): g.index for k, g in table.df.groupby(as_text(fam), sort=True) if k != MISSING}
     if len(groups) < 2:
         return []
     if "N" in table.columns and all(table.df.loc[idx, "N"].max() <= 1.05 * table.df.loc[idx, "N"].min()

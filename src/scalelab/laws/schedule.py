@@ -67,10 +67,10 @@ def check_curve_table(df: pd.DataFrame, source: str = "<DataFrame>", need_lr: bo
                       error=CurveTableError, rows=_rows) -> None:
     """Raise ``error`` for a malformed curve table (one naming the run, rows and fix).
 
-    Checks: every row names its run (``run_id`` not empty), steps sorted within each run (rows in increasing ``step``), no duplicate step in a
-    run, every run with at least two rows, steps >= 0, and (``need_lr`` or an ``lr`` column
-    present) ``lr`` present, finite and >= 0 on every row. ``rows``: how errors name the offending index labels
-    (the run table passes its own, which names a file's lines).
+    Checks: every row names its run (``run_id`` not empty), steps sorted within each run (rows in increasing
+    ``step``), no duplicate step in a run, every run with at least two rows, steps >= 0, and (``need_lr`` or an
+    ``lr`` column present) ``lr`` present, finite and >= 0 on every row. ``rows``: how errors name the offending
+    index labels (the run table passes its own, which names a file's lines).
     """
     if "run_id" not in df.columns or "step" not in df.columns:
         raise error(f"{source}: a curve table needs columns 'run_id' and 'step'; columns are {list(df.columns)}")
