@@ -32,6 +32,29 @@ def test_size_groups_merge_close_sizes():
     np.testing.assert_array_equal(fc.size_groups(N, tol=0.05), [0, 0, 1, 1, 1, 2])
 
 
+def test_size_groups_of_closely_spaced_sizes_stay_narrow():
+    """A ladder of sizes 10% apart (0.041 decades, under the 0.05 tolerance) chained into one group, so no size
+    could be held out; each group now spans at most 0.2 decades, read from the smallest size up."""
+    N = 1e8 * 1.1 ** np.arange(24)
+    g = fc.size_groups(N, tol=0.05)
+    logn = np.log10(N)
+    spans = [np.ptp(logn[g == k]) for k in range(g.max() + 1)]
+    assert g.max() + 1 == 5 and max(spans) <= 0.2
+    np.testing.assert_array_equal(np.diff(g) >= 0, True)  # groups follow size
+    # greedy from the smallest: a size starts a group when it lies over 0.2 decades above the group's first size
+    first = [logn[g == k].min() for k in range(g.max() + 1)]
+    assert all(logn[np.flatnonzero(g == k + 1)[0]] - first[k] > 0.2 for k in range(g.max()))
+
+
+def test_closely_spaced_sizes_are_held_out_as_rolling_origins():
+    """24 sizes 10% apart at two token counts: the forecast holds out the largest sizes (it used to warn that there
+    were fewer than 4 sizes and let Chinchilla answer alone)."""
+    runs = ladder(sizes=1e8 * 1.1 ** np.arange(24), ratios=(10, 40), seed=3)
+    res = fc.forecast(runs, pd.DataFrame({"N": [7e9], "D": [1.4e11]}), laws="chinchilla,kaplan", progress=False)
+    assert len(res.origins) >= 2
+    assert not any("no rolling origin" in w for w in res.warnings)
+
+
 def test_origin_weights_hold_out_the_largest_sizes():
     groups = np.repeat(np.arange(6), 3)
     W = fc.origin_weights(groups, n_params=5, max_origins=4)

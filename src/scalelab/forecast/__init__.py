@@ -8,9 +8,9 @@ The one question a team brings: *what loss will the big run reach, and how sure 
    interpolates and extrapolates by accident), and none whose extra axis (experts, sparsity, ...) every
    run and target holds at one value. The targets are read and checked by `target_table`.
 2. **Rolling origin.** Model sizes are grouped (log10 N within ``size_tol`` decades is one
-   size). Origin k holds out the k largest sizes and fits every candidate on the rest; each
-   held-out run gives a log-loss error ``e = log L_pred - log L`` at an extrapolation distance
-   ``d`` (decades outside the training runs' N, D and tokens per parameter,
+   size, a group at most 0.2 decades wide: `calibrate.size_groups`). Origin k holds out the k
+   largest sizes and fits every candidate on the rest; each held-out run gives a log-loss error
+   ``e = log L_pred - log L`` at an extrapolation distance ``d`` (decades outside the training runs' N, D and tokens per parameter,
    `calibrate.extrapolation_distance`). All origins and the full table are one
    `fit_many` call per law (variants are run weights).
 3. **Weights.** Stacking: the simplex weights whose log-space mixture has the least mean squared
@@ -77,6 +77,8 @@ METHOD = "rolling-origin stacking; Student-t interval calibrated on held-out ext
 _NAMED = {"N": "parameters: N, params, num_params, model_size, or a count named with its unit, params_M",
           "D": "training tokens: D, tokens, num_tokens, train_tokens, tokens_B, or C with N, as D = C / (6 N)"}
 
+# The widest group of model sizes held out together (decades): `size_groups`
+GROUP_SPAN = 0.2
 # The form that answers when no rolling origin can be held out (Hoffmann et al.'s, the field's default).
 REFERENCE = "chinchilla"
 
@@ -110,7 +112,8 @@ def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, 
       laws: ``"auto"`` (every loss law whose inputs the table has, weighted by extrapolation), a name,
         or a list/comma-separated names.
       ci: central probability of the intervals (e.g. 0.9).
-      size_tol: log10-N gap (decades) below which two model sizes count as one.
+      size_tol: log10-N gap (decades) below which two model sizes count as one (a group of such sizes spans at
+        most 0.2 decades: `size_groups`).
       max_origins: at most this many rolling origins (largest 1, 2, ... sizes held out).
       min_train_sizes: an origin is kept while its training runs span at least this many model sizes.
       shrink: stacking weights are shrunk this much toward equal weights.
@@ -163,7 +166,7 @@ def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, 
     n = len(table)
     x_all = {c: table.column(c) for c in needed}
     size_col = "N" if "N" in table.columns else needed[0]
-    groups = size_groups(table.column(size_col), size_tol)
+    groups = size_groups(table.column(size_col), size_tol, GROUP_SPAN)
     warnings: list[str] = []
 
     fits, preds_runs, preds_tgt = {}, {}, {}
@@ -171,9 +174,15 @@ def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, 
     origin_w = origin_weights(groups, max(l.n_params for l in cands), max_origins, min_train_sizes)
     K = len(origin_w)
     if K == 0:
-        warnings.append("fewer than 4 model sizes (or too few runs): no rolling origin can be held out, so no "
-                        f"law is chosen by extrapolation ({REFERENCE} answers when it is a candidate, else equal "
-                        "weights) and the interval rests on the prior extrapolation scale alone")
+        sizes = int(groups.max()) + 1
+        need = max(l.n_params for l in cands) + 2
+        warnings.append(f"no rolling origin can be held out: the runs' model sizes form {sizes} "
+                        f"group{'s' if sizes > 1 else ''} (sizes within {size_tol:g} decades of the next count as one, "
+                        f"a group spans at most {GROUP_SPAN:g} decades), which leave fewer than "
+                        f"{min_train_sizes} sizes, or too few runs (at least {need}, and 40% of them), to fit on once "
+                        f"the largest is held out, so no law is chosen by extrapolation ({REFERENCE} answers when it "
+                        "is a candidate, else equal weights) and the interval rests on the prior extrapolation scale "
+                        "alone")
     W = np.vstack([np.ones((1, n)), origin_w])
     info = {"kind": ["full"] + ["origin"] * K, "variant": ["all runs"] + [f"origin {k + 1}" for k in range(K)]}
     variants = _variants._make(W, info)

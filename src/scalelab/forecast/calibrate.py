@@ -11,12 +11,26 @@ from scalelab.forecast.agreement import STRAY_FACTOR, consistent, settled, stabl
 from scalelab.forecast.student_t import t_quantile
 
 
-def size_groups(N: np.ndarray, tol: float = 0.05) -> np.ndarray:
-    """Group index per run, 0 = smallest: sorted log10 N split where consecutive gaps exceed ``tol`` decades."""
+def size_groups(N: np.ndarray, tol: float = 0.05, max_span: float = 0.2) -> np.ndarray:
+    """Group index per run, 0 = smallest: runs of one nominal model size share a group.
+
+    Sorted distinct log10 N are read from the smallest up; a size joins the current group when it lies within
+    ``tol`` decades of the previous size and within ``max_span`` decades of the group's smallest, else it starts
+    a new group. The span bound keeps a ladder of many sizes closer than ``tol`` (101 sizes 0.017 decades apart)
+    from chaining into one group, which would leave no size to hold out; Epoch's and kyo_takano's scattered
+    sizes form groups up to 0.17 decades wide, unchanged by it.
+    """
     logn = np.log10(np.asarray(N, float))
     order = np.unique(logn)
-    breaks = np.concatenate([[0], np.cumsum(np.diff(order) > tol)])
-    return breaks[np.searchsorted(order, logn)]
+    ids = np.zeros(len(order), int)
+    start = order[0] if len(order) else 0.0
+    for i in range(1, len(order)):  # distinct sizes (tens to hundreds), each compared with its group's first
+        if order[i] - order[i - 1] > tol or order[i] - start > max_span:
+            start = order[i]
+            ids[i] = ids[i - 1] + 1
+        else:
+            ids[i] = ids[i - 1]
+    return ids[np.searchsorted(order, logn)]
 
 
 def origin_weights(groups: np.ndarray, n_params: int, max_origins: int = 4, min_train_sizes: int = 3,
