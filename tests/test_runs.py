@@ -149,6 +149,28 @@ def test_a_diverged_run_is_left_out_like_a_crashed_one():
             kept.column("loss")
 
 
+def test_a_few_losses_above_20_nats_among_plausible_ones_are_diverged_runs():
+    """Found by a third export trial: one seed logged at 25 nats (a run that blew up) made the whole table fail with
+    'is it a perplexity?', where the same run logged as inf was left out. A few values above 20 among losses of at
+    most 10 are now diverged runs, left out and named; a column of perplexities (many values above 20, or the others
+    near it) is still refused as a unit mistake."""
+    big = pd.concat([good()] * 2, ignore_index=True)  # 12 runs
+    diverged = big.assign(loss=big["loss"].where(big.index != 7, 25.0))
+    kept, said = scalelab.read(diverged).without_missing("loss")
+    assert list(kept.df.index) == [i for i in range(12) if i != 7]
+    assert "no 'loss' in rows 7 (a loss above 20 nats, e.g. 25," in said and "1 of 12 runs left out" in said
+    np.testing.assert_allclose(kept.column("loss"), big["loss"].drop(7))
+    for loss in (big["loss"] * 10,  # perplexity-like: every value above 20 but the smallest
+                 big["loss"].where(big.index != 7, 25.0) * 4.5):  # the others at 11-16: no loss in nats is that high
+        kept, said = scalelab.read(big.assign(loss=loss)).without_missing("loss")
+        assert said is None
+        with pytest.raises(RunTableError, match="is it a perplexity"):
+            kept.column("loss")
+    two = big.assign(loss=big["loss"].where(~big.index.isin([3, 7]), 25.0))  # 2 of 12: more than a tenth
+    with pytest.raises(RunTableError, match="is it a perplexity"):
+        scalelab.read(two).without_missing("loss")[0].column("loss")
+
+
 def test_tokens_per_parameter_far_from_any_run_suggests_units():
     from scalelab.fit.identify import design_warnings
 

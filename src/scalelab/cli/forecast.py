@@ -3,6 +3,8 @@ curve tables: `scalelab.forecast.curves`)."""
 
 from __future__ import annotations
 
+import argparse
+
 from scalelab.cli.options import UsageError, add_json, add_table, column_map, dumps, err, fraction, read_table
 
 
@@ -43,7 +45,7 @@ def cmd_forecast(args) -> int:
     table = read_table(args)
     err(f"forecasting from {len(table)} {'rows' if table.is_curve else 'runs'} (laws: {args.law}) ...")
     try:
-        fc = forecast(table, targets, laws=args.law, ci=args.ci, seed=args.seed)
+        fc = forecast(table, targets, laws=args.law, ci=args.ci, seed=args.seed, off_fit=args.off_fit)
     except RuntimeError as e:  # every candidate law failed to fit here: the reasons, as a data error
         if "every candidate law failed" not in str(e):
             raise
@@ -83,6 +85,19 @@ def cmd_forecast(args) -> int:
     return 0
 
 
+def off_fit_factor(text: str) -> float | None:
+    """``--off-fit``: a factor above 1, or 'none'."""
+    if text.strip().lower() == "none":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value > 1.0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a factor above 1 (e.g. 2) or 'none'; got {text!r}")
+    return value
+
+
 def add_commands(subparsers) -> None:
     p = subparsers.add_parser("forecast", help="forecast new runs' loss, laws weighted by how they extrapolate")
     add_table(p)
@@ -95,6 +110,10 @@ def add_commands(subparsers) -> None:
                         "held-out schedules), one law name, or a comma-separated list")
     p.add_argument("--ci", type=fraction, default=0.9, help="central probability of the intervals (default 0.9)")
     p.add_argument("--seed", type=int, default=0, help="seed for random starts of laws without a start grid")
+    p.add_argument("--off-fit", type=off_fit_factor, default=2.0, metavar="FACTOR|none",
+                   help="leave out runs whose loss lies more than FACTOR times off the fit of the others (runs that "
+                        "diverged, rows of another ladder; at most a tenth of the runs, each named in a warning) and "
+                        "forecast again without them (default 2; none keeps every run)")
     p.add_argument("--plot", metavar="FILE", default=None,
                    help="also write the figure of the runs and the law with the largest weight (.png, .svg, .pdf)")
     add_json(p)

@@ -10,8 +10,8 @@ The one question a team brings: *what loss will the big run reach, and how sure 
 2. **Rolling origin.** Model sizes are grouped (log10 N within ``size_tol`` decades is one
    size, a group at most 0.2 decades wide: `calibrate.size_groups`). Origin k holds out the k
    largest sizes and fits every candidate on the rest; each held-out run gives a log-loss error
-   ``e = log L_pred - log L`` at an extrapolation distance ``d`` (decades outside the training runs' N, D and tokens per parameter,
-   `calibrate.extrapolation_distance`). All origins and the full table are one
+   ``e = log L_pred - log L`` at an extrapolation distance ``d`` (decades outside the training runs'
+   N, D and tokens per parameter, `calibrate.extrapolation_distance`). All origins and the full table are one
    `fit_many` call per law (variants are run weights).
 3. **Weights.** Stacking: the simplex weights whose log-space mixture has the least mean squared
    held-out error (each origin counts equally), shrunk toward equal weights by ``shrink``.
@@ -48,6 +48,7 @@ decades (log10).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -100,7 +101,7 @@ def _predict(law, P, x):
 @float64
 def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, max_origins: int = 4,
              min_train_sizes: int = 3, shrink: float = 0.0, tau_prior: float = 0.01, prior_weight: float = 1.0,
-             seed: int = 0, progress: bool | None = None) -> Forecast:
+             seed: int = 0, progress: bool | None = None, off_fit: float | None = 2.0) -> Forecast:
     """Forecast the loss of new runs at ``at`` from the run table ``runs``.
 
     Args:
@@ -121,6 +122,9 @@ def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, 
       seed: seed for the random starts of laws without a start grid.
       progress: a bar on stderr as the candidate laws' fits finish: True always, None on a terminal only
         (a first call compiles for tens of seconds), False never.
+      off_fit: runs whose loss lies more than this factor off the stacked fit of the table (a run that diverged
+        below 20 nats, a row of another ladder) are left out and the forecast made again without them, with a
+        warning, when they are at most a tenth of the runs (more: only warned). None keeps every run.
 
     Returns:
       `Forecast`; ``Forecast.to_json()`` is the object ``scalelab forecast --json`` prints.
@@ -263,6 +267,14 @@ def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, 
     warnings = (design_warnings(table, needed) + ([left_out] if left_out else []) + asked.attrs["warnings"]
                 + axis_warnings(table, asked, needed) + warnings
                 + strayed_warning(c["strayed"], c["unsettled"]) + weighted_parameter_warnings(fits, weights))
+    off = np.abs(c["weights"] @ details["residuals"]) > np.log(off_fit) if off_fit else np.zeros(n, bool)
+    if off.any() and off.sum() <= OFF_FIT_SHARE * n:  # gross outliers: the forecast again without them
+        again = forecast(table.select(~off), at, laws, ci, size_tol=size_tol, max_origins=max_origins,
+                         min_train_sizes=min_train_sizes, shrink=shrink, tau_prior=tau_prior, prior_weight=prior_weight,
+                         seed=seed, progress=progress, off_fit=off_fit)
+        said = ([left_out] if left_out else []) + off_fit_warning(table, off, c["weights"] @ details["residuals"], True)
+        return dataclasses.replace(again, warnings=said + again.warnings, seconds=time.perf_counter() - t0)
+    warnings += off_fit_warning(table, off, c["weights"] @ details["residuals"], False)
     far = np.flatnonzero(d_star > 1.0)
     if len(far):
         shown = ", ".join(map(str, far[:10])) + (", ..." if len(far) > 10 else "")
@@ -297,6 +309,28 @@ def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, 
                     + (", near each target in tokens per parameter" if c["local"] else "")
                     + (" (run-to-run scatter: near it in model size)" if c["sized"] else ""),
                     seconds=time.perf_counter() - t0, notes=notes, details=details)
+
+
+# The public families' worst runs lie at most 1.8x off the stacked fit (SLDBench's; Gadre's and Porian's up to 1.4x):
+# a run twice or half the fit of the others is no ladder's scatter (`forecast`'s ``off_fit``). Such runs are left out
+# when they are at most this share of the table
+OFF_FIT_SHARE = 0.1
+
+
+def off_fit_warning(table: _runs.RunTable, off: np.ndarray, residuals: np.ndarray, left: bool) -> list[str]:
+    """The warning naming the runs ``off`` the stacked fit (``residuals``: log prediction - log loss per run), left out
+    (``left``) or kept, or none: a run that diverged below 20 nats or a row of another ladder. The fits are robust to
+    it, but held out with its size it counts as an extrapolation error and widens every interval."""
+    if not off.any():
+        return []
+    worst = int(np.argmax(np.abs(residuals)))
+    lo, hi = np.exp(np.min(np.abs(residuals[off]))), np.exp(abs(residuals[worst]))
+    how = f"lies {hi:.3g}x" if off.sum() == 1 else f"lie {lo:.3g}x to {hi:.3g}x"
+    return [f"{table.source}: the losses of {table.rows(table.df.index[off])} {how} off the fit of the other runs "
+            f"(the farthest: loss {table.column('loss')[worst]:.4g}): runs that diverged, or rows of another ladder? " + (f"{int(off.sum())} of {len(off)} runs left out, and the forecast made without "
+                                          f"them (--off-fit none, forecast(..., off_fit=None), keeps them)" if left else
+                                          "Held out with its size, it counts as an extrapolation error and widens every "
+                                          "interval; leave it out (--drop-highest-loss K drops the K highest losses)")]
 
 
 def _progress(futures, progress: bool | None, desc: str) -> None:

@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 
 from scalelab.labels import as_text
-from scalelab.runs.columns import C_FACTOR, NUMERIC, TOKENS_PER_PARAM, compute_ratio, implied_amounts, numbers
+from scalelab.runs.columns import (C_FACTOR, LOSS_MAX, NUMERIC, TOKENS_PER_PARAM, compute_ratio, implied_amounts,
+                                   numbers)
 
 
 def named_rows(idx: Iterable, limit: int = 10, lines: Mapping | None = None) -> str:
@@ -84,6 +85,36 @@ def implied_runs(df: pd.DataFrame, invalid: Mapping) -> tuple[pd.DataFrame, list
                  f"{', '.join(keys)} whose loss falls with step are read as the checkpoints of one run each (run_id "
                  f"'run 0', 'run 1', ... in order of appearance); a final-loss law reads each run's last one. Give "
                  f"run_id (or D at every checkpoint) if they are runs of their own"]
+
+
+# A loss above LOSS_MAX is a run that diverged (not a unit mistake) when such values are at most this share of the
+# table and every other loss is below LOSS_MAX / 2 (a real loss in nats: ln of a 50k vocabulary is 10.8); a perplexity
+# or bits x 1000 column has many values above it, or its others near it.
+DIVERGED_SHARE = 0.1
+
+
+def no_result(raw: pd.Series, name: str) -> tuple[np.ndarray, list[tuple[np.ndarray, str]]]:
+    """Which rows of the column ``raw`` (canonical name ``name``) hold no result, and why, as ``(mask, [(rows, why),
+    ...])``: an empty cell, an infinite value or a word with no digit (a crash, a divergence, 'N/A'); for the loss, also
+    a few values above `LOSS_MAX` among plausible ones (runs that diverged: `DIVERGED_SHARE`)."""
+    values = numbers(raw, name).to_numpy()
+    words = raw.notna().to_numpy() & np.isnan(values) & ~as_text(raw).str.contains(r"\d").to_numpy()
+    empty = raw.isna().to_numpy() | np.isinf(values) | words
+    given = raw[empty & raw.notna().to_numpy()]
+    first = given.iloc[0] if len(given) else None
+    shown = (f" (empty, infinite or a word: e.g. {first!r})" if isinstance(first, str) else
+             f" (empty, infinite or a word: e.g. {float(first):g})" if len(given) else "")
+    said = [(empty, shown)]
+    if name == "loss":
+        finite = np.isfinite(values)
+        high = finite & (values > LOSS_MAX)
+        rest = finite & ~high
+        if high.any() and rest.any() and high.sum() <= DIVERGED_SHARE * finite.sum() and \
+                values[rest].max() <= LOSS_MAX / 2:
+            said.append((high, f" (a loss above {LOSS_MAX:g} nats, e.g. {values[high][0]:g}, among losses of at most "
+                               f"{values[rest].max():.3g}: runs that diverged)"))
+            empty = empty | high
+    return empty, said
 
 
 def repeated_rows(df: pd.DataFrame, source: str, lines: Mapping | None = None) -> str | None:

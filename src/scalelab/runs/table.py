@@ -48,12 +48,11 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from scalelab.labels import as_text
 from scalelab.levels import is_count
 from scalelab.runs.columns import (FROM_C, LOSS_MAX, NUMERIC, POSITIVE, RANGES, RunTableError, canonical_names,
                                    duplicate_columns, implied_amounts, map_columns, numbers)
-from scalelab.runs.rows import (conflicting_losses, implied_runs, named_rows, one_letter_amount, repeated_rows,
-                                sort_curves, split_rows)
+from scalelab.runs.rows import (conflicting_losses, implied_runs, named_rows, no_result, one_letter_amount,
+                                repeated_rows, sort_curves, split_rows)
 
 # An old proxy sweep table: the columns (any one of a group) that only the proxy trainer writes
 # (the same rule as `scalelab.proxy.sweep.legacy_columns`; runs/ imports nothing above it).
@@ -179,28 +178,22 @@ class RunTable:
 
     def without_missing(self, name: str = "loss") -> tuple["RunTable", str | None]:
         """Runs with no ``name`` left out, and what was left out, said (None when nothing was). No value is an empty
-        cell (NaN: a run that crashed or is still going), an infinite one (a run that diverged) or a word with no digit
-        in it ('diverged', 'failed', 'N/A'). Any other fault of the column (a number it cannot read, zero,
-        implausible) stays refused: the column is checked again on the runs kept."""
+        cell (NaN: a run that crashed or is still going), an infinite one (a run that diverged), a word with no digit
+        in it ('diverged', 'failed', 'N/A') or, for the loss, a few values above 20 nats among plausible ones (runs
+        that diverged: `rows.no_result`). Any other fault of the column (a number it cannot read, zero, implausible)
+        stays refused: the column is checked again on the runs kept."""
         raw = self.df[name] if name in self.invalid and name in self.df.columns else None
-        if isinstance(raw, pd.Series):
-            values = numbers(raw, name).to_numpy()
-            words = raw.notna().to_numpy() & np.isnan(values) & ~as_text(raw).str.contains(r"\d").to_numpy()
-            missing = raw.isna().to_numpy() | np.isinf(values) | words
-        else:
-            missing = np.zeros(1, bool)
+        if not isinstance(raw, pd.Series):
+            return self, None
+        missing, said = no_result(raw, name)
         if not missing.any() or missing.all():
             return self, None
         keep = self.df[~missing]
         problem, values = _check_numeric(keep[name], name, self.source, self.lines)
         invalid = {k: v for k, v in self.invalid.items() if k != name} | ({name: problem} if problem else {})
         table = dataclasses.replace(self, df=keep if problem else keep.assign(**{name: values}), invalid=invalid)
-        given = raw[missing & raw.notna().to_numpy()]
-        first = given.iloc[0] if len(given) else None
-        shown = (f" (empty, infinite or a word: e.g. {first!r})" if isinstance(first, str) else
-                 f" (empty, infinite or a word: e.g. {float(first):g})" if len(given) else "")
-        return table, (f"{self.source}: no {name!r} in {self.rows(self.df.index[missing])}{shown}: "
-                       f"{int(missing.sum())} of {len(missing)} runs left out")
+        parts = [f"no {name!r} in {self.rows(self.df.index[m])}{why}" for m, why in said if m.any()]
+        return table, f"{self.source}: {'; '.join(parts)}: {int(missing.sum())} of {len(missing)} runs left out"
 
     def select(self, mask) -> "RunTable":
         """The rows where ``mask`` (booleans, one per row, in the table's order) is True, as a table of the same
