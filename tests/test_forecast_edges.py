@@ -134,6 +134,31 @@ def test_an_axis_held_at_one_value_makes_no_candidate():
         scalelab.forecast(ladder().assign(E=1.0), {**at, "E": [8.0]})
 
 
+def test_a_target_within_one_percent_of_the_one_value_every_run_shares_is_at_it():
+    """Found by a third export trial: a Pythia-like ladder, every run at 143,000 x 2,097,152 = 2.9989e11 tokens, asked
+    for D = 3e11 (its model cards' "300B") was refused as a change of D no run shows. A target within 1% of the shared
+    value is now read as it, with a note, and echoed as asked; 2% away is still refused."""
+    from scalelab.forecast.target_table import check_spread
+
+    D = 143_000 * 2_097_152
+    table = scalelab.read(pd.DataFrame({"N": [7e7, 1.6e8, 4.1e8, 1e9, 2.8e9], "D": D,
+                                        "loss": [2.82, 2.60, 2.42, 2.30, 2.19]}))
+    asked = pd.DataFrame({"N": [6.9e9, 1.2e10], "D": [3e11, D]})
+    read, notes = check_spread(table, asked, "--at")
+    np.testing.assert_array_equal(read["D"], [D, D])
+    np.testing.assert_array_equal(read["N"], asked["N"])
+    assert notes == [f"targets' D read as the runs' D = 2.99893e+11, which every run shares (--at gives 3e+11: within "
+                     f"1%)"]
+    same, none = check_spread(table, pd.DataFrame({"N": [6.9e9], "D": [float(D)]}))
+    assert none == [] and same["D"].iloc[0] == D
+    with pytest.raises(scalelab.runs.RunTableError, match="every run has D = 2.99893e\\+11, and --at asks for D = "
+                                                          "3.06e\\+11"):
+        check_spread(table, pd.DataFrame({"N": [6.9e9], "D": [3.06e11]}), "--at")
+    res = scalelab.forecast(table, asked, laws="kaplan", progress=False)
+    np.testing.assert_array_equal(res.inputs["D"], asked["D"])  # the answer echoes the targets as asked
+    assert notes[0].replace("--at", "the target table") in res.notes
+
+
 def test_an_input_no_candidate_reads_is_said_to_be_ignored():
     """Found on MoE exports: an experts column empty for the dense runs made the laws that read E no candidates, and
     targets at E = 1..32 all got one forecast, without a warning. Now each way an input goes unread is said (and a law

@@ -164,8 +164,9 @@ def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, 
         cands, dropped_small = supported(len(table), cands)  # at least two runs per parameter
     needed = sorted({c for l in cands for c in l.inputs})
     targets = target_inputs(asked, needed)
-    check_spread(table, targets, at.attrs.get("asker", "the target table") if isinstance(at, pd.DataFrame)
-                 else "the target table")
+    as_given = targets  # the inputs as asked, echoed in the answer (a value within 1% of the runs' one is read as it)
+    targets, shared_notes = check_spread(table, targets, at.attrs.get("asker", "the target table")
+                                         if isinstance(at, pd.DataFrame) else "the target table")
     y = table.column("loss")
     n = len(table)
     x_all = {c: table.column(c) for c in needed}
@@ -288,7 +289,8 @@ def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, 
                         f"size measured the error, and such intervals have been several times too narrow "
                         f"(benchmarks/RESULTS.md, twelfth session); add a model size to hold out")
     ignored = table.ignored(set(needed) | {"loss"})
-    notes = table.notes + ((f"columns not read by the candidate laws (left untouched): {ignored}",) if ignored else ())
+    notes = (table.notes + ((f"columns not read by the candidate laws (left untouched): {ignored}",) if ignored else ())
+             + tuple(shared_notes))
     if dropped_invalid:
         notes += (f"not candidates: {dropped_invalid}, whose inputs hold values no law can read in the runs: "
                   + "; ".join(dict.fromkeys(table.invalid[c] for n in dropped_invalid for c in _laws.get(n).inputs
@@ -302,7 +304,7 @@ def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, 
                   f"terms the runs cannot determine",)
     if dropped_small:
         notes += (supported_note(len(table), cands, dropped_small),)
-    return Forecast(weights=weights, ci=float(ci), inputs=targets, loss=c["loss"], lo=c["lo"], hi=c["hi"],
+    return Forecast(weights=weights, ci=float(ci), inputs=as_given, loss=c["loss"], lo=c["lo"], hi=c["hi"],
                     distance=d_star, scale=c["scale"], laws=fits, origins=origins, s0=c["s0"], tau=c["tau"], nu=c["nu"],
                     sigma=c["sigma"], form=c["form"], warnings=warnings,
                     method=(METHOD if len(names) > 1 else f"single law ({names[0]}); " + METHOD.split("; ")[1])

@@ -21,21 +21,38 @@ from scalelab.runs.columns import (FROM_C, POSITIVE, RANGES, canonical_names, co
 SPREAD = ("N", "N_total", "N_active", "D", "E", "k", "S", "G", "U_D", "density")
 
 
-def check_spread(table: _runs.RunTable, targets: pd.DataFrame, asker: str = "the target table") -> None:
-    """Refuse a forecast at a value of an input that every run shares a different value of (e.g. one model
-    size, N = 1e9, and a target at N = 7e9): no law can learn the loss's change with it from one value.
-    ``asker`` names where the targets came from in the message (the CLI: ``--at``)."""
+# A target within this relative distance of the one value every run shares is at that value: a budget written rounded
+# (Pythia's 143,000 steps x 2,097,152 tokens = 2.9989e11, "300B" on its model card)
+SAME_VALUE = 0.01
+
+
+def check_spread(table: _runs.RunTable, targets: pd.DataFrame,
+                 asker: str = "the target table") -> tuple[pd.DataFrame, list[str]]:
+    """``(targets, notes)``: the targets with a value within `SAME_VALUE` of one that every run shares read as that
+    value (a note says so), after refusing a forecast at a value of an input that every run shares a different value
+    of (e.g. one model size, N = 1e9, and a target at N = 7e9): no law can learn the loss's change with it from one
+    value. ``asker`` names where the targets came from in the message (the CLI: ``--at``)."""
+    notes = []
     for col in SPREAD:
         if col not in table.columns or col not in targets.columns or col in table.invalid:
             continue
         have = np.unique(table.column(col))
         want = np.asarray(targets[col], float)
-        if len(have) == 1 and not np.allclose(want, have[0], rtol=1e-6):
-            other = want[~np.isclose(want, have[0], rtol=1e-6)][0]
+        if len(have) != 1:
+            continue
+        near = np.isclose(want, have[0], rtol=SAME_VALUE, atol=0.0)
+        if not near.all():
+            other = want[~near][0]
             raise _runs.RunTableError(
-                f"{table.source}: every run has {col} = {have[0]:.4g}, and {asker} asks for {col} = {other:.4g}: "
+                f"{table.source}: every run has {col} = {have[0]:.6g}, and {asker} asks for {col} = {other:.6g}: "
                 f"how the loss changes with {col} cannot be learnt from one value; add runs at two or more values "
                 f"of {col} (four or more model sizes for weights and intervals calibrated by extrapolation)")
+        if np.any(want != have[0]):
+            notes.append(f"targets' {col} read as the runs' {col} = {have[0]:.6g}, which every run shares ({asker} "
+                         f"gives {', '.join(f'{v:.6g}' for v in np.unique(want[want != have[0]])[:3])}: within "
+                         f"{SAME_VALUE:.0%})")
+            targets = targets.assign(**{col: have[0]})
+    return targets, notes
 
 
 # the inputs beyond N and D among them (experts, top-k, sparsity, granularity, unique tokens, data density)
