@@ -173,6 +173,26 @@ def test_a_table_without_N_is_told_how_to_name_it():
         scalelab.forecast(runs, {"size": [2e9], "D": [4e10]})
 
 
+def test_headers_with_their_own_unit_in_brackets_are_read():
+    """Found by a third export trial: ``compute (FLOPs)`` (a DeepSeek-style isoFLOP table) was not read as C, and the
+    error suggested ``--map D=``; ``Parameters (million)``, ``Tokens (billions)`` and ``Loss (nats)`` were not read
+    at all. A column's own unit in brackets is now read as its name alone, and a scale word in brackets as the
+    unit; a unit that is not the column's own (``Loss (bits)``) still names no column."""
+    runs = ladder().assign(C=lambda d: 6 * d.N * d.D)
+    frame = pd.DataFrame({"Parameters (million)": runs.N / 1e6, "Tokens [billions]": runs.D / 1e9,
+                          "Training Compute (FLOPs)": runs.C, "Loss (nats)": runs.loss})
+    t = scalelab.read(frame)
+    for col in ("N", "D", "C", "loss"):
+        np.testing.assert_allclose(t.column(col), runs[col].to_numpy(), rtol=1e-12)
+    iso = scalelab.read(pd.DataFrame({"compute (FLOPs)": runs.C, "params": runs.N, "loss": runs.loss}))
+    np.testing.assert_allclose(iso.column("D"), runs["D"].to_numpy(), rtol=1e-12)  # D = C / (6 N)
+    for name, col in (("FLOPs (C)", "C"), ("total_flops", "C"), ("compute_flops", "C"), ("total_tokens", "D"),
+                      ("N (count)", "N"), ("loss (nats/token)", "loss")):
+        np.testing.assert_allclose(scalelab.read(runs.rename(columns={col: name})).column(col), runs[col], rtol=1e-12)
+    with pytest.raises(RunTableError, match="column 'loss' missing"):
+        scalelab.read(runs.rename(columns={"loss": "Loss (bits)"})).column("loss")
+
+
 def test_a_targets_D_derived_from_C_in_other_units_names_C():
     """Compute in PF-days under ``compute``: the targets' D = C / (6 N) is 1e-11; the message names C."""
     with pytest.raises(RunTableError, match=r"implausible values .* of C, from which it is derived as C / \(6 N\)"):

@@ -60,8 +60,15 @@ ALIASES = {
     # curve exports (W&B: Name, Step, _step, trainer/global_step) and canonical names written in capitals
     "name": "run_id", "run_name": "run_id", "run_id": "run_id", "step": "step", "_step": "step",
     "global_step": "step", "trainer/global_step": "step",
-    "d_tokens": "D", "dataset_size": "D", "data_size": "D",
+    "d_tokens": "D", "dataset_size": "D", "data_size": "D", "total_tokens": "D",
+    "compute_flops": "C", "total_flops": "C", "training_compute": "C", "train_compute": "C",
 }
+# A column's own unit in brackets after its name ('compute (FLOPs)', 'Loss (nats)', 'FLOPs (C)'): read as the name
+# alone. Only a unit that is the column's own (never 'Loss (bits)') or its canonical name.
+OWN_UNITS = {"N": ("params", "parameters", "count"), "N_total": ("params", "parameters", "count"),
+             "N_active": ("params", "parameters", "count"), "D": ("tokens", "count"), "U_D": ("tokens", "count"),
+             "C": ("flops", "flop"), "loss": ("nats", "nats/token", "nat/token")}
+_BRACKETED = r"^(.+?)\s*(?:\(([^()]*)\)|\[([^\[\]]*)\])$"
 
 
 # Aliases of a count with a qualifier: beside the plain count (``params``) they yield to it, as a count with its unit
@@ -71,8 +78,16 @@ QUALIFIED = ("non_embedding_",)
 
 def alias(name) -> str | None:
     """The canonical column an alias names (`ALIASES`), read as a person writes it: any case, spaces or hyphens for
-    underscores (``Training Tokens``, ``model-size``), and a leading ``#`` for "number of" (``#Params``); None if none."""
-    return next((ALIASES[k] for k in _alias_keys(name) if k in ALIASES), None)
+    underscores (``Training Tokens``, ``model-size``), a leading ``#`` for "number of" (``#Params``), and the column's
+    own unit in brackets after it (``compute (FLOPs)``, ``Loss (nats)``: `OWN_UNITS`); None if none."""
+    found = next((ALIASES[k] for k in _alias_keys(name) if k in ALIASES), None)
+    m = None if found else re.match(_BRACKETED, str(name).strip())
+    if m:
+        base, unit = m.group(1), (m.group(2) if m.group(2) is not None else m.group(3)).strip()
+        target = alias(base)
+        if target and (unit == target or unit.lower() in OWN_UNITS.get(target, ())):
+            return target
+    return found
 
 
 def _alias_keys(name) -> tuple[str, ...]:
@@ -87,7 +102,8 @@ def _alias_keys(name) -> tuple[str, ...]:
 UNITS = {**SUFFIXES, **{w + s: f for w, f in (("thousand", 1e3), ("million", 1e6), ("billion", 1e9),
                                                 ("trillion", 1e12)) for s in ("", "s")}}
 _UNIT_NAME = (r"^(.+?)[ _]?(?:\((k|m|b|t)\)|\[(k|m|b|t)\]|_(k|m|b|t)|"
-              r"[ _](thousands?|millions?|billions?|trillions?))$")
+              r"[ _](thousands?|millions?|billions?|trillions?)|"
+              r"\s*\((thousands?|millions?|billions?|trillions?)\)|\s*\[(thousands?|millions?|billions?|trillions?)\])$")
 # A C beside N and D more than this factor away from 6 N D (6 N_active D) is said to disagree with them
 C_FACTOR = 3.0
 # Tokens per parameter (D / N) of real language-model runs: from early checkpoints (~0.01) to small models trained
