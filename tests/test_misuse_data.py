@@ -292,6 +292,23 @@ def test_a_spreadsheets_blank_rows_are_left_out_with_a_note(tmp_path):
     assert t.rows([t.df.index[-1]]) == "lines 12"  # lines after the blank row keep their numbers
 
 
+def test_a_header_repeated_in_the_file_is_no_run(tmp_path):
+    """Found by a third export trial: two CSVs written one after the other (``cat a.csv b.csv``) repeat the header,
+    and the table was refused ("column 'D' has non-numeric values in lines 8 (e.g. 'D')"). A row whose cells are
+    their columns' names (or empty) is left out, named by line, and the fit equals the one without it; a row with one
+    cell that happens to read as its column's name is data."""
+    df = good(10).assign(family="family")
+    df.to_csv(tmp_path / "plain.csv", index=False)
+    text = (tmp_path / "plain.csv").read_text().splitlines()
+    (tmp_path / "twice.csv").write_text("\n".join(text[:6] + [text[0], text[0].replace("family", "")] + text[6:]) + "\n")
+    t = scalelab.read(tmp_path / "twice.csv")
+    assert len(t) == 10 and any("lines 7, 8 repeat the header: left out" in n for n in t.notes)
+    a, b = scalelab.fit(tmp_path / "plain.csv", "chinchilla", starts=16), scalelab.fit(t, "chinchilla", starts=16)
+    assert a.params == pytest.approx(b.params, rel=1e-12)
+    one = scalelab.read(tmp_path / "plain.csv")  # every run's family cell is 'family': data, not a header
+    assert len(one) == 10 and not any("repeat the header" in n for n in one.notes)
+
+
 def test_report_on_an_empty_loss_cell_blames_the_table_not_a_law(tmp_path):
     """The report refused a crashed run's empty loss "(needed by law 'bnsl')", a law the user never named."""
     from scalelab.report import report

@@ -210,15 +210,26 @@ def read(path: str | os.PathLike | pd.DataFrame | Mapping | RunTable, *, columns
 
 
 def _without_blank_rows(df: pd.DataFrame, lines, source: str):
-    """``(df, lines, note)``: a file's rows with every cell empty (a spreadsheet's ``,,,`` rows) left out, and
-    the note saying which lines (None when there were none; a file of blank rows only is left to be refused)."""
+    """``(df, lines, note)``: a file's rows with every cell empty (a spreadsheet's ``,,,`` rows) or repeating the
+    header (two CSVs written one after the other: every cell empty or its column's name, two at least) left out, and
+    the note saying which lines (None when there were none; a file of such rows only is left to be refused)."""
     empty = df.isna().all(axis=1).to_numpy()
-    if not empty.any() or empty.all():
+    named = np.zeros(df.shape, bool)  # a cell holding its column's name (only a column of text can)
+    for j, c in enumerate(df.columns):  # columns (tens), each compared at once
+        if not pd.api.types.is_numeric_dtype(df.iloc[:, j]):
+            named[:, j] = df.iloc[:, j].astype("string").str.strip().eq(str(c).strip()).fillna(False).to_numpy(bool)
+    header = (named | df.isna().to_numpy()).all(axis=1) & (named.sum(axis=1) >= min(2, len(df.columns)))
+    drop = empty | header
+    if not drop.any() or drop.all():
         return df, lines, None
-    where = (f"lines {', '.join(str(ln) for ln, e in zip(lines, empty) if e)}" if lines is not None
-             else f"{int(empty.sum())} rows")
-    return (df[~empty], None if lines is None else [ln for ln, e in zip(lines, empty) if not e],
-            f"{source}: {where} have every cell empty: left out")
+    notes = []
+    for mask, what in ((empty, "have every cell empty"), (header, "repeat the header")):
+        if mask.any():
+            where = (f"lines {', '.join(str(ln) for ln, e in zip(lines, mask) if e)}" if lines is not None
+                     else f"{int(mask.sum())} rows")
+            notes.append(f"{where} {what}")
+    return (df[~drop], None if lines is None else [ln for ln, e in zip(lines, drop) if not e],
+            f"{source}: {'; '.join(notes)}: left out")
 
 
 def _of_families(table: RunTable, raw: pd.DataFrame, family, columns, lines) -> RunTable:
