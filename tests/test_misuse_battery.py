@@ -405,6 +405,11 @@ def test_forecast_at_in_the_wrong_units(tmp_path, capsys, runs_csv):
     # the same check in Python, where a DataFrame's rows are named by position
     with pytest.raises(RunTableError, match="column 'N' has implausible values in rows 1 "):
         scalelab.forecast(runs_csv, pd.DataFrame({"N": [7e9, 7.0], "D": [1.4e11, 140.0]}), laws="chinchilla")
+    # the runs and the targets both in billions of tokens: the runs' column is the one named (the targets' was)
+    billions = tmp_path / "billions.csv"
+    good().assign(D=lambda d: d["D"] / 1e9).to_csv(billions, index=False)
+    at.write_text("N,D\n7e9,140\n")
+    fails(capsys, "forecast", billions, "--at", at, match="billions.csv: column 'D' has implausible values in lines 2")
 
 
 @pytest.mark.parametrize("fix,match", [

@@ -193,6 +193,20 @@ def test_headers_with_their_own_unit_in_brackets_are_read():
         scalelab.read(runs.rename(columns={"loss": "Loss (bits)"})).column("loss")
 
 
+def test_a_column_of_perplexities_under_loss_is_warned_about():
+    """Found by a third export trial: perplexities of 8-19 under ``loss`` (below the 20-nat refusal) were read as
+    nats without a word. A median loss above 8 nats is now warned about (a warning, not a refusal); real losses are
+    not, nor is the median of a few tiny models' losses near it."""
+    runs = ladder()
+    ppl = np.exp(0.6 * runs["loss"] + 0.3)  # 6-18: each below the 20-nat refusal
+    assert 5 < ppl.min() and ppl.max() < 20
+    said = [w for w in unit_warnings(scalelab.read(runs.assign(loss=ppl))) if "perplexity" in w]
+    assert len(said) == 1 and f"median loss is {np.median(ppl):.3g}" in said[0]
+    assert not [w for w in unit_warnings(scalelab.read(runs)) if "perplexity" in w]
+    few = runs.assign(loss=np.where(np.arange(len(runs)) < 3, 9.0, runs["loss"]))  # 3 of 10 runs above 8 nats
+    assert not [w for w in unit_warnings(scalelab.read(few)) if "perplexity" in w]
+
+
 def test_a_targets_D_derived_from_C_in_other_units_names_C():
     """Compute in PF-days under ``compute``: the targets' D = C / (6 N) is 1e-11; the message names C."""
     with pytest.raises(RunTableError, match=r"implausible values .* of C, from which it is derived as C / \(6 N\)"):

@@ -48,14 +48,26 @@ def table_warnings(table, columns=("N", "D")) -> list[str]:
     return out + unit_warnings(table)
 
 
+# A table whose median loss is above this many nats holds no final losses per token in nats (perplexities of 8-19 under
+# 'loss' were read without a word): a warning, not a refusal (tiny models on a large vocabulary come near it)
+LOSS_TYPICAL = 8.0
+
+
 def unit_warnings(table) -> list[str]:
-    """A warning when the runs' median tokens per parameter (D / N) is one no language-model run uses
+    """A warning when the runs' median loss is above `LOSS_TYPICAL` nats (a perplexity, or bits), and when the runs'
+    median tokens per parameter (D / N) is one no language-model run uses
     (`TOKENS_PER_PARAM`): N or D written in other units, which every law, allocation and Approach 2 reads as counts;
     and when the table's own C (not derived) is more than `C_FACTOR` x off 6 N D (`compute_mismatch`): one of the
     three is in other units or means something else, and the laws of N and D read N and D, not C."""
-    if not {"N", "D"} <= set(table.columns) or {"N", "D"} & set(table.invalid):  # (an unreadable one is refused where read)
-        return []
     out = []
+    if "loss" in table.columns and "loss" not in table.invalid and len(table):
+        median = float(np.median(table.column("loss")))
+        if median > LOSS_TYPICAL:
+            out.append(f"the runs' median loss is {median:.3g}: a language model's loss per token in nats is rarely "
+                       f"above {LOSS_TYPICAL:g} (a perplexity of {np.exp(LOSS_TYPICAL):,.0f}); is the column a "
+                       f"perplexity (exp of the loss), or in bits? The laws read it as nats")
+    if not {"N", "D"} <= set(table.columns) or {"N", "D"} & set(table.invalid):  # (an unreadable one is refused where read)
+        return out
     ratio = float(np.median(table.column("D") / table.column("N")))
     if not TOKENS_PER_PARAM[0] <= ratio <= TOKENS_PER_PARAM[1]:
         out.append(f"the runs' median tokens per parameter is {ratio:.3g}, far outside what language-model runs use "

@@ -163,6 +163,8 @@ def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, 
         cands, dropped_idle = varied(cands, idle)
         cands, dropped_small = supported(len(table), cands)  # at least two runs per parameter
     needed = sorted({c for l in cands for c in l.inputs})
+    for c in needed:  # a column of the runs the laws cannot read is refused before the targets' (units: both wrong)
+        table.column(c)
     targets = target_inputs(asked, needed)
     as_given = targets  # the inputs as asked, echoed in the answer (a value within 1% of the runs' one is read as it)
     targets, shared_notes = check_spread(table, targets, at.attrs.get("asker", "the target table")
