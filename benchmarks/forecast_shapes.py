@@ -11,7 +11,7 @@ over ``--seeds`` noise draws: the mean absolute relative error against the noise
 the share of the held-out noisy runs inside their interval, the share of families with every held-out run inside,
 the median relative width, and the seconds per call.
 
-    python benchmarks/forecast_shapes.py [--seeds 3] [--shapes pythia,grid404] [--jsonl F]
+    python benchmarks/forecast_shapes.py [--seeds 3] [--shapes pythia,grid404] [--jsonl F] [--group-span 0.2]
 """
 
 from __future__ import annotations
@@ -71,6 +71,14 @@ def shapes() -> dict:
                          {**HOFFMANN, "E": 1.60, "kappa": 0.8}, "12 runs: 6 sizes x 2 ratios, kappa 0.8")
     N1, D1 = grid([100e6, 250e6, 500e6, 1e9, 2e9, 4e9], [10, 20, 50, 100])
     out["top1"] = (np.r_[N1, 8e9], np.r_[D1, 160e9], HOFFMANN, "6 sizes x 4 ratios, the largest size one run")
+    # many sizes closer than the 0.05-decade size tolerance, and a held-out size 4x beyond them (a third export trial:
+    # such ladders chained into one size group, so nothing was held out and Chinchilla answered alone)
+    NC = 1e8 * 1.1 ** np.arange(24)
+    out["close24_k1.4"] = (*grid(np.r_[NC, 3.6e9], [10, 40]), {**HOFFMANN, "E": 1.80, "kappa": 1.4},
+                           "24 sizes 10% apart (1e8-9e8) x 2 ratios, forecast 3.6e9; kappa 1.4")
+    N101 = np.r_[np.geomspace(2e7, 1e9, 101), 4e9]
+    out["sizes101_k1.4"] = (np.repeat(N101, 4), np.tile([2e9, 6e9, 2e10, 6e10], len(N101)),
+                            {**HOFFMANN, "E": 1.80, "kappa": 1.4}, "101 sizes 2e7-1e9 x 4 D (404 runs), forecast 4e9")
     return out
 
 
@@ -108,7 +116,13 @@ def main(argv=None) -> int:
     ap.add_argument("--shapes", default="", help="comma-separated names (default: all)")
     ap.add_argument("--sigma", type=float, default=0.005)
     ap.add_argument("--jsonl")
+    ap.add_argument("--group-span", type=float, default=None,
+                    help="the widest group of model sizes held out together (decades; scalelab.forecast.GROUP_SPAN, "
+                         "0.2); 1e9 chains every size closer than 0.05 decades into one group, as before the third "
+                         "export trial")
     args = ap.parse_args(argv)
+    if args.group_span is not None:
+        sys.modules["scalelab.forecast"].GROUP_SPAN = args.group_span
     table = shapes()
     names = [s for s in args.shapes.split(",") if s] or list(table)
     print(f"device: {device_name()}; noise {args.sigma:.2%} per run; {args.seeds} seeds per shape")
