@@ -171,6 +171,19 @@ def test_a_few_losses_above_20_nats_among_plausible_ones_are_diverged_runs():
         scalelab.read(two).without_missing("loss")[0].column("loss")
 
 
+def test_a_diverged_run_is_named_by_fit_and_drop_highest_loss_removes_it():
+    """A fit refuses a diverged run's loss and says how to drop it; ``drop_highest_loss`` did drop the row but left
+    the loss column refused (its check was not made again on the rows kept), so the advice did not work."""
+    big = pd.concat([good()] * 2, ignore_index=True)
+    for cell in (25.0, np.inf):
+        t = scalelab.read(big.assign(loss=big["loss"].where(big.index != 7, cell)))
+        with pytest.raises(RunTableError, match="runs that diverged have no loss to fit" if cell == 25.0
+                           else "NaN or infinite values in rows 7"):
+            t.column("loss")
+        kept = t.drop_highest_loss(1)
+        np.testing.assert_array_equal(kept.column("loss"), big["loss"].drop(7))
+
+
 def test_tokens_per_parameter_far_from_any_run_suggests_units():
     from scalelab.fit.identify import design_warnings
 

@@ -93,6 +93,17 @@ def implied_runs(df: pd.DataFrame, invalid: Mapping) -> tuple[pd.DataFrame, list
 DIVERGED_SHARE = 0.1
 
 
+def diverged(loss: np.ndarray) -> np.ndarray:
+    """Which finite losses are runs that diverged: above `LOSS_MAX`, at most `DIVERGED_SHARE` of the finite values,
+    every other one at most ``LOSS_MAX / 2`` (all False when they are not: a unit mistake)."""
+    loss = np.asarray(loss, float)
+    finite = np.isfinite(loss)
+    high = finite & (loss > LOSS_MAX)
+    rest = finite & ~high
+    few = high.any() and rest.any() and high.sum() <= DIVERGED_SHARE * finite.sum()
+    return high if few and loss[rest].max() <= LOSS_MAX / 2 else np.zeros(len(loss), bool)
+
+
 def no_result(raw: pd.Series, name: str) -> tuple[np.ndarray, list[tuple[np.ndarray, str]]]:
     """Which rows of the column ``raw`` (canonical name ``name``) hold no result, and why, as ``(mask, [(rows, why),
     ...])``: an empty cell, an infinite value or a word with no digit (a crash, a divergence, 'N/A'); for the loss, also
@@ -106,11 +117,9 @@ def no_result(raw: pd.Series, name: str) -> tuple[np.ndarray, list[tuple[np.ndar
              f" (empty, infinite or a word: e.g. {float(first):g})" if len(given) else "")
     said = [(empty, shown)]
     if name == "loss":
-        finite = np.isfinite(values)
-        high = finite & (values > LOSS_MAX)
-        rest = finite & ~high
-        if high.any() and rest.any() and high.sum() <= DIVERGED_SHARE * finite.sum() and \
-                values[rest].max() <= LOSS_MAX / 2:
+        high = diverged(values)
+        if high.any():
+            rest = np.isfinite(values) & ~high
             said.append((high, f" (a loss above {LOSS_MAX:g} nats, e.g. {values[high][0]:g}, among losses of at most "
                                f"{values[rest].max():.3g}: runs that diverged)"))
             empty = empty | high

@@ -51,8 +51,8 @@ import pandas as pd
 from scalelab.levels import is_count
 from scalelab.runs.columns import (FROM_C, LOSS_MAX, NUMERIC, POSITIVE, RANGES, RunTableError, canonical_names,
                                    duplicate_columns, implied_amounts, map_columns, numbers)
-from scalelab.runs.rows import (conflicting_losses, implied_runs, named_rows, no_result, one_letter_amount,
-                                repeated_rows, sort_curves, split_rows)
+from scalelab.runs.rows import (conflicting_losses, diverged, implied_runs, named_rows, no_result,
+                                one_letter_amount, repeated_rows, sort_curves, split_rows)
 
 # An old proxy sweep table: the columns (any one of a group) that only the proxy trainer writes
 # (the same rule as `scalelab.proxy.sweep.legacy_columns`; runs/ imports nothing above it).
@@ -171,27 +171,30 @@ class RunTable:
             last = final_rows(self.df)
             worst = last["run_id"].iloc[np.argsort(-pd.to_numeric(last["loss"], errors="coerce").to_numpy())[:n]]
             keep = self.df[~self.df["run_id"].isin(set(worst))]
-            return dataclasses.replace(self, df=keep, notes=self.notes + (
+            return dataclasses.replace(self._kept(keep, "loss"), notes=self.notes + (
                 f"dropped the {n} runs with the highest last-checkpoint loss (all their rows)",))
-        keep = self.df.drop(losses.nlargest(n).index)
-        return dataclasses.replace(self, df=keep, notes=self.notes + (f"dropped the {n} highest-loss rows",))
+        keep = self.df.drop(losses.nlargest(n).index)  # (a diverged run's loss, refused until dropped, among them)
+        return dataclasses.replace(self._kept(keep, "loss"), notes=self.notes + (f"dropped the {n} highest-loss rows",))
+
+    def _kept(self, keep: pd.DataFrame, name: str) -> "RunTable":
+        """The table of the rows ``keep``, its column ``name`` checked again if it was refused on every row."""
+        if name not in self.invalid:
+            return dataclasses.replace(self, df=keep)
+        problem, values = _check_numeric(keep[name], name, self.source, self.lines)
+        invalid = {k: v for k, v in self.invalid.items() if k != name} | ({name: problem} if problem else {})
+        return dataclasses.replace(self, df=keep if problem else keep.assign(**{name: values}), invalid=invalid)
 
     def without_missing(self, name: str = "loss") -> tuple["RunTable", str | None]:
-        """Runs with no ``name`` left out, and what was left out, said (None when nothing was). No value is an empty
-        cell (NaN: a run that crashed or is still going), an infinite one (a run that diverged), a word with no digit
-        in it ('diverged', 'failed', 'N/A') or, for the loss, a few values above 20 nats among plausible ones (runs
-        that diverged: `rows.no_result`). Any other fault of the column (a number it cannot read, zero, implausible)
-        stays refused: the column is checked again on the runs kept."""
+        """Runs with no ``name`` left out, and what was left out, said (None when nothing was): an empty cell (a
+        crash, an unfinished run), an infinite value, a word with no digit ('diverged', 'N/A') or a few losses above
+        20 nats among plausible ones (`rows.no_result`). Other faults stay refused: the runs kept are checked again."""
         raw = self.df[name] if name in self.invalid and name in self.df.columns else None
         if not isinstance(raw, pd.Series):
             return self, None
         missing, said = no_result(raw, name)
         if not missing.any() or missing.all():
             return self, None
-        keep = self.df[~missing]
-        problem, values = _check_numeric(keep[name], name, self.source, self.lines)
-        invalid = {k: v for k, v in self.invalid.items() if k != name} | ({name: problem} if problem else {})
-        table = dataclasses.replace(self, df=keep if problem else keep.assign(**{name: values}), invalid=invalid)
+        table = self._kept(self.df[~missing], name)
         parts = [f"no {name!r} in {self.rows(self.df.index[m])}{why}" for m, why in said if m.any()]
         return table, f"{self.source}: {'; '.join(parts)}: {int(missing.sum())} of {len(missing)} runs left out"
 
@@ -383,6 +386,10 @@ def _check_numeric(raw: pd.Series, col: str, source: str, lines: Mapping | None 
                     f"{col} of a language-model run lies in [{lo:.0e}, {hi:.0e}]: check the units"), values
     if col == "loss":
         out = v > LOSS_MAX
+        if diverged(v).any():  # a few among plausible losses
+            return (f"{source}: column 'loss' has values above {LOSS_MAX:g} nats in {rows(out)} (e.g. {v[out][0]:.4g}) "
+                    f"among losses of at most {v[~out].max():.3g}: runs that diverged have no loss to fit; drop those "
+                    f"rows (--drop-highest-loss {int(out.sum())}; scalelab forecast leaves them out)"), values
         if out.any():
             return (f"{source}: column 'loss' has implausible values in {rows(out)} (e.g. {v[out][0]:.4g}); "
                     f"a loss in nats per token lies in (0, {LOSS_MAX:g}]: is it a perplexity, or in bits x 1000?"), values
