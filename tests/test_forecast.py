@@ -522,6 +522,9 @@ def test_a_run_far_off_the_fit_is_left_out_and_named():
     many.loc[[4, 7, 13], "loss"] *= 5.0  # 3 of 18: more than a tenth of the table is no outlier; warned, kept
     (said,) = [w for w in fc.forecast(many, at, laws="chinchilla,kaplan", progress=False).warnings if "off the fit" in w]
     assert "rows 4, 7, 13 lie" in said and "left out" not in said
+    for bad in (1.0, 0.5, float("inf"), "2"):
+        with pytest.raises(ValueError, match="off_fit is a factor above 1"):
+            fc.forecast(runs, at, laws="chinchilla", off_fit=bad)
 
 
 def test_off_fit_option_takes_a_factor_above_one_or_none(tmp_path, capsys):

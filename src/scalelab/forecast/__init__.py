@@ -80,6 +80,10 @@ _NAMED = {"N": "parameters: N, params, num_params, model_size, or a count named 
 
 # The widest group of model sizes held out together (decades): `size_groups`
 GROUP_SPAN = 0.2
+# The public families' worst runs lie at most 1.8x off the stacked fit (SLDBench's; Gadre's and Porian's up to 1.4x):
+# a run twice or half the fit of the others is no ladder's scatter (`forecast`'s ``off_fit``). Such runs are left out
+# when they are at most this share of the table
+OFF_FIT_SHARE = 0.1
 # The form that answers when no rolling origin can be held out (Hoffmann et al.'s, the field's default).
 REFERENCE = "chinchilla"
 
@@ -135,6 +139,8 @@ def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, 
 
     t0 = time.perf_counter()
     ci = check_ci(ci)
+    if off_fit is not None and not (isinstance(off_fit, (int, float)) and 1.0 < off_fit < np.inf):
+        raise ValueError(f"off_fit is a factor above 1 (e.g. 2) or None (keep every run); got {off_fit!r}")
     laws = "auto" if laws is None or (isinstance(laws, str) and laws.strip() == "auto") else _laws.listed(laws)
     table = _runs.read(runs)
     if _curves.is_curve_request(table, laws, at):  # whole learning curves: `scalelab.forecast.curves`
@@ -270,14 +276,15 @@ def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, 
     warnings = (design_warnings(table, needed) + ([left_out] if left_out else []) + asked.attrs["warnings"]
                 + axis_warnings(table, asked, needed) + warnings
                 + strayed_warning(c["strayed"], c["unsettled"]) + weighted_parameter_warnings(fits, weights))
-    off = np.abs(c["weights"] @ details["residuals"]) > np.log(off_fit) if off_fit else np.zeros(n, bool)
+    r_fit = c["weights"] @ details["residuals"]  # log prediction - log loss of every run, stacked
+    off = np.abs(r_fit) > np.log(off_fit) if off_fit is not None else np.zeros(n, bool)
     if off.any() and off.sum() <= OFF_FIT_SHARE * n:  # gross outliers: the forecast again without them
         again = forecast(table.select(~off), at, laws, ci, size_tol=size_tol, max_origins=max_origins,
                          min_train_sizes=min_train_sizes, shrink=shrink, tau_prior=tau_prior, prior_weight=prior_weight,
                          seed=seed, progress=progress, off_fit=off_fit)
-        said = ([left_out] if left_out else []) + off_fit_warning(table, off, c["weights"] @ details["residuals"], True)
+        said = ([left_out] if left_out else []) + off_fit_warning(table, off, r_fit, left=True)
         return dataclasses.replace(again, warnings=said + again.warnings, seconds=time.perf_counter() - t0)
-    warnings += off_fit_warning(table, off, c["weights"] @ details["residuals"], False)
+    warnings += off_fit_warning(table, off, r_fit, left=False)
     far = np.flatnonzero(d_star > 1.0)
     if len(far):
         shown = ", ".join(map(str, far[:10])) + (", ..." if len(far) > 10 else "")
@@ -315,13 +322,7 @@ def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, 
                     seconds=time.perf_counter() - t0, notes=notes, details=details)
 
 
-# The public families' worst runs lie at most 1.8x off the stacked fit (SLDBench's; Gadre's and Porian's up to 1.4x):
-# a run twice or half the fit of the others is no ladder's scatter (`forecast`'s ``off_fit``). Such runs are left out
-# when they are at most this share of the table
-OFF_FIT_SHARE = 0.1
-
-
-def off_fit_warning(table: _runs.RunTable, off: np.ndarray, residuals: np.ndarray, left: bool) -> list[str]:
+def off_fit_warning(table: _runs.RunTable, off: np.ndarray, residuals: np.ndarray, *, left: bool) -> list[str]:
     """The warning naming the runs ``off`` the stacked fit (``residuals``: log prediction - log loss per run), left out
     (``left``) or kept, or none: a run that diverged below 20 nats or a row of another ladder. The fits are robust to
     it, but held out with its size it counts as an extrapolation error and widens every interval."""
@@ -329,12 +330,15 @@ def off_fit_warning(table: _runs.RunTable, off: np.ndarray, residuals: np.ndarra
         return []
     worst = int(np.argmax(np.abs(residuals)))
     lo, hi = np.exp(np.min(np.abs(residuals[off]))), np.exp(abs(residuals[worst]))
-    how = f"lies {hi:.3g}x" if off.sum() == 1 else f"lie {lo:.3g}x to {hi:.3g}x"
-    return [f"{table.source}: the losses of {table.rows(table.df.index[off])} {how} off the fit of the other runs "
-            f"(the farthest: loss {table.column('loss')[worst]:.4g}): runs that diverged, or rows of another ladder? " + (f"{int(off.sum())} of {len(off)} runs left out, and the forecast made without "
-                                          f"them (--off-fit none, forecast(..., off_fit=None), keeps them)" if left else
-                                          "Held out with its size, it counts as an extrapolation error and widens every "
-                                          "interval; leave it out (--drop-highest-loss K drops the K highest losses)")]
+    one = off.sum() == 1
+    what = (f"the loss of {table.rows(table.df.index[off])} lies {hi:.3g}x" if one else
+            f"the losses of {table.rows(table.df.index[off])} lie {lo:.3g}x to {hi:.3g}x")
+    then = (f"{int(off.sum())} of {len(off)} runs left out, and the forecast made without "
+            f"{'it' if one else 'them'} (--off-fit none, forecast(..., off_fit=None), keeps every run)" if left else
+            "Held out with their size, such runs count as extrapolation errors and widen every interval; leave them "
+            "out (--drop-highest-loss K drops the K highest losses)")
+    return [f"{table.source}: {what} off the fit of the other runs ({'' if one else 'the farthest: '}loss "
+            f"{table.column('loss')[worst]:.4g}): a run that diverged, or a row of another ladder? {then}"]
 
 
 def _progress(futures, progress: bool | None, desc: str) -> None:
