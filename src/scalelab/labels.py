@@ -30,4 +30,5 @@ def as_text(values) -> pd.Series:
         s = s.astype(object).where(~missing, MISSING)
     return s.astype(str)
 
+
 __all__ = ["as_text", "MISSING"]

@@ -63,9 +63,9 @@ from scalelab.forecast import curves as _curves
 from scalelab.forecast.candidate_laws import (NOT_CANDIDATES, answerable, candidates, idle_axes, readable,
                                               supported, supported_note, varied)
 from scalelab.forecast.agreement import consistent, stable, strayed_warning
-from scalelab.forecast.calibrate import (calibrate_scale, combine, extrapolation_distance, local_weights,
-                                         origin_weights, position, robust_scale, size_groups, size_weights,
-                                         stack_weights, t_quantile, viable)
+from scalelab.forecast.calibrate import (GROUP_SPAN, calibrate_scale, combine, extrapolation_distance,
+                                         local_weights, origin_weights, position, robust_scale, size_groups,
+                                         size_weights, stack_weights, t_quantile, viable)
 from scalelab.forecast.result import Forecast
 from scalelab.forecast.target_table import axis_warnings, check_spread, target_frame, target_inputs
 from scalelab.programs import call_timed, float64, per_law
@@ -78,8 +78,6 @@ METHOD = "rolling-origin stacking; Student-t interval calibrated on held-out ext
 _NAMED = {"N": "parameters: N, params, num_params, model_size, or a count named with its unit, params_M",
           "D": "training tokens: D, tokens, num_tokens, train_tokens, tokens_B, or C with N, as D = C / (6 N)"}
 
-# The widest group of model sizes held out together (decades): `size_groups`
-GROUP_SPAN = 0.2
 # The public families' worst runs lie at most 1.8x off the stacked fit (SLDBench's; Gadre's and Porian's up to 1.4x):
 # a run twice or half the fit of the others is no ladder's scatter (`forecast`'s ``off_fit``). Such runs are left out
 # when they are at most this share of the table
@@ -169,15 +167,14 @@ def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, 
         cands, dropped_idle = varied(cands, idle)
         cands, dropped_small = supported(len(table), cands)  # at least two runs per parameter
     needed = sorted({c for l in cands for c in l.inputs})
-    for c in needed:  # a column of the runs the laws cannot read is refused before the targets' (units: both wrong)
-        table.column(c)
+    # the runs' inputs, read (and a column the laws cannot read refused) before the targets' (units: both wrong)
+    x_all = {c: table.column(c) for c in needed}
     targets = target_inputs(asked, needed)
     as_given = targets  # the inputs as asked, echoed in the answer (a value within 1% of the runs' one is read as it)
     targets, shared_notes = check_spread(table, targets, at.attrs.get("asker", "the target table")
                                          if isinstance(at, pd.DataFrame) else "the target table")
     y = table.column("loss")
     n = len(table)
-    x_all = {c: table.column(c) for c in needed}
     size_col = "N" if "N" in table.columns else needed[0]
     groups = size_groups(table.column(size_col), size_tol, GROUP_SPAN)
     warnings: list[str] = []

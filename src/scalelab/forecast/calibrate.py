@@ -11,7 +11,11 @@ from scalelab.forecast.agreement import STRAY_FACTOR, consistent, settled, stabl
 from scalelab.forecast.student_t import t_quantile
 
 
-def size_groups(N: np.ndarray, tol: float = 0.05, max_span: float = 0.2) -> np.ndarray:
+# The widest group of model sizes held out together (decades): `size_groups`
+GROUP_SPAN = 0.2
+
+
+def size_groups(N: np.ndarray, tol: float = 0.05, max_span: float = GROUP_SPAN) -> np.ndarray:
     """Group index per run, 0 = smallest: runs of one nominal model size share a group.
 
     Sorted distinct log10 N are read from the smallest up; a size joins the current group when it lies within
@@ -331,5 +335,5 @@ def combine(details: dict, ci: float = 0.9, *, reference: str | None = "chinchil
             "sized": sized}
 
 
-__all__ = ["combine", "position", "size_groups", "origin_weights", "viable", "extrapolation_distance", "stack_weights", "honest_errors",
+__all__ = ["combine", "position", "GROUP_SPAN", "size_groups", "origin_weights", "viable", "extrapolation_distance", "stack_weights", "honest_errors",
            "calibrate_scale", "t_quantile", "local_weights", "size_weights", "robust_scale"]

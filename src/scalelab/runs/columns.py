@@ -101,9 +101,9 @@ def _alias_keys(name) -> tuple[str, ...]:
 # N, D, ... whose values are multiplied by the unit on reading, with a note.
 UNITS = {**SUFFIXES, **{w + s: f for w, f in (("thousand", 1e3), ("million", 1e6), ("billion", 1e9),
                                                 ("trillion", 1e12)) for s in ("", "s")}}
-_UNIT_NAME = (r"^(.+?)[ _]?(?:\((k|m|b|t)\)|\[(k|m|b|t)\]|_(k|m|b|t)|"
-              r"[ _](thousands?|millions?|billions?|trillions?)|"
-              r"\s*\((thousands?|millions?|billions?|trillions?)\)|\s*\[(thousands?|millions?|billions?|trillions?)\])$")
+_SCALE_WORD = r"thousands?|millions?|billions?|trillions?"
+_UNIT_NAME = (rf"^(.+?)[ _]?(?:\((k|m|b|t|{_SCALE_WORD})\)|\[(k|m|b|t|{_SCALE_WORD})\]|_(k|m|b|t)|"
+              rf"[ _]({_SCALE_WORD}))$")
 # A C beside N and D more than this factor away from 6 N D (6 N_active D) is said to disagree with them
 C_FACTOR = 3.0
 # Tokens per parameter (D / N) of real language-model runs: from early checkpoints (~0.01) to small models trained

@@ -177,7 +177,7 @@ class RunTable:
         return dataclasses.replace(self._kept(keep, "loss"), notes=self.notes + (f"dropped the {n} highest-loss rows",))
 
     def _kept(self, keep: pd.DataFrame, name: str) -> "RunTable":
-        """The table of the rows ``keep``, its column ``name`` checked again if it was refused on every row."""
+        """The table of the rows ``keep``, its column ``name`` checked again on them if it was refused."""
         if name not in self.invalid:
             return dataclasses.replace(self, df=keep)
         problem, values = _check_numeric(keep[name], name, self.source, self.lines)
