@@ -6,6 +6,13 @@ one built program per ``(law, settings)``. The law is keyed by identity (a `Law`
 callables and dicts, so it is not hashed by value), and the memo holds the law itself,
 so its id cannot be reused while the entry lives.
 
+`call_timed` keeps the executables it compiled, the most recently used `KEEP` of them: an XLA:CPU
+executable holds hundreds of memory mappings (about 430 for a forecast's fit, with XLA's default
+fusion emitters), and a process that kept every one (a notebook forecasting thirty ladders of
+different sizes) reached Linux's 65,530 mappings after about 20 tables and crashed inside LLVM
+("Cannot allocate memory", then a segmentation fault). A program evicted and needed again is
+compiled again (from the persistent cache when `scalelab.cache` is on).
+
 `float64` runs a public entry point inside ``jax.enable_x64(True)``: fits reproduce published
 optima to 1e-9 in float64, while importing scalelab leaves the process's ``jax_enable_x64``
 setting alone. Arrays the caller made in float32 (or bfloat16) keep their dtype inside.
@@ -14,6 +21,7 @@ setting alone. Arrays the caller made in float32 (or bfloat16) keep their dtype 
 from __future__ import annotations
 
 import functools
+from collections import OrderedDict
 
 
 def per_law(build):
@@ -33,7 +41,10 @@ def per_law(build):
     return cached
 
 
-_COMPILED: dict = {}
+# The most recently used compiled programs kept in memory (a forecast uses about 12, a MoE forecast and a posterior
+# a few more): 64 x ~430 mappings stays well under Linux's default limit of 65,530 per process
+KEEP = 64
+_COMPILED: OrderedDict = OrderedDict()
 
 
 def _signature(args) -> tuple:
@@ -49,10 +60,10 @@ def call_timed(jitted, *args, name: str | None = None, compiler_options: dict | 
 
     The first call for an argument signature lowers and compiles ahead of time
     (``jitted.lower(*args).compile()``; with `scalelab.cache` on, a persistent-cache hit
-    loads instead of compiling) and keeps the executable; later calls with the same
-    shapes and dtypes run it and report 0 seconds. ``name``: a stable name of the program
-    and its settings, for a program built for one of scalelab's own laws: its traced form is
-    then kept on disk too (`scalelab.kept.compile_program`), so a later process skips tracing;
+    loads instead of compiling) and keeps the executable, among the `KEEP` most recently
+    used; later calls with the same shapes and dtypes run it and report 0 seconds.
+    ``name``: a stable name of the program and its settings, for a program built for one of
+    scalelab's own laws: its traced form is then kept on disk too (`scalelab.kept.compile_program`), so a later process skips tracing;
     ``compiler_options`` are the XLA options of that kept form.
     """
     import time
@@ -67,9 +78,11 @@ def call_timed(jitted, *args, name: str | None = None, compiler_options: dict | 
         hit = (jitted, kept.compile_program(name, jitted, args, compiler_options))
         seconds = time.perf_counter() - t0
         _COMPILED[key] = hit
+        while len(_COMPILED) > KEEP:  # the least recently used executable is freed (its mappings with it)
+            _COMPILED.popitem(last=False)
+    else:
+        _COMPILED.move_to_end(key)
     return hit[1](*args), seconds
-
-
 
 
 def float64(fn):
