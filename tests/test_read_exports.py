@@ -319,3 +319,21 @@ def test_a_family_of_whole_numbers_with_an_empty_cell_is_chosen_by_its_number():
     assert len(scalelab.read(df, family="1")) == 5 and len(scalelab.read(df, family="2")) == 4
     assert list(as_text(pd.Series([1.0, np.nan, 2.0]))) == ["1", "nan", "2"]
     assert list(as_text(pd.Series([1.0, 2.5]))) == ["1.0", "2.5"]  # not every value whole: written as they are
+
+
+def test_a_total_parameter_count_is_N_in_a_dense_table_and_N_total_beside_experts():
+    """``n_params_total`` beside ``non_embedding_params`` (no experts): the total is N, the count C = 6ND and Hoffmann's
+    laws read, and the non-embedding count is left untouched. Beside experts and an active count it is the MoE
+    total, N_total. The trial read the non-embedding count as N and left ``n_params_total`` unread (3.3% off)."""
+    runs = ladder()
+    dense = runs.rename(columns={"N": "n_params_total"}).assign(non_embedding_params=lambda d: d.n_params_total * 0.8)
+    table = scalelab.read(dense)
+    np.testing.assert_array_equal(table.column("N"), runs["N"].to_numpy())
+    assert "N_total" not in table.columns
+    assert any("'non_embedding_params' left untouched" in n for n in table.notes)
+    for name in ("total_parameters", "params_total", "num_total_params"):
+        np.testing.assert_array_equal(scalelab.read(runs.rename(columns={"N": name})).column("N"), runs["N"].to_numpy())
+    moe = scalelab.read(runs.rename(columns={"N": "n_params_total"}).assign(active_params=lambda d: d.n_params_total / 4,
+                                                                            experts=8))
+    np.testing.assert_array_equal(moe.column("N_total"), runs["N"].to_numpy())
+    np.testing.assert_array_equal(moe.column("N_active"), runs["N"].to_numpy() / 4)

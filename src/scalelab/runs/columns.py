@@ -44,7 +44,8 @@ ALIASES = {
     "n": "N", "params": "N", "num_params": "N", "n_params": "N", "parameters": "N", "num_parameters": "N",
     "n_parameters": "N", "model size": "N", "model_size": "N", "nparams": "N", "model_params": "N",
     "non_embedding_params": "N", "non_embedding_parameters": "N",
-    "n_total": "N_total", "total_params": "N_total",
+    "n_total": "N_total", "total_params": "N_total", "n_params_total": "N_total", "params_total": "N_total",
+    "total_parameters": "N_total", "num_params_total": "N_total", "num_total_params": "N_total",
     "n_active": "N_active", "active_params": "N_active",
     "d": "D", "tokens": "D", "num_tokens": "D", "n_tokens": "D", "data": "D", "train_tokens": "D",
     "training_tokens": "D", "num_train_tokens": "D", "tokens_seen": "D", "tokens_trained": "D",
@@ -288,7 +289,8 @@ def canonical_names(df: pd.DataFrame, source: str) -> tuple[pd.DataFrame, list[s
     and no canonical one (``params`` beside ``num_params``) make that column invalid: which is meant is unknown,
     unless they hold the same values (one is read, the other is a repeat) or one of them is a single letter
     (``d`` beside ``tokens``: the longer name is read, and ``d``, often a model width, is left untouched), a count
-    with its unit, or a non-embedding count (``non_embedding_params`` beside ``params``: the total is read).
+    with its unit, or a non-embedding count (``non_embedding_params`` beside ``params``, or beside ``total_params`` in
+    a table with no experts, sparsity or active count: the total is read as N).
     A count named with its unit (``params_M``, ``tokens_B``: `unit_alias`) is read multiplied by it.
     ``df.attrs["renamed"]``: {canonical name: the table's column read as it}."""
     notes, rename, clash, scaled = [], {}, {}, {}
@@ -304,6 +306,9 @@ def canonical_names(df: pd.DataFrame, source: str) -> tuple[pd.DataFrame, list[s
         qualified = any(k.startswith(q) for k in _alias_keys(col) for q in QUALIFIED)
         rank = 2 if len(str(col).strip()) == 1 else (0 if plain is not None and not qualified else 1)
         reading[col] = (plain, None, rank) if plain is not None else (unit[0], unit[1], rank)
+    if not {"E", "N_active", "S", "k", "G"} & ({r[0] for r in reading.values()} | set(df.columns)):  # a dense table:
+        # its total parameter count is N (the count C = 6ND reads), before a non-embedding one
+        reading = {c: ("N", f, 0) if t == "N_total" else (t, f, r) for c, (t, f, r) in reading.items()}
     rank = lambda c: reading[c][2]  # noqa: E731
     for col in sorted(reading, key=rank):
         target, factor, _ = reading[col]
