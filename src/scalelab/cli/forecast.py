@@ -45,7 +45,8 @@ def cmd_forecast(args) -> int:
     table = read_table(args)
     err(f"forecasting from {len(table)} {'rows' if table.is_curve else 'runs'} (laws: {args.law}) ...")
     try:
-        fc = forecast(table, targets, laws=args.law, ci=args.ci, seed=args.seed, off_fit=args.off_fit)
+        fc = forecast(table, targets, laws=args.law, ci=args.ci, seed=args.seed, off_fit=args.off_fit,
+                      sweeps=args.sweeps)
     except RuntimeError as e:  # every candidate law failed to fit here: the reasons, as a data error
         if "every candidate law failed" not in str(e):
             raise
@@ -114,6 +115,10 @@ def add_commands(subparsers) -> None:
                    help="leave out runs whose loss lies more than FACTOR times off the fit of the others (runs that "
                         "diverged, rows of another ladder; at most a tenth of the runs, each named in a warning) and "
                         "forecast again without them (default 2; none keeps every run)")
+    p.add_argument("--sweeps", choices=("best", "all"), default="best",
+                   help="runs of one N and D trained at several learning rates (batch sizes, warmups: a tuning grid "
+                        "left in the table): 'best' keeps each point's setting with the lowest loss, as a law "
+                        "describes the tuned run (default); 'all' fits every run")
     p.add_argument("--plot", metavar="FILE", default=None,
                    help="also write the figure of the runs and the law with the largest weight (.png, .svg, .pdf)")
     add_json(p)

@@ -69,6 +69,7 @@ from scalelab.forecast.calibrate import (GROUP_SPAN, calibrate_scale, combine, e
 from scalelab.forecast.result import Forecast
 from scalelab.forecast.target_table import axis_warnings, check_spread, target_frame, target_inputs
 from scalelab.programs import call_timed, float64, per_law
+from scalelab.runs.sweeps import best_settings, setting_columns
 from scalelab.levels import check_ci
 from scalelab.progress import bar
 
@@ -103,7 +104,7 @@ def _predict(law, P, x):
 @float64
 def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, max_origins: int = 4,
              min_train_sizes: int = 3, shrink: float = 0.0, tau_prior: float = 0.01, prior_weight: float = 1.0,
-             seed: int = 0, progress: bool | None = None, off_fit: float | None = 2.0) -> Forecast:
+             seed: int = 0, progress: bool | None = None, off_fit: float | None = 2.0, sweeps: str = "best") -> Forecast:
     """Forecast the loss of new runs at ``at`` from the run table ``runs``.
 
     Args:
@@ -127,6 +128,9 @@ def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, 
       off_fit: runs whose loss lies more than this factor off the stacked fit of the table (a run that diverged
         below 20 nats, a row of another ladder) are left out and the forecast made again without them, with a
         warning, when they are at most a tenth of the runs (more: only warned). None keeps every run.
+      sweeps: ``"best"``: where runs of one input point were trained at several learning rates (batch sizes, ...:
+        `scalelab.runs.sweeps`), the setting with the lowest loss is kept there, with a note (a law describes the tuned
+        run); ``"all"`` fits every run.
 
     Returns:
       `Forecast`; ``Forecast.to_json()`` is the object ``scalelab forecast --json`` prints.
@@ -139,6 +143,8 @@ def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, 
     ci = check_ci(ci)
     if off_fit is not None and not (isinstance(off_fit, (int, float)) and 1.0 < off_fit < np.inf):
         raise ValueError(f"off_fit is a factor above 1 (e.g. 2) or None (keep every run); got {off_fit!r}")
+    if sweeps not in ("best", "all"):
+        raise ValueError(f"sweeps is 'best' (each input point's best setting of a sweep) or 'all'; got {sweeps!r}")
     laws = "auto" if laws is None or (isinstance(laws, str) and laws.strip() == "auto") else _laws.listed(laws)
     table = _runs.read(runs)
     if _curves.is_curve_request(table, laws, at):  # whole learning curves: `scalelab.forecast.curves`
@@ -147,6 +153,10 @@ def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, 
     table = table.final_points()  # a curve table asked for final losses: each run's last checkpoint (or all, warned)
     table, left_out = table.without_missing("loss")  # unfinished runs: said in the warnings, not fitted
     cands = candidates(table, laws)
+    keep, swept = (best_settings(table.df, table.invalid, table.lines) if sweeps == "best" and not any(
+        c in setting_columns(table.df) for l in cands for c in l.inputs) else (None, None))
+    if keep is not None:  # a tuning grid left in the table: each point's tuned runs
+        table = dataclasses.replace(table.select(keep), notes=table.notes + (swept,))
     if not cands:
         named = [n for n in NOT_CANDIDATES if all(c in table.columns for c in _laws.get(n).inputs)]
         lacks = [c for c in ("N", "D") if c not in table.columns]
@@ -278,7 +288,7 @@ def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, 
     if off.any() and off.sum() <= OFF_FIT_SHARE * n:  # gross outliers: the forecast again without them
         again = forecast(table.select(~off), at, laws, ci, size_tol=size_tol, max_origins=max_origins,
                          min_train_sizes=min_train_sizes, shrink=shrink, tau_prior=tau_prior, prior_weight=prior_weight,
-                         seed=seed, progress=progress, off_fit=off_fit)
+                         seed=seed, progress=progress, off_fit=off_fit, sweeps=sweeps)
         said = ([left_out] if left_out else []) + off_fit_warning(table, off, r_fit, left=True)
         return dataclasses.replace(again, warnings=said + again.warnings, seconds=time.perf_counter() - t0)
     warnings += off_fit_warning(table, off, r_fit, left=False)

@@ -1,0 +1,79 @@
+"""Hyper-parameter sweeps left in a run table (`scalelab.runs.sweeps`): each input point's tuned runs are fitted.
+
+References: the setting each simulated point was built to have as its best (the others carry a known 2-6% penalty),
+and the forecast of the table that holds only those runs.
+"""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import scalelab
+from scalelab.cli import main as cli_main
+from scalelab.runs.sweeps import best_settings, setting_columns
+
+
+def sweep_table(seed=0, seeds=1, column="lr"):
+    """6 sizes x 2 tokens per parameter, each trained at 4 learning rates (one per point is the tuned one), ``seeds``
+    runs per setting; Hoffmann's law, 0.3% noise. Returns the table and which rows are the tuned runs."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for N in np.geomspace(5e7, 1.6e9, 6):
+        for tpp in (10.0, 40.0):
+            grid = 3e-3 * (N / 5e7) ** -0.3 * np.array([0.25, 0.5, 1.0, 2.0])  # the grid moves with size
+            best = rng.integers(0, 4)
+            for j, lr in enumerate(grid):
+                penalty = 0.0 if j == best else rng.uniform(0.02, 0.06)
+                for s in range(seeds):
+                    L = (1.69 + 406.4 / N ** 0.34 + 410.7 / (tpp * N) ** 0.28) * (1 + penalty)
+                    rows.append({"N": N, "D": tpp * N, column: lr, "seed": s, "tuned": j == best,
+                                 "loss": L * np.exp(rng.normal(0, 0.003))})
+    return pd.DataFrame(rows)
+
+
+def test_each_swept_point_keeps_the_runs_of_its_best_setting():
+    df = sweep_table(seeds=2)
+    keep, note = best_settings(df.drop(columns="tuned"))
+    np.testing.assert_array_equal(keep, df["tuned"].to_numpy())  # both seeds of the tuned setting, nothing else
+    assert note.startswith("12 input points") and "4 settings of lr" in note and "72 runs are left out" in note
+    # an unread column named as a setting is one too; a seed column never is
+    peak = df.rename(columns={"lr": "peak_lr"}).drop(columns="tuned")
+    assert setting_columns(peak) == ["peak_lr"]
+    np.testing.assert_array_equal(best_settings(peak)[0], df["tuned"].to_numpy())
+
+
+def test_no_sweep_leaves_every_run():
+    df = sweep_table().drop(columns="tuned")
+    tuned = sweep_table()["tuned"].to_numpy()
+    assert best_settings(df[tuned]) == (None, None)  # one setting per point: nothing to choose
+    # seeds of one run with the learning rate logged for one of them only (an export's NaN) are no sweep
+    seeds = pd.concat([df[tuned], df[tuned].assign(lr=np.nan)], ignore_index=True)
+    assert best_settings(seeds) == (None, None)
+    assert best_settings(df.drop(columns="lr")) == (None, None)
+
+
+def test_forecast_fits_the_tuned_runs_and_says_so():
+    df = sweep_table(seed=1)
+    sweep, tuned = df.drop(columns=["tuned", "seed"]), df[df["tuned"]].drop(columns=["tuned", "seed"])
+    at = {"N": [5e9], "D": [1e11]}
+    fc = scalelab.forecast(sweep, at, laws="chinchilla,kaplan", progress=False)
+    ref = scalelab.forecast(tuned, at, laws="chinchilla,kaplan", progress=False)
+    np.testing.assert_allclose(fc.loss, ref.loss, rtol=1e-10)
+    np.testing.assert_allclose([fc.lo, fc.hi], [ref.lo, ref.hi], rtol=1e-10)
+    assert any("a loss law describes the tuned run" in n for n in fc.notes)
+    every = scalelab.forecast(sweep, at, laws="chinchilla,kaplan", progress=False, sweeps="all")
+    assert every.details["residuals"].shape[1] == len(sweep)
+    assert every.loss[0] > fc.loss[0] * 1.01  # the sweep's average run lies above the tuned one
+    with pytest.raises(ValueError, match="sweeps is 'best'"):
+        scalelab.forecast(sweep, at, laws="chinchilla", sweeps="tuned")
+
+
+def test_the_command_keeps_the_tuned_runs_unless_told_all(tmp_path, capsys):
+    df = sweep_table(seed=2).drop(columns=["tuned", "seed"])
+    df.to_csv(tmp_path / "runs.csv", index=False)
+    pd.DataFrame({"N": [5e9], "D": [1e11]}).to_csv(tmp_path / "at.csv", index=False)
+    base = ["forecast", str(tmp_path / "runs.csv"), "--at", str(tmp_path / "at.csv"), "--law", "chinchilla", "--json"]
+    assert cli_main(base) == 0
+    assert "the other 36 runs are left out" in capsys.readouterr().err
+    assert cli_main(base + ["--sweeps", "all"]) == 0
+    assert "left out" not in capsys.readouterr().err
