@@ -87,6 +87,41 @@ def implied_runs(df: pd.DataFrame, invalid: Mapping) -> tuple[pd.DataFrame, list
                  f"run_id (or D at every checkpoint) if they are runs of their own"]
 
 
+def growing_checkpoints(df: pd.DataFrame, invalid: Mapping, lines: Mapping | None = None) -> str | None:
+    """The warning for ``step`` rows without ``run_id`` that read as checkpoints with D the tokens seen so far: rows
+    alike in every input but ``step``, D, C and ``lr``, written in stretches of at least `CHECKPOINT_ROWS` whose step
+    grows by one fixed increment (250, 500, 750, ...: a logging interval, to a step of rounding; runs of several budgets
+    double theirs) and
+    whose D grows with it. Each such row is fitted as a finished run at its D, which a run in mid-schedule is not.
+    None when no stretch reads so. Never reinterprets: finished runs may share a step column."""
+    if "step" not in df.columns or "run_id" in df.columns or not {"step", "D"}.isdisjoint(invalid) or "D" not in df:
+        return None
+    keys = [c for c in (*NUMERIC, "family") if c in df.columns and c not in ("step", "D", "C", "lr", "loss")
+            and c not in invalid]
+    if not keys:
+        return None
+    flat = df.reset_index(drop=True)
+    step, D = numbers(flat["step"]).to_numpy(float), numbers(flat["D"]).to_numpy(float)
+    found = []
+    for _, idx in flat.groupby(keys, dropna=False, sort=False).indices.items():  # a few sizes, each its own rows
+        cuts = np.flatnonzero(np.diff(step[idx]) <= 0) + 1  # a step that does not grow starts the next stretch
+        for part in np.split(idx, cuts):
+            ds = np.diff(step[part])
+            if len(part) >= CHECKPOINT_ROWS and np.all(np.diff(D[part]) > 0) and np.ptp(ds) <= max(1.0, 0.01 * ds.mean()):
+                found.append(part)
+    if not found:
+        return None
+    rows = df.index[np.concatenate(found)]
+    return (f"{len(found)} stretches of rows alike in {', '.join(keys)} ({named_rows(rows, lines=lines)}) step at one "
+            f"fixed interval while D grows: they look like the checkpoints of runs, each fitted as a finished run at "
+            f"the tokens it had seen (a run in mid-schedule lies above one that ends there); give each run a run_id "
+            f"to read them as learning curves (a final-loss law then reads each run's last checkpoint)")
+
+
+# Rows that step at one fixed interval, at least this many in a row, read as a run's checkpoints
+CHECKPOINT_ROWS = 5
+
+
 # A loss above LOSS_MAX is a run that diverged (not a unit mistake) when such values are at most this share of the
 # table and every other loss is below LOSS_MAX / 2 (a real loss in nats: ln of a 50k vocabulary is 10.8); a perplexity
 # or bits x 1000 column has many values above it, or its others near it.

@@ -51,7 +51,7 @@ import pandas as pd
 from scalelab.levels import is_count
 from scalelab.runs.columns import (FROM_C, LOSS_MAX, NUMERIC, POSITIVE, RANGES, RunTableError, canonical_names,
                                    duplicate_columns, implied_amounts, map_columns, numbers)
-from scalelab.runs.rows import (conflicting_losses, diverged, implied_runs, named_rows, no_result,
+from scalelab.runs.rows import (conflicting_losses, diverged, growing_checkpoints, implied_runs, named_rows, no_result,
                                 one_letter_amount, repeated_rows, sort_curves, split_rows)
 
 # An old proxy sweep table: the columns (any one of a group) that only the proxy trainer writes
@@ -307,7 +307,6 @@ def from_dataframe(df: pd.DataFrame, source: str = "<DataFrame>", *, columns: Ma
 
         df, resorted = sort_curves(df)
         notes += resorted
-
         # an lr column a final-loss law does not read may hold anything (it is invalid, refused when a curve law
         # reads it: the curve laws check their table again, lr included)
         try:
@@ -327,6 +326,7 @@ def from_dataframe(df: pd.DataFrame, source: str = "<DataFrame>", *, columns: Ma
             # warning of every fit (seeds, or a resumed run, written without run_id)
             not_curves = (f"{conflicting}. The table has a 'step' column: these look like the checkpoints of runs "
                           f"(seeds, or a resumed run) read as finished runs at their full D; give each run a run_id")
+    not_curves = not_curves or (None if curve or implied else growing_checkpoints(df, invalid, line_of))
     ok = lambda c: c in df.columns and c not in invalid  # noqa: E731
     given = set(df.columns) - ({"run_id"} if implied else set())
     sources = {}
