@@ -35,7 +35,7 @@ def test_each_swept_point_keeps_the_runs_of_its_best_setting():
     df = sweep_table(seeds=2)
     keep, note = best_settings(df.drop(columns="tuned"))
     np.testing.assert_array_equal(keep, df["tuned"].to_numpy())  # both seeds of the tuned setting, nothing else
-    assert note.startswith("12 input points") and "4 settings of lr" in note and "72 runs are left out" in note
+    assert note == "12 input points (runs alike in N, D) were trained at 4 settings of lr (a sweep)"
     # an unread column named as a setting is one too; a seed column never is
     peak = df.rename(columns={"lr": "peak_lr"}).drop(columns="tuned")
     assert setting_columns(peak) == ["peak_lr"]
@@ -60,7 +60,10 @@ def test_forecast_fits_the_tuned_runs_and_says_so():
     ref = scalelab.forecast(tuned, at, laws="chinchilla,kaplan", progress=False)
     np.testing.assert_allclose(fc.loss, ref.loss, rtol=1e-10)
     np.testing.assert_allclose([fc.lo, fc.hi], [ref.lo, ref.hi], rtol=1e-10)
-    assert any("a loss law describes the tuned run" in n for n in fc.notes)
+    assert any("a loss law describes the tuned run" in n and "other 36 runs are left out" in n for n in fc.notes)
+    # a fit of every run says what it describes
+    (said,) = [w for w in scalelab.fit(sweep, "chinchilla").warnings if "(a sweep)" in w]
+    assert "describes the sweep's average run" in said and "(12 runs;" in said
     every = scalelab.forecast(sweep, at, laws="chinchilla,kaplan", progress=False, sweeps="all")
     assert every.details["residuals"].shape[1] == len(sweep)
     assert every.loss[0] > fc.loss[0] * 1.01  # the sweep's average run lies above the tuned one

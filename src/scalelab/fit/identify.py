@@ -177,6 +177,21 @@ def curve_warnings(table) -> list[str]:
     return out
 
 
+def sweep_warnings(table, inputs) -> list[str]:
+    """A hyper-parameter sweep left in the table (`scalelab.runs.sweeps`) that a law not reading its settings is fitted
+    to: the fit describes the sweep's average run, not the tuned one (`forecast` keeps each point's best setting)."""
+    from scalelab.runs.sweeps import best_settings, setting_columns
+
+    if set(setting_columns(table.df)) & set(inputs):
+        return []
+    keep, sweep = best_settings(table.df, table.invalid)
+    if keep is None:
+        return []
+    return [sweep + f": the law is fitted to every setting's runs, so it describes the sweep's "
+            f"average run, not the tuned one; keep each point's best setting ({int(keep.sum())} runs; "
+            f"scalelab forecast does so by default)"]
+
+
 def design_warnings(table, inputs) -> list[str]:
     """Everything the runs' design says about a fit of a law reading ``inputs``: `table_warnings` and
     `family_warnings`, why a curve table's checkpoints are read as runs (`RunTable.final_points`), and that rows were
@@ -186,7 +201,7 @@ def design_warnings(table, inputs) -> list[str]:
                "but step, in step order, losses falling), each run's last one as its final loss: give run_id, or drop "
                "step, if each row is a run of its own (a sweep whose step counts a run's total steps)"]
     design = curve_warnings(table) if {"step", "lr"} <= set(inputs) else table_warnings(table)
-    return (design + family_warnings(table, inputs) + ladder_warnings(table, inputs)
+    return (design + family_warnings(table, inputs) + ladder_warnings(table, inputs) + sweep_warnings(table, inputs)
             + ([table.checkpoints] if table.checkpoints else [])
             + (implied if "run_id" in table.derived and not table.checkpoints else []))
 

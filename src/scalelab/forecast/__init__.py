@@ -153,9 +153,12 @@ def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, 
     table = table.final_points()  # a curve table asked for final losses: each run's last checkpoint (or all, warned)
     table, left_out = table.without_missing("loss")  # unfinished runs: said in the warnings, not fitted
     cands = candidates(table, laws)
-    keep, swept = (best_settings(table.df, table.invalid, table.lines) if sweeps == "best" and not any(
+    keep, swept = (best_settings(table.df, table.invalid) if sweeps == "best" and not any(
         c in setting_columns(table.df) for l in cands for c in l.inputs) else (None, None))
     if keep is not None:  # a tuning grid left in the table: each point's tuned runs
+        swept += (f": a loss law describes the tuned run, so at each the setting with the lowest loss is kept and the "
+                  f"other {int((~keep).sum())} runs are left out ({table.rows(table.df.index[~keep])}); --sweeps all "
+                  f"(sweeps='all') fits every run")
         table = dataclasses.replace(table.select(keep), notes=table.notes + (swept,))
     if not cands:
         named = [n for n in NOT_CANDIDATES if all(c in table.columns for c in _laws.get(n).inputs)]

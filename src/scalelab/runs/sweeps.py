@@ -17,7 +17,6 @@ import pandas as pd
 
 from scalelab.labels import as_text
 from scalelab.runs.columns import NUMERIC
-from scalelab.runs.rows import named_rows
 
 # A column that holds a training setting a sweep varies (canonical lr, batch_size, or an unread column named like
 # one: peak_lr, max_learning_rate, warmup_steps, weight_decay); never a seed
@@ -35,10 +34,11 @@ def setting_columns(df: pd.DataFrame, invalid: Mapping = ()) -> list[str]:
     return out
 
 
-def best_settings(df: pd.DataFrame, invalid: Mapping = (), lines: Mapping | None = None) -> tuple[np.ndarray | None, str | None]:
-    """``(keep, note)``: at every input point (runs alike in each numeric column but the loss, the step and the settings,
+def best_settings(df: pd.DataFrame, invalid: Mapping = ()) -> tuple[np.ndarray | None, str | None]:
+    """``(keep, sweep)``: at every input point (runs alike in each numeric column but the loss, the step and the settings,
     and in ``family``) trained at two or more settings of the `setting_columns` (missing values aside), the runs of the
-    setting with the lowest mean loss; every run of an unswept point. ``(None, None)`` when no point was swept."""
+    setting with the lowest mean loss, and every run of an unswept point; ``sweep`` says which points and settings.
+    ``(None, None)`` when no point was swept."""
     hyper = setting_columns(df, invalid)
     keys = [c for c in (*NUMERIC, "family") if c in df.columns and c not in ("loss", "step", *hyper) and c not in invalid]
     sized = any(c in keys for c in ("N", "N_total", "N_active")) and any(c in keys for c in ("D", "C"))
@@ -55,17 +55,15 @@ def best_settings(df: pd.DataFrame, invalid: Mapping = (), lines: Mapping | None
     swept = distinct.index[distinct.to_numpy() > 1].to_numpy()
     if not len(swept):
         return None, None
-    mean = cells.groupby(["point", "setting"])["loss"].mean().reset_index()
+    mean = cells.groupby(["point", "setting"])["loss"].mean().dropna().reset_index()  # a point of no loss keeps all
     best = mean.loc[mean.groupby("point")["loss"].idxmin(), ["point", "setting"]]
     best_of = dict(zip(best.point, best.setting))
-    in_sweep = np.isin(point, swept)
-    keep = ~in_sweep | (setting == np.array([best_of[p] for p in point]))
+    chosen = np.array([best_of.get(p, -1) for p in point])
+    keep = ~np.isin(point, swept) | (setting == chosen) | (chosen < 0)
     counts = distinct.loc[swept]
     n_set = f"{counts.min()}" if counts.min() == counts.max() else f"{counts.min()}-{counts.max()}"
     return keep, (f"{len(swept)} input points (runs alike in {', '.join(keys)}) were trained at {n_set} settings of "
-                  f"{', '.join(map(str, hyper))} (a sweep): a loss law describes the tuned run, so at each the setting "
-                  f"with the lowest loss is kept and the other {int((~keep).sum())} runs are left out "
-                  f"({named_rows(df.index[~keep], lines=lines)}); --sweeps all (sweeps='all') fits every run")
+                  f"{', '.join(map(str, hyper))} (a sweep)")
 
 
 __all__ = ["best_settings", "setting_columns"]
