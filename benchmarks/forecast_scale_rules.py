@@ -13,6 +13,8 @@ the laws' disagreement ``f`` at the target over K origins. The rules here change
 * **beyond the origins' reach** (twelfth session): a target farther out than every held-out run (``d* > r``, r the
   largest held-out distance) counts ``d* x d* / r`` decades, the growth beyond what the origins measured being unknown;
 * **one origin, a heavier prior** (twelfth session): with a single origin the prior counts as three origins.
+* **the posterior mean of the scale** (twenty-first session): ``sigma^2`` and ``tau^2`` averaged over their penalised
+  likelihood instead of taken at its maximum;
 * **a prior tied to the scatter** (eighteenth session): the prior's error growth per decade ``tau_prior`` is ``ratio x s0``
   of each target (the runs' own scatter near it) instead of 0.01; each target is then combined alone, so the row
   "today, target by target" checks that cutting the targets apart changes nothing else.
@@ -38,7 +40,8 @@ from pathlib import Path
 
 import numpy as np
 
-from scalelab.forecast.calibrate import combine, size_groups, t_quantile  # noqa: E402
+from scalelab.forecast import calibrate  # noqa: E402
+from scalelab.forecast.calibrate import combine, scale_likelihood, size_groups, t_quantile  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import public_groups, runs_covered, saved_forecasts, tables_covered  # noqa: E402
@@ -121,6 +124,25 @@ def scatter_prior(ratio: float | None):
     return rule
 
 
+def posterior_rule(details: dict, ci: float) -> tuple:
+    """``sigma^2`` and ``tau^2`` averaged over their penalised likelihood on the grid (each grid point one prior mass:
+    log-uniform), instead of taken at its maximum (twenty-first session): the uncertainty of a scale fitted on a few
+    origins enters the interval, most where the target lies beyond them."""
+    def mean_scale(*args, **kwargs):
+        taus, sigmas, ll = scale_likelihood(*args, **kwargs)
+        p = np.exp(ll - ll.max())
+        p /= p.sum()
+        return float(np.sqrt(p.sum(axis=1) @ taus ** 2)), float(np.sqrt(p.sum(axis=0) @ sigmas ** 2))
+
+    kept = calibrate.calibrate_scale
+    calibrate.calibrate_scale = mean_scale  # combine looks it up in its module at each call
+    try:
+        c = combine(details, ci)
+    finally:
+        calibrate.calibrate_scale = kept
+    return c["loss"], c["lo"], c["hi"]
+
+
 def today(details: dict, ci: float) -> tuple:
     c = combine(details, ci)
     return c["loss"], c["lo"], c["hi"]
@@ -129,7 +151,7 @@ def today(details: dict, ci: float) -> tuple:
 RULES = {"today": today, "form as a floor": floor_rule(False), "floor, whole spread": floor_rule(True),
          "d / span": relative_rule, "beyond the origins' reach": reach_rule, "one origin, prior worth 3": one_origin_prior,
          "today, target by target": scatter_prior(None), "prior 1 x s0 per decade": scatter_prior(1.0),
-         "prior 2 x s0 per decade": scatter_prior(2.0)}
+         "prior 2 x s0 per decade": scatter_prior(2.0), "posterior mean of the scale": posterior_rule}
 
 
 def families(rows, rule, ci) -> str:

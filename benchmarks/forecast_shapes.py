@@ -12,6 +12,10 @@ the share of the held-out noisy runs inside their interval, the share of familie
 the median relative width, and the seconds per call.
 
     python benchmarks/forecast_shapes.py [--seeds 3] [--shapes pythia,grid404] [--jsonl F] [--group-span 0.2]
+        [--sweeps best|all]
+
+A swept shape (``olmo_k1.2_lr4``) writes each training run at four learning rates (`sweep`); ``--sweeps all``
+forecasts from every one of them, as before the fifth export trial.
 """
 
 from __future__ import annotations
@@ -79,29 +83,51 @@ def shapes() -> dict:
     N101 = np.r_[np.geomspace(2e7, 1e9, 101), 4e9]
     out["sizes101_k1.4"] = (np.repeat(N101, 4), np.tile([2e9, 6e9, 2e10, 6e10], len(N101)),
                             {**HOFFMANN, "E": 1.80, "kappa": 1.4}, "101 sizes 2e7-1e9 x 4 D (404 runs), forecast 4e9")
+    # a tuning grid left in the table (a fifth export trial): each training run at 4 learning rates, one of them
+    # the tuned run and the others 1-5% above it; the held-out runs are tuned
+    out["olmo_k1.2_lr4"] = (*out["olmo_k1.2"][:3], "olmo_k1.2, each training run at 4 learning rates (3 of them 1-5% worse)")
     return out
 
 
-def one(name, N, D, truth, seed, sigma, tmp: Path) -> dict:
+# shapes whose training runs are swept over this many learning rates (`sweep`)
+SWEPT = {"olmo_k1.2_lr4": 4}
+
+
+def sweep(train: pd.DataFrame, k: int, rng) -> pd.DataFrame:
+    """Each run of ``train`` at ``k`` learning rates on a grid that moves with size, one (drawn) the tuned run and the
+    others 1-5% above its loss."""
+    rows = []
+    for _, r in train.iterrows():
+        best = rng.integers(k)
+        for j in range(k):
+            worse = 0.0 if j == best else rng.uniform(0.01, 0.05)
+            rows.append({"N": r["N"], "D": r["D"], "lr": 3e-3 * (r["N"] / 1e8) ** -0.3 * 2.0 ** (j - k // 2),
+                         "loss": r["loss"] * (1.0 + worse)})
+    return pd.DataFrame(rows)
+
+
+def one(name, N, D, truth, seed, sigma, tmp: Path, options=()) -> dict:
     law = scalelab.laws.get("skaling")
     clean = np.asarray(law(truth, N=N, D=D), float)
     loss = clean * np.exp(sigma * np.random.default_rng(seed).standard_normal(len(N)))
     runs = pd.DataFrame({"N": N, "D": D, "loss": loss})
     test = runs["N"] == runs["N"].max()
     train, at = runs[~test], runs[test]
-    train.to_csv(tmp / "train.csv", index=False)
+    fitted = sweep(train, SWEPT[name], np.random.default_rng(1000 + seed)) if name in SWEPT else train
+    fitted.to_csv(tmp / "train.csv", index=False)
     at[["N", "D"]].to_csv(tmp / "targets.csv", index=False)
     out, err = io.StringIO(), io.StringIO()
     t0 = time.perf_counter()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        rc = cli_main(["forecast", str(tmp / "train.csv"), "--at", str(tmp / "targets.csv"), "--ci", "0.9", "--json"])
+        rc = cli_main(["forecast", str(tmp / "train.csv"), "--at", str(tmp / "targets.csv"), "--ci", "0.9", "--json",
+                       *options])
     seconds = time.perf_counter() - t0
     if rc != 0:
         return {"shape": name, "seed": seed, "failed": err.getvalue().strip().splitlines()[-1:]}
     js = json.loads(out.getvalue())
     pred, lo, hi = (np.array([p[k] for p in js["predictions"]]) for k in ("loss", "lo", "hi"))
     truth_at, y = clean[test.to_numpy()], at["loss"].to_numpy()
-    ref = scipy_chinchilla(train.reset_index(drop=True), at.reset_index(drop=True), 64)
+    ref = scipy_chinchilla(fitted.reset_index(drop=True), at.reset_index(drop=True), 64)
     return {"shape": name, "seed": seed, "n_train": int((~test).sum()), "n_test": int(test.sum()),
             "are": float(np.mean(np.abs(pred / truth_at - 1))), "ref_are": float(np.mean(np.abs(ref / truth_at - 1))),
             "inside": float(np.mean((lo <= y) & (y <= hi))), "all_inside": bool(np.all((lo <= y) & (y <= hi))),
@@ -120,6 +146,8 @@ def main(argv=None) -> int:
                     help="the widest group of model sizes held out together (decades; scalelab.forecast.GROUP_SPAN, "
                          "0.2); 1e9 chains every size closer than 0.05 decades into one group, as before the third "
                          "export trial")
+    ap.add_argument("--sweeps", choices=("best", "all"), default=None,
+                    help="pass --sweeps to the forecast (a swept shape's runs: each point's best setting, or all)")
     args = ap.parse_args(argv)
     if args.group_span is not None:
         sys.modules["scalelab.forecast"].GROUP_SPAN = args.group_span
@@ -133,7 +161,8 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for name in names:
             N, D, truth, what = table[name]
-            got = [one(name, N, D, truth, seed, args.sigma, Path(tmp)) for seed in range(args.seeds)]
+            options = ("--sweeps", args.sweeps) if args.sweeps else ()
+            got = [one(name, N, D, truth, seed, args.sigma, Path(tmp), options) for seed in range(args.seeds)]
             for r in got:
                 if sink:
                     sink.write(json.dumps(r) + "\n")

@@ -152,18 +152,10 @@ def honest_errors(errors: np.ndarray, origin: np.ndarray, shrink: float = 0.0, w
     return out
 
 
-def calibrate_scale(e: np.ndarray, d: np.ndarray, origin: np.ndarray, s0: float, tau_prior: float = 0.01,
-                    prior_weight: float = 1.0, weights: np.ndarray | None = None) -> tuple[float, float]:
-    """``(tau, sigma)``: the held-out error scale, by penalised maximum likelihood on a grid.
-
-    ``e_j ~ Normal(0, s0^2 + sigma^2 + tau^2 d_j^2)``: ``sigma`` is a discrepancy that appears as soon
-    as a size is held out (a law that bends away from the largest sizes, whatever the distance),
-    ``tau`` the part that grows per decade of extrapolation. Each origin's runs count as one origin
-    in total, and a prior worth ``prior_weight`` origins sits at ``tau_prior`` (one observation at
-    distance 1 with squared error ``tau_prior^2``), so a table whose few origins happen to
-    extrapolate perfectly still gets a non-zero scale. ``weights`` [m] (e.g. a kernel around one
-    target, `local_weights`) reweigh the runs, rescaled so that the origins still count as many in total.
-    """
+def scale_likelihood(e: np.ndarray, d: np.ndarray, origin: np.ndarray, s0: float, tau_prior: float = 0.01,
+                     prior_weight: float = 1.0, weights: np.ndarray | None = None) -> tuple:
+    """``(taus, sigmas, ll)``: the penalised log-likelihood ``ll[i, j]`` of `calibrate_scale`'s error model on a grid of
+    ``taus[i]`` (0 and 160 log-spaced values 1e-4..1 per decade) and ``sigmas[j]`` (0 and 1e-4..0.3)."""
     ks = np.unique(origin)
     omega = np.zeros(len(e))
     for k in ks:
@@ -181,8 +173,24 @@ def calibrate_scale(e: np.ndarray, d: np.ndarray, origin: np.ndarray, s0: float,
         ll -= 0.5 * omega[j] * (np.log(var) + e[j] ** 2 / var)
     var_p = base + T ** 2
     ll -= 0.5 * prior_weight * (np.log(var_p) + (s0 ** 2 + tau_prior ** 2) / var_p)
-    i = np.unravel_index(np.argmax(ll), ll.shape)
-    return float(T[i]), float(S[i])
+    return taus, sigmas, ll
+
+
+def calibrate_scale(e: np.ndarray, d: np.ndarray, origin: np.ndarray, s0: float, tau_prior: float = 0.01,
+                    prior_weight: float = 1.0, weights: np.ndarray | None = None) -> tuple[float, float]:
+    """``(tau, sigma)``: the held-out error scale, by penalised maximum likelihood on a grid (`scale_likelihood`).
+
+    ``e_j ~ Normal(0, s0^2 + sigma^2 + tau^2 d_j^2)``: ``sigma`` is a discrepancy that appears as soon
+    as a size is held out (a law that bends away from the largest sizes, whatever the distance),
+    ``tau`` the part that grows per decade of extrapolation. Each origin's runs count as one origin
+    in total, and a prior worth ``prior_weight`` origins sits at ``tau_prior`` (one observation at
+    distance 1 with squared error ``tau_prior^2``), so a table whose few origins happen to
+    extrapolate perfectly still gets a non-zero scale. ``weights`` [m] (e.g. a kernel around one
+    target, `local_weights`) reweigh the runs, rescaled so that the origins still count as many in total.
+    """
+    taus, sigmas, ll = scale_likelihood(e, d, origin, s0, tau_prior, prior_weight, weights)
+    i, j = np.unravel_index(np.argmax(ll), ll.shape)
+    return float(taus[i]), float(sigmas[j])
 
 
 def local_weights(x: np.ndarray, at: float, bandwidth: float) -> np.ndarray:
@@ -336,4 +344,4 @@ def combine(details: dict, ci: float = 0.9, *, reference: str | None = "chinchil
 
 
 __all__ = ["combine", "position", "GROUP_SPAN", "size_groups", "origin_weights", "viable", "extrapolation_distance", "stack_weights", "honest_errors",
-           "calibrate_scale", "t_quantile", "local_weights", "size_weights", "robust_scale"]
+           "calibrate_scale", "scale_likelihood", "t_quantile", "local_weights", "size_weights", "robust_scale"]
