@@ -116,6 +116,18 @@ def test_targets_without_the_schedule_are_refused():
         scalelab.forecast(train, at.assign(lr=np.where(at.index == 3, np.nan, at["lr"])), laws="multipower")
 
 
+def test_targets_at_a_size_no_run_has_are_refused():
+    """The curve laws have no N: a schedule asked at a model size no training run has was forecast from the pooled
+    sizes, 50-75% off in a trial, with a warning about pooling only. Now refused, naming the final-loss route; a
+    target at the runs' own size (to 2%) is answered."""
+    train, at, _ = tables()
+    train = train.assign(params=1e8)
+    with pytest.raises(scalelab.RunTableError, match=r"N = 5e\+09, which no run has.*final-loss laws"):
+        scalelab.forecast(train, at.assign(params=5e9), laws="multipower")
+    assert fcd.unseen_sizes(at.assign(N=1.01e8), scalelab.read(train)) is None
+    assert fcd.unseen_sizes(at, scalelab.read(train)) is None  # targets that give no size
+
+
 def test_single_row_target_runs_follow_the_warmup_convention():
     sched, where = fcc.schedules(pd.DataFrame({"run_id": ["a", "b", "b"], "step": [1000.0, 500.0, 900.0],
                                                 "lr": [2e-4, 3e-4, 1e-4]}))

@@ -104,6 +104,24 @@ def targets(at) -> pd.DataFrame:
     return pd.DataFrame({"run_id": df["run_id"].to_numpy(), "step": step, "lr": lr})
 
 
+def unseen_sizes(at, table) -> str | None:
+    """Why the curve laws cannot answer targets ``at`` that give a model size N no run of ``table`` has (the curve
+    laws have no N: they forecast a schedule at the size of the runs they were fitted on), or None."""
+    df = canonical_names(_frame(at).copy(), "targets")[0]
+    if "N" not in df.columns or "N" not in table.columns or "N" in table.invalid:
+        return None
+    asked = pd.to_numeric(df["N"], errors="coerce").to_numpy(float)
+    have = np.unique(np.log10(table.column("N")))
+    far = [v for v in np.unique(asked[np.isfinite(asked) & (asked > 0)])
+           if np.min(np.abs(have - np.log10(v))) > 0.01]  # within 2.3% of a run's size is that size
+    if not far:
+        return None
+    return (f"the targets ask for model sizes N = {', '.join(f'{v:.3g}' for v in far[:5])}, which no run has, but the "
+            f"curve laws have no N: they forecast a schedule at the size of the runs they were fitted on. Forecast the "
+            f"final loss of a larger model from final losses (targets of N and D, no step or lr: the final-loss "
+            f"laws), or give the targets a size the runs have")
+
+
 def schedules(tg: pd.DataFrame) -> tuple:
     """``(rows sorted by run and step with one row per (run, step), index of each target row in them)``."""
     key = as_text(tg["run_id"])

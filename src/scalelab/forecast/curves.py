@@ -49,7 +49,7 @@ from scalelab.forecast.agreement import strayed_warning
 from scalelab.forecast.calibrate import combine, t_quantile
 from scalelab.forecast.result import Forecast
 from scalelab.forecast.curve_data import (curve_origins, fit_rows, schedules, target_is_schedule, targets,
-                                          training_table, trunk_warnings)
+                                          training_table, trunk_warnings, unseen_sizes)
 from scalelab.laws.base import is_curve_law
 from scalelab.labels import as_text
 from scalelab.laws.curves import CURVE_INPUTS
@@ -181,6 +181,9 @@ def forecast_curves(runs, at, laws="auto", ci: float = 0.9, *, truncate=(0.5,), 
         raise ValueError(f"laws {bad} are not curve laws; a curve forecast uses "
                          f"{[lw.name for lw in curve_candidates()]}")
     tg = targets(at)
+    unseen = unseen_sizes(at, table)
+    if unseen:
+        raise _runs.RunTableError(unseen)
     sched, where = schedules(tg)
     table, w, warnings = training_table(table)
     df = table.df
