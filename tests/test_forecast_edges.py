@@ -329,3 +329,12 @@ def test_the_forecast_figure_draws_the_targets_with_their_intervals(tmp_path, mo
     np.testing.assert_allclose(lows, targets["lo"])
     labels = ax.get_legend_handles_labels()[1]
     assert "forecasts, 90% intervals" in labels and not any(lbl.startswith("held out") for lbl in labels)
+
+
+def test_a_table_of_tokens_only_as_a_product_is_told_to_write_the_column():
+    """unique tokens and epochs, no token count (a data-constrained export): the refusal says that D must be written
+    as their product, not only '--map D=COLUMN' (no one column holds it)."""
+    runs = ladder()
+    table = runs.drop(columns=[c for c in ("D", "C") if c in runs]).assign(unique_tokens=runs["D"] / 4, epochs=4)
+    with pytest.raises(scalelab.RunTableError, match=r"unique tokens x epochs.*needs that column written"):
+        scalelab.forecast(table, {"N": [1e10], "D": [2e11]})

@@ -363,3 +363,13 @@ def test_checkpoints_whose_D_grows_with_step_are_warned_about_not_read_as_finish
     budgets = ladder(tpp=(5.0, 10.0, 20.0, 40.0, 80.0, 160.0))
     budgets = budgets.assign(step=lambda f: (f.D / 2 ** 19).round().astype(int))  # one run per row, budgets doubling
     assert not any("step at one fixed interval" in w for w in design_warnings(scalelab.read(budgets), ["N", "D"]))
+
+
+def test_two_aliases_of_the_loss_are_refused_without_saying_one_was_read():
+    """``eval_loss`` beside ``val_loss`` with other values: refused when the loss is read, and no note says that
+    ``eval_loss`` was read as the loss (the trial's stderr said so just before the refusal)."""
+    runs = ladder()
+    t = scalelab.read(runs.rename(columns={"loss": "eval_loss"}).assign(val_loss=lambda d: d.eval_loss * 1.02))
+    assert not any("read as 'loss'" in n for n in t.notes)
+    with pytest.raises(RunTableError, match="'eval_loss' and 'val_loss' both mean 'loss'"):
+        t.column("loss")

@@ -338,6 +338,8 @@ def canonical_names(df: pd.DataFrame, source: str) -> tuple[pd.DataFrame, list[s
             notes.append(said)
         else:
             notes.append(f"column {col!r} read as {target!r}")
+    said = {f"column {c!r} read as {t!r}" for c, t in rename.items() if t in clash}  # refused: read as nothing
+    notes = [n for n in notes if n not in said]
     if scaled:
         df = df.assign(**{str(c): v for c, v in scaled.items()})
     out = df.rename(columns=rename)
