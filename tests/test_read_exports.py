@@ -333,6 +333,9 @@ def test_a_total_parameter_count_is_N_in_a_dense_table_and_N_total_beside_expert
     assert any("'non_embedding_params' left untouched" in n for n in table.notes)
     for name in ("total_parameters", "params_total", "num_total_params"):
         np.testing.assert_array_equal(scalelab.read(runs.rename(columns={"N": name})).column("N"), runs["N"].to_numpy())
+    # beside a plain count the plain one is N, as before (no refusal of two columns meaning N)
+    both = scalelab.read(runs.rename(columns={"N": "params"}).assign(total_params=lambda d: d.params * 1.3))
+    np.testing.assert_array_equal(both.column("N"), runs["N"].to_numpy())
     moe = scalelab.read(runs.rename(columns={"N": "n_params_total"}).assign(active_params=lambda d: d.n_params_total / 4,
                                                                             experts=8))
     np.testing.assert_array_equal(moe.column("N_total"), runs["N"].to_numpy())
@@ -355,11 +358,14 @@ def test_checkpoints_whose_D_grows_with_step_are_warned_about_not_read_as_finish
                 rows.append({"step": step, "N": N, "D": step * 2 ** 19, "loss": 2.0 + 300 / N ** 0.3 + 1 - f})
     history = pd.DataFrame(rows)
     t = scalelab.read(history)
-    (said,) = [w for w in design_warnings(t, ["N", "D"]) if "look like the checkpoints of runs" in w]
+    (said,) = [w for w in design_warnings(t, ["N", "D"]) if "step at one fixed interval" in w]
     assert said.startswith("10 stretches of rows alike in N") and "give each run a run_id" in said
+    assert "if each row is a run of its own, drop step" in said
     # the same rows named by run: learning curves, each run's last checkpoint fitted, no such warning
     named = history.assign(run_id=np.repeat(np.arange(10), 30))
     assert not any("step at one fixed interval" in w for w in design_warnings(scalelab.read(named), ["N", "D"]))
+    even = ladder(tpp=(10.0, 20.0, 30.0, 40.0, 50.0)).assign(step=lambda f: (f.D / 2 ** 19).round().astype(int))
+    assert not any("step at one fixed interval" in w for w in design_warnings(scalelab.read(even), ["N", "D"]))
     budgets = ladder(tpp=(5.0, 10.0, 20.0, 40.0, 80.0, 160.0))
     budgets = budgets.assign(step=lambda f: (f.D / 2 ** 19).round().astype(int))  # one run per row, budgets doubling
     assert not any("step at one fixed interval" in w for w in design_warnings(scalelab.read(budgets), ["N", "D"]))

@@ -60,7 +60,7 @@ def test_forecast_fits_the_tuned_runs_and_says_so():
     ref = scalelab.forecast(tuned, at, laws="chinchilla,kaplan", progress=False)
     np.testing.assert_allclose(fc.loss, ref.loss, rtol=1e-10)
     np.testing.assert_allclose([fc.lo, fc.hi], [ref.lo, ref.hi], rtol=1e-10)
-    assert any("a loss law describes the tuned run" in n and "other 36 runs are left out" in n for n in fc.notes)
+    assert any("a loss law describes the tuned run" in w and "other 36 runs are left out" in w for w in fc.warnings)
     # a fit of every run says what it describes
     (said,) = [w for w in scalelab.fit(sweep, "chinchilla").warnings if "(a sweep)" in w]
     assert "describes the sweep's average run" in said and "(12 runs;" in said
@@ -80,3 +80,32 @@ def test_the_command_keeps_the_tuned_runs_unless_told_all(tmp_path, capsys):
     assert "the other 36 runs are left out" in capsys.readouterr().err
     assert cli_main(base + ["--sweeps", "all"]) == 0
     assert "left out" not in capsys.readouterr().err
+
+
+def test_what_is_no_sweep_and_what_still_is():
+    """The second trial of the rule. Two ladders that differ in a column no law reads (a dataset), each at its own
+    learning rate, are no sweep (the two-ladders warning names them); a setting logged as text or left empty is an
+    unknown setting (left out at a swept point); ``wd`` is a setting; settings equal to 4 significant digits are one
+    (seeds whose lr was logged with float noise); a seed column never splits a point."""
+    df = sweep_table(seeds=2).drop(columns="tuned")
+    tuned = sweep_table(seeds=2)["tuned"].to_numpy()
+    tuned_only = df[tuned]
+    ladders = pd.concat([tuned_only.assign(dataset="web"),
+                         tuned_only.assign(dataset="code", lr=tuned_only["lr"] * 2, loss=tuned_only["loss"] * 0.85)])
+    assert best_settings(ladders) == (None, None)
+    texty = df.astype({"lr": object})
+    texty.loc[[0, 1], "lr"] = ["cosine", None]  # the first point's first setting, both seeds: unknown
+    keep, said = best_settings(texty)
+    assert not keep[:2].any() and "2 of their runs have no readable setting" in said
+    np.testing.assert_array_equal(keep[2:], tuned[2:])
+    np.testing.assert_array_equal(best_settings(df.rename(columns={"lr": "wd"}))[0], tuned)
+    noisy = tuned_only.assign(lr=tuned_only["lr"] * (1 + 1e-9 * np.arange(len(tuned_only))))
+    assert best_settings(noisy) == (None, None)
+    keep, said = best_settings(df)  # seeds 0 and 1 of each setting stay together
+    np.testing.assert_array_equal(keep, tuned)
+
+
+def test_an_lr_in_the_targets_is_said_to_be_ignored():
+    df = sweep_table(seed=3).drop(columns=["tuned", "seed"])
+    fc = scalelab.forecast(df, {"N": [5e9], "D": [1e11], "lr": [1e-3]}, laws="chinchilla", progress=False)
+    assert any(w.startswith("the targets give lr, which no candidate law reads: ignored") for w in fc.warnings)

@@ -153,7 +153,7 @@ def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, 
         return _curves.forecast_curves(table, at, laws=laws, ci=ci, shrink=shrink, tau_prior=tau_prior,
                                        prior_weight=prior_weight, seed=seed, progress=progress)
     table = table.final_points()  # a curve table asked for final losses: each run's last checkpoint (or all, warned)
-    table, left_out = table.without_missing("loss")  # unfinished runs: said in the warnings, not fitted
+    table, missing = table.without_missing("loss")  # unfinished runs: said in the warnings, not fitted
     cands = candidates(table, laws)
     keep, swept = (best_settings(table.df, table.invalid) if sweeps == "best" and not any(
         c in setting_columns(table.df) for l in cands for c in l.inputs) else (None, None))
@@ -161,7 +161,9 @@ def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, 
         swept += (f": a loss law describes the tuned run, so at each the setting with the lowest loss is kept and the "
                   f"other {int((~keep).sum())} runs are left out ({table.rows(table.df.index[~keep])}); --sweeps all "
                   f"(sweeps='all') fits every run")
-        table = dataclasses.replace(table.select(keep), notes=table.notes + (swept,))
+        table = table.select(keep)
+    left_out = [swept] if keep is not None else []  # runs not fitted, said in the warnings
+    left_out += [missing] if missing else []
     if not cands:
         named = [n for n in NOT_CANDIDATES if all(c in table.columns for c in _laws.get(n).inputs)]
         lacks = [c for c in ("N", "D") if c not in table.columns]
@@ -285,7 +287,10 @@ def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, 
 
     from scalelab.fit.identify import design_warnings, weighted_parameter_warnings
 
-    warnings = (design_warnings(table, needed) + ([left_out] if left_out else []) + asked.attrs["warnings"]
+    told = [c for c in setting_columns(asked) if c not in needed]
+    left_out += ([f"the targets give {', '.join(map(str, told))}, which no candidate law reads: ignored; a forecast is "
+                  f"of the run a law describes (where the runs hold a sweep, the tuned one)"] if told else [])
+    warnings = (design_warnings(table, needed) + left_out + asked.attrs["warnings"]
                 + axis_warnings(table, asked, needed) + warnings
                 + strayed_warning(c["strayed"], c["unsettled"]) + weighted_parameter_warnings(fits, weights))
     r_fit = c["weights"] @ details["residuals"]  # log prediction - log loss of every run, stacked
@@ -294,7 +299,7 @@ def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, 
         again = forecast(table.select(~off), at, laws, ci, size_tol=size_tol, max_origins=max_origins,
                          min_train_sizes=min_train_sizes, shrink=shrink, tau_prior=tau_prior, prior_weight=prior_weight,
                          seed=seed, progress=progress, off_fit=off_fit, sweeps=sweeps)
-        said = ([left_out] if left_out else []) + off_fit_warning(table, off, r_fit, left=True)
+        said = left_out + off_fit_warning(table, off, r_fit, left=True)
         return dataclasses.replace(again, warnings=said + again.warnings, seconds=time.perf_counter() - t0)
     warnings += off_fit_warning(table, off, r_fit, left=False)
     far = np.flatnonzero(d_star > 1.0)

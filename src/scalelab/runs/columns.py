@@ -306,8 +306,8 @@ def canonical_names(df: pd.DataFrame, source: str) -> tuple[pd.DataFrame, list[s
         qualified = any(k.startswith(q) for k in _alias_keys(col) for q in QUALIFIED)
         rank = 2 if len(str(col).strip()) == 1 else (0 if plain is not None and not qualified else 1)
         reading[col] = (plain, None, rank) if plain is not None else (unit[0], unit[1], rank)
-    if not {"E", "N_active", "S", "k", "G"} & ({r[0] for r in reading.values()} | set(df.columns)):  # a dense table:
-        # its total parameter count is N (the count C = 6ND reads), before a non-embedding one
+    has_n = "N" in df.columns or any(r[:3:2] == ("N", 0) for r in reading.values())  # dense, no plain N: total is N
+    if not has_n and not {"E", "N_active", "S", "k", "G"} & ({r[0] for r in reading.values()} | set(df.columns)):
         reading = {c: ("N", f, 0) if t == "N_total" else (t, f, r) for c, (t, f, r) in reading.items()}
     rank = lambda c: reading[c][2]  # noqa: E731
     for col in sorted(reading, key=rank):

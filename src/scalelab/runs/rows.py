@@ -112,14 +112,16 @@ def growing_checkpoints(df: pd.DataFrame, invalid: Mapping, lines: Mapping | Non
     if not found:
         return None
     rows = df.index[np.concatenate(found)]
-    return (f"{len(found)} stretches of rows alike in {', '.join(keys)} ({named_rows(rows, lines=lines)}) step at one "
-            f"fixed interval while D grows: they look like the checkpoints of runs, each fitted as a finished run at "
-            f"the tokens it had seen (a run in mid-schedule lies above one that ends there); give each run a run_id "
-            f"to read them as learning curves (a final-loss law then reads each run's last checkpoint)")
+    return (f"{len(found)} stretch{'es' if len(found) > 1 else ''} of rows alike in {', '.join(keys)} "
+            f"({named_rows(rows, lines=lines)}) step at one fixed interval while D grows, as a run's checkpoints "
+            f"would: each row is fitted as a finished run at its D (a run in mid-schedule lies above one that ends "
+            f"there). If they are checkpoints, give each run a run_id (a final-loss law then reads its last one); if "
+            f"each row is a run of its own, drop step")
 
 
-# Rows that step at one fixed interval, at least this many in a row, read as a run's checkpoints
-CHECKPOINT_ROWS = 5
+# Rows that step at one fixed interval, at least this many in a row, read as a run's checkpoints (a history export
+# logs tens; a ladder of evenly spaced budgets at one size rarely has more than five)
+CHECKPOINT_ROWS = 8
 
 
 # A loss above LOSS_MAX is a run that diverged (not a unit mistake) when such values are at most this share of the
