@@ -63,8 +63,8 @@ def call_timed(jitted, *args, name: str | None = None, compiler_options: dict | 
     loads instead of compiling) and keeps the executable, among the `KEEP` most recently
     used; later calls with the same shapes and dtypes run it and report 0 seconds.
     ``name``: a stable name of the program and its settings, for a program built for one of
-    scalelab's own laws: its traced form is then kept on disk too (`scalelab.kept.compile_program`), so a later process skips tracing;
-    ``compiler_options`` are the XLA options of that kept form.
+    scalelab's own laws: its traced form is then kept on disk too (`scalelab.kept.compile_program`),
+    so a later process skips tracing; ``compiler_options`` are the XLA options of that kept form.
     """
     import time
 

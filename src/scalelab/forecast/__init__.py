@@ -131,8 +131,8 @@ def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, 
         below 20 nats, a row of another ladder) are left out and the forecast made again without them, with a
         warning, when they are at most a tenth of the runs (more: only warned). None keeps every run.
       sweeps: ``"best"``: where runs of one input point were trained at several learning rates (batch sizes, ...:
-        `scalelab.runs.sweeps`), the setting with the lowest loss is kept there, with a note (a law describes the tuned
-        run); ``"all"`` fits every run.
+        `scalelab.runs.sweeps`), the runs of the setting with the lowest mean loss are kept there and the others left
+        out, with a warning (a law describes the tuned run); ``"all"`` fits every run.
 
     Returns:
       `Forecast`; ``Forecast.to_json()`` is the object ``scalelab forecast --json`` prints.

@@ -290,7 +290,7 @@ def canonical_names(df: pd.DataFrame, source: str) -> tuple[pd.DataFrame, list[s
     unless they hold the same values (one is read, the other is a repeat) or one of them is a single letter
     (``d`` beside ``tokens``: the longer name is read, and ``d``, often a model width, is left untouched), a count
     with its unit, or a non-embedding count (``non_embedding_params`` beside ``params``, or beside ``total_params`` in
-    a table with no experts, sparsity or active count: the total is read as N).
+    a table with no experts, sparsity, active count or plain count: the total is read as N).
     A count named with its unit (``params_M``, ``tokens_B``: `unit_alias`) is read multiplied by it.
     ``df.attrs["renamed"]``: {canonical name: the table's column read as it}."""
     notes, rename, clash, scaled = [], {}, {}, {}
