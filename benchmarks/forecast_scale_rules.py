@@ -40,7 +40,6 @@ from pathlib import Path
 
 import numpy as np
 
-from scalelab.forecast import calibrate  # noqa: E402
 from scalelab.forecast.calibrate import combine, scale_likelihood, size_groups, t_quantile  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -134,12 +133,7 @@ def posterior_rule(details: dict, ci: float) -> tuple:
         p /= p.sum()
         return float(np.sqrt(p.sum(axis=1) @ taus ** 2)), float(np.sqrt(p.sum(axis=0) @ sigmas ** 2))
 
-    kept = calibrate.calibrate_scale
-    calibrate.calibrate_scale = mean_scale  # combine looks it up in its module at each call
-    try:
-        c = combine(details, ci)
-    finally:
-        calibrate.calibrate_scale = kept
+    c = combine(details, ci, scale=mean_scale)
     return c["loss"], c["lo"], c["hi"]
 
 

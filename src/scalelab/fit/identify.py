@@ -180,11 +180,9 @@ def curve_warnings(table) -> list[str]:
 def sweep_warnings(table, inputs) -> list[str]:
     """A hyper-parameter sweep left in the table (`scalelab.runs.sweeps`) that a law not reading its settings is fitted
     to: the fit describes the sweep's average run, not the tuned one (`forecast` keeps each point's best setting)."""
-    from scalelab.runs.sweeps import best_settings, setting_columns
+    from scalelab.runs.sweeps import best_settings
 
-    if set(setting_columns(table.df)) & set(inputs):
-        return []
-    keep, sweep = best_settings(table.df, table.invalid)
+    keep, sweep = best_settings(table.df, table.invalid, inputs)
     if keep is None:
         return []
     return [sweep + f": the law is fitted to every setting's runs, so it describes the sweep's "

@@ -106,7 +106,8 @@ def _predict(law, P, x):
 @float64
 def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, max_origins: int = 4,
              min_train_sizes: int = 3, shrink: float = 0.0, tau_prior: float = 0.01, prior_weight: float = 1.0,
-             seed: int = 0, progress: bool | None = None, off_fit: float | None = 2.0, sweeps: str = "best") -> Forecast:
+             seed: int = 0, progress: bool | None = None, off_fit: float | None = 2.0,
+             sweeps: str = "best") -> Forecast:
     """Forecast the loss of new runs at ``at`` from the run table ``runs``.
 
     Args:
@@ -155,8 +156,8 @@ def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, 
     table = table.final_points()  # a curve table asked for final losses: each run's last checkpoint (or all, warned)
     table, missing = table.without_missing("loss")  # unfinished runs: said in the warnings, not fitted
     cands = candidates(table, laws)
-    keep, swept = (best_settings(table.df, table.invalid) if sweeps == "best" and not any(
-        c in setting_columns(table.df) for l in cands for c in l.inputs) else (None, None))
+    keep, swept = (best_settings(table.df, table.invalid, {c for l in cands for c in l.inputs}) if sweeps == "best"
+                   else (None, None))
     if keep is not None:  # a tuning grid left in the table: each point's tuned runs
         swept += (f": a loss law describes the tuned run, so at each the setting with the lowest loss is kept and the "
                   f"other {int((~keep).sum())} runs are left out ({table.rows(table.df.index[~keep])}); --sweeps all "

@@ -234,7 +234,7 @@ def combine(details: dict, ci: float = 0.9, *, reference: str | None = "chinchil
             tau_prior: float = 0.01, prior_weight: float = 1.0, bandwidth: float | None = 0.35,
             size_bandwidth: float | None = 0.3, min_runs: int = 10,
             stray_factor: float | None = STRAY_FACTOR, shift_factor: float | None = STRAY_FACTOR,
-            weigh=stack_weights) -> dict:
+            weigh=stack_weights, scale=calibrate_scale) -> dict:
     """The forecast from the candidates' held-out errors and forecasts: weights, point, scale, interval.
 
     Pure: `scalelab.forecast` calls it on the fits it made, and a study can call it again on saved
@@ -265,6 +265,8 @@ def combine(details: dict, ci: float = 0.9, *, reference: str | None = "chinchil
         ``details``). None: none is left out.
       weigh: ``weigh(errors [L, m], origin [m], shrink) -> weights [L]`` in place of `stack_weights`, for the
         weights and the honest errors alike (a study of another rule, e.g. pseudo-BMA; default: stacking).
+      scale: ``scale(e, d, origin, s0, tau_prior, prior_weight, weights) -> (tau, sigma)`` in place of
+        `calibrate_scale` (a study of another reading of `scale_likelihood`, e.g. its posterior mean).
 
     Returns:
       dict: ``weights`` [L], ``strayed`` and ``unsettled`` (names of the stable laws left out by `consistent` and by
@@ -323,7 +325,7 @@ def combine(details: dict, ci: float = 0.9, *, reference: str | None = "chinchil
         if sized:
             near = near * size_weights(size_r, z, size_bandwidth, min_runs)
         s0_p = max(robust_scale(r, near if (local or sized) else None), 1e-4)
-        tau_p, sigma_p = (calibrate_scale(e_stack, dist, orig, s0_p, tau_prior, prior_weight,
+        tau_p, sigma_p = (scale(e_stack, dist, orig, s0_p, tau_prior, prior_weight,
                                           local_weights(pos_h, p, bandwidth) if local else None)
                           if K else (tau_prior, 0.0))
         parts.append((s0_p, tau_p, sigma_p))

@@ -84,7 +84,8 @@ def target_is_schedule(at) -> bool:
 
 
 def targets(at) -> pd.DataFrame:
-    """The target rows ``run_id, step, lr`` in the given order (a ``loss`` column is never read)."""
+    """The target rows ``run_id, step, lr`` in the given order (a ``loss`` column is never read); a model size N
+    they give is kept in ``attrs["N"]``."""
     df = _frame(at)
     df = canonical_names(df.drop(columns=[c for c in df.columns if str(c).strip().lower() == "loss"]).copy(),
                          "targets")[0]
@@ -101,16 +102,18 @@ def targets(at) -> pd.DataFrame:
     if bad.any():
         raise _runs.RunTableError(f"targets: rows {np.flatnonzero(bad)[:10].tolist()} have a missing run_id, or a "
                                   f"step or lr that is missing, not finite or negative")
-    return pd.DataFrame({"run_id": df["run_id"].to_numpy(), "step": step, "lr": lr})
+    out = pd.DataFrame({"run_id": df["run_id"].to_numpy(), "step": step, "lr": lr})
+    if "N" in df.columns:  # a size the targets give, which no curve law reads (`unseen_sizes`)
+        out.attrs["N"] = pd.to_numeric(df["N"], errors="coerce").to_numpy(float)
+    return out
 
 
-def unseen_sizes(at, table) -> str | None:
-    """Why the curve laws cannot answer targets ``at`` that give a model size N no run of ``table`` has (the curve
-    laws have no N: they forecast a schedule at the size of the runs they were fitted on), or None."""
-    df = canonical_names(_frame(at).copy(), "targets")[0]
-    if "N" not in df.columns or "N" not in table.columns or "N" in table.invalid:
+def unseen_sizes(tg: pd.DataFrame, table) -> str | None:
+    """Why the curve laws cannot answer targets ``tg`` (`targets`) that give a model size N no run of ``table`` has
+    (the curve laws have no N: they forecast a schedule at the size of the runs they were fitted on), or None."""
+    asked = tg.attrs.get("N")
+    if asked is None or "N" not in table.columns or "N" in table.invalid:
         return None
-    asked = pd.to_numeric(df["N"], errors="coerce").to_numpy(float)
     have = np.unique(np.log10(table.column("N")))
     far = [v for v in np.unique(asked[np.isfinite(asked) & (asked > 0)])
            if np.min(np.abs(have - np.log10(v))) > 0.01]  # within 2.3% of a run's size is that size

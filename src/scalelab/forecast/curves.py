@@ -181,7 +181,7 @@ def forecast_curves(runs, at, laws="auto", ci: float = 0.9, *, truncate=(0.5,), 
         raise ValueError(f"laws {bad} are not curve laws; a curve forecast uses "
                          f"{[lw.name for lw in curve_candidates()]}")
     tg = targets(at)
-    unseen = unseen_sizes(at, table)
+    unseen = unseen_sizes(tg, table)
     if unseen:
         raise _runs.RunTableError(unseen)
     sched, where = schedules(tg)

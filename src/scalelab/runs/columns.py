@@ -328,7 +328,8 @@ def canonical_names(df: pd.DataFrame, source: str) -> tuple[pd.DataFrame, list[s
                 notes.append(f"column {col!r} left untouched: {other!r} is read as {target!r} (a one-letter name, "
                              f"one with a unit or a non-embedding count is read only when no plainer one names the "
                              f"column; to read {col!r}: --map {target}={col})")
-            else:
+            else:  # neither is read: the note that read the first goes
+                notes = [n for n in notes if n != f"column {other!r} read as {target!r}"]
                 clash[target] = (f"{source}: columns {other!r} and {col!r} both mean {target!r}; drop one, or "
                                  f"name the one to use (--map {target}=COLUMN, or read(..., columns={{{target!r}: ...}}))")
             continue
@@ -338,8 +339,6 @@ def canonical_names(df: pd.DataFrame, source: str) -> tuple[pd.DataFrame, list[s
             notes.append(said)
         else:
             notes.append(f"column {col!r} read as {target!r}")
-    said = {f"column {c!r} read as {t!r}" for c, t in rename.items() if t in clash}  # refused: read as nothing
-    notes = [n for n in notes if n not in said]
     if scaled:
         df = df.assign(**{str(c): v for c, v in scaled.items()})
     out = df.rename(columns=rename)

@@ -87,12 +87,16 @@ def implied_runs(df: pd.DataFrame, invalid: Mapping) -> tuple[pd.DataFrame, list
                  f"run_id (or D at every checkpoint) if they are runs of their own"]
 
 
+# Rows that step at one fixed interval, at least this many in a row, read as a run's checkpoints (a history export
+# logs tens; a ladder of evenly spaced budgets at one size rarely has more than five)
+CHECKPOINT_ROWS = 8
+
+
 def growing_checkpoints(df: pd.DataFrame, invalid: Mapping, lines: Mapping | None = None) -> str | None:
     """The warning for ``step`` rows without ``run_id`` that read as checkpoints with D the tokens seen so far: rows
     alike in every input but ``step``, D, C and ``lr``, written in stretches of at least `CHECKPOINT_ROWS` whose step
-    grows by one fixed increment (250, 500, 750, ...: a logging interval, to a step of rounding; runs of several budgets
-    double theirs) and
-    whose D grows with it. Each such row is fitted as a finished run at its D, which a run in mid-schedule is not.
+    grows by one fixed increment (250, 500, 750, ...: a logging interval, to a step of rounding; runs of several
+    budgets double theirs) and whose D grows with it. Each such row is fitted as a finished run at its D, which a run in mid-schedule is not.
     None when no stretch reads so. Never reinterprets: finished runs may share a step column."""
     if "step" not in df.columns or "run_id" in df.columns or not {"step", "D"}.isdisjoint(invalid) or "D" not in df:
         return None
@@ -107,7 +111,8 @@ def growing_checkpoints(df: pd.DataFrame, invalid: Mapping, lines: Mapping | Non
         cuts = np.flatnonzero(np.diff(step[idx]) <= 0) + 1  # a step that does not grow starts the next stretch
         for part in np.split(idx, cuts):
             ds = np.diff(step[part])
-            if len(part) >= CHECKPOINT_ROWS and np.all(np.diff(D[part]) > 0) and np.ptp(ds) <= max(1.0, 0.01 * ds.mean()):
+            even = len(part) >= CHECKPOINT_ROWS and np.ptp(ds) <= max(1.0, 0.01 * ds.mean())
+            if even and np.all(np.diff(D[part]) > 0):
                 found.append(part)
     if not found:
         return None
@@ -117,11 +122,6 @@ def growing_checkpoints(df: pd.DataFrame, invalid: Mapping, lines: Mapping | Non
             f"would: each row is fitted as a finished run at its D (a run in mid-schedule lies above one that ends "
             f"there). If they are checkpoints, give each run a run_id (a final-loss law then reads its last one); if "
             f"each row is a run of its own, drop step")
-
-
-# Rows that step at one fixed interval, at least this many in a row, read as a run's checkpoints (a history export
-# logs tens; a ladder of evenly spaced budgets at one size rarely has more than five)
-CHECKPOINT_ROWS = 8
 
 
 # A loss above LOSS_MAX is a run that diverged (not a unit mistake) when such values are at most this share of the

@@ -16,7 +16,6 @@ import numpy as np
 import pandas as pd
 
 from scalelab.labels import as_text
-from scalelab.runs.columns import NUMERIC
 
 # A column that holds a training setting a sweep varies (canonical lr, batch_size, or an unread column named like
 # one: peak_lr, max_learning_rate, warmup_steps, weight_decay, wd); never a seed
@@ -26,8 +25,8 @@ DIGITS = 4
 
 
 def setting_columns(df: pd.DataFrame) -> list[str]:
-    """The columns of ``df`` named as a training setting a sweep varies (`_SETTING`) that hold numbers (a cell of text or
-    a missing one is a run whose setting is unknown)."""
+    """The columns of ``df`` named as a training setting a sweep varies (`_SETTING`) that hold numbers (a cell of
+    text or a missing one is a run whose setting is unknown)."""
     return [c for c in df.columns if _SETTING.search(str(c)) and "seed" not in str(c).lower()
             and pd.to_numeric(df[c], errors="coerce").notna().any()]
 
@@ -40,17 +39,18 @@ def _rounded(values: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(np.round(v / mag, DIGITS - 1) * mag, columns=values.columns)
 
 
-def best_settings(df: pd.DataFrame, invalid: Mapping = ()) -> tuple[np.ndarray | None, str | None]:
-    """``(keep, sweep)``: at every input point trained at two or more settings of the `setting_columns`, the runs of the
-    setting with the lowest mean loss; every run of an unswept point; ``sweep`` says which points, settings and runs.
-    ``(None, None)`` when no point was swept.
+def best_settings(df: pd.DataFrame, invalid: Mapping = (), inputs=()) -> tuple[np.ndarray | None, str | None]:
+    """``(keep, sweep)``: at every input point trained at two or more settings of the `setting_columns`, the runs of
+    the setting with the lowest mean loss; every run of an unswept point; ``sweep`` says which points, settings and
+    runs. ``(None, None)`` when no point was swept, or when a law reading ``inputs`` reads a setting (then the
+    settings are its inputs, not a sweep).
 
-    A point is the runs alike in every column but the loss, the step, the run's name, a seed and the settings, columns
-    of one value per run aside (a name, a timestamp, a metric): runs that also differ in a dataset or a sequence length are two
-    ladders, each with its own learning rate, not a sweep. At a swept point a run whose setting is unknown (a missing or
-    text cell) is left out with the others: it cannot be told to be the tuned one."""
+    A point is the runs alike in every column but the loss, the step, the run's name, a seed and the settings,
+    columns of one value per run aside (a name, a timestamp, a metric): runs that also differ in a dataset or a
+    sequence length are two ladders, each with its own learning rate, not a sweep. At a swept point a run whose
+    setting is unknown (a missing or text cell) is left out with the others: it cannot be told to be the tuned one."""
     hyper = setting_columns(df)
-    if not hyper or "loss" in invalid or "loss" not in df.columns:
+    if not hyper or set(hyper) & set(inputs) or "loss" in invalid or "loss" not in df.columns:
         return None, None
     flat = df.reset_index(drop=True)
     keys = [c for c in flat.columns if c not in ("loss", "step", "run_id", *hyper) and "seed" not in str(c).lower()
@@ -58,8 +58,7 @@ def best_settings(df: pd.DataFrame, invalid: Mapping = ()) -> tuple[np.ndarray |
     sized = any(c in keys for c in ("N", "N_total", "N_active")) and any(c in keys for c in ("D", "C"))
     if not sized:
         return None, None
-    point = flat[keys].astype(object).where(flat[keys].notna(), "").apply(as_text).agg("\x1f".join, axis=1)
-    point = pd.factorize(point)[0]
+    point = flat[keys].apply(as_text).groupby(keys, sort=False).ngroup().to_numpy()  # as text: mixed cells group
     values = _rounded(flat[hyper].apply(lambda s: pd.to_numeric(s, errors="coerce")))
     known = values.notna().all(axis=1).to_numpy()
     setting = pd.MultiIndex.from_frame(values.fillna(-np.inf)).factorize()[0]
