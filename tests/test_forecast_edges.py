@@ -205,6 +205,23 @@ def test_settled_flags_a_forecast_that_jumps_when_the_largest_size_joins():
     assert settled(logs[:2], first[:2], errors[:2], origin).all()  # fewer than two would stay: all stay
 
 
+def test_a_law_dropped_for_a_broken_prediction_is_told_which_fit_and_where():
+    """`agreement.unusable` against hand-made predictions: the warning had said only "non-finite or non-positive
+    predictions" (Farseer on a 20-run ladder, found writing the forecast notebook), not which fit broke down."""
+    from scalelab.forecast.agreement import unusable
+
+    fits = ["the whole table's fit", "origin 1's fit", "origin 2's fit"]
+    good = np.full((3, 5), 2.0)
+    assert unusable("farseer", good, np.array([1.9, 1.8]), fits) is None
+    broken = good.copy()
+    broken[2, [3, 4]] = [-0.1, np.nan]  # origin 2's fit below zero at one run and undefined at another
+    msg = unusable("farseer", broken, np.array([1.9, 1.8]), fits)
+    assert msg.startswith("law 'farseer' dropped:") and "by origin 2's fit at 2 of the 5 runs" in msg
+    assert "origin 1" not in msg and "targets" not in msg
+    msg = unusable("farseer", good, np.array([1.9, np.inf]), fits)
+    assert "by the whole table's fit at 1 of the 2 targets" in msg and "runs" not in msg
+
+
 @AUTO_30
 def test_a_law_whose_whole_table_fit_jumps_takes_no_weight():
     """Found by a new-user trial: on 30 runs (6 sizes 3e7-3e9 x 5-80 tokens per parameter, Hoffmann's law, 0.5% noise)

@@ -62,7 +62,7 @@ from scalelab import runs as _runs
 from scalelab.forecast import curves as _curves
 from scalelab.forecast.candidate_laws import (NOT_CANDIDATES, answerable, candidates, idle_axes, readable,
                                               supported, supported_note, varied)
-from scalelab.forecast.agreement import consistent, stable, strayed_warning
+from scalelab.forecast.agreement import consistent, stable, strayed_warning, unusable
 from scalelab.forecast.calibrate import (GROUP_SPAN, calibrate_scale, combine, extrapolation_distance,
                                          local_weights, origin_weights, position, robust_scale, size_groups,
                                          size_weights, stack_weights, t_quantile, viable)
@@ -225,8 +225,11 @@ def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, 
         x = {c: np.concatenate([x_all[c], targets[c].to_numpy()])[None, :] for c in law.inputs}
         both = np.asarray(_predict(law, P, x), float)  # [variants, runs + targets], one compiled call
         pr, pt = both[:, :n], both[:, n:]
-        if not (np.all(np.isfinite(pr)) and np.all(pr > 0) and np.all(np.isfinite(pt[0])) and np.all(pt[0] > 0)):
-            return f"law {law.name!r} dropped: non-finite or non-positive predictions"
+        why = unusable(law.name, pr, pt[0], ["the whole table's fit"] + [
+            f"origin {k + 1}'s fit (the {k + 1} largest sizes held out)" if k else "origin 1's fit (the largest size "
+            "held out)" for k in range(K)])
+        if why:
+            return why
         return ({"law": law, "params": {p: float(df[p].iloc[0]) for p in law.params},
                  "objective": float(df["objective"].iloc[0]), "converged": bool(df["converged"].iloc[0]),
                  "seconds": time.perf_counter() - t_law}, pr, pt)

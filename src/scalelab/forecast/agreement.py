@@ -4,7 +4,8 @@ it weighs them.
 * `stable`: a law that missed a held-out size wildly (a many-parameter law on a short ladder) takes no weight;
 * `consistent`: a law whose whole-table forecast lies far from the other candidates' takes none;
 * `settled`: a law whose forecast jumps when the largest size joins its fit takes none;
-* `strayed_warning`: what the forecast says about the laws the last two left out.
+* `strayed_warning`: what the forecast says about the laws the last two left out;
+* `unusable`: why a law whose fits predict a non-finite or non-positive loss drops out before any of these.
 
 Pure functions of the laws' held-out log errors and log forecasts (NumPy arrays in, boolean masks out).
 """
@@ -108,4 +109,24 @@ def strayed_warning(strayed: list, unsettled: list = ()) -> list[str]:
             f"no weight"]
 
 
-__all__ = ["stable", "consistent", "settled", "strayed_warning", "STRAY_FACTOR", "FLOOR"]
+def unusable(name: str, runs_pred: np.ndarray, target_pred: np.ndarray, fits: list[str]) -> str | None:
+    """Why law ``name`` drops out of a forecast, or None: one of its fits predicts a non-finite or non-positive loss.
+
+    ``runs_pred`` [F, n]: each fit's predictions at every run (``fits[f]`` says which fit: the whole table's, or a
+    rolling origin's, whose held-out runs are among the n); ``target_pred`` [T]: the whole table's fit at the targets.
+    The message names each fit that broke down and at how many rows, so that a user can tell a law whose form fails
+    on a short origin (a 9-parameter law on a dozen runs) from one that fails at the targets themselves.
+    """
+    bad_r = ~(np.isfinite(runs_pred) & (runs_pred > 0))
+    bad_t = ~(np.isfinite(target_pred) & (target_pred > 0))
+    if not (bad_r.any() or bad_t.any()):
+        return None
+    where = [f"{fits[f]} at {int(bad_r[f].sum())} of the {bad_r.shape[1]} runs" for f in range(len(bad_r))
+             if bad_r[f].any()]
+    if bad_t.any():
+        where.append(f"{fits[0]} at {int(bad_t.sum())} of the {len(bad_t)} targets")
+    return (f"law {name!r} dropped: it predicts a non-finite or non-positive loss, by {'; by '.join(where)}. Its "
+            "form breaks down there; the other candidates answer")
+
+
+__all__ = ["stable", "consistent", "settled", "strayed_warning", "unusable", "STRAY_FACTOR", "FLOOR"]
