@@ -61,11 +61,36 @@ assert scored.sd_after / best.sd_after > 1.0, (scored.sd_after, best.sd_after)
 # the truth lies within 4 Laplace sds of the forecast made from the runs so far
 assert abs(best.value - truth_value) < 4 * best.sd_before, (best.value, truth_value, best.sd_before)
 """,
+    "forecast_how_sure.ipynb": """
+assert len(runs) == 20 and len(at) == 3 and abs(sum(fc.weights.values()) - 1) < 1e-9
+# the truth at each target lies inside the forecast's interval, and the forecast is within 1% of it
+assert np.all((fc.lo < truth_at) & (truth_at < fc.hi)), (fc.lo, truth_at, fc.hi)
+assert np.all(np.abs(fc.loss / truth_at - 1) < 0.01)
+# the law with the most weight is not the best fit in sample (text of the origins' table)
+assert why['weight'].idxmax() != why['in sample'].idxmin(), why
+# every band brackets its forecast; the origins' held-out distances are those the text states
+assert all(np.all((b.lo < b.loss) & (b.loss < b.hi)) for b in bands)
+assert 0.2 <= held.min() < 0.25 and 0.6 < held.max() <= 0.65, (held.min(), held.max())
+# the draws: at least 9 in 10 inside; the far target worse and wider; no better than Chinchilla alone
+assert draws_table['inside'].mean() >= 0.9, draws_table['inside'].mean()
+far, near = summary.loc['30B at 20'], summary.drop('30B at 20')
+assert np.all(far['mean_abs_error_pct'] > near['mean_abs_error_pct']), summary
+assert np.all(far['median_width_pct'] > near['median_width_pct']), summary
+assert summary['mean_abs_error_pct'].mean() >= summary['chinchilla_alone_pct'].mean(), summary
+# Epoch: the held-out 16B run forecast within 0.1%, inside an interval under 5% wide
+assert largest.sum() == 1 and abs(fe.loss[0] / y[0] - 1) < 1e-3 and fe.lo[0] < y[0] < fe.hi[0]
+assert (fe.hi[0] - fe.lo[0]) / fe.loss[0] < 0.05
+assert all(isinstance(w, str) for w in fc.warnings)
+""",
 }
 
 
+# the notebooks that read Epoch's public runs from the data directory
+NEEDS_EPOCH = ("epoch_bayes.ipynb", "forecast_how_sure.ipynb")
+
+
 def _needs_epoch(path: Path) -> bool:
-    return "epoch" in path.name
+    return path.name in NEEDS_EPOCH
 
 
 def test_every_notebook_has_checks():
