@@ -379,3 +379,29 @@ def test_two_aliases_of_the_loss_are_refused_without_saying_one_was_read():
     assert not any("read as 'loss'" in n for n in t.notes)
     with pytest.raises(RunTableError, match="'eval_loss' and 'val_loss' both mean 'loss'"):
         t.column("loss")
+
+
+def test_tokens_per_parameter_with_N_gives_D_in_runs_targets_and_predictions():
+    """Found by a seventh export trial: targets asked as ``N, tokens_per_param`` (a 1e10 model at 20 tokens per
+    parameter) were refused for lacking D, and so was a run table that gave its budgets that way. D = ratio x N is read
+    as D = C / (6 N) is (`scalelab.runs.amounts`), in a run table, in targets and in a prediction's inputs."""
+    from scalelab.runs.amounts import law_inputs
+
+    runs = ladder()
+    ratio = runs.assign(tokens_per_param=runs["D"] / runs["N"]).drop(columns="D")
+    table = scalelab.read(ratio)
+    np.testing.assert_allclose(table.df["D"], runs["D"], rtol=1e-12)
+    assert "D derived as tokens_per_param x N (no token column given)" in table.notes
+    assert scalelab.read(runs.rename(columns={"D": "tokens"}).assign(tpp=3.0)).df["D"].equals(runs["D"])  # D wins
+    for name in ("tokens_per_param", "Tokens per parameter", "TPP", "D/N"):
+        at = target_inputs(target_frame(pd.DataFrame({"N": [1e10, 2e10], name: [20.0, 5.0]})), ["N", "D"])
+        np.testing.assert_allclose(at["D"], [2e11, 1e11], rtol=1e-12)
+    given = law_inputs("chinchilla", ("N", "D"), {"N": 1e10, "tokens_per_param": 20.0})
+    np.testing.assert_allclose(given["D"], 2e11)
+    assert set(law_inputs("kaplan_compute", ("C",), {"N": 1e10, "tokens_per_param": 20.0})) == {"C"}
+    np.testing.assert_allclose(law_inputs("kaplan_compute", ("C",), {"N": 1e10, "tokens_per_param": 20.0})["C"], 1.2e22)
+    # a ratio written the other way up (N / D) makes implausible tokens; the message names the ratio
+    with pytest.raises(RunTableError, match=r"implausible values .* of tokens_per_param x N, from which it is derived"):
+        target_inputs(target_frame(pd.DataFrame({"N": [1e10], "tokens_per_param": [1e-8]})), ["N", "D"])
+    with pytest.raises(RunTableError, match=r"derived as tokens_per_param x N, and tokens_per_param cannot be read: .*'tokens_per_param' has implausible"):
+        scalelab.read(ratio.assign(tokens_per_param=1e-8)).require(["N", "D"])

@@ -23,7 +23,7 @@ from scalelab.optimal.frontier import allocation_draws
 from scalelab.bayes.likelihoods import noise_distribution
 from scalelab.programs import float64
 from scalelab.levels import check_ci
-from scalelab.runs.columns import law_inputs
+from scalelab.runs.amounts import law_inputs
 
 RHAT_MAX = 1.01
 ESS_MIN = 400

@@ -68,7 +68,7 @@ def cmd_forecast(args) -> int:
         from scalelab.cli.report import plot_fit
 
         top = max(fc.weights, key=fc.weights.get)
-        from scalelab.runs.columns import implied_amounts
+        from scalelab.runs.amounts import implied_amounts
 
         x = {c: fc.inputs[c].to_numpy(float) for c in fc.inputs.columns}
         C = x.get("C", implied_amounts(x).get("C"))  # the targets' compute, as the runs' (C = 6 N D)

@@ -257,7 +257,7 @@ def law_inputs(args, law, extra=()) -> dict:
     Each option gives one value or the same number of values as the others; inputs that are counts
     or sizes (N, D, E, ...) must be > 0 (a loss at N = 0 or N < 0 is not a number)."""
     from scalelab.laws import is_curve_law
-    from scalelab.runs.columns import value_problem
+    from scalelab.runs.amounts import value_problem
 
     if is_curve_law(law):  # a curve law reads whole schedules, not one value per input
         raise UsageError(f"law {law.name!r} is a learning-curve law: it predicts the loss along whole schedules "

@@ -35,10 +35,10 @@ def _unread(args, law, options) -> None:
 
 def _derive(args, law) -> None:
     """``--N`` with ``--C`` for a law of N and D gives ``--D``, ``--N`` with ``--D`` for a law of compute alone gives
-    ``--C``: derived as a run table derives them (`scalelab.runs.columns.implied_amounts`), and said on stderr."""
+    ``--C``: derived as a run table derives them (`scalelab.runs.amounts.implied_amounts`), and said on stderr."""
     import numpy as np
 
-    from scalelab.runs.columns import implied_amounts
+    from scalelab.runs.amounts import implied_amounts
 
     made = next((c for c in ("D", "C") if c in law.inputs and getattr(args, c, None) is None), None)
     parts = {"D": ("N", "C"), "C": ("N", "D")}.get(made, ())

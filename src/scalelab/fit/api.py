@@ -21,7 +21,7 @@ from scalelab.fit import identify as _identify
 from scalelab.laws.base import is_curve_law
 from scalelab.fit.problem import fitted_runs, prepare, prepare_data, table_for  # noqa: F401  (prepare_data, table_for: kept importable here)
 from scalelab.programs import call_timed, float64, per_law
-from scalelab.runs.columns import law_inputs
+from scalelab.runs.amounts import law_inputs
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,7 +86,7 @@ class FitResult:
     def predict(self, **inputs) -> np.ndarray:
         """Predicted loss at the given inputs (e.g. ``N=1e9, D=2e10``; arrays broadcast), nats per token.
 
-        Checked as ``scalelab predict`` checks its options (`scalelab.runs.columns.law_inputs`): ``D``
+        Checked as ``scalelab predict`` checks its options (`scalelab.runs.amounts.law_inputs`): ``D``
         may come as ``C`` (``D = C / (6N)``); an input the law does not read, or an ``N`` or ``D`` outside
         a language-model run's range (``N=7`` for 7B), is refused with a ValueError."""
         if not is_curve_law(self.law):  # curve laws take their schedule arrays as given

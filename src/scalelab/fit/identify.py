@@ -23,7 +23,8 @@ import numpy as np
 from scalelab.labels import MISSING, as_text
 from scalelab.laws.schedule import after_peak
 from scalelab.runs.design import d_follows_n
-from scalelab.runs.columns import NUMERIC, TEXT, TOKENS_PER_PARAM, compute_mismatch
+from scalelab.runs.amounts import compute_mismatch
+from scalelab.runs.columns import NUMERIC, TEXT, TOKENS_PER_PARAM
 
 MIN_DECADES = 1.0
 

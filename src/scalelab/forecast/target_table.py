@@ -13,8 +13,8 @@ import pandas as pd
 
 from scalelab import runs as _runs
 from scalelab.runs.rows import one_letter_amount
-from scalelab.runs.columns import (FROM_C, POSITIVE, RANGES, canonical_names, compute_mismatch, duplicate_columns,
-                                   implied_amounts, numbers)
+from scalelab.runs.amounts import AMOUNT_COLUMNS, compute_mismatch, derivation, implied_amounts
+from scalelab.runs.columns import POSITIVE, RANGES, canonical_names, duplicate_columns, numbers
 
 # inputs a law learns from their spread across the runs (C is N and D, loss is the response, lr and the
 # batch size belong to hyper-parameter laws): one value in the table cannot be extrapolated from
@@ -145,7 +145,7 @@ def target_frame(at, what: str = "targets") -> pd.DataFrame:
                 df["N"] = df[alt]
                 break
     df, invalid, _ = one_letter_amount(df, invalid, [])  # 'd' beside C and N, a model width: as the run table reads it
-    amounts = {c: numbers(df[c], c) for c in ("N", "N_active", "D", "C") if c in df.columns and c not in invalid}
+    amounts = {c: numbers(df[c], c) for c in AMOUNT_COLUMNS if c in df.columns and c not in invalid}
     # C as the one rule would derive it from N (or N_active) and D, against C
     mismatch = compute_mismatch(amounts, lambda off: f"{'lines' if lines else 'rows'} " + ", ".join(
         str(lines[i] if lines else i) for i in off[:10]) + (", ..." if len(off) > 10 else ""))
@@ -153,7 +153,9 @@ def target_frame(at, what: str = "targets") -> pd.DataFrame:
     derived = implied_amounts(amounts)
     for c, values in derived.items():  # as the run table derives them
         df[c] = values
-    df.attrs.update(lines=lines, invalid=invalid, warnings=warnings, derived=list(derived))
+    # what a derived column's implausible value says of the columns it came from
+    df.attrs.update(lines=lines, invalid=invalid, warnings=warnings,
+                    derived={c: derivation(c, amounts)[2] for c in derived})
     return df
 
 
@@ -182,7 +184,7 @@ def target_inputs(df: pd.DataFrame, inputs_needed: Sequence[str], what: str = "t
             raise _runs.RunTableError(f"{what}: column {c!r} has implausible values in {where(np.flatnonzero(off))} "
                                       f"(e.g. {v[off][0]:.4g}); {c} of a language-model run lies in [{lo:.0e}, "
                                       f"{hi:.0e}]: check the units (7e9 for 7B, not 7)"
-                                      + (FROM_C if c == "D" and "D" in df.attrs.get("derived", ()) else ""))
+                                      + df.attrs.get("derived", {}).get(c, ""))
         if bad.any():
             first = df[c].iloc[int(np.flatnonzero(bad)[0])]
             raise _runs.RunTableError(f"{what}: column {c!r} must hold numbers{' > 0' if c in POSITIVE else ''}; "

@@ -22,13 +22,17 @@ import pandas as pd
 from scalelab.labels import as_text
 
 NUMERIC = ("N", "N_total", "N_active", "D", "C", "loss", "E", "k", "S", "G", "U_D", "lr",
-           "batch_size", "density", "step")
-POSITIVE = ("N", "N_total", "N_active", "D", "C", "loss", "E", "k", "G", "U_D", "lr", "batch_size")
+           "batch_size", "density", "step", "tokens_per_param")
+POSITIVE = ("N", "N_total", "N_active", "D", "C", "loss", "E", "k", "G", "U_D", "lr", "batch_size", "tokens_per_param")
 TEXT = ("run_id", "family")
+# Tokens per parameter (D / N) of real language-model runs: from early checkpoints (~0.01) to small models trained
+# far past Chinchilla (SmolLM2-135M on 2T tokens: 1.5e4). A table's median outside is a unit mistake.
+TOKENS_PER_PARAM = (1e-3, 1e5)
 # Plausible ranges: parameters and tokens of any language-model run lie in [1e3, 1e16]; a
 # per-token loss in nats lies in (0, 20] (ln of a 10^8-token vocabulary is 18.4). Values outside
 # are unit mistakes (loss in bits x 1e3, N in millions) or corrupt rows, never runs.
-RANGES = {"N": (1e3, 1e16), "N_total": (1e3, 1e16), "N_active": (1e3, 1e16), "D": (1e3, 1e16)}
+RANGES = {"N": (1e3, 1e16), "N_total": (1e3, 1e16), "N_active": (1e3, 1e16), "D": (1e3, 1e16),
+          "tokens_per_param": TOKENS_PER_PARAM}
 LOSS_MAX = 20.0
 # Counts may be written with a suffix, as model cards and exports do ('125M', '1.3B', '300B', '2T'): thousand,
 # million, billion, trillion, either case.
@@ -46,7 +50,10 @@ ALIASES = {
     "non_embedding_params": "N", "non_embedding_parameters": "N",
     "n_total": "N_total", "total_params": "N_total", "n_params_total": "N_total", "params_total": "N_total",
     "total_parameters": "N_total", "num_params_total": "N_total", "num_total_params": "N_total",
-    "n_active": "N_active", "active_params": "N_active",
+    "n_active": "N_active", "active_params": "N_active", "activated_params": "N_active",
+    "active_parameters": "N_active", "num_active_params": "N_active", "n_active_params": "N_active",
+    "tokens_per_param": "tokens_per_param", "tokens_per_parameter": "tokens_per_param", "tpp": "tokens_per_param",
+    "tokens_per_params": "tokens_per_param", "d/n": "tokens_per_param", "d_over_n": "tokens_per_param",
     "d": "D", "tokens": "D", "num_tokens": "D", "n_tokens": "D", "data": "D", "train_tokens": "D",
     "training_tokens": "D", "num_train_tokens": "D", "tokens_seen": "D", "tokens_trained": "D",
     "c": "C", "flops": "C", "compute": "C", "training flop": "C", "training_flops": "C",
@@ -105,11 +112,6 @@ UNITS = {**SUFFIXES, **{w + s: f for w, f in (("thousand", 1e3), ("million", 1e6
 _SCALE_WORD = r"thousands?|millions?|billions?|trillions?"
 _UNIT_NAME = (rf"^(.+?)[ _]?(?:\((k|m|b|t|{_SCALE_WORD})\)|\[(k|m|b|t|{_SCALE_WORD})\]|_(k|m|b|t)|"
               rf"[ _]({_SCALE_WORD}))$")
-# A C beside N and D more than this factor away from 6 N D (6 N_active D) is said to disagree with them
-C_FACTOR = 3.0
-# Tokens per parameter (D / N) of real language-model runs: from early checkpoints (~0.01) to small models trained
-# far past Chinchilla (SmolLM2-135M on 2T tokens: 1.5e4). A table's median outside is a unit mistake.
-TOKENS_PER_PARAM = (1e-3, 1e5)
 
 
 def unit_alias(name: str) -> tuple[str, float] | None:
@@ -143,32 +145,6 @@ def unit_scale(values, name: str, factor: float, col) -> tuple[pd.Series, str]:
     return v * factor, f"column {col!r} read as {name!r} in units of {factor:g} (its values x {factor:g})"
 
 
-def compute_ratio(amounts: Mapping) -> np.ndarray | None:
-    """``C / (6 N D)`` per row (``6 N_active D`` when given: `implied_amounts`), or None without all three."""
-    if not {"N", "D", "C"} <= set(amounts):
-        return None
-    implied = implied_amounts({k: v for k, v in amounts.items() if k != "C"})["C"]
-    return np.asarray(amounts["C"], float) / np.asarray(implied, float)
-
-
-def compute_mismatch(amounts: Mapping, where) -> str | None:
-    """``"C is not 6 N D in <where(rows)> (e.g. C = ... against 6 N D = ...)"``: the rows whose C is more than
-    `C_FACTOR` x off 6 N D (`compute_ratio`), named by ``where`` (row positions -> text); None when none is, or when
-    ``amounts`` lacks one of the three. The one check of a run table's and a forecast's targets' C."""
-    ratio = compute_ratio(amounts)
-    if ratio is None:
-        return None
-    off = np.flatnonzero(np.isfinite(ratio) & ((ratio > C_FACTOR) | (ratio < 1.0 / C_FACTOR)))
-    if not len(off):
-        return None
-    c = float(np.asarray(amounts["C"], float)[off[0]])
-    return f"C is not 6 N D in {where(off)} (e.g. C = {c:.3g} against 6 N D = {c / ratio[off[0]]:.3g})"
-
-
-# What a D derived from C (``C / (6 N)``) outside a run's range says of C (compute in PF-days, not FLOPs)
-FROM_C = " of C, from which it is derived as C / (6 N): C is in FLOPs"
-
-
 def numbers(values, col: str | None = None) -> pd.Series:
     """A column's values as float64 (NaN where a value does not read as a number), as ``pd.to_numeric`` reads
     them; for a count column (`AMOUNTS`: N, D, C, ...) also a number with a suffix, '125M' = 1.25e8, '1.3B' =
@@ -185,68 +161,6 @@ def numbers(values, col: str | None = None) -> pd.Series:
         parts = cells.str.extract(_SUFFIXED)
         out[text] = grouped.fillna(pd.to_numeric(parts[0], errors="coerce") * parts[1].str.lower().map(SUFFIXES))
     return out
-
-
-def implied_amounts(cols: Mapping) -> dict:
-    """What ``C = 6 N D`` implies that ``cols`` lacks: ``D = C / (6 N)`` without ``D``, and ``C = 6 N D`` without ``C``
-    (with ``N_active`` when given: a MoE run's FLOPs follow its active parameters). ``cols`` maps names to arrays or
-    Series of valid values (parameters, tokens, FLOPs); only the added columns are returned. The one rule of a run
-    table, a forecast's targets and ``predict``'s options alike."""
-    out = {}
-    if "D" not in cols and "C" in cols and "N" in cols:
-        out["D"] = cols["C"] / (6.0 * cols["N"])
-    if "C" not in cols and "N" in cols and "D" in cols:
-        out["C"] = 6.0 * (cols["N_active"] if "N_active" in cols else cols["N"]) * cols["D"]
-    return out
-
-
-def value_problem(name: str, values) -> str | None:
-    """What is wrong with the values of input ``name`` of a prediction (``"N must be > 0"``, or a parameter or token
-    count outside a language-model run's range, `RANGES`: 7 is not 7B), or None: one rule for ``scalelab predict``'s
-    options and `law_inputs`."""
-    v = np.asarray(values, float)
-    if not np.all(np.isfinite(v)):
-        return f"{name} must be a finite number"
-    if name in POSITIVE and not np.all(v > 0):
-        return f"{name} must be > 0"
-    lo, hi = RANGES.get(name, (-np.inf, np.inf))
-    if not np.all((v >= lo) & (v <= hi)):
-        return f"{name} of a language-model run lies in [{lo:.0e}, {hi:.0e}]; check the units (7e9 for 7B, not 7)"
-    return None
-
-
-def law_inputs(law_name: str, needed, given: Mapping) -> dict:
-    """The ``needed`` inputs of a prediction from ``given`` (``{name: number or array}``), checked as the CLI's
-    ``predict`` checks its options: ``D = C / (6N)`` or ``C = 6 N D`` derived when the law needs it
-    (`implied_amounts`); an input the law neither reads nor needs for that refused (a typo, or ``C`` beside
-    ``N`` and ``D`` that could disagree with them); each value checked by `value_problem` (finite, > 0 where a
-    count must be, ``N`` and ``D`` in a language-model run's range). Returns float arrays of the needed names.
-    Raises ValueError naming the input."""
-    needed = tuple(needed)
-    values = {k: np.asarray(v, float) for k, v in given.items()}
-    try:
-        np.broadcast_shapes(*(v.shape for v in values.values()))
-    except ValueError:
-        shown = ", ".join(f"{k} {v.shape}" for k, v in values.items())
-        raise ValueError(f"inputs of shapes {shown} do not broadcast: give one value or the same number of values "
-                         f"to each") from None
-    used = set()
-    for c, v in implied_amounts({k: values[k] for k in ("N", "N_active", "D", "C") if k in values}).items():
-        if c in needed:
-            values[c] = v
-            used |= {"C", "N"} if c == "D" else {"N", "N_active", "D"}
-    extra = [k for k in given if k not in needed and k not in used]
-    if extra:
-        raise ValueError(f"law {law_name!r} does not read {extra}; its inputs are {list(needed)}")
-    missing = [k for k in needed if k not in values]
-    if missing:
-        hint = " (or D from C and N: D = C / (6N))" if "D" in missing else ""
-        raise ValueError(f"law {law_name!r} needs inputs {missing}{hint}")
-    for k in needed:
-        problem = value_problem(k, values[k])
-        if problem:
-            raise ValueError(f"{k} = {values[k]}: {problem}")
-    return {k: values[k] for k in needed}
 
 
 class RunTableError(ValueError):

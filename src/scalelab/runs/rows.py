@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 
 from scalelab.labels import as_text
-from scalelab.runs.columns import (C_FACTOR, LOSS_MAX, NUMERIC, TOKENS_PER_PARAM, compute_ratio, implied_amounts,
-                                   numbers)
+from scalelab.runs.amounts import C_FACTOR, compute_ratio, implied_amounts
+from scalelab.runs.columns import LOSS_MAX, NUMERIC, TOKENS_PER_PARAM, numbers
 
 
 def named_rows(idx: Iterable, limit: int = 10, lines: Mapping | None = None) -> str:

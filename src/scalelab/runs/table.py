@@ -25,7 +25,7 @@ renamed (``density`` beside the sweep's ``written_by`` marker, or beside its ``d
 
 Column names are made canonical first (`scalelab.runs.columns`: ``params`` -> ``N``, ``tokens`` ->
 ``D``, ...; an alias beside its canonical column is an extra column, left untouched with a note).
-When ``D`` is absent and ``C`` present, ``D = C / (6 N)`` is derived and recorded in ``notes``.
+When ``D`` is absent, ``D = C / (6 N)`` (or ``tokens_per_param x N``) is derived and recorded in ``notes``.
 
 Bad input raises `RunTableError` naming the column and the offending rows (file line
 numbers when the table came from a file); nothing is ever dropped silently. Values that no
@@ -49,8 +49,9 @@ import numpy as np
 import pandas as pd
 
 from scalelab.levels import is_count
-from scalelab.runs.columns import (FROM_C, LOSS_MAX, NUMERIC, POSITIVE, RANGES, RunTableError, canonical_names,
-                                   duplicate_columns, implied_amounts, map_columns, numbers)
+from scalelab.runs.amounts import AMOUNT_COLUMNS, derivation, implied_amounts
+from scalelab.runs.columns import (LOSS_MAX, NUMERIC, POSITIVE, RANGES, RunTableError, canonical_names,
+                                   duplicate_columns, map_columns, numbers)
 from scalelab.runs.rows import (conflicting_losses, diverged, growing_checkpoints, implied_runs, named_rows, no_result,
                                 one_letter_amount, repeated_rows, sort_curves, split_rows)
 
@@ -139,11 +140,11 @@ class RunTable:
         who = f" by law {law!r}" if law else ""
         for c in columns:
             if c not in self.df.columns:
-                hint = " (give D, or C and N: D = C/(6N))" if c == "D" else ""
-                if c == "D" and "C" in self.invalid:  # D would be derived from C, whose values are the fault
-                    hint = f" (it is derived as C/(6N), and C cannot be read: {self.invalid['C']})"
-                if c == "density" and "ngram_repeat" in self.df.columns:
-                    hint = f" ({NGRAM_HINT})"
+                hint = " (give D, or C and N: D = C/(6N), or tokens_per_param and N)" if c == "D" else ""
+                for src, how in (("C", "C/(6N)"), ("tokens_per_param", "tokens_per_param x N")):  # D would be
+                    if c == "D" and src in self.invalid:  # derived from src, whose values are the fault
+                        hint = f" (it is derived as {how}, and {src} cannot be read: {self.invalid[src]})"
+                hint = f" ({NGRAM_HINT})" if c == "density" and "ngram_repeat" in self.df.columns else hint
                 raise RunTableError(f"column {c!r} needed{who} is missing{hint}; columns are {self.columns}")
             if c in self.invalid:  # the loss is every law's response: its fault is the table's, not one law's
                 raise RunTableError(self.invalid[c] + (f" (needed{who})" if who and c != "loss" else ""))
@@ -339,17 +340,16 @@ def from_dataframe(df: pd.DataFrame, source: str = "<DataFrame>", *, columns: Ma
                     "; laws that define N as the active parameters (clark2022_routed, hossain2025_sparse) read it "
                     "too: --map N=N_active for those" if alt == "N_total" and ok("N_active") else ""))
                 break
-    usable = {c: df[c] for c in ("N", "N_active", "D", "C") if ok(c)}
+    usable = {c: df[c] for c in AMOUNT_COLUMNS if ok(c)}
     for c, values in implied_amounts(usable).items():
         if c in df.columns:  # there but unreadable: refused when used, never replaced
             continue
         df[c] = values
-        sources[c] = ("C", "N") if c == "D" else ("N_active" if "N_active" in usable else "N", "D")
+        sources[c], note, of_what = derivation(c, usable)
         problem = _check_numeric(values, c, source, line_of)[0]
         if problem:  # compute in other units (PF-days) derives tokens no run has: refused when used, naming C
-            invalid[c] = problem + FROM_C
-        notes.append("D derived as C / (6 N) (no token column given)" if c == "D" else
-                     "C derived as 6 N D" + (" (N_active)" if "N_active" in usable else ""))
+            invalid[c] = problem + of_what
+        notes.append(note)
     return RunTable(df, tuple(notes), source, invalid, line_of, tuple(c for c in df.columns if c not in given),
                     checkpoints=not_curves, sources=sources)
 

@@ -1,0 +1,130 @@
+"""What a run's amounts imply of each other, and the checks of a prediction's inputs.
+
+``C = 6 N D`` (``6 N_active D`` for a MoE run: its FLOPs follow its active parameters) and ``D = r N`` for a
+ratio ``r`` of tokens per parameter (``tokens_per_param``): a table, a forecast's targets or ``predict``'s options
+that give two of them get the third (`implied_amounts`, `derivation`), and a C given beside N and D is checked against
+them (`compute_mismatch`). One rule for a run table (`scalelab.runs.table`), a forecast's targets and ``predict``.
+
+Units: N parameters, D tokens, C FLOPs, ``tokens_per_param`` tokens per parameter (20 for Chinchilla's optimum).
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+import numpy as np
+
+from scalelab.runs.columns import POSITIVE, RANGES
+
+# The columns `implied_amounts` reads
+AMOUNT_COLUMNS = ("N", "N_active", "D", "C", "tokens_per_param")
+# A C beside N and D more than this factor away from 6 N D (6 N_active D) is said to disagree with them
+C_FACTOR = 3.0
+# What a D derived from C (``C / (6 N)``) outside a run's range says of C (compute in PF-days, not FLOPs), and a D
+# derived from a tokens-per-parameter ratio of its ratio (a percentage, or D / N the other way up)
+FROM_C = " of C, from which it is derived as C / (6 N): C is in FLOPs"
+FROM_RATIO = (" of tokens_per_param x N, from which it is derived: tokens_per_param is D / N (20 for 20 tokens per "
+              "parameter)")
+
+
+def implied_amounts(cols: Mapping) -> dict:
+    """What ``cols`` implies that it lacks: without ``D``, ``D = C / (6 N)``, or ``D = tokens_per_param x N`` when
+    there is no ``C``; without ``C``, ``C = 6 N D`` (``N_active`` when given: a MoE run's FLOPs follow its active
+    parameters), D derived or given. ``cols`` maps names to arrays or Series of valid values (parameters, tokens,
+    FLOPs, tokens per parameter); only the added columns are returned (`derivation` says from what)."""
+    out = {}
+    if "D" not in cols and "N" in cols:
+        if "C" in cols:
+            out["D"] = cols["C"] / (6.0 * cols["N"])
+        elif "tokens_per_param" in cols:
+            out["D"] = cols["tokens_per_param"] * cols["N"]
+    D = cols["D"] if "D" in cols else out.get("D")
+    if "C" not in cols and "N" in cols and D is not None:
+        out["C"] = 6.0 * (cols["N_active"] if "N_active" in cols else cols["N"]) * D
+    return out
+
+
+def derivation(column: str, cols: Mapping) -> tuple[tuple[str, ...], str, str]:
+    """How `implied_amounts` derived ``column`` from ``cols`` (the columns given): ``(the columns it came from, a note
+    that says so, what a value out of a run's range then says of them)``."""
+    if column == "D" and "C" in cols:
+        return ("C", "N"), "D derived as C / (6 N) (no token column given)", FROM_C
+    if column == "D":
+        return ("tokens_per_param", "N"), "D derived as tokens_per_param x N (no token column given)", FROM_RATIO
+    n = "N_active" if "N_active" in cols else "N"
+    return (n, "D"), "C derived as 6 N D" + (" (N_active)" if n == "N_active" else ""), ""
+
+
+def compute_ratio(amounts: Mapping) -> np.ndarray | None:
+    """``C / (6 N D)`` per row (``6 N_active D`` when given: `implied_amounts`), or None without all three."""
+    if not {"N", "D", "C"} <= set(amounts):
+        return None
+    implied = implied_amounts({k: v for k, v in amounts.items() if k != "C"})["C"]
+    return np.asarray(amounts["C"], float) / np.asarray(implied, float)
+
+
+def compute_mismatch(amounts: Mapping, where) -> str | None:
+    """``"C is not 6 N D in <where(rows)> (e.g. C = ... against 6 N D = ...)"``: the rows whose C is more than
+    `C_FACTOR` x off 6 N D (`compute_ratio`), named by ``where`` (row positions -> text); None when none is, or when
+    ``amounts`` lacks one of the three. The one check of a run table's and a forecast's targets' C."""
+    ratio = compute_ratio(amounts)
+    if ratio is None:
+        return None
+    off = np.flatnonzero(np.isfinite(ratio) & ((ratio > C_FACTOR) | (ratio < 1.0 / C_FACTOR)))
+    if not len(off):
+        return None
+    c = float(np.asarray(amounts["C"], float)[off[0]])
+    return f"C is not 6 N D in {where(off)} (e.g. C = {c:.3g} against 6 N D = {c / ratio[off[0]]:.3g})"
+
+
+def value_problem(name: str, values) -> str | None:
+    """What is wrong with the values of input ``name`` of a prediction (``"N must be > 0"``, or a parameter or token
+    count outside a language-model run's range, `RANGES`: 7 is not 7B), or None: one rule for ``scalelab predict``'s
+    options and `law_inputs`."""
+    v = np.asarray(values, float)
+    if not np.all(np.isfinite(v)):
+        return f"{name} must be a finite number"
+    if name in POSITIVE and not np.all(v > 0):
+        return f"{name} must be > 0"
+    lo, hi = RANGES.get(name, (-np.inf, np.inf))
+    if not np.all((v >= lo) & (v <= hi)):
+        return f"{name} of a language-model run lies in [{lo:.0e}, {hi:.0e}]; check the units (7e9 for 7B, not 7)"
+    return None
+
+
+def law_inputs(law_name: str, needed, given: Mapping) -> dict:
+    """The ``needed`` inputs of a prediction from ``given`` (``{name: number or array}``), checked as the CLI's
+    ``predict`` checks its options: ``D = C / (6N)`` (or ``tokens_per_param x N``) or ``C = 6 N D`` derived when
+    the law needs it (`implied_amounts`); an input the law neither reads nor needs for that refused (a typo, or
+    ``C`` beside ``N`` and ``D`` that could disagree with them); each value checked by `value_problem` (finite, > 0
+    where a count must be, ``N`` and ``D`` in a language-model run's range). Returns float arrays of the needed names.
+    Raises ValueError naming the input."""
+    needed = tuple(needed)
+    values = {k: np.asarray(v, float) for k, v in given.items()}
+    try:
+        np.broadcast_shapes(*(v.shape for v in values.values()))
+    except ValueError:
+        shown = ", ".join(f"{k} {v.shape}" for k, v in values.items())
+        raise ValueError(f"inputs of shapes {shown} do not broadcast: give one value or the same number of values "
+                         f"to each") from None
+    used = set()
+    amounts = {k: values[k] for k in AMOUNT_COLUMNS if k in values}
+    implied = implied_amounts(amounts)
+    for c, v in implied.items():
+        if c in needed:
+            values[c] = v
+            used |= {"N", "N_active"} | set(derivation(c, amounts)[0])
+    if "D" in used and "D" in implied:  # C from a D that came from C or a ratio: those were used too
+        used |= set(derivation("D", amounts)[0])
+    extra = [k for k in given if k not in needed and k not in used]
+    if extra:
+        raise ValueError(f"law {law_name!r} does not read {extra}; its inputs are {list(needed)}")
+    missing = [k for k in needed if k not in values]
+    if missing:
+        hint = " (or D from C and N: D = C / (6N), or from tokens_per_param and N)" if "D" in missing else ""
+        raise ValueError(f"law {law_name!r} needs inputs {missing}{hint}")
+    for k in needed:
+        problem = value_problem(k, values[k])
+        if problem:
+            raise ValueError(f"{k} = {values[k]}: {problem}")
+    return {k: values[k] for k in needed}
