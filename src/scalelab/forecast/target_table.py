@@ -12,7 +12,8 @@ import numpy as np
 import pandas as pd
 
 from scalelab import runs as _runs
-from scalelab.runs.rows import one_letter_amount
+from scalelab.runs.io import without_blank_rows
+from scalelab.runs.rows import dense_experts, one_letter_amount
 from scalelab.runs.amounts import AMOUNT_COLUMNS, compute_mismatch, derivation, implied_amounts
 from scalelab.runs.columns import POSITIVE, RANGES, canonical_names, duplicate_columns, numbers
 
@@ -134,9 +135,12 @@ def target_frame(at, what: str = "targets") -> pd.DataFrame:
         raise _runs.RunTableError(f"the {what} hold no rows: give one row per run (its N and D, or the inputs the "
                                   f"laws read)")
     source = f"{what} {at}" if isinstance(at, (str, os.PathLike)) else what
-    lines = df.attrs.get("lines")
+    lines, blank = df.attrs.get("lines"), None
+    if lines is not None:  # a file's rows (read here, or by the CLI): its empty rows are no targets, as no runs
+        df, lines, blank = without_blank_rows(df, lines, source)
     df, invalid, _ = duplicate_columns(df, source)  # a column exported twice with the same values is read once
     df, _, clash = canonical_names(df.copy(), source)
+    df, experts = dense_experts(df, None if lines is None else dict(zip(df.index, lines)))
     invalid = {**invalid, **clash}
     df = df.drop(columns=[c for c in ("loss",) if c in df.columns])
     if "N" not in df.columns:
@@ -150,6 +154,7 @@ def target_frame(at, what: str = "targets") -> pd.DataFrame:
     mismatch = compute_mismatch(amounts, lambda off: f"{'lines' if lines else 'rows'} " + ", ".join(
         str(lines[i] if lines else i) for i in off[:10]) + (", ..." if len(off) > 10 else ""))
     warnings = [f"{source}: {mismatch}: the forecast reads N and D, not C; check which of them is meant"] if mismatch else []
+    warnings += ([blank] if blank else []) + experts  # rows that are no targets; dense targets' empty E
     derived = implied_amounts(amounts)
     for c, values in derived.items():  # as the run table derives them
         df[c] = values

@@ -202,17 +202,18 @@ def read(path: str | os.PathLike | pd.DataFrame | Mapping | RunTable, *, columns
     else:
         df = read_frame(path, sep=sep)
         source, lines = str(Path(path)), df.attrs.get("lines")
-        df, lines, blank = _without_blank_rows(df, lines, source)
+        df, lines, blank = without_blank_rows(df, lines, source)
     table = from_dataframe(df, source=source, columns=columns, lines=lines)
     if blank:
         table = dataclasses.replace(table, notes=(blank,) + table.notes)
     return table if family is None else _of_families(table, df, family, columns, lines)
 
 
-def _without_blank_rows(df: pd.DataFrame, lines, source: str):
+def without_blank_rows(df: pd.DataFrame, lines, source: str):
     """``(df, lines, note)``: a file's rows with every cell empty (a spreadsheet's ``,,,`` rows) or repeating the
     header (two CSVs written one after the other: every cell empty or its column's name, two at least) left out, and
-    the note saying which lines (None when there were none; a file of such rows only is left to be refused)."""
+    the note saying which lines (None when there were none; a file of such rows only is left to be refused). A run
+    table's file and a forecast's targets' alike."""
     empty = df.isna().all(axis=1).to_numpy()
     named = np.zeros(df.shape, bool)  # a cell holding its column's name (only a column of text can)
     for j, c in enumerate(df.columns):  # columns (tens), each compared at once
@@ -269,4 +270,4 @@ def write(table: RunTable | pd.DataFrame, path: str | os.PathLike) -> None:
         df.to_csv(p, index=False)
 
 
-__all__ = ["read", "read_frame", "write", "is_parquet", "sniff", "PARQUET_SUFFIXES"]
+__all__ = ["read", "read_frame", "write", "is_parquet", "sniff", "PARQUET_SUFFIXES", "without_blank_rows"]

@@ -163,6 +163,24 @@ def no_result(raw: pd.Series, name: str) -> tuple[np.ndarray, list[tuple[np.ndar
     return empty, said
 
 
+def dense_experts(df: pd.DataFrame, lines: Mapping | None = None) -> tuple[pd.DataFrame, list[str]]:
+    """``(df, notes)``: an experts column ``E`` left empty for some rows while its other cells are counts of at least 1
+    (a MoE export whose dense runs have no expert count) read as 1 there, dense runs, with a note naming the rows. An
+    ``E`` otherwise empty, or holding words, is left as it is (refused when a law reads it)."""
+    if "E" not in df.columns:
+        return df, []
+    raw = df["E"]
+    values = numbers(raw, "E").to_numpy(float)
+    blank = raw.isna().to_numpy() | as_text(raw).str.strip().eq("").to_numpy()
+    given = ~blank
+    if not blank.any() or not given.any() or not np.all(np.isfinite(values[given]) & (values[given] >= 1)):
+        return df, []
+    df = df.copy()
+    df["E"] = np.where(blank, 1.0, values)
+    return df, [f"column 'E' (experts) is empty in {named_rows(df.index[blank], lines=lines)}: read as 1, dense runs "
+                f"(the other rows give 1 to {values[given].max():g} experts)"]
+
+
 def repeated_rows(df: pd.DataFrame, source: str, lines: Mapping | None = None) -> str | None:
     """What is wrong when rows repeat an earlier row in every column (a file concatenated twice, a
     sweep row written twice): each copy would count as another run in a fit. None when none repeat."""
