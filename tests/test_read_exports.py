@@ -435,3 +435,20 @@ def test_an_empty_row_in_a_targets_file_is_no_target(tmp_path):
         np.testing.assert_allclose(at["N"], [2e9, 4e9])
         assert any("lines 3, 5 have every cell empty: left out" in w for w in at.attrs["warnings"])
     assert len(target_inputs(target_frame(path), ["N", "D"])) == 2
+
+
+def test_targets_take_N_from_the_count_the_runs_N_came_from():
+    """Found by a seventh export trial: runs with total and active counts (N = the total) and targets with only the
+    active count were forecast at N = active parameters, 4-10% off with no word. The targets take N from the runs' count,
+    and are refused, naming both counts, when they lack it."""
+    runs = ladder().assign(active_params=lambda d: d["N"] / 4.0).rename(columns={"N": "total_params"})
+    table = scalelab.read(runs)
+    assert table.sources["N"] == ("N_total",)
+    both = target_frame(pd.DataFrame({"active_params": [1e9], "total_params": [4e9], "D": [8e10]}), like=table)
+    assert float(both["N"].iloc[0]) == 4e9
+    with pytest.raises(RunTableError, match=r"the runs' N is their N_total count and the targets give only N_active"):
+        target_frame(pd.DataFrame({"active_params": [1e9], "D": [8e10]}), like=table)
+    alone = target_frame(pd.DataFrame({"active_params": [1e9], "D": [8e10]}))  # no runs to match: as a table reads it
+    assert float(alone["N"].iloc[0]) == 1e9
+    with pytest.raises(RunTableError, match=r"give the targets their N_total"):
+        scalelab.forecast(runs, {"active_params": [1e9], "D": [8e10]}, laws="chinchilla")

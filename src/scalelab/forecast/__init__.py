@@ -177,7 +177,7 @@ def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, 
                                      if lacks else "")
                                   + "see `scalelab laws`")
     dropped_small, dropped_inputs, dropped_invalid, dropped_idle, idle = [], [], [], [], {}
-    asked = target_frame(at)
+    asked = target_frame(at, like=table)
     if laws == "auto" or laws is None:
         cands, dropped_invalid = readable(table, cands)  # laws whose inputs the runs hold as numbers
         cands, dropped_inputs = answerable(cands, asked.columns)  # laws the targets can be asked of

@@ -109,7 +109,7 @@ def axis_warnings(table: _runs.RunTable, targets: pd.DataFrame, read) -> list[st
     return out
 
 
-def target_frame(at, what: str = "targets") -> pd.DataFrame:
+def target_frame(at, what: str = "targets", like: _runs.RunTable | None = None) -> pd.DataFrame:
     """The targets as given, columns under their canonical names (``C`` and ``N`` give ``D``; ``N`` and ``D`` give
     ``C = 6 N D``, with ``N_active`` when given, as the run table derives it).
 
@@ -117,7 +117,10 @@ def target_frame(at, what: str = "targets") -> pd.DataFrame:
     ``train_tokens``), make that column unreadable, refused by `target_inputs` when a law needs it
     (``attrs["invalid"]``: {column: message}). ``attrs["warnings"]``: a ``C`` given beside ``N`` and ``D`` that
     is more than `C_FACTOR` x off ``6 N D`` (`compute_mismatch`; the laws read N and D; C is not read).
-    ``what`` names the rows in messages (`scalelab.suggest` reads its ``candidates`` here too)."""
+    ``what`` names the rows in messages (`scalelab.suggest` reads its ``candidates`` here too). ``like``: the run
+    table the targets are asked of; a table without N takes it from the count the runs' N came from (``N_total``
+    or ``N_active``), and is refused when it lacks that count (a forecast of total parameters at active ones).
+    Raises `RunTableError`."""
     if isinstance(at, _runs.RunTable):
         df = at.df
     elif isinstance(at, pd.DataFrame):
@@ -143,11 +146,15 @@ def target_frame(at, what: str = "targets") -> pd.DataFrame:
     df, experts = dense_experts(df, None if lines is None else dict(zip(df.index, lines)))
     invalid = {**invalid, **clash}
     df = df.drop(columns=[c for c in ("loss",) if c in df.columns])
-    if "N" not in df.columns:
-        for alt in ("N_total", "N_active"):
-            if alt in df.columns:
-                df["N"] = df[alt]
-                break
+    if "N" not in df.columns:  # N from a total or active count, as the runs' N was (`like`), or as a run table takes it
+        alt = next((a for a in ("N_total", "N_active") if a in df.columns), None)
+        runs_n = (like.sources.get("N") or (None,))[0] if like is not None else None
+        if alt and runs_n and runs_n not in df.columns:
+            raise _runs.RunTableError(
+                f"{source}: the runs' N is their {runs_n} count and the {what} give only {alt}: a law reads one count "
+                f"as N; give the {what} their {runs_n}, or name N's column in both (--map N=COLUMN)")
+        if alt:
+            df["N"] = df[runs_n if runs_n else alt]
     df, invalid, _ = one_letter_amount(df, invalid, [])  # 'd' beside C and N, a model width: as the run table reads it
     amounts = {c: numbers(df[c], c) for c in AMOUNT_COLUMNS if c in df.columns and c not in invalid}
     # C as the one rule would derive it from N (or N_active) and D, against C
