@@ -446,10 +446,10 @@ def test_laws_needing_inputs_the_targets_lack_are_no_candidates():
 
 
 def test_laws_reading_an_invalid_column_are_no_candidates():
-    """An export's experts column, empty for some runs: the laws that read E are dropped from ``auto`` (the
+    """An export's experts column with words in some runs ('?'): the laws that read E are dropped from ``auto`` (the
     forecast failed on the column), the others kept; when every law reads it, all are returned (the error
-    names the column)."""
-    table = scalelab.read(ladder().assign(E=np.where(np.arange(18) % 2, np.nan, 1.0)))
+    names the column). (An E left empty among counts is a dense run, E = 1: `test_read_exports`.)"""
+    table = scalelab.read(ladder().assign(E=np.where(np.arange(18) % 2, "?", "1")))
     assert "E" in table.invalid
     cands = fc.candidates(table)
     kept, dropped = fc.readable(table, cands)
