@@ -452,3 +452,26 @@ def test_targets_take_N_from_the_count_the_runs_N_came_from():
     assert float(alone["N"].iloc[0]) == 1e9
     with pytest.raises(RunTableError, match=r"give the targets their N_total"):
         scalelab.forecast(runs, {"active_params": [1e9], "D": [8e10]}, laws="chinchilla")
+
+
+def test_counts_grouped_by_spaces_or_dots_are_read_and_unread_numbers_are_named(tmp_path):
+    """Found by a seventh export trial: a European export (``Parameter;Tokens;Loss``, counts '20.000.000', losses
+    '5,06923') and counts grouped by spaces ('"20 000 000"') were refused with 'no loss law has all its inputs',
+    which told the user to name columns that were named. Counts grouped by spaces, no-break spaces, apostrophes or
+    (two groups at least) dots are read; '1.300' stays a decimal; a column whose digits read as no number is named."""
+    from scalelab.runs.columns import numbers
+
+    cells = ["20.000.000", "20 000 000", "20\u00a0000", "1'000'000", "1,300,000", "1.300", "1.2.3", "2.5e9"]
+    np.testing.assert_array_equal(numbers(pd.Series(cells), "N").to_numpy(),
+                                  [2e7, 2e7, 2e4, 1e6, 1.3e6, 1.3, np.nan, 2.5e9])
+    assert np.isnan(numbers(pd.Series(["20.000.000"]), "loss").iloc[0])  # only counts are grouped
+    runs = ladder()
+    eu = "Parameter;Tokens;Loss\n" + "".join(
+        f"{int(n):,}".replace(",", ".") + ";" + f"{int(d):,}".replace(",", ".") + ";" + f"{l:.6f}".replace(".", ",")
+        + "\n" for n, d, l in runs.to_numpy())
+    (tmp_path / "eu.csv").write_text(eu)
+    table = scalelab.read(tmp_path / "eu.csv")
+    np.testing.assert_allclose(table.df[["N", "D"]].to_numpy(), np.floor(runs[["N", "D"]].to_numpy()), rtol=0)
+    np.testing.assert_allclose(table.df["loss"], runs["loss"], atol=1e-6)
+    odd = scalelab.read(runs.assign(tokens=["2 0 0"] * len(runs)).drop(columns="D").assign(D=runs["D"]))
+    assert any("column 'tokens' is not read as 'D': its values read as no number (e.g. '2 0 0')" in n for n in odd.notes)

@@ -210,7 +210,7 @@ def floats(text: str, flag: str = "") -> "np.ndarray":  # noqa: F821
     from scalelab.runs.columns import GROUPED, numbers
 
     amount = flag.lstrip("-") in ("N", "N_total", "N_active", "D", "C", "allocate")
-    if amount and re.fullmatch(GROUPED, str(text)):  # in a table's cell this reads as one count; here it is a list
+    if amount and "," in str(text) and re.fullmatch(GROUPED, str(text)):  # one count in a table's cell; here a list
         raise UsageError(f"{flag or 'value'} {text!r}: commas separate values here; write the number without "
                          f"thousands separators ({str(text).replace(',', '').strip()}, in e-notation, or with a suffix: 7B)")
     parts = [t for t in str(text).split(",") if t.strip()]

@@ -39,7 +39,9 @@ LOSS_MAX = 20.0
 AMOUNTS = ("N", "N_total", "N_active", "D", "C", "U_D")
 SUFFIXES = {"k": 1e3, "m": 1e6, "b": 1e9, "t": 1e12}
 _SUFFIXED = r"^\s*([+]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)\s*([kKmMbBtT])\s*$"
-GROUPED = r"\s*\d{1,3}(?:,\d{3})+\s*"  # a whole count in thousands separators, quoted in a CSV: "73,824,672"
+# a whole count in thousands separators, quoted in a CSV: "73,824,672", "73 824 672" (spaces, no-break spaces or
+# apostrophes) or, with two groups at least, "73.824.672" (a European export; "1.300" is left a decimal)
+GROUPED = r"\s*\d{1,3}(?:(?:,\d{3})+|(?:[ \u00a0\u202f'\u2019]\d{3})+|(?:\.\d{3}){2,})\s*"
 # A suffixed count with a decimal comma ('2,7B' in a semicolon CSV with decimal commas): a comma followed by other than
 # exactly three digits is no thousands separator. '1,300B' (1.3e9 or 1.3e12?) stays unread.
 _DECIMAL_COMMA = r"\s*[+]?\d+,(?:\d{1,2}|\d{4,})\s*[kKmMbBtT]\s*"
@@ -47,7 +49,7 @@ _DECIMAL_COMMA = r"\s*[+]?\d+,(?:\d{1,2}|\d{4,})\s*[kKmMbBtT]\s*"
 ALIASES = {
     "n": "N", "params": "N", "num_params": "N", "n_params": "N", "parameters": "N", "num_parameters": "N",
     "n_parameters": "N", "model size": "N", "model_size": "N", "nparams": "N", "model_params": "N",
-    "non_embedding_params": "N", "non_embedding_parameters": "N",
+    "non_embedding_params": "N", "non_embedding_parameters": "N", "parameter": "N", "model_parameters": "N",
     "n_total": "N_total", "total_params": "N_total", "n_params_total": "N_total", "params_total": "N_total",
     "total_parameters": "N_total", "num_params_total": "N_total", "num_total_params": "N_total",
     "n_active": "N_active", "active_params": "N_active", "activated_params": "N_active",
@@ -156,7 +158,8 @@ def numbers(values, col: str | None = None) -> pd.Series:
     text = out.isna() & raw.notna()
     if col in AMOUNTS and text.any():
         cells = as_text(raw[text])
-        grouped = pd.to_numeric(cells.where(cells.str.fullmatch(GROUPED)).str.replace(",", ""), errors="coerce")
+        grouped = pd.to_numeric(cells.where(cells.str.fullmatch(GROUPED)).str.replace(r"[,. \u00a0\u202f'\u2019]", "",
+                                                                                      regex=True), errors="coerce")
         cells = cells.where(~cells.str.fullmatch(_DECIMAL_COMMA), cells.str.replace(",", ".", regex=False))
         parts = cells.str.extract(_SUFFIXED)
         out[text] = grouped.fillna(pd.to_numeric(parts[0], errors="coerce") * parts[1].str.lower().map(SUFFIXES))
@@ -227,6 +230,10 @@ def canonical_names(df: pd.DataFrame, source: str) -> tuple[pd.DataFrame, list[s
     for col in sorted(reading, key=rank):
         target, factor, _ = reading[col]
         if target in NUMERIC and _is_text(df[col], target):  # a text column ('data': 'c4') is no number's alias
+            cells = as_text(df[col].dropna())
+            if cells.str.contains(r"\d").any():  # numbers written in a way not read ('2 0 0', '1.300B'): say so
+                notes.append(f"column {col!r} is not read as {target!r}: its values read as no number (e.g. "
+                             f"{cells.iloc[0]!r}); write them as plain numbers")
             continue
         if target in df.columns:  # the table names the column itself: that one is read, the alias is an extra
             same = _same_values(df[col], df[target], target)
