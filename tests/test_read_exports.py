@@ -475,3 +475,25 @@ def test_counts_grouped_by_spaces_or_dots_are_read_and_unread_numbers_are_named(
     np.testing.assert_allclose(table.df["loss"], runs["loss"], atol=1e-6)
     odd = scalelab.read(runs.assign(tokens=["2 0 0"] * len(runs)).drop(columns="D").assign(D=runs["D"]))
     assert any("column 'tokens' is not read as 'D': its values read as no number (e.g. '2 0 0')" in n for n in odd.notes)
+
+
+def test_a_data_constrained_export_gives_unique_tokens_from_its_epochs():
+    """Found by a seventh export trial: a data-constrained export wrote ``epochs`` but no unique tokens, or left the
+    unique tokens empty for the runs that saw their data once; the repeated-data law left the candidates and two of six
+    targets fell outside their intervals (5.6 and 9.3% off). U_D = D / epochs, and a target's D = U_D x epochs."""
+    from scalelab.runs.amounts import law_inputs
+
+    runs = ladder().assign(epochs=np.tile([1.0, 4.0], 5))
+    table = scalelab.read(runs)
+    np.testing.assert_allclose(table.df["U_D"], runs["D"] / runs["epochs"], rtol=1e-12)
+    assert "U_D derived as D / epochs (no unique-token column given)" in table.notes
+    assert "U_D" not in scalelab.read(runs.assign(epochs=1.0)).columns  # one epoch everywhere says nothing of U_D
+    gaps = runs.assign(unique_tokens=np.where(runs["epochs"] > 1, runs["D"] / 4.0, np.nan))
+    filled = scalelab.read(gaps)
+    np.testing.assert_allclose(filled.df["U_D"], runs["D"] / runs["epochs"], rtol=1e-12)
+    assert any("column 'U_D' (unique tokens) is empty in rows 0, 2, 4, 6, 8: read as D / epochs" in n for n in filled.notes)
+    assert "U_D" in scalelab.read(gaps.drop(columns="epochs")).invalid  # no epochs: an empty cell is not guessed at
+    at = target_frame(pd.DataFrame({"params": [2e9, 2e9], "unique_tokens": [4e10, 4e10], "epochs": [1, 8]}))
+    np.testing.assert_allclose(at["D"], [4e10, 3.2e11], rtol=1e-12)
+    given = law_inputs("muennighoff2023_repeat", ("N", "D", "U_D"), {"N": 2e9, "D": 3.2e11, "epochs": 8.0})
+    np.testing.assert_allclose(given["U_D"], 4e10)

@@ -13,7 +13,7 @@ import pandas as pd
 
 from scalelab import runs as _runs
 from scalelab.runs.io import without_blank_rows
-from scalelab.runs.rows import dense_experts, one_letter_amount
+from scalelab.runs.rows import empty_cells, one_letter_amount
 from scalelab.runs.amounts import AMOUNT_COLUMNS, compute_mismatch, derivation, implied_amounts
 from scalelab.runs.columns import POSITIVE, RANGES, canonical_names, duplicate_columns, numbers
 
@@ -143,7 +143,7 @@ def target_frame(at, what: str = "targets", like: _runs.RunTable | None = None) 
         df, lines, blank = without_blank_rows(df, lines, source)
     df, invalid, _ = duplicate_columns(df, source)  # a column exported twice with the same values is read once
     df, _, clash = canonical_names(df.copy(), source)
-    df, experts = dense_experts(df, None if lines is None else dict(zip(df.index, lines)))
+    df, filled = empty_cells(df, None if lines is None else dict(zip(df.index, lines)))
     invalid = {**invalid, **clash}
     df = df.drop(columns=[c for c in ("loss",) if c in df.columns])
     if "N" not in df.columns:  # N from a total or active count, as the runs' N was (`like`), or as a run table takes it
@@ -161,7 +161,7 @@ def target_frame(at, what: str = "targets", like: _runs.RunTable | None = None) 
     mismatch = compute_mismatch(amounts, lambda off: f"{'lines' if lines else 'rows'} " + ", ".join(
         str(lines[i] if lines else i) for i in off[:10]) + (", ..." if len(off) > 10 else ""))
     warnings = [f"{source}: {mismatch}: the forecast reads N and D, not C; check which of them is meant"] if mismatch else []
-    warnings += ([blank] if blank else []) + experts  # rows that are no targets; dense targets' empty E
+    warnings += ([blank] if blank else []) + filled  # rows that are no targets; cells an export leaves implied
     derived = implied_amounts(amounts)
     for c, values in derived.items():  # as the run table derives them
         df[c] = values

@@ -1,7 +1,7 @@
 """What a run's amounts imply of each other, and the checks of a prediction's inputs.
 
-``C = 6 N D`` (``6 N_active D`` for a MoE run: its FLOPs follow its active parameters) and ``D = r N`` for a
-ratio ``r`` of tokens per parameter (``tokens_per_param``): a table, a forecast's targets or ``predict``'s options
+``C = 6 N D`` (``6 N_active D`` for a MoE run: its FLOPs follow its active parameters), ``D = r N`` for a
+ratio ``r`` of tokens per parameter (``tokens_per_param``) and ``D = U_D x epochs`` (unique tokens repeated): a table, a forecast's targets or ``predict``'s options
 that give two of them get the third (`implied_amounts`, `derivation`), and a C given beside N and D is checked against
 them (`compute_mismatch`). One rule for a run table (`scalelab.runs.table`), a forecast's targets and ``predict``.
 
@@ -17,7 +17,7 @@ import numpy as np
 from scalelab.runs.columns import POSITIVE, RANGES
 
 # The columns `implied_amounts` reads
-AMOUNT_COLUMNS = ("N", "N_active", "D", "C", "tokens_per_param")
+AMOUNT_COLUMNS = ("N", "N_active", "D", "C", "tokens_per_param", "U_D", "epochs")
 # A C beside N and D more than this factor away from 6 N D (6 N_active D) is said to disagree with them
 C_FACTOR = 3.0
 # What a D derived from C (``C / (6 N)``) outside a run's range says of C (compute in PF-days, not FLOPs), and a D
@@ -29,28 +29,37 @@ FROM_RATIO = (" of tokens_per_param x N, from which it is derived: tokens_per_pa
 
 def implied_amounts(cols: Mapping) -> dict:
     """What ``cols`` implies that it lacks: without ``D``, ``D = C / (6 N)``, or ``D = tokens_per_param x N`` when
-    there is no ``C``; without ``C``, ``C = 6 N D`` (``N_active`` when given: a MoE run's FLOPs follow its active
-    parameters), D derived or given. ``cols`` maps names to arrays or Series of valid values (parameters, tokens,
-    FLOPs, tokens per parameter); only the added columns are returned (`derivation` says from what)."""
+    there is no ``C``, or ``D = U_D x epochs``; without ``C``, ``C = 6 N D`` (``N_active`` when given: a MoE run's
+    FLOPs follow its active parameters), D derived or given; without ``U_D``, ``U_D = D / epochs`` when some run
+    repeated its data (``epochs`` > 1: a data-constrained table; a column of 1s says nothing of unique tokens).
+    ``cols`` maps names to arrays or Series of valid values (parameters, tokens, FLOPs, tokens per parameter,
+    epochs); only the added columns are returned (`derivation` says from what)."""
     out = {}
-    if "D" not in cols and "N" in cols:
-        if "C" in cols:
-            out["D"] = cols["C"] / (6.0 * cols["N"])
-        elif "tokens_per_param" in cols:
-            out["D"] = cols["tokens_per_param"] * cols["N"]
+    if "D" not in cols and "N" in cols and "C" in cols:
+        out["D"] = cols["C"] / (6.0 * cols["N"])
+    elif "D" not in cols and "N" in cols and "tokens_per_param" in cols:
+        out["D"] = cols["tokens_per_param"] * cols["N"]
+    elif "D" not in cols and "U_D" in cols and "epochs" in cols:
+        out["D"] = cols["U_D"] * cols["epochs"]
     D = cols["D"] if "D" in cols else out.get("D")
     if "C" not in cols and "N" in cols and D is not None:
         out["C"] = 6.0 * (cols["N_active"] if "N_active" in cols else cols["N"]) * D
+    if "U_D" not in cols and "epochs" in cols and D is not None and np.any(np.asarray(cols["epochs"], float) > 1):
+        out["U_D"] = D / cols["epochs"]
     return out
 
 
 def derivation(column: str, cols: Mapping) -> tuple[tuple[str, ...], str, str]:
     """How `implied_amounts` derived ``column`` from ``cols`` (the columns given): ``(the columns it came from, a note
     that says so, what a value out of a run's range then says of them)``."""
-    if column == "D" and "C" in cols:
+    if column == "D" and "N" in cols and "C" in cols:
         return ("C", "N"), "D derived as C / (6 N) (no token column given)", FROM_C
-    if column == "D":
+    if column == "D" and "N" in cols and "tokens_per_param" in cols:
         return ("tokens_per_param", "N"), "D derived as tokens_per_param x N (no token column given)", FROM_RATIO
+    if column == "D":
+        return ("U_D", "epochs"), "D derived as U_D x epochs (no token column given)", " of U_D x epochs"
+    if column == "U_D":
+        return ("D", "epochs"), "U_D derived as D / epochs (no unique-token column given)", ""
     n = "N_active" if "N_active" in cols else "N"
     return (n, "D"), "C derived as 6 N D" + (" (N_active)" if n == "N_active" else ""), ""
 

@@ -22,8 +22,9 @@ import pandas as pd
 from scalelab.labels import as_text
 
 NUMERIC = ("N", "N_total", "N_active", "D", "C", "loss", "E", "k", "S", "G", "U_D", "lr",
-           "batch_size", "density", "step", "tokens_per_param")
-POSITIVE = ("N", "N_total", "N_active", "D", "C", "loss", "E", "k", "G", "U_D", "lr", "batch_size", "tokens_per_param")
+           "batch_size", "density", "step", "tokens_per_param", "epochs")
+POSITIVE = ("N", "N_total", "N_active", "D", "C", "loss", "E", "k", "G", "U_D", "lr", "batch_size", "tokens_per_param",
+            "epochs")
 TEXT = ("run_id", "family")
 # Tokens per parameter (D / N) of real language-model runs: from early checkpoints (~0.01) to small models trained
 # far past Chinchilla (SmolLM2-135M on 2T tokens: 1.5e4). A table's median outside is a unit mistake.
@@ -56,6 +57,7 @@ ALIASES = {
     "active_parameters": "N_active", "num_active_params": "N_active", "n_active_params": "N_active",
     "tokens_per_param": "tokens_per_param", "tokens_per_parameter": "tokens_per_param", "tpp": "tokens_per_param",
     "tokens_per_params": "tokens_per_param", "d/n": "tokens_per_param", "d_over_n": "tokens_per_param",
+    "epochs": "epochs", "num_epochs": "epochs", "n_epochs": "epochs",
     "d": "D", "tokens": "D", "num_tokens": "D", "n_tokens": "D", "data": "D", "train_tokens": "D",
     "training_tokens": "D", "num_train_tokens": "D", "tokens_seen": "D", "tokens_trained": "D",
     "c": "C", "flops": "C", "compute": "C", "training flop": "C", "training_flops": "C",

@@ -163,22 +163,39 @@ def no_result(raw: pd.Series, name: str) -> tuple[np.ndarray, list[tuple[np.ndar
     return empty, said
 
 
-def dense_experts(df: pd.DataFrame, lines: Mapping | None = None) -> tuple[pd.DataFrame, list[str]]:
-    """``(df, notes)``: an experts column ``E`` left empty for some rows while its other cells are counts of at least 1
-    (a MoE export whose dense runs have no expert count) read as 1 there, dense runs, with a note naming the rows. An
-    ``E`` otherwise empty, or holding words, is left as it is (refused when a law reads it)."""
-    if "E" not in df.columns:
-        return df, []
-    raw = df["E"]
-    values = numbers(raw, "E").to_numpy(float)
-    blank = raw.isna().to_numpy() | as_text(raw).str.strip().eq("").to_numpy()
-    given = ~blank
-    if not blank.any() or not given.any() or not np.all(np.isfinite(values[given]) & (values[given] >= 1)):
-        return df, []
-    df = df.copy()
-    df["E"] = np.where(blank, 1.0, values)
-    return df, [f"column 'E' (experts) is empty in {named_rows(df.index[blank], lines=lines)}: read as 1, dense runs "
-                f"(the other rows give 1 to {values[given].max():g} experts)"]
+def empty_cells(df: pd.DataFrame, lines: Mapping | None = None) -> tuple[pd.DataFrame, list[str]]:
+    """``(df, notes)``: cells an export leaves empty where their value is implied, filled, each with a note naming
+    the rows:
+
+    * an experts column ``E`` empty among counts of at least 1: dense runs, ``E = 1`` (a MoE export's dense runs);
+    * unique tokens ``U_D`` empty where ``D`` and ``epochs`` are given: ``U_D = D / epochs`` (a data-constrained
+      export that writes unique tokens only for the runs that repeat their data).
+
+    A column otherwise empty, or holding words, is left as it is (refused when a law reads it)."""
+    notes = []
+    for col in ("E", "U_D"):
+        if col not in df.columns:
+            continue
+        raw = df[col]
+        values = numbers(raw, col).to_numpy(float)
+        blank = raw.isna().to_numpy() | as_text(raw).str.strip().eq("").to_numpy()
+        given = ~blank
+        if not blank.any() or not given.any() or not np.all(np.isfinite(values[given]) & (values[given] >= 1)):
+            continue
+        if col == "E":
+            fill, how = np.ones(len(df)), f"read as 1, dense runs (the other rows give 1 to {values[given].max():g} experts)"
+        elif {"D", "epochs"} <= set(df.columns):
+            fill, how = numbers(df["D"], "D").to_numpy(float) / numbers(df["epochs"], "epochs").to_numpy(float), \
+                "read as D / epochs"
+            if not np.all(np.isfinite(fill[blank]) & (fill[blank] > 0)):
+                continue
+        else:
+            continue
+        df = df.copy()
+        df[col] = np.where(blank, fill, values)
+        what = "experts" if col == "E" else "unique tokens"
+        notes.append(f"column {col!r} ({what}) is empty in {named_rows(df.index[blank], lines=lines)}: {how}")
+    return df, notes
 
 
 def repeated_rows(df: pd.DataFrame, source: str, lines: Mapping | None = None) -> str | None:

@@ -52,7 +52,7 @@ from scalelab.levels import is_count
 from scalelab.runs.amounts import AMOUNT_COLUMNS, derivation, implied_amounts
 from scalelab.runs.columns import (LOSS_MAX, NUMERIC, POSITIVE, RANGES, RunTableError, canonical_names,
                                    duplicate_columns, map_columns, numbers)
-from scalelab.runs.rows import (conflicting_losses, dense_experts, diverged, growing_checkpoints, implied_runs,
+from scalelab.runs.rows import (conflicting_losses, diverged, empty_cells, growing_checkpoints, implied_runs,
                                 named_rows, no_result, one_letter_amount, repeated_rows, sort_curves, split_rows)
 
 # An old proxy sweep table: the columns (any one of a group) that only the proxy trainer writes
@@ -281,8 +281,8 @@ def from_dataframe(df: pd.DataFrame, source: str = "<DataFrame>", *, columns: Ma
                             f" (name it: --map loss=COLUMN, or read(..., columns={{'loss': COLUMN}}))")
     df, implied = implied_runs(df, invalid)
     df, merged = split_rows(df)
-    df, experts = dense_experts(df, line_of)  # a MoE export's dense runs, their expert count left empty
-    notes += implied + merged + experts
+    df, filled = empty_cells(df, line_of)  # a MoE export's dense runs, their expert count left empty; U_D = D / epochs
+    notes += implied + merged + filled
     curve = "run_id" in df.columns and "step" in df.columns and bool(df["run_id"].duplicated().any())
     for col in NUMERIC:
         if col not in df.columns or col in invalid:
