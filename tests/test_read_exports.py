@@ -415,7 +415,9 @@ def test_an_experts_column_empty_for_the_dense_runs_reads_them_as_one_expert(tmp
     table = scalelab.read(runs)
     np.testing.assert_array_equal(table.df["E"], [1, 8, 32, 1, 8, 32, 64, 1, 8, 1])
     assert "E" not in table.invalid
-    assert any("column 'E' (experts) is empty in rows 0, 3, 7: read as 1, dense runs" in n for n in table.notes)
+    assert any("column 'E' (experts) is empty or 0 in rows 0, 3, 7: read as 1, dense runs" in n for n in table.notes)
+    zero = scalelab.read(runs.assign(num_experts=lambda d: d["num_experts"].fillna(0)))  # dense runs written as 0
+    np.testing.assert_array_equal(zero.df["E"], table.df["E"])
     at = target_frame(pd.DataFrame({"N": [1e10, 1e10], "D": [2e11, 2e11], "experts": [64, np.nan]}))
     np.testing.assert_array_equal(at["E"], [64, 1])
     assert any("read as 1, dense runs" in w for w in at.attrs["warnings"])

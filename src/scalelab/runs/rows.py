@@ -167,7 +167,7 @@ def empty_cells(df: pd.DataFrame, lines: Mapping | None = None) -> tuple[pd.Data
     """``(df, notes)``: cells an export leaves empty where their value is implied, filled, each with a note naming
     the rows:
 
-    * an experts column ``E`` empty among counts of at least 1: dense runs, ``E = 1`` (a MoE export's dense runs);
+    * an experts column ``E`` empty or 0 among counts of at least 1: dense runs, ``E = 1`` (a MoE export's dense runs);
     * unique tokens ``U_D`` empty where ``D`` and ``epochs`` are given: ``U_D = D / epochs`` (a data-constrained
       export that writes unique tokens only for the runs that repeat their data).
 
@@ -179,6 +179,8 @@ def empty_cells(df: pd.DataFrame, lines: Mapping | None = None) -> tuple[pd.Data
         raw = df[col]
         values = numbers(raw, col).to_numpy(float)
         blank = raw.isna().to_numpy() | as_text(raw).str.strip().eq("").to_numpy()
+        if col == "E":  # a dense run written with 0 experts is a dense run too
+            blank |= values == 0
         given = ~blank
         if not blank.any() or not given.any() or not np.all(np.isfinite(values[given]) & (values[given] >= 1)):
             continue
@@ -194,7 +196,8 @@ def empty_cells(df: pd.DataFrame, lines: Mapping | None = None) -> tuple[pd.Data
         df = df.copy()
         df[col] = np.where(blank, fill, values)
         what = "experts" if col == "E" else "unique tokens"
-        notes.append(f"column {col!r} ({what}) is empty in {named_rows(df.index[blank], lines=lines)}: {how}")
+        notes.append(f"column {col!r} ({what}) is empty{' or 0' if col == 'E' else ''} in "
+                     f"{named_rows(df.index[blank], lines=lines)}: {how}")
     return df, notes
 
 
