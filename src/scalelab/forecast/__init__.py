@@ -78,8 +78,8 @@ METHOD = "rolling-origin stacking; Student-t interval calibrated on held-out ext
 # What the dense laws' inputs are, for a table that has neither under a name scalelab reads
 _NAMED = {"N": "parameters: N, params, num_params, model_size, or a count named with its unit, params_M",
           "D": "training tokens: D, tokens, num_tokens, train_tokens, tokens_B, or C with N, as D = C / (6 N); a table "
-               "that holds them only as a product (unique tokens x epochs, steps x tokens per step) needs that "
-               "column written"}
+               "that holds them only as a product (steps x tokens per step) needs that column written (unique tokens x "
+               "epochs, or tokens_per_param with N, are read)"}
 
 # The public families' worst runs lie at most 1.8x off the stacked fit (SLDBench's; Gadre's and Porian's up to 1.4x):
 # a run twice or half the fit of the others is no ladder's scatter (`forecast`'s ``off_fit``). Such runs are left out
