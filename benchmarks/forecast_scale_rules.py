@@ -15,6 +15,8 @@ the laws' disagreement ``f`` at the target over K origins. The rules here change
 * **one origin, a heavier prior** (twelfth session): with a single origin the prior counts as three origins.
 * **the posterior mean of the scale** (twenty-first session): ``sigma^2`` and ``tau^2`` averaged over their penalised
   likelihood instead of taken at its maximum;
+* **no one-ratio floor** (before the twenty-second session): today's form term is at least the candidates' whole
+  disagreement (equal weights) on a ladder at one tokens per parameter (`combine`'s ``one_ratio``); this row drops it;
 * **a prior tied to the scatter** (eighteenth session): the prior's error growth per decade ``tau_prior`` is ``ratio x s0``
   of each target (the runs' own scatter near it) instead of 0.01; each target is then combined alone, so the row
   "today, target by target" checks that cutting the targets apart changes nothing else.
@@ -142,7 +144,13 @@ def today(details: dict, ci: float) -> tuple:
     return c["loss"], c["lo"], c["hi"]
 
 
-RULES = {"today": today, "form as a floor": floor_rule(False), "floor, whole spread": floor_rule(True),
+def no_one_ratio_floor(details: dict, ci: float) -> tuple:
+    """Before the twenty-second session: no floor on the form term for a ladder at one tokens per parameter."""
+    c = combine(details, ci, one_ratio=None)
+    return c["loss"], c["lo"], c["hi"]
+
+
+RULES = {"today": today, "no one-ratio floor (before the twenty-second session)": no_one_ratio_floor, "form as a floor": floor_rule(False), "floor, whole spread": floor_rule(True),
          "d / span": relative_rule, "beyond the origins' reach": reach_rule, "one origin, prior worth 3": one_origin_prior,
          "today, target by target": scatter_prior(None), "prior 1 x s0 per decade": scatter_prior(1.0),
          "prior 2 x s0 per decade": scatter_prior(2.0), "posterior mean of the scale": posterior_rule}

@@ -13,6 +13,8 @@ from scalelab.forecast.student_t import t_quantile
 
 # The widest group of model sizes held out together (decades): `size_groups`
 GROUP_SPAN = 0.2
+# Runs whose tokens per parameter span at most this many decades are one ratio (`combine`'s ``one_ratio``)
+ONE_RATIO = 0.05
 
 
 def size_groups(N: np.ndarray, tol: float = 0.05, max_span: float = GROUP_SPAN) -> np.ndarray:
@@ -234,7 +236,7 @@ def combine(details: dict, ci: float = 0.9, *, reference: str | None = "chinchil
             tau_prior: float = 0.01, prior_weight: float = 1.0, bandwidth: float | None = 0.35,
             size_bandwidth: float | None = 0.3, min_runs: int = 10,
             stray_factor: float | None = STRAY_FACTOR, shift_factor: float | None = STRAY_FACTOR,
-            weigh=stack_weights, scale=calibrate_scale) -> dict:
+            weigh=stack_weights, scale=calibrate_scale, one_ratio: float | None = ONE_RATIO) -> dict:
     """The forecast from the candidates' held-out errors and forecasts: weights, point, scale, interval.
 
     Pure: `scalelab.forecast` calls it on the fits it made, and a study can call it again on saved
@@ -267,6 +269,9 @@ def combine(details: dict, ci: float = 0.9, *, reference: str | None = "chinchil
         weights and the honest errors alike (a study of another rule, e.g. pseudo-BMA; default: stacking).
       scale: ``scale(e, d, origin, s0, tau_prior, prior_weight, weights) -> (tau, sigma)`` in place of
         `calibrate_scale` (a study of another reading of `scale_likelihood`, e.g. its posterior mean).
+      one_ratio: when every run's tokens per parameter lies within this many decades (a ladder at one ratio, D
+        proportional to N; needs ``run_position``), the form term is at least the candidates' whole disagreement at
+        the target, the stable laws that agree weighted alike (not the stacked weights over K origins). None: never.
 
     Returns:
       dict: ``weights`` [L], ``strayed`` and ``unsettled`` (names of the stable laws left out by `consistent` and by
@@ -336,6 +341,11 @@ def combine(details: dict, ci: float = 0.9, *, reference: str | None = "chinchil
     # origins have measured the extrapolation error directly (1 / K of its variance; all of it with none)
     w_spread = w if K else agree / agree.sum()  # no origin: every agreeing candidate's view counts
     form = np.sqrt(w_spread @ (logs - log_pt) ** 2) / np.sqrt(max(K, 1))
+    if K and one_ratio is not None and local and np.ptp(pos_r) <= one_ratio:  # every run at one tokens per parameter:
+        # the origins, all along that ratio, cannot tell the candidates' forms apart; their whole disagreement, each
+        # stable law that agrees counted alike, is the floor of the form term (a law that won the short origins, e.g.
+        # Kaplan's with no irreducible loss, had taken the weight and the interval with it, 4-10x out)
+        form = np.maximum(form, np.sqrt((ok / ok.sum()) @ (logs - log_pt) ** 2))
     scale = np.sqrt(s0 ** 2 + sigma ** 2 + tau ** 2 * d_star ** 2 + form ** 2)
     q = t_quantile(0.5 + ci / 2.0, nu)
     return {"weights": w, "strayed": [nm for nm, out in zip(names, left & ~cons) if out],
@@ -345,5 +355,5 @@ def combine(details: dict, ci: float = 0.9, *, reference: str | None = "chinchil
             "sized": sized}
 
 
-__all__ = ["combine", "position", "GROUP_SPAN", "size_groups", "origin_weights", "viable", "extrapolation_distance", "stack_weights", "honest_errors",
+__all__ = ["combine", "position", "GROUP_SPAN", "ONE_RATIO", "size_groups", "origin_weights", "viable", "extrapolation_distance", "stack_weights", "honest_errors",
            "calibrate_scale", "scale_likelihood", "t_quantile", "local_weights", "size_weights", "robust_scale"]
