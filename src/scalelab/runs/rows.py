@@ -185,13 +185,14 @@ def empty_cells(df: pd.DataFrame, lines: Mapping | None = None) -> tuple[pd.Data
         if not blank.any() or not given.any() or not np.all(np.isfinite(values[given]) & (values[given] >= 1)):
             continue
         if col == "E":
-            fill, how = np.ones(len(df)), f"read as 1, dense runs (the other rows give 1 to {values[given].max():g} experts)"
+            fill = np.ones(len(df))
+            how = f"read as 1, dense runs (the other rows give 1 to {values[given].max():g} experts)"
         elif {"D", "epochs"} <= set(df.columns):
-            fill, how = numbers(df["D"], "D").to_numpy(float) / numbers(df["epochs"], "epochs").to_numpy(float), \
-                "read as D / epochs"
-            if not np.all(np.isfinite(fill[blank]) & (fill[blank] > 0)):
-                continue
+            fill = numbers(df["D"], "D").to_numpy(float) / numbers(df["epochs"], "epochs").to_numpy(float)
+            how = "read as D / epochs"
         else:
+            continue
+        if not np.all(np.isfinite(fill[blank]) & (fill[blank] > 0)):
             continue
         df = df.copy()
         df[col] = np.where(blank, fill, values)
