@@ -214,6 +214,8 @@ def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, 
     W = np.vstack([np.ones((1, n)), origin_w])
     info = {"kind": ["full"] + ["origin"] * K, "variant": ["all runs"] + [f"origin {k + 1}" for k in range(K)]}
     variants = _variants._make(W, info)
+    fit_names = ["the whole table's fit"] + [f"origin {k + 1}'s fit (the " + (f"{k + 1} largest sizes" if k else
+                                             "largest size") + " held out)" for k in range(K)]
     def fit_law(law):
         """One candidate's fits (full table and origins, one `fit_many`) and predictions, or why it dropped."""
         t_law = time.perf_counter()
@@ -225,9 +227,7 @@ def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, 
         x = {c: np.concatenate([x_all[c], targets[c].to_numpy()])[None, :] for c in law.inputs}
         both = np.asarray(_predict(law, P, x), float)  # [variants, runs + targets], one compiled call
         pr, pt = both[:, :n], both[:, n:]
-        why = unusable(law.name, pr, pt[0], ["the whole table's fit"] + [
-            f"origin {k + 1}'s fit (the {k + 1} largest sizes held out)" if k else "origin 1's fit (the largest size "
-            "held out)" for k in range(K)])
+        why = unusable(law.name, pr, pt[0], fit_names)
         if why:
             return why
         return ({"law": law, "params": {p: float(df[p].iloc[0]) for p in law.params},

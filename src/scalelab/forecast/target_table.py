@@ -14,7 +14,7 @@ import pandas as pd
 from scalelab import runs as _runs
 from scalelab.runs.io import without_blank_rows
 from scalelab.runs.rows import empty_cells, one_letter_amount
-from scalelab.runs.amounts import AMOUNT_COLUMNS, compute_mismatch, derivation, implied_amounts
+from scalelab.runs.amounts import AMOUNT_COLUMNS, compute_mismatch, derived_amounts
 from scalelab.runs.columns import POSITIVE, RANGES, canonical_names, duplicate_columns, numbers
 
 # inputs a law learns from their spread across the runs (C is N and D, loss is the response, lr and the
@@ -162,12 +162,12 @@ def target_frame(at, what: str = "targets", like: _runs.RunTable | None = None) 
         str(lines[i] if lines else i) for i in off[:10]) + (", ..." if len(off) > 10 else ""))
     warnings = [f"{source}: {mismatch}: the forecast reads N and D, not C; check which of them is meant"] if mismatch else []
     warnings += ([blank] if blank else []) + filled  # rows that are no targets; cells an export leaves implied
-    derived = implied_amounts(amounts)
-    for c, values in derived.items():  # as the run table derives them
-        df[c] = values
+    derived = derived_amounts(amounts)
+    for c, d in derived.items():  # as the run table derives them
+        df[c] = d.values
     # what a derived column's implausible value says of the columns it came from
     df.attrs.update(lines=lines, invalid=invalid, warnings=warnings,
-                    derived={c: derivation(c, amounts)[2] for c in derived})
+                    derived={c: d.of_what for c, d in derived.items()})
     return df
 
 

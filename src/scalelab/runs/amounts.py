@@ -1,16 +1,17 @@
 """What a run's amounts imply of each other, and the checks of a prediction's inputs.
 
 ``C = 6 N D`` (``6 N_active D`` for a MoE run: its FLOPs follow its active parameters), ``D = r N`` for a
-ratio ``r`` of tokens per parameter (``tokens_per_param``) and ``D = U_D x epochs`` (unique tokens repeated): a table, a forecast's targets or ``predict``'s options
-that give two of them get the third (`implied_amounts`, `derivation`), and a C given beside N and D is checked against
-them (`compute_mismatch`). One rule for a run table (`scalelab.runs.table`), a forecast's targets and ``predict``.
+ratio ``r`` of tokens per parameter (``tokens_per_param``) and ``D = U_D x epochs`` (unique tokens repeated): a
+table, a forecast's targets or ``predict``'s options that give two of them get the third (`derived_amounts`), and
+a C given beside N and D is checked against them (`compute_mismatch`). One rule for a run table
+(`scalelab.runs.table`), a forecast's targets and ``predict``.
 
 Units: N parameters, D tokens, C FLOPs, ``tokens_per_param`` tokens per parameter (20 for Chinchilla's optimum).
 """
 
 from __future__ import annotations
 
-from typing import Mapping
+from typing import Mapping, NamedTuple
 
 import numpy as np
 
@@ -27,41 +28,56 @@ FROM_RATIO = (" of tokens_per_param x N, from which it is derived: tokens_per_pa
               "parameter)")
 
 
-def implied_amounts(cols: Mapping) -> dict:
-    """What ``cols`` implies that it lacks: without ``D``, ``D = C / (6 N)``, or ``D = tokens_per_param x N`` when
-    there is no ``C``, or ``D = U_D x epochs``; without ``C``, ``C = 6 N D`` (``N_active`` when given: a MoE run's
-    FLOPs follow its active parameters), D derived or given; without ``U_D``, ``U_D = D / epochs`` when some run
-    repeated its data (``epochs`` > 1: a data-constrained table; a column of 1s says nothing of unique tokens).
+class Derived(NamedTuple):
+    """A column `derived_amounts` derived: its ``values``, the given columns it came from (``sources``, through
+    another derived column too), the ``note`` that says so, and what an implausible value says of its sources."""
+    values: object
+    sources: tuple[str, ...]
+    note: str
+    of_what: str
+
+
+def _repeated(a: Mapping):
+    """``U_D = D / epochs`` where some run repeated its data (a column of 1s says nothing of unique tokens)."""
+    return a["D"] / a["epochs"] if np.any(np.asarray(a["epochs"], float) > 1) else None
+
+
+# Every way a missing amount follows from others, in order: (column, the columns it needs, how, the note, what an
+# implausible value says of the sources); for each column the first rule whose columns are there answers
+_RULES = (
+    ("D", ("C", "N"), lambda a: a["C"] / (6.0 * a["N"]), "D derived as C / (6 N) (no token column given)", FROM_C),
+    ("D", ("tokens_per_param", "N"), lambda a: a["tokens_per_param"] * a["N"],
+     "D derived as tokens_per_param x N (no token column given)", FROM_RATIO),
+    ("D", ("U_D", "epochs"), lambda a: a["U_D"] * a["epochs"], "D derived as U_D x epochs (no token column given)",
+     " of U_D x epochs"),
+    ("C", ("N", "N_active", "D"), lambda a: 6.0 * a["N_active"] * a["D"], "C derived as 6 N D (N_active)", ""),
+    ("C", ("N", "D"), lambda a: 6.0 * a["N"] * a["D"], "C derived as 6 N D", ""),
+    ("U_D", ("D", "epochs"), _repeated, "U_D derived as D / epochs (no unique-token column given)", ""),
+)
+
+
+def derived_amounts(cols: Mapping) -> dict[str, Derived]:
+    """What ``cols`` implies that it lacks (`_RULES`): without ``D``, ``D = C / (6 N)``, else ``tokens_per_param x
+    N``, else ``U_D x epochs``; without ``C``, ``C = 6 N D`` (``N_active`` when given: a MoE run's FLOPs follow its
+    active parameters), D derived or given; without ``U_D``, ``U_D = D / epochs`` when some run repeated its data.
     ``cols`` maps names to arrays or Series of valid values (parameters, tokens, FLOPs, tokens per parameter,
-    epochs); only the added columns are returned (`derivation` says from what)."""
-    out = {}
-    if "D" not in cols and "N" in cols and "C" in cols:
-        out["D"] = cols["C"] / (6.0 * cols["N"])
-    elif "D" not in cols and "N" in cols and "tokens_per_param" in cols:
-        out["D"] = cols["tokens_per_param"] * cols["N"]
-    elif "D" not in cols and "U_D" in cols and "epochs" in cols:
-        out["D"] = cols["U_D"] * cols["epochs"]
-    D = cols["D"] if "D" in cols else out.get("D")
-    if "C" not in cols and "N" in cols and D is not None:
-        out["C"] = 6.0 * (cols["N_active"] if "N_active" in cols else cols["N"]) * D
-    if "U_D" not in cols and "epochs" in cols and D is not None and np.any(np.asarray(cols["epochs"], float) > 1):
-        out["U_D"] = D / cols["epochs"]
+    epochs); only the added columns are returned, each with where it came from (`Derived`)."""
+    have, out = dict(cols), {}
+    for column, needs, rule, note, of_what in _RULES:
+        if column in have or not all(n in have for n in needs):
+            continue
+        values = rule(have)
+        if values is None:
+            continue
+        sources = tuple(dict.fromkeys(s for n in needs for s in (out[n].sources if n in out else (n,))))
+        have[column] = values
+        out[column] = Derived(values, sources, note, of_what)
     return out
 
 
-def derivation(column: str, cols: Mapping) -> tuple[tuple[str, ...], str, str]:
-    """How `implied_amounts` derived ``column`` from ``cols`` (the columns given): ``(the columns it came from, a note
-    that says so, what a value out of a run's range then says of them)``."""
-    if column == "D" and "N" in cols and "C" in cols:
-        return ("C", "N"), "D derived as C / (6 N) (no token column given)", FROM_C
-    if column == "D" and "N" in cols and "tokens_per_param" in cols:
-        return ("tokens_per_param", "N"), "D derived as tokens_per_param x N (no token column given)", FROM_RATIO
-    if column == "D":
-        return ("U_D", "epochs"), "D derived as U_D x epochs (no token column given)", " of U_D x epochs"
-    if column == "U_D":
-        return ("D", "epochs"), "U_D derived as D / epochs (no unique-token column given)", ""
-    n = "N_active" if "N_active" in cols else "N"
-    return (n, "D"), "C derived as 6 N D" + (" (N_active)" if n == "N_active" else ""), ""
+def implied_amounts(cols: Mapping) -> dict:
+    """The values of `derived_amounts`: ``{column: values}``."""
+    return {c: d.values for c, d in derived_amounts(cols).items()}
 
 
 def compute_ratio(amounts: Mapping) -> np.ndarray | None:
@@ -117,14 +133,10 @@ def law_inputs(law_name: str, needed, given: Mapping) -> dict:
         raise ValueError(f"inputs of shapes {shown} do not broadcast: give one value or the same number of values "
                          f"to each") from None
     used = set()
-    amounts = {k: values[k] for k in AMOUNT_COLUMNS if k in values}
-    implied = implied_amounts(amounts)
-    for c, v in implied.items():
+    for c, d in derived_amounts({k: values[k] for k in AMOUNT_COLUMNS if k in values}).items():
         if c in needed:
-            values[c] = v
-            used |= {"N", "N_active"} | set(derivation(c, amounts)[0])
-    if "D" in used and "D" in implied:  # C from a D that came from C or a ratio: those were used too
-        used |= set(derivation("D", amounts)[0])
+            values[c] = d.values
+            used |= {"N", "N_active"} | set(d.sources)
     extra = [k for k in given if k not in needed and k not in used]
     if extra:
         raise ValueError(f"law {law_name!r} does not read {extra}; its inputs are {list(needed)}")

@@ -49,7 +49,7 @@ import numpy as np
 import pandas as pd
 
 from scalelab.levels import is_count
-from scalelab.runs.amounts import AMOUNT_COLUMNS, derivation, implied_amounts
+from scalelab.runs.amounts import AMOUNT_COLUMNS, derived_amounts
 from scalelab.runs.columns import (LOSS_MAX, NUMERIC, POSITIVE, RANGES, RunTableError, canonical_names,
                                    duplicate_columns, map_columns, numbers)
 from scalelab.runs.rows import (conflicting_losses, diverged, empty_cells, growing_checkpoints, implied_runs,
@@ -341,15 +341,14 @@ def from_dataframe(df: pd.DataFrame, source: str = "<DataFrame>", *, columns: Ma
                     "too: --map N=N_active for those" if alt == "N_total" and ok("N_active") else ""))
                 break
     usable = {c: df[c] for c in AMOUNT_COLUMNS if ok(c)}
-    for c, values in implied_amounts(usable).items():
+    for c, d in derived_amounts(usable).items():
         if c in df.columns:  # there but unreadable: refused when used, never replaced
             continue
-        df[c] = values
-        sources[c], note, of_what = derivation(c, usable)
-        problem = _check_numeric(values, c, source, line_of)[0]
+        df[c], sources[c] = d.values, d.sources
+        problem = _check_numeric(d.values, c, source, line_of)[0]
         if problem:  # compute in other units (PF-days) derives tokens no run has: refused when used, naming C
-            invalid[c] = problem + of_what
-        notes.append(note)
+            invalid[c] = problem + d.of_what
+        notes.append(d.note)
     return RunTable(df, tuple(notes), source, invalid, line_of, tuple(c for c in df.columns if c not in given),
                     checkpoints=not_curves, sources=sources)
 
