@@ -193,8 +193,12 @@ def test_columns_map_lets_any_table_in(tmp_path):
                        "loss_validation": good()["loss"]})
     p = tmp_path / "clark.csv"
     df.to_csv(p, index=False)
+    # a loss column no alias or word names (a cross-entropy on one held-out set) is refused, telling how to map it;
+    # Clark's own 'loss_validation' is read by its words (tests/test_read_by_words.py)
+    xent = tmp_path / "xent.csv"
+    df.rename(columns={"loss_validation": "xent_c4"}).to_csv(xent, index=False)
     with pytest.raises(RunTableError, match="'loss' missing.*--map loss=COLUMN"):
-        scalelab.read(p)
+        scalelab.read(xent)
     t = scalelab.read(p, columns={"loss": "loss_validation", "N": "dense_parameter_count", "D": "tok"})
     np.testing.assert_array_equal(t.column("loss"), df["loss_validation"].to_numpy())
     assert t.column("E")[0] == 8.0  # num_experts is a known alias

@@ -177,7 +177,8 @@ def test_headers_with_their_own_unit_in_brackets_are_read():
     """Found by a third export trial: ``compute (FLOPs)`` (a DeepSeek-style isoFLOP table) was not read as C, and the
     error suggested ``--map D=``; ``Parameters (million)``, ``Tokens (billions)`` and ``Loss (nats)`` were not read
     at all. A column's own unit in brackets is now read as its name alone, and a scale word in brackets as the
-    unit; a unit that is not the column's own (``Loss (bits)``) still names no column."""
+    unit; a unit that is not the column's own (``Loss (mystery)``) still names no column, and a loss in bits per
+    token (``Loss (bits)``) is read in nats, x ln 2."""
     runs = ladder().assign(C=lambda d: 6 * d.N * d.D)
     frame = pd.DataFrame({"Parameters (million)": runs.N / 1e6, "Tokens [billions]": runs.D / 1e9,
                           "Training Compute (FLOPs)": runs.C, "Loss (nats)": runs.loss})
@@ -190,7 +191,11 @@ def test_headers_with_their_own_unit_in_brackets_are_read():
                       ("N (count)", "N"), ("loss (nats/token)", "loss")):
         np.testing.assert_allclose(scalelab.read(runs.rename(columns={col: name})).column(col), runs[col], rtol=1e-12)
     with pytest.raises(RunTableError, match="column 'loss' missing"):
-        scalelab.read(runs.rename(columns={"loss": "Loss (bits)"})).column("loss")
+        scalelab.read(runs.rename(columns={"loss": "Loss (mystery)"})).column("loss")
+    for name in ("Loss (bits)", "val_loss_bits", "loss [bits/token]"):
+        bits = scalelab.read(runs.assign(loss=runs.loss / np.log(2.0)).rename(columns={"loss": name}))
+        np.testing.assert_allclose(bits.column("loss"), runs["loss"].to_numpy(), rtol=1e-12)
+        assert f"column {name!r} read as 'loss' in nats: its values are bits per token, x ln 2" in bits.notes
 
 
 def test_a_column_of_perplexities_under_loss_is_warned_about():

@@ -8,7 +8,8 @@ columns, left untouched with a note: the canonical column is read. Two aliases o
 (``params`` beside ``num_params``), or a column name given twice, make that column invalid: which one
 is meant is unknown (unless they hold the same values, or one is a single letter, a count with its unit or a
 non-embedding count, which yields). A count named
-with its unit (``params_M``, ``tokens_B``) is read multiplied by it. `scalelab.runs.table` validates the values.
+with its unit (``params_M``, ``tokens_B``) is read multiplied by it; a name no alias lists is read by its words
+(`scalelab.runs.name_words`: ``total_parameter_count``, ``loss_validation``). `scalelab.runs.table` validates the values.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from scalelab.labels import as_text
+from scalelab.runs.name_words import word_alias
 
 NUMERIC = ("N", "N_total", "N_active", "D", "C", "loss", "E", "k", "S", "G", "U_D", "lr",
            "batch_size", "density", "step", "tokens_per_param", "epochs")
@@ -118,17 +120,24 @@ _UNIT_NAME = (rf"^(.+?)[ _]?(?:\((k|m|b|t|{_SCALE_WORD})\)|\[(k|m|b|t|{_SCALE_WO
               rf"[ _]({_SCALE_WORD}))$")
 
 
+# A loss named in bits per token ('Loss (bits)', 'val_loss_bits', 'loss [bits/token]'): read in nats, x ln 2
+_BITS_NAME = r"^(.+?)[ _]?(?:\(bits?(?:/tok(?:en)?)?\)|\[bits?(?:/tok(?:en)?)?\]|[ _]bits)$"
+
+
 def unit_alias(name: str) -> tuple[str, float] | None:
     """``(canonical count column, factor)`` of a column named with its unit (``params_M`` -> ``("N", 1e6)``), or
     None: the name less its unit must be a count's canonical name (``N_M``, ``D_B``) or a longer than one letter alias
-    of one (`AMOUNTS`)."""
+    of one (`AMOUNTS`). A loss named in bits per token (``Loss (bits)``) is ``("loss", ln 2)``: read in nats."""
+    bits = re.match(_BITS_NAME, str(name).strip(), flags=re.IGNORECASE)
+    if bits and "loss" in (bits.group(1).strip(), alias(bits.group(1)), (word_alias(bits.group(1)) or (None,))[0]):
+        return "loss", float(np.log(2.0))
     m = re.match(_UNIT_NAME, str(name).strip(), flags=re.IGNORECASE)
     if not m:
         return None
     base, unit = m.group(1).strip(), next(g for g in m.groups()[1:] if g).lower()
     if base in AMOUNTS:  # the canonical name as written: N_M, D_B
         return base, UNITS[unit]
-    target = alias(base)
+    target = alias(base) or (word_alias(base) or (None,))[0]
     return (target, UNITS[unit]) if target in AMOUNTS and len(base) > 1 else None
 
 
@@ -146,6 +155,8 @@ def unit_scale(values, name: str, factor: float, col) -> tuple[pd.Series, str]:
     if median * factor > SCALED_MAX.get(name, np.inf):
         return v, (f"column {col!r} read as {name!r} as written, not x {factor:g}: its values are counts already "
                    f"(x {factor:g}, the median would be {median * factor:.3g})")
+    if name == "loss":
+        return v * factor, f"column {col!r} read as 'loss' in nats: its values are bits per token, x ln 2"
     return v * factor, f"column {col!r} read as {name!r} in units of {factor:g} (its values x {factor:g})"
 
 
@@ -210,7 +221,9 @@ def canonical_names(df: pd.DataFrame, source: str) -> tuple[pd.DataFrame, list[s
     (``d`` beside ``tokens``: the longer name is read, and ``d``, often a model width, is left untouched), a count
     with its unit, or a non-embedding count (``non_embedding_params`` beside ``params``, or beside ``total_params`` in
     a table with no experts, sparsity, active count or plain count: the total is read as N).
-    A count named with its unit (``params_M``, ``tokens_B``: `unit_alias`) is read multiplied by it.
+    A count named with its unit (``params_M``, ``tokens_B``: `unit_alias`) is read multiplied by it. A name no alias
+    lists is read by its words (``total_parameter_count``, ``loss_validation``: `scalelab.runs.name_words`), after
+    the aliases: beside one of the same column it is an extra column, and a training loss yields to any other.
     ``df.attrs["renamed"]``: {canonical name: the table's column read as it}."""
     notes, rename, clash, scaled = [], {}, {}, {}
     canonical = set(NUMERIC) | set(TEXT)
@@ -220,12 +233,17 @@ def canonical_names(df: pd.DataFrame, source: str) -> tuple[pd.DataFrame, list[s
     reading = {}
     for col in df.columns:
         plain, unit = alias(col), unit_alias(col)
-        if col in canonical or (plain is None and unit is None):
+        by_words = None if col in canonical or plain or unit else word_alias(col)
+        if col in canonical or (plain is None and unit is None and by_words is None):
+            continue
+        if by_words:  # read by its words (`scalelab.runs.name_words`): after the aliases
+            reading[col] = (by_words[0], None, by_words[1])
             continue
         qualified = any(k.startswith(q) for k in _alias_keys(col) for q in QUALIFIED)
         rank = 2 if len(str(col).strip()) == 1 else (0 if plain is not None and not qualified else 1)
         reading[col] = (plain, None, rank) if plain is not None else (unit[0], unit[1], rank)
-    has_n = "N" in df.columns or any(r[:3:2] == ("N", 0) for r in reading.values())  # dense, no plain N: total is N
+    # dense, no plain N (an alias or a name read by its words; a non-embedding count is none): the total is N
+    has_n = "N" in df.columns or any(r[0] == "N" and r[2] < 1 for r in reading.values())
     if not has_n and not {"E", "N_active", "S", "k", "G"} & ({r[0] for r in reading.values()} | set(df.columns)):
         reading = {c: ("N", f, 0) if t == "N_total" else (t, f, r) for c, (t, f, r) in reading.items()}
     rank = lambda c: reading[c][2]  # noqa: E731
@@ -249,8 +267,9 @@ def canonical_names(df: pd.DataFrame, source: str) -> tuple[pd.DataFrame, list[s
                 notes.append(f"column {col!r} repeats {other!r} (the same values), read as {target!r}: left untouched")
             elif rank(col) > rank(other):
                 notes.append(f"column {col!r} left untouched: {other!r} is read as {target!r} (a one-letter name, "
-                             f"one with a unit or a non-embedding count is read only when no plainer one names the "
-                             f"column; to read {col!r}: --map {target}={col})")
+                             f"one with a unit, one read by its words, a non-embedding count or a training loss is "
+                             f"read only when no plainer one names the column; to read {col!r}: --map "
+                             f"{target}={col})")
             else:  # neither is read: the note that read the first goes
                 notes = [n for n in notes if n != f"column {other!r} read as {target!r}"]
                 clash[target] = (f"{source}: columns {other!r} and {col!r} both mean {target!r}; drop one, or "

@@ -1,0 +1,83 @@
+"""A column name read by its words, for names no alias lists.
+
+Exports name one quantity many ways (``total_parameter_count``, ``numTrainingTokens``, ``loss_validation``,
+``Final Val Loss``); `scalelab.runs.columns.ALIASES` lists the common spellings, and this module reads the rest by
+their words. A name is split into lower-case words (at underscores, spaces, hyphens, dots, slashes and camelCase
+boundaries). It names a quantity when it holds exactly one of that quantity's head words (``params``, ``tokens``,
+``loss``, ``flops``, ``experts``) and every other word is a filler (``num``, ``count``, ``train``, ...) or one of the
+quantity's qualifiers, which choose the column (``total`` -> ``N_total``, ``active`` -> ``N_active``, ``unique`` ->
+``U_D``). Any other word leaves the name unread: ``embedding_params``, ``flops_per_step``, ``tokens_per_batch`` and
+``loss_c4`` (one loss of several held-out sets) are no run's N, C, D or loss.
+
+A name read this way is weaker than an alias (`WEAK`): beside an alias of the same column it is an extra column. A
+training loss (``train_loss``) is weaker still: beside a validation loss it is left untouched.
+"""
+
+from __future__ import annotations
+
+import re
+
+# Head words: (the canonical column, the words that name it)
+_HEADS = (
+    ("N", {"param", "params", "parameter", "parameters", "nparams", "nparam"}),
+    ("D", {"token", "tokens", "toks"}),
+    ("loss", {"loss"}),
+    ("C", {"flop", "flops", "compute"}),
+    ("E", {"expert", "experts"}),
+)
+# Words that say nothing of which column is meant (a count of, in training, at the end)
+_FILLER = {"num", "n", "no", "nb", "number", "of", "count", "the", "model", "final", "last", "end", "at", "in",
+           "trained", "seen", "processed", "used"}
+# Per column, words that name it further: the column they choose (None: the head's own column), or ("weak", column)
+# for a reading that yields to any other (a training loss beside a validation loss)
+_QUALIFIERS = {
+    "N": {"total": "N_total", "all": "N_total", "active": "N_active", "activated": "N_active",
+          "dense": "N_active", "nonembedding": "N", "non": "N", "embedding": "N", "non_embedding": "N"},
+    "D": {"train": None, "training": None, "total": None, "dataset": None, "data": None, "budget": None,
+          "unique": "U_D"},
+    "loss": {"val": None, "valid": None, "validation": None, "eval": None, "evaluation": None, "test": None,
+             "dev": None, "lm": None, "heldout": None, "held": None, "out": None, "avg": None, "mean": None,
+             "smoothed": None, "nats": None, "train": ("weak", "loss"), "training": ("weak", "loss")},
+    "C": {"train": None, "training": None, "total": None, "budget": None},
+    "E": {"total": None},
+}
+# A reading by words ranks after a plain alias (0) and a non-embedding count or one named with its unit (1 in
+# `scalelab.runs.columns.canonical_names`): WEAK; a training loss after those: WEAKER
+WEAK, WEAKER = 0.5, 1.5
+
+
+def words(name) -> list[str]:
+    """The lower-case words of a column name: split at non-alphanumeric characters and camelCase boundaries
+    (``numTrainingTokens`` -> num, training, tokens; ``NParams`` -> n, params; ``TotalFLOPs`` -> total, flops)."""
+    parts = re.findall(r"[A-Z]{2,}s(?![a-z])|[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+", str(name))
+    return [p.lower() for p in parts]
+
+
+def word_alias(name) -> tuple[str, float] | None:
+    """``(canonical column, rank)`` that a column name names by its words, or None (see the module's docstring).
+
+    A non-embedding count reads as ``N`` with rank 1 (it yields to a plain parameter count, as the alias
+    ``non_embedding_params`` does); ``non`` and ``embedding`` name it only together."""
+    ws = words(name)
+    if not ws:
+        return None
+    for column, heads in _HEADS:
+        found = [w for w in ws if w in heads]
+        if len(found) != 1:
+            continue
+        rest = [w for w in ws if w not in heads and w not in _FILLER]
+        quals = _QUALIFIERS[column]
+        if any(w not in quals for w in rest):
+            return None
+        if column == "N" and ({"non", "embedding", "nonembedding"} & set(rest)):
+            if "nonembedding" not in rest and not {"non", "embedding"} <= set(rest):
+                return None  # 'embedding_params' alone: the embedding's own count
+            return ("N", 1.0) if set(rest) <= {"non", "embedding", "nonembedding"} else None
+        chosen = {quals[w] for w in rest if quals[w] is not None}
+        if len(chosen) > 1:  # 'total active params': which is meant is unknown
+            return None
+        if not chosen:
+            return column, WEAK
+        pick = chosen.pop()
+        return (pick[1], WEAKER) if isinstance(pick, tuple) else (pick, WEAK)
+    return None

@@ -1,0 +1,85 @@
+"""Column names that no alias lists, read by their words (`scalelab.runs.name_words`).
+
+References: the words of each name as a person reads them, and the values written into the tables (Clark et al.'s
+public MoE export's own header: ``num_experts, ..., total_parameter_count, dense_parameter_count``).
+"""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import scalelab
+from scalelab.runs.name_words import word_alias, words
+
+
+@pytest.mark.parametrize("name, parts", [
+    ("numTrainingTokens", ["num", "training", "tokens"]), ("NParams", ["n", "params"]),
+    ("TotalFLOPs", ["total", "flops"]), ("loss/validation", ["loss", "validation"]),
+    ("Final Val Loss", ["final", "val", "loss"]), ("non-embedding parameter count", ["non", "embedding", "parameter",
+                                                                                    "count"]),
+])
+def test_a_name_splits_into_the_words_a_person_reads(name, parts):
+    assert words(name) == parts
+
+
+@pytest.mark.parametrize("name, column", [
+    ("total_parameter_count", "N_total"), ("dense_parameter_count", "N_active"), ("parameter_count", "N"),
+    ("active_param_count", "N_active"), ("NParams", "N"), ("numTrainingTokens", "D"), ("tokens_trained_total", "D"),
+    ("unique tokens", "U_D"), ("loss_validation", "loss"), ("Final Val Loss", "loss"), ("train_loss", "loss"),
+    ("TotalFLOPs", "C"), ("compute_budget", "C"), ("number of experts", "E"),
+    ("non-embedding parameter count", "N"),
+    # a head word beside a word that is no filler or qualifier names another quantity, or one of several
+    ("loss_c4", None), ("loss_pile", None), ("flops_per_step", None), ("tokens_per_batch", None),
+    ("embedding_params", None), ("num_experts_per_tok", None), ("total active params", None), ("model_name", None),
+    ("seed", None), ("lr", None), ("total_loss", None),
+])
+def test_a_name_no_alias_lists_names_the_column_its_words_say(name, column):
+    found = word_alias(name)
+    assert (found[0] if found else None) == column
+
+
+def clark_export(n=12):
+    """Runs written with the header of Clark et al.'s public export (a few of its columns): dense runs (E = 1, the
+    dense count is the total) and routed ones (the total grows with the experts)."""
+    rng = np.random.default_rng(0)
+    dense = np.repeat(np.geomspace(1.5e7, 1.3e9, n // 3), 3)
+    E = np.tile([1.0, 8.0, 64.0], n // 3)
+    total = dense * (1 + 0.6 * (E - 1))
+    loss = 1.8 + 20 / dense ** 0.15 / E ** 0.05 + rng.normal(0, 0.001, n)
+    return pd.DataFrame({"num_experts": E, "total_parameter_count": total, "dense_parameter_count": dense,
+                         "flops_per_step": 6 * dense * 5e5, "loss_c4": loss * 1.1, "loss_validation": loss,
+                         "loss_pile": loss * 0.9, "router_type": np.where(E > 1, "S-Base", "Dense"),
+                         "tokens": 1.3e11})
+
+
+def test_clarks_export_header_is_read_by_its_words():
+    """Clark et al.'s public export names its counts ``total_parameter_count`` and ``dense_parameter_count`` and its
+    losses ``loss_<held-out set>``: the table was refused ("column 'loss' missing"; with ``--map loss=loss_validation``
+    "no loss law has all its inputs"). Now the total is N_total (so N, beside experts), the dense (active) count
+    N_active, ``loss_validation`` the loss; the per-set losses and the FLOPs per step are extra columns."""
+    runs = clark_export()
+    table = scalelab.read(runs)
+    np.testing.assert_array_equal(table.column("loss"), runs["loss_validation"])
+    np.testing.assert_array_equal(table.column("N"), runs["total_parameter_count"])
+    np.testing.assert_array_equal(table.column("N_active"), runs["dense_parameter_count"])
+    np.testing.assert_array_equal(table.column("E"), runs["num_experts"])
+    for col in ("loss_c4", "loss_pile", "flops_per_step"):
+        assert col in table.df.columns
+    assert "C" in table.derived  # C = 6 N_active D, not the FLOPs per step
+    assert "column 'loss_validation' read as 'loss'" in table.notes
+
+
+def test_a_name_read_by_its_words_yields_to_an_alias_and_a_training_loss_to_any_loss():
+    """Beside an alias of the same column (``params``) a name read by its words is an extra column; a training loss
+    is read only where no other loss is named, with the usual note; two names of equal standing are refused."""
+    runs = clark_export()[["tokens", "dense_parameter_count", "loss_validation"]]
+    both = scalelab.read(runs.assign(params=runs["dense_parameter_count"] * 2))
+    np.testing.assert_array_equal(both.column("N"), runs["dense_parameter_count"] * 2)
+    train = runs.assign(train_loss=runs["loss_validation"] + 0.05)
+    np.testing.assert_array_equal(scalelab.read(train).column("loss"), runs["loss_validation"])
+    alone = scalelab.read(runs.rename(columns={"loss_validation": "train_loss"}))
+    np.testing.assert_array_equal(alone.column("loss"), runs["loss_validation"])
+    assert "column 'train_loss' read as 'loss'" in alone.notes
+    two = scalelab.read(runs.assign(final_eval_loss=runs["loss_validation"] * 1.01))
+    with pytest.raises(scalelab.runs.RunTableError, match="both mean 'loss'"):
+        two.column("loss")
