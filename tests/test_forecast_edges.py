@@ -385,3 +385,33 @@ def test_on_a_ladder_at_one_ratio_the_candidates_whole_disagreement_floors_the_f
     assert np.all(c["hi"] / c["lo"] > before["hi"] / before["lo"])
     ladder_of_two = {**details, "run_position": np.r_[np.full(n // 2, 1.0), np.full(n // 2, 1.6)]}  # two ratios
     np.testing.assert_allclose(combine(ladder_of_two, 0.9)["form"], combine(ladder_of_two, 0.9, one_ratio=None)["form"])
+
+
+@AUTO_30
+def test_laws_blind_to_the_experts_the_runs_vary_in_are_no_candidates():
+    """Dense and MoE runs in one table (Wang et al.'s law at active parameters, experts 1-64): a dense law gives two
+    runs that differ only in their experts one loss. On Clark's S-Base runs read at their total counts the dense laws
+    were 6-7% off the largest size and took 0.3 of the weight (the stacked forecast 1.6% off, Wang's law alone
+    0.4%). Now, where the runs vary in an axis some candidate reads, the laws that do not read it are no candidates,
+    said in a note; a dense table keeps them (`varied` handles a constant axis)."""
+    from scalelab.forecast.candidate_laws import candidates, seeing, varying_axes
+
+    truth = {"A": 400.0, "alpha": 0.34, "gamma": 0.08, "B": 1000.0, "beta": 0.28, "sigma": 1.7}
+    N = np.repeat(np.geomspace(2e7, 1e9, 6), 3)
+    E = np.tile([1.0, 8.0, 64.0], 6)
+    runs = scalelab.simulate("wang2024_moe", truth, {"N": N, "D": 20 * N, "E": E}, sigma=0.003, seed=1)
+    table = scalelab.read(runs)
+    assert varying_axes(table) == ("E",)
+    cands = candidates(table)
+    kept, dropped = seeing(cands, varying_axes(table))
+    assert dropped == [l.name for l in cands if "E" not in l.inputs] and "chinchilla" in dropped
+    assert kept and all("E" in l.inputs for l in kept)
+    dense = scalelab.read(runs.drop(columns="E"))
+    assert varying_axes(dense) == () and seeing(candidates(dense), ())[1] == []
+    at = {"N": [4e9, 4e9], "D": [8e10, 8e10], "E": [1.0, 64.0]}
+    fc = scalelab.forecast(runs, at, ci=0.9)
+    assert set(fc.weights) <= {l.name for l in kept}
+    assert any("not candidates: " in n and "'chinchilla'" in n and "the runs vary in E" in n for n in fc.notes)
+    want = truth["sigma"] + truth["A"] / (4e9 ** truth["alpha"] * np.array([1.0, 64.0]) ** truth["gamma"]) \
+        + truth["B"] / 8e10 ** truth["beta"]
+    np.testing.assert_allclose(fc.loss, want, rtol=0.02)

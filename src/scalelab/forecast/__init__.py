@@ -61,7 +61,7 @@ from scalelab import laws as _laws
 from scalelab import runs as _runs
 from scalelab.forecast import curves as _curves
 from scalelab.forecast.candidate_laws import (NOT_CANDIDATES, answerable, candidates, idle_axes, readable,
-                                              supported, supported_note, varied)
+                                              seeing, supported, supported_note, varied, varying_axes)
 from scalelab.forecast.agreement import consistent, stable, strayed_warning, unusable
 from scalelab.forecast.calibrate import (GROUP_SPAN, calibrate_scale, combine, extrapolation_distance,
                                          local_weights, origin_weights, position, robust_scale, size_groups,
@@ -176,13 +176,14 @@ def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, 
                                      f"{' '.join(f'--map {c}=COLUMN' for c in lacks)} (read(..., columns=...)), in counts; "
                                      if lacks else "")
                                   + "see `scalelab laws`")
-    dropped_small, dropped_inputs, dropped_invalid, dropped_idle, idle = [], [], [], [], {}
+    dropped_small, dropped_inputs, dropped_invalid, dropped_idle, dropped_blind, idle = [], [], [], [], [], {}
     asked = target_frame(at, like=table)
     if laws == "auto" or laws is None:
         cands, dropped_invalid = readable(table, cands)  # laws whose inputs the runs hold as numbers
         cands, dropped_inputs = answerable(cands, asked.columns)  # laws the targets can be asked of
         idle = idle_axes(table, asked)  # experts, sparsity, ... held at one value by every run and target
         cands, dropped_idle = varied(cands, idle)
+        cands, dropped_blind = seeing(cands, varying_axes(table))  # laws blind to the experts the runs vary in
         cands, dropped_small = supported(len(table), cands)  # at least two runs per parameter
     needed = sorted({c for l in cands for c in l.inputs})
     # the runs' inputs, read (and a column the laws cannot read refused) before the targets' (units: both wrong)
@@ -332,6 +333,9 @@ def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, 
         notes += (f"not candidates: {dropped_idle}: every run and target shares one value of an input they read "
                   f"({', '.join(f'{c} = {v:g}' for c, v in idle.items())}), so they would answer as dense laws with "
                   f"terms the runs cannot determine",)
+    if dropped_blind:
+        notes += (f"not candidates: {dropped_blind}: the runs vary in {', '.join(varying_axes(table))}, which they do "
+                  f"not read (they would give runs that differ only there one loss)",)
     if dropped_small:
         notes += (supported_note(len(table), cands, dropped_small),)
     return Forecast(weights=weights, ci=float(ci), inputs=as_given, loss=c["loss"], lo=c["lo"], hi=c["hi"],
