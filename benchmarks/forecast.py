@@ -17,6 +17,7 @@ the 4,500; the full grid by default), Chinchilla form. It has no interval.
     python benchmarks/forecast.py --rescore fc.jsonl --bandwidth none   # ... with one scale for every target
     python benchmarks/forecast.py --unseen   # GPT-3 and OPT checkpoints: families no rule was tuned on
     python benchmarks/forecast.py --hold-out 2   # the two largest sizes forecast: farther out, a split no rule saw
+    python benchmarks/forecast.py --families clark --clark-counts both   # Clark's runs with total and active counts
 
 ``--jsonl`` saves each family's held-out errors and forecasts per law (``Forecast.details``);
 ``--rescore`` recomputes the weights, point forecasts and intervals from such a file with the
@@ -44,7 +45,7 @@ from scalelab.data import data_dir  # noqa: E402
 from scalelab.forecast import forecast, size_groups  # noqa: E402
 
 
-def families() -> dict[str, pd.DataFrame]:
+def families(clark_counts: str = "dense") -> dict[str, pd.DataFrame]:
     """name -> run table (N, D, [C, E, U_D], loss) of final losses."""
     root = data_dir()
     fams = {}
@@ -79,6 +80,8 @@ def families() -> dict[str, pd.DataFrame]:
             g = pd.concat([dense, g])
             df = pd.DataFrame({"N": g["dense_parameter_count"].astype(float), "E": g["num_experts"].astype(float),
                                "D": 130e9, "loss": g["loss_validation"].astype(float)})
+            if clark_counts == "both":  # as the export gives them: the total and the dense (active) count
+                df = df.rename(columns={"N": "N_active"}).assign(N_total=g["total_parameter_count"].to_numpy(float))
             fams[f"clark_{r}"] = df.reset_index(drop=True)
     p = root / "sldbench_snapshot" / "data_constrained_scaling_law__data.csv"
     if p.exists():
@@ -93,7 +96,7 @@ def families() -> dict[str, pd.DataFrame]:
 
 def split(df: pd.DataFrame, tol: float = 0.05, hold_out: int = 1):
     """(train, test): the runs of the ``hold_out`` largest model sizes are the test."""
-    g = size_groups(df["N"].to_numpy(), tol)
+    g = size_groups(df["N" if "N" in df else "N_active"].to_numpy(), tol)  # a MoE table's size: its active count
     test = g > g.max() - hold_out
     return df[~test].reset_index(drop=True), df[test].reset_index(drop=True)
 
@@ -221,6 +224,10 @@ def main(argv=None) -> int:
                     "(default 1, the issue's benchmark; 2 forecasts farther out, on a split no rule was tuned on)")
     ap.add_argument("--min-train-sizes", type=int, default=3, help="an origin's training runs span at least this "
                     "many sizes (scalelab.forecast's default 3; 2 gives short ladders a second origin)")
+    ap.add_argument("--clark-counts", choices=("dense", "both"), default="dense",
+                    help="Clark's runs with N their dense (active) count, as the issue's benchmark reads them, or "
+                         "with both counts as the public export gives them (N_total and N_active; scalelab reads N "
+                         "from the total)")
     ap.add_argument("--laws", default="auto", help="candidate laws for the forecast (default auto)")
     ap.add_argument("--jobs", type=int, default=1, help="worker processes (families run in parallel)")
     ap.add_argument("--json", help="write per-family results here")
@@ -236,7 +243,7 @@ def main(argv=None) -> int:
 
         fams = unseen_families()
     else:
-        fams = families()
+        fams = families(args.clark_counts)
     if args.families:
         pre = args.families.split(",")
         fams = {k: v for k, v in fams.items() if any(k.startswith(p) for p in pre)}
