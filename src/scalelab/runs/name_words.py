@@ -37,7 +37,7 @@ _QUALIFIERS = {
           "unique": "U_D"},
     "loss": {"val": None, "valid": None, "validation": None, "eval": None, "evaluation": None, "test": None,
              "dev": None, "lm": None, "heldout": None, "held": None, "out": None, "avg": None, "mean": None,
-             "smoothed": None, "nats": None, "train": ("weak", "loss"), "training": ("weak", "loss")},
+             "smoothed": None, "smooth": None, "nats": None, "train": ("weak", "loss"), "training": ("weak", "loss")},
     "C": {"train": None, "training": None, "total": None, "budget": None},
     "E": {"total": None},
 }
