@@ -71,6 +71,9 @@ def shapes() -> dict:
                            "the same grid, kappa 0.6")
     out["runs12_4x3"] = (*grid([125e6, 350e6, 760e6, 1.3e9], [10, 20, 40]), {**HOFFMANN, "E": 1.60, "kappa": 0.8},
                          "12 runs: 4 sizes x 3 ratios, kappa 0.8")
+    # a 12-run training table of three sizes: no rolling origin can be held out (the jackknife's case)
+    out["runs12_3x4"] = (*grid([150e6, 400e6, 1e9, 2.5e9], [10, 20, 40, 80]), {**HOFFMANN, "E": 1.80, "kappa": 1.2},
+                         "12 runs: 3 sizes x 4 ratios, kappa 1.2, forecast 2.5x")
     out["runs12_6x2"] = (*grid([70e6, 160e6, 410e6, 1e9, 2.8e9, 6.9e9], [20, 80]),
                          {**HOFFMANN, "E": 1.60, "kappa": 0.8}, "12 runs: 6 sizes x 2 ratios, kappa 0.8")
     N1, D1 = grid([100e6, 250e6, 500e6, 1e9, 2e9, 4e9], [10, 20, 50, 100])
