@@ -504,3 +504,19 @@ def test_a_data_constrained_export_gives_unique_tokens_from_its_epochs():
     np.testing.assert_allclose(at["D"], [4e10, 3.2e11], rtol=1e-12)
     given = law_inputs("muennighoff2023_repeat", ("N", "D", "U_D"), {"N": 2e9, "D": 3.2e11, "epochs": 8.0})
     np.testing.assert_allclose(given["U_D"], 4e10)
+
+
+def test_runs_active_in_fewer_than_their_total_parameters_without_experts_are_warned_about():
+    """A table with total and active counts but no experts column: N is the total, and the dense laws took each MoE
+    run as a dense model of its total count without a word (left alone by the seventh export trial). Now fit and
+    forecast warn, naming how many runs and how to read the active count; a table whose counts agree does not."""
+    runs = ladder()
+    total = runs.N * np.tile([1.0, 8.0], 5)
+    moe = runs.rename(columns={"N": "active_params"}).assign(total_params=total)
+    said = lambda ws: [w for w in ws if "N is the runs' total parameter count" in w]  # noqa: E731
+    fit = scalelab.fit(moe, "chinchilla")
+    assert said(fit.warnings) and "5 of the 10 runs are active in fewer" in said(fit.warnings)[0]
+    assert "--map N=N_active" in said(fit.warnings)[0]
+    fc = scalelab.forecast(moe, {"total_params": [4e10], "active_params": [5e9], "tokens": [1e11]}, laws="chinchilla")
+    assert said(fc.warnings)
+    assert not said(scalelab.fit(moe.assign(total_params=runs.N), "chinchilla").warnings)

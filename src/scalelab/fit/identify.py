@@ -191,9 +191,26 @@ def sweep_warnings(table, inputs) -> list[str]:
             f"scalelab forecast does so by default)"]
 
 
+def sparse_count_warnings(table, inputs) -> list[str]:
+    """A warning when N is the runs' total count (taken from ``N_total``), some runs are active in fewer parameters
+    (``N_active`` below it: MoE or sparse runs) and the law reads no experts or sparsity (``inputs``): it takes each
+    such run as a dense model of its total count."""
+    if ("N" not in inputs or table.sources.get("N") != ("N_total",) or "N_active" not in table.columns
+            or "N_active" in table.invalid or {"E", "S", "k", "G", "N_active"} & set(inputs)):
+        return []
+    total, active = table.column("N"), table.column("N_active")
+    fewer = active < total * (1.0 - 1e-6)
+    if not fewer.any():
+        return []
+    return [f"N is the runs' total parameter count (N_total), and {int(fewer.sum())} of the {len(total)} runs are active "
+            f"in fewer (N_active down to {np.min(active / total):.2g} of it: MoE or sparse runs), but no law here reads "
+            "their experts or sparsity: each such run is taken as a dense model of its total count; --map N=N_active "
+            "reads the active count, and an experts column (E) makes the MoE laws candidates"]
+
+
 def design_warnings(table, inputs) -> list[str]:
-    """Everything the runs' design says about a fit of a law reading ``inputs``: `table_warnings` and
-    `family_warnings`, why a curve table's checkpoints are read as runs (`RunTable.final_points`), and that rows were
+    """Everything the runs' design says about a fit of a law reading ``inputs``: `table_warnings`, `family_warnings`,
+    `ladder_warnings`, `sweep_warnings` and `sparse_count_warnings`, why a curve table's checkpoints are read as runs (`RunTable.final_points`), and that rows were
     read as checkpoints of runs the table did not name (``run_id`` implied, `scalelab.runs.rows.implied_runs`): what
     `fit`, `forecast`, the posteriors, `influence` and `suggest` report."""
     implied = ["rows with 'step' and no 'run_id' were read as the checkpoints of one run each (rows alike in every input "
@@ -201,7 +218,7 @@ def design_warnings(table, inputs) -> list[str]:
                "step, if each row is a run of its own (a sweep whose step counts a run's total steps)"]
     design = curve_warnings(table) if {"step", "lr"} <= set(inputs) else table_warnings(table)
     return (design + family_warnings(table, inputs) + ladder_warnings(table, inputs) + sweep_warnings(table, inputs)
-            + ([table.checkpoints] if table.checkpoints else [])
+            + sparse_count_warnings(table, inputs) + ([table.checkpoints] if table.checkpoints else [])
             + (implied if "run_id" in table.derived and not table.checkpoints else []))
 
 
