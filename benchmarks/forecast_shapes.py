@@ -71,6 +71,11 @@ def shapes() -> dict:
                            "the same grid, kappa 0.6")
     out["runs12_4x3"] = (*grid([125e6, 350e6, 760e6, 1.3e9], [10, 20, 40]), {**HOFFMANN, "E": 1.60, "kappa": 0.8},
                          "12 runs: 4 sizes x 3 ratios, kappa 0.8")
+    # DataDecide-like (Magnusson et al. 2025): 14 sizes 4M-1B, final checkpoints at about 100 tokens per parameter,
+    # three seeds each (42 runs), the 1B size forecast
+    ND = np.array([4e6, 6e6, 8e6, 10e6, 14e6, 16e6, 20e6, 60e6, 90e6, 150e6, 300e6, 530e6, 750e6, 1e9])
+    out["datadecide"] = (np.repeat(ND, 3), 100 * np.repeat(ND, 3), {**HOFFMANN, "E": 1.80, "kappa": 1.2},
+                         "14 sizes 4M-1B at 100 tokens per parameter, 3 seeds each; kappa 1.2")
     # a 12-run training table of three sizes: no rolling origin can be held out (the jackknife's case)
     out["runs12_3x4"] = (*grid([150e6, 400e6, 1e9, 2.5e9], [10, 20, 40, 80]), {**HOFFMANN, "E": 1.80, "kappa": 1.2},
                          "12 runs: 3 sizes x 4 ratios, kappa 1.2, forecast 2.5x")
