@@ -27,6 +27,7 @@ def test_a_name_splits_into_the_words_a_person_reads(name, parts):
     ("active_param_count", "N_active"), ("NParams", "N"), ("numTrainingTokens", "D"), ("tokens_trained_total", "D"),
     ("unique tokens", "U_D"), ("loss_validation", "loss"), ("Final Val Loss", "loss"), ("train_loss", "loss"),
     ("smooth loss", "loss"),  # Step Law's and Farseer's released grids
+    ("best_val_loss", "loss"), ("trainable_params", "N"), ("loss_std", None), ("active_experts", None),
     ("TotalFLOPs", "C"), ("compute_budget", "C"), ("number of experts", "E"),
     ("non-embedding parameter count", "N"),
     # a head word beside a word that is no filler or qualifier names another quantity, or one of several

@@ -202,17 +202,18 @@ def sparse_count_warnings(table, inputs) -> list[str]:
     fewer = active < total * (1.0 - 1e-6)
     if not fewer.any():
         return []
-    return [f"N is the runs' total parameter count (N_total), and {int(fewer.sum())} of the {len(total)} runs are active "
-            f"in fewer (N_active down to {np.min(active / total):.2g} of it: MoE or sparse runs), but no law here reads "
-            "their experts or sparsity: each such run is taken as a dense model of its total count; --map N=N_active "
-            "reads the active count, and an experts column (E) makes the MoE laws candidates"]
+    return [f"N is the runs' total parameter count (N_total), and {int(fewer.sum())} of the {len(total)} runs are "
+            f"active in fewer (N_active down to {np.min(active / total):.2g} of it: MoE or sparse runs), but no law "
+            "here reads their experts or sparsity: each such run is taken as a dense model of its total count; --map "
+            "N=N_active reads the active count, and an experts column (E) makes the MoE laws candidates"]
 
 
 def design_warnings(table, inputs) -> list[str]:
     """Everything the runs' design says about a fit of a law reading ``inputs``: `table_warnings`, `family_warnings`,
-    `ladder_warnings`, `sweep_warnings` and `sparse_count_warnings`, why a curve table's checkpoints are read as runs (`RunTable.final_points`), and that rows were
-    read as checkpoints of runs the table did not name (``run_id`` implied, `scalelab.runs.rows.implied_runs`): what
-    `fit`, `forecast`, the posteriors, `influence` and `suggest` report."""
+    `ladder_warnings`, `sweep_warnings` and `sparse_count_warnings`, why a curve table's checkpoints are read as runs
+    (`RunTable.final_points`), and that rows were read as checkpoints of runs the table did not name (``run_id``
+    implied, `scalelab.runs.rows.implied_runs`): what `fit`, `forecast`, the posteriors, `influence` and `suggest`
+    report."""
     implied = ["rows with 'step' and no 'run_id' were read as the checkpoints of one run each (rows alike in every input "
                "but step, in step order, losses falling), each run's last one as its final loss: give run_id, or drop "
                "step, if each row is a run of its own (a sweep whose step counts a run's total steps)"]

@@ -31,13 +31,14 @@ _FILLER = {"num", "n", "no", "nb", "number", "of", "count", "the", "model", "fin
 # Per column, words that name it further: the column they choose (None: the head's own column), or ("weak", column)
 # for a reading that yields to any other (a training loss beside a validation loss)
 _QUALIFIERS = {
-    "N": {"total": "N_total", "all": "N_total", "active": "N_active", "activated": "N_active",
-          "dense": "N_active", "nonembedding": "N", "non": "N", "embedding": "N", "non_embedding": "N"},
+    "N": {"total": "N_total", "all": "N_total", "active": "N_active", "activated": "N_active", "dense": "N_active",
+          "trainable": None, "nonembedding": "N", "non": "N", "embedding": "N"},
     "D": {"train": None, "training": None, "total": None, "dataset": None, "data": None, "budget": None,
           "unique": "U_D"},
     "loss": {"val": None, "valid": None, "validation": None, "eval": None, "evaluation": None, "test": None,
              "dev": None, "lm": None, "heldout": None, "held": None, "out": None, "avg": None, "mean": None,
-             "smoothed": None, "smooth": None, "nats": None, "train": ("weak", "loss"), "training": ("weak", "loss")},
+             "smoothed": None, "smooth": None, "nats": None, "best": None, "min": None, "lowest": None,
+             "train": ("weak", "loss"), "training": ("weak", "loss")},
     "C": {"train": None, "training": None, "total": None, "budget": None},
     "E": {"total": None},
 }
