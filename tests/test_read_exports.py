@@ -520,3 +520,17 @@ def test_runs_active_in_fewer_than_their_total_parameters_without_experts_are_wa
     fc = scalelab.forecast(moe, {"total_params": [4e10], "active_params": [5e9], "tokens": [1e11]}, laws="chinchilla")
     assert said(fc.warnings)
     assert not said(scalelab.fit(moe.assign(total_params=runs.N), "chinchilla").warnings)
+
+
+def test_a_ratio_column_that_is_not_D_over_N_is_warned_about():
+    """Farseer's released grid has a column labelled ``D/N`` whose five values are not D / N: read as the tokens per
+    parameter beside N and D, it went unused without a word. A ratio more than 1.5x off D / N is warned about (fit and
+    forecast), naming the rows; one that is D / N is not."""
+    runs = ladder()
+    said = lambda ws: [w for w in ws if "tokens per parameter (tokens_per_param) is not D / N" in w]  # noqa: E731
+    wrong = runs.assign(**{"D/N": [3.52, 10.05, 28.2, 321.7, 454.9] * 2})
+    warned = said(scalelab.fit(wrong, "chinchilla").warnings)
+    # rows 6 and 7 hold 10.05 and 28.2 beside D / N = 10 and 40: within 1.5x
+    assert warned and "rows 0, 1, 2, 3, 4, 5, 8, 9:" in warned[0]
+    assert said(scalelab.forecast(wrong, {"N": [4e9], "D": [8e10]}, laws="chinchilla").warnings)
+    assert not said(scalelab.fit(runs.assign(**{"D/N": runs.D / runs.N}), "chinchilla").warnings)

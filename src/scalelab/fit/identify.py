@@ -59,7 +59,8 @@ def unit_warnings(table) -> list[str]:
     median tokens per parameter (D / N) is one no language-model run uses
     (`TOKENS_PER_PARAM`): N or D written in other units, which every law, allocation and Approach 2 reads as counts;
     and when the table's own C (not derived) is more than `C_FACTOR` x off 6 N D (`compute_mismatch`): one of the
-    three is in other units or means something else, and the laws of N and D read N and D, not C."""
+    three is in other units or means something else, and the laws of N and D read N and D, not C; likewise a
+    tokens-per-parameter column more than 1.5x off D / N."""
     out = []
     if "loss" in table.columns and "loss" not in table.invalid and len(table):
         median = float(np.median(table.column("loss")))
@@ -80,7 +81,19 @@ def unit_warnings(table) -> list[str]:
     if mismatch:
         out.append(f"the runs' {mismatch}: one of them is in other units or means something else; laws of N and D "
                    f"read N and D, not C")
+    if "tokens_per_param" in given_ratio(table):  # a ratio column beside N and D (Farseer's 'D/N' holds other values)
+        off = np.abs(np.log(table.column("tokens_per_param") * table.column("N") / table.column("D"))) > np.log(1.5)
+        if off.any():
+            out.append(f"the runs' tokens per parameter (tokens_per_param) is not D / N in "
+                       f"{table.rows(table.df.index[off])}: it means something else; the laws read N and D, not it")
     return out
+
+
+def given_ratio(table) -> list[str]:
+    """``["tokens_per_param"]`` when the table gives that column itself, readable, beside given N and D; else []."""
+    cols = ("tokens_per_param", "N", "D")
+    ok = all(c in table.columns and c not in table.invalid and c not in table.derived for c in cols)
+    return ["tokens_per_param"] if ok else []
 
 
 def family_warnings(table, inputs) -> list[str]:
