@@ -85,3 +85,18 @@ def test_a_name_read_by_its_words_yields_to_an_alias_and_a_training_loss_to_any_
     two = scalelab.read(runs.assign(final_eval_loss=runs["loss_validation"] * 1.01))
     with pytest.raises(scalelab.runs.RunTableError, match="both mean 'loss'"):
         two.column("loss")
+
+
+def test_a_perplexity_column_is_read_as_the_log_of_the_loss():
+    """An export that gives the validation perplexity (``val_ppl``, ``Eval PPL``) and no loss was refused ("column
+    'loss' missing"). A perplexity is the loss's exponential: it is read as its log, with a note; beside a loss it is
+    an extra column, and a perplexity on one named set (``ppl_c4``) names nothing."""
+    runs = clark_export()[["tokens", "dense_parameter_count", "loss_validation"]]
+    for name in ("val_ppl", "Eval PPL", "perplexity"):
+        t = scalelab.read(runs.rename(columns={"loss_validation": name}).assign(**{name: np.exp(runs.loss_validation)}))
+        np.testing.assert_allclose(t.column("loss"), runs["loss_validation"], rtol=1e-12)
+        assert f"column {name!r} read as 'loss': the log of its perplexities" in t.notes
+    both = scalelab.read(runs.assign(val_ppl=np.exp(runs.loss_validation) * 2))
+    np.testing.assert_array_equal(both.column("loss"), runs["loss_validation"])
+    with pytest.raises(scalelab.runs.RunTableError, match="column 'loss' missing"):
+        scalelab.read(runs.rename(columns={"loss_validation": "ppl_c4"}))

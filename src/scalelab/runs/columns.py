@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from scalelab.labels import as_text
-from scalelab.runs.name_words import word_alias
+from scalelab.runs.name_words import perplexity_name, word_alias
 
 NUMERIC = ("N", "N_total", "N_active", "D", "C", "loss", "E", "k", "S", "G", "U_D", "lr",
            "batch_size", "density", "step", "tokens_per_param", "epochs")
@@ -124,10 +124,13 @@ _UNIT_NAME = (rf"^(.+?)[ _]?(?:\((k|m|b|t|{_SCALE_WORD})\)|\[(k|m|b|t|{_SCALE_WO
 _BITS_NAME = r"^(.+?)[ _]?(?:\(bits?(?:/tok(?:en)?)?\)|\[bits?(?:/tok(?:en)?)?\]|[ _]bits)$"
 
 
-def unit_alias(name: str) -> tuple[str, float] | None:
+def unit_alias(name: str) -> tuple[str, float | str] | None:
     """``(canonical count column, factor)`` of a column named with its unit (``params_M`` -> ``("N", 1e6)``), or
     None: the name less its unit must be a count's canonical name (``N_M``, ``D_B``) or a longer than one letter alias
-    of one (`AMOUNTS`). A loss named in bits per token (``Loss (bits)``) is ``("loss", ln 2)``: read in nats."""
+    of one (`AMOUNTS`). A loss named in bits per token (``Loss (bits)``) is ``("loss", ln 2)``: read in nats; a
+    perplexity (``val_ppl``) is ``("loss", "ln")``: read as its log."""
+    if perplexity_name(name):  # exp of the loss: read as its log (`unit_scale`)
+        return "loss", "ln"
     bits = re.match(_BITS_NAME, str(name).strip(), flags=re.IGNORECASE)
     if bits and "loss" in (bits.group(1).strip(), alias(bits.group(1)), (word_alias(bits.group(1)) or (None,))[0]):
         return "loss", float(np.log(2.0))
@@ -146,10 +149,14 @@ def unit_alias(name: str) -> tuple[str, float] | None:
 SCALED_MAX = {"N": 1e13, "N_total": 1e13, "N_active": 1e13, "D": 1e15, "U_D": 1e15}
 
 
-def unit_scale(values, name: str, factor: float, col) -> tuple[pd.Series, str]:
+def unit_scale(values, name: str, factor: float | str, col) -> tuple[pd.Series, str]:
     """The values of a count column named with its unit (`unit_alias`), multiplied by ``factor``, and the note that says
-    so; read as written when multiplied they would pass `SCALED_MAX` (a column whose values are counts already)."""
+    so; read as written when multiplied they would pass `SCALED_MAX` (a column whose values are counts already). A
+    ``factor`` of ``"ln"`` reads a perplexity as the loss, its log."""
     v = numbers(values, name)
+    if factor == "ln":  # a perplexity: the loss is its log
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.log(v.where(v > 0)), f"column {col!r} read as 'loss': the log of its perplexities"
     x = v.to_numpy(float)
     median = float(np.median(x[np.isfinite(x)])) if np.isfinite(x).any() else 0.0
     if median * factor > SCALED_MAX.get(name, np.inf):

@@ -7,7 +7,8 @@ boundaries). It names a quantity when it holds exactly one of that quantity's he
 ``loss``, ``flops``, ``experts``) and every other word is a filler (``num``, ``count``, ``train``, ...) or one of the
 quantity's qualifiers, which choose the column (``total`` -> ``N_total``, ``active`` -> ``N_active``, ``unique`` ->
 ``U_D``). Any other word leaves the name unread: ``embedding_params``, ``flops_per_step``, ``tokens_per_batch`` and
-``loss_c4`` (one loss of several held-out sets) are no run's N, C, D or loss.
+``loss_c4`` (one loss of several held-out sets) are no run's N, C, D or loss. A perplexity (``val_ppl``) is the
+loss's exponential (`perplexity_name`): read as its log.
 
 A name read this way is weaker than an alias (`WEAK`): beside an alias of the same column it is an extra column. A
 training loss (``train_loss``) is weaker still: beside a validation loss it is left untouched.
@@ -52,6 +53,14 @@ def words(name) -> list[str]:
     (``numTrainingTokens`` -> num, training, tokens; ``NParams`` -> n, params; ``TotalFLOPs`` -> total, flops)."""
     parts = re.findall(r"[A-Z]{2,}s(?![a-z])|[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+", str(name))
     return [p.lower() for p in parts]
+
+
+def perplexity_name(name) -> bool:
+    """Whether a column name names a perplexity, ``exp`` of the loss (``ppl``, ``val_perplexity``, ``Eval PPL``): one
+    of those words and otherwise only filler and a loss's qualifiers."""
+    ws = words(name)
+    found = [w for w in ws if w in ("ppl", "perplexity")]
+    return len(found) == 1 and all(w in _FILLER or w in _QUALIFIERS["loss"] for w in ws if w not in found)
 
 
 def word_alias(name) -> tuple[str, float] | None:
