@@ -15,6 +15,7 @@ from scalelab.runs.name_words import word_alias, words
 @pytest.mark.parametrize("name, parts", [
     ("numTrainingTokens", ["num", "training", "tokens"]), ("NParams", ["n", "params"]),
     ("TotalFLOPs", ["total", "flops"]), ("loss/validation", ["loss", "validation"]),
+    ("val_cross_entropy", ["val", "crossentropy"]),
     ("Final Val Loss", ["final", "val", "loss"]), ("non-embedding parameter count", ["non", "embedding", "parameter",
                                                                                     "count"]),
 ])
@@ -28,6 +29,7 @@ def test_a_name_splits_into_the_words_a_person_reads(name, parts):
     ("unique tokens", "U_D"), ("loss_validation", "loss"), ("Final Val Loss", "loss"), ("train_loss", "loss"),
     ("smooth loss", "loss"),  # Step Law's and Farseer's released grids
     ("best_val_loss", "loss"), ("trainable_params", "N"), ("loss_std", None), ("active_experts", None),
+    ("cross_entropy", "loss"), ("val_xent", "loss"), ("ce_loss", "loss"), ("total_flos", "C"), ("entropy", None),
     ("TotalFLOPs", "C"), ("compute_budget", "C"), ("number of experts", "E"),
     ("non-embedding parameter count", "N"),
     # a head word beside a word that is no filler or qualifier names another quantity, or one of several

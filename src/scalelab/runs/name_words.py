@@ -4,7 +4,7 @@ Exports name one quantity many ways (``total_parameter_count``, ``numTrainingTok
 ``Final Val Loss``); `scalelab.runs.columns.ALIASES` lists the common spellings, and this module reads the rest by
 their words. A name is split into lower-case words (at underscores, spaces, hyphens, dots, slashes and camelCase
 boundaries). It names a quantity when it holds exactly one of that quantity's head words (``params``, ``tokens``,
-``loss``, ``flops``, ``experts``) and every other word is a filler (``num``, ``count``, ``train``, ...) or one of the
+``loss`` or ``xent``, ``flops``, ``experts``) and every other word is a filler (``num``, ``count``, ``train``, ...) or one of the
 quantity's qualifiers, which choose the column (``total`` -> ``N_total``, ``active`` -> ``N_active``, ``unique`` ->
 ``U_D``). Any other word leaves the name unread: ``embedding_params``, ``flops_per_step``, ``tokens_per_batch`` and
 ``loss_c4`` (one loss of several held-out sets) are no run's N, C, D or loss. A perplexity (``val_ppl``) is the
@@ -22,8 +22,8 @@ import re
 _HEADS = (
     ("N", {"param", "params", "parameter", "parameters", "nparams", "nparam"}),
     ("D", {"token", "tokens", "toks"}),
-    ("loss", {"loss"}),
-    ("C", {"flop", "flops", "compute"}),
+    ("loss", {"loss", "xent", "nll", "crossentropy"}),
+    ("C", {"flop", "flops", "flos", "compute"}),  # flos: Hugging Face's Trainer logs 'total_flos'
     ("E", {"expert", "experts"}),
 )
 # Words that say nothing of which column is meant (a count of, in training, at the end)
@@ -39,7 +39,7 @@ _QUALIFIERS = {
     "loss": {"val": None, "valid": None, "validation": None, "eval": None, "evaluation": None, "test": None,
              "dev": None, "lm": None, "heldout": None, "held": None, "out": None, "avg": None, "mean": None,
              "smoothed": None, "smooth": None, "nats": None, "best": None, "min": None, "lowest": None,
-             "train": ("weak", "loss"), "training": ("weak", "loss")},
+             "ce": None, "train": ("weak", "loss"), "training": ("weak", "loss")},
     "C": {"train": None, "training": None, "total": None, "budget": None},
     "E": {"total": None},
 }
@@ -50,9 +50,10 @@ WEAK, WEAKER = 0.5, 1.5
 
 def words(name) -> list[str]:
     """The lower-case words of a column name: split at non-alphanumeric characters and camelCase boundaries
-    (``numTrainingTokens`` -> num, training, tokens; ``NParams`` -> n, params; ``TotalFLOPs`` -> total, flops)."""
-    parts = re.findall(r"[A-Z]{2,}s(?![a-z])|[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+", str(name))
-    return [p.lower() for p in parts]
+    (``numTrainingTokens`` -> num, training, tokens; ``NParams`` -> n, params; ``TotalFLOPs`` -> total, flops);
+    ``cross entropy`` is one word, ``crossentropy``."""
+    parts = [p.lower() for p in re.findall(r"[A-Z]{2,}s(?![a-z])|[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+", str(name))]
+    return re.sub(r"\bcross entropy\b", "crossentropy", " ".join(parts)).split()  # one word, as a loss's name
 
 
 def perplexity_name(name) -> bool:
