@@ -9,7 +9,8 @@ columns, left untouched with a note: the canonical column is read. Two aliases o
 is meant is unknown (unless they hold the same values, or one is a single letter, a count with its unit or a
 non-embedding count, which yields). A count named
 with its unit (``params_M``, ``tokens_B``) is read multiplied by it; a name no alias lists is read by its words
-(`scalelab.runs.name_words`: ``total_parameter_count``, ``loss_validation``). `scalelab.runs.table` validates the values.
+(`scalelab.runs.name_words`: ``total_parameter_count``, ``loss_validation``). `scalelab.runs.table` validates the
+values.
 """
 
 from __future__ import annotations

@@ -4,8 +4,8 @@ Exports name one quantity many ways (``total_parameter_count``, ``numTrainingTok
 ``Final Val Loss``); `scalelab.runs.columns.ALIASES` lists the common spellings, and this module reads the rest by
 their words. A name is split into lower-case words (at underscores, spaces, hyphens, dots, slashes and camelCase
 boundaries). It names a quantity when it holds exactly one of that quantity's head words (``params``, ``tokens``,
-``loss`` or ``xent``, ``flops``, ``experts``) and every other word is a filler (``num``, ``count``, ``train``, ...) or one of the
-quantity's qualifiers, which choose the column (``total`` -> ``N_total``, ``active`` -> ``N_active``, ``unique`` ->
+``loss`` or ``xent``, ``flops``, ``experts``) and every other word is a filler (``num``, ``count``, ``train``, ...)
+or one of the quantity's qualifiers, which choose the column (``total`` -> ``N_total``, ``active`` -> ``N_active``, ``unique`` ->
 ``U_D``). Any other word leaves the name unread: ``embedding_params``, ``flops_per_step``, ``tokens_per_batch`` and
 ``loss_c4`` (one loss of several held-out sets) are no run's N, C, D or loss. A perplexity (``val_ppl``) is the
 loss's exponential (`perplexity_name`): read as its log.
