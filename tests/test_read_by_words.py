@@ -29,7 +29,8 @@ def test_a_name_splits_into_the_words_a_person_reads(name, parts):
     ("unique tokens", "U_D"), ("loss_validation", "loss"), ("Final Val Loss", "loss"), ("train_loss", "loss"),
     ("smooth loss", "loss"),  # Step Law's and Farseer's released grids
     ("best_val_loss", "loss"), ("trainable_params", "N"), ("loss_std", None), ("active_experts", None),
-    ("cross_entropy", "loss"), ("val_xent", "loss"), ("ce_loss", "loss"), ("total_flos", "C"), ("entropy", None),
+    ("cross_entropy", "loss"), ("train/CrossEntropyLoss", "loss"), ("throughput/total_tokens", "D"),
+    ("eval/c4_en-validation/CrossEntropyLoss", None), ("throughput/device/tokens_per_second", None), ("val_xent", "loss"), ("ce_loss", "loss"), ("total_flos", "C"), ("entropy", None),
     ("TotalFLOPs", "C"), ("compute_budget", "C"), ("number of experts", "E"),
     ("non-embedding parameter count", "N"),
     # a head word beside a word that is no filler or qualifier names another quantity, or one of several

@@ -35,7 +35,7 @@ _QUALIFIERS = {
     "N": {"total": "N_total", "all": "N_total", "active": "N_active", "activated": "N_active", "dense": "N_active",
           "trainable": None, "nonembedding": "N", "non": "N", "embedding": "N"},
     "D": {"train": None, "training": None, "total": None, "dataset": None, "data": None, "budget": None,
-          "unique": "U_D"},
+          "throughput": None, "unique": "U_D"},  # throughput: OLMo logs 'throughput/total_tokens'
     "loss": {"val": None, "valid": None, "validation": None, "eval": None, "evaluation": None, "test": None,
              "dev": None, "lm": None, "heldout": None, "held": None, "out": None, "avg": None, "mean": None,
              "smoothed": None, "smooth": None, "nats": None, "best": None, "min": None, "lowest": None,
@@ -53,7 +53,8 @@ def words(name) -> list[str]:
     (``numTrainingTokens`` -> num, training, tokens; ``NParams`` -> n, params; ``TotalFLOPs`` -> total, flops);
     ``cross entropy`` is one word, ``crossentropy``."""
     parts = [p.lower() for p in re.findall(r"[A-Z]{2,}s(?![a-z])|[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+", str(name))]
-    return re.sub(r"\bcross entropy\b", "crossentropy", " ".join(parts)).split()  # one word, as a loss's name
+    # 'cross entropy' and 'cross entropy loss' (OLMo's 'train/CrossEntropyLoss') are one word, as a loss's name
+    return re.sub(r"\bcross entropy(?: loss)?\b", "crossentropy", " ".join(parts)).split()
 
 
 def perplexity_name(name) -> bool:
