@@ -167,10 +167,10 @@ def test_a_runs_C_far_from_6ND_is_warned_about():
 
 
 def test_a_table_without_N_is_told_how_to_name_it():
-    runs = ladder().rename(columns={"N": "size"})
+    runs = ladder().rename(columns={"N": "scale"})  # ('size' is read as N by its words: tests/test_read_by_words.py)
     with pytest.raises(RunTableError, match=r"the dense laws read N \(parameters: .*\): name the column that holds "
                                             r"it with --map N=COLUMN"):
-        scalelab.forecast(runs, {"size": [2e9], "D": [4e10]})
+        scalelab.forecast(runs, {"scale": [2e9], "D": [4e10]})
 
 
 def test_headers_with_their_own_unit_in_brackets_are_read():

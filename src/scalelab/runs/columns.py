@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from scalelab.labels import as_text
-from scalelab.runs.name_words import perplexity_name, word_alias
+from scalelab.runs.name_words import WEAKER, named_set_loss, perplexity_name, word_alias
 
 NUMERIC = ("N", "N_total", "N_active", "D", "C", "loss", "E", "k", "S", "G", "U_D", "lr",
            "batch_size", "density", "step", "tokens_per_param", "epochs")
@@ -118,7 +118,7 @@ UNITS = {**SUFFIXES, **{w + s: f for w, f in (("thousand", 1e3), ("million", 1e6
                                                 ("trillion", 1e12)) for s in ("", "s")}}
 _SCALE_WORD = r"thousands?|millions?|billions?|trillions?"
 _UNIT_NAME = (rf"^(.+?)[ _]?(?:\((k|m|b|t|{_SCALE_WORD})\)|\[(k|m|b|t|{_SCALE_WORD})\]|_(k|m|b|t)|"
-              rf"[ _]({_SCALE_WORD}))$")
+              rf"[ _]({_SCALE_WORD})|\((1e\d{{1,2}})\)|\[(1e\d{{1,2}})\])$")  # 'FLOPs (1E21)': a power of ten
 
 
 # A loss named in bits per token ('Loss (bits)', 'val_loss_bits', 'loss [bits/token]'): read in nats, x ln 2
@@ -139,10 +139,11 @@ def unit_alias(name: str) -> tuple[str, float | str] | None:
     if not m:
         return None
     base, unit = m.group(1).strip(), next(g for g in m.groups()[1:] if g).lower()
+    factor = UNITS[unit] if unit in UNITS else 10.0 ** int(unit[2:])
     if base in AMOUNTS:  # the canonical name as written: N_M, D_B
-        return base, UNITS[unit]
+        return base, factor
     target = alias(base) or (word_alias(base) or (None,))[0]
-    return (target, UNITS[unit]) if target in AMOUNTS and len(base) > 1 else None
+    return (target, factor) if target in AMOUNTS and len(base) > 1 else None
 
 
 # The largest count a unit-named column may reach once multiplied: beyond, its values are counts already
@@ -280,8 +281,8 @@ def canonical_names(df: pd.DataFrame, source: str) -> tuple[pd.DataFrame, list[s
                              f"{target}={col})")
             else:  # neither is read: the note that read the first goes
                 notes = [n for n in notes if n != f"column {other!r} read as {target!r}"]
-                clash[target] = (f"{source}: columns {other!r} and {col!r} both mean {target!r}; drop one, or "
-                                 f"name the one to use (--map {target}=COLUMN, or read(..., columns={{{target!r}: ...}}))")
+                clash[target] = (f"{source}: columns {other!r} and {col!r} both mean {target!r}; drop one, or name "
+                                 f"the one to use (--map {target}=COLUMN, or read(..., columns={{{target!r}: ...}}))")
             continue
         rename[col] = target
         if factor is not None:
@@ -289,11 +290,40 @@ def canonical_names(df: pd.DataFrame, source: str) -> tuple[pd.DataFrame, list[s
             notes.append(said)
         else:
             notes.append(f"column {col!r} read as {target!r}")
+    notes = _set_losses(df, rename, reading, notes, clash, source)
     if scaled:
         df = df.assign(**{str(c): v for c, v in scaled.items()})
     out = df.rename(columns=rename)
     out.attrs["renamed"] = {t: c for c, t in rename.items()}
     return out, notes, clash
+
+
+def _set_losses(df, rename: dict, reading: dict, notes: list, clash: dict, source: str) -> list:
+    """Where no loss was read, or only a training loss, an evaluation loss on a named set (`named_set_loss`:
+    ``eval/paloma/macro_loss``, ``C4 Eval Loss``) is the loss when it is the table's only one: read, with a note (a
+    training loss beside it is left untouched). Several make the loss a clash, refused when read and named: which one
+    is meant is unknown, and a training loss is not the evaluation's. Updates ``rename`` and ``clash``; the notes."""
+    read = next((c for c, t in rename.items() if t == "loss"), None)
+    if "loss" in df.columns or "loss" in clash or (read is not None and reading[read][2] < WEAKER):
+        return notes
+    named = [c for c in df.columns if c not in rename and c not in reading and isinstance(c, str)
+             and named_set_loss(c) and not _is_text(df[c], "loss")]
+    if not named:
+        return notes
+    if len(named) == 1:
+        if read is not None:
+            del rename[read]
+            notes = [n for n in notes if n != f"column {read!r} read as 'loss'"]
+            notes.append(f"column {read!r} left untouched: a training loss; the evaluation loss {named[0]!r} is read")
+        rename[named[0]] = "loss"
+        return notes + [f"column {named[0]!r} read as 'loss': the table's one evaluation loss"]
+    given = ([read] if read is not None else []) + named
+    if read is None:
+        rename[named[0]] = "loss"  # read, and refused when used, naming them all
+    clash["loss"] = (f"{source}: columns {given} may each be the loss ({'a training loss and ' if read else ''}"
+                     f"evaluation losses on several sets); name the one to forecast (--map loss=COLUMN, or "
+                     f"read(..., columns={{'loss': ...}}))")
+    return [n for n in notes if n != f"column {read!r} read as 'loss'"]
 
 
 def _is_text(col, name: str | None = None) -> bool:

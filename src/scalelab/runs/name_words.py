@@ -5,10 +5,11 @@ Exports name one quantity many ways (``total_parameter_count``, ``numTrainingTok
 their words. A name is split into lower-case words (at underscores, spaces, hyphens, dots, slashes and camelCase
 boundaries). It names a quantity when it holds exactly one of that quantity's head words (``params``, ``tokens``,
 ``loss`` or ``xent``, ``flops``, ``experts``) and every other word is a filler (``num``, ``count``, ``train``, ...)
-or one of the quantity's qualifiers, which choose the column (``total`` -> ``N_total``, ``active`` -> ``N_active``, ``unique`` ->
-``U_D``). Any other word leaves the name unread: ``embedding_params``, ``flops_per_step``, ``tokens_per_batch`` and
-``loss_c4`` (one loss of several held-out sets) are no run's N, C, D or loss. A perplexity (``val_ppl``) is the
-loss's exponential (`perplexity_name`): read as its log.
+or one of the quantity's qualifiers, which choose the column (``total`` -> ``N_total``, ``active`` -> ``N_active``,
+``unique`` -> ``U_D``). Any other word leaves the name unread: ``embedding_params``, ``flops_per_step``,
+``tokens_per_batch`` and ``loss_c4`` (one loss of several held-out sets) are no run's N, C, D or loss. A perplexity
+(``val_ppl``) is the loss's exponential (`perplexity_name`): read as its log. An evaluation loss on a named set
+(``eval/paloma/macro_loss``, `named_set_loss`) is the loss only where it is the table's one such column.
 
 A name read this way is weaker than an alias (`WEAK`): beside an alias of the same column it is an extra column. A
 training loss (``train_loss``) is weaker still: beside a validation loss it is left untouched.
@@ -20,8 +21,8 @@ import re
 
 # Head words: (the canonical column, the words that name it)
 _HEADS = (
-    ("N", {"param", "params", "parameter", "parameters", "nparams", "nparam"}),
-    ("D", {"token", "tokens", "toks"}),
+    ("N", {"param", "params", "parameter", "parameters", "nparams", "nparam", "size"}),  # size: a model's
+    ("D", {"token", "tokens", "toks", "datasize"}),
     ("loss", {"loss", "xent", "nll", "crossentropy"}),
     ("C", {"flop", "flops", "flos", "compute"}),  # flos: Hugging Face's Trainer logs 'total_flos'
     ("E", {"expert", "experts"}),
@@ -35,7 +36,7 @@ _QUALIFIERS = {
     "N": {"total": "N_total", "all": "N_total", "active": "N_active", "activated": "N_active", "dense": "N_active",
           "trainable": None, "nonembedding": "N", "non": "N", "embedding": "N"},
     "D": {"train": None, "training": None, "total": None, "dataset": None, "data": None, "budget": None,
-          "throughput": None, "unique": "U_D"},  # throughput: OLMo logs 'throughput/total_tokens'
+          "throughput": None, "pretraining": None, "unique": "U_D"},  # throughput: OLMo logs 'throughput/total_tokens'
     "loss": {"val": None, "valid": None, "validation": None, "eval": None, "evaluation": None, "test": None,
              "dev": None, "lm": None, "heldout": None, "held": None, "out": None, "avg": None, "mean": None,
              "smoothed": None, "smooth": None, "nats": None, "best": None, "min": None, "lowest": None,
@@ -51,10 +52,12 @@ WEAK, WEAKER = 0.5, 1.5
 def words(name) -> list[str]:
     """The lower-case words of a column name: split at non-alphanumeric characters and camelCase boundaries
     (``numTrainingTokens`` -> num, training, tokens; ``NParams`` -> n, params; ``TotalFLOPs`` -> total, flops);
-    ``cross entropy`` is one word, ``crossentropy``."""
+    ``cross entropy`` is one word, ``crossentropy``, and ``data size`` one, ``datasize``."""
     parts = [p.lower() for p in re.findall(r"[A-Z]{2,}s(?![a-z])|[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+", str(name))]
     # 'cross entropy' and 'cross entropy loss' (OLMo's 'train/CrossEntropyLoss') are one word, as a loss's name
-    return re.sub(r"\bcross entropy(?: loss)?\b", "crossentropy", " ".join(parts)).split()
+    # and a data set's size is one word, D's ('Pretraining Data Size'), not a model's size
+    joined = re.sub(r"\bcross entropy(?: loss)?\b", "crossentropy", " ".join(parts))
+    return re.sub(r"\bdata(?:set)? size\b", "datasize", joined).split()
 
 
 def perplexity_name(name) -> bool:
@@ -63,6 +66,24 @@ def perplexity_name(name) -> bool:
     ws = words(name)
     found = [w for w in ws if w in ("ppl", "perplexity")]
     return len(found) == 1 and all(w in _FILLER or w in _QUALIFIERS["loss"] for w in ws if w not in found)
+
+
+# Words that say a column is an evaluation's, and words that say it holds something else than a loss (a statistic of
+# one, a loss's part, a rate)
+_EVAL = {"eval", "evaluation", "val", "valid", "validation", "test", "heldout", "dev"}
+_NOT_A_LOSS = {"std", "stderr", "sem", "var", "variance", "max", "delta", "diff", "ratio", "grad", "norm", "aux",
+               "router", "balance", "z", "weight", "per", "rate", "count", "step", "steps", "time", "train",
+               "training"}
+
+
+def named_set_loss(name) -> bool:
+    """Whether a column name names an evaluation loss on a named set (``eval/paloma/macro_loss``, ``C4 Eval Loss``,
+    ``val/.dclm_loss``): a loss head word, an evaluation word, and no word that makes it a statistic of a loss or a
+    training loss. The other words (the set's name) are unknown, so `word_alias` leaves the name unread; a table whose
+    only evaluation loss it is reads it (`scalelab.runs.columns.canonical_names`)."""
+    ws = words(name)
+    heads = dict(_HEADS)["loss"]
+    return (sum(w in heads for w in ws) == 1 and bool(_EVAL & set(ws)) and not (_NOT_A_LOSS & set(ws)))
 
 
 def word_alias(name) -> tuple[str, float] | None:
