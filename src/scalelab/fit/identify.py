@@ -23,7 +23,7 @@ import numpy as np
 from scalelab.labels import MISSING, as_text
 from scalelab.laws.schedule import after_peak
 from scalelab.runs.design import d_follows_n
-from scalelab.runs.amounts import compute_mismatch
+from scalelab.runs.amounts import compute_mismatch, ratio_mismatch
 from scalelab.runs.columns import NUMERIC, TEXT, TOKENS_PER_PARAM
 
 MIN_DECADES = 1.0
@@ -60,7 +60,7 @@ def unit_warnings(table) -> list[str]:
     (`TOKENS_PER_PARAM`): N or D written in other units, which every law, allocation and Approach 2 reads as counts;
     and when the table's own C (not derived) is more than `C_FACTOR` x off 6 N D (`compute_mismatch`): one of the
     three is in other units or means something else, and the laws of N and D read N and D, not C; likewise a
-    tokens-per-parameter column more than 1.5x off D / N."""
+    tokens-per-parameter column more than `RATIO_FACTOR` x off D / N (`ratio_mismatch`)."""
     out = []
     if "loss" in table.columns and "loss" not in table.invalid and len(table):
         median = float(np.median(table.column("loss")))
@@ -75,25 +75,17 @@ def unit_warnings(table) -> list[str]:
         out.append(f"the runs' median tokens per parameter is {ratio:.3g}, far outside what language-model runs use "
                    f"({TOKENS_PER_PARAM[0]:g} to {TOKENS_PER_PARAM[1]:g}): are N or D in other units (N in millions, "
                    f"D in billions)? Laws and allocations read both as counts")
-    given = [c for c in ("N", "N_active", "D", "C") if c in table.columns and c not in table.invalid
-             and c not in table.derived]
-    mismatch = compute_mismatch({c: table.column(c) for c in given}, lambda off: table.rows(table.df.index[off]))
+    given = {c: table.column(c) for c in ("N", "N_active", "D", "C", "tokens_per_param")
+             if c in table.columns and c not in table.invalid and c not in table.derived}
+    where = lambda off: table.rows(table.df.index[off])  # noqa: E731
+    mismatch = compute_mismatch(given, where)
     if mismatch:
         out.append(f"the runs' {mismatch}: one of them is in other units or means something else; laws of N and D "
                    f"read N and D, not C")
-    if "tokens_per_param" in given_ratio(table):  # a ratio column beside N and D (Farseer's 'D/N' holds other values)
-        off = np.abs(np.log(table.column("tokens_per_param") * table.column("N") / table.column("D"))) > np.log(1.5)
-        if off.any():
-            out.append(f"the runs' tokens per parameter (tokens_per_param) is not D / N in "
-                       f"{table.rows(table.df.index[off])}: it means something else; the laws read N and D, not it")
+    mismatch = ratio_mismatch(given, where)
+    if mismatch:
+        out.append(f"the runs' {mismatch}: it means something else; the laws read N and D, not it")
     return out
-
-
-def given_ratio(table) -> list[str]:
-    """``["tokens_per_param"]`` when the table gives that column itself, readable, beside given N and D; else []."""
-    cols = ("tokens_per_param", "N", "D")
-    ok = all(c in table.columns and c not in table.invalid and c not in table.derived for c in cols)
-    return ["tokens_per_param"] if ok else []
 
 
 def family_warnings(table, inputs) -> list[str]:

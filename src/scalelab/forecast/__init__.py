@@ -183,7 +183,8 @@ def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, 
         cands, dropped_inputs = answerable(cands, asked.columns)  # laws the targets can be asked of
         idle = idle_axes(table, asked)  # experts, sparsity, ... held at one value by every run and target
         cands, dropped_idle = varied(cands, idle)
-        cands, dropped_blind = seeing(cands, varying_axes(table))  # laws blind to the experts the runs vary in
+        axes = varying_axes(table)  # experts, sparsity, ... that the runs vary in
+        cands, dropped_blind = seeing(cands, axes)  # laws blind to them
         cands, dropped_small = supported(len(table), cands)  # at least two runs per parameter
     needed = sorted({c for l in cands for c in l.inputs})
     # the runs' inputs, read (and a column the laws cannot read refused) before the targets' (units: both wrong)
@@ -334,7 +335,7 @@ def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, 
                   f"({', '.join(f'{c} = {v:g}' for c, v in idle.items())}), so they would answer as dense laws with "
                   f"terms the runs cannot determine",)
     if dropped_blind:
-        notes += (f"not candidates: {dropped_blind}: the runs vary in {', '.join(varying_axes(table))}, which they do "
+        notes += (f"not candidates: {dropped_blind}: the runs vary in {', '.join(axes)}, which they do "
                   f"not read (they would give runs that differ only there one loss)",)
     if dropped_small:
         notes += (supported_note(len(table), cands, dropped_small),)

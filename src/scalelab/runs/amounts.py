@@ -3,8 +3,8 @@
 ``C = 6 N D`` (``6 N_active D`` for a MoE run: its FLOPs follow its active parameters), ``D = r N`` for a
 ratio ``r`` of tokens per parameter (``tokens_per_param``) and ``D = U_D x epochs`` (unique tokens repeated): a
 table, a forecast's targets or ``predict``'s options that give two of them get the third (`derived_amounts`), and
-a C given beside N and D is checked against them (`compute_mismatch`). One rule for a run table
-(`scalelab.runs.table`), a forecast's targets and ``predict``.
+a C given beside N and D is checked against them (`compute_mismatch`), as is a ratio (`ratio_mismatch`). One rule
+for a run table (`scalelab.runs.table`), a forecast's targets and ``predict``.
 
 Units: N parameters, D tokens, C FLOPs, ``tokens_per_param`` tokens per parameter (20 for Chinchilla's optimum).
 """
@@ -21,6 +21,9 @@ from scalelab.runs.columns import POSITIVE, RANGES
 AMOUNT_COLUMNS = ("N", "N_active", "D", "C", "tokens_per_param", "U_D", "epochs")
 # A C beside N and D more than this factor away from 6 N D (6 N_active D) is said to disagree with them
 C_FACTOR = 3.0
+# A tokens-per-parameter ratio beside N and D whose D (ratio x N) is more than this factor away from the given D
+# means something else (Farseer's released 'D/N' column holds five values unrelated to D / N)
+RATIO_FACTOR = 1.5
 # What a D derived from C (``C / (6 N)``) outside a run's range says of C (compute in PF-days, not FLOPs), and a D
 # derived from a tokens-per-parameter ratio of its ratio (a percentage, or D / N the other way up)
 FROM_C = " of C, from which it is derived as C / (6 N): C is in FLOPs"
@@ -100,6 +103,18 @@ def compute_mismatch(amounts: Mapping, where) -> str | None:
         return None
     c = float(np.asarray(amounts["C"], float)[off[0]])
     return f"C is not 6 N D in {where(off)} (e.g. C = {c:.3g} against 6 N D = {c / ratio[off[0]]:.3g})"
+
+
+def ratio_mismatch(amounts: Mapping, where) -> str | None:
+    """``"tokens per parameter (tokens_per_param) is not D / N in <where(rows)>"``: the rows whose ratio gives a D
+    (`_RULES`: ``tokens_per_param x N``) more than `RATIO_FACTOR` x off the given D, named by ``where`` (row positions
+    -> text); None when none is, or when ``amounts`` lacks one of the three."""
+    if not {"tokens_per_param", "N", "D"} <= set(amounts):
+        return None
+    implied = implied_amounts({k: amounts[k] for k in ("tokens_per_param", "N")})["D"]
+    off = np.flatnonzero(np.abs(np.log(np.asarray(implied, float) / np.asarray(amounts["D"], float)))
+                         > np.log(RATIO_FACTOR))
+    return f"tokens per parameter (tokens_per_param) is not D / N in {where(off)}" if len(off) else None
 
 
 def value_problem(name: str, values) -> str | None:

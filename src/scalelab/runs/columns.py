@@ -133,17 +133,23 @@ def unit_alias(name: str) -> tuple[str, float | str] | None:
     if perplexity_name(name):  # exp of the loss: read as its log (`unit_scale`)
         return "loss", "ln"
     bits = re.match(_BITS_NAME, str(name).strip(), flags=re.IGNORECASE)
-    if bits and "loss" in (bits.group(1).strip(), alias(bits.group(1)), (word_alias(bits.group(1)) or (None,))[0]):
+    if bits and _names(bits.group(1).strip()) == "loss":
         return "loss", float(np.log(2.0))
     m = re.match(_UNIT_NAME, str(name).strip(), flags=re.IGNORECASE)
     if not m:
         return None
     base, unit = m.group(1).strip(), next(g for g in m.groups()[1:] if g).lower()
+    target = _names(base)
     factor = UNITS[unit] if unit in UNITS else 10.0 ** int(unit[2:])
-    if base in AMOUNTS:  # the canonical name as written: N_M, D_B
-        return base, factor
-    target = alias(base) or (word_alias(base) or (None,))[0]
-    return (target, factor) if target in AMOUNTS and len(base) > 1 else None
+    return (target, factor) if target in AMOUNTS and (len(base) > 1 or base in AMOUNTS) else None
+
+
+def _names(base: str) -> str | None:
+    """The column a name without its unit names: itself when canonical (``N`` in ``N_M``), else its alias, else its
+    reading by words."""
+    if base in NUMERIC:
+        return base
+    return alias(base) or (word_alias(base) or (None,))[0]
 
 
 # The largest count a unit-named column may reach once multiplied: beyond, its values are counts already
@@ -241,12 +247,13 @@ def canonical_names(df: pd.DataFrame, source: str) -> tuple[pd.DataFrame, list[s
     # column (tokens beside tokens_b, a data mixture's second source)
     reading = {}
     for col in df.columns:
-        plain, unit = alias(col), unit_alias(col)
-        by_words = None if col in canonical or plain or unit else word_alias(col)
-        if col in canonical or (plain is None and unit is None and by_words is None):
+        if col in canonical:
             continue
-        if by_words:  # read by its words (`scalelab.runs.name_words`): after the aliases
-            reading[col] = (by_words[0], None, by_words[1])
+        plain, unit = alias(col), unit_alias(col)
+        if plain is None and unit is None:  # read by its words (`scalelab.runs.name_words`), after the aliases
+            by_words = word_alias(col)
+            if by_words:
+                reading[col] = (by_words[0], None, by_words[1])
             continue
         qualified = any(k.startswith(q) for k in _alias_keys(col) for q in QUALIFIED)
         rank = 2 if len(str(col).strip()) == 1 else (0 if plain is not None and not qualified else 1)
