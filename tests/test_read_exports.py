@@ -534,3 +534,16 @@ def test_a_ratio_column_that_is_not_D_over_N_is_warned_about():
     assert warned and "rows 0, 1, 2, 3, 4, 5, 8, 9:" in warned[0]
     assert said(scalelab.forecast(wrong, {"N": [4e9], "D": [8e10]}, laws="chinchilla").warnings)
     assert not said(scalelab.fit(runs.assign(**{"D/N": runs.D / runs.N}), "chinchilla").warnings)
+
+
+def test_unique_tokens_written_U_and_a_batch_size_with_a_space_are_read():
+    """Muennighoff et al. write the unique tokens U (``N, D, U, L``): read as nothing, a data-constrained table lost
+    its repeated-data law without a word. ``Batch Size`` (a space where the canonical name has an underscore) was
+    left unread too."""
+    runs = ladder().assign(epochs=np.tile([1.0, 4.0], 5))
+    runs = runs.assign(U=runs["D"] / runs["epochs"], **{"Batch Size": 256}).drop(columns="epochs")
+    table = scalelab.read(runs)
+    np.testing.assert_allclose(table.df["U_D"], runs["U"], rtol=1e-12)
+    assert "column 'U' read as 'U_D'" in table.notes
+    assert (table.df["batch_size"] == 256).all()
+    assert "U_D" in scalelab.read(runs.rename(columns={"U": "unique_tokens"})).columns  # as before

@@ -69,7 +69,8 @@ ALIASES = {
     "loss_final": "loss", "validation_loss": "loss", "validation loss": "loss", "test_loss": "loss",
     "eval/loss": "loss", "val/loss": "loss", "validation/loss": "loss", "lm_loss": "loss", "lm loss": "loss",
     "experts": "E", "num_experts": "E", "n_experts": "E", "top_k": "k", "sparsity": "S",
-    "granularity": "G", "unique_tokens": "U_D", "learning_rate": "lr", "batch": "batch_size",
+    "granularity": "G", "unique_tokens": "U_D", "u": "U_D", "learning_rate": "lr", "batch": "batch_size",
+    "batch_size": "batch_size",
     "bs": "batch_size", "global_batch_size": "batch_size", "train_batch_size": "batch_size", "run": "run_id",
     "model": "family",
     # curve exports (W&B: Name, Step, _step, trainer/global_step) and canonical names written in capitals
