@@ -91,6 +91,14 @@ def shapes() -> dict:
     N101 = np.r_[np.geomspace(2e7, 1e9, 101), 4e9]
     out["sizes101_k1.4"] = (np.repeat(N101, 4), np.tile([2e9, 6e9, 2e10, 6e10], len(N101)),
                             {**HOFFMANN, "E": 1.80, "kappa": 1.4}, "101 sizes 2e7-1e9 x 4 D (404 runs), forecast 4e9")
+    # the OLMo ladder's own design (Bhagia et al. 2024): 5 sizes x 0.5-10x Chinchilla's 20 tokens per parameter, the
+    # 1x runs trained twice (30 runs); forecasting the largest size leaves 4 training sizes, so one rolling origin
+    N5, D5 = grid([190e6, 370e6, 760e6, 1.28e9, 3.17e9], [10, 20, 40, 100, 200])
+    rerun = np.isclose(D5 / N5, 20)
+    N5, D5 = np.r_[N5, N5[rerun]], np.r_[D5, D5[rerun]]
+    out["olmo5"] = (N5, D5, HOFFMANN, "5 sizes 190M-3.2B x 10-200 tokens per parameter + 5 reruns (one origin)")
+    out["olmo5_k1.2"] = (N5, D5, {**HOFFMANN, "E": 1.75, "kappa": 1.2}, "the same, kappa 1.2")
+    out["olmo5_k0.8"] = (N5, D5, {**HOFFMANN, "E": 1.60, "kappa": 0.8}, "the same, kappa 0.8")
     # a tuning grid left in the table (a fifth export trial): each training run at 4 learning rates, one of them
     # the tuned run and the others 1-5% above it; the held-out runs are tuned
     out["olmo_k1.2_lr4"] = (*out["olmo_k1.2"][:3], "olmo_k1.2, each training run at 4 learning rates (3 of them 1-5% worse)")

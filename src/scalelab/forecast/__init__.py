@@ -60,8 +60,8 @@ from scalelab.callable_module import make_callable
 from scalelab import laws as _laws
 from scalelab import runs as _runs
 from scalelab.forecast import curves as _curves
-from scalelab.forecast.candidate_laws import (NOT_CANDIDATES, answerable, candidates, idle_axes, readable,
-                                              seeing, supported, supported_note, varied, varying_axes)
+from scalelab.forecast.candidate_laws import (NOT_CANDIDATES, answerable, candidates, idle_axes, judged,
+                                              readable, seeing, supported, supported_note, varied, varying_axes)
 from scalelab.forecast.agreement import consistent, stable, strayed_warning, unusable
 from scalelab.forecast.calibrate import (GROUP_SPAN, calibrate_scale, combine, extrapolation_distance,
                                          local_weights, origin_weights, position, robust_scale, size_groups,
@@ -200,6 +200,9 @@ def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, 
     warnings: list[str] = []
 
     fits, preds_runs, preds_tgt = {}, {}, {}
+    dropped_unjudged = []
+    if (laws == "auto" or laws is None) and groups.max() >= min_train_sizes:  # an origin of groups.max() sizes
+        cands, dropped_unjudged = judged(int(groups.max()), cands)  # two parameters per size, + 1
     # the same origins for every candidate: enough training runs for the largest law
     origin_w = origin_weights(groups, max(l.n_params for l in cands), max_origins, min_train_sizes)
     K = len(origin_w)
@@ -339,6 +342,9 @@ def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, 
                   f"not read (they would give runs that differ only there one loss)",)
     if dropped_small:
         notes += (supported_note(len(table), cands, dropped_small),)
+    if dropped_unjudged:
+        notes += (f"not candidates: {dropped_unjudged}: the first rolling origin is fitted on {int(groups.max())} model "
+                  f"sizes, and a law is judged on at most two parameters per size, plus one",)
     return Forecast(weights=weights, ci=float(ci), inputs=as_given, loss=c["loss"], lo=c["lo"], hi=c["hi"],
                     distance=d_star, scale=c["scale"], laws=fits, origins=origins, s0=c["s0"], tau=c["tau"], nu=c["nu"],
                     sigma=c["sigma"], form=c["form"], warnings=warnings,
