@@ -5,7 +5,8 @@ The one question a team brings: *what loss will the big run reach, and how sure 
 
 1. **Candidates** (`candidate_laws`). Every loss law whose inputs the table has (or the laws named),
    among those the table can support: at least two runs per parameter (a 9-parameter law on 12 runs
-   interpolates and extrapolates by accident), and none whose extra axis (experts, sparsity, ...) every
+   interpolates and extrapolates by accident), at most two parameters per model size of the first origin's
+   fit, plus one (`candidate_laws.judged`), and none whose extra axis (experts, sparsity, ...) every
    run and target holds at one value. The targets are read and checked by `target_table`.
 2. **Rolling origin.** Model sizes are grouped (log10 N within ``size_tol`` decades is one
    size, a group at most 0.2 decades wide: `calibrate.size_groups`). Origin k holds out the k

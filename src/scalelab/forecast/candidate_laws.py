@@ -1,7 +1,7 @@
 """The candidate laws of a forecast: every loss law whose inputs the table has (or the named ones), kept
 only where the runs can feed them, the targets can ask them and the table can support them.
 
-Each ``answerable``/``readable``/``supported`` returns ``(kept Laws, dropped names)`` so that `scalelab.forecast`
+Each ``answerable``/``readable``/``supported``/``judged`` returns ``(kept Laws, dropped names)`` so that `scalelab.forecast`
 can say in a note why a law was no candidate.
 """
 
