@@ -547,3 +547,6 @@ def test_unique_tokens_written_U_and_a_batch_size_with_a_space_are_read():
     assert "column 'U' read as 'U_D'" in table.notes
     assert (table.df["batch_size"] == 256).all()
     assert "U_D" in scalelab.read(runs.rename(columns={"U": "unique_tokens"})).columns  # as before
+    # any canonical name of more than one letter, spelled in another case: 'LR', 'Density', 'U_d'
+    spelled = scalelab.read(runs.drop(columns="U").assign(LR=3e-4, U_d=runs["U"]))
+    assert {"lr", "U_D"} <= set(spelled.columns) and "column 'LR' read as 'lr'" in spelled.notes

@@ -177,9 +177,10 @@ def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, 
                                      f"{' '.join(f'--map {c}=COLUMN' for c in lacks)} (read(..., columns=...)), in counts; "
                                      if lacks else "")
                                   + "see `scalelab laws`")
-    dropped_small, dropped_inputs, dropped_invalid, dropped_idle, dropped_blind, idle = [], [], [], [], [], {}
+    dropped_small, dropped_inputs, dropped_invalid, dropped_idle, dropped_blind, dropped_unjudged = [], [], [], [], [], []
+    idle = {}
     asked = target_frame(at, like=table)
-    if laws == "auto" or laws is None:
+    if laws == "auto":
         cands, dropped_invalid = readable(table, cands)  # laws whose inputs the runs hold as numbers
         cands, dropped_inputs = answerable(cands, asked.columns)  # laws the targets can be asked of
         idle = idle_axes(table, asked)  # experts, sparsity, ... held at one value by every run and target
@@ -187,6 +188,12 @@ def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, 
         axes = varying_axes(table)  # experts, sparsity, ... that the runs vary in
         cands, dropped_blind = seeing(cands, axes)  # laws blind to them
         cands, dropped_small = supported(len(table), cands)  # at least two runs per parameter
+    # model sizes (N's, or the laws' first input's), grouped; the first rolling origin trains on all but the largest
+    size_col = "N" if "N" in table.columns else min(c for l in cands for c in l.inputs)
+    groups = size_groups(table.column(size_col), size_tol, GROUP_SPAN)
+    first = int(groups.max())
+    if laws == "auto" and first >= min_train_sizes:
+        cands, dropped_unjudged = judged(first, cands)  # at most two parameters per size of that origin, plus one
     needed = sorted({c for l in cands for c in l.inputs})
     # the runs' inputs, read (and a column the laws cannot read refused) before the targets' (units: both wrong)
     x_all = {c: table.column(c) for c in needed}
@@ -196,14 +203,9 @@ def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, 
                                          if isinstance(at, pd.DataFrame) else "the target table")
     y = table.column("loss")
     n = len(table)
-    size_col = "N" if "N" in table.columns else needed[0]
-    groups = size_groups(table.column(size_col), size_tol, GROUP_SPAN)
     warnings: list[str] = []
 
     fits, preds_runs, preds_tgt = {}, {}, {}
-    dropped_unjudged = []
-    if (laws == "auto" or laws is None) and groups.max() >= min_train_sizes:  # an origin of groups.max() sizes
-        cands, dropped_unjudged = judged(int(groups.max()), cands)  # two parameters per size, + 1
     # the same origins for every candidate: enough training runs for the largest law
     origin_w = origin_weights(groups, max(l.n_params for l in cands), max_origins, min_train_sizes)
     K = len(origin_w)
@@ -344,7 +346,7 @@ def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, 
     if dropped_small:
         notes += (supported_note(len(table), cands, dropped_small),)
     if dropped_unjudged:
-        notes += (f"not candidates: {dropped_unjudged}: the first rolling origin is fitted on {int(groups.max())} model "
+        notes += (f"not candidates: {dropped_unjudged}: the first rolling origin is fitted on {first} model "
                   f"sizes, and a law is judged on at most two parameters per size, plus one",)
     return Forecast(weights=weights, ci=float(ci), inputs=as_given, loss=c["loss"], lo=c["lo"], hi=c["hi"],
                     distance=d_star, scale=c["scale"], laws=fits, origins=origins, s0=c["s0"], tau=c["tau"], nu=c["nu"],

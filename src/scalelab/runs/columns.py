@@ -70,7 +70,6 @@ ALIASES = {
     "eval/loss": "loss", "val/loss": "loss", "validation/loss": "loss", "lm_loss": "loss", "lm loss": "loss",
     "experts": "E", "num_experts": "E", "n_experts": "E", "top_k": "k", "sparsity": "S",
     "granularity": "G", "unique_tokens": "U_D", "u": "U_D", "learning_rate": "lr", "batch": "batch_size",
-    "batch_size": "batch_size",
     "bs": "batch_size", "global_batch_size": "batch_size", "train_batch_size": "batch_size", "run": "run_id",
     "model": "family",
     # curve exports (W&B: Name, Step, _step, trainer/global_step) and canonical names written in capitals
@@ -92,11 +91,17 @@ _BRACKETED = r"^(.+?)\s*(?:\(([^()]*)\)|\[([^\[\]]*)\])$"
 QUALIFIED = ("non_embedding_",)
 
 
+# A canonical name of more than one letter written in another case or with spaces (``Batch Size``, ``LR``, ``U_d``)
+# names its column, as an alias does (a single letter written small, ``e``, is no expert count)
+_SPELLED = {c.lower(): c for c in (*NUMERIC, *TEXT) if len(c) > 1}
+
+
 def alias(name) -> str | None:
-    """The canonical column an alias names (`ALIASES`), read as a person writes it: any case, spaces or hyphens for
-    underscores (``Training Tokens``, ``model-size``), a leading ``#`` for "number of" (``#Params``), and the column's
-    own unit in brackets after it (``compute (FLOPs)``, ``Loss (nats)``: `OWN_UNITS`); None if none."""
-    found = next((ALIASES[k] for k in _alias_keys(name) if k in ALIASES), None)
+    """The canonical column an alias names (`ALIASES`, or a canonical name spelled otherwise: `_SPELLED`), read as a
+    person writes it: any case, spaces or hyphens for underscores (``Training Tokens``, ``model-size``), a leading
+    ``#`` for "number of" (``#Params``), and the column's own unit in brackets after it (``compute (FLOPs)``,
+    ``Loss (nats)``: `OWN_UNITS`); None if none."""
+    found = next((ALIASES.get(k) or _SPELLED[k] for k in _alias_keys(name) if k in ALIASES or k in _SPELLED), None)
     m = None if found else re.match(_BRACKETED, str(name).strip())
     if m:
         base, unit = m.group(1), (m.group(2) if m.group(2) is not None else m.group(3)).strip()
@@ -318,10 +323,10 @@ def _set_losses(df, rename: dict, reading: dict, notes: list, clash: dict, sourc
              and named_set_loss(c) and not _is_text(df[c], "loss")]
     if not named:
         return notes
+    notes = [n for n in notes if n != f"column {read!r} read as 'loss'"]  # the training loss is not read as it
     if len(named) == 1:
         if read is not None:
             del rename[read]
-            notes = [n for n in notes if n != f"column {read!r} read as 'loss'"]
             notes.append(f"column {read!r} left untouched: a training loss; the evaluation loss {named[0]!r} is read")
         rename[named[0]] = "loss"
         return notes + [f"column {named[0]!r} read as 'loss': the table's one evaluation loss"]
@@ -331,7 +336,7 @@ def _set_losses(df, rename: dict, reading: dict, notes: list, clash: dict, sourc
     clash["loss"] = (f"{source}: columns {given} may each be the loss ({'a training loss and ' if read else ''}"
                      f"evaluation losses on several sets); name the one to forecast (--map loss=COLUMN, or "
                      f"read(..., columns={{'loss': ...}}))")
-    return [n for n in notes if n != f"column {read!r} read as 'loss'"]
+    return notes
 
 
 def _is_text(col, name: str | None = None) -> bool:
