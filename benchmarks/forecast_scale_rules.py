@@ -17,6 +17,8 @@ the laws' disagreement ``f`` at the target over K origins. The rules here change
   likelihood instead of taken at its maximum;
 * **no one-ratio floor** (before the twenty-second session): today's form term is at least the candidates' whole
   disagreement (equal weights) on a ladder at one tokens per parameter (`combine`'s ``one_ratio``); this row drops it;
+* **a smaller or lighter prior** (twenty-fifth session): the prior's error growth ``tau_prior`` at 0.0075, 0.005 or
+  0.003 per decade instead of 0.01, or worth half an origin instead of one (``prior_weight`` 0.5);
 * **a prior tied to the scatter** (eighteenth session): the prior's error growth per decade ``tau_prior`` is ``ratio x s0``
   of each target (the runs' own scatter near it) instead of 0.01; each target is then combined alone, so the row
   "today, target by target" checks that cutting the targets apart changes nothing else.
@@ -139,6 +141,14 @@ def posterior_rule(details: dict, ci: float) -> tuple:
     return c["loss"], c["lo"], c["hi"]
 
 
+def prior(tau: float = 0.01, weight: float = 1.0):
+    """The prior on the error growth per decade at ``tau`` (today 0.01), worth ``weight`` origins (today 1)."""
+    def rule(details: dict, ci: float) -> tuple:
+        c = combine(details, ci, tau_prior=tau, prior_weight=weight)
+        return c["loss"], c["lo"], c["hi"]
+    return rule
+
+
 def today(details: dict, ci: float) -> tuple:
     c = combine(details, ci)
     return c["loss"], c["lo"], c["hi"]
@@ -153,7 +163,9 @@ def no_one_ratio_floor(details: dict, ci: float) -> tuple:
 RULES = {"today": today, "no one-ratio floor (before the twenty-second session)": no_one_ratio_floor, "form as a floor": floor_rule(False), "floor, whole spread": floor_rule(True),
          "d / span": relative_rule, "beyond the origins' reach": reach_rule, "one origin, prior worth 3": one_origin_prior,
          "today, target by target": scatter_prior(None), "prior 1 x s0 per decade": scatter_prior(1.0),
-         "prior 2 x s0 per decade": scatter_prior(2.0), "posterior mean of the scale": posterior_rule}
+         "prior 2 x s0 per decade": scatter_prior(2.0), "posterior mean of the scale": posterior_rule,
+         "prior 0.0075 per decade": prior(0.0075), "prior 0.005 per decade": prior(0.005),
+         "prior 0.003 per decade": prior(0.003), "prior worth half an origin": prior(weight=0.5)}
 
 
 def families(rows, rule, ci) -> str:
