@@ -50,6 +50,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import public_groups, runs_covered, saved_forecasts, tables_covered  # noqa: E402
 
 
+def combined(**options):
+    """`combine` with ``options`` in place of its defaults (none: today's interval)."""
+    def rule(details: dict, ci: float) -> tuple:
+        c = combine(details, ci, **options)
+        return c["loss"], c["lo"], c["hi"]
+    return rule
+
+
+today = combined()
+no_one_ratio_floor = combined(one_ratio=None)  # before the twenty-second session: no floor on a one-ratio ladder's form
+
+
 def floor_rule(whole: bool):
     """The interval with the form term as a floor on the held-out part of the scale (``whole``: the whole spread)."""
     def rule(details: dict, ci: float) -> tuple:
@@ -81,8 +93,7 @@ def relative_details(details: dict, floor: float = 0.3) -> dict:
 
 
 def relative_rule(details: dict, ci: float) -> tuple:
-    c = combine(relative_details(details), ci)
-    return c["loss"], c["lo"], c["hi"]
+    return today(relative_details(details), ci)
 
 
 def reach_rule(details: dict, ci: float) -> tuple:
@@ -93,15 +104,13 @@ def reach_rule(details: dict, ci: float) -> tuple:
         r = max(float(dist.max()), 0.05)
         t = np.asarray(d["target_distance"], float)
         d["target_distance"] = t * np.maximum(1.0, t / r)
-    c = combine(d, ci)
-    return c["loss"], c["lo"], c["hi"]
+    return today(d, ci)
 
 
 def one_origin_prior(details: dict, ci: float) -> tuple:
     """With one origin the prior counts as three origins (otherwise as one, as today)."""
     K = len(np.unique(np.asarray(details["origin"], int)))
-    c = combine(details, ci, prior_weight=3.0 if K == 1 else 1.0)
-    return c["loss"], c["lo"], c["hi"]
+    return combined(prior_weight=3.0 if K == 1 else 1.0)(details, ci)
 
 
 def one_target(details: dict, t: int) -> dict:
@@ -137,35 +146,15 @@ def posterior_rule(details: dict, ci: float) -> tuple:
         p /= p.sum()
         return float(np.sqrt(p.sum(axis=1) @ taus ** 2)), float(np.sqrt(p.sum(axis=0) @ sigmas ** 2))
 
-    c = combine(details, ci, scale=mean_scale)
-    return c["loss"], c["lo"], c["hi"]
-
-
-def prior(tau: float = 0.01, weight: float = 1.0):
-    """The prior on the error growth per decade at ``tau`` (today 0.01), worth ``weight`` origins (today 1)."""
-    def rule(details: dict, ci: float) -> tuple:
-        c = combine(details, ci, tau_prior=tau, prior_weight=weight)
-        return c["loss"], c["lo"], c["hi"]
-    return rule
-
-
-def today(details: dict, ci: float) -> tuple:
-    c = combine(details, ci)
-    return c["loss"], c["lo"], c["hi"]
-
-
-def no_one_ratio_floor(details: dict, ci: float) -> tuple:
-    """Before the twenty-second session: no floor on the form term for a ladder at one tokens per parameter."""
-    c = combine(details, ci, one_ratio=None)
-    return c["loss"], c["lo"], c["hi"]
+    return combined(scale=mean_scale)(details, ci)
 
 
 RULES = {"today": today, "no one-ratio floor (before the twenty-second session)": no_one_ratio_floor, "form as a floor": floor_rule(False), "floor, whole spread": floor_rule(True),
          "d / span": relative_rule, "beyond the origins' reach": reach_rule, "one origin, prior worth 3": one_origin_prior,
          "today, target by target": scatter_prior(None), "prior 1 x s0 per decade": scatter_prior(1.0),
          "prior 2 x s0 per decade": scatter_prior(2.0), "posterior mean of the scale": posterior_rule,
-         "prior 0.0075 per decade": prior(0.0075), "prior 0.005 per decade": prior(0.005),
-         "prior 0.003 per decade": prior(0.003), "prior worth half an origin": prior(weight=0.5)}
+         "prior 0.0075 per decade": combined(tau_prior=0.0075), "prior 0.005 per decade": combined(tau_prior=0.005),
+         "prior 0.003 per decade": combined(tau_prior=0.003), "prior worth half an origin": combined(prior_weight=0.5)}
 
 
 def families(rows, rule, ci) -> str:

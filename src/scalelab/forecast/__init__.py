@@ -61,7 +61,7 @@ from scalelab.callable_module import make_callable
 from scalelab import laws as _laws
 from scalelab import runs as _runs
 from scalelab.forecast import curves as _curves
-from scalelab.forecast.candidate_laws import (NOT_CANDIDATES, answerable, candidates, idle_axes, judged,
+from scalelab.forecast.candidate_laws import (NOT_CANDIDATES, answerable, candidates, idle_axes, judged, judged_note,
                                               readable, seeing, supported, supported_note, varied, varying_axes)
 from scalelab.forecast.agreement import consistent, stable, strayed_warning, unusable
 from scalelab.forecast.calibrate import (GROUP_SPAN, calibrate_scale, combine, extrapolation_distance,
@@ -346,8 +346,7 @@ def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, 
     if dropped_small:
         notes += (supported_note(len(table), cands, dropped_small),)
     if dropped_unjudged:
-        notes += (f"not candidates: {dropped_unjudged}: the first rolling origin is fitted on {first} model "
-                  f"sizes, and a law is judged on at most two parameters per size, plus one",)
+        notes += (judged_note(first, dropped_unjudged),)
     return Forecast(weights=weights, ci=float(ci), inputs=as_given, loss=c["loss"], lo=c["lo"], hi=c["hi"],
                     distance=d_star, scale=c["scale"], laws=fits, origins=origins, s0=c["s0"], tau=c["tau"], nu=c["nu"],
                     sigma=c["sigma"], form=c["form"], warnings=warnings,

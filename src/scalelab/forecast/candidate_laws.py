@@ -127,6 +127,12 @@ def judged(n_sizes: int, cands: list) -> tuple[list, list]:
     return _split(cands, [2 * n_sizes + 1 >= l.n_params for l in cands])
 
 
+def judged_note(n_sizes: int, dropped: list) -> str:
+    """The note on the laws `judged` left out when the first origin is fitted on ``n_sizes`` sizes (``dropped`` names)."""
+    return (f"not candidates: {dropped}: the first rolling origin is fitted on {n_sizes} model sizes, and a law is "
+            "judged on at most two parameters per size, plus one")
+
+
 def supported_note(n_runs: int, kept: list, dropped: list) -> str:
     """The note on the laws `supported` left out of a table of ``n_runs`` runs (``kept`` Laws, ``dropped`` names),
     saying so when none has as few parameters as the runs support and the ones with the fewest answer anyway."""

@@ -54,26 +54,26 @@ ALIASES = {
     "n": "N", "params": "N", "num_params": "N", "n_params": "N", "parameters": "N", "num_parameters": "N",
     "n_parameters": "N", "model size": "N", "model_size": "N", "nparams": "N", "model_params": "N",
     "non_embedding_params": "N", "non_embedding_parameters": "N", "parameter": "N", "model_parameters": "N",
-    "n_total": "N_total", "total_params": "N_total", "n_params_total": "N_total", "params_total": "N_total",
+    "total_params": "N_total", "n_params_total": "N_total", "params_total": "N_total",
     "total_parameters": "N_total", "num_params_total": "N_total", "num_total_params": "N_total",
     "n_active": "N_active", "active_params": "N_active", "activated_params": "N_active",
     "active_parameters": "N_active", "num_active_params": "N_active", "n_active_params": "N_active",
-    "tokens_per_param": "tokens_per_param", "tokens_per_parameter": "tokens_per_param", "tpp": "tokens_per_param",
+    "tokens_per_parameter": "tokens_per_param", "tpp": "tokens_per_param",
     "tokens_per_params": "tokens_per_param", "d/n": "tokens_per_param", "d_over_n": "tokens_per_param",
-    "epochs": "epochs", "num_epochs": "epochs", "n_epochs": "epochs",
+    "num_epochs": "epochs", "n_epochs": "epochs",
     "d": "D", "tokens": "D", "num_tokens": "D", "n_tokens": "D", "data": "D", "train_tokens": "D",
     "training_tokens": "D", "num_train_tokens": "D", "tokens_seen": "D", "tokens_trained": "D",
     "c": "C", "flops": "C", "compute": "C", "training flop": "C", "training_flops": "C",
     "train_flops": "C",
-    "loss": "loss", "final_loss": "loss", "eval_loss": "loss", "val_loss": "loss", "l": "loss",
+    "final_loss": "loss", "eval_loss": "loss", "val_loss": "loss", "l": "loss",
     "loss_final": "loss", "validation_loss": "loss", "validation loss": "loss", "test_loss": "loss",
     "eval/loss": "loss", "val/loss": "loss", "validation/loss": "loss", "lm_loss": "loss", "lm loss": "loss",
     "experts": "E", "num_experts": "E", "n_experts": "E", "top_k": "k", "sparsity": "S",
     "granularity": "G", "unique_tokens": "U_D", "u": "U_D", "learning_rate": "lr", "batch": "batch_size",
     "bs": "batch_size", "global_batch_size": "batch_size", "train_batch_size": "batch_size", "run": "run_id",
     "model": "family",
-    # curve exports (W&B: Name, Step, _step, trainer/global_step) and canonical names written in capitals
-    "name": "run_id", "run_name": "run_id", "run_id": "run_id", "step": "step", "_step": "step",
+    # curve exports (W&B: Name, Step, _step, trainer/global_step); canonical names in capitals are `_SPELLED`
+    "name": "run_id", "run_name": "run_id", "_step": "step",
     "global_step": "step", "trainer/global_step": "step",
     "d_tokens": "D", "dataset_size": "D", "data_size": "D", "total_tokens": "D",
     "compute_flops": "C", "total_flops": "C", "training_compute": "C", "train_compute": "C",
@@ -92,8 +92,10 @@ QUALIFIED = ("non_embedding_",)
 
 
 # A canonical name of more than one letter written in another case or with spaces (``Batch Size``, ``LR``, ``U_d``)
-# names its column, as an alias does (a single letter written small, ``e``, is no expert count)
+# names its column, as an alias does (a single letter written small, ``e``, is no expert count). One table for both,
+# the aliases first
 _SPELLED = {c.lower(): c for c in (*NUMERIC, *TEXT) if len(c) > 1}
+_NAMES = {**_SPELLED, **ALIASES}
 
 
 def alias(name) -> str | None:
@@ -101,7 +103,7 @@ def alias(name) -> str | None:
     person writes it: any case, spaces or hyphens for underscores (``Training Tokens``, ``model-size``), a leading
     ``#`` for "number of" (``#Params``), and the column's own unit in brackets after it (``compute (FLOPs)``,
     ``Loss (nats)``: `OWN_UNITS`); None if none."""
-    found = next((ALIASES.get(k) or _SPELLED[k] for k in _alias_keys(name) if k in ALIASES or k in _SPELLED), None)
+    found = next((_NAMES[k] for k in _alias_keys(name) if k in _NAMES), None)
     m = None if found else re.match(_BRACKETED, str(name).strip())
     if m:
         base, unit = m.group(1), (m.group(2) if m.group(2) is not None else m.group(3)).strip()
