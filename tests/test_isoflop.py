@@ -198,3 +198,15 @@ def test_approach3_agrees_on_chinchilla_data(simulated_runs):
     assert a3["a"] == pytest.approx(a3["params"]["beta"] / (a3["params"]["alpha"] + a3["params"]["beta"]), abs=1e-6)
     assert a3["a"] == pytest.approx(0.37 / 0.72, abs=0.03)
     assert a3["agree"] and not any("Approach 3" in w for w in res.warnings)
+
+
+def test_approach3_without_intervals_gives_no_verdict(simulated_runs, capsys, tmp_path):
+    """With no resamples the intervals are NaN: the approaches are not compared (``agree`` None), instead of being
+    said to agree because no interval could fail to overlap (a new-user trial, twenty-sixth session)."""
+    res = isoflop(simulated_runs, n_boot=0, n_boot_law=0, law_starts=64)
+    assert np.all(np.isnan(res.a_interval)) and res.approach3["agree"] is None
+    path = tmp_path / "runs.csv"
+    simulated_runs.to_csv(path, index=False)
+    assert cli.main(["isoflop", str(path), "--bootstrap", "0", "--law-bootstrap", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "not compared with Approach 2" in out and "agrees" not in out

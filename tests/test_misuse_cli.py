@@ -196,6 +196,22 @@ def test_allocation_without_a_finite_optimum_is_refused(tmp_path, capsys):
         scalelab.allocate("chinchilla", {**EPOCH, "beta": -0.45}, 1e20)
 
 
+@pytest.mark.parametrize("bad", [{"beta": -0.1}, {"alpha": -0.1}, {"alpha": -0.3, "beta": -0.3}])
+def test_one_negative_exponent_has_no_split_either(capsys, bad):
+    """alpha 0.3 with beta -0.1 gave a finite, negative N_opt and D_opt with exit code 0 (a new-user trial, twenty-sixth
+    session), and two negative exponents a positive one: the loss then grows with N or D and has no minimum
+    under C = 6ND. Refused like a zero exponent, in the CLI, `allocate` and `chinchilla_allocation` alike."""
+    params = {**EPOCH, "alpha": 0.3, **bad}
+    rc, out, err = run(capsys, "allocate", "--law", "chinchilla", "--params", json.dumps(params), "--C", "1e20", "--json")
+    assert rc == 2 and out == "" and "no compute-optimal split for chinchilla" in err
+    with pytest.raises(ValueError, match="an exponent <= 0"):
+        scalelab.allocate("chinchilla", params, 1e20)
+    with pytest.raises(ValueError, match="an exponent <= 0"):
+        scalelab.optimal.chinchilla_allocation(params, [1e20, 1e22])
+    from scalelab.laws.coupled import skaling_allocation
+    assert np.isnan(skaling_allocation({**params, "kappa": 0.7}, 1e20)[0]).all()
+
+
 def test_greedy_suggestion_spends_the_budget():
     """A pool where the smallest runs remove slightly more Laplace variance than large ones (the Epoch
     case): the greedy pick still spends most of the budget (each pick >= half its share of what is left:

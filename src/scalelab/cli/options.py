@@ -109,17 +109,17 @@ def add_law(p, default: str | None = "chinchilla") -> None:
     p.add_argument("--law", default=default, metavar="NAME", help=LAW_HELP.format(default=default))
 
 
-def add_fit(p, *, starts=None, fix: bool = True, seed: bool = False, max_iter: bool = False) -> None:
-    """``--law``, ``--objective``, ``--delta``, ``--starts``, ``--max-iter`` (and ``--fix``, ``--seed``) of a point fit."""
+def add_fit(p, *, fix: bool = True, seed: bool = False, max_iter: bool = False) -> None:
+    """``--law``, ``--objective``, ``--delta``, ``--starts``, ``--max-iter`` (and ``--fix``, ``--seed``) of a point fit
+    (the defaults of `scalelab.fit`: every command that fits a law fits it the same way)."""
     add_law(p)
     p.add_argument("--objective", default="huber", choices=["huber", "mse"],
                    help="huber (robust, Hoffmann/Epoch) or mse on log-loss residuals")
     p.add_argument("--delta", type=float, default=1e-3, help="Huber threshold on log-loss residuals")
-    p.add_argument("--starts", type=starts_value, default=starts,
+    p.add_argument("--starts", type=starts_value, default="auto",
                    help="'grid' (the law's grid), 'auto' or a number of random starts; 'auto' (the default): "
                         "variable projection for laws with linear parameters, else the law's grid when it has one, "
-                        "else 128 random starts" + (" (here: a warm start from the full fit)"
-                                                    if starts == "auto" else ""))
+                        "else 128 random starts")
     if max_iter:
         p.add_argument("--max-iter", type=count(1), default=200, metavar="N",
                        help="most Levenberg-Marquardt iterations per start (raise it if a fit does not converge)")

@@ -167,7 +167,8 @@ def cmd_isoflop(args) -> int:
     if a3:
         print(f"approach3 {a3['law']}: a = {a3['a']:.3f} [{a3['a_interval'][0]:.3f}, {a3['a_interval'][1]:.3f}]  "
               f"b = {a3['b']:.3f} [{a3['b_interval'][0]:.3f}, {a3['b_interval'][1]:.3f}]  "
-              f"({'agrees' if a3['agree'] else 'DISAGREES'} with Approach 2)")
+              + ("(not compared with Approach 2: no intervals; --bootstrap and --law-bootstrap above 0 give them)"
+                 if a3["agree"] is None else f"({'agrees' if a3['agree'] else 'DISAGREES'} with Approach 2)"))
     return 0
 
 

@@ -137,7 +137,7 @@ def _label(r):
 
 @float64
 def influence(runs, law="chinchilla", target: str | Target = "loss@C=1e24", *, objective: str = "huber",
-              delta: float = 1e-3, starts="grid", fixed: Mapping[str, float] | None = None,
+              delta: float = 1e-3, starts="auto", fixed: Mapping[str, float] | None = None,
               method: str = "first-order", loo: bool = False, progress: bool = False) -> Influence:
     """Influence of each run of ``runs`` on ``target`` for a fit of ``law``.
 
@@ -146,7 +146,7 @@ def influence(runs, law="chinchilla", target: str | Target = "loss@C=1e24", *, o
         read from a file).
       law: name or `Law`.
       target: e.g. ``"loss@C=1e24"`` (see `parse_target`).
-      objective, delta, starts, fixed: the fit (as `scalelab.fit`).
+      objective, delta, starts, fixed: the fit (as `scalelab.fit`, with its defaults).
       method: ``"first-order"`` (implicit gradient) or ``"newton"`` (one Newton
         step of each leave-one-out objective; see module doc).
       loo: also refit without each run (`fit_many` over `variants.leave_one_out`,

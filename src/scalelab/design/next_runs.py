@@ -192,7 +192,7 @@ def _target_program(law, target: str):
 @float64
 def suggest(runs, law=None, target: str | Target = "loss@C=1e24", *, budget: float = 1e21, k: int = 4,
             method: str = "greedy", min_fraction: float = 0.01, tokens_per_param=(1.0, 1000.0),
-            cost=None, objective: str = "huber", delta: float = 1e-3, starts="grid",
+            cost=None, objective: str = "huber", delta: float = 1e-3, starts="auto",
             fixed: Mapping[str, float] | None = None, candidates: pd.DataFrame | None = None,
             fit=None, posterior=None, steps: int = 300, min_separation: float | None = None) -> Suggestion:
     """Choose ``k`` new runs, together within ``budget`` FLOPs, that most shrink the target's variance.

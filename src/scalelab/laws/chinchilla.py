@@ -37,8 +37,10 @@ def _log_predict(u, x):
 def _allocation(p, C):
     # Hoffmann et al. 2022, Eq. 4: G = (alpha A / (beta B))^(1/(alpha+beta)),
     # N_opt = G (C/6)^(beta/(alpha+beta)), D_opt = (C/6)^(alpha/(alpha+beta)) / G.
+    # No minimum unless the loss falls with both N and D: an exponent <= 0 gives NaN (a negative one alone gave a
+    # finite, negative N_opt), which the callers refuse (`optimal.closed_form.split_error`)
     E, A, B, a, b = (p[k] for k in ("E", "A", "B", "alpha", "beta"))
-    G = (a * A / (b * B)) ** (1.0 / (a + b))
+    G = np.where((a > 0) & (b > 0), (a * A / (b * B)) ** (1.0 / (a + b)), np.nan)
     N = G * (C / 6.0) ** (b / (a + b))
     D = (C / 6.0) ** (a / (a + b)) / G
     return {"N_opt": N, "D_opt": D, "tokens_per_param": D / N, "loss": E + A / N**a + B / D**b}

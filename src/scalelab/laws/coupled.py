@@ -58,8 +58,9 @@ def skaling_allocation(params, C):
     """
     A, B, a, b = (np.asarray(params[k], float) for k in ("A", "B", "alpha", "beta"))
     C = np.asarray(C, float)
-    G = (a * A / (b * B)) ** (1.0 / (a + b))
-    N = G * (C / 6.0) ** (b / (a + b))
+    with np.errstate(invalid="ignore", divide="ignore"):  # an exponent <= 0: no minimum, NaN
+        G = np.where((a > 0) & (b > 0), (a * A / (b * B)) ** (1.0 / (a + b)), np.nan)
+        N = G * (C / 6.0) ** (b / (a + b))
     return N, C / (6.0 * N)
 
 
