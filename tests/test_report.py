@@ -142,6 +142,20 @@ def test_fit_plot_option(tmp_path, capsys, simulated_runs):
     assert cli.main(["bayes", str(path), "--method", "laplace", "--save", str(tmp_path / "p.nc"), "--plot",
                      str(tmp_path / "post2.png")]) == 0
     assert f"posterior saved to {tmp_path / 'p.nc'}" in capsys.readouterr().err and (tmp_path / "p.nc").exists()
+    # --plot overwrites only a figure it wrote: a user's photo or text under that name is refused before any work and
+    # left as it was (fit, bayes and isoflop replaced it; a new-user trial, twenty-sixth session)
+    fit_png = (tmp_path / "fit.png").read_bytes()
+    assert cli.main(["fit", str(path), "--starts", "64", "--plot", str(tmp_path / "fit.png")]) == 0  # its own: again
+    (tmp_path / "photo.png").write_bytes(fit_png.replace(b"scalelab figure", b"a camera     x"))
+    (tmp_path / "notes.svg").write_text("precious")
+    for argv in (["fit", str(path), "--starts", "64", "--plot", str(tmp_path / "photo.png")],
+                 ["bayes", str(path), "--method", "laplace", "--plot", str(tmp_path / "notes.svg")],
+                 ["isoflop", str(path), "--law", "none", "--bootstrap", "0", "--plot", str(tmp_path / "notes.svg")]):
+        capsys.readouterr()
+        assert cli.main(argv) == 2
+        assert "exists and is not a figure scalelab wrote; it is left untouched" in capsys.readouterr().err
+    assert (tmp_path / "notes.svg").read_text() == "precious"
+    assert (tmp_path / "photo.png").read_bytes() == fit_png.replace(b"scalelab figure", b"a camera     x")
 
 
 def test_importing_the_figure_modules_leaves_pyplot_alone():

@@ -15,13 +15,30 @@ from pathlib import Path
 from scalelab.cli.options import add_table, count, dumps, err as _err, fixed_from, fraction, starts_value
 
 
+# Written into every ``--plot`` figure's metadata (PNG ``Software``, SVG/PDF ``Creator``): an existing file is
+# overwritten only when it carries it, as the other outputs overwrite only their own earlier results
+FIGURE_MARK = "scalelab figure"
+
+
+def own_figure(p: Path) -> bool:
+    """Whether the file at ``p`` is a figure an earlier ``--plot`` wrote (it carries `FIGURE_MARK`)."""
+    try:
+        return p.stat().st_size < 64 * 2 ** 20 and FIGURE_MARK.encode() in p.read_bytes()
+    except OSError:
+        return False
+
+
 def check_writable_file(path) -> Path:
     """``path``'s directory exists and is writable and its suffix names a format we write (.png, .svg, .pdf; none:
-    PNG), else a ValueError naming it (checked before any work)."""
+    PNG), and it is new or a figure an earlier ``--plot`` wrote (a user's photo or document of that name is refused
+    and left untouched), else a ValueError naming it (checked before any work)."""
     p = Path(path)
     parent = p.parent if str(p.parent) else Path(".")
     if p.is_dir():
         raise ValueError(f"--plot {str(p)!r} is a directory; give a file name such as fit.png")
+    if p.exists() and not own_figure(p):
+        raise ValueError(f"--plot {str(p)!r} exists and is not a figure scalelab wrote; it is left untouched: choose "
+                         f"another file, or remove it first")
     if not parent.is_dir():
         raise ValueError(f"cannot write {str(p)!r}: directory {str(parent)!r} does not exist")
     if p.suffix.lower() not in ("", ".png", ".svg", ".pdf"):
@@ -39,7 +56,7 @@ def save_plot(fig, path) -> Path:
     fmt = p.suffix.lower().lstrip(".") or "png"
     if fmt not in ("png", "svg", "pdf"):
         raise ValueError(f"--plot {str(p)!r}: give a .png, .svg or .pdf file")
-    fig.savefig(p, format=fmt, dpi=100)
+    fig.savefig(p, format=fmt, dpi=100, metadata={("Software" if fmt == "png" else "Creator"): FIGURE_MARK})
     _err(f"wrote {p}")
     return p
 
