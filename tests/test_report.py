@@ -120,6 +120,18 @@ def test_report_cli_unwritable_out_and_moe_figures(tmp_path, capsys):
     assert cli.main(["report", str(runs), "--out", str(blocker / "sub"), "--bootstrap", "0"]) == 2
     err = capsys.readouterr().err
     assert "error:" in err and "cannot write the report" in err
+    # a report that cannot be made leaves no empty directory behind (a new-user trial, twenty-sixth session): a law of
+    # N and E alone on runs without D or C is refused before any work, naming what the report draws; a 3-run table
+    # fails in the fit
+    no_d = tmp_path / "no_d.csv"
+    pd.read_csv(runs).drop(columns="D").to_csv(no_d, index=False)
+    assert cli.main(["report", str(no_d), "--law", "clark2022_routed", "--out", str(tmp_path / "r_no_d"),
+                     "--bootstrap", "0", "--compare", "none", "--no-influence"]) == 2
+    assert "neither C nor both N and D" in capsys.readouterr().err and not (tmp_path / "r_no_d").exists()
+    three = tmp_path / "three.csv"
+    pd.read_csv(runs).head(3).to_csv(three, index=False)
+    assert cli.main(["report", str(three), "--out", str(tmp_path / "r_three"), "--bootstrap", "0"]) == 2
+    assert "error:" in capsys.readouterr().err and not (tmp_path / "r_three").exists()
     out = tmp_path / "moe"
     assert cli.main(["report", str(runs), "--law", "wang2024_moe", "--out", str(out), "--bootstrap", "0",
                      "--compare", "none", "--no-influence", "--starts", "32"]) == 0

@@ -144,7 +144,8 @@ def report(runs, law: str = "chinchilla", out="report", *, ci: float = 0.9, n_bo
       runs: path, DataFrame or `RunTable`.
       law: a loss law's name, or ``"auto"`` (the law `scalelab.forecast` weights highest when it
         is installed, else the one `scalelab.compare` ranks first on the held-out largest runs).
-      out: output directory (created; existing files of the same names are replaced).
+      out: output directory (created when the figures are written, so a report that fails leaves none; existing
+        files of the same names are replaced).
       ci: level of every band and interval.
       n_boot: bootstrap refits for the bands (0: point fit only).
       compare_laws: candidate laws for (e) and ``law="auto"``: ``"auto"`` (every loss law whose
@@ -179,15 +180,12 @@ def report(runs, law: str = "chinchilla", out="report", *, ci: float = 0.9, n_bo
             raise ValueError(f"budgets: {err}; give the compute budgets of the allocation table in FLOPs, e.g. "
                              f"[1e22, 1e23]") from None
     out = Path(out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / ".write-test"
-        probe.write_text("")
-        probe.unlink()
-    except OSError as err:
-        raise ValueError(f"cannot write the report to {str(out)!r}: {err.strerror or err}; "
-                         f"choose a writable directory with --out") from None
+    _check_writable(out)  # created only when the figures are written: a report that fails leaves no empty directory
     table = _runs.read(runs).final_points()  # final-loss laws: a curve table's last checkpoints (or all, when those cannot serve)
+    if "C" not in table.columns and not {"N", "D"} <= set(table.columns):
+        raise ValueError(f"the report draws the runs' loss against their training compute (C = 6ND FLOPs), and these "
+                         f"runs have neither C nor both N and D (columns {list(table.columns)}); add a tokens column "
+                         f"D, or use `scalelab fit` and `scalelab compare`, which need only the law's inputs")
     warnings: list[str] = []  # what may be wrong; the table's notes (derived columns, renamed aliases) go apart
     C_table = table.column("C") if "C" in table.columns else None
     steps = Steps(2 + (compare_laws is not None or law == "auto") + bool(n_boot) + 1 + bool(influence), "report",
@@ -332,6 +330,11 @@ def report(runs, law: str = "chinchilla", out="report", *, ci: float = 0.9, n_bo
             figs[f"g_loss_vs_{k}.png"] = figures.extra_input(ctx, k, ci)
 
     steps("figures")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ValueError(f"cannot write the report to {str(out)!r}: {err.strerror or err}; "
+                         f"choose a writable directory with --out") from None
     sizes = {}
     for name, fig in figs.items():
         figures.save(fig, out / name)
@@ -361,6 +364,21 @@ def report(runs, law: str = "chinchilla", out="report", *, ci: float = 0.9, n_bo
     path.write_text(page, encoding="utf-8")
     steps.close()
     return path
+
+
+def _check_writable(out: Path) -> None:
+    """``out`` can be made a directory and written: it is one, or its nearest existing ancestor is a writable
+    directory (checked before any work, without creating anything), else a ValueError naming it."""
+    import os
+
+    probe = out
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    why = ("it is not a directory" if not probe.is_dir() else
+           "permission denied" if not os.access(probe, os.W_OK | os.X_OK) else None)
+    if why:
+        raise ValueError(f"cannot write the report to {str(out)!r}: {str(probe)!r}: {why}; "
+                         f"choose a writable directory with --out")
 
 
 def _largest_run(table) -> dict:
