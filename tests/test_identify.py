@@ -244,3 +244,32 @@ def test_fit_json_holds_every_warning_strict_counts(tmp_path, capsys):
     assert len(on_stderr) == 3 and sorted(in_json) == sorted(on_stderr)  # not converged, D ~ N, the outlier
     assert any("did not meet the convergence test" in w for w in in_json)
     assert any("more than 6 MADs" in w for w in in_json)
+
+
+def test_a_law_of_active_parameters_on_the_runs_total_count_is_warned_about():
+    """Clark's runs exported with total and dense (active) counts: N is taken from the total, and clark2022_routed,
+    whose N is the active count, was fitted to it with a note that read "the law's N convention: N_total" (a new-user
+    trial, twenty-sixth session: E_max 2099 where the active count gives 237). Its fit now warns; the law of total
+    counts (wang2024_moe) and the active count mapped to N do not; the note names exactly the laws of active counts."""
+    from scalelab import laws
+    from scalelab.fit.identify import active_count_warnings
+
+    rng = np.random.default_rng(0)
+    active = np.repeat(np.geomspace(2e7, 1.3e9, 6), 4)
+    E = np.tile([1.0, 8.0, 64.0, 512.0], 6)
+    loss = 2.0 + 4e3 / active ** 0.35 * E ** -0.1 * np.exp(0.003 * rng.standard_normal(active.size))
+    df = pd.DataFrame({"total_parameter_count": active * (1 + 0.4 * (E - 1)), "dense_parameter_count": active,
+                       "num_experts": E, "loss": loss})
+    runs = scalelab.read(df)
+    assert runs.sources["N"] == ("N_total",)
+    (note,) = [n for n in runs.notes if n.startswith("N taken from N_total")]
+    assert "the law's N convention" not in note
+    named = sorted(law.name for law in map(laws.get, laws.names()) if law.active_n)
+    assert named == ["clark2022_routed", "hossain2025_sparse"] and all(n in note for n in named)
+    (w,) = active_count_warnings(runs, laws.get("clark2022_routed"))
+    assert "18 of the 24 runs are active in fewer" in w and "--map N=N_active" in w
+    assert active_count_warnings(runs, laws.get("wang2024_moe")) == []
+    assert active_count_warnings(scalelab.read(df.rename(columns={"dense_parameter_count": "N"})),
+                                 laws.get("clark2022_routed")) == []
+    fit = scalelab.fit(runs, "clark2022_routed", starts=32)
+    assert w in fit.warnings

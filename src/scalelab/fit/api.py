@@ -283,7 +283,8 @@ def fit(runs, law="chinchilla", *, objective: str = "huber", delta: float = 1e-3
         fixed={k: float(v) for k, v in (fixed or {}).items()}, conventions=law.conventions,
         notes=table.notes, seconds=time.perf_counter() - t0, compile_seconds=compile_seconds,
         method="projection" if projection else "multistart",
-        warnings=tuple(unconverged + _identify.design_warnings(table, law.inputs) + _identify.parameter_warnings(law, u)
+        warnings=tuple(unconverged + _identify.design_warnings(table, law.inputs) + _identify.active_count_warnings(table, law)
+                       + _identify.parameter_warnings(law, u)
                        + outlier_warnings(table, log_residuals, data["w"], n_free=int(free.sum()))),
         log_residuals=log_residuals,
     )

@@ -213,6 +213,21 @@ def sparse_count_warnings(table, inputs) -> list[str]:
             "N=N_active reads the active count, and an experts column (E) makes the MoE laws candidates"]
 
 
+def active_count_warnings(table, law) -> list[str]:
+    """A warning when ``law`` defines N as the parameters active per token (`Law.active_n`) and the runs' N is their
+    total count (taken from ``N_total``) while their ``N_active`` is smaller: the law is fitted to the wrong count."""
+    if (not law.active_n or "N" not in law.inputs or table.sources.get("N") != ("N_total",)
+            or "N_active" not in table.columns or "N_active" in table.invalid):
+        return []
+    total, active = table.column("N"), table.column("N_active")
+    fewer = active < total * (1.0 - 1e-6)
+    if not fewer.any():
+        return []
+    return [f"{law.name} defines N as the parameters active per token, and the runs' N is their total count "
+            f"(N_total; {int(fewer.sum())} of the {len(total)} runs are active in fewer, down to "
+            f"{np.min(active / total):.2g} of it): --map N=N_active fits it on the active count"]
+
+
 def design_warnings(table, inputs) -> list[str]:
     """Everything the runs' design says about a fit of a law reading ``inputs``: `table_warnings`, `family_warnings`,
     `ladder_warnings`, `sweep_warnings` and `sparse_count_warnings`, why a curve table's checkpoints are read as runs

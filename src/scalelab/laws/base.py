@@ -99,6 +99,8 @@ class Law:
         ``allocation(p, C) -> {"N_opt", "D_opt", "tokens_per_param", "loss"}`` for natural
         parameters ``p`` and compute ``C`` (arrays that broadcast, e.g. draws ``[S, 1]`` against
         budgets ``[1, K]``). `scalelab.optimal` uses it; laws without one are minimised numerically.
+      active_n: the law's ``N`` is the parameters active per token (a routed or sparse model's), not its total: a fit
+        on runs whose N came from their total count (``N_total``) beside a smaller ``N_active`` is warned about.
     """
 
     name: str
@@ -118,6 +120,7 @@ class Law:
     linear: tuple[str, ...] = ()
     fit_options: Mapping[str, int] = dataclasses.field(default_factory=dict)
     allocation: Callable | None = None
+    active_n: bool = False
 
     def solver_settings(self, keep=None, screen_iter=None, max_iter=None) -> tuple[int, int, int]:
         """(keep, screen_iter, max_iter): the caller's, else the law's `fit_options`, else 64, 4, 200."""

@@ -114,6 +114,7 @@ CLARK2022_ROUTED = Law(
         "clark2022_sbase": {"a": -0.082, "b": -0.108, "c": 0.009, "d": 1.104, "E_start": 1.847, "E_max": 314.478},
     },
     citation="Clark et al. 2022, 'Unified Scaling Laws for Routed Language Models', arXiv 2202.01169, Eq. 1/Table 3",
+    active_n=True,
     conventions=("N: dense parameters seen per token (Clark's dense_parameter_count, i.e. active); E: number of "
                  "experts (1 = dense); D fixed at 130B tokens (final step). Logarithms are base 10 for L, N and Ê "
                  "(the paper does not state the base; base 10 is the one under which the published d = 1.104 gives "

@@ -35,6 +35,7 @@ HOSSAIN2025_SPARSE = Law(
         "abnar": {"e": 0.57, "a": 8.26, "b": 6324.82, "c": 3.57, "alpha": 0.08, "beta": 0.40, "gamma": 1.19},
     },
     citation="Hossain, Wu, Taylor, Jannesari 2025, arXiv 2508.06617, Eq. 7 (form from the authors' code)",
+    active_n=True,
     conventions=("N: active (non-zero) parameters, i.e. N_total*(1-S); D: training tokens; S: sparsity in [0,1) "
                  "(MoE: 1 - active/total). At S = 0 the law is exactly Chinchilla e + a/N^alpha + b/D^beta."),
     description="Generalised dense+sparse law e(1-S)^gamma + (a(1-S)^alpha + cS)/N^alpha + b/D^beta.",

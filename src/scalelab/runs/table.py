@@ -336,7 +336,7 @@ def from_dataframe(df: pd.DataFrame, source: str = "<DataFrame>", *, columns: Ma
             if ok(alt):
                 df["N"] = df[alt]
                 sources["N"] = (alt,)
-                notes.append(f"N taken from {alt} (the law's N convention: {alt})" + (
+                notes.append(f"N taken from {alt} (no column is N; the {alt[2:]} parameter count)" + (
                     "; laws that define N as the active parameters (clark2022_routed, hossain2025_sparse) read it "
                     "too: --map N=N_active for those" if alt == "N_total" and ok("N_active") else ""))
                 break
