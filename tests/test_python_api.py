@@ -194,6 +194,13 @@ def test_variants_refuse_what_would_silently_reweight(runs):
             scalelab.variants.from_table(runs, pd.DataFrame({"filter": [bad]}))
     ok = scalelab.variants.from_table(runs, pd.DataFrame({"filter": ["N < 3e8"]}))
     assert ok["chinchilla"].weights.sum() == (runs["N"] < 3e8).sum()
+    # a filter written with the file's own column names (read as N and D) says what to write (a new-user trial,
+    # twenty-sixth session: "name 'params' is not defined"); a name that is no column lists the columns
+    exported = runs.rename(columns={"N": "params", "D": "tokens"})
+    with pytest.raises(ValueError, match="read under their canonical names: write N for params, D for tokens"):
+        scalelab.variants.from_table(exported, pd.DataFrame({"filter": ["params < 3e8 and tokens > 1e9"]}))
+    with pytest.raises(ValueError, match=r"the run table's columns are \['N', 'D',"):
+        scalelab.variants.from_table(runs, pd.DataFrame({"filter": ["width < 3"]}))
     from scalelab.fit.many import percentile_intervals
 
     draws = pd.DataFrame({"alpha": np.linspace(0.3, 0.4, 101)})

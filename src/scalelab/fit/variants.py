@@ -200,6 +200,22 @@ def fixed_grid(runs, grid: dict[str, Sequence[float]]) -> Variants:
     return _make(np.ones((len(combos), n)), info, fixed=fixed)
 
 
+def _read_as(filt: str, table) -> str:
+    """What a filter's names that are no column of the run table were read as (``params`` is the table's ``N``),
+    or the table's columns: a filter is evaluated on the columns under their canonical names."""
+    import re
+
+    from scalelab.runs.columns import alias
+
+    unknown = [w for w in dict.fromkeys(re.findall(r"[A-Za-z_]\w*", filt))
+               if w not in table.df.columns and w not in ("and", "or", "not", "in", "True", "False")]
+    read = {w: alias(w) for w in unknown if alias(w) in table.df.columns}
+    if read:
+        return ("; the run table's columns are read under their canonical names: write "
+                + ", ".join(f"{c} for {w}" for w, c in read.items()))
+    return f"; the run table's columns are {list(table.df.columns)}" if unknown else ""
+
+
 def from_table(runs, spec: pd.DataFrame) -> dict[str, Variants]:
     """Variants from a table (one row per variant), grouped by law.
 
@@ -220,7 +236,7 @@ def from_table(runs, spec: pd.DataFrame) -> dict[str, Variants]:
             try:
                 keep = table.df.eval(filt)
             except Exception as err:
-                raise ValueError(f"variant row {i}: cannot evaluate filter {filt!r}: {err}") from err
+                raise ValueError(f"variant row {i}: cannot evaluate filter {filt!r}: {err}{_read_as(filt, table)}") from err
             keep = np.asarray(keep)
             if keep.shape != (len(table),) or keep.dtype != bool:  # "N" or "D / N" would become the weights
                 raise ValueError(f"variant row {i}: filter {filt!r} is not a condition on each run (it gives "
