@@ -550,3 +550,30 @@ def test_unique_tokens_written_U_and_a_batch_size_with_a_space_are_read():
     # any canonical name of more than one letter, spelled in another case: 'LR', 'Density', 'U_d'
     spelled = scalelab.read(runs.drop(columns="U").assign(LR=3e-4, U_d=runs["U"]))
     assert {"lr", "U_D"} <= set(spelled.columns) and "column 'LR' read as 'lr'" in spelled.notes
+
+
+def test_checkpoints_named_by_a_column_of_the_tables_own_are_pointed_out():
+    """Clark's curves: ``hyper_id`` names each run, ``step`` its checkpoints, and two runs share every input (a router
+    setting the reader does not know tells them apart), so no run is implied. Every row was fitted as a finished run,
+    step-0 losses of 10.7 included, with no word of steps (a new-user trial, twenty-sixth session). The warning names
+    the column; mapped to run_id, the table reads as learning curves, and each run's last checkpoint is its loss."""
+    rng = np.random.default_rng(1)
+    rows = []
+    for run, (N, E) in enumerate([(1e8, 1), (1e8, 8), (1e8, 8), (4e8, 1), (4e8, 8), (4e8, 8)]):
+        final = 1.8 + 400 / N ** 0.34 * E ** -0.05 + 0.01 * rng.standard_normal()
+        for step in (0, 1000, 2000, 4000):
+            rows.append({"hyper_id": 100 + run, "seed": 42, "step": step, "num_experts": E,
+                         "total_parameter_count": N, "router": "s" if run % 3 == 2 else "h",
+                         "loss_validation": final + (10.8 - final) * 0.3 ** (step / 500)})
+    df = pd.DataFrame(rows)
+    runs = scalelab.read(df)
+    assert "run_id" not in runs.columns and len(runs.final_points()) == 24
+    assert ("look like the checkpoints of 6 runs named by column 'hyper_id'" in runs.checkpoints
+            and "--map run_id=hyper_id" in runs.checkpoints)
+    curves = scalelab.read(df, columns={"run_id": "hyper_id"})
+    final = curves.final_points()
+    assert len(final) == 6 and curves.checkpoints is None
+    np.testing.assert_allclose(np.sort(final.column("loss")), np.sort(df.loc[df["step"] == 4000, "loss_validation"]))
+    # a sweep whose step counts each run's total steps (one row per run) names no column
+    sweep = df[df["step"] == 4000].assign(step=[4000, 8000, 4000, 8000, 4000, 8000])
+    assert scalelab.read(sweep).checkpoints is None

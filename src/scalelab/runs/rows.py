@@ -124,6 +124,42 @@ def growing_checkpoints(df: pd.DataFrame, invalid: Mapping, lines: Mapping | Non
             f"each row is a run of its own, drop step")
 
 
+def run_column(df: pd.DataFrame, invalid: Mapping) -> str | None:
+    """The warning for ``step`` rows without ``run_id`` that a column of the table's own names as runs' checkpoints
+    (Clark's ``hyper_id``): each of its values holds several rows at distinct steps, in step order, whose loss falls.
+    The rows are read as runs of their own, each at its full D; the warning names the column to map to run_id.
+    None when no column reads so. Never reinterprets."""
+    if "step" not in df.columns or "run_id" in df.columns or "step" in invalid or "loss" in invalid:
+        return None
+    flat = df.reset_index(drop=True)
+    step, loss = numbers(flat["step"]).to_numpy(float), numbers(flat["loss"]).to_numpy(float)
+    for c in flat.columns:  # the table's own columns (canonical ones and losses are what the runs are, not who)
+        if c in NUMERIC or c in ("family", "step") or "loss" in str(c).lower():
+            continue
+        codes = pd.factorize(as_text(flat[c]))[0]
+        sizes = np.bincount(codes)
+        if len(sizes) < 2 or sizes.max() < 2 or len(sizes) > len(flat) / 2:
+            continue
+        order = np.lexsort((np.arange(len(flat)), codes))  # each value's rows, in the table's order
+        same = np.diff(codes[order]) == 0
+        grows = np.all(np.diff(step[order])[same] > 0)
+        first = np.r_[0, np.flatnonzero(~same) + 1]
+        last = np.r_[first[1:] - 1, len(order) - 1]
+        falls = np.mean(loss[order][last] < loss[order][first]) >= 0.9
+        if grows and falls:
+            return (f"column 'step' without 'run_id': each row is fitted as a finished run at its full D, but the rows "
+                    f"look like the checkpoints of {len(sizes)} runs named by column {str(c)!r} (each of its values "
+                    f"holds rows at growing steps, its loss falling): --map run_id={c} reads them as learning curves "
+                    f"(a final-loss law then reads each run's last checkpoint)")
+    return None
+
+
+def checkpoint_warning(df: pd.DataFrame, invalid: Mapping, lines: Mapping | None = None) -> str | None:
+    """Why ``step`` rows without ``run_id`` look like checkpoints read as finished runs (`growing_checkpoints`,
+    `run_column`), or None."""
+    return growing_checkpoints(df, invalid, lines) or run_column(df, invalid)
+
+
 # A loss above LOSS_MAX is a run that diverged (not a unit mistake) when such values are at most this share of the
 # table and every other loss is below LOSS_MAX / 2 (a real loss in nats: ln of a 50k vocabulary is 10.8); a perplexity
 # or bits x 1000 column has many values above it, or its others near it.

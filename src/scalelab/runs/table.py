@@ -52,7 +52,7 @@ from scalelab.levels import is_count
 from scalelab.runs.amounts import AMOUNT_COLUMNS, derived_amounts
 from scalelab.runs.columns import (LOSS_MAX, NUMERIC, POSITIVE, RANGES, RunTableError, canonical_names,
                                    duplicate_columns, map_columns, numbers)
-from scalelab.runs.rows import (conflicting_losses, diverged, empty_cells, growing_checkpoints, implied_runs,
+from scalelab.runs.rows import (checkpoint_warning, conflicting_losses, diverged, empty_cells, implied_runs,
                                 named_rows, no_result, one_letter_amount, repeated_rows, sort_curves, split_rows)
 
 # An old proxy sweep table: the columns (any one of a group) that only the proxy trainer writes
@@ -327,7 +327,7 @@ def from_dataframe(df: pd.DataFrame, source: str = "<DataFrame>", *, columns: Ma
             # warning of every fit (seeds, or a resumed run, written without run_id)
             not_curves = (f"{conflicting}. The table has a 'step' column: these look like the checkpoints of runs "
                           f"(seeds, or a resumed run) read as finished runs at their full D; give each run a run_id")
-    not_curves = not_curves or (None if curve or implied else growing_checkpoints(df, invalid, line_of))
+    not_curves = not_curves or (None if curve or implied else checkpoint_warning(df, invalid, line_of))
     ok = lambda c: c in df.columns and c not in invalid  # noqa: E731
     given = set(df.columns) - ({"run_id"} if implied else set())
     sources = {}
