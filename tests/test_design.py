@@ -22,6 +22,9 @@ def test_parse_target_grammar_and_errors():
     t = design.parse_target("loss@N=1e9,D=2e10")
     assert t.at == {"N": 1e9, "D": 2e10} and not t.at_compute
     assert design.parse_target("tokens_per_param@C=1e24,E=8").at == {"C": 1e24, "E": 8.0}
+    # counts with a suffix, as --N 7B and a table's cells read them (it said "'7B' is not a number")
+    assert design.parse_target("loss@N=7B,D=1.4T").at == {"N": 7e9, "D": 1.4e12}
+    assert design.parse_target("loss@C=3e23,E=8").at == {"C": 3e23, "E": 8.0}
     for bad, msg in [("loss", "look like"), ("ppl@C=1e24", "unknown"), ("N_opt@N=1e9,D=1e10", "budget"),
                      ("loss@C=-1", "positive"), ("loss@C=1e24,N=1e9", "not both"),
                      ("loss@C=abc", "not a number")]:

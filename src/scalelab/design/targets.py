@@ -20,7 +20,7 @@ import numpy as np
 
 from scalelab import laws as _laws
 from scalelab.optimal.frontier import check_law, optimal_log_n
-from scalelab.runs.columns import NUMERIC, alias
+from scalelab.runs.columns import NUMERIC, alias, numbers
 
 QUANTITIES = ("loss", "N_opt", "D_opt", "tokens_per_param")
 
@@ -55,10 +55,9 @@ def parse_target(text: str) -> Target:
             raise ValueError(f"target {text!r}: {part!r} is not NAME=VALUE")
         k, v = (s.strip() for s in part.split("=", 1))
         k = k if k in NUMERIC else (alias(k) or k)  # c=1e24 is C, as a run table's column c is
-        try:
-            at[k] = float(v)
-        except ValueError:
-            raise ValueError(f"target {text!r}: {v!r} is not a number") from None
+        at[k] = float(numbers([v], k).iloc[0])  # a count may carry a suffix (N=7B, D=1.4T), as --N 7B may
+        if np.isnan(at[k]):
+            raise ValueError(f"target {text!r}: {v!r} is not a number (7e9, or 7B)")
         if not (np.isfinite(at[k]) and at[k] > 0):
             raise ValueError(f"target {text!r}: {k} must be positive and finite")
     if "C" in at:
