@@ -475,3 +475,29 @@ def test_what_a_readme_trial_found_in_report_compare_and_bayes(capsys, tmp_path,
     assert rc == 0 and "note: adjust=auto: no sandwich adjustment" in err and "warning: adjust=auto" not in err
     assert err.count("note: C derived") == 1 and "UserWarning" not in err  # it was said twice
     assert "adjust=auto: no sandwich adjustment" in " ".join(json.loads(stdout)["warnings"])
+
+
+def test_params_sources_a_new_user_tried(capsys, tmp_path):
+    """A parameter the law does not have is refused (gamma was ignored), a report's report.json serves --from (its
+    parameters are rows), and clearing a cache that is off says so (it said "from None"). A new-user trial, twenty-sixth
+    session. Reference: the closed form C = 6 N D and Hoffmann's allocation at the same parameters."""
+    rc, out, err = run(capsys, "allocate", "--law", "chinchilla", "--params", json.dumps({**EPOCH, "gamma": 1}),
+                       "--C", "1e20")
+    assert rc == 2 and out == ""
+    assert ("--params: 'gamma' is not a parameter of law 'chinchilla', whose parameters are ['E', 'A', 'B', 'alpha', "
+            "'beta']") in err
+    report_json = tmp_path / "report.json"
+    report_json.write_text(json.dumps({"law": "chinchilla", "params": [
+        {"name": k, "value": v, "lo": None, "hi": None, "fixed": False} for k, v in EPOCH.items()]}))
+    rc, out, err = run(capsys, "allocate", "--from", str(report_json), "--C", "1e22", "--json")
+    assert rc == 0, err
+    got = json.loads(out)
+    ref = scalelab.optimal.chinchilla_allocation(EPOCH, 1e22)
+    np.testing.assert_allclose(got["N_opt"], ref["N_opt"], rtol=1e-9)
+    np.testing.assert_allclose(6 * np.asarray(got["N_opt"]) * np.asarray(got["D_opt"]), 1e22, rtol=1e-9)
+
+
+def test_clearing_a_cache_that_is_off(capsys, monkeypatch):
+    monkeypatch.setenv("SCALELAB_CACHE_DIR", "off")
+    rc, out, _ = run(capsys, "cache", "clear")
+    assert rc == 0 and "nothing to clear" in out and "None" not in out

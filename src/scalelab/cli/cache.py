@@ -26,6 +26,8 @@ def cmd_cache(args) -> int:
             print(f"entries     {out['entries']} ({out['bytes'] / 1e6:.1f} MB; {out['programs']} of them traced programs)")
             print(f"all setups  {len(out['setups'])} ({out['entries_all_setups']} entries, "
                   f"{out['bytes_all_setups'] / 1e6:.1f} MB)")
+    elif out["root"] is None:  # the cache is off: there is no directory to clear
+        print(f"compilation cache: off ({cache.ENV}={cache.info()['env']!r}); nothing to clear")
     else:
         print(f"removed {out['removed_entries']} entries ({out['removed_bytes'] / 1e6:.1f} MB) from {out['root']}")
     return 0

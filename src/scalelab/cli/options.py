@@ -286,7 +286,7 @@ def add_param_source(p) -> None:
     p.add_argument("--law", default=None, metavar="NAME",
                    help=LAW_HELP.format(default="the law a --from file names, else chinchilla"))
     p.add_argument("--params", help='natural parameters as JSON, e.g. \'{"E": 1.8, ...}\'')
-    p.add_argument("--from", dest="fit_json", help="a saved `scalelab fit --json` output")
+    p.add_argument("--from", dest="fit_json", help="a saved `scalelab fit --json` output (or a report's report.json)")
     p.add_argument("--reference", help="a published reference of the law (e.g. hoffmann2022, epoch2024)")
     add_json(p)
 
@@ -301,8 +301,12 @@ def read_fit_json(path, flag: str = "--from") -> dict:
         obj = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise UsageError(f"{flag} {path}: not the JSON of `scalelab fit --json` ({e})") from None
+    rows = obj.get("params") if isinstance(obj, dict) else None
+    if isinstance(rows, list) and all(isinstance(r, dict) and {"name", "value"} <= set(r) for r in rows):
+        obj = {**obj, "params": {r["name"]: r["value"] for r in rows}}  # a report's report.json: one row per parameter
     if not isinstance(obj, dict) or not isinstance(obj.get("params"), dict):
-        raise UsageError(f"{flag} {path}: no 'params' object; give a `scalelab fit --json` output")
+        raise UsageError(f"{flag} {path}: no 'params' object; give a `scalelab fit --json` output (or a report's "
+                         f"report.json)")
     return obj
 
 
@@ -331,6 +335,11 @@ def params_from(args, law, saved: dict | None = None) -> dict:
             raise UsageError(f"--params: not JSON ({e}); write e.g. '{{\"E\": 1.8, \"A\": 406.4, ...}}'") from None
         if not isinstance(params, dict):
             raise UsageError("--params: give a JSON object of parameter values")
+        unknown = [k for k, v in params.items() if k not in law.params and not isinstance(v, dict)]
+        if unknown:  # a typed parameter the law does not have (another law's, or a misspelling) is no silent extra
+            named = ", ".join(repr(k) for k in unknown)
+            raise UsageError(f"--params: {named} {'is not a parameter' if len(unknown) == 1 else 'are not parameters'} "
+                             f"of law {law.name!r}, whose parameters are {list(law.params)}")
         flag = "--params"
     if any(isinstance(v, dict) for v in params.values()):  # a `bayes --json` summary: medians, not one fit
         err(f"note: {flag}: the posterior's per-parameter medians are read as a point fit (they need not lie on the "
