@@ -258,6 +258,24 @@ def test_multipower_fit_forecasts_heldout_schedules(fit_25m):
     assert len(err) == 6 and err["rows"].sum() == len(_load(25, TEST))
 
 
+def test_a_schedule_beyond_the_fitted_runs_is_noted(fit_25m):
+    """The fit records its runs' reach (the 25M runs: 24,000 steps at peak lr 3e-4, thinned from step 2,176), and a
+    schedule beyond it says its predictions extrapolate: 32 steps at peak 1e-2 was "optimised" to 1.78 nats, 1.3
+    below every observed loss, with no note (a new-user trial, twenty-sixth session). Inside the reach, no note."""
+    train = curves.thin(_load(25, TRAIN), 4)
+    last = train.groupby("run_id")["step"].max()
+    span = fit_25m.span
+    assert span == {"steps": [float(last.min()), float(last.max())], "peak_lr": float(train["lr"].max())}
+    assert fit_25m.to_json()["span"] == span
+    saved = json.loads(json.dumps(fit_25m.to_json()))  # a `fit --json` file, as `schedule --from` reads it
+    far = curves.optimize_schedule(saved, 32, 1e-2, 4, knots=8, iterations=50)
+    assert any("32 steps lie outside the fitted runs'" in n for n in far.notes)
+    assert any(f"peak_lr 0.01 is above every fitted run's learning rate (at most {span['peak_lr']:g}" in n
+               for n in far.notes)
+    near = curves.optimize_schedule(saved, int(span["steps"][1]), span["peak_lr"], 100, knots=8, iterations=50)
+    assert not any("extrapolate" in n for n in near.notes)
+
+
 # ----------------------------------------------------------------------------- lr_annealing
 
 def test_lr_annealing_recovers_parameters_and_bootstraps_whole_runs():

@@ -21,6 +21,7 @@ returned instead, with a note.
 from __future__ import annotations
 
 import dataclasses
+from typing import Mapping
 
 import jax
 import jax.numpy as jnp
@@ -111,6 +112,24 @@ def final_loss(fit, lrs, max_knots: int = 8192) -> float:
 
 
 @float64
+def beyond_span(fit, steps: int, peak_lr: float) -> list[str]:
+    """Notes for a schedule outside the fitted runs' reach (``span`` of the fit, `scalelab.fit.api.curve_span`):
+    longer or shorter than every fitted run, or a peak learning rate above theirs. The predictions there extrapolate the
+    law. None said when the fit does not record its reach (a fit saved before it did)."""
+    span = fit.get("span") if isinstance(fit, Mapping) else getattr(fit, "span", None)
+    if not span:
+        return []
+    (shortest, longest), lr = span["steps"], span["peak_lr"]
+    out = []
+    if steps > longest or steps < shortest:
+        out.append(f"{steps} steps lie outside the fitted runs' {shortest:.0f}-{longest:.0f}: the predicted losses "
+                   f"extrapolate the law ({steps / (longest if steps > longest else shortest):.3g}x)")
+    if peak_lr > lr * (1.0 + 1e-9):
+        out.append(f"peak_lr {peak_lr:g} is above every fitted run's learning rate (at most {lr:g}; {peak_lr / lr:.3g}x): "
+                   f"the predicted losses extrapolate the law")
+    return out
+
+
 def optimize_schedule(fit, steps: int, peak_lr: float, warmup: int = 0, *, min_lr: float = 0.0,
                       knots: int = 512, iterations: int = 3000, learning_rate: float = 0.05,
                       baseline_final: float = 0.1, wsd_decay: float = 0.2) -> ScheduleResult:
@@ -198,6 +217,7 @@ def optimize_schedule(fit, steps: int, peak_lr: float, warmup: int = 0, *, min_l
     if end > baseline_final * peak_lr * (1.0 + 1e-9):  # the same rate up to rounding: nothing to say
         notes.append(f"the cosine and WSD baselines decay to min_lr={end:g} (not {baseline_final:g} x peak_lr = "
                      f"{baseline_final * peak_lr:g}), the bound the optimised schedule obeys")
+    notes += beyond_span(fit, steps, peak_lr)
     best = min(baselines, key=lambda k: predicted[k])
     source = "optimised"
     if predicted[best] < predicted["optimised"]:

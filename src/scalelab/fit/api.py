@@ -18,6 +18,7 @@ from scalelab.fit import screen as _screen
 from scalelab.fit.multistart import multistart
 from scalelab.fit.outliers import outlier_warnings
 from scalelab.fit import identify as _identify
+from scalelab.labels import as_text
 from scalelab.laws.base import is_curve_law
 from scalelab.fit.problem import fitted_runs, prepare, prepare_data, table_for  # noqa: F401  (prepare_data, table_for: kept importable here)
 from scalelab.programs import call_timed, float64, per_law
@@ -56,6 +57,9 @@ class FitResult:
         from the fit (`scalelab.fit.outliers`). ``scalelab fit --json`` prints the same list.
       log_residuals: ``log L_pred - log L`` of each run at ``params``, in the table's row order
         (runs of weight 0 included).
+      span: a curve law's reach in its runs: ``{"steps": [shortest, longest] final step of a fitted run,
+        "peak_lr": largest learning rate}`` (`scalelab.curves.optimize_schedule` notes a schedule beyond it); None for
+        other laws.
     """
 
     law: _laws.Law
@@ -78,6 +82,7 @@ class FitResult:
     warnings: tuple = ()
     log_residuals: np.ndarray | None = dataclasses.field(default=None, compare=False, repr=False)
     n_rows: int | None = None
+    span: dict | None = None
 
     def __post_init__(self):
         if self.n_rows is None:  # a result built without it: one row per run
@@ -105,6 +110,7 @@ class FitResult:
             "seconds": float(self.seconds),
             "compile_seconds": float(self.compile_seconds),
             "warnings": list(self.warnings),
+            **({"span": self.span} if self.span is not None else {}),
         }
 
 
@@ -286,5 +292,14 @@ def fit(runs, law="chinchilla", *, objective: str = "huber", delta: float = 1e-3
         warnings=tuple(unconverged + _identify.design_warnings(table, law.inputs) + _identify.active_count_warnings(table, law)
                        + _identify.parameter_warnings(law, u)
                        + outlier_warnings(table, log_residuals, data["w"], n_free=int(free.sum()))),
-        log_residuals=log_residuals,
+        log_residuals=log_residuals, span=curve_span(table) if is_curve_law(law) else None,
     )
+
+
+def curve_span(table) -> dict | None:
+    """The fitted runs' reach (`FitResult.span`): the shortest and longest run (its last step) and the largest
+    learning rate; None without ``run_id``, ``step`` and ``lr``."""
+    if not {"run_id", "step", "lr"} <= set(table.df.columns):
+        return None
+    last = table.df.groupby(as_text(table.df["run_id"]), sort=False)["step"].max().astype(float)
+    return {"steps": [float(last.min()), float(last.max())], "peak_lr": float(table.df["lr"].astype(float).max())}
