@@ -47,3 +47,12 @@ def test_demo_leaves_a_users_report_directory_alone(tmp_path, monkeypatch, capsy
     assert cli.main(["report", "runs.csv", "--out", ""]) == 2
     assert "--out '': give the directory" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["scalelab-demo-report"]
+
+
+def test_demo_help_says_where_the_report_goes(capsys):
+    """`demo` writes ./scalelab-demo-report/ into the current directory; its help did not say so (a new-user trial)."""
+    from scalelab.cli.demo import REPORT_DIR
+
+    with pytest.raises(SystemExit):
+        cli.main(["demo", "--help"])
+    assert f"./{REPORT_DIR}/" in " ".join(capsys.readouterr().out.split())

@@ -200,6 +200,9 @@ def cmd_demo(args) -> int:
 
 
 def add_commands(sub) -> None:
-    p = sub.add_parser("demo", help="fit and forecast on the built-in run table")
+    p = sub.add_parser("demo", help="fit and forecast on the built-in run table",
+                       description=f"Fit and forecast on the built-in run table, and write an HTML report to "
+                                   f"./{REPORT_DIR}/ in the current directory (not with --json). A directory of that "
+                                   f"name holding anything but an earlier demo report is left untouched.")
     add_json(p)
     p.set_defaults(func=cmd_demo)
