@@ -336,7 +336,7 @@ def _set_losses(df, rename: dict, reading: dict, notes: list, clash: dict, sourc
     if read is None:
         rename[named[0]] = "loss"  # read, and refused when used, naming them all
     clash["loss"] = (f"{source}: columns {given} may each be the loss ({'a training loss and ' if read else ''}"
-                     f"evaluation losses on several sets); name the one to forecast (--map loss=COLUMN, or "
+                     f"evaluation losses on several sets); name the one to fit or forecast (--map loss=COLUMN, or "
                      f"read(..., columns={{'loss': ...}}))")
     return notes
 
