@@ -141,6 +141,23 @@ def _law_of(law, fit, posterior):
 
 
 @float64
+def check_covariance(Sigma: np.ndarray, g: np.ndarray, law, fit=None) -> None:
+    """A ValueError when the parameters' covariance is no covariance the target's variance can be read from (not
+    positive semi-definite, or the target's variance ``g' Sigma g`` not a positive number): the Gauss-Newton information
+    is singular, as when the runs do not determine a parameter the target depends on (every run at one N, D a
+    function of N). Every suggestion would then rank runs by a negative or infinite variance."""
+    S = np.asarray(Sigma, float)
+    ev = np.linalg.eigvalsh(0.5 * (S + S.T)) if np.all(np.isfinite(S)) else np.array([np.nan])
+    var = float(g @ S @ g) if np.all(np.isfinite(S)) else np.nan
+    if np.all(np.isfinite(ev)) and ev.min() >= -1e-9 * max(ev.max(), 0.0) and np.isfinite(var) and var > 0:
+        return
+    said = "; ".join(fit.warnings) if fit is not None and fit.warnings else ""
+    raise ValueError(f"the {law.name} fit's Laplace covariance is singular (the target's variance is {var:.3g}): the runs "
+                     f"do not determine the parameters the target depends on, so no new run can be ranked by how much "
+                     f"it narrows it" + (f". The fit says: {said}" if said else "") + ". Add runs that vary what the "
+                     f"warnings name, or hold the undetermined parameters fixed (fixed=..., --fix NAME=VALUE)")
+
+
 def laplace_state(law, theta, x, y, w, free=None, prior_cov=None):
     """Gauss-Newton posterior of the unconstrained parameters at ``theta`` from runs ``x, y, w``.
 
@@ -295,6 +312,7 @@ def suggest(runs, law=None, target: str | Target = "loss@C=1e24", *, budget: flo
     Sigma, sigma = laplace_state(law, theta, data["x"], data["y"], data["w"], free, prior_cov)
     value, g = T_and_grad(theta)
     g = np.asarray(g, float) * free
+    check_covariance(Sigma, g, law, None if posterior is not None else fit)
     cost_fn = flops if cost is None else cost
     if candidates is None:
         cand = candidate_pool(budget, min_fraction=min_fraction, tokens_per_param=tokens_per_param)
@@ -369,5 +387,5 @@ def suggest(runs, law=None, target: str | Target = "loss@C=1e24", *, budget: flo
                       method, float(np.sqrt(max(var_greedy, 0.0))), time.perf_counter() - t0, tuple(said))
 
 
-__all__ = ["Suggestion", "suggest", "candidate_pool", "flops", "laplace_state", "sequential_variance",
+__all__ = ["Suggestion", "suggest", "candidate_pool", "flops", "laplace_state", "check_covariance", "sequential_variance",
            "gradient_design", "separation", "MIN_SEPARATION"]
