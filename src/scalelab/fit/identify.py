@@ -196,36 +196,41 @@ def sweep_warnings(table, inputs) -> list[str]:
             f"scalelab forecast does so by default)"]
 
 
+def _active_below_total(table, inputs) -> tuple[int, int, float] | None:
+    """``(runs active in fewer parameters than N, runs, smallest active / total)`` when N is the runs' total count
+    (taken from ``N_total``), a law reading ``inputs`` reads N, and some runs' ``N_active`` lies below it; else None."""
+    if ("N" not in inputs or table.sources.get("N") != ("N_total",) or "N_active" not in table.columns
+            or "N_active" in table.invalid):
+        return None
+    total, active = table.column("N"), table.column("N_active")
+    fewer = active < total * (1.0 - 1e-6)
+    return (int(fewer.sum()), len(total), float(np.min(active / total))) if fewer.any() else None
+
+
 def sparse_count_warnings(table, inputs) -> list[str]:
     """A warning when N is the runs' total count (taken from ``N_total``), some runs are active in fewer parameters
     (``N_active`` below it: MoE or sparse runs) and the law reads no experts or sparsity (``inputs``): it takes each
     such run as a dense model of its total count."""
-    if ("N" not in inputs or table.sources.get("N") != ("N_total",) or "N_active" not in table.columns
-            or "N_active" in table.invalid or {"E", "S", "k", "G", "N_active"} & set(inputs)):
+    below = None if {"E", "S", "k", "G", "N_active"} & set(inputs) else _active_below_total(table, inputs)
+    if below is None:
         return []
-    total, active = table.column("N"), table.column("N_active")
-    fewer = active < total * (1.0 - 1e-6)
-    if not fewer.any():
-        return []
-    return [f"N is the runs' total parameter count (N_total), and {int(fewer.sum())} of the {len(total)} runs are "
-            f"active in fewer (N_active down to {np.min(active / total):.2g} of it: MoE or sparse runs), but no law "
-            "here reads their experts or sparsity: each such run is taken as a dense model of its total count; --map "
-            "N=N_active reads the active count, and an experts column (E) makes the MoE laws candidates"]
+    n, of, least = below
+    return [f"N is the runs' total parameter count (N_total), and {n} of the {of} runs are active in fewer (N_active "
+            f"down to {least:.2g} of it: MoE or sparse runs), but no law here reads their experts or sparsity: each "
+            "such run is taken as a dense model of its total count; --map N=N_active reads the active count, and an "
+            "experts column (E) makes the MoE laws candidates"]
 
 
 def active_count_warnings(table, law) -> list[str]:
     """A warning when ``law`` defines N as the parameters active per token (`Law.active_n`) and the runs' N is their
     total count (taken from ``N_total``) while their ``N_active`` is smaller: the law is fitted to the wrong count."""
-    if (not law.active_n or "N" not in law.inputs or table.sources.get("N") != ("N_total",)
-            or "N_active" not in table.columns or "N_active" in table.invalid):
+    below = _active_below_total(table, law.inputs) if law.active_n else None
+    if below is None:
         return []
-    total, active = table.column("N"), table.column("N_active")
-    fewer = active < total * (1.0 - 1e-6)
-    if not fewer.any():
-        return []
+    n, of, least = below
     return [f"{law.name} defines N as the parameters active per token, and the runs' N is their total count "
-            f"(N_total; {int(fewer.sum())} of the {len(total)} runs are active in fewer, down to "
-            f"{np.min(active / total):.2g} of it): --map N=N_active fits it on the active count"]
+            f"(N_total; {n} of the {of} runs are active in fewer, down to {least:.2g} of it): --map N=N_active fits "
+            f"it on the active count"]
 
 
 def design_warnings(table, inputs) -> list[str]:
