@@ -127,3 +127,18 @@ def test_sigkill_mid_run_and_mid_write_through_the_cli(tmp_path):
     assert sorted(df["run_id"]) == sorted(ids) and df["run_id"].is_unique and len(pd.read_csv(out)) == len(ids)
     assert atomic.temp_files(out) == [] and sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
     assert stat.S_IMODE(out.stat().st_mode) == 0o640
+
+
+def test_a_sweep_written_in_shards_is_named_when_its_file_is_missing(tmp_path, capsys):
+    """`proxy sweep --shard i/n --out sh.csv` writes sh.shard0of2.csv, ...; `fit sh.csv` said only "no such file"
+    while `proxy show sh.csv` found them (a new-user trial, twenty-sixth session)."""
+    from scalelab.cli import main
+
+    for i in range(2):
+        (tmp_path / f"sh.shard{i}of2.csv").write_text("N,D,loss\n1e8,2e9,3.1\n")
+    assert main(["fit", str(tmp_path / "sh.csv")]) == 2
+    err = capsys.readouterr().err
+    assert "no such file; a sharded sweep wrote its runs to sh.shard0of2.csv, sh.shard1of2.csv" in err
+    assert f"scalelab.proxy.read_runs({str(tmp_path / 'sh.csv')!r})" in err
+    assert main(["fit", str(tmp_path / "other.csv")]) == 2
+    assert capsys.readouterr().err.strip().endswith("other.csv: no such file")

@@ -108,6 +108,20 @@ def _preamble_blanked(text: str) -> str:
     return "\n" * i + "\n".join(lines[i:]) if i else text
 
 
+def _shards_of(p: Path) -> str:
+    """What to do when a missing file was written in shards by ``scalelab proxy sweep --shard i/n`` (files
+    ``<stem>.shard<i>of<n><suffix>`` beside it), else ''."""
+    import glob
+
+    found = sorted(glob.glob(str(p.with_name(f"{glob.escape(p.stem)}.shard*of*{p.suffix}"))))
+    if not found:
+        return ""
+    shown = ", ".join(Path(f).name for f in found[:4]) + (", ..." if len(found) > 4 else "")
+    return (f"; a sharded sweep wrote its runs to {shown}: `scalelab proxy show {p}` lists them together, and "
+            f"scalelab.proxy.read_runs({str(p)!r}) reads them as one table (write it to a file to fit it), or give one "
+            f"shard's file")
+
+
 def read_frame(path: str | os.PathLike, *, sep: str | None = None) -> pd.DataFrame:
     """A CSV or parquet file as a raw DataFrame (no validation).
 
@@ -118,7 +132,7 @@ def read_frame(path: str | os.PathLike, *, sep: str | None = None) -> pd.DataFra
     """
     p = Path(path)
     if not p.exists():
-        raise RunTableError(f"{p}: no such file")
+        raise RunTableError(f"{p}: no such file" + _shards_of(p))
     if p.is_dir():
         raise RunTableError(f"{p}: is a directory, not a CSV or parquet file")
     if p.stat().st_size == 0:
