@@ -135,6 +135,11 @@ def test_an_evaluation_loss_on_a_named_set_is_the_loss_when_it_is_the_tables_onl
     np.testing.assert_array_equal(alone.column("loss"), loss)
     std = scalelab.read(runs.assign(loss=loss, **{"eval/c4/loss_std": 0.01}))  # a statistic of a loss is no loss
     np.testing.assert_array_equal(std.column("loss"), loss)
+    # the bounds of a loss's interval are no losses either: Gadre's over-training export holds loss_c4_val beside
+    # loss_upper_c4_val and loss_lower_c4_val, and the refusal named all three (a new-user trial, twenty-sixth session)
+    bounds = scalelab.read(runs.assign(loss_c4_val=loss, loss_upper_c4_val=loss + 0.01, loss_lower_c4_val=loss - 0.01,
+                                       **{"C4 Eval Loss (95% CI min)": loss - 0.02}))
+    np.testing.assert_array_equal(bounds.column("loss"), loss)
 
 
 def test_counts_named_with_a_power_of_ten_and_a_data_size_are_read():

@@ -73,7 +73,7 @@ def perplexity_name(name) -> bool:
 _EVAL = {"eval", "evaluation", "val", "valid", "validation", "test", "heldout", "dev"}
 _NOT_A_LOSS = {"std", "stderr", "sem", "var", "variance", "max", "delta", "diff", "ratio", "grad", "norm", "aux",
                "router", "balance", "z", "weight", "per", "rate", "count", "step", "steps", "time", "train",
-               "training"}
+               "training", "upper", "lower", "bound", "ci", "min", "conf", "confidence"}
 
 
 def named_set_loss(name) -> bool:
