@@ -259,3 +259,25 @@ def test_isoflop_carries_the_tables_notes():
     twin = df.iloc[[3]].assign(loss=df["loss"].iloc[3] * 1.3)  # a second ladder's run at the same N, D, C
     iso = scalelab.isoflop(pd.concat([df, twin], ignore_index=True), approach3=None, n_boot=10)
     assert any("apart" in n for n in iso.notes) and iso.to_json()["notes"] == list(iso.notes)
+
+
+def test_the_schedule_optimiser_and_the_laplace_state_run_in_float64():
+    """Both are `float64` functions (the published optima need it); a helper inserted above each took its decorator
+    in this session's first version, and the optimiser then ran in float32 (JAX warned, the suite still passed)."""
+    import warnings
+
+    from scalelab import curves, laws
+
+    p = laws.get("multipower").reference["luo2025_100M"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        res = curves.optimize_schedule({"law": "multipower", "params": p}, 200, 3e-4, 10, knots=16, iterations=20)
+    assert res.lrs.dtype == np.float64 and res.predicted["optimised"] <= res.predicted["cosine"]
+    from scalelab.design.next_runs import laplace_state
+
+    law = laws.get("chinchilla")
+    N, D = np.geomspace(1e8, 1e10, 8), np.geomspace(2e9, 2e11, 8)[::-1]
+    theta = law.flatten({k: np.asarray(v) for k, v in law.to_unconstrained(law.reference["hoffmann2022"]).items()})
+    y = np.log(np.asarray(law.predict(law.reference["hoffmann2022"], {"N": N, "D": D}))) + 0.01 * np.sin(np.arange(8))
+    Sigma, sigma = laplace_state(law, theta, {"N": N, "D": D}, y, np.ones(8))
+    assert Sigma.dtype == np.float64 and np.all(np.linalg.eigvalsh(Sigma) > 0) and sigma > 0

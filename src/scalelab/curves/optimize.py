@@ -111,7 +111,6 @@ def final_loss(fit, lrs, max_knots: int = 8192) -> float:
         return float(law.predict({k: jnp.asarray(v, jnp.float64) for k, v in params.items()}, x)[0])
 
 
-@float64
 def beyond_span(fit, steps: int, peak_lr: float) -> list[str]:
     """Notes for a schedule outside the fitted runs' reach (``span`` of the fit, `scalelab.fit.api.curve_span`):
     longer or shorter than every fitted run, or a peak learning rate above theirs. The predictions there extrapolate the
@@ -130,6 +129,7 @@ def beyond_span(fit, steps: int, peak_lr: float) -> list[str]:
     return out
 
 
+@float64
 def optimize_schedule(fit, steps: int, peak_lr: float, warmup: int = 0, *, min_lr: float = 0.0,
                       knots: int = 512, iterations: int = 3000, learning_rate: float = 0.05,
                       baseline_final: float = 0.1, wsd_decay: float = 0.2) -> ScheduleResult:

@@ -140,7 +140,6 @@ def _law_of(law, fit, posterior):
     return _laws.get("chinchilla" if law is None else law)
 
 
-@float64
 def check_covariance(Sigma: np.ndarray, g: np.ndarray, law, fit=None) -> None:
     """A ValueError when the parameters' covariance is no covariance the target's variance can be read from (not
     positive semi-definite, or the target's variance ``g' Sigma g`` not a positive number): the Gauss-Newton information
@@ -158,6 +157,7 @@ def check_covariance(Sigma: np.ndarray, g: np.ndarray, law, fit=None) -> None:
                      f"warnings name, or hold the undetermined parameters fixed (fixed=..., --fix NAME=VALUE)")
 
 
+@float64
 def laplace_state(law, theta, x, y, w, free=None, prior_cov=None):
     """Gauss-Newton posterior of the unconstrained parameters at ``theta`` from runs ``x, y, w``.
 
