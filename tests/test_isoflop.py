@@ -203,7 +203,7 @@ def test_approach3_agrees_on_chinchilla_data(simulated_runs):
 def test_approach3_without_intervals_gives_no_verdict(simulated_runs, capsys, tmp_path):
     """With no resamples the intervals are NaN: the approaches are not compared (``agree`` None), instead of being
     said to agree because no interval could fail to overlap (a new-user trial, twenty-sixth session)."""
-    res = isoflop(simulated_runs, n_boot=0, n_boot_law=0, law_starts=64)
+    res = isoflop(simulated_runs, n_boot=0, n_boot_law=0)  # the CLI's default starts: one compiled fit for both
     assert np.all(np.isnan(res.a_interval)) and res.approach3["agree"] is None
     path = tmp_path / "runs.csv"
     simulated_runs.to_csv(path, index=False)
