@@ -273,3 +273,8 @@ def test_a_law_of_active_parameters_on_the_runs_total_count_is_warned_about():
                                  laws.get("clark2022_routed")) == []
     fit = scalelab.fit(runs, "clark2022_routed", starts=32)
     assert w in fit.warnings
+    # the one list of design warnings says it for the laws fitted (fit, compare, forecast, the posteriors, suggest)
+    from scalelab.fit.identify import design_warnings
+
+    clark = laws.get("clark2022_routed")
+    assert w in design_warnings(runs, clark.inputs, (clark,)) and w not in design_warnings(runs, clark.inputs)

@@ -63,7 +63,7 @@ def _identify_warnings(table, law, theta) -> list[str]:
     from scalelab.fit.identify import design_warnings, parameter_warnings
 
     med = np.median(np.asarray(theta), axis=0)
-    return [*design_warnings(table, law.inputs), *parameter_warnings(law, dict(zip(law.unconstrained_names, med)))]
+    return [*design_warnings(table, law.inputs, (law,)), *parameter_warnings(law, dict(zip(law.unconstrained_names, med)))]
 
 
 def _finish(post, table, law, adjust, notes=()):

@@ -59,9 +59,8 @@ def cmd_fit(args) -> int:
     budgets = floats(args.allocate, "--allocate") if args.allocate else None
     if budgets is not None and not (budgets > 0).all():
         raise UsageError(f"--allocate {args.allocate!r}: compute budgets must be > 0 FLOPs")
-    starts = "auto" if args.starts is None else args.starts  # auto: projection when the law has linear parameters
-    err(f"fitting {law.name} to {runs} ({args.objective}, delta={args.delta}, starts={starts}) ...")
-    res = fit(table, law, objective=args.objective, delta=args.delta, starts=starts, seed=args.seed,
+    err(f"fitting {law.name} to {runs} ({args.objective}, delta={args.delta}, starts={args.starts}) ...")
+    res = fit(table, law, objective=args.objective, delta=args.delta, starts=args.starts, seed=args.seed,
               fixed=fixed, max_iter=args.max_iter)
     err(f"done in {res.seconds:.2f} s (best of {res.n_starts} starts: #{res.best_start}, {res.n_iter} iterations)")
     # the stable contract; its warnings (no convergence, identifiability, outlying runs) are every one printed on
@@ -146,7 +145,7 @@ def cmd_fit_many(args) -> int:
             laws.get(name)  # an unknown name exits 2 listing the known ones, before any fit
     table = read_table(args)
     groups = variants.from_table(table, spec)
-    said = dict.fromkeys(w for law in groups for w in design_warnings(table, laws.get(law).inputs))
+    said = dict.fromkeys(w for law in map(laws.get, groups) for w in design_warnings(table, law.inputs, (law,)))
     for w in said:  # what the runs' design leaves undetermined, as `scalelab fit` says it
         err(f"warning: {w}")
     frames = []

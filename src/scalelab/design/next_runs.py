@@ -146,9 +146,10 @@ def check_covariance(Sigma: np.ndarray, g: np.ndarray, law, fit=None) -> None:
     is singular, as when the runs do not determine a parameter the target depends on (every run at one N, D a
     function of N). Every suggestion would then rank runs by a negative or infinite variance."""
     S = np.asarray(Sigma, float)
-    ev = np.linalg.eigvalsh(0.5 * (S + S.T)) if np.all(np.isfinite(S)) else np.array([np.nan])
-    var = float(g @ S @ g) if np.all(np.isfinite(S)) else np.nan
-    if np.all(np.isfinite(ev)) and ev.min() >= -1e-9 * max(ev.max(), 0.0) and np.isfinite(var) and var > 0:
+    finite = bool(np.all(np.isfinite(S)))
+    ev = np.linalg.eigvalsh(0.5 * (S + S.T)) if finite else None
+    var = float(g @ S @ g) if finite else np.nan
+    if finite and ev.min() >= -1e-9 * max(ev.max(), 0.0) and var > 0:
         return
     said = "; ".join(fit.warnings) if fit is not None and fit.warnings else ""
     raise ValueError(f"the {law.name} fit's Laplace covariance is singular (the target's variance is {var:.3g}): the runs "
@@ -359,7 +360,7 @@ def suggest(runs, law=None, target: str | Target = "loss@C=1e24", *, budget: flo
     rows = pd.DataFrame({"N": N, "D": D, "C": C, "tokens_per_param": D / N,
                          "sd_after": np.sqrt(np.maximum(var[1:], 0.0)), "reduction": red,
                          "reduction_per_flop": red / C})
-    said = list(fit.warnings) if posterior is None else design_warnings(table, law.inputs)
+    said = list(fit.warnings) if posterior is None else design_warnings(table, law.inputs, (law,))
     said += [] if candidates is None else cand.attrs["warnings"]
     lo, hi = table.column("N").min(), table.column("N").max()
     below, above = N < lo / 10, N > hi * 10

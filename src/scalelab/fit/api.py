@@ -252,6 +252,7 @@ def fit(runs, law="chinchilla", *, objective: str = "huber", delta: float = 1e-3
     free, fixed_values = fixed_vectors(law, fixed)
     table, data = prepare(runs, law, weights, n_free=int(free.sum()), dtype=np.dtype(dtype))
     _cache.enable()
+    starts = "auto" if starts is None else starts  # as documented (and as `resolve_starts` reads None)
     projection = isinstance(starts, str) and starts == "auto" and bool(law.linear)
     if projection:
         start_arr = _screen.nonlinear_grid(law, _screen.DEFAULT_POINTS)
@@ -289,8 +290,7 @@ def fit(runs, law="chinchilla", *, objective: str = "huber", delta: float = 1e-3
         fixed={k: float(v) for k, v in (fixed or {}).items()}, conventions=law.conventions,
         notes=table.notes, seconds=time.perf_counter() - t0, compile_seconds=compile_seconds,
         method="projection" if projection else "multistart",
-        warnings=tuple(unconverged + _identify.design_warnings(table, law.inputs) + _identify.active_count_warnings(table, law)
-                       + _identify.parameter_warnings(law, u)
+        warnings=tuple(unconverged + _identify.design_warnings(table, law.inputs, (law,)) + _identify.parameter_warnings(law, u)
                        + outlier_warnings(table, log_residuals, data["w"], n_free=int(free.sum()))),
         log_residuals=log_residuals, span=curve_span(table) if is_curve_law(law) else None,
     )

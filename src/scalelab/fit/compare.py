@@ -170,9 +170,10 @@ def compare(runs, law_names: Sequence[str] | str | None = None, *, holdout_by: s
     rows.sort(key=rank)
     from scalelab.fit.identify import design_warnings
 
-    inputs = sorted({c for r in rows if r["status"] == "ok" for c in fitted[r["law"]].inputs})
+    ok = [fitted[r["law"]] for r in rows if r["status"] == "ok"]
+    inputs = sorted({c for law in ok for c in law.inputs})
     return {"source": table.source, "n_runs": len(table), "holdout": holdout, "objective": objective,
-            "delta": delta, "laws": rows, "warnings": design_warnings(table, inputs) if inputs else []}
+            "delta": delta, "laws": rows, "warnings": design_warnings(table, inputs, ok) if inputs else []}
 
 
 __all__ = ["compare", "compare_one", "holdout_mask"]

@@ -233,9 +233,10 @@ def active_count_warnings(table, law) -> list[str]:
             f"it on the active count"]
 
 
-def design_warnings(table, inputs) -> list[str]:
+def design_warnings(table, inputs, laws=()) -> list[str]:
     """Everything the runs' design says about a fit of a law reading ``inputs``: `table_warnings`, `family_warnings`,
-    `ladder_warnings`, `sweep_warnings` and `sparse_count_warnings`, why a curve table's checkpoints are read as runs
+    `ladder_warnings`, `sweep_warnings`, `sparse_count_warnings` and, for each of ``laws`` (the Laws fitted),
+    `active_count_warnings`, why a curve table's checkpoints are read as runs
     (`RunTable.final_points`), and that rows were read as checkpoints of runs the table did not name (``run_id``
     implied, `scalelab.runs.rows.implied_runs`): what `fit`, `forecast`, the posteriors, `influence` and `suggest`
     report."""
@@ -244,7 +245,8 @@ def design_warnings(table, inputs) -> list[str]:
                "step, if each row is a run of its own (a sweep whose step counts a run's total steps)"]
     design = curve_warnings(table) if {"step", "lr"} <= set(inputs) else table_warnings(table)
     return (design + family_warnings(table, inputs) + ladder_warnings(table, inputs) + sweep_warnings(table, inputs)
-            + sparse_count_warnings(table, inputs) + ([table.checkpoints] if table.checkpoints else [])
+            + sparse_count_warnings(table, inputs) + [w for law in laws for w in active_count_warnings(table, law)]
+            + ([table.checkpoints] if table.checkpoints else [])
             + (implied if "run_id" in table.derived and not table.checkpoints else []))
 
 

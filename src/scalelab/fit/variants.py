@@ -209,7 +209,7 @@ def _read_as(filt: str, table) -> str:
 
     unknown = [w for w in dict.fromkeys(re.findall(r"[A-Za-z_]\w*", filt))
                if w not in table.df.columns and w not in ("and", "or", "not", "in", "True", "False")]
-    read = {w: alias(w) for w in unknown if alias(w) in table.df.columns}
+    read = {w: c for w in unknown if (c := alias(w)) in table.df.columns}
     if read:
         return ("; the run table's columns are read under their canonical names: write "
                 + ", ".join(f"{c} for {w}" for w, c in read.items()))

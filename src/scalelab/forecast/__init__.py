@@ -302,7 +302,8 @@ def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, 
     told = [c for c in setting_columns(asked) if c not in needed]
     left_out += ([f"the targets give {', '.join(map(str, told))}, which no candidate law reads: ignored; a forecast is "
                   f"of the run a law describes (where the runs hold a sweep, the tuned one)"] if told else [])
-    warnings = (design_warnings(table, needed) + left_out + asked.attrs["warnings"]
+    weighed = [fits[n]["law"] for n, w in weights.items() if w > 0]
+    warnings = (design_warnings(table, needed, weighed) + left_out + asked.attrs["warnings"]
                 + axis_warnings(table, asked, needed) + warnings
                 + strayed_warning(c["strayed"], c["unsettled"]) + weighted_parameter_warnings(fits, weights))
     r_fit = c["weights"] @ details["residuals"]  # log prediction - log loss of every run, stacked

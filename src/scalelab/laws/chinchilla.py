@@ -34,9 +34,11 @@ def _log_predict(u, x):
     return jnp.logaddexp(jnp.logaddexp(terms[0], terms[1]), terms[2])
 
 
-def _allocation(p, C):
-    # Hoffmann et al. 2022, Eq. 4: G = (alpha A / (beta B))^(1/(alpha+beta)),
-    # N_opt = G (C/6)^(beta/(alpha+beta)), D_opt = (C/6)^(alpha/(alpha+beta)) / G.
+def hoffmann_split(p, C):
+    """Hoffmann et al. 2022, Eq. 4, the compute-optimal split of ``E + A/N^alpha + B/D^beta`` under ``C = 6ND``:
+    ``G = (alpha A / (beta B))^(1/(alpha+beta))``, ``N_opt = G (C/6)^(beta/(alpha+beta))``,
+    ``D_opt = (C/6)^(alpha/(alpha+beta)) / G`` (natural ``p``, NumPy scalars or arrays that broadcast with ``C``).
+    Also the split of every law whose loss at fixed C is an increasing function of that one (`skaling`)."""
     # No minimum unless the loss falls with both N and D: an exponent <= 0 gives NaN (a negative one alone gave a
     # finite, negative N_opt), which the callers refuse (`optimal.closed_form.split_error`)
     E, A, B, a, b = (p[k] for k in ("E", "A", "B", "alpha", "beta"))
@@ -61,7 +63,7 @@ CHINCHILLA = Law(
     params=("E", "A", "B", "alpha", "beta"),
     predict=_predict,
     log_predict=_log_predict,
-    allocation=_allocation,
+    allocation=hoffmann_split,
     transforms={"E": positive, "A": positive, "B": positive},
     start_grid=HOFFMANN_GRID,
     start_ranges={

@@ -26,6 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from scalelab.laws.base import Law, positive
+from scalelab.laws.chinchilla import hoffmann_split
 
 # -- skaling ------------------------------------------------------------------------------------
 
@@ -56,12 +57,10 @@ def skaling_allocation(params, C):
     Returns:
       ``(N_opt, D_opt)`` as NumPy float64 arrays (parameters, tokens).
     """
-    A, B, a, b = (np.asarray(params[k], float) for k in ("A", "B", "alpha", "beta"))
-    C = np.asarray(C, float)
-    with np.errstate(invalid="ignore", divide="ignore"):  # an exponent <= 0: no minimum, NaN
-        G = np.where((a > 0) & (b > 0), (a * A / (b * B)) ** (1.0 / (a + b)), np.nan)
-        N = G * (C / 6.0) ** (b / (a + b))
-    return N, C / (6.0 * N)
+    p = {k: np.asarray(params[k], float) for k in ("A", "B", "alpha", "beta")}
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):  # an exponent <= 0: no minimum, NaN
+        out = hoffmann_split({**p, "E": 0.0}, np.asarray(C, float))
+    return out["N_opt"], out["D_opt"]
 
 
 # Starts: Chinchilla's range for the scales and exponents, thinned, crossed with kappa in (0.2, 1.2)

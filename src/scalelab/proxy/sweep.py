@@ -41,6 +41,7 @@ from .config import RunSpec
 from .train import read_schedule, train_run
 
 from scalelab.labels import as_text
+from scalelab.runs.io import shard_files
 
 __all__ = ["sweep", "read_runs", "shard_path", "parse_shard", "append_row", "check_target", "MARKER", "curves_path",
            "legacy_columns"]
@@ -120,8 +121,7 @@ def shard_path(out: str | os.PathLike, shard: tuple[int, int]) -> Path:
 
 
 def _siblings(out: Path) -> list[Path]:
-    pattern = str(out.with_name(f"{glob.escape(out.stem)}.shard*of*{out.suffix}"))
-    return [out] * out.exists() + [Path(p) for p in sorted(glob.glob(pattern))]
+    return [out] * out.exists() + shard_files(out)
 
 
 def _read_one(path: Path) -> pd.DataFrame:

@@ -108,15 +108,21 @@ def _preamble_blanked(text: str) -> str:
     return "\n" * i + "\n".join(lines[i:]) if i else text
 
 
-def _shards_of(p: Path) -> str:
-    """What to do when a missing file was written in shards by ``scalelab proxy sweep --shard i/n`` (files
-    ``<stem>.shard<i>of<n><suffix>`` beside it), else ''."""
+def shard_files(path: str | os.PathLike) -> list[Path]:
+    """The shards of ``path`` that ``scalelab proxy sweep --shard i/n`` writes beside it
+    (``<stem>.shard<i>of<n><suffix>``: `scalelab.proxy.sweep.shard_path`), sorted by name."""
     import glob
 
-    found = sorted(glob.glob(str(p.with_name(f"{glob.escape(p.stem)}.shard*of*{p.suffix}"))))
+    p = Path(path)
+    return [Path(f) for f in sorted(glob.glob(str(p.with_name(f"{glob.escape(p.stem)}.shard*of*{p.suffix}"))))]
+
+
+def _shards_of(p: Path) -> str:
+    """What to do when a missing file was written in shards (`shard_files`), else ''."""
+    found = shard_files(p)
     if not found:
         return ""
-    shown = ", ".join(Path(f).name for f in found[:4]) + (", ..." if len(found) > 4 else "")
+    shown = ", ".join(f.name for f in found[:4]) + (", ..." if len(found) > 4 else "")
     return (f"; a sharded sweep wrote its runs to {shown}: `scalelab proxy show {p}` lists them together, and "
             f"scalelab.proxy.read_runs({str(p)!r}) reads them as one table (write it to a file to fit it), or give one "
             f"shard's file")
@@ -284,4 +290,4 @@ def write(table: RunTable | pd.DataFrame, path: str | os.PathLike) -> None:
         df.to_csv(p, index=False)
 
 
-__all__ = ["read", "read_frame", "write", "is_parquet", "sniff", "PARQUET_SUFFIXES", "without_blank_rows"]
+__all__ = ["read", "read_frame", "write", "is_parquet", "sniff", "PARQUET_SUFFIXES", "without_blank_rows", "shard_files"]

@@ -56,6 +56,21 @@ def one_letter_amount(df: pd.DataFrame, invalid: Mapping, notes: list) -> tuple[
         f"derived from the other two instead (to read {col!r}: --map {target}={col})"]
 
 
+def checkpoint_groups(group: np.ndarray, step: np.ndarray, loss: np.ndarray) -> dict:
+    """Each group of rows (``group`` [n]: 0..G-1, rows in the table's order) read as one run's checkpoints, [G] each:
+    ``rows``; ``ordered``, its steps never fall; ``growing``, they grow at every row; ``spans``, its last step lies
+    above its first; ``falls``, its last row's loss lies below its first's (a NaN step or loss reads as neither)."""
+    order = np.argsort(group, kind="stable")
+    g, s, l = np.asarray(group)[order], np.asarray(step, float)[order], np.asarray(loss, float)[order]
+    rows = np.bincount(g)
+    first = np.r_[0, np.cumsum(rows)[:-1]]
+    last = first + rows - 1
+    inner, ds = g[1:] == g[:-1], np.diff(s)
+    count = lambda bad: np.bincount(g[1:][inner & bad], minlength=len(rows))  # noqa: E731
+    return {"rows": rows, "ordered": count(~(ds >= 0)) == 0, "growing": count(~(ds > 0)) == 0,
+            "spans": s[last] > s[first], "falls": l[last] < l[first]}
+
+
 def implied_runs(df: pd.DataFrame, invalid: Mapping) -> tuple[pd.DataFrame, list[str]]:
     """A ``run_id`` implied for a table with ``step`` but no ``run_id`` whose rows alike in every input but ``step``
     (and ``lr``, a schedule's, and ``C`` beside ``D``, which may count the FLOPs so far) are written in the order of
@@ -74,12 +89,11 @@ def implied_runs(df: pd.DataFrame, invalid: Mapping) -> tuple[pd.DataFrame, list
     sizes = np.bincount(group)
     if not (sizes > 1).any():
         return df, []
-    step, loss = numbers(df["step"]).to_numpy(), numbers(df["loss"]).to_numpy()
-    for g in np.flatnonzero(sizes > 1):  # every multi-row group must read as one run's checkpoints: written in the
-        m = group == g  # order of its steps (a repeated step, as a resumed run writes, is for the curve check to name)
-        s, l = step[m], loss[m]
-        if not (np.all(np.diff(s) >= 0) and s[-1] > s[0] and l[-1] < l[0]):
-            return df, []
+    # every multi-row group must read as one run's checkpoints: written in the order of its steps (a repeated step, as
+    # a resumed run writes, is for the curve check to name), its loss falling
+    ck = checkpoint_groups(group, numbers(df["step"]).to_numpy(), numbers(df["loss"]).to_numpy())
+    if not (ck["ordered"] & ck["spans"] & ck["falls"])[sizes > 1].all():
+        return df, []
     out = df.assign(run_id=[f"run {g}" for g in group])
     return out, [f"column 'step' without 'run_id': {int((sizes > 1).sum())} groups of rows alike in "
                  f"{', '.join(keys)} whose loss falls with step are read as the checkpoints of one run each (run_id "
@@ -140,13 +154,9 @@ def run_column(df: pd.DataFrame, invalid: Mapping) -> str | None:
         sizes = np.bincount(codes)
         if len(sizes) < 2 or sizes.max() < 2 or len(sizes) > len(flat) / 2:
             continue
-        order = np.lexsort((np.arange(len(flat)), codes))  # each value's rows, in the table's order
-        same = np.diff(codes[order]) == 0
-        grows = np.all(np.diff(step[order])[same] > 0)
-        first = np.r_[0, np.flatnonzero(~same) + 1]
-        last = np.r_[first[1:] - 1, len(order) - 1]
-        falls = np.mean(loss[order][last] < loss[order][first]) >= 0.9
-        if grows and falls:
+        ck = checkpoint_groups(codes, step, loss)
+        multi = sizes > 1
+        if ck["growing"][multi].all() and ck["falls"][multi].mean() >= 0.9:
             return (f"column 'step' without 'run_id': each row is fitted as a finished run at its full D, but the rows "
                     f"look like the checkpoints of {len(sizes)} runs named by column {str(c)!r} (each of its values "
                     f"holds rows at growing steps, its loss falling): --map run_id={c} reads them as learning curves "
