@@ -120,3 +120,33 @@ def test_lanes_reach_scipy_least_squares_optimum(problem, converged, x64):
     assert ours_f <= ref_f * (1 + 1e-9)
     np.testing.assert_allclose(ours_f, ref_f, rtol=1e-9)
     np.testing.assert_allclose(ours, ref.x, rtol=1e-5, atol=1e-6)
+
+
+def test_the_first_sweep_from_a_blank_state_is_the_state_at_the_start(problem, x64):
+    """`lm_blank` lanes (objective inf, no system): one `lm_step` stays at the start, counts it as
+    iteration 0 with the initial damping, and holds the objective and gradient of the start:
+    the summed Huber of the law's log residuals computed in NumPy (SciPy's ``huber``) and its
+    gradient by central differences. A start outside the law's domain (a non-finite objective) is
+    done after that sweep, unconverged, where it stands."""
+    law, data, w, delta, free, fixed, starts = problem
+    residual = residual_fn_for(law)
+    d0 = {**data, "w": jnp.asarray(w[0])}
+    theta = np.vstack([starts[:2], np.full((1, starts.shape[1]), np.nan)])  # two starts and a lane off the domain
+    step = jax.jit(lambda t: solver.lm_step(residual, solver.lm_blank(t), d0, "huber", delta[0], jnp.ones(t.shape[1]),
+                                            1e-12, lane_map=solver.lane_vmap))
+    s = jax.device_get(step(jnp.asarray(theta)))
+    np.testing.assert_array_equal(s.it, [0, 0, 0])
+    np.testing.assert_array_equal(s.theta[:2], theta[:2])
+    np.testing.assert_array_equal(s.lam, [1e-3, 1e-3, 8e-3])  # the rejected lane's damping grows
+    np.testing.assert_array_equal(s.done, [False, False, True])
+    assert not s.converged.any() and np.isinf(s.f[2])
+
+    def objective(u):
+        r = np.asarray(residual(jnp.asarray(u), d0))
+        return float(np.sum(w[0] * special.huber(delta[0], r)))
+
+    for lane in range(2):
+        np.testing.assert_allclose(s.f[lane], objective(theta[lane]), rtol=1e-12)
+        h = 1e-6
+        fd = [(objective(theta[lane] + h * e) - objective(theta[lane] - h * e)) / (2 * h) for e in np.eye(theta.shape[1])]
+        np.testing.assert_allclose(s.g[lane], fd, rtol=1e-5, atol=1e-8 * np.max(np.abs(fd)))

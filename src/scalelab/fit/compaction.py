@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 from jax.extend import core as jcore
 
-from scalelab.fit.solver import LMState, _hold, lm_init, lm_step
+from scalelab.fit.solver import LMState, _hold, lm_blank, lm_step
 
 
 class Compaction(NamedTuple):
@@ -133,12 +133,12 @@ def lm_lanes_compact(residual_fn: Callable, theta0, data, data_axes, *, kind="hu
     def advance(s, n, d, dl, fr, lane_map):
         return _advance(residual_fn, s, n, d, dl, fr, lane_map)
 
-    state = lm_init(residual_fn, theta0, data, kind, delta, free, lane_map=group_map)
+    state = lm_blank(theta0)  # its first sweep evaluates the system (`scalelab.fit.solver.lm_blank`)
     width = min(int(compaction.width), L)
     if width >= L:  # nothing to gather: the plain loop
-        return advance(state, max_iter, data, delta, free, group_map)
-    if compaction.first > 0:
-        state = advance(state, int(compaction.first), data, delta, free, group_map)
+        return advance(state, max_iter + 1, data, delta, free, group_map)
+    if compaction.first > 0:  # + 1: the evaluating sweep
+        state = advance(state, int(compaction.first) + 1, data, delta, free, group_map)
     flat = jax.tree.map(lambda a: a.reshape((L,) + a.shape[2:]), state)
 
     # In a round, the residuals' data-only part (e.g. log N of each lane's runs) is computed once,

@@ -122,13 +122,34 @@ def _decrement(H, g):
 
 
 def lm_init(residual_fn, theta, data, kind, delta, free, lam0=1e-3, lane_map=_one_lane):
-    """The LM state at ``theta`` (``[P]``, or ``[*B, P]`` lanes with a ``lane_map``, see `lm_lanes`)."""
+    """The LM state at ``theta`` (``[P]``, or ``[*B, P]`` lanes with a ``lane_map``, see `lm_lanes`).
+
+    The loops here start from `lm_blank` instead, whose first sweep computes this state inside the
+    loop (one copy of the system in the compiled program, not two)."""
     f, g, H, _ = _lane_system(residual_fn, kind, lane_map)(theta, data, delta, free)
     dec = _decrement(H, g)
     f = jnp.where(jnp.isfinite(f), f, jnp.inf)
     lanes = f.shape
     return LMState(theta, f, jnp.full(lanes, lam0, theta.dtype), dec, jnp.zeros(lanes, int),
                    jnp.zeros(lanes, bool), jnp.zeros(lanes, bool), g, H)
+
+
+def lm_blank(theta, lam0=1e-3) -> LMState:
+    """Lanes at ``theta`` (``[*B, P]``) whose system is not evaluated yet: objective ``inf``, gradient 0,
+    curvature the identity, ``it = -1``.
+
+    The first `lm_step` from it takes a zero step, evaluates the residuals and Jacobian at ``theta`` and
+    accepts them (a finite objective beats ``inf``) without changing ``lam``: the state `lm_init` gives,
+    with ``it = 0``, one sweep later. A loop that starts from it holds one copy of the system for XLA to
+    compile (its step) instead of two (`lm_init`'s before the loop and the step's inside it): about
+    half of a fit program's compile time. A lane whose objective is not finite at ``theta`` stays at
+    ``inf`` and is rejected until its damping saturates, as from `lm_init`.
+    """
+    lanes, P = theta.shape[:-1], theta.shape[-1]
+    dtype = theta.dtype
+    return LMState(theta, jnp.full(lanes, jnp.inf, dtype), jnp.full(lanes, lam0, dtype), jnp.full(lanes, jnp.inf, dtype),
+                   jnp.full(lanes, -1, int), jnp.zeros(lanes, bool), jnp.zeros(lanes, bool),
+                   jnp.zeros(theta.shape, dtype), jnp.broadcast_to(jnp.eye(P, dtype=dtype), lanes + (P, P)))
 
 
 def lm_step(residual_fn, state: LMState, data, kind, delta, free, ftol, max_step=2.0,
@@ -154,13 +175,17 @@ def lm_step(residual_fn, state: LMState, data, kind, delta, free, ftol, max_step
     f_trial, g_trial, H_trial, _ = _lane_system(residual_fn, kind, lane_map)(trial, data, delta, free)
     ok = jnp.isfinite(f_trial) & (f_trial < f) & jnp.all(jnp.isfinite(trial), axis=-1)
     keep = lambda new, old: jnp.where(_hold(ok, new), new, old)
-    lam = jnp.where(ok, jnp.maximum(state.lam * 0.3, 1e-9), jnp.minimum(state.lam * 8.0, 1e12))
+    # a lane's first evaluation (from `lm_blank`, objective inf) keeps its damping: `lm_init`'s
+    lam = jnp.where(ok, jnp.where(jnp.isfinite(f), jnp.maximum(state.lam * 0.3, 1e-9), state.lam),
+                    jnp.minimum(state.lam * 8.0, 1e12))
     # Converged when even the full surrogate step from theta would gain less than ftol relative, or
     # when the objective is at rounding level (an exact fit, e.g. noiseless simulated runs: there the
     # decrement is rounding noise too, never ftol below the objective). Done also when damping is
     # saturated and no step improves (a flat valley).
-    converged = (state.decrement <= ftol * jnp.maximum(f, jnp.finfo(f.dtype).tiny)) | (f <= exact_fit_floor(f.dtype))
-    done = converged | (lam >= 1e12)
+    converged = jnp.isfinite(f) & ((state.decrement <= ftol * jnp.maximum(f, jnp.finfo(f.dtype).tiny))
+                                   | (f <= exact_fit_floor(f.dtype)))
+    # done too: a lane whose first evaluation (from `lm_blank`) is not finite, a start outside the law's domain
+    done = converged | (lam >= 1e12) | (~jnp.isfinite(f) & ~ok)
     H_new, g_new = keep(H_trial, H), keep(g_trial, g)
     dec = keep(_decrement(H_trial, g_trial), state.decrement)
     return LMState(keep(trial, theta), keep(f_trial, f), lam, dec, state.it + 1, converged, done, g_new, H_new)
@@ -181,7 +206,7 @@ def lm_run(residual_fn: Callable, theta0, data, *, kind="huber", delta=1e-3, fre
     if ftol is None:
         # float32 sums of a few hundred residuals resolve ~1e-6 relative; ask a bit less.
         ftol = 1e-12 if dtype == jnp.float64 else 1e-5
-    state = lm_init(residual_fn, theta0, data, kind, delta, free)
+    state = lm_blank(theta0)  # its first sweep evaluates the system at theta0 (it -1 -> 0)
 
     def cond(s):
         go = s.it < max_iter
@@ -237,7 +262,7 @@ def lm_lanes(residual_fn: Callable, theta0, data, *, kind="huber", delta=1e-3, f
     free = jnp.asarray(free, dtype)
     if ftol is None:
         ftol = 1e-12 if dtype == jnp.float64 else 1e-5
-    state = lm_init(residual_fn, theta0, data, kind, delta, free, lane_map=lane_map)
+    state = lm_blank(theta0)  # its first sweep evaluates the system at theta0 (it -1 -> 0)
 
     def hold(s):
         return s.done | (s.it >= max_iter)
@@ -254,10 +279,10 @@ def lm_lanes(residual_fn: Callable, theta0, data, *, kind="huber", delta=1e-3, f
             k, s = c
             s = body(s)
             _, top = jax.lax.top_k(-jnp.where(jnp.isfinite(s.f), s.f, jnp.inf), keep)
-            cut = jnp.ones(s.f.shape, bool).at[top].set(False) & (k + 1 == after)  # once, after `after` sweeps
+            cut = jnp.ones(s.f.shape, bool).at[top].set(False) & (k == after)  # once, after `after` sweeps
             return k + 1, s._replace(done=s.done | cut)
 
         return jax.lax.while_loop(lambda c: jnp.any(~hold(c[1])), body_pruned, (0, state))[1]
     if fixed_iter:
-        return jax.lax.fori_loop(0, max_iter, lambda _, s: body(s), state)
+        return jax.lax.fori_loop(0, max_iter + 1, lambda _, s: body(s), state)  # + the evaluating sweep
     return jax.lax.while_loop(lambda s: jnp.any(~hold(s)), body, state)
