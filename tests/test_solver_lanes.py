@@ -150,3 +150,24 @@ def test_the_first_sweep_from_a_blank_state_is_the_state_at_the_start(problem, x
         h = 1e-6
         fd = [(objective(theta[lane] + h * e) - objective(theta[lane] - h * e)) / (2 * h) for e in np.eye(theta.shape[1])]
         np.testing.assert_allclose(s.g[lane], fd, rtol=1e-5, atol=1e-8 * np.max(np.abs(fd)))
+
+
+@pytest.mark.parametrize("keep", [4, 2])
+def test_the_screen_in_chunks_of_kept_lanes_is_the_two_loop_search(problem, x64, keep):
+    """`multistart_variants(chunked=True)` (a CPU's fit_many): 6 starts screened ``keep`` at a time in the
+    polish's loop (4: a padded last chunk; 2: three chunks) pick, polish and report what the two-loop
+    search does: the same kept starts, iterations, objectives and parameters, and every start's
+    screened objective."""
+    law, data, w, delta, free, fixed, starts = problem
+    residual = residual_fn_for(law)
+    run = lambda chunked: jax.device_get(jax.jit(lambda w, d, fr, fx: multistart_variants(  # noqa: E731
+        residual, jnp.asarray(starts), {**data, "w": w}, {"x": None, "y": None, "w": 0}, delta=d, free=fr,
+        fixed=fx, screen_iter=4, keep=keep, max_iter=200, chunked=chunked))(w, delta, free, fixed))
+    one, two = run(True), run(False)
+    np.testing.assert_array_equal(one.best_start, two.best_start)
+    np.testing.assert_array_equal(one.n_iter, two.n_iter)
+    np.testing.assert_array_equal(one.converged, two.converged)
+    np.testing.assert_allclose(one.f, two.f, rtol=1e-12)
+    np.testing.assert_allclose(one.theta, two.theta, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(one.screen_f, two.screen_f, rtol=1e-12)
+    assert one.screen_f.shape == (V, S) and np.isfinite(one.screen_f).all()

@@ -64,11 +64,15 @@ COMPACTION = {"cpu": Compaction(first=0, width=256, sweeps=4)}
 # ... used by default from this many variants: the compacted program takes 2-5x longer to compile, which
 # a few variants' fit does not win back (a 4,000-resample bootstrap: 21.3 -> 3.3 s of fitting)
 COMPACTION_MIN_VARIANTS = 256
+# Platforms whose screen runs keep starts at a time in the polish loop (`multistart_variants`'s ``chunked``):
+# half the LM steps to compile (on the 2-core CPU, the forecast's fit_many programs compile in ~60% of the
+# time; benchmarks/trace_time.py). Not on accelerators, where all starts at once fill the device.
+CHUNKED_SCREEN = ("cpu",)
 
 
 @per_law
 def _program(law, kind, screen_iter, keep, max_iter, batch_size, devices: tuple, compaction=None,
-             rows_per_variant=False):
+             rows_per_variant=False, chunked=False):
     residual = residual_fn_for(law)
     mesh = Mesh(np.array(devices), ("v",))
     # rows_per_variant: x and y carry a leading variant axis (each variant's own runs, see `_variant_rows`)
@@ -78,7 +82,8 @@ def _program(law, kind, screen_iter, keep, max_iter, batch_size, devices: tuple,
         w, delta, free, fixed = per_variant  # [B, ...]: every variant x start of the batch is one LM lane
         return multistart_variants(residual, starts, {"x": x, "y": y, "w": w}, axes,
                                    kind=kind, delta=delta, free=free, fixed=fixed,
-                                   screen_iter=screen_iter, keep=keep, max_iter=max_iter, compaction=compaction)
+                                   screen_iter=screen_iter, keep=keep, max_iter=max_iter, compaction=compaction,
+                                   chunked=chunked)
 
     def local(starts, x, y, w, delta, free, fixed):
         # batches of batch_size variants one after another (memory); the caller pads the
@@ -279,11 +284,14 @@ def fit_many(runs, law="chinchilla", variants: Variants | None = None, *, object
         keep_eff = min(keep, S)
     else:
         keep_eff = min(keep_given, S) if keep_given is not None else (1 if compaction else S)
+    # on a CPU the starts are screened keep at a time in the polish's loop: one LM step to compile, not two
+    # (`scalelab.fit.multistart._chunked_search`); an accelerator screens them all at once
+    chunked = devices[0].platform in CHUNKED_SCREEN
     program = _program(law, objective, screen_iter, keep_eff, max_iter, batch_size, tuple(devices),
-                       compaction=compaction or None, rows_per_variant=rows is not None)
+                       compaction=compaction or None, rows_per_variant=rows is not None, chunked=chunked)
     # scalelab's own law: its traced program is kept on disk (`scalelab.cache`)
     name = _laws.program_name("fit_many", law, objective, screen_iter, keep_eff, max_iter, batch_size,
-                              compaction or None, rows is not None)
+                              compaction or None, rows is not None, chunked)
 
     # device_put, not jnp.asarray: on a NumPy array the latter compiles a small program per shape
     put = lambda a: jax.device_put(np.asarray(a, np_dtype))  # noqa: E731

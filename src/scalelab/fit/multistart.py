@@ -59,7 +59,7 @@ def multistart(residual_fn: Callable, starts, data, *, kind="huber", delta=1e-3,
 
 def multistart_variants(residual_fn: Callable, starts, data, data_axes, *, kind="huber", delta, free, fixed,
                         screen_iter=4, keep=64, max_iter=200, ftol=None,
-                        compaction: Compaction | None = None) -> MultiStartResult:
+                        compaction: Compaction | None = None, chunked: bool = False) -> MultiStartResult:
     """`multistart` for ``V`` variants at once: the same starts, per-variant data and settings.
 
     Every variant x start is one lane of one LM loop (`scalelab.fit.solver.lm_lanes`),
@@ -73,17 +73,21 @@ def multistart_variants(residual_fn: Callable, starts, data, data_axes, *, kind=
       compaction: None runs the polish as one loop over all variants x kept starts; a
         `scalelab.fit.compaction.Compaction` runs it with `scalelab.fit.compaction.lm_lanes_compact`
         (only the lanes still running cost a sweep; the same optimum, to round-off).
+      chunked: screen the starts ``keep`` at a time in the polish's own loop (`_chunked_search`): one
+        copy of the LM step to compile instead of two, the same lanes and result. For a CPU, where
+        ``V x keep`` lanes already fill the cores; with compaction it does not apply.
 
     Returns:
       `MultiStartResult` with a leading variant axis ``[V]`` on every field.
     """
     dtype = starts.dtype
     return _search(residual_fn, starts, data, kind, jnp.asarray(delta, dtype), jnp.asarray(free, dtype),
-                   jnp.asarray(fixed, dtype), screen_iter, keep, max_iter, ftol, data_axes, compaction)
+                   jnp.asarray(fixed, dtype), screen_iter, keep, max_iter, ftol, data_axes, compaction,
+                   chunked=chunked)
 
 
 def _search(residual_fn, starts, data, kind, delta, free, fixed, screen_iter, keep, max_iter, ftol, data_axes,
-            compaction=None, one_loop=False):
+            compaction=None, one_loop=False, chunked=False):
     """Screen, prune, polish. ``data_axes`` None: one variant; else a leading variant axis (see above)."""
     S = starts.shape[0]
     per_variant = data_axes is not None
@@ -107,6 +111,10 @@ def _search(residual_fn, starts, data, kind, delta, free, fixed, screen_iter, ke
         final = solver.lm_lanes(residual_fn, starts, data, kind=kind, delta=delta, free=free, max_iter=max_iter,
                                 ftol=ftol, lane_map=lane_map, prune=(screen_iter, keep))
         idx, screen_f, n_iter = jnp.arange(S), final.f, final.it
+    elif keep < S and chunked and per_variant and compaction is None:
+        final, idx, screen_f, it_s = _chunked_search(residual_fn, starts, data, kind, delta, free, screen_iter, keep,
+                                                     max_iter, ftol, lane_map)
+        n_iter = final.it + it_s
     elif keep < S:
         screened = run(starts, screen_iter, True)
 
@@ -130,3 +138,61 @@ def _search(residual_fn, starts, data, kind, delta, free, fixed, screen_iter, ke
         return MultiStartResult(theta[b], f[b], converged[b], idx[b], n_iter[b], screen_f)
 
     return over_v(best, 0)(final.theta, final.f, final.converged, idx, n_iter, screen_f)
+
+
+def _chunked_search(residual_fn, starts, data, kind, delta, free, screen_iter, keep, max_iter, ftol, lane_map):
+    """Screen, prune and polish ``[V, S]`` starts in ONE loop over ``[V, keep]`` lanes.
+
+    The starts are screened ``keep`` at a time (``ceil(S / keep)`` chunks of ``screen_iter`` sweeps, each
+    chunk's lanes started by `scalelab.fit.solver.lm_blank`); after each chunk a running ``top_k`` keeps
+    each variant's ``keep`` best screened starts; then those lanes are polished in the same loop. Every
+    lane does the iterations it does in the two-loop search (lanes are independent), the running
+    ``top_k`` selects what one ``top_k`` over all starts selects, ties to the lower start as it does, so
+    the result is the same; the program holds one LM step instead of two.
+
+    Returns: the polished `LMState` ``[V, keep]``, the kept starts' indices ``[V, keep]``, every start's
+    screened objective ``[V, S]`` and the kept starts' screening iterations ``[V, keep]``.
+    """
+    V, S, P = starts.shape
+    K = keep
+    C = -(-S // K)
+    if ftol is None:  # `scalelab.fit.solver.lm_lanes`'s default
+        ftol = 1e-12 if starts.dtype == jnp.float64 else 1e-5
+    padded = jnp.concatenate([starts, jnp.broadcast_to(starts[:, -1:], (V, C * K - S, P))], axis=1)
+    chunks = padded.reshape(V, C, K, P)
+    valid = (jnp.arange(C * K) < S).reshape(C, K)  # the last chunk's padding never competes
+    lane_ids = jnp.arange(K)
+
+    def hold(s, limit):
+        return s.done | (s.it >= limit)
+
+    def body(c):
+        i, k, lanes, pool, screen_f = c
+        screening = i < C
+        h = hold(lanes, jnp.where(screening, screen_iter, max_iter))
+        new = solver.lm_step(residual_fn, lanes, data, kind, delta, free, ftol, lane_map=lane_map)
+        lanes = jax.tree.map(lambda a, b: jnp.where(solver._hold(h, a), a, b), lanes, new)
+        k = k + 1
+        end = screening & (k == screen_iter + 1)  # a chunk screened: merge it into the pool
+        i_c = jnp.minimum(i, C - 1)
+        f_chunk = jnp.where(jnp.isfinite(lanes.f) & valid[i_c][None, :], lanes.f, jnp.inf)
+        screen_f = jnp.where(end, jax.lax.dynamic_update_slice_in_dim(screen_f, f_chunk, i_c * K, axis=1), screen_f)
+        cat = lambda a, b: jnp.concatenate([a, b], axis=1)  # noqa: E731
+        pool_f, pool_theta, pool_idx, pool_it = pool
+        _, top = jax.lax.top_k(-cat(pool_f, f_chunk), K)  # pool (earlier, lower starts) first: ties as one top_k
+        take = lambda a: jnp.take_along_axis(a, top.reshape(top.shape + (1,) * (a.ndim - 2)), axis=1)  # noqa: E731
+        merged = (take(cat(pool_f, f_chunk)), take(cat(pool_theta, lanes.theta)),
+                  take(cat(pool_idx, jnp.broadcast_to(i_c * K + lane_ids, pool_idx.shape))), take(cat(pool_it, lanes.it)))
+        pool = jax.tree.map(lambda m, p: jnp.where(end, m, p), merged, pool)
+        nxt = jnp.where(i + 1 < C, jax.lax.dynamic_index_in_dim(chunks, jnp.minimum(i + 1, C - 1), 1, keepdims=False),
+                        pool[1])  # the next chunk, or the pool to polish
+        lanes = jax.tree.map(lambda a, b: jnp.where(end, b, a), lanes, solver.lm_blank(nxt))
+        return i + end, jnp.where(end, 0, k), lanes, pool, screen_f
+
+    dtype = starts.dtype
+    pool = (jnp.full((V, K), jnp.inf, dtype), jnp.zeros((V, K, P), dtype), jnp.zeros((V, K), int),
+            jnp.zeros((V, K), int))
+    zero = jnp.zeros((), int)
+    init = (zero, zero, solver.lm_blank(chunks[:, 0]), pool, jnp.full((V, C * K), jnp.inf, dtype))
+    _, _, final, pool, screen_f = jax.lax.while_loop(lambda c: (c[0] < C) | jnp.any(~hold(c[2], max_iter)), body, init)
+    return final, pool[2], screen_f[:, :S], pool[3]
