@@ -63,7 +63,7 @@ def _phase_timer(phases: dict):
     """A stand-in for `scalelab.programs.call_timed` that times each phase of the first call."""
     import jax
 
-    def call_timed(jitted, *args):
+    def call_timed(jitted, *args, name=None):
         t0 = time.perf_counter()
         traced = jitted.trace(*args)
         t1 = time.perf_counter()
@@ -150,18 +150,26 @@ def main() -> None:
         return
     from _common import device_name
 
-    print(f"device: {device_name()}; code: {args.src or 'this checkout'}; {args.what}, fresh process, cache warm")
-    print(f"{'law':22s} {'runs':>5s} {'wall':>7s} {'trace':>7s} {'lower':>7s} {'compile':>7s} {'run':>7s}  objective[0]")
+    # a fresh persistent cache for this run: the first child of each row compiles cold, the second loads
+    os.environ["SCALELAB_CACHE_DIR"] = tempfile.mkdtemp(prefix="scalelab-trace-time-")
+    print(f"device: {device_name()}; code: {args.src or 'this checkout'}; {args.what}, fresh process, cache warm "
+          f"(cold: the first process, empty cache)")
+    print(f"{'law':22s} {'runs':>5s} {'wall':>7s} {'trace':>7s} {'lower':>7s} {'compile':>7s} {'run':>7s} "
+          f"{'cold wall':>9s} {'cold compile':>12s}  objective[0]")
     rows = []
     for n in map(int, args.sizes.split(",")):
         for law in args.laws.split(","):
-            _run_child(args.src, law, n, args.what)  # fills the persistent cache
+            cold = _run_child(args.src, law, n, args.what)  # fills the persistent cache
             r = _run_child(args.src, law, n, args.what)
+            r["cold_wall"], r["cold_compile"] = cold["wall"], cold["compile"]
             rows.append(r)
             print(f"{law:22s} {r['n']:5d} {r['wall']:7.2f} {r['trace']:7.2f} {r['lower']:7.2f} {r['compile']:7.2f} "
-                  f"{r['run']:7.2f}  {r['objective'][0]:.10g}", flush=True)
-        tot = [sum(r[k] for r in rows if r["n"] == rows[-1]["n"]) for k in ("wall", "trace", "lower", "compile", "run")]
-        print(f"{'total':22s} {rows[-1]['n']:5d} " + " ".join(f"{t:7.2f}" for t in tot), flush=True)
+                  f"{r['run']:7.2f} {r['cold_wall']:9.2f} {r['cold_compile']:12.2f}  {r['objective'][0]:.10g}",
+                  flush=True)
+        tot = [sum(r[k] for r in rows if r["n"] == rows[-1]["n"])
+               for k in ("wall", "trace", "lower", "compile", "run", "cold_wall", "cold_compile")]
+        print(f"{'total':22s} {rows[-1]['n']:5d} " + " ".join(f"{t:7.2f}" for t in tot[:5])
+              + f" {tot[5]:9.2f} {tot[6]:12.2f}", flush=True)
     if not args.no_forecast:
         n = int(args.sizes.split(",")[0])
         print(f"scalelab forecast, {n}-run table, fresh process, second call: {_forecast_seconds(args.src, n):.2f} s")
