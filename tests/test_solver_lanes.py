@@ -171,3 +171,18 @@ def test_the_screen_in_chunks_of_kept_lanes_is_the_two_loop_search(problem, x64,
     np.testing.assert_allclose(one.theta, two.theta, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(one.screen_f, two.screen_f, rtol=1e-12)
     assert one.screen_f.shape == (V, S) and np.isfinite(one.screen_f).all()
+
+
+def test_one_fits_chunked_screen_is_its_two_loop_search(problem, x64):
+    """`multistart(chunked=True)` (a CPU's `scalelab.fit` from a start grid): the one-variant chunked search
+    (6 starts, 4 at a time) returns the two-loop search's start, iterations, objective and parameters."""
+    law, data, w, delta, free, fixed, starts = problem
+    residual = residual_fn_for(law)
+    run = lambda chunked: jax.device_get(jax.jit(lambda: multistart(  # noqa: E731
+        residual, jnp.asarray(starts), {**data, "w": jnp.asarray(w[1])}, delta=delta[1], screen_iter=4, keep=4,
+        max_iter=200, chunked=chunked))())
+    one, two = run(True), run(False)
+    assert int(one.best_start) == int(two.best_start) and int(one.n_iter) == int(two.n_iter)
+    np.testing.assert_allclose(one.f, two.f, rtol=1e-12)
+    np.testing.assert_allclose(one.theta, two.theta, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(one.screen_f, two.screen_f, rtol=1e-12)

@@ -15,7 +15,7 @@ from scalelab import cache as _cache
 from scalelab.fit import buckets as _buckets
 from scalelab.fit import objectives
 from scalelab.fit import screen as _screen
-from scalelab.fit.multistart import multistart
+from scalelab.fit.multistart import CHUNKED_SCREEN, multistart
 from scalelab.fit.outliers import outlier_warnings
 from scalelab.fit import identify as _identify
 from scalelab.labels import as_text
@@ -133,8 +133,8 @@ def fit_compiler_options() -> dict | None:
 
 
 @per_law
-def compiled_multistart(law, kind: str, screen_iter: int, keep: int, max_iter: int):
-    """A cached ``jit`` of `multistart` for one law and solver setting.
+def compiled_multistart(law, kind: str, screen_iter: int, keep: int, max_iter: int, chunked: bool = False):
+    """A cached ``jit`` of `multistart` for one law and solver setting (``chunked``: `multistart`'s).
 
     Signature of the result: ``(starts[S,P], data, delta, free[P], fixed[P]) -> MultiStartResult``.
     """
@@ -142,7 +142,7 @@ def compiled_multistart(law, kind: str, screen_iter: int, keep: int, max_iter: i
 
     def run(starts, data, delta, free, fixed):
         res = multistart(residual, starts, data, kind=kind, delta=delta, free=free, fixed=fixed,
-                         screen_iter=screen_iter, keep=keep, max_iter=max_iter)
+                         screen_iter=screen_iter, keep=keep, max_iter=max_iter, chunked=chunked)
         return _with_natural(law, residual, res, data)
 
     return jax.jit(run, compiler_options=fit_compiler_options())
@@ -260,8 +260,10 @@ def fit(runs, law="chinchilla", *, objective: str = "huber", delta: float = 1e-3
         name = _laws.program_name("fit.projection", law, objective, _screen.DEFAULT_KEEP, max_iter, _screen.DEFAULT_IRLS)
     else:
         start_arr = resolve_starts(law, starts, seed)
-        run = compiled_multistart(law, objective, screen_iter, keep, max_iter)
-        name = _laws.program_name("fit.multistart", law, objective, screen_iter, keep, max_iter)
+        # on a CPU the starts are screened keep at a time in the polish's loop: one LM step to compile
+        chunked = jax.devices()[0].platform in CHUNKED_SCREEN
+        run = compiled_multistart(law, objective, screen_iter, keep, max_iter, chunked)
+        name = _laws.program_name("fit.multistart", law, objective, screen_iter, keep, max_iter, chunked)
     # shape buckets: tables of 200 and 240 runs (or 100 and 128 random starts) share one program
     padded = _buckets.pad_rows(data)
     fixed_set = isinstance(starts, str) and starts in ("auto", "grid")  # the same starts for every table

@@ -45,7 +45,7 @@ from scalelab import runs as _runs
 from scalelab.fit import buckets as _buckets
 from scalelab.fit import objectives
 from scalelab.fit.api import fit, fixed_vectors, resolve_starts, residual_fn_for
-from scalelab.fit.multistart import multistart_variants
+from scalelab.fit.multistart import CHUNKED_SCREEN, multistart_variants
 from scalelab.fit.problem import fitted_runs, prepare
 from scalelab.fit.compaction import Compaction
 from scalelab.fit.variants import Variants
@@ -64,10 +64,6 @@ COMPACTION = {"cpu": Compaction(first=0, width=256, sweeps=4)}
 # ... used by default from this many variants: the compacted program takes 2-5x longer to compile, which
 # a few variants' fit does not win back (a 4,000-resample bootstrap: 21.3 -> 3.3 s of fitting)
 COMPACTION_MIN_VARIANTS = 256
-# Platforms whose screen runs keep starts at a time in the polish loop (`multistart_variants`'s ``chunked``):
-# half the LM steps to compile (on the 2-core CPU, the forecast's fit_many programs compile in ~60% of the
-# time; benchmarks/trace_time.py). Not on accelerators, where all starts at once fill the device.
-CHUNKED_SCREEN = ("cpu",)
 
 
 @per_law

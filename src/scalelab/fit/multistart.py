@@ -21,6 +21,12 @@ from scalelab.fit import solver
 from scalelab.fit.compaction import Compaction, lm_lanes_compact
 
 
+# Platforms whose fits screen the starts keep at a time in the polish's loop (``chunked``, `_chunked_search`):
+# half the LM steps to compile (benchmarks/trace_time.py). Not accelerators, where screening all starts at
+# once fills the device.
+CHUNKED_SCREEN = ("cpu",)
+
+
 class MultiStartResult(NamedTuple):
     theta: jax.Array       # [P] best unconstrained parameters
     f: jax.Array           # best objective
@@ -31,7 +37,8 @@ class MultiStartResult(NamedTuple):
 
 
 def multistart(residual_fn: Callable, starts, data, *, kind="huber", delta=1e-3, free=None,
-               fixed=None, screen_iter=4, keep=64, max_iter=200, ftol=None, one_loop=False) -> MultiStartResult:
+               fixed=None, screen_iter=4, keep=64, max_iter=200, ftol=None, one_loop=False,
+               chunked=False) -> MultiStartResult:
     """Fit from every row of ``starts`` ([S, P], unconstrained) and return the best.
 
     Args:
@@ -48,11 +55,18 @@ def multistart(residual_fn: Callable, starts, data, *, kind="huber", delta=1e-3,
         the program to compile, the pruned starts still computed while the survivors go on. For a
         few tens of starts (`scalelab.fit.screen`'s polish); with thousands, two loops run faster.
         ``screen_f`` then holds each start's last objective (a pruned start's: after screening).
+      chunked: screen the starts ``keep`` at a time in the polish's loop (`_chunked_search`, as
+        `multistart_variants` does on a CPU): one LM step to compile instead of two, the same result.
     """
     S, P = starts.shape
     dtype = starts.dtype
     free = jnp.ones((P,), dtype) if free is None else jnp.asarray(free, dtype)
     fixed = None if fixed is None else jnp.asarray(fixed, dtype)  # None: starts keep their own values
+    if chunked and not one_loop and keep < S:  # one variant of `multistart_variants`'s chunked search
+        one = lambda a: None if a is None else a[None]  # noqa: E731
+        res = _search(residual_fn, starts, data, kind, jnp.asarray(delta, dtype)[None], free[None], one(fixed),
+                      screen_iter, keep, max_iter, ftol, jax.tree.map(lambda _: None, data), chunked=True)
+        return jax.tree.map(lambda a: a[0], res)
     return _search(residual_fn, starts, data, kind, delta, free, fixed, screen_iter, keep, max_iter, ftol,
                    None, one_loop=one_loop)
 
@@ -153,6 +167,8 @@ def _chunked_search(residual_fn, starts, data, kind, delta, free, screen_iter, k
     Returns: the polished `LMState` ``[V, keep]``, the kept starts' indices ``[V, keep]``, every start's
     screened objective ``[V, S]`` and the kept starts' screening iterations ``[V, keep]``.
     """
+    if starts.ndim == 2:  # starts shared by every variant (no fixed values set)
+        starts = jnp.broadcast_to(starts, delta.shape + starts.shape)
     V, S, P = starts.shape
     K = keep
     C = -(-S // K)
