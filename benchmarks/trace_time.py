@@ -63,13 +63,13 @@ def _phase_timer(phases: dict):
     """A stand-in for `scalelab.programs.call_timed` that times each phase of the first call."""
     import jax
 
-    def call_timed(jitted, *args, name=None):
+    def call_timed(jitted, *args, name=None, compiler_options=None):
         t0 = time.perf_counter()
         traced = jitted.trace(*args)
         t1 = time.perf_counter()
         lowered = traced.lower()
         t2 = time.perf_counter()
-        compiled = lowered.compile()
+        compiled = lowered.compile(compiler_options) if compiler_options else lowered.compile()
         t3 = time.perf_counter()
         out = jax.block_until_ready(compiled(*args))
         t4 = time.perf_counter()
