@@ -160,6 +160,12 @@ _MULTIPOWER_REF = {  # authors' README / src/config.py (commit 8da9f19), order L
 }
 _MP_PARAMS = ("L0", "A", "alpha", "B", "C", "beta", "gamma")
 
+# Solver settings of the curve laws: every row of a curve sums over the run's schedule knots (hundreds), so a
+# sweep costs ~0.5 s on a 2-core CPU, and without pruning all 9 grid starts ran until the slowest converged
+# (58 sweeps on the authors' 25M curves: 45 s). The best 3 after 8 sweeps go on: 8 s, the same optimum to
+# 1e-13 there and on the authors' 100M and 400M curves (benchmarks/multipower.py).
+CURVE_FIT = {"keep": 3, "screen_iter": 8}
+
 MULTIPOWER = CurveLaw(
     name="multipower",
     aliases=("luo2025", "multi_power"),
@@ -194,6 +200,7 @@ MULTIPOWER = CurveLaw(
                 "L(t) = L0 + A S(t)^-alpha - B sum_k (eta_{k-1} - eta_k) (1 - (C eta_k^-gamma S_k(t) + 1)^-beta) "
                 "with S(t) the summed lr over steps 0..t (warm-up included, = S1 + S_W) and the loss-drop sum "
                 "over every step, warm-up included, as the authors' code does.",
+    fit_options=CURVE_FIT,
     description="Multi-power law: whole loss curve over an LR schedule (Luo et al. 2025).",
 )
 
@@ -223,5 +230,6 @@ LR_ANNEALING = CurveLaw(
     conventions="Curve table as for multipower. L(t) = L0 + A S(t)^-alpha - C S2(t), S(t) the summed lr over steps "
                 "0..t (warm-up included), S2(t) = sum_{i<=t} m_i, m_i = lam m_{i-1} + (eta_{i-1} - eta_i) "
                 "(annealing momentum, per step; warm-up decrements included, negative). lam per step, ~0.999.",
+    fit_options=CURVE_FIT,
     description="LR-annealing law: loss curve from forward and annealing areas (Tissue et al. 2024).",
 )
