@@ -140,6 +140,10 @@ def test_the_first_sweep_from_a_blank_state_is_the_state_at_the_start(problem, x
     np.testing.assert_array_equal(s.lam, [1e-3, 1e-3, 8e-3])  # the rejected lane's damping grows
     np.testing.assert_array_equal(s.done, [False, False, True])
     assert not s.converged.any() and np.isinf(s.f[2])
+    init = jax.device_get(solver.lm_init(residual, jnp.asarray(theta[:2]), d0, "huber", delta[0],
+                                         jnp.ones(theta.shape[1]), lane_map=solver.lane_vmap))
+    for got, want in zip(jax.tree.map(lambda a: a[:2], s), init):  # `lm_init`'s state, field by field
+        np.testing.assert_allclose(got, want, rtol=1e-12)
 
     def objective(u):
         r = np.asarray(residual(jnp.asarray(u), d0))
