@@ -212,6 +212,23 @@ def test_one_negative_exponent_has_no_split_either(capsys, bad):
     assert np.isnan(skaling_allocation({**params, "kappa": 0.7}, 1e20)[0]).all()
 
 
+def test_hoffmanns_split_of_a_negative_exponent_is_a_real_nan_said_by_no_warning():
+    """Chinchilla's closed-form split (Hoffmann Eq. 4), whose NaN for an exponent <= 0 the callers refuse, gives that
+    NaN itself: a real one of Python-float parameters (a float's negative base to a fractional power was complex) and
+    with no RuntimeWarning (each caller had silenced it, or not, on its own). A valid point: Eq. 4 in NumPy."""
+    import warnings
+
+    split = scalelab.laws.get("chinchilla").allocation
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for C in (1e21, np.array([1e20, 1e22])):
+            out = split({**EPOCH, "alpha": -0.1, "beta": 0.33}, C)
+            assert all(np.isrealobj(v) and np.isnan(v).all() for v in out.values() if v is not out["loss"])
+    p = {k: float(v) for k, v in EPOCH.items()}
+    G = (p["alpha"] * p["A"] / (p["beta"] * p["B"])) ** (1 / (p["alpha"] + p["beta"]))
+    np.testing.assert_allclose(split(p, 6e21)["N_opt"], G * 1e21 ** (p["beta"] / (p["alpha"] + p["beta"])), rtol=1e-12)
+
+
 def test_greedy_suggestion_spends_the_budget():
     """A pool where the smallest runs remove slightly more Laplace variance than large ones (the Epoch
     case): the greedy pick still spends most of the budget (each pick >= half its share of what is left:

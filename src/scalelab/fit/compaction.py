@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 from jax.extend import core as jcore
 
-from scalelab.fit.solver import LMState, _hold, lm_blank, lm_step
+from scalelab.fit.solver import LMState, held, lm_blank, lm_sweep
 
 
 class Compaction(NamedTuple):
@@ -117,16 +117,14 @@ def lm_lanes_compact(residual_fn: Callable, theta0, data, data_axes, *, kind="hu
         return jax.vmap(jax.vmap(g, in_axes=(0, None, None, None)), in_axes=(0, data_axes, 0, 0))
 
     def hold(s):
-        return s.done | (s.it >= max_iter)
+        return held(s, max_iter)
 
     def _advance(rfn, s, n, d, dl, fr, lane_map):
         """At most ``n`` sweeps of every lane that is not held (fewer when all are)."""
 
         def body(c):
             r, s = c
-            new = lm_step(rfn, s, d, kind, dl, fr, ftol, lane_map=lane_map)
-            h = hold(s)
-            return r + 1, jax.tree.map(lambda a, b: jnp.where(_hold(h, a), a, b), s, new)
+            return r + 1, lm_sweep(rfn, s, d, kind, dl, fr, ftol, max_iter, lane_map)
 
         return jax.lax.while_loop(lambda c: (c[0] < n) & jnp.any(~hold(c[1])), body, (0, s))[1]
 

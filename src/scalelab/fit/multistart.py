@@ -183,15 +183,11 @@ def _chunked_search(residual_fn, starts, data, kind, delta, free, screen_iter, k
     valid = (jnp.arange(C * K) < S).reshape(C, K)  # the last chunk's padding never competes
     lane_ids = jnp.arange(K)
 
-    def hold(s, limit):
-        return s.done | (s.it >= limit)
-
     def body(c):
         i, k, lanes, pool, screen_f = c
         screening = i < C
-        h = hold(lanes, jnp.where(screening, screen_iter, max_iter))
-        new = solver.lm_step(residual_fn, lanes, data, kind, delta, free, ftol, lane_map=lane_map)
-        lanes = jax.tree.map(lambda a, b: jnp.where(solver._hold(h, a), a, b), lanes, new)
+        lanes = solver.lm_sweep(residual_fn, lanes, data, kind, delta, free, ftol,
+                                jnp.where(screening, screen_iter, max_iter), lane_map)
         k = k + 1
         end = screening & (k == screen_iter + 1)  # a chunk screened: merge it into the pool
         i_c = jnp.minimum(i, C - 1)
@@ -214,5 +210,5 @@ def _chunked_search(residual_fn, starts, data, kind, delta, free, screen_iter, k
             jnp.zeros((V, K), int))
     zero = jnp.zeros((), int)
     init = (zero, zero, solver.lm_blank(chunks[:, 0]), pool, jnp.full((V, C * K), jnp.inf, dtype))
-    _, _, final, pool, screen_f = jax.lax.while_loop(lambda c: (c[0] < C) | jnp.any(~hold(c[2], max_iter)), body, init)
+    _, _, final, pool, screen_f = jax.lax.while_loop(lambda c: (c[0] < C) | jnp.any(~solver.held(c[2], max_iter)), body, init)
     return final, pool[2], screen_f[:, :S], pool[3]

@@ -225,6 +225,19 @@ def _hold(mask, a):
     return mask.reshape(mask.shape + (1,) * (a.ndim - mask.ndim))
 
 
+def held(state: LMState, limit) -> jax.Array:
+    """The lanes a loop holds where they are: done, or ``limit`` iterations reached."""
+    return state.done | (state.it >= limit)
+
+
+def lm_sweep(residual_fn, state: LMState, data, kind, delta, free, ftol, limit, lane_map=None) -> LMState:
+    """One `lm_step` of every lane that is not `held` (``limit`` iterations); held lanes keep their state. The
+    sweep of every loop here (`lm_lanes`, the compacted rounds, the chunked screen)."""
+    new = lm_step(residual_fn, state, data, kind, delta, free, ftol, lane_map=lane_map or _one_lane)
+    h = held(state, limit)
+    return jax.tree.map(lambda a, b: jnp.where(_hold(h, a), a, b), state, new)
+
+
 def lane_vmap(g):
     """The default `lm_lanes` lane map: lanes ``[L]`` sharing ``data``, ``delta`` and ``free``."""
     return jax.vmap(g, in_axes=(0, None, None, None))
@@ -265,12 +278,10 @@ def lm_lanes(residual_fn: Callable, theta0, data, *, kind="huber", delta=1e-3, f
     state = lm_blank(theta0)  # its first sweep evaluates the system at theta0 (it -1 -> 0)
 
     def hold(s):
-        return s.done | (s.it >= max_iter)
+        return held(s, max_iter)
 
     def body(s):
-        new = lm_step(residual_fn, s, data, kind, delta, free, ftol, lane_map=lane_map)
-        h = hold(s)
-        return jax.tree.map(lambda a, b: jnp.where(_hold(h, a), a, b), s, new)
+        return lm_sweep(residual_fn, s, data, kind, delta, free, ftol, max_iter, lane_map)
 
     if prune is not None:
         after, keep = prune

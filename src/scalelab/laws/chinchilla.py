@@ -41,11 +41,12 @@ def hoffmann_split(p, C):
     Also the split of every law whose loss at fixed C is an increasing function of that one (`skaling`)."""
     # No minimum unless the loss falls with both N and D: an exponent <= 0 gives NaN (a negative one alone gave a
     # finite, negative N_opt), which the callers refuse (`optimal.closed_form.split_error`)
-    E, A, B, a, b = (p[k] for k in ("E", "A", "B", "alpha", "beta"))
-    G = np.where((a > 0) & (b > 0), (a * A / (b * B)) ** (1.0 / (a + b)), np.nan)
-    N = G * (C / 6.0) ** (b / (a + b))
-    D = (C / 6.0) ** (a / (a + b)) / G
-    return {"N_opt": N, "D_opt": D, "tokens_per_param": D / N, "loss": E + A / N**a + B / D**b}
+    E, A, B, a, b = (np.asarray(p[k], float) for k in ("E", "A", "B", "alpha", "beta"))  # a float's ** may go complex
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):  # that NaN, quietly
+        G = np.where((a > 0) & (b > 0), (a * A / (b * B)) ** (1.0 / (a + b)), np.nan)
+        N = G * (C / 6.0) ** (b / (a + b))
+        D = (C / 6.0) ** (a / (a + b)) / G
+        return {"N_opt": N, "D_opt": D, "tokens_per_param": D / N, "loss": E + A / N**a + B / D**b}
 
 
 HOFFMANN_GRID = {

@@ -232,15 +232,18 @@ def isoflop(runs, *, method: str = DEFAULT_METHOD, tolerance: float = DEFAULT_TO
     if approach3:
         a3 = approach3_frontier(table, approach3, budgets, ci=ci, n_boot=n_boot_law, seed=seed, starts=law_starts)
         # the two approaches are compared by their intervals; without them (no resamples) there is no verdict
-        compared = all(np.all(np.isfinite([*head[f"{k}_interval"], *a3[f"{k}_interval"]])) for k in ("a", "b"))
+        compared, agree = True, True
         for key in ("a", "b"):
             lo2, hi2 = head[f"{key}_interval"]
             lo3, hi3 = a3[f"{key}_interval"]
-            if np.all(np.isfinite([lo2, hi2, lo3, hi3])) and (hi2 < lo3 or hi3 < lo2):
+            finite = bool(np.all(np.isfinite([lo2, hi2, lo3, hi3])))
+            compared &= finite
+            if finite and (hi2 < lo3 or hi3 < lo2):
+                agree = False
                 warnings.append(f"Approach 2 ({method}) and Approach 3 ({a3['law']}) disagree on {key}: "
                                 f"{head[key]:.3f} [{lo2:.3f}, {hi2:.3f}] vs {a3[key]:.3f} [{lo3:.3f}, {hi3:.3f}] "
                                 f"({100 * ci:g}% intervals do not overlap)")
-        a3["agree"] = (not any("disagree on" in w and "Approach 3" in w for w in warnings)) if compared else None
+        a3["agree"] = agree if compared else None
         warnings.extend(f"approach 3: {w}" for w in a3.pop("warnings", []))
     return IsoFLOP(budgets=budgets, method=method, N_opt=head["N_opt"], D_opt=head["D_opt"], a=head["a"],
                    a_interval=head["a_interval"], b=head["b"], b_interval=head["b_interval"], methods=methods,
