@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import sys
+import threading
+from contextlib import contextmanager
 
 
 def bar(total: int, desc: str, unit: str, progress: bool | None):
@@ -37,4 +39,31 @@ class Steps:
         self._bar.close()
 
 
-__all__ = ["bar", "Steps"]
+@contextmanager
+def ticking(desc: str, progress: bool | None, every: float = 0.5):
+    """A line on stderr that shows the seconds spent inside the ``with`` block, refreshed every ``every`` seconds
+    by a daemon thread, for one long call that cannot report its own steps (one compiled fit: a cold compile, or a
+    curve law's schedule sums). Shown as ``progress`` says (see the module); the thread ends with the block."""
+    from tqdm.auto import tqdm
+
+    line = tqdm(desc=desc, file=sys.stderr, bar_format="{desc}: {elapsed}",
+                disable=True if progress is False else (None if progress is None else False))
+    done = threading.Event()
+
+    def tick():
+        while not done.wait(every):
+            line.refresh()
+
+    ticker = None if line.disable else threading.Thread(target=tick, name="scalelab-ticking", daemon=True)
+    if ticker is not None:
+        ticker.start()
+    try:
+        yield line
+    finally:
+        done.set()
+        if ticker is not None:
+            ticker.join()
+        line.close()
+
+
+__all__ = ["bar", "Steps", "ticking"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from scalelab.programs import float64  # a decorator only: imports no JAX until called
+from scalelab.progress import ticking  # imports tqdm only when shown
 from scalelab.cli.options import (UsageError, add_fit, check_own_output, count, fraction, add_json, add_table, dumps, err,
                                   fixed_from, floats, law_rows, read_table, starts_value)
 
@@ -60,8 +61,9 @@ def cmd_fit(args) -> int:
     if budgets is not None and not (budgets > 0).all():
         raise UsageError(f"--allocate {args.allocate!r}: compute budgets must be > 0 FLOPs")
     err(f"fitting {law.name} to {runs} ({args.objective}, delta={args.delta}, starts={args.starts}) ...")
-    res = fit(table, law, objective=args.objective, delta=args.delta, starts=args.starts, seed=args.seed,
-              fixed=fixed, max_iter=args.max_iter)
+    with ticking("fitting", None):  # seconds so far, on a terminal: a cold compile or a curve law takes several
+        res = fit(table, law, objective=args.objective, delta=args.delta, starts=args.starts, seed=args.seed,
+                  fixed=fixed, max_iter=args.max_iter)
     err(f"done in {res.seconds:.2f} s (best of {res.n_starts} starts: #{res.best_start}, {res.n_iter} iterations)")
     # the stable contract; its warnings (no convergence, identifiability, outlying runs) are every one printed on
     # stderr, what --strict counts, and the bootstrap's below join them
