@@ -440,3 +440,29 @@ def test_laws_with_more_parameters_than_twice_the_origins_sizes_plus_one_are_no_
                for n in fc.notes)
     np.testing.assert_allclose(fc.loss, truth(2.5e9, 5e10), rtol=0.01)
     assert fc.lo[0] < truth(2.5e9, 5e10) < fc.hi[0]
+
+
+def test_held_out_errors_are_each_origins_log_errors_at_the_runs_it_left_out():
+    """`held_out.forecast_details` against a hand computation: origin k's errors at its held-out runs, in turn, with
+    their rows, distances beyond the training runs' N and the targets' log forecasts (an origin's forecast <= 0: NaN)."""
+    from scalelab.forecast.held_out import forecast_details
+
+    N = np.array([1e7, 1e7, 1e8, 1e8, 1e9, 1e9])
+    x = {"N": N, "D": 20.0 * N}
+    loss = np.array([4.0, 3.9, 3.2, 3.1, 2.8, 2.7])
+    w = np.array([[1, 1, 1, 1, 0, 0], [1, 1, 0, 0, 0, 0]], float)  # the largest size out, then the two largest
+    pred = {"a": np.vstack([loss * 1.01, loss * 1.02, loss * 0.97]), "b": np.vstack([loss, loss * 1.1, loss * 0.9])}
+    tgt = {"a": np.array([[2.5], [2.6], [-1.0]]), "b": np.array([[2.4], [2.45], [2.3]])}
+    details, origins = forecast_details(["a", "b"], pred, tgt, w, x, {"N": np.array([1e10]), "D": np.array([2e11])},
+                                        loss, N)
+    np.testing.assert_array_equal(details["origin"], [0, 0, 1, 1, 1, 1])
+    np.testing.assert_allclose(details["errors"][0], np.log([1.02, 1.02, 0.97, 0.97, 0.97, 0.97]), rtol=1e-12)
+    np.testing.assert_allclose(details["errors"][1], np.log([1.1, 1.1, 0.9, 0.9, 0.9, 0.9]), rtol=1e-12)
+    np.testing.assert_allclose(details["distance"], [1, 1, 1, 1, 2, 2], rtol=1e-12)  # decades beyond the largest N
+    np.testing.assert_allclose(details["target_distance"], [1.0], rtol=1e-12)
+    np.testing.assert_allclose(details["residuals"][0], np.log(1.01), rtol=1e-12)
+    np.testing.assert_allclose(details["log_targets"][:, 0], np.log([2.5, 2.4]), rtol=1e-12)
+    assert np.isnan(details["origin_log_targets"][0, 1, 0]) and details["origin_log_targets"][1, 1, 0] == np.log(2.3)
+    np.testing.assert_allclose(details["position"], np.log10(20.0), rtol=1e-12)
+    assert [o["held_out_runs"] for o in origins] == [2, 4] and origins[1]["held_out_min_N"] == 1e8
+    np.testing.assert_allclose(origins[0]["are"]["b"], 0.1, rtol=1e-12)

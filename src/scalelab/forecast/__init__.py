@@ -61,12 +61,13 @@ from scalelab.callable_module import make_callable
 from scalelab import laws as _laws
 from scalelab import runs as _runs
 from scalelab.forecast import curves as _curves
-from scalelab.forecast.candidate_laws import (NOT_CANDIDATES, answerable, candidates, idle_axes, judged, judged_note,
-                                              readable, seeing, supported, supported_note, varied, varying_axes)
+from scalelab.forecast.candidate_laws import (NOT_CANDIDATES, answerable, candidates, dropped_notes, judged, readable,
+                                              screened, supported, supported_note)
 from scalelab.forecast.agreement import consistent, stable, strayed_warning, unusable
 from scalelab.forecast.calibrate import (GROUP_SPAN, calibrate_scale, combine, extrapolation_distance,
                                          local_weights, origin_weights, position, robust_scale, size_groups,
                                          size_weights, stack_weights, t_quantile, viable)
+from scalelab.forecast.held_out import forecast_details
 from scalelab.forecast.result import Forecast
 from scalelab.forecast.target_table import axis_warnings, check_spread, target_frame, target_inputs
 from scalelab.programs import call_timed, float64, per_law
@@ -177,23 +178,16 @@ def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, 
                                      f"{' '.join(f'--map {c}=COLUMN' for c in lacks)} (read(..., columns=...)), in counts; "
                                      if lacks else "")
                                   + "see `scalelab laws`")
-    dropped_small, dropped_inputs, dropped_invalid, dropped_idle, dropped_blind, dropped_unjudged = [], [], [], [], [], []
-    idle = {}
+    screened_out, idle, axes = {}, {}, ()
     asked = target_frame(at, like=table)
-    if laws == "auto":
-        cands, dropped_invalid = readable(table, cands)  # laws whose inputs the runs hold as numbers
-        cands, dropped_inputs = answerable(cands, asked.columns)  # laws the targets can be asked of
-        idle = idle_axes(table, asked)  # experts, sparsity, ... held at one value by every run and target
-        cands, dropped_idle = varied(cands, idle)
-        axes = varying_axes(table)  # experts, sparsity, ... that the runs vary in
-        cands, dropped_blind = seeing(cands, axes)  # laws blind to them
-        cands, dropped_small = supported(len(table), cands)  # at least two runs per parameter
+    if laws == "auto":  # the laws the runs can feed, the targets ask and the table supports
+        cands, screened_out, idle, axes = screened(table, asked, cands)
     # model sizes (N's, or the laws' first input's), grouped; the first rolling origin trains on all but the largest
     size_col = "N" if "N" in table.columns else min(c for l in cands for c in l.inputs)
     groups = size_groups(table.column(size_col), size_tol, GROUP_SPAN)
     first = int(groups.max())
     if laws == "auto" and first >= min_train_sizes:
-        cands, dropped_unjudged = judged(first, cands)  # at most two parameters per size of that origin, plus one
+        cands, screened_out["judged"] = judged(first, cands)  # at most two parameters per size of that origin, plus one
     needed = sorted({c for l in cands for c in l.inputs})
     # the runs' inputs, read (and a column the laws cannot read refused) before the targets' (units: both wrong)
     x_all = {c: table.column(c) for c in needed}
@@ -258,42 +252,10 @@ def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, 
         raise RuntimeError("every candidate law failed to fit: " + "; ".join(dropped + warnings))
     warnings += dropped
     names = list(fits)
-    logy = np.log(y)
-
-    # held-out errors per law, origin and run
-    e_list, d_list, o_list, h_list = [], [], [], []
-    origins = []
-    for k in range(K):
-        held = origin_w[k] == 0
-        train = {c: x_all[c][~held] for c in needed}
-        d = extrapolation_distance(train, {c: x_all[c][held] for c in needed})
-        e = np.stack([np.log(preds_runs[nm][k + 1][held]) - logy[held] for nm in names])
-        e_list.append(e)
-        d_list.append(d)
-        o_list.append(np.full(held.sum(), k))
-        h_list.append(np.flatnonzero(held))
-        origins.append({"held_out_runs": int(held.sum()),
-                        "held_out_min_N": float(np.min(table.column(size_col)[held])),
-                        "are": {nm: float(np.mean(np.abs(np.expm1(e[i])))) for i, nm in enumerate(names)}})
-    E = np.concatenate(e_list, axis=1) if K else np.zeros((len(names), 0))
-    dist = np.concatenate(d_list) if K else np.zeros(0)
-    orig = np.concatenate(o_list) if K else np.zeros(0, int)
-    held_rows = np.concatenate(h_list) if K else np.zeros(0, int)  # the table's row of each held-out error
-    train_all = {c: x_all[c] for c in needed}
-    d_star = extrapolation_distance(train_all, {c: targets[c].to_numpy() for c in needed})
-    details = {"names": names, "errors": E, "distance": dist, "origin": orig,
-               "log_targets": np.stack([np.log(preds_tgt[nm][0]) for nm in names]),
-               "residuals": np.stack([np.log(preds_runs[nm][0]) - logy for nm in names]),
-               "target_distance": d_star}
-    with np.errstate(divide="ignore", invalid="ignore"):  # an origin's fit may forecast a target <= 0: NaN there
-        details["origin_log_targets"] = np.stack([np.log(np.where(preds_tgt[nm][1:] > 0, preds_tgt[nm][1:], np.nan))
-                                                  for nm in names]).reshape(len(names), K, len(targets))
-    pos = position(x_all)
-    if pos is not None:  # tokens per parameter of every run, held-out run and target: the interval's locality
-        details.update(run_position=pos, position=pos[held_rows],
-                       target_position=position({c: targets[c].to_numpy() for c in needed}))
-    if "N" in x_all:  # the model size of every run and target: s0 is calibrated on the runs nearest in size too
-        details.update(run_size=np.log10(x_all["N"]), target_size=np.log10(targets["N"].to_numpy()))
+    target_x = {c: targets[c].to_numpy() for c in needed}
+    details, origins = forecast_details(names, preds_runs, preds_tgt, origin_w, x_all, target_x, y,
+                                        table.column(size_col))
+    d_star = details["target_distance"]
     c = combine(details, ci, reference=REFERENCE, shrink=shrink, tau_prior=tau_prior, prior_weight=prior_weight)
     weights = dict(zip(names, c["weights"]))
 
@@ -321,7 +283,7 @@ def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, 
         warnings.append(f"targets [{shown}] ({len(far)} of {len(d_star)}) lie up to {d_star.max():.2f} decades outside "
                         f"the runs (beyond the largest or below the smallest N or D, or off their tokens per "
                         f"parameter; more than 1 decade): the interval's growth with distance is an extrapolation")
-    reach = float(np.max(dist)) if K else 0.0  # the farthest held-out run's distance (decades)
+    reach = float(np.max(details["distance"])) if K else 0.0  # the farthest held-out run's distance (decades)
     if K == 1 and d_star.max() > reach + 0.1:
         warnings.append(f"the interval rests on one rolling origin, whose held-out runs lie up to {reach:.2f} decades "
                         f"outside its training runs, and the targets lie up to {d_star.max():.2f} decades out: one held-out "
@@ -330,24 +292,7 @@ def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, 
     ignored = table.ignored(set(needed) | {"loss"})
     notes = (table.notes + ((f"columns not read by the candidate laws (left untouched): {ignored}",) if ignored else ())
              + tuple(shared_notes))
-    if dropped_invalid:
-        notes += (f"not candidates: {dropped_invalid}, whose inputs hold values no law can read in the runs: "
-                  + "; ".join(dict.fromkeys(table.invalid[c] for n in dropped_invalid for c in _laws.get(n).inputs
-                                            if c in table.invalid)),)
-    if dropped_inputs:
-        notes += (f"not candidates: {dropped_inputs}, whose inputs the targets do not give (they have "
-                  f"{list(asked.columns)})",)
-    if dropped_idle:
-        notes += (f"not candidates: {dropped_idle}: every run and target shares one value of an input they read "
-                  f"({', '.join(f'{c} = {v:g}' for c, v in idle.items())}), so they would answer as dense laws with "
-                  f"terms the runs cannot determine",)
-    if dropped_blind:
-        notes += (f"not candidates: {dropped_blind}: the runs vary in {', '.join(axes)}, which they do "
-                  f"not read (they would give runs that differ only there one loss)",)
-    if dropped_small:
-        notes += (supported_note(len(table), cands, dropped_small),)
-    if dropped_unjudged:
-        notes += (judged_note(first, dropped_unjudged),)
+    notes += dropped_notes(table, asked, screened_out, idle, axes, cands, first)
     return Forecast(weights=weights, ci=float(ci), inputs=as_given, loss=c["loss"], lo=c["lo"], hi=c["hi"],
                     distance=d_star, scale=c["scale"], laws=fits, origins=origins, s0=c["s0"], tau=c["tau"], nu=c["nu"],
                     sigma=c["sigma"], form=c["form"], warnings=warnings,

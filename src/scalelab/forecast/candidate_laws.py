@@ -127,6 +127,48 @@ def judged(n_sizes: int, cands: list) -> tuple[list, list]:
     return _split(cands, [2 * n_sizes + 1 >= l.n_params for l in cands])
 
 
+def screened(table: _runs.RunTable, asked, cands: list) -> tuple[list, dict, dict, tuple]:
+    """``(kept Laws, dropped, idle, axes)``: the automatic candidates' screens in turn: `readable`, `answerable` (by
+    the targets ``asked``, a frame of `target_frame`), `varied` (by `idle_axes`), `seeing` (by `varying_axes`) and
+    `supported`. ``dropped``: ``{screen: names}`` for `dropped_notes`; ``idle`` and ``axes`` as the screens read them.
+    (`judged` comes after, once the size groups of the laws that remain are known.)"""
+    dropped = {}
+    cands, dropped["readable"] = readable(table, cands)  # laws whose inputs the runs hold as numbers
+    cands, dropped["answerable"] = answerable(cands, asked.columns)  # laws the targets can be asked of
+    idle = idle_axes(table, asked)  # experts, sparsity, ... held at one value by every run and target
+    cands, dropped["varied"] = varied(cands, idle)
+    axes = varying_axes(table)  # experts, sparsity, ... that the runs vary in
+    cands, dropped["seeing"] = seeing(cands, axes)  # laws blind to them
+    cands, dropped["supported"] = supported(len(table), cands)  # at least two runs per parameter
+    return cands, dropped, idle, axes
+
+
+def dropped_notes(table: _runs.RunTable, asked, dropped: dict, idle: dict, axes: tuple, kept: list,
+                  n_sizes: int) -> tuple[str, ...]:
+    """The notes saying why each law the screens left out is no candidate (``dropped`` of `screened`, with
+    ``"judged"``: `judged`'s names, the first origin fitted on ``n_sizes`` sizes); ``kept``: the Laws that remain."""
+    notes = ()
+    if dropped.get("readable"):
+        notes += (f"not candidates: {dropped['readable']}, whose inputs hold values no law can read in the runs: "
+                  + "; ".join(dict.fromkeys(table.invalid[c] for n in dropped["readable"] for c in _laws.get(n).inputs
+                                            if c in table.invalid)),)
+    if dropped.get("answerable"):
+        notes += (f"not candidates: {dropped['answerable']}, whose inputs the targets do not give (they have "
+                  f"{list(asked.columns)})",)
+    if dropped.get("varied"):
+        notes += (f"not candidates: {dropped['varied']}: every run and target shares one value of an input they read "
+                  f"({', '.join(f'{c} = {v:g}' for c, v in idle.items())}), so they would answer as dense laws with "
+                  f"terms the runs cannot determine",)
+    if dropped.get("seeing"):
+        notes += (f"not candidates: {dropped['seeing']}: the runs vary in {', '.join(axes)}, which they do "
+                  f"not read (they would give runs that differ only there one loss)",)
+    if dropped.get("supported"):
+        notes += (supported_note(len(table), kept, dropped["supported"]),)
+    if dropped.get("judged"):
+        notes += (judged_note(n_sizes, dropped["judged"]),)
+    return notes
+
+
 def judged_note(n_sizes: int, dropped: list) -> str:
     """The note on the laws `judged` left out when the first origin is fitted on ``n_sizes`` sizes (``dropped`` names)."""
     return (f"not candidates: {dropped}: the first rolling origin is fitted on {n_sizes} model sizes, and a law is "
