@@ -173,3 +173,14 @@ def test_compare_names_a_law_once_and_refuses_when_none_can_be_compared(tmp_path
     assert "no law could be compared" in err and "warning:" not in err
     assert main(["compare", str(path), "--laws", "chinchilla", "--starts", "8"]) == 0
     assert "warning: the extrapolation error rests on 1 held-out run" in capsys.readouterr().err  # still said there
+
+
+def test_a_bar_counts_the_laws_compared_and_progress_false_shows_none(runs, capsys):
+    """Each law is two fits, compiled in a cold process: ``progress=True`` shows a bar over the laws on stderr (skipped
+    laws counted too), ``False`` none, and the comparison is the same."""
+    shown = cmp.compare(runs, ["chinchilla", "nope"], starts=8, progress=True)
+    err = capsys.readouterr().err
+    assert "compare:" in err and "2/2" in err
+    quiet = cmp.compare(runs, ["chinchilla", "nope"], starts=8, progress=False)
+    assert capsys.readouterr().err == ""
+    assert quiet["laws"][0]["objective"] == pytest.approx(shown["laws"][0]["objective"], rel=1e-12)

@@ -28,6 +28,7 @@ import numpy as np
 from scalelab import laws as _laws
 from scalelab import runs as _runs
 from scalelab.fit.api import fit as _fit
+from scalelab.progress import bar
 from scalelab.laws.base import is_curve_law
 from scalelab.laws.curves import refuse_curve_laws
 from scalelab.programs import float64
@@ -106,7 +107,8 @@ def compare_one(table: _runs.RunTable, law, *, mask=None, objective="huber", del
 
 @float64
 def compare(runs, law_names: Sequence[str] | str | None = None, *, holdout_by: str | None = None,
-            objective: str = "huber", delta: float = 1e-3, starts="auto", seed: int = 0) -> dict:
+            objective: str = "huber", delta: float = 1e-3, starts="auto", seed: int = 0,
+            progress: bool | None = None) -> dict:
     """Fit several laws to ``runs`` and score each (see the module docstring).
 
     Args:
@@ -118,6 +120,8 @@ def compare(runs, law_names: Sequence[str] | str | None = None, *, holdout_by: s
       objective, delta: as in `scalelab.fit`.
       starts: as in `scalelab.fit`, whose default (``"auto"``: variable-projection screening for laws with linear
         parameters) it shares, so that each law's fit to every run is the one ``scalelab fit`` gives.
+      progress: a bar over the laws on stderr (`scalelab.progress`: True always, None on a terminal only, False
+        never); each law is two fits, and every law of a cold process compiles.
 
     Returns:
       ``{"n_runs", "holdout": {"by", "value", "n"}, "laws": [per-law dicts], "warnings": [str]}``, laws
@@ -147,19 +151,27 @@ def compare(runs, law_names: Sequence[str] | str | None = None, *, holdout_by: s
                                   f"out a column with more runs at its largest value (--holdout-by)")
     except _runs.RunTableError as err:
         mask, holdout = None, {"by": holdout_by, "note": str(err)}
-    rows, fitted = [], {}
-    for name, item in asked:
+
+    def one(name, item):
+        """``(row, Law or None)``: one law's comparison, or why it was skipped."""
         try:
             law = _laws.get(item)
         except KeyError as err:
-            rows.append(_skip(name, str(err.args[0])))
-            continue
+            return _skip(name, str(err.args[0])), None
         try:
-            rows.append(compare_one(table, law, mask=mask, objective=objective, delta=delta, starts=starts, seed=seed))
+            return compare_one(table, law, mask=mask, objective=objective, delta=delta, starts=starts, seed=seed), law
         except (ValueError, _runs.RunTableError) as err:  # e.g. the runs below the split cannot determine this law
-            rows.append(_skip(name, str(err)))
-            continue
-        fitted[name] = law
+            return _skip(name, str(err)), None
+
+    rows, fitted = [], {}
+    with bar(len(asked), "compare", "law", progress) as shown:
+        for name, item in asked:  # laws of different forms: one compiled program each
+            shown.set_postfix_str(name)
+            row, law = one(name, item)
+            rows.append(row)
+            if law is not None:
+                fitted[name] = law
+            shown.update(1)
 
     def rank(r):
         if r["status"] != "ok":
