@@ -22,7 +22,7 @@ from scalelab.bayes.model import prepare_data
 from scalelab.bayes.nuts import advance_lanes, nuts_programs, run_once_options
 from scalelab.bayes.posterior import Posterior, from_draws
 from scalelab.bayes.priors import resolve_priors
-from scalelab.bayes.posterior import RHAT_MAX
+from scalelab.bayes.posterior import ESS_MIN, RHAT_MAX
 from scalelab.bayes.adjust import _adjusted, _check_adjust, _finish, resolve_adjust  # noqa: F401
 from scalelab.levels import is_count
 from scalelab.programs import float64, per_law
@@ -174,9 +174,9 @@ def sample_many(datasets, law="chinchilla", *, likelihood: str = "huber", groups
       adjust: ``"auto"`` (default; `resolve_adjust`), None, or ``"sandwich"``: map each posterior's
         draws to the sandwich covariance (`scalelab.bayes.sandwich`), for intervals that hold when
         the law is misspecified.
-      extend: rounds of running on the data sets whose R-hat exceeds 1.01 (each runs three times
-        the draws kept so far and keeps the last twice as many; a note in ``Posterior.warnings``).
-        0: never.
+      extend: rounds of running on the data sets whose R-hat exceeds 1.01 or whose effective sample size is below
+        400 (each runs three times the draws kept so far and keeps the last twice as many; a note in
+        ``Posterior.warnings``). 0: never.
       reparam: the coordinates NUTS moves in (`scalelab.bayes.reparam`): ``"ridge"`` (default:
         each power-law term ``c / x**e`` by its value and its slope at the design's centre, a free
         positive parameter such as E on its natural scale), ``"centre"`` (each term's value at the
@@ -266,7 +266,7 @@ def sample_many(datasets, law="chinchilla", *, likelihood: str = "huber", groups
                 disable=not show)
     states, hist = advance_lanes(advance, states, lane_args, total, chunk, bar)
     per_set_runs: dict = {}
-    first_rhat: dict = {}
+    first_diag: dict = {}
     take = lambda t, lanes, cut=slice(None): tuple(  # noqa: E731
         jax.tree.map(lambda v: np.asarray(v)[lanes][:, cut], u) for u in t)
     lanes_of = lambda d: np.arange(d * chains, (d + 1) * chains)  # noqa: E731
@@ -286,8 +286,13 @@ def sample_many(datasets, law="chinchilla", *, likelihood: str = "huber", groups
     # many, the earlier iterations counting as more warm-up. Small tables need it: the E-alpha ridge of a 12-run
     # table is long and curved, and 1,000 draws cover it only a few times (RESULTS.md, "Small tables").
     kept = draws
+
+    def short(p):  # chains that disagree, or too few effective draws (12-20-run tables: ESS 350-400 at 4 x 1,000)
+        d = p.diagnostics()
+        return d["rhat_max"] > RHAT_MAX or d["ess_min"] < ESS_MIN
+
     for _ in range(int(extend)):
-        failing = [d for d, p in enumerate(posts) if p.diagnostics()["rhat_max"] > RHAT_MAX]
+        failing = [d for d, p in enumerate(posts) if short(p)]
         if not failing:
             break
         lanes = np.concatenate([lanes_of(d) for d in failing])
@@ -296,14 +301,15 @@ def sample_many(datasets, law="chinchilla", *, likelihood: str = "huber", groups
         states = jax.tree.map(lambda full, sub: full.at[lanes].set(sub), states, sub_states)
         for j, d in enumerate(failing):
             rows = np.arange(j * chains, (j + 1) * chains)
-            before = first_rhat.setdefault(d, posts[d].diagnostics()["rhat_max"])
+            before = first_diag.setdefault(d, posts[d].diagnostics())
             joined = tuple(jax.tree.map(lambda o, n: np.concatenate([o, np.asarray(n)[rows]], 1), ot, nt)
                            for ot, nt in zip(per_set[d], new))
             per_set[d] = take(joined, np.arange(chains), slice(-2 * kept, None))
             ran = per_set_runs.get(d, draws) + joined[1].shape[1] - kept
             per_set_runs[d] = ran
-            posts[d] = build(d, notes=(f"R-hat {before:.3f} after {warmup} warm-up and {draws} draws per chain: "
-                                       f"the chains ran on to {warmup + ran} iterations, the last {2 * kept} kept",))
+            posts[d] = build(d, notes=(f"R-hat {before['rhat_max']:.3f}, ESS {before['ess_min']:.0f} after {warmup} "
+                                       f"warm-up and {draws} draws per chain: the chains ran on to {warmup + ran} "
+                                       f"iterations, the last {2 * kept} kept",))
         kept *= 2
     if bar is not None:
         bar.close()
