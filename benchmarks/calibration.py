@@ -27,7 +27,7 @@ Huber on normal noise) is misspecified in shape.
     .venv/bin/python benchmarks/calibration.py --likelihood huber --adjust sandwich
 
 NUTS runs every data set's chains in one compiled program per batch (`bayes.sample_many`),
-with the default run-on rounds while R-hat > 1.01 (``--extend``). The "default" row is what
+with the default run-on rounds while R-hat > 1.01 or ESS < 400 (``--extend``). The "default" row is what
 ``scalelab bayes`` answers with its defaults (``adjust="auto"``: the sandwich from
 `bayes.sandwich.min_runs` runs, 120 for chinchilla, the plain posterior below), computed from the
 same draws:
@@ -137,7 +137,7 @@ def main(argv=None):
     ap.add_argument("--hetero", type=float, default=1.0, help="noise sd at both ends of log D/N over the middle")
     ap.add_argument("--noise", default="normal", choices=["normal", "laplace"])
     ap.add_argument("--adjust", default="none", choices=["none", "sandwich"])
-    ap.add_argument("--extend", type=int, default=2, help="run-on rounds while R-hat > 1.01 (bayes.sample_many)")
+    ap.add_argument("--extend", type=int, default=2, help="run-on rounds while R-hat > 1.01 or ESS < 400 (bayes.sample_many)")
     ap.add_argument("--reparam", default="ridge", choices=["ridge", "centre", "none"],
                     help="NUTS coordinates (bayes.reparam; none: the law's own)")
     ap.add_argument("--no-retry", action="store_true", help="no second pass for tables still at R-hat > 1.01")

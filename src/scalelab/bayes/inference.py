@@ -281,7 +281,7 @@ def sample_many(datasets, law="chinchilla", *, likelihood: str = "huber", groups
                           sampler=sampler)
 
     posts = [build(d) for d in range(n_sets)]
-    # Chains that disagree (R-hat > 1.01) run on from where they stand (adaptation done, the same
+    # Chains that disagree (R-hat > 1.01), or that agree with too few effective draws (ESS < 400), run on from where they stand (adaptation done, the same
     # compiled step): each round runs three times the draws kept so far and keeps the last twice as
     # many, the earlier iterations counting as more warm-up. Small tables need it: the E-alpha ridge of a 12-run
     # table is long and curved, and 1,000 draws cover it only a few times (RESULTS.md, "Small tables").
@@ -376,7 +376,7 @@ def sample(runs, law="chinchilla", *, likelihood: str = "huber", groups=None, pr
       delta: Huber threshold (standardised units; Epoch: 1e-3).
       target_accept: NUTS target acceptance probability (numpyro's default 0.8).
       progress: tqdm bar over iterations (default: when more than 1,000 iterations).
-      extend: rounds of running on while R-hat > 1.01 (see `sample_many`).
+      extend: rounds of running on while R-hat > 1.01 or ESS < 400 (see `sample_many`).
       reparam, retry: the coordinates NUTS moves in, and the second pass for tables still at
         R-hat > 1.01 (see `sample_many`).
       adjust: ``"auto"`` (default): ``"sandwich"`` on i.i.d. models of tables with at least
