@@ -281,9 +281,9 @@ def sample_many(datasets, law="chinchilla", *, likelihood: str = "huber", groups
                           sampler=sampler)
 
     posts = [build(d) for d in range(n_sets)]
-    # Chains that disagree (R-hat > 1.01), or that agree with too few effective draws (ESS < 400), run on from where they stand (adaptation done, the same
-    # compiled step): each round runs three times the draws kept so far and keeps the last twice as
-    # many, the earlier iterations counting as more warm-up. Small tables need it: the E-alpha ridge of a 12-run
+    # Chains that disagree (R-hat > 1.01), or that agree with too few effective draws (ESS < 400), run on from where
+    # they stand (adaptation done, the same compiled step): each round runs three times the draws kept so far and
+    # keeps the last twice as many, the earlier iterations counting as more warm-up. Small tables need it: the E-alpha ridge of a 12-run
     # table is long and curved, and 1,000 draws cover it only a few times (RESULTS.md, "Small tables").
     kept = draws
 
