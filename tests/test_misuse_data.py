@@ -85,7 +85,13 @@ def test_alias_beside_canonical_is_an_extra_column():
     # a MoE export's total and active counts: N is the total, and the note names the laws whose N is the active one
     moe = scalelab.read(good().rename(columns={"N": "total_params"}).assign(active_params=lambda d: d.total_params / 4))
     np.testing.assert_array_equal(moe.column("N"), good()["N"])
-    assert any("N taken from N_total" in n and "clark2022_routed" in n and "--map N=N_active" in n for n in moe.notes)
+    # the advice names the table's own column, which --map reads (a new-user trial found "--map N=N_active" refused:
+    # "mapped column(s) ['N_active'] not in the table")
+    assert any("N taken from N_total" in n and "clark2022_routed" in n and "--map N=active_params for" in n
+               for n in moe.notes)
+    mapped = scalelab.read(good().rename(columns={"N": "total_params"}).assign(active_params=lambda d: d.total_params / 4),
+                           columns={"N": "active_params"})
+    np.testing.assert_array_equal(mapped.column("N"), good()["N"] / 4)
 
 
 def test_text_column_under_an_alias_name_is_left_untouched():
@@ -167,6 +173,17 @@ def test_drop_highest_loss_on_a_bad_loss_column_names_it(tmp_path):
     p.write_text("N,D,loss\n1e8,2e9,3.1\n2e8,4e9,3.0.1\n4e8,8e9,2.9\n")
     with pytest.raises(RunTableError, match="'loss' has non-numeric values in lines 3"):
         scalelab.read(p).drop_highest_loss(1)
+
+
+def test_a_loss_cell_written_diverged_is_explained_as_an_empty_one_is(tmp_path):
+    """Found by a new-user trial: `fit` on a W&B export with 'diverged' in a loss cell said only "non-numeric values
+    in lines 9", where an empty cell said what such runs are and what to do. Both say it now."""
+    for cell in ("diverged", ""):
+        p = tmp_path / "runs.csv"
+        p.write_text(f"N,D,loss\n1e8,2e9,3.1\n2e8,4e9,{cell}\n4e8,8e9,2.9\n")
+        with pytest.raises(RunTableError, match=r"in lines 3.*runs that crashed or diverged have no loss to fit; drop "
+                                                r"those rows \(scalelab forecast leaves them out\)"):
+            scalelab.read(p).column("loss")
 
 
 def test_a_wrong_separator_named_is_said(tmp_path):

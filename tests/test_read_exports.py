@@ -516,7 +516,8 @@ def test_runs_active_in_fewer_than_their_total_parameters_without_experts_are_wa
     said = lambda ws: [w for w in ws if "N is the runs' total parameter count" in w]  # noqa: E731
     fit = scalelab.fit(moe, "chinchilla")
     assert said(fit.warnings) and "5 of the 10 runs are active in fewer" in said(fit.warnings)[0]
-    assert "--map N=N_active" in said(fit.warnings)[0]
+    assert "--map N=active_params reads" in said(fit.warnings)[0]  # the table's own name, which --map reads
+    np.testing.assert_array_equal(scalelab.read(moe, columns={"N": "active_params"}).column("N"), runs.N)
     fc = scalelab.forecast(moe, {"total_params": [4e10], "active_params": [5e9], "tokens": [1e11]}, laws="chinchilla")
     assert said(fc.warnings)
     assert not said(scalelab.fit(moe.assign(total_params=runs.N), "chinchilla").warnings)

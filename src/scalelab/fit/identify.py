@@ -217,7 +217,8 @@ def sparse_count_warnings(table, inputs) -> list[str]:
     n, of, least = below
     return [f"N is the runs' total parameter count (N_total), and {n} of the {of} runs are active in fewer (N_active "
             f"down to {least:.2g} of it: MoE or sparse runs), but no law here reads their experts or sparsity: each "
-            "such run is taken as a dense model of its total count; --map N=N_active reads the active count, and an "
+            f"such run is taken as a dense model of its total count; --map N={table.written('N_active')} reads the active "
+            "count, and an "
             "experts column (E) makes the MoE laws candidates"]
 
 
@@ -229,8 +230,8 @@ def active_count_warnings(table, law) -> list[str]:
         return []
     n, of, least = below
     return [f"{law.name} defines N as the parameters active per token, and the runs' N is their total count "
-            f"(N_total; {n} of the {of} runs are active in fewer, down to {least:.2g} of it): --map N=N_active fits "
-            f"it on the active count"]
+            f"(N_total; {n} of the {of} runs are active in fewer, down to {least:.2g} of it): --map "
+            f"N={table.written('N_active')} fits it on the active count"]
 
 
 def design_warnings(table, inputs, laws=()) -> list[str]:

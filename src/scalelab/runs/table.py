@@ -50,10 +50,11 @@ import pandas as pd
 
 from scalelab.levels import is_count
 from scalelab.runs.amounts import AMOUNT_COLUMNS, derived_amounts
-from scalelab.runs.columns import (LOSS_MAX, NUMERIC, POSITIVE, RANGES, RunTableError, canonical_names,
-                                   duplicate_columns, map_columns, numbers)
-from scalelab.runs.rows import (checkpoint_warning, conflicting_losses, diverged, empty_cells, implied_runs,
-                                named_rows, no_result, one_letter_amount, repeated_rows, sort_curves, split_rows)
+from scalelab.runs.columns import (NUMERIC, POSITIVE, RunTableError, canonical_names, duplicate_columns,
+                                   map_columns)
+from scalelab.runs.rows import (checkpoint_warning, conflicting_losses, empty_cells, implied_runs, named_rows,
+                                no_result, one_letter_amount, repeated_rows, sort_curves, split_rows)
+from scalelab.runs.values import check_numeric
 
 # An old proxy sweep table: the columns (any one of a group) that only the proxy trainer writes
 # (the same rule as `scalelab.proxy.sweep.legacy_columns`; runs/ imports nothing above it).
@@ -85,6 +86,11 @@ class RunTable:
     checkpoints: str | None = None  # why a curve table's checkpoints are read as runs (`final_points`), or why its
     # run_id and step are no curves (each row then a run of its own): a warning of every fit and forecast
     sources: Mapping[str, tuple] = dataclasses.field(default_factory=dict)  # derived column -> the columns it came from
+    renamed: Mapping[str, str] = dataclasses.field(default_factory=dict)  # canonical name -> the table's own column
+
+    def written(self, name: str) -> str:
+        """The table's own name of column ``name`` (``dense_parameter_count`` for N_active): what ``--map`` takes."""
+        return self.renamed.get(name, name)
 
     def rows(self, labels: Iterable) -> str:
         """``lines 5, 9`` (a file's lines) or ``rows 3, 7`` (DataFrame index labels) for ``labels``."""
@@ -181,7 +187,7 @@ class RunTable:
         """The table of the rows ``keep``, its column ``name`` checked again on them if it was refused."""
         if name not in self.invalid:
             return dataclasses.replace(self, df=keep)
-        problem, values = _check_numeric(keep[name], name, self.source, self.lines)
+        problem, values = check_numeric(keep[name], name, self.source, self.lines)
         invalid = {k: v for k, v in self.invalid.items() if k != name} | ({name: problem} if problem else {})
         return dataclasses.replace(self, df=keep if problem else keep.assign(**{name: values}), invalid=invalid)
 
@@ -275,6 +281,7 @@ def from_dataframe(df: pd.DataFrame, source: str = "<DataFrame>", *, columns: Ma
     if len(df) == 0:
         raise RunTableError(f"{source}: the run table is empty (no rows)")
     df, invalid, notes, clash = named_columns(df, source, columns)
+    renamed = dict(df.attrs.get("renamed", {}))  # {canonical name: the table's own column}: --map takes those
     line_of = None if lines is None else dict(zip(df.index, lines))
     if "loss" not in df.columns:
         raise RunTableError(f"{source}: column 'loss' missing; columns are {list(df.columns)}"
@@ -288,7 +295,7 @@ def from_dataframe(df: pd.DataFrame, source: str = "<DataFrame>", *, columns: Ma
         if col not in df.columns or col in invalid:
             continue
         # a curve's schedule may reach lr 0 (checked with the curve table below)
-        problem, values = _check_numeric(df[col], col, source, line_of,
+        problem, values = check_numeric(df[col], col, source, line_of,
                                          positive=col in POSITIVE and not (curve and col == "lr"))
         if problem:  # refused when used (RunTable.column / require), carried through untouched otherwise
             invalid[col] = problem
@@ -338,61 +345,17 @@ def from_dataframe(df: pd.DataFrame, source: str = "<DataFrame>", *, columns: Ma
                 sources["N"] = (alt,)
                 notes.append(f"N taken from {alt} (no column is N; the {alt[2:]} parameter count)" + (
                     "; laws that define N as the active parameters (clark2022_routed, hossain2025_sparse) read it "
-                    "too: --map N=N_active for those" if alt == "N_total" and ok("N_active") else ""))
+                    f"too: --map N={renamed.get('N_active', 'N_active')} for those" if alt == "N_total" and ok("N_active")
+                    else ""))
                 break
     usable = {c: df[c] for c in AMOUNT_COLUMNS if ok(c)}
     for c, d in derived_amounts(usable).items():
         if c in df.columns:  # there but unreadable: refused when used, never replaced
             continue
         df[c], sources[c] = d.values, d.sources
-        problem = _check_numeric(d.values, c, source, line_of)[0]
+        problem = check_numeric(d.values, c, source, line_of)[0]
         if problem:  # compute in other units (PF-days) derives tokens no run has: refused when used, naming C
             invalid[c] = problem + d.of_what
         notes.append(d.note)
     return RunTable(df, tuple(notes), source, invalid, line_of, tuple(c for c in df.columns if c not in given),
-                    checkpoints=not_curves, sources=sources)
-
-
-def _check_numeric(raw: pd.Series, col: str, source: str, lines: Mapping | None = None,
-                   positive: bool = True) -> tuple[str | None, pd.Series]:
-    """(what is wrong with a known numeric column or None, its float values)."""
-    rows = lambda mask: named_rows(raw.index[mask], lines=lines)  # noqa: E731
-    values = numbers(raw, col)
-    bad = (values.isna() & raw.notna()).to_numpy()
-    if bad.any():
-        return (f"{source}: column {col!r} has non-numeric values in {rows(bad)} "
-                f"(e.g. {raw[bad].iloc[0]!r})"), values
-    values = values.astype(float)
-    v = values.to_numpy()
-    nonfinite = ~np.isfinite(v)
-    if nonfinite.any():
-        fix = (": runs that crashed or diverged have no loss to fit; drop those rows (scalelab forecast leaves them out)"
-               if col == "loss" else "")
-        return f"{source}: column {col!r} has NaN or infinite values in {rows(nonfinite)}{fix}", values
-    if positive and col in POSITIVE:
-        nonpos = v <= 0
-        if nonpos.any():
-            return f"{source}: column {col!r} must be > 0; {rows(nonpos)} are zero or negative", values
-    if col == "S":
-        out = (v < 0) | (v >= 1)
-        if out.any():
-            return f"{source}: column 'S' (sparsity) must lie in [0, 1); {rows(out)}", values
-    if col in RANGES:
-        lo, hi = RANGES[col]
-        out = (v < lo) | (v > hi)
-        if out.any():
-            return (f"{source}: column {col!r} has implausible values in {rows(out)} (e.g. {v[out][0]:.4g}); "
-                    f"{col} of a language-model run lies in [{lo:.0e}, {hi:.0e}]: check the units"), values
-    if col == "loss":
-        out = v > LOSS_MAX
-        if diverged(v).any():  # a few among plausible losses
-            return (f"{source}: column 'loss' has values above {LOSS_MAX:g} nats in {rows(out)} (e.g. {v[out][0]:.4g}) "
-                    f"among losses of at most {v[~out].max():.3g}: runs that diverged have no loss to fit; drop those "
-                    f"rows (--drop-highest-loss {int(out.sum())}; scalelab forecast leaves them out)"), values
-        if out.any():
-            return (f"{source}: column 'loss' has implausible values in {rows(out)} (e.g. {v[out][0]:.4g}); "
-                    f"a loss in nats per token lies in (0, {LOSS_MAX:g}]: is it a perplexity, or in bits x 1000?"), values
-        if len(v) > 1 and np.ptp(v) == 0:
-            return (f"{source}: column 'loss' has no variation (every run has {v[0]:.6g}): "
-                    f"no law can be fitted to a constant"), values
-    return None, values
+                    checkpoints=not_curves, sources=sources, renamed=renamed)
