@@ -518,3 +518,46 @@ def test_clearing_a_cache_that_is_off(capsys, monkeypatch):
     monkeypatch.setenv("SCALELAB_CACHE_DIR", "off")
     rc, out, _ = run(capsys, "cache", "clear")
     assert rc == 0 and "nothing to clear" in out and "None" not in out
+
+
+def test_an_allocation_where_no_run_could_be_is_warned_and_a_fits_warnings_travel_with_it(capsys, tmp_path):
+    """Found by a new-user trial: a fit of runs that all share one D warns that D's terms are not identified, and then
+    `allocate --from` it printed D_opt = 0.03 tokens and N_opt = 5.7e22 with exit 0 and no word, `predict` no word
+    either, and `allocate` at C = 1e40 gave N_opt = 1.6e19 (beyond any model) silently. The fit's warnings now travel
+    with its JSON to every use, and a split outside any run's range is warned about (`--strict` fails it)."""
+    from scalelab.optimal import allocation_warnings
+
+    # Hoffmann et al.'s closed form at Epoch's parameters, in NumPy: plausible at 1e24, a 1e19-parameter model at 1e40
+    a, b = EPOCH["alpha"], EPOCH["beta"]
+    G = (a * EPOCH["A"] / (b * EPOCH["B"])) ** (1 / (a + b))
+    C = np.array([1e24, 1e40])
+    N_opt, D_opt = G * (C / 6) ** (b / (a + b)), (C / 6) ** (a / (a + b)) / G
+    assert 1e10 < N_opt[0] < 1e11 and N_opt[1] > 1e16
+    assert allocation_warnings(C[0], N_opt[0], D_opt[0]) == []
+    (w,) = allocation_warnings(C, N_opt, D_opt)
+    assert "C = 1e+40 FLOPs" in w and f"N_opt = {N_opt[1]:.3g}" in w
+    assert allocation_warnings(1e22, 5.7e22, 0.03)  # fewer than one token
+    N = np.geomspace(1e8, 3e9, 12)
+    runs = scalelab.simulate("chinchilla", EPOCH, {"N": N, "D": np.full(12, 2e10)}, sigma=0.003, seed=0)
+    data, fit_json = tmp_path / "one_d.csv", tmp_path / "fit.json"
+    runs.to_csv(data, index=False)
+    rc, out, err = run(capsys, "fit", str(data), "--json")
+    assert rc == 0 and "every run shares one D" in err
+    fit_json.write_text(out)
+    said = json.loads(out)["warnings"]
+    rc, out, err = run(capsys, "predict", "--from", str(fit_json), "--N", "7e10", "--D", "1.4e12", "--json")
+    assert rc == 0 and json.loads(out)["warnings"] == [f"the fit in {fit_json} warned: {w}" for w in said]
+    assert all(f"warning: the fit in {fit_json} warned: {w}" in err for w in said)
+    rc, out, err = run(capsys, "allocate", "--from", str(fit_json), "--C", "1e22,1e24", "--json")
+    got = json.loads(out)
+    off = [i for i in range(2) if not (1e3 <= got["D_opt"][i] <= 1e16 and 1e3 <= got["N_opt"][i] <= 1e16
+                                       and 1e-3 <= got["tokens_per_param"][i] <= 1e5)]
+    assert rc == 0 and off == [0, 1]  # D_opt below one token: B and beta at their bounds
+    assert len([w for w in got["warnings"] if "lies where no language-model run does" in w]) == 2
+    assert any("every run shares one D" in w for w in got["warnings"])
+    assert run(capsys, "allocate", "--from", str(fit_json), "--C", "1e22", "--strict")[0] == 2
+    rc, out, err = run(capsys, "fit", str(data), "--bootstrap", "100", "--allocate", "1e22", "--json")
+    boot = json.loads(out)["allocation"]
+    median_off = not (1e3 <= boot["D_opt"]["median"][0] <= 1e16 and 1e3 <= boot["N_opt"]["median"][0] <= 1e16)
+    assert rc == 0 and median_off and any("lies where no language-model run does" in w
+                                          for w in json.loads(out)["warnings"])

@@ -15,7 +15,7 @@ def _allocation_intervals(law, boot, C, extra, ci):
     import jax.numpy as jnp
     import numpy as np
 
-    from scalelab.optimal.frontier import allocation_draws
+    from scalelab.optimal.frontier import allocation_draws, allocation_warnings
 
     theta = law.flatten(law.to_unconstrained({k: jnp.asarray(boot[k].to_numpy(float)) for k in law.params}))
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
@@ -29,6 +29,7 @@ def _allocation_intervals(law, boot, C, extra, ci):
                                 f"compute-optimal split (an exponent <= 0); the allocation intervals are over the others"]
     lo, hi = 50 * (1 - ci), 100 - 50 * (1 - ci)
     pick = {k: np.where(ok, draws[k], np.nan) for k in ("N_opt", "D_opt", "tokens_per_param")}
+    said += allocation_warnings(C, np.nanmedian(pick["N_opt"], 0), np.nanmedian(pick["D_opt"], 0))
     return {"C": C.tolist(), **{k: {"median": np.nanmedian(v, 0).tolist(), "lo": np.nanpercentile(v, lo, 0).tolist(),
                                     "hi": np.nanpercentile(v, hi, 0).tolist()} for k, v in pick.items()}}, said
 

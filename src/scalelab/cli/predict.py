@@ -76,11 +76,16 @@ def _held(args, law) -> dict:
 
 def _point_estimate(args):
     """The law named by ``--law`` (else the one a ``--from`` file names, else chinchilla) and its natural parameters
-    from ``--params``/``--from``/``--reference``."""
+    from ``--params``/``--from``/``--reference``. The warnings a ``--from`` fit carried (identifiability, no
+    convergence) are said again on stderr and kept in ``args.warnings`` for the JSON: they hold for every use."""
     from scalelab import laws
 
     saved = read_fit_json(args.fit_json) if args.fit_json and not args.params and not args.reference else None
     law = laws.get(args.law or (saved or {}).get("law") or "chinchilla")
+    args.warnings = [f"the fit in {args.fit_json} warned: {w}" for w in (saved or {}).get("warnings", [])
+                     if isinstance(w, str)]
+    for w in args.warnings:
+        err(f"warning: {w}")
     return law, params_from(args, law, saved)
 
 
@@ -101,7 +106,8 @@ def cmd_predict(args) -> int:
         err(f"warning: {int(np.sum(~np.isfinite(value)))} of {len(value)} predictions are not finite numbers: check "
             f"the parameters ({', '.join(f'{k}={v:g}' for k, v in params.items())})")
     if args.json:
-        print(dumps({"law": law.name, "params": params, "inputs": cols, "target": target, target: value.tolist()}))
+        print(dumps({"law": law.name, "params": params, "inputs": cols, "target": target, target: value.tolist(),
+                     "warnings": args.warnings}))
     else:
         for i in range(len(value)):
             print("  ".join(f"{k}={cols[k][i]:.4g}" for k in cols) + f"  {target}={value[i]:.6g}")
@@ -111,15 +117,18 @@ def cmd_predict(args) -> int:
 def cmd_allocate(args) -> int:
     import numpy as np
 
-    from scalelab.optimal import allocate
+    from scalelab.optimal import allocate, allocation_warnings
 
     if args.posterior:
         return allocate_posterior(args)
     law, params = _point_estimate(args)
     out = allocate(law, params, floats(args.C, "--C"), _held(args, law) or None)
     out = {k: np.atleast_1d(v).tolist() for k, v in out.items()}
+    said = allocation_warnings(out["C"], out["N_opt"], out["D_opt"])
+    for w in said:
+        err(f"warning: {w}")
     if args.json:
-        print(dumps({"law": law.name, "params": params, **out}))
+        print(dumps({"law": law.name, "params": params, **out, "warnings": args.warnings + said}))
     else:
         for i in range(len(out["C"])):
             print(f"C={out['C'][i]:.3g} FLOPs  N_opt={out['N_opt'][i]:.4g}  D_opt={out['D_opt'][i]:.4g} tokens  "
@@ -180,6 +189,7 @@ def predict_posterior(args) -> int:
 def allocate_posterior(args) -> int:
     """``scalelab allocate --posterior PATH``: N_opt, D_opt, tokens/param with intervals."""
     from scalelab import laws
+    from scalelab.optimal import allocation_warnings
 
     import numpy as np
 
@@ -194,9 +204,12 @@ def allocate_posterior(args) -> int:
         raise ValueError(f"--posterior {args.posterior}: no finite compute-optimal allocation at C = "
                          f"{', '.join(f'{c:.3g}' for c in bad)} (a degenerate posterior: its draws give no optimum, "
                          f"e.g. alpha + beta near 0); check its diagnostics (`scalelab bayes`) and refit")
+    said = allocation_warnings(C, res["N_opt"]["median"], res["D_opt"]["median"])
+    for w in said:
+        err(f"warning: {w}")
     if args.json:
         print(dumps({"law": post.law.name, "posterior": str(args.posterior), "ci": args.ci,
-                          "warnings": args.warnings, "C": C, **res}))
+                          "warnings": args.warnings + said, "C": C, **res}))
     else:
         for i, c in enumerate(C):
             n, d, t = res["N_opt"], res["D_opt"], res["tokens_per_param"]

@@ -201,4 +201,23 @@ def allocation_draws(law, theta, C, extra=None) -> dict:
     return {"N_opt": N, "D_opt": D, "tokens_per_param": D / N, "loss": L}
 
 
-__all__ = ["allocate", "frontier", "sensitivities", "optimal_log_n", "optimum", "allocation_draws"]
+def allocation_warnings(C, N_opt, D_opt) -> list[str]:
+    """A warning for each compute budget ``C`` (FLOPs) whose compute-optimal split ``N_opt`` parameters, ``D_opt``
+    tokens lies where no language-model run does (N or D outside [1e3, 1e16], `scalelab.runs.columns.RANGES`, or
+    tokens per parameter outside [1e-3, 1e5]): a law whose parameters the runs do not determine (every run at one
+    D, an exponent at its bound), or a budget far beyond the fitted runs. Arrays of one length, or scalars."""
+    from scalelab.runs.columns import RANGES
+
+    C, N, D = (np.atleast_1d(np.asarray(v, float)) for v in (C, N_opt, D_opt))
+    (n_lo, n_hi), (d_lo, d_hi), (r_lo, r_hi) = RANGES["N"], RANGES["D"], RANGES["tokens_per_param"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        off = (N < n_lo) | (N > n_hi) | (D < d_lo) | (D > d_hi) | (D / N < r_lo) | (D / N > r_hi)
+    return [f"the compute-optimal split at C = {c:.3g} FLOPs, N_opt = {n:.3g} parameters and D_opt = {d:.3g} tokens "
+            f"({d / n:.3g} tokens per parameter), lies where no language-model run does (N and D in [{n_lo:.0e}, "
+            f"{n_hi:.0e}], {r_lo:g}-{r_hi:g} tokens per parameter): the fit does not determine it (see its warnings: "
+            f"every run at one D or one N, a parameter at its bound) or the budget lies far beyond the runs"
+            for c, n, d in zip(C[off], N[off], D[off])]
+
+
+__all__ = ["allocate", "frontier", "sensitivities", "optimal_log_n", "optimum", "allocation_draws",
+           "allocation_warnings"]

@@ -253,10 +253,11 @@ def report(runs, law: str = "chinchilla", out="report", *, ci: float = 0.9, n_bo
     figs["a_loss_vs_compute.png"] = figures.loss_vs_compute(ctx, ci)
     alloc_rows, iso, point = [], None, None
     if has_nd:
-        from scalelab.optimal import allocate
+        from scalelab.optimal import allocate, allocation_warnings
 
         try:
             point = allocate(law_obj.name, fit.params, budgets, extra or None)
+            warnings.extend(allocation_warnings(point["C"], point["N_opt"], point["D_opt"]))  # a split no run could be
         except ValueError as err:  # an exponent <= 0 (a design that cannot pin them down): no optimum to show
             warnings.append(f"no compute-optimal allocation: {err}")
     if point is not None:
