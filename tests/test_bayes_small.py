@@ -158,6 +158,10 @@ def test_identifiability_warnings_in_bayes_json(tmp_path, capsys):
     assert out["method"] == "laplace" and out["rhat_max"] is None and out["ess_min"] is None
     assert any("D is a function of N" in w for w in out["warnings"]), out["warnings"]
     assert "D is a function of N" in cap.err
+    # said once, before the posterior is drawn (a new-user trial: a 12-run table at one D sampled for 255 s before
+    # its warning appeared), and still in the JSON
+    assert cap.err.count("D is a function of N") == 1
+    assert cap.err.index("D is a function of N") < cap.err.index("laplace posterior of chinchilla")
     assert main(["bayes", str(csv), "--method", "laplace"]) == 0
     text = capsys.readouterr().out
     assert "rhat" not in text and "ess" not in text

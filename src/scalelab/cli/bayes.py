@@ -47,7 +47,17 @@ def cmd_bayes(args) -> int:
     table = read_table(args)
     groups = None if args.groups in (None, "none") else args.groups
     adjust = None if args.adjust == "none" else args.adjust
-    err(f"{args.method} posterior of {args.law} on {law_rows(table, args.law)[1]} (likelihood={args.likelihood}, "
+    rows, words = law_rows(table, args.law)
+    # what the runs' design cannot determine (every run at one D, ...) is said before the chains run, not only after:
+    # such a posterior mixes slowly (a 12-run table at one D ran 255 s, where others take 6-10)
+    from scalelab import laws
+    from scalelab.fit.identify import design_warnings
+
+    law = laws.get(args.law)
+    early = design_warnings(rows, law.inputs, (law,))
+    for w in early:
+        err(f"warning: {w}")
+    err(f"{args.method} posterior of {args.law} on {words} (likelihood={args.likelihood}, "
         f"groups={groups}, adjust={adjust}) ...")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", RuntimeWarning)
@@ -64,7 +74,8 @@ def cmd_bayes(args) -> int:
     out = post.to_json(args.ci)
     # Identifiability, adjustment and convergence notes: on stderr and in --json "warnings".
     for msg in out["warnings"]:  # which adjustment `adjust=auto` chose is said, not warned (--strict ignores it)
-        err(f"{'note' if msg.startswith('adjust=auto:') else 'warning'}: {msg}")
+        if msg not in early:  # said above; still in --json's warnings
+            err(f"{'note' if msg.startswith('adjust=auto:') else 'warning'}: {msg}")
     if args.save:
         post.save(args.save)
         if not getattr(args, "save_is_temporary", False):
