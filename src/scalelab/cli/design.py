@@ -67,8 +67,9 @@ def add_commands(sub) -> None:
     p.add_argument("--target", default="loss@C=1e24",
                    help="loss@C=1e24 | loss@N=1e9,D=2e10 | N_opt@C=.. | D_opt@C=.. | tokens_per_param@C=.. "
                         "(add held inputs, e.g. ',E=8')")
-    p.add_argument("--method", default="first-order", choices=["first-order", "newton"],
-                   help="first-order implicit gradient, or one Newton step per left-out run")
+    p.add_argument("--method", default="newton", choices=["first-order", "newton"],
+                   help="one Newton step per left-out run (default: it sees a run of high leverage), or the "
+                        "first-order implicit gradient")
     p.add_argument("--loo", action="store_true", help="also refit without each run and report the actual change")
     p.add_argument("--top", type=count(0), default=20, help="rows shown in the text table (0: all)")
     add_json(p)

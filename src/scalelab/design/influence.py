@@ -7,7 +7,10 @@ reverse-mode pass. ``method="newton"`` instead takes, per run, one Newton step
 of the objective without that run from the full optimum,
 ``theta* + (H - H_i)^-1 grad rho_i`` (``H_i`` the run's own Hessian), and
 evaluates ``T`` there: the leverage correction that the first-order formula
-misses for runs inside the Huber band. Targets as in `scalelab.design.targets`.
+misses for runs inside the Huber band. Newton is the default: on Epoch's 240 runs it ranks like the
+refits at least as well (10 of the top 10 shared, against 8), and on a 16-run cut of them the one run
+below a token per parameter moves the forecast by -0.165 nats when refitted without, which Newton puts
+first (-0.30) and the first-order formula 11th (-3e-4). Targets as in `scalelab.design.targets`.
 """
 
 from __future__ import annotations
@@ -138,7 +141,7 @@ def _label(r):
 @float64
 def influence(runs, law="chinchilla", target: str | Target = "loss@C=1e24", *, objective: str = "huber",
               delta: float = 1e-3, starts="auto", fixed: Mapping[str, float] | None = None,
-              method: str = "first-order", loo: bool = False, progress: bool = False) -> Influence:
+              method: str = "newton", loo: bool = False, progress: bool = False) -> Influence:
     """Influence of each run of ``runs`` on ``target`` for a fit of ``law``.
 
     Args:
@@ -147,8 +150,8 @@ def influence(runs, law="chinchilla", target: str | Target = "loss@C=1e24", *, o
       law: name or `Law`.
       target: e.g. ``"loss@C=1e24"`` (see `parse_target`).
       objective, delta, starts, fixed: the fit (as `scalelab.fit`, with its defaults).
-      method: ``"first-order"`` (implicit gradient) or ``"newton"`` (one Newton
-        step of each leave-one-out objective; see module doc).
+      method: ``"newton"`` (the default: one Newton step of each leave-one-out objective) or ``"first-order"``
+        (the implicit gradient); see the module doc.
       loo: also refit without each run (`fit_many` over `variants.leave_one_out`,
         warm-started) and report the actual change of the target.
 

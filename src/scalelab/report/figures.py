@@ -178,7 +178,8 @@ def residuals(ctx):
 
 
 def influence(ctx, infl, label_top: int = 5):
-    """Influence of each run on the headline forecast (first-order change when the run is removed)."""
+    """Influence of each run on the headline forecast (the change when the run is removed, one Newton step:
+    `scalelab.design.influence`)."""
     fig, ax = new_figure(8, 4.5)
     N = ctx.col("N")
     v = np.asarray(infl.influence, float)

@@ -35,8 +35,8 @@ CAPTIONS = {
                    "2024), dashed: parabola (Hoffmann et al. 2022); grey: budgets whose minimum is not bracketed.",
     "c_residuals.png": "(c) Relative residuals of the fit, predicted / observed - 1, against tokens per parameter and "
                        "against model size. Structure here (a trend, a fan) is misfit that the bands do not carry.",
-    "d_influence.png": "(d) First-order change of the headline forecast ({target}) if each run were removed "
-                       "(implicit differentiation of the fit; `scalelab influence`). Labelled: the largest.",
+    "d_influence.png": "(d) Change of the headline forecast ({target}) if each run were removed (one Newton step "
+                       "of the fit without it; `scalelab influence`). Labelled: the largest.",
     "e_law_comparison.png": "(e) Candidate laws fitted without the largest runs, scored by their mean absolute "
                             "error on them (`scalelab compare`), and the forecast's weights when available.",
     "f_isoloss.png": "(f) Iso-loss contours of the fitted law in (N, D); dotted: isoFLOP lines; red: the "
