@@ -191,13 +191,13 @@ class Posterior:
         d = self.draws()
         key = jax.random.PRNGKey(seed)
         k1, k2 = jax.random.split(key)
-        shape = logp.shape
-        s = jnp.asarray(d["s"]).reshape((S,) + (1,) * (len(shape) - 1))
+        # one noise draw per posterior draw, shared by every point: a point's new-run interval is the same whatever
+        # other points are asked with it (drawn per point, it moved by ~1e-3 with their number and order)
+        s = jnp.asarray(d["s"]).reshape((S,) + (1,) * (logp.ndim - 1))
         nu = jnp.asarray(d["nu"]).reshape(s.shape) if "nu" in d else None
-        noise = noise_distribution(self.likelihood, jnp.broadcast_to(s, shape),
-                                   None if nu is None else jnp.broadcast_to(nu, shape), self.delta).sample(k1)
+        noise = noise_distribution(self.likelihood, s, nu, self.delta).sample(k1)
         if "tau" in d:
-            noise = noise + jnp.asarray(d["tau"]).reshape(s.shape) * jax.random.normal(k2, shape)
+            noise = noise + jnp.asarray(d["tau"]).reshape(s.shape) * jax.random.normal(k2, s.shape)
         curve = _interval(np.exp(logp), ci)
         q = (1 - ci) / 2
         new = np.quantile(np.exp(logp + np.asarray(noise)), [q, 1 - q], axis=0)
