@@ -183,3 +183,23 @@ def test_influence_and_suggest_fit_as_fit_does(runs):
     from scalelab.cli import build_parser
     for argv in (["influence", "runs.csv"], ["suggest", "runs.csv", "--budget", "1e21"]):
         assert build_parser().parse_args(argv).starts == "auto"
+
+
+def test_a_target_far_beyond_the_runs_is_warned_about_in_influence_and_suggest(runs):
+    """Found by a new-user trial: `influence` and `suggest` at loss@C=1e30, 8 decades of compute beyond the runs,
+    answered with no word (suggest: a target sd of 0.3% of the loss). A budget more than two decades of compute above
+    the runs' largest (about one decade of N and D), or an N or D more than a decade above, is now warned about."""
+    from scalelab.design.targets import reach_warnings
+
+    table = scalelab.read(runs)
+    top = float(np.max(6 * runs["N"] * runs["D"]))
+    assert reach_warnings(f"loss@C={top * 50:g}", table) == []  # 1.7 decades: within
+    (w,) = reach_warnings(f"loss@C={top * 1e8:g}", table)
+    assert "8.0 decades beyond the runs' largest C" in w
+    assert reach_warnings(f"loss@N={runs['N'].max() * 5:g},D={runs['D'].max() * 5:g}", table) == []
+    assert len(reach_warnings(f"loss@N={runs['N'].max() * 20:g},D={runs['D'].max() * 20:g}", table)) == 2
+    far = f"loss@C={top * 1e8:g}"
+    assert w in scalelab.influence(runs, "chinchilla", far, starts=16).warnings
+    assert w in scalelab.suggest(runs, "chinchilla", far, budget=1e20, k=2).warnings
+    assert not any("decades beyond" in x for x in scalelab.influence(runs, "chinchilla", f"loss@C={top * 50:g}",
+                                                                      starts=16).warnings)

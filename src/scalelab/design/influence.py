@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from scalelab import laws as _laws
-from scalelab.design.targets import Target, parse_target, target_fn
+from scalelab.design.targets import Target, parse_target, reach_warnings, target_fn
 from scalelab.fit import implicit, objectives
 from scalelab.fit.api import fit as _fit, fixed_vectors, residual_fn_for
 from scalelab.fit.problem import prepare
@@ -180,7 +180,8 @@ def influence(runs, law="chinchilla", target: str | Target = "loss@C=1e24", *, o
     rows = np.asarray(index, int) if pd.api.types.is_integer_dtype(index) else np.asarray(index, object)
     lines = None if table.lines is None else np.array([table.lines.get(i, -1) for i in index], int)
     return Influence(law, target.text, float(value), np.asarray(infl, float), loo_change,
-                     np.asarray(theta, float), method, seconds, loo_seconds, rows, tuple(base.warnings), lines)
+                     np.asarray(theta, float), method, seconds, loo_seconds, rows,
+                     tuple(base.warnings) + tuple(reach_warnings(target, table)), lines)
 
 
 @float64

@@ -20,7 +20,7 @@ from scalelab import laws as _laws
 from scalelab.bayes.laplace import laplace_core
 from scalelab.design.select import (MIN_SEPARATION, _greedy, gradient_design,
                                     separation, sequential_variance)
-from scalelab.design.targets import Target, parse_target, target_fn
+from scalelab.design.targets import Target, parse_target, reach_warnings, target_fn
 from scalelab.fit.api import fit as _fit, fixed_vectors
 from scalelab.fit.identify import design_warnings
 from scalelab.fit.problem import prepare
@@ -362,6 +362,7 @@ def suggest(runs, law=None, target: str | Target = "loss@C=1e24", *, budget: flo
                          "reduction_per_flop": red / C})
     said = list(fit.warnings) if posterior is None else design_warnings(table, law.inputs, (law,))
     said += [] if candidates is None else cand.attrs["warnings"]
+    said += reach_warnings(target, table)  # a target far beyond the runs: its sd is the law's, not the runs'
     lo, hi = table.column("N").min(), table.column("N").max()
     below, above = N < lo / 10, N > hi * 10
     if (below | above).any():

@@ -108,6 +108,24 @@ def target_fn(law, target: Target | str):
     return T
 
 
+def reach_warnings(target: Target | str, table) -> list[str]:
+    """A warning when ``target`` lies far beyond the runs of ``table`` (a `RunTable`): a budget ``C`` more than two
+    decades above the runs' largest compute (about one decade of N and D along a compute-optimal frontier, where N and
+    D grow as about the square root of C), or an ``N`` or ``D`` more than a decade above the runs' largest. That far,
+    the forecast rests on the law's form alone, which no run checks (`scalelab forecast` says the same of its
+    targets)."""
+    target = parse_target(target) if isinstance(target, str) else target
+    limits = {"C": 2.0, "N": 1.0, "D": 1.0}
+    out = []
+    for col, limit in limits.items():
+        if col not in target.at or col not in table.columns or col in table.invalid:
+            continue
+        top = float(np.max(table.column(col)))
+        beyond = float(np.log10(target.at[col] / top))
+        if beyond > limit:
+            out.append(f"the target {target.text} lies {beyond:.1f} decades beyond the runs' largest {col} ({top:.3g}; "
+                       f"more than {limit:g}): a forecast that far rests on the law's form alone, which no run checks")
+    return out
 
 
-__all__ = ["QUANTITIES", "Target", "parse_target", "target_fn"]
+__all__ = ["QUANTITIES", "Target", "parse_target", "target_fn", "reach_warnings"]
