@@ -38,15 +38,16 @@ def cmd_compare(args) -> int:
         return 0
     print(f"{out['n_runs']} run{'s' if out['n_runs'] != 1 else ''}; held out: {h.get('n', 0)} run{'s' if h.get('n', 0) != 1 else ''} with the largest {h.get('by')} "
           f"({_fmt(h.get('value'), '.4g')}){' - ' + h['note'] if 'note' in h else ''}")
-    print(f"{'law':<28}{'k':>3}{'objective':>12}{'AIC':>10}{'BIC':>10}{'extrap ARE':>12}{'max RE':>9}")
+    print(f"{'law':<28}{'k':>3}{'objective':>12}{'AIC':>10}{'AICc':>10}{'BIC':>10}{'extrap ARE':>12}{'max RE':>9}")
     for r in out["laws"]:
         if r["status"] != "ok":
             print(f"{r['law']:<28} skipped: {r['reason']}")
             continue
         are = r.get("extrapolation_are")
-        print(f"{r['law']:<28}{r['n_params']:>3}{r['objective']:>12.4g}{r['aic']:>10.1f}{r['bic']:>10.1f}"
-              f"{_fmt(None if are is None else 100 * are, '11.2f') + '%':>12}"
-              f"{_fmt(None if are is None else 100 * r['extrapolation_max_re'], '8.2f') + '%':>9}")
+        print(f"{r['law']:<28}{r['n_params']:>3}{r['objective']:>12.4g}{r['aic']:>10.1f}{_fmt(r['aicc'], '10.1f'):>10}"
+              f"{r['bic']:>10.1f}"
+              f"{'-' if are is None else format(100 * are, '11.2f') + '%':>12}"
+              f"{'-' if are is None else format(100 * r['extrapolation_max_re'], '8.2f') + '%':>9}")
     return 0
 
 

@@ -81,6 +81,9 @@ def compare_one(table: _runs.RunTable, law, *, mask=None, objective="huber", del
         "law": law.name, "status": "ok", "n_params": k, "n_runs": n,
         "objective": float(full.objective), "converged": bool(full.converged),
         "aic": float(n * np.log(rss / n) + 2 * k), "bic": float(n * np.log(rss / n) + k * np.log(n)),
+        # Hurvich & Tsai's small-sample AIC: a law with nearly as many parameters as runs is not rewarded for
+        # interpolating them (None where n <= k + 1: no finite correction)
+        "aicc": (float(n * np.log(rss / n) + 2 * k + 2 * k * (k + 1) / (n - k - 1)) if n > k + 1 else None),
         "rmse_log": float(np.sqrt(rss / n)), "params": {p: float(v) for p, v in full.params.items()},
         "conventions": law.conventions, "notes": notes,
     }
