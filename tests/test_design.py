@@ -128,6 +128,12 @@ def test_suggest_greedy_bookkeeping_and_cli(simulated_runs, tmp_path):
     obj = json.loads(buf.getvalue())
     assert obj["law"] == "chinchilla" and len(obj["runs"]) == 3
     np.testing.assert_allclose(obj["sd_after"], s.sd_after, rtol=1e-6)
+    # the text says which noise scale the Laplace sd rests on (a new-user trial read it against bayes' s, 2.7x larger)
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        assert main(["suggest", str(path), "--law", "chinchilla", "--target", "loss@C=1e24", "--budget", "3e20",
+                     "--k", "3"]) == 0
+    assert f"noise sigma {s.sigma:.3g}: 1.4826 x MAD of the fit's log residuals" in buf.getvalue()
 
 
 @pytest.fixture(scope="module")
