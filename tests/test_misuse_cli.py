@@ -31,6 +31,8 @@ def test_version(capsys):
 def test_compare_unknown_law_exits_2_before_fitting(capsys, tmp_path):
     rc, out, err = run(capsys, "compare", str(tmp_path / "never_read.csv"), "--laws", "chinchilla,chinchila")
     assert rc == 2 and err.startswith("error: --laws") and "'chinchila'" in err and out == ""
+    # the suggestion `fit --law chinchila` gives (a new-user trial found compare without it)
+    assert "did you mean 'chinchilla' for 'chinchila'?" in err
 
 
 @pytest.mark.parametrize("argv,flag", [

@@ -17,7 +17,12 @@ def cmd_compare(args) -> int:
         names = [s.strip() for s in args.laws.split(",") if s.strip()]
         unknown = [n for n in names if n not in laws.names() and not _known(laws, n)]
         if unknown or not names:
-            raise UsageError(f"--laws: unknown law(s) {unknown or [args.laws]}; known: {', '.join(laws.names())}")
+            import difflib
+
+            close = {n: difflib.get_close_matches(n.lower(), laws.names(), n=1, cutoff=0.6) for n in unknown}
+            hint = "; ".join(f"did you mean {c[0]!r} for {n!r}?" for n, c in close.items() if c)
+            raise UsageError(f"--laws: unknown law(s) {unknown or [args.laws]}; {hint + '; ' if hint else ''}"
+                             f"known: {', '.join(laws.names())}")
     table = read_table(args)
     if args.holdout_by is not None and args.holdout_by not in table.columns:
         raise UsageError(f"--holdout-by {args.holdout_by!r}: no such column; columns are {table.columns}")
