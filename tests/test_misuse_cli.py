@@ -401,6 +401,17 @@ def test_fit_many_refuses_a_bad_delta_and_names_unconverged_variants(tmp_path, c
                      "--out", str(tmp_path / "o.csv")]) == 2
     assert "variant row 0: delta -1.0: the Huber threshold must be a number > 0" in capsys.readouterr().err
     assert not (tmp_path / "o.csv").exists()
+    # a filter that keeps too few runs, or a parameter the law lacks, is named by the file's row and the variant's
+    # name (a new-user trial got "variants [4] keep 0 runs", the index among one law's rows, and no name)
+    for bad, said in ((["chinchilla", "N > 1e20", ""],
+                       "variant row 2 ('bad'): its filter 'N > 1e20' keeps 0 runs, too few for the 5 free parameters"),
+                      (["chinchilla", "", "gamma=0.3"], "variant row 2 ('bad'): cannot fix ['gamma']: law 'chinchilla'")):
+        pd.DataFrame({"name": ["all", "kap", "bad"], "law": ["chinchilla", "kaplan", bad[0]],
+                      "filter": ["", "", bad[1]], "fixed": ["", "", bad[2]]}).to_csv(tmp_path / "v.csv", index=False)
+        assert cli.main(["fit-many", str(tmp_path / "t.csv"), "--variants", str(tmp_path / "v.csv"),
+                         "--out", str(tmp_path / "o.csv")]) == 2
+        assert said in capsys.readouterr().err
+        assert not (tmp_path / "o.csv").exists()
     with pytest.raises(ValueError, match="every Huber delta must be a number > 0"):
         scalelab.variants.deltas(t, [1e-3, 0.0])
 
