@@ -141,11 +141,18 @@ def test_report_cli_unwritable_out_and_moe_figures(tmp_path, capsys):
     assert summary["extra_held"] == {"E": 1.0} and len(summary["allocation"]) == 4
 
 
-def test_fit_plot_option(tmp_path, capsys, simulated_runs):
+def test_fit_plot_option(tmp_path, capsys, simulated_runs, monkeypatch):
     path = tmp_path / "runs.csv"
     simulated_runs.to_csv(path, index=False)
+    import scalelab.cli.report as cli_report
+
+    drawn, save = [], cli_report.save_plot
+    monkeypatch.setattr(cli_report, "save_plot", lambda fig, p: (drawn.append(fig), save(fig, p))[1])
     assert cli.main(["fit", str(path), "--starts", "64", "--plot", str(tmp_path / "fit.png")]) == 0
     assert png_size(tmp_path / "fit.png") == EXPECTED["a_loss_vs_compute.png"]
+    # every run was fitted: none is marked held out (a new-user trial read "held out (largest N)" as a split)
+    labels = [t.get_text() for t in drawn[0].axes[0].get_legend().get_texts()]
+    assert labels and not any("held out" in t for t in labels), labels
     capsys.readouterr()
     # bayes --plot draws from a posterior kept in a temporary file: not announced as saved (a new-user trial was told
     # of a /tmp path already deleted); with --save it is
