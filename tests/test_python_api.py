@@ -71,6 +71,11 @@ def test_predict_checks_inputs_like_the_cli(res):
         res.predict(N=7e10)
     with pytest.raises(ValueError, match="do not broadcast"):
         res.predict(N=[1e9, 2e9, 3e9], D=[2e10, 3e10])
+    # counts written as the CLI takes them (--N 70B --D 1.4T): a new-user trial found Python refusing '1.3B'
+    assert res.predict(N=["70B", "1B"], D=["1.4T", 2e10]) == pytest.approx(closed_form(res.params, N, D), rel=1e-12)
+    assert res.predict(N="70B", D="1.4T") == pytest.approx(closed_form(res.params, N[0], D[0]), rel=1e-12)
+    with pytest.raises(ValueError, match="N = 'big' reads as no number"):
+        res.predict(N="big", D=2e10)
 
 
 def test_outlying_run_is_named_in_the_results_warnings(runs):

@@ -132,6 +132,22 @@ def value_problem(name: str, values) -> str | None:
     return None
 
 
+def _read_numbers(name: str, value) -> np.ndarray:
+    """``value`` (a number, array, or text such as '1.3B', as the CLI's ``--N 1.3B`` reads it: `columns.numbers`) as
+    a float array; text that reads as no number is refused, naming the input."""
+    try:
+        return np.asarray(value, float)
+    except (TypeError, ValueError):
+        from scalelab.runs.columns import numbers
+
+        flat = np.asarray(value, object).ravel()
+        read = numbers(list(flat), name).to_numpy(float)
+        bad = [v for v, r in zip(flat, read) if np.isnan(r)]
+        if bad:
+            raise ValueError(f"{name} = {bad[0]!r} reads as no number (give 1.3e9, or 1.3B)") from None
+        return read.reshape(np.shape(value))
+
+
 def law_inputs(law_name: str, needed, given: Mapping) -> dict:
     """The ``needed`` inputs of a prediction from ``given`` (``{name: number or array}``), checked as the CLI's
     ``predict`` checks its options: ``D = C / (6N)`` (or ``tokens_per_param x N``) or ``C = 6 N D`` derived when
@@ -140,7 +156,7 @@ def law_inputs(law_name: str, needed, given: Mapping) -> dict:
     where a count must be, ``N`` and ``D`` in a language-model run's range). Returns float arrays of the needed names.
     Raises ValueError naming the input."""
     needed = tuple(needed)
-    values = {k: np.asarray(v, float) for k, v in given.items()}
+    values = {k: _read_numbers(k, v) for k, v in given.items()}
     try:
         np.broadcast_shapes(*(v.shape for v in values.values()))
     except ValueError:
