@@ -283,8 +283,8 @@ def sample_many(datasets, law="chinchilla", *, likelihood: str = "huber", groups
     posts = [build(d) for d in range(n_sets)]
     # Chains that disagree (R-hat > 1.01), or that agree with too few effective draws (ESS < 400), run on from where
     # they stand (adaptation done, the same compiled step): each round runs three times the draws kept so far and
-    # keeps the last twice as many, the earlier iterations counting as more warm-up. Small tables need it: the E-alpha ridge of a 12-run
-    # table is long and curved, and 1,000 draws cover it only a few times (RESULTS.md, "Small tables").
+    # keeps the last twice as many, the earlier iterations counting as more warm-up. Small tables need it: the E-alpha
+    # ridge of a 12-run table is long and curved, and 1,000 draws cover it only a few times (RESULTS.md, "Small tables").
     kept = draws
     for _ in range(int(extend)):  # 12-20-run tables: ESS 350-400 at 4 x 1,000 draws, R-hat fine
         diag = [p.diagnostics() for p in posts]

@@ -134,7 +134,7 @@ def cmd_fit_many(args) -> int:
     from scalelab import laws
     from scalelab.fit import variants
     from scalelab.fit.identify import design_warnings
-    from scalelab.fit.many import fit_many
+    from scalelab.fit.many import fit_many, variant_vectors
     from scalelab.runs import io
 
     check_own_output(args.out, FIT_MANY_COLUMNS, "--out", "a `scalelab fit-many` result")
@@ -148,6 +148,8 @@ def cmd_fit_many(args) -> int:
             laws.get(name)  # an unknown name exits 2 listing the known ones, before any fit
     table = read_table(args)
     groups = variants.from_table(table, spec)
+    for law, vs in groups.items():  # every variant checked before any is fitted: a bad row names itself, early
+        variant_vectors(laws.get(law), vs)
     said = dict.fromkeys(w for law in map(laws.get, groups) for w in design_warnings(table, law.inputs, (law,)))
     for w in said:  # what the runs' design leaves undetermined, as `scalelab fit` says it
         err(f"warning: {w}")

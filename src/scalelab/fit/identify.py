@@ -217,9 +217,8 @@ def sparse_count_warnings(table, inputs) -> list[str]:
     n, of, least = below
     return [f"N is the runs' total parameter count (N_total), and {n} of the {of} runs are active in fewer (N_active "
             f"down to {least:.2g} of it: MoE or sparse runs), but no law here reads their experts or sparsity: each "
-            f"such run is taken as a dense model of its total count; --map N={table.written('N_active')} reads the active "
-            "count, and an "
-            "experts column (E) makes the MoE laws candidates"]
+            f"such run is taken as a dense model of its total count; --map N={table.written('N_active')} reads the "
+            "active count, and an experts column (E) makes the MoE laws candidates"]
 
 
 def active_count_warnings(table, law) -> list[str]:

@@ -66,6 +66,38 @@ COMPACTION = {"cpu": Compaction(first=0, width=256, sweeps=4)}
 COMPACTION_MIN_VARIANTS = 256
 
 
+@float64  # the fixed values' transforms, in float64 wherever it is called from (the CLI checks before fitting)
+def variant_vectors(law, variants: Variants, dtype=np.float64) -> tuple[np.ndarray, np.ndarray]:
+    """Every variant's free-parameter mask and fixed values ``[V, P]`` (`scalelab.fit.api.fixed_vectors`), checked:
+    a parameter the law lacks, a value outside its range, or fewer kept runs than free parameters is refused, naming
+    the variant (its row of a variants file and its name: `scalelab.fit.variants.from_table`), before any fit."""
+    info = variants.info.reset_index(drop=True)
+
+    def named(i):
+        where = f"variant row {info['row'][i]}" if "row" in info else f"variant {i}"
+        return where + (f" ({info['variant'][i]!r})" if "variant" in info else "")
+
+    seen = {}  # thousands of variants share a few settings (bootstrap resamples: none fixed); each is read once
+    for i, f in enumerate(variants.fixed):
+        key = tuple(sorted(f.items()))
+        if key not in seen:
+            try:
+                seen[key] = fixed_vectors(law, f, dtype)
+            except ValueError as err:
+                raise ValueError(f"{named(i)}: {err}") from None
+    free, fixed = (np.stack(v) for v in zip(*(seen[tuple(sorted(f.items()))] for f in variants.fixed)))
+    n_free, n_eff = free.sum(axis=1), (variants.weights > 0).sum(axis=1)
+    too_few = np.flatnonzero(n_eff <= n_free)
+    if too_few.size:
+        i = int(too_few[0])
+        filt = info["filter"][i] if "filter" in info else ""
+        kept = f"its filter {filt!r} keeps" if filt else "keeps"
+        more = f" (and {too_few.size - 1} more variants)" if too_few.size > 1 else ""
+        raise _runs.RunTableError(f"{named(i)}: {kept} {int(n_eff[i])} runs, too few for the {int(n_free[i])} free "
+                                  f"parameters of {law.name!r}{more}")
+    return free, fixed
+
+
 @per_law
 def _program(law, kind, screen_iter, keep, max_iter, batch_size, devices: tuple, compaction=None,
              rows_per_variant=False, chunked=False):
@@ -243,14 +275,7 @@ def fit_many(runs, law="chinchilla", variants: Variants | None = None, *, object
 
     V, S = len(variants), start_arr.shape[0]
     n = _buckets.bucket_size(len(table))  # shape buckets: 200 and 240 runs, or 3,900 and 4,000 variants, share a program
-    free = np.stack([fixed_vectors(law, f)[0] for f in variants.fixed]).astype(np_dtype)
-    fixed = np.stack([fixed_vectors(law, f)[1] for f in variants.fixed]).astype(np_dtype)
-    n_free = free.sum(axis=1)
-    n_eff = (variants.weights > 0).sum(axis=1)
-    too_few = np.flatnonzero(n_eff <= n_free)
-    if too_few.size:
-        raise _runs.RunTableError(f"variants {too_few[:10].tolist()} keep {int(n_eff[too_few[0]])} runs, too few for "
-                                  f"{int(n_free[too_few[0]])} free parameters of {law.name!r}")
+    free, fixed = variant_vectors(law, variants, np_dtype)
 
     rows = _variant_rows(variants.weights, n) if drop_unweighted else None
     m = n if rows is None else rows.shape[1]  # runs per lane
@@ -339,7 +364,7 @@ def fit_many(runs, law="chinchilla", variants: Variants | None = None, *, object
     df["n_iter"] = np.concatenate([o.n_iter for o in outs]).astype(int)
     df["best_start"] = np.concatenate([o.best_start for o in outs]).astype(int)
     df["n_runs"] = fitted_runs(table, law, variants.weights)
-    df["n_rows"] = n_eff
+    df["n_rows"] = (variants.weights > 0).sum(axis=1)  # rows each variant fits
     df["delta"] = variants.delta
     df.attrs.update({"law": law.name, "seconds": seconds, "compile_seconds": compile_seconds, "n_starts": S, "devices": [str(d) for d in devices]})
     return df

@@ -162,8 +162,8 @@ def _chunked_search(residual_fn, starts, data, kind, delta, free, screen_iter, k
     """Screen, prune and polish ``[V, S]`` starts in ONE loop over ``[V, keep]`` lanes.
 
     The starts are screened ``keep`` at a time (``ceil(S / keep)`` chunks; each chunk's lanes start from
-    `scalelab.fit.solver.lm_blank` and run the sweep that evaluates them plus ``screen_iter``); after each chunk a running ``top_k`` keeps
-    each variant's ``keep`` best screened starts; then those lanes are polished in the same loop. Every
+    `scalelab.fit.solver.lm_blank` and run the sweep that evaluates them plus ``screen_iter``); after each chunk a
+    running ``top_k`` keeps each variant's ``keep`` best screened starts; then those lanes are polished in the same loop. Every
     lane does the iterations it does in the two-loop search (lanes are independent), the running
     ``top_k`` selects what one ``top_k`` over all starts selects, ties to the lower start as it does, so
     the result is the same; the program holds one LM step instead of two.
@@ -198,7 +198,8 @@ def _chunked_search(residual_fn, starts, data, kind, delta, free, screen_iter, k
         _, top = jax.lax.top_k(-cat(pool_f, f_chunk), K)  # pool (earlier, lower starts) first: ties as one top_k
         take = lambda a: jnp.take_along_axis(a, top.reshape(top.shape + (1,) * (a.ndim - 2)), axis=1)  # noqa: E731
         merged = (take(cat(pool_f, f_chunk)), take(cat(pool_theta, lanes.theta)),
-                  take(cat(pool_idx, jnp.broadcast_to(i_c * K + lane_ids, pool_idx.shape))), take(cat(pool_it, lanes.it)))
+                  take(cat(pool_idx, jnp.broadcast_to(i_c * K + lane_ids, pool_idx.shape))),
+                  take(cat(pool_it, lanes.it)))
         pool = jax.tree.map(lambda m, p: jnp.where(end, m, p), merged, pool)
         nxt = jnp.where(i + 1 < C, jax.lax.dynamic_index_in_dim(chunks, jnp.minimum(i + 1, C - 1), 1, keepdims=False),
                         pool[1])  # the next chunk, or the pool to polish
@@ -210,5 +211,6 @@ def _chunked_search(residual_fn, starts, data, kind, delta, free, screen_iter, k
             jnp.zeros((V, K), int))
     zero = jnp.zeros((), int)
     init = (zero, zero, solver.lm_blank(chunks[:, 0]), pool, jnp.full((V, C * K), jnp.inf, dtype))
-    _, _, final, pool, screen_f = jax.lax.while_loop(lambda c: (c[0] < C) | jnp.any(~solver.held(c[2], max_iter)), body, init)
+    going = lambda c: (c[0] < C) | jnp.any(~solver.held(c[2], max_iter))  # noqa: E731  chunks left, or polishing
+    _, _, final, pool, screen_f = jax.lax.while_loop(going, body, init)
     return final, pool[2], screen_f[:, :S], pool[3]

@@ -142,13 +142,14 @@ def lm_blank(theta, lam0=1e-3) -> LMState:
     accepts them (a finite objective beats ``inf``) without changing ``lam``: the state `lm_init` gives,
     with ``it = 0``, one sweep later. A loop that starts from it holds one copy of the system for XLA to
     compile (its step) instead of two (`lm_init`'s before the loop and the step's inside it): about
-    half of a fit program's compile time. A lane whose objective is not finite at ``theta`` stays at
-    ``inf`` and is rejected until its damping saturates, as from `lm_init`.
+    half of a fit program's compile time. A lane whose objective is not finite at ``theta`` (a start outside
+    the law's domain) is done, unconverged, after that first sweep.
     """
     lanes, P = theta.shape[:-1], theta.shape[-1]
     dtype = theta.dtype
-    return LMState(theta, jnp.full(lanes, jnp.inf, dtype), jnp.full(lanes, lam0, dtype), jnp.full(lanes, jnp.inf, dtype),
-                   jnp.full(lanes, -1, int), jnp.zeros(lanes, bool), jnp.zeros(lanes, bool),
+    inf = jnp.full(lanes, jnp.inf, dtype)
+    no = jnp.zeros(lanes, bool)
+    return LMState(theta, inf, jnp.full(lanes, lam0, dtype), inf, jnp.full(lanes, -1, int), no, no,
                    jnp.zeros(theta.shape, dtype), jnp.broadcast_to(jnp.eye(P, dtype=dtype), lanes + (P, P)))
 
 

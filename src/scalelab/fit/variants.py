@@ -262,15 +262,6 @@ def from_table(runs, spec: pd.DataFrame) -> dict[str, Variants]:
                     raise ValueError(f"variant row {i}: fixed {row['fixed']!r}: write NAME=VALUE;NAME=VALUE "
                                      f"(e.g. alpha=0.34;beta=0.28)") from None
         name = row["name"] if "name" in row and pd.notna(row.get("name")) else f"row {i}"
-        lw = _laws.get(law)
-        unknown = [k for k in fixed if k not in lw.params]
-        if unknown:  # named here by its row and name (fit_many would name neither)
-            raise ValueError(f"variant row {i} ({name!r}): cannot fix {unknown}: law {lw.name!r} has parameters "
-                             f"{list(lw.params)}")
-        if (w > 0).sum() <= lw.n_params - len(fixed):
-            kept = f"its filter {filt!r} keeps" if (w == 0).any() else "the table has"
-            raise ValueError(f"variant row {i} ({name!r}): {kept} {int((w > 0).sum())} runs, too few for the "
-                             f"{lw.n_params - len(fixed)} free parameters of {lw.name!r}")
         out.setdefault(law, []).append((w, delta, fixed, {"kind": "table", "variant": name, "row": i,
                                                            "filter": filt if isinstance(filt, str) else ""}))
     result = {}

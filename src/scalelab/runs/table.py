@@ -345,8 +345,8 @@ def from_dataframe(df: pd.DataFrame, source: str = "<DataFrame>", *, columns: Ma
                 sources["N"] = (alt,)
                 notes.append(f"N taken from {alt} (no column is N; the {alt[2:]} parameter count)" + (
                     "; laws that define N as the active parameters (clark2022_routed, hossain2025_sparse) read it "
-                    f"too: --map N={renamed.get('N_active', 'N_active')} for those" if alt == "N_total" and ok("N_active")
-                    else ""))
+                    f"too: --map N={renamed.get('N_active', 'N_active')} for those"
+                    if alt == "N_total" and ok("N_active") else ""))
                 break
     usable = {c: df[c] for c in AMOUNT_COLUMNS if ok(c)}
     for c, d in derived_amounts(usable).items():
