@@ -244,3 +244,14 @@ def test_cli_bootstrap_and_fit_many(tmp_path, simulated_runs, capsys):
     assert list(res["law"]) == ["chinchilla", "chinchilla", "kaplan"]
     assert res.loc[1, "alpha"] == pytest.approx(0.35)
     assert res.loc[1, "n_runs"] == int((simulated_runs["N"] < 3e9).sum())
+
+
+def test_variants_from_a_spec_say_which_parameters_were_held(simulated_runs):
+    """A spec's ``fixed`` settings travel to the result as a column: a held alpha = 0.3 is told apart from a fitted
+    one, and the held value is exactly the result's alpha."""
+    spec = pd.DataFrame({"law": ["chinchilla"] * 3, "fixed": ["alpha=0.3", " alpha = 0.3 ; beta=0.28", None]})
+    vs = V.from_table(simulated_runs, spec)["chinchilla"]
+    df = fit_many(simulated_runs, "chinchilla", vs, starts=16, progress=False)
+    assert list(df["fixed"]) == ["alpha=0.3", "alpha=0.3;beta=0.28", ""]
+    np.testing.assert_array_equal(df["alpha"].iloc[:2], [0.3, 0.3])
+    assert df["beta"].iloc[1] == 0.28 and df["alpha"].iloc[2] != 0.3

@@ -221,7 +221,9 @@ def from_table(runs, spec: pd.DataFrame) -> dict[str, Variants]:
 
     Columns: ``law`` (default chinchilla), ``filter`` (a pandas query on the run
     table, e.g. ``N < 1e9``; empty: all runs), ``delta`` (default 1e-3),
-    ``fixed`` (``"alpha=0.34;beta=0.28"``), optional ``name``.
+    ``fixed`` (``"alpha=0.34;beta=0.28"``), optional ``name``. Each variant's info (the result's columns) keeps
+    its ``row`` in ``spec``, its ``filter`` and its ``fixed`` settings as read (``""``: every parameter free), so a
+    fixed value in the result is told apart from a fitted one.
     """
     from scalelab import laws as _laws  # here: importing the laws imports JAX, which the generators above need not
 
@@ -263,7 +265,8 @@ def from_table(runs, spec: pd.DataFrame) -> dict[str, Variants]:
                                      f"(e.g. alpha=0.34;beta=0.28)") from None
         name = row["name"] if "name" in row and pd.notna(row.get("name")) else f"row {i}"
         out.setdefault(law, []).append((w, delta, fixed, {"kind": "table", "variant": name, "row": i,
-                                                           "filter": filt if isinstance(filt, str) else ""}))
+                                                           "filter": filt if isinstance(filt, str) else "",
+                                                           "fixed": ";".join(f"{k}={v:g}" for k, v in fixed.items())}))
     result = {}
     for law, items in out.items():
         result[law] = Variants(np.array([it[0] for it in items]), np.array([it[1] for it in items]),
