@@ -439,7 +439,7 @@ def test_report_never_overwrites_a_users_page(tmp_path, capsys, runs_csv):
     fails(capsys, "report", runs_csv, "--out", site, match="already holds index.html, not from a scalelab report")
     assert digest(site / "index.html") == before
     # an earlier scalelab report there may be replaced (checked without writing one)
-    from scalelab.cli.report import check_report_dir
+    from scalelab.report.files import check_report_dir
 
     (site / "report.json").write_text(json.dumps({"headline": {}, "figures": [], "params": {}}))
     check_report_dir(site)

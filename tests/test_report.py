@@ -275,3 +275,21 @@ def test_the_report_shows_its_steps_on_stderr_when_asked(simulated_runs, tmp_pat
     scalelab.report(simulated_runs, "chinchilla", tmp_path / "rep2", n_boot=0, compare_laws=None, influence=False,
                     progress=False)
     assert capsys.readouterr().err == ""
+
+
+def test_the_python_report_leaves_someone_elses_page_alone(built, simulated_runs, tmp_path):
+    """`scalelab.report` refuses, as the CLI does, a directory holding an index.html (or a figure of a report's
+    names) that no scalelab report wrote, before any work, and leaves it byte for byte; a directory of an earlier
+    report (its report.json beside the page) passes the same check. A new-user trial (twenty-ninth session) had the
+    Python call replace the page the CLI refused to touch."""
+    from scalelab.report.files import check_report_dir
+
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "index.html").write_text("<p>my page</p>")
+    (site / "g_loss_vs_E.png").write_bytes(b"not ours")
+    with pytest.raises(ValueError, match=r"out .*already holds index.html, g_loss_vs_E.png, not from a scalelab"):
+        scalelab.report(simulated_runs, "chinchilla", site, n_boot=0, compare_laws=None, influence=False)
+    assert (site / "index.html").read_text() == "<p>my page</p>" and sorted(p.name for p in site.iterdir()) == [
+        "g_loss_vs_E.png", "index.html"]
+    check_report_dir(built[1])  # the module's report, written by scalelab.report: its own files may be replaced

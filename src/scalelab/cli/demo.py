@@ -193,7 +193,7 @@ def cmd_demo(args) -> int:
     if not args.json:  # the report goes to ./scalelab-demo-report/: never over someone else's files there
         from pathlib import Path
 
-        from scalelab.cli.report import check_report_dir
+        from scalelab.report.files import check_report_dir
 
         check_report_dir(Path(REPORT_DIR), "the demo's report directory")
     return main(json_out=args.json)

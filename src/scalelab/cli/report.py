@@ -185,31 +185,10 @@ def cmd_isoflop(args) -> int:
     return 0
 
 
-REPORT_FILES = ("index.html", "report.json", "a_loss_vs_compute.png", "b_frontier.png", "c_residuals.png",
-                "d_influence.png", "e_law_comparison.png", "f_isoloss.png", "isoflop.png")
-
-
-def check_report_dir(out: Path, flag: str = "--out") -> None:
-    """A report replaces the files of an earlier report only: a directory whose ``index.html`` (or a figure
-    name) is someone else's file, with no scalelab ``report.json`` beside it, is refused and left untouched."""
-    if not out.is_dir():
-        return
-    clash = [f for f in REPORT_FILES if (out / f).exists()]
-    if not clash:
-        return
-    try:
-        ours = {"headline", "figures", "params"} <= set(json.loads((out / "report.json").read_text()))
-    except (OSError, ValueError, TypeError):
-        ours = False
-    if not ours:
-        raise ValueError(f"{flag} {str(out)!r} already holds {', '.join(clash)}, not from a scalelab report; they "
-                         f"are left untouched: " + ("choose a new or empty directory" if flag == "--out" else
-                                                    "run the demo in another directory"))
-
-
 def cmd_report(args) -> int:
     from scalelab.cli.options import law_rows, read_table
     from scalelab.report import report
+    from scalelab.report.files import check_report_dir
 
     if not str(args.out).strip():
         raise ValueError("--out '': give the directory to write the report to (created if missing)")

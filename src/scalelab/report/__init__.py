@@ -37,6 +37,7 @@ from scalelab import runs as _runs
 from scalelab.programs import float64, per_law
 from scalelab.report import figures, html
 from scalelab.report.bands import bootstrap_draws, frontier_draws
+from scalelab.report.files import check_report_dir, check_writable
 from scalelab.optimal.closed_form import compute_budgets
 
 
@@ -144,8 +145,9 @@ def report(runs, law: str = "chinchilla", out="report", *, ci: float = 0.9, n_bo
       runs: path, DataFrame or `RunTable`.
       law: a loss law's name, or ``"auto"`` (the law `scalelab.forecast` weights highest when it
         is installed, else the one `scalelab.compare` ranks first on the held-out largest runs).
-      out: output directory (created when the figures are written, so a report that fails leaves none; existing
-        files of the same names are replaced).
+      out: output directory (created when the figures are written, so a report that fails leaves none). An earlier
+        report's files there are replaced; a directory holding other files of those names (an ``index.html`` with
+        no scalelab ``report.json`` beside it) is refused before any work and left untouched.
       ci: level of every band and interval.
       n_boot: bootstrap refits for the bands (0: point fit only).
       compare_laws: candidate laws for (e) and ``law="auto"``: ``"auto"`` (every loss law whose
@@ -160,7 +162,7 @@ def report(runs, law: str = "chinchilla", out="report", *, ci: float = 0.9, n_bo
         figures; a report takes a minute): True always, None on a terminal only, False never.
 
     Raises:
-      ValueError: ``out`` cannot be written, or the law cannot be fitted to these runs.
+      ValueError: ``out`` cannot be written or holds someone else's files, or the law cannot be fitted to these runs.
     """
     import scalelab
     from scalelab import compare as _compare
@@ -180,7 +182,8 @@ def report(runs, law: str = "chinchilla", out="report", *, ci: float = 0.9, n_bo
             raise ValueError(f"budgets: {err}; give the compute budgets of the allocation table in FLOPs, e.g. "
                              f"[1e22, 1e23]") from None
     out = Path(out)
-    _check_writable(out)  # created only when the figures are written: a report that fails leaves no empty directory
+    check_writable(out, "out")  # created only when the figures are written: a report that fails leaves none
+    check_report_dir(out, "out")  # someone else's index.html or figures there are refused and left untouched
     table = _runs.read(runs).final_points()  # final-loss laws: a curve table's last checkpoints (or all, when those cannot serve)
     if "C" not in table.columns and not {"N", "D"} <= set(table.columns):
         raise ValueError(f"the report draws the runs' loss against their training compute (C = 6ND FLOPs), and these "
@@ -366,21 +369,6 @@ def report(runs, law: str = "chinchilla", out="report", *, ci: float = 0.9, n_bo
     path.write_text(page, encoding="utf-8")
     steps.close()
     return path
-
-
-def _check_writable(out: Path) -> None:
-    """``out`` can be made a directory and written: it is one, or its nearest existing ancestor is a writable
-    directory (checked before any work, without creating anything), else a ValueError naming it."""
-    import os
-
-    probe = out
-    while not probe.exists() and probe != probe.parent:
-        probe = probe.parent
-    why = ("it is not a directory" if not probe.is_dir() else
-           "permission denied" if not os.access(probe, os.W_OK | os.X_OK) else None)
-    if why:
-        raise ValueError(f"cannot write the report to {str(out)!r}: {str(probe)!r}: {why}; "
-                         f"choose a writable directory with --out")
 
 
 def _largest_run(table) -> dict:
