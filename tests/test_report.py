@@ -293,3 +293,24 @@ def test_the_python_report_leaves_someone_elses_page_alone(built, simulated_runs
     assert (site / "index.html").read_text() == "<p>my page</p>" and sorted(p.name for p in site.iterdir()) == [
         "g_loss_vs_E.png", "index.html"]
     check_report_dir(built[1])  # the module's report, written by scalelab.report: its own files may be replaced
+
+
+def test_the_report_holds_out_the_column_asked(simulated_runs, tmp_path, capsys):
+    """``holdout_by`` / ``--holdout-by``: the report's comparison holds out the largest value of the column asked, as
+    `scalelab.compare` does with it, not the largest N (the report's warning about few held-out runs named an option
+    the report did not have: a new-user trial, twenty-ninth session); a column the runs lack is refused first."""
+    kw = dict(n_boot=0, compare_laws=["chinchilla"], influence=False, starts=32)
+    scalelab.report(simulated_runs, "chinchilla", tmp_path / "d", holdout_by="D", **kw)
+    summary = json.loads((tmp_path / "d" / "report.json").read_text())
+    ref = scalelab.compare(simulated_runs, ["chinchilla"], holdout_by="D", starts=32, progress=False)
+    by_n = scalelab.compare(simulated_runs, ["chinchilla"], starts=32, progress=False)
+    assert summary["holdout_by"] == "D"
+    assert summary["comparison"][0]["extrapolation_are"] == pytest.approx(ref["laws"][0]["extrapolation_are"],
+                                                                         rel=1e-9)
+    assert ref["laws"][0]["extrapolation_are"] != pytest.approx(by_n["laws"][0]["extrapolation_are"], rel=1e-3)
+    runs_csv = tmp_path / "runs.csv"
+    simulated_runs.to_csv(runs_csv, index=False)
+    capsys.readouterr()
+    assert cli.main(["report", str(runs_csv), "--out", str(tmp_path / "x"), "--holdout-by", "lr"]) == 2
+    assert "holdout_by='lr' (--holdout-by) is not a column" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()

@@ -202,7 +202,7 @@ def cmd_report(args) -> int:
     _err(f"writing the report on {law_rows(table, args.law)[1]} to {out}/ ...")
     path = report(table, args.law, out, ci=args.ci, n_boot=args.bootstrap, compare_laws=None if laws == "none" else laws,
                   seed=args.seed, fixed=fixed or None, influence=not args.no_influence,
-                  starts=args.starts)
+                  starts=args.starts, holdout_by=args.holdout_by)
     summary = json.loads((path.parent / "report.json").read_text())
     for w in summary["warnings"]:
         _err(f"warning: {w}")
@@ -249,6 +249,8 @@ def add_commands(sub) -> None:
                    help="laws for the comparison panel: 'auto' (every law the table supports), a comma list, or 'none'")
     p.add_argument("--fix", action="append", metavar="NAME=VALUE", help="hold a parameter fixed (repeatable)")
     p.add_argument("--no-influence", action="store_true", help="skip the influence figure (d)")
+    p.add_argument("--holdout-by", default=None,
+                   help="column whose largest value is held out in the comparison and figure (a) (default N, else C)")
     p.add_argument("--starts", type=starts_value, default="auto",
                    help="'auto' (as `scalelab fit`: variable projection for laws with linear parameters, else the "
                         "law's grid), 'grid', or a number of random starts")

@@ -138,7 +138,7 @@ def _extra_values(table, law) -> dict:
 def report(runs, law: str = "chinchilla", out="report", *, ci: float = 0.9, n_boot: int = 200,
            compare_laws: Sequence[str] | str | None = "auto", starts="auto", fixed: Mapping[str, float] | None = None,
            budgets=None, seed: int = 0, influence: bool = True, title: str | None = None,
-           progress: bool | None = None) -> Path:
+           progress: bool | None = None, holdout_by: str | None = None) -> Path:
     """Write the report on ``runs`` to directory ``out``; returns the path of ``index.html``.
 
     Args:
@@ -158,6 +158,8 @@ def report(runs, law: str = "chinchilla", out="report", *, ci: float = 0.9, n_bo
         largest run's compute up).
       influence: draw (d) (one more compiled program).
       title: page title (default from the data source).
+      holdout_by: the column whose largest value marks the runs held out, in the comparison (e) and in (a)
+        (default ``N``, else ``C``; as `scalelab.compare`).
       progress: a bar over the report's steps on stderr (comparing laws, fitting, bootstrap, frontier, influence,
         figures; a report takes a minute): True always, None on a terminal only, False never.
 
@@ -189,6 +191,9 @@ def report(runs, law: str = "chinchilla", out="report", *, ci: float = 0.9, n_bo
         raise ValueError(f"the report draws the runs' loss against their training compute (C = 6ND FLOPs), and these "
                          f"runs have neither C nor both N and D (columns {list(table.columns)}); add a tokens column "
                          f"D, or use `scalelab fit` and `scalelab compare`, which need only the law's inputs")
+    if holdout_by is not None and holdout_by not in table.columns:
+        raise ValueError(f"holdout_by={holdout_by!r} (--holdout-by) is not a column of the runs; columns are "
+                         f"{table.columns} (default: N, else C)")
     warnings: list[str] = []  # what may be wrong; the table's notes (derived columns, renamed aliases) go apart
     C_table = table.column("C") if "C" in table.columns else None
     steps = Steps(2 + (compare_laws is not None or law == "auto") + bool(n_boot) + 1 + bool(influence), "report",
@@ -199,8 +204,8 @@ def report(runs, law: str = "chinchilla", out="report", *, ci: float = 0.9, n_bo
     if compare_laws is not None or law == "auto":
         names = None if compare_laws in (None, "auto") else compare_laws
         steps("comparing laws")
-        comparison = _compare.compare(table, names, seed=seed, starts="auto" if starts == "grid" else starts,
-                                      progress=False)  # the report's own bar names this step
+        comparison = _compare.compare(table, names, holdout_by=holdout_by, seed=seed,
+                                      starts="auto" if starts == "grid" else starts, progress=False)  # the report's own bar names this step
         for r in comparison["laws"]:
             for note in r.get("notes", []):
                 warnings.append(f"compare {r['law']}: {note}")
@@ -209,10 +214,10 @@ def report(runs, law: str = "chinchilla", out="report", *, ci: float = 0.9, n_bo
         if weights_note:
             warnings.append(weights_note)
     try:
-        mask, by = _compare.holdout_mask(table)
+        mask, by = _compare.holdout_mask(table, holdout_by)
         heldout = None if mask.all() else mask
     except _runs.RunTableError:
-        heldout, by = None, "N"
+        heldout, by = None, holdout_by or "N"
     law_name = _choose_auto(comparison, weights) if law == "auto" else law
     chosen_by = None
     if law == "auto":
