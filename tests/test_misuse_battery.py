@@ -463,6 +463,24 @@ def test_proxy_show_names_an_unreadable_file(tmp_path, capsys):
     fails(capsys, "proxy", "show", p, match=f"{p}: could not read the run files")
 
 
+def test_proxy_show_and_sweep_say_what_is_there(tmp_path, capsys):
+    """``proxy show`` on a file of other things says it holds no runs (it printed pandas' "Empty DataFrame", exit 0),
+    shows a run table's N (it kept only the proxy's own N_total / N_active); ``proxy sweep --limit 0`` says it wrote
+    nothing (it said "wrote" a file it never created). A new-user trial, twenty-ninth session."""
+    other = tmp_path / "important.csv"
+    other.write_text("a,b\n1,2\n")
+    fails(capsys, "proxy", "show", other, match="no runs to show (a run table has one row per run and a 'loss' column; this has 1 rows and columns ['a', 'b'])")
+    runs = tmp_path / "runs.csv"
+    pd.DataFrame({"N": [1e8, 2e8], "D": [2e9, 4e9], "loss": [3.1, 2.9]}).to_csv(runs, index=False)
+    assert cli.main(["proxy", "show", str(runs)]) == 0
+    shown = capsys.readouterr().out.split()
+    assert shown[:3] == ["N", "D", "loss"] and float(shown[3]) == 1e8
+    out = tmp_path / "sweep.csv"
+    assert cli.main(["proxy", "sweep", "--plan", "micro", "--out", str(out), "--limit", "0", "--no-progress"]) == 0
+    err = capsys.readouterr().err
+    assert "has written no run yet" in err and "wrote" not in err.replace("written", "") and not out.exists()
+
+
 def test_a_failed_posterior_is_fatal_under_strict(tmp_path, capsys):
     """Chains that disagree (R-hat >> 1.01) travel with the saved posterior: every later use warns, and
     --strict turns the warning into exit 2. The draws are built by hand: two chains 20 sds apart."""

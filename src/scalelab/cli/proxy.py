@@ -6,6 +6,7 @@ Progress and notes go to stderr; ``--json`` prints one object on stdout.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 from scalelab.cli.options import count, dumps, err
 
@@ -59,8 +60,10 @@ def _cmd_sweep(args) -> int:
     if args.json:
         print(dumps(summary))
     else:
-        print(f"{summary['runs_finished_in_plan']}/{len(specs)} runs of plan {args.plan!r} finished; "
-              f"shard {summary['shard']} wrote {summary['file']}", file=sys.stderr)
+        wrote = (f"shard {summary['shard']} wrote {summary['file']}" if Path(summary["file"]).exists() else
+                 f"shard {summary['shard']} has written no run yet ({summary['file']} not created)")
+        print(f"{summary['runs_finished_in_plan']}/{len(specs)} runs of plan {args.plan!r} finished; {wrote}",
+              file=sys.stderr)
     return 0
 
 
@@ -73,7 +76,13 @@ def _cmd_show(args) -> int:
         from scalelab.cli.options import UsageError
 
         raise UsageError(f"{', '.join(args.paths)}: could not read the run files ({e})") from None
-    cols = [c for c in ("family", "N_total", "N_active", "D", "C", "loss", "lr", "batch_size", "ngram_repeat", "run_id") if c in df]
+    if df.empty or "loss" not in df:  # a file of other things, or a sweep that finished no run yet
+        from scalelab.cli.options import UsageError
+
+        raise UsageError(f"{', '.join(args.paths)}: no runs to show (a run table has one row per run and a 'loss' "
+                         f"column; this has {len(df)} rows and columns {list(df.columns)})")
+    cols = [c for c in ("family", "N", "N_total", "N_active", "D", "C", "loss", "lr", "batch_size", "ngram_repeat",
+                        "run_id") if c in df]
     if args.json:
         print(df.to_json(orient="records"))
     else:
