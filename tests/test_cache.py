@@ -279,3 +279,23 @@ def test_program_key_follows_source_and_law(tmp_path, monkeypatch):
     law = laws.get("chinchilla")
     assert laws.stable_name(law) == "chinchilla"
     assert laws.stable_name(dataclasses.replace(law, start_grid=None)) is None  # a user's variant: never kept
+
+
+def test_an_empty_setting_is_the_default_and_cache_info_creates_nothing(tmp_path):
+    """``SCALELAB_CACHE_DIR=`` (empty) is the default root, as if unset (it turned the cache off, where an empty
+    SCALELAB_DATA_DIR is the default data directory); ``scalelab cache info`` on a root that does not exist says so
+    and creates no directory (the CLI's start turned the cache on, making it). A new-user trial, twenty-ninth
+    session. Fresh processes: the cache is per-process state."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("JAX_COMPILATION_CACHE", "SCALELAB_CACHE"))}
+    env.update({"PYTHONPATH": SRC, "JAX_PLATFORMS": "cpu", "XDG_CACHE_HOME": str(tmp_path / "xdg"),
+                "SCALELAB_CACHE_DIR": ""})
+    code = "import json; from scalelab import cache; print(json.dumps(cache.info()))"
+    got = json.loads(subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                                    timeout=120, check=True).stdout)
+    assert got["enabled"] and got["root"] == str(tmp_path / "xdg" / "scalelab")
+    env["SCALELAB_CACHE_DIR"] = str(tmp_path / "new" / "cache")
+    out = subprocess.run([sys.executable, "-m", "scalelab.cli", "cache", "info", "--json"], env=env, capture_output=True,
+                         text=True, timeout=120, check=True)
+    info = json.loads(out.stdout)
+    assert info["root"] == env["SCALELAB_CACHE_DIR"] and info["entries"] == 0
+    assert not (tmp_path / "new").exists()

@@ -6,8 +6,9 @@ process that runs the same program loads it instead of compiling it.
 
 Where (first that applies):
 
-* ``SCALELAB_CACHE_DIR=off`` (or ``0``, ``none``, ``false``): no persistent cache;
-* ``SCALELAB_CACHE_DIR=PATH``: entries under ``PATH``;
+* ``SCALELAB_CACHE_DIR=off`` (or ``0``, ``none``, ``false``, ``no``): no persistent cache;
+* ``SCALELAB_CACHE_DIR=PATH``: entries under ``PATH`` (an empty value is as if it were unset, as for
+  ``SCALELAB_DATA_DIR``);
 * ``$XDG_CACHE_HOME/scalelab``, else ``~/.cache/scalelab``.
 
 Entries live in one subdirectory per jax version, jaxlib version, platform and
@@ -39,7 +40,7 @@ import warnings
 from pathlib import Path
 
 ENV = "SCALELAB_CACHE_DIR"
-OFF = ("off", "0", "none", "false", "no", "")
+OFF = ("off", "0", "none", "false", "no")
 # Programs that compile faster than this are not written: reading a small entry back costs
 # about as much as compiling it, and eager one-op programs would flood the directory.
 MIN_COMPILE_SECONDS = 0.2
@@ -51,7 +52,7 @@ _state: dict = {"enabled": None, "dir": None, "warned": False, "digest": None,
 def root() -> Path | None:
     """The cache root (all jax versions and devices), or ``None`` when turned off by ``SCALELAB_CACHE_DIR``."""
     env = os.environ.get(ENV)
-    if env is not None:
+    if env is not None and env.strip():  # set and not empty (an empty value is the default, as if unset)
         if env.strip().lower() in OFF:
             return None
         return Path(env).expanduser()

@@ -52,7 +52,8 @@ def main(argv=None) -> int:
 
     with warnings.catch_warnings(record=True) as caught:  # one line on stderr, not Python's warning and source line
         warnings.simplefilter("always", RuntimeWarning)
-        _cache.enable()  # compile once per machine (SCALELAB_CACHE_DIR moves it, =off turns it off)
+        if args.func.__module__ != "scalelab.cli.cache":  # `cache info` looks at the cache and creates nothing
+            _cache.enable()  # compile once per machine (SCALELAB_CACHE_DIR moves it, =off turns it off)
     for w in caught:
         err(str(w.message))  # about the machine, not the results: --strict does not count it
     from scalelab.runs import RunTableError
