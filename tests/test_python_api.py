@@ -127,6 +127,12 @@ def test_inputs_a_notebook_user_passes(runs, res):
         scalelab.allocate(res, res.params, 1e24)
     # the compare module is callable, like forecast and report
     assert callable(scalelab.compare) and scalelab.compare.compare_one is not None
+    # and each such module shows its function's signature, not the call's (*args, **kwargs)
+    import inspect
+
+    from scalelab.forecast import forecast
+    assert inspect.signature(scalelab.forecast) == inspect.signature(forecast)
+    assert list(inspect.signature(scalelab.report).parameters)[:3] == ["runs", "law", "out"]
     # a target's inputs read under the run table's aliases (c is C)
     assert scalelab.design.targets.parse_target("loss@c=1e24").at == {"C": 1e24}
 

@@ -17,6 +17,14 @@ class CallableModule(types.ModuleType):
     def __call__(self, *args, **kwargs):
         return getattr(self, self.__name__.rsplit(".", 1)[-1])(*args, **kwargs)
 
+    @property
+    def __signature__(self):
+        """The function's signature, so that ``inspect.signature(scalelab.forecast)`` (and editors' hints) show
+        ``(runs, at, laws='auto', ...)``, not the call's ``(*args, **kwargs)``."""
+        import inspect
+
+        return inspect.signature(getattr(self, self.__name__.rsplit(".", 1)[-1]))
+
 
 def make_callable(module_name: str) -> None:
     """Make the module ``module_name`` callable: ``module(...)`` is ``module.<last name part>(...)``."""
