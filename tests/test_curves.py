@@ -346,7 +346,7 @@ def test_schedule_cli_writes_a_schedule(tmp_path):
     assert main(["schedule", "--from", str(src), "--steps", "6000", "--peak-lr", "3e-4", "--warmup", "300",
                  "--min-lr", "1e-6", "--knots", "128", "--iterations", "300", "--every", "10", "--out", str(out)]) == 0
     df = pd.read_csv(out)
-    assert list(df.columns) == ["step", "lr"] and df["step"].iloc[-1] == 6000
+    assert list(df.columns) == ["step", "lr", "written_by"] and df["step"].iloc[-1] == 6000
     assert np.all(np.diff(df["lr"][df["step"] >= 300]) <= 0)
 
 

@@ -3,13 +3,14 @@
     scalelab fit curves.csv --law multipower --json > fit.json
     scalelab schedule --from fit.json --steps 24000 --peak-lr 3e-4 --warmup 2160 --out schedule.csv
 
-The CSV holds ``step, lr`` rows (the learning rate of each update; warm-up from 0 at step 0 is
-implied, see `scalelab.laws.schedule`; with ``--every K`` a row every K steps plus the rows where
-the schedule bends, so that read back it is the optimised schedule), readable by ``scalelab proxy`` and by
-`scalelab.curves.predict_table`. The predicted final losses of the optimised schedule, cosine and
-WSD (same steps, peak, warm-up and --min-lr: they decay to max(min-lr, 0.1 x peak)) go to stderr,
-or to stdout as one JSON object with ``--json`` (its ``notes`` say when --min-lr raised the
-baselines' end, or when a baseline beat the optimiser and was written instead, ``source``).
+The CSV holds ``step, lr`` rows (the learning rate of each update; warm-up from 0 at step 0 is implied, see
+`scalelab.laws.schedule`; with ``--every K`` a row every K steps plus the rows where the schedule bends, so that
+read back it is the optimised schedule), readable by ``scalelab proxy`` and by `scalelab.curves.predict_table`,
+and a ``written_by`` column (`MARKER`): an existing --out is replaced only when every row carries it, so a
+schedule written by hand (or by an older scalelab) is refused and left untouched. The predicted final losses
+of the optimised schedule, cosine and WSD (same steps, peak, warm-up and --min-lr: they decay to max(min-lr,
+0.1 x peak)) go to stderr, or to stdout as one JSON object with ``--json`` (its ``notes`` say when --min-lr
+raised the baselines' end, or when a baseline beat the optimiser and was written instead, ``source``).
 """
 
 from __future__ import annotations
@@ -18,13 +19,19 @@ import sys
 
 from scalelab.cli.options import count, dumps
 
+# Every row of a written schedule carries it (as a sweep's rows carry `scalelab.proxy.sweep.MARKER`): an existing
+# --out is replaced only when it does, so a user's own ``step, lr`` schedule is never overwritten. Readers of the
+# file (``proxy sweep --schedule``, `scalelab.curves.predict_table`) read ``step, lr`` and leave it alone.
+MARKER = ("written_by", "scalelab schedule")
+
 
 def cmd_schedule(args) -> int:
     from scalelab import curves
 
     from scalelab.cli.options import UsageError, check_own_output, read_fit_json
 
-    check_own_output(args.out, ("step", "lr"), "--out", "a `scalelab schedule` output (step, lr)", exact=True)
+    check_own_output(args.out, ("step", "lr"), "--out", "a schedule `scalelab schedule` wrote", exact=True,
+                     marker=MARKER)
     if not 0 <= args.warmup < args.steps:
         raise UsageError(f"--warmup {args.warmup}: give 0 <= --warmup < --steps ({args.steps})")
     if not 0 <= args.min_lr < args.peak_lr:
@@ -35,7 +42,7 @@ def cmd_schedule(args) -> int:
                          f"--json` output")
     res = curves.optimize_schedule(fit, args.steps, args.peak_lr, args.warmup, min_lr=args.min_lr,
                                    knots=args.knots, iterations=args.iterations)
-    res.table(every=args.every).to_csv(args.out, index=False)
+    res.table(every=args.every).assign(**{MARKER[0]: MARKER[1]}).to_csv(args.out, index=False)
     out = {**res.to_json(), "out": str(args.out)}
     if args.json:
         print(dumps(out))

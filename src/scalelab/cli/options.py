@@ -229,10 +229,13 @@ def floats(text: str, flag: str = "") -> "np.ndarray":  # noqa: F821
     return out
 
 
-def check_own_output(path, columns, flag, what, *, exact: bool = False) -> None:
+def check_own_output(path, columns, flag, what, *, exact: bool = False, marker: tuple | None = None) -> None:
     """An existing ``path`` is overwritten only when it is this command's own earlier output: a table
-    holding ``columns`` (exactly those with ``exact``). A user's run table or any other file is refused
-    before any work, and left untouched."""
+    holding ``columns`` (exactly those, and the marker's, with ``exact``) and, with ``marker = (column, value)``,
+    that column with ``value`` on every row (the rule `scalelab.proxy.sweep.check_target` applies to a sweep's
+    ``written_by``). Without a marker the columns alone decide, which a hand-written table of the same columns
+    passes: give one where a user writes such tables (a ``step, lr`` schedule). A user's table or any other file
+    is refused before any work, and left untouched."""
     from scalelab.runs import RunTableError, io
 
     p = Path(path)
@@ -242,13 +245,19 @@ def check_own_output(path, columns, flag, what, *, exact: bool = False) -> None:
         raise UsageError(f"{flag} {str(p)!r}: directory {str(p.parent)!r} does not exist")
     if not p.exists():
         return
+    want = set(columns) | ({marker[0]} if marker else set())
     try:
-        have = set(io.read_frame(p).columns)
-        ours = have == set(columns) if exact else set(columns) <= have
+        df = io.read_frame(p)
+        have = set(df.columns)
+        ours = have == want if exact else want <= have
+        if ours and marker:
+            ours = len(df) > 0 and bool((df[marker[0]].astype(str) == marker[1]).all())
     except (RunTableError, ValueError, OSError):
         ours = False
     if not ours:
-        raise UsageError(f"{flag} {str(p)!r} exists and is not {what}; it is left untouched: choose another file")
+        mark = f" (no {marker[0]!r} column reading {marker[1]!r} on every row)" if marker else ""
+        raise UsageError(f"{flag} {str(p)!r} exists and is not {what}{mark}; it is left untouched: choose another "
+                         f"file, or remove it first")
 
 
 def law_inputs(args, law, extra=()) -> dict:

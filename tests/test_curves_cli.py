@@ -1,0 +1,62 @@
+"""`schedule`, `fit` and `forecast` on curve tables: what they refuse, keep and warn about (s29 trial findings).
+
+References: the files as written before the command (byte for byte), a saved fit JSON holding a warning written
+here, schedules built by hand with a known lowest learning rate, and the run structure of a tiny curve table.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from scalelab import laws
+from scalelab.cli import main
+from scalelab.laws import schedule
+
+LA = laws.get("lr_annealing")
+TRUTH = {"L0": 2.2, "A": 0.5, "alpha": 0.5, "C": 15.0, "lam": 0.99}
+SCHEDULE = ["--steps", "600", "--peak-lr", "3e-3", "--warmup", "60", "--knots", "16", "--iterations", "20"]
+
+
+def curves(every: int = 200) -> pd.DataFrame:
+    """Three noisy lr_annealing curves (cosine to 3e-4, constant, WSD to 3e-4) of 2000 steps, peak 3e-3 at step 100."""
+    rng = np.random.default_rng(5)
+    frames = [schedule.schedule_table(lrs, every=every, run_id=name) for name, lrs in (
+        ("cos", schedule.cosine(2000, 3e-3, 100, 3e-4)), ("const", schedule.constant(2000, 3e-3, 100)),
+        ("wsd", schedule.wsd(2000, 3e-3, 100, 0.3, 3e-4)))]
+    df = pd.concat(frames, ignore_index=True)
+    df = df[df["step"] > 0].reset_index(drop=True)
+    clean = np.asarray(LA(TRUTH, **{k: df[k].to_numpy() for k in ("run_id", "step", "lr")}))
+    return df.assign(loss=clean * np.exp(2e-4 * rng.standard_normal(len(df))))
+
+
+def saved_fit(tmp_path, **extra) -> str:
+    """A `fit --json` of lr_annealing at the true parameters, as `schedule --from` reads it."""
+    path = tmp_path / "fit.json"
+    path.write_text(json.dumps({"law": "lr_annealing", "params": TRUTH, **extra}))
+    return str(path)
+
+
+# ----------------------------------------------------------------------------- schedule --out
+
+def test_schedule_never_overwrites_a_hand_written_schedule(tmp_path, capsys):
+    """Trial finding 2: a user's own ``step, lr`` file passed the columns-only ownership test and was replaced by 5001
+    rows. Only a file whose every row carries the ``written_by`` marker is ours; it stays readable by the proxy."""
+    from scalelab.proxy.train import read_schedule
+
+    fit = saved_fit(tmp_path)
+    mine = tmp_path / "my_schedule.csv"
+    mine.write_text("step,lr\n0,0\n100,0.003\n600,0.0003\n")
+    before = mine.read_bytes()
+    assert main(["schedule", "--from", fit, *SCHEDULE, "--out", str(mine)]) == 2
+    assert "not a schedule `scalelab schedule` wrote" in capsys.readouterr().err
+    assert mine.read_bytes() == before
+    ours = tmp_path / "ours.csv"
+    assert main(["schedule", "--from", fit, *SCHEDULE, "--out", str(ours)]) == 0
+    df = pd.read_csv(ours)
+    assert list(df.columns) == ["step", "lr", "written_by"] and (df["written_by"] == "scalelab schedule").all()
+    assert read_schedule(ours, 600).shape == (600,)  # what `proxy sweep --schedule` reads
+    assert main(["schedule", "--from", fit, *SCHEDULE, "--out", str(ours)]) == 0  # its own output is replaced
