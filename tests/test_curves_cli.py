@@ -60,3 +60,16 @@ def test_schedule_never_overwrites_a_hand_written_schedule(tmp_path, capsys):
     assert list(df.columns) == ["step", "lr", "written_by"] and (df["written_by"] == "scalelab schedule").all()
     assert read_schedule(ours, 600).shape == (600,)  # what `proxy sweep --schedule` reads
     assert main(["schedule", "--from", fit, *SCHEDULE, "--out", str(ours)]) == 0  # its own output is replaced
+
+
+# ----------------------------------------------------------------------------- fit --plot
+
+def test_fit_plot_of_a_curve_law_is_refused_before_the_fit(tmp_path, capsys):
+    """Trial finding 4: `fit --plot` on a curve table fitted, then failed drawing ("column 'N' missing", exit 2) and
+    printed nothing, --json included. Now refused at once, naming the reason; no figure and no fit."""
+    path = tmp_path / "curves.csv"
+    curves().to_csv(path, index=False)
+    assert main(["fit", str(path), "--law", "lr_annealing", "--plot", str(tmp_path / "f.png"), "--json"]) == 2
+    out = capsys.readouterr()
+    assert "learning-curve law" in out.err and "drop --plot" in out.err
+    assert "fitting" not in out.err and out.out == "" and not (tmp_path / "f.png").exists()

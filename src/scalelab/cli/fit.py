@@ -41,9 +41,14 @@ def cmd_fit(args) -> int:
     if args.bootstrap == 1:
         raise UsageError("--bootstrap 1: one refit gives no interval (its 'interval' is one point, which may not even "
                          "hold the fit); give 100 or more, or 0 for none")
-    if getattr(args, "plot", None):  # a figure that cannot be written is refused before the fit, not after
+    if getattr(args, "plot", None):  # a figure that cannot be drawn or written is refused before the fit, not after
         from scalelab.cli.report import check_writable_file
+        from scalelab.laws import is_curve_law
 
+        if is_curve_law(law):  # the figure is loss against compute (N, D or C): a curve table has none of them
+            raise UsageError(f"--plot draws a final-loss law against compute; {law.name!r} is a learning-curve law "
+                             f"(the loss along each run's steps), which it cannot draw: drop --plot (in Python, "
+                             f"scalelab.curves.predict_table(fit, CURVES.csv) gives the fitted loss at every row)")
         check_writable_file(args.plot)
     table, runs = law_rows(read_table(args), law)  # a curve table and a final-loss law: each run's last checkpoint
     fixed = fixed_from(args.fix)
@@ -95,10 +100,6 @@ def cmd_fit(args) -> int:
                 err(f"warning: {w}")
             out["warnings"] += said
         out["seconds"] = res.seconds + boot.attrs["seconds"]
-    if getattr(args, "plot", None):  # the runs, the fitted law and (with --bootstrap) its band
-        from scalelab.cli.report import plot_fit
-
-        plot_fit(table, res.law, res.params, args.plot, boot if args.bootstrap else None, args.ci)
     if args.json:
         print(dumps(out))
     else:
@@ -121,6 +122,10 @@ def cmd_fit(args) -> int:
             print(f"C={c:.3g} FLOPs  " + "  ".join(
                 f"{k}={a[k]['median'][i]:.4g} [{a[k]['lo'][i]:.4g}, {a[k]['hi'][i]:.4g}]"
                 for k in ("N_opt", "D_opt", "tokens_per_param")))
+    if getattr(args, "plot", None):  # the runs, the fitted law and (with --bootstrap) its band: after the results
+        from scalelab.cli.report import plot_fit  # are printed, so a figure that fails loses none of them
+
+        plot_fit(table, res.law, res.params, args.plot, boot if args.bootstrap else None, args.ci)
     return 0
 
 
