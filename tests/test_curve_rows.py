@@ -178,7 +178,7 @@ def test_the_lowest_lr_a_run_decays_to():
     """Targets that decay below every training run's lowest lr after its peak are warned about (the annealing term
     is extrapolated there; on the authors' 400M curves such a schedule fell outside its interval); this is the
     number compared: warm-up rows before the peak do not count."""
-    from scalelab.forecast.curves import _decayed_to
+    from scalelab.laws.schedule import decayed_to as _decayed_to
 
     df = curves(every=200)
     ends = {r: g.sort_values("step")["lr"].iloc[-1] for r, g in df.groupby("run_id")}

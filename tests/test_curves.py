@@ -277,7 +277,8 @@ def test_a_schedule_beyond_the_fitted_runs_is_noted(fit_25m):
     train = curves.thin(_load(25, TRAIN), 4)
     last = train.groupby("run_id")["step"].max()
     span = fit_25m.span
-    assert span == {"steps": [float(last.min()), float(last.max())], "peak_lr": float(train["lr"].max())}
+    assert span == {"steps": [float(last.min()), float(last.max())], "peak_lr": float(train["lr"].max()),
+                    "lowest_lr": schedule.decayed_to(train)}
     assert fit_25m.to_json()["span"] == span
     saved = json.loads(json.dumps(fit_25m.to_json()))  # a `fit --json` file, as `schedule --from` reads it
     far = curves.optimize_schedule(saved, 32, 1e-2, 4, knots=8, iterations=50)

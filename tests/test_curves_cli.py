@@ -73,3 +73,38 @@ def test_fit_plot_of_a_curve_law_is_refused_before_the_fit(tmp_path, capsys):
     out = capsys.readouterr()
     assert "learning-curve law" in out.err and "drop --plot" in out.err
     assert "fitting" not in out.err and out.out == "" and not (tmp_path / "f.png").exists()
+
+
+# ----------------------------------------------------------------------------- schedule --from: warnings
+
+def test_schedule_carries_the_fits_warnings_and_strict_counts_them(tmp_path, capsys):
+    """Trial finding 5: a fit whose runs never decay warned so in its JSON, and `schedule --from` dropped it (--strict
+    exit 0). The saved warnings are said again, as predict/allocate --from say them, and --strict counts them."""
+    said = "no run's learning rate decays after its peak"
+    fit = saved_fit(tmp_path, warnings=[said])
+    out = tmp_path / "s.csv"
+    assert main(["schedule", "--from", fit, *SCHEDULE, "--out", str(out), "--json", "--strict"]) == 2
+    got = capsys.readouterr()
+    assert f"warning: the fit in {fit} warned: {said}" in got.err and "--strict: 1 warning(s)" in got.err
+    assert json.loads(got.out)["warnings"] == [f"the fit in {fit} warned: {said}"]
+
+
+def test_a_schedule_below_the_fitted_runs_lowest_lr_is_warned_about(tmp_path, capsys):
+    """Trial finding 5: optimised schedules ended at lr 2e-14, far below the 3e-5 any fitted run reached after its
+    peak, with no word (forecast warns of such targets). The fit now records that lowest lr (`span["lowest_lr"]`,
+    here the 3e-4 the cosine and WSD runs end at); a schedule below half of it is warned about, naming the --min-lr
+    that keeps it inside the fit, and with that --min-lr it is not."""
+    import scalelab
+
+    span = scalelab.fit(curves(), "lr_annealing").span
+    assert span["lowest_lr"] == pytest.approx(3e-4, rel=1e-9) and span["peak_lr"] == pytest.approx(3e-3)
+    fit = saved_fit(tmp_path, span=span)
+    out = tmp_path / "s.csv"
+    assert main(["schedule", "--from", fit, *SCHEDULE, "--out", str(out), "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    low = pd.read_csv(out)["lr"].iloc[-1]
+    assert low < 1.5e-4  # the law's optimum decays further than the runs did (else this test checks nothing)
+    assert len(res["warnings"]) == 1 and f"decays to lr {low:.3g}, below the lowest" in res["warnings"][0]
+    assert "--min-lr 0.0003" in res["warnings"][0]
+    assert main(["schedule", "--from", fit, *SCHEDULE, "--min-lr", "3e-4", "--out", str(out), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["warnings"] == []

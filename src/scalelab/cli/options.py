@@ -319,6 +319,16 @@ def read_fit_json(path, flag: str = "--from") -> dict:
     return obj
 
 
+def carried_warnings(saved: dict | None, path) -> list[str]:
+    """The warnings a saved fit (``saved``, the object of ``--from`` ``path``) carried (identifiability, no convergence,
+    no decaying run, ...), said again on stderr (what ``--strict`` counts) and returned for the command's JSON: they
+    hold for every use of the fit (`predict`, `allocate`, `schedule`)."""
+    said = [f"the fit in {path} warned: {w}" for w in (saved or {}).get("warnings", []) if isinstance(w, str)]
+    for w in said:
+        err(f"warning: {w}")
+    return said
+
+
 def params_from(args, law, saved: dict | None = None) -> dict:
     """Natural parameters from exactly one of ``--params``, ``--from``, ``--reference`` (``saved``: the ``--from`` file's
     object when the caller has read it already)."""
@@ -364,5 +374,6 @@ def params_from(args, law, saved: dict | None = None) -> dict:
         raise UsageError(f"{flag}: a parameter is not a number ({e})") from None
 
 
-__all__ = ["check_own_output", "count", "fraction", "err", "starts_value", "add_table", "add_fit", "add_json", "read_table", "fixed_from", "floats",
-           "law_inputs", "dumps", "law_rows", "add_param_source", "params_from", "UsageError", "column_map", "add_law", "LAW_HELP"]
+__all__ = ["carried_warnings", "check_own_output", "count", "fraction", "err", "starts_value", "add_table", "add_fit",
+           "add_json", "read_table", "fixed_from", "floats", "law_inputs", "dumps", "law_rows", "add_param_source",
+           "params_from", "UsageError", "column_map", "add_law", "LAW_HELP"]

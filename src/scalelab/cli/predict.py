@@ -3,8 +3,8 @@ posterior (``--posterior``, from ``scalelab bayes --save``) predicts and allocat
 
 from __future__ import annotations
 
-from scalelab.cli.options import (UsageError, add_json, dumps, err, fraction, add_param_source, floats, law_inputs,
-                                  params_from, read_fit_json)
+from scalelab.cli.options import (UsageError, add_json, carried_warnings, dumps, err, fraction, add_param_source,
+                                  floats, law_inputs, params_from, read_fit_json)
 
 # Every input some registered law reads (see `scalelab laws`); declared statically so that the parser
 # is built without importing the laws.
@@ -82,10 +82,7 @@ def _point_estimate(args):
 
     saved = read_fit_json(args.fit_json) if args.fit_json and not args.params and not args.reference else None
     law = laws.get(args.law or (saved or {}).get("law") or "chinchilla")
-    args.warnings = [f"the fit in {args.fit_json} warned: {w}" for w in (saved or {}).get("warnings", [])
-                     if isinstance(w, str)]
-    for w in args.warnings:
-        err(f"warning: {w}")
+    args.warnings = carried_warnings(saved, args.fit_json)
     return law, params_from(args, law, saved)
 
 

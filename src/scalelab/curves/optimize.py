@@ -51,7 +51,10 @@ class ScheduleResult:
       baseline_final_lr: where cosine and WSD end, ``max(min_lr, baseline_final * peak_lr)``.
       baselines: per-step lrs ``[steps + 1]`` of ``cosine``, ``wsd`` and ``constant``.
       source: ``"optimised"``, or the baseline returned because the optimised schedule was worse.
-      notes: sentences for the user (a raised baseline end, a baseline returned).
+      notes: sentences for the user (a raised baseline end, a baseline returned, a schedule beyond the fitted
+        runs' steps or peak lr).
+      warnings: what the fit cannot vouch for: the schedule decays below the lowest lr any fitted run reached
+        after its peak (``span["lowest_lr"]``), where the law's annealing term is extrapolated.
     """
 
     law: object
@@ -69,6 +72,7 @@ class ScheduleResult:
     baselines: dict = dataclasses.field(default_factory=dict)
     source: str = "optimised"
     notes: tuple = ()
+    warnings: tuple = ()
 
     def table(self, every: int = 1, tol: float = 1e-4) -> pd.DataFrame:
         """The schedule as ``step, lr`` rows (every ``every`` steps and the last; step 0 omitted
@@ -85,7 +89,7 @@ class ScheduleResult:
                 "peak_lr": self.peak_lr, "min_lr": self.min_lr, "predicted": dict(self.predicted),
                 "gain_vs_cosine": self.gain_vs_cosine, "gain_vs_wsd": self.gain_vs_wsd,
                 "iterations": self.iterations, "baseline_final_lr": self.baseline_final_lr,
-                "source": self.source, "notes": list(self.notes)}
+                "source": self.source, "notes": list(self.notes), "warnings": list(self.warnings)}
 
 
 def _knot_inputs(steps: int, warmup: int, knot_steps: np.ndarray, knot_lrs):
@@ -111,11 +115,26 @@ def final_loss(fit, lrs, max_knots: int = 8192) -> float:
         return float(law.predict({k: jnp.asarray(v, jnp.float64) for k, v in params.items()}, x)[0])
 
 
+def _span(fit) -> dict | None:
+    return fit.get("span") if isinstance(fit, Mapping) else getattr(fit, "span", None)
+
+
+def below_fitted(fit, lrs: np.ndarray) -> list[str]:
+    """The warning for a per-step schedule ``lrs`` that decays below half the lowest learning rate any fitted run
+    reached after its peak (``span["lowest_lr"]`` of the fit; `scalelab.laws.schedule.below_runs`, the wording of
+    the forecast's), or none (none either for a fit saved before it recorded that)."""
+    floor = (_span(fit) or {}).get("lowest_lr")
+    sched = pd.DataFrame({"run_id": "schedule", "step": np.arange(len(lrs)), "lr": lrs})
+    return [f"{w}; its predicted losses rest on that (give --min-lr {floor:.3g}, or min_lr={floor:.3g} in "
+            f"Python, to keep the schedule where the fit was measured)"
+            for w in _schedule.below_runs("the schedule decays", _schedule.decayed_to(sched), floor)]
+
+
 def beyond_span(fit, steps: int, peak_lr: float) -> list[str]:
     """Notes for a schedule outside the fitted runs' reach (``span`` of the fit, `scalelab.fit.api.curve_span`):
     longer or shorter than every fitted run, or a peak learning rate above theirs. The predictions there extrapolate the
     law. None said when the fit does not record its reach (a fit saved before it did)."""
-    span = fit.get("span") if isinstance(fit, Mapping) else getattr(fit, "span", None)
+    span = _span(fit)
     if not span:
         return []
     (shortest, longest), lr = span["steps"], span["peak_lr"]
@@ -140,7 +159,9 @@ def optimize_schedule(fit, steps: int, peak_lr: float, warmup: int = 0, *, min_l
       steps: total updates T; the loss is predicted at step T.
       peak_lr: the learning rate at the end of warm-up (the schedule's maximum).
       warmup: linear warm-up steps from lr 0 at step 0 (0: start at ``peak_lr``).
-      min_lr: the schedule stays above this learning rate.
+      min_lr: the schedule stays above this learning rate (default 0: the law's own optimum, which often decays
+        further than any fitted run did; `ScheduleResult.warnings` says so, naming the fitted runs' lowest lr
+        after their peak, the value to give here to stay where the law was fitted).
       knots: schedule knots after warm-up (at most one per step; linear in between).
       iterations, learning_rate: Adam on the decrement parameters ``z``.
       baseline_final, wsd_decay: the cosine and WSD baselines end at ``max(min_lr,
@@ -226,4 +247,4 @@ def optimize_schedule(fit, steps: int, peak_lr: float, warmup: int = 0, *, min_l
         source, lrs, predicted["optimised"] = best, baselines[best], predicted[best]
     return ScheduleResult(law, params, steps, warmup, float(peak_lr), float(min_lr), lrs, predicted,
                           predicted["cosine"] - predicted["optimised"], predicted["wsd"] - predicted["optimised"],
-                          int(iterations), end, baselines, source, tuple(notes))
+                          int(iterations), end, baselines, source, tuple(notes), tuple(below_fitted(fit, lrs)))

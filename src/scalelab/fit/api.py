@@ -58,7 +58,8 @@ class FitResult:
       log_residuals: ``log L_pred - log L`` of each run at ``params``, in the table's row order
         (runs of weight 0 included).
       span: a curve law's reach in its runs: ``{"steps": [shortest, longest] final step of a fitted run,
-        "peak_lr": largest learning rate}`` (`scalelab.curves.optimize_schedule` notes a schedule beyond it); None for
+        "peak_lr": largest learning rate, "lowest_lr": lowest learning rate a run reaches after its peak}``
+        (`scalelab.curves.optimize_schedule` notes a schedule beyond it, and warns below ``lowest_lr``); None for
         other laws.
     """
 
@@ -299,9 +300,13 @@ def fit(runs, law="chinchilla", *, objective: str = "huber", delta: float = 1e-3
 
 
 def curve_span(table) -> dict | None:
-    """The fitted runs' reach (`FitResult.span`): the shortest and longest run (its last step) and the largest
-    learning rate; None without ``run_id``, ``step`` and ``lr``."""
+    """The fitted runs' reach (`FitResult.span`): the shortest and longest run (its last step), the largest
+    learning rate and the lowest any run reaches after its peak (`scalelab.laws.schedule.decayed_to`); None without
+    ``run_id``, ``step`` and ``lr``."""
+    from scalelab.laws.schedule import decayed_to
+
     if not {"run_id", "step", "lr"} <= set(table.df.columns):
         return None
     last = table.df.groupby(as_text(table.df["run_id"]), sort=False)["step"].max().astype(float)
-    return {"steps": [float(last.min()), float(last.max())], "peak_lr": float(table.df["lr"].astype(float).max())}
+    return {"steps": [float(last.min()), float(last.max())], "peak_lr": float(table.df["lr"].astype(float).max()),
+            "lowest_lr": decayed_to(table.df)}

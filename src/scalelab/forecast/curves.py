@@ -53,7 +53,7 @@ from scalelab.forecast.curve_data import (curve_origins, fit_rows, schedules, ta
 from scalelab.laws.base import is_curve_law
 from scalelab.labels import as_text
 from scalelab.laws.curves import CURVE_INPUTS
-from scalelab.laws.schedule import after_peak
+from scalelab.laws.schedule import below_runs, decayed_to
 from scalelab.programs import float64, per_law
 from scalelab.levels import check_ci
 
@@ -133,11 +133,6 @@ def predict_rows(law, params: dict, x: dict) -> np.ndarray:
     out = [np.asarray(program(p, {k: jnp.asarray(v[i:i + chunk]) for k, v in x.items()}))
            for i in range(0, n, chunk)]  # row chunks bound memory
     return np.concatenate(out, axis=1).astype(float)
-
-
-def _decayed_to(df) -> float:
-    """The lowest learning rate any run of ``df`` (``run_id, step, lr`` rows) reaches at or after its peak."""
-    return float(after_peak(df)["lr"].min())
 
 
 def _distance(step, horizon) -> np.ndarray:
@@ -281,11 +276,8 @@ def forecast_curves(runs, at, laws="auto", ci: float = 0.9, *, truncate=(0.5,), 
     if tg["lr"].max() > 1.05 * lr_top:
         warnings.append(f"target learning rates reach {tg['lr'].max():.3g}, above the training runs' largest "
                         f"({lr_top:.3g}): the laws were not fitted there")
-    floor, tg_floor = _decayed_to(df), _decayed_to(tg)
-    if tg_floor < 0.5 * floor:
-        warnings.append(f"target schedules decay to lr {tg_floor:.3g}, below the lowest the training runs reach after "
-                        f"their peak ({floor:.3g}): the laws' annealing term is extrapolated there, and the held-out "
-                        f"schedules did not measure that error")
+    warnings += [f"{w}, and the held-out schedules did not measure that error"
+                 for w in below_runs("target schedules decay", decayed_to(tg), decayed_to(df))]
     warnings += curve_warnings(table)  # several sizes pooled; no run whose lr decays
     if n_runs >= 3:  # schedules were left out: say when some of them are branches of one run
         warnings += trunk_warnings(df, w)

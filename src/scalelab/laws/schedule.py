@@ -228,6 +228,23 @@ def after_peak(df: pd.DataFrame) -> pd.DataFrame:
     return out[out.groupby("run")["lr"].cummax() >= out["peak"]]
 
 
+def decayed_to(df: pd.DataFrame) -> float:
+    """The lowest learning rate any run of ``df`` (``run_id, step, lr`` rows) reaches at or after its peak
+    (`after_peak`): how far the runs show the annealing a curve law fits."""
+    return float(after_peak(df)["lr"].min())
+
+
+def below_runs(what: str, lowest: float, floor: float | None) -> list[str]:
+    """The warning that ``what`` (subject and verb, e.g. "target schedules decay") goes down to ``lowest``, under
+    half ``floor``, the lowest lr the fitted runs reach after their peak (`decayed_to`): the fitted annealing term is
+    extrapolated there. ``[]`` when it does not, or when ``floor`` is unknown (None). Said by `scalelab.forecast` and
+    `scalelab.curves.optimize_schedule`, each adding what it means for its numbers."""
+    if floor is None or not lowest < 0.5 * floor:
+        return []
+    return [f"{what} to lr {lowest:.3g}, below the lowest the training runs reach after their peak ({floor:.3g}): "
+            f"the fitted annealing term is extrapolated there"]
+
+
 def per_step(step, lr, steps: int | None = None) -> np.ndarray:
     """A run's per-step learning rates for steps 0..``steps`` under the module's convention."""
     step = np.asarray(step, float)
