@@ -108,3 +108,29 @@ def test_a_schedule_below_the_fitted_runs_lowest_lr_is_warned_about(tmp_path, ca
     assert "--min-lr 0.0003" in res["warnings"][0]
     assert main(["schedule", "--from", fit, *SCHEDULE, "--min-lr", "3e-4", "--out", str(out), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["warnings"] == []
+
+
+# ----------------------------------------------------------------------------- forecast targets
+
+def test_targets_not_given_from_their_start_are_warned_about(tmp_path, capsys):
+    """Trial finding 3: a target given by its last row (lr 3e-5 at step 23,904) was read, by the documented convention,
+    as a warm-up from 0 over the whole run and forecast 3.61 [3.59, 3.62] against a true 2.95, without a word. A run
+    of one row, or one starting far past every training run's warm-up (peak lr at the first row logged, step 200),
+    is now warned about on stderr and in the JSON; a whole schedule is not. --plot of a curve forecast is said to
+    draw nothing before the work, not after it (trial, polish)."""
+    train, at = tmp_path / "curves.csv", tmp_path / "at.csv"
+    curves().to_csv(train, index=False)
+    whole = schedule.schedule_table(schedule.cosine(2000, 3e-3, 100, 1e-3), every=200, run_id="whole")
+    late = schedule.schedule_table(schedule.cosine(2000, 3e-3, 100, 1e-3), every=200, run_id="late")
+    late = late[late["step"] >= 1000]
+    one = pd.DataFrame({"run_id": ["one"], "step": [2000], "lr": [1e-3]})
+    pd.concat([whole[whole["step"] > 0], late, one])[["run_id", "step", "lr"]].to_csv(at, index=False)
+    assert main(["forecast", str(train), "--law", "lr_annealing", "--at", str(at), "--json",
+                 "--plot", str(tmp_path / "f.png")]) == 0
+    got = capsys.readouterr()
+    said = [w for w in json.loads(got.out)["diagnostics"]["warnings"] if w.startswith("target run(s)")]
+    assert len(said) == 2
+    assert said[0].startswith("target run(s) 'one' have one row") and "over 2000 steps" in said[0]
+    assert said[1].startswith("target run(s) 'late' begin far past") and "begins at step 1000" in said[1]
+    assert "by step 200;" in said[1] and all(f"warning: {w}" in got.err for w in said)
+    assert got.err.index("--plot draws final-loss forecasts only") < got.err.index("forecasting from")

@@ -43,6 +43,11 @@ def cmd_forecast(args) -> int:
         targets.attrs["lines"] = lines
     targets.attrs["asker"] = "--at"  # forecast's errors about the targets name the flag
     table = read_table(args)
+    from scalelab.forecast.curves import CurveForecast, is_curve_request
+
+    if getattr(args, "plot", None) and is_curve_request(table, args.law, targets):  # said before the work, not after
+        err("warning: --plot draws final-loss forecasts only; no figure for a curve forecast")
+        args.plot = None
     err(f"forecasting from {len(table)} {'rows' if table.is_curve else 'runs'} (laws: {args.law}) ...")
     try:
         fc = forecast(table, targets, laws=args.law, ci=args.ci, seed=args.seed, off_fit=args.off_fit,
@@ -60,8 +65,6 @@ def cmd_forecast(args) -> int:
     for w in fc.warnings:
         err(f"warning: {w}")
     out = fc.to_json()
-    from scalelab.forecast.curves import CurveForecast
-
     if getattr(args, "plot", None) and isinstance(fc, CurveForecast):
         err("warning: --plot draws final-loss forecasts only; no figure for a curve forecast")
     elif getattr(args, "plot", None):  # the runs and the law with the largest weight

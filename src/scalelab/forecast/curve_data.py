@@ -15,6 +15,7 @@ from scalelab import runs as _runs
 from scalelab.laws.curves import CURVE_INPUTS
 from scalelab.fit.problem import curve_rows
 from scalelab.labels import as_text
+from scalelab.laws.schedule import after_peak
 from scalelab.runs.columns import canonical_names
 
 
@@ -146,6 +147,32 @@ def schedules(tg: pd.DataFrame) -> tuple:
     where = pd.MultiIndex.from_frame(sched[["run_id", "step"]]).get_indexer(
         pd.MultiIndex.from_arrays([key.to_numpy(), tg["step"].to_numpy()]))
     return sched, where
+
+
+def start_warnings(tg: pd.DataFrame, df: pd.DataFrame, far: float = 2.0) -> list:
+    """Warnings for target runs (``tg``, `targets`) whose schedule the targets do not give from its start: a run of one
+    row, or one whose first row lies past ``far`` x the last step at which any training run (``df``) reaches its peak
+    lr. The convention reads the steps before a run's first row as a linear warm-up from lr 0, so a run given by its
+    last row (a constant 3e-4 at step 72,000) is forecast as a 72,000-step warm-up: a confident, wrong forecast."""
+    warm = float(after_peak(df).groupby("run")["step"].min().max())  # where the slowest training warm-up ends
+    first = tg.assign(run=as_text(tg["run_id"])).sort_values("step").groupby("run", sort=False)
+    size, head = first["step"].size(), first[["step", "lr"]].first()
+    out = []
+    one = size.index[size == 1]
+    if len(one):
+        r = one[0]
+        out.append(f"target run(s) {', '.join(repr(x) for x in one[:5])}{', ...' if len(one) > 5 else ''} have one "
+                   f"row: each is read as a linear warm-up from lr 0 at step 0 to that row (run {r!r}: to lr "
+                   f"{head.loc[r, 'lr']:.3g} over {head.loc[r, 'step']:g} steps), not the schedule it was trained on; "
+                   f"give the whole schedule (every row of the run, as the training table has)")
+    late = head.index[(size > 1) & (head["step"] > far * max(warm, 1.0))]
+    if len(late):
+        r = late[0]
+        out.append(f"target run(s) {', '.join(repr(x) for x in late[:5])}{', ...' if len(late) > 5 else ''} begin far "
+                   f"past every training run's warm-up (those reach their peak lr by step {warm:g}; run {r!r} begins "
+                   f"at step {head.loc[r, 'step']:g}): the steps before a run's first row are read as a linear "
+                   f"warm-up from lr 0; give the whole schedule from its start")
+    return out
 
 
 def curve_origins(run: np.ndarray, step: np.ndarray, w: np.ndarray, n_params: int, max_runs: int = 12,

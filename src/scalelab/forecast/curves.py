@@ -29,7 +29,9 @@ in-sample fit alone.
 Rows whose loss is missing (NaN, non-positive or implausible) keep their ``lr`` in the schedule
 and get weight 0 in every fit. A target table (``at``) holds whole schedules: ``run_id, step,
 lr`` rows, each run's schedule read from its rows as in training (piecewise linear between rows,
-linear warm-up from 0); its ``loss`` column is never read. Units: loss in nats/token, steps in
+linear warm-up from 0); its ``loss`` column is never read. A target run of one row, or whose first row lies far
+past every training run's warm-up, is warned about (`curve_data.start_warnings`): the convention reads it as a
+warm-up from 0 up to that row, which a run given by its last row is not. Units: loss in nats/token, steps in
 optimizer steps, distances in decades (log10) of steps. The rows at the edge (missing losses,
 thinning, target schedules, origins) are prepared in `scalelab.forecast.curve_data`.
 """
@@ -48,8 +50,8 @@ from scalelab import runs as _runs
 from scalelab.forecast.agreement import strayed_warning
 from scalelab.forecast.calibrate import combine, t_quantile
 from scalelab.forecast.result import Forecast
-from scalelab.forecast.curve_data import (curve_origins, fit_rows, schedules, target_is_schedule, targets,
-                                          training_table, trunk_warnings, unseen_sizes)
+from scalelab.forecast.curve_data import (curve_origins, fit_rows, schedules, start_warnings, target_is_schedule,
+                                          targets, training_table, trunk_warnings, unseen_sizes)
 from scalelab.laws.base import is_curve_law
 from scalelab.labels import as_text
 from scalelab.laws.curves import CURVE_INPUTS
@@ -276,6 +278,7 @@ def forecast_curves(runs, at, laws="auto", ci: float = 0.9, *, truncate=(0.5,), 
     if tg["lr"].max() > 1.05 * lr_top:
         warnings.append(f"target learning rates reach {tg['lr'].max():.3g}, above the training runs' largest "
                         f"({lr_top:.3g}): the laws were not fitted there")
+    warnings += start_warnings(tg, df)  # a target given by its last row is a warm-up over the whole run
     warnings += [f"{w}, and the held-out schedules did not measure that error"
                  for w in below_runs("target schedules decay", decayed_to(tg), decayed_to(df))]
     warnings += curve_warnings(table)  # several sizes pooled; no run whose lr decays
