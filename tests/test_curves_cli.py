@@ -134,3 +134,22 @@ def test_targets_not_given_from_their_start_are_warned_about(tmp_path, capsys):
     assert said[1].startswith("target run(s) 'late' begin far past") and "begins at step 1000" in said[1]
     assert "by step 200;" in said[1] and all(f"warning: {w}" in got.err for w in said)
     assert got.err.index("--plot draws final-loss forecasts only") < got.err.index("forecasting from")
+
+
+# ----------------------------------------------------------------------------- fit --bootstrap
+
+def test_curve_bootstrap_resamples_whole_runs_and_says_when_they_are_too_few(tmp_path, capsys):
+    """Trial finding 7: `fit --bootstrap` of a curve law drew single checkpoints as if independent (L0's interval 2x
+    narrower than by run). Reference: the same command with an explicit --bootstrap-by run_id (same seed) must give
+    the same intervals; 3 runs (10 distinct run resamples) are warned about, in the JSON as on stderr."""
+    path = tmp_path / "curves.csv"
+    curves().to_csv(path, index=False)
+    cmd = ["fit", str(path), "--law", "lr_annealing", "--bootstrap", "6", "--json"]
+    assert main(cmd) == 0
+    got = capsys.readouterr()
+    out = json.loads(got.out)
+    assert "resamples whole runs (run_id)" in got.err
+    said = [w for w in out["warnings"] if w.startswith("--bootstrap: 3 run(s) give only 10 distinct resamples")]
+    assert len(said) == 1 and f"warning: {said[0]}" in got.err
+    assert main([*cmd, "--bootstrap-by", "run_id"]) == 0
+    assert json.loads(capsys.readouterr().out)["intervals"] == out["intervals"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from scalelab.programs import float64  # a decorator only: imports no JAX until called
 from scalelab.progress import ticking  # imports tqdm only when shown
 from scalelab.cli.options import (UsageError, add_fit, check_own_output, count, fraction, add_json, add_table, dumps, err,
@@ -32,6 +34,29 @@ def _allocation_intervals(law, boot, C, extra, ci):
     said += allocation_warnings(C, np.nanmedian(pick["N_opt"], 0), np.nanmedian(pick["D_opt"], 0))
     return {"C": C.tolist(), **{k: {"median": np.nanmedian(v, 0).tolist(), "lo": np.nanpercentile(v, lo, 0).tolist(),
                                     "hi": np.nanpercentile(v, hi, 0).tolist()} for k, v in pick.items()}}, said
+
+
+MIN_BOOTSTRAP_RUNS = 5  # 4 runs give 35 distinct resamples, 3 give 10: percentiles of so few refits say little
+
+
+def _bootstrap_groups(law, n_runs: int, warnings: list) -> str | None:
+    """What ``fit --bootstrap`` resamples without --bootstrap-by: single runs (None), or for a curve law whole runs
+    (``run_id``): a run's checkpoints share its noise and schedule, and resampling them as independent points gave
+    intervals about 2x too narrow (s29 trial, finding 7). A run bootstrap of fewer than `MIN_BOOTSTRAP_RUNS` runs
+    is warned about (appended to ``warnings``, the JSON's)."""
+    from scalelab.laws import is_curve_law
+
+    if not is_curve_law(law):
+        return None
+    err("note: --bootstrap resamples whole runs (run_id) of a curve law: a run's checkpoints are not independent")
+    if n_runs < MIN_BOOTSTRAP_RUNS:
+        distinct = math.comb(2 * n_runs - 1, n_runs)
+        said = (f"--bootstrap: {n_runs} run(s) give only {distinct} distinct resamples of whole runs, too few for the "
+                f"intervals to mean much (many resamples repeat one run, which cannot tell a curve law's parameters "
+                f"apart); add runs (at least {MIN_BOOTSTRAP_RUNS}), or read the intervals as rough")
+        err(f"warning: {said}")
+        warnings.append(said)
+    return "run_id"
 
 
 def cmd_fit(args) -> int:
@@ -81,8 +106,9 @@ def cmd_fit(args) -> int:
         from scalelab.fit.many import fit_many, percentile_intervals
 
         free = [k for k in res.params if k not in (fixed or {})]
+        by = args.bootstrap_by or _bootstrap_groups(law, res.n_runs, out["warnings"])
         # every resample keeps more distinct runs than free parameters (a small table's rare short ones are redrawn)
-        vs = variants.bootstrap(table, args.bootstrap, seed=args.seed, by=args.bootstrap_by, min_runs=len(free) + 1)
+        vs = variants.bootstrap(table, args.bootstrap, seed=args.seed, by=by, min_runs=len(free) + 1)
         if vs.info["redrawn"].any():
             err(f"note: {int(vs.info['redrawn'].sum())} of {len(vs)} resamples kept {len(free)} or fewer distinct runs "
                 f"(too few for {len(free)} free parameters) and were drawn again")
@@ -180,7 +206,8 @@ def add_commands(sub) -> None:
     p.add_argument("--bootstrap", type=count(0), default=0, metavar="B",
                    help="add percentile intervals from B bootstrap refits (one compiled fit_many)")
     p.add_argument("--bootstrap-by", default=None, metavar="COLUMN",
-                   help="resample whole groups of runs (e.g. family) instead of single runs")
+                   help="resample whole groups of runs (e.g. family) instead of single runs (default: single runs; "
+                        "for a curve law whole runs, run_id, as a run's checkpoints are not independent)")
     p.add_argument("--ci", type=fraction, default=0.95, help="interval level for --bootstrap")
     p.add_argument("--allocate", metavar="C", help="with --bootstrap: intervals of N_opt, D_opt and tokens/param "
                                                    "at these compute budgets (FLOPs, comma-separated)")

@@ -88,7 +88,9 @@ def bootstrap(runs, n_resamples: int, seed: int = 0, by: str | None = None, min_
     """``n_resamples`` resamples with replacement of the runs (weights = counts).
 
     With ``by`` (e.g. ``"family"``), whole groups of runs are resampled (a
-    cluster bootstrap), keeping runs of one family together.
+    cluster bootstrap), keeping runs of one family together. A curve table's rows are checkpoints: resample
+    them with ``by="run_id"`` (whole runs, as ``scalelab fit --bootstrap`` does for a curve law); without it each
+    checkpoint is drawn as if independent, and the intervals come out too narrow.
 
     ``min_runs``: a resample that keeps fewer distinct runs is drawn again (until none does), so that every
     resample can determine a law's parameters: pass the law's free parameters + 1. A 12-run table resampled
