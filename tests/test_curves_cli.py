@@ -153,3 +153,34 @@ def test_curve_bootstrap_resamples_whole_runs_and_says_when_they_are_too_few(tmp
     assert len(said) == 1 and f"warning: {said[0]}" in got.err
     assert main([*cmd, "--bootstrap-by", "run_id"]) == 0
     assert json.loads(capsys.readouterr().out)["intervals"] == out["intervals"]
+
+
+# ----------------------------------------------------------------------------- polish
+
+def test_schedule_help_states_its_defaults(capsys):
+    with pytest.raises(SystemExit):
+        main(["schedule", "--help"])
+    text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines anywhere
+    assert "default 512)" in text and "Adam iterations (default 3000)" in text and "(default 1: every step)" in text
+
+
+def test_predict_table_names_what_to_pass_for_a_tuple():
+    """A ``(law, params)`` tuple raised a bare "AttributeError: 'tuple' object has no attribute 'law'"."""
+    from scalelab import curves as C
+
+    sched = pd.DataFrame({"run_id": "r", "step": [100, 200], "lr": [3e-3, 3e-3]})
+    with pytest.raises(TypeError, match=r"got a tuple: for a law and its parameters write \{'law': 'multipower'"):
+        C.predict_table(("lr_annealing", TRUTH), sched)
+    assert C.predict_table({"law": "lr_annealing", "params": TRUTH}, sched).shape == (2,)
+    assert {"predict_table", "optimize_schedule"} <= set(dir(C))
+
+
+def test_an_outlying_checkpoint_is_called_a_checkpoint():
+    """On a curve table the outlier warning said "1 run(s)" of one checkpoint (a row of a run); reference: the one
+    checkpoint whose loss is raised 10% here, on curves with 0.02% noise."""
+    import scalelab
+
+    df = curves()
+    df.loc[5, "loss"] *= 1.1
+    said = [w for w in scalelab.fit(df, "lr_annealing").warnings if "6 MADs" in w]
+    assert len(said) == 1 and said[0].startswith("1 checkpoint(s) lie more than 6 MADs from the fit (")

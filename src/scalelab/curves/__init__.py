@@ -36,4 +36,8 @@ def __getattr__(name):
     raise AttributeError(f"module 'scalelab.curves' has no attribute {name!r}")
 
 
+def __dir__():  # the lazy functions are listed too (dir() showed neither predict_table nor optimize_schedule)
+    return sorted(set(globals()) | set(_LAZY))
+
+
 __all__ = ["schedule", "constant", "cosine", "wsd", *_LAZY]

@@ -22,10 +22,15 @@ ROW_CHUNK = 4096  # rows per compiled evaluation (memory: ROW_CHUNK x knots per 
 def law_and_params(fit) -> tuple:
     """``(Law, natural params)`` from a `FitResult`, a `Posterior`-like object with ``law`` and
     ``params``, or a dict ``{"law": name, "params": {...}}`` (a saved ``scalelab fit --json``)."""
-    if isinstance(fit, Mapping):
+    if isinstance(fit, Mapping) and {"law", "params"} <= set(fit):
         law, params = fit["law"], fit["params"]
-    else:
+    elif hasattr(fit, "law") and hasattr(fit, "params"):
         law, params = fit.law, fit.params
+    else:  # e.g. ("multipower", params): say what to pass, not a bare AttributeError
+        got = type(fit).__name__ + (f" with keys {sorted(map(str, fit))}" if isinstance(fit, Mapping) else "")
+        raise TypeError(f"fit: expected a FitResult of a curve law (scalelab.fit(CURVES, 'multipower')) or a dict "
+                        f"{{'law': NAME, 'params': {{...}}}} (a saved `scalelab fit --json`); got a {got}: for a law "
+                        f"and its parameters write {{'law': 'multipower', 'params': params}}")
     law = _laws.get(law)
     params = {k: (v["median"] if isinstance(v, Mapping) else v) for k, v in params.items()}
     missing = [p for p in law.params if p not in params]

@@ -39,7 +39,8 @@ def robust_outliers(index, log_residuals, k: float = 6.0, floor: float = 1e-2, e
 
 def outlier_warnings(table, log_residuals, weights=None, n_free: int = 0) -> list[str]:
     """The warning naming the runs beyond 6 MADs (`robust_outliers`) among those of weight > 0, or none:
-    one of `FitResult.warnings`, so that Python and ``scalelab fit --json`` say the same."""
+    one of `FitResult.warnings`, so that Python and ``scalelab fit --json`` say the same. A curve table's rows are
+    checkpoints of runs, and the warning calls them so."""
     r = np.asarray(log_residuals, float)
     used = np.ones(len(r), bool) if weights is None else np.asarray(weights)[:len(r)] > 0
     if used.sum() < 3:
@@ -49,7 +50,8 @@ def outlier_warnings(table, log_residuals, weights=None, n_free: int = 0) -> lis
         return []
     # the residual is log(fit) - log(loss): a loss above the fit has a negative one; say it as the loss sees it
     shown = ", ".join(f"{100 * np.expm1(-x):+.1f}%" for x in far["residual"][:10])
-    return [f"{len(far['index'])} run(s) lie more than 6 MADs from the fit ({table.rows(far['index'])}; their "
+    what = "checkpoint(s)" if getattr(table, "is_curve", False) else "run(s)"  # a curve table's rows are checkpoints
+    return [f"{len(far['index'])} {what} lie more than 6 MADs from the fit ({table.rows(far['index'])}; their "
             f"losses {shown} against the fit; MAD {far['mad']:.3g} in log loss): check them for unit mistakes or "
             f"diverged runs"]
 
