@@ -158,7 +158,7 @@ def test_headers_written_as_people_write_them_are_read():
 
 
 def test_a_runs_C_far_from_6ND_is_warned_about():
-    """C, N and D all given: C more than 3x off 6 N D means one of them is in other units or another quantity."""
+    """C, N and D all given: C more than 2.5x off 6 N D means one of them is in other units or another quantity."""
     runs = ladder().assign(C=lambda f: 6 * f.N * f.D)
     assert not any("C is not 6 N D" in w for w in unit_warnings(scalelab.read(runs)))
     runs.loc[3, "C"] *= 10

@@ -19,8 +19,13 @@ from scalelab.runs.columns import POSITIVE, RANGES
 
 # The columns `implied_amounts` reads
 AMOUNT_COLUMNS = ("N", "N_active", "D", "C", "tokens_per_param", "U_D", "epochs")
-# A C beside N and D more than this factor away from 6 N D (6 N_active D) is said to disagree with them
-C_FACTOR = 3.0
+# A C beside N and D more than this factor away from 6 N D (6 N_active D) is said to disagree with them. Below 3, so
+# that the common mix-ups (C = 2 N D, the forward pass only: 1/3 of it; 3 x 6 N D) sit well inside the warned range
+# and no rounding of C, N or D decides which rows are named; above what attention FLOPs add to 6 N D (1.1-2x)
+C_FACTOR = 2.5
+# What a typical C / (6 N D) (within 15%) suggests: the hint `compute_mismatch` adds
+_C_HINTS = ((1 / 3, "C counted as 2 N D, the forward pass only?"), (1 / 6, "C counted as N D, without the 6?"),
+            (1 / 8.64e19, "C in PF-days (8.64e19 FLOPs each)?"))
 # A tokens-per-parameter ratio beside N and D whose D (ratio x N) is more than this factor away from the given D
 # means something else (Farseer's released 'D/N' column holds five values unrelated to D / N)
 RATIO_FACTOR = 1.5
@@ -92,17 +97,26 @@ def compute_ratio(amounts: Mapping) -> np.ndarray | None:
 
 
 def compute_mismatch(amounts: Mapping, where) -> str | None:
-    """``"C is not 6 N D in <where(rows)> (e.g. C = ... against 6 N D = ...)"``: the rows whose C is more than
-    `C_FACTOR` x off 6 N D (`compute_ratio`), named by ``where`` (row positions -> text); None when none is, or when
-    ``amounts`` lacks one of the three. The one check of a run table's and a forecast's targets' C."""
+    """``"C is not 6 N D on 3 of 35 rows (<where(rows)>): C is 1/3 of 6 N D (e.g. ...; C counted as 2 N D, the forward
+    pass only?)"``: the rows whose C is more than `C_FACTOR` x off 6 N D (`compute_ratio`; compared on ``|ln ratio|``,
+    far from the ratios of the usual mix-ups, 3 and 1/3), how many of the rows with a ratio they are, their median
+    ratio and what it suggests (`_C_HINTS`); the rows named by ``where`` (row positions -> text) unless they are all of
+    them. None when none is, or when ``amounts`` lacks one of the three. The one check of a run table's and a
+    forecast's targets' C."""
     ratio = compute_ratio(amounts)
     if ratio is None:
         return None
-    off = np.flatnonzero(np.isfinite(ratio) & ((ratio > C_FACTOR) | (ratio < 1.0 / C_FACTOR)))
+    finite = np.isfinite(ratio) & (ratio > 0)
+    off = np.flatnonzero(finite & (np.abs(np.log(np.where(finite, ratio, 1.0))) > np.log(C_FACTOR)))
     if not len(off):
         return None
+    typical = float(np.exp(np.median(np.log(ratio[off]))))
+    shown = f"1/{1 / typical:.3g} of" if typical < 1 else f"{typical:.3g} times"
+    hint = next((h for r, h in _C_HINTS if abs(np.log(typical / r)) < np.log(1.15)), None)
     c = float(np.asarray(amounts["C"], float)[off[0]])
-    return f"C is not 6 N D in {where(off)} (e.g. C = {c:.3g} against 6 N D = {c / ratio[off[0]]:.3g})"
+    rows = "" if len(off) == finite.sum() else f" ({where(off)})"  # every row: naming them says nothing
+    return (f"C is not 6 N D on {len(off)} of {int(finite.sum())} rows{rows}: C is {shown} 6 N D (e.g. "
+            f"C = {c:.3g} against 6 N D = {c / ratio[off[0]]:.3g}{'; ' + hint if hint else ''})")
 
 
 def ratio_mismatch(amounts: Mapping, where) -> str | None:

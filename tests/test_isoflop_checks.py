@@ -1,0 +1,49 @@
+"""What `scalelab.isoflop` says of its inputs (a new-user trial, session 29): a C counted as 2 N D, families pooled,
+resample counts too few for an interval, repeated rows, a derived C, and a tolerance that merges budgets. References:
+the noiseless Chinchilla grid's own construction and NumPy (interpolation, polyfit) on its rows."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import scalelab
+from scalelab import cli
+from scalelab.fit.identify import unit_warnings
+from scalelab.optimal.isoflop import isoflop
+
+HOFFMANN = {"E": 1.69, "A": 406.4, "B": 410.7, "alpha": 0.34, "beta": 0.28}
+BUDGETS = np.array([1e18, 3e18, 1e19, 3e19, 1e20])
+
+
+def grid(budgets=BUDGETS, n=9):
+    """Noiseless Chinchilla runs, ``n`` sizes per budget from a decade under to a decade over the true N_opt, with
+    ``C = 6 N D`` exactly as written (D = C / 6N)."""
+    E, A, B, a, b = (HOFFMANN[k] for k in ("E", "A", "B", "alpha", "beta"))
+    G = (a * A / (b * B)) ** (1 / (a + b))
+    rows = []
+    for C in budgets:
+        c = np.log10(G * (C / 6) ** (b / (a + b)))
+        N = 10 ** np.linspace(c - 1, c + 1, n)
+        D = C / (6 * N)
+        rows.append(pd.DataFrame({"N": N, "D": D, "C": C, "loss": E + A / N**a + B / D**b}))
+    return pd.concat(rows, ignore_index=True)
+
+
+# --- 1. a C written in another convention ------------------------------------------------------------------------
+
+
+def test_a_C_counted_as_2ND_or_3x_6ND_is_said_on_every_row():
+    """C / (6ND) = 1/3 (C counted as 2 N D) and 3 are caught on every row, whatever the rounding of N x D: the old
+    check compared at exactly 3x and so missed 1/3 and named the rows rounding put over it ("lines 4" of 45)."""
+    runs = grid()
+    n = len(runs)
+    (w,) = [w for w in unit_warnings(scalelab.read(runs.assign(C=2 * runs.N * runs.D))) if "6 N D" in w]
+    assert f"on {n} of {n} rows:" in w and "C is 1/3 of 6 N D" in w and "2 N D, the forward pass only?" in w
+    (w,) = [w for w in unit_warnings(scalelab.read(runs.assign(C=18 * runs.N * runs.D))) if "6 N D" in w]
+    assert f"on {n} of {n} rows:" in w and "C is 3 times 6 N D" in w
+    # a few rows off: counted and named (DataFrame rows)
+    few = runs.assign(C=lambda f: np.where(f.index.isin([4, 7]), 2 * f.N * f.D, 6 * f.N * f.D))
+    (w,) = [w for w in unit_warnings(scalelab.read(few)) if "6 N D" in w]
+    assert f"on 2 of {n} rows (rows 4, 7)" in w
+    # attention FLOPs (C up to 2x 6 N D) are no mismatch
+    assert not any("6 N D" in w for w in unit_warnings(scalelab.read(runs.assign(C=12 * runs.N * runs.D))))
