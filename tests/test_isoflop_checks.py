@@ -47,3 +47,22 @@ def test_a_C_counted_as_2ND_or_3x_6ND_is_said_on_every_row():
     assert f"on 2 of {n} rows (rows 4, 7)" in w
     # attention FLOPs (C up to 2x 6 N D) are no mismatch
     assert not any("6 N D" in w for w in unit_warnings(scalelab.read(runs.assign(C=12 * runs.N * runs.D))))
+
+
+def test_isoflop_reads_D_opt_from_the_runs_D_when_C_is_2ND():
+    """With C = 2 N D the optima N_opt are those of C = 6 N D (the profiles are the same runs), and D_opt is the runs'
+    own tokens at N_opt (NumPy: ln D interpolated in ln N over the budget's runs), not C / (6 N_opt), 3x too small."""
+    runs = grid()
+    ref = isoflop(runs, approach3=None, n_boot=0)
+    res = isoflop(runs.assign(C=2 * runs.N * runs.D), approach3=None, n_boot=0)
+    assert any("C is 1/3 of 6 N D" in w for w in res.warnings)
+    assert any("D_opt is read from the runs' own D (3 times C / (6 N_opt) here)" in w for w in res.warnings)
+    np.testing.assert_allclose(res.budgets, ref.budgets / 3, rtol=1e-12)
+    np.testing.assert_allclose(res.N_opt, ref.N_opt, rtol=1e-12)
+    for k, C in enumerate(BUDGETS):  # rtol: the interpolation of ln D, exact for C = 6 N D on one budget
+        r = runs[np.isclose(runs.C, C)].sort_values("N")
+        expect = np.exp(np.interp(np.log(res.N_opt[k]), np.log(r.N), np.log(r.D)))
+        assert res.D_opt[k] == pytest.approx(expect, rel=1e-9)
+        assert res.D_opt[k] == pytest.approx(C / (6 * res.N_opt[k]), rel=1e-9)
+    assert res.b == pytest.approx(ref.b, abs=1e-9)
+    assert not any("D_opt" in w for w in ref.warnings)  # C = 6 N D: D_opt = C / (6 N_opt), as before

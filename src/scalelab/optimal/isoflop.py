@@ -19,11 +19,17 @@ by three methods, all reported:
   piece (Porian et al. 2024, arXiv 2406.19146, interpolate the isoFLOP curve this way; the
   default method, and the one that reproduces their published exponents).
 
-``D_opt = C / (6 N_opt)`` at the budget's ``C``. A budget whose lowest-loss run is its smallest
-or largest model has no bracketed minimum: it is warned about and left out of the power-law
-fits. ``N_opt ~ C^a`` and ``D_opt ~ C^b`` are ordinary least squares on ``ln`` values over the
-bracketed budgets (``b = 1 - a`` by construction), with percentile intervals from a bootstrap
-that resamples whole budgets (isoFLOP profiles) with replacement.
+``D_opt`` is tokens: ``C / (6 N_opt)`` at the budget's ``C``, divided by the runs' own ``C / (6 N D)`` at ``N_opt``
+(interpolated in ``ln N`` over the budget's sizes; exactly 1 when ``C`` or ``D`` is derived from the other). A ``C``
+counted another way (``2 N D``, the forward pass only; with attention FLOPs; ``6 N_active D`` beside a total ``N``)
+thus still gives the runs' tokens, not a ``D_opt`` 3x too small, and a ``C`` far from ``6 N D`` is warned about
+(`scalelab.runs.amounts.compute_mismatch`); the budgets keep the table's ``C``.
+
+A budget whose lowest-loss run is its smallest or largest model has no bracketed minimum: it is
+warned about and left out of the power-law fits. ``N_opt ~ C^a`` and ``D_opt ~ C^b`` are ordinary
+least squares on ``ln`` values over the bracketed budgets (``b = 1 - a`` when ``C / (6 N D)`` is
+one constant), with percentile intervals from a bootstrap that resamples whole budgets (isoFLOP
+profiles) with replacement.
 
 Approach 3, for comparison: the table's fit of a loss law (default Chinchilla), its
 frontier's exponents over the same budgets and their intervals from a bootstrap of the fit
@@ -45,6 +51,7 @@ from scalelab.optimal.profiles import (DEFAULT_METHOD, DEFAULT_TOLERANCE, METHOD
                                        _slopes, akima_eval, akima_slopes, curve,
                                        group_budgets, minimum, power_law)
 from scalelab.programs import float64
+from scalelab.runs.amounts import C_FACTOR
 from scalelab.jsonable import plain
 from scalelab.levels import check_ci
 
@@ -62,14 +69,15 @@ class IsoFLOP:
     Attributes:
       budgets: ``[K]`` budget values (FLOPs), ascending.
       method: the headline method (``a``, ``N_opt`` ... are its).
-      N_opt, D_opt: ``[K]`` headline optimum per budget (parameters, tokens); NaN where the
-        minimum is not bracketed.
+      N_opt, D_opt: ``[K]`` headline optimum per budget (parameters, tokens as the runs' D counts them: see the
+        module doc); NaN where the minimum is not bracketed.
       a, a_interval, b, b_interval: exponents of ``N_opt ~ C^a``, ``D_opt ~ C^b`` and their
         ``ci`` bootstrap intervals (headline method).
       methods: ``{method: {"N_opt", "D_opt", "loss_opt", "a", "a_interval", "b", "b_interval"}}``.
       sizes: ``[K]`` distinct model sizes per budget.
       bracketed: ``[K]`` whether each budget's lowest-loss run has larger and smaller runs beside it.
-      points: the runs used: ``budget`` (index), ``C_budget``, ``N``, ``loss``.
+      points: the runs used: ``budget`` (index), ``C_budget``, ``C``, ``N``, ``loss``, ``size`` (index within the
+        budget) and ``C_per_6ND`` (the run's ``C / (6 N D)``; 1 where C or D is derived).
       approach3: the law-fit comparison (see `isoflop`), or None.
       warnings: every warning, as sentences.
       tolerance, ci: as given.
@@ -118,8 +126,12 @@ def _profiles(table: _runs.RunTable, tolerance: float):
     else:
         table.require(("D",))
         C, c_note = 6.0 * N * table.column("D"), "C = 6ND"
+    # the runs' own tokens per FLOP (D_opt is read in tokens): 1 where C or D is derived from the other
+    own = "C" not in table.derived and "D" in table.columns and "D" not in table.invalid and "D" not in table.derived
+    ratio = C / (6.0 * N * table.column("D")) if own else np.ones_like(C)
     labels, budgets = group_budgets(C, tolerance)
-    points = pd.DataFrame({"budget": labels, "C_budget": budgets[labels], "C": C, "N": N, "loss": L})
+    points = pd.DataFrame({"budget": labels, "C_budget": budgets[labels], "C": C, "N": N, "loss": L,
+                           "C_per_6ND": ratio})
     # Model sizes within SIZE_TOLERANCE of each other in one budget are one size (digitised or rounded
     # counts): knots a hair apart would give the interpolant absurd slopes.
     size = np.empty(len(points), int)
@@ -163,7 +175,11 @@ def isoflop(runs, *, method: str = DEFAULT_METHOD, tolerance: float = DEFAULT_TO
     points, budgets, c_note = _profiles(table, tolerance)
     from scalelab.fit.identify import unit_warnings
 
-    warnings = unit_warnings(table)  # N in millions moves every optimum by that factor
+    warnings = unit_warnings(table)  # N in millions moves every optimum by that factor; a C far from 6 N D is said
+    typical = float(np.exp(np.median(np.log(points["C_per_6ND"].to_numpy(float)))))
+    if abs(np.log(typical)) > np.log(C_FACTOR):  # said with the mismatch: what it does to D_opt
+        warnings.append(f"D_opt is read from the runs' own D ({1 / typical:.3g} times C / (6 N_opt) here), not from "
+                        f"C / (6 N_opt): the budgets keep the table's C, the tokens are the runs'")
     sizes = np.array([points.loc[points["budget"] == k, "size"].nunique() for k in range(len(budgets))])
     usable = sizes >= min_sizes
     if usable.sum() < 2:
@@ -184,10 +200,10 @@ def isoflop(runs, *, method: str = DEFAULT_METHOD, tolerance: float = DEFAULT_TO
                         + _listing(budgets[thin], sizes[thin], "size(s)"))
     K = len(budgets)
     bracketed = np.zeros(K, bool)
-    per = {m: {"N_opt": np.full(K, np.nan), "loss_opt": np.full(K, np.nan)} for m in METHODS}
+    per = {m: {"N_opt": np.full(K, np.nan), "loss_opt": np.full(K, np.nan), "ln_r": np.zeros(K)} for m in METHODS}
     edge = {"smallest": [], "largest": []}
     for k in np.flatnonzero(usable):  # budgets are ragged groups of data; each method is vectorised
-        x, y = _profile(points, k)
+        x, y, ln_r = _profile(points, k, ratio=True)
         j = int(np.argmin(y))
         bracketed[k] = 0 < j < x.size - 1
         if not bracketed[k]:
@@ -199,6 +215,7 @@ def isoflop(runs, *, method: str = DEFAULT_METHOD, tolerance: float = DEFAULT_TO
                 warnings.append(f"budget C={budgets[k]:.3g}: the {m} fit has no minimum inside the sampled sizes")
                 continue
             per[m]["N_opt"][k] = np.exp(u)
+            per[m]["ln_r"][k] = np.interp(u, x, ln_r)  # the runs' C / (6 N D) at N_opt
             per[m]["loss_opt"][k] = float(np.exp(curve(x, y, m, [u])[0]))
     for side, ks in edge.items():
         if ks:
@@ -210,7 +227,7 @@ def isoflop(runs, *, method: str = DEFAULT_METHOD, tolerance: float = DEFAULT_TO
     methods = {}
     for m in METHODS:
         N_opt = per[m]["N_opt"]
-        D_opt = budgets / (6.0 * N_opt)
+        D_opt = budgets / (6.0 * N_opt * np.exp(per[m]["ln_r"]))  # tokens, as the runs count them
         pa = power_law(budgets, N_opt, n_boot, ci, seed)
         pb = power_law(budgets, D_opt, n_boot, ci, seed)
         methods[m] = {"N_opt": N_opt, "D_opt": D_opt, "loss_opt": per[m]["loss_opt"], "a": pa["a"],
@@ -257,11 +274,14 @@ def _listing(C, values, unit: str = "", prefix: str = "", limit: int = 6) -> str
     return ", ".join(items[:limit]) + (f", ... ({len(items)} in all)" if len(items) > limit else "")
 
 
-def _profile(points: pd.DataFrame, k: int):
+def _profile(points: pd.DataFrame, k: int, ratio: bool = False):
+    """``(ln N, ln loss)`` of budget ``k``'s sizes, runs of one size averaged (and their ``ln C / (6 N D)``)."""
     p = points[points["budget"] == k]
     g = pd.DataFrame({"x": np.log(p["N"].to_numpy(float)), "y": np.log(p["loss"].to_numpy(float)),
-                      "size": p["size"].to_numpy()}).groupby("size", sort=True).mean()
-    return g["x"].to_numpy(float), g["y"].to_numpy(float)
+                      "r": np.log(p["C_per_6ND"].to_numpy(float)), "size": p["size"].to_numpy()}
+                     ).groupby("size", sort=True).mean()
+    out = g["x"].to_numpy(float), g["y"].to_numpy(float)
+    return (*out, g["r"].to_numpy(float)) if ratio else out
 
 
 @float64
