@@ -66,3 +66,17 @@ def test_isoflop_reads_D_opt_from_the_runs_D_when_C_is_2ND():
         assert res.D_opt[k] == pytest.approx(C / (6 * res.N_opt[k]), rel=1e-9)
     assert res.b == pytest.approx(ref.b, abs=1e-9)
     assert not any("D_opt" in w for w in ref.warnings)  # C = 6 N D: D_opt = C / (6 N_opt), as before
+
+
+# --- 2. families ---------------------------------------------------------------------------------------------------
+
+
+def test_isoflop_warns_of_families_pooled_into_one_profile():
+    """Two ladders (B: A's losses x 1.15 at 1.3x its sizes) in one isoFLOP profile zig-zag between them: isoflop says
+    so, with fit's check (`family_warnings`), and says nothing for one family."""
+    a = grid().assign(family="A")
+    b = a.assign(family="B", N=a.N * 1.3, D=a.D / 1.3, loss=a.loss * 1.15)
+    res = isoflop(pd.concat([a, b], ignore_index=True), approach3=None, n_boot=0)
+    (w,) = [w for w in res.warnings if "families" in w]
+    assert "2 families" in w and "A: 45, B: 45" in w and "one isoFLOP profile per budget" in w and "--family" in w
+    assert not any("families" in w for w in isoflop(a, approach3=None, n_boot=0).warnings)

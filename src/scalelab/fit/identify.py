@@ -88,12 +88,14 @@ def unit_warnings(table) -> list[str]:
     return out
 
 
-def family_warnings(table, inputs) -> list[str]:
+def family_warnings(table, inputs, pooled: str = "the law reads no input that tells them apart: they are fitted "
+                    "as one ladder", fix: str = "fit each family") -> list[str]:
     """A warning when the table's ``family`` column names several families and none of ``inputs`` (the columns
     the law or laws read) tells them apart: no input column other than N, D, C whose values differ between every
     two families (a dense and a MoE family, told apart by ``E``, are one law's business). A column that holds one
     model size per value, within 5% (``model``: 125m, 1.3b, ... naming each size's runs, read as ``family``),
-    names the models of one ladder and says nothing."""
+    names the models of one ladder and says nothing. ``pooled`` says what becomes of them and ``fix`` what to do
+    instead (a fit's by default; `scalelab.isoflop` pools them into one isoFLOP profile per budget)."""
     if "family" not in table.columns:
         return []
     fam = table.df["family"]
@@ -110,9 +112,8 @@ def family_warnings(table, inputs) -> list[str]:
         if all(not (a & b) for i, a in enumerate(values) for b in values[i + 1:]):
             return []
     sizes = ", ".join(f"{k}: {len(v)}" for k, v in list(groups.items())[:6]) + (", ..." if len(groups) > 6 else "")
-    return [f"the runs come from {len(groups)} families (column 'family': {sizes} runs) and the law reads no input "
-            f"that tells them apart: they are fitted as one ladder; fit each family on its own rows (--family NAME; "
-            f"in Python, scalelab.read(path, family=NAME))"]
+    return [f"the runs come from {len(groups)} families (column 'family': {sizes} runs) and {pooled}; {fix} on its "
+            f"own rows (--family NAME; in Python, scalelab.read(path, family=NAME))"]
 
 
 # Runs alike in every input the law reads, told apart by an unread column, whose losses differ by more than this median

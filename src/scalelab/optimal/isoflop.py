@@ -173,13 +173,16 @@ def isoflop(runs, *, method: str = DEFAULT_METHOD, tolerance: float = DEFAULT_TO
     check_ci(ci)
     table = _runs.read(runs).final()  # Approach 2 reads final losses: a curve table's last checkpoints
     points, budgets, c_note = _profiles(table, tolerance)
-    from scalelab.fit.identify import unit_warnings
+    from scalelab.fit.identify import family_warnings, unit_warnings
 
     warnings = unit_warnings(table)  # N in millions moves every optimum by that factor; a C far from 6 N D is said
     typical = float(np.exp(np.median(np.log(points["C_per_6ND"].to_numpy(float)))))
     if abs(np.log(typical)) > np.log(C_FACTOR):  # said with the mismatch: what it does to D_opt
         warnings.append(f"D_opt is read from the runs' own D ({1 / typical:.3g} times C / (6 N_opt) here), not from "
                         f"C / (6 N_opt): the budgets keep the table's C, the tokens are the runs'")
+    # two ladders in one profile zig-zag between them: the one check `fit` makes too
+    warnings += family_warnings(table, ("N", "C"), pooled="isoflop pools them into one isoFLOP profile per budget",
+                                fix="run isoflop for each family")
     sizes = np.array([points.loc[points["budget"] == k, "size"].nunique() for k in range(len(budgets))])
     usable = sizes >= min_sizes
     if usable.sum() < 2:
