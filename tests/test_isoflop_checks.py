@@ -80,3 +80,32 @@ def test_isoflop_warns_of_families_pooled_into_one_profile():
     (w,) = [w for w in res.warnings if "families" in w]
     assert "2 families" in w and "A: 45, B: 45" in w and "one isoFLOP profile per budget" in w and "--family" in w
     assert not any("families" in w for w in isoflop(a, approach3=None, n_boot=0).warnings)
+
+
+# --- 3. resample counts --------------------------------------------------------------------------------------------
+
+
+def test_a_negative_n_boot_is_refused_in_the_CLIs_words(tmp_path, capsys):
+    runs = grid()
+    with pytest.raises(ValueError, match=r"^n_boot: must be at least 0, got -3 \(budget resamples"):
+        isoflop(runs, approach3=None, n_boot=-3)
+    with pytest.raises(ValueError, match=r"^n_boot_law: must be a whole number, got 2\.5"):
+        isoflop(runs, n_boot_law=2.5)
+    path = tmp_path / "runs.csv"
+    runs.to_csv(path, index=False)
+    with pytest.raises(SystemExit):
+        cli.main(["isoflop", str(path), "--law", "none", "--bootstrap", "-3"])
+    assert "argument --bootstrap: must be at least 0, got -3" in capsys.readouterr().err
+
+
+def test_too_few_resamples_give_no_interval_and_no_verdict():
+    """One budget resample gave a zero-width interval that excluded the point estimate, then "DISAGREES with Approach
+    2". Under 20 there is no interval, no verdict, and a warning; 20 gives an interval that holds the estimate."""
+    runs = grid()
+    res = isoflop(runs, n_boot=1, n_boot_law=20, law_starts=16)
+    assert np.all(np.isnan(res.a_interval)) and np.all(np.isnan(res.b_interval))
+    assert np.all(np.isfinite(res.approach3["a_interval"])) and res.approach3["agree"] is None
+    assert any("1 budget resamples" in w and "--bootstrap 20 or more" in w for w in res.warnings)
+    assert not any("disagree" in w for w in res.warnings)
+    ok = isoflop(runs, approach3=None, n_boot=20)
+    assert ok.a_interval[0] <= ok.a <= ok.a_interval[1] and not any("too few" in w for w in ok.warnings)

@@ -1,4 +1,5 @@
-"""The level of an interval (``ci``), one check for every function that takes it; and what a count is (`is_count`).
+"""The level of an interval (``ci``), one check for every function that takes it; and what a count is (`is_count`,
+`count_problem`).
 
 ``ci`` is the probability an interval holds (0.9 for a 90% interval), strictly between 0 and 1:
 not a percentage (90) and not a string. Every interval in scalelab (posterior, bootstrap,
@@ -26,4 +27,12 @@ def is_count(value, least: int = 0) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= least
 
 
-__all__ = ["check_ci", "is_count"]
+def count_problem(value, least: int = 0) -> str | None:
+    """What is wrong with ``value`` as a count of at least ``least`` (`is_count`), in the words the CLI's count options
+    use (``"must be at least 0, got -3"``), or None: the Python API's check of a count the CLI takes as an option."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        return f"must be a whole number, got {value!r}"
+    return None if value >= least else f"must be at least {least}, got {value}"
+
+
+__all__ = ["check_ci", "is_count", "count_problem"]

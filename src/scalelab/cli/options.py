@@ -12,6 +12,8 @@ import re
 import sys
 from pathlib import Path
 
+from scalelab.levels import count_problem
+
 
 WARNED: list[str] = []  # warnings this command printed (``--strict`` turns any into exit 2)
 
@@ -69,8 +71,9 @@ def count(minimum: int):
             n = int(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-        if n < minimum:
-            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {n}")
+        problem = count_problem(n, minimum)  # the words the Python API's count checks use
+        if problem:
+            raise argparse.ArgumentTypeError(problem)
         return n
 
     return parse

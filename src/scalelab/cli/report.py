@@ -147,6 +147,7 @@ def _with_posterior_plot(func):
 def cmd_isoflop(args) -> int:
     from scalelab.cli.options import read_table
     from scalelab.optimal.isoflop import isoflop
+    from scalelab.optimal.isoflop_checks import MIN_RESAMPLES
 
     if args.plot:
         check_writable_file(args.plot)
@@ -180,7 +181,8 @@ def cmd_isoflop(args) -> int:
     if a3:
         print(f"approach3 {a3['law']}: a = {a3['a']:.3f} [{a3['a_interval'][0]:.3f}, {a3['a_interval'][1]:.3f}]  "
               f"b = {a3['b']:.3f} [{a3['b_interval'][0]:.3f}, {a3['b_interval'][1]:.3f}]  "
-              + ("(not compared with Approach 2: no intervals; --bootstrap and --law-bootstrap above 0 give them)"
+              + (f"(not compared with Approach 2: no intervals; --bootstrap and --law-bootstrap of {MIN_RESAMPLES} or "
+                 f"more give them)"
                  if a3["agree"] is None else f"({'agrees' if a3['agree'] else 'DISAGREES'} with Approach 2)"))
     return 0
 
@@ -231,9 +233,11 @@ def add_commands(sub) -> None:
     p.add_argument("--tolerance", type=float, default=0.1,
                    help="runs within a factor 1+TOL in C share a budget (default 0.1)")
     p.add_argument("--ci", type=fraction, default=0.9, help="interval level (default 0.9)")
-    p.add_argument("--bootstrap", type=count(0), default=1000, help="budget resamples for the intervals of a and b")
+    p.add_argument("--bootstrap", type=count(0), default=1000,
+                   help="budget resamples for the intervals of a and b (default 1000; 0: none, nor under 20)")
     p.add_argument("--law", default="chinchilla", help="Approach 3 law to compare with ('none' to skip)")
-    p.add_argument("--law-bootstrap", type=count(0), default=100, help="bootstrap refits of the Approach 3 law")
+    p.add_argument("--law-bootstrap", type=count(0), default=100,
+                   help="bootstrap refits of the Approach 3 law (default 100; 0: none, nor under 20)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     add_plot_option(p)

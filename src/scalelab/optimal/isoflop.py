@@ -47,6 +47,7 @@ import pandas as pd
 
 from scalelab import laws as _laws
 from scalelab import runs as _runs
+from scalelab.optimal.isoflop_checks import resamples
 from scalelab.optimal.profiles import (DEFAULT_METHOD, DEFAULT_TOLERANCE, METHODS, MIN_SIZES, SIZE_TOLERANCE,  # noqa: F401
                                        _slopes, akima_eval, akima_slopes, curve,
                                        group_budgets, minimum, power_law)
@@ -156,10 +157,12 @@ def isoflop(runs, *, method: str = DEFAULT_METHOD, tolerance: float = DEFAULT_TO
       method: headline method, one of ``parabola``, ``cubic``, ``akima``; all three are reported.
       tolerance: runs within a factor ``1 + tolerance`` in ``C`` share a budget.
       ci: level of the bootstrap intervals.
-      n_boot: budget resamples for the intervals of ``a`` and ``b``.
+      n_boot: budget resamples for the intervals of ``a`` and ``b``: 0 for none; from 1 to 19 (too few for the
+        ends of a percentile interval: `isoflop_checks.MIN_RESAMPLES`) none either, with a warning.
       min_sizes: budgets with fewer distinct model sizes are left out (with a warning).
       approach3: law whose fitted frontier is compared (a name), or None to skip the fit.
-      n_boot_law: bootstrap refits of that law (one compiled `fit_many`).
+      n_boot_law: bootstrap refits of that law (one compiled `fit_many`); as ``n_boot``, under 20 gives no interval
+        and no verdict of agreement.
       law_starts: the law fit's starts (as `scalelab.fit`).
 
     Returns:
@@ -167,15 +170,21 @@ def isoflop(runs, *, method: str = DEFAULT_METHOD, tolerance: float = DEFAULT_TO
 
     Raises:
       IsoFLOPError: fewer than two budgets with ``min_sizes`` model sizes.
+      ValueError: an unknown method, a ``ci`` outside (0, 1), or ``n_boot`` / ``n_boot_law`` no whole number >= 0
+        (in the words of the CLI's ``--bootstrap``).
     """
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {METHODS}")
     check_ci(ci)
+    n_boot, few = resamples(n_boot, "n_boot", "--bootstrap", "budget resamples for the intervals of a and b", ci)
+    n_boot_law, few_law = resamples(n_boot_law, "n_boot_law", "--law-bootstrap", "bootstrap refits of the Approach 3 "
+                                    "law", ci)
     table = _runs.read(runs).final()  # Approach 2 reads final losses: a curve table's last checkpoints
     points, budgets, c_note = _profiles(table, tolerance)
     from scalelab.fit.identify import family_warnings, unit_warnings
 
-    warnings = unit_warnings(table)  # N in millions moves every optimum by that factor; a C far from 6 N D is said
+    # N in millions moves every optimum by that factor; a C far from 6 N D is said (D_opt is read from the runs' D)
+    warnings = few + (few_law if approach3 else []) + unit_warnings(table)
     typical = float(np.exp(np.median(np.log(points["C_per_6ND"].to_numpy(float)))))
     if abs(np.log(typical)) > np.log(C_FACTOR):  # said with the mismatch: what it does to D_opt
         warnings.append(f"D_opt is read from the runs' own D ({1 / typical:.3g} times C / (6 N_opt) here), not from "
