@@ -109,3 +109,24 @@ def test_too_few_resamples_give_no_interval_and_no_verdict():
     assert not any("disagree" in w for w in res.warnings)
     ok = isoflop(runs, approach3=None, n_boot=20)
     assert ok.a_interval[0] <= ok.a <= ok.a_interval[1] and not any("too few" in w for w in ok.warnings)
+
+
+# --- 4. notes, header, tolerance -----------------------------------------------------------------------------------
+
+
+def test_repeated_rows_are_said_to_be_averaged_and_change_nothing(tmp_path, capsys):
+    """isoflop averages the runs of one size in a budget, so rows written twice change no result: the note says so
+    (not the fit's "each copy counts as a run"), and the parabola's vertex is NumPy's polyfit on the rows once."""
+    runs = grid()
+    path = tmp_path / "dup.csv"
+    pd.concat([runs, runs.iloc[:10]], ignore_index=True).to_csv(path, index=False)
+    res = isoflop(str(path), approach3=None, n_boot=0)
+    (note,) = [n for n in res.notes if "repeat" in n]
+    assert "isoflop averages the runs of one model size in a budget" in note and "counts as a run in a fit" not in note
+    for k, C in enumerate(BUDGETS):
+        r = runs[np.isclose(runs.C, C)]
+        c2, c1, _ = np.polyfit(np.log(r.N), np.log(r.loss), 2)
+        assert res.methods["parabola"]["N_opt"][k] == pytest.approx(np.exp(-c1 / (2 * c2)), rel=1e-9)
+    assert cli.main(["isoflop", str(path), "--law", "none", "--bootstrap", "0"]) == 0
+    err = capsys.readouterr().err
+    assert "isoflop averages the runs of one model size" in err and "counts as a run in a fit" not in err

@@ -147,11 +147,13 @@ def _with_posterior_plot(func):
 def cmd_isoflop(args) -> int:
     from scalelab.cli.options import read_table
     from scalelab.optimal.isoflop import isoflop
-    from scalelab.optimal.isoflop_checks import MIN_RESAMPLES
+    from scalelab.optimal.isoflop_checks import MIN_RESAMPLES, isoflop_notes
 
     if args.plot:
         check_writable_file(args.plot)
-    table = read_table(args)
+    table = read_table(args, quiet=True)
+    for note in isoflop_notes(table.notes):  # as they hold for isoflop: a repeated row is averaged, not fitted twice
+        _err(f"note: {note}")
     res = isoflop(table, method=args.method, tolerance=args.tolerance, ci=args.ci, n_boot=args.bootstrap,
                   seed=args.seed, approach3=None if args.law in ("none", "") else args.law,
                   n_boot_law=args.law_bootstrap)

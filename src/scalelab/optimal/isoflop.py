@@ -47,7 +47,7 @@ import pandas as pd
 
 from scalelab import laws as _laws
 from scalelab import runs as _runs
-from scalelab.optimal.isoflop_checks import resamples
+from scalelab.optimal.isoflop_checks import isoflop_notes, resamples
 from scalelab.optimal.profiles import (DEFAULT_METHOD, DEFAULT_TOLERANCE, METHODS, MIN_SIZES, SIZE_TOLERANCE,  # noqa: F401
                                        _slopes, akima_eval, akima_slopes, curve,
                                        group_budgets, minimum, power_law)
@@ -83,7 +83,8 @@ class IsoFLOP:
       warnings: every warning, as sentences.
       tolerance, ci: as given.
       notes: the run table's notes (`RunTable.notes`: columns derived, repeated rows, runs alike in
-        every input whose losses differ, as when two ladders are mixed).
+        every input whose losses differ, as when two ladders are mixed), as they hold for isoflop (a repeated row is
+        averaged with its copy: `isoflop_checks.isoflop_notes`).
     """
 
     budgets: np.ndarray
@@ -277,7 +278,7 @@ def isoflop(runs, *, method: str = DEFAULT_METHOD, tolerance: float = DEFAULT_TO
     return IsoFLOP(budgets=budgets, method=method, N_opt=head["N_opt"], D_opt=head["D_opt"], a=head["a"],
                    a_interval=head["a_interval"], b=head["b"], b_interval=head["b_interval"], methods=methods,
                    sizes=sizes, bracketed=bracketed, points=points, approach3=a3, warnings=tuple(warnings),
-                   tolerance=float(tolerance), ci=float(ci), notes=tuple(table.notes))
+                   tolerance=float(tolerance), ci=float(ci), notes=isoflop_notes(table.notes))
 
 
 def _listing(C, values, unit: str = "", prefix: str = "", limit: int = 6) -> str:

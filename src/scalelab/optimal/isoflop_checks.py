@@ -1,10 +1,11 @@
-"""What `scalelab.isoflop` says of its inputs besides the runs' own checks: resample counts too few for an
-interval.
+"""What `scalelab.isoflop` says of its inputs besides the runs' own checks: resample counts too few for an interval
+and the table's notes in isoflop's terms.
 """
 
 from __future__ import annotations
 
 from scalelab.levels import count_problem
+from scalelab.runs.rows import REPEATS_FITTED
 
 # Fewest resamples that give a percentile interval: a 90% interval's ends are the 5% tails, which under 20 resamples
 # hold no draw (one resample gives an interval of zero width, which need not hold the point estimate)
@@ -24,3 +25,12 @@ def resamples(n, name: str, flag: str, what: str, ci: float) -> tuple[int, list[
                    f"{MIN_RESAMPLES} or more (0 for none)"]
     return int(n), []
 
+
+# isoflop's reading of a file's repeated rows, in place of a fit's (`scalelab.runs.rows.repeated_rows`)
+REPEATS_AVERAGED = ("isoflop averages the runs of one model size in a budget, so a copy moves a profile only where "
+                    "its size has other runs too (an Approach 3 law fit counts each copy as a run)")
+
+
+def isoflop_notes(notes) -> tuple[str, ...]:
+    """The run table's notes as they hold for `isoflop`: a repeated row is averaged with its copy, not fitted twice."""
+    return tuple(n.replace(REPEATS_FITTED, REPEATS_AVERAGED) for n in notes)

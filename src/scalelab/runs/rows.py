@@ -248,6 +248,10 @@ def empty_cells(df: pd.DataFrame, lines: Mapping | None = None) -> tuple[pd.Data
     return df, notes
 
 
+# What a fit does with a repeated row (`repeated_rows`); `scalelab.isoflop`, which averages them, says its own
+REPEATS_FITTED = "each copy counts as a run in a fit (fitted as given)"
+
+
 def repeated_rows(df: pd.DataFrame, source: str, lines: Mapping | None = None) -> str | None:
     """What is wrong when rows repeat an earlier row in every column (a file concatenated twice, a
     sweep row written twice): each copy would count as another run in a fit. None when none repeat."""
@@ -261,8 +265,8 @@ def repeated_rows(df: pd.DataFrame, source: str, lines: Mapping | None = None) -
     first = pd.Series(np.arange(len(df))).groupby(group.to_numpy()).transform("min").to_numpy()
     earlier = first[dup]
     return (f"{source}: {named_rows(df.index[dup], lines=lines)} repeat "
-            f"{named_rows(df.index[earlier], lines=lines)} exactly (every column): each copy counts as a run in a fit "
-            f"(fitted as given); if they are one run written twice, drop the repeats (pandas: df.drop_duplicates())")
+            f"{named_rows(df.index[earlier], lines=lines)} exactly (every column): {REPEATS_FITTED}; if they are one "
+            f"run written twice, drop the repeats (pandas: df.drop_duplicates())")
 
 
 # Runs alike in every input whose losses differ by more than this share are no seeds of one run (seed-to-seed
