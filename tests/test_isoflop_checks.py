@@ -130,3 +130,20 @@ def test_repeated_rows_are_said_to_be_averaged_and_change_nothing(tmp_path, caps
     assert cli.main(["isoflop", str(path), "--law", "none", "--bootstrap", "0"]) == 0
     err = capsys.readouterr().err
     assert "isoflop averages the runs of one model size" in err and "counts as a run in a fit" not in err
+
+
+def test_the_header_says_when_C_is_derived(tmp_path, capsys):
+    runs = grid()
+    given, derived = tmp_path / "c.csv", tmp_path / "noc.csv"
+    runs.to_csv(given, index=False)
+    runs.drop(columns="C").to_csv(derived, index=False)
+    assert cli.main(["isoflop", str(derived), "--law", "none", "--bootstrap", "0"]) == 0
+    assert "5 budgets (C = 6ND from N and D, tolerance 0.1)" in capsys.readouterr().out
+    assert cli.main(["isoflop", str(given), "--law", "none", "--bootstrap", "0"]) == 0
+    assert "5 budgets (C column, tolerance 0.1)" in capsys.readouterr().out
+    # the one-budget error names where C came from too
+    one = runs[np.isclose(runs.C, 1e18)]
+    with pytest.raises(scalelab.runs.RunTableError, match=r"\(C=1e\+18 \(9 sizes\); C = 6ND, tolerance 0\.1\)"):
+        isoflop(one.drop(columns="C"), approach3=None, n_boot=0)
+    with pytest.raises(scalelab.runs.RunTableError, match=r"the table's C column, tolerance"):
+        isoflop(one, approach3=None, n_boot=0)

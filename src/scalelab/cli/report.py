@@ -168,7 +168,8 @@ def cmd_isoflop(args) -> int:
         print(dumps(out))
         return 0
     ci = f"{100 * res.ci:g}%"
-    print(f"{len(res.budgets)} budgets (C {'column' if 'C' in table.columns else '= 6ND'}, tolerance {res.tolerance:g})")
+    source = "C = 6ND from N and D" if "C" in table.derived else "C column"
+    print(f"{len(res.budgets)} budgets ({source}, tolerance {res.tolerance:g})")
     print(f"{'budget C':>10} {'sizes':>5} {'brkt':>4} " + " ".join(f"{'N_opt ' + m:>16}" for m in res.methods)
           + f" {'D_opt ' + res.method:>16}")
     for k, c in enumerate(res.budgets):

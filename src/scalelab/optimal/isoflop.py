@@ -123,8 +123,8 @@ class IsoFLOP:
 def _profiles(table: _runs.RunTable, tolerance: float):
     table.require(("N", "loss"))
     N, L = table.column("N"), table.column("loss")
-    if "C" in table.columns:
-        C, c_note = table.column("C"), "the table's C column"
+    if "C" in table.columns:  # the table's, or derived by it (6 N D; 6 N_active D for a MoE run)
+        C, c_note = table.column("C"), "C = 6ND" if "C" in table.derived else "the table's C column"
     else:
         table.require(("D",))
         C, c_note = 6.0 * N * table.column("D"), "C = 6ND"
