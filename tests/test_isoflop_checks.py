@@ -147,3 +147,16 @@ def test_the_header_says_when_C_is_derived(tmp_path, capsys):
         isoflop(one.drop(columns="C"), approach3=None, n_boot=0)
     with pytest.raises(scalelab.runs.RunTableError, match=r"the table's C column, tolerance"):
         isoflop(one, approach3=None, n_boot=0)
+
+
+def test_a_tolerance_that_merges_budgets_is_warned_about():
+    """``tolerance=5`` (meant as 5%?) puts the 1e18 and 3e18 profiles into one budget, and 1e19 with 3e19: named,
+    with a tolerance that keeps them apart (3e18 / 1e18 - 1 = 2). C jittered by up to 30% within a budget, read with a
+    wide tolerance, forms no separate profiles (no 1.2x gap between its runs): nothing is said."""
+    res = isoflop(grid(), approach3=None, n_boot=0, tolerance=5)
+    (w,) = [w for w in res.warnings if "merges" in w]
+    assert "tolerance 5 merges" in w and "C=1e+18 (9 sizes), C=3e+18 (9 sizes)" in w
+    assert "C=1e+19 (9 sizes), C=3e+19 (9 sizes)" in w and "below 2 " in w
+    assert not any("merges" in w for w in isoflop(grid(), approach3=None, n_boot=0).warnings)
+    jitter = grid().assign(C=lambda f: f.C * np.random.default_rng(0).uniform(1.0, 1.3, len(f)))
+    assert not any("merges" in w for w in isoflop(jitter, approach3=None, n_boot=0, tolerance=0.5).warnings)

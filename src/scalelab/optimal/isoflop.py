@@ -47,7 +47,7 @@ import pandas as pd
 
 from scalelab import laws as _laws
 from scalelab import runs as _runs
-from scalelab.optimal.isoflop_checks import isoflop_notes, resamples
+from scalelab.optimal.isoflop_checks import isoflop_notes, merged_budgets, resamples
 from scalelab.optimal.profiles import (DEFAULT_METHOD, DEFAULT_TOLERANCE, METHODS, MIN_SIZES, SIZE_TOLERANCE,  # noqa: F401
                                        _slopes, akima_eval, akima_slopes, curve,
                                        group_budgets, minimum, power_law)
@@ -156,7 +156,8 @@ def isoflop(runs, *, method: str = DEFAULT_METHOD, tolerance: float = DEFAULT_TO
       runs: path, DataFrame or `RunTable` with ``N`` (parameters), ``loss`` (nats/token) and
         ``C`` (FLOPs) or ``D`` (tokens; then ``C = 6ND``).
       method: headline method, one of ``parabola``, ``cubic``, ``akima``; all three are reported.
-      tolerance: runs within a factor ``1 + tolerance`` in ``C`` share a budget.
+      tolerance: runs within a factor ``1 + tolerance`` in ``C`` share a budget (a fraction: 0.1 for 10%); one that
+        merges separate profiles into a budget is warned about (`isoflop_checks.merged_budgets`).
       ci: level of the bootstrap intervals.
       n_boot: budget resamples for the intervals of ``a`` and ``b``: 0 for none; from 1 to 19 (too few for the
         ends of a percentile interval: `isoflop_checks.MIN_RESAMPLES`) none either, with a warning.
@@ -193,6 +194,7 @@ def isoflop(runs, *, method: str = DEFAULT_METHOD, tolerance: float = DEFAULT_TO
     # two ladders in one profile zig-zag between them: the one check `fit` makes too
     warnings += family_warnings(table, ("N", "C"), pooled="isoflop pools them into one isoFLOP profile per budget",
                                 fix="run isoflop for each family")
+    warnings += merged_budgets(points, budgets, tolerance, min_sizes)
     sizes = np.array([points.loc[points["budget"] == k, "size"].nunique() for k in range(len(budgets))])
     usable = sizes >= min_sizes
     if usable.sum() < 2:
