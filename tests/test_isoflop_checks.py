@@ -160,3 +160,17 @@ def test_a_tolerance_that_merges_budgets_is_warned_about():
     assert not any("merges" in w for w in isoflop(grid(), approach3=None, n_boot=0).warnings)
     jitter = grid().assign(C=lambda f: f.C * np.random.default_rng(0).uniform(1.0, 1.3, len(f)))
     assert not any("merges" in w for w in isoflop(jitter, approach3=None, n_boot=0, tolerance=0.5).warnings)
+
+
+def test_two_budgets_give_exponents_but_no_interval_and_no_verdict():
+    """Two bracketed budgets fix the power law's line exactly: every resample of them that has a slope has the same
+    one, so the old interval was of zero width ([0.321, 0.321]) and could carry a DISAGREES verdict. Now the exponents
+    are the line through the two optima (NumPy: the slope of ln N_opt over ln C), with no interval and no verdict."""
+    res = isoflop(grid(BUDGETS[:2]), n_boot=200, approach3="chinchilla", n_boot_law=20, law_starts=16)
+    slope = np.diff(np.log(res.N_opt)) / np.diff(np.log(res.budgets))
+    assert res.a == pytest.approx(float(slope[0]), rel=1e-12)
+    assert np.isnan(res.a_interval).all() and np.isnan(res.b_interval).all()
+    assert res.approach3["agree"] is None
+    assert any("rest on 2 budgets, which fix them exactly: no interval" in w for w in res.warnings)
+    three = isoflop(grid(BUDGETS[:3]), n_boot=200, approach3=None)
+    assert np.isfinite(three.a_interval).all()  # three budgets resample into different lines

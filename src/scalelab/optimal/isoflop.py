@@ -252,7 +252,10 @@ def isoflop(runs, *, method: str = DEFAULT_METHOD, tolerance: float = DEFAULT_TO
     if head["n_budgets"] < 2:
         raise IsoFLOPError(f"only {head['n_budgets']} budget(s) have a bracketed minimum ({method}); Approach 2 needs "
                            f"2 or more: add runs on both sides of each budget's lowest loss")
-    if head["n_budgets"] < 4:
+    if head["n_budgets"] == 2:  # `power_law` gives no interval: two budgets fix the line exactly
+        warnings.append("the exponents rest on 2 budgets, which fix them exactly: no interval (resampling two budgets "
+                        "cannot say how uncertain they are), nor a verdict against Approach 3; add a budget")
+    elif head["n_budgets"] < 4:
         warnings.append(f"the exponents rest on {head['n_budgets']} budgets; intervals from resampling so few budgets "
                         f"are unreliable")
     spread = {m: methods[m]["a"] for m in METHODS if np.isfinite(methods[m]["a"])}

@@ -189,7 +189,8 @@ def _slopes(logC, logY, W) -> tuple[np.ndarray, np.ndarray]:
 def power_law(C, N_opt, n_boot: int = 1000, ci: float = 0.9, seed: int = 0) -> dict:
     """``N_opt = k C^a`` by OLS on logs, with a percentile interval from resampling budgets.
 
-    Returns ``{"a", "coef", "a_interval", "n_budgets"}`` (NaN when fewer than two budgets).
+    Returns ``{"a", "coef", "a_interval", "n_budgets"}`` (NaN when fewer than two budgets; the interval NaN with two:
+    every resample of two budgets that has a slope has the same one, an interval of zero width that says nothing).
     """
     C, N_opt = np.asarray(C, float), np.asarray(N_opt, float)
     ok = np.isfinite(N_opt)
@@ -198,6 +199,8 @@ def power_law(C, N_opt, n_boot: int = 1000, ci: float = 0.9, seed: int = 0) -> d
     if K < 2:
         return {"a": float("nan"), "coef": float("nan"), "a_interval": [float("nan")] * 2, "n_budgets": int(K)}
     a, c0 = _slopes(lc, ln, np.ones((1, K)))
+    if K < 3:  # two points fix the line: resampling them cannot say how uncertain it is
+        return {"a": float(a[0]), "coef": float(np.exp(c0[0])), "a_interval": [float("nan")] * 2, "n_budgets": int(K)}
     rng = np.random.default_rng(seed)
     idx = rng.integers(0, K, size=(n_boot, K))
     W = np.zeros((n_boot, K))
