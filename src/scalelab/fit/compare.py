@@ -117,7 +117,9 @@ def compare(runs, law_names: Sequence[str] | str | None = None, *, holdout_by: s
     Args:
       runs: path, DataFrame or `RunTable`.
       law_names: names (list or comma-separated), a `Law` or a list of Laws; ``None`` or ``"all"``: every registered
-        loss law. An unknown name is skipped with its reason; an empty list gives the hold-out split alone.
+        loss law. An unknown name is refused (`UnknownLawError`, naming the nearest), as ``scalelab compare --laws``
+        and `scalelab.fit` refuse it; a law the runs cannot serve (an input they lack) is skipped with its reason. An
+        empty list gives the hold-out split alone.
       holdout_by: column whose largest value marks the held-out runs (default ``N``, else ``C``); a column the runs
         lack is refused.
       objective, delta: as in `scalelab.fit`.
@@ -139,6 +141,8 @@ def compare(runs, law_names: Sequence[str] | str | None = None, *, holdout_by: s
         asked = _laws.listed(law_names)  # [] scores no law: the result holds the hold-out split alone
     # a law named twice is compared once; a Law object is compared as given (a user's law need not be registered)
     asked = list({(x.name if isinstance(x, _laws.Law) else x): x for x in asked}.items())
+    for _, x in asked:  # a misspelt name is refused before any fit (it was skipped, easy to miss in a ranking)
+        _laws.get(x)
     refuse_curve_laws([x for _, x in asked], "compare")
     if holdout_by is not None and holdout_by not in table.columns:
         raise ValueError(f"compare: holdout_by={holdout_by!r} is not a column of the runs; columns are "
