@@ -156,6 +156,9 @@ class Law:
     def __str__(self) -> str:  # results print their law by name
         return self.name
 
+    def __repr__(self) -> str:  # the name, inputs and parameters: not its functions, transforms and start grid
+        return f"Law({self.name!r}, inputs={self.inputs!r}, params={self.params!r})"
+
     # -- parameter spaces -------------------------------------------------
     def transform(self, name: str) -> Transform:
         return self.transforms.get(name, identity)
