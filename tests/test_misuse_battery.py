@@ -511,3 +511,12 @@ def test_commands_and_laws_that_do_not_go_together(tmp_path, capsys, runs_csv):
     at = tmp_path / "at.csv"
     at.write_text("N,D\n7e9,1.4e11\n")
     fails(capsys, "forecast", runs_csv, "--at", at, "--law", "deepseek_lr", match="--law deepseek_lr: predicts 'lr'")
+
+
+def test_an_amount_given_two_ways_is_said_so(capsys):
+    """``predict --D ... --C ...`` (and ``FitResult.predict(D=, C=)``, test_python_api) is refused as one amount given
+    two ways, which could disagree, not as an input the law "does not read" (a Python-API trial)."""
+    fails(capsys, "predict", "--reference", "epoch2024", "--N", "7e10", "--D", "1.4e12", "--C", "5.9e23",
+          match="--C given beside --D: give each amount one way")
+    fails(capsys, "predict", "--reference", "epoch2024", "--N", "7e10", "--D", "1.4e12", "--E", "8",
+          match="law 'chinchilla' does not read --E")

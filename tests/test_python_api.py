@@ -65,7 +65,9 @@ def test_predict_checks_inputs_like_the_cli(res):
         res.predict(N=7, D=1.4e12)  # 7B meant
     with pytest.raises(ValueError, match=r"does not read \['foo'\]"):
         res.predict(N=7e10, D=1.4e12, foo=3)
-    with pytest.raises(ValueError, match=r"does not read \['C'\]"):  # C beside N and D could disagree with them
+    # C beside N and D could disagree with them: said as one amount given two ways, not as an input the law "does not
+    # read" (a Python-API trial)
+    with pytest.raises(ValueError, match=r"\['C'\] was given beside \['D'\]: give each amount one way"):
         res.predict(N=7e10, D=1.4e12, C=1.0)
     with pytest.raises(ValueError, match=r"needs inputs \['D'\]"):
         res.predict(N=7e10)

@@ -28,6 +28,10 @@ def cmd_laws(args) -> int:
 def _unread(args, law, options) -> None:
     """Refuse ``--E 8`` (etc.) for a law that does not read E: the answer would silently ignore it."""
     given = [n for n in options if getattr(args, n, None) is not None and n not in law.inputs]
+    both = [n for n in ("D", "C") if n in law.inputs and getattr(args, n, None) is not None]
+    if given and both and set(given) <= {"C", "D", "tokens_per_param"}:  # one amount given two ways, not a typo
+        raise UsageError(f"{', '.join('--' + n for n in given)} given beside --{both[0]}: give each amount one way "
+                         f"(--D, or --C with D = C / (6N)), not both, which could disagree")
     if given:
         raise UsageError(f"law {law.name!r} does not read {', '.join('--' + n for n in given)} (its inputs: "
                          f"{', '.join(law.inputs)}); drop the option, or pick a law that reads it (`scalelab laws`)")

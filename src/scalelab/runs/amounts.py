@@ -183,6 +183,12 @@ def law_inputs(law_name: str, needed, given: Mapping) -> dict:
             values[c] = d.values
             used |= {"N", "N_active"} | set(d.sources)
     extra = [k for k in given if k not in needed and k not in used]
+    twice = [k for k in extra if k in AMOUNT_COLUMNS]  # C beside N and D: an amount given both ways, which may disagree
+    if twice and len(twice) == len(extra):
+        have = [k for k in needed if k in given and k in AMOUNT_COLUMNS and k not in ("N", "N_active")]
+        raise ValueError(f"law {law_name!r} reads {list(needed)}, and {twice} was given beside {have}: give each "
+                         f"amount one way (D, or C with D = C / (6N), or tokens_per_param), not both, which could "
+                         f"disagree")
     if extra:
         raise ValueError(f"law {law_name!r} does not read {extra}; its inputs are {list(needed)}")
     missing = [k for k in needed if k not in values]
