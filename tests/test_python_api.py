@@ -147,6 +147,21 @@ def test_a_law_prints_as_its_name_inputs_and_parameters(res):
     assert repr(res).startswith(f"FitResult(law={law!r}, params=") and "PjitFunction" not in repr(res)
 
 
+def test_starts_as_natural_values(runs, res):
+    """``fit(starts={...})``: natural values, as bayes' ``init`` takes them, are one start (or S of arrays) and reach
+    the grid's optimum; a dict missing a parameter or outside its domain is refused naming it (it was a bare float()
+    TypeError: a Python-API trial)."""
+    one = scalelab.fit(runs, "chinchilla", starts={"E": 1.8, "A": 400.0, "B": 400.0, "alpha": 0.3, "beta": 0.3})
+    assert one.n_starts == 1 and one.objective == pytest.approx(res.objective, rel=1e-6)
+    two = scalelab.fit(runs, "chinchilla", starts={"E": [1.8, 1.5], "A": 400.0, "B": 400.0, "alpha": 0.3,
+                                                   "beta": [0.3, 0.2]})
+    assert two.n_starts == 2
+    with pytest.raises(ValueError, match=r"missing \['A', 'B', 'alpha', 'beta'\]"):
+        scalelab.fit(runs, "chinchilla", starts={"E": 1.8})
+    with pytest.raises(ValueError, match="outside the domain"):
+        scalelab.fit(runs, "chinchilla", starts={"E": -1.0, "A": 400.0, "B": 400.0, "alpha": 0.3, "beta": 0.3})
+
+
 def test_results_pickle(res):
     back = pickle.loads(pickle.dumps(res))
     assert back.law is res.law and back.params == res.params

@@ -178,9 +178,27 @@ def compiled_projection(law, kind: str, keep: int, max_iter: int, irls_iter: int
 
 
 def resolve_starts(law, starts="grid", seed: int = 0) -> np.ndarray:
-    """``"grid"`` (the law's declared grid), an int (random starts), an array ``[S, P]``, or
+    """``"grid"`` (the law's declared grid), an int (random starts), an array ``[S, P]`` in the unconstrained space
+    (columns in ``law.unconstrained_names`` order, e.g. ``log_E, log_A, log_B, alpha, beta``), a dict of natural
+    parameter values (``{"E": 1.8, "A": 400, ...}``: one start, or S starts of arrays of S values), or
     None / ``"auto"`` (`default_starts`: the grid when the law declares one of <= 5,000 starts, else
     128 random starts)."""
+    if isinstance(starts, Mapping):  # natural values, as bayes' init= takes them
+        missing = [k for k in law.params if k not in starts]
+        unknown = [k for k in starts if k not in law.params]
+        if missing or unknown:
+            raise ValueError(f"starts as a dict gives every natural parameter of {law.name!r} ({', '.join(law.params)})"
+                             + (f"; missing {missing}" if missing else "") + (f"; unknown {unknown}" if unknown else ""))
+        try:
+            nat = {k: np.atleast_1d(np.asarray(starts[k], float)) for k in law.params}
+            nat = dict(zip(nat, np.broadcast_arrays(*nat.values())))
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"starts as a dict holds a number (or one array of numbers) per parameter: {err}") from None
+        arr = np.asarray(law.flatten(law.to_unconstrained(nat)), float)
+        if not np.isfinite(arr).all():
+            raise ValueError(f"starts {dict(starts)!r} lie outside the domain of {law.name!r}'s parameters "
+                             f"(e.g. a negative value of a positive one)")
+        return arr.reshape(-1, law.n_params)
     if starts is None or (isinstance(starts, str) and starts == "auto"):
         starts = default_starts(law)
     if isinstance(starts, str):
@@ -232,7 +250,8 @@ def fit(runs, law="chinchilla", *, objective: str = "huber", delta: float = 1e-3
         declare `Law.linear` parameters, `scalelab.fit.screen`; else the law's grid,
         else 256 random starts), ``"grid"`` (the law's declared grid; chinchilla:
         Hoffmann's 4,500), an int (that many random starts from the law's ranges,
-        seeded by ``seed``), or an array ``[S, P]`` in the unconstrained space.
+        seeded by ``seed``), an array ``[S, P]`` in the unconstrained space (columns in
+        ``law.unconstrained_names`` order), or a dict of natural values (one start, as bayes' ``init``).
       fixed: natural parameter values to hold fixed (e.g. ``{"alpha": 0.34}``).
       weights: per-run weights (0 drops a run, integers repeat it).
       keep, screen_iter, max_iter: every start runs ``screen_iter`` LM iterations,
