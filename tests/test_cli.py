@@ -22,9 +22,13 @@ def test_fit_json_contract(capsys, tmp_path, simulated_runs):
     code, out, err = run(capsys, "fit", str(path), "--law", "chinchilla", "--starts", "64", "--json")
     assert code == 0
     obj = json.loads(out)  # exactly one JSON object on stdout
-    assert set(obj) == {"law", "params", "objective", "n_runs", "n_rows", "converged", "seconds", "compile_seconds",
-                        "warnings"}
+    assert set(obj) == {"law", "params", "objective", "objective_kind", "delta", "fixed", "n_runs", "n_rows",
+                        "converged", "seconds", "compile_seconds", "warnings"}
     assert set(obj["params"]) == {"E", "A", "B", "alpha", "beta"}
+    assert (obj["objective_kind"], obj["delta"], obj["fixed"]) == ("huber", 1e-3, {})  # every parameter fitted
+    code, held, _ = run(capsys, "fit", str(path), "--starts", "64", "--fix", "alpha=0.3", "--delta", "0.01", "--json")
+    held = json.loads(held)  # a saved fit says what was held and how it was fitted (it saved as a free Huber fit)
+    assert held["fixed"] == {"alpha": 0.3} and held["params"]["alpha"] == 0.3 and held["delta"] == 0.01
     assert obj["n_runs"] == obj["n_rows"] == len(simulated_runs)
     assert "fitting chinchilla" in err
 

@@ -77,8 +77,8 @@ class FitResult:
     fixed: dict
     conventions: str
     notes: tuple
-    seconds: float
-    compile_seconds: float = 0.0
+    seconds: float = dataclasses.field(compare=False)  # wall-clock: two fits alike are equal whatever their timing
+    compile_seconds: float = dataclasses.field(default=0.0, compare=False)
     method: str = "multistart"
     warnings: tuple = ()
     log_residuals: np.ndarray | None = dataclasses.field(default=None, compare=False, repr=False)
@@ -100,11 +100,15 @@ class FitResult:
         return np.asarray(self.law(self.params, **{k: np.asarray(v, float) for k, v in inputs.items()}))
 
     def to_json(self) -> dict:
-        """The stable JSON object of ``scalelab fit --json``."""
+        """The stable JSON object of ``scalelab fit --json``: the law, its natural parameters, the objective (its
+        value, kind and Huber ``delta``), the parameters held ``fixed`` (natural values; ``{}`` when all were fitted),
+        the runs and rows fitted, convergence, timings, warnings and (curve laws) the runs' ``span``."""
         return {
             "law": self.law.name,
             "params": {k: float(v) for k, v in self.params.items()},
             "objective": float(self.objective),
+            "objective_kind": self.objective_kind, "delta": float(self.delta),
+            "fixed": {k: float(v) for k, v in self.fixed.items()},  # held, not fitted: a saved fit says which
             "n_runs": int(self.n_runs),
             "n_rows": int(self.n_rows),
             "converged": bool(self.converged),
