@@ -139,10 +139,15 @@ def test_percentile_intervals_names_the_columns():
 # --- E: rollout labels -------------------------------------------------------------------------------------------
 
 def test_rollout_labels_tell_close_rungs_apart():
-    """Two sizes 3e-7 apart (6.322240e8 and 6.322243e8, as in Epoch's table) shared the label 'N < 6.322e+08'."""
+    """Two sizes 3e-7 apart (6.322240e8 and 6.322243e8, as in Epoch's table) are one rung (a Python-API trial: Epoch's
+    ~42 sizes gave 135 rollouts, 94 of them within 1e-4 decades of the one before); with ``tol=0`` each distinct value
+    is a rung, and the two had shared the label 'N < 6.322e+08'."""
     N = np.r_[np.geomspace(1e8, 5e8, 8), 6.322240e8, 6.322243e8, 8e8]
     table = scalelab.simulate("chinchilla", TRUTH, {"N": N, "D": 20 * N}, sigma=0.0)
-    v = variants.rollouts(table, by="N")
+    one = variants.rollouts(table, by="N")
+    assert one.info["target_rung"].tolist() == [6.322240e8, 8e8]  # each rung's smallest value
+    np.testing.assert_array_equal(one.weights[0], N < 6.322240e8)
+    v = variants.rollouts(table, by="N", tol=0)
     labels = v.info["variant"].tolist()
     assert len(set(labels)) == len(labels) == 3, labels
     cuts = [float(t.split("<")[1]) for t in labels]

@@ -23,6 +23,7 @@ import pandas as pd
 from scalelab import runs as _runs
 from scalelab.fit.problem import table_for
 from scalelab.levels import is_count
+from scalelab.runs.sizes import size_groups
 
 
 @dataclasses.dataclass(frozen=True)
@@ -143,20 +144,25 @@ def leave_one_out(runs) -> Variants:
                                    "left_out_row": np.arange(n)})
 
 
-def rollouts(runs, by: str = "N", n_rungs: int | None = None, min_runs: int = 8) -> Variants:
+def rollouts(runs, by: str = "N", n_rungs: int | None = None, min_runs: int = 8, tol: float = 0.05) -> Variants:
     """Leave-largest-out rollouts: fit on every run below a rung of ``by``, predict the next rung.
 
-    Rungs are the distinct values of ``by`` (``N`` for a model-size ladder, ``C``
-    for compute), as in OLMo's ladder and the Hitchhiker's guide. Variant ``i``
-    fits on runs with ``by < rung[i]`` and its target rung is ``rung[i]``
-    (``info.target_rung``). Rungs whose training set has fewer than ``min_runs``
-    runs are skipped. ``n_rungs`` keeps only the largest that many.
+    Rungs are the nominal values of ``by`` (``N`` for a model-size ladder, ``C`` for compute), as in OLMo's ladder
+    and the Hitchhiker's guide: values within ``tol`` decades of each other are one rung (`scalelab.runs.sizes.
+    size_groups`, the groups `scalelab.forecast` holds out, at most 0.2 decades wide), so that one size written
+    several ways (1.0581184e8 and 1.0581199e8, digitised) is not a rung of its own. Variant ``i`` fits on runs below
+    rung ``i`` and its target rung is that rung's smallest value (``info.target_rung``: the fit holds the runs with
+    ``by < target_rung``). Rungs whose training set has fewer than ``min_runs`` runs are skipped. ``n_rungs`` keeps
+    only the largest that many. ``tol=0``: every distinct value is a rung.
     """
     if n_rungs is not None and not is_count(n_rungs, 1):
         raise ValueError(f"n_rungs must be a whole number >= 1 (the largest rungs kept), or None for all; got {n_rungs!r}")
+    if not (isinstance(tol, (int, float)) and tol >= 0):
+        raise ValueError(f"tol must be a number of decades >= 0 (0.05: values within 12% are one rung); got {tol!r}")
     table = _runs.read(runs)
     values = table.column(by)
-    rungs = np.unique(values)
+    groups = size_groups(values, tol=tol)
+    rungs = [float(values[groups == g].min()) for g in range(int(groups.max()) + 1)]  # each rung's smallest value
     rows, targets = [], []
     for r in rungs:  # rungs are data values, not fits: the fits stay one vmapped program
         train = values < r
