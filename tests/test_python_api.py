@@ -135,6 +135,10 @@ def test_inputs_a_notebook_user_passes(runs, res):
     from scalelab.forecast import forecast
     assert inspect.signature(scalelab.forecast) == inspect.signature(forecast)
     assert list(inspect.signature(scalelab.report).parameters)[:3] == ["runs", "law", "out"]
+    import pydoc  # and help() shows the call's arguments (it showed the package's docstring alone)
+
+    shown = pydoc.render_doc(scalelab.fit, renderer=pydoc.plaintext)
+    assert "Called as a function: fit(runs, law='chinchilla'" in shown and "objective: ``\"huber\"``" in shown
     # a target's inputs read under the run table's aliases (c is C)
     assert scalelab.design.targets.parse_target("loss@c=1e24").at == {"C": 1e24}
 

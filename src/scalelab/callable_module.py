@@ -27,8 +27,17 @@ class CallableModule(types.ModuleType):
 
 
 def make_callable(module_name: str) -> None:
-    """Make the module ``module_name`` callable: ``module(...)`` is ``module.<last name part>(...)``."""
-    sys.modules[module_name].__class__ = CallableModule
+    """Make the module ``module_name`` callable: ``module(...)`` is ``module.<last name part>(...)``. Its docstring
+    gains the function's signature and docstring, so that ``help(scalelab.fit)`` shows the arguments of the call."""
+    import inspect
+
+    module = sys.modules[module_name]
+    module.__class__ = CallableModule
+    name = module_name.rsplit(".", 1)[-1]
+    func = getattr(module, name)
+    if func.__doc__ and "Called as a function" not in (module.__doc__ or ""):
+        module.__doc__ = (f"{(module.__doc__ or '').rstrip()}\n\nCalled as a function: {name}{inspect.signature(func)}"
+                          f"\n\n{inspect.cleandoc(func.__doc__)}\n")
 
 
 __all__ = ["CallableModule", "make_callable"]
