@@ -18,6 +18,19 @@ class CallableModule(types.ModuleType):
         return getattr(self, self.__name__.rsplit(".", 1)[-1])(*args, **kwargs)
 
     @property
+    def __doc__(self):
+        """The module's docstring, then the call's signature and docstring, so that ``help(scalelab.fit)`` shows the
+        call's arguments. Read when asked (the function may load heavy modules: the CLI parses without them)."""
+        import inspect
+
+        own = (self.__dict__.get("__doc__") or "").rstrip()
+        name = self.__name__.rsplit(".", 1)[-1]
+        func = getattr(self, name, None)
+        if func is None or not func.__doc__:
+            return own
+        return f"{own}\n\nCalled as a function: {name}{inspect.signature(func)}\n\n{inspect.cleandoc(func.__doc__)}\n"
+
+    @property
     def __signature__(self):
         """The function's signature, so that ``inspect.signature(scalelab.forecast)`` (and editors' hints) show
         ``(runs, at, laws='auto', ...)``, not the call's ``(*args, **kwargs)``."""
@@ -27,17 +40,8 @@ class CallableModule(types.ModuleType):
 
 
 def make_callable(module_name: str) -> None:
-    """Make the module ``module_name`` callable: ``module(...)`` is ``module.<last name part>(...)``. Its docstring
-    gains the function's signature and docstring, so that ``help(scalelab.fit)`` shows the arguments of the call."""
-    import inspect
-
-    module = sys.modules[module_name]
-    module.__class__ = CallableModule
-    name = module_name.rsplit(".", 1)[-1]
-    func = getattr(module, name)
-    if func.__doc__ and "Called as a function" not in (module.__doc__ or ""):
-        module.__doc__ = (f"{(module.__doc__ or '').rstrip()}\n\nCalled as a function: {name}{inspect.signature(func)}"
-                          f"\n\n{inspect.cleandoc(func.__doc__)}\n")
+    """Make the module ``module_name`` callable: ``module(...)`` is ``module.<last name part>(...)``."""
+    sys.modules[module_name].__class__ = CallableModule
 
 
 __all__ = ["CallableModule", "make_callable"]
