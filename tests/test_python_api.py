@@ -124,9 +124,10 @@ def test_inputs_a_notebook_user_passes(runs, res):
     # a numeric family column, named by its value
     kept = scalelab.read(runs.assign(family=np.where(runs["N"] > 3e8, 1, 2)), family=1)
     assert len(kept) == int((runs["N"] > 3e8).sum())
-    # a result where a law is asked for: told what to pass
+    # a result where a law is asked for: told what to pass (allocate takes the fit itself, and its law from it)
     with pytest.raises(TypeError, match=r"pass its \.law"):
-        scalelab.allocate(res, res.params, 1e24)
+        scalelab.frontier(res, res.params, 1e24)
+    assert scalelab.allocate(res, res.params, 1e24) == pytest.approx(scalelab.allocate(res.law, res.params, 1e24))
     # the compare module is callable, like forecast and report
     assert callable(scalelab.compare) and scalelab.compare.compare_one is not None
     # and each such module shows its function's signature, not the call's (*args, **kwargs)

@@ -61,6 +61,28 @@ def point_params(params, law) -> Mapping[str, float]:
                     f"a {type(params).__name__}")
 
 
+def held_fit(value) -> bool:
+    """True for a result that holds its `Law` (``.law``) and a mapping of its natural parameters (``.params``): a
+    `FitResult`. A `Posterior` holds draws (its ``.params`` is a method), so it is not one."""
+    return isinstance(getattr(value, "law", None), _laws.Law) and isinstance(getattr(value, "params", None), Mapping)
+
+
+def law_and_params(law, params=None):
+    """``(Law, natural params)`` from a law (name or `Law`) and its parameters (a dict, or a `FitResult` of that
+    law: `point_params`), or from a `FitResult` given as the law (``params`` None: its own; given: those, checked
+    against its law).
+
+    Raises:
+      TypeError: no parameters given for a law named; ValueError: a fit of another law (`point_params`).
+    """
+    if held_fit(law):
+        return law.law, (law.params if params is None else point_params(params, law.law))
+    law = _laws.get(law)
+    if params is None:
+        raise TypeError(f"no parameters given for law {law.name!r}: give a dict of {list(law.params)}, or a FitResult")
+    return law, point_params(params, law)
+
+
 def split_error(law, params: Mapping[str, float]) -> ValueError:
     """The error for parameters that give no finite compute-optimal split (an exponent <= 0)."""
     shown = ", ".join(f"{k}={float(params[k]):.4g}" for k in law.params if k in params and np.size(params[k]) == 1)
@@ -85,4 +107,5 @@ def chinchilla_allocation(params: Mapping[str, float], C) -> dict:
     return out
 
 
-__all__ = ["closed_form", "chinchilla_allocation", "point_params", "split_error", "compute_budgets", "CHINCHILLA_PARAMS"]
+__all__ = ["closed_form", "chinchilla_allocation", "point_params", "held_fit", "law_and_params", "split_error",
+           "compute_budgets", "CHINCHILLA_PARAMS"]

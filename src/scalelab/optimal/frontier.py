@@ -22,9 +22,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from scalelab import laws as _laws
-from scalelab.optimal.closed_form import closed_form, compute_budgets, point_params, split_error
+from scalelab.optimal.closed_form import closed_form, compute_budgets, held_fit, law_and_params, split_error
 from scalelab.programs import float64
 
+# What `allocate` returns, for every law (closed form or numeric)
+ALLOCATION_KEYS = ("C", "N_opt", "D_opt", "tokens_per_param", "loss")
 GRID_POINTS = 513
 GRID_HALF_WIDTH = 15.0  # in log N around log sqrt(C/6): tokens per parameter e^-30 .. e^30
 NEWTON_STEPS = 30
@@ -96,7 +98,7 @@ def _prepare(law, params, C, extra):
     missing = [p for p in law.params if p not in params]
     if missing:
         raise ValueError(f"parameters {missing} missing for law {law.name!r}")
-    C = np.atleast_1d(compute_budgets(C))
+    C = np.atleast_1d(compute_budgets(C)).ravel()
     extra = {k: jnp.asarray(float(v)) for k, v in (extra or {}).items() if k in law.inputs}
     return law, C, extra
 
@@ -111,17 +113,18 @@ def frontier(law, params: Mapping[str, float], C, extra: Mapping[str, float] | N
       C: compute in FLOPs (scalar or array; ``C = 6 N D``).
       extra: other law inputs held fixed (e.g. ``{"E": 8}`` experts).
 
-    Returns a dict of arrays over ``C``: ``C``, ``N_opt`` (parameters), ``D_opt``
+    Returns a dict of float arrays of the shape of ``C`` (0-d for a scalar): ``C``, ``N_opt`` (parameters), ``D_opt``
     (tokens), ``tokens_per_param``, ``loss`` (nats/token) at the optimum, and the
     law's partial elasticities there, ``dlogL_dlogN`` (D held) and ``dlogL_dlogD``
     (N held); at an interior optimum of ``C = 6ND`` the two are equal. Where they differ the
     loss keeps falling toward an edge of the search (tokens per parameter e^-30..e^30): that budget
     has no interior optimum, and `allocate` refuses it.
     """
+    shape = np.shape(C)
     law, C, extra = _prepare(law, params, C, extra)
     theta = _theta(law, params)
     out = jax.jit(jax.vmap(lambda c: optimum(law, theta, c, extra)))(jnp.asarray(C))
-    return {"C": C, **{k: np.asarray(v, float) for k, v in out.items()}}
+    return {k: np.asarray(v, float).reshape(shape) for k, v in {"C": C, **out}.items()}
 
 
 @float64
@@ -148,31 +151,46 @@ def sensitivities(law, params: Mapping[str, float], C, extra: Mapping[str, float
             "dlogNopt_dlogC": np.asarray(slope, float)}
 
 
-def allocate(law, params: Mapping[str, float], C, extra: Mapping[str, float] | None = None) -> dict:
-    """Compute-optimal N and D at compute ``C`` for a fitted law (name or `Law`) at ``params`` (a dict, or its
-    `FitResult`).
+def allocate(law, params, C=None, extra: Mapping[str, float] | None = None) -> dict:
+    """Compute-optimal N and D at compute ``C`` for a fitted law: ``allocate(law, params, C)`` (law: name or `Law`;
+    params: a dict of its natural parameters, or its `FitResult`) or ``allocate(fit, C)`` (a `FitResult` names its
+    law and parameters; ``allocate(fit, params, C)`` uses those parameters with the fit's law).
 
     The law's declared closed form (`Law.allocation`, e.g. chinchilla's) when it has one; any
     other law of ``N`` and ``D`` by numeric minimisation under ``C = 6ND`` (`frontier`), with
-    other inputs (e.g. ``E``) held at ``extra``.
+    other inputs (e.g. ``E``) held at ``extra`` (by keyword with a fit: ``allocate(fit, C, extra={"E": 8})``).
+
+    Returns the same keys for every law, `ALLOCATION_KEYS`, each a float array of the shape of ``C`` (0-d for a
+    scalar ``C``): ``C`` (FLOPs), ``N_opt`` (parameters), ``D_opt`` (tokens), ``tokens_per_param`` and ``loss``
+    (nats/token) at the optimum. (`frontier` also gives a numeric optimum's elasticities; `allocate` checks them.)
+
+    Raises:
+      ValueError: no finite, interior split at these parameters. TypeError: no ``C``, or a fit followed by
+        something other than C or parameters.
     """
-    law = _laws.get(law)
-    params = point_params(params, law)  # a dict, or a FitResult's
+    if held_fit(law) and C is None:  # allocate(fit, C)
+        params, C = None, params
+    elif held_fit(law) and not (isinstance(params, Mapping) or held_fit(params)):
+        raise TypeError(f"allocate(fit, C, extra=...): with a FitResult, C comes second (the fit names its law and "
+                        f"parameters) and extra by keyword; got a {type(C).__name__} third")
+    if C is None:
+        raise TypeError("allocate: no compute budget C given; call allocate(law, params, C) or allocate(fit, C)")
+    law, params = law_and_params(law, params)  # a dict, or a FitResult's
     check_law(law, extra)  # extra inputs the law reads, none it does not (a closed form would ignore them)
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         out = closed_form(law, params, C) if law.allocation is not None else frontier(law, params, C, extra)
     shown = ", ".join(f"{k}={float(params[k]):.4g}" for k in law.params if k in params)
     if "dlogL_dlogN" in out:  # the numeric optimum: stationary under C = 6ND, or the search ran into its edge
-        eN, eD = (np.asarray(out[k], float) for k in ("dlogL_dlogN", "dlogL_dlogD"))
+        eN, eD, c, r = (np.ravel(out[k]) for k in ("dlogL_dlogN", "dlogL_dlogD", "C", "tokens_per_param"))
         edge = ~np.isclose(eN, eD, rtol=1e-3, atol=1e-9)
         if edge.any():
             raise ValueError(f"no interior compute-optimal split for {law.name} at these parameters ({shown}) at "
-                             f"C = {np.atleast_1d(out['C'])[edge][0]:.3g}: the loss keeps falling toward "
-                             f"{np.atleast_1d(out['tokens_per_param'])[edge][0]:.3g} tokens per parameter, the edge of "
-                             f"the search (its elasticities in N and D differ: {eN[edge][0]:.4g} vs {eD[edge][0]:.4g})")
+                             f"C = {c[edge][0]:.3g}: the loss keeps falling toward {r[edge][0]:.3g} tokens per "
+                             f"parameter, the edge of the search (its elasticities in N and D differ: "
+                             f"{eN[edge][0]:.4g} vs {eD[edge][0]:.4g})")
     if not all(np.isfinite(np.asarray(out[k], float)).all() for k in ("N_opt", "D_opt")):
         raise split_error(law, params)
-    return out
+    return {k: out[k] for k in ALLOCATION_KEYS}
 
 
 def _numeric(law, theta, C, extra):
@@ -219,5 +237,5 @@ def allocation_warnings(C, N_opt, D_opt) -> list[str]:
             for c, n, d in zip(C[off], N[off], D[off])]
 
 
-__all__ = ["allocate", "frontier", "sensitivities", "optimal_log_n", "optimum", "allocation_draws",
+__all__ = ["allocate", "ALLOCATION_KEYS", "frontier", "sensitivities", "optimal_log_n", "optimum", "allocation_draws",
            "allocation_warnings"]

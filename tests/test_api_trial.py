@@ -1,0 +1,107 @@
+"""The Python API as the session-29 trial used it (/work/ana/s29/api_report.md, findings 4 and 5): `allocate`
+of the same shape and keys for every law, `allocate(fit, C)` and `FitResult.allocate`. References: Hoffmann's closed
+form written out here, and SciPy's bounded scalar minimiser on each law under C = 6ND.
+"""
+
+import jax
+import numpy as np
+import pytest
+from scipy.optimize import minimize_scalar
+
+import scalelab
+from scalelab import laws
+
+# what allocate documents for every law, closed form or numeric (`scalelab.optimal.frontier.ALLOCATION_KEYS`)
+ALLOCATION_KEYS = ("C", "N_opt", "D_opt", "tokens_per_param", "loss")
+TRUTH = {"E": 1.8, "A": 480.0, "B": 2100.0, "alpha": 0.35, "beta": 0.37}
+# one point per law family the trial found different: the closed form (chinchilla) and the numeric frontier
+PARAMS = {
+    "chinchilla": TRUTH,
+    "kaplan": laws.get("kaplan").reference["kaplan2020"],
+    "chen2025_suboptimal": laws.get("chen2025_suboptimal").reference["chen2025"],
+    "gadre2024_overtrain": {"E": 1.8, "a": 300.0, "b": 2000.0, "eta": 0.17},
+    "skaling": {"E": 1.76, "A": 2300.0, "B": 9960.0, "alpha": 0.42, "beta": 0.43, "kappa": 0.77},
+    "farseer": {"S": 0.79, "s": -0.09, "q": -0.085, "Q": -0.89, "B": -1.3, "b": -0.25, "E": -0.93, "A": -0.16,
+                "a": 0.05},
+}
+
+
+def hoffmann_n_opt(p, C):
+    """Hoffmann et al. 2022 Eq. 4: N_opt = G (C/6)^(beta/(alpha+beta)), G = (alpha A / (beta B))^(1/(alpha+beta))."""
+    G = (p["alpha"] * p["A"] / (p["beta"] * p["B"])) ** (1 / (p["alpha"] + p["beta"]))
+    return G * (np.asarray(C) / 6) ** (p["beta"] / (p["alpha"] + p["beta"]))
+
+
+def chinchilla_loss(p, N, D):
+    return p["E"] + p["A"] * np.asarray(N) ** -p["alpha"] + p["B"] * np.asarray(D) ** -p["beta"]
+
+
+def scipy_n_opt(name, p, C):
+    """N minimising log L(N, C / 6N), by SciPy's bounded Brent search in float64 (independent of scalelab's grid and
+    Newton steps)."""
+    law = laws.get(name)
+
+    def f(u):
+        N = np.exp(u)
+        with jax.enable_x64(True):
+            return float(np.log(law.predict(p, {"N": np.array(N), "D": np.array(C / (6 * N))})))
+
+    return float(np.exp(minimize_scalar(f, bounds=(np.log(1e5), np.log(1e15)), method="bounded",
+                                        options={"xatol": 1e-10}).x))
+
+
+@pytest.fixture(scope="module")
+def runs():
+    design = scalelab.isoflop_design(budgets=np.geomspace(1e18, 1e21, 5), n_per_budget=8)
+    return scalelab.simulate("chinchilla", TRUTH, design, sigma=0.01, seed=3)
+
+
+@pytest.fixture(scope="module")
+def res(runs):
+    return scalelab.fit(runs, "chinchilla")
+
+
+@pytest.mark.parametrize("name", sorted(PARAMS))
+def test_allocate_has_the_shape_of_C_and_the_same_keys_for_every_law(name):
+    # finding 4: a scalar C gave 0-d arrays for chinchilla but shape (1,) and two more keys for the numeric laws
+    p = PARAMS[name]
+    scalar = scalelab.allocate(name, p, 1e22)
+    assert tuple(scalar) == ALLOCATION_KEYS
+    assert all(np.shape(v) == () for v in scalar.values())
+    # the reference: SciPy's minimiser (1e-6 relative: Brent's xatol 1e-10 in log N, scalelab's Newton to ~1e-12)
+    assert float(scalar["N_opt"]) == pytest.approx(scipy_n_opt(name, p, 1e22), rel=1e-6)
+    assert float(scalar["D_opt"]) == pytest.approx(1e22 / (6 * float(scalar["N_opt"])), rel=1e-12)
+    grid = np.array([[1e20, 1e21], [1e22, 1e23]])
+    out = scalelab.allocate(name, p, grid)
+    assert tuple(out) == ALLOCATION_KEYS
+    assert all(np.shape(v) == (2, 2) for v in out.values())
+    np.testing.assert_allclose(out["C"], grid, rtol=0)
+    assert out["N_opt"][1, 0] == pytest.approx(float(scalar["N_opt"]), rel=1e-9)  # the same budget, anywhere
+    one = scalelab.allocate(name, p, [1e22])
+    assert all(np.shape(v) == (1,) for v in one.values())
+
+
+def test_numeric_and_closed_form_allocations_agree_on_chinchilla():
+    # frontier keeps the elasticities (its documented extra keys) and, as allocate, the shape of C
+    C = np.array([1e20, 1e23])
+    num = scalelab.frontier("chinchilla", TRUTH, C)
+    assert {"dlogL_dlogN", "dlogL_dlogD"} <= set(num) and np.shape(num["N_opt"]) == (2,)
+    assert np.shape(scalelab.frontier("chinchilla", TRUTH, 1e22)["N_opt"]) == ()
+    np.testing.assert_allclose(num["N_opt"], hoffmann_n_opt(TRUTH, C), rtol=1e-6)  # Newton in float64: ~1e-12
+
+
+def test_allocate_takes_a_fit_alone_and_a_fit_has_allocate(res):
+    # finding 5: allocate(res, C) was "missing 1 required positional argument: 'C'"; FitResult had no .allocate
+    C = np.array([1e21, 1e24])
+    ref = hoffmann_n_opt(res.params, C)
+    for out in (scalelab.allocate(res, C), res.allocate(C), scalelab.allocate(res, res.params, C),
+                scalelab.allocate("chinchilla", res, C)):
+        assert tuple(out) == ALLOCATION_KEYS
+        np.testing.assert_allclose(out["N_opt"], ref, rtol=1e-12)  # the same closed form, rounding only
+    assert np.shape(res.allocate(1e24)["N_opt"]) == ()
+    with pytest.raises(TypeError, match="with a FitResult, C comes second"):
+        scalelab.allocate(res, 1e24, {"E": 8})
+    with pytest.raises(TypeError, match="no compute budget C given"):
+        scalelab.allocate("chinchilla", TRUTH)
+    with pytest.raises(ValueError, match="a fit of 'chinchilla', not of 'kaplan'"):
+        scalelab.allocate("kaplan", res, 1e24)
