@@ -1,6 +1,7 @@
-"""The Python API as the session-29 trial used it (/work/ana/s29/api_report.md, findings 4 and 5): `allocate`
-of the same shape and keys for every law, `allocate(fit, C)` and `FitResult.allocate`. References: Hoffmann's closed
-form written out here, and SciPy's bounded scalar minimiser on each law under C = 6ND.
+"""The Python API as the session-29 trial used it (/work/ana/s29/api_report.md, findings 4, 5 and 8): `allocate`
+of the same shape and keys for every law, `allocate(fit, C)` and `FitResult.allocate`, and `simulate` reading its
+inputs as `predict` does. References: Hoffmann's closed form written out here, SciPy's bounded scalar minimiser on
+each law under C = 6ND, and the law's formula by hand.
 """
 
 import jax
@@ -105,3 +106,40 @@ def test_allocate_takes_a_fit_alone_and_a_fit_has_allocate(res):
         scalelab.allocate("chinchilla", TRUTH)
     with pytest.raises(ValueError, match="a fit of 'chinchilla', not of 'kaplan'"):
         scalelab.allocate("kaplan", res, 1e24)
+
+
+def test_simulate_takes_a_fit(res):
+    # finding 8: simulate("chinchilla", res) raised "argument of type 'FitResult' is not iterable"
+    x = {"N": [1e8, 1e9], "D": [2e9, 2e10]}
+    ref = chinchilla_loss(res.params, x["N"], x["D"])
+    for table in (scalelab.simulate("chinchilla", res, x, sigma=0.0), scalelab.simulate(res, inputs=x, sigma=0.0)):
+        np.testing.assert_allclose(table["loss"], ref, rtol=1e-13)
+    with pytest.raises(ValueError, match="give inputs by keyword"):
+        scalelab.simulate(res, x)
+
+
+def test_simulate_reads_its_inputs_as_predict_does():
+    # finding 8: {N, C} and {N, tokens_per_param} were a bare KeyError 'D', N=7 was simulated at 246 nats
+    N = np.array([1e8, 1e9])
+    from_c = scalelab.simulate("chinchilla", TRUTH, {"N": N, "C": 1e20}, sigma=0.0)
+    np.testing.assert_allclose(from_c["D"], 1e20 / (6 * N), rtol=1e-15)
+    np.testing.assert_allclose(from_c["loss"], chinchilla_loss(TRUTH, N, 1e20 / (6 * N)), rtol=1e-13)
+    from_r = scalelab.simulate("chinchilla", TRUTH, {"N": N, "tokens_per_param": 20}, sigma=0.0)
+    np.testing.assert_allclose(from_r["D"], 20 * N, rtol=1e-15)
+    np.testing.assert_allclose(from_r["C"], 6 * N * 20 * N, rtol=1e-15)
+    np.testing.assert_allclose(from_r["loss"], chinchilla_loss(TRUTH, N, 20 * N), rtol=1e-13)
+    kept = scalelab.simulate("chinchilla", TRUTH, scalelab.isoflop_design(), sigma=0.0)  # C beside N, D: kept
+    np.testing.assert_allclose(kept["C"], 6 * kept["N"] * kept["D"], rtol=1e-12)
+    with pytest.raises(ValueError, match=r"check the units \(7e9 for 7B, not 7\)"):
+        scalelab.simulate("chinchilla", TRUTH, {"N": [7.0], "D": [1e9]})
+    with pytest.raises(ValueError, match=r"needs inputs \['D'\] \(or D from C and N"):
+        scalelab.simulate("chinchilla", TRUTH, {"N": [1e9], "d": [1e10]})
+
+
+def test_simulate_says_what_a_law_beyond_n_and_d_needs():
+    # finding 8: a curve law with the default design raised a bare KeyError 'run_id'
+    law = laws.get("multipower")
+    with pytest.raises(ValueError, match=r"reads inputs \['run_id', 'step', 'lr'\]; the default design gives only"):
+        scalelab.simulate(law, law.reference["luo2025_25M"])
+    with pytest.raises(ValueError, match=r"needs inputs \['lr'\] \(one entry per checkpoint\)"):
+        scalelab.simulate(law, law.reference["luo2025_25M"], {"run_id": [0], "step": [10]})
