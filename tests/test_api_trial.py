@@ -1,7 +1,7 @@
-"""The Python API as the session-29 trial used it (/work/ana/s29/api_report.md, findings 4, 5 and 8): `allocate`
-of the same shape and keys for every law, `allocate(fit, C)` and `FitResult.allocate`, and `simulate` reading its
-inputs as `predict` does. References: Hoffmann's closed form written out here, SciPy's bounded scalar minimiser on
-each law under C = 6ND, and the law's formula by hand.
+"""The Python API as the session-29 trial used it (/work/ana/s29/api_report.md, findings 3, 4, 5 and 8): `allocate`
+of the same shape and keys for every law, `allocate(fit, C)` and `FitResult.allocate`, `simulate` reading its inputs
+as `predict` does, and `scalelab.plot` given a point fit. References: Hoffmann's closed form written out here, SciPy's
+bounded scalar minimiser on each law under C = 6ND, and the law's formula by hand.
 """
 
 import jax
@@ -143,3 +143,21 @@ def test_simulate_says_what_a_law_beyond_n_and_d_needs():
         scalelab.simulate(law, law.reference["luo2025_25M"])
     with pytest.raises(ValueError, match=r"needs inputs \['lr'\] \(one entry per checkpoint\)"):
         scalelab.simulate(law, law.reference["luo2025_25M"], {"run_id": [0], "step": [10]})
+
+
+def test_plot_draws_a_point_fit_without_bands(runs, res):
+    # finding 3: fit_bands(runs, FitResult) failed with "does not read ['ci']", frontier_bands with an AttributeError
+    fig = scalelab.plot.fit_bands(runs, res)
+    lines = [ln for ln in fig.axes[0].get_lines() if ln.get_label().startswith("N = ")]
+    assert lines and not fig.axes[0].collections[1:]  # the runs' scatter only: no band
+    sizes = 10.0 ** np.unique(np.round(np.log10(runs["N"]), 1))  # the sizes fit_bands draws (log10 N to 0.1)
+    for ln in lines:
+        cs, loss = ln.get_data()
+        n = sizes[np.argmin(np.abs(np.log(sizes / float(ln.get_label()[4:]))))]  # the label has 2 digits
+        np.testing.assert_allclose(loss, chinchilla_loss(res.params, n, cs / (6 * n)), rtol=1e-12)
+    C = np.geomspace(1e20, 1e24, 5)
+    fig = scalelab.plot.frontier_bands(res, C)
+    np.testing.assert_allclose(fig.axes[0].get_lines()[0].get_ydata(), hoffmann_n_opt(res.params, C), rtol=1e-12)
+    for call in (lambda: scalelab.plot.fit_bands(runs, TRUTH), lambda: scalelab.plot.frontier_bands(TRUTH)):
+        with pytest.raises(TypeError, match="expected a Posterior .* or a FitResult"):
+            call()
