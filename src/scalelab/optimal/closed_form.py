@@ -11,6 +11,7 @@ from typing import Mapping
 import numpy as np
 
 from scalelab import laws as _laws
+from scalelab.laws.given import held_fit, law_and_params, point_params  # noqa: F401 (re-exported)
 
 CHINCHILLA_PARAMS = ("E", "A", "B", "alpha", "beta")
 
@@ -41,46 +42,6 @@ def closed_form(law, params: Mapping[str, float], C) -> dict:
     C = compute_budgets(C)
     out = law.allocation({k: np.asarray(params[k], float) for k in law.params}, C)  # scalars or arrays (draws)
     return {"C": C, **{k: np.asarray(v, float) for k, v in out.items()}}
-
-
-def point_params(params, law) -> Mapping[str, float]:
-    """A fit's parameter values: a mapping as it is, or the ``.params`` of a result that holds them (a `FitResult`),
-    whose law must be ``law``.
-
-    Raises:
-      ValueError: the result is of another law. TypeError: ``params`` is neither.
-    """
-    if isinstance(params, Mapping):
-        return params
-    held, of = getattr(params, "params", None), getattr(params, "law", None)
-    if isinstance(held, Mapping):
-        if isinstance(of, _laws.Law) and of.name != law.name:
-            raise ValueError(f"the parameters given are a fit of {of.name!r}, not of {law.name!r}")
-        return held
-    raise TypeError(f"params: expected a dict of {law.name}'s parameter values {law.params} (or a FitResult); got "
-                    f"a {type(params).__name__}")
-
-
-def held_fit(value) -> bool:
-    """True for a result that holds its `Law` (``.law``) and a mapping of its natural parameters (``.params``): a
-    `FitResult`. A `Posterior` holds draws (its ``.params`` is a method), so it is not one."""
-    return isinstance(getattr(value, "law", None), _laws.Law) and isinstance(getattr(value, "params", None), Mapping)
-
-
-def law_and_params(law, params=None):
-    """``(Law, natural params)`` from a law (name or `Law`) and its parameters (a dict, or a `FitResult` of that
-    law: `point_params`), or from a `FitResult` given as the law (``params`` None: its own; given: those, checked
-    against its law).
-
-    Raises:
-      TypeError: no parameters given for a law named; ValueError: a fit of another law (`point_params`).
-    """
-    if held_fit(law):
-        return law.law, (law.params if params is None else point_params(params, law.law))
-    law = _laws.get(law)
-    if params is None:
-        raise TypeError(f"no parameters given for law {law.name!r}: give a dict of {list(law.params)}, or a FitResult")
-    return law, point_params(params, law)
 
 
 def split_error(law, params: Mapping[str, float]) -> ValueError:

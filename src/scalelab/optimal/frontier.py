@@ -22,7 +22,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from scalelab import laws as _laws
-from scalelab.optimal.closed_form import closed_form, compute_budgets, held_fit, law_and_params, split_error
+from scalelab.laws.given import held_fit, law_and_params
+from scalelab.optimal.closed_form import closed_form, compute_budgets, split_error
 from scalelab.programs import float64
 
 # What `allocate` returns, for every law (closed form or numeric)

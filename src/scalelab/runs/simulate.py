@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from scalelab.laws.base import is_curve_law
-from scalelab.optimal.closed_form import held_fit, law_and_params
+from scalelab.laws.given import held_fit, law_and_params
 from scalelab.runs.amounts import AMOUNT_COLUMNS, law_inputs
 
 
