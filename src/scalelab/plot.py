@@ -77,10 +77,15 @@ def fit_bands(runs, posterior, ci: float = 0.95, max_sizes: int = 8, path=None):
 def frontier_bands(posterior, C=None, ci: float = 0.95, path=None):
     """Compute-optimal ``N_opt(C)`` (parameters) and ``D_opt(C)`` (tokens) with credible bands, at budgets ``C``
     (FLOPs, ``C = 6ND``; default 1e18..1e26). ``posterior``: a `Posterior`, or a `FitResult`, whose frontier is
-    drawn without bands (`FitResult.allocate`). Raises TypeError for anything else."""
+    drawn without bands (`scalelab.allocate(fit, C)`). Raises TypeError for anything else."""
     kind = _kind(posterior, "frontier_bands")
     C = np.geomspace(1e18, 1e26, 40) if C is None else np.asarray(C, float)
-    out = posterior.allocate(C) if kind == "fit" else posterior.allocate(C, ci=ci)
+    if kind == "fit":  # a point fit's split (`scalelab.allocate`; fit sits below optimal, so FitResult has no method)
+        from scalelab.optimal.frontier import allocate
+
+        out = allocate(posterior, C)
+    else:
+        out = posterior.allocate(C, ci=ci)
     fig, axes = new_figure(10, 4, ncols=2)
     for ax, key, label in ((axes[0], "N_opt", "N_opt (parameters)"), (axes[1], "D_opt", "D_opt (tokens)")):
         if kind == "fit":

@@ -99,14 +99,6 @@ class FitResult:
             inputs = law_inputs(self.law.name, self.law.inputs, inputs)
         return np.asarray(self.law(self.params, **{k: np.asarray(v, float) for k, v in inputs.items()}))
 
-    def allocate(self, C, extra: Mapping[str, float] | None = None) -> dict:
-        """Compute-optimal ``N_opt``, ``D_opt``, ``tokens_per_param`` and ``loss`` at compute ``C`` (FLOPs,
-        ``C = 6ND``) at this fit's parameters: `scalelab.optimal.allocate` (each an array of the shape of ``C``;
-        ``extra``: other inputs held fixed, e.g. ``{"E": 8}``). The point-fit counterpart of `Posterior.allocate`."""
-        from scalelab.optimal.frontier import allocate
-
-        return allocate(self.law, self.params, C, extra)
-
     def to_json(self) -> dict:
         """The stable JSON object of ``scalelab fit --json``: the law, its natural parameters, the objective (its
         value, kind and Huber ``delta``), the parameters held ``fixed`` (natural values; ``{}`` when all were fitted),
