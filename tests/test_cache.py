@@ -294,8 +294,8 @@ def test_an_empty_setting_is_the_default_and_cache_info_creates_nothing(tmp_path
                                     timeout=120, check=True).stdout)
     assert got["enabled"] and got["root"] == str(tmp_path / "xdg" / "scalelab")
     env["SCALELAB_CACHE_DIR"] = str(tmp_path / "new" / "cache")
-    out = subprocess.run([sys.executable, "-m", "scalelab.cli", "cache", "info", "--json"], env=env, capture_output=True,
-                         text=True, timeout=120, check=True)
+    out = subprocess.run([sys.executable, "-m", "scalelab.cli", "cache", "info", "--json"], env=env,
+                         capture_output=True, text=True, timeout=120, check=True)
     info = json.loads(out.stdout)
     assert info["root"] == env["SCALELAB_CACHE_DIR"] and info["entries"] == 0
     assert not (tmp_path / "new").exists()

@@ -469,7 +469,8 @@ def test_proxy_show_and_sweep_say_what_is_there(tmp_path, capsys):
     nothing (it said "wrote" a file it never created). A new-user trial, twenty-ninth session."""
     other = tmp_path / "important.csv"
     other.write_text("a,b\n1,2\n")
-    fails(capsys, "proxy", "show", other, match="no runs to show (a run table has one row per run and a 'loss' column; this has 1 rows and columns ['a', 'b'])")
+    fails(capsys, "proxy", "show", other, match="no runs to show (a run table has one row per run and a 'loss' column; "
+                                                "this has 1 rows and columns ['a', 'b'])")
     runs = tmp_path / "runs.csv"
     pd.DataFrame({"N": [1e8, 2e8], "D": [2e9, 4e9], "loss": [3.1, 2.9]}).to_csv(runs, index=False)
     assert cli.main(["proxy", "show", str(runs)]) == 0

@@ -191,13 +191,15 @@ def resolve_starts(law, starts="grid", seed: int = 0) -> np.ndarray:
         missing = [k for k in law.params if k not in starts]
         unknown = [k for k in starts if k not in law.params]
         if missing or unknown:
-            raise ValueError(f"starts as a dict gives every natural parameter of {law.name!r} ({', '.join(law.params)})"
-                             + (f"; missing {missing}" if missing else "") + (f"; unknown {unknown}" if unknown else ""))
+            said = (f"; missing {missing}" if missing else "") + (f"; unknown {unknown}" if unknown else "")
+            raise ValueError(f"starts as a dict gives every natural parameter of {law.name!r} "
+                             f"({', '.join(law.params)}){said}")
         try:
             nat = {k: np.atleast_1d(np.asarray(starts[k], float)) for k in law.params}
             nat = dict(zip(nat, np.broadcast_arrays(*nat.values())))
         except (TypeError, ValueError) as err:
-            raise ValueError(f"starts as a dict holds a number (or one array of numbers) per parameter: {err}") from None
+            raise ValueError(f"starts as a dict holds a number (or one array of numbers) per parameter: "
+                             f"{err}") from None
         arr = np.asarray(law.flatten(law.to_unconstrained(nat)), float)
         if not np.isfinite(arr).all():
             raise ValueError(f"starts {dict(starts)!r} lie outside the domain of {law.name!r}'s parameters "

@@ -158,20 +158,22 @@ def start_warnings(tg: pd.DataFrame, df: pd.DataFrame, far: float = 2.0) -> list
     first = tg.assign(run=as_text(tg["run_id"])).sort_values("step").groupby("run", sort=False)
     size, head = first["step"].size(), first[["step", "lr"]].first()
     out = []
+
+    def named(runs) -> str:
+        return f"target run(s) {', '.join(repr(x) for x in runs[:5])}{', ...' if len(runs) > 5 else ''}"
+
     one = size.index[size == 1]
     if len(one):
         r = one[0]
-        out.append(f"target run(s) {', '.join(repr(x) for x in one[:5])}{', ...' if len(one) > 5 else ''} have one "
-                   f"row: each is read as a linear warm-up from lr 0 at step 0 to that row (run {r!r}: to lr "
-                   f"{head.loc[r, 'lr']:.3g} over {head.loc[r, 'step']:g} steps), not the schedule it was trained on; "
-                   f"give the whole schedule (every row of the run, as the training table has)")
+        out.append(f"{named(one)} have one row: each is read as a linear warm-up from lr 0 at step 0 to that row "
+                   f"(run {r!r}: to lr {head.loc[r, 'lr']:.3g} over {head.loc[r, 'step']:g} steps), not the schedule "
+                   f"it was trained on; give the whole schedule (every row of the run, as the training table has)")
     late = head.index[(size > 1) & (head["step"] > far * max(warm, 1.0))]
     if len(late):
         r = late[0]
-        out.append(f"target run(s) {', '.join(repr(x) for x in late[:5])}{', ...' if len(late) > 5 else ''} begin far "
-                   f"past every training run's warm-up (those reach their peak lr by step {warm:g}; run {r!r} begins "
-                   f"at step {head.loc[r, 'step']:g}): the steps before a run's first row are read as a linear "
-                   f"warm-up from lr 0; give the whole schedule from its start")
+        out.append(f"{named(late)} begin far past every training run's warm-up (those reach their peak lr by step "
+                   f"{warm:g}; run {r!r} begins at step {head.loc[r, 'step']:g}): the steps before a run's first row "
+                   f"are read as a linear warm-up from lr 0; give the whole schedule from its start")
     return out
 
 

@@ -205,7 +205,8 @@ def report(runs, law: str = "chinchilla", out="report", *, ci: float = 0.9, n_bo
         names = None if compare_laws in (None, "auto") else compare_laws
         steps("comparing laws")
         comparison = _compare.compare(table, names, holdout_by=holdout_by, seed=seed,
-                                      starts="auto" if starts == "grid" else starts, progress=False)  # the report's own bar names this step
+                                      starts="auto" if starts == "grid" else starts,
+                                      progress=False)  # the report's own bar names this step
         for r in comparison["laws"]:
             for note in r.get("notes", []):
                 warnings.append(f"compare {r['law']}: {note}")
