@@ -347,6 +347,18 @@ def test_forecast_close_to_truth_and_covers_it(small_forecast):
     assert sum(res.weights.values()) == pytest.approx(1.0)
 
 
+def test_a_forecast_prints_in_one_line(small_forecast):
+    """A notebook's last line shows the weights, forecasts and intervals, not 14 KB of every law's fit and origin (a
+    Python-API trial): the numbers shown are the attributes', to 4 digits."""
+    res = small_forecast[2]
+    shown = repr(res)
+    assert shown.startswith("Forecast({") and "\n" not in shown and len(shown) < 600
+    for name, w in res.weights.items():
+        assert (f"{name}: {w:.2f}" in shown) == (w > 0)
+    for v in (*res.loss, *res.lo, *res.hi):
+        assert f"{v:.4f}".rstrip("0") in shown
+
+
 def test_forecast_never_reads_the_targets_loss(small_forecast):
     runs, at, res = small_forecast
     other = fc.forecast(runs, at.assign(loss=[0.1, 50.0]), laws="chinchilla,gadre2024_overtrain", ci=0.9)

@@ -61,6 +61,14 @@ class Forecast:
     notes: tuple = ()
     details: dict = dataclasses.field(default_factory=dict, repr=False)
 
+    def __repr__(self) -> str:
+        """One line a notebook can read: the weights, the targets' forecasts and intervals, and how many warnings (the
+        whole record is in the attributes and `to_json`)."""
+        shown = lambda v: np.array2string(np.asarray(v, float), precision=4, threshold=6)  # noqa: E731
+        weights = ", ".join(f"{k}: {v:.2f}" for k, v in sorted(self.weights.items(), key=lambda kv: -kv[1]) if v > 0)
+        return (f"Forecast({{{weights}}}, loss={shown(self.loss)}, {100 * self.ci:g}% lo={shown(self.lo)}, "
+                f"hi={shown(self.hi)}, method={self.method!r}, {len(self.warnings)} warning(s))")
+
     def target_inputs(self, i: int) -> dict:
         """The ``inputs`` object of target ``i`` in the JSON (its columns, as floats)."""
         return {c: float(self.inputs[c].iloc[i]) for c in self.inputs.columns}
