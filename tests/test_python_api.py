@@ -144,12 +144,16 @@ def test_inputs_a_notebook_user_passes(runs, res):
     assert scalelab.design.targets.parse_target("loss@c=1e24").at == {"C": 1e24}
 
 
-def test_a_law_prints_as_its_name_inputs_and_parameters(res):
+def test_a_law_prints_as_its_name_inputs_and_parameters(res, runs):
     """A Law's repr is one line, and results that hold it print it so: it was 2 KB of functions, transforms and start
     grid, every FitResult 3 KB and a Forecast 14 KB in a notebook (a Python-API trial)."""
     law = scalelab.laws.get("chinchilla")
     assert repr(law) == "Law('chinchilla', inputs=('N', 'D'), params=('E', 'A', 'B', 'alpha', 'beta'))"
     assert repr(res).startswith(f"FitResult(law={law!r}, params=") and "PjitFunction" not in repr(res)
+    # a run table and variants print in one line too (the whole frame, the whole weight matrix)
+    table = scalelab.read(runs)
+    assert repr(table) == f"RunTable(48 rows from <DataFrame>, columns {list(table.df.columns)})"
+    assert repr(scalelab.variants.bootstrap(table, 30)) == "Variants(30 variants of 48 runs, kind bootstrap)"
 
 
 def test_starts_as_natural_values(runs, res):

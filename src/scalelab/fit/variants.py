@@ -46,6 +46,10 @@ class Variants:
     def __len__(self) -> int:
         return self.weights.shape[0]
 
+    def __repr__(self) -> str:  # one line: the weight matrix is ``.weights`` (it printed whole)
+        kinds = ", ".join(str(k) for k in dict.fromkeys(self.info["kind"])) if "kind" in self.info else "?"
+        return f"Variants({len(self)} variants of {self.n_runs} runs, kind {kinds})"
+
     @property
     def n_runs(self) -> int:
         return self.weights.shape[1]

@@ -99,6 +99,10 @@ class RunTable:
     def __len__(self) -> int:
         return len(self.df)
 
+    def __repr__(self) -> str:  # one line: the frame itself is ``.df`` (it printed whole, with every note)
+        return (f"RunTable({len(self.df)} rows from {self.source}, columns {list(self.df.columns)}"
+                + (f", {len(self.notes)} note(s)" if self.notes else "") + ")")
+
     def per_run(self, values, name: str) -> np.ndarray:
         """``values`` given one per run (weights, group labels) as an array in the table's row order: a
         `pandas.Series` is matched to the table's index by label (never silently by position; labels that
