@@ -72,7 +72,9 @@ class Law:
       name: registry name (``scalelab laws`` lists it).
       inputs: RunTable columns the law reads, e.g. ``("N", "D")``.
       params: natural parameter names, in a fixed order.
-      predict: ``predict(p, x) -> loss`` (nats/token), pure JAX.
+      predict: ``predict(p, x) -> loss`` (nats/token), pure JAX, in the precision of its arguments (JAX's default,
+        float32, for Python floats outside scalelab's functions): to evaluate a law, call it, ``law(p, N=..., D=...)``
+        (float64), or a fit's ``predict``.
       transforms: natural name -> `Transform`; missing names are `identity`.
       start_grid: unconstrained name -> values; the Cartesian product is the
         default multi-start grid (``None``: random starts from ``start_ranges``).
