@@ -91,6 +91,28 @@ def epoch_fit(epoch_runs):
 TRUTH = {"E": 1.8, "A": 480.0, "B": 2100.0, "alpha": 0.35, "beta": 0.37}
 
 
+# lr_annealing's parameters for the small curve tables of the curve tests (`annealing_curves`)
+ANNEALING_TRUTH = {"L0": 2.2, "A": 0.5, "alpha": 0.5, "C": 15.0, "lam": 0.99}
+
+
+def annealing_curves(every: int = 100):
+    """Three noisy lr_annealing curves (cosine to 3e-4, constant, WSD to 3e-4) of 2000 steps, peak 3e-3 at step 100,
+    logged every ``every`` steps (step 0 left out), 0.02% log-normal noise: the curve tests' small table."""
+    import pandas as pd
+
+    from scalelab.laws import schedule
+
+    rng = np.random.default_rng(5)
+    frames = [schedule.schedule_table(lrs, every=every, run_id=name) for name, lrs in (
+        ("cos", schedule.cosine(2000, 3e-3, 100, 3e-4)), ("const", schedule.constant(2000, 3e-3, 100)),
+        ("wsd", schedule.wsd(2000, 3e-3, 100, 0.3, 3e-4)))]
+    df = pd.concat(frames, ignore_index=True)
+    df = df[df["step"] > 0].reset_index(drop=True)
+    law = scalelab.laws.get("lr_annealing")
+    clean = np.asarray(law(ANNEALING_TRUTH, **{k: df[k].to_numpy() for k in ("run_id", "step", "lr")}))
+    return df.assign(loss=clean * np.exp(2e-4 * rng.standard_normal(len(df))))
+
+
 @pytest.fixture(scope="session")
 def simulated_runs():
     """Chinchilla runs on 9 isoFLOP budgets x 9 sizes, 1% log-normal noise."""

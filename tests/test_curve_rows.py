@@ -18,20 +18,13 @@ from scalelab.bayes.adjust import resolve_adjust
 from scalelab.fit import identify
 from scalelab.laws import schedule
 
+from conftest import ANNEALING_TRUTH, annealing_curves
+
 LA = laws.get("lr_annealing")
-TRUTH = {"L0": 2.2, "A": 0.5, "alpha": 0.5, "C": 15.0, "lam": 0.99}
+TRUTH = ANNEALING_TRUTH
 
 
-def curves(every=100) -> pd.DataFrame:
-    """Three noisy lr_annealing curves (cosine, constant, WSD) logged every ``every`` steps from step 100."""
-    rng = np.random.default_rng(5)
-    frames = [schedule.schedule_table(lrs, every=every, run_id=name) for name, lrs in (
-        ("cos", schedule.cosine(2000, 3e-3, 100, 3e-4)), ("const", schedule.constant(2000, 3e-3, 100)),
-        ("wsd", schedule.wsd(2000, 3e-3, 100, 0.3, 3e-4)))]
-    df = pd.concat(frames, ignore_index=True)
-    df = df[df["step"] > 0].reset_index(drop=True)
-    clean = np.asarray(LA(TRUTH, **{k: df[k].to_numpy() for k in ("run_id", "step", "lr")}))
-    return df.assign(loss=clean * np.exp(2e-4 * rng.standard_normal(len(df))))
+curves = annealing_curves  # every=100 by default
 
 
 def test_step_zero_and_lr_only_rows_stay_in_the_schedule_but_are_not_fitted():

@@ -8,29 +8,21 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pandas as pd
 import pytest
 
-from scalelab import laws
 from scalelab.cli import main
 from scalelab.laws import schedule
 
-LA = laws.get("lr_annealing")
-TRUTH = {"L0": 2.2, "A": 0.5, "alpha": 0.5, "C": 15.0, "lam": 0.99}
+from conftest import ANNEALING_TRUTH, annealing_curves
+
+TRUTH = ANNEALING_TRUTH
 SCHEDULE = ["--steps", "600", "--peak-lr", "3e-3", "--warmup", "60", "--knots", "16", "--iterations", "20"]
 
 
 def curves(every: int = 200) -> pd.DataFrame:
-    """Three noisy lr_annealing curves (cosine to 3e-4, constant, WSD to 3e-4) of 2000 steps, peak 3e-3 at step 100."""
-    rng = np.random.default_rng(5)
-    frames = [schedule.schedule_table(lrs, every=every, run_id=name) for name, lrs in (
-        ("cos", schedule.cosine(2000, 3e-3, 100, 3e-4)), ("const", schedule.constant(2000, 3e-3, 100)),
-        ("wsd", schedule.wsd(2000, 3e-3, 100, 0.3, 3e-4)))]
-    df = pd.concat(frames, ignore_index=True)
-    df = df[df["step"] > 0].reset_index(drop=True)
-    clean = np.asarray(LA(TRUTH, **{k: df[k].to_numpy() for k in ("run_id", "step", "lr")}))
-    return df.assign(loss=clean * np.exp(2e-4 * rng.standard_normal(len(df))))
+    """The curve tests' small lr_annealing table (`conftest.annealing_curves`), a checkpoint every 200 steps."""
+    return annealing_curves(every)
 
 
 def saved_fit(tmp_path, **extra) -> str:
