@@ -8,8 +8,13 @@ target's distance ``d``, ``form`` the candidates' weighted disagreement. Beside 
 degrees of freedom ``nu``, the mean absolute relative error, the median relative width of the 90% interval and
 ``err/hw``, the largest ratio of a target's log error to its interval's half width (over 1: outside).
 
+With ``--origins``: per family, the root-mean-square honest held-out error of each rolling origin (k = 0 holds out
+the training table's largest size group; each origin's errors combined with weights stacked on the others, as the
+scale is calibrated on them) and its median distance, beside the target's own RMS error: whether the origins' errors
+say how far the target will miss.
+
     python benchmarks/forecast.py --no-ref --jobs 2 --jsonl fc.jsonl   # the fits (about 10 min on 2 cores)
-    python benchmarks/forecast_parts.py fc.jsonl
+    python benchmarks/forecast_parts.py fc.jsonl [--origins]
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from scalelab.forecast.calibrate import combine
+from scalelab.forecast.calibrate import combine, honest_errors, stable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import public_groups, saved_forecasts  # noqa: E402
@@ -41,12 +46,31 @@ def parts(row: dict, ci: float = 0.9) -> dict:
             "width": pct((c["hi"] - c["lo"]) / c["loss"]), "err_hw": float(np.max(err / half))}
 
 
+def origins(row: dict, ci: float = 0.9) -> str:
+    """One family's line: the target's RMS log error (%) and distance, then each origin's honest RMS and distance."""
+    d = row["details"]
+    E, o, dist = np.asarray(d["errors"], float), np.asarray(d["origin"], int), np.asarray(d["distance"], float)
+    steady = stable(E)
+    h = honest_errors(E[steady], o)  # the errors the scale is calibrated on (combine's stable laws)
+    c = combine(d, ci)
+    target = 100.0 * np.sqrt(np.mean((np.log(np.asarray(row["y"], float)) - np.log(c["loss"])) ** 2))
+    parts = [f"k{k} {100.0 * np.sqrt(np.mean(h[o == k] ** 2)):5.2f}% at {np.median(dist[o == k]):.2f}"
+             for k in np.unique(o)]
+    return (f"{row['family'][:44]:44s} target {target:5.2f}% at {np.median(d['target_distance']):.2f} | "
+            + " | ".join(parts))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("jsonl", help="forecast.py --jsonl output (saved fits with details)")
     ap.add_argument("--ci", type=float, default=0.9)
+    ap.add_argument("--origins", action="store_true", help="each origin's honest RMS error beside the target's")
     args = ap.parse_args()
     final, porian = public_groups(saved_forecasts(args.jsonl))
+    if args.origins:
+        for r in final + porian:
+            print(origins(r, args.ci))
+        return
     cols = ("K", "nu", "s0", "sigma", "tau_d", "form", "scale", "are", "width", "err_hw")
     print(f"{'family':44s} " + " ".join(f"{c:>6s}" for c in cols))
     for group, rows in (("final-loss families", final), ("Porian's early readouts", porian)):
