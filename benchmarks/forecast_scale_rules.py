@@ -25,7 +25,8 @@ the laws' disagreement ``f`` at the target over K origins. The rules here change
 * **a prior on the level** (twenty-ninth session): one or two origins measure the held-out discrepancy ``sigma`` on one
   or two sizes, which a ladder may forecast well by chance and miss at the next; a one-sided prior that ``sigma^2`` is
   ``level^2`` (an observation at distance 0 worth ``weight / K`` origins) raises ``sigma`` where the origins show less,
-  on every table or on tables of one origin only.
+  on every table or on tables of one origin only; or its extra variance ramped in with the target's distance beyond
+  the table (0 inside, all of it from ``reach`` decades out), so that an interpolated target keeps today's interval.
 
 A second table bounds every rule of this kind: today's interval scaled by one factor for all tables, chosen in hindsight,
 with the share of tables it covers and its median width. Each is printed next to today's rule on the same fits: families (tables) with every target inside the interval and
@@ -171,6 +172,25 @@ def level_prior(level: float, weight: float, one_origin_only: bool = False):
     return combined(scale=scale)
 
 
+def ramped_level_prior(level: float, weight: float, reach: float):
+    """`level_prior`'s extra variance ``sigma'^2 - sigma^2`` added in proportion to ``min(1, d* / reach)`` (d*: the
+    target's distance beyond the table, decades): nothing inside the table, all of it ``reach`` decades out."""
+    raised = level_prior(level, weight)
+
+    def rule(details: dict, ci: float) -> tuple:
+        c = combine(details, ci)
+        if not len(np.unique(np.asarray(details["origin"], int))):
+            return c["loss"], c["lo"], c["hi"]
+        q = t_quantile(0.5 + ci / 2.0, c["nu"])
+        lp = np.log(c["loss"])
+        _, lo2, hi2 = raised(details, ci)
+        scale2 = (np.log(hi2) - np.log(lo2)) / (2.0 * q)  # the raised scale (same nu)
+        ramp = np.clip(np.asarray(details["target_distance"], float) / reach, 0.0, 1.0)
+        scale = np.sqrt(c["scale"] ** 2 + ramp * np.maximum(scale2 ** 2 - c["scale"] ** 2, 0.0))
+        return c["loss"], np.exp(lp - q * scale), np.exp(lp + q * scale)
+    return rule
+
+
 RULES = {"today": today, "no one-ratio floor (before the twenty-second session)": no_one_ratio_floor, "form as a floor": floor_rule(False), "floor, whole spread": floor_rule(True),
          "d / span": relative_rule, "beyond the origins' reach": reach_rule, "one origin, prior worth 3": one_origin_prior,
          "today, target by target": scatter_prior(None), "prior 1 x s0 per decade": scatter_prior(1.0),
@@ -178,7 +198,9 @@ RULES = {"today": today, "no one-ratio floor (before the twenty-second session)"
          "prior 0.0075 per decade": combined(tau_prior=0.0075), "prior 0.005 per decade": combined(tau_prior=0.005),
          "prior 0.003 per decade": combined(tau_prior=0.003), "prior worth half an origin": combined(prior_weight=0.5),
          "level prior 2%, worth 2 / K": level_prior(0.02, 2.0), "level prior 2%, worth 4 / K": level_prior(0.02, 4.0),
-         "level prior 2%, worth 4, one origin only": level_prior(0.02, 4.0, True)}
+         "level prior 2%, worth 4, one origin only": level_prior(0.02, 4.0, True),
+         "level prior 2%, worth 4 / K, ramped over 0.5 decades": ramped_level_prior(0.02, 4.0, 0.5),
+         "level prior 2%, worth 4 / K, ramped over 1 decade": ramped_level_prior(0.02, 4.0, 1.0)}
 
 
 def families(rows, rule, ci) -> str:
