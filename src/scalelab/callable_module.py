@@ -14,8 +14,12 @@ import types
 class CallableModule(types.ModuleType):
     """A module whose call is its function of the same name (the module's last dotted part)."""
 
+    @property
+    def _function_name(self) -> str:
+        return self.__name__.rsplit(".", 1)[-1]
+
     def __call__(self, *args, **kwargs):
-        return getattr(self, self.__name__.rsplit(".", 1)[-1])(*args, **kwargs)
+        return getattr(self, self._function_name)(*args, **kwargs)
 
     @property
     def __doc__(self):
@@ -24,11 +28,11 @@ class CallableModule(types.ModuleType):
         import inspect
 
         own = (self.__dict__.get("__doc__") or "").rstrip()
-        name = self.__name__.rsplit(".", 1)[-1]
-        func = getattr(self, name, None)
+        func = getattr(self, self._function_name, None)
         if func is None or not func.__doc__:
             return own
-        return f"{own}\n\nCalled as a function: {name}{inspect.signature(func)}\n\n{inspect.cleandoc(func.__doc__)}\n"
+        return (f"{own}\n\nCalled as a function: {self._function_name}{inspect.signature(func)}\n\n"
+                f"{inspect.cleandoc(func.__doc__)}\n")
 
     @property
     def __signature__(self):
@@ -36,7 +40,7 @@ class CallableModule(types.ModuleType):
         ``(runs, at, laws='auto', ...)``, not the call's ``(*args, **kwargs)``."""
         import inspect
 
-        return inspect.signature(getattr(self, self.__name__.rsplit(".", 1)[-1]))
+        return inspect.signature(getattr(self, self._function_name))
 
 
 def make_callable(module_name: str) -> None:

@@ -24,7 +24,7 @@ def check_ci(ci) -> float:
 def is_count(value, least: int = 0) -> bool:
     """Whether ``value`` is a whole number (a Python or NumPy integer, not a bool or a float) >= ``least``: a count of
     draws, runs, resamples, rungs. The caller's error says what the count is."""
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= least
+    return count_problem(value, least) is None
 
 
 def count_problem(value, least: int = 0) -> str | None:

@@ -9,7 +9,6 @@ import warnings
 from typing import Mapping
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import numpyro.distributions as dist
 import pandas as pd
@@ -33,25 +32,14 @@ def _init_theta(table, law, init, likelihood):
     to the optimum (a Gaussian at a rounded, non-optimal point has a meaningless curvature); None runs `fit`."""
     from scalelab.fit import fit
 
-    if isinstance(init, Mapping) or init is None:
-        starts = _dict_theta(law, init)[None] if init is not None else "grid" if law.start_grid is not None else 256
+    if isinstance(init, Mapping) or init is None:  # fit reads a dict of values as one start (`fit.api.dict_starts`)
+        starts = init if init is not None else "grid" if law.start_grid is not None else 256
         init = fit(table, law, objective="mse" if likelihood == "normal" else "huber", starts=starts)
     if getattr(init, "converged", True) is False:
         warnings.warn(f"the fit that centres the {law.name} posterior did not converge: the Laplace approximation "
                       "(and NUTS's preconditioner) may be off-centre; refit with more starts or fixed parameters",
                       RuntimeWarning, stacklevel=3)
-    return _dict_theta(law, init.unconstrained)
-
-
-def _dict_theta(law, init) -> np.ndarray:
-    """``[P]`` unconstrained values from a dict of the law's natural or unconstrained parameters."""
-    init = dict(init)
-    if set(law.unconstrained_names) <= set(init):
-        return np.array([float(init[u]) for u in law.unconstrained_names])
-    if set(law.params) <= set(init):
-        u = law.to_unconstrained({k: jnp.asarray(float(init[k])) for k in law.params})
-        return np.array([float(u[n]) for n in law.unconstrained_names])
-    raise ValueError(f"init must give all of {law.unconstrained_names} or {law.params}")
+    return np.array([float(init.unconstrained[u]) for u in law.unconstrained_names])
 
 
 def _prior_precision(law, priors):

@@ -15,12 +15,10 @@ def cmd_compare(args) -> int:
 
     if args.laws != "all":
         names = [s.strip() for s in args.laws.split(",") if s.strip()]
-        unknown = [n for n in names if n not in laws.names() and not _known(laws, n)]
+        unknown = [n for n in names if not _known(laws, n)]
         if unknown or not names:
-            import difflib
-
-            close = {n: difflib.get_close_matches(n.lower(), laws.names(), n=1, cutoff=0.6) for n in unknown}
-            hint = "; ".join(f"did you mean {c[0]!r} for {n!r}?" for n, c in close.items() if c)
+            close = {n: laws.nearest(n) for n in unknown}  # the suggestion `laws.get` makes
+            hint = "; ".join(f"did you mean {c!r} for {n!r}?" for n, c in close.items() if c)
             raise UsageError(f"--laws: unknown law(s) {unknown or [args.laws]}; {hint + '; ' if hint else ''}"
                              f"known: {', '.join(laws.names())}")
     table = read_table(args)

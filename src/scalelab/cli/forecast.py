@@ -43,7 +43,7 @@ def cmd_forecast(args) -> int:
         targets.attrs["lines"] = lines
     targets.attrs["asker"] = "--at"  # forecast's errors about the targets name the flag
     table = read_table(args)
-    from scalelab.forecast.curves import CurveForecast, is_curve_request
+    from scalelab.forecast.curves import is_curve_request
 
     if getattr(args, "plot", None) and is_curve_request(table, args.law, targets):  # said before the work, not after
         err("warning: --plot draws final-loss forecasts only; no figure for a curve forecast")
@@ -65,9 +65,7 @@ def cmd_forecast(args) -> int:
     for w in fc.warnings:
         err(f"warning: {w}")
     out = fc.to_json()
-    if getattr(args, "plot", None) and isinstance(fc, CurveForecast):
-        err("warning: --plot draws final-loss forecasts only; no figure for a curve forecast")
-    elif getattr(args, "plot", None):  # the runs and the law with the largest weight
+    if getattr(args, "plot", None):  # the runs and the law with the largest weight (a curve forecast: said above)
         from scalelab.cli.report import plot_fit
 
         top = max(fc.weights, key=fc.weights.get)

@@ -124,10 +124,11 @@ def below_fitted(fit, lrs: np.ndarray) -> list[str]:
     reached after its peak (``span["lowest_lr"]`` of the fit; `scalelab.laws.schedule.below_runs`, the wording of
     the forecast's), or none (none either for a fit saved before it recorded that)."""
     floor = (_span(fit) or {}).get("lowest_lr")
-    sched = pd.DataFrame({"run_id": "schedule", "step": np.arange(len(lrs)), "lr": lrs})
+    lrs = np.asarray(lrs, float)
+    lowest = float(lrs[int(np.argmax(lrs)):].min())  # `decayed_to` of this one schedule: its lowest lr from its peak on
     return [f"{w}; its predicted losses rest on that (give --min-lr {floor:.3g}, or min_lr={floor:.3g} in "
             f"Python, to keep the schedule where the fit was measured)"
-            for w in _schedule.below_runs("the schedule decays", _schedule.decayed_to(sched), floor)]
+            for w in _schedule.below_runs("the schedule decays", lowest, floor)]
 
 
 def beyond_span(fit, steps: int, peak_lr: float) -> list[str]:

@@ -181,30 +181,42 @@ def compiled_projection(law, kind: str, keep: int, max_iter: int, irls_iter: int
     return jax.jit(run, compiler_options=fit_compiler_options())
 
 
+def dict_starts(law, values: Mapping) -> np.ndarray:
+    """``[S, P]`` unconstrained starts from a dict of the law's natural parameters (``{"E": 1.8, "A": 400, ...}``) or
+    of its unconstrained ones (``law.unconstrained_names``, taken as they are): numbers, or arrays of S values for S
+    starts. Other keys are ignored. The one reading of a start given by name (`fit`'s ``starts``, bayes' ``init``).
+
+    Raises:
+      ValueError: a parameter missing, a value that is no number, or one outside the parameter's domain.
+    """
+    if set(law.unconstrained_names) <= set(values):
+        names, natural = law.unconstrained_names, False
+    else:
+        names, natural = law.params, True
+        missing = [k for k in law.params if k not in values]
+        if missing:
+            raise ValueError(f"starts as a dict gives every natural parameter of {law.name!r} "
+                             f"({', '.join(law.params)}), or every unconstrained one "
+                             f"({', '.join(law.unconstrained_names)}); missing {missing}")
+    try:
+        given = dict(zip(names, np.broadcast_arrays(*(np.atleast_1d(np.asarray(values[k], float)) for k in names))))
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"starts as a dict holds a number (or one array of numbers) per parameter: {err}") from None
+    arr = np.asarray(law.flatten(law.to_unconstrained(given) if natural else given), float).reshape(-1, law.n_params)
+    if not np.isfinite(arr).all():
+        raise ValueError(f"starts {dict(values)!r} lie outside the domain of {law.name!r}'s parameters "
+                         f"(e.g. a negative value of a positive one)")
+    return arr
+
+
 def resolve_starts(law, starts="grid", seed: int = 0) -> np.ndarray:
     """``"grid"`` (the law's declared grid), an int (random starts), an array ``[S, P]`` in the unconstrained space
     (columns in ``law.unconstrained_names`` order, e.g. ``log_E, log_A, log_B, alpha, beta``), a dict of natural
     parameter values (``{"E": 1.8, "A": 400, ...}``: one start, or S starts of arrays of S values), or
     None / ``"auto"`` (`default_starts`: the grid when the law declares one of <= 5,000 starts, else
     128 random starts)."""
-    if isinstance(starts, Mapping):  # natural values, as bayes' init= takes them
-        missing = [k for k in law.params if k not in starts]
-        unknown = [k for k in starts if k not in law.params]
-        if missing or unknown:
-            said = (f"; missing {missing}" if missing else "") + (f"; unknown {unknown}" if unknown else "")
-            raise ValueError(f"starts as a dict gives every natural parameter of {law.name!r} "
-                             f"({', '.join(law.params)}){said}")
-        try:
-            nat = {k: np.atleast_1d(np.asarray(starts[k], float)) for k in law.params}
-            nat = dict(zip(nat, np.broadcast_arrays(*nat.values())))
-        except (TypeError, ValueError) as err:
-            raise ValueError(f"starts as a dict holds a number (or one array of numbers) per parameter: "
-                             f"{err}") from None
-        arr = np.asarray(law.flatten(law.to_unconstrained(nat)), float)
-        if not np.isfinite(arr).all():
-            raise ValueError(f"starts {dict(starts)!r} lie outside the domain of {law.name!r}'s parameters "
-                             f"(e.g. a negative value of a positive one)")
-        return arr.reshape(-1, law.n_params)
+    if isinstance(starts, Mapping):  # natural (or unconstrained) values, as bayes' init= takes them
+        return dict_starts(law, starts)
     if starts is None or (isinstance(starts, str) and starts == "auto"):
         starts = default_starts(law)
     if isinstance(starts, str):

@@ -67,12 +67,20 @@ def get(name: str | Law) -> Law:
         folded = {_ALIASES[k] for k in _ALIASES if k.lower() == name.strip().lower()}
         key = folded.pop() if len(folded) == 1 else None
     if key is None:
-        import difflib
-
-        close = difflib.get_close_matches(name.lower(), list(_ALIASES), n=1, cutoff=0.6)
-        hint = f"did you mean {_ALIASES[close[0]]!r}? " if close else ""
+        close = nearest(name)
+        hint = f"did you mean {close!r}? " if close else ""
         raise UnknownLawError(f"unknown law {name!r}; {hint}known laws: {', '.join(names())}")
     return _REGISTRY[key]
+
+
+def nearest(name: str) -> str | None:
+    """The registered law whose name or alias is closest to ``name`` (a misspelling), or None: the one suggestion every
+    "unknown law" message makes (`get`, ``compare --laws``)."""
+    import difflib
+
+    _discover()
+    close = difflib.get_close_matches(str(name).lower(), list(_ALIASES), n=1, cutoff=0.6)
+    return _ALIASES[close[0]] if close else None
 
 
 def listed(laws) -> list:
@@ -127,4 +135,5 @@ def all_laws() -> list[Law]:
     return [_REGISTRY[n] for n in names()]
 
 
-__all__ = ["Law", "Transform", "identity", "is_curve_law", "positive", "unit", "get", "listed", "names", "all_laws", "UnknownLawError", "register", "stable_name", "program_name"]
+__all__ = ["Law", "Transform", "identity", "is_curve_law", "positive", "unit", "get", "nearest", "listed", "names",
+           "all_laws", "UnknownLawError", "register", "stable_name", "program_name"]

@@ -11,7 +11,7 @@ from typing import Mapping
 import numpy as np
 
 from scalelab import laws as _laws
-from scalelab.laws.given import held_fit, law_and_params, point_params  # noqa: F401 (re-exported)
+from scalelab.laws.given import point_params
 
 CHINCHILLA_PARAMS = ("E", "A", "B", "alpha", "beta")
 
@@ -68,5 +68,4 @@ def chinchilla_allocation(params: Mapping[str, float], C) -> dict:
     return out
 
 
-__all__ = ["closed_form", "chinchilla_allocation", "point_params", "held_fit", "law_and_params", "split_error",
-           "compute_budgets", "CHINCHILLA_PARAMS"]
+__all__ = ["closed_form", "chinchilla_allocation", "split_error", "compute_budgets", "CHINCHILLA_PARAMS"]
