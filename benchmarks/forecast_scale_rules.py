@@ -49,7 +49,7 @@ from pathlib import Path
 
 import numpy as np
 
-from scalelab.forecast.calibrate import combine, scale_likelihood, size_groups, t_quantile  # noqa: E402
+from scalelab.forecast.calibrate import calibrate_scale, combine, scale_likelihood, size_groups, t_quantile  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import public_groups, runs_covered, saved_forecasts, tables_covered  # noqa: E402
@@ -191,6 +191,43 @@ def ramped_level_prior(level: float, weight: float, reach: float):
     return rule
 
 
+def skewed(skew: float, shift: float = 0.0):
+    """Today's interval made asymmetric in log loss (thirtieth session): the upper half-width times ``1 + skew``, the
+    lower times ``1 - skew``, and both moved up by ``shift`` scales; the point forecast is unchanged. Extrapolated
+    losses came out above the forecast on most ladders (the laws' shared optimism beyond the table), which a
+    symmetric interval spends half its width against."""
+    def rule(details: dict, ci: float) -> tuple:
+        c = combine(details, ci)
+        q = t_quantile(0.5 + ci / 2.0, c["nu"])
+        lp = np.log(c["loss"]) + shift * c["scale"]
+        return c["loss"], np.exp(lp - q * c["scale"] * (1.0 - skew)), np.exp(lp + q * c["scale"] * (1.0 + skew))
+    return rule
+
+
+def origin_skew(gain: float, cap: float):
+    """The interval made asymmetric by the origins' own sign (thirtieth session): ``skew = clip(-gain x m / rms,
+    -cap, cap)``, m the mean of the origins' mean honest stacked log errors (prediction - loss; each origin counted
+    once) and rms their root-mean-square, so a ladder whose held-out sizes came out above the forecast gets the
+    wider upper side; the point forecast and the scale are unchanged."""
+    def rule(details: dict, ci: float) -> tuple:
+        seen = {}
+
+        def scale(e, d, origin, *args, **kwargs):
+            seen["e"], seen["origin"] = e, origin
+            return calibrate_scale(e, d, origin, *args, **kwargs)
+
+        c = combine(details, ci, scale=scale)
+        skew = 0.0
+        if "e" in seen and len(seen["e"]):
+            e, o = np.asarray(seen["e"], float), np.asarray(seen["origin"], int)
+            m = np.mean([e[o == k].mean() for k in np.unique(o)])
+            skew = float(np.clip(-gain * m / max(np.sqrt(np.mean(e ** 2)), 1e-12), -cap, cap))
+        q = t_quantile(0.5 + ci / 2.0, c["nu"])
+        lp = np.log(c["loss"])
+        return c["loss"], np.exp(lp - q * c["scale"] * (1.0 - skew)), np.exp(lp + q * c["scale"] * (1.0 + skew))
+    return rule
+
+
 RULES = {"today": today, "no one-ratio floor (before the twenty-second session)": no_one_ratio_floor, "form as a floor": floor_rule(False), "floor, whole spread": floor_rule(True),
          "d / span": relative_rule, "beyond the origins' reach": reach_rule, "one origin, prior worth 3": one_origin_prior,
          "today, target by target": scatter_prior(None), "prior 1 x s0 per decade": scatter_prior(1.0),
@@ -200,7 +237,13 @@ RULES = {"today": today, "no one-ratio floor (before the twenty-second session)"
          "level prior 2%, worth 2 / K": level_prior(0.02, 2.0), "level prior 2%, worth 4 / K": level_prior(0.02, 4.0),
          "level prior 2%, worth 4, one origin only": level_prior(0.02, 4.0, True),
          "level prior 2%, worth 4 / K, ramped over 0.5 decades": ramped_level_prior(0.02, 4.0, 0.5),
-         "level prior 2%, worth 4 / K, ramped over 1 decade": ramped_level_prior(0.02, 4.0, 1.0)}
+         "level prior 2%, worth 4 / K, ramped over 1 decade": ramped_level_prior(0.02, 4.0, 1.0),
+         "level prior 2%, worth 4 / K, ramped over 0.25 decades": ramped_level_prior(0.02, 4.0, 0.25),
+         "level prior 2%, worth 4 / K, ramped over 0.1 decades": ramped_level_prior(0.02, 4.0, 0.1),
+         "skewed up 0.2": skewed(0.2), "skewed up 0.33": skewed(0.33), "skewed up 0.5": skewed(0.5),
+         "shifted up 0.25 scale": skewed(0.0, 0.25), "shifted up 0.5 scale": skewed(0.0, 0.5),
+         "skew from the origins, gain 0.5, cap 0.33": origin_skew(0.5, 0.33),
+         "skew from the origins, gain 1, cap 0.5": origin_skew(1.0, 0.5)}
 
 
 def families(rows, rule, ci) -> str:
