@@ -156,8 +156,10 @@ def test_cli_parses_before_importing_jax_and_fit_loads_no_sampler_or_plotting(tm
 
 
 def test_one_laplace_design_and_bayes_share_it(power_runs, x64):
-    # design's Gauss-Newton covariance sigma^2 (J^T J)^-1 (sigma = 1.4826 MAD, alpha held fixed) is bayes'
+    # design's Gauss-Newton covariance sigma^2 (J^T J)^-1 (sigma the Huber fit's own scale, alpha held fixed) is bayes'
     # laplace_core at a given noise scale; reference: the same formula in NumPy with the analytic Jacobian.
+    from scipy.special import ndtr
+
     import jax.numpy as jnp
 
     from scalelab.bayes.laplace import laplace_core
@@ -170,7 +172,9 @@ def test_one_laplace_design_and_bayes_share_it(power_runs, x64):
     f = E + A * n**-a
     J = np.stack([E / f, A * n**-a / f, -A * n**-a * np.log(n) / f], axis=1)  # d log f / d (log_E, log_A, alpha)
     r = np.log(f) - y
-    sigma = 1.4826 * np.median(np.abs(r - np.median(r)))
+    h = 1.06 * np.sqrt(np.mean(r**2)) * len(r) ** -0.2  # `residual_scale`: Huber(1e-3), 2 free parameters
+    sigma = np.sqrt(np.sum(np.clip(r, -1e-3, 1e-3) ** 2) / (len(r) - 2)) / np.mean(ndtr((1e-3 - r) / h)
+                                                                                   - ndtr((-1e-3 - r) / h))
     Jf = J[:, :2]
     ref = np.zeros((3, 3))
     ref[:2, :2] = sigma**2 * np.linalg.inv(Jf.T @ Jf)

@@ -100,7 +100,8 @@ def cmd_suggest(args) -> int:
         print(dumps(res.to_json()))
         return 0
     print(f"{res.target} = {res.value:.6g} ({res.law}); Laplace sd {res.sd_before:.3g} now, {res.sd_after:.3g} "
-          f"after the runs below (noise sigma {res.sigma:.3g}: 1.4826 x MAD of the fit's log residuals); "
+          f"after the runs below (the fit's asymptotic sd, the law taken as exact; noise scale {res.sigma:.3g}: "
+          f"the fit objective's own, of its log residuals); "
           f"{res.spent:.3g} of {res.budget:.3g} FLOPs "
           f"({100 * res.spent / res.budget:.0f}% spent); "
           f"{res.method}" + (f" (greedy sd {res.sd_greedy:.3g})" if res.method != "greedy" else ""))

@@ -23,6 +23,7 @@ from scalelab.design.select import (MIN_SEPARATION, _greedy, gradient_design,
 from scalelab.design.targets import Target, parse_target, reach_warnings, target_fn
 from scalelab.fit.api import fit as _fit, fixed_vectors
 from scalelab.fit.identify import design_warnings
+from scalelab.fit.objectives import residual_scale
 from scalelab.fit.problem import prepare
 from scalelab.forecast.target_table import target_frame, target_inputs
 from scalelab.programs import float64, per_law
@@ -48,7 +49,7 @@ class Suggestion:
       target, value: the target and its value at the fit.
       sd_before: Laplace (Gauss-Newton) standard deviation of the target now.
       sd_after: the same after adding all the chosen runs.
-      sigma: log-loss noise scale used (1.4826 x MAD of the fit's residuals).
+      sigma: log-loss noise scale of the fit's own objective (`laplace_state`; Huber: LAD's ``1 / (2 f(0))``).
       budget, spent: FLOPs allowed and used by the chosen runs.
       runs: DataFrame, one row per chosen run, largest first: ``N``, ``D``, ``C``,
         ``tokens_per_param``, ``sd_after`` (target sd once this and the rows above are
@@ -159,13 +160,14 @@ def check_covariance(Sigma: np.ndarray, g: np.ndarray, law, fit=None) -> None:
 
 
 @float64
-def laplace_state(law, theta, x, y, w, free=None, prior_cov=None):
+def laplace_state(law, theta, x, y, w, free=None, prior_cov=None, objective: str = "huber", delta: float = 1e-3):
     """Gauss-Newton posterior of the unconstrained parameters at ``theta`` from runs ``x, y, w``.
 
-    ``Sigma = sigma^2 (J^T J)^-1`` over the runs with ``w > 0`` (``J`` the Jacobian of
-    the predicted log loss, ``sigma`` = 1.4826 x MAD of the log-loss residuals): the Laplace
-    approximation of `scalelab.bayes` (`laplace_core`, normal noise at that scale), or, with
-    ``prior_cov`` (e.g. a posterior's covariance), ``prior_cov`` itself. Fixed parameters
+    ``Sigma = sigma^2 (J^T J)^-1`` over the runs with ``w > 0`` (``J`` the Jacobian of the predicted log loss,
+    ``sigma`` the noise scale of the fit's ``objective`` and ``delta``, `scalelab.fit.objectives.residual_scale`; for a
+    Huber(1e-3) fit least absolute deviations' ``1 / (2 f(0))``, so ``Sigma`` is the fit's asymptotic covariance and a
+    new run adds ``j j^T / sigma^2``): the Laplace approximation of `scalelab.bayes` (`laplace_core`, normal noise at
+    that scale), or, with ``prior_cov`` (e.g. a posterior's covariance), ``prior_cov`` itself. Fixed parameters
     (``free == 0``) get zero variance.
 
     Returns:
@@ -176,9 +178,11 @@ def laplace_state(law, theta, x, y, w, free=None, prior_cov=None):
     free = np.ones(P) if free is None else np.asarray(free, float)
     keep = np.asarray(w) > 0
     r = np.asarray(law.log_predict_theta(theta, x) - y)[keep]
-    sigma = float(1.4826 * np.median(np.abs(r - np.median(r))))
-    if not sigma > 0:
-        raise ValueError("the fit's residuals have zero spread; cannot estimate the noise of new runs")
+    sigma = float(residual_scale(objective, r, delta, int(free.sum())))
+    if not (np.isfinite(sigma) and sigma > 0):
+        raise ValueError(f"the fit's residuals give no noise scale ({len(r)} runs for {int(free.sum())} free "
+                         f"parameters, residual spread {np.ptp(r) if len(r) else 0:.3g}): cannot estimate the noise "
+                         f"of new runs; give more runs than free parameters, or hold some fixed (fixed=..., --fix)")
     if prior_cov is not None:
         Sigma = np.asarray(prior_cov, float)
     else:
@@ -220,7 +224,8 @@ def suggest(runs, law=None, target: str | Target = "loss@C=1e24", *, budget: flo
 
     Laplace/Fisher approximation: the posterior covariance of the unconstrained
     parameters is ``Sigma = sigma^2 (J^T J)^-1`` (Gauss-Newton information of the
-    log-loss residuals of the current runs, ``sigma`` their robust scale; or the
+    log-loss residuals of the current runs, ``sigma`` the noise scale of the fit's own objective,
+    `laplace_state`; the fit's asymptotic covariance, with the law taken as exact; or the
     covariance of ``posterior``'s draws); a new run ``c`` adds ``j_c j_c^T / sigma^2``
     (``j_c`` the gradient of its predicted log loss), so it removes
     ``(g^T Sigma j_c)^2 / (sigma^2 + j_c^T Sigma j_c)`` of the variance of ``T``
@@ -310,7 +315,8 @@ def suggest(runs, law=None, target: str | Target = "loss@C=1e24", *, budget: flo
             fit = _fit(table, law, objective=objective, delta=delta, starts=starts, fixed=fixed)
         theta = law.flatten({k_: jnp.asarray(v) for k_, v in fit.unconstrained.items()})
     t0 = time.perf_counter()
-    Sigma, sigma = laplace_state(law, theta, data["x"], data["y"], data["w"], free, prior_cov)
+    kind, dl = (objective, delta) if fit is None else (fit.objective_kind, fit.delta)  # the fit's own objective
+    Sigma, sigma = laplace_state(law, theta, data["x"], data["y"], data["w"], free, prior_cov, kind, dl)
     value, g = T_and_grad(theta)
     g = np.asarray(g, float) * free
     check_covariance(Sigma, g, law, None if posterior is not None else fit)
