@@ -258,13 +258,13 @@ def test_suggest_sd_is_the_huber_fits_own_sampling_sd():
     from scipy.optimize import least_squares
     from scipy.special import ndtr
 
+    import scalelab
     from conftest import TRUTH
 
     names, C, delta, noise = ("E", "A", "B", "alpha", "beta"), 1e24, 1e-3, 0.01
-    runs = __import__("scalelab").simulate("chinchilla", TRUTH,
-                                           __import__("scalelab").isoflop_design(np.geomspace(1e18, 1e21, 4), 4),
-                                           sigma=noise, seed=5)
-    fit = __import__("scalelab").fit(runs, "chinchilla")
+    runs = scalelab.simulate("chinchilla", TRUTH, scalelab.isoflop_design(np.geomspace(1e18, 1e21, 4), 4),
+                             sigma=noise, seed=5)
+    fit = scalelab.fit(runs, "chinchilla")
     s = design.suggest(runs, "chinchilla", f"loss@C={C:g}", budget=1e21, k=1, fit=fit)
     N, D, y = runs["N"].to_numpy(float), runs["D"].to_numpy(float), np.log(runs["loss"].to_numpy(float))
     p = np.array([fit.params[k] for k in names])
