@@ -1,8 +1,11 @@
 """The Python API as the session-29 trial used it (/work/ana/s29/api_report.md, findings 3, 4, 5 and 8): `allocate`
 of the same shape and keys for every law, `allocate(fit, C)`, `simulate` reading its inputs
 as `predict` does, and `scalelab.plot` given a point fit. References: Hoffmann's closed form written out here, SciPy's
-bounded scalar minimiser on each law under C = 6ND, and the law's formula by hand.
+bounded scalar minimiser on each law under C = 6ND, and the law's formula by hand. Then the session-30 trial: a saved
+fit read back in Python (`FitResult.from_json`), checked by the round trip and the same closed forms.
 """
+
+import json
 
 import jax
 import numpy as np
@@ -161,3 +164,79 @@ def test_plot_draws_a_point_fit_without_bands(runs, res):
     for call in (lambda: scalelab.plot.fit_bands(runs, TRUTH), lambda: scalelab.plot.frontier_bands(TRUTH)):
         with pytest.raises(TypeError, match="expected a Posterior .* or a FitResult"):
             call()
+
+
+def kaplan_loss(p, N, D):
+    """Kaplan et al. 2020 Eq. 1.5 by hand: ((Nc / N)^(aN / aD) + Dc / D)^aD."""
+    return ((p["Nc"] / np.asarray(N, float)) ** (p["aN"] / p["aD"]) + p["Dc"] / np.asarray(D, float)) ** p["aD"]
+
+
+def reads_back(fit, formula, tmp_path, C):
+    """``fit`` read back from its object and from its file, as `scalelab fit --json > fit.json` writes it: equal, the
+    same Law, parameters, predictions (exact: Python floats round-trip through JSON text) and allocation at ``C``."""
+    N, D = np.array([1e8, 3e9, 7e10]), np.array([2e9, 6e10, 1.4e12])
+    path = tmp_path / f"{fit.law.name}.json"
+    path.write_text(json.dumps(fit.to_json()))
+    ref = scalelab.allocate(fit, C)
+    for back in (scalelab.FitResult.from_json(fit.to_json()), scalelab.FitResult.from_json(path),
+                 scalelab.fit.FitResult.from_json(str(path))):
+        assert back == fit and back.law is fit.law and back.params == fit.params and back.fixed == fit.fixed
+        np.testing.assert_array_equal(back.predict(N=N, D=D), fit.predict(N=N, D=D))
+        np.testing.assert_allclose(back.predict(N=N, D=D), formula(fit.params, N, D), rtol=1e-13)  # rounding only
+        out = scalelab.allocate(back, C)
+        assert tuple(out) == ALLOCATION_KEYS and all(np.array_equal(out[k], ref[k]) for k in ALLOCATION_KEYS)
+    return ref
+
+
+def test_a_saved_fit_reads_back_as_the_fit(runs, res, tmp_path):
+    """Session-30 trial: ``fit.to_json()`` had no way back; the CLI alone read a saved fit (``--from``). The object,
+    or its file, rebuilds the result holding its Law. References: the JSON round trip, the law's formula by hand in
+    float64 NumPy, and Hoffmann's closed form of the allocation."""
+    C = np.array([1e21, 1e24])
+    held = scalelab.fit(runs, "chinchilla", fixed={"alpha": 0.35})
+    assert held.fixed == {"alpha": 0.35} and held.params["alpha"] == 0.35
+    for fit in (res, held):
+        out = reads_back(fit, chinchilla_loss, tmp_path, C)
+        np.testing.assert_allclose(out["N_opt"], hoffmann_n_opt(fit.params, C), rtol=1e-12)  # one closed form
+
+
+def test_a_saved_fit_of_a_law_with_a_held_parameter_reads_back(runs, tmp_path):
+    """As above for Kaplan's law (no closed-form allocation: the numeric frontier) with aD held; reference for the
+    allocation: SciPy's bounded minimiser (1e-6 relative, as above)."""
+    p = PARAMS["kaplan"]
+    table = scalelab.simulate("kaplan", p, runs[["N", "D"]], sigma=0.01, seed=4)
+    held = scalelab.fit(table, "kaplan", fixed={"aD": p["aD"]})
+    assert held.fixed == {"aD": p["aD"]} and held.params["aD"] == p["aD"]
+    out = reads_back(held, kaplan_loss, tmp_path, np.array([1e22]))
+    assert float(out["N_opt"][0]) == pytest.approx(scipy_n_opt("kaplan", held.params, 1e22), rel=1e-6)
+
+
+def test_a_saved_fit_that_is_not_one_is_refused_by_name(res, tmp_path):
+    """What from_json refuses names the file and the cause; a file saved before the fields it now writes still reads
+    (the unconstrained values from the parameters: log of the positive ones, to rounding)."""
+    saved = res.to_json()
+    old = {k: v for k, v in saved.items() if k not in ("unconstrained", "method", "n_starts", "best_start", "n_iter",
+                                                          "notes")}
+    back = scalelab.FitResult.from_json(old)
+    assert back.params == res.params and back.n_starts == 0
+    np.testing.assert_allclose([back.unconstrained[k] for k in res.unconstrained], list(res.unconstrained.values()),
+                               rtol=1e-12, atol=1e-15)
+    assert back.unconstrained["log_E"] == pytest.approx(np.log(res.params["E"]), rel=1e-15)
+    with pytest.raises(ValueError, match=r"not a saved fit: keys \['objective', 'objective_kind'"):
+        scalelab.FitResult.from_json({"law": "chinchilla", "params": TRUTH})
+    with pytest.raises(ValueError, match="unknown law 'chinchila'; did you mean 'chinchilla'"):
+        scalelab.FitResult.from_json({**saved, "law": "chinchila"})
+    with pytest.raises(ValueError, match="holds a fit of law 'chinchilla', not 'kaplan'"):
+        scalelab.FitResult.from_json(saved, law="kaplan")
+    with pytest.raises(ValueError, match=r"\['gamma'\] are not parameters of law 'chinchilla'"):
+        scalelab.FitResult.from_json({**saved, "params": {**saved["params"], "gamma": 1.0}})
+    with pytest.raises(ValueError, match="a posterior's summary"):
+        scalelab.FitResult.from_json({**saved, "params": {k: {"median": v} for k, v in saved["params"].items()}})
+    with pytest.raises(ValueError, match=r"parameters \['beta'\] missing"):
+        scalelab.FitResult.from_json({**saved, "params": {k: v for k, v in saved["params"].items() if k != "beta"}})
+    bad = tmp_path / "runs.csv"
+    bad.write_text("N,D,loss\n1e9,2e10,3\n")
+    with pytest.raises(ValueError, match=f"{bad}: not the JSON of `scalelab fit --json`"):
+        scalelab.FitResult.from_json(bad)
+    with pytest.raises(FileNotFoundError, match="missing.json: no such file"):
+        scalelab.FitResult.from_json(tmp_path / "missing.json")

@@ -22,8 +22,9 @@ def test_fit_json_contract(capsys, tmp_path, simulated_runs):
     code, out, err = run(capsys, "fit", str(path), "--law", "chinchilla", "--starts", "64", "--json")
     assert code == 0
     obj = json.loads(out)  # exactly one JSON object on stdout
-    assert set(obj) == {"law", "params", "objective", "objective_kind", "delta", "fixed", "n_runs", "n_rows",
-                        "converged", "seconds", "compile_seconds", "warnings"}
+    assert set(obj) == {"law", "params", "unconstrained", "objective", "objective_kind", "delta", "fixed", "n_runs",
+                        "n_rows", "converged", "method", "n_starts", "best_start", "n_iter", "seconds",
+                        "compile_seconds", "notes", "warnings"}
     assert set(obj["params"]) == {"E", "A", "B", "alpha", "beta"}
     assert (obj["objective_kind"], obj["delta"], obj["fixed"]) == ("huber", 1e-3, {})  # every parameter fitted
     code, held, _ = run(capsys, "fit", str(path), "--starts", "64", "--fix", "alpha=0.3", "--delta", "0.01", "--json")

@@ -305,21 +305,13 @@ def add_param_source(p) -> None:
 
 def read_fit_json(path, flag: str = "--from") -> dict:
     """The object of a saved `scalelab fit --json` output (a dict with a ``params`` object), or a
-    `UsageError` naming ``flag`` and the file."""
-    path = Path(path)
-    if not path.is_file():
-        raise UsageError(f"{flag} {path}: no such file")
+    `UsageError` naming ``flag`` and the file (`scalelab.fit.saved.read_fit_json` reads it)."""
+    from scalelab.fit.saved import read_fit_json as read
+
     try:
-        obj = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise UsageError(f"{flag} {path}: not the JSON of `scalelab fit --json` ({e})") from None
-    rows = obj.get("params") if isinstance(obj, dict) else None
-    if isinstance(rows, list) and all(isinstance(r, dict) and {"name", "value"} <= set(r) for r in rows):
-        obj = {**obj, "params": {r["name"]: r["value"] for r in rows}}  # a report's report.json: one row per parameter
-    if not isinstance(obj, dict) or not isinstance(obj.get("params"), dict):
-        raise UsageError(f"{flag} {path}: no 'params' object; give a `scalelab fit --json` output (or a report's "
-                         f"report.json)")
-    return obj
+        return read(Path(path), label=f"{flag} {path}")
+    except (OSError, ValueError) as e:
+        raise UsageError(str(e)) from None
 
 
 def carried_warnings(saved: dict | None, path) -> list[str]:
@@ -367,14 +359,12 @@ def params_from(args, law, saved: dict | None = None) -> dict:
         err(f"note: {flag}: the posterior's per-parameter medians are read as a point fit (they need not lie on the "
             f"law's best fit together); for credible intervals save the posterior (bayes --save P.nc) and give "
             f"--posterior P.nc")
-    params = {k: (v["median"] if isinstance(v, dict) else v) for k, v in params.items()}
-    missing = [p for p in law.params if p not in params]
-    if missing:
-        raise UsageError(f"{flag}: parameters {missing} missing for law {law.name!r}")
+    from scalelab.fit.saved import natural_params
+
     try:
-        return {k: float(params[k]) for k in law.params}
-    except (TypeError, ValueError) as e:
-        raise UsageError(f"{flag}: a parameter is not a number ({e})") from None
+        return natural_params(params, law, flag)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
 
 
 __all__ = ["carried_warnings", "check_own_output", "count", "fraction", "err", "starts_value", "add_table", "add_fit",

@@ -100,23 +100,47 @@ class FitResult:
         return np.asarray(self.law(self.params, **{k: np.asarray(v, float) for k, v in inputs.items()}))
 
     def to_json(self) -> dict:
-        """The stable JSON object of ``scalelab fit --json``: the law, its natural parameters, the objective (its
-        value, kind and Huber ``delta``), the parameters held ``fixed`` (natural values; ``{}`` when all were fitted),
-        the runs and rows fitted, convergence, timings, warnings and (curve laws) the runs' ``span``."""
+        """The stable JSON object of ``scalelab fit --json``: the law, its natural parameters (and ``unconstrained``
+        ones), the objective (its value, kind and Huber ``delta``), the parameters held ``fixed`` (natural values;
+        ``{}`` when all were fitted), the runs and rows fitted, convergence, how the optimum was found (``method``,
+        ``n_starts``, ``best_start``, ``n_iter``), timings, the table's ``notes``, warnings and (curve laws) the runs'
+        ``span``: every field but ``log_residuals``, so that `from_json` rebuilds an equal result."""
         return {
             "law": self.law.name,
             "params": {k: float(v) for k, v in self.params.items()},
+            "unconstrained": {k: float(v) for k, v in self.unconstrained.items()},
             "objective": float(self.objective),
             "objective_kind": self.objective_kind, "delta": float(self.delta),
             "fixed": {k: float(v) for k, v in self.fixed.items()},  # held, not fitted: a saved fit says which
             "n_runs": int(self.n_runs),
             "n_rows": int(self.n_rows),
             "converged": bool(self.converged),
+            "method": self.method, "n_starts": int(self.n_starts), "best_start": int(self.best_start),
+            "n_iter": int(self.n_iter),
             "seconds": float(self.seconds),
             "compile_seconds": float(self.compile_seconds),
+            "notes": list(self.notes),
             "warnings": list(self.warnings),
             **({"span": self.span} if self.span is not None else {}),
         }
+
+    @classmethod
+    def from_json(cls, source, law=None) -> "FitResult":
+        """The result a saved fit holds: ``source`` is the object of `to_json` (``scalelab fit --json``) or the path
+        of a file holding it. It predicts, allocates and compares equal as the original did (``log_residuals``, not
+        saved, is None). A fit of an unregistered `Law` needs it given as ``law``; a registered one is looked up by
+        the saved name (``law``, when given, must be that law). A file saved before ``unconstrained``, ``n_starts``,
+        ``best_start``, ``n_iter``, ``method`` or ``notes`` were written reads with the unconstrained values computed
+        from ``params`` and the others 0, ``"multistart"`` and none.
+
+        Raises:
+          FileNotFoundError: no such file.
+          ValueError: not the JSON of a fit (keys missing, a posterior's summary), an unknown law, parameters that
+            are not the law's; the message names the file and the keys.
+        """
+        from scalelab.fit.saved import fit_fields
+
+        return cls(**fit_fields(source, law))
 
 
 
