@@ -240,3 +240,31 @@ def test_a_saved_fit_that_is_not_one_is_refused_by_name(res, tmp_path):
         scalelab.FitResult.from_json(bad)
     with pytest.raises(FileNotFoundError, match="missing.json: no such file"):
         scalelab.FitResult.from_json(tmp_path / "missing.json")
+
+
+def test_a_posteriors_allocation_has_the_shape_of_C(runs, res):
+    """Session-30 trial: ``Posterior.allocate(1e22)`` gave shape (1,) where ``scalelab.allocate(fit, 1e22)`` gives 0-d.
+    Every interval bound now has C's shape, and a budget's values do not depend on the others asked with it. Reference:
+    Hoffmann's closed form on each posterior draw in float64 NumPy, and NumPy's quantiles of it."""
+    from scalelab import bayes
+
+    post = bayes.laplace(runs, "chinchilla", init=res, draws=400)
+    C = np.array([1e21, 1e22, 1e24])
+    one = [post.allocate(c, ci=0.9) for c in C]
+    three = post.allocate(C, ci=0.9)
+    stats = ("mean", "median", "lo", "hi")
+    assert np.shape(one[0]["C"]) == () and np.shape(three["C"]) == (3,)
+    for k in ALLOCATION_KEYS[1:]:
+        assert all(np.shape(o[k][s]) == () for o in one for s in stats)
+        assert all(np.shape(three[k][s]) == (3,) for s in stats)
+        for s in stats:
+            # the same draws; the mean sums them in another order over [S, 3] than over [S]: rounding only
+            np.testing.assert_allclose(three[k][s], [float(o[k][s]) for o in one], rtol=1e-14)
+    grid = post.allocate(C.reshape(3, 1), ci=0.9)  # any shape, as scalelab.allocate
+    assert np.shape(grid["C"]) == (3, 1) and all(np.shape(grid["N_opt"][s]) == (3, 1) for s in stats)
+    d = post.draws()
+    n_opt = hoffmann_n_opt({k: d[k][:, None] for k in ("A", "B", "alpha", "beta")}, C)  # [S, 3]
+    lo, med, hi = np.quantile(n_opt, [0.05, 0.5, 0.95], axis=0)
+    for got, ref in ((three["N_opt"]["median"], med), (three["N_opt"]["lo"], lo), (three["N_opt"]["hi"], hi)):
+        np.testing.assert_allclose(got, ref, rtol=1e-10)  # the same closed form: rounding only
+    assert np.shape(scalelab.allocate(res, 1e22)["N_opt"]) == np.shape(one[1]["N_opt"]["median"]) == ()

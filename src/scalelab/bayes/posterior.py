@@ -19,6 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from scalelab import laws as _laws
+from scalelab.optimal.closed_form import compute_budgets
 from scalelab.optimal.frontier import allocation_draws
 from scalelab.bayes.likelihoods import noise_distribution
 from scalelab.programs import float64
@@ -207,13 +208,16 @@ class Posterior:
     def allocate(self, C, ci: float = 0.95, extra=None) -> dict:
         """Compute-optimal ``N_opt``, ``D_opt``, ``tokens_per_param``, ``loss`` at budgets ``C`` (FLOPs, C = 6ND).
 
-        Each is ``{mean, median, lo, hi}`` of arrays over ``C``. Closed form for
+        Each is ``{mean, median, lo, hi}`` of arrays of the shape of ``C`` (0-d for a scalar ``C``), and ``C`` is
+        returned as given, as `scalelab.allocate` returns a point fit's. Closed form for
         chinchilla, numeric in JAX for other laws of N and D (``extra``: other
         inputs held fixed).
         """
-        out = allocation_draws(self.law, self.theta, C, extra)
-        res = {k: _interval(v, ci) for k, v in out.items()}
-        res["C"] = np.atleast_1d(np.asarray(C, float))
+        C = compute_budgets(C)
+        # draws [S, K] over the budgets flattened, then each budget's interval back in C's shape
+        out = allocation_draws(self.law, self.theta, C.ravel(), extra)
+        res = {k: _interval(np.reshape(v, (-1, *C.shape)), ci) for k, v in out.items()}
+        res["C"] = C
         return res
 
     @float64
