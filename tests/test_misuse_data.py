@@ -1,6 +1,8 @@
 """Bad tables at the data edge: each ends in a clear error naming the column and the file lines, or a
 correct read (issue 18). The references are the values written into the files."""
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -340,3 +342,31 @@ def test_report_on_an_empty_loss_cell_blames_the_table_not_a_law(tmp_path):
     with pytest.raises(RunTableError, match="'loss' has NaN or infinite values in lines 6") as err:
         report(tmp_path / "crashed.csv", out=tmp_path / "rep")
     assert "law" not in str(err.value)
+
+
+def test_a_float16_column_is_read_with_a_note_on_its_lost_digits(tmp_path, capsys):
+    """Session-30 trial: a float16 loss column (about 3 significant digits) was fitted with no word, though its
+    rounding (~0.07% near 3 nats) is as large as the run-to-run differences a law is fitted to. Now a note says so, in
+    the table's notes (Python) and on stderr (the CLI), and the table is still read and fitted as given; float32 and
+    float64 get none. Reference: NumPy's float16 spacing at the column's median, and the rounding actually measured."""
+    from scalelab import cli
+
+    df = good()
+    loss16 = df["loss"].astype(np.float16)
+    step = float(np.spacing(np.float16(np.median(loss16.astype(float)))))
+    assert 2.0 ** -11 <= step / np.median(loss16.astype(float)) <= 2.0 ** -10  # float16: 10 bits after the point
+    err = np.abs(loss16.to_numpy(float) - df["loss"].to_numpy())
+    assert 0 < err.max() <= step  # the digits lost: half a step at each loss (< 2x the median: a step at most)
+    (note,) = [n for n in scalelab.read(df.assign(loss=loss16)).notes if "float16" in n]
+    assert "column 'loss' is float16, which keeps about 3 significant digits" in note and f"steps of {step:.2g}" in note
+    for dtype in (np.float32, np.float64):
+        assert not any("float16" in n for n in scalelab.read(df.assign(loss=df["loss"].astype(dtype))).notes)
+    with np.errstate(over="ignore"):  # a count beyond 65504 becomes inf in float16: said, and refused when used
+        d16 = df.assign(D=df["D"].astype(np.float16))
+    assert any("column 'D' is float16" in n and "no value above 65504" in n for n in scalelab.read(d16).notes)
+    path = tmp_path / "runs16.parquet"
+    df.assign(loss=loss16).to_parquet(path)  # parquet keeps float16 (CSV has no dtype)
+    assert cli.main(["fit", str(path), "--starts", "16", "--json"]) == 0  # not refused
+    out, stderr = capsys.readouterr()
+    assert f"note: {path}: column 'loss' is float16" in stderr
+    assert any("float16" in n for n in json.loads(out)["notes"])

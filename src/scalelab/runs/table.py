@@ -54,7 +54,7 @@ from scalelab.runs.columns import (NUMERIC, POSITIVE, RunTableError, canonical_n
                                    map_columns)
 from scalelab.runs.rows import (checkpoint_warning, conflicting_losses, empty_cells, implied_runs, named_rows,
                                 no_result, one_letter_amount, repeated_rows, sort_curves, split_rows)
-from scalelab.runs.values import check_numeric
+from scalelab.runs.values import check_numeric, precision_note
 
 # An old proxy sweep table: the columns (any one of a group) that only the proxy trainer writes
 # (the same rule as `scalelab.proxy.sweep.legacy_columns`; runs/ imports nothing above it).
@@ -298,6 +298,9 @@ def from_dataframe(df: pd.DataFrame, source: str = "<DataFrame>", *, columns: Ma
     for col in NUMERIC:
         if col not in df.columns or col in invalid:
             continue
+        coarse = precision_note(df[col], col, source)  # float16: fitted as given, its lost digits said
+        if coarse:
+            notes.append(coarse)
         # a curve's schedule may reach lr 0 (checked with the curve table below)
         problem, values = check_numeric(df[col], col, source, line_of,
                                          positive=col in POSITIVE and not (curve and col == "lr"))
