@@ -106,8 +106,8 @@ def fit_fields(source, law=None) -> dict:
         try:
             law = _laws.get(saved_law)
         except _laws.UnknownLawError as e:
-            raise ValueError(f"{label}: {e.args[0]}; a fit of an unregistered Law reads back with from_json(..., law=LAW)") \
-                from None
+            raise ValueError(f"{label}: {e.args[0]}; a fit of an unregistered Law reads back with "
+                             f"from_json(..., law=LAW)") from None
     else:
         law = _laws.get(law)
         if saved_law != law.name and saved_law not in law.aliases:
