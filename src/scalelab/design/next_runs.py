@@ -143,20 +143,21 @@ def _law_of(law, fit, posterior):
 
 def check_covariance(Sigma: np.ndarray, g: np.ndarray, law, fit=None) -> None:
     """A ValueError when the parameters' covariance is no covariance the target's variance can be read from (not
-    positive semi-definite, or the target's variance ``g' Sigma g`` not a positive number): the Gauss-Newton information
-    is singular, as when the runs do not determine a parameter the target depends on (every run at one N, D a
-    function of N). Every suggestion would then rank runs by a negative or infinite variance."""
+    positive definite to 1e-13 of its largest eigenvalue, or ``g' Sigma g`` not positive): the Gauss-Newton information
+    is singular, as when every run shares one N. Every suggestion would rank runs by a meaningless variance."""
     S = np.asarray(Sigma, float)
     finite = bool(np.all(np.isfinite(S)))
-    ev = np.linalg.eigvalsh(0.5 * (S + S.T)) if finite else None
+    free = np.diag(S) != 0 if finite else None  # fixed parameters: zero rows and columns
+    ev = np.linalg.eigvalsh(0.5 * (S + S.T)[np.ix_(free, free)]) if finite and free.any() else np.zeros(1)
     var = float(g @ S @ g) if finite else np.nan
-    if finite and ev.min() >= -1e-9 * max(ev.max(), 0.0) and var > 0:
+    # a singular information's inverse is round-off, its sign flipped by any factor: < 1e-13 of the top is singular
+    if finite and ev.min() > 1e-13 * max(ev.max(), 0.0) and var > 0:
         return
     said = "; ".join(fit.warnings) if fit is not None and fit.warnings else ""
-    raise ValueError(f"the {law.name} fit's Laplace covariance is singular (the target's variance is {var:.3g}): the runs "
-                     f"do not determine the parameters the target depends on, so no new run can be ranked by how much "
-                     f"it narrows it" + (f". The fit says: {said}" if said else "") + ". Add runs that vary what the "
-                     f"warnings name, or hold the undetermined parameters fixed (fixed=..., --fix NAME=VALUE)")
+    raise ValueError(f"the {law.name} fit's Laplace covariance is singular (the target's variance is {var:.3g}): the "
+                     f"runs do not determine the parameters the target depends on, so no new run can be ranked by how "
+                     f"much it narrows it" + (f". The fit says: {said}" if said else "") + ". Add runs that vary what "
+                     f"the warnings name, or hold the undetermined parameters fixed (fixed=..., --fix NAME=VALUE)")
 
 
 @float64
@@ -166,12 +167,9 @@ def laplace_state(law, theta, x, y, w, free=None, prior_cov=None, objective: str
     ``Sigma = sigma^2 (J^T J)^-1`` over the runs with ``w > 0`` (``J`` the Jacobian of the predicted log loss,
     ``sigma`` the noise scale of the fit's ``objective`` and ``delta``, `scalelab.fit.objectives.residual_scale`; for a
     Huber(1e-3) fit least absolute deviations' ``1 / (2 f(0))``, so ``Sigma`` is the fit's asymptotic covariance and a
-    new run adds ``j j^T / sigma^2``): the Laplace approximation of `scalelab.bayes` (`laplace_core`, normal noise at
-    that scale), or, with ``prior_cov`` (e.g. a posterior's covariance), ``prior_cov`` itself. Fixed parameters
-    (``free == 0``) get zero variance.
-
-    Returns:
-      ``(Sigma [P, P], sigma)`` as NumPy float64.
+    new run adds ``j j^T / sigma^2``): bayes' `laplace_core` with normal noise at that scale, or, with ``prior_cov``
+    (e.g. a posterior's covariance), ``prior_cov`` itself. Fixed parameters (``free == 0``) get zero variance.
+    Returns ``(Sigma [P, P], sigma)`` as NumPy float64.
     """
     theta = jnp.asarray(theta)
     P = theta.shape[0]
@@ -395,5 +393,5 @@ def suggest(runs, law=None, target: str | Target = "loss@C=1e24", *, budget: flo
                       method, float(np.sqrt(max(var_greedy, 0.0))), time.perf_counter() - t0, tuple(said))
 
 
-__all__ = ["Suggestion", "suggest", "candidate_pool", "flops", "laplace_state", "check_covariance", "sequential_variance",
-           "gradient_design", "separation", "MIN_SEPARATION"]
+__all__ = ["Suggestion", "suggest", "candidate_pool", "flops", "laplace_state", "check_covariance",
+           "sequential_variance", "gradient_design", "separation", "MIN_SEPARATION"]
