@@ -142,16 +142,18 @@ def _law_of(law, fit, posterior):
 
 
 def check_covariance(Sigma: np.ndarray, g: np.ndarray, law, fit=None) -> None:
-    """A ValueError when the parameters' covariance is no covariance the target's variance can be read from (not
-    positive definite to 1e-13 of its largest eigenvalue, or ``g' Sigma g`` not positive): the Gauss-Newton information
-    is singular, as when every run shares one N. Every suggestion would rank runs by a meaningless variance."""
+    """A ValueError when ``g' Sigma g`` cannot be read from the parameters' covariance: not positive semi-definite,
+    not positive, or ``g`` along a direction of variance over 1e13 times the best determined one's (a singular
+    information's inverse is round-off there, its sign set by the noise scale), as when every run shares one N; not
+    for a parameter at its bound (E -> 0) that the target does not depend on (its direction is orthogonal to g)."""
     S = np.asarray(Sigma, float)
     finite = bool(np.all(np.isfinite(S)))
-    free = np.diag(S) != 0 if finite else None  # fixed parameters: zero rows and columns
-    ev = np.linalg.eigvalsh(0.5 * (S + S.T)[np.ix_(free, free)]) if finite and free.any() else np.zeros(1)
-    var = float(g @ S @ g) if finite else np.nan
-    # a singular information's inverse is round-off, its sign flipped by any factor: < 1e-13 of the top is singular
-    if finite and ev.min() > 1e-13 * max(ev.max(), 0.0) and var > 0:
+    free = np.diag(S) != 0 if finite else np.zeros(len(S), bool)  # fixed parameters: zero rows and columns
+    ev, V = np.linalg.eigh(0.5 * (S + S.T)[np.ix_(free, free)]) if free.any() else (np.zeros(1), np.eye(1))
+    var, gf = (float(g @ S @ g) if finite else np.nan), (np.asarray(g, float)[free] if free.any() else np.zeros(1))
+    weak = ev > 1e13 * max(ev[0], 1e-300)  # numerically infinite variance: no digit of it right
+    along = np.abs(gf @ V[:, weak]) > 1e-8 * np.linalg.norm(gf) if weak.any() else np.zeros(0, bool)
+    if finite and ev[0] >= -1e-9 * max(ev[-1], 0.0) and var > 0 and not along.any():
         return
     said = "; ".join(fit.warnings) if fit is not None and fit.warnings else ""
     raise ValueError(f"the {law.name} fit's Laplace covariance is singular (the target's variance is {var:.3g}): the "
