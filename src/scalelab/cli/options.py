@@ -359,7 +359,7 @@ def params_from(args, law, saved: dict | None = None) -> dict:
         err(f"note: {flag}: the posterior's per-parameter medians are read as a point fit (they need not lie on the "
             f"law's best fit together); for credible intervals save the posterior (bayes --save P.nc) and give "
             f"--posterior P.nc")
-    from scalelab.fit.saved import natural_params
+    from scalelab.laws.given import natural_params
 
     try:
         return natural_params(params, law, flag)

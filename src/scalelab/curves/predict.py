@@ -14,6 +14,7 @@ from scalelab import laws as _laws
 from scalelab.labels import as_text
 from scalelab.laws import schedule as _schedule
 from scalelab.laws.base import is_curve_law
+from scalelab.laws.given import natural_params
 from scalelab.programs import float64, per_law
 
 ROW_CHUNK = 4096  # rows per compiled evaluation (memory: ROW_CHUNK x knots per array)
@@ -32,11 +33,7 @@ def law_and_params(fit) -> tuple:
                         f"{{'law': NAME, 'params': {{...}}}} (a saved `scalelab fit --json`); got a {got}: for a law "
                         f"and its parameters write {{'law': 'multipower', 'params': params}}")
     law = _laws.get(law)
-    params = {k: (v["median"] if isinstance(v, Mapping) else v) for k, v in params.items()}
-    missing = [p for p in law.params if p not in params]
-    if missing:
-        raise ValueError(f"parameters {missing} missing for law {law.name!r}")
-    return law, {k: float(params[k]) for k in law.params}
+    return law, natural_params(params, law, "fit")
 
 
 def curve_inputs(table, source: str = "<DataFrame>") -> pd.DataFrame:

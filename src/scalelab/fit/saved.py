@@ -1,7 +1,8 @@
 """A saved fit read back: the JSON object of `FitResult.to_json` (``scalelab fit --json``), from a file or as a dict.
 
 The one reader of that object: `FitResult.from_json` rebuilds the result from it, and the CLI's ``--from FIT.json``
-(``predict``, ``allocate``, ``schedule``) reads its law and parameters through `read_fit_json` and `natural_params`.
+(``predict``, ``allocate``, ``schedule``) reads its law and parameters through `read_fit_json` and
+`scalelab.laws.given.natural_params`.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Mapping
 import numpy as np
 
 from scalelab import laws as _laws
+from scalelab.laws.given import natural_params
 
 # The keys every `FitResult.to_json` object has written; the others (``fixed``, ``n_rows``, ``unconstrained``,
 # ``n_starts``, ...) are read when present, so that a file saved before they were written still reads.
@@ -51,23 +53,6 @@ def read_fit_json(source, label: str | None = None) -> dict:
         raise ValueError(f"{label}: no 'params' object; give a `scalelab fit --json` output (or a report's "
                          f"report.json)")
     return obj
-
-
-def natural_params(params: Mapping, law, label: str) -> dict:
-    """``law``'s natural parameters, as floats in its order, from a ``{name: value}`` object (a value may be a
-    ``bayes --json`` summary ``{"median": ..., ...}``: its median is read). Other keys are left out.
-
-    Raises:
-      ValueError: a parameter of the law missing, or one that is not a number; the message starts with ``label``.
-    """
-    params = {k: (v["median"] if isinstance(v, Mapping) else v) for k, v in params.items()}
-    missing = [p for p in law.params if p not in params]
-    if missing:
-        raise ValueError(f"{label}: parameters {missing} missing for law {law.name!r}")
-    try:
-        return {k: float(params[k]) for k in law.params}
-    except (TypeError, ValueError) as e:
-        raise ValueError(f"{label}: a parameter is not a number ({e})") from None
 
 
 def _number(v) -> float:
@@ -134,4 +119,4 @@ def fit_fields(source, law=None) -> dict:
         span=obj.get("span"))
 
 
-__all__ = ["read_fit_json", "natural_params", "fit_fields", "REQUIRED"]
+__all__ = ["read_fit_json", "fit_fields", "REQUIRED"]

@@ -1,6 +1,7 @@
 """A law and its parameters as a user gives them: a name or `Law` with a dict of natural values, or a fit result
 that holds both (`scalelab.fit.FitResult`: ``.law`` and ``.params``). One reading for every function that takes
-them (`scalelab.allocate`, `scalelab.simulate`, the closed forms), so each says a mismatch the same way.
+them (`scalelab.allocate`, `scalelab.simulate`, the closed forms), so each says a mismatch the same way; and one
+reading of saved natural values (`natural_params`: a saved fit, a posterior's summary, a curve fit given as a dict).
 """
 
 from __future__ import annotations
@@ -50,4 +51,21 @@ def law_and_params(law, params=None):
     return law, point_params(params, law)
 
 
-__all__ = ["point_params", "held_fit", "law_and_params"]
+def natural_params(params: Mapping, law, label: str) -> dict:
+    """``law``'s natural parameters, as floats in its order, from a ``{name: value}`` object (a value may be a
+    ``bayes --json`` summary ``{"median": ..., ...}``: its median is read). Other keys are left out.
+
+    Raises:
+      ValueError: a parameter of the law missing, or one that is not a number; the message starts with ``label``.
+    """
+    params = {k: (v["median"] if isinstance(v, Mapping) else v) for k, v in params.items()}
+    missing = [p for p in law.params if p not in params]
+    if missing:
+        raise ValueError(f"{label}: parameters {missing} missing for law {law.name!r}")
+    try:
+        return {k: float(params[k]) for k in law.params}
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{label}: a parameter is not a number ({e})") from None
+
+
+__all__ = ["point_params", "held_fit", "law_and_params", "natural_params"]
