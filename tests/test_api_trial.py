@@ -268,3 +268,14 @@ def test_a_posteriors_allocation_has_the_shape_of_C(runs, res):
     for got, ref in ((three["N_opt"]["median"], med), (three["N_opt"]["lo"], lo), (three["N_opt"]["hi"], hi)):
         np.testing.assert_allclose(got, ref, rtol=1e-10)  # the same closed form: rounding only
     assert np.shape(scalelab.allocate(res, 1e22)["N_opt"]) == np.shape(one[1]["N_opt"]["median"]) == ()
+    # recommend too (it gave shape (1,) for a scalar C): Kaplan's B_crit(L) = lambda_B L^-alpha_B on each draw's
+    # optimal loss, in NumPy
+    ref = scalelab.laws.get("batch_size_loss").reference["kaplan2020"]
+    rec_one = post.recommend("batch_size_loss", ref, 1e22, ci=0.9)
+    rec = post.recommend("batch_size_loss", ref, C, ci=0.9)
+    assert all(np.shape(rec_one[s]) == () for s in stats) and all(np.shape(rec[s]) == (3,) for s in stats)
+    E, A, B, a, b = (d[k][:, None] for k in ("E", "A", "B", "alpha", "beta"))
+    loss = E + A * n_opt**-a + B * (C / (6 * n_opt)) ** -b
+    np.testing.assert_allclose(rec["median"], np.median(ref["lambda_B"] * loss ** -ref["alpha_B"], axis=0),
+                               rtol=1e-9)
+    assert float(rec_one["median"]) == pytest.approx(float(rec["median"][1]), rel=1e-12)

@@ -229,10 +229,11 @@ class Posterior:
         natural parameters (a point estimate, e.g. from `scalelab.optimal.hyper.fit_hyper_laws`) or a
         `Posterior` of it (draws paired with this posterior's). Laws of the loss are evaluated at
         each draw's optimal loss at ``C``, so the interval carries the loss law's uncertainty.
-        Returns ``{mean, median, lo, hi}`` arrays over ``C``.
+        Returns ``{mean, median, lo, hi}`` arrays of the shape of ``C`` (0-d for a scalar ``C``, as `allocate`).
         """
         hl = _laws.get(hyper_law)
-        C = np.atleast_1d(np.asarray(C, float))
+        shape = compute_budgets(C).shape
+        C = compute_budgets(C).ravel()
         unknown = set(hl.inputs) - {"loss", "C"}
         if unknown:
             raise ValueError(f"hyper-parameter law {hl.name!r} needs inputs {sorted(unknown)}; only loss and C are supplied")
@@ -248,7 +249,7 @@ class Posterior:
             hp = {k: float(hyper_params[k]) for k in hl.params}
         x = {"loss": loss, "C": np.broadcast_to(C, loss.shape)}
         rec = np.asarray(hl(hp, **{k: x[k] for k in hl.inputs}))
-        return _interval(np.broadcast_to(rec, loss.shape), ci)
+        return _interval(np.reshape(np.broadcast_to(rec, loss.shape), (-1, *shape)), ci)
 
     # -- IO --------------------------------------------------------------------
     def to_json(self, ci: float = 0.95) -> dict:
