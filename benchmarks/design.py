@@ -19,7 +19,9 @@ alpha, beta + 0.03 z):
    step-2 fit plus 8 jittered starts, all lanes one vmapped program), and measure the target
    (``loss@C=1e24`` by default, 4 orders of magnitude beyond the runs):
    * width of the 90% interval, 2 x 1.645 x the Laplace (Gauss-Newton) sd at the refit,
-     sd = sqrt(g^T sigma^2 (J^T J)^-1 g) with sigma = 1.4826 MAD of the refit's residuals,
+     sd = sqrt(g^T sigma^2 (J^T J)^-1 g) with sigma the Huber fit's own noise scale
+     (`scalelab.fit.objectives.residual_scale`; ``--scale mad``: 1.4826 MAD of the residuals, before the thirtieth
+     session),
      i.e. the same approximation `suggest` optimises, evaluated after refitting on new data;
    * absolute error |T(refit) - T(truth)| in nats/token, and the coverage of the interval.
 
@@ -48,6 +50,7 @@ import scalelab  # noqa: E402
 from scalelab import design, laws  # noqa: E402
 from scalelab.fit.api import residual_fn_for  # noqa: E402
 from scalelab.fit.multistart import multistart  # noqa: E402
+from scalelab.fit.objectives import residual_scale  # noqa: E402
 
 jax.config.update("jax_enable_x64", True)  # this script's own JAX reference code runs in float64
 
@@ -74,12 +77,21 @@ def batched_fit(law, starts, X, Y, keep, max_iter):
     return np.asarray(jax.jit(jax.vmap(one))(jnp.asarray(starts), jax.tree.map(jnp.asarray, X), jnp.asarray(Y)))
 
 
-def laplace_sd(law, T, thetas, X, Y):
-    """Laplace sd of T at each refit (lanes), noise from 1.4826 MAD of the refit's residuals."""
+def as_fit(law, theta):
+    """What `suggest` reads of a fit, for a lane of the vmapped fits: its law, unconstrained optimum, objective
+    (Huber 1e-3, the fits here) and warnings (none: every starting table is a 30-run isoFLOP ladder)."""
+    return SimpleNamespace(law=law, unconstrained=law.unflatten(theta), objective_kind="huber", delta=1e-3,
+                           warnings=())
+
+
+def laplace_sd(law, T, thetas, X, Y, scale="fit"):
+    """Laplace sd of T at each refit (lanes), noise from the Huber(1e-3) fit's own scale of the refit's residuals, as
+    `suggest` takes it (``scale="mad"``: 1.4826 MAD, as `suggest` took it before the thirtieth session)."""
 
     def one(theta, x, y):
         r = law.log_predict_theta(theta, x) - y
-        sigma = 1.4826 * jnp.median(jnp.abs(r - jnp.median(r)))
+        sigma = (1.4826 * jnp.median(jnp.abs(r - jnp.median(r))) if scale == "mad"
+                 else residual_scale("huber", r, 1e-3, len(theta)))
         J = jax.jacfwd(lambda th: law.log_predict_theta(th, x))(theta)
         value, g = jax.value_and_grad(T)(theta)
         return value, jnp.sqrt(g @ jnp.linalg.solve(J.T @ J / sigma**2, g))
@@ -98,6 +110,8 @@ def main():
     ap.add_argument("--box", type=float, nargs=2, default=(2.0, 200.0), help="tokens per parameter of new runs")
     ap.add_argument("--steps", type=int, default=300, help="Adam steps of the gradient mode")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--scale", choices=("fit", "mad"), default="fit",
+                    help="noise scale of the Laplace sd: the fit's own (suggest's) or 1.4826 MAD (before)")
     args = ap.parse_args()
     law = laws.get("chinchilla")
     rng = np.random.default_rng(args.seed)
@@ -126,7 +140,7 @@ def main():
     new = {d: {"N": np.zeros((n_t, k)), "D": np.zeros((n_t, k))} for d in DESIGNS}
     t_sugg = {"greedy": 0.0, "gradient": 0.0}
     for t in range(n_t):
-        fit = SimpleNamespace(unconstrained=law.unflatten(th0[t]))
+        fit = as_fit(law, th0[t])
         for m in ("greedy", "gradient"):
             s = time.perf_counter()
             sg = design.suggest(tables[t], law, args.target, budget=budget, k=k, method=m, fit=fit,
@@ -149,7 +163,7 @@ def main():
     # design by passing exactly its runs as the candidate pool
     pred_sd = np.zeros((len(DESIGNS), n_t))
     for t in range(n_t):
-        fit = SimpleNamespace(unconstrained=law.unflatten(th0[t]))
+        fit = as_fit(law, th0[t])
         for i, d in enumerate(DESIGNS):
             pool = pd.DataFrame({"N": new[d]["N"][t], "D": new[d]["D"][t]})
             pred_sd[i, t] = design.suggest(tables[t], law, args.target, budget=budget * (1 + 1e-9), k=k, fit=fit,
@@ -175,9 +189,9 @@ def main():
     th1 = batched_fit(law, S1, X1, Y1, keep=9, max_iter=200)
     t_refit = time.perf_counter() - t0
     t0 = time.perf_counter()
-    val, sd = laplace_sd(law, T, th1, X1, Y1)
+    val, sd = laplace_sd(law, T, th1, X1, Y1, args.scale)
     t_sd = time.perf_counter() - t0
-    _, sd0 = laplace_sd(law, T, th0, X0, Y0)
+    _, sd0 = laplace_sd(law, T, th0, X0, Y0, args.scale)
 
     rows, L = [], len(DESIGNS)
     val, sd = val.reshape(L, n_t), sd.reshape(L, n_t)
