@@ -73,7 +73,8 @@ def opt(out: Path, seeds: int) -> dict:
         "fit": {"params": fit.params, "objective": fit.objective, "converged": fit.converged, "seconds": fit_s,
                 "rows": int(len(cur))},
         "predicted_final": res.predicted,
-        "optimised_lr_at": {int(s): float(res.lrs[s]) for s in (0, warm, 128, 256, 384, 448, 480, 500, STEPS)},
+        "optimised_lr_at": {int(s): float(res.lrs[s]) for s in (0, warm, 128, 256, 384, 448, 480, 500, STEPS)
+                            if s <= STEPS},  # the steps read at the default 512 that a --steps run has
         "optimise_seconds": opt_s,
         "final_loss": final.reset_index().to_dict(orient="records"),
         "per_seed": per_seed.reset_index().to_dict(orient="records"),
