@@ -117,15 +117,16 @@ def main():
 
 
 def _largest_difference(x, y) -> float | None:
-    """The largest relative difference between the numbers of two JSON answers' ``params`` (fit) or
-    ``predictions`` (forecast: loss, lo, hi); None when neither holds them."""
+    """The largest relative difference between the numbers of two JSON answers' ``params`` (fit; bayes: each
+    parameter's mean, median, lo, hi) or ``predictions`` (forecast: loss, lo, hi); None when neither holds them."""
     def numbers(o):
         if not o:
             return None
         if "predictions" in o:
             return [p[k] for p in o["predictions"] for k in ("loss", "lo", "hi")]
-        if "params" in o:
-            return list(o["params"].values())
+        if "params" in o:  # fit: a number per parameter; bayes: each parameter's summary (mean, median, lo, hi)
+            return [x for v in o["params"].values()
+                    for x in ([v[k] for k in sorted(v)] if isinstance(v, dict) else [v])]
         return None
     a, b = numbers(x), numbers(y)
     if a is None or b is None or len(a) != len(b):
