@@ -15,7 +15,7 @@ Families (data in ../shared/data/colpret_hitchhiker, plus ../shared/data/epoch_c
   datablations_<d>   Muennighoff et al. 2023 repeated-data curves (c4, oscar): N, D, U_D = tokens per epoch
 The IBM MoE table has perplexities but no loss column and is not scored.
 
-Usage: python benchmarks/extrapolation.py [--json out.json] [--markdown]
+Usage: python benchmarks/extrapolation.py [--json out.json]   (the markdown table is always printed)
 """
 
 from __future__ import annotations
