@@ -143,8 +143,6 @@ class FitResult:
         return cls(**fit_fields(source, law))
 
 
-
-
 def residual_fn_for(law):
     """``(theta, data) -> log predicted - log observed`` for ``law``."""
 
