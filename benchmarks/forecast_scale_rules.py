@@ -228,6 +228,33 @@ def origin_skew(gain: float, cap: float):
     return rule
 
 
+def spread_toward_equal(lam: float):
+    """The form term read with the stacking weights moved ``lam`` of the way toward equal weights over the laws that
+    take part (stable, not strayed, not unsettled), the point forecast unchanged (thirtieth session): stacking often
+    gives one law all the weight, and the form term, the weighted disagreement, is then 0 however far the other
+    laws' forecasts lie."""
+    from scalelab.forecast.agreement import stable
+
+    def rule(details: dict, ci: float) -> tuple:
+        c = combine(details, ci)
+        names = list(details["names"])
+        logs = np.asarray(details["log_targets"], float)
+        E = np.asarray(details["errors"], float)
+        K = len(np.unique(np.asarray(details["origin"], int)))
+        part = np.array([nm not in c["strayed"] and nm not in c["unsettled"] for nm in names])
+        part &= stable(E) if K else np.ones(len(names), bool)
+        part &= np.all(np.isfinite(logs), axis=1)
+        if not part.any():
+            return c["loss"], c["lo"], c["hi"]
+        w = (1 - lam) * np.asarray(c["weights"], float) + lam * part / part.sum()
+        lp = np.log(c["loss"])
+        form2 = np.sqrt(w @ (logs - lp) ** 2) / np.sqrt(max(K, 1))
+        scale = np.sqrt(np.maximum(c["scale"] ** 2 - c["form"] ** 2, 0.0) + np.maximum(form2, c["form"]) ** 2)
+        q = t_quantile(0.5 + ci / 2.0, c["nu"])
+        return c["loss"], np.exp(lp - q * scale), np.exp(lp + q * scale)
+    return rule
+
+
 RULES = {"today": today, "no one-ratio floor (before the twenty-second session)": no_one_ratio_floor, "form as a floor": floor_rule(False), "floor, whole spread": floor_rule(True),
          "d / span": relative_rule, "beyond the origins' reach": reach_rule, "one origin, prior worth 3": one_origin_prior,
          "today, target by target": scatter_prior(None), "prior 1 x s0 per decade": scatter_prior(1.0),
@@ -243,7 +270,9 @@ RULES = {"today": today, "no one-ratio floor (before the twenty-second session)"
          "skewed up 0.2": skewed(0.2), "skewed up 0.33": skewed(0.33), "skewed up 0.5": skewed(0.5),
          "shifted up 0.25 scale": skewed(0.0, 0.25), "shifted up 0.5 scale": skewed(0.0, 0.5),
          "skew from the origins, gain 0.5, cap 0.33": origin_skew(0.5, 0.33),
-         "skew from the origins, gain 1, cap 0.5": origin_skew(1.0, 0.5)}
+         "skew from the origins, gain 1, cap 0.5": origin_skew(1.0, 0.5),
+         "form spread, weights 0.25 toward equal": spread_toward_equal(0.25),
+         "form spread, weights 0.5 toward equal": spread_toward_equal(0.5)}
 
 
 def families(rows, rule, ci) -> str:
