@@ -620,3 +620,37 @@ def test_a_straying_farseer_fit_no_longer_carries_the_forecast():
     assert res.weights["farseer"] == 0.0
     assert any("['farseer'] forecast the targets far" in w for w in res.warnings)
     assert np.all(np.abs(res.loss - want) / want < 0.03) and np.all((res.lo < want) & (want < res.hi))
+
+
+def test_run_scatter_counts_the_parameters_a_fit_spent():
+    """Reference: least squares with p parameters leaves residuals ``(I - H) eps`` with ``E sum r^2 = (n - p)
+    sigma^2`` (closed form). `run_scatter` with ``n_params = p`` is unbiased for sigma^2 on 12-run fits of 5
+    parameters, where 1.4826 MAD (`robust_scale`) reads low; one wild run (100 sigma) moves it little."""
+    rng = np.random.default_rng(0)
+    n, p, sigma, reps = 12, 5, 0.01, 4000
+    X = rng.normal(size=(n, p))
+    resid = (np.eye(n) - X @ np.linalg.pinv(X)) @ rng.normal(0, sigma, (n, reps))  # [n, reps]
+    ours = np.array([fc.run_scatter(resid[:, j], None, p) for j in range(reps)])
+    assert np.mean(ours**2) == pytest.approx(sigma**2, rel=0.04)  # clipping at 3 scales costs ~1%
+    assert np.mean([fc.robust_scale(resid[:, j]) ** 2 for j in range(reps)]) < 0.75 * sigma**2
+    assert fc.run_scatter(resid[:, 0], np.ones(n), p) == pytest.approx(ours[0], rel=1e-12)  # unit weights: the same
+    big = rng.normal(0, sigma, 40)
+    wild = big.copy()
+    wild[0] = 100 * sigma
+    assert fc.run_scatter(wild, None, 0) < 1.5 * fc.run_scatter(big, None, 0)
+
+
+def test_a_small_ladders_scatter_is_the_runs_noise():
+    """Seven sizes at one D (a Pythia-like ladder), 0.5% noise, the largest forecast: each law's Huber fit pins about
+    as many residuals at 0 as it has parameters, and the old s0 (1.4826 MAD) read ~0.01%, so the interval held a new
+    run's noise at a fiftieth of its size. The forecast's s0 is now of the noise's size: 7 runs less 4-6 parameters
+    leave one to three residuals' worth of it, so each table's reading scatters by a factor of 2 either way."""
+    N = np.array([70.4e6, 162e6, 405e6, 1.01e9, 1.41e9, 2.78e9, 6.86e9, 11.8e9])
+    truth = {"E": 1.69, "A": 406.4, "B": 410.7, "alpha": 0.34, "beta": 0.28}
+    s0 = []
+    for seed in range(5):
+        runs = scalelab.simulate("chinchilla", truth, {"N": N[:-1], "D": np.full(7, 3e11)}, sigma=0.005, seed=seed)
+        f = scalelab.forecast(runs, {"N": N[-1:], "D": [3e11]}, progress=False)
+        assert "n_params" in f.details
+        s0.append(float(np.ravel(f.s0)[0]))
+    assert 0.0015 < np.median(s0) < 0.01, s0  # 0.3-2 sigma; 1.4826 MAD gave 1e-4 (its floor) on these tables

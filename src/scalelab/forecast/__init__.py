@@ -25,7 +25,8 @@ The one question a team brings: *what loss will the big run reach, and how sure 
    do not determine.
 4. **Interval.** The stacked held-out errors calibrate a predictive scale that grows with
    extrapolation distance, ``s(d)^2 = s0^2 + sigma^2 + tau^2 d^2``: ``s0`` is the in-sample residual
-   scale (run-to-run noise and misfit at seen sizes), ``sigma`` a discrepancy that appears as soon as
+   scale (run-to-run noise and misfit at seen sizes; `calibrate.run_scatter`, counted for the parameters the fits
+   spent), ``sigma`` a discrepancy that appears as soon as
    a size is held out, ``tau`` the error per decade beyond the table, fitted by maximum likelihood to the held-out errors with a weak prior (``tau_prior``
    decades^-1, worth ``prior_weight`` origins) so that one or two origins cannot make it zero.
    A fourth term carries the law's form where the origins are few: the weighted spread of the
@@ -65,8 +66,8 @@ from scalelab.forecast.candidate_laws import (NOT_CANDIDATES, answerable, candid
                                               screened, supported, supported_note)
 from scalelab.forecast.agreement import consistent, stable, strayed_warning, unusable
 from scalelab.forecast.calibrate import (GROUP_SPAN, calibrate_scale, combine, extrapolation_distance,
-                                         local_weights, origin_weights, position, robust_scale, size_groups,
-                                         size_weights, stack_weights, t_quantile, viable)
+                                         local_weights, origin_weights, position, robust_scale, run_scatter,
+                                         size_groups, size_weights, stack_weights, t_quantile, viable)
 from scalelab.forecast.held_out import forecast_details
 from scalelab.forecast.result import Forecast
 from scalelab.forecast.target_table import axis_warnings, check_spread, target_frame, target_inputs
@@ -255,6 +256,7 @@ def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, 
     target_x = {c: targets[c].to_numpy() for c in needed}
     details, origins = forecast_details(names, preds_runs, preds_tgt, origin_w, x_all, target_x, y,
                                         table.column(size_col))
+    details["n_params"] = np.array([len(fits[nm]["law"].params) for nm in names], float)  # what each fit spent
     d_star = details["target_distance"]
     c = combine(details, ci, reference=REFERENCE, shrink=shrink, tau_prior=tau_prior, prior_weight=prior_weight)
     weights = dict(zip(names, c["weights"]))
@@ -335,6 +337,7 @@ def _progress(futures, progress: bool | None, desc: str) -> None:
 
 __all__ = ["forecast", "Forecast", "candidates", "answerable", "readable", "supported", "supported_note", "check_spread", "combine", "size_groups", "origin_weights", "stack_weights",
            "calibrate_scale", "extrapolation_distance", "t_quantile", "viable", "stable", "local_weights", "robust_scale",
+           "run_scatter",
            "position", "consistent", "size_weights"]
 
 
