@@ -128,11 +128,25 @@ def runs_covered(rows, interval) -> str:
     return f"{np.mean(inside):.3f} ({100 * np.median(width):.1f}%)"
 
 
+def with_n_params(details: dict) -> dict:
+    """``details`` with ``n_params`` (each law's parameter count, which `combine` reads for the runs' scatter),
+    filled from the registered laws where a file saved before the thirtieth session lacks it."""
+    if "n_params" not in details:
+        import scalelab
+
+        details["n_params"] = [float(len(scalelab.laws.get(nm).params)) for nm in details["names"]]
+    return details
+
+
 def saved_forecasts(path: str | None) -> list:
-    """The rows of a forecast benchmark's ``--jsonl`` file that hold a forecast's ``details`` (none without a path)."""
+    """The rows of a forecast benchmark's ``--jsonl`` file that hold a forecast's ``details`` (none without a path),
+    each with its ``n_params`` (`with_n_params`)."""
     import json
 
-    return [json.loads(line) for line in open(path) if '"details"' in line] if path else []
+    rows = [json.loads(line) for line in open(path) if '"details"' in line] if path else []
+    for r in rows:
+        with_n_params(r["details"])
+    return rows
 
 
 def public_groups(rows: list) -> tuple[list, list]:

@@ -38,7 +38,7 @@ import pandas as pd
 from scipy import optimize
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import combine_options, device_name, rescore_options, epoch_objective_and_grad  # noqa: E402
+from _common import combine_options, device_name, rescore_options, with_n_params, epoch_objective_and_grad  # noqa: E402
 
 import scalelab  # noqa: E402
 from scalelab.data import data_dir  # noqa: E402
@@ -172,7 +172,7 @@ def rescore(paths, ci: float, options: dict | None = None) -> int:
             continue
         if r["family"] in ref and "draw" not in r:
             r.update({k: ref[r["family"]][k] for k in ("are_ref", "seconds_ref")})
-        c = combine(r["details"], ci, **(options or {}))
+        c = combine(with_n_params(r["details"]), ci, **(options or {}))
         y = np.asarray(r["y"])
         r.setdefault("n_train", len(r["details"]["residuals"][0]))
         r.setdefault("n_test", len(y))

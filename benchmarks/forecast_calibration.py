@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import combine_options, device_name, rescore_options  # noqa: E402
+from _common import combine_options, device_name, rescore_options, with_n_params  # noqa: E402
 
 import scalelab  # noqa: E402
 from scalelab.forecast import forecast  # noqa: E402
@@ -116,7 +116,7 @@ def rescore(path: str, ci: float, options: dict | None = None) -> int:
     rows = [json.loads(line) for line in open(path)]
     inside, widths, ares, errors, parts = [], [], [], [], []
     for r in rows:
-        c = combine(r["details"], ci, **(options or {}))
+        c = combine(with_n_params(r["details"]), ci, **(options or {}))
         new = np.asarray(r["new"])
         inside.extend(((c["lo"] <= new) & (new <= c["hi"])).tolist())
         widths.extend(((c["hi"] - c["lo"]) / c["loss"]).tolist())

@@ -255,6 +255,12 @@ def spread_toward_equal(lam: float):
     return rule
 
 
+def mad_scatter(details: dict, ci: float) -> tuple:
+    """The interval with ``s0`` as 1.4826 MAD of the stacked residuals, as before the thirtieth session (`combine`
+    reads the MAD when ``details`` carry no ``n_params``)."""
+    return today({k: v for k, v in details.items() if k != "n_params"}, ci)
+
+
 RULES = {"today": today, "no one-ratio floor (before the twenty-second session)": no_one_ratio_floor, "form as a floor": floor_rule(False), "floor, whole spread": floor_rule(True),
          "d / span": relative_rule, "beyond the origins' reach": reach_rule, "one origin, prior worth 3": one_origin_prior,
          "today, target by target": scatter_prior(None), "prior 1 x s0 per decade": scatter_prior(1.0),
@@ -272,7 +278,8 @@ RULES = {"today": today, "no one-ratio floor (before the twenty-second session)"
          "skew from the origins, gain 0.5, cap 0.33": origin_skew(0.5, 0.33),
          "skew from the origins, gain 1, cap 0.5": origin_skew(1.0, 0.5),
          "form spread, weights 0.25 toward equal": spread_toward_equal(0.25),
-         "form spread, weights 0.5 toward equal": spread_toward_equal(0.5)}
+         "form spread, weights 0.5 toward equal": spread_toward_equal(0.5),
+         "scatter as 1.4826 MAD (before the thirtieth session)": mad_scatter}
 
 
 def families(rows, rule, ci) -> str:
