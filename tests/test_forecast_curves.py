@@ -179,3 +179,20 @@ def test_branches_of_one_run_are_found_and_warned_about():
 
 def test_independent_training_runs_give_no_branch_warning(simulated):
     assert not any("branches of one run" in w for w in simulated[3]["diagnostics"]["warnings"])
+
+
+def test_a_curve_forecasts_scatter_is_read_as_the_final_loss_forecasts():
+    """One reading of the runs' scatter for both kinds of forecast (thirtieth session): the curve forecast keeps
+    each law's parameter count in its details, and its s0 is `run_scatter` of the stacked residuals counted for
+    them (not 1.4826 MAD); on curves logged with 0.02% noise per row it reads that noise."""
+    from scalelab.forecast.calibrate import combine, run_scatter
+
+    train, at, _ = tables()
+    f = scalelab.forecast(train, at.drop(columns="loss"), laws="multipower", ci=0.9, progress=False)
+    d = f.details
+    assert list(d["n_params"]) == [len(scalelab.laws.get("multipower").params)]
+    w = combine(d, 0.9, reference=None)["weights"]
+    r = w @ np.asarray(d["residuals"], float)
+    assert float(np.ravel(f.s0)[0]) == pytest.approx(max(run_scatter(r, None, float(w @ d["n_params"])), 1e-4),
+                                                     rel=1e-9)
+    assert 1e-4 <= float(np.ravel(f.s0)[0]) < 4e-4  # the rows' noise, 2e-4 (the floor is 1e-4)

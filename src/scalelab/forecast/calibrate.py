@@ -253,8 +253,8 @@ def combine(details: dict, ci: float = 0.9, *, reference: str | None = "chinchil
         positions (`position`, decades of tokens per parameter): ``run_position`` [n], ``position`` [m]
         of the held-out runs, ``target_position`` [T]; ``origin_log_targets`` [L, K, T] each origin's fit's log
         forecast at the targets (`settled`); ``n_params`` [L], the parameters each law's fit spent: with it ``s0`` is
-        `run_scatter`, counted for the stacked laws' parameters (``weights @ n_params``), without it (curve forecasts,
-        details saved before the thirtieth session) `robust_scale`.
+        `run_scatter`, counted for the stacked laws' parameters (``weights @ n_params``), without it (details saved
+        before the thirtieth session) `robust_scale`.
       ci: central probability of the interval.
       reference: the law that answers alone when no origin was held out (equal weights if absent).
       bandwidth: with positions, each target's ``s0``, ``sigma`` and ``tau`` are calibrated on the runs and

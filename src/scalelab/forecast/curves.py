@@ -16,8 +16,8 @@ in-sample fit alone.
 2. **Weights and interval**: the final-loss forecast's pure step `calibrate.combine` on those
    errors: stacking weights (each origin counting equally; a law that extrapolated wildly takes
    none), and a Student-t interval on log loss with ``s(d)^2 = s0^2 + sigma^2 + tau^2 d^2 + f^2``:
-   ``s0`` the stacked in-sample residual scale (the noise of one logged loss), ``sigma`` the error
-   of an unseen schedule at seen steps, ``tau`` the error per decade of steps beyond the training
+   ``s0`` the stacked in-sample residual scale (the noise of one logged loss; `calibrate.run_scatter`), ``sigma``
+   the error of an unseen schedule at seen steps, ``tau`` the error per decade of steps beyond the training
    curves (both fitted to the honest stacked errors, with the weak prior of the final-loss
    forecast), ``f`` the laws' disagreement at the target over the square root of the number of
    origins. With fewer than 3 training runs no schedule can be left out: a warning says so and
@@ -254,7 +254,7 @@ def forecast_curves(runs, at, laws="auto", ci: float = 0.9, *, truncate=(0.5,), 
         log_t = np.stack([np.log(np.where(pred_tgt[nm] > 0, pred_tgt[nm], np.nan))[where] for nm in names])
     details = {"names": names, "errors": E, "distance": dist, "origin": orig, "log_targets": log_t,
                "residuals": np.stack([np.log(pred_rows[nm][0][valid]) for nm in names]) - logy[valid],
-               "target_distance": d_star}
+               "target_distance": d_star, "n_params": np.array([len(fits[nm]["law"].params) for nm in names], float)}
     # the final-loss forecast's pure step from held-out errors to weights and interval (equal weights
     # when nothing could be held out)
     c = combine(details, ci, reference=None, shrink=shrink, tau_prior=tau_prior, prior_weight=prior_weight)
