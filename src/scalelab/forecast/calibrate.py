@@ -223,8 +223,8 @@ def run_scatter(r: np.ndarray, weights: np.ndarray | None = None, n_params: floa
     residuals ``r``, each clipped at ``clip`` times the scale found so far (a few wild runs move it little), times
     ``n / (n - n_params)``, over ``rounds`` passes from the plain root mean square. Unbiased for normal noise about
     a law that holds (simulated tables of 18-24 runs at 0.5% noise: 0.49%), where `robust_scale` is not: a
-    Huber(1e-3) fit pins about ``n_params`` residuals at 0, so 1.4826 MAD read 0.32-0.38% there and collapsed to
-    ~0.01% on ladders of 7-12 runs (benchmarks/RESULTS.md, thirtieth session)."""
+    Huber(1e-3) fit pins about ``n_params`` residuals at 0, so 1.4826 MAD read 0.32-0.38% there and fell to the
+    interval's 1e-4 floor on a 7-run ladder (benchmarks/RESULTS.md, thirtieth session)."""
     r = np.asarray(r, float)
     w = np.ones_like(r) if weights is None else np.asarray(weights, float)
     if not len(r) or not np.sum(w) > 0:
