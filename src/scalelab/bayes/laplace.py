@@ -38,6 +38,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from scalelab.bayes.likelihoods import fisher_information, noise_distribution
+from scalelab.fit.objectives import silverman_width
 
 # NumPy, not jnp: a module-level jnp array is a compiled program run at import
 _S_GRID = np.exp(np.linspace(np.log(1e-4), np.log(1.0), 241))
@@ -89,8 +90,7 @@ def laplace_core(law, theta_hat, x, y, w, onehot, likelihood: str, prior_prec, d
         # flatter than Laplace near 0 (they are on the Epoch data). Estimate f(0) with a box kernel of
         # Silverman's width.
         sw = jnp.sum(w)
-        sd = jnp.sqrt(jnp.sum(w * r**2) / sw)
-        h = 1.06 * sd * sw ** (-0.2)
+        h = silverman_width(r, w)
         if local_density:  # each run's own curvature: Powell's local density, Gaussian kernel
             k = jnp.exp(-0.5 * (r / h) ** 2) / (jnp.sqrt(2 * jnp.pi) * h)
             d = w * 2.0 * k / s

@@ -232,8 +232,8 @@ class Posterior:
         Returns ``{mean, median, lo, hi}`` arrays of the shape of ``C`` (0-d for a scalar ``C``, as `allocate`).
         """
         hl = _laws.get(hyper_law)
-        shape = compute_budgets(C).shape
-        C = compute_budgets(C).ravel()
+        C = compute_budgets(C)
+        shape, C = C.shape, C.ravel()
         unknown = set(hl.inputs) - {"loss", "C"}
         if unknown:
             raise ValueError(f"hyper-parameter law {hl.name!r} needs inputs {sorted(unknown)}; only loss and C are supplied")

@@ -56,12 +56,21 @@ def total(kind: str, r, w, delta):
     return jnp.sum(w * rho(kind, r, delta))
 
 
+def silverman_width(r, w=None):
+    """Silverman's kernel width ``1.06 sd n^-1/5`` for the density of residuals ``r`` (weights ``w``, default 1: sd
+    their weighted root mean square about 0, n their total weight): the one width of every estimate of the
+    residuals' density at 0 (`residual_scale`'s smoothed psi', bayes' Laplace curvature)."""
+    w = jnp.ones_like(r) if w is None else w
+    sw = jnp.sum(w)
+    return 1.06 * jnp.sqrt(jnp.sum(w * r**2) / sw) * sw ** -0.2
+
+
 def residual_scale(kind: str, r, delta, n_params: int):
     """The noise scale ``s`` of the fit's own covariance ``s^2 (J^T J)^-1`` (log-loss units, as ``r``).
 
     An M-estimator's asymptotic covariance is ``E[psi^2] / E[psi']^2 (J^T J)^-1`` (Huber & Ronchetti 2009, sec. 7.6).
     Here ``E[psi^2]`` is ``sum psi(r)^2 / (n - n_params)`` and ``E[psi']`` the mean of ``psi'`` smoothed by a Gaussian
-    kernel of Silverman's width ``h = 1.06 rms(r) n^-1/5``, ``Phi((delta - r)/h) - Phi((-delta - r)/h)``. With
+    kernel of Silverman's width (`silverman_width`), ``Phi((delta - r)/h) - Phi((-delta - r)/h)``. With
     ``"mse"`` that is ``s^2 = RSS / (n - n_params)``; with ``"huber"`` and residuals much wider than ``delta`` (Epoch's
     delta = 1e-3 against residuals of ~5e-3) it is least absolute deviations' ``1 / (2 f(0))``, ``f`` the residuals'
     density, which a normal fit's ``1.4826 x MAD`` is not: the fit pins about ``n_params`` residuals at 0, so on 16
@@ -76,7 +85,7 @@ def residual_scale(kind: str, r, delta, n_params: int):
         return jnp.asarray(jnp.nan)
     if kind == "mse":
         return jnp.sqrt(jnp.sum(r * r) / (n - n_params))
-    h = 1.06 * jnp.sqrt(jnp.mean(r * r)) * n ** -0.2
+    h = silverman_width(r)
     slope = jnp.mean(ndtr((delta - r) / h) - ndtr((-delta - r) / h))
     p = psi(kind, r, delta)
     return jnp.sqrt(jnp.sum(p * p) / (n - n_params)) / slope
