@@ -1,4 +1,4 @@
-"""The pure pieces of `scalelab.forecast`: rolling origins, stacking weights, the calibrated scale.
+"""The pure pieces of `scalelab.forecast`: rolling origins, the laws weighed (`weights`), the calibrated scale.
 
 Arrays in, arrays out (NumPy); distances in decades (log10), errors in log loss.
 """
@@ -9,6 +9,7 @@ import numpy as np
 
 from scalelab.forecast.agreement import STRAY_FACTOR, consistent, settled, stable
 from scalelab.forecast.student_t import t_quantile
+from scalelab.forecast.weights import MAX_STACKED, honest_errors, stack_weights
 from scalelab.runs.sizes import GROUP_SPAN, size_groups  # noqa: F401 (the forecast's groups, re-exported)
 
 
@@ -75,68 +76,6 @@ def extrapolation_distance(train: dict[str, np.ndarray], x: dict[str, np.ndarray
         d = np.maximum(d, outside(np.asarray(x["D"], float) / np.asarray(x["N"], float),
                                   np.asarray(train["D"], float) / np.asarray(train["N"], float)))
     return d
-
-
-# The most laws stacked exactly (every support solved): 2^12 - 1 = 4,095 small solves
-MAX_STACKED = 12
-
-
-def stack_weights(errors: np.ndarray, origin: np.ndarray, shrink: float = 0.0, ridge: float = 0.2) -> np.ndarray:
-    """Simplex weights minimising the mean squared stacked error, each origin counting equally.
-
-    The quadratic programme ``min w'Qw`` over ``w >= 0, sum w = 1`` is solved exactly: on every support
-    (subset of laws) the equality-constrained optimum is one linear solve, all supports at once as a
-    batched solve; the best feasible one is the optimum (at most `MAX_STACKED` = 12 laws: 4,095 small solves; of more
-    laws, the 12 with the least mean squared held-out error compete and the others take no weight).
-    A law whose errors are wild (a 9-parameter law off by 200%) gets weight 0 without slowing the others.
-
-    Args:
-      errors: ``[L, m]`` held-out log-loss errors of L laws on m held-out runs.
-      origin: ``[m]`` origin index of each held-out run.
-      shrink: the result is ``(1 - shrink) w + shrink / L`` (guards against a weight fitted to a few runs).
-      ridge: ``ridge * median(diag Q)`` is added to the diagonal, so that with fewer held-out runs than laws
-        (Q singular) the weights are the most even among the optima instead of arbitrary.
-    """
-    L = errors.shape[0]
-    if L == 1:
-        return np.ones(1)
-    ks = np.unique(origin)
-    omega = np.zeros(errors.shape[1])
-    for k in ks:  # per-run weights so that each origin counts equally
-        omega[origin == k] = 1.0 / (len(ks) * np.sum(origin == k))
-    if L > MAX_STACKED:  # every support of L laws is 2^L - 1 solves: the laws with the least held-out error compete
-        keep = np.sort(np.argsort(((errors ** 2) * omega).sum(axis=1), kind="stable")[:MAX_STACKED])
-        w = np.zeros(L)
-        w[keep] = stack_weights(errors[keep], origin, 0.0, ridge)
-        return (1.0 - shrink) * w + shrink / L
-    Q = (errors * omega) @ errors.T  # [L, L]: w' Q w is the weighted mean squared stacked error
-    Q = Q / (np.median(np.diag(Q)) + 1e-300)
-    Q = Q + (ridge + 1e-12) * np.eye(L)  # (a floor keeps collinear laws solvable)
-    masks = ((np.arange(1, 2 ** L)[:, None] >> np.arange(L)[None, :]) & 1).astype(float)  # [2^L - 1, L]
-    Qm = Q[None] * masks[:, :, None] * masks[:, None, :] + np.eye(L)[None] * (1.0 - masks)[:, :, None]
-    v = np.linalg.solve(Qm, masks[:, :, None])[..., 0] * masks  # Q_S^-1 1 on the support, 0 elsewhere
-    w = v / np.sum(v, axis=1, keepdims=True)
-    feasible = np.all(w >= -1e-12, axis=1) & np.isfinite(w).all(axis=1)
-    obj = np.where(feasible, np.einsum("si,ij,sj->s", w, Q, w), np.inf)
-    w = np.clip(w[np.argmin(obj)], 0.0, None)
-    w /= w.sum()
-    return (1.0 - shrink) * w + shrink / L
-
-
-def honest_errors(errors: np.ndarray, origin: np.ndarray, shrink: float = 0.0, weigh=stack_weights) -> np.ndarray:
-    """Stacked held-out errors in which no origin's errors chose its own weights.
-
-    The errors of origin k are combined with the weights stacked on the *other* origins, so the scale
-    calibrated on them includes the error of choosing the laws. With a single origin there is no
-    other: its own stacked weights are used (optimistic; the caller widens the interval's tails).
-    ``weigh(errors, origin, shrink)`` -> weights replaces `stack_weights` (a study of another weighting rule).
-    """
-    out = np.empty(errors.shape[1])
-    for k in np.unique(origin):  # a handful of origins; each is a small quadratic programme
-        mine = origin == k
-        w = weigh(errors[:, ~mine], origin[~mine], shrink) if (~mine).any() else weigh(errors, origin, shrink)
-        out[mine] = w @ errors[:, mine]
-    return out
 
 
 def scale_likelihood(e: np.ndarray, d: np.ndarray, origin: np.ndarray, s0: float, tau_prior: float = 0.01,
