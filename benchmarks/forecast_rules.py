@@ -1,8 +1,9 @@
 """Other ways to turn the rolling origins into a point forecast, rescored on saved fits (no refitting).
 
-`scalelab.forecast` stacks the candidate laws on their held-out errors, every origin counting equally.
-For each saved forecast (the ``--jsonl`` files of `benchmarks/forecast.py`, `forecast_small.py` and
-`forecast_calibration.py`) this prints the mean absolute relative error at the targets of
+`scalelab.forecast` weighs the candidate laws on their held-out errors, every origin counting equally: by stacking
+or by pseudo-BMA, whichever rule's honest errors are smaller (since the thirty-first session; stacking alone before).
+The rules below that change the stacking start from stacking alone (``stack p=0``). For each saved forecast (the
+``--jsonl`` files of `benchmarks/forecast.py`, `forecast_small.py` and `forecast_calibration.py`) this prints the mean absolute relative error at the targets of
 
 * stacking with origin k (1 = the largest size held out) weighted ``k^-p`` for several p, and with the
   first origin alone (``p = inf``): does the origin nearest the full table deserve more say?
@@ -18,6 +19,11 @@ For each saved forecast (the ``--jsonl`` files of `benchmarks/forecast.py`, `for
   term, the law's held-out log errors read as ``Normal(0, s_l^2)`` with ``s_l^2`` its mean squared error over
   the origins; pseudo-BMA+ averages the weights over Bayesian-bootstrap draws of the origins (Dirichlet(1)).
   Its interval is `combine`'s with these weights (``weigh=``: the honest errors use them too);
+* ``chosen``, today's rule (thirty-first session): stacking or pseudo-BMA, whichever's honest held-out errors are
+  smaller, the weighting itself chosen by extrapolation (`scalelab.forecast.weights.chosen_rule`). Each rule's weights
+  are fitted on all origins but one and scored on the one left out, each origin counting equally; with one origin
+  stacking answers. Where the truth is close to one candidate pseudo-BMA, a soft choice of the best law, should win;
+  where every law misses in its own way, stacking; the origins are asked which case a table is;
 * the laws blind to an input that other candidates read left out (on a MoE table with ``E``, Kaplan's and
   Gadre's laws, which read N and D only; on a repeated-data table with ``U_D``, all but Muennighoff's): a law
   that ignores the experts cannot tell the targets' expert counts apart;
@@ -33,39 +39,20 @@ its errors by ``sqrt(f_k)``, so `stack_weights` is called as `combine` calls it,
 from __future__ import annotations
 
 import argparse
-import json
 import sys
+from pathlib import Path
 
 import numpy as np
 
-from scalelab import laws as _laws
-from scalelab.forecast.agreement import stable
-from scalelab.forecast.calibrate import combine, honest_errors, stack_weights
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import saved_forecasts  # noqa: E402
+
+from scalelab import laws as _laws  # noqa: E402
+from scalelab.forecast.agreement import stable  # noqa: E402
+from scalelab.forecast.calibrate import combine  # noqa: E402
+from scalelab.forecast.weights import honest_errors, pseudo_bma, stack_weights  # noqa: E402
 
 POWERS = (0.0, 0.5, 1.0, 2.0, np.inf)
-
-
-def pseudo_bma(errors: np.ndarray, origin: np.ndarray, shrink: float = 0.0, draws: int = 0,
-               seed: int = 0) -> np.ndarray:
-    """Pseudo-BMA weights ``[L]`` from held-out log errors ``[L, m]`` of rolling origins ``origin [m]``: each
-    origin's mean log predictive density under ``Normal(0, s_l^2)`` (``s_l^2`` the law's mean over the origins
-    of their mean squared error) is one pointwise term of ``elpd_l``; ``draws`` > 0: pseudo-BMA+, the weights
-    averaged over Bayesian-bootstrap draws of the origins (the pointwise terms weighted by ``K`` x Dirichlet(1)).
-    ``shrink`` as `stack_weights`'s: ``(1 - shrink) w + shrink / L``. Without draws this is the closed form
-    ``w_l ~ s_l^-K`` (K origins): inverse mean squared error to the power K / 2."""
-    L = errors.shape[0]
-    if L == 1:
-        return np.ones(1)
-    ks = np.unique(origin)
-    mse = np.stack([np.mean(errors[:, origin == k] ** 2, axis=1) for k in ks], axis=1)  # [L, K]
-    s2 = mse.mean(axis=1, keepdims=True)
-    lpd = -0.5 * (np.log(2.0 * np.pi * s2) + mse / s2)  # [L, K]: each origin's mean log density per run
-    a = (np.random.default_rng(seed).dirichlet(np.ones(len(ks)), size=draws) * len(ks) if draws
-         else np.ones((1, len(ks))))
-    elpd = a @ lpd.T  # [draws, L]
-    w = np.exp(elpd - elpd.max(axis=1, keepdims=True))
-    w = (w / w.sum(axis=1, keepdims=True)).mean(axis=0)
-    return (1.0 - shrink) * w + shrink / L
 
 
 def pseudo_bma_plus(errors, origin, shrink=0.0):
@@ -83,7 +70,7 @@ def rules(row: dict) -> dict[str, float] | None:
     truth = np.asarray(row["y"] if "y" in row else row["new"], float)
     are = lambda log_pred: float(np.mean(np.abs(np.exp(log_pred) - truth) / truth))  # noqa: E731
     out = {}
-    c = combine(d, 0.9)
+    c = combine(d, 0.9, weigh=stack_weights)  # stacking alone (today's rule is the column "chosen")
     ok = stable(E) & ~np.isin(d["names"], c["strayed"] + c["unsettled"])  # the laws forecast stacks
     for p in POWERS:
         f = (origin == origin.min()).astype(float) if np.isinf(p) else (origin - origin.min() + 1.0) ** -p
@@ -91,7 +78,7 @@ def rules(row: dict) -> dict[str, float] | None:
         w = np.zeros(len(E))
         w[ok] = stack_weights(E[ok][:, keep] * np.sqrt(f[keep]), origin[keep])
         out[f"stack p={p:g}"] = are(w @ logs)
-    assert abs(out["stack p=0"] - are(np.log(c["loss"]))) < 1e-9  # p = 0 is forecast's own rule
+    assert abs(out["stack p=0"] - are(np.log(c["loss"]))) < 1e-9  # p = 0 is stacking as forecast stacks
     used = c["weights"] > 0
     e, dist = honest_errors(E[used], origin), np.asarray(d["distance"], float)
     omega = 1.0 / np.bincount(origin)[origin]  # each origin counts equally
@@ -108,7 +95,7 @@ def rules(row: dict) -> dict[str, float] | None:
     ks = np.unique(origin)
     score = sum(np.mean(E[:, origin == k] ** 2, axis=1) for k in ks) / len(ks)
     out["pick"] = are(logs[int(np.argmin(score))])
-    for key, weigh in (("pseudo-BMA", pseudo_bma), ("pseudo-BMA+", pseudo_bma_plus)):
+    for key, weigh in (("pseudo-BMA", pseudo_bma), ("pseudo-BMA+", pseudo_bma_plus), ("chosen", None)):
         b = combine(d, 0.9, weigh=weigh)
         inside = (b["lo"] <= truth) & (truth <= b["hi"])
         out[key] = are(np.log(b["loss"]))
@@ -119,8 +106,9 @@ def rules(row: dict) -> dict[str, float] | None:
     informed = np.array([bool(r) for r in reads])
     if informed.any() and not informed.all():  # some laws read an input (E, U_D) that the others ignore
         keep = {"names": list(np.asarray(d["names"])[informed])}
-        keep.update({k: np.asarray(d[k], float)[informed] for k in ("errors", "log_targets", "residuals")})
-        b = combine({**d, **keep}, 0.9)
+        keep.update({k: np.asarray(d[k], float)[informed] for k in ("errors", "log_targets", "residuals", "n_params",
+                                                                      "origin_log_targets") if k in d})
+        b = combine({**d, **keep}, 0.9, weigh=stack_weights)
         inside = (b["lo"] <= truth) & (truth <= b["hi"])
         out["informed"] = {"today": out["stack p=0"], "are": are(np.log(b["loss"])), "covers all": float(inside.all()),
                            "width": float(np.median((b["hi"] - b["lo"]) / b["loss"])), "today covers all":
@@ -132,16 +120,19 @@ def rules(row: dict) -> dict[str, float] | None:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("files", nargs="+", help="--jsonl files of the forecast benchmarks")
-    ap.add_argument("--per-table", action="store_true", help="also print each family's ARE today, with the trend removed and with pseudo-BMA weights")
+    ap.add_argument("--per-table", action="store_true", help="also print each family's ARE with stacking, with the "
+                    "trend removed, with pseudo-BMA weights and with today's rule (chosen by honest error)")
     args = ap.parse_args(argv)
-    names = [f"stack p={p:g}" for p in POWERS] + ["trend", "trend if origins agree", "pick", "pseudo-BMA", "pseudo-BMA+", "hindsight"]
-    print("mean ARE (%) at the targets; p = 0 is `forecast`'s rule (every origin equal), inf the first origin alone")
+    names = [f"stack p={p:g}" for p in POWERS] + ["trend", "trend if origins agree", "pick", "pseudo-BMA", "pseudo-BMA+",
+                                                   "chosen", "hindsight"]
+    print("mean ARE (%) at the targets; p = 0 is stacking as `forecast` stacks (every origin equal), inf the first origin "
+          "alone; chosen is `forecast`'s rule")
     cover, weighed, blind = {}, {}, []
     print("| file | tables | " + " | ".join(names) + " |")
     print("|---|---|" + "---|" * len(names))
     for path in args.files:
         # every rule scored once per saved forecast (each refits nothing, but pseudo-BMA+ draws 1,000 weights)
-        scored = [(r, rules(r)) for r in (json.loads(line) for line in open(path)) if "details" in r]
+        scored = [(r, rules(r)) for r in saved_forecasts(path)]
         scored = [(r, g) for r, g in scored if g is not None]
         # the public families (forecast.py's rows carry "family"): also the final-loss ones apart from Porian's
         # Kaplan-decay / constant-LR configurations (losses read early in a run), as forecast.py --rescore splits
@@ -152,30 +143,31 @@ def main(argv=None) -> int:
             for r, g in scored:
                 print(f"|   {r['family']} | 1 | {100 * g['stack p=0']:.2f} -> trend {100 * g['trend']:.2f}, "
                       f"pseudo-BMA {100 * g['pseudo-BMA']:.2f} (covers all: {g['covers all']:.0f} -> "
-                      f"{g['pseudo-BMA covers all']:.0f}) |")
+                      f"{g['pseudo-BMA covers all']:.0f}), chosen {100 * g['chosen']:.2f} (covers all: "
+                      f"{g['chosen covers all']:.0f}) |")
         blind += [(r.get("family", path), g["informed"]) for r, g in scored if "informed" in g]
         for label, part in parts:
             got = [g for _, g in part]
             print(f"| {label} | {len(got)} | " + " | ".join(f"{100 * np.mean([g[n] for g in got]):.2f}" for n in names) + " |")
             cover[label] = [np.mean([g[n] for g in got]) for n in ("covers all", "trend covers all", "covered",
                                                                     "trend covered")]
-            weighed[label] = [f([g[f"{rule}{n}"] for g in got]) for rule in ("", "pseudo-BMA ", "pseudo-BMA+ ")
+            weighed[label] = [f([g[f"{rule}{n}"] for g in got]) for rule in ("", "pseudo-BMA ", "pseudo-BMA+ ", "chosen ")
                               for n, f in (("covers all", np.mean), ("covered", np.mean), ("width", np.median))]
-    print("\n90% intervals (`forecast`'s) and the same intervals moved with the trend-removed centre:")
-    print("| file | tables with every target inside: today | with the trend removed | targets inside: today | "
+    print("\n90% intervals (stacking's) and the same intervals moved with the trend-removed centre:")
+    print("| file | tables with every target inside: stacking | with the trend removed | targets inside: stacking | "
           "with the trend removed |")
     print("|---|---|---|---|---|")
     for label, v in cover.items():
         print(f"| {label} | " + " | ".join(f"{x:.3f}" for x in v) + " |")
     print("\nLaws blind to an input other candidates read, left out (tables where some law reads E or U_D): ARE, every "
-          "target inside, median width, today -> without them")
+          "target inside, median width, stacking all -> stacking without them")
     for family, i in blind:
         print(f"|   {family} | {100 * i['today']:.2f}% -> {100 * i['are']:.2f}% | {i['today covers all']:.0f} -> "
               f"{i['covers all']:.0f} | {100 * i['today width']:.1f}% -> {100 * i['width']:.1f}% |")
-    print("\n90% intervals with stacking's weights (today) and pseudo-BMA's: share of tables with every target inside, "
-          "share of targets inside, median relative width")
-    print("| file | stacking | | | pseudo-BMA | | | pseudo-BMA+ | | |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("\n90% intervals with stacking's weights, pseudo-BMA's, and the rule chosen by honest error (today): share of "
+          "tables with every target inside, share of targets inside, median relative width")
+    print("| file | stacking | | | pseudo-BMA | | | pseudo-BMA+ | | | chosen | | |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for label, v in weighed.items():
         print(f"| {label} | " + " | ".join(f"{100 * x:.2f}%" if i % 3 == 2 else f"{x:.3f}" for i, x in enumerate(v)) + " |")
     return 0

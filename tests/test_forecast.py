@@ -136,9 +136,9 @@ def test_an_unstable_law_takes_no_weight_and_does_not_widen_the_interval():
 
 
 def test_combine_takes_another_weighting_rule_for_weights_and_honest_errors():
-    """``weigh=`` replaces stacking everywhere: a rule that always picks law 'b' gives exactly the forecast and interval
-    of a table whose only candidate is 'b' (its errors alone calibrate the scale, no spread between laws); the default
-    is stacking itself."""
+    """``weigh=`` replaces the weighting everywhere: a rule that always picks law 'b' gives exactly the forecast and
+    interval of a table whose only candidate is 'b' (its errors alone calibrate the scale, no spread between laws); the
+    default's weights are those of the rule `chosen_rule` picks."""
     rng = np.random.default_rng(6)
     origin = np.repeat([0, 1, 2], 4)
     details = {"names": ["a", "b", "c"], "errors": rng.normal(0, 0.01, (3, 12)), "distance": np.full(12, 0.2),
@@ -151,9 +151,11 @@ def test_combine_takes_another_weighting_rule_for_weights_and_honest_errors():
     np.testing.assert_array_equal(got["weights"], [0.0, 1.0, 0.0])
     for k in ("loss", "lo", "hi", "scale"):
         np.testing.assert_allclose(got[k], alone[k], rtol=1e-12)
-    default, stacked = fc.combine(details), fc.combine(details, weigh=fc.stack_weights)
-    for k in ("weights", "loss", "lo", "hi"):
-        np.testing.assert_allclose(default[k], stacked[k], rtol=1e-12)
+    default, rule = fc.combine(details), fc.chosen_rule(details["errors"], origin)
+    chosen = fc.combine(details, weigh=fc.stack_weights if rule == "stacking" else fc.pseudo_bma)
+    assert default["rule"] == rule and chosen["rule"] == rule
+    for k in ("weights", "loss"):
+        np.testing.assert_allclose(default[k], chosen[k], rtol=1e-12)
 
 
 def test_consistent_flags_a_forecast_far_beyond_any_held_out_error():
@@ -507,13 +509,18 @@ def test_small_table_drops_laws_it_cannot_support():
 
 
 def test_the_scale_carries_the_form_term(small_forecast):
-    """s^2 = s0^2 + sigma^2 + tau^2 d^2 + f^2 / K, f the weighted spread of the laws' forecasts."""
+    """s^2 = s0^2 + sigma^2 + tau^2 d^2 + f^2 / K, f the weighted spread of the laws' forecasts (when pseudo-BMA
+    answered, the larger of its weights' spread and the stacking weights', both about its point)."""
     runs, at, res = small_forecast
     K = len(res.origins)
     assert K >= 1
     logs = res.details["log_targets"]
     w = np.array([res.weights[n] for n in res.details["names"]])
-    f = np.sqrt(w @ (logs - w @ logs) ** 2) / np.sqrt(K)
+    dev2 = (logs - w @ logs) ** 2
+    spread = w @ dev2
+    if "pseudo-BMA" in res.method:
+        spread = np.maximum(spread, fc.combine(res.details, weigh=fc.stack_weights)["weights"] @ dev2)
+    f = np.sqrt(spread) / np.sqrt(K)
     np.testing.assert_allclose(res.form, f, rtol=1e-9)
     s = np.sqrt(res.s0 ** 2 + res.sigma ** 2 + res.tau ** 2 * res.distance ** 2 + f ** 2)
     np.testing.assert_allclose(res.scale, s, rtol=1e-9)

@@ -14,8 +14,11 @@ The one question a team brings: *what loss will the big run reach, and how sure 
    ``e = log L_pred - log L`` at an extrapolation distance ``d`` (decades outside the training runs'
    N, D and tokens per parameter, `calibrate.extrapolation_distance`). All origins and the full table are one
    `fit_many` call per law (variants are run weights).
-3. **Weights.** Stacking: the simplex weights whose log-space mixture has the least mean squared
-   held-out error (each origin counts equally), shrunk toward equal weights by ``shrink``.
+3. **Weights** (`weights`). Stacking: the simplex weights whose log-space mixture has the least mean squared
+   held-out error (each origin counts equally), shrunk toward equal weights by ``shrink``; or pseudo-BMA, a
+   soft choice of the law with the least held-out error, where that rule's honest errors (each origin's errors
+   weighed by the rule fitted on the other origins) are smaller than stacking's (`weights.chosen_rule`; two
+   origins at least). The weighting itself is chosen by extrapolation, and ``method`` names it.
    In-sample fit never decides: when no origin can be held out (fewer than 4 sizes), the reference
    form (Chinchilla) answers, with a warning. A law whose fit to the whole table forecasts the targets
    far from the other candidates (beyond 5x the largest held-out error of the laws that extrapolated
@@ -30,7 +33,8 @@ The one question a team brings: *what loss will the big run reach, and how sure 
    a size is held out, ``tau`` the error per decade beyond the table, fitted by maximum likelihood to the held-out errors with a weak prior (``tau_prior``
    decades^-1, worth ``prior_weight`` origins) so that one or two origins cannot make it zero.
    A fourth term carries the law's form where the origins are few: the weighted spread of the
-   candidates' forecasts at the target, ``f^2 = sum_l w_l (log L_l - log L*)^2``, enters with
+   candidates' forecasts at the target, ``f^2 = sum_l w_l (log L_l - log L*)^2`` (at least its value under the
+   stacking weights when pseudo-BMA answered: the laws the origins found complementary stay in it), enters with
    weight ``1/K`` (K origins; all of it when there is none), so ``s^2 = s0^2 + sigma^2 + tau^2 d^2
    + f^2 / K``. The interval is ``exp(log L* +- t_q(nu) s(d*))`` with Student-t quantiles whose
    degrees of freedom are the number of origins plus the prior's: parameter uncertainty, noise
@@ -68,6 +72,7 @@ from scalelab.forecast.agreement import consistent, stable, strayed_warning, unu
 from scalelab.forecast.calibrate import (GROUP_SPAN, calibrate_scale, combine, extrapolation_distance,
                                          local_weights, origin_weights, position, robust_scale, run_scatter,
                                          size_groups, size_weights, stack_weights, t_quantile, viable)
+from scalelab.forecast.weights import chosen_rule, choose_weights, honest_errors, pseudo_bma
 from scalelab.forecast.held_out import forecast_details
 from scalelab.forecast.result import Forecast
 from scalelab.forecast.target_table import axis_warnings, check_spread, target_frame, target_inputs
@@ -77,6 +82,8 @@ from scalelab.levels import check_ci
 from scalelab.progress import bar
 
 METHOD = "rolling-origin stacking; Student-t interval calibrated on held-out extrapolation errors and the laws' disagreement"
+# how `method` names pseudo-BMA when the origins' honest errors chose it over stacking (`weights.chosen_rule`)
+PSEUDO_BMA = "rolling-origin pseudo-BMA (chosen over stacking by the origins' honest errors)"
 
 # What the dense laws' inputs are, for a table that has neither under a name scalelab reads
 _NAMED = {"N": "parameters: N, params, num_params, model_size, or a count named with its unit, params_M",
@@ -298,7 +305,8 @@ def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, 
     return Forecast(weights=weights, ci=float(ci), inputs=as_given, loss=c["loss"], lo=c["lo"], hi=c["hi"],
                     distance=d_star, scale=c["scale"], laws=fits, origins=origins, s0=c["s0"], tau=c["tau"], nu=c["nu"],
                     sigma=c["sigma"], form=c["form"], warnings=warnings,
-                    method=(METHOD if len(names) > 1 else f"single law ({names[0]}); " + METHOD.split("; ")[1])
+                    method=(METHOD.replace("rolling-origin stacking", PSEUDO_BMA) if c["rule"] == "pseudo-BMA" else
+                            METHOD if len(names) > 1 else f"single law ({names[0]}); " + METHOD.split("; ")[1])
                     + (", near each target in tokens per parameter" if c["local"] else "")
                     + (" (run-to-run scatter: near it in model size)" if c["sized"] else ""),
                     seconds=time.perf_counter() - t0, notes=notes, details=details)
@@ -336,6 +344,7 @@ def _progress(futures, progress: bool | None, desc: str) -> None:
 
 
 __all__ = ["forecast", "Forecast", "candidates", "answerable", "readable", "supported", "supported_note", "check_spread", "combine", "size_groups", "origin_weights", "stack_weights",
+           "pseudo_bma", "chosen_rule", "choose_weights", "honest_errors",
            "calibrate_scale", "extrapolation_distance", "t_quantile", "viable", "stable", "local_weights", "robust_scale",
            "run_scatter",
            "position", "consistent", "size_weights"]

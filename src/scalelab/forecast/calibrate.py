@@ -9,7 +9,8 @@ import numpy as np
 
 from scalelab.forecast.agreement import STRAY_FACTOR, consistent, settled, stable
 from scalelab.forecast.student_t import t_quantile
-from scalelab.forecast.weights import MAX_STACKED, honest_errors, stack_weights
+from scalelab.forecast.weights import (MAX_STACKED, RULES, choose_weights, chosen_rule, honest_errors,  # noqa: F401
+                                      pseudo_bma, stack_weights)
 from scalelab.runs.sizes import GROUP_SPAN, size_groups  # noqa: F401 (the forecast's groups, re-exported)
 
 
@@ -179,7 +180,7 @@ def combine(details: dict, ci: float = 0.9, *, reference: str | None = "chinchil
             tau_prior: float = 0.01, prior_weight: float = 1.0, bandwidth: float | None = 0.35,
             size_bandwidth: float | None = 0.3, min_runs: int = 10,
             stray_factor: float | None = STRAY_FACTOR, shift_factor: float | None = STRAY_FACTOR,
-            weigh=stack_weights, scale=calibrate_scale, one_ratio: float | None = ONE_RATIO) -> dict:
+            weigh=None, scale=calibrate_scale, one_ratio: float | None = ONE_RATIO) -> dict:
     """The forecast from the candidates' held-out errors and forecasts: weights, point, scale, interval.
 
     Pure: `scalelab.forecast` calls it on the fits it made, and a study can call it again on saved
@@ -210,8 +211,13 @@ def combine(details: dict, ci: float = 0.9, *, reference: str | None = "chinchil
       shift_factor: a law whose whole-table forecast at the targets lies farther from its first origin's than this
         many times its own held-out error there takes no weight (`settled`; needs ``origin_log_targets`` [L, K, T] in
         ``details``). None: none is left out.
-      weigh: ``weigh(errors [L, m], origin [m], shrink) -> weights [L]`` in place of `stack_weights`, for the
-        weights and the honest errors alike (a study of another rule, e.g. pseudo-BMA; default: stacking).
+      weigh: ``weigh(errors [L, m], origin [m], shrink) -> weights [L]``, for the weights and the honest errors
+        alike (a study of one rule, e.g. `weights.stack_weights`). None (default): stacking or pseudo-BMA, whichever
+        the origins' honest errors favour (`weights.chosen_rule`; `weights.choose_weights` for the honest errors, so
+        each origin's errors are weighted by the rule chosen without it); when pseudo-BMA is chosen, the form term
+        is at least the candidates' spread about its point under the stacking weights: a soft choice of one law
+        leaves the laws that the origins found complementary in the interval. A ``weigh`` given replaces the rule
+        everywhere.
       scale: ``scale(e, d, origin, s0, tau_prior, prior_weight, weights) -> (tau, sigma)`` in place of
         `calibrate_scale` (a study of another reading of `scale_likelihood`, e.g. its posterior mean).
       one_ratio: when every run's tokens per parameter lies within this many decades (a ladder at one ratio, D
@@ -219,7 +225,9 @@ def combine(details: dict, ci: float = 0.9, *, reference: str | None = "chinchil
         the target, the stable laws that agree weighted alike (not the stacked weights over K origins). None: never.
 
     Returns:
-      dict: ``weights`` [L], ``strayed`` and ``unsettled`` (names of the stable laws left out by `consistent` and by
+      dict: ``weights`` [L], ``rule`` (the weighting that answered: ``"stacking"``, ``"pseudo-BMA"``, the ``weigh``
+      given, or ``"none"`` when no origin was held out), ``strayed`` and ``unsettled`` (names of the stable laws left
+      out by `consistent` and by
       `settled`), ``loss``/``lo``/``hi``
       [T] (nats/token), ``scale``, ``form``, ``s0``, ``sigma``
       and ``tau`` [T] (sd of log loss; tau per decade), ``nu``, ``local`` (whether the scale was calibrated
@@ -246,13 +254,18 @@ def combine(details: dict, ci: float = 0.9, *, reference: str | None = "chinchil
         if not ok.any():  # the laws that agree all extrapolated unstably: the stable ones answer
             ok = steady
         left = steady & ~ok
-        w = np.zeros(len(names))
-        w[ok] = weigh(E[ok], orig, shrink)
-        e_stack = honest_errors(E[ok], orig, shrink, weigh)
+        named = {f: nm for nm, f in RULES.items()}
+        rule = (chosen_rule(E[ok], orig, shrink) if weigh is None
+                else named.get(weigh, getattr(weigh, "__name__", "given")))
+        w, w_stack = np.zeros(len(names)), np.zeros(len(names))
+        w[ok] = (weigh or RULES[rule])(E[ok], orig, shrink)
+        w_stack[ok] = stack_weights(E[ok], orig, shrink) if weigh is None and rule != "stacking" else w[ok]
+        e_stack = honest_errors(E[ok], orig, shrink, weigh or choose_weights)
     else:  # nothing held out: the reference form when it is a candidate, else equal weights
         w = (np.array([nm == reference for nm in names], float) if reference in names and agree[names.index(reference)]
              else agree.astype(float))
         w /= w.sum()
+        w_stack, rule = w, "none"
     r = w @ res  # stacked in-sample residuals: their scatter, counted for the parameters spent, is s0
     n_par = details.get("n_params")
     p_fit = float(w @ np.asarray(n_par, float)) if n_par is not None else None
@@ -288,7 +301,8 @@ def combine(details: dict, ci: float = 0.9, *, reference: str | None = "chinchil
     # the law's form: the weighted disagreement of the candidates at each target, trusted less as more
     # origins have measured the extrapolation error directly (1 / K of its variance; all of it with none)
     w_spread = w if K else agree / agree.sum()  # no origin: every agreeing candidate's view counts
-    form = np.sqrt(w_spread @ (logs - log_pt) ** 2) / np.sqrt(max(K, 1))
+    # and at least the spread under the stacking weights, about the point whatever rule made it
+    form = np.sqrt(np.maximum(w_spread @ (logs - log_pt) ** 2, w_stack @ (logs - log_pt) ** 2)) / np.sqrt(max(K, 1))
     if K and one_ratio is not None and local and np.ptp(pos_r) <= one_ratio:  # every run at one tokens per parameter:
         # the origins, all along that ratio, cannot tell the candidates' forms apart; their whole disagreement, each
         # stable law that agrees counted alike, is the floor of the form term (a law that won the short origins, e.g.
@@ -296,7 +310,7 @@ def combine(details: dict, ci: float = 0.9, *, reference: str | None = "chinchil
         form = np.maximum(form, np.sqrt((ok / ok.sum()) @ (logs - log_pt) ** 2))
     scale = np.sqrt(s0 ** 2 + sigma ** 2 + tau ** 2 * d_star ** 2 + form ** 2)
     q = t_quantile(0.5 + ci / 2.0, nu)
-    return {"weights": w, "strayed": [nm for nm, out in zip(names, left & ~cons) if out],
+    return {"weights": w, "rule": rule, "strayed": [nm for nm, out in zip(names, left & ~cons) if out],
             "unsettled": [nm for nm, out in zip(names, left & cons & ~unmoved) if out], "loss": np.exp(log_pt),
             "lo": np.exp(log_pt - q * scale), "hi": np.exp(log_pt + q * scale),
             "scale": scale, "form": form, "s0": s0, "sigma": sigma, "tau": tau, "nu": nu, "local": local,
@@ -304,5 +318,6 @@ def combine(details: dict, ci: float = 0.9, *, reference: str | None = "chinchil
 
 
 __all__ = ["combine", "position", "MAX_STACKED", "GROUP_SPAN", "ONE_RATIO", "size_groups", "origin_weights", "viable", "extrapolation_distance", "stack_weights", "honest_errors",
+           "pseudo_bma", "choose_weights", "chosen_rule",
            "calibrate_scale", "scale_likelihood", "t_quantile", "local_weights", "size_weights", "robust_scale",
            "run_scatter"]

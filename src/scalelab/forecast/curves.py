@@ -287,6 +287,8 @@ def forecast_curves(runs, at, laws="auto", ci: float = 0.9, *, truncate=(0.5,), 
     ignored = table.ignored(set(CURVE_INPUTS) | {"loss"})
     notes = table.notes + notes + ((f"columns not read by the curve laws (left untouched): {ignored}",) if ignored else ())
     method = METHOD if len(names) > 1 else f"single law ({names[0]}); " + METHOD.split(", stacking; ")[1]
+    if c["rule"] == "pseudo-BMA":  # the origins' honest errors chose it over stacking (`weights.chosen_rule`)
+        method = method.replace(", stacking;", ", pseudo-BMA (chosen over stacking by the origins' honest errors);")
     return CurveForecast(weights=weights, ci=float(ci), inputs=tg, loss=c["loss"], lo=np.exp(log_pt - q * scale),
                          hi=np.exp(log_pt + q * scale), distance=d_star, scale=scale, laws=fits, origins=origins,
                          s0=c["s0"], tau=c["tau"], nu=c["nu"], sigma=sigma, form=c["form"], warnings=warnings,
