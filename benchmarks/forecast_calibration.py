@@ -110,13 +110,22 @@ def jsonable(obj):
 
 
 def rescore(path: str, ci: float, options: dict | None = None) -> int:
-    """Coverage, width and ARE of today's `scalelab.forecast.calibrate.combine` on saved details."""
+    """Coverage, width and ARE of today's `scalelab.forecast.calibrate.combine` on saved details; then whether the
+    held-out part of the scale is estimated right: the rms of the rolling origins' honest errors per held-out
+    distance, pooled over the sets, and per target the rms error against ``sqrt(mean(s0^2 + sigma^2 + tau^2 d^2))``,
+    the scale without the form term (thirty-first session)."""
+    from scalelab.forecast.agreement import stable
     from scalelab.forecast.calibrate import combine
+    from scalelab.forecast.weights import choose_weights, honest_errors
 
     rows = [json.loads(line) for line in open(path)]
-    inside, widths, ares, errors, parts = [], [], [], [], []
+    inside, widths, ares, errors, parts, honest = [], [], [], [], [], []
     for r in rows:
         c = combine(with_n_params(r["details"]), ci, **(options or {}))
+        E, origin = np.asarray(r["details"]["errors"], float), np.asarray(r["details"]["origin"], int)
+        if len(origin):  # the errors the scale is calibrated on (`combine` weighs the stable laws)
+            h = honest_errors(E[stable(E)], origin, 0.0, choose_weights)
+            honest.extend(zip(np.round(np.asarray(r["details"]["distance"], float), 2), h))
         new = np.asarray(r["new"])
         inside.extend(((c["lo"] <= new) & (new <= c["hi"])).tolist())
         widths.extend(((c["hi"] - c["lo"]) / c["loss"]).tolist())
@@ -136,6 +145,14 @@ def rescore(path: str, ci: float, options: dict | None = None) -> int:
               f"{np.median(P[:, 4, t]):.4f} (variance shares s0 {share[0, t]:.2f}, sigma {share[1, t]:.2f}, "
               f"tau d {share[2, t]:.2f}, form {share[3, t]:.2f}); z = error / scale: mean {z[:, t].mean():+.2f}, "
               f"sd {z[:, t].std():.2f}")
+    h = np.array(honest, float).reshape(-1, 2)
+    print("  the origins' honest errors, rms by held-out distance: " + ", ".join(
+        f"{dd:.2f} decades {100 * np.sqrt(np.mean(h[h[:, 0] == dd, 1] ** 2)):.2f}% (n {int(np.sum(h[:, 0] == dd))})"
+        for dd in np.unique(h[:, 0])))
+    for t in range(e.shape[1]):
+        model = np.sqrt(np.mean(P[:, 0, t] ** 2 + P[:, 1, t] ** 2 + P[:, 2, t] ** 2))
+        print(f"  target {t}: rms log error {100 * np.sqrt(np.mean(e[:, t] ** 2)):.2f}% against the scale without "
+              f"the form term {100 * model:.2f}% (rms form term {100 * np.sqrt(np.mean(P[:, 3, t] ** 2)):.2f}%)")
     return 0
 
 
