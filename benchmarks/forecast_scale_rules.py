@@ -22,6 +22,8 @@ the laws' disagreement ``f`` at the target over K origins. The rules here change
 * **a prior tied to the scatter** (eighteenth session): the prior's error growth per decade ``tau_prior`` is ``ratio x s0``
   of each target (the runs' own scatter near it) instead of 0.01; each target is then combined alone, so the row
   "today, target by target" checks that cutting the targets apart changes nothing else;
+* **degrees of freedom per part** (thirty-first session): the Student-t quantile's ``nu`` by Welch and Satterthwaite,
+  ``s0^2`` counting with its own runs' degrees of freedom and the held-out part with today's ``K + prior + 1``;
 * **a prior on the level** (twenty-ninth session): one or two origins measure the held-out discrepancy ``sigma`` on one
   or two sizes, which a ladder may forecast well by chance and miss at the next; a one-sided prior that ``sigma^2`` is
   ``level^2`` (an observation at distance 0 worth ``weight / K`` origins) raises ``sigma`` where the origins show less,
@@ -49,7 +51,8 @@ from pathlib import Path
 
 import numpy as np
 
-from scalelab.forecast.calibrate import calibrate_scale, combine, scale_likelihood, size_groups, t_quantile  # noqa: E402
+from scalelab.forecast.calibrate import (calibrate_scale, combine, local_weights, scale_likelihood,  # noqa: E402
+                                         size_groups, size_weights, t_quantile)
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import public_groups, runs_covered, saved_forecasts, tables_covered  # noqa: E402
@@ -255,6 +258,38 @@ def spread_toward_equal(lam: float):
     return rule
 
 
+def scatter_dof(details: dict) -> np.ndarray:
+    """Per target, the degrees of freedom of `combine`'s ``s0``: the effective number of runs in its kernels
+    (``(sum w)^2 / sum w^2``, the same position and size kernels at `combine`'s defaults) less the parameters the
+    stacked fits spent, in proportion (``n_eff (1 - p / n)``, at least 1)."""
+    c = combine(details, 0.9)
+    n = np.shape(details["residuals"])[1]
+    p = float(c["weights"] @ np.asarray(details["n_params"], float))
+    out = []
+    for t in range(len(np.atleast_1d(details["target_distance"]))):
+        w = np.ones(n)
+        if c["local"]:
+            w = w * local_weights(np.asarray(details["run_position"], float),
+                                  round(float(np.asarray(details["target_position"], float)[t]), 2), 0.35)
+        if c["sized"]:
+            w = w * size_weights(np.asarray(details["run_size"], float),
+                                 round(float(np.asarray(details["target_size"], float)[t]), 2), 0.3, 10)
+        out.append(max(np.sum(w) ** 2 / np.sum(w ** 2) * (1.0 - p / n), 1.0))
+    return np.asarray(out)
+
+
+def welch_rule(details: dict, ci: float) -> tuple:
+    """The Student-t quantile's degrees of freedom by Welch and Satterthwaite (thirty-first session): ``s0^2``, read on
+    many runs, counts with its own degrees of freedom (`scatter_dof`), the held-out part (``sigma``, ``tau``, form) with
+    today's ``K + prior + 1``: ``nu = s^4 / (s0^4 / nu0 + (s^2 - s0^2)^2 / nu)``. Never fewer than today's."""
+    c = combine(details, ci)
+    v0, v = c["s0"] ** 2, c["scale"] ** 2
+    nu = v ** 2 / (v0 ** 2 / scatter_dof(details) + (v - v0) ** 2 / c["nu"])
+    q = np.array([t_quantile(0.5 + ci / 2.0, x) for x in nu])
+    lp = np.log(c["loss"])
+    return c["loss"], np.exp(lp - q * c["scale"]), np.exp(lp + q * c["scale"])
+
+
 def mad_scatter(details: dict, ci: float) -> tuple:
     """The interval with ``s0`` as 1.4826 MAD of the stacked residuals, as before the thirtieth session (`combine`
     reads the MAD when ``details`` carry no ``n_params``)."""
@@ -279,7 +314,8 @@ RULES = {"today": today, "no one-ratio floor (before the twenty-second session)"
          "skew from the origins, gain 1, cap 0.5": origin_skew(1.0, 0.5),
          "form spread, weights 0.25 toward equal": spread_toward_equal(0.25),
          "form spread, weights 0.5 toward equal": spread_toward_equal(0.5),
-         "scatter as 1.4826 MAD (before the thirtieth session)": mad_scatter}
+         "scatter as 1.4826 MAD (before the thirtieth session)": mad_scatter,
+         "Welch-Satterthwaite degrees of freedom": welch_rule}
 
 
 def families(rows, rule, ci) -> str:
