@@ -123,8 +123,9 @@ def rescore(path: str, ci: float, options: dict | None = None) -> int:
     for r in rows:
         c = combine(with_n_params(r["details"]), ci, **(options or {}))
         E, origin = np.asarray(r["details"]["errors"], float), np.asarray(r["details"]["origin"], int)
-        if len(origin):  # the errors the scale is calibrated on (`combine` weighs the stable laws)
-            h = honest_errors(E[stable(E)], origin, 0.0, choose_weights)
+        if len(origin):  # the errors the scale is calibrated on: the laws `combine` weighs, with its shrinkage
+            ok = stable(E) & ~np.isin(r["details"]["names"], c["strayed"] + c["unsettled"])
+            h = honest_errors(E[ok], origin, (options or {}).get("shrink", 0.0), choose_weights)
             honest.extend(zip(np.round(np.asarray(r["details"]["distance"], float), 2), h))
         new = np.asarray(r["new"])
         inside.extend(((c["lo"] <= new) & (new <= c["hi"])).tolist())

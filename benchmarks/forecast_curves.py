@@ -7,7 +7,7 @@ schedules, given only their ``run_id, step, lr`` (their losses are never shown),
 ``scalelab forecast TRAIN.csv --law auto --at AT.csv --ci 0.9 --json`` does.
 
 Printed per size: PredE (mean over the 6 schedules of each one's mean |pred - loss| / loss, the
-authors' metric) of the stacked forecast and of each law's own point forecast, WorstE, the law
+authors' metric) of the weighted forecast (`scalelab.forecast`'s) and of each law's own point forecast, WorstE, the law
 weights, the coverage of the 90% intervals (fraction of held-out rows whose loss lies inside, overall
 and per schedule), their median relative width (hi - lo) / loss, the calibrated scale (s0, sigma,
 tau), and the wall time, with the device.
@@ -16,7 +16,7 @@ Usage: python benchmarks/forecast_curves.py [--sizes 25,100,400] [--laws auto] [
 
 ``--by-step`` also prints, per size, which runs are branches of one run (`shared_trunks` over the training and
 held-out runs together: the same losses where their learning rates agree), the loss of each run at the first
-step every run logs at the peak learning rate, and the signed log error (%) of the stacked forecast and of each
+step every run logs at the peak learning rate, and the signed log error (%) of the weighted forecast and of each
 law per held-out schedule and step range, beside the interval's half-width.
 """
 
@@ -67,7 +67,7 @@ def by_step(train: pd.DataFrame, test: pd.DataFrame, fc) -> None:
     print(f"   loss (step, lr) near step {ref:g}: " + ", ".join(f"{k} {v['loss']:.4f} ({v['step']:g}, {v['lr']:.3g})"
                                                             for k, v in near.iterrows()), file=sys.stderr)
     y = np.log(test["loss"].to_numpy(float))
-    cols = {"stacked": np.log(fc.loss) - y, **{nm: fc.details["log_targets"][i] - y
+    cols = {"forecast": np.log(fc.loss) - y, **{nm: fc.details["log_targets"][i] - y
                                                for i, nm in enumerate(fc.details["names"])},
             "half-width": np.log(fc.hi) - np.log(fc.loss)}
     df = pd.DataFrame({"run": test["run_id"].to_numpy(), "steps": pd.cut(test["step"], [0, 12000, 24000, 48000, 72000]),

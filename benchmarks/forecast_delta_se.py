@@ -9,7 +9,7 @@ benchmark runs the forecast on the public families with that standard error reco
 (the whole table's at the targets, each origin's at its held-out runs), prints per family how large the held-out
 errors are against it, and rescores the studentized rule
 ``s^2 = s0^2 + c^2 se_t^2 + form^2 / K`` (``c`` by maximum likelihood from ``e_j ~ N(0, s0^2 + c^2 se_j^2)``, each
-origin weighted alike; ``se`` stacked with the forecast's weights) against today's interval.
+origin weighted alike; ``se`` combined with the forecast's weights) against today's interval.
 
     python benchmarks/forecast_delta_se.py [--hold-out 1] [--families gadre,clark] [--jobs 2] [--jsonl F]
     python benchmarks/forecast_delta_se.py --rescore F.jsonl
@@ -99,7 +99,7 @@ def install_capture() -> None:
 
 def studentized(details: dict, ci: float = 0.9) -> dict:
     """Today's `combine`, and the same forecast with the studentized scale (module doc): lo, hi, c, and per origin
-    the RMS stacked error and standard error of its held-out runs."""
+    the RMS weighted error and standard error of its held-out runs."""
     from scalelab.forecast.calibrate import combine, t_quantile
 
     c = combine(details, ci)

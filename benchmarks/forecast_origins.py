@@ -6,8 +6,8 @@ calibrated on the origins would over-cover. For each saved forecast (the ``--jso
 `benchmarks/forecast.py`, `forecast_small.py` and `forecast_calibration.py`) this prints, per file,
 the median over tables of
 
-* ``rms(origin 1) / rms(origin 2)``: the honest stacked held-out log errors (`combine`'s, each
-  origin's weights stacked on the others) of the first origin over the second's;
+* ``rms(origin 1) / rms(origin 2)``: the honest held-out log errors (`combine`'s, each
+  origin's weights fitted on the others by the rule `combine` chooses) of the first origin over the second's;
 * ``rms(target) / rms(origin 1)``: the log error of today's forecast at the targets (the truth
   saved beside the fits: ``y``, or ``new`` for a simulated new run) over the first origin's.
 
@@ -24,6 +24,7 @@ import numpy as np
 
 from scalelab.forecast.agreement import stable
 from scalelab.forecast.calibrate import combine, honest_errors
+from scalelab.forecast.weights import choose_weights
 
 
 def ratios(row: dict) -> tuple[float, float] | None:
@@ -34,7 +35,7 @@ def ratios(row: dict) -> tuple[float, float] | None:
     if len(ks) < 2:
         return None
     ok = stable(E)
-    e = honest_errors(E[ok], origin)
+    e = honest_errors(E[ok], origin, 0.0, choose_weights)  # as combine weighs them
     rms = [float(np.sqrt(np.mean(e[origin == k] ** 2))) for k in ks[:2]]
     truth = np.asarray(row["y"] if "y" in row else row["new"], float)
     err = np.log(truth / combine(d, 0.9)["loss"])

@@ -9,7 +9,7 @@ degrees of freedom ``nu``, the mean absolute relative error, the median relative
 ``err/hw``, the largest ratio of a target's log error to its interval's half width (over 1: outside).
 
 With ``--origins``: per family, the root-mean-square honest held-out error of each rolling origin (k = 0 holds out
-the training table's largest size group; each origin's errors combined with weights stacked on the others, as the
+the training table's largest size group; each origin's errors combined with weights fitted on the others, as the
 scale is calibrated on them) and its median distance, beside the target's own RMS error: whether the origins' errors
 say how far the target will miss.
 
@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from scalelab.forecast.calibrate import combine, honest_errors, stable
+from scalelab.forecast.weights import choose_weights
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import public_groups, saved_forecasts  # noqa: E402
@@ -51,7 +52,7 @@ def origins(row: dict, ci: float = 0.9) -> str:
     d = row["details"]
     E, o, dist = np.asarray(d["errors"], float), np.asarray(d["origin"], int), np.asarray(d["distance"], float)
     steady = stable(E)
-    h = honest_errors(E[steady], o)  # the errors the scale is calibrated on (combine's stable laws)
+    h = honest_errors(E[steady], o, 0.0, choose_weights)  # the errors the scale is calibrated on (stable laws)
     c = combine(d, ci)
     target = 100.0 * np.sqrt(np.mean((np.log(np.asarray(row["y"], float)) - np.log(c["loss"])) ** 2))
     parts = [f"k{k} {100.0 * np.sqrt(np.mean(h[o == k] ** 2)):5.2f}% at {np.median(dist[o == k]):.2f}"

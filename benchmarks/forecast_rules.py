@@ -3,7 +3,8 @@
 `scalelab.forecast` weighs the candidate laws on their held-out errors, every origin counting equally: by stacking
 or by pseudo-BMA, whichever rule's honest errors are smaller (since the thirty-first session; stacking alone before).
 The rules below that change the stacking start from stacking alone (``stack p=0``). For each saved forecast (the
-``--jsonl`` files of `benchmarks/forecast.py`, `forecast_small.py` and `forecast_calibration.py`) this prints the mean absolute relative error at the targets of
+``--jsonl`` files of `benchmarks/forecast.py`, `forecast_small.py` and `forecast_calibration.py`) this prints the mean
+absolute relative error at the targets of
 
 * stacking with origin k (1 = the largest size held out) weighted ``k^-p`` for several p, and with the
   first origin alone (``p = inf``): does the origin nearest the full table deserve more say?
@@ -123,10 +124,10 @@ def main(argv=None) -> int:
     ap.add_argument("--per-table", action="store_true", help="also print each family's ARE with stacking, with the "
                     "trend removed, with pseudo-BMA weights and with today's rule (chosen by honest error)")
     args = ap.parse_args(argv)
-    names = [f"stack p={p:g}" for p in POWERS] + ["trend", "trend if origins agree", "pick", "pseudo-BMA", "pseudo-BMA+",
-                                                   "chosen", "hindsight"]
-    print("mean ARE (%) at the targets; p = 0 is stacking as `forecast` stacks (every origin equal), inf the first origin "
-          "alone; chosen is `forecast`'s rule")
+    names = [f"stack p={p:g}" for p in POWERS] + ["trend", "trend if origins agree", "pick", "pseudo-BMA",
+                                                   "pseudo-BMA+", "chosen", "hindsight"]
+    print("mean ARE (%) at the targets; p = 0 is stacking as `forecast` stacks (every origin equal), inf the first "
+          "origin alone; chosen is `forecast`'s rule")
     cover, weighed, blind = {}, {}, []
     print("| file | tables | " + " | ".join(names) + " |")
     print("|---|---|" + "---|" * len(names))
@@ -151,7 +152,8 @@ def main(argv=None) -> int:
             print(f"| {label} | {len(got)} | " + " | ".join(f"{100 * np.mean([g[n] for g in got]):.2f}" for n in names) + " |")
             cover[label] = [np.mean([g[n] for g in got]) for n in ("covers all", "trend covers all", "covered",
                                                                     "trend covered")]
-            weighed[label] = [f([g[f"{rule}{n}"] for g in got]) for rule in ("", "pseudo-BMA ", "pseudo-BMA+ ", "chosen ")
+            weighed[label] = [f([g[f"{rule}{n}"] for g in got])
+                              for rule in ("", "pseudo-BMA ", "pseudo-BMA+ ", "chosen ")
                               for n, f in (("covers all", np.mean), ("covered", np.mean), ("width", np.median))]
     print("\n90% intervals (stacking's) and the same intervals moved with the trend-removed centre:")
     print("| file | tables with every target inside: stacking | with the trend removed | targets inside: stacking | "
@@ -164,8 +166,8 @@ def main(argv=None) -> int:
     for family, i in blind:
         print(f"|   {family} | {100 * i['today']:.2f}% -> {100 * i['are']:.2f}% | {i['today covers all']:.0f} -> "
               f"{i['covers all']:.0f} | {100 * i['today width']:.1f}% -> {100 * i['width']:.1f}% |")
-    print("\n90% intervals with stacking's weights, pseudo-BMA's, and the rule chosen by honest error (today): share of "
-          "tables with every target inside, share of targets inside, median relative width")
+    print("\n90% intervals with stacking's weights, pseudo-BMA's, and the rule chosen by honest error (today): "
+          "share of tables with every target inside, share of targets inside, median relative width")
     print("| file | stacking | | | pseudo-BMA | | | pseudo-BMA+ | | | chosen | | |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for label, v in weighed.items():

@@ -209,7 +209,7 @@ def skewed(skew: float, shift: float = 0.0):
 
 def origin_skew(gain: float, cap: float):
     """The interval made asymmetric by the origins' own sign (thirtieth session): ``skew = clip(-gain x m / rms,
-    -cap, cap)``, m the mean of the origins' mean honest stacked log errors (prediction - loss; each origin counted
+    -cap, cap)``, m the mean of the origins' mean honest log errors (prediction - loss; each origin counted
     once) and rms their root-mean-square, so a ladder whose held-out sizes came out above the forecast gets the
     wider upper side; the point forecast and the scale are unchanged."""
     def rule(details: dict, ci: float) -> tuple:
@@ -261,7 +261,7 @@ def spread_toward_equal(lam: float):
 def scatter_dof(details: dict) -> np.ndarray:
     """Per target, the degrees of freedom of `combine`'s ``s0``: the effective number of runs in its kernels
     (``(sum w)^2 / sum w^2``, the same position and size kernels at `combine`'s defaults) less the parameters the
-    stacked fits spent, in proportion (``n_eff (1 - p / n)``, at least 1)."""
+    weighted fits spent, in proportion (``n_eff (1 - p / n)``, at least 1)."""
     c = combine(details, 0.9)
     n = np.shape(details["residuals"])[1]
     p = float(c["weights"] @ np.asarray(details["n_params"], float))
@@ -291,7 +291,7 @@ def welch_rule(details: dict, ci: float) -> tuple:
 
 
 def mad_scatter(details: dict, ci: float) -> tuple:
-    """The interval with ``s0`` as 1.4826 MAD of the stacked residuals, as before the thirtieth session (`combine`
+    """The interval with ``s0`` as 1.4826 MAD of the weighted residuals, as before the thirtieth session (`combine`
     reads the MAD when ``details`` carry no ``n_params``)."""
     return today({k: v for k, v in details.items() if k != "n_params"}, ci)
 

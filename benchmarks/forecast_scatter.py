@@ -4,7 +4,7 @@ residuals' clipped mean square counted for the parameters the fits spent.
 Two checks, each printed with the device:
 
 * ``--saved FILES``: on the saved fits of `forecast_calibration.py --jsonl` (simulated ladders of known noise, 0.5%
-  by default) or `forecast.py --jsonl`, the median over tables of each estimate of the stacked residuals' scatter;
+  by default) or `forecast.py --jsonl`, the median over tables of each estimate of the weighted residuals' scatter;
 * ``--shapes NAMES --seeds K``: the private benchmark's shapes (`forecast_shapes.shapes()`, 0.5% noise, the largest
   size held out), forecast by `scalelab.forecast` on the same noise draws, each held-out run checked against the
   interval with today's ``s0`` and with the MAD: families with every held-out run inside, the share of noiseless

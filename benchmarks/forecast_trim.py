@@ -8,7 +8,7 @@ the largest sizes, so origin k holds out the same runs at every t and the held-o
 Scored from the saved fits (mean ARE at the targets, %):
 
 - ``t0``: today's forecast (no size left out);
-- ``pick``: per family, the t whose stacked honest held-out error (the origins every t shares)
+- ``pick``: per family, the t whose honest held-out error (the origins every t shares; the weighting as `combine`'s)
   is least, then that t's forecast;
 - ``pooled``: every (law, t) pair a candidate, stacked on the shared origins (the 12 with the
   least held-out error among the stable ones: the exact stacking solves at most 12);
@@ -70,6 +70,7 @@ def score(path: str) -> int:
     """The four rules of the module docstring on the saved fits."""
     from scalelab.forecast.agreement import stable
     from scalelab.forecast.calibrate import combine, honest_errors, stack_weights
+    from scalelab.forecast.weights import choose_weights
 
     by = collections.defaultdict(dict)
     for line in open(path):
@@ -92,7 +93,7 @@ def score(path: str) -> int:
             E, o = np.asarray(de["errors"]), np.asarray(de["origin"])
             m = o < shared
             fc[t] = np.log(combine(de, 0.9)["loss"])
-            h = honest_errors(E[stable(E[:, m])][:, m], o[m])
+            h = honest_errors(E[stable(E[:, m])][:, m], o[m], 0.0, choose_weights)
             err[t] = float(np.mean([np.mean(h[o[m] == k] ** 2) for k in range(shared)]))
             Es.append(E[:, m])
             Ls.append(np.asarray(de["log_targets"]))

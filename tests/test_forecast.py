@@ -153,9 +153,13 @@ def test_combine_takes_another_weighting_rule_for_weights_and_honest_errors():
         np.testing.assert_allclose(got[k], alone[k], rtol=1e-12)
     default, rule = fc.combine(details), fc.chosen_rule(details["errors"], origin)
     chosen = fc.combine(details, weigh=fc.stack_weights if rule == "stacking" else fc.pseudo_bma)
-    assert default["rule"] == rule and chosen["rule"] == rule
+    assert default["rule"] == rule and chosen["rule"] == f"given: {rule}" and got["rule"] == "given: <lambda>"
     for k in ("weights", "loss"):
         np.testing.assert_allclose(default[k], chosen[k], rtol=1e-12)
+    again = fc.combine(details, weigh=fc.choose_weights)  # the default's own rule, passed by name
+    for k in ("weights", "loss", "lo", "hi"):
+        np.testing.assert_allclose(again[k], default[k], rtol=1e-12)
+    assert again["rule"] == rule
 
 
 def test_consistent_flags_a_forecast_far_beyond_any_held_out_error():
@@ -518,8 +522,13 @@ def test_the_scale_carries_the_form_term(small_forecast):
     w = np.array([res.weights[n] for n in res.details["names"]])
     dev2 = (logs - w @ logs) ** 2
     spread = w @ dev2
-    if "pseudo-BMA" in res.method:
-        spread = np.maximum(spread, fc.combine(res.details, weigh=fc.stack_weights)["weights"] @ dev2)
+    if "pseudo-BMA" in res.method:  # the stacking weights of the laws combine weighs: stable, none strayed
+        E, origin = np.asarray(res.details["errors"]), np.asarray(res.details["origin"])
+        c = fc.combine(res.details)
+        ok = fc.stable(E) & ~np.isin(res.details["names"], c["strayed"] + c["unsettled"])
+        w_stack = np.zeros(len(w))
+        w_stack[ok] = fc.stack_weights(E[ok], origin)
+        spread = np.maximum(spread, w_stack @ dev2)
     f = np.sqrt(spread) / np.sqrt(K)
     np.testing.assert_allclose(res.form, f, rtol=1e-9)
     s = np.sqrt(res.s0 ** 2 + res.sigma ** 2 + res.tau ** 2 * res.distance ** 2 + f ** 2)

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from scalelab.forecast import weights as fw
+from scalelab.forecast.agreement import stable
 from scalelab.forecast.calibrate import combine
 
 
@@ -112,10 +113,27 @@ def test_forecast_says_which_weighting_answered():
                                 laws="chinchilla,kaplan,gadre2024_overtrain", progress=False)
         c = combine(res.details)
         E, origin = np.asarray(res.details["errors"]), np.asarray(res.details["origin"])
-        ok = c["weights"] > 0
-        assert c["rule"] == fw.chosen_rule(E[ok], origin) or not np.all(ok)  # (a law left out changes the set)
+        ok = stable(E) & ~np.isin(res.details["names"], c["strayed"] + c["unsettled"])  # the laws combine weighs
+        assert c["rule"] == fw.chosen_rule(E[ok], origin)
         head = PSEUDO_BMA if c["rule"] == "pseudo-BMA" else "rolling-origin stacking"
         assert res.method.startswith(head)
         np.testing.assert_allclose([res.weights[n] for n in res.details["names"]], c["weights"], rtol=1e-12)
         said.append(c["rule"])
     assert sorted(said) == ["pseudo-BMA", "stacking"]
+
+
+def test_with_no_origin_the_method_says_no_choice_was_made():
+    """Three model sizes leave no rolling origin: `combine`'s rule is "none", the reference law answers alone, and
+    `method` says that nothing was chosen by extrapolation (it had said "rolling-origin stacking")."""
+    import pandas as pd
+
+    import scalelab
+
+    N = np.repeat([1e8, 3e8, 1e9], 4)
+    D = N * np.tile([5.0, 10.0, 20.0, 40.0], 3)
+    truth = {"E": 1.8, "A": 480.0, "B": 2100.0, "alpha": 0.35, "beta": 0.37}
+    runs = scalelab.simulate("chinchilla", truth, {"N": N, "D": D}, sigma=0.003, seed=0)
+    res = scalelab.forecast(runs, pd.DataFrame({"N": [3e9], "D": [6e10]}), laws="chinchilla,kaplan", progress=False)
+    assert not res.origins and combine(res.details)["rule"] == "none"
+    assert res.weights == {"chinchilla": 1.0, "kaplan": 0.0}
+    assert res.method.startswith("no size held out, so no choice by extrapolation: chinchilla;")

@@ -72,7 +72,7 @@ def test_forecast_warns_of_a_weighted_law_whose_parameter_ran_to_an_edge():
 
 def test_weighted_parameter_warnings_name_only_the_laws_that_carry_a_forecast():
     """What the final-loss and curve forecasts both report: a weighted law's parameter at an edge, with its weight;
-    a law of weight 0 says nothing."""
+    a law of weight 0 (or below 0.005, shown as 0.00) says nothing."""
     from scalelab.fit.identify import weighted_parameter_warnings
 
     mp = scalelab.laws.get("multipower")
@@ -83,6 +83,9 @@ def test_weighted_parameter_warnings_name_only_the_laws_that_carry_a_forecast():
     (w,) = weighted_parameter_warnings(fits, {"multipower": 0.75, "chinchilla": 0.0})
     assert w.startswith("parameter 'C' of 'multipower' is at the edge of its range") and w.endswith("(weight 0.75 in the forecast)")
     assert len(weighted_parameter_warnings(fits, {"multipower": 0.75, "chinchilla": 0.25})) == 2
+    # pseudo-BMA never gives exactly 0: a weight that prints as 0.00 (below CARRIES, 0.005) carries nothing either
+    assert len(weighted_parameter_warnings(fits, {"multipower": 0.997, "chinchilla": 0.003})) == 1
+    assert len(weighted_parameter_warnings(fits, {"multipower": 0.995, "chinchilla": 0.005})) == 2
     assert weighted_parameter_warnings({"multipower": {"law": mp, "params": params}}, {"multipower": 1.0}) == []
 
 

@@ -281,12 +281,17 @@ def parameter_warnings(law, unconstrained: dict, margin: float = 1.0) -> list[st
     return out
 
 
+# A law whose weight in a forecast is below this (shown as 0.00) does not carry it: pseudo-BMA's weights are never 0
+CARRIES = 0.005
+
+
 def weighted_parameter_warnings(fits: dict, weights: dict) -> list[str]:
     """`parameter_warnings` of the laws that carry a forecast: ``fits`` maps law names to ``{"law": Law, "params":
-    {name: natural value}}`` (each law's fit to the whole table), ``weights`` names to their weight; laws of weight 0
-    say nothing (they do not move the forecast). Each warning ends with the law's weight."""
-    return [f"{w} (weight {weights[nm]:.2f} in the forecast)" for nm, f in fits.items() if weights.get(nm, 0.0) > 0
+    {name: natural value}}`` (each law's fit to the whole table), ``weights`` names to their weight; laws of weight
+    below `CARRIES` say nothing (they hardly move the forecast). Each warning ends with the law's weight."""
+    return [f"{w} (weight {weights[nm]:.2f} in the forecast)" for nm, f in fits.items()
+            if weights.get(nm, 0.0) >= CARRIES
             for w in parameter_warnings(f["law"], f["law"].to_unconstrained(f["params"]))]
 
 
-__all__ = ["table_warnings", "curve_warnings", "ladder_warnings", "unit_warnings", "family_warnings", "design_warnings", "parameter_warnings", "weighted_parameter_warnings"]
+__all__ = ["table_warnings", "curve_warnings", "ladder_warnings", "unit_warnings", "family_warnings", "design_warnings", "parameter_warnings", "weighted_parameter_warnings", "CARRIES"]

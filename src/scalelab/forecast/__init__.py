@@ -26,7 +26,8 @@ The one question a team brings: *what loss will the big run reach, and how sure 
    So does a law whose forecast moves, when the largest size joins its fit, far beyond the error its first
    origin made at that size (5x, at least 10%: `agreement.settled`): the fit went along a direction the runs
    do not determine.
-4. **Interval.** The stacked held-out errors calibrate a predictive scale that grows with
+4. **Interval.** The honest held-out errors of the chosen weighting (each origin's errors weighed by the rule
+   fitted on the other origins) calibrate a predictive scale that grows with
    extrapolation distance, ``s(d)^2 = s0^2 + sigma^2 + tau^2 d^2``: ``s0`` is the in-sample residual
    scale (run-to-run noise and misfit at seen sizes; `calibrate.run_scatter`, counted for the parameters the fits
    spent), ``sigma`` a discrepancy that appears as soon as
@@ -125,7 +126,10 @@ def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, 
         curve laws (or ``"auto"`` and an ``lr`` column) is forecast row by row instead, on the target
         schedules ``at`` (``run_id, step, lr`` rows): `scalelab.forecast.curves`.
       at: the targets: path, DataFrame or dict of input columns (``N``, ``D``, ... as the laws need);
-        a ``loss`` column is ignored.
+        a ``loss`` column is ignored. The targets are forecast together: the checks that leave a law out of the
+        weights (`agreement.consistent`, `agreement.settled`) read every target, so a far target (70B beside 7B)
+        can change the weights, and with them the forecast at the others (a warning names the laws left out);
+        forecast such targets in separate calls to keep them apart.
       laws: ``"auto"`` (every loss law whose inputs the table has, weighted by extrapolation), a name,
         or a list/comma-separated names.
       ci: central probability of the intervals (e.g. 0.9).
@@ -133,7 +137,8 @@ def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, 
         most 0.2 decades: `size_groups`).
       max_origins: at most this many rolling origins (largest 1, 2, ... sizes held out).
       min_train_sizes: an origin is kept while its training runs span at least this many model sizes.
-      shrink: stacking weights are shrunk this much toward equal weights.
+      shrink: the weights (stacking's or pseudo-BMA's, and those that choose between them) are shrunk this much
+        toward equal weights.
       tau_prior, prior_weight: the weak prior on the per-decade extrapolation scale (see module doc).
       seed: seed for the random starts of laws without a start grid.
       progress: a bar on stderr as the candidate laws' fits finish: True always, None on a terminal only
@@ -268,12 +273,12 @@ def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, 
     c = combine(details, ci, reference=REFERENCE, shrink=shrink, tau_prior=tau_prior, prior_weight=prior_weight)
     weights = dict(zip(names, c["weights"]))
 
-    from scalelab.fit.identify import design_warnings, weighted_parameter_warnings
+    from scalelab.fit.identify import CARRIES, design_warnings, weighted_parameter_warnings
 
     told = [c for c in setting_columns(asked) if c not in needed]
     left_out += ([f"the targets give {', '.join(map(str, told))}, which no candidate law reads: ignored; a forecast is "
                   f"of the run a law describes (where the runs hold a sweep, the tuned one)"] if told else [])
-    weighed = [fits[n]["law"] for n, w in weights.items() if w > 0]
+    weighed = [fits[n]["law"] for n, w in weights.items() if w >= CARRIES]
     warnings = (design_warnings(table, needed, weighed) + left_out + asked.attrs["warnings"]
                 + axis_warnings(table, asked, needed) + warnings
                 + strayed_warning(c["strayed"], c["unsettled"]) + weighted_parameter_warnings(fits, weights))
@@ -305,8 +310,7 @@ def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, 
     return Forecast(weights=weights, ci=float(ci), inputs=as_given, loss=c["loss"], lo=c["lo"], hi=c["hi"],
                     distance=d_star, scale=c["scale"], laws=fits, origins=origins, s0=c["s0"], tau=c["tau"], nu=c["nu"],
                     sigma=c["sigma"], form=c["form"], warnings=warnings,
-                    method=(METHOD.replace("rolling-origin stacking", PSEUDO_BMA) if c["rule"] == "pseudo-BMA" else
-                            METHOD if len(names) > 1 else f"single law ({names[0]}); " + METHOD.split("; ")[1])
+                    method=method_text(c["rule"], names, c["weights"])
                     + (", near each target in tokens per parameter" if c["local"] else "")
                     + (" (run-to-run scatter: near it in model size)" if c["sized"] else ""),
                     seconds=time.perf_counter() - t0, notes=notes, details=details)
@@ -331,6 +335,22 @@ def off_fit_warning(table: _runs.RunTable, off: np.ndarray, residuals: np.ndarra
             f"{table.column('loss')[worst]:.4g}): a run that diverged, or a row of another ladder? {then}"]
 
 
+def method_text(rule: str, names: list, weights: np.ndarray) -> str:
+    """How the forecast was weighed and its interval made (`Forecast.method`'s head): ``rule`` as `combine` returns
+    it, the candidate ``names`` and their ``weights``."""
+    tail = METHOD.split("; ")[1]
+    if rule == "pseudo-BMA":
+        return f"{PSEUDO_BMA}; {tail}"
+    if len(names) == 1:
+        return f"single law ({names[0]}); {tail}"
+    if rule == "none":  # no size could be held out: the reference law, else the agreeing candidates alike
+        used = [nm for nm, w in zip(names, weights) if w > 0]
+        who = used[0] if len(used) == 1 else f"equal weights over {', '.join(used)}"
+        return (f"no size held out, so no choice by extrapolation: {who}; Student-t interval from the runs' scatter, "
+                f"a prior on the error per decade and the laws' disagreement")
+    return METHOD
+
+
 def _progress(futures, progress: bool | None, desc: str) -> None:
     """A bar over the candidate laws as their fits finish (`scalelab.progress`' convention: a cold first call
     compiles for tens of seconds)."""
@@ -343,7 +363,7 @@ def _progress(futures, progress: bool | None, desc: str) -> None:
             shown.update(1)
 
 
-__all__ = ["forecast", "Forecast", "candidates", "answerable", "readable", "supported", "supported_note", "check_spread", "combine", "size_groups", "origin_weights", "stack_weights",
+__all__ = ["forecast", "Forecast", "candidates", "answerable", "readable", "supported", "supported_note", "check_spread", "combine", "size_groups", "origin_weights", "stack_weights", "method_text",
            "pseudo_bma", "chosen_rule", "choose_weights", "honest_errors",
            "calibrate_scale", "extrapolation_distance", "t_quantile", "viable", "stable", "local_weights", "robust_scale",
            "run_scatter",

@@ -211,13 +211,13 @@ def combine(details: dict, ci: float = 0.9, *, reference: str | None = "chinchil
       shift_factor: a law whose whole-table forecast at the targets lies farther from its first origin's than this
         many times its own held-out error there takes no weight (`settled`; needs ``origin_log_targets`` [L, K, T] in
         ``details``). None: none is left out.
-      weigh: ``weigh(errors [L, m], origin [m], shrink) -> weights [L]``, for the weights and the honest errors
-        alike (a study of one rule, e.g. `weights.stack_weights`). None (default): stacking or pseudo-BMA, whichever
-        the origins' honest errors favour (`weights.chosen_rule`; `weights.choose_weights` for the honest errors, so
-        each origin's errors are weighted by the rule chosen without it); when pseudo-BMA is chosen, the form term
-        is at least the candidates' spread about its point under the stacking weights: a soft choice of one law
-        leaves the laws that the origins found complementary in the interval. A ``weigh`` given replaces the rule
-        everywhere.
+      weigh: None (default, or `weights.choose_weights`): stacking or pseudo-BMA, whichever the origins' honest
+        errors favour (`weights.chosen_rule`; `weights.choose_weights` for the honest errors, so each origin's errors
+        are weighted by the rule chosen without it); when pseudo-BMA is chosen, the form term is at least the
+        candidates' spread about its point under the stacking weights: a soft choice of one law leaves the laws
+        that the origins found complementary in the interval. Or ``weigh(errors [L, m], origin [m], shrink) ->
+        weights [L]``, one rule for the weights and the honest errors alike (a study, e.g. `weights.stack_weights`),
+        with no floor on the form term; ``rule`` then reads ``"given: <name>"``.
       scale: ``scale(e, d, origin, s0, tau_prior, prior_weight, weights) -> (tau, sigma)`` in place of
         `calibrate_scale` (a study of another reading of `scale_likelihood`, e.g. its posterior mean).
       one_ratio: when every run's tokens per parameter lies within this many decades (a ladder at one ratio, D
@@ -225,8 +225,8 @@ def combine(details: dict, ci: float = 0.9, *, reference: str | None = "chinchil
         the target, the stable laws that agree weighted alike (not the stacked weights over K origins). None: never.
 
     Returns:
-      dict: ``weights`` [L], ``rule`` (the weighting that answered: ``"stacking"``, ``"pseudo-BMA"``, the ``weigh``
-      given, or ``"none"`` when no origin was held out), ``strayed`` and ``unsettled`` (names of the stable laws left
+      dict: ``weights`` [L], ``rule`` (the weighting that answered: ``"stacking"`` or ``"pseudo-BMA"`` by default,
+      ``"given: <name>"`` for a ``weigh`` given, ``"none"`` when no origin was held out), ``strayed`` and ``unsettled`` (names of the stable laws left
       out by `consistent` and by
       `settled`), ``loss``/``lo``/``hi``
       [T] (nats/token), ``scale``, ``form``, ``s0``, ``sigma``
@@ -254,13 +254,13 @@ def combine(details: dict, ci: float = 0.9, *, reference: str | None = "chinchil
         if not ok.any():  # the laws that agree all extrapolated unstably: the stable ones answer
             ok = steady
         left = steady & ~ok
-        named = {f: nm for nm, f in RULES.items()}
-        rule = (chosen_rule(E[ok], orig, shrink) if weigh is None
-                else named.get(weigh, getattr(weigh, "__name__", "given")))
+        chosen = weigh is None or weigh is choose_weights  # the default: the rule the origins choose
+        rule = (chosen_rule(E[ok], orig, shrink) if chosen else "given: " + next(
+            (nm for nm, f in RULES.items() if f is weigh), getattr(weigh, "__name__", "rule")))
         w, w_stack = np.zeros(len(names)), np.zeros(len(names))
-        w[ok] = (weigh or RULES[rule])(E[ok], orig, shrink)
-        w_stack[ok] = stack_weights(E[ok], orig, shrink) if weigh is None and rule != "stacking" else w[ok]
-        e_stack = honest_errors(E[ok], orig, shrink, weigh or choose_weights)
+        w[ok] = (RULES[rule] if chosen else weigh)(E[ok], orig, shrink)
+        w_stack[ok] = stack_weights(E[ok], orig, shrink) if chosen and rule != "stacking" else w[ok]
+        e_stack = honest_errors(E[ok], orig, shrink, choose_weights if chosen else weigh)
     else:  # nothing held out: the reference form when it is a candidate, else equal weights
         w = (np.array([nm == reference for nm in names], float) if reference in names and agree[names.index(reference)]
              else agree.astype(float))

@@ -14,11 +14,12 @@ in-sample fit alone.
    Each held-out row gives a log-loss error ``e = log L_pred - log L`` at a distance ``d``: the
    decades of its step beyond the longest step of that origin's training rows (0 inside).
 2. **Weights and interval**: the final-loss forecast's pure step `calibrate.combine` on those
-   errors: stacking weights (each origin counting equally; a law that extrapolated wildly takes
-   none), and a Student-t interval on log loss with ``s(d)^2 = s0^2 + sigma^2 + tau^2 d^2 + f^2``:
-   ``s0`` the stacked in-sample residual scale (the noise of one logged loss; `calibrate.run_scatter`), ``sigma``
+   errors: stacking weights, or pseudo-BMA's where the origins' honest errors favour it (`weights.chosen_rule`;
+   each origin counting equally; a law that extrapolated wildly takes none), and a Student-t interval on log loss
+   with ``s(d)^2 = s0^2 + sigma^2 + tau^2 d^2 + f^2``:
+   ``s0`` the weighted in-sample residual scale (the noise of one logged loss; `calibrate.run_scatter`), ``sigma``
    the error of an unseen schedule at seen steps, ``tau`` the error per decade of steps beyond the training
-   curves (both fitted to the honest stacked errors, with the weak prior of the final-loss
+   curves (both fitted to the honest held-out errors, with the weak prior of the final-loss
    forecast), ``f`` the laws' disagreement at the target over the square root of the number of
    origins. With fewer than 3 training runs no schedule can be left out: a warning says so and
    ``sigma`` is floored at ``sigma_prior``. Training runs that are branches of one run (the same losses

@@ -117,7 +117,7 @@ RULES = {"stacking": stack_weights, "pseudo-BMA": pseudo_bma}
 def chosen_rule(errors: np.ndarray, origin: np.ndarray, shrink: float = 0.0) -> str:
     """``"stacking"`` or ``"pseudo-BMA"``: the rule whose honest errors (`honest_errors`: each origin's errors
     weighted by the rule fitted on the other origins) have the smaller mean square, each origin counting equally;
-    stacking on a tie and with fewer than two origins (nothing to score a rule on).
+    stacking on a tie, with fewer than two origins (nothing to score a rule on) and with one law.
 
     Where the truth is close to one candidate, pseudo-BMA's soft choice of the best law extrapolates better;
     where every law misses in its own way, stacking's mixture, whose errors cancel (benchmarks/RESULTS.md,
