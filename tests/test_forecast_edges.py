@@ -289,6 +289,11 @@ def test_a_targets_C_far_from_6ND_is_said_to_be_unread():
     assert bad.attrs["warnings"] == ["targets: C is not 6 N D on 1 of 2 rows (rows 1): C is 1/1e+03 of 6 N D (e.g. "
                                      "C = 1.92e+18 against 6 N D = 1.92e+21): the forecast reads N and D, not C; check "
                                      "which of them is meant"]
+    # found by an eighth export trial: two targets whose C overflowed to negative numbers were not counted at all
+    # ("1 of 1 rows"); they are named now
+    worse = target_frame({"N": [4e9, 4e9, 4e9], "D": [8e10] * 3, "C": [1.92e18, -5e18, -1.0]})
+    assert worse.attrs["warnings"][0].startswith("targets: C is not 6 N D on 1 of 1 rows: C is 1/1e+03 of 6 N D")
+    assert "; C / (6 N D) is no positive number on 2 more (rows 1, 2)" in worse.attrs["warnings"][0]
     # within 2.5x of 6 N D (attention FLOPs, 6 N_active D for a MoE run) nothing is said
     assert target_frame({"N": [4e9], "D": [8e10], "C": [4.6e21]}).attrs["warnings"] == []
     assert target_frame({"N": [4e9], "N_active": [1e9], "D": [8e10], "C": [4.8e20]}).attrs["warnings"] == []

@@ -115,8 +115,11 @@ def compute_mismatch(amounts: Mapping, where) -> str | None:
     hint = next((h for r, h in _C_HINTS if abs(np.log(typical / r)) < np.log(1.15)), None)
     c = float(np.asarray(amounts["C"], float)[off[0]])
     rows = "" if len(off) == finite.sum() else f" ({where(off)})"  # every row: naming them says nothing
+    # rows whose C (or N, D) is missing, zero or negative have no ratio: say so, not only the rows compared
+    none = np.flatnonzero(~finite)
+    lacking = f"; C / (6 N D) is no positive number on {len(none)} more ({where(none)})" if len(none) else ""
     return (f"C is not 6 N D on {len(off)} of {int(finite.sum())} rows{rows}: C is {shown} 6 N D (e.g. "
-            f"C = {c:.3g} against 6 N D = {c / ratio[off[0]]:.3g}{'; ' + hint if hint else ''})")
+            f"C = {c:.3g} against 6 N D = {c / ratio[off[0]]:.3g}{'; ' + hint if hint else ''}){lacking}")
 
 
 def ratio_mismatch(amounts: Mapping, where) -> str | None:
