@@ -92,7 +92,7 @@ _NAMED = {"N": "parameters: N, params, num_params, model_size, or a count named 
                "that holds them only as a product (steps x tokens per step) needs that column written (unique tokens x "
                "epochs, or tokens_per_param with N, are read)"}
 
-# The public families' worst runs lie at most 1.8x off the stacked fit (SLDBench's; Gadre's and Porian's up to 1.4x):
+# The public families' worst runs lie at most 1.8x off the weighted fit (SLDBench's; Gadre's and Porian's up to 1.4x):
 # a run twice or half the fit of the others is no ladder's scatter (`forecast`'s ``off_fit``). Such runs are left out
 # when they are at most this share of the table
 OFF_FIT_SHARE = 0.1
@@ -143,7 +143,7 @@ def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, 
       seed: seed for the random starts of laws without a start grid.
       progress: a bar on stderr as the candidate laws' fits finish: True always, None on a terminal only
         (a first call compiles for tens of seconds), False never.
-      off_fit: runs whose loss lies more than this factor off the stacked fit of the table (a run that diverged
+      off_fit: runs whose loss lies more than this factor off the weighted fit of the table (a run that diverged
         below 20 nats, a row of another ladder) are left out and the forecast made again without them, with a
         warning, when they are at most a tenth of the runs (more: only warned). None keeps every run.
       sweeps: ``"best"``: where runs of one input point were trained at several learning rates (batch sizes, ...:
@@ -282,7 +282,7 @@ def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, 
     warnings = (design_warnings(table, needed, weighed) + left_out + asked.attrs["warnings"]
                 + axis_warnings(table, asked, needed) + warnings
                 + strayed_warning(c["strayed"], c["unsettled"]) + weighted_parameter_warnings(fits, weights))
-    r_fit = c["weights"] @ details["residuals"]  # log prediction - log loss of every run, stacked
+    r_fit = c["weights"] @ details["residuals"]  # log prediction - log loss of every run, weighted
     off = np.abs(r_fit) > np.log(off_fit) if off_fit is not None else np.zeros(n, bool)
     if off.any() and off.sum() <= OFF_FIT_SHARE * n:  # gross outliers: the forecast again without them
         again = forecast(table.select(~off), at, laws, ci, size_tol=size_tol, max_origins=max_origins,
@@ -317,7 +317,7 @@ def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, 
 
 
 def off_fit_warning(table: _runs.RunTable, off: np.ndarray, residuals: np.ndarray, *, left: bool) -> list[str]:
-    """The warning naming the runs ``off`` the stacked fit (``residuals``: log prediction - log loss per run), left out
+    """The warning naming the runs ``off`` the weighted fit (``residuals``: log prediction - log loss per run), left out
     (``left``) or kept, or none: a run that diverged below 20 nats or a row of another ladder. The fits are robust to
     it, but held out with its size it counts as an extrapolation error and widens every interval."""
     if not off.any():
