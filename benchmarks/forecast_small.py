@@ -8,7 +8,7 @@ the share of tables whose 90% interval holds every target, and the median relati
 Chinchilla alone (scalelab's fit of the Hoffmann form on the same sub-table). One process: programs
 compiled for one sub-table serve the others of the same shape bucket.
 
-    python benchmarks/forecast_small.py [--sizes 12,20,40] [--draws 3] [--jsonl out.jsonl]
+    python benchmarks/forecast_small.py [--sizes 12,20,40] [--draws 3] [--jsonl out.jsonl] [--size-groups 3]
 """
 
 from __future__ import annotations
@@ -31,14 +31,20 @@ FINAL_LOSS = ("epoch", "kyo_takano", "gadre_", "porian_rw_base_short_chinchilla_
               "porian_owt2_base_short_chinchilla_standard", "sldbench")
 
 
-def draw(train, n: int, rng):
-    """``n`` runs of ``train`` covering at least 4 size groups (None when the family cannot)."""
+def draw(train, n: int, rng, groups: int | None = None):
+    """``n`` runs of ``train`` covering at least 4 size groups (None when the family cannot); with ``groups``, runs of
+    exactly that many size groups, drawn at random (3: no rolling origin can be held out, the prior-only interval)."""
     g = size_groups(train["N"].to_numpy())
-    if g.max() < 3 or len(train) <= n:
+    if g.max() < max(3, (groups or 0) - 1) or len(train) <= n:
         return None
     for _ in range(50):
-        idx = rng.choice(len(train), n, replace=False)
-        if len(np.unique(g[idx])) >= 4 and np.ptp(np.log(train["D"].to_numpy()[idx])) > 0:
+        pool = (np.arange(len(train)) if groups is None else
+                np.flatnonzero(np.isin(g, rng.choice(g.max() + 1, groups, replace=False))))
+        if len(pool) < n:
+            continue
+        idx = rng.choice(pool, n, replace=False)
+        kept = len(np.unique(g[idx]))
+        if (kept >= 4 if groups is None else kept == groups) and np.ptp(np.log(train["D"].to_numpy()[idx])) > 0:
             return train.iloc[np.sort(idx)].reset_index(drop=True)
     return None
 
@@ -51,6 +57,8 @@ def main(argv=None) -> int:
     ap.add_argument("--laws", default="auto")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--jsonl")
+    ap.add_argument("--size-groups", type=int, default=None, help="every sub-table holds exactly this many model sizes "
+                    "(3: no rolling origin, the interval rests on its prior; default: at least 4)")
     args = ap.parse_args(argv)
     rng = np.random.default_rng(args.seed)
     fams = {k: v for k, v in families().items() if any(k.startswith(p) for p in args.families.split(","))}
@@ -61,7 +69,7 @@ def main(argv=None) -> int:
         for name, df in fams.items():
             train, test = split(df)
             for k in range(args.draws):
-                sub = draw(train, n, rng)
+                sub = draw(train, n, rng, args.size_groups)
                 if sub is None:
                     continue
                 y = test["loss"].to_numpy()
