@@ -22,6 +22,8 @@ the laws' disagreement ``f`` at the target over K origins. The rules here change
 * **a prior tied to the scatter** (eighteenth session): the prior's error growth per decade ``tau_prior`` is ``ratio x s0``
   of each target (the runs' own scatter near it) instead of 0.01; each target is then combined alone, so the row
   "today, target by target" checks that cutting the targets apart changes nothing else;
+* **one origin without the floor** (before the thirty-first session): today, with a single origin the form term is at
+  least the candidates' whole disagreement, as with none; this row drops that floor;
 * **degrees of freedom per part** (thirty-first session): the Student-t quantile's ``nu`` by Welch and Satterthwaite,
   ``s0^2`` counting with its own runs' degrees of freedom and the held-out part with today's ``K + prior + 1``;
 * **a prior on the level** (twenty-ninth session): one or two origins measure the held-out discrepancy ``sigma`` on one
@@ -315,7 +317,8 @@ RULES = {"today": today, "no one-ratio floor (before the twenty-second session)"
          "form spread, weights 0.25 toward equal": spread_toward_equal(0.25),
          "form spread, weights 0.5 toward equal": spread_toward_equal(0.5),
          "scatter as 1.4826 MAD (before the thirtieth session)": mad_scatter,
-         "Welch-Satterthwaite degrees of freedom": welch_rule}
+         "Welch-Satterthwaite degrees of freedom": welch_rule,
+         "one origin without the whole-disagreement floor (before the thirty-first session)": combined(one_origin=False)}
 
 
 def families(rows, rule, ci) -> str:

@@ -37,7 +37,9 @@ The one question a team brings: *what loss will the big run reach, and how sure 
    candidates' forecasts at the target, ``f^2 = sum_l w_l (log L_l - log L*)^2`` (at least its value under the
    stacking weights when pseudo-BMA answered: the laws the origins found complementary stay in it), enters with
    weight ``1/K`` (K origins; all of it when there is none), so ``s^2 = s0^2 + sigma^2 + tau^2 d^2
-   + f^2 / K``. The interval is ``exp(log L* +- t_q(nu) s(d*))`` with Student-t quantiles whose
+   + f^2 / K``; with one origin, or a ladder at one tokens per parameter, ``f^2`` is at least the whole
+   disagreement of the laws that extrapolated stably and agree, each counted alike, as with no origin: one held-out
+   size cannot tell the forms apart. The interval is ``exp(log L* +- t_q(nu) s(d*))`` with Student-t quantiles whose
    degrees of freedom are the number of origins plus the prior's: parameter uncertainty, noise
    and the law's form all enter, measured on the table itself.
 5. **Locally.** When the laws read N and D, ``s0``, ``sigma`` and ``tau`` are calibrated per target on

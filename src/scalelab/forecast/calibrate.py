@@ -180,7 +180,7 @@ def combine(details: dict, ci: float = 0.9, *, reference: str | None = "chinchil
             tau_prior: float = 0.01, prior_weight: float = 1.0, bandwidth: float | None = 0.35,
             size_bandwidth: float | None = 0.3, min_runs: int = 10,
             stray_factor: float | None = STRAY_FACTOR, shift_factor: float | None = STRAY_FACTOR,
-            weigh=None, scale=calibrate_scale, one_ratio: float | None = ONE_RATIO) -> dict:
+            weigh=None, scale=calibrate_scale, one_ratio: float | None = ONE_RATIO, one_origin: bool = True) -> dict:
     """The forecast from the candidates' held-out errors and forecasts: weights, point, scale, interval.
 
     Pure: `scalelab.forecast` calls it on the fits it made, and a study can call it again on saved
@@ -223,12 +223,14 @@ def combine(details: dict, ci: float = 0.9, *, reference: str | None = "chinchil
       one_ratio: when every run's tokens per parameter lies within this many decades (a ladder at one ratio, D
         proportional to N; needs ``run_position``), the form term is at least the candidates' whole disagreement at
         the target, the stable laws that agree weighted alike (not the stacked weights over K origins). None: never.
+      one_origin: with a single origin, the form term is at least the same whole disagreement: one held-out size
+        cannot tell the candidates' forms apart either (on 12-run tables of four sizes a law that won it, often
+        Kaplan's, took 0.8-0.9 of the weight and missed by 11-15%). With none, all of it counts already.
 
     Returns:
       dict: ``weights`` [L], ``rule`` (the weighting that answered: ``"stacking"`` or ``"pseudo-BMA"`` by default,
-      ``"given: <name>"`` for a ``weigh`` given, ``"none"`` when no origin was held out), ``strayed`` and ``unsettled`` (names of the stable laws left
-      out by `consistent` and by
-      `settled`), ``loss``/``lo``/``hi``
+      ``"given: <name>"`` for a ``weigh`` given, ``"none"`` when no origin was held out), ``strayed`` and
+      ``unsettled`` (names of the stable laws left out by `consistent` and by `settled`), ``loss``/``lo``/``hi``
       [T] (nats/token), ``scale``, ``form``, ``s0``, ``sigma``
       and ``tau`` [T] (sd of log loss; tau per decade), ``nu``, ``local`` (whether the scale was calibrated
       near each target in tokens per parameter), ``sized`` (whether ``s0`` was, in model size).
@@ -303,10 +305,11 @@ def combine(details: dict, ci: float = 0.9, *, reference: str | None = "chinchil
     w_spread = w if K else agree / agree.sum()  # no origin: every agreeing candidate's view counts
     # and at least the spread under the stacking weights, about the point whatever rule made it
     form = np.sqrt(np.maximum(w_spread @ (logs - log_pt) ** 2, w_stack @ (logs - log_pt) ** 2)) / np.sqrt(max(K, 1))
-    if K and one_ratio is not None and local and np.ptp(pos_r) <= one_ratio:  # every run at one tokens per parameter:
-        # the origins, all along that ratio, cannot tell the candidates' forms apart; their whole disagreement, each
-        # stable law that agrees counted alike, is the floor of the form term (a law that won the short origins, e.g.
-        # Kaplan's with no irreducible loss, had taken the weight and the interval with it, 4-10x out)
+    one_line = K and one_ratio is not None and local and np.ptp(pos_r) <= one_ratio  # every run at one ratio
+    if one_line or (K == 1 and one_origin):
+        # the origins, all along one ratio, or a single origin, cannot tell the candidates' forms apart; their whole
+        # disagreement, each stable law that agrees counted alike, is the floor of the form term (a law that won the
+        # short origins, e.g. Kaplan's with no irreducible loss, had taken the weight and the interval with it)
         form = np.maximum(form, np.sqrt((ok / ok.sum()) @ (logs - log_pt) ** 2))
     scale = np.sqrt(s0 ** 2 + sigma ** 2 + tau ** 2 * d_star ** 2 + form ** 2)
     q = t_quantile(0.5 + ci / 2.0, nu)
