@@ -114,19 +114,14 @@ def rescore(path: str, ci: float, options: dict | None = None) -> int:
     held-out part of the scale is estimated right: the rms of the rolling origins' honest errors per held-out
     distance, pooled over the sets, and per target the rms error against ``sqrt(mean(s0^2 + sigma^2 + tau^2 d^2))``,
     the scale without the form term (thirty-first session)."""
-    from scalelab.forecast.agreement import stable
     from scalelab.forecast.calibrate import combine
-    from scalelab.forecast.weights import choose_weights, honest_errors
 
     rows = [json.loads(line) for line in open(path)]
     inside, widths, ares, errors, parts, honest = [], [], [], [], [], []
     for r in rows:
         c = combine(with_n_params(r["details"]), ci, **(options or {}))
-        E, origin = np.asarray(r["details"]["errors"], float), np.asarray(r["details"]["origin"], int)
-        if len(origin):  # the errors the scale is calibrated on: the laws `combine` weighs, with its shrinkage
-            ok = stable(E) & ~np.isin(r["details"]["names"], c["strayed"] + c["unsettled"])
-            h = honest_errors(E[ok], origin, (options or {}).get("shrink", 0.0), choose_weights)
-            honest.extend(zip(np.round(np.asarray(r["details"]["distance"], float), 2), h))
+        # the errors the scale was calibrated on (`combine`'s own)
+        honest.extend(zip(np.round(np.asarray(r["details"]["distance"], float), 2), c["honest"]))
         new = np.asarray(r["new"])
         inside.extend(((c["lo"] <= new) & (new <= c["hi"])).tolist())
         widths.extend(((c["hi"] - c["lo"]) / c["loss"]).tolist())

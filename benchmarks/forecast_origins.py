@@ -22,23 +22,21 @@ import sys
 
 import numpy as np
 
-from scalelab.forecast.agreement import stable
-from scalelab.forecast.calibrate import combine, honest_errors
-from scalelab.forecast.weights import choose_weights
+from scalelab.forecast.calibrate import combine
 
 
 def ratios(row: dict) -> tuple[float, float] | None:
     """``(rms origin 1 / rms origin 2, rms target / rms origin 1)`` of one saved forecast (None: < 2 origins)."""
     d = row["details"]
-    E, origin = np.asarray(d["errors"], float), np.asarray(d["origin"], int)
+    origin = np.asarray(d["origin"], int)
     ks = np.unique(origin)
     if len(ks) < 2:
         return None
-    ok = stable(E)
-    e = honest_errors(E[ok], origin, 0.0, choose_weights)  # as combine weighs them
+    c = combine(d, 0.9)
+    e = c["honest"]  # the errors the scale is calibrated on
     rms = [float(np.sqrt(np.mean(e[origin == k] ** 2))) for k in ks[:2]]
     truth = np.asarray(row["y"] if "y" in row else row["new"], float)
-    err = np.log(truth / combine(d, 0.9)["loss"])
+    err = np.log(truth / c["loss"])
     return rms[0] / rms[1], float(np.sqrt(np.mean(err ** 2))) / rms[0]
 
 

@@ -25,8 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from scalelab.forecast.calibrate import combine, honest_errors, stable
-from scalelab.forecast.weights import choose_weights
+from scalelab.forecast.calibrate import combine
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import public_groups, saved_forecasts  # noqa: E402
@@ -50,10 +49,9 @@ def parts(row: dict, ci: float = 0.9) -> dict:
 def origins(row: dict, ci: float = 0.9) -> str:
     """One family's line: the target's RMS log error (%) and distance, then each origin's honest RMS and distance."""
     d = row["details"]
-    E, o, dist = np.asarray(d["errors"], float), np.asarray(d["origin"], int), np.asarray(d["distance"], float)
-    steady = stable(E)
-    h = honest_errors(E[steady], o, 0.0, choose_weights)  # the errors the scale is calibrated on (stable laws)
+    o, dist = np.asarray(d["origin"], int), np.asarray(d["distance"], float)
     c = combine(d, ci)
+    h = c["honest"]  # the errors the scale is calibrated on
     target = 100.0 * np.sqrt(np.mean((np.log(np.asarray(row["y"], float)) - np.log(c["loss"])) ** 2))
     parts = [f"k{k} {100.0 * np.sqrt(np.mean(h[o == k] ** 2)):5.2f}% at {np.median(dist[o == k]):.2f}"
              for k in np.unique(o)]

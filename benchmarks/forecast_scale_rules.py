@@ -264,7 +264,7 @@ def scatter_dof(details: dict) -> np.ndarray:
     """Per target, the degrees of freedom of `combine`'s ``s0``: the effective number of runs in its kernels
     (``(sum w)^2 / sum w^2``, the same position and size kernels at `combine`'s defaults) less the parameters the
     weighted fits spent, in proportion (``n_eff (1 - p / n)``, at least 1)."""
-    c = combine(details, 0.9)
+    c, kw = combine(details, 0.9), combine.__kwdefaults__  # combine's own kernels, at its defaults
     n = np.shape(details["residuals"])[1]
     p = float(c["weights"] @ np.asarray(details["n_params"], float))
     out = []
@@ -272,10 +272,11 @@ def scatter_dof(details: dict) -> np.ndarray:
         w = np.ones(n)
         if c["local"]:
             w = w * local_weights(np.asarray(details["run_position"], float),
-                                  round(float(np.asarray(details["target_position"], float)[t]), 2), 0.35)
+                                  round(float(np.asarray(details["target_position"], float)[t]), 2), kw["bandwidth"])
         if c["sized"]:
             w = w * size_weights(np.asarray(details["run_size"], float),
-                                 round(float(np.asarray(details["target_size"], float)[t]), 2), 0.3, 10)
+                                 round(float(np.asarray(details["target_size"], float)[t]), 2), kw["size_bandwidth"],
+                                 kw["min_runs"])
         out.append(max(np.sum(w) ** 2 / np.sum(w ** 2) * (1.0 - p / n), 1.0))
     return np.asarray(out)
 

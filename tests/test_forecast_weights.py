@@ -93,6 +93,8 @@ def test_combine_with_pseudo_bma_keeps_the_stacking_spread_in_the_form_term():
     np.testing.assert_allclose(c["form"], np.sqrt(max(wp @ dev2, ws @ dev2)) / np.sqrt(3), rtol=1e-12)
     assert ws @ dev2 > wp @ dev2  # the stacking spread is the larger here: the floor acts
     assert combine(details, weigh=fw.pseudo_bma)["form"] == pytest.approx(np.sqrt(wp @ dev2)[0] / np.sqrt(3))
+    # the errors the scale was calibrated on: each origin's, weighted by the rule chosen on the others
+    np.testing.assert_allclose(c["honest"], fw.honest_errors(e, origin, 0.0, fw.choose_weights), rtol=1e-12)
 
 
 def test_forecast_says_which_weighting_answered():

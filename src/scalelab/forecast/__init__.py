@@ -75,7 +75,7 @@ from scalelab.forecast.agreement import consistent, stable, strayed_warning, unu
 from scalelab.forecast.calibrate import (GROUP_SPAN, calibrate_scale, combine, extrapolation_distance,
                                          local_weights, origin_weights, position, robust_scale, run_scatter,
                                          size_groups, size_weights, stack_weights, t_quantile, viable)
-from scalelab.forecast.weights import chosen_rule, choose_weights, honest_errors, pseudo_bma
+from scalelab.forecast.weights import SAID, chosen_rule, choose_weights, honest_errors, pseudo_bma
 from scalelab.forecast.held_out import forecast_details
 from scalelab.forecast.result import Forecast
 from scalelab.forecast.target_table import axis_warnings, check_spread, target_frame, target_inputs
@@ -86,7 +86,7 @@ from scalelab.progress import bar
 
 METHOD = "rolling-origin stacking; Student-t interval calibrated on held-out extrapolation errors and the laws' disagreement"
 # how `method` names pseudo-BMA when the origins' honest errors chose it over stacking (`weights.chosen_rule`)
-PSEUDO_BMA = "rolling-origin pseudo-BMA (chosen over stacking by the origins' honest errors)"
+PSEUDO_BMA = f"rolling-origin {SAID['pseudo-BMA']}"
 
 # What the dense laws' inputs are, for a table that has neither under a name scalelab reads
 _NAMED = {"N": "parameters: N, params, num_params, model_size, or a count named with its unit, params_M",
@@ -341,8 +341,6 @@ def method_text(rule: str, names: list, weights: np.ndarray) -> str:
     """How the forecast was weighed and its interval made (`Forecast.method`'s head): ``rule`` as `combine` returns
     it, the candidate ``names`` and their ``weights``."""
     tail = METHOD.split("; ")[1]
-    if rule == "pseudo-BMA":
-        return f"{PSEUDO_BMA}; {tail}"
     if len(names) == 1:
         return f"single law ({names[0]}); {tail}"
     if rule == "none":  # no size could be held out: the reference law, else the agreeing candidates alike
@@ -350,7 +348,7 @@ def method_text(rule: str, names: list, weights: np.ndarray) -> str:
         who = used[0] if len(used) == 1 else f"equal weights over {', '.join(used)}"
         return (f"no size held out, so no choice by extrapolation: {who}; Student-t interval from the runs' scatter, "
                 f"a prior on the error per decade and the laws' disagreement")
-    return METHOD
+    return f"rolling-origin {SAID[rule]}; {tail}"
 
 
 def _progress(futures, progress: bool | None, desc: str) -> None:

@@ -229,8 +229,9 @@ def combine(details: dict, ci: float = 0.9, *, reference: str | None = "chinchil
 
     Returns:
       dict: ``weights`` [L], ``rule`` (the weighting that answered: ``"stacking"`` or ``"pseudo-BMA"`` by default,
-      ``"given: <name>"`` for a ``weigh`` given, ``"none"`` when no origin was held out), ``strayed`` and
-      ``unsettled`` (names of the stable laws left out by `consistent` and by `settled`), ``loss``/``lo``/``hi``
+      ``"given: <name>"`` for a ``weigh`` given, ``"none"`` when no origin was held out), ``honest`` [m] (the
+      held-out log errors the scale was calibrated on: each origin's weighted by the rule fitted without it),
+      ``strayed`` and ``unsettled`` (names of the stable laws left out by `consistent` and by `settled`), ``loss``/``lo``/``hi``
       [T] (nats/token), ``scale``, ``form``, ``s0``, ``sigma``
       and ``tau`` [T] (sd of log loss; tau per decade), ``nu``, ``local`` (whether the scale was calibrated
       near each target in tokens per parameter), ``sized`` (whether ``s0`` was, in model size).
@@ -267,7 +268,7 @@ def combine(details: dict, ci: float = 0.9, *, reference: str | None = "chinchil
         w = (np.array([nm == reference for nm in names], float) if reference in names and agree[names.index(reference)]
              else agree.astype(float))
         w /= w.sum()
-        w_stack, rule = w, "none"
+        w_stack, rule, e_stack = w, "none", np.zeros(0)
     r = w @ res  # stacked in-sample residuals: their scatter, counted for the parameters spent, is s0
     n_par = details.get("n_params")
     p_fit = float(w @ np.asarray(n_par, float)) if n_par is not None else None
@@ -313,7 +314,8 @@ def combine(details: dict, ci: float = 0.9, *, reference: str | None = "chinchil
         form = np.maximum(form, np.sqrt((ok / ok.sum()) @ (logs - log_pt) ** 2))
     scale = np.sqrt(s0 ** 2 + sigma ** 2 + tau ** 2 * d_star ** 2 + form ** 2)
     q = t_quantile(0.5 + ci / 2.0, nu)
-    return {"weights": w, "rule": rule, "strayed": [nm for nm, out in zip(names, left & ~cons) if out],
+    return {"weights": w, "rule": rule, "honest": e_stack,
+            "strayed": [nm for nm, out in zip(names, left & ~cons) if out],
             "unsettled": [nm for nm, out in zip(names, left & cons & ~unmoved) if out], "loss": np.exp(log_pt),
             "lo": np.exp(log_pt - q * scale), "hi": np.exp(log_pt + q * scale),
             "scale": scale, "form": form, "s0": s0, "sigma": sigma, "tau": tau, "nu": nu, "local": local,

@@ -51,6 +51,7 @@ from scalelab import runs as _runs
 from scalelab.forecast.agreement import strayed_warning
 from scalelab.forecast.calibrate import combine, t_quantile
 from scalelab.forecast.result import Forecast
+from scalelab.forecast.weights import SAID
 from scalelab.forecast.curve_data import (curve_origins, fit_rows, schedules, start_warnings, target_is_schedule,
                                           targets, training_table, trunk_warnings, unseen_sizes)
 from scalelab.laws.base import is_curve_law
@@ -61,7 +62,7 @@ from scalelab.programs import float64, per_law
 from scalelab.levels import check_ci
 
 METHOD = ("leave-one-schedule-out and truncated-curve origins, stacking; Student-t interval calibrated on "
-          "held-out curve errors")
+          "held-out curve errors")  # (the weighting named as `weights.SAID` names the rule that answered)
 ROW_BUDGET = 5e6  # variants x rows x knots evaluated at once when predicting rows (memory: ~40 MB per temporary)
 
 
@@ -287,9 +288,9 @@ def forecast_curves(runs, at, laws="auto", ci: float = 0.9, *, truncate=(0.5,), 
         warnings += trunk_warnings(df, w)
     ignored = table.ignored(set(CURVE_INPUTS) | {"loss"})
     notes = table.notes + notes + ((f"columns not read by the curve laws (left untouched): {ignored}",) if ignored else ())
-    method = METHOD if len(names) > 1 else f"single law ({names[0]}); " + METHOD.split(", stacking; ")[1]
-    if c["rule"] == "pseudo-BMA":  # the origins' honest errors chose it over stacking (`weights.chosen_rule`)
-        method = method.replace(", stacking;", ", pseudo-BMA (chosen over stacking by the origins' honest errors);")
+    head, tail = METHOD.split(", stacking; ")
+    method = (f"{head}, {SAID.get(c['rule'], 'stacking')}; {tail}" if len(names) > 1 else
+              f"single law ({names[0]}); {tail}")
     return CurveForecast(weights=weights, ci=float(ci), inputs=tg, loss=c["loss"], lo=np.exp(log_pt - q * scale),
                          hi=np.exp(log_pt + q * scale), distance=d_star, scale=scale, laws=fits, origins=origins,
                          s0=c["s0"], tau=c["tau"], nu=c["nu"], sigma=sigma, form=c["form"], warnings=warnings,

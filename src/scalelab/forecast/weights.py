@@ -110,8 +110,9 @@ def balanced_mse(e: np.ndarray, origin: np.ndarray) -> float:
     return float(np.sum(origin_shares(origin) * np.asarray(e, float) ** 2))
 
 
-# The weighting rules `chosen_rule` chooses between, by name
+# The weighting rules `chosen_rule` chooses between, by name, and how a forecast's ``method`` names each
 RULES = {"stacking": stack_weights, "pseudo-BMA": pseudo_bma}
+SAID = {"stacking": "stacking", "pseudo-BMA": "pseudo-BMA (chosen over stacking by the origins' honest errors)"}
 
 
 def chosen_rule(errors: np.ndarray, origin: np.ndarray, shrink: float = 0.0) -> str:
@@ -134,5 +135,5 @@ def choose_weights(errors: np.ndarray, origin: np.ndarray, shrink: float = 0.0) 
     return RULES[chosen_rule(errors, origin, shrink)](errors, origin, shrink)
 
 
-__all__ = ["MAX_STACKED", "RULES", "stack_weights", "pseudo_bma", "honest_errors", "balanced_mse", "chosen_rule",
+__all__ = ["MAX_STACKED", "RULES", "SAID", "stack_weights", "pseudo_bma", "honest_errors", "balanced_mse", "chosen_rule",
            "choose_weights", "origin_shares"]
