@@ -10,6 +10,7 @@ median relative width, and the mean absolute relative error of the point forecas
 per distance.
 
     python benchmarks/forecast_calibration.py [--truth skaling|farseer] [--sets 40] [--laws auto] [--jsonl F]
+    python benchmarks/forecast_calibration.py --truth farseer --without-truth   # every automatic law but the truth
     python benchmarks/forecast_calibration.py --rescore F   # today's interval rule on the saved fits
 """
 
@@ -50,6 +51,9 @@ def main(argv=None) -> int:
     ap.add_argument("--beyond", default="2,4", help="the new runs' sizes, as multiples of the largest size (default: "
                     "1 and 2 size steps beyond)")
     ap.add_argument("--laws", default="auto")
+    ap.add_argument("--without-truth", action="store_true",
+                    help="the candidates 'auto' chooses on this design, less the law that generated the data (its form "
+                         "then misspecified for every candidate; the screens read the design, not the losses)")
     ap.add_argument("--ci", type=float, default=0.9)
     ap.add_argument("--jsonl", help="also write each set's forecast details and new runs here (for --rescore)")
     ap.add_argument("--rescore", help="re-apply today's `combine` to the details saved by --jsonl (no fitting)")
@@ -69,6 +73,8 @@ def main(argv=None) -> int:
     at = pd.DataFrame({"N": Nt, "D": 20.0 * Nt})
     truth_t = np.asarray(law(params, N=at["N"].to_numpy(), D=at["D"].to_numpy()), float)
     rng = np.random.default_rng(12345)
+    if args.without_truth:  # not a rescore: a law with more parameters than the others sets how many origins fit
+        args.laws = automatic(scalelab.simulate(law, params, {"N": N, "D": D}, sigma=args.sigma, seed=0), at, law.name)
     inside, widths, ares = [], [], []
     t0 = time.perf_counter()
     for s in range(args.sets):  # data sets are independent replications of the whole procedure
@@ -98,6 +104,20 @@ def main(argv=None) -> int:
     print("by distance: " + "; ".join(f"{f:g}x {c:.3f} ({100 * w:.1f}% wide, ARE {100 * e:.2f}%)"
                                       for f, c, w, e in zip(factors, by, w_by, e_by)))
     return 0
+
+
+def automatic(runs, at, drop: str) -> list:
+    """The laws `forecast(runs, at)` fits as its automatic candidates, less ``drop``: its screens (`screened`, then
+    `judged` on the first origin's sizes) read the table's design and the targets, not the losses."""
+    from scalelab.forecast.candidate_laws import candidates, judged, screened
+    from scalelab.forecast.target_table import target_frame
+    from scalelab.runs.sizes import GROUP_SPAN, size_groups
+
+    table = scalelab.runs.read(runs)
+    cands = screened(table, target_frame(at, like=table), candidates(table))[0]
+    first = int(size_groups(table.column("N"), 0.05, GROUP_SPAN).max())
+    cands = judged(first, cands)[0] if first >= 3 else cands
+    return [law.name for law in cands if law.name != drop]
 
 
 def jsonable(obj):

@@ -30,7 +30,8 @@ the laws' disagreement ``f`` at the target over K origins. The rules here change
   or two sizes, which a ladder may forecast well by chance and miss at the next; a one-sided prior that ``sigma^2`` is
   ``level^2`` (an observation at distance 0 worth ``weight / K`` origins) raises ``sigma`` where the origins show less,
   on every table or on tables of one origin only; or its extra variance ramped in with the target's distance beyond
-  the table (0 inside, all of it from ``reach`` decades out), so that an interpolated target keeps today's interval.
+  the table (0 inside, all of it from ``reach`` decades out), so that an interpolated target keeps today's interval;
+  at a level of 2%, or 1.5% and 1% (thirty-second session).
 
 A second table bounds every rule of this kind: today's interval scaled by one factor for all tables, chosen in hindsight,
 with the share of tables it covers and its median width. Each is printed next to today's rule on the same fits: families (tables) with every target inside the interval and
@@ -311,6 +312,8 @@ RULES = {"today": today, "no one-ratio floor (before the twenty-second session)"
          "level prior 2%, worth 4 / K, ramped over 1 decade": ramped_level_prior(0.02, 4.0, 1.0),
          "level prior 2%, worth 4 / K, ramped over 0.25 decades": ramped_level_prior(0.02, 4.0, 0.25),
          "level prior 2%, worth 4 / K, ramped over 0.1 decades": ramped_level_prior(0.02, 4.0, 0.1),
+         "level prior 1.5%, worth 4 / K, ramped over 0.1 decades": ramped_level_prior(0.015, 4.0, 0.1),
+         "level prior 1%, worth 4 / K, ramped over 0.1 decades": ramped_level_prior(0.01, 4.0, 0.1),
          "skewed up 0.2": skewed(0.2), "skewed up 0.33": skewed(0.33), "skewed up 0.5": skewed(0.5),
          "shifted up 0.25 scale": skewed(0.0, 0.25), "shifted up 0.5 scale": skewed(0.0, 0.5),
          "skew from the origins, gain 0.5, cap 0.33": origin_skew(0.5, 0.33),
