@@ -138,6 +138,18 @@ def with_n_params(details: dict) -> dict:
     return details
 
 
+def laws_kept(details: dict, keep) -> dict:
+    """``details`` with only the candidate laws where ``keep`` [L] is true: their rows of every per-law entry. The
+    forecast a fit of those laws alone would have combined, as long as the law with the most parameters is kept (it
+    sets how many origins the table holds)."""
+    keep = np.asarray(keep, bool)
+    out = dict(details, names=list(np.asarray(details["names"])[keep]))
+    for key in ("errors", "log_targets", "residuals", "n_params", "origin_log_targets"):
+        if key in details:
+            out[key] = np.asarray(details[key], float)[keep]
+    return out
+
+
 def saved_forecasts(path: str | None) -> list:
     """The rows of a forecast benchmark's ``--jsonl`` file that hold a forecast's ``details`` (none without a path),
     each with its ``n_params`` (`with_n_params`)."""

@@ -26,6 +26,8 @@ the laws' disagreement ``f`` at the target over K origins. The rules here change
   least the candidates' whole disagreement, as with none; this row drops that floor;
 * **degrees of freedom per part** (thirty-first session): the Student-t quantile's ``nu`` by Welch and Satterthwaite,
   ``s0^2`` counting with its own runs' degrees of freedom and the held-out part with today's ``K + prior + 1``;
+* **Kaplan's law no candidate** (thirty-second session): its rows dropped from the saved fits; it has no irreducible
+  loss, and its disagreement with the other laws is much of the form term;
 * **a prior on the level** (twenty-ninth session): one or two origins measure the held-out discrepancy ``sigma`` on one
   or two sizes, which a ladder may forecast well by chance and miss at the next; a one-sided prior that ``sigma^2`` is
   ``level^2`` (an observation at distance 0 worth ``weight / K`` origins) raises ``sigma`` where the origins show less,
@@ -58,7 +60,7 @@ from scalelab.forecast.calibrate import (calibrate_scale, combine, local_weights
                                          size_groups, size_weights, t_quantile)
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import public_groups, runs_covered, saved_forecasts, tables_covered  # noqa: E402
+from _common import laws_kept, public_groups, runs_covered, saved_forecasts, tables_covered  # noqa: E402
 
 
 def combined(**options):
@@ -294,6 +296,13 @@ def welch_rule(details: dict, ci: float) -> tuple:
     return c["loss"], np.exp(lp - q * c["scale"]), np.exp(lp + q * c["scale"])
 
 
+def without_kaplan(details: dict, ci: float) -> tuple:
+    """Today's interval with Kaplan's law no candidate (thirty-second session; its rows dropped, `laws_kept`): the law
+    without an irreducible loss extrapolates below the others, and its disagreement is much of the form term."""
+    names = np.asarray(details["names"])
+    return today(laws_kept(details, names != "kaplan") if (names == "kaplan").any() and len(names) > 1 else details, ci)
+
+
 def mad_scatter(details: dict, ci: float) -> tuple:
     """The interval with ``s0`` as 1.4826 MAD of the weighted residuals, as before the thirtieth session (`combine`
     reads the MAD when ``details`` carry no ``n_params``)."""
@@ -321,7 +330,7 @@ RULES = {"today": today, "no one-ratio floor (before the twenty-second session)"
          "form spread, weights 0.25 toward equal": spread_toward_equal(0.25),
          "form spread, weights 0.5 toward equal": spread_toward_equal(0.5),
          "scatter as 1.4826 MAD (before the thirtieth session)": mad_scatter,
-         "Welch-Satterthwaite degrees of freedom": welch_rule,
+         "Welch-Satterthwaite degrees of freedom": welch_rule, "Kaplan's law no candidate": without_kaplan,
          "one origin without the whole-disagreement floor (before the thirty-first session)": combined(one_origin=False)}
 
 
