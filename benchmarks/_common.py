@@ -156,6 +156,7 @@ def saved_forecasts(path: str | None) -> list:
     import json
 
     rows = [json.loads(line) for line in open(path) if '"details"' in line] if path else []
+    rows = [r for r in rows if r["details"]]  # a failed forecast's row holds none
     for r in rows:
         with_n_params(r["details"])
     return rows

@@ -40,11 +40,13 @@ with the share of tables it covers and its median width. Each is printed next to
 the median relative width, and for the simulated ladders the share of new runs inside.
 
     python benchmarks/forecast_scale_rules.py --public fc.jsonl --unseen unseen.jsonl --small small.jsonl \\
-        --calibration cal_sk6.jsonl cal_fs6.jsonl cal_sk8.jsonl cal_fs8.jsonl [--farther h2.jsonl] [--only WORDS]
+        --calibration cal_sk6.jsonl cal_fs6.jsonl cal_sk8.jsonl cal_fs8.jsonl [--farther h2.jsonl] [--shapes F]
+        [--only WORDS]
 
 The files are those of ``forecast.py --jsonl`` (public families; ``--unseen --jsonl`` for the GPT-3 / OPT ones),
 ``forecast_small.py --jsonl`` and ``forecast_calibration.py --jsonl``; ``--farther`` takes ``forecast.py --hold-out 2
---jsonl``'s (the two largest sizes forecast) and adds its final-loss and Porian columns.
+--jsonl``'s (the two largest sizes forecast) and adds its final-loss and Porian columns; ``--shapes`` takes
+``forecast_shapes.py --jsonl``'s (the private benchmark's shapes, refitted by its exact CLI call) and adds a column.
 """
 
 from __future__ import annotations
@@ -362,6 +364,7 @@ def main() -> int:
     ap.add_argument("--small", help="forecast_small.py --jsonl output")
     ap.add_argument("--calibration", nargs="*", default=[], help="forecast_calibration.py --jsonl outputs")
     ap.add_argument("--farther", help="forecast.py --hold-out 2 --jsonl output (the two largest sizes forecast)")
+    ap.add_argument("--shapes", help="forecast_shapes.py --jsonl output (ladders shaped like the private benchmark's)")
     ap.add_argument("--ci", type=float, default=0.9)
     ap.add_argument("--only", default=None, help="rules whose names hold one of these comma-separated words (and today)")
     args = ap.parse_args()
@@ -374,12 +377,16 @@ def main() -> int:
     unseen = saved_forecasts(args.unseen)
     cal = [saved_forecasts(p) for p in args.calibration]
     far_final, far_porian = public_groups(saved_forecasts(args.farther))
+    shaped = saved_forecasts(args.shapes)
     extra = " two largest out: final-loss 11 / Porian 13 |" if args.farther else ""
+    extra += f" shapes {len(shaped)} |" if shaped else ""
     print(f"| rule | final-loss 11 | Porian Kaplan/const 13 | unseen 4 | small 12 / 20 runs | simulated |{extra}")
-    print("|---|---|---|---|---|---|" + ("---|" if extra else ""))
+    print("|---|---|---|---|---|---|" + "---|" * extra.count("|"))
     for name, rule in RULES.items():
         sm = " / ".join(families([r for r in small if r["n"] == n], rule, args.ci) for n in (12, 20)) if small else "-"
-        far = (f" {families(far_final, rule, args.ci)} / {families(far_porian, rule, args.ci)} |" if extra else "")
+        far = (f" {families(far_final, rule, args.ci)} / {families(far_porian, rule, args.ci)} |" if args.farther
+               else "")
+        far += f" {families(shaped, rule, args.ci)} |" if shaped else ""
         print(f"| {name} | {families(final, rule, args.ci)} | {families(porian, rule, args.ci)} | "
               f"{families(unseen, rule, args.ci) if unseen else '-'} | {sm} | "
               f"{' / '.join(coverage(rows, rule, args.ci) for rows in cal) or '-'} |{far}", flush=True)

@@ -14,6 +14,9 @@ the median relative width, and the seconds per call.
     python benchmarks/forecast_shapes.py [--seeds 3] [--shapes pythia,grid404] [--jsonl F] [--group-span 0.2]
         [--sweeps best|all]
 
+``--jsonl F`` saves each forecast's row with the held-out runs (``y``), their noiseless losses (``truth``) and the
+forecast's ``details``, so that `forecast_scale_rules.py --shapes F` can weigh another interval rule without refitting.
+
 A swept shape (``olmo_k1.2_lr4``) writes each training run at four learning rates (`sweep`); ``--sweeps all``
 forecasts from every one of them, as before the fifth export trial.
 """
@@ -133,10 +136,22 @@ def one(name, N, D, truth, seed, sigma, tmp: Path, options=()) -> dict:
     fitted.to_csv(tmp / "train.csv", index=False)
     at[["N", "D"]].to_csv(tmp / "targets.csv", index=False)
     out, err = io.StringIO(), io.StringIO()
+    made = {}  # the Forecast the CLI call made, for its details (`saved_details`); the call itself is unchanged
+    package = sys.modules["scalelab.forecast"]
+    real = package.forecast
+
+    def seen(*a, **k):
+        made["fc"] = real(*a, **k)
+        return made["fc"]
+
     t0 = time.perf_counter()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        rc = cli_main(["forecast", str(tmp / "train.csv"), "--at", str(tmp / "targets.csv"), "--ci", "0.9", "--json",
-                       *options])
+    package.forecast = seen
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            rc = cli_main(["forecast", str(tmp / "train.csv"), "--at", str(tmp / "targets.csv"), "--ci", "0.9",
+                           "--json", *options])
+    finally:
+        package.forecast = real
     seconds = time.perf_counter() - t0
     if rc != 0:
         return {"shape": name, "seed": seed, "failed": err.getvalue().strip().splitlines()[-1:]}
@@ -149,7 +164,13 @@ def one(name, N, D, truth, seed, sigma, tmp: Path, options=()) -> dict:
             "inside": float(np.mean((lo <= y) & (y <= hi))), "all_inside": bool(np.all((lo <= y) & (y <= hi))),
             "truth_inside": float(np.mean((lo <= truth_at) & (truth_at <= hi))),
             "width": float(np.median((hi - lo) / pred)), "seconds": seconds, "laws": js["laws"],
-            "warnings": js["diagnostics"]["warnings"]}
+            "warnings": js["diagnostics"]["warnings"], "y": y.tolist(), "truth": truth_at.tolist(),
+            "details": saved_details(made["fc"].details) if "fc" in made else None}
+
+
+def saved_details(details: dict) -> dict:
+    """``Forecast.details`` as plain JSON values (for `forecast_scale_rules.py --shapes`, which rescores them)."""
+    return {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in details.items()}
 
 
 def main(argv=None) -> int:
