@@ -71,7 +71,7 @@ from scalelab import runs as _runs
 from scalelab.forecast import curves as _curves
 from scalelab.forecast.candidate_laws import (NOT_CANDIDATES, answerable, candidates, dropped_notes, judged, readable,
                                               screened, supported, supported_note)
-from scalelab.forecast.agreement import consistent, stable, strayed_warning, unusable
+from scalelab.forecast.agreement import consistent, stable, stray_targets, strayed_warning, unusable
 from scalelab.forecast.calibrate import (GROUP_SPAN, calibrate_scale, combine, extrapolation_distance,
                                          local_weights, origin_weights, position, robust_scale, run_scatter,
                                          size_groups, size_weights, stack_weights, t_quantile, viable)
@@ -129,9 +129,9 @@ def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, 
         schedules ``at`` (``run_id, step, lr`` rows): `scalelab.forecast.curves`.
       at: the targets: path, DataFrame or dict of input columns (``N``, ``D``, ... as the laws need);
         a ``loss`` column is ignored. The targets are forecast together: the checks that leave a law out of the
-        weights (`agreement.consistent`, `agreement.settled`) read every target, so a far target (70B beside 7B)
-        can change the weights, and with them the forecast at the others (a warning names the laws left out);
-        forecast such targets in separate calls to keep them apart.
+        weights (`agreement.consistent`, `agreement.settled`) read every target, so a far target (70B beside 7B,
+        or 10M below the runs) can change the weights, and with them the forecast at the others (a warning names
+        the laws left out, and the target rows that did it); forecast such targets in separate calls.
       laws: ``"auto"`` (every loss law whose inputs the table has, weighted by extrapolation), a name,
         or a list/comma-separated names.
       ci: central probability of the intervals (e.g. 0.9).
@@ -283,7 +283,10 @@ def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, 
     weighed = [fits[n]["law"] for n, w in weights.items() if w >= CARRIES]
     warnings = (design_warnings(table, needed, weighed) + left_out + asked.attrs["warnings"]
                 + axis_warnings(table, asked, needed) + warnings
-                + strayed_warning(c["strayed"], c["unsettled"]) + weighted_parameter_warnings(fits, weights))
+                + strayed_warning(c["strayed"], c["unsettled"],
+                                  stray_targets(details["log_targets"], details["errors"] if K else None,
+                                                np.isin(details["names"], c["strayed"])), len(d_star))
+                + weighted_parameter_warnings(fits, weights))
     r_fit = c["weights"] @ details["residuals"]  # log prediction - log loss of every run, weighted
     off = np.abs(r_fit) > np.log(off_fit) if off_fit is not None else np.zeros(n, bool)
     if off.any() and off.sum() <= OFF_FIT_SHARE * n:  # gross outliers: the forecast again without them

@@ -2,7 +2,8 @@
 it weighs them.
 
 * `stable`: a law that missed a held-out size wildly (a many-parameter law on a short ladder) takes no weight;
-* `consistent`: a law whose whole-table forecast lies far from the other candidates' takes none;
+* `consistent`: a law whose whole-table forecast lies far from the other candidates' takes none (`stray_targets`:
+  at which targets);
 * `settled`: a law whose forecast jumps when the largest size joins its fit takes none;
 * `strayed_warning`: what the forecast says about the laws the last two left out;
 * `unusable`: why a law whose fits predict a non-finite or non-positive loss drops out before any of these.
@@ -55,14 +56,34 @@ def consistent(log_targets: np.ndarray, errors: np.ndarray | None = None, factor
     L = logs.shape[0]
     if L < 3 or logs.shape[1] == 0:
         return np.ones(L, bool)
-    dev = np.max(np.abs(logs - np.median(logs, axis=0)), axis=1)
+    dist, limit = _distances(logs, errors, factor, floor)
+    ok = dist.max(axis=1) <= limit
+    return ok if ok.sum() > 1 else np.ones(L, bool)
+
+
+def _distances(logs: np.ndarray, errors, factor: float, floor: float) -> tuple[np.ndarray, float]:
+    """``(dist [L, T], limit)``: each law's log distance from the candidates' median forecast at each (finite) target,
+    and the largest distance `consistent` allows."""
+    dist = np.abs(logs - np.median(logs, axis=0))
     if errors is not None and np.size(errors):
         E = np.asarray(errors, float)
         reach = float(np.max(np.abs(E[stable(E)])))
     else:
-        reach = float(np.median(dev))
-    ok = dev <= max(factor * reach, floor)
-    return ok if ok.sum() > 1 else np.ones(L, bool)
+        reach = float(np.median(dist.max(axis=1)))
+    return dist, max(factor * reach, floor)
+
+
+def stray_targets(log_targets: np.ndarray, errors: np.ndarray | None, left: np.ndarray, factor: float = STRAY_FACTOR,
+                  floor: float = FLOOR) -> np.ndarray:
+    """The targets (indices into ``log_targets``' columns) at which a law `consistent` left out (``left`` [L]) lies
+    beyond its limit: the targets that decided it. The laws take one set of weights for every target, so a target
+    far below the runs (where a law's form breaks down) can take a law's weight away at the others too."""
+    logs = np.asarray(log_targets, float)
+    cols = np.flatnonzero(np.all(np.isfinite(logs), axis=0))
+    if logs.shape[0] < 3 or not len(cols) or not np.any(left):
+        return np.zeros(0, int)
+    dist, limit = _distances(logs[:, cols], errors, factor, floor)
+    return cols[np.any(dist[np.asarray(left, bool)] > limit, axis=0)]
 
 
 def settled(log_targets: np.ndarray, origin_log_targets: np.ndarray | None, errors: np.ndarray | None,
@@ -95,8 +116,9 @@ def settled(log_targets: np.ndarray, origin_log_targets: np.ndarray | None, erro
     return ok if ok.sum() > 1 else np.ones(L, bool)
 
 
-def strayed_warning(strayed: list, unsettled: list = ()) -> list[str]:
-    """The warnings for the laws `consistent` and `settled` left out (none: no warning)."""
+def strayed_warning(strayed: list, unsettled: list = (), decided=None, n_targets: int | None = None) -> list[str]:
+    """The warnings for the laws `consistent` and `settled` left out (none: no warning); ``decided``: the targets at
+    which the strayed laws lay beyond the limit (`stray_targets`), named when they are not all ``n_targets``."""
     out = [] if not unsettled else [
         f"{list(unsettled)} forecast the targets far from where their first rolling origin's fit did (by more than "
         f"{STRAY_FACTOR:g}x their own held-out error there, and over {100 * FLOOR * STRAY_FACTOR:g}%): adding the largest size moved their fit along a "
@@ -106,7 +128,17 @@ def strayed_warning(strayed: list, unsettled: list = ()) -> list[str]:
     return out + [f"{strayed} forecast the targets far from the other candidate laws (more than {STRAY_FACTOR:g}x the largest "
             f"held-out error of the laws that extrapolated stably; with nothing held out, {STRAY_FACTOR:g}x the median "
             f"law's distance): their fit to the whole table is not what the rolling origins validated, so they take "
-            f"no weight"]
+            f"no weight" + _decided_by(decided, n_targets)]
+
+
+def _decided_by(decided, n_targets: int | None) -> str:
+    """The clause naming the targets that left the strayed laws out, when only some of them did."""
+    if decided is None or n_targets is None or not 0 < len(decided) < n_targets:
+        return ""
+    rows = ", ".join(map(str, list(decided)[:10])) + (", ..." if len(decided) > 10 else "")
+    return (f". Only target rows [{rows}] ({len(decided)} of {n_targets}) put them there: the laws take one set of "
+            f"weights for all targets, so a target far from the runs (below them as well as beyond) changes the "
+            f"forecasts at the others too; forecast those rows in a call of their own to keep the others' weights")
 
 
 def unusable(name: str, runs_pred: np.ndarray, target_pred: np.ndarray, fits: list[str]) -> str | None:
@@ -129,4 +161,5 @@ def unusable(name: str, runs_pred: np.ndarray, target_pred: np.ndarray, fits: li
             "form breaks down there; the other candidates answer")
 
 
-__all__ = ["stable", "consistent", "settled", "strayed_warning", "unusable", "STRAY_FACTOR", "FLOOR"]
+__all__ = ["stable", "consistent", "stray_targets", "settled", "strayed_warning", "unusable", "STRAY_FACTOR",
+           "FLOOR"]
