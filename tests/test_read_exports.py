@@ -461,6 +461,44 @@ def test_targets_take_N_from_the_count_the_runs_N_came_from():
         scalelab.forecast(runs, {"active_params": [1e9], "D": [8e10]}, laws="chinchilla")
 
 
+def test_targets_N_is_not_read_from_a_count_the_runs_hold_beside_their_N():
+    """Found by a ninth export trial: runs with total and non-embedding counts (N = the total) and targets with only
+    the non-embedding count were forecast at N = non-embedding parameters, with no word. Refused, naming both columns;
+    read alike when the runs' N is the non-embedding count too (--map N=...), or when the runs hold no such column."""
+    runs = ladder().assign(non_embedding_params=lambda d: d["N"] * 0.9).rename(columns={"N": "total_params"})
+    table = scalelab.read(runs)
+    assert table.renamed["N"] == "total_params"
+    asked = pd.DataFrame({"non_embedding_params": [9e8], "D": [8e10]})
+    with pytest.raises(RunTableError, match=r"N would be read from 'non_embedding_params', but the runs' N is their "
+                                            r"'total_params' column"):
+        target_frame(asked, like=table)
+    with pytest.raises(RunTableError, match=r"--map N=non_embedding_params"):
+        scalelab.forecast(runs, asked, laws="chinchilla")
+    same = scalelab.read(runs, columns={"N": "non_embedding_params"})
+    assert float(target_frame(asked, like=same)["N"].iloc[0]) == 9e8
+    plain = scalelab.read(runs.drop(columns="non_embedding_params"))  # a plain count beside no other: as before
+    assert float(target_frame(asked, like=plain)["N"].iloc[0]) == 9e8
+    assert float(target_frame(pd.DataFrame({"total_params": [1e9], "D": [8e10]}), like=table)["N"].iloc[0]) == 1e9
+
+
+def test_targets_of_a_family_the_runs_do_not_hold_are_refused():
+    """Found by a ninth export trial: with --family rpj, targets of the rw and c4 families (a 'family' column) were all
+    given rpj's forecast, and without it every family's runs answered for each, with nothing said of the targets'
+    family. Targets of another family are refused, naming their lines; with several families in the runs, a warning
+    says the targets' family is not read; targets of the runs' own family pass without a word."""
+    base = ladder()
+    one = scalelab.read(base.assign(family="rpj"))
+    both = scalelab.read(pd.concat([base.assign(family="rpj"), base.assign(family="c4", loss=base["loss"] * 1.5)]))
+    asked = pd.DataFrame({"family": ["c4", "rpj"], "N": [4e9, 4e9], "D": [8e10, 8e10]})
+    with pytest.raises(RunTableError, match=r"rows 0 are of family \['c4'\], and the runs are of family \['rpj'\]"):
+        target_frame(asked, like=one)
+    mixed = target_frame(asked, like=both)
+    assert any("family column is not read" in w and "2 families (c4, rpj)" in w for w in mixed.attrs["warnings"])
+    own = target_frame(asked.iloc[[1]], like=one)
+    assert not [w for w in own.attrs["warnings"] if "family" in w]
+    assert not target_frame(asked.drop(columns="family"), like=both).attrs["warnings"]
+
+
 def test_counts_grouped_by_spaces_or_dots_are_read_and_unread_numbers_are_named(tmp_path):
     """Found by a seventh export trial: a European export (``Parameter;Tokens;Loss``, counts '20.000.000', losses
     '5,06923') and counts grouped by spaces ('"20 000 000"') were refused with 'no loss law has all its inputs',

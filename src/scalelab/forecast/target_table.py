@@ -146,6 +146,8 @@ def target_frame(at, what: str = "targets", like: _runs.RunTable | None = None) 
     df, filled = empty_cells(df, None if lines is None else dict(zip(df.index, lines)))
     invalid = {**invalid, **clash}
     df = df.drop(columns=[c for c in ("loss",) if c in df.columns])
+    if like is not None:
+        _same_count(df, like, source, what)
     if "N" not in df.columns:  # N from a total or active count, as the runs' N was (`like`), or as a run table takes it
         alt = next((a for a in ("N_total", "N_active") if a in df.columns), None)
         runs_n = (like.sources.get("N") or (None,))[0] if like is not None else None
@@ -166,9 +168,45 @@ def target_frame(at, what: str = "targets", like: _runs.RunTable | None = None) 
     for c, d in derived.items():  # as the run table derives them
         df[c] = d.values
     # what a derived column's implausible value says of the columns it came from
+    warnings += _families(df, like, source, what, lines) if like is not None else []
     df.attrs.update(lines=lines, invalid=invalid, warnings=warnings,
                     derived={c: d.of_what for c, d in derived.items()})
     return df
+
+
+def _same_count(df: pd.DataFrame, like: _runs.RunTable, source: str, what: str) -> None:
+    """Refuse targets whose N is read from a column that the runs hold beside their own N (a non-embedding count,
+    where the runs' N is the total): the laws would read one count at the runs and another at the targets."""
+    theirs, ours = df.attrs.get("renamed", {}).get("N"), like.renamed.get("N", "N")
+    if theirs is not None and theirs != ours and theirs in like.df.columns:
+        raise _runs.RunTableError(
+            f"{source}: the {what}' N would be read from {theirs!r}, but the runs' N is their {ours!r} column (they "
+            f"hold {theirs!r} too, not read): a law reads one count as N; give the {what} their {ours!r}, or read "
+            f"both from {theirs!r} (--map N={theirs}; in Python, columns={{'N': {theirs!r}}})")
+
+
+def _families(df: pd.DataFrame, like: _runs.RunTable, source: str, what: str, lines) -> list[str]:
+    """The targets' ``family`` column against the runs': target rows of a family the runs do not hold are refused (a
+    forecast is of the runs' own ladder; seen: ``--family rpj`` forecasting rw and c4 targets with rpj's runs); when the
+    runs hold several families, a warning that the targets' family is not read. Returns the warnings."""
+    if "family" not in df.columns or "family" not in like.columns:
+        return []
+    from scalelab.labels import as_text
+
+    theirs = as_text(df["family"]).str.strip()
+    ours = sorted(set(as_text(like.df["family"]).str.strip().dropna()))
+    other = np.flatnonzero(~theirs.isin(ours).to_numpy() & theirs.notna().to_numpy())
+    if len(other):
+        rows = ", ".join(str(lines[i] if lines else i) for i in other[:10]) + (", ..." if len(other) > 10 else "")
+        raise _runs.RunTableError(
+            f"{source}: {'lines' if lines else 'rows'} {rows} are of family {sorted(set(theirs.iloc[other]))}, and "
+            f"the runs are of family {ours}: a forecast is of the runs' own ladder; forecast each family from its own "
+            f"runs (--family NAME, one call each), or leave the {what}' family column out")
+    if len(ours) > 1:
+        return [f"{source}: the {what}' family column is not read: every target is forecast from the runs of all "
+                f"{len(ours)} families ({', '.join(ours[:5])}{', ...' if len(ours) > 5 else ''}) fitted as one "
+                f"ladder; forecast each family from its own runs (--family NAME, one call each)"]
+    return []
 
 
 def target_inputs(df: pd.DataFrame, inputs_needed: Sequence[str], what: str = "targets") -> pd.DataFrame:
