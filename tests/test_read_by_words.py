@@ -142,6 +142,23 @@ def test_an_evaluation_loss_on_a_named_set_is_the_loss_when_it_is_the_tables_onl
     np.testing.assert_array_equal(bounds.column("loss"), loss)
 
 
+def test_the_refusal_over_several_evaluation_losses_names_the_other_loss_columns():
+    """Found by a ninth export trial: Gadre's raw over-training export was refused over ``loss_c4_val`` and
+    ``loss_val_de-en_100`` alone, which steered users there; the paper's own ``loss_openlm`` and the ``loss_paloma_*``
+    columns went unnamed. They are named too; the bounds of an interval (``loss_upper_*``) are not."""
+    runs = clark_export()[["tokens", "dense_parameter_count", "loss_validation"]]
+    loss = runs.pop("loss_validation")
+    frame = runs.assign(loss_openlm=loss, loss_c4_val=loss + 0.1, loss_upper_c4_val=loss + 0.11,
+                        **{"loss_val_de-en_100": loss + 0.3, "loss_paloma_ptb": loss + 0.5})
+    raw = scalelab.read(frame)
+    with pytest.raises(scalelab.runs.RunTableError) as got:
+        raw.column("loss")
+    said = str(got.value)
+    assert "columns ['loss_c4_val', 'loss_val_de-en_100'] may each be the loss" in said
+    assert "other columns name a loss too: ['loss_openlm', 'loss_paloma_ptb']" in said
+    np.testing.assert_array_equal(scalelab.read(frame, columns={"loss": "loss_openlm"}).column("loss"), loss)
+
+
 def test_counts_named_with_a_power_of_ten_and_a_data_size_are_read():
     """ObsScaling-style names: ``Pretraining Data Size (T)`` is D in trillions (not a model's size), ``FLOPs (1E21)``
     is C in units of 1e21; a bare ``size`` column of labels (``20M``) is N."""

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from scalelab.labels import as_text
-from scalelab.runs.name_words import WEAKER, named_set_loss, perplexity_name, word_alias
+from scalelab.runs.name_words import WEAKER, loss_name, named_set_loss, perplexity_name, word_alias
 
 NUMERIC = ("N", "N_total", "N_active", "D", "C", "loss", "E", "k", "S", "G", "U_D", "lr",
            "batch_size", "density", "step", "tokens_per_param", "epochs")
@@ -335,9 +335,12 @@ def _set_losses(df, rename: dict, reading: dict, notes: list, clash: dict, sourc
     given = ([read] if read is not None else []) + named
     if read is None:
         rename[named[0]] = "loss"  # read, and refused when used, naming them all
+    others = [c for c in df.columns if isinstance(c, str) and loss_name(c) and c not in given]
+    also = (f"; other columns name a loss too: {others[:8]}{f' and {len(others) - 8} more' if len(others) > 8 else ''}"
+            if others else "")
     clash["loss"] = (f"{source}: columns {given} may each be the loss ({'a training loss and ' if read else ''}"
-                     f"evaluation losses on several sets); name the one to fit or forecast (--map loss=COLUMN, or "
-                     f"read(..., columns={{'loss': ...}}))")
+                     f"evaluation losses on several sets){also}; name the one to fit or forecast (--map loss=COLUMN, "
+                     f"or read(..., columns={{'loss': ...}}))")
     return notes
 
 

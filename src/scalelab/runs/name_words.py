@@ -86,6 +86,14 @@ def named_set_loss(name) -> bool:
     return (sum(w in heads for w in ws) == 1 and bool(_EVAL & set(ws)) and not (_NOT_A_LOSS & set(ws)))
 
 
+def loss_name(name) -> bool:
+    """Whether a column name names a loss of some kind (``loss_openlm``, ``loss_paloma_c4_en``): one loss head word and
+    no word that makes it a statistic of a loss (`named_set_loss` without the evaluation word). Used to list the
+    columns a refusal over several evaluation losses leaves unnamed."""
+    ws = words(name)
+    return sum(w in dict(_HEADS)["loss"] for w in ws) == 1 and not (_NOT_A_LOSS & set(ws))
+
+
 def word_alias(name) -> tuple[str, float] | None:
     """``(canonical column, rank)`` that a column name names by its words, or None (see the module's docstring).
 
