@@ -481,6 +481,20 @@ def test_targets_N_is_not_read_from_a_count_the_runs_hold_beside_their_N():
     assert float(target_frame(pd.DataFrame({"total_params": [1e9], "D": [8e10]}), like=table)["N"].iloc[0]) == 1e9
 
 
+def test_targets_without_N_or_D_are_refused_with_the_columns_that_would_do():
+    """Found by a ninth export trial: targets given by compute alone, or by N alone, were refused naming only the
+    missing columns. The refusal also says what gives them (C or tokens_per_param beside N; allocate for a budget)."""
+    table = scalelab.read(ladder())
+    with pytest.raises(RunTableError, match=r"lack column\(s\) \['D', 'N'\].*D = C / \(6N\).*a compute budget "
+                                            r"alone names no run.*scalelab allocate"):
+        target_inputs(target_frame(pd.DataFrame({"C": [1e21]}), like=table), ["D", "N"])
+    with pytest.raises(RunTableError, match=r"lack column\(s\) \['D'\].*tokens_per_param beside N") as got:
+        target_inputs(target_frame(pd.DataFrame({"N": [4e9]}), like=table), ["D", "N"])
+    assert "compute budget" not in str(got.value)
+    given = target_inputs(target_frame(pd.DataFrame({"N": [4e9], "tokens_per_param": [20.0]}), like=table), ["D", "N"])
+    np.testing.assert_allclose(given["D"], [8e10])
+
+
 def test_targets_of_a_family_the_runs_do_not_hold_are_refused():
     """Found by a ninth export trial: with --family rpj, targets of the rw and c4 families (a 'family' column) were all
     given rpj's forecast, and without it every family's runs answered for each, with nothing said of the targets'
