@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 import scalelab
+from scalelab.runs.columns import unit_alias
 from scalelab.runs.name_words import word_alias, words
 
 
@@ -140,6 +141,23 @@ def test_an_evaluation_loss_on_a_named_set_is_the_loss_when_it_is_the_tables_onl
     bounds = scalelab.read(runs.assign(loss_c4_val=loss, loss_upper_c4_val=loss + 0.01, loss_lower_c4_val=loss - 0.01,
                                        **{"C4 Eval Loss (95% CI min)": loss - 0.02}))
     np.testing.assert_array_equal(bounds.column("loss"), loss)
+
+
+def test_counts_named_with_a_power_of_ten_written_out_or_a_unit_and_its_noun_are_read():
+    """Found by a ninth export trial: ``Params (×10^6)``, ``Tokens (×10^9)`` and ``Data (B tokens)`` were refused with a
+    hint (--map D=COLUMN) that could not apply the scale. They are read multiplied; a name whose count is unknown
+    (``Dataset (B)``, ``loss (x10^3)``) is not."""
+    N = np.geomspace(5e7, 1e9, 6)
+    D = 20 * N
+    loss = 3.0 - 0.1 * np.arange(6)
+    t = scalelab.read(pd.DataFrame({"Params (×10^6)": N / 1e6, "Tokens (x1e9)": D / 1e9, "loss": loss}))
+    np.testing.assert_allclose(t.column("N"), N, rtol=1e-12)
+    np.testing.assert_allclose(t.column("D"), D, rtol=1e-12)
+    u = scalelab.read(pd.DataFrame({"Size (M params)": N / 1e6, "Data (B tokens)": D / 1e9, "loss": loss}))
+    np.testing.assert_allclose(u.column("N"), N, rtol=1e-12)
+    np.testing.assert_allclose(u.column("D"), D, rtol=1e-12)
+    assert unit_alias("Dataset (B)") is None and unit_alias("loss (x10^3)") is None
+    assert unit_alias("N [10^6]") == ("N", 1e6) and unit_alias("FLOPs (1E21)") == ("C", 1e21)
 
 
 def test_the_refusal_over_several_evaluation_losses_names_the_other_loss_columns():

@@ -129,6 +129,11 @@ _UNIT_NAME = (rf"^(.+?)[ _]?(?:\((k|m|b|t|{_SCALE_WORD})\)|\[(k|m|b|t|{_SCALE_WO
               rf"[ _]({_SCALE_WORD})|\((1e\d{{1,2}})\)|\[(1e\d{{1,2}})\])$")  # 'FLOPs (1E21)': a power of ten
 
 
+# A count named with a power of ten written out ('Params (×10^6)', 'Tokens (x1e9)', 'N (10^6)'), or with its unit and
+# a noun that names the count when the name before it does not ('Data (B tokens)', 'Size (M params)')
+_POWER_NAME = r"^(.+?)[ _]?[(\[]\s*(?:[x×*]\s*)?(?:10\s*\^\s*|1e)(\d{1,2})\s*([a-z ]*?)\s*[)\]]$"
+_UNIT_NOUN_NAME = r"^(.+?)[ _]?[(\[]\s*(k|m|b|t)\s+([a-z ]+?)\s*[)\]]$"
+
 # A loss named in bits per token ('Loss (bits)', 'val_loss_bits', 'loss [bits/token]'): read in nats, x ln 2
 _BITS_NAME = r"^(.+?)[ _]?(?:\(bits?(?:/tok(?:en)?)?\)|\[bits?(?:/tok(?:en)?)?\]|[ _]bits)$"
 
@@ -145,11 +150,23 @@ def unit_alias(name: str) -> tuple[str, float | str] | None:
         return "loss", float(np.log(2.0))
     m = re.match(_UNIT_NAME, str(name).strip(), flags=re.IGNORECASE)
     if not m:
-        return None
+        return _spelled_unit(str(name).strip())
     base, unit = m.group(1).strip(), next(g for g in m.groups()[1:] if g).lower()
     target = _names(base)
     factor = UNITS[unit] if unit in UNITS else 10.0 ** int(unit[2:])
     return (target, factor) if target in AMOUNTS and (len(base) > 1 or base in AMOUNTS) else None
+
+
+def _spelled_unit(name: str) -> tuple[str, float] | None:
+    """`unit_alias` of a power of ten written out (``Params (×10^6)``, ``Tokens (x1e9)``) or of a unit with a noun
+    (``Data (B tokens)``): the count the name before it names, else the one its noun names (``tokens``: D)."""
+    for pattern, factor in ((_POWER_NAME, lambda g: 10.0 ** int(g)), (_UNIT_NOUN_NAME, lambda g: UNITS[g.lower()])):
+        m = re.match(pattern, name, flags=re.IGNORECASE)
+        if m:
+            base, noun = m.group(1).strip(), m.group(3).strip()
+            target = next((t for t in (_names(base), _names(noun) if noun else None) if t in AMOUNTS), None)
+            return (target, factor(m.group(2))) if target and (len(base) > 1 or base in AMOUNTS) else None
+    return None
 
 
 def _names(base: str) -> str | None:
