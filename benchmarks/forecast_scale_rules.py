@@ -135,7 +135,7 @@ def one_target(details: dict, t: int) -> dict:
     for k in ("target_distance", "target_position", "target_size"):
         if k in d:
             d[k] = np.asarray(d[k], float)[[t]]
-    if d.get("origin_log_targets") is not None:
+    if d.get("origin_log_targets") is not None and np.ndim(d["origin_log_targets"]) == 3:  # [L, K, T]; none held out
         d["origin_log_targets"] = np.asarray(d["origin_log_targets"], float)[:, :, [t]]
     return d
 
