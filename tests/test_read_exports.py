@@ -511,6 +511,8 @@ def test_targets_of_a_family_the_runs_do_not_hold_are_refused():
     own = target_frame(asked.iloc[[1]], like=one)
     assert not [w for w in own.attrs["warnings"] if "family" in w]
     assert not target_frame(asked.drop(columns="family"), like=both).attrs["warnings"]
+    blank = target_frame(asked.assign(family=[None, " "]), like=one)  # an empty cell names no family
+    assert not [w for w in blank.attrs["warnings"] if "family" in w]
 
 
 def test_counts_grouped_by_spaces_or_dots_are_read_and_unread_numbers_are_named(tmp_path):

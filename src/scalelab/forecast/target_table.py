@@ -193,9 +193,14 @@ def _families(df: pd.DataFrame, like: _runs.RunTable, source: str, what: str, li
         return []
     from scalelab.labels import as_text
 
-    theirs = as_text(df["family"]).str.strip()
-    ours = sorted(set(as_text(like.df["family"]).str.strip().dropna()))
-    other = np.flatnonzero(~theirs.isin(ours).to_numpy() & theirs.notna().to_numpy())
+    def named(col):  # each row's family, and whether it names one (an empty cell names none)
+        text = as_text(col).str.strip()
+        return text, (col.notna() & (text != "")).to_numpy(bool)
+
+    theirs, given = named(df["family"])
+    runs, known = named(like.df["family"])
+    ours = sorted(set(runs[known]))
+    other = np.flatnonzero(given & ~theirs.isin(ours).to_numpy(bool))
     if len(other):
         rows = ", ".join(str(lines[i] if lines else i) for i in other[:10]) + (", ..." if len(other) > 10 else "")
         raise _runs.RunTableError(
