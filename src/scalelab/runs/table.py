@@ -50,8 +50,8 @@ import pandas as pd
 
 from scalelab.levels import is_count
 from scalelab.runs.amounts import AMOUNT_COLUMNS, derived_amounts
-from scalelab.runs.columns import (NUMERIC, POSITIVE, RunTableError, canonical_names, duplicate_columns,
-                                   map_columns)
+from scalelab.runs.columns import NUMERIC, POSITIVE, RunTableError, canonical_names, duplicate_columns
+from scalelab.runs.mapping import map_columns
 from scalelab.runs.rows import (checkpoint_warning, conflicting_losses, empty_cells, implied_runs, named_rows,
                                 no_result, one_letter_amount, repeated_rows, sort_curves, split_rows)
 from scalelab.runs.values import check_numeric, precision_note
