@@ -513,6 +513,11 @@ def test_targets_of_a_family_the_runs_do_not_hold_are_refused():
     assert not target_frame(asked.drop(columns="family"), like=both).attrs["warnings"]
     blank = target_frame(asked.assign(family=[None, " "]), like=one)  # an empty cell names no family
     assert not [w for w in blank.attrs["warnings"] if "family" in w]
+    # a 'model' column naming each size's model (read as family) names no ladder: a target's is a new model's
+    models = scalelab.read(base.assign(model=[f"pythia-{n / 1e6:.0f}m" for n in base["N"]]))
+    assert "family" in models.columns
+    new = target_frame(pd.DataFrame({"model": ["pythia-4000m"], "N": [4e9], "D": [8e10]}), like=models)
+    assert not [w for w in new.attrs["warnings"] if "family" in w]
 
 
 def test_counts_grouped_by_spaces_or_dots_are_read_and_unread_numbers_are_named(tmp_path):

@@ -88,6 +88,19 @@ def unit_warnings(table) -> list[str]:
     return out
 
 
+def names_models(table) -> bool:
+    """Whether the table's ``family`` column names the models of one ladder, not ladders: one model size (N within 5%)
+    per value (``model``: pythia-70m, pythia-160m, ..., read as ``family``). False without N or a family column."""
+    import pandas as pd
+
+    if "family" not in table.columns or "N" not in table.columns:
+        return False
+    label = as_text(table.df["family"]).to_numpy()
+    named = label != MISSING  # rows with no family name none
+    by = pd.to_numeric(table.df["N"], errors="coerce")[named].groupby(label[named], sort=False)
+    return bool(np.all(by.max().to_numpy() <= 1.05 * by.min().to_numpy()))
+
+
 def family_warnings(table, inputs, pooled: str = "the law reads no input that tells them apart: they are fitted "
                     "as one ladder", fix: str = "fit each family") -> list[str]:
     """A warning when the table's ``family`` column names several families and none of ``inputs`` (the columns
@@ -102,8 +115,7 @@ def family_warnings(table, inputs, pooled: str = "the law reads no input that te
     groups = {str(k): g.index for k, g in table.df.groupby(as_text(fam), sort=True) if k != MISSING}
     if len(groups) < 2:
         return []
-    if "N" in table.columns and all(table.df.loc[idx, "N"].max() <= 1.05 * table.df.loc[idx, "N"].min()
-                                    for idx in groups.values()):
+    if names_models(table):
         return []  # one model size per value (within 5%): the column names the ladder's models, not ladders
     for c in inputs:
         if c in ("N", "D", "C") or c not in table.columns:

@@ -188,10 +188,14 @@ def _same_count(df: pd.DataFrame, like: _runs.RunTable, source: str, what: str) 
 def _families(df: pd.DataFrame, like: _runs.RunTable, source: str, what: str, lines) -> list[str]:
     """The targets' ``family`` column against the runs': target rows of a family the runs do not hold are refused (a
     forecast is of the runs' own ladder; seen: ``--family rpj`` forecasting rw and c4 targets with rpj's runs); when the
-    runs hold several families, a warning that the targets' family is not read. Returns the warnings."""
-    if "family" not in df.columns or "family" not in like.columns:
-        return []
+    runs hold several families, a warning that the targets' family is not read. Nothing when the runs' family names
+    their models (`names_models`: ``model`` = pythia-70m, ... read as family; a target's is a new model's). Returns
+    the warnings."""
+    from scalelab.fit.identify import names_models
     from scalelab.labels import as_text
+
+    if "family" not in df.columns or "family" not in like.columns or names_models(like):
+        return []  # (a column naming each size's model, read as family, says nothing of the targets' ladder)
 
     def named(col):  # each row's family, and whether it names one (an empty cell names none)
         text = as_text(col).str.strip()
