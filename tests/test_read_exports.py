@@ -495,17 +495,20 @@ def test_targets_without_N_or_D_are_refused_with_the_columns_that_would_do():
     np.testing.assert_allclose(given["D"], [8e10])
 
 
-def test_targets_of_a_family_the_runs_do_not_hold_are_refused():
+def test_targets_of_a_family_the_runs_do_not_hold_are_named_in_a_warning():
     """Found by a ninth export trial: with --family rpj, targets of the rw and c4 families (a 'family' column) were all
     given rpj's forecast, and without it every family's runs answered for each, with nothing said of the targets'
-    family. Targets of another family are refused, naming their lines; with several families in the runs, a warning
-    says the targets' family is not read; targets of the runs' own family pass without a word."""
+    family. A warning names the target rows of another family (warned, not refused: a label copied from an export may
+    name a new model); with several families in the runs, a warning says the targets' family is not read; targets of
+    the runs' own family pass without a word."""
     base = ladder()
     one = scalelab.read(base.assign(family="rpj"))
     both = scalelab.read(pd.concat([base.assign(family="rpj"), base.assign(family="c4", loss=base["loss"] * 1.5)]))
     asked = pd.DataFrame({"family": ["c4", "rpj"], "N": [4e9, 4e9], "D": [8e10, 8e10]})
-    with pytest.raises(RunTableError, match=r"rows 0 are of family \['c4'\], and the runs are of family \['rpj'\]"):
-        target_frame(asked, like=one)
+    other = target_frame(asked, like=one)
+    assert [w for w in other.attrs["warnings"] if "rows 0 are of family ['c4'], which the runs do not hold (their "
+            "family: rpj)" in w]
+    np.testing.assert_allclose(target_inputs(other, ["N", "D"])["N"], [4e9, 4e9])  # both still forecast
     mixed = target_frame(asked, like=both)
     assert any("family column is not read" in w and "2 families (c4, rpj)" in w for w in mixed.attrs["warnings"])
     own = target_frame(asked.iloc[[1]], like=one)

@@ -186,9 +186,10 @@ def _same_count(df: pd.DataFrame, like: _runs.RunTable, source: str, what: str) 
 
 
 def _families(df: pd.DataFrame, like: _runs.RunTable, source: str, what: str, lines) -> list[str]:
-    """The targets' ``family`` column against the runs': target rows of a family the runs do not hold are refused (a
-    forecast is of the runs' own ladder; seen: ``--family rpj`` forecasting rw and c4 targets with rpj's runs); when the
-    runs hold several families, a warning that the targets' family is not read. Nothing when the runs' family names
+    """The targets' ``family`` column against the runs': a warning naming the target rows of a family the runs do not
+    hold (a forecast is of the runs' own ladder; seen: ``--family rpj`` forecasting rw and c4 targets with rpj's runs,
+    with no word), and, when the runs hold several families, one that the targets' family is not read. Warned, not
+    refused: a label copied from an export may name a new model. Nothing when the runs' family names
     their models (`names_models`: ``model`` = pythia-70m, ... read as family; a target's is a new model's). Returns
     the warnings."""
     from scalelab.fit.identify import names_models
@@ -205,17 +206,18 @@ def _families(df: pd.DataFrame, like: _runs.RunTable, source: str, what: str, li
     runs, known = named(like.df["family"])
     ours = sorted(set(runs[known]))
     other = np.flatnonzero(given & ~theirs.isin(ours).to_numpy(bool))
-    if len(other):
+    out = []
+    if len(other):  # said, not refused: a label column copied from an export may name a new model or a new set
         rows = ", ".join(str(lines[i] if lines else i) for i in other[:10]) + (", ..." if len(other) > 10 else "")
-        raise _runs.RunTableError(
-            f"{source}: {'lines' if lines else 'rows'} {rows} are of family {sorted(set(theirs.iloc[other]))}, and "
-            f"the runs are of family {ours}: a forecast is of the runs' own ladder; forecast each family from its own "
-            f"runs (--family NAME, one call each), or leave the {what}' family column out")
+        out.append(f"{source}: {'lines' if lines else 'rows'} {rows} are of family {sorted(set(theirs.iloc[other]))}, "
+                   f"which the runs do not hold (their family: {', '.join(ours[:5])}{', ...' if len(ours) > 5 else ''}):"
+                   f" they are forecast from the runs' ladder as given; to forecast another family, read its own runs "
+                   f"(--family NAME, one call each)")
     if len(ours) > 1:
-        return [f"{source}: the {what}' family column is not read: every target is forecast from the runs of all "
-                f"{len(ours)} families ({', '.join(ours[:5])}{', ...' if len(ours) > 5 else ''}) fitted as one "
-                f"ladder; forecast each family from its own runs (--family NAME, one call each)"]
-    return []
+        out.append(f"{source}: the {what}' family column is not read: every target is forecast from the runs of all "
+                   f"{len(ours)} families ({', '.join(ours[:5])}{', ...' if len(ours) > 5 else ''}) fitted as one "
+                   f"ladder; forecast each family from its own runs (--family NAME, one call each)")
+    return out
 
 
 def target_inputs(df: pd.DataFrame, inputs_needed: Sequence[str], what: str = "targets") -> pd.DataFrame:
