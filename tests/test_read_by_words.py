@@ -158,6 +158,17 @@ def test_counts_named_with_a_power_of_ten_written_out_or_a_unit_and_its_noun_are
     np.testing.assert_allclose(u.column("D"), D, rtol=1e-12)
     assert unit_alias("Dataset (B)") is None and unit_alias("loss (x10^3)") is None
     assert unit_alias("N [10^6]") == ("N", 1e6) and unit_alias("FLOPs (1E21)") == ("C", 1e21)
+    # the name read with its noun; a generic name takes the noun's count (review of the first version, which read
+    # the tokens of a batch, a context or a vocabulary as training tokens and refused the table over two D's)
+    assert unit_alias("Model (B params)") == ("N", 1e9) and unit_alias("Active (B params)") == ("N_active", 1e9)
+    assert unit_alias("Unique (B tokens)") == ("U_D", 1e9) and unit_alias("Compute (1e21 FLOPs)") == ("C", 1e21)
+    for other in ("Batch size (M tokens)", "Batch size (1e6 tokens)", "Seq len (k tokens)", "Vocab (k tokens)",
+                  "Warmup (M tokens)", "Embedding (M params)", "Tokens (M per step)", "Compute (1e21 FLOPs per step)"):
+        assert unit_alias(other) is None, other
+    batch = scalelab.read(pd.DataFrame({"Params (M)": N / 1e6, "Tokens (B)": D / 1e9, "Batch size (M tokens)": 0.5,
+                                        "loss": loss}))
+    np.testing.assert_allclose(batch.column("D"), D, rtol=1e-12)
+    assert "Batch size (M tokens)" in batch.df.columns  # left untouched
 
 
 def test_the_refusal_over_several_evaluation_losses_names_the_other_loss_columns():
@@ -174,6 +185,9 @@ def test_the_refusal_over_several_evaluation_losses_names_the_other_loss_columns
     said = str(got.value)
     assert "columns ['loss_c4_val', 'loss_val_de-en_100'] may each be the loss" in said
     assert "other columns name a loss too: ['loss_openlm', 'loss_paloma_ptb']" in said
+    scaled = scalelab.read(frame.assign(**{"optimizer/loss_scale": 65536.0, "load_balancing_loss": 0.01}))
+    with pytest.raises(scalelab.runs.RunTableError, match=r"too: \['loss_openlm', 'loss_paloma_ptb'\];"):
+        scaled.column("loss")  # a loss scale and a router's loss are no losses
     np.testing.assert_array_equal(scalelab.read(frame, columns={"loss": "loss_openlm"}).column("loss"), loss)
 
 

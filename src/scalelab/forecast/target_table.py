@@ -168,28 +168,36 @@ def target_frame(at, what: str = "targets", like: _runs.RunTable | None = None) 
     for c, d in derived.items():  # as the run table derives them
         df[c] = d.values
     # what a derived column's implausible value says of the columns it came from
-    warnings += _families(df, like, source, what, lines) if like is not None else []
+    warnings += _families(df, like, source, lines) if like is not None else []
     df.attrs.update(lines=lines, invalid=invalid, warnings=warnings,
                     derived={c: d.of_what for c, d in derived.items()})
     return df
 
 
 def _same_count(df: pd.DataFrame, like: _runs.RunTable, source: str, what: str) -> None:
-    """Refuse targets whose N is read from a column that the runs hold beside their own N (a non-embedding count,
-    where the runs' N is the total): the laws would read one count at the runs and another at the targets."""
+    """Refuse targets whose N is read from a column that the runs hold beside their own N and that counts another kind
+    of parameter (a non-embedding count where the runs' N is the total, or the reverse): the laws would read one count
+    at the runs and another at the targets. The same count under a second name (``params`` beside ``N``) passes."""
+    import shlex
+
+    from scalelab.runs.name_words import words
+
     theirs, ours = df.attrs.get("renamed", {}).get("N"), like.renamed.get("N", "N")
-    if theirs is not None and theirs != ours and theirs in like.df.columns:
-        raise _runs.RunTableError(
-            f"{source}: the {what}' N would be read from {theirs!r}, but the runs' N is their {ours!r} column (they "
-            f"hold {theirs!r} too, not read): a law reads one count as N; give the {what} their {ours!r}, or read "
-            f"both from {theirs!r} (--map N={theirs}; in Python, columns={{'N': {theirs!r}}})")
+    held = set(map(str, like.df.columns)) | set(like.renamed.values())  # the runs' columns, under their own names
+    non_embedding = lambda name: {"non", "embedding"} <= set(words(name)) or "nonembedding" in words(name)  # noqa: E731
+    if theirs is None or theirs == ours or theirs not in held or non_embedding(theirs) == non_embedding(ours):
+        return
+    raise _runs.RunTableError(
+        f"{source}: the {what}' N would be read from {theirs!r}, but the runs' N is their {ours!r} column (they hold "
+        f"{theirs!r} too, another count): a law reads one count as N; give the {what} their {ours!r}, or read both "
+        f"from {theirs!r} (--map {shlex.quote(f'N={theirs}')}; in Python, columns={{'N': {theirs!r}}})")
 
 
-def _families(df: pd.DataFrame, like: _runs.RunTable, source: str, what: str, lines) -> list[str]:
-    """The targets' ``family`` column against the runs': a warning naming the target rows of a family the runs do not
-    hold (a forecast is of the runs' own ladder; seen: ``--family rpj`` forecasting rw and c4 targets with rpj's runs,
-    with no word), and, when the runs hold several families, one that the targets' family is not read. Warned, not
-    refused: a label copied from an export may name a new model. Nothing when the runs' family names
+def _families(df: pd.DataFrame, like: _runs.RunTable, source: str, lines) -> list[str]:
+    """The targets' ``family`` column against the runs': a warning naming the target rows of a family the runs fitted
+    do not hold (a forecast is of the runs' own ladder; seen: ``--family rpj`` forecasting rw and c4 targets with rpj's
+    runs, with no word). Warned, not refused: a label copied from an export may name a new model. (Runs of several
+    families fitted as one ladder have `scalelab.fit.identify.family_warnings`.) Nothing when the runs' family names
     their models (`names_models`: ``model`` = pythia-70m, ... read as family; a target's is a new model's). Returns
     the warnings."""
     from scalelab.fit.identify import names_models
@@ -205,18 +213,16 @@ def _families(df: pd.DataFrame, like: _runs.RunTable, source: str, what: str, li
     theirs, given = named(df["family"])
     runs, known = named(like.df["family"])
     ours = sorted(set(runs[known]))
-    other = np.flatnonzero(given & ~theirs.isin(ours).to_numpy(bool))
+    if not ours:
+        return []
+    other = np.flatnonzero(given & ~theirs.str.casefold().isin([f.casefold() for f in ours]).to_numpy(bool))
     out = []
     if len(other):  # said, not refused: a label column copied from an export may name a new model or a new set
         rows = ", ".join(str(lines[i] if lines else i) for i in other[:10]) + (", ..." if len(other) > 10 else "")
         out.append(f"{source}: {'lines' if lines else 'rows'} {rows} are of family {sorted(set(theirs.iloc[other]))}, "
-                   f"which the runs do not hold (their family: {', '.join(ours[:5])}{', ...' if len(ours) > 5 else ''}):"
+                   f"which the runs fitted do not hold (theirs: {', '.join(ours[:5])}{', ...' if len(ours) > 5 else ''}):"
                    f" they are forecast from the runs' ladder as given; to forecast another family, read its own runs "
                    f"(--family NAME, one call each)")
-    if len(ours) > 1:
-        out.append(f"{source}: the {what}' family column is not read: every target is forecast from the runs of all "
-                   f"{len(ours)} families ({', '.join(ours[:5])}{', ...' if len(ours) > 5 else ''}) fitted as one "
-                   f"ladder; forecast each family from its own runs (--family NAME, one call each)")
     return out
 
 

@@ -158,14 +158,27 @@ def unit_alias(name: str) -> tuple[str, float | str] | None:
 
 def _spelled_unit(name: str) -> tuple[str, float] | None:
     """`unit_alias` of a power of ten written out (``Params (×10^6)``, ``Tokens (x1e9)``) or of a unit with a noun
-    (``Data (B tokens)``): the count the name before it names, else the one its noun names (``tokens``: D)."""
+    (``Data (B tokens)``, ``Active (B params)``): the name read with its noun; a generic name (``Model``, ``Size``)
+    takes the count its noun names. A name of something else with a count's noun (``Batch size (M tokens)``, ``Seq
+    len (k tokens)``) is none: tokens of a batch or a context are no training tokens."""
     for pattern, factor in ((_POWER_NAME, lambda g: 10.0 ** int(g)), (_UNIT_NOUN_NAME, lambda g: UNITS[g.lower()])):
         m = re.match(pattern, name, flags=re.IGNORECASE)
-        if m:
-            base, noun = m.group(1).strip(), m.group(3).strip()
-            target = next((t for t in (_names(base), _names(noun) if noun else None) if t in AMOUNTS), None)
-            return (target, factor(m.group(2))) if target and (len(base) > 1 or base in AMOUNTS) else None
+        if not m:
+            continue
+        base, noun = m.group(1).strip(), m.group(3).strip()
+        if not (len(base) > 1 or base in AMOUNTS):
+            return None
+        target = _names(base) if not noun else _names(f"{base} {noun}")
+        if noun and target is None:
+            of_noun = _names(noun)
+            if of_noun in AMOUNTS and (base.lower() in GENERIC_BASES or _names(base) == of_noun):
+                target = of_noun  # 'Model (B params)'; 'Tokens (B tokens)'
+        return (target, factor(m.group(2))) if target in AMOUNTS else None
     return None
+
+
+# Names that say only "how much" of something; a unit's noun after them says what ('Model (B params)': N)
+GENERIC_BASES = {"size", "model", "model size", "data", "dataset", "data size", "count"}
 
 
 def _names(base: str) -> str | None:

@@ -91,7 +91,12 @@ def loss_name(name) -> bool:
     no word that makes it a statistic of a loss (`named_set_loss` without the evaluation word). Used to list the
     columns a refusal over several evaluation losses leaves unnamed."""
     ws = words(name)
-    return sum(w in dict(_HEADS)["loss"] for w in ws) == 1 and not (_NOT_A_LOSS & set(ws))
+    return sum(w in dict(_HEADS)["loss"] for w in ws) == 1 and not ((_NOT_A_LOSS | _AUXILIARY) & set(ws))
+
+
+# Words of a loss that is no language-modelling loss (a mixed-precision loss scale, a router's balancing loss, a
+# multi-token-prediction head's, a KL term)
+_AUXILIARY = {"scale", "scaler", "load", "balancing", "moe", "mtp", "kl", "spike", "spikes"}
 
 
 def word_alias(name) -> tuple[str, float] | None:
