@@ -219,10 +219,10 @@ def _families(df: pd.DataFrame, like: _runs.RunTable, source: str, lines) -> lis
     out = []
     if len(other):  # said, not refused: a label column copied from an export may name a new model or a new set
         rows = ", ".join(str(lines[i] if lines else i) for i in other[:10]) + (", ..." if len(other) > 10 else "")
+        held = ", ".join(ours[:5]) + (", ..." if len(ours) > 5 else "")
         out.append(f"{source}: {'lines' if lines else 'rows'} {rows} are of family {sorted(set(theirs.iloc[other]))}, "
-                   f"which the runs fitted do not hold (theirs: {', '.join(ours[:5])}{', ...' if len(ours) > 5 else ''}):"
-                   f" they are forecast from the runs' ladder as given; to forecast another family, read its own runs "
-                   f"(--family NAME, one call each)")
+                   f"which the runs fitted do not hold (theirs: {held}): they are forecast from the runs' ladder as "
+                   f"given; to forecast another family, read its own runs (--family NAME, one call each)")
     return out
 
 
