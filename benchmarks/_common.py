@@ -150,6 +150,15 @@ def laws_kept(details: dict, keep) -> dict:
     return out
 
 
+def jsonable(obj):
+    """Forecast details (NumPy arrays inside) as plain JSON values, for the benchmarks' ``--jsonl`` files."""
+    if isinstance(obj, dict):
+        return {k: jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [jsonable(v) for v in obj]
+    return obj.tolist() if isinstance(obj, np.ndarray) else obj
+
+
 def saved_forecasts(path: str | None) -> list:
     """The rows of a forecast benchmark's ``--jsonl`` file that hold a forecast's ``details`` (none without a path),
     each with its ``n_params`` (`with_n_params`)."""

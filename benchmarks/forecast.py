@@ -38,7 +38,8 @@ import pandas as pd
 from scipy import optimize
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import combine_options, device_name, rescore_options, with_n_params, epoch_objective_and_grad  # noqa: E402
+from _common import (combine_options, device_name, epoch_objective_and_grad, jsonable, rescore_options,  # noqa: E402
+                     with_n_params)
 
 import scalelab  # noqa: E402
 from scalelab.data import data_dir  # noqa: E402
@@ -134,8 +135,7 @@ def one_family(job) -> dict:
            "width": float(np.median((fc.hi - fc.lo) / fc.loss)), "seconds": t_auto, "weights": fc.weights,
            "tau": np.asarray(fc.tau).tolist(), "s0": np.asarray(fc.s0).tolist(), "distance": float(np.max(fc.distance)), "warnings": fc.warnings,
            "origins": fc.origins, "loss": fc.loss.tolist(), "lo": fc.lo.tolist(), "hi": fc.hi.tolist(),
-           "y": y.tolist(), "details": {k: (v.tolist() if isinstance(v, np.ndarray) else v)
-                                        for k, v in fc.details.items()}}
+           "y": y.tolist(), "details": jsonable(fc.details)}
     if not args.no_ref and {"N", "D"} <= set(df.columns) and np.ptp(np.log(train["D"])) > 0:
         t0 = time.perf_counter()
         ref = scipy_chinchilla(train, test, args.ref_starts)

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import combine_options, device_name, rescore_options, with_n_params  # noqa: E402
+from _common import combine_options, device_name, jsonable, rescore_options, with_n_params  # noqa: E402
 
 import scalelab  # noqa: E402
 from scalelab.forecast import forecast  # noqa: E402
@@ -107,26 +107,13 @@ def main(argv=None) -> int:
 
 
 def automatic(runs, at, drop: str) -> list:
-    """The laws `forecast(runs, at)` fits as its automatic candidates, less ``drop``: its screens (`screened`, then
-    `judged` on the first origin's sizes) read the table's design and the targets, not the losses."""
-    from scalelab.forecast.candidate_laws import candidates, judged, screened
+    """The laws `forecast(runs, at)` fits as its automatic candidates (`candidate_laws.automatic`: its screens read the
+    table's design and the targets, not the losses), less ``drop``."""
+    from scalelab.forecast.candidate_laws import automatic as screens, candidates
     from scalelab.forecast.target_table import target_frame
-    from scalelab.runs.sizes import GROUP_SPAN, size_groups
 
     table = scalelab.runs.read(runs)
-    cands = screened(table, target_frame(at, like=table), candidates(table))[0]
-    first = int(size_groups(table.column("N"), 0.05, GROUP_SPAN).max())
-    cands = judged(first, cands)[0] if first >= 3 else cands
-    return [law.name for law in cands if law.name != drop]
-
-
-def jsonable(obj):
-    """Forecast details (NumPy arrays inside) as plain JSON values."""
-    if isinstance(obj, dict):
-        return {k: jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [jsonable(v) for v in obj]
-    return obj.tolist() if isinstance(obj, np.ndarray) else obj
+    return [law.name for law in screens(table, target_frame(at, like=table), candidates(table))[0] if law.name != drop]
 
 
 def rescore(path: str, ci: float, options: dict | None = None) -> int:

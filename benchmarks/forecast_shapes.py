@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import device_name  # noqa: E402
+from _common import device_name, jsonable  # noqa: E402
 from forecast import scipy_chinchilla  # noqa: E402
 
 import scalelab  # noqa: E402
@@ -136,7 +136,7 @@ def one(name, N, D, truth, seed, sigma, tmp: Path, options=()) -> dict:
     fitted.to_csv(tmp / "train.csv", index=False)
     at[["N", "D"]].to_csv(tmp / "targets.csv", index=False)
     out, err = io.StringIO(), io.StringIO()
-    made = {}  # the Forecast the CLI call made, for its details (`saved_details`); the call itself is unchanged
+    made = {}  # the Forecast the CLI call made, for its details (`jsonable`); the call itself is unchanged
     package = sys.modules["scalelab.forecast"]
     real = package.forecast
 
@@ -165,12 +165,7 @@ def one(name, N, D, truth, seed, sigma, tmp: Path, options=()) -> dict:
             "truth_inside": float(np.mean((lo <= truth_at) & (truth_at <= hi))),
             "width": float(np.median((hi - lo) / pred)), "seconds": seconds, "laws": js["laws"],
             "warnings": js["diagnostics"]["warnings"], "y": y.tolist(), "truth": truth_at.tolist(),
-            "details": saved_details(made["fc"].details) if "fc" in made else None}
-
-
-def saved_details(details: dict) -> dict:
-    """``Forecast.details`` as plain JSON values (for `forecast_scale_rules.py --shapes`, which rescores them)."""
-    return {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in details.items()}
+            "details": jsonable(made["fc"].details) if "fc" in made else None}
 
 
 def main(argv=None) -> int:

@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import device_name  # noqa: E402
+from _common import device_name, jsonable  # noqa: E402
 
 
 def run_family(name: str, trims: list[int], path: str) -> None:
@@ -58,7 +58,7 @@ def run_family(name: str, trims: list[int], path: str) -> None:
         else:
             row = {"family": name, "t": t, "n": len(part), "y": y.tolist(), "seconds": time.perf_counter() - t0,
                    "are": float(np.mean(np.abs(fc.loss - y) / y)),
-                   "details": {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in fc.details.items()}}
+                   "details": jsonable(fc.details)}
         with open(path, "a") as fh:  # two families' processes append to one file: one whole line at a time
             fcntl.flock(fh, fcntl.LOCK_EX)
             fh.write(json.dumps(row) + "\n")

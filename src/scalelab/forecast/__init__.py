@@ -69,9 +69,9 @@ from scalelab.callable_module import make_callable
 from scalelab import laws as _laws
 from scalelab import runs as _runs
 from scalelab.forecast import curves as _curves
-from scalelab.forecast.candidate_laws import (NOT_CANDIDATES, answerable, candidates, dropped_notes, judged, readable,
-                                              screened, supported, supported_note)
-from scalelab.forecast.agreement import consistent, stable, stray_targets, strayed_warning, unusable
+from scalelab.forecast.candidate_laws import (NOT_CANDIDATES, answerable, automatic, candidates, dropped_notes,
+                                              readable, size_column, supported, supported_note)
+from scalelab.forecast.agreement import consistent, stable, strayed_warning, unusable
 from scalelab.forecast.calibrate import (GROUP_SPAN, calibrate_scale, combine, extrapolation_distance,
                                          local_weights, origin_weights, position, robust_scale, run_scatter,
                                          size_groups, size_weights, stack_weights, t_quantile, viable)
@@ -195,14 +195,13 @@ def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, 
                                   + "see `scalelab laws`")
     screened_out, idle, axes = {}, {}, ()
     asked = target_frame(at, like=table)
-    if laws == "auto":  # the laws the runs can feed, the targets ask and the table supports
-        cands, screened_out, idle, axes = screened(table, asked, cands)
-    # model sizes (N's, or the laws' first input's), grouped; the first rolling origin trains on all but the largest
-    size_col = "N" if "N" in table.columns else min(c for l in cands for c in l.inputs)
-    groups = size_groups(table.column(size_col), size_tol, GROUP_SPAN)
+    if laws == "auto":  # the laws the runs can feed, the targets ask, the table supports and its first origin judges
+        cands, screened_out, idle, axes, size_col = automatic(table, asked, cands, size_tol, min_train_sizes,
+                                                              GROUP_SPAN)
+    else:
+        size_col = size_column(table, cands)
+    groups = size_groups(table.column(size_col), size_tol, GROUP_SPAN)  # model sizes; origin k holds out the k largest
     first = int(groups.max())
-    if laws == "auto" and first >= min_train_sizes:
-        cands, screened_out["judged"] = judged(first, cands)  # at most two parameters per size of that origin, plus one
     needed = sorted({c for l in cands for c in l.inputs})
     # the runs' inputs, read (and a column the laws cannot read refused) before the targets' (units: both wrong)
     x_all = {c: table.column(c) for c in needed}
@@ -283,9 +282,7 @@ def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, 
     weighed = [fits[n]["law"] for n, w in weights.items() if w >= CARRIES]
     warnings = (design_warnings(table, needed, weighed) + left_out + asked.attrs["warnings"]
                 + axis_warnings(table, asked, needed) + warnings
-                + strayed_warning(c["strayed"], c["unsettled"],
-                                  stray_targets(details["log_targets"], details["errors"] if K else None,
-                                                np.isin(details["names"], c["strayed"])), len(d_star))
+                + strayed_warning(c["strayed"], c["unsettled"], c["strayed_at"], len(d_star))
                 + weighted_parameter_warnings(fits, weights))
     r_fit = c["weights"] @ details["residuals"]  # log prediction - log loss of every run, weighted
     off = np.abs(r_fit) > np.log(off_fit) if off_fit is not None else np.zeros(n, bool)

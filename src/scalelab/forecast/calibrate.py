@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from scalelab.forecast.agreement import STRAY_FACTOR, consistent, settled, stable
+from scalelab.forecast.agreement import STRAY_FACTOR, consistent, settled, stable, stray_targets
 from scalelab.forecast.student_t import t_quantile
 from scalelab.forecast.weights import (MAX_STACKED, RULES, choose_weights, chosen_rule, honest_errors,  # noqa: F401
-                                      pseudo_bma, stack_weights)
+                                      origin_shares, pseudo_bma, stack_weights)
 from scalelab.runs.sizes import GROUP_SPAN, size_groups  # noqa: F401 (the forecast's groups, re-exported)
 
 
@@ -84,9 +84,7 @@ def scale_likelihood(e: np.ndarray, d: np.ndarray, origin: np.ndarray, s0: float
     """``(taus, sigmas, ll)``: the penalised log-likelihood ``ll[i, j]`` of `calibrate_scale`'s error model on a grid of
     ``taus[i]`` (0 and 160 log-spaced values 1e-4..1 per decade) and ``sigmas[j]`` (0 and 1e-4..0.3)."""
     ks = np.unique(origin)
-    omega = np.zeros(len(e))
-    for k in ks:
-        omega[origin == k] = 1.0 / np.sum(origin == k)
+    omega = origin_shares(origin) * len(ks) if len(e) else np.zeros(0)  # each origin's runs count as one origin
     if weights is not None and len(e):
         omega = omega * np.asarray(weights, float)
         omega *= len(ks) / max(omega.sum(), 1e-300)
@@ -231,7 +229,9 @@ def combine(details: dict, ci: float = 0.9, *, reference: str | None = "chinchil
       dict: ``weights`` [L], ``rule`` (the weighting that answered: ``"stacking"`` or ``"pseudo-BMA"`` by default,
       ``"given: <name>"`` for a ``weigh`` given, ``"none"`` when no origin was held out), ``honest`` [m] (the
       held-out log errors the scale was calibrated on: each origin's weighted by the rule fitted without it),
-      ``strayed`` and ``unsettled`` (names of the stable laws left out by `consistent` and by `settled`), ``loss``/``lo``/``hi``
+      ``strayed`` and ``unsettled`` (names of the stable laws left out by `consistent` and by `settled`),
+      ``strayed_at`` (the targets at which the strayed laws lay beyond the limit: `stray_targets`),
+      ``loss``/``lo``/``hi``
       [T] (nats/token), ``scale``, ``form``, ``s0``, ``sigma``
       and ``tau`` [T] (sd of log loss; tau per decade), ``nu``, ``local`` (whether the scale was calibrated
       near each target in tokens per parameter), ``sized`` (whether ``s0`` was, in model size).
@@ -316,6 +316,8 @@ def combine(details: dict, ci: float = 0.9, *, reference: str | None = "chinchil
     q = t_quantile(0.5 + ci / 2.0, nu)
     return {"weights": w, "rule": rule, "honest": e_stack,
             "strayed": [nm for nm, out in zip(names, left & ~cons) if out],
+            "strayed_at": (stray_targets(logs, E if K else None, left & ~cons, factor=stray_factor)
+                           if stray_factor is not None else np.zeros(0, int)),
             "unsettled": [nm for nm, out in zip(names, left & cons & ~unmoved) if out], "loss": np.exp(log_pt),
             "lo": np.exp(log_pt - q * scale), "hi": np.exp(log_pt + q * scale),
             "scale": scale, "form": form, "s0": s0, "sigma": sigma, "tau": tau, "nu": nu, "local": local,

@@ -14,6 +14,7 @@ from scalelab import runs as _runs
 from scalelab.forecast.calibrate import viable
 from scalelab.laws.base import is_curve_law
 from scalelab.runs.columns import numbers
+from scalelab.runs.sizes import GROUP_SPAN, size_groups
 
 # Laws a forecast never considers by default: they model something else than a loss ladder of
 # N and D (broken power laws of one input and the hyper-parameter laws).
@@ -141,6 +142,26 @@ def screened(table: _runs.RunTable, asked, cands: list) -> tuple[list, dict, dic
     cands, dropped["seeing"] = seeing(cands, axes)  # laws blind to them
     cands, dropped["supported"] = supported(len(table), cands)  # at least two runs per parameter
     return cands, dropped, idle, axes
+
+
+def size_column(table: _runs.RunTable, cands: list) -> str:
+    """The column whose groups are the runs' model sizes (`size_groups`): N, or the candidate laws' first input when
+    the table has no N. The first rolling origin trains on all but the largest group."""
+    return "N" if "N" in table.columns else min(c for l in cands for c in l.inputs)
+
+
+def automatic(table: _runs.RunTable, asked, cands: list, size_tol: float = 0.05, min_train_sizes: int = 3,
+              span: float = GROUP_SPAN) -> tuple[list, dict, dict, tuple, str]:
+    """``(kept Laws, dropped, idle, axes, size column)``: every screen of ``laws="auto"``'s candidates in turn
+    (`screened`, then `judged` on the first origin's sizes when it has ``min_train_sizes``), and the column whose
+    groups are the model sizes (`size_column`, read before `judged`). The screens read the table's design and the
+    targets ``asked``, never the losses."""
+    cands, dropped, idle, axes = screened(table, asked, cands)
+    col = size_column(table, cands)
+    first = int(size_groups(table.column(col), size_tol, span).max())
+    if first >= min_train_sizes:
+        cands, dropped["judged"] = judged(first, cands)  # at most two parameters per size, plus one
+    return cands, dropped, idle, axes, col
 
 
 def dropped_notes(table: _runs.RunTable, asked, dropped: dict, idle: dict, axes: tuple, kept: list,

@@ -269,7 +269,8 @@ def forecast_curves(runs, at, laws="auto", ci: float = 0.9, *, truncate=(0.5,), 
     weights = dict(zip(names, c["weights"]))
     from scalelab.fit.identify import weighted_parameter_warnings
 
-    warnings += strayed_warning(c["strayed"]) + weighted_parameter_warnings(fits, weights)
+    warnings += (strayed_warning(c["strayed"], (), c["strayed_at"], len(d_star))
+                 + weighted_parameter_warnings(fits, weights))
     if not np.all(np.isfinite(log_pt)):
         warnings.append(f"target rows {np.flatnonzero(~np.isfinite(log_pt))[:10].tolist()} have no finite forecast "
                         f"(no summed learning rate yet, e.g. step 0 with lr 0)")

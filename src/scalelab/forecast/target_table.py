@@ -180,11 +180,10 @@ def _same_count(df: pd.DataFrame, like: _runs.RunTable, source: str, what: str) 
     at the runs and another at the targets. The same count under a second name (``params`` beside ``N``) passes."""
     import shlex
 
-    from scalelab.runs.name_words import words
+    from scalelab.runs.name_words import non_embedding
 
     theirs, ours = df.attrs.get("renamed", {}).get("N"), like.renamed.get("N", "N")
     held = set(map(str, like.df.columns)) | set(like.renamed.values())  # the runs' columns, under their own names
-    non_embedding = lambda name: {"non", "embedding"} <= set(words(name)) or "nonembedding" in words(name)  # noqa: E731
     if theirs is None or theirs == ours or theirs not in held or non_embedding(theirs) == non_embedding(ours):
         return
     raise _runs.RunTableError(

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from scalelab.labels import as_text
-from scalelab.runs.name_words import WEAKER, loss_name, named_set_loss, perplexity_name, word_alias
+from scalelab.runs.name_words import WEAKER, loss_name, named_set_loss, non_embedding, perplexity_name, word_alias
 
 NUMERIC = ("N", "N_total", "N_active", "D", "C", "loss", "E", "k", "S", "G", "U_D", "lr",
            "batch_size", "density", "step", "tokens_per_param", "epochs")
@@ -84,10 +84,6 @@ OWN_UNITS = {"N": ("params", "parameters", "count"), "N_total": ("params", "para
              "C": ("flops", "flop"), "loss": ("nats", "nats/token", "nat/token")}
 _BRACKETED = r"^(.+?)\s*(?:\(([^()]*)\)|\[([^\[\]]*)\])$"
 
-
-# Aliases of a count with a qualifier: beside the plain count (``params``) they yield to it, as a count with its unit
-# does (the total parameter count is the one C = 6ND and Hoffmann's laws read); alone, they are read.
-QUALIFIED = ("non_embedding_",)
 
 
 # A canonical name of more than one letter written in another case or with spaces (``Batch Size``, ``LR``, ``U_d``)
@@ -292,7 +288,9 @@ def canonical_names(df: pd.DataFrame, source: str) -> tuple[pd.DataFrame, list[s
             if by_words:
                 reading[col] = (by_words[0], None, by_words[1])
             continue
-        qualified = any(k.startswith(q) for k in _alias_keys(col) for q in QUALIFIED)
+        # a non-embedding count beside the plain count (``params``) yields to it, as a count with its unit does (the
+        # total parameter count is the one C = 6ND and Hoffmann's laws read); alone, it is read
+        qualified = non_embedding(col)
         rank = 2 if len(str(col).strip()) == 1 else (0 if plain is not None and not qualified else 1)
         reading[col] = (plain, None, rank) if plain is not None else (unit[0], unit[1], rank)
     # dense, no plain N (an alias or a name read by its words; a non-embedding count is none): the total is N

@@ -81,9 +81,7 @@ def named_set_loss(name) -> bool:
     ``val/.dclm_loss``): a loss head word, an evaluation word, and no word that makes it a statistic of a loss or a
     training loss. The other words (the set's name) are unknown, so `word_alias` leaves the name unread; a table whose
     only evaluation loss it is reads it (`scalelab.runs.columns.canonical_names`)."""
-    ws = words(name)
-    heads = dict(_HEADS)["loss"]
-    return (sum(w in heads for w in ws) == 1 and bool(_EVAL & set(ws)) and not (_NOT_A_LOSS & set(ws)))
+    return loss_name(name) and bool(_EVAL & set(words(name)))
 
 
 def loss_name(name) -> bool:
@@ -97,6 +95,13 @@ def loss_name(name) -> bool:
 # Words of a loss that is no language-modelling loss (a mixed-precision loss scale, a router's balancing loss, a
 # multi-token-prediction head's, a KL term)
 _AUXILIARY = {"scale", "scaler", "load", "balancing", "moe", "mtp", "kl", "spike", "spikes"}
+
+
+def non_embedding(name) -> bool:
+    """Whether a column name counts non-embedding parameters (``non_embedding_params``, ``NonEmbeddingParams``,
+    ``params (non-embedding)``): a count of another kind than the total, which yields to a plain one as N."""
+    ws = set(words(name))
+    return {"non", "embedding"} <= ws or "nonembedding" in ws
 
 
 def word_alias(name) -> tuple[str, float] | None:
