@@ -151,6 +151,22 @@ def test_several_families_fitted_as_one_ladder_are_named():
     assert family_warnings(scalelab.read(moe), ("N", "D")) != []  # E in the table, but the law does not read it
 
 
+def test_families_of_a_concatenated_frame_are_told_apart_by_position():
+    """A frame made by ``pd.concat`` of two families repeats its index labels (0..14 twice). The families are read by
+    position, so ``E`` (dense 1, MoE 8) still tells them apart and nothing is said; by label each family had held
+    the other's rows too."""
+    from scalelab.fit.identify import family_warnings
+
+    moe = two_families().assign(E=lambda d: np.where(d["family"] == "c4", 1.0, 8.0))
+    stacked = pd.concat([moe.query("family == 'c4'").reset_index(drop=True),
+                         moe.query("family == 'rpj'").reset_index(drop=True)])
+    t = scalelab.read(stacked)
+    assert not t.df.index.is_unique  # the labels repeat, as pd.concat leaves them
+    assert family_warnings(t, ("N", "D", "E")) == []
+    (w,) = family_warnings(t, ("N", "D"))  # the law reads no E: still named, with each family's own count
+    assert "c4: 15, rpj: 15 runs" in w
+
+
 def test_two_ladders_told_apart_by_an_unread_column_are_named():
     """Found by a new-user trial: a ``dataset`` column (c4, rpj) splitting runs alike in N and D into two ladders was
     only listed among the unread columns, where a ``family`` column is warned about. Seeds of one run (a ``seed``

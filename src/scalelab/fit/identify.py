@@ -111,8 +111,8 @@ def family_warnings(table, inputs, pooled: str = "the law reads no input that te
     instead (a fit's by default; `scalelab.isoflop` pools them into one isoFLOP profile per budget)."""
     if "family" not in table.columns:
         return []
-    fam = table.df["family"]
-    groups = {str(k): g.index for k, g in table.df.groupby(as_text(fam), sort=True) if k != MISSING}
+    label = as_text(table.df["family"]).to_numpy()
+    groups = {str(k): np.flatnonzero(label == k) for k in sorted(set(label) - {MISSING})}  # positions, not labels
     if len(groups) < 2:
         return []
     if names_models(table):
@@ -120,7 +120,8 @@ def family_warnings(table, inputs, pooled: str = "the law reads no input that te
     for c in inputs:
         if c in ("N", "D", "C") or c not in table.columns:
             continue
-        values = [set(np.round(table.df.loc[idx, c].to_numpy(dtype=float), 12)) for idx in groups.values()]
+        col = table.df[c].to_numpy(dtype=float)
+        values = [set(np.round(col[at], 12)) for at in groups.values()]
         if all(not (a & b) for i, a in enumerate(values) for b in values[i + 1:]):
             return []
     sizes = ", ".join(f"{k}: {len(v)}" for k, v in list(groups.items())[:6]) + (", ..." if len(groups) > 6 else "")
