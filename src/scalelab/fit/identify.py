@@ -247,8 +247,39 @@ def active_count_warnings(table, law) -> list[str]:
             f"N={table.written('N_active')} fits it on the active count"]
 
 
+# An evaluation loss left beside the table's own ``loss`` column that differs from it by more than this median share is
+# named (a Trainer's log: ``loss`` is the training loss)
+EVAL_GAP = 0.01
+
+
+def loss_warnings(table) -> list[str]:
+    """A warning when the table's own column ``loss`` is read and a column that names an evaluation loss
+    (``eval_loss``, ``val/loss``: `scalelab.runs.name_words.named_set_loss`) sits beside it, left untouched, with
+    losses a median of more than `EVAL_GAP` apart: in a Hugging Face Trainer's log ``loss`` is the training loss."""
+    import pandas as pd
+
+    from scalelab.runs.name_words import named_set_loss
+
+    if "loss" in table.invalid or table.renamed.get("loss", "loss") != "loss" or not len(table.df):
+        return []
+    loss = pd.to_numeric(table.df["loss"], errors="coerce").to_numpy(float)
+    out = []
+    for c in table.df.columns:
+        if c == "loss" or not isinstance(c, str) or not named_set_loss(c):
+            continue
+        other = pd.to_numeric(table.df[c], errors="coerce").to_numpy(float)
+        ok = np.isfinite(loss) & np.isfinite(other) & (loss > 0) & (other > 0)
+        if ok.any() and np.median(np.abs(np.log(other[ok] / loss[ok]))) > EVAL_GAP:
+            gap = np.median(other[ok] / loss[ok]) - 1.0
+            out.append(f"column 'loss' is read, and {c!r} beside it holds an evaluation loss a median {100 * gap:+.1f}% "
+                       f"from it, left untouched (in a Trainer's log 'loss' is the training loss): to fit or forecast "
+                       f"the evaluation loss, --map loss={c} (read(..., columns={{'loss': {c!r}}}))")
+    return out
+
+
 def design_warnings(table, inputs, laws=()) -> list[str]:
-    """Everything the runs' design says about a fit of a law reading ``inputs``: `table_warnings`, `family_warnings`,
+    """Everything the runs' design says about a fit of a law reading ``inputs``: `table_warnings`, `loss_warnings`,
+    `family_warnings`,
     `ladder_warnings`, `sweep_warnings`, `sparse_count_warnings` and, for each of ``laws`` (the Laws fitted),
     `active_count_warnings`, why a curve table's checkpoints are read as runs
     (`RunTable.final_points`), and that rows were read as checkpoints of runs the table did not name (``run_id``
@@ -258,7 +289,8 @@ def design_warnings(table, inputs, laws=()) -> list[str]:
                "but step, in step order, losses falling), each run's last one as its final loss: give run_id, or drop "
                "step, if each row is a run of its own (a sweep whose step counts a run's total steps)"]
     design = curve_warnings(table) if {"step", "lr"} <= set(inputs) else table_warnings(table)
-    return (design + family_warnings(table, inputs) + ladder_warnings(table, inputs) + sweep_warnings(table, inputs)
+    return (design + loss_warnings(table) + family_warnings(table, inputs) + ladder_warnings(table, inputs)
+            + sweep_warnings(table, inputs)
             + sparse_count_warnings(table, inputs) + [w for law in laws for w in active_count_warnings(table, law)]
             + ([table.checkpoints] if table.checkpoints else [])
             + (implied if "run_id" in table.derived and not table.checkpoints else []))

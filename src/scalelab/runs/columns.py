@@ -212,18 +212,52 @@ def numbers(values, col: str | None = None) -> pd.Series:
     """A column's values as float64 (NaN where a value does not read as a number), as ``pd.to_numeric`` reads
     them; for a count column (`AMOUNTS`: N, D, C, ...) also a number with a suffix, '125M' = 1.25e8, '1.3B' =
     1.3e9, '2T' = 2e12 (`SUFFIXES`, either case), also with a decimal comma ('2,7B' = 2.7e9; not '1,300B', which
-    could be either), and a whole number in thousands separators, '73,824,672'. The one reading of a number in run
-    tables and targets."""
+    could be either), and a whole number in thousands separators, '73,824,672'. Any column's number may carry what a
+    paper's table writes beside it (`unmarked`: '3.5348*', '4.60 ± 0.06', '~1.4B', '2.31 nats'). The one reading of a
+    number in run tables and targets."""
     raw = values if isinstance(values, pd.Series) else pd.Series(values)
     out = pd.to_numeric(raw, errors="coerce").astype(float)
     text = out.isna() & raw.notna()
+    if text.any():  # a number with a footnote mark, an uncertainty or its unit: the number (`unmarked`)
+        out[text] = pd.to_numeric(unmarked(as_text(raw[text]), col), errors="coerce")
+        text = out.isna() & raw.notna()
     if col in AMOUNTS and text.any():
-        cells = as_text(raw[text])
+        cells = unmarked(as_text(raw[text]), col)
         grouped = pd.to_numeric(cells.where(cells.str.fullmatch(GROUPED)).str.replace(r"[,. \u00a0\u202f'\u2019]", "",
                                                                                       regex=True), errors="coerce")
         cells = cells.where(~cells.str.fullmatch(_DECIMAL_COMMA), cells.str.replace(",", ".", regex=False))
         parts = cells.str.extract(_SUFFIXED)
         out[text] = grouped.fillna(pd.to_numeric(parts[0], errors="coerce") * parts[1].str.lower().map(SUFFIXES))
+    return out
+
+
+# What a paper's or a README's table writes beside a number: a footnote mark after it ('3.5348*', '0.05B†'), its
+# uncertainty ('4.60 ± 0.06', '4.60 +/- 0.06', '4.60 (0.06)'), an approximation sign before it ('~1.4B'), and for a loss
+# its unit ('2.31 nats')
+_MARK_AFTER = r"[\s*†‡§¶]+$"
+_UNCERTAINTY = r"\s*(?:±|\+/-|\+-|\()\s*(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?\s*\)?\s*$"
+
+
+def unmarked(cells: pd.Series, col: str | None = None) -> pd.Series:
+    """Text cells with what a paper's table writes beside a number taken away (a footnote mark, an uncertainty, an
+    approximation sign, and for ``col`` = loss the unit nats), for `numbers` to read the number left. A cell with
+    none of them is returned as it is."""
+    out = cells.str.replace(_MARK_AFTER, "", regex=True).str.replace(_UNCERTAINTY, "", regex=True)
+    out = out.str.replace(_MARK_AFTER, "", regex=True).str.replace(r"^\s*[~≈]\s*", "", regex=True)
+    if col == "loss":
+        out = out.str.replace(r"\s*nats?(?:\s*(?:/|per)\s*token)?\s*$", "", regex=True, case=False)
+    return out
+
+
+def marked(raw: pd.Series, col: str | None = None) -> np.ndarray:
+    """Which cells of ``raw`` read as a number only through `unmarked` (a footnote mark, an uncertainty, ...)."""
+    text = (pd.to_numeric(raw, errors="coerce").isna() & raw.notna()).to_numpy()
+    if not text.any():
+        return text
+    cells = as_text(raw[text])
+    changed = (unmarked(cells, col) != cells).to_numpy()
+    out = np.zeros(len(raw), bool)
+    out[np.flatnonzero(text)[changed]] = numbers(raw[text][changed], col).notna().to_numpy()
     return out
 
 
@@ -321,6 +355,15 @@ def canonical_names(df: pd.DataFrame, source: str) -> tuple[pd.DataFrame, list[s
                              f"one with a unit, one read by its words, a non-embedding count or a training loss is "
                              f"read only when no plainer one names the column; to read {col!r}: --map "
                              f"{target}={col})")
+            elif _labels(df[col]) != _labels(df[other]):  # a size label ('1.4B') beside the exact count: the count
+                label, count = (other, col) if _labels(df[other]) else (col, other)
+                if label == other:
+                    del rename[other]
+                    notes = [n for n in notes if n != f"column {other!r} read as {target!r}"]
+                    rename[col] = target
+                    notes.append(f"column {col!r} read as {target!r}")
+                notes.append(f"column {label!r} left untouched: it names the sizes as labels (e.g. "
+                             f"{str(df[label].dropna().iloc[0])!r}), and {count!r} holds the counts, read as {target!r}")
             else:  # neither is read: the note that read the first goes
                 notes = [n for n in notes if n != f"column {other!r} read as {target!r}"]
                 clash[target] = (f"{source}: columns {other!r} and {col!r} both mean {target!r}; drop one, or name "
@@ -369,6 +412,16 @@ def _set_losses(df, rename: dict, reading: dict, notes: list, clash: dict, sourc
                      f"evaluation losses on several sets){also}; name the one to fit or forecast (--map loss=COLUMN, "
                      f"or read(..., columns={{'loss': ...}}))")
     return notes
+
+
+def _labels(col) -> bool:
+    """Whether a column writes counts as labels only ('50M', '1.4B', '~7B'): text, none of it a plain number."""
+    if isinstance(col, pd.DataFrame):
+        return False
+    vals = col.dropna()
+    return (len(vals) > 0 and not pd.api.types.is_numeric_dtype(vals) and bool(pd.to_numeric(vals, errors="coerce")
+                                                                               .isna().all())
+            and bool(numbers(vals, "N").notna().all()))
 
 
 def _is_text(col, name: str | None = None) -> bool:

@@ -105,7 +105,24 @@ def _preamble_blanked(text: str) -> str:
         if (above is not None and lines[i].count(sep) and lines[above].count(sep) == lines[i].count(sep)
                 and sum(map(_numeric, fields)) >= len(fields) / 2):
             i = above  # the header starts with '#'
+    i = _below_title(lines, i)
     return "\n" * i + "\n".join(lines[i:]) if i else text
+
+
+def _below_title(lines: list[str], i: int) -> int:
+    """The first line of the table at or after line ``i``: a title line above the header (``Table 3: final losses``)
+    is skipped when it has fewer fields than the next line, a header (most of its fields no number), which has as
+    many as the line after it. A header shorter than its rows (a row-number column) is no title: the next line is
+    data."""
+    at = [j for j in range(i, len(lines)) if lines[j].strip()][:3]
+    if len(at) < 3:
+        return i
+    sep = max(SEPARATORS, key=lines[at[1]].count)
+    title, head, row = (next(csv.reader([lines[j]], delimiter=sep), []) for j in at)  # fields, quotes read
+    if (1 < len(head) == len(row) and len(title) < len(head) and sum(map(_numeric, head)) < len(head) / 2
+            and not any(map(_numeric, title))):
+        return at[1]
+    return i
 
 
 def shard_files(path: str | os.PathLike) -> list[Path]:
@@ -230,8 +247,10 @@ def read(path: str | os.PathLike | pd.DataFrame | Mapping | RunTable, *, columns
 
 
 def without_blank_rows(df: pd.DataFrame, lines, source: str):
-    """``(df, lines, note)``: a file's rows with every cell empty (a spreadsheet's ``,,,`` rows) or repeating the
-    header (two CSVs written one after the other: every cell empty or its column's name, two at least) left out, and
+    """``(df, lines, note)``: a file's rows with every cell empty (a spreadsheet's ``,,,`` rows), repeating the
+    header (two CSVs written one after the other: every cell empty or its column's name, two at least), a markdown
+    table's alignment row (``|---:|---:|``) or, in a table of three columns or more, one cell of text and the rest
+    empty (a title or a footnote under a paper's table) left out, and
     the note saying which lines (None when there were none; a file of such rows only is left to be refused). A run
     table's file and a forecast's targets' alike."""
     empty = df.isna().all(axis=1).to_numpy()
@@ -240,11 +259,22 @@ def without_blank_rows(df: pd.DataFrame, lines, source: str):
         if not pd.api.types.is_numeric_dtype(df.iloc[:, j]):
             named[:, j] = df.iloc[:, j].astype("string").str.strip().eq(str(c).strip()).fillna(False).to_numpy(bool)
     header = (named | df.isna().to_numpy()).all(axis=1) & (named.sum(axis=1) >= min(2, len(df.columns)))
-    drop = empty | header
+    cells = df.astype("string").apply(lambda c: c.str.strip())
+    given = cells.notna().to_numpy() & cells.ne("").fillna(False).to_numpy(bool)
+    # a markdown table's alignment row (|---|:---:|), and in a table of 3 columns or more a line of one cell of text
+    # with a letter and the rest empty (a title or a footnote written under the table): no run
+    rule = ~empty & (~given | cells.apply(lambda c: c.str.fullmatch(r":?-{3,}:?")).fillna(False).to_numpy(bool)).all(
+        axis=1)
+    lone = given.sum(axis=1) == 1
+    remark = (~empty & ~header & lone & cells.apply(lambda c: c.str.contains(r"[A-Za-z]")).fillna(False).to_numpy(
+        bool).any(axis=1) & (len(df.columns) >= 3))
+    drop = empty | header | rule | remark
     if not drop.any() or drop.all():
         return df, lines, None
     notes = []
-    for mask, what in ((empty, "have every cell empty"), (header, "repeat the header")):
+    for mask, what in ((empty, "have every cell empty"), (header, "repeat the header"),
+                       (rule, "are a markdown table's alignment row"),
+                       (remark, "hold one cell of text and no other (a title or a footnote)")):
         if mask.any():
             where = (f"lines {', '.join(str(ln) for ln, e in zip(lines, mask) if e)}" if lines is not None
                      else f"{int(mask.sum())} rows")

@@ -190,7 +190,8 @@ def diverged(loss: np.ndarray) -> np.ndarray:
 def no_result(raw: pd.Series, name: str) -> tuple[np.ndarray, list[tuple[np.ndarray, str]]]:
     """Which rows of the column ``raw`` (canonical name ``name``) hold no result, and why, as ``(mask, [(rows, why),
     ...])``: an empty cell, an infinite value or a word with no digit (a crash, a divergence, 'N/A'); for the loss, also
-    a few values above `LOSS_MAX` among plausible ones (runs that diverged: `DIVERGED_SHARE`)."""
+    a few values above `LOSS_MAX` among plausible ones (runs that diverged: `DIVERGED_SHARE`); for D,
+    also 0 tokens (an evaluation before training)."""
     values = numbers(raw, name).to_numpy()
     words = raw.notna().to_numpy() & np.isnan(values) & ~as_text(raw).str.contains(r"\d").to_numpy()
     empty = raw.isna().to_numpy() | np.isinf(values) | words
@@ -199,6 +200,11 @@ def no_result(raw: pd.Series, name: str) -> tuple[np.ndarray, list[tuple[np.ndar
     shown = (f" (empty, infinite or a word: e.g. {first!r})" if isinstance(first, str) else
              f" (empty, infinite or a word: e.g. {float(first):g})" if len(given) else "")
     said = [(empty, shown)]
+    if name == "D":  # an evaluation before training (step 0, a checkpoint export's first row): no run of any size
+        zero = values == 0
+        if zero.any():
+            said.append((zero, " (0 tokens: an evaluation before training)"))
+            empty = empty | zero
     if name == "loss":
         high = diverged(values)
         if high.any():

@@ -54,7 +54,7 @@ from scalelab.runs.columns import NUMERIC, POSITIVE, RunTableError, canonical_na
 from scalelab.runs.mapping import map_columns
 from scalelab.runs.rows import (checkpoint_warning, conflicting_losses, empty_cells, implied_runs, named_rows,
                                 no_result, one_letter_amount, repeated_rows, sort_curves, split_rows)
-from scalelab.runs.values import check_numeric, precision_note
+from scalelab.runs.values import check_numeric, marked_note, precision_note
 
 # An old proxy sweep table: the columns (any one of a group) that only the proxy trainer writes
 # (the same rule as `scalelab.proxy.sweep.legacy_columns`; runs/ imports nothing above it).
@@ -197,17 +197,32 @@ class RunTable:
 
     def without_missing(self, name: str = "loss") -> tuple["RunTable", str | None]:
         """Runs with no ``name`` left out, and what was left out, said (None when nothing was): an empty cell (a
-        crash, an unfinished run), an infinite value, a word with no digit ('diverged', 'N/A') or a few losses above
-        20 nats among plausible ones (`rows.no_result`). Other faults stay refused: the runs kept are checked again."""
+        crash, an unfinished run), an infinite value, a word with no digit ('diverged', 'N/A', a summary row's
+        'mean'), a few losses above 20 nats among plausible ones, or 0 tokens (`rows.no_result`). An input (N, D)
+        is left out so in at most half the runs. Other faults stay refused: the runs kept are checked again."""
         raw = self.df[name] if name in self.invalid and name in self.df.columns else None
         if not isinstance(raw, pd.Series):
             return self, None
         missing, said = no_result(raw, name)
-        if not missing.any() or missing.all():
-            return self, None
+        if not missing.any() or missing.all() or (name != "loss" and missing.sum() > 0.5 * len(missing)):
+            # (an input empty in most runs is no run's fault: refused where read); checked again on the rows left,
+            # where an earlier column's runs were left out (a summary row: 'mean' as N, no D)
+            return self._kept(self.df, name), None
         table = self._kept(self.df[~missing], name)
         parts = [f"no {name!r} in {self.rows(self.df.index[m])}{why}" for m, why in said if m.any()]
         return table, f"{self.source}: {'; '.join(parts)}: {int(missing.sum())} of {len(missing)} runs left out"
+
+    def without_unfinished(self) -> tuple["RunTable", str | None]:
+        """Runs a status column marks as not finished (`scalelab.runs.status.unfinished`: a W&B ``State`` crashed,
+        failed, killed or running; a ``finished`` flag False) left out, and what was, said (None when none was)."""
+        from scalelab.runs.status import unfinished
+
+        bad, col, what = unfinished(self.df)
+        if not bad.any():
+            return self, None
+        return self.select(~bad), (f"{self.source}: column {col!r} marks {self.rows(self.df.index[bad])} as not "
+                                   f"finished ({what}): {int(bad.sum())} of {len(bad)} runs left out, as their last "
+                                   f"loss is no final one (to fit them, drop the column)")
 
     def select(self, mask) -> "RunTable":
         """The rows where ``mask`` (booleans, one per row, in the table's order) is True, as a table of the same
@@ -301,6 +316,9 @@ def from_dataframe(df: pd.DataFrame, source: str = "<DataFrame>", *, columns: Ma
         coarse = precision_note(df[col], col, source)  # float16: fitted as given, its lost digits said
         if coarse:
             notes.append(coarse)
+        mark = marked_note(df[col], col, source, line_of)  # '3.5348*', '4.60 ± 0.06': read as the number, said
+        if mark:
+            notes.append(mark)
         # a curve's schedule may reach lr 0 (checked with the curve table below)
         problem, values = check_numeric(df[col], col, source, line_of,
                                          positive=col in POSITIVE and not (curve and col == "lr"))

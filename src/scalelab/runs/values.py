@@ -8,7 +8,8 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-from scalelab.runs.columns import LOSS_MAX, POSITIVE, RANGES, numbers
+from scalelab.labels import as_text
+from scalelab.runs.columns import LOSS_MAX, POSITIVE, RANGES, marked, numbers
 from scalelab.runs.rows import diverged, named_rows
 
 # What a loss cell that is no number (empty, infinite, "diverged") means, said after the lines that hold one
@@ -24,9 +25,10 @@ def check_numeric(raw: pd.Series, col: str, source: str, lines: Mapping | None =
     rows = lambda mask: named_rows(raw.index[mask], lines=lines)  # noqa: E731
     values = numbers(raw, col)
     bad = (values.isna() & raw.notna()).to_numpy()
-    if bad.any():
+    if bad.any():  # a word says the run has no result (left out where read); a number written with other text does not
+        worded = not as_text(raw[bad]).str.contains(r"\d").any()
         return (f"{source}: column {col!r} has non-numeric values in {rows(bad)} (e.g. {raw[bad].iloc[0]!r})"
-                + (LOSSLESS if col == "loss" else "")), values
+                + (LOSSLESS if col == "loss" and worded else "" if worded else ": write each as a plain number")), values
     values = values.astype(float)
     v = values.to_numpy()
     nonfinite = ~np.isfinite(v)
@@ -62,6 +64,17 @@ def check_numeric(raw: pd.Series, col: str, source: str, lines: Mapping | None =
     return None, values
 
 
+def marked_note(raw: pd.Series, col: str, source: str, lines: Mapping | None = None) -> str | None:
+    """A note naming the cells of column ``col`` read as a number only once what a paper's table writes beside it was
+    taken away (`columns.unmarked`: '3.5348*', '4.60 ± 0.06', '~1.4B'), or None when there are none."""
+    hit = marked(raw, col)
+    if not hit.any():
+        return None
+    return (f"{source}: column {col!r} has {int(hit.sum())} values written with a footnote mark, an uncertainty, an "
+            f"approximation sign or a unit (e.g. {raw[hit].iloc[0]!r}, in {named_rows(raw.index[hit], lines=lines)}): "
+            f"each is read as its number (a footnote mark may say that the run is unlike the others)")
+
+
 def precision_note(raw: pd.Series, col: str, source: str) -> str | None:
     """A note when column ``col`` is stored as float16 (None otherwise): read as given, but float16 keeps about 3
     significant digits, a relative step of 2^-10 to 2^-11 (near a loss of 3 nats, 0.002 nats: 0.07%), as large as
@@ -82,4 +95,4 @@ def precision_note(raw: pd.Series, col: str, source: str) -> str | None:
             f"digits back)")
 
 
-__all__ = ["check_numeric", "precision_note", "LOSSLESS"]
+__all__ = ["check_numeric", "precision_note", "marked_note", "LOSSLESS"]
