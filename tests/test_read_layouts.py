@@ -152,3 +152,28 @@ def test_a_training_loss_read_beside_an_evaluation_loss_is_named():
     assert "--map loss=eval_loss" in w
     assert loss_warnings(scalelab.read(df.assign(eval_loss=df["loss"] * 1.001))) == []
     assert loss_warnings(scalelab.read(df.rename(columns={"loss": "val_loss"}).assign(train_loss=df["loss"]))) == []
+
+
+def test_a_units_row_under_the_header_is_read_as_the_columns_units(tmp_path):
+    """``params,tokens,loss`` over ``[M],[B],[nats]`` and then the numbers: the units join the names (``params [M]``,
+    read as N in millions) and the row is no run; it had refused the table ('[M]' is no number, 50 parameters)."""
+    df = ladder()
+    rows = "\n".join(f"{n / 1e6:.10g},{d / 1e9:.10g},{v:.12g}" for n, d, v in df.to_numpy())
+    table = scalelab.read(write(tmp_path / "u.csv", "params,tokens,loss\n[M],[B],[nats]\n" + rows + "\n"))
+    np.testing.assert_allclose(table.column("N"), df["N"].to_numpy(), rtol=1e-9)
+    np.testing.assert_allclose(table.column("D"), df["D"].to_numpy(), rtol=1e-9)
+    assert len(table) == len(df) and table.lines[table.df.index[0]] == 3  # the file's line of the first run
+
+
+def test_n_is_derived_from_compute_and_tokens_where_no_parameter_count_is_given():
+    """Runs or targets that give tokens and FLOPs (or tokens per parameter) but no parameter count: N = C / (6 D),
+    as D = C / (6 N) is derived beside N; they had been refused for lacking N."""
+    df = ladder()
+    table = scalelab.read(pd.DataFrame({"tokens": df["D"], "FLOPs": 6 * df["N"] * df["D"], "loss": df["loss"]}))
+    np.testing.assert_allclose(table.column("N"), df["N"].to_numpy(), rtol=1e-12)
+    assert "N derived as C / (6 D) (no parameter column given)" in table.notes
+    by_ratio = scalelab.read(pd.DataFrame({"D": df["D"], "tokens_per_param": df["D"] / df["N"], "loss": df["loss"]}))
+    np.testing.assert_allclose(by_ratio.column("N"), df["N"].to_numpy(), rtol=1e-12)
+    fc = scalelab.forecast(df, {"C": [6 * 3e9 * 6e10], "D": [6e10]}, laws="chinchilla")
+    np.testing.assert_allclose(fc.loss, scalelab.forecast(df, {"N": [3e9], "D": [6e10]}, laws="chinchilla").loss,
+                               rtol=1e-12)

@@ -58,6 +58,11 @@ _RULES = (
      "D derived as tokens_per_param x N (no token column given)", FROM_RATIO),
     ("D", ("U_D", "epochs"), lambda a: a["U_D"] * a["epochs"], "D derived as U_D x epochs (no token column given)",
      " of U_D x epochs"),
+    ("N", ("C", "D"), lambda a: a["C"] / (6.0 * a["D"]), "N derived as C / (6 D) (no parameter column given)",
+     " of C, from which it is derived as C / (6 D): C is in FLOPs"),
+    ("N", ("tokens_per_param", "D"), lambda a: a["D"] / a["tokens_per_param"],
+     "N derived as D / tokens_per_param (no parameter column given)", FROM_RATIO.replace("tokens_per_param x N",
+                                                                                        "D / tokens_per_param")),
     ("C", ("N", "N_active", "D"), lambda a: 6.0 * a["N_active"] * a["D"], "C derived as 6 N D (N_active)", ""),
     ("C", ("N", "D"), lambda a: 6.0 * a["N"] * a["D"], "C derived as 6 N D", ""),
     ("U_D", ("D", "epochs"), _repeated, "U_D derived as D / epochs (no unique-token column given)", ""),
@@ -66,7 +71,8 @@ _RULES = (
 
 def derived_amounts(cols: Mapping) -> dict[str, Derived]:
     """What ``cols`` implies that it lacks (`_RULES`): without ``D``, ``D = C / (6 N)``, else ``tokens_per_param x
-    N``, else ``U_D x epochs``; without ``C``, ``C = 6 N D`` (``N_active`` when given: a MoE run's FLOPs follow its
+    N``, else ``U_D x epochs``; without ``N`` (and no total or active count, which a run table reads as N first),
+    ``N = C / (6 D)``, else ``D / tokens_per_param``; without ``C``, ``C = 6 N D`` (``N_active`` when given: a MoE run's FLOPs follow its
     active parameters), D derived or given; without ``U_D``, ``U_D = D / epochs`` when some run repeated its data.
     ``cols`` maps names to arrays or Series of valid values (parameters, tokens, FLOPs, tokens per parameter,
     epochs); only the added columns are returned, each with where it came from (`Derived`)."""

@@ -203,7 +203,28 @@ def read_frame(path: str | os.PathLike, *, sep: str | None = None) -> pd.DataFra
     if len(header) == df.shape[1] and len(set(header)) < len(header):
         df.columns = [h.strip() if isinstance(h, str) else h for h in header]  # keep repeats visible
     df.attrs["lines"] = _lines(text, len(df))
-    return df
+    return _units_row(df)
+
+
+# A cell of a units row: a unit in brackets ('[M]', '(B tokens)', '[nats]')
+_UNIT_CELL = r"\s*(?:\[[^\[\]\d]*\]|\([^()\d]*\)|\[10\^\d+\]|\(10\^\d+\))\s*"
+
+
+def _units_row(df: pd.DataFrame) -> pd.DataFrame:
+    """A first row of units under the header (``params,tokens,loss`` over ``[M],[B],[nats]``) joined to the names it
+    stands under (``params [M]``, read as N in millions, as a name with its unit is) and taken out of the rows."""
+    if len(df) < 2:
+        return df
+    first = df.iloc[0]
+    given = first.notna().to_numpy() & (first.astype("string").str.strip() != "").fillna(False).to_numpy(bool)
+    unit = first.astype("string").str.fullmatch(_UNIT_CELL).fillna(False).to_numpy(bool)
+    if not given.any() or not np.all(unit[given]) or given.sum() < len(df.columns) / 2:
+        return df
+    lines = df.attrs.get("lines")
+    out = df.iloc[1:].copy()
+    out.columns = [f"{c} {str(u).strip()}" if g else c for c, u, g in zip(df.columns, first, given)]
+    out.attrs = {**df.attrs, "lines": None if lines is None else lines[1:]}
+    return out
 
 
 def read(path: str | os.PathLike | pd.DataFrame | Mapping | RunTable, *, columns: Mapping[str, str] | None = None,
