@@ -104,8 +104,8 @@ def test_runs_of_no_known_size_or_data_are_left_out_of_a_forecast(tmp_path):
     fc = scalelab.forecast(raw, at, laws="chinchilla")
     np.testing.assert_allclose([fc.loss[0], fc.lo[0], fc.hi[0]], [clean.loss[0], clean.lo[0], clean.hi[0]], rtol=1e-9)
     said = " ".join(fc.warnings)
-    assert "no 'N' in rows 18, 19, 21 (empty, infinite or a word: e.g. 'mean'): 3 of 22 runs left out" in said
-    assert "no 'D' in rows 20 (0 tokens: an evaluation before training): 1 of 19 runs left out" in said
+    assert ("no 'N' in rows 18, 19, 21 (empty, infinite or a word: e.g. 'mean'); no 'D' in rows 21; no 'D' in rows 20 "
+            "(0 tokens: an evaluation before training): 4 of 22 runs left out" in said)
     mostly = df.astype({"N": object})
     mostly.loc[: len(df) // 2 + 1, "N"] = np.nan
     with pytest.raises(RunTableError, match="column 'N' has NaN"):
@@ -177,3 +177,16 @@ def test_n_is_derived_from_compute_and_tokens_where_no_parameter_count_is_given(
     fc = scalelab.forecast(df, {"C": [6 * 3e9 * 6e10], "D": [6e10]}, laws="chinchilla")
     np.testing.assert_allclose(fc.loss, scalelab.forecast(df, {"N": [3e9], "D": [6e10]}, laws="chinchilla").loss,
                                rtol=1e-12)
+
+
+def test_two_columns_that_mean_one_input_stay_refused_when_runs_are_left_out():
+    """Leaving out runs of no size checks the rest again for their values only: ``train_tokens`` beside
+    ``tokens_seen`` (other values) or ``val_loss`` beside ``test_loss`` stay refused, naming both, as before."""
+    df = ladder()
+    raw = pd.DataFrame({"params": df["N"], "train_tokens": df["D"], "tokens_seen": 1.1 * df["D"], "loss": df["loss"]})
+    with pytest.raises(RunTableError, match="'train_tokens' and 'tokens_seen' both mean 'D'"):
+        scalelab.forecast(raw, {"N": [3e9], "D": [6e10]}, laws="chinchilla")
+    losses = df.rename(columns={"loss": "val_loss"}).assign(test_loss=df["loss"] * 1.02)
+    losses.loc[2, "N"] = np.nan  # a run of no size, left out first
+    with pytest.raises(RunTableError, match="'val_loss' and 'test_loss' both mean 'loss'"):
+        scalelab.forecast(losses, {"N": [3e9], "D": [6e10]}, laws="chinchilla")

@@ -172,11 +172,10 @@ def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, 
                                        prior_weight=prior_weight, seed=seed, progress=progress)
     table = table.final_points()  # a curve table asked for final losses: each run's last checkpoint (or all, warned)
     table, stopped = table.without_unfinished()  # runs a status column marks crashed or running: said, not fitted
-    table, missing = table.without_missing("loss")  # unfinished runs: said in the warnings, not fitted
+    # unfinished runs, and runs of no known size or data (an empty cell, a summary row, a step-0 evaluation): said in
+    # the warnings, not fitted
+    table, missing = table.without_missing("loss", "N", "D")
     missing = "; ".join(filter(None, (stopped, missing))) or None
-    for amount in ("N", "D"):  # and runs of no known size or data (an empty cell, a summary row, a step-0 evaluation)
-        table, unsized = table.without_missing(amount)
-        missing = "; ".join(filter(None, (missing, unsized))) or None
     cands = candidates(table, laws)
     keep, swept = (best_settings(table.df, table.invalid, {c for l in cands for c in l.inputs}) if sweeps == "best"
                    else (None, None))

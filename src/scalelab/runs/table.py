@@ -187,30 +187,44 @@ class RunTable:
         keep = self.df.drop(losses.nlargest(n).index)  # (a diverged run's loss, refused until dropped, among them)
         return dataclasses.replace(self._kept(keep, "loss"), notes=self.notes + (f"dropped the {n} highest-loss rows",))
 
-    def _kept(self, keep: pd.DataFrame, name: str) -> "RunTable":
-        """The table of the rows ``keep``, its column ``name`` checked again on them if it was refused."""
-        if name not in self.invalid:
-            return dataclasses.replace(self, df=keep)
-        problem, values = check_numeric(keep[name], name, self.source, self.lines)
-        invalid = {k: v for k, v in self.invalid.items() if k != name} | ({name: problem} if problem else {})
-        return dataclasses.replace(self, df=keep if problem else keep.assign(**{name: values}), invalid=invalid)
+    def _kept(self, keep: pd.DataFrame, *names: str) -> "RunTable":
+        """The table of the rows ``keep``, each of its columns ``names`` checked again on them if this table's rows
+        had it refused for its values (`check_numeric`); refused for another reason (two columns that both mean it),
+        it stays refused."""
+        invalid = dict(self.invalid)
+        for name in names:
+            if name not in self.invalid or check_numeric(self.df[name], name, self.source, self.lines)[0] != \
+                    self.invalid[name]:
+                continue
+            problem, values = check_numeric(keep[name], name, self.source, self.lines)
+            if problem:
+                invalid[name] = problem
+            else:
+                del invalid[name]
+                keep = keep.assign(**{name: values})
+        return dataclasses.replace(self, df=keep, invalid=invalid)
 
-    def without_missing(self, name: str = "loss") -> tuple["RunTable", str | None]:
-        """Runs with no ``name`` left out, and what was left out, said (None when nothing was): an empty cell (a
-        crash, an unfinished run), an infinite value, a word with no digit ('diverged', 'N/A', a summary row's
-        'mean'), a few losses above 20 nats among plausible ones, or 0 tokens (`rows.no_result`). An input (N, D)
-        is left out so in at most half the runs. Other faults stay refused: the runs kept are checked again."""
-        raw = self.df[name] if name in self.invalid and name in self.df.columns else None
-        if not isinstance(raw, pd.Series):
+    def without_missing(self, *names: str) -> tuple["RunTable", str | None]:
+        """Runs with no value in one of ``names`` (default: the loss) left out, and what was left out, said (None when
+        nothing was): an empty cell (a crash, an unfinished run), an infinite value, a word with no digit
+        ('diverged', 'N/A', a summary row's 'mean'), a few losses above 20 nats among plausible ones, or 0 tokens
+        (`rows.no_result`). An input (N, D) is left out so in at most half the runs. Other faults stay refused: the
+        runs kept are checked again (`_kept`)."""
+        names = names or ("loss",)
+        drop, parts = np.zeros(len(self.df), bool), []
+        for name in names:
+            raw = self.df[name] if name in self.invalid and name in self.df.columns else None
+            if not isinstance(raw, pd.Series):
+                continue
+            missing, said = no_result(raw, name)
+            if not missing.any() or missing.all() or (name != "loss" and missing.sum() > 0.5 * len(missing)):
+                continue  # (an input empty in most runs is no run's fault: refused where read)
+            drop |= missing
+            parts += [f"no {name!r} in {self.rows(self.df.index[m])}{why}" for m, why in said if m.any()]
+        if not drop.any():
             return self, None
-        missing, said = no_result(raw, name)
-        if not missing.any() or missing.all() or (name != "loss" and missing.sum() > 0.5 * len(missing)):
-            # (an input empty in most runs is no run's fault: refused where read); checked again on the rows left,
-            # where an earlier column's runs were left out (a summary row: 'mean' as N, no D)
-            return self._kept(self.df, name), None
-        table = self._kept(self.df[~missing], name)
-        parts = [f"no {name!r} in {self.rows(self.df.index[m])}{why}" for m, why in said if m.any()]
-        return table, f"{self.source}: {'; '.join(parts)}: {int(missing.sum())} of {len(missing)} runs left out"
+        return (self._kept(self.df[~drop], *names),
+                f"{self.source}: {'; '.join(parts)}: {int(drop.sum())} of {len(drop)} runs left out")
 
     def without_unfinished(self) -> tuple["RunTable", str | None]:
         """Runs a status column marks as not finished (`scalelab.runs.status.unfinished`: a W&B ``State`` crashed,
