@@ -80,6 +80,7 @@ from scalelab.forecast.held_out import forecast_details
 from scalelab.forecast.result import Forecast
 from scalelab.forecast.target_table import axis_warnings, check_spread, target_frame, target_inputs
 from scalelab.programs import call_timed, float64, per_law
+from scalelab.runs.status import without_unfinished
 from scalelab.runs.sweeps import best_settings, setting_columns
 from scalelab.levels import check_ci
 from scalelab.progress import bar
@@ -171,7 +172,7 @@ def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, 
         return _curves.forecast_curves(table, at, laws=laws, ci=ci, shrink=shrink, tau_prior=tau_prior,
                                        prior_weight=prior_weight, seed=seed, progress=progress)
     table = table.final_points()  # a curve table asked for final losses: each run's last checkpoint (or all, warned)
-    table, stopped = table.without_unfinished()  # runs a status column marks crashed or running: said, not fitted
+    table, stopped = without_unfinished(table)  # runs a status column marks crashed or running: said, not fitted
     # unfinished runs, and runs of no known size or data (an empty cell, a summary row, a step-0 evaluation): said in
     # the warnings, not fitted
     table, missing = table.without_missing("loss", "N", "D")

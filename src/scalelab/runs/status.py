@@ -42,4 +42,15 @@ def unfinished(df: pd.DataFrame) -> tuple[np.ndarray, str | None, str]:
     return np.zeros(len(df), bool), None, ""
 
 
-__all__ = ["unfinished", "STATE_NAMES", "FLAG_NAMES", "ENDED", "NOT_ENDED"]
+def without_unfinished(table) -> tuple:
+    """``(table, said)``: the `scalelab.runs.RunTable` less the runs `unfinished` marks, and what was left out, said
+    (None when nothing was)."""
+    bad, col, what = unfinished(table.df)
+    if not bad.any():
+        return table, None
+    return table.select(~bad), (f"{table.source}: column {col!r} marks {table.rows(table.df.index[bad])} as not "
+                                f"finished ({what}): {int(bad.sum())} of {len(bad)} runs left out, as their last loss is "
+                                f"no final one (to fit them, drop the column)")
+
+
+__all__ = ["unfinished", "without_unfinished", "STATE_NAMES", "FLAG_NAMES", "ENDED", "NOT_ENDED"]

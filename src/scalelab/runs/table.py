@@ -226,18 +226,6 @@ class RunTable:
         return (self._kept(self.df[~drop], *names),
                 f"{self.source}: {'; '.join(parts)}: {int(drop.sum())} of {len(drop)} runs left out")
 
-    def without_unfinished(self) -> tuple["RunTable", str | None]:
-        """Runs a status column marks as not finished (`scalelab.runs.status.unfinished`: a W&B ``State`` crashed,
-        failed, killed or running; a ``finished`` flag False) left out, and what was, said (None when none was)."""
-        from scalelab.runs.status import unfinished
-
-        bad, col, what = unfinished(self.df)
-        if not bad.any():
-            return self, None
-        return self.select(~bad), (f"{self.source}: column {col!r} marks {self.rows(self.df.index[bad])} as not "
-                                   f"finished ({what}): {int(bad.sum())} of {len(bad)} runs left out, as their last "
-                                   f"loss is no final one (to fit them, drop the column)")
-
     def select(self, mask) -> "RunTable":
         """The rows where ``mask`` (booleans, one per row, in the table's order) is True, as a table of the same
         source and notes. Positions or labels are no mask: ``table.select(np.isin(np.arange(len(table)), rows))``."""

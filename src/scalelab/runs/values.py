@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 
 from scalelab.labels import as_text
-from scalelab.runs.columns import LOSS_MAX, POSITIVE, RANGES, marked, numbers
+from scalelab.runs.cells import marked
+from scalelab.runs.columns import LOSS_MAX, POSITIVE, RANGES, numbers
 from scalelab.runs.rows import diverged, named_rows
 
 # What a loss cell that is no number (empty, infinite, "diverged") means, said after the lines that hold one
@@ -66,7 +67,7 @@ def check_numeric(raw: pd.Series, col: str, source: str, lines: Mapping | None =
 
 def marked_note(raw: pd.Series, col: str, source: str, lines: Mapping | None = None) -> str | None:
     """A note naming the cells of column ``col`` read as a number only once what a paper's table writes beside it was
-    taken away (`columns.unmarked`: '3.5348*', '4.60 ± 0.06', '~1.4B'), or None when there are none."""
+    taken away (`cells.unmarked`: '3.5348*', '4.60 ± 0.06', '~1.4B'), or None when there are none."""
     hit = marked(raw, col)
     if not hit.any():
         return None
