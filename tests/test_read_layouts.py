@@ -32,10 +32,12 @@ def write(path, text):
 def test_a_number_with_a_footnote_mark_or_an_uncertainty_is_read_as_the_number():
     """'3.5348*', '4.60 ± 0.06', '4.60 (0.06)', '0.05B†', '~1.4B' and, for a loss, '2.31 nats' read as their number; a
     word stays unread and a number written with other text is still no number."""
-    cells = pd.Series(["3.5348*", "4.60 ± 0.06", "4.60 +/- 0.06", "4.60 (0.06)", "2.31 nats", "3.1†", "n/a", "2x batch"])
+    cells = pd.Series(["3.5348*", "4.60 ± 0.06", "4.60 +/- 0.06", "4.60 (0.06)", "2.31 nats", "3.1†", "n/a",
+                       "2x batch"])
     np.testing.assert_array_equal(numbers(cells, "loss").to_numpy(),
                                   [3.5348, 4.60, 4.60, 4.60, 2.31, 3.1, np.nan, np.nan])
-    np.testing.assert_array_equal(numbers(pd.Series(["0.05B†", "~1.4B", "125M*"]), "N").to_numpy(), [5e7, 1.4e9, 1.25e8])
+    np.testing.assert_array_equal(numbers(pd.Series(["0.05B†", "~1.4B", "125M*"]), "N").to_numpy(),
+                                  [5e7, 1.4e9, 1.25e8])
 
 
 def test_a_table_with_marked_losses_reads_as_the_plain_one_and_says_so(tmp_path):
@@ -190,3 +192,43 @@ def test_two_columns_that_mean_one_input_stay_refused_when_runs_are_left_out():
     losses.loc[2, "N"] = np.nan  # a run of no size, left out first
     with pytest.raises(RunTableError, match="'val_loss' and 'test_loss' both mean 'loss'"):
         scalelab.forecast(losses, {"N": [3e9], "D": [6e10]}, laws="chinchilla")
+
+
+def test_what_the_review_of_these_readings_found_is_read_as_before(tmp_path):
+    """A review of this file's readings found five tables they misread, each read as before them now:
+    a semicolon file with decimal commas whose rows hold more commas than its header has semicolons (its header had
+    been taken for a title), a target row of C alone (a number is no footnote line), a size label beside a count in
+    thousands (a clash again, not the count read 1000x small), N blank in half the runs ('as above': refused), and a
+    number beside another in parentheses ('4.98 (5.28)', no uncertainty)."""
+    from scalelab.forecast.target_table import target_frame
+
+    df = ladder()
+    euro = "N;D;loss;lr\n" + "\n".join(f"{n:.3E};{d:.3E};{v:.4f};0.001".replace(".", ",") for n, d, v in df.to_numpy())
+    table = scalelab.read(write(tmp_path / "euro.csv", euro + "\n"))
+    assert len(table) == len(df)
+    np.testing.assert_allclose(table.column("N"), df["N"].to_numpy(), rtol=1e-3)
+    at = target_frame(write(tmp_path / "at.csv", "N,D,C\n1.6e9,3.2e10,3.072e20\n,,1e21\n2e9,4e10,\n"))
+    assert len(at) == 3 and at["C"].iloc[1] == 1e21
+    labels = df["N"].map(lambda n: f"{n / 1e6:.0f}M")
+    with pytest.raises(RunTableError, match="both mean 'N'"):
+        scalelab.read(pd.DataFrame({"model_size": labels, "params": df["N"] / 1e3, "D": df["D"],
+                                    "loss": df["loss"]})).column("N")
+    ditto = df.astype({"N": object})
+    ditto.loc[ditto.index % 3 != 0, "N"] = np.nan  # N written once per size, as merged cells export
+    with pytest.raises(RunTableError, match="column 'N' has NaN"):
+        scalelab.forecast(ditto, {"N": [3e9], "D": [6e10]}, laws="chinchilla")
+    assert np.isnan(numbers(pd.Series(["4.978 (5.278)", "20000000 (16000000)"]), "N")).all()
+
+
+def test_a_status_column_says_nothing_where_its_words_may_mean_otherwise():
+    """'stopped' (an early stop that finished) and an evaluation's 'ok'/'error' leave no run out, nor does a
+    ``complete`` column of 0/1; a state column marking most runs unfinished keeps them all, and says so."""
+    from scalelab.runs.status import unfinished, without_unfinished
+
+    df = ladder()
+    for words in (("finished", "stopped"), ("ok", "error")):
+        assert not unfinished(df.assign(status=np.where(df.index % 4 == 0, words[1], words[0])))[0].any()
+    assert not unfinished(df.assign(complete=df.index % 2))[0].any()
+    most = scalelab.read(df.assign(State=np.where(df.index % 4 == 0, "finished", "crashed")))
+    kept, said = without_unfinished(most)
+    assert len(kept) == len(df) and "marks 13 of 18 runs as not finished" in said and "every run is fitted" in said

@@ -271,7 +271,8 @@ def loss_warnings(table) -> list[str]:
         ok = np.isfinite(loss) & np.isfinite(other) & (loss > 0) & (other > 0)
         if ok.any() and np.median(np.abs(np.log(other[ok] / loss[ok]))) > EVAL_GAP:
             gap = np.median(other[ok] / loss[ok]) - 1.0
-            out.append(f"column 'loss' is read, and {c!r} beside it holds an evaluation loss a median {100 * gap:+.1f}% "
+            out.append(f"column 'loss' is read, and {c!r} beside it holds an evaluation loss a median "
+                       f"{100 * gap:+.1f}% "
                        f"from it, left untouched (in a Trainer's log 'loss' is the training loss): to fit or forecast "
                        f"the evaluation loss, --map loss={c} (read(..., columns={{'loss': {c!r}}}))")
     return out

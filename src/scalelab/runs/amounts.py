@@ -72,10 +72,10 @@ _RULES = (
 def derived_amounts(cols: Mapping) -> dict[str, Derived]:
     """What ``cols`` implies that it lacks (`_RULES`): without ``D``, ``D = C / (6 N)``, else ``tokens_per_param x
     N``, else ``U_D x epochs``; without ``N`` (and no total or active count, which a run table reads as N first),
-    ``N = C / (6 D)``, else ``D / tokens_per_param``; without ``C``, ``C = 6 N D`` (``N_active`` when given: a MoE run's FLOPs follow its
-    active parameters), D derived or given; without ``U_D``, ``U_D = D / epochs`` when some run repeated its data.
-    ``cols`` maps names to arrays or Series of valid values (parameters, tokens, FLOPs, tokens per parameter,
-    epochs); only the added columns are returned, each with where it came from (`Derived`)."""
+    ``N = C / (6 D)``, else ``D / tokens_per_param``; without ``C``, ``C = 6 N D`` (``N_active`` when given: a MoE
+    run's FLOPs follow its active parameters), D derived or given; without ``U_D``, ``U_D = D / epochs`` when some
+    run repeated its data. ``cols`` maps names to arrays or Series of valid values (parameters, tokens, FLOPs, tokens
+    per parameter, epochs); only the added columns are returned, each with where it came from (`Derived`)."""
     have, out = dict(cols), {}
     for column, needs, rule, note, of_what in _RULES:
         if column in have or not all(n in have for n in needs):

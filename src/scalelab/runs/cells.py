@@ -53,10 +53,14 @@ _UNCERTAINTY = r"\s*(?:±|\+/-|\+-|\()\s*(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?\s*
 
 
 def unmarked(cells: pd.Series, col: str | None = None) -> pd.Series:
-    """Text cells with what a paper's table writes beside a number taken away (a footnote mark, an uncertainty, an
-    approximation sign, and for ``col`` = loss the unit nats), for `numbers` to read the number left. A cell with
-    none of them is returned as it is."""
-    out = cells.str.replace(_MARK_AFTER, "", regex=True).str.replace(_UNCERTAINTY, "", regex=True)
+    """Text cells with what a paper's table writes beside a number taken away (a footnote mark, an uncertainty below
+    half the number, an approximation sign, and for ``col`` = loss the unit nats), for `numbers` to read the number
+    left. A cell with none of them is returned as it is; '4.98 (5.28)' (a second number, not an uncertainty) too."""
+    out = cells.str.replace(_MARK_AFTER, "", regex=True)
+    spread = out.str.extract(_UNCERTAINTY.replace(r"(?:\d+", r"(\d+", 1))[0]  # the uncertainty's value, if any
+    head = pd.to_numeric(out.str.replace(_UNCERTAINTY, "", regex=True).str.strip(), errors="coerce")
+    small = (pd.to_numeric(spread, errors="coerce") < 0.5 * head.abs()).fillna(False)
+    out = out.where(~small, out.str.replace(_UNCERTAINTY, "", regex=True))
     out = out.str.replace(_MARK_AFTER, "", regex=True).str.replace(r"^\s*[~≈]\s*", "", regex=True)
     if col == "loss":
         out = out.str.replace(r"\s*nats?(?:\s*(?:/|per)\s*token)?\s*$", "", regex=True, case=False)

@@ -292,15 +292,17 @@ def canonical_names(df: pd.DataFrame, source: str) -> tuple[pd.DataFrame, list[s
                              f"one with a unit, one read by its words, a non-embedding count or a training loss is "
                              f"read only when no plainer one names the column; to read {col!r}: --map "
                              f"{target}={col})")
-            elif _labels(df[col]) != _labels(df[other]):  # a size label ('1.4B') beside the exact count: the count
+            elif _labels(df[col]) != _labels(df[other]) and _agree(df[col], df[other]):  # a size label ('1.4B')
+                # beside the exact count, within 2x of it: the count (a count in other units stays a clash)
                 label, count = (other, col) if _labels(df[other]) else (col, other)
                 if label == other:
                     del rename[other]
                     notes = [n for n in notes if n != f"column {other!r} read as {target!r}"]
                     rename[col] = target
                     notes.append(f"column {col!r} read as {target!r}")
-                notes.append(f"column {label!r} left untouched: it names the sizes as labels (e.g. "
-                             f"{str(df[label].dropna().iloc[0])!r}), and {count!r} holds the counts, read as {target!r}")
+                first = str(df[label].dropna().iloc[0])
+                notes.append(f"column {label!r} left untouched: it names the sizes as labels (e.g. {first!r}), and "
+                             f"{count!r} holds the counts, read as {target!r}")
             else:  # neither is read: the note that read the first goes
                 notes = [n for n in notes if n != f"column {other!r} read as {target!r}"]
                 clash[target] = (f"{source}: columns {other!r} and {col!r} both mean {target!r}; drop one, or name "
@@ -359,6 +361,13 @@ def _labels(col) -> bool:
     return (len(vals) > 0 and not pd.api.types.is_numeric_dtype(vals) and bool(pd.to_numeric(vals, errors="coerce")
                                                                                .isna().all())
             and bool(numbers(vals, "N").notna().all()))
+
+
+def _agree(a, b, factor: float = 2.0) -> bool:
+    """Whether two columns of counts (labels or numbers) agree within ``factor`` in their median ratio."""
+    x, y = numbers(a, "N").to_numpy(), numbers(b, "N").to_numpy()
+    ok = np.isfinite(x) & np.isfinite(y) & (x > 0) & (y > 0)
+    return bool(ok.any() and abs(np.log(np.median(x[ok] / y[ok]))) <= np.log(factor))
 
 
 def _is_text(col, name: str | None = None) -> bool:

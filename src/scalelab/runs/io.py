@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from scalelab.labels import as_text
+from scalelab.runs.cells import numbers
 from scalelab.runs.columns import RunTableError
 from scalelab.runs.table import RunTable, from_dataframe, named_columns
 
@@ -105,24 +106,23 @@ def _preamble_blanked(text: str) -> str:
         if (above is not None and lines[i].count(sep) and lines[above].count(sep) == lines[i].count(sep)
                 and sum(map(_numeric, fields)) >= len(fields) / 2):
             i = above  # the header starts with '#'
-    i = _below_title(lines, i)
     return "\n" * i + "\n".join(lines[i:]) if i else text
 
 
-def _below_title(lines: list[str], i: int) -> int:
-    """The first line of the table at or after line ``i``: a title line above the header (``Table 3: final losses``)
-    is skipped when it has fewer fields than the next line, a header (most of its fields no number), which has as
-    many as the line after it. A header shorter than its rows (a row-number column) is no title: the next line is
-    data."""
-    at = [j for j in range(i, len(lines)) if lines[j].strip()][:3]
+def _title_blanked(text: str, sep: str) -> str:
+    """A title line above the header (``Table 3: final losses``) blanked, the file's line numbers kept: the first line,
+    split at the file's separator ``sep``, has fewer fields than the next, a header (most of its fields no number),
+    which has as many as the line after it. A header shorter than its rows (a row-number column) is no title: the
+    next line is data."""
+    lines = text.split("\n")
+    at = [j for j in range(len(lines)) if lines[j].strip()][:3]
     if len(at) < 3:
-        return i
-    sep = max(SEPARATORS, key=lines[at[1]].count)
+        return text
     title, head, row = (next(csv.reader([lines[j]], delimiter=sep), []) for j in at)  # fields, quotes read
     if (1 < len(head) == len(row) and len(title) < len(head) and sum(map(_numeric, head)) < len(head) / 2
             and not any(map(_numeric, title))):
-        return at[1]
-    return i
+        return "\n" * at[1] + "\n".join(lines[at[1]:])
+    return text
 
 
 def shard_files(path: str | os.PathLike) -> list[Path]:
@@ -187,6 +187,7 @@ def read_frame(path: str | os.PathLike, *, sep: str | None = None) -> pd.DataFra
                             f"(pandas: pd.read_json(...).to_csv(..., index=False))")
     given = sep is not None
     sep, decimal = sniff(text, sep)
+    text = _title_blanked(text, sep)
     try:
         df = pd.read_csv(_io.StringIO(text), sep=sep, decimal=decimal)
     except pd.errors.EmptyDataError as err:
@@ -287,8 +288,9 @@ def without_blank_rows(df: pd.DataFrame, lines, source: str):
     rule = ~empty & (~given | cells.apply(lambda c: c.str.fullmatch(r":?-{3,}:?")).fillna(False).to_numpy(bool)).all(
         axis=1)
     lone = given.sum(axis=1) == 1
-    remark = (~empty & ~header & lone & cells.apply(lambda c: c.str.contains(r"[A-Za-z]")).fillna(False).to_numpy(
-        bool).any(axis=1) & (len(df.columns) >= 3))
+    # (a cell that reads as a number, 1e21 or 7B, is no text)
+    worded = cells.apply(lambda c: c.str.contains(r"[A-Za-z]") & numbers(c, "N").isna()).fillna(False)
+    remark = ~empty & ~header & lone & worded.to_numpy(bool).any(axis=1) & (len(df.columns) >= 3)
     drop = empty | header | rule | remark
     if not drop.any() or drop.all():
         return df, lines, None

@@ -13,11 +13,14 @@ from scalelab.labels import as_text
 # A column of one of these names (any case) holds each run's state; a run is left out only where the column also names
 # finished runs (a column of states alone, every run 'running', says nothing of which to trust)
 STATE_NAMES = ("state", "status", "run_state", "run_status")
-ENDED = ("finished", "completed", "complete", "done", "success", "succeeded", "ok")
-NOT_ENDED = ("crashed", "failed", "killed", "running", "preempted", "error", "errored", "cancelled", "canceled",
-             "timeout", "timed out", "aborted", "pending", "queued", "diverged", "stopped")
+# (a run tracker's words: W&B's, a scheduler's; 'stopped' may be an early stop that finished, 'error' an evaluation's)
+ENDED = ("finished", "completed", "complete", "done", "success", "succeeded")
+NOT_ENDED = ("crashed", "failed", "killed", "running", "preempted", "cancelled", "canceled", "timeout", "timed out",
+             "diverged")
 # a flag column: True (finished) or False, written as booleans, 1/0, yes/no or true/false
-FLAG_NAMES = ("finished", "done", "completed", "complete", "is_finished", "is_done", "is_complete")
+FLAG_NAMES = ("finished", "done", "is_finished", "is_done")
+# Runs marked so are left out when at most this share of the table: a column that marks most runs means something else
+MOST = 0.5
 _TRUE, _FALSE = ("true", "1", "1.0", "yes", "y", "t"), ("false", "0", "0.0", "no", "n", "f")
 
 
@@ -44,13 +47,17 @@ def unfinished(df: pd.DataFrame) -> tuple[np.ndarray, str | None, str]:
 
 def without_unfinished(table) -> tuple:
     """``(table, said)``: the `scalelab.runs.RunTable` less the runs `unfinished` marks, and what was left out, said
-    (None when nothing was)."""
+    (None when nothing was); when they are more than `MOST` of the runs, every run is kept, and that is said."""
     bad, col, what = unfinished(table.df)
     if not bad.any():
         return table, None
+    if bad.sum() > MOST * len(bad):
+        return table, (f"{table.source}: column {col!r} marks {int(bad.sum())} of {len(bad)} runs as not finished "
+                       f"({what}): most of the table, so it is read as saying something else and every run is fitted "
+                       f"(to leave them out, drop those rows)")
     return table.select(~bad), (f"{table.source}: column {col!r} marks {table.rows(table.df.index[bad])} as not "
-                                f"finished ({what}): {int(bad.sum())} of {len(bad)} runs left out, as their last loss is "
-                                f"no final one (to fit them, drop the column)")
+                                f"finished ({what}): {int(bad.sum())} of {len(bad)} runs left out, as their last loss "
+                                f"is no final one (to fit them, drop the column)")
 
 
 __all__ = ["unfinished", "without_unfinished", "STATE_NAMES", "FLAG_NAMES", "ENDED", "NOT_ENDED"]

@@ -208,7 +208,8 @@ class RunTable:
         """Runs with no value in one of ``names`` (default: the loss) left out, and what was left out, said (None when
         nothing was): an empty cell (a crash, an unfinished run), an infinite value, a word with no digit
         ('diverged', 'N/A', a summary row's 'mean'), a few losses above 20 nats among plausible ones, or 0 tokens
-        (`rows.no_result`). An input (N, D) is left out so in at most half the runs. Other faults stay refused: the
+        (`rows.no_result`). An input (N, D) is left out so in at most a quarter of the runs (a table that leaves
+        most sizes blank may mean 'as above': refused). Other faults stay refused: the
         runs kept are checked again (`_kept`)."""
         names = names or ("loss",)
         drop, parts = np.zeros(len(self.df), bool), []
@@ -217,7 +218,7 @@ class RunTable:
             if not isinstance(raw, pd.Series):
                 continue
             missing, said = no_result(raw, name)
-            if not missing.any() or missing.all() or (name != "loss" and missing.sum() > 0.5 * len(missing)):
+            if not missing.any() or missing.all() or (name != "loss" and missing.sum() > 0.25 * len(missing)):
                 continue  # (an input empty in most runs is no run's fault: refused where read)
             drop |= missing
             parts += [f"no {name!r} in {self.rows(self.df.index[m])}{why}" for m, why in said if m.any()]

@@ -28,8 +28,9 @@ def check_numeric(raw: pd.Series, col: str, source: str, lines: Mapping | None =
     bad = (values.isna() & raw.notna()).to_numpy()
     if bad.any():  # a word says the run has no result (left out where read); a number written with other text does not
         worded = not as_text(raw[bad]).str.contains(r"\d").any()
+        said = (LOSSLESS if col == "loss" else "") if worded else ": write each as a plain number"
         return (f"{source}: column {col!r} has non-numeric values in {rows(bad)} (e.g. {raw[bad].iloc[0]!r})"
-                + (LOSSLESS if col == "loss" and worded else "" if worded else ": write each as a plain number")), values
+                + said), values
     values = values.astype(float)
     v = values.to_numpy()
     nonfinite = ~np.isfinite(v)
