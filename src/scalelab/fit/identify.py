@@ -262,7 +262,7 @@ def loss_warnings(table) -> list[str]:
 
     if "loss" in table.invalid or table.renamed.get("loss", "loss") != "loss" or not len(table.df):
         return []
-    loss = pd.to_numeric(table.df["loss"], errors="coerce").to_numpy(float)
+    loss = table.column("loss")
     out = []
     for c in table.df.columns:
         if c == "loss" or not isinstance(c, str) or not named_set_loss(c):
@@ -272,9 +272,8 @@ def loss_warnings(table) -> list[str]:
         if ok.any() and np.median(np.abs(np.log(other[ok] / loss[ok]))) > EVAL_GAP:
             gap = np.median(other[ok] / loss[ok]) - 1.0
             out.append(f"column 'loss' is read, and {c!r} beside it holds an evaluation loss a median "
-                       f"{100 * gap:+.1f}% "
-                       f"from it, left untouched (in a Trainer's log 'loss' is the training loss): to fit or forecast "
-                       f"the evaluation loss, --map loss={c} (read(..., columns={{'loss': {c!r}}}))")
+                       f"{100 * gap:+.1f}% from it, left untouched (in a Trainer's log 'loss' is the training loss): "
+                       f"to fit or forecast the evaluation loss, --map loss={c} (read(..., columns={{'loss': {c!r}}}))")
     return out
 
 

@@ -176,7 +176,6 @@ def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, 
     # unfinished runs, and runs of no known size or data (an empty cell, a summary row, a step-0 evaluation): said in
     # the warnings, not fitted
     table, missing = table.without_missing("loss", "N", "D")
-    missing = "; ".join(filter(None, (stopped, missing))) or None
     cands = candidates(table, laws)
     keep, swept = (best_settings(table.df, table.invalid, {c for l in cands for c in l.inputs}) if sweeps == "best"
                    else (None, None))
@@ -186,7 +185,7 @@ def forecast(runs, at, laws="auto", ci: float = 0.9, *, size_tol: float = 0.05, 
                   f"(sweeps='all') fits every run")
         table = table.select(keep)
     left_out = [swept] if keep is not None else []  # runs not fitted, said in the warnings
-    left_out += [missing] if missing else []
+    left_out += [said for said in (stopped, missing) if said]
     if not cands:
         named = [n for n in NOT_CANDIDATES if all(c in table.columns for c in _laws.get(n).inputs)]
         lacks = [c for c in ("N", "D") if c not in table.columns]

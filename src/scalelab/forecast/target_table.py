@@ -234,7 +234,7 @@ def target_inputs(df: pd.DataFrame, inputs_needed: Sequence[str], what: str = "t
     missing = [c for c in inputs_needed if c not in df.columns]
     if missing:
         hint = ("; D may come as C beside N (D = C / (6N)) or as tokens_per_param beside N" if "D" in missing else "")
-        hint += ("; a compute budget alone names no run: give its N too, or split C into N and D with `scalelab "
+        hint += ("; a compute budget alone names no run: give its N or D too, or split C into N and D with `scalelab "
                  "allocate`" if "N" in missing and "C" in df.columns else "")
         raise _runs.RunTableError(f"{what} lack column(s) {missing} that the candidate laws need; "
                                   f"columns are {list(df.columns)}{hint}")

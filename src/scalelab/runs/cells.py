@@ -49,7 +49,7 @@ def numbers(values, col: str | None = None) -> pd.Series:
 # uncertainty ('4.60 ± 0.06', '4.60 +/- 0.06', '4.60 (0.06)'), an approximation sign before it ('~1.4B'), and for a loss
 # its unit ('2.31 nats')
 _MARK_AFTER = r"[\s*†‡§¶]+$"
-_UNCERTAINTY = r"\s*(?:±|\+/-|\+-|\()\s*(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?\s*\)?\s*$"
+_UNCERTAINTY = r"\s*(?:±|\+/-|\+-|\()\s*(\d+\.?\d*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?)\s*\)?\s*$"  # (its value)
 
 
 def unmarked(cells: pd.Series, col: str | None = None) -> pd.Series:
@@ -57,10 +57,9 @@ def unmarked(cells: pd.Series, col: str | None = None) -> pd.Series:
     half the number, an approximation sign, and for ``col`` = loss the unit nats), for `numbers` to read the number
     left. A cell with none of them is returned as it is; '4.98 (5.28)' (a second number, not an uncertainty) too."""
     out = cells.str.replace(_MARK_AFTER, "", regex=True)
-    spread = out.str.extract(_UNCERTAINTY.replace(r"(?:\d+", r"(\d+", 1))[0]  # the uncertainty's value, if any
-    head = pd.to_numeric(out.str.replace(_UNCERTAINTY, "", regex=True).str.strip(), errors="coerce")
-    small = (pd.to_numeric(spread, errors="coerce") < 0.5 * head.abs()).fillna(False)
-    out = out.where(~small, out.str.replace(_UNCERTAINTY, "", regex=True))
+    spread = pd.to_numeric(out.str.extract(_UNCERTAINTY)[0], errors="coerce")  # the uncertainty's value, if any
+    bare = out.str.replace(_UNCERTAINTY, "", regex=True)
+    out = out.where(~(spread < 0.5 * pd.to_numeric(bare.str.strip(), errors="coerce").abs()).fillna(False), bare)
     out = out.str.replace(_MARK_AFTER, "", regex=True).str.replace(r"^\s*[~≈]\s*", "", regex=True)
     if col == "loss":
         out = out.str.replace(r"\s*nats?(?:\s*(?:/|per)\s*token)?\s*$", "", regex=True, case=False)

@@ -276,21 +276,30 @@ def without_blank_rows(df: pd.DataFrame, lines, source: str):
     the note saying which lines (None when there were none; a file of such rows only is left to be refused). A run
     table's file and a forecast's targets' alike."""
     empty = df.isna().all(axis=1).to_numpy()
+    given = df.notna().to_numpy()  # a cell that holds something (blank text is nothing)
     named = np.zeros(df.shape, bool)  # a cell holding its column's name (only a column of text can)
-    for j, c in enumerate(df.columns):  # columns (tens), each compared at once
+    text = {}  # the columns of text, stripped: each compared at once (tens of columns)
+    for j, c in enumerate(df.columns):
         if not pd.api.types.is_numeric_dtype(df.iloc[:, j]):
-            named[:, j] = df.iloc[:, j].astype("string").str.strip().eq(str(c).strip()).fillna(False).to_numpy(bool)
+            text[j] = df.iloc[:, j].astype("string").str.strip()
+            named[:, j] = text[j].eq(str(c).strip()).fillna(False).to_numpy(bool)
+            given[:, j] &= text[j].ne("").fillna(False).to_numpy(bool)
     header = (named | df.isna().to_numpy()).all(axis=1) & (named.sum(axis=1) >= min(2, len(df.columns)))
-    cells = df.astype("string").apply(lambda c: c.str.strip())
-    given = cells.notna().to_numpy() & cells.ne("").fillna(False).to_numpy(bool)
     # a markdown table's alignment row (|---|:---:|), and in a table of 3 columns or more a line of one cell of text
-    # with a letter and the rest empty (a title or a footnote written under the table): no run
-    rule = ~empty & (~given | cells.apply(lambda c: c.str.fullmatch(r":?-{3,}:?")).fillna(False).to_numpy(bool)).all(
-        axis=1)
-    lone = given.sum(axis=1) == 1
-    # (a cell that reads as a number, 1e21 or 7B, is no text)
-    worded = cells.apply(lambda c: c.str.contains(r"[A-Za-z]") & numbers(c, "N").isna()).fillna(False)
-    remark = ~empty & ~header & lone & worded.to_numpy(bool).any(axis=1) & (len(df.columns) >= 3)
+    # with a letter and the rest empty (a title or a footnote written under the table): no run. Only the few rows
+    # with no number in a numeric column are read cell by cell
+    numeric = [j for j in range(df.shape[1]) if j not in text]
+    maybe = np.flatnonzero(~empty & ~given[:, numeric].any(axis=1))
+    rule, remark = np.zeros(len(df), bool), np.zeros(len(df), bool)
+    if len(maybe):
+        cells = {j: t.iloc[maybe] for j, t in text.items()}
+        dashes = np.column_stack([cells[j].str.fullmatch(r":?-{3,}:?").fillna(False).to_numpy(bool) for j in text])
+        rule[maybe] = (~given[maybe][:, list(text)] | dashes).all(axis=1)
+        # (a cell that reads as a number, 1e21 or 7B, is no text)
+        worded = np.column_stack([(cells[j].str.contains(r"[A-Za-z]") & numbers(cells[j], "N").isna()).fillna(False)
+                                  .to_numpy(bool) for j in text])
+        remark[maybe] = (~header[maybe] & (given[maybe].sum(axis=1) == 1) & worded.any(axis=1)
+                         & (len(df.columns) >= 3))
     drop = empty | header | rule | remark
     if not drop.any() or drop.all():
         return df, lines, None
